@@ -1,0 +1,50 @@
+# One command per developer task. Every target sets up what it needs first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_DB ?= tokenomy.duckdb
+DEMO_DATA ?= demo-data
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo test test-unit lint format bench clean
+
+help: ## Show the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "tokenomy needs Python 3.11 or newer (found $$($(PYTHON) --version))"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install tokenomy with its dev tools
+
+demo: $(STAMP) ## Simulate a month of agent traffic, import it into $(DEMO_DB), print the report
+	$(BIN)/tokenomy demo --db $(DEMO_DB) --out $(DEMO_DATA)
+
+test: $(STAMP) ## Run the whole test suite (unit, real-data, integration)
+	./scripts/system-deps test
+	$(BIN)/python -m pytest -n 2 -q
+
+test-unit: $(STAMP) ## Run only the fast unit tests
+	$(BIN)/python -m pytest -n 2 -q -m 'not integration'
+
+lint: $(STAMP) ## ruff format check, ruff, mypy --strict
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+
+format: $(STAMP) ## Apply ruff's formatting and safe fixes
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+bench: $(STAMP) ## Run the benchmarks (ratios measured side by side); see docs/benchmarks.md
+	./scripts/system-deps bench
+	$(BIN)/python -m bench
+
+clean: ## Remove the virtual environment, caches and demo output
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(DEMO_DATA) $(DEMO_DB) $(DEMO_DB).wal

@@ -1,0 +1,1 @@
+"""The ``tokenomy`` command line: thin commands over the library."""

@@ -1,0 +1,81 @@
+"""The ``tokenomy`` entry point: a click group whose commands load on first use.
+
+Each command lives in its own module under ``tokenomy.cli`` and is imported only when it
+runs, so ``tokenomy --help`` stays fast and a command never pays for another's imports.
+Exit codes: 0 success, 1 the work failed (bad input, unpriced when --strict...), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Final
+
+import click
+
+from tokenomy import __version__
+from tokenomy.errors import TokenomyError
+
+COMMANDS: Final[dict[str, tuple[str, str]]] = {
+    "demo": ("tokenomy.cli.demo", "Simulate a month of agent traffic, import it and print the report."),
+    "export": ("tokenomy.cli.export", "Write stored calls in the native schema (jsonl, csv, parquet)."),
+    "import": ("tokenomy.cli.importing", "Import logs, traces, exports and transcripts into the store."),
+    "price": ("tokenomy.cli.price", "Price a usage for a model, with provenance."),
+    "report": ("tokenomy.cli.report", "Totals by day, provider and model: tokens per bucket, cost."),
+    "simulate": ("tokenomy.cli.simulate", "Write a realistic synthetic workload as native JSONL."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group that imports a command's module only when the command is used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        module = importlib.import_module(entry[0])
+        command = getattr(module, "command", None)
+        if not isinstance(command, click.Command):
+            raise RuntimeError(f"{entry[0]} does not define a click command named 'command'")
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="tokenomy")
+def cli() -> None:
+    """Meter what AI agents spend in tokens and money, find the waste, stop runaway spend.
+
+    Every command that reads or writes the store takes --db (default ./tokenomy.duckdb, or
+    $TOKENOMY_DB). Run `tokenomy COMMAND --help` for a command's options.
+    """
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; tokenomy's own errors print one clear line instead of a traceback."""
+    try:
+        cli.main(args=argv, prog_name="tokenomy", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 1
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except TokenomyError as exc:
+        click.secho(f"error: {exc}", fg="red", err=True)
+        return 1
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,476 @@
+"""The native JSON form of the records: one object per call (or charge), as in native JSONL.
+
+This is the schema of ``tokenomy export``, ``tokenomy simulate`` and the native importer, and
+of ``schemas/call.schema.json``. Usage sits under ``usage`` with the bucket names of
+DESIGN section 4; cost sits under ``cost`` with ``total`` as a decimal string.
+
+:func:`call_from_native` validates as it reads and raises :class:`FieldError` naming the
+offending field (dotted path), so that importers can report file, line and field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final, TypeVar
+
+from tokenomy.schema import (
+    ATTRIBUTION_FIELDS,
+    BUCKETS,
+    COST_PARTS,
+    Attribution,
+    Call,
+    Charge,
+    Content,
+    Cost,
+    Kind,
+    Outcome,
+    Quality,
+    Status,
+    ToolUse,
+    Usage,
+)
+
+SCHEMA_VERSION: Final = 1
+
+_E = TypeVar("_E", Status, Kind, Quality)
+
+_INT_FIELDS: Final = (
+    "step",
+    "context_window",
+    "max_output_tokens",
+    "n_messages",
+    "system_tokens",
+    "tool_def_tokens",
+    "user_tokens",
+    "history_tokens",
+    "http_status",
+    "filler_tokens",
+)
+_STR_FIELDS: Final = (
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "session_id",
+    "provider",
+    "request_model",
+    "response_model",
+    "api",
+    "service_tier",
+    "error_type",
+    "finish_reason",
+    "source",
+)
+_FLOAT_FIELDS: Final = ("latency_ms", "ttft_ms")
+
+
+class FieldError(ValueError):
+    """A native record has a bad value; ``field`` is its dotted path."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"field '{field}': {message}")
+        self.field = field
+        self.message = message
+
+
+# ---------------------------------------------------------------------------------------------
+# writing
+
+
+def call_to_native(call: Call) -> dict[str, Any]:
+    """The native JSON object of a call (only JSON types; money as decimal strings)."""
+    out: dict[str, Any] = {"id": call.id}
+    for name in ("started_at", "ended_at"):
+        value = getattr(call, name)
+        if value is not None:
+            out[name] = format_time(value)
+    for name in (*_STR_FIELDS, *_INT_FIELDS, *_FLOAT_FIELDS, "streamed", "operation"):
+        value = getattr(call, name)
+        if value is not None:
+            out[name] = value
+    out["batch"] = call.batch
+    out["status"] = call.status.value
+    out["usage"] = usage_to_native(call.usage)
+    if call.prefix_hashes:
+        out["prefix_hashes"] = list(call.prefix_hashes)
+    if call.tool_uses:
+        out["tool_uses"] = [_tool_use_to_native(t) for t in call.tool_uses]
+    attribution = attribution_to_native(call.attribution)
+    if attribution:
+        out["attribution"] = attribution
+    if call.outcome is not None:
+        out["outcome"] = {k: v for k, v in _outcome_items(call.outcome) if v is not None}
+    if call.cost is not None:
+        out["cost"] = cost_to_native(call.cost)
+    if call.provider_reported_cost is not None:
+        out["provider_reported_cost"] = str(call.provider_reported_cost)
+    if call.content is not None:
+        out["content"] = {"prompt": call.content.prompt, "completion": call.content.completion}
+    return out
+
+
+def usage_to_native(usage: Usage) -> dict[str, Any]:
+    """The ``usage`` object: the six buckets, the two totals, server tools, kind and flags."""
+    out: dict[str, Any] = {name: getattr(usage, name) for name in BUCKETS}
+    out["input_total"] = usage.input_total
+    out["output_total"] = usage.output_total
+    if usage.server_tools:
+        out["server_tools"] = dict(usage.server_tools)
+    out["kind"] = usage.kind.value
+    if usage.quality:
+        out["quality"] = [q.value for q in usage.quality]
+    return out
+
+
+def cost_to_native(cost: Cost) -> dict[str, Any]:
+    """The ``cost`` object: ``total`` as a decimal string (or null when unpriced)."""
+    out: dict[str, Any] = {
+        "total": None if cost.total is None else str(cost.total),
+        "currency": cost.currency,
+        "source": cost.source,
+        "price_date": cost.price_date.isoformat() if cost.price_date else None,
+        "estimated": cost.estimated,
+    }
+    if cost.parts:
+        out["parts"] = {k: str(v) for k, v in cost.parts.items()}
+    if cost.reason:
+        out["reason"] = cost.reason
+    return out
+
+
+def attribution_to_native(attribution: Attribution) -> dict[str, Any]:
+    """The ``attribution`` object with only the fields that are set."""
+    out: dict[str, Any] = {
+        name: getattr(attribution, name)
+        for name in ATTRIBUTION_FIELDS
+        if getattr(attribution, name) is not None
+    }
+    if attribution.tags:
+        out["tags"] = dict(attribution.tags)
+    return out
+
+
+def charge_to_native(charge: Charge) -> dict[str, Any]:
+    """The native JSON object of a charge (``"type": "charge"``)."""
+    out: dict[str, Any] = {
+        "type": "charge",
+        "id": charge.id,
+        "amount": str(charge.amount),
+        "currency": charge.currency,
+        "kind": charge.kind,
+        "at": format_time(charge.at),
+    }
+    for name in ("session_id", "quantity", "unit", "description", "source"):
+        value = getattr(charge, name)
+        if value is not None:
+            out[name] = value
+    attribution = attribution_to_native(charge.attribution)
+    if attribution:
+        out["attribution"] = attribution
+    return out
+
+
+def format_time(value: datetime) -> str:
+    """ISO 8601 in UTC with millisecond precision and a ``Z`` suffix."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat(timespec="milliseconds") + "Z"
+
+
+def _tool_use_to_native(tool: ToolUse) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": tool.name, "args_hash": tool.args_hash}
+    if tool.server:
+        out["server"] = True
+    return out
+
+
+def _outcome_items(outcome: Outcome) -> list[tuple[str, Any]]:
+    return [("success", outcome.success), ("score", outcome.score), ("action", outcome.action)]
+
+
+# ---------------------------------------------------------------------------------------------
+# reading
+
+
+def is_charge(obj: Mapping[str, Any]) -> bool:
+    """True when a native object is a charge rather than a call."""
+    return obj.get("type") == "charge"
+
+
+def call_from_native(obj: Mapping[str, Any]) -> Call:
+    """Read and validate a native call object.
+
+    Raises:
+        FieldError: A field has the wrong type or an impossible value.
+    """
+    if not isinstance(obj, Mapping):
+        raise FieldError("(record)", f"expected a JSON object, got {type(obj).__name__}")
+    values: dict[str, Any] = {"id": _required_str(obj, "id")}
+    for name in _STR_FIELDS:
+        values[name] = _opt_str(obj, name)
+    for name in _INT_FIELDS:
+        values[name] = _opt_int(obj, name, minimum=0)
+    for name in _FLOAT_FIELDS:
+        values[name] = _opt_float(obj, name)
+    values["started_at"] = _opt_time(obj, "started_at")
+    values["ended_at"] = _opt_time(obj, "ended_at")
+    values["operation"] = _opt_str(obj, "operation") or "chat"
+    values["streamed"] = _opt_bool(obj, "streamed")
+    values["batch"] = bool(_opt_bool(obj, "batch"))
+    values["status"] = _enum(Status, obj.get("status", "ok"), "status")
+    values["usage"] = usage_from_native(obj.get("usage"), "usage")
+    values["prefix_hashes"] = tuple(_str_list(obj.get("prefix_hashes"), "prefix_hashes"))
+    values["tool_uses"] = tuple(_tool_uses(obj.get("tool_uses")))
+    values["attribution"] = attribution_from_native(obj.get("attribution"), "attribution")
+    values["outcome"] = _outcome(obj.get("outcome"))
+    values["cost"] = cost_from_native(obj.get("cost"), "cost")
+    values["provider_reported_cost"] = _opt_decimal(
+        obj.get("provider_reported_cost"), "provider_reported_cost"
+    )
+    values["content"] = _content(obj.get("content"))
+    return Call(**values)
+
+
+def usage_from_native(obj: Any, where: str = "usage") -> Usage:
+    """Read a native ``usage`` object (missing buckets are unknown, not 0)."""
+    if obj is None:
+        return Usage()
+    if not isinstance(obj, Mapping):
+        raise FieldError(where, "expected an object with the token buckets")
+    counts = {name: _opt_int(obj, name, where=where) for name in (*BUCKETS, "input_total", "output_total")}
+    tools_obj = obj.get("server_tools") or {}
+    if not isinstance(tools_obj, Mapping):
+        raise FieldError(f"{where}.server_tools", "expected an object of counts")
+    tools = {str(k): _int_value(v, f"{where}.server_tools.{k}") for k, v in tools_obj.items()}
+    kind = _enum(Kind, obj.get("kind", "reported"), f"{where}.kind")
+    quality = tuple(_enum(Quality, q, f"{where}.quality") for q in _str_list(obj.get("quality"), where))
+    return Usage.of(**counts, server_tools=tools, kind=kind, quality=quality)
+
+
+def cost_from_native(obj: Any, where: str = "cost") -> Cost | None:
+    """Read a native ``cost`` object; None when absent (the call will be priced on import)."""
+    if obj is None:
+        return None
+    if not isinstance(obj, Mapping):
+        raise FieldError(where, "expected an object with total, currency, source, price_date")
+    parts_obj = obj.get("parts") or {}
+    if not isinstance(parts_obj, Mapping):
+        raise FieldError(f"{where}.parts", "expected an object of decimal strings")
+    parts: dict[str, Decimal] = {}
+    for key, value in parts_obj.items():
+        if key not in COST_PARTS:
+            raise FieldError(
+                f"{where}.parts.{key}", f"unknown cost part; expected one of {', '.join(COST_PARTS)}"
+            )
+        amount = _opt_decimal(value, f"{where}.parts.{key}")
+        if amount is not None:
+            parts[key] = amount
+    price_date = obj.get("price_date")
+    return Cost(
+        total=_opt_decimal(obj.get("total"), f"{where}.total"),
+        parts=parts,
+        currency=_opt_str(obj, "currency", where=where) or "USD",
+        source=_opt_str(obj, "source", where=where),
+        price_date=_date(price_date, f"{where}.price_date") if price_date is not None else None,
+        estimated=bool(_opt_bool(obj, "estimated", where=where)),
+        reason=_opt_str(obj, "reason", where=where),
+    )
+
+
+def attribution_from_native(obj: Any, where: str = "attribution") -> Attribution:
+    """Read a native ``attribution`` object; tag values are turned into strings."""
+    if obj is None:
+        return Attribution()
+    if not isinstance(obj, Mapping):
+        raise FieldError(where, "expected an object (user, team, project, feature, ...)")
+    values = {name: _opt_str(obj, name, where=where) for name in ATTRIBUTION_FIELDS}
+    tags = obj.get("tags") or {}
+    if not isinstance(tags, Mapping):
+        raise FieldError(f"{where}.tags", "expected an object of strings")
+    return Attribution(**values, tags={str(k): str(v) for k, v in tags.items()})
+
+
+def charge_from_native(obj: Mapping[str, Any]) -> Charge:
+    """Read and validate a native charge object."""
+    amount = _opt_decimal(obj.get("amount"), "amount")
+    if amount is None:
+        raise FieldError("amount", "a charge needs an amount (decimal string)")
+    at = _opt_time(obj, "at")
+    if at is None:
+        raise FieldError("at", "a charge needs a time")
+    return Charge(
+        id=_required_str(obj, "id"),
+        amount=amount,
+        kind=_opt_str(obj, "kind") or "other",
+        at=at,
+        currency=_opt_str(obj, "currency") or "USD",
+        session_id=_opt_str(obj, "session_id"),
+        quantity=_opt_float(obj, "quantity"),
+        unit=_opt_str(obj, "unit"),
+        description=_opt_str(obj, "description"),
+        attribution=attribution_from_native(obj.get("attribution")),
+        source=_opt_str(obj, "source"),
+    )
+
+
+def parse_time(value: Any, field: str) -> datetime:
+    """An ISO 8601 string or epoch seconds as a naive UTC datetime."""
+    if isinstance(value, bool):
+        raise FieldError(field, "expected an ISO 8601 time or epoch seconds")
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, tz=UTC).replace(tzinfo=None)
+    if not isinstance(value, str):
+        raise FieldError(field, "expected an ISO 8601 time or epoch seconds")
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
+    except ValueError as exc:
+        raise FieldError(field, f"not an ISO 8601 time: {value!r}") from exc
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    return parsed
+
+
+def _where(where: str | None, name: str) -> str:
+    return f"{where}.{name}" if where else name
+
+
+def _required_str(obj: Mapping[str, Any], name: str) -> str:
+    value = obj.get(name)
+    if not isinstance(value, str) or not value:
+        raise FieldError(name, "required, a non-empty string")
+    return value
+
+
+def _opt_str(obj: Mapping[str, Any], name: str, *, where: str | None = None) -> str | None:
+    value = obj.get(name)
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise FieldError(_where(where, name), f"expected a string, got {type(value).__name__}")
+
+
+def _int_value(value: Any, field: str, minimum: int | None = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise FieldError(field, f"expected a whole number, got {value!r}")
+    if isinstance(value, float) and not value.is_integer():
+        raise FieldError(field, f"expected a whole number, got {value!r}")
+    number = int(value)
+    if minimum is not None and number < minimum:
+        raise FieldError(field, f"must be >= {minimum}, got {number}")
+    return number
+
+
+def _opt_int(
+    obj: Mapping[str, Any], name: str, *, where: str | None = None, minimum: int | None = 0
+) -> int | None:
+    value = obj.get(name)
+    return None if value is None else _int_value(value, _where(where, name), minimum)
+
+
+def _opt_float(obj: Mapping[str, Any], name: str) -> float | None:
+    value = obj.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise FieldError(name, f"expected a number, got {value!r}")
+    if value < 0:
+        raise FieldError(name, f"must be >= 0, got {value}")
+    return float(value)
+
+
+def _opt_bool(obj: Mapping[str, Any], name: str, *, where: str | None = None) -> bool | None:
+    value = obj.get(name)
+    if value is None or isinstance(value, bool):
+        return value
+    raise FieldError(_where(where, name), f"expected true or false, got {value!r}")
+
+
+def _opt_decimal(value: Any, field: str) -> Decimal | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise FieldError(field, f'expected a decimal string such as "0.0125", got {value!r}')
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation as exc:
+        raise FieldError(field, f"not a decimal number: {value!r}") from exc
+    if not amount.is_finite():
+        raise FieldError(field, f"not a finite amount: {value!r}")
+    return amount
+
+
+def _opt_time(obj: Mapping[str, Any], name: str) -> datetime | None:
+    value = obj.get(name)
+    return None if value is None else parse_time(value, name)
+
+
+def _date(value: Any, field: str) -> date:
+    if not isinstance(value, str):
+        raise FieldError(field, "expected a date such as 2026-10-01")
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError as exc:
+        raise FieldError(field, f"not a date: {value!r}") from exc
+
+
+def _enum(enum: type[_E], value: Any, field: str) -> _E:
+    try:
+        return enum(value)
+    except ValueError as exc:
+        allowed = ", ".join(member.value for member in enum)
+        raise FieldError(field, f"{value!r} is not one of {allowed}") from exc
+
+
+def _str_list(value: Any, field: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise FieldError(field, "expected a list of strings")
+    return value
+
+
+def _tool_uses(value: Any) -> list[ToolUse]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise FieldError("tool_uses", "expected a list of {name, args_hash} objects")
+    out = []
+    for i, item in enumerate(value):
+        if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
+            raise FieldError(f"tool_uses[{i}]", "expected an object with a string 'name'")
+        out.append(
+            ToolUse(
+                name=item["name"],
+                args_hash=_opt_str(item, "args_hash", where=f"tool_uses[{i}]"),
+                server=bool(_opt_bool(item, "server", where=f"tool_uses[{i}]")),
+            )
+        )
+    return out
+
+
+def _outcome(value: Any) -> Outcome | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise FieldError("outcome", "expected an object with success, score, action")
+    score = value.get("score")
+    if score is not None and (isinstance(score, bool) or not isinstance(score, int | float)):
+        raise FieldError("outcome.score", f"expected a number, got {score!r}")
+    return Outcome(
+        success=_opt_bool(value, "success", where="outcome"),
+        score=None if score is None else float(score),
+        action=_opt_str(value, "action", where="outcome"),
+    )
+
+
+def _content(value: Any) -> Content | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise FieldError("content", "expected an object with prompt and completion")
+    return Content(
+        prompt=_opt_str(value, "prompt", where="content"),
+        completion=_opt_str(value, "completion", where="content"),
+    )

@@ -1,0 +1,354 @@
+"""The records everything else speaks: Usage, Cost, Attribution, Outcome, ToolUse, Call and Charge.
+
+Usage is kept in *exclusive* buckets that add up (DESIGN section 4)::
+
+    input_total  = input_uncached + cache_read + cache_write_5m + cache_write_1h
+    output_total = output_visible + reasoning
+
+A bucket the provider did not report is ``None``, never 0. Providers sometimes report a total
+without its split (Anthropic's ``output_tokens`` includes thinking tokens it does not count
+separately), so the two totals are stored too: when every bucket of a side is known the total
+equals their sum exactly, and when some are unknown the total is what the provider reported.
+
+Numbers that cannot add up (a cache read larger than the reported input, say) are never clamped:
+the adapter records the raw buckets with a data-quality flag, and pricing refuses to price them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, Final
+
+INPUT_BUCKETS: Final = ("input_uncached", "cache_read", "cache_write_5m", "cache_write_1h")
+OUTPUT_BUCKETS: Final = ("output_visible", "reasoning")
+BUCKETS: Final = INPUT_BUCKETS + OUTPUT_BUCKETS
+"""The six exclusive token buckets, in display order."""
+
+COST_PARTS: Final = (*BUCKETS, "server_tools", "requests", "overhead")
+"""Amounts a Cost is split into: the six token buckets, priced server-side tool uses (web
+searches, code executions), the catalog's per-request fee and the configured per-request overhead."""
+
+ATTRIBUTION_FIELDS: Final = (
+    "user",
+    "team",
+    "project",
+    "feature",
+    "intent",
+    "environment",
+    "agent",
+    "api_key_id",
+)
+
+
+class Status(StrEnum):
+    """How a call ended."""
+
+    OK = "ok"
+    ERROR = "error"
+    TIMEOUT = "timeout"
+    REJECTED_BUDGET = "rejected_budget"
+    CANCELLED = "cancelled"
+
+
+class Quality(StrEnum):
+    """Data-quality flags: why a usage body cannot be trusted as reported.
+
+    A call carrying any flag is stored as reported and shown as unpriceable.
+    """
+
+    NEGATIVE = "negative_bucket"
+    """A bucket or a derived bucket came out below zero."""
+    CACHE_EXCEEDS_INPUT = "cache_exceeds_input"
+    """Cache reads plus writes are larger than the reported (inclusive) input."""
+    REASONING_EXCEEDS_OUTPUT = "reasoning_exceeds_output"
+    """Reasoning tokens are larger than the reported (inclusive) output."""
+    CACHE_SPLIT_MISMATCH = "cache_split_mismatch"
+    """The per-TTL cache writes do not add up to the reported cache-write total."""
+    TOTAL_MISMATCH = "total_mismatch"
+    """The provider's reported total disagrees with the sum of its parts."""
+    NOT_INTEGER = "not_integer"
+    """A token count was not a whole number."""
+
+
+class Kind(StrEnum):
+    """Where a Usage came from."""
+
+    REPORTED = "reported"
+    """The provider reported it."""
+    COUNTED = "counted"
+    """Counted locally with the model's own tokenizer (exact for the text sent)."""
+    ESTIMATED = "estimated"
+    """Estimated locally (another family's tokenizer or a characters-per-token rule)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token usage in exclusive buckets (see the module docstring).
+
+    Build it with :meth:`Usage.of`, which fills the totals from the buckets; construct it
+    directly only to carry totals that the provider reported without their split.
+    """
+
+    input_uncached: int | None = None
+    cache_read: int | None = None
+    cache_write_5m: int | None = None
+    cache_write_1h: int | None = None
+    output_visible: int | None = None
+    reasoning: int | None = None
+    input_total: int | None = None
+    output_total: int | None = None
+    server_tools: Mapping[str, int] = field(default_factory=dict)
+    """Server-side tool uses billed per use, keyed by genai-prices unit (``web_searches``...)."""
+    kind: Kind = Kind.REPORTED
+    quality: tuple[Quality, ...] = ()
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        input_uncached: int | None = None,
+        cache_read: int | None = None,
+        cache_write_5m: int | None = None,
+        cache_write_1h: int | None = None,
+        output_visible: int | None = None,
+        reasoning: int | None = None,
+        input_total: int | None = None,
+        output_total: int | None = None,
+        server_tools: Mapping[str, int] | None = None,
+        kind: Kind = Kind.REPORTED,
+        quality: tuple[Quality, ...] = (),
+    ) -> Usage:
+        """Build a Usage, deriving each total from its buckets when all of them are known.
+
+        A total given explicitly is kept; when it disagrees with fully known buckets the
+        result carries :attr:`Quality.TOTAL_MISMATCH`. Negative buckets carry
+        :attr:`Quality.NEGATIVE`. Nothing is clamped.
+        """
+        ins = (input_uncached, cache_read, cache_write_5m, cache_write_1h)
+        outs = (output_visible, reasoning)
+        flags = list(quality)
+        input_total = _side_total(ins, input_total, flags)
+        output_total = _side_total(outs, output_total, flags)
+        values = (*ins, *outs, input_total, output_total, *(server_tools or {}).values())
+        if any(v is not None and v < 0 for v in values) and Quality.NEGATIVE not in flags:
+            flags.append(Quality.NEGATIVE)
+        return cls(
+            *ins,
+            *outs,
+            input_total=input_total,
+            output_total=output_total,
+            server_tools=dict(server_tools or {}),
+            kind=kind,
+            quality=tuple(dict.fromkeys(flags)),
+        )
+
+    @property
+    def total(self) -> int | None:
+        """All tokens processed (input plus output), or None when either side is unknown."""
+        if self.input_total is None or self.output_total is None:
+            return None
+        return self.input_total + self.output_total
+
+    @property
+    def ok(self) -> bool:
+        """True when no data-quality flag is set."""
+        return not self.quality
+
+    @property
+    def estimated(self) -> bool:
+        """True when the counts were not reported by the provider."""
+        return self.kind is not Kind.REPORTED
+
+    def buckets(self) -> dict[str, int | None]:
+        """The six exclusive buckets by name."""
+        return {name: getattr(self, name) for name in BUCKETS}
+
+    def __add__(self, other: Usage) -> Usage:
+        """Sum two usages bucket by bucket; a bucket unknown on either side stays unknown."""
+        merged: dict[str, Any] = {}
+        for name in (*BUCKETS, "input_total", "output_total"):
+            a, b = getattr(self, name), getattr(other, name)
+            merged[name] = None if a is None or b is None else a + b
+        tools = dict(self.server_tools)
+        for key, n in other.server_tools.items():
+            tools[key] = tools.get(key, 0) + n
+        kind = max(self.kind, other.kind, key=_KIND_ORDER.index)
+        return Usage(
+            **merged,
+            server_tools=tools,
+            kind=kind,
+            quality=tuple(dict.fromkeys(self.quality + other.quality)),
+        )
+
+
+_KIND_ORDER: Final = [Kind.REPORTED, Kind.COUNTED, Kind.ESTIMATED]
+
+
+def _side_total(parts: tuple[int | None, ...], reported: int | None, flags: list[Quality]) -> int | None:
+    if any(p is None for p in parts):
+        return reported
+    computed = sum(p for p in parts if p is not None)
+    if reported is not None and reported != computed:
+        flags.append(Quality.TOTAL_MISMATCH)
+        return reported
+    return computed
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """What a call cost, split like its usage, with where the price came from.
+
+    ``total`` is None when the call could not be priced; ``reason`` then says why. An unpriced
+    call is never $0: it is counted and shown as unpriced.
+    """
+
+    total: Decimal | None
+    parts: Mapping[str, Decimal] = field(default_factory=dict)
+    """Amount per part of :data:`COST_PARTS`; a part with no usage is absent."""
+    currency: str = "USD"
+    source: str | None = None
+    """``genai-prices@<version>``, ``override:<file>#<entry>``, ``provider`` or ``recorded``."""
+    price_date: date | None = None
+    """The date whose prices were applied (the call's date, or ``--at``)."""
+    estimated: bool = False
+    """True when the usage was estimated or a price had to be assumed."""
+    reason: str | None = None
+    """Why the call is unpriced, or the assumptions made when it is priced."""
+
+    @property
+    def priced(self) -> bool:
+        """True when a total is known."""
+        return self.total is not None
+
+    @classmethod
+    def unpriced(cls, reason: str, *, price_date: date | None = None) -> Cost:
+        """A Cost that says the call could not be priced, and why."""
+        return cls(total=None, reason=reason, price_date=price_date)
+
+
+@dataclass(frozen=True, slots=True)
+class Attribution:
+    """Who and what a call or charge is attributed to. Every field is optional."""
+
+    user: str | None = None
+    team: str | None = None
+    project: str | None = None
+    feature: str | None = None
+    intent: str | None = None
+    environment: str | None = None
+    agent: str | None = None
+    api_key_id: str | None = None
+    """A hash of the key, never the key itself."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def merged(self, inner: Attribution) -> Attribution:
+        """This attribution overlaid by ``inner``'s set fields (inner scopes win)."""
+        values = {name: getattr(inner, name) or getattr(self, name) for name in ATTRIBUTION_FIELDS}
+        return Attribution(**values, tags={**self.tags, **inner.tags})
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a call or session achieved; may arrive after the call."""
+
+    success: bool | None = None
+    score: float | None = None
+    action: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolUse:
+    """One tool call the model asked for (or a server-side tool the provider ran)."""
+
+    name: str
+    args_hash: str | None = None
+    """Hash of the canonical (sorted-key, compact) JSON arguments; never the arguments."""
+    server: bool = False
+    """True for provider-run tools (web search, code execution)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Content:
+    """Prompt and completion text, captured only when content capture is switched on."""
+
+    prompt: str | None = None
+    completion: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One LLM request and response. Field names follow the OTel GenAI conventions where one exists."""
+
+    id: str
+    provider: str | None = None
+    request_model: str | None = None
+    response_model: str | None = None
+    operation: str = "chat"
+    api: str | None = None
+    """chat | responses | messages | generate_content | converse | embeddings | completions."""
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    latency_ms: float | None = None
+    ttft_ms: float | None = None
+    trace_id: str | None = None
+    span_id: str | None = None
+    parent_span_id: str | None = None
+    session_id: str | None = None
+    step: int | None = None
+    streamed: bool | None = None
+    batch: bool = False
+    service_tier: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    context_window: int | None = None
+    max_output_tokens: int | None = None
+    n_messages: int | None = None
+    system_tokens: int | None = None
+    tool_def_tokens: int | None = None
+    user_tokens: int | None = None
+    history_tokens: int | None = None
+    prefix_hashes: tuple[str, ...] = ()
+    status: Status = Status.OK
+    error_type: str | None = None
+    http_status: int | None = None
+    finish_reason: str | None = None
+    tool_uses: tuple[ToolUse, ...] = ()
+    filler_tokens: int | None = None
+    attribution: Attribution = field(default_factory=Attribution)
+    outcome: Outcome | None = None
+    cost: Cost | None = None
+    provider_reported_cost: Decimal | None = None
+    """The provider's own figure for the call (OpenRouter's ``usage.cost``), kept for reconciliation."""
+    content: Content | None = None
+    source: str | None = None
+    """Where the record came from: ``import:<format>``, ``sdk``, ``gateway``, ``otlp``, ``simulate``."""
+
+    @property
+    def model(self) -> str | None:
+        """The model that served the call, falling back to the one requested."""
+        return self.response_model or self.request_model
+
+    def replace(self, **changes: Any) -> Call:
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """A non-LLM cost (a tool's API call, a search, a GPU-second) charged to a session."""
+
+    id: str
+    amount: Decimal
+    kind: str
+    at: datetime
+    currency: str = "USD"
+    session_id: str | None = None
+    quantity: float | None = None
+    unit: str | None = None
+    description: str | None = None
+    attribution: Attribution = field(default_factory=Attribution)
+    source: str | None = None

@@ -1,0 +1,157 @@
+"""Named, ordered schema migrations for the embedded store, recorded in the database.
+
+Each migration has a name that never changes once released and a list of SQL statements.
+:func:`pending` compares them with the ``_migrations`` table; the backend applies what is
+missing, in order, each in its own transaction. Never edit a released migration: add one.
+
+Time columns are ``TIMESTAMP`` holding UTC. Money is ``DECIMAL(38, 12)``: exact, and fine
+enough for per-token prices (a $0.075 per million tokens price is 7.5e-8 per token).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+MONEY: Final = "DECIMAL(38, 12)"
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One schema change."""
+
+    name: str
+    statements: tuple[str, ...]
+
+
+_COST_PART_COLUMNS = ",\n".join(
+    f"    cost_{part} {MONEY}"
+    for part in (
+        "input_uncached",
+        "cache_read",
+        "cache_write_5m",
+        "cache_write_1h",
+        "output_visible",
+        "reasoning",
+        "server_tools",
+        "requests",
+        "overhead",
+    )
+)
+
+CALLS_DDL: Final = f"""
+CREATE TABLE calls (
+    id VARCHAR NOT NULL,
+    trace_id VARCHAR,
+    span_id VARCHAR,
+    parent_span_id VARCHAR,
+    session_id VARCHAR,
+    step INTEGER,
+    started_at TIMESTAMP,
+    ended_at TIMESTAMP,
+    latency_ms DOUBLE,
+    ttft_ms DOUBLE,
+    provider VARCHAR,
+    operation VARCHAR,
+    request_model VARCHAR,
+    response_model VARCHAR,
+    api VARCHAR,
+    streamed BOOLEAN,
+    batch BOOLEAN,
+    service_tier VARCHAR,
+    input_uncached BIGINT,
+    cache_read BIGINT,
+    cache_write_5m BIGINT,
+    cache_write_1h BIGINT,
+    output_visible BIGINT,
+    reasoning BIGINT,
+    input_total BIGINT,
+    output_total BIGINT,
+    server_tools MAP(VARCHAR, BIGINT),
+    usage_kind VARCHAR,
+    quality VARCHAR[],
+    context_window BIGINT,
+    max_output_tokens BIGINT,
+    n_messages INTEGER,
+    system_tokens BIGINT,
+    tool_def_tokens BIGINT,
+    user_tokens BIGINT,
+    history_tokens BIGINT,
+    prefix_hashes VARCHAR[],
+    status VARCHAR,
+    error_type VARCHAR,
+    http_status INTEGER,
+    finish_reason VARCHAR,
+    tool_uses STRUCT(name VARCHAR, args_hash VARCHAR, server BOOLEAN)[],
+    filler_tokens BIGINT,
+    "user" VARCHAR,
+    team VARCHAR,
+    project VARCHAR,
+    feature VARCHAR,
+    intent VARCHAR,
+    environment VARCHAR,
+    agent VARCHAR,
+    api_key_id VARCHAR,
+    tags MAP(VARCHAR, VARCHAR),
+    success BOOLEAN,
+    score DOUBLE,
+    action VARCHAR,
+    cost_total {MONEY},
+{_COST_PART_COLUMNS},
+    cost_currency VARCHAR,
+    cost_source VARCHAR,
+    cost_price_date DATE,
+    cost_estimated BOOLEAN,
+    cost_reason VARCHAR,
+    provider_reported_cost {MONEY},
+    prompt_text VARCHAR,
+    completion_text VARCHAR,
+    source VARCHAR,
+    imported_at TIMESTAMP
+)
+"""
+
+CHARGES_DDL: Final = f"""
+CREATE TABLE charges (
+    id VARCHAR NOT NULL,
+    session_id VARCHAR,
+    at TIMESTAMP NOT NULL,
+    kind VARCHAR NOT NULL,
+    amount {MONEY} NOT NULL,
+    currency VARCHAR NOT NULL,
+    quantity DOUBLE,
+    unit VARCHAR,
+    description VARCHAR,
+    "user" VARCHAR,
+    team VARCHAR,
+    project VARCHAR,
+    feature VARCHAR,
+    intent VARCHAR,
+    environment VARCHAR,
+    agent VARCHAR,
+    api_key_id VARCHAR,
+    tags MAP(VARCHAR, VARCHAR),
+    source VARCHAR,
+    imported_at TIMESTAMP
+)
+"""
+
+MIGRATIONS: Final[tuple[Migration, ...]] = (
+    Migration("0001_calls_and_charges", (CALLS_DDL, CHARGES_DDL)),
+)
+
+
+def pending(applied: set[str]) -> list[Migration]:
+    """The migrations not yet applied, in order.
+
+    Raises:
+        ValueError: The database records a migration this version does not know (it was
+            written by a newer tokenomy).
+    """
+    known = {m.name for m in MIGRATIONS}
+    unknown = sorted(applied - known)
+    if unknown:
+        raise ValueError(
+            f"the store was migrated by a newer tokenomy ({', '.join(unknown)}); upgrade tokenomy to open it"
+        )
+    return [m for m in MIGRATIONS if m.name not in applied]

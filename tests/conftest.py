@@ -1,0 +1,24 @@
+"""Shared fixtures: the real third-party data folder (skipped cleanly when absent)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL_DATA = ROOT.parent / "shared" / "data" / "real"
+
+
+def real_data_path(*parts: str) -> Path:
+    """A path under ../shared/data/real; skips the calling test when it is absent."""
+    path = REAL_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real data not available: {path}")
+    return path
+
+
+@pytest.fixture
+def real_data() -> Path:
+    """The real-data folder; the test is skipped when it is absent."""
+    return real_data_path()
