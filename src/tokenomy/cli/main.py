@@ -20,6 +20,7 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
     "demo": ("tokenomy.cli.demo", "Simulate a month of agent traffic, import it and print the report."),
     "export": ("tokenomy.cli.export", "Write stored calls in the native schema (jsonl, csv, parquet)."),
     "import": ("tokenomy.cli.importing", "Import logs, traces, exports and transcripts into the store."),
+    "mock-llm": ("tokenomy.cli.mockllm", "Run a mock OpenAI/Anthropic upstream for tests, benchmarks and demos."),
     "price": ("tokenomy.cli.price", "Price a usage for a model, with provenance."),
     "report": ("tokenomy.cli.report", "Totals by day, provider and model: tokens per bucket, cost."),
     "simulate": ("tokenomy.cli.simulate", "Write a realistic synthetic workload as native JSONL."),
