@@ -18,6 +18,8 @@ LAYERS: dict[str, int] = {
     "providers": 0,
     "usage": 1,
     "tokens": 1,
+    "mockllm": 1,
+    "mockllm": 1,
     "pricing": 2,
     "store": 3,
     "capture": 4,
