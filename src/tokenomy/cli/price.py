@@ -1,0 +1,158 @@
+"""``tokenomy price``: price one usage for a model and show where every cent comes from."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from tokenomy.cli import options
+from tokenomy.pricing import Pricer, Rates
+from tokenomy.pricing.rates import MONEY_QUANTUM
+from tokenomy.schema import BUCKETS, COST_PARTS, Cost, Usage
+
+ZERO_MONEY = Decimal(0).quantize(MONEY_QUANTUM)
+_BUCKET_OPTIONS = {bucket: "--" + bucket.replace("_", "-") for bucket in BUCKETS}
+
+
+def _bucket_options(func: Any) -> Any:
+    for bucket, flag in reversed(_BUCKET_OPTIONS.items()):
+        func = click.option(
+            flag,
+            bucket,
+            type=click.IntRange(min=0),
+            default=0,
+            show_default=True,
+            help=f"Tokens in the {bucket} bucket.",
+        )(func)
+    return func
+
+
+@click.command("price")
+@click.option("--model", "-m", required=True, help="Model name, as the provider reports it.")
+@click.option(
+    "--provider", "-p", default=None, help="Provider id or alias (openai, anthropic, google, aws...)."
+)
+@_bucket_options
+@click.option(
+    "--at", "at", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help="Price date. [default: today]"
+)
+@click.option("--batch", is_flag=True, help="Price as a batch-API call.")
+@click.option("--service-tier", default=None, help="Service tier (flex, priority...).")
+@click.option(
+    "--latency-ms", type=click.FloatRange(min=0), default=None, help="Latency, for per-second overhead."
+)
+@click.option(
+    "--overrides",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Price overrides file (TOML). [default: $TOKENOMY_OVERRIDES or tokenomy.toml's]",
+)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def command(
+    *,
+    model: str,
+    provider: str | None,
+    at: datetime | None,
+    batch: bool,
+    service_tier: str | None,
+    latency_ms: float | None,
+    overrides: Path | None,
+    fmt: str,
+    **buckets: int,
+) -> None:
+    """Price a usage for a model, with the rate of every bucket, the source and the price date.
+
+    Exits with 1 when the model cannot be priced.
+    """
+    pricer = Pricer(options.resolve(overrides=overrides).overrides)
+    day = at.date() if at is not None else datetime.now(UTC).date()
+    usage = Usage.of(
+        input_uncached=buckets["input_uncached"],
+        cache_read=buckets["cache_read"],
+        cache_write_5m=buckets["cache_write_5m"],
+        cache_write_1h=buckets["cache_write_1h"],
+        output_visible=buckets["output_visible"],
+        reasoning=buckets["reasoning"],
+    )
+    cost = pricer.price_usage(
+        usage,
+        model=model,
+        provider=provider,
+        at=day,
+        batch=batch,
+        service_tier=service_tier,
+        latency_ms=latency_ms,
+    )
+    rates = pricer.resolve(model=model, provider=provider, at=day, batch=batch, service_tier=service_tier)
+    if fmt == "json":
+        click.echo(json.dumps(_as_json(model, provider, usage, cost, rates), indent=2))
+    elif cost.priced and rates is not None:
+        Console().print(_as_table(model, usage, cost, rates))
+    if not cost.priced:
+        raise click.ClickException(f"unpriced: {cost.reason}")
+
+
+def _rate_per_mtok(rates: Rates, usage: Usage, bucket: str) -> Decimal:
+    tier = rates.tier_for(usage.input_total or 0)
+    return tier.per_mtok(bucket)
+
+
+def _as_json(
+    model: str, provider: str | None, usage: Usage, cost: Cost, rates: Rates | None
+) -> dict[str, Any]:
+    buckets: dict[str, Any] = {}
+    for bucket in BUCKETS:
+        rate = _rate_per_mtok(rates, usage, bucket) if rates is not None else None
+        amount = cost.parts.get(bucket, ZERO_MONEY) if cost.priced else None
+        buckets[bucket] = {
+            "tokens": getattr(usage, bucket),
+            "rate_per_mtok": None if rate is None else f"{rate:f}",
+            "amount": None if amount is None else f"{amount:f}",
+        }
+    return {
+        "model": model,
+        "provider": provider,
+        "catalog_model": rates.model if rates else None,
+        "priced": cost.priced,
+        "total": None if cost.total is None else f"{cost.total:f}",
+        "currency": cost.currency,
+        "parts": {part: f"{cost.parts[part]:f}" for part in COST_PARTS if part in cost.parts},
+        "buckets": buckets,
+        "source": cost.source,
+        "price_date": cost.price_date.isoformat() if cost.price_date else None,
+        "estimated": cost.estimated,
+        "reason": cost.reason,
+    }
+
+
+def _as_table(model: str, usage: Usage, cost: Cost, rates: Rates) -> Table:
+    title = f"{model} ({rates.provider}/{rates.model}) at {cost.price_date}"
+    table = Table(title=title, title_justify="left")
+    table.add_column("part")
+    table.add_column("tokens", justify="right")
+    table.add_column("$/MTok", justify="right")
+    table.add_column("amount $", justify="right")
+    for bucket in BUCKETS:
+        tokens = getattr(usage, bucket) or 0
+        amount = cost.parts.get(bucket, ZERO_MONEY)
+        table.add_row(bucket, f"{tokens:,}", f"{_rate_per_mtok(rates, usage, bucket):f}", f"{amount:f}")
+    for part in ("server_tools", "requests", "overhead"):
+        if part in cost.parts:
+            table.add_row(part, "", "", f"{cost.parts[part]:f}")
+    table.add_section()
+    table.add_row("total", f"{usage.total or 0:,}", "", f"{cost.total:f}", style="bold")
+    caption = [f"source: {cost.source}", f"price date: {cost.price_date}"]
+    if cost.estimated:
+        caption.append("estimated")
+    if cost.reason:
+        caption.append(cost.reason)
+    table.caption = " | ".join(caption)
+    table.caption_justify = "left"
+    return table

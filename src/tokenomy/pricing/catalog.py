@@ -1,0 +1,263 @@
+"""The genai-prices catalog, read offline: model lookup, dated prices, variants and tiers -> Rates.
+
+The bundled snapshot of ``genai-prices`` is loaded on first use and never refreshed: its
+background updater (``UpdatePrices``) is never started, so nothing is fetched. Lookup goes
+through genai-prices itself (provider ids, model match rules, fallback providers such as Azure
+serving OpenAI models), and so does the choice of dated price (``ConditionalPrice``) and
+request variant (``price_context``: ``processing=batch``, ``service_tier=...``). What this module
+adds is the reduction of a genai-prices ``ModelPrice`` to per-bucket rates that follow the
+catalog's own decomposition:
+
+* cache reads without a cache-read price, and cache writes without a cache-write price, stay
+  in the input total and so cost the input rate;
+* 5-minute writes without their own price cost the generic cache-write rate, and so do 1-hour
+  writes (genai-prices does the same), but that rate is then marked as assumed;
+* reasoning tokens without a reasoning price cost the output rate;
+* long-context tiers (``TieredPrices``) are turned into one row of rates per threshold.
+
+Prices that change during the day (DeepSeek's off-peak windows) cannot be told apart by a
+date: a date-level lookup takes the peak rate, as an upper bound, and says so.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
+from importlib.metadata import version
+from typing import Final
+
+from genai_prices.data_snapshot import DataSnapshot
+from genai_prices.data_units import unit_data
+from genai_prices.types import ModelInfo, ModelPrice, Provider, TieredPrices, TimeOfDateConstraint
+
+from tokenomy.pricing.rates import ZERO, Tier, per_token, quantize_rate
+from tokenomy.providers import from_model_prefix
+
+PRICE = Decimal | TieredPrices
+
+_TOOL_UNITS: Final[dict[str, tuple[str, int]]] = {
+    usage_key: (unit["price_key"], int(unit["per"]))
+    for usage_key, unit in unit_data.items()
+    if unit.get("dimensions", {}).get("family") == "tool_calls"
+}
+"""Server-side tool units (web_searches...) -> (price key, units per price)."""
+_REQUESTS_KEY: Final = ("requests_kcount", int(unit_data["requests"]["per"]))
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A model found in the catalog, with the provider that prices it."""
+
+    provider: Provider
+    model: ModelInfo
+
+    @property
+    def own(self) -> bool:
+        """True when the model is the provider's own (not reached through a fallback provider)."""
+        return any(self.model is m for m in self.provider.models)
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogPrice:
+    """A ModelPrice reduced to tokenomy's rates."""
+
+    tiers: tuple[Tier, ...]
+    context_window: int | None
+    assumed: Mapping[str, str]
+    notes: tuple[str, ...]
+    remarks: tuple[str, ...]
+
+
+class Catalog:
+    """The bundled genai-prices snapshot, loaded lazily (once per Catalog, under a lock)."""
+
+    def __init__(self) -> None:
+        self.version = f"genai-prices@{version('genai-prices')}"
+        self._lock = threading.Lock()
+        self._snapshot: DataSnapshot | None = None
+
+    def _snap(self) -> DataSnapshot:
+        if self._snapshot is None:
+            with self._lock:
+                if self._snapshot is None:
+                    from genai_prices.data import providers  # noqa: PLC0415  (0.5 s: load on first use)
+
+                    self._snapshot = DataSnapshot(providers=providers, from_auto_update=False)
+        return self._snapshot
+
+    def find(self, provider: str | None, model: str) -> Found | str:
+        """The catalog entry for ``model`` at ``provider``, or why there is none.
+
+        With no provider, genai-prices picks one from the model name; a routed name such as
+        ``anthropic/claude-sonnet-4`` is also tried as (provider, model).
+        """
+        snap = self._snap()
+        try:
+            found_provider, found_model = snap.find_provider_model(model, None, provider, None)
+            return Found(found_provider, found_model)
+        except LookupError:
+            pass
+        routed_provider, routed_model = from_model_prefix(model)
+        if provider is None and routed_provider is not None and routed_model:
+            return self.find(routed_provider, routed_model)
+        if provider is not None:
+            try:
+                snap.find_provider(None, provider, None)
+            except LookupError:
+                return (
+                    f"provider '{provider}' is not in the {self.version} catalog; add a [[price]] entry "
+                    f"for it to an overrides file"
+                )
+            return (
+                f"model '{model}' is not in the {self.version} catalog for provider '{provider}'; "
+                f"add a [[price]] entry to an overrides file"
+            )
+        return (
+            f"no provider in the {self.version} catalog serves a model named '{model}'; pass the provider, "
+            f"or add a [[price]] entry to an overrides file"
+        )
+
+    def model_price(
+        self, found: Found, when: date | datetime, context: Mapping[str, str]
+    ) -> tuple[ModelPrice, tuple[str, ...]]:
+        """The ModelPrice in force ``when`` for the request ``context``, and any assumption made.
+
+        A datetime picks the exact price (time-of-day windows included). A date whose prices
+        change during the day gets the peak price, with a note.
+        """
+        ctx = dict(context) if found.own else {}
+        if isinstance(when, datetime):
+            instant = when if when.tzinfo else when.replace(tzinfo=UTC)
+            return found.model.get_prices(instant, ctx or None), ()
+        seen: list[ModelPrice] = []
+        for instant in _instants(found.model, when):
+            price = found.model.get_prices(instant, ctx or None)
+            if price not in seen:
+                seen.append(price)
+        if len(seen) == 1:
+            return seen[0], ()
+        peak = max(seen, key=_peak_key)
+        note = (
+            f"{found.model.id} prices vary by time of day: the peak rate is used for {when.isoformat()}, "
+            "an upper bound (price with a timestamp for the exact rate)"
+        )
+        return peak, (note,)
+
+    def has_variant(self, found: Found, when: date | datetime, key: str, value: str) -> bool:
+        """True when the catalog has a price variant for ``key=value`` in force ``when``."""
+        if not found.own:
+            return False
+        instant = _instant(when)
+        for variant in found.model.price_variants or ():
+            if variant.when.get(key) != value or len(variant.when) != 1:
+                continue
+            if variant.constraint is None or variant.constraint.active(instant):
+                return True
+        return False
+
+    def reduce(self, found: Found, price: ModelPrice) -> CatalogPrice:
+        """Reduce a ModelPrice to per-bucket rates, one Tier per long-context threshold."""
+        prices = {k: v for k, v in vars(price).items() if not k.startswith("_") and v is not None}
+        starts = sorted(
+            {-1} | {t.start for v in prices.values() if isinstance(v, TieredPrices) for t in v.tiers}
+        )
+        tiers = tuple(_tier(prices, start) for start in starts)
+        assumed: dict[str, str] = {}
+        remarks: list[str] = []
+        name = found.model.id
+        if not prices:
+            remarks.append(f"{name} is listed in the {self.version} catalog with no prices (free of charge)")
+        else:
+            assumed.update(_assumed_rates(name, prices))
+        return CatalogPrice(tiers, found.model.context_window, assumed, (), tuple(remarks))
+
+
+def _instant(when: date | datetime) -> datetime:
+    if isinstance(when, datetime):
+        return when if when.tzinfo else when.replace(tzinfo=UTC)
+    return datetime.combine(when, time(0), tzinfo=UTC)
+
+
+def _instants(model: ModelInfo, day: date) -> list[datetime]:
+    """Midnight UTC of ``day`` and every time-of-day boundary of the model's prices on that day."""
+    constraints = [p.constraint for p in model.prices] if isinstance(model.prices, list) else []
+    constraints += [v.constraint for v in model.price_variants or ()]
+    instants = [_instant(day)]
+    for constraint in constraints:
+        if isinstance(constraint, TimeOfDateConstraint):
+            for t in (constraint.start_time, constraint.end_time):
+                utc = datetime.combine(day, t).astimezone(UTC) if t.tzinfo else datetime.combine(day, t, UTC)
+                instants.append(datetime.combine(day, utc.timetz()))
+    return instants
+
+
+def _base(value: PRICE | None) -> Decimal:
+    if value is None:
+        return ZERO
+    return value.base if isinstance(value, TieredPrices) else value
+
+
+def _peak_key(price: ModelPrice) -> tuple[Decimal, Decimal]:
+    values = vars(price)
+    return _base(values.get("input_mtok")), _base(values.get("output_mtok"))
+
+
+def _at(value: PRICE | None, start: int) -> Decimal | None:
+    """The price of one key in the tier row starting at ``start``."""
+    if value is None or not isinstance(value, TieredPrices):
+        return value
+    chosen = value.base
+    for tier in value.tiers:
+        if tier.start <= start:
+            chosen = tier.price
+    return chosen
+
+
+def _first(*values: Decimal | None) -> Decimal:
+    for value in values:
+        if value is not None:
+            return value
+    return ZERO
+
+
+def _tier(prices: Mapping[str, PRICE], start: int) -> Tier:
+    def at(key: str) -> Decimal | None:
+        return _at(prices.get(key), start)
+
+    cache_write = at("cache_write_mtok")
+    per_mtok = {
+        "input_uncached": _first(at("input_mtok")),
+        "cache_read": _first(at("cache_read_mtok"), at("input_mtok")),
+        "cache_write_5m": _first(at("cache_write_5m_mtok"), cache_write, at("input_mtok")),
+        "cache_write_1h": _first(at("cache_write_1h_mtok"), cache_write, at("input_mtok")),
+        "output_visible": _first(at("output_mtok")),
+        "reasoning": _first(at("output_reasoning_mtok"), at("output_mtok")),
+    }
+    tools: dict[str, Decimal] = {}
+    for usage_key, (price_key, per) in _TOOL_UNITS.items():
+        value = at(price_key)
+        if value is not None:
+            tools[usage_key] = quantize_rate(value / per)
+    fee = at(_REQUESTS_KEY[0])
+    request_fee = quantize_rate(fee / _REQUESTS_KEY[1]) if fee is not None else ZERO
+    tokens = {bucket: per_token(value) for bucket, value in per_mtok.items()}
+    return Tier(start, tokens, tools, request_fee)
+
+
+def _assumed_rates(name: str, prices: Mapping[str, PRICE]) -> dict[str, str]:
+    assumed: dict[str, str] = {}
+    if "cache_write_1h_mtok" not in prices:
+        fallback = "generic cache-write" if "cache_write_mtok" in prices else "input"
+        assumed["cache_write_1h"] = (
+            f"the catalog has no 1h cache-write price for {name}: 1h writes priced at the {fallback} rate"
+        )
+    if "input_mtok" not in prices:
+        for bucket in ("input_uncached", "cache_read", "cache_write_5m", "cache_write_1h"):
+            assumed[bucket] = f"the catalog has no input price for {name}: input tokens not charged"
+    if "output_mtok" not in prices:
+        for bucket in ("output_visible", "reasoning"):
+            assumed[bucket] = f"the catalog has no output price for {name}: output tokens not charged"
+    return assumed

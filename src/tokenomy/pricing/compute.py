@@ -1,0 +1,188 @@
+"""Usage times Rates: the bucket rules that turn exclusive token buckets into a Cost.
+
+Every amount is exact Decimal arithmetic (a high-precision local context) until each part is
+rounded once, half away from zero, to 12 decimal places; the total is the sum of the rounded
+parts, so that the store's SQL (``CAST(tokens * rate AS DECIMAL(38, 12))`` per part) gives the
+very same numbers. The rules, in the order they are applied:
+
+* usage with data-quality flags, or no usage at all, is unpriced, never $0;
+* a side (input or output) whose total is known but some of whose buckets are not is priced
+  bucket by bucket, and the remainder (total minus the known buckets) at the side's base rate
+  (input or output), the way providers bill when they report no cache or reasoning split;
+* the long-context tier is chosen by total input tokens (``input_total``, else the sum of the
+  known input buckets), strictly greater than the tier's start, as genai-prices does;
+* server-tool uses are priced per use, the catalog's per-request fee goes to ``requests`` and
+  the configured overhead (fixed + per second of latency) to ``overhead``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal, localcontext
+from typing import Final
+
+from tokenomy.pricing.rates import MONEY_QUANTUM, ZERO, Rates, Tier
+from tokenomy.schema import BUCKETS, INPUT_BUCKETS, OUTPUT_BUCKETS, Cost, Kind, Usage
+
+_PRECISION: Final = 80
+"""Significant digits for intermediate money arithmetic: far beyond any token count times rate."""
+
+
+def money(value: Decimal) -> Decimal:
+    """``value`` rounded half away from zero to 12 decimal places (as DuckDB casts to DECIMAL(38, 12))."""
+    return value.quantize(MONEY_QUANTUM, rounding=ROUND_HALF_UP)
+
+
+def latency_microseconds(latency_ms: float | None) -> int | None:
+    """Latency in whole microseconds: ``latency_ms * 1000`` (as a float) rounded half away from zero.
+
+    The store computes ``CAST(ROUND(latency_ms * 1000) AS BIGINT)`` on the same double, which
+    rounds the same way, so both sides agree on every input.
+    """
+    if latency_ms is None:
+        return None
+    with localcontext(prec=_PRECISION):
+        return int(Decimal(latency_ms * 1000).to_integral_value(rounding=ROUND_HALF_UP))
+
+
+@dataclass(slots=True)
+class _Side:
+    """One side (input or output) of a usage, ready to price."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    """Billable tokens per bucket, the unreported remainder folded into the base bucket."""
+    tokens: int = 0
+    remainder: int = 0
+    unknown: tuple[str, ...] = ()
+    absent: bool = False
+    notes: list[str] = field(default_factory=list)
+    incomplete: bool = False
+
+
+def _side(usage: Usage, buckets: tuple[str, ...], total: int | None, label: str) -> _Side | str:
+    """Split one side into billable counts, or return why it does not add up."""
+    known = {b: v for b in buckets if (v := getattr(usage, b)) is not None}
+    unknown = tuple(b for b in buckets if b not in known)
+    if any(v < 0 for v in known.values()) or (total is not None and total < 0):
+        return f"usage does not add up: a negative {label} count"
+    known_sum = sum(known.values())
+    if total is None:
+        if not known:
+            return _Side(absent=True)
+        side = _Side(dict(known), known_sum, unknown=unknown, incomplete=bool(unknown))
+        if unknown:
+            side.notes.append(
+                f"{label}_total not reported and {', '.join(unknown)} unknown: those tokens not priced"
+            )
+        return side
+    remainder = total - known_sum
+    if remainder < 0 or (remainder and not unknown):
+        return f"usage does not add up: {label} buckets sum to {known_sum}, {label}_total is {total}"
+    counts = dict(known)
+    if remainder:
+        counts[buckets[0]] = counts.get(buckets[0], 0) + remainder
+    side = _Side(counts, total, remainder, unknown)
+    if remainder:
+        missing = ", ".join(unknown)
+        side.notes.append(
+            f"{label} split not reported ({missing} unknown): {remainder} tokens at the {label} rate"
+        )
+    return side
+
+
+def cost_of(usage: Usage, rates: Rates, *, latency_ms: float | None = None) -> Cost:
+    """Price ``usage`` with ``rates``.
+
+    Args:
+        usage: Token usage in exclusive buckets.
+        rates: Resolved prices for the call's provider, model, day and context.
+        latency_ms: The call's latency, for per-second overhead.
+
+    Returns:
+        The Cost, or an unpriced Cost that says why.
+    """
+    if usage.quality:
+        flags = ", ".join(q.value for q in usage.quality)
+        return Cost.unpriced(f"usage does not add up: {flags}", price_date=rates.price_date)
+    if (
+        all(getattr(usage, b) is None for b in BUCKETS)
+        and usage.input_total is None
+        and usage.output_total is None
+    ):
+        return Cost.unpriced("no usage reported", price_date=rates.price_date)
+    inputs = _side(usage, INPUT_BUCKETS, usage.input_total, "input")
+    outputs = _side(usage, OUTPUT_BUCKETS, usage.output_total, "output")
+    if isinstance(inputs, str) or isinstance(outputs, str):
+        reason = inputs if isinstance(inputs, str) else str(outputs)
+        return Cost.unpriced(reason, price_date=rates.price_date)
+    with localcontext(prec=_PRECISION):
+        return _priced(usage, rates, inputs, outputs, latency_microseconds(latency_ms))
+
+
+def _priced(usage: Usage, rates: Rates, inputs: _Side, outputs: _Side, latency_us: int | None) -> Cost:
+    tier = rates.tier_for(inputs.tokens)
+    notes: list[str] = [*rates.notes, *inputs.notes, *outputs.notes]
+    estimated = usage.kind is not Kind.REPORTED or rates.estimated or inputs.incomplete or outputs.incomplete
+    for label, side, other in (("input", inputs, "output"), ("output", outputs, "input")):
+        if side.absent:
+            notes.append(f"no {label} usage reported: only {other} tokens priced")
+            estimated = True
+    split_matters = tier.tokens["reasoning"] != tier.tokens["output_visible"]
+    if outputs.remainder and "reasoning" in outputs.unknown and split_matters:
+        notes.append("reasoning tokens have their own rate, so the unreported split changes the cost")
+        estimated = True
+    parts: dict[str, Decimal] = {}
+    counts = {**inputs.counts, **outputs.counts}
+    for bucket in BUCKETS:
+        n = counts.get(bucket)
+        if not n:
+            continue
+        parts[bucket] = money(n * tier.tokens[bucket])
+        if bucket in rates.assumed:
+            notes.append(rates.assumed[bucket])
+            estimated = True
+    tools, tool_notes = _server_tools(usage.server_tools, tier)
+    if tools is not None:
+        parts["server_tools"] = tools
+    notes.extend(tool_notes)
+    estimated = estimated or bool(tool_notes)
+    if tier.request_fee:
+        parts["requests"] = money(tier.request_fee)
+    overhead, overhead_note = _overhead(rates, latency_us)
+    if overhead:
+        parts["overhead"] = overhead
+    if overhead_note:
+        notes.append(overhead_note)
+        estimated = True
+    notes.extend(r for r in rates.remarks if r not in notes)
+    return Cost(
+        total=money(sum(parts.values(), ZERO)),
+        parts=parts,
+        source=rates.source,
+        price_date=rates.price_date,
+        estimated=estimated,
+        reason="; ".join(dict.fromkeys(notes)) or None,
+    )
+
+
+def _server_tools(uses: Mapping[str, int], tier: Tier) -> tuple[Decimal | None, list[str]]:
+    amount: Decimal | None = None
+    notes: list[str] = []
+    for unit, n in sorted(uses.items()):
+        if not n:
+            continue
+        rate = tier.server_tools.get(unit)
+        if rate is None:
+            notes.append(f"no price for server tool '{unit}': {n} uses not charged")
+            continue
+        amount = (amount or ZERO) + n * rate
+    return (money(amount) if amount is not None else None), notes
+
+
+def _overhead(rates: Rates, latency_us: int | None) -> tuple[Decimal, str | None]:
+    overhead = rates.overhead
+    note = None
+    if overhead.per_second and latency_us is None:
+        note = f"latency unknown: per-second overhead ({overhead.source}) not charged"
+    return money(overhead.amount(latency_us)), note

@@ -1,0 +1,283 @@
+"""The Pricer: overrides over the genai-prices catalog, resolved per call into Rates, then a Cost.
+
+Resolution for one (provider, model, date, batch, service tier):
+
+1. a ``[[price]]`` override covering the model on that date wins; otherwise the catalog is
+   asked, with ``processing=batch`` and ``service_tier=<tier>`` as its price context;
+2. a ``[[modifier]]`` with a batch or service-tier multiplier for the call replaces the
+   catalog's own batch or tier price: the standard rates are multiplied instead;
+3. a batch call or a non-standard tier that neither has a price for is priced at standard rates,
+   marked estimated, and the reason says so;
+4. an ``[[overhead]]`` entry adds its per-request overhead.
+
+A call that cannot be resolved is unpriced with the reason; it is never $0.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Final, NamedTuple
+
+from tokenomy.pricing import overrides as overrides_file
+from tokenomy.pricing.catalog import Catalog
+from tokenomy.pricing.compute import cost_of
+from tokenomy.pricing.overrides import Overrides, PriceEntry
+from tokenomy.pricing.rates import NO_OVERHEAD, Rates
+from tokenomy.providers import canonical
+from tokenomy.schema import Call, Cost, Usage
+
+if TYPE_CHECKING:
+    import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
+
+STANDARD_TIERS: Final = frozenset({"default", "auto", "standard", "on_demand"})
+"""Service tiers billed at the standard rates."""
+_MEMO_MAX: Final = 65_536
+
+
+class PriceKey(NamedTuple):
+    """What prices depend on, per call: the key of a price-table row."""
+
+    provider: str | None
+    model: str | None
+    day: date
+    service_tier: str | None = None
+    batch: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Unpriced:
+    """Why no prices could be resolved."""
+
+    reason: str
+
+
+def utc_day(when: date | datetime) -> date:
+    """The UTC date of ``when`` (a naive datetime is taken as UTC)."""
+    if isinstance(when, datetime):
+        return when.astimezone(UTC).date() if when.tzinfo else when.date()
+    return when
+
+
+class Pricer:
+    """Prices usage with the genai-prices catalog and an optional overrides file.
+
+    Args:
+        overrides: A TOML overrides file (docs/pricing.md), parsed and validated now.
+
+    Raises:
+        PricingError: The overrides file is unreadable or invalid (file, entry and field named).
+    """
+
+    def __init__(self, overrides: Path | None = None) -> None:
+        self._overrides = overrides_file.load(overrides) if overrides is not None else Overrides()
+        self._catalog = Catalog()
+        self.catalog_version: str = self._catalog.version
+        self._memo: dict[tuple[str | None, str, date | datetime, bool, str | None], Rates | Unpriced] = {}
+
+    def resolve(
+        self,
+        *,
+        model: str,
+        provider: str | None,
+        at: date | datetime,
+        batch: bool = False,
+        service_tier: str | None = None,
+    ) -> Rates | None:
+        """The Rates for a call, or None when it cannot be priced (see :meth:`lookup` for why)."""
+        found = self.lookup(model=model, provider=provider, at=at, batch=batch, service_tier=service_tier)
+        return found if isinstance(found, Rates) else None
+
+    def lookup(
+        self,
+        *,
+        model: str,
+        provider: str | None,
+        at: date | datetime,
+        batch: bool = False,
+        service_tier: str | None = None,
+    ) -> Rates | Unpriced:
+        """The Rates for a call, or why there are none.
+
+        Args:
+            model: The model name as the call reported it.
+            provider: The provider (any alias :func:`tokenomy.providers.canonical` knows), or None.
+            at: A date (prices of that UTC day) or a datetime (the exact instant).
+            batch: True for batch-API calls.
+            service_tier: The service tier the call ran on (``flex``, ``priority``...).
+        """
+        tier = service_tier.strip().lower() if service_tier and service_tier.strip() else None
+        if tier == "batch":
+            batch, tier = True, None
+        key = (canonical(provider), model, at, batch, tier)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._lookup(*key)
+            if len(self._memo) >= _MEMO_MAX:
+                self._memo.clear()
+            self._memo[key] = found
+        return found
+
+    def _lookup(
+        self, provider: str | None, model: str, at: date | datetime, batch: bool, tier: str | None
+    ) -> Rates | Unpriced:
+        day = utc_day(at)
+        ov = self._overrides
+        batch_mod = ov.batch_for(provider, model, day) if batch else None
+        custom_tier = tier if tier is not None and tier not in STANDARD_TIERS else None
+        tier_mod = ov.tier_for(provider, model, day, custom_tier) if custom_tier else None
+        entry = ov.price_for(provider, model, day)
+        wants_batch = batch and batch_mod is None
+        wants_tier = custom_tier if tier_mod is None else None
+        if entry is not None:
+            base: Rates | Unpriced = _from_override(
+                entry, provider, model, day, batch=wants_batch, tier=wants_tier
+            )
+        else:
+            base = self._from_catalog(provider, model, at, wants_batch, tier if tier_mod is None else None)
+        if isinstance(base, Unpriced):
+            return base
+        tiers, sources = base.tiers, [base.source]
+        for mod in (batch_mod, tier_mod):
+            if mod is not None:
+                tiers = tuple(t.scaled(mod[0]) for t in tiers)
+                sources.append(mod[1])
+        overhead = ov.overhead_for(provider, model, day) or NO_OVERHEAD
+        if overhead.source:
+            sources.append(overhead.source)
+        return dataclasses.replace(
+            base, tiers=tiers, overhead=overhead, source="+".join(dict.fromkeys(sources))
+        )
+
+    def _from_catalog(
+        self, provider: str | None, model: str, at: date | datetime, batch: bool, tier: str | None
+    ) -> Rates | Unpriced:
+        catalog = self._catalog
+        found = catalog.find(provider, model)
+        if isinstance(found, str):
+            return Unpriced(found)
+        context = {"processing": "batch"} if batch else {}
+        if tier is not None:
+            context["service_tier"] = tier
+        price, time_notes = catalog.model_price(found, at, context)
+        notes = list(time_notes)
+        if batch and not catalog.has_variant(found, at, "processing", "batch"):
+            notes.append(f"{catalog.version} has no batch price for {found.model.id}: standard rates used")
+        if (
+            tier is not None
+            and tier not in STANDARD_TIERS
+            and not catalog.has_variant(found, at, "service_tier", tier)
+        ):
+            name = found.model.id
+            notes.append(
+                f"{catalog.version} has no '{tier}' service-tier price for {name}: standard rates used"
+            )
+        reduced = catalog.reduce(found, price)
+        return Rates(
+            provider=found.provider.id,
+            model=found.model.id,
+            price_date=utc_day(at),
+            source=catalog.version,
+            tiers=reduced.tiers,
+            context_window=reduced.context_window,
+            assumed=reduced.assumed,
+            notes=tuple(notes),
+            remarks=reduced.remarks,
+        )
+
+    def price_usage(
+        self,
+        usage: Usage,
+        *,
+        model: str,
+        provider: str | None = None,
+        at: date | datetime | None = None,
+        batch: bool = False,
+        service_tier: str | None = None,
+        latency_ms: float | None = None,
+    ) -> Cost:
+        """Price a usage.
+
+        Args:
+            usage: Token usage in exclusive buckets.
+            model: The model name.
+            provider: The provider, or None to let the catalog pick one from the model name.
+            at: The date (or instant) whose prices apply; now when None.
+            batch: True for batch-API calls.
+            service_tier: The service tier the call ran on.
+            latency_ms: The call's latency, for per-second overhead.
+
+        Returns:
+            The Cost; unpriced (total None, with the reason) when it cannot be priced.
+        """
+        when = at if at is not None else datetime.now(UTC)
+        found = self.lookup(model=model, provider=provider, at=when, batch=batch, service_tier=service_tier)
+        if isinstance(found, Unpriced):
+            return Cost.unpriced(found.reason, price_date=utc_day(when))
+        return cost_of(usage, found, latency_ms=latency_ms)
+
+    def price(self, call: Call, *, at: date | None = None) -> Cost:
+        """Price a call at the prices of its UTC start date (or of ``at``).
+
+        The model is ``call.model`` (the response model, else the requested one); batch,
+        service tier and latency come from the call.
+        """
+        if call.model is None:
+            return Cost.unpriced(
+                "the call names no model; record its request or response model", price_date=at
+            )
+        day, note = at, None
+        if day is None and call.started_at is not None:
+            day = utc_day(call.started_at)
+        if day is None:
+            day = datetime.now(UTC).date()
+            note = "the call has no start time: today's prices used"
+        cost = self.price_usage(
+            call.usage,
+            model=call.model,
+            provider=call.provider,
+            at=day,
+            batch=call.batch,
+            service_tier=call.service_tier,
+            latency_ms=call.latency_ms,
+        )
+        if note is None or not cost.priced:
+            return cost
+        reason = "; ".join(r for r in (note, cost.reason) if r)
+        return dataclasses.replace(cost, estimated=True, reason=reason)
+
+    def price_table(self, keys: Iterable[PriceKey]) -> pa.Table:
+        """Per-token rates for many keys at once, as an Arrow table the store joins calls to.
+
+        See :func:`tokenomy.pricing.table.price_table` for the columns and the join.
+        """
+        from tokenomy.pricing.table import price_table  # noqa: PLC0415  (pyarrow only when asked)
+
+        return price_table(self, keys)
+
+
+def _from_override(
+    entry: PriceEntry, provider: str | None, model: str, day: date, *, batch: bool, tier: str | None
+) -> Rates:
+    source = entry.entry.source
+    notes = []
+    if batch:
+        notes.append(f"no batch price or batch modifier for {source}: its standard rates used")
+    if tier is not None:
+        notes.append(f"no '{tier}' service-tier modifier for {source}: its standard rates used")
+    assumed = {}
+    if "cache_write_1h" not in entry.per_mtok:
+        assumed["cache_write_1h"] = f"{source} has no 1h cache-write price: 1h writes priced at its 5m rate"
+    return Rates(
+        provider=provider or "*",
+        model=model,
+        price_date=day,
+        source=source,
+        tiers=(entry.tier(),),
+        context_window=entry.context_window,
+        assumed=assumed,
+        notes=tuple(notes),
+    )

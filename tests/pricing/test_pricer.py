@@ -1,0 +1,483 @@
+"""Hand-checked costs for known models and the bucket rules of the Pricer."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+
+import tokenomy.pricing
+from tokenomy.pricing import Pricer, Rates
+from tokenomy.schema import Call, Cost, Kind, Quality, Usage
+
+D = Decimal
+DAY = date(2025, 10, 1)
+
+
+@pytest.fixture(scope="module")
+def pricer() -> Pricer:
+    return Pricer()
+
+
+def usd(per_mtok: str, tokens: int) -> Decimal:
+    """Hand arithmetic: tokens at a $/MTok price."""
+    return D(per_mtok) * tokens / 1_000_000
+
+
+def test_public_api_is_pinned() -> None:
+    assert sorted(tokenomy.pricing.__all__) == [
+        "Overhead",
+        "PriceKey",
+        "Pricer",
+        "Rates",
+        "STANDARD_TIERS",
+        "Tier",
+        "Unpriced",
+        "default_pricer",
+        "price",
+    ]
+    assert Pricer().catalog_version == "genai-prices@0.2.3"
+
+
+def test_claude_sonnet_with_5m_and_1h_cache_writes(pricer: Pricer) -> None:
+    # Claude Sonnet 4.5: $3 input, $0.30 cache read, $3.75 5m write, $6 1h write, $15 output.
+    usage = Usage.of(
+        input_uncached=1_200,
+        cache_read=30_000,
+        cache_write_5m=4_000,
+        cache_write_1h=2_000,
+        output_visible=700,
+        reasoning=300,
+    )
+    cost = pricer.price_usage(usage, model="claude-sonnet-4-5-20250929", provider="anthropic", at=DAY)
+    assert cost.parts == {
+        "input_uncached": D("0.003600000000"),
+        "cache_read": D("0.009000000000"),
+        "cache_write_5m": D("0.015000000000"),
+        "cache_write_1h": D("0.012000000000"),
+        "output_visible": D("0.010500000000"),
+        "reasoning": D("0.004500000000"),
+    }
+    assert cost.total == D("0.054600000000")
+    assert cost.total == usd("3", 1_200) + usd("0.3", 30_000) + usd("3.75", 4_000) + usd("6", 2_000) + usd(
+        "15", 1_000
+    )
+    assert (cost.source, cost.price_date, cost.estimated, cost.reason) == (
+        "genai-prices@0.2.3",
+        DAY,
+        False,
+        None,
+    )
+
+
+def test_gpt_4o_with_cached_input(pricer: Pricer) -> None:
+    # gpt-4o: $2.50 input, $1.25 cached input, $10 output.
+    usage = Usage.of(
+        input_uncached=1_000,
+        cache_read=3_000,
+        cache_write_5m=0,
+        cache_write_1h=0,
+        output_visible=500,
+        reasoning=0,
+    )
+    cost = pricer.price_usage(usage, model="gpt-4o-2024-08-06", provider="openai", at=DAY)
+    assert cost.total == usd("2.5", 1_000) + usd("1.25", 3_000) + usd("10", 500) == D("0.01125")
+    assert set(cost.parts) == {"input_uncached", "cache_read", "output_visible"}
+    assert not cost.estimated
+
+
+@pytest.mark.parametrize(
+    ("input_uncached", "in_rate", "out_rate"),
+    [(200_000, "1.25", "10"), (200_001, "2.5", "15")],
+)
+def test_gemini_long_context_tier_applies_to_all_tokens_once_crossed(
+    pricer: Pricer, input_uncached: int, in_rate: str, out_rate: str
+) -> None:
+    usage = Usage.of(
+        input_uncached=input_uncached,
+        cache_read=0,
+        cache_write_5m=0,
+        cache_write_1h=0,
+        output_visible=2_000,
+        reasoning=0,
+    )
+    cost = pricer.price_usage(usage, model="gemini-2.5-pro", provider="google", at=DAY)
+    assert cost.total == usd(in_rate, input_uncached) + usd(out_rate, 2_000)
+
+
+def test_tier_is_chosen_by_total_input_including_cache(pricer: Pricer) -> None:
+    usage = Usage.of(
+        input_uncached=1_000,
+        cache_read=199_001,
+        cache_write_5m=0,
+        cache_write_1h=0,
+        output_visible=10,
+        reasoning=0,
+    )
+    cost = pricer.price_usage(usage, model="gemini-2.5-pro", provider="google", at=DAY)
+    assert cost.parts["input_uncached"] == usd("2.5", 1_000)
+    assert cost.parts["cache_read"] == usd("0.25", 199_001).quantize(D("1e-12"))
+
+
+def test_o_series_reasoning_is_billed_at_the_output_rate(pricer: Pricer) -> None:
+    # o3 after the June 2025 price cut: $2 input, $8 output (reasoning included).
+    usage = Usage.of(
+        input_uncached=5_000,
+        cache_read=0,
+        cache_write_5m=0,
+        cache_write_1h=0,
+        output_visible=400,
+        reasoning=3_600,
+    )
+    cost = pricer.price_usage(usage, model="o3", provider="openai", at=DAY)
+    assert cost.parts["reasoning"] == usd("8", 3_600)
+    assert cost.total == usd("2", 5_000) + usd("8", 4_000) == D("0.042")
+
+
+def test_historic_prices_follow_the_call_date(pricer: Pricer) -> None:
+    # o3 cost $10/$40 until 2025-06-09 and $2/$8 from 2025-06-10.
+    usage = Usage.of(
+        input_uncached=1_000_000,
+        cache_read=0,
+        cache_write_5m=0,
+        cache_write_1h=0,
+        output_visible=1_000_000,
+        reasoning=0,
+    )
+    before = Call(
+        id="a",
+        provider="openai",
+        response_model="o3",
+        started_at=datetime(2025, 6, 9, 23, 59, tzinfo=UTC),
+        usage=usage,
+    )
+    after = before.replace(started_at=datetime(2025, 6, 10, 0, 1, tzinfo=UTC))
+    assert pricer.price(before).total == D(50)
+    assert pricer.price(after).total == D(10)
+    assert pricer.price(before).price_date == date(2025, 6, 9)
+    assert pricer.price(before, at=date(2025, 7, 1)).total == D(10)
+
+
+def test_call_date_is_the_utc_date(pricer: Pricer) -> None:
+    from datetime import timedelta, timezone
+
+    usage = Usage.of(
+        input_uncached=1_000_000,
+        cache_read=0,
+        cache_write_5m=0,
+        cache_write_1h=0,
+        output_visible=0,
+        reasoning=0,
+    )
+    # 2025-06-10 01:00 in UTC+5 is 2025-06-09 20:00 UTC: the old price.
+    started = datetime(2025, 6, 10, 1, 0, tzinfo=timezone(timedelta(hours=5)))
+    cost = pricer.price(Call(id="x", provider="openai", request_model="o3", started_at=started, usage=usage))
+    assert (cost.price_date, cost.total) == (date(2025, 6, 9), D(10))
+
+
+def test_call_without_a_start_time_is_priced_today_and_says_so(pricer: Pricer) -> None:
+    usage = Usage.of(
+        input_uncached=10, cache_read=0, cache_write_5m=0, cache_write_1h=0, output_visible=0, reasoning=0
+    )
+    cost = pricer.price(Call(id="x", provider="openai", request_model="gpt-4o", usage=usage))
+    assert cost.priced
+    assert cost.estimated
+    assert cost.price_date == datetime.now(UTC).date()
+    assert cost.reason is not None
+    assert "no start time" in cost.reason
+
+
+def test_unpriced_is_not_zero(pricer: Pricer) -> None:
+    usage = Usage.of(
+        input_uncached=100, cache_read=0, cache_write_5m=0, cache_write_1h=0, output_visible=10, reasoning=0
+    )
+    unknown_model = pricer.price_usage(usage, model="no-such-model-xyz", provider="openai", at=DAY)
+    unknown_provider = pricer.price_usage(usage, model="llama-3", provider="my-gpu-box", at=DAY)
+    no_model = pricer.price(Call(id="x", provider="openai", usage=usage))
+    for cost in (unknown_model, unknown_provider, no_model):
+        assert cost.total is None
+        assert not cost.priced
+        assert cost.parts == {}
+        assert cost.reason
+    assert "no-such-model-xyz" in str(unknown_model.reason)
+    assert "overrides file" in str(unknown_model.reason)
+    assert "my-gpu-box" in str(unknown_provider.reason)
+
+
+def test_zero_usage_is_a_real_zero(pricer: Pricer) -> None:
+    usage = Usage.of(
+        input_uncached=0, cache_read=0, cache_write_5m=0, cache_write_1h=0, output_visible=0, reasoning=0
+    )
+    cost = pricer.price_usage(usage, model="gpt-4o", provider="openai", at=DAY)
+    assert cost.priced
+    assert cost.total == D(0)
+    assert cost.parts == {}
+
+
+def test_free_model_costs_zero_and_says_why(pricer: Pricer) -> None:
+    usage = Usage.of(
+        input_uncached=1_000,
+        cache_read=0,
+        cache_write_5m=0,
+        cache_write_1h=0,
+        output_visible=100,
+        reasoning=0,
+    )
+    cost = pricer.price_usage(usage, model="gemma-4-31b-it", provider="google", at=DAY)
+    assert cost.priced
+    assert cost.total == D(0)
+    assert not cost.estimated
+    assert "no prices (free of charge)" in str(cost.reason)
+
+
+@pytest.mark.parametrize(
+    "usage",
+    [
+        Usage.of(
+            input_uncached=10,
+            cache_read=5,
+            cache_write_5m=0,
+            cache_write_1h=0,
+            input_total=12,
+            output_visible=1,
+            reasoning=0,
+        ),
+        Usage.of(
+            input_uncached=-1, cache_read=0, cache_write_5m=0, cache_write_1h=0, output_visible=1, reasoning=0
+        ),
+        Usage(
+            input_uncached=10,
+            cache_read=0,
+            cache_write_5m=0,
+            cache_write_1h=0,
+            input_total=10,
+            output_visible=5,
+            reasoning=1,
+            output_total=6,
+            quality=(Quality.CACHE_EXCEEDS_INPUT,),
+        ),
+    ],
+)
+def test_quality_flagged_usage_is_unpriceable(pricer: Pricer, usage: Usage) -> None:
+    assert usage.quality
+    cost = pricer.price_usage(usage, model="gpt-4o", provider="openai", at=DAY)
+    assert cost.total is None
+    assert str(cost.reason).startswith("usage does not add up: ")
+
+
+def test_buckets_that_exceed_the_reported_total_are_unpriceable(pricer: Pricer) -> None:
+    usage = Usage(cache_read=500, input_total=100, output_total=10)
+    cost = pricer.price_usage(usage, model="gpt-4o", provider="openai", at=DAY)
+    assert cost.total is None
+    assert "input buckets sum to 500, input_total is 100" in str(cost.reason)
+
+
+def test_no_usage_at_all_is_unpriced(pricer: Pricer) -> None:
+    cost = pricer.price_usage(Usage(), model="gpt-4o", provider="openai", at=DAY)
+    assert cost.total is None
+    assert cost.reason == "no usage reported"
+
+
+def test_unknown_split_prices_the_remainder_at_the_base_rate(pricer: Pricer) -> None:
+    # Anthropic reports output_tokens including thinking, without the split.
+    usage = Usage(
+        input_uncached=1_000,
+        cache_read=2_000,
+        cache_write_5m=0,
+        cache_write_1h=0,
+        input_total=3_000,
+        output_total=900,
+    )
+    cost = pricer.price_usage(usage, model="claude-sonnet-4-5", provider="anthropic", at=DAY)
+    assert cost.parts == {
+        "input_uncached": usd("3", 1_000),
+        "cache_read": usd("0.3", 2_000),
+        "output_visible": usd("15", 900),
+    }
+    assert not cost.estimated
+    assert (
+        "output split not reported (output_visible, reasoning unknown): 900 tokens at the output rate"
+        in str(cost.reason)
+    )
+    # Only the input total: the whole of it at the input rate.
+    cost = pricer.price_usage(
+        Usage(input_total=4_000, output_total=0), model="gpt-4o", provider="openai", at=DAY
+    )
+    assert cost.parts == {"input_uncached": usd("2.5", 4_000)}
+
+
+def test_unknown_split_is_estimated_when_reasoning_has_its_own_rate(pricer: Pricer) -> None:
+    # sonar-deep-research: $8 output, $3 reasoning.
+    usage = Usage(
+        input_uncached=100,
+        cache_read=0,
+        cache_write_5m=0,
+        cache_write_1h=0,
+        input_total=100,
+        output_total=1_000,
+    )
+    cost = pricer.price_usage(usage, model="sonar-deep-research", provider="perplexity", at=DAY)
+    assert cost.estimated
+    assert cost.parts["output_visible"] == usd("8", 1_000)
+    known = Usage.of(
+        input_uncached=100,
+        cache_read=0,
+        cache_write_5m=0,
+        cache_write_1h=0,
+        output_visible=200,
+        reasoning=800,
+    )
+    cost = pricer.price_usage(known, model="sonar-deep-research", provider="perplexity", at=DAY)
+    assert cost.parts["reasoning"] == usd("3", 800)
+    assert not cost.estimated
+
+
+def test_missing_1h_rate_is_said_and_estimated(pricer: Pricer) -> None:
+    # Bedrock's global Claude Sonnet 4 lists one cache-write price ($3.75) and no 1h price.
+    usage = Usage.of(
+        input_uncached=0,
+        cache_read=0,
+        cache_write_5m=1_000,
+        cache_write_1h=1_000,
+        output_visible=0,
+        reasoning=0,
+    )
+    model = "global.anthropic.claude-sonnet-4-20250514-v1:0"
+    cost = pricer.price_usage(usage, model=model, provider="aws", at=DAY)
+    assert cost.parts == {"cache_write_5m": usd("3.75", 1_000), "cache_write_1h": usd("3.75", 1_000)}
+    assert cost.estimated
+    assert "no 1h cache-write price" in str(cost.reason)
+    assert "generic cache-write rate" in str(cost.reason)
+    # The same model without 1h writes needs no assumption.
+    only_5m = Usage.of(
+        input_uncached=0, cache_read=0, cache_write_5m=1_000, cache_write_1h=0, output_visible=0, reasoning=0
+    )
+    plain = pricer.price_usage(only_5m, model=model, provider="aws", at=DAY)
+    assert not plain.estimated
+    assert plain.reason is None
+    # Anthropic's own API has a 1h price: $6.
+    direct = pricer.price_usage(usage, model="claude-sonnet-4-0", provider="anthropic", at=DAY)
+    assert direct.parts["cache_write_1h"] == usd("6", 1_000)
+    assert not direct.estimated
+
+
+def test_server_tools_and_per_request_fees(pricer: Pricer) -> None:
+    usage = Usage.of(
+        input_uncached=1_000,
+        cache_read=0,
+        cache_write_5m=0,
+        cache_write_1h=0,
+        output_visible=100,
+        reasoning=0,
+        server_tools={"web_searches": 3},
+    )
+    claude = pricer.price_usage(usage, model="claude-opus-4-1", provider="anthropic", at=DAY)
+    assert claude.parts["server_tools"] == D("0.03")  # $10 per 1,000 searches
+    assert claude.total == usd("15", 1_000) + usd("75", 100) + D("0.03")
+    sonar = pricer.price_usage(usage, model="sonar", provider="perplexity", at=DAY)
+    assert sonar.parts["requests"] == D("0.012")  # $12 per 1,000 requests
+    assert sonar.estimated
+    assert "no price for server tool 'web_searches'" in str(sonar.reason)
+
+
+def test_batch_uses_the_catalog_batch_price_when_it_has_one(pricer: Pricer) -> None:
+    usage = Usage.of(
+        input_uncached=1_000_000,
+        cache_read=0,
+        cache_write_5m=0,
+        cache_write_1h=0,
+        output_visible=1_000_000,
+        reasoning=0,
+    )
+    day = date(2026, 10, 20)
+    standard = pricer.price_usage(usage, model="gpt-4o", provider="openai", at=day)
+    batch = pricer.price_usage(usage, model="gpt-4o", provider="openai", at=day, batch=True)
+    assert (standard.total, batch.total) == (D("12.5"), D("6.25"))
+    assert not batch.estimated
+    # Before the catalog's batch prices start, batch is priced at standard rates and said so.
+    old = pricer.price_usage(usage, model="gpt-4o", provider="openai", at=DAY, batch=True)
+    assert old.total == D("12.5")
+    assert old.estimated
+    assert "no batch price" in str(old.reason)
+    # Anthropic reports service_tier "batch" for batch calls.
+    assert pricer.price_usage(
+        usage, model="gpt-4o", provider="openai", at=day, service_tier="batch"
+    ).total == D("6.25")
+
+
+def test_service_tiers(pricer: Pricer) -> None:
+    usage = Usage.of(
+        input_uncached=1_000_000,
+        cache_read=0,
+        cache_write_5m=0,
+        cache_write_1h=0,
+        output_visible=1_000_000,
+        reasoning=0,
+    )
+    day = date(2026, 10, 20)
+    assert pricer.price_usage(
+        usage, model="gpt-5", provider="openai", at=day, service_tier="flex"
+    ).total == D("5.625")
+    assert pricer.price_usage(
+        usage, model="gpt-5", provider="openai", at=day, service_tier="priority"
+    ).total == D("22.5")
+    default = pricer.price_usage(usage, model="gpt-5", provider="openai", at=day, service_tier="default")
+    assert default.total == D("11.25")
+    assert not default.estimated
+    scale = pricer.price_usage(usage, model="gpt-5", provider="openai", at=day, service_tier="scale")
+    assert scale.total == D("11.25")
+    assert scale.estimated
+    assert "no 'scale' service-tier price" in str(scale.reason)
+
+
+def test_time_of_day_prices_take_the_peak_by_date_and_the_exact_rate_by_instant(pricer: Pricer) -> None:
+    usage = Usage.of(
+        input_uncached=1_000_000,
+        cache_read=0,
+        cache_write_5m=0,
+        cache_write_1h=0,
+        output_visible=0,
+        reasoning=0,
+    )
+    by_day = pricer.price_usage(usage, model="deepseek-chat", provider="deepseek", at=DAY)
+    assert by_day.total == D("0.27")
+    assert by_day.estimated
+    assert "peak rate" in str(by_day.reason)
+    off_peak = pricer.price_usage(
+        usage, model="deepseek-chat", provider="deepseek", at=datetime(2025, 10, 1, 18, 0, tzinfo=UTC)
+    )
+    assert off_peak.total == D("0.135")
+    assert not off_peak.estimated
+
+
+def test_fallback_provider_serves_another_providers_model(pricer: Pricer) -> None:
+    rates = pricer.resolve(model="gpt-4o", provider="azure.ai.openai", at=DAY)
+    assert isinstance(rates, Rates)
+    assert rates.provider == "azure"
+    routed = pricer.resolve(model="anthropic/claude-sonnet-4-5", provider=None, at=DAY)
+    assert routed is not None
+    assert routed.model == "claude-sonnet-4-5"
+
+
+def test_estimated_usage_gives_an_estimated_cost(pricer: Pricer) -> None:
+    usage = Usage.of(
+        input_uncached=10,
+        cache_read=0,
+        cache_write_5m=0,
+        cache_write_1h=0,
+        output_visible=5,
+        reasoning=0,
+        kind=Kind.COUNTED,
+    )
+    cost = pricer.price_usage(usage, model="gpt-4o", provider="openai", at=DAY)
+    assert cost.estimated
+    assert cost.total == usd("2.5", 10) + usd("10", 5)
+
+
+def test_convenience_price_function() -> None:
+    usage = Usage.of(
+        input_uncached=1_000, cache_read=0, cache_write_5m=0, cache_write_1h=0, output_visible=0, reasoning=0
+    )
+    cost: Cost = tokenomy.pricing.price(usage, model="gpt-4o", provider="openai", at=DAY)
+    assert cost.total == D("0.0025")
