@@ -52,6 +52,10 @@ _ALIASES: Final[dict[str, str]] = {
     "azure_ai": "azure",
     "ibm.watsonx.ai": "ibm",
     "cerebras": "cerebras",
+    # added with the usage adapters: names seen in OTel registries and real instrumentations
+    "moonshot_ai": "moonshotai",
+    "amazon-bedrock": "aws",
+    "gcp.vertex.agent": "google",
 }
 
 

@@ -8,15 +8,19 @@ record what was reported and flag it (see :class:`tokenomy.schema.Quality`).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeGuard, TypeVar
 
-from tokenomy.schema import ToolUse, Usage
+from tokenomy.schema import Quality, ToolUse, Usage
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +51,7 @@ def get_int(obj: Mapping[str, Any] | None, *path: str) -> int | None:
     """
     cur: Any = obj
     for key in path:
-        if not isinstance(cur, Mapping):
+        if type(cur) is not dict and not isinstance(cur, Mapping):  # dict first: ABC checks are slow
             return None
         cur = cur.get(key)
     if isinstance(cur, bool) or cur is None:
@@ -63,7 +67,7 @@ def get_str(obj: Mapping[str, Any] | None, *path: str) -> str | None:
     """The string at ``path`` inside nested mappings, or None."""
     cur: Any = obj
     for key in path:
-        if not isinstance(cur, Mapping):
+        if type(cur) is not dict and not isinstance(cur, Mapping):  # dict first: ABC checks are slow
             return None
         cur = cur.get(key)
     return cur if isinstance(cur, str) else None
@@ -102,3 +106,154 @@ def to_decimal(value: Any) -> Decimal | None:
             return None
         return result if result.is_finite() else None
     return None
+
+
+# ---------------------------------------------------------------------------------------------
+# shared shape helpers, added with the adapters (above, get_int and get_str only gained a fast
+# path for plain dicts; their results are unchanged)
+
+
+def is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
+    """True for a mapping; decoded JSON objects are dicts, checked first because ABC checks are slow."""
+    return type(value) is dict or isinstance(value, Mapping)
+
+
+def mapping(value: Any) -> Mapping[str, Any] | None:
+    """``value`` when it is a mapping, else None (JSON objects decode to dicts)."""
+    return value if type(value) is dict or isinstance(value, Mapping) else None
+
+
+def items(value: Any) -> list[Mapping[str, Any]]:
+    """The mappings inside ``value`` when it is a list; anything else gives an empty list."""
+    if not isinstance(value, list):
+        return []
+    return [v for v in value if type(v) is dict or isinstance(v, Mapping)]
+
+
+def first_int(obj: Mapping[str, Any] | None, *keys: str) -> int | None:
+    """The integer under the first of ``keys`` that holds one (aliases tried in order)."""
+    for key in keys:
+        value = get_int(obj, key)
+        if value is not None:
+            return value
+    return None
+
+
+def from_unix(seconds: Any) -> datetime | None:
+    """A UTC datetime from Unix seconds (int or float), or None."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        return None
+    try:
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def from_iso(text: Any) -> datetime | None:
+    """A UTC datetime from an ISO 8601 string (``Z`` suffix accepted), or None."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def tool_use(name: Any, arguments: Any = None, *, server: bool = False) -> ToolUse | None:
+    """A ToolUse with hashed arguments (None arguments give no hash); None when ``name`` is no string."""
+    if not isinstance(name, str) or not name:
+        return None
+    return ToolUse(name=name, args_hash=None if arguments is None else args_hash(arguments), server=server)
+
+
+def join_text(parts: list[str]) -> str | None:
+    """The parts concatenated, or None when there are none."""
+    return "".join(parts) if parts else None
+
+
+def flagged(usage: Usage, *flags: Quality) -> Usage:
+    """``usage`` with ``flags`` added (kept once, in order)."""
+    if not flags:
+        return usage
+    return dataclasses.replace(usage, quality=tuple(dict.fromkeys(usage.quality + flags)))
+
+
+def check_total(usage: Usage, reported_total: int | None) -> Usage:
+    """Flag :attr:`Quality.TOTAL_MISMATCH` when the provider's grand total disagrees with ours.
+
+    Nothing is changed when either side is unknown.
+    """
+    ours = usage.total
+    if reported_total is None or ours is None or ours == reported_total:
+        return usage
+    return flagged(usage, Quality.TOTAL_MISMATCH)
+
+
+def inclusive(
+    *,
+    input_total: int | None,
+    cache_read: int | None,
+    cache_write_5m: int | None,
+    cache_write_1h: int | None,
+    output_total: int | None,
+    reasoning: int | None,
+    server_tools: Mapping[str, int] | None = None,
+) -> Usage:
+    """Usage from *inclusive* totals (OpenAI, OTel convention): the input total contains the cache
+    reads and writes, the output total contains the reasoning tokens.
+
+    The uncached input and the visible output are derived by subtraction only when every part
+    is known; otherwise they stay None and the reported totals are kept. Parts larger than
+    their total are recorded as reported, with the derived bucket negative and the matching
+    flag (:attr:`Quality.CACHE_EXCEEDS_INPUT`, :attr:`Quality.REASONING_EXCEEDS_OUTPUT`).
+    """
+    flags: list[Quality] = []
+    cached = (cache_read, cache_write_5m, cache_write_1h)
+    uncached = None
+    if input_total is not None and all(c is not None for c in cached):
+        uncached = minus(input_total, *cached)
+        if uncached is not None and uncached < 0:
+            flags.append(Quality.CACHE_EXCEEDS_INPUT)
+    elif input_total is not None and sum(c for c in cached if c is not None) > input_total:
+        flags.append(Quality.CACHE_EXCEEDS_INPUT)
+    visible = None
+    if output_total is not None and reasoning is not None:
+        visible = output_total - reasoning
+        if visible < 0:
+            flags.append(Quality.REASONING_EXCEEDS_OUTPUT)
+    return Usage.of(
+        input_uncached=uncached,
+        cache_read=cache_read,
+        cache_write_5m=cache_write_5m,
+        cache_write_1h=cache_write_1h,
+        output_visible=visible,
+        reasoning=reasoning,
+        input_total=input_total,
+        output_total=output_total,
+        server_tools=server_tools,
+        quality=tuple(flags),
+    )
+
+
+def count_tools(counts: Mapping[str, Any] | None, names: Mapping[str, str]) -> dict[str, int]:
+    """Non-zero per-use server tool counts, keyed by the tokenomy/genai-prices unit name.
+
+    ``names`` maps a provider's key to the unit name (``web_search_requests`` ->
+    ``web_searches``); a key it does not know is kept as the provider spells it.
+    """
+    out: dict[str, int] = {}
+    for key in counts or {}:
+        n = get_int(counts, key)
+        if n:
+            unit = names.get(key, key)
+            out[unit] = out.get(unit, 0) + n
+    return out
+
+
+def slot(table: dict[K, V], key: K, make: Callable[[], V]) -> V:
+    """``table[key]``, created with ``make()`` only when missing (``setdefault`` builds it every time)."""
+    found = table.get(key)
+    if found is None:
+        found = table[key] = make()
+    return found

@@ -1,0 +1,190 @@
+"""Google Gemini ``generateContent`` (AI Studio and Vertex AI): bodies and stream chunks.
+
+Convention (``usageMetadata``):
+
+- The JSON omits zero-valued counts, so inside a present ``usageMetadata`` an absent count is
+  0 (a body without ``usageMetadata`` has unknown usage).
+- ``promptTokenCount`` *includes* ``cachedContentTokenCount`` (cache reads);
+  ``toolUsePromptTokenCount`` (tool results fed back, e.g. search grounding) is input on top
+  of it. ``input_uncached = promptTokenCount + toolUsePromptTokenCount - cachedContentTokenCount``.
+- Gemini bills no per-token cache writes (explicit caches are billed by storage time), so the
+  cache-write buckets are 0.
+- ``thoughtsTokenCount`` comes *on top of* ``candidatesTokenCount``: reasoning is the former,
+  output_visible the latter.
+- ``totalTokenCount`` is checked against input plus output (``TOTAL_MISMATCH``).
+- Search grounding: each ``groundingMetadata.webSearchQueries`` entry is one web search
+  (``server_tools["web_searches"]``, genai-prices' unit; Gemini 2.x bills per grounded prompt
+  instead, which pricing must account for).
+
+Streams (``streamGenerateContent?alt=sse``): every chunk carries the usage so far and it only
+grows, so the last ``usageMetadata`` wins; parts are concatenated per candidate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from tokenomy.schema import Quality, ToolUse, Usage
+from tokenomy.usage.adapter import Adapter, EventAccumulator, Extractor
+from tokenomy.usage.base import (
+    Extracted,
+    check_total,
+    from_iso,
+    get_int,
+    get_str,
+    items,
+    join_text,
+    mapping,
+    slot,
+    tool_use,
+)
+
+NAME: Final = "gemini.generate_content"
+_HEAD_KEYS: Final = ("modelVersion", "responseId", "createTime")
+
+
+def matches(body: Mapping[str, Any]) -> bool:
+    """True for a ``GenerateContentResponse`` (whole or a stream chunk)."""
+    if "usageMetadata" in body or "modelVersion" in body:
+        return True
+    return any("content" in c or "finishReason" in c for c in items(body.get("candidates")))
+
+
+def gemini_usage(meta: Mapping[str, Any] | None, server_tools: Mapping[str, int]) -> Usage:
+    """The exclusive buckets of a ``usageMetadata`` object (see the module docstring)."""
+    if meta is None:
+        return Usage.of(server_tools=server_tools)
+
+    def count(key: str) -> int:
+        return get_int(meta, key) or 0
+
+    prompt, cached = count("promptTokenCount"), count("cachedContentTokenCount")
+    flags = (Quality.CACHE_EXCEEDS_INPUT,) if cached > prompt else ()
+    usage = Usage.of(
+        input_uncached=prompt + count("toolUsePromptTokenCount") - cached,
+        cache_read=cached,
+        cache_write_5m=0,
+        cache_write_1h=0,
+        output_visible=count("candidatesTokenCount"),
+        reasoning=count("thoughtsTokenCount"),
+        server_tools=server_tools,
+        quality=flags,
+    )
+    return check_total(usage, get_int(meta, "totalTokenCount"))
+
+
+def _part_tool(part: Mapping[str, Any]) -> ToolUse | None:
+    call = mapping(part.get("functionCall"))
+    if call is not None:
+        return tool_use(call.get("name"), call.get("args") or {})
+    code = mapping(part.get("executableCode"))
+    if code is not None:
+        return tool_use("code_execution", code.get("code"), server=True)
+    return None
+
+
+def _candidate(cand: Mapping[str, Any], texts: list[str], tools: list[ToolUse]) -> None:
+    for part in items((mapping(cand.get("content")) or {}).get("parts")):
+        text = part.get("text")
+        if isinstance(text, str) and text and not part.get("thought"):
+            texts.append(text)
+        found = _part_tool(part)
+        if found is not None:
+            tools.append(found)
+    grounding = mapping(cand.get("groundingMetadata")) or {}
+    for query in grounding.get("webSearchQueries") or []:
+        found = tool_use("google_search", query, server=True)
+        if found is not None:
+            tools.append(found)
+
+
+def extract(body: Mapping[str, Any]) -> Extracted:
+    """Read a ``GenerateContentResponse``."""
+    candidates = items(body.get("candidates"))
+    texts: list[str] = []
+    tools: list[ToolUse] = []
+    for cand in candidates:
+        _candidate(cand, texts, tools)
+    searches = sum(1 for t in tools if t.name == "google_search")
+    meta = mapping(body.get("usageMetadata"))
+    extra = {"traffic_type": get_str(meta, "trafficType")} if get_str(meta, "trafficType") else {}
+    return Extracted(
+        usage=gemini_usage(meta, {"web_searches": searches} if searches else {}),
+        provider="google",
+        api="generate_content",
+        adapter=NAME,
+        response_model=get_str(body, "modelVersion"),
+        response_id=get_str(body, "responseId"),
+        finish_reason=get_str(candidates[0], "finishReason") if candidates else None,
+        tool_uses=tuple(tools),
+        service_tier=get_str(meta, "serviceTier"),
+        created_at=from_iso(body.get("createTime")),
+        completion_text=join_text(texts),
+        extra=extra,
+    )
+
+
+class _Candidate:
+    __slots__ = ("finish", "grounding", "parts")
+
+    def __init__(self) -> None:
+        self.parts: list[Mapping[str, Any]] = []
+        self.finish: str | None = None
+        self.grounding: Mapping[str, Any] | None = None
+
+    def take(self, cand: Mapping[str, Any]) -> None:
+        self.parts.extend(items((mapping(cand.get("content")) or {}).get("parts")))
+        self.finish = get_str(cand, "finishReason") or self.finish
+        self.grounding = mapping(cand.get("groundingMetadata")) or self.grounding
+
+    def rebuilt(self, index: int) -> dict[str, Any]:
+        cand: dict[str, Any] = {"index": index, "content": {"role": "model", "parts": self.parts}}
+        cand["finishReason"] = self.finish
+        if self.grounding is not None:
+            cand["groundingMetadata"] = self.grounding
+        return cand
+
+
+class GenerateContentStream(EventAccumulator):
+    """Keeps the last ``usageMetadata`` and every candidate's parts; rebuilds one response."""
+
+    __slots__ = ("_candidates", "_extract", "_head", "_meta")
+
+    def __init__(self, extract: Extractor) -> None:
+        super().__init__()
+        self._extract = extract
+        self._head: dict[str, Any] = {}
+        self._meta: Mapping[str, Any] | None = None
+        self._candidates: dict[int, _Candidate] = {}
+
+    def _feed(self, event: Mapping[str, Any]) -> None:
+        for key in _HEAD_KEYS:
+            if event.get(key) is not None:
+                self._head[key] = event[key]
+        self._meta = mapping(event.get("usageMetadata")) or self._meta
+        for cand in items(event.get("candidates")):
+            slot(self._candidates, get_int(cand, "index") or 0, _Candidate).take(cand)
+
+    def result(self) -> Extracted | None:
+        """The rebuilt response read by the extractor, or None when no chunk was usable."""
+        if not self._head and self._meta is None and not self._candidates:
+            return None
+        body: dict[str, Any] = dict(self._head)
+        body["candidates"] = [c.rebuilt(i) for i, c in sorted(self._candidates.items())]
+        if self._meta is not None:
+            body["usageMetadata"] = self._meta
+        complete = any(c.finish for c in self._candidates.values())
+        return self.finish(self._extract(body), complete=complete)
+
+
+ADAPTER: Final = Adapter(
+    name=NAME,
+    provider="google",
+    api="generate_content",
+    matches=matches,
+    extract=extract,
+    stream=GenerateContentStream,
+    matches_event=matches,
+    expects="a Gemini GenerateContentResponse (usageMetadata, candidates)",
+)

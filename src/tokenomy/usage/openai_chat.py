@@ -1,0 +1,281 @@
+"""OpenAI Chat Completions (and legacy Completions): response bodies and streamed chunks.
+
+Convention (``usage``):
+
+- ``prompt_tokens`` is the whole input and *includes* ``prompt_tokens_details.cached_tokens``
+  (cache reads) and, where reported, ``prompt_tokens_details.cache_write_tokens`` (cache
+  writes, kept as ``cache_write_5m``). ``input_uncached = prompt_tokens - cached - written``.
+- OpenAI does not bill cache writes separately, so the cache-write buckets are 0 unless the
+  body reports a write count. Without ``prompt_tokens_details`` the cache reads are unknown:
+  ``input_total = prompt_tokens`` and ``input_uncached = cache_read = None``.
+- ``completion_tokens`` *includes* ``completion_tokens_details.reasoning_tokens``;
+  ``output_visible = completion_tokens - reasoning``. Without the details both stay None and
+  ``output_total = completion_tokens``.
+- ``total_tokens`` is checked against input plus output (``TOTAL_MISMATCH`` when it differs:
+  some OpenAI-compatible servers count hidden reasoning only there).
+
+Streams: with ``stream_options.include_usage`` the last chunk has ``choices: []`` and the
+usage; Groq's older streams put it under ``x_groq.usage``. Without either the usage is unknown.
+The shared pieces (:func:`chat_usage`, :func:`build`, :class:`ChatStream`) also serve the
+OpenAI-compatible surfaces of DeepSeek and OpenRouter.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any, Final
+
+from tokenomy.schema import ToolUse, Usage
+from tokenomy.usage.adapter import Adapter, EventAccumulator, Extractor
+from tokenomy.usage.base import (
+    Extracted,
+    check_total,
+    from_unix,
+    get_int,
+    get_str,
+    inclusive,
+    items,
+    mapping,
+    slot,
+    tool_use,
+)
+
+NAME: Final = "openai.chat"
+_CHAT_OBJECTS: Final = frozenset({"chat.completion", "chat.completion.chunk", "text_completion"})
+_PROVIDER_MARKERS: Final = {"x_groq": "groq"}
+"""Top-level keys only one OpenAI-compatible provider sends, and that provider's id."""
+_HEAD_KEYS: Final = ("id", "model", "created", "service_tier", "system_fingerprint", "provider", "x_groq")
+_PLAIN_DELTA: Final = frozenset({"content", "role"})
+"""Delta keys of a plain text chunk; anything else (tool calls, refusals) takes the slower path."""
+
+
+def chat_usage(usage: Mapping[str, Any] | None) -> Usage:
+    """The exclusive buckets of a Chat Completions ``usage`` object (see the module docstring)."""
+    if usage is None:
+        return Usage()
+    prompt_details = mapping(usage.get("prompt_tokens_details"))
+    written = get_int(prompt_details, "cache_write_tokens")
+    result = inclusive(
+        input_total=get_int(usage, "prompt_tokens"),
+        cache_read=get_int(prompt_details, "cached_tokens"),
+        cache_write_5m=0 if written is None else written,
+        cache_write_1h=0,
+        output_total=get_int(usage, "completion_tokens"),
+        reasoning=get_int(usage, "completion_tokens_details", "reasoning_tokens"),
+    )
+    return check_total(result, get_int(usage, "total_tokens"))
+
+
+def matches(body: Mapping[str, Any]) -> bool:
+    """True for a chat completion, a legacy completion, or a chunk of either."""
+    if get_str(body, "object") in _CHAT_OBJECTS:
+        return True
+    usage = mapping(body.get("usage"))
+    if usage is not None and "prompt_tokens" in usage and "completion_tokens" in usage:
+        return True
+    return any("message" in c or "delta" in c for c in items(body.get("choices")))
+
+
+def matches_event(event: Mapping[str, Any]) -> bool:
+    """True for a streamed chat (or legacy completion) chunk."""
+    if get_str(event, "object") in _CHAT_OBJECTS:
+        return True
+    return any("delta" in c for c in items(event.get("choices")))
+
+
+def _message_text(choice: Mapping[str, Any]) -> str | None:
+    if isinstance(choice.get("text"), str):  # legacy completions
+        text: str = choice["text"]
+        return text
+    message = mapping(choice.get("message")) or {}
+    content = message.get("content")
+    if isinstance(content, list):  # some compatible servers return content parts
+        content = "".join(get_str(p, "text") or "" for p in items(content))
+    if isinstance(content, str) and content:
+        return content
+    return get_str(message, "refusal")
+
+
+def _tool_uses(choice: Mapping[str, Any]) -> list[ToolUse]:
+    message = mapping(choice.get("message")) or {}
+    found: list[ToolUse | None] = []
+    for call in items(message.get("tool_calls")):
+        function, custom = mapping(call.get("function")), mapping(call.get("custom"))
+        if function is not None:
+            found.append(tool_use(function.get("name"), function.get("arguments")))
+        elif custom is not None:
+            found.append(tool_use(custom.get("name"), custom.get("input")))
+    legacy = mapping(message.get("function_call"))
+    if legacy is not None:
+        found.append(tool_use(legacy.get("name"), legacy.get("arguments")))
+    return [t for t in found if t is not None]
+
+
+def provider_of(body: Mapping[str, Any], default: str) -> str:
+    """The provider a marker key in ``body`` names, else ``default``."""
+    for key, provider in _PROVIDER_MARKERS.items():
+        if key in body:
+            return provider
+    return default
+
+
+def build(
+    body: Mapping[str, Any],
+    usage: Usage,
+    *,
+    adapter: str,
+    provider: str,
+    cost: Decimal | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Extracted:
+    """An Extracted for a chat-shaped body whose usage the caller already converted.
+
+    Choices are read in index order: the finish reason is the first choice's, the text is
+    every choice's text joined by newlines (each choice's tokens are billed), tool uses are
+    all choices' calls.
+    """
+    choices = sorted(items(body.get("choices")), key=lambda c: get_int(c, "index") or 0)
+    texts = [t for t in (_message_text(c) for c in choices) if t]
+    return Extracted(
+        usage=usage,
+        provider=provider,
+        api="completions" if body.get("object") == "text_completion" else "chat",
+        adapter=adapter,
+        response_model=get_str(body, "model"),
+        response_id=get_str(body, "id"),
+        finish_reason=get_str(choices[0], "finish_reason") if choices else None,
+        tool_uses=tuple(t for c in choices for t in _tool_uses(c)),
+        service_tier=get_str(body, "service_tier"),
+        created_at=from_unix(body.get("created")),
+        provider_reported_cost=cost,
+        completion_text="\n".join(texts) if texts else None,
+        extra=dict(extra or {}),
+    )
+
+
+def extract(body: Mapping[str, Any]) -> Extracted:
+    """Read a Chat Completions (or legacy Completions) body."""
+    usage = mapping(body.get("usage")) or mapping((mapping(body.get("x_groq")) or {}).get("usage"))
+    return build(body, chat_usage(usage), adapter=NAME, provider=provider_of(body, "openai"))
+
+
+class _Call:
+    __slots__ = ("args", "kind", "name")
+
+    def __init__(self) -> None:
+        self.name: str | None = None
+        self.kind = "function"
+        self.args: list[str] = []
+
+    def take(self, call: Mapping[str, Any]) -> None:
+        part = mapping(call.get("function"))
+        if part is None and mapping(call.get("custom")) is not None:
+            part, self.kind = mapping(call.get("custom")), "custom"
+        part = part or {}
+        name = part.get("name")
+        if isinstance(name, str) and name and not self.name:
+            self.name = name
+        args = part.get("input" if self.kind == "custom" else "arguments")
+        if isinstance(args, str):
+            self.args.append(args)
+        elif isinstance(args, Mapping):  # some compatible servers send the arguments parsed
+            self.args = [json.dumps(args)]
+
+    def rebuilt(self) -> dict[str, Any]:
+        key = "input" if self.kind == "custom" else "arguments"
+        return {"type": self.kind, self.kind: {"name": self.name, key: "".join(self.args)}}
+
+
+class _Choice:
+    __slots__ = ("calls", "finish", "refusal", "text")
+
+    def __init__(self) -> None:
+        self.text: list[str] = []
+        self.refusal: list[str] = []
+        self.finish: str | None = None
+        self.calls: dict[Any, _Call] = {}
+
+    def take(self, choice: Mapping[str, Any]) -> None:
+        delta = mapping(choice.get("delta")) or {}
+        content = delta.get("content")
+        if type(content) is str:  # the hot path: one text fragment per chunk
+            self.text.append(content)
+        if delta.keys() - _PLAIN_DELTA:
+            self._rare(delta)
+        if isinstance(choice.get("text"), str):  # legacy completions
+            self.text.append(choice["text"])
+        reason = choice.get("finish_reason")
+        if isinstance(reason, str):
+            self.finish = reason
+
+    def _rare(self, delta: Mapping[str, Any]) -> None:
+        if isinstance(delta.get("refusal"), str):
+            self.refusal.append(delta["refusal"])
+        for call in items(delta.get("tool_calls")):
+            index = get_int(call, "index")
+            slot(self.calls, len(self.calls) if index is None else index, _Call).take(call)
+        legacy = mapping(delta.get("function_call"))
+        if legacy is not None:
+            slot(self.calls, "function_call", _Call).take({"function": legacy})
+
+    def rebuilt(self, index: int, legacy: bool) -> dict[str, Any]:
+        text = "".join(self.text) or None
+        if legacy:
+            return {"index": index, "text": text, "finish_reason": self.finish}
+        message: dict[str, Any] = {"role": "assistant", "content": text}
+        message["refusal"] = "".join(self.refusal) or None
+        if self.calls:
+            message["tool_calls"] = [c.rebuilt() for c in self.calls.values()]
+        return {"index": index, "message": message, "finish_reason": self.finish}
+
+
+class ChatStream(EventAccumulator):
+    """Accumulates chat chunks; rebuilds a chat completion body for ``extract``."""
+
+    __slots__ = ("_choices", "_extract", "_head", "_legacy", "_usage")
+
+    def __init__(self, extract: Extractor) -> None:
+        super().__init__()
+        self._extract = extract
+        self._head: dict[str, Any] = {}
+        self._usage: Mapping[str, Any] | None = None
+        self._choices: dict[int, _Choice] = {}
+        self._legacy = False
+
+    def _feed(self, event: Mapping[str, Any]) -> None:
+        head = self._head
+        for key in _HEAD_KEYS:
+            value = event.get(key)
+            if value is not None:
+                head[key] = value
+        self._legacy = self._legacy or event.get("object") == "text_completion"
+        if event.get("usage") is not None or event.get("x_groq") is not None:
+            usage = mapping(event.get("usage")) or mapping((mapping(event.get("x_groq")) or {}).get("usage"))
+            self._usage = usage or self._usage
+        for choice in items(event.get("choices")):
+            index = get_int(choice, "index") or 0
+            slot(self._choices, index, _Choice).take(choice)
+
+    def result(self) -> Extracted | None:
+        """The rebuilt completion read by the extractor, or None when no chunk was usable."""
+        if not self._head and self._usage is None and not self._choices:
+            return None
+        body: dict[str, Any] = dict(self._head)
+        body["object"] = "text_completion" if self._legacy else "chat.completion"
+        body["choices"] = [c.rebuilt(i, self._legacy) for i, c in sorted(self._choices.items())]
+        body["usage"] = self._usage
+        return self.finish(self._extract(body), complete=self._usage is not None)
+
+
+ADAPTER: Final = Adapter(
+    name=NAME,
+    provider="openai",
+    api="chat",
+    matches=matches,
+    extract=extract,
+    stream=ChatStream,
+    matches_event=matches_event,
+    expects="an OpenAI chat completion (object 'chat.completion', usage.prompt_tokens)",
+)

@@ -1,0 +1,236 @@
+"""OpenAI Responses API: response bodies and stream events.
+
+Convention (``usage``):
+
+- ``input_tokens`` *includes* ``input_tokens_details.cached_tokens`` (cache reads) and
+  ``input_tokens_details.cache_write_tokens`` (cache writes, kept as ``cache_write_5m``; 0 when
+  not reported, as OpenAI bills no separate cache writes). Without ``input_tokens_details``
+  the split is unknown (None) and ``input_total = input_tokens``.
+- ``output_tokens`` *includes* ``output_tokens_details.reasoning_tokens``.
+- ``total_tokens`` is checked against input plus output.
+- Hosted web searches are per-use charges: ``server_tools["web_searches"]`` is
+  ``tool_usage.web_search.num_requests`` when the body reports it, else the number of
+  ``web_search_call`` output items; hosted file searches count as ``file_searches``.
+
+A stream carries the usage only in its terminal event (``response.completed``,
+``response.incomplete`` or ``response.failed``), whose ``response`` is a whole body. A stream
+cut before it yields the last response snapshot plus the output items finished so far,
+with unknown usage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any, Final
+
+from tokenomy.schema import ToolUse, Usage
+from tokenomy.usage.adapter import Adapter, EventAccumulator, Extractor
+from tokenomy.usage.base import (
+    Extracted,
+    check_total,
+    from_unix,
+    get_int,
+    get_str,
+    inclusive,
+    items,
+    join_text,
+    mapping,
+    tool_use,
+)
+
+NAME: Final = "openai.responses"
+_TERMINAL: Final = frozenset({"response.completed", "response.incomplete", "response.failed"})
+_CALL_ITEMS: Final[Mapping[str, tuple[str | None, str, bool]]] = {
+    # item type: (tool name when the item has none, field holding the arguments, run by OpenAI)
+    "function_call": (None, "arguments", False),
+    "custom_tool_call": (None, "input", False),
+    "computer_call": ("computer", "action", False),
+    "local_shell_call": ("local_shell", "action", False),
+    "shell_call": ("shell", "action", False),
+    "apply_patch_call": ("apply_patch", "operation", False),
+    "web_search_call": ("web_search", "action", True),
+    "file_search_call": ("file_search", "queries", True),
+    "code_interpreter_call": ("code_interpreter", "code", True),
+    "image_generation_call": ("image_generation", "", True),
+    "mcp_call": (None, "arguments", True),
+    "tool_search_call": ("tool_search", "arguments", True),
+}
+_PER_USE: Final = {"web_search_call": "web_searches", "file_search_call": "file_searches"}
+
+
+def unwrap(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The response inside a stream event (``{"type": "response.completed", "response": {...}}``)."""
+    kind = body.get("type")
+    inner = mapping(body.get("response"))
+    if isinstance(kind, str) and kind.startswith("response.") and inner is not None:
+        return inner
+    return body
+
+
+def matches(body: Mapping[str, Any]) -> bool:
+    """True for a Responses API body (or a stream event wrapping one)."""
+    body = unwrap(body)
+    if body.get("object") == "response":
+        return True
+    usage = mapping(body.get("usage"))
+    if usage is None or "input_tokens" not in usage:
+        return False
+    # Anthropic's usage also has input_tokens (and lately output_tokens_details), never these two.
+    return "total_tokens" in usage or "input_tokens_details" in usage
+
+
+def matches_event(event: Mapping[str, Any]) -> bool:
+    """True for a Responses stream event."""
+    kind = event.get("type")
+    return isinstance(kind, str) and kind.startswith("response.")
+
+
+def responses_usage(usage: Mapping[str, Any] | None, server_tools: Mapping[str, int]) -> Usage:
+    """The exclusive buckets of a Responses ``usage`` object (see the module docstring)."""
+    if usage is None:
+        return Usage.of(server_tools=server_tools)
+    details = mapping(usage.get("input_tokens_details"))
+    written = get_int(details, "cache_write_tokens")
+    result = inclusive(
+        input_total=get_int(usage, "input_tokens"),
+        cache_read=get_int(details, "cached_tokens"),
+        cache_write_5m=0 if written is None else written,
+        cache_write_1h=0,
+        output_total=get_int(usage, "output_tokens"),
+        reasoning=get_int(usage, "output_tokens_details", "reasoning_tokens"),
+        server_tools=server_tools,
+    )
+    return check_total(result, get_int(usage, "total_tokens"))
+
+
+def _tool_use(item: Mapping[str, Any]) -> ToolUse | None:
+    spec = _CALL_ITEMS.get(str(item.get("type")))
+    if spec is None:
+        return None
+    default_name, field, server = spec
+    name = item.get("name") if default_name is None else default_name
+    return tool_use(name, item.get(field) if field else None, server=server)
+
+
+def _per_use(body: Mapping[str, Any], output: list[Mapping[str, Any]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for item in output:
+        unit = _PER_USE.get(str(item.get("type")))
+        if unit is not None:
+            counts[unit] = counts.get(unit, 0) + 1
+    reported = get_int(body, "tool_usage", "web_search", "num_requests")
+    if reported is not None:
+        counts["web_searches"] = reported
+    return {unit: n for unit, n in counts.items() if n}
+
+
+def _text(output: list[Mapping[str, Any]]) -> str | None:
+    parts: list[str] = []
+    for item in output:
+        if item.get("type") == "message":
+            for part in items(item.get("content")):
+                field = "text" if part.get("type") == "output_text" else "refusal"
+                text = get_str(part, field)
+                if text:
+                    parts.append(text)
+    return join_text(parts)
+
+
+def _finish_reason(body: Mapping[str, Any]) -> str | None:
+    return get_str(body, "incomplete_details", "reason") or get_str(body, "status")
+
+
+def build(
+    body: Mapping[str, Any],
+    usage: Usage,
+    *,
+    adapter: str,
+    provider: str,
+    cost: Decimal | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Extracted:
+    """An Extracted for a Responses body whose usage the caller already converted."""
+    output = items(body.get("output"))
+    return Extracted(
+        usage=usage,
+        provider=provider,
+        api="responses",
+        adapter=adapter,
+        response_model=get_str(body, "model"),
+        response_id=get_str(body, "id"),
+        finish_reason=_finish_reason(body),
+        tool_uses=tuple(t for t in (_tool_use(i) for i in output) if t is not None),
+        service_tier=get_str(body, "service_tier"),
+        created_at=from_unix(body.get("created_at")),
+        provider_reported_cost=cost,
+        completion_text=_text(output),
+        extra=dict(extra or {}),
+    )
+
+
+def per_use(body: Mapping[str, Any]) -> dict[str, int]:
+    """The hosted per-use tool counts of a Responses body (see the module docstring)."""
+    return _per_use(body, items(body.get("output")))
+
+
+def extract(body: Mapping[str, Any]) -> Extracted:
+    """Read a Responses API body (or a terminal stream event wrapping one)."""
+    body = unwrap(body)
+    usage = responses_usage(mapping(body.get("usage")), per_use(body))
+    return build(body, usage, adapter=NAME, provider="openai")
+
+
+class ResponsesStream(EventAccumulator):
+    """Keeps the latest response snapshot and the finished output items; the terminal event wins."""
+
+    __slots__ = ("_done", "_extract", "_final", "_items", "_snapshot", "_text")
+
+    def __init__(self, extract: Extractor) -> None:
+        super().__init__()
+        self._extract = extract
+        self._snapshot: Mapping[str, Any] | None = None
+        self._final: Mapping[str, Any] | None = None
+        self._items: list[Mapping[str, Any]] = []
+        self._text: list[str] = []
+        self._done = False
+
+    def _feed(self, event: Mapping[str, Any]) -> None:
+        kind = get_str(event, "type")
+        response = mapping(event.get("response"))
+        if response is not None:
+            self._snapshot = response
+            if kind in _TERMINAL:
+                self._final, self._done = response, True
+        elif kind == "response.output_item.done":
+            item = mapping(event.get("item"))
+            if item is not None:
+                self._items.append(item)
+        elif kind == "response.output_text.delta" and isinstance(event.get("delta"), str):
+            self._text.append(event["delta"])
+
+    def result(self) -> Extracted | None:
+        """The terminal response read by the extractor, or a partial one for a cut stream."""
+        if self._final is not None:
+            return self.finish(self._extract(self._final), complete=True)
+        if self._snapshot is None and not self._items and not self._text:
+            return None
+        body: dict[str, Any] = dict(self._snapshot or {"object": "response"})
+        output = list(self._items)
+        if self._text and not any(i.get("type") == "message" for i in output):
+            text = "".join(self._text)
+            output.append({"type": "message", "content": [{"type": "output_text", "text": text}]})
+        body["output"], body["usage"] = output, None
+        return self.finish(self._extract(body), complete=False)
+
+
+ADAPTER: Final = Adapter(
+    name=NAME,
+    provider="openai",
+    api="responses",
+    matches=matches,
+    extract=extract,
+    stream=ResponsesStream,
+    matches_event=matches_event,
+    expects="an OpenAI Responses API response (object 'response', usage.input_tokens)",
+)

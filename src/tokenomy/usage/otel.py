@@ -1,0 +1,315 @@
+"""OpenTelemetry GenAI span attributes: the semantic conventions and what real instrumentations emit.
+
+Convention (GenAI semantic conventions): ``gen_ai.usage.input_tokens`` *includes* cache reads
+(``gen_ai.usage.cache_read.input_tokens``) and cache writes
+(``gen_ai.usage.cache_creation.input_tokens``); ``gen_ai.usage.output_tokens`` *includes*
+``gen_ai.usage.reasoning.output_tokens``. OTel gives no cache TTL, so cache creation is
+counted as 5m writes (1h = 0). An attribute that is absent leaves its bucket unknown: with no
+cache attributes the uncached input is None, with no reasoning attribute the visible output is
+None. Parts larger than their total are kept and flagged, never clamped.
+
+Names are read in the order below, the first present winning (an explicit 0 hides later
+spellings): the current conventions, the deprecated ones (``gen_ai.usage.prompt_tokens``,
+``gen_ai.system``), then OpenLLMetry/Traceloop (``llm.usage.*``,
+``gen_ai.usage.cache_read_input_tokens``, ``gen_ai.usage.reasoning_tokens``), OpenInference
+(``llm.token_count.*``), the Vercel AI SDK (``ai.usage.*``, ``ai.model.*``, ``ai.response.*``)
+and OpenLit (``gen_ai.usage.cost``, the instrumentation's own price estimate, kept in
+``extra["instrumentation_cost"]`` and never taken for the provider's figure).
+
+When a span carries the provider's raw usage object (the Vercel AI SDK's
+``ai.response.providerMetadata``, e.g. ``{"anthropic": {"usage": {...}}}``), that object is read
+with the provider's own adapter and wins, because it has the exact split. The span's summary
+counts must then equal the provider's inclusive input total, or its raw (exclusive) input
+count as older SDK versions reported; otherwise the result is flagged ``TOTAL_MISMATCH``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, Final
+
+from tokenomy.providers import canonical, from_model_prefix
+from tokenomy.schema import Quality, ToolUse, Usage
+from tokenomy.usage.base import Extracted, check_total, flagged, inclusive, join_text, to_decimal, tool_use
+from tokenomy.usage.registry import choose
+
+NAME: Final = "otel"
+INPUT: Final = (
+    "gen_ai.usage.input_tokens",
+    "gen_ai.usage.prompt_tokens",
+    "llm.usage.prompt_tokens",
+    "llm.token_count.prompt",
+    "ai.usage.inputTokens",
+    "ai.usage.promptTokens",
+)
+OUTPUT: Final = (
+    "gen_ai.usage.output_tokens",
+    "gen_ai.usage.completion_tokens",
+    "llm.usage.completion_tokens",
+    "llm.token_count.completion",
+    "ai.usage.outputTokens",
+    "ai.usage.completionTokens",
+)
+CACHE_READ: Final = (
+    "gen_ai.usage.cache_read.input_tokens",
+    "gen_ai.usage.cache_read_input_tokens",
+    "gen_ai.usage.input_cached_tokens",
+    "llm.token_count.prompt_details.cache_read",
+    "ai.usage.cachedInputTokens",
+)
+CACHE_WRITE: Final = (
+    "gen_ai.usage.cache_creation.input_tokens",
+    "gen_ai.usage.cache_creation_input_tokens",
+    "gen_ai.usage.input_cache_creation",
+    "llm.token_count.prompt_details.cache_write",
+)
+REASONING: Final = (
+    "gen_ai.usage.reasoning.output_tokens",
+    "gen_ai.usage.reasoning_tokens",
+    "llm.token_count.completion_details.reasoning",
+    "ai.usage.reasoningTokens",
+)
+TOTAL: Final = (
+    "gen_ai.usage.total_tokens",
+    "llm.usage.total_tokens",
+    "llm.token_count.total",
+    "ai.usage.totalTokens",
+    "ai.usage.tokens",
+)
+PROVIDER: Final = ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")
+RESPONSE_MODEL: Final = ("gen_ai.response.model", "ai.response.model")
+REQUEST_MODEL: Final = ("gen_ai.request.model", "ai.model.id", "llm.model_name", "llm.request.model")
+RESPONSE_ID: Final = ("gen_ai.response.id", "ai.response.id")
+FINISH: Final = (
+    "gen_ai.response.finish_reasons",
+    "ai.response.finishReason",
+    "gen_ai.completion.0.finish_reason",
+)
+SERVICE_TIER: Final = ("openai.response.service_tier", "gen_ai.openai.response.service_tier")
+STREAMED: Final = ("gen_ai.request.stream", "gen_ai.request.is_stream", "llm.is_streaming")
+OPERATION: Final = ("gen_ai.operation.name", "llm.request.type")
+_APIS: Final = {"text_completion": "completions", "completion": "completions", "embedding": "embeddings"}
+_INDEXED: Final = re.compile(
+    r"^(gen_ai\.completion|llm\.output_messages)\.(\d+)\.(?:message\.)?"
+    r"(?:(content)|tool_calls\.(\d+)\.(?:tool_call\.function\.)?(name|arguments))$"
+)
+
+
+def decode_otlp_attributes(key_values: Any) -> dict[str, Any]:
+    """OTLP/JSON ``[{"key": ..., "value": {"intValue": ...}}]`` attributes as a plain dict."""
+    out: dict[str, Any] = {}
+    for kv in key_values if isinstance(key_values, list) else []:
+        if isinstance(kv, Mapping) and isinstance(kv.get("key"), str):
+            out[kv["key"]] = _any_value(kv.get("value"))
+    return out
+
+
+def _any_value(value: Any) -> Any:
+    if not isinstance(value, Mapping):
+        return None
+    if "arrayValue" in value:
+        return [_any_value(v) for v in (value["arrayValue"] or {}).get("values") or []]
+    if "kvlistValue" in value:
+        return decode_otlp_attributes((value["kvlistValue"] or {}).get("values"))
+    for key in ("stringValue", "boolValue", "doubleValue", "bytesValue"):
+        if key in value:
+            return value[key]
+    if "intValue" in value:  # int64 travels as a string in OTLP/JSON
+        return _int(value["intValue"])
+    return None
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    return None
+
+
+def _first(attrs: Mapping[str, Any], names: tuple[str, ...]) -> Any:
+    for name in names:
+        if attrs.get(name) is not None:
+            return attrs[name]
+    return None
+
+
+def _count(attrs: Mapping[str, Any], names: tuple[str, ...]) -> int | None:
+    return _int(_first(attrs, names))
+
+
+def _text(attrs: Mapping[str, Any], names: tuple[str, ...]) -> str | None:
+    value = _first(attrs, names)
+    if isinstance(value, list | tuple):
+        value = value[0] if value else None
+    return value if isinstance(value, str) and value else None
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return None
+    return value
+
+
+def _summary_usage(attrs: Mapping[str, Any]) -> Usage:
+    written = _count(attrs, CACHE_WRITE)
+    return inclusive(
+        input_total=_count(attrs, INPUT),
+        cache_read=_count(attrs, CACHE_READ),
+        cache_write_5m=written,
+        cache_write_1h=None if written is None else 0,
+        output_total=_count(attrs, OUTPUT),
+        reasoning=_count(attrs, REASONING),
+    )
+
+
+def _provider_usage(attrs: Mapping[str, Any]) -> Usage | None:
+    """The raw provider usage in ``ai.response.providerMetadata``, read by its adapter, if complete."""
+    metadata = _json(attrs.get("ai.response.providerMetadata"))
+    for provider, entry in (metadata or {}).items() if isinstance(metadata, Mapping) else ():
+        usage = entry.get("usage") if isinstance(entry, Mapping) else None
+        if not isinstance(usage, Mapping):
+            continue
+        body = {"usage": usage}
+        adapter = choose(body, provider=str(provider))
+        if adapter is None:
+            continue
+        found = adapter.extract(body).usage
+        if found.input_total is not None and found.output_total is not None:
+            return found
+    return None
+
+
+def _reconcile(exact: Usage, summary: Usage) -> Usage:
+    inputs = {exact.input_total, exact.input_uncached}
+    agrees_in = summary.input_total is None or summary.input_total in inputs
+    agrees_out = summary.output_total is None or summary.output_total == exact.output_total
+    return exact if agrees_in and agrees_out else flagged(exact, Quality.TOTAL_MISMATCH)
+
+
+def otel_usage(attrs: Mapping[str, Any]) -> Usage:
+    """The exclusive buckets of a span's attributes (see the module docstring)."""
+    summary = _summary_usage(attrs)
+    exact = _provider_usage(attrs)
+    usage = summary if exact is None else _reconcile(exact, summary)
+    return check_total(usage, _count(attrs, TOTAL))
+
+
+def _message_parts(attrs: Mapping[str, Any], texts: list[str], tools: list[ToolUse | None]) -> None:
+    """Text and tool calls from ``gen_ai.output.messages`` (parts, or plain ``content``)."""
+    messages = _json(attrs.get("gen_ai.output.messages"))
+    for message in messages if isinstance(messages, list) else []:
+        if not isinstance(message, Mapping):
+            continue
+        if isinstance(message.get("content"), str):
+            texts.append(message["content"])
+        for part in message.get("parts") or []:
+            if not isinstance(part, Mapping):
+                continue
+            kind = part.get("type")
+            if kind == "text" and isinstance(part.get("content"), str):
+                texts.append(part["content"])
+            elif kind in ("tool_call", "server_tool_call"):
+                args = part.get("arguments", part.get("server_tool_call"))
+                tools.append(tool_use(part.get("name"), args, server=kind == "server_tool_call"))
+
+
+def _indexed_parts(attrs: Mapping[str, Any], texts: list[str], tools: list[ToolUse | None]) -> None:
+    """Text and tool calls flattened into indexed keys (Traceloop, OpenInference)."""
+    found: dict[tuple[str, int], str] = {}
+    calls: dict[tuple[str, int, int], dict[str, Any]] = {}
+    for key in attrs:
+        match = (
+            _INDEXED.match(key) if key.startswith(("gen_ai.completion.", "llm.output_messages.")) else None
+        )
+        if match is None:
+            continue
+        prefix, choice, content, call, field = match.groups()
+        if content and isinstance(attrs[key], str):
+            found[(prefix, int(choice))] = attrs[key]
+        elif field:
+            calls.setdefault((prefix, int(choice), int(call)), {})[field] = attrs[key]
+    texts.extend(text for _, text in sorted(found.items()))
+    for _, call in sorted(calls.items()):
+        tools.append(tool_use(call.get("name"), call.get("arguments")))
+
+
+def _vercel_parts(attrs: Mapping[str, Any], texts: list[str], tools: list[ToolUse | None]) -> None:
+    """Text and tool calls of the Vercel AI SDK (``ai.response.text``, ``ai.response.toolCalls``)."""
+    for key in ("ai.response.text", "gen_ai.completion"):
+        if isinstance(attrs.get(key), str) and attrs[key]:
+            texts.append(attrs[key])
+            break
+    calls = _json(attrs.get("ai.response.toolCalls"))
+    for call in calls if isinstance(calls, list) else []:
+        if isinstance(call, Mapping):
+            tools.append(tool_use(call.get("toolName"), call.get("input", call.get("args"))))
+
+
+def _provider(attrs: Mapping[str, Any], model: str | None) -> str:
+    named = _text(attrs, PROVIDER)
+    vercel = _text(attrs, ("ai.model.provider",))  # "openai.chat", "anthropic.messages"
+    found = canonical(named) or canonical(vercel.split(".")[0] if vercel else None)
+    return found or from_model_prefix(model)[0] or "unknown"
+
+
+def _extra(attrs: Mapping[str, Any], request_model: str | None, operation: str | None) -> dict[str, Any]:
+    extra: dict[str, Any] = {}
+    if request_model:
+        extra["request_model"] = request_model
+    if operation:
+        extra["operation"] = operation
+    cost = to_decimal(attrs.get("gen_ai.usage.cost"))
+    if cost is not None:
+        extra["instrumentation_cost"] = cost
+    streamed = _first(attrs, STREAMED)
+    if isinstance(streamed, bool):
+        extra["streamed"] = streamed
+    return extra
+
+
+def from_otel(attributes: Mapping[str, Any]) -> Extracted:
+    """Read the usage and response facts of one GenAI span from its attributes.
+
+    Args:
+        attributes: The span's attributes as a flat mapping (values already decoded; see
+            :func:`decode_otlp_attributes` for OTLP/JSON key-value lists). Counts given as
+            numeric strings are accepted.
+
+    Returns:
+        The usage in exclusive buckets (unknown parts None), with model, ids, finish reason,
+        tool uses and visible text when the span carries them. ``provider`` is ``"unknown"``
+        when neither a provider attribute nor a routed model name says.
+    """
+    attrs = attributes
+    operation = _text(attrs, OPERATION)
+    request_model = _text(attrs, REQUEST_MODEL)
+    response_model = _text(attrs, RESPONSE_MODEL)
+    texts: list[str] = []
+    tools: list[ToolUse | None] = []
+    _message_parts(attrs, texts, tools)
+    _indexed_parts(attrs, texts, tools)
+    if not texts and not tools:
+        _vercel_parts(attrs, texts, tools)
+    return Extracted(
+        usage=otel_usage(attrs),
+        provider=_provider(attrs, response_model or request_model),
+        api=_APIS.get(operation or "", operation or "chat"),
+        adapter=NAME,
+        response_model=response_model,
+        response_id=_text(attrs, RESPONSE_ID),
+        finish_reason=_text(attrs, FINISH),
+        tool_uses=tuple(t for t in tools if t is not None),
+        service_tier=_text(attrs, SERVICE_TIER),
+        completion_text=join_text(texts),
+        extra=_extra(attrs, request_model, operation),
+    )

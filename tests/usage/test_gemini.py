@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from tokenomy.schema import Quality, ToolUse
+from tokenomy.usage import accumulate, args_hash, extract
+
+
+def response(
+    meta: dict[str, Any] | None, parts: list[dict[str, Any]] | None = None, **fields: Any
+) -> dict[str, Any]:
+    cand: dict[str, Any] = {"content": {"role": "model", "parts": parts or [{"text": "Paris."}]}, "index": 0}
+    cand["finishReason"] = "STOP"
+    out: dict[str, Any] = {"candidates": [cand], "modelVersion": "gemini-2.5-pro", "responseId": "r1"}
+    if meta is not None:
+        out["usageMetadata"] = meta
+    out.update(fields)
+    return out
+
+
+def test_thoughts_on_top_of_candidates_and_tool_prompt_is_input() -> None:
+    meta = {
+        "promptTokenCount": 17,
+        "candidatesTokenCount": 201,
+        "thoughtsTokenCount": 213,
+        "toolUsePromptTokenCount": 119,
+        "totalTokenCount": 550,
+    }
+    e = extract(response(meta))
+    assert e.usage.buckets() == {
+        "input_uncached": 136,
+        "cache_read": 0,
+        "cache_write_5m": 0,
+        "cache_write_1h": 0,
+        "output_visible": 201,
+        "reasoning": 213,
+    }
+    assert (e.usage.input_total, e.usage.output_total, e.usage.total) == (136, 414, 550)
+    assert e.usage.ok
+    assert (e.provider, e.api, e.response_model, e.response_id) == (
+        "google",
+        "generate_content",
+        "gemini-2.5-pro",
+        "r1",
+    )
+    assert e.finish_reason == "STOP"
+
+
+def test_cached_content_is_inside_the_prompt_count() -> None:
+    meta = {
+        "promptTokenCount": 2000,
+        "cachedContentTokenCount": 1500,
+        "candidatesTokenCount": 10,
+        "totalTokenCount": 2010,
+    }
+    u = extract(response(meta)).usage
+    assert (u.input_uncached, u.cache_read, u.input_total) == (500, 1500, 2000)
+
+
+def test_absent_counts_in_present_metadata_are_zero() -> None:
+    u = extract(response({"promptTokenCount": 9, "totalTokenCount": 9})).usage
+    assert (u.output_visible, u.reasoning, u.cache_read, u.output_total) == (0, 0, 0, 0)
+
+
+def test_missing_metadata_is_unknown() -> None:
+    u = extract(response(None)).usage
+    assert u.input_total is None
+    assert u.output_total is None
+
+
+def test_impossible_numbers_are_flagged() -> None:
+    mismatch = extract(
+        response({"promptTokenCount": 9, "candidatesTokenCount": 1, "totalTokenCount": 99})
+    ).usage
+    assert mismatch.quality == (Quality.TOTAL_MISMATCH,)
+    cached = extract(response({"promptTokenCount": 9, "cachedContentTokenCount": 12})).usage
+    assert cached.input_uncached == -3
+    assert Quality.CACHE_EXCEEDS_INPUT in cached.quality
+    assert Quality.NEGATIVE in cached.quality
+
+
+def test_parts_give_text_tool_uses_and_searches() -> None:
+    parts: list[dict[str, Any]] = [
+        {"text": "let me think", "thought": True},
+        {"functionCall": {"name": "get_capital", "args": {"country": "France"}}},
+        {"executableCode": {"language": "PYTHON", "code": "print(1)"}},
+        {"text": "Paris."},
+    ]
+    grounding = {"webSearchQueries": ["capital of france", "paris"]}
+    body = response({"promptTokenCount": 1}, parts, createTime="2025-06-27T08:35:02.123456Z")
+    body["candidates"][0]["groundingMetadata"] = grounding
+    e = extract(body)
+    assert e.completion_text == "Paris."
+    assert e.tool_uses == (
+        ToolUse("get_capital", args_hash({"country": "France"})),
+        ToolUse("code_execution", args_hash("print(1)"), server=True),
+        ToolUse("google_search", args_hash("capital of france"), server=True),
+        ToolUse("google_search", args_hash("paris"), server=True),
+    )
+    assert e.usage.server_tools == {"web_searches": 2}
+    assert e.created_at == datetime(2025, 6, 27, 8, 35, 2, 123456, tzinfo=UTC)
+
+
+def test_vertex_traffic_type_and_service_tier() -> None:
+    e = extract(response({"promptTokenCount": 1, "trafficType": "ON_DEMAND", "serviceTier": "standard"}))
+    assert (e.service_tier, e.extra["traffic_type"]) == ("standard", "ON_DEMAND")
+
+
+def chunk(text: str, candidates: int, finish: str | None = None) -> dict[str, Any]:
+    meta = {"promptTokenCount": 18, "candidatesTokenCount": candidates, "thoughtsTokenCount": 35}
+    meta["totalTokenCount"] = 18 + candidates + 35
+    out = response(meta, [{"text": text}])
+    out["candidates"][0]["finishReason"] = finish
+    return out
+
+
+def test_stream_usage_grows_and_the_last_wins() -> None:
+    e = accumulate([chunk("1\n2", 31), chunk("\n3", 79), chunk("0", 80, "STOP")])
+    assert (e.usage.input_total, e.usage.output_visible, e.usage.reasoning, e.usage.total) == (
+        18,
+        80,
+        35,
+        133,
+    )
+    assert e.completion_text == "1\n2\n30"
+    assert (e.finish_reason, e.extra["complete"]) == ("STOP", True)
+
+
+def test_stream_cut_keeps_the_usage_so_far() -> None:
+    e = accumulate([chunk("1\n2", 31), chunk("\n3", 79)])
+    assert (e.usage.output_visible, e.extra["complete"]) == (79, False)

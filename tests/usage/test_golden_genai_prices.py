@@ -1,0 +1,112 @@
+"""Cross-check against genai-prices' own extraction of 1,500+ real usage bodies.
+
+genai-prices reports ``input_tokens`` inclusive of cache reads and writes and
+``output_tokens`` inclusive of reasoning, and leaves out zero values. For every body whose
+surface tokenomy supports, our input total, cache reads, cache writes, output total,
+reasoning (when we know it) and web searches must equal its figures. Bodies nobody here
+reads (Cohere's ``billed_units``) are counted and listed in docs/usage.md.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from functools import cache
+from typing import Any, Final
+
+import pytest
+
+from tests.conftest import real_data_path
+from tokenomy.usage import detect, extract
+
+pytestmark = pytest.mark.realdata
+
+FLAVOURS: Final[dict[str, tuple[tuple[str, str], ...]]] = {
+    "openai.chat": (("openai", "chat"),),
+    "openai.responses": (("openai", "responses"),),
+    "openai.embeddings": (("openai", "embeddings"),),
+    "anthropic.messages": (("anthropic", "default"),),
+    "gemini.generate_content": (("google", "default"),),
+    "bedrock.converse": (("aws", "default"),),
+    "deepseek.chat": (("deepseek", "chat"),),
+    "openrouter.chat": (("openrouter", "chat"),),
+    # genai-prices lists no OpenRouter extraction for models it cannot price; its OpenRouter
+    # Responses extractor maps the same fields as OpenAI's, so that one stands in.
+    "openrouter.responses": (("openrouter", "default"), ("openai", "responses")),
+}
+"""Our adapter -> the genai-prices (provider_id, api_flavor) extractors with the same convention."""
+
+
+@cache
+def dataset() -> list[dict[str, Any]]:
+    path = real_data_path("genai-prices-usages", "usages_dataset.json")
+    rows: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))
+    return rows
+
+
+def theirs(row: dict[str, Any], adapter: str) -> dict[str, int] | None:
+    for wanted in FLAVOURS[adapter]:
+        for group in row["extracted"]:
+            if any((x["provider_id"], x["api_flavor"]) == wanted for x in group["extractors"]):
+                usage: dict[str, int] = group["usage"]
+                return usage
+    return None
+
+
+def compare(row: dict[str, Any]) -> tuple[str, list[str]]:
+    """(adapter or 'unsupported', the differences found)."""
+    body = {k: v for k, v in row["body"].items() if k != "file"}
+    adapter = detect(body)
+    if adapter is None:
+        return "unsupported", []
+    gp = theirs(row, adapter)
+    if gp is None:
+        return adapter, ["genai-prices has no extraction with the same convention"]
+    u = extract(body).usage
+    ours = {
+        "input_tokens": u.input_total,
+        "cache_read_tokens": u.cache_read or 0,
+        "cache_write_tokens": (u.cache_write_5m or 0) + (u.cache_write_1h or 0),
+        "output_tokens": u.output_total,
+        "web_searches": u.server_tools.get("web_searches", 0),
+    }
+    if u.reasoning is not None:
+        ours["output_reasoning_tokens"] = u.reasoning
+    for key in ("cache_write_5m_tokens", "cache_write_1h_tokens"):
+        if key in gp:
+            ours[key] = u.cache_write_5m if key == "cache_write_5m_tokens" else u.cache_write_1h
+    return adapter, [f"{k}: ours {v} theirs {gp.get(k, 0)}" for k, v in ours.items() if v != gp.get(k, 0)]
+
+
+def test_every_supported_body_matches_genai_prices() -> None:
+    seen: Counter[str] = Counter()
+    problems: list[str] = []
+    for row in dataset():
+        adapter, differences = compare(row)
+        seen[adapter] += 1
+        problems += [f"{row['body']['file']} [{adapter}] {d}" for d in differences]
+    assert not problems, "\n".join(problems[:20])
+    assert sum(seen.values()) == len(dataset()) >= 1500
+    assert seen["unsupported"] <= 20, seen
+    assert all(seen[name] > 0 for name in FLAVOURS), seen
+
+
+def test_only_cohere_bodies_are_unsupported() -> None:
+    unsupported = [row["body"] for row in dataset() if compare(row)[0] == "unsupported"]
+    assert unsupported
+    assert all("cohere" in body["file"].lower() for body in unsupported)
+    assert all("billed_units" in (body.get("usage") or body.get("meta") or {}) for body in unsupported)
+
+
+def test_a_few_rows_by_hand() -> None:
+    rows = {
+        row["body"]["file"] + "|" + json.dumps(row["body"].get("usage"), sort_keys=True): row
+        for row in dataset()
+    }
+    nova = next(r for k, r in rows.items() if "test_bedrock_single_tool_choice_preserves_cache[nova]" in k)
+    u = extract({k: v for k, v in nova["body"].items() if k != "file"}).usage
+    # inputTokens 22 excludes the 2492 written: genai-prices says input 2514, cache writes 2492
+    assert (u.input_uncached, u.cache_write_5m, u.input_total, u.output_total) == (22, 2492, 2514, 13)
+    deepseek = next(r for k, r in rows.items() if "test_deepseek_deferred_capability_with_thinking" in k)
+    u = extract({k: v for k, v in deepseek["body"].items() if k != "file"}).usage
+    assert (u.input_uncached, u.cache_read, u.output_visible, u.reasoning) == (51, 512, 56, 60)
