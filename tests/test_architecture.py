@@ -19,7 +19,6 @@ LAYERS: dict[str, int] = {
     "usage": 1,
     "tokens": 1,
     "mockllm": 1,
-    "mockllm": 1,
     "pricing": 2,
     "store": 3,
     "capture": 4,
