@@ -71,6 +71,6 @@ def test_imports_never_point_to_a_higher_layer() -> None:
             target = _top(module)
             if target in LAYERS and LAYERS[target] > LAYERS[layer]:
                 backwards.append(f"{path.relative_to(PACKAGE)} imports {module}")
-    assert not backwards, "backwards imports (move the code down a layer or invert the dependency):\n" + "\n".join(
-        backwards
+    assert not backwards, (
+        "backwards imports (move the code down a layer or invert the dependency):\n" + "\n".join(backwards)
     )

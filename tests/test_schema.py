@@ -4,15 +4,19 @@ from tokenomy.schema import Kind, Quality, Usage
 
 
 def test_usage_of_derives_totals_from_buckets() -> None:
-    u = Usage.of(input_uncached=10, cache_read=5, cache_write_5m=2, cache_write_1h=1, output_visible=7, reasoning=3)
+    u = Usage.of(
+        input_uncached=10, cache_read=5, cache_write_5m=2, cache_write_1h=1, output_visible=7, reasoning=3
+    )
     assert (u.input_total, u.output_total, u.total) == (18, 10, 28)
     assert u.ok
 
 
 def test_unknown_bucket_keeps_reported_total_and_stays_none() -> None:
     u = Usage.of(output_total=40, input_uncached=12, cache_read=0, cache_write_5m=0, cache_write_1h=0)
-    assert u.output_visible is None and u.reasoning is None
-    assert u.output_total == 40 and u.input_total == 12
+    assert u.output_visible is None
+    assert u.reasoning is None
+    assert u.output_total == 40
+    assert u.input_total == 12
 
 
 def test_total_that_disagrees_is_flagged_not_overwritten() -> None:

@@ -218,7 +218,7 @@ def call_from_native(obj: Mapping[str, Any]) -> Call:
     values["operation"] = _opt_str(obj, "operation") or "chat"
     values["streamed"] = _opt_bool(obj, "streamed")
     values["batch"] = bool(_opt_bool(obj, "batch"))
-    values["status"] = _enum(Status, obj.get("status", "ok"), "status")
+    values["status"] = _enum(Status, _default(obj.get("status"), "ok"), "status")
     values["usage"] = usage_from_native(obj.get("usage"), "usage")
     values["prefix_hashes"] = tuple(_str_list(obj.get("prefix_hashes"), "prefix_hashes"))
     values["tool_uses"] = tuple(_tool_uses(obj.get("tool_uses")))
@@ -243,7 +243,7 @@ def usage_from_native(obj: Any, where: str = "usage") -> Usage:
     if not isinstance(tools_obj, Mapping):
         raise FieldError(f"{where}.server_tools", "expected an object of counts")
     tools = {str(k): _int_value(v, f"{where}.server_tools.{k}") for k, v in tools_obj.items()}
-    kind = _enum(Kind, obj.get("kind", "reported"), f"{where}.kind")
+    kind = _enum(Kind, _default(obj.get("kind"), "reported"), f"{where}.kind")
     quality = tuple(_enum(Quality, q, f"{where}.quality") for q in _str_list(obj.get("quality"), where))
     return Usage.of(**counts, server_tools=tools, kind=kind, quality=quality)
 
@@ -413,6 +413,11 @@ def _date(value: Any, field: str) -> date:
         return date.fromisoformat(value[:10])
     except ValueError as exc:
         raise FieldError(field, f"not a date: {value!r}") from exc
+
+
+def _default(value: Any, default: str) -> Any:
+    """``default`` when a field is absent or null (null means "not given" throughout the form)."""
+    return default if value is None else value
 
 
 def _enum(enum: type[_E], value: Any, field: str) -> _E:

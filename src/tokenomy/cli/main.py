@@ -20,7 +20,10 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
     "demo": ("tokenomy.cli.demo", "Simulate a month of agent traffic, import it and print the report."),
     "export": ("tokenomy.cli.export", "Write stored calls in the native schema (jsonl, csv, parquet)."),
     "import": ("tokenomy.cli.importing", "Import logs, traces, exports and transcripts into the store."),
-    "mock-llm": ("tokenomy.cli.mockllm", "Run a mock OpenAI/Anthropic upstream for tests, benchmarks and demos."),
+    "mock-llm": (
+        "tokenomy.cli.mockllm",
+        "Run a mock OpenAI/Anthropic upstream for tests, benchmarks and demos.",
+    ),
     "price": ("tokenomy.cli.price", "Price a usage for a model, with provenance."),
     "report": ("tokenomy.cli.report", "Totals by day, provider and model: tokens per bucket, cost."),
     "simulate": ("tokenomy.cli.simulate", "Write a realistic synthetic workload as native JSONL."),
@@ -49,7 +52,9 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
 @click.version_option(__version__, prog_name="tokenomy")
 def cli() -> None:
     """Meter what AI agents spend in tokens and money, find the waste, stop runaway spend.

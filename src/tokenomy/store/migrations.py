@@ -46,7 +46,7 @@ CREATE TABLE calls (
     span_id VARCHAR,
     parent_span_id VARCHAR,
     session_id VARCHAR,
-    step INTEGER,
+    step BIGINT,
     started_at TIMESTAMP,
     ended_at TIMESTAMP,
     latency_ms DOUBLE,
@@ -72,7 +72,7 @@ CREATE TABLE calls (
     quality VARCHAR[],
     context_window BIGINT,
     max_output_tokens BIGINT,
-    n_messages INTEGER,
+    n_messages BIGINT,
     system_tokens BIGINT,
     tool_def_tokens BIGINT,
     user_tokens BIGINT,
@@ -80,7 +80,7 @@ CREATE TABLE calls (
     prefix_hashes VARCHAR[],
     status VARCHAR,
     error_type VARCHAR,
-    http_status INTEGER,
+    http_status BIGINT,
     finish_reason VARCHAR,
     tool_uses STRUCT(name VARCHAR, args_hash VARCHAR, server BOOLEAN)[],
     filler_tokens BIGINT,
@@ -115,7 +115,7 @@ CHARGES_DDL: Final = f"""
 CREATE TABLE charges (
     id VARCHAR NOT NULL,
     session_id VARCHAR,
-    at TIMESTAMP NOT NULL,
+    "at" TIMESTAMP NOT NULL,
     kind VARCHAR NOT NULL,
     amount {MONEY} NOT NULL,
     currency VARCHAR NOT NULL,
@@ -136,9 +136,7 @@ CREATE TABLE charges (
 )
 """
 
-MIGRATIONS: Final[tuple[Migration, ...]] = (
-    Migration("0001_calls_and_charges", (CALLS_DDL, CHARGES_DDL)),
-)
+MIGRATIONS: Final[tuple[Migration, ...]] = (Migration("0001_calls_and_charges", (CALLS_DDL, CHARGES_DDL)),)
 
 
 def pending(applied: set[str]) -> list[Migration]:

@@ -1,0 +1,208 @@
+"""``tokenomy import``: load logs, traces, exports and transcripts into the store, then summarize.
+
+A thin shell over :func:`tokenomy.importers.import_paths`: it resolves the settings, shows a
+progress bar (files and bytes) on a terminal, and prints a summary table: calls, sessions, tokens
+per bucket, cost, unpriced calls, duplicates skipped, rejected records and the first errors as
+``file:record field: message``. Exit codes: 0 when every file was read and no record was
+rejected, 1 when a record was rejected or a file failed, 2 for usage errors.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Final
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from tokenomy.cli.options import config_option, db_option, resolve
+from tokenomy.errors import TokenomyError
+from tokenomy.importers import AUTO, ImportSummary, format_names, import_paths
+from tokenomy.importers import Progress as ImportProgress
+from tokenomy.importers.results import describe_error
+from tokenomy.pricing import Pricer
+from tokenomy.schema import ATTRIBUTION_FIELDS, BUCKETS, Attribution
+from tokenomy.store.duckdb import open_store
+
+SHOWN_ERRORS: Final = 10
+_ATTRIBUTION_OPTIONS: Final = tuple(f for f in ATTRIBUTION_FIELDS if f != "api_key_id")
+
+
+def _parse_tags(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    for value in values:
+        key, sep, rest = value.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"expected KEY=VALUE, got {value!r}", ctx=ctx, param=param)
+        tags[key.strip()] = rest.strip()
+    return tags
+
+
+def _attribution_options(func: Any) -> Any:
+    for name in reversed(_ATTRIBUTION_OPTIONS):
+        func = click.option(f"--{name}", name, default=None, help=f"Attribute calls to this {name}.")(func)
+    return func
+
+
+@click.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice([AUTO, *format_names()]),
+    default=AUTO,
+    show_default=True,
+    help="Input format; auto detects each file's format from its content.",
+)
+@click.option(
+    "--strict", is_flag=True, default=None, help="Abort a file at its first bad record (store none of it)."
+)
+@db_option
+@config_option
+@click.option(
+    "--capture-content", is_flag=True, default=None, help="Keep prompt and completion text (off by default)."
+)
+@_attribution_options
+@click.option(
+    "--tag", "tags", multiple=True, metavar="KEY=VALUE", callback=_parse_tags, help="Add a tag (repeatable)."
+)
+@click.option(
+    "--model", default=None, help="The model, for formats that do not record one (transcripts, trajectories)."
+)
+@click.option(
+    "--overrides",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Price overrides file (TOML).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar; print the summary only.")
+def command(
+    *,
+    paths: tuple[Path, ...],
+    fmt: str,
+    strict: bool | None,
+    db: Path | None,
+    config_file: Path | None,
+    capture_content: bool | None,
+    tags: dict[str, str],
+    model: str | None,
+    overrides: Path | None,
+    quiet: bool,
+    **attribution: str | None,
+) -> None:
+    """Import logs, traces, exports and transcripts (files or directories, gzip or not).
+
+    Formats: native JSONL, provider responses and SSE streams, OTLP traces, LiteLLM logs,
+    Langfuse exports, chat transcripts, SWE-agent trajectories, OpenHands call logs.
+    """
+    cfg = resolve(
+        config_file, db=db, overrides=overrides, capture_content=capture_content, strict_import=strict
+    )
+    try:
+        pricer = Pricer(overrides=cfg.overrides)
+        with open_store(cfg.db) as store:
+            summary = _run(
+                list(paths),
+                fmt=fmt,
+                store=store,
+                pricer=pricer,
+                strict=cfg.strict_import,
+                capture_content=cfg.capture_content,
+                attribution=Attribution(**attribution, tags=tags),
+                model=model,
+                quiet=quiet,
+            )
+    except TokenomyError as exc:
+        raise click.ClickException(str(exc)) from exc
+    print_summary(summary, Console(highlight=False))
+    if not summary.ok:
+        raise SystemExit(1)
+
+
+def _run(paths: list[Path], *, quiet: bool, **kwargs: Any) -> ImportSummary:
+    console = Console(stderr=True)
+    columns = (
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=True, disable=quiet or not console.is_terminal) as bar:
+        task = bar.add_task("importing", total=None)
+
+        def show(p: ImportProgress) -> None:
+            name = Path(p.current).name if p.current else ""
+            label = f"file {min(p.files_done + 1, p.files_total)}/{p.files_total} {name}"
+            bar.update(task, completed=p.bytes_done, total=p.bytes_total or None, description=label)
+
+        return import_paths(paths, progress=show, **kwargs)
+
+
+def print_summary(summary: ImportSummary, console: Console) -> None:
+    """The summary table, the per-format breakdown and the first problems."""
+    console.print(_totals_table(summary))
+    if len(summary.files) > 1:
+        console.print(_formats_table(summary))
+    for f in summary.files:
+        for note in f.notes:
+            console.print(f"note: {f.path}: {note}", markup=False, soft_wrap=True)
+    errors = summary.errors
+    if errors:
+        console.print(
+            f"[bold red]{len(summary.failed)} file(s) failed, {summary.rejected} record(s) rejected[/]"
+        )
+        for error in errors[:SHOWN_ERRORS]:
+            console.print(f"  {describe_error(error)}", markup=False, soft_wrap=True)
+        if len(errors) > SHOWN_ERRORS:
+            console.print(f"  ... and {len(errors) - SHOWN_ERRORS} more")
+
+
+def _totals_table(summary: ImportSummary) -> Table:
+    table = Table(title="tokenomy import", show_header=False, title_justify="left")
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    rows: list[tuple[str, str]] = [
+        ("files", f"{len(summary.files):,}"),
+        ("calls stored", f"{summary.calls:,}"),
+        ("duplicates skipped", f"{summary.duplicates:,}"),
+        ("charges stored", f"{summary.charges:,}"),
+        ("sessions", f"{summary.sessions:,}"),
+        *((f"tokens {name}", f"{summary.tokens[name]:,}") for name in BUCKETS),
+        ("tokens input total", f"{summary.input_total:,}"),
+        ("tokens output total", f"{summary.output_total:,}"),
+        ("cost (priced calls)", _money(summary.cost, summary.calls - summary.unpriced)),
+        ("unpriced calls", f"{summary.unpriced:,}"),
+        ("rejected records", f"{summary.rejected:,}"),
+        ("failed files", f"{len(summary.failed):,}"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
+
+
+def _formats_table(summary: ImportSummary) -> Table:
+    table = Table(title="by format", title_justify="left")
+    for name in ("format", "files", "calls", "duplicates", "rejected", "failed"):
+        table.add_column(name, justify="left" if name == "format" else "right")
+    files = Counter(f.format or "?" for f in summary.files)
+    for fmt in sorted(files):
+        group = [f for f in summary.files if (f.format or "?") == fmt]
+        table.add_row(
+            fmt,
+            str(files[fmt]),
+            f"{sum(f.calls for f in group):,}",
+            f"{sum(f.duplicates for f in group):,}",
+            f"{sum(f.rejected for f in group):,}",
+            str(sum(1 for f in group if f.failed is not None)),
+        )
+    return table
+
+
+def _money(amount: Decimal, priced: int) -> str:
+    if priced <= 0:
+        return "—"
+    return f"${amount.quantize(Decimal('0.000001')):,}"

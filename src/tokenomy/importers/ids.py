@@ -1,0 +1,37 @@
+"""Stable identities for imported records: from the data itself, never from where the file lies.
+
+A call keeps the id its source gave it (a provider response id, a span id, a log's request id)
+so the same call arriving by two routes is stored once. When a record carries no id, its id is a
+hash of its canonical content (sorted keys, compact JSON): importing the same data twice, or
+from two copies of a file, gives the same ids. The file path and the line number never enter
+an id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Final
+
+DIGEST_CHARS: Final = 32
+"""Hex characters kept of a content hash (128 bits)."""
+
+
+def canonical_json(value: Any) -> str:
+    """Sorted-key, compact JSON; values JSON cannot hold are turned into strings."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def digest(*parts: Any) -> str:
+    """A hex sha256 of the canonical JSON of ``parts`` (the first 32 characters)."""
+    return hashlib.sha256(canonical_json(parts).encode("utf-8")).hexdigest()[:DIGEST_CHARS]
+
+
+def content_id(kind: str, *parts: Any) -> str:
+    """An id for a record without one: ``<kind>:<hash of its content>``."""
+    return f"{kind}:{digest(*parts)}"
+
+
+def short_hash(value: str) -> str:
+    """A 16-hex sha256 of a string (used for API keys: the key itself is never kept)."""
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()[:16]

@@ -1,0 +1,126 @@
+"""Native JSONL (:mod:`tokenomy.native`): handed to the store's fast path whenever nothing needs changing.
+
+The store imports native JSONL in SQL (:meth:`tokenomy.store.Store.import_native_jsonl`), with its
+own per-record error reporting and its own Python fallback. That path stores records as they
+are, so this importer reads the file itself, line by line, when the run must change them: when
+an attribution is given (it fills the fields records leave empty) or when the file carries
+prompt or completion text and content capture is off (the text is dropped). A gzip file is
+decompressed to a temporary file for the fast path.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import ClassVar, Final
+
+from tokenomy.errors import RecordError
+from tokenomy.importers.base import RecordImporter
+from tokenomy.importers.reading import Sample, Source
+from tokenomy.importers.records import sample_objects
+from tokenomy.importers.results import Context, FileResult, ImportOptions, Item
+from tokenomy.native import FieldError, call_from_native, charge_from_native, is_charge
+from tokenomy.schema import BUCKETS, Attribution
+
+_CONTENT_MARK: Final = b'"content"'
+_CHUNK: Final = 1 << 20
+
+
+class NativeImporter(RecordImporter):
+    """tokenomy's own JSONL (calls and charges)."""
+
+    name: ClassVar[str] = "native"
+    summary: ClassVar[str] = "tokenomy native JSONL (tokenomy export / simulate), via the store's fast path."
+
+    def sniff(self, sample: Sample) -> float:
+        """Sure when the first record is a native call (``id`` and bucket-named ``usage``) or charge."""
+        objects = sample_objects(sample)
+        if not objects:
+            return 0.0
+        first = objects[0]
+        if first.get("type") == "charge" and "amount" in first and "id" in first:
+            return 0.95
+        usage = first.get("usage")
+        if "id" in first and isinstance(usage, Mapping) and set(BUCKETS) & set(usage):
+            return 0.95
+        return 0.0
+
+    def load(self, source: Source, ctx: Context) -> FileResult:
+        """The store's fast path, unless records must be changed on the way in."""
+        if _needs_rewrite(source, ctx.options):
+            return super().load(source, ctx)
+        if source.compressed:
+            with tempfile.TemporaryDirectory(prefix="tokenomy-import-") as tmp:
+                plain = Path(tmp) / "native.jsonl"
+                with source.open(counted=False) as src, plain.open("wb") as dst:
+                    shutil.copyfileobj(src, dst, _CHUNK)
+                return _fast(plain, source, ctx)
+        return _fast(source.path, source, ctx)
+
+    def read(self, source: Source, options: ImportOptions) -> Iterator[Item]:
+        """Each line as a call or a charge (the path used when records must be changed)."""
+        for number, value in source.json_lines():
+            if isinstance(value, RecordError):
+                yield value
+                continue
+            try:
+                if isinstance(value, Mapping) and is_charge(value):
+                    yield charge_from_native(value)
+                else:
+                    yield call_from_native(value)
+            except FieldError as exc:
+                yield RecordError(source.name, number, exc.field, exc.message)
+
+
+def _needs_rewrite(source: Source, options: ImportOptions) -> bool:
+    if options.attribution != Attribution():
+        return True
+    return not options.capture_content and _mentions(source, _CONTENT_MARK)
+
+
+def _mentions(source: Source, needle: bytes) -> bool:
+    """True when the (decompressed) file contains ``needle`` anywhere."""
+    tail = b""
+    with source.open(counted=False) as fh:
+        while chunk := fh.read(_CHUNK):
+            if needle in tail + chunk:
+                return True
+            tail = chunk[-len(needle) :]
+    return False
+
+
+def _fast(path: Path, source: Source, ctx: Context) -> FileResult:
+    name = source.name
+    imported = ctx.store.import_native_jsonl(
+        path, pricer=ctx.pricer, strict=ctx.strict, progress=source.report_fraction
+    )
+    result = FileResult(
+        path=name,
+        format=NativeImporter.name,
+        calls=imported.calls,
+        duplicates=imported.duplicates,
+        charges=imported.charges,
+        unpriced=imported.unpriced,
+        cost=imported.cost,
+        tokens=dict(imported.tokens),
+        input_total=imported.input_total,
+        output_total=imported.output_total,
+        session_count=imported.sessions,
+        aborted=imported.aborted,
+    )
+    for error in imported.errors:
+        result.reject(_renamed(error, path, name))
+    result.rejected = imported.rejected
+    if imported.aborted and imported.errors:
+        result.failed = result.errors[0]
+    return result
+
+
+def _renamed(error: RecordError, path: Path, name: str) -> RecordError:
+    """The error with the user's file name instead of a temporary copy's."""
+    if error.path == str(path):
+        prefix = f"record {error.record}" + (f", field '{error.field}'" if error.field else "") + ": "
+        return RecordError(name, error.record, error.field, error.detail.removeprefix(prefix))
+    return error

@@ -1,0 +1,444 @@
+"""Raw provider responses as teams log them: bodies, request/response pairs, and captured streams.
+
+Accepted: a JSON file holding one response body or a list of them; JSON lines of bodies; objects
+with the body under ``response`` (and the request under ``request``), including HTTP exchanges
+(``{"request": {"method", "url", "headers", "body"}, "response": {"status_code", "headers", "body"}}``
+with the bodies as objects or as text; headers are never read); a captured SSE stream as
+raw ``event:``/``data:`` text; or the decoded events of one stream as JSON lines (bare event
+objects, or ``{"event": ..., "data": ...}`` wrappers). OpenAI (chat, Responses, embeddings),
+Anthropic, Gemini, Bedrock and OpenAI-compatible providers (DeepSeek, OpenRouter, Groq...) are
+read by the usage adapters (:mod:`tokenomy.usage`), chosen by each body's shape.
+
+Mapping: the id is the provider's response id (else a hash of the body); the response's
+creation time is the start time unless the wrapper gives ``timestamp``/``started_at``; the
+request gives the requested model, ``max_tokens``, whether it streamed, the user, and the prompt's
+shape (messages, system, tool-definition and latest-user-turn tokens, counted locally). A wrapper
+may add ``provider``, ``session_id``, ``latency_ms``, ``ttft_ms`` and ``status_code``. An error
+response is stored as a failed call: with zero usage when an HTTP status of 400 or more says the
+provider refused it (refused requests are not billed), with unknown usage when only an error body
+was logged. A logged request URL names the provider (``api.anthropic.com``...). OpenAI-shaped bodies
+that carry Anthropic cache fields (LiteLLM's proxy) are read with LiteLLM's convention, so cache
+writes are not mistaken for uncached input.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Final
+
+from tokenomy.errors import RecordError, UsageError
+from tokenomy.importers.base import RecordImporter
+from tokenomy.importers.ids import content_id
+from tokenomy.importers.litellm_usage import litellm_usage
+from tokenomy.importers.messages import render, request_messages
+from tokenomy.importers.reading import Sample, Source
+from tokenomy.importers.records import (
+    guarded,
+    iter_records,
+    opt_int,
+    opt_number,
+    opt_str,
+    opt_time,
+    sample_objects,
+)
+from tokenomy.importers.results import ImportOptions, Item
+from tokenomy.importers.shape import shape_of
+from tokenomy.native import FieldError
+from tokenomy.providers import canonical, from_model_prefix
+from tokenomy.schema import Attribution, Call, Content, Status, Usage
+from tokenomy.usage import ADAPTERS, Adapter, accumulate, detect, extract, iter_json_events
+from tokenomy.usage.base import Extracted
+from tokenomy.usage.stream import stream_kind
+
+_SSE_FIELDS: Final = ("event:", "data:", ":", "id:", "retry:")
+_COMPAT_CACHE_KEYS: Final = frozenset({"cache_creation_input_tokens", "cache_read_input_tokens"})
+NOT_BILLED: Final = Usage.of(
+    input_uncached=0, cache_read=0, cache_write_5m=0, cache_write_1h=0, output_visible=0, reasoning=0
+)
+HOSTS: Final[dict[str, str]] = {
+    "api.openai.com": "openai",
+    "api.anthropic.com": "anthropic",
+    "generativelanguage.googleapis.com": "google",
+    "aiplatform.googleapis.com": "google",
+    "api.deepseek.com": "deepseek",
+    "openrouter.ai": "openrouter",
+    "api.groq.com": "groq",
+    "api.mistral.ai": "mistral",
+    "api.x.ai": "x-ai",
+    "api.together.xyz": "together",
+    "api.fireworks.ai": "fireworks",
+    "api.cohere.com": "cohere",
+    "api.perplexity.ai": "perplexity",
+    "api.cerebras.ai": "cerebras",
+    "bedrock-runtime": "aws",
+    "openai.azure.com": "azure",
+}
+"""Provider of a logged request, by its URL's host (or a host suffix: regional endpoints)."""
+HOST_SUFFIXES: Final[dict[str, str]] = {
+    ".openai.azure.com": "openai.azure.com",
+    "-aiplatform.googleapis.com": "aiplatform.googleapis.com",
+    ".amazonaws.com": "bedrock-runtime",
+}
+
+
+class ProviderImporter(RecordImporter):
+    """Provider response bodies, request/response pairs and captured streams."""
+
+    name: ClassVar[str] = "provider"
+    summary: ClassVar[str] = "Raw provider responses: bodies, {request, response} pairs, SSE streams."
+
+    def sniff(self, sample: Sample) -> float:
+        """Sure for SSE text and stream events; likely for bodies and pairs the adapters recognise."""
+        if sample.kind == "text":
+            return 0.85 if _is_sse(sample.text) else 0.0
+        objects = sample_objects(sample)
+        if not objects:
+            return 0.0
+        first = objects[0]
+        if sample.kind == "jsonl" and _is_stream(sample.records):
+            return 0.85
+        if _is_body(first):
+            return 0.8
+        if "response" in first and Exchange.of(first).readable:
+            return 0.75
+        return 0.0
+
+    def read(self, source: Source, options: ImportOptions) -> Iterator[Item]:
+        """One call per body or pair; one call for a file that is a single stream."""
+        sample = source.sample()
+        if sample.kind == "text":
+            yield from guarded(source, 1, _whole_stream, iter_json_events(source.text()), options)
+            return
+        if sample.kind == "jsonl" and _is_stream(sample.records):
+            yield from guarded(source, 1, _whole_stream, _events(source), options)
+            return
+        for number, record in iter_records(source):
+            if isinstance(record, RecordError):
+                yield record
+                continue
+            yield from guarded(source, number, _one, record, options)
+
+
+def _whole_stream(events: Iterable[Mapping[str, Any]], options: ImportOptions) -> list[Call]:
+    return [_stream_call(events, {}, {}, options)]
+
+
+def _one(record: Any, options: ImportOptions) -> list[Call]:
+    return [record_to_call(record, options)]
+
+
+def record_to_call(record: Any, options: ImportOptions) -> Call:
+    """A body, or an exchange holding one under ``response`` (with the request under ``request``).
+
+    Raises:
+        FieldError: The record holds no response the adapters read.
+    """
+    if not isinstance(record, Mapping):
+        raise FieldError(
+            "(record)", f"expected a response body or a request/response object, got {type(record).__name__}"
+        )
+    found = detect(record)
+    if found is not None:
+        return _body_call(record, {}, {}, options, adapter=ADAPTERS[found])
+    exchange = Exchange.of(record)
+    response = exchange.response
+    if exchange.failed:
+        return _error_call(response if isinstance(response, Mapping) else {}, exchange)
+    if isinstance(response, str):
+        return _stream_call(iter_json_events(response), exchange.request, record, options, exchange.provider)
+    if isinstance(response, list):
+        events = (e for e in (_event_of(x) for x in response) if e is not None)
+        return _stream_call(events, exchange.request, record, options, exchange.provider)
+    if response is None:
+        raise FieldError("response", "expected a provider response body (or a 'response' object holding one)")
+    if "error" in response and not _is_body(response):
+        return _error_call(response, exchange)
+    return _body_call(response, exchange.request, record, options, provider=exchange.provider)
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """A logged request and its response, in any of the shapes teams log them.
+
+    ``request`` is the request body (also when logged as an HTTP request ``{method, url, headers,
+    body}``; headers are never read). ``response`` is a body, SSE text, a list of stream events,
+    or None when it cannot be read; ``status`` is the HTTP status when logged.
+    """
+
+    wrapper: Mapping[str, Any]
+    request: Mapping[str, Any]
+    response: Mapping[str, Any] | str | list[Any] | None
+    status: int | None
+    provider: str | None = None
+    """The provider named by the request URL's host, when the request was logged with one."""
+
+    @classmethod
+    def of(cls, record: Mapping[str, Any]) -> Exchange:
+        """Read an exchange record (see the class docstring)."""
+        request = _object(record, "request")
+        host = _host(request.get("url"))
+        if "body" in request and ({"method", "url", "headers"} & set(request)):
+            request = _object(request, "body")
+        response: Any = record.get("response")
+        status = _status(record.get("status_code"))
+        if isinstance(response, Mapping) and "body" in response and not _is_body(response):
+            status = status or _status(response.get("status_code"))
+            response = response["body"]
+        if isinstance(response, str) and not _is_sse(response):
+            try:
+                response = json.loads(response)
+            except ValueError:
+                response = None
+        if not isinstance(response, Mapping | str | list):
+            response = None
+        return cls(record, request, response, status, HOSTS.get(host) if host else None)
+
+    @property
+    def failed(self) -> bool:
+        """True for an HTTP error status."""
+        return self.status is not None and self.status >= 400
+
+    @property
+    def readable(self) -> bool:
+        """True when the response is a body, an error, or a stream the importer can read."""
+        response = self.response
+        if self.failed or isinstance(response, str):
+            return True
+        if isinstance(response, list):
+            return any(_event_of(v) is not None for v in response[:4])
+        return isinstance(response, Mapping) and (_is_body(response) or "error" in response)
+
+
+def _host(url: Any) -> str | None:
+    if not isinstance(url, str) or "://" not in url:
+        return None
+    host = url.split("://", 1)[1].split("/", 1)[0].split(":", 1)[0].lower()
+    for suffix, name in HOST_SUFFIXES.items():
+        if host.endswith(suffix):
+            return name
+    return host
+
+
+def _status(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+def _body_call(
+    body: Mapping[str, Any],
+    request: Mapping[str, Any],
+    wrapper: Mapping[str, Any],
+    options: ImportOptions,
+    *,
+    provider: str | None = None,
+    adapter: Adapter | None = None,
+) -> Call:
+    provider = canonical(opt_str(wrapper, "provider")) or provider
+    try:
+        # A body already matched needs no second detection; a provider hint re-selects among adapters.
+        extracted = adapter.extract(body) if adapter and not provider else extract(body, provider=provider)
+    except UsageError as exc:
+        raise FieldError("response", str(exc)) from exc
+    return _call(_compat(extracted, body), ("provider", body), request, wrapper, options, streamed=None)
+
+
+def _stream_call(
+    events: Iterable[Mapping[str, Any]],
+    request: Mapping[str, Any],
+    wrapper: Mapping[str, Any],
+    options: ImportOptions,
+    provider: str | None = None,
+) -> Call:
+    kept = list(events)
+    if not kept:
+        raise FieldError("(stream)", "no JSON events in the stream")
+    try:
+        extracted = accumulate(kept)
+    except UsageError as exc:
+        raise FieldError("(stream)", str(exc)) from exc
+    if provider is not None:
+        extracted = replace(extracted, provider=provider)
+    return _call(extracted, ("provider-stream", kept), request, wrapper, options, streamed=True)
+
+
+def _call(
+    extracted: Extracted,
+    content: tuple[str, Any],
+    request: Mapping[str, Any],
+    wrapper: Mapping[str, Any],
+    options: ImportOptions,
+    *,
+    streamed: bool | None,
+) -> Call:
+    """The Call of a read response; ``content`` is ``(kind, record)``, hashed for the id only when
+    the response carries none."""
+    prefixed, model = from_model_prefix(opt_str(request, "model"))
+    messages = request_messages(request)
+    tools = request.get("tools") if isinstance(request.get("tools"), list) else None
+    started = (
+        opt_time(wrapper, "timestamp") or opt_time(wrapper, "started_at") or _naive(extracted.created_at)
+    )
+    text = None
+    if options.capture_content:
+        text = Content(prompt=render(messages) if messages else None, completion=extracted.completion_text)
+    return Call(
+        id=extracted.response_id or content_id(*content),
+        provider=canonical(opt_str(wrapper, "provider")) or extracted.provider or prefixed,
+        request_model=model,
+        response_model=extracted.response_model,
+        operation="embeddings" if extracted.api == "embeddings" else "chat",
+        api=extracted.api,
+        started_at=started,
+        latency_ms=opt_number(wrapper, "latency_ms") or opt_number(wrapper, "duration_ms"),
+        ttft_ms=opt_number(wrapper, "ttft_ms"),
+        session_id=opt_str(wrapper, "session_id"),
+        streamed=streamed if streamed is not None else _bool(request.get("stream")),
+        service_tier=extracted.service_tier,
+        usage=extracted.usage,
+        max_output_tokens=_max_tokens(request),
+        http_status=opt_int(wrapper, "status_code"),
+        finish_reason=extracted.finish_reason,
+        tool_uses=extracted.tool_uses,
+        attribution=Attribution(user=_user(request, wrapper)),
+        provider_reported_cost=extracted.provider_reported_cost,
+        content=text,
+        **(shape_of(messages, tools, model).fields() if messages else {}),
+    )
+
+
+def _error_call(body: Mapping[str, Any], exchange: Exchange) -> Call:
+    """A failed call: HTTP error status or an error body; its usage is unknown."""
+    error = body.get("error")
+    info: Mapping[str, Any] = error if isinstance(error, Mapping) else {"message": error}
+    request, wrapper = exchange.request, exchange.wrapper
+    prefixed, model = from_model_prefix(opt_str(request, "model"))
+    return Call(
+        id=opt_str(wrapper, "id") or content_id("provider-error", wrapper),
+        provider=canonical(opt_str(wrapper, "provider")) or exchange.provider or prefixed,
+        request_model=model,
+        started_at=opt_time(wrapper, "timestamp") or opt_time(wrapper, "started_at"),
+        latency_ms=opt_number(wrapper, "latency_ms"),
+        session_id=opt_str(wrapper, "session_id"),
+        # A request the provider refused (HTTP 4xx/5xx) is not billed; an error body alone says nothing.
+        usage=NOT_BILLED if exchange.failed else Usage(),
+        status=Status.ERROR,
+        error_type=opt_str(info, "type") or opt_str(info, "code"),
+        http_status=exchange.status or opt_int(info, "status"),
+        attribution=Attribution(user=_user(request, wrapper)),
+    )
+
+
+def _compat(extracted: Extracted, body: Mapping[str, Any]) -> Extracted:
+    """Re-read an OpenAI-shaped body's usage with LiteLLM's convention if it has Anthropic cache fields."""
+    usage = body.get("usage")
+    if extracted.api == "chat" and isinstance(usage, Mapping) and _COMPAT_CACHE_KEYS & set(usage):
+        return replace(extracted, usage=litellm_usage(usage))
+    return extracted
+
+
+def _is_body(obj: Mapping[str, Any]) -> bool:
+    return detect(obj) is not None
+
+
+def _is_stream(records: tuple[Any, ...]) -> bool:
+    """True when JSON lines are the events of one stream rather than separate responses.
+
+    Chunks and typed events (``message_start``, ``response.created``, Bedrock's ``messageStart``)
+    are events; complete bodies are not, unless consecutive lines repeat one response id (the
+    growing chunks of a Gemini stream).
+    """
+    events = [_event_of(r) for r in records[:2]]
+    if events[0] is None:
+        return False
+    first = events[0]
+    if _is_chunk(first) or detect(first) is None or str(first.get("type", "message")) != "message":
+        return True
+    ids = [_response_id(e) for e in events if e is not None]
+    return len(ids) == 2 and ids[0] is not None and ids[0] == ids[1]
+
+
+def _is_chunk(event: Mapping[str, Any]) -> bool:
+    choices = event.get("choices")
+    deltas = isinstance(choices, list) and any(isinstance(c, Mapping) and "delta" in c for c in choices)
+    return event.get("object") == "chat.completion.chunk" or deltas
+
+
+def _response_id(event: Mapping[str, Any]) -> str | None:
+    value = event.get("responseId", event.get("id"))
+    return value if isinstance(value, str) else None
+
+
+def _event_of(value: Any) -> Mapping[str, Any] | None:
+    """A stream event: a bare event object, or the decoded data of an ``{event, data}`` wrapper."""
+    if not isinstance(value, Mapping):
+        return None
+    if "data" in value and set(value) <= {"event", "data", "id", "retry"}:
+        data = value["data"]
+        if isinstance(data, str):
+            try:
+                data = json.loads(data)
+            except ValueError:
+                return None
+        value = data if isinstance(data, Mapping) else {}
+    return value if value and stream_kind(value) is not None else None
+
+
+def _events(source: Source) -> Iterator[Mapping[str, Any]]:
+    for _, value in source.json_lines():
+        event = _event_of(value) if not isinstance(value, RecordError) else None
+        if event is not None:
+            yield event
+
+
+def _is_sse(text: str) -> bool:
+    lines = [line.strip() for line in text.lstrip("\ufeff").splitlines() if line.strip()][:8]
+    return (
+        bool(lines)
+        and all(line.startswith(_SSE_FIELDS) for line in lines)
+        and any(line.startswith("data:") for line in lines)
+    )
+
+
+def _object(obj: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = obj.get(key)
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {}
+    return value if isinstance(value, Mapping) else {}
+
+
+def _max_tokens(request: Mapping[str, Any]) -> int | None:
+    for key in ("max_completion_tokens", "max_tokens", "max_output_tokens"):
+        value = opt_int(request, key, field=f"request.{key}")
+        if value is not None:
+            return value
+    config = request.get("generationConfig")
+    return (
+        opt_int(config, "maxOutputTokens", field="request.generationConfig.maxOutputTokens")
+        if isinstance(config, Mapping)
+        else None
+    )
+
+
+def _user(request: Mapping[str, Any], wrapper: Mapping[str, Any]) -> str | None:
+    metadata = request.get("metadata")
+    from_metadata = opt_str(metadata, "user_id") if isinstance(metadata, Mapping) else None
+    return opt_str(wrapper, "user") or opt_str(request, "user") or from_metadata
+
+
+def _bool(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _naive(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is None:
+        return value
+    return value.astimezone(UTC).replace(tzinfo=None)

@@ -1,0 +1,181 @@
+"""Walking a JSON or JSON-lines file record by record, and reading typed fields with errors that name them.
+
+Record numbers in errors are line numbers for JSON lines and 1-based positions for a JSON list
+(a lone JSON object is record 1). A record that fails to convert becomes a
+:class:`~tokenomy.errors.RecordError` naming the file, the record and the field, and the next
+record is read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from tokenomy.errors import RecordError
+from tokenomy.importers.reading import Sample, Source
+from tokenomy.importers.results import Item
+from tokenomy.native import FieldError, parse_time
+from tokenomy.usage.base import to_decimal
+
+
+def iter_records(source: Source, *, list_keys: tuple[str, ...] = ()) -> Iterator[tuple[int, Any]]:
+    """The records of a file: JSON lines, a JSON list, or one JSON object.
+
+    Args:
+        source: The file.
+        list_keys: Keys of a wrapping object whose list holds the records (``{"data": [...]}``).
+
+    Yields:
+        ``(record number, value)``; a line that is not JSON yields a RecordError as its value.
+    """
+    sample = source.sample()
+    if sample.kind == "jsonl":
+        yield from source.json_lines()
+        return
+    document = source.document()
+    yield from enumerate(unwrap(document, list_keys), start=1)
+
+
+def unwrap(document: Any, list_keys: tuple[str, ...] = ()) -> list[Any]:
+    """A document's records: the list itself, the list under one of ``list_keys``, or the object."""
+    if isinstance(document, list):
+        return document
+    if isinstance(document, Mapping):
+        for key in list_keys:
+            value = document.get(key)
+            if isinstance(value, list):
+                return value
+    return [document]
+
+
+def sample_objects(sample: Sample, list_keys: tuple[str, ...] = ()) -> list[Mapping[str, Any]]:
+    """The first few JSON objects of a sampled file (for sniffing)."""
+    if sample.kind == "jsonl":
+        values: list[Any] = list(sample.records)
+    elif sample.kind == "json":
+        values = unwrap(sample.first, list_keys)[:8]
+    else:
+        return []
+    return [v for v in values if isinstance(v, Mapping)]
+
+
+def guarded(source: Source, number: int, build: Callable[..., Iterable[Item]], *args: Any) -> Iterator[Item]:
+    """Run ``build(*args)`` for one record; a FieldError becomes a RecordError for that record."""
+    try:
+        yield from list(build(*args))
+    except FieldError as exc:
+        yield RecordError(source.name, number, exc.field, exc.message)
+
+
+def require_object(value: Any, what: str) -> Mapping[str, Any]:
+    """The record as a mapping.
+
+    Raises:
+        FieldError: The record is not a JSON object.
+    """
+    if not isinstance(value, Mapping):
+        raise FieldError("(record)", f"expected a JSON object ({what}), got {type(value).__name__}")
+    return value
+
+
+def opt_str(obj: Mapping[str, Any], key: str) -> str | None:
+    """A non-empty string field, or None (numbers are turned into strings)."""
+    value = obj.get(key)
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, str) and value.strip():
+        return value
+    return None
+
+
+def opt_number(obj: Mapping[str, Any], key: str, *, field: str | None = None) -> float | None:
+    """A numeric field (numbers given as strings are accepted), or None.
+
+    Raises:
+        FieldError: The value is present but not a number.
+    """
+    value = obj.get(key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise FieldError(field or key, f"expected a number, got {value!r}")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise FieldError(field or key, f"expected a number, got {value!r}")
+
+
+def opt_int(obj: Mapping[str, Any], key: str, *, field: str | None = None) -> int | None:
+    """A whole-number field, or None.
+
+    Raises:
+        FieldError: The value is present but not a whole number.
+    """
+    number = opt_number(obj, key, field=field)
+    if number is None:
+        return None
+    if not number.is_integer():
+        raise FieldError(field or key, f"expected a whole number, got {obj.get(key)!r}")
+    return int(number)
+
+
+def opt_time(obj: Mapping[str, Any], key: str, *, field: str | None = None) -> datetime | None:
+    """A time field: ISO 8601 (a space instead of ``T`` is fine) or epoch seconds; naive UTC.
+
+    Raises:
+        FieldError: The value is present but not a time.
+    """
+    value = obj.get(key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            return parse_time(float(value), field or key)
+        except ValueError:
+            pass
+    return parse_time(value, field or key)
+
+
+def opt_money(obj: Mapping[str, Any], key: str) -> Decimal | None:
+    """A reported money amount as an exact Decimal (via its string form), or None."""
+    return to_decimal(obj.get(key))
+
+
+def ms_between(start: datetime | None, end: datetime | None) -> float | None:
+    """Milliseconds from ``start`` to ``end``, or None when either is unknown or end is earlier."""
+    if start is None or end is None or end < start:
+        return None
+    return (end - start).total_seconds() * 1000
+
+
+def from_epoch(seconds: float) -> datetime:
+    """Epoch seconds as a naive UTC datetime."""
+    return datetime.fromtimestamp(seconds, tz=UTC).replace(tzinfo=None)
+
+
+def tags_from(values: Any) -> dict[str, str]:
+    """Tags from a list of strings: ``k:v`` or ``k=v`` become ``{k: v}``, a bare tag ``{tag: "true"}``."""
+    out: dict[str, str] = {}
+    if isinstance(values, Mapping):
+        return {str(k): str(v) for k, v in values.items() if v is not None}
+    if not isinstance(values, list):
+        return out
+    for value in values:
+        if not isinstance(value, str) or not value:
+            continue
+        for sep in ("=", ":"):
+            if sep in value:
+                key, _, rest = value.partition(sep)
+                out[key.strip()] = rest.strip()
+                break
+        else:
+            out[value] = "true"
+    return out

@@ -1,0 +1,136 @@
+"""Where imported records go: attributed, stripped of content unless asked, priced, and stored in batches.
+
+The sink applies the rules every format shares. The run's attribution fills the fields a
+record does not carry; prompt and completion text are dropped unless content capture is on;
+every call is priced before it is stored (an unpriced call is stored and counted, never $0);
+calls go to the store in batches. A bad record is counted and kept for the summary while the
+good ones are stored; with ``strict`` the first bad record aborts the file and nothing of it is
+stored, because the sink holds the whole file until its last record has been read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import Final
+
+from tokenomy.errors import ImportFileError, RecordError
+from tokenomy.importers.reading import Source
+from tokenomy.importers.results import Context, FileResult, Item, Note
+from tokenomy.schema import BUCKETS, Call, Charge
+
+BATCH: Final = 5000
+"""Calls per insert when not strict."""
+
+
+def store_items(items: Iterable[Item], source: Source, ctx: Context, *, fmt: str) -> FileResult:
+    """Price and store an importer's items, counting what happened.
+
+    Args:
+        items: What the importer read, in file order.
+        source: The file (for messages).
+        ctx: Store, pricer, options and strictness.
+        fmt: The format name, recorded as the calls' source (``import:<fmt>``).
+
+    Returns:
+        The file's result. A file-level error is recorded in ``failed``, never raised.
+    """
+    result = FileResult(path=source.name, format=fmt)
+    calls: list[Call] = []
+    charges: list[Charge] = []
+    try:
+        for item in items:
+            if isinstance(item, RecordError):
+                result.reject(item)
+                if ctx.strict:
+                    return _abort(result, item)
+            elif isinstance(item, Note):
+                result.notes.append(item.message)
+            elif isinstance(item, Call):
+                calls.append(_prepare_call(item, ctx, fmt))
+            else:
+                charges.append(_prepare_charge(item, ctx, fmt))
+            if not ctx.strict and len(calls) >= BATCH:
+                _flush(calls, charges, result, ctx)
+    except ImportFileError as exc:
+        result.failed = exc
+        if ctx.strict:
+            return result
+        if calls or charges:
+            result.notes.append(f"{len(calls) + result.calls} calls read before the error were kept")
+    _flush(calls, charges, result, ctx)
+    return result
+
+
+def _abort(result: FileResult, error: RecordError) -> FileResult:
+    result.aborted = True
+    result.failed = ImportFileError(
+        result.path,
+        f"stopped at the first bad record (--strict), nothing from this file was stored: {error.detail}",
+    )
+    return result
+
+
+def _prepare_call(call: Call, ctx: Context, fmt: str) -> Call:
+    options = ctx.options
+    changes: dict[str, object] = {"attribution": options.attribution.merged(call.attribution)}
+    if call.content is not None and not options.capture_content:
+        changes["content"] = None
+    if call.source is None:
+        changes["source"] = f"import:{fmt}"
+    if call.cost is None:
+        changes["cost"] = ctx.pricer.price(call)  # the price depends on none of the fields changed here
+    return call.replace(**changes)
+
+
+def _prepare_charge(charge: Charge, ctx: Context, fmt: str) -> Charge:
+    return replace(
+        charge,
+        attribution=ctx.options.attribution.merged(charge.attribution),
+        source=charge.source or f"import:{fmt}",
+    )
+
+
+def _flush(calls: list[Call], charges: list[Charge], result: FileResult, ctx: Context) -> None:
+    if calls:
+        unique = _first_of_each(calls)
+        known = ctx.store.known_ids(c.id for c in unique)
+        fresh = [c for c in unique if c.id not in known]
+        inserted = ctx.store.insert_calls(fresh)
+        result.calls += inserted.inserted
+        result.duplicates += len(calls) - inserted.inserted
+        _tally(fresh, result)
+        calls.clear()
+    if charges:
+        added = ctx.store.insert_charges(charges)
+        result.charges += added.inserted
+        charges.clear()
+
+
+def _first_of_each(calls: list[Call]) -> list[Call]:
+    """The calls with repeated ids dropped, the first of each kept (as the store does)."""
+    seen: set[str] = set()
+    out: list[Call] = []
+    for call in calls:
+        if call.id not in seen:
+            seen.add(call.id)
+            out.append(call)
+    return out
+
+
+def _tally(calls: Iterable[Call], result: FileResult) -> None:
+    for call in calls:
+        usage = call.usage
+        for name in BUCKETS:
+            value = getattr(usage, name)
+            if value is not None:
+                result.tokens[name] += value
+        result.input_total += usage.input_total or 0
+        result.output_total += usage.output_total or 0
+        if call.session_id is not None:
+            result.sessions.add(call.session_id)
+        cost = call.cost
+        if cost is None or cost.total is None:
+            result.unpriced += 1
+        else:
+            result.cost += cost.total

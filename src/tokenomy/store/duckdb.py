@@ -1,0 +1,418 @@
+"""The embedded store: one DuckDB file, migrated on open, written in Arrow batches, idempotent by id.
+
+DuckDB lets one process write a database file at a time (any number may read it when nobody
+writes). :func:`open_store` turns DuckDB's lock and file errors into a :class:`StoreError`
+that says what to do. Idempotency is an anti-join on ``id`` at insert time rather than a
+PRIMARY KEY: at 10M rows the index doubled the bulk-load time and quadrupled the file
+(docs/store.md has the figures).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Final, Literal, Self
+
+import duckdb
+import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
+
+from tokenomy import config as config_module
+from tokenomy.errors import StoreError
+from tokenomy.schema import BUCKETS, Call, Charge
+from tokenomy.store import duckdb_export, duckdb_import, migrations
+from tokenomy.store.arrow import calls_from_arrow, calls_to_arrow, charges_to_arrow
+from tokenomy.store.base import CallFilter, ExportFormat, ImportResult, InsertResult, PricerLike, Progress
+from tokenomy.store.duckdb_compat import arrow_reader, arrow_table
+
+_TABLES: Final = ("calls", "charges")
+_MIGRATIONS_DDL: Final = (
+    "CREATE TABLE IF NOT EXISTS _migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMP)"
+)
+
+
+def open_store(
+    path: str | Path | None = None,
+    *,
+    read_only: bool = False,
+    config: config_module.Config | None = None,
+    memory_limit: str | None = None,
+) -> DuckDBStore:
+    """Open (creating and migrating when needed) the embedded store.
+
+    Args:
+        path: The database file; when None, ``config.db`` (``--db`` > tokenomy.toml >
+            ``TOKENOMY_DB`` > ``./tokenomy.duckdb``).
+        read_only: Open for reading only (several processes may read at once).
+        config: The resolved configuration; loaded with :func:`tokenomy.config.load` when None.
+        memory_limit: DuckDB's memory limit (``"4GB"``); past it, large imports and sorts spill
+            to a temporary folder next to the file. None keeps DuckDB's default (80% of RAM).
+
+    Raises:
+        StoreError: The file is not a DuckDB database, another process is writing it, it was
+            migrated by a newer tokenomy, or (read-only) it does not exist.
+    """
+    if path is None:
+        path = (config or config_module.load()).db
+    return DuckDBStore(Path(path), read_only=read_only, memory_limit=memory_limit)
+
+
+class DuckDBStore:
+    """The DuckDB backend of :class:`tokenomy.store.Store`."""
+
+    def __init__(self, path: Path, *, read_only: bool = False, memory_limit: str | None = None) -> None:
+        self.path = path
+        self.read_only = read_only
+        self._lock = threading.RLock()
+        self._last_stamp = datetime(1970, 1, 1)
+        self._con = _connect(path, read_only)
+        try:
+            if memory_limit is not None:
+                self._con.execute(f"SET memory_limit = '{memory_limit.replace(chr(39), '')}'")
+            self._migrate()
+        except BaseException:
+            self._con.close()
+            raise
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """The DuckDB connection, for analyses that run their own SQL (do not close it)."""
+        return self._con
+
+    def close(self) -> None:
+        """Close the database and release its lock."""
+        self._con.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def applied_migrations(self) -> list[tuple[str, datetime]]:
+        """The migrations recorded in the database, in the order they were applied."""
+        rows = self._con.execute("SELECT name, applied_at FROM _migrations ORDER BY applied_at, name")
+        return [(str(name), applied) for name, applied in rows.fetchall()]
+
+    def _migrate(self) -> None:
+        if self.read_only:
+            applied = self._applied_names()
+            if applied is None or migrations.pending(applied):
+                raise StoreError(
+                    f"{self.path}: the store is not at the current schema and cannot be migrated "
+                    "read-only; open it once for writing (for example with `tokenomy import`)"
+                )
+            return
+        self._con.execute(_MIGRATIONS_DDL)
+        for migration in self._pending(self._applied_names() or set()):
+            self._apply(migration)
+
+    def _applied_names(self) -> set[str] | None:
+        exists = self._con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = '_migrations'"
+        ).fetchone()
+        if not exists or not exists[0]:
+            return None
+        return {str(row[0]) for row in self._con.execute("SELECT name FROM _migrations").fetchall()}
+
+    def _pending(self, applied: set[str]) -> list[migrations.Migration]:
+        try:
+            return migrations.pending(applied)
+        except ValueError as exc:
+            raise StoreError(f"{self.path}: {exc}") from exc
+
+    def _apply(self, migration: migrations.Migration) -> None:
+        con = self._con
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for statement in migration.statements:
+                con.execute(statement)
+            con.execute("INSERT INTO _migrations VALUES (?, ?)", [migration.name, _utcnow()])
+            con.execute("COMMIT")
+        except duckdb.Error as exc:
+            con.execute("ROLLBACK")
+            raise StoreError(
+                f"{self.path}: migration {migration.name} failed and was rolled back: {exc}"
+            ) from exc
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def insert_calls(self, calls: Iterable[Call] | pa.Table) -> InsertResult:
+        """Store calls in one batch; ids already stored, or repeated in the batch, are skipped.
+
+        Args:
+            calls: Calls, or an Arrow table with the ``calls`` columns (see store/arrow.py).
+
+        Returns:
+            How many calls were stored and how many were duplicates.
+        """
+        with self._lock:
+            stamp = self.next_stamp()
+            table = calls if isinstance(calls, pa.Table) else calls_to_arrow(calls, imported_at=stamp)
+            return self.insert_arrow("calls", table, stamp)
+
+    def insert_charges(self, charges: Iterable[Charge] | pa.Table) -> InsertResult:
+        """Store charges in one batch; ids already stored, or repeated in the batch, are skipped."""
+        with self._lock:
+            stamp = self.next_stamp()
+            table = charges if isinstance(charges, pa.Table) else charges_to_arrow(charges, imported_at=stamp)
+            return self.insert_arrow("charges", table, stamp)
+
+    def insert_arrow(
+        self, table_name: Literal["calls", "charges"], batch: pa.Table, stamp: datetime
+    ) -> InsertResult:
+        """Insert an Arrow batch into ``table_name`` by column name, skipping known and repeated ids.
+
+        The first row of each id wins. Rows get ``imported_at = stamp`` when they carry none.
+        """
+        self._check_writable()
+        if batch.num_rows == 0:
+            return InsertResult(0, 0)
+        ordinal = pa.array(range(batch.num_rows), type=pa.int64())
+        with self._lock:
+            self._con.register("_tokenomy_batch_arrow", batch.append_column("_ord", ordinal))
+            try:
+                self._con.execute(
+                    "CREATE OR REPLACE TEMP TABLE _tokenomy_batch AS FROM _tokenomy_batch_arrow"
+                )
+            finally:
+                self._con.unregister("_tokenomy_batch_arrow")
+            try:
+                row = self._con.execute(
+                    _insert_batch_sql(table_name, self._has_repeats()), [stamp]
+                ).fetchone()
+            finally:
+                self._con.execute("DROP TABLE IF EXISTS _tokenomy_batch")
+        inserted = int(row[0]) if row else 0
+        return InsertResult(inserted, batch.num_rows - inserted)
+
+    def _has_repeats(self) -> bool:
+        row = self._con.execute("SELECT count(*) > count(DISTINCT id) FROM _tokenomy_batch").fetchone()
+        return bool(row and row[0])
+
+    def import_native_jsonl(
+        self,
+        path: str | Path,
+        *,
+        pricer: PricerLike,
+        strict: bool = False,
+        progress: Progress | None = None,
+    ) -> ImportResult:
+        """Import a native JSONL file: SQL fast path, or line by line when a record is bad.
+
+        Args:
+            path: The file (calls, and charges as ``"type": "charge"`` lines).
+            pricer: Prices the calls that carry no cost (calls with a cost keep it).
+            strict: Stop at the first bad record and store nothing from the file.
+            progress: Called with (bytes done, bytes total) as the import advances.
+
+        Returns:
+            What was stored, skipped and rejected (each bad record with its line and field).
+
+        Raises:
+            ImportFileError: The file cannot be read, is empty, or is binary.
+        """
+        self._check_writable()
+        with self._lock:
+            return duckdb_import.import_file(
+                self, Path(path), pricer=pricer, strict=strict, progress=progress
+            )
+
+    def next_stamp(self) -> datetime:
+        """A fresh ``imported_at`` value: now in UTC, strictly after every stamp given before."""
+        stamp = max(_utcnow(), self._last_stamp + timedelta(microseconds=1))
+        self._last_stamp = stamp
+        return stamp
+
+    def import_stats(self, stamp: datetime, result: ImportResult) -> ImportResult:
+        """Fill ``result``'s totals from the calls and charges stored with ``imported_at = stamp``."""
+        buckets = ", ".join(f"coalesce(sum({b}), 0)::BIGINT" for b in BUCKETS)
+        row = self._con.execute(
+            f"""
+            SELECT {buckets}, coalesce(sum(input_total), 0)::BIGINT, coalesce(sum(output_total), 0)::BIGINT,
+                   coalesce(sum(cost_total), 0), count(*) FILTER (WHERE cost_total IS NULL),
+                   count(DISTINCT session_id)
+            FROM calls WHERE imported_at = ?
+            """,
+            [stamp],
+        ).fetchall()[0]  # fetchall: a half-read result would block the connection's next register()
+        result.tokens = {b: int(v) for b, v in zip(BUCKETS, row[: len(BUCKETS)], strict=True)}
+        result.input_total, result.output_total = int(row[6]), int(row[7])
+        result.cost = row[8]
+        result.unpriced = int(row[9])
+        result.sessions = int(row[10])
+        return result
+
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise StoreError(
+                f"{self.path}: the store was opened read-only; open it without read_only to write"
+            )
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def known_ids(self, ids: Iterable[str], table: Literal["calls", "charges"] = "calls") -> set[str]:
+        """The ids among ``ids`` that ``table`` already holds (importers use it to report what is new)."""
+        if table not in _TABLES:
+            raise StoreError(f"unknown table {table!r}; expected one of {', '.join(_TABLES)}")
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return set()
+        keys = pa.table({"id": pa.array(wanted, type=pa.string())})
+        with self._lock:
+            self._con.register("_tokenomy_known", keys)
+            try:
+                rows = self._con.execute(
+                    f"SELECT k.id FROM _tokenomy_known k SEMI JOIN {table} t ON t.id = k.id"
+                ).fetchall()
+            finally:
+                self._con.unregister("_tokenomy_known")
+        return {str(row[0]) for row in rows}
+
+    def calls_table(self, filters: CallFilter | None = None) -> pa.Table:
+        """The selected calls as an Arrow table with the ``calls`` columns, by start time and id."""
+        where, params = filter_sql(filters)
+        sql = f"SELECT * FROM calls WHERE {where} ORDER BY started_at NULLS FIRST, id"
+        with self._lock:
+            return arrow_table(self._con, sql, params)
+
+    def iter_calls(self, filters: CallFilter | None = None, *, batch_size: int = 10_000) -> Iterator[Call]:
+        """The selected calls as records, streamed ``batch_size`` rows at a time."""
+        where, params = filter_sql(filters)
+        sql = f"SELECT * FROM calls WHERE {where} ORDER BY started_at NULLS FIRST, id"
+        cursor = self._con.cursor()
+        try:
+            reader = arrow_reader(cursor, sql, params, batch_size=batch_size)
+            for batch in reader:
+                yield from calls_from_arrow(batch)
+        finally:
+            cursor.close()
+
+    def charges_table(self, filters: CallFilter | None = None) -> pa.Table:
+        """The selected charges (by their time ``at``) as an Arrow table, by time and id."""
+        where, params = filter_sql(filters, time_column='"at"', with_model=False)
+        with self._lock:
+            return arrow_table(self._con, f'SELECT * FROM charges WHERE {where} ORDER BY "at", id', params)
+
+    def export(
+        self,
+        out: str | Path | IO[bytes],
+        fmt: ExportFormat = "jsonl",
+        filters: CallFilter | None = None,
+    ) -> int:
+        """Write the selected calls in the native schema (see docs/store.md); returns the count."""
+        where, params = filter_sql(filters)
+        with self._lock:
+            return duckdb_export.export(self._con, out, fmt, where, params)
+
+    def totals(self, filters: CallFilter | None = None) -> pa.Table:
+        """Totals by UTC day, provider and model over the selected calls.
+
+        Columns: ``day`` (date, null when the call has no start time), ``provider``, ``model``,
+        ``calls``, the six buckets, ``input_total``, ``output_total`` (sums of known values),
+        ``cost`` (decimal, sum over priced calls; null when none is priced) and ``unpriced``
+        (calls with no cost total). Ordered by day, provider, model.
+        """
+        where, params = filter_sql(filters)
+        sums = ", ".join(
+            f"sum({name})::BIGINT AS {name}" for name in (*BUCKETS, "input_total", "output_total")
+        )
+        sql = f"""
+            SELECT started_at::DATE AS day, provider,
+                   coalesce(nullif(response_model, ''), request_model) AS model,
+                   count(*) AS calls, {sums},
+                   sum(cost_total) AS cost,
+                   count(*) FILTER (WHERE cost_total IS NULL) AS unpriced
+            FROM calls WHERE {where}
+            GROUP BY ALL
+            ORDER BY day NULLS FIRST, provider NULLS FIRST, model NULLS FIRST
+        """
+        with self._lock:
+            return arrow_table(self._con, sql, params)
+
+    def count(self, table: Literal["calls", "charges"] = "calls") -> int:
+        """How many rows ``table`` holds."""
+        if table not in _TABLES:
+            raise StoreError(f"unknown table {table!r}; expected one of {', '.join(_TABLES)}")
+        with self._lock:
+            rows = self._con.execute(f"SELECT count(*) FROM {table}").fetchall()
+        return int(rows[0][0]) if rows else 0
+
+
+def _insert_batch_sql(table_name: str, repeats: bool) -> str:
+    """Insert ``_tokenomy_batch`` rows whose id is new; with ``repeats``, only the first of each id."""
+    first = "QUALIFY row_number() OVER (PARTITION BY b.id ORDER BY b._ord) = 1" if repeats else ""
+    return f"""
+        INSERT INTO {table_name} BY NAME
+        SELECT b.* EXCLUDE (_ord, imported_at), coalesce(b.imported_at, ?::TIMESTAMP) AS imported_at
+        FROM _tokenomy_batch b ANTI JOIN {table_name} t ON t.id = b.id
+        {first}
+    """
+
+
+def filter_sql(
+    filters: CallFilter | None, *, time_column: str = "started_at", with_model: bool = True
+) -> tuple[str, list[Any]]:
+    """A SQL condition and its parameters for ``filters`` over the ``calls`` (or ``charges``) table."""
+    f = filters or CallFilter()
+    clauses: list[str] = ["TRUE"]
+    params: list[Any] = []
+    for bound, op in ((f.since, ">="), (f.until, "<")):
+        if bound is not None:
+            clauses.append(f"{time_column} {op} ?::TIMESTAMP")
+            params.append(_as_datetime(bound))
+    if f.session_id is not None:
+        clauses.append("session_id = ?")
+        params.append(f.session_id)
+    if with_model and f.provider is not None:
+        clauses.append("provider = ?")
+        params.append(f.provider)
+    if with_model and f.model is not None:
+        clauses.append("coalesce(nullif(response_model, ''), request_model) = ?")
+        params.append(f.model)
+    return " AND ".join(clauses), params
+
+
+def _as_datetime(value: datetime | Any) -> datetime:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+    return datetime(value.year, value.month, value.day)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    if read_only and not path.exists():
+        raise StoreError(
+            f"{path}: no store here yet; import something first (`tokenomy import FILE --db {path}`)"
+        )
+    if path.exists() and path.is_dir():
+        raise StoreError(f"{path} is a directory; pass the path of a DuckDB file with --db")
+    try:
+        return duckdb.connect(str(path), read_only=read_only)
+    except duckdb.Error as exc:
+        raise StoreError(_explain(path, str(exc))) from exc
+
+
+def _explain(path: Path, message: str) -> str:
+    if "lock" in message.lower():
+        return (
+            f"{path} is open for writing in another process (DuckDB allows one writing process); "
+            "wait for it to finish, or send events to the process that owns the store"
+        )
+    if "not a valid DuckDB database" in message:
+        return f"{path} is not a DuckDB database; pass another --db path, or move this file away"
+    if "newer version" in message.lower() or "version number" in message.lower():
+        return f"{path} was written by a newer DuckDB; upgrade tokenomy (and duckdb) to open it: {message}"
+    return f"{path}: cannot open the store: {message}"

@@ -1,0 +1,311 @@
+"""Stored calls written back out in the native schema, by DuckDB (no Python loop over rows).
+
+* ``jsonl``: each line is exactly the object :func:`tokenomy.native.call_to_native` makes for
+  the stored call (same keys, same order, same values; money as Python prints a Decimal). The
+  line is built in SQL and DuckDB writes the file.
+* ``csv`` and ``parquet``: the same fields flattened, a dot becoming an underscore
+  (``usage.input_uncached`` -> ``usage_input_uncached``, ``cost.parts.output_visible`` ->
+  ``cost_parts_output_visible``). Parquet keeps lists, maps and structs as such, times as
+  timestamps and money as DECIMAL(38, 12); CSV writes those as JSON text and times as native
+  strings. docs/store.md lists the columns.
+
+Rows come out by start time, then id, so the same store always exports the same bytes.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import IO, Any, Final
+
+import duckdb
+import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
+
+from tokenomy.errors import StoreError
+from tokenomy.schema import ATTRIBUTION_FIELDS, BUCKETS, COST_PARTS
+from tokenomy.store.base import EXPORT_FORMATS
+from tokenomy.store.duckdb_compat import arrow_reader
+
+_STRS: Final = (
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "session_id",
+    "provider",
+    "request_model",
+    "response_model",
+    "api",
+    "service_tier",
+    "error_type",
+    "finish_reason",
+    "source",
+)
+_INTS: Final = (
+    "step",
+    "context_window",
+    "max_output_tokens",
+    "n_messages",
+    "system_tokens",
+    "tool_def_tokens",
+    "user_tokens",
+    "history_tokens",
+    "http_status",
+    "filler_tokens",
+)
+_FLOATS: Final = ("latency_ms", "ttft_ms")
+"""The optional scalars in the order :func:`tokenomy.native.call_to_native` writes them."""
+ORDER: Final = "ORDER BY started_at NULLS FIRST, id"
+_TIME_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%gZ"
+
+
+def _time(column: str) -> str:
+    return f"strftime({column}, '{_TIME_FORMAT}')"
+
+
+def py_decimal(column: str) -> str:
+    """SQL for ``str(Decimal)`` of a DECIMAL(38, 12) value, as Python prints it.
+
+    Python switches to exponent notation when the adjusted exponent is below -6, which for 12
+    decimal places means amounts under 0.000001 (``7.5000E-8``, ``0E-12``).
+    """
+    digits = f"abs(CAST({column} * 1000000000000 AS HUGEINT))::VARCHAR"
+    sign = f"CASE WHEN {column} < 0 THEN '-' ELSE '' END"
+    small = (
+        f"{sign} || ({digits})[1] || CASE WHEN length({digits}) > 1 THEN '.' || ({digits})[2:] ELSE '' END"
+        f" || 'E' || (length({digits}) - 13)::VARCHAR"
+    )
+    return f"CASE WHEN abs({column}) >= 0.000001 THEN {column}::VARCHAR ELSE {small} END"
+
+
+def _opt(key: str, column: str, value: str) -> str:
+    return f"CASE WHEN {column} IS NOT NULL THEN ',\"{key}\":' || {value} END"
+
+
+def _json_str(column: str) -> str:
+    return f"to_json({column})::VARCHAR"
+
+
+def _bool(column: str) -> str:
+    return f"CASE WHEN {column} THEN 'true' ELSE 'false' END"
+
+
+def _usage() -> str:
+    buckets = [
+        f"'\"{b}\":' || coalesce({b}::VARCHAR, 'null')" for b in (*BUCKETS, "input_total", "output_total")
+    ]
+    parts = ", ".join(
+        [
+            *buckets,
+            "CASE WHEN cardinality(server_tools) > 0"
+            " THEN '\"server_tools\":' || to_json(server_tools)::VARCHAR END",
+            "'\"kind\":' || to_json(usage_kind)::VARCHAR",
+            "CASE WHEN len(quality) > 0 THEN '\"quality\":' || to_json(quality)::VARCHAR END",
+        ]
+    )
+    return f"',\"usage\":{{' || concat_ws(',', {parts}) || '}}'"
+
+
+def _tool_uses() -> str:
+    item = (
+        "lambda t: '{\"name\":' || to_json(t.name)::VARCHAR || ',\"args_hash\":' "
+        "|| coalesce(to_json(t.args_hash)::VARCHAR, 'null')"
+        " || CASE WHEN t.server THEN ',\"server\":true' ELSE '' END || '}'"
+    )
+    return (
+        "CASE WHEN len(tool_uses) > 0 THEN ',\"tool_uses\":['"
+        f" || array_to_string(list_transform(tool_uses, {item}), ',')"
+        " || ']' END"
+    )
+
+
+def _attribution_field(name: str) -> str:
+    column = f'"{name}"'
+    return f"CASE WHEN {column} IS NOT NULL THEN '\"{name}\":' || {_json_str(column)} END"
+
+
+def _attribution() -> str:
+    fields = [_attribution_field(name) for name in ATTRIBUTION_FIELDS]
+    fields.append("CASE WHEN cardinality(tags) > 0 THEN '\"tags\":' || to_json(tags)::VARCHAR END")
+    body = f"concat_ws(',', {', '.join(fields)})"
+    return f"CASE WHEN {body} <> '' THEN ',\"attribution\":{{' || {body} || '}}' END"
+
+
+def _outcome() -> str:
+    fields = [
+        f"CASE WHEN success IS NOT NULL THEN '\"success\":' || {_bool('success')} END",
+        "CASE WHEN score IS NOT NULL THEN '\"score\":' || score::VARCHAR END",
+        f"CASE WHEN action IS NOT NULL THEN '\"action\":' || {_json_str('action')} END",
+    ]
+    return (
+        "CASE WHEN success IS NOT NULL OR score IS NOT NULL OR action IS NOT NULL THEN "
+        f"',\"outcome\":{{' || concat_ws(',', {', '.join(fields)}) || '}}' END"
+    )
+
+
+def _cost() -> str:
+    parts = [
+        f"CASE WHEN cost_{p} IS NOT NULL THEN '\"{p}\":\"' || {py_decimal('cost_' + p)} || '\"' END"
+        for p in COST_PARTS
+    ]
+    parts_body = f"concat_ws(',', {', '.join(parts)})"
+    fields = [
+        "'\"total\":' || CASE WHEN cost_total IS NULL THEN 'null'"
+        f" ELSE '\"' || {py_decimal('cost_total')} || '\"' END",
+        f"'\"currency\":' || {_json_str('cost_currency')}",
+        f"'\"source\":' || coalesce({_json_str('cost_source')}, 'null')",
+        "'\"price_date\":' || coalesce('\"' || strftime(cost_price_date, '%Y-%m-%d') || '\"', 'null')",
+        f"'\"estimated\":' || {_bool('cost_estimated')}",
+        f"CASE WHEN {parts_body} <> '' THEN '\"parts\":{{' || {parts_body} || '}}' END",
+        f"CASE WHEN cost_reason <> '' THEN '\"reason\":' || {_json_str('cost_reason')} END",
+    ]
+    body = f"concat_ws(',', {', '.join(fields)})"
+    return f"CASE WHEN cost_currency IS NOT NULL THEN ',\"cost\":{{' || {body} || '}}' END"
+
+
+def jsonl_line(*, newline: bool = False) -> str:
+    """The SQL expression of one native JSON line for a row of ``calls`` (ending in ``\\n`` if asked)."""
+    pieces = [
+        "'{\"id\":' || to_json(id)::VARCHAR",
+        _opt("started_at", "started_at", f"'\"' || {_time('started_at')} || '\"'"),
+        _opt("ended_at", "ended_at", f"'\"' || {_time('ended_at')} || '\"'"),
+        *[_opt(n, n, _json_str(n)) for n in _STRS],
+        *[_opt(n, n, f"{n}::VARCHAR") for n in (*_INTS, *_FLOATS)],
+        _opt("streamed", "streamed", _bool("streamed")),
+        _opt("operation", "operation", _json_str("operation")),
+        f"',\"batch\":' || {_bool('batch')}",
+        "',\"status\":' || to_json(status)::VARCHAR",
+        _usage(),
+        "CASE WHEN len(prefix_hashes) > 0 THEN ',\"prefix_hashes\":' || to_json(prefix_hashes)::VARCHAR END",
+        _tool_uses(),
+        _attribution(),
+        _outcome(),
+        _cost(),
+        _opt(
+            "provider_reported_cost",
+            "provider_reported_cost",
+            f"'\"' || {py_decimal('provider_reported_cost')} || '\"'",
+        ),
+        'CASE WHEN prompt_text IS NOT NULL OR completion_text IS NOT NULL THEN \',"content":{"prompt":\' || '
+        "coalesce(to_json(prompt_text)::VARCHAR, 'null') || ',\"completion\":' || "
+        "coalesce(to_json(completion_text)::VARCHAR, 'null') || '}' END",
+    ]
+    end = "'}', chr(10)" if newline else "'}'"
+    return f"concat({', '.join(pieces)}, {end})"
+
+
+def flat_columns(*, text: bool) -> list[str]:
+    """The flattened native columns (``usage_*``, ``cost_*``...) as SQL select items.
+
+    Args:
+        text: True for CSV (times as native strings, lists and maps as JSON text); False for
+            Parquet (native types).
+    """
+
+    def time(c: str) -> str:
+        return _time(c) if text else c
+
+    def nested(c: str) -> str:
+        return f"to_json({c})::VARCHAR" if text else c
+
+    cols = ["id", f"{time('started_at')} AS started_at", f"{time('ended_at')} AS ended_at"]
+    cols += [*_STRS, *_INTS, *_FLOATS, "streamed", "operation", "batch", "status"]
+    cols += [f"{b} AS usage_{b}" for b in (*BUCKETS, "input_total", "output_total")]
+    cols += [
+        f"{nested('server_tools')} AS usage_server_tools",
+        "usage_kind",
+        f"{nested('quality')} AS usage_quality",
+    ]
+    cols += [f"{nested('prefix_hashes')} AS prefix_hashes", f"{nested('tool_uses')} AS tool_uses"]
+    cols += [f'"{a}" AS attribution_{a}' for a in ATTRIBUTION_FIELDS] + [
+        f"{nested('tags')} AS attribution_tags"
+    ]
+    cols += ["success AS outcome_success", "score AS outcome_score", "action AS outcome_action"]
+    cols += ["cost_total", "cost_currency", "cost_source", "cost_price_date", "cost_estimated", "cost_reason"]
+    cols += [f"cost_{p} AS cost_parts_{p}" for p in COST_PARTS]
+    cols += [
+        "provider_reported_cost",
+        "prompt_text AS content_prompt",
+        "completion_text AS content_completion",
+    ]
+    return cols
+
+
+def export(
+    con: duckdb.DuckDBPyConnection,
+    out: str | Path | IO[bytes],
+    fmt: str,
+    where: str,
+    params: list[Any],
+) -> int:
+    """Write the calls matching ``where`` to ``out`` (a path, ``-`` for stdout, or a binary stream).
+
+    Returns:
+        The number of calls written.
+
+    Raises:
+        StoreError: Unknown format, or the file cannot be written.
+    """
+    if fmt not in EXPORT_FORMATS:
+        raise StoreError(f"unknown export format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}")
+    to_file = isinstance(out, str | Path) and str(out) != "-"
+    if fmt == "jsonl":
+        query = f"SELECT {jsonl_line(newline=not to_file)} AS line FROM calls WHERE {where} {ORDER}"
+    else:
+        query = f"SELECT {', '.join(flat_columns(text=fmt == 'csv'))} FROM calls WHERE {where} {ORDER}"
+    if isinstance(out, str | Path) and to_file:
+        return _copy(con, query, params, fmt, Path(out))
+    stream: IO[bytes] = out if not isinstance(out, str | Path) else _stdout()
+    if fmt == "jsonl":
+        return _stream_lines(con, query, params, stream)
+    with tempfile.TemporaryDirectory(prefix="tokenomy-export-") as tmp:
+        path = Path(tmp) / f"calls.{fmt}"
+        count = _copy(con, query, params, fmt, path)
+        with path.open("rb") as handle:
+            shutil.copyfileobj(handle, stream)
+    stream.flush()
+    return count
+
+
+def _stdout() -> IO[bytes]:
+    import sys  # noqa: PLC0415  (only when writing to stdout)
+
+    return sys.stdout.buffer
+
+
+_COPY_OPTIONS: Final = {
+    "jsonl": "FORMAT CSV, HEADER false, QUOTE '', ESCAPE '', DELIMITER '\x1f'",
+    "csv": "FORMAT CSV, HEADER true",
+    "parquet": "FORMAT PARQUET, COMPRESSION zstd",
+}
+
+
+def _copy(con: duckdb.DuckDBPyConnection, query: str, params: list[Any], fmt: str, path: Path) -> int:
+    target = str(path).replace("'", "''")
+    try:
+        row = con.execute(f"COPY ({query}) TO '{target}' ({_COPY_OPTIONS[fmt]})", params).fetchone()
+    except (duckdb.IOException, duckdb.PermissionException) as exc:
+        raise StoreError(f"{path}: cannot write the export: {exc}") from exc
+    return int(row[0]) if row else 0
+
+
+def _stream_lines(con: duckdb.DuckDBPyConnection, query: str, params: list[Any], stream: IO[bytes]) -> int:
+    """Write JSON lines to a stream straight from Arrow buffers (each value ends with its newline)."""
+    count = 0
+    for batch in arrow_reader(con, query, params, batch_size=100_000):
+        column = batch.column(0)
+        width = 8 if pa.types.is_large_string(column.type) else 4 if pa.types.is_string(column.type) else 0
+        if width and len(column):
+            offsets, data = column.buffers()[1], column.buffers()[2]
+            start = _offset(offsets, column.offset, width)
+            end = _offset(offsets, column.offset + len(column), width)
+            stream.write(memoryview(data)[start:end])
+        elif len(column):
+            stream.write("".join(column.to_pylist()).encode())
+        count += len(column)
+    stream.flush()
+    return count
+
+
+def _offset(buffer: Any, index: int, width: int) -> int:
+    return int.from_bytes(memoryview(buffer)[index * width : (index + 1) * width], "little", signed=True)

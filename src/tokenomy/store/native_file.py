@@ -1,0 +1,151 @@
+"""Native JSONL read line by line in Python: the path that reports every bad record precisely.
+
+The SQL fast path handles well-formed files; when a file holds anything it cannot vouch for
+(malformed JSON, a wrong type, an impossible value), the file is read again here, record by
+record, with :func:`tokenomy.native.call_from_native`, so that each bad record is reported with
+its file, line and field while the good ones are still stored. This module also checks that a
+file is importable at all (not empty, not binary) before either path runs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from tokenomy.errors import ImportFileError, RecordError
+from tokenomy.native import FieldError, call_from_native, charge_from_native, is_charge
+from tokenomy.schema import BUCKETS, Call, Charge
+
+SNIFF_BYTES: Final = 64 * 1024
+_INT_LIMIT: Final = 2**63
+_CALL_INTS: Final = (
+    "step",
+    "context_window",
+    "max_output_tokens",
+    "n_messages",
+    "system_tokens",
+    "tool_def_tokens",
+    "user_tokens",
+    "history_tokens",
+    "http_status",
+    "filler_tokens",
+)
+
+
+def check_file(path: Path) -> int:
+    """The size of an importable file.
+
+    Raises:
+        ImportFileError: The file is missing, unreadable, empty, compressed or binary.
+    """
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            head = handle.read(SNIFF_BYTES)
+    except OSError as exc:
+        raise ImportFileError(str(path), f"cannot read the file: {exc.strerror or exc}") from exc
+    if path.is_dir():
+        raise ImportFileError(str(path), "is a directory; pass a native JSONL file")
+    if not head.strip():
+        raise ImportFileError(str(path), "the file is empty: nothing to import")
+    if head[:2] == b"\x1f\x8b":
+        raise ImportFileError(
+            str(path), "the file is gzip-compressed; decompress it or use `tokenomy import`"
+        )
+    if b"\x00" in head or not _is_utf8_prefix(head, complete=len(head) == size):
+        raise ImportFileError(
+            str(path), "the file is binary, not native JSONL (UTF-8 text, one JSON object a line)"
+        )
+    return size
+
+
+def _is_utf8_prefix(data: bytes, *, complete: bool) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # A multi-byte character cut by the sniff window is fine; anything else is not text.
+        return not complete and exc.start >= len(data) - 3 and exc.reason == "unexpected end of data"
+    return True
+
+
+@dataclass(slots=True)
+class Batch:
+    """Records read from a file: good calls and charges, and the bad records with their errors."""
+
+    calls: list[Call] = field(default_factory=list)
+    charges: list[Charge] = field(default_factory=list)
+    errors: list[RecordError] = field(default_factory=list)
+    position: int = 0
+    """Characters of the file read so far (about its bytes, for progress)."""
+
+    def __len__(self) -> int:
+        return len(self.calls) + len(self.charges) + len(self.errors)
+
+
+def read_batches(path: Path, *, batch_size: int = 20_000) -> Iterator[Batch]:
+    """Read a native JSONL file line by line, in batches of about ``batch_size`` records.
+
+    Blank lines are skipped. A line that is not JSON, not an object or not a valid record
+    becomes a :class:`RecordError` naming the line and the field; a last line cut short
+    (no newline, unparsable) is reported as a truncated record.
+
+    Raises:
+        ImportFileError: The file cannot be read or is not UTF-8 text.
+    """
+    batch = Batch()
+    position = 0
+    try:
+        with path.open("r", encoding="utf-8-sig", newline="\n") as handle:
+            for number, line in enumerate(handle, start=1):
+                position += len(line)
+                if line.strip():
+                    _read_line(str(path), number, line, batch)
+                if len(batch) >= batch_size:
+                    batch.position = position
+                    yield batch
+                    batch = Batch()
+    except UnicodeDecodeError as exc:
+        raise ImportFileError(str(path), f"not UTF-8 text at byte {exc.start}; is the file binary?") from exc
+    except OSError as exc:
+        raise ImportFileError(str(path), f"cannot read the file: {exc.strerror or exc}") from exc
+    batch.position = position
+    yield batch
+
+
+def _read_line(path: str, number: int, line: str, batch: Batch) -> None:
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        if not line.endswith("\n"):
+            message = f"the file ends in the middle of a record (truncated?): {exc.msg}"
+        else:
+            message = f"not valid JSON: {exc.msg} at column {exc.colno}"
+        batch.errors.append(RecordError(path, number, None, message))
+        return
+    if not isinstance(obj, dict):
+        batch.errors.append(
+            RecordError(path, number, None, f"expected a JSON object, got {type(obj).__name__}")
+        )
+        return
+    try:
+        if is_charge(obj):
+            batch.charges.append(charge_from_native(obj))
+        else:
+            call = call_from_native(obj)
+            _check_ranges(call)
+            batch.calls.append(call)
+    except FieldError as exc:
+        batch.errors.append(RecordError(path, number, exc.field, exc.message))
+
+
+def _check_ranges(call: Call) -> None:
+    """Reject integers the store cannot hold (64-bit signed)."""
+    values: list[tuple[str, Any]] = [(name, getattr(call, name)) for name in _CALL_INTS]
+    values += [(f"usage.{b}", getattr(call.usage, b)) for b in (*BUCKETS, "input_total", "output_total")]
+    values += [(f"usage.server_tools.{k}", v) for k, v in call.usage.server_tools.items()]
+    for name, value in values:
+        if value is not None and abs(value) >= _INT_LIMIT:
+            raise FieldError(name, f"{value} is too large for a 64-bit count")

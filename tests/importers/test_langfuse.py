@@ -1,0 +1,113 @@
+"""Langfuse trace exports: generations become calls, the observation tree and the trace's attribution kept."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from tests.importers import samples
+from tests.importers.support import assert_adds_up, calls, run, write_json, write_lines
+from tokenomy.importers.langfuse_usage import langfuse_usage
+from tokenomy.pricing import Pricer
+from tokenomy.schema import Quality, Status
+from tokenomy.store import DuckDBStore
+
+
+def test_trace_with_nested_observations(store: DuckDBStore, pricer: Pricer, tmp_path: Path) -> None:
+    summary = run(store, pricer, write_json(tmp_path / "trace.json", samples.langfuse_trace()))
+    assert (summary.calls, summary.rejected, summary.sessions) == (2, 0, 1)
+    stored = calls(store)
+    plan, answer = stored["obs-gen-1"], stored["obs-gen-2"]
+    for call in (plan, answer):
+        assert (call.trace_id, call.session_id) == ("trace-lf-1", "sess-lf")
+        assert (call.attribution.user, call.attribution.environment) == ("bob", "production")
+        assert call.attribution.tags == {"tier": "gold", "beta": "true"}
+        assert call.attribution.agent == "helper"  # the AGENT observation above (through the tool span)
+        assert_adds_up(call)
+    assert (plan.span_id, plan.parent_span_id, answer.parent_span_id) == (
+        "obs-gen-1",
+        "obs-agent",
+        "obs-tool",
+    )
+    assert (plan.step, answer.step) == (1, 2)
+    assert plan.usage.buckets() == {
+        "input_uncached": 700,
+        "cache_read": 300,
+        "cache_write_5m": 0,
+        "cache_write_1h": 0,
+        "output_visible": 40,
+        "reasoning": 10,
+    }
+    assert (plan.started_at, plan.latency_ms, plan.ttft_ms) == (datetime(2026, 1, 3, 9, 0, 1), 1000.0, 250.0)
+    assert (plan.max_output_tokens, plan.n_messages, plan.system_tokens) == (300, 2, 2)  # "Plan." is 2 tokens
+    assert plan.provider_reported_cost == Decimal("0.00225")
+    assert (answer.provider, answer.request_model) == ("anthropic", "claude-sonnet-4-20250514")
+    assert (answer.usage.cache_write_1h, answer.usage.input_total) == (50, 150)
+    assert (answer.status, answer.error_type) == (Status.ERROR, "overloaded")
+
+
+def test_observation_pages_and_json_lines(store: DuckDBStore, pricer: Pricer, tmp_path: Path) -> None:
+    trace = samples.langfuse_trace()
+    page = write_json(tmp_path / "page.json", {"data": trace["observations"], "meta": {"page": 1}})
+    summary = run(store, pricer, page)
+    assert summary.calls == 2
+    assert calls(store)["obs-gen-1"].trace_id == "trace-lf-1"
+    other = {
+        **trace,
+        "id": "trace-lf-2",
+        "observations": [{**trace["observations"][1], "id": "obs-x", "traceId": "trace-lf-2"}],
+    }
+    lines = write_lines(tmp_path / "traces.jsonl", [trace, other])
+    again = run(store, pricer, lines)
+    assert (again.calls, again.duplicates) == (1, 2)
+
+
+def test_bad_observation_is_reported(store: DuckDBStore, pricer: Pricer, tmp_path: Path) -> None:
+    trace = samples.langfuse_trace()
+    trace["observations"][1]["startTime"] = "half past nine"
+    summary = run(store, pricer, write_json(tmp_path / "t.json", [trace]))
+    assert summary.rejected == 1
+    error = summary.files[0].errors[0]
+    assert (error.record, error.field) == (1, "observations[1].startTime")
+
+
+@pytest.mark.parametrize(
+    ("details", "expected"),
+    [
+        (
+            {"input": 70, "output": 40, "total": 140, "input_cached_tokens": 20, "input_cache_creation": 10},
+            (70, 20, 10, 0, 40, 0),
+        ),
+        (
+            {
+                "input": 7,
+                "output": 445,
+                "input_cached_tokens": 16399,
+                "input_cache_creation": 0,
+                "input_cache_creation_5m": 2089,
+                "input_cache_creation_1h": 0,
+            },
+            (7, 16399, 2089, 0, 445, 0),
+        ),
+        (
+            {"input": 100, "output": 15, "output_reasoning_tokens": 30, "output_audio_tokens": 5},
+            (100, 0, 0, 0, 20, 30),
+        ),
+        ({"input_tokens": 123, "output_tokens": 456}, (123, 0, 0, 0, 456, 0)),
+        ({"output": 10}, (None, None, None, None, 10, 0)),
+    ],
+)
+def test_usage_details_are_exclusive_parts(details: dict[str, int], expected: tuple[int | None, ...]) -> None:
+    usage = langfuse_usage(details)
+    assert tuple(usage.buckets().values()) == expected
+    assert usage.ok
+
+
+def test_usage_details_total_is_checked() -> None:
+    assert langfuse_usage({"input": 10, "output": 5, "total": 15}).ok
+    assert Quality.TOTAL_MISMATCH in langfuse_usage({"input": 10, "output": 5, "total": 99}).quality
+    # a key we do not understand (priced units we cannot place) disables the check
+    assert langfuse_usage({"input": 10, "output": 5, "characters": 40, "total": 55}).ok

@@ -1,0 +1,210 @@
+"""LiteLLM spend-log rows and standard logging payloads, with LiteLLM's usage convention."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import real_data_path
+from tests.importers import samples
+from tests.importers.support import assert_adds_up, calls, close_to, cost_total, run, write_json, write_lines
+from tokenomy.importers.ids import short_hash
+from tokenomy.importers.litellm_usage import litellm_usage
+from tokenomy.pricing import Pricer
+from tokenomy.schema import Quality, Status
+from tokenomy.store import DuckDBStore
+
+
+def test_spend_log_row(store: DuckDBStore, pricer: Pricer, tmp_path: Path) -> None:
+    row = samples.spend_log()
+    summary = run(store, pricer, write_json(tmp_path / "spend.json", [row]))
+    assert (summary.calls, summary.rejected) == (1, 0)
+    call = calls(store)["chatcmpl-ll-1"]
+    assert (call.provider, call.request_model, call.operation, call.api) == (
+        "anthropic",
+        "claude-sonnet-4-20250514",
+        "chat",
+        "chat",
+    )
+    # prompt_tokens 1200 includes 1000 cache reads and 100 cache writes (LiteLLM's convention)
+    assert (call.usage.input_uncached, call.usage.cache_read, call.usage.cache_write_5m) == (100, 1000, 100)
+    assert call.usage.input_total == 1200
+    assert (call.started_at, call.latency_ms, call.ttft_ms) == (datetime(2026, 1, 2, 10), 2500.0, 400.0)
+    assert call.session_id == "sess-ll"
+    assert call.provider_reported_cost == Decimal("0.0028")
+    attribution = call.attribution
+    assert (attribution.user, attribution.team) == ("alice", "search")
+    assert attribution.api_key_id == short_hash(row["api_key"])
+    assert attribution.tags == {"env": "prod", "batch": "true"}
+    # claude-sonnet-4: $3/M input, $0.30/M cache read, $3.75/M 5m write, $15/M output
+    assert cost_total(call) == Decimal("0.0003") + Decimal("0.0003") + Decimal("0.000375") + Decimal("0.0012")
+
+
+def test_failure_row_and_payload_flavours(store: DuckDBStore, pricer: Pricer, tmp_path: Path) -> None:
+    failed = samples.spend_log(
+        "req-fail", status="failure", metadata='{"error_information": {}}', spend=0, call_type="aembedding"
+    )
+    failed["error_information"] = {"error_class": "RateLimitError", "error_code": "429"}
+    payload = {
+        "id": "chatcmpl-pl",
+        "call_type": "acompletion",
+        "stream": True,
+        "status": "success",
+        "custom_llm_provider": "openai",
+        "startTime": 1767225600.0,
+        "endTime": 1767225601.5,
+        "completionStartTime": 1767225600.2,
+        "model": "gpt-4o",
+        "response_cost": 0.000225,
+        "prompt_tokens": 10,
+        "completion_tokens": 20,
+        "messages": [{"role": "user", "content": "Hello, world!"}],
+        "response": {
+            "id": "chatcmpl-pl",
+            "model": "gpt-4o-2024-08-06",
+            "choices": [{"finish_reason": "stop", "message": {"content": "hi"}}],
+        },
+        "model_parameters": {"max_tokens": 64},
+        "model_map_information": {"model_map_value": {"max_input_tokens": 128000}},
+        "hidden_params": {},
+    }
+    summary = run(store, pricer, write_lines(tmp_path / "rows.jsonl", [failed, payload]))
+    assert (summary.calls, summary.rejected) == (2, 0)
+    stored = calls(store)
+    bad = stored["req-fail"]
+    assert (bad.status, bad.error_type, bad.http_status, bad.operation) == (
+        Status.ERROR,
+        "RateLimitError",
+        429,
+        "embeddings",
+    )
+    good = stored["chatcmpl-pl"]
+    assert (good.streamed, good.latency_ms) == (True, 1500.0)
+    assert good.ttft_ms == pytest.approx(200.0)
+    assert (good.max_output_tokens, good.context_window, good.finish_reason) == (64, 128000, "stop")
+    assert (good.usage.input_total, good.usage.output_total) == (10, 20)
+    assert (good.n_messages, good.user_tokens) == (1, 4)
+    assert good.response_model == "gpt-4o-2024-08-06"
+
+
+def test_bad_row_is_reported_with_its_field(store: DuckDBStore, pricer: Pricer, tmp_path: Path) -> None:
+    rows = [
+        samples.spend_log("ok-1"),
+        samples.spend_log("bad-1", startTime="yesterday"),
+        samples.spend_log("ok-2"),
+    ]
+    summary = run(store, pricer, write_lines(tmp_path / "rows.jsonl", rows))
+    assert (summary.calls, summary.rejected) == (2, 1)
+    error = summary.files[0].errors[0]
+    assert (error.record, error.field) == (2, "startTime")
+    assert "not an ISO 8601 time" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("usage", "expected"),
+    [
+        # current LiteLLM: reads and writes inside prompt_tokens
+        (
+            {
+                "prompt_tokens": 1300,
+                "completion_tokens": 5,
+                "cache_read_input_tokens": 1000,
+                "cache_creation_input_tokens": 200,
+            },
+            (100, 1000, 200, 0, 1300),
+        ),
+        # older LiteLLM: writes on top of prompt_tokens (reads + writes would exceed it)
+        (
+            {
+                "prompt_tokens": 1100,
+                "completion_tokens": 5,
+                "cache_read_input_tokens": 1000,
+                "cache_creation_input_tokens": 300,
+            },
+            (100, 1000, 300, 0, 1400),
+        ),
+        # DeepSeek through LiteLLM
+        (
+            {
+                "prompt_tokens": 7911,
+                "completion_tokens": 5,
+                "prompt_tokens_details": {"cached_tokens": 7872},
+                "prompt_cache_hit_tokens": 7872,
+            },
+            (39, 7872, 0, 0, 7911),
+        ),
+        # TTL split
+        (
+            {
+                "prompt_tokens": 400,
+                "completion_tokens": 5,
+                "cache_creation_input_tokens": 300,
+                "cache_creation_token_details": {
+                    "ephemeral_5m_input_tokens": 100,
+                    "ephemeral_1h_input_tokens": 200,
+                },
+            },
+            (100, 0, 100, 200, 400),
+        ),
+        # no cache detail at all: the split is unknown
+        ({"prompt_tokens": 10, "completion_tokens": 5}, (None, None, None, None, 10)),
+    ],
+)
+def test_litellm_usage_convention(usage: dict[str, object], expected: tuple[int | None, ...]) -> None:
+    result = litellm_usage(usage)
+    got = (
+        result.input_uncached,
+        result.cache_read,
+        result.cache_write_5m,
+        result.cache_write_1h,
+        result.input_total,
+    )
+    assert got == expected
+    assert result.output_total == 5
+    assert result.ok
+
+
+def test_litellm_usage_flags_impossible_numbers() -> None:
+    usage = litellm_usage(
+        {
+            "prompt_tokens": 10,
+            "completion_tokens": 5,
+            "prompt_tokens_details": {"cached_tokens": 50},
+            "completion_tokens_details": {"reasoning_tokens": 9},
+        }
+    )
+    assert Quality.CACHE_EXCEEDS_INPUT in usage.quality
+    assert Quality.REASONING_EXCEEDS_OUTPUT in usage.quality
+    assert usage.input_uncached == -40  # kept as reported, never clamped
+
+
+@pytest.mark.realdata
+def test_real_litellm_logs_match_litellm_cost(store: DuckDBStore, pricer: Pricer) -> None:
+    summary = run(store, pricer, real_data_path("litellm-logging"))
+    assert (summary.calls, summary.rejected, len(summary.failed)) == (2, 0, 0)
+    for call in calls(store).values():
+        assert_adds_up(call)
+        assert (call.provider, call.request_model) == ("openai", "gpt-4o")
+        assert (call.usage.input_total, call.usage.output_total) == (10, 20)
+        # LiteLLM logged the float 0.00022500000000000002: equal to our exact $0.000225 within 1e-9 relative
+        assert close_to(cost_total(call), call.provider_reported_cost)
+        assert cost_total(call) == Decimal("0.000225")
+
+
+def test_search_and_mcp_rows_become_charges(store: DuckDBStore, pricer: Pricer, tmp_path: Path) -> None:
+    search = samples.spend_log("srch-1", call_type="asearch", model="tavily-search", spend=0.008)
+    tool = samples.spend_log(
+        "mcp-1", call_type="call_mcp_tool", mcp_namespaced_tool_name="github/create_issue", spend=0
+    )
+    summary = run(
+        store, pricer, write_lines(tmp_path / "rows.jsonl", [search, tool, samples.spend_log("llm-1")])
+    )
+    assert (summary.calls, summary.charges, summary.rejected) == (1, 2, 0)
+    charges = {row["id"]: row for row in store.charges_table().to_pylist()}
+    assert (charges["srch-1"]["kind"], charges["srch-1"]["amount"]) == ("search", Decimal("0.008"))
+    assert (charges["mcp-1"]["kind"], charges["mcp-1"]["description"]) == ("mcp_tool", "github/create_issue")
+    assert {row["session_id"] for row in charges.values()} == {"sess-ll"}
+    assert {row["team"] for row in charges.values()} == {"search"}

@@ -1,0 +1,78 @@
+"""Native JSONL: the store's fast path, or line by line when attribution or content must change records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.importers import samples
+from tests.importers.support import calls, run, write_lines
+from tokenomy.pricing import Pricer
+from tokenomy.schema import Attribution
+from tokenomy.store import DuckDBStore
+
+CHARGE = {
+    "type": "charge",
+    "id": "ch-1",
+    "amount": "0.25",
+    "kind": "search",
+    "at": "2026-01-01T00:00:05Z",
+    "session_id": "s-native",
+}
+
+
+def test_fast_path_stores_calls_and_charges(store: DuckDBStore, pricer: Pricer, tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "n.jsonl", [samples.native_call("n-1"), samples.native_call("n-2"), CHARGE])
+    summary = run(store, pricer, path)
+    result = summary.files[0]
+    assert (result.format, result.calls, result.charges, result.rejected) == ("native", 2, 1, 0)
+    assert (result.session_count, summary.sessions) == (1, 1)
+    assert summary.tokens["input_uncached"] == 200
+    assert summary.cost > 0
+    assert set(calls(store)) == {"n-1", "n-2"}
+    assert store.count("charges") == 1
+
+
+def test_gzip_native_goes_through_the_fast_path(store: DuckDBStore, pricer: Pricer, tmp_path: Path) -> None:
+    path = write_lines(
+        tmp_path / "n.jsonl.gz", [samples.native_call("g-1"), samples.native_call("g-2")], compress=True
+    )
+    summary = run(store, pricer, path)
+    assert (summary.files[0].path, summary.calls, summary.rejected) == (str(path), 2, 0)
+
+
+def test_bad_native_record_names_line_and_field(store: DuckDBStore, pricer: Pricer, tmp_path: Path) -> None:
+    bad = samples.native_call("n-bad", status="exploded")
+    path = write_lines(
+        tmp_path / "n.jsonl.gz", [samples.native_call("n-1"), bad, samples.native_call("n-3")], compress=True
+    )
+    summary = run(store, pricer, path)
+    assert (summary.calls, summary.rejected) == (2, 1)
+    error = summary.files[0].errors[0]
+    assert (error.path, error.record, error.field) == (str(path), 2, "status")
+
+
+def test_attribution_fills_what_records_leave_empty(
+    store: DuckDBStore, pricer: Pricer, tmp_path: Path
+) -> None:
+    own = samples.native_call("n-own", attribution={"team": "search", "tags": {"tier": "gold"}})
+    path = write_lines(tmp_path / "n.jsonl", [own, samples.native_call("n-bare")])
+    run(store, pricer, path, attribution=Attribution(team="platform", user="ci", tags={"source": "backfill"}))
+    stored = calls(store)
+    assert (stored["n-own"].attribution.team, stored["n-own"].attribution.user) == ("search", "ci")
+    assert stored["n-own"].attribution.tags == {"source": "backfill", "tier": "gold"}
+    assert (stored["n-bare"].attribution.team, stored["n-bare"].attribution.user) == ("platform", "ci")
+
+
+def test_content_is_dropped_unless_captured(pricer: Pricer, tmp_path: Path) -> None:
+    from tokenomy.store import open_store
+
+    record = samples.native_call("n-text", content={"prompt": "secret plan", "completion": "ok"})
+    path = write_lines(tmp_path / "n.jsonl", [record])
+    with open_store(tmp_path / "off.duckdb") as store:
+        run(store, pricer, path)
+        assert calls(store)["n-text"].content is None
+    with open_store(tmp_path / "on.duckdb") as store:
+        run(store, pricer, path, capture_content=True)
+        content = calls(store)["n-text"].content
+        assert content is not None
+        assert content.prompt == "secret plan"

@@ -1,0 +1,89 @@
+"""The rules every format shares: strict aborts, bad records counted, idempotency, pricing, attribution."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.importers import samples
+from tests.importers.support import calls, cost_total, run, write_json, write_lines
+from tokenomy.pricing import Pricer
+from tokenomy.schema import Attribution
+from tokenomy.store import DuckDBStore
+
+
+def _rows(*ids: str) -> list[dict[str, object]]:
+    return [samples.spend_log(i) for i in ids]
+
+
+def test_strict_stores_nothing_from_a_file_with_a_bad_record(
+    store: DuckDBStore, pricer: Pricer, tmp_path: Path
+) -> None:
+    bad = write_lines(tmp_path / "bad.jsonl", [*_rows("a", "b"), "{not json", *_rows("c")])
+    good = write_lines(tmp_path / "good.jsonl", _rows("d"))
+    summary = run(store, pricer, bad, good, strict=True)
+    first, second = summary.files
+    assert (first.aborted, first.calls, first.rejected) == (True, 0, 1)
+    assert "--strict" in str(first.failed)
+    assert "record 3" in str(first.failed)
+    assert (second.calls, second.ok) == (1, True)
+    assert set(calls(store)) == {"d"}
+    assert not summary.ok
+
+
+def test_without_strict_good_records_are_stored(store: DuckDBStore, pricer: Pricer, tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "mixed.jsonl", [*_rows("a", "b"), "{not json", *_rows("c")])
+    summary = run(store, pricer, path)
+    assert (summary.calls, summary.rejected) == (3, 1)
+    assert summary.files[0].errors[0].record == 3
+    assert set(calls(store)) == {"a", "b", "c"}
+
+
+def test_same_file_twice_is_stored_once(store: DuckDBStore, pricer: Pricer, tmp_path: Path) -> None:
+    path = write_json(tmp_path / "rows.json", _rows("a", "b", "c"))
+    first = run(store, pricer, path)
+    second = run(store, pricer, path)
+    assert (first.calls, first.duplicates) == (3, 0)
+    assert (second.calls, second.duplicates, second.tokens["cache_read"]) == (0, 3, 0)
+    assert second.cost == 0
+    assert store.count() == 3
+
+
+def test_an_appended_log_adds_only_its_new_calls(store: DuckDBStore, pricer: Pricer, tmp_path: Path) -> None:
+    run(store, pricer, write_lines(tmp_path / "day1.jsonl", _rows("a", "b")))
+    longer = write_lines(tmp_path / "day2.jsonl", _rows("a", "b", "c", "c"))
+    summary = run(store, pricer, longer)
+    assert (summary.calls, summary.duplicates) == (1, 3)  # a and b known, the second c repeats the first
+    assert summary.tokens["cache_read"] == 1000  # only the new call's tokens are counted
+    assert summary.input_total == 1200
+
+
+def test_every_call_is_priced_before_it_is_stored(store: DuckDBStore, pricer: Pricer, tmp_path: Path) -> None:
+    unknown = samples.spend_log("z", model="house-model-7b", custom_llm_provider="acme")
+    summary = run(store, pricer, write_json(tmp_path / "rows.json", [*_rows("a"), unknown]))
+    stored = calls(store)
+    assert cost_total(stored["a"]) is not None
+    assert cost_total(stored["z"]) is None  # unpriced, never $0
+    assert stored["z"].cost is not None
+    assert stored["z"].cost.reason
+    assert (summary.unpriced, summary.calls) == (1, 2)
+    assert summary.cost == cost_total(stored["a"])
+
+
+def test_run_attribution_fills_gaps_and_records_win(
+    store: DuckDBStore, pricer: Pricer, tmp_path: Path
+) -> None:
+    path = write_json(tmp_path / "rows.json", _rows("a"))
+    run(
+        store,
+        pricer,
+        path,
+        attribution=Attribution(team="platform", feature="triage", tags={"env": "staging"}),
+    )
+    attribution = calls(store)["a"].attribution
+    assert (attribution.team, attribution.user, attribution.feature) == ("search", "alice", "triage")
+    assert attribution.tags == {"env": "prod", "batch": "true"}  # the record's own tag wins
+
+
+def test_calls_record_where_they_came_from(store: DuckDBStore, pricer: Pricer, tmp_path: Path) -> None:
+    run(store, pricer, write_json(tmp_path / "rows.json", _rows("a")))
+    assert calls(store)["a"].source == "import:litellm"

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import Any
+
+from tests.store.factories import charge, full_call
+from tokenomy.native import call_to_native, charge_to_native
+from tokenomy.schema import COST_PARTS, Kind, Quality, Status
+
+
+def _schema() -> dict[str, Any]:
+    text = resources.files("tokenomy").joinpath("schemas/call.schema.json").read_text(encoding="utf-8")
+    return json.loads(text)  # type: ignore[no-any-return]
+
+
+def _resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    if "$ref" in node:
+        return _resolve(schema, schema["$defs"][node["$ref"].rsplit("/", 1)[1]])
+    if "anyOf" in node:
+        return _resolve(schema, next(n for n in node["anyOf"] if n.get("type") != "null"))
+    return node
+
+
+def _undeclared(schema: dict[str, Any], node: dict[str, Any], value: Any, where: str) -> list[str]:
+    node = _resolve(schema, node)
+    missing: list[str] = []
+    if isinstance(value, dict) and "properties" in node:
+        for key, item in value.items():
+            if key not in node["properties"]:
+                missing.append(f"{where}.{key}")
+            else:
+                missing += _undeclared(schema, node["properties"][key], item, f"{where}.{key}")
+    return missing
+
+
+def test_every_field_export_writes_is_declared() -> None:
+    schema = _schema()
+    call = call_to_native(full_call())
+    assert _undeclared(schema, schema["$defs"]["call"], call, "call") == []
+    assert _undeclared(schema, schema["$defs"]["charge"], charge_to_native(charge()), "charge") == []
+
+
+def test_enums_and_parts_match_the_records() -> None:
+    defs = _schema()["$defs"]
+    assert defs["call"]["properties"]["status"]["enum"] == [s.value for s in Status]
+    assert defs["usage"]["properties"]["kind"]["enum"] == [k.value for k in Kind]
+    assert defs["usage"]["properties"]["quality"]["items"]["enum"] == [q.value for q in Quality]
+    assert defs["cost"]["properties"]["parts"]["propertyNames"]["enum"] == list(COST_PARTS)
+    assert defs["call"]["required"] == ["id"]
+    assert defs["charge"]["required"] == ["type", "id", "amount", "at"]

@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow.parquet as pq  # type: ignore[import-untyped]  # pyarrow ships no type information
+import pytest
+
+from tests.store.factories import T0, charge, fresh, full_call, minimal_call, priced_call, write_jsonl
+from tokenomy.errors import StoreError
+from tokenomy.native import call_to_native
+from tokenomy.pricing import Pricer
+from tokenomy.schema import Cost, Usage
+from tokenomy.store import CallFilter
+
+
+def _calls() -> list:  # type: ignore[type-arg]
+    return [
+        full_call("a-full"),
+        full_call(
+            "b-tiny", cost=Cost(total=Decimal(0), parts={"cache_read": Decimal("0.00000075")}, source="x")
+        ),
+        minimal_call("c-bare"),
+        priced_call("d-priced", latency_ms=1e-7, session_id='quote " and \\ backslash'),
+        minimal_call("e-unpriced", cost=Cost.unpriced("no price", price_date=date(2026, 3, 2))),
+        minimal_call("f-partial", usage=Usage(input_total=10, output_total=None)),
+    ]
+
+
+def test_jsonl_lines_are_exactly_call_to_native(tmp_path: Path) -> None:
+    calls = _calls()
+    with fresh(tmp_path) as store:
+        store.insert_calls(calls)
+        stored = list(store.iter_calls())
+        assert store.export(tmp_path / "out.jsonl") == len(calls)
+    lines = (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == len(stored)
+    for line, call in zip(lines, stored, strict=True):
+        got, want = json.loads(line), json.loads(json.dumps(call_to_native(call)))
+        assert got == want
+        assert list(got) == list(want)  # same keys in the same order
+    (tiny,) = [json.loads(line)["cost"] for line in lines if json.loads(line)["id"] == "b-tiny"]
+    assert tiny["total"] == "0E-12"
+    assert tiny["parts"] == {"cache_read": "7.50000E-7"}
+
+
+def test_export_import_export_is_identical(tmp_path: Path, pricer: Pricer) -> None:
+    # the first store is filled by an import, so every call has its cost (recorded or priced)
+    with fresh(tmp_path, "one.duckdb") as one:
+        one.import_native_jsonl(write_jsonl(tmp_path / "source.jsonl", _calls()), pricer=pricer)
+        one.export(tmp_path / "first.jsonl")
+    with fresh(tmp_path, "two.duckdb") as two:
+        result = two.import_native_jsonl(tmp_path / "first.jsonl", pricer=pricer)
+        assert result.rejected == 0
+        assert result.calls == len(_calls())
+        two.export(tmp_path / "second.jsonl")
+    assert (tmp_path / "second.jsonl").read_bytes() == (tmp_path / "first.jsonl").read_bytes()
+
+
+def test_stream_export_equals_file_export(tmp_path: Path) -> None:
+    with fresh(tmp_path) as store:
+        store.insert_calls(_calls())
+        store.export(tmp_path / "file.jsonl")
+        buffer = io.BytesIO()
+        assert store.export(buffer) == len(_calls())
+        csv_buffer = io.BytesIO()
+        store.export(csv_buffer, "csv")
+        store.export(tmp_path / "file.csv", "csv")
+    assert buffer.getvalue() == (tmp_path / "file.jsonl").read_bytes()
+    assert csv_buffer.getvalue() == (tmp_path / "file.csv").read_bytes()
+
+
+def test_csv_is_flat_with_native_names(tmp_path: Path) -> None:
+    with fresh(tmp_path) as store:
+        store.insert_calls([full_call("a-full")])
+        store.export(tmp_path / "out.csv", "csv")
+    (row,) = csv.DictReader((tmp_path / "out.csv").open(encoding="utf-8"))
+    assert row["id"] == "a-full"
+    assert row["started_at"] == "2026-03-02T09:30:15.250Z"
+    assert row["usage_input_uncached"] == "1200"
+    assert row["usage_input_total"] == "4700"
+    assert row["usage_kind"] == "counted"
+    assert json.loads(row["usage_server_tools"]) == {"web_searches": 2}
+    assert row["attribution_team"] == "search"
+    assert json.loads(row["attribution_tags"]) == {
+        "region": "eu",
+        "tier": "gold",
+    }
+    assert Decimal(row["cost_total"]) == Decimal("0.012345678901")
+    assert Decimal(row["cost_parts_overhead"]) == Decimal("0.000000075")
+    assert row["cost_parts_reasoning"] == ""
+    assert row["outcome_success"] == "true"
+    assert row["content_prompt"].startswith("What is")
+    assert json.loads(row["prefix_hashes"]) == ["aa11", "bb22", "cc33"]
+
+
+def test_parquet_keeps_types(tmp_path: Path) -> None:
+    with fresh(tmp_path) as store:
+        store.insert_calls([full_call("a-full"), minimal_call("c-bare")])
+        store.export(tmp_path / "out.parquet", "parquet")
+    table = pq.read_table(tmp_path / "out.parquet")
+    assert table.column("id").to_pylist() == ["c-bare", "a-full"]  # no start time sorts first
+    first = table.to_pylist()[1]
+    assert first["started_at"] == T0
+    assert first["cost_total"] == Decimal("0.012345678901")
+    assert first["usage_reasoning"] == 50
+    assert first["tool_uses"][1] == {
+        "name": "web_search",
+        "args_hash": None,
+        "server": True,
+    }
+    assert str(table.schema.field("cost_parts_overhead").type) == "decimal128(38, 12)"
+    assert table.column_names[:3] == ["id", "started_at", "ended_at"]
+
+
+def test_export_filters_by_time(tmp_path: Path) -> None:
+    with fresh(tmp_path) as store:
+        store.insert_calls([priced_call("old", started_at=T0.replace(month=1)), priced_call("new")])
+        buffer = io.BytesIO()
+        assert store.export(buffer, "jsonl", CallFilter(since=date(2026, 2, 1))) == 1
+    assert json.loads(buffer.getvalue())["id"] == "new"
+
+
+def test_unknown_format_is_refused(tmp_path: Path) -> None:
+    with fresh(tmp_path) as store, pytest.raises(StoreError, match="unknown export format"):
+        store.export(tmp_path / "x", "xml")  # type: ignore[arg-type]
+
+
+def test_charges_are_not_exported_as_calls(tmp_path: Path) -> None:
+    with fresh(tmp_path) as store:
+        store.insert_charges([charge()])
+        buffer = io.BytesIO()
+        assert store.export(buffer) == 0
+    assert buffer.getvalue() == b""
