@@ -31,6 +31,7 @@ def test_every_format_is_registered_under_its_name() -> None:
         "openhands",
         "swe-agent",
         "provider",
+        "recording",
         "transcript",
     )
     assert all(FORMATS[name].name == name for name in format_names())
@@ -45,6 +46,7 @@ def test_small_fixtures_are_detected(tmp_path: Path) -> None:
         "swe-agent": write_json(tmp_path / "s.traj", samples.swe_trajectory()),
         "openhands": write_json(tmp_path / "o.json", samples.openhands_log("r1", [], "hi", at=1.0)),
         "transcript": write_json(tmp_path / "c.json", samples.transcript()),
+        "recording": write_json(tmp_path / "r.har", {"log": {"version": "1.2", "entries": []}}),
     }
     for expected, path in cases.items():
         assert _detected(path) == expected, path.name

@@ -72,7 +72,7 @@ def test_a_bad_file_does_not_stop_the_run(store: DuckDBStore, pricer: Pricer, tm
     assert messages == [
         f"{empty}: empty file: nothing to import",
         f"{binary}: unrecognised format (binary data that is not an OTLP protobuf request); pass --format "
-        "with one of: native, otlp, litellm, langfuse, openhands, swe-agent, provider, transcript",
+        "with one of: native, otlp, litellm, langfuse, openhands, swe-agent, provider, recording, transcript",
         f"{truncated}: truncated JSON: the data ends at line 1 before the value is complete",
     ]
     assert (summary.calls, len(summary.failed), summary.ok) == (1, 3, False)

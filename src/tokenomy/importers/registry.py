@@ -21,6 +21,7 @@ from tokenomy.importers.openhands import OpenHandsImporter
 from tokenomy.importers.otlp import OtlpImporter
 from tokenomy.importers.provider import ProviderImporter
 from tokenomy.importers.reading import Sample, Source
+from tokenomy.importers.recordings import RecordingImporter
 from tokenomy.importers.swe_agent import SweAgentImporter
 from tokenomy.importers.transcript import TranscriptImporter
 
@@ -35,6 +36,7 @@ FORMATS: Final[Mapping[str, Importer]] = MappingProxyType(
             OpenHandsImporter(),
             SweAgentImporter(),
             ProviderImporter(),
+            RecordingImporter(),
             TranscriptImporter(),
         )
     }

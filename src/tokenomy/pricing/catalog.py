@@ -95,11 +95,12 @@ class Catalog:
         ``anthropic/claude-sonnet-4`` is also tried as (provider, model).
         """
         snap = self._snap()
-        try:
-            found_provider, found_model = snap.find_provider_model(model, None, provider, None)
-            return Found(found_provider, found_model)
-        except LookupError:
-            pass
+        for name in name_variants(model):
+            try:
+                found_provider, found_model = snap.find_provider_model(name, None, provider, None)
+                return Found(found_provider, found_model)
+            except LookupError:
+                continue
         routed_provider, routed_model = from_model_prefix(model)
         if provider is None and routed_provider is not None and routed_model:
             return self.find(routed_provider, routed_model)
@@ -261,3 +262,19 @@ def _assumed_rates(name: str, prices: Mapping[str, PRICE]) -> dict[str, str]:
         for bucket in ("output_visible", "reasoning"):
             assumed[bucket] = f"the catalog has no output price for {name}: output tokens not charged"
     return assumed
+
+
+def name_variants(model: str) -> list[str]:
+    """The names to try for a model, most specific first.
+
+    Responses sometimes carry a resource path or a proxy's route rather than the bare name:
+    Gemini's ``models/gemini-2.5-pro``, a proxy's ``litellm_proxy/claude-sonnet-4-20250514``.
+    The bare last segment is tried after the name as given.
+    """
+    names = [model]
+    bare = model.removeprefix("models/")
+    if "/" in bare:
+        bare = bare.rsplit("/", 1)[1]
+    if bare and bare != model:
+        names.append(bare)
+    return names

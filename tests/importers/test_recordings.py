@@ -1,0 +1,183 @@
+"""HTTP recordings (VCR cassettes and HAR files): one call per recorded LLM exchange."""
+
+from __future__ import annotations
+
+import base64
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import yaml
+
+from tests.conftest import real_data_path
+from tests.importers.support import assert_adds_up, calls, run, write_json
+from tokenomy.importers import detect
+from tokenomy.importers.reading import Source
+from tokenomy.pricing import Pricer
+from tokenomy.store import DuckDBStore
+
+CHAT_BODY = {
+    "id": "chatcmpl-rec-1",
+    "object": "chat.completion",
+    "created": 1760000000,
+    "model": "gpt-4o-2024-08-06",
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+    "usage": {
+        "prompt_tokens": 1200,
+        "completion_tokens": 30,
+        "total_tokens": 1230,
+        "prompt_tokens_details": {"cached_tokens": 1024},
+        "completion_tokens_details": {"reasoning_tokens": 0},
+    },
+}
+ANTHROPIC_SSE = "".join(
+    f"event: {name}\ndata: {json.dumps(data)}\n\n"
+    for name, data in [
+        (
+            "message_start",
+            {
+                "type": "message_start",
+                "message": {
+                    "id": "msg_rec_2",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": "claude-sonnet-4-5-20250929",
+                    "content": [],
+                    "usage": {"input_tokens": 50, "cache_read_input_tokens": 2000, "output_tokens": 1},
+                },
+            },
+        ),
+        (
+            "content_block_start",
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text"}},
+        ),
+        (
+            "message_delta",
+            {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 12}},
+        ),
+        ("message_stop", {"type": "message_stop"}),
+    ]
+)
+
+
+def _cassette(path: Path) -> Path:
+    interactions = [
+        {
+            "request": {
+                "method": "POST",
+                "uri": "https://api.openai.com/v1/chat/completions",
+                "body": json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}),
+                "headers": {"authorization": ["Bearer sk-secret-never-read"]},
+            },
+            "response": {"status": {"code": 200}, "body": {"string": json.dumps(CHAT_BODY)}},
+        },
+        {
+            "request": {
+                "method": "POST",
+                "uri": "https://api.anthropic.com/v1/messages/count_tokens",
+                "body": "{}",
+            },
+            "response": {"status": {"code": 200}, "body": {"string": '{"input_tokens": 12}'}},
+        },
+        {
+            "request": {
+                "method": "POST",
+                "uri": "https://api.anthropic.com/v1/messages",
+                "body": json.dumps({"model": "claude-sonnet-4-5", "stream": True, "max_tokens": 256}),
+            },
+            "response": {"status": {"code": 200}, "body": {"string": ANTHROPIC_SSE}},
+        },
+    ]
+    path.write_text(yaml.safe_dump({"interactions": interactions, "version": 1}), encoding="utf-8")
+    return path
+
+
+def test_cassette_exchanges_become_calls_and_other_endpoints_are_skipped(
+    tmp_path: Path, store: DuckDBStore, pricer: Pricer
+) -> None:
+    summary = run(store, pricer, _cassette(tmp_path / "traffic.yaml"))
+    assert summary.calls == 2
+    stored = calls(store)
+    chat = stored["chatcmpl-rec-1"]
+    assert (chat.provider, chat.request_model, chat.response_model) == (
+        "openai",
+        "gpt-4o",
+        "gpt-4o-2024-08-06",
+    )
+    assert (chat.usage.input_uncached, chat.usage.cache_read, chat.usage.output_visible) == (176, 1024, 30)
+    streamed = stored["msg_rec_2"]
+    assert streamed.streamed is True
+    assert streamed.max_output_tokens == 256
+    assert (streamed.usage.input_uncached, streamed.usage.cache_read, streamed.usage.output_total) == (
+        50,
+        2000,
+        12,
+    )
+    # claude-sonnet-4-5: $3/MTok input, $0.30/MTok cache read, $15/MTok output
+    expected = Decimal(50 * 3 + 2000 * 0.3 + 12 * 15) / Decimal(1_000_000)
+    assert streamed.cost is not None
+    assert streamed.cost.total == expected.quantize(Decimal("1e-12"))
+
+
+def test_har_entries_with_base64_bodies_and_the_model_in_the_url(
+    tmp_path: Path, store: DuckDBStore, pricer: Pricer
+) -> None:
+    gemini = {
+        "candidates": [{"content": {"parts": [{"text": "Hello"}], "role": "model"}, "finishReason": "STOP"}],
+        "usageMetadata": {"promptTokenCount": 9, "candidatesTokenCount": 3, "totalTokenCount": 12},
+        "modelVersion": "gemini-2.5-flash",
+        "responseId": "gem-rec-3",
+    }
+    har = {
+        "log": {
+            "version": "1.2",
+            "entries": [
+                {
+                    "startedDateTime": "2026-10-07T09:30:00.000Z",
+                    "time": 412.5,
+                    "request": {
+                        "method": "POST",
+                        "url": "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:generateContent",
+                        "postData": {"text": json.dumps({"contents": [{"parts": [{"text": "Hi"}]}]})},
+                    },
+                    "response": {
+                        "status": 200,
+                        "content": {
+                            "encoding": "base64",
+                            "text": base64.b64encode(json.dumps(gemini).encode()).decode(),
+                        },
+                    },
+                }
+            ],
+        }
+    }
+    path = write_json(tmp_path / "session.har", har)
+    assert detect(Source(path)).name == "recording"
+    assert run(store, pricer, path).calls == 1
+    call = calls(store)["gem-rec-3"]
+    assert call.request_model == "gemini-2.5-flash"
+    assert call.latency_ms == 412.5
+    assert call.started_at is not None
+    assert call.started_at.isoformat() == "2026-10-07T09:30:00"
+    assert (call.usage.input_total, call.usage.output_visible, call.usage.reasoning) == (9, 3, 0)
+
+
+def test_every_real_cassette_imports_with_buckets_that_add_up(store: DuckDBStore, pricer: Pricer) -> None:
+    folder = real_data_path("provider-responses", "pydantic-ai-cassettes")
+    summary = run(store, pricer, folder)
+    files = sorted(folder.glob("*.yaml"))
+    assert summary.failed == []
+    assert summary.rejected == 0
+    llm = 0
+    for file in files:
+        for item in yaml.safe_load(file.read_text(encoding="utf-8"))["interactions"]:
+            path = item["request"]["uri"].split("?")[0].lower()
+            llm += path.endswith(
+                ("/chat/completions", "/responses", "/messages", ":generatecontent", ":streamgeneratecontent")
+            )
+    assert summary.calls == llm
+    for call in calls(store).values():
+        assert_adds_up(call)
+        assert call.cost is not None
+        if call.status == "ok":
+            assert call.cost.priced, f"{call.id} ({call.model}) is unpriced: {call.cost.reason}"
