@@ -40,8 +40,13 @@ def _tokens(call: Call) -> int:
 
 
 def retry_loops(sessions: Sessions) -> set[Instance]:
-    """Consecutive calls of a run re-sending the same prompt (or it plus a note), not after a truncation."""
-    found: set[Instance] = set()
+    """Consecutive calls of a run re-sending the same prompt (or it plus a note), not after a truncation,
+    whose superseded attempts billed tokens.
+
+    A retry after a provider error that billed nothing is not waste.
+    """
+    chains: set[Instance] = set()
+    by_id = {c.id: c for calls in sessions.values() for c in calls}
     for sid, calls in sessions.items():
         for run in runs(calls):
             chain: list[Call] = []
@@ -51,11 +56,11 @@ def retry_loops(sessions: Sessions) -> set[Instance]:
                     chain.append(b)
                     continue
                 if chain:
-                    found.add((sid, tuple(c.id for c in chain)))
+                    chains.add((sid, tuple(c.id for c in chain)))
                 chain = []
             if chain:
-                found.add((sid, tuple(c.id for c in chain)))
-    return found
+                chains.add((sid, tuple(c.id for c in chain)))
+    return {(sid, ids) for sid, ids in chains if any(_tokens(by_id[i]) for i in ids[:-1])}
 
 
 def reasked(a: Call, b: Call) -> bool:

@@ -100,16 +100,11 @@ def test_retry_loops_waste_the_superseded_attempts(wasteful_sim: Sim) -> None:
         assert entry["detail"]["attempts"] == len(calls)
         assert calls[-1].status is Status.OK
         first = calls[0]
-        if entry["detail"]["trigger"] == "error":
-            assert all(c.status is Status.ERROR and c.usage.total == 0 for c in calls[:-1])
-            assert all(c.prefix_hashes == first.prefix_hashes for c in calls)
-        else:
-            assert all(c.status is Status.OK for c in calls)
-            assert all(c.prefix_hashes[2] == first.prefix_hashes[3] for c in calls[1:])
-            # near-identical input: the earlier prompt plus a short correction note
-            assert all(
-                0 < (c.usage.input_total or 0) - (first.usage.input_total or 0) <= 70 for c in calls[1:]
-            )
+        assert entry["detail"]["trigger"] == "invalid_output"
+        assert all(c.status is Status.OK for c in calls)
+        assert all(c.prefix_hashes[2] == first.prefix_hashes[3] for c in calls[1:])
+        # near-identical input: the earlier prompt plus a short correction note
+        assert all(0 < (c.usage.input_total or 0) - (first.usage.input_total or 0) <= 70 for c in calls[1:])
         assert entry["wasted_tokens"] == sum(c.usage.total or 0 for c in calls[:-1])
 
 
@@ -186,3 +181,18 @@ def test_unpruned_history_grows_past_the_compaction_threshold(wasteful_sim: Sim)
         billed = any(c.status is Status.OK for c in calls)
         assert (entry["wasted_tokens"] > 0) == billed
         assert entry["wasted_tokens"] <= sum(histories)
+
+
+def test_retries_after_provider_errors_are_generated_but_not_waste(wasteful_sim: Sim) -> None:
+    wasted = {i for e in wasteful_sim.waste("retry_loop") for i in e["call_ids"]}
+    failed = [c for c in wasteful_sim.by_id.values() if c.status is Status.ERROR and c.usage.total == 0]
+    retried = [
+        c
+        for c in failed
+        if any(
+            o.session_id == c.session_id and o.status is Status.OK and o.prefix_hashes == c.prefix_hashes
+            for o in wasteful_sim.by_id.values()
+        )
+    ]
+    assert retried, "the simulation should contain retries after provider errors"
+    assert not wasted & {c.id for c in retried}

@@ -30,8 +30,10 @@ Rng = np.random.Generator
 
 COL = {name: i for i, name in enumerate(CATEGORIES)}
 """Column of each category in :attr:`Sessions.eligible`."""
-RETRY_ERROR_SHARE = 0.25
-"""Share of retry loops that start with a provider error rather than an unusable answer."""
+ERROR_RETRY_RATE = 0.015
+"""Share of eligible sessions whose step is retried after a provider error (back-off, then the same
+request). Nothing was billed for the failed attempts, so these are not waste: they are generated as
+the tricky negative a retry-loop detector must not flag, and the truth file leaves them out."""
 BLOAT_RANGE = (4.0, 8.0)
 """A bloated system prompt is this many times the session's normal one."""
 SYSTEM_SPREAD = (0.08, 0.8, 1.25)
@@ -209,15 +211,18 @@ def _sub_agents(rng: Rng, tables: Tables, feature: Array, n_main: Array) -> tupl
 
 
 def _retries(rng: Rng, config: SimulationConfig, n_main: Array, abort: Array) -> tuple[Array, ...]:
-    """A retry loop re-asks one step that is not the failing last step; 1 to 3 extra attempts."""
+    """A retry re-asks one step that is not the failing last step, 1 to 3 extra times: after an
+    unusable answer (waste, at the configured rate) or after a provider error (not waste)."""
     n = len(n_main)
     free = n_main - (abort > 0)
     ok = free >= 1
-    on = ok & (rng.random(n) < config.waste.retry_loop)
+    draw = rng.random(n)
+    waste = ok & (draw < config.waste.retry_loop)
+    error = ok & ~waste & (draw < config.waste.retry_loop + ERROR_RETRY_RATE * (config.waste.retry_loop > 0))
+    on = waste | error
     at = np.floor(rng.random(n) * np.maximum(free, 1)).astype(np.int64)
     extra = 1 + np.floor(3 * rng.random(n) ** 2.5).astype(np.int64)
-    error = rng.random(n) < RETRY_ERROR_SHARE
-    return np.where(on, at, -1), np.where(on, extra, 0), on & error, ok
+    return np.where(on, at, -1), np.where(on, extra, 0), error, ok
 
 
 def _truncations(

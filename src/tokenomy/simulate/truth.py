@@ -4,7 +4,8 @@ Each instance is one session and one category, with the calls involved (in order
 tokens wasted; detectors are scored against it. The rules below read the final call columns,
 so an instance is recorded exactly when the data shows the pattern:
 
-* ``retry_loop``: every attempt of the re-asked step; wasted = tokens of the superseded attempts.
+* ``retry_loop``: every attempt of a step re-asked after an unusable answer; wasted = tokens of
+  the superseded attempts. Steps retried after a provider error billed nothing and are left out.
 * ``truncation_rerun``: the call cut at ``max_output_tokens`` and its re-run; wasted = the cut call.
 * ``redundant_tool_call``: the call that first used the tool and the one that repeated it (same
   name and ``args_hash``); wasted = the repeated result's tokens; ``charge_ids`` lists a paid
@@ -134,8 +135,9 @@ def _main_step_calls(chunk: Chunk, step_of_session: Array) -> Array:
 def _retries(tables: Tables, chunk: Chunk) -> Iterator[dict[str, Any]]:
     tokens = _tokens(chunk)
     for group in _groups(chunk, _main_step_calls(chunk, chunk.sessions.retry_at)):
-        error = bool(chunk.sessions.retry_error[chunk.calls.sess[group[0]]])
-        detail = {"attempts": len(group), "trigger": "error" if error else "invalid_output"}
+        if chunk.sessions.retry_error[chunk.calls.sess[group[0]]]:
+            continue  # retried after a provider error: nothing billed, not waste
+        detail = {"attempts": len(group), "trigger": "invalid_output"}
         yield _entry(chunk, "retry_loop", group, tokens[group[:-1]].sum(), detail)
 
 
