@@ -8,7 +8,7 @@ DEMO_DB ?= tokenomy.duckdb
 DEMO_DATA ?= demo-data
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-unit lint format bench clean
+.PHONY: help install demo test test-unit lint format bench eval clean
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 		{ echo "tokenomy needs Python 3.11 or newer (found $$($(PYTHON) --version))"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,server]'
 	@touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install tokenomy with its dev tools
@@ -45,6 +45,9 @@ format: $(STAMP) ## Apply ruff's formatting and safe fixes
 bench: $(STAMP) ## Run the benchmarks (ratios measured side by side); see docs/benchmarks.md
 	./scripts/system-deps bench
 	$(BIN)/python -m bench
+
+eval: $(STAMP) ## Score the waste detectors: precision/recall on the simulator, findings on real traces
+	$(BIN)/python -m bench audit
 
 clean: ## Remove the virtual environment, caches and demo output
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(DEMO_DATA) $(DEMO_DB) $(DEMO_DB).wal

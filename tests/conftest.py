@@ -22,3 +22,11 @@ def real_data_path(*parts: str) -> Path:
 def real_data() -> Path:
     """The real-data folder; the test is skipped when it is absent."""
     return real_data_path()
+
+
+def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str) -> str | None:
+    """Name bytes parameters by their length: their content may vary between collections (a gzip
+    header holds the time), and pytest-xdist needs every worker to collect the same test ids."""
+    if isinstance(val, bytes | bytearray):
+        return f"{argname}-{len(val)}bytes"
+    return None

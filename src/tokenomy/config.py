@@ -29,12 +29,29 @@ class Config:
         overrides: Path of a local price overrides file (TOML), or None.
         capture_content: Keep prompt and completion text. Off by default.
         strict_import: Abort a file's import at its first bad record.
+        sink: Where the capture SDK sends what it records: ``duckdb:PATH``,
+            ``http://host:port`` (a tokenomy server) or ``otlp+http://host:port``. None records
+            nothing until ``tokenomy.configure()`` is called (docs/capture.md).
+        spool_dir: Folder of the capture sink's disk spool; None uses the user's cache folder.
+        spool_max_bytes: Most bytes the spool may hold before events are held back, then dropped.
+        queue_size: Most events the capture sink queues in memory.
+        batch_size: Most events the capture sink sends in one batch.
+        flush_interval: Seconds between two flushes of the capture sink.
+        server_token: Bearer token the capture sink sends to a tokenomy server or collector
+            (the same ``TOKENOMY_SERVER_TOKEN`` the server is started with). Never logged.
     """
 
     db: Path = Path(DEFAULT_DB)
     overrides: Path | None = None
     capture_content: bool = False
     strict_import: bool = False
+    sink: str | None = None
+    spool_dir: Path | None = None
+    spool_max_bytes: int = 64 * 1024 * 1024
+    queue_size: int = 10_000
+    batch_size: int = 512
+    flush_interval: float = 1.0
+    server_token: str | None = None
 
 
 _ENV = {
@@ -42,7 +59,15 @@ _ENV = {
     "overrides": "TOKENOMY_OVERRIDES",
     "capture_content": "TOKENOMY_CAPTURE_CONTENT",
     "strict_import": "TOKENOMY_STRICT_IMPORT",
+    "sink": "TOKENOMY_SINK",
+    "spool_dir": "TOKENOMY_SPOOL_DIR",
+    "spool_max_bytes": "TOKENOMY_SPOOL_MAX_BYTES",
+    "queue_size": "TOKENOMY_QUEUE_SIZE",
+    "batch_size": "TOKENOMY_BATCH_SIZE",
+    "flush_interval": "TOKENOMY_FLUSH_INTERVAL",
+    "server_token": "TOKENOMY_SERVER_TOKEN",
 }
+_POSITIVE_INTS = ("spool_max_bytes", "queue_size", "batch_size")
 
 
 def load(
@@ -97,7 +122,16 @@ def _from_env(env: Mapping[str, str], name: str) -> dict[str, Any]:
 
 
 def _coerce(name: str, value: Any) -> Any:
-    if name in ("db", "overrides"):
+    if name in ("sink", "server_token"):
+        if not isinstance(value, str):
+            raise ConfigError(
+                f"setting '{name}' must be a string (a sink is duckdb:PATH or http://host:port), "
+                f"got {type(value).__name__}"
+            )
+        return value
+    if name in _POSITIVE_INTS or name == "flush_interval":
+        return _number(name, value, int if name in _POSITIVE_INTS else float)
+    if name in ("db", "overrides", "spool_dir"):
         if not isinstance(value, str | os.PathLike):
             raise ConfigError(f"setting '{name}' must be a path, got {value!r}")
         return Path(value)
@@ -106,3 +140,13 @@ def _coerce(name: str, value: Any) -> Any:
     if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
         return value.lower() in ("1", "true", "yes", "on")
     raise ConfigError(f"setting '{name}' must be true or false, got {value!r}")
+
+
+def _number(name: str, value: Any, kind: type[int] | type[float]) -> int | float:
+    try:
+        number = kind(value) if not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        number = None
+    if number is None or number <= 0:
+        raise ConfigError(f"setting '{name}' must be a positive {kind.__name__}, got {value!r}")
+    return number

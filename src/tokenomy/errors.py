@@ -8,6 +8,9 @@
     ├── PricingError           a price cannot be found or an overrides file is bad
     ├── TokenizerError         a tokenizer's data is missing or corrupt
     ├── StoreError             the store cannot be opened, migrated or written
+    ├── SinkError              the capture sink's target did not take a batch (never raised to callers)
+    ├── PayloadError           a request sent to the collector cannot be accepted (HTTP status)
+    ├── BudgetExceeded         a budget refused a call before it left the process (SDK enforcement)
     └── ImportFileError           an input file cannot be imported
         └── RecordError        one record of a file is bad (file, record number, field)
 """
@@ -37,6 +40,42 @@ class TokenizerError(TokenomyError):
 
 class StoreError(TokenomyError):
     """The store cannot be opened, migrated or written."""
+
+
+class PayloadError(TokenomyError):
+    """A request sent to the collector cannot be accepted; ``status`` is the HTTP status to answer."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class SinkError(TokenomyError):
+    """The capture sink's target did not take a batch. The sink keeps it (spool) and counts it.
+
+    ``retryable`` is False when the target refused the batch itself (a 4xx other than 408/429),
+    so sending it again cannot succeed.
+    """
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class BudgetExceeded(TokenomyError):  # noqa: N818  (the public name the SDK raises, as documented)
+    """A hard budget refused a call before it was sent (raised by instrumented SDK clients).
+
+    ``rejection`` is the :class:`tokenomy.budgets.Rejection` with the policy, scope, limit,
+    spent and reset time; ``status`` (429) and ``type`` (``budget_exceeded``) mirror the gateway's
+    error.
+    """
+
+    def __init__(self, message: str, *, rejection: object = None, status: int = 429) -> None:
+        super().__init__(message)
+        self.rejection = rejection
+        self.status = status
+        self.type = "budget_exceeded"
 
 
 class ImportFileError(TokenomyError):

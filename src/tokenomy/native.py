@@ -1,4 +1,4 @@
-"""The native JSON form of the records: one object per call (or charge), as in native JSONL.
+"""The native JSON form of the records: one object per call (or charge, or outcome), as in native JSONL.
 
 This is the schema of ``tokenomy export``, ``tokenomy simulate`` and the native importer, and
 of ``schemas/call.schema.json``. Usage sits under ``usage`` with the bucket names of
@@ -6,6 +6,10 @@ DESIGN section 4; cost sits under ``cost`` with ``total`` as a decimal string.
 
 :func:`call_from_native` validates as it reads and raises :class:`FieldError` naming the
 offending field (dotted path), so that importers can report file, line and field.
+
+Besides calls, a line may be a charge (``"type": "charge"``) or an outcome that arrives after its
+call or session (``"type": "outcome"``, see :class:`tokenomy.schema.OutcomeEvent`);
+:func:`record_type` tells them apart.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from tokenomy.schema import (
     ATTRIBUTION_FIELDS,
     BUCKETS,
     COST_PARTS,
+    OUTCOME_TARGETS,
     Attribution,
     Call,
     Charge,
@@ -26,6 +31,7 @@ from tokenomy.schema import (
     Cost,
     Kind,
     Outcome,
+    OutcomeEvent,
     Quality,
     Status,
     ToolUse,
@@ -171,11 +177,27 @@ def charge_to_native(charge: Charge) -> dict[str, Any]:
     return out
 
 
-def format_time(value: datetime) -> str:
+def outcome_to_native(event: OutcomeEvent) -> dict[str, Any]:
+    """The native JSON object of an outcome (``"type": "outcome"``); unknown parts are null.
+
+    ``at`` keeps microseconds, so that (target, id, at) still tells two outcomes apart.
+    """
+    return {
+        "type": "outcome",
+        "target": event.target,
+        "id": event.id,
+        "success": event.success,
+        "score": event.score,
+        "action": event.action,
+        "at": format_time(event.at, timespec="microseconds"),
+    }
+
+
+def format_time(value: datetime, *, timespec: str = "milliseconds") -> str:
     """ISO 8601 in UTC with millisecond precision and a ``Z`` suffix."""
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
-    return value.isoformat(timespec="milliseconds") + "Z"
+    return value.isoformat(timespec=timespec) + "Z"
 
 
 def _tool_use_to_native(tool: ToolUse) -> dict[str, Any]:
@@ -196,6 +218,51 @@ def _outcome_items(outcome: Outcome) -> list[tuple[str, Any]]:
 def is_charge(obj: Mapping[str, Any]) -> bool:
     """True when a native object is a charge rather than a call."""
     return obj.get("type") == "charge"
+
+
+def is_outcome(obj: Mapping[str, Any]) -> bool:
+    """True when a native object is an outcome (``"type": "outcome"``)."""
+    return obj.get("type") == "outcome"
+
+
+def record_type(obj: Mapping[str, Any]) -> str:
+    """``"call"``, ``"charge"`` or ``"outcome"``: what a native object is (a call has no ``type``).
+
+    Raises:
+        FieldError: ``type`` is present but names no record.
+    """
+    kind = obj.get("type")
+    if kind is None or kind == "call":
+        return "call"
+    if kind in ("charge", "outcome"):
+        return str(kind)
+    raise FieldError("type", f"{kind!r} is not a record type: omit it (a call), or use 'charge' or 'outcome'")
+
+
+def outcome_from_native(obj: Mapping[str, Any]) -> OutcomeEvent:
+    """Read and validate a native outcome object.
+
+    Raises:
+        FieldError: A field is missing or has the wrong type (``target`` must be ``call`` or
+            ``session``, ``id`` a non-empty string, ``at`` a time, ``score`` a number).
+    """
+    if not isinstance(obj, Mapping):
+        raise FieldError("(record)", f"expected a JSON object, got {type(obj).__name__}")
+    target = obj.get("target")
+    if target not in OUTCOME_TARGETS:
+        raise FieldError("target", f"{target!r} is not one of {', '.join(OUTCOME_TARGETS)}")
+    at = _opt_time(obj, "at")
+    if at is None:
+        raise FieldError("at", "an outcome needs the time it was recorded")
+    outcome = _outcome({k: obj.get(k) for k in ("success", "score", "action")}, where="")
+    return OutcomeEvent(
+        target="call" if target == "call" else "session",
+        id=_required_str(obj, "id"),
+        at=at,
+        success=None if outcome is None else outcome.success,
+        score=None if outcome is None else outcome.score,
+        action=None if outcome is None else outcome.action,
+    )
 
 
 def call_from_native(obj: Mapping[str, Any]) -> Call:
@@ -455,18 +522,18 @@ def _tool_uses(value: Any) -> list[ToolUse]:
     return out
 
 
-def _outcome(value: Any) -> Outcome | None:
+def _outcome(value: Any, where: str = "outcome") -> Outcome | None:
     if value is None:
         return None
     if not isinstance(value, Mapping):
-        raise FieldError("outcome", "expected an object with success, score, action")
+        raise FieldError(where, "expected an object with success, score, action")
     score = value.get("score")
     if score is not None and (isinstance(score, bool) or not isinstance(score, int | float)):
-        raise FieldError("outcome.score", f"expected a number, got {score!r}")
+        raise FieldError(_where(where, "score"), f"expected a number, got {score!r}")
     return Outcome(
-        success=_opt_bool(value, "success", where="outcome"),
+        success=_opt_bool(value, "success", where=where or None),
         score=None if score is None else float(score),
-        action=_opt_str(value, "action", where="outcome"),
+        action=_opt_str(value, "action", where=where or None),
     )
 
 

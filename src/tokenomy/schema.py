@@ -1,5 +1,8 @@
 """The records everything else speaks: Usage, Cost, Attribution, Outcome, ToolUse, Call and Charge.
 
+(An :class:`OutcomeEvent` carries an Outcome that arrives after its call or session.)
+(A :class:`Finding` is what the waste audit found, with the calls it involves.)
+
 Usage is kept in *exclusive* buckets that add up (DESIGN section 4)::
 
     input_total  = input_uncached + cache_read + cache_write_5m + cache_write_1h
@@ -22,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 INPUT_BUCKETS: Final = ("input_uncached", "cache_read", "cache_write_5m", "cache_write_1h")
 OUTPUT_BUCKETS: Final = ("output_visible", "reasoning")
@@ -261,6 +264,32 @@ class Outcome:
     action: str | None = None
 
 
+OutcomeTarget = Literal["call", "session"]
+OUTCOME_TARGETS: Final[tuple[OutcomeTarget, ...]] = ("call", "session")
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeEvent:
+    """An outcome recorded after the fact, for one call or for a whole session.
+
+    Its native form is ``{"type": "outcome", "target": "call" | "session", "id": ..., "success": ...,
+    "score": ..., "action": ..., "at": ...}``. ``id`` names the call or the session it is for; the
+    triple (target, id, at) identifies the event, so a replayed event can be recognised.
+    """
+
+    target: OutcomeTarget
+    id: str
+    at: datetime
+    success: bool | None = None
+    score: float | None = None
+    action: str | None = None
+
+    @property
+    def outcome(self) -> Outcome:
+        """The outcome itself, without its target."""
+        return Outcome(success=self.success, score=self.score, action=self.action)
+
+
 @dataclass(frozen=True, slots=True)
 class ToolUse:
     """One tool call the model asked for (or a server-side tool the provider ran)."""
@@ -352,3 +381,99 @@ class Charge:
     description: str | None = None
     attribution: Attribution = field(default_factory=Attribution)
     source: str | None = None
+
+
+class Severity(StrEnum):
+    """How much a waste finding matters (docs/audit.md gives the thresholds)."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+class WasteRole(StrEnum):
+    """What a call is to a waste finding."""
+
+    WASTED = "wasted"
+    """The call as a whole was waste: a superseded attempt, a truncated call that was re-run, a repeated
+    tool call. Its output is not useful output."""
+    PARTIAL = "partial"
+    """Some of the call's tokens or money were waste (filler, bloat, a missed cache); its output is useful."""
+    CONTEXT = "context"
+    """Involved but not wasted: the attempt that finally worked, the first of two identical tool calls."""
+
+
+class WasteEffect(StrEnum):
+    """Which money a fix saves on a call; the savings plan uses it not to count the same money twice."""
+
+    CALL = "call"
+    """The whole call goes away."""
+    SYSTEM = "system"
+    """System-prompt tokens go away."""
+    INPUT = "input"
+    """Other input tokens go away (history, a repeated tool result)."""
+    OUTPUT = "output"
+    """Output tokens go away (filler, reasoning)."""
+    PREFIX = "prefix"
+    """The stable prefix is read from a cache instead of being billed as fresh input."""
+    PRICE = "price"
+    """The same tokens are billed at a lower rate (another model, batch pricing)."""
+    EXTRA = "extra"
+    """Money outside the call's own tokens (a paid tool's charge, a repeated result read by the next call)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FindingCall:
+    """One call's part in a finding: its role, the tokens and dollars of waste on it, and why."""
+
+    call_id: str
+    session_id: str | None
+    role: WasteRole
+    tokens: int = 0
+    cost: Decimal | None = None
+    """Dollars wasted on this call; None when the call is unpriced."""
+    effect: WasteEffect = WasteEffect.CALL
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A kind of waste found in one route (team, feature, agent, intent, provider, model) over a period.
+
+    ``wasted_tokens`` and ``wasted_cost`` are what the audited period wasted; the monthly savings are a
+    range at the period's volume, with the assumptions that produce it.
+    """
+
+    id: str
+    category: str
+    severity: Severity
+    title: str
+    fix: str
+    calls: tuple[FindingCall, ...]
+    wasted_tokens: int
+    wasted_cost: Decimal | None
+    """Sum over the priced calls; None when no involved call is priced."""
+    unpriced_calls: int = 0
+    monthly_savings_low: Decimal | None = None
+    monthly_savings_high: Decimal | None = None
+    assumptions: tuple[str, ...] = ()
+    scope: Mapping[str, str | None] = field(default_factory=dict)
+    """The route: ``team``, ``feature``, ``agent``, ``intent``, ``provider``, ``model``."""
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+    """What the detector measured (thresholds, baselines, counts), JSON-ready."""
+    period_start: datetime | None = None
+    period_end: datetime | None = None
+    detector: str | None = None
+    """``<category>/<version>`` of the rule that produced it."""
+    audit_id: str | None = None
+    created_at: datetime | None = None
+    currency: str = "USD"
+
+    @property
+    def session_ids(self) -> tuple[str, ...]:
+        """The sessions involved, in first-seen order."""
+        return tuple(dict.fromkeys(c.session_id for c in self.calls if c.session_id is not None))
+
+    def call_ids(self, role: WasteRole) -> tuple[str, ...]:
+        """The ids of the calls with ``role``, in order."""
+        return tuple(c.call_id for c in self.calls if c.role is role)

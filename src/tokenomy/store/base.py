@@ -8,27 +8,33 @@ lives in the backend's own module, never here.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, Literal, Protocol, Self, TypeAlias
+from typing import IO, TYPE_CHECKING, Any, Literal, Protocol, Self, TypeAlias
 
 from tokenomy.errors import RecordError
-from tokenomy.schema import BUCKETS, Call, Charge
+from tokenomy.schema import BUCKETS, Call, Charge, Finding, OutcomeEvent
 
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
 
     from tokenomy.pricing import PriceKey
+    from tokenomy.store.events import EventBatch, EventCounts, SessionRecords
+    from tokenomy.store.findings import AuditRecord
 
 Progress: TypeAlias = Callable[[int, int], None]
 """Called with (done, total) as an import advances; both count bytes of the input file."""
 
 ExportFormat: TypeAlias = Literal["jsonl", "csv", "parquet"]
 EXPORT_FORMATS: tuple[ExportFormat, ...] = ("jsonl", "csv", "parquet")
+
+TimeUnit: TypeAlias = Literal["hour", "day", "week", "month"]
+TIME_UNITS: tuple[TimeUnit, ...] = ("hour", "day", "week", "month")
+"""Time buckets the analyses group by (UTC; weeks start on Monday)."""
 
 MAX_KEPT_ERRORS = 1000
 """Record errors kept per import (all of them are counted)."""
@@ -108,6 +114,40 @@ class ImportResult:
         return self.rejected == 0
 
 
+class Dialect(Protocol):
+    """SQL expressions whose spelling differs between backends (read-only analyses use them).
+
+    Each method returns a SQL fragment; arguments are SQL expressions, except ``key`` and ``q``
+    which are values (quoted by the dialect).
+    """
+
+    name: str
+
+    def time_bucket(self, column: str, unit: TimeUnit) -> str:
+        """The start of the UTC hour, day, week (Monday) or month holding the time ``column``."""
+        ...
+
+    def map_value(self, column: str, key: str) -> str:
+        """The value under ``key`` in the map ``column`` (NULL when absent)."""
+        ...
+
+    def quantile(self, expr: str, q: float) -> str:
+        """The interpolated ``q`` quantile (0..1) of ``expr`` over a group."""
+        ...
+
+    def unnest(self, expr: str) -> str:
+        """One row per element of the list ``expr`` (used in a SELECT list)."""
+        ...
+
+    def arg_max(self, value: str, order: str) -> str:
+        """The ``value`` of the row with the largest ``order`` in a group."""
+        ...
+
+    def seconds_between(self, start: str, end: str) -> str:
+        """Seconds from ``start`` to ``end`` (times), as a floating-point number."""
+        ...
+
+
 class Store(Protocol):
     """An event store of calls and charges. Use it as a context manager, or call :meth:`close`."""
 
@@ -161,6 +201,76 @@ class Store(Protocol):
 
     def count(self, table: Literal["calls", "charges"] = "calls") -> int:
         """How many rows a table holds."""
+        ...
+
+    @property
+    def dialect(self) -> Dialect:
+        """The backend's spelling of the SQL expressions analyses need."""
+        ...
+
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
+        """Run one read-only SQL query (``?`` placeholders) and return its result as Arrow.
+
+        For analyses: the SQL reads the store's tables and uses :attr:`dialect` for what differs.
+        """
+        ...
+
+    def table_columns(self, table: str) -> tuple[str, ...]:
+        """The column names of ``table``, in order; empty when the store has no such table."""
+        ...
+
+    def save_findings(self, findings: Sequence[Finding], audit: AuditRecord) -> int:
+        """Store an audit's findings (``findings`` and ``finding_calls`` tables), replacing the
+        earlier audits of the same scope whose period it covers; returns how many it replaced."""
+        ...
+
+    def load_findings(self, audit_id: str | None = None) -> list[Finding]:
+        """The findings of ``audit_id`` (the latest audit when None), ranked by wasted cost."""
+        ...
+
+    def write_events(self, batch: EventBatch, *, pricer: PricerLike) -> EventCounts:
+        """Store calls (priced when they carry no cost), charges, outcomes and spans in one transaction,
+        each idempotent; returns the rows stored now (docs/server.md)."""
+        ...
+
+    def write_priced_events(self, batch: EventBatch) -> EventCounts:
+        """Like :meth:`write_events`, for calls that all carry their cost already (nothing is priced)."""
+        ...
+
+    def insert_outcomes(
+        self, outcomes: Iterable[OutcomeEvent] | pa.Table, *, source: str | None = None
+    ) -> InsertResult:
+        """Store outcome events; one already stored (same target, id and time) is skipped."""
+        ...
+
+    def insert_spans(self, spans: pa.Table) -> InsertResult:
+        """Store trace spans (``spans`` columns); one already stored (same trace and span id) is skipped."""
+        ...
+
+    def calls_page(self, filters: CallFilter | None = None, *, limit: int = 100, offset: int = 0) -> pa.Table:
+        """Up to ``limit`` selected calls after the first ``offset``, newest first."""
+        ...
+
+    def call_by_id(self, call_id: str) -> pa.Table:
+        """The stored call with this id, as a table of zero or one row."""
+        ...
+
+    def sessions_page(
+        self, filters: CallFilter | None = None, *, limit: int = 100, offset: int = 0
+    ) -> pa.Table:
+        """Sessions with their totals, most recently active first."""
+        ...
+
+    def session_records(self, session_id: str) -> SessionRecords:
+        """A session's calls, charges, outcomes and spans."""
+        ...
+
+    def outcomes_table(self, target: Literal["call", "session"], ids: Sequence[str]) -> pa.Table:
+        """The outcomes recorded for these calls or sessions, oldest first."""
+        ...
+
+    def events_count(self, table: Literal["outcomes", "spans"]) -> int:
+        """How many rows the ``outcomes`` or ``spans`` table holds."""
         ...
 
     def close(self) -> None:

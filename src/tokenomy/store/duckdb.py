@@ -10,7 +10,7 @@ PRIMARY KEY: at 10M rows the index doubled the bulk-load time and quadrupled the
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -21,13 +21,19 @@ import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type in
 
 from tokenomy import config as config_module
 from tokenomy.errors import StoreError
-from tokenomy.schema import BUCKETS, Call, Charge
-from tokenomy.store import duckdb_export, duckdb_import, migrations
+from tokenomy.schema import BUCKETS, Call, Charge, Finding, OutcomeEvent
+from tokenomy.store import budgets as store_budgets
+from tokenomy.store import duckdb_events, duckdb_export, duckdb_import, duckdb_priced, migrations
+from tokenomy.store import findings as store_findings
 from tokenomy.store.arrow import calls_from_arrow, calls_to_arrow, charges_to_arrow
 from tokenomy.store.base import CallFilter, ExportFormat, ImportResult, InsertResult, PricerLike, Progress
 from tokenomy.store.duckdb_compat import arrow_reader, arrow_table
+from tokenomy.store.duckdb_dialect import DuckDBDialect
+from tokenomy.store.events import EventBatch, EventCounts, SessionRecords
+from tokenomy.store.findings import AuditRecord
 
 _TABLES: Final = ("calls", "charges")
+_DIALECT: Final = DuckDBDialect()
 _MIGRATIONS_DDL: Final = (
     "CREATE TABLE IF NOT EXISTS _migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMP)"
 )
@@ -339,6 +345,35 @@ class DuckDBStore:
         with self._lock:
             return arrow_table(self._con, sql, params)
 
+    @property
+    def dialect(self) -> DuckDBDialect:
+        """DuckDB's spelling of the SQL expressions analyses need (store/duckdb_dialect.py)."""
+        return _DIALECT
+
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
+        """Run one read-only SQL query (``?`` placeholders) and return its result as an Arrow table.
+
+        Raises:
+            StoreError: The statement is not a query (SELECT, WITH or FROM), or DuckDB rejected it.
+        """
+        if not sql.lstrip().upper().startswith(("SELECT", "WITH", "FROM")):
+            raise StoreError("Store.query runs read-only queries: start the SQL with SELECT, WITH or FROM")
+        try:
+            with self._lock:
+                return arrow_table(self._con, sql, list(params or ()))
+        except duckdb.Error as exc:
+            raise StoreError(f"{self.path}: the analysis query failed: {exc}") from exc
+
+    def table_columns(self, table: str) -> tuple[str, ...]:
+        """The column names of ``table`` in order; empty when there is no such table."""
+        with self._lock:
+            rows = self._con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
+                "AND table_schema = 'main' ORDER BY ordinal_position",
+                [table],
+            ).fetchall()
+        return tuple(str(row[0]) for row in rows)
+
     def count(self, table: Literal["calls", "charges"] = "calls") -> int:
         """How many rows ``table`` holds."""
         if table not in _TABLES:
@@ -346,6 +381,99 @@ class DuckDBStore:
         with self._lock:
             rows = self._con.execute(f"SELECT count(*) FROM {table}").fetchall()
         return int(rows[0][0]) if rows else 0
+
+    # -- findings (store/findings.py) ---------------------------------------------------------
+
+    def save_findings(self, findings: Sequence[Finding], audit: AuditRecord) -> int:
+        """Store an audit's findings, replacing the earlier audits of the same scope it covers.
+
+        Returns:
+            How many earlier audits were replaced.
+        """
+        self._check_writable()
+        with self._lock:
+            return store_findings.save(self._con, findings, audit)
+
+    def load_findings(self, audit_id: str | None = None) -> list[Finding]:
+        """The findings of ``audit_id`` (the latest audit when None), ranked by wasted cost."""
+        with self._lock:
+            return store_findings.load(self._con, audit_id)
+
+    # -- budget policies (store/budgets.py) ---------------------------------------------------
+
+    def save_budget_policy(self, name: str, definition: str) -> bool:
+        """Store (or replace) the budget policy ``name`` (JSON text); True when it replaced one."""
+        self._check_writable()
+        with self._lock:
+            return store_budgets.save(self._con, name, definition, _utcnow())
+
+    def delete_budget_policy(self, name: str) -> bool:
+        """Remove the budget policy ``name``; True when there was one."""
+        self._check_writable()
+        with self._lock:
+            return store_budgets.delete(self._con, name)
+
+    def budget_policies(self) -> list[store_budgets.StoredPolicy]:
+        """The stored budget policies, by name."""
+        with self._lock:
+            return store_budgets.load(self._con)
+
+    # -- collector events (store/duckdb_events.py) --------------------------------------------
+
+    def write_events(self, batch: EventBatch, *, pricer: PricerLike) -> EventCounts:
+        """Store calls (priced when they carry no cost), charges, outcomes and spans in one transaction."""
+        self._check_writable()
+        with self._lock:
+            return duckdb_events.write_events(self, batch, pricer=pricer)
+
+    def write_priced_events(self, batch: EventBatch) -> EventCounts:
+        """Like :meth:`write_events`, for calls that all carry their cost: nothing is priced here."""
+        self._check_writable()
+        with self._lock:
+            return duckdb_priced.write_priced_events(self, batch)
+
+    def insert_outcomes(
+        self, outcomes: Iterable[OutcomeEvent] | pa.Table, *, source: str | None = None
+    ) -> InsertResult:
+        """Store outcome events; one already stored (same target, id and time) is skipped."""
+        self._check_writable()
+        with self._lock:
+            table = duckdb_events.outcome_rows(outcomes, source)
+            return duckdb_events.insert_keyed(self._con, "outcomes", table, self.next_stamp())
+
+    def insert_spans(self, spans: pa.Table) -> InsertResult:
+        """Store trace spans (``spans`` columns); one already stored (same trace and span id) is skipped."""
+        self._check_writable()
+        with self._lock:
+            return duckdb_events.insert_keyed(self._con, "spans", spans, self.next_stamp())
+
+    def calls_page(self, filters: CallFilter | None = None, *, limit: int = 100, offset: int = 0) -> pa.Table:
+        """Up to ``limit`` selected calls after the first ``offset``, newest first."""
+        where, params = filter_sql(filters)
+        return duckdb_events.calls_page(self, where, params, limit=limit, offset=offset)
+
+    def call_by_id(self, call_id: str) -> pa.Table:
+        """The stored call with this id, as a table of zero or one row."""
+        return duckdb_events.call_by_id(self, call_id)
+
+    def sessions_page(
+        self, filters: CallFilter | None = None, *, limit: int = 100, offset: int = 0
+    ) -> pa.Table:
+        """Sessions with their totals, most recently active first (columns in store/duckdb_events.py)."""
+        where, params = filter_sql(filters)
+        return duckdb_events.sessions_page(self, where, params, limit=limit, offset=offset)
+
+    def session_records(self, session_id: str) -> SessionRecords:
+        """A session's calls, charges, outcomes and spans."""
+        return duckdb_events.session_records(self, session_id)
+
+    def outcomes_table(self, target: Literal["call", "session"], ids: Sequence[str]) -> pa.Table:
+        """The outcomes recorded for these calls or sessions, oldest first."""
+        return duckdb_events.outcomes_of(self, target, ids)
+
+    def events_count(self, table: Literal["outcomes", "spans"]) -> int:
+        """How many rows the ``outcomes`` or ``spans`` table holds."""
+        return duckdb_events.table_count(self, table)
 
 
 def _insert_batch_sql(table_name: str, repeats: bool) -> str:

@@ -1,19 +1,21 @@
-"""Native JSONL into DuckDB: the SQL fast path, and the line-by-line fallback when a record is bad.
+"""Native JSONL into DuckDB: checked SQL passes straight into the tables, or line by line for bad files.
 
-The fast path never parses a line in Python (DESIGN sections 9 and 11):
+The fast path never parses a line in Python (DESIGN sections 9 and 11) and stages nothing:
 
-1. ``read_json`` with an explicit column spec fills a staging table, every value checked in
-   SQL (store/duckdb_sql.py);
-2. a file with any bad row, malformed JSON or a container of the wrong kind goes to the Python
-   path instead (store/native_file.py), which reports each bad record with its line and field
-   and stores the good ones (or, strict, nothing);
-3. calls without a cost are priced in SQL: the distinct (provider, model, day, tier, batch)
-   keys go to :meth:`Pricer.price_table`, and each call joins the row of its key and
-   long-context tier; the few calls SQL cannot price exactly (unknown buckets, quality flags,
-   server tools, assumed rates) are priced by :meth:`Pricer.price` in Python;
-4. one transaction inserts the calls and charges whose id is new (the first of repeated ids).
+1. a survey reads a few columns of the file (store/duckdb_sql.py): how many calls and charges,
+   whether an id repeats, and the distinct price keys of the calls without a cost, which
+   :meth:`Pricer.price_table` prices into a small table (store/duckdb_pricing.py);
+2. in one transaction, one statement reads the call lines, checks every value, prices the calls
+   and inserts those whose id is new; a second does the same for the charge lines; the few calls
+   SQL cannot price are then priced by :meth:`Pricer.price` in Python;
+3. a line the checks cannot vouch for (or malformed JSON, or a container of the wrong kind)
+   aborts the statement: the transaction rolls back and the file goes to the Python path
+   (store/native_file.py), which reports each bad record with its line and field and stores the
+   good ones (or, strict, nothing).
 
-Calls that carry a cost keep it: history is never rewritten.
+When an id repeats inside the file, the checked rows are staged in a temporary table first, so
+that the first occurrence in the file wins. Calls that carry a cost keep it: history is never
+rewritten.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -29,33 +32,27 @@ import duckdb
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
 
 from tokenomy.pricing import PriceKey
-from tokenomy.schema import ATTRIBUTION_FIELDS, BUCKETS, COST_PARTS
-from tokenomy.store.arrow import CALLS_SCHEMA, calls_from_arrow, calls_to_arrow, charges_to_arrow
+from tokenomy.store.arrow import calls_to_arrow, charges_to_arrow
 from tokenomy.store.base import ImportResult, PricerLike, Progress
-from tokenomy.store.duckdb_compat import arrow_reader
-from tokenomy.store.duckdb_sql import stage_sql
+from tokenomy.store.duckdb_pricing import (
+    drop_rates,
+    insert_calls_sql,
+    insert_charges_sql,
+    load_rates,
+    price_leftovers,
+)
+from tokenomy.store.duckdb_sql import calls_select, charges_select, pricing_flags, survey_sql
 from tokenomy.store.native_file import Batch, check_file, read_batches
 
 if TYPE_CHECKING:
     from tokenomy.store.duckdb import DuckDBStore
 
 STAGE: Final = "_tokenomy_stage"
-RATES: Final = "_tokenomy_rates"
-PYCOST: Final = "_tokenomy_pycost"
-DUPS: Final = "_tokenomy_dups"
-_COST_COLUMNS: Final = (
-    "cost_total",
-    *(f"cost_{p}" for p in COST_PARTS),
-    "cost_currency",
-    "cost_source",
-    "cost_price_date",
-    "cost_estimated",
-    "cost_reason",
-)
-_PYCOST_SCHEMA: Final = pa.schema(
-    [("_row", pa.int64()), *[(f"p_{name}", CALLS_SCHEMA.field(name).type) for name in _COST_COLUMNS]]
-)
+CHARGE_STAGE: Final = "_tokenomy_charge_stage"
 _POLL_SECONDS: Final = 0.2
+_SURVEY_SHARE: Final = 0.1
+"""The part of the progress bar the survey takes (it reads few columns, so it is quick)."""
+_CALLS_SHARE: Final = 0.8
 
 
 def import_file(
@@ -79,241 +76,179 @@ def import_file(
 # fast path
 
 
+@dataclass(frozen=True, slots=True)
+class _Survey:
+    """What the survey pass found (see :func:`tokenomy.store.duckdb_sql.survey_sql`)."""
+
+    calls: int
+    charges: int
+    repeats: bool
+    keys: list[PriceKey]
+
+
+@dataclass(frozen=True, slots=True)
+class _Meter:
+    """Progress over the file's bytes, in shares: each pass reports within its own share."""
+
+    size: int
+    progress: Progress | None
+
+    def span(self, con: duckdb.DuckDBPyConnection, start: float, end: float) -> _Polling:
+        return _Polling(con, self, start, end)
+
+
 def _fast_path(
     store: DuckDBStore, path: Path, size: int, pricer: PricerLike, progress: Progress | None
 ) -> ImportResult | None:
     con = store.connection
+    meter = _Meter(size, progress)
     try:
-        try:
-            with _polling(con, size, progress):
-                con.execute(stage_sql(str(path)))
-        except duckdb.Error:
-            return None  # malformed JSON or a wrong container: the Python path says where
-        counts = con.execute(
-            f"SELECT count(*) FILTER (WHERE _bad), count(*) FILTER (WHERE NOT _is_charge),"
-            f" count(*) FILTER (WHERE _is_charge) FROM {STAGE}"
-        ).fetchone()
-        assert counts is not None  # an aggregate always returns one row
-        if counts[0]:
-            return None
+        survey = _survey(con, path, meter)
+        load_rates(con, pricer, survey.keys)
         stamp = store.next_stamp()
         con.execute("BEGIN TRANSACTION")
         try:
-            calls, charges = _price_and_insert(con, pricer, stamp, charges=True)
+            calls, charges = _insert_file(con, str(path), survey, pricer=pricer, stamp=stamp, meter=meter)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
+    except duckdb.Error:
+        return None  # a line SQL cannot vouch for: the Python path says which, and why
     finally:
-        _drop_work_tables(con)
+        _drop_stages(con)
     result = ImportResult(
         path=str(path),
         calls=calls,
-        duplicates=int(counts[1]) - calls,
+        duplicates=survey.calls - calls,
         charges=charges,
-        charge_duplicates=int(counts[2]) - charges,
+        charge_duplicates=survey.charges - charges,
     )
     return store.import_stats(stamp, result)
 
 
-def _price_and_insert(
-    con: duckdb.DuckDBPyConnection, pricer: PricerLike, stamp: datetime, *, charges: bool
-) -> tuple[int, int]:
-    """Price the staged calls that carry no cost, then insert the new calls (and charges).
-
-    Both paths end here: the fast path with the staging table read from the file, the Python
-    path with one built from the records it read. Returns (calls, charges) inserted.
-    """
-    _load_rates(con, pricer)
-    _load_python_costs(con, pricer)
-    con.execute(
-        f"""CREATE TEMP TABLE {DUPS} AS SELECT s.rowid AS _row FROM {STAGE} s
-        JOIN (SELECT _is_charge, id, min(rowid) AS keep FROM {STAGE} GROUP BY ALL HAVING count(*) > 1) d
-          ON d._is_charge = s._is_charge AND d.id = s.id AND d.keep <> s.rowid"""
+def _survey(con: duckdb.DuckDBPyConnection, path: Path, meter: _Meter) -> _Survey:
+    with meter.span(con, 0.0, _SURVEY_SHARE):
+        rows = con.execute(survey_sql(str(path))).fetchall()  # an aggregate: one row
+    calls, charges, distinct, keys = rows[0]
+    return _Survey(
+        calls=int(calls),
+        charges=int(charges),
+        repeats=int(distinct) < int(calls) + int(charges),
+        keys=[PriceKey(**key) for key in keys or ()],
     )
-    calls = _count(con.execute(_insert_calls_sql(), [stamp]))
-    stored_charges = _count(con.execute(_insert_charges_sql(), [stamp])) if charges else 0
-    return calls, stored_charges
 
 
-def _drop_work_tables(con: duckdb.DuckDBPyConnection) -> None:
-    for table in (STAGE, RATES, PYCOST, DUPS):
-        con.execute(f"DROP TABLE IF EXISTS {table}")
-
-
-def _count(cursor: duckdb.DuckDBPyConnection) -> int:
-    row = cursor.fetchone()
-    return int(row[0]) if row else 0
+def _insert_file(
+    con: duckdb.DuckDBPyConnection,
+    path: str,
+    survey: _Survey,
+    *,
+    pricer: PricerLike,
+    stamp: datetime,
+    meter: _Meter,
+) -> tuple[int, int]:
+    """Insert the file's new calls (priced) and charges; returns how many of each were stored."""
+    calls_source, charges_source = calls_select(path), charges_select(path)
+    calls_skip = charges_skip = ""
+    if survey.repeats and survey.calls:  # file order decides which of repeated ids is kept: stage
+        calls_source, calls_skip = _staged(con, STAGE, calls_source)
+    if survey.repeats and survey.charges:
+        charges_source, charges_skip = _staged(con, CHARGE_STAGE, charges_source)
+    calls = charges = 0
+    calls_end = _SURVEY_SHARE + _CALLS_SHARE if survey.charges else 1.0
+    if survey.calls:
+        with meter.span(con, _SURVEY_SHARE, calls_end), _joins_as_written(con):
+            calls = _count(con.execute(insert_calls_sql(calls_source, skip=calls_skip), [stamp]))
+        price_leftovers(con, pricer, stamp)
+    if survey.charges:
+        with meter.span(con, calls_end, 1.0), _joins_as_written(con):
+            charges = _count(con.execute(insert_charges_sql(charges_source, skip=charges_skip), [stamp]))
+    return calls, charges
 
 
 @contextmanager
-def _polling(con: duckdb.DuckDBPyConnection, size: int, progress: Progress | None) -> Iterator[None]:
-    """Report the running statement's progress (as bytes of the file) from a helper thread."""
-    if progress is None:
-        yield
-        return
-    con.execute("SET enable_progress_bar = true")
-    con.execute("SET enable_progress_bar_print = false")
-    done = threading.Event()
+def _joins_as_written(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Build each hash join on its right side, as the insert is written, for one statement.
 
-    def poll() -> None:
-        while not done.wait(_POLL_SECONDS):
-            percent = con.query_progress()
+    The planner cannot know how many lines the file has (it guesses a few dozen), so it would
+    build the hash tables on the file's side instead: every column of every line held in memory
+    before the first row is written. As written, they hold the price table and the stored ids.
+    """
+    before = str(con.execute("SELECT current_setting('disabled_optimizers')").fetchall()[0][0])
+    con.execute("SET disabled_optimizers = ?", [",".join(filter(None, (before, "build_side_probe_side")))])
+    try:
+        yield
+    finally:
+        con.execute("SET disabled_optimizers = ?", [before])
+
+
+def _staged(con: duckdb.DuckDBPyConnection, table: str, source: str) -> tuple[str, str]:
+    """Stage ``source`` in ``table`` (file order kept); returns (new source, anti-join of repeats)."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {source}")
+    return f"SELECT rowid AS _row, * FROM {table}", _skip_repeats(con, table)
+
+
+def _skip_repeats(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    """An anti-join that drops every row of ``table`` but the first of each id ('' when none repeat)."""
+    rows = con.execute(f"SELECT count(*) > count(DISTINCT id) FROM {table}").fetchall()
+    if not rows[0][0]:
+        return ""
+    repeats = f"{table}_repeats"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {repeats} AS SELECT rowid AS _row FROM {table}"
+        " QUALIFY row_number() OVER (PARTITION BY id ORDER BY rowid) > 1"
+    )
+    return f"ANTI JOIN {repeats} d ON d._row = s._row"
+
+
+def _drop_stages(con: duckdb.DuckDBPyConnection) -> None:
+    for table in (STAGE, CHARGE_STAGE):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+        con.execute(f"DROP TABLE IF EXISTS {table}_repeats")
+    drop_rates(con)
+
+
+def _count(cursor: duckdb.DuckDBPyConnection) -> int:
+    rows = cursor.fetchall()  # fetchall: a half-read result blocks the connection's next register()
+    return int(rows[0][0]) if rows else 0
+
+
+class _Polling:
+    """Reports the running statement's progress within a share of the file, from a helper thread."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, meter: _Meter, start: float, end: float) -> None:
+        self._con, self._meter, self._start, self._end = con, meter, start, end
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> None:
+        if self._meter.progress is None:
+            return
+        self._con.execute("SET enable_progress_bar = true")
+        self._con.execute("SET enable_progress_bar_print = false")
+        self._thread = threading.Thread(target=self._poll, name="tokenomy-import-progress", daemon=True)
+        self._thread.start()
+
+    def __exit__(self, *exc: object) -> None:
+        if self._thread is None:
+            return
+        self._done.set()
+        self._thread.join()
+        self._con.execute("RESET enable_progress_bar")
+
+    def _poll(self) -> None:
+        size, report = self._meter.size, self._meter.progress
+        assert report is not None  # only started with a callback
+        while not self._done.wait(_POLL_SECONDS):
+            percent = self._con.query_progress()
             if percent >= 0:
-                progress(int(size * min(percent, 100.0) / 100), size)
-
-    thread = threading.Thread(target=poll, name="tokenomy-import-progress", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        done.set()
-        thread.join()
-        con.execute("RESET enable_progress_bar")
-
-
-def _load_rates(con: duckdb.DuckDBPyConnection, pricer: PricerLike) -> None:
-    """Price the distinct keys of the SQL-priced calls, and mark calls whose rates need Python."""
-    rows = con.execute(
-        f"SELECT DISTINCT nullif(provider, ''), _model, _day, nullif(service_tier, ''), batch"
-        f" FROM {STAGE} WHERE _regular"
-    ).fetchall()
-    table = pricer.price_table([PriceKey(*row) for row in rows])
-    con.register("_tokenomy_rates_arrow", table)
-    try:
-        con.execute(
-            f"""CREATE TEMP TABLE {RATES} AS SELECT *, coalesce(provider, '') AS _kp,
-                coalesce(service_tier, '') AS _kt,
-                lead(tier_start) OVER (PARTITION BY provider, model, day, service_tier, batch
-                                       ORDER BY tier_start) AS _tier_end
-            FROM _tokenomy_rates_arrow"""
-        )
-    finally:
-        con.unregister("_tokenomy_rates_arrow")
-    special = con.execute(
-        f"SELECT count(*) FROM {RATES} WHERE priced AND (len(assumed_buckets) > 0"
-        " OR coalesce(overhead_per_microsecond, 0) <> 0)"
-    ).fetchone()
-    if special and special[0]:
-        assumed = " OR ".join(f"(list_contains(r.assumed_buckets, '{b}') AND s.{b} > 0)" for b in BUCKETS)
-        con.execute(
-            f"""UPDATE {STAGE} s SET _regular = false FROM {RATES} r
-            WHERE s._regular AND {_RATE_JOIN} AND r.priced
-              AND ({assumed} OR (coalesce(r.overhead_per_microsecond, 0) <> 0 AND s.latency_ms IS NULL))"""
-        )
-
-
-_RATE_JOIN: Final = (
-    "r._kp = coalesce(nullif(s.provider, ''), '') AND r.model = s._model AND r.day = s._day"
-    " AND r._kt = coalesce(nullif(s.service_tier, ''), '') AND r.batch = s.batch"
-    " AND s.input_total > r.tier_start AND (r._tier_end IS NULL OR s.input_total <= r._tier_end)"
-)
-
-
-def _load_python_costs(con: duckdb.DuckDBPyConnection, pricer: PricerLike, batch_size: int = 50_000) -> None:
-    """Price with the Pricer the calls without a cost that SQL does not price, into ``PYCOST``."""
-    con.execute(f"CREATE TEMP TABLE {PYCOST} ({_pycost_ddl()})")
-    reader = arrow_reader(
-        con,
-        f"SELECT rowid AS _row, * FROM {STAGE} WHERE NOT _is_charge AND NOT _has_cost AND NOT _regular",
-        batch_size=batch_size,
-    )
-    costs: list[pa.Table] = []
-    for batch in reader:  # the statement must finish before the connection runs another
-        calls = [call.replace(cost=pricer.price(call)) for call in calls_from_arrow(batch)]
-        priced = calls_to_arrow(calls)
-        columns = {"_row": batch.column("_row")}
-        columns.update({f"p_{name}": priced.column(name) for name in _COST_COLUMNS})
-        costs.append(pa.table(columns, schema=_PYCOST_SCHEMA))
-    if not costs:
-        return
-    con.register("_tokenomy_pycost_arrow", pa.concat_tables(costs))
-    try:
-        con.execute(f"INSERT INTO {PYCOST} SELECT * FROM _tokenomy_pycost_arrow")
-    finally:
-        con.unregister("_tokenomy_pycost_arrow")
-
-
-def _pycost_ddl() -> str:
-    types = {"cost_currency": "VARCHAR", "cost_source": "VARCHAR", "cost_reason": "VARCHAR"}
-    types.update(cost_price_date="DATE", cost_estimated="BOOLEAN")
-    return ", ".join(
-        ["_row BIGINT"] + [f"p_{name} {types.get(name, 'DECIMAL(38, 12)')}" for name in _COST_COLUMNS]
-    )
-
-
-def _sql_costs() -> list[str]:
-    """Cost expressions for SQL-priced calls (``r`` is the joined rate row), named ``_c_<column>``."""
-    money = "DECIMAL(38, 12)"
-    exprs = [
-        f"CASE WHEN r.priced AND s.{b} <> 0 THEN CAST(s.{b} * r.rate_{b} AS {money}) END AS _c_cost_{b}"
-        for b in BUCKETS
-    ]
-    exprs.append(f"CAST(NULL AS {money}) AS _c_cost_server_tools")
-    exprs.append(
-        f"CASE WHEN r.priced AND r.request_fee <> 0 THEN CAST(r.request_fee AS {money}) END"
-        " AS _c_cost_requests"
-    )
-    overhead = (
-        "coalesce(r.overhead_per_request, 0) + coalesce(r.overhead_per_microsecond, 0)"
-        " * coalesce(CAST(round(s.latency_ms * 1000) AS BIGINT), 0)"
-    )
-    exprs.append(f"CASE WHEN r.priced THEN nullif(CAST({overhead} AS {money}), 0) END AS _c_cost_overhead")
-    exprs += [
-        "CASE WHEN r.model IS NOT NULL THEN 'USD' END AS _c_cost_currency",
-        "CASE WHEN r.priced THEN r.source END AS _c_cost_source",
-        "r.price_date AS _c_cost_price_date",
-        "CASE WHEN r.priced THEN (s.usage_kind <> 'reported' OR r.estimated) ELSE false END"
-        " AS _c_cost_estimated",
-        "r.reason AS _c_cost_reason",
-    ]
-    return exprs
-
-
-def _insert_calls_sql() -> str:
-    parts = " + ".join(f"coalesce(_c_cost_{p}, 0)" for p in COST_PARTS)
-    chosen = []
-    for name in _COST_COLUMNS:
-        sql_value = (
-            f"CASE WHEN _priced THEN CAST({parts} AS DECIMAL(38, 12)) END"
-            if name == "cost_total"
-            else f"_c_{name}"
-        )
-        chosen.append(
-            f"CASE WHEN _has_cost THEN {name} WHEN _row_p IS NOT NULL THEN p_{name}"
-            f" ELSE {sql_value} END AS {name}"
-        )
-    plain = [f'"{f.name}"' for f in CALLS_SCHEMA if f.name not in _COST_COLUMNS and f.name != "imported_at"]
-    return f"""
-    INSERT INTO calls BY NAME
-    SELECT {", ".join(plain)}, {", ".join(chosen)}, ?::TIMESTAMP AS imported_at
-    FROM (
-        SELECT s.*, r.priced AS _priced, p._row AS _row_p, p.* EXCLUDE (_row), {", ".join(_sql_costs())}
-        FROM {STAGE} s
-        ANTI JOIN calls c ON c.id = s.id
-        ANTI JOIN {DUPS} d ON d._row = s.rowid
-        LEFT JOIN {RATES} r ON s._regular AND {_RATE_JOIN}
-        LEFT JOIN {PYCOST} p ON p._row = s.rowid
-        WHERE NOT s._is_charge
-    )
-    """
-
-
-def _insert_charges_sql() -> str:
-    attribution = ", ".join(f's."{name}"' for name in ATTRIBUTION_FIELDS)
-    return f"""
-    INSERT INTO charges BY NAME
-    SELECT s.id, s.session_id, s."at", s.kind, s.amount, s.currency, s.quantity, s.unit, s.description,
-           {attribution}, s.tags, s.source, ?::TIMESTAMP AS imported_at
-    FROM {STAGE} s
-    ANTI JOIN charges c ON c.id = s.id
-    ANTI JOIN {DUPS} d ON d._row = s.rowid
-    WHERE s._is_charge
-    """
+                share = self._start + (self._end - self._start) * min(percent, 100.0) / 100
+                report(int(size * share), size)
 
 
 # ---------------------------------------------------------------------------------------------
-# Python path
+# Python path, and calls given as records
 
 
 def import_line_by_line(
@@ -356,17 +291,10 @@ def import_line_by_line(
 def _store_batch(
     store: DuckDBStore, stamp: datetime, pricer: PricerLike, batch: Batch, result: ImportResult
 ) -> None:
-    con = store.connection
     if batch.calls:
-        con.register("_tokenomy_calls_arrow", calls_to_arrow(batch.calls, imported_at=stamp))
-        try:
-            con.execute(f"CREATE TEMP TABLE {STAGE} AS SELECT *, {_STAGED_FLAGS} FROM _tokenomy_calls_arrow")
-        finally:
-            con.unregister("_tokenomy_calls_arrow")
-        try:
-            inserted, _ = _price_and_insert(con, pricer, stamp, charges=False)
-        finally:
-            _drop_work_tables(con)
+        inserted = insert_unpriced_calls(
+            store, calls_to_arrow(batch.calls, imported_at=stamp), pricer=pricer, stamp=stamp
+        )
         result.calls += inserted
         result.duplicates += len(batch.calls) - inserted
     if batch.charges:
@@ -375,12 +303,31 @@ def _store_batch(
         result.charge_duplicates += stored.duplicates
 
 
-_STAGED_FLAGS: Final = (
-    "false AS _is_charge, cost_currency IS NOT NULL AS _has_cost, "
-    "(cost_currency IS NULL AND coalesce(response_model <> '' OR request_model <> '', false)"
-    " AND started_at IS NOT NULL AND len(quality) = 0 AND cardinality(server_tools) = 0 AND "
-    + " AND ".join(f"{b} IS NOT NULL" for b in BUCKETS)
-    + ") AS _regular, CASE WHEN response_model <> '' THEN response_model ELSE request_model END AS _model, "
-    "started_at::DATE AS _day"
-)
-"""The flags the fast path's staging table carries, for a stage built from records."""
+def insert_unpriced_calls(store: DuckDBStore, calls: pa.Table, *, pricer: PricerLike, stamp: datetime) -> int:
+    """Price the calls of an Arrow table that carry no cost (in SQL where it can), and insert the new ones.
+
+    ``calls`` has the ``calls`` columns; calls with a cost keep it. Runs inside the caller's
+    transaction. Returns how many calls were stored (known and repeated ids are skipped; the
+    first of repeated ids wins).
+    """
+    con = store.connection
+    con.register("_tokenomy_calls_arrow", calls)
+    try:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {STAGE} AS"
+            f" SELECT *, {pricing_flags('cost_currency IS NOT NULL')} FROM _tokenomy_calls_arrow"
+        )
+    finally:
+        con.unregister("_tokenomy_calls_arrow")
+    try:
+        keys = con.execute(
+            f"SELECT DISTINCT nullif(provider, ''), _model, _day, nullif(service_tier, ''), batch"
+            f" FROM {STAGE} WHERE _pricing IN ('flagged', 'empty', 'full')"
+        ).fetchall()
+        load_rates(con, pricer, [PriceKey(*key) for key in keys])
+        source = f"SELECT rowid AS _row, * FROM {STAGE}"
+        inserted = _count(con.execute(insert_calls_sql(source, skip=_skip_repeats(con, STAGE)), [stamp]))
+        price_leftovers(con, pricer, stamp, among=f"SELECT id FROM {STAGE}")
+    finally:
+        _drop_stages(con)
+    return inserted

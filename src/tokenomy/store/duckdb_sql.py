@@ -1,16 +1,19 @@
-"""The SQL that reads native JSONL into a typed staging table and vouches for every value in it.
+"""The SQL that reads native JSONL and vouches for every value in the same pass: typed rows or an error.
 
 DuckDB's ``read_json`` casts leniently (``"12"`` becomes 12, ``1.5`` becomes 2, ``true``
 becomes ``'true'``), while :func:`tokenomy.native.call_from_native` rejects these. So numbers,
 booleans, the id, lists and maps are read as JSON text, whose first characters show their type,
 and checked before they are cast; strings are read as VARCHAR, where a boolean or an object
 would arrive as ``true`` or ``{...}`` and is refused; a container of the wrong kind (a string
-where ``usage`` should be an object) makes ``read_json`` fail. The checks are conservative:
-whatever they cannot vouch for (an epoch-seconds time, a time with an offset, a number that is
-not a whole number where a count is expected) marks the row bad, and a file with any bad row goes
-to the Python path, which has the final word. The staging table has the ``calls`` column names
-(plus the charge columns and a few ``_``-prefixed flags), so the insert that follows is a plain
-projection.
+where ``usage`` should be an object) makes ``read_json`` fail.
+
+Each SELECT built here reads the file once and keeps one kind of line (calls, or charges) as
+rows with the store's column names. Every value is checked in that same pass: a line that fails a
+check raises DuckDB's ``error()``, which aborts the statement, so the caller's transaction rolls
+back and the file goes to the Python path (store/native_file.py), which reports each bad record
+with its line and field. The checks are conservative: whatever they cannot vouch for (an
+epoch-seconds time, a time with an offset, a whole number written ``3.0``) aborts the fast path,
+and the Python path has the final word. Nothing is materialised and nothing is flagged per row.
 """
 
 from __future__ import annotations
@@ -30,22 +33,27 @@ from tokenomy.schema import (
     Status,
 )
 
+REJECTED: Final = "tokenomy: a line the SQL reader cannot vouch for"
+"""The message of the error a bad line raises (the caller falls back to the Python path)."""
 _SEP: Final = "\x1f"
-GROUP_PATTERNS: Final = {
-    "integer": rf"(\d{{1,18}}({_SEP}\d{{1,18}})*)?",
-    "number": rf"(\d+(\.\d+)?([eE][+-]?\d+)?({_SEP}|$))*",
-    "signed": rf"(-?\d+(\.\d+)?([eE][+-]?\d+)?({_SEP}|$))*",
-    "boolean": rf"((true|false)({_SEP}|$))*",
+_RAISE: Final = f"error('{REJECTED}')"
+FORBIDDEN: Final = {
+    "integer": rf"[^0-9{_SEP}]",
+    "number": rf"[^0-9.eE+{_SEP}-]|(^|{_SEP})-",
+    "signed": rf"[^0-9.eE+{_SEP}-]",
+    "boolean": rf"[^truefals{_SEP}]",
 }
-"""Per kind of JSON leaf, the pattern its texts, joined by U+001F, must match in full: one match
-per row is cheaper than one per leaf. Counts are whole numbers of at most 18 digits (larger ones
-go to the Python path, which checks the 64-bit range)."""
+"""Per kind of JSON leaf, a pattern that finds a bad character in its texts joined by U+001F (one
+search per row is cheaper than one per leaf). A JSON string shows a quote, an object a brace, a
+boolean letters no number has; so counts are plain digits (a count too large for 64 bits makes
+the cast raise), numbers are not negative where they must not be, and a text made of the letters
+of ``true`` and ``false`` alone can only be one of those two words."""
 DECIMAL_RE: Final = r"-?\d{1,26}(\.\d+)?([eE][-+]?\d{1,2})?"
 """Amounts the fast path takes: decimal strings (as Python prints a Decimal, ``7.5E-8`` too).
 DuckDB's cast to DECIMAL(38, 12) rounds extra places half away from zero, as the Python path does."""
 DATE_RE: Final = r"\d{4}-\d\d-\d\d.*"
 
-_STRS: Final = (
+_CALL_STRS: Final = (
     "trace_id",
     "span_id",
     "parent_span_id",
@@ -58,8 +66,6 @@ _STRS: Final = (
     "error_type",
     "finish_reason",
     "source",
-    "unit",
-    "description",
 )
 _INTS: Final = (
     "step",
@@ -73,52 +79,54 @@ _INTS: Final = (
     "http_status",
     "filler_tokens",
 )
-_TOP_TEXT: Final = (
-    "type",
-    "started_at",
-    "ended_at",
-    *_STRS,
-    "operation",
-    "status",
-    "provider_reported_cost",
-    "amount",
-    "kind",
-    "at",
-    "currency",
-)
-"""Top-level fields read as VARCHAR: strings, times, decimal strings and enums."""
-_TOP_JSON: Final = ("id", *_INTS, "latency_ms", "ttft_ms", "streamed", "batch", "quantity")
-"""Top-level fields read as JSON text, so that ``"12"`` and ``12`` stay apart."""
+_COUNTS: Final = (*BUCKETS, "input_total", "output_total")
+_TIME_FORMATS: Final = "['%Y-%m-%dT%H:%M:%S.%gZ', '%Y-%m-%dT%H:%M:%SZ', '%Y-%m-%dT%H:%M:%S.%fZ']"
 
 
 def _struct(fields: dict[str, str]) -> str:
     return "STRUCT(" + ", ".join(f'"{name}" {kind}' for name, kind in fields.items()) + ")"
 
 
-def read_columns() -> str:
-    """The ``columns`` argument of ``read_json``: every field of a call or charge.
-
-    Numbers, booleans, lists and maps are read as JSON text (their type is checked); strings
-    are read as VARCHAR, where a boolean or an object would show as ``true`` or ``{...}``.
-    """
-    usage = dict.fromkeys((*BUCKETS, "input_total", "output_total", "server_tools", "quality"), "JSON")
-    usage["kind"] = "VARCHAR"
+def _attribution_type() -> str:
+    # tags are read as MAP(VARCHAR, VARCHAR): a boolean, null or object value arrives as text or NULL
     attribution = dict.fromkeys(ATTRIBUTION_FIELDS, "VARCHAR")
     attribution["tags"] = "MAP(VARCHAR, VARCHAR)"
+    return _struct(attribution)
+
+
+def call_columns() -> dict[str, str]:
+    """The ``read_json`` column spec of a call line: JSON text where the type must be checked."""
+    usage = dict.fromkeys((*_COUNTS, "server_tools", "quality"), "JSON")
+    usage["kind"] = "VARCHAR"
     cost = dict.fromkeys(("total", "currency", "source", "price_date", "reason"), "VARCHAR")
     cost.update(estimated="JSON", parts="JSON")
-    columns = dict.fromkeys(_TOP_TEXT, "VARCHAR")
-    columns.update(dict.fromkeys(_TOP_JSON, "JSON"))
+    text = ("type", "started_at", "ended_at", *_CALL_STRS, "operation", "status", "provider_reported_cost")
+    columns = dict.fromkeys(text, "VARCHAR")
+    columns.update(dict.fromkeys(("id", *_INTS, "latency_ms", "ttft_ms", "streamed", "batch"), "JSON"))
     columns.update(
         usage=_struct(usage),
         prefix_hashes="JSON",
         tool_uses="JSON",
-        attribution=_struct(attribution),
+        attribution=_attribution_type(),
         outcome=_struct({"success": "JSON", "score": "JSON", "action": "VARCHAR"}),
         cost=_struct(cost),
         content=_struct({"prompt": "VARCHAR", "completion": "VARCHAR"}),
     )
-    return "{" + ", ".join(f"\"{name}\": '{kind}'" for name, kind in columns.items()) + "}"
+    return columns
+
+
+def charge_columns() -> dict[str, str]:
+    """The ``read_json`` column spec of a charge line."""
+    text = ("type", "amount", "at", "kind", "currency", "session_id", "unit", "description", "source")
+    columns = dict.fromkeys(text, "VARCHAR")
+    columns.update(id="JSON", quantity="JSON", attribution=_attribution_type())
+    return columns
+
+
+def read_json(path: str, columns: dict[str, str]) -> str:
+    """``read_json`` of a native JSONL file with an explicit column spec (nothing is sampled)."""
+    spec = "{" + ", ".join(f"\"{name}\": '{kind}'" for name, kind in columns.items()) + "}"
+    return f"read_json({_quote(path)}, format = 'newline_delimited', columns = {spec})"
 
 
 def _quote(value: str) -> str:
@@ -131,7 +139,7 @@ def _in_list(values: tuple[str, ...]) -> str:
 
 @dataclass(slots=True)
 class _Select:
-    """The staging SELECT being built: output expressions and the checks that vouch for them.
+    """The SELECT being built: output expressions and the checks that vouch for them.
 
     A JSON leaf arrives as its compact JSON text, so its type shows in its first character and
     most checks are string tests (much cheaper than parsing the value again).
@@ -139,34 +147,32 @@ class _Select:
 
     columns: list[str] = field(default_factory=list)
     checks: list[str] = field(default_factory=list)
-    later: list[str] = field(default_factory=list)
-    """Checks on the typed values (a failed cast leaves a sentinel), run one query level up."""
     groups: dict[str, list[str]] = field(default_factory=dict)
     """Raw texts checked together by one regular expression per kind (see :data:`GROUP_PATTERNS`)."""
 
     def add(self, name: str, value: str, check: str | None = None) -> None:
+        """An output column, and the check that vouches for it (true when valid; false or NULL
+        sends the file to the Python path)."""
         self.columns.append(f'{value} AS "{name}"')
         if check is not None:
-            self.checks.append(f"coalesce({check}, false)")
+            self.checks.append(check)
 
     def grouped(self, kind: str, text: str) -> None:
+        """Check ``text`` (a JSON leaf's text) with the others of its kind (see :data:`FORBIDDEN`)."""
         self.groups.setdefault(kind, []).append(text)
 
-    def typed(self, name: str, src: str, value: str, sentinel: str, valid: str) -> None:
-        """``value`` when ``src`` is set and valid, else ``sentinel``; checked one level up."""
-        self.add(name, f"CASE WHEN {src} IS NULL THEN NULL ELSE coalesce({value}, {sentinel}) END")
-        column = f'"{name}"'
-        self.later.append(f"coalesce({valid.format(column)}, true)")
+    def typed(self, name: str, src: str, value: str) -> None:
+        """``value`` when ``src`` is set and valid; raises when it is set and ``value`` is NULL."""
+        self.add(name, f"CASE WHEN {src} IS NULL THEN NULL ELSE coalesce({value}, {_RAISE}) END")
 
     def string(self, name: str, src: str) -> None:
         # read as VARCHAR: a boolean or an object arrives as text, so those are refused
         odd = f"{src} IN ('true', 'false') OR starts_with({src}, '{{') OR starts_with({src}, '[')"
-        check = f"({src} IS NULL OR NOT ({odd}))"
-        self.add(name, src, check)
+        self.add(name, src, f"({src} IS NULL OR NOT ({odd}))")
 
     def integer(self, name: str, src: str) -> None:
         self.grouped("integer", f"{src}::VARCHAR")
-        self.add(name, f"TRY_CAST({src}::VARCHAR AS BIGINT)")
+        self.add(name, f"CAST({src}::VARCHAR AS BIGINT)")  # raises past 64 bits
 
     def number(self, name: str, src: str, *, non_negative: bool) -> None:
         self.grouped("number" if non_negative else "signed", f"{src}::VARCHAR")
@@ -179,17 +185,8 @@ class _Select:
         self.add(name, value)
 
     def time(self, name: str, src: str) -> None:
-        formats = "['%Y-%m-%dT%H:%M:%S.%gZ', '%Y-%m-%dT%H:%M:%SZ', '%Y-%m-%dT%H:%M:%S.%fZ']"
-        value = f"CASE WHEN length({src}) IN (20, 24, 27) THEN try_strptime({src}, {formats}) END"
-        self.typed(name, src, value, "'-infinity'::TIMESTAMP", "{} <> '-infinity'::TIMESTAMP")
-
-    def group_checks(self) -> list[str]:
-        """One check per kind of grouped leaf: their texts joined, matched by one pattern."""
-        checks = []
-        for kind, texts in self.groups.items():
-            joined = f"concat_ws(chr(31), {', '.join(texts)})"
-            checks.append(f"regexp_full_match({joined}, {_quote(GROUP_PATTERNS[kind])})")
-        return checks
+        value = f"CASE WHEN length({src}) IN (20, 24, 27) THEN try_strptime({src}, {_TIME_FORMATS}) END"
+        self.typed(name, src, value)
 
     def decimal(self, name: str, src: str) -> None:
         pattern = _quote(DECIMAL_RE)
@@ -210,6 +207,32 @@ class _Select:
             f"({src} IS NULL OR regexp_full_match({src}::VARCHAR, {_quote(pattern)}))",
         )
 
+    def identity(self) -> None:
+        """The id, read as JSON: it must be a string (a number is refused), and not empty."""
+        text = "r.id::VARCHAR"
+        value = f"CASE WHEN contains({text}, '\\') THEN r.id ->> '$' ELSE ({text})[2:-2] END"
+        self.add("id", value, f"(starts_with({text}, '\"') AND {text} <> '\"\"')")
+
+    def attribution(self) -> None:
+        for name in ATTRIBUTION_FIELDS:
+            self.string(name, f"r.attribution.{name}")
+        # str(v) of a boolean, a null or an object in Python is not what DuckDB's text would be
+        tags = "coalesce(r.attribution.tags, MAP {})"
+        self.add("tags", tags)
+        self.checks.append(
+            "(r.attribution.tags IS NULL OR NOT coalesce(list_bool_or(list_transform(map_values("
+            "r.attribution.tags), lambda v: v IS NULL"
+            " OR v IN ('true', 'false') OR starts_with(v, '{') OR starts_with(v, '['))), false))"
+        )
+
+    def all_checks(self) -> str:
+        """Every check on the raw values, one regular expression per group of JSON leaves."""
+        grouped = []
+        for kind, texts in self.groups.items():
+            joined = f"concat_ws(chr(31), {', '.join(texts)})"
+            grouped.append(f"NOT regexp_matches({joined}, {_quote(FORBIDDEN[kind])})")
+        return "\n        AND ".join([*self.checks, *grouped]) or "true"
+
 
 _JSTR: Final = r'"[^"\\\x00-\x1f]*"'
 """A JSON string without escapes (anything else goes to the Python path)."""
@@ -225,13 +248,9 @@ def _tool_use_pattern() -> str:
     return _seq("[", item, "]")
 
 
-def _identity(sel: _Select) -> None:
-    # the id is read as JSON: it must be a string (a number is refused), and not empty
-    text = "r.id::VARCHAR"
-    value = f"CASE WHEN contains({text}, '\\') THEN r.id ->> '$' ELSE ({text})[2:-2] END"
-    sel.add("id", value, f"(starts_with({text}, '\"') AND {text} <> '\"\"')")
-    sel.string("_type", "r.type")
-    for name in _STRS:
+def _call_scalars(sel: _Select) -> None:
+    sel.identity()
+    for name in _CALL_STRS:
         sel.string(name, f"r.{name}")
     for name in _INTS:
         sel.integer(name, f"r.{name}")
@@ -246,29 +265,20 @@ def _identity(sel: _Select) -> None:
 
 
 def _usage(sel: _Select) -> None:
-    for name in (*BUCKETS, "input_total", "output_total"):
+    for name in _COUNTS:
         sel.integer(f"_u_{name}", f"r.usage.{name}")
     sel.enum("usage_kind", "r.usage.kind", tuple(k.value for k in Kind), Kind.REPORTED.value)
     counts = _seq("{", rf"{_JSTR}:\d{{1,18}}", "}")
     sel.shaped("server_tools", "r.usage.server_tools", counts, "MAP(VARCHAR, BIGINT)", "MAP {}")
     flags = _seq("[", "|".join(f'"{q.value}"' for q in Quality), "]")
     sel.shaped("_quality", "r.usage.quality", flags, ["VARCHAR"], "[]")
-    sel.later.append("len(list_distinct(_quality)) = len(_quality)")
 
 
-def _rest(sel: _Select) -> None:
+def _call_rest(sel: _Select) -> None:
     sel.shaped("prefix_hashes", "r.prefix_hashes", _seq("[", _JSTR, "]"), ["VARCHAR"], "[]")
     tool_type = [{"name": "VARCHAR", "args_hash": "VARCHAR", "server": "BOOLEAN"}]
     sel.shaped("_tool_uses", "r.tool_uses", _tool_use_pattern(), tool_type, "[]")
-    for name in ATTRIBUTION_FIELDS:
-        sel.string(name, f"r.attribution.{name}")
-    # tags are read as MAP(VARCHAR, VARCHAR): a boolean or an object value would arrive as text
-    tags = "coalesce(r.attribution.tags, MAP {})"
-    sel.add("tags", tags)
-    sel.checks.append(
-        f"NOT coalesce(list_bool_or(list_transform(map_values({tags}), lambda v: v IN ('true', 'false')"
-        " OR starts_with(v, '{') OR starts_with(v, '['))), false)"
-    )
+    sel.attribution()
     sel.boolean("success", "r.outcome.success")
     sel.number("score", "r.outcome.score", non_negative=False)
     sel.string("action", "r.outcome.action")
@@ -282,9 +292,7 @@ def _cost(sel: _Select) -> None:
     sel.decimal("cost_total", "r.cost.total")
     amount = f'("{DECIMAL_RE}"|null)'
     parts = _seq("{", "|".join(f'"{part}":{amount}' for part in COST_PARTS), "}")
-    sel.checks.append(
-        f"coalesce(r.cost.parts IS NULL OR regexp_full_match(r.cost.parts::VARCHAR, {_quote(parts)}), false)"
-    )
+    sel.checks.append(f"(r.cost.parts IS NULL OR regexp_full_match(r.cost.parts::VARCHAR, {_quote(parts)}))")
     for part in COST_PARTS:
         sel.add(f"cost_{part}", f"CAST(r.cost.parts ->> '{part}' AS DECIMAL(38, 12))")
     sel.string("_cost_currency", "r.cost.currency")
@@ -292,32 +300,25 @@ def _cost(sel: _Select) -> None:
     sel.string("cost_reason", "r.cost.reason")
     sel.boolean("_cost_estimated", "r.cost.estimated")
     text = "r.cost.price_date"
-    value = f"TRY_CAST(left({text}, 10) AS DATE)"
     pattern = _quote(DATE_RE)
     sel.add(
         "cost_price_date",
-        value,
-        f"(r.cost.price_date IS NULL OR (regexp_full_match({text}, {pattern}) AND {value} IS NOT NULL))",
+        f"CAST(left({text}, 10) AS DATE)",
+        f"({text} IS NULL OR regexp_full_match({text}, {pattern}))",
     )
 
 
-def _charge(sel: _Select) -> None:
-    sel.decimal("amount", "r.amount")
-    sel.time("at", 'r."at"')
-    sel.string("_kind", "r.kind")
-    sel.string("_currency", "r.currency")
-    sel.number("quantity", "r.quantity", non_negative=True)
-    sel.checks.append(
-        "coalesce(r.type IS DISTINCT FROM 'charge'"
-        """ OR (r.amount IS NOT NULL AND r."at" IS NOT NULL), false)"""
-    )
+def _checked(sel: _Select, source: str, keep: str) -> str:
+    """Rows of ``source`` for which ``keep`` holds, each checked: a bad one raises :data:`REJECTED`.
 
-
-def _inner_select() -> _Select:
-    sel = _Select()
-    for part in (_identity, _usage, _rest, _cost, _charge):
-        part(sel)
-    return sel
+    ``keep`` sits inside the same CASE as the checks, so that no reordering of filters can run
+    a check on a line of the other kind.
+    """
+    return f"""
+        SELECT {", ".join(sel.columns)}
+        FROM {source} r
+        WHERE CASE WHEN NOT ({keep}) THEN false WHEN {sel.all_checks()} THEN true ELSE {_RAISE} END
+    """
 
 
 def _side_total(buckets: tuple[str, ...], total: str) -> tuple[str, str]:
@@ -329,65 +330,115 @@ def _side_total(buckets: tuple[str, ...], total: str) -> tuple[str, str]:
     return value, mismatch
 
 
-def _regular(in_mismatch: str, out_mismatch: str) -> str:
-    """Rows SQL can price: a call with no cost, a model, a start time and a complete, clean usage.
+def pricing_flags(has_cost: str) -> str:
+    """The columns the insert prices by, from a row with the ``calls`` columns.
 
-    Every other call without a cost (unknown buckets, quality flags, server tools...) is priced
-    by the Pricer in Python, which also writes the reasons those cases need.
+    ``_has_cost`` (``has_cost``, the call carries its own cost), ``_model`` and ``_day`` (the
+    price key parts) and ``_pricing``, how SQL prices the call: ``kept`` (its own cost),
+    ``unnamed`` (no model: unpriced), ``flagged`` (data-quality flags: unpriced), ``empty`` (no
+    usage at all: unpriced), ``full`` (every bucket known, no server tools: priced from the rates),
+    or NULL: the Pricer prices it in Python (unknown buckets, server tools, no start time...).
     """
-    known = " AND ".join(f"_u_{b} IS NOT NULL" for b in BUCKETS)
-    return (
-        "(_type IS DISTINCT FROM 'charge' AND NOT _has_cost"
-        " AND coalesce(response_model <> '' OR request_model <> '', false)"
-        f" AND started_at IS NOT NULL AND len(_quality) = 0 AND {known}"
-        f" AND NOT {in_mismatch} AND NOT {out_mismatch} AND cardinality(server_tools) = 0)"
-    )
+    counts_null = " AND ".join(f"{name} IS NULL" for name in _COUNTS)
+    buckets_known = " AND ".join(f"{b} IS NOT NULL" for b in BUCKETS)
+    return f"""{has_cost} AS _has_cost,
+        CASE WHEN response_model <> '' THEN response_model ELSE request_model END AS _model,
+        started_at::DATE AS _day,
+        CASE WHEN {has_cost} THEN 'kept'
+             WHEN coalesce(response_model, '') = '' AND request_model IS NULL THEN 'unnamed'
+             WHEN coalesce(response_model, '') = '' AND request_model = '' OR started_at IS NULL THEN NULL
+             WHEN len(quality) > 0 THEN 'flagged'
+             WHEN {counts_null} THEN 'empty'
+             WHEN {buckets_known} AND cardinality(server_tools) = 0 THEN 'full'
+        END AS _pricing"""
 
 
-def stage_sql(path: str) -> str:
-    """``CREATE TEMP TABLE _tokenomy_stage AS ...``: the file read, typed, derived and checked.
+def calls_select(path: str) -> str:
+    """The call lines of a native JSONL file as ``calls`` rows plus :func:`pricing_flags`.
 
-    Besides the ``calls`` columns, the stage has ``_is_charge``, ``_has_cost``, ``_bad`` (a
-    check failed), ``_model`` and ``_day`` (the price key parts) and the charge columns.
+    The cost columns hold the line's own cost (NULL when it has none); ``imported_at`` is left to
+    the insert. Raises :data:`REJECTED` (through DuckDB) at the first line it cannot vouch for.
     """
-    inner = _inner_select()
+    sel = _Select()
+    for part in (_call_scalars, _usage, _call_rest, _cost):
+        part(sel)
     in_total, in_mismatch = _side_total(INPUT_BUCKETS, "input_total")
     out_total, out_mismatch = _side_total(OUTPUT_BUCKETS, "output_total")
     tm = _quote(Quality.TOTAL_MISMATCH.value)
+    # a flag given twice is dropped by Usage.of: the fast path leaves that to the Python path
     quality = (
-        f"CASE WHEN ({in_mismatch} OR {out_mismatch}) AND NOT list_contains(_quality, {tm}) "
-        f"THEN list_append(_quality, {tm}) ELSE _quality END"
+        f"CASE WHEN len(_quality) > 0 AND len(list_distinct(_quality)) <> len(_quality) THEN {_RAISE}"
+        f" WHEN ({in_mismatch} OR {out_mismatch}) AND NOT list_contains(_quality, {tm})"
+        f" THEN list_append(_quality, {tm}) ELSE _quality END"
     )
-    buckets = ", ".join(f"_u_{b} AS {b}" for b in BUCKETS)
-    checks = "\n        AND ".join([*inner.checks, *inner.group_checks()])
-    later = " AND ".join(inner.later)
+    internal = ", ".join(f"_u_{name}" for name in _COUNTS)
+    checked = _checked(sel, read_json(path, call_columns()), "r.type IS DISTINCT FROM 'charge'")
     return f"""
-    CREATE TEMP TABLE _tokenomy_stage AS
-    SELECT * EXCLUDE ({", ".join(f"_u_{b}" for b in (*BUCKETS, "input_total", "output_total"))},
-                      _quality, _operation, _cost_currency, _cost_estimated, _kind, _currency, _type,
-                      _tool_uses),
-        _type IS NOT DISTINCT FROM 'charge' AS _is_charge,
-        CASE WHEN len(_tool_uses) = 0 THEN _tool_uses ELSE list_transform(_tool_uses,
-            lambda t: {{'name': t.name, 'args_hash': t.args_hash, 'server': coalesce(t.server, false)}})
-        END AS tool_uses,
-        {buckets},
-        {in_total} AS input_total,
-        {out_total} AS output_total,
-        {quality} AS quality,
-        coalesce(nullif(_operation, ''), 'chat') AS operation,
-        CASE WHEN _has_cost THEN coalesce(nullif(_cost_currency, ''), 'USD') END AS cost_currency,
-        CASE WHEN _has_cost THEN coalesce(_cost_estimated, false) END AS cost_estimated,
-        coalesce(nullif(_kind, ''), 'other') AS kind,
-        coalesce(nullif(_currency, ''), 'USD') AS currency,
-        CASE WHEN response_model <> '' THEN response_model ELSE request_model END AS _model,
-        started_at::DATE AS _day,
-        {_regular(in_mismatch, out_mismatch)} AS _regular
+    SELECT *, {pricing_flags("_has_cost")}
     FROM (
-        SELECT * EXCLUDE (_ok), NOT (_ok AND {later}) AS _bad
-        FROM (
-            SELECT {", ".join(inner.columns)},
-                ({checks}) AS _ok
-            FROM read_json({_quote(path)}, format = 'newline_delimited', columns = {read_columns()}) r
-        )
+        SELECT * EXCLUDE ({internal}, _quality, _operation, _cost_currency, _cost_estimated, _tool_uses),
+            CASE WHEN len(_tool_uses) = 0 THEN _tool_uses ELSE list_transform(_tool_uses,
+                lambda t: {{'name': t.name, 'args_hash': t.args_hash, 'server': coalesce(t.server, false)}})
+            END AS tool_uses,
+            {", ".join(f"_u_{b} AS {b}" for b in BUCKETS)},
+            {in_total} AS input_total,
+            {out_total} AS output_total,
+            {quality} AS quality,
+            coalesce(nullif(_operation, ''), 'chat') AS operation,
+            CASE WHEN _has_cost THEN coalesce(nullif(_cost_currency, ''), 'USD') END AS cost_currency,
+            CASE WHEN _has_cost THEN coalesce(_cost_estimated, false) END AS cost_estimated
+        FROM ({checked})
     )
+    """
+
+
+def charges_select(path: str) -> str:
+    """The charge lines (``"type": "charge"``) of a native JSONL file as ``charges`` rows.
+
+    Raises :data:`REJECTED` (through DuckDB) at the first charge line it cannot vouch for.
+    """
+    sel = _Select()
+    sel.identity()
+    sel.decimal("amount", "r.amount")
+    sel.time("at", 'r."at"')
+    sel.checks.append('(r.amount IS NOT NULL AND r."at" IS NOT NULL)')
+    for name in ("_kind", "_currency", "session_id", "unit", "description", "source"):
+        sel.string(name, f"r.{name.lstrip('_')}")
+    sel.number("quantity", "r.quantity", non_negative=True)
+    sel.attribution()
+    checked = _checked(sel, read_json(path, charge_columns()), "r.type IS NOT DISTINCT FROM 'charge'")
+    return f"""
+    SELECT * EXCLUDE (_kind, _currency),
+        coalesce(nullif(_kind, ''), 'other') AS kind,
+        coalesce(nullif(_currency, ''), 'USD') AS currency
+    FROM ({checked})
+    """
+
+
+def survey_sql(path: str) -> str:
+    """One cheap pass over a file (a few columns): what the import needs to know before it writes.
+
+    Returns one row: ``calls`` and ``charges`` (line counts), ``distinct_ids`` (distinct hashes of
+    (kind, id); equal to the line count only when no id repeats), and ``keys``, the distinct price
+    keys (provider, model, day, service_tier, batch) of the calls without a cost, as SQL will
+    compute them. Values are read leniently here: the checked pass that follows judges them.
+    """
+    columns = dict.fromkeys(
+        ("type", "id", "provider", "request_model", "response_model", "started_at", "service_tier"), "VARCHAR"
+    )
+    columns.update(batch="JSON", cost="STRUCT(total VARCHAR)")
+    model = "CASE WHEN r.response_model <> '' THEN r.response_model ELSE r.request_model END"
+    day = "TRY_CAST(left(r.started_at, 10) AS DATE)"
+    key = (
+        f"{{'provider': nullif(r.provider, ''), 'model': {model}, 'day': {day},"
+        " 'service_tier': nullif(r.service_tier, ''), 'batch': coalesce(r.batch::VARCHAR = 'true', false)}"
+    )
+    charge = "r.type IS NOT DISTINCT FROM 'charge'"
+    return f"""
+    SELECT count(*) FILTER (WHERE NOT {charge}) AS calls,
+           count(*) FILTER (WHERE {charge}) AS charges,
+           count(DISTINCT hash(r.id, {charge})) AS distinct_ids,
+           list(DISTINCT {key}) FILTER (WHERE NOT {charge} AND r.cost IS NULL AND {model} <> ''
+                                        AND {day} IS NOT NULL) AS keys
+    FROM {read_json(path, columns)} r
     """

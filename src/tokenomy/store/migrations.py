@@ -136,7 +136,116 @@ CREATE TABLE charges (
 )
 """
 
-MIGRATIONS: Final[tuple[Migration, ...]] = (Migration("0001_calls_and_charges", (CALLS_DDL, CHARGES_DDL)),)
+OUTCOMES_DDL: Final = """
+CREATE TABLE outcomes (
+    target VARCHAR NOT NULL,
+    id VARCHAR NOT NULL,
+    success BOOLEAN,
+    score DOUBLE,
+    action VARCHAR,
+    "at" TIMESTAMP NOT NULL,
+    source VARCHAR,
+    imported_at TIMESTAMP
+)
+"""
+"""Outcomes that arrive after their call or session (``target`` is ``call`` or ``session``, ``id``
+names it). An outcome is identified by (target, id, at): storing it twice keeps one row."""
+
+SPANS_DDL: Final = """
+CREATE TABLE spans (
+    trace_id VARCHAR NOT NULL,
+    span_id VARCHAR NOT NULL,
+    parent_span_id VARCHAR,
+    name VARCHAR,
+    kind VARCHAR,
+    started_at TIMESTAMP,
+    ended_at TIMESTAMP,
+    status VARCHAR,
+    status_message VARCHAR,
+    session_id VARCHAR,
+    agent_name VARCHAR,
+    tool_name VARCHAR,
+    service_name VARCHAR,
+    attributes VARCHAR,
+    source VARCHAR,
+    imported_at TIMESTAMP
+)
+"""
+"""The spans of a trace that are not model calls (agent runs, tools, workflow steps), keyed by
+(trace_id, span_id), so sessions can be drawn as trees with their calls. ``attributes`` is JSON text."""
+
+FINDINGS_DDL: Final = f"""
+CREATE TABLE findings (
+    id VARCHAR NOT NULL,
+    audit_id VARCHAR NOT NULL,
+    audit_scope VARCHAR NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    period_start TIMESTAMP,
+    period_end TIMESTAMP,
+    category VARCHAR NOT NULL,
+    severity VARCHAR NOT NULL,
+    detector VARCHAR,
+    title VARCHAR,
+    fix VARCHAR,
+    team VARCHAR,
+    feature VARCHAR,
+    agent VARCHAR,
+    intent VARCHAR,
+    provider VARCHAR,
+    model VARCHAR,
+    sessions BIGINT,
+    session_ids VARCHAR[],
+    call_ids VARCHAR[],
+    partial_call_ids VARCHAR[],
+    context_call_ids VARCHAR[],
+    wasted_tokens BIGINT,
+    wasted_cost {MONEY},
+    unpriced_calls BIGINT,
+    currency VARCHAR,
+    monthly_savings_low {MONEY},
+    monthly_savings_high {MONEY},
+    assumptions VARCHAR[],
+    evidence VARCHAR
+)
+"""
+"""One row per waste finding. ``call_ids`` lists the calls wasted as a whole (superseded retries,
+truncated attempts, repeated tool calls); ``partial_call_ids`` the calls that wasted part of their
+tokens; ``evidence`` is JSON text. An audit replaces the findings of earlier audits with the same
+``audit_scope`` whose period it covers."""
+
+FINDING_CALLS_DDL: Final = f"""
+CREATE TABLE finding_calls (
+    finding_id VARCHAR NOT NULL,
+    audit_id VARCHAR NOT NULL,
+    category VARCHAR NOT NULL,
+    call_id VARCHAR NOT NULL,
+    session_id VARCHAR,
+    role VARCHAR NOT NULL,
+    effect VARCHAR NOT NULL,
+    wasted_tokens BIGINT,
+    wasted_cost {MONEY},
+    note VARCHAR
+)
+"""
+"""One row per call of a finding: its role, effect, wasted tokens and dollars, and why."""
+
+BUDGET_POLICIES_DDL: Final = """
+CREATE TABLE budget_policies (
+    name VARCHAR NOT NULL,
+    definition VARCHAR NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    updated_at TIMESTAMP NOT NULL
+)
+"""
+"""Budget policies set with ``tokenomy budgets set``, one row per name; ``definition`` is the policy's
+``[[budget]]`` table as JSON text (store/budgets.py)."""
+
+MIGRATIONS: Final[tuple[Migration, ...]] = (
+    Migration("0001_calls_and_charges", (CALLS_DDL, CHARGES_DDL)),
+    Migration("0002_outcomes_and_spans", (OUTCOMES_DDL, SPANS_DDL)),
+    Migration("0003_findings", (FINDINGS_DDL, FINDING_CALLS_DDL)),
+    Migration("0004_budgets", (BUDGET_POLICIES_DDL,)),
+)
 
 
 def pending(applied: set[str]) -> list[Migration]:

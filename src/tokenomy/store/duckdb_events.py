@@ -1,0 +1,201 @@
+"""The collector's SQL on the DuckDB store: event writes in one transaction, and the API's reads.
+
+Writes run on the store's own connection, under its lock, in one transaction: calls (priced
+in SQL where they carry no cost, as the native import prices them), charges, outcomes and
+spans, each idempotent (known keys skipped, the first of repeated keys kept). Reads run on a
+cursor of their own (a second connection to the same database), so the REST API reads a
+consistent snapshot without waiting for a write in progress.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Final
+
+import duckdb
+import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
+
+from tokenomy.errors import StoreError
+from tokenomy.schema import OutcomeEvent
+from tokenomy.store.base import InsertResult, PricerLike
+from tokenomy.store.duckdb_compat import arrow_table
+from tokenomy.store.duckdb_import import insert_unpriced_calls
+from tokenomy.store.events import EventBatch, EventCounts, SessionRecords, outcomes_to_arrow
+
+if TYPE_CHECKING:
+    from tokenomy.store.duckdb import DuckDBStore
+
+KEYS: Final = {"outcomes": ("target", "id", "at"), "spans": ("trace_id", "span_id")}
+"""The identity of a row of each collector table."""
+_ARROW: Final = "_tokenomy_events_arrow"
+_SESSION_OF_CALL: Final = """
+    coalesce(c.session_id, (SELECT any_value(s.session_id) FROM spans s
+                            WHERE s.trace_id = c.trace_id AND s.session_id IS NOT NULL))
+"""
+"""A call's session: its own, else the one its trace's other spans name (a root span may arrive late)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# writing
+
+
+def write_events(store: DuckDBStore, batch: EventBatch, *, pricer: PricerLike) -> EventCounts:
+    """Store a batch of calls, charges, outcomes and spans in one transaction.
+
+    Raises:
+        StoreError: The database refused the write; nothing of the batch is stored.
+    """
+    con = store.connection
+    stamp = store.next_stamp()
+    try:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            counts = EventCounts(
+                calls=insert_unpriced_calls(store, batch.calls, pricer=pricer, stamp=stamp)
+                if batch.calls.num_rows
+                else 0,
+                charges=store.insert_arrow("charges", batch.charges, stamp).inserted,
+                outcomes=insert_keyed(con, "outcomes", batch.outcomes, stamp).inserted,
+                spans=insert_keyed(con, "spans", batch.spans, stamp).inserted,
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    except duckdb.Error as exc:
+        raise StoreError(f"{store.path}: the events could not be stored and were rolled back: {exc}") from exc
+    return counts
+
+
+def insert_keyed(
+    con: duckdb.DuckDBPyConnection, table: str, batch: pa.Table, stamp: datetime
+) -> InsertResult:
+    """Insert an Arrow batch into ``outcomes`` or ``spans``, skipping known and repeated keys (first wins)."""
+    if batch.num_rows == 0:
+        return InsertResult(0, 0)
+    keys = KEYS[table]
+    on = " AND ".join(f'b."{k}" IS NOT DISTINCT FROM t."{k}"' for k in keys)
+    partition = ", ".join(f'b."{k}"' for k in keys)
+    ordinal = pa.array(range(batch.num_rows), type=pa.int64())
+    con.register(_ARROW, batch.append_column("_ord", ordinal))
+    try:
+        row = con.execute(
+            f"""INSERT INTO {table} BY NAME
+            SELECT b.* EXCLUDE (_ord, imported_at), coalesce(b.imported_at, ?::TIMESTAMP) AS imported_at
+            FROM {_ARROW} b ANTI JOIN {table} t ON {on}
+            QUALIFY row_number() OVER (PARTITION BY {partition} ORDER BY b._ord) = 1""",
+            [stamp],
+        ).fetchall()
+    finally:
+        con.unregister(_ARROW)
+    inserted = int(row[0][0]) if row else 0
+    return InsertResult(inserted, batch.num_rows - inserted)
+
+
+def outcome_rows(outcomes: Iterable[OutcomeEvent] | pa.Table, source: str | None = None) -> pa.Table:
+    """Outcome events (or an Arrow table of them) as an ``outcomes`` Arrow table."""
+    return outcomes if isinstance(outcomes, pa.Table) else outcomes_to_arrow(outcomes, source=source)
+
+
+# ---------------------------------------------------------------------------------------------
+# reading
+
+
+def _read(store: DuckDBStore, sql: str, params: Sequence[Any]) -> pa.Table:
+    cursor = store.connection.cursor()
+    try:
+        return arrow_table(cursor, sql, list(params))
+    finally:
+        cursor.close()
+
+
+def calls_page(store: DuckDBStore, where: str, params: Sequence[Any], *, limit: int, offset: int) -> pa.Table:
+    """Up to ``limit`` calls matching ``where`` after the first ``offset``, newest first (then by id)."""
+    sql = f"SELECT * FROM calls WHERE {where} ORDER BY started_at DESC NULLS LAST, id LIMIT ? OFFSET ?"
+    return _read(store, sql, [*params, limit, offset])
+
+
+def call_by_id(store: DuckDBStore, call_id: str) -> pa.Table:
+    """The call with this id (zero or one row)."""
+    return _read(store, "SELECT * FROM calls WHERE id = ? LIMIT 1", [call_id])
+
+
+def outcomes_of(store: DuckDBStore, target: str, ids: Sequence[str]) -> pa.Table:
+    """The outcomes recorded for these calls or sessions, oldest first."""
+    keys = pa.table({"id": pa.array(list(dict.fromkeys(ids)), type=pa.string())})
+    cursor = store.connection.cursor()
+    try:
+        cursor.register("_tokenomy_outcome_ids", keys)
+        return arrow_table(
+            cursor,
+            "SELECT o.* FROM outcomes o SEMI JOIN _tokenomy_outcome_ids k ON k.id = o.id"
+            ' WHERE o.target = ? ORDER BY o."at", o.id',
+            [target],
+        )
+    finally:
+        cursor.close()
+
+
+def sessions_page(
+    store: DuckDBStore, where: str, params: Sequence[Any], *, limit: int, offset: int
+) -> pa.Table:
+    """Sessions with their totals, most recently active first.
+
+    Columns: ``session_id``, ``calls``, ``first_at``, ``last_at``, ``input_tokens``,
+    ``output_tokens``, ``cost`` (priced calls; null when none is), ``unpriced``, ``charges``
+    (sum of the session's charges, null when none), and the latest session outcome's
+    ``success``, ``score`` and ``action``. ``where`` selects the calls counted.
+    """
+    sql = f"""
+        WITH c AS (
+            SELECT {_SESSION_OF_CALL} AS sid, started_at, ended_at, input_total, output_total, cost_total
+            FROM calls c WHERE {where}
+        ),
+        totals AS (
+            SELECT sid AS session_id, count(*) AS calls, min(started_at) AS first_at,
+                   max(coalesce(ended_at, started_at)) AS last_at,
+                   sum(input_total)::BIGINT AS input_tokens, sum(output_total)::BIGINT AS output_tokens,
+                   sum(cost_total) AS cost, count(*) FILTER (WHERE cost_total IS NULL) AS unpriced
+            FROM c WHERE sid IS NOT NULL GROUP BY sid
+        ),
+        ch AS (SELECT session_id, sum(amount) AS charges FROM charges
+               WHERE session_id IS NOT NULL GROUP BY session_id),
+        o AS (SELECT id AS session_id, arg_max(success, "at") AS success, arg_max(score, "at") AS score,
+                     arg_max(action, "at") AS action
+              FROM outcomes WHERE target = 'session' GROUP BY id)
+        SELECT totals.*, ch.charges, o.success, o.score, o.action
+        FROM totals LEFT JOIN ch USING (session_id) LEFT JOIN o USING (session_id)
+        ORDER BY last_at DESC NULLS LAST, session_id LIMIT ? OFFSET ?
+    """
+    return _read(store, sql, [*params, limit, offset])
+
+
+def session_records(store: DuckDBStore, session_id: str) -> SessionRecords:
+    """The session's calls (its own, and those of traces whose spans name it), charges, outcomes and spans."""
+    calls = _read(
+        store,
+        f"SELECT * FROM calls c WHERE {_SESSION_OF_CALL} = ? ORDER BY started_at NULLS FIRST, id",
+        [session_id],
+    )
+    traces = [t for t in dict.fromkeys(calls.column("trace_id").to_pylist()) if t is not None]
+    spans = _read(
+        store,
+        """SELECT * FROM spans WHERE session_id = ? OR list_contains(?::VARCHAR[], trace_id)
+           ORDER BY started_at NULLS FIRST, span_id""",
+        [session_id, traces],
+    )
+    charges = _read(store, 'SELECT * FROM charges WHERE session_id = ? ORDER BY "at", id', [session_id])
+    call_ids = calls.column("id").to_pylist()
+    outcomes = pa.concat_tables(
+        [outcomes_of(store, "session", [session_id]), outcomes_of(store, "call", call_ids)]
+    )
+    return SessionRecords(calls=calls, charges=charges, outcomes=outcomes, spans=spans)
+
+
+def table_count(store: DuckDBStore, table: str) -> int:
+    """Rows in one of the collector's tables (``outcomes`` or ``spans``)."""
+    if table not in KEYS:
+        raise StoreError(f"unknown table {table!r}; expected one of {', '.join(KEYS)}")
+    rows = _read(store, f"SELECT count(*) AS n FROM {table}", [])
+    return int(rows.column("n")[0].as_py())

@@ -1,0 +1,126 @@
+"""The collector's tables: one-transaction writes, idempotent outcomes and spans, and the API's reads."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
+import pytest
+
+from tokenomy.errors import StoreError
+from tokenomy.pricing import Pricer
+from tokenomy.schema import Call, Charge, OutcomeEvent, Usage
+from tokenomy.store import CallFilter, open_store
+from tokenomy.store.arrow import calls_to_arrow, charges_to_arrow
+from tokenomy.store.events import SPANS_SCHEMA, EventBatch, outcomes_to_arrow, spans_to_arrow
+
+T0 = datetime(2026, 3, 2, 9, 0, 0)
+
+
+def _call(call_id: str, session: str | None, trace: str, minutes: int = 0) -> Call:
+    usage = Usage.of(input_uncached=1000, cache_read=0, cache_write_5m=0, cache_write_1h=0,
+                     output_visible=100, reasoning=0)  # fmt: skip
+    return Call(
+        id=call_id,
+        provider="openai",
+        request_model="gpt-4o-mini",
+        started_at=T0 + timedelta(minutes=minutes),
+        session_id=session,
+        trace_id=trace,
+        span_id=call_id[-4:].rjust(16, "0"),
+        usage=usage,
+    )
+
+
+def _span(trace: str, span: str, session: str | None, name: str = "agent") -> dict[str, object]:
+    return {"trace_id": trace, "span_id": span, "name": name, "kind": "internal", "session_id": session,
+            "started_at": T0, "status": "unset", "source": "otlp"}  # fmt: skip
+
+
+def _batch() -> EventBatch:
+    calls = [_call("a1", "S", "t1", 0), _call("a2", "S", "t1", 1), _call("late", None, "t2", 2)]
+    outcomes = [
+        OutcomeEvent("session", "S", T0 + timedelta(hours=1), success=False),
+        OutcomeEvent("session", "S", T0 + timedelta(hours=2), success=True, score=0.5),
+        OutcomeEvent("call", "a1", T0, action="ticket"),
+    ]
+    charge = Charge(id="g1", amount=Decimal("0.5"), kind="search", at=T0, session_id="S")
+    return EventBatch(
+        calls=calls_to_arrow(calls),
+        charges=charges_to_arrow([charge]),
+        outcomes=outcomes_to_arrow(outcomes, source="test"),
+        spans=spans_to_arrow([_span("t1", "r1", "S"), _span("t2", "r2", "S", "late root")]),
+    )
+
+
+@pytest.fixture
+def pricer() -> Pricer:
+    return Pricer()
+
+
+def test_a_batch_is_stored_once_priced_and_with_everything(tmp_path: Path, pricer: Pricer) -> None:
+    with open_store(tmp_path / "s.duckdb") as store:
+        first = store.write_events(_batch(), pricer=pricer)
+        again = store.write_events(_batch(), pricer=pricer)
+        assert (first.calls, first.charges, first.outcomes, first.spans) == (3, 1, 3, 2)
+        assert (again.calls, again.charges, again.outcomes, again.spans) == (0, 0, 0, 0)
+        assert store.events_count("outcomes") == 3
+        assert store.events_count("spans") == 2
+        costs = store.calls_page().column("cost_total").to_pylist()
+        assert costs == [Decimal("0.000210000000")] * 3  # 1000 x $0.15/M + 100 x $0.60/M
+
+
+def test_repeated_keys_in_one_batch_keep_the_first(tmp_path: Path) -> None:
+    with open_store(tmp_path / "s.duckdb") as store:
+        rows = [_span("t", "s1", "A"), _span("t", "s1", "B"), _span("t", "s2", None)]
+        result = store.insert_spans(spans_to_arrow(rows))
+        assert (result.inserted, result.duplicates) == (2, 1)
+        sessions = (
+            store.query("SELECT session_id FROM spans ORDER BY span_id").column("session_id").to_pylist()
+        )
+        assert sessions == ["A", None]
+        outcome = OutcomeEvent("call", "c", T0, success=True)
+        assert store.insert_outcomes([outcome, outcome]).inserted == 1
+        assert store.insert_outcomes([outcome]).duplicates == 1
+
+
+def test_a_failed_write_stores_nothing(tmp_path: Path, pricer: Pricer) -> None:
+    bad_spans = pa.table({name: pa.nulls(1, SPANS_SCHEMA.field(name).type) for name in SPANS_SCHEMA.names})
+    batch = _batch()
+    batch.spans = bad_spans  # trace_id and span_id may not be null
+    with open_store(tmp_path / "s.duckdb") as store:
+        with pytest.raises(StoreError, match="rolled back"):
+            store.write_events(batch, pricer=pricer)
+        assert store.count("calls") == 0
+        assert store.events_count("outcomes") == 0
+        assert store.write_events(_batch(), pricer=pricer).calls == 3  # the connection still works
+
+
+def test_sessions_include_calls_whose_trace_names_the_session(tmp_path: Path, pricer: Pricer) -> None:
+    with open_store(tmp_path / "s.duckdb") as store:
+        store.write_events(_batch(), pricer=pricer)
+        page = store.sessions_page().to_pylist()
+        assert len(page) == 1
+        row = page[0]
+        assert (row["session_id"], row["calls"], row["charges"]) == ("S", 3, Decimal("0.5"))
+        assert (row["success"], row["score"]) == (True, 0.5)  # the latest session outcome
+        records = store.session_records("S")
+        assert records.calls.column("id").to_pylist() == ["a1", "a2", "late"]
+        assert sorted(records.spans.column("span_id").to_pylist()) == ["r1", "r2"]
+        assert records.outcomes.num_rows == 3
+        assert records.charges.column("id").to_pylist() == ["g1"]
+        assert store.session_records("nobody").calls.num_rows == 0
+
+
+def test_calls_page_and_lookup(tmp_path: Path, pricer: Pricer) -> None:
+    with open_store(tmp_path / "s.duckdb") as store:
+        store.write_events(_batch(), pricer=pricer)
+        assert store.calls_page(limit=2).column("id").to_pylist() == ["late", "a2"]
+        assert store.calls_page(limit=2, offset=2).column("id").to_pylist() == ["a1"]
+        assert store.calls_page(CallFilter(session_id="S")).num_rows == 2
+        assert store.call_by_id("a2").column("id").to_pylist() == ["a2"]
+        assert store.call_by_id("zzz").num_rows == 0
+        actions = store.outcomes_table("call", ["a1", "zzz"]).column("action").to_pylist()
+        assert actions == ["ticket"]

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.store.factories import charge, fresh, priced_call, rows, write_jsonl
+from tokenomy.native import call_to_native
+from tokenomy.pricing import Pricer
+from tokenomy.store import DuckDBStore
+from tokenomy.store.duckdb_import import import_line_by_line
+
+
+def _settings(store: DuckDBStore) -> list[tuple[Any, ...]]:
+    return store.connection.execute(
+        "SELECT name, value FROM duckdb_settings()"
+        " WHERE name IN ('disabled_optimizers', 'enable_progress_bar') ORDER BY name"
+    ).fetchall()
+
+
+def _work_tables(store: DuckDBStore) -> list[str]:
+    found = store.connection.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_name LIKE '_tokenomy%'"
+    ).fetchall()
+    return [str(row[0]) for row in found]
+
+
+@pytest.mark.parametrize("bad", [False, True], ids=["clean file", "file with a bad line"])
+def test_an_import_leaves_no_work_tables_and_no_changed_settings(
+    tmp_path: Path, pricer: Pricer, bad: bool
+) -> None:
+    lines: list[Any] = [priced_call(f"c{i}") for i in range(5)] + [priced_call("c1"), charge("x")]
+    if bad:
+        lines.insert(3, {**call_to_native(priced_call("bad")), "step": "three"})
+    path = write_jsonl(tmp_path / "f.jsonl", lines)
+    with fresh(tmp_path) as store:
+        before = _settings(store)
+        result = store.import_native_jsonl(path, pricer=pricer)
+        assert result.fast_path is not bad
+        assert (result.calls, result.duplicates, result.charges, result.rejected) == (5, 1, 1, int(bad))
+        assert _settings(store) == before
+        assert _work_tables(store) == []
+        assert store.count() == 5
+
+
+def test_a_bad_line_late_in_the_file_rolls_the_fast_path_back_entirely(
+    tmp_path: Path, pricer: Pricer
+) -> None:
+    good = [priced_call(f"g{i}") for i in range(200)]
+    path = write_jsonl(tmp_path / "late.jsonl", [*good, charge("c"), '{"id": "cut", "usage": {'])
+    with fresh(tmp_path) as store:
+        result = store.import_native_jsonl(path, pricer=pricer)
+        assert not result.fast_path
+        assert (result.calls, result.duplicates, result.charges, result.rejected) == (200, 0, 1, 1)
+        assert store.count() == 200
+        assert store.count("charges") == 1
+
+
+@pytest.mark.parametrize(
+    "tags",
+    [{"n": None}, {"b": False}, {"o": {"k": 1}}, {"n": 3, "s": "text"}],
+    ids=["null", "boolean", "object", "number and text"],
+)
+def test_tag_values_are_stored_as_the_python_reader_stores_them(
+    tmp_path: Path, pricer: Pricer, tags: dict[str, Any]
+) -> None:
+    record = {**call_to_native(priced_call("t")), "attribution": {"team": "a", "tags": tags}}
+    path = write_jsonl(tmp_path / "tags.jsonl", [record])
+    with fresh(tmp_path, "a.duckdb") as store, fresh(tmp_path, "b.duckdb") as reference:
+        result = store.import_native_jsonl(path, pricer=pricer)
+        import_line_by_line(reference, path, pricer=pricer)
+        assert rows(store) == rows(reference)
+        (call,) = store.iter_calls()
+    assert call.attribution.tags == {str(k): str(v) for k, v in tags.items()}
+    plain = all(isinstance(v, int | str) and not isinstance(v, bool) for v in tags.values())
+    assert result.fast_path is plain

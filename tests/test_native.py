@@ -1,0 +1,75 @@
+"""The native form of outcomes (the other records are pinned by the store and importer tests)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from importlib import resources
+
+import pytest
+
+from tokenomy.native import FieldError, is_outcome, outcome_from_native, outcome_to_native, record_type
+from tokenomy.schema import OUTCOME_TARGETS, Outcome, OutcomeEvent
+
+AT = datetime(2026, 3, 2, 9, 30, 1, 123456)
+
+
+def test_an_outcome_round_trips_with_microseconds() -> None:
+    event = OutcomeEvent("call", "chatcmpl-1", AT, success=True, score=0.8, action="ticket_resolved")
+    native = outcome_to_native(event)
+    assert native == {
+        "type": "outcome",
+        "target": "call",
+        "id": "chatcmpl-1",
+        "success": True,
+        "score": 0.8,
+        "action": "ticket_resolved",
+        "at": "2026-03-02T09:30:01.123456Z",
+    }
+    assert outcome_from_native(native) == event
+    assert event.outcome == Outcome(success=True, score=0.8, action="ticket_resolved")
+    assert is_outcome(native) is True
+
+
+def test_unknown_parts_stay_unknown_and_epoch_seconds_are_read() -> None:
+    event = outcome_from_native({"type": "outcome", "target": "session", "id": "s1", "at": 1_772_443_801})
+    assert (event.success, event.score, event.action) == (None, None, None)
+    assert event.at == datetime(2026, 3, 2, 9, 30, 1)
+
+
+@pytest.mark.parametrize(
+    ("record", "field"),
+    [
+        ({"target": "team", "id": "x", "at": "2026-01-01T00:00:00Z"}, "target"),
+        ({"target": "call", "id": "", "at": "2026-01-01T00:00:00Z"}, "id"),
+        ({"target": "call", "id": "x"}, "at"),
+        ({"target": "call", "id": "x", "at": "2026-01-01T00:00:00Z", "score": "high"}, "score"),
+        ({"target": "call", "id": "x", "at": "2026-01-01T00:00:00Z", "success": "yes"}, "success"),
+    ],
+)
+def test_bad_outcomes_name_the_field(record: dict[str, object], field: str) -> None:
+    with pytest.raises(FieldError) as raised:
+        outcome_from_native({"type": "outcome", **record})
+    assert raised.value.field == field
+
+
+def test_record_types() -> None:
+    assert [record_type(r) for r in ({"id": "a"}, {"type": "charge"}, {"type": "outcome"})] == [
+        "call",
+        "charge",
+        "outcome",
+    ]
+    with pytest.raises(FieldError, match="not a record type"):
+        record_type({"type": "span"})
+
+
+def test_the_json_schema_declares_the_outcome_record() -> None:
+    schema = json.loads(
+        resources.files("tokenomy").joinpath("schemas/call.schema.json").read_text(encoding="utf-8")
+    )
+    outcome = schema["$defs"]["outcome"]
+    assert {"$ref": "#/$defs/outcome"} in schema["oneOf"]
+    written = outcome_to_native(OutcomeEvent("call", "c1", AT, success=False, score=1.0, action="x"))
+    assert sorted(written) == sorted(outcome["properties"])
+    assert outcome["required"] == ["type", "target", "id", "at"]
+    assert outcome["properties"]["target"]["enum"] == list(OUTCOME_TARGETS)
