@@ -1,0 +1,206 @@
+"""The read-only REST API (``/api/v1/...``): the report, calls, sessions, as JSON.
+
+Records are shown in their native JSON form (:mod:`tokenomy.native`: calls as ``tokenomy
+export`` writes them, charges and outcomes with their ``type``), money as decimal strings, times
+as ISO 8601 UTC with a ``Z``. Lists are pages: ``limit`` (1 to 1000, default 100) and ``offset``;
+``next_offset`` is null on the last page. Bad query parameters are a 400 that names them.
+Every function here runs on the server's reader thread and returns ``(status, body)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Final
+
+import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
+
+from tokenomy.analysis.report import ReportRow, daily_totals
+from tokenomy.errors import PayloadError
+from tokenomy.native import call_to_native, charge_to_native, format_time
+from tokenomy.schema import BUCKETS
+from tokenomy.store.arrow import call_from_row, charge_from_row
+from tokenomy.store.base import CallFilter, Store
+
+DEFAULT_LIMIT: Final = 100
+MAX_LIMIT: Final = 1000
+Answer = tuple[int, dict[str, Any]]
+
+
+def report(store: Store, query: Mapping[str, str]) -> Answer:
+    """``GET /api/v1/report``: totals by UTC day, provider and model (``since``, ``until``)."""
+    filters = _filters(query, allowed=("since", "until", "provider", "model"))
+    result = daily_totals(store, filters)
+    return 200, {
+        "since": _iso(filters.since),
+        "until": _iso(filters.until),
+        "rows": [_report_row(r, with_keys=True) for r in result.rows],
+        "total": _report_row(result.total, with_keys=False),
+    }
+
+
+def calls(store: Store, query: Mapping[str, str]) -> Answer:
+    """``GET /api/v1/calls``: calls newest first, filtered by time, session, provider and model."""
+    filters = _filters(
+        query, allowed=("since", "until", "session_id", "provider", "model", "limit", "offset")
+    )
+    limit, offset = _page(query)
+    table = store.calls_page(filters, limit=limit + 1, offset=offset)
+    rows = [call_json(r) for r in table.slice(0, limit).to_pylist()]
+    return 200, {"calls": rows, "next_offset": offset + limit if table.num_rows > limit else None}
+
+
+def call(store: Store, call_id: str) -> Answer:
+    """``GET /api/v1/calls/{id}``: one call with the outcomes recorded for it later."""
+    table = store.call_by_id(call_id)
+    if table.num_rows == 0:
+        return 404, _error(404, f"no call with id {call_id!r} in the store")
+    body = call_json(table.to_pylist()[0])
+    body["outcomes"] = outcomes_json(store.outcomes_table("call", [call_id]))
+    return 200, body
+
+
+def sessions(store: Store, query: Mapping[str, str]) -> Answer:
+    """``GET /api/v1/sessions``: sessions with their totals, most recently active first."""
+    filters = _filters(query, allowed=("since", "until", "provider", "model", "limit", "offset"))
+    limit, offset = _page(query)
+    table = store.sessions_page(filters, limit=limit + 1, offset=offset)
+    rows = [_plain(r) for r in table.slice(0, limit).to_pylist()]
+    return 200, {"sessions": rows, "next_offset": offset + limit if table.num_rows > limit else None}
+
+
+def session(store: Store, session_id: str) -> Answer:
+    """``GET /api/v1/sessions/{id}``: the session's calls, charges, outcomes and spans, with totals."""
+    records = store.session_records(session_id)
+    if (
+        records.calls.num_rows + records.charges.num_rows + records.spans.num_rows + records.outcomes.num_rows
+        == 0
+    ):
+        return 404, _error(404, f"nothing is stored for session {session_id!r}")
+    calls_json = [call_json(r) for r in records.calls.to_pylist()]
+    charges_json = [charge_to_native(charge_from_row(r)) for r in records.charges.to_pylist()]
+    costs = [
+        Decimal(c["cost"]["total"]) for c in calls_json if c.get("cost") and c["cost"]["total"] is not None
+    ]
+    charged = [Decimal(c["amount"]) for c in charges_json]
+    return 200, {
+        "session_id": session_id,
+        "totals": {
+            "calls": len(calls_json),
+            "unpriced": len(calls_json) - len(costs),
+            "cost": str(sum(costs, Decimal(0))) if costs else None,
+            "charges": str(sum(charged, Decimal(0))) if charged else None,
+        },
+        "calls": calls_json,
+        "charges": charges_json,
+        "outcomes": outcomes_json(records.outcomes),
+        "spans": [_plain(r) for r in records.spans.to_pylist()],
+    }
+
+
+def call_json(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored call row in the native JSON form."""
+    return call_to_native(call_from_row(row))
+
+
+def outcomes_json(table: pa.Table) -> list[dict[str, Any]]:
+    """Outcome rows in the native JSON form (``"type": "outcome"``)."""
+    return [
+        {
+            "type": "outcome",
+            "target": r["target"],
+            "id": r["id"],
+            "success": r["success"],
+            "score": r["score"],
+            "action": r["action"],
+            "at": format_time(r["at"], timespec="microseconds"),
+        }
+        for r in table.to_pylist()
+    ]
+
+
+def _report_row(row: ReportRow, *, with_keys: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if with_keys:
+        out.update(day=_iso(row.day), provider=row.provider, model=row.model)
+    out["calls"] = row.calls
+    out.update({b: row.tokens.get(b, 0) for b in BUCKETS})
+    out.update(
+        input_total=row.input_total,
+        output_total=row.output_total,
+        cost=None if row.cost is None else str(row.cost),
+        unpriced=row.unpriced,
+    )
+    return out
+
+
+def _plain(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A row with times as ISO 8601 UTC and amounts as decimal strings."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, datetime):
+            out[key] = format_time(value)
+        elif isinstance(value, Decimal):
+            out[key] = str(value)
+        else:
+            out[key] = value
+    return out
+
+
+def _filters(query: Mapping[str, str], *, allowed: tuple[str, ...]) -> CallFilter:
+    unknown = sorted(set(query) - set(allowed))
+    if unknown:
+        raise PayloadError(
+            400, f"unknown query parameter(s) {', '.join(unknown)}; this route takes {', '.join(allowed)}"
+        )
+    return CallFilter(
+        since=_time(query, "since"),
+        until=_time(query, "until"),
+        session_id=query.get("session_id") or None,
+        provider=query.get("provider") or None,
+        model=query.get("model") or None,
+    )
+
+
+def _time(query: Mapping[str, str], name: str) -> datetime | date | None:
+    value = query.get(name)
+    if not value:
+        return None
+    try:
+        if len(value) == 10:
+            return date.fromisoformat(value)
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise PayloadError(
+            400,
+            f"query parameter {name}={value!r} is not a date (2026-03-01) or a time (2026-03-01T09:30:00Z)",
+        ) from exc
+
+
+def _page(query: Mapping[str, str]) -> tuple[int, int]:
+    limit = _int(query, "limit", DEFAULT_LIMIT)
+    offset = _int(query, "offset", 0)
+    if not 1 <= limit <= MAX_LIMIT:
+        raise PayloadError(400, f"query parameter limit={limit} must be between 1 and {MAX_LIMIT}")
+    if offset < 0:
+        raise PayloadError(400, f"query parameter offset={offset} must be 0 or more")
+    return limit, offset
+
+
+def _int(query: Mapping[str, str], name: str, default: int) -> int:
+    value = query.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise PayloadError(400, f"query parameter {name}={value!r} is not a whole number") from exc
+
+
+def _iso(value: date | datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _error(status: int, message: str) -> dict[str, Any]:
+    return {"error": {"status": status, "message": message}}

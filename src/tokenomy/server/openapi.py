@@ -1,0 +1,215 @@
+"""The OpenAPI 3.1 document of the collector, served at ``/openapi.json``.
+
+It describes every route the server answers (a test walks it and calls each route), the
+query parameters of the read API, the bodies each ingest route accepts, and the shape of the
+answers: for every JSON response, ``required`` lists the keys the answer always has.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from tokenomy import __version__
+
+_ERROR: Final = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["status", "message"],
+            "properties": {"status": {"type": "integer"}, "message": {"type": "string"}},
+        }
+    },
+}
+_RPC_STATUS: Final = {
+    "type": "object",
+    "description": "google.rpc.Status, as OTLP/HTTP answers errors (protobuf for protobuf requests)",
+    "required": ["code", "message"],
+    "properties": {"code": {"type": "integer"}, "message": {"type": "string"}},
+}
+_OBJECT: Final = {"type": "object", "additionalProperties": True}
+_PAGE: Final = {"next_offset": {"type": ["integer", "null"]}}
+
+
+def _params(*names: str) -> list[dict[str, Any]]:
+    described = {
+        "since": ("First UTC day (2026-03-01) or time (2026-03-01T09:30:00Z) to include.", "string"),
+        "until": ("UTC day or time to stop before (exclusive).", "string"),
+        "provider": ("Only calls of this provider (canonical id: openai, anthropic...).", "string"),
+        "model": ("Only calls of this model (the one that served, else the one requested).", "string"),
+        "session_id": ("Only calls of this session.", "string"),
+        "limit": ("Page size, 1 to 1000 (default 100).", "integer"),
+        "offset": ("Rows to skip (default 0); use next_offset from the previous page.", "integer"),
+    }
+    return [
+        {
+            "name": n,
+            "in": "query",
+            "required": False,
+            "description": described[n][0],
+            "schema": {"type": described[n][1]},
+        }
+        for n in names
+    ]
+
+
+def _path_id(what: str) -> dict[str, Any]:
+    return {
+        "name": "id",
+        "in": "path",
+        "required": True,
+        "description": f"The {what} id.",
+        "schema": {"type": "string"},
+    }
+
+
+def _json(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    text = {
+        400: "Bad request: the message names the parameter, or the record and field.",
+        401: "Missing or wrong bearer token.",
+        404: "Not found.",
+        413: "Body over the server's limit (checked while reading, and after gzip).",
+        415: "Unsupported Content-Type or Content-Encoding.",
+        503: "The store and the spool cannot take events now, or the writer queue is full: retry later.",
+    }
+    return {str(c): _json(text[c], _ERROR) for c in codes}
+
+
+def _ingest(
+    summary: str, media: dict[str, Any], ok: dict[str, Any], error_schema: dict[str, Any]
+) -> dict[str, Any]:
+    errors = {
+        str(c): {**v, "content": {"application/json": {"schema": error_schema}}}
+        for c, v in _errors(400, 413, 415, 503).items()
+    }
+    return {
+        "post": {
+            "summary": summary,
+            "requestBody": {"required": True, "content": media},
+            "responses": {"200": ok, **errors, **_errors(401)},
+        }
+    }
+
+
+def _get(summary: str, params: list[dict[str, Any]], ok: dict[str, Any], *codes: int) -> dict[str, Any]:
+    return {
+        "get": {"summary": summary, "parameters": params, "responses": {"200": ok, **_errors(401, *codes)}}
+    }
+
+
+def document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document (a new dict each time)."""
+    paths: dict[str, Any] = {
+        "/v1/traces": _ingest(
+            "OTLP/HTTP traces (ExportTraceServiceRequest); gzip accepted. GenAI spans become priced calls.",
+            {
+                "application/x-protobuf": {"schema": {"type": "string", "format": "binary"}},
+                "application/json": {"schema": _OBJECT},
+            },
+            {
+                "description": "Durable (stored, or spooled to be stored): ExportTraceServiceResponse, "
+                "with partialSuccess when spans were rejected; protobuf for protobuf requests.",
+                "content": {
+                    "application/json": {
+                        "schema": {"type": "object", "properties": {"partialSuccess": _OBJECT}}
+                    },
+                    "application/x-protobuf": {"schema": {"type": "string", "format": "binary"}},
+                },
+            },
+            _RPC_STATUS,
+        ),
+        "/v1/events": _ingest(
+            "Native records (calls, charges, outcomes): one JSON object, an array, or NDJSON; gzip accepted.",
+            {"application/json": {"schema": _OBJECT}, "application/x-ndjson": {"schema": {"type": "string"}}},
+            _json(
+                "Durable (stored, or spooled to be stored): how many records of each kind were accepted.",
+                {
+                    "type": "object",
+                    "required": ["accepted", "durable"],
+                    "properties": {
+                        "accepted": _OBJECT,
+                        "durable": {"type": "string", "enum": ["store", "spool"]},
+                    },
+                },
+            ),
+            _ERROR,
+        ),
+        "/api/v1/health": {
+            "get": {
+                "summary": "Liveness and the writer's state (no token needed).",
+                "security": [],
+                "responses": {
+                    "200": _json(
+                        "The server answers.",
+                        {
+                            "type": "object",
+                            "required": ["status", "store", "spool", "queue"],
+                            "properties": {},
+                        },
+                    )
+                },
+            }
+        },
+        "/api/v1/report": _get(
+            "Totals by UTC day, provider and model: calls, tokens per bucket, cost, unpriced calls.",
+            _params("since", "until", "provider", "model"),
+            _json("The report.", {"type": "object", "required": ["since", "until", "rows", "total"]}),
+            400,
+        ),
+        "/api/v1/calls": _get(
+            "Calls, newest first, in the native JSON form.",
+            _params("since", "until", "session_id", "provider", "model", "limit", "offset"),
+            _json(
+                "A page of calls.",
+                {"type": "object", "required": ["calls", "next_offset"], "properties": _PAGE},
+            ),
+            400,
+        ),
+        "/api/v1/calls/{id}": _get(
+            "One call, with the outcomes recorded for it.",
+            [_path_id("call")],
+            _json("The call.", {"type": "object", "required": ["id", "usage", "outcomes"]}),
+            404,
+        ),
+        "/api/v1/sessions": _get(
+            "Sessions with their totals, most recently active first.",
+            _params("since", "until", "provider", "model", "limit", "offset"),
+            _json(
+                "A page of sessions.",
+                {"type": "object", "required": ["sessions", "next_offset"], "properties": _PAGE},
+            ),
+            400,
+        ),
+        "/api/v1/sessions/{id}": _get(
+            "A session: its calls, charges, outcomes and the other spans of its traces.",
+            [_path_id("session")],
+            _json(
+                "The session.",
+                {
+                    "type": "object",
+                    "required": ["session_id", "totals", "calls", "charges", "outcomes", "spans"],
+                },
+            ),
+            404,
+        ),
+        "/openapi.json": _get(
+            "This document.", [], _json("OpenAPI 3.1.", {"type": "object", "required": ["openapi", "paths"]})
+        ),
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "tokenomy collector",
+            "version": __version__,
+            "description": "OTLP/HTTP and native events in, durable in the store; a read-only API out "
+            "(docs/server.md). With a server token, every route but /api/v1/health needs it.",
+        },
+        "paths": paths,
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "security": [{"bearer": []}],
+    }

@@ -1,0 +1,232 @@
+"""One OTLP/HTTP trace request into rows: calls (not yet priced) and the other spans of the tree.
+
+Protobuf requests are first read as columns (:mod:`tokenomy.server.otlp_columns`); when every
+span is plain they are mapped by :mod:`tokenomy.server.otlp_plain`, all spans at once, otherwise
+(and for every JSON request) by the OTLP importer's own decoder and mapping
+(:func:`tokenomy.importers.decode_protobuf`, :func:`~tokenomy.importers.decode_json`,
+:func:`~tokenomy.importers.calls_from_spans`). Spans that cannot be read (JSON only: protobuf is
+all or nothing) or that lack the ids a tree needs are *rejected* and counted, which the
+response reports as OTLP's ``partial_success``; a body that is not a trace request at all is
+a :class:`~tokenomy.errors.PayloadError` (400).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+
+from tokenomy.errors import ImportFileError, PayloadError, RecordError
+from tokenomy.importers import Span, calls_from_spans, decode_json, decode_protobuf
+from tokenomy.importers.results import ImportOptions
+from tokenomy.server.otlp_columns import SpanColumns, read_columns
+from tokenomy.server.otlp_fields import UnreadableError
+from tokenomy.server.otlp_keys import VOCABULARY_ARRAY
+from tokenomy.server.otlp_plain import PlainRequest, map_plain
+from tokenomy.server.otlp_tree import Lineage, TreeSpan
+from tokenomy.server.span_rows import span_row, span_rows
+from tokenomy.store.arrow import calls_to_arrow
+from tokenomy.store.events import SPANS_SCHEMA, spans_to_arrow
+
+SOURCE: Final = "otlp"
+MAX_MESSAGES: Final = 5
+"""Rejected spans described in the response (all of them are counted)."""
+_WHERE: Final = "request body"
+
+
+@dataclass(slots=True)
+class TraceBatch:
+    """What one trace request holds, ready for the store."""
+
+    calls: pa.Table
+    """:data:`~tokenomy.store.arrow.CALLS_SCHEMA` rows, cost columns empty (priced when stored)."""
+    spans: pa.Table
+    """:data:`~tokenomy.store.events.SPANS_SCHEMA` rows."""
+    received: int
+    rejected: int = 0
+    problems: list[str] = field(default_factory=list)
+    quick: bool = False
+    """True when the quick path mapped the request."""
+
+    @property
+    def message(self) -> str:
+        """What was rejected, for ``partial_success.error_message`` (empty when nothing was)."""
+        if not self.rejected:
+            return ""
+        more = self.rejected - len(self.problems)
+        tail = f"; and {more} more" if more > 0 else ""
+        return f"{self.rejected} of {self.received} spans rejected: " + "; ".join(self.problems) + tail
+
+
+def read_traces(body: bytes, encoding: str, *, capture_content: bool = False) -> TraceBatch:
+    """Decode and map one ``ExportTraceServiceRequest``.
+
+    Args:
+        body: The request body (already decompressed).
+        encoding: ``"protobuf"`` or ``"json"``.
+        capture_content: Keep prompt and completion text on calls (the importer's path only).
+
+    Raises:
+        PayloadError: The body is not a trace request (400).
+    """
+    if encoding == "protobuf":
+        return _read_protobuf(body, capture_content)
+    return _read_json(body, capture_content)
+
+
+def _read_protobuf(body: bytes, capture_content: bool) -> TraceBatch:
+    columns = None
+    if not capture_content:
+        try:
+            columns = read_columns(body, VOCABULARY_ARRAY)
+        except UnreadableError:
+            columns = None  # the importer's decoder decides whether the body is valid
+        plain = map_plain(columns, source=SOURCE) if columns is not None else None
+        if plain is not None:
+            assert columns is not None  # mapped from them
+            return _quick_batch(plain, columns.count)
+    try:
+        spans = decode_protobuf(body, _WHERE)
+    except ImportFileError as exc:
+        raise PayloadError(
+            400,
+            "the body is not a valid OTLP protobuf ExportTraceServiceRequest (the wire format is corrupt, "
+            "a string is not UTF-8, or the body was cut short); send the whole, serialized request",
+        ) from exc
+    kinds = columns.kind.tolist() if columns is not None else _protobuf_kinds(body)
+    return _map_reference(spans, kinds, [], capture_content)
+
+
+def _quick_batch(plain: PlainRequest, received: int) -> TraceBatch:
+    rows = [
+        span_row(span, session, agent, source=SOURCE)
+        for span, session, agent in zip(plain.spans, plain.sessions, plain.agents, strict=True)
+    ]
+    return TraceBatch(calls=plain.calls, spans=spans_to_arrow(rows), received=received, quick=True)
+
+
+def _protobuf_kinds(body: bytes) -> list[int | None]:
+    """Each span's kind, in request order (the importer's decoder does not keep it)."""
+    request = trace_service_pb2.ExportTraceServiceRequest()
+    request.ParseFromString(body)
+    return [int(span.kind) for rs in request.resource_spans for ss in rs.scope_spans for span in ss.spans]
+
+
+def _read_json(body: bytes, capture_content: bool) -> TraceBatch:
+    try:
+        document = json.loads(body)
+    except UnicodeDecodeError as exc:
+        raise PayloadError(400, f"the body is not UTF-8 text: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise PayloadError(
+            400, f"the body is not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+        ) from exc
+    spans: list[Span] = []
+    errors: list[RecordError] = []
+    try:
+        for item in decode_json(document, _WHERE):
+            (errors if isinstance(item, RecordError) else spans).append(item)  # type: ignore[arg-type]
+    except ImportFileError as exc:
+        raise PayloadError(400, exc.detail) from exc
+    kinds = _json_kinds(document)
+    return _map_reference(
+        spans, kinds if len(kinds) == len(spans) + len(errors) else [], errors, capture_content
+    )
+
+
+def _map_reference(
+    spans: Sequence[Span], kinds: Sequence[int | None], errors: Sequence[RecordError], capture_content: bool
+) -> TraceBatch:
+    calls = [
+        c.replace(source=SOURCE)
+        for c in calls_from_spans(spans, ImportOptions(capture_content=capture_content))
+    ]
+    tree = [_tree_span(span, _kind_at(kinds, span.record - 1)) for span in spans]
+    keys = {(c.trace_id, c.span_id) for c in calls}
+    rows, missing = span_rows(tree, Lineage(tree), skip=keys, source=SOURCE)
+    batch = TraceBatch(
+        calls=calls_to_arrow(calls), spans=spans_to_arrow(rows), received=len(spans) + len(errors)
+    )
+    for error in errors:
+        batch.rejected += 1
+        if len(batch.problems) < MAX_MESSAGES:
+            batch.problems.append(f"span {error.record} ({error.field}): {error.detail.split(': ', 1)[-1]}")
+    _reject_missing(batch, missing)
+    return batch
+
+
+def _reject_missing(batch: TraceBatch, missing: int) -> None:
+    if missing:
+        batch.rejected += missing
+        if len(batch.problems) < MAX_MESSAGES:
+            batch.problems.append(
+                f"{missing} spans without a traceId or spanId (a span needs both to be placed)"
+            )
+
+
+def _tree_span(span: Span, kind: int | None) -> TreeSpan:
+    return TreeSpan(
+        trace_id=span.trace_id,
+        span_id=span.span_id,
+        parent_span_id=span.parent_span_id,
+        name=span.name,
+        kind=kind,
+        start_ns=span.start_ns,
+        end_ns=span.end_ns,
+        attributes=span.attributes,
+        resource=span.resource,
+        status_code=span.status_code,
+        status_message=span.status_message,
+    )
+
+
+def _kind_at(kinds: Sequence[int | None], index: int) -> int | None:
+    return kinds[index] if 0 <= index < len(kinds) else None
+
+
+_KIND_NUMBERS: Final = {
+    "SPAN_KIND_UNSPECIFIED": 0,
+    "SPAN_KIND_INTERNAL": 1,
+    "SPAN_KIND_SERVER": 2,
+    "SPAN_KIND_CLIENT": 3,
+    "SPAN_KIND_PRODUCER": 4,
+    "SPAN_KIND_CONSUMER": 5,
+}
+
+
+def _json_kinds(document: Any) -> list[int | None]:
+    """Each span's kind, in the order the importer's decoder numbers spans (its ``record``).
+
+    A resource or scope entry that is not an object takes one number, as it does there.
+    """
+    kinds: list[int | None] = []
+    for resource_spans in document.get("resourceSpans") or []:
+        if not isinstance(resource_spans, dict):
+            kinds.append(None)
+            continue
+        scopes = resource_spans.get("scopeSpans", resource_spans.get("instrumentationLibrarySpans")) or []
+        for scope_spans in scopes if isinstance(scopes, list) else []:
+            if not isinstance(scope_spans, dict):
+                kinds.append(None)
+                continue
+            kinds.extend(_kind_number(span) for span in scope_spans.get("spans") or [])
+    return kinds
+
+
+def _kind_number(span: Any) -> int | None:
+    kind = span.get("kind") if isinstance(span, dict) else None
+    if isinstance(kind, int) and not isinstance(kind, bool):
+        return kind
+    return _KIND_NUMBERS.get(kind) if isinstance(kind, str) else None
+
+
+def empty_spans() -> pa.Table:
+    """A spans table with no rows."""
+    return SPANS_SCHEMA.empty_table()
+
+
+__all__ = ["SOURCE", "SpanColumns", "TraceBatch", "empty_spans", "read_traces"]

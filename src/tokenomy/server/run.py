@@ -1,0 +1,83 @@
+"""Running the collector: uvicorn (httptools parser, uvloop when installed) serving :class:`Collector`.
+
+One process owns the store (DuckDB allows one writer). The socket is bound before the server
+starts, so a taken port is reported at once and ``--port 0`` knows its port. Ctrl-C or
+SIGTERM stops accepting connections, lets requests in flight finish, writes what is queued and
+closes the store.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import socket
+from collections.abc import Callable
+
+from tokenomy.errors import ConfigError
+from tokenomy.server.app import Collector
+from tokenomy.server.settings import ServerSettings
+
+BACKLOG = 2048
+
+
+def serve(settings: ServerSettings, *, on_ready: Callable[[str, int], None] | None = None) -> None:
+    """Serve until interrupted.
+
+    Args:
+        settings: Checked settings (see :func:`tokenomy.server.settings.with_env`).
+        on_ready: Called with the bound host and port once the store and spool are ready.
+
+    Raises:
+        ConfigError: uvicorn is not installed (``pip install 'tokenomy[server]'``), the address
+            cannot be bound, or the server could not start.
+    """
+    try:
+        import uvicorn  # noqa: PLC0415  (an optional dependency: the `server` extra)
+    except ImportError as exc:
+        raise ConfigError("the collector needs uvicorn: pip install 'tokenomy[server]'") from exc
+    sock = bind(settings.host, settings.port)
+    host, port = sock.getsockname()[:2]
+    ready = (lambda: on_ready(str(host), int(port))) if on_ready is not None else None
+    logging.getLogger("tokenomy.server").setLevel(logging.INFO)
+    config = uvicorn.Config(
+        Collector(settings, on_ready=ready),
+        loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+        http="httptools" if importlib.util.find_spec("httptools") else "h11",
+        lifespan="on",
+        access_log=False,
+        log_level="warning",
+        server_header=False,
+        timeout_graceful_shutdown=10,
+    )
+    server = uvicorn.Server(config)
+    server.run(sockets=[sock])
+    if not server.started:
+        raise ConfigError(
+            "the collector could not start (see the message above: the store, the spool or the pricing "
+            "overrides could not be prepared)"
+        )
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (port 0 picks a free one).
+
+    Raises:
+        ConfigError: The address cannot be resolved or bound.
+    """
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(BACKLOG)
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; "
+            "choose another --port (0 picks a free one)"
+        ) from exc
+    sock.set_inheritable(True)
+    return sock

@@ -1,0 +1,258 @@
+"""The collector's routes, in process: ingest, errors that name the problem, reads, and the token rule."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import random
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+
+from tests.server.support import Answer, SpanSpec, call, genai_attributes, hex_id, request_bytes
+from tokenomy.pricing import Pricer
+from tokenomy.server.app import Collector, rpc_status
+from tokenomy.server.settings import ServerSettings
+
+T = TypeVar("T")
+TOKEN = "s3cret-token-of-32-characters-xx"
+PROTOBUF = {"content-type": "application/x-protobuf"}
+JSON = {"content-type": "application/json"}
+
+
+@pytest.fixture(scope="module")
+def pricer() -> Pricer:
+    return Pricer()
+
+
+def run(app: Collector, scenario: Callable[[Collector], Awaitable[T]]) -> T:
+    async def main() -> T:
+        await app.startup()
+        try:
+            return await scenario(app)
+        finally:
+            await app.shutdown()
+
+    return asyncio.run(main())
+
+
+def collector(tmp_path: Path, pricer: Pricer, **changes: Any) -> Collector:
+    return Collector(ServerSettings(db=tmp_path / "t.duckdb", **changes), pricer=pricer)
+
+
+def _trace(n: int = 5, seed: int = 1) -> tuple[bytes, list[SpanSpec]]:
+    rng = random.Random(seed)
+    trace = hex_id(rng, 16)
+    root = SpanSpec(trace, hex_id(rng, 8), name="agent", attributes={"session.id": f"S{seed}"})
+    spans = [root] + [
+        SpanSpec(trace, hex_id(rng, 8), root.span_id, name="chat", attributes=genai_attributes(rng, i))
+        for i in range(n)
+    ]
+    return request_bytes(spans), spans
+
+
+def test_otlp_protobuf_gzip_and_json_are_stored_and_readable(tmp_path: Path, pricer: Pricer) -> None:
+    data, _spans = _trace()
+
+    async def scenario(app: Collector) -> dict[str, Answer]:
+        answers = {"protobuf": await call(app, "POST", "/v1/traces", data, PROTOBUF)}
+        gz = gzip.compress(_trace(3, seed=2)[0])
+        answers["gzip"] = await call(app, "POST", "/v1/traces", gz, {**PROTOBUF, "content-encoding": "gzip"})
+        answers["again"] = await call(app, "POST", "/v1/traces", data, PROTOBUF)
+        answers["session"] = await call(app, "GET", "/api/v1/sessions/S1")
+        answers["calls"] = await call(app, "GET", "/api/v1/calls?limit=3")
+        answers["report"] = await call(app, "GET", "/api/v1/report")
+        return answers
+
+    answers = run(collector(tmp_path, pricer), scenario)
+    ok = answers["protobuf"]
+    assert (ok.status, ok.headers["content-type"]) == (200, "application/x-protobuf")
+    response = trace_service_pb2.ExportTraceServiceResponse.FromString(ok.body)
+    assert not response.HasField("partial_success")
+    assert answers["gzip"].status == answers["again"].status == 200
+    session = answers["session"].json()
+    assert session["totals"]["calls"] == 5  # sent twice, stored once
+    assert [s["name"] for s in session["spans"]] == ["agent"]
+    assert all(c["cost"]["total"] is not None for c in session["calls"])
+    assert all(c["source"] == "otlp" for c in session["calls"])
+    page = answers["calls"].json()
+    assert len(page["calls"]) == 3
+    assert page["next_offset"] == 3
+    assert answers["report"].json()["total"]["calls"] == 8
+
+
+def test_otlp_json_with_a_bad_span_is_a_partial_success(tmp_path: Path, pricer: Pricer) -> None:
+    good = {"traceId": "01" * 16, "spanId": "02" * 8, "name": "chat",
+            "startTimeUnixNano": "1780000000000000000",
+            "attributes": [{"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+                           {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o-mini"}},
+                           {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "10"}}]}  # fmt: skip
+    bad = {"traceId": "zz", "spanId": "03" * 8, "name": "broken"}
+    body = json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [good, bad]}]}]}).encode()
+
+    async def scenario(app: Collector) -> tuple[Answer, Answer]:
+        return await call(app, "POST", "/v1/traces", body, JSON), await call(app, "GET", "/api/v1/calls")
+
+    answer, calls = run(collector(tmp_path, pricer), scenario)
+    assert answer.status == 200
+    partial = answer.json()["partialSuccess"]
+    assert partial["rejectedSpans"] == "1"
+    assert "span 2 (resourceSpans[0].scopeSpans[0].spans[1].traceId)" in partial["errorMessage"]
+    assert [c["id"] for c in calls.json()["calls"]] == [f"{'01' * 16}:{'02' * 8}"]
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "status", "message"),
+    [
+        (b"\x0a\xff\xff", PROTOBUF, 400, "not a valid OTLP protobuf"),
+        (b"{", JSON, 400, "not JSON"),
+        (b"[]", JSON, 400, "expected an object with a 'resourceSpans' list"),
+        (b"x", {"content-type": "text/plain"}, 415, "send application/x-protobuf or application/json"),
+        (b"x", {}, 415, "'(none)'"),
+        (b"x" * 5000, PROTOBUF, 413, "over the server's limit of 4096 bytes"),
+        (b"x", {**PROTOBUF, "content-encoding": "zstd"}, 415, "'zstd' is not supported"),
+    ],
+)
+def test_bad_trace_requests_are_answered_with_an_rpc_status(
+    tmp_path: Path, pricer: Pricer, *, body: bytes, headers: dict[str, str], status: int, message: str
+) -> None:
+    async def scenario(app: Collector) -> tuple[Answer, Answer]:
+        bad = await call(app, "POST", "/v1/traces", body, headers)
+        still = await call(app, "POST", "/v1/traces", _trace(1)[0], PROTOBUF)
+        return bad, still
+
+    bad, still = run(collector(tmp_path, pricer, max_body=4096), scenario)
+    assert bad.status == status
+    if headers.get("content-type") == PROTOBUF["content-type"]:
+        assert bad.body.startswith(b"\x08\x03\x12")
+        assert message.encode() in bad.body
+    else:
+        assert message in bad.json()["message"]
+    assert still.status == 200  # and the server keeps serving
+
+
+def test_events_are_stored_with_outcomes_and_charges(tmp_path: Path, pricer: Pricer) -> None:
+    records = [
+        {"id": "c1", "session_id": "S", "provider": "openai", "request_model": "gpt-4o-mini",
+         "started_at": "2026-03-01T10:00:00Z", "usage": {"input_uncached": 1000, "cache_read": 0,
+         "cache_write_5m": 0, "cache_write_1h": 0, "output_visible": 10, "reasoning": 0}},
+        {"type": "charge", "id": "g1", "amount": "0.25", "kind": "search", "at": "2026-03-01T10:00:01Z",
+         "session_id": "S"},
+        {"type": "outcome", "target": "call", "id": "c1", "success": False, "at": "2026-03-01T10:01:00Z"},
+        {"type": "outcome", "target": "session", "id": "S", "success": True, "score": 0.9,
+         "at": "2026-03-01T10:02:00Z"},
+    ]  # fmt: skip
+    ndjson = "\n".join(json.dumps(r) for r in records).encode()
+
+    async def scenario(app: Collector) -> dict[str, Answer]:
+        return {
+            "post": await call(app, "POST", "/v1/events", ndjson, {"content-type": "application/x-ndjson"}),
+            "again": await call(app, "POST", "/v1/events", json.dumps(records).encode(), JSON),
+            "call": await call(app, "GET", "/api/v1/calls/c1"),
+            "sessions": await call(app, "GET", "/api/v1/sessions"),
+            "session": await call(app, "GET", "/api/v1/sessions/S"),
+            "missing": await call(app, "GET", "/api/v1/calls/nope"),
+        }
+
+    answers = run(collector(tmp_path, pricer), scenario)
+    assert answers["post"].json() == {
+        "accepted": {"calls": 1, "charges": 1, "outcomes": 2},
+        "durable": "store",
+    }
+    one = answers["call"].json()
+    assert one["cost"]["total"] == "0.000156000000"  # 1000 x $0.15/M + 10 x $0.60/M
+    assert [o["success"] for o in one["outcomes"]] == [False]
+    listed = answers["sessions"].json()["sessions"]
+    assert listed == [
+        {"session_id": "S", "calls": 1, "first_at": "2026-03-01T10:00:00.000Z",
+         "last_at": "2026-03-01T10:00:00.000Z",
+         "input_tokens": 1000, "output_tokens": 10, "cost": "0.000156000000", "unpriced": 0,
+         "charges": "0.250000000000", "success": True, "score": 0.9, "action": None}
+    ]  # fmt: skip
+    session = answers["session"].json()
+    assert session["totals"] == {
+        "calls": 1,
+        "unpriced": 0,
+        "cost": "0.000156000000",
+        "charges": "0.250000000000",
+    }
+    assert len(session["outcomes"]) == 2  # sent twice, each stored once
+    assert answers["missing"].status == 404
+
+
+def test_a_bad_event_names_record_and_field(tmp_path: Path, pricer: Pricer) -> None:
+    body = json.dumps([{"id": "ok"}, {"id": "bad", "latency_ms": "slow"}]).encode()
+
+    async def scenario(app: Collector) -> tuple[Answer, Answer]:
+        return await call(app, "POST", "/v1/events", body, JSON), await call(app, "GET", "/api/v1/calls")
+
+    bad, listed = run(collector(tmp_path, pricer), scenario)
+    assert bad.status == 400
+    assert bad.json()["error"]["message"] == (
+        "1 bad record(s), nothing stored: record 1, field 'latency_ms': expected a number, got 'slow'"
+    )
+    assert listed.json()["calls"] == []
+
+
+def test_the_token_guards_every_route_but_health(tmp_path: Path, pricer: Pricer) -> None:
+    async def scenario(app: Collector) -> dict[str, int]:
+        auth = {"authorization": f"Bearer {TOKEN}"}
+        return {
+            "health": (await call(app, "GET", "/api/v1/health")).status,
+            "no token": (await call(app, "GET", "/api/v1/calls")).status,
+            "wrong": (
+                await call(app, "GET", "/api/v1/calls", headers={"authorization": "Bearer nope"})
+            ).status,
+            "basic": (
+                await call(app, "GET", "/openapi.json", headers={"authorization": f"Basic {TOKEN}"})
+            ).status,
+            "post": (await call(app, "POST", "/v1/traces", _trace(1)[0], PROTOBUF)).status,
+            "right": (await call(app, "GET", "/api/v1/calls", headers=auth)).status,
+            "ingest": (await call(app, "POST", "/v1/traces", _trace(1)[0], {**PROTOBUF, **auth})).status,
+        }
+
+    codes = run(collector(tmp_path, pricer, token=TOKEN), scenario)
+    assert codes == {"health": 200, "no token": 401, "wrong": 401, "basic": 401, "post": 401, "right": 200,
+                     "ingest": 200}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [("GET", "/v1/traces", 405), ("POST", "/api/v1/calls", 405), ("GET", "/nowhere", 404),
+     ("GET", "/api/v1/calls?bogus=1", 400), ("GET", "/api/v1/calls?since=yesterday", 400),
+     ("GET", "/api/v1/sessions?offset=-1", 400), ("GET", "/api/v1/calls/x?limit=2", 400)],
+)  # fmt: skip
+def test_wrong_method_path_or_parameter(
+    tmp_path: Path, pricer: Pricer, method: str, path: str, status: int
+) -> None:
+    async def scenario(app: Collector) -> Answer:
+        return await call(app, method, path)
+
+    answer = run(collector(tmp_path, pricer), scenario)
+    assert answer.status == status
+    body = answer.json()
+    if path == "/v1/traces":  # OTLP routes answer a google.rpc.Status
+        assert body["message"] == "/v1/traces takes POST"
+    else:
+        assert body["error"]["status"] == status
+
+
+def test_health_reports_the_writer(tmp_path: Path, pricer: Pricer) -> None:
+    async def scenario(app: Collector) -> dict[str, Any]:
+        await call(app, "POST", "/v1/traces", _trace(2)[0], PROTOBUF)
+        return (await call(app, "GET", "/api/v1/health")).json()  # type: ignore[no-any-return]
+
+    health = run(collector(tmp_path, pricer), scenario)
+    assert health["status"] == "ok"
+    assert health["store"] == "open"
+    assert health["written"]["stored"] == 1
+    assert health["spool"] == {"segments": 0, "bytes": 0}
+
+
+def test_rpc_status_encoding() -> None:
+    assert rpc_status(3, "bad") == b"\x08\x03\x12\x03bad"
+    assert rpc_status(3, "x" * 200)[:4] == b"\x08\x03\x12\xc8"

@@ -1,0 +1,115 @@
+"""Every route of /openapi.json exists and answers as the document says (status, type, required keys)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+from tests.server.support import Answer, SpanSpec, call, genai_attributes, hex_id, request_bytes
+from tokenomy.pricing import Pricer
+from tokenomy.server.app import Collector
+from tokenomy.server.openapi import document
+from tokenomy.server.settings import ServerSettings
+
+TOKEN = "openapi-test-token-0123456789abcdef"
+AUTH = {"authorization": f"Bearer {TOKEN}"}
+
+
+def _bodies() -> dict[tuple[str, str], bytes]:
+    rng = random.Random(5)
+    trace = hex_id(rng, 16)
+    spans = [SpanSpec(trace, hex_id(rng, 8), attributes={**genai_attributes(rng, 1), "session.id": "S-doc"})]
+    call_record = {
+        "id": "doc-call",
+        "session_id": "S-doc",
+        "provider": "openai",
+        "request_model": "gpt-4o-mini",
+    }
+    protobuf = request_bytes(spans)
+    return {
+        ("/v1/traces", "application/x-protobuf"): protobuf,
+        ("/v1/traces", "application/json"): json.dumps({"resourceSpans": []}).encode(),
+        ("/v1/events", "application/json"): json.dumps(call_record).encode(),
+        ("/v1/events", "application/x-ndjson"): json.dumps({**call_record, "id": "doc-call-2"}).encode(),
+    }
+
+
+def _check(answer: Answer, operation: dict[str, Any], where: str) -> None:
+    documented = operation["responses"]
+    assert str(answer.status) in documented, f"{where}: {answer.status} is not documented"
+    response = documented[str(answer.status)]
+    content_type = answer.headers["content-type"]
+    assert content_type in response["content"], f"{where}: answered {content_type}"
+    if content_type == "application/json":
+        schema = response["content"][content_type]["schema"]
+        body = answer.json()
+        assert isinstance(body, dict), where
+        missing = set(schema.get("required", ())) - set(body)
+        assert not missing, f"{where}: missing {missing}"
+
+
+def test_every_documented_route_answers_as_described(tmp_path: Path) -> None:
+    doc = document()
+    bodies = _bodies()
+    app = Collector(ServerSettings(db=tmp_path / "doc.duckdb", token=TOKEN), pricer=Pricer())
+
+    async def scenario() -> int:
+        await app.startup()
+        checked = 0
+        try:
+            for (path, media), body in bodies.items():  # data first, so the item routes find something
+                operation = doc["paths"][path]["post"]
+                assert media in operation["requestBody"]["content"]
+                answer = await call(app, "POST", path, body, {"content-type": media, **AUTH})
+                assert answer.status == 200, answer.body
+                _check(answer, operation, f"POST {path} ({media})")
+                checked += 1
+            served = await call(app, "GET", "/openapi.json", headers=AUTH)
+            assert served.json() == doc
+            for path, item in doc["paths"].items():
+                if "get" not in item:
+                    continue
+                concrete = path.replace("{id}", "doc-call" if "calls" in path else "S-doc")
+                operation = item["get"]
+                answer = await call(app, "GET", concrete, headers=AUTH)
+                assert answer.status == 200, f"{path}: {answer.body!r}"
+                _check(answer, operation, f"GET {path}")
+                if operation.get("security") != []:
+                    unauthorized = await call(app, "GET", concrete)
+                    _check(unauthorized, operation, f"GET {path} without token")
+                    assert unauthorized.status == 401
+                for param in operation.get("parameters", []):
+                    if param["in"] == "query":
+                        value = "5" if param["schema"]["type"] == "integer" else "2026-03-01"
+                        value = (
+                            "gpt-4o-mini" if param["name"] in ("model", "provider", "session_id") else value
+                        )
+                        answer = await call(app, "GET", f"{concrete}?{param['name']}={value}", headers=AUTH)
+                        _check(answer, operation, f"GET {path}?{param['name']}")
+                        assert answer.status == 200
+                checked += 1
+        finally:
+            await app.shutdown()
+        return checked
+
+    assert asyncio.run(scenario()) == 4 + sum("get" in item for item in doc["paths"].values())
+
+
+def test_the_document_is_openapi_3_1_with_every_route() -> None:
+    doc = document()
+    assert doc["openapi"].startswith("3.1")
+    assert set(doc["paths"]) == {
+        "/v1/traces",
+        "/v1/events",
+        "/api/v1/health",
+        "/api/v1/report",
+        "/api/v1/calls",
+        "/api/v1/calls/{id}",
+        "/api/v1/sessions",
+        "/api/v1/sessions/{id}",
+        "/openapi.json",
+    }
+    assert doc["components"]["securitySchemes"]["bearer"] == {"type": "http", "scheme": "bearer"}

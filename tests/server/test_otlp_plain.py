@@ -1,0 +1,242 @@
+"""The quick path gives exactly the importer's rows, and steps aside whenever a span is not plain."""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
+import pytest
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+
+from tests.conftest import real_data_path
+from tests.importers.support import otlp_of_case
+from tests.server.support import (
+    SpanSpec,
+    genai_attributes,
+    hex_id,
+    request_bytes,
+    request_json,
+    span_from_reference,
+)
+from tokenomy.importers import ImportOptions, calls_from_spans, decode_json, decode_protobuf
+from tokenomy.server.otlp_ingest import read_traces
+from tokenomy.store.arrow import calls_to_arrow
+
+
+def reference_calls(data: bytes) -> pa.Table:
+    """What the importer's own decoder and mapping make of a protobuf request."""
+    calls = calls_from_spans(decode_protobuf(data, "test"), ImportOptions())
+    return calls_to_arrow([c.replace(source="otlp") for c in calls])
+
+
+def _agent_tree(rng: random.Random, index: int) -> list[SpanSpec]:
+    """An agent run: a root with the session, an agent span, tool spans and model calls below it."""
+    trace = hex_id(rng, 16)
+    root = SpanSpec(trace, hex_id(rng, 8), name="workflow", attributes={"session.id": f"sess-{index}"})
+    agent = SpanSpec(
+        trace,
+        hex_id(rng, 8),
+        root.span_id,
+        name="invoke_agent planner",
+        attributes={"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "planner", "user.id": "u1"},
+    )
+    spans = [root, agent]
+    for step in range(rng.randint(1, 6)):
+        start = 1_780_000_000_000_000_000 + rng.randint(0, 10**12)
+        if rng.random() < 0.3:
+            start = spans[-1].start_ns  # equal start times: ties keep request order
+        spans.append(
+            SpanSpec(
+                trace,
+                hex_id(rng, 8),
+                agent.span_id,
+                name="chat",
+                start_ns=start,
+                end_ns=start + rng.randint(1, 10**10),
+                attributes=genai_attributes(rng, index * 100 + step),
+            )
+        )
+        if rng.random() < 0.4:
+            spans.append(
+                SpanSpec(
+                    trace,
+                    hex_id(rng, 8),
+                    agent.span_id,
+                    name="execute_tool search",
+                    attributes={"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "search"},
+                )
+            )
+    rng.shuffle(spans)  # children may come before their parents
+    return spans
+
+
+_VARIANTS: list[dict[str, Any]] = [
+    {},
+    {"gen_ai.usage.cache_creation.input_tokens": None},
+    {"gen_ai.usage.reasoning.output_tokens": None, "gen_ai.usage.cache_read.input_tokens": None},
+    {"gen_ai.usage.input_tokens": None, "gen_ai.usage.output_tokens": None},
+    {"gen_ai.provider.name": None, "gen_ai.system": "OpenAI"},
+    {"gen_ai.provider.name": None, "gen_ai.request.model": "anthropic/claude-sonnet-4-5"},
+    {"gen_ai.provider.name": None, "gen_ai.request.model": None, "gen_ai.response.model": "openai/gpt-4o"},
+    {"gen_ai.operation.name": "embeddings", "gen_ai.usage.output_tokens": None},
+    {"gen_ai.operation.name": "text_completion"},
+    {"gen_ai.operation.name": "completion"},
+    {"gen_ai.operation.name": "generate_content"},
+    {"gen_ai.response.id": None},
+    {"gen_ai.response.finish_reasons": []},
+    {"gen_ai.response.finish_reasons": ["length", "stop"]},
+    {"gen_ai.request.max_tokens": 0, "gen_ai.request.stream": True},
+    {"gen_ai.response.time_to_first_chunk": 0.25},
+    {"error.type": "rate_limit"},
+    {"gen_ai.conversation.id": "conv-9", "gen_ai.agent.name": "coder", "deployment.environment.name": "prod"},
+    {"session.id": "  padded  "},
+    {"gen_ai.conversation.id": "\u2003conv\u2003", "user.id": '"quoted-user"'},
+    {"gen_ai.response.id": "r" * 300, "gen_ai.provider.name": "OpenAI"},
+    {"gen_ai.request.stream": "true", "gen_ai.request.max_tokens": 2.5},
+    {"gen_ai.response.time_to_first_chunk": 1, "error.type": " timeout "},
+    {"server.port": "not a number", "gen_ai.request.stop_sequences": ["\n"]},
+    {"gen_ai.response.model": "é-model", "gen_ai.request.model": "é-model"},
+    # not plain: the importer's mapping takes these requests
+    {"gen_ai.usage.input_tokens": "1200"},
+    {"gen_ai.provider.name": " openai "},
+    {"gen_ai.response.id": '"quoted"'},
+    {"gen_ai.usage.cache_read.input_tokens": 10**9},
+    {"gen_ai.usage.total_tokens": 5},
+    {"gen_ai.input.messages": '[{"role": "user", "content": "hi"}]'},
+    {"langfuse.observation.type": "generation"},
+    {"gen_ai.operation.name": "chat", "llm.request.type": "chat"},
+    {"gen_ai.request.model": "gpt-4o\u00a0"},
+    {"gen_ai.response.finish_reasons": ["stop", ""]},
+    {"gen_ai.response.finish_reasons": "stop"},
+    {"gen_ai.usage.input_tokens": True},
+    {"user.id": 7},
+]
+
+
+def _request(rng: random.Random, index: int) -> tuple[list[SpanSpec], dict[str, Any]]:
+    spans: list[SpanSpec] = []
+    for _ in range(rng.randint(1, 4)):
+        spans += _agent_tree(rng, index)
+    trace = hex_id(rng, 16)
+    for i in range(rng.randint(0, 8)):
+        variant = rng.choice(_VARIANTS)
+        spans.append(
+            SpanSpec(
+                trace,
+                hex_id(rng, 8),
+                hex_id(rng, 8),
+                status_code=rng.choice([0, 1, 2]),
+                status_message=rng.choice(["", "boom"]),
+                attributes=genai_attributes(rng, 10_000 + i, **variant),
+            )
+        )
+    if rng.random() < 0.2:  # a model call wrapping another one: the outer one is not a call
+        outer = SpanSpec(trace, hex_id(rng, 8), attributes=genai_attributes(rng, 99))
+        spans.append(outer)
+        spans.append(SpanSpec(trace, hex_id(rng, 8), outer.span_id, attributes=genai_attributes(rng, 98)))
+    resource = rng.choice(
+        [{}, {"service.name": "agent", "deployment.environment": "staging"}, {"user.id": "res"}]
+    )
+    return spans, resource
+
+
+def test_quick_rows_equal_the_importers_rows_on_varied_requests() -> None:
+    rng = random.Random(20260301)
+    quick = slow = 0
+    for index in range(150):
+        spans, resource = _request(rng, index)
+        data = request_bytes(spans, resource, resources=rng.choice([1, 2]))
+        read = read_traces(data, "protobuf")
+        assert read.calls.to_pylist() == reference_calls(data).to_pylist(), f"request {index}"
+        # the spans table is the same whichever decoder read the request (JSON goes the importer's way)
+        as_json = read_traces(request_json(spans, resource), "json") if rng.random() < 0.3 else None
+        if as_json is not None and read.quick and len({(s.trace_id, s.span_id) for s in spans}) == len(spans):
+            assert read.spans.sort_by("span_id").to_pylist() == as_json.spans.sort_by("span_id").to_pylist()
+        quick += read.quick
+        slow += not read.quick
+    assert quick >= 40, "too few requests took the quick path: the comparison would prove little"
+    assert slow >= 20, "too few requests took the importer's path: the fallbacks are not exercised"
+
+
+def test_a_plain_request_is_quick_and_keeps_its_tree() -> None:
+    rng = random.Random(7)
+    spans = _agent_tree(rng, 1)
+    read = read_traces(request_bytes(spans), "protobuf")
+    assert read.quick
+    calls = read.calls.to_pylist()
+    assert {c["session_id"] for c in calls} == {"sess-1"}
+    assert {c["agent"] for c in calls} == {"planner"}
+    assert {c["user"] for c in calls} == {"u1"}
+    assert sorted(c["step"] for c in calls) == list(range(1, len(calls) + 1))
+    names = {row["name"]: row for row in read.spans.to_pylist()}
+    assert names["workflow"]["session_id"] == "sess-1"
+    assert names["invoke_agent planner"]["agent_name"] == "planner"
+    assert read.spans.num_rows + read.calls.num_rows == len(spans)
+
+
+@pytest.mark.realdata
+def test_real_instrumentations_map_like_the_importer() -> None:
+    """Spans of many real instrumentations, re-encoded as protobuf: whichever path maps them, same rows."""
+    path = real_data_path("langfuse", "otel-mapping-test-spans.jsonl")
+    checked = 0
+    for line in path.read_text(encoding="utf-8").splitlines():
+        case = json.loads(line)
+        decoded = [s for s in decode_json(otlp_of_case(case), "real") if not isinstance(s, Exception)]
+        if not decoded:
+            continue
+        data = request_bytes([span_from_reference(s) for s in decoded])
+        assert read_traces(data, "protobuf").calls.to_pylist() == reference_calls(data).to_pylist()
+        checked += 1
+    assert checked > 20
+
+
+def _attribute(key: str, value: bytes) -> bytes:
+    """A raw span attribute: field 9 holding a ``KeyValue`` (short key and value)."""
+    pair = b"\x0a" + bytes([len(key)]) + key.encode() + b"\x12" + bytes([len(value)]) + value
+    return b"\x4a" + bytes([len(pair)]) + pair
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        (lambda s: s.replace(b"\x0a\x10" + b"\x01" * 16, b"\x0a\x03" + b"\x01" * 3), "a 3-byte trace id"),
+        (
+            lambda s: s + _attribute("session.id", b"\x0a\x01a\x0a\x01b"),
+            "an AnyValue with two strings",
+        ),
+        (lambda s: s + _attribute("gen_ai.agent.name", b"\x0a\x01a"), "a key given twice"),
+    ],
+)
+def test_requests_the_quick_reader_declines_map_like_the_importer(change: Any, why: str) -> None:
+    attrs = {"gen_ai.agent.name": "x", "gen_ai.operation.name": "invoke_agent"}
+    span = SpanSpec("01" * 16, "02" * 8, attributes=attrs)
+    call = SpanSpec("01" * 16, "03" * 8, "02" * 8, attributes=genai_attributes(random.Random(1), 1))
+    message = trace_service_pb2.ExportTraceServiceRequest()
+    message.ParseFromString(request_bytes([span, call]))
+    first, second = (s.SerializeToString() for s in message.resource_spans[0].scope_spans[0].spans)
+    data = _field(1, _field(2, _field(2, change(first)) + _field(2, second)))  # bytes as sent, not re-encoded
+    read = read_traces(data, "protobuf")
+    assert not read.quick, why
+    assert read.calls.to_pylist() == reference_calls(data).to_pylist()
+    assert read.calls.num_rows == 1
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    size, length = len(payload), bytearray()
+    while True:
+        length.append((size & 0x7F) | (0x80 if size >> 7 else 0))
+        size >>= 7
+        if not size:
+            return bytes([number << 3 | 2]) + bytes(length) + payload
+
+
+def test_parent_links_that_loop_map_like_the_importer() -> None:
+    rng = random.Random(2)
+    a = SpanSpec("01" * 16, "0a" * 8, "0b" * 8, attributes=genai_attributes(rng, 1))
+    b = SpanSpec("01" * 16, "0b" * 8, "0a" * 8, attributes={"session.id": "s"})
+    data = request_bytes([a, b])
+    read = read_traces(data, "protobuf")
+    assert not read.quick
+    assert read.calls.to_pylist() == reference_calls(data).to_pylist()

@@ -1,0 +1,85 @@
+"""The spool keeps frames in order across segments, survives a torn tail, and quarantines damage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tokenomy.server import spool as spool_module
+from tokenomy.server.spool import Frame, Spool, read_segment
+
+
+def test_frames_come_back_in_order_and_segments_are_removed(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool")
+    spool.append([Frame(b"E", b"one"), Frame(b"P", b"two")])
+    spool.append([Frame(b"N", b"three")])
+    assert spool.pending()
+    seen: list[Frame] = []
+    assert spool.replay(seen.extend) == 3
+    assert [f.body for f in seen] == [b"one", b"two", b"three"]
+    assert [f.kind for f in seen] == [b"E", b"P", b"N"]
+    assert not spool.pending()
+    assert spool.replay(seen.extend) == 0
+
+
+def test_a_new_segment_starts_past_the_size_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(spool_module, "SEGMENT_BYTES", 100)
+    spool = Spool(tmp_path)
+    for i in range(5):
+        spool.append([Frame(b"E", bytes([65 + i]) * 60)])
+    assert len(spool.segments()) == 5
+    seen: list[bytes] = []
+    while spool.replay(lambda frames: seen.extend(f.body[:1] for f in frames)):
+        pass
+    assert seen == [b"A", b"B", b"C", b"D", b"E"]
+
+
+def test_a_failed_replay_keeps_the_segment(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    spool.append([Frame(b"E", b"keep me")])
+
+    def refuse(frames: list[Frame]) -> None:
+        raise RuntimeError("store down")
+
+    with pytest.raises(RuntimeError):
+        spool.replay(refuse)
+    assert spool.pending()
+    seen: list[Frame] = []
+    spool.replay(seen.extend)
+    assert [f.body for f in seen] == [b"keep me"]
+
+
+def test_a_torn_last_frame_is_dropped(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    spool.append([Frame(b"E", b"complete"), Frame(b"E", b"torn frame")])
+    segment = spool.segments()[0]
+    segment.write_bytes(segment.read_bytes()[:-4])  # a crash in the middle of writing
+    frames, problem = read_segment(segment)
+    assert problem is None
+    assert [f.body for f in frames] == [b"complete"]
+
+
+def test_a_damaged_segment_is_quarantined_after_its_good_frames(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    spool.append([Frame(b"E", b"good"), Frame(b"E", b"flipped")])
+    segment = spool.segments()[0]
+    data = bytearray(segment.read_bytes())
+    data[-1] ^= 0xFF
+    segment.write_bytes(bytes(data))
+    seen: list[Frame] = []
+    assert spool.replay(seen.extend) == 1
+    assert [f.body for f in seen] == [b"good"]
+    assert not spool.pending()
+    note = (tmp_path / "bad" / (segment.name + ".txt")).read_text()
+    assert "checksum" in note
+    assert (tmp_path / "bad" / segment.name).exists()
+
+
+def test_a_spool_that_cannot_be_created_says_so(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    from tokenomy.errors import StoreError
+
+    with pytest.raises(StoreError, match="cannot create the spool folder"):
+        Spool(blocker / "spool")
