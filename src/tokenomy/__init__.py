@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Final
+
+from tokenomy.errors import BudgetExceeded
 from tokenomy.schema import (
     Attribution,
     Call,
@@ -10,25 +13,72 @@ from tokenomy.schema import (
     Cost,
     Kind,
     Outcome,
+    OutcomeEvent,
     Quality,
     Status,
     ToolUse,
     Usage,
 )
 
+if TYPE_CHECKING:
+    from tokenomy.capture import (
+        charge,
+        configure,
+        context,
+        flush,
+        instrument,
+        record_outcome,
+        run_in_context,
+        shutdown,
+        sink_stats,
+    )
+
 __version__ = "0.1.0"
+
+_CAPTURE: Final = (
+    "charge",
+    "configure",
+    "context",
+    "flush",
+    "instrument",
+    "record_outcome",
+    "run_in_context",
+    "shutdown",
+    "sink_stats",
+)
+"""Live capture (docs/capture.md), imported on first use so that ``import tokenomy`` stays light."""
 
 __all__ = [
     "Attribution",
+    "BudgetExceeded",
     "Call",
     "Charge",
     "Content",
     "Cost",
     "Kind",
     "Outcome",
+    "OutcomeEvent",
     "Quality",
     "Status",
     "ToolUse",
     "Usage",
     "__version__",
+    "charge",
+    "configure",
+    "context",
+    "flush",
+    "instrument",
+    "record_outcome",
+    "run_in_context",
+    "shutdown",
+    "sink_stats",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The capture API (``tokenomy.instrument``, ``tokenomy.context``...), loaded when first used."""
+    if name in _CAPTURE:
+        from tokenomy import capture  # noqa: PLC0415  (deferred: most users of the CLI never capture)
+
+        return getattr(capture, name)
+    raise AttributeError(f"module 'tokenomy' has no attribute {name!r}")

@@ -1,0 +1,246 @@
+"""What instrumenting an SDK client adds to each call, next to the same client bare, in the same run.
+
+Two processes: the mock upstream (``tokenomy mock-llm``) pinned to one core, and this process
+pinned to the other, holding two clients of the same SDK against the mock: one bare, one
+instrumented with ``tokenomy.instrument`` and a real sink (by default the local DuckDB target:
+every call is read, priced and stored on the sink's thread, in this same process, competing for
+the same core and the GIL). Calls alternate between the two clients in small blocks, so drift
+on the shared machine hits both alike. Each call's wall time is measured; the figure is the
+difference of the medians (the brief: <= 50 us), with the 90th percentile and the mean beside it.
+A second table counts CPU time instead of wall time, which other processes on a shared machine do
+not inflate: the whole process's (the sink's work included) and the caller's thread's alone.
+
+Run: ``python -m bench capture`` (``--calls N``, ``--target null|duckdb`` when called directly).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+ROOT: Final = Path(__file__).resolve().parents[1]
+MESSAGES: Final[Any] = [
+    {"role": "system", "content": "You are a terse assistant."},
+    {"role": "user", "content": "Say something short about tokens."},
+]
+BLOCK: Final = 1
+"""Calls in a row on one client before switching to the other (1: strictly alternating)."""
+
+
+class NullTarget:
+    """Takes every batch and keeps nothing: the sink's own work (building Calls) still runs."""
+
+    description = "null"
+
+    def prepare(self, records: list[Any]) -> list[Any]:
+        """Nothing to prepare."""
+        return records
+
+    def send(self, records: Sequence[Any]) -> None:
+        """Drop the batch."""
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+    def after_fork(self) -> None:
+        """Nothing to forget."""
+
+
+def _cases(mock_url: str) -> list[tuple[str, Callable[[Any], None], Any, Any]]:
+    from anthropic import Anthropic
+    from openai import OpenAI
+
+    from tokenomy import capture
+
+    def openai_client() -> Any:
+        return OpenAI(base_url=f"{mock_url}/v1", api_key="bench", max_retries=0)
+
+    def anthropic_client() -> Any:
+        return Anthropic(base_url=mock_url, api_key="bench", max_retries=0)
+
+    def chat(client: Any) -> None:
+        client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+
+    def chat_stream(client: Any) -> None:
+        stream = client.chat.completions.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+        )
+        for _ in stream:
+            pass
+
+    def messages(client: Any) -> None:
+        client.messages.create(
+            model="claude-haiku-4-5", max_tokens=64, messages=MESSAGES[1:], system=MESSAGES[0]["content"]
+        )
+
+    return [
+        ("openai chat", chat, openai_client(), capture.instrument(openai_client())),
+        ("openai chat stream", chat_stream, openai_client(), capture.instrument(openai_client())),
+        ("anthropic messages", messages, anthropic_client(), capture.instrument(anthropic_client())),
+    ]
+
+
+def _stubbed(mock_url: str) -> tuple[Callable[[Any], None], Any, Any]:
+    """Two OpenAI clients whose HTTP round trip is replaced by a canned answer (one instrumented).
+
+    The SDK still does all its own work (building the request options, parsing nothing), so the
+    difference between the two is tokenomy's work on the caller's path and nothing else.
+    """
+    from openai import OpenAI
+
+    from tokenomy import capture
+
+    real = OpenAI(base_url=f"{mock_url}/v1", api_key="bench", max_retries=0)
+    answer = real.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+
+    def canned(cast_to: Any, options: Any, *, stream: bool = False, stream_cls: Any = None) -> Any:
+        return answer
+
+    clients = []
+    for _ in range(2):
+        client = OpenAI(base_url=f"{mock_url}/v1", api_key="bench", max_retries=0)
+        client.request = canned  # type: ignore[method-assign]
+        clients.append(client)
+
+    def chat(client: Any) -> None:
+        client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+
+    return chat, clients[0], capture.instrument(clients[1])
+
+
+def _time(call: Callable[[Any], None], client: Any, n: int, into: list[int]) -> None:
+    for _ in range(n):
+        start = time.perf_counter_ns()
+        call(client)
+        into.append(time.perf_counter_ns() - start)
+
+
+def _measure(
+    call: Callable[[Any], None], bare: Any, instrumented: Any, calls: int
+) -> tuple[list[int], list[int]]:
+    from tokenomy import capture
+
+    for client in (bare, instrumented):  # warm-up: connections, lazy imports, the sink's first batch
+        _time(call, client, 100, [])
+    capture.flush(60)  # the first batch loads the price catalog and the store: once per process
+    plain: list[int] = []
+    measured: list[int] = []
+    for _ in range(max(1, calls // BLOCK)):
+        _time(call, bare, BLOCK, plain)
+        _time(call, instrumented, BLOCK, measured)
+    return plain, measured
+
+
+def _cpu(call: Callable[[Any], None], bare: Any, instrumented: Any, calls: int) -> tuple[float, float, float]:
+    """CPU per call in microseconds: (bare, instrumented, on the caller's thread alone added).
+
+    The whole process's CPU time (every thread, the sink's included) over ``calls`` bare calls,
+    then over as many instrumented calls plus the flush that builds, prices and stores them.
+    CPU time does not grow when other processes load the machine; wall time does.
+    """
+    from tokenomy import capture
+
+    start = time.process_time_ns()
+    _time(call, bare, calls, [])
+    bare_cpu = (time.process_time_ns() - start) / calls / 1000
+    start, caller = time.process_time_ns(), time.thread_time_ns()
+    _time(call, instrumented, calls, [])
+    caller_after = time.thread_time_ns()
+    capture.flush(120)
+    inst_cpu = (time.process_time_ns() - start) / calls / 1000
+    start = time.thread_time_ns()
+    _time(call, bare, calls, [])
+    caller_bare = (time.thread_time_ns() - start) / calls / 1000
+    return bare_cpu, inst_cpu, (caller_after - caller) / calls / 1000 - caller_bare
+
+
+def _row(name: str, plain: list[int], measured: list[int]) -> str:
+    def us(values: list[int], q: float | None = None) -> float:
+        if q is None:
+            return statistics.median(values) / 1000
+        return statistics.quantiles(values, n=100)[int(q) - 1] / 1000
+
+    bare_med, inst_med = us(plain), us(measured)
+    bare_p90, inst_p90 = us(plain, 90), us(measured, 90)
+    bare_mean, inst_mean = statistics.fmean(plain) / 1000, statistics.fmean(measured) / 1000
+    return (
+        f"{name:<20}{bare_med:>9.1f}{inst_med:>9.1f}{inst_med - bare_med:>+9.1f}"
+        f"{bare_p90:>9.1f}{inst_p90:>9.1f}{inst_p90 - bare_p90:>+9.1f}{inst_mean - bare_mean:>+10.1f}"
+    )
+
+
+def main(argv: list[str]) -> int:
+    """Measure and print the per-call time of bare and instrumented clients, and the difference."""
+    parser = argparse.ArgumentParser(prog="python -m bench capture")
+    parser.add_argument("--calls", type=int, default=2000, help="measured calls per client and case")
+    parser.add_argument("--target", choices=("duckdb", "null"), default="duckdb", help="the sink's target")
+    args = parser.parse_args(argv)
+    mock_cmd = [sys.executable, "-m", "tokenomy.cli.main", "mock-llm", "--port", "0", "--output-tokens", "16"]
+    mock = subprocess.Popen(mock_cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert mock.stdout is not None
+        match = re.search(r"127\.0\.0\.1:(\d+)", mock.stdout.readline())
+        if not match:
+            raise RuntimeError("the mock upstream did not start")
+        _pin(mock.pid, 0)
+        _pin(0, 1)
+        with tempfile.TemporaryDirectory(prefix="tokenomy-bench-capture-") as folder:
+            return _run(f"http://127.0.0.1:{match.group(1)}", args.calls, args.target, Path(folder))
+    finally:
+        mock.terminate()
+        mock.wait(10)
+
+
+def _run(mock_url: str, calls: int, target: str, folder: Path) -> int:
+    from tokenomy import capture
+    from tokenomy.capture.sink.core import Sink
+    from tokenomy.capture.sink.settings import SinkSettings
+
+    settings = SinkSettings(spool_dir=folder / "spool")
+    if target == "null":
+        capture.configure(Sink(NullTarget(), settings))
+    else:
+        capture.configure(f"duckdb:{folder / 'bench.duckdb'}", spool_dir=folder / "spool")
+    print(f"mock upstream and this process each pinned to its own core; sink target: {target}")
+    print(f"{calls} calls per client and case, alternating in blocks of {BLOCK}; times in microseconds")
+    heads = ("bare p50", "inst p50", "added", "bare p90", "inst p90", "added")
+    print(f"{'case':<20}" + "".join(f"{h:>9}" for h in heads) + f"{'mean +':>10}")
+    cases = _cases(mock_url)
+    for name, call, bare, instrumented in cases:
+        plain, measured = _measure(call, bare, instrumented, calls)
+        print(_row(name, plain, measured), flush=True)
+    chat, bare, instrumented = _stubbed(mock_url)
+    plain, measured = _measure(chat, bare, instrumented, calls * 5)
+    print(_row("caller's path alone", plain, measured) + "   (canned answer instead of HTTP)", flush=True)
+    print("CPU per call, this whole process (the sink's thread included), in microseconds")
+    print(f"{'case':<20}{'bare':>9}{'inst':>9}{'added':>9}{'caller':>9}")
+    for name, call, bare, instrumented in cases:
+        bare_cpu, inst_cpu, caller = _cpu(call, bare, instrumented, calls)
+        print(
+            f"{name:<20}{bare_cpu:>9.1f}{inst_cpu:>9.1f}{inst_cpu - bare_cpu:>+9.1f}{caller:>+9.1f}",
+            flush=True,
+        )
+    delivered = capture.flush(60)
+    stats = capture.sink_stats()
+    counts = f"enqueued {stats.enqueued}, sent {stats.sent}, dropped {stats.dropped}, errors {stats.errors}"
+    print(f"sink: {counts}; flushed: {delivered}")
+    capture.shutdown(30)
+    return 0 if delivered and stats.dropped == 0 else 1
+
+
+def _pin(pid: int, core: int) -> None:
+    if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
+        os.sched_setaffinity(pid, {core})
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

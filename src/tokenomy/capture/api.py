@@ -1,0 +1,92 @@
+"""The process-level controls: ``configure``, ``flush``, ``shutdown`` and ``sink_stats``."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+from tokenomy.capture.runtime import RUNTIME, Redact
+from tokenomy.capture.sink.core import Sink, SinkStats
+from tokenomy.capture.sink.settings import settings_from_config
+from tokenomy.config import load
+
+
+def configure(
+    sink: str | Sink | None = None,
+    *,
+    capture_content: bool | None = None,
+    redact: Redact | None = None,
+    queue_size: int | None = None,
+    batch_size: int | None = None,
+    flush_interval: float | None = None,
+    spool_dir: str | os.PathLike[str] | None = None,
+    spool_max_bytes: int | None = None,
+    spool: bool = True,
+    config_file: str | os.PathLike[str] | None = None,
+    service_name: str = "unknown_service:python",
+) -> Sink:
+    """Start recording: install the process's sink.
+
+    Each setting comes from the argument, else tokenomy.toml, else ``TOKENOMY_*``, else the
+    default. With no sink anywhere, calls go to the local DuckDB file (``db``,
+    ``./tokenomy.duckdb``). Calling it again replaces the sink (the old one is flushed first).
+
+    Args:
+        sink: ``duckdb:PATH``, ``http://host:port`` (a tokenomy server), ``otlp+http://host:port``
+            (an OTLP/HTTP collector), or a :class:`Sink`.
+        capture_content: Keep prompt and completion text (off by default).
+        redact: Applied to captured text before it leaves the process.
+        queue_size: Most events waiting in memory.
+        batch_size: Most events per batch.
+        flush_interval: Seconds between flushes.
+        spool_dir: Root of the disk spools (default: the user's cache folder).
+        spool_max_bytes: Most bytes one spool may hold.
+        spool: False keeps failed batches in memory only.
+        config_file: A tokenomy.toml to read (default: ./tokenomy.toml when present).
+        service_name: ``service.name`` of spans sent to an OTLP target.
+
+    Returns:
+        The installed sink.
+
+    Raises:
+        ConfigError: A setting or the sink URL is invalid.
+    """
+    config = load(
+        config_file,
+        sink=sink if isinstance(sink, str) else None,
+        capture_content=capture_content,
+        queue_size=queue_size,
+        batch_size=batch_size,
+        flush_interval=flush_interval,
+        spool_dir=spool_dir,
+        spool_max_bytes=spool_max_bytes,
+    )
+    settings = settings_from_config(config)
+    if not spool:
+        settings = dataclasses.replace(settings, spool_dir=None)
+    chosen = sink if isinstance(sink, Sink) else config.sink
+    return RUNTIME.configure(
+        chosen, redact=redact, settings=settings, config=config, service_name=service_name
+    )
+
+
+def flush(timeout: float | None = None) -> bool:
+    """Deliver everything recorded so far; True when it all reached its target.
+
+    Args:
+        timeout: Seconds to wait at most per sink (None: until done).
+    """
+    return RUNTIME.flush(timeout)
+
+
+def shutdown(timeout: float | None = None) -> None:
+    """Flush, save what could not be delivered to the spool, and stop recording.
+
+    Runs by itself at exit. Calls made afterwards are not recorded (until ``configure``).
+    """
+    RUNTIME.shutdown(timeout)
+
+
+def sink_stats() -> SinkStats:
+    """The process sink's counters: enqueued, sent, spooled, replayed, dropped, rejected, errors..."""
+    return RUNTIME.stats()

@@ -1,0 +1,194 @@
+"""Building a Call from a captured call, on the sink's thread.
+
+Usage: a plain response's usage is read by the usage adapters exactly as reported. A stream is
+read by the stream accumulators; when its final usage never arrived (no ``include_usage``, cut
+by an error, abandoned) the missing totals are counted locally and the usage is marked
+estimated (:mod:`tokenomy.capture.estimate`). A call the provider refused with an HTTP error
+status used no tokens (zeros, as the importers record it); a call that failed without an answer
+(connection error, timeout, cancelled before the answer) has unknown usage.
+
+The provider is the client's (``azure`` for Azure clients), else the one its base URL's host
+names (the importers' host table), else the SDK's own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from tokenomy.capture.captured import ABANDONED, Captured
+from tokenomy.capture.client import ClientState
+from tokenomy.capture.estimate import fill_missing
+from tokenomy.capture.ids import new_span_id, new_trace_id
+from tokenomy.errors import TokenomyError, UsageError
+from tokenomy.importers.messages import render, request_messages
+from tokenomy.importers.provider import HOST_SUFFIXES, HOSTS, NOT_BILLED
+from tokenomy.importers.shape import Shape, shape_of
+from tokenomy.schema import Call, Content, Status, Usage
+from tokenomy.usage import Extracted, extract, stream_accumulator
+
+_MAX_TOKENS: Final = ("max_completion_tokens", "max_output_tokens", "max_tokens")
+
+
+def build_call(captured: Captured) -> Call:
+    """Read a captured call into a :class:`Call` (see the module docstring)."""
+    state, route = captured.client, captured.route
+    request = captured.body or {}
+    model = request.get("model") if isinstance(request.get("model"), str) else None
+    keep = state.keeps_content()
+    extracted = _extracted(captured, keep)
+    messages = request_messages(request) if route.prompt else []
+    shape = _shape(messages, state.adapter.tools(request), model) if route.prompt else None
+    started = _milliseconds(captured.started_ns)
+    latency_ms = None if captured.latency_ns is None else captured.latency_ns / 1e6
+    attribution = captured.attribution
+    trace_id = captured.trace_id = captured.trace_id or new_trace_id()
+    span_id = captured.span_id = captured.span_id or new_span_id()
+    if attribution.api_key_id is None and state.api_key_id is not None:
+        attribution = dataclasses.replace(attribution, api_key_id=state.api_key_id)
+    return Call(
+        id=(extracted.response_id if extracted else None) or f"{trace_id}:{span_id}",
+        provider=provider_of(state),
+        request_model=model,
+        response_model=extracted.response_model if extracted else None,
+        operation=route.operation,
+        api=route.api,
+        started_at=started,
+        ended_at=None if latency_ms is None else started + timedelta(milliseconds=latency_ms),
+        latency_ms=latency_ms,
+        ttft_ms=None if captured.ttft_ns is None else captured.ttft_ns / 1e6,
+        trace_id=trace_id,
+        span_id=span_id,
+        parent_span_id=captured.parent_span_id,
+        session_id=captured.session_id,
+        step=captured.step,
+        streamed=captured.items is not None,
+        service_tier=(extracted.service_tier if extracted else None) or _str(request.get("service_tier")),
+        usage=_usage(captured, extracted, shape, model),
+        max_output_tokens=_max_tokens(request),
+        **_result(captured, extracted),
+        **(shape.fields() if shape else {}),
+        attribution=attribution,
+        provider_reported_cost=extracted.provider_reported_cost if extracted else None,
+        content=_content(state, messages, extracted) if keep else None,
+        source="sdk",
+    )
+
+
+def provider_of(state: ClientState) -> str:
+    """The provider a client's calls are billed by (see the module docstring)."""
+    if state.provider is not None:
+        return state.provider
+    host = (state.host or "").lower()
+    for suffix, known in HOST_SUFFIXES.items():
+        if host.endswith(suffix):
+            host = known
+            break
+    return HOSTS.get(host, state.adapter.provider)
+
+
+def _extracted(captured: Captured, keep_text: bool) -> Extracted | None:
+    """What the response (or the stream's events) reported, or None when nothing arrived."""
+    route, state = captured.route, captured.client
+    if captured.items is not None:
+        if route.event is None:
+            return None
+        accumulator = stream_accumulator(None)
+        for item in captured.items:
+            accumulator.feed(route.event(item))
+        found = accumulator.result()
+        return None if found is None else dataclasses.replace(found, provider=provider_of(state))
+    if captured.response is None:
+        return None
+    body = _raw_body(captured.response)
+    if body is None:
+        body = route.body(captured.response, keep_text)
+    try:
+        return extract(body, provider=provider_of(state), api=route.api)
+    except UsageError:
+        return None
+
+
+def _raw_body(response: Any) -> dict[str, Any] | None:
+    """The JSON body of a raw-response wrapper (``with_raw_response``), when it has been read."""
+    http = getattr(response, "http_response", None)
+    if http is None:
+        return None
+    try:
+        body = json.loads(http.content)
+    except Exception:  # not read (a streamed raw response) or not JSON: the usage stays unknown
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _shape(messages: list[dict[str, Any]], tools: list[Mapping[str, Any]], model: str | None) -> Shape | None:
+    if not messages and not tools:
+        return None
+    try:
+        return shape_of(messages, tools or None, model)
+    except TokenomyError:
+        return None
+
+
+def _usage(captured: Captured, extracted: Extracted | None, shape: Shape | None, model: str | None) -> Usage:
+    error = captured.error
+    if extracted is None:
+        if error is not None:
+            return NOT_BILLED if error.http_status is not None else Usage()
+        if captured.items is None:
+            return Usage()
+    usage = extracted.usage if extracted else Usage()
+    if captured.items is None or (extracted is not None and extracted.extra.get("complete")):
+        return usage
+    text = extracted.completion_text if extracted else None
+    return fill_missing(usage, prompt_tokens=shape.input_tokens if shape else None, text=text, model=model)
+
+
+def _result(captured: Captured, extracted: Extracted | None) -> dict[str, Any]:
+    """status, error_type, http_status, finish_reason and tool_uses."""
+    error = captured.error
+    status = Status.CANCELLED if captured.end == ABANDONED else Status.OK
+    out: dict[str, Any] = {"status": error.status if error else status}
+    if error is not None:
+        out["error_type"], out["http_status"] = error.error_type, error.http_status
+    if extracted is not None:
+        out["finish_reason"], out["tool_uses"] = extracted.finish_reason, extracted.tool_uses
+    return out
+
+
+def _content(
+    state: ClientState, messages: list[dict[str, Any]], extracted: Extracted | None
+) -> Content | None:
+    """Prompt and completion text, through the redaction hook; None when the hook fails."""
+    prompt = render(messages) if messages else None
+    completion = extracted.completion_text if extracted else None
+    redact = state.redaction()
+    if redact is None:
+        return Content(prompt=prompt, completion=completion)
+    try:
+        return Content(
+            prompt=None if prompt is None else redact(prompt),
+            completion=None if completion is None else redact(completion),
+        )
+    except Exception:  # never let unredacted text out because the hook failed
+        return None
+
+
+def _max_tokens(request: Mapping[str, Any]) -> int | None:
+    for key in _MAX_TOKENS:
+        value = request.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _milliseconds(ns: int) -> datetime:
+    """A naive UTC time to the millisecond: the native form's precision, so every path stores the same."""
+    return datetime.fromtimestamp(ns // 1_000_000 / 1000, UTC).replace(tzinfo=None)

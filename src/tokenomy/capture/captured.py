@@ -1,0 +1,94 @@
+"""One captured call: the raw facts taken on the caller's path, turned into a Call on the sink's thread.
+
+The caller's path only records references and clock readings into a :class:`Captured` (the
+request body the SDK built, the response object or the stream's events, times, ids, the scope's
+attribution). Everything that costs more (reading the response as a wire body, extracting usage
+into exclusive buckets, counting the prompt's shape, hashing prefixes, redacting content) runs in
+:meth:`Captured.build`, on the sink's thread (:mod:`tokenomy.capture.build`, which is imported
+there, the first time, so that instrumenting a client loads none of it).
+"""
+
+from __future__ import annotations
+
+# The builder imports tiktoken, which imports this; importing it registers an exit hook, which
+# Python refuses once it is shutting down, and a short script's first batch is built at exit.
+import concurrent.futures.thread  # noqa: F401
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final
+
+from tokenomy.capture.client import ClientState
+from tokenomy.capture.sdk.base import ErrorInfo, Route
+from tokenomy.schema import Attribution
+
+if TYPE_CHECKING:
+    from tokenomy.capture.budget import Ticket
+    from tokenomy.schema import Call
+
+DONE: Final = "done"
+ABANDONED: Final = "abandoned"
+FAILED: Final = "failed"
+
+
+class Captured:
+    """The raw facts of one call (see the module docstring). Filled on the caller's path."""
+
+    __slots__ = (
+        "attribution",
+        "body",
+        "client",
+        "end",
+        "error",
+        "items",
+        "latency_ns",
+        "parent_span_id",
+        "response",
+        "route",
+        "session_id",
+        "span_id",
+        "started_ns",
+        "step",
+        "t0",
+        "ticket",
+        "trace_id",
+        "ttft_ns",
+    )
+
+    def __init__(self, client: ClientState, route: Route, body: Mapping[str, Any] | None) -> None:
+        self.client = client
+        self.route = route
+        self.body = body
+        self.attribution = Attribution()
+        self.session_id: str | None = None
+        self.step: int | None = None
+        self.trace_id = ""
+        self.span_id = ""
+        self.parent_span_id: str | None = None
+        self.started_ns = 0
+        self.t0 = 0
+        self.latency_ns: int | None = None
+        self.ttft_ns: int | None = None
+        self.response: Any = None
+        self.items: list[Any] | None = None
+        self.end = DONE
+        self.error: ErrorInfo | None = None
+        self.ticket: Ticket | None = None
+
+    def settled(self) -> Captured | Call:
+        """Itself, or, when it carries a budget ticket, its Call built now so the ticket settles at
+        once (on the caller's path: the next call must not find this one's reservation still held)."""
+        return self if self.ticket is None else self.build()
+
+    def build(self) -> Call:
+        """The Call these facts describe (runs on the sink's thread); settles its budget ticket."""
+        from tokenomy.capture.build import build_call  # noqa: PLC0415  (heavy: loaded by the sink's thread)
+
+        ticket = self.ticket
+        try:
+            call = build_call(self)
+        except BaseException:
+            if ticket is not None:
+                ticket.settle(None)
+            raise
+        if ticket is not None:
+            ticket.settle(call)
+        return call

@@ -1,0 +1,170 @@
+"""Outcomes and charges: what a call or session achieved, and what non-LLM work cost.
+
+``tokenomy.record_outcome`` attaches an outcome to a call or a session after the fact; the
+server (or the store) keeps it next to the call or session it names. ``tokenomy.charge``
+records a cost that is not an LLM call (a search API, a tool's fee, GPU seconds) under the
+current scope's session and attribution, so that session costs include it. Both go through the
+process's sink like calls do, and are dropped silently (nothing to record them) when capture is
+not configured.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from tokenomy.capture.ids import new_trace_id
+from tokenomy.capture.runtime import RUNTIME
+from tokenomy.capture.scope import Scope, current
+from tokenomy.schema import (
+    ATTRIBUTION_FIELDS,
+    OUTCOME_TARGETS,
+    Attribution,
+    Charge,
+    OutcomeEvent,
+    OutcomeTarget,
+)
+
+
+def record_outcome(
+    session_or_call: Any,
+    success: bool | None = None,
+    score: float | None = None,
+    action: str | None = None,
+    *,
+    target: OutcomeTarget | None = None,
+) -> OutcomeEvent:
+    """Attach an outcome to a call or a session.
+
+    Args:
+        session_or_call: What the outcome is for: an SDK response object or a Call (its ``id``:
+            a call), a :class:`Scope` (its session), or an id string.
+        success: Whether the work succeeded.
+        score: A quality score (any scale you use consistently).
+        action: The unit of business work it completed (``ticket_resolved``...).
+        target: ``"call"`` or ``"session"``, for an id string. When None, a string is a session
+            if this process opened a ``tokenomy.context(session=...)`` with that id, else a call.
+
+    Returns:
+        The outcome event (sent to the sink when one is configured).
+
+    Raises:
+        ValueError: The target cannot be told, or a value has the wrong type.
+    """
+    kind, ident = _target_of(session_or_call, target)
+    if success is not None and not isinstance(success, bool):
+        raise ValueError(f"record_outcome: success must be True, False or None, got {success!r}")
+    if score is not None and (isinstance(score, bool) or not isinstance(score, int | float)):
+        raise ValueError(f"record_outcome: score must be a number or None, got {score!r}")
+    event = OutcomeEvent(
+        target=kind,
+        id=ident,
+        at=datetime.now(UTC).replace(tzinfo=None),
+        success=success,
+        score=None if score is None else float(score),
+        action=action,
+    )
+    sink = RUNTIME.sink
+    if sink is not None:
+        sink.submit(event)
+    return event
+
+
+def _target_of(value: Any, target: OutcomeTarget | None) -> tuple[OutcomeTarget, str]:
+    if target is not None and target not in OUTCOME_TARGETS:
+        raise ValueError(f"record_outcome: target must be 'call' or 'session', got {target!r}")
+    if isinstance(value, Scope):
+        if value.session_id is None:
+            raise ValueError(
+                "record_outcome: this scope has no session; open it with tokenomy.context(session=...)"
+            )
+        return "session", value.session_id
+    if isinstance(value, str):
+        if not value:
+            raise ValueError("record_outcome: the id is empty")
+        if target is not None:
+            return target, value
+        return ("session" if RUNTIME.steps.knows(value) else "call"), value
+    ident = getattr(value, "id", None)
+    if isinstance(ident, str) and ident:
+        return target or "call", ident
+    raise ValueError(
+        f"record_outcome: cannot tell what {type(value).__name__} names; pass a session id, a call id "
+        "(with target=...), a response object or a Call"
+    )
+
+
+def charge(
+    amount: Decimal | int | float | str,
+    kind: str,
+    *,
+    quantity: float | None = None,
+    unit: str | None = None,
+    description: str | None = None,
+    session: str | None = None,
+    currency: str = "USD",
+    **attribution: Any,
+) -> Charge:
+    """Record a non-LLM cost under the current scope.
+
+    Args:
+        amount: What it cost (a float is read through its decimal string: 0.1 stays 0.1).
+        kind: What kind of cost (``search_api``, ``gpu_seconds``...).
+        quantity: How much of it (``3`` searches, ``12.5`` seconds).
+        unit: The quantity's unit.
+        description: Free text.
+        session: The session to charge (default: the current scope's).
+        currency: ISO currency code.
+        **attribution: ``user``, ``team``, ``project``, ``feature``, ``intent``, ``environment``,
+            ``agent``, ``api_key_id`` or ``tags``; they override the current scope's.
+
+    Returns:
+        The charge (sent to the sink when one is configured).
+
+    Raises:
+        ValueError: The amount is not a finite number, or an attribution name is unknown.
+    """
+    unknown = sorted(set(attribution) - {*ATTRIBUTION_FIELDS, "tags"})
+    if unknown:
+        raise ValueError(
+            f"charge: unknown attribution {', '.join(unknown)}; use {', '.join(ATTRIBUTION_FIELDS)}, tags"
+        )
+    scope = current()
+    tags = {str(k): str(v) for k, v in (attribution.pop("tags", None) or {}).items()}
+    own = Attribution(**{k: (None if v is None else str(v)) for k, v in attribution.items()}, tags=tags)
+    record = Charge(
+        id=f"chg_{new_trace_id()}",
+        amount=_amount(amount),
+        kind=kind,
+        at=_now_ms(),
+        currency=currency,
+        session_id=session or (scope.session_id if scope else None),
+        quantity=quantity,
+        unit=unit,
+        description=description,
+        attribution=scope.attribution.merged(own) if scope else own,
+        source="sdk",
+    )
+    sink = RUNTIME.sink
+    if sink is not None:
+        sink.submit(record)
+    return record
+
+
+def _amount(value: Decimal | int | float | str) -> Decimal:
+    if isinstance(value, bool):
+        raise ValueError(f"charge: amount {value!r} is not a number")
+    try:
+        amount = value if isinstance(value, Decimal) else Decimal(str(value))
+    except InvalidOperation as exc:
+        raise ValueError(f"charge: amount {value!r} is not a number") from exc
+    if not amount.is_finite():
+        raise ValueError(f"charge: amount {value!r} is not a finite number")
+    return amount
+
+
+def _now_ms() -> datetime:
+    """Now, naive UTC, to the millisecond (the native form's precision for a charge's time)."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)

@@ -1,0 +1,206 @@
+"""The process-wide capture state: the configured sink, content settings, and session step numbers.
+
+Like OpenTelemetry's global tracer provider, ``tokenomy.instrument`` and ``tokenomy.context``
+need one place per process that says where captured events go; this module holds it (the one
+module-level object of the capture package, :data:`RUNTIME`). Everything below it (the sink,
+the targets, the call builder) receives what it needs as arguments.
+
+With no configuration nothing is recorded: instrumented clients check for a sink and call
+straight through. ``tokenomy.configure()`` (or ``TOKENOMY_SINK`` / ``sink`` in tokenomy.toml,
+read when a client is instrumented) installs one. Sinks are shut down at exit (atexit), and
+in a forked child every lock is renewed and every sink starts empty (``os.register_at_fork``).
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib
+import os
+import threading
+import weakref
+from collections.abc import Callable
+from typing import Final
+
+from tokenomy import config as config_module
+from tokenomy.capture.log import RateLimitedLog
+from tokenomy.capture.sink.core import Sink, SinkStats
+from tokenomy.capture.sink.settings import SinkSettings, settings_from_config, spool_for, target_for
+
+Redact = Callable[[str], str]
+"""A content hook: takes prompt or completion text, returns what may leave the process."""
+
+_SESSION_LIMIT: Final = 100_000
+
+
+class SessionSteps:
+    """Numbers the calls of each session 1, 2, 3... (the most recent sessions are remembered)."""
+
+    def __init__(self, limit: int = _SESSION_LIMIT) -> None:
+        self._limit = limit
+        self._lock = threading.Lock()
+        self._last: dict[str, int] = {}
+
+    def open(self, session: str) -> None:
+        """Remember a session (so that :meth:`knows` is True) without numbering a call."""
+        with self._lock:
+            if session not in self._last:
+                self._remember(session, 0)
+
+    def take(self, session: str) -> int:
+        """The next step of ``session``."""
+        with self._lock:
+            step = self._last.get(session, 0) + 1
+            self._remember(session, step)
+            return step
+
+    def knows(self, session: str) -> bool:
+        """True when this process opened or numbered ``session`` recently."""
+        return session in self._last
+
+    def after_fork(self) -> None:
+        """A new lock in a forked child (the parent's may have been held when it forked)."""
+        self._lock = threading.Lock()
+
+    def _remember(self, session: str, step: int) -> None:
+        self._last[session] = step
+        if len(self._last) > self._limit:
+            del self._last[next(iter(self._last))]
+
+
+class Runtime:
+    """The capture state of this process (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self.sink: Sink | None = None
+        self.capture_content = False
+        self.redact: Redact | None = None
+        self.steps = SessionSteps()
+        self.log = RateLimitedLog()
+        self._sinks: weakref.WeakSet[Sink] = weakref.WeakSet()
+        self._config_read = False
+        self._exit_hook = False
+        self._preloaded = False
+
+    def configure(
+        self,
+        sink: str | Sink | None = None,
+        *,
+        capture_content: bool | None = None,
+        redact: Redact | None = None,
+        settings: SinkSettings | None = None,
+        config: config_module.Config | None = None,
+        service_name: str = "unknown_service:python",
+    ) -> Sink:
+        """Install the process's sink (replacing, after a flush, the one installed before).
+
+        Args:
+            sink: A sink URL, a :class:`Sink`, or None for the configured one (``duckdb:`` if none).
+            capture_content: Keep prompt and completion text (None: the config's setting).
+            redact: Applied to captured text before it leaves the process.
+            settings: Queue, batch and spool settings (None: from the config).
+            config: The resolved configuration (None: :func:`tokenomy.config.load`).
+            service_name: ``service.name`` of the OTLP target's spans.
+
+        Raises:
+            ConfigError: The sink URL or a setting is invalid.
+        """
+        config = config or config_module.load()
+        if isinstance(sink, Sink):
+            chosen = sink
+        else:
+            url = sink or config.sink or "duckdb:"
+            settings = settings or settings_from_config(config)
+            target = target_for(url, config, service_name=service_name)
+            chosen = Sink(target, settings, spool=spool_for(target, settings))
+        with self._lock:
+            previous, self.sink = self.sink, chosen
+            self.capture_content = config.capture_content if capture_content is None else capture_content
+            self.redact = redact
+            self._config_read = True
+            self._sinks.add(chosen)
+            self._register_exit()
+        self.preload()
+        if previous is not None and previous is not chosen:
+            previous.shutdown(previous.settings.exit_timeout)
+        return chosen
+
+    def configure_from_environment(self) -> None:
+        """Install the sink that ``TOKENOMY_SINK`` or tokenomy.toml names, once, if any."""
+        with self._lock:
+            if self._config_read:
+                return
+            self._config_read = True
+        config = config_module.load()
+        if config.sink is not None and self.sink is None:
+            self.configure(config.sink, config=config)
+
+    def preload(self) -> None:
+        """Import the call builder in a background thread, once, well before it is needed.
+
+        The builder's imports (the usage adapters, the tokenizer, the importers' prompt shape)
+        take a fraction of a second; done on the sink's first batch, that batch may come at
+        interpreter exit, when some of those modules can no longer be imported.
+        """
+        with self._lock:
+            if self._preloaded:
+                return
+            self._preloaded = True
+        threading.Thread(target=self._import_builder, name="tokenomy-preload", daemon=True).start()
+
+    def _import_builder(self) -> None:
+        try:
+            importlib.import_module("tokenomy.capture.build")
+        except Exception as exc:  # reported, and retried by the sink's first batch
+            self.log.note("preload", f"tokenomy capture: could not load the call builder ({exc!r})")
+
+    def track(self, sink: Sink) -> None:
+        """Flush ``sink`` at exit and renew it after a fork (sinks given to ``instrument``)."""
+        with self._lock:
+            self._sinks.add(sink)
+            self._register_exit()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Flush every known sink; True when all of them delivered everything."""
+        results = [sink.flush(timeout) for sink in list(self._sinks)]
+        return all(results)
+
+    def shutdown(self, timeout: float | None = None) -> None:
+        """Shut every known sink down (flushing first); nothing is recorded afterwards."""
+        with self._lock:
+            sinks, self.sink = list(self._sinks), None
+        for sink in sinks:
+            sink.shutdown(timeout)
+
+    def stats(self) -> SinkStats:
+        """The counters of the process's sink (zeros when none is configured)."""
+        sink = self.sink
+        return sink.stats() if sink is not None else SinkStats()
+
+    def after_fork(self) -> None:
+        """In a forked child: new locks, and every sink empty and without a thread."""
+        self._lock = threading.RLock()
+        self.steps.after_fork()
+        self.log.after_fork()
+        for sink in list(self._sinks):
+            sink.after_fork()
+
+    def _register_exit(self) -> None:
+        if not self._exit_hook:
+            self._exit_hook = True
+            atexit.register(self._at_exit)
+
+    def _at_exit(self) -> None:
+        for sink in list(self._sinks):
+            sink.shutdown(sink.settings.exit_timeout)
+
+
+RUNTIME: Final = Runtime()
+"""The capture state of this process."""
+
+
+def _renew_after_fork() -> None:
+    RUNTIME.after_fork()
+
+
+os.register_at_fork(after_in_child=_renew_after_fork)

@@ -1,0 +1,215 @@
+"""Attribution scopes: ``tokenomy.context(...)`` says whose and which work the calls inside it are.
+
+A scope is a :class:`contextvars.ContextVar` value, so it follows the code that runs inside it:
+nested ``with`` blocks, the functions they call, and asyncio tasks created inside it (each task
+copies the context it was created in). Nested scopes merge: the inner one's fields win, tags
+are merged. Threads do not inherit context variables: pass the scope explicitly with
+``tokenomy.run_in_context(tokenomy.context.current(), fn, ...)``, or run the function with
+``contextvars.copy_context().run(fn)`` (``asyncio.to_thread`` does the latter by itself).
+
+Tracing: the outermost scope starts a trace (or joins the application's current OpenTelemetry
+span, when there is one). A scope that names a new ``agent`` opens an agent span: the calls made
+inside it are children of that span, and a sub-agent's span is a child of its parent agent's
+span, so a sub-agent's calls link back to the agent that started it (``parent_span_id``). The
+agent span itself is exported by the OTLP target as an ``invoke_agent`` span.
+
+Sessions: every call made in a scope with a ``session`` is numbered (``step`` 1, 2, 3...) in the
+order the calls start, across all the scopes of that session in this process.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar, Token
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Final, ParamSpec, TypeVar, cast
+
+from tokenomy.capture.ids import new_span_id, new_trace_id
+from tokenomy.capture.otel import current_span
+from tokenomy.capture.records import AgentSpan
+from tokenomy.capture.runtime import RUNTIME
+from tokenomy.schema import Attribution
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What a scope attributes its calls to (the merged fields of every enclosing scope).
+
+    Attributes:
+        attribution: User, team, project, feature, intent, environment, agent and tags.
+        session_id: The session (conversation or agent run) the calls belong to.
+        trace_id: The trace the calls join (W3C hex).
+        span_id: The innermost agent span, the parent of the calls made in the scope.
+    """
+
+    attribution: Attribution = field(default_factory=Attribution)
+    session_id: str | None = None
+    trace_id: str | None = None
+    span_id: str | None = None
+
+
+_CURRENT: Final[ContextVar[Scope | None]] = ContextVar("tokenomy_scope", default=None)
+
+
+def current() -> Scope | None:
+    """The scope the caller runs in, or None outside every ``tokenomy.context``."""
+    return _CURRENT.get()
+
+
+def run_in_context(scope: Scope | None, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+    """Run ``fn(*args, **kwargs)`` inside ``scope`` (for work handed to another thread).
+
+    Example::
+
+        scope = tokenomy.context.current()
+        pool.submit(tokenomy.run_in_context, scope, summarize, document)
+    """
+    token = _CURRENT.set(scope)
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        _CURRENT.reset(token)
+
+
+@dataclass(frozen=True, slots=True)
+class _Opened:
+    token: Token[Scope | None]
+    scope: Scope
+    parent_span_id: str | None = None
+    agent: str | None = None
+    started_at: datetime | None = None
+
+
+class context:  # noqa: N801  (a lower-case name: it reads as a function at the call site)
+    """An attribution scope, used as ``with tokenomy.context(...):`` or as a decorator.
+
+    Args:
+        session: Session id (conversation or agent run); calls in it are numbered by step.
+        user: End user the work is for.
+        team: Team that owns the spend.
+        project: Project.
+        feature: Product feature.
+        intent: What the work is for (``summarize``, ``triage``...).
+        environment: ``production``, ``staging``...
+        agent: Agent name; a new agent opens an agent span (see the module docstring).
+        tags: Free key-value tags (values are turned into strings).
+
+    The same object may decorate any number of functions, sync or async; each call of a
+    decorated function opens its own scope. As a ``with`` block it returns the :class:`Scope`.
+    """
+
+    current = staticmethod(current)
+
+    def __init__(
+        self,
+        *,
+        session: str | None = None,
+        user: str | None = None,
+        team: str | None = None,
+        project: str | None = None,
+        feature: str | None = None,
+        intent: str | None = None,
+        environment: str | None = None,
+        agent: str | None = None,
+        tags: Mapping[str, object] | None = None,
+    ) -> None:
+        self._session = session
+        self._agent = agent
+        self._attribution = Attribution(
+            user=user,
+            team=team,
+            project=project,
+            feature=feature,
+            intent=intent,
+            environment=environment,
+            agent=agent,
+            tags={str(k): str(v) for k, v in (tags or {}).items()},
+        )
+        self._open_blocks: list[_Opened] = []
+
+    def __enter__(self) -> Scope:
+        opened = self._open()
+        self._open_blocks.append(opened)
+        return opened.scope
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._close(self._open_blocks.pop())
+
+    async def __aenter__(self) -> Scope:
+        return self.__enter__()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+    def __call__(self, func: Callable[P, R]) -> Callable[P, R]:
+        """Decorate a function (sync or async) so that each of its calls runs in a fresh scope."""
+        if inspect.iscoroutinefunction(func):
+            run_async = cast(Callable[P, Awaitable[Any]], func)
+
+            @functools.wraps(func)
+            async def scoped_async(*args: P.args, **kwargs: P.kwargs) -> Any:
+                opened = self._open()
+                try:
+                    return await run_async(*args, **kwargs)
+                finally:
+                    self._close(opened)
+
+            return cast(Callable[P, R], scoped_async)
+
+        @functools.wraps(func)
+        def scoped(*args: P.args, **kwargs: P.kwargs) -> R:
+            opened = self._open()
+            try:
+                return func(*args, **kwargs)
+            finally:
+                self._close(opened)
+
+        return scoped
+
+    def _open(self) -> _Opened:
+        outer = _CURRENT.get()
+        attribution = outer.attribution.merged(self._attribution) if outer else self._attribution
+        session = self._session or (outer.session_id if outer else None)
+        if self._session:
+            RUNTIME.steps.open(self._session)
+        otel = None if outer else current_span()
+        trace_id = outer.trace_id if outer else (otel[0] if otel else new_trace_id())
+        parent = outer.span_id if outer else (otel[1] if otel else None)
+        new_agent = self._agent is not None and (outer is None or outer.attribution.agent != self._agent)
+        span_id = new_span_id() if new_agent else (outer.span_id if outer else None)
+        scope = Scope(attribution, session, trace_id, span_id)
+        token = _CURRENT.set(scope)
+        if not new_agent:
+            return _Opened(token, scope)
+        return _Opened(token, scope, parent, self._agent, datetime.now(UTC).replace(tzinfo=None))
+
+    def _close(self, opened: _Opened) -> None:
+        _CURRENT.reset(opened.token)
+        sink = RUNTIME.sink
+        scope = opened.scope
+        if opened.agent is None or sink is None or opened.started_at is None:
+            return
+        ended = datetime.now(UTC).replace(tzinfo=None)
+        sink.submit(
+            AgentSpan(
+                trace_id=scope.trace_id or new_trace_id(),
+                span_id=scope.span_id or new_span_id(),
+                name=opened.agent,
+                started_at=opened.started_at,
+                ended_at=ended,
+                parent_span_id=opened.parent_span_id,
+                session_id=scope.session_id,
+                attribution=scope.attribution,
+            )
+        )

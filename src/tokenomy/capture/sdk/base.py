@@ -1,0 +1,136 @@
+"""What a client adapter is: how one SDK's client is recognised, routed and read.
+
+The capture SDK wraps a client's single request method (both official SDKs send every API
+call through ``client.request(cast_to, options, stream=..., stream_cls=...)``). An adapter
+says which request paths are LLM calls (:class:`Route`), who the provider is, how the SDK's
+response objects and stream events read as the provider's wire bodies (the dicts the usage
+adapters of :mod:`tokenomy.usage` read), and how its exceptions map to a call status.
+Differences between SDKs live in their adapter modules; the rest of the capture code never
+branches on an SDK's name.
+
+Readers run on the sink's thread. They use pydantic's ``model_dump`` (see :func:`dump`), except
+for embeddings (whose vectors are left out) and the most frequent stream events (a text delta),
+read by hand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from tokenomy.schema import Status
+
+Reader = Callable[[Any, bool], dict[str, Any]]
+"""Reads an SDK response object as a wire body; the flag says whether to keep the output text."""
+
+EventReader = Callable[[Any], dict[str, Any]]
+"""Reads one SDK stream event as the wire event the provider sent."""
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One LLM API path of an SDK.
+
+    Attributes:
+        api: The API surface (``chat``, ``responses``, ``embeddings``, ``completions``, ``messages``).
+        operation: The OTel GenAI operation (``chat``, ``text_completion``, ``embeddings``).
+        usage_kind: The usage adapter that reads its bodies and streams (``openai.chat``...).
+        body: Reads a non-streamed response object.
+        event: Reads a stream event (None when the API does not stream).
+        is_output: True for a stream event that carries output (the first one sets ``ttft_ms``).
+        prompt: Whether the request holds a chat prompt whose shape is counted (not embeddings).
+    """
+
+    api: str
+    operation: str
+    usage_kind: str
+    body: Reader
+    event: EventReader | None = None
+    is_output: Callable[[Any], bool] | None = None
+    prompt: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    """How a failed call ended: its status, the exception's class name and the HTTP status."""
+
+    status: Status
+    error_type: str
+    http_status: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClientAdapter:
+    """One SDK.
+
+    Attributes:
+        name: ``openai`` or ``anthropic``.
+        matches: True for a client object of this SDK (checked without importing the SDK).
+        is_async: True for the SDK's async clients.
+        provider: The canonical provider the SDK bills by default (``openai``, ``anthropic``).
+        client_provider: The provider a client's class names, when it does (Azure clients), else
+            None: the base URL's host then decides (Groq, DeepSeek... through the OpenAI SDK).
+        routes: LLM paths by the ``options.url`` the SDK builds (``/chat/completions``...).
+        timeouts: The SDK's timeout exception classes (read lazily, so nothing is imported).
+        tools: The request's tool definitions in the shape :func:`tokenomy.tokens.count_tools` reads.
+    """
+
+    name: str
+    matches: Callable[[object], bool]
+    is_async: Callable[[object], bool]
+    provider: str
+    client_provider: Callable[[object], str | None]
+    routes: Mapping[str, Route]
+    timeouts: Callable[[], tuple[type[BaseException], ...]]
+    tools: Callable[[Mapping[str, Any]], list[Mapping[str, Any]]]
+
+    def classify(self, exc: BaseException) -> ErrorInfo:
+        """The status a call that raised ``exc`` ended with."""
+        name = type(exc).__name__
+        status = getattr(exc, "status_code", None)
+        if isinstance(status, int) and not isinstance(status, bool):
+            return ErrorInfo(Status.ERROR, name, status)
+        if isinstance(exc, _CANCELLATIONS):
+            return ErrorInfo(Status.CANCELLED, name)
+        if isinstance(exc, self.timeouts()):
+            return ErrorInfo(Status.TIMEOUT, name)
+        return ErrorInfo(Status.ERROR, name)
+
+
+_CANCELLATIONS: Final = (asyncio.CancelledError, KeyboardInterrupt, GeneratorExit)
+
+
+def dump(obj: Any) -> dict[str, Any]:
+    """An SDK object as the wire dict it was read from (pydantic's ``model_dump``).
+
+    Measured against reading attributes by hand (docs/capture.md), ``model_dump`` is the cheaper
+    way to copy a whole response (pydantic serialises in Rust, and a missing attribute costs a
+    raised AttributeError on a pydantic model); hand-written readers win only for the tiny, most
+    frequent stream events, which the adapters special-case.
+    """
+    model_dump = getattr(obj, "model_dump", None)
+    if model_dump is None:
+        return dict(obj) if isinstance(obj, Mapping) else {}
+    found = model_dump()
+    return found if isinstance(found, dict) else {}
+
+
+def attr(obj: Any, name: str) -> Any:
+    """``obj.name``, or None when the object has no such attribute."""
+    return getattr(obj, name, None)
+
+
+def installed_class(module: str, *names: str) -> tuple[type, ...]:
+    """The classes ``names`` of an already imported module (empty when it was never imported).
+
+    Adapters recognise clients this way, so that instrumenting an OpenAI client never imports
+    the anthropic package, and the other way round.
+    """
+    loaded = sys.modules.get(module)
+    if loaded is None:
+        return ()
+    found = (getattr(loaded, n, None) for n in names)
+    return tuple(c for c in found if isinstance(c, type))

@@ -1,0 +1,467 @@
+"""The sink: a bounded in-memory queue drained by one background thread, in batches, into a target.
+
+The caller's side is :meth:`Sink.submit`: an append to a bounded queue, never a wait. When the
+queue is full the event is dropped and counted. The sink's thread wakes every ``flush_interval``
+(or as soon as a batch is full), turns queued captures into records (:meth:`Pending.build`),
+lets the target prepare them (pricing) and sends the batch.
+
+When the target fails, the batch goes to the disk spool and the target is retried after a
+growing wait (0.5 s, doubled each time, at most 30 s). While anything waits in the spool, new
+batches are appended to it too, and the spool is replayed oldest first before anything new is
+sent, so the target receives events in the order they were submitted. When the spool is full
+(or there is none), one batch is held in memory and the queue is no longer drained: it fills,
+and only then are new events dropped (and counted). A batch the target refuses as invalid
+(``SinkError(retryable=False)``) cannot succeed later: it is counted as rejected, logged, and set
+aside in the spool folder as a ``.bad`` file.
+
+Nothing here raises into the caller: failures are counted (:class:`SinkStats`) and logged once
+per kind and minute. The sink survives ``os.fork``: the child starts with an empty queue and no
+thread (the parent's pending events stay the parent's) and starts its own thread on first use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from tokenomy.capture.log import RateLimitedLog
+from tokenomy.capture.records import AgentSpan, Record, decode, encode
+from tokenomy.capture.sink.settings import SinkSettings
+from tokenomy.capture.sink.spool import Claim, Spool
+from tokenomy.capture.sink.target import Idling, Target
+from tokenomy.errors import SinkError
+from tokenomy.native import FieldError
+from tokenomy.schema import Call, Charge, OutcomeEvent
+
+_RECORDS = (Call, Charge, OutcomeEvent, AgentSpan)
+
+
+class Pending(Protocol):
+    """Something captured on the caller's path that becomes a record on the sink's thread."""
+
+    def build(self) -> Record:
+        """The record (called once, on the sink's thread)."""
+        ...
+
+
+Item = Record | Pending
+
+
+@dataclass(frozen=True, slots=True)
+class SinkStats:
+    """A sink's counters since it was created (or since the fork that made this process).
+
+    Attributes:
+        enqueued: Events accepted by :meth:`Sink.submit`.
+        sent: Events the target took on first try.
+        spooled: Events written to the disk spool.
+        replayed: Events sent from the spool.
+        dropped: Events lost: the queue was full (with the spool full or absent), the sink was
+            shut down, or they could not be saved at exit.
+        rejected: Events the target refused as invalid (kept aside in ``.bad`` files).
+        errors: Failed deliveries and other problems (each also logged, rate-limited).
+        queued: Events waiting in memory now.
+        held: Events held in memory because the spool could not take them.
+        spool_files: Batch files in the spool folder now.
+        spool_bytes: Bytes of those files.
+    """
+
+    enqueued: int = 0
+    sent: int = 0
+    spooled: int = 0
+    replayed: int = 0
+    dropped: int = 0
+    rejected: int = 0
+    errors: int = 0
+    queued: int = 0
+    held: int = 0
+    spool_files: int = 0
+    spool_bytes: int = 0
+
+
+@dataclass(slots=True)
+class _Counters:
+    enqueued: int = 0
+    sent: int = 0
+    spooled: int = 0
+    replayed: int = 0
+    dropped: int = 0
+    rejected: int = 0
+    errors: int = 0
+
+
+class Sink:
+    """Delivers records to a target from a background thread (see the module docstring).
+
+    Args:
+        target: Where batches go.
+        settings: Queue, batch, interval and retry settings.
+        spool: The disk spool for batches the target could not take (None: memory only).
+        clock: Monotonic clock in seconds (tests may pass their own).
+    """
+
+    def __init__(
+        self,
+        target: Target,
+        settings: SinkSettings | None = None,
+        *,
+        spool: Spool | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.target = target
+        self.settings = settings or SinkSettings()
+        self.spool = spool
+        self._clock = clock
+        self._log = RateLimitedLog()
+        self._reset()
+
+    def _reset(self) -> None:
+        """Fresh per-process state (at construction, and in a forked child)."""
+        self._pid = os.getpid()
+        self._queue: deque[Item] = deque()
+        self._lock = threading.Lock()
+        self._flushed = threading.Condition(self._lock)
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._held: list[Record] = []
+        self._counts = _Counters()
+        self._closed = self._stopping = False
+        self._flush_requested = self._flush_served = 0
+        self._flush_ok = True
+        self._retry_at = 0.0
+        self._backoff = self.settings.retry_initial
+
+    # -- the caller's side -------------------------------------------------------------------
+
+    def submit(self, item: Item) -> bool:
+        """Queue one event; False (and counted as dropped) when the queue is full or the sink closed."""
+        if self._pid != os.getpid():
+            self.after_fork()
+        queue = self._queue
+        if self._closed or len(queue) >= self.settings.queue_size:
+            with self._lock:
+                self._counts.dropped += 1
+            self._log.note("dropped", f"tokenomy capture: {self._why_dropped()}; events are being dropped")
+            return False
+        queue.append(item)  # no lock: deque appends are atomic, and the count is derived (stats)
+        if self._thread is None:
+            self._start()
+        if len(queue) >= self.settings.batch_size:
+            self._wake.set()
+        return True
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Deliver everything queued so far; True when it all reached the target (not only the spool).
+
+        Args:
+            timeout: Seconds to wait at most (None: until done).
+
+        Returns:
+            False when the timeout expired or some events are still in the spool or held.
+        """
+        if self._pid != os.getpid():
+            self.after_fork()
+        if threading.current_thread() is self._thread:
+            return False
+        if self._closed:
+            return not self._queue and not self._held
+        if self._thread is None and not self._queue and not self._held and not self._spool_pending():
+            return True
+        self._start()
+        with self._lock:
+            self._flush_requested += 1
+            request = self._flush_requested
+        self._wake.set()
+        deadline = None if timeout is None else self._clock() + timeout
+        with self._lock:
+            while self._flush_served < request:
+                remaining = None if deadline is None else deadline - self._clock()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._flushed.wait(remaining)
+            return self._flush_ok
+
+    def shutdown(self, timeout: float | None = None) -> None:
+        """Flush, save what the target did not take to the spool, stop the thread, close the target.
+
+        Later submissions are dropped (and counted). Waits ``timeout`` seconds at most.
+        """
+        if self._pid != os.getpid():
+            self.after_fork()
+        if self._closed:
+            return
+        self._closed = True
+        thread = self._thread
+        if thread is None:
+            self.target.close()
+            return
+        self._stopping = True
+        self._wake.set()
+        thread.join(timeout)
+        if not thread.is_alive():
+            self.target.close()
+
+    def stats(self) -> SinkStats:
+        """The counters now (see :class:`SinkStats`)."""
+        if self._pid != os.getpid():
+            self.after_fork()
+        usage = self.spool.usage() if self.spool is not None else None
+        with self._lock:
+            counts = self._counts
+            queued = len(self._queue)
+            return SinkStats(
+                enqueued=counts.enqueued + queued,
+                sent=counts.sent,
+                spooled=counts.spooled,
+                replayed=counts.replayed,
+                dropped=counts.dropped,
+                rejected=counts.rejected,
+                errors=counts.errors,
+                queued=queued,
+                held=len(self._held),
+                spool_files=usage.files if usage else 0,
+                spool_bytes=usage.bytes if usage else 0,
+            )
+
+    def after_fork(self) -> None:
+        """Start afresh in a forked child: the parent's queued events are the parent's to send."""
+        self._reset()
+        self._log.after_fork()
+        self.target.after_fork()
+        if self.spool is not None:
+            self.spool.after_fork()
+
+    # -- the sink's thread -------------------------------------------------------------------
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is not None or (self._closed and not self._stopping):
+                return
+            self._thread = threading.Thread(target=self._run, name="tokenomy-sink", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self._wait_time())
+            self._wake.clear()
+            stopping = self._stopping
+            try:
+                self._cycle(stopping)
+                if stopping:
+                    self._save_rest()
+            except Exception as exc:  # the thread must never die: count, log, carry on
+                self._problem("cycle", f"tokenomy capture: unexpected error in the sink ({exc!r})")
+            if stopping:
+                self._serve_flushes()
+                return
+
+    def _wait_time(self) -> float:
+        interval = self.settings.flush_interval
+        if self._held or self._spool_pending():
+            return max(0.01, min(interval, self._retry_at - self._clock()))
+        return interval
+
+    def _cycle(self, stopping: bool) -> None:
+        with self._lock:
+            request = self._flush_requested
+            lost_before = self._counts.rejected + self._counts.dropped
+        flushing = request > self._flush_served
+        force = flushing or stopping
+        if stopping and self._clock() < self._retry_at:
+            force = False  # the target failed lately: at exit, save to the spool rather than wait on it
+        ok = self._drain_backlog(force)
+        budget = len(self._queue)
+        while budget > 0 and not self._held:
+            take = min(budget, self.settings.batch_size)
+            budget -= take
+            batch = self._build(self._take(take))
+            ok = self._deliver(batch) and ok
+        with self._lock:
+            lost = self._counts.rejected + self._counts.dropped > lost_before
+            self._flush_ok = ok and not lost and not self._held and not self._spool_pending()
+        if not self._queue and self._flush_ok and isinstance(self.target, Idling):
+            self.target.idle(now=flushing)  # after an explicit flush, the DuckDB file is free to read
+        self._serve_flushes(request)
+
+    def _serve_flushes(self, request: int | None = None) -> None:
+        with self._lock:
+            served = self._flush_requested if request is None else request
+            self._flush_served = max(self._flush_served, served)
+            self._flushed.notify_all()
+
+    def _take(self, count: int) -> list[Item]:
+        """Pop ``count`` queued items, counting them as enqueued (``stats`` adds those still queued)."""
+        queue = self._queue
+        with self._lock:
+            items = [queue.popleft() for _ in range(min(count, len(queue)))]
+            self._counts.enqueued += len(items)
+        return items
+
+    def _build(self, items: list[Item]) -> list[Record]:
+        records: list[Record] = []
+        for item in items:
+            if isinstance(item, _RECORDS):
+                records.append(item)
+                continue
+            try:
+                records.append(item.build())
+            except Exception as exc:  # a bug in reading a response must not stop the others
+                self._count(dropped=1)
+                self._problem(
+                    "build", f"tokenomy capture: could not build a record ({exc!r}); it was dropped"
+                )
+            time.sleep(0)  # hand the GIL to the application's threads between two records
+        try:
+            return self.target.prepare(records)
+        except Exception as exc:
+            self._problem("prepare", f"tokenomy capture: {self.target.description} could not price ({exc!r})")
+            return records
+
+    def _deliver(self, records: list[Record]) -> bool:
+        if not records:
+            return True
+        if self._held or self._spool_pending() or self._clock() < self._retry_at:
+            self._park(records)
+            return False
+        if self._send(records):
+            self._count(sent=len(records))
+            return True
+        return False
+
+    def _send(self, records: list[Record]) -> bool:
+        """Send a batch: park it on a retryable failure, set it aside on a refusal. True when taken."""
+        try:
+            self.target.send(records)
+        except SinkError as exc:
+            if not exc.retryable:
+                self._reject(records, str(exc))
+                return False
+            self._failed(str(exc))
+            self._park(records)
+            return False
+        except Exception as exc:  # an unexpected failure would repeat forever: set the batch aside
+            self._reject(records, f"{self.target.description}: {exc!r}")
+            return False
+        self._backoff = self.settings.retry_initial
+        self._retry_at = 0.0
+        return True
+
+    def _drain_backlog(self, force: bool) -> bool:
+        """Replay the spool, then the held batch; True when nothing is left waiting."""
+        if not force and self._clock() < self._retry_at:
+            return not self._held and not self._spool_pending()
+        if self.spool is not None:
+            while (claim := self.spool.claim()) is not None:
+                if not self._replay(claim):
+                    return False
+        if self._held:
+            held, self._held = self._held, []
+            if not self._send_held(held):
+                return False
+        return True
+
+    def _send_held(self, held: list[Record]) -> bool:
+        try:
+            self.target.send(held)
+        except SinkError as exc:
+            if not exc.retryable:
+                self._reject(held, str(exc))
+                return True
+            self._failed(str(exc))
+            self._held = held + self._held
+            return False
+        except Exception as exc:
+            self._reject(held, f"{self.target.description}: {exc!r}")
+            return True
+        self._count(sent=len(held))
+        self._backoff, self._retry_at = self.settings.retry_initial, 0.0
+        return True
+
+    def _replay(self, claim: Claim) -> bool:
+        assert self.spool is not None
+        try:
+            records = decode(self.spool.read(claim))
+        except (OSError, FieldError) as exc:
+            bad = self.spool.quarantine(claim)
+            self._problem("spool", f"tokenomy capture: spool file {bad} is unreadable ({exc}); set aside")
+            return True
+        try:
+            self.target.send(records)
+        except SinkError as exc:
+            if exc.retryable:
+                self.spool.release(claim)
+                self._failed(str(exc))
+                return False
+            self.spool.quarantine(claim)
+            self._count(rejected=len(records))
+            self._problem("rejected", f"tokenomy capture: {exc}; the spool file was set aside (.bad)")
+            return True
+        self.spool.done(claim)
+        self._count(replayed=len(records))
+        self._backoff, self._retry_at = self.settings.retry_initial, 0.0
+        return True
+
+    def _park(self, records: list[Record]) -> None:
+        """Save a batch the target has not taken: to the spool, else held in memory."""
+        if self.spool is not None:
+            try:
+                if self.spool.write(encode(records)):
+                    self._count(spooled=len(records))
+                    return
+                self._problem("spool_full", f"tokenomy capture: the spool {self.spool.directory} is full")
+            except OSError as exc:
+                self._problem(
+                    "spool", f"tokenomy capture: cannot write the spool {self.spool.directory}: {exc}"
+                )
+        self._held.extend(records)
+
+    def _save_rest(self) -> None:
+        """At shutdown: whatever is still queued or held goes to the spool, or is counted dropped."""
+        rest = self._held + self._build(self._take(len(self._queue)))
+        self._held = []
+        if not rest:
+            return
+        if self.spool is not None:
+            try:
+                if self.spool.write(encode(rest)):
+                    self._count(spooled=len(rest))
+                    return
+            except OSError as exc:
+                self._problem("spool", f"tokenomy capture: cannot write the spool at exit: {exc}")
+        self._count(dropped=len(rest))
+        self._problem("exit", f"tokenomy capture: {len(rest)} events could not be delivered or saved at exit")
+
+    def _reject(self, records: list[Record], why: str) -> None:
+        self._count(rejected=len(records))
+        if self.spool is not None:
+            with contextlib.suppress(OSError):
+                self.spool.set_aside(encode(records))
+        self._problem("rejected", f"tokenomy capture: {len(records)} events refused ({why}); kept as .bad")
+
+    def _failed(self, why: str) -> None:
+        self._retry_at = self._clock() + self._backoff
+        self._backoff = min(self._backoff * 2, self.settings.retry_max)
+        self._problem("target", f"tokenomy capture: {why}; batches are kept in the spool and retried")
+
+    def _problem(self, kind: str, message: str) -> None:
+        self._count(errors=1)
+        self._log.note(kind, message)
+
+    def _count(self, **amounts: int) -> None:
+        with self._lock:
+            for name, amount in amounts.items():
+                setattr(self._counts, name, getattr(self._counts, name) + amount)
+
+    def _spool_pending(self) -> bool:
+        return self.spool is not None and self.spool.pending()
+
+    def _why_dropped(self) -> str:
+        if self._closed:
+            return "the sink was shut down"
+        return f"the queue is full ({self.settings.queue_size} events) and the target is not keeping up"

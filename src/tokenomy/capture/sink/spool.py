@@ -1,0 +1,206 @@
+"""The disk spool: batches the target could not take, as files replayed in order once it is back.
+
+A spool is a folder of NDJSON files, one per batch, named ``<time ns>-<pid>-<seq>.ndjson`` so
+that sorting the names gives the order they were written in. Each file is written to a hidden
+temporary name, fsync'd and renamed into place, so a reader never sees half a batch (a crash
+leaves at most a temporary file, removed later). Before replaying a file a process *claims* it
+by renaming it to ``<name>.claimed-<pid>``: a rename is atomic, so two processes sharing the
+folder (a parent and its forked child, several workers) never send the same file twice. Claims
+left by a process that died are handed back; a file that cannot be read as records is renamed
+``<name>.bad`` and left for a person to look at.
+
+The spool never grows past ``max_bytes``: :meth:`Spool.write` refuses a batch that would not fit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+SUFFIX: Final = ".ndjson"
+_CLAIM: Final = ".claimed-"
+BAD: Final = ".bad"
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A spool file this process has claimed for replay."""
+
+    path: Path
+    original: Path
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolUsage:
+    """What the spool holds: batch files (claimed ones included) and their bytes."""
+
+    files: int
+    bytes: int
+
+
+class Spool:
+    """A folder of batch files with a size cap (see the module docstring).
+
+    Args:
+        directory: The folder; created on first write.
+        max_bytes: The most bytes the batch files may take together.
+    """
+
+    def __init__(self, directory: Path, max_bytes: int) -> None:
+        self.directory = directory
+        self.max_bytes = max_bytes
+        self._seq = itertools.count()
+        self._lock = threading.Lock()
+        self._recovered = False
+
+    def after_fork(self) -> None:
+        """Start fresh in a forked child (the parent's lock may have been held when it forked)."""
+        self._lock = threading.Lock()
+
+    def usage(self) -> SpoolUsage:
+        """Files and bytes in the spool now (all processes' files)."""
+        files = size = 0
+        for entry in self._entries():
+            if _is_batch(entry.name):
+                files += 1
+                size += _size(entry)
+        return SpoolUsage(files, size)
+
+    def pending(self) -> bool:
+        """True when unclaimed batch files wait to be replayed."""
+        return any(e.name.endswith(SUFFIX) for e in self._entries())
+
+    def write(self, data: bytes) -> bool:
+        """Store one batch durably; False (and nothing written) when it would pass the cap.
+
+        Raises:
+            OSError: The folder cannot be created or written.
+        """
+        with self._lock:
+            if self.usage().bytes + len(data) > self.max_bytes:
+                return False
+            self.directory.mkdir(parents=True, exist_ok=True)
+            name = f"{time.time_ns():020d}-{os.getpid():08d}-{next(self._seq):08d}{SUFFIX}"
+            temporary = self.directory / f".{name}.tmp"
+            with open(temporary, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, self.directory / name)
+            _sync_directory(self.directory)
+            return True
+
+    def set_aside(self, data: bytes) -> bool:
+        """Keep a batch the target refused as ``<name>.ndjson.bad``, for a person to look at.
+
+        Set-aside files have a cap of their own (``max_bytes``); False when it is reached.
+        """
+        with self._lock:
+            kept = sum(_size(e) for e in self._entries() if e.name.endswith(BAD))
+            if kept + len(data) > self.max_bytes:
+                return False
+            self.directory.mkdir(parents=True, exist_ok=True)
+            name = f"{time.time_ns():020d}-{os.getpid():08d}-{next(self._seq):08d}{SUFFIX}{BAD}"
+            (self.directory / name).write_bytes(data)
+            return True
+
+    def claim(self) -> Claim | None:
+        """Claim the oldest unclaimed batch file, or None when there is none."""
+        with self._lock:
+            if not self._recovered:
+                self._recover()
+            names = sorted(e.name for e in self._entries() if e.name.endswith(SUFFIX))
+            for name in names:
+                original = self.directory / name
+                claimed = self.directory / f"{name}{_CLAIM}{os.getpid()}"
+                try:
+                    os.rename(original, claimed)
+                except FileNotFoundError:  # another process claimed it first
+                    continue
+                return Claim(claimed, original)
+            return None
+
+    def read(self, claim: Claim) -> bytes:
+        """The bytes of a claimed file."""
+        return claim.path.read_bytes()
+
+    def done(self, claim: Claim) -> None:
+        """Remove a claimed file whose batch the target took."""
+        with contextlib.suppress(FileNotFoundError):
+            claim.path.unlink()
+
+    def release(self, claim: Claim) -> None:
+        """Hand a claimed file back (the target failed; it is replayed later)."""
+        with contextlib.suppress(FileNotFoundError):
+            os.rename(claim.path, claim.original)
+
+    def quarantine(self, claim: Claim) -> Path:
+        """Set aside a file that cannot be read as records (``<name>.bad``); returns its new path."""
+        bad = claim.original.with_name(claim.original.name + BAD)
+        with contextlib.suppress(FileNotFoundError):
+            os.rename(claim.path, bad)
+        return bad
+
+    def _entries(self) -> list[os.DirEntry[str]]:
+        try:
+            with os.scandir(self.directory) as found:
+                return list(found)
+        except FileNotFoundError:
+            return []
+
+    def _recover(self) -> None:
+        """Hand back files claimed by dead processes; remove their half-written temporaries."""
+        self._recovered = True
+        for entry in self._entries():
+            name = entry.name
+            if _CLAIM in name:
+                base, _, pid = name.rpartition(_CLAIM)
+                if pid.isdigit() and not _alive(int(pid)):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.rename(entry.path, self.directory / base)
+            elif name.startswith(".") and name.endswith(".tmp"):
+                pid = name[1:].split("-")[1] if name.count("-") >= 2 else ""
+                if pid.isdigit() and not _alive(int(pid)):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)
+
+
+def _is_batch(name: str) -> bool:
+    return name.endswith(SUFFIX) or (_CLAIM in name and not name.endswith(BAD))
+
+
+def _size(entry: os.DirEntry[str]) -> int:
+    try:
+        return entry.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _sync_directory(directory: Path) -> None:
+    """fsync the folder so that the rename itself survives a crash (POSIX; a no-op elsewhere)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,223 @@
+"""The three sink targets: the local DuckDB store, a tokenomy server, an OTLP/HTTP endpoint.
+
+* ``duckdb:PATH``: a batch is written in one transaction with ``Store.write_events``: calls
+  (priced in SQL as they are stored, as the native import prices them), charges, outcomes, and
+  agent spans into the ``spans`` table, so the store can show a session as a tree. DuckDB lets
+  one process write a file at a time: the file is held while batches keep coming and closed
+  after a few idle seconds, so that other processes (``tokenomy report``, a forked worker) can
+  open it. A file another process holds is a retryable failure (the batch waits in the spool).
+* ``http://host:port``: NDJSON of native records POSTed to ``/v1/events``; the server prices
+  and stores them and answers 2xx only once they are durable.
+* ``otlp+http://host:port``: calls are priced here and POSTed as GenAI spans (protobuf) to
+  ``/v1/traces`` (see :mod:`tokenomy.capture.sink.otlp_spans`).
+
+The price catalog, DuckDB and protobuf are imported the first time a batch needs them, on the
+sink's thread, so that configuring capture does not slow the application's start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tokenomy.capture.records import AgentSpan, Record, encode, is_native
+from tokenomy.capture.sink.poster import Poster
+from tokenomy.errors import SinkError, StoreError
+from tokenomy.native import attribution_to_native
+from tokenomy.schema import Call, Charge, OutcomeEvent
+
+if TYPE_CHECKING:
+    from tokenomy.pricing import Pricer
+    from tokenomy.store import DuckDBStore
+    from tokenomy.store.events import EventBatch
+
+
+class CallPricer:
+    """Prices the calls of a batch that carry no cost yet (the Pricer is built on first use)."""
+
+    def __init__(self, overrides: Path | None) -> None:
+        self._overrides = overrides
+        self._pricer: Pricer | None = None
+
+    def price(self, records: list[Record]) -> list[Record]:
+        """``records`` with every unpriced call priced (an unknown model stays unpriced, never $0)."""
+        if not any(isinstance(r, Call) and r.cost is None for r in records):
+            return records
+        if self._pricer is None:
+            from tokenomy.pricing import Pricer  # noqa: PLC0415  (the catalog loads on the sink's thread)
+
+            self._pricer = Pricer(self._overrides)
+        pricer = self._pricer
+        return [
+            r.replace(cost=pricer.price(r)) if isinstance(r, Call) and r.cost is None else r for r in records
+        ]
+
+
+class EventsTarget:
+    """A tokenomy server's native events endpoint (``POST /v1/events``, NDJSON)."""
+
+    def __init__(self, base_url: str, *, token: str | None = None, timeout: float = 10.0) -> None:
+        self._poster = Poster(base_url, token=token, timeout=timeout)
+        self.description = f"{self._poster.description}/v1/events"
+
+    def prepare(self, records: list[Record]) -> list[Record]:
+        """The server prices calls itself: nothing to do."""
+        return records
+
+    def send(self, records: Sequence[Record]) -> None:
+        """POST the batch's calls, charges and outcomes (agent spans are OTLP-only)."""
+        data = encode(r for r in records if is_native(r))
+        if data:
+            self._poster.post("/v1/events", data, "application/x-ndjson")
+
+    def close(self) -> None:
+        """Close the kept-alive connection."""
+        self._poster.close()
+
+    def after_fork(self) -> None:
+        """Forget the parent's connection."""
+        self._poster.after_fork()
+
+
+class OtlpTarget:
+    """An OTLP/HTTP traces endpoint (``POST /v1/traces``, protobuf)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        timeout: float = 10.0,
+        overrides: Path | None = None,
+        service_name: str = "unknown_service:python",
+    ) -> None:
+        self._poster = Poster(base_url, token=token, timeout=timeout)
+        self._pricer = CallPricer(overrides)
+        self._service = service_name
+        self.description = f"{self._poster.description}/v1/traces"
+
+    def prepare(self, records: list[Record]) -> list[Record]:
+        """Price the calls: the cost travels as the ``tokenomy.cost.*`` attributes."""
+        return self._pricer.price(records)
+
+    def send(self, records: Sequence[Record]) -> None:
+        """POST the batch as one ExportTraceServiceRequest."""
+        from tokenomy.capture.sink.otlp_spans import export_request  # noqa: PLC0415  (protobuf loads on first use)
+
+        request = export_request(records, service_name=self._service, version=_version())
+        self._poster.post("/v1/traces", request.SerializeToString(), "application/x-protobuf")
+
+    def close(self) -> None:
+        """Close the kept-alive connection."""
+        self._poster.close()
+
+    def after_fork(self) -> None:
+        """Forget the parent's connection."""
+        self._poster.after_fork()
+
+
+class DuckDBTarget:
+    """The embedded store (see the module docstring).
+
+    The file is opened on the first batch and kept open while batches keep coming (opening a
+    DuckDB file costs tens of milliseconds); it is closed once the sink has been idle for
+    ``keep_open`` seconds, and after an explicit flush, so that other processes (``tokenomy
+    report``), or this one read-only, can open it.
+    """
+
+    def __init__(self, path: Path, *, overrides: Path | None = None, keep_open: float = 5.0) -> None:
+        self.path = path
+        self.keep_open = keep_open
+        self._overrides = overrides
+        self._pricer: Pricer | None = None
+        self._store: DuckDBStore | None = None
+        self._used = 0.0
+        self.description = f"duckdb:{path}"
+
+    def prepare(self, records: list[Record]) -> list[Record]:
+        """Nothing: the store prices calls in SQL as it writes them (the native import's pricing)."""
+        return records
+
+    def send(self, records: Sequence[Record]) -> None:
+        """Write the batch in one transaction; what is already stored is skipped (replays are safe)."""
+        batch = _event_batch(records)
+        try:
+            self._open().write_events(batch, pricer=self._prices())
+        except (StoreError, OSError) as exc:
+            self.close()
+            raise SinkError(f"{self.description}: {exc}") from exc
+        self._used = time.monotonic()
+
+    def _open(self) -> DuckDBStore:
+        if self._store is None:
+            from tokenomy.store import open_store  # noqa: PLC0415  (DuckDB and Arrow load on first write)
+
+            self._store = open_store(self.path)
+        return self._store
+
+    def _prices(self) -> Pricer:
+        if self._pricer is None:
+            from tokenomy.pricing import Pricer  # noqa: PLC0415  (the catalog loads on the sink's thread)
+
+            self._pricer = Pricer(self._overrides)
+        return self._pricer
+
+    def idle(self, *, now: bool = False) -> None:
+        """Close the file once nothing has been written for ``keep_open`` seconds (or ``now``)."""
+        if self._store is not None and (now or time.monotonic() - self._used >= self.keep_open):
+            self.close()
+
+    def close(self) -> None:
+        """Close the file (and release DuckDB's write lock)."""
+        store, self._store = self._store, None
+        if store is not None:
+            with contextlib.suppress(StoreError, OSError):
+                store.close()
+
+    def after_fork(self) -> None:
+        """Forget the parent's open file without closing it (closing could write to it)."""
+        self._store = None
+
+
+def _event_batch(records: Sequence[Record]) -> EventBatch:
+    from tokenomy.store.arrow import calls_to_arrow, charges_to_arrow  # noqa: PLC0415  (Arrow: first write)
+    from tokenomy.store.events import EventBatch, outcomes_to_arrow, spans_to_arrow  # noqa: PLC0415
+
+    return EventBatch(
+        calls=calls_to_arrow(r for r in records if isinstance(r, Call)),
+        charges=charges_to_arrow(r for r in records if isinstance(r, Charge)),
+        outcomes=outcomes_to_arrow((r for r in records if isinstance(r, OutcomeEvent)), source="sdk"),
+        spans=spans_to_arrow(span_row(r) for r in records if isinstance(r, AgentSpan)),
+    )
+
+
+def span_row(span: AgentSpan) -> dict[str, Any]:
+    """An agent span as a row of the store's ``spans`` table (the tree of a session)."""
+    attributes = {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": span.name}
+    attributes.update({f"tokenomy.{k}": v for k, v in attribution_to_native(span.attribution).items()})
+    return {
+        "trace_id": span.trace_id,
+        "span_id": span.span_id,
+        "parent_span_id": span.parent_span_id,
+        "name": f"invoke_agent {span.name}",
+        "kind": "internal",
+        "started_at": span.started_at,
+        "ended_at": span.ended_at,
+        "status": "unset",
+        "session_id": span.session_id,
+        "agent_name": span.name,
+        "attributes": json.dumps(attributes, sort_keys=True, separators=(",", ":")),
+        "source": "sdk",
+    }
+
+
+def _version() -> str:
+    try:
+        return metadata.version("tokenomy")
+    except metadata.PackageNotFoundError:
+        return "0"

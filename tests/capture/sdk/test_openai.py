@@ -1,0 +1,114 @@
+"""The openai adapter's readers: hand-read stream events mean what model_dump means; no vectors copied."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from openai.types import CreateEmbeddingResponse
+from openai.types.chat import ChatCompletionChunk
+from openai.types.responses import ResponseTextDeltaEvent
+
+from tokenomy.capture.sdk.base import dump
+from tokenomy.capture.sdk.openai import (
+    ADAPTER,
+    chat_event,
+    chat_is_output,
+    embeddings_body,
+    responses_event,
+    responses_is_output,
+)
+from tokenomy.usage import accumulate, extract
+
+
+def _chunk(**fields: Any) -> ChatCompletionChunk:
+    base = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o", "choices": []}
+    return ChatCompletionChunk.model_validate({**base, **fields})
+
+
+CHUNKS = [
+    _chunk(choices=[{"index": 0, "delta": {"role": "assistant", "content": ""}}]),
+    _chunk(choices=[{"index": 0, "delta": {"content": "Hello"}}]),
+    _chunk(choices=[{"index": 0, "delta": {"content": " world"}}]),
+    _chunk(
+        choices=[
+            {
+                "index": 0,
+                "delta": {
+                    "tool_calls": [{"index": 0, "id": "t1", "function": {"name": "f", "arguments": '{"a":'}}]
+                },
+            }
+        ]
+    ),
+    _chunk(choices=[{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": "1}"}}]}}]),
+    _chunk(choices=[{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]),
+    _chunk(
+        usage={
+            "prompt_tokens": 30,
+            "completion_tokens": 9,
+            "total_tokens": 39,
+            "prompt_tokens_details": {"cached_tokens": 10},
+            "completion_tokens_details": {"reasoning_tokens": 4},
+        }
+    ),
+]
+
+
+def test_hand_read_chat_chunks_accumulate_to_the_same_result_as_dumped_ones() -> None:
+    fast = accumulate([chat_event(c) for c in CHUNKS], kind="openai.chat")
+    full = accumulate([dump(c) for c in CHUNKS], kind="openai.chat")
+    assert fast.usage == full.usage
+    assert fast.usage.buckets() == {
+        "input_uncached": 20,
+        "cache_read": 10,
+        "cache_write_5m": 0,
+        "cache_write_1h": 0,
+        "output_visible": 5,
+        "reasoning": 4,
+    }
+    assert (fast.completion_text, fast.finish_reason, fast.tool_uses) == (
+        full.completion_text,
+        full.finish_reason,
+        full.tool_uses,
+    )
+    assert fast.completion_text == "Hello world"
+    assert [t.name for t in fast.tool_uses] == ["f"]
+    assert chat_event(CHUNKS[1]) != dump(CHUNKS[1])  # the text chunk really took the hand-read path
+    assert chat_event(CHUNKS[3]) == dump(CHUNKS[3])  # tool-call chunks are dumped
+
+
+def test_output_events_are_recognised_for_the_time_to_first_token() -> None:
+    assert [chat_is_output(c) for c in CHUNKS] == [False, True, True, True, True, False, False]
+    delta = ResponseTextDeltaEvent.model_validate(
+        {
+            "type": "response.output_text.delta",
+            "delta": "Hi",
+            "item_id": "i",
+            "output_index": 0,
+            "content_index": 0,
+            "sequence_number": 3,
+            "logprobs": [],
+        }
+    )
+    assert responses_is_output(delta) is True
+    assert responses_event(delta) == {"type": "response.output_text.delta", "delta": "Hi"}
+
+
+def test_an_embeddings_body_keeps_the_usage_and_leaves_the_vectors() -> None:
+    response = CreateEmbeddingResponse.model_validate(
+        {
+            "object": "list",
+            "model": "text-embedding-3-small",
+            "data": [{"object": "embedding", "index": 0, "embedding": [0.1] * 1536}],
+            "usage": {"prompt_tokens": 8, "total_tokens": 8},
+        }
+    )
+    body = embeddings_body(response, True)
+    assert body["data"] == [{"object": "embedding"}]
+    usage = extract(body, provider="openai", api="embeddings").usage
+    assert (usage.input_uncached, usage.output_total) == (8, 0)
+
+
+def test_the_routes_cover_the_llm_endpoints_only() -> None:
+    assert sorted(ADAPTER.routes) == ["/chat/completions", "/completions", "/embeddings", "/responses"]
+    assert [r.api for r in ADAPTER.routes.values()] == ["chat", "completions", "responses", "embeddings"]
+    assert ADAPTER.routes["/embeddings"].prompt is False

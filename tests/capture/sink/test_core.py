@@ -1,0 +1,205 @@
+"""The sink: ordering, spool and replay, the caps, flush and shutdown, and never raising."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from tests.capture.support import MemoryTarget, call, sink_with
+from tokenomy.capture.records import Record
+from tokenomy.schema import Call
+
+
+def _ids(count: int, start: int = 0) -> list[str]:
+    return [f"c{i:05d}" for i in range(start, start + count)]
+
+
+def test_events_reach_the_target_in_the_order_they_were_submitted() -> None:
+    target = MemoryTarget()
+    sink = sink_with(target, batch_size=64)
+    accepted = [sink.submit(call(i)) for i in range(1000)]
+    assert all(accepted)
+    assert sink.flush() is True
+    assert target.ids == _ids(1000)
+    assert max(len(b) for b in target.batches) == 64
+    stats = sink.stats()
+    assert (stats.enqueued, stats.sent, stats.spooled, stats.dropped, stats.errors) == (1000, 1000, 0, 0, 0)
+
+
+def test_a_down_target_sends_batches_to_the_spool_and_they_are_replayed_once(tmp_path: Path) -> None:
+    target = MemoryTarget()
+    target.down = True
+    sink = sink_with(target, tmp_path / "spool", batch_size=50)
+    for i in range(300):
+        sink.submit(call(i))
+    assert sink.flush() is False
+    stats = sink.stats()
+    assert (stats.spooled, stats.sent, stats.dropped) == (300, 0, 0)
+    files = sorted((tmp_path / "spool").glob("*.ndjson"))
+    assert stats.spool_files == len(files) >= 6  # at least 300 / 50 batches (more if a cycle ran mid-way)
+    assert stats.spool_bytes == sum(f.stat().st_size for f in files)
+    assert stats.errors >= 1
+    target.down = False
+    assert sink.flush() is True
+    assert target.ids == _ids(300)
+    stats = sink.stats()
+    assert (stats.replayed, stats.spool_files, stats.spool_bytes) == (300, 0, 0)
+
+
+def test_new_events_wait_behind_the_spool_so_the_order_holds(tmp_path: Path) -> None:
+    target = MemoryTarget()
+    target.down = True
+    sink = sink_with(target, tmp_path / "spool", batch_size=20)
+    for i in range(40):
+        sink.submit(call(i))
+    assert sink.flush() is False
+    target.down = False
+    for i in range(40, 90):
+        sink.submit(call(i))
+    assert sink.flush() is True
+    assert target.ids == _ids(90)
+    assert sink.stats().replayed == 40
+    assert sink.stats().sent == 50
+
+
+def test_when_the_spool_is_full_one_batch_is_held_then_the_queue_fills_then_events_drop(
+    tmp_path: Path,
+) -> None:
+    target = MemoryTarget()
+    target.down = True
+    one_batch = len(_encoded(10))
+    sink = sink_with(target, tmp_path / "spool", spool_bytes=one_batch + 100, batch_size=10, queue_size=50)
+    submitted = 400
+    accepted = [f"c{i:05d}" for i in range(submitted) if sink.submit(call(i))]
+    assert sink.flush() is False
+    stats = sink.stats()
+    assert stats.dropped > 0
+    assert stats.dropped == submitted - stats.enqueued
+    assert (stats.spooled, stats.held) == (10, 10)
+    assert stats.enqueued == stats.spooled + stats.held + stats.queued
+    target.down = False
+    assert sink.flush() is True
+    assert target.ids == accepted  # every accepted event once, in order; the dropped ones never
+    assert len(accepted) == stats.enqueued
+    assert sink.stats().dropped == stats.dropped
+
+
+def test_without_a_spool_one_batch_is_held_in_memory_and_sent_when_the_target_is_back() -> None:
+    target = MemoryTarget()
+    target.down = True
+    sink = sink_with(target, batch_size=25, queue_size=100)
+    for i in range(60):
+        sink.submit(call(i))
+    assert sink.flush() is False
+    assert sink.stats().held == 25
+    target.down = False
+    assert sink.flush() is True
+    assert target.ids == _ids(60)
+    assert sink.stats().dropped == 0
+
+
+def test_a_target_that_raises_never_reaches_the_caller_and_its_batch_is_set_aside(tmp_path: Path) -> None:
+    class Broken(MemoryTarget):
+        def send(self, records: object) -> None:
+            raise RuntimeError("a bug in the target")
+
+    target = Broken()
+    sink = sink_with(target, tmp_path / "spool")
+    assert sink.submit(call(1)) is True
+    assert sink.flush() is False
+    stats = sink.stats()
+    assert (stats.rejected, stats.sent, stats.dropped) == (1, 0, 0)
+    assert stats.errors == 1
+    assert len(list((tmp_path / "spool").glob("*.bad"))) == 1
+
+
+def test_a_refused_batch_is_not_retried(tmp_path: Path) -> None:
+    target = MemoryTarget()
+    target.refuse = True
+    sink = sink_with(target, tmp_path / "spool")
+    for i in range(5):
+        sink.submit(call(i))
+    assert sink.flush() is False
+    target.refuse = False
+    sink.submit(call(5))
+    assert sink.flush() is True
+    assert target.ids == ["c00005"]
+    assert sink.stats().rejected == 5
+    assert sink.stats().spool_files == 0
+
+
+def test_a_capture_that_cannot_be_built_is_dropped_and_counted_alone() -> None:
+    class Broken:
+        def build(self) -> Record:
+            raise ValueError("cannot read this response")
+
+    target = MemoryTarget()
+    sink = sink_with(target)
+    sink.submit(call(1))
+    sink.submit(Broken())
+    sink.submit(call(2))
+    assert sink.flush() is False
+    assert target.ids == ["c00001", "c00002"]
+    stats = sink.stats()
+    assert (stats.dropped, stats.errors, stats.sent) == (1, 1, 2)
+
+
+def test_submit_never_waits_for_a_stuck_target() -> None:
+    target = MemoryTarget()
+    target.gate = threading.Event()  # the target hangs until the gate opens
+    sink = sink_with(target, batch_size=5, queue_size=10)
+    accepted = [f"c{i:05d}" for i in range(100) if sink.submit(call(i))]
+    stats = sink.stats()
+    assert len(accepted) == stats.enqueued
+    assert stats.dropped == 100 - stats.enqueued
+    assert 10 <= stats.enqueued <= 15  # the queue, plus at most the batch the target is stuck on
+    assert sink.flush(timeout=0.05) is False
+    target.gate.set()
+    assert sink.flush() is True
+    assert target.ids == accepted
+
+
+def test_shutdown_saves_what_a_down_target_did_not_take_and_later_events_are_dropped(tmp_path: Path) -> None:
+    target = MemoryTarget()
+    target.down = True
+    sink = sink_with(target, tmp_path / "spool", batch_size=10, flush_interval=30)
+    sink.submit(call(0))
+    assert sink.flush() is False  # the target is now known to be down (retry is backing off)
+    for i in range(1, 25):
+        sink.submit(call(i))
+    sink.shutdown(timeout=10)
+    stats = sink.stats()
+    assert stats.spooled == 25
+    assert target.closed is True
+    assert sink.submit(call(99)) is False
+    assert sink.stats().dropped == 1
+    replay = MemoryTarget()
+    later = sink_with(replay, tmp_path / "spool")
+    later.submit(call(100))
+    assert later.flush() is True
+    assert replay.ids == [*_ids(25), "c00100"]
+
+
+def test_shutdown_delivers_everything_to_a_working_target() -> None:
+    target = MemoryTarget()
+    sink = sink_with(target, flush_interval=30)
+    for i in range(30):
+        sink.submit(call(i))
+    sink.shutdown(timeout=10)
+    assert target.ids == _ids(30)
+    assert target.closed is True
+    assert sink.flush() is True
+
+
+def test_flush_with_nothing_submitted_is_immediate_and_true() -> None:
+    target = MemoryTarget()
+    sink = sink_with(target)
+    assert sink.flush() is True
+    assert target.attempts == 0
+
+
+def _encoded(count: int) -> bytes:
+    from tokenomy.capture.records import encode
+
+    calls: list[Call] = [call(i) for i in range(count)]
+    return encode(calls)

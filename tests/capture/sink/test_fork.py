@@ -1,0 +1,75 @@
+"""A forked child gets a fresh queue and thread; the parent's pending events are not sent twice."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from tests.capture.support import call
+from tokenomy.capture.records import Record
+from tokenomy.capture.sink.core import Sink
+from tokenomy.capture.sink.settings import SinkSettings
+from tokenomy.schema import Call
+
+pytestmark = pytest.mark.integration
+
+
+class FileTarget:
+    """Appends ``<pid> <id>`` per record to a file, so two processes' deliveries can be told apart."""
+
+    description = "file"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.forks = 0
+
+    def prepare(self, records: list[Record]) -> list[Record]:
+        return records
+
+    def send(self, records: Sequence[Record]) -> None:
+        with open(self.path, "a", encoding="utf-8") as out:
+            out.writelines(f"{os.getpid()} {r.id}\n" for r in records if isinstance(r, Call))
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+    def after_fork(self) -> None:
+        self.forks += 1
+
+
+def _child(sink: Sink, target: FileTarget) -> int:
+    fresh = sink.stats().queued == 0 and sink.stats().enqueued == 0
+    sink.submit(call(900))
+    delivered = sink.flush(timeout=30)
+    stats = sink.stats()
+    ok = fresh and delivered and target.forks == 1 and stats.enqueued == 1 and stats.sent == 1
+    return 0 if ok else 1
+
+
+def test_fork_child_records_on_its_own_and_the_parent_is_unaffected(tmp_path: Path) -> None:
+    out = tmp_path / "delivered.txt"
+    target = FileTarget(out)
+    sink = Sink(target, SinkSettings(flush_interval=60, batch_size=1000))
+    for i in range(5):
+        sink.submit(call(i))  # queued in the parent, its thread started and waiting
+    assert sink.stats().queued == 5
+    pid = os.fork()
+    if pid == 0:  # the child: never return into pytest
+        code = 1
+        try:
+            code = _child(sink, target)
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert sink.stats().queued == 5  # the fork took nothing from the parent
+    sink.submit(call(5))
+    assert sink.flush(timeout=30) is True
+    lines = [line.split() for line in out.read_text(encoding="utf-8").splitlines()]
+    parent = [ident for who, ident in lines if int(who) == os.getpid()]
+    child = [ident for who, ident in lines if int(who) == pid]
+    assert parent == [f"c{i:05d}" for i in range(6)]
+    assert child == ["c00900"]

@@ -1,0 +1,101 @@
+"""The disk spool: atomic batch files replayed oldest first, claims, the cap, crash leftovers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tokenomy.capture.sink.spool import Spool
+
+
+def _dead_pid() -> int:
+    """A pid that no process has (the largest the kernel hands out, plus one)."""
+    return (
+        int(Path("/proc/sys/kernel/pid_max").read_text()) + 1
+        if Path("/proc/sys/kernel/pid_max").exists()
+        else 2**22 + 1
+    )
+
+
+def test_batches_come_back_oldest_first_and_leave_when_done(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, 10_000)
+    for n in range(3):
+        assert spool.write(f"batch {n}\n".encode()) is True
+    assert spool.usage().files == 3
+    seen = []
+    while (claim := spool.claim()) is not None:
+        seen.append(spool.read(claim))
+        spool.done(claim)
+    assert seen == [b"batch 0\n", b"batch 1\n", b"batch 2\n"]
+    assert spool.usage().files == 0
+    assert spool.pending() is False
+
+
+def test_a_released_claim_is_replayed_again_first(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, 10_000)
+    spool.write(b"first\n")
+    spool.write(b"second\n")
+    claim = spool.claim()
+    assert claim is not None
+    assert claim.path.name.endswith(f".claimed-{os.getpid()}")
+    assert spool.pending() is True  # the second file still waits
+    spool.release(claim)
+    again = spool.claim()
+    assert again is not None
+    assert spool.read(again) == b"first\n"
+
+
+def test_a_claimed_file_is_not_claimed_twice(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, 10_000)
+    spool.write(b"only\n")
+    other = Spool(tmp_path, 10_000)  # another process sharing the folder
+    assert spool.claim() is not None
+    assert other.claim() is None
+
+
+def test_the_cap_refuses_a_batch_that_would_not_fit_and_counts_claimed_files(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, 100)
+    assert spool.write(b"x" * 60) is True
+    assert spool.write(b"y" * 60) is False
+    assert spool.claim() is not None  # claimed files still take room until they are done
+    assert spool.write(b"z" * 50) is False
+    assert spool.usage().bytes == 60
+    assert sorted(p.name.startswith(".") for p in tmp_path.iterdir()) == [False]
+
+
+def test_claims_and_temporaries_left_by_a_dead_process_are_recovered(tmp_path: Path) -> None:
+    dead = _dead_pid()
+    (tmp_path / f"00000000000000000001-{dead:08d}-00000000.ndjson.claimed-{dead}").write_bytes(b"orphan\n")
+    (tmp_path / f".00000000000000000002-{dead:08d}-00000001.ndjson.tmp").write_bytes(b"half a bat")
+    spool = Spool(tmp_path, 10_000)
+    claim = spool.claim()
+    assert claim is not None
+    assert spool.read(claim) == b"orphan\n"
+    assert not any(p.name.endswith(".tmp") for p in tmp_path.iterdir())
+
+
+def test_a_live_process_keeps_its_claims(tmp_path: Path) -> None:
+    mine = tmp_path / f"00000000000000000001-{os.getppid():08d}-00000000.ndjson.claimed-{os.getppid()}"
+    mine.write_bytes(b"being replayed\n")
+    assert Spool(tmp_path, 10_000).claim() is None
+    assert mine.exists()
+
+
+def test_an_unreadable_file_is_set_aside_and_no_longer_counted(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, 10_000)
+    spool.write(b"not json\n")
+    claim = spool.claim()
+    assert claim is not None
+    bad = spool.quarantine(claim)
+    assert bad.name.endswith(".ndjson.bad")
+    assert bad.read_bytes() == b"not json\n"
+    assert spool.usage().files == 0
+    assert spool.claim() is None
+
+
+def test_set_aside_batches_have_their_own_cap(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, 100)
+    assert spool.set_aside(b"a" * 80) is True
+    assert spool.set_aside(b"b" * 80) is False
+    assert len(list(tmp_path.glob("*.bad"))) == 1
+    assert spool.write(b"c" * 90) is True  # refused batches do not take the spool's room

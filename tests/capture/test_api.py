@@ -1,0 +1,109 @@
+"""configure, flush, shutdown, sink_stats, and the public API of tokenomy and tokenomy.capture."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import tokenomy
+from tests.capture.support import MemoryTarget, call, sink_with
+from tokenomy import capture
+from tokenomy.capture.runtime import RUNTIME, SessionSteps
+from tokenomy.capture.sink.targets import DuckDBTarget, EventsTarget
+from tokenomy.store import open_store
+
+
+@pytest.fixture(autouse=True)
+def clean(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No tokenomy.toml, no TOKENOMY_* settings, and no sink left behind."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("TOKENOMY_SINK", "TOKENOMY_DB", "TOKENOMY_CAPTURE_CONTENT", "TOKENOMY_SPOOL_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    yield
+    RUNTIME.shutdown(10)
+    RUNTIME.capture_content, RUNTIME.redact = False, None
+
+
+def test_the_public_names_are_pinned() -> None:
+    capture_api = [
+        "charge",
+        "configure",
+        "context",
+        "flush",
+        "instrument",
+        "record_outcome",
+        "run_in_context",
+        "shutdown",
+        "sink_stats",
+    ]
+    assert sorted(capture.__all__) == sorted([*capture_api, "Scope", "Sink", "SinkSettings", "SinkStats"])
+    assert set(capture_api) <= set(tokenomy.__all__)
+    assert "OutcomeEvent" in tokenomy.__all__
+    for name in capture_api:
+        assert getattr(tokenomy, name) is getattr(capture, name)
+    misspelled = "instrumnet"
+    with pytest.raises(AttributeError, match="no attribute 'instrumnet'"):
+        getattr(tokenomy, misspelled)
+
+
+def test_configure_with_nothing_records_to_the_local_duckdb_file(tmp_path: Path) -> None:
+    sink = capture.configure()
+    assert isinstance(sink.target, DuckDBTarget)
+    assert sink.target.path == (tmp_path / "tokenomy.duckdb").resolve()
+    assert sink.spool is not None
+    assert sink.spool.directory.parent == tmp_path / "cache" / "tokenomy" / "spool"
+    sink.submit(call(1))
+    assert capture.flush(30) is True
+    with open_store(tmp_path / "tokenomy.duckdb", read_only=True) as store:
+        assert store.count("calls") == 1
+
+
+def test_configure_takes_its_settings_from_arguments_and_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TOKENOMY_SINK", "http://127.0.0.1:9")
+    monkeypatch.setenv("TOKENOMY_CAPTURE_CONTENT", "true")
+    sink = capture.configure(batch_size=17, spool=False)
+    assert isinstance(sink.target, EventsTarget)
+    assert (sink.settings.batch_size, sink.spool, RUNTIME.capture_content) == (17, None, True)
+    assert capture.configure(capture_content=False) is RUNTIME.sink
+    assert RUNTIME.capture_content is False
+
+
+def test_reconfiguring_flushes_the_previous_sink_and_shutdown_stops_recording() -> None:
+    first, second = MemoryTarget(), MemoryTarget()
+    old = capture.configure(sink_with(first))
+    old.submit(call(1))
+    capture.configure(sink_with(second))
+    assert first.ids == ["c00001"]
+    assert first.closed is True
+    RUNTIME.sink.submit(call(2))  # type: ignore[union-attr]
+    assert capture.sink_stats().enqueued == 1
+    capture.shutdown(10)
+    assert second.ids == ["c00002"]
+    assert RUNTIME.sink is None
+    assert capture.sink_stats() == capture.SinkStats()
+
+
+def test_a_sink_named_by_the_environment_is_installed_when_a_client_is_instrumented(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from openai import OpenAI
+
+    monkeypatch.setenv("TOKENOMY_SINK", f"duckdb:{tmp_path / 'env.duckdb'}")
+    monkeypatch.setattr(RUNTIME, "_config_read", False)
+    capture.instrument(OpenAI(api_key="k", base_url="http://127.0.0.1:9/v1"))
+    assert RUNTIME.sink is not None
+    assert isinstance(RUNTIME.sink.target, DuckDBTarget)
+    assert RUNTIME.sink.target.path == (tmp_path / "env.duckdb").resolve()
+
+
+def test_session_steps_forget_the_oldest_sessions_past_their_limit() -> None:
+    steps = SessionSteps(limit=2)
+    assert [steps.take("a"), steps.take("a"), steps.take("b")] == [1, 2, 1]
+    steps.open("c")
+    assert (steps.knows("a"), steps.knows("b"), steps.knows("c")) == (False, True, True)
+    assert steps.take("a") == 1  # forgotten: numbering starts again

@@ -1,0 +1,125 @@
+"""Building a Call from captured facts: provider, key hash, errors, content, ids (no network)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from openai import AzureOpenAI, OpenAI
+from openai.types.chat import ChatCompletion
+
+from tokenomy.capture.build import build_call
+from tokenomy.capture.captured import FAILED, Captured
+from tokenomy.capture.client import ClientState, state_for
+from tokenomy.capture.sdk.base import ErrorInfo
+from tokenomy.capture.sdk.openai import ADAPTER
+from tokenomy.importers.ids import short_hash
+from tokenomy.native import call_to_native
+from tokenomy.schema import Kind, Status
+
+KEY = "sk-live-0123456789abcdef"
+REQUEST = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hello Ana"}]}
+RESPONSE = ChatCompletion.model_validate(
+    {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1_700_000_000,
+        "model": "gpt-4o-mini-2024-07-18",
+        "choices": [
+            {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "Hi Ana"}}
+        ],
+        "usage": {
+            "prompt_tokens": 120,
+            "completion_tokens": 7,
+            "total_tokens": 127,
+            "prompt_tokens_details": {"cached_tokens": 100},
+            "completion_tokens_details": {"reasoning_tokens": 2},
+        },
+    }
+)
+
+
+def _captured(state: ClientState, *, response: Any = RESPONSE, error: ErrorInfo | None = None) -> Captured:
+    captured = Captured(state, ADAPTER.routes["/chat/completions"], dict(REQUEST))
+    captured.trace_id, captured.span_id = "ab" * 16, "cd" * 8
+    captured.started_ns, captured.latency_ns = time.time_ns(), 2_500_000
+    captured.response = response
+    if error is not None:
+        captured.error, captured.end, captured.response = error, FAILED, None
+    return captured
+
+
+def _client(**options: Any) -> OpenAI:
+    return OpenAI(api_key=KEY, **options)
+
+
+def test_a_response_becomes_a_call_with_exclusive_buckets_and_the_key_hashed() -> None:
+    call = build_call(_captured(state_for(_client(), ADAPTER)))
+    assert call.id == "chatcmpl-1"
+    assert call.usage.buckets() == {
+        "input_uncached": 20,
+        "cache_read": 100,
+        "cache_write_5m": 0,
+        "cache_write_1h": 0,
+        "output_visible": 5,
+        "reasoning": 2,
+    }
+    assert (call.request_model, call.response_model, call.finish_reason) == (
+        "gpt-4o-mini",
+        "gpt-4o-mini-2024-07-18",
+        "stop",
+    )
+    assert call.latency_ms == 2.5
+    assert call.streamed is False
+    assert call.source == "sdk"
+    assert call.attribution.api_key_id == short_hash(KEY)  # the importers' hash, so the two join
+    assert KEY not in json.dumps(call_to_native(call))
+    assert call.content is None
+    assert call.n_messages == 1
+    assert call.user_tokens == 2
+
+
+@pytest.mark.parametrize(
+    ("client", "provider"),
+    [
+        (
+            lambda: AzureOpenAI(
+                api_key=KEY, azure_endpoint="https://x.openai.azure.com", api_version="2024-10-21"
+            ),
+            "azure",
+        ),
+        (lambda: _client(base_url="https://api.groq.com/openai/v1"), "groq"),
+        (lambda: _client(base_url="https://myres.openai.azure.com/openai/v1"), "azure"),
+        (lambda: _client(base_url="http://127.0.0.1:9/v1"), "openai"),
+    ],
+)
+def test_the_provider_comes_from_the_client_class_or_its_host(client: Any, provider: str) -> None:
+    assert build_call(_captured(state_for(client(), ADAPTER))).provider == provider
+
+
+def test_an_http_error_used_no_tokens_and_a_connection_error_unknown_ones() -> None:
+    state = state_for(_client(), ADAPTER)
+    refused = build_call(_captured(state, error=ErrorInfo(Status.ERROR, "RateLimitError", 429)))
+    lost = build_call(_captured(state, error=ErrorInfo(Status.TIMEOUT, "APITimeoutError")))
+    assert refused.usage.total == 0
+    assert refused.usage.kind is Kind.REPORTED
+    assert lost.usage.total is None
+    assert (lost.status, lost.error_type) == (Status.TIMEOUT, "APITimeoutError")
+    assert refused.id == f"{'ab' * 16}:{'cd' * 8}"  # no response id: trace and span make the id
+
+
+def test_content_is_redacted_and_a_failing_hook_keeps_nothing() -> None:
+    redacted = ClientState(ADAPTER, capture_content=True, redact=lambda text: text.replace("Ana", "<name>"))
+    call = build_call(_captured(redacted))
+    assert call.content is not None
+    assert call.content.prompt is not None
+    assert "<name>" in call.content.prompt
+    assert "Ana" not in call.content.prompt
+    assert call.content.completion == "Hi <name>"
+
+    def broken(text: str) -> str:
+        raise RuntimeError("hook failed")
+
+    assert build_call(_captured(ClientState(ADAPTER, capture_content=True, redact=broken))).content is None

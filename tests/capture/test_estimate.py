@@ -1,0 +1,35 @@
+"""Filling in a stream's missing totals by counting locally."""
+
+from __future__ import annotations
+
+from tokenomy import tokens
+from tokenomy.capture.estimate import fill_missing
+from tokenomy.schema import Kind, Usage
+
+
+def test_known_totals_are_left_as_reported() -> None:
+    usage = Usage.of(
+        input_uncached=5, cache_read=0, cache_write_5m=0, cache_write_1h=0, output_visible=3, reasoning=0
+    )
+    assert fill_missing(usage, prompt_tokens=99, text="many words here", model="gpt-4o") is usage
+
+
+def test_an_unknown_usage_is_the_counted_prompt_and_the_counted_text() -> None:
+    text = "The of and to in"
+    usage = fill_missing(Usage(), prompt_tokens=42, text=text, model="gpt-4o")
+    assert (usage.input_total, usage.output_total) == (42, tokens.count(text, "gpt-4o").tokens)
+    assert usage.output_total == 5
+    assert usage.kind is Kind.ESTIMATED
+    assert usage.input_uncached is None
+    assert usage.reasoning is None
+
+
+def test_reported_input_buckets_are_kept_and_only_the_output_is_counted() -> None:
+    started = Usage.of(input_uncached=11, cache_read=7, cache_write_5m=0, cache_write_1h=0)
+    usage = fill_missing(started, prompt_tokens=1000, text="", model="claude-sonnet-4-6")
+    assert (usage.input_total, usage.cache_read, usage.output_total) == (18, 7, 0)
+    assert usage.kind is Kind.ESTIMATED
+
+
+def test_without_a_prompt_count_the_input_stays_unknown() -> None:
+    assert fill_missing(Usage(), prompt_tokens=None, text="x", model=None).input_total is None

@@ -1,0 +1,104 @@
+"""record_outcome and charge: what they name, what they carry, and what they refuse."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from types import SimpleNamespace
+
+import pytest
+
+from tests.capture.support import MemoryTarget, call, sink_with
+from tokenomy import capture
+from tokenomy.capture.runtime import RUNTIME
+from tokenomy.config import Config
+from tokenomy.schema import Charge, OutcomeEvent
+
+
+@pytest.fixture
+def target() -> Iterator[MemoryTarget]:
+    memory = MemoryTarget()
+    RUNTIME.configure(sink_with(memory), config=Config())
+    yield memory
+    RUNTIME.shutdown(10)
+
+
+def test_outcomes_name_calls_or_sessions(target: MemoryTarget) -> None:
+    with capture.context(session="sess-77") as scope:
+        pass
+    response = SimpleNamespace(id="chatcmpl-123")
+    events = [
+        capture.record_outcome(response, success=True),
+        capture.record_outcome(call(4), score=0.5),
+        capture.record_outcome(scope, action="ticket_resolved"),
+        capture.record_outcome("sess-77", success=False),
+        capture.record_outcome("msg_9", score=1),
+        capture.record_outcome("sess-77", target="call"),
+    ]
+    assert [(e.target, e.id) for e in events] == [
+        ("call", "chatcmpl-123"),
+        ("call", "c00004"),
+        ("session", "sess-77"),
+        ("session", "sess-77"),  # a session this process opened
+        ("call", "msg_9"),  # anything else is a call id
+        ("call", "sess-77"),  # unless told
+    ]
+    assert events[1].score == 0.5
+    assert isinstance(events[4].score, float)
+    assert capture.flush(10) is True
+    assert [r for r in target.records if isinstance(r, OutcomeEvent)] == events
+
+
+@pytest.mark.parametrize(
+    ("value", "kwargs", "message"),
+    [
+        ("", {}, "empty"),
+        (object(), {}, "cannot tell"),
+        ("x", {"target": "team"}, "'call' or 'session'"),
+        ("x", {"success": "yes"}, "success"),
+        ("x", {"score": True}, "score"),
+    ],
+)
+def test_bad_outcomes_are_refused_with_what_to_pass(
+    value: object, kwargs: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        capture.record_outcome(value, **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_scope_without_session_cannot_take_an_outcome() -> None:
+    with capture.context(user="ana") as scope, pytest.raises(ValueError, match="no session"):
+        capture.record_outcome(scope, success=True)
+
+
+def test_charges_take_the_scope_session_and_attribution(target: MemoryTarget) -> None:
+    with capture.context(session="s-5", user="ana", team="core", tags={"a": 1}):
+        first = capture.charge(0.1, "search_api", quantity=2, unit="searches", team="search", tags={"b": 2})
+    second = capture.charge("12.50", "gpu_seconds", session="other", currency="EUR")
+    assert first.amount == Decimal("0.1")  # through the float's decimal string, exactly
+    assert (first.session_id, first.quantity, first.unit, first.source) == ("s-5", 2, "searches", "sdk")
+    assert (first.attribution.user, first.attribution.team) == ("ana", "search")
+    assert dict(first.attribution.tags) == {"a": "1", "b": "2"}
+    assert (second.amount, second.session_id, second.currency) == (Decimal("12.50"), "other", "EUR")
+    assert first.id != second.id
+    assert first.id.startswith("chg_")
+    assert capture.flush(10) is True
+    assert [r for r in target.records if isinstance(r, Charge)] == [first, second]
+
+
+@pytest.mark.parametrize(
+    ("amount", "message"), [("abc", "not a number"), (float("inf"), "finite"), (True, "not a number")]
+)
+def test_bad_charges_are_refused(amount: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        capture.charge(amount, "x")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown attribution"):
+        capture.charge(1, "x", department="ops")
+
+
+def test_without_a_sink_outcomes_and_charges_are_returned_but_not_sent() -> None:
+    assert RUNTIME.sink is None
+    event = capture.record_outcome("c1", success=True, target="call")
+    assert event.success is True
+    assert capture.charge(1, "x").amount == 1
+    assert capture.sink_stats().enqueued == 0

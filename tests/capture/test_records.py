@@ -1,0 +1,50 @@
+"""The sink's records as NDJSON (the spool and the events endpoint) and back."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+import pytest
+
+from tests.store.factories import full_call
+from tokenomy.capture.records import AgentSpan, Record, decode, encode, is_native
+from tokenomy.native import FieldError
+from tokenomy.schema import Attribution, Charge, OutcomeEvent
+
+T0 = datetime(2026, 3, 2, 9, 30, 0, 123000)  # native times keep milliseconds (outcomes keep microseconds)
+
+
+def test_every_kind_of_record_survives_the_round_trip() -> None:
+    records: list[Record] = [
+        full_call(),
+        Charge(id="chg1", amount=Decimal("0.004"), kind="search_api", at=T0, session_id="s1"),
+        OutcomeEvent("session", "s1", T0, success=True, score=0.75, action="resolved"),
+        AgentSpan(
+            "ab" * 16,
+            "cd" * 8,
+            "planner",
+            T0,
+            T0,
+            parent_span_id="ef" * 8,
+            session_id="s1",
+            attribution=Attribution(user="ana", tags={"k": "v"}),
+        ),
+    ]
+    data = encode(records)
+    assert data.count(b"\n") == 4
+    assert data.endswith(b"\n")
+    assert decode(data) == records
+    assert [is_native(r) for r in records] == [True, True, True, False]
+
+
+def test_encoding_nothing_gives_no_bytes() -> None:
+    assert encode([]) == b""
+    assert decode(b"\n\n") == []
+
+
+def test_a_bad_line_is_named() -> None:
+    with pytest.raises(FieldError, match="line 2"):
+        decode(b'{"id": "a"}\n{not json\n')
+    with pytest.raises(FieldError, match="target"):
+        decode(b'{"type": "outcome", "target": "team", "id": "x", "at": "2026-01-01T00:00:00Z"}\n')

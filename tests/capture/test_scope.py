@@ -1,0 +1,149 @@
+"""Attribution scopes: nesting, decorators, asyncio tasks, threads, sessions and agent spans."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.trace import NonRecordingSpan, SpanContext
+
+from tests.capture.support import MemoryTarget, sink_with
+from tokenomy import capture
+from tokenomy.capture.ids import is_span_id, is_trace_id
+from tokenomy.capture.records import AgentSpan
+from tokenomy.capture.runtime import RUNTIME
+from tokenomy.capture.scope import Scope, current
+from tokenomy.config import Config
+
+
+@pytest.fixture
+def spans() -> Iterator[MemoryTarget]:
+    target = MemoryTarget()
+    RUNTIME.configure(sink_with(target), config=Config())
+    yield target
+    RUNTIME.shutdown(10)
+
+
+def test_outside_every_scope_there_is_none() -> None:
+    assert capture.context.current() is None
+    assert current() is None
+
+
+def test_nested_scopes_merge_inner_fields_win_and_tags_merge() -> None:
+    with capture.context(session="s", user="ana", team="core", tags={"a": 1, "b": "x"}):
+        with capture.context(team="search", intent="lookup", tags={"b": "y", "c": True}) as inner:
+            assert inner.attribution.user == "ana"
+            assert inner.attribution.team == "search"
+            assert inner.attribution.intent == "lookup"
+            assert dict(inner.attribution.tags) == {"a": "1", "b": "y", "c": "True"}
+            assert inner.session_id == "s"
+        outer = capture.context.current()
+        assert outer is not None
+        assert outer.attribution.team == "core"
+        assert dict(outer.attribution.tags) == {"a": "1", "b": "x"}
+    assert capture.context.current() is None
+
+
+def test_a_decorator_opens_a_fresh_scope_per_call_for_sync_and_async_functions() -> None:
+    scoped = capture.context(feature="summaries")
+
+    @scoped
+    def sync_work(x: int) -> tuple[int, Scope | None]:
+        return x * 2, capture.context.current()
+
+    @scoped
+    async def async_work(x: int) -> tuple[int, Scope | None]:
+        await asyncio.sleep(0)
+        return x + 1, capture.context.current()
+
+    value, seen = sync_work(4)
+    assert value == 8
+    assert seen is not None
+    assert seen.attribution.feature == "summaries"
+    value, seen = asyncio.run(async_work(4))
+    assert value == 5
+    assert seen is not None
+    assert seen.attribution.feature == "summaries"
+    assert sync_work.__name__ == "sync_work"
+    assert capture.context.current() is None
+
+
+def test_asyncio_tasks_keep_the_scope_they_were_created_in() -> None:
+    async def read(delay: float) -> str | None:
+        await asyncio.sleep(delay)
+        scope = capture.context.current()
+        return None if scope is None else scope.attribution.user
+
+    async def main() -> list[str | None]:
+        tasks = []
+        for user in ("ana", "bo"):
+            with capture.context(user=user):
+                tasks.append(asyncio.create_task(read(0.01)))
+        return list(await asyncio.gather(*tasks))
+
+    assert asyncio.run(main()) == ["ana", "bo"]
+
+
+def test_threads_get_the_scope_only_when_it_is_passed() -> None:
+    def user() -> str | None:
+        scope = capture.context.current()
+        return None if scope is None else scope.attribution.user
+
+    with capture.context(user="ana"), ThreadPoolExecutor(max_workers=1) as pool:
+        scope = capture.context.current()
+        assert pool.submit(user).result() is None  # threads do not inherit context variables
+        assert pool.submit(capture.run_in_context, scope, user).result() == "ana"
+        assert pool.submit(contextvars.copy_context().run, user).result() == "ana"
+    seen: list[str | None] = []
+    with capture.context(user="bo"):
+        thread = threading.Thread(target=lambda: seen.append(capture.run_in_context(None, user)))
+        thread.start()
+        thread.join()
+    assert seen == [None]
+
+
+def test_a_new_agent_opens_a_span_whose_parent_is_the_parent_agent(spans: MemoryTarget) -> None:
+    with capture.context(session="run-1", agent="planner") as planner:
+        with capture.context(user="ana") as same_agent:
+            assert same_agent.span_id == planner.span_id  # no new agent: no new span
+        with capture.context(agent="researcher") as researcher:
+            pass
+    assert planner.trace_id is not None
+    assert is_trace_id(planner.trace_id)
+    assert planner.span_id is not None
+    assert is_span_id(planner.span_id)
+    assert researcher.trace_id == planner.trace_id
+    assert researcher.span_id not in (None, planner.span_id)
+    assert capture.flush(10) is True
+    finished = [r for r in spans.records if isinstance(r, AgentSpan)]
+    assert [(s.name, s.span_id, s.parent_span_id) for s in finished] == [
+        ("researcher", researcher.span_id, planner.span_id),
+        ("planner", planner.span_id, None),
+    ]
+    assert all(s.session_id == "run-1" and s.ended_at >= s.started_at for s in finished)
+
+
+def test_scopes_join_the_applications_current_opentelemetry_span() -> None:
+    parent = SpanContext(
+        trace_id=0x0AF7651916CD43DD8448EB211C80319C, span_id=0xB7AD6B7169203331, is_remote=False
+    )
+    with trace.use_span(NonRecordingSpan(parent)), capture.context(agent="worker") as scope:
+        assert scope.trace_id == "0af7651916cd43dd8448eb211c80319c"
+    with capture.context() as plain:
+        assert plain.trace_id != "0af7651916cd43dd8448eb211c80319c"
+    assert scope.span_id != "b7ad6b7169203331"
+
+
+def test_steps_number_themselves_per_session_across_scopes() -> None:
+    with capture.context(session="numbered"):
+        first = RUNTIME.steps.take("numbered")
+    with capture.context(session="numbered"):
+        second = RUNTIME.steps.take("numbered")
+    assert (first, second) == (1, 2)
+    assert RUNTIME.steps.knows("numbered") is True
+    assert RUNTIME.steps.knows("never-opened") is False

@@ -1,0 +1,211 @@
+"""Streams: ended, cut by an error, or abandoned half way (break, close, garbage collection, helpers)."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from typing import Any
+
+import pytest
+from anthropic import Anthropic, AsyncAnthropic
+from openai import APIError, AsyncOpenAI, OpenAI
+
+from tests.capture.support import MemoryTarget
+from tokenomy import capture, tokens
+from tokenomy.mockllm import MockThread
+from tokenomy.schema import Call, Kind, Status
+
+pytestmark = pytest.mark.integration
+
+LONG_ANSWER = {"X-Mock-Output-Tokens": "400"}
+CHAT: Any = [{"role": "user", "content": "Tell me a long story."}]
+
+
+def _calls(target: MemoryTarget) -> list[Call]:
+    capture.flush(30)
+    return [r for r in target.records if isinstance(r, Call)]
+
+
+def _openai(mock: MockThread) -> OpenAI:
+    return capture.instrument(OpenAI(base_url=mock.openai_base_url, api_key="test", max_retries=0))
+
+
+def _anthropic(mock: MockThread) -> Anthropic:
+    return capture.instrument(Anthropic(base_url=mock.base_url, api_key="test", max_retries=0))
+
+
+def _served(mock: MockThread) -> dict[str, Any]:
+    totals: dict[str, Any] = mock.stats(with_requests=False)["totals"]
+    return totals
+
+
+def _assert_cancelled_partial(call: Call, received: str) -> None:
+    """Cancelled, with the output that arrived counted with the model's tokenizer (an estimate)."""
+    assert call.status is Status.CANCELLED
+    assert call.streamed is True
+    assert call.usage.kind is Kind.ESTIMATED
+    assert call.usage.output_total == tokens.count(received, call.request_model).tokens
+    assert 0 < call.usage.output_total < 400
+    assert call.latency_ms is not None
+    assert call.ttft_ms is not None
+
+
+def _text(chunk: Any) -> str:
+    return "".join(choice.delta.content or "" for choice in chunk.choices)
+
+
+def test_breaking_out_and_dropping_an_openai_stream_records_it_as_cancelled(
+    mock: MockThread, recorded: MemoryTarget
+) -> None:
+    client = _openai(mock)
+    stream = client.chat.completions.create(
+        model="gpt-4o",
+        messages=CHAT,
+        stream=True,
+        stream_options={"include_usage": True},
+        extra_headers=LONG_ANSWER,
+    )
+    received = ""
+    for read, chunk in enumerate(stream, start=1):
+        received += _text(chunk)
+        if read == 20:
+            break
+    del stream
+    gc.collect()  # the openai stream and its generator form a cycle: the collector closes it
+    (call,) = _calls(recorded)
+    _assert_cancelled_partial(call, received)
+    served = _served(mock)["input_tokens"]
+    assert call.usage.input_total is not None
+    assert abs(call.usage.input_total - served) <= 1  # counted locally: the role's token is the difference
+
+
+def test_closing_a_stream_records_it_at_once(mock: MockThread, recorded: MemoryTarget) -> None:
+    client = _openai(mock)
+    stream = client.chat.completions.create(
+        model="gpt-4o", messages=CHAT, stream=True, extra_headers=LONG_ANSWER
+    )
+    received = ""
+    for read, chunk in enumerate(stream, start=1):
+        received += _text(chunk)
+        if read == 10:
+            break
+    stream.close()
+    (call,) = _calls(recorded)  # recorded at close: no garbage collection needed
+    _assert_cancelled_partial(call, received)
+    del stream
+
+
+def test_leaving_an_anthropic_stream_helper_early_records_what_arrived(
+    mock: MockThread, recorded: MemoryTarget
+) -> None:
+    client = _anthropic(mock)
+    with client.messages.stream(
+        model="claude-sonnet-4-6", max_tokens=1000, messages=CHAT, extra_headers=LONG_ANSWER
+    ) as stream:
+        received = ""
+        for read, text in enumerate(stream.text_stream, start=1):
+            received += text
+            if read == 15:
+                break
+    (call,) = _calls(recorded)
+    _assert_cancelled_partial(call, received)
+    assert call.usage.input_uncached == _served(mock)["input_tokens"]  # message_start reported the input
+    assert call.id.startswith("msg_")
+
+
+def test_a_dropped_anthropic_stream_is_recorded_by_reference_counting(
+    mock: MockThread, recorded: MemoryTarget
+) -> None:
+    client = _anthropic(mock)
+    stream = client.messages.create(
+        model="claude-sonnet-4-6", max_tokens=1000, messages=CHAT, stream=True, extra_headers=LONG_ANSWER
+    )
+    for read, _ in enumerate(stream, start=1):
+        if read == 8:
+            break
+    del stream  # no gc.collect(): the SDK avoids reference cycles, and so does the instrumentation
+    (call,) = _calls(recorded)
+    assert call.status is Status.CANCELLED
+
+
+def test_async_streams_closed_early_are_recorded(mock: MockThread, recorded: MemoryTarget) -> None:
+    openai_client = capture.instrument(AsyncOpenAI(base_url=mock.openai_base_url, api_key="t", max_retries=0))
+    anthropic_client = capture.instrument(AsyncAnthropic(base_url=mock.base_url, api_key="t", max_retries=0))
+
+    async def run() -> None:
+        stream = await openai_client.chat.completions.create(
+            model="gpt-4o", messages=CHAT, stream=True, extra_headers=LONG_ANSWER
+        )
+        count = 0
+        async for _ in stream:
+            count += 1
+            if count == 12:
+                break
+        await stream.close()
+        async with anthropic_client.messages.stream(
+            model="claude-haiku-4-5", max_tokens=1000, messages=CHAT, extra_headers=LONG_ANSWER
+        ) as helper:
+            count = 0
+            async for _ in helper:
+                count += 1
+                if count == 12:
+                    break
+
+    asyncio.run(run())
+    calls = _calls(recorded)
+    assert [c.status for c in calls] == [Status.CANCELLED, Status.CANCELLED]
+    assert [c.provider for c in calls] == ["openai", "anthropic"]
+
+
+def test_a_stream_read_to_its_end_without_usage_is_counted_locally(
+    mock: MockThread, recorded: MemoryTarget
+) -> None:
+    client = _openai(mock)
+    text = "".join(
+        chunk.choices[0].delta.content or ""
+        for chunk in client.chat.completions.create(model="gpt-4o", messages=CHAT, stream=True)
+    )
+    (call,) = _calls(recorded)
+    served = _served(mock)
+    assert call.status is Status.OK
+    assert call.usage.kind is Kind.ESTIMATED
+    assert call.usage.output_total == served["output_tokens"] == 16  # the mock's words are one token each
+    assert call.usage.input_total is not None
+    assert abs(call.usage.input_total - served["input_tokens"]) <= 2
+    assert text
+
+
+def test_an_error_inside_a_stream_is_recorded_with_what_arrived_and_reaches_the_caller(
+    mock: MockThread, recorded: MemoryTarget
+) -> None:
+    client = _openai(mock)
+    stream = client.chat.completions.create(
+        model="gpt-4o",
+        messages=CHAT,
+        stream=True,
+        extra_headers={**LONG_ANSWER, "X-Mock-Error": "stream_error"},
+    )
+    with pytest.raises(APIError) as raised:
+        for _ in stream:
+            pass
+    (call,) = _calls(recorded)
+    assert call.status is Status.ERROR
+    assert call.error_type == type(raised.value).__name__
+    assert call.usage.kind is Kind.ESTIMATED
+
+
+def test_the_openai_stream_helpers_are_recorded(mock: MockThread, recorded: MemoryTarget) -> None:
+    client = _openai(mock)
+    with client.chat.completions.stream(
+        model="gpt-4o", messages=CHAT, stream_options={"include_usage": True}
+    ) as s:
+        final = s.get_final_completion()
+    with client.responses.stream(model="gpt-4o", input="hello") as r:
+        response = r.get_final_response()
+    parsed = client.chat.completions.parse(model="gpt-4o", messages=CHAT)
+    calls = _calls(recorded)
+    assert [c.id for c in calls] == [final.id, response.id, parsed.id]
+    assert all(c.status is Status.OK and c.usage.kind is Kind.REPORTED for c in calls)
+    assert [c.streamed for c in calls] == [True, True, False]
+    served = _served(mock)
+    assert sum(c.usage.output_total or 0 for c in calls) == served["output_tokens"]
