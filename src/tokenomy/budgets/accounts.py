@@ -1,0 +1,106 @@
+"""Ledger accounts: which account of which policy a request is charged to.
+
+An account is one policy, one value of its scope and one window: ``team-monthly:search:m2026-03``.
+A policy with ``match`` has one value; without it each value has its own account, and requests
+that do not name one (no team header) share the ``(unattributed)`` account, so leaving the field
+out does not escape a per-team budget. A session window without a session id is charged as a
+request of its own (the budget caps that one request).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+from tokenomy.budgets.admission import BudgetRequest
+from tokenomy.budgets.policy import CALENDAR_WINDOWS, Policy, Scope, Window
+from tokenomy.budgets.windows import Span, SpanCache
+
+UNATTRIBUTED: Final = "(unattributed)"
+SESSION_IDLE: Final = 7 * 24 * 3600
+"""Seconds a session window's account lives after its last reservation."""
+NO_MATCH: Final = object()
+_CACHE_MAX: Final = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """One account: a policy, a scope value, and a window (calendar span or session).
+
+    Attributes:
+        key: The ledger key.
+        policy: The policy.
+        value: The scope value (None for global policies).
+        span: The calendar window, for day, week and month policies.
+        session: The session id, for session windows.
+    """
+
+    key: str
+    policy: Policy
+    value: str | None
+    span: Span | None = None
+    session: str | None = None
+
+    def expire_at(self, now: float) -> int:
+        """Unix seconds after which the ledger may drop the account."""
+        if self.span is not None:
+            return self.span.expire_at
+        return int(now) + SESSION_IDLE
+
+    @property
+    def resets_at(self) -> datetime | None:
+        """When the window resets (None for session windows)."""
+        return self.span.end if self.span is not None else None
+
+
+def _getter(scope: Scope) -> Callable[[BudgetRequest], str | None]:
+    if scope is Scope.SESSION:
+        return lambda r: r.session_id
+    name = scope.value
+    return lambda r: getattr(r.attribution, name)
+
+
+class Matcher:
+    """Finds a policy's account for a request (precomputed once per policy)."""
+
+    __slots__ = ("_cache", "_get", "_spans", "policy")
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self._get = None if policy.scope is Scope.GLOBAL else _getter(policy.scope)
+        self._spans = SpanCache(policy.window, policy.zone) if policy.window in CALENDAR_WINDOWS else None
+        self._cache: dict[tuple[str | None, str], Account] = {}
+
+    def value(self, request: BudgetRequest) -> str | object | None:
+        """The scope value charged, None for global, or :data:`NO_MATCH` when the policy does not apply."""
+        if self._get is None:
+            return None
+        value = self._get(request) or None
+        match = self.policy.match
+        if match is not None:
+            return value if value == match else NO_MATCH
+        return UNATTRIBUTED if value is None else value
+
+    def account(self, request: BudgetRequest, now: float) -> Account | object | None:
+        """The request's account; None: the policy caps the request alone; NO_MATCH: it does not apply."""
+        value = self.value(request)
+        if value is NO_MATCH:
+            return NO_MATCH
+        scope_value = value if isinstance(value, str) else None
+        window = self.policy.window
+        shown = "*" if scope_value is None else scope_value
+        if self._spans is not None:
+            span = self._spans.at(now)
+            cached = self._cache.get((scope_value, span.id))
+            if cached is None:
+                if len(self._cache) >= _CACHE_MAX:
+                    self._cache.clear()
+                key = f"{self.policy.name}:{shown}:{span.id}"
+                cached = self._cache[scope_value, span.id] = Account(key, self.policy, scope_value, span=span)
+            return cached
+        if window is Window.SESSION and request.session_id:
+            key = f"{self.policy.name}:{shown}:s{request.session_id}"
+            return Account(key, self.policy, scope_value, session=request.session_id)
+        return None

@@ -1,0 +1,202 @@
+"""The admission API's records: what is asked (BudgetRequest) and what is answered.
+
+``BudgetGuard.reserve(request)`` answers with one of:
+
+* :class:`Reservation`: go ahead, with ``max_tokens`` (possibly lowered to fit what is left);
+  settle it with the real usage when the answer is complete (or cut), or release it;
+* :class:`Downgrade`: go ahead, but with the cheaper request a soft policy's chain asked for
+  (``model``, ``max_tokens``, ``reasoning_effort``); it carries its Reservation;
+* :class:`Rejection`: do not call upstream; it has what an HTTP 429 error needs (``status``,
+  ``type``, the scope, limit, spent and reset time, and a message saying all of it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Final
+
+from tokenomy.budgets.policy import DowngradeStep, Unit
+from tokenomy.budgets.prices import Card
+from tokenomy.schema import Attribution
+
+BUDGET_EXCEEDED: Final = "budget_exceeded"
+BUDGET_UNAVAILABLE: Final = "budget_unavailable"
+BUDGET_UNPRICED: Final = "budget_unpriced_model"
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetRequest:
+    """One request about to be sent upstream.
+
+    Attributes:
+        model: The model asked for.
+        provider: Its provider (any name :func:`tokenomy.providers.canonical` knows), or None.
+        input_tokens: The counted input tokens (prompt, system, tool definitions).
+        max_tokens: The requested output limit; None means the model's maximum (bounded by its
+            context window minus the input, else the guard's ``default_max_tokens``).
+        reasoning_effort: The requested reasoning effort, if any.
+        attribution: Team, user, key (hashed), feature, agent...
+        session_id: The session (conversation or agent run), if any.
+    """
+
+    model: str
+    provider: str | None = None
+    input_tokens: int = 0
+    max_tokens: int | None = None
+    reasoning_effort: str | None = None
+    attribution: Attribution = field(default_factory=Attribution)
+    session_id: str | None = None
+
+
+@dataclass(slots=True)
+class Held:
+    """One account a reservation holds units on."""
+
+    key: str
+    policy: str
+    unit: Unit
+    amount: int
+
+
+@dataclass(eq=False, slots=True)
+class Reservation:
+    """Admitted: send the request with these values, then settle or release.
+
+    Attributes:
+        id: Unique id of the reservation.
+        model: The model to call.
+        provider: The provider.
+        max_tokens: The output limit to send upstream (always send it: it bounds the spend).
+        requested_max_tokens: What the request asked for (None: the model's maximum).
+        reasoning_effort: The reasoning effort to send (None: as requested, i.e. none).
+        input_tokens: The counted input tokens.
+        enforced: False when the ledger was unreachable and the guard fails open.
+        held: The accounts and units reserved.
+        card: The worst-case prices used (None: unpriced).
+    """
+
+    id: str
+    model: str
+    provider: str | None
+    max_tokens: int
+    requested_max_tokens: int | None
+    reasoning_effort: str | None
+    input_tokens: int
+    enforced: bool = True
+    held: tuple[Held, ...] = ()
+    card: Card | None = None
+    _open: list[bool] = field(default_factory=lambda: [True], repr=False)
+
+    @property
+    def worst_case_usd(self) -> Decimal | None:
+        """The dollars the worst case costs at the reserved max_tokens (None: unpriced)."""
+        card = self.card
+        return None if card is None else card.worst_case(self.input_tokens, self.max_tokens)
+
+    @property
+    def lowered(self) -> bool:
+        """True when max_tokens is below what the request asked for (a request that asked for none
+        gets the model's maximum, or less: send ``max_tokens`` in every case)."""
+        return self.requested_max_tokens is not None and self.max_tokens < self.requested_max_tokens
+
+    def close(self) -> bool:
+        """Mark it settled; False when it already was (settling twice counts once).
+
+        ``list.pop`` is atomic, so two threads settling at once cannot both get True.
+        """
+        try:
+            return self._open.pop()
+        except IndexError:
+            return False
+
+
+@dataclass(frozen=True, slots=True)
+class Downgrade:
+    """Admitted in a cheaper form that soft policies asked for (see :class:`Reservation`).
+
+    Attributes:
+        reservation: The reservation made for the downgraded request.
+        steps: The downgrade steps applied, with the policy that asked for each.
+    """
+
+    reservation: Reservation
+    steps: tuple[tuple[str, DowngradeStep], ...]
+
+    @property
+    def model(self) -> str:
+        """The model to call instead."""
+        return self.reservation.model
+
+    @property
+    def max_tokens(self) -> int:
+        """The output limit to send."""
+        return self.reservation.max_tokens
+
+    @property
+    def reasoning_effort(self) -> str | None:
+        """The reasoning effort to send."""
+        return self.reservation.reasoning_effort
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Refused before calling upstream (HTTP 429 ``budget_exceeded``, or 503 when unavailable).
+
+    Attributes:
+        message: What happened, where, and what to do next.
+        policy: The policy that refused (None: the ledger was unreachable).
+        scope: The scope it covers (``team 'search'``, ``global``).
+        limit: Its limit, in ``unit``.
+        unit: Dollars or tokens.
+        spent: What was already spent in the window.
+        reserved: What requests in flight hold.
+        resets_at: When the window resets (None: a request or session window).
+        status: The HTTP status to answer with.
+        type: The error type (``budget_exceeded``, ``budget_unavailable``, ``budget_unpriced_model``).
+    """
+
+    message: str
+    policy: str | None = None
+    scope: str | None = None
+    limit: Decimal | None = None
+    unit: Unit | None = None
+    spent: Decimal | None = None
+    reserved: Decimal | None = None
+    resets_at: datetime | None = None
+    status: int = 429
+    type: str = BUDGET_EXCEEDED
+
+    def retry_after(self, now: datetime | None = None) -> int | None:
+        """Seconds until the window resets (for a ``Retry-After`` header), or None."""
+        if self.resets_at is None:
+            return None
+        now = now or datetime.now(UTC)
+        return max(0, int((self.resets_at - now).total_seconds()) + 1)
+
+    def error_fields(self) -> dict[str, Any]:
+        """The fields a gateway puts in its provider-shaped error body."""
+        out: dict[str, Any] = {"type": self.type, "message": self.message}
+        for name in ("policy", "scope", "unit"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = str(value)
+        for name in ("limit", "spent", "reserved"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = str(value)
+        if self.resets_at is not None:
+            out["resets_at"] = self.resets_at.isoformat()
+        return out
+
+
+Admission = Reservation | Downgrade | Rejection
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """What a settlement charged: dollars (None: no price) and tokens."""
+
+    cost: Decimal | None
+    tokens: int

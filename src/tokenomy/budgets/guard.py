@@ -1,0 +1,516 @@
+"""BudgetGuard: reserve the worst case before a request, settle to the real cost after.
+
+``reserve(request)`` finds every policy that applies (all must admit), lets soft policies past
+their threshold downgrade the request, prices the worst case it can bound (counted input at the
+uncached rate, max_tokens at the output rate; :mod:`tokenomy.budgets.prices`), and reserves it on
+every account at once in the ledger. When what is left cannot hold max_tokens but can hold a
+useful answer (``min_output_tokens``), max_tokens is lowered to fit instead. ``settle`` replaces
+the reservation by what was used (a cut stream or an error settles what it used, maybe 0);
+``release`` frees it; a reservation never settled is released by the ledger after
+``reservation_ttl`` seconds.
+
+The decision is written once, as a generator that yields the ledger operations it needs
+(``usage``, ``reserve``, ``rebuild``); :meth:`BudgetGuard.reserve` runs it with the ledger's
+blocking calls and :meth:`BudgetGuard.areserve` with its asyncio ones. When the ledger cannot be
+reached, ``fail = "closed"`` refuses (503) and ``fail = "open"`` admits with ``enforced=False``
+and an alert.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import time
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import ROUND_CEILING, Decimal
+from typing import Any, Final
+
+from tokenomy.budgets import messages
+from tokenomy.budgets.accounts import NO_MATCH, Account, Matcher
+from tokenomy.budgets.admission import (
+    BUDGET_UNAVAILABLE,
+    BUDGET_UNPRICED,
+    Admission,
+    BudgetRequest,
+    Downgrade,
+    Held,
+    Rejection,
+    Reservation,
+    Settlement,
+)
+from tokenomy.budgets.alerts import Alert, Alerter
+from tokenomy.budgets.ledger import Granted, Ledger, LedgerUnavailable, Line, Missing, Outcome
+from tokenomy.budgets.memory import MemoryLedger
+from tokenomy.budgets.policy import DowngradeStep, Policy, Unit
+from tokenomy.budgets.prices import Card, PriceCards
+from tokenomy.budgets.settings import BudgetSettings, FailMode
+from tokenomy.budgets.spend import SpendSource
+from tokenomy.pricing import Pricer
+from tokenomy.schema import Cost, Usage
+
+NANO: Final = Decimal(10) ** 9
+Actual = Usage | Cost | Decimal | int
+"""What a settlement is given: a Usage (priced here), a Cost or dollars, or output tokens produced."""
+Op = tuple[Any, ...]
+
+
+@dataclass(slots=True)
+class _Ask:
+    """The request as the soft policies leave it."""
+
+    model: str
+    max_tokens: int | None
+    effort: str | None
+    steps: list[tuple[str, DowngradeStep]] = field(default_factory=list)
+
+
+class BudgetGuard:
+    """Admission and settlement against a set of policies (see the module docstring).
+
+    Args:
+        policies: The policies to enforce (all that apply to a request must admit it).
+        ledger: Where accounts live; None is an in-process :class:`MemoryLedger`.
+        settings: TTL, minimum useful output, fail mode, alert webhook...
+        pricer: Prices worst cases and settlements; None uses the catalog alone.
+        spend: Rebuilds a missing account's spend (the store); None starts accounts at zero.
+        alerter: Logs and posts alerts; None builds one from ``settings.alert_webhook``.
+        clock: Seconds since the epoch (injectable for tests).
+    """
+
+    def __init__(
+        self,
+        policies: Sequence[Policy],
+        *,
+        ledger: Ledger | None = None,
+        settings: BudgetSettings | None = None,
+        pricer: Pricer | None = None,
+        spend: SpendSource | None = None,
+        alerter: Alerter | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings or BudgetSettings()
+        self.ledger: Ledger = ledger or MemoryLedger(create_missing=spend is None, clock=clock)
+        self.alerts = alerter or Alerter(self.settings.alert_webhook)
+        self._cards = PriceCards(pricer)
+        self._spend = spend
+        self._clock = clock
+        self._ids = itertools.count()
+        self._prefix = f"{os.getpid():x}-{time.time_ns():x}-"
+        self._today: tuple[float, date] = (0.0, date(1970, 1, 1))
+        self.set_policies(policies)
+
+    def set_policies(self, policies: Sequence[Policy]) -> None:
+        """Replace the policies (requests already admitted keep their reservations)."""
+        self._matchers = tuple(Matcher(p) for p in policies)
+        self._limits = {p.name: _units(p.limit, p.unit) for p in policies}
+        self._soft = any(not p.hard for p in policies)
+        self._mins = any(p.min_output_tokens is not None for p in policies)
+
+    @property
+    def policies(self) -> tuple[Policy, ...]:
+        """The policies enforced."""
+        return tuple(m.policy for m in self._matchers)
+
+    # -- admission -----------------------------------------------------------------------------
+
+    def reserve(self, request: BudgetRequest) -> Admission:
+        """Admit, shrink, downgrade or refuse a request, reserving its worst case (blocking ledger calls)."""
+        steps = self._admit(request)
+        try:
+            op = next(steps)
+            while True:
+                op = steps.send(self._run(op))
+        except StopIteration as done:
+            result: Admission = done.value
+            return result
+        except LedgerUnavailable as exc:
+            return self._unavailable(request, exc)
+
+    async def areserve(self, request: BudgetRequest) -> Admission:
+        """:meth:`reserve` for asyncio code (the ledger is awaited, the store read in a thread)."""
+        steps = self._admit(request)
+        try:
+            op = next(steps)
+            while True:
+                op = steps.send(await self._arun(op))
+        except StopIteration as done:
+            result: Admission = done.value
+            return result
+        except LedgerUnavailable as exc:
+            return self._unavailable(request, exc)
+
+    def _run(self, op: Op) -> Any:
+        ledger = self.ledger
+        if op[0] == "reserve":
+            return ledger.reserve(*op[1:])
+        if op[0] == "usage":
+            return ledger.usage(op[1])
+        for account in op[1]:
+            ledger.seed(account.key, self._rebuilt(account), account.expire_at(self._clock()))
+        return None
+
+    async def _arun(self, op: Op) -> Any:
+        ledger = self.ledger
+        if op[0] == "reserve":
+            return await ledger.areserve(*op[1:])
+        if op[0] == "usage":
+            return await ledger.ausage(op[1])
+        for account in op[1]:
+            spent = await asyncio.to_thread(self._rebuilt, account)
+            await ledger.aseed(account.key, spent, account.expire_at(self._clock()))
+        return None
+
+    def _rebuilt(self, account: Account) -> int:
+        if self._spend is None:
+            return 0
+        return _units(self._spend.spent(account), account.policy.unit)
+
+    def _admit(self, request: BudgetRequest) -> Generator[Op, Any, Admission]:
+        now = self._clock()
+        accounts, local = self._applicable(request, now)
+        day = self._day(now)
+        ask = _Ask(request.model, request.max_tokens, request.reasoning_effort)
+        if self._soft and (any(not a.policy.hard for a in accounts) or any(not p.hard for p, _ in local)):
+            usage = yield from self._usage(accounts)
+            ask = self._downgrade(
+                request=request, ask=ask, accounts=accounts, usage=usage, local=local, day=day
+            )
+        card = self._cards.card(request.provider, ask.model, day, request.input_tokens)
+        want = self._want(card, ask, request.input_tokens)
+        least = min(want, self._least(accounts, local))
+        lines = self._lines(accounts, card, ask.model, request.input_tokens, now)
+        if isinstance(lines, Rejection):
+            return lines
+        capped = self._local_caps(local, card, ask.model, request.input_tokens, (want, least))
+        if isinstance(capped, Rejection):
+            return capped
+        if not lines:
+            return self._admitted(request, ask, card, max_tokens=capped)
+        rid = self._prefix + format(next(self._ids), "x")
+        outcome: Outcome = yield ("reserve", rid, lines, capped, least, self.settings.reservation_ttl)
+        if isinstance(outcome, Missing):
+            yield ("rebuild", [accounts[i] for i in outcome.indexes])
+            outcome = yield ("reserve", rid, lines, capped, least, self.settings.reservation_ttl)
+            if isinstance(outcome, Missing):
+                raise LedgerUnavailable("accounts vanished while being rebuilt")
+        if not isinstance(outcome, Granted):
+            return self._refusal(
+                accounts[outcome.index], lines[outcome.index], outcome.spent, outcome.reserved, least
+            )
+        held = tuple(
+            Held(a.key, a.policy.name, a.policy.unit, amount)
+            for a, amount in zip(accounts, outcome.amounts, strict=True)
+        )
+        self._soft_alerts(ask, accounts, outcome.usage)
+        return self._admitted(request, ask, card, max_tokens=outcome.max_tokens, held=held, rid=rid)
+
+    def _day(self, now: float) -> date:
+        """The UTC date of ``now`` (prices are dated), recomputed once a day."""
+        start, day = self._today
+        if not start <= now < start + 86_400:
+            found = datetime.fromtimestamp(now, UTC).date()
+            start = datetime(found.year, found.month, found.day, tzinfo=UTC).timestamp()
+            self._today = (start, day := found)
+        return day
+
+    def _usage(self, accounts: list[Account]) -> Generator[Op, Any, list[tuple[int, int]]]:
+        keys = [a.key for a in accounts]
+        if not keys:
+            return []
+        found: list[tuple[int, int] | None] = yield ("usage", keys)
+        if any(u is None for u in found):
+            yield ("rebuild", [a for a, u in zip(accounts, found, strict=True) if u is None])
+            found = yield ("usage", keys)
+        return [u if u is not None else (0, 0) for u in found]
+
+    def _applicable(
+        self, request: BudgetRequest, now: float
+    ) -> tuple[list[Account], list[tuple[Policy, str | None]]]:
+        accounts: list[Account] = []
+        local: list[tuple[Policy, str | None]] = []
+        for matcher in self._matchers:
+            found = matcher.account(request, now)
+            if found is NO_MATCH:
+                continue
+            if isinstance(found, Account):
+                accounts.append(found)
+            else:
+                value = matcher.value(request)
+                local.append((matcher.policy, value if isinstance(value, str) else None))
+        return accounts, local
+
+    def _want(self, card: Card | str, ask: _Ask, input_tokens: int) -> int:
+        if ask.max_tokens is not None:
+            return max(0, ask.max_tokens)
+        known = self.settings.max_output_tokens.get(ask.model)
+        if known is not None:
+            return known
+        if isinstance(card, Card) and card.context_window:
+            return max(0, card.context_window - input_tokens)
+        return self.settings.default_max_tokens
+
+    def _least(self, accounts: list[Account], local: list[tuple[Policy, str | None]]) -> int:
+        if not self._mins:
+            return self.settings.min_output_tokens
+        mins = [a.policy.min_output_tokens for a in accounts] + [p.min_output_tokens for p, _ in local]
+        given = [m for m in mins if m is not None]
+        return max(given) if given else self.settings.min_output_tokens
+
+    def _line(
+        self, policy: Policy, key: str, card: Card | str, input_tokens: int, expire_at: int
+    ) -> Line | str:
+        limit = self._limits[policy.name]
+        if policy.unit is Unit.TOKENS:
+            return Line(key, limit, input_tokens, 1000, policy.hard, expire_at)
+        if isinstance(card, str):
+            return card if policy.hard else Line(key, limit, 0, 0, False, expire_at)
+        return Line(key, limit, card.fixed_nano(input_tokens), card.output_pico, policy.hard, expire_at)
+
+    def _lines(
+        self, accounts: list[Account], card: Card | str, model: str, input_tokens: int, now: float
+    ) -> list[Line] | Rejection:
+        lines = []
+        for account in accounts:
+            line = self._line(account.policy, account.key, card, input_tokens, account.expire_at(now))
+            if isinstance(line, str):
+                return _unpriced(account.policy, model, line)
+            lines.append(line)
+        return lines
+
+    def _local_caps(
+        self,
+        local: list[tuple[Policy, str | None]],
+        card: Card | str,
+        model: str,
+        input_tokens: int,
+        asked: tuple[int, int],
+    ) -> int | Rejection:
+        """The max_tokens left by per-request caps, or the refusal of the first that cannot fit."""
+        want, least = asked
+        for policy, value in local:
+            if not policy.hard:
+                continue
+            line = self._line(policy, policy.name, card, input_tokens, 0)
+            if isinstance(line, str):
+                return _unpriced(policy, model, line)
+            fit = line.fit(0, 0, want)
+            if fit < least:
+                return Rejection(
+                    messages.too_big(policy, value, line.cost(least), least),
+                    policy=policy.name,
+                    scope=policy.describe_scope(value),
+                    limit=policy.limit,
+                    unit=policy.unit,
+                    spent=Decimal(0),
+                    reserved=Decimal(0),
+                )
+            want = fit
+        return want
+
+    def _downgrade(
+        self,
+        *,
+        request: BudgetRequest,
+        ask: _Ask,
+        accounts: list[Account],
+        usage: list[tuple[int, int]],
+        local: list[tuple[Policy, str | None]],
+        day: date,
+    ) -> _Ask:
+        shares: list[tuple[Policy, Decimal]] = []
+        for account, (spent, reserved) in zip(accounts, usage, strict=True):
+            if not account.policy.hard:
+                shares.append((account.policy, Decimal(spent + reserved) / self._limits[account.policy.name]))
+        if any(not p.hard for p, _ in local):
+            card = self._cards.card(request.provider, ask.model, day, request.input_tokens)
+            want = self._want(card, ask, request.input_tokens)
+            for policy, _ in local:
+                line = self._line(policy, policy.name, card, request.input_tokens, 0)
+                if not policy.hard and isinstance(line, Line):
+                    shares.append((policy, Decimal(line.cost(want)) / self._limits[policy.name]))
+        for policy, share in shares:
+            level = sum(1 for mark in policy.thresholds if share >= mark)
+            for step in policy.downgrade[:level]:
+                ask = _applied(ask, policy.name, step)
+        return ask
+
+    def _soft_alerts(self, ask: _Ask, accounts: list[Account], usage: tuple[tuple[int, int], ...]) -> None:
+        if not ask.steps:
+            return
+        for account, (spent, reserved) in zip(accounts, usage, strict=True):
+            policy = account.policy
+            taken = [s for name, s in ask.steps if name == policy.name]
+            if not taken:
+                continue
+            share = (spent + reserved) / self._limits[policy.name]
+            message = (
+                f"budget '{policy.name}' ({policy.describe_scope(account.value)}) is at {share:.0%} of "
+                f"{policy.describe_limit()}: requests now go out with {taken[-1].describe()} "
+                f"(step {len(taken)} of {len(policy.downgrade)})"
+            )
+            self.alerts.raise_once(Alert("downgrade", policy.name, account.key, message, len(taken), share))
+
+    def _admitted(
+        self,
+        request: BudgetRequest,
+        ask: _Ask,
+        card: Card | str,
+        *,
+        max_tokens: int,
+        held: tuple[Held, ...] = (),
+        rid: str | None = None,
+    ) -> Reservation | Downgrade:
+        priced = card if isinstance(card, Card) else None
+        reservation = Reservation(
+            id=rid or self._prefix + format(next(self._ids), "x"),
+            model=ask.model,
+            provider=request.provider,
+            max_tokens=max_tokens,
+            requested_max_tokens=request.max_tokens,
+            reasoning_effort=ask.effort,
+            input_tokens=request.input_tokens,
+            held=held,
+            card=priced,
+        )
+        return Downgrade(reservation, tuple(ask.steps)) if ask.steps else reservation
+
+    def _refusal(self, account: Account, line: Line, spent: int, reserved: int, least: int) -> Rejection:
+        policy, unit = account.policy, account.policy.unit
+        needed = line.cost(least)
+        message = messages.refused(account, spent, reserved, needed, least)
+        self.alerts.raise_once(Alert("exhausted", policy.name, account.key, message))
+        return Rejection(
+            message,
+            policy=policy.name,
+            scope=policy.describe_scope(account.value),
+            limit=policy.limit,
+            unit=unit,
+            spent=messages.amount(spent, unit),
+            reserved=messages.amount(reserved, unit),
+            resets_at=account.resets_at,
+        )
+
+    def _unavailable(self, request: BudgetRequest, exc: LedgerUnavailable) -> Admission:
+        url = getattr(self.ledger, "url", "ledger")
+        if self.settings.fail is FailMode.CLOSED:
+            return Rejection(messages.unavailable(str(url), str(exc)), status=503, type=BUDGET_UNAVAILABLE)
+        minute = int(self._clock() // 60)
+        note = f'budget ledger {url} is unreachable ({exc}); admitting requests unmetered (fail = "open")'
+        self.alerts.raise_once(Alert("enforcement_off", None, None, note, minute))
+        day = datetime.fromtimestamp(self._clock(), UTC).date()
+        ask = _Ask(request.model, request.max_tokens, request.reasoning_effort)
+        card = self._cards.card(request.provider, request.model, day, request.input_tokens)
+        admitted = self._admitted(request, ask, card, max_tokens=self._want(card, ask, request.input_tokens))
+        reservation = admitted.reservation if isinstance(admitted, Downgrade) else admitted
+        reservation.enforced = False
+        return reservation
+
+    # -- settlement ----------------------------------------------------------------------------
+
+    def settle(self, reservation: Reservation | Downgrade, actual: Actual) -> Settlement:
+        """Replace a reservation by what the request used (settling twice counts once).
+
+        Args:
+            reservation: What :meth:`reserve` returned.
+            actual: A :class:`Usage` (priced here), a :class:`Cost` or dollars, or the output tokens
+                produced (an int; the input is the counted input). A cut stream settles what it used.
+        """
+        res = reservation.reservation if isinstance(reservation, Downgrade) else reservation
+        settlement, units = self._charged(res, actual)
+        if res.close() and res.held:
+            self.ledger.settle(res.id, [h.key for h in res.held], units)
+        return settlement
+
+    async def asettle(self, reservation: Reservation | Downgrade, actual: Actual) -> Settlement:
+        """:meth:`settle` for asyncio code."""
+        res = reservation.reservation if isinstance(reservation, Downgrade) else reservation
+        settlement, units = self._charged(res, actual)
+        if res.close() and res.held:
+            await self.ledger.asettle(res.id, [h.key for h in res.held], units)
+        return settlement
+
+    def release(self, reservation: Reservation | Downgrade) -> None:
+        """Free a reservation whose request used nothing (refused upstream, never sent)."""
+        res = reservation.reservation if isinstance(reservation, Downgrade) else reservation
+        if res.close() and res.held:
+            self.ledger.settle(res.id, [h.key for h in res.held], [0] * len(res.held))
+
+    async def arelease(self, reservation: Reservation | Downgrade) -> None:
+        """:meth:`release` for asyncio code."""
+        res = reservation.reservation if isinstance(reservation, Downgrade) else reservation
+        if res.close() and res.held:
+            await self.ledger.asettle(res.id, [h.key for h in res.held], [0] * len(res.held))
+
+    def _charged(self, res: Reservation, actual: Actual) -> tuple[Settlement, list[int]]:
+        cost, tokens = self._cost_and_tokens(res, actual)
+        units = []
+        for held in res.held:
+            if held.unit is Unit.USD:
+                units.append(held.amount if cost is None else _units(cost, Unit.USD))
+            else:
+                units.append(held.amount if tokens is None else tokens)
+        return Settlement(cost, tokens if tokens is not None else 0), units
+
+    def _cost_and_tokens(self, res: Reservation, actual: Actual) -> tuple[Decimal | None, int | None]:
+        card = res.card
+        if isinstance(actual, Usage):
+            cost = self._priced(res, actual)
+            if cost is None and card is not None:
+                out = actual.output_total if actual.output_total is not None else res.max_tokens
+                cost = card.worst_case(actual.input_total or res.input_tokens, out)
+            return cost, actual.total
+        if isinstance(actual, Cost):
+            return actual.total, None
+        if isinstance(actual, Decimal):
+            return actual, None
+        if isinstance(actual, bool) or not isinstance(actual, int) or actual < 0:
+            raise ValueError(
+                f"settle() takes a Usage, a Cost, dollars or output tokens (>= 0), got {actual!r}"
+            )
+        cost = card.worst_case(res.input_tokens, actual) if card is not None else None
+        return cost, res.input_tokens + actual
+
+    def _priced(self, res: Reservation, usage: Usage) -> Decimal | None:
+        if usage.total == 0:
+            return Decimal(0)
+        day = datetime.fromtimestamp(self._clock(), UTC).date()
+        cost = self._cards.pricer.price_usage(usage, model=res.model, provider=res.provider, at=day)
+        return cost.total
+
+    def close(self) -> None:
+        """Close the ledger's connections and stop the alert thread."""
+        self.ledger.close()
+        self.alerts.close()
+
+
+def _units(value: Decimal, unit: Unit) -> int:
+    if unit is Unit.USD:
+        return int((value * NANO).to_integral_value(rounding=ROUND_CEILING))
+    return int(value.to_integral_value(rounding=ROUND_CEILING))
+
+
+def _applied(ask: _Ask, policy: str, step: DowngradeStep) -> _Ask:
+    max_tokens = ask.max_tokens
+    if step.max_tokens is not None:
+        max_tokens = step.max_tokens if max_tokens is None else min(max_tokens, step.max_tokens)
+    return _Ask(
+        model=step.model or ask.model,
+        max_tokens=max_tokens,
+        effort=step.reasoning_effort or ask.effort,
+        steps=[*ask.steps, (policy, step)],
+    )
+
+
+def _unpriced(policy: Policy, model: str, reason: str) -> Rejection:
+    return Rejection(
+        messages.unpriced(policy, model, reason),
+        policy=policy.name,
+        scope=policy.describe_scope(),
+        limit=policy.limit,
+        unit=policy.unit,
+        status=400,
+        type=BUDGET_UNPRICED,
+    )

@@ -1,0 +1,137 @@
+"""The in-process ledger: accounts in a dict, every change under one lock.
+
+For one gateway process or one SDK process. A reservation checks and changes every account it
+touches while holding the lock, so concurrent threads (and asyncio tasks, which never yield
+inside it) cannot both take the last of a budget. Unsettled reservations are released when their
+time is up: expiries sit in a heap, and every reserve first pops the ones that are due. Accounts
+whose window has long ended are dropped the same way.
+"""
+
+from __future__ import annotations
+
+import heapq
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from tokenomy.budgets.ledger import Granted, Line, Missing, Outcome, grant
+
+
+class _Account:
+    __slots__ = ("holds", "reserved", "spent")
+
+    def __init__(self, spent: int) -> None:
+        self.spent = spent
+        self.reserved = 0
+        self.holds: dict[str, int] = {}
+
+
+class MemoryLedger:
+    """An atomic in-memory ledger (see the module docstring).
+
+    Args:
+        create_missing: True creates unknown accounts at zero spend instead of reporting them
+            missing (for a guard with no store to rebuild spend from).
+        clock: Seconds since the epoch (injectable for tests).
+    """
+
+    def __init__(self, *, create_missing: bool = False, clock: Callable[[], float] = time.time) -> None:
+        self._lock = threading.Lock()
+        self._accounts: dict[str, _Account] = {}
+        self._expiries: list[tuple[float, str, tuple[str, ...]]] = []
+        self._drops: list[tuple[int, str]] = []
+        self._create_missing = create_missing
+        self._clock = clock
+
+    def reserve(self, rid: str, lines: Sequence[Line], want: int, least: int, ttl: float) -> Outcome:
+        """Reserve on every line at once, or on none (see :class:`tokenomy.budgets.ledger.Ledger`)."""
+        now = self._clock()
+        with self._lock:
+            if (self._expiries and self._expiries[0][0] <= now) or (self._drops and self._drops[0][0] <= now):
+                self._expire(now)
+            accounts = self._accounts_for(lines)
+            if isinstance(accounts, Missing):
+                return accounts
+            decision = grant(lines, [(a.spent, a.reserved) for a in accounts], want, least)
+            if isinstance(decision, Granted):
+                for account, amount in zip(accounts, decision.amounts, strict=True):
+                    account.reserved += amount
+                    account.holds[rid] = amount
+                heapq.heappush(self._expiries, (now + ttl, rid, tuple([line.key for line in lines])))
+            return decision
+
+    def _accounts_for(self, lines: Sequence[Line]) -> list[_Account] | Missing:
+        accounts, missing = [], []
+        for i, line in enumerate(lines):
+            account = self._accounts.get(line.key)
+            if account is None:
+                if not self._create_missing:
+                    missing.append(i)
+                    continue
+                account = self._open(line.key, 0, line.expire_at)
+            accounts.append(account)
+        return Missing(tuple(missing)) if missing else accounts
+
+    def _open(self, key: str, spent: int, expire_at: int) -> _Account:
+        account = self._accounts[key] = _Account(spent)
+        if expire_at:
+            heapq.heappush(self._drops, (expire_at, key))
+        return account
+
+    def _expire(self, now: float) -> None:
+        expiries = self._expiries
+        while expiries and expiries[0][0] <= now:
+            _, rid, keys = heapq.heappop(expiries)
+            for key in keys:
+                account = self._accounts.get(key)
+                amount = account.holds.pop(rid, None) if account is not None else None
+                if account is not None and amount is not None:
+                    account.reserved -= amount
+        drops = self._drops
+        while drops and drops[0][0] <= now:
+            _, key = heapq.heappop(drops)
+            self._accounts.pop(key, None)
+
+    def settle(self, rid: str, keys: Sequence[str], actual: Sequence[int]) -> None:
+        """Replace reservation ``rid`` by the actual units on each account that exists."""
+        with self._lock:
+            for key, units in zip(keys, actual, strict=True):
+                account = self._accounts.get(key)
+                if account is None:
+                    continue
+                amount = account.holds.pop(rid, None)
+                if amount is not None:
+                    account.reserved -= amount
+                account.spent += units
+
+    def seed(self, key: str, spent: int, expire_at: int) -> None:
+        """Create account ``key`` with ``spent`` units unless it exists."""
+        with self._lock:
+            if key not in self._accounts:
+                self._open(key, spent, expire_at)
+
+    def usage(self, keys: Sequence[str]) -> list[tuple[int, int] | None]:
+        """``(spent, reserved)`` of each account (None: it does not exist)."""
+        with self._lock:
+            self._expire(self._clock())
+            found = [self._accounts.get(key) for key in keys]
+            return [None if a is None else (a.spent, a.reserved) for a in found]
+
+    async def areserve(self, rid: str, lines: Sequence[Line], want: int, least: int, ttl: float) -> Outcome:
+        """:meth:`reserve` (it never waits on I/O)."""
+        return self.reserve(rid, lines, want, least, ttl)
+
+    async def asettle(self, rid: str, keys: Sequence[str], actual: Sequence[int]) -> None:
+        """:meth:`settle`."""
+        self.settle(rid, keys, actual)
+
+    async def aseed(self, key: str, spent: int, expire_at: int) -> None:
+        """:meth:`seed`."""
+        self.seed(key, spent, expire_at)
+
+    async def ausage(self, keys: Sequence[str]) -> list[tuple[int, int] | None]:
+        """:meth:`usage`."""
+        return self.usage(keys)
+
+    def close(self) -> None:
+        """Nothing to release."""

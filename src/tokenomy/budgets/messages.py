@@ -1,0 +1,76 @@
+"""The sentences a budget answers with: a refusal that says which budget, how much, and when it resets."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Final
+
+from tokenomy.budgets.accounts import Account
+from tokenomy.budgets.policy import Policy, Unit
+
+NANO: Final = Decimal(10) ** 9
+
+
+def amount(units: int, unit: Unit) -> Decimal:
+    """Ledger units as dollars (nano-dollars / 1e9) or tokens."""
+    return Decimal(units) / NANO if unit is Unit.USD else Decimal(units)
+
+
+def shown(value: Decimal, unit: Unit) -> str:
+    """``$12.3456`` (four decimals, more when needed) or ``12,345 tokens``."""
+    if unit is Unit.TOKENS:
+        return f"{int(value):,} tokens"
+    if value != 0 and abs(value) < Decimal("0.0001"):
+        return f"${value:.8f}".rstrip("0")
+    return f"${value:,.4f}"
+
+
+def reset_text(policy: Policy, resets_at: datetime | None) -> str:
+    """``it resets at 2026-04-01 00:00 Europe/Berlin (2026-03-31T22:00Z)`` or the session/request wording."""
+    if resets_at is None:
+        return "it covers the whole session and does not reset; start a new session"
+    local = resets_at.astimezone(policy.zone)
+    utc = resets_at.astimezone(UTC)
+    return f"it resets at {local:%Y-%m-%d %H:%M} {policy.timezone} ({utc:%Y-%m-%dT%H:%MZ})"
+
+
+def refused(account: Account, spent: int, reserved: int, needed: int, least: int) -> str:
+    """The message of a hard refusal on a ledger account."""
+    policy, unit = account.policy, account.policy.unit
+    return (
+        f"budget '{policy.name}' ({policy.describe_scope(account.value)}, {policy.describe_limit()}) "
+        f"is exhausted: spent {shown(amount(spent, unit), unit)}, "
+        f"{shown(amount(reserved, unit), unit)} reserved by requests in flight, "
+        f"{shown(amount(needed, unit), unit)} needed for the smallest useful answer ({least} output tokens); "
+        f"{reset_text(policy, account.resets_at)}. Wait for the reset, ask for less, "
+        f"or raise the limit (`tokenomy budgets set {policy.name} ...`)."
+    )
+
+
+def too_big(policy: Policy, value: str | None, needed: int, least: int) -> str:
+    """The message of a per-request cap the request cannot fit under."""
+    unit = policy.unit
+    return (
+        f"budget '{policy.name}' ({policy.describe_scope(value)}, {policy.describe_limit()}) "
+        "caps each request: "
+        f"this one needs {shown(amount(needed, unit), unit)} for its input and the smallest useful answer "
+        f"({least} output tokens). Send a shorter prompt or use a cheaper model."
+    )
+
+
+def unpriced(policy: Policy, model: str, reason: str) -> str:
+    """The message when a dollar budget cannot bound a request because its model has no price."""
+    return (
+        f"budget '{policy.name}' ({policy.describe_scope()}) is in dollars but model '{model}' "
+        "cannot be priced "
+        f"({reason}); add a [[price]] entry for it to the overrides file, or use a priced model."
+    )
+
+
+def unavailable(url: str, detail: str) -> str:
+    """The message when the shared ledger did not answer and the guard fails closed."""
+    return (
+        f"budget ledger {url} is unreachable ({detail}); requests are refused until it answers "
+        '(fail = "closed"). Check the Redis server, or set fail = "open" in [budgets] to admit unmetered.'
+    )

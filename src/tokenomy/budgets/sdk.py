@@ -1,0 +1,194 @@
+"""SDK enforcement: the same policies, enforced in the process before a call leaves it.
+
+``tokenomy.instrument(client, budget=SdkBudget(guard))`` asks :class:`SdkBudget` before every
+LLM call. It counts the request's input (messages, system prompt, tool definitions) offline with
+:mod:`tokenomy.tokens`, reserves through the guard and then:
+
+* hard refusal: raises :class:`tokenomy.errors.BudgetExceeded` (carrying the Rejection); the call
+  is never sent;
+* admitted: the ticket's ``changes`` set the granted max_tokens (always sent, since it bounds the
+  spend) and, for a soft downgrade, the cheaper model and reasoning effort, in the field names of
+  the request's API (one :class:`BodyFields` per API, below);
+* when the call ends, the ticket settles with its Usage (a cut stream with what it used).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+from tokenomy.budgets.admission import BudgetRequest, Downgrade, Rejection, Reservation
+from tokenomy.budgets.alerts import LOG
+from tokenomy.budgets.guard import BudgetGuard
+from tokenomy.errors import BudgetExceeded, TokenomyError
+from tokenomy.schema import Attribution, Call, Usage
+from tokenomy.tokens import count, count_messages, count_tools
+
+
+class Shown(Protocol):
+    """What an instrumented client shows of a call (``tokenomy.capture.budget.AdmitRequest``)."""
+
+    @property
+    def provider(self) -> str: ...
+    @property
+    def api(self) -> str: ...
+    @property
+    def body(self) -> Mapping[str, Any]: ...
+    @property
+    def tools(self) -> Sequence[Mapping[str, Any]]: ...
+    @property
+    def attribution(self) -> Attribution: ...
+    @property
+    def session_id(self) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class BodyFields:
+    """Where one API keeps max_tokens and reasoning effort in its request body.
+
+    Attributes:
+        max_tokens: Field names, preferred first (an existing one is replaced in place).
+        effort: The reasoning-effort field, or None; ``reasoning.effort`` means nested.
+    """
+
+    max_tokens: tuple[str, ...]
+    effort: str | None = None
+
+
+API_FIELDS: Final[dict[str, BodyFields]] = {
+    "chat": BodyFields(("max_completion_tokens", "max_tokens"), "reasoning_effort"),
+    "completions": BodyFields(("max_tokens",)),
+    "responses": BodyFields(("max_output_tokens",), "reasoning.effort"),
+    "messages": BodyFields(("max_tokens",)),
+}
+"""Body fields by API surface (embeddings have no output to bound)."""
+
+
+def input_tokens(body: Mapping[str, Any], tools: Sequence[Mapping[str, Any]], model: str | None) -> int:
+    """The request's input tokens counted offline: messages or input, system or instructions, tools."""
+    total = 0
+    for key in ("messages", "input"):
+        value = body.get(key)
+        if isinstance(value, str):
+            total += count(value, model).tokens
+        elif isinstance(value, list):
+            total += count_messages([m for m in value if isinstance(m, Mapping)], model).tokens
+    for key in ("system", "instructions", "prompt"):
+        value = body.get(key)
+        if isinstance(value, str):
+            total += count(value, model).tokens
+        elif isinstance(value, list):
+            total += sum(count(b.get("text", ""), model).tokens for b in value if isinstance(b, Mapping))
+    if tools:
+        total += count_tools(tools, model).tokens
+    return total
+
+
+def requested(body: Mapping[str, Any], fields: BodyFields) -> tuple[int | None, str | None]:
+    """The request's max_tokens and reasoning effort, read from its API's fields."""
+    max_tokens = next((body[k] for k in fields.max_tokens if isinstance(body.get(k), int)), None)
+    effort: Any = None
+    if fields.effort is not None:
+        head, _, tail = fields.effort.partition(".")
+        effort = body.get(head)
+        if tail:
+            effort = effort.get(tail) if isinstance(effort, Mapping) else None
+    return max_tokens, effort if isinstance(effort, str) else None
+
+
+def changes(body: Mapping[str, Any], fields: BodyFields, admitted: Reservation | Downgrade) -> dict[str, Any]:
+    """The body fields to set so the call goes out as admitted."""
+    res = admitted.reservation if isinstance(admitted, Downgrade) else admitted
+    out: dict[str, Any] = {}
+    if res.model != body.get("model"):
+        out["model"] = res.model
+    present = [k for k in fields.max_tokens if k in body]
+    out[present[0] if present else fields.max_tokens[-1]] = res.max_tokens
+    effort = res.reasoning_effort
+    if fields.effort is not None and effort is not None and effort != requested(body, fields)[1]:
+        head, _, tail = fields.effort.partition(".")
+        nested = body.get(head)
+        out[head] = {**(nested if isinstance(nested, Mapping) else {}), tail: effort} if tail else effort
+    return out
+
+
+class SdkTicket:
+    """One admitted call: its body changes, and its settlement when it ends (never raises)."""
+
+    __slots__ = ("_admitted", "_changes", "_guard")
+
+    def __init__(
+        self, guard: BudgetGuard, admitted: Reservation | Downgrade, body_changes: dict[str, Any]
+    ) -> None:
+        self._guard = guard
+        self._admitted = admitted
+        self._changes = body_changes
+
+    @property
+    def changes(self) -> Mapping[str, Any]:
+        """Top-level body fields to set before sending."""
+        return self._changes
+
+    @property
+    def admitted(self) -> Reservation | Downgrade:
+        """What the guard answered."""
+        return self._admitted
+
+    def settle(self, call: Call | None) -> None:
+        """Settle with the call's usage (unknown usage charges the reservation in full)."""
+        try:
+            self._guard.settle(self._admitted, call.usage if call is not None else Usage())
+        except Exception as exc:  # runs on the sink's thread: never let it die
+            LOG.warning("tokenomy budget: could not settle a call (%r); its reservation expires", exc)
+
+
+class SdkBudget:
+    """The enforcer ``tokenomy.instrument(client, budget=...)`` takes (see the module docstring).
+
+    Args:
+        guard: The guard with the policies (``tokenomy.budgets.guard_from_config()``).
+    """
+
+    def __init__(self, guard: BudgetGuard) -> None:
+        self.guard = guard
+
+    def _request(self, shown: Shown) -> tuple[BudgetRequest, BodyFields] | None:
+        fields = API_FIELDS.get(shown.api)
+        model = shown.body.get("model")
+        if fields is None or not isinstance(model, str):
+            return None
+        max_tokens, effort = requested(shown.body, fields)
+        try:
+            counted = input_tokens(shown.body, shown.tools, model)
+        except TokenomyError:
+            counted = 0
+        request = BudgetRequest(
+            model=model,
+            provider=shown.provider,
+            input_tokens=counted,
+            max_tokens=max_tokens,
+            reasoning_effort=effort,
+            attribution=shown.attribution,
+            session_id=shown.session_id,
+        )
+        return request, fields
+
+    def _ticket(self, shown: Shown, fields: BodyFields, admitted: Any) -> SdkTicket:
+        if isinstance(admitted, Rejection):
+            raise BudgetExceeded(admitted.message, rejection=admitted, status=admitted.status)
+        return SdkTicket(self.guard, admitted, changes(shown.body, fields, admitted))
+
+    def admit(self, request: Shown) -> SdkTicket | None:
+        """Reserve for a call; raises BudgetExceeded when a hard budget refuses it."""
+        found = self._request(request)
+        if found is None:
+            return None
+        return self._ticket(request, found[1], self.guard.reserve(found[0]))
+
+    async def aadmit(self, request: Shown) -> SdkTicket | None:
+        """:meth:`admit` for async clients."""
+        found = self._request(request)
+        if found is None:
+            return None
+        return self._ticket(request, found[1], await self.guard.areserve(found[0]))

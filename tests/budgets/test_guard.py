@@ -1,0 +1,280 @@
+"""BudgetGuard: worst-case reservations, max_tokens lowered to fit, refusals, downgrades, settlement."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from tests.budgets.conftest import Clock, policy
+from tests.budgets.support import DeadLedger, RecordingAlerter, recorded_call
+from tokenomy.budgets import BudgetGuard, BudgetRequest, Downgrade, Rejection, Reservation
+from tokenomy.budgets.memory import MemoryLedger
+from tokenomy.budgets.policy import DowngradeStep
+from tokenomy.budgets.settings import BudgetSettings, FailMode
+from tokenomy.budgets.spend import StoreSpend
+from tokenomy.schema import Attribution, Cost, Usage
+from tokenomy.store import open_store
+
+
+def ask(
+    input_tokens: int = 1000,
+    max_tokens: int | None = 1024,
+    team: str | None = None,
+    session: str | None = None,
+) -> BudgetRequest:
+    return BudgetRequest(
+        model="gpt-4o-mini",
+        provider="openai",
+        input_tokens=input_tokens,
+        max_tokens=max_tokens,
+        attribution=Attribution(team=team),
+        session_id=session,
+    )
+
+
+def admitted(found: object) -> Reservation:
+    assert isinstance(found, Reservation), found
+    return found
+
+
+def test_the_worst_case_is_reserved_on_every_applicable_policy(clock: Clock) -> None:
+    guard = BudgetGuard([policy(name="usd"), policy(name="tok", limit_tokens=1_000_000)], clock=clock)
+    res = admitted(guard.reserve(ask()))
+    assert res.max_tokens == 1024
+    assert not res.lowered
+    assert res.worst_case_usd == Decimal("0.0007644")
+    assert [(h.policy, h.amount) for h in res.held] == [("usd", 764_400), ("tok", 2_024)]
+    assert guard.ledger.usage([h.key for h in res.held]) == [(0, 764_400), (0, 2_024)]
+
+
+def test_max_tokens_is_lowered_to_fit_what_is_left(clock: Clock) -> None:
+    guard = BudgetGuard([policy(limit_tokens=5_000)], clock=clock)
+    first = admitted(guard.reserve(ask(max_tokens=3_000)))
+    guard.settle(first, 2_000)  # 1000 input + 2000 output = 3000 tokens
+    second = admitted(guard.reserve(ask(max_tokens=3_000)))
+    assert (second.max_tokens, second.requested_max_tokens, second.lowered) == (1_000, 3_000, True)
+    refused = guard.reserve(ask(max_tokens=3_000))
+    assert isinstance(refused, Rejection)
+
+
+def test_no_max_tokens_means_the_model_maximum(clock: Clock) -> None:
+    guard = BudgetGuard([policy(limit_usd="100")], clock=clock)
+    res = admitted(guard.reserve(ask(input_tokens=28_000, max_tokens=None)))
+    assert res.max_tokens == 100_000  # the 128k context window minus the input
+    capped = BudgetGuard(
+        [policy()], clock=clock, settings=BudgetSettings(max_output_tokens={"gpt-4o-mini": 16_384})
+    )
+    assert admitted(capped.reserve(ask(max_tokens=None))).max_tokens == 16_384
+
+
+def test_a_hard_refusal_names_scope_limit_spent_and_reset(clock: Clock) -> None:
+    alerts = RecordingAlerter()
+    berlin = policy(scope="team", match="search", limit_usd="0.001", window="day", timezone="Europe/Berlin")
+    guard = BudgetGuard([berlin], clock=clock, alerter=alerts)
+    guard.settle(admitted(guard.reserve(ask(max_tokens=1000, team="search"))), 1000)  # $0.00075
+    refused = guard.reserve(ask(max_tokens=1000, team="search"))
+    assert isinstance(refused, Rejection)
+    assert (refused.status, refused.type, refused.policy) == (429, "budget_exceeded", "p")
+    assert (refused.scope, refused.limit, refused.spent, refused.reserved) == (
+        "team 'search'",
+        Decimal("0.001"),
+        Decimal("0.00075"),
+        Decimal(0),
+    )
+    assert refused.resets_at == datetime(2026, 3, 10, 23, tzinfo=UTC)
+    assert "budget 'p' (team 'search', $0.00 per day (Europe/Berlin)) is exhausted" in refused.message
+    assert "spent $0.0008" in refused.message
+    assert "it resets at 2026-03-11 00:00 Europe/Berlin (2026-03-10T23:00Z)" in refused.message
+    assert refused.retry_after(datetime(2026, 3, 10, 22, 59, 30, tzinfo=UTC)) == 31
+    fields = refused.error_fields()
+    assert fields["type"] == "budget_exceeded"
+    assert fields["resets_at"] == "2026-03-10T23:00:00+00:00"
+    assert [a.kind for a in alerts.sent] == ["exhausted"]
+    guard.reserve(ask(max_tokens=1000, team="search"))
+    assert len(alerts.sent) == 1  # raised once per account
+    other = admitted(guard.reserve(ask(max_tokens=1000, team="ads")))  # the policy matches search only
+    assert other.held == ()
+
+
+def test_each_team_has_its_own_account_and_unattributed_requests_share_one(clock: Clock) -> None:
+    guard = BudgetGuard([policy(scope="team", limit_tokens=4_100)], clock=clock)
+    keys = {
+        h.key for r in (ask(team="a"), ask(team="b"), ask(), ask()) for h in admitted(guard.reserve(r)).held
+    }
+    assert keys == {"p:a:d2026-03-10", "p:b:d2026-03-10", "p:(unattributed):d2026-03-10"}
+    assert isinstance(guard.reserve(ask()), Rejection)  # the two unattributed requests filled theirs
+
+
+def test_windows_roll_over_to_a_fresh_account(clock: Clock) -> None:
+    guard = BudgetGuard([policy(limit_tokens=2_100, timezone="Europe/Berlin")], clock=clock)
+    guard.settle(admitted(guard.reserve(ask())), 1024)
+    assert isinstance(guard.reserve(ask()), Rejection)
+    clock.advance(11 * 3600)  # 23:00 UTC: midnight in Berlin
+    assert admitted(guard.reserve(ask())).held[0].key == "p:*:d2026-03-11"
+
+
+def test_soft_policies_walk_the_downgrade_chain(clock: Clock) -> None:
+    alerts = RecordingAlerter()
+    soft = policy(
+        limit_tokens=10_000,
+        mode="soft",
+        soft_threshold="0.5",
+        downgrade=[{"model": "gpt-4o-mini"}, {"max_tokens": 256, "reasoning_effort": "low"}],
+    )
+    guard = BudgetGuard([soft], clock=clock, alerter=alerts)
+    big = BudgetRequest(
+        model="gpt-4o", provider="openai", input_tokens=1000, max_tokens=2000, reasoning_effort="high"
+    )
+    first = guard.reserve(big)
+    assert isinstance(first, Reservation)
+    assert first.model == "gpt-4o"
+    guard.settle(first, 4_000)  # 5000 tokens: 50%, step 1
+    second = guard.reserve(big)
+    assert isinstance(second, Downgrade)
+    assert (second.model, second.max_tokens, second.reasoning_effort) == ("gpt-4o-mini", 2000, "high")
+    assert second.steps == (("p", DowngradeStep(model="gpt-4o-mini")),)
+    guard.settle(second, 1_500)  # 7500 tokens: 75%, step 2 as well (steps at 50% and 75%)
+    third = guard.reserve(big)
+    assert isinstance(third, Downgrade)
+    assert (third.model, third.max_tokens, third.reasoning_effort) == ("gpt-4o-mini", 256, "low")
+    guard.settle(third, 256)
+    fourth = guard.reserve(big)
+    assert isinstance(fourth, Downgrade)
+    guard.settle(fourth, 5_000)  # past 100%: a soft policy never refuses
+    assert isinstance(guard.reserve(big), Downgrade)
+    assert [(a.kind, a.level) for a in alerts.sent] == [("downgrade", 1), ("downgrade", 2)]
+
+
+def test_settlement_takes_usage_cost_or_output_tokens_and_counts_once(clock: Clock) -> None:
+    guard = BudgetGuard(
+        [policy(name="usd", limit_usd="10"), policy(name="tok", limit_tokens=10**6)], clock=clock
+    )
+    res = admitted(guard.reserve(ask()))
+    usage = Usage.of(
+        input_uncached=600,
+        cache_read=400,
+        cache_write_5m=0,
+        cache_write_1h=0,
+        output_visible=90,
+        reasoning=10,
+    )
+    settled = guard.settle(res, usage)
+    # 600 * 0.15 + 400 * 0.075 + 100 * 0.60 dollars per million
+    assert settled.cost == Decimal("0.00018")
+    assert settled.tokens == 1_100
+    guard.settle(res, usage)  # a second settlement is ignored
+    assert guard.ledger.usage([h.key for h in res.held]) == [(180_000, 0), (1_100, 0)]
+    by_cost = admitted(guard.reserve(ask()))
+    guard.settle(by_cost, Cost(total=Decimal("0.0001")))
+    by_tokens = admitted(guard.reserve(ask()))
+    assert guard.settle(by_tokens, 0).cost == Decimal("0.00015")  # a cut stream: the input only
+    released = admitted(guard.reserve(ask()))
+    guard.release(released)
+    spent_usd, spent_tokens = guard.ledger.usage([h.key for h in res.held])
+    assert spent_usd == (180_000 + 100_000 + 150_000, 0)
+    # settling by cost cannot tell tokens: the reservation (2024 tokens) is charged
+    assert spent_tokens == (1_100 + 2_024 + 1_000, 0)
+
+
+def test_reservations_that_die_expire_after_the_ttl(clock: Clock) -> None:
+    guard = BudgetGuard(
+        [policy(limit_tokens=2_100)], clock=clock, settings=BudgetSettings(reservation_ttl=30)
+    )
+    admitted(guard.reserve(ask()))  # never settled
+    assert isinstance(guard.reserve(ask()), Rejection)
+    clock.advance(31)
+    assert admitted(guard.reserve(ask())).max_tokens == 1024
+
+
+def test_per_request_caps_lower_or_refuse_a_single_request(clock: Clock) -> None:
+    guard = BudgetGuard([policy(limit_tokens=1_500, window="request")], clock=clock)
+    assert admitted(guard.reserve(ask())).max_tokens == 500
+    refused = guard.reserve(ask(input_tokens=1_400))
+    assert isinstance(refused, Rejection)
+    assert "caps each request" in refused.message
+    assert "256 output tokens" in refused.message
+    assert admitted(guard.reserve(ask())).held == ()  # nothing is held for a per-request cap
+
+
+def test_session_windows_count_per_session(clock: Clock) -> None:
+    guard = BudgetGuard([policy(limit_tokens=2_100, window="session")], clock=clock)
+    one = ask(session="s1")
+    guard.settle(admitted(guard.reserve(one)), 1024)
+    assert isinstance(guard.reserve(one), Rejection)
+    refused = guard.reserve(one)
+    assert isinstance(refused, Rejection)
+    assert refused.resets_at is None
+    assert "does not reset; start a new session" in refused.message
+    other = ask(session="s2")
+    assert admitted(guard.reserve(other)).held[0].key == "p:*:ss2"
+
+
+def test_an_unpriced_model_cannot_be_bounded_in_dollars(clock: Clock) -> None:
+    guard = BudgetGuard([policy(), policy(name="tok", limit_tokens=10_000)], clock=clock)
+    refused = guard.reserve(BudgetRequest(model="house-model-7", input_tokens=10, max_tokens=10))
+    assert isinstance(refused, Rejection)
+    assert (refused.status, refused.type) == (400, "budget_unpriced_model")
+    assert "add a [[price]] entry" in refused.message
+    tokens_only = BudgetGuard([policy(name="tok", limit_tokens=10_000)], clock=clock)
+    res = admitted(tokens_only.reserve(BudgetRequest(model="house-model-7", input_tokens=10, max_tokens=10)))
+    assert res.held[0].amount == 20
+    assert res.worst_case_usd is None
+
+
+def test_fail_closed_refuses_and_fail_open_admits_unmetered(clock: Clock) -> None:
+    closed = BudgetGuard([policy()], ledger=DeadLedger(), clock=clock)
+    refused = closed.reserve(ask())
+    assert isinstance(refused, Rejection)
+    assert (refused.status, refused.type) == (503, "budget_unavailable")
+    assert "redis://127.0.0.1:1/0 is unreachable" in refused.message
+    alerts = RecordingAlerter()
+    settings = BudgetSettings(fail=FailMode.OPEN)
+    opened = BudgetGuard([policy()], ledger=DeadLedger(), clock=clock, settings=settings, alerter=alerts)
+    res = admitted(opened.reserve(ask()))
+    assert (res.enforced, res.held, res.max_tokens) == (False, (), 1024)
+    assert [a.kind for a in alerts.sent] == ["enforcement_off"]
+    opened.settle(res, 10)  # nothing held: nothing to send
+
+
+def test_missing_accounts_are_rebuilt_from_the_store(tmp_path: Path, clock: Clock) -> None:
+    with open_store(tmp_path / "t.duckdb") as store:
+        store.insert_calls(
+            [
+                recorded_call("in-window", datetime(2026, 3, 10, 9), "0.60", team="search"),
+                recorded_call("other-team", datetime(2026, 3, 10, 9), "5.00", team="ads"),
+                recorded_call("yesterday", datetime(2026, 3, 9, 9), "5.00", team="search"),
+            ]
+        )
+        guard = BudgetGuard(
+            [policy(scope="team", limit_usd="1.00")],
+            ledger=MemoryLedger(clock=clock),
+            spend=StoreSpend(store),
+            clock=clock,
+        )
+        res = admitted(guard.reserve(ask(team="search")))
+        assert guard.ledger.usage([res.held[0].key]) == [(600_000_000, 764_400)]
+        # $0.40 minus the reservation left: a second request is lowered to fit
+        second = admitted(guard.reserve(ask(team="search", max_tokens=1_000_000)))
+        assert second.max_tokens == (400_000_000 - 764_400 - 150_000) * 1000 // 600_000
+
+
+def test_asyncio_admission_gives_the_same_answers(clock: Clock) -> None:
+    guard = BudgetGuard([policy(limit_tokens=5_000)], clock=clock)
+
+    async def run() -> list[int | None]:
+        first = await guard.areserve(ask(max_tokens=3_000))
+        assert isinstance(first, Reservation)
+        await guard.asettle(first, 2_000)
+        second = await guard.areserve(ask(max_tokens=3_000))
+        assert isinstance(second, Reservation)
+        await guard.arelease(second)
+        third = await guard.areserve(ask(max_tokens=3_000))
+        return [
+            first.max_tokens,
+            second.max_tokens,
+            third.max_tokens if isinstance(third, Reservation) else None,
+        ]
+
+    assert asyncio.run(run()) == [3_000, 1_000, 1_000]

@@ -1,0 +1,37 @@
+"""Worst-case prices: uncached input plus max_tokens at the output rate, from the catalog, as integers."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from tokenomy.budgets.prices import Card, PriceCards
+
+DAY = date(2026, 3, 10)
+
+
+def test_gpt_4o_mini_worst_case_by_hand() -> None:
+    card = PriceCards().card("openai", "gpt-4o-mini", DAY, 1000)
+    assert isinstance(card, Card)
+    # $0.15 / MTok input, $0.60 / MTok output: 150_000 and 600_000 pico-dollars per token
+    assert (card.input_pico, card.output_pico, card.fixed_pico) == (150_000, 600_000, 0)
+    # 1000 input tokens + 1024 output tokens = $0.00015 + $0.0006144
+    assert card.worst_case(1000, 1024) == Decimal("0.0007644")
+    assert card.fixed_nano(1000) == 150_000  # nano-dollars of the input alone
+    assert card.context_window == 128_000
+
+
+def test_long_context_tier_is_chosen_by_the_input() -> None:
+    cards = PriceCards()
+    short = cards.card("anthropic", "claude-sonnet-4-5", DAY, 10_000)
+    long = cards.card("anthropic", "claude-sonnet-4-5", DAY, 250_000)
+    assert isinstance(short, Card)
+    assert isinstance(long, Card)
+    assert (short.input_pico, short.output_pico) == (3_000_000, 15_000_000)
+    assert (long.input_pico, long.output_pico) == (6_000_000, 22_500_000)
+
+
+def test_an_unknown_model_says_why() -> None:
+    found = PriceCards().card("openai", "no-such-model-xyz", DAY, 10)
+    assert isinstance(found, str)
+    assert "no-such-model-xyz" in found

@@ -1,0 +1,180 @@
+"""The Redis ledger on a real redis-server: atomic reserve/settle, processes, outages, restarts, expiry."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.budgets.conftest import policy
+from tests.budgets.support import recorded_call
+from tokenomy.budgets import BudgetGuard, BudgetRequest, Rejection, Reservation
+from tokenomy.budgets.ledger import Granted, LedgerUnavailable, Line, Missing, Refused
+from tokenomy.budgets.redis_ledger import RedisLedger
+from tokenomy.budgets.redis_process import RedisProcess
+from tokenomy.budgets.settings import BudgetSettings, FailMode
+from tokenomy.budgets.spend import StoreSpend
+from tokenomy.schema import Attribution
+from tokenomy.store import open_store
+
+pytestmark = pytest.mark.integration
+
+
+def fresh() -> str:
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+def ask(max_tokens: int = 1024, team: str | None = None) -> BudgetRequest:
+    return BudgetRequest(
+        model="gpt-4o-mini",
+        provider="openai",
+        input_tokens=1000,
+        max_tokens=max_tokens,
+        attribution=Attribution(team=team),
+    )
+
+
+def test_the_script_reserves_lowers_refuses_and_settles(redis_server: RedisProcess) -> None:
+    ledger = RedisLedger(redis_server.url)
+    key = fresh()
+    lines = [Line(key, 10_000, 0, 1000, True), Line(key + "-soft", 5, 0, 1000, False)]
+    assert ledger.reserve("r0", lines, 10, 1, ttl=60) == Missing((0, 1))
+    ledger.seed(key, 0, 0)
+    ledger.seed(key + "-soft", 0, 0)
+    ledger.seed(key, 999, 0)  # never overwrites
+    first = ledger.reserve("r1", lines, 6_000, 100, ttl=60)
+    assert first == Granted(6_000, (6_000, 6_000), ((0, 6_000), (0, 6_000)))
+    second = ledger.reserve("r2", lines, 6_000, 100, ttl=60)
+    assert isinstance(second, Granted)
+    assert second.max_tokens == 4_000
+    assert ledger.reserve("r3", lines, 6_000, 100, ttl=60) == Refused(0, 0, 10_000, 0)
+    ledger.settle("r1", [key, key + "-soft"], [2_500, 2_500])
+    ledger.settle("r2", [key, key + "-soft"], [0, 0])
+    assert ledger.usage([key, key + "-soft", fresh()]) == [(2_500, 0), (2_500, 0), None]
+    ledger.close()
+
+
+def test_the_guard_gives_the_same_answers_as_in_process(redis_server: RedisProcess) -> None:
+    guard = BudgetGuard([policy(name=fresh(), limit_tokens=5_000)], ledger=RedisLedger(redis_server.url))
+    first = guard.reserve(ask(3_000))
+    assert isinstance(first, Reservation)
+    guard.settle(first, 2_000)
+    second = guard.reserve(ask(3_000))
+    assert isinstance(second, Reservation)
+    assert (second.max_tokens, second.lowered) == (1_000, True)
+    assert isinstance(guard.reserve(ask(3_000)), Rejection)
+    guard.close()
+
+
+def test_unsettled_reservations_expire_on_redis_time(redis_server: RedisProcess) -> None:
+    ledger = RedisLedger(redis_server.url)
+    key = fresh()
+    ledger.seed(key, 0, 0)
+    lines = [Line(key, 1_000, 0, 1000, True)]
+    assert isinstance(ledger.reserve("dies", lines, 1_000, 10, ttl=0.2), Granted)
+    assert isinstance(ledger.reserve("blocked", lines, 1_000, 10, ttl=0.2), Refused)
+    time.sleep(0.3)
+    assert isinstance(ledger.reserve("after", lines, 1_000, 10, ttl=60), Granted)
+    assert ledger.usage([key]) == [(0, 1_000)]
+
+
+def _hammer(url: str, key: str, worker: int, out: Any) -> None:
+    ledger = RedisLedger(url, timeout=5.0)
+    lines = [Line(key, 100_000, 10, 1000, True)]
+    granted = 0
+    for i in range(300):
+        found = ledger.reserve(f"{worker}-{i}", lines, 100, 50, ttl=60)
+        if isinstance(found, Granted):
+            granted += found.amounts[0]
+    out.put(granted)
+
+
+def test_processes_sharing_redis_never_take_more_than_the_limit(redis_server: RedisProcess) -> None:
+    key = fresh()
+    RedisLedger(redis_server.url).seed(key, 0, 0)
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_hammer, args=(redis_server.url, key, w, out)) for w in range(4)]
+    for proc in procs:
+        proc.start()
+    granted = sum(out.get(timeout=120) for _ in procs)
+    for proc in procs:
+        proc.join(30)
+    # 4 x 300 requests of up to 110 units want 132,000: more than the 100,000 there are
+    assert 100_000 - 60 < granted <= 100_000
+    assert RedisLedger(redis_server.url).usage([key]) == [(0, granted)]
+
+
+def test_redis_down_fail_closed_refuses_and_fail_open_admits(tmp_path: Path) -> None:
+    with RedisProcess() as server:
+        name = fresh()
+        closed = BudgetGuard([policy(name=name)], ledger=RedisLedger(server.url, retry_interval=0.05))
+        opened = BudgetGuard(
+            [policy(name=name)],
+            ledger=RedisLedger(server.url, retry_interval=0.05),
+            settings=BudgetSettings(fail=FailMode.OPEN),
+        )
+        assert isinstance(closed.reserve(ask()), Reservation)
+        server.stop()
+        refused = closed.reserve(ask())
+        assert isinstance(refused, Rejection)
+        assert (refused.status, refused.type) == (503, "budget_unavailable")
+        unmetered = opened.reserve(ask())
+        assert isinstance(unmetered, Reservation)
+        assert (unmetered.enforced, unmetered.held) == (False, ())
+        server.start()
+        time.sleep(0.1)
+        back = closed.reserve(ask())
+        assert isinstance(back, Reservation)
+        assert back.enforced
+
+
+def test_settlements_made_while_redis_is_down_are_sent_when_it_answers(tmp_path: Path) -> None:
+    with RedisProcess() as server:
+        ledger = RedisLedger(server.url, retry_interval=0.05)
+        key = fresh()
+        ledger.seed(key, 0, 0)
+        lines = [Line(key, 10_000, 0, 1000, True)]
+        assert isinstance(ledger.reserve("r", lines, 100, 1, ttl=60), Granted)
+        server.stop()
+        ledger.settle("r", [key], [70])
+        assert ledger.pending_settlements == 1
+        with pytest.raises(LedgerUnavailable):
+            ledger.reserve("r2", lines, 100, 1, ttl=60)
+        server.start()
+        time.sleep(0.1)
+        ledger.seed(key, 500, 0)  # the restarted server lost the account: rebuilt from the store
+        assert isinstance(ledger.reserve("r3", lines, 100, 1, ttl=60), Granted)
+        assert ledger.pending_settlements == 0
+        assert ledger.usage([key]) == [(570, 100)]
+
+
+def test_a_restart_never_lowers_recorded_spend(tmp_path: Path) -> None:
+    name = fresh()
+    with RedisProcess() as server, open_store(tmp_path / "t.duckdb") as store:
+        now = datetime.now()
+        store.insert_calls([recorded_call("before", now, "0.30", team="search")])
+        guard = BudgetGuard(
+            [policy(name=name, scope="team", limit_usd="1.00", window="month")],
+            ledger=RedisLedger(server.url, retry_interval=0.05),
+            spend=StoreSpend(store),
+        )
+        first = guard.reserve(ask(team="search"))
+        assert isinstance(first, Reservation)
+        key = first.held[0].key
+        assert guard.ledger.usage([key]) == [(300_000_000, 764_400)]
+        settled = guard.settle(first, 1024)
+        assert settled.cost == Decimal("0.0007644")
+        # the gateway records the call; then Redis restarts with nothing in memory
+        store.insert_calls([recorded_call("first", now, "0.0007644", team="search")])
+        server.restart()
+        time.sleep(0.1)
+        again = guard.reserve(ask(team="search"))
+        assert isinstance(again, Reservation)
+        assert guard.ledger.usage([key]) == [(300_764_400, 764_400)]

@@ -1,0 +1,180 @@
+"""SDK enforcement: instrumented clients refuse before sending, downgrade the request, settle real usage."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import anthropic
+import openai
+import pytest
+
+import tokenomy
+from tests.budgets.conftest import policy
+from tokenomy.budgets import BudgetGuard, BudgetRequest, Rejection, SdkBudget, Window
+from tokenomy.budgets.admission import Reservation
+from tokenomy.budgets.alerts import Alerter
+from tokenomy.budgets.sdk import API_FIELDS, changes, input_tokens, requested
+from tokenomy.budgets.windows import span_of
+from tokenomy.capture.runtime import RUNTIME
+from tokenomy.mockllm import MockLLMConfig, MockThread, run_in_thread
+
+HELLO: Any = [{"role": "user", "content": "hello there"}]
+
+
+@pytest.fixture(scope="module")
+def mock() -> Iterator[MockThread]:
+    with run_in_thread(MockLLMConfig(seed=5)) as handle:
+        yield handle
+
+
+@pytest.fixture(autouse=True)
+def no_capture_sink(mock: MockThread) -> None:
+    """Budgets are enforced with capture off (the client gets a settling-only sink)."""
+    RUNTIME.shutdown(5)
+    mock.reset()
+
+
+def today_key() -> str:
+    """The ledger account of the global daily policy ``p`` today (UTC)."""
+    return f"p:*:{span_of(Window.DAY, ZoneInfo('UTC'), datetime.now(UTC)).id}"
+
+
+def served(mock: MockThread) -> dict[str, dict[str, int]]:
+    return {
+        model: {"requests": s["requests"], "output": s["output_tokens"]}
+        for model, s in mock.stats()["models"].items()
+    }
+
+
+def test_a_hard_budget_raises_before_the_call_leaves(mock: MockThread) -> None:
+    guard = BudgetGuard([policy(limit_tokens=300)], alerter=Alerter(quiet=True))
+    client = tokenomy.instrument(
+        openai.OpenAI(base_url=mock.openai_base_url, api_key="k"), budget=SdkBudget(guard)
+    )
+    reply = client.chat.completions.create(
+        model="gpt-4o-mini", messages=HELLO, max_tokens=1_000, extra_headers={"X-Mock-Output-Tokens": "40"}
+    )
+    assert reply.usage is not None
+    assert reply.usage.completion_tokens == 40
+    spent = guard.ledger.usage([today_key()])[0]
+    assert spent == (reply.usage.prompt_tokens + 40, 0)  # settled to what was used, at once
+    with pytest.raises(tokenomy.BudgetExceeded) as caught:
+        client.chat.completions.create(model="gpt-4o-mini", messages=HELLO, max_tokens=100_000)
+    assert caught.value.status == 429
+    assert caught.value.type == "budget_exceeded"
+    assert isinstance(caught.value.rejection, Rejection)
+    assert served(mock) == {"gpt-4o-mini": {"requests": 1, "output": 40}}  # the refused call never left
+
+
+def test_max_tokens_is_lowered_in_the_request_sent(mock: MockThread) -> None:
+    guard = BudgetGuard([policy(limit_tokens=600)], alerter=Alerter(quiet=True))
+    client = tokenomy.instrument(
+        openai.OpenAI(base_url=mock.openai_base_url, api_key="k"), budget=SdkBudget(guard)
+    )
+    reply = client.chat.completions.create(
+        model="gpt-4o-mini", messages=HELLO, max_tokens=5_000, extra_headers={"X-Mock-Output-Tokens": "5000"}
+    )
+    assert reply.usage is not None
+    counted = input_tokens({"messages": HELLO}, [], "gpt-4o-mini")
+    assert reply.usage.completion_tokens == 600 - counted  # max_tokens was lowered to what fitted
+    assert reply.usage.total_tokens <= 600
+
+
+def test_a_soft_budget_downgrades_model_and_max_tokens(mock: MockThread) -> None:
+    soft = policy(
+        limit_tokens=100_000,
+        mode="soft",
+        soft_threshold="0.0001",
+        downgrade=[{"model": "gpt-4o-mini", "max_tokens": 30}],
+    )
+    guard = BudgetGuard([soft], alerter=Alerter(quiet=True))
+    client = tokenomy.instrument(
+        openai.OpenAI(base_url=mock.openai_base_url, api_key="k"), budget=SdkBudget(guard)
+    )
+    headers = {"X-Mock-Output-Tokens": "200"}
+    first = client.chat.completions.create(
+        model="gpt-4o", messages=HELLO, max_tokens=500, extra_headers=headers
+    )
+    second = client.chat.completions.create(
+        model="gpt-4o", messages=HELLO, max_tokens=500, extra_headers=headers
+    )
+    assert first.model == "gpt-4o"
+    assert second.model == "gpt-4o-mini"
+    assert served(mock) == {
+        "gpt-4o": {"requests": 1, "output": 200},
+        "gpt-4o-mini": {"requests": 1, "output": 30},
+    }
+
+
+def test_a_stream_settles_what_it_streamed(mock: MockThread) -> None:
+    guard = BudgetGuard([policy(limit_tokens=100_000)], alerter=Alerter(quiet=True))
+    client = tokenomy.instrument(
+        anthropic.Anthropic(base_url=mock.base_url, api_key="k"), budget=SdkBudget(guard)
+    )
+    with client.messages.stream(
+        model="claude-haiku-4-5",
+        max_tokens=2_000,
+        messages=HELLO,
+        extra_headers={"X-Mock-Output-Tokens": "77"},
+    ) as stream:
+        final = stream.get_final_message()
+    used = final.usage.input_tokens + final.usage.output_tokens
+    assert final.usage.output_tokens == 77
+    assert guard.ledger.usage([today_key()]) == [(used, 0)]
+
+
+def test_async_clients_are_enforced_too(mock: MockThread) -> None:
+    guard = BudgetGuard([policy(limit_tokens=1_000)], alerter=Alerter(quiet=True))
+    client = tokenomy.instrument(
+        openai.AsyncOpenAI(base_url=mock.openai_base_url, api_key="k"), budget=SdkBudget(guard)
+    )
+
+    async def run() -> str:
+        await client.chat.completions.create(
+            model="gpt-4o-mini", messages=HELLO, max_tokens=950, extra_headers={"X-Mock-Output-Tokens": "950"}
+        )
+        try:
+            await client.chat.completions.create(model="gpt-4o-mini", messages=HELLO, max_tokens=5_000)
+        except tokenomy.BudgetExceeded as exc:
+            return str(exc)
+        return "admitted"
+
+    assert "budget 'p' (global, 1,000 tokens per day (UTC)) is exhausted" in asyncio.run(run())
+
+
+def test_body_fields_per_api() -> None:
+    guard = BudgetGuard([policy(limit_usd="100")])
+    found = guard.reserve(BudgetRequest(model="gpt-4o-mini", max_tokens=50))
+    assert isinstance(found, Reservation)
+    chat = {"model": "gpt-4o-mini", "max_tokens": 9_999, "reasoning_effort": "high"}
+    assert requested(chat, API_FIELDS["chat"]) == (9_999, "high")
+    assert changes(chat, API_FIELDS["chat"], found) == {"max_tokens": 50}
+    assert changes({"model": "gpt-4o-mini"}, API_FIELDS["chat"], found) == {"max_tokens": 50}
+    found.reasoning_effort = "low"
+    found.model = "o4-mini"
+    responses = {"model": "gpt-4o-mini", "reasoning": {"effort": "high", "summary": "auto"}}
+    assert requested(responses, API_FIELDS["responses"]) == (None, "high")
+    assert changes(responses, API_FIELDS["responses"], found) == {
+        "model": "o4-mini",
+        "max_output_tokens": 50,
+        "reasoning": {"effort": "low", "summary": "auto"},
+    }
+    assert changes({"model": "o4-mini", "max_tokens": 10}, API_FIELDS["messages"], found) == {
+        "max_tokens": 50
+    }
+
+
+def test_input_is_counted_from_messages_system_and_tools() -> None:
+    body = {"messages": [{"role": "user", "content": "hello there"}], "system": "be brief"}
+    tools = [
+        {"name": "lookup", "description": "find a thing", "parameters": {"type": "object", "properties": {}}}
+    ]
+    alone = input_tokens({"messages": body["messages"]}, [], "gpt-4o")
+    assert alone > 0
+    assert input_tokens(body, [], "gpt-4o") == alone + 2  # "be brief" is two tokens
+    assert input_tokens(body, tools, "gpt-4o") > alone + 2
+    assert input_tokens({"input": "hello there"}, [], "gpt-4o") == 2

@@ -1,0 +1,60 @@
+"""Building a guard from tokenomy.toml and the store: merged policies, name clashes, the configured ledger."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.budgets.conftest import policy
+from tokenomy.budgets import guard_from_config
+from tokenomy.budgets.memory import MemoryLedger
+from tokenomy.budgets.redis_ledger import RedisLedger
+from tokenomy.budgets.settings import BudgetSettings, load_budgets
+from tokenomy.budgets.setup import ledger_for, merged_policies, save_policy, stored_policies
+from tokenomy.errors import ConfigError
+from tokenomy.store import open_store
+
+TOML = """
+[budgets]
+fail = "open"
+
+[[budget]]
+name = "from-file"
+limit_tokens = 1000
+"""
+
+
+def test_file_and_store_policies_are_merged(tmp_path: Path) -> None:
+    path = tmp_path / "tokenomy.toml"
+    path.write_text(TOML)
+    config = load_budgets(path, env={})
+    with open_store(tmp_path / "t.duckdb") as store:
+        assert save_policy(store, policy(name="from-store", scope="team"), config) is False
+        assert save_policy(store, policy(name="from-store", scope="user"), config) is True
+        with pytest.raises(ConfigError, match="is defined in"):
+            save_policy(store, policy(name="from-file"), config)
+        merged = merged_policies(config, stored_policies(store))
+        assert [(s.policy.name, s.source) for s in merged] == [
+            ("from-file", str(path)),
+            ("from-store", "store"),
+        ]
+        assert merged[1].policy.scope.value == "user"
+        guard = guard_from_config(path, store=store)
+        assert [p.name for p in guard.policies] == ["from-file", "from-store"]
+        assert guard.settings.fail.value == "open"
+        assert isinstance(guard.ledger, MemoryLedger)
+        store.save_budget_policy("from-file", '{"name": "from-file", "limit_usd": "1"}')
+        with pytest.raises(ConfigError, match=r"defined in .* and in the store"):
+            guard_from_config(path, store=store)
+        store.save_budget_policy("broken", "{not json")
+        with pytest.raises(ConfigError, match="budget 'broken' is not valid JSON"):
+            stored_policies(store)
+
+
+def test_the_settings_name_the_ledger() -> None:
+    assert ledger_for(BudgetSettings()) is None
+    shared = ledger_for(BudgetSettings(ledger="redis://127.0.0.1:6399/0"))
+    assert isinstance(shared, RedisLedger)
+    assert shared.url == "redis://127.0.0.1:6399/0"
+    shared.close()

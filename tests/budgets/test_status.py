@@ -1,0 +1,60 @@
+"""Budget status: recorded spend per scope value, reservations from the live ledger, burn-rate projection."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from tests.budgets.conftest import policy
+from tests.budgets.support import recorded_call
+from tokenomy.budgets.ledger import Line
+from tokenomy.budgets.memory import MemoryLedger
+from tokenomy.budgets.spend import StoreSpend
+from tokenomy.budgets.status import project, status
+from tokenomy.store import open_store
+
+NOW = datetime(2026, 3, 11, tzinfo=UTC)
+
+
+def test_projection_by_hand() -> None:
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    burn, exhausted = project(Decimal(20), Decimal(80), start, NOW)
+    assert burn == Decimal(2)
+    assert exhausted == datetime(2026, 4, 20, tzinfo=UTC)
+    assert project(Decimal(0), Decimal(80), start, NOW) == (None, None)
+    assert project(Decimal(20), Decimal(-1), start, NOW) == (Decimal(2), NOW)
+
+
+def test_rows_per_team_with_reservations_from_the_ledger(tmp_path: Path) -> None:
+    with open_store(tmp_path / "t.duckdb") as store:
+        store.insert_calls(
+            [
+                recorded_call("a1", datetime(2026, 3, 2), "3.00", team="search", tokens=300),
+                recorded_call("a2", datetime(2026, 3, 9), "1.00", team="search", tokens=100),
+                recorded_call("b1", datetime(2026, 3, 5), "5.00", team="ads", tokens=500),
+                recorded_call("n1", datetime(2026, 3, 5), "0.50", tokens=50),
+                recorded_call("s1", datetime(2026, 3, 10, 20), "0.25", session="sess-9", tokens=25),
+            ]
+        )
+        ledger = MemoryLedger()
+        ledger.seed("teams:search:m2026-03", 0, 0)
+        ledger.reserve("r", [Line("teams:search:m2026-03", 10**12, 500_000_000, 0, True)], 1, 1, 60)
+        teams = policy(name="teams", scope="team", limit_usd="10", window="month")
+        tokens = policy(name="tok", limit_tokens=10_000, window="month")
+        sessions = policy(name="per-session", limit_usd="1", window="session")
+        rows = status([teams, tokens, sessions], StoreSpend(store), now=NOW, ledger=ledger)
+    by = {(r.policy.name, r.value): r for r in rows}
+    search = by["teams", "search"]
+    assert (search.spent, search.reserved, search.remaining, search.calls) == (
+        Decimal(4),
+        Decimal("0.5"),
+        Decimal("5.5"),
+        2,
+    )
+    assert search.used_share == 0.45
+    assert by["teams", "ads"].reserved == Decimal(0)
+    assert by["teams", "(unattributed)"].spent == Decimal("0.75")
+    assert by["tok", None].spent == Decimal(975)
+    assert by["per-session", "sess-9"].spent == Decimal("0.25")
+    assert by["per-session", "sess-9"].exhausted_at is None

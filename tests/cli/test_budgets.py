@@ -1,0 +1,132 @@
+"""``tokenomy budgets``: set, list, status (projected exhaustion checked by hand) and delete."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from tests.budgets.support import recorded_call
+from tokenomy.cli.main import main
+from tokenomy.store import open_store
+
+TOML = """
+[[budget]]
+name = "file-budget"
+scope = "team"
+match = "search"
+limit_usd = "30"
+window = "month"
+"""
+
+
+@pytest.fixture
+def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A store with $20 of calls for team search between 1 and 10 March 2026 (UTC), and a config file."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TOKENOMY_DB", raising=False)
+    (tmp_path / "tokenomy.toml").write_text(TOML)
+    path = tmp_path / "t.duckdb"
+    with open_store(path) as store:
+        store.insert_calls(
+            [
+                recorded_call(f"c{day}", datetime(2026, 3, day, 12), "2.00", team="search")
+                for day in range(1, 11)
+            ]
+            + [recorded_call("old", datetime(2026, 2, 27, 12), "50.00", team="search")]
+        )
+    return path
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_set_list_status_delete(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys, "budgets", "set", "monthly", "--db", str(db), "--limit-usd", "100", "--window", "month"
+    )
+    assert code == 0
+    assert out.strip() == "set budget 'monthly': global, $100.00 per month (UTC), hard"
+    code, out, _ = run(
+        capsys, "budgets", "set", "soft", "--db", str(db), "--limit-tokens", "5000", "--mode", "soft",
+        "--downgrade", "model=gpt-4o-mini", "--downgrade", "max_tokens=256,reasoning_effort=low",
+    )  # fmt: skip
+    assert code == 0
+    code, out, _ = run(capsys, "budgets", "list", "--db", str(db), "--format", "json")
+    listed = {row["name"]: row for row in json.loads(out)}
+    assert listed["file-budget"]["source"].endswith("tokenomy.toml")
+    assert listed["monthly"]["source"] == "store"
+    assert listed["soft"]["downgrade"] == [
+        {"model": "gpt-4o-mini"},
+        {"max_tokens": 256, "reasoning_effort": "low"},
+    ]
+    code, out, _ = run(
+        capsys, "budgets", "status", "--db", str(db), "--at", "2026-03-11T00:00:00", "--format", "json"
+    )
+    assert code == 0
+    rows = {row["budget"]: row for row in json.loads(out)}
+    monthly = rows["monthly"]
+    # $20 over the 10 days since 1 March: $2 a day; $80 left lasts 40 days: 20 April, after the reset
+    assert (monthly["spent"], monthly["remaining"], monthly["calls"]) == (
+        "20.000000000000",
+        "80.000000000000",
+        10,
+    )
+    assert monthly["burn_per_day"].startswith("2.0000")
+    assert monthly["exhausted_at"] == "2026-04-20T00:00:00+00:00"
+    assert monthly["exhausts_this_window"] is False
+    assert monthly["reserved"] is None  # no shared ledger configured
+    team = rows["file-budget"]
+    # $10 left of $30 at $2 a day: 5 days, on 16 March, inside the window
+    assert (team["value"], team["exhausted_at"], team["exhausts_this_window"]) == (
+        "search",
+        "2026-03-16T00:00:00+00:00",
+        True,
+    )
+    code, out, _ = run(capsys, "budgets", "status", "monthly", "--db", str(db), "--at", "2026-03-11T00:00:00")
+    assert code == 0
+    line = next(row for row in out.splitlines() if "monthly" in row)
+    for shown in ("$100.0000", "$20.0000", "$80.0000", "20.0%", "$2.0000", "2026-04-20 00:00 (after reset)"):
+        assert shown in line
+    code, out, _ = run(capsys, "budgets", "delete", "soft", "--db", str(db))
+    assert (code, out.strip()) == (0, "deleted budget 'soft'")
+    code, _, err = run(capsys, "budgets", "delete", "soft", "--db", str(db))
+    assert code == 1
+    assert "no budget named 'soft' in the store" in err
+
+
+def test_errors_say_what_to_do(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "budgets", "set", "x", "--db", str(db), "--limit-usd", "-2")
+    assert code == 1
+    assert "field 'limit_usd' must be above 0" in err
+    code, _, err = run(capsys, "budgets", "set", "file-budget", "--db", str(db), "--limit-usd", "2")
+    assert code == 1
+    assert "is defined in" in err
+    assert "tokenomy.toml" in err
+    code, _, err = run(capsys, "budgets", "delete", "file-budget", "--db", str(db))
+    assert code == 1
+    assert "remove its [[budget]] table there" in err
+    code, _, err = run(
+        capsys,
+        "budgets",
+        "set",
+        "y",
+        "--db",
+        str(db),
+        "--limit-usd",
+        "1",
+        "--mode",
+        "soft",
+        "--downgrade",
+        "cheap",
+    )
+    assert code == 1
+    assert "write steps as key=value" in err
+    code, _, err = run(capsys, "budgets", "status", "nope", "--db", str(db))
+    assert code == 1
+    assert "no budget named nope" in err
