@@ -1,0 +1,126 @@
+"""Missed prompt caching: a cacheable stable prefix re-sent within the cache lifetime, never read from it.
+
+Rule. Only providers whose cache the caller must ask for (:mod:`.cache_rules`: Anthropic, Claude on
+Bedrock): on automatic caches a miss is the provider's, not something to fix in the app, and the
+cache advisor explains those. Within one agent run, a successful call whose stable prefix (system
+prompt plus tool definitions: the same first prefix hash and the same token counts) equals the
+previous successful call's, on the same model, at least the model's minimum cacheable length, sent
+within the cache lifetime after it (5 minutes; 1 hour on a route that writes 1-hour entries
+elsewhere), reads nothing from the cache (``cache_read`` known to be 0). Each such call re-bought
+the prefix. A call whose ``cache_read`` is unknown is not judged.
+
+Waste: the stable prefix on every such call. Dollars, from the catalog's rates for the model: the
+prefix at the input rate minus the cache-read rate on each of those calls, less one cache write
+premium (write rate minus input rate, 5-minute or 1-hour) per run; a session where caching would
+not pay for its write is not reported.
+
+Evidence kept: prefix size, minimum cacheable length, gap to the previous call, lifetime used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any, Final
+
+from tokenomy.analysis import cacheable
+from tokenomy.analysis.waste import money
+from tokenomy.analysis.waste.base import Context, Detection, Hit, HitCall, Route
+from tokenomy.analysis.waste.cache_rules import RULES, explicit_sql, ttl_sql
+from tokenomy.analysis.waste.sql import ROUTE_COLUMNS, RUN_WINDOW
+from tokenomy.schema import WasteEffect, WasteRole
+
+
+def missed_sql(ctx: Context) -> str:
+    """Calls that re-sent a cacheable stable prefix within the lifetime and read nothing."""
+    gap = ctx.dialect.seconds_between("prev_at", "started_at")
+    return f"""
+        , ok AS (
+            SELECT id, session, run, agent, step, started_at, {ROUTE_COLUMNS}, ph_first, cache_read,
+                   cache_write_1h, input_total,
+                   coalesce(system_tokens, 0) + coalesce(tool_def_tokens, 0) AS stable,
+                   {cacheable.minimum_sql("audited")} AS min_cache, coalesce(agent, feature, '') AS owner
+            FROM audited WHERE status = 'ok' AND {explicit_sql()})
+        , routes AS (
+            SELECT owner, model, bool_or(coalesce(cache_write_1h, 0) > 0) AS long FROM ok GROUP BY ALL)
+        , p AS (
+            SELECT ok.*, r.long, lag(id) OVER w AS prev_id, lag(started_at) OVER w AS prev_at,
+                   lag(ph_first) OVER w AS prev_first, lag(stable) OVER w AS prev_stable,
+                   lag(model) OVER w AS prev_model
+            FROM ok JOIN routes r USING (owner, model) WINDOW w AS ({RUN_WINDOW}))
+        SELECT id, session, run, started_at, {ROUTE_COLUMNS}, stable, min_cache, long, input_total,
+               {gap} AS gap, {ttl_sql()} AS ttl
+        FROM p
+        WHERE prev_id IS NOT NULL AND model = prev_model AND ph_first = prev_first
+          AND stable = prev_stable AND stable >= min_cache AND cache_read = 0
+          AND {gap} <= {ttl_sql()}
+        ORDER BY session, run, started_at NULLS FIRST, step NULLS FIRST, id
+    """
+
+
+class MissedCaching:
+    """Missed prompt caching (see the module docstring)."""
+
+    category: Final = "missed_caching"
+    version: Final = 1
+    title: Final = "Missed prompt caching"
+    fix: Final = (
+        "Turn on prompt caching for this route: mark the end of the system prompt and tool "
+        "definitions with a cache_control breakpoint (Bedrock: a cachePoint), keep everything before "
+        "it byte-identical between calls, and put per-request values after it."
+    )
+    fix_share: Final = (Decimal("0.9"), Decimal(1))
+    assumption: Final = (
+        "the stable prefix cached at the catalog's read and write rates; up to 10% of calls still miss"
+    )
+
+    def detect(self, ctx: Context) -> Detection:
+        """Find explicit-cache calls that re-bought a prefix they could have read."""
+        by_session: dict[str, list[dict[str, Any]]] = {}
+        for row in ctx.rows(missed_sql(ctx)):
+            by_session.setdefault(row["session"], []).append(row)
+        hits = [hit for rows in by_session.values() if (hit := self._hit(ctx, rows)) is not None]
+        return Detection(hits, {"lifetimes_seconds": {r.provider: r.ttl_seconds for r in RULES.values()}})
+
+    def _hit(self, ctx: Context, rows: list[dict[str, Any]]) -> Hit | None:
+        gross: list[Decimal | None] = []
+        premium = Decimal(0)
+        seen_runs: set[str] = set()
+        for row in rows:
+            rates = ctx.rates(row["provider"], row["model"], row["started_at"])
+            if rates is None:
+                gross.append(None)
+                continue
+            tier = rates.tier_for(int(row["input_total"] or 0)).tokens
+            gross.append(money.quantize(int(row["stable"]) * (tier["input_uncached"] - tier["cache_read"])))
+            if row["run"] not in seen_runs:
+                seen_runs.add(row["run"])
+                write = tier["cache_write_1h"] if row["long"] else tier["cache_write_5m"]
+                premium += int(row["stable"]) * max(write - tier["input_uncached"], Decimal(0))
+        known = money.total(gross)
+        if known is not None and known - premium <= 0:
+            return None  # caching would not pay for its write here
+        scale = None if known is None or known == 0 else (known - premium) / known
+        calls = tuple(_call(row, g, scale) for row, g in zip(rows, gross, strict=True))
+        first = rows[0]
+        note = (
+            f"{len(rows)} call(s) re-sent a {int(first['stable']):,}-token prefix within "
+            f"{int(first['ttl'])} s without reading it from the cache (minimum {int(first['min_cache']):,})"
+        )
+        return Hit(self.category, first["session"], Route.of(first), calls, note)
+
+
+def _call(row: Mapping[str, Any], gross: Decimal | None, scale: Decimal | None) -> HitCall:
+    cost = None if gross is None or scale is None else money.quantize(gross * scale)
+    return HitCall(
+        row["id"],
+        WasteRole.PARTIAL,
+        int(row["stable"]),
+        cost,
+        effect=WasteEffect.PREFIX,
+        note=(
+            f"{int(row['stable']):,}-token prefix re-sent {float(row['gap']):.0f} s after the previous call, "
+            "no cache read"
+        ),
+        started_at=row["started_at"],
+    )

@@ -1,0 +1,251 @@
+"""The audit's report as data: one object holding findings, plan, cache advice and samples, and its JSON.
+
+:class:`AuditReport` is what ``tokenomy audit`` shows in every format; :func:`report_json` turns it
+into JSON-ready data (money as decimal strings, unknown amounts as null, times in ISO 8601). The
+per-call detail of each finding stays in the store (``finding_calls``); the JSON carries counts and
+examples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from tokenomy.analysis.audit import AuditResult
+from tokenomy.analysis.cache_advisor import CacheAdvice, RouteCache
+from tokenomy.analysis.savings import PlanEntry, SavingsPlan
+from tokenomy.analysis.waste.walkthrough import SessionWalk, Step
+from tokenomy.schema import Finding, WasteRole
+
+
+@dataclass(frozen=True, slots=True)
+class ByRow:
+    """Findings of one category summed for one value of the ``--by`` dimension."""
+
+    value: str
+    category: str
+    findings: int
+    sessions: int
+    wasted_cost: Decimal | None
+    monthly_low: Decimal | None
+    monthly_high: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditReport:
+    """Everything ``tokenomy audit`` reports."""
+
+    result: AuditResult
+    plan: SavingsPlan
+    advice: CacheAdvice
+    walks: tuple[SessionWalk, ...] = ()
+    by: str | None = None
+    top: int = 15
+    replaced: int | None = None
+    """Earlier audits replaced when the findings were saved; None when they were not saved."""
+    by_rows: tuple[ByRow, ...] = field(default_factory=tuple)
+
+
+def group_by(findings: Sequence[Finding], dimension: str) -> tuple[ByRow, ...]:
+    """The findings summed per value of ``dimension`` and category, by wasted dollars."""
+    groups: dict[tuple[str, str], list[Finding]] = {}
+    for finding in findings:
+        value = finding.scope.get(dimension) or "(unattributed)"
+        groups.setdefault((value, finding.category), []).append(finding)
+    rows = [
+        ByRow(
+            value=value,
+            category=category,
+            findings=len(items),
+            sessions=sum(len(f.session_ids) for f in items),
+            wasted_cost=_sum([f.wasted_cost for f in items]),
+            monthly_low=_sum([f.monthly_savings_low for f in items]),
+            monthly_high=_sum([f.monthly_savings_high for f in items]),
+        )
+        for (value, category), items in groups.items()
+    ]
+    return tuple(sorted(rows, key=lambda r: (-(r.wasted_cost or 0), r.value, r.category)))
+
+
+def _sum(values: list[Decimal | None]) -> Decimal | None:
+    known = [v for v in values if v is not None]
+    return sum(known, Decimal(0)) if known else None
+
+
+def money(value: Decimal | None) -> str | None:
+    """Money as a decimal string, or None."""
+    return None if value is None else str(value)
+
+
+def when(value: datetime | None) -> str | None:
+    """A time in ISO 8601, or None."""
+    return None if value is None else value.isoformat()
+
+
+def finding_json(finding: Finding) -> dict[str, Any]:
+    """One finding, without its per-call list (counts instead)."""
+    return {
+        "id": finding.id,
+        "category": finding.category,
+        "severity": finding.severity.value,
+        "title": finding.title,
+        "scope": dict(finding.scope),
+        "sessions": len(finding.session_ids),
+        "wasted_calls": len(finding.call_ids(WasteRole.WASTED)),
+        "partial_calls": len(finding.call_ids(WasteRole.PARTIAL)),
+        "wasted_tokens": finding.wasted_tokens,
+        "wasted_cost": money(finding.wasted_cost),
+        "unpriced_calls": finding.unpriced_calls,
+        "monthly_savings": {
+            "low": money(finding.monthly_savings_low),
+            "high": money(finding.monthly_savings_high),
+        },
+        "assumptions": list(finding.assumptions),
+        "fix": finding.fix,
+        "evidence": dict(finding.evidence),
+        "detector": finding.detector,
+    }
+
+
+def plan_entry_json(entry: PlanEntry) -> dict[str, Any]:
+    """One fix of the savings plan."""
+    return {
+        "finding_id": entry.finding.id,
+        "category": entry.finding.category,
+        "title": entry.finding.title,
+        "fix": entry.finding.fix,
+        "saving": money(entry.saving),
+        "overlap_removed": money(entry.overlap),
+        "monthly_savings": {"low": money(entry.monthly_low), "high": money(entry.monthly_high)},
+        "assumptions": list(entry.finding.assumptions),
+    }
+
+
+def plan_json(plan: SavingsPlan) -> dict[str, Any]:
+    """The savings plan with its totals."""
+    return {
+        "fixes": [plan_entry_json(e) for e in plan.entries],
+        "total": money(plan.total),
+        "monthly_savings": {"low": money(plan.monthly_low), "high": money(plan.monthly_high)},
+        "standalone_total": money(plan.standalone),
+        "overlap_removed": money(plan.overlap),
+        "notes": list(plan.notes),
+    }
+
+
+def route_cache_json(route: RouteCache) -> dict[str, Any]:
+    """One route of the cache advice."""
+    rule = route.rule
+    return {
+        "route": dict(route.route),
+        "cache": None
+        if rule is None
+        else {
+            "mode": rule.mode,
+            "lifetime_seconds": rule.ttl_seconds,
+            "long_lifetime_seconds": rule.long_ttl_seconds,
+        },
+        "minimum_tokens": route.min_tokens,
+        "calls": route.calls,
+        "prefix_tokens": route.prefix_tokens,
+        "cacheable_share": round(route.cacheable_share, 4),
+        "repeat_share": None if route.repeat_share is None else round(route.repeat_share, 4),
+        "gap_seconds": {"p50": route.gap_p50_s, "p90": route.gap_p90_s},
+        "hit_ratio": None if route.hit_ratio is None else round(route.hit_ratio, 4),
+        "misses": [
+            {"reason": m.reason, "calls": m.calls, "tokens": m.tokens, "runs": m.runs, "cost": money(m.cost)}
+            for m in route.misses
+        ],
+        "expected_saving": money(route.expected_saving),
+        "advice": route.advice,
+    }
+
+
+def step_json(step: Step) -> dict[str, Any]:
+    """One call of a walked session."""
+    return {
+        "call_id": step.call_id,
+        "step": step.step,
+        "started_at": when(step.started_at),
+        "agent": step.agent,
+        "model": step.model,
+        "status": step.status,
+        "finish_reason": step.finish_reason,
+        "input_tokens": step.input_tokens,
+        "output_tokens": step.output_tokens,
+        "cache_read": step.cache_read,
+        "cost": money(step.cost),
+        "waste": [
+            {
+                "category": w.category,
+                "role": w.role.value,
+                "tokens": w.tokens,
+                "cost": money(w.cost),
+                "why": w.why,
+            }
+            for w in step.wastes
+        ],
+    }
+
+
+def walk_json(walk: SessionWalk) -> dict[str, Any]:
+    """One sampled session."""
+    return {
+        "session_id": walk.session_id,
+        "stratum": walk.stratum,
+        "cost": money(walk.cost),
+        "unpriced_calls": walk.unpriced_calls,
+        "wasted_cost": money(walk.wasted_cost),
+        "findings": list(walk.findings),
+        "steps": [step_json(s) for s in walk.steps],
+    }
+
+
+def report_json(report: AuditReport) -> dict[str, Any]:
+    """The whole report as JSON-ready data."""
+    result, period = report.result, report.result.period
+    return {
+        "audit_id": result.audit_id,
+        "created_at": when(result.created_at),
+        "scope": {
+            "since": when(result.scope.since),
+            "until": when(result.scope.until),
+            "where": {name: list(values) for name, values in result.scope.where},
+        },
+        "period": {
+            "start": when(period.start),
+            "end": when(period.end),
+            "days": period.days,
+            "calls": period.calls,
+            "sessions": period.sessions,
+            "cost": money(period.cost),
+        },
+        "saved": None if report.replaced is None else {"replaced_audits": report.replaced},
+        "findings": [finding_json(f) for f in result.findings],
+        "by": None
+        if report.by is None
+        else {"dimension": report.by, "rows": [by_row_json(r) for r in report.by_rows]},
+        "plan": plan_json(report.plan),
+        "cache": {
+            "expected_saving": money(report.advice.expected_saving),
+            "routes": [route_cache_json(r) for r in report.advice.routes],
+            "notes": list(report.advice.notes),
+        },
+        "samples": [walk_json(w) for w in report.walks],
+        "notes": list(result.notes),
+    }
+
+
+def by_row_json(row: ByRow) -> dict[str, Any]:
+    """One row of the ``--by`` summary."""
+    return {
+        "value": row.value,
+        "category": row.category,
+        "findings": row.findings,
+        "sessions": row.sessions,
+        "wasted_cost": money(row.wasted_cost),
+        "monthly_savings": {"low": money(row.monthly_low), "high": money(row.monthly_high)},
+    }

@@ -1,0 +1,153 @@
+"""The audit: findings grouped by route, priced, projected to a month, rated, ranked, stored."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from tests.analysis.waste.factory import PRICER, T0, Conversation, store_of
+from tests.conftest import real_data_path
+from tokenomy.analysis.audit import DAYS_PER_MONTH, run_audit, save_audit, severity
+from tokenomy.analysis.dimensions import Scope
+from tokenomy.analysis.sources import detect
+from tokenomy.importers import import_paths
+from tokenomy.schema import Call, Charge, Severity, WasteRole
+from tokenomy.simulate import SimulationConfig, WasteRates, records
+from tokenomy.store import DuckDBStore, open_store
+
+
+def _retry_session(session: str, after: float = 5.0) -> list[Call]:
+    chat = Conversation(session)
+    chat.clock += timedelta(seconds=after)
+    first = chat.ask(f"{session}-1", ("question", 300))
+    bad = chat.ask(f"{session}-2", ("tool-results", 900))
+    kept = chat.reask(f"{session}-3", ("follow the format", 40), kept=True)
+    return [first, bad, kept]
+
+
+def _caching_session(session: str, after: float = 5.0) -> list[Call]:
+    chat = Conversation(
+        session, provider="anthropic", model="claude-sonnet-4-5", agent="coder", feature="review"
+    )
+    chat.clock += timedelta(seconds=after)
+    return [chat.ask(f"{session}-{i}", (f"turn-{i}", 200)) for i in range(4)]
+
+
+@pytest.fixture
+def two_days(tmp_path: Path) -> DuckDBStore:
+    """Two retry loops and two sessions that never cache, spread over two days."""
+    calls = [*_retry_session("r1"), *_retry_session("r2", after=86_400 * 2)]
+    calls += [*_caching_session("k1", after=60), *_caching_session("k2", after=86_400)]
+    return store_of(tmp_path, calls)
+
+
+def test_findings_group_hits_by_route_and_rank_by_dollars(two_days: DuckDBStore) -> None:
+    with two_days as store:
+        result = run_audit(store)
+    assert [f.category for f in result.findings] == ["missed_caching", "retry_loop"]
+    caching, retry = result.findings
+    assert caching.wasted_cost is not None
+    assert retry.wasted_cost is not None
+    assert caching.wasted_cost > retry.wasted_cost
+    assert caching.scope == {
+        "team": "support",
+        "feature": "review",
+        "agent": "coder",
+        "intent": "chat_support",
+        "provider": "anthropic",
+        "model": "claude-sonnet-4-5",
+    }
+    assert caching.session_ids == ("k1", "k2")
+    assert retry.call_ids(WasteRole.WASTED) == ("r1-2", "r2-2")
+    assert retry.call_ids(WasteRole.CONTEXT) == ("r1-3", "r2-3")
+    assert retry.wasted_tokens == 2 * 2_920
+    assert caching.detector == "missed_caching/1"
+    assert caching.evidence["instances"] == 2
+
+
+def test_monthly_savings_scale_the_period_by_the_fix_share(two_days: DuckDBStore) -> None:
+    with two_days as store:
+        result = run_audit(store)
+    days = result.period.days
+    assert days is not None
+    assert days > 2
+    factor = DAYS_PER_MONTH / Decimal(str(round(days, 6)))
+    retry = next(f for f in result.findings if f.category == "retry_loop")
+    assert retry.wasted_cost is not None
+    assert retry.monthly_savings_low == (retry.wasted_cost * Decimal("0.5") * factor).quantize(
+        Decimal("1e-12")
+    )
+    assert retry.monthly_savings_high == (retry.wasted_cost * factor).quantize(Decimal("1e-12"))
+    assert any(a.startswith("volume: the audited 2.0 days") for a in retry.assumptions)
+
+
+def test_a_period_shorter_than_a_day_is_not_extrapolated(tmp_path: Path) -> None:
+    with store_of(tmp_path, _retry_session("r1")) as store:
+        result = run_audit(store)
+    (retry,) = result.findings
+    assert (retry.monthly_savings_low, retry.monthly_savings_high) == (None, None)
+    assert "the audited calls span 0.0 hours (under a day): monthly savings are not estimated" in result.notes
+
+
+def test_severity_follows_share_of_route_spend_and_monthly_dollars() -> None:
+    assert severity(Decimal("0.25"), Decimal(1)) is Severity.HIGH
+    assert severity(Decimal("0.01"), Decimal(1500)) is Severity.HIGH
+    assert severity(Decimal("0.06"), None) is Severity.MEDIUM
+    assert severity(None, Decimal(150)) is Severity.MEDIUM
+    assert severity(Decimal("0.01"), Decimal(5)) is Severity.LOW
+
+
+def test_scope_filters_the_audited_calls(two_days: DuckDBStore) -> None:
+    with two_days as store:
+        only_review = run_audit(store, scope=Scope(where=(("feature", ("review",)),)))
+        first_day = run_audit(store, scope=Scope(until=T0 + timedelta(hours=12)))
+    assert {f.category for f in only_review.findings} == {"missed_caching"}
+    assert [f.session_ids for f in first_day.findings] == [("k1",), ("r1",)]
+
+
+def test_saved_findings_come_back_and_mark_the_wasted_calls(two_days: DuckDBStore) -> None:
+    with two_days as store:
+        result = run_audit(store)
+        assert save_audit(store, result) == 0
+        loaded = store.load_findings()
+        assert [(f.id, f.wasted_cost, f.calls) for f in loaded] == [
+            (f.id, f.wasted_cost, f.calls) for f in result.findings
+        ]
+        wasted = (
+            store.query(detect(store).wasted_sql or "SELECT NULL AS call_id").column("call_id").to_pylist()
+        )
+        assert sorted(wasted) == ["r1-2", "r2-2"]  # the superseded attempts, not the kept ones
+        again = run_audit(store)
+        assert save_audit(store, again) == 1  # the same period: the earlier audit is replaced
+        assert store.query("SELECT count(DISTINCT audit_id) AS n FROM findings").column("n")[0].as_py() == 1
+
+
+def test_a_clean_simulation_has_no_findings(tmp_path: Path) -> None:
+    zero = WasteRates(**dict.fromkeys(WasteRates.__dataclass_fields__, 0.0))
+    made = list(records(SimulationConfig(calls=3_000, days=2, seed=9, waste=zero)))
+    calls = [r.replace(cost=PRICER.price(r)) for r in made if isinstance(r, Call)]
+    charges = [r for r in made if isinstance(r, Charge)]
+    with store_of(tmp_path, calls, charges) as store:
+        result = run_audit(store)
+    assert result.period.calls == 3_000
+    assert result.hits == ()
+    assert result.findings == ()
+
+
+@pytest.mark.realdata
+def test_real_agent_trajectories_show_one_missed_cache(tmp_path: Path) -> None:
+    folder = real_data_path("trajectories")
+    with open_store(tmp_path / "real.duckdb") as store:
+        import_paths([folder], store=store, pricer=PRICER)
+        result = run_audit(store)
+    # OpenHands on claude-sonnet-4 re-sends a 4,786-token system prompt and tool list every 3 to 5
+    # seconds with no cache_control; everything else in these runs is clean (or unpriced)
+    (finding,) = result.findings
+    assert finding.category == "missed_caching"
+    assert finding.scope["model"] == "claude-sonnet-4-20250514"
+    assert [c.tokens for c in finding.calls] == [4_786] * 5
+    # $3.00 - $0.30 per million on 5 x 4,786 tokens, less one 5-minute write premium ($0.75 per million)
+    assert finding.wasted_cost == Decimal("0.061021500000")

@@ -1,0 +1,86 @@
+"""The prompt-cache advisor: prefixes per route, how they repeat, why calls missed, what caching saves."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from tests.analysis.waste.factory import Conversation, store_of
+from tokenomy.analysis.cache_advisor import CacheAdvice, advise, route_name
+from tokenomy.schema import Call, Usage
+
+
+def _advice(tmp_path: Path, calls: list[Call]) -> CacheAdvice:
+    with store_of(tmp_path, calls) as store:
+        return advise(store)
+
+
+def _chat(session: str = "s1", provider: str = "openai", model: str = "gpt-4.1-mini") -> Conversation:
+    return Conversation(session, provider=provider, model=model, system=2_000, tools=1_000)
+
+
+def test_an_explicit_cache_nobody_asked_for_is_the_saving(tmp_path: Path) -> None:
+    chat = _chat(provider="anthropic", model="claude-sonnet-4-5")
+    (route,) = _advice(tmp_path, [chat.ask(f"c{i}", (f"t{i}", 200), after=10) for i in range(3)]).routes
+    assert route_name(route.route) == "chat / bot on anthropic claude-sonnet-4-5"
+    assert (route.calls, route.prefix_tokens, route.min_tokens) == (3, 3_000, 1_024)
+    assert route.repeat_share == 1.0
+    assert (route.gap_p50_s, route.gap_p90_s) == (10.0, 10.0)
+    assert route.hit_ratio == 0.0
+    (miss,) = route.misses
+    assert (miss.reason, miss.calls, miss.tokens, miss.runs) == ("not_cached", 2, 6_000, 1)
+    assert miss.cost == Decimal("0.016200000000")  # 6,000 tokens at $3.00 - $0.30 per million
+    assert route.expected_saving == Decimal("0.013950000000")  # less one 5-minute write premium
+    assert route.advice.startswith("turn caching on")
+
+
+def test_a_prefix_that_changes_every_call_is_drift(tmp_path: Path) -> None:
+    calls = []
+    chat = _chat()
+    for i in range(3):
+        chat.system_text = f"system as of request {i}"  # a timestamp at the top of the prompt
+        calls.append(chat.ask(f"c{i}", (f"t{i}", 200)))
+    calls = [c.replace(usage=_fresh(c)) for c in calls]
+    (route,) = _advice(tmp_path, calls).routes
+    assert [(m.reason, m.calls) for m in route.misses] == [("prefix_drift", 2)]
+    assert route.expected_saving == Decimal("0.001800000000")  # 6,000 tokens at $0.40 - $0.10 (gpt-4.1-mini)
+    assert route.advice == "the prefix changes on every call: move per-request values (times, ids) after it"
+
+
+def _fresh(call: Call) -> Usage:
+    """The call's usage with nothing read from a cache."""
+    return Usage.of(
+        input_uncached=call.usage.input_total or 0,
+        cache_read=0,
+        cache_write_5m=0,
+        cache_write_1h=0,
+        output_visible=60,
+        reasoning=0,
+    )
+
+
+def test_each_reason_a_call_can_miss(tmp_path: Path) -> None:
+    chat = _chat(provider="anthropic", model="claude-sonnet-4-5")
+    first = chat.ask("c0", ("t0", 200))
+    late = chat.ask("c1", ("t1", 200), after=600)
+    chat.tools = 1_300
+    tools = chat.ask("c2", ("t2", 200))
+    small = _chat("s2", provider="anthropic", model="claude-haiku-4-5")
+    small_calls = [small.ask(f"h{i}", (f"t{i}", 200)) for i in range(2)]
+    advice = _advice(tmp_path, [first, late, tools, *small_calls])
+    reasons = {route_name(r.route): [(m.reason, m.calls) for m in r.misses] for r in advice.routes}
+    assert reasons == {
+        "chat / bot on anthropic claude-sonnet-4-5": [("expired", 1), ("tools_changed", 1)],
+        "chat / bot on anthropic claude-haiku-4-5": [("below_minimum", 1)],
+    }
+
+
+def test_a_route_that_reads_its_cache_has_nothing_to_fix(tmp_path: Path) -> None:
+    chat = _chat(provider="anthropic", model="claude-sonnet-4-5")
+    calls = [chat.ask("c0", ("t0", 200), write_5m=3_200)]
+    calls += [chat.ask(f"c{i}", (f"t{i}", 200), cache_read=3_000) for i in range(1, 4)]
+    (route,) = _advice(tmp_path, calls).routes
+    assert route.misses == ()
+    assert route.expected_saving == Decimal(0)
+    assert route.hit_ratio is not None
+    assert round(route.hit_ratio, 3) == round(9_000 / sum(c.usage.input_total or 0 for c in calls), 3)

@@ -1,0 +1,118 @@
+"""``tokenomy audit`` in each format, with --by, --sample, --where and --no-save."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from html.parser import HTMLParser
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from tests.analysis.test_audit import _caching_session, _retry_session
+from tests.analysis.waste.factory import store_of
+from tokenomy.cli.main import cli
+
+
+def _db(tmp_path: Path) -> Path:
+    calls = [*_retry_session("r1"), *_retry_session("r2", after=86_400 * 2)]
+    calls += [*_caching_session("k1", after=60), *_caching_session("k2", after=86_400)]
+    store_of(tmp_path, calls).close()
+    return tmp_path / "audit.duckdb"
+
+
+def _run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["audit", *args])
+    return result.exit_code, result.output
+
+
+def test_json_lists_findings_plan_and_cache_advice(tmp_path: Path) -> None:
+    db = _db(tmp_path)
+    code, out = _run("--db", str(db), "--format", "json", "--no-save")
+    assert code == 0, out
+    data = json.loads(out)
+    assert [f["category"] for f in data["findings"]] == ["missed_caching", "retry_loop"]
+    retry = data["findings"][1]
+    assert (retry["sessions"], retry["wasted_calls"], retry["wasted_tokens"]) == (2, 2, 5_840)
+    assert retry["wasted_cost"] == "0.002480000000"  # two superseded attempts of $0.00124 each
+    assert retry["monthly_savings"]["low"] is not None
+    assert data["period"]["calls"] == 14
+    assert data["plan"]["standalone_total"] == str(sum(Decimal(f["wasted_cost"]) for f in data["findings"]))
+    assert data["cache"]["routes"][0]["misses"][0]["reason"] == "not_cached"
+    assert data["saved"] is None
+
+
+def test_the_table_ranks_findings_and_saves_them(tmp_path: Path) -> None:
+    db = _db(tmp_path)
+    code, out = _run("--db", str(db))
+    assert code == 0, out
+    assert "waste findings, ranked by dollars (2 in all)" in out
+    assert out.index("missed_caching") < out.index("retry_loop")
+    assert "savings plan: top fixes" in out
+    assert "findings saved to the store (replacing 0 earlier audit(s))" in out
+    code, again = _run("--db", str(db), "--format", "json")
+    assert json.loads(again)["saved"] == {"replaced_audits": 1}
+
+
+def test_by_team_and_where_filter(tmp_path: Path) -> None:
+    db = _db(tmp_path)
+    code, out = _run("--db", str(db), "--format", "json", "--no-save", "--by", "feature")
+    assert code == 0, out
+    rows = json.loads(out)["by"]["rows"]
+    assert [(r["value"], r["category"], r["sessions"]) for r in rows] == [
+        ("review", "missed_caching", 2),
+        ("chat", "retry_loop", 2),
+    ]
+    code, out = _run("--db", str(db), "--format", "json", "--no-save", "--where", "feature=chat")
+    assert [f["category"] for f in json.loads(out)["findings"]] == ["retry_loop"]
+
+
+def test_sample_walks_through_sessions_step_by_step(tmp_path: Path) -> None:
+    db = _db(tmp_path)
+    code, out = _run("--db", str(db), "--format", "json", "--no-save", "--sample", "2")
+    assert code == 0, out
+    samples = json.loads(out)["samples"]
+    assert [s["stratum"] for s in samples] == [1, 2]
+    for sample in samples:
+        assert [step["step"] for step in sample["steps"]] == sorted(step["step"] for step in sample["steps"])
+    wasted = [w for s in samples for step in s["steps"] for w in step["waste"]]
+    assert {w["category"] for w in wasted} <= {"retry_loop", "missed_caching"}
+    code, table = _run("--db", str(db), "--no-save", "--sample", "1")
+    assert "cost stratum 1 of 1" in table
+
+
+class _Cells(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.findings: list[tuple[str, str]] = []
+        self.sections: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "tr" and "data-finding" in found:
+            self.findings.append((found["data-finding"] or "", found.get("data-wasted") or ""))
+        if tag == "section" and found.get("id"):
+            self.sections.append(found["id"] or "")
+
+
+def test_html_is_one_page_with_each_finding_and_its_dollars(tmp_path: Path) -> None:
+    db = _db(tmp_path)
+    out_file = tmp_path / "audit.html"
+    code, out = _run("--db", str(db), "--format", "html", "--no-save", "--out", str(out_file))
+    assert code == 0, out
+    page = out_file.read_text()
+    assert page.startswith("<!doctype html>")
+    assert "<script" not in page
+    parsed = _Cells()
+    parsed.feed(page)
+    assert parsed.sections == ["findings", "plan", "cache"]
+    code, data = _run("--db", str(db), "--format", "json", "--no-save")
+    expected = [(f["id"], f["wasted_cost"]) for f in json.loads(data)["findings"]]
+    assert parsed.findings == expected
+
+
+def test_an_empty_store_has_no_waste(tmp_path: Path) -> None:
+    store_of(tmp_path, []).close()
+    code, out = _run("--db", str(tmp_path / "audit.duckdb"), "--no-save")
+    assert code == 0
+    assert "no waste found in this period" in out
