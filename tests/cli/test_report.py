@@ -3,6 +3,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+from decimal import Decimal
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -62,3 +64,187 @@ def test_a_missing_store_is_a_clear_error(tmp_path: Path, capsys: object) -> Non
     assert code == 1
     err = capsys.readouterr().err  # type: ignore[attr-defined]
     assert "no store here yet" in err
+
+
+def _hand(tmp_path: Path) -> str:
+    from tests.analysis.builders import hand_store
+
+    db = tmp_path / "h.duckdb"
+    hand_store(db).close()
+    return str(db)
+
+
+def test_by_team_json_has_kpis_rows_and_an_exact_total(tmp_path: Path) -> None:
+    code, out = _run("report", "--db", _hand(tmp_path), "--by", "team", "--format", "json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["by"] == ["team"]
+    rows = {r["team"]: r for r in data["rows"]}
+    assert rows["a"]["cost"] == "0.035000000000"
+    assert rows["b"]["llm_cost"] == "0E-12"  # a failed call priced at $0, not the unpriced one
+    assert rows["b"]["unpriced"] == 1
+    assert rows["(unattributed)"]["cost"] == "0.001000000000"
+    assert data["total"]["cost"] == "0.038000000000"
+    assert data["kpis"]["spend"]["value"] == "0.038000000000"
+    assert data["kpis"]["unpriced"]["value"] == 1
+    assert Decimal(data["kpis"]["cost_per_session"]["value"]) == Decimal("0.0175")
+    assert data["notes"] == ["1 unpriced call(s): counted, not in the cost (never shown as $0)"]
+
+
+def test_by_team_and_feature_csv_with_buckets_and_filters(tmp_path: Path) -> None:
+    db = _hand(tmp_path)
+    code, out = _run(
+        "report",
+        "--db",
+        db,
+        "--by",
+        "team,intent",
+        "--bucket",
+        "day",
+        "--where",
+        "team=a",
+        "--where",
+        "team=b",
+        "--since",
+        "2026-10-01",
+        "--until",
+        "2026-11-01",
+        "--format",
+        "csv",
+    )
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [(r["team"], r["intent"], r["bucket"]) for r in rows] == [
+        ("a", "x", "2026-10-05T00:00:00"),
+        ("b", "y", "2026-10-05T00:00:00"),
+    ]
+    assert rows[1]["charge_cost"] == "0.002000000000"
+    assert rows[1]["unpriced"] == "1"
+
+
+def test_by_team_table_shows_kpis_and_dashes(tmp_path: Path) -> None:
+    code, out = _run("report", "--db", _hand(tmp_path), "--by", "team,model")
+    assert code == 0
+    assert ("Spend" in out and "$0.04" in out) or "$0.0380" in out
+    assert "Cost per session" in out
+    line_b = next(line for line in out.splitlines() if line.startswith("│ b "))
+    assert "—" in line_b  # team b's model m1 row: no charges
+
+
+def test_compare_adds_drivers_and_regressions(tmp_path: Path) -> None:
+    from tests.analysis.test_drivers import DAY1, DAY2, _call
+
+    db = tmp_path / "d.duckdb"
+    from tokenomy.store import open_store
+
+    with open_store(db) as store:
+        store.insert_calls([_call(i, DAY1) for i in range(2)] + [_call(i, DAY2) for i in range(4)])
+    code, out = _run(
+        "report",
+        "--db",
+        str(db),
+        "--by",
+        "team",
+        "--since",
+        "2026-10-06",
+        "--until",
+        "2026-10-07",
+        "--compare",
+        "previous",
+        "--format",
+        "json",
+    )
+    assert code == 0
+    data = json.loads(out)
+    assert data["drivers"]["total"]["parts"]["volume"] == "0.006000000000"
+    assert data["drivers"]["total"]["dominant"] == "volume"
+    assert data["drivers"]["groups"]["team"][0]["group"] == {"team": "a"}
+    assert data["kpis"]["spend"]["previous"] == "0.006000000000"
+    assert data["kpis"]["spend"]["change"] == 1.0
+    assert data["baselines"][0]["reason"].startswith("too few calls")
+    code, text = _run(
+        "report",
+        "--db",
+        str(db),
+        "--by",
+        "team",
+        "--since",
+        "2026-10-06",
+        "--until",
+        "2026-10-07",
+        "--compare",
+        "previous",
+    )
+    assert code == 0
+    assert "why spend changed" in text
+    assert "dominant driver" in text
+
+
+def test_metrics_budget_and_parity(tmp_path: Path) -> None:
+    db = _hand(tmp_path)
+    code, out = _run(
+        "report", "--db", db, "--metrics", "--budget-tokens", "10000", "--parity", "m1,m2", "--format", "json"
+    )
+    assert code == 0
+    metrics = {m["metric"]: m for m in json.loads(out)["metrics"]}
+    assert len(metrics) == 14
+    assert metrics["token_utilization"]["total"]["value"] == 0.455
+    assert Decimal(metrics["cost_per_session"]["total"]["value"]) == Decimal("0.0175")
+    parity = {tuple(r["group"].values()): r for r in metrics["latency_cost_parity"]["rows"]}
+    assert Decimal(parity[("x",)]["value"]) == Decimal("-0.001")
+    code, text = _run("report", "--db", db, "--metrics")
+    assert code == 0
+    assert "token_efficiency" in text
+    assert "waste not assessed" in text
+
+
+def test_html_is_written_to_a_file(tmp_path: Path) -> None:
+    out = tmp_path / "r.html"
+    code, _ = _run("report", "--db", _hand(tmp_path), "--format", "html", "-o", str(out))
+    assert code == 0
+    page = out.read_text()
+    assert page.startswith("<!DOCTYPE html>")
+    assert 'data-kpi="spend" data-value="0.038000000000"' in page
+
+
+def test_bad_options_are_clear_errors(tmp_path: Path, capsys: object) -> None:
+    db = _hand(tmp_path)
+    assert main(["report", "--db", db, "--by", "colour"]) == 1
+    assert "unknown dimension 'colour'" in capsys.readouterr().err  # type: ignore[attr-defined]
+    assert main(["report", "--db", db, "--by", "team", "--compare", "yesterday"]) == 1
+    assert "--compare 'yesterday'" in capsys.readouterr().err  # type: ignore[attr-defined]
+    assert main(["report", "--db", db, "--where", "team"]) == 1
+    assert "expected dimension=value" in capsys.readouterr().err  # type: ignore[attr-defined]
+    assert main(["report", "--db", db, "--parity", "m1"]) == 2
+
+
+def test_docs_describe_every_option_of_report_sessions_and_session() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "reports.md").read_text(encoding="utf-8")
+    for command in ("report", "sessions", "session"):
+        result = CliRunner().invoke(cli, [command, "--help"])
+        options = set(re.findall(r"(--[a-z][a-z-]+)", result.output)) - {"--help"}
+        missing = sorted(o for o in options if o not in docs)
+        assert not missing, f"docs/reports.md does not mention {command} {missing}"
+
+
+def test_an_empty_store_says_so_in_every_format(tmp_path: Path) -> None:
+    from tokenomy.store import open_store
+
+    db = tmp_path / "e.duckdb"
+    open_store(db).close()
+    code, out = _run("report", "--db", str(db), "--by", "team", "--compare", "previous")
+    assert code == 0
+    assert "no calls or charges in the store for this selection" in out
+    code, out = _run("report", "--db", str(db), "--by", "team", "--format", "json")
+    data = json.loads(out)
+    assert data["rows"] == []
+    assert data["total"]["cost"] is None
+    assert data["kpis"]["spend"]["value"] is None
+    assert data["kpis"]["spend"]["reason"] == "no call is priced"
+    assert data["kpis"]["cost_per_session"]["reason"] == "no sessions"
+    code, out = _run("report", "--db", str(db), "--by", "team", "--format", "csv")
+    assert code == 0
+    assert out.splitlines() == [
+        "team,calls,charges,input_uncached,cache_read,cache_write_5m,cache_write_1h,output_visible,reasoning,"
+        "input_total,output_total,llm_cost,charge_cost,cost,unpriced,cost_share,token_share"
+    ]

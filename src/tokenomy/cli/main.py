@@ -17,6 +17,11 @@ from tokenomy import __version__
 from tokenomy.errors import TokenomyError
 
 COMMANDS: Final[dict[str, tuple[str, str]]] = {
+    "audit": ("tokenomy.cli.audit", "Find the waste: findings by dollars, a savings plan, cache advice."),
+    "budgets": (
+        "tokenomy.cli.budgets",
+        "Token budgets: set, list, status (spent, reserved, runway), delete.",
+    ),
     "demo": ("tokenomy.cli.demo", "Simulate a month of agent traffic, import it and print the report."),
     "export": ("tokenomy.cli.export", "Write stored calls in the native schema (jsonl, csv, parquet)."),
     "import": ("tokenomy.cli.importing", "Import logs, traces, exports and transcripts into the store."),
@@ -25,7 +30,16 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
         "Run a mock OpenAI/Anthropic upstream for tests, benchmarks and demos.",
     ),
     "price": ("tokenomy.cli.price", "Price a usage for a model, with provenance."),
-    "report": ("tokenomy.cli.report", "Totals by day, provider and model: tokens per bucket, cost."),
+    "report": ("tokenomy.cli.report", "Spend by any dimension and time bucket, KPIs, cost drivers, HTML."),
+    "serve": ("tokenomy.cli.serve", "Run the collector: OTLP/HTTP and native events in, a read API out."),
+    "session": (
+        "tokenomy.cli.session",
+        "One session as a tree of steps with tokens, cost and running total.",
+    ),
+    "sessions": (
+        "tokenomy.cli.sessions",
+        "Sessions ranked by cost, with calls, tokens, duration and outcome.",
+    ),
     "simulate": ("tokenomy.cli.simulate", "Write a realistic synthetic workload as native JSONL."),
 }
 

@@ -1,4 +1,9 @@
-"""``tokenomy report``: totals by day, provider and model (a thin shell over analysis.report)."""
+"""``tokenomy report``: spend by any dimensions and time bucket, KPIs, cost drivers, the HTML report.
+
+A thin shell over :mod:`tokenomy.analysis`. Without ``--by``, ``--bucket``, ``--where``,
+``--compare`` or ``--metrics`` it prints the first report (totals by UTC day, provider and model);
+``--format html`` writes the full self-contained report.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +11,32 @@ import csv
 import io
 import json
 import sys
+from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 
 import click
 
+from tokenomy.analysis import formats, html_report, serialize, terminal
+from tokenomy.analysis import metrics as metrics_module
+from tokenomy.analysis.attribution import AttributionTable, attribute
+from tokenomy.analysis.baselines import intent_baselines
+from tokenomy.analysis.dimensions import Grouping, Scope, parse_bucket, parse_dimensions, parse_where
+from tokenomy.analysis.drivers import cost_drivers
+from tokenomy.analysis.grouped import Selection
+from tokenomy.analysis.kpis import Kpi, figures, kpis
+from tokenomy.analysis.overview import kpi_json, overview
+from tokenomy.analysis.periods import Period, baseline_period, current_period
 from tokenomy.analysis.report import Report, ReportRow, daily_totals
+from tokenomy.analysis.results import MetricResult, metric_json
+from tokenomy.analysis.sources import Sources, detect
 from tokenomy.cli.options import config_option, db_option, resolve
 from tokenomy.schema import BUCKETS
 from tokenomy.store import CallFilter, open_store
+from tokenomy.store.base import Store, TimeUnit
 
-UNPRICED: Final = "—"
+UNPRICED: Final = formats.UNKNOWN
 """How a cost that is not known is shown (never as $0)."""
 TIME_FORMATS: Final = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
 _HEAD: Final = (
@@ -32,6 +50,8 @@ _HEAD: Final = (
     "cost",
     "unpriced",
 )
+money = formats.money
+tokens = formats.tokens
 
 
 @click.command(name="report")
@@ -44,24 +64,217 @@ _HEAD: Final = (
     "--until", type=click.DateTime(TIME_FORMATS), default=None, help="UTC day (or time) to stop before."
 )
 @click.option(
-    "--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True
+    "--by", "by", default=None, help="Dimensions to group by, comma separated: team,feature,model,tag:env..."
 )
+@click.option(
+    "--bucket", type=click.Choice(["hour", "day", "week", "month"]), default=None, help="Time bucket."
+)
+@click.option(
+    "--where", "where", multiple=True, help="Keep only dim=value (repeatable; '(unattributed)' too)."
+)
+@click.option(
+    "--compare",
+    default=None,
+    help="Explain the change from: previous | last-week | YYYY-MM-DD..YYYY-MM-DD (drivers, regressions).",
+)
+@click.option("--threshold", type=float, default=0.25, show_default=True, help="Regression threshold (+25%).")
+@click.option("--metrics", is_flag=True, help="Also compute every efficiency metric for the grouping.")
+@click.option(
+    "--budget-tokens", type=int, default=None, help="Token budget per group, for token utilization."
+)
+@click.option("--parity", default=None, help="Latency-cost parity of two models per intent: MODEL_A,MODEL_B.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json", "csv", "html"]), default="table", show_default=True
+)
+@click.option(
+    "--out", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write to FILE."
+)
+@click.option("--top", type=int, default=10, show_default=True, help="Sessions listed in the HTML report.")
 def command(
-    db: Path | None, config_file: Path | None, since: datetime | None, until: datetime | None, fmt: str
+    *,
+    db: Path | None,
+    config_file: Path | None,
+    since: datetime | None,
+    until: datetime | None,
+    by: str | None,
+    bucket: str | None,
+    where: tuple[str, ...],
+    compare: str | None,
+    threshold: float,
+    metrics: bool,
+    budget_tokens: int | None,
+    parity: str | None,
+    fmt: str,
+    out: Path | None,
+    top: int,
 ) -> None:
-    """Totals by UTC day, provider and model: calls, tokens per bucket, cost, unpriced calls.
+    """Spend, tokens and efficiency by any dimensions and time bucket.
 
     Unpriced calls are counted, never shown as $0: a cost that is not known shows as "—".
+    Examples: `tokenomy report --by team,feature --since 2026-10-01 --until 2026-11-01`,
+    `tokenomy report --by team --compare previous`, `tokenomy report --format html -o report.html`.
     """
     settings = resolve(config_file, db=db)
+    plain = not (by or bucket or where or compare or metrics or budget_tokens or parity) and fmt != "html"
     with open_store(settings.db, read_only=True) as store:
-        report = daily_totals(store, CallFilter(since=since, until=until))
-    if fmt == "json":
-        click.echo(json.dumps(report_json(report), indent=2))
-    elif fmt == "csv":
-        click.echo(report_csv(report), nl=False)
+        if plain:
+            text = _first_report(daily_totals(store, CallFilter(since=since, until=until)), fmt)
+        else:
+            request = Request(
+                scope=Scope(since, until, parse_where(where)),
+                by=parse_dimensions(by),
+                bucket=parse_bucket(bucket),
+                compare=compare,
+                threshold=threshold,
+                metrics=metrics,
+                budget_tokens=budget_tokens,
+                parity=_pair(parity),
+                fmt=fmt,
+                top=top,
+            )
+            text = _analysis_report(store, request)
+    _emit(text, out)
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What the user asked ``tokenomy report`` for (beyond the first report)."""
+
+    scope: Scope
+    by: tuple[str, ...]
+    bucket: TimeUnit | None
+    compare: str | None
+    threshold: float
+    metrics: bool
+    budget_tokens: int | None
+    parity: tuple[str, str] | None
+    fmt: str
+    top: int
+
+
+def _analysis_report(store: Store, request: Request) -> str | None:
+    """Attribution with KPIs (and drivers, baselines, metrics when asked), or the HTML report."""
+    if request.fmt == "html":
+        data = overview(
+            store,
+            request.scope,
+            by=request.by or ("team",),
+            compare=request.compare or "previous",
+            top=request.top,
+        )
+        return html_report.render(data)
+    src = detect(store)
+    periods = _periods(store, request)
+    scope = request.scope  # with --compare, the table and KPIs cover the current period
+    if periods is not None:
+        scope = scope.between(periods[0].since, periods[0].until)
+    selection = Selection(scope, Grouping(request.by, request.bucket))
+    table = attribute(store, selection, sources=src)
+    now = figures(store, scope, table=table, sources=src)
+    before = None
+    if periods is not None:
+        before = figures(store, scope.between(periods[1].since, periods[1].until), sources=src)
+    items = kpis(now, before if before is not None and before.calls else None)
+    extras = _extras(store, request, selection, periods, src)
+    if request.fmt == "json":
+        return json.dumps(_json(table, items, extras), indent=2)
+    if request.fmt == "csv":
+        return serialize.attribution_csv(table)
+    _print(table, items, extras)
+    return None
+
+
+def _periods(store: Store, request: Request) -> tuple[Period, Period] | None:
+    if request.compare is None:
+        return None
+    current = current_period(store, request.scope.since, request.scope.until)
+    if current is None:
+        return None
+    return current, baseline_period(current, request.compare)
+
+
+def _extras(
+    store: Store, request: Request, selection: Selection, periods: tuple[Period, Period] | None, src: Sources
+) -> dict[str, Any]:
+    extras: dict[str, Any] = {}
+    if periods is not None:
+        current, base = periods
+        dims = request.by or ("team", "feature")
+        extras["drivers"] = cost_drivers(store, current, base, scope=request.scope, by=dims, sources=src)
+        extras["baselines"] = intent_baselines(
+            store, current, base, scope=request.scope, threshold=request.threshold, sources=src
+        )
+    if request.metrics or request.budget_tokens or request.parity:
+        extras["metrics"] = _metrics(store, selection, request, src)
+    return extras
+
+
+def _metrics(store: Store, selection: Selection, request: Request, src: Sources) -> list[MetricResult]:
+    results = []
+    if request.metrics:
+        results = [metric(store, selection, sources=src) for metric in metrics_module.METRICS.values()]
+    if request.budget_tokens:
+        results.append(metrics_module.token_utilization(store, request.budget_tokens, selection, sources=src))
+    if request.parity:
+        a, b = request.parity
+        results.append(metrics_module.latency_cost_parity(store, a, b, selection, sources=src))
+    return results
+
+
+def _json(table: AttributionTable, items: tuple[Kpi, ...], extras: dict[str, Any]) -> dict[str, Any]:
+    data = serialize.attribution_json(table)
+    data["kpis"] = kpi_json(items)
+    if "drivers" in extras:
+        data["drivers"] = serialize.drivers_json(extras["drivers"])
+        data["baselines"] = serialize.baselines_json(extras["baselines"])
+    if "metrics" in extras:
+        data["metrics"] = [metric_json(m) for m in extras["metrics"]]
+    return data
+
+
+def _print(table: AttributionTable, items: tuple[Kpi, ...], extras: dict[str, Any]) -> None:
+    console = console_for_stdout()
+    console.print(terminal.kpi_tiles(items))
+    if not table.rows:
+        console.print("no calls or charges in the store for this selection")
     else:
-        print_table(report)
+        console.print(terminal.attribution_table(table))
+    for note in table.notes:
+        console.print(f"note: {note}", style="dim")
+    if "drivers" in extras:
+        for part in terminal.drivers_tables(extras["drivers"]):
+            console.print(part)
+        console.print(terminal.baselines_table(extras["baselines"]))
+    if "metrics" in extras:
+        console.print(terminal.metrics_table(extras["metrics"]))
+
+
+def _pair(text: str | None) -> tuple[str, str] | None:
+    if text is None:
+        return None
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if len(parts) != 2:
+        raise click.BadParameter(f"expected two models, MODEL_A,MODEL_B; got {text!r}", param_hint="--parity")
+    return parts[0], parts[1]
+
+
+def _emit(text: str | None, out: Path | None) -> None:
+    if text is None:
+        return
+    if out is None:
+        click.echo(text, nl=not text.endswith("\n"))
+    else:
+        out.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {out}", err=True)
+
+
+def _first_report(report: Report, fmt: str) -> str | None:
+    if fmt == "json":
+        return json.dumps(report_json(report), indent=2)
+    if fmt == "csv":
+        return report_csv(report)
+    print_table(report)
+    return None
 
 
 def _cells(row: ReportRow) -> list[Any]:
@@ -79,7 +292,7 @@ def _cells(row: ReportRow) -> list[Any]:
 
 
 def report_json(report: Report) -> dict[str, Any]:
-    """The report as JSON-ready data: money as decimal strings, unknown cost as null."""
+    """The first report as JSON-ready data: money as decimal strings, unknown cost as null."""
     return {
         "since": _iso(report.filters.since),
         "until": _iso(report.filters.until),
@@ -89,7 +302,7 @@ def report_json(report: Report) -> dict[str, Any]:
 
 
 def report_csv(report: Report) -> str:
-    """The report rows as CSV (one header line; an unknown cost is an empty cell)."""
+    """The first report's rows as CSV (one header line; an unknown cost is an empty cell)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(_HEAD)
@@ -100,23 +313,6 @@ def report_csv(report: Report) -> str:
 
 def _iso(value: Any) -> str | None:
     return None if value is None else value.isoformat()
-
-
-def money(value: Decimal | None) -> str:
-    """Dollars for people: ``$12.3457`` (4 places; smaller amounts keep 2 significant digits), or "—"."""
-    if value is None:
-        return UNPRICED
-    if value != 0 and abs(value) < Decimal("0.0001"):
-        return f"${value:.2g}"
-    return f"${value:,.4f}"
-
-
-def tokens(n: int) -> str:
-    """A token count for people: ``950``, ``12.3K``, ``4.56M``, ``7.89B``."""
-    for size, suffix in ((10**9, "B"), (10**6, "M"), (10**3, "K")):
-        if abs(n) >= size:
-            return f"{n / size:.3g}{suffix}"
-    return str(n)
 
 
 def _table_cells(row: ReportRow, label: str | None = None) -> list[str]:
@@ -135,9 +331,8 @@ def _table_cells(row: ReportRow, label: str | None = None) -> list[str]:
 
 
 def print_table(report: Report) -> None:
-    """Draw the report as a rich table (plain text when not a terminal)."""
-    from rich.console import Console  # noqa: PLC0415  (rich only when drawing)
-    from rich.table import Table  # noqa: PLC0415
+    """Draw the first report as a rich table (plain text when not a terminal)."""
+    from rich.table import Table  # noqa: PLC0415  (rich only when drawing)
 
     table = Table(title="tokenomy report: totals by UTC day, provider and model (tokens)", show_footer=True)
     for name, foot in zip(_HEAD, _table_cells(report.total, label="total"), strict=True):
@@ -145,9 +340,15 @@ def print_table(report: Report) -> None:
         table.add_column(name.replace("_", " "), footer=foot, justify="right" if numeric else "left")
     for row in report.rows:
         table.add_row(*_table_cells(row))
-    # A terminal folds to its width; a pipe or file gets the whole table.
-    console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 250)
+    console = console_for_stdout()
     if not report.rows:
         console.print("no calls in the store for this period")
         return
     console.print(table)
+
+
+def console_for_stdout() -> Any:
+    """A rich console on stdout: a terminal folds to its width, a pipe or file gets the whole table."""
+    from rich.console import Console  # noqa: PLC0415
+
+    return Console(file=sys.stdout, width=None if sys.stdout.isatty() else 250)

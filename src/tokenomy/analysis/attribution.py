@@ -1,0 +1,163 @@
+"""Showback and chargeback: cost and tokens by any dimensions and time bucket, with shares.
+
+One query over the selected calls and one over the selected charges group them by the requested
+dimensions (``team``, ``feature``, ``model``, ``tag:<key>``...) and time bucket; per group come
+the calls, charges, tokens per bucket, LLM cost, non-LLM cost and unpriced calls, and their total
+is added up in Python (exact integers and decimals: no second pass over the calls). Rules:
+
+* spend with no value for a dimension is its own row, :data:`UNATTRIBUTED`, never dropped;
+* charges (non-LLM costs) are included with their own attribution (they have no model or
+  provider, so by model they are unattributed);
+* an unpriced call is counted in ``unpriced`` and adds nothing to the cost; a group with no
+  priced call and no charge has no cost (None), never $0;
+* the rows add up to the total exactly (money is summed as decimals in the engine).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Final
+
+from tokenomy.analysis.dimensions import UNATTRIBUTED, Scope
+from tokenomy.analysis.grouped import Selection, add, group_key, grouped_calls, grouped_charges
+from tokenomy.analysis.results import share
+from tokenomy.analysis.sources import Sources, detect
+from tokenomy.schema import BUCKETS
+from tokenomy.store.base import Store
+
+__all__ = ["UNATTRIBUTED", "AttributionTable", "SpendRow", "attribute"]
+
+_TOKENS: Final = (*BUCKETS, "input_total", "output_total")
+_CALL_AGGREGATES: Final = {
+    "calls": "count(*)",
+    **{b: f"CAST(sum(c.{b}) AS BIGINT)" for b in _TOKENS},
+    "llm_cost": "sum(c.cost_total)",
+    "unpriced": "count(*) FILTER (WHERE c.cost_total IS NULL)",
+}
+_CHARGE_AGGREGATES: Final = {"charges": "count(*)", "charge_cost": "sum(c.amount)"}
+
+
+@dataclass(frozen=True, slots=True)
+class SpendRow:
+    """Spend of one group (or of everything selected, when ``group`` is empty)."""
+
+    group: Mapping[str, str]
+    bucket: datetime | None
+    calls: int
+    charges: int
+    tokens: Mapping[str, int]
+    """Sum of each exclusive bucket over the calls that reported it."""
+    input_total: int
+    output_total: int
+    llm_cost: Decimal | None
+    """Sum over priced calls; None when no call of the group is priced."""
+    charge_cost: Decimal | None
+    """Sum of the charges; None when the group has none."""
+    unpriced: int
+    cost_share: float | None = None
+    """This row's share of the total cost (None when the total is unknown or 0)."""
+    token_share: float | None = None
+    """This row's share of the total tokens processed (input + output)."""
+
+    @property
+    def cost(self) -> Decimal | None:
+        """LLM cost plus charges; None when neither is known (never $0 for unpriced calls)."""
+        if self.llm_cost is None and self.charge_cost is None:
+            return None
+        return (self.llm_cost or Decimal(0)) + (self.charge_cost or Decimal(0))
+
+    @property
+    def tokens_processed(self) -> int:
+        """Input plus output tokens (of calls whose totals are known)."""
+        return self.input_total + self.output_total
+
+
+@dataclass(frozen=True, slots=True)
+class AttributionTable:
+    """Spend by group, and in total, over a scope."""
+
+    by: tuple[str, ...]
+    bucket: str | None
+    scope: Scope
+    rows: tuple[SpendRow, ...]
+    total: SpendRow
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def attribute(
+    store: Store,
+    selection: Selection | None = None,
+    *,
+    sources: Sources | None = None,
+) -> AttributionTable:
+    """Cost and tokens by the dimensions and time bucket of ``selection``, with shares of the total.
+
+    Args:
+        store: The store to read.
+        selection: Scope (period, ``--where`` filters) and grouping; everything, ungrouped, when None.
+        sources: The optional tables (detected when None).
+
+    Returns:
+        Rows ordered by group then bucket; the total over everything selected. Rows' costs,
+        tokens, calls and charges add up to the total exactly.
+    """
+    selection = selection or Selection()
+    calls = grouped_calls(store, sources or detect(store), selection, _CALL_AGGREGATES, additive=True)
+    charges = grouped_charges(store, selection, _CHARGE_AGGREGATES, additive=True)
+    merged: dict[Any, dict[str, Any]] = {}
+    for raw in (*calls.rows, *charges.rows):
+        row = merged.setdefault(group_key(raw), {"group": raw["group"], "bucket": raw["bucket"]})
+        for name, value in raw.items():
+            if name not in ("group", "bucket"):
+                row[name] = add(row.get(name), value)
+    ordered = [merged[key] for key in sorted(merged, key=_order)]
+    whole = {**calls.total, **charges.total}
+    total_cost = _cost(whole)
+    tokens_processed = int(whole["input_total"] or 0) + int(whole["output_total"] or 0)
+    rows = tuple(_spend(raw, total_cost, tokens_processed) for raw in ordered)
+    total = _spend(whole, total_cost, tokens_processed)
+    notes = []
+    if total.unpriced:
+        notes.append(f"{total.unpriced:,} unpriced call(s): counted, not in the cost (never shown as $0)")
+    return AttributionTable(
+        by=selection.grouping.by,
+        bucket=selection.grouping.bucket,
+        scope=selection.scope,
+        rows=rows,
+        total=total,
+        notes=tuple(notes),
+    )
+
+
+def _order(key: Any) -> tuple[Any, ...]:
+    group, bucket = key
+    return (tuple(value for _, value in group), bucket is None, bucket or 0)
+
+
+def _cost(raw: Mapping[str, Any]) -> Decimal | None:
+    llm, charges = raw.get("llm_cost"), raw.get("charge_cost")
+    if llm is None and charges is None:
+        return None
+    return (llm or Decimal(0)) + (charges or Decimal(0))
+
+
+def _spend(raw: Mapping[str, Any], total_cost: Decimal | None, total_tokens: int) -> SpendRow:
+    row = SpendRow(
+        group=raw["group"],
+        bucket=raw["bucket"],
+        calls=int(raw.get("calls") or 0),
+        charges=int(raw.get("charges") or 0),
+        tokens={b: int(raw.get(b) or 0) for b in BUCKETS},
+        input_total=int(raw.get("input_total") or 0),
+        output_total=int(raw.get("output_total") or 0),
+        llm_cost=raw.get("llm_cost"),
+        charge_cost=raw.get("charge_cost"),
+        unpriced=int(raw.get("unpriced") or 0),
+    )
+    return dataclasses.replace(
+        row, cost_share=share(row.cost, total_cost), token_share=share(row.tokens_processed, total_tokens)
+    )

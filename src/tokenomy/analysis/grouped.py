@@ -1,0 +1,217 @@
+"""Aggregates over the selected calls or charges, per group and in total, in one query each.
+
+Every analysis says *what* to sum (SQL aggregates over the columns of
+:meth:`tokenomy.analysis.sources.Sources.calls_sql`, or of ``charges`` with alias ``g``) and a
+:class:`Selection` says *over what*: a scope (period and filters) and a grouping (dimensions and
+a time bucket). The query runs inside the store's engine with ``GROUPING SETS``, so the groups
+and their grand total come from one scan; when every aggregate is a sum or a count (``additive``)
+it groups on the plain columns instead, which is cheaper, and the total is added up in Python.
+Rows come back as dicts keyed by the aggregate names, with ``group`` (dimension -> value) and
+``bucket``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from tokenomy.analysis.dimensions import Grouping, Scope, group_columns, group_exprs, group_of, scope_sql
+from tokenomy.analysis.sources import Sources
+from tokenomy.store.base import Store, TimeUnit
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """Which rows an analysis reads (``scope``) and how it groups them (``grouping``)."""
+
+    scope: Scope = field(default_factory=Scope)
+    grouping: Grouping = field(default_factory=Grouping)
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        by: Sequence[str] = (),
+        bucket: TimeUnit | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        where: Sequence[tuple[str, tuple[str, ...]]] = (),
+    ) -> Selection:
+        """A selection from plain values (``by`` dimension names, ``bucket`` a time unit or None)."""
+        return cls(Scope(since, until, tuple(where)), Grouping(tuple(by), bucket))
+
+    def regrouped(self, by: Sequence[str]) -> Selection:
+        """The same scope and bucket, grouped by ``by`` instead."""
+        return Selection(self.scope, Grouping(tuple(by), self.grouping.bucket))
+
+
+@dataclass(frozen=True, slots=True)
+class Grouped:
+    """Aggregated rows per group, and the same aggregates over everything selected."""
+
+    rows: list[dict[str, Any]]
+    total: dict[str, Any]
+
+
+def _select(grouping: Grouping, aggregates: Mapping[str, str], source: str, total: bool = True) -> str:
+    aggs = ", ".join(f"{expr} AS {name}" for name, expr in aggregates.items())
+    keys = grouping.keys
+    if not keys:  # one row: the total, or (when the caller adds rows up itself) the only group
+        return f"SELECT {'TRUE' if total else 'FALSE'} AS _total, {aggs} FROM ({source}) c"
+    listed = ", ".join(keys)
+    if not total:
+        return f"SELECT {listed}, FALSE AS _total, {aggs} FROM ({source}) c GROUP BY {listed}"
+    return (
+        f"SELECT {listed}, grouping({keys[0]}) = 1 AS _total, {aggs} FROM ({source}) c "
+        f"GROUP BY GROUPING SETS (({listed}), ()) ORDER BY _total, {listed}"
+    )
+
+
+def _split(table_rows: list[dict[str, Any]], grouping: Grouping, names: Sequence[str]) -> Grouped:
+    rows: list[dict[str, Any]] = []
+    total: dict[str, Any] | None = None
+    for raw in table_rows:
+        row = {name: raw[name] for name in names}
+        row["group"] = group_of(raw, grouping) if not raw["_total"] else {}
+        row["bucket"] = raw.get("bucket") if not raw["_total"] else None
+        if raw["_total"]:
+            total = row
+        else:
+            rows.append(row)
+    if total is None:  # no rows at all: aggregates over nothing
+        total = dict.fromkeys(names) | {"group": {}, "bucket": None}
+    return Grouped(rows, total)
+
+
+def grouped_calls(
+    store: Store,
+    sources: Sources,
+    selection: Selection,
+    aggregates: Mapping[str, str],
+    *,
+    columns: Sequence[str] = (),
+    total: bool = True,
+    additive: bool = False,
+) -> Grouped:
+    """``aggregates`` over the selected calls, per group of ``selection`` and in total.
+
+    Args:
+        store: The store to query.
+        sources: The optional tables (see :func:`tokenomy.analysis.sources.detect`).
+        selection: Scope and grouping.
+        aggregates: Output name -> SQL aggregate over the calls columns (alias ``c``).
+        columns: Extra ``<expr> AS <name>`` columns computed per call before aggregating.
+        total: Also aggregate over everything selected (``GROUPING SETS``); when False, the
+            returned total is empty and the caller adds the rows up itself.
+        additive: Every aggregate is a sum or a count: group on the plain columns (cheaper), and
+            add up in Python the groups that share a label and the total (exact for integers and
+            decimals).
+    """
+    dialect = store.dialect
+    scope = scope_sql(selection.scope, dialect)
+    keys = group_columns(selection.grouping, dialect, raw=additive)
+    base = sources.calls_sql(dialect, scope, [*keys, *columns])
+    table = store.query(_select(selection.grouping, aggregates, base, total and not additive), scope.params)
+    if additive:
+        return _added(table.to_pylist(), selection.grouping, list(aggregates))
+    return _split(table.to_pylist(), selection.grouping, list(aggregates))
+
+
+def grouped_charges(
+    store: Store,
+    selection: Selection,
+    aggregates: Mapping[str, str],
+    *,
+    total: bool = True,
+    additive: bool = False,
+) -> Grouped:
+    """``aggregates`` over the selected charges (alias ``c`` outside, ``g`` for the table), as above."""
+    dialect = store.dialect
+    scope = scope_sql(selection.scope, dialect, charges=True)
+    keys = group_columns(selection.grouping, dialect, charges=True, raw=additive)
+    base = f"SELECT {', '.join(['g.*', *keys])} FROM charges g WHERE {scope.condition}"
+    table = store.query(_select(selection.grouping, aggregates, base, total and not additive), scope.params)
+    if additive:
+        return _added(table.to_pylist(), selection.grouping, list(aggregates))
+    return _split(table.to_pylist(), selection.grouping, list(aggregates))
+
+
+def add(a: Any, b: Any) -> Any:
+    """``a + b`` where None is "nothing" (so None + None stays None)."""
+    if a is None:
+        return b
+    return a if b is None else a + b
+
+
+def _added(table_rows: list[dict[str, Any]], grouping: Grouping, names: Sequence[str]) -> Grouped:
+    """Rows grouped on plain columns, labelled, with equal labels and the total added up."""
+    merged: dict[Any, dict[str, Any]] = {}
+    total: dict[str, Any] = dict.fromkeys(names) | {"group": {}, "bucket": None}
+    for raw in _split(table_rows, grouping, names).rows:
+        row = merged.setdefault(
+            group_key(raw), dict.fromkeys(names) | {"group": raw["group"], "bucket": raw["bucket"]}
+        )
+        for name in names:
+            row[name] = add(row[name], raw[name])
+            total[name] = add(total[name], raw[name])
+    return Grouped(list(merged.values()), total)
+
+
+def spend_sql(
+    store: Store, sources: Sources, selection: Selection, columns: Mapping[str, tuple[str, str]]
+) -> tuple[str, list[Any]]:
+    """The selected calls and charges as one relation, and its parameters.
+
+    Each row has ``kind`` (``call`` or ``charge``), ``id``, ``session_id``, ``cost`` (a call's
+    cost, None when unpriced; a charge's amount), the group columns, and ``columns``: name ->
+    (expression over calls ``c``, expression over charges ``g``).
+    """
+    dialect = store.dialect
+    call_scope = scope_sql(selection.scope, dialect)
+    charge_scope = scope_sql(selection.scope, dialect, charges=True)
+    names = ["kind", "id", "session_id", "cost", *selection.grouping.keys, *columns]
+    call_keys = group_exprs(selection.grouping, dialect)
+    charge_keys = group_exprs(selection.grouping, dialect, charges=True)
+    from_calls = [
+        "'call'",
+        "c.id",
+        "c._session",
+        "c.cost_total",
+        *call_keys,
+        *(v[0] for v in columns.values()),
+    ]
+    from_charges = [
+        "'charge'",
+        "g.id",
+        "g.session_id",
+        "g.amount",
+        *charge_keys,
+        *(v[1] for v in columns.values()),
+    ]
+    calls = sources.calls_sql(dialect, call_scope)
+    sql = (
+        f"SELECT {', '.join(f'{e} AS {n}' for e, n in zip(from_calls, names, strict=True))} FROM ({calls}) c "
+        f"UNION ALL SELECT {', '.join(f'{e} AS {n}' for e, n in zip(from_charges, names, strict=True))} "
+        f"FROM charges g WHERE {charge_scope.condition}"
+    )
+    return sql, [*call_scope.params, *charge_scope.params]
+
+
+def grouped_spend(
+    store: Store,
+    sources: Sources,
+    selection: Selection,
+    aggregates: Mapping[str, str],
+    columns: Mapping[str, tuple[str, str]] | None = None,
+) -> Grouped:
+    """``aggregates`` over the selected calls and charges together (see :func:`spend_sql`)."""
+    sql, params = spend_sql(store, sources, selection, columns or {})
+    table = store.query(_select(selection.grouping, aggregates, sql), params)
+    return _split(table.to_pylist(), selection.grouping, list(aggregates))
+
+
+def group_key(row: Mapping[str, Any]) -> tuple[tuple[tuple[str, str], ...], Any]:
+    """A hashable key for a row's group and bucket (to merge calls with charges)."""
+    return tuple(row["group"].items()), row["bucket"]

@@ -1,0 +1,211 @@
+"""The analyses' results as JSON-ready data and CSV rows, for the CLI, files and a future API.
+
+Conventions: money is a decimal string (``"12.345000000000"``), never a float; a value that is not
+known is ``null`` (an empty cell in CSV), never 0; times are ISO 8601 (UTC); shares are floats.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from tokenomy.analysis.attribution import AttributionTable, SpendRow
+from tokenomy.analysis.baselines import IntentBaseline, IntentFigures
+from tokenomy.analysis.dimensions import Scope
+from tokenomy.analysis.drivers import CostDrivers, DriverRow
+from tokenomy.analysis.results import jsonable
+from tokenomy.analysis.session_tree import SessionTree, Step
+from tokenomy.analysis.sessions import SessionList, SessionRow
+from tokenomy.schema import BUCKETS
+
+
+def scope_json(scope: Scope) -> dict[str, Any]:
+    """The period and filters."""
+    return {
+        "since": jsonable(scope.since),
+        "until": jsonable(scope.until),
+        "where": {name: list(values) for name, values in scope.where},
+    }
+
+
+def spend_row_json(row: SpendRow, by: Sequence[str], bucket: bool) -> dict[str, Any]:
+    """One attribution row (or the total) as a flat object."""
+    out: dict[str, Any] = {name: row.group.get(name) for name in by}
+    if bucket:
+        out["bucket"] = jsonable(row.bucket)
+    out.update(calls=row.calls, charges=row.charges, **{b: row.tokens.get(b, 0) for b in BUCKETS})
+    out.update(
+        input_total=row.input_total,
+        output_total=row.output_total,
+        llm_cost=jsonable(row.llm_cost),
+        charge_cost=jsonable(row.charge_cost),
+        cost=jsonable(row.cost),
+        unpriced=row.unpriced,
+        cost_share=row.cost_share,
+        token_share=row.token_share,
+    )
+    return out
+
+
+def attribution_json(table: AttributionTable) -> dict[str, Any]:
+    """An attribution table: scope, grouping, rows, total and notes."""
+    bucket = table.bucket is not None
+    total = spend_row_json(table.total, (), False)
+    return {
+        **scope_json(table.scope),
+        "by": list(table.by),
+        "bucket": table.bucket,
+        "rows": [spend_row_json(r, table.by, bucket) for r in table.rows],
+        "total": total,
+        "notes": list(table.notes),
+    }
+
+
+def attribution_csv(table: AttributionTable) -> str:
+    """The attribution rows as CSV (one header line; no total line, so columns add up)."""
+    bucket = table.bucket is not None
+    header = list(spend_row_json(table.total, table.by, bucket))
+    return to_csv((spend_row_json(r, table.by, bucket) for r in table.rows), header)
+
+
+def to_csv(rows: Iterable[Mapping[str, Any]], header: Sequence[str] | None = None) -> str:
+    """Flat objects as CSV text under ``header`` (else the first object's keys); None is an empty cell."""
+    out = io.StringIO()
+    writer: Any = None
+    if header is not None:
+        writer = csv.DictWriter(out, fieldnames=list(header), lineterminator="\n")
+        writer.writeheader()
+    for row in rows:
+        if writer is None:
+            writer = csv.DictWriter(out, fieldnames=list(row), lineterminator="\n")
+            writer.writeheader()
+        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    return out.getvalue()
+
+
+def driver_row_json(row: DriverRow) -> dict[str, Any]:
+    """One decomposition: costs, change, parts and the dominant driver."""
+    return {
+        "group": dict(row.group),
+        "baseline_cost": str(row.baseline_cost),
+        "current_cost": str(row.current_cost),
+        "change": str(row.change),
+        "parts": {name: str(value) for name, value in row.parts.items()},
+        "dominant": row.dominant,
+        "baseline_calls": row.baseline_calls,
+        "current_calls": row.current_calls,
+    }
+
+
+def drivers_json(drivers: CostDrivers) -> dict[str, Any]:
+    """Cost drivers: the two periods, the total decomposition and one per group value."""
+    return {
+        "current": {"since": drivers.current.since.isoformat(), "until": drivers.current.until.isoformat()},
+        "baseline": {
+            "since": drivers.baseline.since.isoformat(),
+            "until": drivers.baseline.until.isoformat(),
+        },
+        "total": driver_row_json(drivers.total),
+        "groups": {dim: [driver_row_json(r) for r in rows] for dim, rows in drivers.groups.items()},
+        "notes": list(drivers.notes),
+    }
+
+
+def _figures(f: IntentFigures) -> dict[str, Any]:
+    return {
+        "calls": f.calls,
+        "input_per_call": f.input_per_call,
+        "output_per_call": f.output_per_call,
+        "cost_per_call": jsonable(f.cost_per_call),
+    }
+
+
+def baselines_json(items: Sequence[IntentBaseline]) -> list[dict[str, Any]]:
+    """Intent baselines with their changes and regression flags."""
+    return [
+        {
+            "intent": b.intent,
+            "baseline": _figures(b.baseline),
+            "current": _figures(b.current),
+            "input_change": b.input_change,
+            "output_change": b.output_change,
+            "cost_change": b.cost_change,
+            "regression": b.regression,
+            "reason": b.reason,
+        }
+        for b in items
+    ]
+
+
+def session_row_json(row: SessionRow) -> dict[str, Any]:
+    """One session's totals as a flat object."""
+    return {
+        "session_id": row.session_id,
+        **dict(row.group),
+        "calls": row.calls,
+        "charges": row.charges,
+        **{b: row.tokens.get(b, 0) for b in BUCKETS},
+        "input_total": row.input_total,
+        "output_total": row.output_total,
+        "llm_cost": jsonable(row.llm_cost),
+        "charge_cost": jsonable(row.charge_cost),
+        "cost": jsonable(row.cost),
+        "unpriced": row.unpriced,
+        "started_at": jsonable(row.started_at),
+        "ended_at": jsonable(row.ended_at),
+        "duration_s": row.duration_s,
+        "outcome": row.outcome,
+        "action": row.action,
+        "agents": row.agents,
+        "sub_calls": row.sub_calls,
+    }
+
+
+def sessions_json(sessions: SessionList) -> dict[str, Any]:
+    """The session ranking."""
+    return {
+        "by": list(sessions.by),
+        "sessions": sessions.sessions,
+        "no_session_calls": sessions.no_session_calls,
+        "rows": [session_row_json(r) for r in sessions.rows],
+    }
+
+
+def step_json(step: Step) -> dict[str, Any]:
+    """A tree node and its children."""
+    return {
+        "kind": step.kind,
+        "id": step.id,
+        "label": step.label,
+        "agent": step.agent,
+        "started_at": jsonable(step.started_at),
+        "ended_at": jsonable(step.ended_at),
+        "latency_ms": step.latency_ms,
+        "tokens": dict(step.tokens) if step.kind == "call" else None,
+        "input_total": step.input_total,
+        "output_total": step.output_total,
+        "cost": jsonable(step.cost),
+        "unpriced": step.unpriced,
+        "subtotal": str(step.subtotal),
+        "running_total": jsonable(step.running_total),
+        "status": step.status,
+        "children": [step_json(c) for c in step.children],
+    }
+
+
+def tree_json(tree: SessionTree) -> dict[str, Any]:
+    """A session tree with its totals."""
+    return {
+        "session_id": tree.session_id,
+        "calls": tree.calls,
+        "charges": tree.charges,
+        "cost": jsonable(tree.cost),
+        "unpriced": tree.unpriced,
+        "attribution": dict(tree.attribution),
+        "outcome": None if tree.success is None else ("success" if tree.success else "failure"),
+        "action": tree.action,
+        "steps": [step_json(s) for s in tree.roots],
+        "notes": list(tree.notes),
+    }

@@ -1,0 +1,280 @@
+"""One session as a tree of steps: calls, the tools they asked for, sub-agents, spans and charges.
+
+How the tree is built from what the store holds:
+
+* every call of the session (its own, or of its trace when it names no session) is a node; its
+  tool uses are its children (name and argument hash, never arguments);
+* a call whose ``parent_span_id`` is another call's span hangs below that call; when its agent
+  differs from the parent's, the calls of that agent are grouped under a *sub-agent* node (below
+  the parent's ``delegate_<agent>`` tool use when there is one);
+* when the store has a ``spans`` table, the session's non-LLM spans (agent runs, tool executions)
+  are nodes too, linked the same way, so calls below an agent span hang below it;
+* a charge hangs below the call that ended last before it (below that call's tool use of the
+  same name when there is one), else at the top.
+
+Every node has its own cost (calls and charges) and a ``subtotal`` (its cost plus its
+children's), so the top-level subtotals add up to the session's total. ``running_total`` is the
+session's cumulative cost, in time order, after each call or charge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Final, Literal
+
+from tokenomy.analysis.dimensions import ScopeSQL
+from tokenomy.analysis.sources import Sources, detect
+from tokenomy.errors import StoreError
+from tokenomy.schema import ATTRIBUTION_FIELDS, BUCKETS
+from tokenomy.store.base import Store
+
+StepKind = Literal["call", "tool", "subagent", "span", "charge"]
+_KIND_ORDER: Final = {"span": 0, "call": 1, "subagent": 2, "tool": 3, "charge": 4}
+
+
+@dataclass(slots=True)
+class Step:
+    """A node of the session tree."""
+
+    kind: StepKind
+    id: str
+    label: str
+    agent: str | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    latency_ms: float | None = None
+    tokens: Mapping[str, int | None] = field(default_factory=dict)
+    """The six buckets of a call (None when not reported)."""
+    input_total: int | None = None
+    output_total: int | None = None
+    cost: Decimal | None = None
+    """A call's or a charge's own cost; None for other nodes and for unpriced calls."""
+    status: str | None = None
+    unpriced: bool = False
+    running_total: Decimal | None = None
+    children: list[Step] = field(default_factory=list)
+
+    @property
+    def subtotal(self) -> Decimal:
+        """This node's cost plus its children's (priced parts only)."""
+        return (self.cost or Decimal(0)) + sum((c.subtotal for c in self.children), Decimal(0))
+
+    def walk(self) -> Iterator[tuple[int, Step]]:
+        """This node and its descendants, depth first, with their depth (0 for this node)."""
+        yield 0, self
+        for child in self.children:
+            for depth, step in child.walk():
+                yield depth + 1, step
+
+
+@dataclass(frozen=True, slots=True)
+class SessionTree:
+    """A session's steps as a tree, and its totals."""
+
+    session_id: str
+    roots: tuple[Step, ...]
+    calls: int
+    charges: int
+    cost: Decimal | None
+    """Calls plus charges; None when nothing is priced (never $0 for unpriced calls)."""
+    unpriced: int
+    attribution: Mapping[str, str]
+    success: bool | None
+    action: str | None
+    notes: tuple[str, ...] = ()
+
+    def walk(self) -> Iterator[tuple[int, Step]]:
+        """Every node, depth first, with its depth."""
+        for root in self.roots:
+            yield from root.walk()
+
+
+def session_tree(store: Store, session_id: str, *, sources: Sources | None = None) -> SessionTree:
+    """The session ``session_id`` as a tree (see the module docstring).
+
+    Raises:
+        StoreError: No call or charge belongs to the session.
+    """
+    src = sources or detect(store)
+    calls = store.query(
+        src.calls_sql(store.dialect, ScopeSQL("c._session = ?", [session_id]))
+        + " ORDER BY c.started_at NULLS FIRST, c.step NULLS FIRST, c.id",
+        [session_id],
+    ).to_pylist()
+    charges = store.query(
+        'SELECT * FROM charges WHERE session_id = ? ORDER BY "at", id', [session_id]
+    ).to_pylist()
+    if not calls and not charges:
+        raise StoreError(
+            f"no call or charge belongs to session {session_id!r}; list sessions with `tokenomy sessions`"
+        )
+    spans = _spans(store, src, session_id, {c["trace_id"] for c in calls if c["trace_id"]})
+    notes = [] if src.spans else ["the store has no spans table: only calls, tool uses and charges are shown"]
+    roots = _assemble(calls, spans, charges)
+    _running_totals(roots)
+    priced = [c["cost_total"] for c in calls if c["cost_total"] is not None]
+    amounts = [g["amount"] for g in charges]
+    cost = sum((*priced, *amounts), Decimal(0)) if priced or amounts else None
+    return SessionTree(
+        session_id=session_id,
+        roots=tuple(roots),
+        calls=len(calls),
+        charges=len(charges),
+        cost=cost,
+        unpriced=len(calls) - len(priced),
+        attribution=_attribution(calls, charges),
+        success=_success(calls),
+        action=next(
+            (
+                c["_session_action"] or c["_call_action"]
+                for c in calls
+                if c["_session_action"] or c["_call_action"]
+            ),
+            None,
+        ),
+        notes=tuple(notes),
+    )
+
+
+def _spans(store: Store, src: Sources, session_id: str, traces: set[str]) -> list[dict[str, Any]]:
+    if not {"trace_id", "span_id", "parent_span_id", "name", "session_id"} <= set(src.spans):
+        return []
+    marks = ", ".join("?" for _ in traces) or "NULL"
+    rows: list[dict[str, Any]] = store.query(
+        f"SELECT * FROM spans WHERE session_id = ? OR trace_id IN ({marks}) ORDER BY started_at NULLS FIRST",
+        [session_id, *sorted(traces)],
+    ).to_pylist()
+    return rows
+
+
+def _call_step(row: Mapping[str, Any]) -> Step:
+    model = row["response_model"] or row["request_model"] or "(unknown model)"
+    step = Step(
+        kind="call",
+        id=str(row["id"]),
+        label=model,
+        agent=row["agent"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        latency_ms=row["latency_ms"],
+        tokens={b: row[b] for b in BUCKETS},
+        input_total=row["input_total"],
+        output_total=row["output_total"],
+        cost=row["cost_total"],
+        status=row["status"],
+        unpriced=row["cost_total"] is None,
+    )
+    for i, tool in enumerate(row["tool_uses"] or []):
+        label = tool["name"] + (f" [{tool['args_hash'][:8]}]" if tool.get("args_hash") else "")
+        step.children.append(
+            Step("tool", f"{step.id}#tool{i}", label, agent=row["agent"], started_at=row["ended_at"])
+        )
+    return step
+
+
+def _span_step(row: Mapping[str, Any]) -> Step:
+    label = row.get("tool_name") or row.get("agent_name") or row["name"]
+    return Step(
+        "span",
+        f"{row['trace_id']}:{row['span_id']}",
+        str(label),
+        agent=row.get("agent_name"),
+        started_at=row.get("started_at"),
+        ended_at=row.get("ended_at"),
+        status=row.get("status"),
+    )
+
+
+def _assemble(
+    calls: list[dict[str, Any]], spans: list[dict[str, Any]], charges: list[dict[str, Any]]
+) -> list[Step]:
+    by_span: dict[tuple[Any, Any], tuple[Step, Mapping[str, Any]]] = {}
+    ordered: list[tuple[Step, Mapping[str, Any]]] = []
+    ordered.extend((_span_step(span), span) for span in spans)
+    ordered.extend((_call_step(call), call) for call in calls)
+    for step, row in ordered:
+        if row.get("span_id"):
+            by_span.setdefault((row.get("trace_id"), row["span_id"]), (step, row))
+    roots: list[Step] = []
+    groups: dict[tuple[str, str], Step] = {}
+    for step, row in ordered:
+        parent = by_span.get((row.get("trace_id"), row.get("parent_span_id")))
+        if parent is None or parent[0] is step:
+            roots.append(step)
+        elif step.kind == "call" and parent[0].kind == "call" and step.agent != parent[0].agent:
+            _subagent(parent[0], step, groups).children.append(step)
+        else:
+            parent[0].children.append(step)
+    call_steps = [s for s, _ in ordered if s.kind == "call"]
+    for charge in charges:
+        _place_charge(charge, call_steps, roots)
+    _sort(roots)
+    return roots
+
+
+def _subagent(parent: Step, child: Step, groups: dict[tuple[str, str], Step]) -> Step:
+    agent = child.agent or "(sub-agent)"
+    key = (parent.id, agent)
+    if key not in groups:
+        node = Step("subagent", f"{parent.id}>{agent}", agent, agent=agent, started_at=child.started_at)
+        tool = next((t for t in parent.children if t.kind == "tool" and agent in t.label), None)
+        (tool or parent).children.append(node)
+        groups[key] = node
+    return groups[key]
+
+
+def _place_charge(row: Mapping[str, Any], calls: list[Step], roots: list[Step]) -> None:
+    step = Step(
+        "charge",
+        str(row["id"]),
+        f"{row['kind']}" + (f" ({row['description']})" if row.get("description") else ""),
+        agent=row.get("agent"),
+        started_at=row["at"],
+        ended_at=row["at"],
+        cost=row["amount"],
+    )
+    before = [c for c in calls if c.ended_at is not None and c.ended_at <= row["at"]]
+    if not before:
+        roots.append(step)
+        return
+    owner = max(before, key=lambda c: c.ended_at or datetime.min)
+    tool = next(
+        (t for t in owner.children if t.kind == "tool" and t.label.split(" [")[0] == row.get("description")),
+        None,
+    )
+    (tool or owner).children.append(step)
+
+
+def _sort(steps: list[Step]) -> None:
+    steps.sort(key=lambda s: (s.started_at is not None, s.started_at or datetime.min, _KIND_ORDER[s.kind]))
+    for step in steps:
+        _sort(step.children)
+
+
+def _running_totals(roots: list[Step]) -> None:
+    costed = [s for root in roots for _, s in root.walk() if s.kind in ("call", "charge")]
+    costed.sort(key=lambda s: (s.ended_at is not None, s.ended_at or s.started_at or datetime.min))
+    total = Decimal(0)
+    for step in costed:
+        total += step.cost or Decimal(0)
+        step.running_total = total
+
+
+def _attribution(calls: list[dict[str, Any]], charges: list[dict[str, Any]]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name in ATTRIBUTION_FIELDS:
+        values = sorted({str(r[name]) for r in (*calls, *charges) if r.get(name)})
+        if values:
+            out[name] = ", ".join(values)
+    return out
+
+
+def _success(calls: list[dict[str, Any]]) -> bool | None:
+    session = [c["_session_success"] for c in calls if c["_session_success"] is not None]
+    if session:
+        return all(session)
+    flags = [c["_call_success"] for c in calls if c["_call_success"] is not None]
+    return all(flags) if flags else None

@@ -1,0 +1,188 @@
+"""Session costing: sessions ranked by what they cost, calls and charges together.
+
+A session's cost is the cost of every call below it (its own calls, its sub-agents' calls, calls
+of its trace that name no session) plus its charges, so it equals the sum of its parts. Unpriced
+calls are counted and add nothing (a session whose calls are all unpriced and that has no charge
+has no cost, never $0). A session's outcome is the one recorded for the session, else the
+outcomes of its calls (a failure wins); its action is the one recorded, else a call's.
+With ``by`` dimensions, sessions are ranked within each group; a session belongs to the smallest
+value of the dimension among its calls (a session rarely spans two teams or features).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Final
+
+from tokenomy.analysis.dimensions import Grouping
+from tokenomy.analysis.grouped import Selection, spend_sql
+from tokenomy.analysis.sources import Sources, detect
+from tokenomy.schema import BUCKETS
+from tokenomy.store.base import Store
+
+_NONE: Final = "CAST(NULL AS BIGINT)"
+_COLUMNS: Final = {
+    "first_at": ("c.started_at", 'g."at"'),
+    "last_at": ("coalesce(c.ended_at, c.started_at)", 'g."at"'),
+    **{b: (f"c.{b}", _NONE) for b in (*BUCKETS, "input_total", "output_total")},
+    "call_success": ("c._call_success", "CAST(NULL AS BOOLEAN)"),
+    "session_success": ("c._session_success", "CAST(NULL AS BOOLEAN)"),
+    "call_action": ("c._call_action", "CAST(NULL AS VARCHAR)"),
+    "session_action": ("c._session_action", "CAST(NULL AS VARCHAR)"),
+    "agent": ('c."agent"', "CAST(NULL AS VARCHAR)"),
+    "sub_call": ("c.parent_span_id IS NOT NULL", "FALSE"),
+}
+_AGGREGATES: Final = {
+    "calls": "count(*) FILTER (WHERE c.kind = 'call')",
+    "charges": "count(*) FILTER (WHERE c.kind = 'charge')",
+    **{b: f"CAST(sum(c.{b}) AS BIGINT)" for b in (*BUCKETS, "input_total", "output_total")},
+    "llm_cost": "sum(c.cost) FILTER (WHERE c.kind = 'call')",
+    "charge_cost": "sum(c.cost) FILTER (WHERE c.kind = 'charge')",
+    "unpriced": "count(*) FILTER (WHERE c.kind = 'call' AND c.cost IS NULL)",
+    "first_at": "min(c.first_at)",
+    "last_at": "max(c.last_at)",
+    "success": "coalesce(bool_and(c.session_success), bool_and(c.call_success))",
+    "action": "coalesce(max(c.session_action), max(c.call_action))",
+    "agents": "count(DISTINCT c.agent)",
+    "sub_calls": "count(*) FILTER (WHERE c.sub_call)",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRow:
+    """One session's totals."""
+
+    session_id: str
+    group: Mapping[str, str]
+    calls: int
+    charges: int
+    tokens: Mapping[str, int]
+    input_total: int
+    output_total: int
+    llm_cost: Decimal | None
+    charge_cost: Decimal | None
+    unpriced: int
+    started_at: datetime | None
+    ended_at: datetime | None
+    success: bool | None
+    """The session's outcome: True, False, or None when none was recorded."""
+    action: str | None
+    agents: int
+    sub_calls: int
+    """Calls made below another call or span (sub-agents, tools)."""
+
+    @property
+    def cost(self) -> Decimal | None:
+        """LLM cost plus charges; None when neither is known."""
+        if self.llm_cost is None and self.charge_cost is None:
+            return None
+        return (self.llm_cost or Decimal(0)) + (self.charge_cost or Decimal(0))
+
+    @property
+    def duration_s(self) -> float | None:
+        """Seconds from the first call (or charge) to the end of the last one."""
+        if self.started_at is None or self.ended_at is None:
+            return None
+        return (self.ended_at - self.started_at).total_seconds()
+
+    @property
+    def outcome(self) -> str:
+        """``success``, ``failure`` or ``unknown``."""
+        return "unknown" if self.success is None else ("success" if self.success else "failure")
+
+
+@dataclass(frozen=True, slots=True)
+class SessionList:
+    """The most expensive sessions (per group when grouped), and how many sessions there are."""
+
+    rows: tuple[SessionRow, ...]
+    sessions: int
+    """Sessions in the scope (all of them, not only the rows shown)."""
+    by: tuple[str, ...] = ()
+    no_session_calls: int = 0
+    """Calls in the scope that belong to no session (not listed)."""
+
+
+def top_sessions(
+    store: Store, selection: Selection | None = None, *, top: int = 20, sources: Sources | None = None
+) -> SessionList:
+    """The ``top`` most expensive sessions of the scope (within each group of ``selection.grouping.by``).
+
+    Args:
+        store: The store to read.
+        selection: Scope (period, filters) and the dimensions to rank within (the bucket is ignored).
+        top: How many sessions to keep (per group).
+        sources: The optional tables (detected when None).
+
+    Raises:
+        ValueError: ``top`` is not positive.
+    """
+    if top < 1:
+        raise ValueError(f"top must be at least 1, got {top}")
+    selection = selection or Selection()
+    by = selection.grouping.by
+    relation, params = spend_sql(
+        store, sources or detect(store), Selection(selection.scope, Grouping(by)), _COLUMNS
+    )
+    rows = store.query(_ranking_sql(relation, len(by), top), params).to_pylist()
+    if rows:
+        sessions, orphans = int(rows[0]["_sessions"]), int(rows[0]["_orphans"] or 0)
+    else:  # no session at all: only the calls that belong to none are left to count
+        counted = f"SELECT count(*) FILTER (WHERE kind = 'call') AS n FROM ({relation}) c"
+        sessions, orphans = 0, int(store.query(counted, params).to_pylist()[0]["n"])
+    return SessionList(
+        rows=tuple(_session(raw, by) for raw in rows if raw["session_id"] is not None),
+        sessions=sessions,
+        by=by,
+        no_session_calls=orphans,
+    )
+
+
+def _ranking_sql(relation: str, dims: int, top: int) -> str:
+    """Rank sessions on a light pass (cost only), then aggregate everything for the top ones only."""
+    keys = [f"k{i}" for i in range(dims)]
+    firsts = "".join(f", min(c.{k}) AS {k}" for k in keys)
+    partition = f"PARTITION BY {', '.join(keys)} " if keys else ""
+    aggregates = ", ".join(f"{expr} AS {name}" for name, expr in _AGGREGATES.items())
+    listed = "".join(f"t.{k}, " for k in keys)
+    order = ", ".join([*(f"t.{k}" for k in keys), "t._rank"])
+    return f"""
+        WITH rel AS ({relation}),
+        per AS (
+            SELECT c.session_id{firsts}, coalesce(sum(c.cost), 0) AS spend,
+                   count(*) FILTER (WHERE c.kind = 'call') AS session_calls
+            FROM rel c GROUP BY c.session_id),
+        ranked AS (
+            SELECT *, row_number() OVER ({partition}ORDER BY spend DESC, session_id) AS _rank,
+                   count(*) OVER () AS _sessions
+            FROM per WHERE session_id IS NOT NULL),
+        top AS (SELECT * FROM ranked WHERE _rank <= {int(top)})
+        SELECT t.session_id, {listed}t._rank, t._sessions,
+               (SELECT session_calls FROM per WHERE session_id IS NULL) AS _orphans, {aggregates}
+        FROM rel c JOIN top t ON c.session_id = t.session_id
+        GROUP BY ALL ORDER BY {order}
+    """
+
+
+def _session(raw: Mapping[str, Any], by: tuple[str, ...]) -> SessionRow:
+    return SessionRow(
+        session_id=str(raw["session_id"]),
+        group={name: str(raw[f"k{i}"]) for i, name in enumerate(by)},
+        calls=int(raw["calls"] or 0),
+        charges=int(raw["charges"] or 0),
+        tokens={b: int(raw[b] or 0) for b in BUCKETS},
+        input_total=int(raw["input_total"] or 0),
+        output_total=int(raw["output_total"] or 0),
+        llm_cost=raw["llm_cost"],
+        charge_cost=raw["charge_cost"],
+        unpriced=int(raw["unpriced"] or 0),
+        started_at=raw["first_at"],
+        ended_at=raw["last_at"],
+        success=raw["success"],
+        action=raw["action"],
+        agents=int(raw["agents"] or 0),
+        sub_calls=int(raw["sub_calls"] or 0),
+    )

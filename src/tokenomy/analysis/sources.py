@@ -1,0 +1,154 @@
+"""The calls analyses read, joined with what other parts of tokenomy may have recorded about them.
+
+Beyond ``calls`` and ``charges``, a store may hold (depending on its migrations):
+
+* ``outcomes``: outcomes that arrived after the call, for a call or a whole session
+  (``target`` = ``call`` | ``session``); the latest one per target wins;
+* ``findings``: the waste audit's findings; ``call_ids`` lists the calls wasted as a whole
+  (superseded retries, truncated attempts, repeated tool calls), while calls that wasted only
+  part of their tokens (filler, a bloated prompt, a missed cache) are listed elsewhere and stay
+  useful;
+* ``spans``: non-LLM trace spans (agents, tools), for session trees.
+
+:func:`detect` looks at the store's tables once; :meth:`Sources.calls_sql` is the ``calls``
+table with a few derived columns every analysis uses (``_succeeded``, ``_wasted``...). When a
+table is missing, the derived columns fall back to what the calls carry themselves, and
+:attr:`Sources.waste_assessed` says whether "wasted" means anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from tokenomy.analysis.dimensions import ScopeSQL
+from tokenomy.store.base import Dialect, Store
+
+WASTE_NOT_ASSESSED: Final = "waste not assessed: no audit has stored findings (run `tokenomy audit`)"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcomes:
+    """Where the ``outcomes`` table keeps the target id and the time of an outcome."""
+
+    id_column: str
+    time_column: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Sources:
+    """Which optional tables the store holds, and how to read them."""
+
+    outcomes: Outcomes | None = None
+    wasted_sql: str | None = None
+    """A query giving one ``call_id`` per wasted call, or None when no audit has run."""
+    spans: tuple[str, ...] = ()
+    """Columns of the ``spans`` table (empty when there is none)."""
+    trace_sessions: bool = False
+    """Some calls have a trace but no session: they take the session of their trace."""
+
+    @property
+    def waste_assessed(self) -> bool:
+        """True when findings from an audit are available."""
+        return self.wasted_sql is not None
+
+    def calls_sql(self, dialect: Dialect, scope: ScopeSQL, columns: Sequence[str] = ()) -> str:
+        """The selected calls (alias ``c``) with derived columns and ``columns`` appended.
+
+        Derived columns: ``_session`` (the call's session, else the session of another call or
+        span of its trace), ``_call_success`` and ``_call_action`` (the call's own outcome),
+        ``_session_success`` and ``_session_action`` (an outcome recorded for its session),
+        ``_succeeded`` (status ok and no outcome says it failed) and ``_wasted`` (an audit listed
+        it as waste). ``scope`` and ``columns`` may use them.
+        """
+        joins: list[str] = []
+        session = "c.session_id"
+        if self.trace_sessions:
+            on = "c.session_id IS NULL AND ts.trace_id = c.trace_id"
+            joins.append(f"LEFT JOIN ({self._trace_sessions()}) ts ON {on}")
+            session = "coalesce(c.session_id, ts.session_id)"
+        call_success, call_action = "c.success", "c.action"
+        session_success, session_action = "CAST(NULL AS BOOLEAN)", "CAST(NULL AS VARCHAR)"
+        if self.outcomes is not None:
+            joins.append(f"LEFT JOIN ({self._latest(dialect, 'call')}) o ON o.target_id = c.id")
+            joins.append(f"LEFT JOIN ({self._latest(dialect, 'session')}) so ON so.target_id = {session}")
+            call_success, call_action = "coalesce(o.success, c.success)", "coalesce(o.action, c.action)"
+            session_success, session_action = "so.success", "so.action"
+        wasted = "FALSE"
+        if self.wasted_sql is not None:
+            joins.append(f"LEFT JOIN ({self.wasted_sql}) w ON w.call_id = c.id")
+            wasted = "(w.call_id IS NOT NULL)"
+        derived = [
+            f"{session} AS _session",
+            f"{call_success} AS _call_success",
+            f"{call_action} AS _call_action",
+            f"{session_success} AS _session_success",
+            f"{session_action} AS _session_action",
+            f"(c.status = 'ok' AND coalesce({call_success}, {session_success}, TRUE)) AS _succeeded",
+            f"{wasted} AS _wasted",
+        ]
+        inner = f"SELECT {', '.join(['c.*', *derived])} FROM calls c {' '.join(joins)}"
+        return f"SELECT {', '.join(['c.*', *columns])} FROM ({inner}) c WHERE {scope.condition}"
+
+    def _trace_sessions(self) -> str:
+        """One session per trace, from the calls (and spans) of the trace that name one."""
+        named = "SELECT trace_id, session_id FROM calls"
+        if {"trace_id", "session_id"} <= set(self.spans):
+            named += " UNION ALL SELECT trace_id, session_id FROM spans"
+        return (
+            f"SELECT trace_id, min(session_id) AS session_id FROM ({named}) n "
+            "WHERE trace_id IS NOT NULL AND session_id IS NOT NULL GROUP BY trace_id"
+        )
+
+    def _latest(self, dialect: Dialect, target: str) -> str:
+        assert self.outcomes is not None
+        ident = self.outcomes.id_column
+        time = self.outcomes.time_column
+        if time is None:
+            success, action = "bool_or(success)", "max(action)"
+        else:
+            success, action = dialect.arg_max("success", time), dialect.arg_max("action", time)
+        return (
+            f"SELECT {ident} AS target_id, {success} AS success, {action} AS action "
+            f"FROM outcomes WHERE target = '{target}' GROUP BY {ident}"
+        )
+
+
+def detect(store: Store) -> Sources:
+    """What the store holds beyond calls and charges (see the module docstring)."""
+    orphans = store.query(
+        "SELECT count(*) AS n FROM calls WHERE session_id IS NULL AND trace_id IS NOT NULL"
+    ).to_pylist()[0]["n"]
+    outcomes = _outcomes(store.table_columns("outcomes"))
+    if outcomes is not None and _empty(store, "outcomes"):
+        outcomes = None  # joining an empty table costs a pass over every call for nothing
+    return Sources(
+        outcomes=outcomes,
+        wasted_sql=_wasted(store),
+        spans=store.table_columns("spans"),
+        trace_sessions=bool(orphans),
+    )
+
+
+def _empty(store: Store, table: str) -> bool:
+    return not store.query(f"SELECT count(*) AS n FROM (SELECT 1 FROM {table} LIMIT 1) t").to_pylist()[0]["n"]
+
+
+def _outcomes(columns: tuple[str, ...]) -> Outcomes | None:
+    needed = {"target", "success", "action"}
+    ident = next((c for c in ("target_id", "id") if c in columns), None)
+    if not needed <= set(columns) or ident is None:
+        return None
+    time = next((c for c in ("at", "recorded_at", "created_at") if c in columns), None)
+    return Outcomes(id_column=ident, time_column=f'"{time}"' if time else None)
+
+
+def _wasted(store: Store) -> str | None:
+    """SQL listing wasted call ids, when an audit has stored findings."""
+    columns = store.table_columns("findings")
+    if "call_ids" not in columns:
+        return None
+    if _empty(store, "findings"):
+        return None
+    return f"SELECT DISTINCT {store.dialect.unnest('call_ids')} AS call_id FROM findings"

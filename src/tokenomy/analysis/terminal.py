@@ -1,0 +1,290 @@
+"""The analyses drawn for a terminal with rich: KPI tiles, spend tables, drivers, sessions, trees.
+
+Colour carries meaning only: a KPI trend is green when it moved the better way and red when it
+moved the worse way; a regression is red; an unknown value is a dim "—". Without a terminal, rich
+prints the same tables as plain text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from rich.columns import Columns
+from rich.console import Group, RenderableType
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from tokenomy.analysis.attribution import AttributionTable
+from tokenomy.analysis.baselines import IntentBaseline
+from tokenomy.analysis.drivers import PARTS, CostDrivers
+from tokenomy.analysis.formats import UNKNOWN, bucket_label, change, money, money_short, percent, tokens
+from tokenomy.analysis.kpis import Kpi
+from tokenomy.analysis.results import MetricResult, MetricRow
+from tokenomy.analysis.session_tree import SessionTree, Step
+from tokenomy.analysis.sessions import SessionList
+
+
+def kpi_value(kpi: Kpi) -> str:
+    """A KPI's value for people."""
+    if kpi.value is None:
+        return UNKNOWN
+    if kpi.unit == "USD":
+        return money_short(Decimal(kpi.value))
+    if kpi.unit == "ratio":
+        return percent(float(kpi.value))
+    return f"{int(kpi.value):,}"
+
+
+def kpi_tiles(kpis: Sequence[Kpi]) -> RenderableType:
+    """One small panel per KPI, with its trend coloured by whether it improved."""
+    panels = []
+    for kpi in kpis:
+        body = Text(kpi_value(kpi), style="bold")
+        if kpi.change is not None:
+            style = {True: "green", False: "red", None: "dim"}[kpi.improved]
+            body.append(f"\n{'▲' if kpi.change > 0 else '▼'} {change(kpi.change)}", style=style)
+        elif kpi.reason:
+            body.append(f"\n{kpi.reason}", style="dim")
+        panels.append(Panel(body, title=kpi.label, title_align="left", expand=True, width=26))
+    return Columns(panels)
+
+
+def attribution_table(table: AttributionTable) -> Table:
+    """Spend per group: calls, charges, tokens, LLM cost, charges' cost, total, share, unpriced."""
+    title = (
+        "spend by " + (", ".join(table.by) or "everything") + (f" per {table.bucket}" if table.bucket else "")
+    )
+    out = Table(title=title, show_footer=True)
+    total = table.total
+    for name in table.by:
+        out.add_column(name, footer="total" if name == table.by[0] else "")
+    if table.bucket:
+        out.add_column(table.bucket, footer="" if table.by else "total")
+    numbers = (
+        ("calls", f"{total.calls:,}"),
+        ("charges", f"{total.charges:,}"),
+        ("input", tokens(total.input_total)),
+        ("output", tokens(total.output_total)),
+        ("cache read", tokens(total.tokens["cache_read"])),
+        ("LLM cost", money(total.llm_cost)),
+        ("charges $", money(total.charge_cost)),
+        ("cost", money(total.cost)),
+        ("share", percent(total.cost_share)),
+        ("unpriced", f"{total.unpriced:,}"),
+    )
+    for name, foot in numbers:
+        out.add_column(name, footer=foot, justify="right")
+    for row in table.rows:
+        cells: list[str | Text] = [row.group[name] for name in table.by]
+        if table.bucket:
+            cells.append(bucket_label(row.bucket, table.bucket))
+        cells += [
+            f"{row.calls:,}",
+            f"{row.charges:,}",
+            tokens(row.input_total),
+            tokens(row.output_total),
+            tokens(row.tokens["cache_read"]),
+            money(row.llm_cost),
+            money(row.charge_cost),
+            money(row.cost),
+            percent(row.cost_share),
+            Text(f"{row.unpriced:,}", style="yellow" if row.unpriced else ""),
+        ]
+        out.add_row(*cells)
+    return out
+
+
+def drivers_tables(drivers: CostDrivers) -> list[Table]:
+    """The total decomposition, then the dominant driver of each group value."""
+    period = f"{drivers.baseline.label()} → {drivers.current.label()}"
+    parts = Table(title=f"why spend changed ({period})")
+    parts.add_column("part")
+    parts.add_column("effect", justify="right")
+    total = drivers.total
+    parts.add_row("baseline cost", money(total.baseline_cost))
+    for name in PARTS:
+        parts.add_row(name.replace("_", " "), _signed(total.parts[name]))
+    parts.add_row(Text("current cost", style="bold"), Text(money(total.current_cost), style="bold"))
+    groups = Table(title="dominant driver per group")
+    for head in ("dimension", "value", "before", "now", "change", "dominant driver", "its effect"):
+        groups.add_column(
+            head, justify="right" if head in ("before", "now", "change", "its effect") else "left"
+        )
+    for dim, rows in drivers.groups.items():
+        for row in rows:
+            dominant = row.dominant
+            groups.add_row(
+                dim,
+                row.group[dim],
+                money(row.baseline_cost),
+                money(row.current_cost),
+                _signed(row.change),
+                (dominant or UNKNOWN).replace("_", " "),
+                _signed(row.parts[dominant]) if dominant else UNKNOWN,
+            )
+    return [parts, groups]
+
+
+def _signed(value: Decimal) -> Text:
+    style = "red" if value > 0 else ("green" if value < 0 else "")
+    return Text(("+" if value > 0 else "") + money(value), style=style)
+
+
+def baselines_table(items: Sequence[IntentBaseline]) -> Table:
+    """Per intent: tokens and cost per call before and now, and regressions in red."""
+    out = Table(title="intent baselines (tokens per call)")
+    for head in ("intent", "calls", "input/call", "Δ", "output/call", "Δ", "cost/call", "Δ", "verdict"):
+        out.add_column(head, justify="left" if head in ("intent", "verdict") else "right")
+    for b in items:
+        now = b.current
+        verdict = Text(b.reason, style="bold red" if b.regression else "dim")
+        out.add_row(
+            b.intent,
+            f"{now.calls:,}",
+            _per_call(now.input_per_call),
+            change(b.input_change),
+            _per_call(now.output_per_call),
+            change(b.output_change),
+            money(now.cost_per_call),
+            change(b.cost_change),
+            verdict,
+        )
+    return out
+
+
+def _per_call(value: float | None) -> str:
+    return UNKNOWN if value is None else f"{value:,.0f}"
+
+
+def metrics_table(results: Sequence[MetricResult]) -> Group:
+    """Every metric: its total, then one line per group (value, coverage, reason when none)."""
+    tables = []
+    for result in results:
+        out = Table(title=f"{result.name}: {result.formula}", title_justify="left")
+        for name in result.by:
+            out.add_column(name)
+        if result.bucket:
+            out.add_column(result.bucket)
+        for head in ("value", "coverage", "calls", "note"):
+            out.add_column(head, justify="left" if head == "note" else "right")
+        for row in (*result.rows, result.total):
+            cells: list[Any] = [row.group.get(name, "total" if not row.group else "") for name in result.by]
+            if result.bucket:
+                cells.append(bucket_label(row.bucket, result.bucket) if row.bucket else "")
+            cells += [
+                _metric_value(row, result.unit),
+                percent(row.coverage),
+                f"{row.calls:,}",
+                row.reason or "",
+            ]
+            out.add_row(*cells)
+        tables.append(out)
+        for note in result.notes:
+            tables.append(Text(f"  note: {note}", style="dim"))  # type: ignore[arg-type]
+    return Group(*tables)
+
+
+def _metric_value(row: MetricRow, unit: str) -> str:
+    if row.value is None:
+        return UNKNOWN
+    if unit == "USD":
+        return money(Decimal(row.value))
+    if unit == "USD/100ms":
+        return money(Decimal(row.value)) + "/100ms"
+    if unit == "x":
+        return f"{float(row.value):,.2f}x"
+    return percent(float(row.value), 2)
+
+
+def sessions_table(sessions: SessionList) -> Table:
+    """Sessions ranked by cost, with calls, tokens, duration and outcome."""
+    title = f"most expensive sessions (of {sessions.sessions:,})"
+    out = Table(title=title)
+    for name in sessions.by:
+        out.add_column(name)
+    for head in ("session", "calls", "charges", "input", "output", "duration", "outcome", "action", "cost"):
+        out.add_column(
+            head,
+            justify="right"
+            if head in ("calls", "charges", "input", "output", "duration", "cost")
+            else "left",
+        )
+    for s in sessions.rows:
+        duration = UNKNOWN if s.duration_s is None else f"{s.duration_s:,.1f} s"
+        outcome = Text(s.outcome, style={"success": "green", "failure": "red"}.get(s.outcome, "dim"))
+        out.add_row(
+            *[s.group[n] for n in sessions.by],
+            s.session_id,
+            f"{s.calls:,}",
+            f"{s.charges:,}",
+            tokens(s.input_total),
+            tokens(s.output_total),
+            duration,
+            outcome,
+            s.action or "",
+            money(s.cost),
+        )
+    return out
+
+
+def session_tree(tree: SessionTree) -> Tree:
+    """A session's steps as a rich tree: tokens per bucket, cost, latency and running total per step."""
+    outcome = "unknown" if tree.success is None else ("success" if tree.success else "failure")
+    label = Text(f"session {tree.session_id}", style="bold")
+    label.append(
+        f"  {_n(tree.calls, 'call')}, {_n(tree.charges, 'charge')}, {money(tree.cost)}, outcome {outcome}"
+    )
+    if tree.unpriced:
+        label.append(f", {tree.unpriced} unpriced", style="yellow")
+    root = Tree(label)
+    for step in tree.roots:
+        _branch(root, step)
+    return root
+
+
+def _branch(parent: Tree, step: Step) -> None:
+    node = parent.add(_step_text(step))
+    for child in step.children:
+        _branch(node, child)
+
+
+def _step_text(step: Step) -> Text:
+    if step.kind == "tool":
+        return Text(f"tool {step.label}", style="cyan")
+    if step.kind == "subagent":
+        return Text(f"sub-agent {step.label}  subtotal {money(step.subtotal)}", style="magenta")
+    if step.kind == "span":
+        return Text(f"span {step.label}", style="blue")
+    if step.kind == "charge":
+        return Text(
+            f"charge {step.label}  {money(step.cost)}  running {money(step.running_total)}", style="yellow"
+        )
+    text = Text(f"call {step.label}", style="bold" if step.status == "ok" else "red")
+    if step.agent:
+        text.append(f" ({step.agent})", style="dim")
+    latency = UNKNOWN if step.latency_ms is None else f"{step.latency_ms:,.0f} ms"
+    text.append(f"  {_step_tokens(step)}  {latency}  {money(step.cost)}  running {money(step.running_total)}")
+    if step.status and step.status != "ok":
+        text.append(f"  [{step.status}]", style="red")
+    return text
+
+
+_DETAIL_BUCKETS = ("cache_read", "cache_write_5m", "cache_write_1h", "reasoning")
+
+
+def _step_tokens(step: Step) -> str:
+    """``in 4.81K (cache read 2K) · out 130 (reasoning 80)``: totals, then the special buckets."""
+    parts = [f"in {tokens(step.input_total)}", f"out {tokens(step.output_total)}"]
+    for i, names in enumerate((_DETAIL_BUCKETS[:3], _DETAIL_BUCKETS[3:])):
+        shown = [f"{b.replace('_', ' ')} {tokens(step.tokens.get(b))}" for b in names if step.tokens.get(b)]
+        if shown:
+            parts[i] += f" ({', '.join(shown)})"
+    return " · ".join(parts)
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"

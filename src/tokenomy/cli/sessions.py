@@ -1,0 +1,64 @@
+"""``tokenomy sessions``: sessions ranked by cost (a thin shell over analysis.sessions)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from tokenomy.analysis import serialize, terminal
+from tokenomy.analysis.dimensions import Grouping, Scope, parse_dimensions, parse_where
+from tokenomy.analysis.grouped import Selection
+from tokenomy.analysis.sessions import top_sessions
+from tokenomy.cli.options import config_option, db_option, resolve
+from tokenomy.cli.report import TIME_FORMATS, console_for_stdout
+from tokenomy.store import open_store
+
+
+@click.command(name="sessions")
+@db_option
+@config_option
+@click.option(
+    "--top", type=click.IntRange(min=1), default=20, show_default=True, help="Sessions to list (per group)."
+)
+@click.option("--by", "by", default=None, help="Rank within each group of these dimensions: team,feature...")
+@click.option("--where", "where", multiple=True, help="Keep only dim=value (repeatable).")
+@click.option("--since", type=click.DateTime(TIME_FORMATS), default=None, help="First UTC day (or time).")
+@click.option(
+    "--until", type=click.DateTime(TIME_FORMATS), default=None, help="UTC day (or time) to stop before."
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True
+)
+def command(
+    *,
+    db: Path | None,
+    config_file: Path | None,
+    top: int,
+    by: str | None,
+    where: tuple[str, ...],
+    since: datetime | None,
+    until: datetime | None,
+    fmt: str,
+) -> None:
+    """Sessions ranked by cost (calls and charges, sub-agents included), with calls, tokens,
+    duration and outcome. Show one of them with `tokenomy session ID`.
+    """
+    settings = resolve(config_file, db=db)
+    selection = Selection(Scope(since, until, parse_where(where)), Grouping(parse_dimensions(by)))
+    with open_store(settings.db, read_only=True) as store:
+        sessions = top_sessions(store, selection, top=top)
+    if fmt == "json":
+        click.echo(json.dumps(serialize.sessions_json(sessions), indent=2))
+    elif fmt == "csv":
+        click.echo(serialize.to_csv(serialize.session_row_json(r) for r in sessions.rows), nl=False)
+    else:
+        console = console_for_stdout()
+        if not sessions.rows:
+            console.print("no sessions in the store for this selection")
+            return
+        console.print(terminal.sessions_table(sessions))
+        if sessions.no_session_calls:
+            console.print(f"note: {sessions.no_session_calls:,} call(s) belong to no session", style="dim")

@@ -1,0 +1,177 @@
+"""Cost drivers: each cause alone moves only its own part; the parts always add up to the change."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from tests.analysis.builders import call, charge, cost, usage
+from tests.analysis.conftest import SimStore
+from tokenomy.analysis.drivers import DRIVERS, PARTS, DriverRow, cost_drivers
+from tokenomy.analysis.periods import Period
+from tokenomy.schema import Call, Charge
+from tokenomy.store import open_store
+
+DAY1 = datetime(2026, 10, 5)
+DAY2 = datetime(2026, 10, 6)
+BASELINE = Period(DAY1, DAY2)
+CURRENT = Period(DAY2, DAY2 + timedelta(days=1))
+
+
+def _call(
+    n: int,
+    day: datetime,
+    *,
+    model: str = "m1",
+    uncached: int = 1000,
+    read: int = 0,
+    output: int = 100,
+    price: tuple[str, str, str] = ("0.000001", "0.0000001", "0.00002"),
+    team: str = "a",
+) -> Call:
+    """A call whose cost is its tokens times (uncached input, cache read, output) prices."""
+    pu, pr, po = (Decimal(p) for p in price)
+    parts = {"input_uncached": pu * uncached, "cache_read": pr * read, "output_visible": po * output}
+    total = sum(parts.values(), Decimal(0))
+    return call(
+        f"{day:%d}-{model}-{n}-{team}",
+        team=team,
+        request_model=model,
+        started_at=day + timedelta(minutes=n),
+        usage=usage(uncached, read, 0, 0, output, 0),
+        cost=cost(str(total), **{k: str(v) for k, v in parts.items()}),
+    )
+
+
+def _drivers(tmp_path: Path, calls: list[Call], charges: list[Charge] = ()) -> DriverRow:  # type: ignore[assignment]
+    with open_store(tmp_path / "d.duckdb") as store:
+        store.insert_calls(calls)
+        if charges:
+            store.insert_charges(charges)
+        result = cost_drivers(store, CURRENT, BASELINE)
+    _assert_exact(result.total)
+    return result.total
+
+
+def _assert_exact(row: DriverRow) -> None:
+    assert sum(row.parts.values(), Decimal(0)) == row.change
+    assert tuple(row.parts) == PARTS
+
+
+def _only(row: DriverRow, part: str, amount: str) -> None:
+    assert row.parts[part] == Decimal(amount)
+    assert all(v == 0 for k, v in row.parts.items() if k != part), row.parts
+    assert row.dominant == part
+
+
+def test_twice_the_calls_is_volume(tmp_path: Path) -> None:
+    calls = [_call(i, DAY1) for i in range(2)] + [_call(i, DAY2) for i in range(4)]
+    row = _drivers(tmp_path, calls)
+    assert (row.baseline_cost, row.current_cost) == (Decimal("0.006"), Decimal("0.012"))
+    _only(row, "volume", "0.006")
+
+
+def test_longer_answers_are_output_tokens_per_call(tmp_path: Path) -> None:
+    calls = [_call(i, DAY1) for i in range(2)] + [_call(i, DAY2, output=200) for i in range(2)]
+    _only(_drivers(tmp_path, calls), "output_tokens_per_call", "0.004")
+
+
+def test_longer_prompts_are_input_tokens_per_call(tmp_path: Path) -> None:
+    calls = [_call(i, DAY1) for i in range(2)] + [_call(i, DAY2, uncached=3000) for i in range(2)]
+    _only(_drivers(tmp_path, calls), "input_tokens_per_call", "0.004")
+
+
+def test_moving_calls_to_a_dearer_model_is_model_mix(tmp_path: Path) -> None:
+    dear = ("0.000002", "0.0000002", "0.00004")
+    calls = [_call(i, DAY1) for i in range(2)] + [_call(0, DAY2), _call(1, DAY2, model="m2", price=dear)]
+    _only(_drivers(tmp_path, calls), "model_mix", "0.003")
+
+
+def test_new_prices_are_prices(tmp_path: Path) -> None:
+    dear = ("0.000002", "0.0000002", "0.00004")
+    calls = [_call(i, DAY1) for i in range(2)] + [_call(i, DAY2, price=dear) for i in range(2)]
+    _only(_drivers(tmp_path, calls), "prices", "0.006")
+
+
+def test_cache_reads_are_cache_hit_rate(tmp_path: Path) -> None:
+    # half of the 1,000 input tokens now come from the cache at a tenth of the price:
+    # 2 calls x (0.0005 + 0.00005 - 0.001)
+    calls = [_call(i, DAY1) for i in range(2)] + [_call(i, DAY2, uncached=500, read=500) for i in range(2)]
+    _only(_drivers(tmp_path, calls), "cache_hit_rate", "-0.0009")
+
+
+def test_charges_are_their_own_part(tmp_path: Path) -> None:
+    calls = [_call(i, d) for d in (DAY1, DAY2) for i in range(2)]
+    charges = [charge("g1", "0.5", at=DAY1), charge("g2", "0.75", at=DAY2), charge("g3", "0.25", at=DAY2)]
+    _only(_drivers(tmp_path, calls, charges), "charges", "0.5")
+
+
+def test_an_empty_baseline_is_all_volume(tmp_path: Path) -> None:
+    _only(_drivers(tmp_path, [_call(i, DAY2) for i in range(3)]), "volume", "0.009")
+
+
+def test_several_causes_at_once_still_add_up(tmp_path: Path) -> None:
+    dear = ("0.0000015", "0.0000001", "0.00003")
+    calls = [_call(i, DAY1) for i in range(3)] + [_call(0, DAY1, model="m2", output=50)]
+    calls += [_call(i, DAY2, uncached=700, read=600, output=130, price=dear) for i in range(5)]
+    calls += [_call(9, DAY2, model="m3", output=10)]
+    row = _drivers(tmp_path, calls)
+    assert all(row.parts[d] != 0 for d in ("volume", "model_mix", "input_tokens_per_call", "cache_hit_rate"))
+    assert row.change == row.current_cost - row.baseline_cost
+
+
+def test_unpriced_calls_are_left_out_and_noted(tmp_path: Path) -> None:
+    unpriced = call("u1", started_at=DAY2, usage=usage(10, 0, 0, 0, 1, 0), cost=cost(None))
+    calls = [_call(i, d) for d in (DAY1, DAY2) for i in range(2)] + [unpriced]
+    with open_store(tmp_path / "d.duckdb") as store:
+        store.insert_calls(calls)
+        result = cost_drivers(store, CURRENT, BASELINE)
+    assert result.total.change == 0
+    assert result.total.dominant is None
+    assert result.notes == ("unpriced calls left out (never $0): 0 in the baseline, 1 now",)
+
+
+def test_dominant_driver_per_team(tmp_path: Path) -> None:
+    calls = [_call(i, DAY1, team=t) for t in ("a", "b") for i in range(2)]
+    calls += [_call(i, DAY2, team="a") for i in range(6)] + [
+        _call(i, DAY2, team="b", output=400) for i in range(2)
+    ]
+    with open_store(tmp_path / "d.duckdb") as store:
+        store.insert_calls(calls)
+        result = cost_drivers(store, CURRENT, BASELINE, by=("team",))
+    teams = {r.group["team"]: r for r in result.groups["team"]}
+    assert teams["a"].dominant == "volume"
+    assert teams["b"].dominant == "output_tokens_per_call"
+    for row in teams.values():
+        _assert_exact(row)
+
+
+@pytest.mark.parametrize("halves", [(5, 12), (12, 19)])
+def test_simulated_weeks_add_up_exactly_for_every_group(sim: SimStore, halves: tuple[int, int]) -> None:
+    start, end = (datetime(2026, 10, d) for d in halves)
+    current = Period(end, end + (end - start))
+    with open_store(sim.db, read_only=True) as store:
+        result = cost_drivers(store, current, Period(start, end), by=("team", "feature", "model"))
+    _assert_exact(result.total)
+    assert result.total.current_cost + result.total.baseline_cost > 0
+    for rows in result.groups.values():
+        assert sum(r.change for r in rows) == result.total.change
+        for row in rows:
+            _assert_exact(row)
+            assert row.dominant in (*PARTS, None)
+    assert set(DRIVERS) <= set(result.total.parts)
+
+
+def test_the_worked_example_of_docs_reports(tmp_path: Path) -> None:
+    """100 calls at $0.01 become 150 calls with 120 output tokens each ($0.011): $1.00 -> $1.65."""
+    price = ("0.000005", "0.0000005", "0.00005")
+    calls = [_call(i, DAY1, price=price) for i in range(100)]
+    calls += [_call(i, DAY2, output=120, price=price) for i in range(150)]
+    row = _drivers(tmp_path, calls)
+    assert (row.baseline_cost, row.current_cost) == (Decimal("1.00"), Decimal("1.65"))
+    assert row.parts["volume"] == Decimal("0.525")  # (0.50 + 0.55) / 2
+    assert row.parts["output_tokens_per_call"] == Decimal("0.125")  # (0.10 + 0.15) / 2
+    assert all(v == 0 for k, v in row.parts.items() if k not in ("volume", "output_tokens_per_call"))

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from tokenomy.analysis.formats import bucket_label, change, money, money_short, percent, tokens
+
+
+def test_unknown_is_a_dash_never_zero() -> None:
+    for fmt in (money, money_short, tokens, percent, change):
+        assert fmt(None) == "—"
+
+
+def test_money() -> None:
+    assert money(Decimal("12.34567")) == "$12.3457"
+    assert money(Decimal("-0.1024")) == "-$0.1024"
+    assert money(Decimal("0.0000123")) == "$0.000012"  # two significant digits below $0.0001
+    assert money_short(Decimal("1234.567")) == "$1,234.57"
+    assert money_short(Decimal("-3.5")) == "-$3.50"
+    assert money_short(Decimal("0.0042")) == "$0.0042"
+
+
+def test_counts_shares_and_changes() -> None:
+    assert tokens(950) == "950"
+    assert tokens(4_560_000) == "4.56M"
+    assert percent(0.4213) == "42.1%"
+    assert change(0.123) == "+12%"
+    assert change(-0.035) == "-3.5%"
+
+
+def test_bucket_labels() -> None:
+    start = datetime(2026, 10, 5, 14)
+    assert bucket_label(start, "hour") == "10-05 14h"
+    assert bucket_label(start, "day") == "2026-10-05"
+    assert bucket_label(start, "month") == "2026-10"
+    assert bucket_label(None, "day") == "(no time)"

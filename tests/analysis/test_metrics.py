@@ -1,0 +1,214 @@
+"""Every metric of DESIGN section 6 on the five hand-built calls of tests/analysis/builders.py.
+
+The expected values are worked out by hand from the calls' numbers (see builders.hand_calls).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from tests.analysis.builders import T0, hand_store
+from tokenomy.analysis import metrics as m
+from tokenomy.analysis.grouped import Selection
+from tokenomy.analysis.results import MetricResult, MetricRow
+from tokenomy.analysis.sources import WASTE_NOT_ASSESSED, detect
+from tokenomy.schema import Finding, FindingCall, OutcomeEvent, Severity, WasteRole
+from tokenomy.store import DuckDBStore
+from tokenomy.store.findings import AuditRecord
+
+ALL = Selection()
+BY_TEAM = Selection.of(by=["team"])
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[DuckDBStore]:
+    with hand_store(tmp_path / "s.duckdb") as s:
+        yield s
+
+
+def _rows(result: MetricResult) -> dict[str, MetricRow]:
+    return {"/".join(r.group.values()): r for r in result.rows}
+
+
+def _mark_wasted(store: DuckDBStore, *call_ids: str) -> None:
+    finding = Finding(
+        id="f1",
+        category="retry_loop",
+        severity=Severity.HIGH,
+        title="retry loop",
+        fix="stop retrying",
+        calls=tuple(FindingCall(c, None, WasteRole.WASTED) for c in call_ids),
+        wasted_tokens=1,
+        wasted_cost=Decimal("0.02"),
+    )
+    store.save_findings([finding], AuditRecord("a1", datetime(2026, 10, 6), "", None, None))
+
+
+def test_token_efficiency_by_hand(store: DuckDBStore) -> None:
+    result = m.token_efficiency(store, ALL)
+    # useful: c1 100 visible - 10 filler, c2 200 (c3 failed, c5's outcome failed, c4 has no visible split)
+    # processed: c1 1,600+150, c2 2,000+200, c3 0, c5 100+20
+    assert result.total.value == pytest.approx(290 / 4070)
+    assert (result.total.numerator, result.total.denominator) == (290, 4070)
+    assert result.total.coverage == pytest.approx(4 / 5)
+    assert WASTE_NOT_ASSESSED in result.notes
+    teams = _rows(m.token_efficiency(store, BY_TEAM))
+    assert teams["a"].value == pytest.approx(290 / 3950)
+    assert teams["b"].value is None
+    assert teams["b"].reason == "no tokens"  # c3 processed nothing; c4's split is unknown
+    assert teams["b"].coverage == pytest.approx(1 / 2)
+    assert teams["(unattributed)"].value == 0.0  # c5 worked for nothing: a real zero, its outcome failed
+
+
+def test_wasted_calls_from_an_audit_are_not_useful(store: DuckDBStore) -> None:
+    _mark_wasted(store, "c2")
+    result = m.token_efficiency(store, ALL)
+    assert result.total.value == pytest.approx(90 / 4070)
+    assert not result.notes or WASTE_NOT_ASSESSED not in result.notes
+    assert result.total.details["wasted_calls"] == 1
+    # completion efficiency: 1 - (filler 10 + the wasted call's 200 visible) / 300 visible
+    assert m.completion_efficiency(store, ALL).total.value == pytest.approx(1 - 210 / 300)
+
+
+def test_ratios_by_hand(store: DuckDBStore) -> None:
+    ratio = m.output_to_input_ratio(store, ALL).total
+    assert ratio.value == pytest.approx(470 / 4200)
+    assert ratio.coverage == 1.0
+    density = m.input_token_density(store, ALL).total
+    assert density.value == pytest.approx(1 - 850 / 3700)  # c1, c2, c5 report system and tool tokens
+    assert density.coverage == pytest.approx(3 / 5)
+    bloat = m.prompt_bloat(store, ALL).total
+    assert bloat.value == pytest.approx(650 / 1690)
+    completion = m.completion_efficiency(store, ALL)
+    assert completion.total.value == pytest.approx(1 - 10 / 300)
+    assert completion.total.coverage == pytest.approx(3 / 5)
+
+
+def test_context_window_utilization_percentiles(store: DuckDBStore) -> None:
+    row = m.context_window_utilization(store, ALL).total
+    # per call: c3 0.0, c1 0.16, c2 0.2, c5 1.0 (interpolated quantiles)
+    assert row.value == pytest.approx(0.18)
+    assert row.details["p95"] == pytest.approx(0.2 + 0.85 * 0.8)
+    assert row.details["share_above_90"] == pytest.approx(1 / 4)
+    assert row.details["weighted"] == pytest.approx(3700 / 30100)
+    assert row.coverage == pytest.approx(4 / 5)
+
+
+def test_cache_hit_ratio_overall_and_over_cacheable_prompts(store: DuckDBStore) -> None:
+    result = m.cache_hit_ratio(store, ALL)
+    row = result.total
+    assert row.value == pytest.approx(400 / 3700)
+    assert row.coverage == pytest.approx(4 / 5)
+    # cacheable: c1 (openai, 1,600 >= 1,024) and c2 (anthropic, 2,000 >= 1,024); c3 is empty, c5 has no rule
+    assert row.details["cacheable_hit_ratio"] == pytest.approx(400 / 3600)
+    assert row.details["cacheable_input_share"] == pytest.approx(3600 / 3700)
+    assert row.details["calls_without_cache_rule"] == 1
+    assert any("without a known cache rule" in note for note in result.notes)
+
+
+def test_tcpr_splits_input_output_and_overhead(store: DuckDBStore) -> None:
+    result = m.tcpr(store, ALL)
+    row = result.total
+    assert row.value == Decimal("0.031") / 4
+    assert row.details["input"] == Decimal("0.0166") / 4
+    assert row.details["output"] == Decimal("0.0144") / 4
+    assert row.details["overhead"] == 0
+    assert row.coverage == pytest.approx(4 / 5)
+    assert any("1 unpriced" in note for note in result.notes)
+
+
+def test_cost_per_session_action_and_success(store: DuckDBStore) -> None:
+    session = m.cost_per_session(store, ALL).total
+    assert session.value == Decimal("0.035") / 2  # s1: c1 + c2 + g1; s2: c3 at $0, c4 unpriced
+    assert session.denominator == 2
+    assert session.coverage == pytest.approx(3 / 4)
+    action = m.cost_per_action(store, ALL).total
+    assert action.value == Decimal("0.038")  # everything, over the one completed action (c1 "done")
+    success = m.cost_per_successful_inference(store, ALL).total
+    assert success.value == Decimal("0.038")
+    teams = _rows(m.cost_per_successful_inference(store, BY_TEAM))
+    assert teams["a"].value == Decimal("0.035")
+    assert teams["b"].value is None
+    assert teams["b"].reason == "no successful outcome recorded"
+
+
+def test_outcomes_recorded_later_count(store: DuckDBStore) -> None:
+    store.insert_outcomes(
+        [
+            OutcomeEvent("session", "s2", T0, success=True, action="resolved"),
+            OutcomeEvent("call", "c2", T0, success=False),
+        ]
+    )
+    assert m.cost_per_successful_inference(store, ALL).total.value == Decimal("0.038") / 2
+    assert m.cost_per_action(store, ALL).total.value == Decimal("0.038") / 2
+    assert m.token_efficiency(store, ALL).total.value == pytest.approx(90 / 4070)  # c2 failed now
+
+
+def test_token_utilization_against_a_budget(store: DuckDBStore) -> None:
+    row = m.token_utilization(store, 10_000, ALL).total
+    assert row.value == pytest.approx(4550 / 10_000)  # c1 1,750 + c2 2,200 + c4 600 (c3 failed, c5 failed)
+    assert row.details["consumed"] == 4670
+    with pytest.raises(ValueError, match="positive"):
+        m.token_utilization(store, 0, ALL)
+
+
+def test_cost_to_utility_by_intent(store: DuckDBStore) -> None:
+    result = m.cost_to_utility_by_intent(store, ALL)
+    intents = _rows(result)
+    x = intents["x"]
+    assert x.details["cost_share"] == pytest.approx(0.035 / 0.038)
+    assert x.details["call_share"] == pytest.approx(2 / 5)
+    assert x.details["success_share"] == 1.0
+    assert x.value == pytest.approx(0.035 / 0.038)
+    assert intents["y"].value is None
+    assert intents["y"].details["cost_share"] == pytest.approx(0.002 / 0.038)
+    assert result.total.value is None
+
+
+def test_latency_cost_parity_per_intent(store: DuckDBStore) -> None:
+    result = m.latency_cost_parity(store, "m1", "m2", ALL)
+    x = _rows(result)["x"]
+    # m1 is 1,000 ms faster and $0.01 cheaper a call: -$0.01 per 1,000 ms = -$0.001 per 100 ms
+    assert x.value == Decimal("-0.001")
+    assert x.details["faster"] == "m1"
+    assert _rows(result)["y"].value is None
+
+
+def test_every_metric_groups_by_time_bucket(store: DuckDBStore) -> None:
+    selection = Selection.of(by=["team"], bucket="hour")
+    for metric in m.METRICS.values():
+        result = metric(store, selection)
+        assert result.bucket == "hour"
+        assert {r.bucket for r in result.rows} == {T0}, metric.__name__
+
+
+def test_a_metric_with_no_data_says_why_never_zero(tmp_path: Path) -> None:
+    with hand_store(tmp_path / "s.duckdb") as store:
+        empty = Selection.of(since=datetime(2030, 1, 1))
+        for metric in m.METRICS.values():
+            row = metric(store, empty).total
+            assert row.value is None, metric.__name__
+            assert row.reason, metric.__name__
+
+
+def test_sources_detect_optional_tables(store: DuckDBStore) -> None:
+    sources = detect(store)
+    assert sources.outcomes is None  # the table is there but empty: nothing to join
+    assert not sources.waste_assessed
+    store.insert_outcomes([OutcomeEvent("call", "c1", T0, success=True)])
+    assert detect(store).outcomes is not None
+    _mark_wasted(store, "c1")
+    assert detect(store).waste_assessed
+
+
+def test_comparison_metrics_accept_their_own_dimension_in_the_grouping(store: DuckDBStore) -> None:
+    by_intent = _rows(m.cost_to_utility_by_intent(store, Selection.of(by=["intent"])))
+    assert by_intent["x"].value == pytest.approx(0.035 / 0.038)
+    parity = m.latency_cost_parity(store, "m1", "m2", Selection.of(by=["model"]))
+    assert parity.by == ("intent",)
+    assert _rows(parity)["x"].value == Decimal("-0.001")

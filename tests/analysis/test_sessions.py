@@ -1,0 +1,243 @@
+"""Session costing: ranking, trees, and totals that equal the sum of their parts."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from tests.analysis.builders import T0, call, charge, cost, usage
+from tests.analysis.conftest import SimStore
+from tests.conftest import real_data_path
+from tests.importers.support import otlp_of_case
+from tokenomy.analysis.grouped import Selection
+from tokenomy.analysis.session_tree import SessionTree, session_tree
+from tokenomy.analysis.sessions import top_sessions
+from tokenomy.errors import StoreError
+from tokenomy.importers import import_paths
+from tokenomy.pricing import Pricer
+from tokenomy.schema import Outcome, ToolUse
+from tokenomy.store import DuckDBStore, open_store
+from tokenomy.store.events import spans_to_arrow
+
+
+def _s(seconds: float) -> object:
+    return T0 + timedelta(seconds=seconds)
+
+
+def _tree_store(path: Path) -> DuckDBStore:
+    """Session S: a main agent delegating to a helper sub-agent, a span above them, two charges.
+
+    a1 main   span p1 under span r0, asks delegate_helper        $0.01   0-1 s
+    b1 helper below p1, runs run_tests                          $0.002  1-2 s
+    b2 helper below p1, names no session (same trace)           $0.003  3-4 s
+    a2 main   under r0, unpriced                                         5-6 s
+    g  run_tests charge at 2 s, $0.001; h an early charge at -1 s, $0.001
+    Session Q: one call, $0.0005, on another team. One call with neither session nor trace.
+    """
+    store = open_store(path)
+
+    def main(cid: str, start: float, **kw: object) -> object:
+        return call(
+            cid,
+            agent="main",
+            team="t",
+            session_id="S",
+            trace_id="T",
+            started_at=_s(start),
+            ended_at=_s(start + 1),
+            latency_ms=1000.0,
+            usage=usage(100, 0, 0, 0, 10, 0),
+            **kw,
+        )
+
+    store.insert_calls(
+        [
+            main(
+                "a1",
+                0,
+                span_id="p1",
+                parent_span_id="r0",
+                cost=cost("0.01"),
+                tool_uses=(ToolUse("delegate_helper", "h1"),),
+            ),
+            call(
+                "b1",
+                agent="helper",
+                team="t",
+                session_id="S",
+                trace_id="T",
+                span_id="q1",
+                parent_span_id="p1",
+                started_at=_s(1),
+                ended_at=_s(2),
+                usage=usage(50, 0, 0, 0, 5, 0),
+                cost=cost("0.002"),
+                tool_uses=(ToolUse("run_tests", "x"),),
+            ),
+            call(
+                "b2",
+                agent="helper",
+                team="t",
+                trace_id="T",
+                span_id="q2",
+                parent_span_id="p1",
+                started_at=_s(3),
+                ended_at=_s(4),
+                usage=usage(50, 0, 0, 0, 5, 0),
+                cost=cost("0.003"),
+                outcome=Outcome(success=True, action="tests_run"),
+            ),
+            main("a2", 5, span_id="p2", parent_span_id="r0", cost=cost(None)),
+            call(
+                "q",
+                team="u",
+                session_id="Q",
+                started_at=_s(9),
+                usage=usage(5, 0, 0, 0, 1, 0),
+                cost=cost("0.0005"),
+            ),
+            call("loose", team="u", started_at=_s(9), usage=usage(5, 0, 0, 0, 1, 0), cost=cost("0.0001")),
+        ]
+    )
+    store.insert_charges(
+        [
+            charge(
+                "g", "0.001", session_id="S", team="t", at=_s(2), description="run_tests", kind="code_sandbox"
+            ),
+            charge("h", "0.001", session_id="S", team="t", at=_s(-1)),
+        ]
+    )
+    store.insert_spans(
+        spans_to_arrow(
+            [
+                {
+                    "trace_id": "T",
+                    "span_id": "r0",
+                    "name": "invoke_agent main",
+                    "kind": "internal",
+                    "started_at": _s(-2),
+                    "ended_at": _s(7),
+                    "session_id": "S",
+                    "agent_name": "main",
+                }
+            ]
+        )
+    )
+    return store
+
+
+def test_the_tree_of_a_delegating_session(tmp_path: Path) -> None:
+    with _tree_store(tmp_path / "t.duckdb") as store:
+        tree = session_tree(store, "S")
+    assert (tree.calls, tree.charges, tree.unpriced) == (4, 2, 1)
+    assert tree.cost == Decimal("0.017")
+    assert sum((r.subtotal for r in tree.roots), Decimal(0)) == tree.cost
+    shape = [(depth, step.kind, step.label) for depth, step in tree.walk()]
+    assert shape == [
+        (0, "span", "main"),
+        (1, "call", "m1"),
+        (2, "tool", "delegate_helper [h1]"),
+        (3, "subagent", "helper"),
+        (4, "call", "m1"),
+        (5, "tool", "run_tests [x]"),
+        (6, "charge", "code_sandbox (run_tests)"),
+        (4, "call", "m1"),
+        (1, "call", "m1"),
+        (0, "charge", "search_api"),  # before every call: no call to hang below, so at the top
+    ]
+    helper = next(s for _, s in tree.walk() if s.kind == "subagent")
+    assert helper.subtotal == Decimal("0.006")  # b1 + its charge + b2 (adopted through its trace)
+    running = {s.id: s.running_total for _, s in tree.walk() if s.kind in ("call", "charge")}
+    assert running == {  # in time order: h, a1, b1, g, b2, a2 (unpriced: adds nothing)
+        "h": Decimal("0.001"),
+        "a1": Decimal("0.011"),
+        "b1": Decimal("0.013"),
+        "g": Decimal("0.014"),
+        "b2": Decimal("0.017"),
+        "a2": Decimal("0.017"),
+    }
+    assert tree.success is True
+    assert tree.action == "tests_run"
+    assert tree.attribution == {"team": "t", "agent": "helper, main"}
+
+
+def test_sessions_ranked_by_cost_with_their_parts(tmp_path: Path) -> None:
+    with _tree_store(tmp_path / "t.duckdb") as store:
+        listed = top_sessions(store, Selection(), top=10)
+        by_team = top_sessions(store, Selection.of(by=["team"]), top=1)
+        tree = session_tree(store, "S")
+    assert [r.session_id for r in listed.rows] == ["S", "Q"]
+    s = listed.rows[0]
+    assert (s.calls, s.charges, s.unpriced, s.cost) == (4, 2, 1, tree.cost)
+    assert s.duration_s == 7.0  # from the early charge at -1 s to the end of a2 at 6 s
+    assert s.outcome == "success"
+    assert s.sub_calls == 4
+    assert listed.sessions == 2
+    assert listed.no_session_calls == 1
+    assert [(r.group["team"], r.session_id) for r in by_team.rows] == [("t", "S"), ("u", "Q")]
+
+
+def test_an_unknown_session_is_a_clear_error(tmp_path: Path) -> None:
+    with _tree_store(tmp_path / "t.duckdb") as store, pytest.raises(StoreError, match="tokenomy sessions"):
+        session_tree(store, "nope")
+
+
+def _check_sessions(store: DuckDBStore, sample: int) -> int:
+    """Every listed session's cost equals its tree's and its parts' sum; returns the sessions seen."""
+    listed = top_sessions(store, Selection(), top=1_000_000)
+    whole = store.query(
+        "SELECT (SELECT coalesce(sum(cost_total), 0) FROM calls WHERE session_id IS NOT NULL)"
+        " + (SELECT coalesce(sum(amount), 0) FROM charges WHERE session_id IS NOT NULL) AS t"
+    ).to_pylist()[0]["t"]
+    assert sum((r.cost or Decimal(0) for r in listed.rows), Decimal(0)) == whole
+    for row in listed.rows[:sample]:
+        tree: SessionTree = session_tree(store, row.session_id)
+        assert tree.cost == row.cost
+        assert tree.calls == row.calls
+        if tree.cost is not None:
+            assert sum((r.subtotal for r in tree.roots), Decimal(0)) == tree.cost
+    return listed.sessions
+
+
+def test_simulated_sessions_equal_the_sum_of_their_parts(sim: SimStore) -> None:
+    with open_store(sim.db, read_only=True) as store:
+        seen = _check_sessions(store, sample=40)
+    assert seen == len({c["session_id"] for c in sim.calls})
+
+
+def test_a_simulated_sub_agent_hangs_below_its_delegating_call(sim: SimStore) -> None:
+    sub = next(c for c in sim.calls if c.get("parent_span_id"))
+    with open_store(sim.db, read_only=True) as store:
+        tree = session_tree(store, sub["session_id"])
+    nodes = {s.id: (depth, s) for depth, s in tree.walk()}
+    depth, _ = nodes[sub["id"]]
+    assert depth >= 2
+    parents = [
+        s for _, s in tree.walk() if s.kind == "subagent" and any(c.id == sub["id"] for c in s.children)
+    ]
+    assert parents
+    assert parents[0].label == sub["attribution"]["agent"]
+
+
+@pytest.mark.realdata
+def test_real_sessions_equal_the_sum_of_their_parts(tmp_path: Path) -> None:
+    lines = real_data_path("langfuse", "otel-mapping-test-spans.jsonl").read_text().splitlines()
+    cases = tmp_path / "langfuse"
+    cases.mkdir()
+    for number, line in enumerate(lines):
+        (cases / f"case{number:02d}.json").write_text(json.dumps(otlp_of_case(json.loads(line))))
+    with open_store(tmp_path / "real.duckdb") as store:
+        import_paths([cases, real_data_path("trajectories")], store=store, pricer=Pricer())
+        seen = _check_sessions(store, sample=100)
+    assert seen >= 8
+
+
+def test_calls_without_any_session_are_counted(tmp_path: Path) -> None:
+    with open_store(tmp_path / "n.duckdb") as store:
+        store.insert_calls([call("x", usage=usage(1, 0, 0, 0, 1, 0), cost=cost("0.1"))])
+        listed = top_sessions(store)
+    assert (listed.rows, listed.sessions, listed.no_session_calls) == ((), 0, 1)

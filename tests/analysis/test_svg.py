@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from decimal import Decimal
+
+from tokenomy.analysis.svg import money_label, nice_step, stacked_bars, waterfall
+
+NS = "{http://www.w3.org/2000/svg}"
+
+
+def _bars(svg: str) -> list[ET.Element]:
+    return [r for r in ET.fromstring(svg).iter(f"{NS}rect") if "bar" in (r.get("class") or "")]
+
+
+def test_stacked_bars_draw_one_rect_per_nonzero_value() -> None:
+    svg = stacked_bars(
+        "spend",
+        ["d1", "d2", "d3"],
+        {"a <team>": [Decimal(1), Decimal(0), Decimal(2)], "b": [Decimal("0.5"), Decimal(3), Decimal(0)]},
+    )
+    bars = _bars(svg)
+    assert len(bars) == 4
+    assert {b.get("data-series") for b in bars} == {"a <team>", "b"}
+    tallest = max(float(b.get("height") or 0) for b in bars)
+    assert tallest == max(float(b.get("height") or 0) for b in bars if b.get("data-x") == "d2")
+    assert "<title>d1 · a &lt;team&gt;: $1.00</title>" in svg
+    assert not re.search(r"https?://(?!www\.w3\.org/2000/svg)", svg)
+
+
+def test_a_long_legend_wraps() -> None:
+    names = {f"model-with-a-rather-long-name-{i}": [Decimal(1)] for i in range(8)}
+    svg = stacked_bars("spend", ["d1"], names)
+    ys = {g.find(f"{NS}text").get("y") for g in ET.fromstring(svg).iter(f"{NS}g")}  # type: ignore[union-attr]
+    assert len(ys) > 1
+
+
+def test_waterfall_steps_float_between_levels() -> None:
+    svg = waterfall(
+        "drivers",
+        ("before", Decimal(100)),
+        [("volume", Decimal(10)), ("prices", Decimal(-4))],
+        ("now", Decimal(106)),
+    )
+    bars = _bars(svg)
+    assert [b.get("data-x") for b in bars] == ["before", "volume", "prices", "now"]
+    assert [b.get("fill") for b in bars][1:3] == ["#D55E00", "#009E73"]
+    assert "axis starts at" in svg  # small steps on large totals: the axis does not start at 0
+
+
+def test_labels_and_steps() -> None:
+    assert money_label(1234.0) == "$1.23K"
+    assert money_label(-3.1) == "-$3.10"
+    assert nice_step(100) == 25
+    assert nice_step(7) == 2

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from tests.analysis.test_sessions import _tree_store
+from tokenomy.cli.main import cli, main
+
+
+def _db(tmp_path: Path) -> str:
+    db = tmp_path / "t.duckdb"
+    _tree_store(db).close()
+    return str(db)
+
+
+def _run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.output
+
+
+def test_sessions_json_ranked_by_cost(tmp_path: Path) -> None:
+    code, out = _run("sessions", "--db", _db(tmp_path), "--format", "json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["sessions"] == 2
+    assert data["no_session_calls"] == 1
+    first = data["rows"][0]
+    assert (first["session_id"], first["calls"], first["charges"], first["cost"]) == (
+        "S",
+        4,
+        2,
+        "0.017000000000",
+    )
+    assert first["outcome"] == "success"
+    assert first["duration_s"] == 7.0
+
+
+def test_sessions_table_and_csv_by_team(tmp_path: Path) -> None:
+    db = _db(tmp_path)
+    code, out = _run("sessions", "--db", db, "--by", "team", "--top", "1")
+    assert code == 0
+    assert "most expensive sessions (of 2)" in out
+    assert "$0.0170" in out
+    assert "1 call(s) belong to no session" in out
+    code, out = _run("sessions", "--db", db, "--format", "csv", "--where", "team=u")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [(r["session_id"], r["cost"]) for r in rows] == [("Q", "0.000500000000")]
+
+
+def test_one_session_as_a_tree(tmp_path: Path) -> None:
+    db = _db(tmp_path)
+    code, out = _run("session", "S", "--db", db)
+    assert code == 0
+    assert "session S" in out
+    assert "4 calls, 2 charges, $0.0170" in out
+    assert "sub-agent helper  subtotal $0.0060" in out
+    assert "charge code_sandbox (run_tests)  $0.0010  running $0.0140" in out
+    code, out = _run("session", "S", "--db", db, "--format", "json")
+    data = json.loads(out)
+    assert data["cost"] == "0.017000000000"
+    assert sum(float(s["subtotal"]) for s in data["steps"]) == 0.017
+    assert data["steps"][0]["kind"] == "span"
+
+
+def test_an_unknown_session_exits_1(tmp_path: Path, capsys: object) -> None:
+    assert main(["session", "nope", "--db", _db(tmp_path)]) == 1
+    assert "no call or charge belongs to session 'nope'" in capsys.readouterr().err  # type: ignore[attr-defined]
