@@ -1,4 +1,4 @@
-"""``tokenomy demo`` runs simulate, import and report, and is idempotent."""
+"""``tokenomy demo`` runs simulate, import, report and audit, writes the HTML pages, and is idempotent."""
 
 from __future__ import annotations
 
@@ -15,9 +15,14 @@ def test_demo_simulates_imports_and_reports_once(tmp_path: Path) -> None:
     args = ["--db", str(db), "--out", str(tmp_path / "data"), "--calls", "400", "--days", "3"]
     first = CliRunner().invoke(command, args, catch_exceptions=False)
     assert first.exit_code == 0, first.output
-    assert "1/3" in first.output
-    assert "3/3  report" in first.output
+    assert "1/4" in first.output
+    assert "3/4  report" in first.output
+    assert "4/4  waste audit" in first.output
     assert (tmp_path / "data" / "traffic.jsonl").exists()
+    for page in ("report.html", "audit.html"):
+        html = (tmp_path / "data" / page).read_text(encoding="utf-8")
+        assert html.startswith("<!DOCTYPE html>") or html.startswith("<!doctype html>"), page
+        assert "<script src=" not in html and "http://" not in html.split("</head>")[0], page
     with open_store(db, read_only=True) as store:
         assert store.count() == 400
     again = CliRunner().invoke(command, args, catch_exceptions=False)
