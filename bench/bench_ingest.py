@@ -10,17 +10,26 @@ response ids so nothing is a duplicate), measured side by side in one run:
    spool is empty and the store holds every call, so the figure is spans acknowledged *and stored*).
    The server's CPU time (Linux ``/proc``) is reported per span, split by thread: the event loop
    (HTTP, decoding, mapping), the writer (pricing, the store's statements) and the store's own
-   worker threads;
+   worker threads; then the CPU the server takes to stop (its store's final checkpoint of what
+   the run wrote; the whole process's CPU is read when it exits), and how many requests each
+   store transaction held;
 2. **transport**: the same HTTP server stack (uvicorn, httptools, uvloop) with an ASGI app that
    reads each body and answers 200: the ceiling the HTTP layer alone allows here;
 3. **stages**, in this process, CPU time per span (the best of ``--rounds``): the quick path
    (read as columns and mapped), the importer's decoder and mapping it replaces, pricing as
    columns, and the store's insert of the same calls priced (``write_priced_events``) and
    unpriced (``write_events``, which prices them in SQL), in transactions of ``--senders``
-   requests, as the writer groups them.
+   requests, as the writer groups them; the priced insert with DuckDB limited to one thread (as
+   the collector opens its store) and with DuckDB's default threads (one per core); and every
+   request's calls into one store with DuckDB checkpointing past 16 MiB of write-ahead log (its
+   default) and past 128 MiB (the collector's), the final checkpoint counted;
+4. **known ids**, in this process, CPU ms per transaction: finding which of a transaction's
+   call ids are already stored, in a store holding ``--stored`` calls, as the collector does it
+   (probing the stored ids with the transaction's) beside hashing every stored id (the anti
+   join it replaced, whose cost grows with the store).
 
-Run: ``python -m bench ingest`` (``--requests N --spans N --senders N --rounds N`` when called
-directly).
+Run: ``python -m bench ingest`` (``--requests N --spans N --senders N --rounds N --stored N``
+when called directly).
 """
 
 from __future__ import annotations
@@ -203,6 +212,10 @@ class CollectorRun:
     """Server CPU per span on the event loop's thread (HTTP, reading and mapping spans)."""
     other_us: float
     """Server CPU per span on every other thread (the writer: pricing, the store and its workers)."""
+    per_transaction: float
+    """Requests per store transaction, on average."""
+    shutdown_us: float
+    """Server CPU per span spent stopping (the store's final checkpoint of what the run wrote)."""
 
 
 def _serve(tmp: str) -> tuple[subprocess.Popen[str], int]:
@@ -224,9 +237,10 @@ def run_collector(bodies: list[bytes], senders: int, spans: int) -> CollectorRun
             after = _thread_seconds(server.pid)
             health = _get(port, "/api/v1/health")
             report = _get(port, "/api/v1/report")
+            running = _process_seconds(server.pid)
         finally:
             server.terminate()
-            server.wait(timeout=60)
+            total = _wait_seconds(server)
     stored = report["total"]["calls"]  # type: ignore[index]
     expected = len(bodies) * spans
     if stored != expected or health["spool"] != {"segments": 0, "bytes": 0}:
@@ -234,7 +248,32 @@ def run_collector(bodies: list[bytes], senders: int, spans: int) -> CollectorRun
     sent = (len(bodies) - 2) * spans
     used = {tid: after[tid] - before.get(tid, 0.0) for tid in after}
     loop = used.pop(server.pid, 0.0)
-    return CollectorRun(sent / seconds, loop / sent * 1e6, sum(used.values()) / sent * 1e6)
+    written = health["written"]
+    per_transaction = written["stored"] / max(written["transactions"], 1)  # type: ignore[index]
+    shutdown = (total - running) / sent * 1e6
+    return CollectorRun(
+        sent / seconds, loop / sent * 1e6, sum(used.values()) / sent * 1e6, per_transaction, shutdown
+    )
+
+
+def _process_seconds(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far, ended threads included (Linux ``/proc``)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    return (int(fields[11]) + int(fields[12])) / tick
+
+
+def _wait_seconds(process: subprocess.Popen[str]) -> float:
+    """Wait for a process to end; the CPU seconds it used in all (nan where ``wait4`` is missing)."""
+    if not hasattr(os, "wait4"):
+        process.wait(timeout=60)
+        return float("nan")
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return float(usage.ru_utime + usage.ru_stime)
 
 
 def run_transport(bodies: list[bytes], senders: int, spans: int) -> float:
@@ -268,8 +307,9 @@ def _best(rounds: int, work: Callable[[], int]) -> float:
     return best * 1e6
 
 
-def run_stages(bodies: list[bytes], senders: int, rounds: int) -> dict[str, float]:
-    """CPU µs per span of each stage of the collector, run alone in this process (best of ``rounds``)."""
+def run_stages(bodies: list[bytes], senders: int, rounds: int) -> tuple[dict[str, float], pa.Table]:
+    """CPU µs per span of each stage of the collector, run alone in this process (best of ``rounds``),
+    and the calls of one transaction, priced."""
     from tokenomy.importers import ImportOptions, calls_from_spans, decode_protobuf
     from tokenomy.pricing import Pricer
     from tokenomy.server.call_costs import ColumnPricer
@@ -291,23 +331,91 @@ def run_stages(bodies: list[bytes], senders: int, rounds: int) -> dict[str, floa
     out["store_priced"] = min(
         _store(priced, lambda st, t: st.write_priced_events(EventBatch(t))) for _ in range(rounds)
     )
+    out["store_priced_threads"] = min(
+        _store(priced, lambda st, t: st.write_priced_events(EventBatch(t)), threads=None)
+        for _ in range(rounds)
+    )
     out["store_unpriced"] = min(
         _store(groups, lambda st, t: st.write_events(EventBatch(t), pricer=pricer)) for _ in range(rounds)
     )
     assert spans == sum(g.num_rows for g in groups)
-    return out
+    return out, priced[0]
 
 
-def _store(tables: list[pa.Table], write: Callable[[DuckDBStore, pa.Table], object]) -> float:
-    """CPU µs per call to write each table in one transaction into a fresh store (opened beforehand)."""
+def run_checkpoints(bodies: list[bytes], senders: int) -> dict[str, float]:
+    """CPU µs per call to store every request's calls (priced, ``senders`` requests a transaction)
+    in one store, checkpointing past 16 MiB of log (DuckDB's default) and past 128 MiB (the
+    collector's), a final checkpoint included."""
+    from tokenomy.pricing import Pricer
+    from tokenomy.server.call_costs import ColumnPricer
+    from tokenomy.server.otlp_ingest import read_traces
+
+    columns = ColumnPricer(Pricer())
+    tables = [read_traces(b, "protobuf").calls for b in bodies]
+    groups = [
+        columns.price(pa.concat_tables(tables[i : i + senders])) for i in range(0, len(tables), senders)
+    ]
+    return {
+        f"checkpoint_{mb}": _store(
+            groups, lambda st, t: st.write_priced_events(EventBatch(t)), checkpoint_mb=mb
+        )
+        for mb in (16, 128)
+    }
+
+
+KNOWN_NOW: Final = (
+    "SELECT count(*) FROM _bench_calls s ANTI JOIN "
+    "(SELECT c.id FROM calls c SEMI JOIN _bench_calls k ON c.id = k.id) known ON known.id = s.id"
+)
+KNOWN_BEFORE: Final = "SELECT count(*) FROM _bench_calls s ANTI JOIN calls c ON c.id = s.id"
+
+
+def run_known_ids(group: pa.Table, stored: int, rounds: int) -> dict[str, float]:
+    """CPU ms to find a transaction's new call ids, in a store of ``stored`` calls, both ways."""
+    with (
+        tempfile.TemporaryDirectory(prefix="tokenomy-bench-known-") as tmp,
+        open_store(f"{tmp}/k.duckdb") as store,
+    ):
+        con = store.connection
+        con.execute("SET threads = 1")
+        con.execute("SET enable_progress_bar = false")
+        con.execute("INSERT INTO calls (id) SELECT 'stored-' || i FROM range(?) t(i)", [stored])
+        con.register("_bench_calls", group.select(["id"]))
+        out = {}
+        for name, sql in (("known_now", KNOWN_NOW), ("known_before", KNOWN_BEFORE)):
+            best = float("inf")
+            for _ in range(rounds):
+                start = time.process_time()
+                new = con.execute(sql).fetchall()[0][0]
+                best = min(best, time.process_time() - start)
+            assert new == group.num_rows  # none of the transaction's ids is stored
+            out[name] = best * 1e3
+        return out
+
+
+def _store(
+    tables: list[pa.Table],
+    write: Callable[[DuckDBStore, pa.Table], object],
+    threads: int | None = 1,
+    checkpoint_mb: int | None = None,
+) -> float:
+    """CPU µs per call to write each table in one transaction into a fresh store (opened beforehand),
+    with DuckDB limited to ``threads`` (None: DuckDB's default, one per core); with ``checkpoint_mb``,
+    checkpointing past that much write-ahead log, and once more at the end (counted)."""
     with (
         tempfile.TemporaryDirectory(prefix="tokenomy-bench-store-") as tmp,
         open_store(f"{tmp}/s.duckdb") as store,
     ):
+        if threads is not None:
+            store.connection.execute(f"SET threads = {threads}")
+        if checkpoint_mb is not None:
+            store.connection.execute(f"SET checkpoint_threshold = '{checkpoint_mb}MiB'")
         write(store, tables[0].slice(0, 1).set_column(0, "id", pa.array(["warm-up"])))
         start = time.process_time()
         for table in tables:
             write(store, table)
+        if checkpoint_mb is not None:
+            store.connection.execute("CHECKPOINT")
         return float((time.process_time() - start) / sum(t.num_rows for t in tables) * 1e6)
 
 
@@ -317,6 +425,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--spans", type=int, default=512, help="GenAI spans per request")
     parser.add_argument("--senders", type=int, default=4, help="concurrent keep-alive connections")
     parser.add_argument("--rounds", type=int, default=3, help="runs of each stage measured alone")
+    parser.add_argument("--stored", type=int, default=250_000, help="calls in the store for known ids")
     args = parser.parse_args(argv)
     bodies = build_requests(args.requests, args.spans)
     size = sum(len(b) for b in bodies) / len(bodies)
@@ -328,7 +437,9 @@ def main(argv: list[str]) -> int:
     )
     collector = run_collector(bodies, args.senders, args.spans)
     transport = run_transport(bodies, args.senders, args.spans)
-    stages = run_stages(bodies, args.senders, args.rounds)
+    stages, group = run_stages(bodies, args.senders, args.rounds)
+    stages.update(run_known_ids(group, args.stored, args.rounds), stored=args.stored, group=group.num_rows)
+    stages.update(run_checkpoints(bodies, args.senders), calls=len(bodies) * args.spans)
     _print(collector, transport, stages, args.rounds)
     return 0
 
@@ -338,6 +449,10 @@ def _print(collector: CollectorRun, transport: float, stages: dict[str, float], 
     print(f"  collector (acknowledged and stored):  {collector.spans_per_second:>9,.0f} spans/s", end="")
     print(f"   {1e6 / cpu:,.0f} per server CPU-second: {cpu:.0f} µs a span", end="")
     print(f" = event loop {collector.loop_us:.1f} + writer and store threads {collector.other_us:.1f}")
+    whole = cpu + collector.shutdown_us
+    print(f"  with the server's stop (its final checkpoint, {collector.shutdown_us:.1f} µs a span):", end="")
+    print(f" {1e6 / whole:,.0f} per server CPU-second: {whole:.0f} µs a span")
+    print(f"  requests per store transaction:       {collector.per_transaction:>9.1f}")
     print(f"  transport only (bare ASGI app):       {transport:>9,.0f} spans/s", end="")
     print(f"   collector/transport {collector.spans_per_second / transport:.3f}")
     print(f"  stages alone, CPU µs a span (this process, best of {rounds}):")
@@ -353,10 +468,26 @@ def _print(collector: CollectorRun, transport: float, stages: dict[str, float], 
         end="",
     )
     print(f"   ({unpriced / priced:.1f}x less)")
+    threads = stages["store_priced_threads"]
+    print(
+        f"    store: priced insert, DuckDB with 1 thread {priced:7.1f}   with one per core {threads:7.1f}",
+        end="",
+    )
+    print(f"   ({threads / priced:.2f}x)")
+    small, large = stages["checkpoint_16"], stages["checkpoint_128"]
+    print(
+        f"    store: all {stages['calls']:,.0f} calls, checkpoints included: past 16 MiB of log {small:7.1f}",
+        end="",
+    )
+    print(f"   past 128 MiB {large:7.1f}   ({small / large:.2f}x)")
+    now, before = stages["known_now"], stages["known_before"]
+    print(f"  known ids of one {stages['group']:.0f}-call transaction, CPU ms, store of", end="")
+    print(f" {stages['stored']:,.0f} calls: probe {now:.1f}   hash of every stored id {before:.1f}", end="")
+    print(f"   (hashing / probe {before / now:.1f}x)")
     target = 20_000
     met = collector.spans_per_second >= target
     print(f"  target >= {target:,} spans/s: {'met' if met else 'NOT met'} (wall);", end="")
-    print(f" {'met' if 1e6 / cpu >= target else 'NOT met'} per server CPU-second")
+    print(f" {'met' if 1e6 / whole >= target else 'NOT met'} per server CPU-second (stop included)")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from tests.server.support import Answer, SpanSpec, call, genai_attributes, hex_id, request_bytes
 from tokenomy.pricing import Pricer
-from tokenomy.server.app import Collector, rpc_status
+from tokenomy.server.app import Collector, open_collector_store, rpc_status
 from tokenomy.server.settings import ServerSettings
 
 T = TypeVar("T")
@@ -250,7 +250,23 @@ def test_health_reports_the_writer(tmp_path: Path, pricer: Pricer) -> None:
     assert health["status"] == "ok"
     assert health["store"] == "open"
     assert health["written"]["stored"] == 1
+    assert health["written"]["transactions"] == 1
     assert health["spool"] == {"segments": 0, "bytes": 0}
+
+
+@pytest.mark.parametrize(("threads", "checkpoint_mb", "shown"), [(1, 128, "128.0 MiB"), (3, 1, "1.0 MiB")])
+def test_the_collector_opens_its_store_with_its_threads_and_checkpoint_size(
+    tmp_path: Path, threads: int, checkpoint_mb: int, shown: str
+) -> None:
+    settings = ServerSettings(db=tmp_path / "t.duckdb", store_threads=threads, checkpoint_mb=checkpoint_mb)
+    store = open_collector_store(settings)
+    try:
+        got = store.connection.execute(
+            "SELECT current_setting('threads'), current_setting('checkpoint_threshold')"
+        ).fetchall()
+        assert got == [(threads, shown)]
+    finally:
+        store.close()
 
 
 def test_rpc_status_encoding() -> None:

@@ -49,3 +49,12 @@ def test_unworkable_settings_are_refused(changes: dict[str, object], message: st
 def test_the_spool_sits_next_to_the_store_by_default(tmp_path: Path) -> None:
     assert ServerSettings(db=tmp_path / "a.duckdb").spool_dir == tmp_path / "a.duckdb.spool"
     assert ServerSettings(db=tmp_path / "a.duckdb", spool=tmp_path / "s").spool_dir == tmp_path / "s"
+
+
+def test_the_store_needs_a_thread_and_a_checkpoint_size() -> None:
+    with pytest.raises(ConfigError, match="store_threads is 0: the store needs at least 1 thread"):
+        with_env(ServerSettings(db=Path("x.duckdb"), store_threads=0), env={})
+    with pytest.raises(ConfigError, match="checkpoint_mb is 0: use at least 1"):
+        with_env(ServerSettings(db=Path("x.duckdb"), checkpoint_mb=0), env={})
+    defaults = ServerSettings(db=Path("x.duckdb"))
+    assert (defaults.store_threads, defaults.checkpoint_mb) == (1, 128)

@@ -42,7 +42,7 @@ from tokenomy.server.otlp_ingest import TraceBatch
 from tokenomy.server.settings import ServerSettings
 from tokenomy.server.spool import Spool
 from tokenomy.server.writer import BusyError, NotDurableError, Writer
-from tokenomy.store import open_store
+from tokenomy.store import DuckDBStore, open_store
 from tokenomy.store.base import PricerLike, Store
 
 log = logging.getLogger("tokenomy.server")
@@ -67,7 +67,7 @@ class Collector:
     ) -> None:
         self.settings = settings
         self._on_ready = on_ready
-        self._open_store = open_store_fn or (lambda: open_store(settings.db))
+        self._open_store = open_store_fn or (lambda: open_collector_store(settings))
         self._pricer = pricer
         self.writer: Writer | None = None
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tokenomy-reader")
@@ -196,6 +196,7 @@ class Collector:
             "queue": writer.depth,
             "written": {
                 "stored": stats.stored_payloads,
+                "transactions": stats.stored_batches,
                 "spooled": stats.spooled_payloads,
                 "replayed": stats.replayed_payloads,
                 "failed": stats.failed_payloads,
@@ -247,6 +248,23 @@ class Collector:
             )
         else:
             await respond_json(send, status, error_body(status, message), headers)
+
+
+def open_collector_store(settings: ServerSettings) -> DuckDBStore:
+    """The store at ``settings.db``, with DuckDB limited to ``settings.store_threads`` threads and
+    checkpointing past ``settings.checkpoint_mb`` MiB of write-ahead log.
+
+    Raises:
+        StoreError: The store cannot be opened (see :func:`tokenomy.store.open_store`).
+    """
+    store = open_store(settings.db)
+    try:
+        store.connection.execute(f"SET threads = {int(settings.store_threads)}")
+        store.connection.execute(f"SET checkpoint_threshold = '{int(settings.checkpoint_mb)}MiB'")
+    except BaseException:
+        store.close()
+        raise
+    return store
 
 
 async def _otlp_ok(send: Send, read: TraceBatch, *, protobuf: bool) -> None:

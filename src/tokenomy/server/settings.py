@@ -41,6 +41,15 @@ class ServerSettings:
         queue: Most requests waiting for the writer (503 past it, so clients retry later).
         capture_content: Keep prompt and completion text that clients send.
         overrides: A price overrides file for pricing what arrives unpriced.
+        store_threads: DuckDB's worker threads for the store the collector opens. One by
+            default: the writer's transactions are a few thousand rows each, which one thread
+            inserts with less CPU than two (docs/server.md, "Throughput"); reads of a large
+            store may want more.
+        checkpoint_mb: The write-ahead log's size, in MiB, past which DuckDB checkpoints the
+            store. 128 by default rather than DuckDB's 16: each checkpoint rewrites the table's
+            last, partly filled row group (up to 122,880 calls), so frequent checkpoints write
+            the same calls many times ("Throughput" in docs/server.md). A larger log takes
+            longer to replay when the server restarts after a crash.
     """
 
     db: Path
@@ -54,6 +63,8 @@ class ServerSettings:
     queue: int = 1024
     capture_content: bool = False
     overrides: Path | None = None
+    store_threads: int = 1
+    checkpoint_mb: int = 128
 
     @property
     def spool_dir(self) -> Path:
@@ -94,10 +105,17 @@ def check(settings: ServerSettings) -> None:
 
     Raises:
         ConfigError: Bound beyond loopback without a token, a token too short to be a secret,
-            a port out of range, or a body limit below 1 KiB.
+            a port out of range, a body limit below 1 KiB, fewer than one store thread, or a
+            checkpoint size below 1 MiB.
     """
     if not 0 <= settings.port <= 65535:
         raise ConfigError(f"--port {settings.port} is not a port number (0 to 65535; 0 picks a free one)")
+    if settings.store_threads < 1:
+        raise ConfigError(f"store_threads is {settings.store_threads}: the store needs at least 1 thread")
+    if settings.checkpoint_mb < 1:
+        raise ConfigError(
+            f"checkpoint_mb is {settings.checkpoint_mb}: use at least 1 (MiB of write-ahead log)"
+        )
     if settings.max_body < 1024:
         raise ConfigError(f"the body limit ({settings.max_body} bytes) is too small; use at least 1024")
     if settings.token is not None and len(settings.token) < MIN_TOKEN_CHARS:
