@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         shutdown,
         sink_stats,
     )
+    from tokenomy.pricing import price
 
 __version__ = "0.1.0"
 
@@ -47,6 +48,9 @@ _CAPTURE: Final = (
     "sink_stats",
 )
 """Live capture (docs/capture.md), imported on first use so that ``import tokenomy`` stays light."""
+
+_PRICING: Final = ("price",)
+"""``tokenomy.price(usage, model=...)``: a usage's catalog price (docs/pricing.md), also loaded lazily."""
 
 __all__ = [
     "Attribution",
@@ -68,6 +72,7 @@ __all__ = [
     "context",
     "flush",
     "instrument",
+    "price",
     "record_outcome",
     "run_in_context",
     "shutdown",
@@ -76,9 +81,13 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    """The capture API (``tokenomy.instrument``, ``tokenomy.context``...), loaded when first used."""
+    """The capture API (``tokenomy.instrument``, ``tokenomy.context``...) and ``price``, on first use."""
     if name in _CAPTURE:
         from tokenomy import capture  # noqa: PLC0415  (deferred: most users of the CLI never capture)
 
         return getattr(capture, name)
+    if name in _PRICING:
+        from tokenomy import pricing  # noqa: PLC0415  (deferred: the catalog takes a moment to load)
+
+        return getattr(pricing, name)
     raise AttributeError(f"module 'tokenomy' has no attribute {name!r}")
