@@ -23,8 +23,13 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
         "Token budgets: set, list, status (spent, reserved, runway), delete.",
     ),
     "demo": ("tokenomy.cli.demo", "Simulate a month of agent traffic, import it and print the report."),
+    "gateway": (
+        "tokenomy.cli.gateway",
+        "Run the OpenAI/Anthropic-compatible proxy that meters every call and enforces budgets.",
+    ),
     "export": ("tokenomy.cli.export", "Write stored calls in the native schema (jsonl, csv, parquet)."),
     "import": ("tokenomy.cli.importing", "Import logs, traces, exports and transcripts into the store."),
+    "keys": ("tokenomy.cli.keys", "Virtual keys for the gateway: create, list, revoke (stored hashed)."),
     "mock-llm": (
         "tokenomy.cli.mockllm",
         "Run a mock OpenAI/Anthropic upstream for tests, benchmarks and demos.",

@@ -25,6 +25,7 @@ from tokenomy.schema import BUCKETS, Call, Charge, Finding, OutcomeEvent
 from tokenomy.store import budgets as store_budgets
 from tokenomy.store import duckdb_events, duckdb_export, duckdb_import, duckdb_priced, migrations
 from tokenomy.store import findings as store_findings
+from tokenomy.store import virtual_keys as store_keys
 from tokenomy.store.arrow import calls_from_arrow, calls_to_arrow, charges_to_arrow
 from tokenomy.store.base import CallFilter, ExportFormat, ImportResult, InsertResult, PricerLike, Progress
 from tokenomy.store.duckdb_compat import arrow_reader, arrow_table
@@ -417,6 +418,25 @@ class DuckDBStore:
         """The stored budget policies, by name."""
         with self._lock:
             return store_budgets.load(self._con)
+
+    # -- virtual keys (store/virtual_keys.py) -------------------------------------------------
+
+    def add_virtual_key(self, key: store_keys.StoredKey) -> None:
+        """Store one issued virtual key (its hash only)."""
+        self._check_writable()
+        with self._lock:
+            store_keys.insert(self._con, key)
+
+    def revoke_virtual_keys(self, prefix: str) -> list[str]:
+        """Revoke the keys whose hash starts with ``prefix`` or whose name is ``prefix``; their hashes."""
+        self._check_writable()
+        with self._lock:
+            return store_keys.revoke(self._con, prefix, _utcnow())
+
+    def virtual_keys(self) -> list[store_keys.StoredKey]:
+        """Every issued virtual key, oldest first."""
+        with self._lock:
+            return store_keys.load(self._con)
 
     # -- collector events (store/duckdb_events.py) --------------------------------------------
 

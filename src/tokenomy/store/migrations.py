@@ -240,11 +240,25 @@ CREATE TABLE budget_policies (
 """Budget policies set with ``tokenomy budgets set``, one row per name; ``definition`` is the policy's
 ``[[budget]]`` table as JSON text (store/budgets.py)."""
 
+VIRTUAL_KEYS_DDL: Final = """
+CREATE TABLE virtual_keys (
+    key_hash VARCHAR PRIMARY KEY,
+    name VARCHAR,
+    attribution VARCHAR NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    expires_at TIMESTAMP,
+    revoked_at TIMESTAMP
+)
+"""
+"""Virtual keys the gateway issues (store/virtual_keys.py): the sha256 of the key (never the key),
+a label, the attribution it stands for (JSON text) and its validity."""
+
 MIGRATIONS: Final[tuple[Migration, ...]] = (
     Migration("0001_calls_and_charges", (CALLS_DDL, CHARGES_DDL)),
     Migration("0002_outcomes_and_spans", (OUTCOMES_DDL, SPANS_DDL)),
     Migration("0003_findings", (FINDINGS_DDL, FINDING_CALLS_DDL)),
     Migration("0004_budgets", (BUDGET_POLICIES_DDL,)),
+    Migration("0005_virtual_keys", (VIRTUAL_KEYS_DDL,)),
 )
 
 

@@ -1,0 +1,281 @@
+"""Gateway: added latency, throughput, streaming fidelity and metering cost, side by side in one run.
+
+Run: ``python -m bench gateway`` (``python -m bench.bench_gateway --quick`` for a shorter run). It
+starts, each in its own process: the mock upstream (CPU 1), a bare ASGI app on uvicorn answering
+the mock's own bytes (CPU 0), the gateway with metering on (``--sink none``: every call is built,
+priced and counted, then dropped) and off (``--sink off``) (CPU 0), and LiteLLM's proxy when it is
+installed in ``bench/out/litellm-venv`` (CPU 0). The load generator runs here, on CPU 1. It prints:
+
+1. latency at concurrency 1 (targets alternating request by request): direct to the mock, the bare
+   app, the gateway; the gateway's added latency (gateway - direct) next to the bare app's latency
+   (what one uvicorn hop costs in front of nothing);
+2. requests/s at concurrency 16: the bare app and the gateway (ratio), the gateway's p99 added;
+3. streams: added time to first token at concurrency 1; 500 concurrent streams compared event by
+   event with the same request sent directly (no chunk merged, split, reordered or lost);
+4. CPU seconds of the gateway process per request, metering on vs off (ratio).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.gateway import load
+from tokenomy.gateway.processes import ServerProcess, mock_process
+from tokenomy.gateway.upstream import PoolTransport, UpstreamRequest
+
+GATEWAY_CPU, CLIENT_CPU = 0, 1
+BODY = json.dumps(
+    {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Say hello in one line."}]}
+)
+STREAM = json.dumps({**json.loads(BODY), "stream": True}).encode()
+LITELLM_VENV = Path(__file__).parent / "out" / "litellm-venv"
+
+
+def _config(folder: Path, upstream: str) -> Path:
+    path = folder / "tokenomy.toml"
+    path.write_text(f'[[gateway.route]]\nmodels = "*"\nkind = "openai"\nbase_url = "{upstream}"\n')
+    return path
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _row(name: str, sample: load.Sample, *, ttft: bool = False) -> None:
+    print(
+        f"  {name:<28} p50 {sample.pct(0.5, ttft=ttft):7.3f} ms   p99 {sample.pct(0.99, ttft=ttft):7.3f} ms"
+    )
+
+
+def latency(urls: dict[str, str], rounds: int) -> dict[str, load.Sample]:
+    """Section 1."""
+    requests = {name: load.request(f"{url}/v1/chat/completions", BODY.encode()) for name, url in urls.items()}
+    samples = asyncio.run(load.alternate(requests, rounds))
+    print(f"\n1. latency, concurrency 1, {rounds} requests each (alternating)")
+    for name, sample in samples.items():
+        _row(name, sample)
+    direct, bare = samples["direct (mock)"], samples["bare uvicorn app"]
+    for name, sample in samples.items():
+        if name in ("direct (mock)", "bare uvicorn app"):
+            continue
+        added50 = sample.pct(0.5) - direct.pct(0.5)
+        added99 = sample.pct(0.99) - direct.pct(0.99)
+        print(
+            f"  {name} adds p50 {added50:.3f} ms, p99 {added99:.3f} ms; the bare app takes p50 "
+            f"{bare.pct(0.5):.3f}, p99 {bare.pct(0.99):.3f} -> excess p50 {added50 - bare.pct(0.5):+.3f} ms "
+            f"(bar +0.5), p99 {added99 - bare.pct(0.99):+.3f} ms (bar +2)"
+        )
+    return samples
+
+
+def throughput(urls: dict[str, str], seconds: float) -> None:
+    """Section 2."""
+    print(f"\n2. throughput, concurrency 16, {seconds:g} s each")
+    found: dict[str, tuple[float, load.Sample]] = {}
+    for name, url in urls.items():
+        found[name] = asyncio.run(
+            load.throughput(load.request(f"{url}/v1/chat/completions", BODY.encode()), 16, seconds)
+        )
+        rate, sample = found[name]
+        print(
+            f"  {name:<28} {rate:8.0f} req/s   p50 {sample.pct(0.5):7.3f} ms   p99 {sample.pct(0.99):7.3f} ms"
+        )
+    bare = found["bare uvicorn app"][0]
+    direct99 = found["direct (mock)"][1].pct(0.99)
+    for name, (rate, sample) in found.items():
+        if name not in ("direct (mock)", "bare uvicorn app"):
+            print(
+                f"  {name}: {rate / bare:.2f}x the bare app (bar 0.25x); p99 added "
+                f"{sample.pct(0.99) - direct99:.3f} ms (bar 5)"
+            )
+
+
+def streaming(mock: str, gateway: str, rounds: int, count: int) -> None:
+    """Section 3."""
+    requests = {
+        "direct (mock)": load.request(f"{mock}/v1/chat/completions", STREAM),
+        "gateway": load.request(f"{gateway}/v1/chat/completions", STREAM),
+    }
+    samples = asyncio.run(load.alternate(requests, rounds))
+    print(f"\n3. streams: time to first token, concurrency 1, {rounds} each")
+    for name, sample in samples.items():
+        _row(name, sample, ttft=True)
+    added = samples["gateway"].pct(0.5, ttft=True) - samples["direct (mock)"].pct(0.5, ttft=True)
+    print(f"  gateway adds p50 {added:.3f} ms to the first token (bar 1)")
+    slow = [(b"x-mock-chunk-delay-ms", b"2")]
+    reference = load.events_of(
+        asyncio.run(load.streams(load.request(f"{mock}/v1/chat/completions", STREAM, slow), 1))[0]
+    )
+    got = asyncio.run(load.streams(load.request(f"{gateway}/v1/chat/completions", STREAM, slow), count))
+    bad = sum(1 for raw in got if load.events_of(raw) != reference)
+    print(
+        f"  {count} concurrent streams: {count - bad} received exactly the mock's "
+        f"{len(reference)} events, {bad} differ"
+    )
+
+
+def metering(gateways: dict[str, ServerProcess], requests: int) -> None:
+    """Section 4."""
+    print(f"\n4. gateway CPU per request, {requests} requests at concurrency 8")
+    per: dict[str, float] = {}
+    for name, proc in gateways.items():
+        assert proc.pid is not None
+        req = load.request(f"{proc.base_url}/v1/chat/completions", BODY.encode())
+        before = _cpu_seconds(proc.pid)
+
+        async def drive(req: UpstreamRequest = req) -> None:
+            pool = PoolTransport()
+            left = [requests]
+
+            async def worker() -> None:
+                while left[0] > 0:
+                    left[0] -= 1
+                    await load.one(pool, req, None)
+
+            await asyncio.gather(*(worker() for _ in range(8)))
+            await pool.aclose()
+
+        asyncio.run(drive())
+        time.sleep(1.5)  # the sink's thread builds the last batch
+        per[name] = (_cpu_seconds(proc.pid) - before) / requests
+        print(f"  {name:<28} {per[name] * 1e6:8.1f} us CPU per request")
+    ratio = per["gateway, metering on"] / per["gateway, metering off"]
+    if "bare uvicorn app" in per:
+        print(
+            "  gateway (metering off) / bare app: "
+            f"{per['gateway, metering off'] / per['bare uvicorn app']:.2f}x"
+        )
+    print(f"  metering on / off: {ratio:.2f}x CPU per request (bar 1.2x)")
+
+
+def _install_litellm(seconds: float = 240.0) -> bool:
+    """Create bench/out/litellm-venv with LiteLLM's proxy (once; a failure is remembered)."""
+    failed = LITELLM_VENV.parent / "litellm-install-failed.txt"
+    if (LITELLM_VENV / "bin" / "litellm").exists():
+        return True
+    if failed.exists():
+        return False
+    LITELLM_VENV.parent.mkdir(parents=True, exist_ok=True)
+    print(f"\ninstalling LiteLLM's proxy into {LITELLM_VENV} (at most {seconds:g} s)...", flush=True)
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(LITELLM_VENV)], check=True, timeout=60)
+        pip = [str(LITELLM_VENV / "bin" / "pip"), "install", "-q", "litellm[proxy]"]
+        subprocess.run(pip, check=True, timeout=seconds, capture_output=True)
+    except (subprocess.SubprocessError, OSError) as exc:
+        failed.write_text(f"{exc}\n")
+        return False
+    return (LITELLM_VENV / "bin" / "litellm").exists()
+
+
+def _litellm(folder: Path, upstream: str) -> ServerProcess | None:
+    binary = LITELLM_VENV / "bin" / "litellm"
+    if not _install_litellm():
+        print(
+            f"\nLiteLLM: skipped (it could not be installed into {LITELLM_VENV} in time; delete "
+            f"{LITELLM_VENV.parent / 'litellm-install-failed.txt'} to try again)"
+        )
+        return None
+    config = folder / "litellm.yaml"
+    config.write_text(
+        "model_list:\n  - model_name: gpt-4o-mini\n    litellm_params:\n      model: openai/gpt-4o-mini\n"
+        f"      api_base: {upstream}\n      api_key: sk-mock\n"
+    )
+    proc = ServerProcess([], cpu=GATEWAY_CPU)
+    port = _free_port()
+    proc.command = [
+        "taskset",
+        "-c",
+        str(GATEWAY_CPU),
+        str(binary),
+        "--config",
+        str(config),
+        "--port",
+        str(port),
+    ]
+    proc.base_url = f"http://127.0.0.1:{port}"
+    popen = subprocess.Popen(proc.command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc._proc = popen  # type: ignore[assignment]  # started by hand: litellm prints no banner we can rely on
+    for _ in range(240):
+        try:
+            asyncio.run(
+                load.one(
+                    PoolTransport(),
+                    load.request(f"{proc.base_url}/v1/chat/completions", BODY.encode()),
+                    None,
+                )
+            )
+            return proc
+        except Exception:
+            time.sleep(0.5)
+    proc.stop()
+    print("\nLiteLLM: skipped (its proxy did not answer within 2 minutes)")
+    return None
+
+
+def _free_port() -> int:
+    from tokenomy.budgets.redis_process import free_port
+
+    return free_port()
+
+
+def main(argv: list[str]) -> int:
+    """Run the gateway benchmark."""
+    parser = argparse.ArgumentParser(prog="python -m bench gateway")
+    parser.add_argument("--quick", action="store_true", help="fewer requests, shorter runs")
+    parser.add_argument("--no-litellm", action="store_true", help="leave LiteLLM out")
+    args = parser.parse_args(argv)
+    rounds, seconds, count, cpu_requests = (300, 2.0, 500, 2000) if args.quick else (2000, 5.0, 500, 5000)
+    os.sched_setaffinity(0, {CLIENT_CPU})
+    with tempfile.TemporaryDirectory() as tmp, mock_process(cpu=CLIENT_CPU) as mock:
+        folder = Path(tmp)
+        sample_body = folder / "answer.json"
+        response = asyncio.run(_fetch(f"{mock.base_url}/v1/chat/completions"))
+        sample_body.write_bytes(response)
+        config = _config(folder, f"{mock.base_url}/v1")
+        bare = ServerProcess(
+            ["--body", str(sample_body)], cpu=GATEWAY_CPU, module="bench.gateway.bare"
+        ).start()
+        on = ServerProcess(["gateway", "--config", str(config), "--sink", "none"], cpu=GATEWAY_CPU).start()
+        off = ServerProcess(["gateway", "--config", str(config), "--sink", "off"], cpu=GATEWAY_CPU).start()
+        litellm = None if args.no_litellm else _litellm(folder, f"{mock.base_url}/v1")
+        try:
+            urls = {"direct (mock)": mock.base_url, "bare uvicorn app": bare.base_url, "gateway": on.base_url}
+            if litellm is not None:
+                urls["litellm proxy"] = litellm.base_url
+            print(
+                f"python {sys.version.split()[0]}, gateway and bare app on CPU {GATEWAY_CPU}, "
+                f"mock and client on CPU {CLIENT_CPU}"
+            )
+            latency(urls, rounds if litellm is None else rounds // 2)
+            throughput(urls, seconds)
+            streaming(mock.base_url, on.base_url, rounds, count)
+            metering(
+                {"bare uvicorn app": bare, "gateway, metering on": on, "gateway, metering off": off},
+                cpu_requests,
+            )
+        finally:
+            for proc in (bare, on, off, litellm):
+                if proc is not None:
+                    proc.stop()
+    return 0
+
+
+async def _fetch(url: str) -> bytes:
+    got: list[bytes] = []
+    pool = PoolTransport()
+    await load.one(pool, load.request(url, BODY.encode()), None, got)
+    await pool.aclose()
+    return got[0]
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

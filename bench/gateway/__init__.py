@@ -1,0 +1,1 @@
+"""Helpers of ``python -m bench gateway``: the bare ASGI app and the load generator."""

@@ -1,0 +1,60 @@
+"""``tokenomy gateway``: the OpenAI/Anthropic-compatible proxy that meters every call."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from tokenomy.cli.options import config_option
+
+
+@click.command(name="gateway")
+@config_option
+@click.option("--host", default=None, help="Interface to bind. [default: [gateway] host or 127.0.0.1]")
+@click.option(
+    "--port", type=int, default=None, help="Port; 0 picks a free one. [default: [gateway] port or 8800]"
+)
+@click.option(
+    "--sink",
+    default=None,
+    help="Where calls go: duckdb:PATH, http://host:port (a tokenomy server), otlp+http://..., or none.",
+)
+@click.option(
+    "--drain-seconds",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="On Ctrl-C/SIGTERM, how long open streams may run before the gateway exits.",
+)
+def command(
+    *, config_file: Path | None, host: str | None, port: int | None, sink: str | None, drain_seconds: float
+) -> None:
+    """Run the gateway: POST /v1/chat/completions, /v1/responses, /v1/embeddings, /v1/completions
+    (OpenAI) and /v1/messages (Anthropic), forwarded by the [gateway] routes of tokenomy.toml and
+    metered; GET /healthz, /readyz, /metrics. See docs/gateway.md.
+    """
+    from tokenomy.gateway import gateway_from_config, serve  # noqa: PLC0415  (uvicorn loads only here)
+
+    gateway = gateway_from_config(config_file, sink=sink)
+    settings = gateway.settings
+    if not settings.routes:
+        click.echo("warning: no [[gateway.route]] in the config: every model will get 404", err=True)
+
+    def ready(bound_host: str, bound_port: int) -> None:
+        shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+        budgets = "budgets on" if gateway.budget is not None else "no budgets"
+        click.echo(
+            f"tokenomy gateway listening on http://{shown}:{bound_port}  (OpenAI base_url "
+            f"http://{shown}:{bound_port}/v1, Anthropic base_url http://{shown}:{bound_port})  "
+            f"{len(settings.routes)} route(s), {budgets}, sink {gateway.sink_description}",
+            err=True,
+        )
+
+    serve(
+        gateway,
+        host or settings.host,
+        settings.port if port is None else port,
+        drain_seconds=drain_seconds,
+        on_ready=ready,
+    )

@@ -1,0 +1,121 @@
+"""``tokenomy keys``: issue, list and revoke the gateway's virtual keys (stored hashed)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import click
+
+from tokenomy.cli.options import config_option, db_option, resolve
+from tokenomy.gateway.attribution import parse_tags
+from tokenomy.gateway.key_store import create_key, list_keys, revoke_key
+from tokenomy.native import attribution_to_native
+from tokenomy.schema import Attribution
+from tokenomy.store import open_store
+
+
+@click.group(name="keys")
+def command() -> None:
+    """Virtual keys for the gateway: each stands for a team, user... and only its hash is stored."""
+
+
+@command.command(name="create")
+@db_option
+@config_option
+@click.option("--name", default=None, help="A label, usable with `keys revoke`.")
+@click.option("--team", default=None)
+@click.option("--user", default=None)
+@click.option("--project", default=None)
+@click.option("--feature", default=None)
+@click.option("--environment", default=None)
+@click.option("--agent", default=None)
+@click.option("--tags", default=None, help="k=v,k=v")
+@click.option("--expires", default=None, help="Lifetime (30d, 12h) or an ISO date/time in UTC.")
+def create(
+    *,
+    db: Path | None,
+    config_file: Path | None,
+    name: str | None,
+    expires: str | None,
+    tags: str | None,
+    **fields: str | None,
+) -> None:
+    """Issue a key; it is printed once and cannot be shown again."""
+    attribution = Attribution(**fields, tags=parse_tags(tags or ""))
+    store = open_store(config=resolve(config_file, db=db))
+    try:
+        issued = create_key(store, attribution, name=name, expires_at=_expiry(expires))
+    finally:
+        store.close()
+    click.echo(issued.key)
+    click.echo(
+        f"key id {issued.record.key_id}: store the key now, it is not kept (only its hash is)", err=True
+    )
+
+
+@command.command(name="list")
+@db_option
+@config_option
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def list_command(*, db: Path | None, config_file: Path | None, fmt: str) -> None:
+    """List issued keys (ids, never the keys)."""
+    store = open_store(config=resolve(config_file, db=db))
+    try:
+        keys = list_keys(store)
+    finally:
+        store.close()
+    rows = [
+        {
+            "key_id": k.key_id,
+            "name": k.name,
+            "attribution": attribution_to_native(k.attribution),
+            "created_at": k.created_at.isoformat() if k.created_at else None,
+            "expires_at": k.expires_at.isoformat() if k.expires_at else None,
+            "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
+            "valid": k.valid(),
+        }
+        for k in keys
+    ]
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for key in keys:
+        state = "valid" if key.valid() else ("revoked" if key.revoked_at else "expired")
+        who = ",".join(f"{k}={v}" for k, v in attribution_to_native(key.attribution).items())
+        click.echo(f"{key.key_id}  {key.name or '-':<16} {state:<8} {who}")
+
+
+@command.command(name="revoke")
+@db_option
+@config_option
+@click.argument("key_id")
+def revoke(*, db: Path | None, config_file: Path | None, key_id: str) -> None:
+    """Revoke a key by its id (or an 8+ character prefix of it) or its name."""
+    if len(key_id) < 8 and not key_id.isidentifier():
+        raise click.UsageError("give at least 8 characters of the key id, or the key's name")
+    store = open_store(config=resolve(config_file, db=db))
+    try:
+        revoked = revoke_key(store, key_id)
+    finally:
+        store.close()
+    if not revoked:
+        raise click.ClickException(f"no valid key has the id or name {key_id!r}; see `tokenomy keys list`")
+    click.echo(f"revoked {', '.join(revoked)}")
+
+
+def _expiry(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    now = datetime.now(UTC).replace(tzinfo=None)
+    units = {"d": "days", "h": "hours", "m": "minutes"}
+    if text[:-1].isdigit() and text[-1] in units:
+        return now + timedelta(**{units[text[-1]]: int(text[:-1])})
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise click.BadParameter(
+            f"{text!r} is neither a lifetime (30d, 12h) nor an ISO date", param_hint="--expires"
+        ) from exc
+    return parsed.astimezone(UTC).replace(tzinfo=None) if parsed.tzinfo else parsed

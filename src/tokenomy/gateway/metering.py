@@ -1,0 +1,209 @@
+"""Metering: what the gateway saw of one call, turned into a :class:`Call` off the request path.
+
+The request path only fills an :class:`Exchange` (clock readings, the status, the plain body's
+bytes or the stream's chunks as they passed) and hands it to the capture sink, whose thread calls
+:meth:`Exchange.build`: JSON decoding, usage extraction (the same adapters that read imported
+logs), local counts of the prompt's shape, pricing and the metrics' token and cost counters all
+run there. A stream whose usage never arrived (cut, abandoned, an upstream that ignored
+``include_usage``) has its missing totals counted locally and is marked estimated.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from tokenomy.capture.estimate import fill_missing
+from tokenomy.capture.ids import new_span_id, new_trace_id
+from tokenomy.errors import TokenomyError
+from tokenomy.gateway.formats import Surface
+from tokenomy.importers.messages import request_messages
+from tokenomy.importers.provider import NOT_BILLED
+from tokenomy.importers.shape import Shape, shape_of
+from tokenomy.pricing import Pricer
+from tokenomy.schema import Attribution, Call, Status, Usage
+from tokenomy.usage import Extracted, SSEDecoder, extract, stream_accumulator
+
+_MAX_TOKENS: Final = ("max_completion_tokens", "max_output_tokens", "max_tokens")
+
+OK: Final = "ok"
+ERROR: Final = "error"
+TIMEOUT: Final = "timeout"
+CANCELLED: Final = "cancelled"
+REJECTED: Final = "rejected_budget"
+_STATUS: Final = {
+    OK: Status.OK,
+    ERROR: Status.ERROR,
+    TIMEOUT: Status.TIMEOUT,
+    CANCELLED: Status.CANCELLED,
+    REJECTED: Status.REJECTED_BUDGET,
+}
+
+
+@dataclass(slots=True)
+class Exchange:
+    """One proxied call as the request path saw it (cheap to fill; read on the sink's thread).
+
+    Attributes:
+        surface: The metered path.
+        provider: The provider the route bills by.
+        request: The JSON body sent upstream.
+        attribution: Headers' and key's attribution.
+        session_id: ``X-Tokenomy-Session``.
+        started_ns: Wall clock (ns since the epoch) when the request arrived.
+        streamed: True for a stream.
+        status: The upstream's HTTP status (None: no answer).
+        body: A plain answer's bytes.
+        chunks: A stream's chunks as they passed.
+        latency_ns: From arrival to the last byte.
+        ttft_ns: From arrival to the first chunk that carried output.
+        end: ``ok``, ``error``, ``timeout``, ``cancelled`` or ``rejected_budget`` (never sent).
+        error_type: What went wrong, when something did.
+        settled_usage: Set by the request path when it already built the usage (budget settlement).
+    """
+
+    surface: Surface
+    provider: str
+    request: Mapping[str, Any]
+    attribution: Attribution
+    session_id: str | None
+    started_ns: int
+    streamed: bool = False
+    status: int | None = None
+    body: bytes | None = None
+    chunks: list[bytes] = field(default_factory=list)
+    latency_ns: int | None = None
+    ttft_ns: int | None = None
+    end: str = OK
+    error_type: str | None = None
+    on_built: Callable[[Call], None] | None = None
+    pricer: Pricer | None = None
+
+    def build(self) -> Call:
+        """The call (runs on the sink's thread; see the module docstring)."""
+        call = build_call(self)
+        if self.pricer is not None:
+            with contextlib.suppress(TokenomyError):
+                call = dataclasses.replace(call, cost=self.pricer.price(call))
+        if self.on_built is not None:
+            self.on_built(call)
+        return call
+
+
+def build_call(exchange: Exchange) -> Call:
+    """Read an exchange into a :class:`Call`."""
+    request = exchange.request
+    model = request.get("model") if isinstance(request.get("model"), str) else None
+    extracted = _extracted(exchange)
+    shape = _shape(request, model) if exchange.surface.api != "embeddings" else None
+    started = _milliseconds(exchange.started_ns)
+    latency_ms = None if exchange.latency_ns is None else exchange.latency_ns / 1e6
+    trace_id, span_id = new_trace_id(), new_span_id()
+    status = _STATUS[exchange.end]
+    if exchange.status is not None and exchange.status >= 400 and exchange.end != REJECTED:
+        status = Status.ERROR
+    return Call(
+        id=(extracted.response_id if extracted else None) or f"{trace_id}:{span_id}",
+        provider=exchange.provider,
+        request_model=model,
+        response_model=extracted.response_model if extracted else None,
+        operation=exchange.surface.operation,
+        api=exchange.surface.api,
+        started_at=started,
+        ended_at=None if latency_ms is None else started + timedelta(milliseconds=latency_ms),
+        latency_ms=latency_ms,
+        ttft_ms=None if exchange.ttft_ns is None else exchange.ttft_ns / 1e6,
+        trace_id=trace_id,
+        span_id=span_id,
+        session_id=exchange.session_id,
+        streamed=exchange.streamed,
+        service_tier=(extracted.service_tier if extracted else None) or _str(request.get("service_tier")),
+        usage=usage_of(exchange, extracted, shape, model),
+        max_output_tokens=_max_tokens(request),
+        status=status,
+        error_type=exchange.error_type,
+        http_status=exchange.status,
+        finish_reason=extracted.finish_reason if extracted else None,
+        tool_uses=extracted.tool_uses if extracted else (),
+        **(shape.fields() if shape else {}),
+        attribution=exchange.attribution,
+        provider_reported_cost=extracted.provider_reported_cost if extracted else None,
+        source="gateway",
+    )
+
+
+def usage_of(
+    exchange: Exchange, extracted: Extracted | None, shape: Shape | None, model: str | None
+) -> Usage:
+    """The call's usage: as reported, zero for a refused call, counted locally for a stream without it."""
+    if exchange.end == REJECTED or (exchange.status is not None and exchange.status >= 400):
+        return NOT_BILLED
+    if exchange.status is None:
+        return Usage()
+    usage = extracted.usage if extracted else Usage()
+    if not exchange.streamed or (extracted is not None and extracted.extra.get("complete")):
+        return usage
+    text = extracted.completion_text if extracted else None
+    return fill_missing(usage, prompt_tokens=shape.input_tokens if shape else None, text=text, model=model)
+
+
+def _extracted(exchange: Exchange) -> Extracted | None:
+    if exchange.status != 200:
+        return None
+    if exchange.streamed:
+        decoder, accumulator = SSEDecoder(), stream_accumulator(exchange.surface.stream_kind)
+        for chunk in exchange.chunks:
+            for event in decoder.feed(chunk):
+                _feed(accumulator, event.data)
+        for event in decoder.close():
+            _feed(accumulator, event.data)
+        found = accumulator.result()
+        return None if found is None else dataclasses.replace(found, provider=exchange.provider)
+    try:
+        body = json.loads(exchange.body or b"")
+        return extract(body, provider=exchange.provider, api=exchange.surface.api)
+    except (ValueError, TokenomyError):
+        return None
+
+
+def _feed(accumulator: Any, data: str) -> None:
+    if not data or data == "[DONE]":
+        return
+    try:
+        accumulator.feed(json.loads(data))
+    except ValueError:
+        return
+
+
+def _shape(request: Mapping[str, Any], model: str | None) -> Shape | None:
+    try:
+        messages = request_messages(request)
+        raw_tools = request.get("tools")
+        tools = [t for t in raw_tools if isinstance(t, Mapping)] if isinstance(raw_tools, list) else []
+        if not messages and not tools:
+            return None
+        return shape_of(messages, tools or None, model)
+    except (TokenomyError, ValueError, TypeError):
+        return None
+
+
+def _max_tokens(request: Mapping[str, Any]) -> int | None:
+    for key in _MAX_TOKENS:
+        value = request.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _milliseconds(ns: int) -> datetime:
+    """A naive UTC time to the millisecond (the native form's precision)."""
+    return datetime.fromtimestamp(ns // 1_000_000 / 1000, UTC).replace(tzinfo=None)

@@ -1,0 +1,472 @@
+"""One metered request, from the client's body to the recorded call.
+
+The order on the request path: read the body, check the key, read attribution, find the route,
+reserve the budget, rewrite the body when needed (budget changes; the usage chunk an OpenAI
+stream needs), send upstream, relay the answer (plain: whole, after checking it is JSON; stream:
+chunk by chunk), then hand the exchange to the sink. Budget settlement, when a budget applies,
+runs after the client has its last byte. Every failure reaches the client in the provider's own
+error format and is recorded with its status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import hashlib
+import json
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from tokenomy.budgets.admission import Rejection
+from tokenomy.capture.sink.core import Sink
+from tokenomy.gateway.attribution import PREFIX, from_headers
+from tokenomy.gateway.budget import Admitted, GatewayBudget
+from tokenomy.gateway.formats import Surface, WireFormat, carries_output
+from tokenomy.gateway.keys import KeyBook
+from tokenomy.gateway.metering import CANCELLED, ERROR, REJECTED, TIMEOUT, Exchange, build_call
+from tokenomy.gateway.metrics import GatewayMetrics
+from tokenomy.gateway.relay import HOP_BY_HOP, UsageStripper, response_headers
+from tokenomy.gateway.settings import GatewaySettings, Route
+from tokenomy.gateway.upstream import Headers, Transport, UpstreamError, UpstreamRequest, UpstreamResponse
+from tokenomy.pricing import Pricer
+from tokenomy.schema import Attribution, Call
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+MAX_BODY: Final = 32 * 1024 * 1024
+_DROP_UPSTREAM: Final = HOP_BY_HOP | {b"authorization", b"x-api-key", b"accept-encoding"}
+_JSON: Final = [(b"content-type", b"application/json")]
+_UPSTREAM_STATUS: Final = {"timeout": 504, "connect": 502, "protocol": 502}
+_CACHED: Final = 4096
+"""Most models (routes) and client keys (their hashes) remembered; past it the memo starts over."""
+
+
+class RefusedError(Exception):
+    """The gateway answers this request itself, with an error in the provider's format."""
+
+    def __init__(self, status: int, message: str, error_type: str | None = None, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.error_type = error_type
+        self.extra = extra
+        self.headers: Headers = []
+        self.exchange: Exchange | None = None
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A request ready to go upstream."""
+
+    route: Route
+    body: dict[str, Any]
+    raw: bytes
+    stream: bool
+    strip_usage: bool
+    admitted: Admitted | None
+    exchange: Exchange
+
+
+class Proxy:
+    """Forwards and meters the requests of the metered paths (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        transport: Transport,
+        metrics: GatewayMetrics,
+        *,
+        sink: Sink | None = None,
+        budget: GatewayBudget | None = None,
+        keys: KeyBook | None = None,
+        pricer: Pricer | None = None,
+    ) -> None:
+        self.settings = settings
+        self.transport = transport
+        self.metrics = metrics
+        self.sink = sink
+        self.budget = budget
+        self.keys = keys
+        self.pricer = pricer
+        self._routes: dict[str, Route | None] = {}
+        self._key_ids: dict[str, Attribution] = {}
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, surface: Surface) -> None:
+        """Serve one request of a metered path."""
+        t0 = time.perf_counter_ns()
+        wire = surface.wire
+        try:
+            prepared = await self._prepare(scope, receive, surface, t0)
+        except RefusedError as refused:
+            await reply_error(send, wire, refused)
+            self.metrics.request_done(surface_path(scope), refused.status, _since(t0), None)
+            if refused.exchange is not None:
+                self.metrics.rejected()
+                refused.exchange.latency_ns = time.perf_counter_ns() - t0
+                if self.sink is not None:
+                    self.sink.submit(refused.exchange)
+            return
+        exchange = prepared.exchange
+        upstream_ns = 0
+        try:
+            upstream_ns = await self._forward(scope, receive, send, prepared)
+        finally:
+            exchange.latency_ns = time.perf_counter_ns() - t0
+            status = exchange.status or 502
+            added = (exchange.latency_ns - upstream_ns) / 1e9 if upstream_ns else None
+            self.metrics.request_done(surface_path(scope), status, exchange.latency_ns / 1e9, added)
+            await self._finish(prepared)
+
+    async def _prepare(self, scope: Scope, receive: Receive, surface: Surface, t0: int) -> Prepared:
+        headers: Headers = scope["headers"]
+        raw = await read_body(receive)
+        body = _json_body(raw)
+        model = body["model"]
+        attribution, session = self._attribution(headers, surface.wire)
+        route = self._route(model, surface)
+        provider = "anthropic" if route.kind == "anthropic" else "openai"
+        started = time.time_ns() - (time.perf_counter_ns() - t0)
+        try:
+            admitted = await self._admit(surface, body, provider, attribution, session)
+        except RefusedError as refused:  # recorded as rejected_budget, with zero usage
+            refused.exchange = Exchange(
+                surface, provider, body, attribution, session, started, status=refused.status
+            )
+            refused.exchange.end, refused.exchange.error_type = REJECTED, refused.error_type
+            refused.exchange.on_built = self.metrics.call_built
+            raise
+        changed = admitted is not None and bool(admitted.changes)
+        if admitted is not None:
+            body.update(admitted.changes)
+        stream = body.get("stream") is True
+        strip = False
+        if stream and surface.asks_usage:
+            options = body.get("stream_options")
+            if not (isinstance(options, dict) and options.get("include_usage") is True):
+                body["stream_options"] = {
+                    **(options if isinstance(options, dict) else {}),
+                    "include_usage": True,
+                }
+                strip = changed = True
+        exchange = Exchange(surface, provider, body, attribution, session, started, streamed=stream)
+        exchange.pricer = self.pricer
+        exchange.on_built = self.metrics.call_built
+        out = json.dumps(body).encode() if changed else raw
+        return Prepared(route, body, out, stream, strip, admitted, exchange)
+
+    def _attribution(self, headers: Headers, wire: WireFormat) -> tuple[Attribution, str | None]:
+        key = wire.client_key(headers)
+        base: Attribution | None = None
+        if self.keys is not None and key is not None and self.keys.is_virtual(key):
+            found = self.keys.lookup(key)
+            if found is None:
+                raise RefusedError(
+                    401,
+                    "the virtual key is unknown, revoked or expired; ask for a new one "
+                    "(tokenomy keys create)",
+                    "authentication_error",
+                )
+            base = dataclasses.replace(found.attribution, api_key_id=found.key_id)
+        elif self.settings.require_keys:
+            raise RefusedError(
+                401,
+                "this gateway requires a virtual key (tokenomy keys create) as the API key",
+                "authentication_error",
+            )
+        elif key:
+            base = self._key_ids.get(key)
+            if base is None:
+                base = Attribution(api_key_id=hashlib.sha256(key.encode()).hexdigest()[:16])
+                if len(self._key_ids) >= _CACHED:
+                    self._key_ids.clear()
+                self._key_ids[key] = base
+        attributed = from_headers(headers, base)
+        return attributed.attribution, attributed.session_id
+
+    def _route(self, model: str, surface: Surface) -> Route:
+        try:
+            route = self._routes[model]
+        except KeyError:
+            route = self.settings.route_for(model)
+            if len(self._routes) >= _CACHED:
+                self._routes.clear()
+            self._routes[model] = route
+        if route is None:
+            raise RefusedError(
+                404,
+                f"no route for model {model!r}: add a [[gateway.route]] whose models match it",
+                "model_not_found" if surface.wire.name == "openai" else "not_found_error",
+            )
+        if route.kind not in surface.wire.kinds:
+            raise RefusedError(
+                400,
+                f"model {model!r} is routed to a {route.kind} upstream, which does not serve "
+                f"the {surface.api} API; call it through its own API or change the route",
+            )
+        return route
+
+    async def _admit(
+        self,
+        surface: Surface,
+        body: dict[str, Any],
+        provider: str,
+        attribution: Attribution,
+        session: str | None,
+    ) -> Admitted | None:
+        if self.budget is None:
+            return None
+        answer = await self.budget.admit(
+            surface.api, body, provider=provider, attribution=attribution, session_id=session
+        )
+        if isinstance(answer, Rejection):
+            refused = RefusedError(answer.status, answer.message, answer.type, **_extra(answer))
+            retry = answer.retry_after()
+            if retry is not None:
+                refused.headers.append((b"retry-after", str(retry).encode()))
+            raise refused
+        return answer
+
+    async def _forward(self, scope: Scope, receive: Receive, send: Send, prepared: Prepared) -> int:
+        """Send upstream and relay; returns the upstream's own time in ns (0: it did not answer)."""
+        route, exchange, wire = prepared.route, prepared.exchange, prepared.exchange.surface.wire
+        request = UpstreamRequest(
+            "POST",
+            wire.upstream_url(route.base_url, scope["path"]),
+            upstream_headers(scope["headers"], route, wire),
+            prepared.raw,
+            route.connect_timeout,
+            route.read_timeout,
+        )
+        sent = time.perf_counter_ns()
+        try:
+            response = await self.transport.send(request)
+        except UpstreamError as exc:
+            await self._upstream_failed(send, wire, exchange, exc)
+            return 0
+        exchange.status = response.status
+        if prepared.stream and response.status == 200:
+            return await self._relay(receive, send, response, prepared, sent)
+        return await self._plain(send, response, exchange, sent)
+
+    async def _upstream_failed(
+        self, send: Send, wire: WireFormat, exchange: Exchange, exc: UpstreamError
+    ) -> None:
+        self.metrics.upstream_error(exc.kind)
+        exchange.end, exchange.error_type = (
+            (TIMEOUT if exc.kind == "timeout" else ERROR),
+            f"upstream_{exc.kind}",
+        )
+        status = _UPSTREAM_STATUS.get(exc.kind, 502)
+        refused = RefusedError(
+            status, f"the gateway's upstream failed: {exc.message}", _upstream_type(wire, exc.kind)
+        )
+        await reply_error(send, wire, refused)
+
+    async def _plain(self, send: Send, response: UpstreamResponse, exchange: Exchange, sent: int) -> int:
+        wire = exchange.surface.wire
+        try:
+            body = await response.read()
+        except UpstreamError as exc:
+            exchange.status = None
+            await self._upstream_failed(send, wire, exchange, exc)
+            return 0
+        upstream_ns = time.perf_counter_ns() - sent
+        if response.status >= 400:
+            self.metrics.upstream_error("status")
+            exchange.error_type = _error_type(body) or f"http_{response.status}"
+        elif not _is_json(body):
+            exchange.status, exchange.end, exchange.error_type = None, ERROR, "upstream_malformed"
+            self.metrics.upstream_error("malformed")
+            message = (
+                "the gateway's upstream sent a body that is not JSON; retry, or report it to the provider"
+            )
+            await reply_error(send, wire, RefusedError(502, message, _upstream_type(wire, "protocol")))
+            return upstream_ns
+        exchange.body = body
+        headers = response_headers(response.headers, length=len(body))
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+        return upstream_ns
+
+    async def _relay(
+        self, receive: Receive, send: Send, response: UpstreamResponse, prepared: Prepared, sent: int
+    ) -> int:
+        exchange, surface = prepared.exchange, prepared.exchange.surface
+        task = asyncio.current_task()
+        gone = asyncio.Event()
+        watcher = asyncio.create_task(_watch(receive, gone, task))
+        stripper = UsageStripper() if prepared.strip_usage else None
+        chunks, start, upstream_ns = exchange.chunks, exchange.started_ns, 0
+        self.metrics.open_streams += 1
+        try:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": response_headers(response.headers, length=None),
+                }
+            )
+            async for chunk in response.chunks():
+                chunks.append(chunk)
+                if exchange.ttft_ns is None and carries_output(surface, chunk):
+                    exchange.ttft_ns = time.time_ns() - start
+                out = stripper.feed(chunk) if stripper is not None else chunk
+                if out:
+                    await send({"type": "http.response.body", "body": out, "more_body": True})
+            upstream_ns = time.perf_counter_ns() - sent
+            tail = stripper.close() if stripper is not None else b""
+            await send({"type": "http.response.body", "body": tail, "more_body": False})
+        except UpstreamError as exc:
+            exchange.end, exchange.error_type = ERROR, f"upstream_{exc.kind}"
+            self.metrics.upstream_error(exc.kind)
+            raise  # closes the client's connection mid-stream, as the upstream did
+        except (asyncio.CancelledError, OSError) as exc:
+            if not gone.is_set() and not isinstance(exc, OSError):
+                raise
+            _uncancel(task, gone)
+            exchange.end, exchange.error_type = CANCELLED, "client_disconnected"
+        finally:
+            self.metrics.open_streams -= 1
+            watcher.cancel()
+            await response.aclose()
+        return upstream_ns
+
+    async def _finish(self, prepared: Prepared) -> None:
+        exchange = prepared.exchange
+        if prepared.admitted is None or self.budget is None:
+            if self.sink is not None:
+                self.sink.submit(exchange)
+            return
+        call = build_call(exchange)
+        usage = None if exchange.status is None and exchange.end != CANCELLED else call.usage
+        await self.budget.settle(prepared.admitted, usage)
+        if self.sink is not None:
+            self.sink.submit(_Built(call, exchange))
+
+
+class _Built:
+    """A call built on the request path (to settle its budget), priced and counted on the sink's thread."""
+
+    __slots__ = ("_call", "_exchange")
+
+    def __init__(self, call: Call, exchange: Exchange) -> None:
+        self._call, self._exchange = call, exchange
+
+    def build(self) -> Call:
+        call, exchange = self._call, self._exchange
+        if exchange.pricer is not None:
+            with contextlib.suppress(Exception):  # pricing problems never lose the call
+                call = dataclasses.replace(call, cost=exchange.pricer.price(call))
+        if exchange.on_built is not None:
+            exchange.on_built(call)
+        return call
+
+
+async def _watch(receive: Receive, gone: asyncio.Event, task: asyncio.Task[Any] | None) -> None:
+    """Cancel the relay when the client disconnects (uvicorn sends ``http.disconnect``)."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            gone.set()
+            if task is not None:
+                task.cancel()
+            return
+
+
+def _uncancel(task: asyncio.Task[Any] | None, gone: asyncio.Event) -> None:
+    if task is not None and gone.is_set():
+        while task.uncancel():
+            pass
+
+
+async def read_body(receive: Receive, limit: int = MAX_BODY) -> bytes:
+    """The request body (413 past ``limit``)."""
+    message = await receive()
+    body: bytes = message.get("body", b"")
+    if not message.get("more_body"):
+        return body
+    parts = [body]
+    size = len(body)
+    while message.get("more_body"):
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise RefusedError(400, "the client went away before sending its whole body")
+        part = message.get("body", b"")
+        size += len(part)
+        if size > limit:
+            raise RefusedError(413, f"the request body is larger than {limit} bytes; send a smaller one")
+        parts.append(part)
+    return b"".join(parts)
+
+
+async def reply_error(send: Send, wire: WireFormat, refused: RefusedError) -> None:
+    """Answer with ``refused`` in the provider's error format."""
+    body = wire.error_body(refused.status, refused.message, refused.error_type, **refused.extra)
+    headers = [*_JSON, (b"content-length", b"%d" % len(body)), *refused.headers]
+    await send({"type": "http.response.start", "status": refused.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def upstream_headers(headers: Headers, route: Route, wire: WireFormat) -> Headers:
+    """The client's headers as sent upstream: no hop-by-hop, no X-Tokenomy-*, the route's key."""
+    out = [(k, v) for k, v in headers if k not in _DROP_UPSTREAM and not k.startswith(PREFIX)]
+    if route.pass_client_key:
+        out.extend((k, v) for k, v in headers if k in (b"authorization", b"x-api-key"))
+    elif route.api_key:
+        out.extend(wire.auth_headers(route.api_key))
+    return out
+
+
+def surface_path(scope: Scope) -> str:
+    """The path label of a request (metered paths only, so the label set stays small)."""
+    return str(scope["path"])
+
+
+def _json_body(raw: bytes) -> dict[str, Any]:
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise RefusedError(400, f"the request body is not valid JSON ({exc}); send a JSON object") from exc
+    if not isinstance(body, dict):
+        raise RefusedError(400, "the request body must be a JSON object")
+    if not isinstance(body.get("model"), str) or not body["model"]:
+        raise RefusedError(400, "the request body names no model: set 'model'", param="model")
+    return body
+
+
+def _is_json(body: bytes) -> bool:
+    try:
+        json.loads(body)
+    except ValueError:
+        return False
+    return True
+
+
+def _error_type(body: bytes) -> str | None:
+    try:
+        obj = json.loads(body)
+        error = obj.get("error") if isinstance(obj, dict) else None
+        kind = error.get("type") if isinstance(error, dict) else None
+    except ValueError:
+        return None
+    return kind if isinstance(kind, str) else None
+
+
+def _upstream_type(wire: WireFormat, kind: str) -> str:
+    if wire.name == "openai":
+        return "timeout" if kind == "timeout" else "upstream_error"
+    return "timeout_error" if kind == "timeout" else "api_error"
+
+
+def _extra(rejection: Rejection) -> dict[str, Any]:
+    return {k: v for k, v in rejection.error_fields().items() if k not in ("type", "message")}
+
+
+def _since(t0: int) -> float:
+    return (time.perf_counter_ns() - t0) / 1e9

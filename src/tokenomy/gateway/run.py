@@ -1,0 +1,92 @@
+"""Running the gateway on uvicorn (httptools parser, uvloop), with a graceful shutdown.
+
+The socket is bound before the server starts, so a taken port is reported at once and ``--port
+0`` knows its port. Ctrl-C or SIGTERM: ``/readyz`` turns 503, the listening socket closes, open
+streams are relayed to their end (for at most ``drain_seconds``), then idle upstream connections
+close and the sink delivers what it holds.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import socket
+from collections.abc import Callable
+
+from tokenomy.errors import ConfigError
+from tokenomy.gateway.app import Gateway
+
+BACKLOG = 2048
+
+
+def serve(
+    gateway: Gateway,
+    host: str = "127.0.0.1",
+    port: int = 8800,
+    *,
+    drain_seconds: float = 30.0,
+    on_ready: Callable[[str, int], None] | None = None,
+) -> None:
+    """Serve until interrupted.
+
+    Raises:
+        ConfigError: uvicorn is missing (``pip install 'tokenomy[server]'``) or the address cannot be bound.
+    """
+    try:
+        import uvicorn  # noqa: PLC0415  (an optional dependency: the `server` extra)
+    except ImportError as exc:
+        raise ConfigError("the gateway needs uvicorn: pip install 'tokenomy[server]'") from exc
+    sock = bind(host, port)
+    bound_host, bound_port = sock.getsockname()[:2]
+    config = uvicorn.Config(
+        gateway,
+        loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+        http="httptools" if importlib.util.find_spec("httptools") else "h11",
+        lifespan="on",
+        access_log=False,
+        log_level="warning",
+        server_header=False,
+        date_header=False,
+        timeout_graceful_shutdown=int(drain_seconds),
+        timeout_keep_alive=30,
+        backlog=BACKLOG,
+    )
+    server = uvicorn.Server(config)
+    if on_ready is not None:
+        _announce(server, lambda: on_ready(str(bound_host), int(bound_port)))
+    server.run(sockets=[sock])
+
+
+def _announce(server: object, ready: Callable[[], None]) -> None:
+    """Call ``ready`` once uvicorn has started (after its startup hook)."""
+    startup = server.startup  # type: ignore[attr-defined]  # uvicorn.Server has no stubs for this hook
+
+    async def started(sockets: list[socket.socket] | None = None) -> None:
+        await startup(sockets=sockets)
+        ready()
+
+    server.startup = started  # type: ignore[attr-defined]  # see above
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (port 0 picks a free one).
+
+    Raises:
+        ConfigError: The address cannot be resolved or bound.
+    """
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(BACKLOG)
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; "
+            "choose another --port (0 picks a free one)"
+        ) from exc
+    sock.set_inheritable(True)
+    return sock

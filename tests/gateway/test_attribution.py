@@ -1,0 +1,125 @@
+"""Attribution headers and virtual keys, through the ASGI app with an injected upstream (no network)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime, timedelta
+
+from tests.gateway.support import ListTarget, asgi_call, calls_of, memory_sink
+from tokenomy.gateway import (
+    Gateway,
+    GatewaySettings,
+    HandlerTransport,
+    KeyBook,
+    Route,
+    UpstreamRequest,
+    UpstreamResponse,
+)
+from tokenomy.gateway.attribution import from_headers, parse_tags
+from tokenomy.gateway.keys import VirtualKey, hash_key
+from tokenomy.schema import Attribution
+
+CHAT = {
+    "id": "chatcmpl-1",
+    "object": "chat.completion",
+    "model": "gpt-4o",
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+    "usage": {"prompt_tokens": 9, "completion_tokens": 1, "total_tokens": 10},
+}
+BODY = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
+
+
+async def _ok(request: UpstreamRequest) -> UpstreamResponse:
+    return UpstreamResponse.of(200, json.dumps(CHAT).encode(), [(b"content-type", b"application/json")])
+
+
+def _gateway(
+    keys: KeyBook | None = None, *, require: bool = False
+) -> tuple[Gateway, HandlerTransport, ListTarget]:
+    transport = HandlerTransport(_ok)
+    sink, target = memory_sink()
+    settings = GatewaySettings(
+        routes=(Route(("*",), "openai", "http://upstream.test/v1", api_key="sk-route"),), require_keys=require
+    )
+    app = Gateway(settings, transport=transport, sink=sink, keys=keys)
+    return app, transport, target
+
+
+def test_tags_parse_and_skip_junk() -> None:
+    assert parse_tags("tier=gold, region = eu ,junk,=x,") == {"tier": "gold", "region": "eu"}
+
+
+def test_headers_attribute_the_call_and_never_go_upstream() -> None:
+    app, transport, target = _gateway()
+    headers = {
+        "Authorization": "Bearer sk-client-own",
+        "X-Tokenomy-User": "ana",
+        "X-Tokenomy-Team": "search",
+        "X-Tokenomy-Session": "s-42",
+        "X-Tokenomy-Feature": "triage",
+        "X-Tokenomy-Intent": "classify",
+        "X-Tokenomy-Agent": "router",
+        "X-Tokenomy-Tags": "tier=gold,region=eu",
+        "X-Other": "kept",
+    }
+    answer = asyncio.run(asgi_call(app, "/v1/chat/completions", BODY, headers))
+    assert answer.status == 200
+    assert answer.json() == CHAT
+    [sent] = transport.requests
+    names = {k for k, _ in sent.headers}
+    assert not any(n.startswith(b"x-tokenomy-") for n in names)
+    assert (b"authorization", b"Bearer sk-route") in sent.headers  # the route's key, not the client's
+    assert (b"x-other", b"kept") in sent.headers
+    assert sent.url == "http://upstream.test/v1/chat/completions"
+    assert app.sink is not None
+    [call] = calls_of(app.sink, target)
+    a = call.attribution
+    assert (a.user, a.team, a.feature, a.intent, a.agent) == ("ana", "search", "triage", "classify", "router")
+    assert dict(a.tags) == {"tier": "gold", "region": "eu"}
+    assert call.session_id == "s-42"
+    assert a.api_key_id is not None
+    assert len(a.api_key_id) == 16
+    assert "sk-client" not in repr(call)
+
+
+def test_a_key_fixes_its_attribution_and_headers_only_fill_gaps() -> None:
+    base = Attribution(team="search", tags={"tier": "gold"})
+    got = from_headers(
+        [(b"x-tokenomy-team", b"ads"), (b"x-tokenomy-user", b"bo"), (b"x-tokenomy-tags", b"tier=x,k=v")], base
+    )
+    assert (got.attribution.team, got.attribution.user) == ("search", "bo")
+    assert dict(got.attribution.tags) == {"tier": "gold", "k": "v"}
+
+
+def test_virtual_keys_attribute_and_unknown_ones_are_refused() -> None:
+    record = VirtualKey(hash_key("tk-good"), Attribution(team="search", user="alice"))
+    expired = VirtualKey(hash_key("tk-old"), Attribution(team="x"), expires_at=datetime(2020, 1, 1))
+    app, transport, target = _gateway(KeyBook(keys=[record, expired]), require=True)
+    ok = asyncio.run(asgi_call(app, "/v1/chat/completions", BODY, {"Authorization": "Bearer tk-good"}))
+    bad = asyncio.run(asgi_call(app, "/v1/chat/completions", BODY, {"Authorization": "Bearer tk-nope"}))
+    old = asyncio.run(asgi_call(app, "/v1/chat/completions", BODY, {"Authorization": "Bearer tk-old"}))
+    none = asyncio.run(asgi_call(app, "/v1/messages", {**BODY, "max_tokens": 5}, {"x-api-key": "sk-raw"}))
+    assert ok.status == 200
+    assert (bad.status, old.status, none.status) == (401, 401, 401)
+    assert bad.json()["error"]["type"] == "authentication_error"
+    assert none.json()["type"] == "error"
+    assert none.json()["error"]["type"] == "authentication_error"
+    assert len(transport.requests) == 1
+    assert app.sink is not None
+    [call] = calls_of(app.sink, target)
+    assert (call.attribution.team, call.attribution.user) == ("search", "alice")
+    assert call.attribution.api_key_id == record.key_id
+
+
+def test_the_key_book_reloads_and_sees_revocations() -> None:
+    now = [0.0]
+    rows = [VirtualKey(hash_key("tk-a"), Attribution(team="t"))]
+    book = KeyBook(lambda: list(rows), refresh=10.0, clock=lambda: now[0])
+    assert book.lookup("tk-a") is not None
+    rows[0] = VirtualKey(
+        hash_key("tk-a"), Attribution(team="t"), revoked_at=datetime.now() - timedelta(seconds=1)
+    )
+    assert book.lookup("tk-a") is not None  # cached until the refresh interval
+    now[0] = 11.0
+    assert book.lookup("tk-a") is None

@@ -1,0 +1,165 @@
+"""Every failure reaches the client in the provider's own error format and is recorded with its status."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import anthropic
+import openai
+import pytest
+
+from tests.gateway.support import ListTarget, Running, calls_of, memory_sink, mock_routes, post, running
+from tokenomy.capture.sink.core import Sink
+from tokenomy.gateway import Gateway, GatewaySettings, Route
+from tokenomy.mockllm import MockThread
+from tokenomy.schema import Status
+
+MESSAGES: Any = [{"role": "user", "content": "Hello"}]
+
+
+def _client(gateway: Running, error: str) -> openai.OpenAI:
+    return openai.OpenAI(
+        base_url=gateway.openai_base_url, api_key="k", max_retries=0, default_headers={"X-Mock-Error": error}
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "exception"),
+    [(429, openai.RateLimitError), (500, openai.InternalServerError), (401, openai.AuthenticationError)],
+)
+def test_openai_status_errors_pass_through(
+    gateway: Running,
+    mock: MockThread,
+    recorded: tuple[Sink, ListTarget],
+    status: int,
+    exception: type[Exception],
+) -> None:
+    with pytest.raises(exception) as raised:
+        _client(gateway, str(status)).chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    assert raised.value.status_code == status  # type: ignore[attr-defined]
+    [call] = calls_of(*recorded)
+    assert (call.status, call.http_status) == (Status.ERROR, status)
+    assert call.usage.input_total == 0
+    assert call.usage.output_total == 0
+    assert mock.stats(with_requests=False)["totals"]["by_status"] == {str(status): 1}
+
+
+def test_anthropic_overloaded_is_the_sdks_overloaded_error(
+    gateway: Running, recorded: tuple[Sink, ListTarget]
+) -> None:
+    client = anthropic.Anthropic(
+        base_url=gateway.base_url, api_key="k", max_retries=0, default_headers={"X-Mock-Error": "529"}
+    )
+    with pytest.raises(anthropic.InternalServerError) as raised:
+        client.messages.create(model="claude-sonnet-4-6", max_tokens=32, messages=MESSAGES)
+    assert raised.value.status_code == 529
+    assert raised.value.body["error"]["type"] == "overloaded_error"  # type: ignore[index]
+    assert calls_of(*recorded)[0].http_status == 529
+
+
+def test_hangup_is_a_502_in_openai_format(gateway: Running, recorded: tuple[Sink, ListTarget]) -> None:
+    status, _, body = post(
+        f"{gateway.openai_base_url}/chat/completions",
+        {"model": "gpt-4o", "messages": MESSAGES},
+        {"X-Mock-Error": "hangup"},
+    )
+    error = json.loads(body)["error"]
+    assert status == 502
+    assert error["type"] == "upstream_error"
+    assert "closed the connection" in error["message"]
+    [call] = calls_of(*recorded)
+    assert call.status is Status.ERROR
+    assert call.http_status is None
+    assert call.error_type == "upstream_protocol"
+    assert call.usage.input_total is None  # no answer: usage unknown, never 0
+
+
+def test_malformed_body_is_a_502_and_the_sdk_gets_an_api_error(
+    gateway: Running, recorded: tuple[Sink, ListTarget]
+) -> None:
+    with pytest.raises(openai.APIStatusError) as raised:
+        _client(gateway, "malformed").chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    assert raised.value.status_code == 502
+    assert calls_of(*recorded)[0].error_type == "upstream_malformed"
+
+
+def test_cut_stream_reaches_the_client_as_a_cut_and_is_recorded_with_what_arrived(
+    gateway: Running, mock: MockThread, recorded: tuple[Sink, ListTarget]
+) -> None:
+    client = _client(gateway, "cut")
+    with pytest.raises(openai.APIConnectionError):
+        list(client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True))
+    [call] = calls_of(*recorded)
+    served = mock.stats(with_requests=False)["totals"]
+    assert call.status is Status.ERROR
+    assert call.error_type == "upstream_protocol"
+    assert call.usage.output_total == served["output_tokens"] == 2  # 3 frames: role + 2 tokens
+    assert call.usage.kind.value == "estimated"
+
+
+def test_in_stream_error_is_forwarded(gateway: Running, recorded: tuple[Sink, ListTarget]) -> None:
+    client = _client(gateway, "stream_error")
+    with pytest.raises(openai.APIError):
+        list(client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True))
+    assert calls_of(*recorded)[0].streamed is True
+
+
+@pytest.fixture
+def impatient(mock: MockThread) -> Iterator[tuple[Running, Sink, ListTarget]]:
+    """A gateway whose upstream read timeout is 0.3 s."""
+    sink, target = memory_sink()
+    settings = GatewaySettings(routes=(Route(("*",), "openai", mock.openai_base_url, read_timeout=0.3),))
+    with running(Gateway(settings, sink=sink)) as served:
+        yield served, sink, target
+    sink.shutdown(5)
+
+
+def test_upstream_timeout_is_a_504(impatient: tuple[Running, Sink, ListTarget]) -> None:
+    gateway, sink, target = impatient
+    status, _, body = post(
+        f"{gateway.openai_base_url}/chat/completions",
+        {"model": "gpt-4o", "messages": MESSAGES},
+        {"X-Mock-Error": "stall", "X-Mock-Stall-Ms": "2000"},
+    )
+    assert status == 504
+    assert json.loads(body)["error"]["type"] == "timeout"
+    [call] = calls_of(sink, target)
+    assert call.status is Status.TIMEOUT
+    assert call.error_type == "upstream_timeout"
+
+
+def test_connection_refused_is_a_502(recorded: tuple[Sink, ListTarget]) -> None:
+    settings = GatewaySettings(routes=(Route(("*",), "anthropic", "http://127.0.0.1:1"),))
+    with running(Gateway(settings, sink=recorded[0])) as gateway:
+        status, _, body = post(
+            f"{gateway.base_url}/v1/messages", {"model": "claude-x", "max_tokens": 5, "messages": MESSAGES}
+        )
+    error = json.loads(body)
+    assert status == 502
+    assert error["type"] == "error"
+    assert error["error"]["type"] == "api_error"
+    assert "cannot connect to 127.0.0.1:1" in error["error"]["message"]
+    assert calls_of(*recorded)[0].error_type == "upstream_connect"
+
+
+def test_bad_requests_are_refused_by_the_gateway_in_format(gateway: Running, mock: MockThread) -> None:
+    status, _, body = post(f"{gateway.openai_base_url}/chat/completions", {"messages": MESSAGES})
+    assert status == 400
+    assert json.loads(body)["error"]["param"] == "model"
+    status, _, body = post(f"{gateway.base_url}/v1/messages", {"model": "gpt-4o", "messages": MESSAGES})
+    assert status == 400
+    assert "does not serve the messages API" in json.loads(body)["error"]["message"]
+    assert mock.stats(with_requests=False)["totals"]["requests"] == 0
+
+
+def test_no_route_is_a_404(mock: MockThread, recorded: tuple[Sink, ListTarget]) -> None:
+    settings = mock_routes(mock.base_url, mock.openai_base_url)
+    only_claude = GatewaySettings(routes=settings.routes[:1])
+    with running(Gateway(only_claude, sink=recorded[0])) as gateway:
+        status, _, body = post(
+            f"{gateway.openai_base_url}/chat/completions", {"model": "gpt-4o", "messages": MESSAGES}
+        )
+    assert status == 404
+    assert "no route for model 'gpt-4o'" in json.loads(body)["error"]["message"]

@@ -1,0 +1,55 @@
+"""Virtual keys in the store: only hashes are kept; list and revoke; the gateway reads them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from tokenomy.cli.main import cli
+from tokenomy.config import Config
+from tokenomy.gateway.key_store import create_key, list_keys, read_keys, revoke_key
+from tokenomy.gateway.keys import KeyBook, hash_key
+from tokenomy.schema import Attribution
+from tokenomy.store import open_store
+
+
+def test_create_list_revoke(tmp_path: Path) -> None:
+    db = tmp_path / "k.duckdb"
+    store = open_store(db)
+    issued = create_key(store, Attribution(team="search", user="alice", tags={"a": "b"}), name="alice-key")
+    store.close()
+    assert issued.key.startswith("tk-")
+    assert issued.key not in db.read_bytes().decode("latin-1")
+    [read] = read_keys(Config(db=db))
+    assert read.key_hash == hash_key(issued.key)
+    assert read.attribution.team == "search"
+    assert read.valid()
+    assert KeyBook(lambda: read_keys(Config(db=db))).lookup(issued.key) is not None
+    store = open_store(db)
+    assert revoke_key(store, "alice-key") == [read.key_id]
+    [again] = list_keys(store)
+    store.close()
+    assert not again.valid()
+    assert again.revoked_at is not None
+
+
+def test_cli_create_shows_the_key_once_and_revoke_by_id(tmp_path: Path) -> None:
+    db = str(tmp_path / "c.duckdb")
+    runner = CliRunner()
+    made = runner.invoke(
+        cli, ["keys", "create", "--db", db, "--team", "search", "--user", "bob", "--expires", "30d"]
+    )
+    assert made.exit_code == 0, made.output
+    key = made.stdout.strip()
+    assert key.startswith("tk-")
+    listed = runner.invoke(cli, ["keys", "list", "--db", db, "--format", "json"])
+    assert key not in listed.output
+    assert hash_key(key)[:16] in listed.output
+    assert '"team": "search"' in listed.output
+    revoked = runner.invoke(cli, ["keys", "revoke", "--db", db, hash_key(key)[:10]])
+    assert revoked.exit_code == 0
+    assert hash_key(key)[:16] in revoked.output
+    again = runner.invoke(cli, ["keys", "revoke", "--db", db, hash_key(key)[:10]])
+    assert again.exit_code == 1
+    assert "no valid key" in again.output

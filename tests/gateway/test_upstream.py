@@ -1,0 +1,76 @@
+"""The pool transport against the mock upstream: keep-alive reuse, chunks as they arrive, failures."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from tokenomy.gateway.upstream import PoolTransport, UpstreamError, UpstreamRequest
+from tokenomy.mockllm import MockThread
+
+BODY = json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}).encode()
+
+
+def _request(base: str, body: bytes = BODY, headers: dict[str, str] | None = None) -> UpstreamRequest:
+    extra = [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
+    sent = [(b"content-type", b"application/json"), *extra]
+    return UpstreamRequest("POST", f"{base}/chat/completions", sent, body, 2.0, 2.0)
+
+
+def test_plain_answers_reuse_one_connection(mock: MockThread) -> None:
+    async def main() -> list[int]:
+        pool = PoolTransport()
+        statuses = []
+        for _ in range(5):
+            response = await pool.send(_request(mock.openai_base_url))
+            body = json.loads(await response.read())
+            statuses.append(response.status)
+            assert body["usage"]["completion_tokens"] == 16
+        idle = sum(len(v) for v in pool._idle.values())
+        await pool.aclose()
+        return [*statuses, idle]
+
+    assert asyncio.run(main()) == [200, 200, 200, 200, 200, 1]
+
+
+def test_stream_chunks_arrive_one_by_one(mock: MockThread) -> None:
+    stream = json.dumps(
+        {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    ).encode()
+
+    async def main() -> list[bytes]:
+        pool = PoolTransport()
+        response = await pool.send(
+            _request(mock.openai_base_url, stream, headers={"X-Mock-Chunk-Delay-Ms": "5"})
+        )
+        chunks = [c async for c in response.chunks()]
+        await pool.aclose()
+        return chunks
+
+    chunks = asyncio.run(main())
+    assert len(chunks) >= 17  # the token frames are written 5 ms apart: never merged here
+    assert b"".join(chunks).endswith(b"data: [DONE]\n\n")
+
+
+def test_failures_are_upstream_errors(mock: MockThread) -> None:
+    async def main(request: UpstreamRequest) -> None:
+        pool = PoolTransport()
+        try:
+            response = await pool.send(request)
+            await response.read()
+        finally:
+            await pool.aclose()
+
+    with pytest.raises(UpstreamError) as hung:
+        asyncio.run(main(_request(mock.openai_base_url, headers={"X-Mock-Error": "hangup"})))
+    assert hung.value.kind == "protocol"
+    stall = _request(mock.openai_base_url, headers={"X-Mock-Error": "stall", "X-Mock-Stall-Ms": "3000"})
+    stall.read_timeout = 0.2
+    with pytest.raises(UpstreamError) as slow:
+        asyncio.run(main(stall))
+    assert slow.value.kind == "timeout"
+    with pytest.raises(UpstreamError) as refused:
+        asyncio.run(main(_request("http://127.0.0.1:1/v1")))
+    assert refused.value.kind == "connect"
