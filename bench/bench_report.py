@@ -7,9 +7,9 @@ side by side in one run, interleaved, each measured ``--repeat`` times (best and
 * ``hand table`` and ``table``: the spend table alone, by hand (calls per (team, model) and
   charges per team) and with :func:`tokenomy.analysis.attribution.attribute`;
 * ``hand``: what the report computes, written by hand in DuckDB SQL: calls per (team, model)
-  with tokens per bucket, cost and unpriced calls; charges per team; and, over calls and charges
-  together, the distinct sessions and their cost and the sums behind the cache-hit ratio and
-  token efficiency (the KPI tiles);
+  with tokens per bucket, cost and unpriced calls; charges per team; over the calls, the sums
+  behind the cache-hit ratio and token efficiency and the session calls' cost; over the charges,
+  the session charges' cost; and the distinct sessions of both (the KPI tiles);
 * ``library``: :func:`tokenomy.analysis.attribution.attribute` for ``by=("team", "model")``,
   then :func:`tokenomy.analysis.kpis.figures` and :func:`~tokenomy.analysis.kpis.kpis`;
 * ``cli``: ``tokenomy report --by team,model --format json`` run in-process (opening the store,
@@ -54,22 +54,24 @@ FROM calls GROUP BY ALL
 """
 HAND_CHARGES = "SELECT team, count(*) AS charges, sum(amount) AS cost FROM charges GROUP BY ALL"
 HAND_KPIS = f"""
-SELECT count(DISTINCT session_id) AS sessions, sum(cost) FILTER (WHERE session_id IS NOT NULL) AS cost,
-       count(*) FILTER (WHERE call AND session_id IS NOT NULL),
-       count(*) FILTER (WHERE call AND session_id IS NOT NULL AND cost IS NOT NULL),
-       count(*) FILTER (WHERE NOT call AND session_id IS NOT NULL),
-       count(*) FILTER (WHERE {_KNOWN_CACHE}), sum(cache_read) FILTER (WHERE {_KNOWN_CACHE})::BIGINT,
+SELECT count(*) FILTER (WHERE {_KNOWN_CACHE}), sum(cache_read) FILTER (WHERE {_KNOWN_CACHE})::BIGINT,
        sum(input_total) FILTER (WHERE {_KNOWN_CACHE})::BIGINT, count(*) FILTER (WHERE {_KNOWN_EFF}),
        sum(output_visible - coalesce(filler_tokens, 0))
            FILTER (WHERE {_KNOWN_EFF} AND status = 'ok' AND coalesce(success, TRUE))::BIGINT,
-       sum(input_total + output_total) FILTER (WHERE {_KNOWN_EFF})::BIGINT
-FROM (
-    SELECT TRUE AS call, session_id, cost_total AS cost, input_total, output_total, output_visible,
-           filler_tokens, cache_read, status, success FROM calls
-    UNION ALL
-    SELECT FALSE, session_id, amount, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM charges
-)
+       sum(input_total + output_total) FILTER (WHERE {_KNOWN_EFF})::BIGINT,
+       count(*) FILTER (WHERE session_id IS NOT NULL),
+       count(*) FILTER (WHERE session_id IS NOT NULL AND cost_total IS NOT NULL),
+       sum(cost_total) FILTER (WHERE session_id IS NOT NULL)
+FROM calls
 """
+HAND_SESSION_CHARGES = (
+    "SELECT count(*) FILTER (WHERE session_id IS NOT NULL), sum(amount) FILTER (WHERE session_id IS NOT NULL)"
+    " FROM charges"
+)
+HAND_SESSIONS = (
+    "SELECT count(DISTINCT session_id) FROM "
+    "(SELECT session_id FROM calls UNION ALL SELECT session_id FROM charges)"
+)
 
 
 def build_store(calls: int, seed: int, memory_limit: str) -> Path:
@@ -162,7 +164,7 @@ def measure(db: Path, repeat: int) -> dict[str, dict[str, list[float]]]:
     variants = {
         "hand table": _hand(db, HAND_CALLS, HAND_CHARGES),
         "table": _table(db),
-        "hand": _hand(db, HAND_CALLS, HAND_CHARGES, HAND_KPIS),
+        "hand": _hand(db, HAND_CALLS, HAND_CHARGES, HAND_KPIS, HAND_SESSION_CHARGES, HAND_SESSIONS),
         "library": _library(db),
         "cli": _cli(db),
     }

@@ -79,6 +79,9 @@ def test_ratios_by_hand(store: DuckDBStore) -> None:
     ratio = m.output_to_input_ratio(store, ALL).total
     assert ratio.value == pytest.approx(470 / 4200)
     assert ratio.coverage == 1.0
+    assert (
+        m.input_token_density(store, ALL).formula == "1 − Σ (system_tokens + tool_def_tokens) / Σ input_total"
+    )
     density = m.input_token_density(store, ALL).total
     assert density.value == pytest.approx(1 - 850 / 3700)  # c1, c2, c5 report system and tool tokens
     assert density.coverage == pytest.approx(3 / 5)

@@ -67,3 +67,46 @@ def test_calls_without_a_start_time_stay_in_the_totals(tmp_path: Path) -> None:
     assert data.table.total.cost == Decimal("1.038")
     assert any("1 call(s) have no start time" in note for note in data.notes)
     assert bounded.table.total.calls == 5  # an explicit period leaves them out, as any time filter
+
+
+def test_over_all_the_data_the_drivers_explain_the_last_week(sim: SimStore) -> None:
+    with open_store(sim.db, read_only=True) as store:
+        data = overview(store)
+        asked = overview(store, compare="previous")
+    assert data.period is not None
+    assert data.drivers is not None
+    assert all(k.previous is None for k in data.kpis)  # nothing before the data: no trends
+    last = Period(data.period.until - timedelta(days=7), data.period.until)
+    assert (data.drivers.current, data.drivers.baseline) == (
+        last,
+        Period(last.since - timedelta(days=7), last.since),
+    )
+    assert "holds no calls: these drivers explain its last 7 days" in data.drivers.notes[0]
+    parts = sum(data.drivers.total.parts.values(), Decimal(0))
+    assert parts == data.drivers.total.change
+    # asked for explicitly, the empty previous period is compared as it is: all of it is new volume
+    assert asked.drivers is not None
+    assert asked.drivers.baseline == asked.previous
+    assert asked.drivers.total.baseline_cost == 0
+
+
+def test_a_single_day_with_nothing_before_has_no_drivers(tmp_path: Path) -> None:
+    from tokenomy.analysis import html_report
+
+    with hand_store(tmp_path / "s.duckdb") as store:
+        data = overview(store)
+    assert data.drivers is None
+    assert "No cost drivers: the previous period (2026-10-04..2026-10-05) holds no calls" in (
+        html_report.render(data)
+    )
+
+
+def test_charges_are_named_in_the_spend_by_model(tmp_path: Path) -> None:
+    with hand_store(tmp_path / "s.duckdb") as store:
+        data = overview(store)
+    # g1 and g2 carry no model: by model they are the charges' own series; by team they keep their team
+    by_model = {name: sum(v, Decimal(0)) for name, v in data.over_time["model"].values.items()}
+    assert by_model["(non-LLM charges)"] == Decimal("0.007")
+    assert "(unattributed)" not in by_model
+    by_team = {name: sum(v, Decimal(0)) for name, v in data.over_time["team"].values.items()}
+    assert by_team == {"a": Decimal("0.035"), "b": Decimal("0.002"), "(unattributed)": Decimal("0.001")}

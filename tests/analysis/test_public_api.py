@@ -9,9 +9,11 @@ def test_the_public_api_is_curated() -> None:
         [
             "METRICS", "UNATTRIBUTED", "AttributionTable", "CostDrivers", "DriverRow", "Grouping",
             "IntentBaseline", "Kpi", "MetricResult", "MetricRow", "Overview", "Period", "Report", "ReportRow",
-            "Scope", "Selection", "SessionList", "SessionRow", "SessionTree", "SpendRow", "Step", "attribute",
+            "Scope", "Selection", "SessionList", "SessionRow", "SessionTree", "SpendRow", "Step", "Summary",
+            "attribute",
             "baseline_period", "cost_drivers", "current_period", "daily_totals", "intent_baselines",
-            "latency_cost_parity", "overview", "session_tree", "token_utilization", "top_sessions",
+            "latency_cost_parity", "overview", "session_tree", "summary", "token_utilization", "top_rows",
+            "top_sessions",
         ]
     )  # fmt: skip
     for name in analysis.__all__:

@@ -241,3 +241,37 @@ def test_calls_without_any_session_are_counted(tmp_path: Path) -> None:
         store.insert_calls([call("x", usage=usage(1, 0, 0, 0, 1, 0), cost=cost("0.1"))])
         listed = top_sessions(store)
     assert (listed.rows, listed.sessions, listed.no_session_calls) == ((), 0, 1)
+
+
+def test_each_charge_hangs_below_its_own_tool_use(tmp_path: Path) -> None:
+    searches = (ToolUse("web_search", "q1"), ToolUse("web_search", "q2"))
+    with open_store(tmp_path / "c.duckdb") as store:
+        store.insert_calls(
+            [
+                call(
+                    "a",
+                    session_id="S",
+                    usage=usage(10, 0, 0, 0, 5, 0),
+                    cost=cost("0.01"),
+                    ended_at=_s(1),
+                    tool_uses=searches,
+                )
+            ]
+        )
+        store.insert_charges(
+            [
+                charge(f"g{i}", "0.005", session_id="S", description="web_search", at=_s(1 + i))
+                for i in (1, 2, 3)
+            ]
+        )
+        tree = session_tree(store, "S")
+    shape = [(depth, step.kind, step.id) for depth, step in tree.walk()]
+    assert shape == [
+        (0, "call", "a"),
+        (1, "tool", "a#tool0"),
+        (2, "charge", "g1"),
+        (1, "tool", "a#tool1"),
+        (2, "charge", "g2"),
+        (2, "charge", "g3"),  # more charges than tool uses: the rest join the last one
+    ]
+    assert tree.roots[0].subtotal == tree.cost == Decimal("0.025")

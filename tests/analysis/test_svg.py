@@ -53,3 +53,21 @@ def test_labels_and_steps() -> None:
     assert money_label(-3.1) == "-$3.10"
     assert nice_step(100) == 25
     assert nice_step(7) == 2
+
+
+def test_x_labels_stay_inside_the_plot() -> None:
+    labels = [f"2026-10-{d:02d}" for d in range(1, 31)]
+    svg = stacked_bars("spend", labels, {"a": [Decimal(1)] * 30})
+    ticks = [t for t in ET.fromstring(svg).iter(f"{NS}text") if t.text in labels]
+    first, last = ticks[0], ticks[-1]
+    # the first bar sits close to the value axis: its label starts at the axis instead of crossing it
+    assert (first.get("text-anchor"), first.get("x")) == ("start", "70.0")
+    assert all(t.get("text-anchor") == "middle" for t in ticks[1:-1])
+    assert last.text == "2026-10-28"  # every third day is labelled
+    assert last.get("text-anchor") == "middle"
+
+
+def test_the_value_axis_ends_on_a_round_labelled_line() -> None:
+    svg = stacked_bars("spend", ["d1", "d2"], {"a": [Decimal("3.9"), Decimal("1")]})
+    labels = [t.text for t in ET.fromstring(svg).iter(f"{NS}text") if (t.text or "").startswith("$")]
+    assert labels == ["$0.00", "$1.00", "$2.00", "$3.00", "$4.00"]  # 3.9 is drawn below the $4 line

@@ -46,6 +46,23 @@ def test_table_shows_unpriced_as_a_dash_never_zero(tmp_path: Path) -> None:
     assert "$0.0035" in out  # gpt-4o on 2026-03-02
 
 
+def test_the_default_table_is_short_with_kpis_first(tmp_path: Path) -> None:
+    db = tmp_path / "s.duckdb"
+    fill(db).close()
+    code, out = _run("report", "--db", str(db))
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == "tokenomy report · 2026-03-02..2026-03-04"
+    assert "Spend" in lines[1]
+    assert "Unpriced calls" in lines[1]
+    assert "$1.50" in lines[2]  # the spend tile: 1.503500000001
+    days = [line.split("│")[1].strip() for line in lines if line.startswith("│ 2026-03-0")]
+    assert days == ["2026-03-02", "2026-03-03"]  # one row per day, not per day, provider and model
+    assert any("(no time)" in line for line in lines)  # the call without a start time
+    assert "spend by provider and model" in out
+    assert lines[-1].startswith("more: --by team,feature")
+
+
 def test_csv_report(tmp_path: Path) -> None:
     db = tmp_path / "s.duckdb"
     fill(db).close()

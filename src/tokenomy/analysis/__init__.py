@@ -4,7 +4,8 @@
 * :func:`attribute`: showback and chargeback by any dimensions and time bucket;
 * :func:`cost_drivers` and :func:`intent_baselines`: why spend changed, and regressions;
 * :func:`top_sessions` and :func:`session_tree`: session costing;
-* :func:`overview`: everything a full report shows (the HTML report draws it).
+* :func:`overview`: everything a full report shows (the HTML report draws it);
+* :func:`summary`: the short default report (KPIs, spend over time, the costliest models).
 
 Every analysis reads a :class:`Selection` (a :class:`Scope` of period and filters, and a
 :class:`Grouping` of dimensions and time bucket) and runs its SQL inside the store's engine.
@@ -12,7 +13,7 @@ Every analysis reads a :class:`Selection` (a :class:`Scope` of period and filter
 
 from __future__ import annotations
 
-from tokenomy.analysis.attribution import UNATTRIBUTED, AttributionTable, SpendRow, attribute
+from tokenomy.analysis.attribution import UNATTRIBUTED, AttributionTable, SpendRow, attribute, top_rows
 from tokenomy.analysis.baselines import IntentBaseline, intent_baselines
 from tokenomy.analysis.dimensions import Grouping, Scope
 from tokenomy.analysis.drivers import CostDrivers, DriverRow, cost_drivers
@@ -25,6 +26,7 @@ from tokenomy.analysis.report import Report, ReportRow, daily_totals
 from tokenomy.analysis.results import MetricResult, MetricRow
 from tokenomy.analysis.session_tree import SessionTree, Step, session_tree
 from tokenomy.analysis.sessions import SessionList, SessionRow, top_sessions
+from tokenomy.analysis.summary import Summary, summary
 
 __all__ = [
     "METRICS",
@@ -48,6 +50,7 @@ __all__ = [
     "SessionTree",
     "SpendRow",
     "Step",
+    "Summary",
     "attribute",
     "baseline_period",
     "cost_drivers",
@@ -57,6 +60,8 @@ __all__ = [
     "latency_cost_parity",
     "overview",
     "session_tree",
+    "summary",
     "token_utilization",
+    "top_rows",
     "top_sessions",
 ]

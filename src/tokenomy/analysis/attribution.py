@@ -16,7 +16,7 @@ is added up in Python (exact integers and decimals: no second pass over the call
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -29,7 +29,7 @@ from tokenomy.analysis.sources import Sources, detect
 from tokenomy.schema import BUCKETS
 from tokenomy.store.base import Store
 
-__all__ = ["UNATTRIBUTED", "AttributionTable", "SpendRow", "attribute"]
+__all__ = ["UNATTRIBUTED", "AttributionTable", "SpendRow", "attribute", "top_rows"]
 
 _TOKENS: Final = (*BUCKETS, "input_total", "output_total")
 _CALL_AGGREGATES: Final = {
@@ -161,3 +161,48 @@ def _spend(raw: Mapping[str, Any], total_cost: Decimal | None, total_tokens: int
     return dataclasses.replace(
         row, cost_share=share(row.cost, total_cost), token_share=share(row.tokens_processed, total_tokens)
     )
+
+
+def top_rows(table: AttributionTable, top: int) -> tuple[AttributionTable, int]:
+    """``table`` with its ``top`` costliest rows, the others added up into one row ``(N more)``.
+
+    Rows are ranked by cost (groups with no known cost last, then by calls). The folded row's
+    first dimension reads ``(N more)`` and its others are empty; the total is unchanged, so the
+    shown rows still add up to it.
+
+    Returns:
+        The shortened table and how many rows were folded (0 when there were ``top`` or fewer).
+
+    Raises:
+        ValueError: ``top`` is not positive.
+    """
+    if top < 1:
+        raise ValueError(f"top must be at least 1, got {top}")
+    ranked = sorted(table.rows, key=lambda r: (r.cost is None, -(r.cost or 0), -r.calls))
+    if len(ranked) <= top:
+        return dataclasses.replace(table, rows=tuple(ranked)), 0
+    kept, rest = ranked[:top], ranked[top:]
+    label = {name: (f"({len(rest):,} more)" if i == 0 else "") for i, name in enumerate(table.by)}
+    folded = SpendRow(
+        group=label,
+        bucket=None,
+        calls=sum(r.calls for r in rest),
+        charges=sum(r.charges for r in rest),
+        tokens={b: sum(r.tokens[b] for r in rest) for b in BUCKETS},
+        input_total=sum(r.input_total for r in rest),
+        output_total=sum(r.output_total for r in rest),
+        llm_cost=_added(r.llm_cost for r in rest),
+        charge_cost=_added(r.charge_cost for r in rest),
+        unpriced=sum(r.unpriced for r in rest),
+        cost_share=_added(r.cost_share for r in rest),
+        token_share=_added(r.token_share for r in rest),
+    )
+    return dataclasses.replace(table, rows=(*kept, folded)), len(rest)
+
+
+def _added(values: Iterable[Any]) -> Any:
+    """The sum of the known values, None when none is known."""
+    out = None
+    for value in values:
+        out = add(out, value)
+    return out

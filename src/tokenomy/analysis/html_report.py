@@ -17,6 +17,7 @@ from tokenomy.analysis.drivers import DRIVERS, PARTS, CostDrivers
 from tokenomy.analysis.formats import UNKNOWN, change, money_short, percent, tokens
 from tokenomy.analysis.kpis import Kpi
 from tokenomy.analysis.overview import Overview, Series
+from tokenomy.analysis.periods import Period
 from tokenomy.analysis.sessions import SessionList
 from tokenomy.analysis.svg import stacked_bars, waterfall
 
@@ -78,7 +79,7 @@ def render(data: Overview) -> str:
         _tiles(data.kpis),
         _chart_card("spend-by-team", "Spend over time by team", data.over_time["team"]),
         _chart_card("spend-by-model", "Spend over time by model", data.over_time["model"]),
-        _drivers(data.drivers),
+        _drivers(data.drivers, data.previous),
         _sessions(data.sessions),
         _spend_table(data),
         _notes(data.notes),
@@ -128,9 +129,15 @@ def _chart_card(ident: str, title: str, series: Series) -> str:
     return f'<section class="card" id="{ident}"><h2>{escape(title)} (per {series.unit})</h2>{chart}</section>'
 
 
-def _drivers(drivers: CostDrivers | None) -> str:
+def _drivers(drivers: CostDrivers | None, previous: Period | None) -> str:
     if drivers is None:
-        return ""
+        before = f" ({previous.label()})" if previous else ""
+        text = (
+            f"No cost drivers: the previous period{before} holds no calls to compare with. "
+            "Choose a period with --since/--until, or a baseline with --compare."
+        )
+        body = f'<h2>Why spend changed</h2><p class="notes">{escape(text)}</p>'
+        return f'<section class="card" id="drivers">{body}</section>'
     total = drivers.total
     title = f"Why spend changed: {drivers.baseline.label()} → {drivers.current.label()}"
     steps = [(SHORT[name], total.parts[name]) for name in PARTS if name in DRIVERS or total.parts[name]]

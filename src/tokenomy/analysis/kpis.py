@@ -2,9 +2,11 @@
 efficiency, unpriced calls), with their trend against a previous period.
 
 The figures reuse the definitions of :mod:`tokenomy.analysis.metrics`. Spend, calls and unpriced
-calls are the attribution table's total; one more query, ungrouped (much cheaper than adding
-aggregates to the grouped scan), gives the distinct sessions and their cost and the sums behind the
-cache-hit ratio and token efficiency.
+calls are the attribution table's total. Three more ungrouped queries (cheaper than adding
+aggregates to the grouped scan, and than one pass over calls and charges together) give the rest:
+over the calls, the sums behind the cache-hit ratio and token efficiency and the session calls'
+cost; over the charges, the session charges' cost; over the session ids of both, the distinct
+sessions (:data:`~tokenomy.analysis.metrics.SESSION_SUMS` split into its additive parts).
 """
 
 from __future__ import annotations
@@ -16,14 +18,25 @@ from typing import Any, Final, Literal
 
 from tokenomy.analysis.attribution import AttributionTable, attribute
 from tokenomy.analysis.dimensions import Scope
-from tokenomy.analysis.grouped import Selection, grouped_spend
-from tokenomy.analysis.metrics import CACHE_SUMS, EFFICIENCY_SUMS, KPI_COLUMNS, SESSION_SUMS, session_cost_row
+from tokenomy.analysis.grouped import Selection, add, grouped_calls, grouped_charges, grouped_spend
+from tokenomy.analysis.metrics import CACHE_SUMS, EFFICIENCY_SUMS, session_cost_row
 from tokenomy.analysis.results import Number, share
 from tokenomy.analysis.sources import Sources, detect
 from tokenomy.store.base import Store
 
 KPI_SUMS: Final = {**CACHE_SUMS, **EFFICIENCY_SUMS}
 """The sums behind the cache-hit ratio and token efficiency KPIs."""
+_IN_SESSION: Final = "c._session IS NOT NULL"
+_CALL_SUMS: Final = {
+    **KPI_SUMS,
+    "calls": f"count(*) FILTER (WHERE {_IN_SESSION})",
+    "known": f"count(*) FILTER (WHERE {_IN_SESSION} AND c.cost_total IS NOT NULL)",
+    "cost": f"sum(c.cost_total) FILTER (WHERE {_IN_SESSION})",
+}
+_CHARGE_SUMS: Final = {
+    "charges": "count(*) FILTER (WHERE c.session_id IS NOT NULL)",
+    "cost": "sum(c.amount) FILTER (WHERE c.session_id IS NOT NULL)",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,12 +91,20 @@ def figures(
     the rest from one more query over the calls and charges (sessions, cache and efficiency sums).
     """
     src = sources or detect(store)
-    table = table or attribute(store, Selection(scope), sources=src)
-    aggregates = {**{f"session_{k}": v for k, v in SESSION_SUMS.items()}, **KPI_SUMS}
-    whole = grouped_spend(store, src, Selection(scope), aggregates, KPI_COLUMNS).total
-    sessions = session_cost_row({k.removeprefix("session_"): v for k, v in whole.items()})
+    selection = Selection(scope)
+    table = table or attribute(store, selection, sources=src)
+    calls = grouped_calls(store, src, selection, _CALL_SUMS).total
+    charges = grouped_charges(store, selection, _CHARGE_SUMS).total
+    units = grouped_spend(store, src, selection, {"units": "count(DISTINCT c.session_id)"}).total
+    raw = {
+        **calls,
+        "charges": charges["charges"],
+        "cost": add(calls["cost"], charges["cost"]),
+        "units": units["units"],
+    }
+    sessions = session_cost_row(raw)
     total = table.total
-    return Figures(total.cost, total.calls, total.unpriced, sessions.value, sessions.reason, whole)
+    return Figures(total.cost, total.calls, total.unpriced, sessions.value, sessions.reason, calls)
 
 
 def kpis(current: Figures, previous: Figures | None = None) -> tuple[Kpi, ...]:

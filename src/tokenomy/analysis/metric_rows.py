@@ -117,6 +117,23 @@ def money_sum(parts: tuple[str, ...], where: str) -> str:
     return "sum(" + " + ".join(f"coalesce(c.cost_{p}, 0)" for p in parts) + f") FILTER (WHERE {where})"
 
 
+def parent_key(raw: Mapping[str, Any], dimension: str) -> tuple[Any, ...]:
+    """A row's group without one dimension, and its bucket: the key of its parent group."""
+    return tuple((k, v) for k, v in raw["group"].items() if k != dimension), raw["bucket"]
+
+
+def parent_sums(
+    rows: list[dict[str, Any]], names: tuple[str, ...], dimension: str
+) -> dict[Any, dict[str, Any]]:
+    """Each parent group's sums of ``names`` over its rows (the rows split it by ``dimension``)."""
+    parents: dict[Any, dict[str, Any]] = {}
+    for raw in rows:
+        parent = parents.setdefault(parent_key(raw, dimension), dict.fromkeys(names, 0))
+        for name in names:
+            parent[name] += raw[name] or 0
+    return parents
+
+
 def parity_row(key: Any, by_model: Mapping[str, Mapping[str, Any]], a: str, b: str) -> MetricRow:
     """Latency-cost parity of models ``a`` and ``b`` in one group, from their summed latency and cost.
 
@@ -189,7 +206,8 @@ def quotient_metric(
     def compute(raw: Mapping[str, Any]) -> MetricRow:
         return quotient(raw, "num", "den", missing=missing, zero=f"Σ {den} is 0", complement=complement)
 
-    formula = f"{'1 − ' if complement else ''}Σ {num} / Σ {den}".replace("c.", "")
+    parts = [f"({e})" if " + " in e else e for e in (num, den)]
+    formula = f"{'1 − ' if complement else ''}Σ {parts[0]} / Σ {parts[1]}".replace("c.", "")
     return build_result((name, unit, formula), selection, grouped, compute, [])
 
 

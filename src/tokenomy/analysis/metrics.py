@@ -28,6 +28,8 @@ from tokenomy.analysis.metric_rows import (
     count_if,
     metric_row,
     money_sum,
+    parent_key,
+    parent_sums,
     parity_row,
     quotient,
     quotient_metric,
@@ -60,20 +62,6 @@ CACHE_SUMS: Final = {
     "cache_input_tokens": sum_int("c.input_total", _CACHE_KNOWN),
 }
 """The sums the cache-hit ratio is made of (additive)."""
-KPI_COLUMNS: Final = {
-    name: (f"c.{name}", "CAST(NULL AS BOOLEAN)" if name.startswith("_") else "CAST(NULL AS BIGINT)")
-    for name in (
-        "input_total",
-        "output_total",
-        "output_visible",
-        "filler_tokens",
-        "cache_read",
-        "_succeeded",
-        "_wasted",
-    )
-}
-"""The call columns :data:`EFFICIENCY_SUMS` and :data:`CACHE_SUMS` read, for a relation of calls and
-charges (:func:`tokenomy.analysis.grouped.grouped_spend`): NULL on charges, which they leave out."""
 
 
 def token_efficiency(
@@ -477,10 +465,10 @@ def cost_to_utility_by_intent(
     inner = selection.regrouped(by)
     aggs = {**_SPEND_AGGS, "successes": _SUCCESSES}
     grouped = grouped_spend(store, sources or detect(store), inner, aggs, _SPEND_COLUMNS)
-    parents = _parent_sums(grouped.rows, ("cost", "calls", "successes"), "intent")
+    parents = parent_sums(grouped.rows, ("cost", "calls", "successes"), "intent")
 
     def compute(raw: Mapping[str, Any]) -> MetricRow:
-        parent = parents[_without(raw, "intent")]
+        parent = parents[parent_key(raw, "intent")]
         shares = {
             "cost_share": share(raw["cost"], parent["cost"]),
             "call_share": share(raw["calls"], parent["calls"]),
@@ -512,23 +500,6 @@ def cost_to_utility_by_intent(
         selection.grouping.bucket,
         tuple(unpriced_notes(grouped)),
     )
-
-
-def _without(raw: Mapping[str, Any], dimension: str) -> tuple[Any, ...]:
-    """A row's group without one dimension, and its bucket: the key of its parent group."""
-    return tuple((k, v) for k, v in raw["group"].items() if k != dimension), raw["bucket"]
-
-
-def _parent_sums(
-    rows: list[dict[str, Any]], names: tuple[str, ...], dimension: str
-) -> dict[Any, dict[str, Any]]:
-    """Each parent group's sums of ``names`` over its rows (the rows split it by ``dimension``)."""
-    parents: dict[Any, dict[str, Any]] = {}
-    for raw in rows:
-        parent = parents.setdefault(_without(raw, dimension), dict.fromkeys(names, 0))
-        for name in names:
-            parent[name] += raw[name] or 0
-    return parents
 
 
 def latency_cost_parity(

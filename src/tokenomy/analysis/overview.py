@@ -3,7 +3,10 @@ cost drivers and the most expensive sessions.
 
 The current period is ``--since``/``--until`` when given, else every whole UTC day holding calls.
 The previous period (for trends and the driver waterfall) is the one ``compare`` names
-(:mod:`tokenomy.analysis.periods`, default the period of the same length just before).
+(:mod:`tokenomy.analysis.periods`, default the period of the same length just before). When no
+``compare`` was asked for and that previous period holds no calls (a report over all the data
+has nothing before it), the cost drivers explain the last :data:`FALLBACK_DAYS` days of the
+period against the days just before them instead, and say so; the KPI tiles then show no trend.
 Spend over time is bucketed by hour (periods up to two days), day (up to 62 days), week (up to
 a year) or month. The HTML report (:mod:`tokenomy.analysis.html_report`) draws this object; its JSON
 form is :func:`overview_json`.
@@ -11,6 +14,7 @@ form is :func:`overview_json`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,7 +22,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from tokenomy.analysis.attribution import AttributionTable, attribute
-from tokenomy.analysis.dimensions import Grouping, Scope
+from tokenomy.analysis.dimensions import UNATTRIBUTED, Grouping, Scope
 from tokenomy.analysis.drivers import CostDrivers, cost_drivers
 from tokenomy.analysis.formats import bucket_label
 from tokenomy.analysis.grouped import Selection, grouped_calls
@@ -28,9 +32,14 @@ from tokenomy.analysis.sessions import SessionList, top_sessions
 from tokenomy.analysis.sources import Sources, detect
 from tokenomy.store.base import Store, TimeUnit
 
+FALLBACK_DAYS: Final = 7
+"""Days the cost drivers explain when the previous period holds no calls."""
 MAX_SERIES: Final = 8
 """Series drawn per chart; the rest are added up as ``(other)``."""
 OTHER: Final = "(other)"
+CHARGES: Final = "(non-LLM charges)"
+"""The series of charges where the dimension is one they never carry (model, provider)."""
+_CALL_ONLY: Final = ("model", "request_model", "provider")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +93,7 @@ def overview(
     scope: Scope | None = None,
     *,
     by: Sequence[str] = ("team",),
-    compare: str = "previous",
+    compare: str | None = None,
     top: int = 10,
 ) -> Overview:
     """Compute a full report over ``scope`` (see the module docstring).
@@ -93,7 +102,8 @@ def overview(
         store: The store to read.
         scope: Period and filters; the whole data when the period is open.
         by: Dimensions of the spend table (the charts are by team and by model).
-        compare: The previous period: ``previous``, ``last-week`` or ``DATE..DATE``.
+        compare: The previous period: ``previous``, ``last-week`` or ``DATE..DATE``; None is
+            ``previous``, with the cost drivers over the last days when it holds no calls.
         top: How many sessions to list.
     """
     src = detect(store)
@@ -102,13 +112,18 @@ def overview(
     bounded = scope.since is not None or scope.until is not None
     # an open scope keeps the calls that have no start time: the period only places the others
     current = scope.between(period.since, period.until) if period and bounded else scope
-    previous = baseline_period(period, compare) if period else None
+    previous = baseline_period(period, compare or "previous") if period else None
     table = attribute(store, Selection(current, Grouping(tuple(by))), sources=src)
     now = figures(store, current, table=table, sources=src)
     before = figures(store, scope.between(previous.since, previous.until), sources=src) if previous else None
     unit = bucket_for(period)
     over_time = {dim: _series(store, current, dim, unit, period) for dim in ("team", "model")}
-    drivers = cost_drivers(store, period, previous, scope=scope, sources=src) if period and previous else None
+    empty_before = before is not None and before.calls == 0
+    drivers = None
+    if period and previous and (compare is not None or not empty_before):
+        drivers = cost_drivers(store, period, previous, scope=scope, sources=src)
+    elif period:
+        drivers = _last_days_drivers(store, scope, period, src)
     notes = [*table.notes, *_untimed(store, current, src)]
     if before is not None and before.calls == 0:
         notes.append(f"no calls in the previous period {previous.label() if previous else ''}: no trends")
@@ -123,6 +138,20 @@ def overview(
         sessions=top_sessions(store, Selection(current), top=top, sources=src),
         notes=tuple(notes),
     )
+
+
+def _last_days_drivers(store: Store, scope: Scope, period: Period, sources: Sources) -> CostDrivers | None:
+    """The cost drivers of the period's last days against the days before (None when too short)."""
+    last = Period(period.until - timedelta(days=FALLBACK_DAYS), period.until)
+    before = baseline_period(last, "previous")
+    if before.since < period.since:
+        return None
+    drivers = cost_drivers(store, last, before, scope=scope, sources=sources)
+    note = (
+        f"the period before {period.label()} holds no calls: these drivers explain its last "
+        f"{FALLBACK_DAYS} days against the {FALLBACK_DAYS} before (choose with --since/--until, --compare)"
+    )
+    return dataclasses.replace(drivers, notes=(note, *drivers.notes))
 
 
 def _untimed(store: Store, scope: Scope, sources: Sources) -> list[str]:
@@ -156,7 +185,9 @@ def _series(store: Store, scope: Scope, dim: str, unit: TimeUnit, period: Period
             name = row.group[dim] if row.group[dim] in kept else OTHER
             values[name][index[row.bucket]] += row.cost
     labels = tuple(bucket_label(start, unit) for start in starts)
-    return Series(unit, labels, {name: tuple(v) for name, v in values.items()})
+    charges_only = dim in _CALL_ONLY and not any(r.calls for r in table.rows if r.group[dim] == UNATTRIBUTED)
+    named = {CHARGES if name == UNATTRIBUTED and charges_only else name: v for name, v in values.items()}
+    return Series(unit, labels, {name: tuple(v) for name, v in named.items()})
 
 
 def _bucket_starts(period: Period | None, unit: TimeUnit) -> list[datetime]:

@@ -10,7 +10,7 @@ How the tree is built from what the store holds:
 * when the store has a ``spans`` table, the session's non-LLM spans (agent runs, tool executions)
   are nodes too, linked the same way, so calls below an agent span hang below it;
 * a charge hangs below the call that ended last before it (below that call's tool use of the
-  same name when there is one), else at the top.
+  same name when there is one: one charge per such tool use, in order), else at the top.
 
 Every node has its own cost (calls and charges) and a ``subtotal`` (its cost plus its
 children's), so the top-level subtotals add up to the session's total. ``running_total`` is the
@@ -241,10 +241,11 @@ def _place_charge(row: Mapping[str, Any], calls: list[Step], roots: list[Step]) 
         roots.append(step)
         return
     owner = max(before, key=lambda c: c.ended_at or datetime.min)
-    tool = next(
-        (t for t in owner.children if t.kind == "tool" and t.label.split(" [")[0] == row.get("description")),
-        None,
-    )
+    tools = [
+        t for t in owner.children if t.kind == "tool" and t.label.split(" [")[0] == row.get("description")
+    ]
+    # one charge per tool use of that name, in order; extra charges join the last one
+    tool = next((t for t in tools if not t.children), tools[-1] if tools else None)
     (tool or owner).children.append(step)
 
 

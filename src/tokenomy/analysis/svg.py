@@ -98,8 +98,15 @@ def _axis(scale: _Scale) -> list[str]:
 
 
 def _x_label(x: float, text: str) -> str:
+    """A label centred below ``x``, kept inside the plot so it never runs into the value axis."""
     y = _TOP + _PLOT_H + 16
-    return f'<text x="{x:.1f}" y="{y}" class="tick" text-anchor="middle">{escape(text)}</text>'
+    half = _CHAR_W * len(text) / 2
+    anchor = "middle"
+    if x - half < _LEFT:
+        x, anchor = float(_LEFT), "start"
+    elif x + half > WIDTH - _RIGHT:
+        x, anchor = float(WIDTH - _RIGHT), "end"
+    return f'<text x="{x:.1f}" y="{y}" class="tick" text-anchor="{anchor}">{escape(text)}</text>'
 
 
 def stacked_bars(title: str, labels: Sequence[str], series: Mapping[str, Sequence[Decimal | float]]) -> str:
@@ -112,7 +119,9 @@ def stacked_bars(title: str, labels: Sequence[str], series: Mapping[str, Sequenc
     """
     names = list(series)
     totals = [sum(float(series[n][i]) for n in names) for i in range(len(labels))]
-    scale = _Scale(0.0, max(totals, default=0.0) or 1.0)
+    tallest = max(totals, default=0.0) or 1.0
+    step = nice_step(tallest)
+    scale = _Scale(0.0, math.ceil(tallest / step - 1e-9) * step)  # up to a round, labelled line
     slot = (WIDTH - _LEFT - _RIGHT) / max(len(labels), 1)
     bar_w = max(slot * 0.72, 1.0)
     every = max(math.ceil(len(labels) / 14), 1)

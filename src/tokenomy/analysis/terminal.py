@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 from rich.columns import Columns
 from rich.console import Group, RenderableType
@@ -23,9 +23,11 @@ from tokenomy.analysis.baselines import IntentBaseline
 from tokenomy.analysis.drivers import PARTS, CostDrivers
 from tokenomy.analysis.formats import UNKNOWN, bucket_label, change, money, money_short, percent, tokens
 from tokenomy.analysis.kpis import Kpi
+from tokenomy.analysis.periods import Period
 from tokenomy.analysis.results import MetricResult, MetricRow
 from tokenomy.analysis.session_tree import SessionTree, Step
 from tokenomy.analysis.sessions import SessionList
+from tokenomy.analysis.summary import Summary
 
 
 def kpi_value(kpi: Kpi) -> str:
@@ -53,11 +55,14 @@ def kpi_tiles(kpis: Sequence[Kpi]) -> RenderableType:
     return Columns(panels)
 
 
-def attribution_table(table: AttributionTable) -> Table:
+def attribution_table(table: AttributionTable, title: str | None = None) -> Table:
     """Spend per group: calls, charges, tokens, LLM cost, charges' cost, total, share, unpriced."""
-    title = (
-        "spend by " + (", ".join(table.by) or "everything") + (f" per {table.bucket}" if table.bucket else "")
-    )
+    if title is None:
+        title = (
+            "spend by "
+            + (", ".join(table.by) or "everything")
+            + (f" per {table.bucket}" if table.bucket else "")
+        )
     out = Table(title=title, show_footer=True)
     total = table.total
     for name in table.by:
@@ -96,6 +101,45 @@ def attribution_table(table: AttributionTable) -> Table:
         ]
         out.add_row(*cells)
     return out
+
+
+HINT: Final = (
+    "more: --by team,feature (any dimensions) · --bucket day --by provider,model (every row) · "
+    "--compare previous (why spend changed) · --metrics · --format html -o report.html · "
+    "tokenomy sessions"
+)
+"""What the default report suggests next."""
+
+
+def heading(period: Period, previous: Period | None) -> Text:
+    """``tokenomy report · <period> · trends against <previous>``."""
+    head = Text(f"tokenomy report · {period.label()}", style="bold")
+    if previous is not None:
+        head.append(f" · trends against {previous.label()}", style="dim")
+    return head
+
+
+def summary_view(data: Summary) -> Group:
+    """The default report: period, KPI tiles, spend over time, the costliest models, a hint."""
+    parts: list[RenderableType] = []
+    if data.period is not None:
+        parts.append(heading(data.period, data.previous))
+    parts.append(kpi_tiles(data.kpis))
+    if not data.over_time.rows:
+        parts.append(Text("no calls or charges in the store for this selection"))
+        return Group(*parts)
+    parts.append(attribution_table(data.over_time, title=f"spend per {data.over_time.bucket}"))
+    shown = len(data.models.rows) - (1 if data.folded else 0)
+    title = "spend by provider and model" + (
+        f" (the {shown} costliest, then the other {data.folded})" if data.folded else ""
+    )
+    parts.append(attribution_table(data.models, title=title))
+    notes = list(data.over_time.notes)
+    if data.models.total.charges:
+        notes.append("charges (non-LLM costs) have no provider or model: they are in the (unattributed) row")
+    parts.extend(Text(f"note: {note}", style="dim") for note in notes)
+    parts.append(Text(HINT, style="dim"))
+    return Group(*parts)
 
 
 def drivers_tables(drivers: CostDrivers) -> list[Table]:
@@ -162,9 +206,10 @@ def _per_call(value: float | None) -> str:
 
 def metrics_table(results: Sequence[MetricResult]) -> Group:
     """Every metric: its total, then one line per group (value, coverage, reason when none)."""
-    tables = []
+    tables: list[RenderableType] = []
     for result in results:
-        out = Table(title=f"{result.name}: {result.formula}", title_justify="left")
+        tables.append(Text(f"{result.name}: {result.formula}", style="bold"))
+        out = Table()
         for name in result.by:
             out.add_column(name)
         if result.bucket:
@@ -184,7 +229,7 @@ def metrics_table(results: Sequence[MetricResult]) -> Group:
             out.add_row(*cells)
         tables.append(out)
         for note in result.notes:
-            tables.append(Text(f"  note: {note}", style="dim"))  # type: ignore[arg-type]
+            tables.append(Text(f"  note: {note}", style="dim"))
     return Group(*tables)
 
 

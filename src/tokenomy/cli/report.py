@@ -1,8 +1,10 @@
 """``tokenomy report``: spend by any dimensions and time bucket, KPIs, cost drivers, the HTML report.
 
 A thin shell over :mod:`tokenomy.analysis`. Without ``--by``, ``--bucket``, ``--where``,
-``--compare`` or ``--metrics`` it prints the first report (totals by UTC day, provider and model);
-``--format html`` writes the full self-contained report.
+``--compare`` or a metric option, the table is the short default report
+(:mod:`tokenomy.analysis.summary`: KPIs, spend per day, the costliest models) and JSON and CSV
+keep the first report's rows (totals by UTC day, provider and model); ``--format html`` writes
+the full self-contained report.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any, Final
 
 import click
 
-from tokenomy.analysis import formats, html_report, serialize, terminal
+from tokenomy.analysis import html_report, serialize, terminal
 from tokenomy.analysis import metrics as metrics_module
 from tokenomy.analysis.attribution import AttributionTable, attribute
 from tokenomy.analysis.baselines import intent_baselines
@@ -31,13 +33,12 @@ from tokenomy.analysis.periods import Period, baseline_period, current_period
 from tokenomy.analysis.report import Report, ReportRow, daily_totals
 from tokenomy.analysis.results import MetricResult, metric_json
 from tokenomy.analysis.sources import Sources, detect
+from tokenomy.analysis.summary import summary
 from tokenomy.cli.options import config_option, db_option, resolve
 from tokenomy.schema import BUCKETS
 from tokenomy.store import CallFilter, open_store
 from tokenomy.store.base import Store, TimeUnit
 
-UNPRICED: Final = formats.UNKNOWN
-"""How a cost that is not known is shown (never as $0)."""
 TIME_FORMATS: Final = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
 _HEAD: Final = (
     "day",
@@ -50,8 +51,6 @@ _HEAD: Final = (
     "cost",
     "unpriced",
 )
-money = formats.money
-tokens = formats.tokens
 
 
 @click.command(name="report")
@@ -117,7 +116,10 @@ def command(
     settings = resolve(config_file, db=db)
     plain = not (by or bucket or where or compare or metrics or budget_tokens or parity) and fmt != "html"
     with open_store(settings.db, read_only=True) as store:
-        if plain:
+        if plain and fmt == "table":
+            console_for_stdout().print(terminal.summary_view(summary(store, Scope(since, until))))
+            text = None
+        elif plain:
             text = _first_report(daily_totals(store, CallFilter(since=since, until=until)), fmt)
         else:
             request = Request(
@@ -159,7 +161,7 @@ def _analysis_report(store: Store, request: Request) -> str | None:
             store,
             request.scope,
             by=request.by or ("team",),
-            compare=request.compare or "previous",
+            compare=request.compare,
             top=request.top,
         )
         return html_report.render(data)
@@ -234,6 +236,11 @@ def _json(table: AttributionTable, items: tuple[Kpi, ...], extras: dict[str, Any
 
 def _print(table: AttributionTable, items: tuple[Kpi, ...], extras: dict[str, Any]) -> None:
     console = console_for_stdout()
+    if "drivers" in extras:
+        current, baseline = extras["drivers"].current, extras["drivers"].baseline
+        console.print(terminal.heading(current, baseline))
+    elif table.scope.since is not None and table.scope.until is not None:
+        console.print(terminal.heading(Period(table.scope.since, table.scope.until), None))
     console.print(terminal.kpi_tiles(items))
     if not table.rows:
         console.print("no calls or charges in the store for this selection")
@@ -268,13 +275,9 @@ def _emit(text: str | None, out: Path | None) -> None:
         click.echo(f"wrote {out}", err=True)
 
 
-def _first_report(report: Report, fmt: str) -> str | None:
-    if fmt == "json":
-        return json.dumps(report_json(report), indent=2)
-    if fmt == "csv":
-        return report_csv(report)
-    print_table(report)
-    return None
+def _first_report(report: Report, fmt: str) -> str:
+    """The first report's rows for scripts (the table is the short default report instead)."""
+    return json.dumps(report_json(report), indent=2) if fmt == "json" else report_csv(report)
 
 
 def _cells(row: ReportRow) -> list[Any]:
@@ -313,38 +316,6 @@ def report_csv(report: Report) -> str:
 
 def _iso(value: Any) -> str | None:
     return None if value is None else value.isoformat()
-
-
-def _table_cells(row: ReportRow, label: str | None = None) -> list[str]:
-    if label is not None:
-        cells = [label, "", ""]
-    else:
-        cells = [
-            row.day.isoformat() if row.day else UNPRICED,
-            row.provider or UNPRICED,
-            row.model or UNPRICED,
-        ]
-    cells.append(f"{row.calls:,}")
-    cells += [tokens(row.tokens.get(b, 0)) for b in BUCKETS]
-    cells += [tokens(row.input_total), tokens(row.output_total), money(row.cost), f"{row.unpriced:,}"]
-    return cells
-
-
-def print_table(report: Report) -> None:
-    """Draw the first report as a rich table (plain text when not a terminal)."""
-    from rich.table import Table  # noqa: PLC0415  (rich only when drawing)
-
-    table = Table(title="tokenomy report: totals by UTC day, provider and model (tokens)", show_footer=True)
-    for name, foot in zip(_HEAD, _table_cells(report.total, label="total"), strict=True):
-        numeric = name not in ("day", "provider", "model")
-        table.add_column(name.replace("_", " "), footer=foot, justify="right" if numeric else "left")
-    for row in report.rows:
-        table.add_row(*_table_cells(row))
-    console = console_for_stdout()
-    if not report.rows:
-        console.print("no calls in the store for this period")
-        return
-    console.print(table)
 
 
 def console_for_stdout() -> Any:
