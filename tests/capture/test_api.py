@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import dataclasses
+import inspect
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,7 @@ import tokenomy
 from tests.capture.support import MemoryTarget, call, sink_with
 from tokenomy import capture
 from tokenomy.capture.runtime import RUNTIME, SessionSteps
+from tokenomy.capture.sink import settings as sink_settings
 from tokenomy.capture.sink.targets import DuckDBTarget, EventsTarget
 from tokenomy.store import open_store
 
@@ -107,3 +110,30 @@ def test_session_steps_forget_the_oldest_sessions_past_their_limit() -> None:
     steps.open("c")
     assert (steps.knows("a"), steps.knows("b"), steps.knows("c")) == (False, True, True)
     assert steps.take("a") == 1  # forgotten: numbering starts again
+
+
+def test_the_sink_api_other_components_build_on_is_pinned() -> None:
+    def params(fn: Callable[..., object]) -> list[str]:
+        return list(inspect.signature(fn).parameters)
+
+    assert params(capture.Sink) == ["target", "settings", "spool", "clock"]
+    assert [params(getattr(capture.Sink, m))[1:] for m in ("submit", "flush", "shutdown", "stats")] == [
+        ["item"],
+        ["timeout"],
+        ["timeout"],
+        [],
+    ]
+    assert params(sink_settings.target_for) == ["url", "config", "service_name", "timeout"]
+    assert params(sink_settings.spool_for) == ["target", "settings"]
+    assert params(sink_settings.settings_from_config) == ["config"]
+    assert [f.name for f in dataclasses.fields(capture.SinkSettings)] == [
+        "queue_size",
+        "batch_size",
+        "flush_interval",
+        "spool_dir",
+        "spool_max_bytes",
+        "retry_initial",
+        "retry_max",
+        "send_timeout",
+        "exit_timeout",
+    ]

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import traceback
 from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
-from anthropic import Anthropic
-from openai import APIConnectionError, APITimeoutError, OpenAI, RateLimitError
+from anthropic import Anthropic, AsyncAnthropic
+from openai import APIConnectionError, APITimeoutError, AsyncOpenAI, OpenAI, RateLimitError
 
 from tests.capture.support import MemoryTarget, sink_with
 from tokenomy import capture
 from tokenomy.capture.instrumenting import MARK
 from tokenomy.capture.runtime import RUNTIME
-from tokenomy.errors import ConfigError
+from tokenomy.capture.sink.core import Sink
+from tokenomy.errors import BudgetExceeded, ConfigError
 from tokenomy.mockllm import MockThread
 from tokenomy.schema import Call, Status
 from tokenomy.store import open_store
@@ -118,6 +120,66 @@ def test_http_errors_are_recorded_with_status_and_zero_usage(
     assert mock.stats(with_requests=False)["totals"]["input_tokens"] == 0
 
 
+def test_async_clients_pass_exceptions_through_unchanged_and_record_them(
+    mock: MockThread, recorded: MemoryTarget
+) -> None:
+    broken = AsyncOpenAI(base_url=mock.openai_base_url, api_key="k", max_retries=0)
+    boom = RuntimeError("raised inside the async SDK")
+
+    async def failing(*args: Any, **kwargs: Any) -> NoReturn:
+        raise boom
+
+    broken.request = failing  # type: ignore[method-assign]
+    capture.instrument(broken)
+    limited = capture.instrument(AsyncOpenAI(base_url=mock.openai_base_url, api_key="k", max_retries=0))
+    claude = capture.instrument(AsyncAnthropic(base_url=mock.base_url, api_key="k", max_retries=0))
+    stalled = {"X-Mock-Error": "stall", "X-Mock-Stall-Ms": "5000"}
+
+    async def run() -> tuple[BaseException | None, ...]:
+        raised: list[BaseException | None] = []
+        for make in (
+            lambda: broken.chat.completions.create(model="gpt-4o", messages=CHAT),
+            lambda: limited.chat.completions.create(
+                model="gpt-4o", messages=CHAT, extra_headers={"X-Mock-Error": "429"}
+            ),
+            lambda: claude.messages.create(
+                model="claude-haiku-4-5",
+                max_tokens=10,
+                messages=CHAT[1:],
+                extra_headers={"X-Mock-Error": "529"},
+            ),
+        ):
+            try:
+                await make()
+                raised.append(None)
+            except Exception as exc:
+                raised.append(exc)
+        task = asyncio.create_task(
+            limited.chat.completions.create(model="gpt-4o", messages=CHAT, extra_headers=stalled)
+        )
+        await asyncio.sleep(0.3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return tuple(raised)
+
+    first, second, third = asyncio.run(run())
+    assert first is boom
+    assert first.__traceback__ is not None
+    assert traceback.extract_tb(first.__traceback__)[-1].name == "failing"
+    assert isinstance(second, RateLimitError)
+    assert third is not None
+    assert getattr(third, "status_code", None) == 529
+    calls = _calls(recorded)
+    assert [(c.status, c.error_type, c.http_status) for c in calls] == [
+        (Status.ERROR, "RuntimeError", None),
+        (Status.ERROR, "RateLimitError", 429),
+        (Status.ERROR, type(third).__name__, 529),
+        (Status.CANCELLED, "CancelledError", None),
+    ]
+    assert [c.usage.total for c in calls] == [None, 0, 0, None]
+
+
 def test_connection_failures_and_timeouts_have_unknown_usage(
     mock: MockThread, recorded: MemoryTarget
 ) -> None:
@@ -155,6 +217,55 @@ def test_a_sink_whose_target_raises_never_reaches_user_code(mock: MockThread) ->
         assert stats.errors >= 2
     finally:
         sink.shutdown(5)
+
+
+def test_a_sink_that_raises_on_submit_never_reaches_user_code_plain_or_streamed(mock: MockThread) -> None:
+    class Raising(Sink):
+        def submit(self, item: object) -> bool:
+            raise RuntimeError("submit exploded")
+
+    sink = Raising(MemoryTarget())
+    client = capture.instrument(_openai(mock), sink=sink)
+    try:
+        reply = client.chat.completions.create(model="gpt-4o", messages=CHAT)
+        chunks = list(client.chat.completions.create(model="gpt-4o", messages=CHAT, stream=True))
+        stream = client.chat.completions.create(model="gpt-4o", messages=CHAT, stream=True)
+        next(iter(stream))
+        stream.close()  # abandoned: recorded (and failing) at close, inside the caller's code
+    finally:
+        sink.shutdown(5)
+    assert reply.usage is not None
+    assert reply.usage.completion_tokens == 16
+    assert (
+        "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        == reply.choices[0].message.content
+    )
+
+
+def test_a_budget_refusal_reaches_the_caller_even_when_recording_it_fails(mock: MockThread) -> None:
+    mock.reset()
+    refusal = BudgetExceeded("team budget spent")
+
+    class Refusing:
+        def admit(self, request: object) -> None:
+            raise refusal
+
+        async def aadmit(self, request: object) -> None:
+            raise refusal
+
+    class Raising(Sink):
+        def submit(self, item: object) -> bool:
+            raise RuntimeError("submit exploded")
+
+    sink = Raising(MemoryTarget())
+    client = capture.instrument(_openai(mock), sink=sink, budget=Refusing())
+    try:
+        with pytest.raises(BudgetExceeded) as caught:
+            client.chat.completions.create(model="gpt-4o", messages=CHAT)
+    finally:
+        sink.shutdown(5)
+    assert caught.value is refusal
+    assert mock.stats(with_requests=False)["totals"]["requests"] == 0  # refused before it was sent
 
 
 def test_context_attribution_sessions_steps_and_sub_agents(mock: MockThread, recorded: MemoryTarget) -> None:

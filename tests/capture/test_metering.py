@@ -229,3 +229,46 @@ def test_calls_count_and_hash_the_prompt_shape(mock: MockThread, recorded: Memor
     assert [t.name for t in call.tool_uses] == ["lookup"]
     assert len(call.prefix_hashes) >= 2
     assert all(len(h) == 16 for h in call.prefix_hashes)
+
+
+def test_anthropic_raw_streams_and_the_async_stream_helper(mock: MockThread, recorded: MemoryTarget) -> None:
+    client = _anthropic(mock)
+    aclient = _aanthropic(mock)
+    for question in QUESTIONS:
+        for _ in client.messages.create(**_messages_kwargs(question), stream=True):
+            pass
+
+    async def run() -> None:
+        for question in QUESTIONS:
+            async with aclient.messages.stream(**_messages_kwargs(question)) as stream:
+                await stream.get_final_message()
+
+    asyncio.run(run())
+    calls = _calls(recorded)
+    _assert_equals_mock(calls, mock)
+    assert all(c.streamed and c.ttft_ms is not None and c.id.startswith("msg_") for c in calls)
+
+
+def test_openai_async_helpers_and_plain_responses(mock: MockThread, recorded: MemoryTarget) -> None:
+    client = _aopenai(mock)
+
+    async def run() -> list[str]:
+        ids = []
+        for question in QUESTIONS:
+            async with client.chat.completions.stream(
+                model="gpt-4o", messages=_chat_messages(question), stream_options={"include_usage": True}
+            ) as chat:
+                ids.append((await chat.get_final_completion()).id)
+            async with client.responses.stream(model="o3", instructions=SYSTEM, input=question) as stream:
+                ids.append((await stream.get_final_response()).id)
+            ids.append((await client.responses.create(model="o3", instructions=SYSTEM, input=question)).id)
+            parsed = await client.chat.completions.parse(model="gpt-4o", messages=_chat_messages(question))
+            ids.append(parsed.id)
+        return ids
+
+    ids = asyncio.run(run())
+    calls = _calls(recorded)
+    _assert_equals_mock(calls, mock)
+    assert [c.id for c in calls] == ids
+    assert [c.streamed for c in calls] == [True, True, False, False] * 3
+    assert [c.api for c in calls] == ["chat", "responses", "responses", "chat"] * 3

@@ -44,11 +44,9 @@ def build_call(captured: Captured) -> Call:
     shape = _shape(messages, state.adapter.tools(request), model) if route.prompt else None
     started = _milliseconds(captured.started_ns)
     latency_ms = None if captured.latency_ns is None else captured.latency_ns / 1e6
-    attribution = captured.attribution
+    attribution = captured.keyed_attribution()
     trace_id = captured.trace_id = captured.trace_id or new_trace_id()
     span_id = captured.span_id = captured.span_id or new_span_id()
-    if attribution.api_key_id is None and state.api_key_id is not None:
-        attribution = dataclasses.replace(attribution, api_key_id=state.api_key_id)
     return Call(
         id=(extracted.response_id if extracted else None) or f"{trace_id}:{span_id}",
         provider=provider_of(state),

@@ -13,6 +13,7 @@ from __future__ import annotations
 # The builder imports tiktoken, which imports this; importing it registers an exit hook, which
 # Python refuses once it is shutting down, and a short script's first batch is built at exit.
 import concurrent.futures.thread  # noqa: F401
+import dataclasses
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
@@ -57,7 +58,7 @@ class Captured:
         self.client = client
         self.route = route
         self.body = body
-        self.attribution = Attribution()
+        self.attribution: Attribution | None = None  # None outside every scope: no object built per call
         self.session_id: str | None = None
         self.step: int | None = None
         self.trace_id = ""
@@ -72,6 +73,14 @@ class Captured:
         self.end = DONE
         self.error: ErrorInfo | None = None
         self.ticket: Ticket | None = None
+
+    def keyed_attribution(self) -> Attribution:
+        """The scope's attribution (empty outside every scope) with the client's key hash added."""
+        attribution = self.attribution if self.attribution is not None else Attribution()
+        key = self.client.api_key_id
+        if attribution.api_key_id is None and key is not None:
+            attribution = dataclasses.replace(attribution, api_key_id=key)
+        return attribution
 
     def settled(self) -> Captured | Call:
         """Itself, or, when it carries a budget ticket, its Call built now so the ticket settles at

@@ -17,7 +17,6 @@ same traceback) after the failure is recorded; a problem in tokenomy's own bookk
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, TypeVar
@@ -76,8 +75,8 @@ def instrument(
     adapter = adapter_for(client)
     if isinstance(sink, str):
         config = load()
-        target = target_for(sink, config)
         settings = settings_from_config(config)
+        target = target_for(sink, config, timeout=settings.send_timeout)
         sink = Sink(target, settings, spool=spool_for(target, settings))
     if sink is not None:
         RUNTIME.track(sink)
@@ -164,11 +163,10 @@ def _admit_request(captured: Captured) -> AdmitRequest:
     from tokenomy.capture.build import provider_of  # noqa: PLC0415  (heavy: only clients with a budget)
 
     state, body = captured.client, captured.body or {}
-    attribution = captured.attribution
-    if attribution.api_key_id is None and state.api_key_id is not None:
-        attribution = dataclasses.replace(attribution, api_key_id=state.api_key_id)
     tools = state.adapter.tools(body)
-    return AdmitRequest(provider_of(state), captured.route.api, body, tools, attribution, captured.session_id)
+    return AdmitRequest(
+        provider_of(state), captured.route.api, body, tools, captured.keyed_attribution(), captured.session_id
+    )
 
 
 def _admit(admit: Callable[[AdmitRequest], Ticket | None], captured: Captured, sink: Sink) -> Ticket | None:
@@ -209,10 +207,14 @@ def _take(captured: Captured, options: Any, ticket: Ticket | None) -> None:
 
 
 def _refused(captured: Captured, exc: BudgetExceeded, sink: Sink) -> None:
-    captured.latency_ns = time.perf_counter_ns() - captured.t0
-    captured.end = FAILED
-    captured.error = ErrorInfo(Status.REJECTED_BUDGET, type(exc).__name__, exc.status)
-    sink.submit(captured)
+    """Record a call a budget refused; never raises (the caller gets the BudgetExceeded)."""
+    try:
+        captured.latency_ns = time.perf_counter_ns() - captured.t0
+        captured.end = FAILED
+        captured.error = ErrorInfo(Status.REJECTED_BUDGET, type(exc).__name__, exc.status)
+        sink.submit(captured)
+    except Exception as problem:
+        RUNTIME.log.note("capture", f"tokenomy capture: could not record a refused call ({problem!r})")
 
 
 def _begin(state: ClientState, route: Route, options: Any) -> Captured | None:

@@ -111,7 +111,7 @@ class Runtime:
         else:
             url = sink or config.sink or "duckdb:"
             settings = settings or settings_from_config(config)
-            target = target_for(url, config, service_name=service_name)
+            target = target_for(url, config, service_name=service_name, timeout=settings.send_timeout)
             chosen = Sink(target, settings, spool=spool_for(target, settings))
         with self._lock:
             previous, self.sink = self.sink, chosen

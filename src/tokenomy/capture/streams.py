@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 from tokenomy.capture.captured import ABANDONED, DONE, FAILED, Captured
+from tokenomy.capture.runtime import RUNTIME
 from tokenomy.capture.sink.core import Sink
 
 
@@ -64,11 +65,14 @@ class StreamWatch:
                 return
             self.done = True
         captured = self.captured
-        captured.latency_ns = time.perf_counter_ns() - captured.t0
-        captured.end = end
-        if error is not None:
-            captured.error = captured.client.adapter.classify(error)
-        self.sink.submit(captured.settled())
+        try:
+            captured.latency_ns = time.perf_counter_ns() - captured.t0
+            captured.end = end
+            if error is not None:
+                captured.error = captured.client.adapter.classify(error)
+            self.sink.submit(captured.settled())
+        except Exception as exc:  # this runs inside the caller's loop over the stream: never raise there
+            RUNTIME.log.note("capture", f"tokenomy capture: could not record a stream ({exc!r})")
 
     def closed(self) -> None:
         """The response was closed: abandoned, unless the wrapper is mid-read (it then decides)."""

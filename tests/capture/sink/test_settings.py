@@ -77,12 +77,13 @@ def test_sink_urls_name_their_target(tmp_path: Path) -> None:
     default = target_for("duckdb:", cfg)
     assert isinstance(default, DuckDBTarget)
     assert default.path == (tmp_path / "default.duckdb").resolve()
-    events = target_for("http://127.0.0.1:4318", cfg)
+    events = target_for("http://127.0.0.1:4318", cfg, timeout=2.5)
     assert isinstance(events, EventsTarget)
-    assert events.description == "http://127.0.0.1:4318/v1/events"
+    assert (events.description, events.timeout) == ("http://127.0.0.1:4318/v1/events", 2.5)
     otlp = target_for("otlp+https://collector.example:4318/prefix", cfg)
     assert isinstance(otlp, OtlpTarget)
     assert otlp.description == "https://collector.example:4318/prefix/v1/traces"
+    assert otlp.timeout == SinkSettings().send_timeout
     with pytest.raises(ConfigError, match="not a known target"):
         target_for("kafka://broker", cfg)
     with pytest.raises(ConfigError, match="must be at least 1"):

@@ -77,8 +77,17 @@ def default_spool_root() -> Path:
     return Path(cache) / "tokenomy" / "spool"
 
 
-def target_for(url: str, config: Config, *, service_name: str = "unknown_service:python") -> Target:
+def target_for(
+    url: str, config: Config, *, service_name: str = "unknown_service:python", timeout: float = 10.0
+) -> Target:
     """The target a sink URL names (see the module docstring).
+
+    Args:
+        url: ``duckdb:PATH``, ``http(s)://host:port`` or ``otlp+http(s)://host:port``.
+        config: The resolved configuration (``db``, ``overrides``, ``server_token``).
+        service_name: ``service.name`` of the spans an OTLP target sends.
+        timeout: Seconds an HTTP or OTLP target waits for one batch to be answered
+            (:attr:`SinkSettings.send_timeout`).
 
     Raises:
         ConfigError: The URL names no known target.
@@ -91,10 +100,14 @@ def target_for(url: str, config: Config, *, service_name: str = "unknown_service
         )
     if url.startswith(("otlp+http://", "otlp+https://")):
         return OtlpTarget(
-            url.removeprefix("otlp+"), token=token, overrides=config.overrides, service_name=service_name
+            url.removeprefix("otlp+"),
+            token=token,
+            timeout=timeout,
+            overrides=config.overrides,
+            service_name=service_name,
         )
     if url.startswith(("http://", "https://")):
-        return EventsTarget(url, token=token)
+        return EventsTarget(url, token=token, timeout=timeout)
     raise ConfigError(
         f"sink {url!r} is not a known target: use duckdb:PATH, http://host:port (a tokenomy server) "
         "or otlp+http://host:port (an OTLP/HTTP collector)"

@@ -63,6 +63,7 @@ class EventsTarget:
 
     def __init__(self, base_url: str, *, token: str | None = None, timeout: float = 10.0) -> None:
         self._poster = Poster(base_url, token=token, timeout=timeout)
+        self.timeout = timeout
         self.description = f"{self._poster.description}/v1/events"
 
     def prepare(self, records: list[Record]) -> list[Record]:
@@ -97,6 +98,7 @@ class OtlpTarget:
         service_name: str = "unknown_service:python",
     ) -> None:
         self._poster = Poster(base_url, token=token, timeout=timeout)
+        self.timeout = timeout
         self._pricer = CallPricer(overrides)
         self._service = service_name
         self.description = f"{self._poster.description}/v1/traces"
