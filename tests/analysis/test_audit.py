@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -13,9 +14,11 @@ from tests.conftest import real_data_path
 from tokenomy.analysis.audit import DAYS_PER_MONTH, run_audit, save_audit, severity
 from tokenomy.analysis.dimensions import Scope
 from tokenomy.analysis.sources import detect
+from tokenomy.analysis.waste.redundant_tool_call import RedundantToolCall
+from tokenomy.analysis.waste.retry_loop import RetryLoop
 from tokenomy.importers import import_paths
 from tokenomy.schema import Call, Charge, Severity, WasteRole
-from tokenomy.simulate import SimulationConfig, WasteRates, records
+from tokenomy.simulate import SimulationConfig, WasteRates, records, run
 from tokenomy.store import DuckDBStore, open_store
 
 
@@ -151,3 +154,56 @@ def test_real_agent_trajectories_show_one_missed_cache(tmp_path: Path) -> None:
     assert [c.tokens for c in finding.calls] == [4_786] * 5
     # $3.00 - $0.30 per million on 5 x 4,786 tokens, less one 5-minute write premium ($0.75 per million)
     assert finding.wasted_cost == Decimal("0.061021500000")
+
+
+LOOPS = ("retry_loop", "redundant_tool_call")
+
+
+def test_simulated_loops_are_found_with_their_calls_and_clean_sessions_are_not(tmp_path: Path) -> None:
+    # default waste rates: loops after unusable answers (waste) next to retries after provider
+    # errors that billed nothing (the tricky negative), and repeated tool calls
+    data, truth = tmp_path / "sim.jsonl", tmp_path / "sim.truth.jsonl"
+    with data.open("wb") as out, truth.open("wb") as truth_out:
+        run(SimulationConfig(calls=6_000, days=2, seed=21), out, truth_out)
+    expected: dict[tuple[str, str], list[str]] = {}
+    for line in truth.read_text().splitlines():
+        entry = json.loads(line)
+        if entry.get("type") == "waste" and entry["category"] in LOOPS and entry["wasted_tokens"] > 0:
+            expected[(entry["category"], entry["session_id"])] = entry["call_ids"]
+    with open_store(tmp_path / "sim.duckdb") as store:
+        import_paths([data], store=store, pricer=PRICER)
+        result = run_audit(store, detectors=[RetryLoop(), RedundantToolCall()])
+    found = {(h.category, h.session_id): [c.call_id for c in h.calls] for h in result.hits}
+    assert set(found) <= set(expected)  # no clean session is flagged
+    loops = {key: calls for key, calls in expected.items() if key[0] == "retry_loop"}
+    assert len(loops) >= 40
+    assert {key: found.get(key) for key in loops} == loops  # every loop, every attempt in order
+    repeats = {key for key in expected if key[0] == "redundant_tool_call"}
+    assert len(repeats & set(found)) >= 0.8 * len(repeats)
+    for key in repeats & set(found):
+        assert set(found[key]) <= set(expected[key])
+    evidence = result.evidence["retry_loop"]
+    assert evidence["links_seen"]["resend"] > 0  # the error retries were there, and judged benign
+
+
+@pytest.mark.realdata
+def test_recorded_requests_repeated_on_purpose_are_not_loops(tmp_path: Path) -> None:
+    # the cassettes of an SDK's test suite, each one session (the strictest grouping): three of them
+    # send the same request twice to exercise a prompt cache; the trajectories are real agent runs
+    folder = real_data_path("provider-responses", "pydantic-ai-cassettes")
+    calls: list[Call] = []
+    with open_store(tmp_path / "raw.duckdb") as raw:
+        for cassette in sorted(folder.glob("*.yaml")):
+            import_paths([cassette], store=raw, pricer=PRICER)
+            known = {c.id for c in calls}
+            calls += [
+                c.replace(session_id=f"cassette:{cassette.stem}")
+                for c in raw.iter_calls()
+                if c.id not in known
+            ]
+    with store_of(tmp_path / "audit", calls) as store:
+        import_paths([real_data_path("trajectories")], store=store, pricer=PRICER)
+        result = run_audit(store, detectors=[RetryLoop(), RedundantToolCall()])
+    assert len({c.session_id for c in calls}) == len(list(folder.glob("*.yaml")))
+    assert result.hits == ()
+    assert result.evidence["retry_loop"]["independent_repeats"] == 3

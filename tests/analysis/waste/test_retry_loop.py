@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tests.analysis.waste.factory import Conversation, detect
 from tokenomy.analysis.waste.retry_loop import RetryLoop
-from tokenomy.schema import Status, WasteEffect, WasteRole
+from tokenomy.schema import Status, ToolUse, Usage, WasteEffect, WasteRole
 
 
 def test_a_correction_loop_wastes_every_attempt_but_the_last(tmp_path: Path) -> None:
@@ -35,13 +35,65 @@ def test_a_correction_loop_wastes_every_attempt_but_the_last(tmp_path: Path) -> 
     assert hit.calls[0].cost == Decimal("0.001240000000")
 
 
-def test_an_identical_prompt_sent_again_after_an_answer_is_a_retry(tmp_path: Path) -> None:
+def test_an_identical_prompt_sent_again_mid_run_is_a_retry(tmp_path: Path) -> None:
     chat = Conversation("s1")
     chat.ask("c0", ("hello", 30))
     a = chat.ask("c1", ("summarise", 200), carry=False)  # its answer is not carried forward...
-    b = chat.ask("c2", ("summarise", 200))  # ...and the identical prompt goes out again
-    found = detect(tmp_path, RetryLoop(), [a, b])
-    assert [c.call_id for c in found.hits[0].calls if c.role is WasteRole.WASTED] == ["c1"]
+    b = chat.ask("c2", ("summarise", 200))  # ...the identical prompt goes out again...
+    c = chat.ask("c3", ("now translate it", 40))  # ...and the run carries on from the second answer
+    found = detect(tmp_path, RetryLoop(), [a, b, c])
+    (hit,) = found.hits
+    assert [(x.call_id, x.role) for x in hit.calls] == [("c1", WasteRole.WASTED), ("c2", WasteRole.CONTEXT)]
+    assert found.evidence["independent_repeats"] == 0
+
+
+def test_identical_requests_that_stand_alone_are_independent_repeats(tmp_path: Path) -> None:
+    # a test recording or a cache warm-up: the same request sent twice (or three times) on purpose,
+    # both answers complete, nothing after them: no answer was thrown away
+    for n in (2, 3):
+        chat = Conversation(f"rec{n}", agent=None, feature=None, team=None, intent=None)
+        calls = [chat.ask(f"r{n}-{i}", ("reply with OK", 4_000), carry=False) for i in range(n)]
+        found = detect(tmp_path / str(n), RetryLoop(), calls)
+        assert found.hits == []
+        assert found.evidence["links_seen"]["resend"] == n - 1
+        assert found.evidence["independent_repeats"] == 1
+
+
+def test_identical_requests_sent_side_by_side_are_not_a_loop(tmp_path: Path) -> None:
+    # best-of-n sampling inside a run: three identical requests out before any answered (each
+    # takes 2 s), then the run goes on; every answer was wanted
+    chat = Conversation("s1")
+    first = chat.ask("c0", ("hello", 30))
+    samples = [chat.ask(f"n{i}", ("propose a plan", 120), carry=False, after=0.5) for i in range(3)]
+    after = chat.ask("c9", ("pick the best plan", 40), after=10)
+    found = detect(tmp_path, RetryLoop(), [first, *samples, after])
+    assert found.hits == []
+    assert found.evidence["independent_repeats"] == 1
+
+
+def test_a_billed_failure_sent_again_is_a_retry_even_at_the_end_of_a_run(tmp_path: Path) -> None:
+    # a stream cut after 300 tokens of output, billed; the identical request goes out again
+    chat = Conversation("s1")
+    chat.ask("c0", ("hello", 30))
+    billed = Usage.of(
+        input_uncached=1_900,
+        cache_read=0,
+        cache_write_5m=0,
+        cache_write_1h=0,
+        output_visible=300,
+        reasoning=0,
+    )
+    cut = chat.ask("c1", ("write the report", 270), carry=False, status=Status.ERROR, usage=billed)
+    again = chat.ask("c2", ("write the report", 270))
+    found = detect(tmp_path, RetryLoop(), [cut, again])
+    (hit,) = found.hits
+    assert [(x.call_id, x.role, x.tokens) for x in hit.calls] == [
+        ("c1", WasteRole.WASTED, 2_200),
+        ("c2", WasteRole.CONTEXT, 0),
+    ]
+    assert hit.calls[0].note == (
+        "attempt 1 of 2 failed; the identical prompt was sent again, without this answer in it"
+    )
 
 
 def test_a_retry_after_a_rate_limit_with_backoff_is_not_a_loop(tmp_path: Path) -> None:
@@ -52,6 +104,7 @@ def test_a_retry_after_a_rate_limit_with_backoff_is_not_a_loop(tmp_path: Path) -
     found = detect(tmp_path, RetryLoop(), [limited, retried])
     assert found.hits == []
     assert found.evidence["links_seen"]["resend"] == 1  # the pair was seen, and judged not waste
+    assert found.evidence["independent_repeats"] == 0  # a back-off retry, not a repeated request
 
 
 def test_a_conversation_that_carries_its_answers_is_not_a_loop(tmp_path: Path) -> None:
@@ -86,3 +139,22 @@ def test_equal_hashes_of_an_importer_do_not_make_different_prompts_equal(tmp_pat
     same = a.prefix_hashes[:3]
     a, b = a.replace(prefix_hashes=same), b.replace(prefix_hashes=same)
     assert detect(tmp_path, RetryLoop(), [a, b]).hits == []
+
+
+def test_a_tool_result_after_a_tool_call_is_not_a_dropped_answer(tmp_path: Path) -> None:
+    # some captures count an answer that is only a tool call as no history: the next prompt is the
+    # previous one plus the tool's result, which looks like "answer dropped, note added"; but the
+    # tool ran, so the answer was used
+    chat = Conversation("s1")
+    first = chat.ask("c1", ("question", 300))
+    asked = chat.ask("c2", ("find the file", 120), tool_uses=[ToolUse("search", "h1")])
+    result = chat.reask("c3", ("search results", 3_000), kept=True)
+    found = detect(tmp_path, RetryLoop(), [first, asked, result])
+    assert found.hits == []
+    assert found.evidence["links_seen"]["dropped"] == 0
+    # the same shape without the tool call is a correction loop
+    plain = Conversation("s2")
+    calls = [plain.ask("d1", ("question", 300)), plain.ask("d2", ("find the file", 120))]
+    calls.append(plain.reask("d3", ("answer in JSON", 30), kept=True))
+    (hit,) = detect(tmp_path / "plain", RetryLoop(), calls).hits
+    assert [(c.call_id, c.role) for c in hit.calls] == [("d2", WasteRole.WASTED), ("d3", WasteRole.CONTEXT)]

@@ -26,6 +26,7 @@ class Attempt:
     finish_reason: str | None
     max_output_tokens: int | None
     started_at: Any
+    ended_at: Any
     link: str | None
     """How this attempt relates to the one before it (None for the first)."""
 
@@ -54,6 +55,7 @@ _FIELDS = (
     "finish_reason",
     "max_output_tokens",
     "started_at",
+    "ended_at",
 )
 
 

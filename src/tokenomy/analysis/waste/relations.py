@@ -11,11 +11,14 @@ the previous call's step was asked again, so its answer was not used:
 * ``dropped``: the previous prompt re-sent with a new short turn after it and *without* the
   previous answer: the history is exactly the previous history plus the previous newest turn
   (a normal continuation also carries the answer, so its history is longer), one message more,
-  the same system prompt and tools. The previous call must have produced output.
+  the same system prompt and tools. The previous call must have produced output and called no
+  tool: an answer whose tool calls were run was used, and the next prompt's newest turn is their
+  result (some captures count a tool-call-only answer as no history tokens, which would
+  otherwise look like a dropped answer).
 * ``again``: the same history as the previous call, with another newest turn (same message count,
   the same hash before the newest turn). On its own this is also what a stateless agent with a
   fixed few-shot history looks like, so it only *extends* a chain that ``resend`` or ``dropped``
-  started.
+  started. Here too the previous call called no tool.
 
 :func:`relation` spells each relation for any pair of column prefixes (the call and its previous
 call are ``""`` and ``"prev_"``; the previous call and the one before it ``"prev_"`` and
@@ -50,6 +53,8 @@ PAIR_COLUMNS: Final = (
     "finish_reason",
     "max_output_tokens",
     "started_at",
+    "ended_at",
+    "n_tools",
 )
 """The columns a relation reads, carried from the previous call as ``prev_<column>``."""
 
@@ -66,14 +71,14 @@ def relation(kind: Relation, c: str = "", p: str = "prev_") -> str:
         )
     if kind == "dropped":
         return (
-            f"({c}history_tokens > 0 AND {p}status = 'ok' AND {p}output_total > 0"
+            f"({c}history_tokens > 0 AND {p}status = 'ok' AND {p}output_total > 0 AND {p}n_tools = 0"
             f" AND {c}history_tokens = {p}history_tokens + {p}user_tokens AND {c}ph_first = {p}ph_first"
             f" AND {c}system_tokens IS NOT DISTINCT FROM {p}system_tokens"
             f" AND {c}tool_def_tokens IS NOT DISTINCT FROM {p}tool_def_tokens"
             f" AND ({c}n_messages IS NULL OR {p}n_messages IS NULL OR {c}n_messages = {p}n_messages + 1))"
         )
     return (
-        f"({c}history_tokens > 0 AND {c}history_tokens = {p}history_tokens"
+        f"({c}history_tokens > 0 AND {c}history_tokens = {p}history_tokens AND {p}n_tools = 0"
         f" AND {c}ph_first = {p}ph_first AND {c}ph_before = {p}ph_before"
         f" AND {c}n_messages IS NOT DISTINCT FROM {p}n_messages"
         f" AND {c}system_tokens IS NOT DISTINCT FROM {p}system_tokens)"
@@ -118,7 +123,8 @@ PAIRS: Final = (
     ", chosen AS (SELECT a.* FROM audited a JOIN candidates c"
     " ON c.session = a.session AND c.agent_key = coalesce(a.agent, ''))"
     f", lagged AS (SELECT {', '.join(dict.fromkeys((*_OWN, *ROUTE_COLUMNS.split(', '))))},"
-    f" {lagged(*PAIR_COLUMNS)} FROM chosen WINDOW w AS ({RUN_WINDOW}))"
+    f" {lagged(*PAIR_COLUMNS)}, lead(id) OVER w AS next_id FROM chosen WINDOW w AS ({RUN_WINDOW}))"
     f", pairs AS (SELECT lagged.*, {LINK} AS link FROM lagged)"
 )
-"""``pairs``: every call of a candidate run with the run's previous call (``prev_*``) and their ``link``."""
+"""``pairs``: every call of a candidate run with the run's previous call (``prev_*``), the id of its
+next call (``next_id``, NULL for the run's last call) and their ``link``."""

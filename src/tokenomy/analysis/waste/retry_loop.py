@@ -6,7 +6,23 @@ a short new turn and without the previous answer (``dropped``); further re-asks 
 with the same history (``again``) extend the chain. Every attempt but the last was superseded; its
 tokens (input and output, as billed) are the waste, and its dollars its billed cost.
 
-Not waste, and never reported:
+A chain is reported only when the record shows that an earlier answer was *rejected*, which is
+what makes it a loop rather than the same request made more than once:
+
+* a correction: the prompt re-sent with a new note and without the answer (``dropped``);
+* a failed attempt that billed tokens (a stream cut after output, a timeout after the answer
+  started), followed by the identical request;
+* a complete answer followed by the identical request, sent after that answer came back, *and*
+  the run carried on after the last attempt (a later call of the same run): a step of a working
+  run was done again.
+
+Identical requests with none of these are *independent repeats*, not a loop: a test or a cache
+warm-up that sends a request twice on purpose, several answers sampled for one prompt (sent
+side by side), a batch that happens to contain the same item, a run that is nothing but the
+same request. Nothing in their record says an answer was thrown away. They are counted in the
+evidence (``independent_repeats``), never reported.
+
+Not waste, and never reported either:
 
 * a retry after a provider error (429, 5xx, a timeout) that billed nothing: backing off and
   retrying is what a client should do; a chain whose superseded attempts billed no tokens is
@@ -15,7 +31,8 @@ Not waste, and never reported:
   (:mod:`.truncation_rerun`), reported there so the same call is not counted twice;
 * a follow-up that carries the previous answer: that is a conversation going on.
 
-Evidence kept: the attempts in order, how each relates to the one before it, and their tokens.
+Evidence kept: the attempts in order, how each relates to the one before it, and their tokens;
+per audit, the links seen by kind and the independent repeats left out.
 """
 
 from __future__ import annotations
@@ -40,11 +57,12 @@ _PREV: Final = ", ".join(
         "finish_reason",
         "max_output_tokens",
         "started_at",
+        "ended_at",
     )
 )
 LINKS_SQL: Final = f"""{PAIRS}
     SELECT id, session, run, link, status, input_total, output_total, cost_total, finish_reason,
-           max_output_tokens, started_at, step, {ROUTE_COLUMNS}, {_PREV}
+           max_output_tokens, started_at, ended_at, next_id, step, {ROUTE_COLUMNS}, {_PREV}
     FROM pairs WHERE link IS NOT NULL ORDER BY run, {RUN_ORDER}
 """
 _WHY: Final = {
@@ -56,6 +74,24 @@ _WHY: Final = {
 
 def _after_truncation(row: Row) -> bool:
     return row["link"] == "resend" and row["prev_status"] == "ok" and row["prev_finish_reason"] in TRUNCATED
+
+
+def _sent_after(before: Attempt, after: Attempt) -> bool:
+    """``after`` went out once ``before`` had answered (True when either time is unknown)."""
+    if before.ended_at is None or after.started_at is None:
+        return True
+    return bool(after.started_at >= before.ended_at)
+
+
+def rejected(chain: Chain) -> bool:
+    """Whether the chain shows an earlier answer was rejected (the module docstring's three cases)."""
+    pairs = list(zip(chain.attempts, chain.attempts[1:], strict=False))
+    if any(after.link == "dropped" for _, after in pairs):
+        return True
+    if any(before.status != "ok" and before.tokens > 0 for before, _ in pairs):
+        return True
+    carried_on = chain.row.get("next_id") is not None
+    return carried_on and all(_sent_after(before, after) for before, after in pairs)
 
 
 class RetryLoop:
@@ -80,9 +116,12 @@ class RetryLoop:
             starts=lambda r: r["link"] in ("resend", "dropped") and not _after_truncation(r),
             extends=lambda r: r["link"] == "again",
         )
-        hits = [hit for chain in found if (hit := self._hit(chain)) is not None]
+        loops = [chain for chain in found if rejected(chain)]
+        hits = [hit for chain in loops if (hit := self._hit(chain)) is not None]
         links = {k: sum(1 for r in rows if r["link"] == k) for k in _WHY}
-        return Detection(hits=hits, evidence={"links_seen": links})
+        repeats = sum(1 for c in found if not rejected(c) and all(a.status == "ok" for a in c.superseded))
+        evidence = {"links_seen": links, "independent_repeats": repeats}
+        return Detection(hits=hits, evidence=evidence)
 
     def _hit(self, chain: Chain) -> Hit | None:
         superseded = chain.superseded

@@ -36,7 +36,7 @@ from tokenomy.analysis.waste.sql import ROUTE_COLUMNS, RUN_WINDOW, lagged
 from tokenomy.schema import WasteEffect, WasteRole
 
 _MIN_HISTORY: Final = 1_000
-_COLUMNS: Final = (
+_OK_COLUMNS: Final = (
     "status",
     "history_tokens",
     "user_tokens",
@@ -47,7 +47,12 @@ _COLUMNS: Final = (
     "n_messages",
     "system_tokens",
     "tool_def_tokens",
+    "n_tools",
 )
+_LAGGED: Final = ("id", "history_tokens", "user_tokens", "output_visible")
+"""Only what a compaction needs is carried by the window over every run; the few calls past a
+threshold are joined to their previous call (``prev_id``) to test for a re-ask, which is cheaper
+than lagging every column a re-ask reads over every call."""
 
 
 def history_sql(ctx: Context) -> str:
@@ -57,10 +62,12 @@ def history_sql(ctx: Context) -> str:
     return f"""
         , ok AS (
             SELECT id, session, agent, step, started_at, {ROUTE_COLUMNS}, input_total, cost_in,
-                   {", ".join(_COLUMNS)}, coalesce(agent, feature) AS owner
+                   {", ".join(_OK_COLUMNS)}, coalesce(agent, feature) AS owner
             FROM audited
             WHERE status = 'ok' AND history_tokens IS NOT NULL AND coalesce(agent, feature) IS NOT NULL)
-        , h AS MATERIALIZED (SELECT ok.*, {lagged(*_COLUMNS)} FROM ok WINDOW w AS ({RUN_WINDOW}))
+        , h AS MATERIALIZED (
+            SELECT id, session, step, started_at, owner, history_tokens, {lagged(*_LAGGED)}
+            FROM ok WINDOW w AS ({RUN_WINDOW}))
         , drops AS (
             SELECT owner, prev_history_tokens AS before, history_tokens AS after,
                    prev_history_tokens + coalesce(prev_user_tokens, 0) + coalesce(prev_output_visible, 0)
@@ -77,11 +84,14 @@ def history_sql(ctx: Context) -> str:
                    any_value(b.kept) AS kept, any_value(b.compactions) AS compactions
             FROM bounds b JOIN drops d ON d.owner = b.owner AND d.before < b.triggers_at
             GROUP BY b.owner)
-        SELECT m.id, m.session, m.started_at, {ROUTE_COLUMNS}, m.history_tokens, m.input_total, m.cost_in,
-               l.prune_at, l.triggers_at, l.kept, l.compactions
-        FROM h m JOIN limits l USING (owner)
-        WHERE m.history_tokens > {float(o.history_margin)} * greatest(l.prune_at, l.triggers_at)
-          AND NOT {reask()}
+        , past AS (
+            SELECT h.id, h.prev_id, l.prune_at, l.triggers_at, l.kept, l.compactions
+            FROM h JOIN limits l USING (owner)
+            WHERE h.history_tokens > {float(o.history_margin)} * greatest(l.prune_at, l.triggers_at))
+        SELECT m.id, m.session, m.started_at, {", ".join(f"m.{c}" for c in ROUTE_COLUMNS.split(", "))},
+               m.history_tokens, m.input_total, m.cost_in, x.prune_at, x.triggers_at, x.kept, x.compactions
+        FROM past x JOIN ok m ON m.id = x.id LEFT JOIN ok p ON p.id = x.prev_id
+        WHERE NOT {reask("m.", "p.")}
         ORDER BY m.session, m.started_at NULLS FIRST, m.step NULLS FIRST, m.id
     """
 
