@@ -11,6 +11,7 @@ from tokenomy.server.otlp_keys import (
     CODES,
     INERT,
     KINDS,
+    SDK_MARKERS,
     SIGNALS,
     TOOL_NAME,
     USAGE,
@@ -26,10 +27,11 @@ def _allows(key: str, kind: int) -> bool:
 
 def test_every_call_key_has_its_kinds_and_a_code() -> None:
     assert set(KINDS) == CALL_KEYS
-    assert set(VOCABULARY) == CALL_KEYS | set(CALL_SIGNALS) | {TOOL_NAME}
+    assert set(VOCABULARY) == CALL_KEYS | set(CALL_SIGNALS) | set(SDK_MARKERS) | {TOOL_NAME}
     assert all(CALL_KINDS[CODES[k] + 1] for k in CALL_KEYS)
     assert not CALL_KINDS[0], "a key outside the vocabulary is never allowed on a plain call"
-    assert sorted(k for k in VOCABULARY if SIGNALS[CODES[k] + 1]) == sorted(CALL_SIGNALS)
+    assert sorted(k for k in VOCABULARY if SIGNALS[CODES[k] + 1]) == sorted({*CALL_SIGNALS, *SDK_MARKERS})
+    assert not set(SDK_MARKERS) & CALL_KEYS, "the SDK's spans must never be plain calls"
 
 
 def test_kinds_follow_how_the_mapping_reads_each_key() -> None:

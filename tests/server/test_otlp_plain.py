@@ -1,9 +1,14 @@
-"""The quick path gives exactly the importer's rows, and steps aside whenever a span is not plain."""
+"""The quick path gives exactly the importer's rows, and steps aside whenever a span is not plain.
+
+The capture SDK's spans (``tokenomy.*`` attributes, charges, outcomes) are never plain.
+"""
 
 from __future__ import annotations
 
 import json
 import random
+from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
@@ -20,7 +25,10 @@ from tests.server.support import (
     request_json,
     span_from_reference,
 )
+from tokenomy.capture.records import AgentSpan
+from tokenomy.capture.sink.otlp_spans import export_request
 from tokenomy.importers import ImportOptions, calls_from_spans, decode_json, decode_protobuf
+from tokenomy.schema import Attribution, Call, Charge, OutcomeEvent, Usage
 from tokenomy.server.otlp_ingest import read_traces
 from tokenomy.store.arrow import calls_to_arrow
 
@@ -28,7 +36,7 @@ from tokenomy.store.arrow import calls_to_arrow
 def reference_calls(data: bytes) -> pa.Table:
     """What the importer's own decoder and mapping make of a protobuf request."""
     calls = calls_from_spans(decode_protobuf(data, "test"), ImportOptions())
-    return calls_to_arrow([c.replace(source="otlp") for c in calls])
+    return calls_to_arrow([c if c.source else c.replace(source="otlp") for c in calls])
 
 
 def _agent_tree(rng: random.Random, index: int) -> list[SpanSpec]:
@@ -240,3 +248,67 @@ def test_parent_links_that_loop_map_like_the_importer() -> None:
     read = read_traces(data, "protobuf")
     assert not read.quick
     assert read.calls.to_pylist() == reference_calls(data).to_pylist()
+
+
+def _sdk_specs(index: int) -> list[SpanSpec]:
+    """What the capture SDK's OTLP target sends: an agent span, calls, a charge and an outcome."""
+    t0 = datetime(2026, 3, 2, 9, 30, 0, 123000)
+    trace, agent_id = f"{index + 1:032x}", f"{index + 1:016x}"
+    agent = AgentSpan(trace, agent_id, "router", t0, t0 + timedelta(seconds=9), session_id=f"sdk-{index}")
+    calls = [
+        Call(
+            id=f"sdk-{index}-{n}",
+            provider="anthropic",
+            request_model="claude-sonnet-4-6",
+            started_at=t0 + timedelta(seconds=n),
+            latency_ms=500.0,
+            trace_id=trace,
+            span_id=f"{index + 1:08x}{n + 1:08x}",
+            parent_span_id=agent_id,
+            session_id=f"sdk-{index}",
+            step=n + 1,
+            usage=Usage.of(input_uncached=10, cache_read=0, cache_write_5m=3, cache_write_1h=4 * n,
+                           output_visible=5, reasoning=0),
+            attribution=Attribution(team="support", agent="router", tags={"n": str(n)}),
+            source="sdk",
+        )
+        for n in range(3)
+    ]  # fmt: skip
+    charge = Charge(
+        id=f"chg-{index}", amount=Decimal("0.25"), kind="search_api", at=t0, session_id=agent.session_id
+    )
+    outcome = OutcomeEvent("session", f"sdk-{index}", t0, success=True)
+    request = export_request([agent, *calls, charge, outcome], service_name="svc", version="1")
+    return [span_from_reference(s) for s in decode_protobuf(request.SerializeToString(), "sdk")]
+
+
+def test_sdk_spans_take_the_importers_path_and_keep_their_records() -> None:
+    """The capture SDK's spans are never plain: mixed with plain spans, the importer maps the request."""
+    rng = random.Random(11)
+    for index in range(6):
+        plain = _agent_tree(rng, index)
+        sdk = _sdk_specs(index)
+        data = request_bytes([*plain, *sdk] if index % 2 else sdk)
+        read = read_traces(data, "protobuf")
+        assert not read.quick
+        assert read.calls.to_pylist() == reference_calls(data).to_pylist()
+        sdk_calls = [c for c in read.calls.to_pylist() if c["source"] == "sdk"]
+        assert [(c["step"], c["cache_write_1h"], c["team"]) for c in sdk_calls] == [
+            (1, 0, "support"),
+            (2, 4, "support"),
+            (3, 8, "support"),
+        ]
+        assert read.charges.column("id").to_pylist() == [f"chg-{index}"]
+        assert read.outcomes.column("id").to_pylist() == [f"sdk-{index}"]
+        names = read.spans.column("name").to_pylist()
+        assert "invoke_agent router" in names
+        assert not any(n.startswith("tokenomy.") for n in names)
+
+
+def test_a_charge_span_alone_is_not_taken_for_a_plain_span() -> None:
+    charge, outcome = _sdk_specs(0)[-2:]
+    for spec in (charge, outcome):
+        read = read_traces(request_bytes([spec]), "protobuf")
+        assert not read.quick
+        assert read.spans.num_rows == 0
+        assert read.charges.num_rows + read.outcomes.num_rows == 1

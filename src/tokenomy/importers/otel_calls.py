@@ -20,6 +20,9 @@ once), else ``<trace id>:<span id>``. The session is the first of ``langfuse.ses
 ``session.id``, ``gen_ai.conversation.id`` (and the Vercel SDK's ``sessionId`` metadata) found on
 the span, its ancestors, or any span of its trace; the agent is the nearest ``gen_ai.agent.name``
 on the way up.
+
+Spans the capture SDK sent carry ``tokenomy.*`` attributes as well; those are read back
+exactly by :mod:`tokenomy.importers.otel_tokenomy`, the rest of this mapping is unchanged.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from typing import Any, Final
 from tokenomy.importers.ids import content_id
 from tokenomy.importers.langfuse_usage import langfuse_usage
 from tokenomy.importers.messages import normalize, render, text_of
+from tokenomy.importers.otel_tokenomy import exact_call, is_sdk_call
 from tokenomy.importers.otlp_decode import STATUS_ERROR, Span
 from tokenomy.importers.results import ImportOptions
 from tokenomy.importers.shape import shape_of
@@ -103,17 +107,21 @@ def calls_from_spans(spans: Sequence[Span], options: ImportOptions) -> list[Call
 
     Returns:
         One Call per LLM-call span, in span order, steps numbered by start time per session.
+        Calls the capture SDK sent (``tokenomy.call.id``) are read back exactly, their own
+        step kept (:mod:`tokenomy.importers.otel_tokenomy`).
     """
     by_key: dict[Key, Span] = {(s.trace_id, s.span_id): s for s in spans if s.span_id}
-    candidates = [s for s in spans if is_llm_span(s)]
+    candidates = [s for s in spans if is_sdk_call(s) or is_llm_span(s)]
     wrappers = _ancestors_of(candidates, by_key)
     traces = _trace_sessions(spans)
+    chosen = [s for s in candidates if (s.trace_id, s.span_id) not in wrappers]
+    exact = [is_sdk_call(s) for s in chosen]
     calls = [
-        span_to_call(span, by_key, traces, options)
-        for span in candidates
-        if (span.trace_id, span.span_id) not in wrappers
+        exact_call(span, options) if sdk else span_to_call(span, by_key, traces, options)
+        for span, sdk in zip(chosen, exact, strict=True)
     ]
-    return number_steps(calls)
+    numbered = iter(number_steps([c for c, sdk in zip(calls, exact, strict=True) if not sdk]))
+    return [c if sdk else next(numbered) for c, sdk in zip(calls, exact, strict=True)]
 
 
 def is_llm_span(span: Span) -> bool:

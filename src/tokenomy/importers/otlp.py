@@ -6,6 +6,9 @@ each call keeps ``trace_id``, ``span_id`` and ``parent_span_id``, so the tree ca
 the calls. All the spans of a file are read together, so parents, sessions and agents set on a
 root span reach the calls below it. JSON lines hold one request per line (as the OpenTelemetry
 Collector's file exporter writes them).
+
+The capture SDK's charges (``tokenomy.charge`` spans) are imported as charges; its outcomes
+(``tokenomy.outcome`` spans) are counted in a note, as an import stores no outcomes.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import ClassVar
 from tokenomy.errors import ImportFileError, RecordError
 from tokenomy.importers.base import RecordImporter
 from tokenomy.importers.otel_calls import calls_from_spans
+from tokenomy.importers.otel_tokenomy import sdk_records
 from tokenomy.importers.otlp_decode import Span, decode_json, decode_protobuf
 from tokenomy.importers.reading import Sample, Source
 from tokenomy.importers.records import sample_objects
@@ -45,7 +49,14 @@ class OtlpImporter(RecordImporter):
                 spans.append(item)
         calls = calls_from_spans(spans, options)
         yield from calls
-        if spans and not calls:
+        sent = sdk_records(spans)
+        yield from sent.charges
+        if sent.outcomes:
+            yield Note(
+                f"{len(sent.outcomes)} tokenomy.outcome spans not imported: an import stores calls and "
+                "charges; send outcomes to `tokenomy serve` (POST /v1/traces or /v1/events)"
+            )
+        if spans and not calls and not sent.charges and not sent.outcomes:
             yield Note(f"{len(spans)} spans, none of them an LLM call (no GenAI model or usage attributes)")
 
 

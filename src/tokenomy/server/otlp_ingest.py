@@ -8,13 +8,18 @@ span is plain they are mapped by :mod:`tokenomy.server.otlp_plain`, all spans at
 all or nothing) or that lack the ids a tree needs are *rejected* and counted, which the
 response reports as OTLP's ``partial_success``; a body that is not a trace request at all is
 a :class:`~tokenomy.errors.PayloadError` (400).
+
+What the capture SDK sends over OTLP is read back exactly (:mod:`tokenomy.importers.otel_tokenomy`):
+its calls keep their ``tokenomy.*`` fields and their ``source``, and its ``tokenomy.charge`` and
+``tokenomy.outcome`` spans become rows of the charges and outcomes tables rather than spans.
+Such spans are never plain, so they always take the importer's path.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
@@ -22,6 +27,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from tokenomy.errors import ImportFileError, PayloadError, RecordError
 from tokenomy.importers import Span, calls_from_spans, decode_json, decode_protobuf
+from tokenomy.importers.otel_tokenomy import sdk_records
 from tokenomy.importers.results import ImportOptions
 from tokenomy.server.otlp_columns import SpanColumns, read_columns
 from tokenomy.server.otlp_fields import UnreadableError
@@ -29,13 +35,16 @@ from tokenomy.server.otlp_keys import VOCABULARY_ARRAY
 from tokenomy.server.otlp_plain import PlainRequest, map_plain
 from tokenomy.server.otlp_tree import Lineage, TreeSpan
 from tokenomy.server.span_rows import span_row, span_rows
-from tokenomy.store.arrow import calls_to_arrow
-from tokenomy.store.events import SPANS_SCHEMA, spans_to_arrow
+from tokenomy.store.arrow import CHARGES_SCHEMA, calls_to_arrow, charges_to_arrow
+from tokenomy.store.events import OUTCOMES_SCHEMA, SPANS_SCHEMA, outcomes_to_arrow, spans_to_arrow
 
 SOURCE: Final = "otlp"
 MAX_MESSAGES: Final = 5
 """Rejected spans described in the response (all of them are counted)."""
 _WHERE: Final = "request body"
+NO_CHARGES: Final = CHARGES_SCHEMA.empty_table()
+NO_OUTCOMES: Final = OUTCOMES_SCHEMA.empty_table()
+"""Shared by every request without charges or outcomes (Arrow tables are immutable): made once."""
 
 
 @dataclass(slots=True)
@@ -47,6 +56,10 @@ class TraceBatch:
     spans: pa.Table
     """:data:`~tokenomy.store.events.SPANS_SCHEMA` rows."""
     received: int
+    charges: pa.Table = field(default_factory=lambda: NO_CHARGES)
+    """:data:`~tokenomy.store.arrow.CHARGES_SCHEMA` rows: the capture SDK's ``tokenomy.charge`` spans."""
+    outcomes: pa.Table = field(default_factory=lambda: NO_OUTCOMES)
+    """:data:`~tokenomy.store.events.OUTCOMES_SCHEMA` rows: the capture SDK's ``tokenomy.outcome`` spans."""
     rejected: int = 0
     problems: list[str] = field(default_factory=list)
     quick: bool = False
@@ -142,14 +155,19 @@ def _map_reference(
     spans: Sequence[Span], kinds: Sequence[int | None], errors: Sequence[RecordError], capture_content: bool
 ) -> TraceBatch:
     calls = [
-        c.replace(source=SOURCE)
+        c if c.source else c.replace(source=SOURCE)
         for c in calls_from_spans(spans, ImportOptions(capture_content=capture_content))
     ]
+    sent = sdk_records(list(spans))
     tree = [_tree_span(span, _kind_at(kinds, span.record - 1)) for span in spans]
-    keys = {(c.trace_id, c.span_id) for c in calls}
+    keys = {(c.trace_id, c.span_id) for c in calls} | sent.keys
     rows, missing = span_rows(tree, Lineage(tree), skip=keys, source=SOURCE)
     batch = TraceBatch(
-        calls=calls_to_arrow(calls), spans=spans_to_arrow(rows), received=len(spans) + len(errors)
+        calls=calls_to_arrow(calls),
+        spans=spans_to_arrow(rows),
+        received=len(spans) + len(errors),
+        charges=charges_to_arrow(c if c.source else replace(c, source=SOURCE) for c in sent.charges),
+        outcomes=outcomes_to_arrow(sent.outcomes, source=SOURCE),
     )
     for error in errors:
         batch.rejected += 1

@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
 from numpy.typing import NDArray
 
+from tokenomy.importers.otel_tokenomy import MARKERS
 from tokenomy.server.otlp_columns import ARRAY, BOOL, DOUBLE, INT, STRING
 from tokenomy.server.otlp_tree import INHERITED
 
@@ -78,8 +79,11 @@ CALL_SIGNALS: Final = (
 )
 """Attributes that may make a span without ``gen_ai.operation.name`` a model call."""
 TOOL_NAME: Final = "gen_ai.tool.name"
+SDK_MARKERS: Final = MARKERS
+"""Keys of the capture SDK's calls, charges and outcomes: spans that carry one are never plain (the
+importer's path reads them back exactly, see :mod:`tokenomy.importers.otel_tokenomy`)."""
 
-VOCABULARY: Final = tuple(sorted(CALL_KEYS | set(CALL_SIGNALS) | {TOOL_NAME}))
+VOCABULARY: Final = tuple(sorted(CALL_KEYS | set(CALL_SIGNALS) | set(SDK_MARKERS) | {TOOL_NAME}))
 """The keys the quick path codes."""
 CODES: Final = {key: code for code, key in enumerate(VOCABULARY)}
 VOCABULARY_ARRAY: Final = pa.array([key.encode() for key in VOCABULARY], type=pa.binary())
@@ -108,6 +112,6 @@ def _table(values: dict[str, int], default: int) -> NDArray[np.int64]:
 
 CALL_KINDS: Final = _table(KINDS, 0)
 """By ``code + 1``: a bit mask of the value kinds a plain call may hold there (0: not allowed)."""
-SIGNALS: Final = _table(dict.fromkeys(CALL_SIGNALS, 1), 0).astype(np.bool_)
-"""By ``code + 1``: the keys that may make a span a model call."""
+SIGNALS: Final = _table(dict.fromkeys((*CALL_SIGNALS, *SDK_MARKERS), 1), 0).astype(np.bool_)
+"""By ``code + 1``: the keys that may make a span a model call, or one of the capture SDK's records."""
 USAGE_KEYS: Final = _table(dict.fromkeys(USAGE.values(), 1), 0).astype(np.bool_)

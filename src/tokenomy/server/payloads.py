@@ -13,16 +13,12 @@ from tokenomy.errors import PayloadError
 from tokenomy.server.events_ingest import EventCountsIn, read_events
 from tokenomy.server.otlp_ingest import TraceBatch, read_traces
 from tokenomy.server.spool import Frame
-from tokenomy.store.arrow import CHARGES_SCHEMA
-from tokenomy.store.events import OUTCOMES_SCHEMA, EventBatch
+from tokenomy.store.events import EventBatch
 
 TRACES_PROTOBUF: Final = b"P"
 TRACES_JSON: Final = b"J"
 EVENTS_JSON: Final = b"E"
 EVENTS_NDJSON: Final = b"N"
-_NO_CHARGES: Final = CHARGES_SCHEMA.empty_table()
-_NO_OUTCOMES: Final = OUTCOMES_SCHEMA.empty_table()
-"""Shared by every trace payload (Arrow tables are immutable): made once, not per request."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +38,7 @@ def traces(body: bytes, encoding: str, *, capture_content: bool = False) -> tupl
     """An OTLP trace request (``encoding`` is ``protobuf`` or ``json``) read into a payload."""
     read = read_traces(body, encoding, capture_content=capture_content)
     kind = TRACES_PROTOBUF if encoding == "protobuf" else TRACES_JSON
-    batch = EventBatch(calls=read.calls, charges=_NO_CHARGES, outcomes=_NO_OUTCOMES, spans=read.spans)
+    batch = EventBatch(calls=read.calls, charges=read.charges, outcomes=read.outcomes, spans=read.spans)
     return Payload(Frame(kind, body), batch), read
 
 

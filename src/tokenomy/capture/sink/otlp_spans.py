@@ -6,7 +6,9 @@ conventions' attributes: ``gen_ai.usage.input_tokens`` *includes* the cache read
 ``gen_ai.usage.output_tokens`` includes ``gen_ai.usage.reasoning.output_tokens``, as the
 conventions say. What the conventions have no name for rides under ``tokenomy.*``: the exact
 buckets (``tokenomy.usage.cache_write_1h``...), the cost (``tokenomy.cost.total``, a decimal
-string, with currency and source), attribution, step and prompt shape.
+string, with currency and source), attribution, step, prompt shape and every other field of the
+call, so that :mod:`tokenomy.importers.otel_tokenomy` reads the very same Call back (times are
+sent exact to the microsecond).
 
 An agent scope becomes an ``invoke_agent {name}`` span, the parent of its calls' spans. Charges
 and outcomes have no GenAI convention: they become ``INTERNAL`` spans named
@@ -18,7 +20,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any, Final
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -114,13 +117,20 @@ def call_attributes(call: Call) -> list[Attr]:
     attrs += _usage_attributes(call)
     attrs += [
         ("tokenomy.call.id", call.id),
+        ("tokenomy.provider", call.provider),
         ("tokenomy.status", call.status.value),
         ("tokenomy.api", call.api),
         ("tokenomy.step", call.step),
+        ("tokenomy.batch", call.batch or None),
         ("tokenomy.service_tier", call.service_tier),
         ("tokenomy.latency_ms", call.latency_ms),
+        ("tokenomy.ttft_ms", call.ttft_ms),
         ("tokenomy.tool_uses", [f"{t.name}:{t.args_hash or ''}" for t in call.tool_uses] or None),
+        ("tokenomy.tool_uses.server", [t.server for t in call.tool_uses] if _any_server(call) else None),
         ("tokenomy.prefix_hashes", list(call.prefix_hashes) or None),
+        ("tokenomy.filler_tokens", call.filler_tokens),
+        ("tokenomy.provider_reported_cost", _decimal(call.provider_reported_cost)),
+        ("tokenomy.source", call.source),
     ]
     attrs += [(f"tokenomy.shape.{n}", getattr(call, n)) for n in _SHAPE]
     attrs += _cost_attributes(call)
@@ -131,7 +141,22 @@ def call_attributes(call: Call) -> list[Attr]:
     return attrs
 
 
-_SHAPE: Final = ("n_messages", "system_tokens", "tool_def_tokens", "user_tokens", "history_tokens")
+_SHAPE: Final = (
+    "context_window",
+    "n_messages",
+    "system_tokens",
+    "tool_def_tokens",
+    "user_tokens",
+    "history_tokens",
+)
+
+
+def _any_server(call: Call) -> bool:
+    return any(t.server for t in call.tool_uses)
+
+
+def _decimal(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
 
 
 def _usage_attributes(call: Call) -> list[Attr]:
@@ -150,6 +175,8 @@ def _usage_attributes(call: Call) -> list[Attr]:
         ("tokenomy.usage.cache_write_1h", usage.cache_write_1h),
         ("tokenomy.usage.output_visible", usage.output_visible),
         ("tokenomy.usage.kind", usage.kind.value),
+        ("tokenomy.usage.quality", [q.value for q in usage.quality] or None),
+        *[(f"tokenomy.usage.server_tools.{unit}", n) for unit, n in usage.server_tools.items()],
     ]
 
 
@@ -201,6 +228,7 @@ def _charge_span(charge: Charge) -> Span:
         ("tokenomy.charge.quantity", charge.quantity),
         ("tokenomy.charge.unit", charge.unit),
         ("tokenomy.charge.description", charge.description),
+        ("tokenomy.source", charge.source),
         ("gen_ai.conversation.id", charge.session_id),
         *_attribution(charge.attribution),
     ]
@@ -239,7 +267,11 @@ def _ns(value: datetime | None) -> int:
     if value is None:
         return 0
     aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-    return int(aware.timestamp() * 1_000_000) * 1000
+    return (aware - _EPOCH) // _MICROSECOND * 1000  # exact: a float timestamp can lose the last µs
+
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND: Final = timedelta(microseconds=1)
 
 
 def _id_bytes(value: str | None, size: int, fallback: str) -> bytes:
