@@ -53,15 +53,18 @@ class RecordingAlerter(Alerter):
 
 
 class DeadLedger:
-    """A ledger whose backing service never answers."""
+    """A ledger whose backing service never answers; settlements are kept, as Redis's are."""
 
     url = "redis://127.0.0.1:1/0"
+
+    def __init__(self) -> None:
+        self.kept: list[tuple[str, list[str], list[int]]] = []
 
     def reserve(self, rid: str, lines: Sequence[Line], want: int, least: int, ttl: float) -> Outcome:
         raise LedgerUnavailable("connection refused")
 
     def settle(self, rid: str, keys: Sequence[str], actual: Sequence[int]) -> None:
-        raise LedgerUnavailable("connection refused")
+        self.kept.append((rid, list(keys), list(actual)))
 
     def seed(self, key: str, spent: int, expire_at: int) -> None:
         raise LedgerUnavailable("connection refused")
@@ -73,7 +76,7 @@ class DeadLedger:
         raise LedgerUnavailable("connection refused")
 
     async def asettle(self, rid: str, keys: Sequence[str], actual: Sequence[int]) -> None:
-        raise LedgerUnavailable("connection refused")
+        self.settle(rid, keys, actual)
 
     async def aseed(self, key: str, spent: int, expire_at: int) -> None:
         raise LedgerUnavailable("connection refused")

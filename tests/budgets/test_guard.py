@@ -231,11 +231,15 @@ def test_fail_closed_refuses_and_fail_open_admits_unmetered(clock: Clock) -> Non
     assert "redis://127.0.0.1:1/0 is unreachable" in refused.message
     alerts = RecordingAlerter()
     settings = BudgetSettings(fail=FailMode.OPEN)
-    opened = BudgetGuard([policy()], ledger=DeadLedger(), clock=clock, settings=settings, alerter=alerts)
+    dead = DeadLedger()
+    opened = BudgetGuard([policy()], ledger=dead, clock=clock, settings=settings, alerter=alerts)
     res = admitted(opened.reserve(ask()))
-    assert (res.enforced, res.held, res.max_tokens) == (False, (), 1024)
+    assert (res.enforced, res.max_tokens) == (False, 1024)
+    assert [(h.key, h.amount) for h in res.held] == [("p:*:d2026-03-10", 0)]  # named, nothing held
     assert [a.kind for a in alerts.sent] == ["enforcement_off"]
-    opened.settle(res, 10)  # nothing held: nothing to send
+    opened.settle(res, 10)  # what was used is still sent, to be added when the ledger answers
+    # 1000 input tokens at $0.15/M and 10 output at $0.60/M: $0.000156, in nano-dollars
+    assert dead.kept == [(res.id, ["p:*:d2026-03-10"], [156_000])]
 
 
 def test_missing_accounts_are_rebuilt_from_the_store(tmp_path: Path, clock: Clock) -> None:

@@ -127,12 +127,60 @@ def test_redis_down_fail_closed_refuses_and_fail_open_admits(tmp_path: Path) -> 
         assert (refused.status, refused.type) == (503, "budget_unavailable")
         unmetered = opened.reserve(ask())
         assert isinstance(unmetered, Reservation)
-        assert (unmetered.enforced, unmetered.held) == (False, ())
+        assert (unmetered.enforced, [h.amount for h in unmetered.held]) == (False, [0])
         server.start()
         time.sleep(0.1)
         back = closed.reserve(ask())
         assert isinstance(back, Reservation)
         assert back.enforced
+
+
+def test_a_stalled_redis_fails_closed_and_unenforced_spend_is_added_when_it_wakes() -> None:
+    with RedisProcess() as server:
+        name = fresh()
+        settings = BudgetSettings(fail=FailMode.OPEN)
+        ledger = RedisLedger(server.url, timeout=0.2, retry_interval=0.05)
+        opened = BudgetGuard([policy(name=name)], ledger=ledger, settings=settings)
+        closed = BudgetGuard(
+            [policy(name=name)], ledger=RedisLedger(server.url, timeout=0.2, retry_interval=0.05)
+        )
+        first = opened.reserve(ask())
+        assert isinstance(first, Reservation)
+        assert first.enforced
+        key = first.held[0].key
+        opened.settle(first, 1024)  # $0.0007644
+        server.pause()
+        try:
+            refused = closed.reserve(ask())
+            assert isinstance(refused, Rejection)
+            assert refused.status == 503
+            unmetered = opened.reserve(ask())
+            assert isinstance(unmetered, Reservation)
+            assert not unmetered.enforced
+            opened.settle(unmetered, 100)  # $0.00021: kept until Redis answers
+        finally:
+            server.resume()
+        time.sleep(0.1)
+        after = closed.reserve(ask())  # sends the release of its lost reservation first
+        assert isinstance(after, Reservation)
+        assert isinstance(opened.reserve(ask()), Reservation)  # sends the kept settlement first
+        spent, reserved = RedisLedger(server.url).usage([key])[0] or (0, 0)
+        assert spent == 764_400 + 210_000  # nano-dollars: both settlements, each once
+        assert reserved == 2 * 764_400  # the two open reservations; the stalled one was released
+
+
+def test_settling_twice_or_a_late_copy_of_a_reservation_counts_once(redis_server: RedisProcess) -> None:
+    ledger = RedisLedger(redis_server.url)
+    key = fresh()
+    ledger.seed(key, 0, 0)
+    lines = [Line(key, 10_000, 0, 1000, True)]
+    assert isinstance(ledger.reserve("a", lines, 100, 1, ttl=60), Granted)
+    ledger.settle("a", [key], [70])
+    ledger.settle("a", [key], [70])  # a resend after a lost reply
+    with pytest.raises(LedgerUnavailable, match="reply was lost"):
+        ledger.reserve("a", lines, 100, 1, ttl=60)  # a late copy of a settled reservation
+    ledger.settle("b", [key], [5])  # an unknown reservation (expired, or admitted unenforced) still counts
+    assert ledger.usage([key]) == [(75, 0)]
 
 
 def test_settlements_made_while_redis_is_down_are_sent_when_it_answers(tmp_path: Path) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import anthropic
+import httpx2
 import openai
 import pytest
 
@@ -178,3 +180,38 @@ def test_input_is_counted_from_messages_system_and_tools() -> None:
     assert input_tokens(body, [], "gpt-4o") == alone + 2  # "be brief" is two tokens
     assert input_tokens(body, tools, "gpt-4o") > alone + 2
     assert input_tokens({"input": "hello there"}, [], "gpt-4o") == 2
+
+
+def test_anthropic_refused_before_sending_and_a_lower_effort_goes_on_the_wire(mock: MockThread) -> None:
+    hard = BudgetGuard([policy(limit_tokens=50)], alerter=Alerter(quiet=True))
+    claude = tokenomy.instrument(
+        anthropic.Anthropic(base_url=mock.base_url, api_key="k"), budget=SdkBudget(hard)
+    )
+    with pytest.raises(tokenomy.BudgetExceeded) as caught:
+        claude.messages.create(model="claude-haiku-4-5", max_tokens=1_000, messages=HELLO)
+    assert "budget 'p' (global, 50 tokens per day (UTC)) is exhausted" in str(caught.value)
+    assert served(mock) == {}  # nothing left the process
+    sent: list[dict[str, Any]] = []
+
+    def keep(request: httpx2.Request) -> None:
+        sent.append(json.loads(request.read()))
+
+    soft = policy(
+        limit_tokens=100_000,
+        mode="soft",
+        soft_threshold="0.0001",
+        downgrade=[{"reasoning_effort": "low", "max_tokens": 64}],
+    )
+    guard = BudgetGuard([soft], alerter=Alerter(quiet=True))
+    wire = httpx2.Client(event_hooks={"request": [keep]})
+    client = tokenomy.instrument(
+        openai.OpenAI(base_url=mock.openai_base_url, api_key="k", http_client=wire), budget=SdkBudget(guard)
+    )
+    for _ in range(2):
+        client.chat.completions.create(
+            model="o4-mini", messages=HELLO, max_completion_tokens=500, reasoning_effort="high"
+        )
+    assert [(b.get("reasoning_effort"), b.get("max_completion_tokens")) for b in sent] == [
+        ("high", 500),
+        ("low", 64),  # past the threshold: the step applied to what was sent
+    ]

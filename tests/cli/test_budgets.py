@@ -91,7 +91,14 @@ def test_set_list_status_delete(db: Path, capsys: pytest.CaptureFixture[str]) ->
     code, out, _ = run(capsys, "budgets", "status", "monthly", "--db", str(db), "--at", "2026-03-11T00:00:00")
     assert code == 0
     line = next(row for row in out.splitlines() if "monthly" in row)
-    for shown in ("$100.0000", "$20.0000", "$80.0000", "20.0%", "$2.0000", "2026-04-20 00:00 (after reset)"):
+    for shown in (
+        "$100.0000",
+        "$20.0000",
+        "$80.0000",
+        "20.0%",
+        "$2.0000",
+        "2026-04-20 00:00 UTC (after reset)",
+    ):
         assert shown in line
     code, out, _ = run(capsys, "budgets", "delete", "soft", "--db", str(db))
     assert (code, out.strip()) == (0, "deleted budget 'soft'")
@@ -130,3 +137,7 @@ def test_errors_say_what_to_do(db: Path, capsys: pytest.CaptureFixture[str]) -> 
     code, _, err = run(capsys, "budgets", "status", "nope", "--db", str(db))
     assert code == 1
     assert "no budget named nope" in err
+    dead = "redis://127.0.0.1:1/0"
+    code, _, err = run(capsys, "budgets", "status", "file-budget", "--db", str(db), "--ledger", dead)
+    assert code == 0
+    assert f"warning: {dead} did not answer: reserved is unknown" in err

@@ -73,7 +73,8 @@ class Reservation:
         reasoning_effort: The reasoning effort to send (None: as requested, i.e. none).
         input_tokens: The counted input tokens.
         enforced: False when the ledger was unreachable and the guard fails open.
-        held: The accounts and units reserved.
+        held: The accounts and units reserved (an unenforced reservation names its accounts with
+            0 units, so that its settlement still adds what was used once the ledger answers).
         card: The worst-case prices used (None: unpriced).
     """
 

@@ -403,7 +403,12 @@ class BudgetGuard:
         day = datetime.fromtimestamp(self._clock(), UTC).date()
         ask = _Ask(request.model, request.max_tokens, request.reasoning_effort)
         card = self._cards.card(request.provider, request.model, day, request.input_tokens)
-        admitted = self._admitted(request, ask, card, max_tokens=self._want(card, ask, request.input_tokens))
+        # nothing is held, but the accounts are named: the settlement adds what was used once the
+        # ledger answers again, so spend during the outage is not lost
+        accounts, _ = self._applicable(request, self._clock())
+        held = tuple(Held(a.key, a.policy.name, a.policy.unit, 0) for a in accounts)
+        want = self._want(card, ask, request.input_tokens)
+        admitted = self._admitted(request, ask, card, max_tokens=want, held=held)
         reservation = admitted.reservation if isinstance(admitted, Downgrade) else admitted
         reservation.enforced = False
         return reservation

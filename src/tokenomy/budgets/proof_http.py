@@ -4,9 +4,11 @@ Point :func:`run_against_gateways` at one or more tokenomy gateways (each config
 same hard dollar budget B, sharing one Redis ledger) in front of the mock upstream. Each stream
 posts OpenAI chat completions (``stream: true``, ``include_usage``, max_tokens 1024) with an
 ``X-Mock-Output-Tokens`` header drawn log-normally, so the mock streams that many tokens unless
-the gateway lowered max_tokens. An HTTP 429 is the gateway's refusal. The ground truth is the
-usage the streams report, priced at the uncached input and output rates (an upper bound when the
-upstream served part of the prompt from its cache). Requests go round-robin over the URLs.
+the gateway lowered max_tokens. An HTTP 429 is the gateway's refusal; a 503 (the ledger is
+unreachable and the gateway fails closed) is counted and asked again after ``retry_after``. The
+ground truth is the usage the streams report, priced at the uncached input and output rates (an
+upper bound when the upstream served part of the prompt from its cache). Requests go round-robin
+over the URLs.
 
 The HTTP client is a minimal HTTP/1.1 one (a connection per request, chunked or plain bodies),
 so the proof needs nothing beyond the standard library.
@@ -102,6 +104,10 @@ async def _gateway_stream(
         admitted_at, t0 = time.time(), time.perf_counter_ns()
         status, usage = await post_stream(url, body, {**headers, "X-Mock-Output-Tokens": str(drawn)})
         log.latencies_ns.append(time.perf_counter_ns() - t0)
+        if status == 503:  # budget_unavailable: the ledger is unreachable and the gateway fails closed
+            log.unavailable += 1
+            await asyncio.sleep(config.retry_after)
+            continue
         if status != 200 or usage is None:
             log.rejections += 1
             log.first_rejection = (

@@ -12,11 +12,15 @@ Failure: a connection or timeout error raises :class:`LedgerUnavailable` (the gu
 ``fail_closed`` / ``fail_open`` mode) and Redis is not tried again for ``retry_interval``
 seconds, so requests do not each wait for a dead server. A settlement that cannot be sent is
 kept (in order, bounded) and sent before the next reservation, so spend is not lost across a
-short outage.
+short outage. A timeout does not say whether Redis ran the script (a stalled server runs it when
+it wakes), so both scripts are idempotent per reservation id: a settled reservation stays marked
+(``s:<id>``) for two minutes and a second settlement or a late copy of its reservation is
+ignored, and a reservation whose reply was lost is released by a queued settlement of zero.
 
 Restart: a missing account is reported, never recreated at zero (see
 :mod:`tokenomy.budgets.ledger`); settling skips accounts that no longer exist, because their
-rebuilt spend (from the store) already holds the call once it is recorded.
+rebuilt spend (from the store) already holds the call once it is recorded. That includes the
+settlement of a request admitted unenforced (fail open) before its account was first created.
 """
 
 from __future__ import annotations
@@ -38,6 +42,9 @@ from tokenomy.budgets.ledger import Granted, LedgerUnavailable, Line, Missing, O
 PREFIX: Final = "{tokenomy}:budget:"
 _HOLDS: Final = ":x"
 _PENDING_MAX: Final = 100_000
+_SETTLED_MARK_MS: Final = 120_000
+"""How long an account remembers a settled reservation, so a settlement resent after a lost reply
+(a timeout while Redis was stalled, the client's one retry) counts once."""
 _DOWN: Final = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
 
 RESERVE_LUA: Final = """
@@ -45,6 +52,10 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local rid, want, least = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local ttl, n = tonumber(ARGV[4]), tonumber(ARGV[5])
+if n > 0 then
+  local seen = redis.call('HMGET', KEYS[1], 'r:' .. rid, 's:' .. rid)
+  if seen[1] or seen[2] then return {2} end
+end
 local spent, reserved, missing = {}, {}, {}
 for i = 1, n do
   local v = redis.call('HMGET', KEYS[2 * i - 1], 'spent', 'reserved')
@@ -59,8 +70,8 @@ for i = 1, n do
     local held = redis.call('HGET', h, 'r:' .. id)
     if held then
       redis.call('HINCRBY', h, 'reserved', -tonumber(held))
-      redis.call('HDEL', h, 'r:' .. id)
     end
+    redis.call('HDEL', h, 'r:' .. id, 's:' .. id)
     redis.call('ZREM', z, id)
   end
   if #due > 0 then reserved[i] = tonumber(redis.call('HGET', h, 'reserved')) or 0 end
@@ -107,17 +118,20 @@ return out
 """
 
 SETTLE_LUA: Final = """
-local rid, n = ARGV[1], tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local rid, n, mark = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 for i = 1, n do
   local h, z = KEYS[2 * i - 1], KEYS[2 * i]
-  if redis.call('EXISTS', h) == 1 then
+  if redis.call('EXISTS', h) == 1 and redis.call('HEXISTS', h, 's:' .. rid) == 0 then
     local held = redis.call('HGET', h, 'r:' .. rid)
     if held then
       redis.call('HINCRBY', h, 'reserved', -tonumber(held))
       redis.call('HDEL', h, 'r:' .. rid)
-      redis.call('ZREM', z, rid)
     end
-    redis.call('HINCRBY', h, 'spent', ARGV[2 + i])
+    redis.call('HINCRBY', h, 'spent', ARGV[3 + i])
+    redis.call('HSET', h, 's:' .. rid, 1)
+    redis.call('ZADD', z, now + mark, rid)
   end
 end
 return 1
@@ -141,10 +155,18 @@ class RedisLedger:
         timeout: Seconds to wait for a connection or an answer.
         retry_interval: Seconds to skip Redis after it failed to answer.
         prefix: Prefix of every key (keep the ``{tokenomy}`` hash tag for Redis Cluster).
+        max_connections: Connections per client; more concurrent calls wait (up to ``timeout``)
+            for a free one instead of failing (redis-py's default pool fails past 100).
     """
 
     def __init__(
-        self, url: str, *, timeout: float = 0.5, retry_interval: float = 1.0, prefix: str = PREFIX
+        self,
+        url: str,
+        *,
+        timeout: float = 0.5,
+        retry_interval: float = 1.0,
+        prefix: str = PREFIX,
+        max_connections: int = 64,
     ) -> None:
         self.url = url
         self.prefix = prefix
@@ -153,7 +175,9 @@ class RedisLedger:
             "socket_connect_timeout": timeout,
             "retry": Retry(NoBackoff(), 1),
         }
-        self._client = redis.Redis.from_url(url, **self._options)
+        self._pool = {"max_connections": max_connections, "timeout": timeout}
+        pool = redis.BlockingConnectionPool.from_url(url, **self._pool, **self._options)
+        self._client = redis.Redis(connection_pool=pool)
         self._scripts = [self._client.register_script(s) for s in (RESERVE_LUA, SETTLE_LUA, SEED_LUA)]
         self._async: tuple[asyncio.AbstractEventLoop, aredis.Redis, list[Any]] | None = None
         self._retry_interval = retry_interval
@@ -180,6 +204,10 @@ class RedisLedger:
     @staticmethod
     def _outcome(reply: Any) -> Outcome:
         code = int(reply[0])
+        if code == 2:
+            raise LedgerUnavailable(
+                "an earlier attempt of this reservation got through but its reply was lost"
+            )
         if code == 0:
             return Missing(tuple(int(i) - 1 for i in reply[1]))
         if code < 0:
@@ -188,6 +216,13 @@ class RedisLedger:
         amounts = tuple(rest[0::3])
         usage = tuple(zip(rest[1::3], rest[2::3], strict=True))
         return Granted(int(reply[1]), amounts, usage)
+
+    def _release_later(self, rid: str, keys: list[str], n: int) -> None:
+        """Queue a release of ``rid``: a reservation whose reply was lost may still have been made.
+
+        Releasing one that was never made only marks it settled, so a late copy of it is refused.
+        """
+        self._pending.append((keys, [rid, n, _SETTLED_MARK_MS, *([0] * n)]))
 
     def _check_up(self) -> None:
         if time.monotonic() < self._down_until:
@@ -202,19 +237,21 @@ class RedisLedger:
     def reserve(self, rid: str, lines: Sequence[Line], want: int, least: int, ttl: float) -> Outcome:
         """Reserve on every line at once, or on none (one script)."""
         self._check_up()
+        keys = self._keys([ln.key for ln in lines])
         try:
             self._send_pending()
-            reply = self._scripts[0](
-                keys=self._keys([ln.key for ln in lines]),
-                args=self._reserve_args(rid, lines, want, least, ttl),
-            )
+            reply = self._scripts[0](keys=keys, args=self._reserve_args(rid, lines, want, least, ttl))
+            return self._outcome(reply)
+        except LedgerUnavailable:
+            self._release_later(rid, keys, len(lines))
+            raise
         except _DOWN as exc:
+            self._release_later(rid, keys, len(lines))
             raise self._went_down(exc) from exc
-        return self._outcome(reply)
 
     def settle(self, rid: str, keys: Sequence[str], actual: Sequence[int]) -> None:
         """Replace reservation ``rid`` by the actual units (kept and resent if Redis is down)."""
-        call: tuple[list[str], list[Any]] = (self._keys(keys), [rid, len(keys), *actual])
+        call: tuple[list[str], list[Any]] = (self._keys(keys), [rid, len(keys), _SETTLED_MARK_MS, *actual])
         try:
             self._check_up()
             self._send_pending()
@@ -256,7 +293,8 @@ class RedisLedger:
     def _aclient(self) -> tuple[aredis.Redis, list[Any]]:
         loop = asyncio.get_running_loop()
         if self._async is None or self._async[0] is not loop:
-            client = aredis.Redis.from_url(self.url, **self._options)
+            pool = aredis.BlockingConnectionPool.from_url(self.url, **self._pool, **self._options)
+            client = aredis.Redis(connection_pool=pool)
             scripts = [client.register_script(s) for s in (RESERVE_LUA, SETTLE_LUA, SEED_LUA)]
             self._async = (loop, client, scripts)
         return self._async[1], self._async[2]
@@ -265,17 +303,21 @@ class RedisLedger:
         """:meth:`reserve` on the asyncio client."""
         self._check_up()
         _, scripts = self._aclient()
+        keys = self._keys([ln.key for ln in lines])
         try:
             await self._asend_pending(scripts)
-            keys = self._keys([ln.key for ln in lines])
             reply = await scripts[0](keys=keys, args=self._reserve_args(rid, lines, want, least, ttl))
+            return self._outcome(reply)
+        except LedgerUnavailable:
+            self._release_later(rid, keys, len(lines))
+            raise
         except _DOWN as exc:
+            self._release_later(rid, keys, len(lines))
             raise self._went_down(exc) from exc
-        return self._outcome(reply)
 
     async def asettle(self, rid: str, keys: Sequence[str], actual: Sequence[int]) -> None:
         """:meth:`settle` on the asyncio client."""
-        call: tuple[list[str], list[Any]] = (self._keys(keys), [rid, len(keys), *actual])
+        call: tuple[list[str], list[Any]] = (self._keys(keys), [rid, len(keys), _SETTLED_MARK_MS, *actual])
         try:
             self._check_up()
             _, scripts = self._aclient()
@@ -287,10 +329,14 @@ class RedisLedger:
                 self._went_down(exc)
 
     async def _asend_pending(self, scripts: list[Any]) -> None:
+        # taken off the queue before the await: concurrent tasks each send a different one
         while self._pending:
-            keys, args = self._pending[0]
-            await scripts[1](keys=keys, args=args)
-            self._pending.popleft()
+            call = self._pending.popleft()
+            try:
+                await scripts[1](keys=call[0], args=call[1])
+            except BaseException:
+                self._pending.appendleft(call)
+                raise
 
     async def aseed(self, key: str, spent: int, expire_at: int) -> None:
         """:meth:`seed` on the asyncio client."""
@@ -319,6 +365,17 @@ class RedisLedger:
         """Settlements waiting for Redis to come back."""
         return len(self._pending)
 
+    def flush(self) -> bool:
+        """Send the kept settlements now; True when none is left waiting."""
+        try:
+            self._send_pending()
+        except _DOWN:
+            return False
+        return True
+
     def close(self) -> None:
-        """Close the connections (the asyncio client's are dropped with its loop)."""
+        """Send what is kept (if Redis answers) and close the connections (the asyncio client's are
+        dropped with its loop)."""
+        self.flush()
         self._client.close()
+        self._client.connection_pool.disconnect()

@@ -8,6 +8,7 @@ never touches a system Redis service.
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -91,12 +92,23 @@ class RedisProcess:
         """Stop the server (its data is lost: persistence is off)."""
         proc, self._proc = self._proc, None
         if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGCONT)  # a paused server must wake to hear the terminate
             proc.terminate()
             try:
                 proc.wait(5)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
+
+    def pause(self) -> None:
+        """Stall the server (SIGSTOP): connections stay open but nothing answers, as in an outage."""
+        if self._proc is not None:
+            self._proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Wake a paused server (SIGCONT); it then runs the commands that waited."""
+        if self._proc is not None:
+            self._proc.send_signal(signal.SIGCONT)
 
     def restart(self) -> None:
         """Stop and start again on the same port (everything it held is gone)."""

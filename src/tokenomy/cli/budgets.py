@@ -190,6 +190,11 @@ def status_command(
         finally:
             if live is not None:
                 live.close()
+    if live is not None and any(r.reserved is None and r.span is not None for r in rows):
+        url = getattr(live, "url", "the ledger")
+        click.echo(
+            f"warning: {url} did not answer: reserved is unknown (-) and remaining ignores it", err=True
+        )
     if fmt == "json":
         click.echo(json.dumps([_row_json(r) for r in rows], indent=2))
     else:
@@ -217,7 +222,7 @@ def _money(value: Decimal | None, unit: Unit) -> str:
 def _exhaustion(row: StatusRow) -> str:
     if row.exhausted_at is None:
         return "-"
-    when = row.exhausted_at.astimezone(row.policy.zone).strftime("%Y-%m-%d %H:%M")
+    when = row.exhausted_at.astimezone(row.policy.zone).strftime("%Y-%m-%d %H:%M %Z")
     return when if row.exhausts_this_window else f"{when} (after reset)"
 
 
