@@ -14,6 +14,7 @@ LLM call. It counts the request's input (messages, system prompt, tool definitio
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
@@ -61,8 +62,9 @@ API_FIELDS: Final[dict[str, BodyFields]] = {
     "completions": BodyFields(("max_tokens",)),
     "responses": BodyFields(("max_output_tokens",), "reasoning.effort"),
     "messages": BodyFields(("max_tokens",)),
+    "embeddings": BodyFields(()),
 }
-"""Body fields by API surface (embeddings have no output to bound)."""
+"""Body fields by API surface (embeddings have no output: their input alone is reserved)."""
 
 
 def input_tokens(body: Mapping[str, Any], tools: Sequence[Mapping[str, Any]], model: str | None) -> int:
@@ -73,7 +75,10 @@ def input_tokens(body: Mapping[str, Any], tools: Sequence[Mapping[str, Any]], mo
         if isinstance(value, str):
             total += count(value, model).tokens
         elif isinstance(value, list):
-            total += count_messages([m for m in value if isinstance(m, Mapping)], model).tokens
+            messages = [m for m in value if isinstance(m, Mapping)]
+            if messages or not value:
+                total += count_messages(messages, model).tokens
+            total += _plain_inputs(value, model)
     for key in ("system", "instructions", "prompt"):
         value = body.get(key)
         if isinstance(value, str):
@@ -85,8 +90,45 @@ def input_tokens(body: Mapping[str, Any], tools: Sequence[Mapping[str, Any]], mo
     return total
 
 
+def _plain_inputs(items: list[Any], model: str | None) -> int:
+    """Tokens of an embeddings-style input list: strings counted, token ids (or lists of them) as given."""
+    total = 0
+    for item in items:
+        if isinstance(item, str):
+            total += count(item, model).tokens
+        elif isinstance(item, int):
+            total += 1
+        elif isinstance(item, list):
+            total += sum(1 for t in item if isinstance(t, int))
+    return total
+
+
+def input_upper_bound(body: Mapping[str, Any]) -> int:
+    """A safe upper bound on the request's input tokens when counting fails.
+
+    A BPE token is at least one UTF-8 byte, so the byte length of the JSON holding the text
+    fields (messages or input, system or instructions, prompt, tools) bounds their token count.
+    """
+    fields = {
+        k: body[k] for k in ("messages", "input", "system", "instructions", "prompt", "tools") if k in body
+    }
+    return len(json.dumps(fields, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8"))
+
+
+def counted_input(
+    body: Mapping[str, Any], tools: Sequence[Mapping[str, Any]], model: str | None
+) -> tuple[int, bool]:
+    """The input tokens to reserve, and True when they are :func:`input_upper_bound` (counting failed)."""
+    try:
+        return input_tokens(body, tools, model), False
+    except TokenomyError:
+        return input_upper_bound(body), True
+
+
 def requested(body: Mapping[str, Any], fields: BodyFields) -> tuple[int | None, str | None]:
-    """The request's max_tokens and reasoning effort, read from its API's fields."""
+    """The request's max_tokens and reasoning effort, read from its API's fields (0: no output)."""
+    if not fields.max_tokens:
+        return 0, None
     max_tokens = next((body[k] for k in fields.max_tokens if isinstance(body.get(k), int)), None)
     effort: Any = None
     if fields.effort is not None:
@@ -103,8 +145,9 @@ def changes(body: Mapping[str, Any], fields: BodyFields, admitted: Reservation |
     out: dict[str, Any] = {}
     if res.model != body.get("model"):
         out["model"] = res.model
-    present = [k for k in fields.max_tokens if k in body]
-    out[present[0] if present else fields.max_tokens[-1]] = res.max_tokens
+    if fields.max_tokens:  # embeddings have no output limit to send
+        present = [k for k in fields.max_tokens if k in body]
+        out[present[0] if present else fields.max_tokens[-1]] = res.max_tokens
     effort = res.reasoning_effort
     if fields.effort is not None and effort is not None and effort != requested(body, fields)[1]:
         head, _, tail = fields.effort.partition(".")
@@ -159,10 +202,13 @@ class SdkBudget:
         if fields is None or not isinstance(model, str):
             return None
         max_tokens, effort = requested(shown.body, fields)
-        try:
-            counted = input_tokens(shown.body, shown.tools, model)
-        except TokenomyError:
-            counted = 0
+        counted, bounded = counted_input(shown.body, shown.tools, model)
+        if bounded:
+            LOG.warning(
+                "tokenomy budget: could not count the input of a %s call; reserving %d (bytes)",
+                model,
+                counted,
+            )
         request = BudgetRequest(
             model=model,
             provider=shown.provider,

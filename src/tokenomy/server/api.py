@@ -9,6 +9,7 @@ Every function here runs on the server's reader thread and returns ``(status, bo
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
@@ -17,6 +18,9 @@ from typing import Any, Final
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
 
 from tokenomy.analysis.report import ReportRow, daily_totals
+from tokenomy.budgets.accounts import Account
+from tokenomy.budgets.policy import Policy, Scope, Unit
+from tokenomy.budgets.spend import StoreSpend
 from tokenomy.errors import PayloadError
 from tokenomy.native import call_to_native, charge_to_native, format_time
 from tokenomy.schema import BUCKETS
@@ -97,6 +101,76 @@ def session(store: Store, session_id: str) -> Answer:
         "outcomes": outcomes_json(records.outcomes),
         "spans": [_plain(r) for r in records.spans.to_pylist()],
     }
+
+
+def virtual_keys(store: Store, query: Mapping[str, str]) -> Answer:
+    """``GET /api/v1/virtual_keys``: the gateway's issued keys (hashes, never keys), for gateways
+    whose calls come here. Needs the server token (the app refuses it on a server without one)."""
+    if query:
+        raise PayloadError(
+            400, f"/api/v1/virtual_keys takes no query parameters, got {', '.join(sorted(query))}"
+        )
+    load = getattr(store, "virtual_keys", None)
+    if load is None:
+        return 404, _error(404, "this store keeps no virtual keys")
+    keys = [
+        {
+            "key_hash": k.key_hash,
+            "name": k.name,
+            "attribution": json.loads(k.attribution),
+            "created_at": format_time(k.created_at, timespec="microseconds"),
+            "expires_at": None
+            if k.expires_at is None
+            else format_time(k.expires_at, timespec="microseconds"),
+            "revoked_at": None
+            if k.revoked_at is None
+            else format_time(k.revoked_at, timespec="microseconds"),
+        }
+        for k in load()
+    ]
+    return 200, {"keys": keys}
+
+
+def spend(store: Store, query: Mapping[str, str]) -> Answer:
+    """``GET /api/v1/spend``: recorded spend of one budget scope value in a window (``scope``,
+    ``value``, ``since``, ``until`` or ``session``), what a gateway rebuilds a missing budget account
+    from. Needs the server token (the app refuses it on a server without one)."""
+    allowed = ("scope", "value", "since", "until", "session")
+    unknown = sorted(set(query) - set(allowed))
+    if unknown:
+        raise PayloadError(
+            400, f"unknown query parameter(s) {', '.join(unknown)}; this route takes {', '.join(allowed)}"
+        )
+    try:
+        scope = Scope(query.get("scope", "global"))
+    except ValueError as exc:
+        names = ", ".join(s.value for s in Scope)
+        raise PayloadError(400, f"query parameter scope={query['scope']!r} is not one of {names}") from exc
+    value = query.get("value") or None
+    session = query.get("session") or None
+    totals: dict[str, str] = {}
+    for unit in (Unit.USD, Unit.TOKENS):
+        account = Account("", Policy("spend", Decimal(1), unit, scope), value, session=session)
+        if session is None:
+            found = StoreSpend(store).window(
+                account.policy, _bound(query, "since"), _bound(query, "until"), value
+            )
+            totals[unit.value] = str(found.amount(unit))
+        else:
+            totals[unit.value] = str(StoreSpend(store).spent(account))
+    return 200, {
+        "scope": scope.value,
+        "value": value,
+        "usd": totals[Unit.USD.value],
+        "tokens": totals[Unit.TOKENS.value],
+    }
+
+
+def _bound(query: Mapping[str, str], name: str) -> datetime | None:
+    found = _time(query, name)
+    if isinstance(found, datetime) or found is None:
+        return found
+    return datetime(found.year, found.month, found.day)
 
 
 def call_json(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -166,6 +166,11 @@ class Collector:
                 "/api/v1/sessions": api.sessions,
             }[path]
             await self._read(send, handler, request.query)
+        elif path in ("/api/v1/virtual_keys", "/api/v1/spend"):
+            if self._token is None:
+                raise PayloadError(403, f"{path} needs a server token: start the server with --token")
+            handler = api.virtual_keys if path == "/api/v1/virtual_keys" else api.spend
+            await self._read(send, handler, request.query)
         elif (match := _ITEM.match(path)) is not None:
             if request.query:
                 raise PayloadError(400, f"{path} takes no query parameters")
