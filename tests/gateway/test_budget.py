@@ -6,12 +6,17 @@ import asyncio
 import json
 from decimal import Decimal
 
+import pytest
+
 from tests.gateway.support import asgi_call, calls_of, memory_sink
-from tokenomy.budgets import BudgetGuard, DowngradeStep, Mode, Policy, Scope, Unit, Window
+from tokenomy.budgets import BudgetGuard, DowngradeStep, Mode, Policy, Scope, Unit, Window, sdk
+from tokenomy.budgets.admission import Reservation
 from tokenomy.budgets.alerts import Alerter
+from tokenomy.errors import TokenomyError
 from tokenomy.gateway import Gateway, GatewayBudget, GatewaySettings, HandlerTransport, Route
+from tokenomy.gateway.budget import Admitted
 from tokenomy.gateway.upstream import UpstreamRequest, UpstreamResponse
-from tokenomy.schema import Status
+from tokenomy.schema import Attribution, Status
 
 OUTPUT = 16
 
@@ -124,19 +129,77 @@ def test_soft_budget_downgrades_the_model() -> None:
     assert models == ["gpt-4o", "gpt-4o-mini"]
 
 
-def test_embeddings_need_no_admission() -> None:
-    team = Policy("e", Decimal(1), Unit.TOKENS, Scope.GLOBAL, window=Window.DAY)
+def _embed(app: Gateway, text: str) -> int:
+    body = {"model": "text-embedding-3-small", "input": text}
+    return asyncio.run(asgi_call(app, "/v1/embeddings", body, {"X-Tokenomy-Team": "search"})).status
+
+
+def test_embeddings_reserve_their_input_and_settle_the_real_usage() -> None:
+    team = Policy("e", Decimal(10), Unit.TOKENS, Scope.TEAM, window=Window.DAY)
     app, _transport = _gateway(team)
+    sent: list[dict[str, object]] = []
 
     async def vectors(request: UpstreamRequest) -> UpstreamResponse:
-        body = {"object": "list", "data": [], "model": "e", "usage": {"prompt_tokens": 2, "total_tokens": 2}}
+        sent.append(json.loads(request.body))
+        usage = {"prompt_tokens": 6, "total_tokens": 6}  # more than counted: settled at 6 each
+        body = {"object": "list", "data": [], "model": "text-embedding-3-small", "usage": usage}
         return UpstreamResponse.of(200, json.dumps(body).encode())
 
     app.proxy.transport = HandlerTransport(vectors)
-    answer = asyncio.run(
-        asgi_call(app, "/v1/embeddings", {"model": "text-embedding-3-small", "input": "a b"})
+    assert _embed(app, "a b") == 200  # spent 0, reserves the 2 counted tokens
+    assert _embed(app, "a b") == 200  # spent 6 (settled), 6 + 2 <= 10
+    assert _embed(app, "a b") == 429  # spent 12: the hard budget refuses embeddings too
+    assert sent == [{"model": "text-embedding-3-small", "input": "a b"}] * 2  # no max_tokens added
+
+
+def test_embeddings_input_lists_are_counted() -> None:
+    team = Policy("e", Decimal(3), Unit.TOKENS, Scope.TEAM, window=Window.DAY)
+    app, _transport = _gateway(team)
+    body = {"model": "text-embedding-3-small", "input": ["alpha beta", "gamma delta"]}
+    answer = asyncio.run(asgi_call(app, "/v1/embeddings", body, {"X-Tokenomy-Team": "search"}))
+    assert answer.status == 429  # 4 counted tokens > 3 (they counted as 0 before)
+
+
+def test_an_uncountable_input_reserves_its_byte_length(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fails(*_args: object) -> int:
+        raise TokenomyError("no tokenizer for this model")
+
+    monkeypatch.setattr(sdk, "input_tokens", fails)
+    guard = BudgetGuard(
+        [Policy("b", Decimal(10**6), Unit.TOKENS, Scope.TEAM, window=Window.DAY)], alerter=Alerter(quiet=True)
     )
-    assert answer.status == 200
+    budget = GatewayBudget(guard)
+    body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "héllo wörld"}], "max_tokens": 5}
+    admitted = asyncio.run(
+        budget.admit("chat", body, provider="openai", attribution=Attribution(team="x"), session_id=None)
+    )
+    assert isinstance(admitted, Admitted)
+    expected = len(
+        json.dumps({"messages": body["messages"]}, ensure_ascii=False, separators=(",", ":")).encode()
+    )
+    res = admitted.admission
+    assert isinstance(res, Reservation)
+    assert res.input_tokens == expected  # was 0 before
+    assert admitted.bounded is True
+    assert budget.bounded == 1
+    assert b"tokenomy_gateway_budget_input_bounds_total 1\n" in budget.render_metrics()
+
+
+def test_a_counted_input_is_not_marked_as_a_bound() -> None:
+    guard = BudgetGuard(
+        [Policy("b", Decimal(10**6), Unit.TOKENS, Scope.TEAM, window=Window.DAY)], alerter=Alerter(quiet=True)
+    )
+    body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hello"}], "max_tokens": 5}
+    admitted = asyncio.run(
+        GatewayBudget(guard).admit(
+            "chat", body, provider="openai", attribution=Attribution(), session_id=None
+        )
+    )
+    assert isinstance(admitted, Admitted)
+    assert admitted.bounded is False
+    res = admitted.admission
+    assert isinstance(res, Reservation)
+    assert res.input_tokens > 0
 
 
 def test_a_refused_request_is_recorded_as_rejected_budget() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -74,3 +75,39 @@ def test_failures_are_upstream_errors(mock: MockThread) -> None:
     with pytest.raises(UpstreamError) as refused:
         asyncio.run(main(_request("http://127.0.0.1:1/v1")))
     assert refused.value.kind == "connect"
+
+
+def _raw_handler(
+    answers: list[bytes],
+) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
+    """A server's handler answering the n-th connection's request with ``answers[n]``, then closing."""
+    left = list(answers)
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(left.pop(0))
+        await writer.drain()
+        writer.close()
+
+    return handle
+
+
+def test_a_small_answer_cut_short_is_a_protocol_error() -> None:
+    async def main() -> tuple[str, bytes]:
+        handle = _raw_handler(
+            [
+                b"HTTP/1.1 200 OK\r\ncontent-length: 50\r\n\r\n" + b"x" * 20,
+                b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello",
+            ]
+        )
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        pool = PoolTransport()
+        with pytest.raises(UpstreamError) as cut:
+            await pool.send(_request(f"http://127.0.0.1:{port}"))
+        whole = await (await pool.send(_request(f"http://127.0.0.1:{port}"))).read()
+        await pool.aclose()
+        server.close()
+        return cut.value.kind, whole
+
+    assert asyncio.run(main()) == ("protocol", b"hello")

@@ -3,7 +3,11 @@
 ``Gateway`` serves the metered paths (``formats.SURFACES``) through :class:`Proxy`, ``GET
 /healthz`` (the process is up), ``GET /readyz`` (started and not shutting down: 503 while draining),
 ``GET /metrics`` (Prometheus text), and other ``/v1/`` paths: forwarded unmetered to the first
-route of their wire format, or refused with 404, by ``other_paths``. It handles ``lifespan``:
+route of their wire format, or refused with 404, by ``other_paths``. Other paths check the virtual
+key like metered ones, and since they cannot be metered they are refused (403) whenever a hard
+budget applies to the request's attribution. With a gateway token, ``/metrics`` asks for it, and
+so do the ``/v1/`` paths unless keys are required (a valid virtual key is then what they need).
+``/healthz`` and ``/readyz`` stay open for load balancers. It handles ``lifespan``:
 at shutdown it stops being ready, and once the server has drained the open streams it closes
 the upstream connections and flushes the sink. :func:`combine` mounts it in front of another ASGI
 app (the collector), which then gets every path the gateway does not own.
@@ -12,13 +16,15 @@ app (the collector), which then gets every path the gateway does not own.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 from collections.abc import Awaitable, Callable
 from typing import Final
 
 from tokenomy.capture.sink.core import Sink
+from tokenomy.gateway.attribution import PREFIX
 from tokenomy.gateway.budget import GatewayBudget
-from tokenomy.gateway.formats import SURFACES, wire_for_path
+from tokenomy.gateway.formats import SURFACES, WireFormat, wire_for_path
 from tokenomy.gateway.keys import KeyBook
 from tokenomy.gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from tokenomy.gateway.proxy import (
@@ -38,6 +44,7 @@ from tokenomy.pricing import Pricer
 
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 _OWN: Final = frozenset({"/healthz", "/readyz", "/metrics"})
+TOKEN_HEADER: Final = PREFIX + b"token"
 
 
 class Gateway:
@@ -71,6 +78,9 @@ class Gateway:
         self.proxy = Proxy(
             settings, self.transport, self.metrics, sink=sink, budget=budget, keys=keys, pricer=pricer
         )
+        self.keys = keys
+        self.other_paths = settings.other_paths_with(budget is not None)
+        self._token = settings.token.encode() if settings.token else None
         self.ready = False
         self.draining = False
 
@@ -92,15 +102,56 @@ class Gateway:
         path = scope["path"]
         surface = SURFACES.get(path)
         if surface is not None and scope["method"] == "POST":
-            await self.proxy.handle(scope, receive, send, surface)
+            if self._admitted(scope, surface.wire):
+                await self.proxy.handle(scope, receive, send, surface)
+            else:
+                await self._no_token(send, surface.wire)
         elif path in _OWN and scope["method"] == "GET":
-            await self._own(path, send)
+            if path == "/metrics" and not self._has_token(scope):
+                await _plain(
+                    send, 401, b'{"error": "/metrics needs the gateway token: Authorization: Bearer <token>"}'
+                )
+            else:
+                await self._own(path, send)
         elif path.startswith("/v1/"):
-            await self._other(scope, receive, send)
+            wire = wire_for_path(path)
+            if self._admitted(scope, wire):
+                await self._other(scope, receive, send)
+            else:
+                await self._no_token(send, wire)
         else:
             await _plain(
                 send, 404, b'{"error": "not found: the gateway serves /v1/... , /healthz, /readyz, /metrics"}'
             )
+
+    def _has_token(self, scope: Scope) -> bool:
+        """True without a token, or when the request carries it (bearer, x-api-key or X-Tokenomy-Token)."""
+        if self._token is None:
+            return True
+        for name, value in scope["headers"]:
+            if name in (b"authorization", b"x-api-key", TOKEN_HEADER):
+                text = value.strip()
+                given = text[7:].strip() if text[:7].lower() == b"bearer " else text
+                if hmac.compare_digest(given, self._token):
+                    return True
+        return False
+
+    def _admitted(self, scope: Scope, wire: WireFormat) -> bool:
+        """May a ``/v1/`` request go on? Required keys are checked by the proxy; else the token is needed.
+
+        A request presenting a virtual key goes on (the proxy checks it) even with a token.
+        """
+        if self._token is None or self.settings.require_keys or self._has_token(scope):
+            return True
+        key = wire.client_key(scope["headers"])
+        return self.keys is not None and key is not None and self.keys.is_virtual(key)
+
+    async def _no_token(self, send: Send, wire: WireFormat) -> None:
+        message = (
+            "this gateway needs its token (Authorization: Bearer <token>, or X-Tokenomy-Token when "
+            "the API key is your own) or a virtual key"
+        )
+        await reply_error(send, wire, RefusedError(401, message, "authentication_error"))
 
     async def lifespan(self, receive: Receive, send: Send) -> None:
         """Start, then at shutdown stop being ready, close connections and flush the sink."""
@@ -130,14 +181,32 @@ class Gateway:
         else:
             stats = self.sink.stats() if self.sink is not None else None
             body = self.metrics.render(stats)
+            if self.keys is not None:
+                body += self.keys.render_metrics()
+            if self.budget is not None:
+                body += self.budget.render_metrics()
             await _plain(send, 200, body, CONTENT_TYPE.encode())
 
     async def _other(self, scope: Scope, receive: Receive, send: Send) -> None:
         wire = wire_for_path(scope["path"])
         route = self.settings.default_route(wire.name)
-        if self.settings.other_paths == "refuse" or route is None:
+        shown = f"{scope['method']} {scope['path']}"
+        if self.other_paths == "refuse" or route is None:
             why = "this gateway forwards only the metered APIs" if route is not None else "no route serves it"
-            await reply_error(send, wire, RefusedError(404, f"{scope['method']} {scope['path']}: {why}"))
+            await reply_error(send, wire, RefusedError(404, f"{shown}: {why}"))
+            return
+        try:
+            attribution, session = self.proxy.attribution(scope["headers"], wire)
+        except RefusedError as refused:  # an unknown, revoked or missing virtual key
+            await reply_error(send, wire, refused)
+            return
+        if self.budget is not None and self.budget.hard_applies(attribution, session):
+            message = (
+                f"{shown} cannot be metered, and a hard budget applies to this request: the gateway "
+                'refuses unmetered paths under a hard budget (other_paths = "pass" in [gateway] '
+                "cannot lift it); call a metered API instead"
+            )
+            await reply_error(send, wire, RefusedError(403, message, "permission_error"))
             return
         query = scope.get("query_string", b"")
         url = wire.upstream_url(route.base_url, scope["path"]) + (f"?{query.decode()}" if query else "")

@@ -7,19 +7,29 @@ admitted: the granted ``max_tokens`` (always sent: it bounds the spend), and for
 the cheaper model and reasoning effort, in the API's own field names. When the exchange ends,
 whichever way (completed, upstream error, cut stream, client gone), it is settled with the usage
 the gateway metered; an exchange that got no answer at all releases its reservation.
+
+Embeddings reserve their counted input with no output (a spent hard budget refuses them too).
+When the input cannot be counted, the reservation uses a safe upper bound (the UTF-8 byte length
+of the request's text) and :attr:`Admitted.bounded` says so. Other ``/v1/`` paths cannot be
+metered: :meth:`GatewayBudget.hard_applies` tells the app to refuse them.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tokenomy.budgets.accounts import NO_MATCH, Matcher
 from tokenomy.budgets.admission import BudgetRequest, Downgrade, Rejection, Reservation
 from tokenomy.budgets.guard import BudgetGuard
-from tokenomy.budgets.sdk import API_FIELDS, changes, input_tokens, requested
-from tokenomy.errors import TokenomyError
+from tokenomy.budgets.sdk import API_FIELDS, changes, counted_input, requested
 from tokenomy.schema import Attribution, Usage
+
+log = logging.getLogger("tokenomy.gateway")
+_WARN_EVERY = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +38,8 @@ class Admitted:
 
     admission: Reservation | Downgrade
     changes: Mapping[str, Any]
+    bounded: bool = False
+    """True when the input could not be counted and its upper bound was reserved."""
 
 
 class GatewayBudget:
@@ -35,6 +47,14 @@ class GatewayBudget:
 
     def __init__(self, guard: BudgetGuard) -> None:
         self.guard = guard
+        self.bounded = 0
+        """Requests whose input could not be counted (reserved at their upper bound)."""
+        self._warned = -_WARN_EVERY
+
+    def hard_applies(self, attribution: Attribution, session_id: str | None) -> bool:
+        """True when a hard policy applies to requests of this attribution (whatever their model)."""
+        request = BudgetRequest(model="", attribution=attribution, session_id=session_id)
+        return any(p.hard and Matcher(p).value(request) is not NO_MATCH for p in self.guard.policies)
 
     async def admit(
         self,
@@ -45,7 +65,7 @@ class GatewayBudget:
         attribution: Attribution,
         session_id: str | None,
     ) -> Admitted | Rejection | None:
-        """Reserve for one request; None when its API has no output to bound (embeddings)."""
+        """Reserve for one request (embeddings: their input only); None for an API with no fields."""
         fields = API_FIELDS.get(api)
         model = body.get("model")
         if fields is None or not isinstance(model, str):
@@ -53,10 +73,9 @@ class GatewayBudget:
         max_tokens, effort = requested(body, fields)
         raw_tools = body.get("tools")
         tools = [t for t in raw_tools if isinstance(t, Mapping)] if isinstance(raw_tools, list) else []
-        try:
-            counted = input_tokens(body, tools, model)
-        except TokenomyError:
-            counted = 0
+        counted, bounded = counted_input(body, tools, model)
+        if bounded:
+            self._bounded(model, counted)
         answer = await self.guard.areserve(
             BudgetRequest(
                 model=model,
@@ -70,7 +89,29 @@ class GatewayBudget:
         )
         if isinstance(answer, Rejection):
             return answer
-        return Admitted(answer, changes(body, fields, answer))
+        return Admitted(answer, changes(body, fields, answer), bounded)
+
+    def render_metrics(self) -> bytes:
+        """Prometheus lines for the budget step (appended to ``/metrics``)."""
+        return (
+            "# HELP tokenomy_gateway_budget_input_bounds_total Requests whose input could not be counted "
+            "and was reserved at its upper bound.\n"
+            "# TYPE tokenomy_gateway_budget_input_bounds_total counter\n"
+            f"tokenomy_gateway_budget_input_bounds_total {self.bounded}\n"
+        ).encode()
+
+    def _bounded(self, model: str, counted: int) -> None:
+        self.bounded += 1
+        now = time.monotonic()
+        if now - self._warned >= _WARN_EVERY:
+            self._warned = now
+            log.warning(
+                "tokenomy gateway: could not count the input of a %s request; reserved its upper bound "
+                "(%d tokens, the UTF-8 bytes of its text); %d such request(s) so far",
+                model,
+                counted,
+                self.bounded,
+            )
 
     async def settle(self, admitted: Admitted, usage: Usage | None) -> None:
         """Settle with the metered usage; None (no answer came) releases the reservation."""

@@ -2,23 +2,51 @@
 
 The key is generated here, returned once to the caller and never stored: only its sha256
 (:func:`tokenomy.gateway.keys.hash_key`) is written, with the attribution it stands for.
+
+Where a running gateway reads keys (and budget spend) from, in the supported setups:
+
+* :class:`SharedStore`: the gateway's own ``duckdb:`` sink writes the store file in this
+  process. DuckDB lets one process hold a file, and refuses a read-only connection beside a
+  read-write one in the same process, so keys and spend are read through the very store object
+  the sink writes with (:class:`SharedDuckDBTarget`); when the sink has closed the file (idle),
+  a read opens it and closes it again at once, so ``tokenomy keys`` in another process can
+  write it in between.
+* :class:`CollectorKeys`, :class:`CollectorSpend`: the sink is a tokenomy server
+  (``http://...``) that owns the store; keys and spend are read from its ``GET
+  /api/v1/virtual_keys`` and ``GET /api/v1/spend`` (they need the server token).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
 
 import duckdb
 
+from tokenomy.budgets.accounts import Account
+from tokenomy.budgets.ledger import LedgerUnavailable
+from tokenomy.budgets.spend import StoreSpend
+from tokenomy.capture.sink.targets import DuckDBTarget
 from tokenomy.config import Config
+from tokenomy.errors import StoreError
 from tokenomy.gateway.keys import VirtualKey, hash_key, new_key
 from tokenomy.native import attribution_from_native, attribution_to_native
 from tokenomy.schema import Attribution
 from tokenomy.store import open_store
 from tokenomy.store.duckdb import DuckDBStore
 from tokenomy.store.virtual_keys import StoredKey
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +94,185 @@ def read_keys(config: Config) -> list[VirtualKey]:
         return []
     finally:
         store.close()
+
+
+class SharedStore:
+    """One DuckDB store per gateway process, shared by the sink (writes) and the readers (keys, spend).
+
+    Args:
+        path: The store file.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._store: DuckDBStore | None = None
+        self._writing = False
+
+    @property
+    def writing(self) -> bool:
+        """True while the sink holds the file open."""
+        return self._writing
+
+    def read(self, fn: Callable[[DuckDBStore], T], default: T) -> T:
+        """``fn(store)`` through the shared store (``default`` when the file does not exist yet).
+
+        Raises:
+            StoreError: Another process holds the file (a ``tokenomy serve``, another gateway).
+        """
+        with self._lock:
+            if self._store is None and not self.path.exists():
+                return default
+            store = self._opened()
+            try:
+                return fn(store)
+            finally:
+                if not self._writing:
+                    self._store = None
+                    store.close()
+
+    def open_for_writing(self) -> DuckDBStore:
+        """The store, held open for the sink until :meth:`close_for_writing`."""
+        with self._lock:
+            self._writing = True
+            return self._opened()
+
+    def close_for_writing(self) -> None:
+        """The sink is idle: close the file so that other processes can open it."""
+        with self._lock:
+            self._writing = False
+            store, self._store = self._store, None
+        if store is not None:
+            with contextlib.suppress(StoreError, OSError):
+                store.close()
+
+    def _opened(self) -> DuckDBStore:
+        if self._store is None:
+            self._store = open_store(self.path)
+        return self._store
+
+
+class SharedDuckDBTarget(DuckDBTarget):
+    """The ``duckdb:`` sink target writing through a :class:`SharedStore`."""
+
+    def __init__(self, shared: SharedStore, *, overrides: Path | None = None) -> None:
+        super().__init__(shared.path, overrides=overrides)
+        self.shared = shared
+
+    def _open(self) -> DuckDBStore:
+        if self._store is None:
+            self._store = self.shared.open_for_writing()
+        return self._store
+
+    def close(self) -> None:
+        """Let go of the file (the shared store closes it unless a read is running)."""
+        self._store = None
+        self.shared.close_for_writing()
+
+
+class SharedKeys:
+    """The key loader reading through a :class:`SharedStore`."""
+
+    def __init__(self, shared: SharedStore) -> None:
+        self.shared = shared
+
+    def __call__(self) -> list[VirtualKey]:
+        return self.shared.read(list_keys, [])
+
+
+class SharedSpend:
+    """Recorded spend (to rebuild missing budget accounts) read through a :class:`SharedStore`."""
+
+    def __init__(self, shared: SharedStore) -> None:
+        self.shared = shared
+
+    def spent(self, account: Account) -> Decimal:
+        """The account's recorded spend, in its policy's unit."""
+        try:
+            return self.shared.read(lambda store: StoreSpend(store).spent(account), Decimal(0))
+        except StoreError as exc:  # unknown spend: the guard's fail mode decides
+            raise LedgerUnavailable(f"cannot rebuild {account.key} from {self.shared.path}: {exc}") from exc
+
+
+class CollectorKeys:
+    """The key loader reading a tokenomy server's ``GET /api/v1/virtual_keys``.
+
+    Args:
+        base_url: The server (``http://host:port``).
+        token: The server token (the route needs it).
+        timeout: Seconds to wait for the answer.
+    """
+
+    def __init__(self, base_url: str, token: str | None, *, timeout: float = 5.0) -> None:
+        self.url = base_url.rstrip("/") + "/api/v1/virtual_keys"
+        self._token = token
+        self.timeout = timeout
+
+    def __call__(self) -> list[VirtualKey]:
+        request = urllib.request.Request(self.url)
+        if self._token:
+            request.add_header("Authorization", f"Bearer {self._token}")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as answer:
+                data: Any = json.loads(answer.read())
+        except (OSError, ValueError) as exc:
+            raise StoreError(f"{self.url}: cannot read the virtual keys: {exc}") from exc
+        return [_record(_stored(row)) for row in data["keys"]]
+
+
+class CollectorSpend:
+    """Recorded spend (to rebuild missing budget accounts) from a tokenomy server's ``GET /api/v1/spend``.
+
+    Args:
+        base_url: The server (``http://host:port``).
+        token: The server token (the route needs it).
+        timeout: Seconds to wait for the answer.
+    """
+
+    def __init__(self, base_url: str, token: str | None, *, timeout: float = 5.0) -> None:
+        self.url = base_url.rstrip("/") + "/api/v1/spend"
+        self._token = token
+        self.timeout = timeout
+
+    def spent(self, account: Account) -> Decimal:
+        """The account's recorded spend, in its policy's unit."""
+        query: dict[str, str] = {"scope": account.policy.scope.value}
+        if account.value is not None:
+            query["value"] = account.value
+        if account.session is not None:
+            query["session"] = account.session
+        elif account.span is not None:
+            query["since"] = account.span.start.isoformat()
+            query["until"] = account.span.end.isoformat()
+        request = urllib.request.Request(f"{self.url}?{urllib.parse.urlencode(query)}")
+        if self._token:
+            request.add_header("Authorization", f"Bearer {self._token}")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as answer:
+                data: Any = json.loads(answer.read())
+            return Decimal(str(data[account.policy.unit.value]))
+        except (
+            OSError,
+            ValueError,
+            KeyError,
+            ArithmeticError,
+        ) as exc:  # unknown spend: the fail mode decides
+            raise LedgerUnavailable(f"cannot rebuild {account.key} from {self.url}: {exc}") from exc
+
+
+def _stored(row: dict[str, Any]) -> StoredKey:
+    def when(name: str) -> datetime | None:
+        value = row.get(name)
+        return None if value is None else datetime.fromisoformat(str(value).removesuffix("Z"))
+
+    return StoredKey(
+        key_hash=str(row["key_hash"]),
+        name=row.get("name"),
+        attribution=json.dumps(row.get("attribution") or {}),
+        created_at=when("created_at") or _utcnow(),
+        expires_at=when("expires_at"),
+        revoked_at=when("revoked_at"),
+    )
 
 
 def _row(record: VirtualKey) -> StoredKey:

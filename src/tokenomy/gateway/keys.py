@@ -9,12 +9,15 @@ route's own provider key upstream.
 
 :class:`KeyBook` is the gateway's in-memory view: lookups are one hash and one dict read; it is
 reloaded from the store every ``key_refresh`` seconds (a revoked key stops working within that
-time) and at once when an unknown key is presented (at most once a second).
+time) and at once when an unknown key is presented (at most once a second). A reload that fails
+keeps the keys already known, is logged (at most once a minute) and counted in ``/metrics``
+(``tokenomy_gateway_key_reload_failures_total``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import time
 from collections.abc import Callable, Iterable
@@ -26,6 +29,8 @@ from tokenomy.schema import Attribution
 
 PREFIX: Final = "tk-"
 _MISS_RELOAD: Final = 1.0
+_WARN_EVERY: Final = 60.0
+log = logging.getLogger("tokenomy.gateway")
 
 
 def new_key() -> str:
@@ -101,6 +106,10 @@ class KeyBook:
         self._by_hash = {k.key_hash: k for k in keys}
         self._loaded = -1e18
         self._miss = -1e18
+        self._warned = -1e18
+        self.reloads = 0
+        self.failures = 0
+        self.last_error: str | None = None
 
     @staticmethod
     def is_virtual(key: str) -> bool:
@@ -125,8 +134,36 @@ class KeyBook:
         """Read the keys again (a failing store keeps the keys already known)."""
         if self._loader is None:
             return
-        self._loaded = self._clock()
+        self._loaded = now = self._clock()
         try:
             self._by_hash = {k.key_hash: k for k in self._loader()}
-        except Exception:  # the store is busy or gone: keep serving with the keys we have
+        except Exception as exc:  # the store is busy or gone: keep serving with the keys we have
+            self.failures += 1
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            if now - self._warned >= _WARN_EVERY:
+                self._warned = now
+                log.warning(
+                    "tokenomy gateway: could not reload the virtual keys (%s); serving the %d key(s) "
+                    "already known (new keys are refused and revocations unseen until a reload "
+                    "works); %d failed reload(s) so far",
+                    self.last_error,
+                    len(self._by_hash),
+                    self.failures,
+                )
             return
+        self.reloads += 1
+
+    def render_metrics(self) -> bytes:
+        """Prometheus lines for the key reloads (appended to ``/metrics``)."""
+        lines = [
+            "# HELP tokenomy_gateway_key_reloads_total Reloads of the virtual keys that worked.",
+            "# TYPE tokenomy_gateway_key_reloads_total counter",
+            f"tokenomy_gateway_key_reloads_total {self.reloads}",
+            "# HELP tokenomy_gateway_key_reload_failures_total Reloads of the virtual keys that failed.",
+            "# TYPE tokenomy_gateway_key_reload_failures_total counter",
+            f"tokenomy_gateway_key_reload_failures_total {self.failures}",
+            "# HELP tokenomy_gateway_virtual_keys Virtual keys known (valid or not).",
+            "# TYPE tokenomy_gateway_virtual_keys gauge",
+            f"tokenomy_gateway_virtual_keys {len(self._by_hash)}",
+        ]
+        return ("\n".join(lines) + "\n").encode()

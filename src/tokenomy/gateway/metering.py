@@ -29,6 +29,7 @@ from tokenomy.pricing import Pricer
 from tokenomy.schema import Attribution, Call, Status, Usage
 from tokenomy.usage import Extracted, SSEDecoder, extract, stream_accumulator
 
+_IGNORED_FIELDS: Final = (b":", b"event:", b"id:", b"retry:")
 _MAX_TOKENS: Final = ("max_completion_tokens", "max_output_tokens", "max_tokens")
 
 OK: Final = "ok"
@@ -83,20 +84,22 @@ class Exchange:
     error_type: str | None = None
     on_built: Callable[[Call], None] | None = None
     pricer: Pricer | None = None
+    parsed: Any = None
 
     def build(self) -> Call:
-        """The call (runs on the sink's thread; see the module docstring)."""
-        call = build_call(self)
-        if self.pricer is not None:
-            with contextlib.suppress(TokenomyError):
-                call = dataclasses.replace(call, cost=self.pricer.price(call))
+        """The call, priced (runs on the sink's thread; see the module docstring)."""
+        call = build_call(self, self.pricer)
         if self.on_built is not None:
             self.on_built(call)
         return call
 
 
-def build_call(exchange: Exchange) -> Call:
-    """Read an exchange into a :class:`Call`."""
+def build_call(exchange: Exchange, pricer: Pricer | None = None) -> Call:
+    """Read an exchange into a :class:`Call`, priced by ``pricer`` when one is given.
+
+    Pricing happens before the (frozen, 40-field) Call is made, so it is made once: the cost is
+    what ``pricer.price(call)`` gives, and a pricing error leaves the call unpriced.
+    """
     request = exchange.request
     model = request.get("model") if isinstance(request.get("model"), str) else None
     extracted = _extracted(exchange)
@@ -107,11 +110,25 @@ def build_call(exchange: Exchange) -> Call:
     status = _STATUS[exchange.end]
     if exchange.status is not None and exchange.status >= 400 and exchange.end != REJECTED:
         status = Status.ERROR
-    return Call(
+    usage = usage_of(exchange, extracted, shape, model)
+    response_model = extracted.response_model if extracted else None
+    tier = (extracted.service_tier if extracted else None) or _str(request.get("service_tier"))
+    cost = None
+    if pricer is not None and (response_model or model):
+        with contextlib.suppress(TokenomyError):
+            cost = pricer.price_usage(
+                usage,
+                model=response_model or model or "",
+                provider=exchange.provider,
+                at=started.date(),
+                service_tier=tier,
+                latency_ms=latency_ms,
+            )
+    call = Call(
         id=(extracted.response_id if extracted else None) or f"{trace_id}:{span_id}",
         provider=exchange.provider,
         request_model=model,
-        response_model=extracted.response_model if extracted else None,
+        response_model=response_model,
         operation=exchange.surface.operation,
         api=exchange.surface.api,
         started_at=started,
@@ -122,8 +139,8 @@ def build_call(exchange: Exchange) -> Call:
         span_id=span_id,
         session_id=exchange.session_id,
         streamed=exchange.streamed,
-        service_tier=(extracted.service_tier if extracted else None) or _str(request.get("service_tier")),
-        usage=usage_of(exchange, extracted, shape, model),
+        service_tier=tier,
+        usage=usage,
         max_output_tokens=_max_tokens(request),
         status=status,
         error_type=exchange.error_type,
@@ -134,7 +151,12 @@ def build_call(exchange: Exchange) -> Call:
         attribution=exchange.attribution,
         provider_reported_cost=extracted.provider_reported_cost if extracted else None,
         source="gateway",
+        cost=cost,
     )
+    if pricer is not None and cost is None and call.model is None:
+        with contextlib.suppress(TokenomyError):
+            call = dataclasses.replace(call, cost=pricer.price(call))  # unpriced, saying why
+    return call
 
 
 def usage_of(
@@ -156,19 +178,48 @@ def _extracted(exchange: Exchange) -> Extracted | None:
     if exchange.status != 200:
         return None
     if exchange.streamed:
-        decoder, accumulator = SSEDecoder(), stream_accumulator(exchange.surface.stream_kind)
-        for chunk in exchange.chunks:
-            for event in decoder.feed(chunk):
-                _feed(accumulator, event.data)
-        for event in decoder.close():
-            _feed(accumulator, event.data)
+        accumulator = stream_accumulator(exchange.surface.stream_kind)
+        for data in stream_data(exchange.chunks):
+            _feed(accumulator, data)
         found = accumulator.result()
         return None if found is None else dataclasses.replace(found, provider=exchange.provider)
     try:
-        body = json.loads(exchange.body or b"")
+        body = exchange.parsed if exchange.parsed is not None else json.loads(exchange.body or b"")
         return extract(body, provider=exchange.provider, api=exchange.surface.api)
     except (ValueError, TokenomyError):
         return None
+
+
+def stream_data(chunks: list[bytes]) -> list[str]:
+    """The data of each event of a stream, as :class:`SSEDecoder` reads it.
+
+    The common stream (LF line ends, ``data:``/``event:``/``id:`` lines and comments only) is
+    split on the whole bytes at once (bad UTF-8 replaced, as the decoder does); anything else
+    (CR line ends, multi-line data, other fields) goes through the incremental decoder.
+    """
+    raw = b"".join(chunks)
+    if b"\r" in raw:
+        return _decoded(chunks)
+    out: list[str] = []
+    for block in raw.split(b"\n\n"):
+        data: bytes | None = None
+        for line in block.split(b"\n"):
+            if line.startswith(b"data:"):
+                if data is not None:
+                    return _decoded(chunks)  # several data lines: joined with newlines
+                data = line[6:] if line.startswith(b"data: ") else line[5:]
+            elif line and not line.startswith(_IGNORED_FIELDS):
+                return _decoded(chunks)
+        if data is not None:
+            out.append(data.decode("utf-8", "replace"))
+    return out
+
+
+def _decoded(chunks: list[bytes]) -> list[str]:
+    decoder = SSEDecoder()
+    events = [event for chunk in chunks for event in decoder.feed(chunk)]
+    events.extend(decoder.close())
+    return [event.data for event in events]
 
 
 def _feed(accumulator: Any, data: str) -> None:

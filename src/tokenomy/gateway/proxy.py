@@ -43,6 +43,7 @@ MAX_BODY: Final = 32 * 1024 * 1024
 _DROP_UPSTREAM: Final = HOP_BY_HOP | {b"authorization", b"x-api-key", b"accept-encoding"}
 _JSON: Final = [(b"content-type", b"application/json")]
 _UPSTREAM_STATUS: Final = {"timeout": 504, "connect": 502, "protocol": 502}
+_NOT_JSON: Final = object()
 _CACHED: Final = 4096
 """Most models (routes) and client keys (their hashes) remembered; past it the memo starts over."""
 
@@ -159,6 +160,10 @@ class Proxy:
         exchange.on_built = self.metrics.call_built
         out = json.dumps(body).encode() if changed else raw
         return Prepared(route, body, out, stream, strip, admitted, exchange)
+
+    def attribution(self, headers: Headers, wire: WireFormat) -> tuple[Attribution, str | None]:
+        """The request's attribution and session; RefusedError (401) for a bad or missing virtual key."""
+        return self._attribution(headers, wire)
 
     def _attribution(self, headers: Headers, wire: WireFormat) -> tuple[Attribution, str | None]:
         key = wire.client_key(headers)
@@ -280,7 +285,7 @@ class Proxy:
         if response.status >= 400:
             self.metrics.upstream_error("status")
             exchange.error_type = _error_type(body) or f"http_{response.status}"
-        elif not _is_json(body):
+        elif (parsed := _parsed_json(body)) is _NOT_JSON:
             exchange.status, exchange.end, exchange.error_type = None, ERROR, "upstream_malformed"
             self.metrics.upstream_error("malformed")
             message = (
@@ -288,6 +293,8 @@ class Proxy:
             )
             await reply_error(send, wire, RefusedError(502, message, _upstream_type(wire, "protocol")))
             return upstream_ns
+        else:
+            exchange.parsed = parsed  # decoded once: metering reads it on the sink's thread
         exchange.body = body
         headers = response_headers(response.headers, length=len(body))
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
@@ -440,12 +447,12 @@ def _json_body(raw: bytes) -> dict[str, Any]:
     return body
 
 
-def _is_json(body: bytes) -> bool:
+def _parsed_json(body: bytes) -> Any:
+    """``body`` decoded, or ``_NOT_JSON``."""
     try:
-        json.loads(body)
+        return json.loads(body)
     except ValueError:
-        return False
-    return True
+        return _NOT_JSON
 
 
 def _error_type(body: bytes) -> str | None:

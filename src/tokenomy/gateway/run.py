@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from tokenomy.errors import ConfigError
 from tokenomy.gateway.app import Gateway
+from tokenomy.gateway.settings import check_exposure
 
 BACKLOG = 2048
 
@@ -29,8 +30,11 @@ def serve(
     """Serve until interrupted.
 
     Raises:
-        ConfigError: uvicorn is missing (``pip install 'tokenomy[server]'``) or the address cannot be bound.
+        ConfigError: uvicorn is missing (``pip install 'tokenomy[server]'``), the address cannot be
+            bound, or it is beyond loopback with neither required keys nor a token
+            (:func:`tokenomy.gateway.settings.check_exposure`).
     """
+    check_exposure(gateway.settings, host)
     try:
         import uvicorn  # noqa: PLC0415  (an optional dependency: the `server` extra)
     except ImportError as exc:

@@ -3,7 +3,9 @@
 ```toml
 [gateway]
 require_keys = false          # refuse requests without a valid virtual key (401)
-other_paths = "pass"          # other /v1/ paths: "pass" (forwarded unmetered) or "refuse" (404)
+token_env = "TOKENOMY_GATEWAY_TOKEN" # a gateway token: needed by /metrics and, without keys, by /v1/
+other_paths = "pass"          # other /v1/ paths: "pass" (unmetered) or "refuse" (404); default
+                              # "refuse" when any budget is configured, else "pass"
 sink = "duckdb:gateway.duckdb" # where calls go; default: [tokenomy] sink, else the db file; "none"
 connect_timeout = 5.0
 read_timeout = 600.0
@@ -18,11 +20,17 @@ pass_client_key = false       # forward the client's own key instead of the rout
 
 A route's key is resolved once, when the settings are read; it is never logged nor stored (the
 ``repr`` of a route hides it).
+
+Exposure (:func:`check_exposure`, like ``tokenomy serve``): bound to a loopback address the gateway
+may run open; bound to anything else it refuses to start unless virtual keys are required or a
+gateway token is configured (``token_env``, ``TOKENOMY_GATEWAY_TOKEN`` or ``--token``), since every
+request it forwards carries a route's provider key upstream.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -35,6 +43,8 @@ from tokenomy.errors import ConfigError
 
 KINDS: Final = ("openai", "anthropic", "openai-compatible")
 OTHER_PATHS: Final = ("pass", "refuse")
+TOKEN_ENV: Final = "TOKENOMY_GATEWAY_TOKEN"
+MIN_TOKEN_CHARS: Final = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,20 +81,31 @@ class GatewaySettings:
     Attributes:
         routes: Routes in order; the first that matches a model wins.
         require_keys: Refuse requests that carry no valid virtual key (401).
-        other_paths: What to do with other ``/v1/`` paths: ``pass`` or ``refuse``.
+        other_paths: What to do with other ``/v1/`` paths: ``pass`` or ``refuse``; None: ``refuse``
+            when budgets are configured, else ``pass`` (see :meth:`other_paths_with`).
         sink: Where calls go (a capture sink URL), ``none`` to keep nothing, None for the default.
         host: Interface to listen on.
         port: Port to listen on.
         key_refresh: Seconds between two reloads of the virtual keys from the store.
+        token: The gateway token (hidden from ``repr``): ``/metrics`` asks for it and, when keys are
+            not required, so do the ``/v1/`` paths (``Authorization: Bearer``, ``x-api-key`` or
+            ``X-Tokenomy-Token``). None: no token.
     """
 
     routes: tuple[Route, ...] = ()
     require_keys: bool = False
-    other_paths: str = "pass"
+    other_paths: str | None = None
     sink: str | None = None
     host: str = "127.0.0.1"
     port: int = 8800
     key_refresh: float = 10.0
+    token: str | None = field(default=None, repr=False)
+
+    def other_paths_with(self, budgets: bool) -> str:
+        """What other ``/v1/`` paths get: the setting, else ``refuse`` with budgets and ``pass`` without."""
+        if self.other_paths is not None:
+            return self.other_paths
+        return "refuse" if budgets else "pass"
 
     def route_for(self, model: str) -> Route | None:
         """The first route whose globs match ``model``."""
@@ -114,7 +135,7 @@ def load_gateway(
     if not path.exists():
         if config_file is not None:
             raise ConfigError(f"config file {path} does not exist; pass an existing file or omit --config")
-        return GatewaySettings()
+        return settings_from_table({}, env=env)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
@@ -138,8 +159,8 @@ def settings_from_table(
     routes = tuple(
         _route(t, env, f"{where}: gateway.route[{n}]", connect, read) for n, t in enumerate(tables)
     )
-    other = section.get("other_paths", "pass")
-    if other not in OTHER_PATHS:
+    other = section.get("other_paths")
+    if other is not None and other not in OTHER_PATHS:
         raise ConfigError(f"{where}: field 'other_paths' must be 'pass' or 'refuse', got {other!r}")
     sink = section.get("sink")
     if sink is not None and not isinstance(sink, str):
@@ -152,7 +173,49 @@ def settings_from_table(
         host=str(section.get("host", "127.0.0.1")),
         port=int(section.get("port", 8800)),
         key_refresh=_seconds(section, "key_refresh", 10.0, where),
+        token=_token(section, env, where),
     )
+
+
+def check_exposure(settings: GatewaySettings, host: str) -> None:
+    """Refuse to serve beyond loopback with neither required keys nor a token (see the module docstring).
+
+    Raises:
+        ConfigError: The token is too short, or ``host`` is not loopback and the gateway would be open.
+    """
+    if settings.token is not None and len(settings.token) < MIN_TOKEN_CHARS:
+        raise ConfigError(
+            f"the gateway token is too short to be a secret: use at least {MIN_TOKEN_CHARS} random "
+            'characters (for example: python -c "import secrets; print(secrets.token_urlsafe(32))")'
+        )
+    if is_loopback(host) or settings.require_keys or settings.token is not None:
+        return
+    raise ConfigError(
+        f"refusing to listen on {host} with no authentication: anyone who can reach it could spend "
+        "the routes' provider keys and read /metrics. Set require_keys = true in [gateway] (and issue "
+        f"keys with `tokenomy keys create`), or configure a gateway token (--token, {TOKEN_ENV}, or "
+        "token_env in [gateway]), or bind 127.0.0.1"
+    )
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _token(section: Mapping[str, Any], env: Mapping[str, str], where: str) -> str | None:
+    name = section.get("token_env", TOKEN_ENV)
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{where}: field 'token_env' must name an environment variable")
+    value = env.get(name)
+    if value is None and "token_env" in section:
+        raise ConfigError(f"{where}: the environment variable {name} (token_env) is not set; export it")
+    return value or None
 
 
 def _route(table: Any, env: Mapping[str, str], where: str, connect: float, read: float) -> Route:

@@ -27,6 +27,8 @@ Headers = list[tuple[bytes, bytes]]
 
 _IDLE_PER_HOST: Final = 512
 _MAX_HEAD: Final = 64 * 1024
+_PREFETCH: Final = 256 * 1024
+"""A sized answer up to this many bytes is read with its head (under the same timer)."""
 
 
 class UpstreamError(Exception):
@@ -75,18 +77,19 @@ class UpstreamResponse:
             reused), False when it was abandoned.
     """
 
-    __slots__ = ("_body", "_done", "_release", "headers", "status")
+    __slots__ = ("_body", "_done", "_release", "_whole", "headers", "status")
 
     def __init__(
         self,
         status: int,
         headers: Headers,
-        body: AsyncIterator[bytes],
+        body: AsyncIterator[bytes] | bytes,
         release: Callable[[bool], None] | None = None,
     ) -> None:
         self.status = status
         self.headers = headers
-        self._body = body
+        self._whole = body if isinstance(body, bytes) else None
+        self._body = _one(body) if isinstance(body, bytes) else body
         self._release = release
         self._done = False
 
@@ -118,6 +121,9 @@ class UpstreamResponse:
 
     async def read(self) -> bytes:
         """The whole body."""
+        if self._whole is not None and not self._done:
+            self._finish(True)
+            return self._whole
         return b"".join([chunk async for chunk in self.chunks()])
 
     async def aclose(self) -> None:
@@ -235,24 +241,31 @@ class PoolTransport:
         self, origin: _Origin, conn: _Conn, head: bytes, request: UpstreamRequest, *, reused: bool
     ) -> UpstreamResponse:
         reader, writer = conn
+        whole: bytes | None = None
+        raw = b""
         try:
             writer.write(head + request.body if len(request.body) < 65536 else head)
             if len(request.body) >= 65536:
                 writer.write(request.body)
             async with asyncio.timeout(request.read_timeout):
                 raw = await reader.readuntil(b"\r\n\r\n")
+                status, headers, length, chunked, keep = _parse_head(raw, origin, writer)
+                bodiless = request.method == "HEAD" or status in (204, 304)
+                if not bodiless and not chunked and length is not None and length <= _PREFETCH:
+                    whole = await reader.readexactly(length)  # a small answer: one read, one timer
         except TimeoutError as exc:
             writer.close()
             raise UpstreamError("timeout", f"{origin.host}:{origin.port} sent no answer in time") from exc
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
-            if reused and isinstance(exc, asyncio.IncompleteReadError) and not exc.partial:
+            if reused and isinstance(exc, asyncio.IncompleteReadError) and not exc.partial and not raw:
                 raise _StaleError from exc
             writer.close()
             raise UpstreamError("protocol", f"{origin.host}:{origin.port} closed the connection") from exc
-        status, headers, length, chunked, keep = _parse_head(raw, origin)
         released = self._releaser(origin, conn, keep)
-        if request.method == "HEAD" or status in (204, 304):
-            body = _empty()
+        if bodiless:
+            body: AsyncIterator[bytes] | bytes = _empty()
+        elif whole is not None:
+            body = whole
         elif chunked:
             body = _chunked(reader, request.read_timeout)
         elif length is not None:
@@ -296,12 +309,15 @@ def _head(request: UpstreamRequest, origin: _Origin, target: str) -> bytes:
     return b"".join(lines)
 
 
-def _parse_head(raw: bytes, origin: _Origin) -> tuple[int, Headers, int | None, bool, bool]:
+def _parse_head(
+    raw: bytes, origin: _Origin, writer: asyncio.StreamWriter
+) -> tuple[int, Headers, int | None, bool, bool]:
     lines = raw[:-4].split(b"\r\n")
     try:
         version, code = lines[0].split(b" ", 2)[:2]
         status = int(code)
     except ValueError as exc:
+        writer.close()
         raise UpstreamError("protocol", f"{origin.host}:{origin.port} did not answer in HTTP") from exc
     headers: Headers = []
     length: int | None = None
@@ -310,6 +326,9 @@ def _parse_head(raw: bytes, origin: _Origin) -> tuple[int, Headers, int | None, 
         name, _, value = line.partition(b":")
         name, value = name.strip().lower(), value.strip()
         if name == b"content-length":
+            if not value.isdigit():
+                writer.close()
+                raise UpstreamError("protocol", f"{origin.host}:{origin.port} sent a bad Content-Length")
             length = int(value)
         elif name == b"transfer-encoding":
             chunked = b"chunked" in value.lower()
@@ -317,6 +336,10 @@ def _parse_head(raw: bytes, origin: _Origin) -> tuple[int, Headers, int | None, 
             keep = value.lower() != b"close" and (keep or value.lower() == b"keep-alive")
         headers.append((name, value))
     return status, headers, length, chunked, keep
+
+
+async def _one(data: bytes) -> AsyncIterator[bytes]:
+    yield data
 
 
 async def _empty() -> AsyncIterator[bytes]:
