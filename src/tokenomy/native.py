@@ -42,7 +42,7 @@ SCHEMA_VERSION: Final = 1
 
 _E = TypeVar("_E", Status, Kind, Quality)
 
-_INT_FIELDS: Final = (
+INT_FIELDS: Final = (
     "step",
     "context_window",
     "max_output_tokens",
@@ -54,7 +54,7 @@ _INT_FIELDS: Final = (
     "http_status",
     "filler_tokens",
 )
-_STR_FIELDS: Final = (
+STR_FIELDS: Final = (
     "trace_id",
     "span_id",
     "parent_span_id",
@@ -68,7 +68,9 @@ _STR_FIELDS: Final = (
     "finish_reason",
     "source",
 )
-_FLOAT_FIELDS: Final = ("latency_ms", "ttft_ms")
+FLOAT_FIELDS: Final = ("latency_ms", "ttft_ms")
+"""A call's optional top-level scalars by JSON type (whole numbers, strings, numbers): the one list
+the native reader, the store's SQL reader and its export share."""
 
 
 class FieldError(ValueError):
@@ -91,7 +93,7 @@ def call_to_native(call: Call) -> dict[str, Any]:
         value = getattr(call, name)
         if value is not None:
             out[name] = format_time(value)
-    for name in (*_STR_FIELDS, *_INT_FIELDS, *_FLOAT_FIELDS, "streamed", "operation"):
+    for name in (*STR_FIELDS, *INT_FIELDS, *FLOAT_FIELDS, "streamed", "operation"):
         value = getattr(call, name)
         if value is not None:
             out[name] = value
@@ -274,11 +276,11 @@ def call_from_native(obj: Mapping[str, Any]) -> Call:
     if not isinstance(obj, Mapping):
         raise FieldError("(record)", f"expected a JSON object, got {type(obj).__name__}")
     values: dict[str, Any] = {"id": _required_str(obj, "id")}
-    for name in _STR_FIELDS:
+    for name in STR_FIELDS:
         values[name] = _opt_str(obj, name)
-    for name in _INT_FIELDS:
+    for name in INT_FIELDS:
         values[name] = _opt_int(obj, name, minimum=0)
-    for name in _FLOAT_FIELDS:
+    for name in FLOAT_FIELDS:
         values[name] = _opt_float(obj, name)
     values["started_at"] = _opt_time(obj, "started_at")
     values["ended_at"] = _opt_time(obj, "ended_at")

@@ -5,11 +5,12 @@ from typing import Any
 
 import pytest
 
-from tests.store.factories import charge, fresh, priced_call, rows, write_jsonl
+from tests.store.factories import charge, fresh, native_line, priced_call, rows, write_jsonl
 from tokenomy.native import call_to_native
 from tokenomy.pricing import Pricer
 from tokenomy.store import DuckDBStore
 from tokenomy.store.duckdb_import import import_line_by_line
+from tokenomy.store.native_file import may_hold_charges
 
 
 def _settings(store: DuckDBStore) -> list[tuple[Any, ...]]:
@@ -75,3 +76,29 @@ def test_tag_values_are_stored_as_the_python_reader_stores_them(
     assert call.attribution.tags == {str(k): str(v) for k, v in tags.items()}
     plain = all(isinstance(v, int | str) and not isinstance(v, bool) for v in tags.values())
     assert result.fast_path is plain
+
+
+@pytest.mark.parametrize("escaped", [False, True], ids=["plain", "type spelled with an escape"])
+def test_charges_are_stored_once_each_whether_the_survey_keeps_them_or_not(
+    tmp_path: Path, pricer: Pricer, escaped: bool
+) -> None:
+    calls: list[Any] = [priced_call(f"c{i}") for i in range(300)]
+    charges: list[Any] = [native_line(c) for c in (charge("x", description="1st"), charge("y"), charge("x"))]
+    if escaped:  # still a charge, but the byte search cannot see it: the charges are read again
+        charges = [line.replace('"charge"', '"\\u0063harge"') for line in charges]
+    path = write_jsonl(tmp_path / "mixed.jsonl", [*calls[:150], *charges, *calls[150:]])
+    assert may_hold_charges(path) is not escaped
+    with fresh(tmp_path, "a.duckdb") as store, fresh(tmp_path, "b.duckdb") as reference:
+        result = store.import_native_jsonl(path, pricer=pricer)
+        import_line_by_line(reference, path, pricer=pricer)
+        assert result.fast_path
+        assert (result.calls, result.charges, result.charge_duplicates) == (300, 2, 1)
+        assert rows(store, "charges") == rows(reference, "charges")
+        kept = store.connection.execute("SELECT description FROM charges WHERE id = 'x'").fetchall()
+        assert kept == [("1st",)]
+        assert _work_tables(store) == []
+
+
+def test_a_file_without_the_text_charge_cannot_hold_charges(tmp_path: Path) -> None:
+    assert not may_hold_charges(write_jsonl(tmp_path / "calls.jsonl", [priced_call("a")]))
+    assert may_hold_charges(write_jsonl(tmp_path / "both.jsonl", [priced_call("a"), charge("b")]))

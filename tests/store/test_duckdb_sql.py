@@ -12,7 +12,16 @@ import pytest
 from tests.store.factories import T0, charge, full_call, minimal_call, priced_call, write_jsonl
 from tokenomy.native import call_to_native
 from tokenomy.schema import Call, Charge, Quality, Usage
-from tokenomy.store.duckdb_sql import REJECTED, calls_select, charges_select, survey_sql
+from tokenomy.store.duckdb_sql import REJECTED, calls_select, charges_select, lines_select, survey_sql
+
+
+def _survey(path: Path) -> dict[str, Any]:
+    (row,) = _query(survey_sql(f"({lines_select(str(path))})"))
+    return row
+
+
+def _charges(path: Path) -> str:
+    return charges_select(f"({lines_select(str(path))})")
 
 
 def _query(sql: str) -> list[dict[str, Any]]:
@@ -36,7 +45,7 @@ def test_the_survey_counts_lines_and_finds_the_price_keys_of_calls_without_a_cos
         full_call("g"),  # carries its cost: no key
         charge("h"),
     ]
-    (row,) = _query(survey_sql(str(write_jsonl(tmp_path / "f.jsonl", records))))
+    row = _survey(write_jsonl(tmp_path / "f.jsonl", records))
     assert (row["calls"], row["charges"], row["distinct_ids"]) == (7, 1, 8)
     keys = {(k["provider"], k["model"], k["day"], k["service_tier"], k["batch"]) for k in row["keys"]}
     assert keys == {
@@ -49,8 +58,7 @@ def test_the_survey_counts_lines_and_finds_the_price_keys_of_calls_without_a_cos
 def test_the_survey_tells_a_repeated_id_from_a_call_and_a_charge_sharing_one(tmp_path: Path) -> None:
     shared = write_jsonl(tmp_path / "shared.jsonl", [priced_call("x"), charge("x")])
     repeated = write_jsonl(tmp_path / "repeated.jsonl", [priced_call("x"), priced_call("x"), charge("y")])
-    (a,) = _query(survey_sql(str(shared)))
-    (b,) = _query(survey_sql(str(repeated)))
+    a, b = _survey(shared), _survey(repeated)
     assert a["distinct_ids"] == a["calls"] + a["charges"] == 2
     assert b["distinct_ids"] == 2
     assert b["calls"] + b["charges"] == 3
@@ -128,7 +136,7 @@ def test_call_checks_skip_charge_lines_and_charge_checks_skip_call_lines(tmp_pat
     odd_call = {**call_to_native(priced_call("k")), "amount": True}
     path = write_jsonl(tmp_path / "mixed.jsonl", [odd_charge, odd_call])
     calls = _query(f"SELECT id FROM ({calls_select(str(path))})")
-    charges = _query(f"SELECT id, amount, kind, currency FROM ({charges_select(str(path))})")
+    charges = _query(f"SELECT id, amount, kind, currency FROM ({_charges(path)})")
     assert calls == [{"id": "k"}]
     assert charges == [{"id": "c", "amount": Decimal("0.5"), "kind": "other", "currency": "USD"}]
 
@@ -138,4 +146,4 @@ def test_a_charge_without_an_amount_raises(tmp_path: Path) -> None:
         tmp_path / "c.jsonl", [{"type": "charge", "id": "c", "at": "2026-03-02T09:30:15.000Z"}]
     )
     with pytest.raises(duckdb.Error, match=REJECTED):
-        _query(charges_select(str(path)))
+        _query(_charges(path))

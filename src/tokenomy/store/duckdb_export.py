@@ -23,38 +23,11 @@ import duckdb
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
 
 from tokenomy.errors import StoreError
+from tokenomy.native import FLOAT_FIELDS, INT_FIELDS, STR_FIELDS
 from tokenomy.schema import ATTRIBUTION_FIELDS, BUCKETS, COST_PARTS
 from tokenomy.store.base import EXPORT_FORMATS
 from tokenomy.store.duckdb_compat import arrow_reader
 
-_STRS: Final = (
-    "trace_id",
-    "span_id",
-    "parent_span_id",
-    "session_id",
-    "provider",
-    "request_model",
-    "response_model",
-    "api",
-    "service_tier",
-    "error_type",
-    "finish_reason",
-    "source",
-)
-_INTS: Final = (
-    "step",
-    "context_window",
-    "max_output_tokens",
-    "n_messages",
-    "system_tokens",
-    "tool_def_tokens",
-    "user_tokens",
-    "history_tokens",
-    "http_status",
-    "filler_tokens",
-)
-_FLOATS: Final = ("latency_ms", "ttft_ms")
-"""The optional scalars in the order :func:`tokenomy.native.call_to_native` writes them."""
 ORDER: Final = "ORDER BY started_at NULLS FIRST, id"
 _TIME_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%gZ"
 
@@ -169,8 +142,8 @@ def jsonl_line(*, newline: bool = False) -> str:
         "'{\"id\":' || to_json(id)::VARCHAR",
         _opt("started_at", "started_at", f"'\"' || {_time('started_at')} || '\"'"),
         _opt("ended_at", "ended_at", f"'\"' || {_time('ended_at')} || '\"'"),
-        *[_opt(n, n, _json_str(n)) for n in _STRS],
-        *[_opt(n, n, f"{n}::VARCHAR") for n in (*_INTS, *_FLOATS)],
+        *[_opt(n, n, _json_str(n)) for n in STR_FIELDS],
+        *[_opt(n, n, f"{n}::VARCHAR") for n in (*INT_FIELDS, *FLOAT_FIELDS)],
         _opt("streamed", "streamed", _bool("streamed")),
         _opt("operation", "operation", _json_str("operation")),
         f"',\"batch\":' || {_bool('batch')}",
@@ -209,7 +182,7 @@ def flat_columns(*, text: bool) -> list[str]:
         return f"to_json({c})::VARCHAR" if text else c
 
     cols = ["id", f"{time('started_at')} AS started_at", f"{time('ended_at')} AS ended_at"]
-    cols += [*_STRS, *_INTS, *_FLOATS, "streamed", "operation", "batch", "status"]
+    cols += [*STR_FIELDS, *INT_FIELDS, *FLOAT_FIELDS, "streamed", "operation", "batch", "status"]
     cols += [f"{b} AS usage_{b}" for b in (*BUCKETS, "input_total", "output_total")]
     cols += [
         f"{nested('server_tools')} AS usage_server_tools",

@@ -1,13 +1,17 @@
 """Native JSONL into DuckDB: checked SQL passes straight into the tables, or line by line for bad files.
 
-The fast path never parses a line in Python (DESIGN sections 9 and 11) and stages nothing:
+The fast path never parses a line in Python (DESIGN sections 9 and 11) and reads the file twice
+(a survey, then the calls' insert):
 
-1. a survey reads a few columns of the file (store/duckdb_sql.py): how many calls and charges,
-   whether an id repeats, and the distinct price keys of the calls without a cost, which
-   :meth:`Pricer.price_table` prices into a small table (store/duckdb_pricing.py);
+1. a survey reads a few columns of every line (store/duckdb_sql.py, ``lines_select``): how many
+   calls and charges there are, whether an id repeats, and the distinct price keys of the calls
+   without a cost, which :meth:`Pricer.price_table` prices into a small table
+   (store/duckdb_pricing.py). When the file may hold charges (the text ``"charge"`` occurs in
+   its first 64 MiB), the survey keeps the charge lines whole and checked in a narrow temporary
+   table, so the file is not read a third time for them (it is when the search missed them);
 2. in one transaction, one statement reads the call lines, checks every value, prices the calls
-   and inserts those whose id is new; a second does the same for the charge lines; the few calls
-   SQL cannot price are then priced by :meth:`Pricer.price` in Python;
+   and inserts those whose id is new; a second inserts the new charges;
+   the few calls SQL cannot price are then priced by :meth:`Pricer.price` in Python;
 3. a line the checks cannot vouch for (or malformed JSON, or a container of the wrong kind)
    aborts the statement: the transaction rolls back and the file goes to the Python path
    (store/native_file.py), which reports each bad record with its line and field and stores the
@@ -41,18 +45,18 @@ from tokenomy.store.duckdb_pricing import (
     load_rates,
     price_leftovers,
 )
-from tokenomy.store.duckdb_sql import calls_select, charges_select, pricing_flags, survey_sql
-from tokenomy.store.native_file import Batch, check_file, read_batches
+from tokenomy.store.duckdb_sql import calls_select, charges_select, lines_select, pricing_flags, survey_sql
+from tokenomy.store.native_file import Batch, check_file, may_hold_charges, read_batches
 
 if TYPE_CHECKING:
     from tokenomy.store.duckdb import DuckDBStore
 
 STAGE: Final = "_tokenomy_stage"
 CHARGE_STAGE: Final = "_tokenomy_charge_stage"
+LINES: Final = "_tokenomy_lines"
 _POLL_SECONDS: Final = 0.2
-_SURVEY_SHARE: Final = 0.1
-"""The part of the progress bar the survey takes (it reads few columns, so it is quick)."""
-_CALLS_SHARE: Final = 0.8
+_SURVEY_SHARE: Final = 0.25
+"""The part of the progress bar the survey takes (it reads few columns, so it is quicker)."""
 
 
 def import_file(
@@ -84,6 +88,8 @@ class _Survey:
     charges: int
     repeats: bool
     keys: list[PriceKey]
+    charge_lines: str
+    """Where :func:`charges_select` finds the charges: :data:`LINES`, or the file read again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,14 +134,24 @@ def _fast_path(
 
 
 def _survey(con: duckdb.DuckDBPyConnection, path: Path, meter: _Meter) -> _Survey:
+    """Survey the file; its charges are kept in :data:`LINES` unless it cannot hold any.
+
+    Keeping them costs the survey a little on every line, and saves a third read of a file
+    that holds charges; a byte search over the file's start tells most files without any.
+    """
+    keep = may_hold_charges(path)
+    lines = lines_select(str(path), charges=keep)
     with meter.span(con, 0.0, _SURVEY_SHARE):
-        rows = con.execute(survey_sql(str(path))).fetchall()  # an aggregate: one row
+        if keep:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {LINES} AS {lines}")
+        rows = con.execute(survey_sql(LINES if keep else f"({lines})")).fetchall()  # one row
     calls, charges, distinct, keys = rows[0]
     return _Survey(
         calls=int(calls),
         charges=int(charges),
         repeats=int(distinct) < int(calls) + int(charges),
         keys=[PriceKey(**key) for key in keys or ()],
+        charge_lines=LINES if keep else f"({lines_select(str(path))})",
     )
 
 
@@ -149,20 +165,19 @@ def _insert_file(
     meter: _Meter,
 ) -> tuple[int, int]:
     """Insert the file's new calls (priced) and charges; returns how many of each were stored."""
-    calls_source, charges_source = calls_select(path), charges_select(path)
+    calls_source, charges_source = calls_select(path), charges_select(survey.charge_lines)
     calls_skip = charges_skip = ""
     if survey.repeats and survey.calls:  # file order decides which of repeated ids is kept: stage
         calls_source, calls_skip = _staged(con, STAGE, calls_source)
     if survey.repeats and survey.charges:
         charges_source, charges_skip = _staged(con, CHARGE_STAGE, charges_source)
     calls = charges = 0
-    calls_end = _SURVEY_SHARE + _CALLS_SHARE if survey.charges else 1.0
     if survey.calls:
-        with meter.span(con, _SURVEY_SHARE, calls_end), _joins_as_written(con):
+        with meter.span(con, _SURVEY_SHARE, 1.0), _joins_as_written(con):
             calls = _count(con.execute(insert_calls_sql(calls_source, skip=calls_skip), [stamp]))
         price_leftovers(con, pricer, stamp)
-    if survey.charges:
-        with meter.span(con, calls_end, 1.0), _joins_as_written(con):
+    if survey.charges:  # from the survey's table, when it kept them
+        with _joins_as_written(con):
             charges = _count(con.execute(insert_charges_sql(charges_source, skip=charges_skip), [stamp]))
     return calls, charges
 
@@ -206,6 +221,7 @@ def _drop_stages(con: duckdb.DuckDBPyConnection) -> None:
     for table in (STAGE, CHARGE_STAGE):
         con.execute(f"DROP TABLE IF EXISTS {table}")
         con.execute(f"DROP TABLE IF EXISTS {table}_repeats")
+    con.execute(f"DROP TABLE IF EXISTS {LINES}")
     drop_rates(con)
 
 

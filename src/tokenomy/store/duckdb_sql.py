@@ -22,6 +22,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from tokenomy.native import FLOAT_FIELDS, INT_FIELDS, STR_FIELDS
 from tokenomy.schema import (
     ATTRIBUTION_FIELDS,
     BUCKETS,
@@ -53,32 +54,6 @@ DECIMAL_RE: Final = r"-?\d{1,26}(\.\d+)?([eE][-+]?\d{1,2})?"
 DuckDB's cast to DECIMAL(38, 12) rounds extra places half away from zero, as the Python path does."""
 DATE_RE: Final = r"\d{4}-\d\d-\d\d.*"
 
-_CALL_STRS: Final = (
-    "trace_id",
-    "span_id",
-    "parent_span_id",
-    "session_id",
-    "provider",
-    "request_model",
-    "response_model",
-    "api",
-    "service_tier",
-    "error_type",
-    "finish_reason",
-    "source",
-)
-_INTS: Final = (
-    "step",
-    "context_window",
-    "max_output_tokens",
-    "n_messages",
-    "system_tokens",
-    "tool_def_tokens",
-    "user_tokens",
-    "history_tokens",
-    "http_status",
-    "filler_tokens",
-)
 _COUNTS: Final = (*BUCKETS, "input_total", "output_total")
 _TIME_FORMATS: Final = "['%Y-%m-%dT%H:%M:%S.%gZ', '%Y-%m-%dT%H:%M:%SZ', '%Y-%m-%dT%H:%M:%S.%fZ']"
 
@@ -100,9 +75,9 @@ def call_columns() -> dict[str, str]:
     usage["kind"] = "VARCHAR"
     cost = dict.fromkeys(("total", "currency", "source", "price_date", "reason"), "VARCHAR")
     cost.update(estimated="JSON", parts="JSON")
-    text = ("type", "started_at", "ended_at", *_CALL_STRS, "operation", "status", "provider_reported_cost")
+    text = ("type", "started_at", "ended_at", *STR_FIELDS, "operation", "status", "provider_reported_cost")
     columns = dict.fromkeys(text, "VARCHAR")
-    columns.update(dict.fromkeys(("id", *_INTS, "latency_ms", "ttft_ms", "streamed", "batch"), "JSON"))
+    columns.update(dict.fromkeys(("id", *INT_FIELDS, *FLOAT_FIELDS, "streamed", "batch"), "JSON"))
     columns.update(
         usage=_struct(usage),
         prefix_hashes="JSON",
@@ -145,7 +120,8 @@ class _Select:
     most checks are string tests (much cheaper than parsing the value again).
     """
 
-    columns: list[str] = field(default_factory=list)
+    columns: list[tuple[str, str]] = field(default_factory=list)
+    """(name, value expression) of each output column."""
     checks: list[str] = field(default_factory=list)
     groups: dict[str, list[str]] = field(default_factory=dict)
     """Raw texts checked together by one regular expression per kind (see :data:`GROUP_PATTERNS`)."""
@@ -153,7 +129,7 @@ class _Select:
     def add(self, name: str, value: str, check: str | None = None) -> None:
         """An output column, and the check that vouches for it (true when valid; false or NULL
         sends the file to the Python path)."""
-        self.columns.append(f'{value} AS "{name}"')
+        self.columns.append((name, value))
         if check is not None:
             self.checks.append(check)
 
@@ -210,8 +186,7 @@ class _Select:
     def identity(self) -> None:
         """The id, read as JSON: it must be a string (a number is refused), and not empty."""
         text = "r.id::VARCHAR"
-        value = f"CASE WHEN contains({text}, '\\') THEN r.id ->> '$' ELSE ({text})[2:-2] END"
-        self.add("id", value, f"(starts_with({text}, '\"') AND {text} <> '\"\"')")
+        self.add("id", _ID, f"(starts_with({text}, '\"') AND {text} <> '\"\"')")
 
     def attribution(self) -> None:
         for name in ATTRIBUTION_FIELDS:
@@ -233,7 +208,15 @@ class _Select:
             grouped.append(f"NOT regexp_matches({joined}, {_quote(FORBIDDEN[kind])})")
         return "\n        AND ".join([*self.checks, *grouped]) or "true"
 
+    def select_list(self, only: str | None = None) -> str:
+        """The output columns; with ``only``, each is NULL on rows where ``only`` does not hold."""
+        if only is None:
+            return ", ".join(f'{value} AS "{name}"' for name, value in self.columns)
+        return ", ".join(f'CASE WHEN {only} THEN {value} END AS "{name}"' for name, value in self.columns)
 
+
+_ID: Final = r"CASE WHEN contains(r.id::VARCHAR, '\') THEN r.id ->> '$' ELSE (r.id::VARCHAR)[2:-2] END"
+"""The id of a line read as JSON text: the string between its quotes (decoded when it holds escapes)."""
 _JSTR: Final = r'"[^"\\\x00-\x1f]*"'
 """A JSON string without escapes (anything else goes to the Python path)."""
 
@@ -250,12 +233,12 @@ def _tool_use_pattern() -> str:
 
 def _call_scalars(sel: _Select) -> None:
     sel.identity()
-    for name in _CALL_STRS:
+    for name in STR_FIELDS:
         sel.string(name, f"r.{name}")
-    for name in _INTS:
+    for name in INT_FIELDS:
         sel.integer(name, f"r.{name}")
-    sel.number("latency_ms", "r.latency_ms", non_negative=True)
-    sel.number("ttft_ms", "r.ttft_ms", non_negative=True)
+    for name in FLOAT_FIELDS:
+        sel.number(name, f"r.{name}", non_negative=True)
     sel.time("started_at", "r.started_at")
     sel.time("ended_at", "r.ended_at")
     sel.boolean("streamed", "r.streamed")
@@ -315,7 +298,7 @@ def _checked(sel: _Select, source: str, keep: str) -> str:
     a check on a line of the other kind.
     """
     return f"""
-        SELECT {", ".join(sel.columns)}
+        SELECT {sel.select_list()}
         FROM {source} r
         WHERE CASE WHEN NOT ({keep}) THEN false WHEN {sel.all_checks()} THEN true ELSE {_RAISE} END
     """
@@ -392,11 +375,11 @@ def calls_select(path: str) -> str:
     """
 
 
-def charges_select(path: str) -> str:
-    """The charge lines (``"type": "charge"``) of a native JSONL file as ``charges`` rows.
+_CHARGE: Final = "r.type IS NOT DISTINCT FROM 'charge'"
 
-    Raises :data:`REJECTED` (through DuckDB) at the first charge line it cannot vouch for.
-    """
+
+def _charge_fields() -> _Select:
+    """The ``charges`` columns of a charge line and their checks (``kind`` and ``currency`` raw)."""
     sel = _Select()
     sel.identity()
     sel.decimal("amount", "r.amount")
@@ -406,39 +389,72 @@ def charges_select(path: str) -> str:
         sel.string(name, f"r.{name.lstrip('_')}")
     sel.number("quantity", "r.quantity", non_negative=True)
     sel.attribution()
-    checked = _checked(sel, read_json(path, charge_columns()), "r.type IS NOT DISTINCT FROM 'charge'")
-    return f"""
-    SELECT * EXCLUDE (_kind, _currency),
-        coalesce(nullif(_kind, ''), 'other') AS kind,
-        coalesce(nullif(_currency, ''), 'USD') AS currency
-    FROM ({checked})
-    """
+    return sel
 
 
-def survey_sql(path: str) -> str:
-    """One cheap pass over a file (a few columns): what the import needs to know before it writes.
-
-    Returns one row: ``calls`` and ``charges`` (line counts), ``distinct_ids`` (distinct hashes of
-    (kind, id); equal to the line count only when no id repeats), and ``keys``, the distinct price
-    keys (provider, model, day, service_tier, batch) of the calls without a cost, as SQL will
-    compute them. Values are read leniently here: the checked pass that follows judges them.
-    """
-    columns = dict.fromkeys(
-        ("type", "id", "provider", "request_model", "response_model", "started_at", "service_tier"), "VARCHAR"
-    )
-    columns.update(batch="JSON", cost="STRUCT(total VARCHAR)")
+def _price_key() -> str:
+    """The price key of a call line without a cost, as the insert will compute it (else NULL)."""
     model = "CASE WHEN r.response_model <> '' THEN r.response_model ELSE r.request_model END"
     day = "TRY_CAST(left(r.started_at, 10) AS DATE)"
     key = (
         f"{{'provider': nullif(r.provider, ''), 'model': {model}, 'day': {day},"
         " 'service_tier': nullif(r.service_tier, ''), 'batch': coalesce(r.batch::VARCHAR = 'true', false)}"
     )
-    charge = "r.type IS NOT DISTINCT FROM 'charge'"
+    return (
+        f"CASE WHEN NOT {_CHARGE} AND r.cost IS NULL AND {model} <> '' AND {day} IS NOT NULL THEN {key} END"
+    )
+
+
+def lines_select(path: str, *, charges: bool = True) -> str:
+    """Every line of a native JSONL file as one narrow row, read in one pass before anything is written.
+
+    Columns: ``_charge`` (a charge line), ``_h`` (a hash of the line's kind and id: a repeated id
+    repeats it), ``_key`` (the price key of a call without a cost, as SQL will compute it; NULL
+    for other lines) and, with ``charges``, the ``charges`` columns, set on charge lines only and
+    checked there (a charge line the checks cannot vouch for raises :data:`REJECTED`). Calls are
+    read leniently here: :func:`calls_select` judges them. :func:`survey_sql` and
+    :func:`charges_select` read these rows.
+    """
+    columns = charge_columns() if charges else {"type": "VARCHAR", "id": "JSON"}
+    columns.update(
+        dict.fromkeys(
+            ("provider", "request_model", "response_model", "started_at", "service_tier"), "VARCHAR"
+        )
+    )
+    columns.update(batch="JSON", cost="STRUCT(total VARCHAR)")
+    sel = _charge_fields() if charges else _Select()
+    values = f",\n        {sel.select_list(only=_CHARGE)}" if charges else ""
     return f"""
-    SELECT count(*) FILTER (WHERE NOT {charge}) AS calls,
-           count(*) FILTER (WHERE {charge}) AS charges,
-           count(DISTINCT hash(r.id, {charge})) AS distinct_ids,
-           list(DISTINCT {key}) FILTER (WHERE NOT {charge} AND r.cost IS NULL AND {model} <> ''
-                                        AND {day} IS NOT NULL) AS keys
+    SELECT {_CHARGE} AS _charge, hash({_ID}, {_CHARGE}) AS _h, {_price_key()} AS _key{values}
     FROM {read_json(path, columns)} r
+    WHERE CASE WHEN NOT {_CHARGE} THEN true WHEN {sel.all_checks()} THEN true ELSE {_RAISE} END
+    """
+
+
+def charges_select(lines: str) -> str:
+    """The charge lines of ``lines`` (a table or parenthesised query of :func:`lines_select`) as
+    ``charges`` rows, in file order."""
+    names = ", ".join(f'"{name}"' for name, _ in _charge_fields().columns if not name.startswith("_"))
+    return f"""
+    SELECT {names},
+        coalesce(nullif(_kind, ''), 'other') AS kind,
+        coalesce(nullif(_currency, ''), 'USD') AS currency
+    FROM {lines}
+    WHERE _charge
+    """
+
+
+def survey_sql(lines: str) -> str:
+    """What the import needs to know before it writes, from ``lines`` (see :func:`lines_select`).
+
+    Returns one row: ``calls`` and ``charges`` (line counts), ``distinct_ids`` (distinct hashes of
+    (kind, id); equal to the line count only when no id repeats) and ``keys``, the distinct price
+    keys (provider, model, day, service_tier, batch) of the calls without a cost.
+    """
+    return f"""
+    SELECT count(*) FILTER (WHERE NOT _charge) AS calls,
+           count(*) FILTER (WHERE _charge) AS charges,
+           count(DISTINCT _h) AS distinct_ids,
+           list(DISTINCT _key) FILTER (WHERE _key IS NOT NULL) AS keys
+    FROM {lines}
     """

@@ -10,29 +10,21 @@ file is importable at all (not empty, not binary) before either path runs.
 from __future__ import annotations
 
 import json
+import mmap
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 from tokenomy.errors import ImportFileError, RecordError
-from tokenomy.native import FieldError, call_from_native, charge_from_native, is_charge
+from tokenomy.native import INT_FIELDS, FieldError, call_from_native, charge_from_native, is_charge
 from tokenomy.schema import BUCKETS, Call, Charge
 
 SNIFF_BYTES: Final = 64 * 1024
 _INT_LIMIT: Final = 2**63
-_CALL_INTS: Final = (
-    "step",
-    "context_window",
-    "max_output_tokens",
-    "n_messages",
-    "system_tokens",
-    "tool_def_tokens",
-    "user_tokens",
-    "history_tokens",
-    "http_status",
-    "filler_tokens",
-)
+PLAN_BYTES: Final = 64 * 1024 * 1024
+"""How much of a file :func:`may_hold_charges` searches: the cost stays bounded on large files
+without charges, and files that mix calls and charges show one well before."""
 
 
 def check_file(path: Path) -> int:
@@ -69,6 +61,20 @@ def _is_utf8_prefix(data: bytes, *, complete: bool) -> bool:
         # A multi-byte character cut by the sniff window is fine; anything else is not text.
         return not complete and exc.start >= len(data) - 3 and exc.reason == "unexpected end of data"
     return True
+
+
+def may_hold_charges(path: Path) -> bool:
+    """True when the text ``"charge"`` occurs in the first :data:`PLAN_BYTES` of ``path``.
+
+    A byte search (no line is parsed) that stops at the first hit: a hint for planning the
+    import, never a judgement on the file. A tag whose value is "charge" makes it True, and a
+    file whose charges only start late makes it False; either way the import stays correct.
+    """
+    with path.open("rb") as handle:
+        if path.stat().st_size == 0:
+            return False
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            return data.find(b'"charge"', 0, PLAN_BYTES) >= 0
 
 
 @dataclass(slots=True)
@@ -143,7 +149,7 @@ def _read_line(path: str, number: int, line: str, batch: Batch) -> None:
 
 def _check_ranges(call: Call) -> None:
     """Reject integers the store cannot hold (64-bit signed)."""
-    values: list[tuple[str, Any]] = [(name, getattr(call, name)) for name in _CALL_INTS]
+    values: list[tuple[str, Any]] = [(name, getattr(call, name)) for name in INT_FIELDS]
     values += [(f"usage.{b}", getattr(call.usage, b)) for b in (*BUCKETS, "input_total", "output_total")]
     values += [(f"usage.server_tools.{k}", v) for k, v in call.usage.server_tools.items()]
     for name, value in values:
