@@ -8,9 +8,9 @@ Three parts, each printed as it runs:
    instance of that category in that session. Recall is given over all truth instances and over the
    instances that wasted tokens (``wasted_tokens > 0``): retries after provider errors bill nothing
    and are, by design, not reported. Call level: the calls a finding names (any role) against the
-   calls the truth lists. Categories the simulator does not inject (over-planning, tool-call
-   proliferation, background work without batch pricing) have no truth: their findings are listed
-   so a person can judge them. Target: precision >= 0.95 and recall >= 0.8 per injected category.
+   calls the truth lists. The simulator injects every category the audit has (``SCORED``); a
+   detector category it did not inject would have no truth, and its findings would be listed for a
+   person to judge. Target: precision >= 0.95 and recall >= 0.8 per injected category.
 2. **Real traces.** The real agent trajectories (SWE-agent, OpenHands), recorded provider traffic
    (VCR cassettes, one session each), LiteLLM logs and the Langfuse OTLP cases are imported into a
    fresh store and audited; every finding is printed with its calls and reasons.
@@ -42,11 +42,14 @@ from tokenomy.analysis.waste.registry import CATEGORIES
 from tokenomy.importers import import_paths
 from tokenomy.pricing import Pricer
 from tokenomy.simulate import SimulationConfig, run
+from tokenomy.simulate.options import CATEGORIES as SIMULATED
 from tokenomy.store import DuckDBStore, open_store
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared" / "data" / "real"
 PRECISION, RECALL = 0.95, 0.8
+SCORED = frozenset(SIMULATED) & frozenset(CATEGORIES)
+"""The detector categories the simulator injects, scored against its truth (all eleven)."""
 HOSTS = {
     "api.anthropic.com": "anthropic",
     "api.openai.com": "openai",
@@ -151,7 +154,7 @@ def simulate_into(store_path: Path, out: Path, calls: int, days: int, seed: int)
 def part_simulator(calls: int, days: int, seeds: Iterable[int], tmp: Path) -> bool:
     """Score every seed, then all seeds together."""
     total: dict[str, Score] = defaultdict(Score)
-    injected: set[str] = set()
+    injected: set[str] = set(SCORED)
     ok = True
     for seed in seeds:
         db = tmp / f"sim-{seed}.duckdb"
@@ -161,7 +164,6 @@ def part_simulator(calls: int, days: int, seeds: Iterable[int], tmp: Path) -> bo
             result = run_audit(store)
             seconds = time.perf_counter() - started
         scores = score(result, truth)
-        injected |= {c for c, s in scores.items() if s.truth}
         title = f"seed {seed}: {calls:,} calls, {result.period.sessions:,} sessions, audit {seconds:.1f} s"
         ok = print_scores(title, scores, injected) and ok
         for category, s in scores.items():

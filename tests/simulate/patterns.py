@@ -3,7 +3,8 @@
 Each finder reads only what a detector could read (the native records, and public facts: the
 providers' cache rules and the company's documented profiles) and returns the instances it
 sees as ``{(session_id, (call_id, ...))}``. The simulator's truth must match them exactly: every
-entry shows its pattern, and no clean session shows one.
+entry shows its pattern, and no clean session shows one. Over-planning is checked differently
+(see :data:`FINDERS`).
 """
 
 from __future__ import annotations
@@ -194,6 +195,49 @@ def _missed(previous: Call, call: Call) -> bool:
     return gap_ms <= cache_ttl_ms(call) and stable >= minimum and call.usage.cache_read == 0
 
 
+def proliferating_runs(sessions: Sessions) -> set[Instance]:
+    """Main-agent runs with more steps than the agent's most: the calls of the steps past it.
+
+    A step is a call that does not re-ask the previous one (a retry or a re-run is the same step).
+    """
+    found: set[Instance] = set()
+    for sid, calls in sessions.items():
+        main = [c for c in calls if is_main(c)]
+        if not main:
+            continue
+        most = _AGENTS[main[0].attribution.agent or ""].steps[1]
+        step, past = 0, []
+        for previous, call in zip([None, *main[:-1]], main, strict=True):
+            if previous is not None and not reasked(previous, call):
+                step += 1
+            if step >= most:
+                past.append(call.id)
+        if past:
+            found.add((sid, tuple(past)))
+    return found
+
+
+def unbatched_background(sessions: Sessions) -> set[Instance]:
+    """Successful main-agent calls of a background job (every route batched) sent without batching."""
+    return _each_session(
+        sessions,
+        lambda c: (
+            is_main(c)
+            and company.is_background(_FEATURES[c.attribution.feature or ""])
+            and not c.batch
+            and c.status is Status.OK
+        ),
+    )
+
+
+def typical_reasoning(call: Call) -> float:
+    """The agent's typical reasoning for the call's kind of step (documented profile medians)."""
+    agent = _AGENTS[call.attribution.agent or ""]
+    if call.finish_reason == "tool_calls":
+        return agent.tool_call_out.median * agent.reasoning_ratio * 0.5
+    return agent.answer_out.median * agent.reasoning_ratio
+
+
 def _each_session(sessions: Sessions, hit: Callable[[Call], bool]) -> set[Instance]:
     found: set[Instance] = set()
     for sid, calls in sessions.items():
@@ -212,4 +256,9 @@ FINDERS: dict[str, Callable[[Sessions], set[Instance]]] = {
     "oversized_model": oversized_models,
     "truncation_rerun": truncation_reruns,
     "unpruned_history": unpruned_histories,
+    "tool_call_proliferation": proliferating_runs,
+    "missed_batch": unbatched_background,
 }
+"""Exact finders. Over-planning has none: a clean call's reasoning has a wide natural spread, so the
+records alone cannot separate every over-planning call from a clean outlier (its tests check the
+truth's calls against the agent's typical reasoning instead)."""

@@ -7,6 +7,7 @@ from collections import Counter
 import numpy as np
 
 from tests.simulate.conftest import Sim
+from tokenomy.schema import Status
 from tokenomy.simulate import DEFAULT_START, calendar, tables
 
 
@@ -62,6 +63,8 @@ def test_the_nightly_job_runs_at_night_only(default_sim: Sim) -> None:
     }
     assert hours
     assert hours <= {1, 2, 3, 4, 5}
-    oversized = {e["session_id"] for e in default_sim.waste("oversized_model")}
+    unbatched = {e["session_id"] for e in default_sim.waste("missed_batch")}
     nightly = [c for c in default_sim.calls if c.attribution.feature == "nightly_extract"]
-    assert all(c.batch for c in nightly if c.session_id not in oversized)
+    assert unbatched
+    assert all(c.batch for c in nightly if c.session_id not in unbatched)
+    assert not any(c.batch for c in nightly if c.session_id in unbatched and c.status is Status.OK)

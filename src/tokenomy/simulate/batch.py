@@ -166,7 +166,7 @@ def _calls(
         env=sessions.env[sess],
         user=sessions.user[sess],
         streamed=tables.agent_streamed[rows.agent[row]],
-        batch=tables.route_batch[rows.route[row]],
+        batch=tables.route_batch[rows.route[row]] & ~sessions.unbatched[sess],
         status=raw["status"],
         http_status=raw["http_status"],
         error_type=raw["error_type"],

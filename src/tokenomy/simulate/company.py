@@ -166,6 +166,8 @@ PROSE_INTENTS: Final = frozenset(
 )
 """Intents answered in prose, where filler openings and closings can appear."""
 OVERSIZED_ROUTE: Final = Route(TOP_MODEL)
+OVERSIZED_BATCH_ROUTE: Final = Route(TOP_MODEL, batch=True)
+"""The top model through the batch API: a background job sent to it keeps batching."""
 
 CHARGE_KINDS: Final[dict[str, tuple[str, str, int]]] = {
     # kind: (unit, description, price per unit in 1e-8 USD)
@@ -360,6 +362,16 @@ def user_id(feature: Feature, index: int) -> str:
 def api_key_id(team: str, environment: str) -> str:
     """The hashed id of a team's API key in an environment (an id, never a key)."""
     return "key_" + hashlib.sha256(f"{team}:{environment}".encode()).hexdigest()[:12]
+
+
+def is_background(feature: Feature) -> bool:
+    """The feature is a background job: every one of its routes goes through a batch API."""
+    return all(r.batch for r in feature.routes)
+
+
+def oversized_route(feature: Feature) -> Route:
+    """The route an oversized session of ``feature`` takes: the top model, batched like the feature."""
+    return OVERSIZED_BATCH_ROUTE if is_background(feature) else OVERSIZED_ROUTE
 
 
 def delegate_tool(sub_agent: str) -> str:

@@ -23,6 +23,9 @@ CATEGORIES: Final = (
     "oversized_model",
     "truncation_rerun",
     "unpruned_history",
+    "tool_call_proliferation",
+    "over_planning",
+    "missed_batch",
 )
 """The waste categories the simulator injects, in the order of the truth file's summary."""
 
@@ -37,6 +40,10 @@ ELIGIBILITY: Final[dict[str, str]] = {
     "oversized_model": "a session of a simple intent (classify, extract)",
     "truncation_rerun": "a session with a step left free by a retry loop that does not end it on an error",
     "unpruned_history": "a session whose history grows past the agent's compaction threshold",
+    "tool_call_proliferation": "a session whose main agent has tools that does not end on an error",
+    "over_planning": "a session on a reasoning route whose output limit leaves room for 5x the agent's "
+    "typical reasoning",
+    "missed_batch": "a session of a background job whose routes all use the provider's batch API",
 }
 
 DEFAULT_START: Final = datetime(2026, 10, 5, tzinfo=UTC)
@@ -55,6 +62,9 @@ class WasteRates:
     oversized_model: float = 0.04
     truncation_rerun: float = 0.02
     unpruned_history: float = 0.20
+    tool_call_proliferation: float = 0.03
+    over_planning: float = 0.05
+    missed_batch: float = 0.05
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -8,8 +8,13 @@ extra attempt). The session that would overflow the budget is replaced by clean,
 sessions of the same feature that fill it exactly: they carry no injected waste, no sub-agent
 and no error, and are not counted as eligible for any waste category.
 
+Tool-call proliferation changes it too: a proliferating session's main agent keeps calling tools
+for :data:`PROLIFERATION_RANGE` times the most steps a normal run of the agent takes (such a run
+ends by itself: only sessions drawn without a natural failure are eligible).
+
 Session-level waste that does not change the call count is decided here too: an oversized
-model, a bloated system prompt, filler, and missed caching.
+model, a bloated system prompt, filler, missed caching, over-planning (the factor applied to the
+main agent's reasoning) and a background job sent at interactive prices (not batched).
 """
 
 from __future__ import annotations
@@ -38,6 +43,14 @@ BLOAT_RANGE = (4.0, 8.0)
 """A bloated system prompt is this many times the session's normal one."""
 SYSTEM_SPREAD = (0.08, 0.8, 1.25)
 """Sigma of a normal system prompt around the agent's median, and the clip range."""
+PROLIFERATION_RANGE = (3.0, 8.0)
+"""A proliferating run takes this many times the agent's most steps (uniform): it keeps searching,
+reading or querying instead of answering."""
+OVERTHINK_RANGE = (5.0, 20.0)
+"""An over-planning session reasons this many times the agent's typical reasoning (uniform), up to
+what the request's output limit leaves."""
+OUTPUT_ROOM = 0.9
+"""Share of ``max_output_tokens`` a step's output (visible and reasoning) may fill."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +82,12 @@ class Sessions:
     oversized: Array
     filler: Array
     missed_cache: Array
+    prolific: Array
+    """The main agent's tool calls proliferate (its step count is already in ``n_main``)."""
+    overthink: Array
+    """Factor on the main agent's typical reasoning in an over-planning session, else 0."""
+    unbatched: Array
+    """A background job's session sent at interactive prices instead of through the batch API."""
     success: Array
     score: Array
     eligible: Array
@@ -132,10 +151,12 @@ def _draw(rng: Rng, tables: Tables, config: SimulationConfig, feature: Array, wi
     agent = tables.feature_agent[feature]
     route = _pick(rng, tables.feature_route_cdf[feature], tables.feature_route_ids[feature])
     oversized = tables.feature_simple[feature] & (rng.random(n) < config.waste.oversized_model)
-    route = np.where(oversized, tables.oversized_route, route)
+    route = np.where(oversized, tables.feature_oversized_route[feature], route)
     lo, hi = tables.agent_steps[agent, 0], tables.agent_steps[agent, 1]
     n_main = np.minimum(lo + np.floor((hi - lo + 1) * rng.random(n) ** 1.5).astype(np.int64), hi)
     n_main, abort = _aborts(rng, config, n_main)
+    has_tools = tables.agent_tool_ids[agent, 0] >= 0
+    n_main, prolific = _proliferation(rng, config, has_tools, n_main=n_main, abort=abort, most=hi)
     sub_at, n_sub = _sub_agents(rng, tables, feature, n_main)
     retry_at, retry_extra, retry_error, retry_ok = _retries(rng, config, n_main, abort)
     trunc_at, trunc_ok = _truncations(
@@ -143,15 +164,15 @@ def _draw(rng: Rng, tables: Tables, config: SimulationConfig, feature: Array, wi
     )
     system, bloated = _system_prompts(rng, config, tables.agent_system[agent])
     main_calls = n_main + retry_extra + (trunc_at >= 0)
-    eligible = np.zeros((n, len(CATEGORIES)), dtype=bool)
-    eligible[:, COL["oversized_model"]] = tables.feature_simple[feature]
-    eligible[:, COL["bloated_system_prompt"]] = True
-    eligible[:, COL["retry_loop"]] = retry_ok
-    eligible[:, COL["truncation_rerun"]] = trunc_ok
-    eligible[:, COL["filler"]] = tables.feature_prose[feature] & (abort == 0)
-    eligible[:, COL["missed_caching"]] = _missed_cache_eligible(tables, route, agent, system, main_calls)
+    eligible = _eligibility(
+        tables, feature, route, agent, abort=abort, retry_ok=retry_ok, trunc_ok=trunc_ok, system=system
+    )
+    eligible[:, COL["missed_caching"]] &= main_calls >= 2
+    eligible[:, COL["tool_call_proliferation"]] &= has_tools
     filler = eligible[:, COL["filler"]] & (rng.random(n) < config.waste.filler)
     missed = eligible[:, COL["missed_caching"]] & (rng.random(n) < config.waste.missed_caching)
+    overthink = eligible[:, COL["over_planning"]] & (rng.random(n) < config.waste.over_planning)
+    unbatched = eligible[:, COL["missed_batch"]] & (rng.random(n) < config.waste.missed_batch)
     success = (abort == 0) & (rng.random(n) < tables.feature_success[feature])
     return Sessions(
         window=window,
@@ -174,6 +195,9 @@ def _draw(rng: Rng, tables: Tables, config: SimulationConfig, feature: Array, wi
         oversized=oversized,
         filler=filler,
         missed_cache=missed,
+        prolific=prolific,
+        overthink=np.where(overthink, rng.uniform(*OVERTHINK_RANGE, size=n), 0.0),
+        unbatched=unbatched,
         success=success,
         score=_scores(rng, success),
         eligible=eligible,
@@ -197,6 +221,15 @@ def _aborts(rng: Rng, config: SimulationConfig, n_main: Array) -> tuple[Array, A
     fails = first < n_main
     kind = np.where(rng.random(n) * p < config.error_rate, 1, 2)
     return np.where(fails, first + 1, n_main), np.where(fails, kind, 0)
+
+
+def _proliferation(
+    rng: Rng, config: SimulationConfig, has_tools: Array, *, n_main: Array, abort: Array, most: Array
+) -> tuple[Array, Array]:
+    """Sessions whose agent keeps calling tools, and their longer step counts (no natural failure)."""
+    prolific = has_tools & (abort == 0) & (rng.random(len(n_main)) < config.waste.tool_call_proliferation)
+    longer = np.round(most * rng.uniform(*PROLIFERATION_RANGE, size=len(n_main))).astype(np.int64)
+    return np.where(prolific, longer, n_main), prolific
 
 
 def _sub_agents(rng: Rng, tables: Tables, feature: Array, n_main: Array) -> tuple[Array, Array]:
@@ -265,14 +298,46 @@ def _system_prompts(rng: Rng, config: SimulationConfig, median: Array) -> tuple[
     return np.round(normal * factor).astype(np.int64), bloated
 
 
-def _missed_cache_eligible(
-    tables: Tables, route: Array, agent: Array, system: Array, main_calls: Array
-) -> Array:
+def _missed_cache_eligible(tables: Tables, route: Array, agent: Array, system: Array) -> Array:
     model = tables.route_model[route]
     prefix = system + tables.agent_tool_defs[agent]
-    return np.asarray(
-        tables.model_explicit_cache[model] & (main_calls >= 2) & (prefix >= tables.model_min_cache[model])
-    )
+    return np.asarray(tables.model_explicit_cache[model] & (prefix >= tables.model_min_cache[model]))
+
+
+def _eligibility(
+    tables: Tables,
+    feature: Array,
+    route: Array,
+    agent: Array,
+    *,
+    abort: Array,
+    retry_ok: Array,
+    trunc_ok: Array,
+    system: Array,
+) -> Array:
+    """(sessions, categories) booleans of the categories decided when a session is drawn.
+
+    Missed caching also needs two main calls, and proliferation an agent with tools: the caller
+    narrows those two columns.
+    """
+    eligible = np.zeros((len(feature), len(CATEGORIES)), dtype=bool)
+    eligible[:, COL["oversized_model"]] = tables.feature_simple[feature]
+    eligible[:, COL["bloated_system_prompt"]] = True
+    eligible[:, COL["retry_loop"]] = retry_ok
+    eligible[:, COL["truncation_rerun"]] = trunc_ok
+    eligible[:, COL["filler"]] = tables.feature_prose[feature] & (abort == 0)
+    eligible[:, COL["missed_caching"]] = _missed_cache_eligible(tables, route, agent, system)
+    eligible[:, COL["tool_call_proliferation"]] = abort == 0
+    eligible[:, COL["over_planning"]] = _overthink_eligible(tables, route, agent)
+    eligible[:, COL["missed_batch"]] = tables.feature_background[feature]
+    return eligible
+
+
+def _overthink_eligible(tables: Tables, route: Array, agent: Array) -> Array:
+    """A reasoning route whose output limit holds an answer and 5x the agent's typical reasoning."""
+    answer = np.exp(tables.agent_answer_out[agent, 0])
+    need = answer * (1.0 + OVERTHINK_RANGE[0] * tables.agent_reasoning_ratio[agent])
+    return np.asarray(tables.route_reasoning[route] & (OUTPUT_ROOM * _max_out(tables, route, agent) >= need))
 
 
 def _scores(rng: Rng, success: Array) -> Array:

@@ -8,7 +8,10 @@ Rows are laid out main agent first (each session's steps in order), then the sub
 rows of one agent run are contiguous (a *segment*, see :mod:`tokenomy.simulate.segments`).
 History grows by each step's newest turn and visible answer (reasoning is not carried over);
 agents compact their history when it passes their threshold, except in sessions injected with
-unpruned growth. Redundant tool calls are injected here by copying an earlier tool use.
+unpruned growth. Redundant tool calls are injected here by copying an earlier tool use. In a
+proliferating session every step of the main agent but the last calls tools; in an over-planning
+session every step of the main agent reasons the session's factor times the agent's typical
+reasoning for that kind of step (up to the room the output limit leaves).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import numpy.typing as npt
 
 from tokenomy.simulate import segments
 from tokenomy.simulate.options import SimulationConfig
-from tokenomy.simulate.plan import COL, SYSTEM_SPREAD, Sessions
+from tokenomy.simulate.plan import COL, OUTPUT_ROOM, SYSTEM_SPREAD, Sessions
 from tokenomy.simulate.tables import Tables
 
 Array = npt.NDArray[Any]
@@ -67,6 +70,8 @@ class Steps:
     user: Array
     out: Array
     reasoning: Array
+    reasoning_clean: Array
+    """Reasoning the step would have used without over-planning."""
     filler: Array
     hist: Array
     hist_clean: Array
@@ -143,7 +148,9 @@ def _kinds(b: _Build) -> dict[str, Array]:
     tables, agent, k = b.tables, b["agent"], b["k"]
     has_tools = tables.agent_tool_ids[agent, 0] >= 0
     spawn = ~b["sub"] & (k == b.sessions.sub_at[b["sess"]])
-    tool = (~b["last"] & has_tools & (b.rng.random(len(agent)) >= tables.agent_answer_share[agent])) | spawn
+    answers = b.rng.random(len(agent)) < tables.agent_answer_share[agent]
+    answers &= b["sub"] | ~b.sessions.prolific[b["sess"]]
+    tool = (~b["last"] & has_tools & ~answers) | spawn
     human_next = ~tool & ~b["last"] & tables.agent_conversation[agent]
     return {"tool": tool, "spawn": spawn, "human_next": human_next}
 
@@ -231,10 +238,11 @@ def _tokens(b: _Build) -> dict[str, Array]:
     reasoning[thinks] = np.round(out[thinks] * tables.agent_reasoning_ratio[agent[thinks]] * noise)
     filler = np.where(~sub & ~tool & sessions.filler[sess], _filler(rng, n), 0)
     max_out = np.where(sub, _sub_max_out(tables, b["route"], agent), sessions.max_out[sess])
-    cap = np.floor(0.9 * max_out).astype(np.int64)
+    cap = np.floor(OUTPUT_ROOM * max_out).astype(np.int64)
     out = np.minimum(out + filler, cap)
     filler = np.minimum(filler, out)
-    reasoning = np.minimum(reasoning, cap - out)
+    clean = np.minimum(reasoning, cap - out)
+    reasoning = np.minimum(np.where(sub, reasoning, _overthought(b, reasoning)), cap - out)
     out, reasoning = _truncated_needs(b, out, reasoning, max_out)
     sub_answers = sub & ~tool
     delegated = np.bincount(sess[sub_answers], weights=out[sub_answers], minlength=len(sessions))
@@ -244,9 +252,23 @@ def _tokens(b: _Build) -> dict[str, Array]:
         "res1": np.where(b["spawn"], np.round(delegated[sess]).astype(np.int64), b["res1"]),
         "out": out,
         "reasoning": reasoning,
+        "reasoning_clean": np.minimum(clean, reasoning),
         "filler": filler,
         "max_out": max_out,
     }
+
+
+def _overthought(b: _Build, reasoning: Array) -> Array:
+    """Reasoning of over-planning sessions: their factor times the agent's typical for the step's kind.
+
+    The typical is the median visible output of the kind of step (a tool call or an answer) times
+    the agent's reasoning ratio, halved on tool steps as the clean reasoning is.
+    """
+    tables, agent, tool = b.tables, b["agent"], b["tool"]
+    factor = b.sessions.overthink[b["sess"]]
+    median = np.exp(np.where(tool, tables.agent_tool_call_out[agent, 0], tables.agent_answer_out[agent, 0]))
+    typical = median * tables.agent_reasoning_ratio[agent] * np.where(tool, 0.5, 1.0)
+    return np.where(factor > 0, np.round(typical * factor).astype(np.int64), reasoning)
 
 
 def _filler(rng: Rng, n: int) -> Array:
@@ -290,7 +312,11 @@ def _user_turns(b: _Build) -> dict[str, Array]:
 
 
 def _history(b: _Build) -> dict[str, Array]:
-    """History before the newest turn: raw growth, the agent's compaction, the context window."""
+    """History before the newest turn: raw growth, the agent's compaction, the context window.
+
+    A history that would not fit the context window stops at the smallest room the step and the
+    later steps of its run leave, so it never shrinks without a compaction.
+    """
     tables, sessions, sess, sub, first = b.tables, b.sessions, b["sess"], b["sub"], b["first"]
     conversation = tables.agent_conversation[b["agent"]]
     raw = segments.exclusive_cumsum(np.where(conversation, b["user"] + b["out"], 0), first)
@@ -301,7 +327,7 @@ def _history(b: _Build) -> dict[str, Array]:
     unpruned = eligible & (b.rng.random(len(sessions)) < b.config.waste.unpruned_history)
     hist = np.where(unpruned[sess] & ~sub, raw, clean)
     limit = tables.model_ctx[b["model"]] - b["system"] - b["tool_defs"] - b["user"] - 2 * b["max_out"] - 64
-    hist = np.minimum(hist, np.maximum(limit, 0))
+    hist = np.minimum(hist, np.maximum(_room_ahead(limit, b["last"]), 0))
     prev = np.maximum(segments.previous(first), 0)
     cont = ~first & conversation & (hist == hist[prev] + b["user"][prev] + b["out"][prev])
     return {
@@ -311,6 +337,15 @@ def _history(b: _Build) -> dict[str, Array]:
         "msgs": _messages(b, conversation, raw, hist),
         "unpruned": unpruned,
     }
+
+
+def _room_ahead(room: Array, last: Array) -> Array:
+    """For every row, the smallest ``room`` of that row and the later rows of its segment."""
+    if not len(room):
+        return room
+    reverse = room[::-1].astype(np.int64)
+    offset = (np.cumsum(last[::-1]) - 1).astype(np.int64) << np.int64(40)
+    return np.asarray((np.minimum.accumulate(reverse - offset) + offset)[::-1])
 
 
 def _messages(b: _Build, conversation: Array, raw: Array, hist: Array) -> Array:

@@ -112,6 +112,8 @@ class Tables:
     feature_simple: Array
     feature_prose: Array
     feature_env_cdf: Array  # f x 3
+    feature_oversized_route: Array
+    feature_background: Array
 
 
 SCHEDULES = ("business", "extended", "nightly")
@@ -158,6 +160,8 @@ def _routes() -> list[company.Route]:
         if f.sub_route is not None:
             found[f.sub_route] = None
     found[company.OVERSIZED_ROUTE] = None
+    for f in company.FEATURES:
+        found[company.oversized_route(f)] = None
     return list(found)
 
 
@@ -293,4 +297,6 @@ def _feature_arrays(routes: list[company.Route], names: Names) -> dict[str, Any]
         "feature_simple": np.array([f.intent in company.SIMPLE_INTENTS for f in fs]),
         "feature_prose": np.array([f.intent in company.PROSE_INTENTS for f in fs]),
         "feature_env_cdf": np.array([_cdf(list(f.environments), 3) for f in fs]),
+        "feature_oversized_route": np.array([route_ids[company.oversized_route(f)] for f in fs]),
+        "feature_background": np.array([company.is_background(f) for f in fs]),
     }

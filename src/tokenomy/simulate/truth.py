@@ -20,6 +20,12 @@ so an instance is recorded exactly when the data shows the pattern:
 * ``unpruned_history``: the calls whose history exceeds what the agent's compaction would have
   kept (re-asks with a correction note, whose history is the whole earlier prompt, are left out);
   wasted = the excess, summed.
+* ``tool_call_proliferation``: the main agent's calls of the steps past the most a normal run of
+  the agent takes; wasted = all their tokens.
+* ``over_planning``: the main agent's successful calls whose reasoning exceeds what the step would
+  have used; wasted = that excess reasoning, summed.
+* ``missed_batch``: a background job's successful main calls sent without the batch API; wasted =
+  all their tokens (the fix is batch pricing, so the dollar waste is the discount).
 """
 
 from __future__ import annotations
@@ -78,7 +84,19 @@ def entries(tables: Tables, chunk: Chunk, tally: Tally) -> Iterator[dict[str, An
     """The waste instances of a chunk, as truth-file objects; updates ``tally``."""
     for category in CATEGORIES:
         tally.eligible[category] += int(chunk.sessions.eligible[:, COL[category]].sum())
-    finders = (_retries, _truncations, _redundant, _filler, _bloated, _missed_caching, _oversized, _unpruned)
+    finders = (
+        _retries,
+        _truncations,
+        _redundant,
+        _filler,
+        _bloated,
+        _missed_caching,
+        _oversized,
+        _unpruned,
+        _proliferation,
+        _over_planning,
+        _missed_batch,
+    )
     for finder in finders:
         for entry in finder(tables, chunk):
             tally.instances[entry["category"]] += 1
@@ -222,3 +240,33 @@ def _unpruned(tables: Tables, chunk: Chunk) -> Iterator[dict[str, Any]]:
         processed = np.where(calls.status[group] == OK, excess[group], 0)
         detail = {"prune_at_tokens": int(tables.agent_prune_at[calls.agent[group[0]]])}
         yield _entry(chunk, "unpruned_history", group, processed.sum(), detail)
+
+
+def _proliferation(tables: Tables, chunk: Chunk) -> Iterator[dict[str, Any]]:
+    steps, calls = chunk.steps, chunk.calls
+    most = tables.agent_steps[calls.agent, 1]
+    past = ~calls.sub & chunk.sessions.prolific[calls.sess] & (steps.k[calls.row] >= most)
+    tokens = _tokens(chunk)
+    for group in _groups(chunk, past):
+        sess = int(calls.sess[group[0]])
+        detail = {"steps": int(chunk.sessions.n_main[sess]), "typical_most_steps": int(most[group[0]])}
+        yield _entry(chunk, "tool_call_proliferation", group, tokens[group].sum(), detail)
+
+
+def _over_planning(tables: Tables, chunk: Chunk) -> Iterator[dict[str, Any]]:
+    calls = chunk.calls
+    excess = np.where(calls.status == OK, calls.reasoning - chunk.steps.reasoning_clean[calls.row], 0)
+    over = ~calls.sub & (chunk.sessions.overthink[calls.sess] > 0) & (excess > 0)
+    for group in _groups(chunk, over):
+        factor = float(chunk.sessions.overthink[calls.sess[group[0]]])
+        detail = {"factor": round(factor, 2), "reasoning_tokens": int(calls.reasoning[group].sum())}
+        yield _entry(chunk, "over_planning", group, excess[group].sum(), detail)
+
+
+def _missed_batch(tables: Tables, chunk: Chunk) -> Iterator[dict[str, Any]]:
+    calls = chunk.calls
+    tokens = _tokens(chunk)
+    unbatched = ~calls.sub & chunk.sessions.unbatched[calls.sess] & ~calls.batch & (calls.status == OK)
+    for group in _groups(chunk, unbatched):
+        detail = {"model": tables.names.models[int(calls.model[group[0]])]}
+        yield _entry(chunk, "missed_batch", group, tokens[group].sum(), detail)

@@ -10,16 +10,20 @@ out of the same arithmetic a real capture would do. Every call is priced with th
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from tokenomy import native
 from tokenomy.analysis.dimensions import Scope, scope_sql
 from tokenomy.analysis.waste.base import AuditOptions, Context, Detection, Detector
 from tokenomy.pricing import Pricer
 from tokenomy.schema import Attribution, Call, Charge, Status, ToolUse, Usage
+from tokenomy.simulate import SimulationConfig, WasteRates, run
 from tokenomy.store import DuckDBStore, open_store
 
 T0 = datetime(2026, 10, 5, 9, 0, 0)
@@ -218,3 +222,32 @@ def detect(tmp_path: Path, detector: Detector, calls: Iterable[Call], **kwargs: 
     options = kwargs.pop("options", None)
     with store_of(tmp_path, calls, kwargs.pop("charges", ())) as store:
         return detector.detect(context(store, options))
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A detector's sessions on a simulation, next to the sessions the truth lists for its category."""
+
+    found: set[str]
+    truth: set[str]
+    clean: int
+    """Sessions of the simulation without an instance of the category."""
+
+
+def score_on_simulation(
+    tmp_path: Path, detector: Detector, *, rate: float, calls: int = 8_000, seed: int = 3
+) -> Scored:
+    """Simulate ``calls`` with only ``detector``'s category injected at ``rate``, and run it."""
+    waste = WasteRates.none().with_overrides({detector.category: rate})
+    config = SimulationConfig(calls=calls, days=3, seed=seed, waste=waste)
+    data, truth = io.BytesIO(), io.BytesIO()
+    run(config, data, truth)
+    lines = [json.loads(line) for line in data.getvalue().splitlines()]
+    made = [native.call_from_native(o) for o in lines if not native.is_charge(o)]
+    charges = [native.charge_from_native(o) for o in lines if native.is_charge(o)]
+    entries = [json.loads(line) for line in truth.getvalue().splitlines()]
+    listed = {e["session_id"] for e in entries if e.get("category") == detector.category}
+    with store_of(tmp_path, [c.replace(cost=PRICER.price(c)) for c in made], charges) as store:
+        found = {h.session_id for h in detector.detect(context(store)).hits}
+    sessions = {c.session_id for c in made}
+    return Scored(found, listed, len(sessions - listed))

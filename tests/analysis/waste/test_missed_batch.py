@@ -6,7 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from tests.analysis.waste.factory import T0, detect, make_call
+from tests.analysis.waste.factory import T0, detect, make_call, score_on_simulation
 from tokenomy.analysis.waste.missed_batch import MissedBatch
 from tokenomy.schema import Attribution, Call, WasteEffect
 
@@ -56,3 +56,10 @@ def test_streamed_calls_and_providers_without_batch_pricing_are_left_alone(tmp_p
         + _calls(1, batch=False, prefix="deepseek", provider="deepseek", model="deepseek-chat")
     )
     assert detect(tmp_path, MissedBatch(), calls).hits == []
+
+
+def test_simulated_unbatched_background_sessions_are_found_and_nothing_else(tmp_path: Path) -> None:
+    scored = score_on_simulation(tmp_path, MissedBatch(), rate=0.2)
+    assert len(scored.truth) >= 20
+    assert scored.clean > 1_000
+    assert scored.found == scored.truth

@@ -43,6 +43,9 @@ class AuditOptions:
     """...and its reasoning per visible output token this many robust standard deviations above its peers'."""
     reasoning_min_calls: int = 30
     """Calls with reasoning a (task, model, step kind) route needs for its baseline."""
+    reasoning_run_ratio: float = 3.0
+    """A run whose calls together reach ``reasoning_z`` over-plans when its reasoning is also this many
+    times its peers' medians added up (and ``reasoning_min_excess`` above their 90th percentiles)."""
     oversized_ratio: float = 25.0
     """A simple request on a model this many times the price per token of the intent's cheapest model."""
     oversized_min_share: float = 0.05
