@@ -17,6 +17,9 @@ from tokenomy.budgets.spend import StoreSpend
 from tokenomy.schema import Attribution, Cost, Usage
 from tokenomy.store import open_store
 
+NO_WAIT = BudgetSettings(contention_wait=0)
+"""Refusals while reservations are open come at once (the requests in these tests never settle)."""
+
 
 def ask(
     input_tokens: int = 1000,
@@ -50,7 +53,9 @@ def test_the_worst_case_is_reserved_on_every_applicable_policy(clock: Clock) -> 
 
 
 def test_max_tokens_is_lowered_to_fit_what_is_left(clock: Clock) -> None:
-    guard = BudgetGuard([policy(limit_tokens=5_000)], clock=clock)
+    # the last refusal comes while the second request is in flight: refuse at once, not after a
+    # wait for it to settle (tests/budgets/test_contention.py covers the wait)
+    guard = BudgetGuard([policy(limit_tokens=5_000)], clock=clock, settings=NO_WAIT)
     first = admitted(guard.reserve(ask(max_tokens=3_000)))
     guard.settle(first, 2_000)  # 1000 input + 2000 output = 3000 tokens
     second = admitted(guard.reserve(ask(max_tokens=3_000)))
@@ -99,7 +104,7 @@ def test_a_hard_refusal_names_scope_limit_spent_and_reset(clock: Clock) -> None:
 
 
 def test_each_team_has_its_own_account_and_unattributed_requests_share_one(clock: Clock) -> None:
-    guard = BudgetGuard([policy(scope="team", limit_tokens=4_100)], clock=clock)
+    guard = BudgetGuard([policy(scope="team", limit_tokens=4_100)], clock=clock, settings=NO_WAIT)
     keys = {
         h.key for r in (ask(team="a"), ask(team="b"), ask(), ask()) for h in admitted(guard.reserve(r)).held
     }
@@ -180,7 +185,9 @@ def test_settlement_takes_usage_cost_or_output_tokens_and_counts_once(clock: Clo
 
 def test_reservations_that_die_expire_after_the_ttl(clock: Clock) -> None:
     guard = BudgetGuard(
-        [policy(limit_tokens=2_100)], clock=clock, settings=BudgetSettings(reservation_ttl=30)
+        [policy(limit_tokens=2_100)],
+        clock=clock,
+        settings=BudgetSettings(reservation_ttl=30, contention_wait=0),
     )
     admitted(guard.reserve(ask()))  # never settled
     assert isinstance(guard.reserve(ask()), Rejection)

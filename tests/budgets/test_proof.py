@@ -45,18 +45,22 @@ def test_other_budgets_and_concurrency_hold(budget: Decimal, streams: int) -> No
     naive = run_local(config, naive=True)
     assert held.used <= budget  # never above B: every request used at most what it reserved
     assert held.overshoot == 0
-    assert held.usable_share >= in_flight_floor(held, streams)
+    # a refusal blocked only by reservations in flight waits for them to settle, so even at B x0.1
+    # (128 worst cases are 22% of B) at least 97% of B is spent before the first refusal
+    assert held.usable_share >= 0.97
     assert held.used >= budget * Decimal("0.99")  # what the first refusals left is used by the others
     assert naive.overshoot > held.bound  # the count-after-response ledger overshoots past the bar
 
 
-def test_two_processes_sharing_redis_hold(redis_server: RedisProcess) -> None:
-    config = scaled(LOAD, processes=2)
+@pytest.mark.parametrize("budget", [Decimal(4), Decimal("0.4")], ids=["B", "B-x0.1"])
+def test_two_processes_sharing_redis_hold(redis_server: RedisProcess, budget: Decimal) -> None:
+    config = scaled(LOAD, processes=2, budget_usd=budget)
     held = run_processes(config, redis_server.url)
     naive = run_processes(config, redis_server.url, naive=True)
     assert held.rejections == LOAD.streams  # every stream ran until the budget refused it
     assert held.holds
-    assert held.used <= LOAD.budget_usd
+    assert held.overshoot == 0
+    assert held.used <= budget
     assert held.usable_share >= 0.97
     assert naive.overshoot > held.overshoot
     assert held.recorded is not None
@@ -94,7 +98,7 @@ def test_256_streams_over_two_processes_share_one_redis(redis_server: RedisProce
     assert held.rejections == 256
     assert held.unavailable == 0
     assert held.used <= config.budget_usd
-    assert held.usable_share >= in_flight_floor(held, 256)
+    assert held.usable_share >= 0.97  # 256 worst cases are 34% of B: the refusals waited for them
     assert held.recorded is not None
     assert held.recorded[1] == 0
     assert held.used <= held.recorded[0] <= held.used + Decimal(held.requests) / 10**9

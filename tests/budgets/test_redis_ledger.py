@@ -61,7 +61,11 @@ def test_the_script_reserves_lowers_refuses_and_settles(redis_server: RedisProce
 
 
 def test_the_guard_gives_the_same_answers_as_in_process(redis_server: RedisProcess) -> None:
-    guard = BudgetGuard([policy(name=fresh(), limit_tokens=5_000)], ledger=RedisLedger(redis_server.url))
+    guard = BudgetGuard(
+        [policy(name=fresh(), limit_tokens=5_000)],
+        ledger=RedisLedger(redis_server.url),
+        settings=BudgetSettings(contention_wait=0),  # the second request never settles: no wait
+    )
     first = guard.reserve(ask(3_000))
     assert isinstance(first, Reservation)
     guard.settle(first, 2_000)

@@ -48,6 +48,7 @@ def test_settings_and_policies_are_read(tmp_path: Path) -> None:
     )
     assert (settings.min_output_tokens, settings.alert_webhook) == (128, "http://127.0.0.1:9/hook")
     assert settings.max_output_tokens == {"gpt-4o-mini": 16384}
+    assert settings.contention_wait == 2.0  # the default
     assert [p.name for p in found.policies] == ["search-monthly", "per-request"]
     assert found.path == path
 
@@ -61,6 +62,9 @@ def test_no_file_gives_defaults_and_the_environment_names_the_ledger(
     assert (found.policies, found.path) == ((), None)
     assert (found.settings.ledger, found.settings.fail) == ("redis://127.0.0.1:1/0", FailMode.OPEN)
     assert load_budgets(None, env={}).settings.ledger == "memory"
+    off = tmp_path / "off.toml"
+    off.write_text("[budgets]\ncontention_wait = 0\n")
+    assert load_budgets(off, env={}).settings.contention_wait == 0.0
     with pytest.raises(ConfigError, match="does not exist"):
         load_budgets(tmp_path / "absent.toml", env={})
 
@@ -79,6 +83,7 @@ def test_no_file_gives_defaults_and_the_environment_names_the_ledger(
         ("[budgets]\nledger = 'postgres://x'\n", "[budgets]: 'ledger' must be \"memory\" or a redis:// URL"),
         ("[budgets]\nfail = 'sometimes'\n", '\'fail\' must be "closed" or "open"'),
         ("[budgets]\nreservation_ttl = -5\n", "'reservation_ttl' must be a positive number"),
+        ("[budgets]\ncontention_wait = -1\n", "'contention_wait' must be seconds from 0 (off) to 3600"),
         ("[budgets]\ncolour = 1\n", "unknown setting(s) colour"),
         ("budget = 3\n", "budgets are [[budget]] tables"),
         ("[[budget]\n", "cannot read the config file"),

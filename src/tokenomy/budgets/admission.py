@@ -156,6 +156,8 @@ class Rejection:
         resets_at: When the window resets (None: a request or session window).
         status: The HTTP status to answer with.
         type: The error type (``budget_exceeded``, ``budget_unavailable``, ``budget_unpriced_model``).
+        in_flight: True when the budget was held by requests in flight (not spent) for the whole
+            wait: a retry in a moment may fit, so :meth:`retry_after` says one second.
     """
 
     message: str
@@ -168,9 +170,13 @@ class Rejection:
     resets_at: datetime | None = None
     status: int = 429
     type: str = BUDGET_EXCEEDED
+    in_flight: bool = False
 
     def retry_after(self, now: datetime | None = None) -> int | None:
-        """Seconds until the window resets (for a ``Retry-After`` header), or None."""
+        """Seconds until the window resets (for a ``Retry-After`` header), or None; 1 when the
+        budget is only held by requests in flight."""
+        if self.in_flight:
+            return 1
         if self.resets_at is None:
             return None
         now = now or datetime.now(UTC)

@@ -10,8 +10,10 @@ the reservation by what was used (a cut stream or an error settles what it used,
 ``reservation_ttl`` seconds.
 
 The decision is written once, as a generator that yields the ledger operations it needs
-(``usage``, ``reserve``, ``rebuild``); :meth:`BudgetGuard.reserve` runs it with the ledger's
-blocking calls and :meth:`BudgetGuard.areserve` with its asyncio ones. When the ledger cannot be
+(``usage``, ``reserve``, ``rebuild``, ``wait``); :meth:`BudgetGuard.reserve` runs it with the
+ledger's blocking calls (and sleeps) and :meth:`BudgetGuard.areserve` with its asyncio ones (and
+awaits). A hard account blocked only by reservations in flight is waited on for up to
+``contention_wait`` seconds (:mod:`tokenomy.budgets.contention`). When the ledger cannot be
 reached, ``fail = "closed"`` refuses (503) and ``fail = "open"`` admits with ``enforced=False``
 and an alert.
 """
@@ -42,7 +44,8 @@ from tokenomy.budgets.admission import (
     Settlement,
 )
 from tokenomy.budgets.alerts import Alert, Alerter
-from tokenomy.budgets.ledger import Granted, Ledger, LedgerUnavailable, Line, Missing, Outcome
+from tokenomy.budgets.contention import Backoff, held_only
+from tokenomy.budgets.ledger import Granted, Ledger, LedgerUnavailable, Line, Missing, Outcome, Refused
 from tokenomy.budgets.memory import MemoryLedger
 from tokenomy.budgets.policy import DowngradeStep, Policy, Unit
 from tokenomy.budgets.prices import Card, PriceCards
@@ -148,6 +151,9 @@ class BudgetGuard:
             return ledger.reserve(*op[1:])
         if op[0] == "usage":
             return ledger.usage(op[1])
+        if op[0] == "wait":
+            time.sleep(op[1])
+            return None
         for account in op[1]:
             ledger.seed(account.key, self._rebuilt(account), account.expire_at(self._clock()))
         return None
@@ -158,6 +164,9 @@ class BudgetGuard:
             return await ledger.areserve(*op[1:])
         if op[0] == "usage":
             return await ledger.ausage(op[1])
+        if op[0] == "wait":
+            await asyncio.sleep(op[1])
+            return None
         for account in op[1]:
             spent = await asyncio.to_thread(self._rebuilt, account)
             await ledger.aseed(account.key, spent, account.expire_at(self._clock()))
@@ -190,22 +199,46 @@ class BudgetGuard:
         if not lines:
             return self._admitted(request, ask, card, max_tokens=capped)
         rid = self._prefix + format(next(self._ids), "x")
-        outcome: Outcome = yield ("reserve", rid, lines, capped, least, self.settings.reservation_ttl)
-        if isinstance(outcome, Missing):
-            yield ("rebuild", [accounts[i] for i in outcome.indexes])
-            outcome = yield ("reserve", rid, lines, capped, least, self.settings.reservation_ttl)
-            if isinstance(outcome, Missing):
-                raise LedgerUnavailable("accounts vanished while being rebuilt")
+        outcome, waited = yield from self._reserving(accounts, rid, lines, (capped, least))
         if not isinstance(outcome, Granted):
-            return self._refusal(
-                accounts[outcome.index], lines[outcome.index], outcome.spent, outcome.reserved, least
-            )
+            return self._refusal(accounts[outcome.index], lines[outcome.index], outcome, least, waited=waited)
         held = tuple(
             Held(a.key, a.policy.name, a.policy.unit, amount)
             for a, amount in zip(accounts, outcome.amounts, strict=True)
         )
         self._soft_alerts(ask, accounts, outcome.usage)
         return self._admitted(request, ask, card, max_tokens=outcome.max_tokens, held=held, rid=rid)
+
+    def _reserving(
+        self, accounts: list[Account], rid: str, lines: list[Line], asked: tuple[int, int]
+    ) -> Generator[Op, Any, tuple[Granted | Refused, bool]]:
+        """Reserve; while only open reservations block a hard account, wait for them and retry.
+
+        Returns the outcome and whether a wait was spent on it (see :mod:`.contention`). A refused
+        attempt reserves nothing, so every retry uses the same id.
+        """
+        want, least = asked
+        backoff = Backoff(self.settings.contention_wait)
+        while True:
+            outcome = yield from self._reserve_once(accounts, rid, lines, want, least)
+            if isinstance(outcome, Granted) or not held_only(lines[outcome.index], outcome, least):
+                return outcome, False
+            pause = backoff.pause()
+            if pause is None:
+                return outcome, backoff.waited
+            yield ("wait", pause)
+
+    def _reserve_once(
+        self, accounts: list[Account], rid: str, lines: list[Line], want: int, least: int
+    ) -> Generator[Op, Any, Granted | Refused]:
+        ttl = self.settings.reservation_ttl
+        outcome: Outcome = yield ("reserve", rid, lines, want, least, ttl)
+        if isinstance(outcome, Missing):
+            yield ("rebuild", [accounts[i] for i in outcome.indexes])
+            outcome = yield ("reserve", rid, lines, want, least, ttl)
+            if isinstance(outcome, Missing):
+                raise LedgerUnavailable("accounts vanished while being rebuilt")
+        return outcome
 
     def _day(self, now: float) -> date:
         """The UTC date of ``now`` (prices are dated), recomputed once a day."""
@@ -377,10 +410,16 @@ class BudgetGuard:
         )
         return Downgrade(reservation, tuple(ask.steps)) if ask.steps else reservation
 
-    def _refusal(self, account: Account, line: Line, spent: int, reserved: int, least: int) -> Rejection:
+    def _refusal(
+        self, account: Account, line: Line, refused: Refused, least: int, *, waited: bool = False
+    ) -> Rejection:
         policy, unit = account.policy, account.policy.unit
-        needed = line.cost(least)
-        message = messages.refused(account, spent, reserved, needed, least)
+        spent, reserved, needed = refused.spent, refused.reserved, line.cost(least)
+        if waited:
+            wait = self.settings.contention_wait
+            message = messages.held_in_flight(account, spent, reserved, needed, least, waited=wait)
+        else:
+            message = messages.refused(account, spent, reserved, needed, least)
         self.alerts.raise_once(Alert("exhausted", policy.name, account.key, message))
         return Rejection(
             message,
@@ -391,6 +430,7 @@ class BudgetGuard:
             spent=messages.amount(spent, unit),
             reserved=messages.amount(reserved, unit),
             resets_at=account.resets_at,
+            in_flight=waited,
         )
 
     def _unavailable(self, request: BudgetRequest, exc: LedgerUnavailable) -> Admission:

@@ -48,6 +48,21 @@ def refused(account: Account, spent: int, reserved: int, needed: int, least: int
     )
 
 
+def held_in_flight(
+    account: Account, spent: int, reserved: int, needed: int, least: int, *, waited: float
+) -> str:
+    """The message of a hard refusal after waiting in vain for reservations in flight to settle."""
+    policy, unit = account.policy, account.policy.unit
+    return (
+        f"budget '{policy.name}' ({policy.describe_scope(account.value)}, {policy.describe_limit()}) "
+        f"is held by requests in flight: spent {shown(amount(spent, unit), unit)}, "
+        f"{shown(amount(reserved, unit), unit)} reserved by requests in flight, "
+        f"{shown(amount(needed, unit), unit)} needed for the smallest useful answer ({least} output tokens); "
+        f"they did not settle within {waited:g} s ([budgets] contention_wait). Retry in a moment, "
+        f"ask for less (a lower max_tokens), or raise the limit (`tokenomy budgets set {policy.name} ...`)."
+    )
+
+
 def too_big(policy: Policy, value: str | None, needed: int, least: int) -> str:
     """The message of a per-request cap the request cannot fit under."""
     unit = policy.unit

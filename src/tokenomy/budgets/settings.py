@@ -10,6 +10,8 @@
     default_max_tokens = 16384             # the bound when neither request nor catalog gives one
     alert_webhook = "http://127.0.0.1:9000/hooks/budget"
     max_output_tokens = { "gpt-4o-mini" = 16384 }   # per-model maximum output, where known
+    contention_wait = 2.0                  # seconds a request blocked only by reservations in
+                                           # flight waits for them to settle (0: refuse at once)
 
     [[budget]]
     name = "search-team-monthly"
@@ -59,6 +61,7 @@ class BudgetSettings:
     alert_webhook: str | None = None
     max_output_tokens: Mapping[str, int] = field(default_factory=dict)
     redis_timeout: float = 0.5
+    contention_wait: float = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +83,7 @@ _SETTINGS: Final = frozenset(
         "alert_webhook",
         "max_output_tokens",
         "redis_timeout",
+        "contention_wait",
     }
 )
 
@@ -169,6 +173,7 @@ def _settings(section: Mapping[str, Any], env: Mapping[str, str], where: str) ->
         alert_webhook=webhook,
         max_output_tokens=_model_limits(values.get("max_output_tokens", {}), where),
         redis_timeout=_positive(values, "redis_timeout", 0.5, where),
+        contention_wait=_seconds(values, "contention_wait", 2.0, where),
     )
 
 
@@ -180,6 +185,13 @@ def _positive(
     if isinstance(value, bool) or not isinstance(value, kinds) or value <= 0:
         kind = "whole number" if whole else "number"
         raise ConfigError(f"{where}: '{name}' must be a positive {kind}, got {value!r}")
+    return float(value)
+
+
+def _seconds(values: Mapping[str, Any], name: str, default: float, where: str) -> float:
+    value = values.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 3600:
+        raise ConfigError(f"{where}: '{name}' must be seconds from 0 (off) to 3600, got {value!r}")
     return float(value)
 
 
