@@ -76,3 +76,23 @@ def test_content_is_dropped_unless_captured(pricer: Pricer, tmp_path: Path) -> N
         content = calls(store)["n-text"].content
         assert content is not None
         assert content.prompt == "secret plan"
+
+
+OUTCOME = {
+    "type": "outcome",
+    "target": "session",
+    "id": "s-native",
+    "success": True,
+    "at": "2026-01-01T00:01:00Z",
+}
+
+
+def test_outcomes_are_stored_on_both_paths(store: DuckDBStore, pricer: Pricer, tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "n.jsonl", [samples.native_call("n-1"), CHARGE, OUTCOME])
+    fast = run(store, pricer, path)
+    assert (fast.calls, fast.charges, fast.outcomes, fast.rejected) == (1, 1, 1, 0)
+    rewritten = write_lines(tmp_path / "r.jsonl", [samples.native_call("r-1"), {**OUTCOME, "id": "s-other"}])
+    slow = run(store, pricer, rewritten, attribution=Attribution(team="search"))
+    assert (slow.calls, slow.outcomes, slow.rejected) == (1, 1, 0)
+    assert set(calls(store)) == {"n-1", "r-1"}
+    assert store.events_count("outcomes") == 2

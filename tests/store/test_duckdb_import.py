@@ -102,3 +102,31 @@ def test_charges_are_stored_once_each_whether_the_survey_keeps_them_or_not(
 def test_a_file_without_the_text_charge_cannot_hold_charges(tmp_path: Path) -> None:
     assert not may_hold_charges(write_jsonl(tmp_path / "calls.jsonl", [priced_call("a")]))
     assert may_hold_charges(write_jsonl(tmp_path / "both.jsonl", [priced_call("a"), charge("b")]))
+
+
+def test_outcome_lines_are_stored_as_outcomes_never_as_calls(tmp_path: Path, pricer: Pricer) -> None:
+    success = {"type": "outcome", "target": "session", "id": "sess-1", "success": True, "action": "resolved"}
+    success["at"] = "2026-10-01T12:00:00.000001Z"
+    scored = {"type": "outcome", "target": "call", "id": "c1", "score": 0.5, "at": "2026-10-01T12:00:01Z"}
+    records = [priced_call("c1"), charge("g1"), success, scored, success]
+    path = write_jsonl(tmp_path / "with-outcomes.jsonl", records)
+    with fresh(tmp_path) as store:
+        result = store.import_native_jsonl(path, pricer=pricer)
+        assert (result.calls, result.charges, result.outcomes, result.rejected) == (1, 1, 2, 0)
+        assert store.count() == 1
+        stored = store.connection.execute(
+            "SELECT target, id, success, score, action FROM outcomes ORDER BY id"
+        ).fetchall()
+        assert stored == [("call", "c1", None, 0.5, None), ("session", "sess-1", True, None, "resolved")]
+        again = store.import_native_jsonl(path, pricer=pricer)
+        assert (again.calls, again.outcomes) == (0, 0)
+        assert store.events_count("outcomes") == 2
+
+
+def test_an_unknown_record_type_is_named_by_line_and_field(tmp_path: Path, pricer: Pricer) -> None:
+    odd = native_line(priced_call("c2")).replace('{"id"', '{"type": "span", "id"', 1)
+    path = write_jsonl(tmp_path / "odd.jsonl", [priced_call("c1"), odd])
+    with fresh(tmp_path) as store:
+        result = store.import_native_jsonl(path, pricer=pricer)
+        assert (result.calls, result.rejected) == (1, 1)
+        assert (result.errors[0].record, result.errors[0].field) == (2, "type")

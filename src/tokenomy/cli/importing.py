@@ -170,6 +170,7 @@ def _totals_table(summary: ImportSummary) -> Table:
         ("calls stored", f"{summary.calls:,}"),
         ("duplicates skipped", f"{summary.duplicates:,}"),
         ("charges stored", f"{summary.charges:,}"),
+        *((("outcomes stored", f"{summary.outcomes:,}"),) if summary.outcomes else ()),
         ("sessions", f"{summary.sessions:,}"),
         *((f"tokens {name}", f"{summary.tokens[name]:,}") for name in BUCKETS),
         ("tokens input total", f"{summary.input_total:,}"),

@@ -21,7 +21,14 @@ from tokenomy.importers.base import RecordImporter
 from tokenomy.importers.reading import Sample, Source
 from tokenomy.importers.records import sample_objects
 from tokenomy.importers.results import Context, FileResult, ImportOptions, Item
-from tokenomy.native import FieldError, call_from_native, charge_from_native, is_charge
+from tokenomy.native import (
+    FieldError,
+    call_from_native,
+    charge_from_native,
+    is_charge,
+    is_outcome,
+    outcome_from_native,
+)
 from tokenomy.schema import BUCKETS, Attribution
 
 _CONTENT_MARK: Final = b'"content"'
@@ -68,6 +75,8 @@ class NativeImporter(RecordImporter):
             try:
                 if isinstance(value, Mapping) and is_charge(value):
                     yield charge_from_native(value)
+                elif isinstance(value, Mapping) and is_outcome(value):
+                    yield outcome_from_native(value)
                 else:
                     yield call_from_native(value)
             except FieldError as exc:
@@ -102,6 +111,7 @@ def _fast(path: Path, source: Source, ctx: Context) -> FileResult:
         calls=imported.calls,
         duplicates=imported.duplicates,
         charges=imported.charges,
+        outcomes=imported.outcomes,
         unpriced=imported.unpriced,
         cost=imported.cost,
         tokens=dict(imported.tokens),

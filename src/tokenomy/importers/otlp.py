@@ -51,11 +51,7 @@ class OtlpImporter(RecordImporter):
         yield from calls
         sent = sdk_records(spans)
         yield from sent.charges
-        if sent.outcomes:
-            yield Note(
-                f"{len(sent.outcomes)} tokenomy.outcome spans not imported: an import stores calls and "
-                "charges; send outcomes to `tokenomy serve` (POST /v1/traces or /v1/events)"
-            )
+        yield from sent.outcomes
         if spans and not calls and not sent.charges and not sent.outcomes:
             yield Note(f"{len(spans)} spans, none of them an LLM call (no GenAI model or usage attributes)")
 

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, TypeAlias
 
 from tokenomy.errors import ImportFileError, RecordError
-from tokenomy.schema import BUCKETS, Attribution, Call, Charge
+from tokenomy.schema import BUCKETS, Attribution, Call, Charge, OutcomeEvent
 
 if TYPE_CHECKING:
     from tokenomy.pricing import Pricer
@@ -35,7 +35,7 @@ class Note:
     message: str
 
 
-Item: TypeAlias = Call | Charge | RecordError | Note
+Item: TypeAlias = Call | Charge | OutcomeEvent | RecordError | Note
 """What a record importer yields: a call, a charge, a bad record, or a note."""
 
 MAX_KEPT_ERRORS = 200
@@ -80,6 +80,7 @@ class FileResult:
     calls: int = 0
     duplicates: int = 0
     charges: int = 0
+    outcomes: int = 0
     rejected: int = 0
     unpriced: int = 0
     cost: Decimal = Decimal(0)

@@ -46,6 +46,11 @@ class ImportSummary:
         return sum(f.charges for f in self.files)
 
     @property
+    def outcomes(self) -> int:
+        """Outcome records stored (success, score or action of a call or session)."""
+        return sum(f.outcomes for f in self.files)
+
+    @property
     def rejected(self) -> int:
         """Bad records, not stored."""
         return sum(f.rejected for f in self.files)

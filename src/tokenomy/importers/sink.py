@@ -17,7 +17,7 @@ from typing import Final
 from tokenomy.errors import ImportFileError, RecordError
 from tokenomy.importers.reading import Source
 from tokenomy.importers.results import Context, FileResult, Item, Note
-from tokenomy.schema import BUCKETS, Call, Charge
+from tokenomy.schema import BUCKETS, Call, Charge, OutcomeEvent
 
 BATCH: Final = 5000
 """Calls per insert when not strict."""
@@ -38,6 +38,7 @@ def store_items(items: Iterable[Item], source: Source, ctx: Context, *, fmt: str
     result = FileResult(path=source.name, format=fmt)
     calls: list[Call] = []
     charges: list[Charge] = []
+    outcomes: list[OutcomeEvent] = []
     try:
         for item in items:
             if isinstance(item, RecordError):
@@ -48,6 +49,8 @@ def store_items(items: Iterable[Item], source: Source, ctx: Context, *, fmt: str
                 result.notes.append(item.message)
             elif isinstance(item, Call):
                 calls.append(_prepare_call(item, ctx, fmt))
+            elif isinstance(item, OutcomeEvent):
+                outcomes.append(item)
             else:
                 charges.append(_prepare_charge(item, ctx, fmt))
             if not ctx.strict and len(calls) >= BATCH:
@@ -59,6 +62,8 @@ def store_items(items: Iterable[Item], source: Source, ctx: Context, *, fmt: str
         if calls or charges:
             result.notes.append(f"{len(calls) + result.calls} calls read before the error were kept")
     _flush(calls, charges, result, ctx)
+    if outcomes:
+        result.outcomes += ctx.store.insert_outcomes(outcomes, source=f"import:{fmt}").inserted
     return result
 
 

@@ -91,6 +91,8 @@ class ImportResult:
     duplicates: int = 0
     charges: int = 0
     charge_duplicates: int = 0
+    outcomes: int = 0
+    """Outcome records (``"type": "outcome"``) stored; one already stored is not counted."""
     sessions: int = 0
     tokens: dict[str, int] = field(default_factory=lambda: dict.fromkeys(BUCKETS, 0))
     input_total: int = 0

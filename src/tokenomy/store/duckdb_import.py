@@ -317,6 +317,11 @@ def _store_batch(
         stored = store.insert_arrow("charges", charges_to_arrow(batch.charges, imported_at=stamp), stamp)
         result.charges += stored.inserted
         result.charge_duplicates += stored.duplicates
+    if batch.outcomes:
+        from tokenomy.store import duckdb_events  # noqa: PLC0415  (duckdb_events imports this module)
+
+        rows = duckdb_events.outcome_rows(batch.outcomes, "import:native")
+        result.outcomes += duckdb_events.insert_keyed(store.connection, "outcomes", rows, stamp).inserted
 
 
 def insert_unpriced_calls(store: DuckDBStore, calls: pa.Table, *, pricer: PricerLike, stamp: datetime) -> int:

@@ -355,6 +355,9 @@ def calls_select(path: str) -> str:
         f" THEN list_append(_quality, {tm}) ELSE _quality END"
     )
     internal = ", ".join(f"_u_{name}" for name in _COUNTS)
+    # an outcome (or an unknown type) is not a call: the check sends the file down the Python path,
+    # which stores outcomes in their own table and names anything else by line
+    sel.checks.append("(r.type IS NULL OR r.type = 'call')")
     checked = _checked(sel, read_json(path, call_columns()), "r.type IS DISTINCT FROM 'charge'")
     return f"""
     SELECT *, {pricing_flags("_has_cost")}

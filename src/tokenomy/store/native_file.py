@@ -17,8 +17,15 @@ from pathlib import Path
 from typing import Any, Final
 
 from tokenomy.errors import ImportFileError, RecordError
-from tokenomy.native import INT_FIELDS, FieldError, call_from_native, charge_from_native, is_charge
-from tokenomy.schema import BUCKETS, Call, Charge
+from tokenomy.native import (
+    INT_FIELDS,
+    FieldError,
+    call_from_native,
+    charge_from_native,
+    outcome_from_native,
+    record_type,
+)
+from tokenomy.schema import BUCKETS, Call, Charge, OutcomeEvent
 
 SNIFF_BYTES: Final = 64 * 1024
 _INT_LIMIT: Final = 2**63
@@ -83,12 +90,13 @@ class Batch:
 
     calls: list[Call] = field(default_factory=list)
     charges: list[Charge] = field(default_factory=list)
+    outcomes: list[OutcomeEvent] = field(default_factory=list)
     errors: list[RecordError] = field(default_factory=list)
     position: int = 0
     """Characters of the file read so far (about its bytes, for progress)."""
 
     def __len__(self) -> int:
-        return len(self.calls) + len(self.charges) + len(self.errors)
+        return len(self.calls) + len(self.charges) + len(self.outcomes) + len(self.errors)
 
 
 def read_batches(path: Path, *, batch_size: int = 20_000) -> Iterator[Batch]:
@@ -137,8 +145,11 @@ def _read_line(path: str, number: int, line: str, batch: Batch) -> None:
         )
         return
     try:
-        if is_charge(obj):
+        kind = record_type(obj)
+        if kind == "charge":
             batch.charges.append(charge_from_native(obj))
+        elif kind == "outcome":
+            batch.outcomes.append(outcome_from_native(obj))
         else:
             call = call_from_native(obj)
             _check_ranges(call)
