@@ -16,6 +16,7 @@ LAYERS: dict[str, int] = {
     "config": 0,
     "native": 0,
     "providers": 0,
+    "listen": 0,
     "usage": 1,
     "tokens": 1,
     "mockllm": 1,

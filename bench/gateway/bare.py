@@ -15,7 +15,7 @@ from typing import Any
 
 import uvicorn
 
-from tokenomy.gateway.run import bind
+from tokenomy.listen import bind
 
 Message = MutableMapping[str, Any]
 

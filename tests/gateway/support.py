@@ -20,7 +20,7 @@ from tokenomy.capture.sink.core import Sink
 from tokenomy.capture.sink.settings import SinkSettings
 from tokenomy.gateway import Gateway, GatewaySettings, Route
 from tokenomy.gateway.app import ASGIApp
-from tokenomy.gateway.run import bind
+from tokenomy.listen import bind
 from tokenomy.schema import Call
 
 

@@ -21,9 +21,9 @@ from tests.gateway.support import asgi_call
 from tokenomy.errors import ConfigError, StoreError
 from tokenomy.gateway import Gateway, GatewaySettings, HandlerTransport, KeyBook, Route
 from tokenomy.gateway.key_store import CollectorKeys, SharedDuckDBTarget, create_key, revoke_key
-from tokenomy.gateway.run import bind
 from tokenomy.gateway.setup import gateway_from_config
 from tokenomy.gateway.upstream import UpstreamRequest, UpstreamResponse
+from tokenomy.listen import bind
 from tokenomy.pricing import Pricer
 from tokenomy.schema import Attribution
 from tokenomy.server.app import Collector

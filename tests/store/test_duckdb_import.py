@@ -108,7 +108,7 @@ def test_outcome_lines_are_stored_as_outcomes_never_as_calls(tmp_path: Path, pri
     success = {"type": "outcome", "target": "session", "id": "sess-1", "success": True, "action": "resolved"}
     success["at"] = "2026-10-01T12:00:00.000001Z"
     scored = {"type": "outcome", "target": "call", "id": "c1", "score": 0.5, "at": "2026-10-01T12:00:01Z"}
-    records = [priced_call("c1"), charge("g1"), success, scored, success]
+    records: list[Any] = [priced_call("c1"), charge("g1"), success, scored, success]
     path = write_jsonl(tmp_path / "with-outcomes.jsonl", records)
     with fresh(tmp_path) as store:
         result = store.import_native_jsonl(path, pricer=pricer)

@@ -15,8 +15,7 @@ from collections.abc import Callable
 from tokenomy.errors import ConfigError
 from tokenomy.gateway.app import Gateway
 from tokenomy.gateway.settings import check_exposure
-
-BACKLOG = 2048
+from tokenomy.listen import BACKLOG, bind
 
 
 def serve(
@@ -69,28 +68,3 @@ def _announce(server: object, ready: Callable[[], None]) -> None:
         ready()
 
     server.startup = started  # type: ignore[attr-defined]  # see above
-
-
-def bind(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on ``host:port`` (port 0 picks a free one).
-
-    Raises:
-        ConfigError: The address cannot be resolved or bound.
-    """
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-        sock = socket.socket(family, kind, proto)
-    except OSError as exc:
-        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(BACKLOG)
-    except OSError as exc:
-        sock.close()
-        raise ConfigError(
-            f"cannot listen on {host}:{port}: {exc.strerror or exc}; "
-            "choose another --port (0 picks a free one)"
-        ) from exc
-    sock.set_inheritable(True)
-    return sock

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import socket
 from collections.abc import Callable
 
 from tokenomy.errors import ConfigError
+from tokenomy.listen import bind
 from tokenomy.server.app import Collector
 from tokenomy.server.settings import ServerSettings
-
-BACKLOG = 2048
 
 
 def serve(settings: ServerSettings, *, on_ready: Callable[[str, int], None] | None = None) -> None:
@@ -56,28 +54,3 @@ def serve(settings: ServerSettings, *, on_ready: Callable[[str, int], None] | No
             "the collector could not start (see the message above: the store, the spool or the pricing "
             "overrides could not be prepared)"
         )
-
-
-def bind(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on ``host:port`` (port 0 picks a free one).
-
-    Raises:
-        ConfigError: The address cannot be resolved or bound.
-    """
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-        sock = socket.socket(family, kind, proto)
-    except OSError as exc:
-        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(BACKLOG)
-    except OSError as exc:
-        sock.close()
-        raise ConfigError(
-            f"cannot listen on {host}:{port}: {exc.strerror or exc}; "
-            "choose another --port (0 picks a free one)"
-        ) from exc
-    sock.set_inheritable(True)
-    return sock
