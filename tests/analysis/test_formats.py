@@ -15,6 +15,8 @@ def test_money() -> None:
     assert money(Decimal("12.34567")) == "$12.3457"
     assert money(Decimal("-0.1024")) == "-$0.1024"
     assert money(Decimal("0.0000123")) == "$0.000012"  # two significant digits below $0.0001
+    assert money(Decimal("0.00000002")) == "$0.00000002"  # an embedding's cost, not $2.0e-8
+    assert money(Decimal("-0.0000001234")) == "-$0.00000012"
     assert money_short(Decimal("1234.567")) == "$1,234.57"
     assert money_short(Decimal("-3.5")) == "-$3.50"
     assert money_short(Decimal("0.0042")) == "$0.0042"

@@ -89,9 +89,12 @@ def test_a_hard_refusal_names_scope_limit_spent_and_reset(clock: Clock) -> None:
         Decimal(0),
     )
     assert refused.resets_at == datetime(2026, 3, 10, 23, tzinfo=UTC)
-    assert "budget 'p' (team 'search', $0.00 per day (Europe/Berlin)) is exhausted" in refused.message
+    assert "budget 'p' (team 'search', $0.001 per day (Europe/Berlin)) is exhausted" in refused.message
     assert "spent $0.0008" in refused.message
     assert "it resets at 2026-03-11 00:00 Europe/Berlin (2026-03-10T23:00Z)" in refused.message
+    assert refused.message.endswith(
+        "(`tokenomy budgets set p ...`, or its [[budget]] table when tokenomy.toml defines it)."
+    )
     assert refused.retry_after(datetime(2026, 3, 10, 22, 59, 30, tzinfo=UTC)) == 31
     fields = refused.error_fields()
     assert fields["type"] == "budget_exceeded"
@@ -150,6 +153,9 @@ def test_soft_policies_walk_the_downgrade_chain(clock: Clock) -> None:
     guard.settle(fourth, 5_000)  # past 100%: a soft policy never refuses
     assert isinstance(guard.reserve(big), Downgrade)
     assert [(a.kind, a.level) for a in alerts.sent] == [("downgrade", 1), ("downgrade", 2)]
+    # each alert gives the share that chose its step, not counting the request's own reservation
+    assert [a.used_share for a in alerts.sent] == [0.5, 0.75]
+    assert "is at 50% of 10,000 tokens per day" in alerts.sent[0].message
 
 
 def test_settlement_takes_usage_cost_or_output_tokens_and_counts_once(clock: Clock) -> None:

@@ -49,6 +49,12 @@ def test_key_is_an_alias_of_api_key_id_and_tokens_limits_are_whole() -> None:
     assert found.describe_scope() == "every api_key_id"
 
 
+def test_a_dollar_limit_under_a_cent_keeps_its_digits() -> None:
+    assert policy(limit_usd="0.001", window="day").describe_limit() == "$0.001 per day (UTC)"
+    assert policy(limit_usd="1234.5").describe_limit() == "$1,234.50 per day (UTC)"
+    assert policy(limit_usd="12.3456").describe_limit() == "$12.3456 per day (UTC)"
+
+
 def test_explicit_step_shares_are_kept() -> None:
     found = policy(mode="soft", downgrade=[{"model": "m", "at": 0.5}, {"max_tokens": 100, "at": "95%"}])
     assert found.thresholds == (Decimal("0.5"), Decimal("0.95"))

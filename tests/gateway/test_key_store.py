@@ -53,3 +53,21 @@ def test_cli_create_shows_the_key_once_and_revoke_by_id(tmp_path: Path) -> None:
     again = runner.invoke(cli, ["keys", "revoke", "--db", db, hash_key(key)[:10]])
     assert again.exit_code == 1
     assert "no valid key" in again.output
+
+
+def test_revoke_by_a_short_or_hyphenated_name_touches_only_that_key(tmp_path: Path) -> None:
+    db = tmp_path / "k.duckdb"
+    store = open_store(db)
+    ops = create_key(store, Attribution(team="ops"), name="ops-key")
+    other = create_key(store, Attribution(team="search"))
+    short = hash_key(other.key)[:3]  # three hex digits: a name, never a prefix of a hash
+    named_like_its_hash = create_key(store, Attribution(team="x"), name=short)
+    store.close()
+    runner = CliRunner()
+    revoked = runner.invoke(cli, ["keys", "revoke", "--db", str(db), "ops-key"])
+    assert revoked.exit_code == 0, revoked.output
+    assert revoked.output.strip() == f"revoked {hash_key(ops.key)[:16]}"
+    by_short = runner.invoke(cli, ["keys", "revoke", "--db", str(db), short])
+    assert by_short.output.strip() == f"revoked {hash_key(named_like_its_hash.key)[:16]}"
+    valid = {k.key_hash for k in read_keys(Config(db=db)) if k.valid()}
+    assert valid == {hash_key(other.key)}

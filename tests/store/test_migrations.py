@@ -80,6 +80,7 @@ def test_a_second_writer_process_gets_a_clear_error(tmp_path: Path) -> None:
         with pytest.raises(StoreError, match="another process") as info:
             open_store(path)
         assert "one writing process" in str(info.value)
+        assert f"another process (pid {proc.pid})" in str(info.value)
     finally:
         assert proc.stdin is not None
         proc.stdin.write("\n")

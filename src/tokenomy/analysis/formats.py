@@ -20,7 +20,7 @@ def money(value: Decimal | float | None) -> str:
     value = Decimal(str(value)) if isinstance(value, float) else value
     sign, size = ("-" if value < 0 else ""), abs(value)
     if size != 0 and size < Decimal("0.0001"):
-        return f"{sign}${size:.2g}"
+        return f"{sign}${Decimal(f'{size:.2g}'):f}"  # positional: never $2.0e-8
     return f"{sign}${size:,.4f}"
 
 

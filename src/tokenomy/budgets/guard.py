@@ -206,7 +206,7 @@ class BudgetGuard:
             Held(a.key, a.policy.name, a.policy.unit, amount)
             for a, amount in zip(accounts, outcome.amounts, strict=True)
         )
-        self._soft_alerts(ask, accounts, outcome.usage)
+        self._soft_alerts(ask, accounts, outcome)
         return self._admitted(request, ask, card, max_tokens=outcome.max_tokens, held=held, rid=rid)
 
     def _reserving(
@@ -370,15 +370,16 @@ class BudgetGuard:
                 ask = _applied(ask, policy.name, step)
         return ask
 
-    def _soft_alerts(self, ask: _Ask, accounts: list[Account], usage: tuple[tuple[int, int], ...]) -> None:
+    def _soft_alerts(self, ask: _Ask, accounts: list[Account], granted: Granted) -> None:
+        """Alert each soft account's new steps at the share that chose them (without this request's hold)."""
         if not ask.steps:
             return
-        for account, (spent, reserved) in zip(accounts, usage, strict=True):
+        for account, (spent, reserved), own in zip(accounts, granted.usage, granted.amounts, strict=True):
             policy = account.policy
             taken = [s for name, s in ask.steps if name == policy.name]
             if not taken:
                 continue
-            share = (spent + reserved) / self._limits[policy.name]
+            share = (spent + reserved - own) / self._limits[policy.name]
             message = (
                 f"budget '{policy.name}' ({policy.describe_scope(account.value)}) is at {share:.0%} of "
                 f"{policy.describe_limit()}: requests now go out with {taken[-1].describe()} "

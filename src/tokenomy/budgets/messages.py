@@ -18,12 +18,13 @@ def amount(units: int, unit: Unit) -> Decimal:
 
 
 def shown(value: Decimal, unit: Unit) -> str:
-    """``$12.3456`` (four decimals, more when needed) or ``12,345 tokens``."""
+    """``$12.3456`` (four decimals, more when needed), ``-$0.0009`` (overspent) or ``12,345 tokens``."""
     if unit is Unit.TOKENS:
         return f"{int(value):,} tokens"
-    if value != 0 and abs(value) < Decimal("0.0001"):
-        return f"${value:.8f}".rstrip("0")
-    return f"${value:,.4f}"
+    sign, size = ("-" if value < 0 else ""), abs(value)
+    if size != 0 and size < Decimal("0.0001"):
+        return f"{sign}${size:.8f}".rstrip("0")
+    return f"{sign}${size:,.4f}"
 
 
 def reset_text(policy: Policy, resets_at: datetime | None) -> str:
@@ -44,7 +45,8 @@ def refused(account: Account, spent: int, reserved: int, needed: int, least: int
         f"{shown(amount(reserved, unit), unit)} reserved by requests in flight, "
         f"{shown(amount(needed, unit), unit)} needed for the smallest useful answer ({least} output tokens); "
         f"{reset_text(policy, account.resets_at)}. Wait for the reset, ask for less, "
-        f"or raise the limit (`tokenomy budgets set {policy.name} ...`)."
+        f"or raise the limit (`tokenomy budgets set {policy.name} ...`, or its [[budget]] table "
+        f"when tokenomy.toml defines it)."
     )
 
 
@@ -59,7 +61,8 @@ def held_in_flight(
         f"{shown(amount(reserved, unit), unit)} reserved by requests in flight, "
         f"{shown(amount(needed, unit), unit)} needed for the smallest useful answer ({least} output tokens); "
         f"they did not settle within {waited:g} s ([budgets] contention_wait). Retry in a moment, "
-        f"ask for less (a lower max_tokens), or raise the limit (`tokenomy budgets set {policy.name} ...`)."
+        f"ask for less (a lower max_tokens), or raise the limit (`tokenomy budgets set {policy.name} ...`, "
+        f"or its [[budget]] table when tokenomy.toml defines it)."
     )
 
 

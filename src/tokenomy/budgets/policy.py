@@ -156,8 +156,11 @@ class Policy:
         return f"{self.scope.value} '{shown}'" if shown is not None else f"every {self.scope.value}"
 
     def describe_limit(self) -> str:
-        """``$50.00 per month (Europe/Berlin)`` or ``2,000,000 tokens per request``."""
-        amount = f"${self.limit:,.2f}" if self.unit is Unit.USD else f"{int(self.limit):,} tokens"
+        """``$50.00 per month (Europe/Berlin)``, ``$0.001 per day (UTC)`` or ``2,000,000 tokens per request``.
+
+        Dollars show cents, and every further digit the limit has (a limit under a cent is not $0.00).
+        """
+        amount = _dollars(self.limit) if self.unit is Unit.USD else f"{int(self.limit):,} tokens"
         zone = f" ({self.timezone})" if self.window in CALENDAR_WINDOWS else ""
         return f"{amount} per {self.window.value}{zone}"
 
@@ -387,3 +390,9 @@ def _check_thresholds(policy: Policy, where: str) -> None:
         raise ConfigError(f"{where}: the downgrade steps' 'at' shares must increase, got {shown}")
     if policy.window in (Window.REQUEST, Window.SESSION) and policy.timezone != "UTC":
         raise ConfigError(f"{where}: field 'timezone' applies to day, week and month windows only")
+
+
+def _dollars(limit: Decimal) -> str:
+    """``$1,500.00`` or ``$0.001``: two decimals at least, never fewer than the limit has."""
+    cents = limit.quantize(Decimal("0.01"))
+    return f"${cents:,.2f}" if cents == limit else f"${limit.normalize():,f}"

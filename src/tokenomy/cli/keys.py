@@ -93,7 +93,7 @@ def list_command(*, db: Path | None, config_file: Path | None, fmt: str) -> None
 @click.argument("key_id")
 def revoke(*, db: Path | None, config_file: Path | None, key_id: str) -> None:
     """Revoke a key by its id (or an 8+ character prefix of it) or its name."""
-    if len(key_id) < 8 and not key_id.isidentifier():
+    if not key_id.strip():
         raise click.UsageError("give at least 8 characters of the key id, or the key's name")
     store = open_store(config=resolve(config_file, db=db))
     try:

@@ -9,6 +9,7 @@ PRIMARY KEY: at 10M rows the index doubled the bulk-load time and quadrupled the
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -555,9 +556,12 @@ def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
 
 def _explain(path: Path, message: str) -> str:
     if "lock" in message.lower():
+        holder = re.search(r"\(PID (\d+)\)", message)
+        who = f"another process (pid {holder.group(1)})" if holder else "another process"
         return (
-            f"{path} is open for writing in another process (DuckDB allows one writing process); "
-            "wait for it to finish, or send events to the process that owns the store"
+            f"{path} is open for writing in {who} (DuckDB allows one writing process); wait for it to "
+            "finish (a gateway or an instrumented app lets go of the file after 5 idle seconds), "
+            "or send events to the process that owns the store"
         )
     if "not a valid DuckDB database" in message:
         return f"{path} is not a DuckDB database; pass another --db path, or move this file away"

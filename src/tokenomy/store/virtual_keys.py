@@ -8,8 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
 
 import duckdb
+
+MIN_ID_PREFIX: Final = 8
+"""The fewest characters of a key's hash that name it when revoking (fewer: a name only)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,11 +37,15 @@ def insert(con: duckdb.DuckDBPyConnection, key: StoredKey) -> None:
 
 
 def revoke(con: duckdb.DuckDBPyConnection, prefix: str, now: datetime) -> list[str]:
-    """Revoke the keys whose hash starts with ``prefix`` (or named ``prefix``); their hashes."""
+    """Revoke the keys named ``prefix``, or whose hash starts with it (8+ characters); their hashes.
+
+    A shorter value is a name only: ``dad`` must not revoke every key whose hash starts with ``dad``.
+    """
+    by_hash = prefix if len(prefix) >= MIN_ID_PREFIX else None
     rows = con.execute(
         "UPDATE virtual_keys SET revoked_at = ? WHERE revoked_at IS NULL "
         "AND (starts_with(key_hash, ?) OR name = ?) RETURNING key_hash",
-        [now, prefix, prefix],
+        [now, by_hash, prefix],
     ).fetchall()
     return [str(r[0]) for r in rows]
 
