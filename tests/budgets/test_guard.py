@@ -295,3 +295,27 @@ def test_asyncio_admission_gives_the_same_answers(clock: Clock) -> None:
         ]
 
     assert asyncio.run(run()) == [3_000, 1_000, 1_000]
+
+
+def test_settling_output_tokens_charges_the_exact_cost_rounded_up_to_nano_dollars(clock: Clock) -> None:
+    guard = BudgetGuard(
+        [policy(name="usd", limit_usd="10"), policy(name="tok", limit_tokens=10**6)], clock=clock
+    )
+    res = admitted(guard.reserve(ask(input_tokens=1_001)))
+    settled = guard.settle(res, 333)
+    # 1001 * 0.15 + 333 * 0.60 dollars per million
+    assert settled.cost == Decimal("0.00034995")
+    assert res.card is not None
+    assert settled.cost == res.card.worst_case(1_001, 333)
+    assert settled.tokens == 1_334
+    assert guard.ledger.usage([h.key for h in res.held]) == [(349_950, 0), (1_334, 0)]
+
+
+def test_new_policies_replace_the_lines_cached_for_their_accounts(clock: Clock) -> None:
+    guard = BudgetGuard([policy(limit_tokens=10_000)], clock=clock)
+    guard.release(admitted(guard.reserve(ask())))
+    assert admitted(guard.reserve(ask())).max_tokens == 1024
+    guard.set_policies([policy(limit_tokens=3_524)])  # the same account, a lower limit
+    lowered = admitted(guard.reserve(ask()))
+    assert lowered.held[0].key == "p:*:d2026-03-10"
+    assert (lowered.max_tokens, lowered.lowered) == (500, True)  # 3524 - 2024 held - 1000 input

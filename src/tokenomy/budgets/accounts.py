@@ -9,6 +9,7 @@ request of its own (the budget caps that one request).
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -57,9 +58,8 @@ class Account:
 
 def _getter(scope: Scope) -> Callable[[BudgetRequest], str | None]:
     if scope is Scope.SESSION:
-        return lambda r: r.session_id
-    name = scope.value
-    return lambda r: getattr(r.attribution, name)
+        return operator.attrgetter("session_id")
+    return operator.attrgetter(f"attribution.{scope.value}")
 
 
 class Matcher:
@@ -71,7 +71,9 @@ class Matcher:
         self.policy = policy
         self._get = None if policy.scope is Scope.GLOBAL else _getter(policy.scope)
         self._spans = SpanCache(policy.window, policy.zone) if policy.window in CALENDAR_WINDOWS else None
-        self._cache: dict[tuple[str | None, str], Account] = {}
+        # scope value -> (window start, window end, account): the current window's account, found
+        # without building a key while the clock stays inside the window
+        self._cache: dict[str | None, tuple[float, float, Account]] = {}
 
     def value(self, request: BudgetRequest) -> str | object | None:
         """The scope value charged, None for global, or :data:`NO_MATCH` when the policy does not apply."""
@@ -85,22 +87,35 @@ class Matcher:
 
     def account(self, request: BudgetRequest, now: float) -> Account | object | None:
         """The request's account; None: the policy caps the request alone; NO_MATCH: it does not apply."""
-        value = self.value(request)
-        if value is NO_MATCH:
-            return NO_MATCH
-        scope_value = value if isinstance(value, str) else None
-        window = self.policy.window
-        shown = "*" if scope_value is None else scope_value
+        # :meth:`value` inlined: this runs for every policy on every admission
+        get = self._get
+        scope_value: str | None = None
+        if get is not None:
+            found = get(request) or None
+            match = self.policy.match
+            if match is not None:
+                if found != match:
+                    return NO_MATCH
+                scope_value = found
+            else:
+                scope_value = UNATTRIBUTED if found is None else found
         if self._spans is not None:
-            span = self._spans.at(now)
-            cached = self._cache.get((scope_value, span.id))
-            if cached is None:
-                if len(self._cache) >= _CACHE_MAX:
-                    self._cache.clear()
-                key = f"{self.policy.name}:{shown}:{span.id}"
-                cached = self._cache[scope_value, span.id] = Account(key, self.policy, scope_value, span=span)
-            return cached
-        if window is Window.SESSION and request.session_id:
+            cached = self._cache.get(scope_value)
+            if cached is not None and cached[0] <= now < cached[1]:
+                return cached[2]
+            return self._calendar_account(self._spans, scope_value, now)
+        if self.policy.window is Window.SESSION and request.session_id:
+            shown = "*" if scope_value is None else scope_value
             key = f"{self.policy.name}:{shown}:s{request.session_id}"
             return Account(key, self.policy, scope_value, session=request.session_id)
         return None
+
+    def _calendar_account(self, spans: SpanCache, scope_value: str | None, now: float) -> Account:
+        """The account of the calendar window holding ``now`` (cached until the window ends)."""
+        span = spans.at(now)
+        if len(self._cache) >= _CACHE_MAX:
+            self._cache.clear()
+        shown = "*" if scope_value is None else scope_value
+        account = Account(f"{self.policy.name}:{shown}:{span.id}", self.policy, scope_value, span=span)
+        self._cache[scope_value] = (span.start.timestamp(), span.end.timestamp(), account)
+        return account

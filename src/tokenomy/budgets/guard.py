@@ -25,7 +25,7 @@ import itertools
 import os
 import time
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import ROUND_CEILING, Decimal
 from typing import Any, Final
@@ -48,13 +48,14 @@ from tokenomy.budgets.contention import Backoff, held_only
 from tokenomy.budgets.ledger import Granted, Ledger, LedgerUnavailable, Line, Missing, Outcome, Refused
 from tokenomy.budgets.memory import MemoryLedger
 from tokenomy.budgets.policy import DowngradeStep, Policy, Unit
-from tokenomy.budgets.prices import Card, PriceCards
+from tokenomy.budgets.prices import PICO, Card, PriceCards
 from tokenomy.budgets.settings import BudgetSettings, FailMode
 from tokenomy.budgets.spend import SpendSource
 from tokenomy.pricing import Pricer
 from tokenomy.schema import Cost, Usage
 
 NANO: Final = Decimal(10) ** 9
+_LINE_CACHE_MAX: Final = 65_536
 Actual = Usage | Cost | Decimal | int
 """What a settlement is given: a Usage (priced here), a Cost or dollars, or output tokens produced."""
 Op = tuple[Any, ...]
@@ -67,7 +68,7 @@ class _Ask:
     model: str
     max_tokens: int | None
     effort: str | None
-    steps: list[tuple[str, DowngradeStep]] = field(default_factory=list)
+    steps: tuple[tuple[str, DowngradeStep], ...] = ()
 
 
 class BudgetGuard:
@@ -111,6 +112,9 @@ class BudgetGuard:
         self._limits = {p.name: _units(p.limit, p.unit) for p in policies}
         self._soft = any(not p.hard for p in policies)
         self._mins = any(p.min_output_tokens is not None for p in policies)
+        # (input tokens, account keys...) -> (card, lines): calendar lines change only with the card
+        # and the keys (a new window or policy); the ledger gets the same tuple each time
+        self._line_cache: dict[tuple[int | str, ...], tuple[Card | str, tuple[Line, ...]]] = {}
 
     @property
     def policies(self) -> tuple[Policy, ...]:
@@ -148,7 +152,7 @@ class BudgetGuard:
     def _run(self, op: Op) -> Any:
         ledger = self.ledger
         if op[0] == "reserve":
-            return ledger.reserve(*op[1:])
+            return ledger.reserve(op[1], op[2], op[3], op[4], op[5])
         if op[0] == "usage":
             return ledger.usage(op[1])
         if op[0] == "wait":
@@ -188,57 +192,69 @@ class BudgetGuard:
                 request=request, ask=ask, accounts=accounts, usage=usage, local=local, day=day
             )
         card = self._cards.card(request.provider, ask.model, day, request.input_tokens)
-        want = self._want(card, ask, request.input_tokens)
-        least = min(want, self._least(accounts, local))
+        want = ask.max_tokens if ask.max_tokens is not None and ask.max_tokens >= 0 else None
+        if want is None:
+            want = self._want(card, ask, request.input_tokens)
+        least = self._least(accounts, local) if self._mins else self.settings.min_output_tokens
+        least = want if want < least else least
         lines = self._lines(accounts, card, ask.model, request.input_tokens, now)
         if isinstance(lines, Rejection):
             return lines
-        capped = self._local_caps(local, card, ask.model, request.input_tokens, (want, least))
-        if isinstance(capped, Rejection):
-            return capped
+        capped = want
+        if local:
+            found = self._local_caps(local, card, ask.model, request.input_tokens, (want, least))
+            if isinstance(found, Rejection):
+                return found
+            capped = found
         if not lines:
             return self._admitted(request, ask, card, max_tokens=capped)
-        rid = self._prefix + format(next(self._ids), "x")
-        outcome, waited = yield from self._reserving(accounts, rid, lines, (capped, least))
+        rid = f"{self._prefix}{next(self._ids):x}"
+        first: Outcome = yield ("reserve", rid, lines, capped, least, self.settings.reservation_ttl)
+        if isinstance(first, Granted):  # the usual case needs no second generator
+            outcome: Granted | Refused = first
+            waited = False
+        else:
+            outcome, waited = yield from self._reserving(accounts, rid, lines, (capped, least), first)
         if not isinstance(outcome, Granted):
             return self._refusal(accounts[outcome.index], lines[outcome.index], outcome, least, waited=waited)
-        held = tuple(
-            Held(a.key, a.policy.name, a.policy.unit, amount)
-            for a, amount in zip(accounts, outcome.amounts, strict=True)
-        )
-        self._soft_alerts(ask, accounts, outcome)
+        held_list, amounts = [], outcome.amounts
+        for i, account in enumerate(accounts):
+            policy = account.policy
+            held_list.append(Held(account.key, policy.name, policy.unit, amounts[i]))
+        held = tuple(held_list)
+        if ask.steps:
+            self._soft_alerts(ask, accounts, outcome)
         return self._admitted(request, ask, card, max_tokens=outcome.max_tokens, held=held, rid=rid)
 
     def _reserving(
-        self, accounts: list[Account], rid: str, lines: list[Line], asked: tuple[int, int]
+        self,
+        accounts: list[Account],
+        rid: str,
+        lines: Sequence[Line],
+        asked: tuple[int, int],
+        outcome: Outcome,
     ) -> Generator[Op, Any, tuple[Granted | Refused, bool]]:
-        """Reserve; while only open reservations block a hard account, wait for them and retry.
-
-        Returns the outcome and whether a wait was spent on it (see :mod:`.contention`). A refused
-        attempt reserves nothing, so every retry uses the same id.
-        """
+        """After a first ``outcome``: rebuild missing accounts; while only open reservations block a
+        hard account, wait and retry. Returns the outcome and whether a wait was spent on it
+        (:mod:`.contention`); a refused attempt reserves nothing, so retries reuse the id."""
         want, least = asked
-        backoff = Backoff(self.settings.contention_wait)
+        backoff: Backoff | None = None
+        ttl = self.settings.reservation_ttl
         while True:
-            outcome = yield from self._reserve_once(accounts, rid, lines, want, least)
+            if isinstance(outcome, Missing):
+                yield ("rebuild", [accounts[i] for i in outcome.indexes])
+                outcome = yield ("reserve", rid, lines, want, least, ttl)
+                if isinstance(outcome, Missing):
+                    raise LedgerUnavailable("accounts vanished while being rebuilt")
             if isinstance(outcome, Granted) or not held_only(lines[outcome.index], outcome, least):
                 return outcome, False
+            if backoff is None:
+                backoff = Backoff(self.settings.contention_wait)
             pause = backoff.pause()
             if pause is None:
                 return outcome, backoff.waited
             yield ("wait", pause)
-
-    def _reserve_once(
-        self, accounts: list[Account], rid: str, lines: list[Line], want: int, least: int
-    ) -> Generator[Op, Any, Granted | Refused]:
-        ttl = self.settings.reservation_ttl
-        outcome: Outcome = yield ("reserve", rid, lines, want, least, ttl)
-        if isinstance(outcome, Missing):
-            yield ("rebuild", [accounts[i] for i in outcome.indexes])
             outcome = yield ("reserve", rid, lines, want, least, ttl)
-            if isinstance(outcome, Missing):
-                raise LedgerUnavailable("accounts vanished while being rebuilt")
-        return outcome
 
     def _day(self, now: float) -> date:
         """The UTC date of ``now`` (prices are dated), recomputed once a day."""
@@ -304,14 +320,30 @@ class BudgetGuard:
 
     def _lines(
         self, accounts: list[Account], card: Card | str, model: str, input_tokens: int, now: float
-    ) -> list[Line] | Rejection:
+    ) -> tuple[Line, ...] | Rejection:
+        """One line per account; calendar accounts' lines are cached (see :meth:`set_policies`)."""
+        calendar = True
+        for account in accounts:
+            if account.span is None:
+                calendar = False
+                break
+        if calendar:
+            key: tuple[int | str, ...] = (input_tokens, *[a.key for a in accounts])
+            cached = self._line_cache.get(key)
+            if cached is not None and cached[0] is card:
+                return cached[1]
         lines = []
         for account in accounts:
             line = self._line(account.policy, account.key, card, input_tokens, account.expire_at(now))
             if isinstance(line, str):
                 return _unpriced(account.policy, model, line)
             lines.append(line)
-        return lines
+        found = tuple(lines)
+        if calendar:
+            if len(self._line_cache) >= _LINE_CACHE_MAX:
+                self._line_cache.clear()
+            self._line_cache[key] = (card, found)
+        return found
 
     def _local_caps(
         self,
@@ -399,7 +431,7 @@ class BudgetGuard:
     ) -> Reservation | Downgrade:
         priced = card if isinstance(card, Card) else None
         reservation = Reservation(
-            id=rid or self._prefix + format(next(self._ids), "x"),
+            id=rid or f"{self._prefix}{next(self._ids):x}",
             model=ask.model,
             provider=request.provider,
             max_tokens=max_tokens,
@@ -409,7 +441,7 @@ class BudgetGuard:
             held=held,
             card=priced,
         )
-        return Downgrade(reservation, tuple(ask.steps)) if ask.steps else reservation
+        return Downgrade(reservation, ask.steps) if ask.steps else reservation
 
     def _refusal(
         self, account: Account, line: Line, refused: Refused, least: int, *, waited: bool = False
@@ -467,7 +499,10 @@ class BudgetGuard:
         res = reservation.reservation if isinstance(reservation, Downgrade) else reservation
         settlement, units = self._charged(res, actual)
         if res.close() and res.held:
-            self.ledger.settle(res.id, [h.key for h in res.held], units)
+            keys = []
+            for held in res.held:
+                keys.append(held.key)
+            self.ledger.settle(res.id, keys, units)
         return settlement
 
     async def asettle(self, reservation: Reservation | Downgrade, actual: Actual) -> Settlement:
@@ -491,6 +526,13 @@ class BudgetGuard:
             await self.ledger.asettle(res.id, [h.key for h in res.held], [0] * len(res.held))
 
     def _charged(self, res: Reservation, actual: Actual) -> tuple[Settlement, list[int]]:
+        card = res.card
+        if type(actual) is int and actual >= 0 and card is not None:
+            # output tokens: integer units from the exact pico-dollars (as _units of the Decimal)
+            pico, used = card.pico(res.input_tokens, actual), res.input_tokens + actual
+            nano = -(-pico // 1000)
+            units = [nano if held.unit is Unit.USD else used for held in res.held]
+            return Settlement(Decimal(pico) / PICO, used), units
         cost, tokens = self._cost_and_tokens(res, actual)
         units = []
         for held in res.held:
@@ -546,7 +588,7 @@ def _applied(ask: _Ask, policy: str, step: DowngradeStep) -> _Ask:
         model=step.model or ask.model,
         max_tokens=max_tokens,
         effort=step.reasoning_effort or ask.effort,
-        steps=[*ask.steps, (policy, step)],
+        steps=(*ask.steps, (policy, step)),
     )
 
 

@@ -38,7 +38,7 @@ class MemoryLedger:
     def __init__(self, *, create_missing: bool = False, clock: Callable[[], float] = time.time) -> None:
         self._lock = threading.Lock()
         self._accounts: dict[str, _Account] = {}
-        self._expiries: list[tuple[float, str, tuple[str, ...]]] = []
+        self._expiries: list[tuple[float, str, tuple[Line, ...]]] = []
         self._drops: list[tuple[int, str]] = []
         self._create_missing = create_missing
         self._clock = clock
@@ -46,19 +46,41 @@ class MemoryLedger:
     def reserve(self, rid: str, lines: Sequence[Line], want: int, least: int, ttl: float) -> Outcome:
         """Reserve on every line at once, or on none (see :class:`tokenomy.budgets.ledger.Ledger`)."""
         now = self._clock()
-        with self._lock:
+        # plain loops, no comprehension, zip or ``with``: this is the admission's critical section
+        lock = self._lock
+        lock.acquire()
+        try:
             if (self._expiries and self._expiries[0][0] <= now) or (self._drops and self._drops[0][0] <= now):
                 self._expire(now)
-            accounts = self._accounts_for(lines)
+            accounts = self._accounts_of(lines)
             if isinstance(accounts, Missing):
                 return accounts
-            decision = grant(lines, [(a.spent, a.reserved) for a in accounts], want, least)
-            if isinstance(decision, Granted):
-                for account, amount in zip(accounts, decision.amounts, strict=True):
+            usage = []
+            for account in accounts:
+                usage.append((account.spent, account.reserved))
+            decision = grant(lines, usage, want, least)
+            if type(decision) is Granted:
+                for i, account in enumerate(accounts):
+                    amount = decision.amounts[i]
                     account.reserved += amount
                     account.holds[rid] = amount
-                heapq.heappush(self._expiries, (now + ttl, rid, tuple([line.key for line in lines])))
+                # the guard passes the same tuple of lines for the same accounts: kept as is
+                kept = lines if type(lines) is tuple else tuple(lines)
+                heapq.heappush(self._expiries, (now + ttl, rid, kept))
             return decision
+        finally:
+            lock.release()
+
+    def _accounts_of(self, lines: Sequence[Line]) -> list[_Account] | Missing:
+        """The lines' accounts (the usual case: all exist), else :meth:`_accounts_for`."""
+        found = []
+        get = self._accounts.get
+        for line in lines:
+            account = get(line.key)
+            if account is None:
+                return self._accounts_for(lines)
+            found.append(account)
+        return found
 
     def _accounts_for(self, lines: Sequence[Line]) -> list[_Account] | Missing:
         accounts, missing = [], []
@@ -81,9 +103,9 @@ class MemoryLedger:
     def _expire(self, now: float) -> None:
         expiries = self._expiries
         while expiries and expiries[0][0] <= now:
-            _, rid, keys = heapq.heappop(expiries)
-            for key in keys:
-                account = self._accounts.get(key)
+            _, rid, lines = heapq.heappop(expiries)
+            for line in lines:
+                account = self._accounts.get(line.key)
                 amount = account.holds.pop(rid, None) if account is not None else None
                 if account is not None and amount is not None:
                     account.reserved -= amount
@@ -94,15 +116,21 @@ class MemoryLedger:
 
     def settle(self, rid: str, keys: Sequence[str], actual: Sequence[int]) -> None:
         """Replace reservation ``rid`` by the actual units on each account that exists."""
-        with self._lock:
-            for key, units in zip(keys, actual, strict=True):
-                account = self._accounts.get(key)
-                if account is None:
-                    continue
-                amount = account.holds.pop(rid, None)
-                if amount is not None:
-                    account.reserved -= amount
-                account.spent += units
+        if len(keys) != len(actual):
+            raise ValueError(f"settle({rid!r}): {len(keys)} accounts but {len(actual)} amounts")
+        lock = self._lock
+        lock.acquire()
+        try:
+            get = self._accounts.get
+            for i, key in enumerate(keys):
+                account = get(key)
+                if account is not None:
+                    amount = account.holds.pop(rid, None)
+                    if amount is not None:
+                        account.reserved -= amount
+                    account.spent += actual[i]
+        finally:
+            lock.release()
 
     def seed(self, key: str, spent: int, expire_at: int) -> None:
         """Create account ``key`` with ``spent`` units unless it exists."""

@@ -49,10 +49,13 @@ class Card:
         """Nano-dollars the request costs whatever its output (rounded up)."""
         return -(-(self.fixed_pico + input_tokens * self.input_pico) // 1000)
 
+    def pico(self, input_tokens: int, output_tokens: int) -> int:
+        """Pico-dollars of ``input_tokens`` uncached input and ``output_tokens`` output (exact)."""
+        return self.fixed_pico + input_tokens * self.input_pico + output_tokens * self.output_pico
+
     def worst_case(self, input_tokens: int, output_tokens: int) -> Decimal:
         """Dollars of ``input_tokens`` uncached input and ``output_tokens`` output (exact at these rates)."""
-        pico = self.fixed_pico + input_tokens * self.input_pico + output_tokens * self.output_pico
-        return Decimal(pico) / PICO
+        return Decimal(self.pico(input_tokens, output_tokens)) / PICO
 
 
 def _pico(rate: Decimal) -> int:

@@ -262,6 +262,8 @@ class RedisLedger:
                 self._went_down(exc)
 
     def _send_pending(self) -> None:
+        if not self._pending:  # the usual case: nothing queued, no lock to take
+            return
         with self._lock:
             while self._pending:
                 keys, args = self._pending[0]
