@@ -43,65 +43,31 @@ from typing import Any
 
 import duckdb
 
+from tokenomy.native import FLOAT_FIELDS, INT_FIELDS, STR_FIELDS
 from tokenomy.pricing import Pricer
+from tokenomy.schema import ATTRIBUTION_FIELDS, BUCKETS
 from tokenomy.simulate import SimulationConfig, run
 from tokenomy.store import open_store
 from tokenomy.store.duckdb_import import import_line_by_line
 
 _S, _I, _F, _B, _T = "VARCHAR", "BIGINT", "DOUBLE", "BOOLEAN", "TIMESTAMP"
-_COUNTS = ("input_uncached", "cache_read", "cache_write_5m", "cache_write_1h", "output_visible", "reasoning")
-_STRINGS = (
-    "type",
-    "id",
-    "trace_id",
-    "span_id",
-    "parent_span_id",
-    "session_id",
-    "provider",
-    "request_model",
-    "response_model",
-    "api",
-    "service_tier",
-    "error_type",
-    "finish_reason",
-    "source",
-    "operation",
-    "status",
-    "provider_reported_cost",
-    "amount",
-    "kind",
-    "currency",
-    "unit",
-    "description",
-)
-_INTEGERS = (
-    "step",
-    "context_window",
-    "max_output_tokens",
-    "n_messages",
-    "system_tokens",
-    "tool_def_tokens",
-    "user_tokens",
-    "history_tokens",
-    "http_status",
-    "filler_tokens",
-)
-_ATTRIBUTION = ("user", "team", "project", "feature", "intent", "environment", "agent", "api_key_id")
+_CHARGE_STRINGS = ("amount", "kind", "currency", "unit", "description")
+_STRINGS = ("type", "id", *STR_FIELDS, "operation", "status", "provider_reported_cost", *_CHARGE_STRINGS)
 NATIVE: dict[str, Any] = {
     **dict.fromkeys(_STRINGS, _S),
-    **dict.fromkeys(_INTEGERS, _I),
+    **dict.fromkeys(INT_FIELDS, _I),
     **dict.fromkeys(("started_at", "ended_at", "at"), _T),
-    **dict.fromkeys(("latency_ms", "ttft_ms", "quantity"), _F),
+    **dict.fromkeys((*FLOAT_FIELDS, "quantity"), _F),
     **dict.fromkeys(("streamed", "batch"), _B),
     "usage": {
-        **dict.fromkeys((*_COUNTS, "input_total", "output_total"), _I),
+        **dict.fromkeys((*BUCKETS, "input_total", "output_total"), _I),
         "server_tools": "MAP(VARCHAR, BIGINT)",
         "kind": _S,
         "quality": "VARCHAR[]",
     },
     "prefix_hashes": "VARCHAR[]",
     "tool_uses": "STRUCT(name VARCHAR, args_hash VARCHAR, server BOOLEAN)[]",
-    "attribution": {**dict.fromkeys(_ATTRIBUTION, _S), "tags": "MAP(VARCHAR, VARCHAR)"},
+    "attribution": {**dict.fromkeys(ATTRIBUTION_FIELDS, _S), "tags": "MAP(VARCHAR, VARCHAR)"},
     "outcome": {"success": _B, "score": _F, "action": _S},
     "cost": {
         **dict.fromkeys(("total", "currency", "source", "price_date", "reason"), _S),
@@ -132,7 +98,7 @@ def simulate(path: Path, calls: int, days: int) -> None:
 
 def derive_compact(full: Path, compact: Path) -> None:
     """Write the calls of ``full`` with only the compact fields (see the module docstring)."""
-    usage = ", ".join(f"{name} BIGINT" for name in (*_COUNTS, "input_total", "output_total"))
+    usage = ", ".join(f"{name} BIGINT" for name in (*BUCKETS, "input_total", "output_total"))
     columns = {
         **dict.fromkeys(("type", *COMPACT_KEYS), _S),
         "usage": f"STRUCT({usage}, kind VARCHAR)",

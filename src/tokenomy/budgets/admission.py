@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final
 
-from tokenomy.budgets.policy import DowngradeStep, Unit
+from tokenomy.budgets.policy import DowngradeStep, Policy, Unit
 from tokenomy.budgets.prices import Card
 from tokenomy.schema import Attribution
 
@@ -209,3 +209,16 @@ class Settlement:
 
     cost: Decimal | None
     tokens: int
+
+
+def unpriced(policy: Policy, message: str) -> Rejection:
+    """The refusal of a request whose model ``policy`` cannot price (HTTP 400, ``budget_unpriced_model``)."""
+    return Rejection(
+        message,
+        policy=policy.name,
+        scope=policy.describe_scope(),
+        limit=policy.limit,
+        unit=policy.unit,
+        status=400,
+        type=BUDGET_UNPRICED,
+    )

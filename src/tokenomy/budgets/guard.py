@@ -34,7 +34,6 @@ from tokenomy.budgets import messages
 from tokenomy.budgets.accounts import NO_MATCH, Account, Matcher
 from tokenomy.budgets.admission import (
     BUDGET_UNAVAILABLE,
-    BUDGET_UNPRICED,
     Admission,
     BudgetRequest,
     Downgrade,
@@ -42,6 +41,7 @@ from tokenomy.budgets.admission import (
     Rejection,
     Reservation,
     Settlement,
+    unpriced,
 )
 from tokenomy.budgets.alerts import Alert, Alerter
 from tokenomy.budgets.contention import Backoff, held_only
@@ -336,7 +336,7 @@ class BudgetGuard:
         for account in accounts:
             line = self._line(account.policy, account.key, card, input_tokens, account.expire_at(now))
             if isinstance(line, str):
-                return _unpriced(account.policy, model, line)
+                return unpriced(account.policy, messages.unpriced(account.policy, model, line))
             lines.append(line)
         found = tuple(lines)
         if calendar:
@@ -360,7 +360,7 @@ class BudgetGuard:
                 continue
             line = self._line(policy, policy.name, card, input_tokens, 0)
             if isinstance(line, str):
-                return _unpriced(policy, model, line)
+                return unpriced(policy, messages.unpriced(policy, model, line))
             fit = line.fit(0, 0, want)
             if fit < least:
                 return Rejection(
@@ -589,16 +589,4 @@ def _applied(ask: _Ask, policy: str, step: DowngradeStep) -> _Ask:
         max_tokens=max_tokens,
         effort=step.reasoning_effort or ask.effort,
         steps=(*ask.steps, (policy, step)),
-    )
-
-
-def _unpriced(policy: Policy, model: str, reason: str) -> Rejection:
-    return Rejection(
-        messages.unpriced(policy, model, reason),
-        policy=policy.name,
-        scope=policy.describe_scope(),
-        limit=policy.limit,
-        unit=policy.unit,
-        status=400,
-        type=BUDGET_UNPRICED,
     )

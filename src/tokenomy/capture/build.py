@@ -42,7 +42,7 @@ def build_call(captured: Captured) -> Call:
     extracted = _extracted(captured, keep)
     messages = request_messages(request) if route.prompt else []
     shape = _shape(messages, state.adapter.tools(request), model) if route.prompt else None
-    started = _milliseconds(captured.started_ns)
+    started = utc_milliseconds(captured.started_ns)
     latency_ms = None if captured.latency_ns is None else captured.latency_ns / 1e6
     attribution = captured.keyed_attribution()
     trace_id = captured.trace_id = captured.trace_id or new_trace_id()
@@ -64,9 +64,10 @@ def build_call(captured: Captured) -> Call:
         session_id=captured.session_id,
         step=captured.step,
         streamed=captured.items is not None,
-        service_tier=(extracted.service_tier if extracted else None) or _str(request.get("service_tier")),
+        service_tier=(extracted.service_tier if extracted else None)
+        or str_or_none(request.get("service_tier")),
         usage=_usage(captured, extracted, shape, model),
-        max_output_tokens=_max_tokens(request),
+        max_output_tokens=max_tokens_of(request),
         **_result(captured, extracted),
         **(shape.fields() if shape else {}),
         attribution=attribution,
@@ -175,7 +176,8 @@ def _content(
         return None
 
 
-def _max_tokens(request: Mapping[str, Any]) -> int | None:
+def max_tokens_of(request: Mapping[str, Any]) -> int | None:
+    """The output-token cap a request asks for, under whichever name its API uses."""
     for key in _MAX_TOKENS:
         value = request.get(key)
         if isinstance(value, int) and not isinstance(value, bool):
@@ -183,10 +185,11 @@ def _max_tokens(request: Mapping[str, Any]) -> int | None:
     return None
 
 
-def _str(value: Any) -> str | None:
+def str_or_none(value: Any) -> str | None:
+    """``value`` when it is a string, else None."""
     return value if isinstance(value, str) else None
 
 
-def _milliseconds(ns: int) -> datetime:
+def utc_milliseconds(ns: int) -> datetime:
     """A naive UTC time to the millisecond: the native form's precision, so every path stores the same."""
     return datetime.fromtimestamp(ns // 1_000_000 / 1000, UTC).replace(tzinfo=None)

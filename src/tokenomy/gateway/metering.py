@@ -15,9 +15,10 @@ import dataclasses
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, Final
 
+from tokenomy.capture.build import max_tokens_of, str_or_none, utc_milliseconds
 from tokenomy.capture.estimate import fill_missing
 from tokenomy.capture.ids import new_span_id, new_trace_id
 from tokenomy.errors import TokenomyError
@@ -30,7 +31,6 @@ from tokenomy.schema import Attribution, Call, Status, Usage
 from tokenomy.usage import Extracted, SSEDecoder, extract, stream_accumulator
 
 _IGNORED_FIELDS: Final = (b":", b"event:", b"id:", b"retry:")
-_MAX_TOKENS: Final = ("max_completion_tokens", "max_output_tokens", "max_tokens")
 
 OK: Final = "ok"
 ERROR: Final = "error"
@@ -104,7 +104,7 @@ def build_call(exchange: Exchange, pricer: Pricer | None = None) -> Call:
     model = request.get("model") if isinstance(request.get("model"), str) else None
     extracted = _extracted(exchange)
     shape = _shape(request, model) if exchange.surface.api != "embeddings" else None
-    started = _milliseconds(exchange.started_ns)
+    started = utc_milliseconds(exchange.started_ns)
     latency_ms = None if exchange.latency_ns is None else exchange.latency_ns / 1e6
     trace_id, span_id = new_trace_id(), new_span_id()
     status = _STATUS[exchange.end]
@@ -112,7 +112,7 @@ def build_call(exchange: Exchange, pricer: Pricer | None = None) -> Call:
         status = Status.ERROR
     usage = usage_of(exchange, extracted, shape, model)
     response_model = extracted.response_model if extracted else None
-    tier = (extracted.service_tier if extracted else None) or _str(request.get("service_tier"))
+    tier = (extracted.service_tier if extracted else None) or str_or_none(request.get("service_tier"))
     cost = None
     if pricer is not None and (response_model or model):
         with contextlib.suppress(TokenomyError):
@@ -141,7 +141,7 @@ def build_call(exchange: Exchange, pricer: Pricer | None = None) -> Call:
         streamed=exchange.streamed,
         service_tier=tier,
         usage=usage,
-        max_output_tokens=_max_tokens(request),
+        max_output_tokens=max_tokens_of(request),
         status=status,
         error_type=exchange.error_type,
         http_status=exchange.status,
@@ -241,20 +241,3 @@ def _shape(request: Mapping[str, Any], model: str | None) -> Shape | None:
         return shape_of(messages, tools or None, model)
     except (TokenomyError, ValueError, TypeError):
         return None
-
-
-def _max_tokens(request: Mapping[str, Any]) -> int | None:
-    for key in _MAX_TOKENS:
-        value = request.get(key)
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    return None
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _milliseconds(ns: int) -> datetime:
-    """A naive UTC time to the millisecond (the native form's precision)."""
-    return datetime.fromtimestamp(ns // 1_000_000 / 1000, UTC).replace(tzinfo=None)

@@ -11,6 +11,7 @@ Streams and bodies therefore follow the same conventions by construction.
 from __future__ import annotations
 
 import dataclasses
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -64,7 +65,7 @@ class Adapter:
     expects: str = ""
 
 
-class EventAccumulator:
+class EventAccumulator(ABC):
     """Base for the stream accumulators: counts events and shields the caller from odd ones.
 
     Subclasses implement :meth:`_feed` and :meth:`result`. The gateway feeds live traffic, so a
@@ -90,12 +91,13 @@ class EventAccumulator:
             # Provider events are untrusted input; a shape we did not foresee is skipped, counted.
             self.odd_events += 1
 
+    @abstractmethod
     def _feed(self, event: Mapping[str, Any]) -> None:
-        raise NotImplementedError
+        """Read one event of the subclass's API into the running state."""
 
+    @abstractmethod
     def result(self) -> Extracted | None:
         """What the stream reported so far, or None when nothing usable arrived."""
-        raise NotImplementedError
 
     def finish(self, extracted: Extracted, *, complete: bool) -> Extracted:
         """``extracted`` with the facts every stream result carries added to its ``extra``.
