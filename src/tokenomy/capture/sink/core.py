@@ -336,21 +336,28 @@ class Sink:
 
     def _send(self, records: list[Record]) -> bool:
         """Send a batch: park it on a retryable failure, set it aside on a refusal. True when taken."""
+        outcome, reason = self._attempt(records)
+        if outcome == "retry":
+            self._failed(reason)
+            self._park(records)
+        elif outcome == "refused":
+            self._reject(records, reason)
+        return outcome == "sent"
+
+    def _attempt(self, records: list[Record]) -> tuple[str, str]:
+        """Hand ``records`` to the target once: ("sent", ""), ("retry", why) or ("refused", why).
+
+        A failure the target does not call retryable, or an unexpected exception (which would
+        repeat forever), is a refusal; a success resets the backoff.
+        """
         try:
             self.target.send(records)
         except SinkError as exc:
-            if not exc.retryable:
-                self._reject(records, str(exc))
-                return False
-            self._failed(str(exc))
-            self._park(records)
-            return False
-        except Exception as exc:  # an unexpected failure would repeat forever: set the batch aside
-            self._reject(records, f"{self.target.description}: {exc!r}")
-            return False
-        self._backoff = self.settings.retry_initial
-        self._retry_at = 0.0
-        return True
+            return ("retry" if exc.retryable else "refused"), str(exc)
+        except Exception as exc:
+            return "refused", f"{self.target.description}: {exc!r}"
+        self._backoff, self._retry_at = self.settings.retry_initial, 0.0
+        return "sent", ""
 
     def _drain_backlog(self, force: bool) -> bool:
         """Replay the spool, then the held batch; True when nothing is left waiting."""
@@ -367,20 +374,16 @@ class Sink:
         return True
 
     def _send_held(self, held: list[Record]) -> bool:
-        try:
-            self.target.send(held)
-        except SinkError as exc:
-            if not exc.retryable:
-                self._reject(held, str(exc))
-                return True
-            self._failed(str(exc))
+        """Send the held batch; False (and held again) only on a retryable failure."""
+        outcome, reason = self._attempt(held)
+        if outcome == "retry":
+            self._failed(reason)
             self._held = held + self._held
             return False
-        except Exception as exc:
-            self._reject(held, f"{self.target.description}: {exc!r}")
-            return True
-        self._count(sent=len(held))
-        self._backoff, self._retry_at = self.settings.retry_initial, 0.0
+        if outcome == "refused":
+            self._reject(held, reason)
+        else:
+            self._count(sent=len(held))
         return True
 
     def _replay(self, claim: Claim) -> bool:
