@@ -11,7 +11,8 @@ side by side in one run, interleaved, each measured ``--repeat`` times (best and
   behind the cache-hit ratio and token efficiency and the session calls' cost; over the charges,
   the session charges' cost; and the distinct sessions of both (the KPI tiles);
 * ``library``: :func:`tokenomy.analysis.attribution.attribute` for ``by=("team", "model")``,
-  then :func:`tokenomy.analysis.kpis.figures` and :func:`~tokenomy.analysis.kpis.kpis`;
+  split by the KPIs' facets as the report does, then :func:`tokenomy.analysis.kpis.figures` and
+  :func:`~tokenomy.analysis.kpis.kpis`;
 * ``cli``: ``tokenomy report --by team,model --format json`` run in-process (opening the store,
   the analyses above and the JSON rendering).
 
@@ -125,7 +126,7 @@ def _table(db: Path) -> Callable[[], Any]:
 def _library(db: Path) -> Callable[[], Any]:
     from tokenomy.analysis.attribution import attribute
     from tokenomy.analysis.grouped import Selection
-    from tokenomy.analysis.kpis import figures, kpis
+    from tokenomy.analysis.kpis import KPI_FACETS, figures, kpis
     from tokenomy.analysis.sources import detect
     from tokenomy.store import open_store
 
@@ -133,7 +134,7 @@ def _library(db: Path) -> Callable[[], Any]:
         with open_store(db, read_only=True) as store:
             sources = detect(store)
             selection = Selection.of(by=("team", "model"))
-            table = attribute(store, selection, sources=sources)
+            table = attribute(store, selection, sources=sources, facets=KPI_FACETS)
             return table, kpis(figures(store, selection.scope, table=table, sources=sources))
 
     return run

@@ -10,9 +10,10 @@ from tests.analysis.builders import hand_store
 from tests.analysis.conftest import SimStore
 from tokenomy.analysis import metrics as m
 from tokenomy.analysis.attribution import attribute
-from tokenomy.analysis.dimensions import Scope
-from tokenomy.analysis.grouped import Selection
-from tokenomy.analysis.kpis import Kpi, figures, kpis
+from tokenomy.analysis.dimensions import Grouping, Scope
+from tokenomy.analysis.grouped import Selection, grouped_calls
+from tokenomy.analysis.kpis import KPI_FACETS, Kpi, call_sums, figures, kpis
+from tokenomy.analysis.sources import detect
 from tokenomy.store import open_store
 
 
@@ -49,3 +50,53 @@ def test_weeks_of_a_simulation_have_trends(sim: SimStore) -> None:
     items = {k.name: k for k in kpis(now, before)}
     assert all(k.previous is not None for k in items.values())
     assert items["spend"].change == pytest.approx(float(now.spend) / float(before.spend) - 1)  # type: ignore[arg-type]
+
+
+def test_the_facets_give_the_same_sums_as_filtered_aggregates(sim: SimStore) -> None:
+    week = Scope(datetime(2026, 10, 12), datetime(2026, 10, 19))
+    with open_store(sim.db, read_only=True) as store:
+        src = detect(store)
+        filtered = grouped_calls(store, src, Selection(week), {**m.CACHE_SUMS, **m.EFFICIENCY_SUMS}).total
+        in_session = grouped_calls(
+            store,
+            src,
+            Selection(week),
+            {
+                "calls": "count(*) FILTER (WHERE c._session IS NOT NULL)",
+                "known": "count(*) FILTER (WHERE c._session IS NOT NULL AND c.cost_total IS NOT NULL)",
+                "cost": "sum(c.cost_total) FILTER (WHERE c._session IS NOT NULL)",
+            },
+        ).total
+        split = attribute(store, Selection(week, Grouping(("team", "model"))), sources=src, facets=KPI_FACETS)
+        plain = attribute(store, Selection(week, Grouping(("team", "model"))), sources=src)
+    sums = call_sums(split.facets)
+    for name in (*m.CACHE_SUMS, *m.EFFICIENCY_SUMS):
+        assert sums[name] == filtered[name], name
+    assert (sums["calls"], sums["known"], sums["cost"]) == (
+        in_session["calls"],
+        in_session["known"],
+        in_session["cost"],
+    )
+    assert sums["cache_known"] > 0
+    assert sums["efficiency_known"] > 0
+    assert sums["useful"] > 0
+    assert split.rows == plain.rows
+    assert split.total == plain.total
+    assert sum(f["calls"] for f in split.facets) == plain.total.calls
+
+
+def test_figures_from_a_split_table_equal_those_computed_alone(sim: SimStore) -> None:
+    with open_store(sim.db, read_only=True) as store:
+        src = detect(store)
+        table = attribute(store, Selection(Scope(), Grouping(("team",))), sources=src, facets=KPI_FACETS)
+        shared = figures(store, Scope(), table=table, sources=src)
+        alone = figures(store, Scope(), sources=src)
+        unsplit = figures(store, Scope(), table=attribute(store, Selection.of(by=["team"])), sources=src)
+    assert shared == alone == unsplit
+    assert shared.session_cost is not None
+    assert shared.calls == 6000
+
+
+def test_facets_need_an_additive_grouping(tmp_path: Path) -> None:
+    with hand_store(tmp_path / "s.duckdb") as store, pytest.raises(ValueError, match="additive"):
+        grouped_calls(store, detect(store), Selection(), {"n": "count(*)"}, facets=KPI_FACETS)

@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from tokenomy.analysis.dimensions import UNATTRIBUTED, Scope
-from tokenomy.analysis.grouped import Selection, add, group_key, grouped_calls, grouped_charges
+from tokenomy.analysis.grouped import Facets, Selection, add, group_key, grouped_calls, grouped_charges
 from tokenomy.analysis.results import share
 from tokenomy.analysis.sources import Sources, detect
 from tokenomy.schema import BUCKETS
@@ -86,6 +86,10 @@ class AttributionTable:
     rows: tuple[SpendRow, ...]
     total: SpendRow
     notes: tuple[str, ...] = field(default_factory=tuple)
+    facet_spec: Facets | None = None
+    """The flags the calls were also split by (see ``facets`` of :func:`attribute`), if any."""
+    facets: tuple[Mapping[str, Any], ...] = ()
+    """Per combination of :attr:`facet_spec`'s flags: the flags and the calls' aggregates over every group."""
 
 
 def attribute(
@@ -93,6 +97,7 @@ def attribute(
     selection: Selection | None = None,
     *,
     sources: Sources | None = None,
+    facets: Facets | None = None,
 ) -> AttributionTable:
     """Cost and tokens by the dimensions and time bucket of ``selection``, with shares of the total.
 
@@ -100,13 +105,17 @@ def attribute(
         store: The store to read.
         selection: Scope (period, ``--where`` filters) and grouping; everything, ungrouped, when None.
         sources: The optional tables (detected when None).
+        facets: Also split the calls by these flags in the same scan (for figures beside the
+            table, such as the report's KPIs); the table itself is unchanged.
 
     Returns:
         Rows ordered by group then bucket; the total over everything selected. Rows' costs,
         tokens, calls and charges add up to the total exactly.
     """
     selection = selection or Selection()
-    calls = grouped_calls(store, sources or detect(store), selection, _CALL_AGGREGATES, additive=True)
+    calls = grouped_calls(
+        store, sources or detect(store), selection, _CALL_AGGREGATES, additive=True, facets=facets
+    )
     charges = grouped_charges(store, selection, _CHARGE_AGGREGATES, additive=True)
     merged: dict[Any, dict[str, Any]] = {}
     for raw in (*calls.rows, *charges.rows):
@@ -130,6 +139,8 @@ def attribute(
         rows=rows,
         total=total,
         notes=tuple(notes),
+        facet_spec=facets,
+        facets=tuple(calls.facets),
     )
 
 

@@ -7,7 +7,8 @@ a time bucket). The query runs inside the store's engine with ``GROUPING SETS``,
 and their grand total come from one scan; when every aggregate is a sum or a count (``additive``)
 it groups on the plain columns instead, which is cheaper, and the total is added up in Python.
 Rows come back as dicts keyed by the aggregate names, with ``group`` (dimension -> value) and
-``bucket``.
+``bucket``. An additive grouping may also split the calls by :class:`Facets` (boolean flags) in
+the same scan, for figures that would otherwise need filtered aggregates in a pass of their own.
 """
 
 from __future__ import annotations
@@ -48,16 +49,38 @@ class Selection:
 
 
 @dataclass(frozen=True, slots=True)
+class Facets:
+    """Boolean splits of the calls, and extra additive aggregates, for an additive grouping.
+
+    The query groups on each flag too, so one scan yields the groups' aggregates and, per
+    combination of flag values, the same aggregates (with ``sums``) over every group: figures that
+    would otherwise take a second pass with a ``FILTER`` per aggregate (which costs DuckDB more
+    than a few extra groups of plain sums).
+    """
+
+    flags: Mapping[str, str]
+    """Name -> boolean SQL over the calls (alias ``c``; the derived columns of
+    :meth:`~tokenomy.analysis.sources.Sources.calls_sql` may be used). NULL counts as false."""
+    sums: Mapping[str, str] = field(default_factory=dict)
+    """Name -> an additive aggregate (a sum or a count) to compute beside the caller's."""
+
+
+@dataclass(frozen=True, slots=True)
 class Grouped:
     """Aggregated rows per group, and the same aggregates over everything selected."""
 
     rows: list[dict[str, Any]]
     total: dict[str, Any]
+    facets: list[dict[str, Any]] = field(default_factory=list)
+    """With :class:`Facets`: one dict per combination of flag values present, holding the flags
+    (name -> bool) and every aggregate added up over all groups."""
 
 
-def _select(grouping: Grouping, aggregates: Mapping[str, str], source: str, total: bool = True) -> str:
+def _select(
+    grouping: Grouping, aggregates: Mapping[str, str], source: str, total: bool = True, flags: int = 0
+) -> str:
     aggs = ", ".join(f"{expr} AS {name}" for name, expr in aggregates.items())
-    keys = grouping.keys
+    keys = [*grouping.keys, *_flag_keys(flags)]
     if not keys:  # one row: the total, or (when the caller adds rows up itself) the only group
         return f"SELECT {'TRUE' if total else 'FALSE'} AS _total, {aggs} FROM ({source}) c"
     listed = ", ".join(keys)
@@ -94,6 +117,7 @@ def grouped_calls(
     columns: Sequence[str] = (),
     total: bool = True,
     additive: bool = False,
+    facets: Facets | None = None,
 ) -> Grouped:
     """``aggregates`` over the selected calls, per group of ``selection`` and in total.
 
@@ -108,15 +132,33 @@ def grouped_calls(
         additive: Every aggregate is a sum or a count: group on the plain columns (cheaper), and
             add up in Python the groups that share a label and the total (exact for integers and
             decimals).
+        facets: Also split the calls by these flags (needs ``additive``); their aggregates come
+            back in :attr:`Grouped.facets`, the rows and total are as without them.
+
+    Raises:
+        ValueError: ``facets`` without ``additive``.
     """
+    if facets is not None and not additive:
+        raise ValueError("facets need an additive grouping (sums and counts only)")
     dialect = store.dialect
     scope = scope_sql(selection.scope, dialect)
     keys = group_columns(selection.grouping, dialect, raw=additive)
-    base = sources.calls_sql(dialect, scope, [*keys, *columns])
-    table = store.query(_select(selection.grouping, aggregates, base, total and not additive), scope.params)
+    flags = list(facets.flags.values()) if facets is not None else []
+    flagged = [
+        f"coalesce({expr}, FALSE) AS {key}" for expr, key in zip(flags, _flag_keys(len(flags)), strict=True)
+    ]
+    base = sources.calls_sql(dialect, scope, [*keys, *flagged, *columns])
+    if facets is not None:
+        aggregates = {**aggregates, **facets.sums}
+    sql = _select(selection.grouping, aggregates, base, total and not additive, len(flags))
+    table = store.query(sql, scope.params)
     if additive:
-        return _added(table.to_pylist(), selection.grouping, list(aggregates))
+        return _added(table.to_pylist(), selection.grouping, list(aggregates), facets)
     return _split(table.to_pylist(), selection.grouping, list(aggregates))
+
+
+def _flag_keys(count: int) -> list[str]:
+    return [f"_f{i}" for i in range(count)]
 
 
 def grouped_charges(
@@ -145,18 +187,30 @@ def add(a: Any, b: Any) -> Any:
     return a if b is None else a + b
 
 
-def _added(table_rows: list[dict[str, Any]], grouping: Grouping, names: Sequence[str]) -> Grouped:
-    """Rows grouped on plain columns, labelled, with equal labels and the total added up."""
+def _added(
+    table_rows: list[dict[str, Any]], grouping: Grouping, names: Sequence[str], facets: Facets | None = None
+) -> Grouped:
+    """Rows grouped on plain columns, labelled, with equal labels, the total and the facets added up."""
     merged: dict[Any, dict[str, Any]] = {}
     total: dict[str, Any] = dict.fromkeys(names) | {"group": {}, "bucket": None}
-    for raw in _split(table_rows, grouping, names).rows:
+    flag_names = list(facets.flags) if facets is not None else []
+    split: dict[tuple[bool, ...], dict[str, Any]] = {}
+    for raw, flags in zip(
+        _split(table_rows, grouping, names).rows,
+        ([bool(r[k]) for k in _flag_keys(len(flag_names))] for r in table_rows),
+        strict=True,
+    ):
         row = merged.setdefault(
             group_key(raw), dict.fromkeys(names) | {"group": raw["group"], "bucket": raw["bucket"]}
+        )
+        facet = split.setdefault(
+            tuple(flags), dict(zip(flag_names, flags, strict=True)) | dict.fromkeys(names)
         )
         for name in names:
             row[name] = add(row[name], raw[name])
             total[name] = add(total[name], raw[name])
-    return Grouped(list(merged.values()), total)
+            facet[name] = add(facet[name], raw[name])
+    return Grouped(list(merged.values()), total, list(split.values()) if facets is not None else [])
 
 
 def spend_sql(

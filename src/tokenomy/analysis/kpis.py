@@ -2,37 +2,48 @@
 efficiency, unpriced calls), with their trend against a previous period.
 
 The figures reuse the definitions of :mod:`tokenomy.analysis.metrics`. Spend, calls and unpriced
-calls are the attribution table's total. Three more ungrouped queries (cheaper than adding
-aggregates to the grouped scan, and than one pass over calls and charges together) give the rest:
-over the calls, the sums behind the cache-hit ratio and token efficiency and the session calls'
-cost; over the charges, the session charges' cost; over the session ids of both, the distinct
+calls are the attribution table's total. The sums behind the cache-hit ratio, token efficiency
+and the session calls' cost come from the same scan as the table: :func:`attribute` also splits
+the calls by :data:`KPI_FACETS` (whether each metric's inputs are known, whether the call is in
+a session), and the sums are added up over those splits. Two small queries give the rest: over
+the charges, the session charges' cost; over the session ids of calls and charges, the distinct
 sessions (:data:`~tokenomy.analysis.metrics.SESSION_SUMS` split into its additive parts).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final, Literal
 
 from tokenomy.analysis.attribution import AttributionTable, attribute
 from tokenomy.analysis.dimensions import Scope
-from tokenomy.analysis.grouped import Selection, add, grouped_calls, grouped_charges, grouped_spend
-from tokenomy.analysis.metrics import CACHE_SUMS, EFFICIENCY_SUMS, session_cost_row
+from tokenomy.analysis.grouped import Facets, Selection, add, grouped_charges, grouped_spend
+from tokenomy.analysis.metric_rows import sum_int
+from tokenomy.analysis.metrics import (
+    CACHE_KNOWN,
+    EFFICIENCY_KNOWN,
+    USEFUL_OUTPUT,
+    USEFUL_WHERE,
+    session_cost_row,
+)
 from tokenomy.analysis.results import Number, share
 from tokenomy.analysis.sources import Sources, detect
 from tokenomy.store.base import Store
 
-KPI_SUMS: Final = {**CACHE_SUMS, **EFFICIENCY_SUMS}
-"""The sums behind the cache-hit ratio and token efficiency KPIs."""
-_IN_SESSION: Final = "c._session IS NOT NULL"
-_CALL_SUMS: Final = {
-    **KPI_SUMS,
-    "calls": f"count(*) FILTER (WHERE {_IN_SESSION})",
-    "known": f"count(*) FILTER (WHERE {_IN_SESSION} AND c.cost_total IS NOT NULL)",
-    "cost": f"sum(c.cost_total) FILTER (WHERE {_IN_SESSION})",
-}
+KPI_FACETS: Final = Facets(
+    flags={
+        "cache": CACHE_KNOWN,
+        "efficiency": EFFICIENCY_KNOWN,
+        "useful": USEFUL_WHERE,
+        "session": "c._session IS NOT NULL",
+    },
+    sums={"useful_output": sum_int(USEFUL_OUTPUT)},
+)
+"""How :func:`attribute` splits the calls so that the KPIs need no pass of their own: the sums of
+:data:`~tokenomy.analysis.metrics.CACHE_SUMS` and :data:`~tokenomy.analysis.metrics.EFFICIENCY_SUMS`
+are the table's own sums over the calls where each flag holds."""
 _CHARGE_SUMS: Final = {
     "charges": "count(*) FILTER (WHERE c.session_id IS NOT NULL)",
     "cost": "sum(c.amount) FILTER (WHERE c.session_id IS NOT NULL)",
@@ -87,13 +98,18 @@ def figures(
     table: AttributionTable | None = None,
     sources: Sources | None = None,
 ) -> Figures:
-    """The KPI inputs over ``scope``: spend, calls and unpriced from ``table`` (computed when None),
-    the rest from one more query over the calls and charges (sessions, cache and efficiency sums).
+    """The KPI inputs over ``scope``: spend, calls and unpriced from ``table``'s total, the call
+    sums from its facets (``table`` computed with ``facets=KPI_FACETS`` saves a pass over the calls;
+    without it, or when None, an ungrouped one is computed), and two small queries for the charges
+    and the distinct sessions.
     """
     src = sources or detect(store)
     selection = Selection(scope)
-    table = table or attribute(store, selection, sources=src)
-    calls = grouped_calls(store, src, selection, _CALL_SUMS).total
+    split = table
+    if split is None or split.facet_spec != KPI_FACETS:
+        split = attribute(store, selection, sources=src, facets=KPI_FACETS)
+    table = table or split
+    calls = call_sums(split.facets)
     charges = grouped_charges(store, selection, _CHARGE_SUMS).total
     units = grouped_spend(store, src, selection, {"units": "count(DISTINCT c.session_id)"}).total
     raw = {
@@ -101,10 +117,39 @@ def figures(
         "charges": charges["charges"],
         "cost": add(calls["cost"], charges["cost"]),
         "units": units["units"],
+        "group": {},
+        "bucket": None,
     }
     sessions = session_cost_row(raw)
     total = table.total
     return Figures(total.cost, total.calls, total.unpriced, sessions.value, sessions.reason, calls)
+
+
+def call_sums(facets: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The cache-hit, token-efficiency and session-call sums over the calls, from :data:`KPI_FACETS`.
+
+    Keys: those of :data:`~tokenomy.analysis.metrics.CACHE_SUMS` and
+    :data:`~tokenomy.analysis.metrics.EFFICIENCY_SUMS` (same values), plus ``calls``, ``known``
+    (priced) and ``cost`` of the calls in a session.
+    """
+    out: dict[str, Any] = dict.fromkeys(
+        ("cache_read_tokens", "cache_input_tokens", "useful", "processed", "cost")
+    ) | {"cache_known": 0, "efficiency_known": 0, "calls": 0, "known": 0}
+    for f in facets:
+        if f["cache"]:
+            out["cache_known"] += f["calls"]
+            out["cache_read_tokens"] = add(out["cache_read_tokens"], f["cache_read"])
+            out["cache_input_tokens"] = add(out["cache_input_tokens"], f["input_total"])
+        if f["efficiency"]:
+            out["efficiency_known"] += f["calls"]
+            out["processed"] = add(out["processed"], add(f["input_total"], f["output_total"]))
+        if f["useful"]:
+            out["useful"] = add(out["useful"], f["useful_output"])
+        if f["session"]:
+            out["calls"] += f["calls"]
+            out["known"] += f["calls"] - f["unpriced"]
+            out["cost"] = add(out["cost"], f["llm_cost"])
+    return out
 
 
 def kpis(current: Figures, previous: Figures | None = None) -> tuple[Kpi, ...]:

@@ -45,21 +45,23 @@ ALL: Final = Selection()
 OVERFLOW_RISK: Final = 0.9
 """Context window utilization above this share is an overflow risk."""
 _BOTH_SIDES: Final = "c.input_total IS NOT NULL AND c.output_total IS NOT NULL"
-_EFFICIENCY_KNOWN: Final = f"{_BOTH_SIDES} AND c.output_visible IS NOT NULL"
+EFFICIENCY_KNOWN: Final = f"{_BOTH_SIDES} AND c.output_visible IS NOT NULL"
+"""A call whose token efficiency inputs are known."""
+USEFUL_OUTPUT: Final = "c.output_visible - coalesce(c.filler_tokens, 0)"
+"""A call's useful output tokens, counted where :data:`USEFUL_WHERE` holds."""
+USEFUL_WHERE: Final = f"{EFFICIENCY_KNOWN} AND c._succeeded AND NOT c._wasted"
 EFFICIENCY_SUMS: Final = {
-    "efficiency_known": count_if(_EFFICIENCY_KNOWN),
-    "useful": sum_int(
-        "c.output_visible - coalesce(c.filler_tokens, 0)",
-        f"{_EFFICIENCY_KNOWN} AND c._succeeded AND NOT c._wasted",
-    ),
-    "processed": sum_int("c.input_total + c.output_total", _EFFICIENCY_KNOWN),
+    "efficiency_known": count_if(EFFICIENCY_KNOWN),
+    "useful": sum_int(USEFUL_OUTPUT, USEFUL_WHERE),
+    "processed": sum_int("c.input_total + c.output_total", EFFICIENCY_KNOWN),
 }
 """The sums token efficiency is made of (additive: a report may add them up over groups)."""
-_CACHE_KNOWN: Final = "c.cache_read IS NOT NULL AND c.input_total IS NOT NULL"
+CACHE_KNOWN: Final = "c.cache_read IS NOT NULL AND c.input_total IS NOT NULL"
+"""A call whose cache-hit ratio inputs are known."""
 CACHE_SUMS: Final = {
-    "cache_known": count_if(_CACHE_KNOWN),
-    "cache_read_tokens": sum_int("c.cache_read", _CACHE_KNOWN),
-    "cache_input_tokens": sum_int("c.input_total", _CACHE_KNOWN),
+    "cache_known": count_if(CACHE_KNOWN),
+    "cache_read_tokens": sum_int("c.cache_read", CACHE_KNOWN),
+    "cache_input_tokens": sum_int("c.input_total", CACHE_KNOWN),
 }
 """The sums the cache-hit ratio is made of (additive)."""
 
@@ -216,13 +218,13 @@ def cache_hit_ratio(
     *cacheable* calls only: those whose prompt reaches their provider's minimum cacheable length
     (:mod:`tokenomy.analysis.cacheable`), and the share of input tokens in such calls.
     """
-    cacheable_known = f"{_CACHE_KNOWN} AND c.input_total >= {cacheable.minimum_sql()}"
+    cacheable_known = f"{CACHE_KNOWN} AND c.input_total >= {cacheable.minimum_sql()}"
     aggs = {
         "calls": "count(*)",
         **CACHE_SUMS,
         "c_num": sum_int("c.cache_read", cacheable_known),
         "c_den": sum_int("c.input_total", cacheable_known),
-        "no_rule": count_if(f"{_CACHE_KNOWN} AND {cacheable.minimum_sql()} IS NULL"),
+        "no_rule": count_if(f"{CACHE_KNOWN} AND {cacheable.minimum_sql()} IS NULL"),
     }
     grouped = grouped_calls(store, sources or detect(store), selection, aggs)
 

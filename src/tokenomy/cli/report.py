@@ -27,7 +27,7 @@ from tokenomy.analysis.baselines import intent_baselines
 from tokenomy.analysis.dimensions import Grouping, Scope, parse_bucket, parse_dimensions, parse_where
 from tokenomy.analysis.drivers import cost_drivers
 from tokenomy.analysis.grouped import Selection
-from tokenomy.analysis.kpis import Kpi, figures, kpis
+from tokenomy.analysis.kpis import KPI_FACETS, Kpi, figures, kpis
 from tokenomy.analysis.overview import kpi_json, overview
 from tokenomy.analysis.periods import Period, baseline_period, current_period
 from tokenomy.analysis.report import Report, ReportRow, daily_totals
@@ -171,7 +171,7 @@ def _analysis_report(store: Store, request: Request) -> str | None:
     if periods is not None:
         scope = scope.between(periods[0].since, periods[0].until)
     selection = Selection(scope, Grouping(request.by, request.bucket))
-    table = attribute(store, selection, sources=src)
+    table = attribute(store, selection, sources=src, facets=KPI_FACETS)  # the KPIs' sums in the same scan
     now = figures(store, scope, table=table, sources=src)
     before = None
     if periods is not None:
