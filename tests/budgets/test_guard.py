@@ -319,3 +319,19 @@ def test_new_policies_replace_the_lines_cached_for_their_accounts(clock: Clock) 
     lowered = admitted(guard.reserve(ask()))
     assert lowered.held[0].key == "p:*:d2026-03-10"
     assert (lowered.max_tokens, lowered.lowered) == (500, True)  # 3524 - 2024 held - 1000 input
+
+
+def test_the_direct_path_and_the_soft_policy_path_reserve_and_settle_the_same(clock: Clock) -> None:
+    hard = [policy(name="usd"), policy(name="tok", limit_tokens=1_000_000)]
+    quiet_soft = policy(name="soft", limit_tokens=10**9, mode="soft", downgrade=[{"max_tokens": 1}])
+    direct = BudgetGuard(hard, clock=clock)  # no soft policy: no generator, one ledger call
+    stepped = BudgetGuard([*hard, quiet_soft], clock=clock)  # usage read first, then the same reserve
+    for guard in (direct, stepped):
+        res = admitted(guard.reserve(ask(input_tokens=1_001)))
+        assert [(h.policy, h.amount) for h in res.held][:2] == [("usd", 764_550), ("tok", 2_025)]
+        assert res.max_tokens == 1024
+        assert guard.settle(res, 333).cost == Decimal("0.00034995")
+        again = asyncio.run(guard.areserve(ask(input_tokens=1_001)))
+        assert isinstance(again, Reservation)
+        assert [h.amount for h in again.held][:2] == [764_550, 2_025]
+        assert guard.ledger.usage([h.key for h in again.held][:2]) == [(349_950, 764_550), (1_334, 2_025)]

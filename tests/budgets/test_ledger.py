@@ -102,3 +102,16 @@ def test_threads_never_take_more_than_the_limit() -> None:
     assert sum(granted) <= 100_000
     assert sum(granted) >= 100_000 - 60  # everything that could fit was granted
     assert ledger.usage(["a"]) == [(0, sum(granted))]
+
+
+def test_settled_and_expired_reservations_each_release_exactly_their_own_hold(clock: Clock) -> None:
+    ledger = MemoryLedger(create_missing=True, clock=clock)
+    lines = (line("a", limit=10_000, fixed=0, ptm=1000), line("b", limit=10_000, fixed=5, ptm=2000))
+    for rid in ("settled", "open", "late"):
+        assert isinstance(ledger.reserve(rid, lines, 100, 1, ttl=30), Granted)
+    assert ledger.usage(["a", "b"]) == [(0, 300), (0, 615)]
+    ledger.settle("settled", ["a", "b"], [40, 90])  # its expiry entry must not release anything later
+    clock.advance(31)
+    assert ledger.usage(["a", "b"]) == [(40, 0), (90, 0)]  # "open" and "late" released, once each
+    ledger.settle("late", ["a", "b"], [7, 8])  # after its expiry: counted, nothing left to release
+    assert ledger.usage(["a", "b"]) == [(47, 0), (98, 0)]

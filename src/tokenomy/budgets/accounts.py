@@ -75,6 +75,11 @@ class Matcher:
         # without building a key while the clock stays inside the window
         self._cache: dict[str | None, tuple[float, float, Account]] = {}
 
+    @property
+    def getter(self) -> Callable[[BudgetRequest], str | None] | None:
+        """What reads the policy's raw scope value from a request (None for a global policy)."""
+        return self._get
+
     def value(self, request: BudgetRequest) -> str | object | None:
         """The scope value charged, None for global, or :data:`NO_MATCH` when the policy does not apply."""
         if self._get is None:

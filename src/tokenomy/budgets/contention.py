@@ -14,10 +14,12 @@ requests in flight. An account whose *spent* units leave no room refuses at once
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import Final
+from collections.abc import Callable, Generator, Sequence
+from typing import Any, Final
 
-from tokenomy.budgets.ledger import Line, Refused
+from tokenomy.budgets.accounts import Account
+from tokenomy.budgets.ledger import Granted, LedgerUnavailable, Line, Missing, Outcome, Refused
+from tokenomy.budgets.settings import BudgetSettings
 
 FIRST_DELAY: Final = 0.005
 """Seconds before the first retry."""
@@ -68,3 +70,42 @@ class Backoff:
         self._delay = min(self._delay * 2, MAX_DELAY)
         self.waited = True
         return pause
+
+
+def retried(
+    accounts: list[Account],
+    rid: str,
+    lines: Sequence[Line],
+    asked: tuple[int, int],
+    outcome: Outcome,
+    *,
+    settings: BudgetSettings,
+) -> Generator[tuple[Any, ...], Any, tuple[Granted | Refused, bool]]:
+    """After a first ``outcome`` that is not a grant: rebuild missing accounts, then, while only open
+    reservations block a hard account, wait and reserve again.
+
+    It yields the guard's ledger operations (``("rebuild", accounts)``, ``("wait", seconds)``,
+    ``("reserve", rid, lines, want, least, ttl)``) and returns the last outcome and whether a wait
+    was spent on it; a refused attempt reserves nothing, so retries reuse the id.
+
+    Raises:
+        LedgerUnavailable: The accounts were missing again right after being rebuilt.
+    """
+    want, least = asked
+    backoff: Backoff | None = None
+    ttl = settings.reservation_ttl
+    while True:
+        if isinstance(outcome, Missing):
+            yield ("rebuild", [accounts[i] for i in outcome.indexes])
+            outcome = yield ("reserve", rid, lines, want, least, ttl)
+            if isinstance(outcome, Missing):
+                raise LedgerUnavailable("accounts vanished while being rebuilt")
+        if isinstance(outcome, Granted) or not held_only(lines[outcome.index], outcome, least):
+            return outcome, False
+        if backoff is None:
+            backoff = Backoff(settings.contention_wait)
+        pause = backoff.pause()
+        if pause is None:
+            return outcome, backoff.waited
+        yield ("wait", pause)
+        outcome = yield ("reserve", rid, lines, want, least, ttl)

@@ -9,13 +9,16 @@ the reservation by what was used (a cut stream or an error settles what it used,
 ``release`` frees it; a reservation never settled is released by the ledger after
 ``reservation_ttl`` seconds.
 
-The decision is written once, as a generator that yields the ledger operations it needs
-(``usage``, ``reserve``, ``rebuild``, ``wait``); :meth:`BudgetGuard.reserve` runs it with the
-ledger's blocking calls (and sleeps) and :meth:`BudgetGuard.areserve` with its asyncio ones (and
-awaits). A hard account blocked only by reservations in flight is waited on for up to
-``contention_wait`` seconds (:mod:`tokenomy.budgets.contention`). When the ledger cannot be
-reached, ``fail = "closed"`` refuses (503) and ``fail = "open"`` admits with ``enforced=False``
-and an alert.
+The usual admission (no soft policy applies, the first reservation is granted) is one ledger
+call: what comes before it is a :class:`~tokenomy.budgets.plans.Plan` kept per request shape while
+its calendar windows and price day last (:mod:`tokenomy.budgets.plans`). Everything else is written
+once, as a generator that yields the ledger operations it needs (``usage``, ``reserve``,
+``rebuild``, ``wait``); :meth:`BudgetGuard.reserve` runs it with the ledger's blocking calls (and
+sleeps) and :meth:`BudgetGuard.areserve` with its asyncio ones (and awaits). A hard account
+blocked only by reservations in flight is waited on for up to ``contention_wait`` seconds
+(:mod:`tokenomy.budgets.contention`). When the ledger cannot be reached, ``fail = "closed"``
+refuses (503) and ``fail = "open"`` admits with ``enforced=False`` and an alert. Settlement
+charges are computed by :mod:`tokenomy.budgets.charges`.
 """
 
 from __future__ import annotations
@@ -25,9 +28,8 @@ import itertools
 import os
 import time
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from decimal import ROUND_CEILING, Decimal
+from decimal import Decimal
 from typing import Any, Final
 
 from tokenomy.budgets import messages
@@ -44,31 +46,22 @@ from tokenomy.budgets.admission import (
     unpriced,
 )
 from tokenomy.budgets.alerts import Alert, Alerter
-from tokenomy.budgets.contention import Backoff, held_only
-from tokenomy.budgets.ledger import Granted, Ledger, LedgerUnavailable, Line, Missing, Outcome, Refused
+from tokenomy.budgets.asks import Ask, stepped
+from tokenomy.budgets.charges import Actual, charged
+from tokenomy.budgets.charges import units as to_units
+from tokenomy.budgets.contention import retried
+from tokenomy.budgets.ledger import Granted, Ledger, LedgerUnavailable, Line, Outcome, Refused
 from tokenomy.budgets.memory import MemoryLedger
-from tokenomy.budgets.policy import DowngradeStep, Policy, Unit
-from tokenomy.budgets.prices import PICO, Card, PriceCards
+from tokenomy.budgets.plans import Plan, Plans, Shape
+from tokenomy.budgets.policy import Policy, Unit
+from tokenomy.budgets.prices import Card, PriceCards
 from tokenomy.budgets.settings import BudgetSettings, FailMode
 from tokenomy.budgets.spend import SpendSource
 from tokenomy.pricing import Pricer
-from tokenomy.schema import Cost, Usage
 
-NANO: Final = Decimal(10) ** 9
 _LINE_CACHE_MAX: Final = 65_536
-Actual = Usage | Cost | Decimal | int
-"""What a settlement is given: a Usage (priced here), a Cost or dollars, or output tokens produced."""
+_ANSWERS: Final = (Reservation, Downgrade, Rejection)
 Op = tuple[Any, ...]
-
-
-@dataclass(slots=True)
-class _Ask:
-    """The request as the soft policies leave it."""
-
-    model: str
-    max_tokens: int | None
-    effort: str | None
-    steps: tuple[tuple[str, DowngradeStep], ...] = ()
 
 
 class BudgetGuard:
@@ -109,12 +102,13 @@ class BudgetGuard:
     def set_policies(self, policies: Sequence[Policy]) -> None:
         """Replace the policies (requests already admitted keep their reservations)."""
         self._matchers = tuple(Matcher(p) for p in policies)
-        self._limits = {p.name: _units(p.limit, p.unit) for p in policies}
+        self._limits = {p.name: to_units(p.limit, p.unit) for p in policies}
         self._soft = any(not p.hard for p in policies)
         self._mins = any(p.min_output_tokens is not None for p in policies)
         # (input tokens, account keys...) -> (card, lines): calendar lines change only with the card
         # and the keys (a new window or policy); the ledger gets the same tuple each time
         self._line_cache: dict[tuple[int | str, ...], tuple[Card | str, tuple[Line, ...]]] = {}
+        self._plans = Plans([m.getter for m in self._matchers if m.getter is not None])
 
     @property
     def policies(self) -> tuple[Policy, ...]:
@@ -125,7 +119,66 @@ class BudgetGuard:
 
     def reserve(self, request: BudgetRequest) -> Admission:
         """Admit, shrink, downgrade or refuse a request, reserving its worst case (blocking ledger calls)."""
-        steps = self._admit(request)
+        try:
+            now = self._clock()
+            shape, plan = self._plans.find(request, now)
+            if plan is None:
+                found = self._planned(request, now, shape)
+                if not isinstance(found, Plan):
+                    return found if isinstance(found, _ANSWERS) else self._drive(found)
+                plan = found
+            rid = self._new_id()
+            first = self.ledger.reserve(rid, plan.lines, plan.want, plan.least, self.settings.reservation_ttl)
+            if type(first) is Granted:  # the usual case: no generator, no contention machinery
+                return self._granted(request, plan, rid, first)
+            return self._drive(self._concluded(request, plan, rid, first))
+        except LedgerUnavailable as exc:
+            return self._unavailable(request, exc)
+
+    async def areserve(self, request: BudgetRequest) -> Admission:
+        """:meth:`reserve` for asyncio code (the ledger is awaited, the store read in a thread)."""
+        try:
+            now = self._clock()
+            shape, plan = self._plans.find(request, now)
+            if plan is None:
+                found = self._planned(request, now, shape)
+                if not isinstance(found, Plan):
+                    return found if isinstance(found, _ANSWERS) else await self._adrive(found)
+                plan = found
+            rid = self._new_id()
+            ttl = self.settings.reservation_ttl
+            first = await self.ledger.areserve(rid, plan.lines, plan.want, plan.least, ttl)
+            if type(first) is Granted:
+                return self._granted(request, plan, rid, first)
+            return await self._adrive(self._concluded(request, plan, rid, first))
+        except LedgerUnavailable as exc:
+            return self._unavailable(request, exc)
+
+    def _planned(
+        self, request: BudgetRequest, now: float, shape: Shape
+    ) -> Plan | Admission | Generator[Op, Any, Admission]:
+        """A new plan (kept when only calendar accounts apply), an answer, or the soft-policy decision."""
+        accounts, local = self._applicable(request, now)
+        if self._soft and _any_soft(accounts, local):
+            return self._admit_soft(request, now, accounts, local)
+        ask = Ask(request.model, request.max_tokens, request.reasoning_effort)
+        found = self._prepared(request, ask, accounts, local, now)
+        if isinstance(found, Plan) and not local:
+            since = now - now % 86_400  # the prices' UTC day (Unix days are 86,400 s long)
+            until = since + 86_400
+            for account in accounts:
+                if account.span is None:
+                    return found
+                since = max(since, account.span.start.timestamp())
+                until = min(until, account.span.end.timestamp())
+            self._plans.keep(shape, found, since, until)
+        return found
+
+    def _new_id(self) -> str:
+        return f"{self._prefix}{next(self._ids):x}"
+
+    def _drive(self, steps: Generator[Op, Any, Admission]) -> Admission:
+        """Run the decision's ledger operations with blocking calls."""
         try:
             op = next(steps)
             while True:
@@ -133,12 +186,9 @@ class BudgetGuard:
         except StopIteration as done:
             result: Admission = done.value
             return result
-        except LedgerUnavailable as exc:
-            return self._unavailable(request, exc)
 
-    async def areserve(self, request: BudgetRequest) -> Admission:
-        """:meth:`reserve` for asyncio code (the ledger is awaited, the store read in a thread)."""
-        steps = self._admit(request)
+    async def _adrive(self, steps: Generator[Op, Any, Admission]) -> Admission:
+        """Run the decision's ledger operations with awaited calls."""
         try:
             op = next(steps)
             while True:
@@ -146,8 +196,6 @@ class BudgetGuard:
         except StopIteration as done:
             result: Admission = done.value
             return result
-        except LedgerUnavailable as exc:
-            return self._unavailable(request, exc)
 
     def _run(self, op: Op) -> Any:
         ledger = self.ledger
@@ -179,19 +227,42 @@ class BudgetGuard:
     def _rebuilt(self, account: Account) -> int:
         if self._spend is None:
             return 0
-        return _units(self._spend.spent(account), account.policy.unit)
+        return to_units(self._spend.spent(account), account.policy.unit)
 
-    def _admit(self, request: BudgetRequest) -> Generator[Op, Any, Admission]:
-        now = self._clock()
-        accounts, local = self._applicable(request, now)
-        day = self._day(now)
-        ask = _Ask(request.model, request.max_tokens, request.reasoning_effort)
-        if self._soft and (any(not a.policy.hard for a in accounts) or any(not p.hard for p, _ in local)):
-            usage = yield from self._usage(accounts)
-            ask = self._downgrade(
-                request=request, ask=ask, accounts=accounts, usage=usage, local=local, day=day
-            )
-        card = self._cards.card(request.provider, ask.model, day, request.input_tokens)
+    def _admit_soft(
+        self,
+        request: BudgetRequest,
+        now: float,
+        accounts: list[Account],
+        local: list[tuple[Policy, str | None]],
+    ) -> Generator[Op, Any, Admission]:
+        """The decision when a soft policy applies: read the used shares, downgrade, then reserve."""
+        usage = yield from self._usage(accounts)
+        ask = self._downgrade(
+            request=request,
+            ask=Ask(request.model, request.max_tokens, request.reasoning_effort),
+            accounts=accounts,
+            usage=usage,
+            local=local,
+            day=self._day(now),
+        )
+        found = self._prepared(request, ask, accounts, local, now)
+        if not isinstance(found, Plan):
+            return found
+        rid, ttl = self._new_id(), self.settings.reservation_ttl
+        first: Outcome = yield ("reserve", rid, found.lines, found.want, found.least, ttl)
+        return (yield from self._concluded(request, found, rid, first))
+
+    def _prepared(
+        self,
+        request: BudgetRequest,
+        ask: Ask,
+        accounts: list[Account],
+        local: list[tuple[Policy, str | None]],
+        now: float,
+    ) -> Plan | Reservation | Downgrade | Rejection:
+        """Price the worst case and build the ledger lines (or answer when no ledger call is needed)."""
+        card = self._cards.card(request.provider, ask.model, self._day(now), request.input_tokens)
         want = ask.max_tokens if ask.max_tokens is not None and ask.max_tokens >= 0 else None
         if want is None:
             want = self._want(card, ask, request.input_tokens)
@@ -200,61 +271,41 @@ class BudgetGuard:
         lines = self._lines(accounts, card, ask.model, request.input_tokens, now)
         if isinstance(lines, Rejection):
             return lines
-        capped = want
         if local:
-            found = self._local_caps(local, card, ask.model, request.input_tokens, (want, least))
-            if isinstance(found, Rejection):
-                return found
-            capped = found
+            capped = self._local_caps(local, card, ask.model, request.input_tokens, (want, least))
+            if isinstance(capped, Rejection):
+                return capped
+            want = capped
         if not lines:
-            return self._admitted(request, ask, card, max_tokens=capped)
-        rid = f"{self._prefix}{next(self._ids):x}"
-        first: Outcome = yield ("reserve", rid, lines, capped, least, self.settings.reservation_ttl)
-        if isinstance(first, Granted):  # the usual case needs no second generator
-            outcome: Granted | Refused = first
-            waited = False
-        else:
-            outcome, waited = yield from self._reserving(accounts, rid, lines, (capped, least), first)
+            return self._admitted(request, ask, card, max_tokens=want)
+        return Plan(accounts, ask, card, lines, want=want, least=least)
+
+    def _concluded(
+        self, request: BudgetRequest, plan: Plan, rid: str, first: Outcome
+    ) -> Generator[Op, Any, Admission]:
+        """After the first outcome: grant, or rebuild missing accounts, wait out contention, refuse."""
+        if isinstance(first, Granted):
+            return self._granted(request, plan, rid, first)
+        accounts, asked = plan.accounts, (plan.want, plan.least)
+        outcome, waited = yield from retried(accounts, rid, plan.lines, asked, first, settings=self.settings)
         if not isinstance(outcome, Granted):
-            return self._refusal(accounts[outcome.index], lines[outcome.index], outcome, least, waited=waited)
-        held_list, amounts = [], outcome.amounts
+            line = plan.lines[outcome.index]
+            return self._refusal(accounts[outcome.index], line, outcome, plan.least, waited=waited)
+        return self._granted(request, plan, rid, outcome)
+
+    def _granted(
+        self, request: BudgetRequest, plan: Plan, rid: str, granted: Granted
+    ) -> Reservation | Downgrade:
+        accounts, amounts, held = plan.accounts, granted.amounts, []
         for i, account in enumerate(accounts):
             policy = account.policy
-            held_list.append(Held(account.key, policy.name, policy.unit, amounts[i]))
-        held = tuple(held_list)
+            held.append(Held(account.key, policy.name, policy.unit, amounts[i]))
+        ask = plan.ask
         if ask.steps:
-            self._soft_alerts(ask, accounts, outcome)
-        return self._admitted(request, ask, card, max_tokens=outcome.max_tokens, held=held, rid=rid)
-
-    def _reserving(
-        self,
-        accounts: list[Account],
-        rid: str,
-        lines: Sequence[Line],
-        asked: tuple[int, int],
-        outcome: Outcome,
-    ) -> Generator[Op, Any, tuple[Granted | Refused, bool]]:
-        """After a first ``outcome``: rebuild missing accounts; while only open reservations block a
-        hard account, wait and retry. Returns the outcome and whether a wait was spent on it
-        (:mod:`.contention`); a refused attempt reserves nothing, so retries reuse the id."""
-        want, least = asked
-        backoff: Backoff | None = None
-        ttl = self.settings.reservation_ttl
-        while True:
-            if isinstance(outcome, Missing):
-                yield ("rebuild", [accounts[i] for i in outcome.indexes])
-                outcome = yield ("reserve", rid, lines, want, least, ttl)
-                if isinstance(outcome, Missing):
-                    raise LedgerUnavailable("accounts vanished while being rebuilt")
-            if isinstance(outcome, Granted) or not held_only(lines[outcome.index], outcome, least):
-                return outcome, False
-            if backoff is None:
-                backoff = Backoff(self.settings.contention_wait)
-            pause = backoff.pause()
-            if pause is None:
-                return outcome, backoff.waited
-            yield ("wait", pause)
-            outcome = yield ("reserve", rid, lines, want, least, ttl)
+            self._soft_alerts(ask, accounts, granted)
+        return self._admitted(
+            request, ask, plan.card, max_tokens=granted.max_tokens, held=tuple(held), rid=rid
+        )
 
     def _day(self, now: float) -> date:
         """The UTC date of ``now`` (prices are dated), recomputed once a day."""
@@ -291,7 +342,7 @@ class BudgetGuard:
                 local.append((matcher.policy, value if isinstance(value, str) else None))
         return accounts, local
 
-    def _want(self, card: Card | str, ask: _Ask, input_tokens: int) -> int:
+    def _want(self, card: Card | str, ask: Ask, input_tokens: int) -> int:
         if ask.max_tokens is not None:
             return max(0, ask.max_tokens)
         known = self.settings.max_output_tokens.get(ask.model)
@@ -379,12 +430,12 @@ class BudgetGuard:
         self,
         *,
         request: BudgetRequest,
-        ask: _Ask,
+        ask: Ask,
         accounts: list[Account],
         usage: list[tuple[int, int]],
         local: list[tuple[Policy, str | None]],
         day: date,
-    ) -> _Ask:
+    ) -> Ask:
         shares: list[tuple[Policy, Decimal]] = []
         for account, (spent, reserved) in zip(accounts, usage, strict=True):
             if not account.policy.hard:
@@ -396,13 +447,9 @@ class BudgetGuard:
                 line = self._line(policy, policy.name, card, request.input_tokens, 0)
                 if not policy.hard and isinstance(line, Line):
                     shares.append((policy, Decimal(line.cost(want)) / self._limits[policy.name]))
-        for policy, share in shares:
-            level = sum(1 for mark in policy.thresholds if share >= mark)
-            for step in policy.downgrade[:level]:
-                ask = _applied(ask, policy.name, step)
-        return ask
+        return stepped(ask, shares)
 
-    def _soft_alerts(self, ask: _Ask, accounts: list[Account], granted: Granted) -> None:
+    def _soft_alerts(self, ask: Ask, accounts: list[Account], granted: Granted) -> None:
         """Alert each soft account's new steps at the share that chose them (without this request's hold)."""
         if not ask.steps:
             return
@@ -412,17 +459,13 @@ class BudgetGuard:
             if not taken:
                 continue
             share = (spent + reserved - own) / self._limits[policy.name]
-            message = (
-                f"budget '{policy.name}' ({policy.describe_scope(account.value)}) is at {share:.0%} of "
-                f"{policy.describe_limit()}: requests now go out with {taken[-1].describe()} "
-                f"(step {len(taken)} of {len(policy.downgrade)})"
-            )
+            message = messages.downgraded(policy, account.value, share, taken)
             self.alerts.raise_once(Alert("downgrade", policy.name, account.key, message, len(taken), share))
 
     def _admitted(
         self,
         request: BudgetRequest,
-        ask: _Ask,
+        ask: Ask,
         card: Card | str,
         *,
         max_tokens: int,
@@ -431,7 +474,7 @@ class BudgetGuard:
     ) -> Reservation | Downgrade:
         priced = card if isinstance(card, Card) else None
         reservation = Reservation(
-            id=rid or f"{self._prefix}{next(self._ids):x}",
+            id=rid or self._new_id(),
             model=ask.model,
             provider=request.provider,
             max_tokens=max_tokens,
@@ -474,7 +517,7 @@ class BudgetGuard:
         note = f'budget ledger {url} is unreachable ({exc}); admitting requests unmetered (fail = "open")'
         self.alerts.raise_once(Alert("enforcement_off", None, None, note, minute))
         day = datetime.fromtimestamp(self._clock(), UTC).date()
-        ask = _Ask(request.model, request.max_tokens, request.reasoning_effort)
+        ask = Ask(request.model, request.max_tokens, request.reasoning_effort)
         card = self._cards.card(request.provider, request.model, day, request.input_tokens)
         # nothing is held, but the accounts are named: the settlement adds what was used once the
         # ledger answers again, so spend during the outage is not lost
@@ -497,7 +540,7 @@ class BudgetGuard:
                 produced (an int; the input is the counted input). A cut stream settles what it used.
         """
         res = reservation.reservation if isinstance(reservation, Downgrade) else reservation
-        settlement, units = self._charged(res, actual)
+        settlement, units = charged(res, actual, self._cards, self._utc_date)
         if res.close() and res.held:
             keys = []
             for held in res.held:
@@ -508,7 +551,7 @@ class BudgetGuard:
     async def asettle(self, reservation: Reservation | Downgrade, actual: Actual) -> Settlement:
         """:meth:`settle` for asyncio code."""
         res = reservation.reservation if isinstance(reservation, Downgrade) else reservation
-        settlement, units = self._charged(res, actual)
+        settlement, units = charged(res, actual, self._cards, self._utc_date)
         if res.close() and res.held:
             await self.ledger.asettle(res.id, [h.key for h in res.held], units)
         return settlement
@@ -525,48 +568,9 @@ class BudgetGuard:
         if res.close() and res.held:
             await self.ledger.asettle(res.id, [h.key for h in res.held], [0] * len(res.held))
 
-    def _charged(self, res: Reservation, actual: Actual) -> tuple[Settlement, list[int]]:
-        card = res.card
-        if type(actual) is int and actual >= 0 and card is not None:
-            # output tokens: integer units from the exact pico-dollars (as _units of the Decimal)
-            pico, used = card.pico(res.input_tokens, actual), res.input_tokens + actual
-            nano = -(-pico // 1000)
-            units = [nano if held.unit is Unit.USD else used for held in res.held]
-            return Settlement(Decimal(pico) / PICO, used), units
-        cost, tokens = self._cost_and_tokens(res, actual)
-        units = []
-        for held in res.held:
-            if held.unit is Unit.USD:
-                units.append(held.amount if cost is None else _units(cost, Unit.USD))
-            else:
-                units.append(held.amount if tokens is None else tokens)
-        return Settlement(cost, tokens if tokens is not None else 0), units
-
-    def _cost_and_tokens(self, res: Reservation, actual: Actual) -> tuple[Decimal | None, int | None]:
-        card = res.card
-        if isinstance(actual, Usage):
-            cost = self._priced(res, actual)
-            if cost is None and card is not None:
-                out = actual.output_total if actual.output_total is not None else res.max_tokens
-                cost = card.worst_case(actual.input_total or res.input_tokens, out)
-            return cost, actual.total
-        if isinstance(actual, Cost):
-            return actual.total, None
-        if isinstance(actual, Decimal):
-            return actual, None
-        if isinstance(actual, bool) or not isinstance(actual, int) or actual < 0:
-            raise ValueError(
-                f"settle() takes a Usage, a Cost, dollars or output tokens (>= 0), got {actual!r}"
-            )
-        cost = card.worst_case(res.input_tokens, actual) if card is not None else None
-        return cost, res.input_tokens + actual
-
-    def _priced(self, res: Reservation, usage: Usage) -> Decimal | None:
-        if usage.total == 0:
-            return Decimal(0)
-        day = datetime.fromtimestamp(self._clock(), UTC).date()
-        cost = self._cards.pricer.price_usage(usage, model=res.model, provider=res.provider, at=day)
-        return cost.total
+    def _utc_date(self) -> date:
+        """Today's UTC date by the guard's clock (prices are dated)."""
+        return self._day(self._clock())
 
     def close(self) -> None:
         """Close the ledger's connections and stop the alert thread."""
@@ -574,19 +578,9 @@ class BudgetGuard:
         self.alerts.close()
 
 
-def _units(value: Decimal, unit: Unit) -> int:
-    if unit is Unit.USD:
-        return int((value * NANO).to_integral_value(rounding=ROUND_CEILING))
-    return int(value.to_integral_value(rounding=ROUND_CEILING))
-
-
-def _applied(ask: _Ask, policy: str, step: DowngradeStep) -> _Ask:
-    max_tokens = ask.max_tokens
-    if step.max_tokens is not None:
-        max_tokens = step.max_tokens if max_tokens is None else min(max_tokens, step.max_tokens)
-    return _Ask(
-        model=step.model or ask.model,
-        max_tokens=max_tokens,
-        effort=step.reasoning_effort or ask.effort,
-        steps=(*ask.steps, (policy, step)),
-    )
+def _any_soft(accounts: list[Account], local: list[tuple[Policy, str | None]]) -> bool:
+    """True when a soft policy applies (its used share decides a downgrade before pricing)."""
+    for account in accounts:
+        if not account.policy.hard:
+            return True
+    return any(not policy.hard for policy, _ in local)

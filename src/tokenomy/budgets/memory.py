@@ -4,7 +4,9 @@ For one gateway process or one SDK process. A reservation checks and changes eve
 touches while holding the lock, so concurrent threads (and asyncio tasks, which never yield
 inside it) cannot both take the last of a budget. Unsettled reservations are released when their
 time is up: expiries sit in a heap, and every reserve first pops the ones that are due. Accounts
-whose window has long ended are dropped the same way.
+whose window has long ended are dropped the same way. A heap entry is only (time, id): the lines
+of a reservation still open sit in a dict that its settlement empties, so a settled reservation
+leaves nothing behind that the garbage collector has to walk while it waits for its expiry time.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ class MemoryLedger:
     def __init__(self, *, create_missing: bool = False, clock: Callable[[], float] = time.time) -> None:
         self._lock = threading.Lock()
         self._accounts: dict[str, _Account] = {}
-        self._expiries: list[tuple[float, str, tuple[Line, ...]]] = []
+        self._expiries: list[tuple[float, str]] = []
+        self._lines_of: dict[str, Sequence[Line]] = {}
         self._drops: list[tuple[int, str]] = []
         self._create_missing = create_missing
         self._clock = clock
@@ -65,8 +68,8 @@ class MemoryLedger:
                     account.reserved += amount
                     account.holds[rid] = amount
                 # the guard passes the same tuple of lines for the same accounts: kept as is
-                kept = lines if type(lines) is tuple else tuple(lines)
-                heapq.heappush(self._expiries, (now + ttl, rid, kept))
+                self._lines_of[rid] = lines if type(lines) is tuple else tuple(lines)
+                heapq.heappush(self._expiries, (now + ttl, rid))
             return decision
         finally:
             lock.release()
@@ -103,8 +106,8 @@ class MemoryLedger:
     def _expire(self, now: float) -> None:
         expiries = self._expiries
         while expiries and expiries[0][0] <= now:
-            _, rid, lines = heapq.heappop(expiries)
-            for line in lines:
+            _, rid = heapq.heappop(expiries)
+            for line in self._lines_of.pop(rid, ()):
                 account = self._accounts.get(line.key)
                 amount = account.holds.pop(rid, None) if account is not None else None
                 if account is not None and amount is not None:
@@ -121,6 +124,7 @@ class MemoryLedger:
         lock = self._lock
         lock.acquire()
         try:
+            self._lines_of.pop(rid, None)
             get = self._accounts.get
             for i, key in enumerate(keys):
                 account = get(key)

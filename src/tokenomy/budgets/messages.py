@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Final
 
 from tokenomy.budgets.accounts import Account
-from tokenomy.budgets.policy import Policy, Unit
+from tokenomy.budgets.policy import DowngradeStep, Policy, Unit
 
 NANO: Final = Decimal(10) ** 9
 
@@ -91,4 +92,13 @@ def unavailable(url: str, detail: str) -> str:
     return (
         f"budget ledger {url} is unreachable ({detail}); requests are refused until it answers "
         '(fail = "closed"). Check the Redis server, or set fail = "open" in [budgets] to admit unmetered.'
+    )
+
+
+def downgraded(policy: Policy, value: str | None, share: float, taken: Sequence[DowngradeStep]) -> str:
+    """The alert of a soft budget whose used ``share`` now sends requests with its ``taken`` steps."""
+    return (
+        f"budget '{policy.name}' ({policy.describe_scope(value)}) is at {share:.0%} of "
+        f"{policy.describe_limit()}: requests now go out with {taken[-1].describe()} "
+        f"(step {len(taken)} of {len(policy.downgrade)})"
     )

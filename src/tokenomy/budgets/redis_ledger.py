@@ -17,6 +17,11 @@ it wakes), so both scripts are idempotent per reservation id: a settled reservat
 (``s:<id>``) for two minutes and a second settlement or a late copy of its reservation is
 ignored, and a reservation whose reply was lost is released by a queued settlement of zero.
 
+Hot path: reserve and settle go through :mod:`tokenomy.budgets.redis_wire` (the command packed
+from bytes cached per set of accounts, sent on redis-py's connections without its client layer),
+one round trip each; a ``NOSCRIPT`` answer (a restarted Redis) loads the script and sends again.
+Seeding, usage reads and the resending of kept settlements use the redis-py client.
+
 Restart: a missing account is reported, never recreated at zero (see
 :mod:`tokenomy.budgets.ledger`); settling skips accounts that no longer exist, because their
 rebuilt spend (from the store) already holds the call once it is recorded. That includes the
@@ -38,6 +43,10 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from tokenomy.budgets.ledger import Granted, LedgerUnavailable, Line, Missing, Outcome, Refused
+from tokenomy.budgets.redis_wire import AsyncWire, Wire, bulk
+
+_CACHED_MAX: Final = 4096
+"""Most account sets whose packed command parts are kept (past it the cache starts over)."""
 
 PREFIX: Final = "{tokenomy}:budget:"
 _HOLDS: Final = ":x"
@@ -45,6 +54,7 @@ _PENDING_MAX: Final = 100_000
 _SETTLED_MARK_MS: Final = 120_000
 """How long an account remembers a settled reservation, so a settlement resent after a lost reply
 (a timeout while Redis was stalled, the client's one retry) counts once."""
+_MARK: Final = bulk(_SETTLED_MARK_MS)
 _DOWN: Final = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
 
 RESERVE_LUA: Final = """
@@ -176,10 +186,16 @@ class RedisLedger:
             "retry": Retry(NoBackoff(), 1),
         }
         self._pool = {"max_connections": max_connections, "timeout": timeout}
+        self._max_connections, self._timeout = max_connections, timeout
         pool = redis.BlockingConnectionPool.from_url(url, **self._pool, **self._options)
         self._client = redis.Redis(connection_pool=pool)
         self._scripts = [self._client.register_script(s) for s in (RESERVE_LUA, SETTLE_LUA, SEED_LUA)]
-        self._async: tuple[asyncio.AbstractEventLoop, aredis.Redis, list[Any]] | None = None
+        self._wire = Wire(pool, max_connections, timeout)
+        self._async: tuple[asyncio.AbstractEventLoop, aredis.Redis, list[Any], AsyncWire] | None = None
+        # id(lines) -> (lines, keys, packed head, packed tail): what a reserve of these accounts sends
+        # besides its id and sizes (the guard hands over the same tuple of lines for the same accounts)
+        self._shapes: dict[int, tuple[Sequence[Line], list[str], bytes, bytes]] = {}
+        self._settle_heads: dict[tuple[str, ...], bytes] = {}
         self._retry_interval = retry_interval
         self._down_until = 0.0
         self._pending: deque[tuple[list[str], list[Any]]] = deque(maxlen=_PENDING_MAX)
@@ -200,6 +216,45 @@ class RedisLedger:
         for line in lines:
             args += [line.limit, line.fixed, line.per_token_milli, 1 if line.hard else 0, line.expire_at]
         return args
+
+    def _reserve_command(
+        self, rid: str, lines: Sequence[Line], want: int, least: int, ttl: float
+    ) -> tuple[bytes, list[str]]:
+        """The packed EVALSHA of a reservation, and its keys (for a release if the reply is lost)."""
+        shape = self._shapes.get(id(lines))
+        if shape is None or shape[0] is not lines:
+            shape = self._shape(lines)
+        _, keys, head, tail = shape
+        return b"".join((head, bulk(rid), bulk(want), bulk(least), bulk(int(ttl * 1000)), tail)), keys
+
+    def _shape(self, lines: Sequence[Line]) -> tuple[Sequence[Line], list[str], bytes, bytes]:
+        keys = self._keys([ln.key for ln in lines])
+        count = 3 + len(keys) + 5 + 5 * len(lines)
+        parts: list[str | int] = ["EVALSHA", self._scripts[0].sha, len(keys), *keys]
+        head = b"*%d\r\n" % count + b"".join(bulk(v) for v in parts)
+        values = self._reserve_args("", lines, 0, 0, 0)[4:]  # n, then five values per line
+        shape = (lines, keys, head, b"".join(bulk(v) for v in values))
+        if len(self._shapes) >= _CACHED_MAX:
+            self._shapes.clear()
+        self._shapes[id(lines)] = shape
+        return shape
+
+    def _settle_command(self, rid: str, keys: Sequence[str], actual: Sequence[int]) -> bytes:
+        """The packed EVALSHA of a settlement."""
+        names = tuple(keys)
+        head = self._settle_heads.get(names)
+        if head is None:
+            full = self._keys(names)
+            parts: list[str | int] = ["EVALSHA", self._scripts[1].sha, len(full), *full]
+            head = b"".join(bulk(v) for v in parts)
+            if len(self._settle_heads) >= _CACHED_MAX:
+                self._settle_heads.clear()
+            self._settle_heads[names] = head
+        count = 3 + 2 * len(names) + 3 + len(actual)
+        out = [b"*%d\r\n" % count, head, bulk(rid), bulk(len(names)), _MARK]
+        for value in actual:
+            out.append(bulk(value))
+        return b"".join(out)
 
     @staticmethod
     def _outcome(reply: Any) -> Outcome:
@@ -237,11 +292,10 @@ class RedisLedger:
     def reserve(self, rid: str, lines: Sequence[Line], want: int, least: int, ttl: float) -> Outcome:
         """Reserve on every line at once, or on none (one script)."""
         self._check_up()
-        keys = self._keys([ln.key for ln in lines])
+        packed, keys = self._reserve_command(rid, lines, want, least, ttl)
         try:
             self._send_pending()
-            reply = self._scripts[0](keys=keys, args=self._reserve_args(rid, lines, want, least, ttl))
-            return self._outcome(reply)
+            return self._outcome(self._hot(0, packed))
         except LedgerUnavailable:
             self._release_later(rid, keys, len(lines))
             raise
@@ -251,15 +305,22 @@ class RedisLedger:
 
     def settle(self, rid: str, keys: Sequence[str], actual: Sequence[int]) -> None:
         """Replace reservation ``rid`` by the actual units (kept and resent if Redis is down)."""
-        call: tuple[list[str], list[Any]] = (self._keys(keys), [rid, len(keys), _SETTLED_MARK_MS, *actual])
         try:
             self._check_up()
             self._send_pending()
-            self._scripts[1](keys=call[0], args=call[1])
+            self._hot(1, self._settle_command(rid, keys, actual))
         except (LedgerUnavailable, *_DOWN) as exc:
-            self._pending.append(call)
+            self._pending.append((self._keys(keys), [rid, len(keys), _SETTLED_MARK_MS, *actual]))
             if not isinstance(exc, LedgerUnavailable):
                 self._went_down(exc)
+
+    def _hot(self, index: int, packed: bytes) -> Any:
+        """Send a packed reserve (0) or settle (1); after a restart Redis forgot the script: load it."""
+        try:
+            return self._wire.call(packed)
+        except redis.exceptions.NoScriptError:
+            self._client.script_load(self._scripts[index].script)
+            return self._wire.call(packed)
 
     def _send_pending(self) -> None:
         if not self._pending:  # the usual case: nothing queued, no lock to take
@@ -292,24 +353,33 @@ class RedisLedger:
 
     # -- asyncio -------------------------------------------------------------------------------
 
-    def _aclient(self) -> tuple[aredis.Redis, list[Any]]:
+    def _aclient(self) -> tuple[aredis.Redis, list[Any], AsyncWire]:
         loop = asyncio.get_running_loop()
         if self._async is None or self._async[0] is not loop:
             pool = aredis.BlockingConnectionPool.from_url(self.url, **self._pool, **self._options)
             client = aredis.Redis(connection_pool=pool)
             scripts = [client.register_script(s) for s in (RESERVE_LUA, SETTLE_LUA, SEED_LUA)]
-            self._async = (loop, client, scripts)
-        return self._async[1], self._async[2]
+            wire = AsyncWire(pool, self._max_connections, self._timeout)
+            self._async = (loop, client, scripts, wire)
+        return self._async[1], self._async[2], self._async[3]
+
+    async def _ahot(self, index: int, packed: bytes) -> Any:
+        """:meth:`_hot` on the asyncio client."""
+        client, scripts, wire = self._aclient()
+        try:
+            return await wire.call(packed)
+        except redis.exceptions.NoScriptError:
+            await client.script_load(scripts[index].script)
+            return await wire.call(packed)
 
     async def areserve(self, rid: str, lines: Sequence[Line], want: int, least: int, ttl: float) -> Outcome:
         """:meth:`reserve` on the asyncio client."""
         self._check_up()
-        _, scripts = self._aclient()
-        keys = self._keys([ln.key for ln in lines])
+        _, scripts, _ = self._aclient()
+        packed, keys = self._reserve_command(rid, lines, want, least, ttl)
         try:
             await self._asend_pending(scripts)
-            reply = await scripts[0](keys=keys, args=self._reserve_args(rid, lines, want, least, ttl))
-            return self._outcome(reply)
+            return self._outcome(await self._ahot(0, packed))
         except LedgerUnavailable:
             self._release_later(rid, keys, len(lines))
             raise
@@ -319,14 +389,13 @@ class RedisLedger:
 
     async def asettle(self, rid: str, keys: Sequence[str], actual: Sequence[int]) -> None:
         """:meth:`settle` on the asyncio client."""
-        call: tuple[list[str], list[Any]] = (self._keys(keys), [rid, len(keys), _SETTLED_MARK_MS, *actual])
         try:
             self._check_up()
-            _, scripts = self._aclient()
+            _, scripts, _ = self._aclient()
             await self._asend_pending(scripts)
-            await scripts[1](keys=call[0], args=call[1])
+            await self._ahot(1, self._settle_command(rid, keys, actual))
         except (LedgerUnavailable, *_DOWN) as exc:
-            self._pending.append(call)
+            self._pending.append((self._keys(keys), [rid, len(keys), _SETTLED_MARK_MS, *actual]))
             if not isinstance(exc, LedgerUnavailable):
                 self._went_down(exc)
 
@@ -343,7 +412,7 @@ class RedisLedger:
     async def aseed(self, key: str, spent: int, expire_at: int) -> None:
         """:meth:`seed` on the asyncio client."""
         self._check_up()
-        _, scripts = self._aclient()
+        _, scripts, _ = self._aclient()
         try:
             await scripts[2](keys=[self.prefix + key], args=[spent, expire_at])
         except _DOWN as exc:
@@ -352,7 +421,7 @@ class RedisLedger:
     async def ausage(self, keys: Sequence[str]) -> list[tuple[int, int] | None]:
         """:meth:`usage` on the asyncio client."""
         self._check_up()
-        client, _ = self._aclient()
+        client, _, _ = self._aclient()
         try:
             async with client.pipeline(transaction=False) as pipe:
                 for key in keys:
@@ -379,5 +448,6 @@ class RedisLedger:
         """Send what is kept (if Redis answers) and close the connections (the asyncio client's are
         dropped with its loop)."""
         self.flush()
+        self._wire.close()
         self._client.close()
         self._client.connection_pool.disconnect()
