@@ -12,7 +12,14 @@ import pytest
 from tests.store.factories import T0, charge, full_call, minimal_call, priced_call, write_jsonl
 from tokenomy.native import call_to_native
 from tokenomy.schema import Call, Charge, Quality, Usage
-from tokenomy.store.duckdb_sql import REJECTED, calls_select, charges_select, lines_select, survey_sql
+from tokenomy.store.duckdb_sql import (
+    REJECTED,
+    calls_select,
+    charges_select,
+    keys_survey_sql,
+    lines_select,
+    survey_sql,
+)
 
 
 def _survey(path: Path) -> dict[str, Any]:
@@ -45,14 +52,21 @@ def test_the_survey_counts_lines_and_finds_the_price_keys_of_calls_without_a_cos
         full_call("g"),  # carries its cost: no key
         charge("h"),
     ]
-    row = _survey(write_jsonl(tmp_path / "f.jsonl", records))
-    assert (row["calls"], row["charges"], row["distinct_ids"]) == (7, 1, 8)
-    keys = {(k["provider"], k["model"], k["day"], k["service_tier"], k["batch"]) for k in row["keys"]}
-    assert keys == {
+    path = write_jsonl(tmp_path / "f.jsonl", records)
+    expected = {
         ("openai", "gpt-4o", date(2026, 3, 2), None, False),
         ("openai", "gpt-4o-mini", date(2026, 3, 3), "flex", True),
         ("anthropic", "claude-sonnet-4-20250514", date(2026, 3, 2), None, False),
     }
+    row = _survey(path)
+    assert (row["calls"], row["charges"], row["distinct_ids"]) == (7, 1, 8)
+    keys = [(k["provider"], k["model"], k["day"], k["service_tier"], k["batch"]) for k in row["keys"]]
+    assert set(keys) == expected
+    # the narrow survey: the same counts and keys, each key once, and the ids not read
+    (narrow,) = _query(keys_survey_sql(str(path)))
+    assert (narrow["calls"], narrow["charges"], narrow["distinct_ids"]) == (7, 1, None)
+    keys = [(k["provider"], k["model"], k["day"], k["service_tier"], k["batch"]) for k in narrow["keys"]]
+    assert sorted(keys, key=str) == sorted(expected, key=str)
 
 
 def test_the_survey_tells_a_repeated_id_from_a_call_and_a_charge_sharing_one(tmp_path: Path) -> None:

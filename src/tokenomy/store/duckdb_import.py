@@ -3,12 +3,13 @@
 The fast path never parses a line in Python (DESIGN sections 9 and 11) and reads the file twice
 (a survey, then the calls' insert):
 
-1. a survey reads a few columns of every line (store/duckdb_sql.py, ``lines_select``): how many
-   calls and charges there are, whether an id repeats, and the distinct price keys of the calls
-   without a cost, which :meth:`Pricer.price_table` prices into a small table
-   (store/duckdb_pricing.py). When the file may hold charges (the text ``"charge"`` occurs in
-   its first 64 MiB), the survey keeps the charge lines whole and checked in a narrow temporary
-   table, so the file is not read a third time for them (it is when the search missed them);
+1. a survey reads a few columns of every line (store/duckdb_sql.py, ``keys_survey_sql``): how
+   many calls and charges there are, and the distinct price keys of the calls without a cost,
+   which :meth:`Pricer.price_table` prices into a small table (store/duckdb_pricing.py). When
+   the file may hold charges (the text ``"charge"`` occurs in its first 64 MiB), the survey
+   (``lines_select``) keeps the charge lines whole and checked in a narrow temporary table, so
+   the file is not read a third time for them (it is when the search missed them), and tells
+   whether an id repeats;
 2. in one transaction, one statement reads the call lines, checks every value, prices the calls
    and inserts those whose id is new; a second inserts the new charges;
    the few calls SQL cannot price are then priced by :meth:`Pricer.price` in Python;
@@ -17,9 +18,11 @@ The fast path never parses a line in Python (DESIGN sections 9 and 11) and reads
    (store/native_file.py), which reports each bad record with its line and field and stores the
    good ones (or, strict, nothing).
 
-When an id repeats inside the file, the checked rows are staged in a temporary table first, so
-that the first occurrence in the file wins. Calls that carry a cost keep it: history is never
-rewritten.
+When an id repeats inside the file, the checked rows are staged in a temporary table first, in
+file order, so that the first occurrence in the file wins. The narrow survey does not read the
+ids: then the calls are inserted directly and, only if an id turns out to repeat among them,
+deleted and inserted again through the stage, in the same transaction. Calls that carry a cost
+keep it: history is never rewritten.
 """
 
 from __future__ import annotations
@@ -45,7 +48,14 @@ from tokenomy.store.duckdb_pricing import (
     load_rates,
     price_leftovers,
 )
-from tokenomy.store.duckdb_sql import calls_select, charges_select, lines_select, pricing_flags, survey_sql
+from tokenomy.store.duckdb_sql import (
+    calls_select,
+    charges_select,
+    keys_survey_sql,
+    lines_select,
+    pricing_flags,
+    survey_sql,
+)
 from tokenomy.store.native_file import Batch, check_file, may_hold_charges, read_batches
 
 if TYPE_CHECKING:
@@ -53,6 +63,8 @@ if TYPE_CHECKING:
 
 STAGE: Final = "_tokenomy_stage"
 CHARGE_STAGE: Final = "_tokenomy_charge_stage"
+_DISABLED: Final = ("build_side_probe_side", "in_clause")
+"""Optimizers off during an import (see :func:`_import_settings`)."""
 LINES: Final = "_tokenomy_lines"
 _POLL_SECONDS: Final = 0.2
 _SURVEY_SHARE: Final = 0.25
@@ -86,7 +98,8 @@ class _Survey:
 
     calls: int
     charges: int
-    repeats: bool
+    repeats: bool | None
+    """Whether an id repeats in the file; None when the survey did not read the ids."""
     keys: list[PriceKey]
     charge_lines: str
     """Where :func:`charges_select` finds the charges: :data:`LINES`, or the file read again."""
@@ -109,16 +122,17 @@ def _fast_path(
     con = store.connection
     meter = _Meter(size, progress)
     try:
-        survey = _survey(con, path, meter)
-        load_rates(con, pricer, survey.keys)
-        stamp = store.next_stamp()
-        con.execute("BEGIN TRANSACTION")
-        try:
-            calls, charges = _insert_file(con, str(path), survey, pricer=pricer, stamp=stamp, meter=meter)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+        with _import_settings(con, progress=progress is not None):  # restored after a rollback too
+            survey = _survey(con, path, meter)
+            load_rates(con, pricer, survey.keys)
+            stamp = store.next_stamp()
+            con.execute("BEGIN TRANSACTION")
+            try:
+                calls, charges = _insert_file(con, str(path), survey, pricer=pricer, stamp=stamp, meter=meter)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
     except duckdb.Error:
         return None  # a line SQL cannot vouch for: the Python path says which, and why
     finally:
@@ -138,18 +152,21 @@ def _survey(con: duckdb.DuckDBPyConnection, path: Path, meter: _Meter) -> _Surve
 
     Keeping them costs the survey a little on every line, and saves a third read of a file
     that holds charges; a byte search over the file's start tells most files without any.
+    Those get the narrowest survey (:func:`keys_survey_sql`), which leaves repeated ids to be
+    found after the insert.
     """
     keep = may_hold_charges(path)
-    lines = lines_select(str(path), charges=keep)
     with meter.span(con, 0.0, _SURVEY_SHARE):
         if keep:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {LINES} AS {lines}")
-        rows = con.execute(survey_sql(LINES if keep else f"({lines})")).fetchall()  # one row
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {LINES} AS {lines_select(str(path))}")
+            rows = con.execute(survey_sql(LINES)).fetchall()  # one row
+        else:
+            rows = con.execute(keys_survey_sql(str(path))).fetchall()  # one row
     calls, charges, distinct, keys = rows[0]
     return _Survey(
         calls=int(calls),
         charges=int(charges),
-        repeats=int(distinct) < int(calls) + int(charges),
+        repeats=None if distinct is None else int(distinct) < int(calls) + int(charges),
         keys=[PriceKey(**key) for key in keys or ()],
         charge_lines=LINES if keep else f"({lines_select(str(path))})",
     )
@@ -164,44 +181,91 @@ def _insert_file(
     stamp: datetime,
     meter: _Meter,
 ) -> tuple[int, int]:
-    """Insert the file's new calls (priced) and charges; returns how many of each were stored."""
-    calls_source, charges_source = calls_select(path), charges_select(survey.charge_lines)
-    calls_skip = charges_skip = ""
-    if survey.repeats and survey.calls:  # file order decides which of repeated ids is kept: stage
-        calls_source, calls_skip = _staged(con, STAGE, calls_source)
-    if survey.repeats and survey.charges:
-        charges_source, charges_skip = _staged(con, CHARGE_STAGE, charges_source)
+    """Insert the file's new calls (priced) and charges; returns how many of each were stored.
+
+    Calls go straight from the checked read into their table, unless an id repeats in the file:
+    then the checked rows are staged first, in file order, so that the first of each id wins.
+    When the survey did not read the ids, repeats are looked for among the rows just inserted;
+    if there are any, those rows are deleted and the calls inserted again through the stage
+    (a second read, only for such files). Charges are staged unless the survey saw no repeat.
+    """
     calls = charges = 0
     if survey.calls:
-        with meter.span(con, _SURVEY_SHARE, 1.0), _joins_as_written(con):
-            calls = _count(con.execute(insert_calls_sql(calls_source, skip=calls_skip), [stamp]))
+        with meter.span(con, _SURVEY_SHARE, 1.0):
+            if survey.repeats:
+                calls = _insert_staged_calls(con, path, stamp)
+            else:
+                calls = _count(con.execute(insert_calls_sql(calls_select(path)), [stamp]))
+                if survey.repeats is None and _repeats_among(con, "calls", stamp):
+                    con.execute("DELETE FROM calls WHERE imported_at = ?", [stamp])
+                    calls = _insert_staged_calls(con, path, stamp)
         price_leftovers(con, pricer, stamp)
     if survey.charges:  # from the survey's table, when it kept them
-        with _joins_as_written(con):
-            charges = _count(con.execute(insert_charges_sql(charges_source, skip=charges_skip), [stamp]))
+        source, skip = charges_select(survey.charge_lines), ""
+        if survey.repeats is not False:
+            source, skip = _staged(con, CHARGE_STAGE, source)
+        charges = _count(con.execute(insert_charges_sql(source, skip=skip), [stamp]))
     return calls, charges
 
 
-@contextmanager
-def _joins_as_written(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """Build each hash join on its right side, as the insert is written, for one statement.
+def _insert_staged_calls(con: duckdb.DuckDBPyConnection, path: str, stamp: datetime) -> int:
+    """Insert the file's calls through a stage in file order, the first of each repeated id only."""
+    source, skip = _staged(con, STAGE, calls_select(path))
+    return _count(con.execute(insert_calls_sql(source, skip=skip), [stamp]))
 
-    The planner cannot know how many lines the file has (it guesses a few dozen), so it would
-    build the hash tables on the file's side instead: every column of every line held in memory
-    before the first row is written. As written, they hold the price table and the stored ids.
-    """
-    before = str(con.execute("SELECT current_setting('disabled_optimizers')").fetchall()[0][0])
-    con.execute("SET disabled_optimizers = ?", [",".join(filter(None, (before, "build_side_probe_side")))])
-    try:
-        yield
-    finally:
-        con.execute("SET disabled_optimizers = ?", [before])
+
+def _repeats_among(con: duckdb.DuckDBPyConnection, table: str, stamp: datetime) -> bool:
+    """True when an id repeats among the rows ``table`` got at ``stamp``."""
+    rows = con.execute(
+        f"SELECT count(*) > count(DISTINCT id) FROM {table} WHERE imported_at = ?", [stamp]
+    ).fetchall()
+    return bool(rows[0][0])
 
 
 def _staged(con: duckdb.DuckDBPyConnection, table: str, source: str) -> tuple[str, str]:
-    """Stage ``source`` in ``table`` (file order kept); returns (new source, anti-join of repeats)."""
+    """Stage ``source`` in ``table`` in file order; returns (new source, anti-join of repeats).
+
+    The order holds because the checked reads hold no join (see :func:`_import_settings`), so
+    DuckDB writes the rows in the order it read them, whatever the number of threads.
+    """
     con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {source}")
     return f"SELECT rowid AS _row, * FROM {table}", _skip_repeats(con, table)
+
+
+@contextmanager
+def _import_settings(con: duckdb.DuckDBPyConnection, *, progress: bool) -> Iterator[None]:
+    """The connection's settings for one import, set before its transaction and restored after.
+
+    Hash joins are built on their right side, as the inserts are written: the planner cannot
+    know how many lines the file has (it guesses a few dozen), so it would build the hash
+    tables on the file's side instead, every column of every line held in memory before the
+    first row is written; as written, they hold the price table and the stored ids. A long
+    ``IN (...)`` list is kept as an expression rather than planned as a join, and insertion
+    order is preserved: otherwise the rows of a stage could be written out of file order on
+    several threads, and a later repeat of an id could win. With ``progress``, DuckDB tracks
+    each statement's progress (see :class:`_Polling`), printing nothing. A statement of an
+    aborted transaction cannot change a setting, so these are restored outside it, after the
+    rollback.
+    """
+    names = (
+        "disabled_optimizers",
+        "preserve_insertion_order",
+        "enable_progress_bar",
+        "enable_progress_bar_print",
+    )
+    rows = con.execute(f"SELECT {', '.join(f'current_setting({n!r})' for n in names)}").fetchall()
+    before = dict(zip(names, rows[0], strict=True))
+    disabled = ",".join(filter(None, (str(before["disabled_optimizers"]), *_DISABLED)))
+    con.execute("SET disabled_optimizers = ?", [disabled])
+    con.execute("SET preserve_insertion_order = true")
+    if progress:
+        con.execute("SET enable_progress_bar = true")
+        con.execute("SET enable_progress_bar_print = false")
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            con.execute(f"SET {name} = ?", [value])
 
 
 def _skip_repeats(con: duckdb.DuckDBPyConnection, table: str) -> str:
@@ -240,9 +304,7 @@ class _Polling:
 
     def __enter__(self) -> None:
         if self._meter.progress is None:
-            return
-        self._con.execute("SET enable_progress_bar = true")
-        self._con.execute("SET enable_progress_bar_print = false")
+            return  # DuckDB tracks progress when asked to (see _import_settings)
         self._thread = threading.Thread(target=self._poll, name="tokenomy-import-progress", daemon=True)
         self._thread.start()
 
@@ -251,7 +313,6 @@ class _Polling:
             return
         self._done.set()
         self._thread.join()
-        self._con.execute("RESET enable_progress_bar")
 
     def _poll(self) -> None:
         size, report = self._meter.size, self._meter.progress

@@ -395,17 +395,29 @@ def _charge_fields() -> _Select:
     return sel
 
 
+_MODEL: Final = "CASE WHEN r.response_model <> '' THEN r.response_model ELSE r.request_model END"
+_DAY: Final = "TRY_CAST(left(r.started_at, 10) AS DATE)"
+_SURVEY_COLUMNS: Final = {
+    "type": "VARCHAR",
+    **dict.fromkeys(("provider", "request_model", "response_model", "started_at", "service_tier"), "VARCHAR"),
+    "batch": "JSON",
+    "cost": "STRUCT(total VARCHAR)",
+}
+"""What a survey reads of every line: its kind, and the price key of a call without a cost."""
+
+
+def _priced_by_sql() -> str:
+    """True on a call line without a cost whose price key SQL can compute (model and day known)."""
+    return f"NOT {_CHARGE} AND r.cost IS NULL AND {_MODEL} <> '' AND {_DAY} IS NOT NULL"
+
+
 def _price_key() -> str:
     """The price key of a call line without a cost, as the insert will compute it (else NULL)."""
-    model = "CASE WHEN r.response_model <> '' THEN r.response_model ELSE r.request_model END"
-    day = "TRY_CAST(left(r.started_at, 10) AS DATE)"
     key = (
-        f"{{'provider': nullif(r.provider, ''), 'model': {model}, 'day': {day},"
+        f"{{'provider': nullif(r.provider, ''), 'model': {_MODEL}, 'day': {_DAY},"
         " 'service_tier': nullif(r.service_tier, ''), 'batch': coalesce(r.batch::VARCHAR = 'true', false)}"
     )
-    return (
-        f"CASE WHEN NOT {_CHARGE} AND r.cost IS NULL AND {model} <> '' AND {day} IS NOT NULL THEN {key} END"
-    )
+    return f"CASE WHEN {_priced_by_sql()} THEN {key} END"
 
 
 def lines_select(path: str, *, charges: bool = True) -> str:
@@ -419,12 +431,7 @@ def lines_select(path: str, *, charges: bool = True) -> str:
     :func:`charges_select` read these rows.
     """
     columns = charge_columns() if charges else {"type": "VARCHAR", "id": "JSON"}
-    columns.update(
-        dict.fromkeys(
-            ("provider", "request_model", "response_model", "started_at", "service_tier"), "VARCHAR"
-        )
-    )
-    columns.update(batch="JSON", cost="STRUCT(total VARCHAR)")
+    columns.update(_SURVEY_COLUMNS)
     sel = _charge_fields() if charges else _Select()
     values = f",\n        {sel.select_list(only=_CHARGE)}" if charges else ""
     return f"""
@@ -460,4 +467,29 @@ def survey_sql(lines: str) -> str:
            count(DISTINCT _h) AS distinct_ids,
            list(DISTINCT _key) FILTER (WHERE _key IS NOT NULL) AS keys
     FROM {lines}
+    """
+
+
+def keys_survey_sql(path: str) -> str:
+    """The survey of a file whose charges need not be kept: one narrow read, grouped by price key.
+
+    Returns one row, as :func:`survey_sql` does, but with ``distinct_ids`` NULL: ids are not
+    read (their repeats are found among the inserted rows instead, which costs less than hashing
+    every line's id here). Counting lines per price key, rather than building a key per line,
+    keeps this the cheapest read of the file the import makes.
+    """
+    return f"""
+    SELECT coalesce(sum(n) FILTER (WHERE NOT _charge), 0) AS calls,
+           coalesce(sum(n) FILTER (WHERE _charge), 0) AS charges,
+           NULL AS distinct_ids,
+           list({{'provider': provider, 'model': model, 'day': day, 'service_tier': service_tier,
+                 'batch': batch}}) FILTER (WHERE _priced) AS keys
+    FROM (
+        SELECT {_CHARGE} AS _charge, {_priced_by_sql()} AS _priced,
+               nullif(r.provider, '') AS provider, {_MODEL} AS model, {_DAY} AS day,
+               nullif(r.service_tier, '') AS service_tier,
+               coalesce(r.batch::VARCHAR = 'true', false) AS batch, count(*) AS n
+        FROM {read_json(path, _SURVEY_COLUMNS)} r
+        GROUP BY ALL
+    )
     """
