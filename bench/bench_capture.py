@@ -37,6 +37,8 @@ MESSAGES: Final[Any] = [
     {"role": "user", "content": "Say something short about tokens."},
 ]
 BLOCK: Final = 1
+CPU_ROUNDS: Final = 4
+"""Alternating rounds of the CPU-time table (the best round of each side is kept)."""
 """Calls in a row on one client before switching to the other (1: strictly alternating)."""
 
 
@@ -161,27 +163,32 @@ def _caller_cpu(call: Callable[[Any], None], bare: Any, instrumented: Any, calls
     return statistics.median(bare_ns) / 1000, statistics.median(inst_ns) / 1000
 
 
-def _cpu(call: Callable[[Any], None], bare: Any, instrumented: Any, calls: int) -> tuple[float, float, float]:
+def _cpu(
+    call: Callable[[Any], None], bare: Any, instrumented: Any, calls: int, rounds: int = CPU_ROUNDS
+) -> tuple[float, float, float]:
     """CPU per call in microseconds: (bare, instrumented, on the caller's thread alone added).
 
-    The whole process's CPU time (every thread, the sink's included) over ``calls`` bare calls,
-    then over as many instrumented calls plus the flush that builds, prices and stores them.
+    The whole process's CPU time (every thread, the sink's included) over a block of bare calls,
+    then over as many instrumented calls plus the flush that builds, prices and stores them; the
+    blocks alternate for ``rounds`` rounds (``calls`` in all per client) and the best round of
+    each is kept, so that a burst of other work on the machine does not land on one side only.
     CPU time does not grow when other processes load the machine; wall time does.
     """
     from tokenomy import capture
 
-    start = time.process_time_ns()
-    _time(call, bare, calls, [])
-    bare_cpu = (time.process_time_ns() - start) / calls / 1000
-    start, caller = time.process_time_ns(), time.thread_time_ns()
-    _time(call, instrumented, calls, [])
-    caller_after = time.thread_time_ns()
-    capture.flush(120)
-    inst_cpu = (time.process_time_ns() - start) / calls / 1000
-    start = time.thread_time_ns()
-    _time(call, bare, calls, [])
-    caller_bare = (time.thread_time_ns() - start) / calls / 1000
-    return bare_cpu, inst_cpu, (caller_after - caller) / calls / 1000 - caller_bare
+    block = max(1, calls // rounds)
+    bare_cpu, inst_cpu, caller_bare, caller_inst = [], [], [], []
+    for _ in range(rounds):
+        start, caller = time.process_time_ns(), time.thread_time_ns()
+        _time(call, bare, block, [])
+        bare_cpu.append((time.process_time_ns() - start) / block / 1000)
+        caller_bare.append((time.thread_time_ns() - caller) / block / 1000)
+        start, caller = time.process_time_ns(), time.thread_time_ns()
+        _time(call, instrumented, block, [])
+        caller_inst.append((time.thread_time_ns() - caller) / block / 1000)
+        capture.flush(120)
+        inst_cpu.append((time.process_time_ns() - start) / block / 1000)
+    return min(bare_cpu), min(inst_cpu), min(caller_inst) - min(caller_bare)
 
 
 def _row(name: str, plain: list[int], measured: list[int]) -> str:
@@ -254,7 +261,10 @@ def _run(mock_url: str, calls: int, target: str, folder: Path, *, caller_only: b
     )
     if caller_only:
         return _finish()
-    print("CPU per call, this whole process (the sink's thread included), in microseconds")
+    print(
+        f"CPU per call, this whole process (the sink's thread included), in microseconds "
+        f"(best of {CPU_ROUNDS} alternating rounds)"
+    )
     print(f"{'case':<20}{'bare':>9}{'inst':>9}{'added':>9}{'caller':>9}")
     for name, call, bare, instrumented in cases:
         bare_cpu, inst_cpu, caller = _cpu(call, bare, instrumented, calls)

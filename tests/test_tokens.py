@@ -320,3 +320,17 @@ def test_async_counting_never_blocks_the_event_loop(
     assert fake.released_while_encoding
     assert ticks >= 3
     assert result.tokens >= 1000
+
+
+@pytest.mark.parametrize("model", ["gpt-4o", "gpt-4", "claude-sonnet-4-5", "gemini-2.0-flash", None])
+def test_messages_count_of_summed_message_tokens_is_count_messages(model: str | None) -> None:
+    messages: list[dict[str, object]] = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": [{"type": "text", "text": "Hi"}, {"type": "image_url"}], "name": "ann"},
+        {"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "t1", "content": "ok"},
+    ]
+    for end in range(len(messages) + 1):
+        parts = [tokens.message_tokens(m, model) for m in messages[:end]]
+        raw, exact = sum(p[0] for p in parts), all(p[1] for p in parts)
+        assert tokens.messages_count(raw, exact, model) == tokens.count_messages(messages[:end], model)

@@ -341,6 +341,37 @@ def count_messages(messages: Sequence[Mapping[str, Any]], model: str | None = No
     return TokenCount(tok.scale(total), kind, tok.encoding, model)
 
 
+def message_tokens(message: Mapping[str, Any], model: str | None = None) -> tuple[int, bool]:
+    """What one chat message adds to :func:`count_messages`, before the model's scaling.
+
+    Args:
+        message: One message, as sent to a chat-completions API.
+        model: The model the message is for.
+
+    Returns:
+        The message's tokens in the basis encoding (overhead included) and whether they are exact.
+        ``count_messages(ms, model)`` equals ``messages_count(sum of the tokens, all exact, model)``.
+    """
+    enc, _ = _plan(model, None)
+    return _message_tokens(enc, message)
+
+
+def messages_count(raw: int, exact: bool, model: str | None = None) -> TokenCount:
+    """The count :func:`count_messages` gives for messages whose :func:`message_tokens` sum to ``raw``.
+
+    Args:
+        raw: The sum of the messages' basis-encoding tokens (the reply priming not included).
+        exact: Whether every message's tokens were exact.
+        model: The model the messages are for.
+
+    Returns:
+        The count of prompt tokens, scaled for the model's family as :func:`count_messages` does.
+    """
+    _, tok = _plan(model, None)
+    kind = tok.kind if exact else Kind.ESTIMATED
+    return TokenCount(tok.scale(REPLY_PRIMING_TOKENS + raw), kind, tok.encoding, model)
+
+
 def _message_tokens(enc: tiktoken.Encoding, message: Mapping[str, Any]) -> tuple[int, bool]:
     tokens = TOKENS_PER_MESSAGE
     exact = True

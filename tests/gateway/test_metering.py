@@ -104,3 +104,118 @@ def test_a_call_without_a_model_says_why_it_is_unpriced() -> None:
     assert call.cost.total is None
     assert call.cost.reason is not None
     assert "names no model" in call.cost.reason
+
+
+AGENT_REQUEST = {
+    "model": "gpt-4o",
+    "messages": [
+        {"role": "system", "content": "You are a coding agent."},
+        {"role": "user", "content": "Fix the test."},
+        {
+            "role": "assistant",
+            "content": "Running it.",
+            "tool_calls": [
+                {
+                    "id": "t1",
+                    "type": "function",
+                    "function": {"name": "run", "arguments": '{"cmd": "pytest"}'},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "t1", "content": "1 failed"},
+        {"role": "user", "content": "Go on."},
+    ],
+    "tools": [
+        {
+            "type": "function",
+            "function": {
+                "name": "run",
+                "description": "Run a command.",
+                "parameters": {"type": "object", "properties": {"cmd": {"type": "string"}}},
+            },
+        }
+    ],
+}
+COMPACT_STREAM = (
+    b"".join(
+        b"data: " + json.dumps(event, separators=(",", ":")).encode() + b"\n\n"
+        for event in [
+            {
+                "id": "c2",
+                "object": "chat.completion.chunk",
+                "model": "gpt-4o",
+                "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}],
+            }
+            for text in ("One", " two", ' "three"', " four")
+        ]
+        + [
+            {
+                "id": "c2",
+                "object": "chat.completion.chunk",
+                "model": "gpt-4o",
+                "choices": [],
+                "usage": {
+                    **USAGE,
+                    "prompt_tokens_details": {"cached_tokens": 4},
+                    "completion_tokens_details": {"reasoning_tokens": 0},
+                },
+            }
+        ]
+    )
+    + b"data: [DONE]\n\n"
+)
+
+
+def _same_ids(call: object, like: object) -> object:
+    return dataclasses.replace(call, trace_id=like.trace_id, span_id=like.span_id)  # type: ignore[type-var, attr-defined]
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_the_memo_and_quick_readers_give_the_call_the_general_path_gives(streamed: bool) -> None:
+    from tokenomy.capture.shapes import ShapeMemo
+    from tokenomy.usage import accumulate, extract, iter_json_events
+
+    pricer, memo = Pricer(), ShapeMemo()
+    body = {
+        "id": "r1",
+        "object": "chat.completion",
+        "model": "gpt-4o",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "Done."}, "finish_reason": "stop"}
+        ],
+        "usage": {**USAGE, "prompt_tokens_details": {"cached_tokens": 4}},
+    }
+
+    def exchange(shapes: ShapeMemo | None) -> Exchange:
+        found = Exchange(
+            CHAT,
+            "openai",
+            AGENT_REQUEST,
+            Attribution(team="a"),
+            "s1",
+            1_763_800_000_000_000_000,
+            streamed=streamed,
+            status=200,
+            latency_ns=2_500_000,
+            ttft_ns=400_000,
+        )
+        found.shapes, found.pricer = shapes, pricer
+        if streamed:
+            found.chunks = [COMPACT_STREAM[:100], COMPACT_STREAM[100:]]
+        else:
+            found.body = json.dumps(body).encode()
+        return found
+
+    general = build_call(exchange(None), pricer)
+    for _ in range(2):  # the memo's miss, then its hit
+        quick = build_call(exchange(memo), pricer)
+        assert _same_ids(quick, general) == general
+    assert memo.prefixes.hits == 1
+    if streamed:
+        read = accumulate(list(iter_json_events(COMPACT_STREAM)), kind="openai.chat")
+    else:
+        read = extract(body, provider="openai", api="chat")
+    assert general.usage == read.usage
+    assert general.usage.cache_read == 4
+    assert general.cost is not None
+    assert general.cost == pricer.price(general)

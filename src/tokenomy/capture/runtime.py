@@ -19,12 +19,15 @@ import os
 import threading
 import weakref
 from collections.abc import Callable
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from tokenomy import config as config_module
 from tokenomy.capture.log import RateLimitedLog
 from tokenomy.capture.sink.core import Sink, SinkStats
 from tokenomy.capture.sink.settings import SinkSettings, settings_from_config, spool_for, target_for
+
+if TYPE_CHECKING:
+    from tokenomy.capture.shapes import ShapeMemo
 
 Redact = Callable[[str], str]
 """A content hook: takes prompt or completion text, returns what may leave the process."""
@@ -81,6 +84,7 @@ class Runtime:
         self._config_read = False
         self._exit_hook = False
         self._preloaded = False
+        self._shapes: ShapeMemo | None = None
 
     def configure(
         self,
@@ -154,6 +158,15 @@ class Runtime:
         except Exception as exc:  # reported, and retried by the sink's first batch
             self.log.note("preload", f"tokenomy capture: could not load the call builder ({exc!r})")
 
+    def shape_memo(self) -> ShapeMemo:
+        """The process's memo of prompt shapes (made on first use, on the sink's thread)."""
+        memo = self._shapes
+        if memo is None:
+            from tokenomy.capture.shapes import ShapeMemo  # noqa: PLC0415  (the tokenizer: sink's thread)
+
+            memo = self._shapes = ShapeMemo()
+        return memo
+
     def track(self, sink: Sink) -> None:
         """Flush ``sink`` at exit and renew it after a fork (sinks given to ``instrument``)."""
         with self._lock:
@@ -182,6 +195,7 @@ class Runtime:
         self._lock = threading.RLock()
         self.steps.after_fork()
         self.log.after_fork()
+        self._shapes = None
         for sink in list(self._sinks):
             sink.after_fork()
 

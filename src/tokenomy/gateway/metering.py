@@ -6,6 +6,12 @@ bytes or the stream's chunks as they passed) and hands it to the capture sink, w
 logs), local counts of the prompt's shape, pricing and the metrics' token and cost counters all
 run there. A stream whose usage never arrived (cut, abandoned, an upstream that ignored
 ``include_usage``) has its missing totals counted locally and is marked estimated.
+
+The frequent cases cost less and give the same call: a plain OpenAI chat body is read directly
+(:mod:`tokenomy.capture.lean`), a chat stream's text chunks are read by their text alone
+(:meth:`ChatStream.feed_raw`), the prompt's prefix is counted once per distinct text (the
+proxy's :class:`ShapeMemo`) and a usage with all six buckets is priced straight from the
+resolved rates (:func:`tokenomy.pricing.compute.whole_usage_cost`).
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from typing import Any, Final
 from tokenomy.capture.build import max_tokens_of, str_or_none, utc_milliseconds
 from tokenomy.capture.estimate import fill_missing
 from tokenomy.capture.ids import new_span_id, new_trace_id
+from tokenomy.capture.lean import chat_completion
+from tokenomy.capture.shapes import ShapeMemo
 from tokenomy.errors import TokenomyError
 from tokenomy.gateway.formats import Surface
 from tokenomy.importers.messages import request_messages
@@ -28,7 +36,9 @@ from tokenomy.importers.provider import NOT_BILLED
 from tokenomy.importers.shape import Shape, shape_of
 from tokenomy.pricing import Pricer
 from tokenomy.schema import Attribution, Call, Status, Usage
-from tokenomy.usage import Extracted, SSEDecoder, extract, stream_accumulator
+from tokenomy.usage import Extracted, SSEDecoder, extract, openai_chat, stream_accumulator
+from tokenomy.usage.openai_chat import NAME as CHAT_KIND
+from tokenomy.usage.openai_chat import ChatStream
 
 _IGNORED_FIELDS: Final = (b":", b"event:", b"id:", b"retry:")
 
@@ -65,7 +75,10 @@ class Exchange:
         ttft_ns: From arrival to the first chunk that carried output.
         end: ``ok``, ``error``, ``timeout``, ``cancelled`` or ``rejected_budget`` (never sent).
         error_type: What went wrong, when something did.
-        settled_usage: Set by the request path when it already built the usage (budget settlement).
+        on_built: Called with the call once built (the metrics' counters).
+        pricer: Prices the call as it is built (None: left unpriced).
+        parsed: The plain answer's JSON, when the request path already decoded it.
+        shapes: The gateway's memo of prompt prefixes (None: every shape counted in full).
     """
 
     surface: Surface
@@ -85,6 +98,7 @@ class Exchange:
     on_built: Callable[[Call], None] | None = None
     pricer: Pricer | None = None
     parsed: Any = None
+    shapes: ShapeMemo | None = None
 
     def build(self) -> Call:
         """The call, priced (runs on the sink's thread; see the module docstring)."""
@@ -103,7 +117,7 @@ def build_call(exchange: Exchange, pricer: Pricer | None = None) -> Call:
     request = exchange.request
     model = request.get("model") if isinstance(request.get("model"), str) else None
     extracted = _extracted(exchange)
-    shape = _shape(request, model) if exchange.surface.api != "embeddings" else None
+    shape = _shape(request, model, exchange.shapes) if exchange.surface.api != "embeddings" else None
     started = utc_milliseconds(exchange.started_ns)
     latency_ms = None if exchange.latency_ns is None else exchange.latency_ns / 1e6
     trace_id, span_id = new_trace_id(), new_span_id()
@@ -178,16 +192,31 @@ def _extracted(exchange: Exchange) -> Extracted | None:
     if exchange.status != 200:
         return None
     if exchange.streamed:
-        accumulator = stream_accumulator(exchange.surface.stream_kind)
-        for data in stream_data(exchange.chunks):
-            _feed(accumulator, data)
+        kind = exchange.surface.stream_kind
+        accumulator = ChatStream(_chat_extract) if kind == CHAT_KIND else stream_accumulator(kind)
+        datas = stream_data(exchange.chunks)
+        if isinstance(accumulator, ChatStream):
+            for data in datas:
+                accumulator.feed_raw(data)  # the same as _feed, text deltas read by their text
+        else:
+            for data in datas:
+                _feed(accumulator, data)
         found = accumulator.result()
         return None if found is None else dataclasses.replace(found, provider=exchange.provider)
     try:
         body = exchange.parsed if exchange.parsed is not None else json.loads(exchange.body or b"")
+        if exchange.surface.api == "chat":
+            lean = chat_completion(body, exchange.provider)
+            if lean is not None:
+                return lean
         return extract(body, provider=exchange.provider, api=exchange.surface.api)
     except (ValueError, TokenomyError):
         return None
+
+
+def _chat_extract(body: Mapping[str, Any]) -> Extracted:
+    """The chat adapter's reading of a rebuilt stream body, the plain case read directly."""
+    return chat_completion(body, "openai") or openai_chat.extract(body)
 
 
 def stream_data(chunks: list[bytes]) -> list[str]:
@@ -202,6 +231,9 @@ def stream_data(chunks: list[bytes]) -> list[str]:
         return _decoded(chunks)
     out: list[str] = []
     for block in raw.split(b"\n\n"):
+        if block.startswith(b"data: ") and b"\n" not in block:  # the usual block: one data line
+            out.append(block[6:].decode("utf-8", "replace"))
+            continue
         data: bytes | None = None
         for line in block.split(b"\n"):
             if line.startswith(b"data:"):
@@ -231,13 +263,15 @@ def _feed(accumulator: Any, data: str) -> None:
         return
 
 
-def _shape(request: Mapping[str, Any], model: str | None) -> Shape | None:
+def _shape(request: Mapping[str, Any], model: str | None, memo: ShapeMemo | None) -> Shape | None:
     try:
         messages = request_messages(request)
         raw_tools = request.get("tools")
         tools = [t for t in raw_tools if isinstance(t, Mapping)] if isinstance(raw_tools, list) else []
         if not messages and not tools:
             return None
-        return shape_of(messages, tools or None, model)
+        if memo is None:
+            return shape_of(messages, tools or None, model)
+        return memo.shape(messages, tools or None, model)
     except (TokenomyError, ValueError, TypeError):
         return None

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from tokenomy.budgets.admission import Rejection
+from tokenomy.capture.shapes import ShapeMemo
 from tokenomy.capture.sink.core import Sink
 from tokenomy.gateway.attribution import PREFIX, from_headers
 from tokenomy.gateway.budget import Admitted, GatewayBudget
@@ -95,6 +96,7 @@ class Proxy:
         self.budget = budget
         self.keys = keys
         self.pricer = pricer
+        self.shapes = ShapeMemo()
         self._routes: dict[str, Route | None] = {}
         self._key_ids: dict[str, Attribution] = {}
 
@@ -156,7 +158,7 @@ class Proxy:
                 }
                 strip = changed = True
         exchange = Exchange(surface, provider, body, attribution, session, started, streamed=stream)
-        exchange.pricer = self.pricer
+        exchange.pricer, exchange.shapes = self.pricer, self.shapes
         exchange.on_built = self.metrics.call_built
         out = json.dumps(body).encode() if changed else raw
         return Prepared(route, body, out, stream, strip, admitted, exchange)

@@ -102,6 +102,12 @@ def cost_of(usage: Usage, rates: Rates, *, latency_ms: float | None = None) -> C
     Returns:
         The Cost, or an unpriced Cost that says why.
     """
+    whole = whole_usage_cost(usage, rates, latency_ms)
+    return whole if whole is not None else general_cost(usage, rates, latency_ms=latency_ms)
+
+
+def general_cost(usage: Usage, rates: Rates, *, latency_ms: float | None = None) -> Cost:
+    """:func:`cost_of` by the general bucket rules alone (every case; the tests compare the paths)."""
     if usage.quality:
         flags = ", ".join(q.value for q in usage.quality)
         return Cost.unpriced(f"usage does not add up: {flags}", price_date=rates.price_date)
@@ -186,3 +192,61 @@ def _overhead(rates: Rates, latency_us: int | None) -> tuple[Decimal, str | None
     if overhead.per_second and latency_us is None:
         note = f"latency unknown: per-second overhead ({overhead.source}) not charged"
     return money(overhead.amount(latency_us)), note
+
+
+def whole_usage_cost(usage: Usage, rates: Rates, latency_ms: float | None) -> Cost | None:
+    """The Cost of a usage whose six buckets are all known, or None when the general rules apply.
+
+    Almost every call a provider reports has all six buckets, no quality flag and no server tool;
+    such a usage is priced here straight from the tier's per-token rates, with the same exact
+    arithmetic, parts and notes as :func:`general_cost` (equal whenever this is not None), at a
+    fraction of its cost: it is on the path of every metered call and budget settlement.
+    """
+    counts = (
+        usage.input_uncached,
+        usage.cache_read,
+        usage.cache_write_5m,
+        usage.cache_write_1h,
+        usage.output_visible,
+        usage.reasoning,
+    )
+    known = [n for n in counts if n is not None]
+    if usage.quality or usage.server_tools or len(known) < len(counts) or min(known) < 0:
+        return None
+    inputs, outputs = sum(known[:4]), sum(known[4:])
+    if usage.input_total not in (None, inputs) or usage.output_total not in (None, outputs):
+        return None
+    tier = rates.tier_for(inputs)
+    notes = list(rates.notes)
+    estimated = usage.kind is not Kind.REPORTED or rates.estimated
+    parts: dict[str, Decimal] = {}
+    rate_of, assumed = tier.tokens, rates.assumed
+    with localcontext(prec=_PRECISION):
+        for bucket, n in zip(BUCKETS, known, strict=True):
+            if not n:
+                continue
+            parts[bucket] = money(n * rate_of[bucket])
+            if bucket in assumed:
+                notes.append(assumed[bucket])
+                estimated = True
+        if tier.request_fee:
+            parts["requests"] = money(tier.request_fee)
+        overhead = rates.overhead
+        if overhead.per_request or overhead.per_second:
+            latency_us = latency_microseconds(latency_ms)
+            amount = money(overhead.amount(latency_us))
+            if amount:
+                parts["overhead"] = amount
+            if overhead.per_second and latency_us is None:
+                notes.append(f"latency unknown: per-second overhead ({overhead.source}) not charged")
+                estimated = True
+        total = money(sum(parts.values(), ZERO))
+    notes.extend(r for r in rates.remarks if r not in notes)
+    return Cost(
+        total=total,
+        parts=parts,
+        source=rates.source,
+        price_date=rates.price_date,
+        estimated=estimated,
+        reason="; ".join(dict.fromkeys(notes)) or None,
+    )

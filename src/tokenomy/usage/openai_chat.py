@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from decimal import Decimal
+from json.decoder import scanstring  # type: ignore[attr-defined]  # the C string scanner, untyped
 from typing import Any, Final
 
 from tokenomy.schema import ToolUse, Usage
@@ -232,9 +233,16 @@ class _Choice:
 
 
 class ChatStream(EventAccumulator):
-    """Accumulates chat chunks; rebuilds a chat completion body for ``extract``."""
+    """Accumulates chat chunks; rebuilds a chat completion body for ``extract``.
 
-    __slots__ = ("_choices", "_extract", "_head", "_legacy", "_usage")
+    Besides :meth:`feed`, two cheaper ways in read the most frequent chunk, a plain text delta,
+    without building or decoding its whole object, with the same effect as feeding it:
+    :meth:`feed_delta` (its fields, as an SDK's chunk object holds them) and :meth:`feed_raw`
+    (its JSON text: a chunk that differs from the last fully decoded text delta only in its text
+    is read by that text alone).
+    """
+
+    __slots__ = ("_choices", "_extract", "_head", "_legacy", "_template", "_usage")
 
     def __init__(self, extract: Extractor) -> None:
         super().__init__()
@@ -243,6 +251,7 @@ class ChatStream(EventAccumulator):
         self._usage: Mapping[str, Any] | None = None
         self._choices: dict[int, _Choice] = {}
         self._legacy = False
+        self._template: tuple[str, str] | None = None
 
     def _feed(self, event: Mapping[str, Any]) -> None:
         head = self._head
@@ -258,6 +267,57 @@ class ChatStream(EventAccumulator):
             index = get_int(choice, "index") or 0
             slot(self._choices, index, _Choice).take(choice)
 
+    def feed_delta(
+        self, head: tuple[Any, Any, Any, Any], index: int, content: str | None, finish: str | None
+    ) -> None:
+        """Feed a plain text chunk given by its fields, without building it.
+
+        The same as ``feed({"id": ..., "object": "chat.completion.chunk", "model": ...,
+        "created": ..., "service_tier": ..., "choices": [{"index": index, "delta": {"content":
+        content}, "finish_reason": finish}]})`` with ``head`` the id, model, created and
+        service tier, and ``index`` an int.
+        """
+        self.events += 1
+        known = self._head
+        for key, value in zip(_HEAD_KEYS[:4], head, strict=True):
+            if value is not None:
+                known[key] = value
+        choice = slot(self._choices, index, _Choice)
+        if type(content) is str:
+            choice.text.append(content)
+        if isinstance(finish, str):
+            choice.finish = finish
+
+    def feed_raw(self, data: str) -> None:
+        """Feed one event's JSON text (empty data and ``[DONE]`` are skipped, bad JSON ignored).
+
+        The same as ``feed(json.loads(data))``; a chunk made of the last decoded text delta's
+        JSON text with only its text changed is read by decoding that text alone.
+        """
+        template = self._template
+        if template is not None:
+            prefix, suffix = template
+            start, end = len(prefix), len(data) - len(suffix)
+            if end > start and data.startswith(prefix) and data.endswith(suffix) and data[start] == '"':
+                try:
+                    text, stop = scanstring(data, start + 1)
+                except ValueError:
+                    stop = -1
+                if stop == end:
+                    self.events += 1
+                    self._choices[0].text.append(text)
+                    return
+        if not data or data == "[DONE]":
+            return
+        try:
+            event = json.loads(data)
+        except ValueError:
+            return
+        odd = self.odd_events
+        self.feed(event)
+        if self.odd_events == odd:
+            self._template = _text_template(data, event) or template
+
     def result(self) -> Extracted | None:
         """The rebuilt completion read by the extractor, or None when no chunk was usable."""
         if not self._head and self._usage is None and not self._choices:
@@ -267,6 +327,43 @@ class ChatStream(EventAccumulator):
         body["choices"] = [c.rebuilt(i, self._legacy) for i, c in sorted(self._choices.items())]
         body["usage"] = self._usage
         return self.finish(self._extract(body), complete=self._usage is not None)
+
+
+_CONTENT_KEY: Final = '"delta":{"content":'
+
+
+def _text_template(data: str, event: Any) -> tuple[str, str] | None:
+    """The JSON text around a plain text delta's text (chunk 0 only), or None for another chunk.
+
+    Checked by decoding the template with other text: it must give the same chunk with only that
+    text changed, so a match in :meth:`ChatStream.feed_raw` is exactly that chunk.
+    """
+    if not isinstance(event, dict) or event.get("usage") is not None or event.get("x_groq") is not None:
+        return None
+    choices = event.get("choices")
+    if not isinstance(choices, list) or len(choices) != 1 or not isinstance(choices[0], dict):
+        return None
+    choice = choices[0]
+    delta = choice.get("delta")
+    if choice.get("index") != 0 or type(choice.get("index")) is not int or "text" in choice:
+        return None
+    if not isinstance(delta, dict) or set(delta) != {"content"} or type(delta["content"]) is not str:
+        return None
+    at = data.find(_CONTENT_KEY)
+    if at < 0 or data.find(_CONTENT_KEY, at + 1) >= 0:
+        return None
+    start = at + len(_CONTENT_KEY)
+    try:
+        _, stop = scanstring(data, start + 1)
+    except ValueError:
+        return None
+    prefix, suffix = data[:start], data[stop:]
+    try:
+        probe = json.loads(f'{prefix}"\\u0001"{suffix}')
+    except ValueError:
+        return None
+    expected = {**event, "choices": [{**choice, "delta": {"content": "\u0001"}}]}
+    return (prefix, suffix) if probe == expected else None
 
 
 ADAPTER: Final = Adapter(

@@ -10,7 +10,7 @@ DeepSeek stream is read with DeepSeek's cache counters.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 from tokenomy.errors import UsageError
@@ -30,12 +30,18 @@ def stream_kind(event: Mapping[str, Any]) -> Adapter | None:
     return None
 
 
-def _family_extractor(adapter: Adapter) -> Extractor:
+QuickReader = Callable[[Mapping[str, Any]], Extracted | None]
+"""Reads the common case of one adapter's bodies exactly as the adapter does, else returns None."""
+
+
+def _family_extractor(adapter: Adapter, quick: Mapping[str, QuickReader]) -> Extractor:
     """Reads a rebuilt body with whichever adapter of ``adapter``'s api its shape selects."""
 
     def run(body: Mapping[str, Any]) -> Extracted:
-        found = choose(body, api=adapter.api)
-        return (found or adapter).extract(body)
+        found = choose(body, api=adapter.api) or adapter
+        reader = quick.get(found.name)
+        fast = reader(body) if reader is not None else None
+        return fast if fast is not None else found.extract(body)
 
     return run
 
@@ -43,13 +49,22 @@ def _family_extractor(adapter: Adapter) -> Extractor:
 class AutoStream:
     """A stream accumulator that finds the stream's kind from its first recognisable event."""
 
-    __slots__ = ("_inner", "_kind", "_pending", "dropped")
+    __slots__ = ("_inner", "_kind", "_pending", "_quick", "dropped")
 
-    def __init__(self) -> None:
+    def __init__(self, quick: Mapping[str, QuickReader] | None = None) -> None:
+        self._quick = quick or {}
         self._inner: StreamAccumulator | None = None
         self._kind: str | None = None
         self._pending: list[Mapping[str, Any]] = []
         self.dropped = 0
+
+    @property
+    def inner(self) -> StreamAccumulator | None:
+        """The recognised stream's own accumulator (None until an event was recognised).
+
+        Feeding it an event has the same effect as feeding this auto stream, once recognised.
+        """
+        return self._inner
 
     @property
     def kind(self) -> str | None:
@@ -72,7 +87,7 @@ class AutoStream:
                 self.dropped += 1
             return
         self._kind = adapter.name
-        self._inner = adapter.stream(_family_extractor(adapter))
+        self._inner = adapter.stream(_family_extractor(adapter, self._quick))
         for held in self._pending:
             self._inner.feed(held)
         self._pending.clear()
@@ -83,7 +98,9 @@ class AutoStream:
         return None if self._inner is None else self._inner.result()
 
 
-def stream_accumulator(kind: str | None = None) -> StreamAccumulator:
+def stream_accumulator(
+    kind: str | None = None, *, quick: Mapping[str, QuickReader] | None = None
+) -> StreamAccumulator:
     """A fresh accumulator for one stream.
 
     Args:
@@ -91,6 +108,8 @@ def stream_accumulator(kind: str | None = None) -> StreamAccumulator:
             ``gemini.generate_content``, ``bedrock.converse``, ``deepseek.chat``,
             ``openrouter.chat``...), a provider with a single streaming surface
             (``anthropic``, ``gemini``, ``bedrock``), or None to detect it from the events.
+        quick: For a detected stream, readers by adapter name that read the rebuilt body's
+            common case exactly as that adapter does (returning None otherwise), to save work.
 
     Returns:
         An object with ``feed(event)`` (cheap, never raises) and ``result()``.
@@ -99,7 +118,7 @@ def stream_accumulator(kind: str | None = None) -> StreamAccumulator:
         UsageError: When ``kind`` names no adapter, or one whose responses do not stream.
     """
     if kind is None:
-        return AutoStream()
+        return AutoStream(quick)
     adapter = resolve(kind)
     if adapter.stream is None:
         raise UsageError(f"{adapter.name} responses are not streamed; read the body with extract()")

@@ -12,12 +12,13 @@ from tokenomy.capture.sdk.base import dump
 from tokenomy.capture.sdk.openai import (
     ADAPTER,
     chat_event,
+    chat_events,
     chat_is_output,
     embeddings_body,
     responses_event,
     responses_is_output,
 )
-from tokenomy.usage import accumulate, extract
+from tokenomy.usage import accumulate, extract, stream_accumulator
 
 
 def _chunk(**fields: Any) -> ChatCompletionChunk:
@@ -74,6 +75,26 @@ def test_hand_read_chat_chunks_accumulate_to_the_same_result_as_dumped_ones() ->
     assert [t.name for t in fast.tool_uses] == ["f"]
     assert chat_event(CHUNKS[1]) != dump(CHUNKS[1])  # the text chunk really took the hand-read path
     assert chat_event(CHUNKS[3]) == dump(CHUNKS[3])  # tool-call chunks are dumped
+
+
+def test_feeding_a_whole_stream_at_once_equals_feeding_each_read_event() -> None:
+    more = [
+        _chunk(choices=[{"index": 0, "delta": {"content": "after"}}], service_tier="default"),
+        _chunk(
+            id="c2", choices=[{"index": 1, "delta": {"content": "second choice"}, "finish_reason": "stop"}]
+        ),
+        _chunk(
+            model="gpt-4o-2024", service_tier="flex", choices=[{"index": 0, "delta": {"content": "again"}}]
+        ),
+        _chunk(choices=[{"index": 0, "delta": {"refusal": "no"}}]),
+    ]
+    for chunks in (CHUNKS, [*CHUNKS[:3], *more, CHUNKS[-1]], CHUNKS[1:], []):
+        together, one_by_one = stream_accumulator(None), stream_accumulator(None)
+        chat_events(chunks, together)
+        for chunk in chunks:
+            one_by_one.feed(chat_event(chunk))
+        assert together.result() == one_by_one.result()
+    assert ADAPTER.routes["/chat/completions"].events is chat_events
 
 
 def test_output_events_are_recognised_for_the_time_to_first_token() -> None:

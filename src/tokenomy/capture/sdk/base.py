@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -28,6 +28,10 @@ Reader = Callable[[Any, bool], dict[str, Any]]
 
 EventReader = Callable[[Any], dict[str, Any]]
 """Reads one SDK stream event as the wire event the provider sent."""
+
+EventsFeeder = Callable[[Sequence[Any], Any], None]
+"""Feeds all of a stream's SDK events to a usage stream accumulator, with the same effect as
+feeding it each event read by the route's :data:`EventReader`, but cheaper."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +46,7 @@ class Route:
         event: Reads a stream event (None when the API does not stream).
         is_output: True for a stream event that carries output (the first one sets ``ttft_ms``).
         prompt: Whether the request holds a chat prompt whose shape is counted (not embeddings).
+        events: Feeds a whole stream's events at once (None: each through ``event``).
     """
 
     api: str
@@ -51,6 +56,7 @@ class Route:
     event: EventReader | None = None
     is_output: Callable[[Any], bool] | None = None
     prompt: bool = True
+    events: EventsFeeder | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Final, Protocol
 
 from tokenomy.capture.log import RateLimitedLog
 from tokenomy.capture.records import AgentSpan, Record, decode, encode
@@ -40,6 +40,10 @@ from tokenomy.native import FieldError
 from tokenomy.schema import Call, Charge, OutcomeEvent
 
 _RECORDS = (Call, Charge, OutcomeEvent, AgentSpan)
+_HAND_OVER: Final = 0.002
+"""Seconds of building after which the sink's thread hands the GIL to the application's threads
+(at the next record's end): often enough to keep them responsive (the interpreter's own switch
+interval is 5 ms), seldom enough that a batch of cheap records is not one thread switch each."""
 
 
 class Pending(Protocol):
@@ -305,6 +309,7 @@ class Sink:
 
     def _build(self, items: list[Item]) -> list[Record]:
         records: list[Record] = []
+        handed = time.perf_counter()
         for item in items:
             if isinstance(item, _RECORDS):
                 records.append(item)
@@ -316,7 +321,9 @@ class Sink:
                 self._problem(
                     "build", f"tokenomy capture: could not build a record ({exc!r}); it was dropped"
                 )
-            time.sleep(0)  # hand the GIL to the application's threads between two records
+            if time.perf_counter() - handed >= _HAND_OVER:
+                time.sleep(0)  # hand the GIL to the application's threads between two records
+                handed = time.perf_counter()
         try:
             return self.target.prepare(records)
         except Exception as exc:

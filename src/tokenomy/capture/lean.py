@@ -1,0 +1,122 @@
+"""The most common answer, an OpenAI chat completion, read directly: the same Extracted, less work.
+
+:func:`tokenomy.usage.extract` picks an adapter by the body's shape, reads every field through
+defensive helpers and derives the exclusive buckets through the general rules. An ordinary
+OpenAI chat completion (one text choice, integer counts that add up, the usual details objects)
+needs none of that: :func:`chat_completion` reads it in one pass and returns exactly what
+``extract(body, provider="openai", api="chat")`` returns, or None for any other body (tool
+calls, several choices, a missing or odd count, a marker of another provider...), which then
+takes the general path. The tests compare both on real and hand-made bodies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from tokenomy.schema import Usage
+from tokenomy.usage import Extracted
+from tokenomy.usage.base import from_unix
+
+_ADAPTER: Final = "openai.chat"
+_MESSAGE_KEYS: Final = frozenset({"role", "content", "refusal", "annotations", "audio"})
+"""Message keys the chat adapter's reading does not depend on beyond content and refusal; any other
+key (tool or function calls...) must be None for the body to be read here."""
+
+
+def chat_completion(body: Mapping[str, Any], provider: str) -> Extracted | None:
+    """What ``extract(body, provider=provider, api="chat")`` gives for a plain OpenAI chat completion.
+
+    Args:
+        body: A decoded response body.
+        provider: The canonical provider the call is billed by; only ``openai`` is read here.
+
+    Returns:
+        The Extracted, or None when the body is not the plain case (the caller then uses ``extract``).
+    """
+    if provider != "openai" or type(body) is not dict or body.get("object") != "chat.completion":
+        return None
+    if "x_groq" in body:
+        return None
+    usage = _usage(body.get("usage"))
+    choices = body.get("choices")
+    if usage is None or type(choices) is not list or len(choices) != 1:
+        return None
+    choice = choices[0]
+    message = choice.get("message") if type(choice) is dict else None
+    if type(message) is not dict or "text" in choice or not _plain(message):
+        return None
+    content, refusal = message.get("content"), message.get("refusal")
+    text = content if type(content) is str and content else None
+    if text is None and content not in (None, ""):
+        return None
+    if text is None and type(refusal) is str and refusal:
+        text = refusal
+    return Extracted(
+        usage=usage,
+        provider="openai",
+        api="chat",
+        adapter=_ADAPTER,
+        response_model=_str(body.get("model")),
+        response_id=_str(body.get("id")),
+        finish_reason=_str(choice.get("finish_reason")),
+        tool_uses=(),
+        service_tier=_str(body.get("service_tier")),
+        created_at=from_unix(body.get("created")),
+        provider_reported_cost=None,
+        completion_text=text,
+        extra={},
+    )
+
+
+def _plain(message: dict[str, Any]) -> bool:
+    """True for a message without tool or function calls (only the keys of a text answer)."""
+    for key, value in message.items():
+        if key not in _MESSAGE_KEYS and value is not None:
+            return False
+    return not message.get("tool_calls") and message.get("function_call") is None
+
+
+def _usage(raw: Any) -> Usage | None:
+    """The buckets of a usage whose counts are plain integers that add up, else None.
+
+    Without ``cached_tokens`` (or ``reasoning_tokens``) the split of that side is unknown and
+    only its total is kept, as the adapter does.
+    """
+    if type(raw) is not dict:
+        return None
+    prompt, completion, total = (
+        raw.get("prompt_tokens"),
+        raw.get("completion_tokens"),
+        raw.get("total_tokens"),
+    )
+    if type(prompt) is not int or type(completion) is not int or type(total) is not int:
+        return None
+    prompt_details = raw.get("prompt_tokens_details") or {}
+    completion_details = raw.get("completion_tokens_details") or {}
+    if type(prompt_details) is not dict or type(completion_details) is not dict:
+        return None
+    if prompt_details.get("cache_write_tokens") is not None:  # a write count: the general rules apply
+        return None
+    cached, reasoning = prompt_details.get("cached_tokens"), completion_details.get("reasoning_tokens")
+    if not _part(cached, prompt) or not _part(reasoning, completion) or total != prompt + completion:
+        return None
+    return Usage(
+        input_uncached=None if cached is None else prompt - cached,
+        cache_read=cached,
+        cache_write_5m=0,
+        cache_write_1h=0,
+        output_visible=None if reasoning is None else completion - reasoning,
+        reasoning=reasoning,
+        input_total=prompt,
+        output_total=completion,
+    )
+
+
+def _part(part: Any, whole: int) -> bool:
+    """True for a part that is absent, or a plain integer within 0 and its (non-negative) whole."""
+    return whole >= 0 and (part is None or (type(part) is int and 0 <= part <= whole))
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
