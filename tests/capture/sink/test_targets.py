@@ -18,10 +18,11 @@ from tokenomy.capture.records import AgentSpan
 from tokenomy.capture.sink.core import Sink
 from tokenomy.capture.sink.settings import SinkSettings
 from tokenomy.capture.sink.spool import Spool
-from tokenomy.capture.sink.targets import DuckDBTarget, EventsTarget, OtlpTarget
+from tokenomy.capture.sink.targets import DuckDBTarget, EventsTarget, OtlpTarget, _event_batch
 from tokenomy.errors import SinkError
 from tokenomy.native import call_from_native
-from tokenomy.schema import Charge, OutcomeEvent
+from tokenomy.pricing import Pricer
+from tokenomy.schema import Charge, Cost, OutcomeEvent, Quality, Usage
 from tokenomy.store import open_store
 
 pytestmark = pytest.mark.integration
@@ -145,6 +146,31 @@ def test_duckdb_target_prices_and_stores_and_a_replay_stores_nothing_twice(tmp_p
     assert stored["c00001"].cost.total is not None
     assert stored["c00001"].cost.total > 0
     assert stored["c00001"].usage == call(1).usage
+
+
+def test_duckdb_target_stores_the_costs_the_stores_own_pricing_gives(tmp_path: Path) -> None:
+    calls = [
+        call(1),
+        call(2, request_model="claude-sonnet-4-5", provider="anthropic", latency_ms=812.5),
+        call(3, request_model="no-such-model-anywhere"),
+        call(4, usage=Usage(input_total=100, output_total=20)),  # the general bucket rules
+        call(5, usage=Usage.of(input_uncached=3, output_visible=1, quality=(Quality.TOTAL_MISMATCH,))),
+        call(6, cost=Cost(total=Decimal("1.5"), source="kept")),  # a call with a cost keeps it
+    ]
+    target = DuckDBTarget(tmp_path / "target.duckdb")
+    target.send(target.prepare(list(calls)))
+    target.close()
+    with open_store(tmp_path / "sql.duckdb") as store:
+        store.write_events(_event_batch(calls), pricer=Pricer())
+    rows = {}
+    for name in ("target", "sql"):
+        with open_store(tmp_path / f"{name}.duckdb", read_only=True) as store:
+            costs = [c for c in store.table_columns("calls") if c.startswith("cost_")]
+            assert len(costs) >= 12  # total, currency, provenance and every part
+            columns = ", ".join(["id", "cost_total", *costs])
+            rows[name] = store.connection.execute(f"SELECT {columns} FROM calls ORDER BY id").fetchall()
+    assert rows["target"] == rows["sql"]
+    assert [r[1] is not None for r in rows["target"]] == [True, True, False, True, False, True]
 
 
 def test_duckdb_target_stores_outcomes_and_agent_spans_once(tmp_path: Path) -> None:

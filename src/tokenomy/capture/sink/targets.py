@@ -1,8 +1,9 @@
 """The three sink targets: the local DuckDB store, a tokenomy server, an OTLP/HTTP endpoint.
 
-* ``duckdb:PATH``: a batch is written in one transaction with ``Store.write_events``: calls
-  (priced in SQL as they are stored, as the native import prices them), charges, outcomes, and
-  agent spans into the ``spans`` table, so the store can show a session as a tree. DuckDB lets
+* ``duckdb:PATH``: a batch is written in one transaction: calls (priced here first, by the
+  Pricer: the same Cost the store's SQL pricing gives, without its staging statements per
+  batch), charges, outcomes, and agent spans into the ``spans`` table, so the store can show a
+  session as a tree. DuckDB lets
   one process write a file at a time: the file is held while batches keep coming and closed
   after a few idle seconds, so that other processes (``tokenomy report``, a forked worker) can
   open it. A file another process holds is a retryable failure (the batch waits in the spool).
@@ -44,15 +45,19 @@ class CallPricer:
         self._overrides = overrides
         self._pricer: Pricer | None = None
 
+    def pricer(self) -> Pricer:
+        """The Pricer, built (the catalog loaded, on the sink's thread) on first use."""
+        if self._pricer is None:
+            from tokenomy.pricing import Pricer  # noqa: PLC0415  (the catalog loads on first use)
+
+            self._pricer = Pricer(self._overrides)
+        return self._pricer
+
     def price(self, records: list[Record]) -> list[Record]:
         """``records`` with every unpriced call priced (an unknown model stays unpriced, never $0)."""
         if not any(isinstance(r, Call) and r.cost is None for r in records):
             return records
-        if self._pricer is None:
-            from tokenomy.pricing import Pricer  # noqa: PLC0415  (the catalog loads on the sink's thread)
-
-            self._pricer = Pricer(self._overrides)
-        pricer = self._pricer
+        pricer = self.pricer()
         return [
             r.replace(cost=pricer.price(r)) if isinstance(r, Call) and r.cost is None else r for r in records
         ]
@@ -135,21 +140,25 @@ class DuckDBTarget:
     def __init__(self, path: Path, *, overrides: Path | None = None, keep_open: float = 5.0) -> None:
         self.path = path
         self.keep_open = keep_open
-        self._overrides = overrides
-        self._pricer: Pricer | None = None
+        self._pricer = CallPricer(overrides)
         self._store: DuckDBStore | None = None
         self._used = 0.0
         self.description = f"duckdb:{path}"
 
     def prepare(self, records: list[Record]) -> list[Record]:
-        """Nothing: the store prices calls in SQL as it writes them (the native import's pricing)."""
-        return records
+        """Price the calls that carry no cost (a few microseconds each for a whole usage, where the
+        store's SQL pricing costs several statements per batch; the numbers are the same)."""
+        return self._pricer.price(records)
 
     def send(self, records: Sequence[Record]) -> None:
         """Write the batch in one transaction; what is already stored is skipped (replays are safe)."""
         batch = _event_batch(records)
         try:
-            self._open().write_events(batch, pricer=self._prices())
+            store = self._open()
+            if batch.calls.column("cost_currency").null_count:  # e.g. a batch spooled by an older version
+                store.write_events(batch, pricer=self._pricer.pricer())
+            else:
+                store.write_priced_events(batch)
         except (StoreError, OSError) as exc:
             self.close()
             raise SinkError(f"{self.description}: {exc}") from exc
@@ -161,13 +170,6 @@ class DuckDBTarget:
 
             self._store = open_store(self.path)
         return self._store
-
-    def _prices(self) -> Pricer:
-        if self._pricer is None:
-            from tokenomy.pricing import Pricer  # noqa: PLC0415  (the catalog loads on the sink's thread)
-
-            self._pricer = Pricer(self._overrides)
-        return self._pricer
 
     def idle(self, *, now: bool = False) -> None:
         """Close the file once nothing has been written for ``keep_open`` seconds (or ``now``)."""
