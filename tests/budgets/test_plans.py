@@ -83,3 +83,21 @@ def test_new_policies_start_without_plans(clock: Clock) -> None:
     lowered = guard.reserve(ask())
     assert isinstance(lowered, Reservation)
     assert (lowered.max_tokens, lowered.lowered) == (500, True)  # 3524 - 2024 held - 1000 input
+
+
+def test_a_plan_made_while_the_policies_change_is_not_kept(clock: Clock) -> None:
+    guard = BudgetGuard([policy(limit_tokens=10_000)], clock=clock)
+    prepared = guard._prepared
+
+    def changed_meanwhile(*args: object, **kwargs: object) -> object:
+        found = prepared(*args, **kwargs)  # type: ignore[arg-type]  # the guard's own arguments
+        guard.set_policies([policy(limit_tokens=3_524)])  # another thread changes the policies now
+        return found
+
+    guard._prepared = changed_meanwhile  # type: ignore[method-assign,assignment]
+    assert isinstance(guard.reserve(ask()), Reservation)  # served by the plan of the old rules
+    guard._prepared = prepared  # type: ignore[method-assign]
+    assert guard._plans.find(ask(), clock.now)[1] is None  # but that plan was not kept
+    lowered = guard.reserve(ask())
+    assert isinstance(lowered, Reservation)
+    assert (lowered.max_tokens, lowered.lowered) == (500, True)  # the new limit applies at once

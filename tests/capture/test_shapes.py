@@ -114,6 +114,21 @@ def test_the_memos_are_bounded() -> None:
     assert (len(memo.prefixes), len(memo.messages)) == (2, 3)
 
 
+def test_the_memos_keep_digests_never_prompt_text() -> None:
+    memo = ShapeMemo()
+    image = "data:image/png;base64," + "A" * 200_000
+    big = {"role": "user", "content": [{"type": "image_url", "image_url": {"url": image}}]}
+    for n in range(3):
+        raw = [SYSTEM, big, {"role": "assistant", "content": "A cat."}, {"role": "user", "content": f"q{n}"}]
+        messages = request_messages({"messages": raw})
+        assert memo.shape(messages, TOOLS, "gpt-4o") == shape_of(messages, TOOLS, "gpt-4o")
+    keys = [*memo.prefixes._entries, *memo.messages._entries]
+    assert len(keys) == 3  # one prefix, two earlier messages
+    assert {model for model, _ in keys} == {"gpt-4o"}
+    assert all(isinstance(digest, bytes) and len(digest) == 32 for _, digest in keys)
+    assert memo.messages.hits == 4  # the image and the answer, counted once each
+
+
 def test_lru_forgets_the_least_recently_used() -> None:
     lru: Lru[str, int] = Lru(2)
     lru.put("a", 1)

@@ -101,6 +101,29 @@ def test_a_text_that_only_looks_like_the_template_is_decoded() -> None:
     assert stream.result() is not None
 
 
+def test_chunks_that_vary_beyond_their_text_stop_the_templates(monkeypatch: pytest.MonkeyPatch) -> None:
+    # OpenAI adds a random "obfuscation" string to every chunk: no template can match, so after a
+    # few tries each chunk is decoded as a whole, with no template made for it
+    from tokenomy.usage import openai_chat
+
+    made = []
+    original = openai_chat._text_template
+
+    def counted(data: str, event: Any) -> tuple[str, str] | None:
+        made.append(data)
+        return original(data, event)
+
+    monkeypatch.setattr(openai_chat, "_text_template", counted)
+    events = [
+        {**_chunk({"content": f"w{n} "}), "obfuscation": f"{n:03d}"} for n in range(40)
+    ]  # as OpenAI: last
+    stream = _same(_raw([*events, _chunk(None, usage=USAGE)]))
+    result = stream.result()
+    assert result is not None
+    assert result.completion_text == "".join(f"w{n} " for n in range(40))
+    assert len(made) == openai_chat._GIVE_UP  # then no more attempts for the other 36 chunks
+
+
 def test_recorded_streams_read_the_same_from_their_text() -> None:
     real_data_path("provider-responses")
     streams = [r.events for r in all_recordings() if r.streamed and r.events and "choices" in r.events[0]]

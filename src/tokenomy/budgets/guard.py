@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import threading
 import time
 from collections.abc import Callable, Generator, Sequence
 from datetime import UTC, date, datetime
@@ -97,10 +98,18 @@ class BudgetGuard:
         self._ids = itertools.count()
         self._prefix = f"{os.getpid():x}-{time.time_ns():x}-"
         self._today: tuple[float, date] = (0.0, date(1970, 1, 1))
+        self._rules_lock = threading.Lock()
+        self._generation = 0
         self.set_policies(policies)
 
     def set_policies(self, policies: Sequence[Policy]) -> None:
         """Replace the policies (requests already admitted keep their reservations)."""
+        with self._rules_lock:
+            self._replace_policies(policies)
+            # last: a request that began before this point keeps no plan (it may have read old rules)
+            self._generation += 1
+
+    def _replace_policies(self, policies: Sequence[Policy]) -> None:
         self._matchers = tuple(Matcher(p) for p in policies)
         self._limits = {p.name: to_units(p.limit, p.unit) for p in policies}
         self._soft = any(not p.hard for p in policies)
@@ -120,10 +129,10 @@ class BudgetGuard:
     def reserve(self, request: BudgetRequest) -> Admission:
         """Admit, shrink, downgrade or refuse a request, reserving its worst case (blocking ledger calls)."""
         try:
-            now = self._clock()
+            generation, now = self._generation, self._clock()
             shape, plan = self._plans.find(request, now)
             if plan is None:
-                found = self._planned(request, now, shape)
+                found = self._planned(request, now, shape, generation)
                 if not isinstance(found, Plan):
                     return found if isinstance(found, _ANSWERS) else self._drive(found)
                 plan = found
@@ -138,10 +147,10 @@ class BudgetGuard:
     async def areserve(self, request: BudgetRequest) -> Admission:
         """:meth:`reserve` for asyncio code (the ledger is awaited, the store read in a thread)."""
         try:
-            now = self._clock()
+            generation, now = self._generation, self._clock()
             shape, plan = self._plans.find(request, now)
             if plan is None:
-                found = self._planned(request, now, shape)
+                found = self._planned(request, now, shape, generation)
                 if not isinstance(found, Plan):
                     return found if isinstance(found, _ANSWERS) else await self._adrive(found)
                 plan = found
@@ -155,9 +164,14 @@ class BudgetGuard:
             return self._unavailable(request, exc)
 
     def _planned(
-        self, request: BudgetRequest, now: float, shape: Shape
+        self, request: BudgetRequest, now: float, shape: Shape, generation: int
     ) -> Plan | Admission | Generator[Op, Any, Admission]:
-        """A new plan (kept when only calendar accounts apply), an answer, or the soft-policy decision."""
+        """A new plan (kept when only calendar accounts apply), an answer, or the soft-policy decision.
+
+        A plan is kept only if the policies did not change since the request began (``generation``):
+        one made while :meth:`set_policies` ran may mix old and new rules, so it serves this request
+        alone, as any request in flight during a change is served.
+        """
         accounts, local = self._applicable(request, now)
         if self._soft and _any_soft(accounts, local):
             return self._admit_soft(request, now, accounts, local)
@@ -171,7 +185,9 @@ class BudgetGuard:
                     return found
                 since = max(since, account.span.start.timestamp())
                 until = min(until, account.span.end.timestamp())
-            self._plans.keep(shape, found, since, until)
+            with self._rules_lock:
+                if self._generation == generation:
+                    self._plans.keep(shape, found, since, until)
         return found
 
     def _new_id(self) -> str:

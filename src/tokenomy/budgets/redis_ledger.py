@@ -234,9 +234,10 @@ class RedisLedger:
         head = b"*%d\r\n" % count + b"".join(bulk(v) for v in parts)
         values = self._reserve_args("", lines, 0, 0, 0)[4:]  # n, then five values per line
         shape = (lines, keys, head, b"".join(bulk(v) for v in values))
-        if len(self._shapes) >= _CACHED_MAX:
-            self._shapes.clear()
-        self._shapes[id(lines)] = shape
+        if type(lines) is tuple:  # immutable: the same object always packs the same (a list may change)
+            if len(self._shapes) >= _CACHED_MAX:
+                self._shapes.clear()
+            self._shapes[id(lines)] = shape
         return shape
 
     def _settle_command(self, rid: str, keys: Sequence[str], actual: Sequence[int]) -> bytes:

@@ -56,14 +56,16 @@ class Wire:
     def __init__(self, pool: redis.ConnectionPool, max_connections: int, timeout: float) -> None:
         self._make: Callable[[], Any] = lambda: pool.connection_class(**pool.connection_kwargs)
         self._idle: list[Any] = []
+        self._max = max_connections
         self._slots = threading.BoundedSemaphore(max_connections)
         self._timeout = timeout
         self._pid = os.getpid()
 
     def call(self, packed: bytes) -> Any:
         """Send one packed command and return its reply (errors as redis-py raises them)."""
-        if os.getpid() != self._pid:  # forked: the parent's sockets are not ours
+        if os.getpid() != self._pid:  # forked: the parent's sockets and its threads' permits are not ours
             self._idle, self._pid = [], os.getpid()
+            self._slots = threading.BoundedSemaphore(self._max)
         if not self._slots.acquire(timeout=self._timeout):
             raise redis.exceptions.ConnectionError("no free Redis connection within the timeout")
         try:

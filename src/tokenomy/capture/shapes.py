@@ -4,14 +4,15 @@ Agents resend the same tool definitions and system prompt with every call, and t
 conversation so far: counting all of it with the tokenizer on every call is most of what a
 prompt's shape costs (:func:`tokenomy.importers.shape.shape_of`). :class:`ShapeMemo` gives the
 very same :class:`Shape`, but keeps, per distinct prefix (model, tool definitions and leading
-system messages, keyed by their canonical JSON, the text the prefix hash is made of), the
-prefix's counts and the prefix hash's state; and per distinct earlier message (keyed by its
-canonical JSON, which the prefix hashes need anyway) its token count. Only what is new in a
-call (its last message, and anything not seen before) goes through the tokenizer.
+system messages), the prefix's counts and the prefix hash's state; and per distinct earlier
+message its token count. Only what is new in a call (its last message, and anything not seen
+before) goes through the tokenizer.
 
-Both memos are bounded (least recently used entries go first) and hold counts and hash states,
-never prompt text beyond the keys. Keys are canonical JSON, so two prompts that are equal as
-JSON share an entry; requests are JSON bodies, so equal JSON means equal counts. A prompt with
+Both memos are bounded (least recently used entries go first) and hold counts, hash states and
+keys that are SHA-256 digests of the canonical JSON (the text the prefix hashes are made of
+anyway): never prompt text, and a fixed size per entry however large a message (an image, a tool
+output) is. Two prompts equal as JSON share an entry; requests are JSON bodies, so equal JSON
+means equal counts. A prompt with
 a system message after its first other message (whose text is counted with the leading ones)
 takes the general path.
 """
@@ -98,8 +99,8 @@ class ShapeMemo:
     """
 
     def __init__(self, prefixes: int = PREFIXES, messages: int = MESSAGES) -> None:
-        self.prefixes: Lru[tuple[str | None, str, tuple[str, ...]], _Prefix] = Lru(prefixes)
-        self.messages: Lru[tuple[str | None, str], tuple[int, bool]] = Lru(messages)
+        self.prefixes: Lru[tuple[str | None, bytes], _Prefix] = Lru(prefixes)
+        self.messages: Lru[tuple[str | None, bytes], tuple[int, bool]] = Lru(messages)
 
     def shape(
         self, messages: Sequence[Message], tool_defs: Sequence[Mapping[str, Any]] | None, model: str | None
@@ -112,7 +113,10 @@ class ShapeMemo:
             return shape_of(messages, tool_defs, model)
         tools_json = canonical_json(list(tool_defs)) if tool_defs else _NO_TOOLS
         system_json = tuple(canonical_json(m) for m in messages[:start])
-        key = (model, tools_json, system_json)
+        digest = hashlib.sha256(tools_json.encode("utf-8"))
+        for text in system_json:
+            digest.update(b"\x00" + text.encode("utf-8"))
+        key = (model, digest.digest())
         prefix = self.prefixes.get(key)
         if prefix is None:
             prefix = self.prefixes.put(
@@ -131,12 +135,12 @@ class ShapeMemo:
         for index in range(start, len(messages)):
             message = messages[index]
             if index < last:
-                text = canonical_json(message)
-                hasher.update(text.encode("utf-8"))
+                data = canonical_json(message).encode("utf-8")
+                hasher.update(data)
                 if index - start + 1 == cut:
                     hashes.append(hasher.hexdigest()[:HASH_CHARS])
                     cut *= 2
-                raw, message_exact = self._earlier(text, message, model)
+                raw, message_exact = self._earlier(data, message, model)
             else:
                 raw, message_exact = tokens.message_tokens(message, model)
             whole_raw += raw
@@ -158,9 +162,9 @@ class ShapeMemo:
             prefix_hashes=tuple(hashes),
         )
 
-    def _earlier(self, text: str, message: Message, model: str | None) -> tuple[int, bool]:
-        """An earlier message's count, remembered by its canonical JSON."""
-        key = (model, text)
+    def _earlier(self, data: bytes, message: Message, model: str | None) -> tuple[int, bool]:
+        """An earlier message's count, remembered by the digest of its canonical JSON (``data``)."""
+        key = (model, hashlib.sha256(data).digest())
         found = self.messages.get(key)
         if found is None:
             found = self.messages.put(key, tokens.message_tokens(message, model))

@@ -242,7 +242,7 @@ class ChatStream(EventAccumulator):
     is read by that text alone).
     """
 
-    __slots__ = ("_choices", "_extract", "_head", "_legacy", "_template", "_usage")
+    __slots__ = ("_choices", "_extract", "_head", "_legacy", "_misses", "_template", "_usage")
 
     def __init__(self, extract: Extractor) -> None:
         super().__init__()
@@ -252,6 +252,9 @@ class ChatStream(EventAccumulator):
         self._choices: dict[int, _Choice] = {}
         self._legacy = False
         self._template: tuple[str, str] | None = None
+        self._misses = 0
+        """Chunks decoded in full while a template was tried; past :data:`_GIVE_UP` none is made
+        any more (chunks that vary beyond their text, e.g. OpenAI's per-chunk ``obfuscation``)."""
 
     def _feed(self, event: Mapping[str, Any]) -> None:
         head = self._head
@@ -306,6 +309,7 @@ class ChatStream(EventAccumulator):
                 if stop == end:
                     self.events += 1
                     self._choices[0].text.append(text)
+                    self._misses = 0
                     return
         if not data or data == "[DONE]":
             return
@@ -315,7 +319,8 @@ class ChatStream(EventAccumulator):
             return
         odd = self.odd_events
         self.feed(event)
-        if self.odd_events == odd:
+        if self.odd_events == odd and self._misses < _GIVE_UP:
+            self._misses += 1
             self._template = _text_template(data, event) or template
 
     def result(self) -> Extracted | None:
@@ -330,6 +335,8 @@ class ChatStream(EventAccumulator):
 
 
 _CONTENT_KEY: Final = '"delta":{"content":'
+_GIVE_UP: Final = 4
+"""Chunks in a row decoded in full before :meth:`ChatStream.feed_raw` stops making templates."""
 
 
 def _text_template(data: str, event: Any) -> tuple[str, str] | None:

@@ -97,6 +97,30 @@ def test_feeding_a_whole_stream_at_once_equals_feeding_each_read_event() -> None
     assert ADAPTER.routes["/chat/completions"].events is chat_events
 
 
+def test_groq_usage_in_x_groq_survives_the_hand_read_paths() -> None:
+    groq = [
+        _chunk(choices=[{"index": 0, "delta": {"role": "assistant", "content": ""}}], x_groq={"id": "req_1"}),
+        _chunk(choices=[{"index": 0, "delta": {"content": "Hi"}}]),
+        _chunk(
+            choices=[{"index": 0, "delta": {}, "finish_reason": "stop"}],
+            x_groq={
+                "id": "req_1",
+                "usage": {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15},
+            },
+        ),
+    ]
+    full = accumulate([dump(c) for c in groq], kind="openai.chat")
+    read = accumulate([chat_event(c) for c in groq], kind="openai.chat")
+    together = stream_accumulator(None)
+    chat_events(groq, together)
+    fed = together.result()
+    assert fed is not None
+    assert full.usage.input_total == 12
+    assert read.usage == full.usage == fed.usage
+    assert (read.completion_text, fed.completion_text) == ("Hi", "Hi")
+    assert chat_event(groq[2]) == dump(groq[2])  # a chunk with x_groq is read whole
+
+
 def test_output_events_are_recognised_for_the_time_to_first_token() -> None:
     assert [chat_is_output(c) for c in CHUNKS] == [False, True, True, True, True, False, False]
     delta = ResponseTextDeltaEvent.model_validate(

@@ -25,7 +25,7 @@ def body(obj: Any, keep_text: bool) -> dict[str, Any]:
 def chat_event(chunk: Any) -> dict[str, Any]:
     """A ChatCompletionChunk as its wire event; a plain text chunk is read by hand (the common case)."""
     choices = chunk.choices
-    if chunk.usage is None and len(choices) == 1:
+    if chunk.usage is None and len(choices) == 1 and _plain_head(chunk):
         choice = choices[0]
         delta = choice.delta
         if delta.tool_calls is None and delta.function_call is None and delta.refusal is None:
@@ -52,7 +52,7 @@ def chat_events(chunks: Sequence[Any], accumulator: Any) -> None:
     for chunk in chunks:
         inner = getattr(accumulator, "inner", accumulator)
         feed_delta = getattr(inner, "feed_delta", None)
-        if feed_delta is not None and chunk.usage is None and chunk.object == _CHUNK:
+        if feed_delta is not None and chunk.usage is None and chunk.object == _CHUNK and _plain_head(chunk):
             choices = chunk.choices
             if len(choices) == 1:
                 choice = choices[0]
@@ -67,6 +67,13 @@ def chat_events(chunks: Sequence[Any], accumulator: Any) -> None:
                     feed_delta(head, choice.index, delta.content, choice.finish_reason)
                     continue
         accumulator.feed(chat_event(chunk))
+
+
+def _plain_head(chunk: Any) -> bool:
+    """No field beyond the SDK's own that the usage adapters read (Groq's ``x_groq`` usage,
+    OpenRouter's ``provider``): such a chunk is read whole, by :func:`dump`."""
+    extra = getattr(chunk, "model_extra", None)
+    return not extra or ("x_groq" not in extra and "provider" not in extra)
 
 
 def chat_is_output(chunk: Any) -> bool:
