@@ -104,20 +104,16 @@ class BudgetGuard:
 
     def set_policies(self, policies: Sequence[Policy]) -> None:
         """Replace the policies (requests already admitted keep their reservations)."""
-        with self._rules_lock:
-            self._replace_policies(policies)
-            # last: a request that began before this point keeps no plan (it may have read old rules)
-            self._generation += 1
-
-    def _replace_policies(self, policies: Sequence[Policy]) -> None:
-        self._matchers = tuple(Matcher(p) for p in policies)
-        self._limits = {p.name: to_units(p.limit, p.unit) for p in policies}
-        self._soft = any(not p.hard for p in policies)
-        self._mins = any(p.min_output_tokens is not None for p in policies)
-        # (input tokens, account keys...) -> (card, lines): calendar lines change only with the card
-        # and the keys (a new window or policy); the ledger gets the same tuple each time
-        self._line_cache: dict[tuple[int | str, ...], tuple[Card | str, tuple[Line, ...]]] = {}
-        self._plans = Plans([m.getter for m in self._matchers if m.getter is not None])
+        with self._rules_lock:  # the order matters: limits before the line cache (see _lines), plans last
+            self._matchers = tuple(Matcher(p) for p in policies)
+            self._limits = {p.name: to_units(p.limit, p.unit) for p in policies}
+            self._soft = any(not p.hard for p in policies)
+            self._mins = any(p.min_output_tokens is not None for p in policies)
+            # (input tokens, account keys...) -> (card, lines): calendar lines change only with the
+            # card and the keys (a new window or policy); the ledger gets the same tuple each time
+            self._line_cache: dict[tuple[int | str, ...], tuple[Card | str, tuple[Line, ...]]] = {}
+            self._plans = Plans([m.getter for m in self._matchers if m.getter is not None])
+            self._generation += 1  # last: a request begun before keeps no plan (it may have read old rules)
 
     @property
     def policies(self) -> tuple[Policy, ...]:
@@ -166,12 +162,9 @@ class BudgetGuard:
     def _planned(
         self, request: BudgetRequest, now: float, shape: Shape, generation: int
     ) -> Plan | Admission | Generator[Op, Any, Admission]:
-        """A new plan (kept when only calendar accounts apply), an answer, or the soft-policy decision.
-
-        A plan is kept only if the policies did not change since the request began (``generation``):
-        one made while :meth:`set_policies` ran may mix old and new rules, so it serves this request
-        alone, as any request in flight during a change is served.
-        """
+        """A new plan (kept when only calendar accounts apply and the policies did not change since
+        the request began: one made meanwhile may mix old and new rules), an answer, or the
+        soft-policy decision."""
         accounts, local = self._applicable(request, now)
         if self._soft and _any_soft(accounts, local):
             return self._admit_soft(request, now, accounts, local)
@@ -388,7 +381,9 @@ class BudgetGuard:
     def _lines(
         self, accounts: list[Account], card: Card | str, model: str, input_tokens: int, now: float
     ) -> tuple[Line, ...] | Rejection:
-        """One line per account; calendar accounts' lines are cached (see :meth:`set_policies`)."""
+        """One line per account; calendar accounts' lines are cached (the cache taken before any
+        limit is read: old limits can then only land in the old cache, see :meth:`set_policies`)."""
+        cache = self._line_cache
         calendar = True
         for account in accounts:
             if account.span is None:
@@ -396,7 +391,7 @@ class BudgetGuard:
                 break
         if calendar:
             key: tuple[int | str, ...] = (input_tokens, *[a.key for a in accounts])
-            cached = self._line_cache.get(key)
+            cached = cache.get(key)
             if cached is not None and cached[0] is card:
                 return cached[1]
         lines = []
@@ -407,9 +402,9 @@ class BudgetGuard:
             lines.append(line)
         found = tuple(lines)
         if calendar:
-            if len(self._line_cache) >= _LINE_CACHE_MAX:
-                self._line_cache.clear()
-            self._line_cache[key] = (card, found)
+            if len(cache) >= _LINE_CACHE_MAX:
+                cache.clear()
+            cache[key] = (card, found)
         return found
 
     def _local_caps(
