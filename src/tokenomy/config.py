@@ -100,16 +100,28 @@ def load(
     return Config(**values)
 
 
-def _read_file(config_file: str | os.PathLike[str] | None) -> dict[str, Any]:
+def read_config_file(config_file: str | os.PathLike[str] | None) -> tuple[Path, dict[str, Any]] | None:
+    """The parsed config file and its path; None when no file was named and the default is absent.
+
+    Raises:
+        ConfigError: The named file does not exist, or the file cannot be read or parsed.
+    """
     path = Path(config_file) if config_file is not None else Path(DEFAULT_CONFIG_FILE)
     if not path.exists():
         if config_file is not None:
             raise ConfigError(f"config file {path} does not exist; pass an existing file or omit --config")
-        return {}
+        return None
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return path, tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the config file: {exc}") from exc
+
+
+def _read_file(config_file: str | os.PathLike[str] | None) -> dict[str, Any]:
+    found = read_config_file(config_file)
+    if found is None:
+        return {}
+    path, data = found
     section = data.get("tokenomy", data)
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: [tokenomy] must be a table")

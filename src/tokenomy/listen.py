@@ -2,13 +2,15 @@
 
 One place decides how a port is bound: the first address the host resolves to, ``SO_REUSEADDR``
 so a restart does not wait for old connections to time out, a deep accept backlog, and an
-inheritable socket so that worker processes can share it.
+inheritable socket so that worker processes can share it; and how uvicorn serves it
+(:func:`uvicorn_config`).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import socket
-from typing import Final
+from typing import Any, Final
 
 from tokenomy.errors import ConfigError
 
@@ -39,3 +41,22 @@ def bind(host: str, port: int) -> socket.socket:
         ) from exc
     sock.set_inheritable(True)
     return sock
+
+
+def uvicorn_config(app: Any, **options: Any) -> Any:
+    """The uvicorn ``Config`` both servers run with (``options`` added or overriding): uvloop and
+    httptools when installed, lifespan events, no access log, no ``server`` header.
+
+    uvicorn is imported here: callers check first that it is installed (the ``server`` extra).
+    """
+    import uvicorn  # noqa: PLC0415  (an optional dependency)
+
+    settings: dict[str, Any] = {
+        "loop": "uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+        "http": "httptools" if importlib.util.find_spec("httptools") else "h11",
+        "lifespan": "on",
+        "access_log": False,
+        "log_level": "warning",
+        "server_header": False,
+    }
+    return uvicorn.Config(app, **(settings | options))

@@ -125,13 +125,9 @@ class BudgetGuard:
     def reserve(self, request: BudgetRequest) -> Admission:
         """Admit, shrink, downgrade or refuse a request, reserving its worst case (blocking ledger calls)."""
         try:
-            generation, now = self._generation, self._clock()
-            shape, plan = self._plans.find(request, now)
-            if plan is None:
-                found = self._planned(request, now, shape, generation)
-                if not isinstance(found, Plan):
-                    return found if isinstance(found, _ANSWERS) else self._drive(found)
-                plan = found
+            plan = self._plan(request)
+            if not isinstance(plan, Plan):
+                return plan if isinstance(plan, _ANSWERS) else self._drive(plan)
             rid = self._new_id()
             first = self.ledger.reserve(rid, plan.lines, plan.want, plan.least, self.settings.reservation_ttl)
             if type(first) is Granted:  # the usual case: no generator, no contention machinery
@@ -143,13 +139,9 @@ class BudgetGuard:
     async def areserve(self, request: BudgetRequest) -> Admission:
         """:meth:`reserve` for asyncio code (the ledger is awaited, the store read in a thread)."""
         try:
-            generation, now = self._generation, self._clock()
-            shape, plan = self._plans.find(request, now)
-            if plan is None:
-                found = self._planned(request, now, shape, generation)
-                if not isinstance(found, Plan):
-                    return found if isinstance(found, _ANSWERS) else await self._adrive(found)
-                plan = found
+            plan = self._plan(request)
+            if not isinstance(plan, Plan):
+                return plan if isinstance(plan, _ANSWERS) else await self._adrive(plan)
             rid = self._new_id()
             ttl = self.settings.reservation_ttl
             first = await self.ledger.areserve(rid, plan.lines, plan.want, plan.least, ttl)
@@ -158,6 +150,12 @@ class BudgetGuard:
             return await self._adrive(self._concluded(request, plan, rid, first))
         except LedgerUnavailable as exc:
             return self._unavailable(request, exc)
+
+    def _plan(self, request: BudgetRequest) -> Plan | Admission | Generator[Op, Any, Admission]:
+        """The request's kept plan, else a new one (see :meth:`_planned`), an answer or a decision."""
+        generation, now = self._generation, self._clock()
+        shape, plan = self._plans.find(request, now)
+        return plan if plan is not None else self._planned(request, now, shape, generation)
 
     def _planned(
         self, request: BudgetRequest, now: float, shape: Shape, generation: int

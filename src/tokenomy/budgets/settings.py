@@ -28,7 +28,6 @@ The environment can name the ledger (``TOKENOMY_BUDGET_LEDGER``) and the fail mo
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -36,7 +35,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from tokenomy.budgets.policy import Policy, parse_policy
-from tokenomy.config import DEFAULT_CONFIG_FILE
+from tokenomy.config import read_config_file
 from tokenomy.errors import ConfigError
 
 
@@ -102,15 +101,10 @@ def load_budgets(
             names the file, the table and the field).
     """
     env = os.environ if env is None else env
-    path = Path(config_file) if config_file is not None else Path(DEFAULT_CONFIG_FILE)
-    if not path.exists():
-        if config_file is not None:
-            raise ConfigError(f"config file {path} does not exist; pass an existing file")
+    found = read_config_file(config_file)
+    if found is None:
         return BudgetConfig(settings=_settings({}, env, "environment"))
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read the config file: {exc}") from exc
+    path, data = found
     section = data.get("budgets", {})
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: [budgets] must be a table")

@@ -209,12 +209,8 @@ class CollectorKeys:
         self.timeout = timeout
 
     def __call__(self) -> list[VirtualKey]:
-        request = urllib.request.Request(self.url)
-        if self._token:
-            request.add_header("Authorization", f"Bearer {self._token}")
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as answer:
-                data: Any = json.loads(answer.read())
+            data = _get_json(self.url, self._token, self.timeout)
         except (OSError, ValueError) as exc:
             raise StoreError(f"{self.url}: cannot read the virtual keys: {exc}") from exc
         return [_record(_stored(row)) for row in data["keys"]]
@@ -244,12 +240,8 @@ class CollectorSpend:
         elif account.span is not None:
             query["since"] = account.span.start.isoformat()
             query["until"] = account.span.end.isoformat()
-        request = urllib.request.Request(f"{self.url}?{urllib.parse.urlencode(query)}")
-        if self._token:
-            request.add_header("Authorization", f"Bearer {self._token}")
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as answer:
-                data: Any = json.loads(answer.read())
+            data = _get_json(f"{self.url}?{urllib.parse.urlencode(query)}", self._token, self.timeout)
             return Decimal(str(data[account.policy.unit.value]))
         except (
             OSError,
@@ -299,3 +291,17 @@ def _record(row: StoredKey) -> VirtualKey:
 
 def _utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _get_json(url: str, token: str | None, timeout: float) -> Any:
+    """The JSON answer of a GET to a tokenomy server (``token`` as a bearer token when set).
+
+    Raises:
+        OSError: The server could not be reached or answered an error status.
+        ValueError: The answer is not JSON.
+    """
+    request = urllib.request.Request(url)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=timeout) as answer:
+        return json.loads(answer.read())

@@ -8,14 +8,13 @@ close and the sink delivers what it holds.
 
 from __future__ import annotations
 
-import importlib.util
 import socket
 from collections.abc import Callable
 
 from tokenomy.errors import ConfigError
 from tokenomy.gateway.app import Gateway
 from tokenomy.gateway.settings import check_exposure
-from tokenomy.listen import BACKLOG, bind
+from tokenomy.listen import BACKLOG, bind, uvicorn_config
 
 
 def serve(
@@ -40,14 +39,8 @@ def serve(
         raise ConfigError("the gateway needs uvicorn: pip install 'tokenomy[server]'") from exc
     sock = bind(host, port)
     bound_host, bound_port = sock.getsockname()[:2]
-    config = uvicorn.Config(
+    config = uvicorn_config(
         gateway,
-        loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
-        http="httptools" if importlib.util.find_spec("httptools") else "h11",
-        lifespan="on",
-        access_log=False,
-        log_level="warning",
-        server_header=False,
         date_header=False,
         timeout_graceful_shutdown=int(drain_seconds),
         timeout_keep_alive=30,

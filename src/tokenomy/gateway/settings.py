@@ -32,13 +32,11 @@ from __future__ import annotations
 import fnmatch
 import ipaddress
 import os
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Final
 
-from tokenomy.config import DEFAULT_CONFIG_FILE
+from tokenomy.config import read_config_file
 from tokenomy.errors import ConfigError
 
 KINDS: Final = ("openai", "anthropic", "openai-compatible")
@@ -131,15 +129,10 @@ def load_gateway(
         ConfigError: The file cannot be read or a field is malformed (file, table and field named).
     """
     env = os.environ if env is None else env
-    path = Path(config_file) if config_file is not None else Path(DEFAULT_CONFIG_FILE)
-    if not path.exists():
-        if config_file is not None:
-            raise ConfigError(f"config file {path} does not exist; pass an existing file or omit --config")
+    found = read_config_file(config_file)
+    if found is None:
         return settings_from_table({}, env=env)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read the config file: {exc}") from exc
+    path, data = found
     section = data.get("gateway", {})
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: [gateway] must be a table")

@@ -8,12 +8,11 @@ closes the store.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from collections.abc import Callable
 
 from tokenomy.errors import ConfigError
-from tokenomy.listen import bind
+from tokenomy.listen import bind, uvicorn_config
 from tokenomy.server.app import Collector
 from tokenomy.server.settings import ServerSettings
 
@@ -37,16 +36,7 @@ def serve(settings: ServerSettings, *, on_ready: Callable[[str, int], None] | No
     host, port = sock.getsockname()[:2]
     ready = (lambda: on_ready(str(host), int(port))) if on_ready is not None else None
     logging.getLogger("tokenomy.server").setLevel(logging.INFO)
-    config = uvicorn.Config(
-        Collector(settings, on_ready=ready),
-        loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
-        http="httptools" if importlib.util.find_spec("httptools") else "h11",
-        lifespan="on",
-        access_log=False,
-        log_level="warning",
-        server_header=False,
-        timeout_graceful_shutdown=10,
-    )
+    config = uvicorn_config(Collector(settings, on_ready=ready), timeout_graceful_shutdown=10)
     server = uvicorn.Server(config)
     server.run(sockets=[sock])
     if not server.started:

@@ -30,6 +30,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
 from tokenomy.capture.records import AgentSpan, Record
+from tokenomy.importers.otel_tokenomy import SHAPE
 from tokenomy.schema import ATTRIBUTION_FIELDS, Attribution, Call, Charge, OutcomeEvent
 from tokenomy.schema import Status as CallStatus
 
@@ -132,23 +133,13 @@ def call_attributes(call: Call) -> list[Attr]:
         ("tokenomy.provider_reported_cost", _decimal(call.provider_reported_cost)),
         ("tokenomy.source", call.source),
     ]
-    attrs += [(f"tokenomy.shape.{n}", getattr(call, n)) for n in _SHAPE]
+    attrs += [(f"tokenomy.shape.{n}", getattr(call, n)) for n in SHAPE]
     attrs += _cost_attributes(call)
     attrs += _attribution(call.attribution)
     if call.content is not None:
         attrs += [("tokenomy.content.prompt", call.content.prompt)]
         attrs += [("tokenomy.content.completion", call.content.completion)]
     return attrs
-
-
-_SHAPE: Final = (
-    "context_window",
-    "n_messages",
-    "system_tokens",
-    "tool_def_tokens",
-    "user_tokens",
-    "history_tokens",
-)
 
 
 def _any_server(call: Call) -> bool:
