@@ -9,7 +9,6 @@ import pytest
 
 from tests.conftest import real_data_path
 from tests.usage.recordings import all_recordings
-from tokenomy.usage import Extracted, extract, stream_accumulator
 from tokenomy.usage.openai_chat import ChatStream
 from tokenomy.usage.openai_chat import extract as chat_extract
 
@@ -150,27 +149,3 @@ def test_feed_delta_equals_feeding_the_plain_chunk() -> None:
     slow.feed(EVENTS[-1])
     assert fast.result() == slow.result()
     assert fast.events == slow.events == 5
-
-
-def test_a_quick_reader_is_used_for_its_adapter_only() -> None:
-    seen: list[Any] = []
-
-    def quick(body: Any) -> Any:
-        seen.append(body)
-        return extract(body, provider="openai", api="chat")
-
-    plain, quickened = stream_accumulator(None), stream_accumulator(None, quick={"openai.chat": quick})
-    for event in EVENTS:
-        plain.feed(event)
-        quickened.feed(event)
-    assert quickened.result() == plain.result()
-    assert len(seen) == 1
-    assert seen[0]["object"] == "chat.completion"
-
-    def never(body: Any) -> Extracted | None:
-        raise AssertionError(f"read a body of another adapter: {body}")
-
-    refusing = stream_accumulator(None, quick={"anthropic.messages": never})
-    for event in EVENTS:
-        refusing.feed(event)
-    assert refusing.result() == plain.result()

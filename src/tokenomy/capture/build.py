@@ -11,9 +11,10 @@ The provider is the client's (``azure`` for Azure clients), else the one its bas
 names (the importers' host table), else the SDK's own.
 
 The common cases take shorter roads to the very same Call: a plain OpenAI chat completion is
-read directly (:mod:`tokenomy.capture.lean`), a chat stream's text chunks are fed by their
-fields (the route's ``events`` feeder), and the prompt's tools, system prompt and earlier
-messages are counted once per distinct text (:mod:`tokenomy.capture.shapes`).
+read directly (:mod:`tokenomy.usage.openai_plain`, inside the chat adapter), a chat stream's
+text chunks are fed by their fields (the route's ``events`` feeder), and the prompt's tools,
+system prompt and earlier messages are counted once per distinct text
+(:mod:`tokenomy.capture.shapes`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from tokenomy.capture.captured import ABANDONED, Captured
 from tokenomy.capture.client import ClientState
 from tokenomy.capture.estimate import fill_missing
 from tokenomy.capture.ids import new_span_id, new_trace_id
-from tokenomy.capture.lean import chat_completion
 from tokenomy.capture.runtime import RUNTIME
 from tokenomy.errors import TokenomyError, UsageError
 from tokenomy.importers.messages import render, request_messages
@@ -84,15 +84,6 @@ def build_call(captured: Captured) -> Call:
     )
 
 
-def _openai_chat(body: Mapping[str, Any]) -> Extracted | None:
-    """The chat adapter's own reading of a plain body (it labels it ``openai``, as the adapter does)."""
-    return chat_completion(body, "openai")
-
-
-_QUICK: Final = {"openai.chat": _openai_chat}
-"""Quick readers of rebuilt stream bodies, by the adapter that would read them."""
-
-
 def provider_of(state: ClientState) -> str:
     """The provider a client's calls are billed by (see the module docstring)."""
     if state.provider is not None:
@@ -111,7 +102,7 @@ def _extracted(captured: Captured, keep_text: bool) -> Extracted | None:
     if captured.items is not None:
         if route.event is None:
             return None
-        accumulator = stream_accumulator(None, quick=_QUICK)
+        accumulator = stream_accumulator(None)
         if route.events is not None:
             route.events(captured.items, accumulator)
         else:
@@ -124,13 +115,8 @@ def _extracted(captured: Captured, keep_text: bool) -> Extracted | None:
     body = _raw_body(captured.response)
     if body is None:
         body = route.body(captured.response, keep_text)
-    provider = provider_of(state)
-    if route.api == "chat":
-        lean = chat_completion(body, provider)
-        if lean is not None:
-            return lean
     try:
-        return extract(body, provider=provider, api=route.api)
+        return extract(body, provider=provider_of(state), api=route.api)
     except UsageError:
         return None
 

@@ -8,10 +8,10 @@ run there. A stream whose usage never arrived (cut, abandoned, an upstream that 
 ``include_usage``) has its missing totals counted locally and is marked estimated.
 
 The frequent cases cost less and give the same call: a plain OpenAI chat body is read directly
-(:mod:`tokenomy.capture.lean`), a chat stream's text chunks are read by their text alone
-(:meth:`ChatStream.feed_raw`), the prompt's prefix is counted once per distinct text (the
-proxy's :class:`ShapeMemo`) and a usage with all six buckets is priced straight from the
-resolved rates (:func:`tokenomy.pricing.compute.whole_usage_cost`).
+(:mod:`tokenomy.usage.openai_plain`, inside the chat adapter), a chat stream's text chunks are
+read by their text alone (:meth:`ChatStream.feed_raw`), the prompt's prefix is counted once per
+distinct text (the proxy's :class:`ShapeMemo`) and a usage with all six buckets is priced
+straight from the resolved rates (:func:`tokenomy.pricing.compute.whole_usage_cost`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from typing import Any, Final
 from tokenomy.capture.build import max_tokens_of, str_or_none, utc_milliseconds
 from tokenomy.capture.estimate import fill_missing
 from tokenomy.capture.ids import new_span_id, new_trace_id
-from tokenomy.capture.lean import chat_completion
 from tokenomy.capture.shapes import ShapeMemo
 from tokenomy.errors import TokenomyError
 from tokenomy.gateway.formats import Surface
@@ -36,8 +35,7 @@ from tokenomy.importers.provider import NOT_BILLED
 from tokenomy.importers.shape import Shape, shape_of
 from tokenomy.pricing import Pricer
 from tokenomy.schema import Attribution, Call, Status, Usage
-from tokenomy.usage import Extracted, SSEDecoder, extract, openai_chat, stream_accumulator
-from tokenomy.usage.openai_chat import NAME as CHAT_KIND
+from tokenomy.usage import Extracted, SSEDecoder, extract, stream_accumulator
 from tokenomy.usage.openai_chat import ChatStream
 
 _IGNORED_FIELDS: Final = (b":", b"event:", b"id:", b"retry:")
@@ -192,8 +190,7 @@ def _extracted(exchange: Exchange) -> Extracted | None:
     if exchange.status != 200:
         return None
     if exchange.streamed:
-        kind = exchange.surface.stream_kind
-        accumulator = ChatStream(_chat_extract) if kind == CHAT_KIND else stream_accumulator(kind)
+        accumulator = stream_accumulator(exchange.surface.stream_kind)
         datas = stream_data(exchange.chunks)
         if isinstance(accumulator, ChatStream):
             for data in datas:
@@ -205,18 +202,9 @@ def _extracted(exchange: Exchange) -> Extracted | None:
         return None if found is None else dataclasses.replace(found, provider=exchange.provider)
     try:
         body = exchange.parsed if exchange.parsed is not None else json.loads(exchange.body or b"")
-        if exchange.surface.api == "chat":
-            lean = chat_completion(body, exchange.provider)
-            if lean is not None:
-                return lean
         return extract(body, provider=exchange.provider, api=exchange.surface.api)
     except (ValueError, TokenomyError):
         return None
-
-
-def _chat_extract(body: Mapping[str, Any]) -> Extracted:
-    """The chat adapter's reading of a rebuilt stream body, the plain case read directly."""
-    return chat_completion(body, "openai") or openai_chat.extract(body)
 
 
 def stream_data(chunks: list[bytes]) -> list[str]:

@@ -27,18 +27,12 @@ import threading
 from collections import defaultdict
 from typing import Final
 
+from tokenomy import schema
 from tokenomy.capture.sink.core import SinkStats
 from tokenomy.schema import Call
 
 BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
-TOKEN_BUCKETS: Final = (
-    "input_uncached",
-    "cache_read",
-    "cache_write_5m",
-    "cache_write_1h",
-    "output_visible",
-    "reasoning",
-)
+TOKEN_BUCKETS: Final = schema.BUCKETS
 CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 
 

@@ -42,6 +42,7 @@ from tokenomy.usage.base import (
     slot,
     tool_use,
 )
+from tokenomy.usage.openai_plain import plain_chat
 
 NAME: Final = "openai.chat"
 _CHAT_OBJECTS: Final = frozenset({"chat.completion", "chat.completion.chunk", "text_completion"})
@@ -157,7 +158,17 @@ def build(
 
 
 def extract(body: Mapping[str, Any]) -> Extracted:
-    """Read a Chat Completions (or legacy Completions) body."""
+    """Read a Chat Completions (or legacy Completions) body (a plain one by :func:`plain_chat`)."""
+    provider = provider_of(body, "openai")
+    if provider == "openai":
+        plain = plain_chat(body)
+        if plain is not None:
+            return plain
+    return general_extract(body)
+
+
+def general_extract(body: Mapping[str, Any]) -> Extracted:
+    """:func:`extract` by the general rules alone (every body; the tests compare the two)."""
     usage = mapping(body.get("usage")) or mapping((mapping(body.get("x_groq")) or {}).get("usage"))
     return build(body, chat_usage(usage), adapter=NAME, provider=provider_of(body, "openai"))
 
@@ -252,9 +263,9 @@ class ChatStream(EventAccumulator):
         self._choices: dict[int, _Choice] = {}
         self._legacy = False
         self._template: tuple[str, str] | None = None
+        # chunks decoded whole while templates were tried; past _GIVE_UP none is made any more
+        # (chunks that vary beyond their text, e.g. OpenAI's per-chunk "obfuscation")
         self._misses = 0
-        """Chunks decoded in full while a template was tried; past :data:`_GIVE_UP` none is made
-        any more (chunks that vary beyond their text, e.g. OpenAI's per-chunk ``obfuscation``)."""
 
     def _feed(self, event: Mapping[str, Any]) -> None:
         head = self._head

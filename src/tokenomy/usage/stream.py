@@ -10,7 +10,7 @@ DeepSeek stream is read with DeepSeek's cache counters.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from tokenomy.errors import UsageError
@@ -30,18 +30,12 @@ def stream_kind(event: Mapping[str, Any]) -> Adapter | None:
     return None
 
 
-QuickReader = Callable[[Mapping[str, Any]], Extracted | None]
-"""Reads the common case of one adapter's bodies exactly as the adapter does, else returns None."""
-
-
-def _family_extractor(adapter: Adapter, quick: Mapping[str, QuickReader]) -> Extractor:
+def _family_extractor(adapter: Adapter) -> Extractor:
     """Reads a rebuilt body with whichever adapter of ``adapter``'s api its shape selects."""
 
     def run(body: Mapping[str, Any]) -> Extracted:
-        found = choose(body, api=adapter.api) or adapter
-        reader = quick.get(found.name)
-        fast = reader(body) if reader is not None else None
-        return fast if fast is not None else found.extract(body)
+        found = choose(body, api=adapter.api)
+        return (found or adapter).extract(body)
 
     return run
 
@@ -49,10 +43,9 @@ def _family_extractor(adapter: Adapter, quick: Mapping[str, QuickReader]) -> Ext
 class AutoStream:
     """A stream accumulator that finds the stream's kind from its first recognisable event."""
 
-    __slots__ = ("_inner", "_kind", "_pending", "_quick", "dropped")
+    __slots__ = ("_inner", "_kind", "_pending", "dropped")
 
-    def __init__(self, quick: Mapping[str, QuickReader] | None = None) -> None:
-        self._quick = quick or {}
+    def __init__(self) -> None:
         self._inner: StreamAccumulator | None = None
         self._kind: str | None = None
         self._pending: list[Mapping[str, Any]] = []
@@ -87,7 +80,7 @@ class AutoStream:
                 self.dropped += 1
             return
         self._kind = adapter.name
-        self._inner = adapter.stream(_family_extractor(adapter, self._quick))
+        self._inner = adapter.stream(_family_extractor(adapter))
         for held in self._pending:
             self._inner.feed(held)
         self._pending.clear()
@@ -98,9 +91,7 @@ class AutoStream:
         return None if self._inner is None else self._inner.result()
 
 
-def stream_accumulator(
-    kind: str | None = None, *, quick: Mapping[str, QuickReader] | None = None
-) -> StreamAccumulator:
+def stream_accumulator(kind: str | None = None) -> StreamAccumulator:
     """A fresh accumulator for one stream.
 
     Args:
@@ -108,8 +99,6 @@ def stream_accumulator(
             ``gemini.generate_content``, ``bedrock.converse``, ``deepseek.chat``,
             ``openrouter.chat``...), a provider with a single streaming surface
             (``anthropic``, ``gemini``, ``bedrock``), or None to detect it from the events.
-        quick: For a detected stream, readers by adapter name that read the rebuilt body's
-            common case exactly as that adapter does (returning None otherwise), to save work.
 
     Returns:
         An object with ``feed(event)`` (cheap, never raises) and ``result()``.
@@ -118,7 +107,7 @@ def stream_accumulator(
         UsageError: When ``kind`` names no adapter, or one whose responses do not stream.
     """
     if kind is None:
-        return AutoStream(quick)
+        return AutoStream()
     adapter = resolve(kind)
     if adapter.stream is None:
         raise UsageError(f"{adapter.name} responses are not streamed; read the body with extract()")

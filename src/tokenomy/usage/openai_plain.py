@@ -1,12 +1,12 @@
 """The most common answer, an OpenAI chat completion, read directly: the same Extracted, less work.
 
-:func:`tokenomy.usage.extract` picks an adapter by the body's shape, reads every field through
-defensive helpers and derives the exclusive buckets through the general rules. An ordinary
-OpenAI chat completion (one text choice, integer counts that add up, the usual details objects)
-needs none of that: :func:`chat_completion` reads it in one pass and returns exactly what
-``extract(body, provider="openai", api="chat")`` returns, or None for any other body (tool
-calls, several choices, a missing or odd count, a marker of another provider...), which then
-takes the general path. The tests compare both on real and hand-made bodies.
+The chat adapter (:mod:`tokenomy.usage.openai_chat`) reads every field through defensive helpers
+and derives the exclusive buckets through the general rules. An ordinary OpenAI chat completion
+(one text choice, integer counts that add up, the usual details objects) needs none of that:
+:func:`plain_chat` reads it in one pass and returns exactly what the adapter's general reading
+returns, or None for any other body (tool calls, several choices, a missing or odd count, a
+marker of another provider...). The adapter tries it first, so every caller (SDK capture, the
+gateway, importers) gains; the tests compare both readings on real and hand-made bodies.
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from tokenomy.schema import Usage
-from tokenomy.usage import Extracted
-from tokenomy.usage.base import from_unix
+from tokenomy.usage.base import Extracted, from_unix
 
 _ADAPTER: Final = "openai.chat"
 _MESSAGE_KEYS: Final = frozenset({"role", "content", "refusal", "annotations", "audio"})
@@ -24,17 +23,13 @@ _MESSAGE_KEYS: Final = frozenset({"role", "content", "refusal", "annotations", "
 key (tool or function calls...) must be None for the body to be read here."""
 
 
-def chat_completion(body: Mapping[str, Any], provider: str) -> Extracted | None:
-    """What ``extract(body, provider=provider, api="chat")`` gives for a plain OpenAI chat completion.
-
-    Args:
-        body: A decoded response body.
-        provider: The canonical provider the call is billed by; only ``openai`` is read here.
+def plain_chat(body: Mapping[str, Any]) -> Extracted | None:
+    """The chat adapter's general reading of ``body``, for a plain OpenAI chat completion.
 
     Returns:
-        The Extracted, or None when the body is not the plain case (the caller then uses ``extract``).
+        The Extracted (provider ``openai``), or None when the body is not the plain case.
     """
-    if provider != "openai" or type(body) is not dict or body.get("object") != "chat.completion":
+    if type(body) is not dict or body.get("object") != "chat.completion":
         return None
     if "x_groq" in body:
         return None

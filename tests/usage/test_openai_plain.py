@@ -1,4 +1,4 @@
-"""The direct reading of a plain OpenAI chat completion is exactly the chat adapter's reading."""
+"""The direct reading of a plain OpenAI chat completion is exactly the chat adapter's general reading."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import pytest
 
 from tests.conftest import real_data_path
 from tests.usage.recordings import all_recordings
-from tokenomy.capture.lean import chat_completion
 from tokenomy.usage import extract
+from tokenomy.usage.openai_chat import general_extract
+from tokenomy.usage.openai_plain import plain_chat
 
 BODY: dict[str, Any] = {
     "id": "chatcmpl-1",
@@ -81,19 +82,25 @@ OTHERS = [
 
 @pytest.mark.parametrize("body", PLAIN)
 def test_a_plain_body_reads_as_the_adapter_reads_it(body: dict[str, Any]) -> None:
-    found = chat_completion(body, "openai")
+    found = plain_chat(body)
     assert found is not None
-    assert found == extract(body, provider="openai", api="chat")
+    assert found == general_extract(body)
 
 
 @pytest.mark.parametrize("body", OTHERS)
 def test_any_other_body_is_left_to_the_adapters(body: dict[str, Any]) -> None:
-    assert chat_completion(body, "openai") is None
+    assert plain_chat(body) is None
 
 
-def test_only_openai_bodies_are_read() -> None:
-    assert chat_completion(BODY, "azure") is None
-    assert chat_completion(BODY, "groq") is None
+def test_the_adapter_reads_plain_bodies_directly_and_labels_them_as_asked() -> None:
+    assert extract(BODY, provider="openai", api="chat") == plain_chat(BODY)
+    azure = extract(BODY, provider="azure", api="chat")
+    assert azure.provider == "azure"
+    assert azure.usage == general_extract(BODY).usage
+    groq = {**BODY, "x_groq": {"id": "req_1"}}  # another provider's marker: the general reading
+    assert plain_chat(groq) is None
+    assert extract(groq, api="chat") == general_extract(groq)
+    assert general_extract(groq).provider == "groq"
 
 
 def test_recorded_chat_completions_read_the_same() -> None:
@@ -103,10 +110,10 @@ def test_recorded_chat_completions_read_the_same() -> None:
     ]
     read = 0
     for body in bodies:
-        found = chat_completion(body, "openai")
+        found = plain_chat(body)
         if found is not None:
             read += 1
-            assert found == extract(body, provider="openai", api="chat")
+            assert found == general_extract(body)
     assert read >= 3
 
 
@@ -116,8 +123,8 @@ def test_real_usage_objects_read_the_same() -> None:
     read = 0
     for usage in usages:
         body = {**BODY, "usage": usage}
-        found = chat_completion(body, "openai")
+        found = plain_chat(body)
         if found is not None:
             read += 1
-            assert found == extract(body, provider="openai", api="chat")
+            assert found == general_extract(body)
     assert read >= 20
