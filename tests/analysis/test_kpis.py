@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -11,8 +12,8 @@ from tests.analysis.conftest import SimStore
 from tokenomy.analysis import metrics as m
 from tokenomy.analysis.attribution import attribute
 from tokenomy.analysis.dimensions import Grouping, Scope
-from tokenomy.analysis.grouped import Selection, grouped_calls
-from tokenomy.analysis.kpis import KPI_FACETS, Kpi, call_sums, figures, kpis
+from tokenomy.analysis.grouped import Selection, grouped_calls, spend_sql
+from tokenomy.analysis.kpis import KPI_FACETS, Kpi, call_sums, figures, kpis, session_units
 from tokenomy.analysis.sources import detect
 from tokenomy.store import open_store
 
@@ -100,3 +101,40 @@ def test_figures_from_a_split_table_equal_those_computed_alone(sim: SimStore) ->
 def test_facets_need_an_additive_grouping(tmp_path: Path) -> None:
     with hand_store(tmp_path / "s.duckdb") as store, pytest.raises(ValueError, match="additive"):
         grouped_calls(store, detect(store), Selection(), {"n": "count(*)"}, facets=KPI_FACETS)
+
+
+EXACT = "SELECT count(DISTINCT session_id) AS n FROM ({spend}) s"
+SCOPES = [
+    Scope(),
+    Scope(datetime(2026, 10, 12), datetime(2026, 10, 19)),
+    Scope(since=datetime(2026, 10, 15)),
+    Scope(until=datetime(2026, 10, 9)),
+    Scope(datetime(2026, 10, 12, 6), datetime(2026, 10, 19, 18, 30)),
+    Scope(datetime(2026, 10, 12), datetime(2026, 10, 19), where=(("team", ("search",)),)),
+]
+
+
+@pytest.mark.parametrize("scope", SCOPES, ids=["all", "week", "since", "until", "hours", "team"])
+def test_session_units_equal_the_distinct_sessions_of_the_scope(sim: SimStore, scope: Scope) -> None:
+    with open_store(sim.db, read_only=True) as store:
+        src = detect(store)
+        spend, params = spend_sql(store, src, Selection(scope), {})
+        exact = store.query(EXACT.format(spend=spend), params).to_pylist()[0]["n"]
+        assert not src.trace_sessions  # the simulator names every call's session
+        assert session_units(store, src, scope) == exact
+    assert exact > 10
+
+
+def test_whole_days_are_counted_from_the_rollup_and_the_rest_from_the_calls(
+    sim: SimStore, tmp_path: Path
+) -> None:
+    db = tmp_path / "copy.duckdb"
+    shutil.copy(sim.db, db)
+    week, hours = SCOPES[1], SCOPES[4]
+    with open_store(db) as store:
+        src = detect(store)
+        before = {s: session_units(store, src, s) for s in (week, hours)}
+        # A pair no call has: only a count read from the rollup can see it.
+        store.connection.execute("INSERT INTO session_days VALUES ('sess_planted', DATE '2026-10-14')")
+        assert session_units(store, src, week) == before[week] + 1
+        assert session_units(store, src, hours) == before[hours]

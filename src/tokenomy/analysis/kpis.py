@@ -6,14 +6,16 @@ calls are the attribution table's total. The sums behind the cache-hit ratio, to
 and the session calls' cost come from the same scan as the table: :func:`attribute` also splits
 the calls by :data:`KPI_FACETS` (whether each metric's inputs are known, whether the call is in
 a session), and the sums are added up over those splits. Two small queries give the rest: over
-the charges, the session charges' cost; over the session ids of calls and charges, the distinct
-sessions (:data:`~tokenomy.analysis.metrics.SESSION_SUMS` split into its additive parts).
+the charges, the session charges' cost; and the distinct sessions of calls and charges
+(:data:`~tokenomy.analysis.metrics.SESSION_SUMS` split into its additive parts), counted from the
+store's ``session_days`` rollup when the scope allows it (:func:`session_units`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, time
 from decimal import Decimal
 from typing import Any, Final, Literal
 
@@ -31,6 +33,7 @@ from tokenomy.analysis.metrics import (
 from tokenomy.analysis.results import Number, share
 from tokenomy.analysis.sources import Sources, detect
 from tokenomy.store.base import Store
+from tokenomy.store.session_days import SESSION_DAYS
 
 KPI_FACETS: Final = Facets(
     flags={
@@ -111,18 +114,51 @@ def figures(
     table = table or split
     calls = call_sums(split.facets)
     charges = grouped_charges(store, selection, _CHARGE_SUMS).total
-    units = grouped_spend(store, src, selection, {"units": "count(DISTINCT c.session_id)"}).total
+    units = session_units(store, src, scope)
     raw = {
         **calls,
         "charges": charges["charges"],
         "cost": add(calls["cost"], charges["cost"]),
-        "units": units["units"],
+        "units": units,
         "group": {},
         "bucket": None,
     }
     sessions = session_cost_row(raw)
     total = table.total
     return Figures(total.cost, total.calls, total.unpriced, sessions.value, sessions.reason, calls)
+
+
+def session_units(store: Store, sources: Sources, scope: Scope) -> int:
+    """The distinct sessions of the calls and charges in ``scope``.
+
+    From the ``session_days`` rollup (store/session_days.py) when it gives the same number: the
+    store has it, the scope is whole UTC days with no ``where`` filter, and every call's session
+    is its own (none taken from its trace). Otherwise over the selected calls and charges.
+    """
+    if _rollup_counts(store, sources, scope):
+        bounds = [(bound, op) for bound, op in ((scope.since, ">="), (scope.until, "<")) if bound is not None]
+        condition = " AND ".join(f"day {op} ?" for _, op in bounds) or "TRUE"
+        sql = f"SELECT count(DISTINCT session_id) AS units FROM {SESSION_DAYS} WHERE {condition}"
+        rows = store.query(sql, [bound.date() for bound, _ in bounds]).to_pylist()
+    else:
+        total = grouped_spend(
+            store, sources, Selection(scope), {"units": "count(DISTINCT c.session_id)"}
+        ).total
+        rows = [total]
+    return int(rows[0]["units"] or 0)
+
+
+def _rollup_counts(store: Store, sources: Sources, scope: Scope) -> bool:
+    def whole_day(bound: datetime | None) -> bool:
+        return bound is None or bound.timetz() == time(0)
+
+    return (
+        not scope.where
+        and not sources.trace_sessions
+        and whole_day(scope.since)
+        and whole_day(scope.until)
+        and bool(store.table_columns(SESSION_DAYS))
+    )
 
 
 def call_sums(facets: Iterable[Mapping[str, Any]]) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from tokenomy.store.duckdb_compat import arrow_reader, arrow_table
 from tokenomy.store.duckdb_dialect import DuckDBDialect
 from tokenomy.store.events import EventBatch, EventCounts, SessionRecords
 from tokenomy.store.findings import AuditRecord
+from tokenomy.store.session_days import roll_sessions
 
 _TABLES: Final = ("calls", "charges")
 _DIALECT: Final = DuckDBDialect()
@@ -166,21 +167,38 @@ class DuckDBStore:
         with self._lock:
             stamp = self.next_stamp()
             table = calls if isinstance(calls, pa.Table) else calls_to_arrow(calls, imported_at=stamp)
-            return self.insert_arrow("calls", table, stamp)
+            return self._insert_rolled("calls", table, stamp)
 
     def insert_charges(self, charges: Iterable[Charge] | pa.Table) -> InsertResult:
         """Store charges in one batch; ids already stored, or repeated in the batch, are skipped."""
         with self._lock:
             stamp = self.next_stamp()
             table = charges if isinstance(charges, pa.Table) else charges_to_arrow(charges, imported_at=stamp)
-            return self.insert_arrow("charges", table, stamp)
+            return self._insert_rolled("charges", table, stamp)
+
+    def _insert_rolled(
+        self, table_name: Literal["calls", "charges"], batch: pa.Table, stamp: datetime
+    ) -> InsertResult:
+        """:meth:`insert_arrow` and the session rollup's pairs of the new rows, in one transaction."""
+        self._check_writable()
+        self._con.execute("BEGIN TRANSACTION")
+        try:
+            result = self.insert_arrow(table_name, batch, stamp)
+            roll_sessions(self._con, stamp)
+            self._con.execute("COMMIT")
+        except BaseException:
+            self._con.execute("ROLLBACK")
+            raise
+        return result
 
     def insert_arrow(
         self, table_name: Literal["calls", "charges"], batch: pa.Table, stamp: datetime
     ) -> InsertResult:
         """Insert an Arrow batch into ``table_name`` by column name, skipping known and repeated ids.
 
-        The first row of each id wins. Rows get ``imported_at = stamp`` when they carry none.
+        The first row of each id wins. Every row gets ``imported_at = stamp`` (the write's rows
+        are found by it: the import's totals, the session rollup). Callers outside a write of the
+        store's own add the rollup's pairs with :func:`~tokenomy.store.session_days.roll_sessions`.
         """
         self._check_writable()
         if batch.num_rows == 0:
@@ -502,7 +520,7 @@ def _insert_batch_sql(table_name: str, repeats: bool) -> str:
     first = "QUALIFY row_number() OVER (PARTITION BY b.id ORDER BY b._ord) = 1" if repeats else ""
     return f"""
         INSERT INTO {table_name} BY NAME
-        SELECT b.* EXCLUDE (_ord, imported_at), coalesce(b.imported_at, ?::TIMESTAMP) AS imported_at
+        SELECT b.* EXCLUDE (_ord, imported_at), ?::TIMESTAMP AS imported_at
         FROM _tokenomy_batch b ANTI JOIN {table_name} t ON t.id = b.id
         {first}
     """

@@ -22,6 +22,7 @@ from tokenomy.store.base import InsertResult, PricerLike
 from tokenomy.store.duckdb_compat import arrow_table
 from tokenomy.store.duckdb_import import insert_unpriced_calls
 from tokenomy.store.events import EventBatch, EventCounts, SessionRecords, outcomes_to_arrow
+from tokenomy.store.session_days import roll_sessions
 
 if TYPE_CHECKING:
     from tokenomy.store.duckdb import DuckDBStore
@@ -59,6 +60,7 @@ def write_events(store: DuckDBStore, batch: EventBatch, *, pricer: PricerLike) -
                 outcomes=insert_keyed(con, "outcomes", batch.outcomes, stamp).inserted,
                 spans=insert_keyed(con, "spans", batch.spans, stamp).inserted,
             )
+            roll_sessions(con, stamp)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")

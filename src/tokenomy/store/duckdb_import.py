@@ -57,6 +57,7 @@ from tokenomy.store.duckdb_sql import (
     survey_sql,
 )
 from tokenomy.store.native_file import Batch, check_file, may_hold_charges, read_batches
+from tokenomy.store.session_days import roll_sessions
 
 if TYPE_CHECKING:
     from tokenomy.store.duckdb import DuckDBStore
@@ -129,6 +130,7 @@ def _fast_path(
             con.execute("BEGIN TRANSACTION")
             try:
                 calls, charges = _insert_file(con, str(path), survey, pricer=pricer, stamp=stamp, meter=meter)
+                roll_sessions(con, stamp)
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
@@ -358,6 +360,7 @@ def import_line_by_line(
             _store_batch(store, stamp, pricer, batch, result)
             if progress is not None:
                 progress(min(batch.position, size), size)
+        roll_sessions(con, stamp)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

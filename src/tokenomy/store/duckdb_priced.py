@@ -20,6 +20,7 @@ import pyarrow.compute as pc  # type: ignore[import-untyped]
 from tokenomy.errors import StoreError
 from tokenomy.store.duckdb_events import insert_keyed
 from tokenomy.store.events import EventBatch, EventCounts
+from tokenomy.store.session_days import roll_sessions
 
 if TYPE_CHECKING:
     from tokenomy.store.duckdb import DuckDBStore
@@ -47,6 +48,7 @@ def write_priced_events(store: DuckDBStore, batch: EventBatch) -> EventCounts:
                 outcomes=insert_keyed(con, "outcomes", batch.outcomes, stamp).inserted,
                 spans=insert_keyed(con, "spans", batch.spans, stamp).inserted,
             )
+            roll_sessions(con, stamp)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -57,7 +59,7 @@ def write_priced_events(store: DuckDBStore, batch: EventBatch) -> EventCounts:
 
 
 def insert_priced_calls(con: duckdb.DuckDBPyConnection, calls: pa.Table, stamp: datetime) -> int:
-    """Insert calls as they are (``imported_at`` defaults to ``stamp``); returns how many were new."""
+    """Insert calls as they are, ``imported_at = stamp``; returns how many were new."""
     if calls.num_rows == 0:
         return 0
     repeats = pc.count_distinct(calls.column("id")).as_py() != calls.num_rows
@@ -72,7 +74,7 @@ def insert_priced_calls(con: duckdb.DuckDBPyConnection, calls: pa.Table, stamp: 
         # the store (docs/server.md, "Throughput").
         rows = con.execute(
             f"""INSERT INTO calls BY NAME
-            SELECT s.* EXCLUDE (imported_at{extra}), coalesce(s.imported_at, ?::TIMESTAMP) AS imported_at
+            SELECT s.* EXCLUDE (imported_at{extra}), ?::TIMESTAMP AS imported_at
             FROM {_CALLS} s
             ANTI JOIN (SELECT c.id FROM calls c SEMI JOIN {_CALLS} k ON c.id = k.id) known ON known.id = s.id
             {first}""",

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from tokenomy.store.session_days import SESSION_DAYS_DDL, SESSION_DAYS_FILL
+
 MONEY: Final = "DECIMAL(38, 12)"
 
 
@@ -259,6 +261,7 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
     Migration("0003_findings", (FINDINGS_DDL, FINDING_CALLS_DDL)),
     Migration("0004_budgets", (BUDGET_POLICIES_DDL,)),
     Migration("0005_virtual_keys", (VIRTUAL_KEYS_DDL,)),
+    Migration("0006_session_days", (SESSION_DAYS_DDL, SESSION_DAYS_FILL)),
 )
 
 

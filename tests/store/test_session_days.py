@@ -1,0 +1,111 @@
+"""The ``session_days`` rollup holds exactly the (session, day) pairs of the stored calls and charges."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.store.factories import T0, charge, fresh, priced_call, write_jsonl
+from tokenomy.pricing import Pricer
+from tokenomy.schema import Call, Cost
+from tokenomy.store import DuckDBStore, open_store
+from tokenomy.store.arrow import calls_to_arrow, charges_to_arrow
+from tokenomy.store.duckdb_import import import_line_by_line
+from tokenomy.store.events import EventBatch
+
+DAY = timedelta(days=1)
+PAIRS = """
+SELECT DISTINCT session_id, CAST(started_at AS DATE) FROM calls WHERE session_id IS NOT NULL
+UNION SELECT DISTINCT session_id, CAST("at" AS DATE) FROM charges WHERE session_id IS NOT NULL
+"""
+
+
+def stored_pairs(store: DuckDBStore) -> set[tuple[Any, ...]]:
+    return set(store.connection.execute(PAIRS).fetchall())
+
+
+def rolled(store: DuckDBStore) -> list[tuple[Any, ...]]:
+    return store.connection.execute("SELECT session_id, day FROM session_days").fetchall()
+
+
+def workload() -> list[Call]:
+    """Three sessions over two days, a call with no session, a call with no start time."""
+    return [
+        priced_call("a1", session_id="sa"),
+        priced_call("a2", session_id="sa", started_at=T0 + DAY),
+        priced_call("b1", session_id="sb"),
+        priced_call("b2", session_id="sb", started_at=T0 + timedelta(minutes=5)),
+        priced_call("c1", session_id="sc", started_at=None),
+        priced_call("n1", session_id=None),
+    ]
+
+
+def with_cost(call: Call) -> Call:
+    return call.replace(
+        cost=Cost(total=Decimal("0.01"), parts={"input_uncached": Decimal("0.01")}, source="t@1")
+    )
+
+
+EXPECTED = {("sa", T0.date()), ("sa", T0.date() + DAY), ("sb", T0.date()), ("sc", None)}
+
+
+def test_inserting_calls_and_charges_adds_their_pairs_once(tmp_path: Path) -> None:
+    with fresh(tmp_path) as store:
+        store.insert_calls(workload())
+        store.insert_charges([charge("g1", session_id="sb"), charge("g2", session_id="sd", at=T0 + 2 * DAY)])
+        assert sorted(rolled(store), key=str) == sorted(EXPECTED | {("sd", T0.date() + 2 * DAY)}, key=str)
+        store.insert_calls(workload())  # all known: nothing new
+        store.insert_calls([priced_call("a3", session_id="sa")])  # a known pair
+        assert len(rolled(store)) == 5
+        assert set(rolled(store)) == stored_pairs(store)
+
+
+def test_event_writes_add_their_pairs(tmp_path: Path) -> None:
+    with fresh(tmp_path) as store:
+        store.write_events(EventBatch(calls=calls_to_arrow(workload()[:3])), pricer=Pricer())
+        store.write_priced_events(
+            EventBatch(
+                calls=calls_to_arrow([with_cost(c) for c in workload()[3:]]),
+                charges=charges_to_arrow([charge("g1", session_id="se", at=T0 - DAY)]),
+            )
+        )
+        assert set(rolled(store)) == EXPECTED | {("se", T0.date() - DAY)} == stored_pairs(store)
+        assert len(rolled(store)) == 5
+
+
+@pytest.mark.parametrize("path", ["fast", "line by line"])
+def test_imports_add_their_pairs_and_a_second_import_adds_none(tmp_path: Path, path: str) -> None:
+    source = write_jsonl(tmp_path / "calls.jsonl", [*workload(), charge("g1", session_id="sa")])
+    with fresh(tmp_path) as store:
+        for _ in range(2):
+            if path == "fast":
+                assert store.import_native_jsonl(source, pricer=Pricer()).fast_path
+            else:
+                import_line_by_line(store, source, pricer=Pricer())
+        assert sorted(rolled(store), key=str) == sorted(EXPECTED, key=str)
+        assert set(rolled(store)) == stored_pairs(store)
+
+
+def test_a_strict_import_that_aborts_adds_nothing(tmp_path: Path) -> None:
+    source = write_jsonl(tmp_path / "calls.jsonl", [*workload(), '{"id": "bad", "usage": 7}'])
+    with fresh(tmp_path) as store:
+        result = store.import_native_jsonl(source, pricer=Pricer(), strict=True)
+        assert result.aborted
+        assert rolled(store) == []
+
+
+def test_the_migration_fills_the_rollup_of_an_older_store(tmp_path: Path) -> None:
+    path = tmp_path / "s.duckdb"
+    with open_store(path) as store:
+        store.insert_calls(workload())
+        store.insert_charges([charge("g1", session_id="sf", at=T0 + 3 * DAY)])
+        con = store.connection
+        con.execute("DROP TABLE session_days")  # as a store made before migration 0006 was
+        con.execute("DELETE FROM _migrations WHERE name = '0006_session_days'")
+    with open_store(path) as store:
+        assert set(rolled(store)) == EXPECTED | {("sf", date(2026, 3, 5))} == stored_pairs(store)
+        assert len(rolled(store)) == 5
