@@ -77,6 +77,33 @@ def test_event_writes_add_their_pairs(tmp_path: Path) -> None:
         assert len(rolled(store)) == 5
 
 
+def test_an_event_write_adds_only_the_pairs_of_the_rows_it_stored(tmp_path: Path) -> None:
+    with fresh(tmp_path) as store:
+        store.write_priced_events(
+            EventBatch(calls=calls_to_arrow([with_cost(priced_call("x", session_id="s1"))]))
+        )
+        # "x" again, now naming another session and day: it is not stored, so neither is its pair.
+        again = [
+            with_cost(priced_call("x", session_id="s2", started_at=T0 + DAY)),
+            with_cost(priced_call("y")),
+        ]
+        counts = store.write_priced_events(EventBatch(calls=calls_to_arrow(again)))
+        assert counts.calls == 1
+        assert set(rolled(store)) == {("s1", T0.date()), ("sess-p", T0.date())} == stored_pairs(store)
+
+
+def test_a_new_writer_may_add_a_known_pair_again_and_the_count_is_unchanged(tmp_path: Path) -> None:
+    path = tmp_path / "s.duckdb"
+    for call_id in ("first", "second"):
+        with open_store(path) as store:
+            store.write_priced_events(EventBatch(calls=calls_to_arrow([with_cost(priced_call(call_id))])))
+    with open_store(path) as store:
+        assert len(rolled(store)) == 2  # the second writer did not know the pair
+        assert set(rolled(store)) == {("sess-p", T0.date())}
+        units = store.connection.execute("SELECT count(DISTINCT session_id) FROM session_days").fetchone()
+        assert units == (1,)
+
+
 @pytest.mark.parametrize("path", ["fast", "line by line"])
 def test_imports_add_their_pairs_and_a_second_import_adds_none(tmp_path: Path, path: str) -> None:
     source = write_jsonl(tmp_path / "calls.jsonl", [*workload(), charge("g1", session_id="sa")])

@@ -33,7 +33,7 @@ from tokenomy.store.duckdb_compat import arrow_reader, arrow_table
 from tokenomy.store.duckdb_dialect import DuckDBDialect
 from tokenomy.store.events import EventBatch, EventCounts, SessionRecords
 from tokenomy.store.findings import AuditRecord
-from tokenomy.store.session_days import roll_sessions
+from tokenomy.store.session_days import RecentPairs, roll_sessions
 
 _TABLES: Final = ("calls", "charges")
 _DIALECT: Final = DuckDBDialect()
@@ -76,6 +76,8 @@ class DuckDBStore:
         self.read_only = read_only
         self._lock = threading.RLock()
         self._last_stamp = datetime(1970, 1, 1)
+        self.session_pairs = RecentPairs()
+        """The rollup's pairs this writer added lately (store/session_days.py)."""
         self._con = _connect(path, read_only)
         try:
             if memory_limit is not None:

@@ -22,7 +22,7 @@ from tokenomy.store.base import InsertResult, PricerLike
 from tokenomy.store.duckdb_compat import arrow_table
 from tokenomy.store.duckdb_import import insert_unpriced_calls
 from tokenomy.store.events import EventBatch, EventCounts, SessionRecords, outcomes_to_arrow
-from tokenomy.store.session_days import roll_sessions
+from tokenomy.store.session_days import roll_event_batch
 
 if TYPE_CHECKING:
     from tokenomy.store.duckdb import DuckDBStore
@@ -60,13 +60,17 @@ def write_events(store: DuckDBStore, batch: EventBatch, *, pricer: PricerLike) -
                 outcomes=insert_keyed(con, "outcomes", batch.outcomes, stamp).inserted,
                 spans=insert_keyed(con, "spans", batch.spans, stamp).inserted,
             )
-            roll_sessions(con, stamp)
+            all_new = (counts.calls, counts.charges) == (batch.calls.num_rows, batch.charges.num_rows)
+            pairs = roll_event_batch(
+                con, stamp, store.session_pairs, batch.calls, batch.charges, all_new=all_new
+            )
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
     except duckdb.Error as exc:
         raise StoreError(f"{store.path}: the events could not be stored and were rolled back: {exc}") from exc
+    store.session_pairs.remember(pairs)
     return counts
 
 

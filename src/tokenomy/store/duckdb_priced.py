@@ -20,7 +20,7 @@ import pyarrow.compute as pc  # type: ignore[import-untyped]
 from tokenomy.errors import StoreError
 from tokenomy.store.duckdb_events import insert_keyed
 from tokenomy.store.events import EventBatch, EventCounts
-from tokenomy.store.session_days import roll_sessions
+from tokenomy.store.session_days import roll_event_batch
 
 if TYPE_CHECKING:
     from tokenomy.store.duckdb import DuckDBStore
@@ -48,13 +48,17 @@ def write_priced_events(store: DuckDBStore, batch: EventBatch) -> EventCounts:
                 outcomes=insert_keyed(con, "outcomes", batch.outcomes, stamp).inserted,
                 spans=insert_keyed(con, "spans", batch.spans, stamp).inserted,
             )
-            roll_sessions(con, stamp)
+            all_new = (counts.calls, counts.charges) == (batch.calls.num_rows, batch.charges.num_rows)
+            pairs = roll_event_batch(
+                con, stamp, store.session_pairs, batch.calls, batch.charges, all_new=all_new
+            )
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
     except duckdb.Error as exc:
         raise StoreError(f"{store.path}: the events could not be stored and were rolled back: {exc}") from exc
+    store.session_pairs.remember(pairs)
     return counts
 
 
