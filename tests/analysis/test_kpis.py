@@ -135,6 +135,6 @@ def test_whole_days_are_counted_from_the_rollup_and_the_rest_from_the_calls(
         src = detect(store)
         before = {s: session_units(store, src, s) for s in (week, hours)}
         # A pair no call has: only a count read from the rollup can see it.
-        store.connection.execute("INSERT INTO session_days VALUES ('sess_planted', DATE '2026-10-14')")
+        store.connection.execute("INSERT INTO session_days VALUES ('sess_planted', DATE '2026-10-14', FALSE)")
         assert session_units(store, src, week) == before[week] + 1
         assert session_units(store, src, hours) == before[hours]

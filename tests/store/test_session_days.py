@@ -16,11 +16,12 @@ from tokenomy.store import DuckDBStore, open_store
 from tokenomy.store.arrow import calls_to_arrow, charges_to_arrow
 from tokenomy.store.duckdb_import import import_line_by_line
 from tokenomy.store.events import EventBatch
+from tokenomy.store.session_days import session_units_sql
 
 DAY = timedelta(days=1)
 PAIRS = """
-SELECT DISTINCT session_id, CAST(started_at AS DATE) FROM calls WHERE session_id IS NOT NULL
-UNION SELECT DISTINCT session_id, CAST("at" AS DATE) FROM charges WHERE session_id IS NOT NULL
+SELECT DISTINCT session_id, CAST(started_at AS DATE) AS day FROM calls WHERE session_id IS NOT NULL
+UNION SELECT DISTINCT session_id, CAST("at" AS DATE) AS day FROM charges WHERE session_id IS NOT NULL
 """
 
 
@@ -92,13 +93,13 @@ def test_an_event_write_adds_only_the_pairs_of_the_rows_it_stored(tmp_path: Path
         assert set(rolled(store)) == {("s1", T0.date()), ("sess-p", T0.date())} == stored_pairs(store)
 
 
-def test_a_new_writer_may_add_a_known_pair_again_and_the_count_is_unchanged(tmp_path: Path) -> None:
+def test_a_new_writer_does_not_add_a_known_pair_again(tmp_path: Path) -> None:
     path = tmp_path / "s.duckdb"
     for call_id in ("first", "second"):
         with open_store(path) as store:
             store.write_priced_events(EventBatch(calls=calls_to_arrow([with_cost(priced_call(call_id))])))
     with open_store(path) as store:
-        assert len(rolled(store)) == 2  # the second writer did not know the pair
+        assert len(rolled(store)) == 1  # the second writer looked the pair up
         assert set(rolled(store)) == {("sess-p", T0.date())}
         units = store.connection.execute("SELECT count(DISTINCT session_id) FROM session_days").fetchone()
         assert units == (1,)
@@ -136,3 +137,52 @@ def test_the_migration_fills_the_rollup_of_an_older_store(tmp_path: Path) -> Non
     with open_store(path) as store:
         assert set(rolled(store)) == EXPECTED | {("sf", date(2026, 3, 5))} == stored_pairs(store)
         assert len(rolled(store)) == 5
+
+
+def flags(store: DuckDBStore) -> dict[tuple[Any, ...], bool]:
+    return {
+        (s, d): m
+        for s, d, m in store.connection.execute("SELECT session_id, day, multi FROM session_days").fetchall()
+    }
+
+
+def test_a_session_that_gains_a_day_is_marked_on_every_row_by_either_path(tmp_path: Path) -> None:
+    def write(*calls: Call) -> None:
+        store.write_priced_events(EventBatch(calls=calls_to_arrow([with_cost(c) for c in calls])))
+
+    day = T0.date()
+    with fresh(tmp_path) as store:
+        write(priced_call("1", session_id="s1"), priced_call("2", session_id="s2"))
+        write(priced_call("3", session_id="s1", started_at=T0 + DAY), priced_call("4", session_id="s3"))
+        write(priced_call("5", session_id="s2"), priced_call("6", session_id="s3"))  # known pairs
+        assert flags(store) == {
+            ("s1", day): True,
+            ("s1", day + DAY): True,
+            ("s2", day): False,
+            ("s3", day): False,
+        }
+        # The import path (rows read back by their stamp): s2 gains a day, s4 arrives on two.
+        later = [
+            priced_call("7", session_id="s2", started_at=T0 + 3 * DAY),
+            priced_call("8", session_id="s4"),
+            priced_call("9", session_id="s4", started_at=None),
+        ]
+        store.import_native_jsonl(write_jsonl(tmp_path / "later.jsonl", later), pricer=Pricer())
+        assert flags(store) == {
+            ("s1", day): True,
+            ("s1", day + DAY): True,
+            ("s2", day): True,
+            ("s2", day + 3 * DAY): True,
+            ("s3", day): False,
+            ("s4", day): True,
+            ("s4", None): True,
+        }
+        for since, until in [(None, None), (day, day + DAY), (day + DAY, day + 5 * DAY), (day - DAY, day)]:
+            bounds = [f"day >= DATE '{since}'"] if since else []
+            bounds += [f"day < DATE '{until}'"] if until else []
+            where = " AND ".join(bounds) or "TRUE"
+            units = store.connection.execute(session_units_sql(where)).fetchone()
+            exact = store.connection.execute(
+                f"SELECT count(DISTINCT session_id) FROM ({PAIRS}) p WHERE {where.replace('day', 'p.day')}"
+            ).fetchone()
+            assert units == exact, (since, until)

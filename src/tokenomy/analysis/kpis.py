@@ -33,7 +33,7 @@ from tokenomy.analysis.metrics import (
 from tokenomy.analysis.results import Number, share
 from tokenomy.analysis.sources import Sources, detect
 from tokenomy.store.base import Store
-from tokenomy.store.session_days import SESSION_DAYS
+from tokenomy.store.session_days import SESSION_DAYS, session_units_sql
 
 KPI_FACETS: Final = Facets(
     flags={
@@ -138,8 +138,8 @@ def session_units(store: Store, sources: Sources, scope: Scope) -> int:
     if _rollup_counts(store, sources, scope):
         bounds = [(bound, op) for bound, op in ((scope.since, ">="), (scope.until, "<")) if bound is not None]
         condition = " AND ".join(f"day {op} ?" for _, op in bounds) or "TRUE"
-        sql = f"SELECT count(DISTINCT session_id) AS units FROM {SESSION_DAYS} WHERE {condition}"
-        rows = store.query(sql, [bound.date() for bound, _ in bounds]).to_pylist()
+        days = [bound.date() for bound, _ in bounds]
+        rows = store.query(session_units_sql(condition), days + days).to_pylist()
     else:
         total = grouped_spend(
             store, sources, Selection(scope), {"units": "count(DISTINCT c.session_id)"}
