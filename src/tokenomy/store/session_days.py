@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import date, datetime
 from typing import Final
 
@@ -99,7 +99,10 @@ def roll_sessions(con: duckdb.DuckDBPyConnection, stamp: datetime) -> None:
             con.execute(statement, {"stamp": stamp} if "$stamp" in statement else None)
     finally:
         for table in ("_tokenomy_cand", "_tokenomy_known", "_tokenomy_added"):
-            con.execute(f"DROP TABLE IF EXISTS {table}")
+            with suppress(
+                duckdb.Error
+            ):  # a failed write's transaction refuses even this; rollback drops them
+                con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 Pair = tuple[str, date | None]
