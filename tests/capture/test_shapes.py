@@ -141,3 +141,28 @@ def test_lru_forgets_the_least_recently_used() -> None:
 def test_canonical_json_is_the_importers_text() -> None:
     values = [[], {"b": [1, 2.5, None, True], "a": "é\u2028"}, {"when": datetime.date(2025, 1, 2)}, "x"]
     assert [shapes.canonical_json(v) for v in values] == [canonical_json(v) for v in values]
+
+
+PLAIN_TURNS: list[list[dict[str, Any]]] = [
+    [{"role": "user", "content": ""}],
+    [{"role": "user", "content": "Say hello in one line."}],
+    [SYSTEM, {"role": "user", "content": "Bonjour, ça va ? 你好"}],
+    [{"role": "user", "content": "first"}, {"role": "assistant", "content": "ok"}],
+    [{"role": "user", "content": "named", "name": "ann"}],
+    [
+        {"role": "user", "content": "a"},
+        {"role": "assistant", "content": "b"},
+        {"role": "user", "content": "c"},
+    ],
+]
+
+
+@pytest.mark.parametrize("model", ["gpt-4o-mini", "gpt-4", "claude-sonnet-4-5", "gemini-2.5-pro", None])
+@pytest.mark.parametrize("messages", PLAIN_TURNS)
+def test_a_plain_last_turn_read_once_gives_the_full_count(
+    messages: list[dict[str, Any]], model: str | None
+) -> None:
+    memo = ShapeMemo()
+    normalized = request_messages({"messages": messages})
+    for _ in range(2):
+        assert memo.shape(normalized, None, model) == shape_of(normalized, None, model)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from tokenomy.capture.captured import ABANDONED, Captured
@@ -38,6 +38,7 @@ from tokenomy.schema import Call, Content, Status, Usage
 from tokenomy.usage import Extracted, extract, stream_accumulator
 
 _MAX_TOKENS: Final = ("max_completion_tokens", "max_output_tokens", "max_tokens")
+_EPOCH: Final = datetime(1970, 1, 1)
 
 
 def build_call(captured: Captured) -> Call:
@@ -201,5 +202,10 @@ def str_or_none(value: Any) -> str | None:
 
 
 def utc_milliseconds(ns: int) -> datetime:
-    """A naive UTC time to the millisecond: the native form's precision, so every path stores the same."""
-    return datetime.fromtimestamp(ns // 1_000_000 / 1000, UTC).replace(tzinfo=None)
+    """A naive UTC time to the millisecond: the native form's precision, so every path stores the same.
+
+    The epoch plus whole milliseconds: exactly ``datetime.fromtimestamp(ms / 1000, UTC)`` without
+    its zone (the float's error is far below the half microsecond it is rounded to), at a third
+    of its cost.
+    """
+    return _EPOCH + timedelta(0, 0, 0, ns // 1_000_000)

@@ -25,6 +25,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Final, Generic, TypeVar
 
 from tokenomy import tokens
@@ -41,6 +42,8 @@ MESSAGES: Final = 8192
 _CANONICAL: Final = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 """The encoder of :func:`tokenomy.importers.ids.canonical_json`, made once (making it is most of its cost)."""
 _NO_TOOLS: Final = "[]"
+_NO_PREFIX: Final = hashlib.sha256(_NO_TOOLS.encode("utf-8")).digest()
+"""The prefix key's digest for a prompt with neither tools nor leading system messages."""
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -88,6 +91,7 @@ class _Prefix:
     system_exact: bool
     system_tokens: int
     hasher: Any  # the prefix hash's state after the tools and system messages (hashlib object)
+    first_hash: str  # its hex digest, cut to the hashes' length (the first of every prompt's hashes)
 
 
 class ShapeMemo:
@@ -109,14 +113,18 @@ class ShapeMemo:
         start = 0
         while start < len(messages) and messages[start].get("role") in _SYSTEM:
             start += 1
-        if any(m.get("role") in _SYSTEM for m in messages[start:]):
-            return shape_of(messages, tool_defs, model)
+        for message in messages[start:]:
+            if message.get("role") in _SYSTEM:
+                return shape_of(messages, tool_defs, model)
         tools_json = canonical_json(list(tool_defs)) if tool_defs else _NO_TOOLS
         system_json = tuple(canonical_json(m) for m in messages[:start])
-        digest = hashlib.sha256(tools_json.encode("utf-8"))
-        for text in system_json:
-            digest.update(b"\x00" + text.encode("utf-8"))
-        key = (model, digest.digest())
+        if system_json or tool_defs:
+            digest = hashlib.sha256(tools_json.encode("utf-8"))
+            for text in system_json:
+                digest.update(b"\x00" + text.encode("utf-8"))
+            key = (model, digest.digest())
+        else:
+            key = (model, _NO_PREFIX)
         prefix = self.prefixes.get(key)
         if prefix is None:
             prefix = self.prefixes.put(
@@ -127,11 +135,12 @@ class ShapeMemo:
     def _rest(self, messages: Sequence[Message], start: int, prefix: _Prefix, model: str | None) -> Shape:
         """The shape from a known prefix: the other messages are counted (or remembered) here."""
         last_user = _last_user_index(messages)
-        hasher = prefix.hasher.copy()
-        hashes = [hasher.hexdigest()[:HASH_CHARS]]
+        cut, last = 1, len(messages) - 1
+        hasher: Any = prefix.hasher.copy() if start < last else None  # only earlier messages extend it
+        hashes = [prefix.first_hash]
         whole_raw, exact = prefix.system_raw, prefix.system_exact
         history_raw, history = 0, False
-        cut, last = 1, len(messages) - 1
+        user_tokens: int | None = None
         for index in range(start, len(messages)):
             message = messages[index]
             if index < last:
@@ -141,6 +150,9 @@ class ShapeMemo:
                     hashes.append(hasher.hexdigest()[:HASH_CHARS])
                     cut *= 2
                 raw, message_exact = self._earlier(data, message, model)
+            elif index == last_user and _plain_text(message):
+                raw, user_tokens = _turn_tokens(message["role"], message["content"], model)
+                message_exact = True
             else:
                 raw, message_exact = tokens.message_tokens(message, model)
             whole_raw += raw
@@ -149,14 +161,16 @@ class ShapeMemo:
                 history_raw += raw
                 history = True
         whole = tokens.messages_count(whole_raw, exact, model)
-        user_text = messages[last_user].get("content", "") if last_user is not None else ""
+        if user_tokens is None:
+            user_text = messages[last_user].get("content", "") if last_user is not None else ""
+            user_tokens = _text_tokens(user_text, model)
         has_tools = prefix.tool_tokens is not None
         return Shape(
             n_messages=len(messages),
             input_tokens=whole.tokens + (prefix.tool_tokens or 0),
             system_tokens=prefix.system_tokens,
             tool_def_tokens=prefix.tool_tokens or 0,
-            user_tokens=_text_tokens(user_text, model),
+            user_tokens=user_tokens,
             history_tokens=tokens.messages_count(history_raw, True, model).tokens if history else 0,
             kind=Kind.ESTIMATED if has_tools else whole.kind,
             prefix_hashes=tuple(hashes),
@@ -192,12 +206,38 @@ def _prefix(
         system_exact=exact,
         system_tokens=tokens.count(joined, model).tokens if joined else 0,
         hasher=hasher,
+        first_hash=hasher.hexdigest()[:HASH_CHARS],
     )
 
 
 def canonical_json(value: Any) -> str:
     """The same text as :func:`tokenomy.importers.ids.canonical_json` (sorted keys, compact)."""
     return _CANONICAL.encode(value)
+
+
+def _plain_text(message: Message) -> bool:
+    """True for a message of a string role and string content only (a plain user turn)."""
+    return len(message) == 2 and type(message.get("content")) is str and type(message.get("role")) is str
+
+
+@lru_cache(maxsize=1024)
+def _overhead(role: str, model: str | None) -> tuple[int, Any, tokens.Tokenizer]:
+    """A plain message's tokens besides its content, the encoding and the tokenizer for ``model``."""
+    tokenizer = tokens.tokenizer_for(model)
+    raw, _ = tokens.message_tokens({"role": role, "content": ""}, model)
+    return raw, tokens.get_encoding(tokenizer.encoding), tokenizer
+
+
+def _turn_tokens(role: str, content: str, model: str | None) -> tuple[int, int]:
+    """A plain last user turn's :func:`tokens.message_tokens` and its content's count, from one encoding.
+
+    The same numbers as ``tokens.message_tokens(message, model)[0]`` and
+    ``tokens.count(content, model).tokens``: the message adds its fixed overhead to its content's
+    tokens in the basis encoding, which the model's tokenizer scales for the content's count.
+    """
+    overhead, encoding, tokenizer = _overhead(role, model)
+    raw = len(encoding.encode_ordinary(content)) if content else 0
+    return overhead + raw, tokenizer.scale(raw)
 
 
 def _last_user_index(messages: Sequence[Message]) -> int | None:

@@ -7,11 +7,13 @@ logs), local counts of the prompt's shape, pricing and the metrics' token and co
 run there. A stream whose usage never arrived (cut, abandoned, an upstream that ignored
 ``include_usage``) has its missing totals counted locally and is marked estimated.
 
-The frequent cases cost less and give the same call: a plain OpenAI chat body is read directly
-(:mod:`tokenomy.usage.openai_plain`, inside the chat adapter), a chat stream's text chunks are
-read by their text alone (:meth:`ChatStream.feed_raw`), the prompt's prefix is counted once per
-distinct text (the proxy's :class:`ShapeMemo`) and a usage with all six buckets is priced
-straight from the resolved rates (:func:`tokenomy.pricing.compute.whole_usage_cost`).
+The frequent cases cost less and give the same call: the adapter a route's answer needs is asked
+directly (an OpenAI chat route's ``chat.completion``, read in one pass by
+:mod:`tokenomy.usage.openai_plain`; an Anthropic route's ``message``), a chat stream's text chunks
+are read by their text alone (:meth:`ChatStream.feed_raw`), a plain prompt is taken as it is
+rather than normalized, the prompt's prefix is counted once per distinct text (the proxy's
+:class:`ShapeMemo`) and a usage with all six buckets is priced straight from the resolved rates
+(:func:`tokenomy.pricing.compute.whole_usage_cost`).
 """
 
 from __future__ import annotations
@@ -36,9 +38,18 @@ from tokenomy.importers.shape import Shape, shape_of
 from tokenomy.pricing import Pricer
 from tokenomy.schema import Attribution, Call, Status, Usage
 from tokenomy.usage import Extracted, SSEDecoder, extract, stream_accumulator
-from tokenomy.usage.openai_chat import ChatStream
+from tokenomy.usage.anthropic import extract as anthropic_extract
+from tokenomy.usage.openai_chat import ChatStream, provider_of
+from tokenomy.usage.openai_plain import plain_chat
 
 _IGNORED_FIELDS: Final = (b":", b"event:", b"id:", b"retry:")
+_OTHER_PROMPT_FIELDS: Final = frozenset(
+    ("instructions", "systemInstruction", "system_instruction", "contents", "input", "prompt")
+)
+"""Prompt fields :func:`request_messages` reads besides ``messages`` and Anthropic's ``system``."""
+
+_NOTHING: Final = Extracted(usage=Usage(), provider="", api="", adapter="")
+"""Stands for a missing Extracted: its fields are what a call without one records."""
 
 OK: Final = "ok"
 ERROR: Final = "error"
@@ -113,9 +124,12 @@ def build_call(exchange: Exchange, pricer: Pricer | None = None) -> Call:
     what ``pricer.price(call)`` gives, and a pricing error leaves the call unpriced.
     """
     request = exchange.request
-    model = request.get("model") if isinstance(request.get("model"), str) else None
+    model = request.get("model")
+    if not isinstance(model, str):
+        model = None
+    surface = exchange.surface
     extracted = _extracted(exchange)
-    shape = _shape(request, model, exchange.shapes) if exchange.surface.api != "embeddings" else None
+    shape = _shape(request, model, exchange.shapes) if surface.api != "embeddings" else None
     started = utc_milliseconds(exchange.started_ns)
     latency_ms = None if exchange.latency_ns is None else exchange.latency_ns / 1e6
     trace_id, span_id = new_trace_id(), new_span_id()
@@ -123,11 +137,12 @@ def build_call(exchange: Exchange, pricer: Pricer | None = None) -> Call:
     if exchange.status is not None and exchange.status >= 400 and exchange.end != REJECTED:
         status = Status.ERROR
     usage = usage_of(exchange, extracted, shape, model)
-    response_model = extracted.response_model if extracted else None
-    tier = (extracted.service_tier if extracted else None) or str_or_none(request.get("service_tier"))
+    found = extracted or _NOTHING
+    response_model = found.response_model
+    tier = found.service_tier or str_or_none(request.get("service_tier"))
     cost = None
     if pricer is not None and (response_model or model):
-        with contextlib.suppress(TokenomyError):
+        try:
             cost = pricer.price_usage(
                 usage,
                 model=response_model or model or "",
@@ -136,13 +151,15 @@ def build_call(exchange: Exchange, pricer: Pricer | None = None) -> Call:
                 service_tier=tier,
                 latency_ms=latency_ms,
             )
+        except TokenomyError:
+            cost = None
     call = Call(
-        id=(extracted.response_id if extracted else None) or f"{trace_id}:{span_id}",
+        id=found.response_id or f"{trace_id}:{span_id}",
         provider=exchange.provider,
         request_model=model,
         response_model=response_model,
-        operation=exchange.surface.operation,
-        api=exchange.surface.api,
+        operation=surface.operation,
+        api=surface.api,
         started_at=started,
         ended_at=None if latency_ms is None else started + timedelta(milliseconds=latency_ms),
         latency_ms=latency_ms,
@@ -157,11 +174,11 @@ def build_call(exchange: Exchange, pricer: Pricer | None = None) -> Call:
         status=status,
         error_type=exchange.error_type,
         http_status=exchange.status,
-        finish_reason=extracted.finish_reason if extracted else None,
-        tool_uses=extracted.tool_uses if extracted else (),
+        finish_reason=found.finish_reason,
+        tool_uses=found.tool_uses,
         **(shape.fields() if shape else {}),
         attribution=exchange.attribution,
-        provider_reported_cost=extracted.provider_reported_cost if extracted else None,
+        provider_reported_cost=found.provider_reported_cost,
         source="gateway",
         cost=cost,
     )
@@ -202,6 +219,9 @@ def _extracted(exchange: Exchange) -> Extracted | None:
         return None if found is None else dataclasses.replace(found, provider=exchange.provider)
     try:
         body = exchange.parsed if exchange.parsed is not None else json.loads(exchange.body or b"")
+        found = _direct_reading(body, exchange.surface.api, exchange.provider)
+        if found is not None:
+            return found
         return extract(body, provider=exchange.provider, api=exchange.surface.api)
     except (ValueError, TokenomyError):
         return None
@@ -251,9 +271,59 @@ def _feed(accumulator: Any, data: str) -> None:
         return
 
 
+def _direct_reading(body: Any, api: str, provider: str) -> Extracted | None:
+    """``extract(body, provider=provider, api=api)`` for the frequent bodies, else None.
+
+    With the hints of an OpenAI chat route the registry picks the chat adapter for any
+    ``chat.completion`` body, and that adapter reads a body without another provider's marker
+    with :func:`plain_chat` first; with those of an Anthropic route it picks the Messages adapter
+    for any ``message`` body. Asking them directly gives the same Extracted without the choice.
+    """
+    if type(body) is not dict:
+        return None
+    if api == "chat" and provider == "openai":
+        if body.get("object") != "chat.completion" or provider_of(body, "openai") != "openai":
+            return None
+        return plain_chat(body)
+    if api == "messages" and provider == "anthropic" and body.get("type") == "message":
+        return anthropic_extract(body)
+    return None
+
+
+def _plain_messages(request: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+    """What :func:`request_messages` returns for a plain chat prompt, read without normalizing; else None.
+
+    A plain prompt is ``messages`` (and for Anthropic a string ``system``, which leads as a system
+    message), no other prompt field, and messages that each have exactly a string role (not
+    Gemini's ``model``) and string content: normalizing such a message makes an equal copy of it.
+    """
+    messages = request.get("messages")
+    if type(messages) is not list or not _OTHER_PROMPT_FIELDS.isdisjoint(request):
+        return None
+    system = request.get("system")
+    if (system is not None and type(system) is not str) or not _all_plain(messages):
+        return None
+    return [{"role": "system", "content": system}, *messages] if system else messages
+
+
+def _all_plain(messages: list[Any]) -> bool:
+    for message in messages:
+        if (
+            type(message) is not dict
+            or len(message) != 2
+            or type(message.get("content")) is not str
+            or type(role := message.get("role")) is not str
+            or role == "model"
+        ):
+            return False
+    return True
+
+
 def _shape(request: Mapping[str, Any], model: str | None, memo: ShapeMemo | None) -> Shape | None:
     try:
-        messages = request_messages(request)
+        messages = _plain_messages(request)
+        if messages is None:
+            messages = request_messages(request)
         raw_tools = request.get("tools")
         tools = [t for t in raw_tools if isinstance(t, Mapping)] if isinstance(raw_tools, list) else []
         if not messages and not tools:

@@ -99,18 +99,28 @@ class GatewayMetrics:
 
     def call_built(self, call: Call) -> None:
         """Add a finished call's tokens and cost (called on the sink's thread)."""
-        usage = call.usage
+        usage, cost = call.usage, call.cost
+        uncached, visible = usage.input_uncached, usage.output_visible
         with self._lock:
-            for bucket in TOKEN_BUCKETS:
-                value = getattr(usage, bucket)
-                if value:
-                    self.tokens[bucket] += value
-            if usage.input_uncached is None and usage.input_total:
-                self.tokens["input_unsplit"] += usage.input_total
-            if usage.output_visible is None and usage.output_total:
-                self.tokens["output_unsplit"] += usage.output_total
-            if call.cost is not None and call.cost.total is not None:
-                self.cost_usd += float(call.cost.total)
+            tokens = self.tokens
+            if uncached:
+                tokens["input_uncached"] += uncached
+            if usage.cache_read:
+                tokens["cache_read"] += usage.cache_read
+            if usage.cache_write_5m:
+                tokens["cache_write_5m"] += usage.cache_write_5m
+            if usage.cache_write_1h:
+                tokens["cache_write_1h"] += usage.cache_write_1h
+            if visible:
+                tokens["output_visible"] += visible
+            if usage.reasoning:
+                tokens["reasoning"] += usage.reasoning
+            if uncached is None and usage.input_total:
+                tokens["input_unsplit"] += usage.input_total
+            if visible is None and usage.output_total:
+                tokens["output_unsplit"] += usage.output_total
+            if cost is not None and cost.total is not None:
+                self.cost_usd += float(cost.total)
 
     def render(self, sink: SinkStats | None) -> bytes:
         """The exposition text."""

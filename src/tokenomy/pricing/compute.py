@@ -19,14 +19,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal, localcontext
+from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
 from typing import Final
 
-from tokenomy.pricing.rates import MONEY_QUANTUM, ZERO, Rates, Tier
+from tokenomy.pricing.rates import MONEY_QUANTUM, ZERO, Overhead, Rates, Tier
 from tokenomy.schema import BUCKETS, INPUT_BUCKETS, OUTPUT_BUCKETS, Cost, Kind, Usage
 
 _PRECISION: Final = 80
 """Significant digits for intermediate money arithmetic: far beyond any token count times rate."""
+_CONTEXT: Final = Context(prec=_PRECISION)
+"""That precision as an explicit context (the fast path's arithmetic names it rather than entering it)."""
 
 
 def money(value: Decimal) -> Decimal:
@@ -200,7 +202,9 @@ def whole_usage_cost(usage: Usage, rates: Rates, latency_ms: float | None) -> Co
     Almost every call a provider reports has all six buckets, no quality flag and no server tool;
     such a usage is priced here straight from the tier's per-token rates, with the same exact
     arithmetic, parts and notes as :func:`general_cost` (equal whenever this is not None), at a
-    fraction of its cost: it is on the path of every metered call and budget settlement.
+    fraction of its cost: it is on the path of every metered call and budget settlement. The
+    token parts are computed in an explicit high-precision context (:data:`_CONTEXT`) rather than
+    a local one entered for each call; only a configured overhead enters one.
     """
     counts = (
         usage.input_uncached,
@@ -210,43 +214,56 @@ def whole_usage_cost(usage: Usage, rates: Rates, latency_ms: float | None) -> Co
         usage.output_visible,
         usage.reasoning,
     )
-    known = [n for n in counts if n is not None]
-    if usage.quality or usage.server_tools or len(known) < len(counts) or min(known) < 0:
+    if usage.quality or usage.server_tools or None in counts:
         return None
-    inputs, outputs = sum(known[:4]), sum(known[4:])
+    known: tuple[int, ...] = counts  # type: ignore[assignment]  # no None left
+    if min(known) < 0:
+        return None
+    inputs, outputs = known[0] + known[1] + known[2] + known[3], known[4] + known[5]
     if usage.input_total not in (None, inputs) or usage.output_total not in (None, outputs):
         return None
     tier = rates.tier_for(inputs)
     notes = list(rates.notes)
-    estimated = usage.kind is not Kind.REPORTED or rates.estimated
+    estimated = usage.kind is not Kind.REPORTED or bool(notes)
     parts: dict[str, Decimal] = {}
-    rate_of, assumed = tier.tokens, rates.assumed
-    with localcontext(prec=_PRECISION):
-        for bucket, n in zip(BUCKETS, known, strict=True):
-            if not n:
-                continue
-            parts[bucket] = money(n * rate_of[bucket])
-            if bucket in assumed:
-                notes.append(assumed[bucket])
-                estimated = True
-        if tier.request_fee:
-            parts["requests"] = money(tier.request_fee)
-        overhead = rates.overhead
-        if overhead.per_request or overhead.per_second:
-            latency_us = latency_microseconds(latency_ms)
-            amount = money(overhead.amount(latency_us))
-            if amount:
-                parts["overhead"] = amount
-            if overhead.per_second and latency_us is None:
-                notes.append(f"latency unknown: per-second overhead ({overhead.source}) not charged")
-                estimated = True
-        total = money(sum(parts.values(), ZERO))
-    notes.extend(r for r in rates.remarks if r not in notes)
+    rate_of, assumed, context = tier.tokens, rates.assumed, _CONTEXT
+    for bucket, n in zip(BUCKETS, known, strict=True):
+        if not n:
+            continue
+        parts[bucket] = context.multiply(n, rate_of[bucket]).quantize(MONEY_QUANTUM, ROUND_HALF_UP, context)
+        if bucket in assumed:
+            notes.append(assumed[bucket])
+            estimated = True
+    if tier.request_fee:
+        parts["requests"] = tier.request_fee.quantize(MONEY_QUANTUM, ROUND_HALF_UP, context)
+    overhead = rates.overhead
+    if overhead.per_request or overhead.per_second:
+        estimated = _add_overhead(parts, notes, overhead, latency_ms) or estimated
+    total = ZERO
+    for amount in parts.values():
+        total = context.add(total, amount)
+    if rates.remarks:
+        notes.extend(r for r in rates.remarks if r not in notes)
     return Cost(
-        total=total,
+        total=total.quantize(MONEY_QUANTUM, ROUND_HALF_UP, context),
         parts=parts,
         source=rates.source,
         price_date=rates.price_date,
         estimated=estimated,
-        reason="; ".join(dict.fromkeys(notes)) or None,
+        reason=("; ".join(dict.fromkeys(notes)) or None) if notes else None,
     )
+
+
+def _add_overhead(
+    parts: dict[str, Decimal], notes: list[str], overhead: Overhead, latency_ms: float | None
+) -> bool:
+    """Add a configured overhead's part (and note) for :func:`whole_usage_cost`; True when estimated."""
+    with localcontext(prec=_PRECISION):
+        latency_us = latency_microseconds(latency_ms)
+        amount = money(overhead.amount(latency_us))
+        if amount:
+            parts["overhead"] = amount
+    if overhead.per_second and latency_us is None:
+        notes.append(f"latency unknown: per-second overhead ({overhead.source}) not charged")
+        return True
+    return False

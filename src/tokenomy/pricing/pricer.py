@@ -77,6 +77,8 @@ class Pricer:
         self._catalog = Catalog()
         self.catalog_version: str = self._catalog.version
         self._memo: dict[tuple[str | None, str, date | datetime, bool, str | None], Rates | Unpriced] = {}
+        self._asked: dict[tuple[str | None, str, date | datetime, bool, str | None], Rates | Unpriced] = {}
+        """The same answers by the arguments as given (before the provider and tier are normalized)."""
 
     def resolve(
         self,
@@ -109,6 +111,10 @@ class Pricer:
             batch: True for batch-API calls.
             service_tier: The service tier the call ran on (``flex``, ``priority``...).
         """
+        asked = (provider, model, at, batch, service_tier)
+        found = self._asked.get(asked)
+        if found is not None:
+            return found
         tier = service_tier.strip().lower() if service_tier and service_tier.strip() else None
         if tier == "batch":
             batch, tier = True, None
@@ -119,6 +125,9 @@ class Pricer:
             if len(self._memo) >= _MEMO_MAX:
                 self._memo.clear()
             self._memo[key] = found
+        if len(self._asked) >= _MEMO_MAX:
+            self._asked.clear()
+        self._asked[asked] = found
         return found
 
     def _lookup(
