@@ -79,7 +79,7 @@ HAND_SESSIONS = (
     "(SELECT session_id FROM calls UNION ALL SELECT session_id FROM charges)"
 )
 HAND_ROLLUP_SESSIONS = (
-    "SELECT (SELECT count(*) FROM session_days WHERE NOT multi)"
+    "SELECT (SELECT sum(weight) FROM session_days WHERE NOT multi)"
     " + (SELECT count(DISTINCT session_id) FROM session_days WHERE multi)"
 )
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import shutil
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -135,6 +135,9 @@ def test_whole_days_are_counted_from_the_rollup_and_the_rest_from_the_calls(
         src = detect(store)
         before = {s: session_units(store, src, s) for s in (week, hours)}
         # A pair no call has: only a count read from the rollup can see it.
-        store.connection.execute("INSERT INTO session_days VALUES ('sess_planted', DATE '2026-10-14', FALSE)")
+        planted = "INSERT INTO session_days VALUES ('sess_planted', DATE '2026-10-14', FALSE, 1)"
+        store.connection.execute(planted)
         assert session_units(store, src, week) == before[week] + 1
         assert session_units(store, src, hours) == before[hours]
+        aware = Scope(week.since.replace(tzinfo=UTC), week.until.astimezone(timezone(timedelta(hours=2))))  # type: ignore[union-attr]
+        assert session_units(store, src, aware) == before[week] + 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.store.factories import T0, charge, fresh, priced_call, write_jsonl
+from tokenomy.errors import StoreError
 from tokenomy.pricing import Pricer
 from tokenomy.schema import Call, Cost
 from tokenomy.store import DuckDBStore, open_store
@@ -29,8 +31,27 @@ def stored_pairs(store: DuckDBStore) -> set[tuple[Any, ...]]:
     return set(store.connection.execute(PAIRS).fetchall())
 
 
+def flags(store: DuckDBStore) -> dict[tuple[Any, ...], bool]:
+    """Each pair of the rollup and whether its session is multi-day, after checking the rows' rules:
+    a pair counts once (its one-day weights sum to 1, or it has one multi-day row, never both) and a
+    session is either one pair of one day or multi-day on every pair."""
+    rows = store.connection.execute(
+        "SELECT session_id, day, coalesce(sum(weight) FILTER (WHERE NOT multi), 0),"
+        " count(*) FILTER (WHERE multi) FROM session_days GROUP BY ALL"
+    ).fetchall()
+    out: dict[tuple[Any, ...], bool] = {}
+    for session, day, single, multi in rows:
+        assert (single, multi) in ((1, 0), (0, 1)), (session, day, single, multi)
+        out[(session, day)] = multi == 1
+    for session in {s for s, _ in out}:
+        mine = [m for (s, _), m in out.items() if s == session]
+        assert mine == [False] or (all(mine) and len(mine) > 1), (session, mine)
+    return out
+
+
 def rolled(store: DuckDBStore) -> list[tuple[Any, ...]]:
-    return store.connection.execute("SELECT session_id, day FROM session_days").fetchall()
+    """The rollup's pairs (each once: see :func:`flags`)."""
+    return list(flags(store))
 
 
 def workload() -> list[Call]:
@@ -139,13 +160,6 @@ def test_the_migration_fills_the_rollup_of_an_older_store(tmp_path: Path) -> Non
         assert len(rolled(store)) == 5
 
 
-def flags(store: DuckDBStore) -> dict[tuple[Any, ...], bool]:
-    return {
-        (s, d): m
-        for s, d, m in store.connection.execute("SELECT session_id, day, multi FROM session_days").fetchall()
-    }
-
-
 def test_a_session_that_gains_a_day_is_marked_on_every_row_by_either_path(tmp_path: Path) -> None:
     def write(*calls: Call) -> None:
         store.write_priced_events(EventBatch(calls=calls_to_arrow([with_cost(c) for c in calls])))
@@ -186,3 +200,44 @@ def test_a_session_that_gains_a_day_is_marked_on_every_row_by_either_path(tmp_pa
                 f"SELECT count(DISTINCT session_id) FROM ({PAIRS}) p WHERE {where.replace('day', 'p.day')}"
             ).fetchone()
             assert units == exact, (since, until)
+
+
+def test_two_store_objects_on_one_file_write_in_turn(tmp_path: Path) -> None:
+    path = tmp_path / "s.duckdb"
+    stores = [open_store(path), open_store(path)]
+
+    def writes(store: DuckDBStore, tag: str) -> None:
+        for n in range(40):  # the same sessions and days from both, at the same time
+            calls = [
+                priced_call(f"{tag}-{n}-{k}", session_id=f"s{k}", started_at=T0 + (n % 3) * DAY)
+                for k in range(5)
+            ]
+            store.write_priced_events(EventBatch(calls=calls_to_arrow([with_cost(c) for c in calls])))
+
+    try:
+        threads = [
+            threading.Thread(target=writes, args=(store, tag))
+            for store, tag in zip(stores, "ab", strict=True)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        store = stores[0]
+        assert sorted(rolled(store), key=str) == sorted(stored_pairs(store), key=str)  # each pair once
+        assert len(rolled(store)) == 15
+        assert set(flags(store).values()) == {True}  # every session was seen on three days
+    finally:
+        for store in stores:
+            store.close()
+
+
+def test_a_rollup_that_cannot_be_written_fails_the_write_with_its_own_error(tmp_path: Path) -> None:
+    source = write_jsonl(tmp_path / "calls.jsonl", workload())
+    with fresh(tmp_path) as store:
+        store.connection.execute("DROP TABLE session_days")
+        with pytest.raises(StoreError, match="session_days"):
+            store.write_priced_events(EventBatch(calls=calls_to_arrow([with_cost(priced_call("x"))])))
+        with pytest.raises(StoreError, match="session rollup"):  # not a second, line-by-line reading
+            store.import_native_jsonl(source, pricer=Pricer())
+        assert store.connection.execute("SELECT count(*) FROM calls").fetchone() == (0,)

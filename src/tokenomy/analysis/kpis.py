@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any, Final, Literal
 
 from tokenomy.analysis.attribution import AttributionTable, attribute
-from tokenomy.analysis.dimensions import Scope
+from tokenomy.analysis.dimensions import Scope, as_utc
 from tokenomy.analysis.grouped import Facets, Selection, add, grouped_charges, grouped_spend
 from tokenomy.analysis.metric_rows import sum_int
 from tokenomy.analysis.metrics import (
@@ -136,7 +136,8 @@ def session_units(store: Store, sources: Sources, scope: Scope) -> int:
     is its own (none taken from its trace). Otherwise over the selected calls and charges.
     """
     if _rollup_counts(store, sources, scope):
-        bounds = [(bound, op) for bound, op in ((scope.since, ">="), (scope.until, "<")) if bound is not None]
+        since, until = as_utc(scope.since), as_utc(scope.until)
+        bounds = [(bound, op) for bound, op in ((since, ">="), (until, "<")) if bound is not None]
         condition = " AND ".join(f"day {op} ?" for _, op in bounds) or "TRUE"
         days = [bound.date() for bound, _ in bounds]
         rows = store.query(session_units_sql(condition), days + days).to_pylist()
@@ -150,7 +151,8 @@ def session_units(store: Store, sources: Sources, scope: Scope) -> int:
 
 def _rollup_counts(store: Store, sources: Sources, scope: Scope) -> bool:
     def whole_day(bound: datetime | None) -> bool:
-        return bound is None or bound.timetz() == time(0)
+        utc = as_utc(bound)
+        return utc is None or utc.time() == time(0)
 
     return (
         not scope.where

@@ -9,6 +9,7 @@ PRIMARY KEY: at 10M rows the index doubled the bulk-load time and quadrupled the
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -68,14 +69,41 @@ def open_store(
     return DuckDBStore(Path(path), read_only=read_only, memory_limit=memory_limit)
 
 
+class _Shared:
+    """What every store object on one database file in this process shares.
+
+    DuckDB gives two connections to one file in one process the same database, so their writes
+    could interleave: two transactions could both find a call id (or a rollup pair) missing and
+    both insert it. One lock per file serializes them (reads too: each connection is used by one
+    thread at a time anyway), and one stamp clock keeps every write's ``imported_at`` distinct.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.last_stamp = datetime(1970, 1, 1)
+
+
+_SHARED: dict[str, _Shared] = {}
+_SHARED_GUARD = threading.Lock()
+os.register_at_fork(after_in_child=_SHARED.clear)  # a lock held by a parent's thread stays held
+
+
+def _shared_state(path: Path) -> _Shared:
+    if str(path) == ":memory:":
+        return _Shared()
+    key = str(path.resolve())
+    with _SHARED_GUARD:
+        return _SHARED.setdefault(key, _Shared())
+
+
 class DuckDBStore:
     """The DuckDB backend of :class:`tokenomy.store.Store`."""
 
     def __init__(self, path: Path, *, read_only: bool = False, memory_limit: str | None = None) -> None:
         self.path = path
         self.read_only = read_only
-        self._lock = threading.RLock()
-        self._last_stamp = datetime(1970, 1, 1)
+        self._shared = _shared_state(path)
+        self._lock = self._shared.lock
         self.session_pairs = RecentPairs()
         """The rollup's pairs this writer added lately (store/session_days.py)."""
         self._con = _connect(path, read_only)
@@ -257,9 +285,10 @@ class DuckDBStore:
 
     def next_stamp(self) -> datetime:
         """A fresh ``imported_at`` value: now in UTC, strictly after every stamp given before."""
-        stamp = max(_utcnow(), self._last_stamp + timedelta(microseconds=1))
-        self._last_stamp = stamp
-        return stamp
+        with self._lock:
+            stamp = max(_utcnow(), self._shared.last_stamp + timedelta(microseconds=1))
+            self._shared.last_stamp = stamp
+            return stamp
 
     def import_stats(self, stamp: datetime, result: ImportResult) -> ImportResult:
         """Fill ``result``'s totals from the calls and charges stored with ``imported_at = stamp``."""

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Final
 import duckdb
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
 
+from tokenomy.errors import StoreError
 from tokenomy.pricing import PriceKey
 from tokenomy.store.arrow import calls_to_arrow, charges_to_arrow
 from tokenomy.store.base import ImportResult, PricerLike, Progress
@@ -130,7 +131,10 @@ def _fast_path(
             con.execute("BEGIN TRANSACTION")
             try:
                 calls, charges = _insert_file(con, str(path), survey, pricer=pricer, stamp=stamp, meter=meter)
-                roll_sessions(con, stamp)
+                try:
+                    roll_sessions(con, stamp)
+                except duckdb.Error as exc:  # not a line SQL cannot vouch for: no second reading
+                    raise StoreError(f"{path}: the session rollup could not be updated: {exc}") from exc
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")

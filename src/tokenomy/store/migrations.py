@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from tokenomy.store.session_days import SESSION_DAYS_DDL, SESSION_DAYS_FILL
+from tokenomy.store.session_days import SESSION_DAYS_DDL, SESSION_DAYS_FILL, SESSION_DAYS_INDEX
 
 MONEY: Final = "DECIMAL(38, 12)"
 
@@ -261,7 +261,7 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
     Migration("0003_findings", (FINDINGS_DDL, FINDING_CALLS_DDL)),
     Migration("0004_budgets", (BUDGET_POLICIES_DDL,)),
     Migration("0005_virtual_keys", (VIRTUAL_KEYS_DDL,)),
-    Migration("0006_session_days", (SESSION_DAYS_DDL, SESSION_DAYS_FILL)),
+    Migration("0006_session_days", (SESSION_DAYS_DDL, SESSION_DAYS_FILL, SESSION_DAYS_INDEX)),
 )
 
 

@@ -3,25 +3,28 @@
 Cost per session divides by the number of distinct sessions, and an exact count of 2.4M distinct
 session ids costs about 0.7-1 s of CPU however it is written (a hash table of every id), which
 alone took the 10M-call report past its 1 s target. The rollup keeps, at write time, each
-(session, day) pair of the stored calls and charges once, with ``multi``: whether the session has
-pairs on more than one day. A scope of whole UTC days then counts its sessions as the rows of
-one-day sessions in its days plus a distinct count of the few multi-day sessions' ids
-(:func:`session_units_sql`; :func:`tokenomy.analysis.kpis.session_units` says when it applies).
-Rows with no start time have a NULL day: they count only when the scope has no bounds, as the
-calls themselves do.
+(session, day) pair of the stored calls and charges, told apart by ``multi``: a session seen on
+one day has one row of weight 1; a session seen on several days has one ``multi`` row per day.
+A scope of whole UTC days then counts its sessions as the weights of its days' one-day rows plus
+a distinct count of the few multi-day sessions' ids (:func:`session_units_sql`;
+:func:`tokenomy.analysis.kpis.session_units` says when it applies). Rows with no start time have
+a NULL day: they count only when the scope has no bounds, as the calls themselves do.
 
-Every write adds its pairs inside its own transaction: an import reads back the rows carrying its
+The table is only ever appended to (an UPDATE would scan all of it): when a one-day session gains
+a day, its old row gets a twin of weight -1, which cancels it, and a ``multi`` twin. Every write
+adds its pairs inside its own transaction: an import reads back the rows carrying its
 ``imported_at`` stamp (:func:`roll_sessions`); a small write of the sink or the collector whose
 rows were all new adds the pairs of its own batch (:func:`add_pairs`), skipping those its writer
 added lately (:class:`RecentPairs`), since a DuckDB statement costs a millisecond or more and such
-writes come many a second. Both look up the rollup's rows of the write's sessions, so a pair is
-never held twice and ``multi`` is set on every row of a session that gains a second day. A
-migration that rewrites ``calls`` or ``charges`` must rebuild the rollup (:data:`SESSION_DAYS_FILL`).
+writes come many a second. Both first look up the rollup's rows of the write's sessions through
+the index on ``session_id``, so a pair never counts twice. The store serializes writes to one
+file (store/duckdb.py), which the look-up-then-append needs. A migration that rewrites ``calls``
+or ``charges`` must rebuild the rollup (:data:`SESSION_DAYS_FILL`).
 """
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import date, datetime
@@ -36,9 +39,13 @@ SESSION_DAYS_DDL: Final = f"""
 CREATE TABLE {SESSION_DAYS} (
     session_id VARCHAR NOT NULL,
     day DATE,
-    multi BOOLEAN NOT NULL
+    multi BOOLEAN NOT NULL,
+    weight TINYINT NOT NULL
 )
 """
+SESSION_DAYS_INDEX: Final = f"CREATE INDEX session_days_session ON {SESSION_DAYS} (session_id)"
+"""The ids' index: a write looks up the rollup's rows of its few sessions through it instead of
+scanning every row (100 ms and more a write on a store of millions of sessions; 5 ms with it)."""
 
 _PAIRS: Final = """
 SELECT DISTINCT session_id, CAST(started_at AS DATE) AS day FROM calls
@@ -49,7 +56,7 @@ WHERE session_id IS NOT NULL{and_stamp}
 """
 SESSION_DAYS_FILL: Final = f"""
 INSERT INTO {SESSION_DAYS}
-SELECT session_id, day, count(*) OVER (PARTITION BY session_id) > 1 FROM ({_PAIRS.format(and_stamp="")}) p
+SELECT session_id, day, count(*) OVER (PARTITION BY session_id) > 1, 1 FROM ({_PAIRS.format(and_stamp="")}) p
 """
 """Fill the rollup from every stored call and charge (the migration that creates it)."""
 
@@ -57,32 +64,42 @@ SELECT session_id, day, count(*) OVER (PARTITION BY session_id) > 1 FROM ({_PAIR
 def session_units_sql(condition: str) -> str:
     """The distinct sessions of the rollup's rows where ``condition`` (over ``day``) holds.
 
-    The sessions seen on one day only are counted by their one row; only those seen on several
+    The sessions seen on one day only are counted by the weights of their rows (one row of +1, or
+    for a session that has since gained a day, that row and its -1); only those seen on several
     days need a distinct count. Two subqueries, not ``FILTER`` clauses: DuckDB would hash every
     id for a filtered ``count(DISTINCT ...)``. The condition's parameters are needed twice.
     """
     return (
-        f"SELECT (SELECT count(*) FROM {SESSION_DAYS} WHERE NOT multi AND ({condition})) "
+        f"SELECT (SELECT coalesce(sum(weight), 0) FROM {SESSION_DAYS} WHERE NOT multi AND ({condition})) "
         f"+ (SELECT count(DISTINCT session_id) FROM {SESSION_DAYS} WHERE multi AND ({condition})) AS units"
     )
 
 
 _SAME_PAIR: Final = "k.session_id = c.session_id AND k.day IS NOT DISTINCT FROM c.day"
 _BY_STAMP: Final = (
-    f"CREATE OR REPLACE TEMP TABLE _tokenomy_cand AS {_PAIRS.format(and_stamp=' AND imported_at = $stamp')}",
-    f"""CREATE OR REPLACE TEMP TABLE _tokenomy_known AS
-    SELECT s.session_id, s.day FROM {SESSION_DAYS} s
-    SEMI JOIN _tokenomy_cand c ON s.session_id = c.session_id""",
-    f"""CREATE OR REPLACE TEMP TABLE _tokenomy_added AS
-    SELECT c.session_id, c.day FROM _tokenomy_cand c ANTI JOIN _tokenomy_known k ON {_SAME_PAIR}""",
+    "CREATE OR REPLACE TEMP TABLE _tokenomy_session_cand AS "
+    + _PAIRS.format(and_stamp=" AND imported_at = $stamp"),
+    f"""CREATE OR REPLACE TEMP TABLE _tokenomy_session_known AS
+    SELECT s.session_id, s.day, s.multi FROM {SESSION_DAYS} s
+    SEMI JOIN _tokenomy_session_cand c ON s.session_id = c.session_id""",
     f"""INSERT INTO {SESSION_DAYS}
-    SELECT a.session_id, a.day, count(*) OVER (PARTITION BY a.session_id) + coalesce(k.n, 0) > 1
-    FROM _tokenomy_added a
-    LEFT JOIN (SELECT session_id, count(*) AS n FROM _tokenomy_known GROUP BY session_id) k
-    USING (session_id)""",
-    f"""UPDATE {SESSION_DAYS} SET multi = TRUE WHERE NOT multi AND session_id IN (
-        SELECT a.session_id FROM _tokenomy_added a
-        SEMI JOIN _tokenomy_known k ON k.session_id = a.session_id)""",
+    WITH k AS (
+        SELECT session_id, count(DISTINCT coalesce(day, DATE '0001-01-01')) AS days,
+               bool_or(multi) AS was_multi, any_value(day) AS only_day
+        FROM _tokenomy_session_known GROUP BY session_id
+    ),
+    a AS (
+        SELECT c.session_id, c.day, count(*) OVER (PARTITION BY c.session_id) AS n
+        FROM _tokenomy_session_cand c ANTI JOIN _tokenomy_session_known k ON {_SAME_PAIR}
+    ),
+    t AS (
+        SELECT a.session_id, a.day, a.n + coalesce(k.days, 0) > 1 AS multi,
+               a.n > 0 AND k.days = 1 AND NOT k.was_multi AS corrects, k.only_day
+        FROM a LEFT JOIN k USING (session_id)
+    )
+    SELECT session_id, day, multi, 1 FROM t
+    UNION ALL SELECT DISTINCT session_id, only_day, FALSE, -1 FROM t WHERE corrects
+    UNION ALL SELECT DISTINCT session_id, only_day, TRUE, 1 FROM t WHERE corrects""",
 )
 
 
@@ -90,15 +107,18 @@ def roll_sessions(con: duckdb.DuckDBPyConnection, stamp: datetime) -> None:
     """Add the (session, day) pairs of the calls and charges stored with ``imported_at = stamp``.
 
     Run it inside the write's transaction, after its last insert or delete. The rollup's rows of
-    the stamp's sessions are found by probing it against a hash of those sessions (never the
-    other way round); pairs already there are not added again, and a session that gains a
-    second day has all its rows marked ``multi``.
+    the stamp's sessions are found through its index; pairs already there are not added again.
+    A session seen on one day that gains a second is corrected without an update (an update
+    scans the whole table): its old row gets a -1 twin that cancels it, and a multi-day twin.
     """
     try:
-        for statement in _BY_STAMP:
-            con.execute(statement, {"stamp": stamp} if "$stamp" in statement else None)
+        con.execute(_BY_STAMP[0], {"stamp": stamp})
+        row = con.execute("SELECT count(*) FROM _tokenomy_session_cand").fetchone()
+        if row and row[0]:  # nothing to look up after a write that stored no session's row
+            for statement in _BY_STAMP[1:]:
+                con.execute(statement)
     finally:
-        for table in ("_tokenomy_cand", "_tokenomy_known", "_tokenomy_added"):
+        for table in ("_tokenomy_session_cand", "_tokenomy_session_known"):
             with suppress(
                 duckdb.Error
             ):  # a failed write's transaction refuses even this; rollback drops them
@@ -123,41 +143,48 @@ def batch_pairs(tables: Iterable[tuple[pa.Table, str]]) -> set[Pair]:
 def add_pairs(con: duckdb.DuckDBPyConnection, pairs: set[Pair]) -> set[Pair]:
     """Add the pairs the rollup lacks (inside the write's transaction); returns those added.
 
-    The same as :func:`roll_sessions` for a few pairs known in Python: one probe for the rows of
-    their sessions, one insert, and an update only when a session gains a second day.
+    The same as :func:`roll_sessions` for a few pairs known in Python: one lookup of the rows of
+    their sessions, then one insert.
     """
     if not pairs:
         return set()
     sessions = pa.table({"session_id": sorted({s for s, _ in pairs})})
     with _registered(con, "_tokenomy_sessions", sessions):
-        known = set(
-            con.execute(
-                f"SELECT s.session_id, s.day FROM {SESSION_DAYS} s "
-                "SEMI JOIN _tokenomy_sessions c ON s.session_id = c.session_id"
-            ).fetchall()
-        )
-    added = pairs - known
+        known = con.execute(
+            f"SELECT s.session_id, s.day, s.multi FROM {SESSION_DAYS} s "
+            "SEMI JOIN _tokenomy_sessions c ON s.session_id = c.session_id"
+        ).fetchall()
+    days: dict[str, set[date | None]] = defaultdict(set)
+    was_multi: set[str] = set()
+    for session, day, multi in known:
+        days[session].add(day)
+        if multi:
+            was_multi.add(session)
+    added = {p for p in pairs if p[1] not in days.get(p[0], ())}
     if not added:
         return added
-    had = Counter(s for s, _ in known)
-    total = had + Counter(s for s, _ in added)
-    rows = sorted(added, key=lambda p: (p[0], p[1] or date.min))
+    new_days: dict[str, set[date | None]] = defaultdict(set)
+    for session, day in added:
+        new_days[session].add(day)
+    rows: list[tuple[str, date | None, bool, int]] = []
+    for session, day in sorted(added, key=lambda p: (p[0], p[1] or date.min)):
+        rows.append((session, day, len(days[session] | new_days[session]) > 1, 1))
+    for session in sorted(new_days):
+        if len(days[session]) == 1 and session not in was_multi:  # a one-day session gains a day
+            (old,) = days[session]
+            rows += [(session, old, False, -1), (session, old, True, 1)]
     table = pa.table(
         {
-            "session_id": [s for s, _ in rows],
-            "day": pa.array([d for _, d in rows], pa.date32()),
-            "multi": [total[s] > 1 for s, _ in rows],
+            "session_id": [r[0] for r in rows],
+            "day": pa.array([r[1] for r in rows], pa.date32()),
+            "multi": [r[2] for r in rows],
+            "weight": pa.array([r[3] for r in rows], pa.int8()),
         }
     )
     with _registered(con, "_tokenomy_session_pairs", table):
-        con.execute(f"INSERT INTO {SESSION_DAYS} SELECT session_id, day, multi FROM _tokenomy_session_pairs")
-    gaining = sorted({s for s, _ in added if had[s] == 1})  # one known day until now
-    if gaining:
-        with _registered(con, "_tokenomy_sessions", pa.table({"session_id": gaining})):
-            con.execute(
-                f"UPDATE {SESSION_DAYS} SET multi = TRUE WHERE NOT multi "
-                "AND session_id IN (SELECT session_id FROM _tokenomy_sessions)"
-            )
+        con.execute(
+            f"INSERT INTO {SESSION_DAYS} SELECT session_id, day, multi, weight FROM _tokenomy_session_pairs"
+        )
     return added
 
 
@@ -168,7 +195,8 @@ def _registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> I
     try:
         yield
     finally:
-        con.unregister(name)
+        with suppress(duckdb.Error):  # a failed write's transaction refuses even this; rollback drops it
+            con.unregister(name)
 
 
 class RecentPairs:
@@ -179,7 +207,7 @@ class RecentPairs:
     rollup, so the rollup never holds a pair twice.
     """
 
-    def __init__(self, limit: int = 200_000) -> None:
+    def __init__(self, limit: int = 20_000) -> None:
         self._known: set[Pair] = set()
         self._limit = limit
 
