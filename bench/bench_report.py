@@ -205,6 +205,11 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     db = build_store(args.calls, args.seed, args.memory_limit)
     print(f"store: {db.name} ({db.stat().st_size / 1e6:,.0f} MB), {args.repeat} interleaved runs each")
+    counts = [_hand(db, sql)()[0][0][0] for sql in (HAND_ROLLUP_SESSIONS, HAND_SESSIONS)]
+    print(f"distinct sessions: {counts[0]:,} from the rollup, {counts[1]:,} over the calls and charges")
+    if counts[0] != counts[1]:
+        print("the rollup's count differs from the calls': the comparison below would be unfair")
+        return 1
     times = measure(db, args.repeat)
     best = {name: {k: min(v) for k, v in t.items()} for name, t in times.items()}
     median = {name: {k: statistics.median(v) for k, v in t.items()} for name, t in times.items()}
