@@ -13,8 +13,13 @@ not inflate: the whole process's (the sink's work included) and the caller's thr
 The caller's path is also timed with the calling thread's CPU clock, call by call: on a loaded
 machine, preemption moves wall-time medians by more than the few microseconds being measured.
 
+The caller's side of a stream is timed the same way on a canned event stream, which the SDK
+decodes into its chunk objects as it would a socket's ("caller's path, stream").
+
 Run: ``python -m bench capture`` (``python -m bench.bench_capture --calls N --target null|duckdb
---caller-only`` for a shorter run).
+--caller-only`` for a shorter run, ``--case stream`` for the HTTP cases whose name holds a word,
+``--compare-kept`` for a streamed chat recorded keeping the SDK's objects against keeping the
+events' data text, call by call).
 """
 
 from __future__ import annotations
@@ -123,6 +128,126 @@ def _stubbed(mock_url: str) -> tuple[Callable[[Any], None], Any, Any]:
     return chat, clients[0], capture.instrument(clients[1])
 
 
+def _stubbed_stream(mock_url: str) -> tuple[Callable[[Any], None], Any, Any]:
+    """Two OpenAI clients whose streamed chat answers are a canned server-sent event body (one
+    instrumented): the SDK still decodes and builds every chunk, but no socket is read, so the
+    difference is tokenomy's work on the caller's path for a stream, event by event."""
+    import httpx2
+    from openai import OpenAI
+    from openai.types.chat import ChatCompletionChunk
+
+    from tokenomy import capture
+
+    request = {
+        "model": "gpt-4o-mini",
+        "messages": MESSAGES,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    sent = httpx2.post(
+        f"{mock_url}/v1/chat/completions", json=request, headers={"Authorization": "Bearer bench"}
+    )
+    body = sent.content
+
+    def canned_for(client: Any) -> Callable[..., Any]:
+        def canned(cast_to: Any, options: Any, *, stream: bool = False, stream_cls: Any = None) -> Any:
+            response = httpx2.Response(200, content=body, request=sent.request)
+            return stream_cls(cast_to=ChatCompletionChunk, response=response, client=client, options=options)
+
+        return canned
+
+    clients = []
+    for _ in range(2):
+        client = OpenAI(base_url=f"{mock_url}/v1", api_key="bench", max_retries=0)
+        client.request = canned_for(client)  # type: ignore[method-assign]
+        clients.append(client)
+
+    def chat_stream(client: Any) -> None:
+        for _ in client.chat.completions.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+        ):
+            pass
+
+    return chat_stream, clients[0], capture.instrument(clients[1])
+
+
+def _compare_kept(mock_url: str, calls: int) -> None:
+    """Streamed chat, three clients call by call: bare, instrumented keeping the SDK's chunk objects
+    until the sink's thread reads them (as before), and instrumented keeping the events' data text.
+
+    Prints each one's wall p50 and the garbage collections run on the calling thread (count per
+    1,000 calls and time per call): kept objects survive the young generations' collections.
+    """
+    import gc
+    import threading
+
+    from openai import OpenAI
+
+    from tokenomy import capture
+    from tokenomy.capture import streams
+
+    me, spent, started = threading.get_ident(), [0, 0, 0, 0], [0]
+
+    def collected(phase: str, info: dict[str, Any]) -> None:
+        if threading.get_ident() == me:
+            if phase == "start":
+                started[0] = time.thread_time_ns()
+            else:
+                spent[0] += time.thread_time_ns() - started[0]
+                spent[1 + info["generation"]] += 1
+
+    def chat_stream(client: Any) -> None:
+        for _ in client.chat.completions.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+        ):
+            pass
+
+    bare = OpenAI(base_url=f"{mock_url}/v1", api_key="bench", max_retries=0)
+    instrumented = capture.instrument(OpenAI(base_url=f"{mock_url}/v1", api_key="bench", max_retries=0))
+    keep_text = streams.keep_data
+
+    def keep_objects(*args: Any, **kwargs: Any) -> bool:
+        return False
+
+    ways = (
+        ("bare", bare, keep_text),
+        ("objects kept", instrumented, keep_objects),
+        ("text kept", instrumented, keep_text),
+    )
+    for _ in range(100):
+        for _, client, keep in ways:
+            streams.keep_data = keep
+            chat_stream(client)
+    capture.flush(60)
+    walls: dict[str, list[int]] = {name: [] for name, _, _ in ways}
+    gcs = {name: [0, 0, 0, 0] for name, _, _ in ways}
+    gc.callbacks.append(collected)
+    try:
+        for _ in range(calls):
+            for name, client, keep in ways:
+                streams.keep_data = keep
+                before = list(spent)
+                start = time.perf_counter_ns()
+                chat_stream(client)
+                walls[name].append(time.perf_counter_ns() - start)
+                gcs[name] = [
+                    total + now - then for total, now, then in zip(gcs[name], spent, before, strict=True)
+                ]
+    finally:
+        gc.callbacks.remove(collected)
+        streams.keep_data = keep_text
+    print(f"openai chat stream, {calls} calls each, call by call: wall p50 added; GC on the calling thread")
+    base = statistics.median(walls["bare"]) / 1000
+    for name, _, _ in ways:
+        p50 = statistics.median(walls[name]) / 1000
+        per = [round(n * 1000 / calls) for n in gcs[name][1:]]
+        print(
+            f"  {name:<14}p50 {p50:9.1f} ({p50 - base:+7.1f})   collections per 1,000 calls (gen 0/1/2) "
+            f"{per}, {gcs[name][0] / calls / 1000:.1f} us per call",
+            flush=True,
+        )
+
+
 def _time(call: Callable[[Any], None], client: Any, n: int, into: list[int]) -> None:
     for _ in range(n):
         start = time.perf_counter_ns()
@@ -212,6 +337,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--calls", type=int, default=2000, help="measured calls per client and case")
     parser.add_argument("--target", choices=("duckdb", "null"), default="duckdb", help="the sink's target")
     parser.add_argument(
+        "--case", action="append", help="only the HTTP cases named so (repeatable), e.g. 'stream'"
+    )
+    parser.add_argument(
+        "--compare-kept",
+        action="store_true",
+        help="only the streamed chat: bare, SDK objects kept, data text kept, call by call",
+    )
+    parser.add_argument(
         "--caller-only", action="store_true", help="only the caller's path (canned answers), no HTTP cases"
     )
     args = parser.parse_args(argv)
@@ -226,13 +359,30 @@ def main(argv: list[str]) -> int:
         _pin(0, 1)
         with tempfile.TemporaryDirectory(prefix="tokenomy-bench-capture-") as folder:
             url = f"http://127.0.0.1:{match.group(1)}"
-            return _run(url, args.calls, args.target, Path(folder), caller_only=args.caller_only)
+            return _run(
+                url,
+                args.calls,
+                args.target,
+                Path(folder),
+                caller_only=args.caller_only,
+                only=args.case or [],
+                compare_kept=args.compare_kept,
+            )
     finally:
         mock.terminate()
         mock.wait(10)
 
 
-def _run(mock_url: str, calls: int, target: str, folder: Path, *, caller_only: bool = False) -> int:
+def _run(
+    mock_url: str,
+    calls: int,
+    target: str,
+    folder: Path,
+    *,
+    caller_only: bool = False,
+    only: Sequence[str] = (),
+    compare_kept: bool = False,
+) -> int:
     from tokenomy import capture
     from tokenomy.capture.sink.core import Sink
     from tokenomy.capture.sink.settings import SinkSettings
@@ -244,9 +394,13 @@ def _run(mock_url: str, calls: int, target: str, folder: Path, *, caller_only: b
         capture.configure(f"duckdb:{folder / 'bench.duckdb'}", spool_dir=folder / "spool")
     print(f"mock upstream and this process each pinned to its own core; sink target: {target}")
     print(f"{calls} calls per client and case, alternating in blocks of {BLOCK}; times in microseconds")
+    if compare_kept:
+        _compare_kept(mock_url, calls)
+        return _finish()
     heads = ("bare p50", "inst p50", "added", "bare p90", "inst p90", "added")
     print(f"{'case':<20}" + "".join(f"{h:>9}" for h in heads) + f"{'mean +':>10}")
     cases = [] if caller_only else _cases(mock_url)
+    cases = [c for c in cases if not only or any(word in c[0] for word in only)]
     for name, call, bare, instrumented in cases:
         plain, measured = _measure(call, bare, instrumented, calls)
         print(_row(name, plain, measured), flush=True)
@@ -256,6 +410,18 @@ def _run(mock_url: str, calls: int, target: str, folder: Path, *, caller_only: b
     bare_cpu, inst_cpu = _caller_cpu(chat, bare, instrumented, calls * 5)
     print(
         f"caller's path alone, calling thread's CPU p50: bare {bare_cpu:.1f}, instrumented {inst_cpu:.1f}, "
+        f"added {inst_cpu - bare_cpu:+.1f}",
+        flush=True,
+    )
+    stream, bare, instrumented = _stubbed_stream(mock_url)
+    plain, measured = _measure(stream, bare, instrumented, calls)
+    print(
+        _row("caller's path, stream", plain, measured) + "   (canned event stream instead of HTTP)",
+        flush=True,
+    )
+    bare_cpu, inst_cpu = _caller_cpu(stream, bare, instrumented, calls)
+    print(
+        f"caller's path, stream, calling thread's CPU p50: bare {bare_cpu:.1f}, instrumented {inst_cpu:.1f}, "
         f"added {inst_cpu - bare_cpu:+.1f}",
         flush=True,
     )

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from anthropic import Anthropic, AsyncAnthropic
 from openai import APIError, AsyncOpenAI, OpenAI
+from openai.types.chat import ChatCompletionChunk
 
 from tests.capture.support import MemoryTarget
 from tokenomy import capture, tokens
+from tokenomy.capture.captured import Captured
+from tokenomy.capture.runtime import RUNTIME
+from tokenomy.capture.sink.core import Sink
+from tokenomy.capture.streams import keep_data
+from tokenomy.config import Config
 from tokenomy.mockllm import MockThread
 from tokenomy.schema import Call, Kind, Status
 
@@ -209,3 +217,98 @@ def test_the_openai_stream_helpers_are_recorded(mock: MockThread, recorded: Memo
     assert [c.streamed for c in calls] == [True, True, False]
     served = _served(mock)
     assert sum(c.usage.output_total or 0 for c in calls) == served["output_tokens"]
+
+
+class _Keeper(Sink):
+    """A sink that keeps what the caller's path submits, unbuilt, for the test to build."""
+
+    def __init__(self) -> None:
+        super().__init__(MemoryTarget())
+        self.kept: list[Any] = []
+
+    def submit(self, item: Any) -> bool:
+        self.kept.append(item)
+        return True
+
+
+def _rebuilt_from_objects(captured: Captured) -> Call:
+    """The call built again from the SDK chunk objects the kept data text decodes to (as the SDK does)."""
+    captured.items = [
+        ChatCompletionChunk.construct(**json.loads(data)) for data in captured.items or [] if data != "[DONE]"
+    ]
+    return captured.build()
+
+
+def test_an_openai_chat_stream_is_kept_as_its_data_text_and_reads_as_its_chunk_objects(
+    mock: MockThread,
+) -> None:
+    keeper = _Keeper()
+    RUNTIME.configure(keeper, config=Config())
+    try:
+        client = _openai(mock)
+        for usage in (True, False):
+            read = list(
+                client.chat.completions.create(
+                    model="gpt-4o", messages=CHAT, stream=True, stream_options={"include_usage": usage}
+                )
+            )
+            assert len(read) >= 3
+        stream = client.chat.completions.create(
+            model="gpt-4o", messages=CHAT, stream=True, extra_headers=LONG_ANSWER
+        )
+        for count, _ in enumerate(stream, start=1):
+            if count == 5:
+                break
+        stream.close()
+        assert len(keeper.kept) == 3
+        for captured, end in zip(keeper.kept, (Status.OK, Status.OK, Status.CANCELLED), strict=True):
+            assert captured.items
+            assert all(type(data) is str for data in captured.items)  # no SDK objects kept
+            from_text = captured.build()
+            assert from_text.status is end
+            assert from_text.streamed
+            assert from_text == _rebuilt_from_objects(captured)
+        assert len(keeper.kept[2].items) == 5  # what the caller read, no more
+        assert keeper.kept[0].build().usage.kind is Kind.REPORTED
+        assert keeper.kept[1].build().usage.kind is Kind.ESTIMATED  # no usage asked for: counted here
+    finally:
+        RUNTIME.shutdown(10)
+
+
+def test_async_openai_chat_streams_are_kept_as_their_data_text(mock: MockThread) -> None:
+    keeper = _Keeper()
+    RUNTIME.configure(keeper, config=Config())
+    client = capture.instrument(AsyncOpenAI(base_url=mock.openai_base_url, api_key="t", max_retries=0))
+
+    async def run() -> list[Any]:
+        stream = await client.chat.completions.create(
+            model="gpt-4o", messages=CHAT, stream=True, stream_options={"include_usage": True}
+        )
+        return [chunk async for chunk in stream]
+
+    try:
+        chunks = asyncio.run(run())
+        (captured,) = keeper.kept
+        assert all(type(data) is str for data in captured.items)
+        call = captured.build()
+        assert call.id == chunks[0].id
+        assert call.usage.kind is Kind.REPORTED
+        assert call == _rebuilt_from_objects(captured)
+    finally:
+        RUNTIME.shutdown(10)
+
+
+def test_a_stream_object_without_the_sdk_event_reader_keeps_its_events() -> None:
+    class Odd:
+        pass
+
+    class Reader:
+        def _iter_events(self) -> Iterator[Any]:
+            yield from ()
+
+    kept: list[Any] = []
+    assert keep_data(Odd(), kept, is_async=False) is False
+    assert keep_data(Reader(), kept, is_async=False) is True
+    already = Reader()
+    already._iter_events = lambda: iter(())  # type: ignore[method-assign]
+    assert keep_data(already, kept, is_async=False) is False  # someone else's hook: left alone

@@ -11,6 +11,12 @@ event that carries output (``ttft_ms``). The call is recorded when the stream en
   or garbage collection) or the response is closed under it (the stream helpers close the
   response directly): recorded as cancelled, with what had arrived.
 
+For a route read from the events' data text (``Route.raw``: OpenAI chat), the stream's event
+reader is wrapped too (:func:`keep_data`), and what is kept for the sink's thread is each event's
+data ``str`` rather than the SDK's object: strings are not tracked by the garbage collector, where
+the objects, alive until the sink's thread read them, made the collections in the caller's threads
+more frequent and longer.
+
 The close hook on the response holds only the :class:`StreamWatch`, never the stream or its
 generators, so it creates no reference cycle: the Anthropic SDK relies on a dropped stream being
 closed by reference counting, and it still is.
@@ -32,7 +38,7 @@ from tokenomy.capture.sink.core import Sink
 class StreamWatch:
     """The live state of one stream, shared by its iterator wrapper and its close hook."""
 
-    __slots__ = ("_lock", "captured", "done", "is_output", "running", "sink", "waiting_first")
+    __slots__ = ("_lock", "captured", "done", "is_output", "keep", "running", "sink", "waiting_first")
 
     def __init__(self, captured: Captured, sink: Sink) -> None:
         self.captured = captured
@@ -41,14 +47,16 @@ class StreamWatch:
         self.running = False
         self.done = False
         self.waiting_first = True
+        self.keep = True  # False once the events' data text is kept instead (see keep_data)
         self._lock = threading.Lock()
         captured.items = []
 
     def take(self, item: Any) -> None:
         """Keep one event; the first one carrying output sets the time to first token."""
-        items = self.captured.items
-        if items is not None:
-            items.append(item)
+        if self.keep:
+            items = self.captured.items
+            if items is not None:
+                items.append(item)
         if self.waiting_first:
             try:
                 found = self.is_output is None or self.is_output(item)
@@ -96,7 +104,8 @@ def watch_sync(inner: Iterator[Any], watch: StreamWatch) -> Iterator[Any]:
                 watch.finish(FAILED, exc)
                 raise
             watch.running = False
-            watch.take(item)
+            if watch.waiting_first or watch.keep:  # else nothing to do: no call per event
+                watch.take(item)
             yield item
     finally:
         if not watch.done:
@@ -122,7 +131,8 @@ async def watch_async(inner: AsyncIterator[Any], watch: StreamWatch) -> AsyncIte
                 watch.finish(FAILED, exc)
                 raise
             watch.running = False
-            watch.take(item)
+            if watch.waiting_first or watch.keep:
+                watch.take(item)
             yield item
     finally:
         if not watch.done:
@@ -157,6 +167,38 @@ def hook_close(response: Any, watch: StreamWatch, *, is_async: bool) -> None:
     response.close = close
 
 
+def keep_data(stream: Any, into: list[Any], *, is_async: bool) -> bool:
+    """Make the stream keep each server-sent event's data text in ``into`` as the SDK reads it.
+
+    Both SDKs' stream objects read their events from ``stream._iter_events()``, called when the
+    stream is first read: an attribute of the same name set on the object is called instead, and
+    passes every event through after appending its ``data`` (a ``str``, which the garbage
+    collector does not track, where the SDK's event objects would stay alive until the sink's
+    thread read them). False (nothing changed) when the stream has no such method.
+    """
+    events = getattr(stream, "_iter_events", None)
+    if events is None or not callable(events) or "_iter_events" in getattr(stream, "__dict__", {}):
+        return False
+    keep = into.append
+    if is_async:
+
+        async def aiter_kept() -> AsyncIterator[Any]:
+            async for sse in events():
+                keep(getattr(sse, "data", None))
+                yield sse
+
+        stream._iter_events = aiter_kept
+        return True
+
+    def iter_kept() -> Iterator[Any]:
+        for sse in events():
+            keep(getattr(sse, "data", None))
+            yield sse
+
+    stream._iter_events = iter_kept
+    return True
+
+
 def watch_stream(stream: Any, captured: Captured, sink: Sink, *, is_async: bool) -> bool:
     """Instrument an SDK stream object in place; False when it is not a stream this code knows."""
     inner = getattr(stream, "_iterator", None)
@@ -164,6 +206,8 @@ def watch_stream(stream: Any, captured: Captured, sink: Sink, *, is_async: bool)
     if inner is None or response is None:
         return False
     watch = StreamWatch(captured, sink)
+    if captured.route.raw and captured.items is not None:
+        watch.keep = not keep_data(stream, captured.items, is_async=is_async)
     stream._iterator = watch_async(inner, watch) if is_async else watch_sync(inner, watch)
     hook_close(response, watch, is_async=is_async)
     return True

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from openai.types import CreateEmbeddingResponse
 from openai.types.chat import ChatCompletionChunk
 from openai.types.responses import ResponseTextDeltaEvent
 
+from tests.conftest import real_data_path
 from tokenomy.capture.sdk.base import dump
 from tokenomy.capture.sdk.openai import (
     ADAPTER,
@@ -157,3 +159,65 @@ def test_the_routes_cover_the_llm_endpoints_only() -> None:
     assert sorted(ADAPTER.routes) == ["/chat/completions", "/completions", "/embeddings", "/responses"]
     assert [r.api for r in ADAPTER.routes.values()] == ["chat", "completions", "responses", "embeddings"]
     assert ADAPTER.routes["/embeddings"].prompt is False
+
+
+def _as_text(chunks: list[ChatCompletionChunk]) -> list[str]:
+    """The data text a server sent for these chunks (only the fields it set), then ``[DONE]``."""
+    return [c.model_dump_json(exclude_unset=True) for c in chunks] + ["[DONE]"]
+
+
+def _read_both_ways(chunks: list[ChatCompletionChunk]) -> tuple[Any, Any]:
+    from_text, from_objects = stream_accumulator(None), stream_accumulator(None)
+    chat_events(_as_text(chunks), from_text)
+    for chunk in chunks:
+        from_objects.feed(dump(chunk))
+    return from_text.result(), from_objects.result()
+
+
+def test_chunks_kept_as_their_data_text_read_as_the_chunk_objects() -> None:
+    text = [_chunk(choices=[{"index": 0, "delta": {"content": f"w{n} "}}]) for n in range(12)]
+    groq = [
+        _chunk(choices=[{"index": 0, "delta": {"content": "Hi"}}], x_groq={"id": "r"}),
+        _chunk(
+            choices=[{"index": 0, "delta": {}, "finish_reason": "stop"}],
+            x_groq={"id": "r", "usage": {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}},
+        ),
+    ]
+    odd = [
+        _chunk(choices=[{"index": 0, "delta": {"content": 'a "quoted" \\ \u00e9'}}], service_tier="flex"),
+        _chunk(id="c2", choices=[{"index": 1, "delta": {"content": "second"}, "finish_reason": "length"}]),
+        _chunk(choices=[{"index": 0, "delta": {"content": "x"}}], obfuscation="abc"),
+        _chunk(choices=[{"index": 0, "delta": {"refusal": "no"}}]),
+    ]
+    for chunks in (CHUNKS, [*CHUNKS[:2], *text, CHUNKS[-1]], groq, [*odd, *text], text, CHUNKS[-1:]):
+        from_text, from_objects = _read_both_ways(chunks)
+        assert from_text is not None
+        assert from_text == from_objects
+    assert _read_both_ways(CHUNKS)[0].completion_text == "Hello world"
+
+
+def test_data_text_the_sdk_would_not_yield_is_skipped() -> None:
+    plain = _as_text(CHUNKS)
+    noisy = [plain[0], "", "not json", '{"error": {"message": "overloaded"}}', *plain[1:]]
+    quiet, loud = stream_accumulator(None), stream_accumulator(None)
+    chat_events(plain, quiet)
+    chat_events(noisy, loud)
+    assert loud.result() == quiet.result()
+    alone = stream_accumulator(None)
+    chat_events(['{"error": {"message": "overloaded"}}', "[DONE]"], alone)
+    assert alone.result() is None
+
+
+def test_recorded_chat_streams_read_the_same_from_their_data_text() -> None:
+    folder = real_data_path("provider-responses", "openai-python", "chat-streams-include-usage")
+    read = 0
+    for path in sorted(folder.glob("*.jsonl")):
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        datas = [row["data"] for row in rows if isinstance(row.get("data"), dict)]
+        chunks = [ChatCompletionChunk.construct(**data) for data in datas]  # as the SDK builds them
+        from_text, from_objects = stream_accumulator(None), stream_accumulator(None)
+        chat_events([json.dumps(d) for d in datas] + ["[DONE]"], from_text)
+        chat_events(chunks, from_objects)
+        assert from_text.result() == from_objects.result(), path.name
+        read += 1
+    assert read >= 3

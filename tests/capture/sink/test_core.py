@@ -5,8 +5,11 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import pytest
+
 from tests.capture.support import MemoryTarget, call, sink_with
 from tokenomy.capture.records import Record
+from tokenomy.capture.sink import target as sink_target
 from tokenomy.schema import Call
 
 
@@ -203,3 +206,16 @@ def _encoded(count: int) -> bytes:
 
     calls: list[Call] = [call(i) for i in range(count)]
     return encode(calls)
+
+
+def test_paced_work_hands_the_gil_over_between_items_once_the_interval_has_passed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    slept: list[float] = []
+    monkeypatch.setattr("tokenomy.capture.sink.target.time.sleep", slept.append)
+    assert list(sink_target.paced(range(5), interval=0.0)) == [0, 1, 2, 3, 4]
+    assert slept == [0, 0, 0, 0, 0]  # after every item: each one took longer than no time at all
+    slept.clear()
+    assert list(sink_target.paced(range(5), interval=3600.0)) == [0, 1, 2, 3, 4]
+    assert slept == []  # never within an hour
+    assert sink_target.HAND_OVER < 0.005  # finer than the interpreter's own switch interval

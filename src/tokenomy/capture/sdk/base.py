@@ -31,7 +31,8 @@ EventReader = Callable[[Any], dict[str, Any]]
 
 EventsFeeder = Callable[[Sequence[Any], Any], None]
 """Feeds all of a stream's SDK events to a usage stream accumulator, with the same effect as
-feeding it each event read by the route's :data:`EventReader`, but cheaper."""
+feeding it each event read by the route's :data:`EventReader`, but cheaper. For a route whose
+streams are kept raw (``Route.raw``) the events may also be their data text (``str``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,9 @@ class Route:
         is_output: True for a stream event that carries output (the first one sets ``ttft_ms``).
         prompt: Whether the request holds a chat prompt whose shape is counted (not embeddings).
         events: Feeds a whole stream's events at once (None: each through ``event``).
+        raw: Whether a stream is kept as the data text of its server-sent events, when the SDK's
+            stream object lets it be read (:mod:`tokenomy.capture.streams`), rather than as the
+            SDK's event objects; ``events`` then takes those strings.
     """
 
     api: str
@@ -57,6 +61,7 @@ class Route:
     is_output: Callable[[Any], bool] | None = None
     prompt: bool = True
     events: EventsFeeder | None = None
+    raw: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ base URL's host names (Groq, DeepSeek, OpenRouter... through the OpenAI SDK), el
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
@@ -47,9 +48,21 @@ def chat_events(chunks: Sequence[Any], accumulator: Any) -> None:
 
     Once the accumulator (or the auto stream's recognised one) offers ``feed_delta`` (the chat
     accumulator does), a chunk :func:`chat_event` would read by hand is given to it by its
-    fields, which has the same effect as feeding ``chat_event(chunk)``.
+    fields, which has the same effect as feeding ``chat_event(chunk)``. A chunk kept as its data
+    text (a ``str``, see ``Route.raw``) is read by :func:`chat_data`; once the chat accumulator is
+    known, its ``feed_raw`` is called directly.
     """
+    feed_raw = None
     for chunk in chunks:
+        if type(chunk) is str:
+            if feed_raw is not None and '"error"' not in chunk:
+                feed_raw(chunk)  # what chat_data does once the accumulator is known, without its lookups
+                continue
+            chat_data(chunk, accumulator)
+            feed_raw = getattr(getattr(accumulator, "inner", accumulator), "feed_raw", None)
+            continue
+        if chunk is None:  # an event without data text (not one the SDK makes)
+            continue
         inner = getattr(accumulator, "inner", accumulator)
         feed_delta = getattr(inner, "feed_delta", None)
         if feed_delta is not None and chunk.usage is None and chunk.object == _CHUNK and _plain_head(chunk):
@@ -67,6 +80,39 @@ def chat_events(chunks: Sequence[Any], accumulator: Any) -> None:
                     feed_delta(head, choice.index, delta.content, choice.finish_reason)
                     continue
         accumulator.feed(chat_event(chunk))
+
+
+def chat_data(data: str, accumulator: Any) -> None:
+    """Feed one chunk given as its server-sent event's data text: what the SDK decoded into the
+    chunk object it yielded, so feeding it has the same effect as feeding that object's wire event.
+
+    The chat accumulator reads it by :meth:`~tokenomy.usage.openai_chat.ChatStream.feed_raw` (a
+    text delta by its text alone); before the stream is recognised it is decoded and fed whole.
+    ``[DONE]``, empty data and text that is not JSON are skipped, and so is an error event, which
+    the SDK raises instead of yielding (the call then ends with that error).
+    """
+    if '"error"' in data and _is_error(data):
+        return
+    inner = getattr(accumulator, "inner", accumulator)
+    feed_raw = getattr(inner, "feed_raw", None)
+    if feed_raw is not None:
+        feed_raw(data)
+        return
+    if not data or data.startswith("[DONE]"):
+        return
+    try:
+        event = json.loads(data)
+    except ValueError:
+        return
+    accumulator.feed(event)
+
+
+def _is_error(data: str) -> bool:
+    try:
+        event = json.loads(data)
+    except ValueError:
+        return False
+    return isinstance(event, dict) and bool(event.get("error"))
 
 
 def _plain_head(chunk: Any) -> bool:
@@ -123,7 +169,9 @@ def _tools(request: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [t for t in tools if isinstance(t, Mapping)] if isinstance(tools, list) else []
 
 
-_CHAT: Final = Route("chat", "chat", "openai.chat", body, chat_event, chat_is_output, events=chat_events)
+_CHAT: Final = Route(
+    "chat", "chat", "openai.chat", body, chat_event, chat_is_output, events=chat_events, raw=True
+)
 ADAPTER: Final = ClientAdapter(
     name="openai",
     matches=lambda client: isinstance(client, installed_class("openai", "OpenAI", "AsyncOpenAI")),

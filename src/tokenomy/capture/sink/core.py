@@ -28,22 +28,18 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Protocol
 
 from tokenomy.capture.log import RateLimitedLog
 from tokenomy.capture.records import AgentSpan, Record, decode, encode
 from tokenomy.capture.sink.settings import SinkSettings
 from tokenomy.capture.sink.spool import Claim, Spool
-from tokenomy.capture.sink.target import Idling, Target
+from tokenomy.capture.sink.target import Idling, Target, paced
 from tokenomy.errors import SinkError
 from tokenomy.native import FieldError
 from tokenomy.schema import Call, Charge, OutcomeEvent
 
 _RECORDS = (Call, Charge, OutcomeEvent, AgentSpan)
-_HAND_OVER: Final = 0.002
-"""Seconds of building after which the sink's thread hands the GIL to the application's threads
-(at the next record's end): often enough to keep them responsive (the interpreter's own switch
-interval is 5 ms), seldom enough that a batch of cheap records is not one thread switch each."""
 
 
 class Pending(Protocol):
@@ -309,8 +305,7 @@ class Sink:
 
     def _build(self, items: list[Item]) -> list[Record]:
         records: list[Record] = []
-        handed = time.perf_counter()
-        for item in items:
+        for item in paced(items):  # the GIL is handed to the application's threads between records
             if isinstance(item, _RECORDS):
                 records.append(item)
                 continue
@@ -321,9 +316,6 @@ class Sink:
                 self._problem(
                     "build", f"tokenomy capture: could not build a record ({exc!r}); it was dropped"
                 )
-            if time.perf_counter() - handed >= _HAND_OVER:
-                time.sleep(0)  # hand the GIL to the application's threads between two records
-                handed = time.perf_counter()
         try:
             return self.target.prepare(records)
         except Exception as exc:

@@ -7,10 +7,34 @@ is called from the sink's own thread only, one batch at a time.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Final, Protocol, TypeVar, runtime_checkable
 
 from tokenomy.capture.records import Record
+
+T = TypeVar("T")
+HAND_OVER: Final = 0.0002
+"""Seconds of work after which the sink's thread hands the GIL to the application's threads (at
+the next item's end). A thread woken by its socket waits for the GIL until then, so this bounds
+what the sink adds to each of the application's waits (every streamed chunk is one): 0.2 ms,
+where the interpreter's own switch interval is 5 ms. Handing over when nobody waits costs about a
+microsecond (one system call), about one percent of a streamed call's building."""
+
+
+def paced(items: Iterable[T], interval: float | None = None) -> Iterator[T]:
+    """``items`` one by one, the GIL handed over (``time.sleep(0)``) between two of them once
+    ``interval`` seconds (None: :data:`HAND_OVER`) have passed since the last hand-over; the
+    sink's thread iterates its per-record work (building, pricing, converting) through this."""
+    if interval is None:
+        interval = HAND_OVER
+    clock = time.perf_counter
+    handed = clock()
+    for item in items:
+        yield item
+        if clock() - handed >= interval:
+            time.sleep(0)
+            handed = clock()
 
 
 class Target(Protocol):

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from tokenomy.capture.records import AgentSpan, Record, encode, is_native
 from tokenomy.capture.sink.poster import Poster
+from tokenomy.capture.sink.target import paced
 from tokenomy.errors import SinkError, StoreError
 from tokenomy.native import attribution_to_native
 from tokenomy.schema import Call, Charge, OutcomeEvent
@@ -59,7 +60,8 @@ class CallPricer:
             return records
         pricer = self.pricer()
         return [
-            r.replace(cost=pricer.price(r)) if isinstance(r, Call) and r.cost is None else r for r in records
+            r.replace(cost=pricer.price(r)) if isinstance(r, Call) and r.cost is None else r
+            for r in paced(records)
         ]
 
 
@@ -193,7 +195,7 @@ def _event_batch(records: Sequence[Record]) -> EventBatch:
     from tokenomy.store.events import EventBatch, outcomes_to_arrow, spans_to_arrow  # noqa: PLC0415
 
     return EventBatch(
-        calls=calls_to_arrow(r for r in records if isinstance(r, Call)),
+        calls=calls_to_arrow(r for r in paced(records) if isinstance(r, Call)),
         charges=charges_to_arrow(r for r in records if isinstance(r, Charge)),
         outcomes=outcomes_to_arrow((r for r in records if isinstance(r, OutcomeEvent)), source="sdk"),
         spans=spans_to_arrow(span_row(r) for r in records if isinstance(r, AgentSpan)),
