@@ -169,6 +169,8 @@ class Gateway:
         """Stop being ready, close idle upstream connections, deliver what the sink holds."""
         self.ready, self.draining = False, True
         await self.transport.aclose()
+        if self.proxy.builder is not None:
+            self.proxy.builder.drain()  # the calls not built yet, before the sink delivers
         if self.sink is not None:
             await asyncio.to_thread(self.sink.flush, 10.0)
 

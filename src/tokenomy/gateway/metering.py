@@ -1,10 +1,13 @@
 """Metering: what the gateway saw of one call, turned into a :class:`Call` off the request path.
 
 The request path only fills an :class:`Exchange` (clock readings, the status, the plain body's
-bytes or the stream's chunks as they passed) and hands it to the capture sink, whose thread calls
-:meth:`Exchange.build`: JSON decoding, usage extraction (the same adapters that read imported
-logs), local counts of the prompt's shape, pricing and the metrics' token and cost counters all
-run there. A stream whose usage never arrived (cut, abandoned, an upstream that ignored
+bytes or the stream's chunks as they passed) and, once the client has its last byte, hands it to
+the :class:`LoopBuilder`: it queues the exchange in the capture sink and builds it on the event
+loop's thread at the loop's next turn, a few exchanges at a time between the loop's I/O, so the
+sink's thread only delivers the calls (it builds one itself only when it gets there first).
+:meth:`Exchange.build` does the JSON decoding, usage extraction (the same adapters that read
+imported logs), local counts of the prompt's shape, pricing and the metrics' token and cost
+counters. A stream whose usage never arrived (cut, abandoned, an upstream that ignored
 ``include_usage``) has its missing totals counted locally and is marked estimated.
 
 The frequent cases cost less and give the same call: the adapter a route's answer needs is asked
@@ -18,9 +21,12 @@ rather than normalized, the prompt's prefix is counted once per distinct text (t
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import json
+import threading
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -29,7 +35,9 @@ from typing import Any, Final
 from tokenomy.capture.build import max_tokens_of, str_or_none, utc_milliseconds
 from tokenomy.capture.estimate import fill_missing
 from tokenomy.capture.ids import new_span_id, new_trace_id
+from tokenomy.capture.records import Record
 from tokenomy.capture.shapes import ShapeMemo
+from tokenomy.capture.sink.core import Pending, Sink
 from tokenomy.errors import TokenomyError
 from tokenomy.gateway.formats import Surface
 from tokenomy.importers.messages import request_messages
@@ -67,7 +75,7 @@ _STATUS: Final = {
 
 @dataclass(slots=True)
 class Exchange:
-    """One proxied call as the request path saw it (cheap to fill; read on the sink's thread).
+    """One proxied call as the request path saw it (cheap to fill; built after the answer).
 
     Attributes:
         surface: The metered path.
@@ -110,7 +118,7 @@ class Exchange:
     shapes: ShapeMemo | None = None
 
     def build(self) -> Call:
-        """The call, priced (runs on the sink's thread; see the module docstring)."""
+        """The call, priced (runs on the event loop, after the answer; see the module docstring)."""
         call = build_call(self, self.pricer)
         if self.on_built is not None:
             self.on_built(call)
@@ -333,3 +341,111 @@ def _shape(request: Mapping[str, Any], model: str | None, memo: ShapeMemo | None
         return memo.shape(messages, tools or None, model)
     except (TokenomyError, ValueError, TypeError):
         return None
+
+
+BUILD_SLICE: Final = 8
+"""Exchanges built in one loop callback; the rest wait for the loop's next turn, after its I/O, so
+a run of builds holds other requests up by a few hundred microseconds at most."""
+
+
+class LoopBuilder:
+    """Builds finished exchanges on the event loop's thread, ahead of the sink's thread.
+
+    :meth:`submit` queues the exchange in the sink at once, wrapped so that whichever comes first
+    builds it: this builder, at the loop's next turn (at most :data:`BUILD_SLICE` a callback, the
+    rest on the turns after, so the loop's I/O runs between them), or the sink's thread (a batch
+    that filled first, a flush, a loop that ended before its callback ran). The next turn rather
+    than later: at low concurrency the build then runs while the client reads its answer, before
+    its next request arrives, instead of delaying that request. The sink's
+    guarantees hold as before: its queue is the bound (a full one drops and counts the exchange,
+    which is then not built), nothing raises into the request path, and an exchange that fails to
+    build is counted and logged by the sink as its own failed builds are (the error is raised
+    again when the sink takes the record). Building on the loop spares the process the GIL
+    hand-overs between the two threads; the sink's thread only delivers the built calls.
+
+    Args:
+        sink: Where the calls go.
+    """
+
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
+        self._waiting: deque[Ahead] = deque()
+        self._scheduled_on: asyncio.AbstractEventLoop | None = None
+        """The loop a build callback is scheduled on (a loop that stopped first leaves it set)."""
+
+    @property
+    def waiting(self) -> int:
+        """Exchanges queued in the sink that the loop has not built yet."""
+        return len(self._waiting)
+
+    def submit(self, item: Pending) -> None:
+        """Queue ``item`` in the sink and build it on this loop soon (call from the loop's thread)."""
+        ahead = Ahead(item)
+        if not self.sink.submit(ahead):
+            return  # dropped and counted by the sink
+        self._waiting.append(ahead)
+        loop = asyncio.get_running_loop()
+        if self._scheduled_on is not loop:
+            self._scheduled_on = loop
+            loop.call_soon(self._build)
+
+    def drain(self) -> None:
+        """Build everything waiting now (at shutdown, before the sink is flushed)."""
+        self._build_some(len(self._waiting))
+
+    def _build(self) -> None:
+        more = True
+        try:
+            more = self._build_some(BUILD_SLICE)
+        finally:
+            if more:
+                asyncio.get_running_loop().call_soon(self._build)
+            else:
+                self._scheduled_on = None
+
+    def _build_some(self, count: int) -> bool:
+        """Build up to ``count`` waiting exchanges; True when some are left."""
+        waiting = self._waiting
+        for _ in range(min(count, len(waiting))):
+            waiting.popleft().build_ahead()
+        return bool(waiting)
+
+
+class Ahead:
+    """A sink item built by whichever thread comes first: the event loop ahead, or the sink's own."""
+
+    __slots__ = ("_error", "_item", "_lock", "_record")
+
+    def __init__(self, item: Pending) -> None:
+        self._item: Pending | None = item
+        self._record: Record | None = None
+        self._error: Exception | None = None
+        self._lock = threading.Lock()
+
+    def build_ahead(self) -> None:
+        """Build now unless it is built or being built (the loop never waits for the sink's thread)."""
+        if not self._lock.acquire(blocking=False):
+            return
+        try:
+            if self._item is not None:
+                self._run()
+        finally:
+            self._lock.release()
+
+    def build(self) -> Record:
+        """The record (the sink's thread): built ahead, or built now; a failed build raises its error."""
+        with self._lock:
+            if self._item is not None:
+                self._run()
+        if self._error is not None:
+            raise self._error
+        assert self._record is not None
+        return self._record
+
+    def _run(self) -> None:
+        item, self._item = self._item, None
+        assert item is not None
+        try:
+            self._record = item.build()
+        except Exception as exc:  # raised again on the sink's thread, which counts and logs it
+            self._error = exc

@@ -98,7 +98,7 @@ class GatewayMetrics:
             self.budget_rejections += 1
 
     def call_built(self, call: Call) -> None:
-        """Add a finished call's tokens and cost (called on the sink's thread)."""
+        """Add a finished call's tokens and cost (called where it is built: the loop or the sink's thread)."""
         usage, cost = call.usage, call.cost
         uncached, visible = usage.input_uncached, usage.output_visible
         with self._lock:

@@ -3,8 +3,9 @@
 The order on the request path: read the body, check the key, read attribution, find the route,
 reserve the budget, rewrite the body when needed (budget changes; the usage chunk an OpenAI
 stream needs), send upstream, relay the answer (plain: whole, after checking it is JSON; stream:
-chunk by chunk), then hand the exchange to the sink. Budget settlement, when a budget applies,
-runs after the client has its last byte. Every failure reaches the client in the provider's own
+chunk by chunk), then hand the exchange to the :class:`LoopBuilder`, which builds the call on the
+event loop at its next turn and gives it to the sink. Budget settlement, when a budget
+applies, runs after the client has its last byte. Every failure reaches the client in the provider's own
 error format and is recorded with its status.
 """
 
@@ -27,7 +28,15 @@ from tokenomy.gateway.attribution import PREFIX, from_headers
 from tokenomy.gateway.budget import Admitted, GatewayBudget
 from tokenomy.gateway.formats import Surface, WireFormat, carries_output
 from tokenomy.gateway.keys import KeyBook
-from tokenomy.gateway.metering import CANCELLED, ERROR, REJECTED, TIMEOUT, Exchange, build_call
+from tokenomy.gateway.metering import (
+    CANCELLED,
+    ERROR,
+    REJECTED,
+    TIMEOUT,
+    Exchange,
+    LoopBuilder,
+    build_call,
+)
 from tokenomy.gateway.metrics import GatewayMetrics
 from tokenomy.gateway.relay import HOP_BY_HOP, UsageStripper, response_headers
 from tokenomy.gateway.settings import GatewaySettings, Route
@@ -93,6 +102,7 @@ class Proxy:
         self.transport = transport
         self.metrics = metrics
         self.sink = sink
+        self.builder = None if sink is None else LoopBuilder(sink)
         self.budget = budget
         self.keys = keys
         self.pricer = pricer
@@ -112,8 +122,8 @@ class Proxy:
             if refused.exchange is not None:
                 self.metrics.rejected()
                 refused.exchange.latency_ns = time.perf_counter_ns() - t0
-                if self.sink is not None:
-                    self.sink.submit(refused.exchange)
+                if self.builder is not None:
+                    self.builder.submit(refused.exchange)
             return
         exchange = prepared.exchange
         upstream_ns = 0
@@ -296,7 +306,7 @@ class Proxy:
             await reply_error(send, wire, RefusedError(502, message, _upstream_type(wire, "protocol")))
             return upstream_ns
         else:
-            exchange.parsed = parsed  # decoded once: metering reads it on the sink's thread
+            exchange.parsed = parsed  # decoded once: metering reads it after the answer
         exchange.body = body
         headers = response_headers(response.headers, length=len(body))
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
@@ -349,18 +359,18 @@ class Proxy:
     async def _finish(self, prepared: Prepared) -> None:
         exchange = prepared.exchange
         if prepared.admitted is None or self.budget is None:
-            if self.sink is not None:
-                self.sink.submit(exchange)
+            if self.builder is not None:
+                self.builder.submit(exchange)
             return
         call = build_call(exchange)
         usage = None if exchange.status is None and exchange.end != CANCELLED else call.usage
         await self.budget.settle(prepared.admitted, usage)
-        if self.sink is not None:
-            self.sink.submit(_Built(call, exchange))
+        if self.builder is not None:
+            self.builder.submit(_Built(call, exchange))
 
 
 class _Built:
-    """A call built on the request path (to settle its budget), priced and counted on the sink's thread."""
+    """A call built on the request path (to settle its budget), priced and counted by the builder."""
 
     __slots__ = ("_call", "_exchange")
 

@@ -1,0 +1,199 @@
+"""Calls built on the event loop after the answer, handed to the sink; the sink's guarantees kept."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+
+from tests.gateway.support import ListTarget, asgi_call, calls_of, memory_sink
+from tokenomy.capture.sink.core import Sink
+from tokenomy.capture.sink.settings import SinkSettings
+from tokenomy.gateway import (
+    Gateway,
+    GatewaySettings,
+    HandlerTransport,
+    Route,
+    UpstreamRequest,
+    UpstreamResponse,
+)
+from tokenomy.gateway.formats import SURFACES
+from tokenomy.gateway.metering import BUILD_SLICE, Exchange, LoopBuilder, build_call
+from tokenomy.schema import Attribution, Call
+
+CHAT = {
+    "id": "chatcmpl-7",
+    "object": "chat.completion",
+    "model": "gpt-4o-mini",
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+    "usage": {"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11},
+}
+BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+
+
+class Recorded:
+    """A pending capture that remembers the thread that built it (or fails to build)."""
+
+    def __init__(self, number: int, fail: bool = False) -> None:
+        self.number, self.fail = number, fail
+        self.built_on: list[str] = []
+
+    def build(self) -> Call:
+        self.built_on.append(threading.current_thread().name)
+        if self.fail:
+            raise ValueError(f"unreadable answer {self.number}")
+        exchange = Exchange(
+            SURFACES["/v1/chat/completions"], "openai", BODY, Attribution(), None, time.time_ns(), status=200
+        )
+        exchange.body = json.dumps({**CHAT, "id": f"chatcmpl-{self.number}"}).encode()
+        return build_call(exchange)
+
+
+async def _ok(request: UpstreamRequest) -> UpstreamResponse:
+    return UpstreamResponse.of(200, json.dumps(CHAT).encode(), [(b"content-type", b"application/json")])
+
+
+def _sink(queue_size: int = 100) -> tuple[Sink, ListTarget]:
+    """A sink whose thread wakes only when flushed (so any build before that is the loop's)."""
+    target = ListTarget()
+    settings = SinkSettings(queue_size=queue_size, batch_size=1000, flush_interval=30, spool_dir=None)
+    return Sink(target, settings), target
+
+
+def _gateway() -> tuple[Gateway, ListTarget]:
+    sink, target = memory_sink()
+    settings = GatewaySettings(routes=(Route(("*",), "openai", "http://upstream.test/v1", api_key="sk-r"),))
+    return Gateway(settings, transport=HandlerTransport(_ok), sink=sink), target
+
+
+def test_the_call_is_built_on_the_loop_after_the_answer_and_counted_then() -> None:
+    app, target = _gateway()
+    builder = app.proxy.builder
+    assert builder is not None
+
+    async def scenario() -> tuple[int, dict[str, int], int, dict[str, int]]:
+        answer = await asgi_call(app, "/v1/chat/completions", BODY)
+        assert answer.json() == CHAT
+        waiting, tokens = builder.waiting, dict(app.metrics.tokens)  # the answer is out, nothing built
+        await asyncio.sleep(0.05)
+        return waiting, tokens, builder.waiting, dict(app.metrics.tokens)
+
+    waiting, tokens, waiting_after, tokens_after = asyncio.run(scenario())
+    assert (waiting, tokens) == (1, {})
+    assert waiting_after == 0
+    assert tokens_after == {"input_unsplit": 9, "output_unsplit": 2}  # totals without a split
+    assert app.sink is not None
+    [call] = calls_of(app.sink, target)
+    assert (call.id, call.usage.input_total, call.usage.output_total) == ("chatcmpl-7", 9, 2)
+    app.sink.shutdown(5)
+
+
+def test_exchanges_are_built_on_the_loop_thread_a_slice_at_a_time_in_order() -> None:
+    sink, target = _sink()
+    builder = LoopBuilder(sink)
+    items = [Recorded(n) for n in range(BUILD_SLICE * 2 + 3)]
+    seen: list[int] = []
+
+    async def scenario() -> str:
+        for item in items:
+            builder.submit(item)
+        while builder.waiting:
+            await asyncio.sleep(0)  # one turn of the loop: at most one slice built per callback
+            seen.append(builder.waiting)
+        return threading.current_thread().name
+
+    loop_thread = asyncio.run(scenario())
+    assert all(item.built_on == [loop_thread] for item in items)
+    steps = [a - b for a, b in zip([len(items), *seen], seen, strict=False) if a != b]
+    assert steps == [BUILD_SLICE, BUILD_SLICE, 3]
+    calls = calls_of(sink, target, expect=len(items))
+    assert [c.id for c in calls] == [f"chatcmpl-{n}" for n in range(len(items))]
+    sink.shutdown(5)
+
+
+def test_a_failed_build_is_counted_and_logged_by_the_sink_and_the_others_go_on() -> None:
+    sink, target = _sink()
+    builder = LoopBuilder(sink)
+    good, bad = Recorded(1), Recorded(2, fail=True)
+
+    async def scenario() -> None:
+        builder.submit(bad)  # never raises into the request path
+        builder.submit(good)
+        await asyncio.sleep(0.05)
+
+    asyncio.run(scenario())
+    assert len(bad.built_on) == 1  # built once, on the loop; the sink raises the stored error
+    assert not sink.flush(10.0)  # as for any build the sink failed: a record was lost
+    assert [c.id for c in target.records if isinstance(c, Call)] == ["chatcmpl-1"]
+    stats = sink.stats()
+    assert (stats.dropped, stats.errors, stats.sent) == (1, 1, 1)
+    sink.shutdown(5)
+
+
+def test_the_sink_builds_what_the_loop_did_not_get_to() -> None:
+    sink, target = _sink()
+    builder = LoopBuilder(sink)
+    item = Recorded(3)
+
+    loop = asyncio.new_event_loop()
+
+    async def scenario() -> None:
+        builder.submit(item)
+        loop.stop()  # the loop ends before its next turn, where the build was due
+
+    task = loop.create_task(scenario())
+    loop.run_forever()
+    assert task.done()
+    loop.close()
+    assert item.built_on == []
+    [call] = calls_of(sink, target)
+    assert call.id == "chatcmpl-3"
+    assert item.built_on == ["tokenomy-sink"]
+    later = Recorded(6)
+
+    async def on_another_loop() -> None:
+        builder.submit(later)  # the callback the stopped loop never ran does not hold this one up
+        await asyncio.sleep(0.01)
+
+    asyncio.run(on_another_loop())
+    assert len(later.built_on) == 1
+    assert later.built_on != ["tokenomy-sink"]
+    assert builder.waiting == 0
+    sink.shutdown(5)
+
+
+def test_drain_builds_everything_waiting_at_once() -> None:
+    sink, target = _sink()
+    builder = LoopBuilder(sink)
+    items = [Recorded(n) for n in range(BUILD_SLICE + 5)]
+
+    async def scenario() -> int:
+        for item in items:
+            builder.submit(item)
+        builder.drain()
+        return builder.waiting
+
+    assert asyncio.run(scenario()) == 0
+    assert all(len(item.built_on) == 1 for item in items)
+    assert len(calls_of(sink, target, expect=len(items))) == len(items)
+    sink.shutdown(5)
+
+
+def test_an_exchange_the_full_sink_dropped_is_not_built() -> None:
+    sink, target = _sink(queue_size=1)
+    builder = LoopBuilder(sink)
+    kept, dropped = Recorded(4), Recorded(5)
+
+    async def scenario() -> None:
+        builder.submit(kept)
+        builder.submit(dropped)
+        await asyncio.sleep(0.05)
+
+    asyncio.run(scenario())
+    assert len(kept.built_on) == 1
+    assert dropped.built_on == []
+    assert sink.stats().dropped == 1
+    [call] = calls_of(sink, target)
+    assert call.id == "chatcmpl-4"
+    sink.shutdown(5)
