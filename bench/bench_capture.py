@@ -14,7 +14,9 @@ The caller's path is also timed with the calling thread's CPU clock, call by cal
 machine, preemption moves wall-time medians by more than the few microseconds being measured.
 
 The caller's side of a stream is timed the same way on a canned event stream, which the SDK
-decodes into its chunk objects as it would a socket's ("caller's path, stream").
+decodes into its chunk objects as it would a socket's ("caller's path, stream"), and the garbage
+collections run while each client alone makes as many such calls (the sink's work on them included)
+are counted per 1,000 calls.
 
 Run: ``python -m bench capture`` (``python -m bench.bench_capture --calls N --target null|duckdb
 --caller-only`` for a shorter run, ``--case stream`` for the HTTP cases whose name holds a word,
@@ -288,6 +290,21 @@ def _caller_cpu(call: Callable[[Any], None], bare: Any, instrumented: Any, calls
     return statistics.median(bare_ns) / 1000, statistics.median(inst_ns) / 1000
 
 
+def _collections(call: Callable[[Any], None], client: Any, calls: int) -> list[int]:
+    """Garbage collections (generations 0/1/2, any thread) per 1,000 calls of one client alone."""
+    import gc
+
+    from tokenomy import capture
+
+    capture.flush(60)
+    before = [stats["collections"] for stats in gc.get_stats()]
+    for _ in range(calls):
+        call(client)
+    capture.flush(60)  # the sink's thread builds and stores what was captured: its collections count
+    after = [stats["collections"] for stats in gc.get_stats()]
+    return [round((now - then) * 1000 / calls) for now, then in zip(after, before, strict=True)]
+
+
 def _cpu(
     call: Callable[[Any], None], bare: Any, instrumented: Any, calls: int, rounds: int = CPU_ROUNDS
 ) -> tuple[float, float, float]:
@@ -423,6 +440,11 @@ def _run(
     print(
         f"caller's path, stream, calling thread's CPU p50: bare {bare_cpu:.1f}, instrumented {inst_cpu:.1f}, "
         f"added {inst_cpu - bare_cpu:+.1f}",
+        flush=True,
+    )
+    print(
+        f"caller's path, stream, garbage collections per 1,000 calls (gen 0/1/2): "
+        f"bare {_collections(stream, bare, calls)}, instrumented {_collections(stream, instrumented, calls)}",
         flush=True,
     )
     if caller_only:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -312,3 +313,29 @@ def test_a_stream_object_without_the_sdk_event_reader_keeps_its_events() -> None
     already = Reader()
     already._iter_events = lambda: iter(())  # type: ignore[method-assign]
     assert keep_data(already, kept, is_async=False) is False  # someone else's hook: left alone
+
+
+def test_a_finished_openai_chat_stream_is_freed_without_the_garbage_collector(
+    mock: MockThread, recorded: MemoryTarget
+) -> None:
+    """Instrumenting adds no reference cycle: a stream read to its end goes when it is dropped, as a
+    bare client's does (a cycle would leave every stream, its response and buffers to the collector,
+    and make the caller's collections more frequent)."""
+    clients = (OpenAI(base_url=mock.openai_base_url, api_key="t", max_retries=0), _openai(mock))
+    gc.collect()
+    gc.disable()
+    try:
+        for client in clients:
+            stream = client.chat.completions.create(
+                model="gpt-4o", messages=CHAT, stream=True, stream_options={"include_usage": True}
+            )
+            chunks = list(stream)
+            gone = weakref.ref(stream)
+            del stream
+            assert gone() is None
+            assert chunks
+    finally:
+        gc.enable()
+    (call,) = _calls(recorded)
+    assert call.status is Status.OK
+    assert call.usage.kind is Kind.REPORTED

@@ -18,8 +18,10 @@ the objects, alive until the sink's thread read them, made the collections in th
 more frequent and longer.
 
 The close hook on the response holds only the :class:`StreamWatch`, never the stream or its
-generators, so it creates no reference cycle: the Anthropic SDK relies on a dropped stream being
-closed by reference counting, and it still is.
+generators, and the data-text reader set on the stream holds the stream only weakly, so neither
+creates a reference cycle: the Anthropic SDK relies on a dropped stream being closed by reference
+counting, and a finished stream, its response and its buffers are freed as soon as the caller
+drops it, as a bare client's are (not left to the garbage collector).
 """
 
 from __future__ import annotations
@@ -179,11 +181,24 @@ def keep_data(stream: Any, into: list[Any], *, is_async: bool) -> bool:
     events = getattr(stream, "_iter_events", None)
     if events is None or not callable(events) or "_iter_events" in getattr(stream, "__dict__", {}):
         return False
+    # The wrapper is set on the stream, so it must not hold the stream (nor its bound method): that
+    # would be a reference cycle, leaving every finished stream, its response and its buffers to
+    # the garbage collector instead of freeing them when the caller drops the stream.
+    try:
+        ref = weakref.ref(stream)
+    except TypeError:
+        return False
+    method = getattr(type(stream), "_iter_events", None)
+    if not callable(method):
+        return False
     keep = into.append
     if is_async:
 
         async def aiter_kept() -> AsyncIterator[Any]:
-            async for sse in events():
+            target = ref()
+            if target is None:
+                return
+            async for sse in method(target):
                 keep(getattr(sse, "data", None))
                 yield sse
 
@@ -191,7 +206,10 @@ def keep_data(stream: Any, into: list[Any], *, is_async: bool) -> bool:
         return True
 
     def iter_kept() -> Iterator[Any]:
-        for sse in events():
+        target = ref()
+        if target is None:
+            return
+        for sse in method(target):
             keep(getattr(sse, "data", None))
             yield sse
 
