@@ -44,9 +44,9 @@ MESSAGES: Final[Any] = [
     {"role": "user", "content": "Say something short about tokens."},
 ]
 BLOCK: Final = 1
+"""Calls in a row on one client before switching to the other (1: strictly alternating)."""
 CPU_ROUNDS: Final = 4
 """Alternating rounds of the CPU-time table (the best round of each side is kept)."""
-"""Calls in a row on one client before switching to the other (1: strictly alternating)."""
 
 
 class NullTarget:
