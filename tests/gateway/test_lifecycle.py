@@ -161,3 +161,48 @@ def test_combine_mounts_the_gateway_in_front_of_another_app() -> None:
     assert traces.status == 204
     assert seen == ["/v1/traces"]
     assert health.json() == {"status": "ok"}
+
+
+def test_a_combined_gateway_follows_the_other_apps_lifespan() -> None:
+    told: list[str] = []
+    gateway = Gateway(GatewaySettings())
+
+    async def collector(scope: Any, receive: Any, send: Any) -> None:
+        assert scope["type"] == "lifespan"
+        while True:
+            message = await receive()
+            told.append(f"{message['type']} ready={gateway.ready} draining={gateway.draining}")
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            else:
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def run() -> tuple[list[str], int, int]:
+        app = combine(gateway, collector)
+        inbox: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+        replies: list[str] = []
+
+        async def send(message: Any) -> None:
+            replies.append(message["type"])
+
+        async def lifespan() -> None:
+            await app({"type": "lifespan"}, inbox.get, send)
+
+        task = asyncio.create_task(lifespan())
+        await inbox.put({"type": "lifespan.startup"})
+        while not replies:
+            await asyncio.sleep(0)
+        ready = (await asgi_call(app, "/readyz", method="GET")).status
+        await inbox.put({"type": "lifespan.shutdown"})
+        await asyncio.wait_for(task, 10)
+        draining = (await asgi_call(app, "/readyz", method="GET")).status
+        return replies, ready, draining
+
+    replies, ready, draining = asyncio.run(run())
+    assert replies == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert told == [
+        "lifespan.startup ready=True draining=False",
+        "lifespan.shutdown ready=False draining=True",  # the gateway drained before the collector stops
+    ]
+    assert (ready, draining) == (200, 503)

@@ -28,6 +28,7 @@ from tokenomy.gateway.formats import SURFACES, WireFormat, wire_for_path
 from tokenomy.gateway.keys import KeyBook
 from tokenomy.gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from tokenomy.gateway.proxy import (
+    Message,
     Proxy,
     Receive,
     RefusedError,
@@ -238,14 +239,28 @@ async def _plain(send: Send, status: int, body: bytes, content_type: bytes = b"a
 
 
 def combine(gateway: Gateway, other: ASGIApp) -> ASGIApp:
-    """One ASGI app: the gateway's paths to ``gateway``, everything else (and lifespan) to ``other``.
+    """One ASGI app: the gateway's paths to ``gateway``, everything else to ``other``.
 
     Use it to serve the gateway and the collector (``tokenomy.server.app.Collector``) on one port.
+    The lifespan goes to ``other``, and the gateway follows it: ready once ``other`` is told to
+    start; at shutdown it stops being ready, closes its connections and delivers what its sink
+    holds before ``other`` is told to stop (the collector may be where those calls go).
     """
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and (scope["path"] in SURFACES or scope["path"] in _OWN):
             await gateway.http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+
+            async def followed() -> Message:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    gateway.ready = True
+                elif message["type"] == "lifespan.shutdown":
+                    await gateway.aclose()
+                return message
+
+            await other(scope, followed, send)
         else:
             await other(scope, receive, send)
 
