@@ -9,9 +9,7 @@ PRIMARY KEY: at 10M rows the index doubled the bulk-load time and quadrupled the
 
 from __future__ import annotations
 
-import os
 import re
-import threading
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,6 +30,7 @@ from tokenomy.store.arrow import calls_from_arrow, calls_to_arrow, charges_to_ar
 from tokenomy.store.base import CallFilter, ExportFormat, ImportResult, InsertResult, PricerLike, Progress
 from tokenomy.store.duckdb_compat import arrow_reader, arrow_table
 from tokenomy.store.duckdb_dialect import DuckDBDialect
+from tokenomy.store.duckdb_shared import shared_state
 from tokenomy.store.events import EventBatch, EventCounts, SessionRecords
 from tokenomy.store.findings import AuditRecord
 from tokenomy.store.session_days import RecentPairs, roll_sessions
@@ -69,40 +68,13 @@ def open_store(
     return DuckDBStore(Path(path), read_only=read_only, memory_limit=memory_limit)
 
 
-class _Shared:
-    """What every store object on one database file in this process shares.
-
-    DuckDB gives two connections to one file in one process the same database, so their writes
-    could interleave: two transactions could both find a call id (or a rollup pair) missing and
-    both insert it. One lock per file serializes them (reads too: each connection is used by one
-    thread at a time anyway), and one stamp clock keeps every write's ``imported_at`` distinct.
-    """
-
-    def __init__(self) -> None:
-        self.lock = threading.RLock()
-        self.last_stamp = datetime(1970, 1, 1)
-
-
-_SHARED: dict[str, _Shared] = {}
-_SHARED_GUARD = threading.Lock()
-os.register_at_fork(after_in_child=_SHARED.clear)  # a lock held by a parent's thread stays held
-
-
-def _shared_state(path: Path) -> _Shared:
-    if str(path) == ":memory:":
-        return _Shared()
-    key = str(path.resolve())
-    with _SHARED_GUARD:
-        return _SHARED.setdefault(key, _Shared())
-
-
 class DuckDBStore:
     """The DuckDB backend of :class:`tokenomy.store.Store`."""
 
     def __init__(self, path: Path, *, read_only: bool = False, memory_limit: str | None = None) -> None:
         self.path = path
         self.read_only = read_only
-        self._shared = _shared_state(path)
+        self._shared = shared_state(path)
         self._lock = self._shared.lock
         self.session_pairs = RecentPairs()
         """The rollup's pairs this writer added lately (store/session_days.py)."""
