@@ -1,4 +1,4 @@
-"""Budget test helpers: recorded calls with a known cost, an alerter that remembers, a dead ledger."""
+"""Budget test helpers: requests, calls with a known cost, an alerter that remembers, a dead ledger."""
 
 from __future__ import annotations
 
@@ -6,9 +6,33 @@ from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 
+from tokenomy.budgets import BudgetRequest, Reservation
 from tokenomy.budgets.alerts import Alert, Alerter
 from tokenomy.budgets.ledger import LedgerUnavailable, Line, Outcome
 from tokenomy.schema import Attribution, Call, Cost, Usage
+
+
+def ask(
+    input_tokens: int = 1000,
+    max_tokens: int | None = 1024,
+    team: str | None = None,
+    session: str | None = None,
+) -> BudgetRequest:
+    """A gpt-4o-mini request of ``input_tokens`` that may write ``max_tokens``."""
+    return BudgetRequest(
+        model="gpt-4o-mini",
+        provider="openai",
+        input_tokens=input_tokens,
+        max_tokens=max_tokens,
+        attribution=Attribution(team=team),
+        session_id=session,
+    )
+
+
+def admitted(found: object) -> Reservation:
+    """``found``, which must be a reservation."""
+    assert isinstance(found, Reservation), found
+    return found
 
 
 def recorded_call(

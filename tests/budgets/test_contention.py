@@ -11,7 +11,8 @@ from decimal import Decimal
 import pytest
 
 from tests.budgets.conftest import policy
-from tokenomy.budgets import BudgetGuard, BudgetRequest, Rejection, Reservation
+from tests.budgets.support import admitted, ask
+from tokenomy.budgets import BudgetGuard, Rejection
 from tokenomy.budgets.contention import Backoff, held_only
 from tokenomy.budgets.ledger import Ledger, Line, Outcome, Refused
 from tokenomy.budgets.memory import MemoryLedger
@@ -63,15 +64,6 @@ class Watched:
 
     def close(self) -> None:
         self.inner.close()
-
-
-def ask(max_tokens: int = 1024) -> BudgetRequest:
-    return BudgetRequest(model="gpt-4o-mini", provider="openai", input_tokens=1000, max_tokens=max_tokens)
-
-
-def admitted(found: object) -> Reservation:
-    assert isinstance(found, Reservation), found
-    return found
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -8,38 +8,17 @@ from decimal import Decimal
 from pathlib import Path
 
 from tests.budgets.conftest import Clock, policy
-from tests.budgets.support import DeadLedger, RecordingAlerter, recorded_call
+from tests.budgets.support import DeadLedger, RecordingAlerter, admitted, ask, recorded_call
 from tokenomy.budgets import BudgetGuard, BudgetRequest, Downgrade, Rejection, Reservation
 from tokenomy.budgets.memory import MemoryLedger
 from tokenomy.budgets.policy import DowngradeStep
 from tokenomy.budgets.settings import BudgetSettings, FailMode
 from tokenomy.budgets.spend import StoreSpend
-from tokenomy.schema import Attribution, Cost, Usage
+from tokenomy.schema import Cost, Usage
 from tokenomy.store import open_store
 
 NO_WAIT = BudgetSettings(contention_wait=0)
 """Refusals while reservations are open come at once (the requests in these tests never settle)."""
-
-
-def ask(
-    input_tokens: int = 1000,
-    max_tokens: int | None = 1024,
-    team: str | None = None,
-    session: str | None = None,
-) -> BudgetRequest:
-    return BudgetRequest(
-        model="gpt-4o-mini",
-        provider="openai",
-        input_tokens=input_tokens,
-        max_tokens=max_tokens,
-        attribution=Attribution(team=team),
-        session_id=session,
-    )
-
-
-def admitted(found: object) -> Reservation:
-    assert isinstance(found, Reservation), found
-    return found
 
 
 def test_the_worst_case_is_reserved_on_every_applicable_policy(clock: Clock) -> None:

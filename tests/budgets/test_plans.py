@@ -4,20 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from tests.budgets import support
 from tests.budgets.conftest import Clock, policy
 from tokenomy.budgets import BudgetGuard, BudgetRequest, Reservation
-from tokenomy.schema import Attribution
 
 
 def ask(team: str | None = "search", max_tokens: int = 1024, session: str | None = None) -> BudgetRequest:
-    return BudgetRequest(
-        model="gpt-4o-mini",
-        provider="openai",
-        input_tokens=1000,
-        max_tokens=max_tokens,
-        attribution=Attribution(team=team),
-        session_id=session,
-    )
+    return support.ask(max_tokens=max_tokens, team=team, session=session)
 
 
 def held_keys(found: object) -> list[str]:

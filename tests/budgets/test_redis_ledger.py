@@ -13,14 +13,13 @@ from typing import Any
 import pytest
 
 from tests.budgets.conftest import policy
-from tests.budgets.support import recorded_call
-from tokenomy.budgets import BudgetGuard, BudgetRequest, Rejection, Reservation
+from tests.budgets.support import ask, recorded_call
+from tokenomy.budgets import BudgetGuard, Rejection, Reservation
 from tokenomy.budgets.ledger import Granted, LedgerUnavailable, Line, Missing, Refused
 from tokenomy.budgets.redis_ledger import RedisLedger
 from tokenomy.budgets.redis_process import RedisProcess
 from tokenomy.budgets.settings import BudgetSettings, FailMode
 from tokenomy.budgets.spend import StoreSpend
-from tokenomy.schema import Attribution
 from tokenomy.store import open_store
 
 pytestmark = pytest.mark.integration
@@ -28,16 +27,6 @@ pytestmark = pytest.mark.integration
 
 def fresh() -> str:
     return f"t{uuid.uuid4().hex[:10]}"
-
-
-def ask(max_tokens: int = 1024, team: str | None = None) -> BudgetRequest:
-    return BudgetRequest(
-        model="gpt-4o-mini",
-        provider="openai",
-        input_tokens=1000,
-        max_tokens=max_tokens,
-        attribution=Attribution(team=team),
-    )
 
 
 def test_the_script_reserves_lowers_refuses_and_settles(redis_server: RedisProcess) -> None:
@@ -66,13 +55,13 @@ def test_the_guard_gives_the_same_answers_as_in_process(redis_server: RedisProce
         ledger=RedisLedger(redis_server.url),
         settings=BudgetSettings(contention_wait=0),  # the second request never settles: no wait
     )
-    first = guard.reserve(ask(3_000))
+    first = guard.reserve(ask(max_tokens=3_000))
     assert isinstance(first, Reservation)
     guard.settle(first, 2_000)
-    second = guard.reserve(ask(3_000))
+    second = guard.reserve(ask(max_tokens=3_000))
     assert isinstance(second, Reservation)
     assert (second.max_tokens, second.lowered) == (1_000, True)
-    assert isinstance(guard.reserve(ask(3_000)), Rejection)
+    assert isinstance(guard.reserve(ask(max_tokens=3_000)), Rejection)
     guard.close()
 
 

@@ -13,66 +13,31 @@ import pytest
 from tokenomy.pricing import Pricer
 from tokenomy.pricing.compute import cost_of, general_cost, whole_usage_cost
 from tokenomy.pricing.rates import Rates
-from tokenomy.schema import Kind, Quality, Usage
+from tokenomy.schema import BUCKETS, Kind, Quality, Usage
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "overrides.toml"
 DAY = date(2025, 6, 1)
 
+
+def six(*counts: int, **extra: Any) -> Usage:
+    """A usage with the six buckets in their order (BUCKETS), and ``extra`` fields."""
+    fields: dict[str, Any] = dict(zip(BUCKETS, counts, strict=True))
+    return Usage.of(**fields, **extra)
+
+
 USAGES = [
-    Usage.of(
-        input_uncached=1200,
-        cache_read=300,
-        cache_write_5m=0,
-        cache_write_1h=0,
-        output_visible=80,
-        reasoning=0,
-    ),
-    Usage.of(
-        input_uncached=5, cache_read=0, cache_write_5m=40, cache_write_1h=7, output_visible=0, reasoning=900
-    ),
-    Usage.of(
-        input_uncached=0, cache_read=0, cache_write_5m=0, cache_write_1h=0, output_visible=0, reasoning=0
-    ),
-    Usage.of(
-        input_uncached=250_000,
-        cache_read=0,
-        cache_write_5m=0,
-        cache_write_1h=0,
-        output_visible=10,
-        reasoning=3,
-    ),
-    Usage.of(
-        input_uncached=12,
-        cache_read=0,
-        cache_write_5m=0,
-        cache_write_1h=0,
-        output_visible=4,
-        reasoning=0,
-        kind=Kind.COUNTED,
-    ),
+    six(1200, 300, 0, 0, 80, 0),
+    six(5, 0, 40, 7, 0, 900),
+    six(0, 0, 0, 0, 0, 0),
+    six(250_000, 0, 0, 0, 10, 3),
+    six(12, 0, 0, 0, 4, 0, kind=Kind.COUNTED),
     # the general rules: unknown buckets, flags, server tools, negative counts, mismatched totals
     Usage(input_total=100, output_total=20),
     Usage.of(input_uncached=10, cache_read=None, output_visible=5, reasoning=None),
-    Usage.of(
-        input_uncached=10,
-        cache_read=0,
-        cache_write_5m=0,
-        cache_write_1h=0,
-        output_visible=5,
-        reasoning=0,
-        server_tools={"web_searches": 2},
-    ),
+    six(10, 0, 0, 0, 5, 0, server_tools={"web_searches": 2}),
     Usage(input_uncached=-1, cache_read=0, cache_write_5m=0, cache_write_1h=0, output_visible=1, reasoning=0),
     Usage(1, 0, 0, 0, 1, 0, input_total=5, output_total=1),
-    Usage.of(
-        input_uncached=3,
-        cache_read=0,
-        cache_write_5m=0,
-        cache_write_1h=0,
-        output_visible=1,
-        reasoning=0,
-        quality=(Quality.TOTAL_MISMATCH,),
-    ),
+    six(3, 0, 0, 0, 1, 0, quality=(Quality.TOTAL_MISMATCH,)),
 ]
 MODELS = [
     ("openai", "gpt-4o-mini"),

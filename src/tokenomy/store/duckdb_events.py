@@ -60,10 +60,7 @@ def write_events(store: DuckDBStore, batch: EventBatch, *, pricer: PricerLike) -
                 outcomes=insert_keyed(con, "outcomes", batch.outcomes, stamp).inserted,
                 spans=insert_keyed(con, "spans", batch.spans, stamp).inserted,
             )
-            all_new = (counts.calls, counts.charges) == (batch.calls.num_rows, batch.charges.num_rows)
-            pairs = roll_event_batch(
-                con, stamp, store.session_pairs, batch.calls, batch.charges, all_new=all_new
-            )
+            pairs = roll_event_batch(con, stamp, store.session_pairs, batch, counts)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")

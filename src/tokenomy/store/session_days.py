@@ -34,6 +34,8 @@ import duckdb
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 
+from tokenomy.store.events import EventBatch, EventCounts
+
 SESSION_DAYS: Final = "session_days"
 SESSION_DAYS_DDL: Final = f"""
 CREATE TABLE {SESSION_DAYS} (
@@ -226,18 +228,17 @@ def roll_event_batch(
     con: duckdb.DuckDBPyConnection,
     stamp: datetime,
     recent: RecentPairs,
-    calls: pa.Table,
-    charges: pa.Table,
-    *,
-    all_new: bool,
+    batch: EventBatch,
+    counts: EventCounts,
 ) -> set[Pair]:
     """The rollup's part of an event write (inside its transaction); returns the pairs to remember.
 
-    ``all_new``: every row of ``calls`` and ``charges`` was stored, so their pairs are exactly
-    those of the stored rows. Otherwise the rows stored are read back by ``stamp``.
+    When every call and charge of ``batch`` was stored (``counts``), their pairs are exactly those
+    of the stored rows and are taken from the batch; otherwise the rows stored are read back by
+    ``stamp``.
     """
-    if all_new:
-        pairs = batch_pairs(((calls, "started_at"), (charges, "at")))
+    if (counts.calls, counts.charges) == (batch.calls.num_rows, batch.charges.num_rows):
+        pairs = batch_pairs(((batch.calls, "started_at"), (batch.charges, "at")))
         add_pairs(con, recent.unseen(pairs))
         return pairs  # all in the rollup now
     roll_sessions(con, stamp)
