@@ -20,6 +20,7 @@ from tokenomy.gateway import metering
 from tokenomy.gateway.formats import SURFACES
 from tokenomy.gateway.metering import Exchange, build_call
 from tokenomy.gateway.metrics import GatewayMetrics
+from tokenomy.importers import messages as messages_module
 from tokenomy.importers.messages import request_messages
 from tokenomy.pricing import Pricer
 from tokenomy.schema import Attribution, Call
@@ -129,7 +130,7 @@ def _recorded_bodies() -> list[dict[str, Any]]:
 def _general(monkeypatch: pytest.MonkeyPatch) -> None:
     """Metering by the general readers alone (the registry, :func:`request_messages`)."""
     monkeypatch.setattr(metering, "_direct_reading", lambda body, api, provider: None)
-    monkeypatch.setattr(metering, "_plain_messages", lambda request: None)
+    monkeypatch.setattr(messages_module, "_plain_prompt", lambda request: None)
 
 
 def _build(exchange: Exchange, pricer: Pricer) -> Call:
@@ -172,8 +173,11 @@ def test_every_recorded_body_the_short_road_reads_is_the_registry_reading(api: s
 
 
 @pytest.mark.parametrize("request_", REQUESTS, ids=range(len(REQUESTS)))
-def test_plain_messages_are_the_normalized_messages(request_: dict[str, Any]) -> None:
-    plain = metering._plain_messages(request_)
+def test_plain_messages_are_the_normalized_messages(
+    request_: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plain = messages_module._plain_prompt(request_)
+    monkeypatch.setattr(messages_module, "_plain_prompt", lambda request: None)
     assert plain is None or plain == request_messages(request_)
     assert (plain is not None) == (request_ in REQUESTS[:5])  # the others need normalizing
 

@@ -13,10 +13,10 @@ counters. A stream whose usage never arrived (cut, abandoned, an upstream that i
 The frequent cases cost less and give the same call: the adapter a route's answer needs is asked
 directly (an OpenAI chat route's ``chat.completion``, read in one pass by
 :mod:`tokenomy.usage.openai_plain`; an Anthropic route's ``message``), a chat stream's text chunks
-are read by their text alone (:meth:`ChatStream.feed_raw`), a plain prompt is taken as it is
-rather than normalized, the prompt's prefix is counted once per distinct text (the proxy's
-:class:`ShapeMemo`) and a usage with all six buckets is priced straight from the resolved rates
-(:func:`tokenomy.pricing.compute.whole_usage_cost`).
+are read by their text alone (:meth:`ChatStream.feed_raw`), a plain prompt is copied rather than
+normalized (inside :func:`request_messages`), the prompt's prefix is counted once per distinct
+text (the proxy's :class:`ShapeMemo`) and a usage with all six buckets is priced straight from
+the resolved rates (:func:`tokenomy.pricing.compute.whole_usage_cost`).
 """
 
 from __future__ import annotations
@@ -51,11 +51,6 @@ from tokenomy.usage.openai_chat import ChatStream, provider_of
 from tokenomy.usage.openai_plain import plain_chat
 
 _IGNORED_FIELDS: Final = (b":", b"event:", b"id:", b"retry:")
-_OTHER_PROMPT_FIELDS: Final = frozenset(
-    ("instructions", "systemInstruction", "system_instruction", "contents", "input", "prompt")
-)
-"""Prompt fields :func:`request_messages` reads besides ``messages`` and Anthropic's ``system``."""
-
 _NOTHING: Final = Extracted(usage=Usage(), provider="", api="", adapter="")
 """Stands for a missing Extracted: its fields are what a call without one records."""
 
@@ -298,40 +293,9 @@ def _direct_reading(body: Any, api: str, provider: str) -> Extracted | None:
     return None
 
 
-def _plain_messages(request: Mapping[str, Any]) -> list[dict[str, Any]] | None:
-    """What :func:`request_messages` returns for a plain chat prompt, read without normalizing; else None.
-
-    A plain prompt is ``messages`` (and for Anthropic a string ``system``, which leads as a system
-    message), no other prompt field, and messages that each have exactly a string role (not
-    Gemini's ``model``) and string content: normalizing such a message makes an equal copy of it.
-    """
-    messages = request.get("messages")
-    if type(messages) is not list or not _OTHER_PROMPT_FIELDS.isdisjoint(request):
-        return None
-    system = request.get("system")
-    if (system is not None and type(system) is not str) or not _all_plain(messages):
-        return None
-    return [{"role": "system", "content": system}, *messages] if system else messages
-
-
-def _all_plain(messages: list[Any]) -> bool:
-    for message in messages:
-        if (
-            type(message) is not dict
-            or len(message) != 2
-            or type(message.get("content")) is not str
-            or type(role := message.get("role")) is not str
-            or role == "model"
-        ):
-            return False
-    return True
-
-
 def _shape(request: Mapping[str, Any], model: str | None, memo: ShapeMemo | None) -> Shape | None:
     try:
-        messages = _plain_messages(request)
-        if messages is None:
-            messages = request_messages(request)
+        messages = request_messages(request)
         raw_tools = request.get("tools")
         tools = [t for t in raw_tools if isinstance(t, Mapping)] if isinstance(raw_tools, list) else []
         if not messages and not tools:

@@ -10,7 +10,7 @@ OpenAI chat messages whose content is plain text, with tool calls as ``tool_call
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 from tokenomy.importers.ids import canonical_json
 from tokenomy.schema import ToolUse
@@ -102,7 +102,12 @@ def request_messages(request: Mapping[str, Any]) -> list[Message]:
     Understands OpenAI chat (``messages``), Anthropic (``system`` plus ``messages``), the
     Responses API (``instructions`` plus ``input``), Gemini (``systemInstruction`` plus
     ``contents``) and legacy completions (``prompt``).
+    A plain chat prompt (see :func:`_plain_prompt`) is copied as it is, the frequent case at a
+    fraction of the cost.
     """
+    plain = _plain_prompt(request)
+    if plain is not None:
+        return plain
     out: list[Message] = []
     for key in ("system", "instructions", "systemInstruction", "system_instruction"):
         text = text_of(request.get(key))
@@ -118,6 +123,43 @@ def request_messages(request: Mapping[str, Any]) -> list[Message]:
     if isinstance(prompt, str):
         out.append({"role": "user", "content": prompt})
     return out
+
+
+_OTHER_PROMPT_FIELDS: Final = frozenset(
+    ("instructions", "systemInstruction", "system_instruction", "contents", "input", "prompt")
+)
+"""Prompt fields :func:`request_messages` reads besides ``messages`` and Anthropic's ``system``."""
+
+
+def _plain_prompt(request: Mapping[str, Any]) -> list[Message] | None:
+    """What :func:`request_messages` returns for a plain chat prompt, without normalizing; else None.
+
+    A plain prompt is ``messages`` (and for Anthropic a string ``system``, which leads as a system
+    message), no other prompt field, and messages that each have exactly a string role (not
+    Gemini's ``model``) and string content: normalizing such a message makes an equal copy of it,
+    and so does ``dict``.
+    """
+    messages = request.get("messages")
+    if type(messages) is not list or not _OTHER_PROMPT_FIELDS.isdisjoint(request):
+        return None
+    system = request.get("system")
+    if (system is not None and type(system) is not str) or not _all_plain(messages):
+        return None
+    copied: list[Message] = [dict(m) for m in messages]
+    return [{"role": "system", "content": system}, *copied] if system else copied
+
+
+def _all_plain(messages: list[Any]) -> bool:
+    for message in messages:
+        if (
+            type(message) is not dict
+            or len(message) != 2
+            or type(message.get("content")) is not str
+            or type(role := message.get("role")) is not str
+            or role == "model"
+        ):
+            return False
+    return True
 
 
 def render(messages: Sequence[Mapping[str, Any]]) -> str:
