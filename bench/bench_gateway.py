@@ -12,7 +12,8 @@ on CPU 1. It prints:
 2. requests/s at concurrency 16: the bare app and the gateway (ratio), the gateway's p99 added;
 3. streams: added time to first token at concurrency 1; 500 concurrent streams compared event by
    event with the same request sent directly (no chunk merged, split, reordered or lost);
-4. CPU seconds of the gateway process per request, metering on vs off (ratio);
+4. CPU seconds of the gateway process per request, metering on vs off (ratio), the targets taking
+   turns over several rounds;
 5. the upstream client: CPU per request of tokenomy's pool, aiohttp and httpx (run with the
    Python of LiteLLM's environment, which has both);
 6. LiteLLM's proxy (installed once into ``bench/out/litellm-venv``), started last because its idle
@@ -28,6 +29,7 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -96,8 +98,16 @@ def _config(folder: Path, upstream: str) -> Path:
 
 
 def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU time of every thread of ``pid`` so far: nanoseconds from each thread's ``schedstat``
+    (the scheduler's own count), or clock ticks from ``stat`` (10 ms each) where it is missing."""
+    total = 0
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            total += int((task / "schedstat").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total / 1e9
 
 
 def _row(name: str, sample: load.Sample, *, ttft: bool = False) -> None:
@@ -181,27 +191,42 @@ def streaming(mock: str, gateway: str, rounds: int, count: int, bars: list[Bar])
     bars.append(Bar(f"streams of {count} whose events differ from the mock's", bad, 0, ""))
 
 
-def metering(gateways: dict[str, ServerProcess], requests: int, bars: list[Bar]) -> None:
-    """Section 4."""
-    print(f"\n4. gateway CPU per request, {requests} requests at concurrency 8")
-    per: dict[str, float] = {}
-    for name, proc in gateways.items():
-        assert proc.pid is not None
-        req = _chat(proc.base_url)
-        asyncio.run(_drive(req, 200))  # warm: lazy imports, the tokenizer, the first sink batch
-        time.sleep(1.5)
-        before = _cpu_seconds(proc.pid)
-        asyncio.run(_drive(req, requests))
-        time.sleep(1.5)  # the sink's thread builds the last batch
-        per[name] = (_cpu_seconds(proc.pid) - before) / requests
-        print(f"  {name:<28} {per[name] * 1e6:8.1f} us CPU per request")
+def metering(gateways: dict[str, ServerProcess], requests: int, bars: list[Bar], rounds: int = 5) -> None:
+    """Section 4: the targets take turns, ``rounds`` times (order reversed every other round), so
+    the machine's other work weighs on all alike; the medians of the rounds are compared."""
+    print(
+        f"\n4. gateway CPU per request, {requests} requests at concurrency 8 in {rounds} alternating rounds"
+    )
+    each = requests // rounds
+    for proc in gateways.values():
+        asyncio.run(_drive(_chat(proc.base_url), 200))  # warm: lazy imports, the tokenizer, the sink
+    time.sleep(1.0)
+    found: dict[str, list[float]] = {name: [] for name in gateways}
+    for turn in range(rounds):
+        order = list(gateways.items())
+        for name, proc in order[::-1] if turn % 2 else order:
+            assert proc.pid is not None
+            before = _cpu_seconds(proc.pid)
+            asyncio.run(_drive(_chat(proc.base_url), each))
+            time.sleep(1.1)  # the sink's thread (it wakes every second) delivers what is left
+            found[name].append((_cpu_seconds(proc.pid) - before) / each)
+    per = {name: statistics.median(values) for name, values in found.items()}
+    for name, value in per.items():
+        spread = ", ".join(f"{v * 1e6:.0f}" for v in found[name])
+        print(f"  {name:<28} {value * 1e6:8.1f} us CPU per request (median; rounds {spread})")
+    on, off = found["gateway, metering on"], found["gateway, metering off"]
     ratio = per["gateway, metering on"] / per["gateway, metering off"]
     if "bare uvicorn app" in per:
         print(
             "  gateway (metering off) / bare app: "
             f"{per['gateway, metering off'] / per['bare uvicorn app']:.2f}x"
         )
-    print(f"  metering on / off: {ratio:.2f}x CPU per request (bar 1.2x)")
+    rounds_ratio = statistics.median(a / b for a, b in zip(on, off, strict=True))
+    added = (statistics.median(on) - statistics.median(off)) * 1e6
+    print(
+        f"  metering on / off: {ratio:.2f}x CPU per request (bar 1.2x); median of the rounds' "
+        f"ratios {rounds_ratio:.2f}x; metering adds {added:.0f} us"
+    )
     bars.append(Bar("CPU per request, metering on / off", ratio, 1.2, "x"))
 
 
@@ -325,7 +350,7 @@ def main(argv: list[str]) -> int:
             throughput(urls, seconds, bars)
             streaming(mock.base_url, on.base_url, rounds, count, bars)
             measured = {"bare uvicorn app": bare, "gateway, metering on": on, "gateway, metering off": off}
-            metering(measured, cpu_requests, bars)
+            metering(measured, cpu_requests, bars, rounds=5 if args.quick else 10)
             if not args.no_litellm:
                 clients(mock.base_url, cpu_requests)
                 off.stop()

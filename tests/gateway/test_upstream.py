@@ -111,3 +111,30 @@ def test_a_small_answer_cut_short_is_a_protocol_error() -> None:
         return cut.value.kind, whole
 
     assert asyncio.run(main()) == ("protocol", b"hello")
+
+
+def _chunked_answer(chunks: list[bytes]) -> bytes:
+    framed = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks)
+    return b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n" + framed + b"0\r\n\r\n"
+
+
+def test_chunks_larger_than_the_read_buffer_arrive_whole() -> None:
+    """The connection stops reading while much waits unread (twice the 64 KiB limit); a chunk
+    larger than that must still arrive whole, and a run of small ones after it, in order."""
+    big = bytes(range(256)) * 1200  # 307,200 bytes: more than 2 x 64 KiB in one chunk
+    small = [b"%05d" % n * 40 for n in range(1000)]  # 200 kB in 1,000 chunks
+
+    async def main() -> list[bytes]:
+        server = await asyncio.start_server(_raw_handler([_chunked_answer([big, *small])]), "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        pool = PoolTransport()
+        response = await pool.send(_request(f"http://127.0.0.1:{port}"))
+        got = []
+        async for chunk in response.chunks():
+            got.append(chunk)
+            await asyncio.sleep(0)  # a consumer slower than the socket: the unread part grows
+        await pool.aclose()
+        server.close()
+        return got
+
+    assert asyncio.run(main()) == [big, *small]

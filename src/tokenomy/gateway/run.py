@@ -42,6 +42,7 @@ def serve(
     config = uvicorn_config(
         gateway,
         date_header=False,
+        proxy_headers=False,  # the gateway reads neither the client's address nor the scheme
         timeout_graceful_shutdown=int(drain_seconds),
         timeout_keep_alive=30,
         backlog=BACKLOG,
