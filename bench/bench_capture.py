@@ -206,10 +206,10 @@ def _compare_kept(mock_url: str, calls: int) -> None:
 
     bare = OpenAI(base_url=f"{mock_url}/v1", api_key="bench", max_retries=0)
     instrumented = capture.instrument(OpenAI(base_url=f"{mock_url}/v1", api_key="bench", max_retries=0))
-    keep_text = streams.keep_data
+    keep_text = streams.event_reader
 
-    def keep_objects(*args: Any, **kwargs: Any) -> bool:
-        return False
+    def keep_objects(stream: Any) -> None:
+        return None
 
     ways = (
         ("bare", bare, keep_text),
@@ -218,7 +218,7 @@ def _compare_kept(mock_url: str, calls: int) -> None:
     )
     for _ in range(100):
         for _, client, keep in ways:
-            streams.keep_data = keep
+            streams.event_reader = keep
             chat_stream(client)
     capture.flush(60)
     walls: dict[str, list[int]] = {name: [] for name, _, _ in ways}
@@ -227,7 +227,7 @@ def _compare_kept(mock_url: str, calls: int) -> None:
     try:
         for _ in range(calls):
             for name, client, keep in ways:
-                streams.keep_data = keep
+                streams.event_reader = keep
                 before = list(spent)
                 start = time.perf_counter_ns()
                 chat_stream(client)
@@ -237,7 +237,7 @@ def _compare_kept(mock_url: str, calls: int) -> None:
                 ]
     finally:
         gc.callbacks.remove(collected)
-        streams.keep_data = keep_text
+        streams.event_reader = keep_text
     print(f"openai chat stream, {calls} calls each, call by call: wall p50 added; GC on the calling thread")
     base = statistics.median(walls["bare"]) / 1000
     for name, _, _ in ways:

@@ -19,7 +19,7 @@ from tokenomy import capture, tokens
 from tokenomy.capture.captured import Captured
 from tokenomy.capture.runtime import RUNTIME
 from tokenomy.capture.sink.core import Sink
-from tokenomy.capture.streams import keep_data
+from tokenomy.capture.streams import event_reader
 from tokenomy.config import Config
 from tokenomy.mockllm import MockThread
 from tokenomy.schema import Call, Kind, Status
@@ -307,12 +307,18 @@ def test_a_stream_object_without_the_sdk_event_reader_keeps_its_events() -> None
         def _iter_events(self) -> Iterator[Any]:
             yield from ()
 
-    kept: list[Any] = []
-    assert keep_data(Odd(), kept, is_async=False) is False
-    assert keep_data(Reader(), kept, is_async=False) is True
+    class Slotted:
+        __slots__ = ()
+
+        def _iter_events(self) -> Iterator[Any]:
+            yield from ()
+
+    assert event_reader(Odd()) is None
+    assert event_reader(Reader()) is Reader._iter_events
     already = Reader()
     already._iter_events = lambda: iter(())  # type: ignore[method-assign]
-    assert keep_data(already, kept, is_async=False) is False  # someone else's hook: left alone
+    assert event_reader(already) is None  # someone else's hook: left alone
+    assert event_reader(Slotted()) is None  # no weak reference to it can be held
 
 
 def test_a_finished_openai_chat_stream_is_freed_without_the_garbage_collector(

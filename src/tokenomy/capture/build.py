@@ -65,7 +65,7 @@ def build_call(captured: Captured) -> Call:
         started_at=started,
         ended_at=None if latency_ms is None else started + timedelta(milliseconds=latency_ms),
         latency_ms=latency_ms,
-        ttft_ms=None if captured.ttft_ns is None else captured.ttft_ns / 1e6,
+        ttft_ms=_ttft_ms(captured),
         trace_id=trace_id,
         span_id=span_id,
         parent_span_id=captured.parent_span_id,
@@ -95,6 +95,24 @@ def provider_of(state: ClientState) -> str:
             host = known
             break
     return HOSTS.get(host, state.adapter.provider)
+
+
+def _ttft_ms(captured: Captured) -> float | None:
+    """The time to first token: taken on the caller's path, or, for a stream kept with its events'
+    arrival times (:class:`tokenomy.capture.streams.TextWatch`), the first event carrying output's."""
+    if captured.ttft_ns is not None:
+        return captured.ttft_ns / 1e6
+    times, items, is_output = captured.times, captured.items, captured.route.is_output
+    if not times or not items:
+        return None
+    for item, at in zip(items, times, strict=False):
+        try:
+            found = is_output is None or is_output(item)
+        except Exception:  # an odd event is not output
+            found = False
+        if found:
+            return (at - captured.t0) / 1e6
+    return None
 
 
 def _extracted(captured: Captured, keep_text: bool) -> Extracted | None:

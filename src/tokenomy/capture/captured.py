@@ -46,10 +46,12 @@ class Captured:
         "route",
         "session_id",
         "span_id",
+        "sse",
         "started_ns",
         "step",
         "t0",
         "ticket",
+        "times",
         "trace_id",
         "ttft_ns",
     )
@@ -70,6 +72,8 @@ class Captured:
         self.ttft_ns: int | None = None
         self.response: Any = None
         self.items: list[Any] | None = None
+        self.sse = False  # True while ``items`` holds server-sent event objects (read as their data text)
+        self.times: list[int] | None = None  # the arrival times of the first events, when kept
         self.end = DONE
         self.error: ErrorInfo | None = None
         self.ticket: Ticket | None = None
@@ -91,6 +95,9 @@ class Captured:
         """The Call these facts describe (runs on the sink's thread); settles its budget ticket."""
         from tokenomy.capture.build import build_call  # noqa: PLC0415  (heavy: loaded by the sink's thread)
 
+        if self.sse:  # server-sent event objects, as the stream kept them: read as their data text
+            self.sse = False
+            self.items = [event_text(item) for item in self.items or ()]
         ticket = self.ticket
         try:
             call = build_call(self)
@@ -101,3 +108,12 @@ class Captured:
         if ticket is not None:
             ticket.settle(call)
         return call
+
+
+def event_text(event: Any) -> str | None:
+    """A server-sent event object's data text (None when it has none)."""
+    try:
+        data = event._data  # the SDKs' own attribute: their ``data`` property is a Python call
+    except AttributeError:
+        data = getattr(event, "data", None)
+    return data if type(data) is str else None

@@ -17,6 +17,7 @@ same traceback) after the failure is recorded; a problem in tokenomy's own bookk
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, TypeVar
@@ -26,7 +27,7 @@ from tokenomy.capture.captured import DONE, FAILED, Captured
 from tokenomy.capture.client import ClientState, state_for
 from tokenomy.capture.otel import current_span
 from tokenomy.capture.runtime import RUNTIME, Redact
-from tokenomy.capture.scope import current as current_scope
+from tokenomy.capture.scope import SCOPE as _SCOPE
 from tokenomy.capture.sdk.base import ErrorInfo, Route
 from tokenomy.capture.sdk.registry import adapter_for
 from tokenomy.capture.sink.core import Sink
@@ -37,6 +38,8 @@ from tokenomy.errors import BudgetExceeded
 from tokenomy.schema import Status
 
 ClientT = TypeVar("ClientT")
+
+_OTEL: Final = "opentelemetry.trace"  # looked up only once someone else imported it (capture/otel.py)
 
 MARK: Final = "_tokenomy_capture"
 """The attribute an instrumented client carries (its :class:`ClientState`)."""
@@ -118,8 +121,10 @@ def _sync_request(original: Callable[..., Any], state: ClientState) -> Callable[
         route = routes.get(options.url) if sink is not None else None
         if route is None or sink is None:
             return original(cast_to, options, stream=stream, stream_cls=stream_cls)
-        captured = _begin(state, route, options)
-        if captured is None:
+        try:
+            captured = _facts(state, route, options)
+        except Exception as exc:
+            _not_begun(exc)
             return original(cast_to, options, stream=stream, stream_cls=stream_cls)
         if state.budget is not None:
             _take(captured, options, _admit(state.budget.admit, captured, sink))
@@ -142,8 +147,10 @@ def _async_request(original: Callable[..., Any], state: ClientState) -> Callable
         route = routes.get(options.url) if sink is not None else None
         if route is None or sink is None:
             return await original(cast_to, options, stream=stream, stream_cls=stream_cls)
-        captured = _begin(state, route, options)
-        if captured is None:
+        try:
+            captured = _facts(state, route, options)
+        except Exception as exc:
+            _not_begun(exc)
             return await original(cast_to, options, stream=stream, stream_cls=stream_cls)
         if state.budget is not None:
             _take(captured, options, await _aadmit(state.budget.aadmit, captured, sink))
@@ -217,22 +224,23 @@ def _refused(captured: Captured, exc: BudgetExceeded, sink: Sink) -> None:
         RUNTIME.log.note("capture", f"tokenomy capture: could not record a refused call ({problem!r})")
 
 
-def _begin(state: ClientState, route: Route, options: Any) -> Captured | None:
-    """The facts known before the call (None, logged, if reading them failed)."""
-    try:
-        return _facts(state, route, options)
-    except Exception as exc:
-        RUNTIME.log.note("capture", f"tokenomy capture: could not start recording a call ({exc!r})")
-        return None
+def _not_begun(exc: Exception) -> None:
+    """Reading the facts before a call failed: logged, and the call goes ahead unrecorded."""
+    RUNTIME.log.note("capture", f"tokenomy capture: could not start recording a call ({exc!r})")
 
 
 def _facts(state: ClientState, route: Route, options: Any) -> Captured:
-    """The facts known before the call: body, scope, step, ids, clocks."""
+    """The facts known before the call: body, scope, step, ids, clocks (no call that can be saved:
+    this runs between the SDK's own thousands, on caches they have cooled)."""
     body = options.json_data
     if type(body) is dict:  # the SDK's own dict; its lists are copied in case the caller reuses them
-        body = {k: (list(v) if type(v) is list else v) for k, v in body.items()}
+        copied = body.copy()
+        for key, value in body.items():
+            if type(value) is list:
+                copied[key] = value.copy()
+        body = copied
     captured = Captured(state, route, body if isinstance(body, dict) else None)
-    scope = current_scope()
+    scope = _SCOPE.get()
     if scope is not None:
         captured.attribution = scope.attribution
         session = captured.session_id = scope.session_id
@@ -241,7 +249,7 @@ def _facts(state: ClientState, route: Route, options: Any) -> Captured:
     if scope is not None and scope.span_id is not None:
         captured.trace_id, captured.parent_span_id = scope.trace_id or "", scope.span_id
     else:
-        otel = current_span()
+        otel = current_span() if _OTEL in sys.modules else None
         if otel is not None:
             captured.trace_id, captured.parent_span_id = otel
         elif scope is not None:

@@ -56,6 +56,8 @@ class Scope:
 
 
 _CURRENT: Final[ContextVar[Scope | None]] = ContextVar("tokenomy_scope", default=None)
+SCOPE: Final = _CURRENT
+"""The context variable holding the current scope (``SCOPE.get()`` is :func:`current` without the call)."""
 
 
 def current() -> Scope | None:

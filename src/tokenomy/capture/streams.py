@@ -1,64 +1,272 @@
 """Watching a stream the caller reads: its events, first token, end, error or abandonment.
 
-The SDKs' stream objects iterate an inner iterator (``stream._iterator``). Instrumenting
-replaces it, on that very object (so its type, attributes and helpers are unchanged), with a
-generator that passes every event through, keeping a reference to it and the time of the first
-event that carries output (``ttft_ms``). The call is recorded when the stream ends:
+One watcher object per stream (:class:`TextWatch` or :class:`ObjectWatch`), made once when the
+SDK hands the stream back, does all of it; the stream object itself (its type, attributes and
+helpers) is unchanged but for one attribute set on it and one on its HTTP response. The call is
+recorded when the stream ends:
 
 * read to the end: as reported;
 * an error raised while reading (an in-stream error, a cut connection): with that error;
-* abandoned half way: the generator is closed (``stream.close()``, leaving a ``with`` block,
-  or garbage collection) or the response is closed under it (the stream helpers close the
+* abandoned half way: the stream's generator is closed (``stream.close()``, leaving a ``with``
+  block, or garbage collection) or the response is closed under it (the stream helpers close the
   response directly): recorded as cancelled, with what had arrived.
 
-For a route read from the events' data text (``Route.raw``: OpenAI chat), the stream's event
-reader is wrapped too (:func:`keep_data`), and what is kept for the sink's thread is each event's
-data ``str`` rather than the SDK's object: strings are not tracked by the garbage collector, where
-the objects, alive until the sink's thread read them, made the collections in the caller's threads
-more frequent and longer.
+Both SDKs' stream objects read server-sent events from ``stream._iter_events()`` and turn them
+into the SDK's objects in a generator (``stream._iterator``) that closes the HTTP response when it
+ends, however it ends. For a route read from the events' data text (``Route.raw``: OpenAI chat),
+the watcher sets the stream's event reader (:meth:`TextWatch.events`) and keeps every event the
+SDK reads, as it reads it: the server-sent event objects (one small object each, where the chunk
+objects the SDK builds from them are several pydantic objects each), replaced by their data text
+when the stream ends (strings, which the garbage collector does not scan while they wait for the
+sink's thread). Until an event surely carries output, a generator layer also takes each one's
+arrival time (the time to first token is found from those on the sink's thread); after it, the
+interpreter's own iterators pass the events on, so the caller's thread runs no Python code per
+event. The end is read where the SDK closes the response (:meth:`TextWatch.closed`): after the
+``[DONE]`` event it is the end; closed by the SDK's generator itself, an exception on its way out
+of it is an error (a ``GeneratorExit``: abandonment) and none means its events ran out; a close
+from outside the generator is abandonment. Other routes, and streams without such a reader, are watched on the
+SDK's objects (:class:`ObjectWatch`, a generator layer over ``stream._iterator``).
 
-The close hook on the response holds only the :class:`StreamWatch`, never the stream or its
-generators, and the data-text reader set on the stream holds the stream only weakly, so neither
-creates a reference cycle: the Anthropic SDK relies on a dropped stream being closed by reference
-counting, and a finished stream, its response and its buffers are freed as soon as the caller
-drops it, as a bare client's are (not left to the garbage collector).
+The hooks set on the stream and its response hold the watcher, and the watcher holds the stream
+and the response only weakly, so no reference cycle is made: the Anthropic SDK relies on a
+dropped stream being closed by reference counting, and a finished stream, its response and its
+buffers are freed as soon as the caller drops it, as a bare client's are (not left to the garbage
+collector). On the caller's thread, the end is the events' data text read into a list and one
+queue append (:meth:`Watch.finish`); reading the events, usage and prompt happens on the sink's
+thread (:mod:`tokenomy.capture.build`).
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from itertools import chain, filterfalse
 from typing import Any
 
-from tokenomy.capture.captured import ABANDONED, DONE, FAILED, Captured
+from tokenomy.capture.captured import ABANDONED, DONE, FAILED, Captured, event_text
 from tokenomy.capture.runtime import RUNTIME
 from tokenomy.capture.sink.core import Sink
 
+_clock = time.perf_counter_ns
 
-class StreamWatch:
-    """The live state of one stream, shared by its iterator wrapper and its close hook."""
 
-    __slots__ = ("_lock", "captured", "done", "is_output", "keep", "running", "sink", "waiting_first")
+class Watch:
+    """The live state of one stream and its response's close hook (see the module docstring)."""
 
-    def __init__(self, captured: Captured, sink: Sink) -> None:
+    __slots__ = ("_once", "captured", "close_response", "response", "sink")
+
+    def __init__(self, captured: Captured, sink: Sink, response: Any, close: Callable[[Any], Any]) -> None:
         self.captured = captured
         self.sink = sink
+        self.response = weakref.ref(response)
+        self.close_response = close  # the response class's own close (or aclose)
+        self._once = threading.Lock()  # taken by the first finish, never released
+
+    def finish(self, end: str, error: BaseException | None = None) -> None:
+        """Record the call once: at the end, on an error, or when abandoned."""
+        if not self._once.acquire(False):
+            return
+        captured = self.captured
+        try:
+            captured.latency_ns = _clock() - captured.t0
+            captured.end = end
+            if captured.sse:  # the events' data text only: strings, which the garbage collector skips
+                captured.items = _texts(captured.items)
+                captured.sse = False
+            if error is not None:
+                captured.error = captured.client.adapter.classify(error)
+            self.sink.submit(captured if captured.ticket is None else captured.settled())
+        except Exception as exc:  # this runs inside the caller's loop over the stream: never raise there
+            RUNTIME.log.note("capture", f"tokenomy capture: could not record a stream ({exc!r})")
+
+    @property
+    def done(self) -> bool:
+        """Whether the call has been recorded."""
+        return self._once.locked()
+
+    def closed(self) -> None:
+        """The response is being closed and the call is not recorded yet: decide how it ended."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Set as the response's ``close``: records the stream (if not already), then closes."""
+        if not self._once.locked():
+            self.closed()
+        response = self.response()
+        if response is not None:
+            self.close_response(response)
+
+    async def aclose(self) -> None:
+        """Set as an async response's ``aclose``: records the stream (if not already), then closes."""
+        if not self._once.locked():
+            self.closed()
+        response = self.response()
+        if response is not None:
+            await self.close_response(response)
+
+
+class TextWatch(Watch):
+    """Keeps a stream's server-sent events and the first ones' arrival times (see the module docstring)."""
+
+    __slots__ = ("frame", "kept", "read", "running", "stream", "times")
+
+    def __init__(
+        self,
+        captured: Captured,
+        sink: Sink,
+        response: Any,
+        close: Callable[[Any], Any],
+        *,
+        stream: Any,
+        read: Callable[[Any], Any],
+        is_async: bool,
+    ) -> None:
+        self.captured = captured  # Watch's fields, set here: one call, not two, on the caller's path
+        self.sink = sink
+        self.response = weakref.ref(response)
+        self.close_response = close
+        self._once = threading.Lock()
+        self.stream = weakref.ref(stream)
+        self.read = read  # the stream class's own _iter_events
+        self.running, self.frame = ("ag_running", "ag_frame") if is_async else ("gi_running", "gi_frame")
+        self.kept: list[Any] = []
+        self.times: list[int] = []
+        captured.items, captured.times, captured.sse = self.kept, self.times, True
+
+    def events(self) -> Iterator[Any]:
+        """Set as the stream's ``_iter_events``: the SDK's events, each one kept as it passes.
+
+        Until an event surely carries output (the route's ``text_output``), :meth:`_head` keeps each
+        event with the clock's reading; from then on the interpreter's own iterators keep the rest
+        (``filterfalse`` with ``list.append``, which returns None, passes every event on).
+        """
+        stream = self.stream()
+        if stream is None:
+            return iter(())
+        source = self.read(stream)
+        return chain(self._head(source), filterfalse(self.kept.append, source))
+
+    def _head(self, source: Iterator[Any]) -> Iterator[Any]:
+        keep, stamp, surely = self.kept.append, self.times.append, self.captured.route.text_output
+        for sse in source:
+            keep(sse)
+            stamp(_clock())
+            if surely is not None:
+                try:
+                    data = sse._data  # the SDKs' own attribute: their ``data`` property is a Python call
+                except AttributeError:
+                    data = getattr(sse, "data", None)
+                if type(data) is str and surely(data):
+                    yield sse
+                    return
+            yield sse
+
+    async def aevents(self) -> AsyncIterator[Any]:
+        """The async twin of :meth:`events` (one generator layer: there are no C async iterators)."""
+        stream = self.stream()
+        if stream is None:
+            return
+        keep, stamp = self.kept.append, self.times.append
+        async for sse in self.read(stream):
+            keep(sse)
+            stamp(_clock())
+            yield sse
+
+    def close(self) -> None:
+        """Set as the response's ``close`` (see :meth:`closed`)."""
+        if not self._once.locked():
+            kept = self.kept
+            try:
+                last = kept[-1]._data if kept else None
+            except AttributeError:
+                last = getattr(kept[-1], "data", None)
+            if type(last) is str and last.startswith("[DONE]"):  # the SDK stops reading there
+                self.finish(DONE)
+            else:
+                self.closed(_caller())
+        response = self.response()
+        if response is not None:
+            self.close_response(response)
+
+    async def aclose(self) -> None:
+        """Set as an async response's ``aclose`` (see :meth:`closed`)."""
+        if not self._once.locked():
+            self.closed(_caller())
+        response = self.response()
+        if response is not None:
+            await self.close_response(response)
+
+    def closed(self, caller: Any = None) -> None:
+        """How a stream ended, read when ``caller`` (a frame; None: not known) closes its response.
+
+        After ``[DONE]``: the end. Closed by the SDK's generator itself (its ``finally``): an exception
+        on its way out of it is an error (a ``GeneratorExit``: abandoned), and none means its events
+        ran out. Closed by code the generator runs (the HTTP client closes the response when the body
+        ends or breaks): nothing yet, the generator closes it again on its way out. Closed from
+        outside the generator, or once the stream is gone: abandoned.
+        """
+        kept = self.kept
+        if kept and (event_text(kept[-1]) or "").startswith("[DONE]"):
+            self.finish(DONE)
+            return
+        stream = self.stream()
+        inner = None if stream is None else getattr(stream, "_iterator", None)
+        if inner is None or getattr(inner, self.running, False) is not True:
+            self.finish(ABANDONED)
+            return
+        frame = getattr(inner, self.frame, None)
+        if caller is not None and caller is not frame:
+            return
+        error = sys.exc_info()[1]
+        trace = None if error is None else error.__traceback__
+        while trace is not None and trace.tb_frame is not frame:
+            trace = trace.tb_next
+        if trace is None:  # no exception on its way out of the SDK's generator (an outer one may be handled)
+            self.finish(DONE)
+        elif isinstance(error, GeneratorExit):
+            self.finish(ABANDONED)
+        else:
+            self.finish(FAILED, error)
+
+
+def _texts(events: list[Any] | None) -> list[str | None]:
+    """Server-sent event objects' data text, read at the stream's end on the caller's thread: kept
+    until the sink's thread read them, the objects (tracked by the garbage collector, where strings
+    are not) made the caller's collections more frequent and longer."""
+    if not events:
+        return []
+    try:
+        return [event._data for event in events]
+    except AttributeError:
+        return [event_text(event) for event in events]
+
+
+def _caller() -> Any:
+    """The frame that called the caller of this function (None where frames cannot be read)."""
+    getframe = getattr(sys, "_getframe", None)
+    return None if getframe is None else getframe(2)
+
+
+class ObjectWatch(Watch):
+    """Keeps a stream's SDK objects, as its generator layer (:func:`watch_sync`) passes them on."""
+
+    __slots__ = ("is_output", "running", "waiting_first")
+
+    def __init__(self, captured: Captured, sink: Sink, response: Any, close: Callable[[Any], Any]) -> None:
+        super().__init__(captured, sink, response, close)
         self.is_output = captured.route.is_output
         self.running = False
-        self.done = False
         self.waiting_first = True
-        self.keep = True  # False once the events' data text is kept instead (see keep_data)
-        self._lock = threading.Lock()
         captured.items = []
 
     def take(self, item: Any) -> None:
         """Keep one event; the first one carrying output sets the time to first token."""
-        if self.keep:
-            items = self.captured.items
-            if items is not None:
-                items.append(item)
+        items = self.captured.items
+        if items is not None:
+            items.append(item)
         if self.waiting_first:
             try:
                 found = self.is_output is None or self.is_output(item)
@@ -66,31 +274,15 @@ class StreamWatch:
                 found = False
             if found:
                 self.waiting_first = False
-                self.captured.ttft_ns = time.perf_counter_ns() - self.captured.t0
-
-    def finish(self, end: str, error: BaseException | None = None) -> None:
-        """Record the call once: at the end, on an error, or when abandoned."""
-        with self._lock:
-            if self.done:
-                return
-            self.done = True
-        captured = self.captured
-        try:
-            captured.latency_ns = time.perf_counter_ns() - captured.t0
-            captured.end = end
-            if error is not None:
-                captured.error = captured.client.adapter.classify(error)
-            self.sink.submit(captured.settled())
-        except Exception as exc:  # this runs inside the caller's loop over the stream: never raise there
-            RUNTIME.log.note("capture", f"tokenomy capture: could not record a stream ({exc!r})")
+                self.captured.ttft_ns = _clock() - self.captured.t0
 
     def closed(self) -> None:
-        """The response was closed: abandoned, unless the wrapper is mid-read (it then decides)."""
+        """Abandoned, unless the generator layer is mid-read (it then decides)."""
         if not self.running:
             self.finish(ABANDONED)
 
 
-def watch_sync(inner: Iterator[Any], watch: StreamWatch) -> Iterator[Any]:
+def watch_sync(inner: Iterator[Any], watch: ObjectWatch) -> Iterator[Any]:
     """Pass ``inner``'s events through, recording the stream (see the module docstring)."""
     try:
         while True:
@@ -106,8 +298,7 @@ def watch_sync(inner: Iterator[Any], watch: StreamWatch) -> Iterator[Any]:
                 watch.finish(FAILED, exc)
                 raise
             watch.running = False
-            if watch.waiting_first or watch.keep:  # else nothing to do: no call per event
-                watch.take(item)
+            watch.take(item)
             yield item
     finally:
         if not watch.done:
@@ -117,7 +308,7 @@ def watch_sync(inner: Iterator[Any], watch: StreamWatch) -> Iterator[Any]:
                 close()
 
 
-async def watch_async(inner: AsyncIterator[Any], watch: StreamWatch) -> AsyncIterator[Any]:
+async def watch_async(inner: AsyncIterator[Any], watch: ObjectWatch) -> AsyncIterator[Any]:
     """The async twin of :func:`watch_sync`."""
     try:
         while True:
@@ -133,8 +324,7 @@ async def watch_async(inner: AsyncIterator[Any], watch: StreamWatch) -> AsyncIte
                 watch.finish(FAILED, exc)
                 raise
             watch.running = False
-            if watch.waiting_first or watch.keep:
-                watch.take(item)
+            watch.take(item)
             yield item
     finally:
         if not watch.done:
@@ -144,88 +334,40 @@ async def watch_async(inner: AsyncIterator[Any], watch: StreamWatch) -> AsyncIte
                 await aclose()
 
 
-def hook_close(response: Any, watch: StreamWatch, *, is_async: bool) -> None:
-    """Make closing the stream's HTTP response record the stream (if not already recorded)."""
-    ref = weakref.ref(response)
-    if is_async:
-        original_aclose: Callable[[Any], Awaitable[None]] = type(response).aclose
+def event_reader(stream: Any) -> Callable[[Any], Any] | None:
+    """The stream class's server-sent event reader, when the stream's events can be kept by it.
 
-        async def aclose() -> None:
-            watch.closed()
-            target = ref()
-            if target is not None:
-                await original_aclose(target)
-
-        response.aclose = aclose
-        return
-    original_close: Callable[[Any], None] = type(response).close
-
-    def close() -> None:
-        watch.closed()
-        target = ref()
-        if target is not None:
-            original_close(target)
-
-    response.close = close
-
-
-def keep_data(stream: Any, into: list[Any], *, is_async: bool) -> bool:
-    """Make the stream keep each server-sent event's data text in ``into`` as the SDK reads it.
-
-    Both SDKs' stream objects read their events from ``stream._iter_events()``, called when the
-    stream is first read: an attribute of the same name set on the object is called instead, and
-    passes every event through after appending its ``data`` (a ``str``, which the garbage
-    collector does not track, where the SDK's event objects would stay alive until the sink's
-    thread read them). False (nothing changed) when the stream has no such method.
+    Both SDKs' stream objects read their events from ``stream._iter_events()``; an attribute of
+    the same name set on the object is called instead. None (keep the SDK's objects) when the
+    stream has no such method, someone else already set one, or the stream takes no weak reference.
     """
-    events = getattr(stream, "_iter_events", None)
-    if events is None or not callable(events) or "_iter_events" in getattr(stream, "__dict__", {}):
-        return False
-    # The wrapper is set on the stream, so it must not hold the stream (nor its bound method): that
-    # would be a reference cycle, leaving every finished stream, its response and its buffers to
-    # the garbage collector instead of freeing them when the caller drops the stream.
-    try:
-        ref = weakref.ref(stream)
-    except TypeError:
-        return False
-    method = getattr(type(stream), "_iter_events", None)
-    if not callable(method):
-        return False
-    keep = into.append
-    if is_async:
-
-        async def aiter_kept() -> AsyncIterator[Any]:
-            target = ref()
-            if target is None:
-                return
-            async for sse in method(target):
-                keep(getattr(sse, "data", None))
-                yield sse
-
-        stream._iter_events = aiter_kept
-        return True
-
-    def iter_kept() -> Iterator[Any]:
-        target = ref()
-        if target is None:
-            return
-        for sse in method(target):
-            keep(getattr(sse, "data", None))
-            yield sse
-
-    stream._iter_events = iter_kept
-    return True
+    kind = type(stream)
+    method = getattr(kind, "_iter_events", None)
+    if not callable(method) or not hasattr(kind, "__weakref__"):
+        return None
+    # Not ``stream.__dict__``: reading it makes the object keep its attributes in a dict of their own,
+    # which slows every attribute the SDK reads on the stream while it runs (Python 3.11+).
+    found = getattr(stream, "_iter_events", None)
+    return method if getattr(found, "__func__", None) is method else None
 
 
 def watch_stream(stream: Any, captured: Captured, sink: Sink, *, is_async: bool) -> bool:
     """Instrument an SDK stream object in place; False when it is not a stream this code knows."""
-    inner = getattr(stream, "_iterator", None)
     response = getattr(stream, "response", None)
+    inner = getattr(stream, "_iterator", None)
     if inner is None or response is None:
         return False
-    watch = StreamWatch(captured, sink)
-    if captured.route.raw and captured.items is not None:
-        watch.keep = not keep_data(stream, captured.items, is_async=is_async)
-    stream._iterator = watch_async(inner, watch) if is_async else watch_sync(inner, watch)
-    hook_close(response, watch, is_async=is_async)
+    close = getattr(type(response), "aclose" if is_async else "close")
+    read = event_reader(stream) if captured.route.raw else None
+    watch: Watch
+    if read is not None:
+        watch = TextWatch(captured, sink, response, close, stream=stream, read=read, is_async=is_async)
+        stream._iter_events = watch.aevents if is_async else watch.events
+    else:
+        watch = ObjectWatch(captured, sink, response, close)
+        stream._iterator = watch_async(inner, watch) if is_async else watch_sync(inner, watch)
+    if is_async:
+        response.aclose = watch.aclose
+    else:
+        response.close = watch.close
     return True

@@ -16,6 +16,7 @@ from tokenomy.capture.sdk.openai import (
     chat_event,
     chat_events,
     chat_is_output,
+    chat_text_output,
     embeddings_body,
     responses_event,
     responses_is_output,
@@ -221,3 +222,44 @@ def test_recorded_chat_streams_read_the_same_from_their_data_text() -> None:
         assert from_text.result() == from_objects.result(), path.name
         read += 1
     assert read >= 3
+
+
+def _compact(chunk: ChatCompletionChunk) -> str:
+    """A chunk's data text as the API writes it: compact JSON of the fields it set."""
+    return json.dumps(chunk.model_dump(exclude_unset=True), separators=(",", ":"))
+
+
+def test_output_is_recognised_the_same_from_the_data_text() -> None:
+    odd = [
+        _chunk(choices=[{"index": 0, "delta": {"refusal": "no"}}]),
+        _chunk(choices=[{"index": 0, "delta": {"content": 'say "content":"x"'}}]),
+        _chunk(choices=[{"index": 0, "delta": {"role": "assistant", "content": None}}]),
+        _chunk(choices=[{"index": 0, "delta": {"content": "", "tool_calls": []}}]),
+    ]
+    for chunk in [*CHUNKS, *odd]:
+        text = _compact(chunk)
+        assert chat_is_output(text) is chat_is_output(chunk), text
+        assert chat_is_output(json.dumps(chunk.model_dump(exclude_unset=True))) is chat_is_output(chunk)
+    assert [chat_text_output(_compact(c)) for c in CHUNKS] == [False, True, True, True, True, False, False]
+    assert [chat_text_output(_compact(c)) for c in odd] == [False, True, False, False]  # a refusal: missed
+    for never in ("[DONE]", "", "not json", '{"error":{"message":"overloaded","content":"x"}}'):
+        assert chat_is_output(never) is False
+        assert chat_text_output(never) is False
+    assert chat_text_output('{"choices":[{"delta":{"content": "spaced"}}]}') is False  # missed, never wrong
+
+
+def test_the_sure_output_test_never_calls_a_chunk_without_output_output() -> None:
+    folder = real_data_path("provider-responses", "openai-python", "chat-streams-include-usage")
+    seen = sure = 0
+    for path in sorted(folder.glob("*.jsonl")):
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        for data in (row["data"] for row in rows if isinstance(row.get("data"), dict)):
+            text = json.dumps(data, separators=(",", ":"))
+            chunk = ChatCompletionChunk.construct(**data)
+            output = chat_is_output(chunk)
+            assert chat_is_output(text) is output, path.name
+            if chat_text_output(text):
+                assert output, text
+                sure += 1
+            seen += 1
+    assert seen > sure > 0

@@ -51,6 +51,9 @@ class Route:
         raw: Whether a stream is kept as the data text of its server-sent events, when the SDK's
             stream object lets it be read (:mod:`tokenomy.capture.streams`), rather than as the
             SDK's event objects; ``events`` then takes those strings.
+        text_output: For a raw route, a cheap test of an event's data text that is True only when
+            the event carries output (never for one that does not; it may miss some that do): once
+            it is True, the later events' arrival times are no longer taken (None: always taken).
     """
 
     api: str
@@ -62,6 +65,7 @@ class Route:
     prompt: bool = True
     events: EventsFeeder | None = None
     raw: bool = False
+    text_output: Callable[[str], bool] | None = None
 
 
 @dataclass(frozen=True, slots=True)

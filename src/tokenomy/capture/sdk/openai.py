@@ -123,7 +123,10 @@ def _plain_head(chunk: Any) -> bool:
 
 
 def chat_is_output(chunk: Any) -> bool:
-    """True when a chunk carries output text, a refusal or tool-call arguments."""
+    """True when a chunk carries output text, a refusal or tool-call arguments (also a chunk given
+    as its data text, read as the SDK reads it into the chunk object)."""
+    if type(chunk) is str:
+        return _data_is_output(chunk)
     for choice in chunk.choices:
         delta = attr(choice, "delta")
         if delta is None:
@@ -132,6 +135,47 @@ def chat_is_output(chunk: Any) -> bool:
         elif delta.content or delta.tool_calls or delta.refusal:
             return True
     return False
+
+
+def _data_is_output(data: str) -> bool:
+    """:func:`chat_is_output` of the chunk this data text decodes to (False for ``[DONE]``, an error
+    event or text that is not a JSON object: the SDK yields no chunk for those)."""
+    if not data or data.startswith("[DONE]"):
+        return False
+    try:
+        event = json.loads(data)
+    except ValueError:
+        return False
+    choices = event.get("choices") if isinstance(event, dict) and not event.get("error") else None
+    if not isinstance(choices, list):
+        return False
+    for choice in choices:
+        if not isinstance(choice, dict):
+            continue
+        delta = choice.get("delta")
+        if delta is None:
+            if choice.get("text"):  # legacy completions
+                return True
+        elif isinstance(delta, dict) and (
+            delta.get("content") or delta.get("tool_calls") or delta.get("refusal")
+        ):
+            return True
+    return False
+
+
+_CONTENT: Final = '"content":"'
+_TOOL_CALL: Final = '"tool_calls":[{'
+
+
+def chat_text_output(data: str) -> bool:
+    """True when a chunk's data text surely carries output: a non-empty ``content`` string or a
+    tool call, as the API writes them (compact JSON). Text written otherwise reads False here and
+    is decided by :func:`chat_is_output` on the sink's thread; a ``"content":"`` inside another
+    field's string can only be inside output text or tool-call arguments, which are output too."""
+    at = data.find(_CONTENT)
+    if at >= 0 and data[at + 11 : at + 12] not in ('"', ""):
+        return '"error"' not in data
+    return _TOOL_CALL in data and '"error"' not in data
 
 
 _TEXT_DELTA: Final = "response.output_text.delta"
@@ -170,7 +214,15 @@ def _tools(request: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 
 _CHAT: Final = Route(
-    "chat", "chat", "openai.chat", body, chat_event, chat_is_output, events=chat_events, raw=True
+    "chat",
+    "chat",
+    "openai.chat",
+    body,
+    chat_event,
+    chat_is_output,
+    events=chat_events,
+    raw=True,
+    text_output=chat_text_output,
 )
 ADAPTER: Final = ClientAdapter(
     name="openai",

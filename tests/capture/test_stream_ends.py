@@ -1,0 +1,223 @@
+"""How an OpenAI chat stream kept as its server-sent events ends, read where the SDK closes the response.
+
+Canned bodies (no socket) exercise the ends a mock server does not send: events that run out
+without ``[DONE]``, an event the SDK cannot decode, a stream read while the caller handles another
+exception; the mock upstream exercises cut connections and async streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httpx2
+import pytest
+from openai import APIConnectionError, APIError, AsyncOpenAI, OpenAI
+from openai.types.chat import ChatCompletionChunk
+
+from tests.capture.support import MemoryTarget
+from tokenomy import capture
+from tokenomy.capture.captured import Captured
+from tokenomy.capture.runtime import RUNTIME
+from tokenomy.capture.sink.core import Sink
+from tokenomy.config import Config
+from tokenomy.mockllm import MockThread
+from tokenomy.schema import Call, Kind, Status
+
+pytestmark = pytest.mark.integration
+
+CHAT: Any = [{"role": "user", "content": "Hello"}]
+HEAD = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini"}
+USAGE = {"prompt_tokens": 8, "completion_tokens": 3, "total_tokens": 11}
+
+
+def _chunk(delta: dict[str, Any] | None = None, finish: str | None = None, **more: Any) -> dict[str, Any]:
+    choices = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}]
+    return {**HEAD, "choices": choices, **more}
+
+
+ROLE = _chunk({"role": "assistant", "content": ""})
+WORDS = [_chunk({"content": word}) for word in ("One", " two", " three")]
+END = [_chunk({}, "stop"), _chunk(None, usage=USAGE)]
+TOOL = _chunk(
+    {"tool_calls": [{"index": 0, "id": "t", "type": "function", "function": {"name": "f", "arguments": ""}}]}
+)
+
+
+def _body(chunks: list[dict[str, Any]], *, done: bool = True, compact: bool = True, tail: str = "") -> bytes:
+    separators = (",", ":") if compact else (", ", ": ")
+    frames = [f"data: {json.dumps(c, separators=separators)}\n\n" for c in chunks]
+    return ("".join(frames) + tail + ("data: [DONE]\n\n" if done else "")).encode()
+
+
+def _canned(body: bytes) -> OpenAI:
+    """An instrumented client whose streamed chat answers are ``body`` (the SDK decodes it as a socket's)."""
+    client = OpenAI(base_url="http://127.0.0.1:9/v1", api_key="t", max_retries=0)
+    sent = httpx2.Request("POST", "http://127.0.0.1:9/v1/chat/completions")
+
+    def canned(cast_to: Any, options: Any, *, stream: bool = False, stream_cls: Any = None) -> Any:
+        response = httpx2.Response(200, content=body, request=sent)
+        return stream_cls(cast_to=ChatCompletionChunk, response=response, client=client, options=options)
+
+    client.request = canned  # type: ignore[method-assign]
+    return capture.instrument(client)
+
+
+def _stream(client: Any) -> Any:
+    return client.chat.completions.create(
+        model="gpt-4o-mini", messages=CHAT, stream=True, stream_options={"include_usage": True}
+    )
+
+
+def _calls(target: MemoryTarget) -> list[Call]:
+    capture.flush(30)
+    return [r for r in target.records if isinstance(r, Call)]
+
+
+class _Keeper(Sink):
+    """A sink that keeps what the caller's path submits, unbuilt."""
+
+    def __init__(self) -> None:
+        super().__init__(MemoryTarget())
+        self.kept: list[Captured] = []
+
+    def submit(self, item: Any) -> bool:
+        self.kept.append(item)
+        return True
+
+
+def test_a_stream_whose_events_run_out_without_done_ends_as_reported(recorded: MemoryTarget) -> None:
+    for done in (True, False):
+        chunks = list(_stream(_canned(_body([ROLE, *WORDS, *END], done=done))))
+        assert len(chunks) == 6
+    calls = _calls(recorded)
+    assert [c.status for c in calls] == [Status.OK, Status.OK]
+    assert [c.usage.kind for c in calls] == [Kind.REPORTED, Kind.REPORTED]
+    assert [c.usage.output_total for c in calls] == [3, 3]
+    assert calls[0].finish_reason == calls[1].finish_reason == "stop"
+    assert all(
+        c.ttft_ms is not None and c.latency_ms is not None and c.ttft_ms <= c.latency_ms for c in calls
+    )
+
+
+def test_a_stream_read_while_the_caller_handles_an_exception_is_not_an_error(recorded: MemoryTarget) -> None:
+    for done in (True, False):
+        try:
+            raise KeyError("the caller's own")
+        except KeyError:
+            assert len(list(_stream(_canned(_body([ROLE, *WORDS, *END], done=done))))) == 6
+    assert [(c.status, c.error_type) for c in _calls(recorded)] == [(Status.OK, None), (Status.OK, None)]
+
+
+def _drain(stream: Any, into: list[Any]) -> None:
+    for chunk in stream:
+        into.append(chunk)
+
+
+class _LeaveError(Exception):
+    """The caller's own exception, raised inside its loop over a stream."""
+
+
+def _leave_early(stream: Any) -> None:
+    with stream:
+        for read, _ in enumerate(stream, start=1):
+            if read == 2:
+                raise _LeaveError
+
+
+def test_an_event_the_sdk_cannot_decode_fails_the_call_with_what_arrived(recorded: MemoryTarget) -> None:
+    stream = _stream(_canned(_body([ROLE, WORDS[0]], done=False, tail="data: {not json\n\n")))
+    read: list[Any] = []
+    with pytest.raises(json.JSONDecodeError):
+        _drain(stream, read)
+    assert len(read) == 2
+    (call,) = _calls(recorded)
+    assert (call.status, call.error_type) == (Status.ERROR, "JSONDecodeError")
+    assert call.usage.kind is Kind.ESTIMATED  # no usage arrived: the text that did is counted
+    assert call.usage.output_total == 1
+    assert call.ttft_ms is not None
+
+
+def test_an_in_stream_error_event_fails_the_call(recorded: MemoryTarget) -> None:
+    error = 'data: {"error":{"message":"overloaded","type":"server_error"}}\n\n'
+    with pytest.raises(APIError) as raised:
+        list(_stream(_canned(_body([ROLE, *WORDS], done=False, tail=error))))
+    (call,) = _calls(recorded)
+    assert (call.status, call.error_type) == (Status.ERROR, type(raised.value).__name__)
+    assert call.http_status is None
+
+
+def test_leaving_a_with_block_by_an_exception_abandons_the_stream(recorded: MemoryTarget) -> None:
+    with pytest.raises(_LeaveError):
+        _leave_early(_stream(_canned(_body([ROLE, *WORDS, *END]))))
+    (call,) = _calls(recorded)
+    assert (call.status, call.error_type) == (Status.CANCELLED, None)
+    assert call.usage.output_total == 1  # "One": counted locally, as it arrived
+
+
+def test_arrival_times_are_taken_until_an_event_surely_carries_output() -> None:
+    keeper = _Keeper()
+    RUNTIME.configure(keeper, config=Config())
+    try:
+        for chunks, compact, stamped in (
+            ([ROLE, *WORDS, *END], True, 2),
+            ([ROLE, TOOL, *END], True, 2),
+            ([ROLE, *WORDS, *END], False, 7),  # not written as the API writes it: every event, still exact
+        ):
+            list(_stream(_canned(_body(chunks, compact=compact))))
+            captured = keeper.kept[-1]
+            assert captured.times is not None
+            assert captured.items is not None
+            assert (len(captured.times), len(captured.items)) == (stamped, len(chunks) + 1)
+            call = captured.build()
+            assert (
+                call.ttft_ms == (captured.times[1] - captured.t0) / 1e6
+            )  # the second event: the first output
+            assert call.status is Status.OK
+    finally:
+        RUNTIME.shutdown(10)
+
+
+def test_async_chat_streams_end_as_they_did(mock: MockThread, recorded: MemoryTarget) -> None:
+    client = capture.instrument(AsyncOpenAI(base_url=mock.openai_base_url, api_key="t", max_retries=0))
+
+    async def run() -> type[BaseException]:
+        whole = await client.chat.completions.create(
+            model="gpt-4o", messages=CHAT, stream=True, stream_options={"include_usage": True}
+        )
+        assert [chunk async for chunk in whole]
+        failing = await client.chat.completions.create(
+            model="gpt-4o", messages=CHAT, stream=True, extra_headers={"X-Mock-Error": "stream_error"}
+        )
+        try:
+            async for _ in failing:
+                pass
+        except APIError as exc:
+            return type(exc)
+        raise AssertionError("the in-stream error did not reach the caller")
+
+    raised = asyncio.run(run())
+    whole, failed = _calls(recorded)
+    assert (whole.status, whole.usage.kind) == (Status.OK, Kind.REPORTED)
+    assert whole.ttft_ms is not None
+    assert whole.latency_ms is not None
+    assert 0 < whole.ttft_ms <= whole.latency_ms
+    assert (failed.status, failed.error_type) == (Status.ERROR, raised.__name__)
+
+
+def test_a_connection_cut_mid_stream_fails_the_call(mock: MockThread, recorded: MemoryTarget) -> None:
+    client = capture.instrument(OpenAI(base_url=mock.openai_base_url, api_key="t", max_retries=0))
+    stream = client.chat.completions.create(
+        model="gpt-4o",
+        messages=CHAT,
+        stream=True,
+        extra_headers={"X-Mock-Error": "cut", "X-Mock-Cut-After": "4", "X-Mock-Output-Tokens": "50"},
+    )
+    read: list[Any] = []
+    with pytest.raises(APIConnectionError) as raised:
+        _drain(stream, read)
+    assert read
+    (call,) = _calls(recorded)
+    assert (call.status, call.error_type) == (Status.ERROR, type(raised.value).__name__)
+    assert call.ttft_ms is not None
