@@ -8,12 +8,14 @@ exception; the mock upstream exercises cut connections and async streams.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 from typing import Any
 
 import httpx2
 import pytest
 from openai import APIConnectionError, APIError, AsyncOpenAI, OpenAI
+from openai._streaming import Stream
 from openai.types.chat import ChatCompletionChunk
 
 from tests.capture.support import MemoryTarget
@@ -51,14 +53,17 @@ def _body(chunks: list[dict[str, Any]], *, done: bool = True, compact: bool = Tr
     return ("".join(frames) + tail + ("data: [DONE]\n\n" if done else "")).encode()
 
 
-def _canned(body: bytes) -> OpenAI:
-    """An instrumented client whose streamed chat answers are ``body`` (the SDK decodes it as a socket's)."""
+def _canned(body: bytes, kind: Any = None) -> OpenAI:
+    """An instrumented client whose streamed chat answers are ``body`` (the SDK decodes it as a
+    socket's), read by the stream class ``kind`` (None: the SDK's own). The body arrives in two
+    pieces through the HTTP client's own reader, which closes the response when it ends."""
     client = OpenAI(base_url="http://127.0.0.1:9/v1", api_key="t", max_retries=0)
     sent = httpx2.Request("POST", "http://127.0.0.1:9/v1/chat/completions")
 
     def canned(cast_to: Any, options: Any, *, stream: bool = False, stream_cls: Any = None) -> Any:
-        response = httpx2.Response(200, content=body, request=sent)
-        return stream_cls(cast_to=ChatCompletionChunk, response=response, client=client, options=options)
+        response = httpx2.Response(200, content=iter([body[:40], body[40:]]), request=sent)
+        make = kind or stream_cls
+        return make(cast_to=ChatCompletionChunk, response=response, client=client, options=options)
 
     client.request = canned  # type: ignore[method-assign]
     return capture.instrument(client)
@@ -221,3 +226,75 @@ def test_a_connection_cut_mid_stream_fails_the_call(mock: MockThread, recorded: 
     (call,) = _calls(recorded)
     assert (call.status, call.error_type) == (Status.ERROR, type(raised.value).__name__)
     assert call.ttft_ms is not None
+
+
+class _OlderStream(Stream[Any]):
+    """A stream shaped as openai 1.x wrote ``__stream__``: no ``finally`` that closes the response
+    (the HTTP client closes it when the body ends), so an error or an abandoned stream cannot be
+    read where the SDK closes it: such streams are watched on the SDK's objects instead."""
+
+    def __stream__(self) -> Any:
+        process = self._client._process_response_data
+        iterator = self._iter_events()
+        for sse in iterator:
+            if sse.data.startswith("[DONE]"):
+                break
+            data = sse.json()
+            if isinstance(data, dict) and data.get("error"):
+                raise APIError(message="in-stream error", request=self.response.request, body=data["error"])
+            yield process(data=data, cast_to=ChatCompletionChunk, response=self.response)
+        for _ in iterator:
+            pass
+
+
+def test_a_stream_class_that_does_not_close_its_response_is_still_recorded_however_it_ends(
+    recorded: MemoryTarget,
+) -> None:
+    error = 'data: {"error":{"message":"overloaded","type":"server_error"}}\n\n'
+    assert len(list(_stream(_canned(_body([ROLE, *WORDS, *END]), _OlderStream)))) == 6
+    with pytest.raises(APIError):
+        list(_stream(_canned(_body([ROLE, *WORDS], done=False, tail=error), _OlderStream)))
+    abandoned = _stream(_canned(_body([ROLE, *WORDS, *END]), _OlderStream))
+    for read, _ in enumerate(abandoned, start=1):
+        if read == 2:
+            break
+    del abandoned
+    gc.collect()
+    calls = _calls(recorded)
+    assert [(c.status, c.usage.output_total) for c in calls] == [
+        (Status.OK, 3),
+        (Status.ERROR, 3),
+        (Status.CANCELLED, 1),
+    ]
+    assert all(c.ttft_ms is not None for c in calls)
+
+
+def test_a_finished_stream_lets_go_of_its_events() -> None:
+    keeper = _Keeper()
+    RUNTIME.configure(keeper, config=Config())
+    try:
+        stream = _stream(_canned(_body([ROLE, *WORDS, *END])))
+        assert len(list(stream)) == 6
+        watch = stream._iter_events.__self__  # the watcher, held by the stream as long as the caller keeps it
+        assert watch.kept == []
+        items = keeper.kept[-1].items
+        assert items is not None
+        assert items[-1] == "[DONE]"  # what the sink reads: the events' data text
+    finally:
+        RUNTIME.shutdown(10)
+
+
+def test_an_event_surely_carrying_output_by_its_text_times_the_first_token() -> None:
+    """An OpenAI-compatible server that also writes a ``message`` with content into its chunks:
+    the text test stops taking times there, and that event's arrival is the first token."""
+    keeper = _Keeper()
+    RUNTIME.configure(keeper, config=Config())
+    try:
+        odd = {**_chunk({}), "message": {"content": "One"}}
+        list(_stream(_canned(_body([ROLE, odd, *WORDS, *END]))))
+        captured = keeper.kept[-1]
+        assert captured.times is not None
+        assert len(captured.times) == 2
+        assert captured.build().ttft_ms == (captured.times[1] - captured.t0) / 1e6
+    finally:
+        RUNTIME.shutdown(10)

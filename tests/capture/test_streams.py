@@ -307,6 +307,19 @@ def test_a_stream_object_without_the_sdk_event_reader_keeps_its_events() -> None
         def _iter_events(self) -> Iterator[Any]:
             yield from ()
 
+        def __stream__(self) -> Iterator[Any]:
+            try:
+                yield from self._iter_events()
+            finally:
+                self.close()
+
+        def close(self) -> None:
+            pass
+
+    class Unclosed(Reader):
+        def __stream__(self) -> Iterator[Any]:
+            yield from self._iter_events()
+
     class Slotted:
         __slots__ = ()
 
@@ -319,6 +332,7 @@ def test_a_stream_object_without_the_sdk_event_reader_keeps_its_events() -> None
     already._iter_events = lambda: iter(())  # type: ignore[method-assign]
     assert event_reader(already) is None  # someone else's hook: left alone
     assert event_reader(Slotted()) is None  # no weak reference to it can be held
+    assert event_reader(Unclosed()) is None  # its generator leaves the response open: ends unseen there
 
 
 def test_a_finished_openai_chat_stream_is_freed_without_the_garbage_collector(

@@ -74,8 +74,11 @@ class Watch:
             captured.latency_ns = _clock() - captured.t0
             captured.end = end
             if captured.sse:  # the events' data text only: strings, which the garbage collector skips
-                captured.items = _texts(captured.items)
+                events = captured.items
+                captured.items = _texts(events)
                 captured.sse = False
+                if events is not None:
+                    events.clear()  # the stream's hooks hold this list as long as the caller keeps the stream
             if error is not None:
                 captured.error = captured.client.adapter.classify(error)
             self.sink.submit(captured if captured.ticket is None else captured.settled())
@@ -343,12 +346,28 @@ def event_reader(stream: Any) -> Callable[[Any], Any] | None:
     """
     kind = type(stream)
     method = getattr(kind, "_iter_events", None)
-    if not callable(method) or not hasattr(kind, "__weakref__"):
+    if not callable(method) or not hasattr(kind, "__weakref__") or not _closes_its_response(kind):
         return None
     # Not ``stream.__dict__``: reading it makes the object keep its attributes in a dict of their own,
     # which slows every attribute the SDK reads on the stream while it runs (Python 3.11+).
     found = getattr(stream, "_iter_events", None)
     return method if getattr(found, "__func__", None) is method else None
+
+
+_CLOSERS: dict[type, bool] = {}
+
+
+def _closes_its_response(kind: type) -> bool:
+    """Whether the stream class's own generator (``__stream__``) closes the response, as the
+    SDK's current versions do in its ``finally``: how a stream kept by :class:`TextWatch` ended is
+    read there. Older versions (openai 1.x) leave the close to the HTTP client when the body ends,
+    so an error or an abandoned stream would never be seen: those keep the SDK's objects instead."""
+    known = _CLOSERS.get(kind)
+    if known is None:
+        code = getattr(getattr(kind, "__stream__", None), "__code__", None)
+        names = () if code is None else code.co_names
+        known = _CLOSERS[kind] = "close" in names or "aclose" in names
+    return known
 
 
 def watch_stream(stream: Any, captured: Captured, sink: Sink, *, is_async: bool) -> bool:
