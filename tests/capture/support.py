@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 from tokenomy.capture.records import Record
 from tokenomy.capture.sink.core import Sink
@@ -82,6 +83,18 @@ class MemoryTarget:
     def after_fork(self) -> None:
         """Remember the fork."""
         self.forked = True
+
+
+class Keeper(Sink):
+    """A sink that keeps what the caller's path submits, unbuilt, for the test to read or build."""
+
+    def __init__(self) -> None:
+        super().__init__(MemoryTarget())
+        self.kept: list[Any] = []
+
+    def submit(self, item: Any) -> bool:
+        self.kept.append(item)
+        return True
 
 
 def sink_with(

@@ -18,11 +18,9 @@ from openai import APIConnectionError, APIError, AsyncOpenAI, OpenAI
 from openai._streaming import Stream
 from openai.types.chat import ChatCompletionChunk
 
-from tests.capture.support import MemoryTarget
+from tests.capture.support import Keeper, MemoryTarget
 from tokenomy import capture
-from tokenomy.capture.captured import Captured
 from tokenomy.capture.runtime import RUNTIME
-from tokenomy.capture.sink.core import Sink
 from tokenomy.config import Config
 from tokenomy.mockllm import MockThread
 from tokenomy.schema import Call, Kind, Status
@@ -78,18 +76,6 @@ def _stream(client: Any) -> Any:
 def _calls(target: MemoryTarget) -> list[Call]:
     capture.flush(30)
     return [r for r in target.records if isinstance(r, Call)]
-
-
-class _Keeper(Sink):
-    """A sink that keeps what the caller's path submits, unbuilt."""
-
-    def __init__(self) -> None:
-        super().__init__(MemoryTarget())
-        self.kept: list[Captured] = []
-
-    def submit(self, item: Any) -> bool:
-        self.kept.append(item)
-        return True
 
 
 def test_a_stream_whose_events_run_out_without_done_ends_as_reported(recorded: MemoryTarget) -> None:
@@ -162,7 +148,7 @@ def test_leaving_a_with_block_by_an_exception_abandons_the_stream(recorded: Memo
 
 
 def test_arrival_times_are_taken_until_an_event_surely_carries_output() -> None:
-    keeper = _Keeper()
+    keeper = Keeper()
     RUNTIME.configure(keeper, config=Config())
     try:
         for chunks, compact, stamped in (
@@ -270,7 +256,7 @@ def test_a_stream_class_that_does_not_close_its_response_is_still_recorded_howev
 
 
 def test_a_finished_stream_lets_go_of_its_events() -> None:
-    keeper = _Keeper()
+    keeper = Keeper()
     RUNTIME.configure(keeper, config=Config())
     try:
         stream = _stream(_canned(_body([ROLE, *WORDS, *END])))
@@ -287,7 +273,7 @@ def test_a_finished_stream_lets_go_of_its_events() -> None:
 def test_an_event_surely_carrying_output_by_its_text_times_the_first_token() -> None:
     """An OpenAI-compatible server that also writes a ``message`` with content into its chunks:
     the text test stops taking times there, and that event's arrival is the first token."""
-    keeper = _Keeper()
+    keeper = Keeper()
     RUNTIME.configure(keeper, config=Config())
     try:
         odd = {**_chunk({}), "message": {"content": "One"}}

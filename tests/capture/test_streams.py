@@ -14,11 +14,10 @@ from anthropic import Anthropic, AsyncAnthropic
 from openai import APIError, AsyncOpenAI, OpenAI
 from openai.types.chat import ChatCompletionChunk
 
-from tests.capture.support import MemoryTarget
+from tests.capture.support import Keeper, MemoryTarget
 from tokenomy import capture, tokens
 from tokenomy.capture.captured import Captured
 from tokenomy.capture.runtime import RUNTIME
-from tokenomy.capture.sink.core import Sink
 from tokenomy.capture.streams import event_reader
 from tokenomy.config import Config
 from tokenomy.mockllm import MockThread
@@ -220,18 +219,6 @@ def test_the_openai_stream_helpers_are_recorded(mock: MockThread, recorded: Memo
     assert sum(c.usage.output_total or 0 for c in calls) == served["output_tokens"]
 
 
-class _Keeper(Sink):
-    """A sink that keeps what the caller's path submits, unbuilt, for the test to build."""
-
-    def __init__(self) -> None:
-        super().__init__(MemoryTarget())
-        self.kept: list[Any] = []
-
-    def submit(self, item: Any) -> bool:
-        self.kept.append(item)
-        return True
-
-
 def _rebuilt_from_objects(captured: Captured) -> Call:
     """The call built again from the SDK chunk objects the kept data text decodes to (as the SDK does)."""
     captured.items = [
@@ -243,7 +230,7 @@ def _rebuilt_from_objects(captured: Captured) -> Call:
 def test_an_openai_chat_stream_is_kept_as_its_data_text_and_reads_as_its_chunk_objects(
     mock: MockThread,
 ) -> None:
-    keeper = _Keeper()
+    keeper = Keeper()
     RUNTIME.configure(keeper, config=Config())
     try:
         client = _openai(mock)
@@ -277,7 +264,7 @@ def test_an_openai_chat_stream_is_kept_as_its_data_text_and_reads_as_its_chunk_o
 
 
 def test_async_openai_chat_streams_are_kept_as_their_data_text(mock: MockThread) -> None:
-    keeper = _Keeper()
+    keeper = Keeper()
     RUNTIME.configure(keeper, config=Config())
     client = capture.instrument(AsyncOpenAI(base_url=mock.openai_base_url, api_key="t", max_retries=0))
 
