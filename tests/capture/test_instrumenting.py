@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import traceback
 from pathlib import Path
 from typing import Any, NoReturn
@@ -322,3 +323,60 @@ def test_a_per_client_sink_url_writes_to_its_own_store(mock: MockThread, tmp_pat
     assert stored.cost.total is not None
     assert stored.cost.total > 0
     assert stored.usage.output_total == 16
+
+
+def _streamed(create: Any) -> Any:
+    return create(model="gpt-4o", messages=CHAT, stream=True, stream_options={"include_usage": True})
+
+
+def test_raw_response_streams_are_watched_once_parsed(mock: MockThread, recorded: MemoryTarget) -> None:
+    client = capture.instrument(_openai(mock))
+    raw = _streamed(client.chat.completions.with_raw_response.create)
+    assert capture.flush(30)
+    assert _calls(recorded) == []  # nothing read yet: recorded when the stream is
+    chunks = list(raw.parse())
+    assert raw.parse() is raw.parse()  # the SDK's own cache: one stream, watched once
+    with _streamed(client.chat.completions.with_streaming_response.create) as response:
+        more = list(response.parse())
+    calls = _calls(recorded)
+    assert len(calls) == 2
+    for call, read in zip(calls, (chunks, more), strict=True):
+        assert call.status is Status.OK
+        assert call.streamed
+        assert call.usage.output_total == 16
+        assert read[-1].usage is not None
+        assert call.usage.input_total == read[-1].usage.prompt_tokens
+        assert call.ttft_ms is not None
+        assert call.finish_reason == "stop"
+
+
+def test_async_raw_response_streams_are_watched_once_parsed(mock: MockThread, recorded: MemoryTarget) -> None:
+    client = capture.instrument(
+        AsyncOpenAI(base_url=mock.openai_base_url, api_key="sk-test-key", max_retries=0)
+    )
+
+    async def main() -> int:
+        raw = await _streamed(client.chat.completions.with_raw_response.create)
+        read = [chunk async for chunk in raw.parse()]
+        async with _streamed(client.chat.completions.with_streaming_response.create) as response:
+            read += [chunk async for chunk in await response.parse()]
+        return len(read)
+
+    assert asyncio.run(main()) > 2
+    calls = _calls(recorded)
+    assert [(c.status, c.usage.output_total, c.ttft_ms is not None) for c in calls] == [
+        (Status.OK, 16, True)
+    ] * 2
+
+
+def test_a_raw_response_stream_dropped_unparsed_is_still_recorded(
+    mock: MockThread, recorded: MemoryTarget
+) -> None:
+    client = capture.instrument(_openai(mock))
+    raw = _streamed(client.chat.completions.with_raw_response.create)
+    raw.http_response.close()
+    del raw
+    gc.collect()
+    (call,) = _calls(recorded)
+    assert call.status is Status.OK
+    assert call.usage.output_total is None  # nothing was read: unknown, never 0
