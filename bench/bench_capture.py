@@ -6,7 +6,8 @@ instrumented with ``tokenomy.instrument`` and a real sink (by default the local 
 every call is read, priced and stored on the sink's thread, in this same process, competing for
 the same core and the GIL). Calls alternate between the two clients in small blocks, so drift
 on the shared machine hits both alike. Each call's wall time is measured; the figure is the
-difference of the medians (the brief: <= 50 us), with the 90th percentile and the mean beside it.
+difference of the medians (the brief: <= 50 us), with the 90th percentile and the mean beside it,
+and a 90% bootstrap interval of that difference (how much one run's figure can move).
 A second table counts CPU time instead of wall time, which other processes on a shared machine do
 not inflate: the whole process's (the sink's work included) and the caller's thread's alone.
 
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import re
 import statistics
 import subprocess
@@ -342,10 +344,26 @@ def _row(name: str, plain: list[int], measured: list[int]) -> str:
     bare_med, inst_med = us(plain), us(measured)
     bare_p90, inst_p90 = us(plain, 90), us(measured, 90)
     bare_mean, inst_mean = statistics.fmean(plain) / 1000, statistics.fmean(measured) / 1000
+    low, high = added_interval(plain, measured)
     return (
         f"{name:<20}{bare_med:>9.1f}{inst_med:>9.1f}{inst_med - bare_med:>+9.1f}"
         f"{bare_p90:>9.1f}{inst_p90:>9.1f}{inst_p90 - bare_p90:>+9.1f}{inst_mean - bare_mean:>+10.1f}"
+        f"   [{low:+.0f}, {high:+.0f}]"
     )
+
+
+def added_interval(plain: list[int], measured: list[int], draws: int = 1000) -> tuple[float, float]:
+    """A 90% bootstrap interval of the added median, in microseconds: each side resampled with
+    replacement ``draws`` times (fixed seed), the 5th and 95th percentiles of the differences. How
+    far one run's added median can be trusted: call times spread by milliseconds, so with 1,000
+    calls a side the added median of one run moves by about 100 us."""
+    rng = random.Random(7)
+    diffs = sorted(
+        statistics.median(rng.choices(measured, k=len(measured)))
+        - statistics.median(rng.choices(plain, k=len(plain)))
+        for _ in range(draws)
+    )
+    return diffs[draws // 20] / 1000, diffs[draws - 1 - draws // 20] / 1000
 
 
 def main(argv: list[str]) -> int:
@@ -415,7 +433,9 @@ def _run(
         _compare_kept(mock_url, calls)
         return _finish()
     heads = ("bare p50", "inst p50", "added", "bare p90", "inst p90", "added")
-    print(f"{'case':<20}" + "".join(f"{h:>9}" for h in heads) + f"{'mean +':>10}")
+    print(
+        f"{'case':<20}" + "".join(f"{h:>9}" for h in heads) + f"{'mean +':>10}   [90% interval of added p50]"
+    )
     cases = [] if caller_only else _cases(mock_url)
     cases = [c for c in cases if not only or any(word in c[0] for word in only)]
     for name, call, bare, instrumented in cases:
