@@ -24,6 +24,25 @@ from tokenomy.listen import bind
 from tokenomy.schema import Call
 
 
+def chat_completion(
+    answer_id: str, model: str, *, content: str = "hi", prompt: int = 9, completion: int = 1
+) -> dict[str, Any]:
+    """A plain OpenAI ``chat.completion`` body, as an upstream answers one."""
+    return {
+        "id": answer_id,
+        "object": "chat.completion",
+        "model": model,
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+        ],
+        "usage": {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        },
+    }
+
+
 class ListTarget:
     """A sink target keeping every record it gets."""
 

@@ -6,7 +6,7 @@ import asyncio
 import json
 from datetime import datetime, timedelta
 
-from tests.gateway.support import ListTarget, asgi_call, calls_of, memory_sink
+from tests.gateway.support import ListTarget, asgi_call, calls_of, chat_completion, memory_sink
 from tokenomy.gateway import (
     Gateway,
     GatewaySettings,
@@ -20,13 +20,7 @@ from tokenomy.gateway.attribution import from_headers, parse_tags
 from tokenomy.gateway.keys import VirtualKey, hash_key
 from tokenomy.schema import Attribution
 
-CHAT = {
-    "id": "chatcmpl-1",
-    "object": "chat.completion",
-    "model": "gpt-4o",
-    "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
-    "usage": {"prompt_tokens": 9, "completion_tokens": 1, "total_tokens": 10},
-}
+CHAT = chat_completion("chatcmpl-1", "gpt-4o")
 BODY = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
 
 

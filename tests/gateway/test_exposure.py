@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from click.testing import CliRunner
 
-from tests.gateway.support import asgi_call
+from tests.gateway.support import asgi_call, chat_completion
 from tokenomy.budgets import BudgetGuard, Policy, Scope, Unit, Window
 from tokenomy.budgets.alerts import Alerter
 from tokenomy.cli.gateway import command
@@ -27,13 +27,7 @@ ROUTES = (Route(("*",), "openai", "http://openai.test/v1", api_key="sk-route"),)
 
 
 async def _ok(request: UpstreamRequest) -> UpstreamResponse:
-    reply = {
-        "id": "c1",
-        "object": "chat.completion",
-        "model": "gpt-4o",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": "x"}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
-    }
+    reply = chat_completion("c1", "gpt-4o", content="x", prompt=3, completion=2)
     if request.url.endswith("/models"):
         reply = {"object": "list", "data": []}
     return UpstreamResponse.of(200, json.dumps(reply).encode(), [(b"content-type", b"application/json")])

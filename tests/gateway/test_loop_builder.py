@@ -7,7 +7,7 @@ import json
 import threading
 import time
 
-from tests.gateway.support import ListTarget, asgi_call, calls_of, memory_sink
+from tests.gateway.support import ListTarget, asgi_call, calls_of, chat_completion, memory_sink
 from tokenomy.capture.sink.core import Sink
 from tokenomy.capture.sink.settings import SinkSettings
 from tokenomy.gateway import (
@@ -22,13 +22,7 @@ from tokenomy.gateway.formats import SURFACES
 from tokenomy.gateway.metering import BUILD_SLICE, Exchange, LoopBuilder, build_call
 from tokenomy.schema import Attribution, Call
 
-CHAT = {
-    "id": "chatcmpl-7",
-    "object": "chat.completion",
-    "model": "gpt-4o-mini",
-    "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
-    "usage": {"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11},
-}
+CHAT = chat_completion("chatcmpl-7", "gpt-4o-mini", completion=2)
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 
 

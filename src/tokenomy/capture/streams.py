@@ -42,6 +42,7 @@ import sys
 import threading
 import time
 import weakref
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Iterator
 from itertools import chain, filterfalse
 from typing import Any
@@ -53,7 +54,7 @@ from tokenomy.capture.sink.core import Sink
 _clock = time.perf_counter_ns
 
 
-class Watch:
+class Watch(ABC):
     """The live state of one stream and its response's close hook (see the module docstring)."""
 
     __slots__ = ("_once", "captured", "close_response", "response", "sink")
@@ -90,14 +91,15 @@ class Watch:
         """Whether the call has been recorded."""
         return self._once.locked()
 
-    def closed(self) -> None:
-        """The response is being closed and the call is not recorded yet: decide how it ended."""
-        raise NotImplementedError
+    @abstractmethod
+    def closed(self, caller: Any) -> None:
+        """The response is being closed by ``caller`` (a frame; None: not known) and the call is
+        not recorded yet: decide how the stream ended."""
 
     def close(self) -> None:
         """Set as the response's ``close``: records the stream (if not already), then closes."""
         if not self._once.locked():
-            self.closed()
+            self.closed(_caller())
         response = self.response()
         if response is not None:
             self.close_response(response)
@@ -105,7 +107,7 @@ class Watch:
     async def aclose(self) -> None:
         """Set as an async response's ``aclose``: records the stream (if not already), then closes."""
         if not self._once.locked():
-            self.closed()
+            self.closed(_caller())
         response = self.response()
         if response is not None:
             await self.close_response(response)
@@ -127,11 +129,7 @@ class TextWatch(Watch):
         read: Callable[[Any], Any],
         is_async: bool,
     ) -> None:
-        self.captured = captured  # Watch's fields, set here: one call, not two, on the caller's path
-        self.sink = sink
-        self.response = weakref.ref(response)
-        self.close_response = close
-        self._once = threading.Lock()
+        super().__init__(captured, sink, response, close)
         self.stream = weakref.ref(stream)
         self.read = read  # the stream class's own _iter_events
         self.running, self.frame = ("ag_running", "ag_frame") if is_async else ("gi_running", "gi_frame")
@@ -178,31 +176,7 @@ class TextWatch(Watch):
             stamp(_clock())
             yield sse
 
-    def close(self) -> None:
-        """Set as the response's ``close`` (see :meth:`closed`)."""
-        if not self._once.locked():
-            kept = self.kept
-            try:
-                last = kept[-1]._data if kept else None
-            except AttributeError:
-                last = getattr(kept[-1], "data", None)
-            if type(last) is str and last.startswith("[DONE]"):  # the SDK stops reading there
-                self.finish(DONE)
-            else:
-                self.closed(_caller())
-        response = self.response()
-        if response is not None:
-            self.close_response(response)
-
-    async def aclose(self) -> None:
-        """Set as an async response's ``aclose`` (see :meth:`closed`)."""
-        if not self._once.locked():
-            self.closed(_caller())
-        response = self.response()
-        if response is not None:
-            await self.close_response(response)
-
-    def closed(self, caller: Any = None) -> None:
+    def closed(self, caller: Any) -> None:
         """How a stream ended, read when ``caller`` (a frame; None: not known) closes its response.
 
         After ``[DONE]``: the end. Closed by the SDK's generator itself (its ``finally``): an exception
@@ -279,7 +253,7 @@ class ObjectWatch(Watch):
                 self.waiting_first = False
                 self.captured.ttft_ns = _clock() - self.captured.t0
 
-    def closed(self) -> None:
+    def closed(self, caller: Any) -> None:
         """Abandoned, unless the generator layer is mid-read (it then decides)."""
         if not self.running:
             self.finish(ABANDONED)

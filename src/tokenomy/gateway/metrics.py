@@ -103,18 +103,10 @@ class GatewayMetrics:
         uncached, visible = usage.input_uncached, usage.output_visible
         with self._lock:
             tokens = self.tokens
-            if uncached:
-                tokens["input_uncached"] += uncached
-            if usage.cache_read:
-                tokens["cache_read"] += usage.cache_read
-            if usage.cache_write_5m:
-                tokens["cache_write_5m"] += usage.cache_write_5m
-            if usage.cache_write_1h:
-                tokens["cache_write_1h"] += usage.cache_write_1h
-            if visible:
-                tokens["output_visible"] += visible
-            if usage.reasoning:
-                tokens["reasoning"] += usage.reasoning
+            for bucket in TOKEN_BUCKETS:
+                value = getattr(usage, bucket)
+                if value:
+                    tokens[bucket] += value
             if uncached is None and usage.input_total:
                 tokens["input_unsplit"] += usage.input_total
             if visible is None and usage.output_total:

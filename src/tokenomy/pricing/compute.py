@@ -224,7 +224,7 @@ def whole_usage_cost(usage: Usage, rates: Rates, latency_ms: float | None) -> Co
         return None
     tier = rates.tier_for(inputs)
     notes = list(rates.notes)
-    estimated = usage.kind is not Kind.REPORTED or bool(notes)
+    estimated = usage.kind is not Kind.REPORTED or rates.estimated
     parts: dict[str, Decimal] = {}
     rate_of, assumed, context = tier.tokens, rates.assumed, _CONTEXT
     for bucket, n in zip(BUCKETS, known, strict=True):
@@ -250,7 +250,7 @@ def whole_usage_cost(usage: Usage, rates: Rates, latency_ms: float | None) -> Co
         source=rates.source,
         price_date=rates.price_date,
         estimated=estimated,
-        reason=("; ".join(dict.fromkeys(notes)) or None) if notes else None,
+        reason="; ".join(dict.fromkeys(notes)) or None,
     )
 
 
