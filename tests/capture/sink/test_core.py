@@ -219,3 +219,28 @@ def test_paced_work_hands_the_gil_over_between_items_once_the_interval_has_passe
     assert list(sink_target.paced(range(5), interval=3600.0)) == [0, 1, 2, 3, 4]
     assert slept == []  # never within an hour
     assert sink_target.HAND_OVER < 0.005  # finer than the interpreter's own switch interval
+
+
+@pytest.mark.parametrize(("queued", "handed_over"), [(9, 9), (10, 0), (30, 0)])
+def test_a_sink_that_falls_behind_stops_handing_the_gil_over_until_it_has_caught_up(
+    monkeypatch: pytest.MonkeyPatch, queued: int, handed_over: int
+) -> None:
+    """A quarter of the queue waiting (10 of 40) means a busy application is starving the sink."""
+    target = MemoryTarget()
+    sink = sink_with(target, queue_size=40, batch_size=100, flush_interval=60.0)
+    slept: list[int] = []
+
+    def sleep(seconds: float) -> None:
+        if seconds == 0 and sink._thread is not None and threading.get_ident() == sink._thread.ident:
+            slept.append(seconds)
+
+    monkeypatch.setattr(sink_target, "HAND_OVER", 0.0)  # hand over after every record while pacing
+    monkeypatch.setattr("tokenomy.capture.sink.target.time.sleep", sleep)
+    assert all(sink.submit(call(i)) for i in range(queued))
+    assert sink.flush() is True
+    assert (target.ids, len(slept)) == (_ids(queued), handed_over)
+    slept.clear()
+    assert all(sink.submit(call(i)) for i in range(queued, queued + 3))
+    assert sink.flush() is True
+    assert (target.ids, len(slept)) == (_ids(queued + 3), 3)  # caught up: pacing again
+    sink.shutdown()

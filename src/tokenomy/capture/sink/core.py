@@ -3,7 +3,10 @@
 The caller's side is :meth:`Sink.submit`: an append to a bounded queue, never a wait. When the
 queue is full the event is dropped and counted. The sink's thread wakes every ``flush_interval``
 (or as soon as a batch is full), turns queued captures into records (:meth:`Pending.build`),
-lets the target prepare them (pricing) and sends the batch.
+lets the target prepare them (pricing) and sends the batch. While it keeps up it hands the GIL to
+the application's threads every 0.2 ms of that work; once a quarter of the queue is waiting it
+works through at the interpreter's own pace, so a busy application thread cannot starve it into
+dropping events.
 
 When the target fails, the batch goes to the disk spool and the target is retried after a
 growing wait (0.5 s, doubled each time, at most 30 s). While anything waits in the spool, new
@@ -28,18 +31,21 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Final, Protocol
 
 from tokenomy.capture.log import RateLimitedLog
 from tokenomy.capture.records import AgentSpan, Record, decode, encode
 from tokenomy.capture.sink.settings import SinkSettings
 from tokenomy.capture.sink.spool import Claim, Spool
-from tokenomy.capture.sink.target import Idling, Target, paced
+from tokenomy.capture.sink.target import Idling, Target, paced, set_pacing
 from tokenomy.errors import SinkError
 from tokenomy.native import FieldError
 from tokenomy.schema import Call, Charge, OutcomeEvent
 
 _RECORDS = (Call, Charge, OutcomeEvent, AgentSpan)
+BACKLOG: Final = 0.25
+"""The share of ``queue_size`` from which the sink's thread works without handing the GIL over
+between records (:func:`tokenomy.capture.sink.target.set_pacing`) until it has caught up."""
 
 
 class Pending(Protocol):
@@ -280,6 +286,7 @@ class Sink:
         while budget > 0 and not self._held:
             take = min(budget, self.settings.batch_size)
             budget -= take
+            set_pacing(len(self._queue) < self.settings.queue_size * BACKLOG)
             batch = self._build(self._take(take))
             ok = self._deliver(batch) and ok
         with self._lock:

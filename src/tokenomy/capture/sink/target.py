@@ -7,6 +7,7 @@ is called from the sink's own thread only, one batch at a time.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Final, Protocol, TypeVar, runtime_checkable
@@ -21,11 +22,27 @@ what the sink adds to each of the application's waits (every streamed chunk is o
 where the interpreter's own switch interval is 5 ms. Handing over when nobody waits costs about a
 microsecond (one system call), about one percent of a streamed call's building."""
 
+_pacing = threading.local()
+
+
+def set_pacing(on: bool) -> None:
+    """Whether :func:`paced` hands the GIL over on this thread (the sink's thread sets it per batch).
+
+    Handing over keeps the sink out of the application's way only while the sink keeps up. An
+    application thread that never waits on anything (a busy loop, pure computation) gets the GIL
+    straight back each time and keeps it for the interpreter's whole switch interval, so the
+    sink would then work 0.2 ms in every 5 and fall behind until its queue filled and events were
+    dropped. A sink whose queue backs up therefore stops handing over until it has caught up."""
+    _pacing.off = not on
+
 
 def paced(items: Iterable[T], interval: float | None = None) -> Iterator[T]:
     """``items`` one by one, the GIL handed over (``time.sleep(0)``) between two of them once
     ``interval`` seconds (None: :data:`HAND_OVER`) have passed since the last hand-over; the
     sink's thread iterates its per-record work (building, pricing, converting) through this."""
+    if getattr(_pacing, "off", False):
+        yield from items
+        return
     if interval is None:
         interval = HAND_OVER
     clock = time.perf_counter
