@@ -228,7 +228,7 @@ def test_a_sink_that_falls_behind_stops_handing_the_gil_over_until_it_has_caught
     """A quarter of the queue waiting (10 of 40) means a busy application is starving the sink."""
     target = MemoryTarget()
     sink = sink_with(target, queue_size=40, batch_size=100, flush_interval=60.0)
-    slept: list[int] = []
+    slept: list[float] = []
 
     def sleep(seconds: float) -> None:
         if seconds == 0 and sink._thread is not None and threading.get_ident() == sink._thread.ident:
