@@ -139,5 +139,8 @@ def test_whole_days_are_counted_from_the_rollup_and_the_rest_from_the_calls(
         store.connection.execute(planted)
         assert session_units(store, src, week) == before[week] + 1
         assert session_units(store, src, hours) == before[hours]
-        aware = Scope(week.since.replace(tzinfo=UTC), week.until.astimezone(timezone(timedelta(hours=2))))  # type: ignore[union-attr]
+        plus_two = timezone(
+            timedelta(hours=2)
+        )  # the same instants written at UTC+2, whatever the host's zone
+        aware = Scope(week.since.replace(tzinfo=UTC), week.until.replace(tzinfo=UTC).astimezone(plus_two))  # type: ignore[union-attr]
         assert session_units(store, src, aware) == before[week] + 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import UTC
 
 import pytest
 
@@ -56,7 +57,8 @@ def test_every_call_lies_in_the_period(default_sim: Sim) -> None:
     for call in default_sim.calls:
         assert call.started_at is not None
         assert call.ended_at is not None
-        assert config.start.timestamp() <= call.started_at.timestamp() < end + 3600
+        started = call.started_at.replace(tzinfo=UTC).timestamp()  # records hold naive UTC times
+        assert config.start.timestamp() <= started < end + 3600
         assert call.started_at <= call.ended_at
 
 
