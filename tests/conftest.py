@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import pytest
+
+# Records hold naive UTC times, and every reading of them must say so. The suite runs in a zone far
+# from UTC (Chatham Islands, UTC+13:45 in summer; without a time-zone database the same offset as
+# a POSIX rule, which DuckDB ignores), so that a time read as the host's local time fails here
+# rather than on a user's laptop. TOKENOMY_TEST_TZ overrides it. Set before any test module
+# imports DuckDB (whose session zone follows TZ); servers the tests start inherit it.
+_ZONE = "Pacific/Chatham" if Path("/usr/share/zoneinfo/Pacific/Chatham").exists() else "XST-13:45"
+os.environ["TZ"] = os.environ.get("TOKENOMY_TEST_TZ", _ZONE)
+time.tzset()
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL_DATA = ROOT.parent / "shared" / "data" / "real"
