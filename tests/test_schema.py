@@ -1,6 +1,28 @@
 from __future__ import annotations
 
-from tokenomy.schema import Kind, Quality, Usage
+import dataclasses
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from tokenomy.schema import (
+    Attribution,
+    Call,
+    Content,
+    Cost,
+    Kind,
+    Outcome,
+    Quality,
+    Status,
+    ToolUse,
+    Usage,
+    new_call,
+    new_cost,
+    new_usage,
+    positional_maker,
+)
 
 
 def test_usage_of_derives_totals_from_buckets() -> None:
@@ -38,3 +60,32 @@ def test_sum_keeps_unknown_unknown_and_worst_kind() -> None:
     assert s.input_uncached == 4
     assert s.output_visible is None
     assert s.kind is Kind.ESTIMATED
+
+
+def test_the_positional_makers_make_what_the_classes_make() -> None:
+    usage = Usage.of(input_uncached=5, cache_read=1, output_visible=2, server_tools={"web_searches": 1})
+    cost = Cost(Decimal("0.000001000000"), {"input_uncached": Decimal("1E-12")}, "USD", "s", None, True, "r")
+    now = datetime(2026, 11, 22, 1, 2, 3, tzinfo=UTC)
+    given: list[Any] = [
+        *("c1", "openai", "gpt-4o", "gpt-4o-2024", "chat", "chat", now, now, 1.5, 0.5, "t", "s", "p"),
+        *("se", 3, True, True, "flex", usage, 128_000, 64, 4, 5, 6, 7, 8, ("h1", "h2"), Status.ERROR),
+        *("boom", 500, "stop", (ToolUse("run"),), 9, Attribution(team="x"), Outcome(success=True), cost),
+        *(Decimal("0.5"), Content("p", "c"), "gateway"),
+    ]
+    values = {f.name: value for f, value in zip(dataclasses.fields(Call), given, strict=True)}
+    made = new_call(*given)
+    assert made == Call(**values)
+    assert [getattr(made, name) for name in values] == given
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.id = "other"  # type: ignore[misc]
+    assert new_usage(*[getattr(usage, f.name) for f in dataclasses.fields(Usage)]) == usage
+    assert new_cost(*[getattr(cost, f.name) for f in dataclasses.fields(Cost)]) == cost
+    with pytest.raises(TypeError):
+        positional_maker(Plain)  # not slotted
+
+
+@dataclasses.dataclass(frozen=True)
+class Plain:
+    """A dataclass without slots, which :func:`positional_maker` refuses."""
+
+    a: int

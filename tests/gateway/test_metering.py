@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import time
+from datetime import timedelta
 
 import pytest
 
+from tokenomy.capture.build import utc_milliseconds
+from tokenomy.gateway import metering
 from tokenomy.gateway.formats import SURFACES
 from tokenomy.gateway.metering import Exchange, build_call, stream_data
+from tokenomy.importers.messages import request_messages
+from tokenomy.importers.shape import shape_of
 from tokenomy.pricing import Pricer
-from tokenomy.schema import Attribution
+from tokenomy.schema import Attribution, Call, Status, Usage
 from tokenomy.usage import SSEDecoder
 
 CHAT = SURFACES["/v1/chat/completions"]
@@ -219,3 +225,72 @@ def test_the_memo_and_quick_readers_give_the_call_the_general_path_gives(streame
     assert general.usage.cache_read == 4
     assert general.cost is not None
     assert general.cost == pricer.price(general)
+
+
+def test_every_field_of_a_built_call_is_where_its_name_says() -> None:
+    body = {
+        "id": "chatcmpl-7",
+        "object": "chat.completion",
+        "model": "gpt-4o-mini-2024-07-18",
+        "service_tier": "flex",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "Hi"}, "finish_reason": "length"}
+        ],
+        "usage": USAGE,
+    }
+    request = {**REQUEST, "max_tokens": 50}
+    exchange = _exchange(request=request, parsed=body, ttft_ns=700_000, session_id="s9")
+    call = build_call(exchange)
+    shape = shape_of(request_messages(request), None, "gpt-4o-mini")
+    started = utc_milliseconds(STARTED)
+    expected = Call(
+        id="chatcmpl-7",
+        provider="openai",
+        request_model="gpt-4o-mini",
+        response_model="gpt-4o-mini-2024-07-18",
+        operation="chat",
+        api="chat",
+        started_at=started,
+        ended_at=started + timedelta(microseconds=2500),
+        latency_ms=2.5,
+        ttft_ms=0.7,
+        trace_id=call.trace_id,
+        span_id=call.span_id,
+        session_id="s9",
+        streamed=False,
+        service_tier="flex",
+        usage=Usage(cache_write_5m=0, cache_write_1h=0, input_total=12, output_total=3),
+        max_output_tokens=50,
+        **shape.fields(),
+        status=Status.OK,
+        http_status=200,
+        finish_reason="length",
+        attribution=Attribution(team="t"),
+        source="gateway",
+    )
+    assert call == expected
+    assert re.fullmatch("[0-9a-f]{32}", call.trace_id or "")
+    assert re.fullmatch("[0-9a-f]{16}", call.span_id or "")
+    assert call.trace_id != build_call(exchange).trace_id  # drawn afresh for every call
+
+
+def test_a_call_without_an_answer_has_its_own_ids_and_no_usage() -> None:
+    call = build_call(_exchange(status=None, end="error", error_type="upstream_connect"))
+    assert call.id == f"{call.trace_id}:{call.span_id}"
+    assert (call.status, call.error_type, call.http_status) == (Status.ERROR, "upstream_connect", None)
+    assert call.usage == Usage()
+    assert call.n_messages == 1  # the prompt's shape is still counted
+
+
+@pytest.mark.parametrize("bits", [0, 1, 1 << 64, (1 << 192) - 1])
+def test_trace_and_span_ids_are_never_all_zero(bits: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(metering, "getrandbits", lambda n: bits)
+    call = build_call(_exchange(status=None))
+    assert call.trace_id is not None
+    assert call.span_id is not None
+    assert re.fullmatch("[0-9a-f]{32}", call.trace_id)
+    assert re.fullmatch("[0-9a-f]{16}", call.span_id)
+    assert call.trace_id.strip("0")
+    assert call.span_id.strip("0")
+    if bits == (1 << 192) - 1:  # both halves non-zero: taken as drawn
+        assert (call.trace_id, call.span_id) == ("f" * 32, "f" * 16)

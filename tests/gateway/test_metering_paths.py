@@ -3,6 +3,7 @@ very Call the general reading gives, on the provider recordings and on hand-made
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from collections.abc import Iterator
@@ -152,7 +153,7 @@ def _exchange(request: dict[str, Any], memo: ShapeMemo | None, **fields: Any) ->
 def test_a_plain_chat_body_reads_as_the_registry_reads_it(body: dict[str, Any]) -> None:
     quick = metering._direct_reading(body, "chat", "openai")
     try:
-        general = extract(body, provider="openai", api="chat")
+        general = metering.reading_of(extract(body, provider="openai", api="chat"))
     except UsageError:
         general = None
     assert quick is None or quick == general
@@ -168,7 +169,7 @@ def test_every_recorded_body_the_short_road_reads_is_the_registry_reading(api: s
         if quick is None:
             continue
         taken += 1
-        assert quick == extract(body, provider=provider, api=api), body.get("id")
+        assert quick == metering.reading_of(extract(body, provider=provider, api=api)), body.get("id")
     assert taken >= 10  # most recorded chat completions are plain; every Messages body is read directly
 
 
@@ -276,3 +277,12 @@ def test_the_metrics_count_every_bucket_and_the_unsplit_totals() -> None:
     expected = {bucket: n for n, bucket in enumerate(BUCKETS, start=1)}
     assert dict(metrics.tokens) == {**expected, "input_unsplit": 40, "output_unsplit": 9}
     assert metrics.cost_usd == 0.0  # no call was priced
+
+
+def test_the_shape_fields_are_given_in_the_call_s_order() -> None:
+    shape = ShapeMemo().shape(request_messages(REQUESTS[1]), None, "gpt-4o")
+    names = [f.name for f in dataclasses.fields(Call)]
+    start = names.index("n_messages")
+    assert list(shape.fields()) == names[start : start + 6]
+    assert metering._shape_fields(shape) == tuple(shape.fields().values())
+    assert len(metering._NO_SHAPE) == 6

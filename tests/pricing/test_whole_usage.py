@@ -13,7 +13,7 @@ import pytest
 from tokenomy.pricing import Pricer
 from tokenomy.pricing.compute import cost_of, general_cost, whole_usage_cost
 from tokenomy.pricing.rates import Rates
-from tokenomy.schema import BUCKETS, Kind, Quality, Usage
+from tokenomy.schema import BUCKETS, Cost, Kind, Quality, Usage
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "overrides.toml"
 DAY = date(2025, 6, 1)
@@ -76,9 +76,16 @@ def test_the_direct_cost_equals_the_general_rules_whenever_it_applies(pricer: Pr
         fast = whole_usage_cost(usage, rates, latency)
         if fast is not None:
             applied += 1
-            assert fast == general_cost(usage, rates, latency_ms=latency)
+            general = general_cost(usage, rates, latency_ms=latency)
+            assert fast == general
+            assert _digits(fast) == _digits(general)  # the same exponents, not only equal values
             assert cost_of(usage, rates, latency_ms=latency) == fast
     assert applied == len(rates_list) * 5 * 3  # exactly the five whole usages take the direct path
+
+
+def _digits(cost: Cost) -> list[str]:
+    """The cost's amounts as text (``==`` on Decimals ignores their exponent; the text does not)."""
+    return [str(cost.total), *(f"{k}={v}" for k, v in cost.parts.items())]
 
 
 def test_the_general_cases_are_left_to_the_general_rules(pricer: Pricer) -> None:

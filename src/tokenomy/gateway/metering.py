@@ -30,6 +30,8 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
+from random import getrandbits
 from typing import Any, Final
 
 from tokenomy.capture.build import max_tokens_of, str_or_none, utc_milliseconds
@@ -44,15 +46,13 @@ from tokenomy.importers.messages import request_messages
 from tokenomy.importers.provider import NOT_BILLED
 from tokenomy.importers.shape import Shape, shape_of
 from tokenomy.pricing import Pricer
-from tokenomy.schema import Attribution, Call, Status, Usage
+from tokenomy.schema import Attribution, Call, Status, ToolUse, Usage, new_call
 from tokenomy.usage import Extracted, SSEDecoder, extract, stream_accumulator
 from tokenomy.usage.anthropic import extract as anthropic_extract
 from tokenomy.usage.openai_chat import ChatStream, provider_of
-from tokenomy.usage.openai_plain import plain_chat
+from tokenomy.usage.openai_plain import plain_chat_parts
 
 _IGNORED_FIELDS: Final = (b":", b"event:", b"id:", b"retry:")
-_NOTHING: Final = Extracted(usage=Usage(), provider="", api="", adapter="")
-"""Stands for a missing Extracted: its fields are what a call without one records."""
 
 OK: Final = "ok"
 ERROR: Final = "error"
@@ -123,26 +123,40 @@ class Exchange:
 def build_call(exchange: Exchange, pricer: Pricer | None = None) -> Call:
     """Read an exchange into a :class:`Call`, priced by ``pricer`` when one is given.
 
-    Pricing happens before the (frozen, 40-field) Call is made, so it is made once: the cost is
-    what ``pricer.price(call)`` gives, and a pricing error leaves the call unpriced.
+    Pricing happens before the (frozen, 39-field) Call is made, so it is made once: the cost is
+    what ``pricer.price(call)`` gives, and a pricing error leaves the call unpriced. The Call is
+    made with its fields in their declared order by :data:`tokenomy.schema.new_call`, at under
+    half the cost of ``Call(...)`` with named fields.
     """
     request = exchange.request
     model = request.get("model")
     if not isinstance(model, str):
         model = None
     surface = exchange.surface
-    extracted = _extracted(exchange)
+    reading = _reading(exchange) if exchange.status == 200 else None
+    usage, response_model, response_id, finish_reason, tool_uses, tier, reported_cost, text, complete = (
+        reading or _NO_READING
+    )
     shape = _shape(request, model, exchange.shapes) if surface.api != "embeddings" else None
     started = utc_milliseconds(exchange.started_ns)
     latency_ms = None if exchange.latency_ns is None else exchange.latency_ns / 1e6
-    trace_id, span_id = new_trace_id(), new_span_id()
-    status = _STATUS[exchange.end]
-    if exchange.status is not None and exchange.status >= 400 and exchange.end != REJECTED:
+    bits = getrandbits(192)  # the trace id's 128 bits and the span id's 64
+    if bits >> 64 and bits & _SPAN_BITS:
+        ids = f"{bits:048x}"
+        trace_id, span_id = ids[:32], ids[32:]
+    else:  # a zero id is not valid (W3C): drawn again
+        trace_id, span_id = new_trace_id(), new_span_id()
+    end, http_status = exchange.end, exchange.status
+    status = _STATUS[end]
+    if http_status is not None and http_status >= 400 and end != REJECTED:
         status = Status.ERROR
-    usage = usage_of(exchange, extracted, shape, model)
-    found = extracted or _NOTHING
-    response_model = found.response_model
-    tier = found.service_tier or str_or_none(request.get("service_tier"))
+    if end == REJECTED or (http_status is not None and http_status >= 400):
+        usage = NOT_BILLED
+    elif http_status is not None and exchange.streamed and not complete:
+        prompt = shape.input_tokens if shape else None
+        usage = fill_missing(usage, prompt_tokens=prompt, text=text, model=model)
+    if not tier:
+        tier = str_or_none(request.get("service_tier"))
     cost = None
     if pricer is not None and (response_model or model):
         try:
@@ -156,34 +170,41 @@ def build_call(exchange: Exchange, pricer: Pricer | None = None) -> Call:
             )
         except TokenomyError:
             cost = None
-    call = Call(
-        id=found.response_id or f"{trace_id}:{span_id}",
-        provider=exchange.provider,
-        request_model=model,
-        response_model=response_model,
-        operation=surface.operation,
-        api=surface.api,
-        started_at=started,
-        ended_at=None if latency_ms is None else started + timedelta(milliseconds=latency_ms),
-        latency_ms=latency_ms,
-        ttft_ms=None if exchange.ttft_ns is None else exchange.ttft_ns / 1e6,
-        trace_id=trace_id,
-        span_id=span_id,
-        session_id=exchange.session_id,
-        streamed=exchange.streamed,
-        service_tier=tier,
-        usage=usage,
-        max_output_tokens=max_tokens_of(request),
-        status=status,
-        error_type=exchange.error_type,
-        http_status=exchange.status,
-        finish_reason=found.finish_reason,
-        tool_uses=found.tool_uses,
-        **(shape.fields() if shape else {}),
-        attribution=exchange.attribution,
-        provider_reported_cost=found.provider_reported_cost,
-        source="gateway",
-        cost=cost,
+    call = new_call(
+        response_id or f"{trace_id}:{span_id}",
+        exchange.provider,
+        model,
+        response_model,
+        surface.operation,
+        surface.api,
+        started,
+        None if latency_ms is None else started + timedelta(milliseconds=latency_ms),
+        latency_ms,
+        None if exchange.ttft_ns is None else exchange.ttft_ns / 1e6,
+        trace_id,
+        span_id,
+        None,  # parent_span_id
+        exchange.session_id,
+        None,  # step
+        exchange.streamed,
+        False,  # batch
+        tier,
+        usage,
+        None,  # context_window
+        max_tokens_of(request),
+        *(_NO_SHAPE if shape is None else _shape_fields(shape)),
+        status,
+        exchange.error_type,
+        http_status,
+        finish_reason,
+        tool_uses,
+        None,  # filler_tokens
+        exchange.attribution,
+        None,  # outcome
+        cost,
+        reported_cost,
+        None,  # content
+        "gateway",
     )
     if pricer is not None and cost is None and call.model is None:
         with contextlib.suppress(TokenomyError):
@@ -191,24 +212,59 @@ def build_call(exchange: Exchange, pricer: Pricer | None = None) -> Call:
     return call
 
 
-def usage_of(
-    exchange: Exchange, extracted: Extracted | None, shape: Shape | None, model: str | None
-) -> Usage:
-    """The call's usage: as reported, zero for a refused call, counted locally for a stream without it."""
-    if exchange.end == REJECTED or (exchange.status is not None and exchange.status >= 400):
-        return NOT_BILLED
-    if exchange.status is None:
-        return Usage()
-    usage = extracted.usage if extracted else Usage()
-    if not exchange.streamed or (extracted is not None and extracted.extra.get("complete")):
-        return usage
-    text = extracted.completion_text if extracted else None
-    return fill_missing(usage, prompt_tokens=shape.input_tokens if shape else None, text=text, model=model)
+_SPAN_BITS: Final = (1 << 64) - 1
+_ShapeFields = tuple[int | None, int | None, int | None, int | None, int | None, tuple[str, ...]]
+_NO_SHAPE: Final[_ShapeFields] = (None, None, None, None, None, ())
+"""The shape's six Call fields (n_messages ... prefix_hashes) when there is no shape."""
 
 
-def _extracted(exchange: Exchange) -> Extracted | None:
-    if exchange.status != 200:
-        return None
+def _shape_fields(shape: Shape) -> _ShapeFields:
+    """The shape's six Call fields in the Call's order (the values of :meth:`Shape.fields`)."""
+    return (
+        shape.n_messages,
+        shape.system_tokens,
+        shape.tool_def_tokens,
+        shape.user_tokens,
+        shape.history_tokens,
+        shape.prefix_hashes,
+    )
+
+
+Reading = tuple[
+    Usage,
+    str | None,
+    str | None,
+    str | None,
+    tuple[ToolUse, ...],
+    str | None,
+    Decimal | None,
+    str | None,
+    bool,
+]
+"""What a call takes from its answer: usage, response model, response id, finish reason, tool uses,
+service tier, the provider's own cost, the answer's text and whether a stream's usage is complete
+(a plain tuple: a record would be one more object a call)."""
+_NO_READING: Final[Reading] = (Usage(), None, None, None, (), None, None, None, False)
+"""The reading of a call without an answer (or one that could not be read)."""
+
+
+def reading_of(found: Extracted) -> Reading:
+    """The fields of an Extracted a call takes (see :data:`Reading`)."""
+    return (
+        found.usage,
+        found.response_model,
+        found.response_id,
+        found.finish_reason,
+        found.tool_uses,
+        found.service_tier,
+        found.provider_reported_cost,
+        found.completion_text,
+        bool(found.extra.get("complete")),
+    )
+
+
+def _reading(exchange: Exchange) -> Reading | None:
+    """What the call takes from a 200 answer, or None when there is nothing to read."""
     if exchange.streamed:
         accumulator = stream_accumulator(exchange.surface.stream_kind)
         datas = stream_data(exchange.chunks)
@@ -219,13 +275,13 @@ def _extracted(exchange: Exchange) -> Extracted | None:
             for data in datas:
                 _feed(accumulator, data)
         found = accumulator.result()
-        return None if found is None else dataclasses.replace(found, provider=exchange.provider)
+        return None if found is None else reading_of(found)
     try:
         body = exchange.parsed if exchange.parsed is not None else json.loads(exchange.body or b"")
-        found = _direct_reading(body, exchange.surface.api, exchange.provider)
-        if found is not None:
-            return found
-        return extract(body, provider=exchange.provider, api=exchange.surface.api)
+        quick = _direct_reading(body, exchange.surface.api, exchange.provider)
+        if quick is not None:
+            return quick
+        return reading_of(extract(body, provider=exchange.provider, api=exchange.surface.api))
     except (ValueError, TokenomyError):
         return None
 
@@ -274,22 +330,38 @@ def _feed(accumulator: Any, data: str) -> None:
         return
 
 
-def _direct_reading(body: Any, api: str, provider: str) -> Extracted | None:
-    """``extract(body, provider=provider, api=api)`` for the frequent bodies, else None.
+def _direct_reading(body: Any, api: str, provider: str) -> Reading | None:
+    """``reading_of(extract(body, provider=provider, api=api))`` for the frequent bodies, else None.
 
     With the hints of an OpenAI chat route the registry picks the chat adapter for any
     ``chat.completion`` body, and that adapter reads a body without another provider's marker
-    with :func:`plain_chat` first; with those of an Anthropic route it picks the Messages adapter
-    for any ``message`` body. Asking them directly gives the same Extracted without the choice.
+    with :func:`plain_chat` first (here its parts, without the Extracted); with those of an
+    Anthropic route it picks the Messages adapter for any ``message`` body. Asking them directly
+    gives the same reading without the choice.
     """
     if type(body) is not dict:
         return None
     if api == "chat" and provider == "openai":
         if body.get("object") != "chat.completion" or provider_of(body, "openai") != "openai":
             return None
-        return plain_chat(body)
+        parts = plain_chat_parts(body)
+        if parts is None:
+            return None
+        usage, choice, text = parts
+        tier, finish = body.get("service_tier"), choice.get("finish_reason")
+        return (
+            usage,
+            str_or_none(body.get("model")),
+            str_or_none(body.get("id")),
+            finish if isinstance(finish, str) else None,
+            (),
+            tier if isinstance(tier, str) else None,
+            None,
+            text,
+            False,
+        )
     if api == "messages" and provider == "anthropic" and body.get("type") == "message":
-        return anthropic_extract(body)
+        return reading_of(anthropic_extract(body))
     return None
 
 

@@ -23,7 +23,7 @@ from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
 from typing import Final
 
 from tokenomy.pricing.rates import MONEY_QUANTUM, ZERO, Overhead, Rates, Tier
-from tokenomy.schema import BUCKETS, INPUT_BUCKETS, OUTPUT_BUCKETS, Cost, Kind, Usage
+from tokenomy.schema import BUCKETS, INPUT_BUCKETS, OUTPUT_BUCKETS, Cost, Kind, Usage, new_cost
 
 _PRECISION: Final = 80
 """Significant digits for intermediate money arithmetic: far beyond any token count times rate."""
@@ -222,35 +222,41 @@ def whole_usage_cost(usage: Usage, rates: Rates, latency_ms: float | None) -> Co
     inputs, outputs = known[0] + known[1] + known[2] + known[3], known[4] + known[5]
     if usage.input_total not in (None, inputs) or usage.output_total not in (None, outputs):
         return None
-    tier = rates.tier_for(inputs)
-    notes = list(rates.notes)
+    tiers = rates.tiers
+    tier = tiers[0] if len(tiers) == 1 else rates.tier_for(inputs)
+    notes = rates.notes
     estimated = usage.kind is not Kind.REPORTED or rates.estimated
     parts: dict[str, Decimal] = {}
     rate_of, assumed, context = tier.tokens, rates.assumed, _CONTEXT
+    total = ZERO
     for bucket, n in zip(BUCKETS, known, strict=True):
-        if not n:
-            continue
-        parts[bucket] = context.multiply(n, rate_of[bucket]).quantize(MONEY_QUANTUM, ROUND_HALF_UP, context)
-        if bucket in assumed:
-            notes.append(assumed[bucket])
-            estimated = True
+        if n:
+            part = context.multiply(n, rate_of[bucket]).quantize(MONEY_QUANTUM, ROUND_HALF_UP, context)
+            parts[bucket] = part
+            total = context.add(total, part)
+            if assumed and bucket in assumed:
+                notes = (*notes, assumed[bucket])
+                estimated = True
     if tier.request_fee:
-        parts["requests"] = tier.request_fee.quantize(MONEY_QUANTUM, ROUND_HALF_UP, context)
+        part = parts["requests"] = tier.request_fee.quantize(MONEY_QUANTUM, ROUND_HALF_UP, context)
+        total = context.add(total, part)
     overhead = rates.overhead
     if overhead.per_request or overhead.per_second:
-        estimated = _add_overhead(parts, notes, overhead, latency_ms) or estimated
-    total = ZERO
-    for amount in parts.values():
-        total = context.add(total, amount)
+        added: list[str] = []
+        estimated = _add_overhead(parts, added, overhead, latency_ms) or estimated
+        notes = (*notes, *added)
+        if "overhead" in parts:
+            total = context.add(total, parts["overhead"])
     if rates.remarks:
-        notes.extend(r for r in rates.remarks if r not in notes)
-    return Cost(
-        total=total.quantize(MONEY_QUANTUM, ROUND_HALF_UP, context),
-        parts=parts,
-        source=rates.source,
-        price_date=rates.price_date,
-        estimated=estimated,
-        reason="; ".join(dict.fromkeys(notes)) or None,
+        notes = (*notes, *(r for r in rates.remarks if r not in notes))
+    return new_cost(  # Cost(...) with its fields in order (see tokenomy.schema.positional_maker)
+        total.quantize(MONEY_QUANTUM, ROUND_HALF_UP, context),
+        parts,
+        "USD",
+        rates.source,
+        rates.price_date,
+        estimated,
+        ("; ".join(dict.fromkeys(notes)) or None) if notes else None,
     )
 
 

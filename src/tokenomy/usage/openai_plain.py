@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from tokenomy.schema import Usage
+from tokenomy.schema import Kind, Usage, new_usage
 from tokenomy.usage.base import Extracted, from_unix
 
 _ADAPTER: Final = "openai.chat"
@@ -28,6 +28,33 @@ def plain_chat(body: Mapping[str, Any]) -> Extracted | None:
 
     Returns:
         The Extracted (provider ``openai``), or None when the body is not the plain case.
+    """
+    found = plain_chat_parts(body)
+    if found is None:
+        return None
+    usage, choice, text = found
+    return Extracted(
+        usage=usage,
+        provider="openai",
+        api="chat",
+        adapter=_ADAPTER,
+        response_model=_str(body.get("model")),
+        response_id=_str(body.get("id")),
+        finish_reason=_str(choice.get("finish_reason")),
+        tool_uses=(),
+        service_tier=_str(body.get("service_tier")),
+        created_at=from_unix(body.get("created")),
+        provider_reported_cost=None,
+        completion_text=text,
+        extra={},
+    )
+
+
+def plain_chat_parts(body: Mapping[str, Any]) -> tuple[Usage, dict[str, Any], str | None] | None:
+    """What :func:`plain_chat` is made of: the usage, the one choice and the answer's text, or None.
+
+    For a reader that needs only a few of the Extracted's fields (the gateway takes the model, id
+    and service tier from the body itself): the same test of the plain case, without the record.
     """
     if type(body) is not dict or body.get("object") != "chat.completion":
         return None
@@ -47,21 +74,7 @@ def plain_chat(body: Mapping[str, Any]) -> Extracted | None:
         return None
     if text is None and type(refusal) is str and refusal:
         text = refusal
-    return Extracted(
-        usage=usage,
-        provider="openai",
-        api="chat",
-        adapter=_ADAPTER,
-        response_model=_str(body.get("model")),
-        response_id=_str(body.get("id")),
-        finish_reason=_str(choice.get("finish_reason")),
-        tool_uses=(),
-        service_tier=_str(body.get("service_tier")),
-        created_at=from_unix(body.get("created")),
-        provider_reported_cost=None,
-        completion_text=text,
-        extra={},
-    )
+    return usage, choice, text
 
 
 def _plain(message: dict[str, Any]) -> bool:
@@ -96,15 +109,18 @@ def _usage(raw: Any) -> Usage | None:
     cached, reasoning = prompt_details.get("cached_tokens"), completion_details.get("reasoning_tokens")
     if not _part(cached, prompt) or not _part(reasoning, completion) or total != prompt + completion:
         return None
-    return Usage(
-        input_uncached=None if cached is None else prompt - cached,
-        cache_read=cached,
-        cache_write_5m=0,
-        cache_write_1h=0,
-        output_visible=None if reasoning is None else completion - reasoning,
-        reasoning=reasoning,
-        input_total=prompt,
-        output_total=completion,
+    return new_usage(  # the fields in order: Usage(...) with these values, at half the cost
+        None if cached is None else prompt - cached,
+        cached,
+        0,
+        0,
+        None if reasoning is None else completion - reasoning,
+        reasoning,
+        prompt,
+        completion,
+        {},
+        Kind.REPORTED,
+        (),
     )
 
 
