@@ -80,7 +80,9 @@ def test_a_growing_conversation_counts_only_its_new_messages() -> None:
         messages = request_messages({"messages": [SYSTEM, *TURNS[:end]]})
         assert memo.shape(messages, TOOLS, "gpt-4o") == shape_of(messages, TOOLS, "gpt-4o")
     assert (memo.prefixes.misses, memo.prefixes.hits) == (1, len(TURNS) - 1)
-    assert memo.messages.misses == len(TURNS) - 1  # each earlier message counted once
+    # each message counted once: by the memo, or as a known history's new last message
+    assert memo.messages.misses == len(TURNS) - 1
+    assert memo.chains.hits == len(TURNS) - 2  # from the third message on, the run before is found
 
 
 def test_a_changed_prefix_misses_and_is_counted_afresh() -> None:
@@ -114,7 +116,7 @@ def test_the_memos_are_bounded() -> None:
     assert (len(memo.prefixes), len(memo.messages)) == (2, 3)
 
 
-def test_the_memos_keep_digests_never_prompt_text() -> None:
+def test_the_prefix_and_message_memos_keep_digests_never_prompt_text() -> None:
     memo = ShapeMemo()
     image = "data:image/png;base64," + "A" * 200_000
     big = {"role": "user", "content": [{"type": "image_url", "image_url": {"url": image}}]}
@@ -123,10 +125,14 @@ def test_the_memos_keep_digests_never_prompt_text() -> None:
         messages = request_messages({"messages": raw})
         assert memo.shape(messages, TOOLS, "gpt-4o") == shape_of(messages, TOOLS, "gpt-4o")
     keys = [*memo.prefixes._entries, *memo.messages._entries]
-    assert len(keys) == 3  # one prefix, two earlier messages
+    assert len(keys) == 4  # one prefix, the first prompt's three messages
     assert {model for model, _ in keys} == {"gpt-4o"}
     assert all(isinstance(digest, bytes) and len(digest) == 32 for _, digest in keys)
-    assert memo.messages.hits == 4  # the image and the answer, counted once each
+    assert (memo.messages.misses, memo.messages.hits) == (3, 0)  # the image and the answer counted once
+    assert memo.chains.hits == 2  # the two later prompts find the history before their new turn
+    history = sum(len(canonical_json(m).encode("utf-8")) for m in messages[1:3])
+    assert len(memo.chains) == 2  # that history, and the first prompt's whole run
+    assert memo.chains.chars == 2 * history + len(canonical_json(messages[3]).encode("utf-8"))
 
 
 def test_lru_forgets_the_least_recently_used() -> None:
