@@ -165,9 +165,6 @@ class _Chains(Lru[_ChainKey, _Chain]):
         if old is not None:
             self.chars -= old.chars
 
-    def __len__(self) -> int:
-        return len(self._entries)
-
 
 class ShapeMemo:
     """Computes prompt shapes, remembering prefixes and earlier messages (see the module docstring).
