@@ -13,9 +13,11 @@ import pytest
 # a POSIX rule, which DuckDB ignores), so that a time read as the host's local time fails here
 # rather than on a user's laptop. TOKENOMY_TEST_TZ overrides it. Set before any test module
 # imports DuckDB (whose session zone follows TZ); servers the tests start inherit it.
-_ZONE = "Pacific/Chatham" if Path("/usr/share/zoneinfo/Pacific/Chatham").exists() else "XST-13:45"
-os.environ["TZ"] = os.environ.get("TOKENOMY_TEST_TZ", _ZONE)
+os.environ["TZ"] = os.environ.get("TOKENOMY_TEST_TZ", "Pacific/Chatham")
 time.tzset()
+if "TOKENOMY_TEST_TZ" not in os.environ and time.timezone == 0:  # no time-zone database here
+    os.environ["TZ"] = "XST-13:45"
+    time.tzset()
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL_DATA = ROOT.parent / "shared" / "data" / "real"
