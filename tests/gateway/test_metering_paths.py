@@ -284,5 +284,5 @@ def test_the_shape_fields_are_given_in_the_call_s_order() -> None:
     names = [f.name for f in dataclasses.fields(Call)]
     start = names.index("n_messages")
     assert list(shape.fields()) == names[start : start + 6]
-    assert metering._shape_fields(shape) == tuple(shape.fields().values())
+    assert shape.call_values() == tuple(getattr(shape, name) for name in names[start : start + 6])
     assert len(metering._NO_SHAPE) == 6

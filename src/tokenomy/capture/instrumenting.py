@@ -298,27 +298,25 @@ class _RawStream:
     def parsed(self, *args: Any, **kwargs: Any) -> Any:
         """Set as the raw response's ``_parse``: the SDK's own, then the stream it made is watched."""
         out = self.parse(self.raw(), *args, **kwargs)
-        if self._once.acquire(False):
-            captured = self.captured
-            try:
-                if not watch_stream(out, captured, self.sink, is_async=self.is_async):
-                    captured.latency_ns = time.perf_counter_ns() - captured.t0
-                    captured.response, captured.end = out, DONE
-                    self.sink.submit(captured.settled())
-            except Exception as exc:
-                RUNTIME.log.note("capture", f"tokenomy capture: could not record a raw stream ({exc!r})")
+        self._record(out)
         return out
 
     def dropped(self) -> None:
         """The raw response is gone, never parsed: recorded with what is known (no stream read)."""
-        if self._once.acquire(False):
-            captured = self.captured
-            try:
+        self._record(None)
+
+    def _record(self, parsed: Any) -> None:
+        """Once: watch the parsed stream, or record the call as it stands (``parsed`` None: unparsed)."""
+        if not self._once.acquire(False):
+            return
+        captured = self.captured
+        try:
+            if parsed is None or not watch_stream(parsed, captured, self.sink, is_async=self.is_async):
                 captured.latency_ns = time.perf_counter_ns() - captured.t0
-                captured.end = DONE
+                captured.response, captured.end = parsed, DONE
                 self.sink.submit(captured.settled())
-            except Exception as exc:
-                RUNTIME.log.note("capture", f"tokenomy capture: could not record a raw stream ({exc!r})")
+        except Exception as exc:
+            RUNTIME.log.note("capture", f"tokenomy capture: could not record a raw stream ({exc!r})")
 
 
 def _watch_when_parsed(result: Any, captured: Captured, sink: Sink, *, is_async: bool) -> bool:

@@ -55,14 +55,13 @@ class Scope:
     span_id: str | None = None
 
 
-_CURRENT: Final[ContextVar[Scope | None]] = ContextVar("tokenomy_scope", default=None)
-SCOPE: Final = _CURRENT
+SCOPE: Final[ContextVar[Scope | None]] = ContextVar("tokenomy_scope", default=None)
 """The context variable holding the current scope (``SCOPE.get()`` is :func:`current` without the call)."""
 
 
 def current() -> Scope | None:
     """The scope the caller runs in, or None outside every ``tokenomy.context``."""
-    return _CURRENT.get()
+    return SCOPE.get()
 
 
 def run_in_context(scope: Scope | None, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
@@ -73,11 +72,11 @@ def run_in_context(scope: Scope | None, fn: Callable[P, R], /, *args: P.args, **
         scope = tokenomy.context.current()
         pool.submit(tokenomy.run_in_context, scope, summarize, document)
     """
-    token = _CURRENT.set(scope)
+    token = SCOPE.set(scope)
     try:
         return fn(*args, **kwargs)
     finally:
-        _CURRENT.reset(token)
+        SCOPE.reset(token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +179,7 @@ class context:  # noqa: N801  (a lower-case name: it reads as a function at the 
         return scoped
 
     def _open(self) -> _Opened:
-        outer = _CURRENT.get()
+        outer = SCOPE.get()
         attribution = outer.attribution.merged(self._attribution) if outer else self._attribution
         session = self._session or (outer.session_id if outer else None)
         if self._session:
@@ -191,13 +190,13 @@ class context:  # noqa: N801  (a lower-case name: it reads as a function at the 
         new_agent = self._agent is not None and (outer is None or outer.attribution.agent != self._agent)
         span_id = new_span_id() if new_agent else (outer.span_id if outer else None)
         scope = Scope(attribution, session, trace_id, span_id)
-        token = _CURRENT.set(scope)
+        token = SCOPE.set(scope)
         if not new_agent:
             return _Opened(token, scope)
         return _Opened(token, scope, parent, self._agent, datetime.now(UTC).replace(tzinfo=None))
 
     def _close(self, opened: _Opened) -> None:
-        _CURRENT.reset(opened.token)
+        SCOPE.reset(opened.token)
         sink = RUNTIME.sink
         scope = opened.scope
         if opened.agent is None or sink is None or opened.started_at is None:

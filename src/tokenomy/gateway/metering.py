@@ -192,7 +192,7 @@ def build_call(exchange: Exchange, pricer: Pricer | None = None) -> Call:
         usage,
         None,  # context_window
         max_tokens_of(request),
-        *(_NO_SHAPE if shape is None else _shape_fields(shape)),
+        *(_NO_SHAPE if shape is None else shape.call_values()),
         status,
         exchange.error_type,
         http_status,
@@ -213,21 +213,9 @@ def build_call(exchange: Exchange, pricer: Pricer | None = None) -> Call:
 
 
 _SPAN_BITS: Final = (1 << 64) - 1
-_ShapeFields = tuple[int | None, int | None, int | None, int | None, int | None, tuple[str, ...]]
-_NO_SHAPE: Final[_ShapeFields] = (None, None, None, None, None, ())
-"""The shape's six Call fields (n_messages ... prefix_hashes) when there is no shape."""
-
-
-def _shape_fields(shape: Shape) -> _ShapeFields:
-    """The shape's six Call fields in the Call's order (the values of :meth:`Shape.fields`)."""
-    return (
-        shape.n_messages,
-        shape.system_tokens,
-        shape.tool_def_tokens,
-        shape.user_tokens,
-        shape.history_tokens,
-        shape.prefix_hashes,
-    )
+_ShapeValues = tuple[int | None, int | None, int | None, int | None, int | None, tuple[str, ...]]
+_NO_SHAPE: Final[_ShapeValues] = (None, None, None, None, None, ())
+"""The shape's six Call fields (:data:`tokenomy.importers.shape.CALL_FIELDS`) when there is no shape."""
 
 
 Reading = tuple[

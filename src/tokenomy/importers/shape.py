@@ -52,14 +52,29 @@ class Shape:
 
     def fields(self) -> dict[str, Any]:
         """The Call fields this shape fills."""
-        return {
-            "n_messages": self.n_messages,
-            "system_tokens": self.system_tokens,
-            "tool_def_tokens": self.tool_def_tokens,
-            "user_tokens": self.user_tokens,
-            "history_tokens": self.history_tokens,
-            "prefix_hashes": self.prefix_hashes,
-        }
+        return dict(zip(CALL_FIELDS, self.call_values(), strict=True))
+
+    def call_values(self) -> tuple[int, int, int, int, int, tuple[str, ...]]:
+        """The values of :meth:`fields`, in the order :data:`CALL_FIELDS` (the Call's own order)."""
+        return (
+            self.n_messages,
+            self.system_tokens,
+            self.tool_def_tokens,
+            self.user_tokens,
+            self.history_tokens,
+            self.prefix_hashes,
+        )
+
+
+CALL_FIELDS: Final = (
+    "n_messages",
+    "system_tokens",
+    "tool_def_tokens",
+    "user_tokens",
+    "history_tokens",
+    "prefix_hashes",
+)
+"""The Call fields a shape fills, in the Call's order."""
 
 
 def shape_of(
