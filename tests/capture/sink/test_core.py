@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -99,6 +100,44 @@ def test_without_a_spool_one_batch_is_held_in_memory_and_sent_when_the_target_is
     assert sink.flush() is True
     assert target.ids == _ids(60)
     assert sink.stats().dropped == 0
+
+
+class _Slow(MemoryTarget):
+    """Each send waits for the test's go-ahead: the test decides what arrives during a send."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Semaphore(0)
+        self.go = threading.Semaphore(0)
+
+    def send(self, records: Sequence[Record]) -> None:
+        self.entered.release()
+        assert self.go.acquire(timeout=60), "the test never let this send finish"
+        super().send(records)
+
+
+def test_a_slow_target_gets_the_waiting_events_through_the_spool_instead_of_dropping_them(
+    tmp_path: Path,
+) -> None:
+    """Half the queue arriving during one send means the target is slower than the application."""
+    target = _Slow()
+    sink = sink_with(target, tmp_path / "spool", batch_size=10, queue_size=40, flush_interval=60.0)
+    assert all(sink.submit(call(i)) for i in range(10))  # a full batch wakes the sink: send 1 starts
+    assert target.entered.acquire(timeout=60)
+    assert all(sink.submit(call(i)) for i in range(10, 40))  # the queue is full while send 1 runs
+    target.go.release()  # send 1 ends: the 30 waiting are spilled, then replayed: send 2 starts
+    assert target.entered.acquire(timeout=60)
+    stats = sink.stats()
+    assert (stats.sent, stats.spooled, stats.queued, stats.dropped) == (10, 30, 0, 0)
+    accepted = [sink.submit(call(i)) for i in range(40, 80)]  # 40 more fit: nothing is dropped
+    assert all(accepted)
+    target.go.release(1000)
+    assert sink.flush() is True
+    assert target.ids == _ids(80)  # each once, in the order submitted
+    stats = sink.stats()
+    # the 40 arrived while the first spool file was replayed, so they followed the 30 into the spool
+    assert (stats.sent, stats.spooled, stats.replayed, stats.dropped, stats.spool_files) == (10, 70, 70, 0, 0)
+    sink.shutdown()
 
 
 def test_a_target_that_raises_never_reaches_the_caller_and_its_batch_is_set_aside(tmp_path: Path) -> None:

@@ -11,9 +11,12 @@ dropping events.
 When the target fails, the batch goes to the disk spool and the target is retried after a
 growing wait (0.5 s, doubled each time, at most 30 s). While anything waits in the spool, new
 batches are appended to it too, and the spool is replayed oldest first before anything new is
-sent, so the target receives events in the order they were submitted. When the spool is full
-(or there is none), one batch is held in memory and the queue is no longer drained: it fills,
-and only then are new events dropped (and counted). A batch the target refuses as invalid
+sent, so the target receives events in the order they were submitted. A target that is up but
+slower than the application (half the queue waiting after a send) is treated the same way: the
+waiting events are built and written to the spool at once, and reach the target from there, in
+order, at its own pace. When the spool is full (or there is none), one batch is held in memory
+and the queue is no longer drained: it fills, and only then are new events dropped (and
+counted). A batch the target refuses as invalid
 (``SinkError(retryable=False)``) cannot succeed later: it is counted as rejected, logged, and set
 aside in the spool folder as a ``.bad`` file.
 
@@ -46,6 +49,9 @@ _RECORDS = (Call, Charge, OutcomeEvent, AgentSpan)
 BACKLOG: Final = 0.25
 """The share of ``queue_size`` from which the sink's thread works without handing the GIL over
 between records (:func:`tokenomy.capture.sink.target.set_pacing`) until it has caught up."""
+SPILL: Final = 0.5
+"""The share of ``queue_size`` waiting after a send (or a replayed spool file) from which the
+sink's thread writes the queue to the spool rather than wait for a slow target (:meth:`Sink._spill`)."""
 
 
 class Pending(Protocol):
@@ -288,7 +294,9 @@ class Sink:
             budget -= take
             set_pacing(len(self._queue) < self.settings.queue_size * BACKLOG)
             batch = self._build(self._take(take))
+            waiting = len(self._queue)
             ok = self._deliver(batch) and ok
+            self._spill(waiting)
         with self._lock:
             lost = self._counts.rejected + self._counts.dropped > lost_before
             self._flush_ok = ok and not lost and not self._held and not self._spool_pending()
@@ -371,8 +379,10 @@ class Sink:
             return not self._held and not self._spool_pending()
         if self.spool is not None:
             while (claim := self.spool.claim()) is not None:
+                waiting = len(self._queue)
                 if not self._replay(claim):
                     return False
+                self._spill(waiting)
         if self._held:
             held, self._held = self._held, []
             if not self._send_held(held):
@@ -415,6 +425,27 @@ class Sink:
         self._count(replayed=len(records))
         self._backoff, self._retry_at = self.settings.retry_initial, 0.0
         return True
+
+    def _spill(self, before: int) -> None:
+        """Write the queue to the spool when it grew during a send to half its size (:data:`SPILL`).
+
+        ``before`` is the queue's length when the send began. A target that is up but slower than
+        the application would otherwise let the queue fill and events be dropped while the spool
+        has room. Everything waiting then is spilled (what arrives meanwhile waits for the next
+        check); it reaches the target from the spool, behind what is already there, so the order
+        holds. A queue that did not grow (a backlog the target is working through, say after an
+        outage) is sent as usual. When the spool is full a batch is held, as for a down target,
+        and spilling stops.
+        """
+        waiting = len(self._queue)
+        if self.spool is None or waiting <= before or waiting < self.settings.queue_size * SPILL:
+            return
+        set_pacing(False)
+        while waiting > 0 and not self._held:
+            records = self._build(self._take(min(waiting, self.settings.batch_size)))
+            waiting -= self.settings.batch_size
+            if records:
+                self._park(records)
 
     def _park(self, records: list[Record]) -> None:
         """Save a batch the target has not taken: to the spool, else held in memory."""
