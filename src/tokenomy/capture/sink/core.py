@@ -296,7 +296,8 @@ class Sink:
             batch = self._build(self._take(take))
             waiting = len(self._queue)
             ok = self._deliver(batch) and ok
-            self._spill(waiting)
+            if not force:
+                self._spill(waiting)
         with self._lock:
             lost = self._counts.rejected + self._counts.dropped > lost_before
             self._flush_ok = ok and not lost and not self._held and not self._spool_pending()
@@ -374,15 +375,30 @@ class Sink:
         return "sent", ""
 
     def _drain_backlog(self, force: bool) -> bool:
-        """Replay the spool, then the held batch; True when nothing is left waiting."""
+        """Replay the spool, then the held batch; True when nothing is left waiting.
+
+        Forced (a flush, or shutdown), the whole spool is replayed and nothing is spilled, so that
+        a flush delivers what was queued before it. Otherwise the queue may be spilled between
+        two files (:meth:`_spill`), and only the files there at the start are replayed: what was
+        spilled meanwhile waits for the next cycle, so a cycle ends even while a slow target and
+        a busy application keep the spool from emptying.
+        """
         if not force and self._clock() < self._retry_at:
             return not self._held and not self._spool_pending()
         if self.spool is not None:
-            while (claim := self.spool.claim()) is not None:
+            left = None if force else self.spool.usage().files
+            while left is None or left > 0:
+                claim = self.spool.claim()
+                if claim is None:
+                    break
                 waiting = len(self._queue)
                 if not self._replay(claim):
                     return False
-                self._spill(waiting)
+                if left is not None:
+                    left -= 1
+                    self._spill(waiting)
+            if left is not None and self._spool_pending():
+                return False  # the held batch comes after the spool's files
         if self._held:
             held, self._held = self._held, []
             if not self._send_held(held):
