@@ -481,3 +481,34 @@ def test_convenience_price_function() -> None:
     )
     cost: Cost = tokenomy.pricing.price(usage, model="gpt-4o", provider="openai", at=DAY)
     assert cost.total == D("0.0025")
+
+
+def test_an_xai_answer_with_reasoning_on_top_of_its_completion_is_priced_as_genai_prices_prices_it(
+    pricer: Pricer,
+) -> None:
+    """xAI counts reasoning outside ``completion_tokens``; both tools bill 9 + 94 output tokens."""
+    from genai_prices import Usage as TheirUsage
+    from genai_prices import calc_price
+
+    from tokenomy.usage import extract
+
+    body = {
+        "id": "x1",
+        "object": "chat.completion",
+        "model": "grok-3-mini",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi"}, "finish_reason": "stop"}],
+        "usage": {
+            "prompt_tokens": 32,
+            "completion_tokens": 9,
+            "total_tokens": 135,
+            "prompt_tokens_details": {"cached_tokens": 6},
+            "completion_tokens_details": {"reasoning_tokens": 94},
+        },
+    }
+    usage = extract(body).usage
+    cost = pricer.price_usage(usage, model="grok-3-mini", provider="x-ai", at=date(2026, 11, 1))
+    theirs = calc_price(
+        TheirUsage(input_tokens=32, cache_read_tokens=6, output_tokens=103), "grok-3-mini", provider_id="x-ai"
+    )
+    assert cost.total == theirs.total_price == Decimal("0.00005975")
+    assert (cost.parts["output_visible"], cost.parts["reasoning"]) == (usd("0.5", 9), usd("0.5", 94))

@@ -93,6 +93,56 @@ def test_total_that_counts_hidden_tokens_is_flagged() -> None:
     assert u.quality == (Quality.TOTAL_MISMATCH,)
 
 
+XAI_USAGE = {  # the shape xAI documents: the reasoning is counted on top of completion_tokens
+    "prompt_tokens": 32,
+    "completion_tokens": 9,
+    "total_tokens": 135,
+    "prompt_tokens_details": {"text_tokens": 32, "audio_tokens": 0, "image_tokens": 0, "cached_tokens": 6},
+    "completion_tokens_details": {"reasoning_tokens": 94, "audio_tokens": 0},
+    "num_sources_used": 0,
+}
+
+
+def test_reasoning_on_top_of_the_completion_count_is_read_so_when_the_total_says_so() -> None:
+    u = extract(body(XAI_USAGE, model="grok-3-mini")).usage
+    assert (u.input_uncached, u.cache_read, u.input_total) == (26, 6, 32)
+    assert (u.output_visible, u.reasoning, u.output_total, u.total) == (9, 94, 103, 135)
+    assert u.quality == ()
+
+
+def test_the_same_numbers_read_openai_s_way_when_the_total_is_prompt_plus_completion() -> None:
+    u = chat_usage({**XAI_USAGE, "completion_tokens": 103, "total_tokens": 135})
+    assert (u.output_visible, u.reasoning, u.output_total, u.quality) == (9, 94, 103, ())
+
+
+def test_a_total_that_matches_neither_convention_is_flagged_as_before() -> None:
+    u = chat_usage({**XAI_USAGE, "total_tokens": 140})
+    assert (u.output_visible, u.reasoning, u.output_total) == (-85, 94, 9)
+    assert set(u.quality) == {Quality.NEGATIVE, Quality.REASONING_EXCEEDS_OUTPUT, Quality.TOTAL_MISMATCH}
+
+
+def test_a_streamed_answer_with_reasoning_on_top_reads_the_same() -> None:
+    chunks = [
+        {
+            "id": "x1",
+            "object": "chat.completion.chunk",
+            "model": "grok-3-mini",
+            "created": 1,
+            "choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": "stop"}],
+        },
+        {
+            "id": "x1",
+            "object": "chat.completion.chunk",
+            "model": "grok-3-mini",
+            "created": 1,
+            "choices": [],
+            "usage": XAI_USAGE,
+        },
+    ]
+    found = accumulate(chunks, kind="openai.chat")
+    assert (found.usage.output_visible, found.usage.reasoning, found.usage.quality) == (9, 94, ())
+
+
 def test_unknown_fields_and_non_integer_counts_are_ignored() -> None:
     u = chat_usage(
         {

@@ -11,8 +11,14 @@ Convention (``usage``):
 - ``completion_tokens`` *includes* ``completion_tokens_details.reasoning_tokens``;
   ``output_visible = completion_tokens - reasoning``. Without the details both stay None and
   ``output_total = completion_tokens``.
+- Except where the body itself says otherwise: xAI's API counts reasoning *on top of*
+  ``completion_tokens`` (``total_tokens = prompt + completion + reasoning``). When the reported
+  reasoning is above zero and ``total_tokens`` is exactly that sum, which under OpenAI's
+  convention would need zero reasoning, the completion count is the visible output and
+  ``output_total = completion_tokens + reasoning`` (what genai-prices bills for xAI too).
 - ``total_tokens`` is checked against input plus output (``TOTAL_MISMATCH`` when it differs:
-  some OpenAI-compatible servers count hidden reasoning only there).
+  some OpenAI-compatible servers, Gemini's, count hidden reasoning only there, without saying
+  how much of it is reasoning).
 
 Streams: with ``stream_options.include_usage`` the last chunk has ``choices: []`` and the
 usage; Groq's older streams put it under ``x_groq.usage``. Without either the usage is unknown.
@@ -59,15 +65,28 @@ def chat_usage(usage: Mapping[str, Any] | None) -> Usage:
         return Usage()
     prompt_details = mapping(usage.get("prompt_tokens_details"))
     written = get_int(prompt_details, "cache_write_tokens")
+    prompt, completion = get_int(usage, "prompt_tokens"), get_int(usage, "completion_tokens")
+    reasoning, total = (
+        get_int(usage, "completion_tokens_details", "reasoning_tokens"),
+        get_int(usage, "total_tokens"),
+    )
+    output = completion
+    if (
+        reasoning
+        and prompt is not None
+        and completion is not None
+        and total == prompt + completion + reasoning
+    ):
+        output = completion + reasoning  # reasoning on top of the completion count (xAI)
     result = inclusive(
-        input_total=get_int(usage, "prompt_tokens"),
+        input_total=prompt,
         cache_read=get_int(prompt_details, "cached_tokens"),
         cache_write_5m=0 if written is None else written,
         cache_write_1h=0,
-        output_total=get_int(usage, "completion_tokens"),
-        reasoning=get_int(usage, "completion_tokens_details", "reasoning_tokens"),
+        output_total=output,
+        reasoning=reasoning,
     )
-    return check_total(result, get_int(usage, "total_tokens"))
+    return check_total(result, total)
 
 
 def matches(body: Mapping[str, Any]) -> bool:
