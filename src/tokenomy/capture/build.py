@@ -32,7 +32,7 @@ from tokenomy.capture.ids import new_span_id, new_trace_id
 from tokenomy.capture.runtime import RUNTIME
 from tokenomy.errors import TokenomyError, UsageError
 from tokenomy.importers.messages import render, request_messages
-from tokenomy.importers.provider import HOST_SUFFIXES, HOSTS, NOT_BILLED
+from tokenomy.importers.provider import NOT_BILLED, provider_of_host
 from tokenomy.importers.shape import Shape
 from tokenomy.schema import Call, Content, Status, Usage
 from tokenomy.usage import Extracted, extract, stream_accumulator
@@ -89,12 +89,7 @@ def provider_of(state: ClientState) -> str:
     """The provider a client's calls are billed by (see the module docstring)."""
     if state.provider is not None:
         return state.provider
-    host = (state.host or "").lower()
-    for suffix, known in HOST_SUFFIXES.items():
-        if host.endswith(suffix):
-            host = known
-            break
-    return HOSTS.get(host, state.adapter.provider)
+    return provider_of_host(state.host or "") or state.adapter.provider
 
 
 def _ttft_ms(captured: Captured) -> float | None:

@@ -143,7 +143,7 @@ class Proxy:
         model = body["model"]
         attribution, session = self._attribution(headers, surface.wire)
         route = self._route(model, surface)
-        provider = "anthropic" if route.kind == "anthropic" else "openai"
+        provider = route.billed_by
         started = time.time_ns() - (time.perf_counter_ns() - t0)
         try:
             admitted = await self._admit(surface, body, provider, attribution, session)

@@ -15,6 +15,8 @@ models = ["gpt-*", "o*"]      # globs on the request's model; the first route th
 kind = "openai"               # openai | anthropic | openai-compatible
 base_url = "https://api.openai.com/v1"
 api_key_env = "OPENAI_API_KEY" # or api_key = "..." (prefer the environment)
+provider = "openai"           # who bills these calls (prices, budgets); default: known from
+                              # base_url's host (api.x.ai: x-ai...), else the kind's own
 pass_client_key = false       # forward the client's own key instead of the route's
 ```
 
@@ -38,6 +40,8 @@ from typing import Any, Final
 
 from tokenomy.config import read_config_file
 from tokenomy.errors import ConfigError
+from tokenomy.importers.provider import provider_of_url
+from tokenomy.providers import canonical
 
 KINDS: Final = ("openai", "anthropic", "openai-compatible")
 OTHER_PATHS: Final = ("pass", "refuse")
@@ -57,6 +61,11 @@ class Route:
         pass_client_key: Forward the client's own key instead of ``api_key``.
         connect_timeout: Seconds to open a connection upstream.
         read_timeout: Seconds to wait for each read from upstream.
+        provider: The provider that bills these calls, as configured (None: not configured).
+        billed_by: The provider the calls are recorded, priced and budgeted under: ``provider``
+            when configured, else the one ``base_url``'s host belongs to (``api.x.ai``: ``x-ai``;
+            :data:`tokenomy.importers.provider.HOSTS`), else ``anthropic`` for an Anthropic route
+            and ``openai`` for the others (a self-hosted server: prices from an overrides file).
     """
 
     models: tuple[str, ...]
@@ -66,6 +75,14 @@ class Route:
     pass_client_key: bool = False
     connect_timeout: float = 5.0
     read_timeout: float = 600.0
+    provider: str | None = None
+    billed_by: str = field(init=False, default="", compare=False)
+
+    def __post_init__(self) -> None:
+        billed = canonical(self.provider) or provider_of_url(self.base_url)
+        object.__setattr__(
+            self, "billed_by", billed or ("anthropic" if self.kind == "anthropic" else "openai")
+        )
 
     def matches(self, model: str) -> bool:
         """True when ``model`` matches one of the route's globs."""
@@ -224,6 +241,11 @@ def _route(table: Any, env: Mapping[str, str], where: str, connect: float, read:
     base_url = table.get("base_url")
     if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
         raise ConfigError(f"{where}: field 'base_url' must be an http:// or https:// URL")
+    provider = table.get("provider")
+    if provider is not None and not (isinstance(provider, str) and provider.strip()):
+        raise ConfigError(
+            f"{where}: field 'provider' must name a provider (for example \"x-ai\"), got {provider!r}"
+        )
     return Route(
         models=tuple(globs),
         kind=kind,
@@ -232,6 +254,7 @@ def _route(table: Any, env: Mapping[str, str], where: str, connect: float, read:
         pass_client_key=_bool(table, "pass_client_key", where),
         connect_timeout=_seconds(table, "connect_timeout", connect, where),
         read_timeout=_seconds(table, "read_timeout", read, where),
+        provider=provider,
     )
 
 

@@ -212,10 +212,25 @@ class Exchange:
         return isinstance(response, Mapping) and (_is_body(response) or "error" in response)
 
 
+def provider_of_url(url: str) -> str | None:
+    """The provider a base or request URL's host belongs to (:data:`HOSTS`), or None for another host."""
+    host = _host(url)
+    return None if host is None else HOSTS.get(host)
+
+
+def provider_of_host(host: str) -> str | None:
+    """The provider a host name belongs to (:data:`HOSTS`, regional hosts by their suffix), or None."""
+    return HOSTS.get(_known_host(host.lower()))
+
+
 def _host(url: Any) -> str | None:
     if not isinstance(url, str) or "://" not in url:
         return None
-    host = url.split("://", 1)[1].split("/", 1)[0].split(":", 1)[0].lower()
+    return _known_host(url.split("://", 1)[1].split("/", 1)[0].split(":", 1)[0].lower())
+
+
+def _known_host(host: str) -> str:
+    """``host``, or the name :data:`HOSTS` knows its region by (:data:`HOST_SUFFIXES`)."""
     for suffix, name in HOST_SUFFIXES.items():
         if host.endswith(suffix):
             return name
