@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import weakref
 from typing import Any
 
 import httpx2
 import pytest
+from anthropic import Anthropic, AsyncAnthropic
 from openai import APIConnectionError, APIError, AsyncOpenAI, OpenAI
 from openai._streaming import Stream
 from openai.types.chat import ChatCompletionChunk
@@ -284,3 +286,158 @@ def test_an_event_surely_carrying_output_by_its_text_times_the_first_token() -> 
         assert captured.build().ttft_ms == (captured.times[1] - captured.t0) / 1e6
     finally:
         RUNTIME.shutdown(10)
+
+
+# A stream the caller abandons without closing it: freed by reference counting (Anthropic) or by the
+# garbage collector (OpenAI's stream and its generator form a cycle), its HTTP response is closed by the
+# SDK's generator on its way out, and the connection leaves the HTTP client's pool. The instrumented
+# client must do the same (its hook on the response used to reach the response only weakly, and the
+# collector clears weak references before it runs the generator's ``finally``: the response stayed
+# open and the pool kept the request).
+
+SDKS = ("openai chat", "openai responses", "anthropic messages")
+LONG: Any = {"X-Mock-Output-Tokens": "400"}
+READS = 5  # events read before the stream is abandoned: past the first text in each API
+# The pool's (requests in flight, connections) once a half read stream is dropped, before a collection:
+# the OpenAI stream waits for the collector, the Anthropic one is gone (the SDK avoids the cycle).
+DROPPED = {"openai chat": (1, 1), "openai responses": (1, 1), "anthropic messages": (0, 0)}
+
+
+def _client(mock: MockThread, sdk: str, *, is_async: bool, instrumented: bool) -> Any:
+    if sdk.startswith("openai"):
+        make: Any = AsyncOpenAI if is_async else OpenAI
+        client = make(base_url=mock.openai_base_url, api_key="t", max_retries=0)
+    else:
+        make = AsyncAnthropic if is_async else Anthropic
+        client = make(base_url=mock.base_url, api_key="t", max_retries=0)
+    return capture.instrument(client) if instrumented else client
+
+
+def _create(client: Any, sdk: str) -> Any:
+    """A streamed call of a long answer (the stream, or for an async client the awaitable of it)."""
+    if sdk == "openai chat":
+        return client.chat.completions.create(model="gpt-4o", messages=CHAT, stream=True, extra_headers=LONG)
+    if sdk == "openai responses":
+        return client.responses.create(model="gpt-4o", input="Hello", stream=True, extra_headers=LONG)
+    return client.messages.create(
+        model="claude-sonnet-4-6", max_tokens=1000, messages=CHAT, stream=True, extra_headers=LONG
+    )
+
+
+def _held(client: Any) -> tuple[int, int]:
+    """(requests the connection pool under the SDK's HTTP client counts as in flight, its connections)."""
+    pool = client._client._transport._pool
+    return len(pool._requests), len(pool.connections)
+
+
+@pytest.fixture
+def response_closes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every HTTP response closed from open (by ``close`` or ``aclose``), as the response class sees it."""
+    closes: list[str] = []
+    close, aclose = httpx2.Response.close, httpx2.Response.aclose
+
+    def counted_close(response: httpx2.Response) -> None:
+        if not response.is_closed:
+            closes.append("close")
+        close(response)
+
+    async def counted_aclose(response: httpx2.Response) -> None:
+        if not response.is_closed:
+            closes.append("aclose")
+        await aclose(response)
+
+    monkeypatch.setattr(httpx2.Response, "close", counted_close)
+    monkeypatch.setattr(httpx2.Response, "aclose", counted_aclose)
+    return closes
+
+
+def _abandon(mock: MockThread, sdk: str, *, instrumented: bool, reads: int) -> tuple[tuple[int, int], ...]:
+    """Read ``reads`` events of a stream and drop it: the pool as reference counting left it, then
+    after a collection."""
+    client = _client(mock, sdk, is_async=False, instrumented=instrumented)
+    stream = _create(client, sdk)
+    events = iter(stream)
+    for _ in range(reads):
+        next(events)
+    gone = weakref.ref(stream)
+    del stream, events
+    dropped = _held(client)
+    gc.collect()
+    assert gone() is None
+    collected = _held(client)
+    client.close()
+    return dropped, collected
+
+
+def _abandon_async(mock: MockThread, sdk: str, *, instrumented: bool, reads: int) -> tuple[Any, ...]:
+    """As :func:`_abandon`, in an event loop that notes every error it is handed: the pool once it
+    settles (the collector's async generators are closed by tasks of the loop; a bounded wait), and
+    the loop's errors."""
+
+    async def run() -> tuple[Any, ...]:
+        errors: list[str] = []
+        asyncio.get_running_loop().set_exception_handler(lambda _, context: errors.append(context["message"]))
+        client = _client(mock, sdk, is_async=True, instrumented=instrumented)
+        stream = await _create(client, sdk)
+        events = stream.__aiter__()
+        for _ in range(reads):
+            await events.__anext__()
+        gone = weakref.ref(stream)
+        del stream, events
+        settled = (0, 0) if reads else (1, 1)
+        for _ in range(100):  # a task that closes a collected generator can free more for the next
+            gc.collect()  # collection: collect and let the loop run, a bounded number of times
+            await asyncio.sleep(0.005)
+            if gone() is None and _held(client) == settled:
+                break
+        for _ in range(5):  # the closing tasks' own errors, if any, are reported once they end
+            await asyncio.sleep(0)
+        assert gone() is None
+        held = _held(client)
+        await client.close()
+        return held, errors
+
+    return asyncio.run(run())
+
+
+def _assert_cancelled_with_what_arrived(calls: list[Call]) -> None:
+    (call,) = calls
+    assert (call.status, call.error_type) == (Status.CANCELLED, None)
+    assert call.usage.output_total is not None
+    assert 0 < call.usage.output_total < 400
+
+
+@pytest.mark.parametrize("sdk", SDKS)
+def test_a_half_read_stream_left_to_be_freed_closes_its_response_as_a_bare_one_does(
+    mock: MockThread, recorded: MemoryTarget, response_closes: list[str], sdk: str
+) -> None:
+    bare = _abandon(mock, sdk, instrumented=False, reads=READS)
+    assert (bare, response_closes) == ((DROPPED[sdk], (0, 0)), ["close"])  # closed, connection gone
+    instrumented = _abandon(mock, sdk, instrumented=True, reads=READS)
+    assert (instrumented, response_closes) == ((DROPPED[sdk], (0, 0)), ["close", "close"])
+    _assert_cancelled_with_what_arrived(_calls(recorded))
+
+
+@pytest.mark.parametrize("sdk", SDKS)
+def test_a_half_read_async_stream_left_to_be_freed_closes_its_response_as_a_bare_one_does(
+    mock: MockThread, recorded: MemoryTarget, response_closes: list[str], sdk: str
+) -> None:
+    bare = _abandon_async(mock, sdk, instrumented=False, reads=READS)
+    assert (bare, response_closes) == (((0, 0), []), ["aclose"])
+    instrumented = _abandon_async(mock, sdk, instrumented=True, reads=READS)
+    assert (instrumented, response_closes) == (((0, 0), []), ["aclose", "aclose"])
+    _assert_cancelled_with_what_arrived(_calls(recorded))
+
+
+@pytest.mark.parametrize("sdk", SDKS)
+def test_a_stream_never_read_is_left_as_a_bare_one_leaves_it(
+    mock: MockThread, recorded: MemoryTarget, response_closes: list[str], sdk: str
+) -> None:
+    """The SDK's generator never started, so nothing closes the response: both clients leave it open
+    and its connection checked out of the pool (until the client is closed), sync and async alike.
+    tokenomy does not record such a call either (docs/capture.md, "Limitations")."""
+    for instrumented in (False, True):
+        assert _abandon(mock, sdk, instrumented=instrumented, reads=0) == ((1, 1), (1, 1))
+        assert _abandon_async(mock, sdk, instrumented=instrumented, reads=0) == ((1, 1), [])
+    assert response_closes == []
+    assert _calls(recorded) == []

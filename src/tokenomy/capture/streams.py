@@ -27,13 +27,16 @@ of it is an error (a ``GeneratorExit``: abandonment) and none means its events r
 from outside the generator is abandonment. Other routes, and streams without such a reader, are watched on the
 SDK's objects (:class:`ObjectWatch`, a generator layer over ``stream._iterator``).
 
-The hooks set on the stream and its response hold the watcher, and the watcher holds the stream
-and the response only weakly, so no reference cycle is made: the Anthropic SDK relies on a
-dropped stream being closed by reference counting, and a finished stream, its response and its
-buffers are freed as soon as the caller drops it, as a bare client's are (not left to the garbage
-collector). On the caller's thread, the end is the events' data text read into a list and one
-queue append (:meth:`Watch.finish`); reading the events, usage and prompt happens on the sink's
-thread (:mod:`tokenomy.capture.build`).
+The hooks set on the stream and its response hold the watcher. The watcher holds the stream weakly
+and the response strongly: the garbage collector clears weak references before it runs the
+``finally`` of the SDK's generator, which closes the response, so a weak one would leave a collected
+stream's response open and its connection checked out of the pool. The cycle this makes (the
+response, its hook, the watcher) lasts until the call is recorded, which takes the hook off the
+response: the Anthropic SDK relies on a dropped stream being closed by reference counting, and a
+finished stream, its response and its buffers are freed as soon as the caller drops it, as a bare
+client's are (not left to the garbage collector). On the caller's thread, the end is the events'
+data text read into a list, the hook taken off and one queue append (:meth:`Watch.finish`); reading
+the events, usage and prompt happens on the sink's thread (:mod:`tokenomy.capture.build`).
 """
 
 from __future__ import annotations
@@ -57,13 +60,20 @@ _clock = time.perf_counter_ns
 class Watch(ABC):
     """The live state of one stream and its response's close hook (see the module docstring)."""
 
-    __slots__ = ("_once", "captured", "close_response", "response", "sink")
+    __slots__ = ("_once", "captured", "close_response", "hook", "response", "sink")
 
-    def __init__(self, captured: Captured, sink: Sink, response: Any, close: Callable[[Any], Any]) -> None:
+    def __init__(
+        self, captured: Captured, sink: Sink, response: Any, close: Callable[[Any], Any], hook: str
+    ) -> None:
         self.captured = captured
         self.sink = sink
-        self.response = weakref.ref(response)
+        # Held strongly: the collector clears weak references before it runs the SDK generator's
+        # ``finally``, so a weak one would leave a collected stream's response open. The cycle this
+        # makes with the hook (response -> hook -> watcher -> response) lasts until the call is
+        # recorded: :meth:`finish` takes the hook off the response.
+        self.response = response
         self.close_response = close  # the response class's own close (or aclose)
+        self.hook = hook  # the name of the hook set on the response: "close" or "aclose"
         self._once = threading.Lock()  # taken by the first finish, never released
 
     def finish(self, end: str, error: BaseException | None = None) -> None:
@@ -82,9 +92,17 @@ class Watch(ABC):
                     events.clear()  # the stream's hooks hold this list as long as the caller keeps the stream
             if error is not None:
                 captured.error = captured.client.adapter.classify(error)
+            self._unhook()
             self.sink.submit(captured if captured.ticket is None else captured.settled())
         except Exception as exc:  # this runs inside the caller's loop over the stream: never raise there
             RUNTIME.log.note("capture", f"tokenomy capture: could not record a stream ({exc!r})")
+
+    def _unhook(self) -> None:
+        """Take this watcher's hook off the response (if nobody replaced it since): the call is
+        recorded, and the response no longer refers to the watcher, so no cycle is left."""
+        response, name = self.response, self.hook
+        if getattr(getattr(response, name, None), "__self__", None) is self:
+            delattr(response, name)
 
     @property
     def done(self) -> bool:
@@ -100,17 +118,13 @@ class Watch(ABC):
         """Set as the response's ``close``: records the stream (if not already), then closes."""
         if not self._once.locked():
             self.closed(_caller())
-        response = self.response()
-        if response is not None:
-            self.close_response(response)
+        self.close_response(self.response)
 
     async def aclose(self) -> None:
         """Set as an async response's ``aclose``: records the stream (if not already), then closes."""
         if not self._once.locked():
             self.closed(_caller())
-        response = self.response()
-        if response is not None:
-            await self.close_response(response)
+        await self.close_response(self.response)
 
 
 class TextWatch(Watch):
@@ -129,7 +143,7 @@ class TextWatch(Watch):
         read: Callable[[Any], Any],
         is_async: bool,
     ) -> None:
-        super().__init__(captured, sink, response, close)
+        super().__init__(captured, sink, response, close, "aclose" if is_async else "close")
         self.stream = weakref.ref(stream)
         self.read = read  # the stream class's own _iter_events
         self.running, self.frame = ("ag_running", "ag_frame") if is_async else ("gi_running", "gi_frame")
@@ -232,8 +246,10 @@ class ObjectWatch(Watch):
 
     __slots__ = ("is_output", "running", "waiting_first")
 
-    def __init__(self, captured: Captured, sink: Sink, response: Any, close: Callable[[Any], Any]) -> None:
-        super().__init__(captured, sink, response, close)
+    def __init__(
+        self, captured: Captured, sink: Sink, response: Any, close: Callable[[Any], Any], hook: str
+    ) -> None:
+        super().__init__(captured, sink, response, close, hook)
         self.is_output = captured.route.is_output
         self.running = False
         self.waiting_first = True
@@ -306,9 +322,11 @@ async def watch_async(inner: AsyncIterator[Any], watch: ObjectWatch) -> AsyncIte
     finally:
         if not watch.done:
             watch.finish(ABANDONED)
-            aclose = getattr(inner, "aclose", None)
-            if aclose is not None:
-                await aclose()
+            # The response, not ``inner.aclose()``: once the collector frees an abandoned stream, both
+            # generators are closed by tasks of their own, and closing ``inner`` from here while its
+            # own task closes it fails ("already running"). ``inner`` closes the response again when
+            # it goes (its ``finally``), which then does nothing.
+            await watch.close_response(watch.response)
 
 
 def event_reader(stream: Any) -> Callable[[Any], Any] | None:
@@ -350,17 +368,15 @@ def watch_stream(stream: Any, captured: Captured, sink: Sink, *, is_async: bool)
     inner = getattr(stream, "_iterator", None)
     if inner is None or response is None:
         return False
-    close = getattr(type(response), "aclose" if is_async else "close")
+    hook = "aclose" if is_async else "close"
+    close = getattr(type(response), hook)
     read = event_reader(stream) if captured.route.raw else None
     watch: Watch
     if read is not None:
         watch = TextWatch(captured, sink, response, close, stream=stream, read=read, is_async=is_async)
         stream._iter_events = watch.aevents if is_async else watch.events
     else:
-        watch = ObjectWatch(captured, sink, response, close)
+        watch = ObjectWatch(captured, sink, response, close, hook)
         stream._iterator = watch_async(inner, watch) if is_async else watch_sync(inner, watch)
-    if is_async:
-        response.aclose = watch.aclose
-    else:
-        response.close = watch.close
+    setattr(response, hook, watch.aclose if is_async else watch.close)
     return True
