@@ -436,14 +436,21 @@ def test_a_half_read_async_stream_left_to_be_freed_closes_its_response_as_a_bare
 
 
 @pytest.mark.parametrize("sdk", SDKS)
-def test_a_stream_never_read_is_left_as_a_bare_one_leaves_it(
+def test_a_stream_never_read_is_left_open_as_a_bare_one_is_and_recorded_when_collected(
     mock: MockThread, recorded: MemoryTarget, response_closes: list[str], sdk: str
 ) -> None:
     """The SDK's generator never started, so nothing closes the response: both clients leave it open
     and its connection checked out of the pool (until the client is closed), sync and async alike.
-    tokenomy does not record such a call either (docs/capture.md, "Limitations")."""
+    tokenomy records the call when the collector frees it: cancelled, its prompt counted locally
+    and nothing received (docs/capture.md, "Limitations")."""
     for instrumented in (False, True):
         assert _abandon(mock, sdk, instrumented=instrumented, reads=0) == ((1, 1), (1, 1))
         assert _abandon_async(mock, sdk, instrumented=instrumented, reads=0) == ((1, 1), [])
     assert response_closes == []
-    assert _calls(recorded) == []
+    sync, in_loop = _calls(recorded)  # the instrumented client's two streams, in the order dropped
+    for call in (sync, in_loop):
+        assert (call.status, call.streamed, call.ttft_ms) == (Status.CANCELLED, True, None)
+        assert (call.usage.kind, call.usage.output_total) == (Kind.ESTIMATED, 0)
+    assert sync.usage.input_total == in_loop.usage.input_total
+    assert sync.usage.input_total is not None
+    assert sync.usage.input_total > 0

@@ -97,6 +97,17 @@ class Watch(ABC):
         except Exception as exc:  # this runs inside the caller's loop over the stream: never raise there
             RUNTIME.log.note("capture", f"tokenomy capture: could not record a stream ({exc!r})")
 
+    def __del__(self) -> None:
+        """A stream dropped before it was ever read ends here, freed by the garbage collector (its
+        response and this watcher refer to each other until the call is recorded): recorded as
+        abandoned, with its prompt counted locally. No SDK code runs for such a stream, so this
+        is the only place that sees it go."""
+        try:
+            if not self._once.locked():
+                self.finish(ABANDONED)
+        except BaseException:  # at interpreter shutdown the modules may be gone: never raise here
+            pass
+
     def _unhook(self) -> None:
         """Take this watcher's hook off the response (if nobody replaced it since): the call is
         recorded, and the response no longer refers to the watcher, so no cycle is left."""
