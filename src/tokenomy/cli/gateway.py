@@ -14,7 +14,10 @@ from tokenomy.cli.options import config_option
 @config_option
 @click.option("--host", default=None, help="Interface to bind. [default: [gateway] host or 127.0.0.1]")
 @click.option(
-    "--port", type=int, default=None, help="Port; 0 picks a free one. [default: [gateway] port or 8800]"
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Port; 0 picks a free one. [default: [gateway] port or 8800]",
 )
 @click.option(
     "--sink",

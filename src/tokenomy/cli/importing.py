@@ -119,7 +119,9 @@ def command(
     except TokenomyError as exc:
         raise click.ClickException(str(exc)) from exc
     print_summary(summary, Console(highlight=False))
-    if not summary.ok:
+    if not summary.files:
+        click.secho("error: no file to import under " + ", ".join(map(str, paths)), fg="red", err=True)
+    if not summary.ok or not summary.files:
         raise SystemExit(1)
 
 
@@ -157,8 +159,9 @@ def print_summary(summary: ImportSummary, console: Console) -> None:
         )
         for error in errors[:SHOWN_ERRORS]:
             console.print(f"  {describe_error(error)}", markup=False, soft_wrap=True)
-        if len(errors) > SHOWN_ERRORS:
-            console.print(f"  ... and {len(errors) - SHOWN_ERRORS} more")
+        unkept = sum(max(0, f.rejected - len(f.errors)) for f in summary.files)  # counted, not kept
+        if len(errors) + unkept > SHOWN_ERRORS:
+            console.print(f"  ... and {len(errors) + unkept - SHOWN_ERRORS:,} more")
 
 
 def _totals_table(summary: ImportSummary) -> Table:

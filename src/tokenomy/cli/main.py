@@ -87,7 +87,14 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; tokenomy's own errors print one clear line instead of a traceback."""
     try:
         cli.main(args=argv, prog_name="tokenomy", standalone_mode=False)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        # click turns a KeyboardInterrupt or a stray EOFError (a truncated gzip file...) into Abort
+        if isinstance(exc.__cause__, KeyboardInterrupt):
+            click.echo("interrupted", err=True)
+            return 130
+        if isinstance(exc.__cause__, EOFError) and str(exc.__cause__):
+            click.secho(f"error: unexpected end of data: {exc.__cause__}", fg="red", err=True)
+            return 1
         click.echo("aborted", err=True)
         return 1
     except click.ClickException as exc:
@@ -99,6 +106,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         return 130
+    except BrokenPipeError:
+        return 1  # the reader of a pipe went away (`tokenomy export | head`)
+    except OSError as exc:  # a file that cannot be written or read: one line, not a traceback
+        click.secho(f"error: {exc}", fg="red", err=True)
+        return 1
     return 0
 
 

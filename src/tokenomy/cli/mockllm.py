@@ -105,7 +105,13 @@ async def _serve(server: MockLLMServer, host: str, port: int) -> None:
 @click.option(
     "--host", default="127.0.0.1", show_default=True, help="Interface to bind (loopback by default)."
 )
-@click.option("--port", default=8900, show_default=True, type=int, help="Port to bind; 0 picks a free one.")
+@click.option(
+    "--port",
+    default=8900,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to bind; 0 picks a free one.",
+)
 @click.option(
     "--output-tokens",
     default="16",

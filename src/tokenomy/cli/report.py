@@ -79,7 +79,10 @@ _HEAD: Final = (
 @click.option("--threshold", type=float, default=0.25, show_default=True, help="Regression threshold (+25%).")
 @click.option("--metrics", is_flag=True, help="Also compute every efficiency metric for the grouping.")
 @click.option(
-    "--budget-tokens", type=int, default=None, help="Token budget per group, for token utilization."
+    "--budget-tokens",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Token budget per group, for token utilization.",
 )
 @click.option("--parity", default=None, help="Latency-cost parity of two models per intent: MODEL_A,MODEL_B.")
 @click.option(
@@ -88,7 +91,13 @@ _HEAD: Final = (
 @click.option(
     "--out", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write to FILE."
 )
-@click.option("--top", type=int, default=10, show_default=True, help="Sessions listed in the HTML report.")
+@click.option(
+    "--top",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="Sessions listed in the HTML report.",
+)
 def command(
     *,
     db: Path | None,
@@ -113,6 +122,10 @@ def command(
     Examples: `tokenomy report --by team,feature --since 2026-10-01 --until 2026-11-01`,
     `tokenomy report --by team --compare previous`, `tokenomy report --format html -o report.html`.
     """
+    if out is not None and fmt == "table":
+        raise click.UsageError("--out writes --format json, csv or html; the table goes to stdout")
+    if since is not None and until is not None and until <= since:
+        raise click.BadParameter(f"{until:%Y-%m-%d %H:%M:%S} is not after --since", param_hint="--until")
     settings = resolve(config_file, db=db)
     plain = not (by or bucket or where or compare or metrics or budget_tokens or parity) and fmt != "html"
     with open_store(settings.db, read_only=True) as store:

@@ -1,0 +1,123 @@
+"""CLI defects found by walking the commands as a user: each one now fails with one clear line."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import tokenomy.cli.report as report_module
+from tests.analysis.test_report import fill
+from tokenomy.cli.main import cli, main
+
+
+def _store(tmp_path: Path) -> Path:
+    db = tmp_path / "s.duckdb"
+    fill(db).close()
+    return db
+
+
+def test_an_unwritable_out_file_is_one_line_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = _store(tmp_path)
+    target = tmp_path / "no-such-folder" / "r.csv"
+    code = main(["report", "--db", str(db), "--format", "csv", "-o", str(target)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "Traceback" not in err
+    assert err.strip() == f"error: [Errno 2] No such file or directory: '{target}'"
+
+
+def test_a_truncated_gzip_file_names_the_problem_instead_of_aborted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = (
+        json.dumps(
+            {"id": f"c{i}", "provider": "openai", "request_model": "gpt-4o", "usage": {"input_uncached": i}}
+        )
+        for i in range(20_000)
+    )
+    whole = gzip.compress("\n".join(lines).encode())
+    cut = tmp_path / "calls.jsonl.gz"
+    cut.write_bytes(whole[: len(whole) // 2])
+    code = main(["import", "-q", "--db", str(tmp_path / "s.duckdb"), str(cut)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "aborted" not in err
+    assert "error: unexpected end of data: Compressed file ended" in err
+
+
+def test_ctrl_c_says_interrupted_and_exits_130(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = _store(tmp_path)
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(report_module, "open_store", interrupted)
+    code = main(["report", "--db", str(db)])
+    assert code == 130
+    assert capsys.readouterr().err.strip() == "interrupted"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--top", "-3", "--format", "html"], "'--top': -3 is not in the range x>=1"),
+        (["--budget-tokens", "-5", "--metrics"], "'--budget-tokens': -5 is not in the range x>=1"),
+        (["--since", "2026-03-04", "--until", "2026-03-02"], "2026-03-02 00:00:00 is not after --since"),
+        (["--since", "2026-03-02", "--until", "2026-03-02"], "2026-03-02 00:00:00 is not after --since"),
+    ],
+)
+def test_report_refuses_bad_numbers_and_an_empty_period(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    db = _store(tmp_path)
+    result = CliRunner().invoke(cli, ["report", "--db", str(db), *args])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_report_out_with_the_table_format_is_refused_rather_than_ignored(tmp_path: Path) -> None:
+    db = _store(tmp_path)
+    target = tmp_path / "report.txt"
+    result = CliRunner().invoke(cli, ["report", "--db", str(db), "-o", str(target)])
+    assert result.exit_code == 2
+    assert "--out writes --format json, csv or html" in result.output
+    assert not target.exists()
+    result = CliRunner().invoke(cli, ["report", "--db", str(db), "--format", "csv", "-o", str(target)])
+    assert result.exit_code == 0
+    assert target.read_text().startswith("day,provider,model,calls,")
+
+
+def test_importing_an_empty_folder_fails_and_says_so(tmp_path: Path) -> None:
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    result = CliRunner().invoke(cli, ["import", "-q", "--db", str(tmp_path / "s.duckdb"), str(folder)])
+    assert result.exit_code == 1
+    assert f"error: no file to import under {folder}" in result.output
+
+
+def test_the_count_of_unshown_import_errors_includes_those_not_kept(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    record = {"provider": "openai", "request_model": "gpt-4o", "usage": {"input_uncached": -1}}
+    bad.write_text("".join(json.dumps({"id": f"c{i}", **record}) + "\n" for i in range(250)))
+    args = ["import", "-q", "--format", "native", "--db", str(tmp_path / "s.duckdb"), str(bad)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1
+    assert "0 file(s) failed, 250 record(s) rejected" in result.output
+    assert "  ... and 240 more" in result.output  # 250 rejected, 10 shown (the summary keeps 200)
+
+
+@pytest.mark.parametrize("command", ["mock-llm", "gateway"])
+@pytest.mark.parametrize("port", ["99999", "-1"])
+def test_a_port_out_of_range_is_a_usage_error(command: str, port: str) -> None:
+    result = CliRunner().invoke(cli, [command, "--port", port])
+    assert result.exit_code == 2
+    assert f"'--port': {port} is not in the range 0<=x<=65535" in result.output
