@@ -26,6 +26,11 @@ def test_dimensions_are_parsed_checked_and_deduplicated() -> None:
         parse_dimensions("tag:")
 
 
+def test_an_unknown_dimension_in_a_filter_is_reported_against_where() -> None:
+    with pytest.raises(ConfigError, match="unknown dimension 'nosuch' in --where; use one of: user, team"):
+        parse_where(["nosuch=1"])
+
+
 def test_calls_and_charges_have_their_own_sql() -> None:
     team = dimension("team", DIALECT)
     assert (team.calls_sql, team.charges_sql) == ('c."team"', 'g."team"')

@@ -121,3 +121,18 @@ def test_a_port_out_of_range_is_a_usage_error(command: str, port: str) -> None:
     result = CliRunner().invoke(cli, [command, "--port", port])
     assert result.exit_code == 2
     assert f"'--port': {port} is not in the range 0<=x<=65535" in result.output
+
+
+def test_listing_keys_or_budget_status_on_a_mistyped_db_creates_no_store(tmp_path: Path) -> None:
+    typo = tmp_path / "typo.duckdb"
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["keys", "list", "--db", str(typo)])
+    assert (listed.exit_code, listed.stdout) == (0, "")
+    assert f"no keys issued yet (no store at {typo} yet)" in listed.stderr
+    as_json = runner.invoke(cli, ["keys", "list", "--db", str(typo), "--format", "json"])
+    assert (as_json.exit_code, json.loads(as_json.stdout)) == (0, [])
+    status = runner.invoke(cli, ["budgets", "status", "--db", str(typo)])
+    assert status.exit_code == 0
+    assert f"note: no store at {typo} yet: nothing has been spent" in status.stderr
+    assert not typo.exists()
+    assert list(tmp_path.iterdir()) == []

@@ -98,7 +98,7 @@ def test_by_team_json_has_kpis_rows_and_an_exact_total(tmp_path: Path) -> None:
     assert data["by"] == ["team"]
     rows = {r["team"]: r for r in data["rows"]}
     assert rows["a"]["cost"] == "0.035000000000"
-    assert rows["b"]["llm_cost"] == "0E-12"  # a failed call priced at $0, not the unpriced one
+    assert rows["b"]["llm_cost"] == "0.000000000000"  # a failed call priced at $0, not the unpriced one
     assert rows["b"]["unpriced"] == 1
     assert rows["(unattributed)"]["cost"] == "0.001000000000"
     assert data["total"]["cost"] == "0.038000000000"
@@ -132,8 +132,8 @@ def test_by_team_and_feature_csv_with_buckets_and_filters(tmp_path: Path) -> Non
     assert code == 0
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [(r["team"], r["intent"], r["bucket"]) for r in rows] == [
-        ("a", "x", "2026-10-05T00:00:00"),
-        ("b", "y", "2026-10-05T00:00:00"),
+        ("a", "x", "2026-10-05T00:00:00Z"),
+        ("b", "y", "2026-10-05T00:00:00Z"),
     ]
     assert rows[1]["charge_cost"] == "0.002000000000"
     assert rows[1]["unpriced"] == "1"

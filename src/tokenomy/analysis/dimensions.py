@@ -59,11 +59,11 @@ def dimension(name: str, dialect: Dialect) -> Dimension:
     raise ConfigError(f"unknown dimension {name!r}; use one of: {known}")
 
 
-def parse_dimensions(text: str | Sequence[str] | None) -> tuple[str, ...]:
+def parse_dimensions(text: str | Sequence[str] | None, *, option: str = "--by") -> tuple[str, ...]:
     """Dimension names from ``"team,feature"`` (or a list), checked, in order, without repeats.
 
     Raises:
-        ConfigError: A name is unknown.
+        ConfigError: A name is unknown (the message names ``option``, where it was given).
     """
     if text is None:
         return ()
@@ -72,7 +72,7 @@ def parse_dimensions(text: str | Sequence[str] | None) -> tuple[str, ...]:
     for name in names:
         if not (name.startswith(TAG_PREFIX) and len(name) > len(TAG_PREFIX)) and name not in DIMENSIONS:
             known = ", ".join((*DIMENSIONS, "tag:<key>"))
-            raise ConfigError(f"unknown dimension {name!r} in --by; use one of: {known}")
+            raise ConfigError(f"unknown dimension {name!r} in {option}; use one of: {known}")
     return names
 
 
@@ -132,7 +132,7 @@ def parse_where(items: Iterable[str]) -> tuple[tuple[str, tuple[str, ...]], ...]
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
             raise ConfigError(f"--where {item!r}: expected dimension=value, for example team=search")
-        (checked,) = parse_dimensions(name.strip())
+        (checked,) = parse_dimensions(name.strip(), option="--where")
         grouped.setdefault(checked, []).append(value)
     return tuple((name, tuple(values)) for name, values in grouped.items())
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -58,11 +58,15 @@ def share(part: Number | None, whole: Number | None) -> float | None:
 
 
 def jsonable(value: Any) -> Any:
-    """``value`` with Decimals as strings, datetimes in ISO 8601 and mappings as dicts (recursively)."""
+    """``value`` with Decimals as plain decimal strings (``0.000000000000``, never ``0E-12``),
+    datetimes in ISO 8601 UTC with a ``Z`` (the store's naive times are UTC) and mappings as dicts
+    (recursively)."""
     if isinstance(value, Decimal):
-        return str(value)
+        return format(value, "f")
     if isinstance(value, datetime):
-        return value.isoformat()
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value.isoformat() + "Z"
     if isinstance(value, Mapping):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -179,7 +179,9 @@ def status_command(
     """Limit, spent, reserved, remaining and projected exhaustion of each budget (or of NAMES)."""
     budgets = load_budgets(config_file)
     path = resolve(config_file, db=db).db
-    with open_store(path, read_only=path.exists()) as store:
+    if not path.exists():  # nothing recorded yet: nothing spent (a status never creates a store)
+        click.echo(f"note: no store at {path} yet: nothing has been spent", err=True)
+    with open_store(path if path.exists() else Path(":memory:"), read_only=path.exists()) as store:
         policies = [s.policy for s in merged_policies(budgets, stored_policies(store))]
         chosen = _chosen(policies, names)
         live = ledger_for(_with_ledger(budgets, ledger))

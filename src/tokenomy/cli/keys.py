@@ -10,7 +10,7 @@ import click
 
 from tokenomy.cli.options import config_option, db_option, resolve
 from tokenomy.gateway.attribution import parse_tags
-from tokenomy.gateway.key_store import create_key, list_keys, revoke_key
+from tokenomy.gateway.key_store import create_key, read_keys, revoke_key
 from tokenomy.native import attribution_to_native
 from tokenomy.schema import Attribution
 from tokenomy.store import open_store
@@ -61,11 +61,8 @@ def create(
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def list_command(*, db: Path | None, config_file: Path | None, fmt: str) -> None:
     """List issued keys (ids, never the keys)."""
-    store = open_store(config=resolve(config_file, db=db))
-    try:
-        keys = list_keys(store)
-    finally:
-        store.close()
+    settings = resolve(config_file, db=db)
+    keys = read_keys(settings)  # read-only: listing never creates a store
     rows = [
         {
             "key_id": k.key_id,
@@ -81,6 +78,9 @@ def list_command(*, db: Path | None, config_file: Path | None, fmt: str) -> None
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
         return
+    if not keys:
+        where = "" if settings.db.exists() else f" (no store at {settings.db} yet)"
+        click.echo(f"no keys issued yet{where}; issue one with `tokenomy keys create`", err=True)
     for key in keys:
         state = "valid" if key.valid() else ("revoked" if key.revoked_at else "expired")
         who = ",".join(f"{k}={v}" for k, v in attribution_to_native(key.attribution).items())
