@@ -136,3 +136,12 @@ def test_listing_keys_or_budget_status_on_a_mistyped_db_creates_no_store(tmp_pat
     assert f"note: no store at {typo} yet: nothing has been spent" in status.stderr
     assert not typo.exists()
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["audit", "sessions"])
+def test_audit_and_sessions_refuse_an_until_not_after_since(tmp_path: Path, command: str) -> None:
+    db = _store(tmp_path)
+    args = [command, "--db", str(db), "--since", "2026-03-04", "--until", "2026-03-02"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+    assert "Invalid value for '--until': 2026-03-02 00:00:00 is not after --since" in result.output

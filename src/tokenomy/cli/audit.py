@@ -23,7 +23,7 @@ from tokenomy.analysis.savings import build_plan, call_costs
 from tokenomy.analysis.waste.base import ROUTE_KEYS, AuditOptions, Context
 from tokenomy.analysis.waste.walkthrough import SessionWalk, sample_sessions, walk
 from tokenomy.cli.audit_json import AuditReport, group_by, report_json
-from tokenomy.cli.options import config_option, db_option, resolve
+from tokenomy.cli.options import check_period, config_option, db_option, resolve
 from tokenomy.pricing import Pricer
 from tokenomy.store import open_store
 
@@ -82,6 +82,7 @@ def command(
     Findings are ranked by wasted dollars, each with a monthly savings range, its assumptions and a
     concrete fix; the savings plan adds the top fixes up without counting the same money twice.
     """
+    check_period(since, until)
     settings = resolve(config_file, db=db, overrides=overrides)
     scope = Scope(since, until, parse_where(where))
     pricer = Pricer(overrides=settings.overrides)

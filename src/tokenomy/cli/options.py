@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -11,6 +12,16 @@ import click
 from tokenomy import config
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def check_period(since: datetime | None, until: datetime | None) -> None:
+    """Refuse an ``--until`` that is not after ``--since`` (it would select nothing, silently).
+
+    Raises:
+        click.BadParameter: ``until <= since``.
+    """
+    if since is not None and until is not None and until <= since:
+        raise click.BadParameter(f"{until:%Y-%m-%d %H:%M:%S} is not after --since", param_hint="--until")
 
 
 def db_option(func: F) -> F:

@@ -3,8 +3,9 @@
 A thin shell over :mod:`tokenomy.analysis`. Without ``--by``, ``--bucket``, ``--where``,
 ``--compare`` or a metric option, the table is the short default report
 (:mod:`tokenomy.analysis.summary`: KPIs, spend per day, the costliest models) and JSON and CSV
-keep the first report's rows (totals by UTC day, provider and model); ``--format html`` writes
-the full self-contained report.
+keep the first report's rows (totals by UTC day, provider and model, each day's charges in its
+row with no provider and no model, and ``spend`` = calls' cost + charges, the table's Spend);
+``--format html`` writes the full self-contained report.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import json
 import sys
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 
@@ -34,7 +36,7 @@ from tokenomy.analysis.report import Report, ReportRow, daily_totals
 from tokenomy.analysis.results import MetricResult, metric_json
 from tokenomy.analysis.sources import Sources, detect
 from tokenomy.analysis.summary import summary
-from tokenomy.cli.options import config_option, db_option, resolve
+from tokenomy.cli.options import check_period, config_option, db_option, resolve
 from tokenomy.schema import BUCKETS
 from tokenomy.store import CallFilter, open_store
 from tokenomy.store.base import Store, TimeUnit
@@ -50,7 +52,12 @@ _HEAD: Final = (
     "output_total",
     "cost",
     "unpriced",
+    "charges",
+    "charge_cost",
+    "spend",
 )
+"""The first report's columns: ``cost`` is the priced calls' cost (as before charges were carried),
+``charge_cost`` the charges' (non-LLM costs), ``spend`` both: the table's Spend."""
 
 
 @click.command(name="report")
@@ -124,8 +131,7 @@ def command(
     """
     if out is not None and fmt == "table":
         raise click.UsageError("--out writes --format json, csv or html; the table goes to stdout")
-    if since is not None and until is not None and until <= since:
-        raise click.BadParameter(f"{until:%Y-%m-%d %H:%M:%S} is not after --since", param_hint="--until")
+    check_period(since, until)
     settings = resolve(config_file, db=db)
     plain = not (by or bucket or where or compare or metrics or budget_tokens or parity) and fmt != "html"
     with open_store(settings.db, read_only=True) as store:
@@ -133,7 +139,7 @@ def command(
             console_for_stdout().print(terminal.summary_view(summary(store, Scope(since, until))))
             text = None
         elif plain:
-            text = _first_report(daily_totals(store, CallFilter(since=since, until=until)), fmt)
+            text = _first_report(daily_totals(store, CallFilter(since=since, until=until), charges=True), fmt)
         else:
             request = Request(
                 scope=Scope(since, until, parse_where(where)),
@@ -302,9 +308,16 @@ def _cells(row: ReportRow) -> list[Any]:
         *[row.tokens.get(b, 0) for b in BUCKETS],
         row.input_total,
         row.output_total,
-        None if row.cost is None else str(row.cost),
+        _money(row.cost),
         row.unpriced,
+        row.charges,
+        _money(row.charge_cost),
+        _money(row.spend),
     ]
+
+
+def _money(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
 
 
 def report_json(report: Report) -> dict[str, Any]:

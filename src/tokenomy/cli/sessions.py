@@ -12,7 +12,7 @@ from tokenomy.analysis import serialize, terminal
 from tokenomy.analysis.dimensions import Grouping, Scope, parse_dimensions, parse_where
 from tokenomy.analysis.grouped import Selection
 from tokenomy.analysis.sessions import top_sessions
-from tokenomy.cli.options import config_option, db_option, resolve
+from tokenomy.cli.options import check_period, config_option, db_option, resolve
 from tokenomy.cli.report import TIME_FORMATS, console_for_stdout
 from tokenomy.store import open_store
 
@@ -46,6 +46,7 @@ def command(
     """Sessions ranked by cost (calls and charges, sub-agents included), with calls, tokens,
     duration and outcome. Show one of them with `tokenomy session ID`.
     """
+    check_period(since, until)
     settings = resolve(config_file, db=db)
     selection = Selection(Scope(since, until, parse_where(where)), Grouping(parse_dimensions(by)))
     with open_store(settings.db, read_only=True) as store:
