@@ -144,4 +144,4 @@ def test_audit_and_sessions_refuse_an_until_not_after_since(tmp_path: Path, comm
     args = [command, "--db", str(db), "--since", "2026-03-04", "--until", "2026-03-02"]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2
-    assert "Invalid value for '--until': 2026-03-02 00:00:00 is not after --since" in result.output
+    assert "Invalid value for --until: 2026-03-02 00:00:00 is not after --since" in result.output
