@@ -65,9 +65,9 @@ def test_bad_records_are_named_by_index_and_field_and_nothing_is_kept() -> None:
     message = caught.value.message
     assert caught.value.status == 400
     assert message.startswith("3 bad record(s), nothing stored")
-    assert "record 1, field 'usage.input_uncached': must be >= 0, got -1" in message
-    assert "record 3, field 'type'" in message
-    assert "record 4, field '(record)': expected a JSON object, got int" in message
+    assert "record 2, field 'usage.input_uncached': must be >= 0, got -1" in message  # counted from 1
+    assert "record 4, field 'type'" in message
+    assert "record 5, field '(record)': expected a JSON object, got int" in message
 
 
 def test_ndjson_errors_name_the_line() -> None:

@@ -215,7 +215,7 @@ def test_bad_requests_get_clear_4xx_and_the_server_keeps_serving(tmp_path: Path)
             "POST", "/v1/events", b'[{"id": 5}]', {"content-type": "application/json"}
         )
         assert status == 400
-        assert b"record 0, field 'id'" in body
+        assert b"record 1, field 'id'" in body
         status, _ = server.request("POST", "/v1/traces", good, protobuf)
         assert status == 200
         status, body = server.request("GET", f"/api/v1/calls/{ids[0]}")

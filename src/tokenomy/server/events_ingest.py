@@ -113,11 +113,11 @@ def _records(body: bytes, ndjson: bool) -> Iterator[tuple[str, Any]]:
         raise PayloadError(
             400, f"the body is not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
         ) from exc
-    if isinstance(value, list):
-        for index, obj in enumerate(value):
-            yield f"record {index}", obj
+    if isinstance(value, list):  # counted from 1, as the lines of NDJSON are
+        for number, obj in enumerate(value, start=1):
+            yield f"record {number}", obj
     else:
-        yield "record 0", value
+        yield "record 1", value
 
 
 def _lines(text: str) -> Iterator[tuple[str, Any]]:
