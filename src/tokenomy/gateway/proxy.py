@@ -408,10 +408,12 @@ async def read_body(receive: Receive, limit: int = MAX_BODY) -> bytes:
     """The request body (413 past ``limit``)."""
     message = await receive()
     body: bytes = message.get("body", b"")
+    size = len(body)
+    if size > limit:
+        raise RefusedError(413, f"the request body is larger than {limit} bytes; send a smaller one")
     if not message.get("more_body"):
         return body
     parts = [body]
-    size = len(body)
     while message.get("more_body"):
         message = await receive()
         if message["type"] == "http.disconnect":
