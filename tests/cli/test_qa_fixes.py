@@ -70,6 +70,7 @@ def test_ctrl_c_says_interrupted_and_exits_130(
     [
         (["--top", "-3", "--format", "html"], "'--top': -3 is not in the range x>=1"),
         (["--budget-tokens", "-5", "--metrics"], "'--budget-tokens': -5 is not in the range x>=1"),
+        (["--threshold", "-1", "--compare", "previous"], "'--threshold': -1.0 is not in the range x>=0"),
         (["--since", "2026-03-04", "--until", "2026-03-02"], "2026-03-02 00:00:00 is not after --since"),
         (["--since", "2026-03-02", "--until", "2026-03-02"], "2026-03-02 00:00:00 is not after --since"),
     ],

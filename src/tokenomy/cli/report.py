@@ -83,7 +83,13 @@ _HEAD: Final = (
     default=None,
     help="Explain the change from: previous | last-week | YYYY-MM-DD..YYYY-MM-DD (drivers, regressions).",
 )
-@click.option("--threshold", type=float, default=0.25, show_default=True, help="Regression threshold (+25%).")
+@click.option(
+    "--threshold",
+    type=click.FloatRange(min=0),
+    default=0.25,
+    show_default=True,
+    help="Regression threshold: the rise in tokens per call that flags an intent (0.25: +25%).",
+)
 @click.option("--metrics", is_flag=True, help="Also compute every efficiency metric for the grouping.")
 @click.option(
     "--budget-tokens",
