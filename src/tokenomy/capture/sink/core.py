@@ -16,9 +16,8 @@ slower than the application (half the queue waiting after a send) is treated the
 waiting events are built and written to the spool at once, and reach the target from there, in
 order, at its own pace. When the spool is full (or there is none), one batch is held in memory
 and the queue is no longer drained: it fills, and only then are new events dropped (and
-counted). A batch the target refuses as invalid
-(``SinkError(retryable=False)``) cannot succeed later: it is counted as rejected, logged, and set
-aside in the spool folder as a ``.bad`` file.
+counted). A batch the target refuses as invalid (``SinkError(retryable=False)``) cannot succeed
+later: it is counted as rejected, logged, and set aside in the spool folder as a ``.bad`` file.
 
 Nothing here raises into the caller: failures are counted (:class:`SinkStats`) and logged once
 per kind and minute. The sink survives ``os.fork``: the child starts with an empty queue and no
