@@ -1,15 +1,20 @@
-"""``tokenomy export``: stored calls in the native schema, as JSONL, CSV or Parquet."""
+"""``tokenomy export``: stored calls and charges in the native schema, as JSONL, CSV or Parquet."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Final
 
 import click
 
+from tokenomy.analysis.dimensions import Scope
+from tokenomy.analysis.grouped import Selection, grouped_charges
+from tokenomy.analysis.report import CHARGE_SUMS
 from tokenomy.cli.options import config_option, db_option, resolve
 from tokenomy.store import EXPORT_FORMATS, CallFilter, open_store
+from tokenomy.store.base import Store
 
 TIME_FORMATS: Final = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
 
@@ -17,7 +22,14 @@ TIME_FORMATS: Final = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
 @click.command(name="export")
 @db_option
 @config_option
-@click.option("--format", "fmt", type=click.Choice(list(EXPORT_FORMATS)), default="jsonl", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(list(EXPORT_FORMATS)),
+    default="jsonl",
+    show_default=True,
+    help="jsonl: calls and charges; csv, parquet: calls only (one row per call).",
+)
 @click.option("--out", "out", default="-", show_default=True, help="Output file, or - for stdout.")
 @click.option(
     "--since", type=click.DateTime(TIME_FORMATS), default=None, help="First UTC day (or time) to include."
@@ -34,13 +46,33 @@ def command(
     since: datetime | None,
     until: datetime | None,
 ) -> None:
-    """Write stored calls in the native schema (docs/store.md lists the CSV and Parquet columns).
+    """Write stored calls (and, as JSONL, charges) in the native schema (docs/store.md).
 
-    JSONL lines are the objects `tokenomy import` reads back, so an export imports into another
-    store unchanged. Calls are ordered by start time, then id.
+    JSONL holds the calls and the charges (non-LLM costs, `"type": "charge"` lines) of the period,
+    the objects `tokenomy import` reads back, so an export imports into another store unchanged
+    and reports the same spend. CSV and Parquet hold the calls only, one row per call with the
+    columns docs/store.md lists: their cost is the LLM cost, without the charges. Records are
+    ordered by time (a charge's time), then id.
     """
     settings = resolve(config_file, db=db)
     with open_store(settings.db, read_only=True) as store:
+        charges, charge_cost = _charges(store, since, until)
         count = store.export(out, fmt, CallFilter(since=since, until=until))  # type: ignore[arg-type]
+    if fmt == "jsonl":
+        if out != "-":
+            click.echo(f"{count - charges:,} calls and {charges:,} charges written to {out}", err=True)
+        return
     if out != "-":
         click.echo(f"{count:,} calls written to {out}", err=True)
+    if charges:
+        click.echo(
+            f"note: {fmt} holds calls only; the {charges:,} charges (non-LLM costs, "
+            f"${charge_cost:,.2f}) of the period are not in it: --format jsonl carries them",
+            err=True,
+        )
+
+
+def _charges(store: Store, since: datetime | None, until: datetime | None) -> tuple[int, Decimal]:
+    """How many charges the period holds and their cost (as the report counts them)."""
+    sums = grouped_charges(store, Selection(Scope(since, until)), CHARGE_SUMS).total
+    return int(sums["charges"] or 0), sums["charge_cost"] or Decimal(0)

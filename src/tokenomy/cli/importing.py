@@ -2,7 +2,8 @@
 
 A thin shell over :func:`tokenomy.importers.import_paths`: it resolves the settings, shows a
 progress bar (files and bytes) on a terminal, and prints a summary table: calls, sessions, tokens
-per bucket, cost, unpriced calls, duplicates skipped, rejected records and the first errors as
+per bucket, the calls' cost, the charges' cost and the spend (both, as ``tokenomy report``),
+unpriced calls, duplicates skipped, rejected records and the first errors as
 ``file:record field: message``. Exit codes: 0 when every file was read and no record was
 rejected, 1 when a record was rejected or a file failed, 2 for usage errors.
 """
@@ -26,6 +27,7 @@ from tokenomy.importers import Progress as ImportProgress
 from tokenomy.importers.results import describe_error
 from tokenomy.pricing import Pricer
 from tokenomy.schema import ATTRIBUTION_FIELDS, BUCKETS, Attribution
+from tokenomy.store.base import Store
 from tokenomy.store.duckdb import open_store
 
 SHOWN_ERRORS: Final = 10
@@ -105,6 +107,7 @@ def command(
     try:
         pricer = Pricer(overrides=cfg.overrides)
         with open_store(cfg.db) as store:
+            before = _charge_cost(store)
             summary = _run(
                 list(paths),
                 fmt=fmt,
@@ -116,9 +119,10 @@ def command(
                 model=model,
                 quiet=quiet,
             )
+            charge_cost = _charge_cost(store) - before
     except TokenomyError as exc:
         raise click.ClickException(str(exc)) from exc
-    print_summary(summary, Console(highlight=False))
+    print_summary(summary, Console(highlight=False), charge_cost=charge_cost)
     if not summary.files:
         click.secho("error: no file to import under " + ", ".join(map(str, paths)), fg="red", err=True)
     if not summary.ok or not summary.files:
@@ -144,9 +148,20 @@ def _run(paths: list[Path], *, quiet: bool, **kwargs: Any) -> ImportSummary:
         return import_paths(paths, progress=show, **kwargs)
 
 
-def print_summary(summary: ImportSummary, console: Console) -> None:
-    """The summary table, the per-format breakdown and the first problems."""
-    console.print(_totals_table(summary))
+def _charge_cost(store: Store) -> Decimal:
+    """The cost of every stored charge: after an import minus before, the charges it stored
+    (a charge already stored is skipped, never changed, and the import holds the store's lock)."""
+    total = store.query("SELECT sum(amount) AS cost FROM charges").to_pylist()[0]["cost"]
+    return total if isinstance(total, Decimal) else Decimal(0)
+
+
+def print_summary(summary: ImportSummary, console: Console, *, charge_cost: Decimal | None = None) -> None:
+    """The summary table, the per-format breakdown and the first problems.
+
+    ``charge_cost`` is the cost of the charges the import stored (the summary counts them only);
+    without it the table shows the calls' cost alone.
+    """
+    console.print(_totals_table(summary, charge_cost))
     if len(summary.files) > 1:
         console.print(_formats_table(summary))
     for f in summary.files:
@@ -164,7 +179,7 @@ def print_summary(summary: ImportSummary, console: Console) -> None:
             console.print(f"  ... and {len(errors) + unkept - SHOWN_ERRORS:,} more")
 
 
-def _totals_table(summary: ImportSummary) -> Table:
+def _totals_table(summary: ImportSummary, charge_cost: Decimal | None) -> Table:
     table = Table(title="tokenomy import", show_header=False, title_justify="left")
     table.add_column("what")
     table.add_column("value", justify="right")
@@ -179,6 +194,7 @@ def _totals_table(summary: ImportSummary) -> Table:
         ("tokens input total", f"{summary.input_total:,}"),
         ("tokens output total", f"{summary.output_total:,}"),
         ("cost (priced calls)", _money(summary.cost, summary.calls - summary.unpriced)),
+        *_charge_rows(summary, charge_cost),
         ("unpriced calls", f"{summary.unpriced:,}"),
         ("rejected records", f"{summary.rejected:,}"),
         ("failed files", f"{len(summary.failed):,}"),
@@ -186,6 +202,17 @@ def _totals_table(summary: ImportSummary) -> Table:
     for name, value in rows:
         table.add_row(name, value)
     return table
+
+
+def _charge_rows(summary: ImportSummary, charge_cost: Decimal | None) -> list[tuple[str, str]]:
+    """The charges' cost and the spend (calls' cost + charges, as ``tokenomy report``)."""
+    if charge_cost is None:
+        return []
+    priced = summary.calls - summary.unpriced
+    return [
+        ("cost (charges)", _money(charge_cost, summary.charges)),
+        ("spend (calls + charges)", _money(summary.cost + charge_cost, priced + summary.charges)),
+    ]
 
 
 def _formats_table(summary: ImportSummary) -> Table:

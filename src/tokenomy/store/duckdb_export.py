@@ -1,15 +1,20 @@
 """Stored calls written back out in the native schema, by DuckDB (no Python loop over rows).
 
 * ``jsonl``: each line is exactly the object :func:`tokenomy.native.call_to_native` makes for
-  the stored call (same keys, same order, same values; money as Python prints a Decimal). The
-  line is built in SQL and DuckDB writes the file.
+  the stored call (same keys, same order, same values; money as Python prints a Decimal), or
+  :func:`tokenomy.native.charge_to_native` for a stored charge (``"type": "charge"``): an export
+  holds the selected calls and the charges of the same period (and session), so importing it
+  into an empty store gives the same report. The lines are built in SQL and DuckDB writes the
+  file. A provider or model filter selects no charge (a charge has neither).
 * ``csv`` and ``parquet``: the same fields flattened, a dot becoming an underscore
   (``usage.input_uncached`` -> ``usage_input_uncached``, ``cost.parts.output_visible`` ->
   ``cost_parts_output_visible``). Parquet keeps lists, maps and structs as such, times as
   timestamps and money as DECIMAL(38, 12); CSV writes those as JSON text and times as native
-  strings. docs/store.md lists the columns.
+  strings. docs/store.md lists the columns. These hold calls only (one row per call, the
+  calls' columns): their cost is the LLM cost, not the charges.
 
-Rows come out by start time, then id, so the same store always exports the same bytes.
+Rows come out by start time (a charge's time), then calls before charges, then id, so the same
+store always exports the same bytes.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from tokenomy.store.duckdb_compat import arrow_reader
 
 ORDER: Final = "ORDER BY started_at NULLS FIRST, id"
 _TIME_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%gZ"
+_AT: Final = '"at"'
 
 
 def _time(column: str) -> str:
@@ -167,6 +173,47 @@ def jsonl_line(*, newline: bool = False) -> str:
     return f"concat({', '.join(pieces)}, {end})"
 
 
+def charge_jsonl_line(*, newline: bool = False) -> str:
+    """The SQL expression of one native JSON line for a row of ``charges`` (as ``charge_to_native``)."""
+    optional = [
+        _opt("session_id", "session_id", _json_str("session_id")),
+        _opt("quantity", "quantity", "quantity::VARCHAR"),
+        *[_opt(n, n, _json_str(n)) for n in ("unit", "description", "source")],
+    ]
+    pieces = [
+        '\'{"type":"charge","id":\' || to_json(id)::VARCHAR',
+        f"',\"amount\":\"' || {py_decimal('amount')} || '\"'",
+        f"',\"currency\":' || {_json_str('currency')}",
+        f"',\"kind\":' || {_json_str('kind')}",
+        f"',\"at\":\"' || {_time(_AT)} || '\"'",
+        *optional,
+        _attribution(),
+    ]
+    end = "'}', chr(10)" if newline else "'}'"
+    return f"concat({', '.join(pieces)}, {end})"
+
+
+CHARGES_AS_CALLS: Final = (
+    '(SELECT *, "at" AS started_at, NULL::VARCHAR AS provider, NULL::VARCHAR AS response_model,'
+    " NULL::VARCHAR AS request_model FROM charges)"
+)
+"""The charges with the columns a calls filter reads: the time as ``started_at``, and no provider
+or model (so a provider or model filter selects no charge, and a session filter its charges)."""
+
+
+def _jsonl_query(where: str, params: list[Any], *, newline: bool) -> tuple[str, list[Any]]:
+    """Calls and charges as native lines, ordered by time, calls first, then id."""
+    calls = (
+        f"SELECT started_at AS t, 0 AS k, id, {jsonl_line(newline=newline)} AS line FROM calls WHERE {where}"
+    )
+    charges = (
+        f"SELECT started_at AS t, 1 AS k, id, {charge_jsonl_line(newline=newline)} AS line"
+        f" FROM {CHARGES_AS_CALLS} WHERE {where}"
+    )
+    query = f"SELECT line FROM ({calls} UNION ALL {charges}) ORDER BY t NULLS FIRST, k, id"
+    return query, [*params, *params]
+
+
 def flat_columns(*, text: bool) -> list[str]:
     """The flattened native columns (``usage_*``, ``cost_*``...) as SQL select items.
 
@@ -213,8 +260,11 @@ def export(
 ) -> int:
     """Write the calls matching ``where`` to ``out`` (a path, ``-`` for stdout, or a binary stream).
 
+    JSONL also holds the charges that ``where`` selects when read as a filter of calls over
+    :data:`CHARGES_AS_CALLS` (same period, same session; none for a provider or model).
+
     Returns:
-        The number of calls written.
+        The number of records written: calls, plus charges for JSONL.
 
     Raises:
         StoreError: Unknown format, or the file cannot be written.
@@ -223,7 +273,7 @@ def export(
         raise StoreError(f"unknown export format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}")
     to_file = isinstance(out, str | Path) and str(out) != "-"
     if fmt == "jsonl":
-        query = f"SELECT {jsonl_line(newline=not to_file)} AS line FROM calls WHERE {where} {ORDER}"
+        query, params = _jsonl_query(where, params, newline=not to_file)
     else:
         query = f"SELECT {', '.join(flat_columns(text=fmt == 'csv'))} FROM calls WHERE {where} {ORDER}"
     if isinstance(out, str | Path) and to_file:
