@@ -5,18 +5,21 @@ own per-record error reporting and its own Python fallback. That path stores rec
 are, so this importer reads the file itself, line by line, when the run must change them: when
 an attribution is given (it fills the fields records leave empty) or when the file carries
 prompt or completion text and content capture is off (the text is dropped). A gzip file is
-decompressed to a temporary file for the fast path.
+decompressed to a temporary file for the fast path. When its gzip data is damaged (cut short,
+a wrong checksum), the complete lines decompressed before the damage are imported, as the
+line-by-line path keeps the records read before it, and the file is reported as failed with
+the reason (with --strict nothing of it is stored). Unless content is captured, such a file
+takes the line-by-line path: the search for prompt text cannot vouch for the lost part.
 """
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import ClassVar, Final
 
-from tokenomy.errors import RecordError
+from tokenomy.errors import ImportFileError, RecordError
 from tokenomy.importers.base import RecordImporter
 from tokenomy.importers.reading import Sample, Source
 from tokenomy.importers.records import sample_objects
@@ -61,9 +64,12 @@ class NativeImporter(RecordImporter):
         if source.compressed:
             with tempfile.TemporaryDirectory(prefix="tokenomy-import-") as tmp:
                 plain = Path(tmp) / "native.jsonl"
-                with source.open(counted=False) as src, plain.open("wb") as dst:
-                    shutil.copyfileobj(src, dst, _CHUNK)
-                return _fast(plain, source, ctx)
+                damage, lines = _decompress(source, plain)
+                if damage is None:
+                    return _fast(plain, source, ctx)
+                if ctx.strict or not lines:
+                    return FileResult(path=source.name, format=self.name, failed=damage)
+                return _damaged(_fast(plain, source, ctx), damage)
         return _fast(source.path, source, ctx)
 
     def read(self, source: Source, options: ImportOptions) -> Iterator[Item]:
@@ -90,21 +96,65 @@ def _needs_rewrite(source: Source, options: ImportOptions) -> bool:
 
 
 def _mentions(source: Source, needle: bytes) -> bool:
-    """True when the (decompressed) file contains ``needle`` anywhere."""
+    """True when the (decompressed) file contains ``needle`` anywhere, or cannot be read to its end.
+
+    A file whose gzip data is damaged is not vouched for: the line-by-line path then reads the
+    records before the damage, drops their text unless asked, and reports the damage.
+    """
     tail = b""
-    with source.open(counted=False) as fh:
-        while chunk := fh.read(_CHUNK):
-            if needle in tail + chunk:
-                return True
-            tail = chunk[-len(needle) :]
+    try:
+        with source.open(counted=False) as fh:
+            while chunk := fh.read1(_CHUNK):
+                if needle in tail + chunk:
+                    return True
+                tail = chunk[-len(needle) :]
+    except ImportFileError:
+        return True
     return False
+
+
+def _decompress(source: Source, plain: Path) -> tuple[ImportFileError | None, bool]:
+    """Decompress ``source`` into ``plain``: the gzip damage met (or None), and whether it has lines.
+
+    When the data is damaged, ``plain`` keeps the complete lines before the damage: a line
+    cut by it is dropped rather than reported as a bad record of the file.
+    """
+    complete = 0  # bytes of plain up to the end of its last complete line
+    written = 0
+    with plain.open("wb") as dst:
+        try:
+            with source.open(counted=False) as src:
+                while chunk := src.read1(_CHUNK):  # read1: a read that meets damage loses nothing before it
+                    dst.write(chunk)
+                    end = chunk.rfind(b"\n")
+                    if end >= 0:
+                        complete = written + end + 1
+                    written += len(chunk)
+        except ImportFileError as exc:
+            dst.truncate(complete)
+            return exc, complete > 0
+    return None, written > 0
+
+
+def _damaged(result: FileResult, damage: ImportFileError) -> FileResult:
+    """The result of the lines imported before the gzip damage, failed with its reason."""
+    result.failed = damage
+    read = result.calls + result.duplicates
+    if read or result.charges or result.outcomes:
+        result.notes.append(f"{read} calls read before the error were kept")
+    return result
 
 
 def _fast(path: Path, source: Source, ctx: Context) -> FileResult:
     name = source.name
-    imported = ctx.store.import_native_jsonl(
-        path, pricer=ctx.pricer, strict=ctx.strict, progress=source.report_fraction
-    )
+    try:
+        imported = ctx.store.import_native_jsonl(
+            path, pricer=ctx.pricer, strict=ctx.strict, progress=source.report_fraction
+        )
+    except ImportFileError as exc:
+        if exc.path == str(path) and path != source.path:  # a temporary copy: name the user's file
+            raise ImportFileError(name, exc.detail) from exc
+        raise
     result = FileResult(
         path=name,
         format=NativeImporter.name,

@@ -4,7 +4,9 @@ Every importer reads through a :class:`Source`, so that gzip is transparent ever
 recognised by its magic bytes, not by the file name), bytes read are reported for progress bars,
 and a file that cannot be read at all (empty, binary where text is needed, truncated gzip, JSON
 that ends early) raises one :class:`ImportFileError` with a one-line message instead of a
-traceback. Records of line-oriented files are numbered by line, starting at 1.
+traceback. Damaged gzip data (cut short, a wrong checksum, a broken deflate stream) raises that
+error from any read of the decompressed stream, wherever the damage is met (:func:`gzip_error`).
+Records of line-oriented files are numbered by line, starting at 1.
 """
 
 from __future__ import annotations
@@ -106,16 +108,19 @@ class Source:
         except OSError as exc:
             raise ImportFileError(self.name, f"cannot read the file: {exc.strerror or exc}") from exc
 
-    def open(self, *, counted: bool = True) -> BinaryIO:
+    def open(self, *, counted: bool = True) -> io.BufferedReader[_Counting] | gzip.GzipFile:
         """The decompressed content as a binary stream.
 
         Args:
             counted: Report the on-disk bytes read to the progress callback.
+
+        Raises:
+            ImportFileError: From a read, when the gzip data is damaged (see :func:`gzip_error`).
         """
         on_bytes = self._advance if counted else None
         raw = io.BufferedReader(_Counting(self.path.open("rb"), on_bytes), buffer_size=1 << 20)
         if self.compressed:
-            return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+            return _GuardedGzip(self.name, raw)
         return raw
 
     def report_fraction(self, done: int, total: int) -> None:
@@ -136,15 +141,23 @@ class Source:
             return data
 
     def head(self, size: int = SAMPLE_BYTES) -> bytes:
-        """The first ``size`` decompressed bytes (a truncated gzip tail is not an error here)."""
+        """The first ``size`` decompressed bytes (damaged gzip data after them is not an error here).
+
+        Raises:
+            ImportFileError: The gzip data is damaged before its first decompressed byte.
+        """
         with self.path.open("rb") as raw:
-            stream: BinaryIO = gzip.GzipFile(fileobj=raw, mode="rb") if self.compressed else raw  # type: ignore[assignment]
+            stream: io.BufferedIOBase = gzip.GzipFile(fileobj=raw, mode="rb") if self.compressed else raw
             chunks: list[bytes] = []
             got = 0
             while got < size:
                 try:
-                    chunk = stream.read(min(8192, size - got))
-                except (EOFError, OSError, zlib.error):
+                    # read1: one decompression step at a time, so that the bytes decompressed
+                    # before the damage are not lost with the read that meets it
+                    chunk = stream.read1(min(8192, size - got))
+                except (*GZIP_DAMAGE, OSError) as exc:
+                    if got == 0 and isinstance(exc, GZIP_DAMAGE):
+                        raise gzip_error(self.name, exc) from exc  # not "empty": nothing was readable
                     break  # keep what came before the damage; reading the whole file will report it
                 if not chunk:
                     break
@@ -229,18 +242,24 @@ class Source:
         parsed: list[Any] = []
         first_ok = False
         seen = 0
-        with closing(self.lines(counted=False)) as lines:
-            for _, line in lines:
-                seen += 1
-                if seen > SAMPLE_RECORDS:
-                    break
-                try:
-                    value = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(value, dict | list):
-                    parsed.append(value)
-                    first_ok = first_ok or seen == 1
+        try:
+            with closing(self.lines(counted=False)) as lines:
+                for _, line in lines:
+                    seen += 1
+                    if seen > SAMPLE_RECORDS:
+                        break
+                    try:
+                        value = json.loads(line)
+                    except ValueError:
+                        continue
+                    if isinstance(value, dict | list):
+                        parsed.append(value)
+                        first_ok = first_ok or seen == 1
+        except ImportFileError as exc:
+            if not isinstance(exc.__cause__, GZIP_DAMAGE):
+                raise
+            # damaged gzip data after the first lines: decide on them (as head() does); the
+            # load reads up to the damage and reports it
         if seen < 2 or not parsed or (not first_ok and len(parsed) < 2):
             return None
         return tuple(parsed)
@@ -248,13 +267,65 @@ class Source:
     def _guard(self, read: Callable[[], _T]) -> _T:
         try:
             return read()
-        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-            raise ImportFileError(
-                self.name, f"truncated or corrupt gzip data ({exc}); copy the file again"
-            ) from exc
+        except GZIP_DAMAGE as exc:  # the stream of open() maps these already; kept as a backstop
+            raise gzip_error(self.name, exc) from exc
 
 
 _UNSET: Final[Any] = object()
+
+GZIP_DAMAGE: Final = (EOFError, gzip.BadGzipFile, zlib.error)
+"""What Python's gzip reader raises on damaged data (cut short, bad checksum, broken stream)."""
+
+
+def gzip_error(name: str, exc: BaseException) -> ImportFileError:
+    """The file-level error for damaged gzip data, the reason in words first.
+
+    ``truncated gzip`` when the data ends early; ``corrupt gzip (CRC check failed)`` or
+    ``corrupt gzip (length check failed)`` when the decompressed data does not match the
+    checksum or size the file records; ``corrupt gzip`` for any other damage.
+    """
+    detail = str(exc) or type(exc).__name__
+    if isinstance(exc, EOFError):
+        reason = f"truncated gzip: the file ends before its compressed data does ({detail})"
+    elif "CRC check failed" in detail:
+        reason = f"corrupt gzip (CRC check failed): the data does not match its checksum ({detail})"
+    elif "Incorrect length" in detail:
+        reason = f"corrupt gzip (length check failed): the data does not match its recorded size ({detail})"
+    else:
+        reason = f"corrupt gzip: {detail}"
+    return ImportFileError(name, f"{reason}; copy the file again")
+
+
+class _GuardedGzip(gzip.GzipFile):
+    """A gzip reader whose reads raise :func:`gzip_error` on damaged data, naming the file."""
+
+    def __init__(self, name: str, raw: BinaryIO) -> None:
+        super().__init__(fileobj=raw, mode="rb")
+        self._source_name = name
+
+    def read(self, size: int | None = -1) -> bytes:
+        try:
+            return super().read(size)
+        except GZIP_DAMAGE as exc:
+            raise gzip_error(self._source_name, exc) from exc
+
+    def read1(self, size: int = -1) -> bytes:
+        try:
+            return super().read1(size)
+        except GZIP_DAMAGE as exc:
+            raise gzip_error(self._source_name, exc) from exc
+
+    def peek(self, n: int) -> bytes:
+        try:
+            return super().peek(n)
+        except GZIP_DAMAGE as exc:
+            raise gzip_error(self._source_name, exc) from exc
+
+    def readline(self, size: int | None = -1) -> bytes:
+        try:
+            return super().readline(size)
+        except GZIP_DAMAGE as exc:
+            raise gzip_error(self._source_name, exc) from exc
 
 
 def parse_document(text: str, name: str) -> Any:

@@ -14,7 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from tokenomy.errors import ConfigError, ImportFileError
-from tokenomy.importers.reading import Source
+from tokenomy.importers.reading import GZIP_DAMAGE, Source, gzip_error
 from tokenomy.importers.registry import FORMATS, detect
 from tokenomy.importers.results import Context, FileResult, ImportOptions, Progress, ProgressCallback
 from tokenomy.pricing import Pricer
@@ -157,7 +157,11 @@ def import_paths(
 def import_file(
     path: Path, ctx: Context, *, fmt: str = AUTO, on_bytes: Callable[[int], None] | None = None
 ) -> FileResult:
-    """Import one file; a file-level problem is returned in ``failed``, never raised."""
+    """Import one file; a file-level problem is returned in ``failed``, never raised.
+
+    Damaged gzip data is such a problem wherever it is met (the reads of :class:`Source` report
+    it already; this catches a reader that opened the data another way).
+    """
     chosen = None
     try:
         source = Source(path, on_bytes)
@@ -168,6 +172,8 @@ def import_file(
         return importer.load(source, ctx)
     except ImportFileError as exc:
         return FileResult(path=str(path), format=chosen, failed=exc)
+    except GZIP_DAMAGE as exc:
+        return FileResult(path=str(path), format=chosen, failed=gzip_error(str(path), exc))
 
 
 def collect_files(paths: Iterable[str | Path]) -> list[Path]:

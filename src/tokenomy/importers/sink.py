@@ -59,7 +59,7 @@ def store_items(items: Iterable[Item], source: Source, ctx: Context, *, fmt: str
         result.failed = exc
         if ctx.strict:
             return result
-        if calls or charges:
+        if calls or charges or result.calls or result.charges:  # pending, or stored in earlier batches
             result.notes.append(f"{len(calls) + result.calls} calls read before the error were kept")
     _flush(calls, charges, result, ctx)
     if outcomes:
