@@ -86,6 +86,12 @@ class FieldError(ValueError):
 # writing
 
 
+
+def money_text(value: Decimal) -> str:
+    """A money amount as a plain decimal string: ``0.000000075000``, never ``7.5000E-8`` or ``0E-12``
+    (what ``str(Decimal)`` prints for amounts under a millionth), which other tools misread."""
+    return format(value, "f")
+
 def call_to_native(call: Call) -> dict[str, Any]:
     """The native JSON object of a call (only JSON types; money as decimal strings)."""
     out: dict[str, Any] = {"id": call.id}
@@ -112,7 +118,7 @@ def call_to_native(call: Call) -> dict[str, Any]:
     if call.cost is not None:
         out["cost"] = cost_to_native(call.cost)
     if call.provider_reported_cost is not None:
-        out["provider_reported_cost"] = str(call.provider_reported_cost)
+        out["provider_reported_cost"] = money_text(call.provider_reported_cost)
     if call.content is not None:
         out["content"] = {"prompt": call.content.prompt, "completion": call.content.completion}
     return out
@@ -134,14 +140,14 @@ def usage_to_native(usage: Usage) -> dict[str, Any]:
 def cost_to_native(cost: Cost) -> dict[str, Any]:
     """The ``cost`` object: ``total`` as a decimal string (or null when unpriced)."""
     out: dict[str, Any] = {
-        "total": None if cost.total is None else str(cost.total),
+        "total": None if cost.total is None else money_text(cost.total),
         "currency": cost.currency,
         "source": cost.source,
         "price_date": cost.price_date.isoformat() if cost.price_date else None,
         "estimated": cost.estimated,
     }
     if cost.parts:
-        out["parts"] = {k: str(v) for k, v in cost.parts.items()}
+        out["parts"] = {k: money_text(v) for k, v in cost.parts.items()}
     if cost.reason:
         out["reason"] = cost.reason
     return out
@@ -164,7 +170,7 @@ def charge_to_native(charge: Charge) -> dict[str, Any]:
     out: dict[str, Any] = {
         "type": "charge",
         "id": charge.id,
-        "amount": str(charge.amount),
+        "amount": money_text(charge.amount),
         "currency": charge.currency,
         "kind": charge.kind,
         "at": format_time(charge.at),

@@ -44,8 +44,8 @@ def test_jsonl_lines_are_exactly_call_to_native(tmp_path: Path) -> None:
         assert got == want
         assert list(got) == list(want)  # same keys in the same order
     (tiny,) = [json.loads(line)["cost"] for line in lines if json.loads(line)["id"] == "b-tiny"]
-    assert tiny["total"] == "0E-12"
-    assert tiny["parts"] == {"cache_read": "7.50000E-7"}
+    assert tiny["total"] == "0.000000000000"  # plain, never 0E-12
+    assert tiny["parts"] == {"cache_read": "0.000000750000"}
 
 
 def test_export_import_export_is_identical(tmp_path: Path, pricer: Pricer) -> None:

@@ -23,7 +23,7 @@ def _charges() -> list:  # type: ignore[type-arg]
         charge("g-full"),  # every optional field, attribution with tags
         charge(
             "g-bare",
-            amount=Decimal("0.00000002"),  # printed as Python prints it: 2.0000E-8
+            amount=Decimal("0.00000002"),  # printed plain: 0.000000020000, never 2.0000E-8
             at=T0 - timedelta(days=1),
             session_id=None,
             quantity=None,
@@ -64,7 +64,7 @@ def test_charge_lines_are_exactly_charge_to_native(tmp_path: Path) -> None:
     assert bare == {
         "type": "charge",
         "id": "g-bare",
-        "amount": "2.0000E-8",
+        "amount": "0.000000020000",
         "currency": "USD",
         "kind": "search_api",
         "at": "2026-03-01T09:30:15.250Z",

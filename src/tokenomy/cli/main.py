@@ -106,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         return 130
+    except SystemExit as exc:  # a command's own exit code (import: 1 when a file failed)
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except BrokenPipeError:
         return 1  # the reader of a pipe went away (`tokenomy export | head`)
     except OSError as exc:  # a file that cannot be written or read: one line, not a traceback

@@ -1,7 +1,7 @@
 """Stored calls written back out in the native schema, by DuckDB (no Python loop over rows).
 
 * ``jsonl``: each line is exactly the object :func:`tokenomy.native.call_to_native` makes for
-  the stored call (same keys, same order, same values; money as Python prints a Decimal), or
+  the stored call (same keys, same order, same values; money as plain decimal strings), or
   :func:`tokenomy.native.charge_to_native` for a stored charge (``"type": "charge"``): an export
   holds the selected calls and the charges of the same period (and session), so importing it
   into an empty store gives the same report. The lines are built in SQL and DuckDB writes the
@@ -43,18 +43,9 @@ def _time(column: str) -> str:
 
 
 def py_decimal(column: str) -> str:
-    """SQL for ``str(Decimal)`` of a DECIMAL(38, 12) value, as Python prints it.
-
-    Python switches to exponent notation when the adjusted exponent is below -6, which for 12
-    decimal places means amounts under 0.000001 (``7.5000E-8``, ``0E-12``).
-    """
-    digits = f"abs(CAST({column} * 1000000000000 AS HUGEINT))::VARCHAR"
-    sign = f"CASE WHEN {column} < 0 THEN '-' ELSE '' END"
-    small = (
-        f"{sign} || ({digits})[1] || CASE WHEN length({digits}) > 1 THEN '.' || ({digits})[2:] ELSE '' END"
-        f" || 'E' || (length({digits}) - 13)::VARCHAR"
-    )
-    return f"CASE WHEN abs({column}) >= 0.000001 THEN {column}::VARCHAR ELSE {small} END"
+    """SQL for :func:`tokenomy.native.money_text` of a DECIMAL(38, 12) value: DuckDB prints it in
+    plain notation with its 12 decimal places, as ``format(value, "f")`` does."""
+    return f"{column}::VARCHAR"
 
 
 def _opt(key: str, column: str, value: str) -> str:

@@ -50,7 +50,7 @@ boolean letters no number has; so counts are plain digits (a count too large for
 the cast raise), numbers are not negative where they must not be, and a text made of the letters
 of ``true`` and ``false`` alone can only be one of those two words."""
 DECIMAL_RE: Final = r"-?\d{1,26}(\.\d+)?([eE][-+]?\d{1,2})?"
-"""Amounts the fast path takes: decimal strings (as Python prints a Decimal, ``7.5E-8`` too).
+"""Amounts the fast path takes: decimal strings (plain, or in exponent form: ``7.5E-8`` too).
 DuckDB's cast to DECIMAL(38, 12) rounds extra places half away from zero, as the Python path does."""
 DATE_RE: Final = r"\d{4}-\d\d-\d\d.*"
 
