@@ -96,6 +96,48 @@ def test_bad_charges_are_refused(amount: object, message: str) -> None:
         capture.charge(1, "x", department="ops")
 
 
+@pytest.mark.parametrize(
+    ("args", "kwargs", "message"),
+    [
+        (("1", 5), {}, "kind must be a non-empty string"),
+        (("1", None), {}, "kind must be a non-empty string"),
+        (("1", "k"), {"quantity": "x"}, "quantity must be a finite number"),
+        (("1", "k"), {"quantity": float("nan")}, "quantity must be a finite number"),
+        (("1", "k"), {"currency": 5}, "currency must be a currency code"),
+        (("1", "k"), {"session": 5}, "session must be a string"),
+        (("1", "k"), {"unit": 3}, "unit must be a string"),
+        (("1", "k"), {"team": 7}, "team must be a string"),
+        (("1", "k"), {"tags": "x"}, "tags must be a mapping"),
+        (("1e400", "k"), {}, "too large to store"),
+    ],
+)
+def test_a_charge_the_store_would_refuse_is_refused_at_the_call_and_sends_nothing(
+    target: MemoryTarget, args: tuple[object, ...], kwargs: dict[str, object], message: str
+) -> None:
+    """Sent on, such a charge made the DuckDB target refuse its whole batch, calls and all."""
+    with pytest.raises(ValueError, match=message):
+        capture.charge(*args, **kwargs)  # type: ignore[arg-type]
+    assert capture.flush(10) is True
+    assert target.records == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"action": 5}, "action must be a string"),
+        ({"score": float("nan")}, "finite"),
+        ({"score": 1e999}, "finite"),
+    ],
+)
+def test_an_outcome_the_store_would_refuse_is_refused_at_the_call(
+    target: MemoryTarget, kwargs: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        capture.record_outcome("chatcmpl-1", **kwargs)  # type: ignore[arg-type]
+    assert capture.flush(10) is True
+    assert target.records == []
+
+
 def test_without_a_sink_outcomes_and_charges_are_returned_but_not_sent() -> None:
     assert RUNTIME.sink is None
     event = capture.record_outcome("c1", success=True, target="call")

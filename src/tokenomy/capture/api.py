@@ -9,6 +9,7 @@ from tokenomy.capture.runtime import RUNTIME, Redact
 from tokenomy.capture.sink.core import Sink, SinkStats
 from tokenomy.capture.sink.settings import settings_from_config
 from tokenomy.config import load
+from tokenomy.errors import ConfigError
 
 
 def configure(
@@ -49,8 +50,14 @@ def configure(
         The installed sink.
 
     Raises:
-        ConfigError: A setting or the sink URL is invalid.
+        ConfigError: A setting or the sink URL is invalid (a path is not a URL: ``duckdb:PATH``).
     """
+    if sink is not None and not isinstance(sink, str | Sink):
+        raise ConfigError(
+            f"configure: sink must be a sink URL (duckdb:PATH, http://...) or a Sink, got {sink!r}"
+        )
+    if redact is not None and not callable(redact):
+        raise ConfigError(f"configure: redact must be a function of a string, got {redact!r}")
     config = load(
         config_file,
         sink=sink if isinstance(sink, str) else None,

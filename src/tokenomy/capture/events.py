@@ -10,9 +10,11 @@ not configured.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Final
 
 from tokenomy.capture.ids import new_trace_id
 from tokenomy.capture.runtime import RUNTIME
@@ -25,6 +27,9 @@ from tokenomy.schema import (
     OutcomeEvent,
     OutcomeTarget,
 )
+
+_MAX_AMOUNT: Final = Decimal(10) ** 26
+"""Amounts the stores keep exactly (DECIMAL(38, 12): 26 digits before the point, 12 after)."""
 
 
 def record_outcome(
@@ -55,8 +60,11 @@ def record_outcome(
     kind, ident = _target_of(session_or_call, target)
     if success is not None and not isinstance(success, bool):
         raise ValueError(f"record_outcome: success must be True, False or None, got {success!r}")
-    if score is not None and (isinstance(score, bool) or not isinstance(score, int | float)):
-        raise ValueError(f"record_outcome: score must be a number or None, got {score!r}")
+    if score is not None and (
+        isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score)
+    ):
+        raise ValueError(f"record_outcome: score must be a finite number or None, got {score!r}")
+    _text("record_outcome", "action", action)
     event = OutcomeEvent(
         target=kind,
         id=ident,
@@ -123,16 +131,33 @@ def charge(
         The charge (sent to the sink when one is configured).
 
     Raises:
-        ValueError: The amount is not a finite number, or an attribution name is unknown.
+        ValueError: The amount is not a finite number the stores can keep, or another argument has
+            the wrong type (checked here: a bad record sent on would be refused by the target later,
+            with the batch it travels in).
     """
     unknown = sorted(set(attribution) - {*ATTRIBUTION_FIELDS, "tags"})
     if unknown:
         raise ValueError(
             f"charge: unknown attribution {', '.join(unknown)}; use {', '.join(ATTRIBUTION_FIELDS)}, tags"
         )
+    if not isinstance(kind, str) or not kind:
+        raise ValueError(f"charge: kind must be a non-empty string (search_api...), got {kind!r}")
+    if not isinstance(currency, str) or not currency:
+        raise ValueError(f"charge: currency must be a currency code (USD...), got {currency!r}")
+    if quantity is not None and (
+        isinstance(quantity, bool) or not isinstance(quantity, int | float) or not math.isfinite(quantity)
+    ):
+        raise ValueError(f"charge: quantity must be a finite number or None, got {quantity!r}")
+    for name, value in (("unit", unit), ("description", description), ("session", session)):
+        _text("charge", name, value)
+    for name in ATTRIBUTION_FIELDS:
+        _text("charge", name, attribution.get(name))
+    raw_tags = attribution.pop("tags", None)
+    if raw_tags is not None and not isinstance(raw_tags, Mapping):
+        raise ValueError(f"charge: tags must be a mapping, got {raw_tags!r}")
     scope = current()
-    tags = {str(k): str(v) for k, v in (attribution.pop("tags", None) or {}).items()}
-    own = Attribution(**{k: (None if v is None else str(v)) for k, v in attribution.items()}, tags=tags)
+    tags = {str(k): str(v) for k, v in (raw_tags or {}).items()}
+    own = Attribution(**{k: (v or None) for k, v in attribution.items()}, tags=tags)
     record = Charge(
         id=f"chg_{new_trace_id()}",
         amount=_amount(amount),
@@ -161,7 +186,17 @@ def _amount(value: Decimal | int | float | str) -> Decimal:
         raise ValueError(f"charge: amount {value!r} is not a number") from exc
     if not amount.is_finite():
         raise ValueError(f"charge: amount {value!r} is not a finite number")
+    if abs(amount) >= _MAX_AMOUNT:
+        raise ValueError(
+            f"charge: amount {value!r} is too large to store (at most 26 digits before the point)"
+        )
     return amount
+
+
+def _text(call: str, name: str, value: object) -> None:
+    """Refuse a value that is neither a string nor None (the target would refuse its whole batch)."""
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{call}: {name} must be a string or None, got {value!r}")
 
 
 def _now_ms() -> datetime:

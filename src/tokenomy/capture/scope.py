@@ -88,6 +88,15 @@ class _Opened:
     started_at: datetime | None = None
 
 
+def _text(name: str, value: object) -> str | None:
+    """An attribution value: a string, or None (an empty string means None: nothing is known)."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"tokenomy.context: {name} must be a string or None, got {value!r}")
+    return value
+
+
 class context:  # noqa: N801  (a lower-case name: it reads as a function at the call site)
     """An attribution scope, used as ``with tokenomy.context(...):`` or as a decorator.
 
@@ -102,8 +111,12 @@ class context:  # noqa: N801  (a lower-case name: it reads as a function at the 
         agent: Agent name; a new agent opens an agent span (see the module docstring).
         tags: Free key-value tags (values are turned into strings).
 
-    The same object may decorate any number of functions, sync or async; each call of a
-    decorated function opens its own scope. As a ``with`` block it returns the :class:`Scope`.
+    An empty string is taken as None (not known). The same object may decorate any number of
+    functions, sync or async; each call of a decorated function opens its own scope. As a
+    ``with`` block it returns the :class:`Scope`; several tasks may enter the same object at once.
+
+    Raises:
+        ValueError: A name is not a string (``session=123``), or ``tags`` is not a mapping.
     """
 
     current = staticmethod(current)
@@ -121,18 +134,14 @@ class context:  # noqa: N801  (a lower-case name: it reads as a function at the 
         agent: str | None = None,
         tags: Mapping[str, object] | None = None,
     ) -> None:
-        self._session = session
-        self._agent = agent
-        self._attribution = Attribution(
-            user=user,
-            team=team,
-            project=project,
-            feature=feature,
-            intent=intent,
-            environment=environment,
-            agent=agent,
-            tags={str(k): str(v) for k, v in (tags or {}).items()},
-        )
+        names = {"user": user, "team": team, "project": project, "feature": feature, "intent": intent}
+        names |= {"environment": environment, "agent": agent}
+        fields = {name: _text(name, value) for name, value in names.items()}
+        if tags is not None and not isinstance(tags, Mapping):
+            raise ValueError(f"tokenomy.context: tags must be a mapping, got {tags!r}")
+        self._session = _text("session", session)
+        self._agent = fields["agent"]
+        self._attribution = Attribution(**fields, tags={str(k): str(v) for k, v in (tags or {}).items()})
         self._open_blocks: list[_Opened] = []
 
     def __enter__(self) -> Scope:
@@ -143,7 +152,12 @@ class context:  # noqa: N801  (a lower-case name: it reads as a function at the 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._close(self._open_blocks.pop())
+        # The block this task or thread entered: the one whose scope is current here (the same
+        # object may be entered by several tasks at once, which need not exit in reverse order).
+        now = SCOPE.get()
+        opened = next((o for o in reversed(self._open_blocks) if o.scope is now), self._open_blocks[-1])
+        self._open_blocks.remove(opened)
+        self._close(opened)
 
     async def __aenter__(self) -> Scope:
         return self.__enter__()
