@@ -141,3 +141,35 @@ def test_one_context_object_entered_from_several_threads_at_once() -> None:
     assert sorted(seen) == [0, 1, 2, 3]
     assert {s.attribution.team for s in seen.values() if s is not None} == {"pool"}
     assert len({id(s) for s in seen.values()}) == 4
+
+
+def test_a_parse_cut_by_its_length_limit_keeps_the_billed_answer_s_usage(
+    mock: MockThread, recorded: MemoryTarget
+) -> None:
+    """``.parse`` raises LengthFinishReasonError after a 2xx answer the provider billed in full."""
+    from openai import LengthFinishReasonError
+    from pydantic import BaseModel
+
+    class Answer(BaseModel):
+        text: str
+
+    client = capture.instrument(OpenAI(base_url=mock.openai_base_url, api_key="k", max_retries=0))
+    with pytest.raises(LengthFinishReasonError) as raised:
+        client.chat.completions.parse(
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": "hi"}],
+            response_format=Answer,
+            max_tokens=5,
+            extra_headers={"X-Mock-Output-Tokens": "50"},
+        )
+    billed = raised.value.completion
+    assert billed.usage is not None
+    assert capture.flush(10)
+    [call] = [r for r in recorded.records if isinstance(r, Call)]
+    assert (call.id, call.status.value, call.error_type) == (billed.id, "error", "LengthFinishReasonError")
+    assert (call.finish_reason, call.usage.input_total, call.usage.output_total) == (
+        "length",
+        billed.usage.prompt_tokens,
+        billed.usage.completion_tokens,
+    )
+    assert call.usage.output_total == 5

@@ -336,6 +336,9 @@ def _failed(captured: Captured, exc: BaseException, sink: Sink) -> None:
         captured.latency_ns = time.perf_counter_ns() - captured.t0
         captured.end = FAILED
         captured.error = captured.client.adapter.classify(exc)
+        answer = getattr(exc, "completion", None)  # openai's finish-reason errors carry the billed answer
+        if answer is not None and getattr(answer, "usage", None) is not None:
+            captured.response = answer  # its usage, id and finish reason are recorded (and priced)
         sink.submit(captured.settled())
     except Exception as problem:
         RUNTIME.log.note("capture", f"tokenomy capture: could not record a failed call ({problem!r})")
