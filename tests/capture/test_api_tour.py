@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import AsyncIterator, Generator
 from pathlib import Path
 
 import pytest
@@ -173,3 +174,72 @@ def test_a_parse_cut_by_its_length_limit_keeps_the_billed_answer_s_usage(
         billed.usage.completion_tokens,
     )
     assert call.usage.output_total == 5
+
+
+def test_a_decorated_generator_runs_its_steps_in_its_scope_and_leaves_the_caller_outside() -> None:
+    seen: list[tuple[str, str | None]] = []
+
+    @capture.context(team="stream", session="s-gen")
+    def answer(n: int) -> Generator[int, str | None, None]:
+        try:
+            for i in range(n):
+                now = capture.context.current()
+                seen.append(("inside", now.attribution.team if now else None))
+                received = yield i
+                if received is not None:
+                    seen.append(("sent", str(received)))
+        finally:
+            now = capture.context.current()
+            seen.append(("closing", now.attribution.team if now else None))
+
+    gen = answer(3)
+    assert next(gen) == 0
+    seen.append(("caller", None if capture.context.current() is None else "leaked"))
+    assert gen.send("x") == 1
+    gen.close()  # abandoned early: the generator's finally still runs in its scope
+    assert seen == [
+        ("inside", "stream"),
+        ("caller", None),
+        ("sent", "x"),
+        ("inside", "stream"),
+        ("closing", "stream"),
+    ]
+    assert list(answer(2)) == [0, 1]
+    assert capture.context.current() is None
+
+
+def test_a_decorated_async_generator_runs_its_steps_in_its_scope() -> None:
+    seen: list[tuple[str, str | None]] = []
+
+    @capture.context(team="stream", session="s-agen")
+    async def answer(n: int) -> AsyncIterator[int]:
+        for i in range(n):
+            await asyncio.sleep(0)
+            now = capture.context.current()
+            seen.append(("inside", now.attribution.team if now else None))
+            yield i
+
+    async def consume() -> list[int]:
+        got = []
+        async for item in answer(2):
+            now = capture.context.current()
+            seen.append(("caller", now.attribution.team if now else None))
+            got.append(item)
+        return got
+
+    assert asyncio.run(consume()) == [0, 1]
+    assert seen == [("inside", "stream"), ("caller", None), ("inside", "stream"), ("caller", None)]
+
+
+def test_an_exception_thrown_into_a_decorated_generator_reaches_it() -> None:
+    @capture.context(team="t")
+    def answer() -> Generator[str, None, None]:
+        try:
+            yield "first"
+        except KeyError as exc:
+            now = capture.context.current()
+            yield f"caught {exc.args[0]} in {now.attribution.team if now else None}"
+
+    gen = answer()
+    assert next(gen) == "first"
+    assert gen.throw(KeyError("k")) == "caught k in t"

@@ -19,10 +19,11 @@ order the calls start, across all the scopes of that session in this process.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
-from collections.abc import Awaitable, Callable, Mapping
-from contextvars import ContextVar, Token
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping
+from contextvars import Context, ContextVar, Token, copy_context
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
@@ -168,7 +169,16 @@ class context:  # noqa: N801  (a lower-case name: it reads as a function at the 
         self.__exit__(exc_type, exc, tb)
 
     def __call__(self, func: Callable[P, R]) -> Callable[P, R]:
-        """Decorate a function (sync or async) so that each of its calls runs in a fresh scope."""
+        """Decorate a function (sync or async) so that each of its calls runs in a fresh scope.
+
+        A generator function (sync or async: a streamed answer, say) gets a scope per generator,
+        open from its first step to its end; its steps run in a context of their own, so the code
+        that iterates it stays outside the scope between two items.
+        """
+        if inspect.isasyncgenfunction(func):
+            return cast(Callable[P, R], self._async_generator(func))
+        if inspect.isgeneratorfunction(func):
+            return cast(Callable[P, R], self._generator(func))
         if inspect.iscoroutinefunction(func):
             run_async = cast(Callable[P, Awaitable[Any]], func)
 
@@ -191,6 +201,64 @@ class context:  # noqa: N801  (a lower-case name: it reads as a function at the 
                 self._close(opened)
 
         return scoped
+
+    def _generator(
+        self, func: Callable[..., Generator[Any, Any, Any]]
+    ) -> Callable[..., Generator[Any, Any, Any]]:
+        @functools.wraps(func)
+        def scoped_generator(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
+            ctx = copy_context()
+            opened = ctx.run(self._open)
+            inner = ctx.run(func, *args, **kwargs)
+            try:
+                step: Callable[[], Any] = functools.partial(inner.send, None)
+                while True:
+                    try:
+                        item = ctx.run(step)
+                    except StopIteration as stop:
+                        return stop.value
+                    try:
+                        sent = yield item
+                    except GeneratorExit:
+                        ctx.run(inner.close)
+                        raise
+                    except BaseException as exc:  # thrown in by the caller: passed to the generator
+                        step = functools.partial(inner.throw, exc)
+                    else:
+                        step = functools.partial(inner.send, sent)
+            finally:
+                ctx.run(self._close, opened)
+
+        return scoped_generator
+
+    def _async_generator(
+        self, func: Callable[..., AsyncGenerator[Any, Any]]
+    ) -> Callable[..., AsyncGenerator[Any, Any]]:
+        @functools.wraps(func)
+        async def scoped_async_generator(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
+            ctx = copy_context()
+            opened = ctx.run(self._open)
+            inner = ctx.run(func, *args, **kwargs)
+            try:
+                step: Callable[[], Awaitable[Any]] = functools.partial(inner.asend, None)
+                while True:
+                    try:
+                        item = await _in_context(ctx, step)
+                    except StopAsyncIteration:
+                        return
+                    try:
+                        sent = yield item
+                    except GeneratorExit:
+                        await _in_context(ctx, inner.aclose)
+                        raise
+                    except BaseException as exc:  # thrown in by the caller: passed to the generator
+                        step = functools.partial(inner.athrow, exc)
+                    else:
+                        step = functools.partial(inner.asend, sent)
+            finally:
+                ctx.run(self._close, opened)
+
+        return scoped_async_generator
 
     def _open(self) -> _Opened:
         outer = SCOPE.get()
@@ -228,3 +296,13 @@ class context:  # noqa: N801  (a lower-case name: it reads as a function at the 
                 attribution=scope.attribution,
             )
         )
+
+
+async def _in_context(ctx: Context, step: Callable[[], Awaitable[Any]]) -> Any:
+    """Await ``step()`` with ``ctx`` as the current context (a task of its own: the only way an
+    awaitable runs in a given context), as the step of a decorated async generator."""
+
+    async def run() -> Any:
+        return await step()
+
+    return await asyncio.get_running_loop().create_task(run(), context=ctx)
