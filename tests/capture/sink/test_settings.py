@@ -90,6 +90,17 @@ def test_sink_urls_name_their_target(tmp_path: Path) -> None:
         SinkSettings(queue_size=0)
 
 
+def test_a_duckdb_sink_in_a_missing_folder_or_on_a_folder_is_refused_at_once(tmp_path: Path) -> None:
+    """Accepted, it kept every batch in the spool for good, saying so only in a log line a minute."""
+    cfg = config.Config(db=tmp_path / "default.duckdb")
+    missing = tmp_path / "no-such-folder" / "x.duckdb"
+    with pytest.raises(ConfigError, match=f"the folder {missing.parent} does not exist"):
+        target_for(f"duckdb:{missing}", cfg)
+    with pytest.raises(ConfigError, match="is a folder; name a DuckDB file"):
+        target_for(f"duckdb:{tmp_path}", cfg)
+    assert not missing.parent.exists()
+
+
 def test_each_target_has_its_own_spool_folder(tmp_path: Path) -> None:
     cfg = config.Config()
     settings = SinkSettings(spool_dir=tmp_path)

@@ -90,14 +90,21 @@ def target_for(
             (:attr:`SinkSettings.send_timeout`).
 
     Raises:
-        ConfigError: The URL names no known target.
+        ConfigError: The URL names no known target, or a DuckDB file in a folder that does not
+            exist or is not a folder (every batch would wait in the spool for it forever).
     """
     token = config.server_token
     if url.startswith("duckdb:"):
         path = url.removeprefix("duckdb:")
-        return DuckDBTarget(
-            (Path(path) if path else config.db).expanduser().resolve(), overrides=config.overrides
-        )
+        db = (Path(path) if path else config.db).expanduser().resolve()
+        if not db.parent.is_dir():
+            raise ConfigError(
+                f"sink {url!r}: the folder {db.parent} does not exist; create it, or name a file in an "
+                "existing folder"
+            )
+        if db.is_dir():
+            raise ConfigError(f"sink {url!r}: {db} is a folder; name a DuckDB file (duckdb:PATH)")
+        return DuckDBTarget(db, overrides=config.overrides)
     if url.startswith(("otlp+http://", "otlp+https://")):
         return OtlpTarget(
             url.removeprefix("otlp+"),
