@@ -243,3 +243,10 @@ def test_an_exception_thrown_into_a_decorated_generator_reaches_it() -> None:
     gen = answer()
     assert next(gen) == "first"
     assert gen.throw(KeyError("k")) == "caught k in t"
+
+
+def test_a_tag_whose_value_is_none_is_left_out_rather_than_stored_as_the_text_none() -> None:
+    with capture.context(tags={"region": "eu", "tier": None}) as scope:
+        assert dict(scope.attribution.tags) == {"region": "eu"}
+        made = capture.charge("0.5", "search_api", tags={"k": None, "n": 3})
+    assert dict(made.attribution.tags) == {"region": "eu", "n": "3"}

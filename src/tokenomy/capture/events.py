@@ -156,7 +156,7 @@ def charge(
     if raw_tags is not None and not isinstance(raw_tags, Mapping):
         raise ValueError(f"charge: tags must be a mapping, got {raw_tags!r}")
     scope = current()
-    tags = {str(k): str(v) for k, v in (raw_tags or {}).items()}
+    tags = {str(k): str(v) for k, v in (raw_tags or {}).items() if v is not None}  # None: no value
     own = Attribution(**{k: (v or None) for k, v in attribution.items()}, tags=tags)
     record = Charge(
         id=f"chg_{new_trace_id()}",

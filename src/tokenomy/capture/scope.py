@@ -110,7 +110,7 @@ class context:  # noqa: N801  (a lower-case name: it reads as a function at the 
         intent: What the work is for (``summarize``, ``triage``...).
         environment: ``production``, ``staging``...
         agent: Agent name; a new agent opens an agent span (see the module docstring).
-        tags: Free key-value tags (values are turned into strings).
+        tags: Free key-value tags (values are turned into strings; a None value leaves the tag out).
 
     An empty string is taken as None (not known). The same object may decorate any number of
     functions, sync or async; each call of a decorated function opens its own scope. As a
@@ -142,7 +142,8 @@ class context:  # noqa: N801  (a lower-case name: it reads as a function at the 
             raise ValueError(f"tokenomy.context: tags must be a mapping, got {tags!r}")
         self._session = _text("session", session)
         self._agent = fields["agent"]
-        self._attribution = Attribution(**fields, tags={str(k): str(v) for k, v in (tags or {}).items()})
+        kept = {str(k): str(v) for k, v in (tags or {}).items() if v is not None}  # None: no value
+        self._attribution = Attribution(**fields, tags=kept)
         self._open_blocks: list[_Opened] = []
 
     def __enter__(self) -> Scope:
