@@ -489,7 +489,10 @@ def _finish() -> int:
 
     delivered = capture.flush(60)
     stats = capture.sink_stats()
-    counts = f"enqueued {stats.enqueued}, sent {stats.sent}, dropped {stats.dropped}, errors {stats.errors}"
+    counts = (
+        f"enqueued {stats.enqueued}, sent {stats.sent}, spooled {stats.spooled} (replayed {stats.replayed}),"
+        f" dropped {stats.dropped}, errors {stats.errors}"
+    )
     print(f"sink: {counts}; flushed: {delivered}")
     capture.shutdown(30)
     return 0 if delivered and stats.dropped == 0 else 1
