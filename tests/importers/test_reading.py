@@ -93,7 +93,8 @@ def test_truncated_gzip_fails_when_read(tmp_path: Path) -> None:
     path.write_bytes(data[: len(data) // 2])
     source = Source(path)
     assert source.sample().kind == "jsonl"  # the start is readable
-    with pytest.raises(ImportFileError, match="truncated gzip: the file ends before its compressed data does"):
+    cut = "truncated gzip: the file ends before its compressed data does"
+    with pytest.raises(ImportFileError, match=cut):
         list(source.json_lines())
 
 

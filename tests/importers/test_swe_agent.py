@@ -58,7 +58,8 @@ def test_missing_model_is_noted_and_unpriced(store: DuckDBStore, pricer: Pricer,
     summary = run(store, pricer, write_json(tmp_path / "run.traj", samples.swe_trajectory()))
     assert summary.unpriced == 3
     assert summary.files[0].notes == [
-        "no model in the trajectory: counts are estimates and calls are unpriced; pass --model"
+        "no model in the trajectory: counts are estimates and calls are unpriced; pass --model "
+        "the first time (importing the same file again skips its calls as duplicates)"
     ]
 
 

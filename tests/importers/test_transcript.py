@@ -75,7 +75,8 @@ def test_other_families_are_estimates_and_no_model_is_unpriced(
     assert cost_total(by_session["conv-2"]) is None
     assert summary.unpriced == 1
     assert summary.files[0].notes == [
-        "no model recorded: counts are estimates and calls are unpriced; pass --model"
+        "no model recorded: counts are estimates and calls are unpriced; pass --model "
+        "the first time (importing the same file again skips its calls as duplicates)"
     ]
 
 

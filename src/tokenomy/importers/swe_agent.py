@@ -91,7 +91,10 @@ def trajectory_calls(document: Any, options: ImportOptions, notes: list[Note]) -
     provider, model = from_model_prefix(options.model or _model(traj))
     if model is None:
         notes.append(
-            Note("no model in the trajectory: counts are estimates and calls are unpriced; pass --model")
+            Note(
+                "no model in the trajectory: counts are estimates and calls are unpriced; pass --model "
+                "the first time (importing the same file again skips its calls as duplicates)"
+            )
         )
     messages = [normalize(m) for m in history]
     demo = [bool(m.get("is_demo")) for m in history]

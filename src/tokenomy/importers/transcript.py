@@ -66,7 +66,10 @@ class TranscriptImporter(RecordImporter):
             yield from guarded(source, number, conversation_calls, record, options)
             if not warned and options.model is None and not _model_of(record):
                 warned = True
-                yield Note("no model recorded: counts are estimates and calls are unpriced; pass --model")
+                yield Note(
+                    "no model recorded: counts are estimates and calls are unpriced; pass --model "
+                    "the first time (importing the same file again skips its calls as duplicates)"
+                )
 
 
 def conversation_calls(record: Any, options: ImportOptions) -> list[Call]:
