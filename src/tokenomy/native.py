@@ -86,11 +86,11 @@ class FieldError(ValueError):
 # writing
 
 
-
 def money_text(value: Decimal) -> str:
     """A money amount as a plain decimal string: ``0.000000075000``, never ``7.5000E-8`` or ``0E-12``
     (what ``str(Decimal)`` prints for amounts under a millionth), which other tools misread."""
     return format(value, "f")
+
 
 def call_to_native(call: Call) -> dict[str, Any]:
     """The native JSON object of a call (only JSON types; money as decimal strings)."""
