@@ -125,6 +125,28 @@ def test_spend_recorded_by_an_earlier_gateway_is_rebuilt(
     _restart_is_refused(config, GatewaySettings(routes=ROUTES))
 
 
+def test_a_named_duckdb_sink_is_where_spend_is_rebuilt_and_keys_and_budgets_are_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before, the gateway wrote to duckdb:PATH but read keys, stored budgets and spend from the
+    configured db: a hard budget started from zero after a restart, and every valid key was refused."""
+    config = _config(tmp_path, monkeypatch, BUDGET)
+    sink_file = tmp_path / "gateway-calls.duckdb"
+    settings = GatewaySettings(routes=ROUTES, sink=f"duckdb:{sink_file}")
+    _restart_is_refused(config, settings)
+    assert not (tmp_path / "store.duckdb").exists()  # the configured db was never the store
+    with open_store(sink_file) as store:
+        issued = create_key(store, Attribution(team="ads"))
+    keyed = GatewaySettings(routes=ROUTES, sink=f"duckdb:{sink_file}", require_keys=True)
+    app = gateway_from_config(config, settings=keyed, transport=HandlerTransport(_ok))
+    assert app.sink is not None
+    try:
+        assert _chat(app, issued.key) == 200
+        assert _chat(app, "tk-unknown-key") == 401
+    finally:
+        app.sink.shutdown(5)
+
+
 def test_behind_a_collector_spend_is_rebuilt_through_its_api(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

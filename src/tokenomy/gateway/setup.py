@@ -7,8 +7,9 @@
 * Budgets: the ``[[budget]]`` tables and ``[budgets]`` settings of the same file, and the policies
   kept in the store (``tokenomy budgets set``); a Redis ledger for several gateways. Without any
   policy there is no admission step at all.
-* Virtual keys and recorded spend (to rebuild budget accounts missing from the ledger) are read
-  from where the calls are (:mod:`tokenomy.gateway.key_store`): through the store the gateway's
+* Virtual keys, stored budgets and recorded spend (to rebuild budget accounts missing from the
+  ledger) are read from where the calls are (:mod:`tokenomy.gateway.key_store`): the file a
+  ``duckdb:PATH`` sink names, else the configured store file; through the store the gateway's
   own ``duckdb:`` sink writes (one store object in the process), else from the store file
   (opened and closed for each read), or, when the sink is a tokenomy server, from the server's
   ``GET /api/v1/virtual_keys`` and ``GET /api/v1/spend`` (with the server token).
@@ -21,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from tokenomy.budgets.guard import BudgetGuard
 from tokenomy.budgets.memory import MemoryLedger
@@ -71,12 +73,14 @@ class Sources:
 
 
 def sources_for(url: str, config: Config) -> Sources:
-    """Where keys and spend come from for a gateway whose sink is ``url`` (see the module docstring)."""
+    """Where keys and spend come from for a gateway whose sink is ``url`` (see the module docstring):
+    a server's API, the file a ``duckdb:PATH`` sink writes, else the configured store file."""
     if url.startswith(("http://", "https://")):
         token = config.server_token
         where = f"the tokenomy server {url}"
         return Sources(CollectorKeys(url, token), None, where, CollectorSpend(url, token))
-    shared = SharedStore(config.db.expanduser().resolve())
+    named = url.removeprefix("duckdb:") if url.startswith("duckdb:") else ""
+    shared = SharedStore((Path(named) if named else config.db).expanduser().resolve())
     return Sources(SharedKeys(shared), shared, f"the store {shared.path}", SharedSpend(shared))
 
 
