@@ -62,6 +62,11 @@ def test_routes_are_read_in_order(tmp_path: Path) -> None:
         ),
         ('[gateway]\nother_paths = "drop"', "field 'other_paths' must be 'pass' or 'refuse'"),
         ("[gateway]\nread_timeout = 0", "field 'read_timeout' must be a positive number of seconds"),
+        ("[gateway]\nrequire_keyz = true", "unknown field 'require_keyz' (did you mean 'require_keys'?)"),
+        (
+            '[[gateway.route]]\nbase_url = "http://x"\napi_key_evn = "OPENAI_API_KEY"',
+            "gateway.route[0]: unknown field 'api_key_evn' (did you mean 'api_key_env'?)",
+        ),
     ],
 )
 def test_bad_tables_say_where_and_what(tmp_path: Path, table: str, message: str) -> None:

@@ -31,6 +31,7 @@ request it forwards carries a route's provider key upstream.
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import ipaddress
 import os
@@ -44,6 +45,17 @@ from tokenomy.importers.provider import provider_of_url
 from tokenomy.providers import canonical
 
 KINDS: Final = ("openai", "anthropic", "openai-compatible")
+GATEWAY_KEYS: Final = frozenset(
+    {"route", "require_keys", "token_env", "other_paths", "sink", "host", "port", "key_refresh"}
+    | {"connect_timeout", "read_timeout"}
+)
+"""The keys a ``[gateway]`` table may hold (another is refused: a misspelt ``require_keys`` would
+leave the gateway open)."""
+ROUTE_KEYS: Final = frozenset(
+    {"models", "kind", "base_url", "api_key", "api_key_env", "pass_client_key", "provider"}
+    | {"connect_timeout", "read_timeout"}
+)
+"""The keys a ``[[gateway.route]]`` table may hold (a misspelt ``api_key_env`` would send no key)."""
 OTHER_PATHS: Final = ("pass", "refuse")
 TOKEN_ENV: Final = "TOKENOMY_GATEWAY_TOKEN"
 MIN_TOKEN_CHARS: Final = 16
@@ -161,6 +173,7 @@ def settings_from_table(
 ) -> GatewaySettings:
     """Settings from a parsed ``[gateway]`` table (see :func:`load_gateway`)."""
     env = os.environ if env is None else env
+    _known(section, GATEWAY_KEYS, where)
     connect = _seconds(section, "connect_timeout", 5.0, where)
     read = _seconds(section, "read_timeout", 600.0, where)
     tables = section.get("route", [])
@@ -231,6 +244,7 @@ def _token(section: Mapping[str, Any], env: Mapping[str, str], where: str) -> st
 def _route(table: Any, env: Mapping[str, str], where: str, connect: float, read: float) -> Route:
     if not isinstance(table, dict):
         raise ConfigError(f"{where}: must be a table")
+    _known(table, ROUTE_KEYS, where)
     models = table.get("models", "*")
     globs: Sequence[Any] = [models] if isinstance(models, str) else models
     if not isinstance(globs, list | tuple) or not all(isinstance(g, str) and g for g in globs):
@@ -271,6 +285,17 @@ def _key(table: Mapping[str, Any], env: Mapping[str, str], where: str) -> str | 
     if key is not None and not isinstance(key, str):
         raise ConfigError(f"{where}: field 'api_key' must be a string")
     return key
+
+
+def _known(table: Mapping[str, Any], allowed: frozenset[str], where: str) -> None:
+    """Refuse a key the table may not hold, naming the closest one it may."""
+    for key in table:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(
+                f"{where}: unknown field {key!r}{hint}; the fields are {', '.join(sorted(allowed))}"
+            )
 
 
 def _bool(table: Mapping[str, Any], name: str, where: str) -> bool:
