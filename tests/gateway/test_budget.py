@@ -99,6 +99,21 @@ def test_max_tokens_is_lowered_to_fit_then_the_request_is_refused_in_format() ->
     assert app.metrics.budget_rejections == 1
 
 
+def test_a_request_no_budget_applies_to_goes_upstream_unchanged() -> None:
+    """Before, any budget made every request without an output limit go out with one as large as
+    the model's context window less the input (127,992 for gpt-4o), which real APIs refuse."""
+    other = Policy("o", Decimal(2000), Unit.TOKENS, Scope.TEAM, match="someoneelse", window=Window.DAY)
+    app, transport = _gateway(other)
+    body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
+    answer = asyncio.run(asgi_call(app, "/v1/chat/completions", body, {"X-Tokenomy-Team": "search"}))
+    assert answer.status == 200
+    assert json.loads(transport.requests[-1].body) == body
+    answer = asyncio.run(asgi_call(app, "/v1/chat/completions", body, {"X-Tokenomy-Team": "someoneelse"}))
+    assert answer.status == 200
+    bounded = json.loads(transport.requests[-1].body)
+    assert 0 < bounded["max_tokens"] <= 2000  # under the budget, the limit bounds the spend as before
+
+
 def test_anthropic_refusal_is_in_anthropics_format_with_retry_after() -> None:
     team = Policy("a", Decimal(100), Unit.TOKENS, Scope.TEAM, window=Window.DAY)
     app, transport = _gateway(team)

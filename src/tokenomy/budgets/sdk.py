@@ -140,9 +140,16 @@ def requested(body: Mapping[str, Any], fields: BodyFields) -> tuple[int | None, 
 
 
 def changes(body: Mapping[str, Any], fields: BodyFields, admitted: Reservation | Downgrade) -> dict[str, Any]:
-    """The body fields to set so the call goes out as admitted."""
+    """The body fields to set so the call goes out as admitted.
+
+    A request no policy applies to (nothing held) goes out unchanged: its output limit, when it
+    set none, would otherwise be the model's whole context window less its input, larger than
+    many models accept as an output limit.
+    """
     res = admitted.reservation if isinstance(admitted, Downgrade) else admitted
     out: dict[str, Any] = {}
+    if not res.held and res.model == body.get("model"):
+        return out
     if res.model != body.get("model"):
         out["model"] = res.model
     if fields.max_tokens:  # embeddings have no output limit to send
