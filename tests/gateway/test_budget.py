@@ -144,6 +144,52 @@ def test_soft_budget_downgrades_the_model() -> None:
     assert models == ["gpt-4o", "gpt-4o-mini"]
 
 
+def _soft_to(model: str) -> Policy:
+    return Policy(
+        "s",
+        Decimal(10_000),
+        Unit.TOKENS,
+        Scope.TEAM,
+        window=Window.DAY,
+        mode=Mode.SOFT,
+        soft_threshold=Decimal("0.001"),
+        downgrade=(DowngradeStep(model=model),),
+    )
+
+
+def test_a_downgrade_goes_to_the_route_of_the_model_it_downgrades_to() -> None:
+    guard = BudgetGuard([_soft_to("gpt-4o-mini")], alerter=Alerter(quiet=True))
+    transport = HandlerTransport(_answer)
+    settings = GatewaySettings(
+        routes=(
+            Route(("gpt-4o",), "openai-compatible", "https://my-team.openai.azure.com/openai/v1"),
+            Route(("*",), "openai", "http://openai.test/v1"),
+        )
+    )
+    app = Gateway(settings, transport=transport, budget=GatewayBudget(guard))
+    assert _chat(app, 100)[0] == 200
+    assert _chat(app, 100)[0] == 200
+    sent = [(r.url, json.loads(r.body)["model"]) for r in transport.requests]
+    assert sent == [
+        ("https://my-team.openai.azure.com/openai/v1/chat/completions", "gpt-4o"),
+        ("http://openai.test/v1/chat/completions", "gpt-4o-mini"),  # before: to the Azure route
+    ]
+
+
+def test_a_downgrade_to_a_model_this_api_cannot_reach_is_refused_and_sends_nothing() -> None:
+    app, transport = _gateway(_soft_to("gpt-4o-mini"))
+    body = {"model": "claude-sonnet-4-5", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}
+    first = asyncio.run(asgi_call(app, "/v1/messages", body, {"X-Tokenomy-Team": "search"}))
+    assert first.status == 200
+    second = asyncio.run(asgi_call(app, "/v1/messages", body, {"X-Tokenomy-Team": "search"}))
+    assert second.status == 400
+    assert (
+        "downgrades this request to 'gpt-4o-mini', which no route of the messages API serves"
+        in (second.json()["error"]["message"])
+    )
+    assert [json.loads(r.body)["model"] for r in transport.requests] == ["claude-sonnet-4-5"]
+
+
 def _embed(app: Gateway, text: str) -> int:
     body = {"model": "text-embedding-3-small", "input": text}
     return asyncio.run(asgi_call(app, "/v1/embeddings", body, {"X-Tokenomy-Team": "search"})).status

@@ -157,6 +157,8 @@ class Proxy:
         changed = admitted is not None and bool(admitted.changes)
         if admitted is not None:
             body.update(admitted.changes)
+            if body.get("model") != model:  # a soft downgrade: the new model's own route serves it
+                route, provider = await self._downgraded_route(body["model"], surface, admitted)
         stream = body.get("stream") is True
         strip = False
         if stream and surface.asks_usage:
@@ -172,6 +174,22 @@ class Proxy:
         exchange.on_built = self.metrics.call_built
         out = json.dumps(body).encode() if changed else raw
         return Prepared(route, body, out, stream, strip, admitted, exchange)
+
+    async def _downgraded_route(self, model: str, surface: Surface, admitted: Admitted) -> tuple[Route, str]:
+        """The route and billing provider of a soft downgrade's model; a model no route of this
+        API's format serves is refused (400, naming it) and its reservation released, rather than
+        sent to the upstream of the model the client asked for."""
+        try:
+            route = self._route(model, surface)
+        except RefusedError as refused:
+            assert self.budget is not None
+            await self.budget.settle(admitted, None)
+            raise RefusedError(
+                400,
+                f"a budget downgrades this request to {model!r}, which no route of the {surface.api} "
+                f"API serves ({refused.message}); fix the policy's downgrade chain or the routes",
+            ) from refused
+        return route, route.billed_by
 
     def attribution(self, headers: Headers, wire: WireFormat) -> tuple[Attribution, str | None]:
         """The request's attribution and session; RefusedError (401) for a bad or missing virtual key."""
