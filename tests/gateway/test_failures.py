@@ -13,6 +13,7 @@ import pytest
 from tests.gateway.support import ListTarget, Running, calls_of, memory_sink, mock_routes, post, running
 from tokenomy.capture.sink.core import Sink
 from tokenomy.gateway import Gateway, GatewaySettings, Route
+from tokenomy.gateway.metering import stream_error
 from tokenomy.mockllm import MockThread
 from tokenomy.schema import Status
 
@@ -99,11 +100,41 @@ def test_cut_stream_reaches_the_client_as_a_cut_and_is_recorded_with_what_arrive
     assert call.usage.kind.value == "estimated"
 
 
-def test_in_stream_error_is_forwarded(gateway: Running, recorded: tuple[Sink, ListTarget]) -> None:
+def test_in_stream_error_is_forwarded_and_recorded_as_an_error(
+    gateway: Running, recorded: tuple[Sink, ListTarget]
+) -> None:
     client = _client(gateway, "stream_error")
     with pytest.raises(openai.APIError):
         list(client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True))
-    assert calls_of(*recorded)[0].streamed is True
+    claude = anthropic.Anthropic(
+        base_url=gateway.base_url,
+        api_key="k",
+        max_retries=0,
+        default_headers={"X-Mock-Error": "stream_error"},
+    )
+    with pytest.raises(anthropic.APIStatusError):
+        list(claude.messages.create(model="claude-haiku-4-5", max_tokens=64, messages=MESSAGES, stream=True))
+    chat, messages = calls_of(*recorded, expect=2)
+    assert (chat.streamed, chat.status, chat.error_type) == (True, Status.ERROR, "server_error")
+    assert (messages.streamed, messages.status, messages.error_type) == (
+        True,
+        Status.ERROR,
+        "overloaded_error",
+    )
+
+
+@pytest.mark.parametrize(
+    ("datas", "found"),
+    [
+        (['{"choices":[{"delta":{"content":"the \\"error\\" word"}}]}'], None),  # said, not raised
+        (['{"choices":[]}', '{"error":{"type":"server_error","message":"x"}}'], "server_error"),
+        (['{"type":"error","error":{"type":"overloaded_error"}}'], "overloaded_error"),
+        (['{"error":"text only"}'], None),
+        (["[DONE]", '{"type":"error"}'], "stream_error"),
+    ],
+)
+def test_an_error_event_is_told_from_a_text_that_says_error(datas: list[str], found: str | None) -> None:
+    assert stream_error(datas) == found
 
 
 @pytest.fixture

@@ -93,6 +93,30 @@ def test_shutdown_drains_open_streams(mock: MockThread) -> None:
     sink.shutdown(5)
 
 
+def test_a_stream_cut_by_a_shutdown_past_its_drain_time_is_recorded_as_cancelled(mock: MockThread) -> None:
+    sink, target = memory_sink()
+    got: list[str] = []
+
+    def read(url: str) -> None:
+        try:
+            post(url, BODY, {"X-Mock-Chunk-Delay-Ms": "400"})
+            got.append("whole")
+        except Exception as exc:  # the client sees its stream cut
+            got.append(type(exc).__name__)
+
+    with running(Gateway(mock_routes(mock.base_url, mock.openai_base_url), sink=sink), drain=1) as gateway:
+        reader = threading.Thread(target=read, args=(f"{gateway.openai_base_url}/chat/completions",))
+        reader.start()
+        _wait_for(lambda: gateway.gateway.metrics.open_streams == 1)
+        gateway.server.should_exit = True  # like SIGTERM; the stream needs about 7 s, the drain gives 1
+        reader.join(15)
+    assert got == ["IncompleteRead"]
+    [call] = calls_of(sink, target)
+    assert (call.status, call.error_type) == (Status.CANCELLED, "gateway_shutdown")  # before: ok
+    assert call.streamed is True
+    sink.shutdown(5)
+
+
 def test_health_ready_and_metrics(gateway: Running, recorded: tuple[Sink, ListTarget]) -> None:
     post(f"{gateway.openai_base_url}/chat/completions", {**BODY, "stream": False})
     post(f"{gateway.openai_base_url}/chat/completions", BODY)

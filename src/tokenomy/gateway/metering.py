@@ -256,6 +256,9 @@ def _reading(exchange: Exchange) -> Reading | None:
     if exchange.streamed:
         accumulator = stream_accumulator(exchange.surface.stream_kind)
         datas = stream_data(exchange.chunks)
+        failed = stream_error(datas)
+        if failed is not None:  # an error event mid-stream: the call failed, whatever arrived before it
+            exchange.end, exchange.error_type = ERROR, failed
         if isinstance(accumulator, ChatStream):
             for data in datas:
                 accumulator.feed_raw(data)  # the same as _feed, text deltas read by their text
@@ -300,6 +303,24 @@ def stream_data(chunks: list[bytes]) -> list[str]:
         if data is not None:
             out.append(data.decode("utf-8", "replace"))
     return out
+
+
+def stream_error(datas: list[str]) -> str | None:
+    """The type of the first error event of a stream's data (OpenAI's and Anthropic's both carry a
+    top-level ``error`` object; the SDKs raise it), or None. A text that merely says "error" is
+    escaped inside its JSON string, so only a real ``"error"`` key is decoded."""
+    for data in datas:
+        if '"error"' not in data:
+            continue
+        try:
+            event = json.loads(data)
+        except ValueError:
+            continue
+        error = event.get("error") if type(event) is dict else None
+        if isinstance(error, dict) or (type(event) is dict and event.get("type") == "error"):
+            kind = error.get("type") if isinstance(error, dict) else None
+            return kind if isinstance(kind, str) and kind else "stream_error"
+    return None
 
 
 def _decoded(chunks: list[bytes]) -> list[str]:

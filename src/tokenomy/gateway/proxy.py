@@ -365,6 +365,8 @@ class Proxy:
             raise  # closes the client's connection mid-stream, as the upstream did
         except (asyncio.CancelledError, OSError) as exc:
             if not gone.is_set() and not isinstance(exc, OSError):
+                # cancelled by the gateway itself (a shutdown past its drain time): cut short
+                exchange.end, exchange.error_type = CANCELLED, "gateway_shutdown"
                 raise
             _uncancel(task, gone)
             exchange.end, exchange.error_type = CANCELLED, "client_disconnected"
