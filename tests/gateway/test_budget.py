@@ -176,6 +176,21 @@ def test_a_downgrade_goes_to_the_route_of_the_model_it_downgrades_to() -> None:
     ]
 
 
+def test_a_downgraded_call_records_the_model_asked_for_and_the_model_that_served_it() -> None:
+    guard = BudgetGuard([_soft_to("gpt-4o-mini")], alerter=Alerter(quiet=True))
+    sink, target = memory_sink()
+    settings = GatewaySettings(routes=(Route(("*",), "openai", "http://openai.test/v1"),))
+    app = Gateway(settings, transport=HandlerTransport(_answer), sink=sink, budget=GatewayBudget(guard))
+    assert _chat(app, 100)[0] == 200
+    assert _chat(app, 100)[0] == 200
+    calls = calls_of(sink, target, expect=2)
+    assert [(c.request_model, c.response_model) for c in calls] == [
+        ("gpt-4o", "gpt-4o"),
+        ("gpt-4o", "gpt-4o-mini"),  # before: ("gpt-4o-mini", "gpt-4o-mini"), the downgrade invisible
+    ]
+    sink.shutdown(5)
+
+
 def test_a_downgrade_to_a_model_this_api_cannot_reach_is_refused_and_sends_nothing() -> None:
     app, transport = _gateway(_soft_to("gpt-4o-mini"))
     body = {"model": "claude-sonnet-4-5", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}

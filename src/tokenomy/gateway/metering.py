@@ -91,6 +91,8 @@ class Exchange:
         pricer: Prices the call as it is built (None: left unpriced).
         parsed: The plain answer's JSON, when the request path already decoded it.
         shapes: The gateway's memo of prompt prefixes (None: every shape counted in full).
+        asked_model: The model the client asked for, when a budget's downgrade changed it (the
+            call's ``request_model``; the served one is its ``response_model``).
     """
 
     surface: Surface
@@ -111,6 +113,7 @@ class Exchange:
     pricer: Pricer | None = None
     parsed: Any = None
     shapes: ShapeMemo | None = None
+    asked_model: str | None = None
 
     def build(self) -> Call:
         """The call, priced (runs on the event loop, after the answer; see the module docstring)."""
@@ -173,7 +176,7 @@ def build_call(exchange: Exchange, pricer: Pricer | None = None) -> Call:
     call = new_call(
         response_id or f"{trace_id}:{span_id}",
         exchange.provider,
-        model,
+        exchange.asked_model or model,
         response_model,
         surface.operation,
         surface.api,

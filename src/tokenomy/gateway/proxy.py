@@ -170,6 +170,8 @@ class Proxy:
                 }
                 strip = changed = True
         exchange = Exchange(surface, provider, body, attribution, session, started, streamed=stream)
+        if body.get("model") != model:
+            exchange.asked_model = model  # a downgrade: the call says what was asked and what served it
         exchange.pricer, exchange.shapes = self.pricer, self.shapes
         exchange.on_built = self.metrics.call_built
         out = json.dumps(body).encode() if changed else raw
