@@ -147,3 +147,11 @@ def test_audit_and_sessions_refuse_an_until_not_after_since(tmp_path: Path, comm
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2
     assert "Invalid value for --until: 2026-03-02 00:00:00 is not after --since" in result.output
+
+
+def test_a_key_that_would_be_born_expired_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "keys.duckdb"
+    result = CliRunner().invoke(cli, ["keys", "create", "--db", str(db), "--expires", "2020-01-01T00:00:00"])
+    assert result.exit_code == 2
+    assert "Invalid value for --expires: '2020-01-01T00:00:00' is already past" in result.output
+    assert not db.exists()

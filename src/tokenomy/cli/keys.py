@@ -44,9 +44,10 @@ def create(
 ) -> None:
     """Issue a key; it is printed once and cannot be shown again."""
     attribution = Attribution(**fields, tags=parse_tags(tags or ""))
+    expires_at = _expiry(expires)  # checked before the store is opened (or made)
     store = open_store(config=resolve(config_file, db=db))
     try:
-        issued = create_key(store, attribution, name=name, expires_at=_expiry(expires))
+        issued = create_key(store, attribution, name=name, expires_at=expires_at)
     finally:
         store.close()
     click.echo(issued.key)
@@ -118,4 +119,9 @@ def _expiry(text: str | None) -> datetime | None:
         raise click.BadParameter(
             f"{text!r} is neither a lifetime (30d, 12h) nor an ISO date", param_hint="--expires"
         ) from exc
-    return parsed.astimezone(UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
+    expires = parsed.astimezone(UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
+    if expires <= now:  # a key born expired is never what was meant
+        raise click.BadParameter(
+            f"{text!r} is already past (now {now:%Y-%m-%d %H:%M} UTC)", param_hint="--expires"
+        )
+    return expires
