@@ -127,17 +127,7 @@ def test_anthropic_refusal_is_in_anthropics_format_with_retry_after() -> None:
 
 
 def test_soft_budget_downgrades_the_model() -> None:
-    soft = Policy(
-        "s",
-        Decimal(10_000),
-        Unit.TOKENS,
-        Scope.TEAM,
-        window=Window.DAY,
-        mode=Mode.SOFT,
-        soft_threshold=Decimal("0.001"),
-        downgrade=(DowngradeStep(model="gpt-4o-mini"),),
-    )
-    app, transport = _gateway(soft)
+    app, transport = _gateway(_soft_to("gpt-4o-mini"))
     assert _chat(app, 100)[0] == 200
     assert _chat(app, 100)[0] == 200
     models = [json.loads(r.body)["model"] for r in transport.requests]
@@ -145,6 +135,7 @@ def test_soft_budget_downgrades_the_model() -> None:
 
 
 def _soft_to(model: str) -> Policy:
+    """A soft team budget of 10,000 tokens that downgrades to ``model`` from its first 10 tokens."""
     return Policy(
         "s",
         Decimal(10_000),
