@@ -107,6 +107,20 @@ def test_set_list_status_delete(db: Path, capsys: pytest.CaptureFixture[str]) ->
     assert "no budget named 'soft' in the store" in err
 
 
+def test_a_budget_already_spent_says_exhausted_rather_than_projecting_now(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, _ = run(
+        capsys, "budgets", "set", "tiny", "--db", str(db), "--limit-usd", "5", "--window", "month"
+    )
+    assert code == 0
+    code, out, _ = run(capsys, "budgets", "status", "tiny", "--db", str(db), "--at", "2026-03-11T00:00:00")
+    assert code == 0
+    line = next(row for row in out.splitlines() if "tiny" in row)
+    assert "$20.0000" in line  # spent 20 of 5
+    assert line.rstrip(" │").endswith("exhausted")
+
+
 def test_errors_say_what_to_do(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "budgets", "set", "x", "--db", str(db), "--limit-usd", "-2")
     assert code == 1

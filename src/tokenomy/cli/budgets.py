@@ -222,6 +222,8 @@ def _money(value: Decimal | None, unit: Unit) -> str:
 
 
 def _exhaustion(row: StatusRow) -> str:
+    if row.remaining <= 0:
+        return "exhausted"  # already: a projection would print "now"
     if row.exhausted_at is None:
         return "-"
     when = row.exhausted_at.astimezone(row.policy.zone).strftime("%Y-%m-%d %H:%M %Z")

@@ -195,7 +195,12 @@ class Gateway:
         route = self.settings.default_route(wire.name)
         shown = f"{scope['method']} {scope['path']}"
         if self.other_paths == "refuse" or route is None:
-            why = "this gateway forwards only the metered APIs" if route is not None else "no route serves it"
+            why = (
+                'this gateway forwards only the metered APIs (other_paths = "refuse" in [gateway]; '
+                '"pass" forwards other paths unmetered, unless a hard budget applies)'
+                if route is not None
+                else "no route serves it"
+            )
             await reply_error(send, wire, RefusedError(404, f"{shown}: {why}"))
             return
         try:
