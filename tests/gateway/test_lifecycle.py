@@ -20,7 +20,7 @@ from tests.gateway.support import (
     running,
 )
 from tokenomy.capture.sink.core import Sink
-from tokenomy.gateway import Gateway, GatewaySettings, combine
+from tokenomy.gateway import Gateway, GatewaySettings, Route, combine
 from tokenomy.mockllm import MockThread
 from tokenomy.schema import Kind, Status
 
@@ -230,3 +230,15 @@ def test_a_combined_gateway_follows_the_other_apps_lifespan() -> None:
         "lifespan.shutdown ready=False draining=True",  # the gateway drained before the collector stops
     ]
     assert (ready, draining) == (200, 503)
+
+
+def test_the_start_up_line_says_what_none_and_off_mean() -> None:
+    from tokenomy.capture.budget import DiscardTarget
+
+    settings = GatewaySettings(routes=(Route(("*",), "openai", "http://openai.test/v1"),))
+    discard = Sink(DiscardTarget())
+    assert Gateway(settings, sink=discard).sink_description == (
+        "none (calls built for the metrics and budgets, kept nowhere)"
+    )
+    assert Gateway(settings).sink_description == "off (not metered)"
+    discard.shutdown(1)

@@ -21,6 +21,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Final
 
+from tokenomy.capture.budget import DiscardTarget
 from tokenomy.capture.sink.core import Sink
 from tokenomy.gateway.attribution import PREFIX
 from tokenomy.gateway.budget import GatewayBudget
@@ -88,7 +89,11 @@ class Gateway:
     @property
     def sink_description(self) -> str:
         """Where calls go, for messages (never a secret)."""
-        return "none" if self.sink is None else str(self.sink.target.description)
+        if self.sink is None:
+            return "off (not metered)"
+        if isinstance(self.sink.target, DiscardTarget):
+            return "none (calls built for the metrics and budgets, kept nowhere)"
+        return str(self.sink.target.description)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection scope."""
