@@ -8,12 +8,15 @@ close and the sink delivers what it holds.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import socket
 from collections.abc import Callable
 
 from tokenomy.errors import ConfigError
 from tokenomy.gateway.app import Gateway
 from tokenomy.gateway.settings import check_exposure
+from tokenomy.gateway.upstream import UpstreamError
 from tokenomy.listen import BACKLOG, bind, uvicorn_config
 
 
@@ -50,7 +53,34 @@ def serve(
     server = uvicorn.Server(config)
     if on_ready is not None:
         _announce(server, lambda: on_ready(str(bound_host), int(bound_port)))
-    server.run(sockets=[sock])
+    quiet = ExpectedCuts()
+    errors = logging.getLogger("uvicorn.error")
+    errors.addFilter(quiet)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        errors.removeFilter(quiet)
+
+
+class ExpectedCuts(logging.Filter):
+    """uvicorn logs every exception that leaves the app as "Exception in ASGI application", with
+    its traceback, at ERROR. The gateway raises on purpose to cut a client's stream the way the
+    upstream cut it (an UpstreamError), and a shutdown past its drain time cancels the streams
+    still open: both are expected, metered and counted, so they become one WARNING line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record of an expected cut; pass every other record unchanged."""
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, UpstreamError):
+            why = f"the upstream cut a stream ({exc.message}); the client's was cut the same way"
+        elif isinstance(exc, asyncio.CancelledError):
+            why = "a stream still open when the drain time ended was cut"
+        else:
+            return True
+        record.msg, record.args = f"tokenomy gateway: {why}", ()
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        record.exc_info, record.exc_text = None, None
+        return True
 
 
 def _announce(server: object, ready: Callable[[], None]) -> None:
