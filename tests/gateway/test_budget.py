@@ -15,7 +15,7 @@ from tokenomy.budgets.alerts import Alerter
 from tokenomy.errors import TokenomyError
 from tokenomy.gateway import Gateway, GatewayBudget, GatewaySettings, HandlerTransport, Route
 from tokenomy.gateway.budget import Admitted
-from tokenomy.gateway.upstream import UpstreamRequest, UpstreamResponse
+from tokenomy.gateway.upstream import UpstreamError, UpstreamRequest, UpstreamResponse
 from tokenomy.schema import Attribution, Status
 
 OUTPUT = 16
@@ -112,6 +112,27 @@ def test_a_request_no_budget_applies_to_goes_upstream_unchanged() -> None:
     assert answer.status == 200
     bounded = json.loads(transport.requests[-1].body)
     assert 0 < bounded["max_tokens"] <= 2000  # under the budget, the limit bounds the spend as before
+
+
+@pytest.mark.parametrize(("sent", "status"), [(True, 504), (False, 504)])
+def test_a_request_that_timed_out_after_it_left_is_charged_its_input_and_one_that_never_left_is_not(
+    sent: bool, status: int
+) -> None:
+    """The provider has a prompt that reached it, and bills its input even when its answer is late."""
+
+    async def late(request: UpstreamRequest) -> UpstreamResponse:
+        raise UpstreamError("timeout", "no answer in time", sent=sent)
+
+    team = Policy("t", Decimal(300), Unit.TOKENS, Scope.TEAM, match="search", window=Window.DAY)
+    app, _transport = _gateway(team)
+    app.proxy.transport = HandlerTransport(late)
+    statuses = [_chat(app, 16)[0] for _ in range(60)]
+    if sent:  # about 8 input tokens charged each time: the budget runs out
+        assert statuses[0] == status
+        assert 429 in statuses
+        assert 25 <= statuses.index(429) <= 40
+    else:  # connecting timed out: nothing left, nothing charged, never refused
+        assert statuses == [status] * 60
 
 
 def test_anthropic_refusal_is_in_anthropics_format_with_retry_after() -> None:

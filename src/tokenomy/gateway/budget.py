@@ -113,8 +113,9 @@ class GatewayBudget:
                 self.bounded,
             )
 
-    async def settle(self, admitted: Admitted, usage: Usage | None) -> None:
-        """Settle with the metered usage; None (no answer came) releases the reservation."""
+    async def settle(self, admitted: Admitted, usage: Usage | int | None) -> None:
+        """Settle with the metered usage (an int: that many output tokens after the counted input);
+        None (nothing can have been billed) releases the reservation."""
         if usage is None:
             await self.guard.arelease(admitted.admission)
         else:

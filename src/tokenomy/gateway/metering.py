@@ -93,6 +93,7 @@ class Exchange:
         shapes: The gateway's memo of prompt prefixes (None: every shape counted in full).
         asked_model: The model the client asked for, when a budget's downgrade changed it (the
             call's ``request_model``; the served one is its ``response_model``).
+        unsent: True when the request never reached the upstream (no connection).
     """
 
     surface: Surface
@@ -114,6 +115,7 @@ class Exchange:
     parsed: Any = None
     shapes: ShapeMemo | None = None
     asked_model: str | None = None
+    unsent: bool = False
 
     def build(self) -> Call:
         """The call, priced (runs on the event loop, after the answer; see the module docstring)."""

@@ -42,7 +42,7 @@ from tokenomy.gateway.relay import HOP_BY_HOP, UsageStripper, response_headers
 from tokenomy.gateway.settings import GatewaySettings, Route
 from tokenomy.gateway.upstream import Headers, Transport, UpstreamError, UpstreamRequest, UpstreamResponse
 from tokenomy.pricing import Pricer
-from tokenomy.schema import Attribution, Call
+from tokenomy.schema import Attribution, Call, Usage
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -295,6 +295,7 @@ class Proxy:
         self, send: Send, wire: WireFormat, exchange: Exchange, exc: UpstreamError
     ) -> None:
         self.metrics.upstream_error(exc.kind)
+        exchange.unsent = not exc.sent
         exchange.end, exchange.error_type = (
             (TIMEOUT if exc.kind == "timeout" else ERROR),
             f"upstream_{exc.kind}",
@@ -385,7 +386,11 @@ class Proxy:
                 self.builder.submit(exchange)
             return
         call = build_call(exchange)
-        usage = None if exchange.status is None and exchange.end != CANCELLED else call.usage
+        usage: Usage | int | None = call.usage
+        if exchange.status is None and exchange.end != CANCELLED:
+            # no answer: a request that left and timed out has its counted input charged (the
+            # provider has the prompt and bills it); one that never left (no connection) is released
+            usage = 0 if exchange.end == TIMEOUT and not exchange.unsent else None
         await self.budget.settle(prepared.admitted, usage)
         if self.builder is not None:
             self.builder.submit(_Built(call, exchange))

@@ -37,11 +37,13 @@ class UpstreamError(Exception):
     Attributes:
         kind: ``connect`` (no connection), ``timeout`` (no answer in time), ``protocol`` (not HTTP,
             or the connection closed mid-answer).
+        sent: False when the request never left (no connection: nothing can have been billed).
     """
 
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, kind: str, message: str, *, sent: bool = True) -> None:
         super().__init__(message)
         self.kind = kind
+        self.sent = sent
         self.message = message
 
 
@@ -233,9 +235,11 @@ class PoolTransport:
             async with asyncio.timeout(request.connect_timeout):
                 return await asyncio.open_connection(origin.host, origin.port, ssl=context, limit=_MAX_HEAD)
         except TimeoutError as exc:
-            raise UpstreamError("timeout", f"connecting to {origin.host}:{origin.port} timed out") from exc
+            message = f"connecting to {origin.host}:{origin.port} timed out"
+            raise UpstreamError("timeout", message, sent=False) from exc
         except OSError as exc:
-            raise UpstreamError("connect", f"cannot connect to {origin.host}:{origin.port}: {exc}") from exc
+            message = f"cannot connect to {origin.host}:{origin.port}: {exc}"
+            raise UpstreamError("connect", message, sent=False) from exc
 
     async def _exchange(
         self, origin: _Origin, conn: _Conn, head: bytes, request: UpstreamRequest, *, reused: bool
@@ -294,7 +298,7 @@ class _StaleError(Exception):
 def _split(url: str) -> tuple[_Origin, str]:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UpstreamError("connect", f"upstream URL {url!r} is not an http(s) URL")
+        raise UpstreamError("connect", f"upstream URL {url!r} is not an http(s) URL", sent=False)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     return _Origin(parts.scheme, parts.hostname, port), target
