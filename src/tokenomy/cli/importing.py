@@ -27,7 +27,6 @@ from tokenomy.importers import Progress as ImportProgress
 from tokenomy.importers.results import describe_error
 from tokenomy.pricing import Pricer
 from tokenomy.schema import ATTRIBUTION_FIELDS, BUCKETS, Attribution
-from tokenomy.store.base import Store
 from tokenomy.store.duckdb import open_store
 
 SHOWN_ERRORS: Final = 10
@@ -107,7 +106,6 @@ def command(
     try:
         pricer = Pricer(overrides=cfg.overrides)
         with open_store(cfg.db) as store:
-            before = _charge_cost(store)
             summary = _run(
                 list(paths),
                 fmt=fmt,
@@ -119,10 +117,9 @@ def command(
                 model=model,
                 quiet=quiet,
             )
-            charge_cost = _charge_cost(store) - before
     except TokenomyError as exc:
         raise click.ClickException(str(exc)) from exc
-    print_summary(summary, Console(highlight=False), charge_cost=charge_cost)
+    print_summary(summary, Console(highlight=False))
     if not summary.files:
         click.secho("error: no file to import under " + ", ".join(map(str, paths)), fg="red", err=True)
     if not summary.ok or not summary.files:
@@ -148,20 +145,9 @@ def _run(paths: list[Path], *, quiet: bool, **kwargs: Any) -> ImportSummary:
         return import_paths(paths, progress=show, **kwargs)
 
 
-def _charge_cost(store: Store) -> Decimal:
-    """The cost of every stored charge: after an import minus before, the charges it stored
-    (a charge already stored is skipped, never changed, and the import holds the store's lock)."""
-    total = store.query("SELECT sum(amount) AS cost FROM charges").to_pylist()[0]["cost"]
-    return total if isinstance(total, Decimal) else Decimal(0)
-
-
-def print_summary(summary: ImportSummary, console: Console, *, charge_cost: Decimal | None = None) -> None:
-    """The summary table, the per-format breakdown and the first problems.
-
-    ``charge_cost`` is the cost of the charges the import stored (the summary counts them only);
-    without it the table shows the calls' cost alone.
-    """
-    console.print(_totals_table(summary, charge_cost))
+def print_summary(summary: ImportSummary, console: Console) -> None:
+    """The summary table, the per-format breakdown and the first problems."""
+    console.print(_totals_table(summary))
     if len(summary.files) > 1:
         console.print(_formats_table(summary))
     for f in summary.files:
@@ -179,7 +165,7 @@ def print_summary(summary: ImportSummary, console: Console, *, charge_cost: Deci
             console.print(f"  ... and {len(errors) + unkept - SHOWN_ERRORS:,} more")
 
 
-def _totals_table(summary: ImportSummary, charge_cost: Decimal | None) -> Table:
+def _totals_table(summary: ImportSummary) -> Table:
     table = Table(title="tokenomy import", show_header=False, title_justify="left")
     table.add_column("what")
     table.add_column("value", justify="right")
@@ -194,7 +180,7 @@ def _totals_table(summary: ImportSummary, charge_cost: Decimal | None) -> Table:
         ("tokens input total", f"{summary.input_total:,}"),
         ("tokens output total", f"{summary.output_total:,}"),
         ("cost (priced calls)", _money(summary.cost, summary.calls - summary.unpriced)),
-        *_charge_rows(summary, charge_cost),
+        *_charge_rows(summary),
         ("unpriced calls", f"{summary.unpriced:,}"),
         ("rejected records", f"{summary.rejected:,}"),
         ("failed files", f"{len(summary.failed):,}"),
@@ -204,11 +190,9 @@ def _totals_table(summary: ImportSummary, charge_cost: Decimal | None) -> Table:
     return table
 
 
-def _charge_rows(summary: ImportSummary, charge_cost: Decimal | None) -> list[tuple[str, str]]:
+def _charge_rows(summary: ImportSummary) -> list[tuple[str, str]]:
     """The charges' cost and the spend (calls' cost + charges, as ``tokenomy report``)."""
-    if charge_cost is None:
-        return []
-    priced = summary.calls - summary.unpriced
+    charge_cost, priced = summary.charge_cost, summary.calls - summary.unpriced
     return [
         ("cost (charges)", _money(charge_cost, summary.charges)),
         ("spend (calls + charges)", _money(summary.cost + charge_cost, priced + summary.charges)),

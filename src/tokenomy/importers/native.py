@@ -164,6 +164,7 @@ def _fast(path: Path, source: Source, ctx: Context) -> FileResult:
         outcomes=imported.outcomes,
         unpriced=imported.unpriced,
         cost=imported.cost,
+        charge_cost=imported.charge_cost,
         tokens=dict(imported.tokens),
         input_total=imported.input_total,
         output_total=imported.output_total,

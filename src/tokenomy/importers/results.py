@@ -84,6 +84,8 @@ class FileResult:
     rejected: int = 0
     unpriced: int = 0
     cost: Decimal = Decimal(0)
+    charge_cost: Decimal = Decimal(0)
+    """The amounts of the charges stored now."""
     tokens: dict[str, int] = field(default_factory=lambda: dict.fromkeys(BUCKETS, 0))
     input_total: int = 0
     output_total: int = 0

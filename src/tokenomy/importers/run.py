@@ -66,6 +66,11 @@ class ImportSummary:
         return sum((f.cost for f in self.files), Decimal(0))
 
     @property
+    def charge_cost(self) -> Decimal:
+        """The amounts of the stored charges."""
+        return sum((f.charge_cost for f in self.files), Decimal(0))
+
+    @property
     def tokens(self) -> dict[str, int]:
         """Tokens per exclusive bucket over the stored calls (unknown buckets count as 0)."""
         return {name: sum(f.tokens.get(name, 0) for f in self.files) for name in BUCKETS}

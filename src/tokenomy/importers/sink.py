@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
-from typing import Final
+from decimal import Decimal
+from typing import Final, TypeVar
 
 from tokenomy.errors import ImportFileError, RecordError
 from tokenomy.importers.reading import Source
@@ -107,19 +108,25 @@ def _flush(calls: list[Call], charges: list[Charge], result: FileResult, ctx: Co
         _tally(fresh, result)
         calls.clear()
     if charges:
-        added = ctx.store.insert_charges(charges)
+        known = ctx.store.known_ids((c.id for c in charges), "charges")
+        new = [c for c in _first_of_each(charges) if c.id not in known]
+        added = ctx.store.insert_charges(new)
         result.charges += added.inserted
+        result.charge_cost += sum((c.amount for c in new), Decimal(0))
         charges.clear()
 
 
-def _first_of_each(calls: list[Call]) -> list[Call]:
-    """The calls with repeated ids dropped, the first of each kept (as the store does)."""
+_Record = TypeVar("_Record", Call, Charge)
+
+
+def _first_of_each(records: list[_Record]) -> list[_Record]:
+    """The records with repeated ids dropped, the first of each kept (as the store does)."""
     seen: set[str] = set()
-    out: list[Call] = []
-    for call in calls:
-        if call.id not in seen:
-            seen.add(call.id)
-            out.append(call)
+    out: list[_Record] = []
+    for record in records:
+        if record.id not in seen:
+            seen.add(record.id)
+            out.append(record)
     return out
 
 

@@ -97,6 +97,8 @@ class ImportResult:
     tokens: dict[str, int] = field(default_factory=lambda: dict.fromkeys(BUCKETS, 0))
     input_total: int = 0
     output_total: int = 0
+    charge_cost: Decimal = Decimal(0)
+    """The amounts of the charges stored by this import."""
     cost: Decimal = Decimal(0)
     unpriced: int = 0
     rejected: int = 0

@@ -279,6 +279,10 @@ class DuckDBStore:
         result.cost = row[8]
         result.unpriced = int(row[9])
         result.sessions = int(row[10])
+        charges = self._con.execute(
+            "SELECT coalesce(sum(amount), 0) FROM charges WHERE imported_at = ?", [stamp]
+        ).fetchall()[0]
+        result.charge_cost = charges[0]
         return result
 
     def _check_writable(self) -> None:
