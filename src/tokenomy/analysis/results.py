@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from tokenomy.native import money_text
+
 Number = float | Decimal | int
 
 
@@ -62,7 +64,7 @@ def jsonable(value: Any) -> Any:
     datetimes in ISO 8601 UTC with a ``Z`` (the store's naive times are UTC) and mappings as dicts
     (recursively)."""
     if isinstance(value, Decimal):
-        return format(value, "f")
+        return money_text(value)
     if isinstance(value, datetime):
         if value.tzinfo is not None:
             value = value.astimezone(UTC).replace(tzinfo=None)

@@ -18,7 +18,7 @@ from typing import Any, Final
 
 from tokenomy.capture.ids import new_trace_id
 from tokenomy.capture.runtime import RUNTIME
-from tokenomy.capture.scope import Scope, current
+from tokenomy.capture.scope import Scope, current, text_or_none
 from tokenomy.schema import (
     ATTRIBUTION_FIELDS,
     OUTCOME_TARGETS,
@@ -64,7 +64,7 @@ def record_outcome(
         isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score)
     ):
         raise ValueError(f"record_outcome: score must be a finite number or None, got {score!r}")
-    _text("record_outcome", "action", action)
+    text_or_none("action", action, where="record_outcome")
     event = OutcomeEvent(
         target=kind,
         id=ident,
@@ -149,9 +149,9 @@ def charge(
     ):
         raise ValueError(f"charge: quantity must be a finite number or None, got {quantity!r}")
     for name, value in (("unit", unit), ("description", description), ("session", session)):
-        _text("charge", name, value)
+        text_or_none(name, value, where="charge")
     for name in ATTRIBUTION_FIELDS:
-        _text("charge", name, attribution.get(name))
+        text_or_none(name, attribution.get(name), where="charge")
     raw_tags = attribution.pop("tags", None)
     if raw_tags is not None and not isinstance(raw_tags, Mapping):
         raise ValueError(f"charge: tags must be a mapping, got {raw_tags!r}")
@@ -191,12 +191,6 @@ def _amount(value: Decimal | int | float | str) -> Decimal:
             f"charge: amount {value!r} is too large to store (at most 26 digits before the point)"
         )
     return amount
-
-
-def _text(call: str, name: str, value: object) -> None:
-    """Refuse a value that is neither a string nor None (the target would refuse its whole batch)."""
-    if value is not None and not isinstance(value, str):
-        raise ValueError(f"{call}: {name} must be a string or None, got {value!r}")
 
 
 def _now_ms() -> datetime:

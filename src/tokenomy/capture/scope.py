@@ -89,12 +89,13 @@ class _Opened:
     started_at: datetime | None = None
 
 
-def _text(name: str, value: object) -> str | None:
-    """An attribution value: a string, or None (an empty string means None: nothing is known)."""
+def text_or_none(name: str, value: object, *, where: str = "tokenomy.context") -> str | None:
+    """A name given to the capture API: a string, or None (an empty string means None: nothing is
+    known). Anything else raises ValueError at the call: sent on, the store would refuse the batch."""
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise ValueError(f"tokenomy.context: {name} must be a string or None, got {value!r}")
+        raise ValueError(f"{where}: {name} must be a string or None, got {value!r}")
     return value
 
 
@@ -137,10 +138,10 @@ class context:  # noqa: N801  (a lower-case name: it reads as a function at the 
     ) -> None:
         names = {"user": user, "team": team, "project": project, "feature": feature, "intent": intent}
         names |= {"environment": environment, "agent": agent}
-        fields = {name: _text(name, value) for name, value in names.items()}
+        fields = {name: text_or_none(name, value) for name, value in names.items()}
         if tags is not None and not isinstance(tags, Mapping):
             raise ValueError(f"tokenomy.context: tags must be a mapping, got {tags!r}")
-        self._session = _text("session", session)
+        self._session = text_or_none("session", session)
         self._agent = fields["agent"]
         kept = {str(k): str(v) for k, v in (tags or {}).items() if v is not None}  # None: no value
         self._attribution = Attribution(**fields, tags=kept)
