@@ -75,6 +75,7 @@ def test_the_positional_makers_make_what_the_classes_make() -> None:
     values = {f.name: value for f, value in zip(dataclasses.fields(Call), given, strict=True)}
     made = new_call(*given)
     assert made == Call(**values)
+    assert type(made) is Call  # made as its slots' twin, then given its class
     assert [getattr(made, name) for name in values] == given
     with pytest.raises(dataclasses.FrozenInstanceError):
         made.id = "other"  # type: ignore[misc]

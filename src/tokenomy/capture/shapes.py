@@ -213,6 +213,13 @@ class ShapeMemo:
             )
         return self._rest(messages, start, prefix, key, model)
 
+    def user_turn(self, content: str, model: str | None) -> Shape:
+        """``shape([{"role": "user", "content": content}], None, model)``: a single-turn prompt
+        without tools or system prompt, whose prefix is the same for every model, in fewer steps."""
+        raw, user_tokens = _turn_tokens("user", content, model)
+        whole = tokens.messages_count(raw, True, model)
+        return _shape(_BARE, whole, user_tokens, 0, n_messages=1, hashes=(_BARE.first_hash,))
+
     def _rest(
         self,
         messages: Sequence[Message],
@@ -364,6 +371,10 @@ def _prefix(
         hasher=hasher,
         first_hash=hasher.hexdigest()[:HASH_CHARS],
     )
+
+
+_BARE: Final = _prefix((), None, None, _NO_TOOLS, ())
+"""The prefix of a prompt with neither tools nor system messages (what the memo keeps for it)."""
 
 
 def _shape(

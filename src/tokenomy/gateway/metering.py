@@ -14,9 +14,10 @@ The frequent cases cost less and give the same call: the adapter a route's answe
 directly (an OpenAI chat route's ``chat.completion``, read in one pass by
 :mod:`tokenomy.usage.openai_plain`; an Anthropic route's ``message``), a chat stream's text chunks
 are read by their text alone (:meth:`ChatStream.feed_raw`), a plain prompt is copied rather than
-normalized (inside :func:`request_messages`), the prompt's prefix is counted once per distinct
-text (the proxy's :class:`ShapeMemo`) and a usage with all six buckets is priced straight from
-the resolved rates (:func:`tokenomy.pricing.compute.whole_usage_cost`).
+normalized (inside :func:`request_messages`), a single user turn is shaped directly
+(:meth:`ShapeMemo.user_turn`), the prompt's prefix is counted once per distinct text (the proxy's
+:class:`ShapeMemo`) and a usage with all six buckets is priced straight from the resolved rates,
+in integers from their plan (:func:`tokenomy.pricing.compute.whole_usage_cost`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from random import getrandbits
 from typing import Any, Final
@@ -45,11 +46,12 @@ from tokenomy.gateway.formats import Surface
 from tokenomy.importers.messages import request_messages
 from tokenomy.importers.provider import NOT_BILLED
 from tokenomy.importers.shape import Shape, shape_of
-from tokenomy.pricing import Pricer
-from tokenomy.schema import Attribution, Call, Status, ToolUse, Usage, new_call
+from tokenomy.pricing import Pricer, Rates
+from tokenomy.pricing.compute import general_cost, whole_usage_cost
+from tokenomy.schema import Attribution, Call, Cost, Status, ToolUse, Usage, new_call
 from tokenomy.usage import Extracted, SSEDecoder, extract, stream_accumulator
 from tokenomy.usage.anthropic import extract as anthropic_extract
-from tokenomy.usage.openai_chat import ChatStream, provider_of
+from tokenomy.usage.openai_chat import ChatStream
 from tokenomy.usage.openai_plain import plain_chat_parts
 
 _IGNORED_FIELDS: Final = (b":", b"event:", b"id:", b"retry:")
@@ -143,6 +145,9 @@ def build_call(exchange: Exchange, pricer: Pricer | None = None) -> Call:
         reading or _NO_READING
     )
     shape = _shape(request, model, exchange.shapes) if surface.api != "embeddings" else None
+    n_messages, system_tokens, tool_def_tokens, user_tokens, history_tokens, prefix_hashes = (
+        _NO_SHAPE if shape is None else shape.call_values()
+    )
     started = utc_milliseconds(exchange.started_ns)
     latency_ms = None if exchange.latency_ns is None else exchange.latency_ns / 1e6
     bits = getrandbits(192)  # the trace id's 128 bits and the span id's 64
@@ -164,17 +169,15 @@ def build_call(exchange: Exchange, pricer: Pricer | None = None) -> Call:
         tier = str_or_none(request.get("service_tier"))
     cost = None
     if pricer is not None and (response_model or model):
-        try:
-            cost = pricer.price_usage(
-                usage,
-                model=response_model or model or "",
-                provider=exchange.provider,
-                at=started.date(),
-                service_tier=tier,
-                latency_ms=latency_ms,
-            )
-        except TokenomyError:
-            cost = None
+        cost = _price(
+            pricer,
+            usage,
+            model=response_model or model or "",
+            provider=exchange.provider,
+            started=started,
+            tier=tier,
+            latency_ms=latency_ms,
+        )
     call = new_call(
         response_id or f"{trace_id}:{span_id}",
         exchange.provider,
@@ -183,7 +186,7 @@ def build_call(exchange: Exchange, pricer: Pricer | None = None) -> Call:
         surface.operation,
         surface.api,
         started,
-        None if latency_ms is None else started + timedelta(milliseconds=latency_ms),
+        None if latency_ms is None else started + timedelta(0, 0, 0, latency_ms),  # milliseconds
         latency_ms,
         None if exchange.ttft_ns is None else exchange.ttft_ns / 1e6,
         trace_id,
@@ -197,7 +200,12 @@ def build_call(exchange: Exchange, pricer: Pricer | None = None) -> Call:
         usage,
         None,  # context_window
         max_tokens_of(request),
-        *(_NO_SHAPE if shape is None else shape.call_values()),
+        n_messages,
+        system_tokens,
+        tool_def_tokens,
+        user_tokens,
+        history_tokens,
+        prefix_hashes,
         status,
         exchange.error_type,
         http_status,
@@ -215,6 +223,29 @@ def build_call(exchange: Exchange, pricer: Pricer | None = None) -> Call:
         with contextlib.suppress(TokenomyError):
             call = dataclasses.replace(call, cost=pricer.price(call))  # unpriced, saying why
     return call
+
+
+def _price(
+    pricer: Pricer,
+    usage: Usage,
+    *,
+    model: str,
+    provider: str,
+    started: datetime,
+    tier: str | None,
+    latency_ms: float | None,
+) -> Cost | None:
+    """``pricer.price_usage(usage, ...)`` at the prices of the call's day, its steps called directly
+    (the rates, then :func:`cost_of`'s two roads); None when pricing fails."""
+    try:
+        day = started.date()
+        found = pricer.lookup(model=model, provider=provider, at=day, service_tier=tier)
+        if not isinstance(found, Rates):
+            return Cost.unpriced(found.reason, price_date=day)
+        cost = whole_usage_cost(usage, found, latency_ms)
+        return cost if cost is not None else general_cost(usage, found, latency_ms=latency_ms)
+    except TokenomyError:
+        return None
 
 
 _SPAN_BITS: Final = (1 << 64) - 1
@@ -349,24 +380,24 @@ def _direct_reading(body: Any, api: str, provider: str) -> Reading | None:
 
     With the hints of an OpenAI chat route the registry picks the chat adapter for any
     ``chat.completion`` body, and that adapter reads a body without another provider's marker
-    with :func:`plain_chat` first (here its parts, without the Extracted); with those of an
+    with :func:`plain_chat` first (here its parts, without the Extracted; they are None for a body
+    with a marker); with those of an
     Anthropic route it picks the Messages adapter for any ``message`` body. Asking them directly
     gives the same reading without the choice.
     """
     if type(body) is not dict:
         return None
     if api == "chat" and provider == "openai":
-        if body.get("object") != "chat.completion" or provider_of(body, "openai") != "openai":
-            return None
-        parts = plain_chat_parts(body)
+        parts = plain_chat_parts(body)  # None for a body with another provider's marker
         if parts is None:
             return None
         usage, choice, text = parts
+        model, response_id = body.get("model"), body.get("id")
         tier, finish = body.get("service_tier"), choice.get("finish_reason")
         return (
             usage,
-            str_or_none(body.get("model")),
-            str_or_none(body.get("id")),
+            model if isinstance(model, str) else None,
+            response_id if isinstance(response_id, str) else None,
             finish if isinstance(finish, str) else None,
             (),
             tier if isinstance(tier, str) else None,
@@ -379,8 +410,31 @@ def _direct_reading(body: Any, api: str, provider: str) -> Reading | None:
     return None
 
 
+_NOT_ONE_TURN: Final = frozenset(
+    (
+        "system",
+        "tools",
+        "instructions",
+        "systemInstruction",
+        "system_instruction",
+        "contents",
+        "input",
+        "prompt",
+    )
+)
+"""Request fields that take a prompt past :meth:`ShapeMemo.user_turn` (a system prompt, tools, or a
+prompt field :func:`request_messages` reads besides ``messages``)."""
+
+
 def _shape(request: Mapping[str, Any], model: str | None, memo: ShapeMemo | None) -> Shape | None:
     try:
+        turn = request.get("messages")
+        if memo is not None and type(turn) is list and len(turn) == 1 and _NOT_ONE_TURN.isdisjoint(request):
+            message = turn[0]  # one user turn, as request_messages copies it: its shape directly
+            if type(message) is dict and len(message) == 2 and message.get("role") == "user":
+                content = message.get("content")
+                if type(content) is str:
+                    return memo.user_turn(content, model)
         messages = request_messages(request)
         raw_tools = request.get("tools")
         tools = [t for t in raw_tools if isinstance(t, Mapping)] if isinstance(raw_tools, list) else []

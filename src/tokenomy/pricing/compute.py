@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
 from typing import Final
 
-from tokenomy.pricing.rates import MONEY_QUANTUM, ZERO, Overhead, Rates, Tier
+from tokenomy.pricing.rates import MONEY_PLACES, MONEY_QUANTUM, RATE_PLACES, ZERO, Overhead, Rates, Tier
 from tokenomy.schema import BUCKETS, INPUT_BUCKETS, OUTPUT_BUCKETS, Cost, Kind, Usage, new_cost
 
 _PRECISION: Final = 80
@@ -202,9 +202,10 @@ def whole_usage_cost(usage: Usage, rates: Rates, latency_ms: float | None) -> Co
     Almost every call a provider reports has all six buckets, no quality flag and no server tool;
     such a usage is priced here straight from the tier's per-token rates, with the same exact
     arithmetic, parts and notes as :func:`general_cost` (equal whenever this is not None), at a
-    fraction of its cost: it is on the path of every metered call and budget settlement. The
-    token parts are computed in an explicit high-precision context (:data:`_CONTEXT`) rather than
-    a local one entered for each call; only a configured overhead enters one.
+    fraction of its cost: it is on the path of every metered call and budget settlement. For the
+    usual rates (no assumed rate, no configured overhead) the parts are computed in integers from
+    the rates' :class:`_Plan`, worked out once per Rates; otherwise in an explicit high-precision
+    context (:data:`_CONTEXT`) rather than a local one entered for each call.
     """
     counts = (
         usage.input_uncached,
@@ -222,6 +223,116 @@ def whole_usage_cost(usage: Usage, rates: Rates, latency_ms: float | None) -> Co
     inputs, outputs = known[0] + known[1] + known[2] + known[3], known[4] + known[5]
     if usage.input_total not in (None, inputs) or usage.output_total not in (None, outputs):
         return None
+    entry = _PLANS.get(id(rates))
+    if entry is None or entry[0] is not rates:
+        entry = _remember(rates)
+    plan = entry[1]
+    if plan is None or inputs + outputs >= _MOST_TOKENS:
+        return _whole_in_decimal(usage, rates, latency_ms, known, inputs)
+    tiers = plan.tiers
+    tier = tiers[0]
+    for higher in tiers[1:]:  # as Rates.tier_for: the last tier whose start is below the input
+        if inputs > higher[0]:
+            tier = higher
+    parts: dict[str, Decimal] = {}
+    total, money_of = 0, _CONTEXT.multiply  # money_of(units, MONEY_QUANTUM): units * 10^-12, exact
+    for bucket, n, rate in zip(BUCKETS, known, tier[1]):  # noqa: B905  (three tuples of six)
+        if n:
+            part = (n * rate + _HALF_CENT) // _RATE_TO_MONEY  # half away from zero: n, rate >= 0
+            parts[bucket] = money_of(part, MONEY_QUANTUM)
+            total += part
+    if tier[3] is not None:
+        parts["requests"] = tier[3]
+        total += tier[2]
+    reason, estimated = plan.reason, plan.estimated or usage.kind is not Kind.REPORTED
+    for index, _ in plan.assumed:
+        if known[index]:  # a bucket priced at an assumed rate has tokens: its note, in bucket order
+            added = [note for at, note in plan.assumed if known[at]]
+            reason, estimated = _reason(rates, (*rates.notes, *added)), True
+            break
+    return new_cost(  # Cost(...) with its fields in order (see tokenomy.schema.positional_maker)
+        money_of(total, MONEY_QUANTUM), parts, "USD", rates.source, rates.price_date, estimated, reason
+    )
+
+
+_MOST_TOKENS: Final = 10**30
+"""A usage with this many tokens or more takes the decimal path (whose 80 digits it could exceed)."""
+_MOST_SCALED: Final = 10**40
+"""A rate this large (times 10^18) takes the decimal path too: below both bounds, every product
+has fewer than the context's 80 digits, so the decimal path computes it exactly as well."""
+_RATE_TO_MONEY: Final = 10 ** (RATE_PLACES - MONEY_PLACES)
+_HALF_CENT: Final = _RATE_TO_MONEY // 2
+_PLANS_MAX: Final = 4096
+_PLANS: dict[int, tuple[Rates, _Plan | None]] = {}
+"""Plans by the id of their Rates (each entry holds its Rates, so the id is not reused while it is
+kept); cleared when full. Rates are few: a Pricer resolves one per model, provider, day and tier."""
+
+_PlanTier = tuple[int, tuple[int, ...], int, Decimal | None]
+"""A tier as :func:`whole_usage_cost` uses it: its start, the six per-token rates times 10^18 (in
+:data:`tokenomy.schema.BUCKETS` order), the request fee's money part times 10^12 and as a Decimal
+(None: no fee)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What :func:`whole_usage_cost` needs of one Rates, worked out once: its tiers in integers, and
+    the reason and estimated flag of its costs whose usage has no tokens in an assumed bucket
+    (no overhead: nothing else adds to them)."""
+
+    tiers: tuple[_PlanTier, ...]
+    reason: str | None
+    estimated: bool
+    assumed: tuple[tuple[int, str], ...]
+    """The buckets whose rate was assumed (their index in BUCKETS) and the note each adds."""
+
+
+def _remember(rates: Rates) -> tuple[Rates, _Plan | None]:
+    if len(_PLANS) >= _PLANS_MAX:
+        _PLANS.clear()
+    entry = _PLANS[id(rates)] = (rates, _plan(rates))
+    return entry
+
+
+def _plan(rates: Rates) -> _Plan | None:
+    """The integer plan of ``rates``, or None when the decimal path must price them: a configured
+    overhead (its amount and note depend on the latency), or a rate that
+    is not a non-negative amount of at most :data:`RATE_PLACES` decimal places (or is huge)."""
+    overhead = rates.overhead
+    if overhead.per_request or overhead.per_second:
+        return None
+    tiers: list[_PlanTier] = []
+    for tier in rates.tiers:
+        scaled = []
+        for bucket in BUCKETS:
+            rate = tier.tokens[bucket]
+            if not rate.is_finite() or rate.is_signed() or rate.as_tuple().exponent < -RATE_PLACES:  # type: ignore[operator]  # finite: an int
+                return None
+            scaled.append(int(_CONTEXT.scaleb(rate, RATE_PLACES)))
+            if scaled[-1] >= _MOST_SCALED:
+                return None
+        fee = tier.request_fee
+        if not fee:
+            tiers.append((tier.start, tuple(scaled), 0, None))
+            continue
+        if not fee.is_finite():
+            return None
+        part = fee.quantize(MONEY_QUANTUM, ROUND_HALF_UP, _CONTEXT)
+        tiers.append((tier.start, tuple(scaled), int(_CONTEXT.scaleb(part, MONEY_PLACES)), part))
+    assumed = tuple((i, rates.assumed[b]) for i, b in enumerate(BUCKETS) if b in rates.assumed)
+    return _Plan(tuple(tiers), _reason(rates, rates.notes), rates.estimated, assumed)
+
+
+def _reason(rates: Rates, notes: tuple[str, ...]) -> str | None:
+    """The reason of a cost with ``notes``, the rates' remarks added (as :func:`general_cost` words it)."""
+    if rates.remarks:
+        notes = (*notes, *(r for r in rates.remarks if r not in notes))
+    return ("; ".join(dict.fromkeys(notes)) or None) if notes else None
+
+
+def _whole_in_decimal(
+    usage: Usage, rates: Rates, latency_ms: float | None, known: tuple[int, ...], inputs: int
+) -> Cost:
+    """:func:`whole_usage_cost` in Decimal arithmetic, for the rates without a plan."""
     tiers = rates.tiers
     tier = tiers[0] if len(tiers) == 1 else rates.tier_for(inputs)
     notes = rates.notes

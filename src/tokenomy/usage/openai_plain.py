@@ -58,7 +58,7 @@ def plain_chat_parts(body: Mapping[str, Any]) -> tuple[Usage, dict[str, Any], st
     """
     if type(body) is not dict or body.get("object") != "chat.completion":
         return None
-    if "x_groq" in body:
+    if "x_groq" in body:  # the one provider marker (openai_chat's _PROVIDER_MARKERS; a test holds it)
         return None
     usage = _usage(body.get("usage"))
     choices = body.get("choices")
@@ -66,8 +66,11 @@ def plain_chat_parts(body: Mapping[str, Any]) -> tuple[Usage, dict[str, Any], st
         return None
     choice = choices[0]
     message = choice.get("message") if type(choice) is dict else None
-    if type(message) is not dict or "text" in choice or not _plain(message):
+    if type(message) is not dict or "text" in choice:
         return None
+    for key, value in message.items():  # the keys of a text answer only: no tool or function calls
+        if key not in _MESSAGE_KEYS and value is not None:
+            return None
     content, refusal = message.get("content"), message.get("refusal")
     text = content if type(content) is str and content else None
     if text is None and content not in (None, ""):
@@ -75,14 +78,6 @@ def plain_chat_parts(body: Mapping[str, Any]) -> tuple[Usage, dict[str, Any], st
     if text is None and type(refusal) is str and refusal:
         text = refusal
     return usage, choice, text
-
-
-def _plain(message: dict[str, Any]) -> bool:
-    """True for a message without tool or function calls (only the keys of a text answer)."""
-    for key, value in message.items():
-        if key not in _MESSAGE_KEYS and value is not None:
-            return False
-    return not message.get("tool_calls") and message.get("function_call") is None
 
 
 def _usage(raw: Any) -> Usage | None:
@@ -107,7 +102,11 @@ def _usage(raw: Any) -> Usage | None:
     if prompt_details.get("cache_write_tokens") is not None:  # a write count: the general rules apply
         return None
     cached, reasoning = prompt_details.get("cached_tokens"), completion_details.get("reasoning_tokens")
-    if not _part(cached, prompt) or not _part(reasoning, completion) or total != prompt + completion:
+    if total != prompt + completion or prompt < 0 or completion < 0:
+        return None
+    if cached is not None and (type(cached) is not int or not 0 <= cached <= prompt):
+        return None
+    if reasoning is not None and (type(reasoning) is not int or not 0 <= reasoning <= completion):
         return None
     return new_usage(  # the fields in order: Usage(...) with these values, at half the cost
         None if cached is None else prompt - cached,
@@ -122,11 +121,6 @@ def _usage(raw: Any) -> Usage | None:
         Kind.REPORTED,
         (),
     )
-
-
-def _part(part: Any, whole: int) -> bool:
-    """True for a part that is absent, or a plain integer within 0 and its (non-negative) whole."""
-    return whole >= 0 and (part is None or (type(part) is int and 0 <= part <= whole))
 
 
 def _str(value: Any) -> str | None:
