@@ -97,10 +97,35 @@ def _cases(mock_url: str) -> list[tuple[str, Callable[[Any], None], Any, Any]]:
             model="claude-haiku-4-5", max_tokens=64, messages=MESSAGES[1:], system=MESSAGES[0]["content"]
         )
 
+    def messages_stream(client: Any) -> None:
+        stream = client.messages.create(
+            model="claude-haiku-4-5",
+            max_tokens=64,
+            messages=MESSAGES[1:],
+            system=MESSAGES[0]["content"],
+            stream=True,
+        )
+        for _ in stream:
+            pass
+
+    def responses_stream(client: Any) -> None:
+        stream = client.responses.create(
+            model="gpt-4o-mini", instructions=MESSAGES[0]["content"], input=MESSAGES[1:], stream=True
+        )
+        for _ in stream:
+            pass
+
     return [
         ("openai chat", chat, openai_client(), capture.instrument(openai_client())),
         ("openai chat stream", chat_stream, openai_client(), capture.instrument(openai_client())),
         ("anthropic messages", messages, anthropic_client(), capture.instrument(anthropic_client())),
+        (
+            "anthropic messages stream",
+            messages_stream,
+            anthropic_client(),
+            capture.instrument(anthropic_client()),
+        ),
+        ("responses stream", responses_stream, openai_client(), capture.instrument(openai_client())),
     ]
 
 

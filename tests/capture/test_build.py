@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from typing import Any
@@ -123,3 +124,50 @@ def test_content_is_redacted_and_a_failing_hook_keeps_nothing() -> None:
         raise RuntimeError("hook failed")
 
     assert build_call(_captured(ClientState(ADAPTER, capture_content=True, redact=broken))).content is None
+
+
+def test_a_call_outside_every_scope_is_attributed_to_its_key_alone() -> None:
+    from tokenomy.schema import Attribution
+
+    keyed = state_for(_client(), ADAPTER, None, False, None)
+    unkeyed = dataclasses.replace(keyed, api_key_id=None)
+    for state, key in ((keyed, short_hash(KEY)), (unkeyed, None)):
+        first, second = _captured(state).keyed_attribution(), _captured(state).keyed_attribution()
+        assert first == second == Attribution(api_key_id=key)
+    scoped = _captured(keyed)
+    scoped.attribution = Attribution(team="search")
+    assert scoped.keyed_attribution() == Attribution(team="search", api_key_id=keyed.api_key_id)
+
+
+def _ttft_by_reading_every_timed_event(captured: Captured) -> float | None:
+    """The time to first token as read before the sure event's text was trusted: each timed event read."""
+    times, items, is_output = captured.times or [], captured.items or [], captured.route.is_output
+    for item, at in zip(items, times, strict=False):
+        if is_output is None or is_output(item):
+            return (at - captured.t0) / 1e6
+    if times and len(times) < len(items):
+        return (times[-1] - captured.t0) / 1e6
+    return None
+
+
+def test_the_time_to_first_token_of_a_stream_kept_as_text() -> None:
+    from tokenomy.capture.build import _ttft_ms
+
+    state = state_for(_client(), ADAPTER, None, False, None)
+    role = '{"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}'
+    text = '{"choices":[{"index":0,"delta":{"content":"Hi"}}]}'
+    spaced = '{"choices": [{"index": 0, "delta": {"content": "Hi"}}]}'  # output the sure test misses
+    cases = [
+        ([role, text, text, "[DONE]"], 2, 1_000_000),  # times stopped at the sure one: its time
+        ([role, spaced, text, "[DONE]"], 3, 1_000_000),  # an earlier timed event carries output
+        ([role, role, "[DONE]"], 3, None),  # every event timed, none carries output
+        ([spaced, role], 2, 0),
+        ([role, text], 1, 0),  # only the first one timed: stopped there
+    ]
+    for items, timed, expected in cases:
+        captured = Captured(state, ADAPTER.routes["/chat/completions"], dict(REQUEST))
+        captured.t0, captured.items = 5_000, list(items)
+        captured.times = [5_000 + n * 1_000_000 for n in range(timed)]
+        found = _ttft_ms(captured)
+        assert found == _ttft_by_reading_every_timed_event(captured)
+        assert found == (None if expected is None else expected / 1e6)

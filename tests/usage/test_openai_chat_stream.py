@@ -67,11 +67,36 @@ def _fed_raw(datas: list[str]) -> ChatStream:
     return stream
 
 
+def _fed_raws(datas: list[str]) -> ChatStream:
+    stream = ChatStream(chat_extract)
+    assert stream.feed_raws(datas) == len(datas)
+    return stream
+
+
 def _same(datas: list[str]) -> ChatStream:
-    fast, slow = _fed_raw(datas), _decoded(datas)
+    fast, whole, slow = _fed_raw(datas), _fed_raws(datas), _decoded(datas)
     assert fast.result() == slow.result()
+    assert whole.result() == slow.result()
     assert (fast.events, fast.odd_events) == (slow.events, slow.odd_events)
+    assert (whole.events, whole.odd_events) == (slow.events, slow.odd_events)
     return fast
+
+
+def _decodes(datas: list[str], monkeypatch: pytest.MonkeyPatch) -> int:
+    """How many of ``datas`` :meth:`ChatStream.feed_raw` decoded whole (the others: by the template)."""
+    from tokenomy.usage import openai_chat
+
+    count = [0]
+    original = openai_chat.ChatStream._decode
+
+    def counted(self: ChatStream, data: str) -> None:
+        count[0] += 1
+        original(self, data)
+
+    monkeypatch.setattr(openai_chat.ChatStream, "_decode", counted)
+    _fed_raw(datas)
+    monkeypatch.undo()
+    return count[0]
 
 
 @pytest.mark.parametrize("separators", [(",", ":"), None])
@@ -100,35 +125,146 @@ def test_a_text_that_only_looks_like_the_template_is_decoded() -> None:
     assert stream.result() is not None
 
 
+def _obfuscated(text: str, noise: str, **top: Any) -> dict[str, Any]:
+    """A text chunk as OpenAI sends it: ``usage`` null and a random ``obfuscation`` string last."""
+    return {**_chunk({"content": text}, **top), "usage": None, "obfuscation": noise}
+
+
+def test_obfuscated_chunks_are_read_by_their_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    # OpenAI adds a random "obfuscation" string (of random length) to every chunk: the template
+    # takes any string there, so only the first text chunk and the last two are decoded whole
+    noises = ["", "a", "Zq9", 'e\\"scaped', "ünï", "x" * 40]
+    events = [
+        {**_chunk({"role": "assistant", "content": ""}), "usage": None, "obfuscation": "r0"},
+        *[_obfuscated(f"w{n} ", noises[n % len(noises)]) for n in range(40)],
+        {**_chunk({}, finish="stop"), "usage": None, "obfuscation": "f"},
+        {**_chunk(None, usage=USAGE), "obfuscation": "u"},
+    ]
+    datas = [*_raw(events), "[DONE]"]
+    stream = _same(datas)
+    result = stream.result()
+    assert result is not None
+    assert result.completion_text == "".join(f"w{n} " for n in range(40))
+    assert result.usage.input_total == 9
+    assert _decodes(datas, monkeypatch) == 5  # role, first text, finish, usage, [DONE]
+
+
+def test_obfuscation_read_only_where_the_chunk_has_it_as_a_string() -> None:
+    base = _obfuscated("a", "n1")
+    text = _raw([base])[0]
+    cut = text.index('"obfuscation":') + len('"obfuscation":')
+    tricky = [
+        text,
+        text[:cut] + '"n\\"2"' + text[cut + 4 :],  # an escaped quote in the noise: still a string
+        text[:cut] + "12" + text[cut + 4 :],  # not a string there: decoded whole
+        text[:cut] + '"n3","x":1' + text[cut + 4 :],  # more than a string: decoded whole
+        text[:cut] + '"n4' + text[cut + 4 :],  # broken JSON: skipped
+        text[:cut]
+        + '"n7","usage":{"prompt_tokens":5,"completion_tokens":1,"total_tokens":6}'
+        + text[cut + 4 :],
+        _raw([{**base, "obfuscation": "n5", "extra": 1}])[0],
+        _raw([{**_chunk({"content": "b"}), "obfuscation": 7}])[0],
+        _raw([{**_chunk({"content": "c"}), "obfuscation": "q", "more": "z"}])[0],
+        _raw([{**_chunk({"content": "d"}), "obfuscation": "q", "more": "z"}])[0],
+        _raw([{**_chunk({"content": "e"}), "obfuscation": "q", "nested": {"obfuscation": "w"}}])[0],
+        _raw([{**_chunk({"content": "f"}), "obfuscation": "q", "nested": {"obfuscation": "w"}}])[0],
+        _raw([_obfuscated("g", "n6")])[0],
+    ]
+    stream = _same(tricky)
+    result = stream.result()
+    assert result is not None
+    assert result.completion_text == "aaaaaabcdefg"  # the broken one skipped: json.loads fails on it
+    assert result.usage.input_total == 5  # the usage written after the obfuscation string was read
+
+
 def test_chunks_that_vary_beyond_their_text_stop_the_templates(monkeypatch: pytest.MonkeyPatch) -> None:
-    # OpenAI adds a random "obfuscation" string to every chunk: no template can match, so after a
-    # few tries each chunk is decoded as a whole, with no template made for it
+    # a field that changes from chunk to chunk (other than the text and the obfuscation string): no
+    # template can match, so after a few tries each chunk is decoded as a whole, with no template made
     from tokenomy.usage import openai_chat
 
     made = []
     original = openai_chat._text_template
 
-    def counted(data: str, event: Any) -> tuple[str, str] | None:
+    def counted(data: str, event: Any) -> Any:
         made.append(data)
         return original(data, event)
 
     monkeypatch.setattr(openai_chat, "_text_template", counted)
-    events = [
-        {**_chunk({"content": f"w{n} "}), "obfuscation": f"{n:03d}"} for n in range(40)
-    ]  # as OpenAI: last
+    events = [{**_chunk({"content": f"w{n} "}), "seq": n} for n in range(40)]
     stream = _same(_raw([*events, _chunk(None, usage=USAGE)]))
     result = stream.result()
     assert result is not None
     assert result.completion_text == "".join(f"w{n} " for n in range(40))
-    assert len(made) == openai_chat._GIVE_UP  # then no more attempts for the other 36 chunks
+    # then no more attempts for the other 36 chunks (in each of the two raw readers _same runs)
+    assert len(made) == 2 * openai_chat._GIVE_UP
 
 
-def test_recorded_streams_read_the_same_from_their_text() -> None:
+def test_a_template_hit_after_another_chunk_sets_what_that_chunk_changed() -> None:
+    # between two chunks the template reads, a chunk it does not read (a tool call, a refusal) may
+    # carry another model, id or finish reason: feeding the next text chunk sets them back, as
+    # decoding it would
+    tool = {"tool_calls": [{"index": 0, "id": "t", "function": {"name": "f", "arguments": "{}"}}]}
+    streams = [
+        [_chunk({"content": "a"}), _chunk(tool, model="gpt-4o-other"), _chunk({"content": "b"})],
+        [
+            _chunk({"content": "a"}, "stop"),
+            _chunk({"refusal": "x"}, "length"),
+            _chunk({"content": "b"}, "stop"),
+        ],
+        [
+            _chunk({"content": "a"}),
+            _chunk({"refusal": "x"}, service_tier="flex", id="c2"),
+            _chunk({"content": "b"}),
+        ],
+        [
+            _chunk({"content": "a"}, service_tier="default"),
+            _chunk(tool, service_tier="flex"),
+            _chunk({"content": "b"}, service_tier="default"),
+        ],
+    ]
+    for events in streams:
+        stream = _same(_raw([*events, _chunk(None, usage=USAGE)]))
+        result = stream.result()
+        assert result is not None
+        assert result.completion_text == "ab"
+    first, second, third = (_same(_raw(events)).result() for events in streams[:3])
+    assert first is not None
+    assert second is not None
+    assert third is not None
+    assert (first.response_model, second.finish_reason) == ("gpt-4o", "stop")
+    assert (third.response_id, third.service_tier) == ("chatcmpl-9", "flex")
+
+
+def test_feed_raws_passes_over_what_skip_says_and_stops_at_an_object() -> None:
+    datas: list[Any] = _raw(EVENTS[:6])
+    marked = [*datas[:3], None, '{"error":{"message":"x"}}', *datas[3:], {"not": "text"}, datas[0]]
+    stream = ChatStream(chat_extract)
+    at = stream.feed_raws(marked, 0, lambda data: '"error"' in data)
+    assert at == len(marked) - 2
+    plain = _fed_raw(datas)
+    assert stream.result() == plain.result()
+    assert stream.events == plain.events == 6
+    resumed = ChatStream(chat_extract)
+    assert resumed.feed_raws(datas, 2) == len(datas)
+    assert resumed.result() == _fed_raw(datas[2:]).result()
+
+
+def test_recorded_streams_read_the_same_from_their_text(monkeypatch: pytest.MonkeyPatch) -> None:
     real_data_path("provider-responses")
     streams = [r.events for r in all_recordings() if r.streamed and r.events and "choices" in r.events[0]]
     assert len(streams) >= 3
+    obfuscated = 0
     for events in streams:
-        _same(_raw(list(events)))
+        for separators in ((",", ":"), None):
+            _same(_raw(list(events), separators))
+        texts = [
+            e for e in events if [set(c.get("delta", {})) for c in e.get("choices", [])] == [{"content"}]
+        ]
+        if len(texts) >= 3 and all("obfuscation" in e for e in texts):  # OpenAI's streams since 2025
+            datas = _raw(list(events))
+            assert _decodes(datas, monkeypatch) <= len(datas) - len(texts) + 1  # the template read them
+            obfuscated += 1
+    assert obfuscated >= 1
 
 
 def test_feed_delta_equals_feeding_the_plain_chunk() -> None:
@@ -149,3 +285,27 @@ def test_feed_delta_equals_feeding_the_plain_chunk() -> None:
     slow.feed(EVENTS[-1])
     assert fast.result() == slow.result()
     assert fast.events == slow.events == 5
+
+
+def test_the_stream_facts_are_added_as_every_accumulator_adds_them() -> None:
+    from tokenomy.usage.adapter import EventAccumulator
+
+    stream = _fed_raw(_raw(EVENTS))
+    found = chat_extract({**HEAD, "object": "chat.completion", "choices": [], "usage": USAGE})
+    for complete in (True, False):
+        assert stream.finish(found, complete=complete) == EventAccumulator.finish(
+            stream, found, complete=complete
+        )
+    finished = stream.finish(found, complete=False)
+    assert finished.extra == {"streamed": True, "complete": False, "events": len(EVENTS), "odd_events": 0}
+
+
+def test_an_obfuscation_string_before_the_text_must_stay_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    first = [{"obfuscation": "same", **_chunk({"content": f"t{n}"})} for n in range(6)]
+    varied = [{"obfuscation": f"v{n}", **_chunk({"content": f"u{n}"})} for n in range(6)]
+    datas = _raw([*first, *varied, _chunk(None, usage=USAGE)])
+    result = _same(datas).result()
+    assert result is not None
+    assert result.completion_text == "t0t1t2t3t4t5u0u1u2u3u4u5"
+    # the first run is read by one template; a varied one is never read by the previous chunk's
+    assert _decodes(datas, monkeypatch) == 1 + 6 + 1

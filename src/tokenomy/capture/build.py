@@ -100,14 +100,17 @@ def _ttft_ms(captured: Captured) -> float | None:
     times, items, is_output = captured.times, captured.items, captured.route.is_output
     if not times or not items:
         return None
-    for item, at in zip(items, times, strict=False):
+    # times stopped at an event whose text surely carries output: that one is not read, its time is
+    # the answer when no event before it carries output
+    stopped = len(times) < len(items)
+    for item, at in zip(items, times[:-1] if stopped else times, strict=False):
         try:
             found = is_output is None or is_output(item)
         except Exception:  # an odd event is not output
             found = False
         if found:
             return (at - captured.t0) / 1e6
-    if len(times) < len(items):  # times stopped at an event whose text surely carries output
+    if stopped:
         return (times[-1] - captured.t0) / 1e6
     return None
 
@@ -125,7 +128,10 @@ def _extracted(captured: Captured, keep_text: bool) -> Extracted | None:
             for item in captured.items:
                 accumulator.feed(route.event(item))
         found = accumulator.result()
-        return None if found is None else dataclasses.replace(found, provider=provider_of(state))
+        if found is None:
+            return None
+        provider = provider_of(state)
+        return found if found.provider == provider else dataclasses.replace(found, provider=provider)
     if captured.response is None:
         return None
     body = _raw_body(captured.response)

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 DONE: Final = "done"
 ABANDONED: Final = "abandoned"
 FAILED: Final = "failed"
+_KEYED: dict[str | None, Attribution] = {}
+"""The attribution of a call made outside every scope, by the client's key hash (None: no key)."""
+_KEYED_SIZE: Final = 256
 
 
 class Captured:
@@ -80,8 +83,14 @@ class Captured:
 
     def keyed_attribution(self) -> Attribution:
         """The scope's attribution (empty outside every scope) with the client's key hash added."""
-        attribution = self.attribution if self.attribution is not None else Attribution()
-        key = self.client.api_key_id
+        attribution, key = self.attribution, self.client.api_key_id
+        if attribution is None:  # outside every scope: one shared object per key (it is immutable)
+            found = _KEYED.get(key)
+            if found is None:
+                if len(_KEYED) >= _KEYED_SIZE:
+                    _KEYED.clear()
+                found = _KEYED[key] = Attribution(api_key_id=key)
+            return found
         if attribution.api_key_id is None and key is not None:
             attribution = dataclasses.replace(attribution, api_key_id=key)
         return attribution

@@ -13,8 +13,9 @@ recorded when the stream ends:
 
 Both SDKs' stream objects read server-sent events from ``stream._iter_events()`` and turn them
 into the SDK's objects in a generator (``stream._iterator``) that closes the HTTP response when it
-ends, however it ends. For a route read from the events' data text (``Route.raw``: OpenAI chat),
-the watcher sets the stream's event reader (:meth:`TextWatch.events`) and keeps every event the
+ends, however it ends. For a route read from the events' data text (``Route.raw``: OpenAI chat and
+Responses, Anthropic Messages), the watcher sets the stream's event reader (:meth:`TextWatch.events`;
+the anthropic SDK's, on the copy of the stream its generator runs on) and keeps every event the
 SDK reads, as it reads it: the server-sent event objects (one small object each, where the chunk
 objects the SDK builds from them are several pydantic objects each), replaced by their data text
 when the stream ends (strings, which the garbage collector does not scan while they wait for the
@@ -47,6 +48,7 @@ import time
 import weakref
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Iterator
+from functools import cached_property
 from itertools import chain, filterfalse
 from typing import Any
 
@@ -382,12 +384,33 @@ def watch_stream(stream: Any, captured: Captured, sink: Sink, *, is_async: bool)
     hook = "aclose" if is_async else "close"
     close = getattr(type(response), hook)
     read = event_reader(stream) if captured.route.raw else None
+    owner = stream if read is None else _reads_events(stream, inner, is_async=is_async)
     watch: Watch
-    if read is not None:
+    if read is not None and owner is not None:
+        if owner is not stream:
+            read = _read_weakly(read, owner)
         watch = TextWatch(captured, sink, response, close, stream=stream, read=read, is_async=is_async)
-        stream._iter_events = watch.aevents if is_async else watch.events
+        owner._iter_events = watch.aevents if is_async else watch.events
     else:
         watch = ObjectWatch(captured, sink, response, close, hook)
         stream._iterator = watch_async(inner, watch) if is_async else watch_sync(inner, watch)
     setattr(response, hook, watch.aclose if is_async else watch.close)
     return True
+
+
+def _reads_events(stream: Any, inner: Any, *, is_async: bool) -> Any:
+    """The object whose ``_iter_events`` the stream's generator calls: the stream, or, where the SDK
+    runs its generator on a copy of the stream made on first use (the anthropic SDK, so that a
+    dropped stream is freed by reference counting), that copy. None: not known."""
+    if not isinstance(getattr(type(stream), "_iterator", None), cached_property):
+        return stream
+    frame = getattr(inner, "ag_frame" if is_async else "gi_frame", None)
+    owner = None if frame is None else frame.f_locals.get("self")
+    return owner if type(owner) is type(stream) else None
+
+
+def _read_weakly(read: Callable[[Any], Any], owner: Any) -> Callable[[Any], Any]:
+    """``read`` of ``owner`` (the copy the SDK's generator runs on), held weakly: the generator holds
+    the copy, which holds the watcher, so a strong reference would make a cycle of them."""
+    ref = weakref.ref(owner)
+    return lambda stream: read(ref())

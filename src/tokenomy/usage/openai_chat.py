@@ -28,10 +28,12 @@ OpenAI-compatible surfaces of DeepSeek and OpenRouter.
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from json.decoder import scanstring  # type: ignore[attr-defined]  # the C string scanner, untyped
+from operator import attrgetter
 from typing import Any, Final
 
 from tokenomy.schema import ToolUse, Usage
@@ -265,14 +267,15 @@ class _Choice:
 class ChatStream(EventAccumulator):
     """Accumulates chat chunks; rebuilds a chat completion body for ``extract``.
 
-    Besides :meth:`feed`, two cheaper ways in read the most frequent chunk, a plain text delta,
+    Besides :meth:`feed`, cheaper ways in read the most frequent chunk, a plain text delta,
     without building or decoding its whole object, with the same effect as feeding it:
-    :meth:`feed_delta` (its fields, as an SDK's chunk object holds them) and :meth:`feed_raw`
-    (its JSON text: a chunk that differs from the last fully decoded text delta only in its text
-    is read by that text alone).
+    :meth:`feed_delta` (its fields, as an SDK's chunk object holds them), :meth:`feed_raw` (its
+    JSON text: a chunk that differs from the last fully decoded text delta only in its text, and
+    in OpenAI's random ``obfuscation`` string, is read by that text alone) and :meth:`feed_raws`
+    (a whole stream's texts in one loop).
     """
 
-    __slots__ = ("_choices", "_extract", "_head", "_legacy", "_misses", "_template", "_usage")
+    __slots__ = ("_choices", "_extract", "_head", "_legacy", "_misses", "_synced", "_template", "_usage")
 
     def __init__(self, extract: Extractor) -> None:
         super().__init__()
@@ -281,12 +284,16 @@ class ChatStream(EventAccumulator):
         self._usage: Mapping[str, Any] | None = None
         self._choices: dict[int, _Choice] = {}
         self._legacy = False
-        self._template: tuple[str, str] | None = None
+        self._template: _Template | None = None
+        # whether feeding the template's chunk again would change nothing but the text (False once
+        # another chunk was fed: its head or finish reason may differ from the template's)
+        self._synced = False
         # chunks decoded whole while templates were tried; past _GIVE_UP none is made any more
-        # (chunks that vary beyond their text, e.g. OpenAI's per-chunk "obfuscation")
+        # (chunks that vary beyond their text and obfuscation)
         self._misses = 0
 
     def _feed(self, event: Mapping[str, Any]) -> None:
+        self._synced = False
         head = self._head
         for key in _HEAD_KEYS:
             value = event.get(key)
@@ -311,6 +318,7 @@ class ChatStream(EventAccumulator):
         service tier, and ``index`` an int.
         """
         self.events += 1
+        self._synced = False
         known = self._head
         for key, value in zip(_HEAD_KEYS[:4], head, strict=True):
             if value is not None:
@@ -325,22 +333,119 @@ class ChatStream(EventAccumulator):
         """Feed one event's JSON text (empty data and ``[DONE]`` are skipped, bad JSON ignored).
 
         The same as ``feed(json.loads(data))``; a chunk made of the last decoded text delta's
-        JSON text with only its text changed is read by decoding that text alone.
+        JSON text with only its text (and obfuscation string) changed is read by decoding that
+        text alone.
         """
         template = self._template
         if template is not None:
-            prefix, suffix = template
+            prefix, suffix, tail = template[0], template[1], template[2]
             start, end = len(prefix), len(data) - len(suffix)
-            if end > start and data.startswith(prefix) and data.endswith(suffix) and data[start] == '"':
+            if end > start and data.startswith(prefix) and data[start] == '"':
                 try:
                     text, stop = scanstring(data, start + 1)
                 except ValueError:
                     stop = -1
-                if stop == end:
+                if (
+                    (stop == end and data.endswith(suffix))
+                    if tail is None
+                    else (stop > 0 and _tail_matches(data, stop, suffix, tail))
+                ):
                     self.events += 1
-                    self._choices[0].text.append(text)
+                    choice = self._choices[0]
+                    choice.text.append(text)
                     self._misses = 0
+                    if not self._synced:
+                        self._sync(template, choice)
                     return
+        self._decode(data)
+
+    def feed_raws(
+        self, datas: Sequence[Any], start: int = 0, skip: Callable[[str], bool] | None = None
+    ) -> int:
+        """Feed ``datas[start:]`` in order, each text as :meth:`feed_raw` would, in one loop.
+
+        A text the template does not read and for which ``skip`` is True is passed over, and so is
+        None. Returns the position of the first item that is neither a string nor None (the caller
+        feeds it its own way), or ``len(datas)``.
+        """
+        at, count = start, len(datas)
+        while at < count:
+            template = self._template
+            if template is not None:
+                at = self._run(template, datas, at, count)
+                if at >= count:
+                    break
+            data = datas[at]
+            if type(data) is not str:
+                if data is not None:
+                    return at
+                at += 1
+                continue
+            at += 1
+            if skip is None or not skip(data):
+                self._decode(data)
+        return count
+
+    def _run(self, template: _Template, datas: Sequence[Any], at: int, count: int) -> int:
+        """Feed the chunks from ``datas[at]`` on that the template reads (:meth:`feed_raw`'s test,
+        inlined); the position of the first one it does not read."""
+        prefix, suffix, tail = template[0], template[1], template[2]
+        begin, size = len(prefix), len(suffix)
+        first = at
+        texts: list[str] | None = None
+        while at < count:
+            data = datas[at]
+            if (
+                type(data) is not str
+                or (end := len(data) - size) <= begin
+                or not data.startswith(prefix)
+                or data[begin] != '"'
+            ):
+                break
+            try:
+                text, stop = scanstring(data, begin + 1)
+            except ValueError:
+                break
+            if tail is None:
+                if stop != end or not data.endswith(suffix):
+                    break
+            else:  # _tail_matches, inlined
+                after = stop + size
+                if not data.startswith(suffix, stop) or data[after : after + 1] != '"':
+                    break
+                try:
+                    close = scanstring(data, after + 1)[1]
+                except ValueError:
+                    break
+                if close != len(data) - len(tail) or not data.endswith(tail):
+                    break
+            if texts is None:
+                choice = self._choices[0]
+                texts = choice.text
+                if not self._synced:
+                    self._sync(template, choice)
+            texts.append(text)
+            at += 1
+        if at > first:
+            self.events += at - first
+            self._misses = 0
+        return at
+
+    def _sync(self, template: _Template, choice: _Choice) -> None:
+        """Set what feeding the template's chunk sets besides its text (another chunk was fed since)."""
+        event = template[3]
+        head = self._head
+        for key in _HEAD_KEYS:
+            value = event.get(key)
+            if value is not None:
+                head[key] = value
+        reason = event["choices"][0].get("finish_reason")
+        if isinstance(reason, str):
+            choice.finish = reason
+        self._synced = True
+
+    def _decode(self, data: str) -> None:
+        """:meth:`feed_raw` of a text the template does not read: decoded and fed whole."""
         if not data or data == "[DONE]":
             return
         try:
@@ -351,7 +456,10 @@ class ChatStream(EventAccumulator):
         self.feed(event)
         if self.odd_events == odd and self._misses < _GIVE_UP:
             self._misses += 1
-            self._template = _text_template(data, event) or template
+            made = _text_template(data, event)
+            if made is not None:
+                self._template = made
+                self._synced = True  # the template's own chunk was fed last
 
     def result(self) -> Extracted | None:
         """The rebuilt completion read by the extractor, or None when no chunk was usable."""
@@ -363,19 +471,70 @@ class ChatStream(EventAccumulator):
         body["usage"] = self._usage
         return self.finish(self._extract(body), complete=self._usage is not None)
 
+    def finish(self, extracted: Extracted, *, complete: bool) -> Extracted:
+        """:meth:`EventAccumulator.finish` (the same Extracted), built directly rather than by
+        ``dataclasses.replace``, which costs twice as much."""
+        if not _EXTRA_LAST:
+            return super().finish(extracted, complete=complete)
+        facts = {"streamed": True, "complete": complete, "events": self.events, "odd_events": self.odd_events}
+        values = list(_EXTRACTED_FIELDS(extracted))
+        values[-1] = {**extracted.extra, **facts}
+        return Extracted(*values)
 
+
+_Template = tuple[str, str, "str | None", dict[str, Any]]
+"""A text delta's JSON text around its text, and the chunk: (prefix, suffix, tail, chunk). With
+``tail`` None the text is followed by ``suffix`` alone; otherwise by ``suffix``, the chunk's
+obfuscation string (any JSON string) and ``tail``. The decoded chunk gives what feeding it sets
+besides its text (:meth:`ChatStream._sync`)."""
+_NAMES: Final = tuple(f.name for f in dataclasses.fields(Extracted))
+_EXTRACTED_FIELDS: Final = attrgetter(*_NAMES)
+_EXTRA_LAST: Final = _NAMES[-1] == "extra" and all(f.init for f in dataclasses.fields(Extracted))
+"""Whether an Extracted is built from its fields in order with ``extra`` last (:meth:`ChatStream.finish`)."""
 _CONTENT_KEY: Final = '"delta":{"content":'
+_OBFUSCATION_KEY: Final = '"obfuscation":'
 _GIVE_UP: Final = 4
 """Chunks in a row decoded in full before :meth:`ChatStream.feed_raw` stops making templates."""
 
 
-def _text_template(data: str, event: Any) -> tuple[str, str] | None:
-    """The JSON text around a plain text delta's text (chunk 0 only), or None for another chunk.
+def _tail_matches(data: str, stop: int, suffix: str, tail: str) -> bool:
+    """Whether ``data[stop:]`` is ``suffix``, one JSON string and ``tail``."""
+    if not data.startswith(suffix, stop):
+        return False
+    begin = stop + len(suffix)
+    if data[begin : begin + 1] != '"':
+        return False
+    try:
+        _, end = scanstring(data, begin + 1)
+    except ValueError:
+        return False
+    return end == len(data) - len(tail) and data.endswith(tail)
 
-    Checked by decoding the template with other text: it must give the same chunk with only that
-    text changed, so a match in :meth:`ChatStream.feed_raw` is exactly that chunk.
+
+def _obfuscation_split(suffix: str) -> tuple[str, str] | None:
+    """A template's suffix cut around its one ``"obfuscation"`` string: (before it, after it)."""
+    key = suffix.find(_OBFUSCATION_KEY)
+    if key < 0 or suffix.find(_OBFUSCATION_KEY, key + 1) >= 0:
+        return None
+    begin = key + len(_OBFUSCATION_KEY)
+    if suffix[begin : begin + 1] != '"':
+        return None
+    try:
+        _, end = scanstring(suffix, begin + 1)
+    except ValueError:
+        return None
+    return suffix[:begin], suffix[end:]
+
+
+def _text_template(data: str, event: Any) -> _Template | None:
+    """The template of a plain text delta's JSON text (chunk 0 only), or None for another chunk.
+
+    Checked by decoding the template with other text (and obfuscation string): it must give the same
+    chunk with only those changed, so a match in :meth:`ChatStream.feed_raw` is exactly that chunk.
     """
-    if not isinstance(event, dict) or event.get("usage") is not None or event.get("x_groq") is not None:
+    if not isinstance(event, dict) or "error" in event:
+        return None
+    if event.get("usage") is not None or event.get("x_groq") is not None:
         return None
     choices = event.get("choices")
     if not isinstance(choices, list) or len(choices) != 1 or not isinstance(choices[0], dict):
@@ -395,12 +554,21 @@ def _text_template(data: str, event: Any) -> tuple[str, str] | None:
     except ValueError:
         return None
     prefix, suffix = data[:start], data[stop:]
+    expected = {**event, "choices": [{**choice, "delta": {"content": "\u0001"}}]}
+    tail = None
+    # an obfuscation string after the text is read as any string; elsewhere it must stay the same
+    split = _obfuscation_split(suffix) if type(event.get("obfuscation")) is str else None
+    if split is not None:
+        suffix, tail = split
+        probe_text = f'{prefix}"\\u0001"{suffix}"\\u0002"{tail}'
+        expected["obfuscation"] = "\u0002"
+    else:
+        probe_text = f'{prefix}"\\u0001"{suffix}'
     try:
-        probe = json.loads(f'{prefix}"\\u0001"{suffix}')
+        probe = json.loads(probe_text)
     except ValueError:
         return None
-    expected = {**event, "choices": [{**choice, "delta": {"content": "\u0001"}}]}
-    return (prefix, suffix) if probe == expected else None
+    return (prefix, suffix, tail, event) if probe == expected else None
 
 
 ADAPTER: Final = Adapter(

@@ -263,3 +263,116 @@ def test_the_sure_output_test_never_calls_a_chunk_without_output_output() -> Non
                 sure += 1
             seen += 1
     assert seen > sure > 0
+
+
+def _sdk_yields(data: str) -> Any:
+    """The chunk the SDK yields for a data text, decoded (None: it yields nothing for it)."""
+    if not data or data.startswith("[DONE]"):
+        return None
+    try:
+        event = json.loads(data)
+    except ValueError:
+        return None
+    return None if isinstance(event, dict) and event.get("error") else event
+
+
+def _wire_chunk(delta: dict[str, Any] | None, finish: str | None = None, index: int = 0, **top: Any) -> Any:
+    head = {"id": "c9", "object": "chat.completion.chunk", "created": 7, "model": "gpt-4o-mini"}
+    choices = (
+        [] if delta is None else [{"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}]
+    )
+    return {**head, "service_tier": "default", "system_fingerprint": "fp", **top, "choices": choices}
+
+
+_WIRE_USAGE = {"prompt_tokens": 11, "completion_tokens": 5, "total_tokens": 16}
+
+
+def _varied_streams() -> dict[str, list[Any]]:
+    """Chat streams as the API writes them (compact JSON), each with what the fast reading must not miss."""
+    role = _wire_chunk({"role": "assistant", "content": "", "refusal": None})
+    words = [_wire_chunk({"content": f"w{n} "}) for n in range(6)]
+    tool = _wire_chunk(
+        {"tool_calls": [{"index": 0, "id": "t", "function": {"name": "f", "arguments": "{}"}}]}
+    )
+    stop, usage = _wire_chunk({}, "stop"), _wire_chunk(None, usage=_WIRE_USAGE)
+    noise = [{**c, "usage": None, "obfuscation": "x" * (n + 1)} for n, c in enumerate(words)]
+    return {
+        "plain": [role, *words, stop, usage],
+        "obfuscated": [
+            {**role, "usage": None, "obfuscation": "r"},
+            *noise,
+            stop,
+            {**usage, "obfuscation": "u"},
+        ],
+        "tool call between texts": [
+            role,
+            *words[:3],
+            {**tool, "model": "gpt-4o-mini-2"},
+            *words[3:],
+            stop,
+            usage,
+        ],
+        "tool call, then texts to the end": [
+            role,
+            *words[:3],
+            {**tool, "model": "gpt-4o-mini-2"},
+            *words[3:],
+        ],
+        "refusal": [role, *words[:2], _wire_chunk({"refusal": "no"}, "length"), *words[2:], usage],
+        "two choices": [
+            role,
+            *words[:2],
+            _wire_chunk({"content": "other"}, index=1),
+            *words[2:],
+            stop,
+            usage,
+        ],
+        "no usage": [role, *words, stop],
+        "error event": [role, *words[:3], {"error": {"message": "overloaded"}}, *words[3:], usage],
+        "groq": [
+            {**role, "x_groq": {"id": "r"}},
+            *words,
+            {**stop, "x_groq": {"id": "r", "usage": _WIRE_USAGE}},
+        ],
+        "openrouter": [
+            {**role, "provider": "OpenAI"},
+            *[{**w, "provider": "OpenAI"} for w in words],
+            {**usage, "provider": "OpenAI", "usage": {**_WIRE_USAGE, "cost": 0.0002}},
+        ],
+        "finish with text": [role, *words[:3], _wire_chunk({"content": "end"}, "stop"), *words[3:], usage],
+    }
+
+
+def _fast_and_general(datas: list[Any]) -> tuple[Any, Any]:
+    fast, general = stream_accumulator(None), stream_accumulator(None)
+    chat_events(datas, fast)
+    for data in datas:
+        event = _sdk_yields(data) if type(data) is str else None
+        if event is not None:
+            general.feed(event)
+    return fast.result(), general.result()
+
+
+def test_a_stream_kept_as_text_reads_as_the_chunks_the_sdk_yields() -> None:
+    for name, events in _varied_streams().items():
+        datas: list[Any] = [json.dumps(e, separators=(",", ":")) for e in events] + ["[DONE]"]
+        for kept in (datas, [None, *datas[:2], None, *datas[2:]], [*datas[:3], "", "not json", *datas[3:]]):
+            fast, general = _fast_and_general(kept)
+            assert fast is not None, name
+            assert fast == general, name
+    fast, _ = _fast_and_general(
+        [json.dumps(e, separators=(",", ":")) for e in _varied_streams()["obfuscated"]]
+    )
+    assert fast.completion_text == "w0 w1 w2 w3 w4 w5 "
+    assert fast.usage.input_total == 11
+
+
+def test_recorded_streams_kept_as_compact_text_read_as_the_sdk_yields() -> None:
+    from tests.usage.recordings import all_recordings
+
+    real_data_path("provider-responses")
+    streams = [r.events for r in all_recordings() if r.streamed and r.events and "choices" in r.events[0]]
+    assert len(streams) >= 3
+    for events in streams:
+        fast, general = _fast_and_general([json.dumps(e, separators=(",", ":")) for e in events] + ["[DONE]"])
+        assert fast == general

@@ -274,3 +274,15 @@ def test_a_sink_over_the_duckdb_target_survives_a_busy_file(tmp_path: Path) -> N
     assert sink.flush() is True
     with open_store(db, read_only=True) as store:
         assert sorted(c.id for c in store.iter_calls()) == ["c00000", "c00001", "c00002"]
+
+
+def test_a_priced_call_is_the_call_with_its_cost_and_nothing_else_changed() -> None:
+    from tokenomy.capture.sink.targets import with_cost
+
+    cost = Pricer().price(call(1))
+    assert cost is not None
+    for record in (call(1), call(2)):
+        priced = with_cost(record, cost)
+        assert priced == record.replace(cost=cost)
+        assert priced.cost == cost
+        assert with_cost(priced, None) == record

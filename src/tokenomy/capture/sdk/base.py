@@ -10,12 +10,13 @@ branches on an SDK's name.
 
 Readers run on the sink's thread. They use pydantic's ``model_dump`` (see :func:`dump`), except
 for embeddings (whose vectors are left out) and the most frequent stream events (a text delta),
-read by hand.
+read by hand. A stream kept as its events' data text (``Route.raw``) is read from that text instead.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -66,6 +67,52 @@ class Route:
     events: EventsFeeder | None = None
     raw: bool = False
     text_output: Callable[[str], bool] | None = None
+
+
+def data_events(decode: Callable[[str], Any], event: EventReader) -> EventsFeeder:
+    """An :data:`EventsFeeder` for a raw route whose SDK turns each event's data text into an object
+    by decoding it as JSON (the Responses and Messages streams).
+
+    ``decode`` gives the decoded event the SDK yields for a data text, or None for one it yields
+    nothing for (``[DONE]``, an empty or non-JSON text, a ping, an error event it raises instead);
+    a data text is fed as what ``decode`` gives, an SDK object as ``event`` reads it, so a stream
+    reads the same kept either way. None (an event without data text) is passed over.
+    """
+
+    def feed(items: Sequence[Any], accumulator: Any) -> None:
+        take = accumulator.feed
+        for item in items:
+            if type(item) is str:
+                found = decode(item)
+                if found is not None:
+                    take(found)
+            elif item is not None:
+                take(event(item))
+
+    return feed
+
+
+def json_or_none(data: str) -> Any:
+    """``data`` decoded as JSON, or None when it is not JSON."""
+    try:
+        return json.loads(data)
+    except ValueError:
+        return None
+
+
+_TYPE: Final = '{"type":"'
+
+
+def type_of(data: str) -> str | None:
+    """The ``type`` of an event given as its data text, read without decoding it, when the text is
+    written as the Responses and Messages APIs write it (compact JSON, ``type`` its first member);
+    None for text written otherwise (or a type holding an escape). Whether the rest is valid JSON
+    is not checked."""
+    if not data.startswith(_TYPE):
+        return None
+    end = data.find('"', 9)
+    kind = data[9:end] if end > 9 else None
+    return None if kind is None or "\\" in kind else kind
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,16 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from tokenomy.capture.sdk.base import ClientAdapter, Route, attr, dump, installed_class
+from tokenomy.capture.sdk.base import (
+    ClientAdapter,
+    Route,
+    attr,
+    data_events,
+    dump,
+    installed_class,
+    json_or_none,
+    type_of,
+)
 
 _CHUNK: Final = "chat.completion.chunk"
 
@@ -46,20 +55,22 @@ def chat_event(chunk: Any) -> dict[str, Any]:
 def chat_events(chunks: Sequence[Any], accumulator: Any) -> None:
     """Feed a chat stream's chunks to an accumulator, plain text chunks without building their dicts.
 
-    Once the accumulator (or the auto stream's recognised one) offers ``feed_delta`` (the chat
-    accumulator does), a chunk :func:`chat_event` would read by hand is given to it by its
-    fields, which has the same effect as feeding ``chat_event(chunk)``. A chunk kept as its data
-    text (a ``str``, see ``Route.raw``) is read by :func:`chat_data`; once the chat accumulator is
-    known, its ``feed_raw`` is called directly.
+    A chunk kept as its data text (a ``str``, see ``Route.raw``) is read by :func:`chat_data`; once
+    the chat accumulator is known (the auto stream recognised it), the texts that follow are given
+    to its ``feed_raws`` in one loop, which reads each as ``feed_raw`` does and passes over an error
+    event as :func:`chat_data` does. Once the accumulator offers ``feed_delta`` (the chat
+    accumulator does), an SDK chunk object :func:`chat_event` would read by hand is given to it by
+    its fields, which has the same effect as feeding ``chat_event(chunk)``.
     """
-    feed_raw = None
-    for chunk in chunks:
+    at, count = 0, len(chunks)
+    while at < count:
+        chunk = chunks[at]
+        at += 1
         if type(chunk) is str:
-            if feed_raw is not None and '"error"' not in chunk:
-                feed_raw(chunk)  # what chat_data does once the accumulator is known, without its lookups
-                continue
             chat_data(chunk, accumulator)
-            feed_raw = getattr(getattr(accumulator, "inner", accumulator), "feed_raw", None)
+            feed_raws = getattr(getattr(accumulator, "inner", accumulator), "feed_raws", None)
+            if feed_raws is not None:
+                at = feed_raws(chunks, at, _error_event)
             continue
         if chunk is None:  # an event without data text (not one the SDK makes)
             continue
@@ -91,7 +102,7 @@ def chat_data(data: str, accumulator: Any) -> None:
     ``[DONE]``, empty data and text that is not JSON are skipped, and so is an error event, which
     the SDK raises instead of yielding (the call then ends with that error).
     """
-    if '"error"' in data and _is_error(data):
+    if _error_event(data):
         return
     inner = getattr(accumulator, "inner", accumulator)
     feed_raw = getattr(inner, "feed_raw", None)
@@ -105,6 +116,11 @@ def chat_data(data: str, accumulator: Any) -> None:
     except ValueError:
         return
     accumulator.feed(event)
+
+
+def _error_event(data: str) -> bool:
+    """Whether a chunk's data text is an error event (which the SDK raises instead of yielding)."""
+    return '"error"' in data and _is_error(data)
 
 
 def _is_error(data: str) -> bool:
@@ -189,9 +205,86 @@ def responses_event(event: Any) -> dict[str, Any]:
 
 
 def responses_is_output(event: Any) -> bool:
-    """True for a delta event (text, refusal, tool-call arguments, reasoning)."""
-    kind = event.type
+    """True for a delta event (text, refusal, tool-call arguments, reasoning); also for an event
+    given as its data text (see ``Route.raw``), read as the SDK reads it into the event object (an
+    event whose type is read without decoding it and is no delta is not output, whatever the rest)."""
+    if type(event) is str:
+        kind = type_of(event)
+        if kind is not None and not kind.endswith(".delta"):
+            return False
+        event = responses_data(event)
+        kind = event.get("type") if isinstance(event, dict) else None
+    else:
+        kind = event.type
     return isinstance(kind, str) and kind.endswith(".delta")
+
+
+def responses_data(data: str) -> Any:
+    """The event the SDK yields for a Responses event's data text, decoded: None for one it yields
+    nothing for (``[DONE]``, which ends the stream; empty or non-JSON text, and an event with an
+    ``error`` member, which it raises on instead). The ``error`` event type is yielded, not raised."""
+    if not data or data.startswith("[DONE]"):
+        return None
+    event = json_or_none(data)
+    if isinstance(event, dict) and event.get("error"):
+        return None
+    return event
+
+
+def responses_text_output(data: str) -> bool:
+    """True when a Responses event's data text surely is a delta event (what
+    :func:`responses_is_output` calls output), as the API writes them: compact JSON, its type first.
+    Text written otherwise reads False here and is decided by :func:`responses_is_output` on the
+    sink's thread."""
+    kind = type_of(data)
+    return (
+        kind is not None
+        and kind.startswith("response.")
+        and kind.endswith(".delta")
+        and '"error"' not in data
+    )
+
+
+TERMINAL: Final = frozenset({"response.completed", "response.incomplete", "response.failed"})
+"""The Responses stream events the usage accumulator takes as the stream's end (the last one wins)."""
+_each_response_event: Final = data_events(responses_data, responses_event)
+
+
+def responses_events(items: Sequence[Any], accumulator: Any) -> None:
+    """Feed a Responses stream's events (SDK objects, or data text, see ``Route.raw``).
+
+    The usage accumulator reads a stream that has a terminal event (:data:`TERMINAL`) from the
+    last such event alone: when that event is kept as data text and every event after it can be
+    placed without decoding it, it is the only one decoded and fed (the text deltas, most of a
+    stream, are not decoded at all). Otherwise each event is fed, as :func:`data_events` does.
+    """
+    final = _final_event(items)
+    if final is not None:
+        accumulator.feed(final)
+    else:
+        _each_response_event(items, accumulator)
+
+
+def _final_event(items: Sequence[Any]) -> dict[str, Any] | None:
+    """The decoded last terminal event of a stream kept as data text, when it is known for sure."""
+    for item in reversed(items):
+        if type(item) is not str:
+            return None
+        kind = type_of(item)
+        if kind is None:
+            if not item or item.startswith("[DONE]"):
+                continue
+            return None
+        if kind in TERMINAL:
+            event = responses_data(item)
+            if (
+                isinstance(event, dict)
+                and event.get("type") in TERMINAL
+                and isinstance(event.get("response"), dict)
+            ):
+                return event
+            return None
+    return None
 
 
 def embeddings_body(obj: Any, keep_text: bool) -> dict[str, Any]:
@@ -224,6 +317,17 @@ _CHAT: Final = Route(
     raw=True,
     text_output=chat_text_output,
 )
+_RESPONSES: Final = Route(
+    "responses",
+    "chat",
+    "openai.responses",
+    body,
+    responses_event,
+    responses_is_output,
+    events=responses_events,
+    raw=True,
+    text_output=responses_text_output,
+)
 ADAPTER: Final = ClientAdapter(
     name="openai",
     matches=lambda client: isinstance(client, installed_class("openai", "OpenAI", "AsyncOpenAI")),
@@ -233,9 +337,7 @@ ADAPTER: Final = ClientAdapter(
     routes={
         "/chat/completions": _CHAT,
         "/completions": Route("completions", "text_completion", "openai.chat", body, dump, chat_is_output),
-        "/responses": Route(
-            "responses", "chat", "openai.responses", body, responses_event, responses_is_output
-        ),
+        "/responses": _RESPONSES,
         "/embeddings": Route("embeddings", "embeddings", "openai.embeddings", embeddings_body, prompt=False),
     },
     timeouts=lambda: installed_class("openai", "APITimeoutError"),

@@ -19,19 +19,21 @@ sink's thread, so that configuring capture does not slow the application's start
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import time
 from collections.abc import Sequence
 from importlib import metadata
+from operator import attrgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from tokenomy.capture.records import AgentSpan, Record, encode, is_native
 from tokenomy.capture.sink.poster import Poster
 from tokenomy.capture.sink.target import paced
 from tokenomy.errors import SinkError, StoreError
 from tokenomy.native import attribution_to_native
-from tokenomy.schema import Call, Charge, OutcomeEvent
+from tokenomy.schema import Call, Charge, Cost, OutcomeEvent, new_call
 
 if TYPE_CHECKING:
     from tokenomy.pricing import Pricer
@@ -60,9 +62,23 @@ class CallPricer:
             return records
         pricer = self.pricer()
         return [
-            r.replace(cost=pricer.price(r)) if isinstance(r, Call) and r.cost is None else r
+            with_cost(r, pricer.price(r)) if isinstance(r, Call) and r.cost is None else r
             for r in paced(records)
         ]
+
+
+_CALL_FIELDS: Final = tuple(f.name for f in dataclasses.fields(Call))
+_CALL_VALUES: Final = attrgetter(*_CALL_FIELDS)
+_COST_AT: Final = _CALL_FIELDS.index("cost")
+
+
+def with_cost(call: Call, cost: Cost | None) -> Call:
+    """``call.replace(cost=cost)``: the same Call, made from its fields in order by
+    :data:`tokenomy.schema.new_call` (``dataclasses.replace`` inspects every field of the class for
+    each copy and goes through the frozen ``__init__``: several times the cost)."""
+    values = list(_CALL_VALUES(call))
+    values[_COST_AT] = cost
+    return new_call(*values)
 
 
 class EventsTarget:
