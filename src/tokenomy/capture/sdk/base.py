@@ -171,12 +171,17 @@ def dump(obj: Any) -> dict[str, Any]:
     Measured against reading attributes by hand (docs/capture.md), ``model_dump`` is the cheaper
     way to copy a whole response (pydantic serialises in Rust, and a missing attribute costs a
     raised AttributeError on a pydantic model); hand-written readers win only for the tiny, most
-    frequent stream events, which the adapters special-case.
+    frequent stream events, which the adapters special-case. Pydantic's serializer warnings (an
+    SDK object holding a type its union field does not list, as a web search item in a Responses
+    event) are not printed: they would reach the application's output from the sink's thread.
     """
     model_dump = getattr(obj, "model_dump", None)
     if model_dump is None:
         return dict(obj) if isinstance(obj, Mapping) else {}
-    found = model_dump()
+    try:
+        found = model_dump(warnings=False)
+    except TypeError:  # a model_dump without the argument (pydantic v1 compatibility layers)
+        found = model_dump()
     return found if isinstance(found, dict) else {}
 
 
