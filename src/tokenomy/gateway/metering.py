@@ -30,7 +30,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from random import getrandbits
 from typing import Any, Final
@@ -46,9 +46,8 @@ from tokenomy.gateway.formats import Surface
 from tokenomy.importers.messages import request_messages
 from tokenomy.importers.provider import NOT_BILLED
 from tokenomy.importers.shape import Shape, shape_of
-from tokenomy.pricing import Pricer, Rates
-from tokenomy.pricing.compute import general_cost, whole_usage_cost
-from tokenomy.schema import Attribution, Call, Cost, Status, ToolUse, Usage, new_call
+from tokenomy.pricing import Pricer
+from tokenomy.schema import Attribution, Call, Status, ToolUse, Usage, new_call
 from tokenomy.usage import Extracted, SSEDecoder, extract, stream_accumulator
 from tokenomy.usage.anthropic import extract as anthropic_extract
 from tokenomy.usage.openai_chat import ChatStream
@@ -169,15 +168,17 @@ def build_call(exchange: Exchange, pricer: Pricer | None = None) -> Call:
         tier = str_or_none(request.get("service_tier"))
     cost = None
     if pricer is not None and (response_model or model):
-        cost = _price(
-            pricer,
-            usage,
-            model=response_model or model or "",
-            provider=exchange.provider,
-            started=started,
-            tier=tier,
-            latency_ms=latency_ms,
-        )
+        try:
+            cost = pricer.price_usage(
+                usage,
+                model=response_model or model or "",
+                provider=exchange.provider,
+                at=started.date(),
+                service_tier=tier,
+                latency_ms=latency_ms,
+            )
+        except TokenomyError:
+            cost = None
     call = new_call(
         response_id or f"{trace_id}:{span_id}",
         exchange.provider,
@@ -223,29 +224,6 @@ def build_call(exchange: Exchange, pricer: Pricer | None = None) -> Call:
         with contextlib.suppress(TokenomyError):
             call = dataclasses.replace(call, cost=pricer.price(call))  # unpriced, saying why
     return call
-
-
-def _price(
-    pricer: Pricer,
-    usage: Usage,
-    *,
-    model: str,
-    provider: str,
-    started: datetime,
-    tier: str | None,
-    latency_ms: float | None,
-) -> Cost | None:
-    """``pricer.price_usage(usage, ...)`` at the prices of the call's day, its steps called directly
-    (the rates, then :func:`cost_of`'s two roads); None when pricing fails."""
-    try:
-        day = started.date()
-        found = pricer.lookup(model=model, provider=provider, at=day, service_tier=tier)
-        if not isinstance(found, Rates):
-            return Cost.unpriced(found.reason, price_date=day)
-        cost = whole_usage_cost(usage, found, latency_ms)
-        return cost if cost is not None else general_cost(usage, found, latency_ms=latency_ms)
-    except TokenomyError:
-        return None
 
 
 _SPAN_BITS: Final = (1 << 64) - 1
