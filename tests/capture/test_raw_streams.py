@@ -85,12 +85,14 @@ def test_a_responses_stream_read_to_its_end_builds_the_same_call(
     pairs = both_ways(lambda: seen.append(RESPONSES[case](mock)), monkeypatch, mock.reset)
     call = same_call(*pairs[-1])
     assert call.id == _response_id(seen[0])
-    assert call.status is Status.OK
     assert call.streamed
     if case == "error event":  # the SDK yields it: the stream ends as read, its output counted here
         assert seen[0][-1].type == "error"
         assert call.usage.kind is Kind.ESTIMATED
+        assert call.status is Status.ERROR  # the call failed, though the SDK raised nothing
+        assert call.error_type == "server_error"  # the event's code
         return
+    assert call.status is Status.OK
     assert call.usage.kind is Kind.REPORTED
     assert call.ttft_ms is not None
     final = seen[0][-1].response

@@ -131,6 +131,13 @@ def test_in_stream_error_is_forwarded_and_recorded_as_an_error(
         (['{"type":"error","error":{"type":"overloaded_error"}}'], "overloaded_error"),
         (['{"error":"text only"}'], None),
         (["[DONE]", '{"type":"error"}'], "stream_error"),
+        # a Responses answer that failed: its response's error code; one that completed: no error
+        (
+            ['{"type":"response.failed","response":{"status":"failed","error":{"code":"server_error"}}}'],
+            "server_error",
+        ),
+        (['{"type":"response.failed","response":{"status":"failed","error":null}}'], "failed"),
+        (['{"type":"response.completed","response":{"status":"completed","error":null}}'], None),
     ],
 )
 def test_an_error_event_is_told_from_a_text_that_says_error(datas: list[str], found: str | None) -> None:

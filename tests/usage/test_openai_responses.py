@@ -153,3 +153,30 @@ def test_stream_cut_before_the_terminal_event_keeps_items_and_text() -> None:
     assert e.tool_uses == (ToolUse("final_result", args_hash({"result": 1})),)
     assert e.completion_text == "Hello"
     assert (e.response_id, e.extra["complete"]) == ("resp_1", False)
+
+
+def test_a_failed_response_names_its_error_code() -> None:
+    failed = response(status="failed", error={"code": "server_error", "message": "The model failed."})
+    assert extract(failed).extra["failure"] == "server_error"
+    assert extract(response(status="failed", error=None)).extra["failure"] == "failed"
+    assert "failure" not in extract(response()).extra  # completed
+    assert "failure" not in extract(response(status="incomplete")).extra
+
+
+def test_a_failed_terminal_event_fails_the_stream() -> None:
+    *head, _ = events()
+    failed = response(output=[], status="failed", error={"code": "rate_limit_exceeded", "message": "slow"})
+    e = accumulate([*head, {"type": "response.failed", "response": failed}])
+    assert e.extra["failure"] == "rate_limit_exceeded"
+    assert e.usage.input_total == 9299  # its usage is still what the provider reported
+
+
+def test_an_error_event_fails_the_stream_with_its_code() -> None:
+    error = {"type": "error", "code": "server_error", "message": "boom", "param": None, "sequence_number": 6}
+    e = accumulate([*events()[:-1], error])
+    assert e.extra["failure"] == "server_error"
+    assert e.extra["complete"] is False
+    assert e.completion_text == "Hello"  # what arrived before it is kept
+    without_code = accumulate([*events()[:2], {"type": "error", "message": "boom"}])
+    assert without_code.extra["failure"] == "error"
+    assert "failure" not in accumulate(events()).extra

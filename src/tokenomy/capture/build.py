@@ -36,6 +36,7 @@ from tokenomy.importers.provider import NOT_BILLED, provider_of_host
 from tokenomy.importers.shape import Shape
 from tokenomy.schema import Call, Content, Status, Usage
 from tokenomy.usage import Extracted, extract, stream_accumulator
+from tokenomy.usage.openai_responses import FAILURE
 
 _MAX_TOKENS: Final = ("max_completion_tokens", "max_output_tokens", "max_tokens")
 _EPOCH: Final = datetime(1970, 1, 1)
@@ -187,6 +188,9 @@ def _result(captured: Captured, extracted: Extracted | None) -> dict[str, Any]:
         out["error_type"], out["http_status"] = error.error_type, error.http_status
     if extracted is not None:
         out["finish_reason"], out["tool_uses"] = extracted.finish_reason, extracted.tool_uses
+        failure = extracted.extra.get(FAILURE)
+        if error is None and isinstance(failure, str):  # a Responses answer that failed, or its error event
+            out["status"], out["error_type"] = Status.ERROR, failure
     return out
 
 

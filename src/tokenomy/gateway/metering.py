@@ -52,6 +52,8 @@ from tokenomy.usage import Extracted, SSEDecoder, extract, stream_accumulator
 from tokenomy.usage.anthropic import extract as anthropic_extract
 from tokenomy.usage.openai_chat import ChatStream
 from tokenomy.usage.openai_plain import plain_chat_parts
+from tokenomy.usage.openai_responses import FAILURE
+from tokenomy.usage.openai_responses import extract as extract_responses
 
 _IGNORED_FIELDS: Final = (b":", b"event:", b"id:", b"retry:")
 
@@ -322,7 +324,8 @@ def stream_data(chunks: list[bytes]) -> list[str]:
 def stream_error(datas: list[str]) -> str | None:
     """The type of the first error event of a stream's data (OpenAI's and Anthropic's both carry a
     top-level ``error`` object; the SDKs raise it), or None. A text that merely says "error" is
-    escaped inside its JSON string, so only a real ``"error"`` key is decoded."""
+    escaped inside its JSON string, so only a real ``"error"`` key is decoded. A Responses stream's
+    ``response.failed`` event (its response's ``error`` holds the code) is an error too."""
     for data in datas:
         if '"error"' not in data:
             continue
@@ -334,6 +337,9 @@ def stream_error(datas: list[str]) -> str | None:
         if isinstance(error, dict) or (type(event) is dict and event.get("type") == "error"):
             kind = error.get("type") if isinstance(error, dict) else None
             return kind if isinstance(kind, str) and kind else "stream_error"
+        if type(event) is dict and event.get("type") == "response.failed":  # a Responses answer that failed
+            failure = extract_responses(event).extra.get(FAILURE)
+            return failure if isinstance(failure, str) else "failed"
     return None
 
 

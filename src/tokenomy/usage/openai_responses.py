@@ -20,6 +20,7 @@ with unknown usage.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Final
@@ -141,6 +142,18 @@ def _finish_reason(body: Mapping[str, Any]) -> str | None:
     return get_str(body, "incomplete_details", "reason") or get_str(body, "status")
 
 
+FAILURE: Final = "failure"
+"""The ``extra`` key of a response that failed: a body whose ``status`` is ``failed``, or a stream with
+an ``error`` event (which the SDK yields rather than raises); its value is the error's code
+(``server_error``...), else ``failed`` or ``error``. The call is an error, whatever usage it reports."""
+
+
+def _failure(body: Mapping[str, Any]) -> str | None:
+    if get_str(body, "status") != "failed":
+        return None
+    return get_str(body, "error", "code") or "failed"
+
+
 def build(
     body: Mapping[str, Any],
     usage: Usage,
@@ -152,6 +165,9 @@ def build(
 ) -> Extracted:
     """An Extracted for a Responses body whose usage the caller already converted."""
     output = items(body.get("output"))
+    failure = _failure(body)
+    if failure is not None:
+        extra = {**(extra or {}), FAILURE: failure}
     return Extracted(
         usage=usage,
         provider=provider,
@@ -184,7 +200,7 @@ def extract(body: Mapping[str, Any]) -> Extracted:
 class ResponsesStream(EventAccumulator):
     """Keeps the latest response snapshot and the finished output items; the terminal event wins."""
 
-    __slots__ = ("_done", "_extract", "_final", "_items", "_snapshot", "_text")
+    __slots__ = ("_done", "_extract", "_failure", "_final", "_items", "_snapshot", "_text")
 
     def __init__(self, extract: Extractor) -> None:
         super().__init__()
@@ -194,6 +210,7 @@ class ResponsesStream(EventAccumulator):
         self._items: list[Mapping[str, Any]] = []
         self._text: list[str] = []
         self._done = False
+        self._failure: str | None = None  # the code of the stream's first error event
 
     def _feed(self, event: Mapping[str, Any]) -> None:
         kind = get_str(event, "type")
@@ -208,11 +225,13 @@ class ResponsesStream(EventAccumulator):
                 self._items.append(item)
         elif kind == "response.output_text.delta" and isinstance(event.get("delta"), str):
             self._text.append(event["delta"])
+        elif kind == "error" and self._failure is None:
+            self._failure = get_str(event, "code") or "error"
 
     def result(self) -> Extracted | None:
         """The terminal response read by the extractor, or a partial one for a cut stream."""
         if self._final is not None:
-            return self.finish(self._extract(self._final), complete=True)
+            return self._failed(self.finish(self._extract(self._final), complete=True))
         if self._snapshot is None and not self._items and not self._text:
             return None
         body: dict[str, Any] = dict(self._snapshot or {"object": "response"})
@@ -221,7 +240,13 @@ class ResponsesStream(EventAccumulator):
             text = "".join(self._text)
             output.append({"type": "message", "content": [{"type": "output_text", "text": text}]})
         body["output"], body["usage"] = output, None
-        return self.finish(self._extract(body), complete=False)
+        return self._failed(self.finish(self._extract(body), complete=False))
+
+    def _failed(self, found: Extracted) -> Extracted:
+        """``found`` with the stream's error event noted (see :data:`FAILURE`), when it had one."""
+        if self._failure is None or FAILURE in found.extra:
+            return found
+        return dataclasses.replace(found, extra={**found.extra, FAILURE: self._failure})
 
 
 ADAPTER: Final = Adapter(
