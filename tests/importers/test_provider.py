@@ -203,3 +203,25 @@ def test_real_recordings_import_with_buckets_that_add_up(store: DuckDBStore, pri
     streams = [c for c in stored.values() if c.streamed]
     assert len(streams) >= 20
     assert all(c.usage.output_total is not None for c in streams if c.status is Status.OK)
+
+
+def test_a_failed_responses_answer_is_an_error_with_its_usage(
+    store: DuckDBStore, pricer: Pricer, tmp_path: Path
+) -> None:
+    usage = {"input_tokens": 120, "output_tokens": 30, "total_tokens": 150}
+    failed = {
+        "id": "resp_failed",
+        "object": "response",
+        "status": "failed",
+        "error": {"code": "server_error", "message": "The model failed."},
+        "model": "gpt-4o-2024-08-06",
+        "output": [],
+        "usage": usage,
+    }
+    completed = {**failed, "id": "resp_ok", "status": "completed", "error": None}
+    path = write_lines(tmp_path / "responses.jsonl", [failed, completed])
+    assert run(store, pricer, path).calls == 2
+    stored = calls(store)
+    assert (stored["resp_failed"].status, stored["resp_failed"].error_type) == (Status.ERROR, "server_error")
+    assert stored["resp_failed"].usage.total == 150  # still billed as reported
+    assert (stored["resp_ok"].status, stored["resp_ok"].error_type) == (Status.OK, None)

@@ -51,6 +51,7 @@ from tokenomy.providers import canonical, from_model_prefix
 from tokenomy.schema import Attribution, Call, Content, Status, Usage
 from tokenomy.usage import ADAPTERS, Adapter, accumulate, detect, extract, iter_json_events
 from tokenomy.usage.base import Extracted
+from tokenomy.usage.openai_responses import FAILURE
 from tokenomy.usage.stream import stream_kind
 
 _SSE_FIELDS: Final = ("event:", "data:", ":", "id:", "retry:")
@@ -302,6 +303,7 @@ def _call(
     text = None
     if options.capture_content:
         text = Content(prompt=render(messages) if messages else None, completion=extracted.completion_text)
+    failure = extracted.extra.get(FAILURE)  # a Responses answer that failed (its usage is still billed)
     return Call(
         id=extracted.response_id or content_id(*content),
         provider=canonical(opt_str(wrapper, "provider")) or extracted.provider or prefixed,
@@ -318,6 +320,8 @@ def _call(
         usage=extracted.usage,
         max_output_tokens=_max_tokens(request),
         http_status=opt_int(wrapper, "status_code"),
+        status=Status.ERROR if isinstance(failure, str) else Status.OK,
+        error_type=failure if isinstance(failure, str) else None,
         finish_reason=extracted.finish_reason,
         tool_uses=extracted.tool_uses,
         attribution=Attribution(user=_user(request, wrapper)),
