@@ -8,8 +8,10 @@ the same core and the GIL). Calls alternate between the two clients in small blo
 on the shared machine hits both alike. Each call's wall time is measured; the figure is the
 difference of the medians (the brief: <= 50 us), with the 90th percentile and the mean beside it,
 and a 90% bootstrap interval of that difference (how much one run's figure can move).
-A second table counts CPU time instead of wall time, which other processes on a shared machine do
-not inflate: the whole process's (the sink's work included) and the caller's thread's alone.
+The async clients (``AsyncOpenAI``, ``AsyncAnthropic``) are measured the same way, each call run
+to completion on one event loop kept for the run. A second table counts CPU time instead of wall
+time, which other processes on a shared machine do not inflate: the whole process's (the sink's
+work included) and the caller's thread's alone.
 
 The caller's path is also timed with the calling thread's CPU clock, call by call: on a loaded
 machine, preemption moves wall-time medians by more than the few microseconds being measured.
@@ -126,6 +128,61 @@ def _cases(mock_url: str) -> list[tuple[str, Callable[[Any], None], Any, Any]]:
             capture.instrument(anthropic_client()),
         ),
         ("responses stream", responses_stream, openai_client(), capture.instrument(openai_client())),
+        *_async_cases(mock_url),
+    ]
+
+
+def _async_cases(mock_url: str) -> list[tuple[str, Callable[[Any], None], Any, Any]]:
+    """The async clients' cases: each call runs to completion on one event loop kept for the run
+    (the same loop for both clients, so its own cost is in the bare figure too)."""
+    import asyncio
+
+    from anthropic import AsyncAnthropic
+    from openai import AsyncOpenAI
+
+    from tokenomy import capture
+
+    loop = asyncio.new_event_loop()
+
+    def openai_client() -> Any:
+        return AsyncOpenAI(base_url=f"{mock_url}/v1", api_key="bench", max_retries=0)
+
+    def anthropic_client() -> Any:
+        return AsyncAnthropic(base_url=mock_url, api_key="bench", max_retries=0)
+
+    async def chat(client: Any) -> None:
+        await client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+
+    async def chat_stream(client: Any) -> None:
+        stream = await client.chat.completions.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+        )
+        async for _ in stream:
+            pass
+
+    async def messages_stream(client: Any) -> None:
+        stream = await client.messages.create(
+            model="claude-haiku-4-5",
+            max_tokens=64,
+            messages=MESSAGES[1:],
+            system=MESSAGES[0]["content"],
+            stream=True,
+        )
+        async for _ in stream:
+            pass
+
+    def run(step: Callable[[Any], Any]) -> Callable[[Any], None]:
+        return lambda client: loop.run_until_complete(step(client))
+
+    return [
+        ("async openai chat", run(chat), openai_client(), capture.instrument(openai_client())),
+        ("async openai chat stream", run(chat_stream), openai_client(), capture.instrument(openai_client())),
+        (
+            "async anthropic messages stream",
+            run(messages_stream),
+            anthropic_client(),
+            capture.instrument(anthropic_client()),
+        ),
     ]
 
 
@@ -371,7 +428,7 @@ def _row(name: str, plain: list[int], measured: list[int]) -> str:
     bare_mean, inst_mean = statistics.fmean(plain) / 1000, statistics.fmean(measured) / 1000
     low, high = added_interval(plain, measured)
     return (
-        f"{name:<20}{bare_med:>9.1f}{inst_med:>9.1f}{inst_med - bare_med:>+9.1f}"
+        f"{name:<32}{bare_med:>9.1f}{inst_med:>9.1f}{inst_med - bare_med:>+9.1f}"
         f"{bare_p90:>9.1f}{inst_p90:>9.1f}{inst_p90 - bare_p90:>+9.1f}{inst_mean - bare_mean:>+10.1f}"
         f"   [{low:+.0f}, {high:+.0f}]"
     )
@@ -459,7 +516,7 @@ def _run(
         return _finish()
     heads = ("bare p50", "inst p50", "added", "bare p90", "inst p90", "added")
     print(
-        f"{'case':<20}" + "".join(f"{h:>9}" for h in heads) + f"{'mean +':>10}   [90% interval of added p50]"
+        f"{'case':<32}" + "".join(f"{h:>9}" for h in heads) + f"{'mean +':>10}   [90% interval of added p50]"
     )
     cases = [] if caller_only else _cases(mock_url)
     cases = [c for c in cases if not only or any(word in c[0] for word in only)]
@@ -498,11 +555,11 @@ def _run(
         f"CPU per call, this whole process (the sink's thread included), in microseconds "
         f"(best of {CPU_ROUNDS} alternating rounds)"
     )
-    print(f"{'case':<20}{'bare':>9}{'inst':>9}{'added':>9}{'caller':>9}")
+    print(f"{'case':<32}{'bare':>9}{'inst':>9}{'added':>9}{'caller':>9}")
     for name, call, bare, instrumented in cases:
         bare_cpu, inst_cpu, caller = _cpu(call, bare, instrumented, calls)
         print(
-            f"{name:<20}{bare_cpu:>9.1f}{inst_cpu:>9.1f}{inst_cpu - bare_cpu:>+9.1f}{caller:>+9.1f}",
+            f"{name:<32}{bare_cpu:>9.1f}{inst_cpu:>9.1f}{inst_cpu - bare_cpu:>+9.1f}{caller:>+9.1f}",
             flush=True,
         )
     return _finish()

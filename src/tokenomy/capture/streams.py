@@ -192,16 +192,15 @@ class TextWatch(Watch):
                     return
             yield sse
 
-    async def aevents(self) -> AsyncIterator[Any]:
-        """The async twin of :meth:`events` (one generator layer: there are no C async iterators)."""
+    def aevents(self) -> AsyncIterator[Any]:
+        """The async twin of :meth:`events`: every event kept with its arrival time, by an iterator
+        object (:class:`_KeptEvents`) rather than an async generator, which a client that stops
+        reading at ``[DONE]`` (the SDK's chat streams) would leave suspended for the event loop to
+        finalize: one more task and a wake-up of the loop a call."""
         stream = self.stream()
         if stream is None:
-            return
-        keep, stamp = self.kept.append, self.times.append
-        async for sse in self.read(stream):
-            keep(sse)
-            stamp(_clock())
-            yield sse
+            return _KeptEvents(_NoEvents(), self.kept.append, self.times.append)
+        return _KeptEvents(self.read(stream).__aiter__(), self.kept.append, self.times.append)
 
     def closed(self, caller: Any) -> None:
         """How a stream ended, read when ``caller`` (a frame; None: not known) closes its response.
@@ -234,6 +233,36 @@ class TextWatch(Watch):
             self.finish(ABANDONED)
         else:
             self.finish(FAILED, error)
+
+
+class _KeptEvents:
+    """An async iterator over ``source`` that keeps each event (``keep``) and its arrival time (``stamp``)."""
+
+    __slots__ = ("keep", "source", "stamp")
+
+    def __init__(
+        self, source: AsyncIterator[Any], keep: Callable[[Any], Any], stamp: Callable[[int], Any]
+    ) -> None:
+        self.source, self.keep, self.stamp = source, keep, stamp
+
+    def __aiter__(self) -> _KeptEvents:
+        return self
+
+    async def __anext__(self) -> Any:
+        sse = await self.source.__anext__()  # its StopAsyncIteration (or error) ends this iterator too
+        self.keep(sse)
+        self.stamp(_clock())
+        return sse
+
+
+class _NoEvents:
+    """An async iterator with no events (the stream was freed before its reader was called)."""
+
+    def __aiter__(self) -> _NoEvents:
+        return self
+
+    async def __anext__(self) -> Any:
+        raise StopAsyncIteration
 
 
 def _texts(events: list[Any] | None) -> list[str | None]:
