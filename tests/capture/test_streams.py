@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import sys
 import weakref
 from collections.abc import Iterator
 from typing import Any
@@ -282,6 +283,39 @@ def test_async_openai_chat_streams_are_kept_as_their_data_text(mock: MockThread)
         assert call.id == chunks[0].id
         assert call.usage.kind is Kind.REPORTED
         assert call == _rebuilt_from_objects(captured)
+    finally:
+        RUNTIME.shutdown(10)
+
+
+def test_an_async_stream_read_to_done_leaves_no_generator_of_ours_for_the_loop(mock: MockThread) -> None:
+    # The SDK stops reading a chat stream at [DONE]: an async generator keeping its events would be
+    # left suspended, for the event loop to finalize with a task of its own after every call.
+    keeper = Keeper()
+    RUNTIME.configure(keeper, config=Config())
+    client = capture.instrument(AsyncOpenAI(base_url=mock.openai_base_url, api_key="t", max_retries=0))
+    started: list[str] = []
+
+    async def run() -> int:
+        hooks = sys.get_asyncgen_hooks()
+
+        def firstiter(agen: Any) -> None:
+            started.append(agen.ag_code.co_filename)
+            if hooks.firstiter is not None:
+                hooks.firstiter(agen)
+
+        sys.set_asyncgen_hooks(firstiter=firstiter, finalizer=hooks.finalizer)
+        stream = await client.chat.completions.create(
+            model="gpt-4o", messages=CHAT, stream=True, stream_options={"include_usage": True}
+        )
+        return len([chunk async for chunk in stream])
+
+    try:
+        chunks = asyncio.run(run())
+        (captured,) = keeper.kept
+        assert len(captured.items) == chunks + 1  # every chunk and [DONE], kept as their data text
+        assert len(captured.times) == len(captured.items)
+        assert started  # the SDK's own async generators ran through the hook
+        assert not [name for name in started if "tokenomy" in name]
     finally:
         RUNTIME.shutdown(10)
 
