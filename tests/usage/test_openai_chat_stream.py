@@ -287,14 +287,15 @@ def test_feed_delta_equals_feeding_the_plain_chunk() -> None:
     assert fast.events == slow.events == 5
 
 
-def test_the_stream_facts_are_added_as_every_accumulator_adds_them() -> None:
-    from tokenomy.usage.adapter import EventAccumulator
+def test_the_stream_facts_are_added_to_the_same_extracted() -> None:
+    import dataclasses
 
     stream = _fed_raw(_raw(EVENTS))
     found = chat_extract({**HEAD, "object": "chat.completion", "choices": [], "usage": USAGE})
     for complete in (True, False):
-        assert stream.finish(found, complete=complete) == EventAccumulator.finish(
-            stream, found, complete=complete
+        facts = {"streamed": True, "complete": complete, "events": len(EVENTS), "odd_events": 0}
+        assert stream.finish(found, complete=complete) == dataclasses.replace(
+            found, extra={**found.extra, **facts}
         )
     finished = stream.finish(found, complete=False)
     assert finished.extra == {"streamed": True, "complete": False, "events": len(EVENTS), "odd_events": 0}

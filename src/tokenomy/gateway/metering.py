@@ -52,8 +52,7 @@ from tokenomy.usage import Extracted, SSEDecoder, extract, stream_accumulator
 from tokenomy.usage.anthropic import extract as anthropic_extract
 from tokenomy.usage.openai_chat import ChatStream
 from tokenomy.usage.openai_plain import plain_chat_parts
-from tokenomy.usage.openai_responses import FAILURE
-from tokenomy.usage.openai_responses import extract as extract_responses
+from tokenomy.usage.openai_responses import failure_of
 
 _IGNORED_FIELDS: Final = (b":", b"event:", b"id:", b"retry:")
 
@@ -338,8 +337,8 @@ def stream_error(datas: list[str]) -> str | None:
             kind = error.get("type") if isinstance(error, dict) else None
             return kind if isinstance(kind, str) and kind else "stream_error"
         if type(event) is dict and event.get("type") == "response.failed":  # a Responses answer that failed
-            failure = extract_responses(event).extra.get(FAILURE)
-            return failure if isinstance(failure, str) else "failed"
+            response = event.get("response")
+            return (failure_of(response) if isinstance(response, dict) else None) or "failed"
     return None
 
 

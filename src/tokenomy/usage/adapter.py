@@ -14,7 +14,8 @@ import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from operator import attrgetter
+from typing import Any, Final, Protocol
 
 from tokenomy.usage.base import Extracted, is_mapping
 
@@ -106,4 +107,15 @@ class EventAccumulator(ABC):
         arrived; a gateway settling a cut stream counts the rest locally when it is False.
         """
         facts = {"streamed": True, "complete": complete, "events": self.events, "odd_events": self.odd_events}
-        return dataclasses.replace(extracted, extra={**extracted.extra, **facts})
+        if not _EXTRA_LAST:
+            return dataclasses.replace(extracted, extra={**extracted.extra, **facts})
+        # built from its fields in order, rather than by dataclasses.replace (twice the cost)
+        values = list(_EXTRACTED_FIELDS(extracted))
+        values[-1] = {**extracted.extra, **facts}
+        return Extracted(*values)
+
+
+_NAMES: Final = tuple(f.name for f in dataclasses.fields(Extracted))
+_EXTRACTED_FIELDS: Final = attrgetter(*_NAMES)
+_EXTRA_LAST: Final = _NAMES[-1] == "extra" and all(f.init for f in dataclasses.fields(Extracted))
+"""Whether an Extracted is made from its fields in order, ``extra`` last (:meth:`EventAccumulator.finish`)."""

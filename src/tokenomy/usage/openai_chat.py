@@ -28,12 +28,10 @@ OpenAI-compatible surfaces of DeepSeek and OpenRouter.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from json.decoder import scanstring  # type: ignore[attr-defined]  # the C string scanner, untyped
-from operator import attrgetter
 from typing import Any, Final
 
 from tokenomy.schema import ToolUse, Usage
@@ -471,26 +469,12 @@ class ChatStream(EventAccumulator):
         body["usage"] = self._usage
         return self.finish(self._extract(body), complete=self._usage is not None)
 
-    def finish(self, extracted: Extracted, *, complete: bool) -> Extracted:
-        """:meth:`EventAccumulator.finish` (the same Extracted), built directly rather than by
-        ``dataclasses.replace``, which costs twice as much."""
-        if not _EXTRA_LAST:
-            return super().finish(extracted, complete=complete)
-        facts = {"streamed": True, "complete": complete, "events": self.events, "odd_events": self.odd_events}
-        values = list(_EXTRACTED_FIELDS(extracted))
-        values[-1] = {**extracted.extra, **facts}
-        return Extracted(*values)
-
 
 _Template = tuple[str, str, "str | None", dict[str, Any]]
 """A text delta's JSON text around its text, and the chunk: (prefix, suffix, tail, chunk). With
 ``tail`` None the text is followed by ``suffix`` alone; otherwise by ``suffix``, the chunk's
 obfuscation string (any JSON string) and ``tail``. The decoded chunk gives what feeding it sets
 besides its text (:meth:`ChatStream._sync`)."""
-_NAMES: Final = tuple(f.name for f in dataclasses.fields(Extracted))
-_EXTRACTED_FIELDS: Final = attrgetter(*_NAMES)
-_EXTRA_LAST: Final = _NAMES[-1] == "extra" and all(f.init for f in dataclasses.fields(Extracted))
-"""Whether an Extracted is built from its fields in order with ``extra`` last (:meth:`ChatStream.finish`)."""
 _CONTENT_KEY: Final = '"delta":{"content":'
 _OBFUSCATION_KEY: Final = '"obfuscation":'
 _GIVE_UP: Final = 4

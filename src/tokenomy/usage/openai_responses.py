@@ -148,7 +148,8 @@ an ``error`` event (which the SDK yields rather than raises); its value is the e
 (``server_error``...), else ``failed`` or ``error``. The call is an error, whatever usage it reports."""
 
 
-def _failure(body: Mapping[str, Any]) -> str | None:
+def failure_of(body: Mapping[str, Any]) -> str | None:
+    """A Responses body's :data:`FAILURE` value (None when it did not fail)."""
     if get_str(body, "status") != "failed":
         return None
     return get_str(body, "error", "code") or "failed"
@@ -165,7 +166,7 @@ def build(
 ) -> Extracted:
     """An Extracted for a Responses body whose usage the caller already converted."""
     output = items(body.get("output"))
-    failure = _failure(body)
+    failure = failure_of(body)
     if failure is not None:
         extra = {**(extra or {}), FAILURE: failure}
     return Extracted(

@@ -124,10 +124,7 @@ def _error_event(data: str) -> bool:
 
 
 def _is_error(data: str) -> bool:
-    try:
-        event = json.loads(data)
-    except ValueError:
-        return False
+    event = json_or_none(data)
     return isinstance(event, dict) and bool(event.get("error"))
 
 
@@ -158,10 +155,7 @@ def _data_is_output(data: str) -> bool:
     event or text that is not a JSON object: the SDK yields no chunk for those)."""
     if not data or data.startswith("[DONE]"):
         return False
-    try:
-        event = json.loads(data)
-    except ValueError:
-        return False
+    event = json_or_none(data)
     choices = event.get("choices") if isinstance(event, dict) and not event.get("error") else None
     if not isinstance(choices, list):
         return False
