@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 import time
+
+import pytest
 
 from tests.gateway.support import ListTarget, asgi_call, calls_of, chat_completion, memory_sink
 from tokenomy.capture.sink.core import Sink
@@ -19,7 +22,7 @@ from tokenomy.gateway import (
     UpstreamResponse,
 )
 from tokenomy.gateway.formats import SURFACES
-from tokenomy.gateway.metering import BUILD_SLICE, Exchange, LoopBuilder, build_call
+from tokenomy.gateway.metering import BUILD_DELAY, BUILD_SLICE, Exchange, LoopBuilder, build_call
 from tokenomy.schema import Attribution, Call
 
 CHAT = chat_completion("chatcmpl-7", "gpt-4o-mini", completion=2)
@@ -70,7 +73,7 @@ def test_the_call_is_built_on_the_loop_after_the_answer_and_counted_then() -> No
         answer = await asgi_call(app, "/v1/chat/completions", BODY)
         assert answer.json() == CHAT
         waiting, tokens = builder.waiting, dict(app.metrics.tokens)  # the answer is out, nothing built
-        await asyncio.sleep(0.05)
+        await _built(builder)
         return waiting, tokens, builder.waiting, dict(app.metrics.tokens)
 
     waiting, tokens, waiting_after, tokens_after = asyncio.run(scenario())
@@ -83,9 +86,18 @@ def test_the_call_is_built_on_the_loop_after_the_answer_and_counted_then() -> No
     app.sink.shutdown(5)
 
 
+async def _built(builder: LoopBuilder) -> None:
+    """Let the loop run until the builder has built everything (bounded: a few seconds at most)."""
+    for _ in range(500):
+        if not builder.waiting:
+            return
+        await asyncio.sleep(BUILD_DELAY)
+    raise AssertionError(f"{builder.waiting} exchanges still unbuilt")
+
+
 def test_exchanges_are_built_on_the_loop_thread_a_slice_at_a_time_in_order() -> None:
     sink, target = _sink()
-    builder = LoopBuilder(sink)
+    builder = LoopBuilder(sink, delay=0)
     items = [Recorded(n) for n in range(BUILD_SLICE * 2 + 3)]
     seen: list[int] = []
 
@@ -114,7 +126,7 @@ def test_a_failed_build_is_counted_and_logged_by_the_sink_and_the_others_go_on()
     async def scenario() -> None:
         builder.submit(bad)  # never raises into the request path
         builder.submit(good)
-        await asyncio.sleep(0.05)
+        await _built(builder)
 
     asyncio.run(scenario())
     assert len(bad.built_on) == 1  # built once, on the loop; the sink raises the stored error
@@ -148,7 +160,7 @@ def test_the_sink_builds_what_the_loop_did_not_get_to() -> None:
 
     async def on_another_loop() -> None:
         builder.submit(later)  # the callback the stopped loop never ran does not hold this one up
-        await asyncio.sleep(0.01)
+        await _built(builder)
 
     asyncio.run(on_another_loop())
     assert len(later.built_on) == 1
@@ -190,4 +202,50 @@ def test_an_exchange_the_full_sink_dropped_is_not_built() -> None:
     assert sink.stats().dropped == 1
     [call] = calls_of(sink, target)
     assert call.id == "chatcmpl-4"
+    sink.shutdown(5)
+
+
+def test_a_run_of_exchanges_waits_the_delay_then_is_built_together() -> None:
+    sink, target = _sink()
+    builder = LoopBuilder(sink, delay=2.0, per_turn=4)
+    items = [Recorded(n) for n in range(6)]
+    seen: list[tuple[float, int]] = []
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        now = [loop.time()]
+        loop.time = lambda: now[0]  # type: ignore[method-assign]  # the loop's clock, moved by hand
+        for item in items[:3]:
+            builder.submit(item)
+        for _ in range(5):
+            await asyncio.sleep(0)
+        seen.append((1.9, builder.waiting))  # turns of the loop, but not yet the delay
+        now[0] += 1.0
+        builder.submit(items[3])  # joins the run: its build is not put off again
+        await asyncio.sleep(0)
+        now[0] += 0.9
+        await asyncio.sleep(0)
+        seen.append((0.1, builder.waiting))
+        now[0] += 0.2
+        for item in items[4:]:
+            builder.submit(item)
+        while builder.waiting:
+            before = builder.waiting
+            await asyncio.sleep(0)
+            seen.append((0.0, before - builder.waiting))
+
+    asyncio.run(scenario())
+    assert seen[:2] == [(1.9, 3), (0.1, 4)]
+    assert [step for _, step in seen[2:] if step] == [4, 2]  # the due run, a slice a turn
+    calls = calls_of(sink, target, expect=len(items))
+    assert [c.id for c in calls] == [f"chatcmpl-{n}" for n in range(len(items))]
+    sink.shutdown(5)
+
+
+def test_the_builder_refuses_a_negative_delay_or_an_empty_slice() -> None:
+    sink, _ = _sink()
+    for delay, per_turn in ((-0.1, 8), (0.0, 0)):
+        expected = f"LoopBuilder needs delay >= 0 and per_turn >= 1, not {delay} and {per_turn}"
+        with pytest.raises(ValueError, match=re.escape(expected)):
+            LoopBuilder(sink, delay=delay, per_turn=per_turn)
     sink.shutdown(5)

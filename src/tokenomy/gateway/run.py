@@ -4,11 +4,20 @@ The socket is bound before the server starts, so a taken port is reported at onc
 0`` knows its port. Ctrl-C or SIGTERM: ``/readyz`` turns 503, the listening socket closes, open
 streams are relayed to their end (for at most ``drain_seconds``), then idle upstream connections
 close and the sink delivers what it holds.
+
+Once started, the objects alive then (the modules, the price catalog, the settings: some 65,000)
+are moved out of the garbage collector's reach with :func:`gc.freeze`. Metered calls wait up to a
+second for the sink, so they outlive the young collections and bring on a full one every few
+thousand requests; each full collection walked that whole start-up heap again (10-20 ms), which
+came to several microseconds a request. Frozen objects are never freed, which costs nothing for a
+heap that lives as long as the process. Only the served process does this: an app that embeds
+:class:`Gateway` keeps its own collector as it is.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import socket
 from collections.abc import Callable
@@ -51,8 +60,13 @@ def serve(
         backlog=BACKLOG,
     )
     server = uvicorn.Server(config)
-    if on_ready is not None:
-        _announce(server, lambda: on_ready(str(bound_host), int(bound_port)))
+
+    def started() -> None:
+        gc.freeze()  # the start-up heap, out of every later collection (the module docstring)
+        if on_ready is not None:
+            on_ready(str(bound_host), int(bound_port))
+
+    _announce(server, started)
     quiet = ExpectedCuts()
     errors = logging.getLogger("uvicorn.error")
     errors.addFilter(quiet)

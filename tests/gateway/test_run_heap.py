@@ -1,0 +1,49 @@
+"""The served gateway freezes its start-up heap out of the garbage collector before it says it is ready."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import socket
+from typing import Any
+
+import pytest
+import uvicorn
+
+from tokenomy.gateway import Gateway, GatewaySettings, Route
+from tokenomy.gateway.run import serve
+
+ROUTES = (Route(("*",), "openai", "http://openai.test/v1", api_key="sk-route"),)
+
+
+def test_the_start_up_heap_is_frozen_before_the_ready_callback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """uvicorn's own start-up and serving are replaced (no requests are needed): the run only starts,
+    so the callback sees what a started gateway has done."""
+    ran: list[str] = []
+
+    async def started(self: Any, sockets: list[socket.socket] | None = None) -> None:
+        ran.append("startup")
+
+    def run(self: Any, sockets: list[socket.socket] | None = None) -> None:
+        asyncio.run(self.startup(sockets=sockets))  # the hook serve() put around startup
+        for sock in sockets or ():
+            sock.close()
+
+    monkeypatch.setattr(uvicorn.Server, "startup", started)
+    monkeypatch.setattr(uvicorn.Server, "run", run)
+    gc.unfreeze()
+    ready: list[tuple[str, int, int]] = []
+    try:
+        serve(
+            Gateway(GatewaySettings(routes=ROUTES)),
+            "127.0.0.1",
+            0,
+            on_ready=lambda host, port: ready.append((host, port, gc.get_freeze_count())),
+        )
+    finally:
+        gc.unfreeze()  # the rest of the test session collects as usual
+    assert ran == ["startup"]
+    [(host, port, frozen)] = ready
+    assert host == "127.0.0.1"
+    assert port > 0
+    assert frozen > 10_000  # the modules, the settings, the app: everything alive at start-up
