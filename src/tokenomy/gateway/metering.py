@@ -3,8 +3,8 @@
 The request path only fills an :class:`Exchange` (clock readings, the status, the plain body's
 bytes or the stream's chunks as they passed) and, once the client has its last byte, hands it to
 the :class:`LoopBuilder`: it queues the exchange in the capture sink and builds it on the event
-loop's thread at the loop's next turn, a few exchanges at a time between the loop's I/O, so the
-sink's thread only delivers the calls (it builds one itself only when it gets there first).
+loop's thread shortly after (a run of exchanges together, a slice at a time between the loop's
+I/O), so the sink's thread only delivers the calls (it builds one itself only when it gets there first).
 :meth:`Exchange.build` does the JSON decoding, usage extraction (the same adapters that read
 imported logs), local counts of the prompt's shape, pricing and the metrics' token and cost
 counters. A stream whose usage never arrived (cut, abandoned, an upstream that ignored

@@ -4,7 +4,7 @@ The order on the request path: read the body, check the key, read attribution, f
 reserve the budget, rewrite the body when needed (budget changes; the usage chunk an OpenAI
 stream needs), send upstream, relay the answer (plain: whole, after checking it is JSON; stream:
 chunk by chunk), then hand the exchange to the :class:`LoopBuilder`, which builds the call on the
-event loop at its next turn and gives it to the sink. Budget settlement, when a budget
+event loop's thread shortly after and gives it to the sink. Budget settlement, when a budget
 applies, runs after the client has its last byte. Every failure reaches the client in the provider's own
 error format and is recorded with its status.
 """
