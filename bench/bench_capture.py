@@ -13,6 +13,12 @@ to completion on one event loop kept for the run. A second table counts CPU time
 time, which other processes on a shared machine do not inflate: the whole process's (the sink's
 work included) and the caller's thread's alone.
 
+Under each streamed case and the canned stream, a second line splits the calls: the share of bare
+and of instrumented calls during which the sink's thread ran (its own CPU clock, read around each
+call), the added p50 over the calls it did not run during, and the calling thread's CPU added (p50).
+The sink's work overlaps bare and instrumented calls alike, so it moves both medians; what the
+instrumented client adds is its calling thread's own work.
+
 The caller's path is also timed with the calling thread's CPU clock, call by call: on a loaded
 machine, preemption moves wall-time medians by more than the few microseconds being measured.
 
@@ -24,7 +30,7 @@ are counted per 1,000 calls.
 Run: ``python -m bench capture`` (``python -m bench.bench_capture --calls N --target null|duckdb
 --caller-only`` for a shorter run, ``--case stream`` for the HTTP cases whose name holds a word,
 ``--compare-kept`` for a streamed chat recorded keeping the SDK's objects against keeping the
-events' data text, call by call).
+events' data text, call by call: ``bench/capture_kept.py``).
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, Final
 
@@ -51,6 +58,8 @@ BLOCK: Final = 1
 """Calls in a row on one client before switching to the other (1: strictly alternating)."""
 CPU_ROUNDS: Final = 4
 """Alternating rounds of the CPU-time table (the best round of each side is kept)."""
+SINK_QUIET: Final = 5_000
+"""Nanoseconds of the sink thread's CPU during a call below which the sink counts as not having run."""
 
 
 class NullTarget:
@@ -257,93 +266,48 @@ def _stubbed_stream(mock_url: str) -> tuple[Callable[[Any], None], Any, Any]:
     return chat_stream, clients[0], capture.instrument(clients[1])
 
 
-def _compare_kept(mock_url: str, calls: int) -> None:
-    """Streamed chat, three clients call by call: bare, instrumented keeping the SDK's chunk objects
-    until the sink's thread reads them (as before), and instrumented keeping the events' data text.
+def _time(
+    call: Callable[[Any], None], client: Any, n: int, into: list[int], split: Split | None = None
+) -> None:
+    clock = time.perf_counter_ns
+    sink, thread = (split.sink_cpu, time.thread_time_ns) if split else (clock, clock)
+    for _ in range(n):
+        ran, own, start = sink(), thread(), clock()
+        call(client)
+        into.append(clock() - start)
+        if split:
+            split.calls[client].append((into[-1], sink() - ran, thread() - own))
 
-    Prints each one's wall p50 and the garbage collections run on the calling thread (count per
-    1,000 calls and time per call): kept objects survive the young generations' collections.
-    """
-    import gc
-    import threading
 
-    from openai import OpenAI
+class Split:
+    """Per call: wall time, the sink thread's CPU meanwhile, the calling thread's CPU. On the one core
+    the sink's work lands on whichever calls it overlaps, bare or instrumented; :meth:`line` gives
+    their share on each side, the added p50 over the calls it did not overlap, and the calling
+    thread's CPU added (p50 over all calls)."""
 
-    from tokenomy import capture
-    from tokenomy.capture import streams
+    def __init__(self, bare: Any, instrumented: Any) -> None:
+        import threading
 
-    me, spent, started = threading.get_ident(), [0, 0, 0, 0], [0]
+        sink = next(t for t in threading.enumerate() if t.name == "tokenomy-sink")
+        self.sink_cpu = partial(time.clock_gettime_ns, time.pthread_getcpuclockid(sink.ident or 0))
+        self.calls: dict[Any, list[tuple[int, int, int]]] = {bare: [], instrumented: []}
 
-    def collected(phase: str, info: dict[str, Any]) -> None:
-        if threading.get_ident() == me:
-            if phase == "start":
-                started[0] = time.thread_time_ns()
-            else:
-                spent[0] += time.thread_time_ns() - started[0]
-                spent[1 + info["generation"]] += 1
-
-    def chat_stream(client: Any) -> None:
-        for _ in client.chat.completions.create(
-            model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
-        ):
-            pass
-
-    bare = OpenAI(base_url=f"{mock_url}/v1", api_key="bench", max_retries=0)
-    instrumented = capture.instrument(OpenAI(base_url=f"{mock_url}/v1", api_key="bench", max_retries=0))
-    keep_text = streams.event_reader
-
-    def keep_objects(stream: Any) -> None:
-        return None
-
-    ways = (
-        ("bare", bare, keep_text),
-        ("objects kept", instrumented, keep_objects),
-        ("text kept", instrumented, keep_text),
-    )
-    for _ in range(100):
-        for _, client, keep in ways:
-            streams.event_reader = keep
-            chat_stream(client)
-    capture.flush(60)
-    walls: dict[str, list[int]] = {name: [] for name, _, _ in ways}
-    gcs = {name: [0, 0, 0, 0] for name, _, _ in ways}
-    gc.callbacks.append(collected)
-    try:
-        for _ in range(calls):
-            for name, client, keep in ways:
-                streams.event_reader = keep
-                before = list(spent)
-                start = time.perf_counter_ns()
-                chat_stream(client)
-                walls[name].append(time.perf_counter_ns() - start)
-                gcs[name] = [
-                    total + now - then for total, now, then in zip(gcs[name], spent, before, strict=True)
-                ]
-    finally:
-        gc.callbacks.remove(collected)
-        streams.event_reader = keep_text
-    print(f"openai chat stream, {calls} calls each, call by call: wall p50 added; GC on the calling thread")
-    base = statistics.median(walls["bare"]) / 1000
-    for name, _, _ in ways:
-        p50 = statistics.median(walls[name]) / 1000
-        per = [round(n * 1000 / calls) for n in gcs[name][1:]]
-        print(
-            f"  {name:<14}p50 {p50:9.1f} ({p50 - base:+7.1f})   collections per 1,000 calls (gen 0/1/2) "
-            f"{per}, {gcs[name][0] / calls / 1000:.1f} us per call",
-            flush=True,
+    def line(self) -> str:
+        bare, inst = self.calls.values()
+        quiet = [[w for w, s, _ in side if s < SINK_QUIET] or [0] for side in (bare, inst)]
+        ran = [100 - 100 * len(q) / max(1, len(side)) for q, side in zip(quiet, (bare, inst), strict=True)]
+        idle = statistics.median(quiet[1]) - statistics.median(quiet[0])
+        cpu = statistics.median(c for _, _, c in inst) - statistics.median(c for _, _, c in bare)
+        return (
+            f"    the sink's thread ran during {ran[0]:.1f}% of bare and {ran[1]:.1f}% of instrumented"
+            f" calls; added p50 over the others {idle / 1000:+.1f};"
+            f" calling thread's CPU added p50 {cpu / 1000:+.1f}"
         )
 
 
-def _time(call: Callable[[Any], None], client: Any, n: int, into: list[int]) -> None:
-    for _ in range(n):
-        start = time.perf_counter_ns()
-        call(client)
-        into.append(time.perf_counter_ns() - start)
-
-
 def _measure(
-    call: Callable[[Any], None], bare: Any, instrumented: Any, calls: int
-) -> tuple[list[int], list[int]]:
+    call: Callable[[Any], None], bare: Any, instrumented: Any, calls: int, split: bool = False
+) -> tuple[list[int], list[int], Split | None]:
     from tokenomy import capture
 
     for client in (bare, instrumented):  # warm-up: connections, lazy imports, the sink's first batch
@@ -351,10 +315,11 @@ def _measure(
     capture.flush(60)  # the first batch loads the price catalog and the store: once per process
     plain: list[int] = []
     measured: list[int] = []
+    parts = Split(bare, instrumented) if split else None
     for _ in range(max(1, calls // BLOCK)):
-        _time(call, bare, BLOCK, plain)
-        _time(call, instrumented, BLOCK, measured)
-    return plain, measured
+        _time(call, bare, BLOCK, plain, parts)
+        _time(call, instrumented, BLOCK, measured, parts)
+    return plain, measured, parts
 
 
 def _caller_cpu(call: Callable[[Any], None], bare: Any, instrumented: Any, calls: int) -> tuple[float, float]:
@@ -512,7 +477,9 @@ def _run(
     print(f"mock upstream and this process each pinned to its own core; sink target: {target}")
     print(f"{calls} calls per client and case, alternating in blocks of {BLOCK}; times in microseconds")
     if compare_kept:
-        _compare_kept(mock_url, calls)
+        from bench import capture_kept
+
+        capture_kept.compare_kept(mock_url, calls, MESSAGES)
         return _finish()
     heads = ("bare p50", "inst p50", "added", "bare p90", "inst p90", "added")
     print(
@@ -521,10 +488,11 @@ def _run(
     cases = [] if caller_only else _cases(mock_url)
     cases = [c for c in cases if not only or any(word in c[0] for word in only)]
     for name, call, bare, instrumented in cases:
-        plain, measured = _measure(call, bare, instrumented, calls)
+        plain, measured, parts = _measure(call, bare, instrumented, calls, split=True)
         print(_row(name, plain, measured), flush=True)
+        print(parts.line() if parts else "", flush=True)
     chat, bare, instrumented = _stubbed(mock_url)
-    plain, measured = _measure(chat, bare, instrumented, calls * 5)
+    plain, measured, _ = _measure(chat, bare, instrumented, calls * 5)
     print(_row("caller's path alone", plain, measured) + "   (canned answer instead of HTTP)", flush=True)
     bare_cpu, inst_cpu = _caller_cpu(chat, bare, instrumented, calls * 5)
     print(
@@ -533,11 +501,12 @@ def _run(
         flush=True,
     )
     stream, bare, instrumented = _stubbed_stream(mock_url)
-    plain, measured = _measure(stream, bare, instrumented, calls)
+    plain, measured, parts = _measure(stream, bare, instrumented, calls, split=True)
     print(
         _row("caller's path, stream", plain, measured) + "   (canned event stream instead of HTTP)",
         flush=True,
     )
+    print(parts.line() if parts else "", flush=True)
     bare_cpu, inst_cpu = _caller_cpu(stream, bare, instrumented, calls)
     print(
         f"caller's path, stream, calling thread's CPU p50: bare {bare_cpu:.1f}, instrumented {inst_cpu:.1f}, "
