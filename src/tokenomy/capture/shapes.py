@@ -186,6 +186,8 @@ class ShapeMemo:
         self.prefixes: Lru[tuple[str | None, bytes], _Prefix] = Lru(prefixes)
         self.messages: Lru[tuple[str | None, bytes], tuple[int, bool]] = Lru(messages)
         self.chains = _Chains(chains, chain_chars)
+        self._turns: dict[str | None, _TurnPlan] = {}
+        """:func:`_turn_plan` by model."""
 
     def shape(
         self, messages: Sequence[Message], tool_defs: Sequence[Mapping[str, Any]] | None, model: str | None
@@ -215,10 +217,22 @@ class ShapeMemo:
 
     def user_turn(self, content: str, model: str | None) -> Shape:
         """``shape([{"role": "user", "content": content}], None, model)``: a single-turn prompt
-        without tools or system prompt, whose prefix is the same for every model, in fewer steps."""
-        raw, user_tokens = _turn_tokens("user", content, model)
-        whole = tokens.messages_count(raw, True, model)
-        return _shape(_BARE, whole, user_tokens, 0, n_messages=1, hashes=(_BARE.first_hash,))
+        without tools or system prompt, whose prefix is the same for every model, in fewer steps.
+
+        What such a shape takes besides the content's tokens is worked out once per model
+        (:func:`_turn_plan`): the prompt's fixed tokens (the message's role and overhead, the
+        reply's priming), the encoding and, for a model whose count is scaled, its tokenizer.
+        """
+        plan = self._turns.get(model)
+        if plan is None:
+            if len(self._turns) >= _TURN_MODELS:
+                self._turns.clear()
+            plan = self._turns[model] = _turn_plan(model)
+        fixed, encode, tokenizer, kind = plan
+        raw = len(encode(content)) if content else 0
+        if tokenizer is None:  # counted as it is (the exact OpenAI encodings)
+            return _new_shape(1, fixed + raw, 0, 0, raw, 0, kind, _BARE_HASHES)
+        return _new_shape(1, tokenizer.scale(fixed + raw), 0, 0, tokenizer.scale(raw), 0, kind, _BARE_HASHES)
 
     def _rest(
         self,
@@ -375,6 +389,21 @@ def _prefix(
 
 _BARE: Final = _prefix((), None, None, _NO_TOOLS, ())
 """The prefix of a prompt with neither tools nor system messages (what the memo keeps for it)."""
+_BARE_HASHES: Final = (_BARE.first_hash,)
+_TURN_MODELS: Final = 1024
+"""Models whose :func:`_turn_plan` a memo keeps (cleared when full)."""
+_TurnPlan = tuple[int, Any, "tokens.Tokenizer | None", Kind]
+
+
+def _turn_plan(model: str | None) -> _TurnPlan:
+    """What :meth:`ShapeMemo.user_turn` needs for ``model``: the prompt's tokens besides the
+    content's (the message's overhead and the reply's priming: ``messages_count`` of a message
+    with empty content, before scaling), the encoder of its basis encoding, the tokenizer when its
+    counts are scaled (None: used as they are), and the count's kind. :data:`_BARE` has no tools
+    or system prompt, so that the shape's system and tool counts are 0 (a test holds it)."""
+    overhead, encoding, tokenizer = _overhead("user", model)
+    fixed = tokens.REPLY_PRIMING_TOKENS + overhead
+    return fixed, encoding.encode_ordinary, None if tokenizer.unscaled else tokenizer, tokenizer.kind
 
 
 def _shape(

@@ -151,10 +151,9 @@ def build_call(exchange: Exchange, pricer: Pricer | None = None) -> Call:
     started = utc_milliseconds(exchange.started_ns)
     latency_ms = None if exchange.latency_ns is None else exchange.latency_ns / 1e6
     bits = getrandbits(192)  # the trace id's 128 bits and the span id's 64
-    if bits >> 64 and bits & _SPAN_BITS:
-        ids = f"{bits:048x}"
-        trace_id, span_id = ids[:32], ids[32:]
-    else:  # a zero id is not valid (W3C): drawn again
+    ids = hex(bits | _ID_TOP)  # "0x1" and the two ids' 48 hex digits
+    trace_id, span_id = ids[3:35], ids[35:]
+    if bits < _LOWEST_TRACE or span_id == _ZERO_SPAN:  # a zero id is not valid (W3C): drawn again
         trace_id, span_id = new_trace_id(), new_span_id()
     end, http_status = exchange.end, exchange.status
     status = _STATUS[end]
@@ -170,13 +169,8 @@ def build_call(exchange: Exchange, pricer: Pricer | None = None) -> Call:
     cost = None
     if pricer is not None and (response_model or model):
         try:
-            cost = pricer.price_usage(
-                usage,
-                model=response_model or model or "",
-                provider=exchange.provider,
-                at=started.date(),
-                service_tier=tier,
-                latency_ms=latency_ms,
+            cost = pricer.price_on_day(  # price_usage(...) with these, positionally
+                usage, response_model or model or "", exchange.provider, started.date(), tier, latency_ms
             )
         except TokenomyError:
             cost = None
@@ -227,7 +221,11 @@ def build_call(exchange: Exchange, pricer: Pricer | None = None) -> Call:
     return call
 
 
-_SPAN_BITS: Final = (1 << 64) - 1
+_ID_TOP: Final = 1 << 192
+"""A bit above the draw's 192, so that ``hex`` gives all 48 digits (zeros included) after ``0x1``."""
+_LOWEST_TRACE: Final = 1 << 64
+"""A draw below this has a zero trace id."""
+_ZERO_SPAN: Final = "0" * 16
 _ShapeValues = tuple[int | None, int | None, int | None, int | None, int | None, tuple[str, ...]]
 _NO_SHAPE: Final[_ShapeValues] = (None, None, None, None, None, ())
 """The shape's six Call fields (:data:`tokenomy.importers.shape.CALL_FIELDS`) when there is no shape."""

@@ -196,7 +196,7 @@ def _overhead(rates: Rates, latency_us: int | None) -> tuple[Decimal, str | None
     return money(overhead.amount(latency_us)), note
 
 
-def whole_usage_cost(usage: Usage, rates: Rates, latency_ms: float | None) -> Cost | None:
+def whole_usage_cost(usage: Usage, rates: Rates, latency_ms: float | None) -> Cost | None:  # noqa: PLR0912, PLR0915  (unrolled on purpose)
     """The Cost of a usage whose six buckets are all known, or None when the general rules apply.
 
     Almost every call a provider reports has all six buckets, no quality flag and no server tool;
@@ -204,57 +204,83 @@ def whole_usage_cost(usage: Usage, rates: Rates, latency_ms: float | None) -> Co
     arithmetic, parts and notes as :func:`general_cost` (equal whenever this is not None), at a
     fraction of its cost: it is on the path of every metered call and budget settlement. For the
     usual rates (no assumed rate, no configured overhead) the parts are computed in integers from
-    the rates' :class:`_Plan`, worked out once per Rates; otherwise in an explicit high-precision
-    context (:data:`_CONTEXT`) rather than a local one entered for each call.
+    the rates' :class:`_Plan`, worked out once per Rates, bucket by bucket without a loop (a
+    bucket without tokens costs one test); otherwise in an explicit high-precision context
+    (:data:`_CONTEXT`) rather than a local one entered for each call.
     """
-    counts = (
-        usage.input_uncached,
-        usage.cache_read,
-        usage.cache_write_5m,
-        usage.cache_write_1h,
-        usage.output_visible,
-        usage.reasoning,
-    )
-    if usage.quality or usage.server_tools or None in counts:
+    a, b, c, d = usage.input_uncached, usage.cache_read, usage.cache_write_5m, usage.cache_write_1h
+    e, f = usage.output_visible, usage.reasoning
+    if a is None or b is None or c is None or d is None or e is None or f is None:
         return None
-    known: tuple[int, ...] = counts  # type: ignore[assignment]  # no None left
-    if min(known) < 0:
+    if usage.quality or usage.server_tools or a < 0 or b < 0 or c < 0 or d < 0 or e < 0 or f < 0:
         return None
-    inputs, outputs = known[0] + known[1] + known[2] + known[3], known[4] + known[5]
-    if usage.input_total not in (None, inputs) or usage.output_total not in (None, outputs):
+    inputs, outputs = a + b + c + d, e + f
+    stated = usage.input_total
+    if stated is not None and stated != inputs:
+        return None
+    stated = usage.output_total
+    if stated is not None and stated != outputs:
         return None
     entry = _PLANS.get(id(rates))
     if entry is None or entry[0] is not rates:
         entry = _remember(rates)
     plan = entry[1]
     if plan is None or inputs + outputs >= _MOST_TOKENS:
-        return _whole_in_decimal(usage, rates, latency_ms, known, inputs)
+        return _whole_in_decimal(usage, rates, latency_ms, (a, b, c, d, e, f), inputs)
     tiers = plan.tiers
     tier = tiers[0]
-    for higher in tiers[1:]:  # as Rates.tier_for: the last tier whose start is below the input
-        if inputs > higher[0]:
-            tier = higher
+    if len(tiers) > 1:
+        for higher in tiers[1:]:  # as Rates.tier_for: the last tier whose start is below the input
+            if inputs > higher[0]:
+                tier = higher
+    ra, rb, rc, rd, re, rf = tier[1]
     parts: dict[str, Decimal] = {}
-    total, money_of = 0, _CONTEXT.multiply  # money_of(units, MONEY_QUANTUM): units * 10^-12, exact
-    for bucket, n, rate in zip(BUCKETS, known, tier[1]):  # noqa: B905  (three tuples of six)
-        if n:
-            part = (n * rate + _HALF_CENT) // _RATE_TO_MONEY  # half away from zero: n, rate >= 0
-            parts[bucket] = money_of(part, MONEY_QUANTUM)
-            total += part
+    total = 0
+    # Each part: tokens times the rate (10^-18 units) rounded half away from zero (tokens and rate
+    # are >= 0) to 10^-12 units, made a Decimal of exponent -12 exactly (_money_of).
+    if a:
+        total = (a * ra + _HALF_CENT) // _RATE_TO_MONEY
+        parts["input_uncached"] = _money_of(total, MONEY_QUANTUM)
+    if b:
+        part = (b * rb + _HALF_CENT) // _RATE_TO_MONEY
+        parts["cache_read"] = _money_of(part, MONEY_QUANTUM)
+        total += part
+    if c:
+        part = (c * rc + _HALF_CENT) // _RATE_TO_MONEY
+        parts["cache_write_5m"] = _money_of(part, MONEY_QUANTUM)
+        total += part
+    if d:
+        part = (d * rd + _HALF_CENT) // _RATE_TO_MONEY
+        parts["cache_write_1h"] = _money_of(part, MONEY_QUANTUM)
+        total += part
+    if e:
+        part = (e * re + _HALF_CENT) // _RATE_TO_MONEY
+        parts["output_visible"] = _money_of(part, MONEY_QUANTUM)
+        total += part
+    if f:
+        part = (f * rf + _HALF_CENT) // _RATE_TO_MONEY
+        parts["reasoning"] = _money_of(part, MONEY_QUANTUM)
+        total += part
     if tier[3] is not None:
         parts["requests"] = tier[3]
         total += tier[2]
-    reason, estimated = plan.reason, plan.estimated or usage.kind is not Kind.REPORTED
-    for index, _ in plan.assumed:
-        if known[index]:  # a bucket priced at an assumed rate has tokens: its note, in bucket order
-            added = [note for at, note in plan.assumed if known[at]]
-            reason, estimated = _reason(rates, (*rates.notes, *added)), True
-            break
+    reason, estimated = plan.reason, plan.estimated or usage.kind is not _REPORTED
+    if plan.assumed:
+        known = (a, b, c, d, e, f)
+        for index, _ in plan.assumed:
+            if known[index]:  # a bucket priced at an assumed rate has tokens: its note, in bucket order
+                added = [note for at, note in plan.assumed if known[at]]
+                reason, estimated = _reason(rates, (*rates.notes, *added)), True
+                break
     return new_cost(  # Cost(...) with its fields in order (see tokenomy.schema.positional_maker)
-        money_of(total, MONEY_QUANTUM), parts, "USD", rates.source, rates.price_date, estimated, reason
+        _money_of(total, MONEY_QUANTUM), parts, "USD", rates.source, rates.price_date, estimated, reason
     )
 
 
+_REPORTED: Final = Kind.REPORTED
+"""The member itself: ``Kind.REPORTED`` looked up on the enum costs as much as a function call."""
+_money_of: Final = _CONTEXT.multiply
+"""``_money_of(units, MONEY_QUANTUM)``: ``units * 10^-12`` as a Decimal of exponent -12, exact."""
 _MOST_TOKENS: Final = 10**30
 """A usage with this many tokens or more takes the decimal path (whose 80 digits it could exceed)."""
 _MOST_SCALED: Final = 10**40
@@ -336,7 +362,7 @@ def _whole_in_decimal(
     tiers = rates.tiers
     tier = tiers[0] if len(tiers) == 1 else rates.tier_for(inputs)
     notes = rates.notes
-    estimated = usage.kind is not Kind.REPORTED or rates.estimated
+    estimated = usage.kind is not _REPORTED or rates.estimated
     parts: dict[str, Decimal] = {}
     rate_of, assumed, context = tier.tokens, rates.assumed, _CONTEXT
     total = ZERO

@@ -18,6 +18,8 @@ from tokenomy.schema import Kind, Usage, new_usage
 from tokenomy.usage.base import Extracted, from_unix
 
 _ADAPTER: Final = "openai.chat"
+_REPORTED: Final = Kind.REPORTED
+"""The member itself (looked up on the enum, it costs about as much as a function call)."""
 _MESSAGE_KEYS: Final = frozenset({"role", "content", "refusal", "annotations", "audio"})
 """Message keys the chat adapter's reading does not depend on beyond content and refusal; any other
 key (tool or function calls...) must be None for the body to be read here."""
@@ -118,7 +120,7 @@ def _usage(raw: Any) -> Usage | None:
         prompt,
         completion,
         {},
-        Kind.REPORTED,
+        _REPORTED,
         (),
     )
 

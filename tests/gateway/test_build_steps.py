@@ -1,0 +1,256 @@
+"""Each cheaper step of a metering build gives what the general step gives, on varied inputs: the
+positional pricing entry (memo by model, provider, day and tier), the start time from the second's
+memo, the request's output cap, the two ids from one draw and the single user turn's shape."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tokenomy.capture import build as capture_build
+from tokenomy.capture.build import max_tokens_of, utc_milliseconds
+from tokenomy.capture.shapes import ShapeMemo
+from tokenomy.gateway import metering
+from tokenomy.gateway.formats import SURFACES
+from tokenomy.gateway.metering import Exchange, build_call
+from tokenomy.importers.shape import shape_of
+from tokenomy.pricing import Pricer, compute
+from tokenomy.schema import BUCKETS, Attribution, Cost, Kind, Quality, Usage
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "overrides.toml"
+EPOCH = datetime(1970, 1, 1)
+
+
+def _usages(rng: random.Random) -> list[Usage]:
+    """Whole usages with and without cache and reasoning tokens, and the general rules' cases."""
+    found = []
+    for _ in range(30):
+        counts = [rng.choice([0, 0, rng.randrange(1, 400_000)]) for _ in BUCKETS]
+        fields: dict[str, Any] = dict(zip(BUCKETS, counts, strict=True))
+        found.append(Usage.of(**fields))
+    return [
+        *found,
+        Usage.of(
+            input_uncached=12,
+            cache_read=0,
+            cache_write_5m=0,
+            cache_write_1h=0,
+            output_visible=16,
+            reasoning=0,
+        ),
+        Usage.of(input_uncached=7, cache_read=3, output_visible=4, reasoning=2, kind=Kind.ESTIMATED),
+        Usage(input_total=100, output_total=20),
+        Usage.of(input_uncached=10, cache_read=None, output_visible=5, reasoning=None),
+        Usage.of(
+            input_uncached=10,
+            cache_read=0,
+            cache_write_5m=0,
+            cache_write_1h=0,
+            output_visible=5,
+            reasoning=0,
+            server_tools={"web_searches": 2},
+        ),
+        Usage(
+            input_uncached=-1, cache_read=0, cache_write_5m=0, cache_write_1h=0, output_visible=1, reasoning=0
+        ),
+        Usage(1, 0, 0, 0, 1, 0, input_total=5, output_total=1),
+        Usage(1, 0, 0, 0, 1, 0, input_total=1, output_total=7),
+        Usage.of(
+            input_uncached=3,
+            cache_read=0,
+            cache_write_5m=0,
+            cache_write_1h=0,
+            output_visible=1,
+            reasoning=0,
+            quality=(Quality.TOTAL_MISMATCH,),
+        ),
+        Usage(),
+    ]
+
+
+@pytest.mark.parametrize("overrides", [None, EXAMPLE])
+def test_the_positional_pricing_entry_prices_as_price_usage(
+    overrides: Path | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # price_usage by the general bucket rules alone (cost_of without its whole-usage path)
+    monkeypatch.setattr(compute, "whole_usage_cost", lambda usage, rates, latency_ms: None)
+    rng = random.Random(17)
+    usages = _usages(rng)
+    fast, general = Pricer(overrides), Pricer(overrides)
+    models = [
+        ("openai", "gpt-4o-mini"),
+        ("openai", "gpt-4o-mini-2024-07-18"),
+        ("OpenAI", "o3"),
+        ("anthropic", "claude-sonnet-4-5"),
+        ("google", "gemini-1.5-pro"),
+        (None, "gpt-4o"),
+        ("openai", "my-own-model"),
+        ("openai", ""),
+    ]
+    tiers = [None, "default", "flex", " Flex ", "priority", "batch", "scale", ""]
+    days = [date(2025, 6, 1), date(2026, 6, 1), date(2025, 6, 1)]  # a day change, then back
+    compared = priced = 0
+    for (provider, model), tier, day, latency in itertools.product(models, tiers, days, (None, 1234.5)):
+        for usage in rng.sample(usages, 6) + usages[-10:]:
+            got = fast.price_on_day(usage, model, provider, day, tier, latency)
+            want = general.price_usage(
+                usage, model=model, provider=provider, at=day, service_tier=tier, latency_ms=latency
+            )
+            assert got == want, (provider, model, tier, day, usage)
+            if want.total is not None:  # the exponents too, which == on Decimals ignores
+                priced += 1
+                assert str(got.total) == str(want.total)
+                assert {k: str(v) for k, v in got.parts.items()} == {k: str(v) for k, v in want.parts.items()}
+            compared += 1
+    assert compared > 6000
+    assert priced > 2000
+
+
+def test_the_positional_pricing_entry_sees_an_override_s_date_change() -> None:
+    pricer = Pricer(EXAMPLE)
+    usage = Usage.of(
+        input_uncached=1200,
+        cache_read=300,
+        cache_write_5m=0,
+        cache_write_1h=0,
+        output_visible=80,
+        reasoning=0,
+    )
+    in_2025 = pricer.price_on_day(usage, "claude-sonnet-4-5", "anthropic", date(2025, 6, 1), None, None)
+    in_2026 = pricer.price_on_day(usage, "claude-sonnet-4-5", "anthropic", date(2026, 6, 1), None, None)
+    assert in_2025.source == "override:overrides.toml#acme-anthropic-2025"
+    assert in_2025.total == Decimal("0.0041565")  # 1200 x 2.55 + 300 x 0.255 + 80 x 12.75, per million
+    assert in_2026.source != in_2025.source
+    unknown = pricer.price_on_day(usage, "no-such-model-xyz", "openai", date(2026, 6, 1), None, None)
+    assert unknown.total is None
+    assert unknown.reason
+    assert unknown == Cost.unpriced(unknown.reason or "", price_date=date(2026, 6, 1))
+
+
+def _reference_time(ns: int) -> datetime:
+    return EPOCH + timedelta(0, 0, 0, ns // 1_000_000)
+
+
+def test_the_start_time_is_the_epoch_plus_whole_milliseconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(capture_build, "_last_second", (0, EPOCH))
+    monkeypatch.setattr(capture_build, "_MILLISECONDS", {})
+    rng = random.Random(3)
+    base = 1_795_405_243_000_000_000
+    times = [base + rng.randrange(-3 * 10**9, 3 * 10**9) for _ in range(3000)]
+    times += [base + step for step in (0, 999_999, 1_000_000, 999_999_999, 1_000_000_000, -1, -1_000_001)]
+    times += [
+        0,
+        1,
+        999_999,
+        1_000_000,
+        -1,
+        -999_999,
+        -1_000_000,
+        -1_000_001,
+        86_399_999_999_999,
+        253_402_300_799 * 10**9,
+    ]
+    times += [1_795_391_999_999_999_999, 1_795_392_000_000_000_000]  # the last millisecond of a day, the next
+    for ns in times + times[::-1]:  # every second met again after others (the memo replaced)
+        assert utc_milliseconds(ns) == _reference_time(ns), ns
+    assert utc_milliseconds(1_795_392_000_000_000_000).date() == date(2026, 11, 23)
+    assert len(capture_build._MILLISECONDS) <= 1000
+
+
+def test_the_output_cap_is_read_as_before() -> None:
+    def reference(request: dict[str, Any]) -> int | None:
+        for key in ("max_completion_tokens", "max_output_tokens", "max_tokens"):
+            value = request.get(key)
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+        return None
+
+    requests: list[dict[str, Any]] = [
+        {},
+        {"model": "m", "messages": []},
+        {"max_tokens": 10},
+        {"max_tokens": True},
+        {"max_tokens": 1.5, "max_output_tokens": 7},
+        {"max_completion_tokens": None, "max_tokens": 3},
+        {"max_completion_tokens": 4, "max_tokens": 3},
+        {"max_output_tokens": "9"},
+        {"max_tokens": 0},
+        {"max_tokens": -5},
+    ]
+    for request in requests:
+        assert max_tokens_of(request) == reference(request), request
+
+
+def _ids(bits: int, monkeypatch: pytest.MonkeyPatch) -> tuple[str | None, str | None]:
+    monkeypatch.setattr(metering, "getrandbits", lambda n: bits)
+    exchange = Exchange(
+        SURFACES["/v1/chat/completions"], "openai", {}, Attribution(), None, 1_795_405_243 * 10**9
+    )
+    call = build_call(exchange, None)
+    return call.trace_id, call.span_id
+
+
+@pytest.mark.parametrize(
+    "bits",
+    [
+        1 << 64 | 1,
+        (1 << 192) - 1,
+        0xABCDEF << 100 | 0x42,
+        random.Random(8).getrandbits(192),
+        (1 << 127) << 64 | (1 << 63),
+    ],
+)
+def test_the_ids_are_the_draw_s_hex_digits(bits: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = f"{bits:048x}"
+    assert _ids(bits, monkeypatch) == (text[:32], text[32:])
+
+
+@pytest.mark.parametrize("bits", [0, 1, (1 << 64) - 1, 5 << 64, 1 << 191])
+def test_a_zero_id_is_drawn_again(bits: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    trace_id, span_id = _ids(bits, monkeypatch)
+    text = f"{bits:048x}"
+    assert trace_id is not None
+    assert span_id is not None
+    assert (trace_id, span_id) != (text[:32], text[32:])
+    assert len(trace_id) == 32
+    assert len(span_id) == 16
+    assert int(trace_id, 16) != 0
+    assert int(span_id, 16) != 0
+
+
+def test_the_single_turn_shape_is_the_general_shape_for_every_family() -> None:
+    memo = ShapeMemo()
+    models = [
+        "gpt-4o-mini",
+        "gpt-4",
+        "o3",
+        "claude-sonnet-4-5",
+        "gemini-2.0-flash",
+        "llama-3-70b",
+        "qwen3",
+        None,
+        "x",
+    ]
+    contents = ["", "hi", "Say hello in one line. " * 40, "«ünïcode» 漢字 🙂", "<|endoftext|>", "\ud800 lone"]
+    for _ in range(2):  # the plans made, then known
+        for model, content in itertools.product(models, contents):
+            assert memo.user_turn(content, model) == shape_of(
+                [{"role": "user", "content": content}], None, model
+            )
+
+
+def test_the_single_turn_plans_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tokenomy.capture import shapes
+
+    monkeypatch.setattr(shapes, "_TURN_MODELS", 3)
+    memo = ShapeMemo()
+    for index in range(10):
+        model = f"model-{index}"
+        assert memo.user_turn("hello", model) == shape_of([{"role": "user", "content": "hello"}], None, model)
+        assert len(memo._turns) <= 3
