@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -10,10 +11,20 @@ import anthropic
 import openai
 import pytest
 
-from tests.gateway.support import ListTarget, Running, calls_of, memory_sink, mock_routes, post, running
+from tests.gateway.support import (
+    ListTarget,
+    Running,
+    asgi_call,
+    calls_of,
+    memory_sink,
+    mock_routes,
+    post,
+    running,
+)
 from tokenomy.capture.sink.core import Sink
-from tokenomy.gateway import Gateway, GatewaySettings, Route
+from tokenomy.gateway import Gateway, GatewaySettings, HandlerTransport, Route
 from tokenomy.gateway.metering import stream_error
+from tokenomy.gateway.upstream import UpstreamRequest, UpstreamResponse
 from tokenomy.mockllm import MockThread
 from tokenomy.schema import Status
 
@@ -201,3 +212,49 @@ def test_no_route_is_a_404(mock: MockThread, recorded: tuple[Sink, ListTarget]) 
         )
     assert status == 404
     assert "no route for model 'gpt-4o'" in json.loads(body)["error"]["message"]
+
+
+FAILED_RESPONSE: dict[str, Any] = {
+    "id": "resp_9",
+    "object": "response",
+    "model": "gpt-4o-2024-08-06",
+    "status": "failed",
+    "error": {"code": "server_error", "message": "The model failed to finish its answer."},
+    "output": [],
+    "usage": {
+        "input_tokens": 12,
+        "input_tokens_details": {"cached_tokens": 4},
+        "output_tokens": 3,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": 15,
+    },
+}
+
+
+@pytest.mark.parametrize("status", ["failed", "completed"])
+def test_a_plain_responses_answer_that_failed_is_an_error_call_with_its_usage(status: str) -> None:
+    """HTTP 200 with ``status: failed`` (a background or a long response that failed): relayed as it
+    came, recorded as an error with the response's error code, its reported usage still billed."""
+    body = {
+        **FAILED_RESPONSE,
+        "status": status,
+        "error": FAILED_RESPONSE["error"] if status == "failed" else None,
+    }
+
+    async def answer(request: UpstreamRequest) -> UpstreamResponse:
+        return UpstreamResponse.of(200, json.dumps(body).encode(), [(b"content-type", b"application/json")])
+
+    sink, target = memory_sink()
+    settings = GatewaySettings(routes=(Route(("*",), "openai", "http://upstream.test/v1", api_key="sk-r"),))
+    app = Gateway(settings, transport=HandlerTransport(answer), sink=sink)
+    request = {"model": "gpt-4o", "input": "hi"}
+    relayed = asyncio.run(asgi_call(app, "/v1/responses", request))
+    assert (relayed.status, relayed.json()) == (200, body)
+    [call] = calls_of(sink, target)
+    usage = call.usage
+    assert (usage.input_total, usage.input_uncached, usage.cache_read, usage.output_total) == (12, 8, 4, 3)
+    if status == "failed":
+        assert (call.status, call.error_type) == (Status.ERROR, "server_error")
+    else:
+        assert (call.status, call.error_type) == (Status.OK, None)
+    sink.shutdown(5)

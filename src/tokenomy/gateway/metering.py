@@ -52,7 +52,7 @@ from tokenomy.usage import Extracted, SSEDecoder, extract, stream_accumulator
 from tokenomy.usage.anthropic import extract as anthropic_extract
 from tokenomy.usage.openai_chat import ChatStream
 from tokenomy.usage.openai_plain import plain_chat_parts
-from tokenomy.usage.openai_responses import failure_of
+from tokenomy.usage.openai_responses import FAILURE, failure_of
 
 _IGNORED_FIELDS: Final = (b":", b"event:", b"id:", b"retry:")
 
@@ -285,7 +285,11 @@ def _reading(exchange: Exchange) -> Reading | None:
         quick = _direct_reading(body, exchange.surface.api, exchange.provider)
         if quick is not None:
             return quick
-        return reading_of(extract(body, provider=exchange.provider, api=exchange.surface.api))
+        found = extract(body, provider=exchange.provider, api=exchange.surface.api)
+        failed = found.extra.get(FAILURE)  # a Responses answer that failed (its usage is still billed)
+        if isinstance(failed, str):
+            exchange.end, exchange.error_type = ERROR, failed
+        return reading_of(found)
     except (ValueError, TokenomyError):
         return None
 
