@@ -313,7 +313,7 @@ def test_an_async_stream_read_to_done_leaves_no_generator_of_ours_for_the_loop(m
         chunks = asyncio.run(run())
         (captured,) = keeper.kept
         assert len(captured.items) == chunks + 1  # every chunk and [DONE], kept as their data text
-        assert len(captured.times) == len(captured.items)
+        assert 0 < len(captured.times) < len(captured.items)  # timed until an event surely had output
         assert started  # the SDK's own async generators ran through the hook
         assert not [name for name in started if "tokenomy" in name]
     finally:

@@ -193,14 +193,14 @@ class TextWatch(Watch):
             yield sse
 
     def aevents(self) -> AsyncIterator[Any]:
-        """The async twin of :meth:`events`: every event kept with its arrival time, by an iterator
-        object (:class:`_KeptEvents`) rather than an async generator, which a client that stops
-        reading at ``[DONE]`` (the SDK's chat streams) would leave suspended for the event loop to
-        finalize: one more task and a wake-up of the loop a call."""
+        """The async twin of :meth:`events`: every event kept, the first ones with their arrival times
+        (until one surely carries output), by an iterator object (:class:`_KeptEvents`) rather than an
+        async generator, which a client that stops reading at ``[DONE]`` (the SDK's chat streams)
+        would leave suspended for the event loop to finalize: one more task and a wake-up of the loop
+        a call."""
         stream = self.stream()
-        if stream is None:
-            return _KeptEvents(_NoEvents(), self.kept.append, self.times.append)
-        return _KeptEvents(self.read(stream).__aiter__(), self.kept.append, self.times.append)
+        source = _NoEvents() if stream is None else self.read(stream).__aiter__()
+        return _KeptEvents(source, self.kept.append, self.times.append, self.captured.route.text_output)
 
     def closed(self, caller: Any) -> None:
         """How a stream ended, read when ``caller`` (a frame; None: not known) closes its response.
@@ -236,14 +236,21 @@ class TextWatch(Watch):
 
 
 class _KeptEvents:
-    """An async iterator over ``source`` that keeps each event (``keep``) and its arrival time (``stamp``)."""
+    """An async iterator over ``source`` that keeps each event (``keep``) and, until one surely carries
+    output (``surely`` true of its data text), their arrival times (``stamp``): after it, as for a
+    synchronous stream, no clock is read (the time to first token is found from the times kept)."""
 
-    __slots__ = ("keep", "source", "stamp")
+    __slots__ = ("keep", "source", "stamp", "surely")
 
     def __init__(
-        self, source: AsyncIterator[Any], keep: Callable[[Any], Any], stamp: Callable[[int], Any]
+        self,
+        source: AsyncIterator[Any],
+        keep: Callable[[Any], Any],
+        stamp: Callable[[int], Any],
+        surely: Callable[[str], bool] | None = None,
     ) -> None:
-        self.source, self.keep, self.stamp = source, keep, stamp
+        self.source, self.keep, self.surely = source, keep, surely
+        self.stamp: Callable[[int], Any] | None = stamp
 
     def __aiter__(self) -> _KeptEvents:
         return self
@@ -251,7 +258,17 @@ class _KeptEvents:
     async def __anext__(self) -> Any:
         sse = await self.source.__anext__()  # its StopAsyncIteration (or error) ends this iterator too
         self.keep(sse)
-        self.stamp(_clock())
+        stamp = self.stamp
+        if stamp is not None:
+            stamp(_clock())
+            surely = self.surely
+            if surely is not None:
+                try:
+                    data = sse._data  # the SDKs' own attribute: their ``data`` property is a Python call
+                except AttributeError:
+                    data = getattr(sse, "data", None)
+                if type(data) is str and surely(data):
+                    self.stamp = None
         return sse
 
 
