@@ -16,13 +16,17 @@ app (the collector), which then gets every path the gateway does not own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Final
 
+from tokenomy import tokens
 from tokenomy.capture.budget import DiscardTarget
 from tokenomy.capture.sink.core import Sink
+from tokenomy.errors import TokenomyError
 from tokenomy.gateway.attribution import PREFIX
 from tokenomy.gateway.budget import GatewayBudget
 from tokenomy.gateway.formats import SURFACES, WireFormat, wire_for_path
@@ -43,6 +47,9 @@ from tokenomy.gateway.relay import response_headers
 from tokenomy.gateway.settings import GatewaySettings
 from tokenomy.gateway.upstream import PoolTransport, Transport, UpstreamError, UpstreamRequest
 from tokenomy.pricing import Pricer
+
+_WARM_MODEL: Final = "gpt-4o-mini"
+"""A model whose price, resolved at start-up, loads the catalog (any catalog model would do)."""
 
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 _OWN: Final = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -170,6 +177,17 @@ class Gateway:
                 await self.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    def warm(self) -> None:
+        """Load now what the first metered call would load on the event loop: the tokenizer's ranks
+        (about half a second, during which no request would be served) and, with a pricer, the
+        price catalog. ``tokenomy gateway`` calls it once started, before it freezes the heap."""
+        if self.sink is None and self.budget is None:
+            return  # nothing is counted or priced
+        with contextlib.suppress(TokenomyError):  # the first call meets it then, as it would have
+            tokens.get_encoding(tokens.O200K)
+            if self.proxy.pricer is not None:
+                self.proxy.pricer.lookup(model=_WARM_MODEL, provider="openai", at=datetime.now(UTC).date())
 
     async def aclose(self) -> None:
         """Stop being ready, close idle upstream connections, deliver what the sink holds."""

@@ -5,8 +5,10 @@ The socket is bound before the server starts, so a taken port is reported at onc
 streams are relayed to their end (for at most ``drain_seconds``), then idle upstream connections
 close and the sink delivers what it holds.
 
-Once started, the objects alive then (the modules, the price catalog, the settings: some 65,000)
-are moved out of the garbage collector's reach with :func:`gc.freeze`. Metered calls wait up to a
+Once started, the gateway loads what the first metered call would (:meth:`Gateway.warm`: the
+tokenizer's ranks, about half a second, and the price catalog), then the objects alive (the
+modules, the price catalog, the settings: some 80,000) are moved out of the garbage collector's
+reach with :func:`gc.freeze`. Metered calls wait up to a
 second for the sink, so they outlive the young collections and bring on a full one every few
 thousand requests; each full collection walked that whole start-up heap again (10-20 ms), which
 came to several microseconds a request. Frozen objects are never freed, which costs nothing for a
@@ -62,6 +64,7 @@ def serve(
     server = uvicorn.Server(config)
 
     def started() -> None:
+        gateway.warm()  # the tokenizer and the price catalog, loaded now rather than by the first call
         gc.freeze()  # the start-up heap, out of every later collection (the module docstring)
         if on_ready is not None:
             on_ready(str(bound_host), int(bound_port))
