@@ -121,7 +121,7 @@ def _sender(server: Server, worker: int, acked: list[str], stop: threading.Event
                 status, _ = server.request(
                     "POST", "/v1/events", body, {"content-type": "application/x-ndjson"}
                 )
-        except OSError:
+        except (OSError, http.client.HTTPException):  # refused, reset, or an answer cut mid-body
             return  # the server was killed: what it had not acknowledged does not count
         if status == 200:
             acked.extend(ids)
