@@ -182,14 +182,9 @@ class TextWatch(Watch):
         for sse in source:
             keep(sse)
             stamp(_clock())
-            if surely is not None:
-                try:
-                    data = sse._data  # the SDKs' own attribute: their ``data`` property is a Python call
-                except AttributeError:
-                    data = getattr(sse, "data", None)
-                if type(data) is str and surely(data):
-                    yield sse
-                    return
+            if surely is not None and _carries_output(sse, surely):
+                yield sse
+                return
             yield sse
 
     def aevents(self) -> AsyncIterator[Any]:
@@ -247,7 +242,7 @@ class _KeptEvents:
         source: AsyncIterator[Any],
         keep: Callable[[Any], Any],
         stamp: Callable[[int], Any],
-        surely: Callable[[str], bool] | None = None,
+        surely: Callable[[str], bool] | None,
     ) -> None:
         self.source, self.keep, self.surely = source, keep, surely
         self.stamp: Callable[[int], Any] | None = stamp
@@ -262,14 +257,18 @@ class _KeptEvents:
         if stamp is not None:
             stamp(_clock())
             surely = self.surely
-            if surely is not None:
-                try:
-                    data = sse._data  # the SDKs' own attribute: their ``data`` property is a Python call
-                except AttributeError:
-                    data = getattr(sse, "data", None)
-                if type(data) is str and surely(data):
-                    self.stamp = None
+            if surely is not None and _carries_output(sse, surely):
+                self.stamp = None
         return sse
+
+
+def _carries_output(sse: Any, surely: Callable[[str], bool]) -> bool:
+    """Whether ``surely`` (a route's ``text_output``) holds of the event's data text."""
+    try:
+        data = sse._data  # the SDKs' own attribute: their ``data`` property is a Python call
+    except AttributeError:
+        data = getattr(sse, "data", None)
+    return type(data) is str and surely(data)
 
 
 class _NoEvents:

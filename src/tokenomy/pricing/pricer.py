@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Final, NamedTuple
 
 from tokenomy.pricing import overrides as overrides_file
 from tokenomy.pricing.catalog import Catalog
-from tokenomy.pricing.compute import cost_of, general_cost, whole_usage_cost
+from tokenomy.pricing.compute import cost_of
 from tokenomy.pricing.overrides import Overrides, PriceEntry
 from tokenomy.pricing.rates import NO_OVERHEAD, Rates
 from tokenomy.providers import canonical
@@ -242,15 +242,14 @@ class Pricer:
 
         The same Cost in fewer steps, for the gateway's every call: the arguments positionally, the
         Rates straight from the memo of :meth:`lookup` (keyed by the model, provider, day and tier
-        as given; cleared when full), priced by :func:`whole_usage_cost` when it applies.
+        as given; cleared when full), priced by :func:`cost_of` as :meth:`price_usage` prices.
         """
         found = self._asked.get((provider, model, day, False, service_tier))
         if found is None:
             found = self.lookup(model=model, provider=provider, at=day, service_tier=service_tier)
         if isinstance(found, Unpriced):
             return Cost.unpriced(found.reason, price_date=utc_day(day))
-        whole = whole_usage_cost(usage, found, latency_ms)
-        return whole if whole is not None else general_cost(usage, found, latency_ms=latency_ms)
+        return cost_of(usage, found, latency_ms=latency_ms)
 
     def price(self, call: Call, *, at: date | None = None) -> Cost:
         """Price a call at the prices of its UTC start date (or of ``at``).

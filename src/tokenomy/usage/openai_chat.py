@@ -481,17 +481,24 @@ _GIVE_UP: Final = 4
 """Chunks in a row decoded in full before :meth:`ChatStream.feed_raw` stops making templates."""
 
 
+def _string_end(text: str, begin: int) -> int | None:
+    """Where the JSON string that opens at ``text[begin]`` ends (just past its closing quote), or
+    None when no well-formed string opens there."""
+    if text[begin : begin + 1] != '"':
+        return None
+    end: int
+    try:
+        _, end = scanstring(text, begin + 1)
+    except ValueError:
+        return None
+    return end
+
+
 def _tail_matches(data: str, stop: int, suffix: str, tail: str) -> bool:
     """Whether ``data[stop:]`` is ``suffix``, one JSON string and ``tail``."""
     if not data.startswith(suffix, stop):
         return False
-    begin = stop + len(suffix)
-    if data[begin : begin + 1] != '"':
-        return False
-    try:
-        _, end = scanstring(data, begin + 1)
-    except ValueError:
-        return False
+    end = _string_end(data, stop + len(suffix))
     return end == len(data) - len(tail) and data.endswith(tail)
 
 
@@ -501,13 +508,8 @@ def _obfuscation_split(suffix: str) -> tuple[str, str] | None:
     if key < 0 or suffix.find(_OBFUSCATION_KEY, key + 1) >= 0:
         return None
     begin = key + len(_OBFUSCATION_KEY)
-    if suffix[begin : begin + 1] != '"':
-        return None
-    try:
-        _, end = scanstring(suffix, begin + 1)
-    except ValueError:
-        return None
-    return suffix[:begin], suffix[end:]
+    end = _string_end(suffix, begin)
+    return None if end is None else (suffix[:begin], suffix[end:])
 
 
 def _text_template(data: str, event: Any) -> _Template | None:
