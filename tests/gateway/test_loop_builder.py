@@ -249,3 +249,29 @@ def test_the_builder_refuses_a_negative_delay_or_an_empty_slice() -> None:
         with pytest.raises(ValueError, match=re.escape(expected)):
             LoopBuilder(sink, delay=delay, per_turn=per_turn)
     sink.shutdown(5)
+
+
+def test_while_the_sinks_thread_holds_the_lock_the_loop_builds_nothing_and_tries_again_later() -> None:
+    sink, target = _sink()
+    builder = LoopBuilder(sink, delay=0)
+    items = [Recorded(n) for n in range(3)]
+
+    async def scenario() -> tuple[int, int]:
+        builder._building.acquire()  # as the sink's thread does while it builds an item itself
+        try:
+            for item in items:
+                builder.submit(item)
+            for _ in range(20):
+                await asyncio.sleep(0)  # turns of the loop: the builder's callback finds the lock taken
+            held = builder.waiting
+        finally:
+            builder._building.release()
+        await _built(builder)
+        return held, builder.waiting
+
+    held, left = asyncio.run(scenario())
+    assert (held, left) == (3, 0)
+    assert all(len(item.built_on) == 1 and item.built_on[0] != "tokenomy-sink" for item in items)
+    calls = calls_of(sink, target, expect=len(items))
+    assert [c.id for c in calls] == [f"chatcmpl-{n}" for n in range(3)]
+    sink.shutdown(5)

@@ -1,5 +1,5 @@
-"""The served gateway warms its metering and freezes its start-up heap out of the garbage collector
-before it says it is ready."""
+"""The served gateway warms its metering, freezes its start-up heap out of the garbage collector and
+raises its young generation's threshold before it says it is ready."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from tests.gateway.support import memory_sink
 from tokenomy import tokens
 from tokenomy.errors import TokenizerError
 from tokenomy.gateway import Gateway, GatewaySettings, Route
-from tokenomy.gateway.run import serve
+from tokenomy.gateway.run import YOUNG_THRESHOLD, serve
 from tokenomy.pricing import Pricer
 
 ROUTES = (Route(("*",), "openai", "http://openai.test/v1", api_key="sk-route"),)
@@ -37,21 +37,25 @@ def test_the_start_up_heap_is_frozen_before_the_ready_callback(monkeypatch: pyte
     monkeypatch.setattr(uvicorn.Server, "startup", started)
     monkeypatch.setattr(uvicorn.Server, "run", run)
     gc.unfreeze()
-    ready: list[tuple[str, int, int]] = []
+    before = gc.get_threshold()
+    ready: list[tuple[str, int, int, tuple[int, int, int]]] = []
     try:
         serve(
             Gateway(GatewaySettings(routes=ROUTES)),
             "127.0.0.1",
             0,
-            on_ready=lambda host, port: ready.append((host, port, gc.get_freeze_count())),
+            on_ready=lambda host, port: ready.append((host, port, gc.get_freeze_count(), gc.get_threshold())),
         )
     finally:
         gc.unfreeze()  # the rest of the test session collects as usual
+        gc.set_threshold(*before)
     assert ran == ["startup"]
-    [(host, port, frozen)] = ready
+    [(host, port, frozen, threshold)] = ready
     assert host == "127.0.0.1"
     assert port > 0
     assert frozen > 10_000  # the modules, the settings, the app: everything alive at start-up
+    assert threshold == (YOUNG_THRESHOLD, *before[1:])  # the young generation only
+    assert before[0] < YOUNG_THRESHOLD
 
 
 def test_warm_loads_the_tokenizer_and_the_catalog_only_when_calls_are_counted(

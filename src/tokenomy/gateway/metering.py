@@ -470,6 +470,8 @@ class LoopBuilder:
         self.sink = sink
         self.delay, self.per_turn = delay, per_turn
         self._waiting: deque[Ahead] = deque()
+        self._building = threading.Lock()
+        """Held by whichever thread builds: the loop for a slice, the sink's thread for one item."""
         self._scheduled_on: asyncio.AbstractEventLoop | None = None
         """The loop a build callback is scheduled on (a loop that stopped first leaves it set)."""
 
@@ -480,7 +482,7 @@ class LoopBuilder:
 
     def submit(self, item: Pending) -> None:
         """Queue ``item`` in the sink and build it on this loop soon (call from the loop's thread)."""
-        ahead = Ahead(item)
+        ahead = Ahead(item, self._building)
         if not self.sink.submit(ahead):
             return  # dropped and counted by the sink
         self._waiting.append(ahead)
@@ -494,61 +496,78 @@ class LoopBuilder:
 
     def drain(self) -> None:
         """Build everything waiting now (at shutdown, before the sink is flushed)."""
-        self._build_some(len(self._waiting))
+        self._build_some(len(self._waiting), wait=True)
 
     def _build(self) -> None:
-        more = True
+        more: bool | None = True
         try:
             more = self._build_some(self.per_turn)
         finally:
-            if more:
-                asyncio.get_running_loop().call_soon(self._build)
+            loop = asyncio.get_running_loop()
+            if more is None:  # the sink's thread is building one: try again shortly, not at once
+                loop.call_later(self.delay or _BUSY_RETRY, self._build)
+            elif more:
+                loop.call_soon(self._build)
             else:
                 self._scheduled_on = None
 
-    def _build_some(self, count: int) -> bool:
-        """Build up to ``count`` waiting exchanges; True when some are left."""
+    def _build_some(self, count: int, *, wait: bool = False) -> bool | None:
+        """Build up to ``count`` waiting exchanges; True when some are left, None when the sink's
+        thread held the lock (nothing built; with ``wait``, wait for it instead).
+
+        One lock for the whole slice rather than one per exchange: the sink's thread takes it only
+        for an exchange the loop has not built when it gets there (:meth:`Ahead.build`)."""
         waiting = self._waiting
-        for _ in range(min(count, len(waiting))):
-            waiting.popleft().build_ahead()
+        if not self._building.acquire(blocking=wait):
+            return None
+        try:
+            for _ in range(min(count, len(waiting))):
+                ahead = waiting.popleft()
+                if ahead._item is not None:
+                    ahead._run()
+        finally:
+            self._building.release()
         return bool(waiting)
 
 
+_BUSY_RETRY: Final = 0.001
+"""Seconds before a builder without a delay tries again when the sink's thread holds its lock."""
+
+
 class Ahead:
-    """A sink item built by whichever thread comes first: the event loop ahead, or the sink's own."""
+    """A sink item built by whichever thread comes first: the event loop ahead, or the sink's own.
 
-    __slots__ = ("_error", "_item", "_lock", "_record")
+    Both build under their :class:`LoopBuilder`'s one lock, so an item is built once; it is built
+    when ``_item`` is None, which :meth:`_run` sets last, after the record or the error, so the
+    sink's thread reads a built item without taking the lock.
+    """
 
-    def __init__(self, item: Pending) -> None:
+    __slots__ = ("_building", "_error", "_item", "_record")
+
+    def __init__(self, item: Pending, building: threading.Lock) -> None:
         self._item: Pending | None = item
         self._record: Record | None = None
         self._error: Exception | None = None
-        self._lock = threading.Lock()
-
-    def build_ahead(self) -> None:
-        """Build now unless it is built or being built (the loop never waits for the sink's thread)."""
-        if not self._lock.acquire(blocking=False):
-            return
-        try:
-            if self._item is not None:
-                self._run()
-        finally:
-            self._lock.release()
+        self._building = building
 
     def build(self) -> Record:
         """The record (the sink's thread): built ahead, or built now; a failed build raises its error."""
-        with self._lock:
-            if self._item is not None:
-                self._run()
+        if self._item is not None:
+            with self._building:
+                if self._item is not None:
+                    self._run()
         if self._error is not None:
             raise self._error
         assert self._record is not None
         return self._record
 
     def _run(self) -> None:
-        item, self._item = self._item, None
+        """Build (the caller holds the builder's lock); ``_item`` becomes None last, whatever happens."""
+        item = self._item
         assert item is not None
         try:
             self._record = item.build()
         except Exception as exc:  # raised again on the sink's thread, which counts and logs it
             self._error = exc
+        finally:
+            self._item = None
