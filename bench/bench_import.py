@@ -18,7 +18,12 @@ the machine is shared):
 * tokenomy: ``import_native_jsonl`` into a fresh store (every value checked, pricing in SQL,
   idempotent insert). For scale, the CPU time of writing the same calls once more into a table
   of the ``calls`` columns (copied from the store, so no JSON is read) is printed too: the part
-  of the import that the width of the ``calls`` table alone costs.
+  of the import that the width of the ``calls`` table alone costs;
+* the floor: the call lines read as the reference reads them and inserted straight into the
+  ``calls`` table of a fresh store (:func:`floor_select`: no checks, no survey, no idempotency,
+  each bucket's cost at one flat rate with a constant provenance). It is no import (nothing is
+  vouched for), only what writing rows shaped as DESIGN section 3 requires costs next to the
+  reference: an import that must write them cannot be faster than it.
 
 Targets (DESIGN section 11): at least 200k calls/s, and at least 0.5x the reference's speed (wall
 time). The calls/s target counts as out of reach rather than missed on a file that ``read_json``
@@ -116,16 +121,20 @@ def derive_compact(full: Path, compact: Path) -> None:
         )
 
 
+def present_keys(path: Path) -> dict[str, set[str]]:
+    """The keys found in the first lines of ``path``, each with the keys found in it (objects)."""
+    present: dict[str, set[str]] = {}
+    with path.open("rb") as lines:
+        for line in islice(lines, SAMPLE_LINES):
+            for key, value in json.loads(line).items():
+                present.setdefault(key, set()).update(value if isinstance(value, dict) else ())
+    return present
+
+
 def reference_columns(path: Path | None) -> str:
     """The ``columns`` of a reference read: :data:`NATIVE`, narrowed to the keys (and nested keys)
     found in the first lines of ``path`` (every key when ``path`` is None)."""
-    present: dict[str, set[str]] | None = None
-    if path is not None:
-        present = {}
-        with path.open("rb") as lines:
-            for line in islice(lines, SAMPLE_LINES):
-                for key, value in json.loads(line).items():
-                    present.setdefault(key, set()).update(value if isinstance(value, dict) else ())
+    present = None if path is None else present_keys(path)
     columns = {}
     for key, native in NATIVE.items():
         if present is not None and key not in present:
@@ -153,6 +162,90 @@ def reference(path: Path, columns: str, folder: Path) -> tuple[float, float, int
     con.close()
     db.unlink()
     return seconds, cpu_seconds, int(row[0][0])
+
+
+FLAT_RATE = "0.00000015"
+"""The floor's one price per token, in dollars (any rate would do: the floor measures the write)."""
+_SAME_NAME = frozenset(
+    (
+        *("id", "started_at", "ended_at", *STR_FIELDS, *INT_FIELDS, *FLOAT_FIELDS, "streamed", "batch"),
+        *("operation", "status", "prefix_hashes", "tool_uses"),
+    )
+)
+_NESTED = {
+    "usage": {**{name: name for name in (*BUCKETS, "input_total", "output_total")}, "kind": "usage_kind"}
+    | {"server_tools": "server_tools", "quality": "quality"},
+    "attribution": {**{name: name for name in ATTRIBUTION_FIELDS}, "tags": "tags"},
+    "outcome": {"success": "success", "score": "score", "action": "action"},
+    "content": {"prompt": "prompt_text", "completion": "completion_text"},
+}
+_SHAPE_DEFAULTS = {
+    "operation": "'chat'",
+    "batch": "false",
+    "status": "'ok'",
+    "usage_kind": "'reported'",
+    "server_tools": "MAP {}::MAP(VARCHAR, BIGINT)",
+    "quality": "[]::VARCHAR[]",
+    "prefix_hashes": "[]::VARCHAR[]",
+    "tool_uses": "[]::STRUCT(name VARCHAR, args_hash VARCHAR, server BOOLEAN)[]",
+    "tags": "MAP {}::MAP(VARCHAR, VARCHAR)",
+}
+"""What the store holds for a call that lacks these (the floor writes them as the import does)."""
+
+
+def floor_select(path: Path) -> str:
+    """The floor's SELECT (parameter: the file): the call lines of ``path`` read with the
+    reference's columns, as ``calls`` columns, priced at :data:`FLAT_RATE` per token.
+
+    Values arrive with DuckDB's own casts and nothing is checked; the stored shape the import
+    gives a call (defaults for absent fields, empty lists and maps, a cost per bucket with its
+    total, currency, source, price date and estimated flag, the import stamp) is written too.
+    """
+    present = present_keys(path)
+    values = {name: f'r."{name}"' for name in present if name in _SAME_NAME}
+    for key, fields in _NESTED.items():
+        for name, column in fields.items():
+            if name in present.get(key, ()):
+                values[column] = f'r."{key}"."{name}"'
+    if "provider_reported_cost" in present:
+        values["provider_reported_cost"] = "CAST(r.provider_reported_cost AS DECIMAL(38, 12))"
+    for column, default in _SHAPE_DEFAULTS.items():
+        values[column] = f"coalesce({values[column]}, {default})" if column in values else default
+    parts = []
+    for bucket in BUCKETS:
+        if bucket in values:
+            tokens = values[bucket]
+            values[f"cost_{bucket}"] = (
+                f"CASE WHEN {tokens} <> 0 THEN CAST({tokens} * {FLAT_RATE} AS DECIMAL(38, 12)) END"
+            )
+            parts.append(f"coalesce({tokens}, 0)")
+    if parts:
+        values["cost_total"] = f"CAST(({' + '.join(parts)}) * {FLAT_RATE} AS DECIMAL(38, 12))"
+    day = "CAST(r.started_at AS DATE)" if "started_at" in present else "NULL"
+    values.update(
+        cost_currency="'USD'",
+        cost_source="'flat-rate@0'",
+        cost_price_date=day,
+        cost_estimated="false",
+        imported_at="now()::TIMESTAMP",
+    )
+    calls_only = "WHERE r.type IS DISTINCT FROM 'charge'" if "type" in present else ""
+    select = ", ".join(f'{value} AS "{column}"' for column, value in values.items())
+    columns = reference_columns(path)
+    return (
+        f"SELECT {select} FROM read_json(?, format = 'newline_delimited', columns = {columns}) r {calls_only}"
+    )
+
+
+def floor(path: Path, select: str, folder: Path) -> tuple[float, float, int]:
+    """:func:`floor_select` into the ``calls`` table of a fresh store: (seconds, cpu seconds, calls)."""
+    db = folder / "floor.duckdb"
+    with open_store(db) as store:
+        began, cpu = time.perf_counter(), _cpu()
+        rows = store.connection.execute(f"INSERT INTO calls BY NAME {select}", [str(path)]).fetchall()
+        seconds, cpu_seconds = time.perf_counter() - began, _cpu() - cpu
+    db.unlink()
+    return seconds, cpu_seconds, int(rows[0][0])
 
 
 def tokenomy_import(path: Path, folder: Path, pricer: Pricer) -> tuple[float, float, int, int, bool, float]:
@@ -188,6 +281,8 @@ class Outcome:
     rate: float
     references: dict[str, tuple[float, float]]
     """Reference name -> (lines/s, reference time / tokenomy time)."""
+    floor_ratio: float
+    """The first reference's time / the floor's (see :func:`floor_select`)."""
 
 
 REFERENCES = ("the file's keys", "every native key")
@@ -199,10 +294,12 @@ def compare(label: str, path: Path, folder: Path, pricer: Pricer, rounds: int) -
     """Run the references and tokenomy ``rounds`` times, alternating, and print the fastest of each."""
     specs = dict(zip(REFERENCES, (reference_columns(path), reference_columns(None)), strict=True))
     refs: dict[str, list[tuple[float, float, int]]] = {name: [] for name in specs}
-    ours = []
+    ours, floors = [], []
+    select = floor_select(path)
     for _ in range(rounds):
         for name, columns in specs.items():
             refs[name].append(reference(path, columns, folder))
+        floors.append(floor(path, select, folder))
         ours.append(tokenomy_import(path, folder, pricer))
     our_s, our_cpu, calls, charges, fast, _ = min(ours)
     write_cpu = min(run[5] for run in ours)
@@ -225,7 +322,14 @@ def compare(label: str, path: Path, folder: Path, pricer: Pricer, rounds: int) -
     print(
         f"  of which the write alone (the stored calls copied to a table like calls): cpu {write_cpu:7.2f} s"
     )
-    return Outcome(rate=calls / our_s, references=figures)
+    ref_s, ref_cpu, _ = min(refs[REFERENCES[0]])
+    floor_s, floor_cpu, floor_calls = min(floors)
+    print(
+        f"  floor: read_json -> calls, no checks : {floor_s:7.2f} s  cpu {floor_cpu:7.2f} s"
+        f"  {floor_calls / floor_s:>9,.0f} calls/s  ratio wall {ref_s / floor_s:.2f}x,"
+        f" cpu {ref_cpu / floor_cpu:.2f}x (against the file's keys)"
+    )
+    return Outcome(rate=calls / our_s, references=figures, floor_ratio=ref_s / floor_s)
 
 
 def verdicts(outcomes: dict[str, Outcome]) -> bool:
@@ -243,7 +347,8 @@ def verdicts(outcomes: dict[str, Outcome]) -> bool:
         ok = ok and ratio_met
         print(
             f"targets, {label}: >= {TARGET_RATE:,} calls/s {rate}; "
-            f">= {TARGET_RATIO}x read_json {'met' if ratio_met else 'MISSED'} ({ratio:.2f}x)"
+            f">= {TARGET_RATIO}x read_json {'met' if ratio_met else 'MISSED'} ({ratio:.2f}x;"
+            f" the floor of writing calls: {o.floor_ratio:.2f}x)"
         )
     return ok
 
