@@ -25,7 +25,7 @@ from tokenomy.schema import Call
 from tokenomy.usage import accumulate
 
 DECODE: dict[str, Callable[[str], Any]] = {"responses": responses_data, "messages": messages_data}
-SURELY: dict[str, Callable[[str], bool]] = {
+SURELY: dict[str, Callable[[str], object]] = {
     "responses": responses_text_output,
     "messages": messages_text_output,
 }

@@ -7,18 +7,23 @@ import contextvars
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
+from openai import OpenAI
 from opentelemetry import trace
-from opentelemetry.trace import NonRecordingSpan, SpanContext
+from opentelemetry.trace import INVALID_SPAN_CONTEXT, NonRecordingSpan, SpanContext
 
 from tests.capture.support import MemoryTarget, sink_with
 from tokenomy import capture
 from tokenomy.capture.ids import is_span_id, is_trace_id
+from tokenomy.capture.otel import current_span
 from tokenomy.capture.records import AgentSpan
 from tokenomy.capture.runtime import RUNTIME
 from tokenomy.capture.scope import Scope, current
 from tokenomy.config import Config
+from tokenomy.mockllm import MockThread
+from tokenomy.schema import Call
 
 
 @pytest.fixture
@@ -147,3 +152,34 @@ def test_steps_number_themselves_per_session_across_scopes() -> None:
     assert (first, second) == (1, 2)
     assert RUNTIME.steps.knows("numbered") is True
     assert RUNTIME.steps.knows("never-opened") is False
+
+
+def test_a_call_outside_every_scope_joins_the_current_opentelemetry_span_and_only_that() -> None:
+    parent = SpanContext(trace_id=0x1F, span_id=0x2E, is_remote=False)
+    assert current_span() is None  # nothing attached to OpenTelemetry's context: no span to join
+    with trace.use_span(NonRecordingSpan(parent)):
+        assert current_span() == ("0" * 30 + "1f", "0" * 14 + "2e")
+        with trace.use_span(NonRecordingSpan(INVALID_SPAN_CONTEXT)):
+            assert current_span() is None  # a span is attached, but it is not a valid one
+    assert current_span() is None
+
+
+def test_instrumented_calls_take_their_parent_from_the_opentelemetry_span_they_run_in(
+    mock: MockThread, recorded: MemoryTarget
+) -> None:
+    client = capture.instrument(OpenAI(base_url=mock.openai_base_url, api_key="sk-otel", max_retries=0))
+    chat: Any = [{"role": "user", "content": "Hi"}]
+    parent = SpanContext(
+        trace_id=0x0AF7651916CD43DD8448EB211C80319C, span_id=0x00F067AA0BA902B7, is_remote=True
+    )
+    with trace.use_span(NonRecordingSpan(parent)):
+        client.chat.completions.create(model="gpt-4o-mini", messages=chat)
+    client.chat.completions.create(model="gpt-4o-mini", messages=chat)
+    assert capture.flush(30) is True
+    inside, outside = [r for r in recorded.records if isinstance(r, Call)]
+    assert (inside.trace_id, inside.parent_span_id) == (
+        "0af7651916cd43dd8448eb211c80319c",
+        "00f067aa0ba902b7",
+    )
+    assert outside.parent_span_id is None
+    assert outside.trace_id != inside.trace_id

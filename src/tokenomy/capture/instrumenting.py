@@ -8,8 +8,8 @@ and every attribute are unchanged, and ``isinstance`` still holds. ``client.copy
 ``client.with_options()`` return instrumented copies. Instrumenting twice changes nothing.
 
 The wrapper's work on the caller's path is a dictionary lookup when capture is off, and, for an
-LLM path, a few clock readings, two random ids, the scope's attribution, a shallow copy of the
-body's top level and one queue append (ids are drawn later); the Call is built later on the sink's thread
+LLM path, a few clock readings, the scope's attribution, a shallow copy of the body's top level and
+one queue append (ids are drawn later); the Call is built later on the sink's thread
 (:mod:`tokenomy.capture.calls`). An exception from the SDK is re-raised as it is (same object,
 same traceback) after the failure is recorded; a problem in tokenomy's own bookkeeping is logged
 (rate-limited) and never reaches the caller.

@@ -50,7 +50,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Iterator
 from functools import cached_property
 from itertools import chain, filterfalse
-from typing import Any
+from typing import Any, Final
 
 from tokenomy.capture.captured import ABANDONED, DONE, FAILED, Captured, event_text
 from tokenomy.capture.runtime import RUNTIME
@@ -87,14 +87,25 @@ class Watch(ABC):
             captured.latency_ns = _clock() - captured.t0
             captured.end = end
             if captured.sse:  # the events' data text only: strings, which the garbage collector skips
+                # Kept until the sink's thread read them, the event objects (tracked by the garbage
+                # collector, where strings are not) made the caller's collections more frequent.
                 events = captured.items
-                captured.items = _texts(events)
-                captured.sse = False
-                if events is not None:
+                if events:
+                    try:
+                        captured.items = [event._data for event in events]  # the SDKs' own attribute
+                    except AttributeError:
+                        captured.items = [event_text(event) for event in events]
                     events.clear()  # the stream's hooks hold this list as long as the caller keeps the stream
+                else:
+                    captured.items = []
+                captured.sse = False
             if error is not None:
                 captured.error = captured.client.adapter.classify(error)
-            self._unhook()
+            # the hook off the response (if nobody replaced it since): the response no longer refers
+            # to this watcher, so no cycle is left
+            response, name = self.response, self.hook
+            if getattr(getattr(response, name, None), "__self__", None) is self:
+                delattr(response, name)
             self.sink.submit(captured if captured.ticket is None else captured.settled())
         except Exception as exc:  # this runs inside the caller's loop over the stream: never raise there
             RUNTIME.log.note("capture", f"tokenomy capture: could not record a stream ({exc!r})")
@@ -110,13 +121,6 @@ class Watch(ABC):
         except BaseException:  # at interpreter shutdown the modules may be gone: never raise here
             pass
 
-    def _unhook(self) -> None:
-        """Take this watcher's hook off the response (if nobody replaced it since): the call is
-        recorded, and the response no longer refers to the watcher, so no cycle is left."""
-        response, name = self.response, self.hook
-        if getattr(getattr(response, name, None), "__self__", None) is self:
-            delattr(response, name)
-
     @property
     def done(self) -> bool:
         """Whether the call has been recorded."""
@@ -130,13 +134,13 @@ class Watch(ABC):
     def close(self) -> None:
         """Set as the response's ``close``: records the stream (if not already), then closes."""
         if not self._once.locked():
-            self.closed(_caller())
+            self.closed(None if _getframe is None else _getframe(1))  # the frame closing the response
         self.close_response(self.response)
 
     async def aclose(self) -> None:
         """Set as an async response's ``aclose``: records the stream (if not already), then closes."""
         if not self._once.locked():
-            self.closed(_caller())
+            self.closed(None if _getframe is None else _getframe(1))
         await self.close_response(self.response)
 
 
@@ -156,7 +160,10 @@ class TextWatch(Watch):
         read: Callable[[Any], Any],
         is_async: bool,
     ) -> None:
-        super().__init__(captured, sink, response, close, "aclose" if is_async else "close")
+        # Watch.__init__'s work written out (one call fewer on the caller's path, once a stream)
+        self.captured, self.sink, self.response, self.close_response = captured, sink, response, close
+        self.hook = "aclose" if is_async else "close"
+        self._once = threading.Lock()
         self.stream = weakref.ref(stream)
         self.read = read  # the stream class's own _iter_events
         self.running, self.frame = ("ag_running", "ag_frame") if is_async else ("gi_running", "gi_frame")
@@ -182,9 +189,14 @@ class TextWatch(Watch):
         for sse in source:
             keep(sse)
             stamp(_clock())
-            if surely is not None and _carries_output(sse, surely):
-                yield sse
-                return
+            if surely is not None:
+                try:  # the event's data text (inline: this runs for every event until one carries output)
+                    data = sse._data  # the SDKs' own attribute: their ``data`` property is a Python call
+                except AttributeError:
+                    data = getattr(sse, "data", None)
+                if type(data) is str and surely(data):
+                    yield sse
+                    return
             yield sse
 
     def aevents(self) -> AsyncIterator[Any]:
@@ -207,9 +219,15 @@ class TextWatch(Watch):
         outside the generator, or once the stream is gone: abandoned.
         """
         kept = self.kept
-        if kept and (event_text(kept[-1]) or "").startswith("[DONE]"):
-            self.finish(DONE)
-            return
+        if kept:
+            last = kept[-1]
+            try:  # its data text, as event_text reads it
+                data = last._data
+            except AttributeError:
+                data = getattr(last, "data", None)
+            if type(data) is str and data.startswith("[DONE]"):
+                self.finish(DONE)
+                return
         stream = self.stream()
         inner = None if stream is None else getattr(stream, "_iterator", None)
         if inner is None or getattr(inner, self.running, False) is not True:
@@ -242,7 +260,7 @@ class _KeptEvents:
         source: AsyncIterator[Any],
         keep: Callable[[Any], Any],
         stamp: Callable[[int], Any],
-        surely: Callable[[str], bool] | None,
+        surely: Callable[[str], object] | None,
     ) -> None:
         self.source, self.keep, self.surely = source, keep, surely
         self.stamp: Callable[[int], Any] | None = stamp
@@ -257,18 +275,14 @@ class _KeptEvents:
         if stamp is not None:
             stamp(_clock())
             surely = self.surely
-            if surely is not None and _carries_output(sse, surely):
-                self.stamp = None
+            if surely is not None:
+                try:  # the event's data text, as TextWatch._head reads it
+                    data = sse._data
+                except AttributeError:
+                    data = getattr(sse, "data", None)
+                if type(data) is str and surely(data):
+                    self.stamp = None
         return sse
-
-
-def _carries_output(sse: Any, surely: Callable[[str], bool]) -> bool:
-    """Whether ``surely`` (a route's ``text_output``) holds of the event's data text."""
-    try:
-        data = sse._data  # the SDKs' own attribute: their ``data`` property is a Python call
-    except AttributeError:
-        data = getattr(sse, "data", None)
-    return type(data) is str and surely(data)
 
 
 class _NoEvents:
@@ -281,22 +295,8 @@ class _NoEvents:
         raise StopAsyncIteration
 
 
-def _texts(events: list[Any] | None) -> list[str | None]:
-    """Server-sent event objects' data text, read at the stream's end on the caller's thread: kept
-    until the sink's thread read them, the objects (tracked by the garbage collector, where strings
-    are not) made the caller's collections more frequent and longer."""
-    if not events:
-        return []
-    try:
-        return [event._data for event in events]
-    except AttributeError:
-        return [event_text(event) for event in events]
-
-
-def _caller() -> Any:
-    """The frame that called the caller of this function (None where frames cannot be read)."""
-    getframe = getattr(sys, "_getframe", None)
-    return None if getframe is None else getframe(2)
+_getframe: Final[Callable[[int], Any] | None] = getattr(sys, "_getframe", None)
+"""Reads the frame that closes a response (None where frames cannot be read)."""
 
 
 class ObjectWatch(Watch):
@@ -395,8 +395,11 @@ def event_reader(stream: Any) -> Callable[[Any], Any] | None:
     stream has no such method, someone else already set one, or the stream takes no weak reference.
     """
     kind = type(stream)
-    method = getattr(kind, "_iter_events", None)
-    if not callable(method) or not hasattr(kind, "__weakref__") or not _closes_its_response(kind):
+    try:
+        method = _READERS[kind]
+    except KeyError:
+        method = _READERS[kind] = _class_reader(kind)
+    if method is None:
         return None
     # Not ``stream.__dict__``: reading it makes the object keep its attributes in a dict of their own,
     # which slows every attribute the SDK reads on the stream while it runs (Python 3.11+).
@@ -404,20 +407,22 @@ def event_reader(stream: Any) -> Callable[[Any], Any] | None:
     return method if getattr(found, "__func__", None) is method else None
 
 
-_CLOSERS: dict[type, bool] = {}
+_READERS: dict[type, Callable[[Any], Any] | None] = {}
+"""Per stream class, its event reader when its streams can be kept by it (:func:`_class_reader`)."""
 
 
-def _closes_its_response(kind: type) -> bool:
-    """Whether the stream class's own generator (``__stream__``) closes the response, as the
-    SDK's current versions do in its ``finally``: how a stream kept by :class:`TextWatch` ended is
-    read there. Older versions (openai 1.x) leave the close to the HTTP client when the body ends,
-    so an error or an abandoned stream would never be seen: those keep the SDK's objects instead."""
-    known = _CLOSERS.get(kind)
-    if known is None:
-        code = getattr(getattr(kind, "__stream__", None), "__code__", None)
-        names = () if code is None else code.co_names
-        known = _CLOSERS[kind] = "close" in names or "aclose" in names
-    return known
+def _class_reader(kind: type) -> Callable[[Any], Any] | None:
+    """The class's ``_iter_events``, when its streams can be kept by it: it has one, takes weak
+    references, and its own generator (``__stream__``) closes the response, as the SDK's current
+    versions do in its ``finally``: how a stream kept by :class:`TextWatch` ended is read there.
+    Older versions (openai 1.x) leave the close to the HTTP client when the body ends, so an error
+    or an abandoned stream would never be seen: those keep the SDK's objects instead."""
+    method = getattr(kind, "_iter_events", None)
+    if not callable(method) or not hasattr(kind, "__weakref__"):
+        return None
+    code = getattr(getattr(kind, "__stream__", None), "__code__", None)
+    names = () if code is None else code.co_names
+    return method if "close" in names or "aclose" in names else None
 
 
 def watch_stream(stream: Any, captured: Captured, sink: Sink, *, is_async: bool) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from typing import Any
 
 from openai.types import CreateEmbeddingResponse
@@ -10,7 +11,7 @@ from openai.types.chat import ChatCompletionChunk
 from openai.types.responses import ResponseTextDeltaEvent
 
 from tests.conftest import real_data_path
-from tokenomy.capture.sdk.base import dump
+from tokenomy.capture.sdk.base import dump, type_of
 from tokenomy.capture.sdk.openai import (
     ADAPTER,
     chat_event,
@@ -20,6 +21,7 @@ from tokenomy.capture.sdk.openai import (
     embeddings_body,
     responses_event,
     responses_is_output,
+    responses_text_output,
 )
 from tokenomy.usage import accumulate, extract, stream_accumulator
 
@@ -376,3 +378,42 @@ def test_recorded_streams_kept_as_compact_text_read_as_the_sdk_yields() -> None:
     for events in streams:
         fast, general = _fast_and_general([json.dumps(e, separators=(",", ":")) for e in events] + ["[DONE]"])
         assert fast == general
+
+
+def _responses_sure_by_type(data: str) -> bool:
+    """The Responses sure-output test as first written: the event's type read by ``type_of``."""
+    kind = type_of(data)
+    return (
+        kind is not None
+        and kind.startswith("response.")
+        and kind.endswith(".delta")
+        and '"error"' not in data
+    )
+
+
+def test_the_responses_sure_output_test_reads_the_type_as_type_of_does() -> None:
+    known = {
+        '{"type":"response.output_text.delta","item_id":"m","delta":"Hi"}': True,
+        '{"type":"response.function_call_arguments.delta","delta":"{}"}': True,
+        '{"type":"response.delta"}': True,  # "response." and ".delta" may share the dot
+        '{"type":"response.output_text.done","text":"Hi"}': False,
+        '{"type":"response.created","response":{"status":"in_progress"}}': False,
+        '{"type":"response.x\\".delta"}': False,  # an escape in the type: decided on the sink's thread
+        '{"type":"response.output_text.delta","error":{"code":"x"}}': False,
+        '{"type":"response.output_text.delta': False,  # no closing quote
+        '{"type": "response.output_text.delta"}': False,  # not written as the API writes it
+        '{"type":"responses.delta"}': False,
+        "[DONE]": False,
+        "": False,
+    }
+    for data, sure in known.items():
+        assert bool(responses_text_output(data)) is sure, data
+        assert _responses_sure_by_type(data) is sure, data
+        if sure:
+            assert responses_is_output(data) is True, data
+    pieces = ['{"type":"', "response.", ".delta", "delta", '"', "\\", "x", '"error"', "}", "."]
+    rng = random.Random(7)
+    for _ in range(20_000):
+        head = rng.choice(['{"type":"response.', '{"type":"response.output_text', '{"type":"', ""])
+        data = head + "".join(rng.choice(pieces) for _ in range(rng.randint(0, 5)))
+        assert bool(responses_text_output(data)) is _responses_sure_by_type(data), data

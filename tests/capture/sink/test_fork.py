@@ -73,3 +73,22 @@ def test_fork_child_records_on_its_own_and_the_parent_is_unaffected(tmp_path: Pa
     child = [ident for who, ident in lines if int(who) == pid]
     assert parent == [f"c{i:05d}" for i in range(6)]
     assert child == ["c00900"]
+
+
+def test_the_fork_check_on_each_call_asks_the_system_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = FileTarget(tmp_path / "delivered.txt")
+    sink = Sink(target, SinkSettings(flush_interval=60, batch_size=1000))
+
+    def no_system_call() -> int:
+        raise AssertionError("os.getpid() called on the caller's path")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "getpid", no_system_call)
+        assert all(sink.submit(call(i)) for i in range(3))
+        assert sink.stats().queued == 3
+    assert target.forks == 0  # no fork seen: the sink was not started afresh
+    assert sink.flush(timeout=30) is True
+    sink.shutdown(10)
+    assert len((tmp_path / "delivered.txt").read_text(encoding="utf-8").splitlines()) == 3

@@ -7,7 +7,8 @@ are read with their ``input_schema`` as the parameters that token counting under
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from operator import methodcaller
 from typing import Any, Final
 
 try:  # the JSON decoder's own string scanner, as the json module itself imports it
@@ -123,11 +124,11 @@ def _text_delta(data: str) -> dict[str, Any] | None:
 
 _DELTA: Final = '{"type":"content_block_delta"'
 
-
-def messages_text_output(data: str) -> bool:
-    """True when a Messages event's data text surely is a content delta, as the API writes them
-    (compact JSON, its type first); text written otherwise is decided on the sink's thread."""
-    return data.startswith(_DELTA)
+messages_text_output: Final[Callable[[str], object]] = methodcaller("startswith", _DELTA)
+"""True when a Messages event's data text surely is a content delta, as the API writes them
+(compact JSON, its type first); text written otherwise is decided on the sink's thread. The text's
+own ``startswith``, called by ``operator.methodcaller``: it runs for every event until one carries
+output, on the caller's thread, without a Python frame."""
 
 
 def _tools(request: Mapping[str, Any]) -> list[Mapping[str, Any]]:

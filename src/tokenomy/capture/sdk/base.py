@@ -52,9 +52,11 @@ class Route:
         raw: Whether a stream is kept as the data text of its server-sent events, when the SDK's
             stream object lets it be read (:mod:`tokenomy.capture.streams`), rather than as the
             SDK's event objects; ``events`` then takes those strings.
-        text_output: For a raw route, a cheap test of an event's data text that is True only when
+        text_output: For a raw route, a cheap test of an event's data text that is true only when
             the event carries output (never for one that does not; it may miss some that do): once
-            it is True, the later events' arrival times are no longer taken (None: always taken).
+            it is true, the later events' arrival times are no longer taken (None: always taken).
+            It runs on the caller's thread for each event until then, so the SDK adapters give a C
+            callable where they can (a compiled pattern's ``match``, a ``methodcaller``).
     """
 
     api: str
@@ -66,7 +68,7 @@ class Route:
     prompt: bool = True
     events: EventsFeeder | None = None
     raw: bool = False
-    text_output: Callable[[str], bool] | None = None
+    text_output: Callable[[str], object] | None = None
 
 
 def data_events(decode: Callable[[str], Any], event: EventReader) -> EventsFeeder:

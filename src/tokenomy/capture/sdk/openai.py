@@ -9,7 +9,8 @@ base URL's host names (Groq, DeepSeek, OpenRouter... through the OpenAI SDK), el
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 from tokenomy.capture.sdk.base import (
@@ -225,18 +226,15 @@ def responses_data(data: str) -> Any:
     return event
 
 
-def responses_text_output(data: str) -> bool:
-    """True when a Responses event's data text surely is a delta event (what
-    :func:`responses_is_output` calls output), as the API writes them: compact JSON, its type first.
-    Text written otherwise reads False here and is decided by :func:`responses_is_output` on the
-    sink's thread."""
-    kind = type_of(data)
-    return (
-        kind is not None
-        and kind.startswith("response.")
-        and kind.endswith(".delta")
-        and '"error"' not in data
-    )
+_RESPONSES_SURE: Final = re.compile(r'\{"type":"response(?:\.[^"\\]*)?\.delta(?=")(?!.*"error")', re.DOTALL)
+
+responses_text_output: Final[Callable[[str], object]] = _RESPONSES_SURE.match
+"""True (a match) when a Responses event's data text surely is a delta event (what
+:func:`responses_is_output` calls output), as the API writes them: compact JSON, its type first
+(``type_of`` reads it: no quote or backslash in it), starting with ``response.`` and ending with
+``.delta``, and no ``"error"`` anywhere in the text. Text written otherwise reads as no match here
+and is decided by :func:`responses_is_output` on the sink's thread. A compiled pattern's ``match``:
+it runs for every event until one carries output, on the caller's thread, without a Python frame."""
 
 
 TERMINAL: Final = frozenset({"response.completed", "response.incomplete", "response.failed"})

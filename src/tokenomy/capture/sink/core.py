@@ -45,6 +45,18 @@ from tokenomy.native import FieldError
 from tokenomy.schema import Call, Charge, OutcomeEvent
 
 _RECORDS = (Call, Charge, OutcomeEvent, AgentSpan)
+_forks = 0
+"""How many forks this process descends from (counted in each child): a sink made before the
+latest one starts afresh on first use (:meth:`Sink.after_fork`). Read on every submit, in place
+of ``os.getpid()``, a system call."""
+
+
+def _counted_fork() -> None:
+    global _forks  # noqa: PLW0603  (the one module-level counter, written only in a forked child)
+    _forks += 1
+
+
+os.register_at_fork(after_in_child=_counted_fork)
 BACKLOG: Final = 0.25
 """The share of ``queue_size`` from which the sink's thread works without handing the GIL over
 between records (:func:`tokenomy.capture.sink.target.set_pacing`) until it has caught up."""
@@ -134,7 +146,7 @@ class Sink:
 
     def _reset(self) -> None:
         """Fresh per-process state (at construction, and in a forked child)."""
-        self._pid = os.getpid()
+        self._forks = _forks  # forks this process descends from (a child resets itself: _counted_fork)
         self._queue: deque[Item] = deque()
         self._lock = threading.Lock()
         self._flushed = threading.Condition(self._lock)
@@ -152,7 +164,7 @@ class Sink:
 
     def submit(self, item: Item) -> bool:
         """Queue one event; False (and counted as dropped) when the queue is full or the sink closed."""
-        if self._pid != os.getpid():
+        if self._forks != _forks:  # in a forked child (no system call: _counted_fork)
             self.after_fork()
         queue = self._queue
         if self._closed or len(queue) >= self.settings.queue_size:
@@ -176,7 +188,7 @@ class Sink:
         Returns:
             False when the timeout expired or some events are still in the spool or held.
         """
-        if self._pid != os.getpid():
+        if self._forks != _forks:  # in a forked child (no system call: _counted_fork)
             self.after_fork()
         if threading.current_thread() is self._thread:
             return False
@@ -203,7 +215,7 @@ class Sink:
 
         Later submissions are dropped (and counted). Waits ``timeout`` seconds at most.
         """
-        if self._pid != os.getpid():
+        if self._forks != _forks:  # in a forked child (no system call: _counted_fork)
             self.after_fork()
         if self._closed:
             return
@@ -220,7 +232,7 @@ class Sink:
 
     def stats(self) -> SinkStats:
         """The counters now (see :class:`SinkStats`)."""
-        if self._pid != os.getpid():
+        if self._forks != _forks:  # in a forked child (no system call: _counted_fork)
             self.after_fork()
         usage = self.spool.usage() if self.spool is not None else None
         with self._lock:
