@@ -190,11 +190,8 @@ class TextWatch(Watch):
             keep(sse)
             stamp(_clock())
             if surely is not None:
-                try:  # the event's data text (inline: this runs for every event until one carries output)
-                    data = sse._data  # the SDKs' own attribute: their ``data`` property is a Python call
-                except AttributeError:
-                    data = getattr(sse, "data", None)
-                if type(data) is str and surely(data):
+                data = event_text(sse)
+                if data is not None and surely(data):
                     yield sse
                     return
             yield sse
@@ -219,15 +216,9 @@ class TextWatch(Watch):
         outside the generator, or once the stream is gone: abandoned.
         """
         kept = self.kept
-        if kept:
-            last = kept[-1]
-            try:  # its data text, as event_text reads it
-                data = last._data
-            except AttributeError:
-                data = getattr(last, "data", None)
-            if type(data) is str and data.startswith("[DONE]"):
-                self.finish(DONE)
-                return
+        if kept and (event_text(kept[-1]) or "").startswith("[DONE]"):
+            self.finish(DONE)
+            return
         stream = self.stream()
         inner = None if stream is None else getattr(stream, "_iterator", None)
         if inner is None or getattr(inner, self.running, False) is not True:
@@ -276,11 +267,8 @@ class _KeptEvents:
             stamp(_clock())
             surely = self.surely
             if surely is not None:
-                try:  # the event's data text, as TextWatch._head reads it
-                    data = sse._data
-                except AttributeError:
-                    data = getattr(sse, "data", None)
-                if type(data) is str and surely(data):
+                data = event_text(sse)
+                if data is not None and surely(data):
                     self.stamp = None
         return sse
 
