@@ -243,7 +243,8 @@ def test_the_metrics_count_each_bucket_of_a_built_call() -> None:
     assert dict(metrics.tokens) == {"input_uncached": 24, "output_visible": 6}
     assert call.cost is not None
     assert call.cost.total is not None
-    assert metrics.cost_usd == pytest.approx(2 * float(call.cost.total))
+    assert metrics.cost_usd == 2 * call.cost.total  # summed exactly
+    assert f"tokenomy_gateway_cost_usd_total {float(2 * call.cost.total)!r}" in metrics.render(None).decode()
 
 
 @pytest.mark.parametrize(
@@ -276,7 +277,7 @@ def test_the_metrics_count_every_bucket_and_the_unsplit_totals() -> None:
         metrics.call_built(Call(id="c", usage=usage))
     expected = {bucket: n for n, bucket in enumerate(BUCKETS, start=1)}
     assert dict(metrics.tokens) == {**expected, "input_unsplit": 40, "output_unsplit": 9}
-    assert metrics.cost_usd == 0.0  # no call was priced
+    assert metrics.cost_usd == 0  # no call was priced
 
 
 def test_the_shape_fields_are_given_in_the_call_s_order() -> None:

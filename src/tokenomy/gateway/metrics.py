@@ -25,6 +25,7 @@ from __future__ import annotations
 import bisect
 import threading
 from collections import defaultdict
+from decimal import Decimal
 from typing import Final
 
 from tokenomy import schema
@@ -72,7 +73,8 @@ class GatewayMetrics:
         self._lock = threading.Lock()
         self.requests: defaultdict[tuple[str, int], int] = defaultdict(int)
         self.tokens: defaultdict[str, int] = defaultdict(int)
-        self.cost_usd = 0.0
+        self.cost_usd = Decimal(0)
+        """Dollars metered, summed exactly (a float only in the exposition text)."""
         self.durations: defaultdict[str, Histogram] = defaultdict(Histogram)
         self.added = Histogram()
         self.upstream_errors: defaultdict[str, int] = defaultdict(int)
@@ -120,7 +122,7 @@ class GatewayMetrics:
             if visible is None and usage.output_total:
                 tokens["output_unsplit"] += usage.output_total
             if cost is not None and cost.total is not None:
-                self.cost_usd += float(cost.total)
+                self.cost_usd += cost.total  # exact, and a fifth of float(total)'s cost
 
     def render(self, sink: SinkStats | None) -> bytes:
         """The exposition text."""
@@ -145,7 +147,7 @@ class GatewayMetrics:
         out += _head("tokenomy_gateway_tokens_total", "Tokens metered, by exclusive bucket.", "counter")
         out += [f'tokenomy_gateway_tokens_total{{bucket="{b}"}} {n}' for b, n in sorted(self.tokens.items())]
         out += _head("tokenomy_gateway_cost_usd_total", "Dollars metered (priced calls).", "counter")
-        out.append(f"tokenomy_gateway_cost_usd_total {self.cost_usd!r}")
+        out.append(f"tokenomy_gateway_cost_usd_total {float(self.cost_usd)!r}")
         out += _head("tokenomy_gateway_upstream_errors_total", "Upstream failures by kind.", "counter")
         out += [
             f'tokenomy_gateway_upstream_errors_total{{kind="{k}"}} {n}'
