@@ -13,7 +13,9 @@ on CPU 1. It prints:
 3. streams: added time to first token at concurrency 1; 500 concurrent streams compared event by
    event with the same request sent directly (no chunk merged, split, reordered or lost);
 4. CPU seconds of the gateway process per request, metering on vs off (ratio), the targets taking
-   turns over several rounds;
+   turns over several rounds, with a third gateway beside them whose build is cut to its floor
+   (every call still made, queued, counted and freed; nothing read, counted or priced:
+   ``bench/gateway/floor.py``), which shows how much of metering's cost its work can account for;
 5. the upstream client: CPU per request of tokenomy's pool, aiohttp and httpx (run with the
    Python of LiteLLM's environment, which has both);
 6. LiteLLM's proxy (installed once into ``bench/out/litellm-venv``), started last because its idle
@@ -227,6 +229,13 @@ def metering(gateways: dict[str, ServerProcess], requests: int, bars: list[Bar],
         f"  metering on / off: {ratio:.2f}x CPU per request (bar 1.2x); median of the rounds' "
         f"ratios {rounds_ratio:.2f}x; metering adds {added:.0f} us"
     )
+    if "gateway, metering floor" in per:
+        floor = per["gateway, metering floor"]
+        print(
+            f"  metering floor / off: {floor / per['gateway, metering off']:.2f}x (every call made, "
+            f"queued, counted and freed, nothing read, counted or priced: bench/gateway/floor.py); "
+            f"it adds {(floor - per['gateway, metering off']) * 1e6:.0f} us of metering's {added:.0f}"
+        )
     bars.append(Bar("CPU per request, metering on / off", ratio, 1.2, "x"))
 
 
@@ -339,6 +348,11 @@ def main(argv: list[str]) -> int:
         ).start()
         on = ServerProcess(["gateway", "--config", str(config), "--sink", "none"], cpu=GATEWAY_CPU).start()
         off = ServerProcess(["gateway", "--config", str(config), "--sink", "off"], cpu=GATEWAY_CPU).start()
+        floor = ServerProcess(
+            ["gateway", "--config", str(config), "--sink", "none"],
+            cpu=GATEWAY_CPU,
+            module="bench.gateway.floor",
+        ).start()
         litellm = None
         try:
             print(
@@ -349,16 +363,22 @@ def main(argv: list[str]) -> int:
             latency(urls, rounds, bars)
             throughput(urls, seconds, bars)
             streaming(mock.base_url, on.base_url, rounds, count, bars)
-            measured = {"bare uvicorn app": bare, "gateway, metering on": on, "gateway, metering off": off}
+            measured = {
+                "bare uvicorn app": bare,
+                "gateway, metering on": on,
+                "gateway, metering off": off,
+                "gateway, metering floor": floor,
+            }
             metering(measured, cpu_requests, bars, rounds=5 if args.quick else 10)
             if not args.no_litellm:
                 clients(mock.base_url, cpu_requests)
                 off.stop()
+                floor.stop()
                 litellm = _litellm(folder, f"{mock.base_url}/v1")
             if litellm is not None:
                 against_litellm({**urls, "litellm proxy": litellm.base_url}, litellm, rounds // 2, seconds)
         finally:
-            for proc in (bare, on, off, litellm):
+            for proc in (bare, on, off, floor, litellm):
                 if proc is not None:
                     proc.stop()
     return _verdict(bars)
