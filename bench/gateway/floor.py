@@ -22,6 +22,8 @@ from tokenomy.pricing import Pricer
 from tokenomy.schema import Call, new_call, new_cost, new_usage
 
 _full = metering.build_call
+_NAMES = [f.name for f in dataclasses.fields(Call)]
+_USAGE, _COST = _NAMES.index("usage"), _NAMES.index("cost")
 
 
 class _Floor:
@@ -36,7 +38,7 @@ class _Floor:
         values = self.values
         if values is None:  # the first exchange: built in full, its values kept
             call = _full(exchange, pricer)
-            self.values = [getattr(call, f.name) for f in dataclasses.fields(Call)]
+            self.values = [getattr(call, name) for name in _NAMES]
             self.usage = [getattr(call.usage, f.name) for f in dataclasses.fields(call.usage)]
             if call.cost is not None:
                 self.cost = [getattr(call.cost, f.name) for f in dataclasses.fields(call.cost)]
@@ -46,10 +48,6 @@ class _Floor:
         if self.cost is not None:
             values[_COST] = new_cost(*self.cost)
         return new_call(*values)
-
-
-_NAMES = [f.name for f in dataclasses.fields(Call)]
-_USAGE, _COST = _NAMES.index("usage"), _NAMES.index("cost")
 
 
 def main(argv: list[str]) -> int:
