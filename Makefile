@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+COMPILED := $(VENV)/.compiled
+# The modules metering compiles (tokenomy.compiled.MODULES), as source paths
+COMPILED_SOURCES := $(shell sed -n 's|^    "\(tokenomy\.[a-z_.]*\)",$$|\1|p' src/tokenomy/compiled.py | tr . / | sed 's|.*|src/&.py|')
 DEMO_DB ?= tokenomy.duckdb
 DEMO_DATA ?= demo-data
 
@@ -21,16 +24,21 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,server]'
 	@touch $(STAMP)
 
-install: $(STAMP) ## Create .venv and install tokenomy with its dev tools
+# Metering's modules compiled with mypyc, again whenever one of their sources changes (tokenomy.compiled)
+$(COMPILED): $(STAMP) scripts/compile-metering $(COMPILED_SOURCES)
+	$(BIN)/python scripts/compile-metering
+	@touch $(COMPILED)
 
-demo: $(STAMP) ## Simulate a month of agent traffic, import it into $(DEMO_DB), print the report
+install: $(COMPILED) ## Create .venv, install tokenomy with its dev tools, compile metering
+
+demo: $(COMPILED) ## Simulate a month of agent traffic, import it into $(DEMO_DB), print the report
 	$(BIN)/tokenomy demo --db $(DEMO_DB) --out $(DEMO_DATA)
 
-test: $(STAMP) ## Run the whole test suite (unit, real-data, integration)
+test: $(COMPILED) ## Run the whole test suite (unit, real-data, integration)
 	./scripts/system-deps test
 	$(BIN)/python -m pytest -n 2 -q
 
-test-unit: $(STAMP) ## Run only the fast unit tests
+test-unit: $(COMPILED) ## Run only the fast unit tests
 	$(BIN)/python -m pytest -n 2 -q -m 'not integration'
 
 lint: $(STAMP) ## ruff format check, ruff, mypy --strict
@@ -42,11 +50,11 @@ format: $(STAMP) ## Apply ruff's formatting and safe fixes
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
-bench: $(STAMP) ## Run the benchmarks (ratios measured side by side); see docs/benchmarks.md
+bench: $(COMPILED) ## Run the benchmarks (ratios measured side by side); see docs/benchmarks.md
 	./scripts/system-deps bench
 	$(BIN)/python -m bench
 
-eval: $(STAMP) ## Score the waste detectors: precision/recall on the simulator, findings on real traces
+eval: $(COMPILED) ## Score the waste detectors: precision/recall on the simulator, findings on real traces
 	$(BIN)/python -m bench audit
 
 clean: ## Remove the virtual environment, caches and demo output

@@ -17,6 +17,7 @@ LAYERS: dict[str, int] = {
     "native": 0,
     "providers": 0,
     "listen": 0,
+    "compiled": 0,
     "usage": 1,
     "tokens": 1,
     "mockllm": 1,

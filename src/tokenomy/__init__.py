@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final
 
+from tokenomy import compiled as _compiled
 from tokenomy.errors import BudgetExceeded
 from tokenomy.schema import (
     Attribution,
@@ -19,6 +20,8 @@ from tokenomy.schema import (
     ToolUse,
     Usage,
 )
+
+_compiled.install()  # before any compiled module loads (these imports load none; tokenomy.compiled)
 
 if TYPE_CHECKING:
     from tokenomy.capture import (

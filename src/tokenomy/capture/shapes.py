@@ -43,7 +43,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain as _joined
-from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar, cast
 
 from tokenomy import tokens
 from tokenomy.importers.messages import Message
@@ -70,11 +70,8 @@ _NO_TOOLS: Final = "[]"
 _NO_PREFIX: Final = hashlib.sha256(_NO_TOOLS.encode("utf-8")).digest()
 """The prefix key's digest for a prompt with neither tools nor leading system messages."""
 
-if TYPE_CHECKING:
-    _new_shape = Shape
-else:
-    _new_shape = positional_maker(Shape)
-    """``Shape(*all fields)`` without its ``__init__`` (see :func:`tokenomy.schema.positional_maker`)."""
+_new_shape: Final = cast("type[Shape]", positional_maker(Shape))
+"""``Shape(*all fields)`` without its ``__init__`` (see :func:`tokenomy.schema.positional_maker`)."""
 
 K = TypeVar("K")
 V = TypeVar("V")

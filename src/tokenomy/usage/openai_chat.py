@@ -557,7 +557,7 @@ def _text_template(data: str, event: Any) -> _Template | None:
     return (prefix, suffix, tail, event) if probe == expected else None
 
 
-ADAPTER: Final = Adapter(
+ADAPTER: Final[Adapter] = Adapter(
     name=NAME,
     provider="openai",
     api="chat",
