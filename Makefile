@@ -26,7 +26,8 @@ $(STAMP): pyproject.toml
 
 # Metering's modules compiled with mypyc, again whenever one of their sources changes (tokenomy.compiled)
 $(COMPILED): $(STAMP) scripts/compile-metering $(COMPILED_SOURCES)
-	$(BIN)/python scripts/compile-metering
+	@echo "compiling metering (about a minute; the build's output: $(VENV)/compile-metering.log)"
+	@$(BIN)/python scripts/compile-metering > $(VENV)/compile-metering.log 2>&1; tail -n 1 $(VENV)/compile-metering.log
 	@touch $(COMPILED)
 
 install: $(COMPILED) ## Create .venv, install tokenomy with its dev tools, compile metering
