@@ -17,7 +17,7 @@ import importlib.util
 import os
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Final
@@ -50,7 +50,7 @@ def compiled_of(name: str, root: Path) -> Path | None:
     return None
 
 
-def why_interpreted(root: Path, environ: os._Environ[str] | dict[str, str] = os.environ) -> str | None:
+def why_interpreted(root: Path, environ: Mapping[str, str] = os.environ) -> str | None:
     """Why the modules load from their sources (None: compiled, every one of them up to date).
 
     ``""`` when none is compiled (nothing to say); otherwise the reason, for the warning.
