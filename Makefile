@@ -7,6 +7,9 @@ STAMP := $(VENV)/.installed
 COMPILED := $(VENV)/.compiled
 # The modules metering compiles (tokenomy.compiled.MODULES), as source paths
 COMPILED_SOURCES := $(shell sed -n 's|^    "\(tokenomy\.[a-z_.]*\)",$$|\1|p' src/tokenomy/compiled.py | tr . / | sed 's|.*|src/&.py|')
+ifeq ($(COMPILED_SOURCES),)
+$(error no module names read from src/tokenomy/compiled.py's MODULES; mend the pattern above)
+endif
 DEMO_DB ?= tokenomy.duckdb
 DEMO_DATA ?= demo-data
 

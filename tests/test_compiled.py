@@ -104,3 +104,17 @@ def test_the_general_roads_match_interpreted() -> None:
     )
     assert done.returncode == 0, done.stdout[-3000:]
     assert " passed" in done.stdout
+
+
+def test_make_rebuilds_on_every_compiled_source() -> None:
+    """The Makefile reads the module list from this package's source; its stamp depends on each."""
+    done = subprocess.run(
+        ["make", "--no-print-directory", "-p", "-n", "help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    line = next(x for x in done.stdout.splitlines() if x.startswith("COMPILED_SOURCES :="))
+    read = line.split(":=", 1)[1].split()
+    assert read == [str(compiled.source_of(name, Path("src"))) for name in compiled.MODULES]

@@ -33,6 +33,8 @@ MODULES: Final = (
 a compiled class cannot be subclassed in Python, and users subclass :class:`~tokenomy.pricing.Pricer`."""
 INTERPRETED_ENV: Final = "TOKENOMY_INTERPRETED"
 _SUFFIXES: Final = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+_BUILT: Final = _SUFFIXES[0]
+"""The suffix the build gives (the interpreter's own, first in the list)."""
 
 
 def source_of(name: str, root: Path) -> Path:
@@ -57,20 +59,23 @@ def why_interpreted(root: Path, environ: Mapping[str, str] = os.environ) -> str 
     """
     if environ.get(INTERPRETED_ENV, "") not in {"", "0"}:
         return f"{INTERPRETED_ENV} is set"
-    built = {name: compiled_of(name, root) for name in MODULES}
+    built = {name: _mtime(name, root, _BUILT) for name in MODULES}  # one stat each (import time)
     if not any(built.values()):
         return ""
-    missing = [name for name, path in built.items() if path is None]
+    missing = [name for name, when in built.items() if when is None]
     if missing:
         return f"not compiled: {', '.join(missing)}"
-    stale = [
-        name
-        for name, path in built.items()
-        if path is not None and source_of(name, root).stat().st_mtime > path.stat().st_mtime
-    ]
+    stale = [name for name, when in built.items() if (_mtime(name, root, ".py") or 0.0) > (when or 0.0)]
     if stale:
         return f"edited since compiled: {', '.join(stale)}"
     return None
+
+
+def _mtime(name: str, root: Path, suffix: str) -> float | None:
+    try:
+        return os.stat(os.path.join(root, *name.split(".")) + suffix).st_mtime
+    except FileNotFoundError:
+        return None
 
 
 class _FromSource:
