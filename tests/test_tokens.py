@@ -334,3 +334,25 @@ def test_messages_count_of_summed_message_tokens_is_count_messages(model: str | 
         parts = [tokens.message_tokens(m, model) for m in messages[:end]]
         raw, exact = sum(p[0] for p in parts), all(p[1] for p in parts)
         assert tokens.messages_count(raw, exact, model) == tokens.count_messages(messages[:end], model)
+
+
+def test_the_core_encoder_encodes_as_the_encoding_and_leaves_lone_surrogates_to_it() -> None:
+    enc = tokens.get_encoding("o200k_base")
+    encode = tokens.core_encoder(enc)
+    assert encode is not enc.encode_ordinary  # the compiled core's method, one Python call fewer
+    for text in ("Say hello in one line.", "«ünïcode» 漢字 🙂", "<|endoftext|> as text", " " * 30):
+        assert encode(text) == enc.encode_ordinary(text)
+    with pytest.raises(UnicodeEncodeError):
+        encode("\ud800 lone")
+    assert enc.encode_ordinary("\ud800 lone") == enc.encode_ordinary(
+        "\ufffd lone"
+    )  # what callers fall back to
+
+
+def test_an_encoding_without_a_core_gives_its_own_method() -> None:
+    class Bare:
+        def encode_ordinary(self, text: str) -> list[int]:
+            return [len(text)]
+
+    bare = Bare()
+    assert tokens.core_encoder(bare)("abc") == [3]  # type: ignore[arg-type]

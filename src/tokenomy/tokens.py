@@ -24,7 +24,7 @@ import hashlib
 import json
 import math
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
@@ -288,6 +288,18 @@ def _plan(model: str | None, encoding: str | None) -> tuple[tiktoken.Encoding, T
     """The encoding and tokenizer for a (model, encoding) pair, resolved once per pair."""
     tok = _resolve(model, encoding)
     return _CACHE.get(tok.encoding), tok
+
+
+def core_encoder(enc: tiktoken.Encoding) -> Callable[[str], list[int]]:
+    """``enc.encode_ordinary`` without its Python frame: the compiled core's own method, for hot paths.
+
+    It raises :class:`UnicodeEncodeError` on text that UTF-8 cannot encode (a lone surrogate, which
+    JSON can carry), where ``enc.encode_ordinary`` replaces the character and goes on: a caller
+    catches that and asks ``enc.encode_ordinary``. An encoding without the core (another tiktoken
+    version) gives ``enc.encode_ordinary`` itself.
+    """
+    core = getattr(getattr(enc, "_core_bpe", None), "encode_ordinary", None)
+    return core if callable(core) else enc.encode_ordinary
 
 
 def count(text: str, model: str | None = None, encoding: str | None = None) -> TokenCount:

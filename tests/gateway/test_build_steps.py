@@ -240,9 +240,9 @@ def test_the_single_turn_shape_is_the_general_shape_for_every_family() -> None:
     contents = ["", "hi", "Say hello in one line. " * 40, "«ünïcode» 漢字 🙂", "<|endoftext|>", "\ud800 lone"]
     for _ in range(2):  # the plans made, then known
         for model, content in itertools.product(models, contents):
-            assert memo.user_turn(content, model) == shape_of(
-                [{"role": "user", "content": content}], None, model
-            )
+            general = shape_of([{"role": "user", "content": content}], None, model)
+            assert memo.user_turn(content, model) == general
+            assert memo.user_turn_values(content, model) == (*general.call_values(), general.input_tokens)
 
 
 def test_the_single_turn_plans_are_bounded() -> None:

@@ -71,8 +71,9 @@ def _general_shape(request: dict[str, Any], model: str | None) -> Any:
     tools = request.get("tools")
     tool_defs = [t for t in tools if isinstance(t, dict)] if isinstance(tools, list) else []
     if not messages and not tool_defs:
-        return None
-    return shape_of(messages, tool_defs or None, model)
+        return metering._NO_SHAPE
+    shape = shape_of(messages, tool_defs or None, model)
+    return (*shape.call_values(), shape.input_tokens)
 
 
 @pytest.mark.parametrize("request_", ONE_TURN + OTHERS, ids=range(len(ONE_TURN + OTHERS)))
@@ -82,9 +83,9 @@ def test_the_shape_is_the_general_one(request_: dict[str, Any]) -> None:
     try:
         general = _general_shape(request_, model)
     except (ValueError, TypeError):
-        general = None
-    assert metering._shape(request_, model, memo) == general
-    assert metering._shape(request_, model, memo) == general  # again, the memo's entries now known
+        general = metering._NO_SHAPE
+    assert metering._shape_values(request_, model, memo) == general
+    assert metering._shape_values(request_, model, memo) == general  # again, the memo's entries now known
     assert bool(memo._turns) == (request_ in ONE_TURN)  # the single-turn road leaves its plan
 
 
@@ -94,6 +95,8 @@ def test_the_single_turn_shape_is_the_memo_s_shape() -> None:
         message = {"role": "user", "content": content}
         assert memo.user_turn(content, model) == memo.shape([message], None, model)
         assert memo.user_turn(content, model) == shape_of([message], None, model)
+        general = shape_of([message], None, model)
+        assert memo.user_turn_values(content, model) == (*general.call_values(), general.input_tokens)
 
 
 def _answer(rng: random.Random, model: str) -> dict[str, Any]:

@@ -286,4 +286,5 @@ def test_the_shape_fields_are_given_in_the_call_s_order() -> None:
     start = names.index("n_messages")
     assert list(shape.fields()) == names[start : start + 6]
     assert shape.call_values() == tuple(getattr(shape, name) for name in names[start : start + 6])
-    assert len(metering._NO_SHAPE) == 6
+    assert len(metering._NO_SHAPE) == 7  # the six fields and the prompt's input_tokens
+    assert metering._NO_SHAPE[6] is None

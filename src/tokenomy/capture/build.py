@@ -238,7 +238,9 @@ def utc_milliseconds(ns: int) -> datetime:
     millisecond's step is one of a thousand kept ``timedelta``: one addition, where making a
     ``timedelta`` costs four times as much.
     """
-    second, millisecond = divmod(ns // 1_000_000, 1000)
+    whole = ns // 1_000_000
+    second = whole // 1000
+    millisecond = whole - second * 1000  # divmod's pair without its tuple (compiled: three integer steps)
     last = _last_second
     base = last[1] if last[0] == second else _new_second(second)
     step = _MILLISECONDS.get(millisecond)

@@ -220,16 +220,35 @@ class ShapeMemo:
         (:func:`_turn_plan`): the prompt's fixed tokens (the message's role and overhead, the
         reply's priming), the encoding and, for a model whose count is scaled, its tokenizer.
         """
+        fixed, raw, tokenizer, kind = self._turn_count(content, model)
+        if tokenizer is None:  # counted as it is (the exact OpenAI encodings)
+            return _new_shape(1, fixed + raw, 0, 0, raw, 0, kind, _BARE_HASHES)
+        return _new_shape(1, tokenizer.scale(fixed + raw), 0, 0, tokenizer.scale(raw), 0, kind, _BARE_HASHES)
+
+    def user_turn_values(self, content: str, model: str | None) -> TurnValues:
+        """``user_turn(content, model)``'s :meth:`~Shape.call_values` followed by its
+        ``input_tokens``, without making the Shape: the gateway's every single-turn call."""
+        fixed, raw, tokenizer, _ = self._turn_count(content, model)
+        if tokenizer is None:
+            return (1, 0, 0, raw, 0, _BARE_HASHES, fixed + raw)
+        return (1, 0, 0, tokenizer.scale(raw), 0, _BARE_HASHES, tokenizer.scale(fixed + raw))
+
+    def _turn_count(self, content: str, model: str | None) -> tuple[int, int, tokens.Tokenizer | None, Kind]:
+        """The single turn's fixed tokens, its content's raw count, the tokenizer that scales them
+        (None: none) and the count's kind."""
         plan = self._turns.get(model)
         if plan is None:
             if len(self._turns) >= _TURN_MODELS:
                 self._turns.clear()
             plan = self._turns[model] = _turn_plan(model)
-        fixed, encode, tokenizer, kind = plan
-        raw = len(encode(content)) if content else 0
-        if tokenizer is None:  # counted as it is (the exact OpenAI encodings)
-            return _new_shape(1, fixed + raw, 0, 0, raw, 0, kind, _BARE_HASHES)
-        return _new_shape(1, tokenizer.scale(fixed + raw), 0, 0, tokenizer.scale(raw), 0, kind, _BARE_HASHES)
+        fixed, encode, encoding, tokenizer, kind = plan
+        raw = 0
+        if content:
+            try:
+                raw = len(encode(content))
+            except UnicodeEncodeError:  # a lone surrogate: the encoding's own method replaces it
+                raw = len(encoding.encode_ordinary(content))
+        return fixed, raw, tokenizer, kind
 
     def _rest(
         self,
@@ -389,18 +408,23 @@ _BARE: Final = _prefix((), None, None, _NO_TOOLS, ())
 _BARE_HASHES: Final = (_BARE.first_hash,)
 _TURN_MODELS: Final = 1024
 """Models whose :func:`_turn_plan` a memo keeps (cleared when full)."""
-_TurnPlan = tuple[int, Any, "tokens.Tokenizer | None", Kind]
+_TurnPlan = tuple[int, Any, Any, "tokens.Tokenizer | None", Kind]
+TurnValues = tuple[int, int, int, int, int, tuple[str, ...], int]
+"""A shape's :meth:`~Shape.call_values` and then its ``input_tokens`` (:meth:`ShapeMemo.user_turn_values`)."""
 
 
 def _turn_plan(model: str | None) -> _TurnPlan:
     """What :meth:`ShapeMemo.user_turn` needs for ``model``: the prompt's tokens besides the
     content's (the message's overhead and the reply's priming: ``messages_count`` of a message
-    with empty content, before scaling), the encoder of its basis encoding, the tokenizer when its
-    counts are scaled (None: used as they are), and the count's kind. :data:`_BARE` has no tools
+    with empty content, before scaling), the encoder of its basis encoding (its core's own
+    ``encode_ordinary``, one Python call fewer: :func:`tokens.core_encoder`) and the encoding
+    itself (which replaces what UTF-8 cannot encode), the tokenizer when its counts are scaled
+    (None: used as they are), and the count's kind. :data:`_BARE` has no tools
     or system prompt, so that the shape's system and tool counts are 0 (a test holds it)."""
     overhead, encoding, tokenizer = _overhead("user", model)
     fixed = tokens.REPLY_PRIMING_TOKENS + overhead
-    return fixed, encoding.encode_ordinary, None if tokenizer.unscaled else tokenizer, tokenizer.kind
+    encode = tokens.core_encoder(encoding)
+    return fixed, encode, encoding, None if tokenizer.unscaled else tokenizer, tokenizer.kind
 
 
 def _shape(

