@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 COMPILED := $(VENV)/.compiled
 # The modules metering compiles (tokenomy.compiled.MODULES), as source paths
-COMPILED_SOURCES := $(shell sed -n 's|^    "\(tokenomy\.[a-z_.]*\)",$$|\1|p' src/tokenomy/compiled.py | tr . / | sed 's|.*|src/&.py|')
+COMPILED_SOURCES := $(shell sed -n 's|^    "\(tokenomy\.[a-z0-9_.]*\)",$$|\1|p' src/tokenomy/compiled.py | tr . / | sed 's|.*|src/&.py|')
 ifeq ($(COMPILED_SOURCES),)
 $(error no module names read from src/tokenomy/compiled.py's MODULES; mend the pattern above)
 endif

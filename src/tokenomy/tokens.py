@@ -33,6 +33,8 @@ from typing import Any, Final, NamedTuple
 
 import tiktoken
 
+from tokenomy import ascii_o200k
+from tokenomy.compiled import is_compiled
 from tokenomy.errors import TokenizerError
 from tokenomy.providers import from_model_prefix
 from tokenomy.schema import Kind
@@ -302,6 +304,41 @@ def core_encoder(enc: tiktoken.Encoding) -> Callable[[str], list[int]]:
     return core if callable(core) else enc.encode_ordinary
 
 
+AsciiPlan = tuple[dict[bytes, int], Callable[[bytes], list[int]]]
+"""What :func:`tokenomy.ascii_o200k.count` takes besides the text: the vocabulary and the merge."""
+
+
+def ascii_plan(enc: tiktoken.Encoding) -> AsciiPlan | None:
+    """The vocabulary and piece merge for :func:`tokenomy.ascii_o200k.count`, when it may count for
+    ``enc``: the encoding is ``o200k_base`` and that module is compiled (run by the interpreter, its
+    scan is slower than tiktoken's). None otherwise: count with ``enc``.
+    """
+    ranks = getattr(enc, "_mergeable_ranks", None)  # tiktoken's own attributes: checked, not assumed
+    merge = getattr(getattr(enc, "_core_bpe", None), "encode_single_piece", None)
+    named = getattr(enc, "name", None)
+    if named != O200K or not is_compiled(ascii_o200k) or not isinstance(ranks, dict) or not callable(merge):
+        return None
+    return ranks, merge
+
+
+def encoded_length(enc: tiktoken.Encoding, text: str) -> int:
+    """``len(enc.encode_ordinary(text))``: by :func:`tokenomy.ascii_o200k.count` where it may count
+    (:func:`ascii_plan`; ASCII text), else by tiktoken."""
+    try:
+        plan = _ASCII_PLANS[enc]
+    except KeyError:
+        plan = _ASCII_PLANS[enc] = ascii_plan(enc)
+    if plan is not None:
+        found = ascii_o200k.count(text, plan[0], plan[1])
+        if found >= 0:
+            return found
+    return len(enc.encode_ordinary(text))
+
+
+_ASCII_PLANS: dict[tiktoken.Encoding, AsciiPlan | None] = {}
+""":func:`ascii_plan` by encoding (the few encodings there are)."""
+
+
 def count(text: str, model: str | None = None, encoding: str | None = None) -> TokenCount:
     """Count the tokens of ``text``.
 
@@ -320,7 +357,7 @@ def count(text: str, model: str | None = None, encoding: str | None = None) -> T
         TokenizerError: Unknown encoding, or the packaged ranks are missing or corrupt.
     """
     enc, tok = _plan(model, encoding)
-    raw = len(enc.encode_ordinary(text))
+    raw = encoded_length(enc, text)
     # tuple.__new__ skips NamedTuple's Python-level __new__: the same record, a third of the cost.
     return _new_count(TokenCount, (raw if tok.unscaled else tok.scale(raw), tok.kind, tok.encoding, model))
 
@@ -390,7 +427,7 @@ def _message_tokens(enc: tiktoken.Encoding, message: Mapping[str, Any]) -> tuple
     for key in ("role", "name", "tool_call_id"):
         value = message.get(key)
         if isinstance(value, str):
-            tokens += len(enc.encode_ordinary(value))
+            tokens += encoded_length(enc, value)
     if isinstance(message.get("name"), str):
         tokens += TOKENS_PER_NAME
     content_tokens, content_exact = _content_tokens(enc, message.get("content"))
@@ -404,7 +441,7 @@ def _message_tokens(enc: tiktoken.Encoding, message: Mapping[str, Any]) -> tuple
             for key in ("name", "arguments"):
                 value = function.get(key) if isinstance(function, Mapping) else None
                 if isinstance(value, str):
-                    tokens += len(enc.encode_ordinary(value))
+                    tokens += encoded_length(enc, value)
     return tokens, exact
 
 
@@ -412,14 +449,14 @@ def _content_tokens(enc: tiktoken.Encoding, content: Any) -> tuple[int, bool]:
     if content is None:
         return 0, True
     if isinstance(content, str):
-        return len(enc.encode_ordinary(content)), True
+        return encoded_length(enc, content), True
     if not isinstance(content, list):
-        return len(enc.encode_ordinary(json.dumps(content, sort_keys=True))), False
+        return encoded_length(enc, json.dumps(content, sort_keys=True)), False
     tokens, exact = 0, True
     for part in content:
         text = part.get("text") if isinstance(part, Mapping) else None
         if isinstance(text, str):
-            tokens += len(enc.encode_ordinary(text))
+            tokens += encoded_length(enc, text)
         else:
             exact = False  # images, audio and files are billed by size, not by their JSON
     return tokens, exact
@@ -466,7 +503,7 @@ def count_tools(tool_definitions: Iterable[Mapping[str, Any]], model: str | None
 def _function_tokens(enc: tiktoken.Encoding, function: Mapping[str, Any]) -> int:
     name = str(function.get("name", ""))
     description = str(function.get("description", "")).removesuffix(".")
-    tokens = _FUNC_INIT.get(enc.name, _FUNC_INIT[O200K]) + len(enc.encode_ordinary(f"{name}:{description}"))
+    tokens = _FUNC_INIT.get(enc.name, _FUNC_INIT[O200K]) + encoded_length(enc, f"{name}:{description}")
     parameters = function.get("parameters")
     properties = parameters.get("properties") if isinstance(parameters, Mapping) else None
     if not isinstance(properties, Mapping) or not properties:
@@ -483,13 +520,13 @@ def _property_tokens(enc: tiktoken.Encoding, key: str, spec: Mapping[str, Any]) 
     if isinstance(enum, list) and enum:
         tokens += _ENUM_INIT
         for item in enum:
-            tokens += _ENUM_ITEM + len(enc.encode_ordinary(str(item)))
+            tokens += _ENUM_ITEM + encoded_length(enc, str(item))
     kind = spec.get("type", "")
     description = str(spec.get("description", "")).removesuffix(".")
-    tokens += len(enc.encode_ordinary(f"{key}:{kind}:{description}"))
+    tokens += encoded_length(enc, f"{key}:{kind}:{description}")
     nested = {k: v for k, v in spec.items() if k in ("properties", "items", "anyOf", "oneOf")}
     if nested:
-        tokens += len(enc.encode_ordinary(json.dumps(nested, sort_keys=True, separators=(",", ":"))))
+        tokens += encoded_length(enc, json.dumps(nested, sort_keys=True, separators=(",", ":")))
     return tokens
 
 

@@ -45,7 +45,7 @@ from functools import lru_cache
 from itertools import chain as _joined
 from typing import Any, Final, Generic, TypeVar, cast
 
-from tokenomy import tokens
+from tokenomy import ascii_o200k, tokens
 from tokenomy.importers.messages import Message
 from tokenomy.importers.shape import HASH_CHARS, Shape, shape_of
 from tokenomy.schema import Kind, positional_maker
@@ -241,13 +241,15 @@ class ShapeMemo:
             if len(self._turns) >= _TURN_MODELS:
                 self._turns.clear()
             plan = self._turns[model] = _turn_plan(model)
-        fixed, encode, encoding, tokenizer, kind = plan
+        fixed, ascii, encode, encoding, tokenizer, kind = plan
         raw = 0
         if content:
-            try:
-                raw = len(encode(content))
-            except UnicodeEncodeError:  # a lone surrogate: the encoding's own method replaces it
-                raw = len(encoding.encode_ordinary(content))
+            raw = -1 if ascii is None else ascii_o200k.count(content, ascii[0], ascii[1])  # -1: not ASCII
+            if raw < 0:
+                try:
+                    raw = len(encode(content))
+                except UnicodeEncodeError:  # a lone surrogate: the encoding's own method replaces it
+                    raw = len(encoding.encode_ordinary(content))
         return fixed, raw, tokenizer, kind
 
     def _rest(
@@ -408,7 +410,7 @@ _BARE: Final = _prefix((), None, None, _NO_TOOLS, ())
 _BARE_HASHES: Final = (_BARE.first_hash,)
 _TURN_MODELS: Final = 1024
 """Models whose :func:`_turn_plan` a memo keeps (cleared when full)."""
-_TurnPlan = tuple[int, Any, Any, "tokens.Tokenizer | None", Kind]
+_TurnPlan = tuple[int, "tokens.AsciiPlan | None", Any, Any, "tokens.Tokenizer | None", Kind]
 TurnValues = tuple[int, int, int, int, int, tuple[str, ...], int]
 """A shape's :meth:`~Shape.call_values` and then its ``input_tokens`` (:meth:`ShapeMemo.user_turn_values`)."""
 
@@ -416,15 +418,17 @@ TurnValues = tuple[int, int, int, int, int, tuple[str, ...], int]
 def _turn_plan(model: str | None) -> _TurnPlan:
     """What :meth:`ShapeMemo.user_turn` needs for ``model``: the prompt's tokens besides the
     content's (the message's overhead and the reply's priming: ``messages_count`` of a message
-    with empty content, before scaling), the encoder of its basis encoding (its core's own
-    ``encode_ordinary``, one Python call fewer: :func:`tokens.core_encoder`) and the encoding
-    itself (which replaces what UTF-8 cannot encode), the tokenizer when its counts are scaled
-    (None: used as they are), and the count's kind. :data:`_BARE` has no tools
+    with empty content, before scaling), what :mod:`tokenomy.ascii_o200k` counts ASCII text with
+    when it may (:func:`tokens.ascii_plan`; None: it may not), the encoder of its basis encoding
+    (its core's own ``encode_ordinary``, one Python call fewer: :func:`tokens.core_encoder`) and
+    the encoding itself (which replaces what UTF-8 cannot encode), the tokenizer when its counts
+    are scaled (None: used as they are), and the count's kind. :data:`_BARE` has no tools
     or system prompt, so that the shape's system and tool counts are 0 (a test holds it)."""
     overhead, encoding, tokenizer = _overhead("user", model)
     fixed = tokens.REPLY_PRIMING_TOKENS + overhead
     encode = tokens.core_encoder(encoding)
-    return fixed, encode, encoding, None if tokenizer.unscaled else tokenizer, tokenizer.kind
+    scaled = None if tokenizer.unscaled else tokenizer
+    return fixed, tokens.ascii_plan(encoding), encode, encoding, scaled, tokenizer.kind
 
 
 def _shape(
@@ -502,7 +506,7 @@ def _turn_tokens(role: str, content: str, model: str | None) -> tuple[int, int]:
     tokens in the basis encoding, which the model's tokenizer scales for the content's count.
     """
     overhead, encoding, tokenizer = _overhead(role, model)
-    raw = len(encoding.encode_ordinary(content)) if content else 0
+    raw = tokens.encoded_length(encoding, content) if content else 0
     return overhead + raw, tokenizer.scale(raw)
 
 
