@@ -223,11 +223,12 @@ def metering(gateways: dict[str, ServerProcess], requests: int, bars: list[Bar],
             "  gateway (metering off) / bare app: "
             f"{per['gateway, metering off'] / per['bare uvicorn app']:.2f}x"
         )
-    rounds_ratio = statistics.median(a / b for a, b in zip(on, off, strict=True))
+    ratios = sorted(a / b for a, b in zip(on, off, strict=True))
+    rounds_ratio = statistics.median(ratios)
     added = (statistics.median(on) - statistics.median(off)) * 1e6
     print(
-        f"  metering on / off: {ratio:.2f}x CPU per request (bar 1.2x); median of the rounds' "
-        f"ratios {rounds_ratio:.2f}x; metering adds {added:.0f} us"
+        f"  metering on / off: {ratio:.3f}x CPU per request (bar 1.2x); median of the rounds' "
+        f"ratios {rounds_ratio:.3f}x (quartiles {_quartiles(ratios)}); metering adds {added:.0f} us"
     )
     if "gateway, metering floor" in per:
         floor = per["gateway, metering floor"]
@@ -334,8 +335,23 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench gateway")
     parser.add_argument("--quick", action="store_true", help="fewer requests, shorter runs")
     parser.add_argument("--no-litellm", action="store_true", help="leave LiteLLM out")
+    parser.add_argument(
+        "--cpu-rounds",
+        type=int,
+        help="rounds of section 4, metering on / off (default 5, or 10 without --quick)",
+    )
+    parser.add_argument(
+        "--cpu-requests",
+        type=int,
+        help="requests each target serves in section 4, all rounds together (default 2000, or 5000 without "
+        "--quick); more rounds of more requests give a steadier ratio on a noisy machine",
+    )
     args = parser.parse_args(argv)
     rounds, seconds, count, cpu_requests = (300, 2.0, 500, 2000) if args.quick else (2000, 5.0, 500, 5000)
+    cpu_rounds = args.cpu_rounds or (5 if args.quick else 10)
+    cpu_requests = args.cpu_requests or cpu_requests
+    if cpu_rounds < 1 or cpu_requests < cpu_rounds:
+        parser.error("--cpu-rounds must be at least 1 and --cpu-requests at least --cpu-rounds")
     os.sched_setaffinity(0, {CLIENT_CPU})
     bars: list[Bar] = []
     with tempfile.TemporaryDirectory() as tmp, mock_process(cpu=CLIENT_CPU) as mock:
@@ -369,7 +385,7 @@ def main(argv: list[str]) -> int:
                 "gateway, metering off": off,
                 "gateway, metering floor": floor,
             }
-            metering(measured, cpu_requests, bars, rounds=5 if args.quick else 10)
+            metering(measured, cpu_requests, bars, rounds=cpu_rounds)
             if not args.no_litellm:
                 clients(mock.base_url, cpu_requests)
                 off.stop()
@@ -406,6 +422,14 @@ def against_litellm(urls: dict[str, str], litellm: ServerProcess, rounds: int, s
     asyncio.run(_drive(_chat(litellm.base_url), requests))
     time.sleep(1.5)
     print(f"  litellm proxy CPU per request: {(_cpu_seconds(litellm.pid) - before) / requests * 1e6:.0f} us")
+
+
+def _quartiles(values: list[float]) -> str:
+    """The first and third quartiles of ``values`` (the rounds' ratios), or "-" for fewer than 4."""
+    if len(values) < 4:
+        return "-"
+    low, _, high = statistics.quantiles(values, n=4)
+    return f"{low:.3f}-{high:.3f}"
 
 
 def _verdict(bars: list[Bar]) -> int:
