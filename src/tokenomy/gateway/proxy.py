@@ -169,7 +169,9 @@ class Proxy:
                     "include_usage": True,
                 }
                 strip = changed = True
-        exchange = Exchange(surface, provider, body, attribution, session, started, streamed=stream)
+        exchange = Exchange(
+            surface, provider, body, attribution, session, started, stream
+        )  # positional: cheaper
         if body.get("model") != model:
             exchange.asked_model = model  # a downgrade: the call says what was asked and what served it
         exchange.pricer, exchange.shapes = self.pricer, self.shapes
