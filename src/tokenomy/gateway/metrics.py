@@ -30,6 +30,7 @@ from typing import Final
 
 from tokenomy import schema
 from tokenomy.capture.sink.core import SinkStats
+from tokenomy.gateway.metering import CallCounters
 from tokenomy.schema import Call
 
 BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -72,9 +73,9 @@ class GatewayMetrics:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.requests: defaultdict[tuple[str, int], int] = defaultdict(int)
-        self.tokens: defaultdict[str, int] = defaultdict(int)
-        self.cost_usd = Decimal(0)
-        """Dollars metered, summed exactly (a float only in the exposition text)."""
+        self.calls = CallCounters(self._lock)
+        """The tokens and cost of the built calls (:meth:`call_built`; set as an exchange's
+        ``on_built``, its ``add`` counts each call)."""
         self.durations: defaultdict[str, Histogram] = defaultdict(Histogram)
         self.added = Histogram()
         self.upstream_errors: defaultdict[str, int] = defaultdict(int)
@@ -101,28 +102,17 @@ class GatewayMetrics:
 
     def call_built(self, call: Call) -> None:
         """Add a finished call's tokens and cost (called where it is built: the loop or the sink's thread)."""
-        usage, cost = call.usage, call.cost
-        uncached, visible = usage.input_uncached, usage.output_visible
-        with self._lock:  # the six buckets (TOKEN_BUCKETS) one by one: half the cost of a loop
-            tokens = self.tokens
-            if uncached:
-                tokens["input_uncached"] += uncached
-            if usage.cache_read:
-                tokens["cache_read"] += usage.cache_read
-            if usage.cache_write_5m:
-                tokens["cache_write_5m"] += usage.cache_write_5m
-            if usage.cache_write_1h:
-                tokens["cache_write_1h"] += usage.cache_write_1h
-            if visible:
-                tokens["output_visible"] += visible
-            if usage.reasoning:
-                tokens["reasoning"] += usage.reasoning
-            if uncached is None and usage.input_total:
-                tokens["input_unsplit"] += usage.input_total
-            if visible is None and usage.output_total:
-                tokens["output_unsplit"] += usage.output_total
-            if cost is not None and cost.total is not None:
-                self.cost_usd += cost.total  # exact, and a fifth of float(total)'s cost
+        self.calls.add(call)
+
+    @property
+    def tokens(self) -> dict[str, int]:
+        """Tokens metered by bucket (see :class:`~tokenomy.gateway.metering.CallCounters`)."""
+        return self.calls.tokens
+
+    @property
+    def cost_usd(self) -> Decimal:
+        """Dollars metered, summed exactly."""
+        return self.calls.cost_usd
 
     def render(self, sink: SinkStats | None) -> bytes:
         """The exposition text."""

@@ -152,7 +152,7 @@ class Proxy:
                 surface, provider, body, attribution, session, started, status=refused.status
             )
             refused.exchange.end, refused.exchange.error_type = REJECTED, refused.error_type
-            refused.exchange.on_built = self.metrics.call_built
+            refused.exchange.on_built = self.metrics.calls.add
             raise
         changed = admitted is not None and bool(admitted.changes)
         if admitted is not None:
@@ -175,7 +175,7 @@ class Proxy:
         if body.get("model") != model:
             exchange.asked_model = model  # a downgrade: the call says what was asked and what served it
         exchange.pricer, exchange.shapes = self.pricer, self.shapes
-        exchange.on_built = self.metrics.call_built
+        exchange.on_built = self.metrics.calls.add
         out = json.dumps(body).encode() if changed else raw
         return Prepared(route, body, out, stream, strip, admitted, exchange)
 
