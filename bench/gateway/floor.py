@@ -23,7 +23,7 @@ import sys
 from typing import Any
 
 from tokenomy.cli.main import main as cli_main
-from tokenomy.gateway import metering, proxy
+from tokenomy.gateway import building, metering, proxy
 from tokenomy.pricing import Pricer
 from tokenomy.schema import Call, new_call, new_cost, new_usage
 
@@ -76,10 +76,10 @@ class _FloorItem:
 
 
 class _FloorBuilder:
-    """A :class:`~tokenomy.gateway.metering.LoopBuilder` whose exchanges are built by the floor."""
+    """A :class:`~tokenomy.gateway.building.LoopBuilder` whose exchanges are built by the floor."""
 
     def __init__(self, sink: Any) -> None:
-        self._builder = metering.LoopBuilder(sink)
+        self._builder = building.LoopBuilder(sink)
 
     @property
     def waiting(self) -> int:

@@ -24,6 +24,7 @@ from typing import Final
 
 MODULES: Final = (
     "tokenomy.gateway.metering",
+    "tokenomy.gateway.building",
     "tokenomy.usage.openai_plain",
     "tokenomy.pricing.compute",
     "tokenomy.capture.shapes",

@@ -21,8 +21,9 @@ from tokenomy.gateway import (
     UpstreamRequest,
     UpstreamResponse,
 )
+from tokenomy.gateway.building import BUILD_DELAY, BUILD_SLICE, LoopBuilder
 from tokenomy.gateway.formats import SURFACES
-from tokenomy.gateway.metering import BUILD_DELAY, BUILD_SLICE, Exchange, LoopBuilder, build_call
+from tokenomy.gateway.metering import Exchange, build_call
 from tokenomy.schema import Attribution, Call
 
 CHAT = chat_completion("chatcmpl-7", "gpt-4o-mini", completion=2)

@@ -30,7 +30,7 @@ from typing import Final
 
 from tokenomy import schema
 from tokenomy.capture.sink.core import SinkStats
-from tokenomy.gateway.metering import CallCounters
+from tokenomy.gateway.building import CallCounters
 from tokenomy.schema import Call
 
 BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -106,7 +106,7 @@ class GatewayMetrics:
 
     @property
     def tokens(self) -> dict[str, int]:
-        """Tokens metered by bucket (see :class:`~tokenomy.gateway.metering.CallCounters`)."""
+        """Tokens metered by bucket (see :class:`~tokenomy.gateway.building.CallCounters`)."""
         return self.calls.tokens
 
     @property

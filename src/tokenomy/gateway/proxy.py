@@ -26,6 +26,7 @@ from tokenomy.capture.shapes import ShapeMemo
 from tokenomy.capture.sink.core import Sink
 from tokenomy.gateway.attribution import PREFIX, from_headers
 from tokenomy.gateway.budget import Admitted, GatewayBudget
+from tokenomy.gateway.building import LoopBuilder
 from tokenomy.gateway.formats import Surface, WireFormat, carries_output
 from tokenomy.gateway.keys import KeyBook
 from tokenomy.gateway.metering import (
@@ -34,7 +35,6 @@ from tokenomy.gateway.metering import (
     REJECTED,
     TIMEOUT,
     Exchange,
-    LoopBuilder,
     build_call,
 )
 from tokenomy.gateway.metrics import GatewayMetrics
