@@ -45,26 +45,26 @@ class CallCounters:
             usage.reasoning,
         )
         total = None if cost is None else cost.total
-        with self.lock:  # the buckets one by one: half the cost of a loop
+        with self.lock:
             tokens = self.tokens
-            if uncached:
-                tokens["input_uncached"] = tokens.get("input_uncached", 0) + uncached
-            if cached:
-                tokens["cache_read"] = tokens.get("cache_read", 0) + cached
-            if five:
-                tokens["cache_write_5m"] = tokens.get("cache_write_5m", 0) + five
-            if hour:
-                tokens["cache_write_1h"] = tokens.get("cache_write_1h", 0) + hour
-            if visible:
-                tokens["output_visible"] = tokens.get("output_visible", 0) + visible
-            if reasoning:
-                tokens["reasoning"] = tokens.get("reasoning", 0) + reasoning
-            if uncached is None and usage.input_total:
-                tokens["input_unsplit"] = tokens.get("input_unsplit", 0) + usage.input_total
-            if visible is None and usage.output_total:
-                tokens["output_unsplit"] = tokens.get("output_unsplit", 0) + usage.output_total
+            _add(tokens, "input_uncached", uncached)
+            _add(tokens, "cache_read", cached)
+            _add(tokens, "cache_write_5m", five)
+            _add(tokens, "cache_write_1h", hour)
+            _add(tokens, "output_visible", visible)
+            _add(tokens, "reasoning", reasoning)
+            if uncached is None:
+                _add(tokens, "input_unsplit", usage.input_total)
+            if visible is None:
+                _add(tokens, "output_unsplit", usage.output_total)
             if total is not None:
                 self.cost_usd += total  # exact, and a fifth of float(total)'s cost
+
+
+def _add(tokens: dict[str, int], bucket: str, count: int | None) -> None:
+    """Add ``count`` to ``tokens[bucket]`` when it is a positive count (None and 0 add nothing)."""
+    if count:
+        tokens[bucket] = tokens.get(bucket, 0) + count
 
 
 BUILD_DELAY: Final = 0.01

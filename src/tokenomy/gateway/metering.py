@@ -472,15 +472,4 @@ def _shape_values(request: Mapping[str, Any], model: str | None, memo: ShapeMemo
             shape = memo.shape(messages, tools or None, model)
     except (TokenomyError, ValueError, TypeError):
         return _NO_SHAPE
-    n_messages, system_tokens, tool_def_tokens, user_tokens, history_tokens, prefix_hashes = (
-        shape.call_values()
-    )
-    return (
-        n_messages,
-        system_tokens,
-        tool_def_tokens,
-        user_tokens,
-        history_tokens,
-        prefix_hashes,
-        shape.input_tokens,
-    )
+    return (*shape.call_values(), shape.input_tokens)
