@@ -36,7 +36,7 @@ PARTS = [
 
 
 def _count(text: str) -> int:
-    return ascii_o200k.count(text, RANKS, MERGE)
+    return ascii_o200k.count(text, RANKS, MERGE, longest=10**9)  # the scan itself, at any length
 
 
 def _generated(seed: int, n: int) -> list[str]:
@@ -83,6 +83,15 @@ def test_text_that_is_not_ascii_is_left_to_tiktoken() -> None:
     for text in ("naïve", "漢字", "emoji 🙂", "\ud800 lone", "\x80"):
         assert _count(text) == -1
         assert tokens.encoded_length(ENC, text) == len(ENC.encode_ordinary(text))
+
+
+def test_long_text_is_left_to_tiktoken_which_lets_other_threads_run() -> None:
+    text = "word " * 1000
+    assert ascii_o200k.count(text[: ascii_o200k.LONGEST], RANKS, MERGE) == len(
+        ENC.encode_ordinary(text[: ascii_o200k.LONGEST])
+    )
+    assert ascii_o200k.count(text[: ascii_o200k.LONGEST + 1], RANKS, MERGE) == -1
+    assert tokens.encoded_length(ENC, text) == len(ENC.encode_ordinary(text))
 
 
 def _strings(value: Any, out: list[str]) -> None:

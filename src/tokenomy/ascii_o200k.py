@@ -18,7 +18,8 @@ tried in order at each position, reduce to the scan in :func:`count`:
 
 :func:`count` gives what ``len(encoding.encode_ordinary(text))`` gives for ``o200k_base``
 (tests compare them on hundreds of thousands of generated texts and on real prompts), and -1 for
-text that is not ASCII, which the caller counts with tiktoken. :mod:`tokenomy.compiled` compiles
+text that is not ASCII or is long (:data:`LONGEST`), which the caller counts with tiktoken.
+:mod:`tokenomy.compiled` compiles
 this module with the metering path; run by the interpreter it is slower than tiktoken, so
 :func:`tokenomy.tokens.o200k_ascii_counter` offers it only compiled.
 """
@@ -110,8 +111,17 @@ def _piece_end(kinds: bytes, data: bytes, at: int, size: int) -> int:
     return end if end == size or end - at == 1 else end - 1
 
 
-def count(text: str, ranks: dict[bytes, int], merge: Callable[[bytes], list[int]]) -> int:
-    """The number of ``o200k_base`` tokens of ``text``, or -1 when it is not ASCII.
+LONGEST: Final = 4096
+"""Longer texts are left to tiktoken (-1), which lets other threads run while it counts: compiled,
+this scan holds the interpreter's lock throughout (4,096 characters take about 0.25 ms), and
+``tokens.acount`` counts in a worker thread so that an event loop keeps running."""
+
+
+def count(
+    text: str, ranks: dict[bytes, int], merge: Callable[[bytes], list[int]], longest: int = LONGEST
+) -> int:
+    """The number of ``o200k_base`` tokens of ``text``, or -1 when it is not ASCII or longer than
+    ``longest`` characters.
 
     Args:
         text: The text.
@@ -119,7 +129,7 @@ def count(text: str, ranks: dict[bytes, int], merge: Callable[[bytes], list[int]
         merge: The encoding's byte-pair merge of one piece (tiktoken's ``encode_single_piece``),
             for a piece that is not in ``ranks``.
     """
-    if not text.isascii():
+    if len(text) > longest or not text.isascii():
         return -1
     data = text.encode("ascii")
     size = len(data)

@@ -169,9 +169,8 @@ class Proxy:
                     "include_usage": True,
                 }
                 strip = changed = True
-        exchange = Exchange(
-            surface, provider, body, attribution, session, started, stream
-        )  # positional: cheaper
+        # positional: a compiled class's constructor parses keyword arguments the slow way
+        exchange = Exchange(surface, provider, body, attribution, session, started, stream)
         if body.get("model") != model:
             exchange.asked_model = model  # a downgrade: the call says what was asked and what served it
         exchange.pricer, exchange.shapes = self.pricer, self.shapes
