@@ -338,17 +338,17 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--cpu-rounds",
         type=int,
-        help="rounds of section 4, metering on / off (default 5, or 10 without --quick)",
+        help="rounds of section 4, metering on / off (default 10, or 20 without --quick)",
     )
     parser.add_argument(
         "--cpu-requests",
         type=int,
-        help="requests each target serves in section 4, all rounds together (default 2000, or 5000 without "
+        help="requests each target serves in section 4, all rounds together (default 6000, or 20000 without "
         "--quick); more rounds of more requests give a steadier ratio on a noisy machine",
     )
     args = parser.parse_args(argv)
-    rounds, seconds, count, cpu_requests = (300, 2.0, 500, 2000) if args.quick else (2000, 5.0, 500, 5000)
-    cpu_rounds = args.cpu_rounds or (5 if args.quick else 10)
+    rounds, seconds, count, cpu_requests = (300, 2.0, 500, 6000) if args.quick else (2000, 5.0, 500, 20000)
+    cpu_rounds = args.cpu_rounds or (10 if args.quick else 20)
     cpu_requests = args.cpu_requests or cpu_requests
     if cpu_rounds < 1 or cpu_requests < cpu_rounds:
         parser.error("--cpu-rounds must be at least 1 and --cpu-requests at least --cpu-rounds")
