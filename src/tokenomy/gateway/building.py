@@ -62,7 +62,7 @@ class CallCounters:
 
 
 def _add(tokens: dict[str, int], bucket: str, count: int | None) -> None:
-    """Add ``count`` to ``tokens[bucket]`` when it is a positive count (None and 0 add nothing)."""
+    """Add ``count`` to ``tokens[bucket]`` (None and 0 add nothing)."""
     if count:
         tokens[bucket] = tokens.get(bucket, 0) + count
 
