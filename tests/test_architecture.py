@@ -20,7 +20,7 @@ LAYERS: dict[str, int] = {
     "compiled": 0,
     "usage": 1,
     "tokens": 1,
-    "ascii_o200k": 1,
+    "ascii_tokens": 1,
     "mockllm": 1,
     "pricing": 2,
     "store": 3,

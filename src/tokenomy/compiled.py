@@ -29,7 +29,7 @@ MODULES: Final = (
     "tokenomy.pricing.compute",
     "tokenomy.capture.shapes",
     "tokenomy.capture.build",
-    "tokenomy.ascii_o200k",
+    "tokenomy.ascii_tokens",
 )
 """The compiled modules (``scripts/compile-metering`` compiles exactly these). Not ``pricing.pricer``:
 a compiled class cannot be subclassed in Python, and users subclass :class:`~tokenomy.pricing.Pricer`."""

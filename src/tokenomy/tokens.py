@@ -33,7 +33,7 @@ from typing import Any, Final, NamedTuple
 
 import tiktoken
 
-from tokenomy import ascii_o200k
+from tokenomy import ascii_tokens
 from tokenomy.compiled import is_compiled
 from tokenomy.errors import TokenizerError
 from tokenomy.providers import from_model_prefix
@@ -304,32 +304,35 @@ def core_encoder(enc: tiktoken.Encoding) -> Callable[[str], list[int]]:
     return core if callable(core) else enc.encode_ordinary
 
 
-AsciiPlan = tuple[dict[bytes, int], Callable[[bytes], list[int]]]
-"""What :func:`tokenomy.ascii_o200k.count` takes besides the text: the vocabulary and the merge."""
+AsciiPlan = tuple[dict[bytes, int], Callable[[bytes], list[int]], bool]
+"""What :func:`tokenomy.ascii_tokens.count` takes besides the text: the vocabulary, the merge and
+whether the encoding is ``cl100k_base`` (else ``o200k_base``)."""
 
 
 def ascii_plan(enc: tiktoken.Encoding) -> AsciiPlan | None:
-    """The vocabulary and piece merge for :func:`tokenomy.ascii_o200k.count`, when it may count for
-    ``enc``: the encoding is ``o200k_base`` and that module is compiled (run by the interpreter, its
-    scan is slower than tiktoken's). None otherwise: count with ``enc``.
+    """The vocabulary, piece merge and pattern for :func:`tokenomy.ascii_tokens.count`, when it may
+    count for ``enc``: the encoding is ``o200k_base`` or ``cl100k_base`` and that module is compiled
+    (run by the interpreter, its scan is slower than tiktoken's). None otherwise: count with ``enc``.
     """
     ranks = getattr(enc, "_mergeable_ranks", None)  # tiktoken's own attributes: checked, not assumed
     merge = getattr(getattr(enc, "_core_bpe", None), "encode_single_piece", None)
     named = getattr(enc, "name", None)
-    if named != O200K or not is_compiled(ascii_o200k) or not isinstance(ranks, dict) or not callable(merge):
+    if named not in (O200K, CL100K) or not is_compiled(ascii_tokens):
         return None
-    return ranks, merge
+    if not isinstance(ranks, dict) or not callable(merge):
+        return None
+    return ranks, merge, named == CL100K
 
 
 def encoded_length(enc: tiktoken.Encoding, text: str) -> int:
-    """``len(enc.encode_ordinary(text))``: by :func:`tokenomy.ascii_o200k.count` where it may count
+    """``len(enc.encode_ordinary(text))``: by :func:`tokenomy.ascii_tokens.count` where it may count
     (:func:`ascii_plan`; ASCII text), else by tiktoken."""
     try:
         plan = _ASCII_PLANS[enc]
     except KeyError:
         plan = _ASCII_PLANS[enc] = ascii_plan(enc)
     if plan is not None:
-        found = ascii_o200k.count(text, plan[0], plan[1])
+        found = ascii_tokens.count(text, plan[0], plan[1], plan[2])
         if found >= 0:
             return found
     return len(enc.encode_ordinary(text))

@@ -45,7 +45,7 @@ from functools import lru_cache
 from itertools import chain as _joined
 from typing import Any, Final, Generic, TypeVar, cast
 
-from tokenomy import ascii_o200k, tokens
+from tokenomy import ascii_tokens, tokens
 from tokenomy.importers.messages import Message
 from tokenomy.importers.shape import HASH_CHARS, Shape, shape_of
 from tokenomy.schema import Kind, positional_maker
@@ -244,7 +244,9 @@ class ShapeMemo:
         fixed, ascii, encode, encoding, tokenizer, kind = plan
         raw = 0
         if content:
-            raw = -1 if ascii is None else ascii_o200k.count(content, ascii[0], ascii[1])  # -1: not ASCII
+            raw = (
+                -1 if ascii is None else ascii_tokens.count(content, ascii[0], ascii[1], ascii[2])
+            )  # -1: not ASCII
             if raw < 0:
                 try:
                     raw = len(encode(content))
@@ -418,7 +420,7 @@ TurnValues = tuple[int, int, int, int, int, tuple[str, ...], int]
 def _turn_plan(model: str | None) -> _TurnPlan:
     """What :meth:`ShapeMemo.user_turn` needs for ``model``: the prompt's tokens besides the
     content's (the message's overhead and the reply's priming: ``messages_count`` of a message
-    with empty content, before scaling), what :mod:`tokenomy.ascii_o200k` counts ASCII text with
+    with empty content, before scaling), what :mod:`tokenomy.ascii_tokens` counts ASCII text with
     when it may (:func:`tokens.ascii_plan`; None: it may not), the encoder of its basis encoding
     (its core's own ``encode_ordinary``, one Python call fewer: :func:`tokens.core_encoder`) and
     the encoding itself (which replaces what UTF-8 cannot encode), the tokenizer when its counts

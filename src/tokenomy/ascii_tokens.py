@@ -1,11 +1,13 @@
-"""Counting the ``o200k_base`` tokens of ASCII text without a regular expression, for compiled code.
+"""Counting ``o200k_base`` and ``cl100k_base`` tokens of ASCII text without a regex engine, compiled.
 
 tiktoken cuts a text into pieces with its encoding's pattern and looks each piece up in the
-vocabulary (a piece not in it is merged byte pair by byte pair). For ``o200k_base`` that pattern
-has a look-ahead, so it runs in a backtracking regex engine: most of the cost of counting a short
-prompt. On ASCII text the pattern's classes are plain ranges (letters A-Z and a-z, digits 0-9,
-whitespace ``\\t\\n\\v\\f\\r`` and space, everything else "other"), and its seven alternatives,
-tried in order at each position, reduce to the scan in :func:`count`:
+vocabulary (a piece not in it is merged byte pair by byte pair). Both patterns have a look-ahead,
+so they run in a backtracking regex engine: most of the cost of counting a short prompt. On ASCII
+text their classes are plain ranges (letters A-Z and a-z, digits 0-9, whitespace
+``\\t\\n\\v\\f\\r`` and space, everything else "other"), and their alternatives, tried in
+order at each position, reduce to a scan.
+
+``o200k_base`` (:func:`_piece_o200k`):
 
 1. a word: an optional leading character (anything but CR, LF, a letter or a digit) before a
    letter, the run of capitals, the run of small letters after it, and an optional English
@@ -16,12 +18,20 @@ tried in order at each position, reduce to the scan in :func:`count`:
 5. a run of whitespace but its last character when something follows it (which then leads the
    next piece), the whole run at the end of the text, or a single whitespace character.
 
-:func:`count` gives what ``len(encoding.encode_ordinary(text))`` gives for ``o200k_base``
-(tests compare them on hundreds of thousands of generated texts and on real prompts), and -1 for
-text that is not ASCII or is long (:data:`LONGEST`), which the caller counts with tiktoken.
-:mod:`tokenomy.compiled` compiles
-this module with the metering path; run by the interpreter it is slower than tiktoken, so
-:func:`tokenomy.tokens.o200k_ascii_counter` offers it only compiled.
+``cl100k_base`` (:func:`_piece_cl100k`):
+
+1. a contraction (``'s 'd 'm 't 'll 've 're``, any case), a piece of its own;
+2. a word: an optional leading character as above, then the run of letters, whatever their case;
+3. one to three digits;
+4. an optional space, a run of "other" characters, and any CR or LF after them;
+5. whitespace that runs to the end of the text, else up to its last line break, else all but its
+   last character, or a single whitespace character.
+
+:func:`count` gives what ``len(encoding.encode_ordinary(text))`` gives (tests compare them on
+hundreds of thousands of generated texts and on real prompts), and -1 for text that is not ASCII
+or is long (:data:`LONGEST`), which the caller counts with tiktoken. :mod:`tokenomy.compiled`
+compiles this module with the metering path; run by the interpreter it is slower than tiktoken,
+so :func:`tokenomy.tokens.ascii_plan` offers it only compiled.
 """
 
 from __future__ import annotations
@@ -79,8 +89,8 @@ def _word_start(kinds: bytes, data: bytes, at: int, size: int) -> int:
     return -1
 
 
-def _piece_end(kinds: bytes, data: bytes, at: int, size: int) -> int:
-    """Where the piece that starts at ``at`` ends."""
+def _piece_o200k(kinds: bytes, data: bytes, at: int, size: int) -> int:
+    """Where the ``o200k_base`` piece that starts at ``at`` ends."""
     end = _word_start(kinds, data, at, size)
     if end >= 0:  # a word: the capitals, then the small letters, then a contraction
         while end < size and kinds[data[end]] == _UPPER:
@@ -111,6 +121,41 @@ def _piece_end(kinds: bytes, data: bytes, at: int, size: int) -> int:
     return end if end == size or end - at == 1 else end - 1
 
 
+def _piece_cl100k(kinds: bytes, data: bytes, at: int, size: int) -> int:
+    """Where the ``cl100k_base`` piece that starts at ``at`` ends."""
+    end = _contraction(data, at, size)  # a contraction first (the same seven as o200k_base's)
+    if end:
+        return at + end
+    end = _word_start(kinds, data, at, size)
+    if end >= 0:  # a word: its letters, whatever their case
+        while end < size and kinds[data[end]] in (_UPPER, _LOWER):
+            end += 1
+        return end
+    kind = kinds[data[at]]
+    end = at + 1
+    if kind == _DIGIT:
+        while end < size and end - at < 3 and kinds[data[end]] == _DIGIT:
+            end += 1
+        return end
+    if kind == _OTHER or (data[at] == 32 and end < size and kinds[data[end]] == _OTHER):
+        while end < size and kinds[data[end]] == _OTHER:
+            end += 1
+        while end < size and kinds[data[end]] == _BREAK:
+            end += 1
+        return end
+    last_break = -1  # whitespace: to the end of the text, else to its last line break, else all but one
+    end = at
+    while end < size and kinds[data[end]] in (_SPACE, _BREAK):
+        if kinds[data[end]] == _BREAK:
+            last_break = end
+        end += 1
+    if end == size:
+        return end
+    if last_break >= 0:
+        return last_break + 1
+    return end - 1 if end - at > 1 else end
+
+
 LONGEST: Final = 4096
 """Longer texts are left to tiktoken (-1), which lets other threads run while it counts: compiled,
 this scan holds the interpreter's lock throughout (4,096 characters take about 0.25 ms), and
@@ -118,16 +163,22 @@ this scan holds the interpreter's lock throughout (4,096 characters take about 0
 
 
 def count(
-    text: str, ranks: dict[bytes, int], merge: Callable[[bytes], list[int]], longest: int = LONGEST
+    text: str,
+    ranks: dict[bytes, int],
+    merge: Callable[[bytes], list[int]],
+    cl100k: bool = False,
+    longest: int = LONGEST,
 ) -> int:
-    """The number of ``o200k_base`` tokens of ``text``, or -1 when it is not ASCII or longer than
-    ``longest`` characters.
+    """The number of ``o200k_base`` tokens of ``text`` (``cl100k_base`` ones with ``cl100k``), or
+    -1 when it is not ASCII or longer than ``longest`` characters.
 
     Args:
         text: The text.
         ranks: The encoding's vocabulary (each entry one token).
         merge: The encoding's byte-pair merge of one piece (tiktoken's ``encode_single_piece``),
             for a piece that is not in ``ranks``.
+        cl100k: Count as ``cl100k_base`` cuts its pieces (else as ``o200k_base``).
+        longest: The longest text counted here.
     """
     if len(text) > longest or not text.isascii():
         return -1
@@ -137,7 +188,7 @@ def count(
     tokens = 0
     at = 0
     while at < size:
-        end = _piece_end(kinds, data, at, size)
+        end = _piece_cl100k(kinds, data, at, size) if cl100k else _piece_o200k(kinds, data, at, size)
         piece = data[at:end]
         tokens += 1 if piece in ranks else len(merge(piece))
         at = end

@@ -1,4 +1,4 @@
-"""The ASCII scan counts ``o200k_base`` tokens exactly as tiktoken does."""
+"""The ASCII scan counts ``o200k_base`` and ``cl100k_base`` tokens exactly as tiktoken does."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 
-from tokenomy import ascii_o200k, tokens
+from tokenomy import ascii_tokens, tokens
 from tokenomy.compiled import is_compiled
 
 ENC = tokens.get_encoding("o200k_base")
 RANKS = ENC._mergeable_ranks
 MERGE = ENC._core_bpe.encode_single_piece
+ENCODINGS = ("o200k_base", "cl100k_base")
 CHARACTERS = "aAbZzsStTdDmMlLrReEvV0123456789 \t\n\r\x0b\x0c'.,/!-_\x1c\x00\x7f\"#"
 """Every class of the pattern: capitals, small letters (the contractions' among them), digits,
 spaces, line breaks, vertical tab and form feed, and other characters (controls included)."""
@@ -31,12 +32,26 @@ PARTS = [
     "\n\n",
     " \n ",
     "'ll",
+    "'S",
+    "'Ve",
     "//",
+    "...",
 ]
 
 
-def _count(text: str) -> int:
-    return ascii_o200k.count(text, RANKS, MERGE, longest=10**9)  # the scan itself, at any length
+class _Renamed:
+    """An encoding with o200k_base's vocabulary and core under another name."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._mergeable_ranks = RANKS
+        self._core_bpe = ENC._core_bpe
+
+
+def _count(text: str, name: str = "o200k_base") -> int:
+    enc = tokens.get_encoding(name)
+    ranks, merge = enc._mergeable_ranks, enc._core_bpe.encode_single_piece
+    return ascii_tokens.count(text, ranks, merge, name == "cl100k_base", 10**9)  # the scan, at any length
 
 
 def _generated(seed: int, n: int) -> list[str]:
@@ -69,14 +84,25 @@ def _generated(seed: int, n: int) -> list[str]:
     ],
 )
 def test_chosen_texts_count_as_tiktoken_does(text: str) -> None:
-    assert _count(text) == len(ENC.encode_ordinary(text))
+    for name in ENCODINGS:
+        assert _count(text, name) == len(tokens.get_encoding(name).encode_ordinary(text)), name
 
 
-def test_generated_texts_count_as_tiktoken_does() -> None:
-    texts = _generated(7, 40_000)
-    differ = [text for text in texts if _count(text) != len(ENC.encode_ordinary(text))]
+@pytest.mark.parametrize("name", ENCODINGS)
+def test_generated_texts_count_as_tiktoken_does(name: str) -> None:
+    enc = tokens.get_encoding(name)
+    texts = _generated(7, 30_000)
+    differ = [text for text in texts if _count(text, name) != len(enc.encode_ordinary(text))]
     assert differ == []
-    assert sum(map(_count, texts)) > 200_000  # the texts are not trivially short
+    assert sum(_count(text, name) for text in texts) > 150_000  # the texts are not trivially short
+
+
+def test_the_two_encodings_cut_contractions_and_capitals_differently() -> None:
+    """Where the patterns differ (a contraction a piece of its own, capitals split from small
+    letters, a slash after punctuation), the scans differ as tiktoken's counts do."""
+    for text in ("'sup", "ABCdefGHI", ".\n/x"):
+        counts = {name: _count(text, name) for name in ENCODINGS}
+        assert counts == {name: len(tokens.get_encoding(name).encode_ordinary(text)) for name in ENCODINGS}
 
 
 def test_text_that_is_not_ascii_is_left_to_tiktoken() -> None:
@@ -87,10 +113,10 @@ def test_text_that_is_not_ascii_is_left_to_tiktoken() -> None:
 
 def test_long_text_is_left_to_tiktoken_which_lets_other_threads_run() -> None:
     text = "word " * 1000
-    assert ascii_o200k.count(text[: ascii_o200k.LONGEST], RANKS, MERGE) == len(
-        ENC.encode_ordinary(text[: ascii_o200k.LONGEST])
+    assert ascii_tokens.count(text[: ascii_tokens.LONGEST], RANKS, MERGE) == len(
+        ENC.encode_ordinary(text[: ascii_tokens.LONGEST])
     )
-    assert ascii_o200k.count(text[: ascii_o200k.LONGEST + 1], RANKS, MERGE) == -1
+    assert ascii_tokens.count(text[: ascii_tokens.LONGEST + 1], RANKS, MERGE) == -1
     assert tokens.encoded_length(ENC, text) == len(ENC.encode_ordinary(text))
 
 
@@ -106,7 +132,7 @@ def _strings(value: Any, out: list[str]) -> None:
 
 
 def test_real_prompts_and_answers_count_as_tiktoken_does(real_data: Path) -> None:
-    texts: list[str] = [path.read_text() for path in Path(ascii_o200k.__file__).parent.glob("*.py")]
+    texts: list[str] = [path.read_text() for path in Path(ascii_tokens.__file__).parent.glob("*.py")]
     for path in sorted((real_data / "trajectories").rglob("*.json")):  # agents' prompts, code, tool output
         _strings(json.loads(path.read_text()), texts)
     for path in sorted((real_data / "provider-responses").rglob("*.jsonl")):
@@ -114,17 +140,28 @@ def test_real_prompts_and_answers_count_as_tiktoken_does(real_data: Path) -> Non
             _strings(json.loads(line), texts)
     ascii_texts = [text for text in texts if text.isascii()]
     assert len(ascii_texts) > 1_000
-    assert [text[:80] for text in ascii_texts if _count(text) != len(ENC.encode_ordinary(text))] == []
+    for name in ENCODINGS:
+        enc = tokens.get_encoding(name)
+        assert [
+            text[:80] for text in ascii_texts if _count(text, name) != len(enc.encode_ordinary(text))
+        ] == []
 
 
-def test_the_plan_is_offered_only_for_o200k_and_only_compiled(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_plan_is_offered_only_for_the_two_encodings_and_only_compiled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     plan = tokens.ascii_plan(ENC)
-    assert (plan is not None) == is_compiled(ascii_o200k)
-    assert tokens.ascii_plan(tokens.get_encoding("cl100k_base")) is None
+    assert (plan is not None) == is_compiled(ascii_tokens)
     monkeypatch.setattr(tokens, "is_compiled", lambda module: True)
     forced = tokens.ascii_plan(ENC)
     assert forced is not None
     assert forced[0] is RANKS
+    assert forced[2] is False
+    cl100k = tokens.ascii_plan(tokens.get_encoding("cl100k_base"))
+    assert cl100k is not None
+    assert cl100k[2] is True
+    other = _Renamed("r50k_base")  # o200k's own vocabulary and core under another name: still refused
+    assert tokens.ascii_plan(other) is None  # type: ignore[arg-type]
     monkeypatch.setattr(tokens, "is_compiled", lambda module: False)
     assert tokens.ascii_plan(ENC) is None
 
