@@ -92,33 +92,13 @@ def _word_start(kinds: bytes, data: bytes, at: int, size: int) -> int:
 def _piece_o200k(kinds: bytes, data: bytes, at: int, size: int) -> int:
     """Where the ``o200k_base`` piece that starts at ``at`` ends."""
     end = _word_start(kinds, data, at, size)
-    if end >= 0:  # a word: the capitals, then the small letters, then a contraction
-        while end < size and kinds[data[end]] == _UPPER:
-            end += 1
-        while end < size and kinds[data[end]] == _LOWER:
-            end += 1
-        return end + _contraction(data, end, size)
-    kind = kinds[data[at]]
-    end = at + 1
-    if kind == _DIGIT:
-        while end < size and end - at < 3 and kinds[data[end]] == _DIGIT:
-            end += 1
-        return end
-    if kind == _OTHER or (data[at] == 32 and end < size and kinds[data[end]] == _OTHER):
-        while end < size and kinds[data[end]] == _OTHER:
-            end += 1
-        while end < size and (kinds[data[end]] == _BREAK or data[end] == 47):  # CR, LF, "/"
-            end += 1
-        return end
-    last_break = -1  # whitespace: to its last line break, else all but its last character
-    end = at
-    while end < size and kinds[data[end]] in (_SPACE, _BREAK):
-        if kinds[data[end]] == _BREAK:
-            last_break = end
+    if end < 0:
+        return _other_end(kinds, data, at, size, False)
+    while end < size and kinds[data[end]] == _UPPER:  # a word: the capitals, then the small letters,
         end += 1
-    if last_break >= 0:
-        return last_break + 1
-    return end if end == size or end - at == 1 else end - 1
+    while end < size and kinds[data[end]] == _LOWER:
+        end += 1
+    return end + _contraction(data, end, size)  # then a contraction
 
 
 def _piece_cl100k(kinds: bytes, data: bytes, at: int, size: int) -> int:
@@ -127,10 +107,16 @@ def _piece_cl100k(kinds: bytes, data: bytes, at: int, size: int) -> int:
     if end:
         return at + end
     end = _word_start(kinds, data, at, size)
-    if end >= 0:  # a word: its letters, whatever their case
-        while end < size and kinds[data[end]] in (_UPPER, _LOWER):
-            end += 1
-        return end
+    if end < 0:
+        return _other_end(kinds, data, at, size, True)
+    while end < size and kinds[data[end]] in (_UPPER, _LOWER):  # a word: its letters, whatever their case
+        end += 1
+    return end
+
+
+def _other_end(kinds: bytes, data: bytes, at: int, size: int, cl100k: bool) -> int:
+    """Where a piece that is no word (nor, for ``cl100k_base``, a contraction) ends: digits, other
+    characters, whitespace."""
     kind = kinds[data[at]]
     end = at + 1
     if kind == _DIGIT:
@@ -140,20 +126,21 @@ def _piece_cl100k(kinds: bytes, data: bytes, at: int, size: int) -> int:
     if kind == _OTHER or (data[at] == 32 and end < size and kinds[data[end]] == _OTHER):
         while end < size and kinds[data[end]] == _OTHER:
             end += 1
-        while end < size and kinds[data[end]] == _BREAK:
+        # then CR and LF (and, for o200k_base, "/")
+        while end < size and (kinds[data[end]] == _BREAK or (data[end] == 47 and not cl100k)):
             end += 1
         return end
-    last_break = -1  # whitespace: to the end of the text, else to its last line break, else all but one
+    last_break = -1
     end = at
     while end < size and kinds[data[end]] in (_SPACE, _BREAK):
         if kinds[data[end]] == _BREAK:
             last_break = end
         end += 1
-    if end == size:
-        return end
-    if last_break >= 0:
+    # whitespace: to its last line break (for cl100k_base, to the end of the text first), else all
+    # but its last character, or the whole run at the end of the text or when it is one character
+    if last_break >= 0 and not (cl100k and end == size):
         return last_break + 1
-    return end - 1 if end - at > 1 else end
+    return end if end == size or end - at == 1 else end - 1
 
 
 LONGEST: Final = 4096
