@@ -81,10 +81,6 @@ class _FloorBuilder:
     def __init__(self, sink: Any) -> None:
         self._builder = building.LoopBuilder(sink)
 
-    @property
-    def waiting(self) -> int:
-        return self._builder.waiting
-
     def submit(self, item: Any) -> None:
         self._builder.submit(_FloorItem(item) if isinstance(item, metering.Exchange) else item)
 

@@ -29,7 +29,7 @@ order at each position, reduce to a scan.
 
 :func:`count` gives what ``len(encoding.encode_ordinary(text))`` gives (tests compare them on
 hundreds of thousands of generated texts and on real prompts), and -1 for text that is not ASCII
-or is long (:data:`LONGEST`), which the caller counts with tiktoken. :mod:`tokenomy.compiled`
+or is long (:data:`LONGEST`), which :func:`length` then counts with tiktoken. :mod:`tokenomy.compiled`
 compiles this module with the metering path; run by the interpreter it is slower than tiktoken,
 so :func:`tokenomy.tokens.ascii_plan` offers it only compiled.
 """
@@ -37,7 +37,7 @@ so :func:`tokenomy.tokens.ascii_plan` offers it only compiled.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
 _UPPER: Final = 1
 _LOWER: Final = 2
@@ -180,3 +180,23 @@ def count(
         tokens += 1 if piece in ranks else len(merge(piece))
         at = end
     return tokens
+
+
+def length(
+    text: str,
+    plan: tuple[dict[bytes, int], Callable[[bytes], list[int]], bool] | None,
+    encode: Callable[[str], list[int]],
+    encoding: Any,
+) -> int:
+    """``len(encoding.encode_ordinary(text))``: by :func:`count` with ``plan`` (its vocabulary,
+    merge and pattern; None: not here), else by ``encode`` (the encoding's ``encode_ordinary``, or
+    its core's own, which raises on a lone surrogate: then the encoding's own method, which
+    replaces it)."""
+    if plan is not None:
+        found = count(text, plan[0], plan[1], plan[2])
+        if found >= 0:
+            return found
+    try:
+        return len(encode(text))
+    except UnicodeEncodeError:
+        return len(encoding.encode_ordinary(text))

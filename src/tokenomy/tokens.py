@@ -331,11 +331,7 @@ def encoded_length(enc: tiktoken.Encoding, text: str) -> int:
         plan = _ASCII_PLANS[enc]
     except KeyError:
         plan = _ASCII_PLANS[enc] = ascii_plan(enc)
-    if plan is not None:
-        found = ascii_tokens.count(text, plan[0], plan[1], plan[2])
-        if found >= 0:
-            return found
-    return len(enc.encode_ordinary(text))
+    return ascii_tokens.length(text, plan, enc.encode_ordinary, enc)
 
 
 _ASCII_PLANS: dict[tiktoken.Encoding, AsciiPlan | None] = {}

@@ -242,16 +242,7 @@ class ShapeMemo:
                 self._turns.clear()
             plan = self._turns[model] = _turn_plan(model)
         fixed, ascii, encode, encoding, tokenizer, kind = plan
-        raw = 0
-        if content:
-            raw = (
-                -1 if ascii is None else ascii_tokens.count(content, ascii[0], ascii[1], ascii[2])
-            )  # -1: not ASCII
-            if raw < 0:
-                try:
-                    raw = len(encode(content))
-                except UnicodeEncodeError:  # a lone surrogate: the encoding's own method replaces it
-                    raw = len(encoding.encode_ordinary(content))
+        raw = ascii_tokens.length(content, ascii, encode, encoding) if content else 0
         return fixed, raw, tokenizer, kind
 
     def _rest(
