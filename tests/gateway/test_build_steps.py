@@ -253,3 +253,73 @@ def test_the_single_turn_plans_are_bounded() -> None:
         model = f"model-{index}"
         assert memo.user_turn("hello", model) == shape_of([{"role": "user", "content": "hello"}], None, model)
         assert 0 < len(memo._turns) <= shapes._TURN_MODELS
+
+
+@pytest.mark.parametrize(
+    ("latency_ns", "micros"),
+    [
+        (0, 0),
+        (499, 0),
+        (500, 1),
+        (1_499, 1),
+        (2_500_000, 2_500),
+        (2_500_499, 2_500),
+        (2_500_500, 2_501),
+        (86_400 * 10**9 + 7_000, 86_400 * 10**6 + 7),
+    ],
+)
+def test_a_call_ends_at_its_start_plus_its_latency_to_the_nearest_microsecond(
+    latency_ns: int, micros: int
+) -> None:
+    started_ns = 1_795_405_243_123_456_789
+    exchange = Exchange(
+        SURFACES["/v1/chat/completions"], "openai", {}, Attribution(), None, started_ns, latency_ns=latency_ns
+    )
+    call = build_call(exchange, None)
+    assert call.started_at == utc_milliseconds(started_ns)
+    assert call.ended_at == call.started_at + timedelta(microseconds=micros)
+    assert call.latency_ms == latency_ns / 1e6
+
+
+@pytest.mark.parametrize("model", ["gpt-4o-mini", "no-such-model-xyz"])
+def test_the_build_prices_from_the_pricer_s_memo_as_the_pricer_prices(model: str) -> None:
+    pricer = Pricer()
+    body = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi"}, "finish_reason": "stop"}],
+        "usage": {
+            "prompt_tokens": 1200,
+            "completion_tokens": 80,
+            "total_tokens": 1280,
+            "prompt_tokens_details": {"cached_tokens": 300},
+            "completion_tokens_details": {"reasoning_tokens": 0},
+        },
+    }
+    request = {"model": model, "messages": [{"role": "user", "content": "hi"}]}
+    costs = []
+    for _ in range(2):  # the first asks the pricer (and fills its memo), the second reads the memo
+        exchange = Exchange(
+            SURFACES["/v1/chat/completions"],
+            "openai",
+            request,
+            Attribution(),
+            None,
+            1_795_405_243 * 10**9,
+            status=200,
+            parsed=body,
+            latency_ns=1_000_000,
+        )
+        call = build_call(exchange, pricer)
+        assert call.cost == Pricer().price(call)
+        costs.append(call.cost)
+    assert len(pricer.asked) == 1
+    assert costs[0] == costs[1]
+    assert costs[0] is not None
+    if model == "gpt-4o-mini":
+        assert costs[0].total is not None
+        assert costs[0].total > 0
+    else:
+        assert costs[0].total is None
+        assert costs[0].reason

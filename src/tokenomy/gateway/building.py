@@ -24,15 +24,41 @@ from tokenomy.schema import Call
 class CallCounters:
     """The metrics' token and cost counters, added to as each call is built (the loop's thread or
     the sink's), under the metrics' lock. Here, compiled with the build, rather than in
-    :mod:`tokenomy.gateway.metrics`: a call's counting costs a fifth fewer instructions (4,700, not 5,800)."""
+    :mod:`tokenomy.gateway.metrics`, and one native integer an exclusive bucket rather than a dict
+    of them: a call's counting costs about 3,600 instructions, where the metrics' own method took 5,800
+    and a dict of counts here 4,700."""
 
     def __init__(self, lock: threading.Lock) -> None:
         self.lock = lock
-        self.tokens: dict[str, int] = {}
-        """Tokens by exclusive bucket, and ``input_unsplit``/``output_unsplit`` for totals without
-        their split."""
+        self.input_uncached = 0
+        self.cache_read = 0
+        self.cache_write_5m = 0
+        self.cache_write_1h = 0
+        self.output_visible = 0
+        self.reasoning = 0
+        self.input_unsplit = 0
+        """Input tokens of calls whose total came without its split."""
+        self.output_unsplit = 0
+        """Output tokens of calls whose total came without its split."""
         self.cost_usd = Decimal(0)
         """Dollars metered, summed exactly (a float only in the exposition text)."""
+
+    @property
+    def tokens(self) -> dict[str, int]:
+        """Tokens by exclusive bucket, and ``input_unsplit``/``output_unsplit`` for totals without
+        their split (the buckets with none left out). Read under the lock for counts of the same
+        moment (the metrics' exposition holds it; it is not reentrant, so this does not take it)."""
+        counted = (
+            self.input_uncached,
+            self.cache_read,
+            self.cache_write_5m,
+            self.cache_write_1h,
+            self.output_visible,
+            self.reasoning,
+            self.input_unsplit,
+            self.output_unsplit,
+        )
+        return {name: n for name, n in zip(_COUNTED, counted, strict=True) if n}
 
     def add(self, call: Call) -> None:
         """Add a built call's tokens and cost."""
@@ -44,27 +70,41 @@ class CallCounters:
             usage.cache_write_1h,
             usage.reasoning,
         )
+        unsplit_in = usage.input_total if uncached is None else None
+        unsplit_out = usage.output_total if visible is None else None
         total = None if cost is None else cost.total
         with self.lock:
-            tokens = self.tokens
-            _add(tokens, "input_uncached", uncached)
-            _add(tokens, "cache_read", cached)
-            _add(tokens, "cache_write_5m", five)
-            _add(tokens, "cache_write_1h", hour)
-            _add(tokens, "output_visible", visible)
-            _add(tokens, "reasoning", reasoning)
-            if uncached is None:
-                _add(tokens, "input_unsplit", usage.input_total)
-            if visible is None:
-                _add(tokens, "output_unsplit", usage.output_total)
+            if uncached:
+                self.input_uncached += uncached
+            if cached:
+                self.cache_read += cached
+            if five:
+                self.cache_write_5m += five
+            if hour:
+                self.cache_write_1h += hour
+            if visible:
+                self.output_visible += visible
+            if reasoning:
+                self.reasoning += reasoning
+            if unsplit_in:
+                self.input_unsplit += unsplit_in
+            if unsplit_out:
+                self.output_unsplit += unsplit_out
             if total is not None:
                 self.cost_usd += total  # exact, and a fifth of float(total)'s cost
 
 
-def _add(tokens: dict[str, int], bucket: str, count: int | None) -> None:
-    """Add ``count`` to ``tokens[bucket]`` (None and 0 add nothing)."""
-    if count:
-        tokens[bucket] = tokens.get(bucket, 0) + count
+_COUNTED: Final = (
+    "input_uncached",
+    "cache_read",
+    "cache_write_5m",
+    "cache_write_1h",
+    "output_visible",
+    "reasoning",
+    "input_unsplit",
+    "output_unsplit",
+)
+"""The names of :attr:`CallCounters.tokens`' counts, in the order it reads them."""
 
 
 BUILD_DELAY: Final = 0.01

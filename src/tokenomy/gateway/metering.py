@@ -39,6 +39,8 @@ from tokenomy.importers.messages import request_messages
 from tokenomy.importers.provider import NOT_BILLED
 from tokenomy.importers.shape import shape_of
 from tokenomy.pricing import Pricer
+from tokenomy.pricing.compute import cost_of
+from tokenomy.pricing.rates import Rates
 from tokenomy.schema import Attribution, Call, Status, ToolUse, Usage, new_call
 from tokenomy.usage import Extracted, SSEDecoder, extract, stream_accumulator
 from tokenomy.usage.anthropic import extract as anthropic_extract
@@ -189,7 +191,8 @@ def build_call(exchange: Exchange, pricer: Pricer | None = None) -> Call:
         _shape_values(request, model, exchange.shapes) if surface.api != "embeddings" else _NO_SHAPE
     )
     started = utc_milliseconds(exchange.started_ns)
-    latency_ms = None if exchange.latency_ns is None else exchange.latency_ns / 1e6
+    latency_ns = exchange.latency_ns
+    latency_ms = None if latency_ns is None else latency_ns / 1e6
     bits = getrandbits(192)  # the trace id's 128 bits and the span id's 64
     ids = hex(bits | _ID_TOP)  # "0x1" and the two ids' 48 hex digits
     trace_id, span_id = ids[3:35], ids[35:]
@@ -206,11 +209,15 @@ def build_call(exchange: Exchange, pricer: Pricer | None = None) -> Call:
     if not tier:
         tier = str_or_none(request.get("service_tier"))
     cost = None
-    if pricer is not None and (response_model or model):
+    priced = response_model or model
+    if pricer is not None and priced:
+        day, provider = started.date(), exchange.provider
+        rates = pricer.asked.get((provider, priced, day, False, tier))  # price_on_day's own first step
         try:
-            cost = pricer.price_on_day(  # price_usage(...) with these, positionally
-                usage, response_model or model or "", exchange.provider, started.date(), tier, latency_ms
-            )
+            if type(rates) is Rates:  # priced here: no interpreted frame between two compiled ones
+                cost = cost_of(usage, rates, latency_ms)
+            else:  # price_usage(...) with these, positionally
+                cost = pricer.price_on_day(usage, priced, provider, day, tier, latency_ms)
         except TokenomyError:
             cost = None
     call = new_call(
@@ -221,7 +228,7 @@ def build_call(exchange: Exchange, pricer: Pricer | None = None) -> Call:
         surface.operation,
         surface.api,
         started,
-        None if latency_ms is None else started + timedelta(0, 0, 0, latency_ms),  # milliseconds
+        None if latency_ns is None else started + _MICROSECOND * ((latency_ns + 500) // 1000),
         latency_ms,
         None if exchange.ttft_ns is None else exchange.ttft_ns / 1e6,
         trace_id,
@@ -260,6 +267,9 @@ def build_call(exchange: Exchange, pricer: Pricer | None = None) -> Call:
     return call
 
 
+_MICROSECOND: Final = timedelta(0, 0, 1)
+"""A call ends at its start plus its latency to the nearest microsecond: this times a whole number of
+them (a ``timedelta`` made from a count parses its arguments, at several times the cost)."""
 _ID_TOP: Final = 1 << 192
 """A bit above the draw's 192, so that ``hex`` gives all 48 digits (zeros included) after ``0x1``."""
 _LOWEST_TRACE: Final = 1 << 64

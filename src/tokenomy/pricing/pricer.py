@@ -77,8 +77,10 @@ class Pricer:
         self._catalog = Catalog()
         self.catalog_version: str = self._catalog.version
         self._memo: dict[tuple[str | None, str, date | datetime, bool, str | None], Rates | Unpriced] = {}
-        self._asked: dict[tuple[str | None, str, date | datetime, bool, str | None], Rates | Unpriced] = {}
-        """The same answers by the arguments as given (before the provider and tier are normalized)."""
+        self.asked: dict[tuple[str | None, str, date | datetime, bool, str | None], Rates | Unpriced] = {}
+        """The same answers by the arguments as given (before the provider and tier are normalized):
+        ``(provider, model, at, batch, service_tier)``. Read it, never write it; the gateway's build
+        looks its day's Rates up here before it asks :meth:`price_on_day`."""
 
     def resolve(
         self,
@@ -112,7 +114,7 @@ class Pricer:
             service_tier: The service tier the call ran on (``flex``, ``priority``...).
         """
         asked = (provider, model, at, batch, service_tier)
-        found = self._asked.get(asked)
+        found = self.asked.get(asked)
         if found is not None:
             return found
         tier = service_tier.strip().lower() if service_tier and service_tier.strip() else None
@@ -125,9 +127,9 @@ class Pricer:
             if len(self._memo) >= _MEMO_MAX:
                 self._memo.clear()
             self._memo[key] = found
-        if len(self._asked) >= _MEMO_MAX:
-            self._asked.clear()
-        self._asked[asked] = found
+        if len(self.asked) >= _MEMO_MAX:
+            self.asked.clear()
+        self.asked[asked] = found
         return found
 
     def _lookup(
@@ -244,7 +246,7 @@ class Pricer:
         Rates straight from the memo of :meth:`lookup` (keyed by the model, provider, day and tier
         as given; cleared when full), priced by :func:`cost_of` as :meth:`price_usage` prices.
         """
-        found = self._asked.get((provider, model, day, False, service_tier))
+        found = self.asked.get((provider, model, day, False, service_tier))
         if found is None:
             found = self.lookup(model=model, provider=provider, at=day, service_tier=service_tier)
         if isinstance(found, Unpriced):
