@@ -323,3 +323,18 @@ def test_the_build_prices_from_the_pricer_s_memo_as_the_pricer_prices(model: str
     else:
         assert costs[0].total is None
         assert costs[0].reason
+
+
+def test_a_pricer_subclass_prices_every_build_itself() -> None:
+    class Marked(Pricer):
+        def price_on_day(self, *args: Any) -> Cost:
+            return Cost.unpriced("priced by the subclass")
+
+    pricer = Marked()
+    pricer.lookup(model="gpt-4o-mini", provider="openai", at=date(2026, 11, 23))  # the memo holds Rates
+    request = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    exchange = Exchange(
+        SURFACES["/v1/chat/completions"], "openai", request, Attribution(), None, 1_795_392_000 * 10**9
+    )
+    assert pricer.asked  # the build would find Rates there
+    assert build_call(exchange, pricer).cost == Cost.unpriced("priced by the subclass")
