@@ -46,8 +46,8 @@ test-unit: $(COMPILED) ## Run only the fast unit tests
 	$(BIN)/python -m pytest -n 2 -q -m 'not integration'
 
 lint: $(STAMP) ## ruff format check, ruff, mypy --strict
-	$(BIN)/ruff format --check src tests bench
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench scripts/compile-metering
+	$(BIN)/ruff check src tests bench scripts/compile-metering
 	$(BIN)/mypy
 
 format: $(STAMP) ## Apply ruff's formatting and safe fixes
