@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.gateway.support import chat_completion
 from tokenomy.capture import build as capture_build
 from tokenomy.capture.build import max_tokens_of, utc_milliseconds
 from tokenomy.capture.shapes import ShapeMemo
@@ -284,19 +285,10 @@ def test_a_call_ends_at_its_start_plus_its_latency_to_the_nearest_microsecond(
 @pytest.mark.parametrize("model", ["gpt-4o-mini", "no-such-model-xyz"])
 def test_the_build_prices_from_the_pricer_s_memo_as_the_pricer_prices(model: str) -> None:
     pricer = Pricer()
-    body = {
-        "id": "chatcmpl-1",
-        "object": "chat.completion",
-        "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi"}, "finish_reason": "stop"}],
-        "usage": {
-            "prompt_tokens": 1200,
-            "completion_tokens": 80,
-            "total_tokens": 1280,
-            "prompt_tokens_details": {"cached_tokens": 300},
-            "completion_tokens_details": {"reasoning_tokens": 0},
-        },
-    }
+    body = chat_completion("chatcmpl-1", model, prompt=1200, completion=80)
+    body["usage"].update(
+        prompt_tokens_details={"cached_tokens": 300}, completion_tokens_details={"reasoning_tokens": 0}
+    )
     request = {"model": model, "messages": [{"role": "user", "content": "hi"}]}
     costs = []
     for _ in range(2):  # the first asks the pricer (and fills its memo), the second reads the memo

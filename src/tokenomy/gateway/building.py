@@ -18,7 +18,7 @@ from typing import Final
 
 from tokenomy.capture.records import Record
 from tokenomy.capture.sink.core import Pending, Sink
-from tokenomy.schema import Call
+from tokenomy.schema import BUCKETS, Call
 
 
 class CallCounters:
@@ -94,16 +94,7 @@ class CallCounters:
                 self.cost_usd += total  # exact, and a fifth of float(total)'s cost
 
 
-_COUNTED: Final = (
-    "input_uncached",
-    "cache_read",
-    "cache_write_5m",
-    "cache_write_1h",
-    "output_visible",
-    "reasoning",
-    "input_unsplit",
-    "output_unsplit",
-)
+_COUNTED: Final = (*BUCKETS, "input_unsplit", "output_unsplit")
 """The names of :attr:`CallCounters.tokens`' counts, in the order it reads them."""
 
 
