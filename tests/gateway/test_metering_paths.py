@@ -238,8 +238,8 @@ def test_recorded_chat_streams_build_the_general_call(monkeypatch: pytest.Monkey
 def test_the_metrics_count_each_bucket_of_a_built_call() -> None:
     metrics = GatewayMetrics()
     call = _build(_exchange(PLAIN, ShapeMemo(), parsed=_body()), Pricer())
-    metrics.call_built(call)
-    metrics.call_built(call)
+    metrics.calls.add(call)
+    metrics.calls.add(call)
     assert dict(metrics.tokens) == {"input_uncached": 24, "output_visible": 6}
     assert call.cost is not None
     assert call.cost.total is not None
@@ -274,7 +274,7 @@ def test_the_metrics_count_every_bucket_and_the_unsplit_totals() -> None:
     )
     unsplit = Usage(input_total=40, output_total=9)
     for usage in (split, unsplit, Usage()):
-        metrics.call_built(Call(id="c", usage=usage))
+        metrics.calls.add(Call(id="c", usage=usage))
     expected = {bucket: n for n, bucket in enumerate(BUCKETS, start=1)}
     assert dict(metrics.tokens) == {**expected, "input_unsplit": 40, "output_unsplit": 9}
     assert metrics.cost_usd == 0  # no call was priced

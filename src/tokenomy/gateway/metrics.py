@@ -31,7 +31,6 @@ from typing import Final
 from tokenomy import schema
 from tokenomy.capture.sink.core import SinkStats
 from tokenomy.gateway.building import CallCounters
-from tokenomy.schema import Call
 
 BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 TOKEN_BUCKETS: Final = schema.BUCKETS
@@ -74,8 +73,8 @@ class GatewayMetrics:
         self._lock = threading.Lock()
         self.requests: defaultdict[tuple[str, int], int] = defaultdict(int)
         self.calls = CallCounters(self._lock)
-        """The tokens and cost of the built calls (:meth:`call_built`; set as an exchange's
-        ``on_built``, its ``add`` counts each call)."""
+        """The tokens and cost of the built calls: its ``add``, an exchange's ``on_built``, counts each
+        call where it is built (the loop or the sink's thread)."""
         self.durations: defaultdict[str, Histogram] = defaultdict(Histogram)
         self.added = Histogram()
         self.upstream_errors: defaultdict[str, int] = defaultdict(int)
@@ -99,10 +98,6 @@ class GatewayMetrics:
         """Count a budget refusal."""
         with self._lock:
             self.budget_rejections += 1
-
-    def call_built(self, call: Call) -> None:
-        """Add a finished call's tokens and cost (called where it is built: the loop or the sink's thread)."""
-        self.calls.add(call)
 
     @property
     def tokens(self) -> dict[str, int]:
