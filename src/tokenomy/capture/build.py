@@ -146,13 +146,20 @@ def _extracted(captured: Captured, keep_text: bool) -> Extracted | None:
 
 
 def _raw_body(response: Any) -> dict[str, Any] | None:
-    """The JSON body of a raw-response wrapper (``with_raw_response``), when it has been read."""
-    http = getattr(response, "http_response", None)
-    if http is None:
-        return None
+    """The JSON body of a raw-response wrapper (``with_raw_response``) when it has been read, or of a raw
+    response's bytes."""
+    content: Any = response  # the bytes of a raw response the caller read itself (tokenomy.capture.raw)
+    if type(response) is not bytes:
+        http = getattr(response, "http_response", None)
+        if http is None:
+            return None
+        try:
+            content = http.content
+        except Exception:  # not read (a streamed raw response): the usage stays unknown
+            return {}
     try:
-        body = json.loads(http.content)
-    except Exception:  # not read (a streamed raw response) or not JSON: the usage stays unknown
+        body = json.loads(content)
+    except Exception:  # not JSON: the usage stays unknown
         return {}
     return body if isinstance(body, dict) else {}
 

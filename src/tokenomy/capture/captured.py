@@ -39,6 +39,7 @@ class Captured:
     __slots__ = (
         "attribution",
         "body",
+        "chunks",
         "client",
         "end",
         "error",
@@ -77,6 +78,8 @@ class Captured:
         self.items: list[Any] | None = None
         self.sse = False  # True while ``items`` holds server-sent event objects (read as their data text)
         self.times: list[int] | None = None  # the arrival times of the first events, when kept
+        # a raw stream's chunks as the caller read them, and their arrival times (tokenomy.capture.raw)
+        self.chunks: tuple[list[bytes], list[int]] | None = None
         self.end = DONE
         self.error: ErrorInfo | None = None
         self.ticket: Ticket | None = None
@@ -104,6 +107,10 @@ class Captured:
         """The Call these facts describe (runs on the sink's thread); settles its budget ticket."""
         from tokenomy.capture.build import build_call  # noqa: PLC0415  (heavy: loaded by the sink's thread)
 
+        if self.chunks is not None:  # a raw stream's bytes: split into its events' data text
+            from tokenomy.capture.raw import stream_items  # noqa: PLC0415
+
+            stream_items(self)
         if self.sse:  # server-sent event objects, as the stream kept them: read as their data text
             self.sse = False
             self.items = [event_text(item) for item in self.items or ()]

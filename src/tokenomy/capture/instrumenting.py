@@ -18,9 +18,7 @@ same traceback) after the failure is recorded; a problem in tokenomy's own bookk
 from __future__ import annotations
 
 import sys
-import threading
 import time
-import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, TypeVar
 
@@ -28,6 +26,7 @@ from tokenomy.capture.budget import AdmitRequest, Enforcer, Ticket
 from tokenomy.capture.captured import DONE, FAILED, Captured
 from tokenomy.capture.client import ClientState, state_for
 from tokenomy.capture.otel import current_span
+from tokenomy.capture.raw import watch_raw
 from tokenomy.capture.runtime import RUNTIME, Redact
 from tokenomy.capture.scope import SCOPE as _SCOPE
 from tokenomy.capture.sdk.base import ErrorInfo, Route
@@ -265,11 +264,10 @@ def _facts(state: ClientState, route: Route, options: Any) -> Captured:
 def _done(captured: Captured, result: Any, stream: bool, sink: Sink, *, is_async: bool) -> None:
     """Hand a finished call (or a stream to watch) over; never raises."""
     try:
-        if stream and (
-            watch_stream(result, captured, sink, is_async=is_async)
-            or _watch_when_parsed(result, captured, sink, is_async=is_async)
-        ):
+        if stream and watch_stream(result, captured, sink, is_async=is_async):
             return
+        if watch_raw(result, captured, sink, stream=stream, is_async=is_async):
+            return  # recorded when the caller reads it (tokenomy.capture.raw)
         captured.latency_ns = time.perf_counter_ns() - captured.t0
         captured.response = result
         captured.end = DONE
@@ -278,56 +276,6 @@ def _done(captured: Captured, result: Any, stream: bool, sink: Sink, *, is_async
         RUNTIME.log.note(
             "capture", f"tokenomy capture: could not record a call ({exc!r}); the call itself succeeded"
         )
-
-
-class _RawStream:
-    """A streamed call made through ``with_raw_response`` or ``with_streaming_response``: the SDK
-    hands back a raw response, and the stream exists only once the caller parses it. Its stream is
-    watched from then on; a raw response dropped unparsed is recorded as it stands."""
-
-    __slots__ = ("_once", "captured", "is_async", "parse", "raw", "sink")
-
-    def __init__(self, captured: Captured, sink: Sink, raw: Any, *, is_async: bool) -> None:
-        self.captured, self.sink, self.is_async = captured, sink, is_async
-        # the class's own _parse and a weak reference: this object is kept by the raw response (its
-        # _parse) and by a finalizer of it, so holding the raw response would keep it forever
-        self.parse: Callable[..., Any] = type(raw)._parse
-        self.raw = weakref.ref(raw)
-        self._once = threading.Lock()  # taken when the stream is watched or the call recorded
-
-    def parsed(self, *args: Any, **kwargs: Any) -> Any:
-        """Set as the raw response's ``_parse``: the SDK's own, then the stream it made is watched."""
-        out = self.parse(self.raw(), *args, **kwargs)
-        self._record(out)
-        return out
-
-    def dropped(self) -> None:
-        """The raw response is gone, never parsed: recorded with what is known (no stream read)."""
-        self._record(None)
-
-    def _record(self, parsed: Any) -> None:
-        """Once: watch the parsed stream, or record the call as it stands (``parsed`` None: unparsed)."""
-        if not self._once.acquire(False):
-            return
-        captured = self.captured
-        try:
-            if parsed is None or not watch_stream(parsed, captured, self.sink, is_async=self.is_async):
-                captured.latency_ns = time.perf_counter_ns() - captured.t0
-                captured.response, captured.end = parsed, DONE
-                self.sink.submit(captured.settled())
-        except Exception as exc:
-            RUNTIME.log.note("capture", f"tokenomy capture: could not record a raw stream ({exc!r})")
-
-
-def _watch_when_parsed(result: Any, captured: Captured, sink: Sink, *, is_async: bool) -> bool:
-    """Watch the stream of a raw response once the caller parses it (see :class:`_RawStream`);
-    False when ``result`` is not one of the SDKs' raw responses."""
-    if not callable(getattr(type(result), "_parse", None)) or getattr(result, "http_response", None) is None:
-        return False
-    raw = _RawStream(captured, sink, result, is_async=is_async)
-    result._parse = raw.parsed
-    weakref.finalize(result, raw.dropped)
-    return True
 
 
 def _failed(captured: Captured, exc: BaseException, sink: Sink) -> None:

@@ -1,0 +1,202 @@
+"""Raw responses: calls made through ``with_raw_response`` or ``with_streaming_response``.
+
+The SDKs hand such a call back as a raw response wrapper whose body is read only when the caller
+asks for it. A body already read when the SDK returns (``with_raw_response`` without streaming) is
+recorded at once, from that body. Otherwise (a stream, or any ``with_streaming_response`` call)
+:class:`RawWatch` waits for the caller to read it, in one of two ways:
+
+* ``.parse()``: the SDK's own objects. A stream is then watched like any other
+  (:mod:`tokenomy.capture.streams`); a plain answer is recorded from its bytes as the SDK reads them.
+* the bytes themselves: ``read()``, ``text()``, ``json()``, ``iter_bytes()``, ``iter_text()`` or
+  ``iter_lines()`` (a web backend relaying a stream's server-sent events to a browser, for example).
+  All of these read through the HTTP response's ``iter_bytes`` (``aiter_bytes`` for an async client),
+  so one hook set on that response, on the object only, keeps each decoded chunk as it passes, with
+  its arrival time for a stream. When the bytes end the call is recorded: read to the end, cut by
+  an error (recorded with it), or abandoned half way (recorded as cancelled, with what was read; a
+  stream whose ``[DONE]`` arrived counts as ended). A stream's chunks are split into events and read
+  on the sink's thread (:func:`stream_items`), as the data text of a watched stream's events is.
+
+A raw response dropped without being read is recorded when it goes, with what is known (status and
+latency; no usage was read). The HTTP response's own ``iter_raw`` bypasses the hook: bytes read that
+way are not seen.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+from tokenomy.capture.captured import ABANDONED, DONE, FAILED, Captured
+from tokenomy.capture.runtime import RUNTIME
+from tokenomy.capture.sink.core import Sink
+from tokenomy.capture.streams import watch_stream
+
+_clock = time.perf_counter_ns
+
+
+class RawWatch:
+    """One raw response whose body the caller has not read yet (see the module docstring).
+
+    The hook on the HTTP response holds this object, which holds that response until the call is
+    recorded (the hook is then taken off); the raw wrapper is held weakly, since it holds this
+    object through its ``_parse`` and a finalizer.
+    """
+
+    __slots__ = (
+        "_once",
+        "captured",
+        "chunks",
+        "hook",
+        "http",
+        "is_async",
+        "own",
+        "parse",
+        "raw",
+        "sink",
+        "stream",
+        "times",
+    )
+
+    def __init__(self, captured: Captured, sink: Sink, raw: Any, *, stream: bool, is_async: bool) -> None:
+        self.captured, self.sink, self.stream, self.is_async = captured, sink, stream, is_async
+        self.parse: Callable[..., Any] = type(raw)._parse  # the class's own
+        self.raw = weakref.ref(raw)
+        self._once = threading.Lock()  # taken when the call is recorded (or its stream watched)
+        self.chunks: list[bytes] = []
+        self.times: list[int] = []  # each chunk's arrival (streams only)
+        http = self.http = raw.http_response
+        self.hook = "aiter_bytes" if is_async else "iter_bytes"
+        self.own: Callable[..., Any] = getattr(type(http), self.hook)  # the class's own reader
+        setattr(http, self.hook, self.aiter_bytes if is_async else self.iter_bytes)
+
+    def parsed(self, *args: Any, **kwargs: Any) -> Any:
+        """Set as the raw wrapper's ``_parse``: a stream's SDK object is watched from then on; a plain
+        answer is recorded by the hook as the SDK reads its bytes."""
+        raw = self.raw()
+        if not self.stream:
+            return self.parse(raw, *args, **kwargs)
+        self._unhook()  # the SDK's stream reads the bytes: its events are watched instead
+        out = self.parse(raw, *args, **kwargs)
+        if self._once.acquire(False):
+            try:
+                if not watch_stream(out, self.captured, self.sink, is_async=self.is_async):
+                    self._submit(DONE, None, out)
+            except Exception as exc:
+                RUNTIME.log.note("capture", f"tokenomy capture: could not watch a raw stream ({exc!r})")
+        return out
+
+    def dropped(self) -> None:
+        """The raw wrapper is gone: recorded as it stands, unless its bytes already recorded it."""
+        if self._once.acquire(False):
+            self._submit(DONE, None, None)
+
+    def iter_bytes(self, chunk_size: int | None = None) -> Iterator[bytes]:
+        """Set as the HTTP response's ``iter_bytes``: its own, each chunk kept as it passes."""
+        keep, times, stream = self.chunks.append, self.times.append, self.stream
+        end, error = ABANDONED, None
+        try:
+            for chunk in self.own(self.http, chunk_size):
+                if stream:
+                    times(_clock())
+                keep(chunk)
+                yield chunk
+            end = DONE
+        except Exception as exc:
+            end, error = FAILED, exc
+            raise
+        finally:  # GeneratorExit (closed half way) and other BaseExceptions leave it abandoned
+            self._ended(end, error)
+
+    async def aiter_bytes(self, chunk_size: int | None = None) -> AsyncIterator[bytes]:
+        """Set as an async HTTP response's ``aiter_bytes`` (see :meth:`iter_bytes`)."""
+        keep, times, stream = self.chunks.append, self.times.append, self.stream
+        end, error = ABANDONED, None
+        try:
+            async for chunk in self.own(self.http, chunk_size):
+                if stream:
+                    times(_clock())
+                keep(chunk)
+                yield chunk
+            end = DONE
+        except Exception as exc:
+            end, error = FAILED, exc
+            raise
+        finally:
+            self._ended(end, error)
+
+    def _ended(self, end: str, error: BaseException | None) -> None:
+        """The bytes ended: record the call once, from them (never raises: it runs in the caller's loop)."""
+        if not self._once.acquire(False):
+            return
+        if self.stream:
+            self.captured.items = []  # a stream: its events are read from the chunks on the sink's thread
+            self.captured.chunks = (self.chunks, self.times)
+            self._submit(end, error, None)
+        else:
+            self._submit(end, error, b"".join(self.chunks))
+        self.chunks, self.times = [], []
+
+    def _submit(self, end: str, error: BaseException | None, response: Any) -> None:
+        """Record the call (the caller holds ``_once``)."""
+        captured = self.captured
+        try:
+            captured.latency_ns = _clock() - captured.t0
+            captured.end = end
+            captured.response = response
+            if error is not None:
+                captured.error = captured.client.adapter.classify(error)
+            self._unhook()
+            self.sink.submit(captured.settled())
+        except Exception as exc:
+            RUNTIME.log.note("capture", f"tokenomy capture: could not record a raw response ({exc!r})")
+
+    def _unhook(self) -> None:
+        """Take the hook off the HTTP response (if nobody replaced it since); it then no longer holds this."""
+        http, name = self.http, self.hook
+        if getattr(getattr(http, name, None), "__self__", None) is self:
+            delattr(http, name)
+
+
+def watch_raw(result: Any, captured: Captured, sink: Sink, *, stream: bool, is_async: bool) -> bool:
+    """Record ``result`` when the caller reads it, if it is a raw response whose body is still unread
+    (see the module docstring); False otherwise (not a raw response, or its body already read)."""
+    if not callable(getattr(type(result), "_parse", None)):
+        return False
+    http = getattr(result, "http_response", None)
+    if http is None or (not stream and getattr(http, "is_closed", True)):
+        return False  # a plain answer read in full already: recorded at once, from its body
+    if not callable(getattr(type(http), "aiter_bytes" if is_async else "iter_bytes", None)):
+        return False
+    watch = RawWatch(captured, sink, result, stream=stream, is_async=is_async)
+    result._parse = watch.parsed
+    weakref.finalize(result, watch.dropped)
+    return True
+
+
+def stream_items(captured: Captured) -> None:
+    """A raw stream's kept chunks split into its events' data text, each with the arrival of the chunk
+    that completed it (on the sink's thread, before the call is built): the form a watched stream's
+    events take. A stream cut after its ``[DONE]`` counts as ended."""
+    from tokenomy.usage.sse import SSEDecoder  # noqa: PLC0415  (loaded on the sink's thread)
+
+    kept = captured.chunks
+    captured.chunks = None
+    if kept is None:
+        return
+    chunks, arrived = kept
+    items: list[Any] = []
+    times: list[int] = []
+    decoder = SSEDecoder()
+    for chunk, at in zip(chunks, arrived, strict=True):
+        for event in decoder.feed(chunk):
+            items.append(event.data)
+            times.append(at)
+    for event in decoder.close():
+        items.append(event.data)
+        times.append(arrived[-1] if arrived else captured.t0)
+    captured.items, captured.times = items, times
+    if captured.end == ABANDONED and items and items[-1].startswith("[DONE]"):
+        captured.end = DONE
