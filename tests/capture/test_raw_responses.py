@@ -219,3 +219,28 @@ def test_a_plain_answer_read_later_than_the_sink_wakes_keeps_its_usage(
     assert isinstance(body, dict)
     (call,) = _calls(recorded)
     assert call.usage.output_total == body["usage"]["completion_tokens"]
+
+
+def test_an_async_relayed_stream_left_half_way_is_cancelled(mock: MockThread, recorded: MemoryTarget) -> None:
+    client = capture.instrument(
+        AsyncOpenAI(base_url=mock.openai_base_url, api_key="sk-test-key", max_retries=0)
+    )
+    long = {"X-Mock-Output-Tokens": "300"}
+
+    async def main() -> None:
+        create = client.chat.completions.with_streaming_response.create
+        async with create(
+            model="gpt-4o", messages=CHAT, stream=True, stream_options=USAGE, extra_headers=long
+        ) as response:
+            read = 0
+            async for line in response.iter_lines():
+                read += line.startswith("data: ")
+                if read == 6:
+                    break
+        await client.close()
+
+    asyncio.run(main())
+    (call,) = _calls(recorded)
+    assert (call.status, call.streamed, call.error_type) == (Status.CANCELLED, True, None)
+    assert call.usage.output_total is not None
+    assert 0 < call.usage.output_total < 300

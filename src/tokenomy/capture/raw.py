@@ -56,6 +56,7 @@ class RawWatch:
         "parse",
         "raw",
         "sink",
+        "started",
         "stream",
         "times",
     )
@@ -67,6 +68,7 @@ class RawWatch:
         self._once = threading.Lock()  # taken when the call is recorded (or its stream watched)
         self.chunks: list[bytes] = []
         self.times: list[int] = []  # each chunk's arrival (streams only)
+        self.started = False  # whether the caller began reading the bytes
         http = self.http = raw.http_response
         self.hook = "aiter_bytes" if is_async else "iter_bytes"
         self.own: Callable[..., Any] = getattr(type(http), self.hook)  # the class's own reader
@@ -89,14 +91,19 @@ class RawWatch:
         return out
 
     def dropped(self) -> None:
-        """The raw wrapper is gone: recorded as it stands, unless its bytes already recorded it."""
-        if self._once.acquire(False):
+        """The raw wrapper is gone: recorded as it stands, unless its bytes already recorded it. Bytes
+        still being read are left half way (an async client's readers are closed by tasks of the event
+        loop, one layer a task, so the wrapper can go before the hook's own reader is closed)."""
+        if self.started:
+            self._ended(ABANDONED, None)
+        elif self._once.acquire(False):
             self._submit(DONE, None, None)
 
     def iter_bytes(self, chunk_size: int | None = None) -> Iterator[bytes]:
         """Set as the HTTP response's ``iter_bytes``: its own, each chunk kept as it passes."""
         keep, times, stream = self.chunks.append, self.times.append, self.stream
         end, error = ABANDONED, None
+        self.started = True
         try:
             for chunk in self.own(self.http, chunk_size):
                 if stream:
@@ -114,6 +121,7 @@ class RawWatch:
         """Set as an async HTTP response's ``aiter_bytes`` (see :meth:`iter_bytes`)."""
         keep, times, stream = self.chunks.append, self.times.append, self.stream
         end, error = ABANDONED, None
+        self.started = True
         try:
             async for chunk in self.own(self.http, chunk_size):
                 if stream:
@@ -133,11 +141,13 @@ class RawWatch:
             return
         if self.stream:
             self.captured.items = []  # a stream: its events are read from the chunks on the sink's thread
-            self.captured.chunks = (self.chunks, self.times)
+            # copies: a reader left running (the wrapper dropped under it) must not grow what the sink reads
+            self.captured.chunks = (self.chunks[:], self.times[:])
             self._submit(end, error, None)
         else:
             self._submit(end, error, b"".join(self.chunks))
-        self.chunks, self.times = [], []
+        self.chunks.clear()
+        self.times.clear()
 
     def _submit(self, end: str, error: BaseException | None, response: Any) -> None:
         """Record the call (the caller holds ``_once``)."""
