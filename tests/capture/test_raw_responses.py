@@ -244,3 +244,28 @@ def test_an_async_relayed_stream_left_half_way_is_cancelled(mock: MockThread, re
     assert (call.status, call.streamed, call.error_type) == (Status.CANCELLED, True, None)
     assert call.usage.output_total is not None
     assert 0 < call.usage.output_total < 300
+
+
+def test_a_legacy_completions_stream_relayed_as_lines_is_metered(
+    mock: MockThread, recorded: MemoryTarget
+) -> None:
+    client = _openai(mock)
+    create = client.completions.with_streaming_response.create
+    with create(
+        model="gpt-3.5-turbo-instruct", prompt="Say hi", stream=True, stream_options=USAGE
+    ) as response:
+        datas = _datas("\n".join(response.iter_lines()))
+    usage = _chat_usage(datas)
+    (call,) = _calls(recorded)
+    assert (call.status, call.streamed, call.api) == (Status.OK, True, "completions")
+    assert (call.usage.input_total, call.usage.output_total) == (
+        usage["prompt_tokens"],
+        usage["completion_tokens"],
+    )
+    assert call.usage.kind is Kind.REPORTED
+    assert call.finish_reason == next(
+        c["finish_reason"] for d in datas[:-1] for c in d["choices"] if c["finish_reason"]
+    )
+    assert call.ttft_ms is not None
+    assert call.latency_ms is not None
+    assert 0 < call.ttft_ms <= call.latency_ms

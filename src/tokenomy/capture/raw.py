@@ -23,6 +23,7 @@ way are not seen.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import weakref
@@ -173,10 +174,12 @@ class RawWatch:
 def watch_raw(result: Any, captured: Captured, sink: Sink, *, stream: bool, is_async: bool) -> bool:
     """Record ``result`` when the caller reads it, if it is a raw response whose body is still unread
     (see the module docstring); False otherwise (not a raw response, or its body already read)."""
-    if not callable(getattr(type(result), "_parse", None)):
+    # on every plain call's path: a dict look-up first (asking an SDK model's class for a missing
+    # attribute goes through pydantic's metaclass, about a microsecond)
+    http = getattr(result, "__dict__", _NO_ATTRIBUTES).get("http_response")
+    if http is None or not callable(getattr(type(result), "_parse", None)):
         return False
-    http = getattr(result, "http_response", None)
-    if http is None or (not stream and getattr(http, "is_closed", True)):
+    if not stream and getattr(http, "is_closed", True):
         return False  # a plain answer read in full already: recorded at once, from its body
     if not callable(getattr(type(http), "aiter_bytes" if is_async else "iter_bytes", None)):
         return False
@@ -184,6 +187,9 @@ def watch_raw(result: Any, captured: Captured, sink: Sink, *, stream: bool, is_a
     result._parse = watch.parsed
     weakref.finalize(result, watch.dropped)
     return True
+
+
+_NO_ATTRIBUTES: dict[str, Any] = {}
 
 
 def stream_items(captured: Captured) -> None:
@@ -207,6 +213,38 @@ def stream_items(captured: Captured) -> None:
     for event in decoder.close():
         items.append(event.data)
         times.append(arrived[-1] if arrived else captured.t0)
-    captured.items, captured.times = items, times
     if captured.end == ABANDONED and items and items[-1].startswith("[DONE]"):
         captured.end = DONE
+    if not captured.route.raw:  # a route read from the SDK's objects: given its events' JSON objects instead
+        _first_output(captured, items, times)  # (its test may not read the objects' plain dicts)
+        pairs = [
+            (found, at)
+            for found, at in zip(map(_json_object, items), times, strict=True)
+            if found is not None
+        ]
+        items, times = [found for found, _ in pairs], [at for _, at in pairs]
+    captured.items, captured.times = items, times
+
+
+def _first_output(captured: Captured, items: list[Any], times: list[int]) -> None:
+    """The time to first token from the events' data text: the first one the route's test calls output."""
+    is_output = captured.route.is_output
+    if is_output is None:
+        return
+    for text, at in zip(items, times, strict=True):
+        try:
+            found = is_output(text)
+        except Exception:  # a test that does not read data text: no time to first token
+            return
+        if found:
+            captured.ttft_ns = at - captured.t0
+            return
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    """The JSON object a data text holds, or None (``[DONE]``, not JSON, not an object)."""
+    try:
+        found = json.loads(text)
+    except ValueError:
+        return None
+    return found if isinstance(found, dict) else None
