@@ -126,6 +126,14 @@ def _cases(mock_url: str) -> list[tuple[str, Callable[[Any], None], Any, Any]]:
         for _ in stream:
             pass
 
+    def chat_stream_relayed(client: Any) -> None:  # read as lines, as a backend relaying it to a browser
+        create = client.chat.completions.with_streaming_response.create
+        with create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+        ) as response:
+            for _ in response.iter_lines():
+                pass
+
     return [
         ("openai chat", chat, openai_client(), capture.instrument(openai_client())),
         ("openai chat stream", chat_stream, openai_client(), capture.instrument(openai_client())),
@@ -137,6 +145,12 @@ def _cases(mock_url: str) -> list[tuple[str, Callable[[Any], None], Any, Any]]:
             capture.instrument(anthropic_client()),
         ),
         ("responses stream", responses_stream, openai_client(), capture.instrument(openai_client())),
+        (
+            "openai chat stream relayed as lines",
+            chat_stream_relayed,
+            openai_client(),
+            capture.instrument(openai_client()),
+        ),
         *_async_cases(mock_url),
     ]
 
@@ -145,6 +159,7 @@ def _async_cases(mock_url: str) -> list[tuple[str, Callable[[Any], None], Any, A
     """The async clients' cases: each call runs to completion on one event loop kept for the run
     (the same loop for both clients, so its own cost is in the bare figure too)."""
     import asyncio
+    import atexit
 
     from anthropic import AsyncAnthropic
     from openai import AsyncOpenAI
@@ -152,6 +167,8 @@ def _async_cases(mock_url: str) -> list[tuple[str, Callable[[Any], None], Any, A
     from tokenomy import capture
 
     loop = asyncio.new_event_loop()
+    # at exit, the readers the SDKs leave suspended (closed by tasks of the loop) finish before it closes
+    atexit.register(lambda: (loop.run_until_complete(loop.shutdown_asyncgens()), loop.close()))
 
     def openai_client() -> Any:
         return AsyncOpenAI(base_url=f"{mock_url}/v1", api_key="bench", max_retries=0)
