@@ -22,6 +22,7 @@ from openai.types.chat import ChatCompletionChunk
 
 from tests.capture.support import Keeper, MemoryTarget
 from tokenomy import capture
+from tokenomy.capture.raw import stream_items
 from tokenomy.capture.runtime import RUNTIME
 from tokenomy.config import Config
 from tokenomy.mockllm import MockThread
@@ -53,15 +54,17 @@ def _body(chunks: list[dict[str, Any]], *, done: bool = True, compact: bool = Tr
     return ("".join(frames) + tail + ("data: [DONE]\n\n" if done else "")).encode()
 
 
-def _canned(body: bytes, kind: Any = None) -> OpenAI:
+def _canned(body: bytes, kind: Any = None, *, per_event: bool = False) -> OpenAI:
     """An instrumented client whose streamed chat answers are ``body`` (the SDK decodes it as a
     socket's), read by the stream class ``kind`` (None: the SDK's own). The body arrives in two
-    pieces through the HTTP client's own reader, which closes the response when it ends."""
+    pieces (``per_event``: a piece an event) through the HTTP client's own reader, which closes the
+    response when it ends."""
     client = OpenAI(base_url="http://127.0.0.1:9/v1", api_key="t", max_retries=0)
     sent = httpx2.Request("POST", "http://127.0.0.1:9/v1/chat/completions")
+    pieces = [frame + b"\n\n" for frame in body.split(b"\n\n")[:-1]] if per_event else [body[:40], body[40:]]
 
     def canned(cast_to: Any, options: Any, *, stream: bool = False, stream_cls: Any = None) -> Any:
-        response = httpx2.Response(200, content=iter([body[:40], body[40:]]), request=sent)
+        response = httpx2.Response(200, content=iter(pieces), request=sent)
         make = kind or stream_cls
         return make(cast_to=ChatCompletionChunk, response=response, client=client, options=options)
 
@@ -149,25 +152,32 @@ def test_leaving_a_with_block_by_an_exception_abandons_the_stream(recorded: Memo
     assert call.usage.output_total == 1  # "One": counted locally, as it arrived
 
 
-def test_arrival_times_are_taken_until_an_event_surely_carries_output() -> None:
+def test_each_event_takes_the_arrival_of_the_chunk_that_completed_it() -> None:
     keeper = Keeper()
     RUNTIME.configure(keeper, config=Config())
     try:
-        for chunks, compact, stamped in (
-            ([ROLE, *WORDS, *END], True, 2),
-            ([ROLE, TOOL, *END], True, 2),
-            ([ROLE, *WORDS, *END], False, 7),  # not written as the API writes it: every event, still exact
+        for chunks, compact in (
+            ([ROLE, *WORDS, *END], True),
+            ([ROLE, TOOL, *END], True),
+            ([ROLE, *WORDS, *END], False),
         ):
-            list(_stream(_canned(_body(chunks, compact=compact))))
+            list(_stream(_canned(_body(chunks, compact=compact), per_event=True)))
             captured = keeper.kept[-1]
-            assert captured.times is not None
-            assert captured.items is not None
-            assert (len(captured.times), len(captured.items)) == (stamped, len(chunks) + 1)
+            assert captured.chunks is not None
+            kept, arrived = captured.chunks
+            assert len(kept) == len(arrived) == len(chunks) + 1  # a chunk an event, [DONE] included
+            assert arrived == sorted(arrived)
+            stream_items(captured)
+            assert captured.times == arrived
             call = captured.build()
-            assert (
-                call.ttft_ms == (captured.times[1] - captured.t0) / 1e6
-            )  # the second event: the first output
+            assert call.ttft_ms == (arrived[1] - captured.t0) / 1e6  # the second event: the first output
             assert call.status is Status.OK
+        list(_stream(_canned(_body([ROLE, *WORDS, *END]))))  # two pieces: the second completes every event
+        captured = keeper.kept[-1]
+        assert captured.chunks is not None
+        second = captured.chunks[1][1]
+        stream_items(captured)
+        assert captured.times == [second] * (len(WORDS) + 4)
     finally:
         RUNTIME.shutdown(10)
 
@@ -257,33 +267,36 @@ def test_a_stream_class_that_does_not_close_its_response_is_still_recorded_howev
     assert all(c.ttft_ms is not None for c in calls)
 
 
-def test_a_finished_stream_lets_go_of_its_events() -> None:
+def test_a_finished_stream_lets_go_of_its_bytes() -> None:
     keeper = Keeper()
     RUNTIME.configure(keeper, config=Config())
     try:
         stream = _stream(_canned(_body([ROLE, *WORDS, *END])))
         assert len(list(stream)) == 6
-        watch = stream._iter_events.__self__  # the watcher, held by the stream as long as the caller keeps it
-        assert watch.kept == []
-        items = keeper.kept[-1].items
-        assert items is not None
-        assert items[-1] == "[DONE]"  # what the sink reads: the events' data text
+        # the hooks are off the response the caller may keep: it holds nothing of tokenomy's
+        assert "iter_bytes" not in vars(stream.response)
+        assert "close" not in vars(stream.response)
+        captured = keeper.kept[-1]
+        stream_items(captured)
+        assert captured.items is not None
+        assert captured.items[-1] == "[DONE]"  # what the sink reads: the events' data text
     finally:
         RUNTIME.shutdown(10)
 
 
-def test_an_event_surely_carrying_output_by_its_text_times_the_first_token() -> None:
-    """An OpenAI-compatible server that also writes a ``message`` with content into its chunks:
-    the text test stops taking times there, and that event's arrival is the first token."""
+def test_content_outside_a_chunks_delta_is_not_its_first_token() -> None:
+    """An OpenAI-compatible server that also writes a ``message`` with content into a chunk: the SDK's
+    chunk object has no output there, and the first token is the first delta with text, as read from
+    the SDK's objects."""
     keeper = Keeper()
     RUNTIME.configure(keeper, config=Config())
     try:
         odd = {**_chunk({}), "message": {"content": "One"}}
-        list(_stream(_canned(_body([ROLE, odd, *WORDS, *END]))))
+        list(_stream(_canned(_body([ROLE, odd, *WORDS, *END]), per_event=True)))
         captured = keeper.kept[-1]
-        assert captured.times is not None
-        assert len(captured.times) == 2
-        assert captured.build().ttft_ms == (captured.times[1] - captured.t0) / 1e6
+        assert captured.chunks is not None
+        arrived = captured.chunks[1]
+        assert captured.build().ttft_ms == (arrived[2] - captured.t0) / 1e6  # WORDS[0], after the odd one
     finally:
         RUNTIME.shutdown(10)
 

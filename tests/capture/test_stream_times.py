@@ -1,10 +1,10 @@
-"""Async streams take arrival times only until an event surely carries output, as synchronous ones do:
-the Call built is the same, time to first token included, as when every event's time is taken.
+"""Async streams kept as their bytes: each event takes the arrival of the chunk that completed it, and
+the time to first token is that of the first event carrying output.
 
-Each stream is read twice by an async client with a clock that counts (0, 1, 2, ...): once as
-tokenomy reads it, once with the arrival time of every event taken (the general path). The streams:
-synthetic chat streams (output first, late, in a tool call, never, an in-stream error) and, when the
-real-data folder is there, the SDKs' recorded chat, Responses and Messages streams.
+Each stream is served an event a chunk and read by an async client with a clock that counts (0, 1,
+2, ...), so an event's arrival is its index. The streams: synthetic chat streams (output first, late,
+in a tool call, never, an in-stream error) and, when the real-data folder is there, the SDKs'
+recorded chat, Responses and Messages streams.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import itertools
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx2
@@ -27,7 +27,6 @@ from tests.conftest import REAL_DATA
 from tokenomy import capture
 from tokenomy.capture import streams
 from tokenomy.capture.captured import Captured
-from tokenomy.schema import Call
 
 
 def _chunk(delta: dict[str, Any] | None = None, **extra: Any) -> str:
@@ -87,10 +86,14 @@ STREAMS: list[tuple[str, str, str]] = [
 
 
 def _read(api: str, body: str) -> Callable[[], None]:
-    """An async client of the stream's API reading ``body`` whole."""
+    """An async client of the stream's API reading ``body`` whole, served an event a chunk."""
+
+    async def pieces() -> AsyncIterator[bytes]:
+        for frame in body.split("\n\n")[:-1]:  # an event a chunk
+            yield f"{frame}\n\n".encode()
 
     def serve(request: httpx2.Request) -> httpx2.Response:
-        return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=body.encode())
+        return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=pieces())
 
     async def read() -> None:
         http = httpx2.AsyncClient(transport=httpx2.MockTransport(serve))
@@ -121,53 +124,40 @@ def _read(api: str, body: str) -> Callable[[], None]:
     return lambda: asyncio.run(read())
 
 
-class _EveryTime(streams._KeptEvents):
-    """The general path: every event's arrival time taken."""
-
-    __slots__ = ()
-
-    def __init__(self, source: Any, keep: Any, stamp: Any, surely: Any = None) -> None:
-        super().__init__(source, keep, stamp, None)
-
-
-def _kept(api: str, body: str, monkeypatch: pytest.MonkeyPatch, *, every: bool) -> Captured:
+def _kept(api: str, body: str, monkeypatch: pytest.MonkeyPatch) -> Captured:
     with monkeypatch.context() as patch:
         patch.setattr(streams, "_clock", itertools.count().__next__)
-        if every:
-            patch.setattr(streams, "_KeptEvents", _EveryTime)
         (captured,) = kept_calls(_read(api, body), monkeypatch, objects=False)
     captured.t0 = 0  # the counting clock's origin: the time to first token is the event's index
     return captured
 
 
-def _untimed(call: Call) -> Call:
-    """The call without its ids and wall-clock times (the time to first token is compared apart)."""
-    return call.replace(id="", span_id="", trace_id="", latency_ms=None, ended_at=None)
+FIRST_OUTPUT = {
+    "output first": 0,
+    "output late": 2,
+    "spaced json": 0,
+    "tool call": 0,
+    "error after output": 0,
+    "error first": None,
+    "no output": None,
+}
+"""The index of each synthetic stream's first event carrying output (None: none does)."""
 
 
 @pytest.mark.parametrize(("source", "api", "body"), STREAMS, ids=[s[0] for s in STREAMS])
-def test_an_async_stream_timed_until_output_builds_the_call_timed_throughout(
+def test_an_async_stream_times_each_event_and_its_first_token(
     source: str, api: str, body: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fast = _kept(api, body, monkeypatch, every=False)
-    general = _kept(api, body, monkeypatch, every=True)
-    assert fast.items == general.items
-    assert general.times is not None
-    assert fast.times is not None
-    assert len(general.times) == len(general.items or ())  # every event timed
-    assert fast.times == general.times[: len(fast.times)]  # the same first ones
-    fast_call, general_call = fast.build(), general.build()
-    assert fast_call.ttft_ms == general_call.ttft_ms
-    assert _untimed(fast_call).replace(started_at=general_call.started_at) == _untimed(general_call)
-
-
-def test_the_times_stop_at_the_first_event_that_surely_carries_output(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    captured = _kept("chat", _sse(SYNTHETIC["output late"]), monkeypatch, every=False)
-    assert captured.times == [0, 1, 2]  # the role, an empty content, then "late": timed no further
-    assert len(captured.items or ()) == 6  # every event kept, [DONE] included
-    assert captured.build().ttft_ms == 2 / 1e6
-    never = _kept("chat", _sse(SYNTHETIC["no output"]), monkeypatch, every=False)
-    assert never.times == [0, 1, 2]  # nothing surely output: every event timed
-    assert never.build().ttft_ms is None
+    captured = _kept(api, body, monkeypatch)
+    items = captured.items or []
+    sent = [frame for frame in body.split("\n\n")[:-1] if "data:" in frame]
+    assert len(items) <= len(sent)  # an in-stream error stops the SDK: what it read, no more
+    assert captured.times == list(range(len(items)))  # an event a chunk: each its own arrival
+    if source in FIRST_OUTPUT:
+        first = FIRST_OUTPUT[source]
+    else:
+        is_output = captured.route.is_output
+        assert is_output is not None
+        first = next((at for at, item in enumerate(items) if is_output(item)), None)
+    call = captured.build()
+    assert call.ttft_ms == (None if first is None else first / 1e6)

@@ -18,6 +18,7 @@ from openai.types.chat import ChatCompletionChunk
 from tests.capture.support import Keeper, MemoryTarget
 from tokenomy import capture, tokens
 from tokenomy.capture.captured import Captured
+from tokenomy.capture.raw import stream_items
 from tokenomy.capture.runtime import RUNTIME
 from tokenomy.capture.streams import event_reader
 from tokenomy.config import Config
@@ -228,7 +229,7 @@ def _rebuilt_from_objects(captured: Captured) -> Call:
     return captured.build()
 
 
-def test_an_openai_chat_stream_is_kept_as_its_data_text_and_reads_as_its_chunk_objects(
+def test_an_openai_chat_stream_is_kept_as_its_bytes_and_reads_as_its_chunk_objects(
     mock: MockThread,
 ) -> None:
     keeper = Keeper()
@@ -251,8 +252,11 @@ def test_an_openai_chat_stream_is_kept_as_its_data_text_and_reads_as_its_chunk_o
         stream.close()
         assert len(keeper.kept) == 3
         for captured, end in zip(keeper.kept, (Status.OK, Status.OK, Status.CANCELLED), strict=True):
+            assert captured.chunks is not None
+            assert all(type(chunk) is bytes for chunk in captured.chunks[0])  # no SDK objects kept
+            stream_items(captured)  # as the sink's thread reads them: the events' data text
             assert captured.items
-            assert all(type(data) is str for data in captured.items)  # no SDK objects kept
+            assert all(type(data) is str for data in captured.items)
             from_text = captured.build()
             assert from_text.status is end
             assert from_text.streamed
@@ -278,6 +282,8 @@ def test_async_openai_chat_streams_are_kept_as_their_data_text(mock: MockThread)
     try:
         chunks = asyncio.run(run())
         (captured,) = keeper.kept
+        stream_items(captured)
+        assert len(captured.items) == len(chunks) + 1
         assert all(type(data) is str for data in captured.items)
         call = captured.build()
         assert call.id == chunks[0].id
@@ -312,8 +318,9 @@ def test_an_async_stream_read_to_done_leaves_no_generator_of_ours_for_the_loop(m
     try:
         chunks = asyncio.run(run())
         (captured,) = keeper.kept
-        assert len(captured.items) == chunks + 1  # every chunk and [DONE], kept as their data text
-        assert 0 < len(captured.times) < len(captured.items)  # timed until an event surely had output
+        stream_items(captured)
+        assert len(captured.items) == chunks + 1  # every chunk and [DONE], read from the bytes kept
+        assert len(captured.times) == len(captured.items)  # each with its chunk's arrival
         assert started  # the SDK's own async generators ran through the hook
         assert not [name for name in started if "tokenomy" in name]
     finally:

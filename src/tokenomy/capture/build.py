@@ -95,25 +95,21 @@ def provider_of(state: ClientState) -> str:
 
 
 def _ttft_ms(captured: Captured) -> float | None:
-    """The time to first token: taken on the caller's path, or, for a stream kept with its events'
-    arrival times (:class:`tokenomy.capture.streams.TextWatch`), the first event carrying output's."""
+    """The time to first token: taken on the caller's path, or, for a stream kept as its bytes with
+    each event's arrival (:class:`tokenomy.capture.streams.ChunkWatch`, :mod:`tokenomy.capture.raw`),
+    the first event carrying output's."""
     if captured.ttft_ns is not None:
         return captured.ttft_ns / 1e6
     times, items, is_output = captured.times, captured.items, captured.route.is_output
     if not times or not items:
         return None
-    # times stopped at an event whose text surely carries output: that one is not read, its time is
-    # the answer when no event before it carries output
-    stopped = len(times) < len(items)
-    for item, at in zip(items, times[:-1] if stopped else times, strict=False):
+    for item, at in zip(items, times, strict=False):
         try:
             found = is_output is None or is_output(item)
         except Exception:  # an odd event is not output
             found = False
         if found:
             return (at - captured.t0) / 1e6
-    if stopped:
-        return (times[-1] - captured.t0) / 1e6
     return None
 
 

@@ -46,11 +46,11 @@ class Captured:
         "items",
         "latency_ns",
         "parent_span_id",
+        "read_up_to",
         "response",
         "route",
         "session_id",
         "span_id",
-        "sse",
         "started_ns",
         "step",
         "t0",
@@ -76,10 +76,12 @@ class Captured:
         self.ttft_ns: int | None = None
         self.response: Any = None
         self.items: list[Any] | None = None
-        self.sse = False  # True while ``items`` holds server-sent event objects (read as their data text)
-        self.times: list[int] | None = None  # the arrival times of the first events, when kept
-        # a raw stream's chunks as the caller read them, and their arrival times (tokenomy.capture.raw)
+        self.times: list[int] | None = None  # each kept event's arrival time
+        # a stream's chunks as its SDK or the caller read them, with their arrival times (read into
+        # ``items`` and ``times`` on the sink's thread: tokenomy.capture.raw.stream_items)
         self.chunks: tuple[list[bytes], list[int]] | None = None
+        # a stream kept as its bytes and cut short: the data text of the last event the SDK read ("": none)
+        self.read_up_to: str | None = None
         self.end = DONE
         self.error: ErrorInfo | None = None
         self.ticket: Ticket | None = None
@@ -111,9 +113,6 @@ class Captured:
             from tokenomy.capture.raw import stream_items  # noqa: PLC0415
 
             stream_items(self)
-        if self.sse:  # server-sent event objects, as the stream kept them: read as their data text
-            self.sse = False
-            self.items = [event_text(item) for item in self.items or ()]
         ticket = self.ticket
         try:
             call = build_call(self)
@@ -124,12 +123,3 @@ class Captured:
         if ticket is not None:
             ticket.settle(call)
         return call
-
-
-def event_text(event: Any) -> str | None:
-    """A server-sent event object's data text (None when it has none)."""
-    try:
-        data = event._data  # the SDKs' own attribute: their ``data`` property is a Python call
-    except AttributeError:
-        data = getattr(event, "data", None)
-    return data if type(data) is str else None

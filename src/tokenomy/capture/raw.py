@@ -203,16 +203,29 @@ def stream_items(captured: Captured) -> None:
     if kept is None:
         return
     chunks, arrived = kept
+    count = min(len(chunks), len(arrived))  # as they stood now (a reader left running may add more)
+    chunks, arrived = chunks[:count], arrived[:count]
     items: list[Any] = []
     times: list[int] = []
     decoder = SSEDecoder()
-    for chunk, at in zip(chunks, arrived, strict=True):
+    first_of_last = 0  # the first event the last chunk completed
+    for index, (chunk, at) in enumerate(zip(chunks, arrived, strict=True)):
+        if index == count - 1:
+            first_of_last = len(items)
         for event in decoder.feed(chunk):
             items.append(event.data)
             times.append(at)
     for event in decoder.close():
         items.append(event.data)
         times.append(arrived[-1] if arrived else captured.t0)
+    target = captured.read_up_to
+    if target is not None:
+        # Cut short (abandoned, or failed on an event): the SDK read every event the earlier chunks
+        # completed (it asks for a chunk only once it has read all events before), and of the last
+        # chunk's, those up to the event whose data text it read last (the first such: identical
+        # events in one chunk count once).
+        cut = next((at + 1 for at in range(first_of_last, len(items)) if items[at] == target), first_of_last)
+        del items[cut:], times[cut:]
     if captured.end == ABANDONED and items and items[-1].startswith("[DONE]"):
         captured.end = DONE
     if not captured.route.raw:  # a route read from the SDK's objects: given its events' JSON objects instead

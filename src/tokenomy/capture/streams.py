@@ -1,43 +1,47 @@
 """Watching a stream the caller reads: its events, first token, end, error or abandonment.
 
-One watcher object per stream (:class:`TextWatch` or :class:`ObjectWatch`), made once when the
+One watcher object per stream (:class:`ChunkWatch` or :class:`ObjectWatch`), made once when the
 SDK hands the stream back, does all of it; the stream object itself (its type, attributes and
-helpers) is unchanged but for one attribute set on it and one on its HTTP response. The call is
+helpers) is unchanged, and only its HTTP response gets two attributes, on the object. The call is
 recorded when the stream ends:
 
 * read to the end: as reported;
 * an error raised while reading (an in-stream error, a cut connection): with that error;
 * abandoned half way: the stream's generator is closed (``stream.close()``, leaving a ``with``
   block, or garbage collection) or the response is closed under it (the stream helpers close the
-  response directly): recorded as cancelled, with what had arrived.
+  response directly): recorded as cancelled, with what the caller had read.
 
-Both SDKs' stream objects read server-sent events from ``stream._iter_events()`` and turn them
-into the SDK's objects in a generator (``stream._iterator``) that closes the HTTP response when it
-ends, however it ends. For a route read from the events' data text (``Route.raw``: OpenAI chat and
-Responses, Anthropic Messages), the watcher sets the stream's event reader (:meth:`TextWatch.events`;
-the anthropic SDK's, on the copy of the stream its generator runs on) and keeps every event the
-SDK reads, as it reads it: the server-sent event objects (one small object each, where the chunk
-objects the SDK builds from them are several pydantic objects each), replaced by their data text
-when the stream ends (strings, which the garbage collector does not scan while they wait for the
-sink's thread). Until an event surely carries output, a generator layer also takes each one's
-arrival time (the time to first token is found from those on the sink's thread); after it, the
-interpreter's own iterators pass the events on, so the caller's thread runs no Python code per
-event. The end is read where the SDK closes the response (:meth:`TextWatch.closed`): after the
-``[DONE]`` event it is the end; closed by the SDK's generator itself, an exception on its way out
-of it is an error (a ``GeneratorExit``: abandonment) and none means its events ran out; a close
-from outside the generator is abandonment. Other routes, and streams without such a reader, are watched on the
-SDK's objects (:class:`ObjectWatch`, a generator layer over ``stream._iterator``).
+Both SDKs' stream objects read server-sent events from the bytes of their HTTP response
+(``response.iter_bytes()``, ``aiter_bytes()`` for an async client) and turn them into the SDK's
+objects in a generator (``stream._iterator``) that closes the response when it ends, however it
+ends. For a route whose events are read from their data text (``Route.raw``: OpenAI chat and
+Responses, Anthropic Messages), the watcher sets the response's byte reader (:meth:`ChunkWatch.chunks`)
+and keeps each chunk the SDK reads with its arrival time: one generator step and two list appends a
+network chunk, and nothing of tokenomy's per event. The chunks are split into events, their arrival
+times given to the events they complete, and read on the sink's thread
+(:func:`tokenomy.capture.raw.stream_items`), where the time to first token is found too. The end is
+read where the SDK closes the response (:meth:`ChunkWatch.closed`): closed by the SDK's generator
+itself, an exception on its way out of it is an error (a ``GeneratorExit``: abandonment) and none
+means its events ran out; a close from outside the generator is abandonment. The SDK may have
+received more than it read (a chunk holds several events, and the HTTP client reads ahead); a call
+cut short keeps the events the SDK read, up to the one its generator's loop holds (``sse``). Other
+routes, and stream classes whose generator does not close the response (openai 1.x), are watched on
+the SDK's objects (:class:`ObjectWatch`, a generator layer over ``stream._iterator``).
 
-The hooks set on the stream and its response hold the watcher. The watcher holds the stream weakly
-and the response strongly: the garbage collector clears weak references before it runs the
-``finally`` of the SDK's generator, which closes the response, so a weak one would leave a collected
-stream's response open and its connection checked out of the pool. The cycle this makes (the
-response, its hook, the watcher) lasts until the call is recorded, which takes the hook off the
-response: the Anthropic SDK relies on a dropped stream being closed by reference counting, and a
-finished stream, its response and its buffers are freed as soon as the caller drops it, as a bare
-client's are (not left to the garbage collector). On the caller's thread, the end is the events'
-data text read into a list, the hook taken off and one queue append (:meth:`Watch.finish`); reading
-the events, usage and prompt happens on the sink's thread (:mod:`tokenomy.capture.build`).
+The hooks set on the response hold the watcher. The watcher holds the stream weakly and the
+response strongly: the garbage collector clears weak references before it runs the ``finally`` of
+the SDK's generator, which closes the response, so a weak one would leave a collected stream's
+response open and its connection checked out of the pool. The cycle this makes (the response, its
+hooks, the watcher) lasts until the call is recorded, which takes the hooks off the response: the
+Anthropic SDK relies on a dropped stream being closed by reference counting, and a finished stream,
+its response and its buffers are freed as soon as the caller drops it, as a bare client's are (not
+left to the garbage collector). On the caller's thread, the end is a few attribute reads, the hooks
+taken off and one queue append (:meth:`Watch.finish`); reading the events, usage and prompt happens
+on the sink's thread (:mod:`tokenomy.capture.build`).
+
+Kept as the SDK's event objects before (one object an event, held until the stream ended, with a
+generator layer timing the first ones), a stream cost the calling thread 40-120 us more a call
+(docs/benchmarks.md, "Capture overhead").
 """
 
 from __future__ import annotations
@@ -48,11 +52,9 @@ import time
 import weakref
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Iterator
-from functools import cached_property
-from itertools import chain, filterfalse
 from typing import Any, Final
 
-from tokenomy.capture.captured import ABANDONED, DONE, FAILED, Captured, event_text
+from tokenomy.capture.captured import ABANDONED, DONE, FAILED, Captured
 from tokenomy.capture.runtime import RUNTIME
 from tokenomy.capture.sink.core import Sink
 
@@ -86,19 +88,6 @@ class Watch(ABC):
         try:
             captured.latency_ns = _clock() - captured.t0
             captured.end = end
-            if captured.sse:  # the events' data text only: strings, which the garbage collector skips
-                # Kept until the sink's thread read them, the event objects (tracked by the garbage
-                # collector, where strings are not) made the caller's collections more frequent.
-                events = captured.items
-                if events:
-                    try:
-                        captured.items = [event._data for event in events]  # the SDKs' own attribute
-                    except AttributeError:
-                        captured.items = [event_text(event) for event in events]
-                    events.clear()  # the stream's hooks hold this list as long as the caller keeps the stream
-                else:
-                    captured.items = []
-                captured.sse = False
             if error is not None:
                 captured.error = captured.client.adapter.classify(error)
             # the hook off the response (if nobody replaced it since): the response no longer refers
@@ -144,10 +133,11 @@ class Watch(ABC):
         await self.close_response(self.response)
 
 
-class TextWatch(Watch):
-    """Keeps a stream's server-sent events and the first ones' arrival times (see the module docstring)."""
+class ChunkWatch(Watch):
+    """Keeps the bytes a stream's SDK reads from its response, with each chunk's arrival (see the
+    module docstring)."""
 
-    __slots__ = ("frame", "kept", "read", "running", "stream", "times")
+    __slots__ = ("frame", "kept", "own", "reader", "running", "stream", "times")
 
     def __init__(
         self,
@@ -157,7 +147,6 @@ class TextWatch(Watch):
         close: Callable[[Any], Any],
         *,
         stream: Any,
-        read: Callable[[Any], Any],
         is_async: bool,
     ) -> None:
         # Watch.__init__'s work written out (one call fewer on the caller's path, once a stream)
@@ -165,66 +154,54 @@ class TextWatch(Watch):
         self.hook = "aclose" if is_async else "close"
         self._once = threading.Lock()
         self.stream = weakref.ref(stream)
-        self.read = read  # the stream class's own _iter_events
+        self.reader = "aiter_bytes" if is_async else "iter_bytes"
+        self.own: Callable[..., Any] = getattr(type(response), self.reader)  # the response class's own
         self.running, self.frame = ("ag_running", "ag_frame") if is_async else ("gi_running", "gi_frame")
-        self.kept: list[Any] = []
+        self.kept: list[bytes] = []
         self.times: list[int] = []
-        captured.items, captured.times, captured.sse = self.kept, self.times, True
+        captured.items, captured.chunks = [], (self.kept, self.times)
 
-    def events(self) -> Iterator[Any]:
-        """Set as the stream's ``_iter_events``: the SDK's events, each one kept as it passes.
-
-        Until an event surely carries output (the route's ``text_output``), :meth:`_head` keeps each
-        event with the clock's reading; from then on the interpreter's own iterators keep the rest
-        (``filterfalse`` with ``list.append``, which returns None, passes every event on).
-        """
-        stream = self.stream()
-        if stream is None:
-            return iter(())
-        source = self.read(stream)
-        return chain(self._head(source), filterfalse(self.kept.append, source))
-
-    def _head(self, source: Iterator[Any]) -> Iterator[Any]:
-        keep, stamp, surely = self.kept.append, self.times.append, self.captured.route.text_output
-        for sse in source:
-            keep(sse)
+    def chunks(self, chunk_size: int | None = None) -> Iterator[bytes]:
+        """Set as the response's ``iter_bytes``: its own, each chunk kept with its arrival time."""
+        keep, stamp = self.kept.append, self.times.append
+        for chunk in self.own(self.response, chunk_size):
             stamp(_clock())
-            if surely is not None:
-                data = event_text(sse)
-                if data is not None and surely(data):
-                    yield sse
-                    return
-            yield sse
+            keep(chunk)
+            yield chunk
 
-    def aevents(self) -> AsyncIterator[Any]:
-        """The async twin of :meth:`events`: every event kept, the first ones with their arrival times
-        (until one surely carries output), by an iterator object (:class:`_KeptEvents`) rather than an
+    def achunks(self, chunk_size: int | None = None) -> AsyncIterator[bytes]:
+        """Set as an async response's ``aiter_bytes``: the same, by an iterator object rather than an
         async generator, which a client that stops reading at ``[DONE]`` (the SDK's chat streams)
         would leave suspended for the event loop to finalize: one more task and a wake-up of the loop
         a call."""
-        stream = self.stream()
-        source = _NoEvents() if stream is None else self.read(stream).__aiter__()
-        return _KeptEvents(source, self.kept.append, self.times.append, self.captured.route.text_output)
+        return _KeptChunks(
+            self.own(self.response, chunk_size).__aiter__(), self.kept.append, self.times.append
+        )
+
+    def finish(self, end: str, error: BaseException | None = None) -> None:
+        """:meth:`Watch.finish`, then the reader's hook taken off the response (it holds the chunks)."""
+        super().finish(end, error)
+        response, name = self.response, self.reader
+        if getattr(getattr(response, name, None), "__self__", None) is self:
+            delattr(response, name)
 
     def closed(self, caller: Any) -> None:
         """How a stream ended, read when ``caller`` (a frame; None: not known) closes its response.
 
-        After ``[DONE]``: the end. Closed by the SDK's generator itself (its ``finally``): an exception
-        on its way out of it is an error (a ``GeneratorExit``: abandoned), and none means its events
-        ran out. Closed by code the generator runs (the HTTP client closes the response when the body
-        ends or breaks): nothing yet, the generator closes it again on its way out. Closed from
-        outside the generator, or once the stream is gone: abandoned.
+        Closed by the SDK's generator itself (its ``finally``): an exception on its way out of it is
+        an error (a ``GeneratorExit``: abandoned), and none means its events ran out. Closed by code
+        the generator runs (the HTTP client closes the response when the body ends or breaks):
+        nothing yet, the generator closes it again on its way out. Closed from outside the generator,
+        or once the stream is gone: abandoned.
         """
-        kept = self.kept
-        if kept and (event_text(kept[-1]) or "").startswith("[DONE]"):
-            self.finish(DONE)
-            return
         stream = self.stream()
         inner = None if stream is None else getattr(stream, "_iterator", None)
+        frame = None if inner is None else getattr(inner, self.frame, None)
         if inner is None or getattr(inner, self.running, False) is not True:
-            self.finish(ABANDONED)
+            if frame is None and caller is not None and caller.f_code.co_name == "__stream__":
+                frame = caller  # the SDK's generator closing the response of a stream being freed
+            self.cut(ABANDONED, frame)
             return
-        frame = getattr(inner, self.frame, None)
         if caller is not None and caller is not frame:
             return
         error = sys.exc_info()[1]
@@ -234,53 +211,54 @@ class TextWatch(Watch):
         if trace is None:  # no exception on its way out of the SDK's generator (an outer one may be handled)
             self.finish(DONE)
         elif isinstance(error, GeneratorExit):
-            self.finish(ABANDONED)
+            self.cut(ABANDONED, frame)
         else:
-            self.finish(FAILED, error)
+            self.cut(FAILED, frame, error)
+
+    def cut(self, end: str, frame: Any, error: BaseException | None = None) -> None:
+        """Recorded as abandoned or failed before the bytes ran out, with the data text of the last
+        event the SDK's generator (``frame``) read, its loop's ``sse``: it may have received more than
+        it read, and the call is recorded with what the caller consumed
+        (:func:`tokenomy.capture.raw.stream_items`). A stream abandoned after its ``[DONE]`` ended."""
+        if not self._once.locked():
+            try:
+                event = None if frame is None else frame.f_locals.get("sse")
+            except Exception:  # a frame that cannot be read: everything received counts
+                frame = event = None
+            data = None if frame is None else getattr(event, "data", "")
+            if type(data) is not str:
+                data = None
+            elif end == ABANDONED and data.startswith("[DONE]"):
+                end = DONE
+            self.captured.read_up_to = data
+        self.finish(end, error)
 
 
-class _KeptEvents:
-    """An async iterator over ``source`` that keeps each event (``keep``) and, until one surely carries
-    output (``surely`` true of its data text), their arrival times (``stamp``): after it, as for a
-    synchronous stream, no clock is read (the time to first token is found from the times kept)."""
+class _KeptChunks:
+    """An async iterator over ``source`` (the response's own byte reader) that keeps each chunk
+    (``keep``) and its arrival time (``stamp``)."""
 
-    __slots__ = ("keep", "source", "stamp", "surely")
+    __slots__ = ("keep", "source", "stamp")
 
     def __init__(
-        self,
-        source: AsyncIterator[Any],
-        keep: Callable[[Any], Any],
-        stamp: Callable[[int], Any],
-        surely: Callable[[str], object] | None,
+        self, source: AsyncIterator[bytes], keep: Callable[[bytes], Any], stamp: Callable[[int], Any]
     ) -> None:
-        self.source, self.keep, self.surely = source, keep, surely
-        self.stamp: Callable[[int], Any] | None = stamp
+        self.source, self.keep, self.stamp = source, keep, stamp
 
-    def __aiter__(self) -> _KeptEvents:
+    def __aiter__(self) -> _KeptChunks:
         return self
 
-    async def __anext__(self) -> Any:
-        sse = await self.source.__anext__()  # its StopAsyncIteration (or error) ends this iterator too
-        self.keep(sse)
-        stamp = self.stamp
-        if stamp is not None:
-            stamp(_clock())
-            surely = self.surely
-            if surely is not None:
-                data = event_text(sse)
-                if data is not None and surely(data):
-                    self.stamp = None
-        return sse
+    async def __anext__(self) -> bytes:
+        chunk = await self.source.__anext__()  # its StopAsyncIteration (or error) ends this iterator too
+        self.stamp(_clock())
+        self.keep(chunk)
+        return chunk
 
-
-class _NoEvents:
-    """An async iterator with no events (the stream was freed before its reader was called)."""
-
-    def __aiter__(self) -> _NoEvents:
-        return self
-
-    async def __anext__(self) -> Any:
-        raise StopAsyncIteration
+    async def aclose(self) -> None:
+        """Close the response's own reader (``contextlib.aclosing`` and the HTTP client call it)."""
+        close = getattr(self.source, "aclose", None)
+        if close is not None:
+            await close()
 
 
 _getframe: Final[Callable[[int], Any] | None] = getattr(sys, "_getframe", None)
@@ -402,7 +380,7 @@ _READERS: dict[type, Callable[[Any], Any] | None] = {}
 def _class_reader(kind: type) -> Callable[[Any], Any] | None:
     """The class's ``_iter_events``, when its streams can be kept by it: it has one, takes weak
     references, and its own generator (``__stream__``) closes the response, as the SDK's current
-    versions do in its ``finally``: how a stream kept by :class:`TextWatch` ended is read there.
+    versions do in its ``finally``: how a stream kept by :class:`ChunkWatch` ended is read there.
     Older versions (openai 1.x) leave the close to the HTTP client when the body ends, so an error
     or an abandoned stream would never be seen: those keep the SDK's objects instead."""
     method = getattr(kind, "_iter_events", None)
@@ -421,34 +399,20 @@ def watch_stream(stream: Any, captured: Captured, sink: Sink, *, is_async: bool)
         return False
     hook = "aclose" if is_async else "close"
     close = getattr(type(response), hook)
-    read = event_reader(stream) if captured.route.raw else None
-    owner = stream if read is None else _reads_events(stream, inner, is_async=is_async)
     watch: Watch
-    if read is not None and owner is not None:
-        if owner is not stream:
-            read = _read_weakly(read, owner)
-        watch = TextWatch(captured, sink, response, close, stream=stream, read=read, is_async=is_async)
-        owner._iter_events = watch.aevents if is_async else watch.events
+    if (
+        captured.route.raw
+        and event_reader(stream) is not None
+        and callable(getattr(type(response), "aiter_bytes" if is_async else "iter_bytes", None))
+    ):
+        chunks = ChunkWatch(captured, sink, response, close, stream=stream, is_async=is_async)
+        watch = chunks
+        if is_async:
+            response.aiter_bytes = chunks.achunks
+        else:
+            response.iter_bytes = chunks.chunks
     else:
         watch = ObjectWatch(captured, sink, response, close, hook)
         stream._iterator = watch_async(inner, watch) if is_async else watch_sync(inner, watch)
     setattr(response, hook, watch.aclose if is_async else watch.close)
     return True
-
-
-def _reads_events(stream: Any, inner: Any, *, is_async: bool) -> Any:
-    """The object whose ``_iter_events`` the stream's generator calls: the stream, or, where the SDK
-    runs its generator on a copy of the stream made on first use (the anthropic SDK, so that a
-    dropped stream is freed by reference counting), that copy. None: not known."""
-    if not isinstance(getattr(type(stream), "_iterator", None), cached_property):
-        return stream
-    frame = getattr(inner, "ag_frame" if is_async else "gi_frame", None)
-    owner = None if frame is None else frame.f_locals.get("self")
-    return owner if type(owner) is type(stream) else None
-
-
-def _read_weakly(read: Callable[[Any], Any], owner: Any) -> Callable[[Any], Any]:
-    """``read`` of ``owner`` (the copy the SDK's generator runs on), held weakly: the generator holds
-    the copy, which holds the watcher, so a strong reference would make a cycle of them."""
-    ref = weakref.ref(owner)
-    return lambda stream: read(ref())

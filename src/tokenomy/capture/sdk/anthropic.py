@@ -7,8 +7,7 @@ are read with their ``input_schema`` as the parameters that token counting under
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from operator import methodcaller
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 try:  # the JSON decoder's own string scanner, as the json module itself imports it
@@ -122,15 +121,6 @@ def _text_delta(data: str) -> dict[str, Any] | None:
     return {"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": text}}
 
 
-_DELTA: Final = '{"type":"content_block_delta"'
-
-messages_text_output: Final[Callable[[str], object]] = methodcaller("startswith", _DELTA)
-"""True when a Messages event's data text surely is a content delta, as the API writes them
-(compact JSON, its type first); text written otherwise is decided on the sink's thread. The text's
-own ``startswith``, called by ``operator.methodcaller``: it runs for every event until one carries
-output, on the caller's thread, without a Python frame."""
-
-
 def _tools(request: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     out: list[Mapping[str, Any]] = []
     for tool in request.get("tools") or ():
@@ -151,7 +141,6 @@ _MESSAGES: Final = Route(
     messages_is_output,
     events=messages_events,
     raw=True,
-    text_output=messages_text_output,
 )
 ADAPTER: Final = ClientAdapter(
     name="anthropic",

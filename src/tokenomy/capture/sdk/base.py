@@ -49,14 +49,9 @@ class Route:
         is_output: True for a stream event that carries output (the first one sets ``ttft_ms``).
         prompt: Whether the request holds a chat prompt whose shape is counted (not embeddings).
         events: Feeds a whole stream's events at once (None: each through ``event``).
-        raw: Whether a stream is kept as the data text of its server-sent events, when the SDK's
-            stream object lets it be read (:mod:`tokenomy.capture.streams`), rather than as the
-            SDK's event objects; ``events`` then takes those strings.
-        text_output: For a raw route, a cheap test of an event's data text that is true only when
-            the event carries output (never for one that does not; it may miss some that do): once
-            it is true, the later events' arrival times are no longer taken (None: always taken).
-            It runs on the caller's thread for each event until then, so the SDK adapters give a C
-            callable where they can (a compiled pattern's ``match``, a ``methodcaller``).
+        raw: Whether a stream is kept as the bytes its SDK reads, when the SDK's stream object
+            lets it be (:mod:`tokenomy.capture.streams`), rather than as the SDK's event objects:
+            ``events`` and ``is_output`` then take its events' data text.
     """
 
     api: str
@@ -68,7 +63,6 @@ class Route:
     prompt: bool = True
     events: EventsFeeder | None = None
     raw: bool = False
-    text_output: Callable[[str], object] | None = None
 
 
 def data_events(decode: Callable[[str], Any], event: EventReader) -> EventsFeeder:

@@ -9,8 +9,7 @@ base URL's host names (Groq, DeepSeek, OpenRouter... through the OpenAI SDK), el
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from tokenomy.capture.sdk.base import (
@@ -174,21 +173,6 @@ def _data_is_output(data: str) -> bool:
     return False
 
 
-_CONTENT: Final = '"content":"'
-_TOOL_CALL: Final = '"tool_calls":[{'
-
-
-def chat_text_output(data: str) -> bool:
-    """True when a chunk's data text surely carries output: a non-empty ``content`` string or a
-    tool call, as the API writes them (compact JSON). Text written otherwise reads False here and
-    is decided by :func:`chat_is_output` on the sink's thread; a ``"content":"`` inside another
-    field's string can only be inside output text or tool-call arguments, which are output too."""
-    at = data.find(_CONTENT)
-    if at >= 0 and data[at + 11 : at + 12] not in ('"', ""):
-        return '"error"' not in data
-    return _TOOL_CALL in data and '"error"' not in data
-
-
 _TEXT_DELTA: Final = "response.output_text.delta"
 
 
@@ -224,17 +208,6 @@ def responses_data(data: str) -> Any:
     if isinstance(event, dict) and event.get("error"):
         return None
     return event
-
-
-_RESPONSES_SURE: Final = re.compile(r'\{"type":"response(?:\.[^"\\]*)?\.delta(?=")(?!.*"error")', re.DOTALL)
-
-responses_text_output: Final[Callable[[str], object]] = _RESPONSES_SURE.match
-"""True (a match) when a Responses event's data text surely is a delta event (what
-:func:`responses_is_output` calls output), as the API writes them: compact JSON, its type first
-(``type_of`` reads it: no quote or backslash in it), starting with ``response.`` and ending with
-``.delta``, and no ``"error"`` anywhere in the text. Text written otherwise reads as no match here
-and is decided by :func:`responses_is_output` on the sink's thread. A compiled pattern's ``match``:
-it runs for every event until one carries output, on the caller's thread, without a Python frame."""
 
 
 TERMINAL: Final = frozenset({"response.completed", "response.incomplete", "response.failed"})
@@ -307,7 +280,6 @@ _CHAT: Final = Route(
     chat_is_output,
     events=chat_events,
     raw=True,
-    text_output=chat_text_output,
 )
 _RESPONSES: Final = Route(
     "responses",
@@ -318,7 +290,6 @@ _RESPONSES: Final = Route(
     responses_is_output,
     events=responses_events,
     raw=True,
-    text_output=responses_text_output,
 )
 ADAPTER: Final = ClientAdapter(
     name="openai",
