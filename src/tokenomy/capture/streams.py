@@ -354,11 +354,11 @@ async def watch_async(inner: AsyncIterator[Any], watch: ObjectWatch) -> AsyncIte
 
 
 def event_reader(stream: Any) -> Callable[[Any], Any] | None:
-    """The stream class's server-sent event reader, when the stream's events can be kept by it.
-
-    Both SDKs' stream objects read their events from ``stream._iter_events()``; an attribute of
-    the same name set on the object is called instead. None (keep the SDK's objects) when the
-    stream has no such method, someone else already set one, or the stream takes no weak reference.
+    """The stream class's server-sent event reader, when the stream reads its events as the SDKs'
+    own streams do: from ``stream._iter_events()``, which decodes the response's bytes, so those
+    bytes can be kept (:class:`ChunkWatch`). None (keep the SDK's objects) when the stream has no
+    such method, someone set another one on the object (its events may then come from elsewhere),
+    the stream takes no weak reference, or its generator does not close the response.
     """
     kind = type(stream)
     try:
@@ -374,7 +374,7 @@ def event_reader(stream: Any) -> Callable[[Any], Any] | None:
 
 
 _READERS: dict[type, Callable[[Any], Any] | None] = {}
-"""Per stream class, its event reader when its streams can be kept by it (:func:`_class_reader`)."""
+"""Per stream class, its event reader when its streams' bytes can be kept (:func:`_class_reader`)."""
 
 
 def _class_reader(kind: type) -> Callable[[Any], Any] | None:
