@@ -40,7 +40,7 @@ taken off and one queue append (:meth:`Watch.finish`); reading the events, usage
 on the sink's thread (:mod:`tokenomy.capture.build`).
 
 Kept as the SDK's event objects before (one object an event, held until the stream ended, with a
-generator layer timing the first ones), a stream cost the calling thread 40-120 us more a call
+generator layer timing the first ones), a stream cost the calling thread 20-120 us more a call
 (docs/benchmarks.md, "Capture overhead").
 """
 
