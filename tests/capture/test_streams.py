@@ -332,8 +332,10 @@ def test_a_stream_object_without_the_sdk_event_reader_keeps_its_events() -> None
         pass
 
     class Reader:
+        response: Any = None
+
         def _iter_events(self) -> Iterator[Any]:
-            yield from ()
+            yield from self.response.iter_bytes()
 
         def __stream__(self) -> Iterator[Any]:
             try:
@@ -349,10 +351,17 @@ def test_a_stream_object_without_the_sdk_event_reader_keeps_its_events() -> None
             yield from self._iter_events()
 
     class Slotted:
-        __slots__ = ()
+        __slots__ = ("response",)
+
+        def __init__(self) -> None:
+            self.response: Any = None
 
         def _iter_events(self) -> Iterator[Any]:
-            yield from ()
+            yield from self.response.iter_bytes()
+
+    class RawReader(Reader):
+        def _iter_events(self) -> Iterator[Any]:
+            yield from self.response.iter_raw()  # the undecoded bytes: not the ones kept
 
     assert event_reader(Odd()) is None
     assert event_reader(Reader()) is Reader._iter_events
@@ -361,6 +370,7 @@ def test_a_stream_object_without_the_sdk_event_reader_keeps_its_events() -> None
     assert event_reader(already) is None  # someone else's hook: left alone
     assert event_reader(Slotted()) is None  # no weak reference to it can be held
     assert event_reader(Unclosed()) is None  # its generator leaves the response open: ends unseen there
+    assert event_reader(RawReader()) is None  # it reads past the byte reader the watcher would keep
 
 
 def test_a_finished_openai_chat_stream_is_freed_without_the_garbage_collector(

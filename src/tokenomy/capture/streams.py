@@ -378,17 +378,30 @@ _READERS: dict[type, Callable[[Any], Any] | None] = {}
 
 
 def _class_reader(kind: type) -> Callable[[Any], Any] | None:
-    """The class's ``_iter_events``, when its streams can be kept by it: it has one, takes weak
-    references, and its own generator (``__stream__``) closes the response, as the SDK's current
-    versions do in its ``finally``: how a stream kept by :class:`ChunkWatch` ended is read there.
-    Older versions (openai 1.x) leave the close to the HTTP client when the body ends, so an error
-    or an abandoned stream would never be seen: those keep the SDK's objects instead."""
+    """The class's ``_iter_events``, when its streams' bytes can be kept: it has one, which reads the
+    response's ``iter_bytes`` (``aiter_bytes``), not its raw bytes; the class takes weak references;
+    and its own generator (``__stream__``) closes the response, as the SDK's current versions do in
+    its ``finally``: how a stream kept by :class:`ChunkWatch` ended is read there. Older versions
+    (openai 1.x) leave the close to the HTTP client when the body ends, so an error or an abandoned
+    stream would never be seen: those keep the SDK's objects instead."""
     method = getattr(kind, "_iter_events", None)
     if not callable(method) or not hasattr(kind, "__weakref__"):
         return None
-    code = getattr(getattr(kind, "__stream__", None), "__code__", None)
-    names = () if code is None else code.co_names
+    reads = _names(method)
+    if (
+        "response" not in reads
+        or not {"iter_bytes", "aiter_bytes"} & reads
+        or {"iter_raw", "aiter_raw"} & reads
+    ):
+        return None
+    names = _names(getattr(kind, "__stream__", None))
     return method if "close" in names or "aclose" in names else None
+
+
+def _names(function: Any) -> set[str]:
+    """The attribute and global names a function's code reads (empty: not a Python function)."""
+    code = getattr(function, "__code__", None)
+    return set() if code is None else set(code.co_names)
 
 
 def watch_stream(stream: Any, captured: Captured, sink: Sink, *, is_async: bool) -> bool:
