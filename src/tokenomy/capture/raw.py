@@ -14,7 +14,8 @@ recorded at once, from that body. Otherwise (a stream, or any ``with_streaming_r
   its arrival time for a stream. When the bytes end the call is recorded: read to the end, cut by
   an error (recorded with it), or abandoned half way (recorded as cancelled, with what was read; a
   stream whose ``[DONE]`` arrived counts as ended). A stream's chunks are split into events and read
-  on the sink's thread (:func:`stream_items`), as the data text of a watched stream's events is.
+  on the sink's thread (:func:`stream_items`), as a watched stream's are
+  (:class:`tokenomy.capture.streams.ChunkWatch` keeps the bytes its SDK reads the same way).
 
 A raw response dropped without being read is recorded when it goes, with what is known (status and
 latency; no usage was read). The HTTP response's own ``iter_raw`` bypasses the hook: bytes read that
@@ -193,9 +194,9 @@ _NO_ATTRIBUTES: dict[str, Any] = {}
 
 
 def stream_items(captured: Captured) -> None:
-    """A raw stream's kept chunks split into its events' data text, each with the arrival of the chunk
-    that completed it (on the sink's thread, before the call is built): the form a watched stream's
-    events take. A stream cut after its ``[DONE]`` counts as ended."""
+    """A stream's kept chunks (a watched stream's, or a raw response's the caller read) split into its
+    events' data text, each with the arrival of the chunk that completed it, on the sink's thread
+    before the call is built. A stream cut after its ``[DONE]`` counts as ended."""
     from tokenomy.usage.sse import SSEDecoder  # noqa: PLC0415  (loaded on the sink's thread)
 
     kept = captured.chunks
