@@ -17,10 +17,10 @@ import pytest
 from tests.capture.support import Keeper
 from tokenomy.capture import streams
 from tokenomy.capture.captured import Captured
-from tokenomy.capture.raw import stream_items
 from tokenomy.capture.runtime import RUNTIME
 from tokenomy.capture.sdk.anthropic import messages_data
 from tokenomy.capture.sdk.openai import responses_data
+from tokenomy.capture.streams import stream_items
 from tokenomy.config import Config
 from tokenomy.schema import Call
 from tokenomy.usage import accumulate

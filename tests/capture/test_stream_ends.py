@@ -22,8 +22,8 @@ from openai.types.chat import ChatCompletionChunk
 
 from tests.capture.support import Keeper, MemoryTarget
 from tokenomy import capture
-from tokenomy.capture.raw import stream_items
 from tokenomy.capture.runtime import RUNTIME
+from tokenomy.capture.streams import stream_items
 from tokenomy.config import Config
 from tokenomy.mockllm import MockThread
 from tokenomy.schema import Call, Kind, Status

@@ -18,9 +18,8 @@ from openai.types.chat import ChatCompletionChunk
 from tests.capture.support import Keeper, MemoryTarget
 from tokenomy import capture, tokens
 from tokenomy.capture.captured import Captured
-from tokenomy.capture.raw import stream_items
 from tokenomy.capture.runtime import RUNTIME
-from tokenomy.capture.streams import event_reader
+from tokenomy.capture.streams import event_reader, stream_items
 from tokenomy.config import Config
 from tokenomy.mockllm import MockThread
 from tokenomy.schema import Call, Kind, Status

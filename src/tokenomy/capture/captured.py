@@ -78,7 +78,7 @@ class Captured:
         self.items: list[Any] | None = None
         self.times: list[int] | None = None  # each kept event's arrival time
         # a stream's chunks as its SDK or the caller read them, with their arrival times (read into
-        # ``items`` and ``times`` on the sink's thread: tokenomy.capture.raw.stream_items)
+        # ``items`` and ``times`` on the sink's thread: tokenomy.capture.streams.stream_items)
         self.chunks: tuple[list[bytes], list[int]] | None = None
         # a stream kept as its bytes and cut short: the data text of the last event the SDK read ("": none)
         self.read_up_to: str | None = None
@@ -110,7 +110,7 @@ class Captured:
         from tokenomy.capture.build import build_call  # noqa: PLC0415  (heavy: loaded by the sink's thread)
 
         if self.chunks is not None:  # a raw stream's bytes: split into its events' data text
-            from tokenomy.capture.raw import stream_items  # noqa: PLC0415
+            from tokenomy.capture.streams import stream_items  # noqa: PLC0415
 
             stream_items(self)
         ticket = self.ticket

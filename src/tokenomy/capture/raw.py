@@ -14,7 +14,7 @@ recorded at once, from that body. Otherwise (a stream, or any ``with_streaming_r
   its arrival time for a stream. When the bytes end the call is recorded: read to the end, cut by
   an error (recorded with it), or abandoned half way (recorded as cancelled, with what was read; a
   stream whose ``[DONE]`` arrived counts as ended). A stream's chunks are split into events and read
-  on the sink's thread (:func:`stream_items`), as a watched stream's are
+  on the sink's thread (:func:`tokenomy.capture.streams.stream_items`), as a watched stream's are
   (:class:`tokenomy.capture.streams.ChunkWatch` keeps the bytes its SDK reads the same way).
 
 A raw response dropped without being read is recorded when it goes, with what is known (status and
@@ -24,7 +24,6 @@ way are not seen.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import weakref
@@ -34,7 +33,7 @@ from typing import Any
 from tokenomy.capture.captured import ABANDONED, DONE, FAILED, Captured
 from tokenomy.capture.runtime import RUNTIME
 from tokenomy.capture.sink.core import Sink
-from tokenomy.capture.streams import watch_stream
+from tokenomy.capture.streams import take_off, watch_stream
 
 _clock = time.perf_counter_ns
 
@@ -143,13 +142,10 @@ class RawWatch:
             return
         if self.stream:
             self.captured.items = []  # a stream: its events are read from the chunks on the sink's thread
-            # copies: a reader left running (the wrapper dropped under it) must not grow what the sink reads
-            self.captured.chunks = (self.chunks[:], self.times[:])
+            self.captured.chunks = (self.chunks, self.times)  # (a reader left running may add more: ignored)
             self._submit(end, error, None)
         else:
             self._submit(end, error, b"".join(self.chunks))
-        self.chunks.clear()
-        self.times.clear()
 
     def _submit(self, end: str, error: BaseException | None, response: Any) -> None:
         """Record the call (the caller holds ``_once``)."""
@@ -166,10 +162,8 @@ class RawWatch:
             RUNTIME.log.note("capture", f"tokenomy capture: could not record a raw response ({exc!r})")
 
     def _unhook(self) -> None:
-        """Take the hook off the HTTP response (if nobody replaced it since); it then no longer holds this."""
-        http, name = self.http, self.hook
-        if getattr(getattr(http, name, None), "__self__", None) is self:
-            delattr(http, name)
+        """Take the hook off the HTTP response; it then no longer holds this."""
+        take_off(self.http, self.hook, self)
 
 
 def watch_raw(result: Any, captured: Captured, sink: Sink, *, stream: bool, is_async: bool) -> bool:
@@ -191,74 +185,3 @@ def watch_raw(result: Any, captured: Captured, sink: Sink, *, stream: bool, is_a
 
 
 _NO_ATTRIBUTES: dict[str, Any] = {}
-
-
-def stream_items(captured: Captured) -> None:
-    """A stream's kept chunks (a watched stream's, or a raw response's the caller read) split into its
-    events' data text, each with the arrival of the chunk that completed it, on the sink's thread
-    before the call is built. A stream cut after its ``[DONE]`` counts as ended."""
-    from tokenomy.usage.sse import SSEDecoder  # noqa: PLC0415  (loaded on the sink's thread)
-
-    kept = captured.chunks
-    captured.chunks = None
-    if kept is None:
-        return
-    chunks, arrived = kept
-    count = min(len(chunks), len(arrived))  # as they stood now (a reader left running may add more)
-    chunks, arrived = chunks[:count], arrived[:count]
-    items: list[Any] = []
-    times: list[int] = []
-    decoder = SSEDecoder()
-    first_of_last = 0  # the first event the last chunk completed
-    for index, (chunk, at) in enumerate(zip(chunks, arrived, strict=True)):
-        if index == count - 1:
-            first_of_last = len(items)
-        for event in decoder.feed(chunk):
-            items.append(event.data)
-            times.append(at)
-    for event in decoder.close():
-        items.append(event.data)
-        times.append(arrived[-1] if arrived else captured.t0)
-    target = captured.read_up_to
-    if target is not None:
-        # Cut short (abandoned, or failed on an event): the SDK read every event the earlier chunks
-        # completed (it asks for a chunk only once it has read all events before), and of the last
-        # chunk's, those up to the event whose data text it read last (the first such: identical
-        # events in one chunk count once).
-        cut = next((at + 1 for at in range(first_of_last, len(items)) if items[at] == target), first_of_last)
-        del items[cut:], times[cut:]
-    if captured.end == ABANDONED and items and items[-1].startswith("[DONE]"):
-        captured.end = DONE
-    if not captured.route.raw:  # a route read from the SDK's objects: given its events' JSON objects instead
-        _first_output(captured, items, times)  # (its test may not read the objects' plain dicts)
-        pairs = [
-            (found, at)
-            for found, at in zip(map(_json_object, items), times, strict=True)
-            if found is not None
-        ]
-        items, times = [found for found, _ in pairs], [at for _, at in pairs]
-    captured.items, captured.times = items, times
-
-
-def _first_output(captured: Captured, items: list[Any], times: list[int]) -> None:
-    """The time to first token from the events' data text: the first one the route's test calls output."""
-    is_output = captured.route.is_output
-    if is_output is None:
-        return
-    for text, at in zip(items, times, strict=True):
-        try:
-            found = is_output(text)
-        except Exception:  # a test that does not read data text: no time to first token
-            return
-        if found:
-            captured.ttft_ns = at - captured.t0
-            return
-
-
-def _json_object(text: str) -> dict[str, Any] | None:
-    """The JSON object a data text holds, or None (``[DONE]``, not JSON, not an object)."""
-    try:
-        found = json.loads(text)
-    except ValueError:
-        return None
-    return found if isinstance(found, dict) else None

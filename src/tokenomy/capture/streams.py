@@ -19,7 +19,7 @@ Responses, Anthropic Messages), the watcher sets the response's byte reader (:me
 and keeps each chunk the SDK reads with its arrival time: one generator step and two list appends a
 network chunk, and nothing of tokenomy's per event. The chunks are split into events, their arrival
 times given to the events they complete, and read on the sink's thread
-(:func:`tokenomy.capture.raw.stream_items`), where the time to first token is found too. The end is
+(:func:`stream_items`), where the time to first token is found too. The end is
 read where the SDK closes the response (:meth:`ChunkWatch.closed`): closed by the SDK's generator
 itself, an exception on its way out of it is an error (a ``GeneratorExit``: abandonment) and none
 means its events ran out; a close from outside the generator is abandonment. The SDK may have
@@ -46,6 +46,7 @@ generator layer timing the first ones), a stream cost the calling thread 20-120 
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 import time
@@ -90,11 +91,7 @@ class Watch(ABC):
             captured.end = end
             if error is not None:
                 captured.error = captured.client.adapter.classify(error)
-            # the hook off the response (if nobody replaced it since): the response no longer refers
-            # to this watcher, so no cycle is left
-            response, name = self.response, self.hook
-            if getattr(getattr(response, name, None), "__self__", None) is self:
-                delattr(response, name)
+            take_off(self.response, self.hook, self)  # the response no longer refers to this: no cycle left
             self.sink.submit(captured if captured.ticket is None else captured.settled())
         except Exception as exc:  # this runs inside the caller's loop over the stream: never raise there
             RUNTIME.log.note("capture", f"tokenomy capture: could not record a stream ({exc!r})")
@@ -181,9 +178,7 @@ class ChunkWatch(Watch):
     def finish(self, end: str, error: BaseException | None = None) -> None:
         """:meth:`Watch.finish`, then the reader's hook taken off the response (it holds the chunks)."""
         super().finish(end, error)
-        response, name = self.response, self.reader
-        if getattr(getattr(response, name, None), "__self__", None) is self:
-            delattr(response, name)
+        take_off(self.response, self.reader, self)
 
     def closed(self, caller: Any) -> None:
         """How a stream ended, read when ``caller`` (a frame; None: not known) closes its response.
@@ -219,7 +214,7 @@ class ChunkWatch(Watch):
         """Recorded as abandoned or failed before the bytes ran out, with the data text of the last
         event the SDK's generator (``frame``) read, its loop's ``sse``: it may have received more than
         it read, and the call is recorded with what the caller consumed
-        (:func:`tokenomy.capture.raw.stream_items`). A stream abandoned after its ``[DONE]`` ended."""
+        (:func:`stream_items`). A stream abandoned after its ``[DONE]`` ended."""
         if not self._once.locked():
             try:
                 event = None if frame is None else frame.f_locals.get("sse")
@@ -429,3 +424,81 @@ def watch_stream(stream: Any, captured: Captured, sink: Sink, *, is_async: bool)
         stream._iterator = watch_async(inner, watch) if is_async else watch_sync(inner, watch)
     setattr(response, hook, watch.aclose if is_async else watch.close)
     return True
+
+
+def stream_items(captured: Captured) -> None:
+    """A stream's kept chunks (a watched stream's, or a raw response's the caller read) split into its
+    events' data text, each with the arrival of the chunk that completed it, on the sink's thread
+    before the call is built. A stream cut after its ``[DONE]`` counts as ended."""
+    from tokenomy.usage.sse import SSEDecoder  # noqa: PLC0415  (loaded on the sink's thread)
+
+    kept = captured.chunks
+    captured.chunks = None
+    if kept is None:
+        return
+    chunks, arrived = kept
+    count = min(len(chunks), len(arrived))  # as they stood now (a reader left running may add more)
+    chunks, arrived = chunks[:count], arrived[:count]
+    items: list[Any] = []
+    times: list[int] = []
+    decoder = SSEDecoder()
+    first_of_last = 0  # the first event the last chunk completed
+    for index, (chunk, at) in enumerate(zip(chunks, arrived, strict=True)):
+        if index == count - 1:
+            first_of_last = len(items)
+        for event in decoder.feed(chunk):
+            items.append(event.data)
+            times.append(at)
+    for event in decoder.close():
+        items.append(event.data)
+        times.append(arrived[-1] if arrived else captured.t0)
+    target = captured.read_up_to
+    if target is not None:
+        # Cut short (abandoned, or failed on an event): the SDK read every event the earlier chunks
+        # completed (it asks for a chunk only once it has read all events before), and of the last
+        # chunk's, those up to the event whose data text it read last (the first such: identical
+        # events in one chunk count once).
+        cut = next((at + 1 for at in range(first_of_last, len(items)) if items[at] == target), first_of_last)
+        del items[cut:], times[cut:]
+    if captured.end == ABANDONED and items and items[-1].startswith("[DONE]"):
+        captured.end = DONE
+    if not captured.route.raw:  # a route read from the SDK's objects: given its events' JSON objects instead
+        _first_output(captured, items, times)  # (its test may not read the objects' plain dicts)
+        pairs = [
+            (found, at)
+            for found, at in zip(map(_json_object, items), times, strict=True)
+            if found is not None
+        ]
+        items, times = [found for found, _ in pairs], [at for _, at in pairs]
+    captured.items, captured.times = items, times
+
+
+def _first_output(captured: Captured, items: list[Any], times: list[int]) -> None:
+    """The time to first token from the events' data text: the first one the route's test calls output."""
+    is_output = captured.route.is_output
+    if is_output is None:
+        return
+    for text, at in zip(items, times, strict=True):
+        try:
+            found = is_output(text)
+        except Exception:  # a test that does not read data text: no time to first token
+            return
+        if found:
+            captured.ttft_ns = at - captured.t0
+            return
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    """The JSON object a data text holds, or None (``[DONE]``, not JSON, not an object)."""
+    try:
+        found = json.loads(text)
+    except ValueError:
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def take_off(target: Any, name: str, owner: object) -> None:
+    """Delete the attribute ``name`` set on ``target`` as a method of ``owner`` (if nobody replaced it
+    since): ``target`` then no longer refers to ``owner``."""
+    if getattr(getattr(target, name, None), "__self__", None) is owner:
+        delattr(target, name)
