@@ -14,7 +14,7 @@ at concurrency 8 (connections, imports, the tokenizer, the first batches); count
 (``callgrind_control -i on``), ``--requests`` requests are sent, and, once the gateway has had two
 seconds to build and deliver what they left, counting is switched off. Every thread of the gateway
 process is counted: the event loop's, the sink's. The hash seed is fixed (``PYTHONHASHSEED=0``).
-Needs valgrind (``make bench`` installs it); about two minutes a gateway for 2,000 requests.
+Needs valgrind (``make bench`` installs it); about a minute for both gateways at 2,000 requests.
 """
 
 from __future__ import annotations
