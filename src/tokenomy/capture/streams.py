@@ -146,10 +146,7 @@ class ChunkWatch(Watch):
         stream: Any,
         is_async: bool,
     ) -> None:
-        # Watch.__init__'s work written out (one call fewer on the caller's path, once a stream)
-        self.captured, self.sink, self.response, self.close_response = captured, sink, response, close
-        self.hook = "aclose" if is_async else "close"
-        self._once = threading.Lock()
+        super().__init__(captured, sink, response, close, "aclose" if is_async else "close")
         self.stream = weakref.ref(stream)
         self.reader = "aiter_bytes" if is_async else "iter_bytes"
         self.own: Callable[..., Any] = getattr(type(response), self.reader)  # the response class's own
