@@ -138,3 +138,82 @@ def test_chunks_larger_than_the_read_buffer_arrive_whole() -> None:
         return got
 
     assert asyncio.run(main()) == [big, *small]
+
+
+def _counting_server(
+    answer: bytes, close_after: float | None
+) -> tuple[Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]], list[int]]:
+    """A keep-alive server answering its first request on each connection with ``answer``; the
+    second request on a connection is read (and counted) and then, ``close_after`` seconds later,
+    the connection is closed unanswered (None: closed while idle, before any second request)."""
+    seen: list[int] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        seen.append(1)
+        writer.write(answer)
+        await writer.drain()
+        if close_after is not None:
+            await reader.readuntil(b"\r\n\r\n")
+            seen.append(2)
+            await asyncio.sleep(close_after)
+        writer.close()
+
+    return handle, seen
+
+
+OK_ANSWER = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello"
+
+
+def test_a_connection_closed_while_idle_is_not_used() -> None:
+    async def main() -> tuple[bytes, list[int]]:
+        handle, seen = _counting_server(OK_ANSWER, None)
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        pool = PoolTransport(stale_window=0.0)  # no retry: the closed connection must be left out
+        await (await pool.send(_request(f"http://127.0.0.1:{port}"))).read()
+        await asyncio.sleep(0.05)  # the server's close reaches the idle connection
+        second = await (await pool.send(_request(f"http://127.0.0.1:{port}"))).read()
+        await pool.aclose()
+        server.close()
+        return second, seen
+
+    assert asyncio.run(main()) == (b"hello", [1, 1])  # two connections, one request each
+
+
+def test_a_reused_connection_closed_at_once_is_retried_once() -> None:
+    """The server's idle close crossing the request (it reads the request and closes at once):
+    sent again on a new connection."""
+
+    async def main() -> tuple[bytes, list[int]]:
+        handle, seen = _counting_server(OK_ANSWER, 0.0)
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        pool = PoolTransport(stale_window=5.0)
+        await (await pool.send(_request(f"http://127.0.0.1:{port}"))).read()
+        second = await (await pool.send(_request(f"http://127.0.0.1:{port}"))).read()
+        await pool.aclose()
+        server.close()
+        return second, seen
+
+    assert asyncio.run(main()) == (b"hello", [1, 2, 1])
+
+
+def test_a_reused_connection_closed_late_is_not_sent_again() -> None:
+    """An upstream that took the prompt and closed later may have begun on it (and billed it): the
+    failure is the upstream's, and the request is not sent a second time."""
+
+    async def main() -> tuple[str, list[int]]:
+        handle, seen = _counting_server(OK_ANSWER, 0.3)
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        pool = PoolTransport(stale_window=0.1)
+        await (await pool.send(_request(f"http://127.0.0.1:{port}"))).read()
+        with pytest.raises(UpstreamError) as failed:
+            await pool.send(_request(f"http://127.0.0.1:{port}"))
+        await asyncio.sleep(0.05)
+        await pool.aclose()
+        server.close()
+        return failed.value.kind, seen
+
+    assert asyncio.run(main()) == ("protocol", [1, 2])

@@ -8,8 +8,11 @@ body's chunks one by one, never merged), so streams pass through without being b
 unit tests need no network.
 
 Why not httpx or aiohttp: see docs/gateway.md (the HTTP stack). A connection is reused only
-after its response was read to the end; a reused connection that fails before the first byte of
-its answer (the server closed it while it was idle) is retried once on a new connection.
+after its response was read to the end, and not once the server has closed it while it was idle.
+A request sent on a reused connection just as the server closed it fails before the first byte of
+its answer, within a round trip: such a failure (within :data:`STALE_WINDOW` of the request being
+written) is retried once on a new connection. A later one is the upstream's, never retried: the
+upstream may have begun on the prompt, and a second request would be billed again.
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ _IDLE_PER_HOST: Final = 512
 _MAX_HEAD: Final = 64 * 1024
 _PREFETCH: Final = 256 * 1024
 """A sized answer up to this many bytes is read with its head (under the same timer)."""
+STALE_WINDOW: Final = 0.25
+"""Seconds after a request is written on a reused connection within which the connection closing
+with nothing answered is taken for the server's idle close (and the request sent again once)."""
 
 
 class UpstreamError(Exception):
@@ -193,9 +199,10 @@ _Conn = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 class PoolTransport:
     """HTTP/1.1 to any origin, with keep-alive connections reused per origin (see the module docstring)."""
 
-    def __init__(self, *, max_idle: int = _IDLE_PER_HOST) -> None:
+    def __init__(self, *, max_idle: int = _IDLE_PER_HOST, stale_window: float = STALE_WINDOW) -> None:
         self._idle: dict[_Origin, deque[_Conn]] = {}
         self._max_idle = max_idle
+        self._stale_window = stale_window
         self._ssl: ssl.SSLContext | None = None
         self._split: dict[str, tuple[_Origin, str]] = {}
 
@@ -212,7 +219,8 @@ class PoolTransport:
         idle = self._idle.get(origin)
         while idle:
             conn = idle.pop()
-            if conn[1].is_closing():
+            if conn[1].is_closing() or conn[0].at_eof():  # closed by the server while idle
+                conn[1].close()
                 continue
             try:
                 return await self._exchange(origin, conn, head, request, reused=True)
@@ -247,6 +255,8 @@ class PoolTransport:
         reader, writer = conn
         whole: bytes | None = None
         raw = b""
+        loop = asyncio.get_running_loop()
+        written = loop.time()
         try:
             writer.write(head + request.body if len(request.body) < 65536 else head)
             if len(request.body) >= 65536:
@@ -261,8 +271,8 @@ class PoolTransport:
             writer.close()
             raise UpstreamError("timeout", f"{origin.host}:{origin.port} sent no answer in time") from exc
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
-            if reused and isinstance(exc, asyncio.IncompleteReadError) and not exc.partial and not raw:
-                raise _StaleError from exc
+            if reused and not raw and _closed_unanswered(exc) and loop.time() - written < self._stale_window:
+                raise _StaleError from exc  # the server's idle close crossed this request: sent again
             writer.close()
             raise UpstreamError("protocol", f"{origin.host}:{origin.port} closed the connection") from exc
         released = self._releaser(origin, conn, keep)
@@ -293,6 +303,14 @@ class PoolTransport:
 
 class _StaleError(Exception):
     """A reused connection was closed by the server while idle."""
+
+
+def _closed_unanswered(exc: BaseException) -> bool:
+    """Whether ``exc`` says the connection closed before any byte of the answer (an end of file with
+    nothing read, or a reset or broken pipe)."""
+    if isinstance(exc, asyncio.IncompleteReadError):
+        return not exc.partial
+    return isinstance(exc, (ConnectionResetError, BrokenPipeError))
 
 
 def _split(url: str) -> tuple[_Origin, str]:
