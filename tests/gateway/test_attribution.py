@@ -117,3 +117,34 @@ def test_the_key_book_reloads_and_sees_revocations() -> None:
     assert book.lookup("tk-a") is not None  # cached until the refresh interval
     now[0] = 11.0
     assert book.lookup("tk-a") is None
+
+
+def test_a_client_key_route_never_forwards_the_gateways_own_secrets() -> None:
+    """``pass_client_key`` forwards the client's provider key, never the gateway's token or a virtual
+    key (they are the gateway's secrets, not the provider's), on metered and other paths alike."""
+    token = "gw-token-0123456789abcdef"
+    record = VirtualKey(hash_key("tk-good"), Attribution(team="search"))
+    transport = HandlerTransport(_ok)
+    route = Route(("*",), "openai", "http://upstream.test/v1", pass_client_key=True)
+    app = Gateway(
+        GatewaySettings(routes=(route,), token=token),
+        transport=transport,
+        sink=memory_sink()[0],
+        keys=KeyBook(keys=[record]),
+    )
+    cases = [
+        {"Authorization": f"Bearer {token}"},  # the token as the API key
+        {"Authorization": "Bearer tk-good"},  # a virtual key
+        {"x-api-key": token},
+        {"Authorization": "Bearer sk-own-provider-key", "X-Tokenomy-Token": token},  # as documented
+    ]
+    for headers in cases:
+        answer = asyncio.run(asgi_call(app, "/v1/chat/completions", BODY, headers))
+        assert answer.status == 200
+    other = asyncio.run(asgi_call(app, "/v1/models", None, {"Authorization": f"Bearer {token}"}, "GET"))
+    assert other.status == 200
+    sent = [
+        [(k, v) for k, v in r.headers if k in (b"authorization", b"x-api-key")] for r in transport.requests
+    ]
+    assert sent == [[], [], [], [(b"authorization", b"Bearer sk-own-provider-key")], []]
+    assert not any(token.encode() in v or b"tk-good" in v for r in transport.requests for _, v in r.headers)

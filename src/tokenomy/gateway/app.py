@@ -244,7 +244,7 @@ class Gateway:
         request = UpstreamRequest(
             scope["method"],
             url,
-            upstream_headers(scope["headers"], route, wire),
+            upstream_headers(scope["headers"], route, wire, self.proxy.gateway_credential),
             await read_body(receive),
             route.connect_timeout,
             route.read_timeout,

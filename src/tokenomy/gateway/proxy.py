@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import dataclasses
 import hashlib
+import hmac
 import json
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -28,6 +29,7 @@ from tokenomy.gateway.attribution import PREFIX, from_headers
 from tokenomy.gateway.budget import Admitted, GatewayBudget
 from tokenomy.gateway.building import LoopBuilder
 from tokenomy.gateway.formats import Surface, WireFormat, carries_output
+from tokenomy.gateway.keys import PREFIX as VIRTUAL_PREFIX
 from tokenomy.gateway.keys import KeyBook
 from tokenomy.gateway.metering import (
     CANCELLED,
@@ -56,6 +58,8 @@ _UPSTREAM_STATUS: Final = {"timeout": 504, "connect": 502, "protocol": 502}
 _NOT_JSON: Final = object()
 _CACHED: Final = 4096
 """Most models (routes) and client keys (their hashes) remembered; past it the memo starts over."""
+_VIRTUAL: Final = VIRTUAL_PREFIX.encode()
+"""How a virtual key begins."""
 
 
 class RefusedError(Exception):
@@ -194,6 +198,16 @@ class Proxy:
             ) from refused
         return route, route.billed_by
 
+    def gateway_credential(self, value: bytes) -> bool:
+        """Whether a client's ``Authorization`` or ``x-api-key`` value is the gateway's own secret (its
+        token or a virtual key), which a ``pass_client_key`` route must not forward to the provider."""
+        text = value.strip()
+        key = text[7:].strip() if text[:7].lower() == b"bearer " else text
+        token = self.settings.token
+        if token and hmac.compare_digest(key, token.encode()):
+            return True
+        return key.startswith(_VIRTUAL)
+
     def attribution(self, headers: Headers, wire: WireFormat) -> tuple[Attribution, str | None]:
         """The request's attribution and session; RefusedError (401) for a bad or missing virtual key."""
         return self._attribution(headers, wire)
@@ -276,7 +290,7 @@ class Proxy:
         request = UpstreamRequest(
             "POST",
             wire.upstream_url(route.base_url, scope["path"]),
-            upstream_headers(scope["headers"], route, wire),
+            upstream_headers(scope["headers"], route, wire, self.gateway_credential),
             prepared.raw,
             route.connect_timeout,
             route.read_timeout,
@@ -462,11 +476,20 @@ async def reply_error(send: Send, wire: WireFormat, refused: RefusedError) -> No
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-def upstream_headers(headers: Headers, route: Route, wire: WireFormat) -> Headers:
-    """The client's headers as sent upstream: no hop-by-hop, no X-Tokenomy-*, the route's key."""
+def upstream_headers(
+    headers: Headers, route: Route, wire: WireFormat, gateways: Callable[[bytes], bool] | None = None
+) -> Headers:
+    """The client's headers as sent upstream: no hop-by-hop, no X-Tokenomy-*, the route's key.
+
+    With ``pass_client_key`` the client's own key goes instead, unless ``gateways`` says it is the
+    gateway's (its token or a virtual key: :meth:`Proxy.gateway_credential`), which never leaves."""
     out = [(k, v) for k, v in headers if k not in _DROP_UPSTREAM and not k.startswith(PREFIX)]
     if route.pass_client_key:
-        out.extend((k, v) for k, v in headers if k in (b"authorization", b"x-api-key"))
+        out.extend(
+            (k, v)
+            for k, v in headers
+            if k in (b"authorization", b"x-api-key") and (gateways is None or not gateways(v))
+        )
     elif route.api_key:
         out.extend(wire.auth_headers(route.api_key))
     return out
