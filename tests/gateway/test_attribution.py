@@ -148,3 +148,14 @@ def test_a_client_key_route_never_forwards_the_gateways_own_secrets() -> None:
     ]
     assert sent == [[], [], [], [(b"authorization", b"Bearer sk-own-provider-key")], []]
     assert not any(token.encode() in v or b"tk-good" in v for r in transport.requests for _, v in r.headers)
+
+
+def test_a_long_tags_header_keeps_every_tag_whole() -> None:
+    """The 256-character cut applies to each tag's key and value, not to the header as a whole."""
+    header = ",".join(f"tag{n:02d}=value-{n:02d}" for n in range(30))  # 30 tags, 479 characters
+    got = from_headers([(b"x-tokenomy-tags", header.encode())]).attribution.tags
+    assert dict(got) == {f"tag{n:02d}": f"value-{n:02d}" for n in range(30)}
+    long_value = from_headers([(b"x-tokenomy-tags", b"k=" + b"v" * 300)]).attribution.tags
+    assert dict(long_value) == {"k": "v" * 256}
+    many = ",".join(f"t{n}=x" for n in range(100))
+    assert len(from_headers([(b"x-tokenomy-tags", many.encode())]).attribution.tags) == 64

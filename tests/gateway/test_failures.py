@@ -142,6 +142,11 @@ def test_in_stream_error_is_forwarded_and_recorded_as_an_error(
         (['{"type":"error","error":{"type":"overloaded_error"}}'], "overloaded_error"),
         (['{"error":"text only"}'], None),
         (["[DONE]", '{"type":"error"}'], "stream_error"),
+        # a Responses stream's error event: its code at the top level
+        (
+            ['{"type":"error","code":"server_error","message":"x","param":null,"sequence_number":3}'],
+            "server_error",
+        ),
         # a Responses answer that failed: its response's error code; one that completed: no error
         (
             ['{"type":"response.failed","response":{"status":"failed","error":{"code":"server_error"}}}'],

@@ -26,6 +26,8 @@ _FIELDS: Final = {
     b"agent": "agent",
 }
 _MAX_VALUE: Final = 256
+MAX_TAGS: Final = 64
+"""Most tags one ``X-Tokenomy-Tags`` header gives a call."""
 _NOBODY: Final = Attribution()
 
 
@@ -38,12 +40,15 @@ class Attributed:
 
 
 def parse_tags(text: str) -> dict[str, str]:
-    """``k=v,k=v`` as a dict (blank items and items without ``=`` are skipped)."""
+    """``k=v,k=v`` as a dict (blank items and items without ``=`` are skipped; each key and value cut
+    at 256 characters, and the tags after the first :data:`MAX_TAGS` left out)."""
     out: dict[str, str] = {}
     for item in text.split(","):
         key, sep, value = item.partition("=")
         if sep and key.strip():
             out[key.strip()[:_MAX_VALUE]] = value.strip()[:_MAX_VALUE]
+            if len(out) >= MAX_TAGS:
+                break
     return out
 
 
@@ -56,13 +61,15 @@ def from_headers(headers: Headers, base: Attribution | None = None) -> Attribute
         if not name.startswith(PREFIX):
             continue
         suffix = name[len(PREFIX) :]
-        value = raw.decode("utf-8", "replace").strip()[:_MAX_VALUE]
-        if not value:
+        text = raw.decode("utf-8", "replace").strip()
+        if not text:
             continue
+        if suffix == b"tags":  # split first: each key and value is cut, not the list
+            tags.update(parse_tags(text))
+            continue
+        value = text[:_MAX_VALUE]
         if suffix == b"session":
             session = value
-        elif suffix == b"tags":
-            tags.update(parse_tags(value))
         elif suffix in _FIELDS:
             values[_FIELDS[suffix]] = value
     if base is None:

@@ -374,10 +374,12 @@ def stream_data(chunks: list[bytes]) -> list[str]:
 
 
 def stream_error(datas: list[str]) -> str | None:
-    """The type of the first error event of a stream's data (OpenAI's and Anthropic's both carry a
-    top-level ``error`` object; the SDKs raise it), or None. A text that merely says "error" is
-    escaped inside its JSON string, so only a real ``"error"`` key is decoded. A Responses stream's
-    ``response.failed`` event (its response's ``error`` holds the code) is an error too."""
+    """The type of the first error event of a stream's data, or None.
+
+    OpenAI's chat and Anthropic's events carry a top-level ``error`` object (its ``type``; the SDKs
+    raise it); a Responses stream's ``error`` event has its ``code`` at the top level, and its
+    ``response.failed`` event a response whose ``error`` holds the code. A text that merely says
+    "error" is escaped inside its JSON string, so only a real ``"error"`` key is decoded."""
     for data in datas:
         if '"error"' not in data:
             continue
@@ -387,7 +389,7 @@ def stream_error(datas: list[str]) -> str | None:
             continue
         error = event.get("error") if type(event) is dict else None
         if isinstance(error, dict) or (type(event) is dict and event.get("type") == "error"):
-            kind = error.get("type") if isinstance(error, dict) else None
+            kind = error.get("type") if isinstance(error, dict) else event.get("code")
             return kind if isinstance(kind, str) and kind else "stream_error"
         if type(event) is dict and event.get("type") == "response.failed":  # a Responses answer that failed
             response = event.get("response")
