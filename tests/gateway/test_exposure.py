@@ -117,6 +117,33 @@ def test_other_paths_check_the_virtual_key_like_metered_ones() -> None:
     assert [r.url for r in transport.requests] == ["http://openai.test/v1/models"]
 
 
+def test_the_anthropic_sdks_other_paths_go_to_the_anthropic_route() -> None:
+    """``GET /v1/models`` is both APIs' path: the Anthropic SDK's (it sends ``anthropic-version`` on
+    every request) goes to the Anthropic route, with its key header, and is refused in its format."""
+    routes = (
+        Route(("gpt-*",), "openai", "http://openai.test/v1", api_key="sk-route"),
+        Route(("claude-*",), "anthropic", "http://anthropic.test", api_key="sk-ant-route"),
+    )
+    transport = HandlerTransport(_ok)
+    app = Gateway(GatewaySettings(routes=routes, other_paths="pass"), transport=transport)
+    claude = {"anthropic-version": "2023-06-01", "x-api-key": "k"}
+    assert asyncio.run(asgi_call(app, "/v1/models", None, claude, method="GET")).status == 200
+    assert (
+        asyncio.run(asgi_call(app, "/v1/models", None, {"Authorization": "Bearer k"}, method="GET")).status
+        == 200
+    )
+    assert [r.url for r in transport.requests] == [
+        "http://anthropic.test/v1/models",
+        "http://openai.test/v1/models",
+    ]
+    assert (b"x-api-key", b"sk-ant-route") in transport.requests[0].headers
+    only_openai = Gateway(GatewaySettings(routes=routes[:1], other_paths="pass"), transport=transport)
+    refused = asyncio.run(asgi_call(only_openai, "/v1/models", None, claude, method="GET"))
+    assert refused.status == 404
+    assert refused.json()["type"] == "error"  # Anthropic's error format
+    assert "no route serves it" in refused.json()["error"]["message"]
+
+
 def _budget(*policies: Policy) -> GatewayBudget:
     return GatewayBudget(BudgetGuard(list(policies), alerter=Alerter(quiet=True)))
 

@@ -127,7 +127,7 @@ class Gateway:
             else:
                 await self._own(path, send)
         elif path.startswith("/v1/"):
-            wire = wire_for_path(path)
+            wire = wire_for_path(path, scope["headers"])
             if self._admitted(scope, wire):
                 await self._other(scope, receive, send)
             else:
@@ -214,7 +214,7 @@ class Gateway:
             await _plain(send, 200, body, CONTENT_TYPE.encode())
 
     async def _other(self, scope: Scope, receive: Receive, send: Send) -> None:
-        wire = wire_for_path(scope["path"])
+        wire = wire_for_path(scope["path"], scope["headers"])
         route = self.settings.default_route(wire.name)
         shown = f"{scope['method']} {scope['path']}"
         if self.other_paths == "refuse" or route is None:

@@ -139,6 +139,10 @@ def carries_output(surface: Surface, chunk: bytes) -> bool:
     return False
 
 
-def wire_for_path(path: str) -> WireFormat:
-    """The wire format of an unmetered path (Anthropic's are the ``/v1/messages...`` family)."""
-    return ANTHROPIC if path.startswith("/v1/messages") else OPENAI
+def wire_for_path(path: str, headers: Headers = ()) -> WireFormat:
+    """The wire format of an unmetered path: Anthropic's for the ``/v1/messages...`` family and for
+    a request with an ``anthropic-version`` header (the Anthropic SDK's, on every request: its
+    ``/v1/models`` is Anthropic's, not OpenAI's path of the same name), else OpenAI's."""
+    if path.startswith("/v1/messages"):
+        return ANTHROPIC
+    return ANTHROPIC if any(name == b"anthropic-version" for name, _ in headers) else OPENAI
