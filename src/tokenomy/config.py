@@ -7,6 +7,7 @@ to whatever needs it; nothing reads settings from globals.
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from collections.abc import Mapping
@@ -117,15 +118,45 @@ def read_config_file(config_file: str | os.PathLike[str] | None) -> tuple[Path, 
         raise ConfigError(f"{path}: cannot read the config file: {exc}") from exc
 
 
+def refuse_unknown(
+    table: Mapping[str, Any], allowed: frozenset[str], where: str, what: str = "field"
+) -> None:
+    """Refuse a key ``table`` may not hold, naming the closest one it may (a typo would otherwise
+    be ignored, and its setting silently left at its default)."""
+    for key in table:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(
+                f"{where}: unknown {what} {key!r}{hint}; the {what}s are {', '.join(sorted(allowed))}"
+            )
+
+
+SETTINGS: frozenset[str] = frozenset(f.name for f in fields(Config))
+"""The keys of ``[tokenomy]`` (or of the file's top level, in a file without that table)."""
+TABLES: frozenset[str] = frozenset(
+    ("tokenomy", "gateway", "budgets", "budget", "price", "modifier", "overhead")
+)
+"""The tables tokenomy.toml may hold: these settings, the gateway's, the budgets', and price
+overrides (when ``overrides`` names the same file)."""
+
+
 def _read_file(config_file: str | os.PathLike[str] | None) -> dict[str, Any]:
     found = read_config_file(config_file)
     if found is None:
         return {}
     path, data = found
+    if "tokenomy" in data:
+        refuse_unknown(data, TABLES, str(path), "table")
+    else:  # the settings at the top level, beside the other tables
+        refuse_unknown({k.replace("-", "_"): v for k, v in data.items()}, TABLES | SETTINGS, str(path), "key")
     section = data.get("tokenomy", data)
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: [tokenomy] must be a table")
-    return {k.replace("-", "_"): v for k, v in section.items()}
+    settings = {k.replace("-", "_"): v for k, v in section.items()}
+    if "tokenomy" in data:
+        refuse_unknown(settings, SETTINGS, f"{path}: [tokenomy]", "setting")
+    return {k: v for k, v in settings.items() if k in SETTINGS}
 
 
 def _from_env(env: Mapping[str, str], name: str) -> dict[str, Any]:

@@ -31,7 +31,6 @@ request it forwards carries a route's provider key upstream.
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import ipaddress
 import os
@@ -39,7 +38,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from tokenomy.config import read_config_file
+from tokenomy.config import read_config_file, refuse_unknown
 from tokenomy.errors import ConfigError
 from tokenomy.importers.provider import provider_of_url
 from tokenomy.providers import canonical
@@ -173,7 +172,7 @@ def settings_from_table(
 ) -> GatewaySettings:
     """Settings from a parsed ``[gateway]`` table (see :func:`load_gateway`)."""
     env = os.environ if env is None else env
-    _known(section, GATEWAY_KEYS, where)
+    refuse_unknown(section, GATEWAY_KEYS, where)
     connect = _seconds(section, "connect_timeout", 5.0, where)
     read = _seconds(section, "read_timeout", 600.0, where)
     tables = section.get("route", [])
@@ -244,7 +243,7 @@ def _token(section: Mapping[str, Any], env: Mapping[str, str], where: str) -> st
 def _route(table: Any, env: Mapping[str, str], where: str, connect: float, read: float) -> Route:
     if not isinstance(table, dict):
         raise ConfigError(f"{where}: must be a table")
-    _known(table, ROUTE_KEYS, where)
+    refuse_unknown(table, ROUTE_KEYS, where)
     models = table.get("models", "*")
     globs: Sequence[Any] = [models] if isinstance(models, str) else models
     if not isinstance(globs, list | tuple) or not all(isinstance(g, str) and g for g in globs):
@@ -285,17 +284,6 @@ def _key(table: Mapping[str, Any], env: Mapping[str, str], where: str) -> str | 
     if key is not None and not isinstance(key, str):
         raise ConfigError(f"{where}: field 'api_key' must be a string")
     return key
-
-
-def _known(table: Mapping[str, Any], allowed: frozenset[str], where: str) -> None:
-    """Refuse a key the table may not hold, naming the closest one it may."""
-    for key in table:
-        if key not in allowed:
-            close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(
-                f"{where}: unknown field {key!r}{hint}; the fields are {', '.join(sorted(allowed))}"
-            )
 
 
 def _bool(table: Mapping[str, Any], name: str, where: str) -> bool:

@@ -1,0 +1,46 @@
+"""tokenomy.toml: a misspelt table or setting is refused, naming the closest known one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tokenomy.config import load
+from tokenomy.errors import ConfigError
+
+
+def _load(tmp_path: Path, text: str) -> object:
+    path = tmp_path / "tokenomy.toml"
+    path.write_text(text, encoding="utf-8")
+    return load(path, env={})
+
+
+def test_every_known_table_and_setting_is_read(tmp_path: Path) -> None:
+    config = _load(
+        tmp_path,
+        '[tokenomy]\nsink = "none"\nqueue_size = 5\n[gateway]\nrequire_keys = true\n[budgets]\n'
+        '[[budget]]\nname = "b"\n[[price]]\nmodel = "m"\n[[modifier]]\n[[overhead]]\n',
+    )
+    assert (getattr(config, "sink"), getattr(config, "queue_size")) == ("none", 5)
+
+
+def test_settings_at_the_top_level_beside_tables_are_read(tmp_path: Path) -> None:
+    config = _load(tmp_path, 'db = "here.duckdb"\nflush-interval = 2\n[gateway]\nrequire_keys = true\n')
+    assert (getattr(config, "db"), getattr(config, "flush_interval")) == (Path("here.duckdb"), 2.0)
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("[tokenomy]\n[gatway]\nrequire_keys = true\n", "unknown table 'gatway' (did you mean 'gateway'?)"),
+        ('[tokenomy]\nsnk = "none"\n', "[tokenomy]: unknown setting 'snk' (did you mean 'sink'?)"),
+        ("[budget]\n[gatway]\n", "unknown key 'gatway' (did you mean 'gateway'?)"),  # no [tokenomy] table
+        ('sinc = "none"\n', "unknown key 'sinc' (did you mean 'sink'?)"),
+    ],
+)
+def test_a_misspelt_table_or_setting_is_refused(tmp_path: Path, text: str, said: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        _load(tmp_path, text)
+    assert said in str(caught.value)
+    assert str(tmp_path / "tokenomy.toml") in str(caught.value)
