@@ -24,7 +24,7 @@ KEY = "sk-live-0123456789abcdef"
 REQUEST = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hello Ana"}]}
 RESPONSE = ChatCompletion.model_validate(
     {
-        "id": "chatcmpl-1",
+        "id": "chatcmpl-000000000001",
         "object": "chat.completion",
         "created": 1_700_000_000,
         "model": "gpt-4o-mini-2024-07-18",
@@ -58,7 +58,7 @@ def _client(**options: Any) -> OpenAI:
 
 def test_a_response_becomes_a_call_with_exclusive_buckets_and_the_key_hashed() -> None:
     call = build_call(_captured(state_for(_client(), ADAPTER)))
-    assert call.id == "chatcmpl-1"
+    assert call.id == "chatcmpl-000000000001"
     assert call.usage.buckets() == {
         "input_uncached": 20,
         "cache_read": 100,

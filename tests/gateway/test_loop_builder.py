@@ -26,7 +26,7 @@ from tokenomy.gateway.formats import SURFACES
 from tokenomy.gateway.metering import Exchange, build_call
 from tokenomy.schema import Attribution, Call
 
-CHAT = chat_completion("chatcmpl-7", "gpt-4o-mini", completion=2)
+CHAT = chat_completion("chatcmpl-000000000007", "gpt-4o-mini", completion=2)
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 
 
@@ -44,7 +44,7 @@ class Recorded:
         exchange = Exchange(
             SURFACES["/v1/chat/completions"], "openai", BODY, Attribution(), None, time.time_ns(), status=200
         )
-        exchange.body = json.dumps({**CHAT, "id": f"chatcmpl-{self.number}"}).encode()
+        exchange.body = json.dumps({**CHAT, "id": f"chatcmpl-{self.number:012d}"}).encode()
         return build_call(exchange)
 
 
@@ -83,7 +83,7 @@ def test_the_call_is_built_on_the_loop_after_the_answer_and_counted_then() -> No
     assert tokens_after == {"input_unsplit": 9, "output_unsplit": 2}  # totals without a split
     assert app.sink is not None
     [call] = calls_of(app.sink, target)
-    assert (call.id, call.usage.input_total, call.usage.output_total) == ("chatcmpl-7", 9, 2)
+    assert (call.id, call.usage.input_total, call.usage.output_total) == ("chatcmpl-000000000007", 9, 2)
     app.sink.shutdown(5)
 
 
@@ -115,7 +115,7 @@ def test_exchanges_are_built_on_the_loop_thread_a_slice_at_a_time_in_order() -> 
     steps = [a - b for a, b in zip([len(items), *seen], seen, strict=False) if a != b]
     assert steps == [BUILD_SLICE, BUILD_SLICE, 3]
     calls = calls_of(sink, target, expect=len(items))
-    assert [c.id for c in calls] == [f"chatcmpl-{n}" for n in range(len(items))]
+    assert [c.id for c in calls] == [f"chatcmpl-{n:012d}" for n in range(len(items))]
     sink.shutdown(5)
 
 
@@ -132,7 +132,7 @@ def test_a_failed_build_is_counted_and_logged_by_the_sink_and_the_others_go_on()
     asyncio.run(scenario())
     assert len(bad.built_on) == 1  # built once, on the loop; the sink raises the stored error
     assert not sink.flush(10.0)  # as for any build the sink failed: a record was lost
-    assert [c.id for c in target.records if isinstance(c, Call)] == ["chatcmpl-1"]
+    assert [c.id for c in target.records if isinstance(c, Call)] == ["chatcmpl-000000000001"]
     stats = sink.stats()
     assert (stats.dropped, stats.errors, stats.sent) == (1, 1, 1)
     sink.shutdown(5)
@@ -155,7 +155,7 @@ def test_the_sink_builds_what_the_loop_did_not_get_to() -> None:
     loop.close()
     assert item.built_on == []
     [call] = calls_of(sink, target)
-    assert call.id == "chatcmpl-3"
+    assert call.id == "chatcmpl-000000000003"
     assert item.built_on == ["tokenomy-sink"]
     later = Recorded(6)
 
@@ -202,7 +202,7 @@ def test_an_exchange_the_full_sink_dropped_is_not_built() -> None:
     assert dropped.built_on == []
     assert sink.stats().dropped == 1
     [call] = calls_of(sink, target)
-    assert call.id == "chatcmpl-4"
+    assert call.id == "chatcmpl-000000000004"
     sink.shutdown(5)
 
 
@@ -239,7 +239,7 @@ def test_a_run_of_exchanges_waits_the_delay_then_is_built_together() -> None:
     assert seen[:2] == [(1.9, 3), (0.1, 4)]
     assert [step for _, step in seen[2:] if step] == [4, 2]  # the due run, a slice a turn
     calls = calls_of(sink, target, expect=len(items))
-    assert [c.id for c in calls] == [f"chatcmpl-{n}" for n in range(len(items))]
+    assert [c.id for c in calls] == [f"chatcmpl-{n:012d}" for n in range(len(items))]
     sink.shutdown(5)
 
 
@@ -274,5 +274,5 @@ def test_while_the_sinks_thread_holds_the_lock_the_loop_builds_nothing_and_tries
     assert (held, left) == (3, 0)
     assert all(len(item.built_on) == 1 and item.built_on[0] != "tokenomy-sink" for item in items)
     calls = calls_of(sink, target, expect=len(items))
-    assert [c.id for c in calls] == [f"chatcmpl-{n}" for n in range(3)]
+    assert [c.id for c in calls] == [f"chatcmpl-{n:012d}" for n in range(3)]
     sink.shutdown(5)

@@ -27,7 +27,7 @@ USAGE = {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
 
 def _chunk(delta: dict[str, object], finish: str | None = None) -> bytes:
     event = {
-        "id": "c1",
+        "id": "chatcmpl-0000000000c1",
         "model": "gpt-4o-mini",
         "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
     }
@@ -38,7 +38,7 @@ STREAM = (
     _chunk({"role": "assistant", "content": ""})
     + _chunk({"content": "Hel\u00e9"})
     + _chunk({"content": "lo"}, "stop")
-    + b'data: {"id":"c1","model":"gpt-4o-mini","choices":[],"usage":'
+    + b'data: {"id":"chatcmpl-0000000000c1","model":"gpt-4o-mini","choices":[],"usage":'
     + json.dumps(USAGE).encode()
     + b"}\n\ndata: [DONE]\n\n"
 )
@@ -81,12 +81,16 @@ def _exchange(**fields: object) -> Exchange:
 def test_a_stream_is_read_from_its_events() -> None:
     call = build_call(_exchange(streamed=True, chunks=[STREAM[:40], STREAM[40:]]))
     assert (call.usage.input_total, call.usage.output_total) == (12, 3)
-    assert (call.finish_reason, call.response_model, call.id) == ("stop", "gpt-4o-mini", "c1")
+    assert (call.finish_reason, call.response_model, call.id) == (
+        "stop",
+        "gpt-4o-mini",
+        "chatcmpl-0000000000c1",
+    )
 
 
 def test_priced_before_it_is_made_as_the_pricer_prices_the_call() -> None:
     body = {
-        "id": "chatcmpl-1",
+        "id": "chatcmpl-000000000001",
         "object": "chat.completion",
         "model": "gpt-4o-mini",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi"}, "finish_reason": "stop"}],
@@ -149,7 +153,7 @@ COMPACT_STREAM = (
         b"data: " + json.dumps(event, separators=(",", ":")).encode() + b"\n\n"
         for event in [
             {
-                "id": "c2",
+                "id": "chatcmpl-0000000000c2",
                 "object": "chat.completion.chunk",
                 "model": "gpt-4o",
                 "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}],
@@ -158,7 +162,7 @@ COMPACT_STREAM = (
         ]
         + [
             {
-                "id": "c2",
+                "id": "chatcmpl-0000000000c2",
                 "object": "chat.completion.chunk",
                 "model": "gpt-4o",
                 "choices": [],
@@ -185,7 +189,7 @@ def test_the_memo_and_quick_readers_give_the_call_the_general_path_gives(streame
 
     pricer, memo = Pricer(), ShapeMemo()
     body = {
-        "id": "r1",
+        "id": "chatcmpl-0000000000r1",
         "object": "chat.completion",
         "model": "gpt-4o",
         "choices": [
@@ -231,7 +235,7 @@ def test_the_memo_and_quick_readers_give_the_call_the_general_path_gives(streame
 
 def test_every_field_of_a_built_call_is_where_its_name_says() -> None:
     body = {
-        "id": "chatcmpl-7",
+        "id": "chatcmpl-000000000007",
         "object": "chat.completion",
         "model": "gpt-4o-mini-2024-07-18",
         "service_tier": "flex",
@@ -246,7 +250,7 @@ def test_every_field_of_a_built_call_is_where_its_name_says() -> None:
     shape = shape_of(request_messages(request), None, "gpt-4o-mini")
     started = utc_milliseconds(STARTED)
     expected = Call(
-        id="chatcmpl-7",
+        id="chatcmpl-000000000007",
         provider="openai",
         request_model="gpt-4o-mini",
         response_model="gpt-4o-mini-2024-07-18",
@@ -274,6 +278,22 @@ def test_every_field_of_a_built_call_is_where_its_name_says() -> None:
     assert re.fullmatch("[0-9a-f]{32}", call.trace_id or "")
     assert re.fullmatch("[0-9a-f]{16}", call.span_id or "")
     assert call.trace_id != build_call(exchange).trace_id  # drawn afresh for every call
+
+
+def test_an_upstream_whose_ids_repeat_gets_a_call_id_of_the_gateways() -> None:
+    """Ollama's OpenAI layer answers ``chatcmpl-`` and a number below 1,000: two calls with the same
+    id would be stored as one, so such a call's id is its trace and span, like a call without one."""
+    body = {
+        "id": "chatcmpl-123",
+        "object": "chat.completion",
+        "model": "llama3.2",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi"}, "finish_reason": "stop"}],
+        "usage": USAGE,
+    }
+    first, second = (build_call(_exchange(parsed=body)) for _ in range(2))
+    assert first.id == f"{first.trace_id}:{first.span_id}"
+    assert first.id != second.id
+    assert (first.usage.input_total, first.response_model) == (12, "llama3.2")
 
 
 def test_a_call_without_an_answer_has_its_own_ids_and_no_usage() -> None:

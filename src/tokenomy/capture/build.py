@@ -31,6 +31,7 @@ from tokenomy.capture.estimate import fill_missing
 from tokenomy.capture.ids import new_span_id, new_trace_id
 from tokenomy.capture.runtime import RUNTIME
 from tokenomy.errors import TokenomyError, UsageError
+from tokenomy.importers.ids import distinct_id
 from tokenomy.importers.messages import render, request_messages
 from tokenomy.importers.provider import NOT_BILLED, provider_of_host
 from tokenomy.importers.shape import Shape
@@ -58,7 +59,7 @@ def build_call(captured: Captured) -> Call:
     trace_id = captured.trace_id = captured.trace_id or new_trace_id()
     span_id = captured.span_id = captured.span_id or new_span_id()
     return Call(
-        id=(extracted.response_id if extracted else None) or f"{trace_id}:{span_id}",
+        id=(distinct_id(extracted.response_id) if extracted else None) or f"{trace_id}:{span_id}",
         provider=provider_of(state),
         request_model=model,
         response_model=extracted.response_model if extracted else None,

@@ -35,6 +35,7 @@ from tokenomy.capture.ids import new_span_id, new_trace_id
 from tokenomy.capture.shapes import ShapeMemo
 from tokenomy.errors import TokenomyError
 from tokenomy.gateway.formats import Surface
+from tokenomy.importers.ids import distinct_id
 from tokenomy.importers.messages import request_messages
 from tokenomy.importers.provider import NOT_BILLED
 from tokenomy.importers.shape import shape_of
@@ -222,7 +223,7 @@ def build_call(exchange: Exchange, pricer: Pricer | None = None) -> Call:
         except TokenomyError:
             cost = None
     call = new_call(
-        response_id or f"{trace_id}:{span_id}",
+        distinct_id(response_id) or f"{trace_id}:{span_id}",
         exchange.provider,
         exchange.asked_model or model,
         response_model,
