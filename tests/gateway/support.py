@@ -178,8 +178,9 @@ async def asgi_call(
     headers: dict[str, str] | None = None,
     method: str = "POST",
 ) -> Answer:
-    """Drive the ASGI app directly (no server): one request, the whole answer."""
-    raw = b"" if body is None else json.dumps(body).encode()
+    """Drive the ASGI app directly (no server): one request (``body`` as JSON, or bytes as they are),
+    the whole answer."""
+    raw = b"" if body is None else body if isinstance(body, bytes) else json.dumps(body).encode()
     scope = {
         "type": "http",
         "method": method,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -13,11 +14,13 @@ from tests.gateway.support import asgi_call, chat_completion
 from tokenomy.budgets import BudgetGuard, Policy, Scope, Unit, Window
 from tokenomy.budgets.alerts import Alerter
 from tokenomy.cli.gateway import command
+from tokenomy.config import load
 from tokenomy.errors import ConfigError
 from tokenomy.gateway import Gateway, GatewayBudget, GatewaySettings, HandlerTransport, KeyBook, Route
 from tokenomy.gateway.keys import VirtualKey, hash_key
 from tokenomy.gateway.run import serve
 from tokenomy.gateway.settings import check_exposure, load_gateway
+from tokenomy.gateway.setup import sink_for
 from tokenomy.gateway.upstream import UpstreamRequest, UpstreamResponse
 from tokenomy.schema import Attribution
 
@@ -170,3 +173,24 @@ def test_other_paths_are_refused_by_default_when_budgets_are_configured() -> Non
     assert _status(with_budget, "/v1/models", method="GET") == 404
     assert without.other_paths == "pass"
     assert _status(without, "/v1/models", method="GET") == 200
+
+
+def test_a_bad_key_is_refused_before_the_body_is_read_and_a_body_not_utf8_is_named() -> None:
+    app, transport = _gateway(require_keys=True)
+    unkeyed = asyncio.run(asgi_call(app, "/v1/chat/completions", b"{not json"))
+    assert unkeyed.status == 401  # the key first: nothing about the body is said without one
+    keyed = {"Authorization": f"Bearer {KEY}"}
+    latin = asyncio.run(
+        asgi_call(app, "/v1/chat/completions", '{"model": "caf\xe9"}'.encode("latin-1"), keyed)
+    )
+    assert latin.status == 400
+    assert "not UTF-8 text (byte 14)" in latin.json()["error"]["message"]
+    assert transport.requests == []
+
+
+def test_an_unknown_gateway_sink_names_every_accepted_form(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        sink_for("bogus:x", load(None, env={}))
+    assert all(
+        form in str(caught.value) for form in ("duckdb:PATH", "http://", "otlp+http://", "none", "off")
+    )

@@ -22,7 +22,8 @@ from tokenomy.cli.options import config_option
 @click.option(
     "--sink",
     default=None,
-    help="Where calls go: duckdb:PATH, http://host:port (a tokenomy server), otlp+http://..., or none.",
+    help="Where calls go: duckdb:PATH, http://host:port (a tokenomy server), otlp+http://..., none "
+    "(built for the metrics, kept nowhere) or off (not metered).",
 )
 @click.option(
     "--token",

@@ -143,9 +143,9 @@ class Proxy:
     async def _prepare(self, scope: Scope, receive: Receive, surface: Surface, t0: int) -> Prepared:
         headers: Headers = scope["headers"]
         raw = await read_body(receive)
+        attribution, session = self._attribution(headers, surface.wire)  # a bad key: 401 before any 400
         body = _json_body(raw)
         model = body["model"]
-        attribution, session = self._attribution(headers, surface.wire)
         route = self._route(model, surface)
         provider = route.billed_by
         started = time.time_ns() - (time.perf_counter_ns() - t0)
@@ -258,7 +258,7 @@ class Proxy:
         if route.kind not in surface.wire.kinds:
             raise RefusedError(
                 400,
-                f"model {model!r} is routed to a {route.kind} upstream, which does not serve "
+                f"model {model!r} is routed to an {route.kind} upstream, which does not serve "
                 f"the {surface.api} API; call it through its own API or change the route",
             )
         return route
@@ -502,7 +502,11 @@ def surface_path(scope: Scope) -> str:
 
 def _json_body(raw: bytes) -> dict[str, Any]:
     try:
-        body = json.loads(raw)
+        body = json.loads(raw.decode("utf-8"))  # not json.loads(raw): it guesses UTF-16 for some bad bytes
+    except UnicodeDecodeError as exc:
+        raise RefusedError(
+            400, f"the request body is not UTF-8 text (byte {exc.start}); send JSON encoded as UTF-8"
+        ) from exc
     except ValueError as exc:
         raise RefusedError(400, f"the request body is not valid JSON ({exc}); send a JSON object") from exc
     if not isinstance(body, dict):

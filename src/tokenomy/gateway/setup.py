@@ -166,6 +166,12 @@ def sink_for(url: str, config: Config, shared: SharedStore | None = None) -> Sin
     settings = settings_from_config(config)
     if url == "none":
         return Sink(DiscardTarget(), settings)
+    if not url.startswith(("duckdb:", "http://", "https://", "otlp+http://", "otlp+https://")):
+        raise ConfigError(
+            f"the gateway's sink {url!r} is not a known target: use duckdb:PATH, http://host:port (a "
+            "tokenomy server), otlp+http://host:port (an OTLP/HTTP collector), none (calls built for "
+            "the metrics, kept nowhere) or off (not metered)"
+        )
     target: Target = target_for(url, config, service_name="tokenomy-gateway")
     if shared is not None and isinstance(target, DuckDBTarget) and target.path == shared.path:
         target = SharedDuckDBTarget(shared, overrides=config.overrides)
