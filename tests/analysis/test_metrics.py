@@ -6,7 +6,7 @@ The expected values are worked out by hand from the calls' numbers (see builders
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -150,6 +150,17 @@ def test_outcomes_recorded_later_count(store: DuckDBStore) -> None:
     assert m.cost_per_successful_inference(store, ALL).total.value == Decimal("0.038") / 2
     assert m.cost_per_action(store, ALL).total.value == Decimal("0.038") / 2
     assert m.token_efficiency(store, ALL).total.value == pytest.approx(90 / 4070)  # c2 failed now
+
+
+def test_a_later_outcome_without_an_action_takes_the_earlier_ones_away(store: DuckDBStore) -> None:
+    before = m.cost_per_action(store, ALL).total.value
+    store.insert_outcomes(
+        [
+            OutcomeEvent("session", "s2", T0, success=True, action="resolved"),
+            OutcomeEvent("session", "s2", T0 + timedelta(minutes=1), success=False),  # the latest: no action
+        ]
+    )
+    assert m.cost_per_action(store, ALL).total.value == before  # s2 completed no action
 
 
 def test_token_utilization_against_a_budget(store: DuckDBStore) -> None:

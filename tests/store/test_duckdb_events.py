@@ -124,3 +124,19 @@ def test_calls_page_and_lookup(tmp_path: Path, pricer: Pricer) -> None:
         assert store.call_by_id("zzz").num_rows == 0
         actions = store.outcomes_table("call", ["a1", "zzz"]).column("action").to_pylist()
         assert actions == ["ticket"]
+
+
+def test_the_latest_outcome_wins_whole_not_field_by_field(tmp_path: Path, pricer: Pricer) -> None:
+    """A later outcome without an action says the session has none: the earlier one's action does not
+    show through it (DuckDB's arg_max would skip the null and give it)."""
+    with open_store(tmp_path / "s.duckdb") as store:
+        store.write_events(_batch(), pricer=pricer)
+        later = T0 + timedelta(hours=3)  # after the batch's own two
+        store.insert_outcomes(
+            [
+                OutcomeEvent("session", "S", later, success=True, action="ticket_resolved"),
+                OutcomeEvent("session", "S", later + timedelta(minutes=5), success=False),
+            ]
+        )
+        [row] = store.sessions_page().to_pylist()
+        assert (row["success"], row["score"], row["action"]) == (False, None, None)

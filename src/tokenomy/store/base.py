@@ -144,7 +144,7 @@ class Dialect(Protocol):
         ...
 
     def arg_max(self, value: str, order: str) -> str:
-        """The ``value`` of the row with the largest ``order`` in a group."""
+        """The ``value`` of the row with the largest ``order`` in a group (null when that row's is)."""
         ...
 
     def seconds_between(self, start: str, end: str) -> str:

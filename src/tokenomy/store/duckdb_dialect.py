@@ -40,8 +40,9 @@ class DuckDBDialect:
         return f"unnest({expr})"
 
     def arg_max(self, value: str, order: str) -> str:
-        """The ``value`` of the row with the largest ``order`` in each group."""
-        return f"arg_max({value}, {order})"
+        """The ``value`` of the row with the largest ``order`` in each group, null when that row's is
+        (DuckDB's ``arg_max`` skips rows whose value is null, and would give an older row's)."""
+        return f"arg_max_null({value}, {order})"
 
     def seconds_between(self, start: str, end: str) -> str:
         """Seconds from ``start`` to ``end`` as a DOUBLE (fractions kept)."""

@@ -164,8 +164,8 @@ def sessions_page(
         ),
         ch AS (SELECT session_id, sum(amount) AS charges FROM charges
                WHERE session_id IS NOT NULL GROUP BY session_id),
-        o AS (SELECT id AS session_id, arg_max(success, "at") AS success, arg_max(score, "at") AS score,
-                     arg_max(action, "at") AS action
+        o AS (SELECT id AS session_id, arg_max_null(success, "at") AS success,
+                     arg_max_null(score, "at") AS score, arg_max_null(action, "at") AS action
               FROM outcomes WHERE target = 'session' GROUP BY id)
         SELECT totals.*, ch.charges, o.success, o.score, o.action
         FROM totals LEFT JOIN ch USING (session_id) LEFT JOIN o USING (session_id)
