@@ -15,6 +15,7 @@ def test_a_locked_file_names_the_holder_and_when_it_lets_go() -> None:
     found = _explain(Path("t.duckdb"), duckdb_says)
     assert found.startswith("t.duckdb is open for writing in another process (pid 13472) ")
     assert "lets go of the file after 5 idle seconds" in found
+    assert "read it through the collector's API (GET /api/v1/report" in found
 
 
 def test_a_lock_message_without_a_pid_still_explains() -> None:
