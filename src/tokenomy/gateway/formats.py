@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -139,7 +140,7 @@ def carries_output(surface: Surface, chunk: bytes) -> bool:
     return False
 
 
-def wire_for_path(path: str, headers: Headers = ()) -> WireFormat:
+def wire_for_path(path: str, headers: Iterable[tuple[bytes, bytes]] = ()) -> WireFormat:
     """The wire format of an unmetered path: Anthropic's for the ``/v1/messages...`` family and for
     a request with an ``anthropic-version`` header (the Anthropic SDK's, on every request: its
     ``/v1/models`` is Anthropic's, not OpenAI's path of the same name), else OpenAI's."""
