@@ -164,6 +164,16 @@ def _from_env(env: Mapping[str, str], name: str) -> dict[str, Any]:
     return {} if value is None or value == "" else {name: value}
 
 
+def setting(name: str, value: Any) -> Any:
+    """``value`` read as setting ``name`` of :class:`Config`, as :func:`load` reads any source
+    (``"off"`` is False, ``"512"`` is 512): for code that takes one setting as an argument.
+
+    Raises:
+        ConfigError: The value has the wrong type for the setting.
+    """
+    return _coerce(name, value)
+
+
 def _coerce(name: str, value: Any) -> Any:
     if name in ("sink", "server_token"):
         if not isinstance(value, str):

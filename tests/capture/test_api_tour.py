@@ -12,6 +12,7 @@ from openai import OpenAI
 
 from tests.capture.support import MemoryTarget
 from tokenomy import capture
+from tokenomy.capture.instrumenting import MARK
 from tokenomy.capture.records import AgentSpan
 from tokenomy.capture.runtime import RUNTIME
 from tokenomy.capture.scope import Scope
@@ -114,6 +115,35 @@ def test_configure_refuses_a_redact_hook_that_cannot_be_called(tmp_path: Path) -
     with pytest.raises(ConfigError, match="redact"):
         capture.configure(f"duckdb:{tmp_path / 'x.duckdb'}", redact="[card]")  # type: ignore[arg-type]
     assert RUNTIME.sink is before
+
+
+@pytest.mark.parametrize(
+    ("options", "refusal"),
+    [
+        ({"sink": 123}, "sink must be a sink URL"),
+        ({"sink": Path("usage.duckdb")}, "sink must be a sink URL"),
+        ({"redact": "[card]"}, "redact must be a function"),
+        ({"capture_content": "maybe"}, "'capture_content' must be true or false"),
+        ({"capture_content": 1}, "'capture_content' must be true or false"),
+    ],
+)
+def test_instrument_refuses_what_configure_refuses_before_changing_the_client(
+    options: dict[str, object], refusal: str
+) -> None:
+    # Accepted before: every call of the client was then lost on the sink's thread, or its text kept.
+    client = OpenAI(api_key="k", base_url="http://127.0.0.1:9/v1")
+    with pytest.raises(ConfigError, match=refusal):
+        capture.instrument(client, **options)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=refusal):
+        capture.configure(**options)  # type: ignore[arg-type]
+    assert MARK not in vars(client)
+    assert "request" not in vars(client)
+
+
+def test_instrument_reads_capture_content_as_configure_does() -> None:
+    client = OpenAI(api_key="k", base_url="http://127.0.0.1:9/v1")
+    capture.instrument(client, capture_content="off")  # type: ignore[arg-type]
+    assert vars(client)[MARK].capture_content is False
 
 
 def test_one_context_object_entered_from_several_threads_at_once() -> None:

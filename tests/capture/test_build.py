@@ -11,11 +11,14 @@ import pytest
 from openai import AzureOpenAI, OpenAI
 from openai.types.chat import ChatCompletion
 
+from tests.capture.support import MemoryTarget, sink_with
 from tokenomy.capture.build import build_call
 from tokenomy.capture.captured import FAILED, Captured
 from tokenomy.capture.client import ClientState, state_for
+from tokenomy.capture.runtime import RUNTIME
 from tokenomy.capture.sdk.base import ErrorInfo
 from tokenomy.capture.sdk.openai import ADAPTER
+from tokenomy.config import Config
 from tokenomy.importers.ids import short_hash
 from tokenomy.native import call_to_native
 from tokenomy.schema import Kind, Status
@@ -124,6 +127,30 @@ def test_content_is_redacted_and_a_failing_hook_keeps_nothing() -> None:
         raise RuntimeError("hook failed")
 
     assert build_call(_captured(ClientState(ADAPTER, capture_content=True, redact=broken))).content is None
+
+
+def test_a_call_is_built_with_the_process_content_settings_in_force_when_it_was_made() -> None:
+    state = state_for(_client(), ADAPTER)  # no content settings of its own: the process's
+    try:
+        RUNTIME.configure(
+            sink_with(MemoryTarget()),
+            capture_content=True,
+            redact=lambda text: text.replace("Ana", "<name>"),
+            config=Config(),
+        )
+        masked = _captured(state)
+        RUNTIME.configure(sink_with(MemoryTarget()), capture_content=False, config=Config())
+        hidden = _captured(state)
+        RUNTIME.configure(sink_with(MemoryTarget()), capture_content=True, config=Config())
+        clear = _captured(state)
+        calls = [build_call(masked), build_call(hidden), build_call(clear)]  # built after the last one
+    finally:
+        RUNTIME.shutdown(10)
+        RUNTIME.capture_content, RUNTIME.redact = False, None
+    assert [c.content.completion if c.content else None for c in calls] == ["Hi <name>", None, "Hi Ana"]
+    assert calls[0].content is not None
+    assert calls[0].content.prompt is not None
+    assert "Ana" not in calls[0].content.prompt
 
 
 def test_a_call_outside_every_scope_is_attributed_to_its_key_alone() -> None:

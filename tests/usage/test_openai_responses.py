@@ -155,6 +155,18 @@ def test_stream_cut_before_the_terminal_event_keeps_items_and_text() -> None:
     assert (e.response_id, e.extra["complete"]) == ("resp_1", False)
 
 
+def test_a_response_that_never_finished_has_no_finish_reason() -> None:
+    # The last snapshot of a stream cut or failed before its terminal event says "in_progress".
+    assert accumulate(events()[:-1]).finish_reason is None
+    error = {"type": "error", "code": "server_error", "message": "boom"}
+    assert accumulate([*events()[:-1], error]).finish_reason is None
+    assert extract(response(status="queued", usage=None)).finish_reason is None  # a background response
+    assert accumulate(events()).finish_reason == "completed"
+    assert extract(
+        response(status="incomplete", incomplete_details={"reason": "max_output_tokens"})
+    ).finish_reason == ("max_output_tokens")
+
+
 def test_a_failed_response_names_its_error_code() -> None:
     failed = response(status="failed", error={"code": "server_error", "message": "The model failed."})
     assert extract(failed).extra["failure"] == "server_error"

@@ -8,7 +8,7 @@ import os
 from tokenomy.capture.runtime import RUNTIME, Redact
 from tokenomy.capture.sink.core import Sink, SinkStats
 from tokenomy.capture.sink.settings import settings_from_config
-from tokenomy.config import load
+from tokenomy.config import load, setting
 from tokenomy.errors import ConfigError
 
 
@@ -52,12 +52,7 @@ def configure(
     Raises:
         ConfigError: A setting or the sink URL is invalid (a path is not a URL: ``duckdb:PATH``).
     """
-    if sink is not None and not isinstance(sink, str | Sink):
-        raise ConfigError(
-            f"configure: sink must be a sink URL (duckdb:PATH, http://...) or a Sink, got {sink!r}"
-        )
-    if redact is not None and not callable(redact):
-        raise ConfigError(f"configure: redact must be a function of a string, got {redact!r}")
+    capture_content = checked_options("configure", sink, capture_content, redact)
     config = load(
         config_file,
         sink=sink if isinstance(sink, str) else None,
@@ -75,6 +70,27 @@ def configure(
     return RUNTIME.configure(
         chosen, redact=redact, settings=settings, config=config, service_name=service_name
     )
+
+
+def checked_options(caller: str, sink: object, capture_content: object, redact: object) -> bool | None:
+    """The checks ``configure`` and ``instrument`` share, made before either changes anything (a value
+    of the wrong kind would otherwise lose every call later, on the sink's thread, or keep its text).
+
+    Returns:
+        ``capture_content`` read as the setting is read everywhere (``"off"`` is False); None when
+        not given.
+
+    Raises:
+        ConfigError: ``sink`` is neither a sink URL nor a Sink, ``redact`` cannot be called, or
+            ``capture_content`` is not true or false.
+    """
+    if sink is not None and not isinstance(sink, str | Sink):
+        raise ConfigError(
+            f"{caller}: sink must be a sink URL (duckdb:PATH, http://...) or a Sink, got {sink!r}"
+        )
+    if redact is not None and not callable(redact):
+        raise ConfigError(f"{caller}: redact must be a function of a string, got {redact!r}")
+    return None if capture_content is None else bool(setting("capture_content", capture_content))
 
 
 def flush(timeout: float | None = None) -> bool:

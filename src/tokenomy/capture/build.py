@@ -29,7 +29,7 @@ from tokenomy.capture.captured import ABANDONED, Captured
 from tokenomy.capture.client import ClientState
 from tokenomy.capture.estimate import fill_missing
 from tokenomy.capture.ids import new_span_id, new_trace_id
-from tokenomy.capture.runtime import RUNTIME
+from tokenomy.capture.runtime import RUNTIME, Redact
 from tokenomy.errors import TokenomyError, UsageError
 from tokenomy.importers.ids import distinct_id
 from tokenomy.importers.messages import render, request_messages
@@ -49,7 +49,7 @@ def build_call(captured: Captured) -> Call:
     state, route = captured.client, captured.route
     request = captured.body or {}
     model = request.get("model") if isinstance(request.get("model"), str) else None
-    keep = state.keeps_content()
+    keep = state.keeps_content(captured.content)
     extracted = _extracted(captured, keep)
     messages = request_messages(request) if route.prompt else []
     shape = _shape(messages, state.adapter.tools(request), model) if route.prompt else None
@@ -83,7 +83,7 @@ def build_call(captured: Captured) -> Call:
         **(shape.fields() if shape else {}),
         attribution=attribution,
         provider_reported_cost=extracted.provider_reported_cost if extracted else None,
-        content=_content(state, messages, extracted) if keep else None,
+        content=_content(state.redaction(captured.content), messages, extracted) if keep else None,
         source="sdk",
     )
 
@@ -200,12 +200,11 @@ def _result(captured: Captured, extracted: Extracted | None) -> dict[str, Any]:
 
 
 def _content(
-    state: ClientState, messages: list[dict[str, Any]], extracted: Extracted | None
+    redact: Redact | None, messages: list[dict[str, Any]], extracted: Extracted | None
 ) -> Content | None:
     """Prompt and completion text, through the redaction hook; None when the hook fails."""
     prompt = render(messages) if messages else None
     completion = extracted.completion_text if extracted else None
-    redact = state.redaction()
     if redact is None:
         return Content(prompt=prompt, completion=completion)
     try:

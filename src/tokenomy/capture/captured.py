@@ -2,10 +2,11 @@
 
 The caller's path only records references and clock readings into a :class:`Captured` (the
 request body the SDK built, the response object or the stream's events, times, ids, the scope's
-attribution). Everything that costs more (reading the response as a wire body, extracting usage
-into exclusive buckets, counting the prompt's shape, hashing prefixes, redacting content) runs in
-:meth:`Captured.build`, on the sink's thread (:mod:`tokenomy.capture.build`, which is imported
-there, the first time, so that instrumenting a client loads none of it).
+attribution, the process's content settings then in force). Everything that costs more (reading
+the response as a wire body, extracting usage into exclusive buckets, counting the prompt's shape,
+hashing prefixes, redacting content) runs in :meth:`Captured.build`, on the sink's thread
+(:mod:`tokenomy.capture.build`, which is imported there, the first time, so that instrumenting a
+client loads none of it).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from tokenomy.capture.client import ClientState
+from tokenomy.capture.runtime import RUNTIME
 from tokenomy.capture.sdk.base import ErrorInfo, Route
 from tokenomy.schema import Attribution
 
@@ -41,6 +43,7 @@ class Captured:
         "body",
         "chunks",
         "client",
+        "content",
         "end",
         "error",
         "items",
@@ -64,6 +67,7 @@ class Captured:
         self.client = client
         self.route = route
         self.body = body
+        self.content = RUNTIME.content  # the process's content settings when the call was made
         self.attribution: Attribution | None = None  # None outside every scope: no object built per call
         self.session_id: str | None = None
         self.step: int | None = None

@@ -2,7 +2,7 @@
 
 One :class:`ClientState` is made per instrumented client (and per copy made with
 ``with_options``/``copy``). Settings left as None defer to the process's (``tokenomy.configure``),
-read at each call, so configuring after instrumenting works.
+those in force when each call is made, so configuring after instrumenting works.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from tokenomy.capture.budget import Enforcer, settling_sink
-from tokenomy.capture.runtime import RUNTIME, Redact
+from tokenomy.capture.runtime import RUNTIME, ContentSettings, Redact
 from tokenomy.capture.sdk.base import ClientAdapter, Route
 from tokenomy.capture.sink.core import Sink
 
@@ -52,13 +52,13 @@ class ClientState:
         """Where this client's calls go now (None: capture is off and no budget is enforced)."""
         return self.sink or RUNTIME.sink or self.budget_sink
 
-    def keeps_content(self) -> bool:
-        """Whether prompt and completion text are captured for this client."""
-        return RUNTIME.capture_content if self.capture_content is None else self.capture_content
+    def keeps_content(self, process: ContentSettings) -> bool:
+        """Whether prompt and completion text are captured for this client's call made under ``process``."""
+        return process.capture_content if self.capture_content is None else self.capture_content
 
-    def redaction(self) -> Redact | None:
-        """The redaction hook in force for this client."""
-        return self.redact or RUNTIME.redact
+    def redaction(self, process: ContentSettings) -> Redact | None:
+        """The redaction hook for this client's call made under ``process``."""
+        return self.redact or process.redact
 
 
 def state_for(

@@ -22,6 +22,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, TypeVar
 
+from tokenomy.capture.api import checked_options
 from tokenomy.capture.budget import AdmitRequest, Enforcer, Ticket
 from tokenomy.capture.captured import DONE, FAILED, Captured
 from tokenomy.capture.client import ClientState, state_for
@@ -72,8 +73,11 @@ def instrument(
         ``client`` itself, instrumented (already instrumented clients are returned unchanged).
 
     Raises:
-        ConfigError: ``client`` is not a supported SDK client, or ``sink`` is not a valid URL.
+        ConfigError: ``client`` is not a supported SDK client, or an argument is one ``configure``
+            refuses (``sink`` not a valid URL or Sink, ``redact`` not callable, ``capture_content``
+            not true or false); the client is left unchanged.
     """
+    capture_content = checked_options("instrument", sink, capture_content, redact)
     if isinstance(getattr(client, "__dict__", {}).get(MARK), ClientState):
         return client
     adapter = adapter_for(client)

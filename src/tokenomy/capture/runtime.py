@@ -14,11 +14,13 @@ in a forked child every lock is renewed and every sink starts empty (``os.regist
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import importlib
 import os
 import threading
 import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from tokenomy import config as config_module
@@ -33,6 +35,24 @@ Redact = Callable[[str], str]
 """A content hook: takes prompt or completion text, returns what may leave the process."""
 
 _SESSION_LIMIT: Final = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class ContentSettings:
+    """The process's content settings, replaced whole by each ``configure``.
+
+    A call is built into a record later, on the sink's thread, perhaps after another ``configure``;
+    so the caller's path keeps the object in force when the call was made (one attribute read,
+    :class:`tokenomy.capture.captured.Captured`), and text captured under a redaction hook never
+    leaves without it.
+
+    Attributes:
+        capture_content: Keep prompt and completion text.
+        redact: Applied to captured text before it leaves the process.
+    """
+
+    capture_content: bool = False
+    redact: Redact | None = None
 
 
 class SessionSteps:
@@ -76,8 +96,7 @@ class Runtime:
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self.sink: Sink | None = None
-        self.capture_content = False
-        self.redact: Redact | None = None
+        self.content = ContentSettings()
         self.steps = SessionSteps()
         self.log = RateLimitedLog()
         self._sinks: weakref.WeakSet[Sink] = weakref.WeakSet()
@@ -119,8 +138,8 @@ class Runtime:
             chosen = Sink(target, settings, spool=spool_for(target, settings))
         with self._lock:
             previous, self.sink = self.sink, chosen
-            self.capture_content = config.capture_content if capture_content is None else capture_content
-            self.redact = redact
+            keep = config.capture_content if capture_content is None else capture_content
+            self.content = ContentSettings(keep, redact)
             self._config_read = True
             self._sinks.add(chosen)
             self._register_exit()
@@ -128,6 +147,24 @@ class Runtime:
         if previous is not None and previous is not chosen:
             previous.shutdown(previous.settings.exit_timeout)
         return chosen
+
+    @property
+    def capture_content(self) -> bool:
+        """Whether the process keeps prompt and completion text (``content.capture_content``)."""
+        return self.content.capture_content
+
+    @capture_content.setter
+    def capture_content(self, keep: bool) -> None:
+        self.content = dataclasses.replace(self.content, capture_content=keep)
+
+    @property
+    def redact(self) -> Redact | None:
+        """The process's redaction hook (``content.redact``)."""
+        return self.content.redact
+
+    @redact.setter
+    def redact(self, hook: Redact | None) -> None:
+        self.content = dataclasses.replace(self.content, redact=hook)
 
     def configure_from_environment(self) -> None:
         """Install the sink that ``TOKENOMY_SINK`` or tokenomy.toml names, once, if any."""

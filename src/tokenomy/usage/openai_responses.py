@@ -15,7 +15,7 @@ Convention (``usage``):
 A stream carries the usage only in its terminal event (``response.completed``,
 ``response.incomplete`` or ``response.failed``), whose ``response`` is a whole body. A stream
 cut before it yields the last response snapshot plus the output items finished so far,
-with unknown usage.
+with unknown usage and no finish reason (the snapshot's ``in_progress`` is not one).
 """
 
 from __future__ import annotations
@@ -138,8 +138,16 @@ def _text(output: list[Mapping[str, Any]]) -> str | None:
     return join_text(parts)
 
 
+_UNFINISHED: Final = frozenset({"queued", "in_progress"})
+"""Statuses of a response that has not ended: the last snapshot of a stream cut, cancelled or failed
+before its terminal event, or a background response. Such a response has no finish reason."""
+
+
 def _finish_reason(body: Mapping[str, Any]) -> str | None:
-    return get_str(body, "incomplete_details", "reason") or get_str(body, "status")
+    status = get_str(body, "status")
+    if status in _UNFINISHED:
+        return None
+    return get_str(body, "incomplete_details", "reason") or status
 
 
 FAILURE: Final = "failure"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from tokenomy.capture.records import Record
 from tokenomy.capture.sink.core import Sink
 from tokenomy.capture.sink.settings import SinkSettings
 from tokenomy.schema import Call
+from tokenomy.store import open_store
 
 pytestmark = pytest.mark.integration
 
@@ -92,3 +95,59 @@ def test_the_fork_check_on_each_call_asks_the_system_nothing(
     assert sink.flush(timeout=30) is True
     sink.shutdown(10)
     assert len((tmp_path / "delivered.txt").read_text(encoding="utf-8").splitlines()) == 3
+
+
+_FORK_WHILE_OPEN = """
+import multiprocessing, os, sys
+from pathlib import Path
+from tests.capture.support import call
+from tokenomy.capture.runtime import RUNTIME
+from tokenomy.capture.sink.core import Sink
+from tokenomy.capture.sink.targets import DuckDBTarget
+from tokenomy.config import Config
+from tokenomy.errors import SinkError
+
+target = DuckDBTarget(Path(sys.argv[1]))
+RUNTIME.configure(Sink(target), config=Config())  # as tokenomy.configure() does: renewed at each fork
+target.send(target.prepare([call(1)]))  # the file stays open from here on (keep_open)
+untold = DuckDBTarget(Path(sys.argv[2]))  # in no sink: nothing tells it of the fork
+untold.send(untold.prepare([call(4)]))
+worker = multiprocessing.get_context("fork").Process(target=os.getpid)
+worker.start()
+worker.join(60)
+print("worker", worker.exitcode, flush=True)
+pid = os.fork()
+if pid == 0:
+    try:
+        target.send(target.prepare([call(2)]))
+        print("child wrote", flush=True)
+    except SinkError as exc:
+        print("child waits", exc.retryable, flush=True)
+    sys.exit(0)  # the interpreter's own exit, which frees what is left
+_, status = os.waitpid(pid, 0)
+print("child", os.waitstatus_to_exitcode(status), flush=True)
+target.send(target.prepare([call(3)]))
+target.close()
+untold.close()
+"""
+
+
+def test_a_child_forked_while_the_store_is_open_neither_crashes_nor_writes_through_the_parents_copy(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "open.duckdb"
+    done = subprocess.run(
+        [sys.executable, "-c", _FORK_WHILE_OPEN, str(db), str(tmp_path / "untold.duckdb")],
+        cwd=Path(__file__).resolve().parents[3],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert (done.returncode, done.stdout.splitlines()) == (0, ["worker 0", "child waits True", "child 0"]), (
+        done.stderr
+    )
+    with open_store(db, read_only=True) as store:
+        assert sorted(c.id for c in store.iter_calls()) == ["c00001", "c00003"]
+    with open_store(tmp_path / "untold.duckdb", read_only=True) as store:
+        assert [c.id for c in store.iter_calls()] == ["c00004"]

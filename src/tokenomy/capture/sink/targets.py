@@ -6,7 +6,8 @@
   session as a tree. DuckDB lets
   one process write a file at a time: the file is held while batches keep coming and closed
   after a few idle seconds, so that other processes (``tokenomy report``, a forked worker) can
-  open it. A file another process holds is a retryable failure (the batch waits in the spool).
+  open it. A file another process holds is a retryable failure (the batch waits in the spool), and
+  so is, in a forked child, the file its parent held open at the fork (see :data:`_INHERITED`).
 * ``http://host:port``: NDJSON of native records POSTed to ``/v1/events``; the server prices
   and stores them and answers 2xx only once they are durable.
 * ``otlp+http://host:port``: calls are priced here and POSTed as GenAI spans (protobuf) to
@@ -21,7 +22,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import time
+import weakref
 from collections.abc import Sequence
 from importlib import metadata
 from operator import attrgetter
@@ -184,9 +187,15 @@ class DuckDBTarget:
 
     def _open(self) -> DuckDBStore:
         if self._store is None:
+            if _INHERITED and _inherited(self.path):
+                raise StoreError(
+                    f"{self.path} was open in the process this one was forked from, and DuckDB would give "
+                    "this one that copy of it, so the parent (or a later process) stores these batches"
+                )
             from tokenomy.store import open_store  # noqa: PLC0415  (DuckDB and Arrow load on first write)
 
             self._store = open_store(self.path)
+            _OPEN.add(self)
         return self._store
 
     def idle(self, *, now: bool = False) -> None:
@@ -197,13 +206,61 @@ class DuckDBTarget:
     def close(self) -> None:
         """Close the file (and release DuckDB's write lock)."""
         store, self._store = self._store, None
+        _OPEN.discard(self)
         if store is not None:
             with contextlib.suppress(StoreError, OSError):
                 store.close()
 
     def after_fork(self) -> None:
-        """Forget the parent's open file without closing it (closing could write to it)."""
-        self._store = None
+        """Forget the parent's open file, never closing or releasing it (see :data:`_INHERITED`)."""
+        store, self._store = self._store, None
+        _OPEN.discard(self)
+        if store is not None:
+            _keep_for_life(store)
+
+
+_INHERITED: Final[list[DuckDBStore]] = []
+"""The stores a forked child found open, kept (never closed, never freed) for the child's lifetime.
+
+DuckDB's database object is not fork-safe: in the child its worker threads are gone, and freeing
+it (the last reference dropped, or ``close()``) joins them and checkpoints into the parent's file,
+which crashes the child (SIGSEGV) or writes over what the parent writes. So the child keeps every
+reference to it, for good: this list is made immortal on first use (:func:`_keep_for_life`), or the
+interpreter's own exit would free it when the child ends normally (``sys.exit``, not ``os._exit``).
+DuckDB may report those objects as leaked on such an exit ("nanobind: leaked ... instances").
+
+While that object lives, DuckDB answers any connection to the same file in this process with it
+(its instance cache knows the file by path), so this process must not open the file again:
+:meth:`DuckDBTarget.send` fails, retryably, and batches go to the spool, which the parent (sharing
+the spool folder) or a later process replays."""
+
+
+def _keep_for_life(store: DuckDBStore) -> None:
+    """Keep ``store`` referenced until the process ends, past the interpreter's own cleanup."""
+    if not _INHERITED:
+        import ctypes  # noqa: PLC0415  (only in a child forked while the file was open)
+
+        ctypes.pythonapi.Py_IncRef(ctypes.py_object(_INHERITED))  # a reference nothing releases
+    _INHERITED.append(store)
+
+
+def _inherited(path: Path) -> bool:
+    """Whether this process inherited ``path``'s database open from the process it was forked from."""
+    resolved = path.resolve()
+    return any(store.path.resolve() == resolved for store in _INHERITED)
+
+
+_OPEN: Final[weakref.WeakSet[DuckDBTarget]] = weakref.WeakSet()
+"""The targets holding their file open now. A forked child keeps their stores at once, whether or not a
+sink tells it of the fork (a sink nobody touches in the child would otherwise free its store at exit)."""
+
+
+def _keep_open_stores() -> None:
+    for target in list(_OPEN):
+        target.after_fork()
+
+
+os.register_at_fork(after_in_child=_keep_open_stores)
 
 
 def _event_batch(records: Sequence[Record]) -> EventBatch:
