@@ -194,3 +194,19 @@ def test_an_unknown_gateway_sink_names_every_accepted_form(tmp_path: Path) -> No
     assert all(
         form in str(caught.value) for form in ("duckdb:PATH", "http://", "otlp+http://", "none", "off")
     )
+
+
+def test_requests_the_proxy_does_not_meter_are_counted_too() -> None:
+    """Refused for want of the token, unmetered paths (under one label) and the wrong method on a
+    metered path all show in ``tokenomy_gateway_requests_total``."""
+    app, _ = _gateway(token=TOKEN, other_paths="pass")
+    asyncio.run(asgi_call(app, "/v1/chat/completions", {"model": "gpt-4o"}))  # no token: 401
+    asyncio.run(asgi_call(app, "/v1/models", None, {"Authorization": f"Bearer {TOKEN}"}, method="GET"))
+    asyncio.run(asgi_call(app, "/v1/files/abc", None, {"Authorization": f"Bearer {TOKEN}"}, method="GET"))
+    asyncio.run(asgi_call(app, "/v1/batches", None, method="GET"))  # no token: 401
+    metrics = asyncio.run(
+        asgi_call(app, "/metrics", None, {"Authorization": f"Bearer {TOKEN}"}, method="GET")
+    ).body.decode()
+    assert 'tokenomy_gateway_requests_total{path="/v1/chat/completions",status="401"} 1' in metrics
+    assert 'tokenomy_gateway_requests_total{path="other",status="200"} 2' in metrics
+    assert 'tokenomy_gateway_requests_total{path="other",status="401"} 1' in metrics

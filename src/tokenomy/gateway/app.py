@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import hmac
 import json
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Final
@@ -52,6 +53,9 @@ _WARM_MODEL: Final = "gpt-4o-mini"
 """A model whose price, resolved at start-up, loads the catalog (any catalog model would do)."""
 
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+OTHER_PATHS: Final = "other"
+"""The ``path`` label of the ``/v1/`` requests the gateway does not meter (one label, so that their
+paths, which clients choose, do not grow the metrics without bound)."""
 _OWN: Final = frozenset({"/healthz", "/readyz", "/metrics"})
 TOKEN_HEADER: Final = PREFIX + b"token"
 
@@ -116,9 +120,9 @@ class Gateway:
         surface = SURFACES.get(path)
         if surface is not None and scope["method"] == "POST":
             if self._admitted(scope, surface.wire):
-                await self.proxy.handle(scope, receive, send, surface)
+                await self.proxy.handle(scope, receive, send, surface)  # counts its own answer
             else:
-                await self._no_token(send, surface.wire)
+                await self._counted(path, send, lambda out: self._no_token(out, surface.wire))
         elif path in _OWN and scope["method"] == "GET":
             if path == "/metrics" and not self._has_token(scope):
                 await _plain(
@@ -128,14 +132,32 @@ class Gateway:
                 await self._own(path, send)
         elif path.startswith("/v1/"):
             wire = wire_for_path(path, scope["headers"])
+            label = path if surface is not None else OTHER_PATHS
             if self._admitted(scope, wire):
-                await self._other(scope, receive, send)
+                await self._counted(label, send, lambda out: self._other(scope, receive, out))
             else:
-                await self._no_token(send, wire)
+                await self._counted(label, send, lambda out: self._no_token(out, wire))
         else:
             await _plain(
                 send, 404, b'{"error": "not found: the gateway serves /v1/... , /healthz, /readyz, /metrics"}'
             )
+
+    async def _counted(self, label: str, send: Send, answer: Callable[[Send], Awaitable[None]]) -> None:
+        """Run ``answer`` (a ``/v1/`` request the proxy does not meter) and count it in the metrics
+        under ``label``, with the status it answered."""
+        started = time.perf_counter()
+        status = 0
+
+        async def noted(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await answer(noted)
+        finally:
+            self.metrics.request_done(label, status or 500, time.perf_counter() - started, None)
 
     def _has_token(self, scope: Scope) -> bool:
         """True without a token, or when the request carries it (bearer, x-api-key or X-Tokenomy-Token)."""
