@@ -297,11 +297,22 @@ def test_an_upstream_whose_ids_repeat_gets_a_call_id_of_the_gateways() -> None:
 
 
 def test_a_call_without_an_answer_has_its_own_ids_and_no_usage() -> None:
-    call = build_call(_exchange(status=None, end="error", error_type="upstream_connect"))
+    call = build_call(_exchange(status=None, end="error", error_type="upstream_protocol"))
     assert call.id == f"{call.trace_id}:{call.span_id}"
-    assert (call.status, call.error_type, call.http_status) == (Status.ERROR, "upstream_connect", None)
-    assert call.usage == Usage()
+    assert (call.status, call.error_type, call.http_status) == (Status.ERROR, "upstream_protocol", None)
+    assert call.usage == Usage()  # sent, and not answered: what was billed is not known
     assert call.n_messages == 1  # the prompt's shape is still counted
+
+
+def test_a_request_that_never_left_used_no_tokens() -> None:
+    """No connection to the upstream: nothing reached the provider, so nothing was billed ($0 when
+    priced, rather than an unknown that reports count as unpriced)."""
+    pricer = Pricer()
+    exchange = _exchange(status=None, end="error", error_type="upstream_connect", unsent=True)
+    call = build_call(exchange, pricer)
+    assert call.usage.input_total == call.usage.output_total == 0
+    assert call.cost is not None
+    assert call.cost.total == 0
 
 
 @pytest.mark.parametrize("bits", [0, 1, 1 << 64, (1 << 192) - 1])

@@ -203,8 +203,8 @@ def build_call(exchange: Exchange, pricer: Pricer | None = None) -> Call:
     status = _STATUS[end]
     if http_status is not None and http_status >= 400 and end != REJECTED:
         status = Status.ERROR
-    if end == REJECTED or (http_status is not None and http_status >= 400):
-        usage = NOT_BILLED
+    if end == REJECTED or exchange.unsent or (http_status is not None and http_status >= 400):
+        usage = NOT_BILLED  # refused, never sent (no connection) or answered with an error: nothing billed
     elif http_status is not None and exchange.streamed and not complete:
         usage = fill_missing(usage, prompt_tokens=prompt, text=text, model=model)
     if not tier:
