@@ -14,6 +14,7 @@ from openai import OpenAI
 from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN_CONTEXT, NonRecordingSpan, SpanContext
 
+import tokenomy
 from tests.capture.support import MemoryTarget, sink_with
 from tokenomy import capture
 from tokenomy.capture.ids import is_span_id, is_trace_id
@@ -183,3 +184,14 @@ def test_instrumented_calls_take_their_parent_from_the_opentelemetry_span_they_r
     )
     assert outside.parent_span_id is None
     assert outside.trace_id != inside.trace_id
+
+
+def test_a_decorator_without_its_parentheses_says_how_to_write_it() -> None:
+    with pytest.raises(TypeError, match=r"write @tokenomy.context\(...\) with its parentheses"):
+
+        @tokenomy.context  # type: ignore[arg-type]
+        def handler() -> None:
+            """Never run."""
+
+    with pytest.raises(TypeError, match=r"by name .* not 'chat-42'"):
+        tokenomy.context("chat-42")  # type: ignore[arg-type]

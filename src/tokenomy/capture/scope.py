@@ -27,7 +27,7 @@ from contextvars import Context, ContextVar, Token, copy_context
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Final, ParamSpec, TypeVar, cast
+from typing import Any, Final, Never, ParamSpec, TypeVar, cast
 
 from tokenomy.capture.ids import new_span_id, new_trace_id
 from tokenomy.capture.otel import current_span
@@ -119,13 +119,14 @@ class context:  # noqa: N801  (a lower-case name: it reads as a function at the 
 
     Raises:
         ValueError: A name is not a string (``session=123``), or ``tags`` is not a mapping.
+        TypeError: A value given by position (``@tokenomy.context`` without parentheses).
     """
 
     current = staticmethod(current)
 
     def __init__(
         self,
-        *,
+        *given: Never,  # none: a value by position is refused, with how to write it
         session: str | None = None,
         user: str | None = None,
         team: str | None = None,
@@ -136,6 +137,13 @@ class context:  # noqa: N801  (a lower-case name: it reads as a function at the 
         agent: str | None = None,
         tags: Mapping[str, object] | None = None,
     ) -> None:
+        if given:
+            first: object = given[0]
+            what = "a function" if callable(first) else repr(first)
+            raise TypeError(
+                f"tokenomy.context takes its fields by name (session=..., team=...), not {what}; as a "
+                "decorator, write @tokenomy.context(...) with its parentheses"
+            )
         names = {"user": user, "team": team, "project": project, "feature": feature, "intent": intent}
         names |= {"environment": environment, "agent": agent}
         fields = {name: text_or_none(name, value) for name, value in names.items()}
