@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from decimal import Decimal
+from fractions import Fraction
 from types import SimpleNamespace
 
 import pytest
@@ -127,6 +128,9 @@ def test_a_charge_the_store_would_refuse_is_refused_at_the_call_and_sends_nothin
         ({"action": 5}, "action must be a string"),
         ({"score": float("nan")}, "finite"),
         ({"score": 1e999}, "finite"),
+        ({"score": Decimal("NaN")}, "finite"),
+        ({"score": Decimal("sNaN")}, "finite"),
+        ({"score": Decimal("1e999")}, "finite"),
     ],
 )
 def test_an_outcome_the_store_would_refuse_is_refused_at_the_call(
@@ -136,6 +140,12 @@ def test_an_outcome_the_store_would_refuse_is_refused_at_the_call(
         capture.record_outcome("chatcmpl-1", **kwargs)  # type: ignore[arg-type]
     assert capture.flush(10) is True
     assert target.records == []
+
+
+def test_decimal_and_fraction_quantities_and_scores_are_taken_as_numbers() -> None:
+    assert capture.charge("0.004", "search_api", quantity=Decimal(3)).quantity == 3.0
+    assert capture.charge("0.004", "sandbox", quantity=Fraction(5, 2)).quantity == 2.5
+    assert capture.record_outcome("c1", score=Decimal("0.9"), target="call").score == 0.9
 
 
 def test_without_a_sink_outcomes_and_charges_are_returned_but_not_sent() -> None:

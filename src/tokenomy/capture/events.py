@@ -10,10 +10,12 @@ not configured.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from fractions import Fraction
 from typing import Any, Final
 
 from tokenomy.capture.ids import new_trace_id
@@ -35,7 +37,7 @@ _MAX_AMOUNT: Final = Decimal(10) ** 26
 def record_outcome(
     session_or_call: Any,
     success: bool | None = None,
-    score: float | None = None,
+    score: float | Decimal | Fraction | None = None,
     action: str | None = None,
     *,
     target: OutcomeTarget | None = None,
@@ -60,17 +62,14 @@ def record_outcome(
     kind, ident = _target_of(session_or_call, target)
     if success is not None and not isinstance(success, bool):
         raise ValueError(f"record_outcome: success must be True, False or None, got {success!r}")
-    if score is not None and (
-        isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score)
-    ):
-        raise ValueError(f"record_outcome: score must be a finite number or None, got {score!r}")
+    score = _finite_or_none("score", score, "record_outcome")
     text_or_none("action", action, where="record_outcome")
     event = OutcomeEvent(
         target=kind,
         id=ident,
         at=datetime.now(UTC).replace(tzinfo=None),
         success=success,
-        score=None if score is None else float(score),
+        score=score,
         action=action,
     )
     sink = RUNTIME.sink
@@ -107,7 +106,7 @@ def charge(
     amount: Decimal | int | float | str,
     kind: str,
     *,
-    quantity: float | None = None,
+    quantity: float | Decimal | Fraction | None = None,
     unit: str | None = None,
     description: str | None = None,
     session: str | None = None,
@@ -144,10 +143,7 @@ def charge(
         raise ValueError(f"charge: kind must be a non-empty string (search_api...), got {kind!r}")
     if not isinstance(currency, str) or not currency:
         raise ValueError(f"charge: currency must be a currency code (USD...), got {currency!r}")
-    if quantity is not None and (
-        isinstance(quantity, bool) or not isinstance(quantity, int | float) or not math.isfinite(quantity)
-    ):
-        raise ValueError(f"charge: quantity must be a finite number or None, got {quantity!r}")
+    quantity = _finite_or_none("quantity", quantity, "charge")
     for name, value in (("unit", unit), ("description", description), ("session", session)):
         text_or_none(name, value, where="charge")
     for name in ATTRIBUTION_FIELDS:
@@ -197,3 +193,16 @@ def _now_ms() -> datetime:
     """Now, naive UTC, to the millisecond (the native form's precision for a charge's time)."""
     now = datetime.now(UTC).replace(tzinfo=None)
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def _finite_or_none(name: str, value: object, where: str) -> float | None:
+    """``value`` as a float when it is a finite number (an int, float, ``Decimal`` or ``Fraction``;
+    not a bool), None for None; anything else raises ValueError naming it."""
+    if value is None:
+        return None
+    if not isinstance(value, bool) and isinstance(value, int | float | Decimal | Fraction):
+        with contextlib.suppress(ValueError, OverflowError):  # a signalling NaN, a Decimal past float's range
+            number = float(value)
+            if math.isfinite(number):
+                return number
+    raise ValueError(f"{where}: {name} must be a finite number or None, got {value!r}")
