@@ -48,6 +48,21 @@ def test_instrument_returns_the_same_client_and_a_second_time_changes_nothing(mo
     assert isinstance(vars(client)[MARK].api_key_id, str)
 
 
+def test_a_second_instrument_with_other_settings_is_refused_not_ignored(mock: MockThread) -> None:
+    """A budget or content setting given the second time would be silently ignored (not enforced,
+    not kept): refused, naming it; the same settings again, or none, change nothing."""
+    own = Sink(MemoryTarget())
+    client = capture.instrument(_openai(mock), sink=own, capture_content=True)
+    assert capture.instrument(client, sink=own, capture_content=True) is client
+    assert capture.instrument(client) is client
+    with pytest.raises(ConfigError, match="already instrumented, with other capture_content"):
+        capture.instrument(client, capture_content=False)
+    with pytest.raises(ConfigError, match="already instrumented, with other sink, redact"):
+        capture.instrument(client, sink="duckdb:x.duckdb", redact=str.upper)
+    assert vars(client)[MARK].capture_content is True
+    own.shutdown(1)
+
+
 def test_unsupported_clients_are_refused_with_what_to_do() -> None:
     with pytest.raises(ConfigError, match="official SDK clients"):
         capture.instrument(object())

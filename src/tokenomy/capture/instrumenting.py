@@ -36,7 +36,7 @@ from tokenomy.capture.sink.core import Sink
 from tokenomy.capture.sink.settings import settings_from_config, spool_for, target_for
 from tokenomy.capture.streams import watch_stream
 from tokenomy.config import load
-from tokenomy.errors import BudgetExceeded
+from tokenomy.errors import BudgetExceeded, ConfigError
 from tokenomy.schema import Status
 
 ClientT = TypeVar("ClientT")
@@ -70,15 +70,19 @@ def instrument(
             (capture/budget.py).
 
     Returns:
-        ``client`` itself, instrumented (already instrumented clients are returned unchanged).
+        ``client`` itself, instrumented (an already instrumented client is returned unchanged, when
+        no setting given differs from those it was instrumented with).
 
     Raises:
         ConfigError: ``client`` is not a supported SDK client, or an argument is one ``configure``
             refuses (``sink`` not a valid URL or Sink, ``redact`` not callable, ``capture_content``
-            not true or false); the client is left unchanged.
+            not true or false), or ``client`` is already instrumented with other settings than those
+            given; the client is left unchanged.
     """
     capture_content = checked_options("instrument", sink, capture_content, redact)
-    if isinstance(getattr(client, "__dict__", {}).get(MARK), ClientState):
+    state = getattr(client, "__dict__", {}).get(MARK)
+    if isinstance(state, ClientState):
+        _same_settings(state, sink, capture_content, redact, budget)
         return client
     adapter = adapter_for(client)
     if isinstance(sink, str):
@@ -92,6 +96,28 @@ def instrument(
     RUNTIME.preload()
     _patch(client, state_for(client, adapter, sink, capture_content, redact, budget=budget))
     return client
+
+
+def _same_settings(
+    state: ClientState, sink: object, capture_content: bool | None, redact: object, budget: object
+) -> None:
+    """Refuse to instrument a client again with settings of its own it does not have: they would be
+    ignored (a budget not enforced, content kept or not), so the second call says so instead."""
+    asked = {"sink": sink, "capture_content": capture_content, "redact": redact, "budget": budget}
+    differ = [
+        name
+        for name, value in asked.items()
+        if value is not None
+        and not (name == "sink" and isinstance(value, str))
+        and value != getattr(state, name)
+    ]
+    if isinstance(sink, str):
+        differ.insert(0, "sink")  # a URL would make a new sink: never the one the client has
+    if differ:
+        raise ConfigError(
+            f"instrument: this client is already instrumented, with other {', '.join(differ)}; "
+            "instrument a new client for other settings (a copy made with with_options() keeps these)"
+        )
 
 
 def _patch(client: Any, state: ClientState) -> None:
