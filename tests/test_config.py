@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from tokenomy.config import load
+from tokenomy.config import Config, load
 from tokenomy.errors import ConfigError
 
 
-def _load(tmp_path: Path, text: str) -> object:
+def _load(tmp_path: Path, text: str) -> Config:
     path = tmp_path / "tokenomy.toml"
     path.write_text(text, encoding="utf-8")
     return load(path, env={})
@@ -22,12 +22,12 @@ def test_every_known_table_and_setting_is_read(tmp_path: Path) -> None:
         '[tokenomy]\nsink = "none"\nqueue_size = 5\n[gateway]\nrequire_keys = true\n[budgets]\n'
         '[[budget]]\nname = "b"\n[[price]]\nmodel = "m"\n[[modifier]]\n[[overhead]]\n',
     )
-    assert (getattr(config, "sink"), getattr(config, "queue_size")) == ("none", 5)
+    assert (config.sink, config.queue_size) == ("none", 5)
 
 
 def test_settings_at_the_top_level_beside_tables_are_read(tmp_path: Path) -> None:
     config = _load(tmp_path, 'db = "here.duckdb"\nflush-interval = 2\n[gateway]\nrequire_keys = true\n')
-    assert (getattr(config, "db"), getattr(config, "flush_interval")) == (Path("here.duckdb"), 2.0)
+    assert (config.db, config.flush_interval) == (Path("here.duckdb"), 2.0)
 
 
 @pytest.mark.parametrize(
