@@ -108,9 +108,7 @@ def session_tree(store: Store, session_id: str, *, sources: Sources | None = Non
         'SELECT * FROM charges WHERE session_id = ? ORDER BY "at", id', [session_id]
     ).to_pylist()
     if not calls and not charges:
-        raise StoreError(
-            f"no call or charge belongs to session {session_id!r}; list sessions with `tokenomy sessions`"
-        )
+        raise unknown_session(session_id)
     spans = _spans(store, src, session_id, {c["trace_id"] for c in calls if c["trace_id"]})
     notes = [] if src.spans else ["the store has no spans table: only calls, tool uses and charges are shown"]
     roots = _assemble(calls, spans, charges)
@@ -136,6 +134,14 @@ def session_tree(store: Store, session_id: str, *, sources: Sources | None = Non
             None,
         ),
         notes=tuple(notes),
+    )
+
+
+def unknown_session(session_id: str) -> StoreError:
+    """The error for a session nothing belongs to, in the same words whoever reads it (the store, or
+    a collector's API that answers 404)."""
+    return StoreError(
+        f"no call or charge belongs to session {session_id!r}; list sessions with `tokenomy sessions`"
     )
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from click.core import ParameterSource
 
 from tokenomy import config
 
@@ -33,6 +34,41 @@ def db_option(func: F) -> F:
         default=None,
         help="DuckDB store file. [default: $TOKENOMY_DB or ./tokenomy.duckdb]",
     )(func)
+
+
+def server_option(func: F) -> F:
+    """``--server URL``: read through a running collector's API instead of the store file
+    (or ``$TOKENOMY_SERVER``)."""
+    return click.option(
+        "--server",
+        "server",
+        envvar="TOKENOMY_SERVER",
+        default=None,
+        metavar="URL",
+        help="Read through the collector's API at URL (`tokenomy serve` owns the store while it runs); "
+        "token from $TOKENOMY_SERVER_TOKEN. [default: $TOKENOMY_SERVER]",
+    )(func)
+
+
+def collector_url(server: str | None, db: Path | None) -> str | None:
+    """The collector to read through, or None to read the store file.
+
+    An explicit ``--db`` wins over ``$TOKENOMY_SERVER`` (explicit beats the environment, as for
+    every setting); ``--db`` and ``--server`` both on the command line name two sources at once.
+
+    Raises:
+        click.UsageError: ``--db`` and ``--server`` were both given.
+    """
+    if not server:
+        return None
+    if db is None:
+        return server
+    source = click.get_current_context().get_parameter_source("server")
+    if source is ParameterSource.ENVIRONMENT:
+        return None
+    raise click.UsageError(
+        "--db and --server name two sources; give one (--server reads the collector's store)"
+    )
 
 
 def config_option(func: F) -> F:

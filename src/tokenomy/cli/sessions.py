@@ -1,4 +1,5 @@
-"""``tokenomy sessions``: sessions ranked by cost (a thin shell over analysis.sessions)."""
+"""``tokenomy sessions``: sessions ranked by cost (a thin shell over analysis.sessions), from the store
+or, with ``--server``, through a running collector's API (cli/collector_reads.py)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,16 @@ from tokenomy.analysis import serialize, terminal
 from tokenomy.analysis.dimensions import Grouping, Scope, parse_dimensions, parse_where
 from tokenomy.analysis.grouped import Selection
 from tokenomy.analysis.sessions import top_sessions
-from tokenomy.cli.options import check_period, config_option, db_option, resolve
+from tokenomy.cli import collector_reads
+from tokenomy.cli.collector_client import CollectorClient
+from tokenomy.cli.options import check_period, collector_url, config_option, db_option, resolve, server_option
 from tokenomy.cli.report import TIME_FORMATS, console_for_stdout
 from tokenomy.store import open_store
 
 
 @click.command(name="sessions")
 @db_option
+@server_option
 @config_option
 @click.option(
     "--top", type=click.IntRange(min=1), default=20, show_default=True, help="Sessions to list (per group)."
@@ -35,6 +39,7 @@ from tokenomy.store import open_store
 def command(
     *,
     db: Path | None,
+    server: str | None,
     config_file: Path | None,
     top: int,
     by: str | None,
@@ -45,12 +50,22 @@ def command(
 ) -> None:
     """Sessions ranked by cost (calls and charges, sub-agents included), with calls, tokens,
     duration and outcome. Show one of them with `tokenomy session ID`.
+
+    With --server (or $TOKENOMY_SERVER), read a running collector's API instead of the store file
+    it owns: the same ranking, for a period (--by and --where are not served).
     """
     check_period(since, until)
     settings = resolve(config_file, db=db)
+    url = collector_url(server, db)
+    if url is not None:
+        collector_reads.unserved(by=by, where=where)
     selection = Selection(Scope(since, until, parse_where(where)), Grouping(parse_dimensions(by)))
-    with open_store(settings.db, read_only=True) as store:
-        sessions = top_sessions(store, selection, top=top)
+    if url is not None:
+        with CollectorClient(url, settings.server_token) as client:
+            sessions = collector_reads.top_sessions(client, selection, top=top)
+    else:
+        with open_store(settings.db, read_only=True) as store:
+            sessions = top_sessions(store, selection, top=top)
     if fmt == "json":
         click.echo(json.dumps(serialize.sessions_json(sessions), indent=2))
     elif fmt == "csv":

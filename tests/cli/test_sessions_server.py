@@ -1,0 +1,447 @@
+"""``tokenomy sessions --server`` and ``tokenomy session ID --server``: through a real collector on
+127.0.0.1, they print what the store path prints for the same events, and fail clearly.
+
+The same payloads go to a collector served by uvicorn (read through its API) and to a second
+collector in process writing another store file (read from the file): the same code stores both,
+so the two paths must agree character for character. Times are whole milliseconds: the API
+writes times with millisecond precision (docs/reports.md says so).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from click.testing import CliRunner
+
+from tests.server.support import SpanSpec, call, request_bytes
+from tokenomy.cli.collector_client import CollectorClient, CollectorError
+from tokenomy.cli.main import cli, main
+from tokenomy.listen import bind
+from tokenomy.native import format_time
+from tokenomy.server.app import Collector
+from tokenomy.server.settings import ServerSettings
+
+TOKEN = "sessions-token-0123456789abcdef"
+T0 = datetime(2026, 3, 1, 10, tzinfo=UTC)
+TRACE = "11" * 16
+OTLP_TRACE = "22" * 16
+ROOT, A1, A2, B1, B2 = "aa" * 8, "a1" * 8, "a2" * 8, "b1" * 8, "b2" * 8
+"""Span ids (hex, as OTLP stores them) of the agent span and of the calls below it."""
+
+
+def _at(seconds: float) -> str:
+    return format_time(T0 + timedelta(seconds=seconds))
+
+
+def _ns(seconds: float) -> int:
+    return round((T0 + timedelta(seconds=seconds)).timestamp() * 1000) * 1_000_000
+
+
+def _usage(uncached: int, output: int, cache_read: int = 0) -> dict[str, int]:
+    return {
+        "input_uncached": uncached,
+        "cache_read": cache_read,
+        "cache_write_5m": 0,
+        "cache_write_1h": 0,
+        "output_visible": output,
+        "reasoning": 0,
+    }
+
+
+def _cost(total: str) -> dict[str, Any]:
+    return {"total": total, "currency": "USD", "source": "test", "price_date": "2026-03-01"}
+
+
+def _call(cid: str, start: float, agent: str, **fields: Any) -> dict[str, Any]:
+    team = fields.pop("team", "t")
+    return {
+        "id": cid,
+        "provider": "openai",
+        "request_model": "gpt-4o-mini",
+        "started_at": _at(start),
+        "ended_at": _at(start + 1),
+        "latency_ms": 1000.0,
+        "usage": _usage(100, 10),
+        "attribution": {"team": team, "agent": agent},
+        **fields,
+    }
+
+
+def _events() -> list[dict[str, Any]]:
+    """Session S: main delegates to a helper below an agent span; a call adopted through its trace;
+    an unpriced call; two charges; a session outcome. Q: one call that failed. W: four days later.
+    One call with neither session nor trace."""
+    return [
+        _call(
+            "a1",
+            0,
+            "main",
+            session_id="S",
+            trace_id=TRACE,
+            span_id=A1,
+            parent_span_id=ROOT,
+            cost=_cost("0.01"),
+            tool_uses=[{"name": "delegate_helper", "args_hash": "h1h1h1h1h1"}],
+        ),
+        _call(
+            "b1",
+            1,
+            "helper",
+            session_id="S",
+            trace_id=TRACE,
+            span_id=B1,
+            parent_span_id=A1,
+            cost=_cost("0.002"),
+            tool_uses=[{"name": "run_tests", "args_hash": "xxxxxxxxxx"}],
+            usage=_usage(50, 5, cache_read=20),
+        ),
+        _call(
+            "b2",
+            3,
+            "helper",
+            trace_id=TRACE,
+            span_id=B2,
+            parent_span_id=A1,
+            cost=_cost("0.003"),
+            outcome={"success": True, "action": "tests_run"},
+        ),
+        _call(
+            "a2",
+            5,
+            "main",
+            session_id="S",
+            trace_id=TRACE,
+            span_id=A2,
+            parent_span_id=ROOT,
+            request_model="no-such-model-anywhere",
+        ),
+        _call("q", 9, "solo", session_id="Q", team="u", cost=_cost("0.0005"), status="error"),
+        _call("w", 4 * 86_400, "solo", session_id="W", team="u", cost=_cost("0.004")),
+        _call("loose", 9, "solo", team="u", cost=_cost("0.0001")),
+        {"type": "charge", "id": "g", "amount": "0.001", "kind": "code_sandbox", "at": _at(2),
+         "session_id": "S", "description": "run_tests", "attribution": {"team": "t"}},
+        {"type": "charge", "id": "h", "amount": "0.001", "kind": "search_api", "at": _at(-1),
+         "session_id": "S", "attribution": {"team": "t"}},
+        {"type": "charge", "id": "wg", "amount": "0.02", "kind": "gpu", "at": _at(4 * 86_400 + 1),
+         "session_id": "W"},
+        {"type": "outcome", "target": "session", "id": "S", "success": True, "score": 0.9,
+         "action": "merged", "at": _at(7)},
+        {"type": "outcome", "target": "call", "id": "q", "success": False, "at": _at(10)},
+    ]  # fmt: skip
+
+
+def _spans() -> bytes:
+    """An agent span naming session S above the calls of its trace; an OTLP model call in session O."""
+    return request_bytes(
+        [
+            SpanSpec(
+                TRACE,
+                ROOT,
+                name="invoke_agent main",
+                start_ns=_ns(-0.5),
+                end_ns=_ns(7),
+                attributes={"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "main",
+                            "session.id": "S"},
+            ),
+            SpanSpec(
+                OTLP_TRACE,
+                "33" * 8,
+                name="invoke_agent planner",
+                start_ns=_ns(20),
+                end_ns=_ns(25),
+                attributes={"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "planner",
+                            "session.id": "O"},
+            ),
+            SpanSpec(
+                OTLP_TRACE,
+                "44" * 8,
+                parent_span_id="33" * 8,
+                name="chat gpt-4o-mini",
+                start_ns=_ns(21),
+                end_ns=_ns(22.25),
+                attributes={"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai",
+                            "gen_ai.request.model": "gpt-4o-mini", "gen_ai.response.model": "gpt-4o-mini",
+                            "gen_ai.response.id": "resp-otlp-1", "gen_ai.usage.input_tokens": 1200,
+                            "gen_ai.usage.output_tokens": 80},
+            ),
+        ]
+    )  # fmt: skip
+
+
+def _payloads() -> list[tuple[str, bytes, str]]:
+    events = "\n".join(json.dumps(e) for e in _events()).encode()
+    return [
+        ("/v1/traces", _spans(), "application/x-protobuf"),
+        ("/v1/events", events, "application/x-ndjson"),
+    ]
+
+
+@dataclass
+class Served:
+    """The collector's URL and the store file written from the same payloads."""
+
+    url: str
+    direct: Path
+
+
+def _post(port: int, path: str, body: bytes, kind: str) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("POST", path, body, {"content-type": kind, "authorization": f"Bearer {TOKEN}"})
+        response = conn.getresponse()
+        assert response.status == 200, response.read()
+        response.read()
+    finally:
+        conn.close()
+
+
+def _write_directly(db: Path) -> None:
+    """The same payloads through a collector in process (no network), into a store file left closed."""
+    app = Collector(ServerSettings(db=db, spool=db.with_name("direct.spool")))
+
+    async def scenario() -> None:
+        await app.startup()
+        try:
+            for path, body, kind in _payloads():
+                answer = await call(app, "POST", path, body, {"content-type": kind})
+                assert answer.status == 200, answer.body
+        finally:
+            await app.shutdown()
+
+    asyncio.run(scenario())
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    folder = tmp_path_factory.mktemp("served")
+    direct = folder / "direct.duckdb"
+    _write_directly(direct)
+    settings = ServerSettings(db=folder / "served.duckdb", token=TOKEN, spool=folder / "served.spool")
+    sock = bind("127.0.0.1", 0)
+    port = int(sock.getsockname()[1])
+    config = uvicorn.Config(Collector(settings), loop="asyncio", lifespan="on", log_level="critical")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert server.started, "the collector did not start"
+    try:
+        for path, body, kind in _payloads():
+            _post(port, path, body, kind)
+        yield Served(f"http://127.0.0.1:{port}", direct)
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()
+
+
+@pytest.fixture
+def token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TOKENOMY_SERVER", raising=False)
+    monkeypatch.setenv("TOKENOMY_SERVER_TOKEN", TOKEN)
+
+
+def _run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.output
+
+
+def _both(served: Served, *args: str) -> tuple[str, str]:
+    """The output through the collector's API and from the store file, each with exit code 0."""
+    code, remote = _run(*args, "--server", served.url)
+    assert code == 0, remote
+    code, local = _run(*args, "--db", str(served.direct))
+    assert code == 0, local
+    return remote, local
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        (),
+        ("--format", "json"),
+        ("--format", "csv"),
+        ("--top", "1"),
+        ("--top", "2", "--format", "json"),
+        ("--since", "2026-03-01", "--until", "2026-03-02", "--format", "json"),
+        ("--since", "2026-03-01T10:00:05", "--format", "json"),
+        ("--since", "2026-03-01T10:00:05", "--top", "2"),  # S's charges fall before: its bound is high
+        ("--since", "2026-03-05"),
+        ("--since", "2027-01-01"),
+    ],
+)
+def test_sessions_through_the_collector_print_what_the_store_prints(
+    served: Served, token: None, options: tuple[str, ...]
+) -> None:
+    remote, local = _both(served, "sessions", *options)
+    assert remote == local
+
+
+def test_the_ranking_compared_is_the_one_expected(served: Served, token: None) -> None:
+    remote, _ = _both(served, "sessions", "--format", "json")
+    data = json.loads(remote)
+    assert [r["session_id"] for r in data["rows"]] == ["W", "S", "Q", "O"]
+    s = data["rows"][1]
+    assert (s["calls"], s["charges"], s["cost"], s["unpriced"], s["outcome"], s["action"]) == (
+        4,
+        2,
+        "0.017000000000",
+        1,
+        "success",
+        "merged",
+    )
+    assert data["rows"][2]["outcome"] == "failure"
+    assert (data["sessions"], data["no_session_calls"]) == (4, 1)
+    remote, _ = _both(served, "sessions")
+    assert "most expensive sessions (of 4)" in remote
+    assert "1 call(s) belong to no session" in remote
+    # from 10:00:05 S has one unpriced call and no charge: Q passes it although S's listed bound is higher
+    remote, _ = _both(served, "sessions", "--since", "2026-03-01T10:00:05", "--top", "2", "--format", "csv")
+    assert [line.split(",")[0] for line in remote.splitlines()[1:]] == ["W", "Q"]
+
+
+@pytest.mark.parametrize("session_id", ["S", "Q", "W", "O"])
+@pytest.mark.parametrize("fmt", ["table", "json"])
+def test_one_session_through_the_collector_prints_what_the_store_prints(
+    served: Served, token: None, session_id: str, fmt: str
+) -> None:
+    remote, local = _both(served, "session", session_id, "--format", fmt)
+    assert remote == local
+
+
+def test_the_tree_compared_holds_spans_sub_agents_and_charges(served: Served, token: None) -> None:
+    remote, _ = _both(served, "session", "S")
+    assert "session S  4 calls, 2 charges, $0.0170, outcome success, 1 unpriced" in remote
+    assert "span main" in remote
+    assert "sub-agent helper  subtotal $0.0060" in remote
+    assert "charge code_sandbox (run_tests)  $0.0010  running $0.0140" in remote
+
+
+def test_the_server_may_come_from_the_environment(
+    served: Served, token: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, local = _both(served, "session", "S")
+    monkeypatch.setenv("TOKENOMY_SERVER", served.url)
+    code, out = _run("session", "S")
+    assert (code, out) == (0, local)
+    # an explicit --db wins over the environment's server
+    code, out = _run("session", "S", "--db", str(served.direct))
+    assert (code, out) == (0, local)
+
+
+def test_options_the_api_cannot_serve_are_refused_by_name(served: Served, token: None) -> None:
+    code, out = _run("sessions", "--server", served.url, "--by", "team")
+    assert code == 2
+    assert "--by cannot be used with --server" in out
+    code, out = _run("sessions", "--server", served.url, "--where", "team=t")
+    assert code == 2
+    assert "--where cannot be used with --server" in out
+    code, out = _run("sessions", "--server", served.url, "--db", str(served.direct))
+    assert code == 2
+    assert "--db and --server" in out
+
+
+def test_an_unknown_session_fails_as_the_store_path_does(
+    served: Served, token: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["session", "nope", "--db", str(served.direct)]) == 1
+    from_store = capsys.readouterr().err
+    assert main(["session", "nope", "--server", served.url]) == 1
+    assert capsys.readouterr().err == from_store
+    assert "no call or charge belongs to session 'nope'" in from_store
+
+
+@pytest.mark.parametrize("given", [None, "wrong-token-0123456789abcdef"])
+def test_a_missing_or_wrong_token_names_the_variable_and_never_shows_it(
+    served: Served, given: str | None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("TOKENOMY_SERVER", raising=False)
+    if given is None:
+        monkeypatch.delenv("TOKENOMY_SERVER_TOKEN", raising=False)
+    else:
+        monkeypatch.setenv("TOKENOMY_SERVER_TOKEN", given)
+    for args in (["sessions"], ["session", "S"]):
+        assert main([*args, "--server", served.url]) == 1
+        err = capsys.readouterr().err
+        assert f"the collector at {served.url} refused GET /api/v1/" in err
+        assert "(401)" in err
+        assert ("is wrong" if given else "the token is missing") in err
+        assert "TOKENOMY_SERVER_TOKEN" in err
+        assert TOKEN not in err
+        assert given is None or given not in err
+
+
+def test_a_collector_that_is_not_running_is_named(token: None, capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    for args in (["sessions"], ["session", "S"]):
+        assert main([*args, "--server", url]) == 1
+        err = capsys.readouterr().err
+        assert f"cannot reach the collector at {url}: connection refused" in err
+        assert "tokenomy serve" in err
+
+
+class _NotJSON(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b"<html><body>a login page</body></html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+def test_an_answer_that_is_not_json_is_named(token: None, capsys: pytest.CaptureFixture[str]) -> None:
+    httpd = HTTPServer(("127.0.0.1", 0), _NotJSON)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        for args in (["sessions"], ["session", "S"]):
+            assert main([*args, "--server", url]) == 1
+            err = capsys.readouterr().err
+            assert f"the collector at {url} answered GET /api/v1/sessions" in err
+            assert "not a JSON object (text/html: '<html><body>a login page</body></html>')" in err
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_a_collector_that_does_not_answer_times_out() -> None:
+    with socket.socket() as silent:  # accepts connections (the kernel's backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        started = time.monotonic()
+        with (
+            CollectorClient(url, timeout=0.3) as client,
+            pytest.raises(CollectorError, match=r"did not answer within 0\.3 s"),
+        ):
+            client.get("/api/v1/sessions")
+        assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize("url", ["127.0.0.1:4318", "ftp://127.0.0.1", "http://", "http://h:99999"])
+def test_a_url_that_is_not_a_collectors_is_refused(url: str) -> None:
+    with pytest.raises(CollectorError, match="--server"):
+        CollectorClient(url)
