@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         run_in_context,
         shutdown,
         sink_stats,
+        warm_up,
     )
     from tokenomy.pricing import price
 
@@ -49,6 +50,7 @@ _CAPTURE: Final = (
     "run_in_context",
     "shutdown",
     "sink_stats",
+    "warm_up",
 )
 """Live capture (docs/capture.md), imported on first use so that ``import tokenomy`` stays light."""
 
@@ -80,6 +82,7 @@ __all__ = [
     "run_in_context",
     "shutdown",
     "sink_stats",
+    "warm_up",
 ]
 
 

@@ -23,6 +23,7 @@ import gzip
 import hashlib
 import json
 import math
+import os
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -182,8 +183,15 @@ class _EncodingCache:
                 self._built[name] = enc
             return enc
 
+    def after_fork(self) -> None:
+        """A new lock in a forked child: a thread of the parent may have held it, building an encoding
+        (capture builds ``o200k_base`` in the background right after ``configure()``), and the child
+        would wait for it forever. What that thread had not finished is built again, by the child."""
+        self._lock = threading.Lock()
+
 
 _CACHE: Final = _EncodingCache()
+os.register_at_fork(after_in_child=_CACHE.after_fork)
 
 
 def load_ranks(name: str) -> dict[bytes, int]:

@@ -41,6 +41,7 @@ def test_the_public_names_are_pinned() -> None:
         "run_in_context",
         "shutdown",
         "sink_stats",
+        "warm_up",
     ]
     assert sorted(capture.__all__) == sorted([*capture_api, "Scope", "Sink", "SinkSettings", "SinkStats"])
     assert set(capture_api) <= set(tokenomy.__all__)

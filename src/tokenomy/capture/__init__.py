@@ -18,7 +18,7 @@ See docs/capture.md.
 
 from __future__ import annotations
 
-from tokenomy.capture.api import configure, flush, shutdown, sink_stats
+from tokenomy.capture.api import configure, flush, shutdown, sink_stats, warm_up
 from tokenomy.capture.events import charge, record_outcome
 from tokenomy.capture.instrumenting import instrument
 from tokenomy.capture.scope import Scope, context, run_in_context
@@ -39,4 +39,5 @@ __all__ = [
     "run_in_context",
     "shutdown",
     "sink_stats",
+    "warm_up",
 ]

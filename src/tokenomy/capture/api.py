@@ -1,4 +1,4 @@
-"""The process-level controls: ``configure``, ``flush``, ``shutdown`` and ``sink_stats``."""
+"""The process-level controls: ``configure``, ``flush``, ``shutdown``, ``sink_stats`` and ``warm_up``."""
 
 from __future__ import annotations
 
@@ -108,6 +108,25 @@ def shutdown(timeout: float | None = None) -> None:
     Runs by itself at exit. Calls made afterwards are not recorded (until ``configure``).
     """
     RUNTIME.shutdown(timeout)
+
+
+def warm_up(timeout: float | None = None) -> bool:
+    """Load now what recording calls needs: the call builder and the tokenizer, once per process.
+
+    ``configure()`` and ``instrument()`` start loading them in the background; loading takes 0.5-1 s
+    and, building the tokenizer's core, holds the GIL for 0.1-0.2 s at once, which stalls every
+    other thread of the process (a call in flight then takes that much longer). Call this at
+    start-up, before traffic, to have that happen when you choose rather than during the first
+    second of your calls.
+
+    Args:
+        timeout: Seconds to wait at most (None: until done).
+
+    Returns:
+        True once everything is loaded; False when the timeout expired or loading failed (logged;
+        the sink's thread loads what it needs when it needs it).
+    """
+    return RUNTIME.warm_up(timeout)
 
 
 def sink_stats() -> SinkStats:

@@ -103,6 +103,8 @@ class Runtime:
         self._config_read = False
         self._exit_hook = False
         self._preloaded = False
+        self._loaded = threading.Event()
+        self._load_ok = False
         self._shapes: ShapeMemo | None = None
 
     def configure(
@@ -177,23 +179,41 @@ class Runtime:
             self.configure(config.sink, config=config)
 
     def preload(self) -> None:
-        """Import the call builder in a background thread, once, well before it is needed.
+        """Load the call builder and the tokenizer in a background thread, once, well before they are needed.
 
-        The builder's imports (the usage adapters, the tokenizer, the importers' prompt shape)
-        take a fraction of a second; done on the sink's first batch, that batch may come at
-        interpreter exit, when some of those modules can no longer be imported.
+        The builder's imports (the usage adapters, the importers' prompt shape, Arrow and DuckDB) and
+        the tokenizer that counts every prompt's shape (``o200k_base``, OpenAI's current models' and the
+        basis of the other families' estimates: reading its ranks, then building tiktoken's core, which
+        holds the GIL throughout, 0.1-0.2 s) take 0.5-1 s. Done on the sink's first batch, they stalled
+        the application's threads mid-traffic, about a second after its first call, and that batch may
+        come at interpreter exit, when some of those modules can no longer be imported. Started here
+        (by ``configure`` and ``instrument``), they are done within a second of it; :meth:`warm_up`
+        waits for them, for an application that wants them done before its traffic starts.
         """
         with self._lock:
             if self._preloaded:
                 return
             self._preloaded = True
-        threading.Thread(target=self._import_builder, name="tokenomy-preload", daemon=True).start()
+        threading.Thread(target=self._load, name="tokenomy-preload", daemon=True).start()
 
-    def _import_builder(self) -> None:
+    def _load(self) -> None:
         try:
             importlib.import_module("tokenomy.capture.build")
+            from tokenomy import tokens  # noqa: PLC0415  (loaded by the builder just above)
+
+            tokens.get_encoding(tokens.O200K)
+            self._load_ok = True
         except Exception as exc:  # reported, and retried by the sink's first batch
-            self.log.note("preload", f"tokenomy capture: could not load the call builder ({exc!r})")
+            self.log.note(
+                "preload", f"tokenomy capture: could not load the call builder or tokenizer ({exc!r})"
+            )
+        finally:
+            self._loaded.set()
+
+    def warm_up(self, timeout: float | None = None) -> bool:
+        """Start :meth:`preload` if it has not started, and wait for it; True when all was loaded."""
+        self.preload()
+        return self._loaded.wait(timeout) and self._load_ok
 
     def shape_memo(self) -> ShapeMemo:
         """The process's memo of prompt shapes (made on first use, on the sink's thread)."""
@@ -233,6 +253,8 @@ class Runtime:
         self.steps.after_fork()
         self.log.after_fork()
         self._shapes = None
+        if not self._loaded.is_set():  # the parent's loading thread did not come along: load afresh
+            self._preloaded, self._loaded = False, threading.Event()
         for sink in list(self._sinks):
             sink.after_fork()
 

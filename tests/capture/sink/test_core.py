@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -231,6 +232,126 @@ def test_shutdown_delivers_everything_to_a_working_target() -> None:
     assert target.ids == _ids(30)
     assert target.closed is True
     assert sink.flush() is True
+
+
+def _wait_for(condition: Callable[[], bool], seconds: float = 30.0) -> bool:
+    """Poll ``condition`` every millisecond for ``seconds`` at most; whether it came true."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.001)
+    return True
+
+
+def _replayed(spool: Path) -> list[str]:
+    """The call ids a new sink over a working target replays from ``spool`` (each once, in order)."""
+    replay = MemoryTarget()
+    later = sink_with(replay, spool)
+    assert later.flush() is True
+    assert later.stats().spool_files == 0
+    later.shutdown()
+    return replay.ids
+
+
+@pytest.mark.parametrize("answer", ["delivered", "failed"])
+def test_a_shutdown_whose_time_runs_out_mid_send_saves_that_batch_and_the_queue_to_the_spool(
+    tmp_path: Path, answer: str
+) -> None:
+    """A target that keeps a batch (a collector that never answers) cannot keep the shutdown, nor
+    those events: the shutting-down thread spools them, the thread finds its batch taken when the
+    call ends, however it ends, and neither spools it again nor counts it sent."""
+    target = _Slow()
+    sink = sink_with(target, tmp_path / "spool", batch_size=10, flush_interval=60.0)
+    assert all(sink.submit(call(i)) for i in range(10))  # a full batch: the send starts and stays
+    assert target.entered.acquire(timeout=60)
+    assert all(sink.submit(call(i)) for i in range(10, 15))  # queued behind it
+    started = time.monotonic()
+    sink.shutdown(timeout=0.4)
+    assert time.monotonic() - started < 2.0  # 0.4 s, with room for a loaded machine
+    stats = sink.stats()
+    assert (stats.spooled, stats.sent, stats.dropped, stats.queued, stats.held) == (15, 0, 0, 0, 0)
+    assert (stats.spool_files, stats.errors) == (1, 0)
+    closed_at_shutdown = target.closed  # no: the sink's thread is still using it
+    target.down = answer == "failed"
+    target.go.release()  # the call ends, long after the shutdown
+    assert sink._thread is not None
+    sink._thread.join(30)
+    assert not sink._thread.is_alive()
+    assert (closed_at_shutdown, target.closed) == (False, True)  # closed by its last user, the sink's thread
+    assert len(target.batches) == (1 if answer == "delivered" else 0)
+    assert sink.stats() == stats  # counted once: spooled, not sent, not spooled again, no error
+    assert _replayed(tmp_path / "spool") == _ids(15)
+
+
+def test_a_spool_file_whose_replay_hangs_at_shutdown_is_handed_back_to_the_spool(tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    down = MemoryTarget()
+    down.down = True
+    earlier = sink_with(down, spool, batch_size=5)
+    for i in range(5):
+        earlier.submit(call(i))
+    earlier.shutdown(timeout=10)
+    assert earlier.stats().spooled == 5
+    target = _Slow()
+    sink = sink_with(target, spool, batch_size=5, flush_interval=60.0)
+    assert all(sink.submit(call(i)) for i in range(5, 10))  # the replay of 0-4 comes first, and hangs
+    assert target.entered.acquire(timeout=60)
+    assert [p.name.rpartition(".claimed-")[0] != "" for p in spool.iterdir()] == [True]
+    sink.shutdown(timeout=0.4)
+    stats = sink.stats()
+    assert (stats.spooled, stats.replayed, stats.sent, stats.dropped, stats.spool_files) == (5, 0, 0, 0, 2)
+    assert sorted(p.suffix for p in spool.iterdir()) == [".ndjson", ".ndjson"]  # none left claimed
+    target.go.release()
+    assert sink._thread is not None
+    sink._thread.join(30)
+    assert sorted(p.suffix for p in spool.iterdir()) == [
+        ".ndjson",
+        ".ndjson",
+    ]  # the late answer changes nothing
+    assert _replayed(spool) == _ids(10)
+
+
+class _Gated:
+    """A capture whose building waits (bounded) until ``ready()``: the test decides when it ends."""
+
+    def __init__(self, number: int, ready: Callable[[], bool]) -> None:
+        self.number, self.ready = number, ready
+
+    def build(self) -> Record:
+        assert _wait_for(self.ready), "the test never let this capture be built"
+        return call(self.number)
+
+
+@pytest.mark.parametrize("done", ["in time", "late"])
+def test_a_sink_thread_busy_building_at_shutdown_stops_at_its_next_step_and_nothing_is_lost(
+    tmp_path: Path, done: str
+) -> None:
+    """Not inside the target, the thread is only doing its own bounded work (building, writing the
+    spool): told to stop, it leaves its batch to the shutdown at its next step; when that comes after
+    the shutdown has given up waiting, the thread saves the batch itself."""
+    target = MemoryTarget()
+    sink = sink_with(target, tmp_path / "spool", batch_size=5, flush_interval=60.0)
+    ready = (lambda: sink._retired) if done == "in time" else (lambda: sink._abandoned)
+    sink.submit(call(0))
+    sink.submit(_Gated(1, ready))
+    for i in range(2, 5):
+        sink.submit(call(i))  # a full batch: the thread builds it, and waits on number 1
+    for i in range(5, 8):
+        sink.submit(call(i))  # queued
+    assert _wait_for(lambda: sink.stats().queued == 3)
+    started = time.monotonic()
+    sink.shutdown(timeout=0.4)
+    assert time.monotonic() - started < 2.0
+    assert sink._thread is not None
+    sink._thread.join(30)
+    assert not sink._thread.is_alive()
+    stats = sink.stats()
+    assert (stats.spooled, stats.sent, stats.dropped, stats.errors) == (8, 0, 0, 0)
+    assert stats.spool_files == (1 if done == "in time" else 2)
+    assert (target.attempts, target.closed) == (0, True)
+    # in order, but for a thread still busy when the shutdown gave up: its batch follows the queue then
+    assert _replayed(tmp_path / "spool") == (_ids(8) if done == "in time" else [*_ids(3, 5), *_ids(5)])
 
 
 def test_flush_with_nothing_submitted_is_immediate_and_true() -> None:

@@ -19,6 +19,12 @@ and the queue is no longer drained: it fills, and only then are new events dropp
 counted). A batch the target refuses as invalid (``SinkError(retryable=False)``) cannot succeed
 later: it is counted as rejected, logged, and set aside in the spool folder as a ``.bad`` file.
 
+A shutdown waits for the sink's thread at most its ``timeout``. When the time runs out with the
+thread still busy (a collector that took the connection and never answers keeps it inside one
+send for up to ``send_timeout``), the shutting-down thread takes over: it writes the batch being
+sent, the held one and the queued events to the spool itself, and the sink's thread, when its
+call returns, finds its batch taken and stops without touching anything (:meth:`Sink._take_over`).
+
 Nothing here raises into the caller: failures are counted (:class:`SinkStats`) and logged once
 per kind and minute. The sink survives ``os.fork``: the child starts with an empty queue and no
 thread (the parent's pending events stay the parent's) and starts its own thread on first use.
@@ -63,6 +69,25 @@ between records (:func:`tokenomy.capture.sink.target.set_pacing`) until it has c
 SPILL: Final = 0.5
 """The share of ``queue_size`` waiting after a send (or a replayed spool file) from which the
 sink's thread writes the queue to the spool rather than wait for a slow target (:meth:`Sink._spill`)."""
+TAKE_OVER: Final = 0.5
+"""Seconds of a shutdown's ``timeout`` (a quarter of it when that is less) kept for taking over
+from a sink's thread still busy when the rest has passed (:meth:`Sink._take_over`): writing what it
+has to the spool, so that the shutdown, and the exit it runs in, end within the ``timeout``."""
+
+
+class _Retired(Exception):  # noqa: N818  (not an error: the thread is told to stop)
+    """Raised on the sink's thread once a shutdown has taken over from it (:meth:`Sink._take_over`):
+    the thread stops where it is and leaves what it has to that shutdown."""
+
+
+@dataclass(slots=True)
+class _Flight:
+    """A batch handed to the target: the records, and the spool file they were read from (None
+    for a new or held batch). ``taken`` once a shutdown saved it while the target kept it waiting."""
+
+    records: list[Record]
+    claim: Claim | None = None
+    taken: bool = False
 
 
 class Pending(Protocol):
@@ -159,6 +184,11 @@ class Sink:
         self._flush_ok = True
         self._retry_at = 0.0
         self._backoff = self.settings.retry_initial
+        # a shutdown taking over (_take_over): the batch inside the target now, the one the thread
+        # stopped with, and whether the thread was told to stop, has stopped, or must save its own
+        self._flight: _Flight | None = None
+        self._left: _Flight | None = None
+        self._retired = self._stopped = self._abandoned = False
 
     # -- the caller's side -------------------------------------------------------------------
 
@@ -213,7 +243,9 @@ class Sink:
     def shutdown(self, timeout: float | None = None) -> None:
         """Flush, save what the target did not take to the spool, stop the thread, close the target.
 
-        Later submissions are dropped (and counted). Waits ``timeout`` seconds at most.
+        Later submissions are dropped (and counted). Waits ``timeout`` seconds at most: when the
+        target is still busy with a batch by then, that batch and everything still waiting are
+        written to the spool from this thread (:meth:`_take_over`).
         """
         if self._forks != _forks:  # in a forked child (no system call: _counted_fork)
             self.after_fork()
@@ -226,9 +258,15 @@ class Sink:
             return
         self._stopping = True
         self._wake.set()
-        thread.join(timeout)
-        if not thread.is_alive():
-            self.target.close()
+        if timeout is None:
+            thread.join()
+        else:
+            deadline = self._clock() + timeout
+            thread.join(timeout - min(TAKE_OVER, timeout / 4))
+            if thread.is_alive():
+                self._take_over(thread, deadline)
+                return
+        self.target.close()
 
     def stats(self) -> SinkStats:
         """The counters now (see :class:`SinkStats`)."""
@@ -278,11 +316,27 @@ class Sink:
                 self._cycle(stopping)
                 if stopping:
                     self._save_rest()
+            except _Retired:  # a shutdown took over: what this thread had is that shutdown's now
+                break
             except Exception as exc:  # the thread must never die: count, log, carry on
                 self._problem("cycle", f"tokenomy capture: unexpected error in the sink ({exc!r})")
             if stopping:
                 self._serve_flushes()
+                break
+        self._end()
+
+    def _end(self) -> None:
+        """The thread's last step. When a shutdown took over and has gone without waiting for it
+        (:meth:`_take_over`), what the thread still had is its own to save, and the target its own
+        to close (it may have been using it until now)."""
+        with self._lock:
+            self._stopped = True
+            if not self._abandoned:
                 return
+            left, self._left = self._left, None
+            held, self._held = self._held, []
+        self._save(left, held, [], None)
+        self.target.close()
 
     def _wait_time(self) -> float:
         interval = self.settings.flush_interval
@@ -323,9 +377,15 @@ class Sink:
             self._flushed.notify_all()
 
     def _take(self, count: int) -> list[Item]:
-        """Pop ``count`` queued items, counting them as enqueued (``stats`` adds those still queued)."""
+        """Pop ``count`` queued items, counting them as enqueued (``stats`` adds those still queued).
+
+        Raises:
+            _Retired: A shutdown took over (the queue is its to save).
+        """
         queue = self._queue
         with self._lock:
+            if self._retired:
+                raise _Retired
             items = [queue.popleft() for _ in range(min(count, len(queue)))]
             self._counts.enqueued += len(items)
         return items
@@ -370,20 +430,38 @@ class Sink:
             self._reject(records, reason)
         return outcome == "sent"
 
-    def _attempt(self, records: list[Record]) -> tuple[str, str]:
-        """Hand ``records`` to the target once: ("sent", ""), ("retry", why) or ("refused", why).
+    def _attempt(self, records: list[Record], claim: Claim | None = None) -> tuple[str, str]:
+        """Hand ``records`` (read from ``claim``, for a replay) to the target once: ("sent", ""),
+        ("retry", why) or ("refused", why).
 
         A failure the target does not call retryable, or an unexpected exception (which would
         repeat forever), is a refusal; a success resets the backoff.
+
+        Raises:
+            _Retired: A shutdown took over, before the call (the batch is left to it) or during it
+                (the shutdown saved the batch): the answer no longer counts.
         """
+        flight = _Flight(records, claim)
+        with self._lock:
+            if self._retired:
+                self._left = flight
+                raise _Retired
+            self._flight = flight
         try:
             self.target.send(records)
         except SinkError as exc:
-            return ("retry" if exc.retryable else "refused"), str(exc)
+            outcome = ("retry" if exc.retryable else "refused"), str(exc)
         except Exception as exc:
-            return "refused", f"{self.target.description}: {exc!r}"
-        self._backoff, self._retry_at = self.settings.retry_initial, 0.0
-        return "sent", ""
+            outcome = "refused", f"{self.target.description}: {exc!r}"
+        else:
+            outcome = "sent", ""
+        with self._lock:
+            if flight.taken:
+                raise _Retired
+            self._flight = None
+        if outcome[0] == "sent":
+            self._backoff, self._retry_at = self.settings.retry_initial, 0.0
+        return outcome
 
     def _drain_backlog(self, force: bool) -> bool:
         """Replay the spool, then the held batch; True when nothing is left waiting.
@@ -437,20 +515,18 @@ class Sink:
             bad = self.spool.quarantine(claim)
             self._problem("spool", f"tokenomy capture: spool file {bad} is unreadable ({exc}); set aside")
             return True
-        try:
-            self.target.send(records)
-        except SinkError as exc:
-            if exc.retryable:
-                self.spool.release(claim)
-                self._failed(str(exc))
-                return False
+        outcome, reason = self._attempt(records, claim)
+        if outcome == "retry":
+            self.spool.release(claim)
+            self._failed(reason)
+            return False
+        if outcome == "refused":
             self.spool.quarantine(claim)
             self._count(rejected=len(records))
-            self._problem("rejected", f"tokenomy capture: {exc}; the spool file was set aside (.bad)")
+            self._problem("rejected", f"tokenomy capture: {reason}; the spool file was set aside (.bad)")
             return True
         self.spool.done(claim)
         self._count(replayed=len(records))
-        self._backoff, self._retry_at = self.settings.retry_initial, 0.0
         return True
 
     def _spill(self, before: int) -> None:
@@ -492,17 +568,91 @@ class Sink:
         """At shutdown: whatever is still queued or held goes to the spool, or is counted dropped."""
         rest = self._held + self._build(self._take(len(self._queue)))
         self._held = []
-        if not rest:
-            return
-        if self.spool is not None:
+        self._keep(rest)
+
+    def _take_over(self, thread: threading.Thread, deadline: float) -> None:
+        """The shutdown's time is up and the sink's thread is still busy: save what it has to the spool.
+
+        A thread inside the target (a collector that took the connection and never answers) may
+        stay there for ``send_timeout``, past the exit, and the batch it sends, the held one and
+        the queue would go with it. So the retired thread is never waited on again: everything
+        it had is written to the spool from here, and when its call returns it finds its batch
+        taken and stops, touching nothing (:meth:`_attempt`); it closes the target then. Should
+        that call have delivered after all, the replay stores nothing twice: the DuckDB store and
+        a tokenomy server key every record (calls and charges by id, outcomes by target, id and
+        time, agent spans by trace and span id), and over OTLP a replayed span has the same ids.
+        A replayed spool file the target was busy with is handed back to the spool as it is; the
+        queued events are built and prepared here (so ``prepare`` may then run on this thread
+        while the target's ``send`` is still busy), and those not built by ``deadline`` are
+        counted as dropped.
+
+        A thread doing anything else (building, writing the spool) stops at its next step, which
+        half the time left is given for, and leaves its batch here, saved before the queue so
+        that the order holds. One still busy then saves that batch itself when it gets there
+        (:meth:`_end`), if the process lives that long: behind the queue, the one case where the
+        spool's order differs from the order of submission.
+        """
+        try:
+            with self._lock:
+                self._retired = True
+                flight, self._flight = self._flight, None
+                held: list[Record] = []
+                if flight is not None:  # the thread waits inside the target: what it holds is ours now
+                    flight.taken = self._abandoned = True
+                    held, self._held = self._held, []
+                queue = self._queue
+                items = [queue.popleft() for _ in range(len(queue))]
+                self._counts.enqueued += len(items)
+            stopped = False
+            if flight is None:
+                thread.join(max(0.0, deadline - self._clock()) / 2)
+                with self._lock:
+                    stopped = self._stopped
+                    self._abandoned = not stopped  # else it saves what it has itself (_end)
+                    if stopped:
+                        flight, self._left = self._left, None
+                        held, self._held = self._held, []
+            self._save(flight, held, items, deadline)
+            if stopped:  # the thread is done with the target
+                self.target.close()
+            with self._lock:
+                self._flush_ok = False
+        except Exception as exc:  # a shutdown never raises into the application
+            self._problem("exit", f"tokenomy capture: could not save what was left at shutdown ({exc!r})")
+        self._serve_flushes()
+
+    def _save(
+        self, flight: _Flight | None, held: list[Record], items: list[Item], deadline: float | None
+    ) -> None:
+        """Save a batch taken from the target, held records and queued items (built here, until
+        ``deadline``; None: all) to the spool, in the order they were submitted."""
+        records = held
+        if flight is not None and flight.claim is not None and self.spool is not None:
+            with contextlib.suppress(OSError):  # else it stays claimed until the next process starts
+                self.spool.release(flight.claim)  # a spool file still: replayed as it is
+        elif flight is not None:
+            records = flight.records + held
+        size = self.settings.batch_size
+        done = 0
+        while done < len(items) and (deadline is None or self._clock() < deadline):
+            records = records + self._build(items[done : done + size])
+            done += size
+        self._keep(records, unbuilt=max(0, len(items) - done))
+
+    def _keep(self, records: list[Record], unbuilt: int = 0) -> None:
+        """At shutdown: ``records`` go to the spool, else are counted dropped, as are ``unbuilt`` items."""
+        lost = unbuilt
+        if records:
             try:
-                if self.spool.write(encode(rest)):
-                    self._count(spooled=len(rest))
-                    return
+                if self.spool is not None and self.spool.write(encode(records)):
+                    self._count(spooled=len(records))
+                    records = []
             except OSError as exc:
                 self._problem("spool", f"tokenomy capture: cannot write the spool at exit: {exc}")
-        self._count(dropped=len(rest))
-        self._problem("exit", f"tokenomy capture: {len(rest)} events could not be delivered or saved at exit")
+            lost += len(records)
+        if lost:
+            self._count(dropped=lost)
+            self._problem("exit", f"tokenomy capture: {lost} events could not be delivered or saved at exit")
 
     def _reject(self, records: list[Record], why: str) -> None:
         self._count(rejected=len(records))

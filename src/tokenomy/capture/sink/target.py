@@ -2,7 +2,9 @@
 
 Three targets exist (see :func:`tokenomy.capture.sink.settings.target_for`): the local DuckDB
 store, a tokenomy server's native events endpoint, and an OTLP/HTTP traces endpoint. A target
-is called from the sink's own thread only, one batch at a time.
+is called from the sink's own thread only, one batch at a time, but for one case: a shutdown whose
+time runs out while ``send`` is still busy prepares what is left on the thread shutting down
+(:meth:`tokenomy.capture.sink.core.Sink.shutdown`).
 """
 
 from __future__ import annotations
@@ -63,7 +65,11 @@ class Target(Protocol):
         ...
 
     def prepare(self, records: list[Record]) -> list[Record]:
-        """Make a new batch ready before it is sent or spooled (the store and OTLP targets price calls)."""
+        """Make a new batch ready before it is sent or spooled (the store and OTLP targets price calls).
+
+        It may run on the thread shutting the sink down while ``send`` is still busy on the sink's
+        thread (a shutdown whose time ran out), so it must not rely on ``send`` being idle.
+        """
         ...
 
     def send(self, records: Sequence[Record]) -> None:
