@@ -26,6 +26,7 @@ MODULES: Final = (
     "tokenomy.gateway.metering",
     "tokenomy.gateway.building",
     "tokenomy.usage.openai_plain",
+    "tokenomy.usage.ids",
     "tokenomy.pricing.compute",
     "tokenomy.capture.shapes",
     "tokenomy.capture.build",

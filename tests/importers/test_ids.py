@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
-from tokenomy.importers.ids import canonical_json, content_id, distinct_id, short_hash
+from tokenomy.importers.ids import canonical_json, content_id, short_hash
 from tokenomy.importers.steps import number_steps
 from tokenomy.schema import Call
 
@@ -42,22 +40,3 @@ def test_steps_number_calls_by_start_time_within_each_session() -> None:
         ("n", None),
         ("k", 9),
     ]
-
-
-@pytest.mark.parametrize(
-    ("given", "kept"),
-    [
-        ("chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT", True),  # OpenAI
-        ("msg_01XFDUDYJgAACzvnptvVoYEL", True),  # Anthropic
-        ("resp_67ccd2bed1ec8190b14f964abc0542670bb6a6b452d3795b", True),
-        ("930c60df-bf64-41c9-a88e-3ec75f81e00e", True),  # a UUID, no prefix
-        ("chatcmpl-123", False),  # Ollama's OpenAI layer: a number below 1,000
-        ("chatcmpl-1", False),
-        ("cmpl-abcdefghijk", False),  # 11 characters past the prefix
-        ("cmpl-abcdefghijkl", True),
-        ("", False),
-        (None, False),
-    ],
-)
-def test_only_a_response_id_that_can_tell_calls_apart_is_a_calls_id(given: str | None, kept: bool) -> None:
-    assert distinct_id(given) == (given if kept else None)

@@ -31,12 +31,12 @@ from tokenomy.capture.estimate import fill_missing
 from tokenomy.capture.ids import new_span_id, new_trace_id
 from tokenomy.capture.runtime import RUNTIME, Redact
 from tokenomy.errors import TokenomyError, UsageError
-from tokenomy.importers.ids import distinct_id
 from tokenomy.importers.messages import render, request_messages
 from tokenomy.importers.provider import NOT_BILLED, provider_of_host
 from tokenomy.importers.shape import Shape
 from tokenomy.schema import Call, Content, Status, Usage
 from tokenomy.usage import Extracted, extract, stream_accumulator
+from tokenomy.usage.ids import distinct_id
 from tokenomy.usage.openai_responses import FAILURE
 
 _MAX_TOKENS: Final = ("max_completion_tokens", "max_output_tokens", "max_tokens")

@@ -35,7 +35,6 @@ from tokenomy.capture.ids import new_span_id, new_trace_id
 from tokenomy.capture.shapes import ShapeMemo
 from tokenomy.errors import TokenomyError
 from tokenomy.gateway.formats import Surface
-from tokenomy.importers.ids import distinct_id
 from tokenomy.importers.messages import request_messages
 from tokenomy.importers.provider import NOT_BILLED
 from tokenomy.importers.shape import shape_of
@@ -45,6 +44,7 @@ from tokenomy.pricing.rates import Rates
 from tokenomy.schema import Attribution, Call, Status, ToolUse, Usage, new_call
 from tokenomy.usage import Extracted, SSEDecoder, extract, stream_accumulator
 from tokenomy.usage.anthropic import extract as anthropic_extract
+from tokenomy.usage.ids import distinct_id
 from tokenomy.usage.openai_chat import ChatStream
 from tokenomy.usage.openai_plain import plain_chat_parts
 from tokenomy.usage.openai_responses import FAILURE, failure_of

@@ -35,32 +35,3 @@ def content_id(kind: str, *parts: Any) -> str:
 def short_hash(value: str) -> str:
     """A 16-hex sha256 of a string (used for API keys: the key itself is never kept)."""
     return hashlib.sha256(value.encode("utf-8")).hexdigest()[:16]
-
-
-DISTINCT_ID: Final = 12
-"""Fewest characters past its prefix a provider's response id needs to be a call's id."""
-
-
-def distinct_id(response_id: str | None) -> str | None:
-    """A provider's response id when it can tell calls apart, else None (the caller then derives one).
-
-    The id is a call's idempotency key: the same call seen twice (by the gateway and an import, a
-    spool replayed) is stored once. Hosted APIs draw long random ids (``chatcmpl-`` and 29
-    characters, ``msg_`` and 24, a UUID); some self-hosted servers do not (Ollama's OpenAI layer
-    gives ``chatcmpl-`` and a number below 1,000), and two calls with one id would be stored as one.
-    An id counts when it keeps at least :data:`DISTINCT_ID` characters past a prefix of letters and
-    a ``-`` or ``_``.
-    """
-    if response_id is None:
-        return None
-    head = len(response_id)
-    for mark in "-_":
-        at = response_id.find(mark)
-        if 0 <= at < head:
-            head = at
-    rest = (
-        response_id[head + 1 :]
-        if 0 < head < len(response_id) and response_id[:head].isalpha()
-        else response_id
-    )
-    return response_id if len(rest) >= DISTINCT_ID else None
