@@ -214,11 +214,7 @@ def test_a_collector_that_never_answers_keeps_neither_the_shutdown_nor_the_batch
         assert later.flush(WAIT_S) is True
         assert later.stats().replayed == 5
         later.shutdown(WAIT_S)
-    with open_store(db, read_only=True) as store:
-        ids = store.query("SELECT id FROM calls ORDER BY id").column("id").to_pylist()
-        charges = store.query("SELECT count(*) AS n FROM charges").column("n")[0].as_py()
-        outcomes = store.query("SELECT count(*) AS n FROM outcomes").column("n")[0].as_py()
-    assert (ids, charges, outcomes) == (["c00001", "c00002", "c00003"], 1, 1)
+    assert _stored(db) == (["c00001", "c00002", "c00003"], 1, 1)
 
 
 def test_a_batch_delivered_after_the_shutdown_gave_up_on_it_is_stored_once_by_a_real_collector(
@@ -253,11 +249,7 @@ def test_a_batch_delivered_after_the_shutdown_gave_up_on_it_is_stored_once_by_a_
         assert later.flush(WAIT_S) is True
         assert later.stats().replayed == 5
         later.shutdown(WAIT_S)
-    with open_store(db, read_only=True) as store:
-        ids = store.query("SELECT id FROM calls ORDER BY id").column("id").to_pylist()
-        charges = store.query("SELECT count(*) AS n FROM charges").column("n")[0].as_py()
-        outcomes = store.query("SELECT count(*) AS n FROM outcomes").column("n")[0].as_py()
-    assert (ids, charges, outcomes) == (["c00001", "c00002", "c00003"], 1, 1)
+    assert _stored(db) == (["c00001", "c00002", "c00003"], 1, 1)
 
 
 EXIT_SCRIPT = textwrap.dedent(
@@ -307,3 +299,12 @@ def test_at_exit_a_collector_that_never_answers_costs_the_exit_timeout_and_loses
     spooled = _spooled(spool)
     assert [r.id for r in spooled if isinstance(r, Call)] == ids.split()
     assert all(isinstance(r, Call) and r.usage.output_total == 16 for r in spooled)
+
+
+def _stored(db: Path) -> tuple[list[str], int, int]:
+    """The call ids, and the counts of charges and outcomes, ``db`` holds."""
+    with open_store(db, read_only=True) as store:
+        ids = store.query("SELECT id FROM calls ORDER BY id").column("id").to_pylist()
+        charges = store.query("SELECT count(*) AS n FROM charges").column("n")[0].as_py()
+        outcomes = store.query("SELECT count(*) AS n FROM outcomes").column("n")[0].as_py()
+    return ids, charges, outcomes
