@@ -99,7 +99,7 @@ def flush(timeout: float | None = None) -> bool:
     Args:
         timeout: Seconds to wait at most per sink (None: until done).
     """
-    return RUNTIME.flush(timeout)
+    return RUNTIME.flush(_seconds("flush", timeout))
 
 
 def shutdown(timeout: float | None = None) -> None:
@@ -107,7 +107,7 @@ def shutdown(timeout: float | None = None) -> None:
 
     Runs by itself at exit. Calls made afterwards are not recorded (until ``configure``).
     """
-    RUNTIME.shutdown(timeout)
+    RUNTIME.shutdown(_seconds("shutdown", timeout))
 
 
 def warm_up(timeout: float | None = None) -> bool:
@@ -126,9 +126,19 @@ def warm_up(timeout: float | None = None) -> bool:
         True once everything is loaded; False when the timeout expired or loading failed (logged;
         the sink's thread loads what it needs when it needs it).
     """
-    return RUNTIME.warm_up(timeout)
+    return RUNTIME.warm_up(_seconds("warm_up", timeout))
 
 
 def sink_stats() -> SinkStats:
     """The process sink's counters: enqueued, sent, spooled, replayed, dropped, rejected, errors..."""
     return RUNTIME.stats()
+
+
+def _seconds(caller: str, timeout: object) -> float | None:
+    """``timeout`` when it is None or a number of seconds >= 0; else a ValueError naming it (passed on,
+    a string failed deep inside the sink with an operator's TypeError)."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout >= 0:
+        raise ValueError(f"{caller}: timeout must be a number of seconds >= 0 or None, got {timeout!r}")
+    return float(timeout)
