@@ -159,3 +159,5 @@ def test_a_long_tags_header_keeps_every_tag_whole() -> None:
     assert dict(long_value) == {"k": "v" * 256}
     many = ",".join(f"t{n}=x" for n in range(100))
     assert len(from_headers([(b"x-tokenomy-tags", many.encode())]).attribution.tags) == 64
+    headers = [(b"x-tokenomy-tags", ",".join(f"h{h}t{n}=x" for n in range(40)).encode()) for h in range(3)]
+    assert len(from_headers(headers).attribution.tags) == 64  # a request's, over several headers

@@ -186,6 +186,9 @@ def test_a_bad_key_is_refused_before_the_body_is_read_and_a_body_not_utf8_is_nam
     assert latin.status == 400
     assert "not UTF-8 text (byte 14)" in latin.json()["error"]["message"]
     assert transport.requests == []
+    body = b"\xef\xbb\xbf" + json.dumps({"model": "gpt-4o", "messages": []}).encode()
+    bom = asyncio.run(asgi_call(app, "/v1/chat/completions", body, keyed))
+    assert bom.status == 200  # a UTF-8 byte order mark is still read, as json.loads(bytes) read it
 
 
 def test_an_unknown_gateway_sink_names_every_accepted_form(tmp_path: Path) -> None:

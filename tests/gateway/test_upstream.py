@@ -217,3 +217,38 @@ def test_a_reused_connection_closed_late_is_not_sent_again() -> None:
         return failed.value.kind, seen
 
     assert asyncio.run(main()) == ("protocol", [1, 2])
+
+
+def test_a_stale_retry_goes_to_a_new_connection_once_not_through_the_pool() -> None:
+    """Many idle connections to an upstream that reads each request and resets at once: the prompt
+    is written on one of them and on one new connection, never on every idle one in turn."""
+
+    async def main() -> tuple[str, int]:
+        served: list[int] = []
+        first: list[bool] = []
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            served.append(1)
+            if len(first) < 4:  # the pool's first four connections answer once, then reset
+                first.append(True)
+                writer.write(OK_ANSWER)
+                await writer.drain()
+                await reader.readuntil(b"\r\n\r\n")
+                served.append(2)
+            writer.close()
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        pool = PoolTransport(stale_window=5.0)
+        answers = await asyncio.gather(*(pool.send(_request(f"http://127.0.0.1:{port}")) for _ in range(4)))
+        for answer in answers:
+            await answer.read()
+        served.clear()
+        with pytest.raises(UpstreamError) as failed:
+            await pool.send(_request(f"http://127.0.0.1:{port}"))
+        await pool.aclose()
+        server.close()
+        return failed.value.kind, len(served)
+
+    assert asyncio.run(main()) == ("protocol", 2)  # one idle connection, then one new one

@@ -66,6 +66,8 @@ def from_headers(headers: Headers, base: Attribution | None = None) -> Attribute
             continue
         if suffix == b"tags":  # split first: each key and value is cut, not the list
             tags.update(parse_tags(text))
+            if len(tags) > MAX_TAGS:  # several headers: the first MAX_TAGS tags of the request
+                tags = dict(list(tags.items())[:MAX_TAGS])
             continue
         value = text[:_MAX_VALUE]
         if suffix == b"session":

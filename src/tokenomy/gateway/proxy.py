@@ -502,7 +502,7 @@ def surface_path(scope: Scope) -> str:
 
 def _json_body(raw: bytes) -> dict[str, Any]:
     try:
-        body = json.loads(raw.decode("utf-8"))  # not json.loads(raw): it guesses UTF-16 for some bad bytes
+        body = json.loads(raw.decode("utf-8-sig"))  # not json.loads(raw): it guesses UTF-16 for bad bytes
     except UnicodeDecodeError as exc:
         raise RefusedError(
             400, f"the request body is not UTF-8 text (byte {exc.start}); send JSON encoded as UTF-8"

@@ -217,6 +217,7 @@ class PoolTransport:
         origin, target = split
         head = _head(request, origin, target)
         idle = self._idle.get(origin)
+        stale = False
         while idle:
             conn = idle.pop()
             if conn[1].is_closing() or conn[0].at_eof():  # closed by the server while idle
@@ -226,7 +227,15 @@ class PoolTransport:
                 return await self._exchange(origin, conn, head, request, reused=True)
             except _StaleError:
                 conn[1].close()
-        return await self._exchange(origin, await self._connect(origin, request), head, request, reused=False)
+                stale = True
+                break  # sent again once, on a new connection: never through the rest of the pool
+        try:
+            conn = await self._connect(origin, request)
+        except UpstreamError as exc:
+            if stale:  # the request was written once: what the upstream did with it is not known
+                exc.sent = True
+            raise
+        return await self._exchange(origin, conn, head, request, reused=False)
 
     async def aclose(self) -> None:
         """Close every idle connection."""
