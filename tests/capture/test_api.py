@@ -140,8 +140,9 @@ def test_the_sink_api_other_components_build_on_is_pinned() -> None:
     ]
 
 
-@pytest.mark.parametrize("bad", ["1", -1, True, float("nan")])
+@pytest.mark.parametrize("bad", ["1", -1, True, float("nan"), float("inf")])
 def test_a_timeout_that_is_not_seconds_is_named(bad: object) -> None:
     for waits in (capture.flush, capture.shutdown, capture.warm_up):
-        with pytest.raises(ValueError, match=rf"{waits.__name__}: timeout must be a number of seconds >= 0"):
+        said = rf"{waits.__name__}: timeout must be a finite number of seconds >= 0"
+        with pytest.raises(ValueError, match=said):
             waits(bad)  # type: ignore[arg-type]

@@ -27,7 +27,7 @@ def target() -> Iterator[MemoryTarget]:
 def test_outcomes_name_calls_or_sessions(target: MemoryTarget) -> None:
     with capture.context(session="sess-77") as scope:
         pass
-    response = SimpleNamespace(id="chatcmpl-123")
+    response = SimpleNamespace(id="chatcmpl-AbC123dEf456gHi789")
     events = [
         capture.record_outcome(response, success=True),
         capture.record_outcome(call(4), score=0.5),
@@ -37,7 +37,7 @@ def test_outcomes_name_calls_or_sessions(target: MemoryTarget) -> None:
         capture.record_outcome("sess-77", target="call"),
     ]
     assert [(e.target, e.id) for e in events] == [
-        ("call", "chatcmpl-123"),
+        ("call", "chatcmpl-AbC123dEf456gHi789"),
         ("call", "c00004"),
         ("session", "sess-77"),
         ("session", "sess-77"),  # a session this process opened
@@ -138,6 +138,15 @@ def test_an_outcome_the_store_would_refuse_is_refused_at_the_call(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         capture.record_outcome("chatcmpl-1", **kwargs)  # type: ignore[arg-type]
+    assert capture.flush(10) is True
+    assert target.records == []
+
+
+def test_a_response_whose_id_is_not_its_calls_is_refused(target: MemoryTarget) -> None:
+    """Ollama's ``chatcmpl-123`` is not a call's id (tokenomy.usage.ids): an outcome under it would
+    name no stored call, so the response is refused and the session is the way to go."""
+    with pytest.raises(ValueError, match="too short to tell calls apart.*on the session instead"):
+        capture.record_outcome(SimpleNamespace(id="chatcmpl-123"), success=True)
     assert capture.flush(10) is True
     assert target.records == []
 

@@ -71,6 +71,9 @@ def test_a_child_forked_while_the_tokenizer_is_being_built_builds_it_itself() ->
         from tokenomy import tokens
         from tokenomy.capture.runtime import RUNTIME
 
+        from tokenomy.capture import runtime
+
+        runtime.FORK_WAIT = 0.2  # the fork waits for the loading this long, then forks regardless
         tokens._CACHE._lock.acquire()  # the loading thread, once started, waits here as if building
         RUNTIME.preload()
         pid = os.fork()
@@ -89,3 +92,29 @@ def test_a_child_forked_while_the_tokenizer_is_being_built_builds_it_itself() ->
         """
     )
     assert lines == ["True 2", "True"]
+
+
+def test_a_fork_soon_after_configure_waits_for_the_loading_so_the_child_can_import(tmp_path: Path) -> None:
+    """The loading thread holds Python's import locks while it imports Arrow and DuckDB; a child
+    forked then hung on its own first import of them (a server that configures, then forks its
+    workers). The fork now waits for the loading to end first."""
+    lines = _run(
+        f"""
+        import os, signal, time, tokenomy
+
+        tokenomy.configure(sink="duckdb:{tmp_path / "store.duckdb"}")
+        time.sleep(0.3)  # inside the loading's imports, where the child used to inherit their locks
+        pid = os.fork()
+        if pid == 0:
+            signal.alarm(60)  # a child stuck on an import lock ends here, failing the test
+            import duckdb, pyarrow, tokenomy.capture.build
+            os._exit(0)
+        for _ in range(600):  # bounded: 60 s
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            time.sleep(0.1)
+        print(done == pid and os.waitstatus_to_exitcode(status) == 0)
+        """
+    )
+    assert lines == ["True"]

@@ -18,6 +18,8 @@ from tokenomy.usage.ids import distinct_id
         ("chatcmpl-1", False),
         ("cmpl-abcdefghijk", False),  # 11 characters past the prefix
         ("cmpl-abcdefghijkl", True),
+        ("8f0e2c1a9b3d4e5f-us", True),  # the random part before the separator
+        ("a1-b2", False),
         ("", False),
         (None, False),
     ],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 
 from tokenomy.capture.runtime import RUNTIME, Redact
@@ -135,10 +136,12 @@ def sink_stats() -> SinkStats:
 
 
 def _seconds(caller: str, timeout: object) -> float | None:
-    """``timeout`` when it is None or a number of seconds >= 0; else a ValueError naming it (passed on,
+    """``timeout`` when it is None or a finite number of seconds >= 0; else a ValueError naming it (passed on,
     a string failed deep inside the sink with an operator's TypeError)."""
     if timeout is None:
         return None
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout >= 0:
-        raise ValueError(f"{caller}: timeout must be a number of seconds >= 0 or None, got {timeout!r}")
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 <= timeout < math.inf:
+        raise ValueError(
+            f"{caller}: timeout must be a finite number of seconds >= 0 or None, got {timeout!r}"
+        )
     return float(timeout)

@@ -25,10 +25,12 @@ from tokenomy.schema import (
     ATTRIBUTION_FIELDS,
     OUTCOME_TARGETS,
     Attribution,
+    Call,
     Charge,
     OutcomeEvent,
     OutcomeTarget,
 )
+from tokenomy.usage.ids import distinct_id
 
 _MAX_AMOUNT: Final = Decimal(10) ** 26
 """Amounts the stores keep exactly (DECIMAL(38, 12): 26 digits before the point, 12 after)."""
@@ -95,6 +97,11 @@ def _target_of(value: Any, target: OutcomeTarget | None) -> tuple[OutcomeTarget,
         return ("session" if RUNTIME.steps.knows(value) else "call"), value
     ident = getattr(value, "id", None)
     if isinstance(ident, str) and ident:
+        if not isinstance(value, Call) and distinct_id(ident) is None:
+            raise ValueError(
+                f"record_outcome: this response's id {ident!r} is too short to tell calls apart, so its "
+                "call is stored under its trace and span ids; record the outcome on the session instead"
+            )
         return target or "call", ident
     raise ValueError(
         f"record_outcome: cannot tell what {type(value).__name__} names; pass a session id, a call id "

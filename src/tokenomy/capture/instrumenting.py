@@ -71,7 +71,8 @@ def instrument(
 
     Returns:
         ``client`` itself, instrumented (an already instrumented client is returned unchanged, when
-        no setting given differs from those it was instrumented with).
+        no setting given differs from those it was instrumented with; a sink URL always differs, as
+        it would make a new sink).
 
     Raises:
         ConfigError: ``client`` is not a supported SDK client, or an argument is one ``configure``

@@ -35,6 +35,9 @@ Redact = Callable[[str], str]
 """A content hook: takes prompt or completion text, returns what may leave the process."""
 
 _SESSION_LIMIT: Final = 100_000
+PRELOAD_THREAD: Final = "tokenomy-preload"
+FORK_WAIT: Final = 10.0
+"""Seconds a fork waits, at most, for the loading of the builder and tokenizer to finish."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +197,7 @@ class Runtime:
             if self._preloaded:
                 return
             self._preloaded = True
-        threading.Thread(target=self._load, name="tokenomy-preload", daemon=True).start()
+        threading.Thread(target=self._load, name=PRELOAD_THREAD, daemon=True).start()
 
     def _load(self) -> None:
         try:
@@ -247,6 +250,16 @@ class Runtime:
         sink = self.sink
         return sink.stats() if sink is not None else SinkStats()
 
+    def before_fork(self) -> None:
+        """Before a fork: let a loading still under way finish first (at most :data:`FORK_WAIT` s).
+
+        The loading thread spends most of its time inside imports (the builder, Arrow, DuckDB, the
+        tokenizer), holding Python's lock on each module being imported; a child forked then inherits
+        those locks held by a thread it does not have, and hangs on its first import of the same
+        module (a server that configures capture and then forks its workers)."""
+        if self._preloaded and threading.current_thread().name != PRELOAD_THREAD:
+            self._loaded.wait(FORK_WAIT)
+
     def after_fork(self) -> None:
         """In a forked child: new locks, and every sink empty and without a thread."""
         self._lock = threading.RLock()
@@ -276,4 +289,8 @@ def _renew_after_fork() -> None:
     RUNTIME.after_fork()
 
 
-os.register_at_fork(after_in_child=_renew_after_fork)
+def _finish_loading() -> None:
+    RUNTIME.before_fork()
+
+
+os.register_at_fork(before=_finish_loading, after_in_child=_renew_after_fork)

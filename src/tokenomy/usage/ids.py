@@ -21,7 +21,8 @@ def distinct_id(response_id: str | None) -> str | None:
     """``response_id`` when it can tell calls apart, else None (the caller then derives an id).
 
     An id counts when it keeps at least :data:`DISTINCT_ID` characters past its first ``-`` or
-    ``_`` (the prefix: ``chatcmpl-``, ``msg_``), or has that many in all when it has neither.
+    ``_`` (the prefix: ``chatcmpl-``, ``msg_``), or has that many in all when what comes before its
+    first separator is not all letters (``8f0e2c1a9b3d4e5f-us``), or when it has no separator.
     """
     if response_id is None:
         return None
@@ -29,4 +30,9 @@ def distinct_id(response_id: str | None) -> str | None:
     under = response_id.find("_")
     if head < 0 or 0 <= under < head:
         head = under
-    return response_id if len(response_id) - head - 1 >= DISTINCT_ID else None
+    size = len(response_id)
+    if size - head - 1 >= DISTINCT_ID:  # the usual id: enough past its prefix (or in all, without one)
+        return response_id
+    if head > 0 and not response_id[:head].isalpha():  # no prefix of letters: the whole id counts
+        return response_id if size >= DISTINCT_ID else None
+    return None

@@ -271,7 +271,7 @@ def test_a_shutdown_whose_time_runs_out_mid_send_saves_that_batch_and_the_queue_
     assert time.monotonic() - started < 2.0  # 0.4 s, with room for a loaded machine
     stats = sink.stats()
     assert (stats.spooled, stats.sent, stats.dropped, stats.queued, stats.held) == (15, 0, 0, 0, 0)
-    assert (stats.spool_files, stats.errors) == (1, 0)
+    assert (stats.spool_files, stats.errors) == (2, 0)  # a file a batch (10): the one in flight, the queue
     closed_at_shutdown = target.closed  # no: the sink's thread is still using it
     target.down = answer == "failed"
     target.go.release()  # the call ends, long after the shutdown
@@ -348,7 +348,7 @@ def test_a_sink_thread_busy_building_at_shutdown_stops_at_its_next_step_and_noth
     assert not sink._thread.is_alive()
     stats = sink.stats()
     assert (stats.spooled, stats.sent, stats.dropped, stats.errors) == (8, 0, 0, 0)
-    assert stats.spool_files == (1 if done == "in time" else 2)
+    assert stats.spool_files == 2  # a file a batch (5): the thread's own, then the queue's
     assert (target.attempts, target.closed) == (0, True)
     # in order, but for a thread still busy when the shutdown gave up: its batch follows the queue then
     assert _replayed(tmp_path / "spool") == (_ids(8) if done == "in time" else [*_ids(3, 5), *_ids(5)])
@@ -440,3 +440,21 @@ def test_a_caller_that_never_waits_cannot_starve_the_sink_into_dropping_events()
     assert (accepted, stats.dropped, stats.sent, stats.errors) == (4000, 0, 4000, 0)
     assert target.ids == _ids(4000)
     sink.shutdown()
+
+
+def test_a_shutdown_with_no_time_keeps_its_queue_and_flush_says_what_was_not_delivered(
+    tmp_path: Path,
+) -> None:
+    """``shutdown(0)``: the shutdown takes over at once, and still builds one batch and spools it
+    (before, it counted the whole queue as dropped); a flush afterwards is True only when the target
+    had everything."""
+    target = MemoryTarget()
+    sink = sink_with(target, tmp_path / "spool", batch_size=512, flush_interval=60.0)
+    for i in range(50):
+        sink.submit(call(i))
+    sink.shutdown(0)
+    assert sink._thread is not None
+    sink._thread.join(30)
+    stats = sink.stats()
+    assert (stats.sent + stats.spooled, stats.dropped, stats.errors) == (50, 0, 0)
+    assert sink.flush(1) is (stats.spooled == 0)

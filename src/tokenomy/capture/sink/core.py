@@ -222,8 +222,8 @@ class Sink:
             self.after_fork()
         if threading.current_thread() is self._thread:
             return False
-        if self._closed:
-            return not self._queue and not self._held
+        if self._closed:  # True only when the shutdown delivered everything (nothing spooled or dropped)
+            return not self._queue and not self._held and self._flush_ok and not self._spool_pending()
         if self._thread is None and not self._queue and not self._held and not self._spool_pending():
             return True
         self._start()
@@ -258,6 +258,8 @@ class Sink:
             return
         self._stopping = True
         self._wake.set()
+        if thread is threading.current_thread():  # called from a target's code: the thread ends its cycle
+            return
         if timeout is None:
             thread.join()
         else:
@@ -633,8 +635,8 @@ class Sink:
         elif flight is not None:
             records = flight.records + held
         size = self.settings.batch_size
-        done = 0
-        while done < len(items) and (deadline is None or self._clock() < deadline):
+        done = 0  # one batch is built whatever the time left (a shutdown(0) keeps a small queue)
+        while done < len(items) and (done == 0 or deadline is None or self._clock() < deadline):
             records = records + self._build(items[done : done + size])
             done += size
         self._keep(records, unbuilt=max(0, len(items) - done))
@@ -642,14 +644,16 @@ class Sink:
     def _keep(self, records: list[Record], unbuilt: int = 0) -> None:
         """At shutdown: ``records`` go to the spool, else are counted dropped, as are ``unbuilt`` items."""
         lost = unbuilt
-        if records:
+        size = self.settings.batch_size
+        for at in range(0, len(records), size):  # a file a batch: each replayed (or set aside) alone
+            chunk = records[at : at + size]
             try:
-                if self.spool is not None and self.spool.write(encode(records)):
-                    self._count(spooled=len(records))
-                    records = []
+                if self.spool is not None and self.spool.write(encode(chunk)):
+                    self._count(spooled=len(chunk))
+                    continue
             except OSError as exc:
                 self._problem("spool", f"tokenomy capture: cannot write the spool at exit: {exc}")
-            lost += len(records)
+            lost += len(chunk)
         if lost:
             self._count(dropped=lost)
             self._problem("exit", f"tokenomy capture: {lost} events could not be delivered or saved at exit")

@@ -20,6 +20,7 @@ sink's thread, so that configuring capture does not slow the application's start
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
 import json
 import os
@@ -238,8 +239,6 @@ the spool folder) or a later process replays."""
 def _keep_for_life(store: DuckDBStore) -> None:
     """Keep ``store`` referenced until the process ends, past the interpreter's own cleanup."""
     if not _INHERITED:
-        import ctypes  # noqa: PLC0415  (only in a child forked while the file was open)
-
         ctypes.pythonapi.Py_IncRef(ctypes.py_object(_INHERITED))  # a reference nothing releases
     _INHERITED.append(store)
 
