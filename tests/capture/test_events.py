@@ -145,7 +145,7 @@ def test_an_outcome_the_store_would_refuse_is_refused_at_the_call(
 def test_a_response_whose_id_is_not_its_calls_is_refused(target: MemoryTarget) -> None:
     """Ollama's ``chatcmpl-123`` is not a call's id (tokenomy.usage.ids): an outcome under it would
     name no stored call, so the response is refused and the session is the way to go."""
-    with pytest.raises(ValueError, match="too short to tell calls apart.*on the session instead"):
+    with pytest.raises(ValueError, match=r"too short to tell calls apart.*on the session instead"):
         capture.record_outcome(SimpleNamespace(id="chatcmpl-123"), success=True)
     assert capture.flush(10) is True
     assert target.records == []
