@@ -23,7 +23,8 @@ A shutdown waits for the sink's thread at most its ``timeout``. When the time ru
 thread still busy (a collector that took the connection and never answers keeps it inside one
 send for up to ``send_timeout``), the shutting-down thread takes over: it writes the batch being
 sent, the held one and the queued events to the spool itself, and the sink's thread, when its
-call returns, finds its batch taken and stops without touching anything (:meth:`Sink._take_over`).
+call returns, finds its batch taken and stops without touching anything
+(:mod:`tokenomy.capture.sink.takeover`).
 
 Nothing here raises into the caller: failures are counted (:class:`SinkStats`) and logged once
 per kind and minute. The sink survives ``os.fork``: the child starts with an empty queue and no
@@ -45,6 +46,7 @@ from tokenomy.capture.log import RateLimitedLog
 from tokenomy.capture.records import AgentSpan, Record, decode, encode
 from tokenomy.capture.sink.settings import SinkSettings
 from tokenomy.capture.sink.spool import Claim, Spool
+from tokenomy.capture.sink.takeover import TAKE_OVER, Flight, Retired, ShutdownTakeover
 from tokenomy.capture.sink.target import Idling, Target, paced, set_pacing
 from tokenomy.errors import SinkError
 from tokenomy.native import FieldError
@@ -69,25 +71,6 @@ between records (:func:`tokenomy.capture.sink.target.set_pacing`) until it has c
 SPILL: Final = 0.5
 """The share of ``queue_size`` waiting after a send (or a replayed spool file) from which the
 sink's thread writes the queue to the spool rather than wait for a slow target (:meth:`Sink._spill`)."""
-TAKE_OVER: Final = 0.5
-"""Seconds of a shutdown's ``timeout`` (a quarter of it when that is less) kept for taking over
-from a sink's thread still busy when the rest has passed (:meth:`Sink._take_over`): writing what it
-has to the spool, so that the shutdown, and the exit it runs in, end within the ``timeout``."""
-
-
-class _Retired(Exception):  # noqa: N818  (not an error: the thread is told to stop)
-    """Raised on the sink's thread once a shutdown has taken over from it (:meth:`Sink._take_over`):
-    the thread stops where it is and leaves what it has to that shutdown."""
-
-
-@dataclass(slots=True)
-class _Flight:
-    """A batch handed to the target: the records, and the spool file they were read from (None
-    for a new or held batch). ``taken`` once a shutdown saved it while the target kept it waiting."""
-
-    records: list[Record]
-    claim: Claim | None = None
-    taken: bool = False
 
 
 class Pending(Protocol):
@@ -134,7 +117,9 @@ class SinkStats:
 
 
 @dataclass(slots=True)
-class _Counters:
+class Counters:
+    """The counts behind :class:`SinkStats` (changed under the sink's lock)."""
+
     enqueued: int = 0
     sent: int = 0
     spooled: int = 0
@@ -144,7 +129,7 @@ class _Counters:
     errors: int = 0
 
 
-class Sink:
+class Sink(ShutdownTakeover):
     """Delivers records to a target from a background thread (see the module docstring).
 
     Args:
@@ -178,7 +163,7 @@ class Sink:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._held: list[Record] = []
-        self._counts = _Counters()
+        self._counts = Counters()
         self._closed = self._stopping = False
         self._flush_requested = self._flush_served = 0
         self._flush_ok = True
@@ -186,8 +171,8 @@ class Sink:
         self._backoff = self.settings.retry_initial
         # a shutdown taking over (_take_over): the batch inside the target now, the one the thread
         # stopped with, and whether the thread was told to stop, has stopped, or must save its own
-        self._flight: _Flight | None = None
-        self._left: _Flight | None = None
+        self._flight: Flight | None = None
+        self._left: Flight | None = None
         self._retired = self._stopped = self._abandoned = False
 
     # -- the caller's side -------------------------------------------------------------------
@@ -318,7 +303,7 @@ class Sink:
                 self._cycle(stopping)
                 if stopping:
                     self._save_rest()
-            except _Retired:  # a shutdown took over: what this thread had is that shutdown's now
+            except Retired:  # a shutdown took over: what this thread had is that shutdown's now
                 break
             except Exception as exc:  # the thread must never die: count, log, carry on
                 self._problem("cycle", f"tokenomy capture: unexpected error in the sink ({exc!r})")
@@ -326,19 +311,6 @@ class Sink:
                 self._serve_flushes()
                 break
         self._end()
-
-    def _end(self) -> None:
-        """The thread's last step. When a shutdown took over and has gone without waiting for it
-        (:meth:`_take_over`), what the thread still had is its own to save, and the target its own
-        to close (it may have been using it until now)."""
-        with self._lock:
-            self._stopped = True
-            if not self._abandoned:
-                return
-            left, self._left = self._left, None
-            held, self._held = self._held, []
-        self._save(left, held, [], None)
-        self.target.close()
 
     def _wait_time(self) -> float:
         interval = self.settings.flush_interval
@@ -382,12 +354,12 @@ class Sink:
         """Pop ``count`` queued items, counting them as enqueued (``stats`` adds those still queued).
 
         Raises:
-            _Retired: A shutdown took over (the queue is its to save).
+            Retired: A shutdown took over (the queue is its to save).
         """
         queue = self._queue
         with self._lock:
             if self._retired:
-                raise _Retired
+                raise Retired
             items = [queue.popleft() for _ in range(min(count, len(queue)))]
             self._counts.enqueued += len(items)
         return items
@@ -440,14 +412,14 @@ class Sink:
         repeat forever), is a refusal; a success resets the backoff.
 
         Raises:
-            _Retired: A shutdown took over, before the call (the batch is left to it) or during it
+            Retired: A shutdown took over, before the call (the batch is left to it) or during it
                 (the shutdown saved the batch): the answer no longer counts.
         """
-        flight = _Flight(records, claim)
+        flight = Flight(records, claim)
         with self._lock:
             if self._retired:
                 self._left = flight
-                raise _Retired
+                raise Retired
             self._flight = flight
         try:
             self.target.send(records)
@@ -459,7 +431,7 @@ class Sink:
             outcome = "sent", ""
         with self._lock:
             if flight.taken:
-                raise _Retired
+                raise Retired
             self._flight = None
         if outcome[0] == "sent":
             self._backoff, self._retry_at = self.settings.retry_initial, 0.0
@@ -571,92 +543,6 @@ class Sink:
         rest = self._held + self._build(self._take(len(self._queue)))
         self._held = []
         self._keep(rest)
-
-    def _take_over(self, thread: threading.Thread, deadline: float) -> None:
-        """The shutdown's time is up and the sink's thread is still busy: save what it has to the spool.
-
-        A thread inside the target (a collector that took the connection and never answers) may
-        stay there for ``send_timeout``, past the exit, and the batch it sends, the held one and
-        the queue would go with it. So the retired thread is never waited on again: everything
-        it had is written to the spool from here, and when its call returns it finds its batch
-        taken and stops, touching nothing (:meth:`_attempt`); it closes the target then. Should
-        that call have delivered after all, the replay stores nothing twice: the DuckDB store and
-        a tokenomy server key every record (calls and charges by id, outcomes by target, id and
-        time, agent spans by trace and span id), and over OTLP a replayed span has the same ids.
-        A replayed spool file the target was busy with is handed back to the spool as it is; the
-        queued events are built and prepared here (so ``prepare`` may then run on this thread
-        while the target's ``send`` is still busy), and those not built by ``deadline`` are
-        counted as dropped.
-
-        A thread doing anything else (building, writing the spool) stops at its next step, which
-        half the time left is given for, and leaves its batch here, saved before the queue so
-        that the order holds. One still busy then saves that batch itself when it gets there
-        (:meth:`_end`), if the process lives that long: behind the queue, the one case where the
-        spool's order differs from the order of submission.
-        """
-        try:
-            with self._lock:
-                self._retired = True
-                flight, self._flight = self._flight, None
-                held: list[Record] = []
-                if flight is not None:  # the thread waits inside the target: what it holds is ours now
-                    flight.taken = self._abandoned = True
-                    held, self._held = self._held, []
-                queue = self._queue
-                items = [queue.popleft() for _ in range(len(queue))]
-                self._counts.enqueued += len(items)
-            stopped = False
-            if flight is None:
-                thread.join(max(0.0, deadline - self._clock()) / 2)
-                with self._lock:
-                    stopped = self._stopped
-                    self._abandoned = not stopped  # else it saves what it has itself (_end)
-                    if stopped:
-                        flight, self._left = self._left, None
-                        held, self._held = self._held, []
-            self._save(flight, held, items, deadline)
-            if stopped:  # the thread is done with the target
-                self.target.close()
-            with self._lock:
-                self._flush_ok = False
-        except Exception as exc:  # a shutdown never raises into the application
-            self._problem("exit", f"tokenomy capture: could not save what was left at shutdown ({exc!r})")
-        self._serve_flushes()
-
-    def _save(
-        self, flight: _Flight | None, held: list[Record], items: list[Item], deadline: float | None
-    ) -> None:
-        """Save a batch taken from the target, held records and queued items (built here, until
-        ``deadline``; None: all) to the spool, in the order they were submitted."""
-        records = held
-        if flight is not None and flight.claim is not None and self.spool is not None:
-            with contextlib.suppress(OSError):  # else it stays claimed until the next process starts
-                self.spool.release(flight.claim)  # a spool file still: replayed as it is
-        elif flight is not None:
-            records = flight.records + held
-        size = self.settings.batch_size
-        done = 0  # one batch is built whatever the time left (a shutdown(0) keeps a small queue)
-        while done < len(items) and (done == 0 or deadline is None or self._clock() < deadline):
-            records = records + self._build(items[done : done + size])
-            done += size
-        self._keep(records, unbuilt=max(0, len(items) - done))
-
-    def _keep(self, records: list[Record], unbuilt: int = 0) -> None:
-        """At shutdown: ``records`` go to the spool, else are counted dropped, as are ``unbuilt`` items."""
-        lost = unbuilt
-        size = self.settings.batch_size
-        for at in range(0, len(records), size):  # a file a batch: each replayed (or set aside) alone
-            chunk = records[at : at + size]
-            try:
-                if self.spool is not None and self.spool.write(encode(chunk)):
-                    self._count(spooled=len(chunk))
-                    continue
-            except OSError as exc:
-                self._problem("spool", f"tokenomy capture: cannot write the spool at exit: {exc}")
-            lost += len(chunk)
-        if lost:
-            self._count(dropped=lost)
-            self._problem("exit", f"tokenomy capture: {lost} events could not be delivered or saved at exit")
 
     def _reject(self, records: list[Record], why: str) -> None:
         self._count(rejected=len(records))
