@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Sequence
 from datetime import datetime
@@ -11,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from tests.conftest import ROOT
 from tokenomy.capture.records import Record
 from tokenomy.capture.sink.core import Sink
 from tokenomy.capture.sink.settings import SinkSettings
@@ -197,3 +200,13 @@ class _QuietServer(ThreadingHTTPServer):
 
     def handle_error(self, request: object, client_address: object) -> None:
         """Quiet."""
+
+
+def run_python(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python *args`` run from the project's root (120 s at most), its output as text; the test
+    fails when it exits with anything but 0."""
+    done = subprocess.run(
+        [sys.executable, *args], check=False, capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return done

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.capture.support import run_python
 from tokenomy.store import open_store
 
 pytestmark = pytest.mark.integration
@@ -32,15 +30,7 @@ SCRIPT = textwrap.dedent(
 
 
 def _run(sink: str, spool: Path) -> str:
-    done = subprocess.run(
-        [sys.executable, "-c", SCRIPT, sink, str(spool)],
-        check=False,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
+    done = run_python("-c", SCRIPT, sink, str(spool))
     assert "could not" not in done.stderr
     return done.stdout.strip()
 

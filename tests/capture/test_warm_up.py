@@ -7,14 +7,12 @@ Each case runs in a fresh interpreter: in the test process these modules are lon
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.capture.support import run_python
 
 pytestmark = pytest.mark.integration
 
@@ -26,16 +24,7 @@ LOADED = (
 
 
 def _run(script: str) -> list[str]:
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(script)],
-        check=False,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout.split("\n")[:-1]
+    return run_python("-c", textwrap.dedent(script)).stdout.split("\n")[:-1]
 
 
 def test_warm_up_loads_the_builder_and_the_tokenizer_which_importing_tokenomy_does_not() -> None:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
-from tests.capture.support import call
+from tests.capture.support import call, run_python
 from tokenomy.capture.records import Record
 from tokenomy.capture.sink.core import Sink
 from tokenomy.capture.sink.settings import SinkSettings
@@ -136,17 +134,8 @@ def test_a_child_forked_while_the_store_is_open_neither_crashes_nor_writes_throu
     tmp_path: Path,
 ) -> None:
     db = tmp_path / "open.duckdb"
-    done = subprocess.run(
-        [sys.executable, "-c", _FORK_WHILE_OPEN, str(db), str(tmp_path / "untold.duckdb")],
-        cwd=Path(__file__).resolve().parents[3],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert (done.returncode, done.stdout.splitlines()) == (0, ["worker 0", "child waits True", "child 0"]), (
-        done.stderr
-    )
+    done = run_python("-c", _FORK_WHILE_OPEN, str(db), str(tmp_path / "untold.duckdb"))
+    assert done.stdout.splitlines() == ["worker 0", "child waits True", "child 0"], done.stderr
     with open_store(db, read_only=True) as store:
         assert sorted(c.id for c in store.iter_calls()) == ["c00001", "c00003"]
     with open_store(tmp_path / "untold.duckdb", read_only=True) as store:

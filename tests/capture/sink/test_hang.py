@@ -11,8 +11,6 @@ from __future__ import annotations
 import contextlib
 import http.client
 import socket
-import subprocess
-import sys
 import textwrap
 import threading
 import time
@@ -25,8 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.capture.sink.test_serve import collector_process
-from tests.capture.support import call
-from tests.conftest import ROOT
+from tests.capture.support import call, run_python
 from tokenomy.capture.records import Record, decode
 from tokenomy.capture.sink.core import Sink
 from tokenomy.capture.sink.settings import SinkSettings
@@ -284,16 +281,8 @@ def test_at_exit_a_collector_that_never_answers_costs_the_exit_timeout_and_loses
 ) -> None:
     spool = tmp_path / "spool"
     exit_timeout = 1.0
-    done = subprocess.run(
-        [sys.executable, "-c", EXIT_SCRIPT, hanging.url, str(spool), str(exit_timeout)],
-        check=False,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-    )
+    done = run_python("-c", EXIT_SCRIPT, hanging.url, str(spool), str(exit_timeout))
     ended = time.time()
-    assert done.returncode == 0, done.stderr
     ids, last_call = done.stdout.split("\n")[:2]
     assert ended - float(last_call) < exit_timeout + 1.5  # the exit, with room for a loaded machine
     spooled = _spooled(spool)
