@@ -30,7 +30,7 @@ from tokenomy.capture.sink.core import Sink
 from tokenomy.errors import TokenomyError
 from tokenomy.gateway.attribution import PREFIX
 from tokenomy.gateway.budget import GatewayBudget
-from tokenomy.gateway.formats import SURFACES, WireFormat, wire_for_path
+from tokenomy.gateway.formats import SURFACES, WireFormat, bearer, wire_for_path
 from tokenomy.gateway.keys import KeyBook
 from tokenomy.gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from tokenomy.gateway.proxy import (
@@ -163,13 +163,12 @@ class Gateway:
         """True without a token, or when the request carries it (bearer, x-api-key or X-Tokenomy-Token)."""
         if self._token is None:
             return True
-        for name, value in scope["headers"]:
-            if name in (b"authorization", b"x-api-key", TOKEN_HEADER):
-                text = value.strip()
-                given = text[7:].strip() if text[:7].lower() == b"bearer " else text
-                if hmac.compare_digest(given, self._token):
-                    return True
-        return False
+        token = self._token
+        return any(
+            name in (b"authorization", b"x-api-key", TOKEN_HEADER)
+            and hmac.compare_digest(bearer(value), token)
+            for name, value in scope["headers"]
+        )
 
     def _admitted(self, scope: Scope, wire: WireFormat) -> bool:
         """May a ``/v1/`` request go on? Required keys are checked by the proxy; else the token is needed.

@@ -74,8 +74,7 @@ class WireFormat:
         """The key the client sent (``Bearer`` removed), or None."""
         for name, value in headers:
             if name == self.key_header or name in (b"authorization", b"x-api-key"):
-                text = value.decode("latin-1").strip()
-                return text[7:].strip() if text[:7].lower() == "bearer " else text
+                return bearer(value).decode("latin-1")
         return None
 
     def auth_headers(self, key: str) -> Headers:
@@ -138,6 +137,12 @@ def carries_output(surface: Surface, chunk: bytes) -> bool:
                 return True
             at = chunk.find(marker, at + 1)
     return False
+
+
+def bearer(value: bytes) -> bytes:
+    """A key header's value without its ``Bearer`` scheme (an ``x-api-key`` value is the key itself)."""
+    text = value.strip()
+    return text[7:].strip() if text[:7].lower() == b"bearer " else text
 
 
 def wire_for_path(path: str, headers: Iterable[tuple[bytes, bytes]] = ()) -> WireFormat:

@@ -28,7 +28,7 @@ from tokenomy.capture.sink.core import Sink
 from tokenomy.gateway.attribution import PREFIX, from_headers
 from tokenomy.gateway.budget import Admitted, GatewayBudget
 from tokenomy.gateway.building import LoopBuilder
-from tokenomy.gateway.formats import Surface, WireFormat, carries_output
+from tokenomy.gateway.formats import Surface, WireFormat, bearer, carries_output
 from tokenomy.gateway.keys import PREFIX as VIRTUAL_PREFIX
 from tokenomy.gateway.keys import KeyBook
 from tokenomy.gateway.metering import (
@@ -201,8 +201,7 @@ class Proxy:
     def gateway_credential(self, value: bytes) -> bool:
         """Whether a client's ``Authorization`` or ``x-api-key`` value is the gateway's own secret (its
         token or a virtual key), which a ``pass_client_key`` route must not forward to the provider."""
-        text = value.strip()
-        key = text[7:].strip() if text[:7].lower() == b"bearer " else text
+        key = bearer(value)
         token = self.settings.token
         if token and hmac.compare_digest(key, token.encode()):
             return True
