@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.capture.support import MemoryTarget, sink_with
-from tokenomy.capture.runtime import RUNTIME
+from tokenomy.capture.runtime import RUNTIME, ContentSettings
 from tokenomy.config import Config
 from tokenomy.mockllm import MockLLMConfig, MockThread, run_in_thread
 
@@ -27,5 +27,4 @@ def recorded(mock: MockThread) -> Iterator[MemoryTarget]:
     RUNTIME.configure(sink_with(target), config=Config())
     yield target
     RUNTIME.shutdown(10)
-    RUNTIME.capture_content = False
-    RUNTIME.redact = None
+    RUNTIME.content = ContentSettings()

@@ -34,9 +34,9 @@ def kept_calls(
 ) -> list[Captured]:
     """What ``run`` submits to the sink, unbuilt: kept raw, or (``objects``) as the SDK's objects."""
     keeper = Keeper()
-    content = RUNTIME.capture_content
+    content = RUNTIME.content
     RUNTIME.configure(keeper, config=Config())
-    RUNTIME.capture_content = content
+    RUNTIME.content = content
     try:
         with monkeypatch.context() as patch:
             if objects:
@@ -44,7 +44,7 @@ def kept_calls(
             run()
     finally:
         RUNTIME.shutdown(10)
-        RUNTIME.capture_content = content
+        RUNTIME.content = content
     for captured in keeper.kept:  # a stream kept as its bytes: read into its events' data text
         stream_items(captured)
     return list(keeper.kept)

@@ -12,7 +12,7 @@ import pytest
 import tokenomy
 from tests.capture.support import MemoryTarget, call, sink_with
 from tokenomy import capture
-from tokenomy.capture.runtime import RUNTIME, SessionSteps
+from tokenomy.capture.runtime import RUNTIME, ContentSettings, SessionSteps
 from tokenomy.capture.sink import settings as sink_settings
 from tokenomy.capture.sink.targets import DuckDBTarget, EventsTarget
 from tokenomy.store import open_store
@@ -27,7 +27,7 @@ def clean(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     yield
     RUNTIME.shutdown(10)
-    RUNTIME.capture_content, RUNTIME.redact = False, None
+    RUNTIME.content = ContentSettings()
 
 
 def test_the_public_names_are_pinned() -> None:
@@ -72,9 +72,9 @@ def test_configure_takes_its_settings_from_arguments_and_the_environment(
     monkeypatch.setenv("TOKENOMY_CAPTURE_CONTENT", "true")
     sink = capture.configure(batch_size=17, spool=False)
     assert isinstance(sink.target, EventsTarget)
-    assert (sink.settings.batch_size, sink.spool, RUNTIME.capture_content) == (17, None, True)
+    assert (sink.settings.batch_size, sink.spool, RUNTIME.content.capture_content) == (17, None, True)
     assert capture.configure(capture_content=False) is RUNTIME.sink
-    assert RUNTIME.capture_content is False
+    assert RUNTIME.content.capture_content is False
 
 
 def test_reconfiguring_flushes_the_previous_sink_and_shutdown_stops_recording() -> None:

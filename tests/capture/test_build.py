@@ -15,7 +15,7 @@ from tests.capture.support import MemoryTarget, sink_with
 from tokenomy.capture.build import build_call
 from tokenomy.capture.captured import FAILED, Captured
 from tokenomy.capture.client import ClientState, state_for
-from tokenomy.capture.runtime import RUNTIME
+from tokenomy.capture.runtime import RUNTIME, ContentSettings
 from tokenomy.capture.sdk.base import ErrorInfo
 from tokenomy.capture.sdk.openai import ADAPTER
 from tokenomy.config import Config
@@ -146,7 +146,7 @@ def test_a_call_is_built_with_the_process_content_settings_in_force_when_it_was_
         calls = [build_call(masked), build_call(hidden), build_call(clear)]  # built after the last one
     finally:
         RUNTIME.shutdown(10)
-        RUNTIME.capture_content, RUNTIME.redact = False, None
+        RUNTIME.content = ContentSettings()
     assert [c.content.completion if c.content else None for c in calls] == ["Hi <name>", None, "Hi Ana"]
     assert calls[0].content is not None
     assert calls[0].content.prompt is not None

@@ -23,7 +23,7 @@ from openai import AsyncOpenAI, OpenAI
 
 from tests.capture.raw_support import both_ways, events, same_call
 from tokenomy import capture
-from tokenomy.capture.runtime import RUNTIME
+from tokenomy.capture.runtime import RUNTIME, ContentSettings
 from tokenomy.mockllm import MockThread
 from tokenomy.schema import Kind, Status
 
@@ -201,7 +201,7 @@ def test_async_responses_streams_build_the_same_call(
 def test_a_responses_stream_keeps_the_same_completion_text_when_content_is_captured(
     mock: MockThread, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(RUNTIME, "capture_content", True)
+    monkeypatch.setattr(RUNTIME, "content", ContentSettings(capture_content=True))
     seen: list[Any] = []
     (pair,) = both_ways(lambda: seen.append(_responses(mock)), monkeypatch, mock.reset)
     call = same_call(*pair)
@@ -382,7 +382,7 @@ def test_async_messages_streams_build_the_same_call(
 def test_a_messages_stream_keeps_the_same_completion_text_when_content_is_captured(
     mock: MockThread, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(RUNTIME, "capture_content", True)
+    monkeypatch.setattr(RUNTIME, "content", ContentSettings(capture_content=True))
     seen: list[Any] = []
     (pair,) = both_ways(lambda: seen.append(_messages(mock)), monkeypatch, mock.reset)
     call = same_call(*pair)

@@ -105,15 +105,11 @@ def _same_settings(
     """Refuse to instrument a client again with settings of its own it does not have: they would be
     ignored (a budget not enforced, content kept or not), so the second call says so instead."""
     asked = {"sink": sink, "capture_content": capture_content, "redact": redact, "budget": budget}
-    differ = [
+    differ = [  # a sink URL would make a new sink: never the one the client has
         name
         for name, value in asked.items()
-        if value is not None
-        and not (name == "sink" and isinstance(value, str))
-        and value != getattr(state, name)
+        if value is not None and (isinstance(value, str) or value != getattr(state, name))
     ]
-    if isinstance(sink, str):
-        differ.insert(0, "sink")  # a URL would make a new sink: never the one the client has
     if differ:
         raise ConfigError(
             f"instrument: this client is already instrumented, with other {', '.join(differ)}; "

@@ -14,7 +14,6 @@ in a forked child every lock is renewed and every sink starts empty (``os.regist
 from __future__ import annotations
 
 import atexit
-import dataclasses
 import importlib
 import os
 import threading
@@ -152,24 +151,6 @@ class Runtime:
         if previous is not None and previous is not chosen:
             previous.shutdown(previous.settings.exit_timeout)
         return chosen
-
-    @property
-    def capture_content(self) -> bool:
-        """Whether the process keeps prompt and completion text (``content.capture_content``)."""
-        return self.content.capture_content
-
-    @capture_content.setter
-    def capture_content(self, keep: bool) -> None:
-        self.content = dataclasses.replace(self.content, capture_content=keep)
-
-    @property
-    def redact(self) -> Redact | None:
-        """The process's redaction hook (``content.redact``)."""
-        return self.content.redact
-
-    @redact.setter
-    def redact(self, hook: Redact | None) -> None:
-        self.content = dataclasses.replace(self.content, redact=hook)
 
     def configure_from_environment(self) -> None:
         """Install the sink that ``TOKENOMY_SINK`` or tokenomy.toml names, once, if any."""
