@@ -9,6 +9,9 @@ With no configuration nothing is recorded: instrumented clients check for a sink
 straight through. ``tokenomy.configure()`` (or ``TOKENOMY_SINK`` / ``sink`` in tokenomy.toml,
 read when a client is instrumented) installs one. Sinks are shut down at exit (atexit), and
 in a forked child every lock is renewed and every sink starts empty (``os.register_at_fork``).
+A child of ``multiprocessing`` (a ``Pool``'s worker, a ``Process``) started by ``fork`` or
+``forkserver`` ends with ``os._exit``, which skips atexit: there its sinks are shut down by a
+finalizer of ``multiprocessing`` instead (:func:`_hook_multiprocessing`).
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from __future__ import annotations
 import atexit
 import importlib
 import os
+import signal
+import sys
 import threading
 import weakref
 from collections.abc import Callable
@@ -37,6 +42,9 @@ _SESSION_LIMIT: Final = 100_000
 PRELOAD_THREAD: Final = "tokenomy-preload"
 FORK_WAIT: Final = 10.0
 """Seconds a fork waits, at most, for the loading of the builder and tokenizer to finish."""
+EXIT_PRIORITY: Final = 5
+"""The priority of the sinks' shutdown among a ``multiprocessing`` child's exit finalizers (those of
+priority 0 or more run first, the highest first)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +112,9 @@ class Runtime:
         self._sinks: weakref.WeakSet[Sink] = weakref.WeakSet()
         self._config_read = False
         self._exit_hook = False
+        self._hooked_multiprocessing = False
+        self._exited_in = 0
+        """The process whose exit shut the sinks down (atexit and a finalizer may both run)."""
         self._preloaded = False
         self._loaded = threading.Event()
         self._load_ok = False
@@ -240,6 +251,8 @@ class Runtime:
         module (a server that configures capture and then forks its workers)."""
         if self._preloaded and threading.current_thread().name != PRELOAD_THREAD:
             self._loaded.wait(FORK_WAIT)
+        if self._exit_hook:  # a sink was tracked before multiprocessing was imported: hook it now
+            _hook_multiprocessing(self)
 
     def after_fork(self) -> None:
         """In a forked child: new locks, and every sink empty and without a thread."""
@@ -256,14 +269,66 @@ class Runtime:
         if not self._exit_hook:
             self._exit_hook = True
             atexit.register(self._at_exit)
+            _hook_multiprocessing(self, now=True)
 
     def _at_exit(self) -> None:
+        if self._exited_in == os.getpid():
+            return
+        self._exited_in = os.getpid()
         for sink in list(self._sinks):
             sink.shutdown(sink.settings.exit_timeout)
 
 
 RUNTIME: Final = Runtime()
 """The capture state of this process."""
+
+
+def _hook_multiprocessing(runtime: Runtime, *, now: bool = False) -> None:
+    """Shut ``runtime``'s sinks down at the end of each ``multiprocessing`` child, once that module
+    is in use (never imported for it).
+
+    Such a child clears the finalizers it inherits, then calls the functions registered with
+    ``register_after_fork``: the one registered here adds the finalizer that its exit runs before
+    ``os._exit``. With ``now``, inside a child already running its target (``configure`` called in
+    a task), the finalizer is added at once as well. A ``Pool`` ended by ``terminate()`` (what its
+    ``with`` block does) ends its workers by SIGTERM: a child whose SIGTERM does what it does by
+    default shuts its sinks down first (:func:`_shut_down_then_end`).
+    """
+    util = sys.modules.get("multiprocessing.util")
+    if util is None:
+        return
+    if not runtime._hooked_multiprocessing:
+        runtime._hooked_multiprocessing = True
+        util.register_after_fork(runtime, _finalize_at_exit)
+    if now and sys.modules["multiprocessing"].parent_process() is not None:
+        _finalize_at_exit(runtime)
+
+
+def _finalize_at_exit(runtime: Runtime) -> None:
+    util = sys.modules["multiprocessing.util"]
+    util.Finalize(None, runtime._at_exit, exitpriority=EXIT_PRIORITY)
+    main = threading.current_thread() is threading.main_thread()
+    if main and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:  # the application's own handler stays
+        signal.signal(signal.SIGTERM, _shut_down_then_end)
+
+
+def _shut_down_then_end(signum: int, frame: object) -> None:
+    """SIGTERM in a ``multiprocessing`` child: shut the sinks down, then end by the signal as before.
+
+    The shutdown runs on a thread of its own, waited for at most the sinks' exit timeout (plus a
+    second): the signal may have come while this thread was inside a sink, holding its lock. When
+    the child's exit has begun shutting them down already (a ``Pool``'s worker told to stop, then
+    terminated), the signal is let go: that shutdown ends, and the process with it.
+    """
+    if RUNTIME._exited_in == os.getpid():
+        return
+    sinks = list(RUNTIME._sinks)
+    wait = max((sink.settings.exit_timeout for sink in sinks), default=0.0) + 1.0
+    closing = threading.Thread(target=RUNTIME._at_exit, name="tokenomy-exit", daemon=True)
+    closing.start()
+    closing.join(wait)
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
 
 
 def _renew_after_fork() -> None:

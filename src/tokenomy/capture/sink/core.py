@@ -40,7 +40,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Final, Protocol, cast
 
 from tokenomy.capture.log import RateLimitedLog
 from tokenomy.capture.records import AgentSpan, Record, decode, encode
@@ -242,6 +242,10 @@ class Sink(ShutdownTakeover):
             return
         self._closed = True
         thread = self._thread
+        if thread is None and self._spool_pending():  # nothing recorded here, but batches wait in the
+            self._stopping = True  # spool (forked children's, an earlier run's): the last cycle replays them
+            self._start()
+            thread = self._thread
         if thread is None:
             self.target.close()
             return
@@ -377,10 +381,10 @@ class Sink(ShutdownTakeover):
             if known is None:
                 known = is_record[kind] = issubclass(kind, _RECORDS)
             if known:
-                records.append(item)
+                records.append(cast(Record, item))
                 continue
             try:
-                records.append(item.build())
+                records.append(cast(Pending, item).build())
             except Exception as exc:  # a bug in reading a response must not stop the others
                 self._count(dropped=1)
                 self._problem(
