@@ -1,38 +1,29 @@
 """``tokenomy sessions --server`` and ``tokenomy session ID --server``: through a real collector on
 127.0.0.1, they print what the store path prints for the same events, and fail clearly.
 
-The same payloads go to a collector served by uvicorn (read through its API) and to a second
-collector in process writing another store file (read from the file): the same code stores both,
+The same payloads go to a collector served by uvicorn and into a store file (tests/cli/collector_support.py),
 so the two paths must agree character for character. Times are whole milliseconds: the API
 writes times with millisecond precision (docs/reports.md says so).
 """
 
 from __future__ import annotations
 
-import asyncio
-import http.client
 import json
 import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
-from click.testing import CliRunner
 
-from tests.server.support import SpanSpec, call, request_bytes
+from tests.cli.collector_support import Served, both, run_cli, serve
+from tests.server.support import SpanSpec, request_bytes
 from tokenomy.cli.collector_client import CollectorClient, CollectorError
-from tokenomy.cli.main import cli, main
-from tokenomy.listen import bind
+from tokenomy.cli.main import main
 from tokenomy.native import format_time
-from tokenomy.server.app import Collector
-from tokenomy.server.settings import ServerSettings
 
 TOKEN = "sessions-token-0123456789abcdef"
 T0 = datetime(2026, 3, 1, 10, tzinfo=UTC)
@@ -189,85 +180,16 @@ def _payloads() -> list[tuple[str, bytes, str]]:
     ]
 
 
-@dataclass
-class Served:
-    """The collector's URL and the store file written from the same payloads."""
-
-    url: str
-    direct: Path
-
-
-def _post(port: int, path: str, body: bytes, kind: str) -> None:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        conn.request("POST", path, body, {"content-type": kind, "authorization": f"Bearer {TOKEN}"})
-        response = conn.getresponse()
-        assert response.status == 200, response.read()
-        response.read()
-    finally:
-        conn.close()
-
-
-def _write_directly(db: Path) -> None:
-    """The same payloads through a collector in process (no network), into a store file left closed."""
-    app = Collector(ServerSettings(db=db, spool=db.with_name("direct.spool")))
-
-    async def scenario() -> None:
-        await app.startup()
-        try:
-            for path, body, kind in _payloads():
-                answer = await call(app, "POST", path, body, {"content-type": kind})
-                assert answer.status == 200, answer.body
-        finally:
-            await app.shutdown()
-
-    asyncio.run(scenario())
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    folder = tmp_path_factory.mktemp("served")
-    direct = folder / "direct.duckdb"
-    _write_directly(direct)
-    settings = ServerSettings(db=folder / "served.duckdb", token=TOKEN, spool=folder / "served.spool")
-    sock = bind("127.0.0.1", 0)
-    port = int(sock.getsockname()[1])
-    config = uvicorn.Config(Collector(settings), loop="asyncio", lifespan="on", log_level="critical")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert server.started, "the collector did not start"
-    try:
-        for path, body, kind in _payloads():
-            _post(port, path, body, kind)
-        yield Served(f"http://127.0.0.1:{port}", direct)
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        sock.close()
+    with serve(tmp_path_factory.mktemp("served"), _payloads(), token=TOKEN) as found:
+        yield found
 
 
 @pytest.fixture
 def token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TOKENOMY_SERVER", raising=False)
     monkeypatch.setenv("TOKENOMY_SERVER_TOKEN", TOKEN)
-
-
-def _run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, list(args))
-    return result.exit_code, result.output
-
-
-def _both(served: Served, *args: str) -> tuple[str, str]:
-    """The output through the collector's API and from the store file, each with exit code 0."""
-    code, remote = _run(*args, "--server", served.url)
-    assert code == 0, remote
-    code, local = _run(*args, "--db", str(served.direct))
-    assert code == 0, local
-    return remote, local
 
 
 @pytest.mark.parametrize(
@@ -288,12 +210,12 @@ def _both(served: Served, *args: str) -> tuple[str, str]:
 def test_sessions_through_the_collector_print_what_the_store_prints(
     served: Served, token: None, options: tuple[str, ...]
 ) -> None:
-    remote, local = _both(served, "sessions", *options)
+    remote, local = both(served, "sessions", *options)
     assert remote == local
 
 
 def test_the_ranking_compared_is_the_one_expected(served: Served, token: None) -> None:
-    remote, _ = _both(served, "sessions", "--format", "json")
+    remote, _ = both(served, "sessions", "--format", "json")
     data = json.loads(remote)
     assert [r["session_id"] for r in data["rows"]] == ["W", "S", "Q", "O"]
     s = data["rows"][1]
@@ -307,11 +229,11 @@ def test_the_ranking_compared_is_the_one_expected(served: Served, token: None) -
     )
     assert data["rows"][2]["outcome"] == "failure"
     assert (data["sessions"], data["no_session_calls"]) == (4, 1)
-    remote, _ = _both(served, "sessions")
+    remote, _ = both(served, "sessions")
     assert "most expensive sessions (of 4)" in remote
     assert "1 call(s) belong to no session" in remote
     # from 10:00:05 S has one unpriced call and no charge: Q passes it although S's listed bound is higher
-    remote, _ = _both(served, "sessions", "--since", "2026-03-01T10:00:05", "--top", "2", "--format", "csv")
+    remote, _ = both(served, "sessions", "--since", "2026-03-01T10:00:05", "--top", "2", "--format", "csv")
     assert [line.split(",")[0] for line in remote.splitlines()[1:]] == ["W", "Q"]
 
 
@@ -320,12 +242,12 @@ def test_the_ranking_compared_is_the_one_expected(served: Served, token: None) -
 def test_one_session_through_the_collector_prints_what_the_store_prints(
     served: Served, token: None, session_id: str, fmt: str
 ) -> None:
-    remote, local = _both(served, "session", session_id, "--format", fmt)
+    remote, local = both(served, "session", session_id, "--format", fmt)
     assert remote == local
 
 
 def test_the_tree_compared_holds_spans_sub_agents_and_charges(served: Served, token: None) -> None:
-    remote, _ = _both(served, "session", "S")
+    remote, _ = both(served, "session", "S")
     assert "session S  4 calls, 2 charges, $0.0170, outcome success, 1 unpriced" in remote
     assert "span main" in remote
     assert "sub-agent helper  subtotal $0.0060" in remote
@@ -335,23 +257,23 @@ def test_the_tree_compared_holds_spans_sub_agents_and_charges(served: Served, to
 def test_the_server_may_come_from_the_environment(
     served: Served, token: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _, local = _both(served, "session", "S")
+    _, local = both(served, "session", "S")
     monkeypatch.setenv("TOKENOMY_SERVER", served.url)
-    code, out = _run("session", "S")
+    code, out = run_cli("session", "S")
     assert (code, out) == (0, local)
     # an explicit --db wins over the environment's server
-    code, out = _run("session", "S", "--db", str(served.direct))
+    code, out = run_cli("session", "S", "--db", str(served.direct))
     assert (code, out) == (0, local)
 
 
 def test_options_the_api_cannot_serve_are_refused_by_name(served: Served, token: None) -> None:
-    code, out = _run("sessions", "--server", served.url, "--by", "team")
+    code, out = run_cli("sessions", "--server", served.url, "--by", "team")
     assert code == 2
     assert "--by cannot be used with --server" in out
-    code, out = _run("sessions", "--server", served.url, "--where", "team=t")
+    code, out = run_cli("sessions", "--server", served.url, "--where", "team=t")
     assert code == 2
     assert "--where cannot be used with --server" in out
-    code, out = _run("sessions", "--server", served.url, "--db", str(served.direct))
+    code, out = run_cli("sessions", "--server", served.url, "--db", str(served.direct))
     assert code == 2
     assert "--db and --server" in out
 

@@ -16,6 +16,7 @@ def test_a_locked_file_names_the_holder_and_when_it_lets_go() -> None:
     assert found.startswith("t.duckdb is open for writing in another process (pid 13472) ")
     assert "lets go of the file after 5 idle seconds" in found
     assert "read it through the collector's API (GET /api/v1/report" in found
+    assert "`tokenomy report --server http://127.0.0.1:4318`" in found
     assert "`tokenomy sessions --server http://127.0.0.1:4318`" in found
     assert "`tokenomy session ID --server http://127.0.0.1:4318`" in found
     assert found.endswith("or stop the collector first")

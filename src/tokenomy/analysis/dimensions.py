@@ -121,18 +121,19 @@ def as_utc(value: datetime | date | None) -> datetime | None:
     return datetime(value.year, value.month, value.day)
 
 
-def parse_where(items: Iterable[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+def parse_where(items: Iterable[str], *, option: str = "--where") -> tuple[tuple[str, tuple[str, ...]], ...]:
     """``--where dim=value`` filters; the same dimension twice keeps either value.
 
     Raises:
-        ConfigError: An item is not ``dimension=value`` or names an unknown dimension.
+        ConfigError: An item is not ``dimension=value`` or names an unknown dimension (the message
+            names ``option``, where it was given).
     """
     grouped: dict[str, list[str]] = {}
     for item in items:
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
-            raise ConfigError(f"--where {item!r}: expected dimension=value, for example team=search")
-        (checked,) = parse_dimensions(name.strip(), option="--where")
+            raise ConfigError(f"{option} {item!r}: expected dimension=value, for example team=search")
+        (checked,) = parse_dimensions(name.strip(), option=option)
         grouped.setdefault(checked, []).append(value)
     return tuple((name, tuple(values)) for name, values in grouped.items())
 

@@ -217,6 +217,30 @@ _KPIS: Final[tuple[tuple[str, str, Literal["USD", "ratio", "count"], Better], ..
 )
 
 
+BETTER: Final[Mapping[str, Better]] = {name: better for name, _, _, better in _KPIS}
+"""Which way each KPI is better, by name (what :func:`kpis` sets; its JSON form leaves it out)."""
+
+
+def spend_report(
+    store: Store,
+    selection: Selection,
+    *,
+    baseline: Scope | None = None,
+    sources: Sources | None = None,
+) -> tuple[AttributionTable, tuple[Kpi, ...]]:
+    """The report's attribution table over ``selection`` and its KPIs (``tokenomy report --by...``).
+
+    The table is computed with :data:`KPI_FACETS`, so the KPIs need no pass of their own over the
+    calls. With ``baseline`` (the same filters over an earlier period), the KPIs carry that
+    period's values for their trend, when it holds calls.
+    """
+    src = sources or detect(store)
+    table = attribute(store, selection, sources=src, facets=KPI_FACETS)
+    now = figures(store, selection.scope, table=table, sources=src)
+    before = None if baseline is None else figures(store, baseline, sources=src)
+    return table, kpis(now, before if before is not None and before.calls else None)
+
+
 def _values(f: Figures) -> dict[str, tuple[Number | None, str | None]]:
     s = f.sums
     hit = share(s.get("cache_read_tokens"), s.get("cache_input_tokens")) if s.get("cache_known") else None

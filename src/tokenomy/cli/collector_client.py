@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import http.client
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, Final, Self
 from urllib.parse import urlencode, urlsplit
@@ -77,8 +77,11 @@ class CollectorClient:
             self._headers["Authorization"] = f"Bearer {token}"
         self._conn: http.client.HTTPConnection | None = None
 
-    def get(self, route: str, query: Mapping[str, str] | None = None) -> dict[str, Any]:
-        """The JSON object the collector answers to ``GET route?query`` (route from ``/api/v1/``).
+    def get(
+        self, route: str, query: Mapping[str, str] | Sequence[tuple[str, str]] | None = None
+    ) -> dict[str, Any]:
+        """The JSON object the collector answers to ``GET route?query`` (route from ``/api/v1/``;
+        ``query`` as pairs when a parameter repeats).
 
         Raises:
             NotFoundError: The collector answered 404.

@@ -94,7 +94,7 @@ def top_sessions(client: CollectorClient, selection: Selection, *, top: int) -> 
     """
     if selection.scope.where or selection.grouping.by:
         raise ValueError("the collector's API serves a period only: no where filter, no grouping")
-    period = _period(selection.scope.since, selection.scope.until)
+    period = period_query(selection.scope.since, selection.scope.until)
     listed = list(_listed(client, period))
     report = client.get("/api/v1/report", period)
     try:
@@ -146,7 +146,7 @@ def _may_enter(candidate: _Listed, last: SessionRow) -> bool:
     return candidate.bound > spend or (candidate.bound == spend and candidate.session_id < last.session_id)
 
 
-def _period(since: datetime | None, until: datetime | None) -> dict[str, str]:
+def period_query(since: datetime | None, until: datetime | None) -> dict[str, str]:
     """The API's ``since`` and ``until`` (UTC, as the store path reads ``--since`` and ``--until``)."""
     return {
         name: value.isoformat() + "Z"

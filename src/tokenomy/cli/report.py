@@ -6,6 +6,9 @@ A thin shell over :mod:`tokenomy.analysis`. Without ``--by``, ``--bucket``, ``--
 keep the first report's rows (totals by UTC day, provider and model, each day's charges in its
 row with no provider and no model, and ``spend`` = calls' cost + charges, the table's Spend);
 ``--format html`` writes the full self-contained report.
+
+With ``--server`` the same output comes from a running collector's ``GET /api/v1/report``, which
+runs these analyses on its store (cli/collector_report.py); what it does not compute is refused.
 """
 
 from __future__ import annotations
@@ -24,19 +27,22 @@ import click
 
 from tokenomy.analysis import html_report, serialize, terminal
 from tokenomy.analysis import metrics as metrics_module
-from tokenomy.analysis.attribution import AttributionTable, attribute
+from tokenomy.analysis.attribution import AttributionTable
 from tokenomy.analysis.baselines import intent_baselines
 from tokenomy.analysis.dimensions import Grouping, Scope, parse_bucket, parse_dimensions, parse_where
 from tokenomy.analysis.drivers import cost_drivers
 from tokenomy.analysis.grouped import Selection
-from tokenomy.analysis.kpis import KPI_FACETS, Kpi, figures, kpis
-from tokenomy.analysis.overview import kpi_json, overview
+from tokenomy.analysis.kpis import Kpi, spend_report
+from tokenomy.analysis.overview import overview
 from tokenomy.analysis.periods import Period, baseline_period, current_period
 from tokenomy.analysis.report import Report, ReportRow, daily_totals
+from tokenomy.analysis.report_wire import grouped_json
 from tokenomy.analysis.results import MetricResult, metric_json
 from tokenomy.analysis.sources import Sources, detect
 from tokenomy.analysis.summary import summary
-from tokenomy.cli.options import check_period, config_option, db_option, resolve
+from tokenomy.cli import collector_report
+from tokenomy.cli.collector_client import CollectorClient
+from tokenomy.cli.options import check_period, collector_url, config_option, db_option, resolve, server_option
 from tokenomy.schema import BUCKETS
 from tokenomy.store import CallFilter, open_store
 from tokenomy.store.base import Store, TimeUnit
@@ -62,6 +68,7 @@ _HEAD: Final = (
 
 @click.command(name="report")
 @db_option
+@server_option
 @config_option
 @click.option(
     "--since", type=click.DateTime(TIME_FORMATS), default=None, help="First UTC day (or time) to include."
@@ -114,6 +121,7 @@ _HEAD: Final = (
 def command(
     *,
     db: Path | None,
+    server: str | None,
     config_file: Path | None,
     since: datetime | None,
     until: datetime | None,
@@ -134,12 +142,25 @@ def command(
     Unpriced calls are counted, never shown as $0: a cost that is not known shows as "—".
     Examples: `tokenomy report --by team,feature --since 2026-10-01 --until 2026-11-01`,
     `tokenomy report --by team --compare previous`, `tokenomy report --format html -o report.html`.
+
+    With --server (or $TOKENOMY_SERVER), read a running collector's API instead of the store file
+    it owns: the same output for --since, --until, --by, --bucket and --where.
     """
     if out is not None and fmt == "table":
         raise click.UsageError("--out writes --format json, csv or html; the table goes to stdout")
     check_period(since, until)
     settings = resolve(config_file, db=db)
     plain = not (by or bucket or where or compare or metrics or budget_tokens or parity) and fmt != "html"
+    url = collector_url(server, db)
+    if url is not None:
+        collector_report.unserved(
+            compare=compare, metrics=metrics, budget_tokens=budget_tokens, parity=parity, fmt=fmt
+        )
+        scope = Scope(since, until, parse_where(where))
+        grouping = Grouping(parse_dimensions(by), parse_bucket(bucket))
+        with CollectorClient(url, settings.server_token) as client:
+            _emit(_remote_report(client, Selection(scope, grouping), plain=plain, fmt=fmt), out)
+        return
     with open_store(settings.db, read_only=True) as store:
         if plain and fmt == "table":
             console_for_stdout().print(terminal.summary_view(summary(store, Scope(since, until))))
@@ -179,6 +200,18 @@ class Request:
     top: int
 
 
+def _remote_report(client: CollectorClient, selection: Selection, *, plain: bool, fmt: str) -> str | None:
+    """What the store path prints (or returns to write), from the collector's report."""
+    scope = selection.scope
+    if plain and fmt == "table":
+        console_for_stdout().print(terminal.summary_view(collector_report.summary(client, scope)))
+        return None
+    if plain:
+        return _first_report(collector_report.first_report(client, scope.since, scope.until), fmt)
+    table, items = collector_report.grouped(client, selection)
+    return _render(table, items, {}, fmt)
+
+
 def _analysis_report(store: Store, request: Request) -> str | None:
     """Attribution with KPIs (and drivers, baselines, metrics when asked), or the HTML report."""
     if request.fmt == "html":
@@ -196,16 +229,16 @@ def _analysis_report(store: Store, request: Request) -> str | None:
     if periods is not None:
         scope = scope.between(periods[0].since, periods[0].until)
     selection = Selection(scope, Grouping(request.by, request.bucket))
-    table = attribute(store, selection, sources=src, facets=KPI_FACETS)  # the KPIs' sums in the same scan
-    now = figures(store, scope, table=table, sources=src)
-    before = None
-    if periods is not None:
-        before = figures(store, scope.between(periods[1].since, periods[1].until), sources=src)
-    items = kpis(now, before if before is not None and before.calls else None)
-    extras = _extras(store, request, selection, periods, src)
-    if request.fmt == "json":
+    baseline = None if periods is None else scope.between(periods[1].since, periods[1].until)
+    table, items = spend_report(store, selection, baseline=baseline, sources=src)
+    return _render(table, items, _extras(store, request, selection, periods, src), request.fmt)
+
+
+def _render(table: AttributionTable, items: tuple[Kpi, ...], extras: dict[str, Any], fmt: str) -> str | None:
+    """The table and KPIs (and extras) as JSON or CSV text, or printed (None) for the table format."""
+    if fmt == "json":
         return json.dumps(_json(table, items, extras), indent=2)
-    if request.fmt == "csv":
+    if fmt == "csv":
         return serialize.attribution_csv(table)
     _print(table, items, extras)
     return None
@@ -249,8 +282,7 @@ def _metrics(store: Store, selection: Selection, request: Request, src: Sources)
 
 
 def _json(table: AttributionTable, items: tuple[Kpi, ...], extras: dict[str, Any]) -> dict[str, Any]:
-    data = serialize.attribution_json(table)
-    data["kpis"] = kpi_json(items)
+    data = grouped_json(table, items)
     if "drivers" in extras:
         data["drivers"] = serialize.drivers_json(extras["drivers"])
         data["baselines"] = serialize.baselines_json(extras["baselines"])

@@ -10,38 +10,130 @@ Every function here runs on the server's reader thread and returns ``(status, bo
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Final
 
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
 
-from tokenomy.analysis.report import ReportRow, daily_totals
+from tokenomy.analysis.dimensions import Grouping, Scope, as_utc, parse_bucket, parse_dimensions, parse_where
+from tokenomy.analysis.grouped import Selection
+from tokenomy.analysis.kpis import spend_report
+from tokenomy.analysis.report import daily_totals
+from tokenomy.analysis.report_wire import grouped_json, report_row_json, summary_json
+from tokenomy.analysis.summary import summary
 from tokenomy.budgets.accounts import Account
-from tokenomy.budgets.policy import Policy, Scope, Unit
+from tokenomy.budgets.policy import Policy, Unit
+from tokenomy.budgets.policy import Scope as BudgetScope
 from tokenomy.budgets.spend import StoreSpend
-from tokenomy.errors import PayloadError
+from tokenomy.errors import ConfigError, PayloadError
 from tokenomy.native import call_to_native, charge_to_native, format_time
-from tokenomy.schema import BUCKETS
 from tokenomy.store.arrow import call_from_row, charge_from_row
-from tokenomy.store.base import CallFilter, Store
+from tokenomy.store.base import TIME_UNITS, CallFilter, Store, TimeUnit
 
 DEFAULT_LIMIT: Final = 100
 MAX_LIMIT: Final = 1000
 Answer = tuple[int, dict[str, Any]]
+REPORT_PARAMS: Final = ("since", "until", "provider", "model", "by", "bucket", "where", "view", "charges")
+"""The query parameters of ``GET /api/v1/report``."""
+REPORT_VIEWS: Final = ("totals", "summary")
 
 
-def report(store: Store, query: Mapping[str, str]) -> Answer:
-    """``GET /api/v1/report``: totals by UTC day, provider and model (``since``, ``until``)."""
-    filters = _filters(query, allowed=("since", "until", "provider", "model"))
-    result = daily_totals(store, filters)
+def report(store: Store, query: Mapping[str, str] | Sequence[tuple[str, str]]) -> Answer:
+    """``GET /api/v1/report``: the report ``tokenomy report`` prints, in one of three forms.
+
+    * By default, totals by UTC day, provider and model (``since``, ``until``, ``provider``,
+      ``model``); ``charges=true`` adds each day's charges (a row with no provider and no model)
+      and every row's ``charges``, ``charge_cost`` and ``spend``.
+    * ``by``, ``bucket`` or ``where`` (repeatable ``dim=value``): the attribution table and its
+      KPIs (:func:`tokenomy.analysis.kpis.spend_report`), as ``tokenomy report --by...`` computes them.
+    * ``view=summary``: the default report (:func:`tokenomy.analysis.summary.summary`).
+
+    ``query`` is the parameters as pairs (``where`` may repeat) or as a mapping.
+
+    Raises:
+        PayloadError: 400 for an unknown, repeated or malformed parameter, or for parameters that
+            do not go together.
+    """
+    single, where = _report_query(query)
+    grouping = [name for name in ("by", "bucket") if single.get(name)] + (["where"] if where else [])
+    view = single.get("view") or "totals"
+    if view not in REPORT_VIEWS:
+        raise PayloadError(400, f"query parameter view={view!r} is not one of {', '.join(REPORT_VIEWS)}")
+    charges = _flag(single, "charges")
+    narrowed = [name for name in ("provider", "model") if single.get(name)]
+    others = narrowed + (["charges"] if charges else [])
+    if grouping and (others or view != "totals"):
+        extra = others + (["view"] if view != "totals" else [])
+        hint = "; the grouped report filters with where (where=provider=openai)" if narrowed else ""
+        raise PayloadError(
+            400,
+            f"query parameter {' and '.join(extra)} cannot be combined with {' and '.join(grouping)}{hint}",
+        )
+    if view == "summary" and others:
+        raise PayloadError(
+            400,
+            f"query parameter {' and '.join(others)} cannot be combined with view=summary: "
+            "the summary takes since and until only",
+        )
+    since, until = _time(single, "since"), _time(single, "until")
+    try:
+        if grouping:
+            scope = Scope(as_utc(since), as_utc(until), parse_where(where, option="query parameter where"))
+            by = parse_dimensions(single.get("by") or None, option="query parameter by")
+            bucket = _bucket(single)
+            table, items = spend_report(store, Selection(scope, Grouping(by, bucket)))
+            return 200, grouped_json(table, items)
+        if view == "summary":
+            return 200, summary_json(summary(store, Scope(as_utc(since), as_utc(until))))
+    except ConfigError as exc:
+        raise PayloadError(400, str(exc)) from exc
+    filters = _filters(single, allowed=REPORT_PARAMS)
+    result = daily_totals(store, filters, charges=charges)
     return 200, {
         "since": _iso(filters.since),
         "until": _iso(filters.until),
-        "rows": [_report_row(r, with_keys=True) for r in result.rows],
-        "total": _report_row(result.total, with_keys=False),
+        "rows": [report_row_json(r, with_keys=True, charges=charges) for r in result.rows],
+        "total": report_row_json(result.total, with_keys=False, charges=charges),
     }
+
+
+def _report_query(query: Mapping[str, str] | Sequence[tuple[str, str]]) -> tuple[dict[str, str], list[str]]:
+    """The report's parameters: each but ``where`` once, and the ``where`` items in order."""
+    pairs = list(query.items()) if isinstance(query, Mapping) else list(query)
+    unknown = sorted({name for name, _ in pairs} - set(REPORT_PARAMS))
+    if unknown:
+        raise PayloadError(
+            400,
+            f"unknown query parameter(s) {', '.join(unknown)}; this route takes {', '.join(REPORT_PARAMS)}",
+        )
+    single: dict[str, str] = {}
+    where: list[str] = []
+    for name, value in pairs:
+        if name == "where":
+            where.append(value)
+        elif name in single:
+            raise PayloadError(400, f"query parameter {name} is given more than once (only where repeats)")
+        else:
+            single[name] = value
+    return single, where
+
+
+def _bucket(query: Mapping[str, str]) -> TimeUnit | None:
+    try:
+        return parse_bucket(query.get("bucket") or None)
+    except ConfigError as exc:
+        raise PayloadError(
+            400, f"query parameter bucket={query['bucket']!r} is not one of {', '.join(TIME_UNITS)}"
+        ) from exc
+
+
+def _flag(query: Mapping[str, str], name: str) -> bool:
+    value = query.get(name, "")
+    if value.lower() not in ("", "true", "false"):
+        raise PayloadError(400, f"query parameter {name}={value!r} is not true or false")
+    return value.lower() == "true"
 
 
 def calls(store: Store, query: Mapping[str, str]) -> Answer:
@@ -142,9 +234,9 @@ def spend(store: Store, query: Mapping[str, str]) -> Answer:
             400, f"unknown query parameter(s) {', '.join(unknown)}; this route takes {', '.join(allowed)}"
         )
     try:
-        scope = Scope(query.get("scope", "global"))
+        scope = BudgetScope(query.get("scope", "global"))
     except ValueError as exc:
-        names = ", ".join(s.value for s in Scope)
+        names = ", ".join(s.value for s in BudgetScope)
         raise PayloadError(400, f"query parameter scope={query['scope']!r} is not one of {names}") from exc
     value = query.get("value") or None
     session = query.get("session") or None
@@ -192,21 +284,6 @@ def outcomes_json(table: pa.Table) -> list[dict[str, Any]]:
         }
         for r in table.to_pylist()
     ]
-
-
-def _report_row(row: ReportRow, *, with_keys: bool) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if with_keys:
-        out.update(day=_iso(row.day), provider=row.provider, model=row.model)
-    out["calls"] = row.calls
-    out.update({b: row.tokens.get(b, 0) for b in BUCKETS})
-    out.update(
-        input_total=row.input_total,
-        output_total=row.output_total,
-        cost=None if row.cost is None else str(row.cost),
-        unpriced=row.unpriced,
-    )
-    return out
 
 
 def _plain(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -159,12 +159,10 @@ class Collector:
             await respond_json(send, 200, self.health())
         elif path == "/openapi.json":
             await respond_json(send, 200, document())
-        elif path in ("/api/v1/report", "/api/v1/calls", "/api/v1/sessions"):
-            handler = {
-                "/api/v1/report": api.report,
-                "/api/v1/calls": api.calls,
-                "/api/v1/sessions": api.sessions,
-            }[path]
+        elif path == "/api/v1/report":  # its where parameter repeats
+            await self._read(send, api.report, request.pairs)
+        elif path in ("/api/v1/calls", "/api/v1/sessions"):
+            handler = api.calls if path == "/api/v1/calls" else api.sessions
             await self._read(send, handler, request.query)
         elif path in ("/api/v1/virtual_keys", "/api/v1/spend"):
             if self._token is None:

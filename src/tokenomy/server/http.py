@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import parse_qsl
 
@@ -30,13 +30,18 @@ _CHUNK: Final = 256 * 1024
 
 @dataclass(slots=True)
 class Request:
-    """One request: method, path, query parameters, headers (lower-case names) and the body stream."""
+    """One request: method, path, query parameters, headers (lower-case names) and the body stream.
+
+    ``query`` keeps the last value of a parameter given more than once; ``pairs`` keeps every
+    parameter in order (for a route whose parameter may repeat).
+    """
 
     method: str
     path: str
     query: dict[str, str]
     headers: dict[str, str]
     receive: Receive
+    pairs: list[tuple[str, str]] = field(default_factory=list)
 
     @classmethod
     def from_scope(cls, scope: Scope, receive: Receive) -> Request:
@@ -46,8 +51,8 @@ class Request:
             name = raw_name.decode("latin-1").lower()
             value = raw_value.decode("latin-1")
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
-        query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True))
-        return cls(scope["method"], scope["path"], query, headers, receive)
+        pairs = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        return cls(scope["method"], scope["path"], dict(pairs), headers, receive, pairs)
 
     @property
     def media_type(self) -> str:

@@ -30,6 +30,11 @@ _RPC_STATUS: Final = {
 }
 _OBJECT: Final = {"type": "object", "additionalProperties": True}
 _PAGE: Final = {"next_offset": {"type": ["integer", "null"]}}
+_TOTALS: Final = ("since", "until", "rows", "total")
+
+
+_EXAMPLES: Final = {"by": "team,model", "bucket": "day", "where": "team=search", "view": "summary"}
+"""Values that a test of every parameter can send (the others take a day, a number or a name)."""
 
 
 def _params(*names: str) -> list[dict[str, Any]]:
@@ -41,17 +46,46 @@ def _params(*names: str) -> list[dict[str, Any]]:
         "session_id": ("Only calls of this session.", "string"),
         "limit": ("Page size, 1 to 1000 (default 100).", "integer"),
         "offset": ("Rows to skip (default 0); use next_offset from the previous page.", "integer"),
+        "by": (
+            "Group by these dimensions, comma separated (team, feature, model, provider, session, "
+            "tag:KEY...), as `tokenomy report --by`: the answer is the attribution table and its KPIs.",
+            "string",
+        ),
+        "bucket": (
+            "Group by this time bucket (hour, day, week, month), as `tokenomy report --bucket`.",
+            "string",
+        ),
+        "where": (
+            "Keep only dim=value (repeatable; the same dimension twice keeps either value; "
+            "'(unattributed)' matches a missing value), as `tokenomy report --where`.",
+            "string",
+        ),
+        "view": (
+            "totals (default: by UTC day, provider and model) or summary (the default report of "
+            "`tokenomy report`: KPIs with their trend, spend over time, the costliest models).",
+            "string",
+        ),
+        "charges": (
+            "true: the totals also carry each day's charges (a row with no provider and no model) "
+            "and every row's charges, charge_cost and spend.",
+            "boolean",
+        ),
     }
-    return [
-        {
+    out: list[dict[str, Any]] = []
+    for n in names:
+        param: dict[str, Any] = {
             "name": n,
             "in": "query",
             "required": False,
             "description": described[n][0],
             "schema": {"type": described[n][1]},
         }
-        for n in names
-    ]
+        if n == "where":
+            param.update(explode=True, schema={"type": "array", "items": {"type": "string"}})
+        if n in _EXAMPLES:
+            param["example"] = _EXAMPLES[n]
+        out.append(param)
+    return out
 
 
 def _path_id(what: str) -> dict[str, Any]:
@@ -156,9 +190,29 @@ def document() -> dict[str, Any]:
             }
         },
         "/api/v1/report": _get(
-            "Totals by UTC day, provider and model: calls, tokens per bucket, cost, unpriced calls.",
-            _params("since", "until", "provider", "model"),
-            _json("The report.", {"type": "object", "required": ["since", "until", "rows", "total"]}),
+            "The report of `tokenomy report`. By default totals by UTC day, provider and model: calls, "
+            "tokens per bucket, cost, unpriced calls (with charges=true also charges and spend). With by, "
+            "bucket or where: the attribution table (rows, total, notes, by, bucket, where) and its kpis. "
+            "With view=summary: period, previous, kpis, over_time, models, folded.",
+            _params("since", "until", "provider", "model", "by", "bucket", "where", "view", "charges"),
+            _json(
+                "The report.",
+                {
+                    "type": "object",
+                    "anyOf": [
+                        {"title": "totals", "required": list(_TOTALS)},
+                        {
+                            "title": "grouped (by, bucket, where)",
+                            "required": [*_TOTALS, "where", "by", "bucket", "notes", "kpis"],
+                        },
+                        {
+                            "title": "summary (view=summary)",
+                            "required": ["period", "previous", "kpis", "over_time", "models", "folded"],
+                        },
+                    ],
+                    "properties": {},
+                },
+            ),
             400,
         ),
         "/api/v1/calls": _get(

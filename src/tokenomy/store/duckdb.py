@@ -588,9 +588,9 @@ def _explain(path: Path, message: str) -> str:
             "finish (a gateway or an instrumented app lets go of the file after 5 idle seconds), "
             "or send events to the process that owns the store. A `tokenomy serve` collector keeps "
             "its store open while it runs: read it through the collector's API (GET /api/v1/report, "
-            "/api/v1/sessions, /api/v1/calls; docs/server.md), e.g. `tokenomy sessions --server "
-            "http://127.0.0.1:4318` or `tokenomy session ID --server http://127.0.0.1:4318`, or stop "
-            "the collector first"
+            "/api/v1/sessions, /api/v1/calls; docs/server.md), e.g. `tokenomy report --server "
+            "http://127.0.0.1:4318`, `tokenomy sessions --server http://127.0.0.1:4318` or "
+            "`tokenomy session ID --server http://127.0.0.1:4318`, or stop the collector first"
         )
     if "not a valid DuckDB database" in message:
         return f"{path} is not a DuckDB database; pass another --db path, or move this file away"

@@ -1,0 +1,131 @@
+"""The report's results through JSON and back (what the collector answers and ``report --server``
+reads): the same objects, amounts with the same digits, on hand-made and simulated stores."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.analysis.conftest import SimStore
+from tests.analysis.test_report import fill
+from tokenomy.analysis.attribution import AttributionTable
+from tokenomy.analysis.dimensions import Grouping, Scope
+from tokenomy.analysis.grouped import Selection
+from tokenomy.analysis.kpis import BETTER, spend_report
+from tokenomy.analysis.report import daily_totals
+from tokenomy.analysis.report_wire import (
+    grouped_from_json,
+    grouped_json,
+    report_from_json,
+    report_row_json,
+    summary_from_json,
+    summary_json,
+)
+from tokenomy.analysis.summary import summary
+from tokenomy.schema import BUCKETS
+from tokenomy.store import CallFilter, open_store
+
+
+def _wire(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` as the HTTP answer carries it."""
+    found: dict[str, Any] = json.loads(json.dumps(data))
+    return found
+
+
+def _bare(table: AttributionTable) -> AttributionTable:
+    """The table without its facets (the KPIs' inputs, which the JSON does not carry)."""
+    return dataclasses.replace(table, facet_spec=None, facets=())
+
+
+def test_a_grouped_report_reads_back_whole_on_a_small_store(tmp_path: Path) -> None:
+    with fill(tmp_path / "s.duckdb") as store:
+        selection = Selection(Scope(where=(("provider", ("openai", "acme")),)), Grouping(("model",), "day"))
+        table, items = spend_report(store, selection)
+    sent = _wire(grouped_json(table, items))
+    back_table, back_items = grouped_from_json(sent)
+    assert back_table == _bare(table)
+    assert back_items == items
+    assert grouped_json(back_table, back_items) == sent
+    # the untimed call keeps its row without a time; amounts keep their digits
+    untimed = [r for r in back_table.rows if r.bucket is None]
+    assert [(r.group["model"], r.calls, r.cost) for r in untimed] == [("gpt-4o", 1, Decimal("0.5"))]
+    assert str(back_table.total.cost) == str(table.total.cost) == "1.503500000001"
+    assert next(k for k in back_items if k.name == "spend").value == Decimal("1.503500000001")
+
+
+def test_the_summary_reads_back_with_its_trends_and_folded_rows(sim: SimStore) -> None:
+    with open_store(sim.db, read_only=True) as store:
+        scope = Scope(datetime(2026, 10, 8), datetime(2026, 10, 12))
+        data = summary(store, scope, top=2)
+        whole = summary(store)
+    for found in (data, whole):
+        sent = _wire(summary_json(found))
+        back = summary_from_json(sent)
+        assert back == dataclasses.replace(
+            found, over_time=_bare(found.over_time), models=_bare(found.models)
+        )
+        assert summary_json(back) == sent
+    assert data.folded > 0
+    assert data.models.rows[-1].group["provider"].endswith("more)")
+    assert data.previous is not None
+    spend = next(k for k in back.kpis if k.name == "spend")
+    assert spend.better == BETTER["spend"] == "down"
+    trended = summary_from_json(_wire(summary_json(data)))
+    assert [(k.name, k.change, k.improved) for k in trended.kpis] == [
+        (k.name, k.change, k.improved) for k in data.kpis
+    ]
+    assert any(k.change is not None for k in trended.kpis)
+
+
+@pytest.mark.parametrize(
+    ("by", "bucket", "where"),
+    [
+        (("team", "feature"), None, ()),
+        (("tag:env",), "week", ()),
+        ((), "hour", (("team", ("search", "(unattributed)")),)),
+        (("session",), None, (("model", ("claude-sonnet-4-5-20250929",)),)),
+    ],
+)
+def test_grouped_reports_of_a_simulated_month_read_back(
+    sim: SimStore, by: tuple[str, ...], bucket: Any, where: Any
+) -> None:
+    with open_store(sim.db, read_only=True) as store:
+        table, items = spend_report(store, Selection(Scope(where=where), Grouping(by, bucket)))
+    sent = _wire(grouped_json(table, items))
+    back_table, back_items = grouped_from_json(sent)
+    assert (back_table, back_items) == (_bare(table), items)
+    assert sum(r.calls for r in back_table.rows) == back_table.total.calls > 0
+
+
+def test_the_first_report_with_charges_reads_back(sim: SimStore) -> None:
+    filters = CallFilter(since=datetime(2026, 10, 8), until=datetime(2026, 10, 12))
+    with open_store(sim.db, read_only=True) as store:
+        report = daily_totals(store, filters, charges=True)
+    sent = _wire(
+        {
+            "rows": [report_row_json(r, with_keys=True, charges=True) for r in report.rows],
+            "total": report_row_json(report.total, with_keys=False, charges=True),
+        }
+    )
+    back = report_from_json(sent, filters)
+    # a charges' row has no token counts; read back, it has the six buckets at 0 (printed alike)
+    assert back.rows == tuple(
+        dataclasses.replace(r, tokens={b: r.tokens.get(b, 0) for b in BUCKETS}) for r in report.rows
+    )
+    assert back.total.spend == report.total.spend
+    charge_rows = [r for r in back.rows if r.provider is None]
+    assert charge_rows
+    assert all(r.charges > 0 and r.calls == 0 for r in charge_rows)
+
+
+def test_an_answer_that_does_not_read_is_refused() -> None:
+    with pytest.raises(KeyError):
+        grouped_from_json({"by": [], "bucket": None, "where": {}, "since": None, "until": None})
+    with pytest.raises(TypeError):
+        report_from_json({"rows": [], "total": {"calls": "3"}}, CallFilter())

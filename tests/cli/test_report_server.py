@@ -1,0 +1,319 @@
+"""``tokenomy report --server``: through a real collector on 127.0.0.1 it prints what the store path
+prints for the same records (table, JSON, CSV; --since, --until, --by, --bucket, --where), refuses
+what the API cannot serve by name, and fails in one clear line.
+
+The same payloads go to a collector served by uvicorn and into a store file
+(tests/cli/collector_support.py), so the two outputs must agree character for character.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from tests.cli.collector_support import Payload, Served, both, run_cli, serve
+from tests.server.support import SpanSpec, request_bytes
+from tokenomy.cli.main import main
+from tokenomy.native import format_time
+from tokenomy.schema import BUCKETS
+
+TOKEN = "report-token-0123456789abcdefgh"
+T0 = datetime(2026, 3, 1, 9, tzinfo=UTC)
+TEAMS = ("search", "support", None)
+MODELS = (("openai", "gpt-4o-mini"), ("anthropic", "claude-sonnet-4-5-20250929"), ("openai", "gpt-4o"))
+
+
+def _at(hours: float) -> str:
+    return format_time(T0 + timedelta(hours=hours))
+
+
+def _events() -> list[dict[str, Any]]:
+    """Eight days of calls: three teams (one unnamed), two features, an env tag on some, three
+    models with hand-given costs, an unpriced model each third day, a charge a day (every other
+    one without a team)."""
+    out: list[dict[str, Any]] = []
+    for day in range(8):
+        for n in range(3 + day % 3):
+            provider, model = MODELS[(day + n) % 3]
+            team = TEAMS[(day * 3 + n) % 3]
+            attribution: dict[str, Any] = {"feature": "chat" if n % 2 else "summarize"}
+            if team is not None:
+                attribution["team"] = team
+            if n % 2 == 0:
+                attribution["tags"] = {"env": "prod" if day % 2 else "dev"}
+            usage = dict.fromkeys(BUCKETS, 0) | {
+                "input_uncached": 1000 + 37 * n + 11 * day,
+                "cache_read": 200 * (n % 2),
+                "output_visible": 90 + 7 * n,
+            }
+            record: dict[str, Any] = {
+                "id": f"d{day}n{n}",
+                "provider": provider,
+                "request_model": model,
+                "started_at": _at(24 * day + 2 * n),
+                "ended_at": _at(24 * day + 2 * n + 0.01),
+                "usage": usage,
+                "attribution": attribution,
+                "session_id": f"sess-{day}-{n // 2}",
+            }
+            if day % 3 == 2 and n == 0:
+                record["request_model"] = "no-such-model-anywhere"  # unpriced
+            else:
+                total = Decimal("0.0013") * (n + 1) + Decimal("0.000000000007") * day
+                record["cost"] = {"total": str(total), "currency": "USD", "source": "test"}
+            out.append(record)
+        charge: dict[str, Any] = {"type": "charge", "id": f"g{day}", "amount": f"0.00{day + 1}",
+                                  "kind": "search_api", "at": _at(24 * day + 5)}  # fmt: skip
+        if day % 2 == 0:
+            charge["attribution"] = {"team": "search", "feature": "summarize"}
+        out.append(charge)
+    return out
+
+
+def _spans() -> bytes:
+    """A GenAI span of an OTLP exporter (priced from the catalog as it is stored) on day 4."""
+    start = int((T0 + timedelta(days=4, hours=7)).timestamp()) * 1_000_000_000
+    return request_bytes(
+        [
+            SpanSpec(
+                "33" * 16,
+                "44" * 8,
+                name="chat gpt-4o-mini",
+                start_ns=start,
+                end_ns=start + 1_250_000_000,
+                attributes={"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai",
+                            "gen_ai.request.model": "gpt-4o-mini", "gen_ai.response.id": "resp-otlp-7",
+                            "gen_ai.usage.input_tokens": 1500, "gen_ai.usage.output_tokens": 120},
+            )
+        ]
+    )  # fmt: skip
+
+
+def _payloads() -> list[Payload]:
+    events = "\n".join(json.dumps(e) for e in _events()).encode()
+    return [
+        ("/v1/events", events, "application/x-ndjson"),
+        ("/v1/traces", _spans(), "application/x-protobuf"),
+    ]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    with serve(tmp_path_factory.mktemp("report"), _payloads(), token=TOKEN) as found:
+        yield found
+
+
+@pytest.fixture
+def token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TOKENOMY_SERVER", raising=False)
+    monkeypatch.setenv("TOKENOMY_SERVER_TOKEN", TOKEN)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        (),
+        ("--format", "json"),
+        ("--format", "csv"),
+        ("--since", "2026-03-05", "--until", "2026-03-09"),  # trends against the four days before
+        ("--since", "2026-03-02T06:30:00", "--format", "json"),
+        ("--until", "2026-03-04", "--format", "csv"),
+        ("--by", "team"),
+        ("--by", "team,feature", "--format", "json"),
+        ("--by", "team,feature", "--format", "csv"),
+        ("--bucket", "day"),
+        ("--by", "model", "--bucket", "week", "--format", "json"),
+        ("--by", "provider", "--bucket", "hour", "--since", "2026-03-03", "--until", "2026-03-04"),
+        ("--where", "team=search", "--where", "team=(unattributed)", "--by", "feature"),
+        ("--where", "model=gpt-4o-mini", "--format", "json"),
+        ("--by", "tag:env", "--where", "feature=chat", "--format", "csv"),
+        ("--by", "session", "--since", "2026-03-06", "--format", "json"),
+        ("--since", "2027-01-01"),
+        ("--since", "2027-01-01", "--by", "team"),
+        ("--since", "2027-01-01", "--format", "json"),
+    ],
+)
+def test_the_report_through_the_collector_prints_what_the_store_prints(
+    served: Served, token: None, options: tuple[str, ...]
+) -> None:
+    remote, local = both(served, "report", *options)
+    assert remote == local
+
+
+def test_the_outputs_compared_hold_the_records_figures(served: Served, token: None) -> None:
+    remote, _ = both(served, "report", "--by", "team", "--format", "json")
+    data = json.loads(remote)
+    rows = {r["team"]: r for r in data["rows"]}
+    assert set(rows) == {"search", "support", "(unattributed)"}
+    assert sum(r["calls"] for r in data["rows"]) == data["total"]["calls"] == 32  # 31 events + 1 span
+    assert data["total"]["charges"] == 8
+    assert data["total"]["charge_cost"] == "0.036000000000"  # 0.001 + ... + 0.008
+    assert data["total"]["unpriced"] == 2  # days 2 and 5
+    assert rows["search"]["charges"] == 4
+    assert data["kpis"]["calls"]["value"] == 32
+    assert Decimal(data["kpis"]["spend"]["value"]) == Decimal(data["total"]["cost"])
+    remote, _ = both(served, "report", "--format", "json")
+    first = json.loads(remote)
+    charges = [r for r in first["rows"] if r["provider"] is None]
+    assert [(r["day"], r["charges"], r["charge_cost"]) for r in charges][:2] == [
+        ("2026-03-01", 1, "0.001000000000"),
+        ("2026-03-02", 1, "0.002000000000"),
+    ]
+    assert first["total"]["spend"] == str(Decimal(first["total"]["cost"]) + Decimal("0.036"))
+    remote, _ = both(served, "report", "--since", "2026-03-05", "--until", "2026-03-09")
+    assert "tokenomy report · 2026-03-05..2026-03-09 · trends against 2026-03-01..2026-03-05" in remote
+    assert "spend by provider and model" in remote
+    where = ("--where", "team=search", "--where", "team=(unattributed)", "--format", "json")
+    remote, _ = both(served, "report", *where)
+    either = json.loads(remote)["total"]
+    assert either["calls"] == rows["search"]["calls"] + rows["(unattributed)"]["calls"]
+    assert Decimal(either["cost"]) == Decimal(rows["search"]["cost"]) + Decimal(
+        rows["(unattributed)"]["cost"]
+    )
+
+
+def test_json_and_csv_may_go_to_a_file(served: Served, token: None, tmp_path: Path) -> None:
+    for fmt in ("json", "csv"):
+        paths = [tmp_path / f"remote.{fmt}", tmp_path / f"local.{fmt}"]
+        code, _ = run_cli(
+            "report", "--by", "team", "--format", fmt, "-o", str(paths[0]), "--server", served.url
+        )
+        assert code == 0
+        code, _ = run_cli(
+            "report", "--by", "team", "--format", fmt, "-o", str(paths[1]), "--db", str(served.direct)
+        )
+        assert code == 0
+        assert paths[0].read_text() == paths[1].read_text()
+
+
+def test_the_server_may_come_from_the_environment(
+    served: Served, token: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, local = both(served, "report", "--by", "team")
+    monkeypatch.setenv("TOKENOMY_SERVER", served.url)
+    assert run_cli("report", "--by", "team") == (0, local)
+    # an explicit --db wins over the environment's server
+    assert run_cli("report", "--by", "team", "--db", str(served.direct)) == (0, local)
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        (
+            ("--compare", "previous"),
+            "--compare cannot be used with --server: the collector's GET /api/v1/report serves the report "
+            "for --since, --until, --by, --bucket and --where, and no route compares two periods; leave "
+            "--compare out, or read the store with --db once the collector stops",
+        ),
+        (("--metrics",), "--metrics cannot be used with --server"),
+        (("--budget-tokens", "1000"), "--budget-tokens cannot be used with --server"),
+        (("--parity", "gpt-4o,gpt-4o-mini"), "--parity cannot be used with --server"),
+        (
+            ("--format", "html", "-o", "r.html"),
+            "--format html cannot be used with --server: the collector's GET /api/v1/report does not build "
+            "the HTML report; use --format table, json or csv",
+        ),
+        (("--db", "x.duckdb"), "--db and --server name two sources"),
+    ],
+)
+def test_options_the_api_cannot_serve_are_refused_by_name(
+    served: Served, token: None, options: tuple[str, ...], named: str
+) -> None:
+    code, out = run_cli("report", "--server", served.url, *options)
+    assert code == 2
+    assert named in " ".join(out.split())  # click folds long messages
+
+
+def test_bad_dimensions_fail_as_they_do_from_the_store(
+    served: Served, token: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for options in (["--by", "nope"], ["--where", "team"], ["--where", "nope=1"]):
+        assert main(["report", *options, "--db", str(served.direct)]) == 1
+        from_store = capsys.readouterr().err
+        assert main(["report", *options, "--server", served.url]) == 1
+        assert capsys.readouterr().err == from_store
+
+
+@pytest.mark.parametrize("given", [None, "wrong-token-0123456789abcdef"])
+def test_a_missing_or_wrong_token_names_the_variable_and_never_shows_it(
+    served: Served, given: str | None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("TOKENOMY_SERVER", raising=False)
+    if given is None:
+        monkeypatch.delenv("TOKENOMY_SERVER_TOKEN", raising=False)
+    else:
+        monkeypatch.setenv("TOKENOMY_SERVER_TOKEN", given)
+    for options in ([], ["--by", "team"], ["--format", "json"]):
+        assert main(["report", *options, "--server", served.url]) == 1
+        err = capsys.readouterr().err
+        assert f"the collector at {served.url} refused GET /api/v1/report (401)" in err
+        assert ("is wrong" if given else "the token is missing") in err
+        assert "TOKENOMY_SERVER_TOKEN" in err
+        assert TOKEN not in err
+        assert given is None or given not in err
+        assert err.count("\n") == 1
+
+
+def test_a_collector_that_is_not_running_is_named(
+    served: Served, token: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = "http://127.0.0.1:9"  # discard: nobody listens there
+    assert main(["report", "--server", url]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot reach the collector at {url}: connection refused" in err
+    assert "tokenomy serve" in err
+    # a URL whose path is not the collector's: its 404, in one line
+    assert main(["report", "--by", "team", "--server", f"{served.url}/not-here"]) == 1
+    err = capsys.readouterr().err
+    assert f"the collector at {served.url}/not-here answered 404 to GET /api/v1/report" in err
+    assert "no route /not-here/api/v1/report" in err
+
+
+class _Older(BaseHTTPRequestHandler):
+    """A collector of an earlier version (the report takes no view, charges, by...), then one whose
+    answer is not a report."""
+
+    answers: ClassVar[list[tuple[int, dict[str, Any]]]] = []
+
+    def do_GET(self) -> None:
+        status, body = self.answers.pop(0)
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+def test_a_400_or_an_answer_that_does_not_read_ends_in_one_line(
+    token: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    older = "unknown query parameter(s) view; this route takes since, until, provider, model"
+    _Older.answers = [(400, {"error": {"status": 400, "message": older}}), (200, {"since": None})]
+    httpd = HTTPServer(("127.0.0.1", 0), _Older)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        assert main(["report", "--server", url]) == 1
+        err = capsys.readouterr().err
+        assert err == f"error: the collector at {url} answered 400 to GET /api/v1/report: {older}\n"
+        assert main(["report", "--by", "team", "--server", url]) == 1
+        err = capsys.readouterr().err
+        assert f"the collector at {url} answered GET /api/v1/report with a report that does not read" in err
+        assert "KeyError" in err
+        assert err.count("\n") == 1
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -1,0 +1,240 @@
+"""``GET /api/v1/report``, in process: the totals as before, with charges, grouped (by, bucket,
+where), the summary; the very analyses of ``tokenomy report``; bad parameters named in a 400."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.server.support import Answer, call
+from tokenomy.analysis.dimensions import Grouping, Scope
+from tokenomy.analysis.grouped import Selection
+from tokenomy.analysis.kpis import spend_report
+from tokenomy.analysis.report_wire import grouped_json, summary_json
+from tokenomy.analysis.summary import summary
+from tokenomy.pricing import Pricer
+from tokenomy.schema import BUCKETS
+from tokenomy.server.app import Collector
+from tokenomy.server.settings import ServerSettings
+from tokenomy.store import open_store
+
+NDJSON = {"content-type": "application/x-ndjson"}
+ROW_KEYS = {"day", "provider", "model", "calls", *BUCKETS, "input_total", "output_total", "cost", "unpriced"}
+"""The keys of a row of the report as it was before its new parameters."""
+
+
+def _usage(uncached: int, output: int, cache_read: int = 0) -> dict[str, int]:
+    return dict.fromkeys(BUCKETS, 0) | {
+        "input_uncached": uncached,
+        "output_visible": output,
+        "cache_read": cache_read,
+    }
+
+
+def _call(cid: str, at: str, model: str, cost: str | None, **attribution: Any) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "id": cid,
+        "provider": "anthropic" if model.startswith("claude") else "openai",
+        "request_model": model,
+        "started_at": at,
+        "usage": _usage(100, 10, cache_read=50 if model.startswith("claude") else 0),
+        "attribution": attribution,
+        "session_id": f"s-{cid}",
+    }
+    if cost is not None:
+        record["cost"] = {"total": cost, "currency": "USD", "source": "test"}
+    return record
+
+
+RECORDS = [
+    _call("c1", "2026-03-01T10:00:00Z", "gpt-4o-mini", "0.01", team="a", feature="f1", tags={"env": "prod"}),
+    _call("c2", "2026-03-01T11:00:00Z", "claude-x", "0.02", team="a", feature="f2", tags={"env": "dev"}),
+    _call("c3", "2026-03-02T09:00:00Z", "gpt-4o-mini", "0.004", team="b"),
+    _call("c4", "2026-03-02T09:30:00Z", "no-such-model-anywhere", None),
+    {"type": "charge", "id": "g1", "amount": "0.003", "kind": "search_api", "at": "2026-03-01T12:00:00Z",
+     "attribution": {"team": "a"}},
+    {"type": "charge", "id": "g2", "amount": "0.001", "kind": "gpu", "at": "2026-03-02T13:00:00Z"},
+]  # fmt: skip
+"""Two days: team a's two calls ($0.03) and a charge ($0.003); team b's call ($0.004); an unpriced
+call and a charge ($0.001) with no team."""
+
+QUERIES = {
+    "plain": "",
+    "openai": "?provider=openai",
+    "charges": "?charges=true",
+    "team": "?by=team",
+    "either": "?where=team=a&where=team=b&by=feature",
+    "both": "?where=team=a&where=feature=f1",
+    "days": "?by=provider&bucket=day&since=2026-03-01&until=2026-03-03T00:00:00Z",
+    "tags": "?by=tag:env",
+    "summary": "?view=summary",
+    "summary-day": "?view=summary&since=2026-03-02&until=2026-03-03",
+}
+
+
+@pytest.fixture(scope="module")
+def answers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Each query's answer, and what the analyses compute on the same store once the collector stops."""
+    db = tmp_path_factory.mktemp("report") / "r.duckdb"
+    app = Collector(ServerSettings(db=db), pricer=Pricer())
+
+    async def scenario() -> dict[str, Answer]:
+        await app.startup()
+        try:
+            body = "\n".join(json.dumps(r) for r in RECORDS).encode()
+            stored = await call(app, "POST", "/v1/events", body, NDJSON)
+            assert stored.status == 200, stored.body
+            return {name: await call(app, "GET", f"/api/v1/report{q}") for name, q in QUERIES.items()}
+        finally:
+            await app.shutdown()
+
+    found: dict[str, Any] = {}
+    for name, answer in asyncio.run(scenario()).items():
+        assert answer.status == 200, (name, answer.body)
+        found[name] = answer.json()
+    with open_store(db, read_only=True) as store:
+        table, items = spend_report(store, Selection(grouping=Grouping(("team",))))
+        found["direct team"] = json.loads(json.dumps(grouped_json(table, items)))
+        found["direct summary"] = json.loads(json.dumps(summary_json(summary(store, Scope()))))
+    return found
+
+
+def _money(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def test_without_the_new_parameters_the_answer_is_as_before(answers: dict[str, Any]) -> None:
+    plain = answers["plain"]
+    assert set(plain) == {"since", "until", "rows", "total"}
+    assert all(set(row) == ROW_KEYS for row in plain["rows"])
+    assert set(plain["total"]) == ROW_KEYS - {"day", "provider", "model"}
+    rows = [(r["day"], r["provider"], r["model"], r["calls"], _money(r["cost"])) for r in plain["rows"]]
+    assert rows == [
+        ("2026-03-01", "anthropic", "claude-x", 1, Decimal("0.02")),
+        ("2026-03-01", "openai", "gpt-4o-mini", 1, Decimal("0.01")),
+        ("2026-03-02", "openai", "gpt-4o-mini", 1, Decimal("0.004")),
+        ("2026-03-02", "openai", "no-such-model-anywhere", 1, None),
+    ]
+    total = plain["total"]
+    assert (total["calls"], _money(total["cost"]), total["unpriced"]) == (4, Decimal("0.034"), 1)
+    assert (total["input_uncached"], total["cache_read"], total["output_visible"]) == (400, 50, 40)
+    assert answers["openai"]["total"]["calls"] == 3
+
+
+def test_charges_come_in_their_days_rows_with_the_spend(answers: dict[str, Any]) -> None:
+    data = answers["charges"]
+    charged = [(r["day"], r["calls"], r["charges"], _money(r["charge_cost"])) for r in data["rows"]]
+    assert ("2026-03-01", 0, 1, Decimal("0.003")) in charged
+    assert ("2026-03-02", 0, 1, Decimal("0.001")) in charged
+    assert all(r["provider"] is None for r in data["rows"] if r["charges"])
+    total = data["total"]
+    assert (total["charges"], _money(total["charge_cost"]), _money(total["spend"])) == (
+        2,
+        Decimal("0.004"),
+        Decimal("0.038"),
+    )
+
+
+def test_grouped_by_team_is_the_attribution_table_with_its_kpis(answers: dict[str, Any]) -> None:
+    data = answers["team"]
+    assert data == answers["direct team"]  # the very analysis tokenomy report runs on the store
+    assert (data["by"], data["bucket"], data["where"]) == (["team"], None, {})
+    rows = {
+        r["team"]: (r["calls"], r["charges"], _money(r["llm_cost"]), _money(r["cost"]), r["unpriced"])
+        for r in data["rows"]
+    }
+    assert rows == {
+        "a": (2, 1, Decimal("0.03"), Decimal("0.033"), 0),
+        "b": (1, 0, Decimal("0.004"), Decimal("0.004"), 0),
+        "(unattributed)": (1, 1, None, Decimal("0.001"), 1),
+    }
+    assert [r["team"] for r in data["rows"]] == ["(unattributed)", "a", "b"]
+    assert data["rows"][1]["llm_cost"] == "0.030000000000"  # money as decimal strings, digits kept
+    kpis = data["kpis"]
+    assert (_money(kpis["spend"]["value"]), kpis["calls"]["value"], kpis["unpriced"]["value"]) == (
+        Decimal("0.038"),
+        4,
+        1,
+    )
+    assert kpis["cost_per_session"]["value"] is not None
+    assert data["notes"] == ["1 unpriced call(s): counted, not in the cost (never shown as $0)"]
+
+
+def test_where_repeats_a_dimension_as_either_and_others_as_both(answers: dict[str, Any]) -> None:
+    either = answers["either"]
+    assert either["where"] == {"team": ["a", "b"]}
+    assert {r["feature"]: r["calls"] for r in either["rows"]} == {"f1": 1, "f2": 1, "(unattributed)": 1}
+    both = answers["both"]
+    assert both["where"] == {"team": ["a"], "feature": ["f1"]}
+    assert (both["total"]["calls"], _money(both["total"]["cost"])) == (1, Decimal("0.01"))
+
+
+def test_buckets_and_tags(answers: dict[str, Any]) -> None:
+    days = answers["days"]
+    assert (days["since"], days["until"]) == ("2026-03-01T00:00:00Z", "2026-03-03T00:00:00Z")
+    cells = {(r["provider"], r["bucket"]): r["calls"] for r in days["rows"]}
+    assert cells == {
+        ("anthropic", "2026-03-01T00:00:00Z"): 1,
+        ("openai", "2026-03-01T00:00:00Z"): 1,
+        ("openai", "2026-03-02T00:00:00Z"): 2,
+        ("(unattributed)", "2026-03-01T00:00:00Z"): 0,  # the charges: no provider
+        ("(unattributed)", "2026-03-02T00:00:00Z"): 0,
+    }
+    tags = {r["tag:env"]: r["calls"] for r in answers["tags"]["rows"]}
+    assert tags == {"dev": 1, "prod": 1, "(unattributed)": 2}
+
+
+def test_the_summary_is_the_default_report(answers: dict[str, Any]) -> None:
+    data = answers["summary"]
+    assert data == answers["direct summary"]
+    assert data["period"] == {"since": "2026-03-01T00:00:00Z", "until": "2026-03-03T00:00:00Z"}
+    assert (data["previous"], data["folded"]) == (None, 0)
+    assert [(r["bucket"], r["calls"]) for r in data["over_time"]["rows"]] == [
+        ("2026-03-01T00:00:00Z", 2),
+        ("2026-03-02T00:00:00Z", 2),
+    ]
+    assert data["models"]["by"] == ["provider", "model"]
+    day = answers["summary-day"]
+    assert day["previous"] == {"since": "2026-03-01T00:00:00Z", "until": "2026-03-02T00:00:00Z"}
+    spend = day["kpis"]["spend"]
+    assert (_money(spend["value"]), _money(spend["previous"])) == (Decimal("0.005"), Decimal("0.033"))
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("by=nope", "unknown dimension 'nope' in query parameter by"),
+        ("where=team", "query parameter where 'team': expected dimension=value"),
+        ("where=nope=1", "unknown dimension 'nope' in query parameter where"),
+        ("bucket=year", "query parameter bucket='year' is not one of hour, day, week, month"),
+        ("view=all", "query parameter view='all' is not one of totals, summary"),
+        ("charges=maybe", "query parameter charges='maybe' is not true or false"),
+        ("since=yesterday&by=team", "query parameter since='yesterday' is not a date"),
+        ("by=team&by=model", "query parameter by is given more than once (only where repeats)"),
+        ("by=team&provider=openai", "query parameter provider cannot be combined with by; the grouped"),
+        ("where=team=a&view=summary", "query parameter view cannot be combined with where"),
+        ("view=summary&model=m", "query parameter model cannot be combined with view=summary"),
+        (
+            "group=team",
+            "unknown query parameter(s) group; this route takes since, until, provider, model, by",
+        ),
+    ],
+)
+def test_bad_parameters_are_a_400_that_names_them(tmp_path: Path, query: str, message: str) -> None:
+    app = Collector(ServerSettings(db=tmp_path / "bad.duckdb"), pricer=Pricer())
+
+    async def scenario() -> Answer:
+        await app.startup()
+        try:
+            return await call(app, "GET", f"/api/v1/report?{query}")
+        finally:
+            await app.shutdown()
+
+    answer = asyncio.run(scenario())
+    assert answer.status == 400
+    assert message in answer.json()["error"]["message"]
