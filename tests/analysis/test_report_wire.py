@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.analysis.builders import call, cost
 from tests.analysis.conftest import SimStore
 from tests.analysis.test_report import fill
 from tokenomy.analysis.attribution import AttributionTable
@@ -29,7 +30,7 @@ from tokenomy.analysis.report_wire import (
 )
 from tokenomy.analysis.summary import summary
 from tokenomy.schema import BUCKETS
-from tokenomy.store import CallFilter, open_store
+from tokenomy.store import CallFilter, DuckDBStore, open_store
 
 
 def _wire(data: dict[str, Any]) -> dict[str, Any]:
@@ -129,3 +130,46 @@ def test_an_answer_that_does_not_read_is_refused() -> None:
         grouped_from_json({"by": [], "bucket": None, "where": {}, "since": None, "until": None})
     with pytest.raises(TypeError):
         report_from_json({"rows": [], "total": {"calls": "3"}}, CallFilter())
+
+
+def tiny_store(path: Path) -> DuckDBStore:
+    """Two calls of one session, $0.000000075 and $0.00000002 on 2026-03-02 (under a millionth,
+    where ``str(Decimal)`` turns to the exponent form), and one of $0.00000004 the day before."""
+    store = open_store(path)
+    store.insert_calls(
+        [
+            call(
+                "t1", team="a", session_id="s1", started_at=datetime(2026, 3, 2, 9), cost=cost("0.000000075")
+            ),
+            call(
+                "t2", team="a", session_id="s1", started_at=datetime(2026, 3, 2, 10), cost=cost("0.00000002")
+            ),
+            call(
+                "t0", team="b", session_id="s0", started_at=datetime(2026, 3, 1, 9), cost=cost("0.00000004")
+            ),
+        ]
+    )
+    return store
+
+
+def test_tiny_amounts_are_written_fixed_point_and_read_back_with_the_same_digits(tmp_path: Path) -> None:
+    with tiny_store(tmp_path / "t.duckdb") as store:
+        table, items = spend_report(store, Selection(Scope(datetime(2026, 3, 2), datetime(2026, 3, 3))))
+        day = summary(store, Scope(datetime(2026, 3, 2), datetime(2026, 3, 3)))
+        first = daily_totals(store, CallFilter(since=datetime(2026, 3, 2)))
+    sent = _wire(grouped_json(table, items))
+    assert sent["total"]["cost"] == "0.000000095000"
+    kpis = sent["kpis"]
+    assert (kpis["spend"]["value"], kpis["cost_per_session"]["value"]) == ("0.000000095000", "0.000000095000")
+    back_table, back_items = grouped_from_json(sent)
+    assert back_items == items
+    spend = next(k for k in back_items if k.name == "spend").value
+    assert isinstance(spend, Decimal)
+    assert spend.as_tuple() == Decimal("0.000000095000").as_tuple()
+    assert grouped_json(back_table, back_items) == sent
+    shown = _wire(summary_json(day))["kpis"]["spend"]
+    assert (shown["value"], shown["previous"]) == ("0.000000095000", "0.000000040000")
+    assert summary_from_json(_wire(summary_json(day))).kpis == day.kpis
+    row = _wire(report_row_json(first.total, with_keys=False))
+    assert row["cost"] == "0.000000095000"
+    assert report_from_json({"rows": [], "total": row}, CallFilter()).total.cost == first.total.cost

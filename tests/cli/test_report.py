@@ -265,3 +265,33 @@ def test_an_empty_store_says_so_in_every_format(tmp_path: Path) -> None:
         "team,calls,charges,input_uncached,cache_read,cache_write_5m,cache_write_1h,output_visible,reasoning,"
         "input_total,output_total,llm_cost,charge_cost,cost,unpriced,cost_share,token_share"
     ]
+
+
+def test_json_money_is_fixed_point_in_every_part_of_the_report(tmp_path: Path) -> None:
+    from tests.analysis.test_report_wire import tiny_store
+
+    db = tmp_path / "t.duckdb"
+    tiny_store(db).close()
+    period = ("--since", "2026-03-02", "--until", "2026-03-03")
+    code, out = _run(
+        "report", "--db", str(db), "--by", "team", *period, "--compare", "previous", "--format", "json"
+    )
+    assert code == 0, out
+    data = json.loads(out)
+    assert data["total"]["cost"] == data["kpis"]["spend"]["value"] == "0.000000095000"
+    assert data["kpis"]["spend"]["previous"] == "0.000000040000"
+    assert data["kpis"]["cost_per_session"]["value"] == "0.000000095000"
+    total = data["drivers"]["total"]
+    assert (total["baseline_cost"], total["current_cost"], total["change"]) == (
+        "0.000000040000",
+        "0.000000095000",
+        "0.000000055000",
+    )
+    assert sum(Decimal(v) for v in total["parts"].values()) == Decimal("0.000000055")
+    code, out = _run("report", "--db", str(db), *period, "--format", "json")
+    assert code == 0, out
+    first = json.loads(out)
+    assert [(r["day"], r["cost"]) for r in first["rows"]] == [("2026-03-02", "0.000000095000")]
+    assert first["total"]["cost"] == "0.000000095000"
+    code, out = _run("report", "--db", str(db), *period, "--format", "csv")
+    assert [row["cost"] for row in csv.DictReader(io.StringIO(out))] == ["0.000000095000"]

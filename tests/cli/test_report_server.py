@@ -317,3 +317,19 @@ def test_a_400_or_an_answer_that_does_not_read_ends_in_one_line(
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_amounts_under_a_millionth_print_alike_and_fixed_point(tmp_path: Path, token: None) -> None:
+    from tests.server.test_api_money import RECORDS
+
+    events = "\n".join(json.dumps(r) for r in RECORDS).encode()
+    day = ("--since", "2026-03-02", "--until", "2026-03-03")
+    with serve(tmp_path, [("/v1/events", events, "application/x-ndjson")], token=TOKEN) as tiny:
+        grouped, local = both(tiny, "report", "--by", "team", *day, "--format", "json")
+        assert grouped == local
+        first, local = both(tiny, "report", *day, "--format", "json")
+        assert first == local
+    data = json.loads(grouped)
+    assert data["kpis"]["spend"]["value"] == data["total"]["cost"] == "0.000000125000"
+    assert json.loads(first)["total"]["spend"] == "0.000000125000"
+    assert "E-" not in grouped + first

@@ -9,10 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from tests.server.support import Answer, SpanSpec, call, genai_attributes, hex_id, request_bytes
+from tokenomy.gateway.key_store import create_key
 from tokenomy.pricing import Pricer
+from tokenomy.schema import Attribution
 from tokenomy.server.app import Collector
 from tokenomy.server.openapi import document
 from tokenomy.server.settings import ServerSettings
+from tokenomy.store import DuckDBStore
 
 TOKEN = "openapi-test-token-0123456789abcdef"
 AUTH = {"authorization": f"Bearer {TOKEN}"}
@@ -49,6 +52,10 @@ def _check(answer: Answer, operation: dict[str, Any], where: str) -> None:
         assert isinstance(body, dict), where
         missing = set(schema.get("required", ())) - set(body)
         assert not missing, f"{where}: missing {missing}"
+        for name, described in schema.get("properties", {}).items():  # the items of listed arrays
+            for item in body[name] if "required" in described.get("items", {}) else ():
+                missing = set(described["items"]["required"]) - set(item)
+                assert not missing, f"{where}: an item of {name} misses {missing}"
         if "anyOf" in schema:  # the body has the keys of one of the documented forms at least
             forms = {f["title"]: set(f["required"]) - set(body) for f in schema["anyOf"]}
             assert any(not m for m in forms.values()), f"{where}: missing {forms}"
@@ -63,6 +70,9 @@ def test_every_documented_route_answers_as_described(tmp_path: Path) -> None:
         await app.startup()
         checked = 0
         try:
+            assert app.writer is not None
+            assert isinstance(app.writer.store, DuckDBStore)
+            create_key(app.writer.store, Attribution(team="search"), name="doc-key")  # one listed key
             for (path, media), body in bodies.items():  # data first, so the item routes find something
                 operation = doc["paths"][path]["post"]
                 assert media in operation["requestBody"]["content"]
@@ -115,6 +125,40 @@ def test_the_document_is_openapi_3_1_with_every_route() -> None:
         "/api/v1/calls/{id}",
         "/api/v1/sessions",
         "/api/v1/sessions/{id}",
+        "/api/v1/virtual_keys",
+        "/api/v1/spend",
         "/openapi.json",
     }
+    spend = doc["paths"]["/api/v1/spend"]["get"]
+    assert [p["name"] for p in spend["parameters"]] == ["scope", "value", "since", "until", "session"]
+    assert spend["parameters"][0]["schema"]["enum"] == [
+        "global", "team", "user", "api_key_id", "session", "feature", "agent"
+    ]  # fmt: skip
+    assert set(spend["responses"]) == {"200", "400", "401", "403"}
+    keys = doc["paths"]["/api/v1/virtual_keys"]["get"]
+    assert keys["parameters"] == []
+    assert set(keys["responses"]) == {"200", "400", "401", "403", "404"}
+    item = keys["responses"]["200"]["content"]["application/json"]["schema"]["properties"]["keys"]["items"]
+    assert item["required"] == ["key_hash", "name", "attribution", "created_at", "expires_at", "revoked_at"]
     assert doc["components"]["securitySchemes"]["bearer"] == {"type": "http", "scheme": "bearer"}
+
+
+def test_the_routes_that_need_a_token_answer_a_documented_403_without_one(tmp_path: Path) -> None:
+    doc = document()
+    app = Collector(ServerSettings(db=tmp_path / "open.duckdb"), pricer=Pricer())
+
+    async def scenario() -> dict[str, Answer]:
+        await app.startup()
+        try:
+            paths = ("/api/v1/virtual_keys", "/api/v1/spend", "/api/v1/spend?scope=team&scope=user")
+            return {path: await call(app, "GET", path) for path in paths}
+        finally:
+            await app.shutdown()
+
+    for path, answer in asyncio.run(scenario()).items():  # a repeated parameter too: 403 comes first
+        route = path.partition("?")[0]
+        assert answer.status == 403, answer.body
+        _check(answer, doc["paths"][route]["get"], f"GET {path} on a server without a token")
+        assert answer.json()["error"]["message"] == (
+            f"{route} needs a server token: start the server with --token"
+        )

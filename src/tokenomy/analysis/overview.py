@@ -30,6 +30,7 @@ from tokenomy.analysis.kpis import KPI_FACETS, Kpi, figures, kpis
 from tokenomy.analysis.periods import Period, baseline_period, data_span
 from tokenomy.analysis.sessions import SessionList, top_sessions
 from tokenomy.analysis.sources import Sources, detect
+from tokenomy.native import money_text
 from tokenomy.store.base import Store, TimeUnit
 
 FALLBACK_DAYS: Final = 7
@@ -222,10 +223,11 @@ def _next(value: datetime, unit: TimeUnit) -> datetime:
 
 
 def kpi_json(items: Sequence[Kpi]) -> dict[str, dict[str, Any]]:
-    """KPIs as JSON-ready data: name -> value, previous, change, unit, reason (money as decimal strings)."""
+    """KPIs as JSON-ready data: name -> value, previous, change, unit, reason (money as plain decimal
+    strings, ``0.000000075000``, never the exponent form ``str(Decimal)`` gives below a millionth)."""
 
     def plain(value: Any) -> Any:
-        return str(value) if isinstance(value, Decimal) else value
+        return money_text(value) if isinstance(value, Decimal) else value
 
     return {
         k.name: {

@@ -31,6 +31,7 @@ from tokenomy.analysis.report import Report, ReportRow
 from tokenomy.analysis.results import Number, jsonable
 from tokenomy.analysis.serialize import attribution_json
 from tokenomy.analysis.summary import Summary
+from tokenomy.native import money_text
 from tokenomy.schema import BUCKETS
 from tokenomy.store.base import CallFilter
 
@@ -231,7 +232,7 @@ def _money(value: Any) -> Decimal | None:
 
 
 def _text(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
+    return None if value is None else money_text(value)
 
 
 def _optional_text(value: Any) -> str | None:

@@ -89,10 +89,10 @@ def driver_row_json(row: DriverRow) -> dict[str, Any]:
     """One decomposition: costs, change, parts and the dominant driver."""
     return {
         "group": dict(row.group),
-        "baseline_cost": str(row.baseline_cost),
-        "current_cost": str(row.current_cost),
-        "change": str(row.change),
-        "parts": {name: str(value) for name, value in row.parts.items()},
+        "baseline_cost": jsonable(row.baseline_cost),
+        "current_cost": jsonable(row.current_cost),
+        "change": jsonable(row.change),
+        "parts": {name: jsonable(value) for name, value in row.parts.items()},
         "dominant": row.dominant,
         "baseline_calls": row.baseline_calls,
         "current_calls": row.current_calls,

@@ -43,6 +43,7 @@ from tokenomy.analysis.summary import summary
 from tokenomy.cli import collector_report
 from tokenomy.cli.collector_client import CollectorClient
 from tokenomy.cli.options import check_period, collector_url, config_option, db_option, resolve, server_option
+from tokenomy.native import money_text
 from tokenomy.schema import BUCKETS
 from tokenomy.store import CallFilter, open_store
 from tokenomy.store.base import Store, TimeUnit
@@ -355,7 +356,7 @@ def _cells(row: ReportRow) -> list[Any]:
 
 
 def _money(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
+    return None if value is None else money_text(value)
 
 
 def report_json(report: Report) -> dict[str, Any]:

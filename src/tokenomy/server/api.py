@@ -28,7 +28,7 @@ from tokenomy.budgets.policy import Policy, Unit
 from tokenomy.budgets.policy import Scope as BudgetScope
 from tokenomy.budgets.spend import StoreSpend
 from tokenomy.errors import ConfigError, PayloadError
-from tokenomy.native import call_to_native, charge_to_native, format_time
+from tokenomy.native import call_to_native, charge_to_native, format_time, money_text
 from tokenomy.store.arrow import call_from_row, charge_from_row
 from tokenomy.store.base import TIME_UNITS, CallFilter, Store, TimeUnit
 
@@ -77,7 +77,7 @@ def report(store: Store, query: Mapping[str, str] | Sequence[tuple[str, str]]) -
             f"query parameter {' and '.join(others)} cannot be combined with view=summary: "
             "the summary takes since and until only",
         )
-    since, until = _time(single, "since"), _time(single, "until")
+    since, until = _period(single)
     try:
         if grouping:
             scope = Scope(as_utc(since), as_utc(until), parse_where(where, option="query parameter where"))
@@ -185,8 +185,8 @@ def session(store: Store, session_id: str) -> Answer:
         "totals": {
             "calls": len(calls_json),
             "unpriced": len(calls_json) - len(costs),
-            "cost": str(sum(costs, Decimal(0))) if costs else None,
-            "charges": str(sum(charged, Decimal(0))) if charged else None,
+            "cost": money_text(sum(costs, Decimal(0))) if costs else None,
+            "charges": money_text(sum(charged, Decimal(0))) if charged else None,
         },
         "calls": calls_json,
         "charges": charges_json,
@@ -238,18 +238,17 @@ def spend(store: Store, query: Mapping[str, str]) -> Answer:
     except ValueError as exc:
         names = ", ".join(s.value for s in BudgetScope)
         raise PayloadError(400, f"query parameter scope={query['scope']!r} is not one of {names}") from exc
+    since, until = _period(query)
     value = query.get("value") or None
     session = query.get("session") or None
     totals: dict[str, str] = {}
     for unit in (Unit.USD, Unit.TOKENS):
         account = Account("", Policy("spend", Decimal(1), unit, scope), value, session=session)
         if session is None:
-            found = StoreSpend(store).window(
-                account.policy, _bound(query, "since"), _bound(query, "until"), value
-            )
-            totals[unit.value] = str(found.amount(unit))
+            found = StoreSpend(store).window(account.policy, _bound(since), _bound(until), value)
+            totals[unit.value] = money_text(found.amount(unit))
         else:
-            totals[unit.value] = str(StoreSpend(store).spent(account))
+            totals[unit.value] = money_text(StoreSpend(store).spent(account))
     return 200, {
         "scope": scope.value,
         "value": value,
@@ -258,8 +257,7 @@ def spend(store: Store, query: Mapping[str, str]) -> Answer:
     }
 
 
-def _bound(query: Mapping[str, str], name: str) -> datetime | None:
-    found = _time(query, name)
+def _bound(found: datetime | date | None) -> datetime | None:
     if isinstance(found, datetime) or found is None:
         return found
     return datetime(found.year, found.month, found.day)
@@ -287,13 +285,13 @@ def outcomes_json(table: pa.Table) -> list[dict[str, Any]]:
 
 
 def _plain(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A row with times as ISO 8601 UTC and amounts as decimal strings."""
+    """A row with times as ISO 8601 UTC and amounts as plain decimal strings."""
     out: dict[str, Any] = {}
     for key, value in row.items():
         if isinstance(value, datetime):
             out[key] = format_time(value)
         elif isinstance(value, Decimal):
-            out[key] = str(value)
+            out[key] = money_text(value)
         else:
             out[key] = value
     return out
@@ -305,13 +303,32 @@ def _filters(query: Mapping[str, str], *, allowed: tuple[str, ...]) -> CallFilte
         raise PayloadError(
             400, f"unknown query parameter(s) {', '.join(unknown)}; this route takes {', '.join(allowed)}"
         )
+    since, until = _period(query)
     return CallFilter(
-        since=_time(query, "since"),
-        until=_time(query, "until"),
+        since=since,
+        until=until,
         session_id=query.get("session_id") or None,
         provider=query.get("provider") or None,
         model=query.get("model") or None,
     )
+
+
+def _period(query: Mapping[str, str]) -> tuple[datetime | date | None, datetime | date | None]:
+    """``since`` and ``until`` from the query, refusing an ``until`` that is not after ``since``
+    (it would select nothing, silently), as ``--since``/``--until`` are refused by the CLI.
+
+    Raises:
+        PayloadError: 400 for a malformed time, or for ``until`` not after ``since`` (naming both).
+    """
+    since, until = _time(query, "since"), _time(query, "until")
+    start, end = as_utc(since), as_utc(until)
+    if start is not None and end is not None and end <= start:
+        raise PayloadError(
+            400,
+            f"query parameter until={query['until']!r} is not after since={query['since']!r}: "
+            "the period would select nothing",
+        )
+    return since, until
 
 
 def _time(query: Mapping[str, str], name: str) -> datetime | date | None:

@@ -33,7 +33,8 @@ class Request:
     """One request: method, path, query parameters, headers (lower-case names) and the body stream.
 
     ``query`` keeps the last value of a parameter given more than once; ``pairs`` keeps every
-    parameter in order (for a route whose parameter may repeat).
+    parameter in order (for a route whose parameter may repeat). Routes whose parameters do not
+    repeat read :meth:`single_query`, which refuses a repeated one.
     """
 
     method: str
@@ -53,6 +54,20 @@ class Request:
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
         pairs = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         return cls(scope["method"], scope["path"], dict(pairs), headers, receive, pairs)
+
+    def single_query(self) -> dict[str, str]:
+        """The query parameters, each given once.
+
+        Raises:
+            PayloadError: 400 naming the first parameter given more than once.
+        """
+        if len(self.pairs) != len(self.query):
+            seen: set[str] = set()
+            for name, _ in self.pairs:
+                if name in seen:
+                    raise PayloadError(400, f"query parameter {name} is given more than once; give it once")
+                seen.add(name)
+        return self.query
 
     @property
     def media_type(self) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from tokenomy import __version__
+from tokenomy.budgets.policy import Scope as BudgetScope
 
 _ERROR: Final = {
     "type": "object",
@@ -31,9 +32,30 @@ _RPC_STATUS: Final = {
 _OBJECT: Final = {"type": "object", "additionalProperties": True}
 _PAGE: Final = {"next_offset": {"type": ["integer", "null"]}}
 _TOTALS: Final = ("since", "until", "rows", "total")
+_TIME_OR_NULL: Final = {"type": ["string", "null"], "format": "date-time"}
+_VIRTUAL_KEY: Final = {
+    "type": "object",
+    "required": ["key_hash", "name", "attribution", "created_at", "expires_at", "revoked_at"],
+    "properties": {
+        "key_hash": {"type": "string"},
+        "name": {"type": ["string", "null"]},
+        "attribution": _OBJECT,
+        "created_at": {"type": "string", "format": "date-time"},
+        "expires_at": _TIME_OR_NULL,
+        "revoked_at": _TIME_OR_NULL,
+    },
+}
 
 
-_EXAMPLES: Final = {"by": "team,model", "bucket": "day", "where": "team=search", "view": "summary"}
+_EXAMPLES: Final = {
+    "by": "team,model",
+    "bucket": "day",
+    "where": "team=search",
+    "view": "summary",
+    "scope": "team",
+    "value": "search",
+    "session": "s-42",
+}
 """Values that a test of every parameter can send (the others take a day, a number or a name)."""
 
 
@@ -70,6 +92,15 @@ def _params(*names: str) -> list[dict[str, Any]]:
             "and every row's charges, charge_cost and spend.",
             "boolean",
         ),
+        "scope": (
+            "The budget scope whose spend is summed (default global).",
+            "string",
+        ),
+        "value": ("The scope's value (the team, user, key id...); none for the global scope.", "string"),
+        "session": (
+            "Only this session's spend (since and until are then not used), as a session budget counts it.",
+            "string",
+        ),
     }
     out: list[dict[str, Any]] = []
     for n in names:
@@ -82,6 +113,8 @@ def _params(*names: str) -> list[dict[str, Any]]:
         }
         if n == "where":
             param.update(explode=True, schema={"type": "array", "items": {"type": "string"}})
+        if n == "scope":
+            param["schema"] = {"type": "string", "enum": [s.value for s in BudgetScope], "default": "global"}
         if n in _EXAMPLES:
             param["example"] = _EXAMPLES[n]
         out.append(param)
@@ -106,6 +139,7 @@ def _errors(*codes: int) -> dict[str, Any]:
     text = {
         400: "Bad request: the message names the parameter, or the record and field.",
         401: "Missing or wrong bearer token.",
+        403: "This route needs a server token: the server runs without one.",
         404: "Not found.",
         413: "Body over the server's limit (checked while reading, and after gzip).",
         415: "Unsupported Content-Type or Content-Encoding.",
@@ -250,6 +284,42 @@ def document() -> dict[str, Any]:
                 },
             ),
             404,
+        ),
+        "/api/v1/virtual_keys": _get(
+            "The gateway's virtual keys, as hashes (never a key), for gateways whose calls come here. "
+            "Takes no query parameter; only on a server with a token.",
+            [],
+            _json(
+                "The keys, revoked and expired ones included.",
+                {
+                    "type": "object",
+                    "required": ["keys"],
+                    "properties": {"keys": {"type": "array", "items": _VIRTUAL_KEY}},
+                },
+            ),
+            400,
+            403,
+            404,
+        ),
+        "/api/v1/spend": _get(
+            "Recorded spend (USD and tokens) of one budget scope value in a window, what a gateway "
+            "rebuilds a missing budget account from. Only on a server with a token.",
+            _params("scope", "value", "since", "until", "session"),
+            _json(
+                "The spend, as decimal strings.",
+                {
+                    "type": "object",
+                    "required": ["scope", "value", "usd", "tokens"],
+                    "properties": {
+                        "scope": {"type": "string"},
+                        "value": {"type": ["string", "null"]},
+                        "usd": {"type": "string"},
+                        "tokens": {"type": "string"},
+                    },
+                },
+            ),
+            400,
+            403,
         ),
         "/openapi.json": _get(
             "This document.", [], _json("OpenAPI 3.1.", {"type": "object", "required": ["openapi", "paths"]})
