@@ -14,7 +14,8 @@ from tests.analysis.conftest import SimStore
 from tests.conftest import real_data_path
 from tests.importers.support import otlp_of_case
 from tokenomy.analysis.grouped import Selection
-from tokenomy.analysis.session_tree import SessionTree, session_tree
+from tokenomy.analysis.serialize import step_json
+from tokenomy.analysis.session_tree import SessionTree, Step, session_tree
 from tokenomy.analysis.sessions import top_sessions
 from tokenomy.errors import StoreError
 from tokenomy.importers import import_paths
@@ -275,3 +276,11 @@ def test_each_charge_hangs_below_its_own_tool_use(tmp_path: Path) -> None:
         (2, "charge", "g3"),  # more charges than tool uses: the rest join the last one
     ]
     assert tree.roots[0].subtotal == tree.cost == Decimal("0.025")
+
+
+def test_a_steps_json_writes_tiny_amounts_as_plain_decimals() -> None:
+    tiny = Step("call", "c1", "m1", cost=Decimal("7.5E-8"), running_total=Decimal("7.5E-8"))
+    data = step_json(Step("subagent", "s1", "helper", children=[tiny]))
+    assert data["subtotal"] == "0.000000075"  # str(Decimal) writes 7.5E-8, which other tools misread
+    assert data["children"][0]["cost"] == data["children"][0]["running_total"] == "0.000000075"
+    assert Decimal(data["subtotal"]) == Decimal("7.5E-8")

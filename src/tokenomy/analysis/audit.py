@@ -29,6 +29,7 @@ from tokenomy.analysis.dimensions import Scope, as_utc, scope_sql
 from tokenomy.analysis.waste import money
 from tokenomy.analysis.waste.base import ROUTE_KEYS, AuditOptions, Context, Detector, Hit, Route
 from tokenomy.analysis.waste.registry import DETECTORS
+from tokenomy.native import money_text
 from tokenomy.pricing import Pricer, default_pricer
 from tokenomy.schema import Finding, FindingCall, Severity, WasteRole
 from tokenomy.store.base import Store
@@ -228,7 +229,7 @@ def _finding(
             **evidence,
             "instances": len(hits),
             "sessions": sessions,
-            "route_spend": None if route_spend is None else str(route_spend),
+            "route_spend": None if route_spend is None else money_text(route_spend),
             "share_of_route_spend": None if share is None else round(float(share), 4),
             "examples": [h.note for h in hits[:_EXAMPLES]],
         },

@@ -188,7 +188,7 @@ def step_json(step: Step) -> dict[str, Any]:
         "output_total": step.output_total,
         "cost": jsonable(step.cost),
         "unpriced": step.unpriced,
-        "subtotal": str(step.subtotal),
+        "subtotal": jsonable(step.subtotal),
         "running_total": jsonable(step.running_total),
         "status": step.status,
         "children": [step_json(c) for c in step.children],

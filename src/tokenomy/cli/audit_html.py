@@ -14,6 +14,7 @@ from tokenomy.analysis.cache_advisor import route_name
 from tokenomy.analysis.formats import UNKNOWN, money_short, percent, tokens
 from tokenomy.cli.audit_json import AuditReport
 from tokenomy.cli.audit_text import finding_route, money_range
+from tokenomy.native import money_text
 
 CSS: Final = """
 body { margin:0; font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif; color:#1d2430;
@@ -63,7 +64,7 @@ def _findings(report: AuditReport) -> str:
             escape(money_range(f.monthly_savings_low, f.monthly_savings_high)),
             escape(f.fix),
         ]
-        cost = "" if f.wasted_cost is None else str(f.wasted_cost)
+        cost = "" if f.wasted_cost is None else money_text(f.wasted_cost)
         rows.append(
             f'<tr data-finding="{escape(f.id)}" data-wasted="{cost}">{_cells(values, (0, 4, 5, 6))}</tr>'
         )
