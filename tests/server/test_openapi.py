@@ -134,10 +134,10 @@ def test_the_document_is_openapi_3_1_with_every_route() -> None:
     assert spend["parameters"][0]["schema"]["enum"] == [
         "global", "team", "user", "api_key_id", "session", "feature", "agent"
     ]  # fmt: skip
-    assert set(spend["responses"]) == {"200", "400", "401", "403"}
+    assert set(spend["responses"]) == {"200", "400", "401", "403", "503"}
     keys = doc["paths"]["/api/v1/virtual_keys"]["get"]
     assert keys["parameters"] == []
-    assert set(keys["responses"]) == {"200", "400", "401", "403", "404"}
+    assert set(keys["responses"]) == {"200", "400", "401", "403", "404", "503"}
     item = keys["responses"]["200"]["content"]["application/json"]["schema"]["properties"]["keys"]["items"]
     assert item["required"] == ["key_hash", "name", "attribution", "created_at", "expires_at", "revoked_at"]
     assert doc["components"]["securitySchemes"]["bearer"] == {"type": "http", "scheme": "bearer"}
@@ -162,3 +162,18 @@ def test_the_routes_that_need_a_token_answer_a_documented_403_without_one(tmp_pa
         assert answer.json()["error"]["message"] == (
             f"{route} needs a server token: start the server with --token"
         )
+
+
+def test_a_read_before_the_store_is_open_answers_a_documented_503(tmp_path: Path) -> None:
+    doc = document()
+    app = Collector(ServerSettings(db=tmp_path / "late.duckdb", token=TOKEN), pricer=Pricer())
+    headers = {"authorization": f"Bearer {TOKEN}"}
+    paths = ("/api/v1/report", "/api/v1/calls", "/api/v1/sessions", "/api/v1/calls/x", "/api/v1/spend")
+    answers = {p: asyncio.run(call(app, "GET", p, headers=headers)) for p in paths}  # never started
+    for path, answer in answers.items():
+        assert answer.status == 503, answer.body
+        assert answer.headers["retry-after"]
+        route = "/api/v1/calls/{id}" if path == "/api/v1/calls/x" else path
+        _check(answer, doc["paths"][route]["get"], f"GET {path} before the store is open")
+        assert "the store is not open yet" in answer.json()["error"]["message"]
+    assert "503" not in doc["paths"]["/openapi.json"]["get"]["responses"]  # it reads no store

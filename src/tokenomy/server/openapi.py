@@ -164,10 +164,18 @@ def _ingest(
     }
 
 
-def _get(summary: str, params: list[dict[str, Any]], ok: dict[str, Any], *codes: int) -> dict[str, Any]:
-    return {
-        "get": {"summary": summary, "parameters": params, "responses": {"200": ok, **_errors(401, *codes)}}
-    }
+def _get(
+    summary: str, params: list[dict[str, Any]], ok: dict[str, Any], *codes: int, reads: bool = True
+) -> dict[str, Any]:
+    """A read route; with ``reads`` (it reads the store) it may also answer 503."""
+    responses = {"200": ok, **_errors(401, *codes)}
+    if reads:
+        responses["503"] = _json(
+            "The store is not open yet (another process may hold it) or could not be read: retry later "
+            "(Retry-After).",
+            _ERROR,
+        )
+    return {"get": {"summary": summary, "parameters": params, "responses": responses}}
 
 
 def document() -> dict[str, Any]:
@@ -322,7 +330,10 @@ def document() -> dict[str, Any]:
             403,
         ),
         "/openapi.json": _get(
-            "This document.", [], _json("OpenAPI 3.1.", {"type": "object", "required": ["openapi", "paths"]})
+            "This document.",
+            [],
+            _json("OpenAPI 3.1.", {"type": "object", "required": ["openapi", "paths"]}),
+            reads=False,
         ),
     }
     return {
