@@ -54,6 +54,11 @@ if __name__ == "__main__":
     elif how == "with":  # the block's exit calls terminate(): SIGTERM to each worker
         with multiprocessing.Pool(2) as pool:
             pool.map(work, range(40))
+    elif how == "executor":
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(2) as executor:
+            list(executor.map(work, range(40)))
     elif how == "process":
         children = [multiprocessing.Process(target=work, args=(i,)) for i in range(4)]
         for child in children:
@@ -76,7 +81,7 @@ def _features(db: Path) -> list[str]:
     return [feature for (feature,) in rows]
 
 
-@pytest.mark.parametrize("how", ["close-join", "with"])
+@pytest.mark.parametrize("how", ["close-join", "with", "executor"])
 def test_every_charge_of_a_pools_workers_is_stored(tmp_path: Path, how: str) -> None:
     db = tmp_path / "pool.duckdb"
     run_python("-c", _SCRIPT, str(db), how)
