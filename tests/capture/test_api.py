@@ -121,7 +121,7 @@ def test_the_sink_api_other_components_build_on_is_pinned() -> None:
     assert [params(getattr(capture.Sink, m))[1:] for m in ("submit", "flush", "shutdown", "stats")] == [
         ["item"],
         ["timeout"],
-        ["timeout"],
+        ["timeout", "replay_spool"],
         [],
     ]
     assert params(sink_settings.target_for) == ["url", "config", "service_name", "timeout"]

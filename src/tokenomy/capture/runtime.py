@@ -115,6 +115,9 @@ class Runtime:
         self._hooked_multiprocessing = False
         self._exited_in = 0
         """The process whose exit shut the sinks down (atexit and a finalizer may both run)."""
+        self._pending_signal = 0
+        """A SIGTERM that came while the exit shut the sinks down: it ends the process right after."""
+        self._forked = False
         self._preloaded = False
         self._loaded = threading.Event()
         self._load_ok = False
@@ -234,8 +237,9 @@ class Runtime:
         """Shut every known sink down (flushing first); nothing is recorded afterwards."""
         with self._lock:
             sinks, self.sink = list(self._sinks), None
+        replay = self._owns_spool()
         for sink in sinks:
-            sink.shutdown(timeout)
+            sink.shutdown(timeout, replay_spool=replay)
 
     def stats(self) -> SinkStats:
         """The counters of the process's sink (zeros when none is configured)."""
@@ -257,6 +261,7 @@ class Runtime:
     def after_fork(self) -> None:
         """In a forked child: new locks, and every sink empty and without a thread."""
         self._lock = threading.RLock()
+        self._forked = True
         self.steps.after_fork()
         self.log.after_fork()
         self._shapes = None
@@ -275,8 +280,37 @@ class Runtime:
         if self._exited_in == os.getpid():
             return
         self._exited_in = os.getpid()
-        for sink in list(self._sinks):
-            sink.shutdown(sink.settings.exit_timeout)
+        try:
+            replay = self._owns_spool()
+            for sink in list(self._sinks):
+                sink.shutdown(sink.settings.exit_timeout, replay_spool=replay)
+        finally:
+            self._exit_done()
+
+    def _owns_spool(self) -> bool:
+        """Whether this process's shutdown replays what waits in the spool though it recorded nothing.
+
+        The process that started the work does (the parent of a ``Pool``, whose workers leave their
+        batches in the spool when another process holds the store); a forked child (a server's
+        worker) and a child of ``multiprocessing`` do not: they end at once, and a target that
+        hangs does not hold up each one's exit.
+        """
+        if self._forked:
+            return False
+        processes = sys.modules.get("multiprocessing")
+        return processes is None or processes.parent_process() is None
+
+    def _exit_done(self) -> None:
+        """After the exit's shutdown, on the main thread: SIGTERM does what it does by default again
+        (a child stuck later in its exit can still be terminated), and one that came meanwhile ends
+        the process now."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if signal.getsignal(signal.SIGTERM) is _shut_down_then_end:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        pending, self._pending_signal = self._pending_signal, 0
+        if pending:
+            os.kill(os.getpid(), pending)
 
 
 RUNTIME: Final = Runtime()
@@ -290,9 +324,11 @@ def _hook_multiprocessing(runtime: Runtime, *, now: bool = False) -> None:
     Such a child clears the finalizers it inherits, then calls the functions registered with
     ``register_after_fork``: the one registered here adds the finalizer that its exit runs before
     ``os._exit``. With ``now``, inside a child already running its target (``configure`` called in
-    a task), the finalizer is added at once as well. A ``Pool`` ended by ``terminate()`` (what its
-    ``with`` block does) ends its workers by SIGTERM: a child whose SIGTERM does what it does by
-    default shuts its sinks down first (:func:`_shut_down_then_end`).
+    a task) or being prepared by ``spawn`` or ``forkserver`` (``configure`` run as the main module
+    is imported again; a ``spawn`` child runs no after-fork functions), the finalizer is added at
+    once as well. A ``Pool`` ended by ``terminate()`` (what its ``with`` block does) ends its
+    workers by SIGTERM: a child whose SIGTERM does what it does by default shuts its sinks down
+    first (:func:`_shut_down_then_end`).
     """
     util = sys.modules.get("multiprocessing.util")
     if util is None:
@@ -300,7 +336,11 @@ def _hook_multiprocessing(runtime: Runtime, *, now: bool = False) -> None:
     if not runtime._hooked_multiprocessing:
         runtime._hooked_multiprocessing = True
         util.register_after_fork(runtime, _finalize_at_exit)
-    if now and sys.modules["multiprocessing"].parent_process() is not None:
+    processes = sys.modules["multiprocessing"]
+    child = processes.parent_process() is not None or getattr(
+        processes.current_process(), "_inheriting", False
+    )
+    if now and child:
         _finalize_at_exit(runtime)
 
 
@@ -317,10 +357,14 @@ def _shut_down_then_end(signum: int, frame: object) -> None:
 
     The shutdown runs on a thread of its own, waited for at most the sinks' exit timeout (plus a
     second): the signal may have come while this thread was inside a sink, holding its lock. When
-    the child's exit has begun shutting them down already (a ``Pool``'s worker told to stop, then
-    terminated), the signal is let go: that shutdown ends, and the process with it.
+    the child's exit is shutting them down already (a ``Pool``'s worker told to stop, then
+    terminated), that shutdown ends first and then the signal ends the process
+    (:meth:`Runtime._exit_done`). Python runs this handler between two steps of the main thread's
+    code: a worker inside one long C call (hashing a large input, say) ends when that call returns,
+    where the default action ended it at once.
     """
     if RUNTIME._exited_in == os.getpid():
+        RUNTIME._pending_signal = signum
         return
     sinks = list(RUNTIME._sinks)
     wait = max((sink.settings.exit_timeout for sink in sinks), default=0.0) + 1.0

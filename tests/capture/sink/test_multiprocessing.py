@@ -16,16 +16,16 @@ from tokenomy.capture.records import encode
 from tokenomy.capture.sink.core import Sink
 from tokenomy.capture.sink.settings import SinkSettings
 from tokenomy.capture.sink.spool import Spool
-from tokenomy.capture.sink.targets import DuckDBTarget
+from tokenomy.capture.sink.targets import DuckDBTarget, _not_written
 from tokenomy.store import open_store
 
 pytestmark = pytest.mark.integration
 
 _SCRIPT = """
-import multiprocessing, os, signal, sys
+import multiprocessing, os, signal, sys, time
 import tokenomy
 
-db, how = sys.argv[1], sys.argv[2]
+db, how, method = sys.argv[1], sys.argv[2], sys.argv[3]
 tokenomy.configure("duckdb:" + db, spool_dir=os.path.join(os.path.dirname(db), "spool"))
 
 
@@ -38,14 +38,18 @@ def own_handler(signum, frame):
     raise SystemExit(0)
 
 
-def keeps_own_handler():
-    signal.signal(signal.SIGTERM, own_handler)
+def keeps_inherited_handler():
     tokenomy.charge("0.01", "search_api", session="s", feature="own")
-    assert signal.getsignal(signal.SIGTERM) is own_handler
+    sys.exit(0 if signal.getsignal(signal.SIGTERM) is own_handler else 1)
+
+
+def stuck_at_exit(queue):
+    tokenomy.charge("0.01", "search_api", session="s", feature="stuck")
+    queue.put(b"x" * 1_000_000)  # nobody reads it: the child's exit waits on its feeder thread
 
 
 if __name__ == "__main__":
-    multiprocessing.set_start_method("fork")
+    multiprocessing.set_start_method(method)
     if how == "close-join":
         pool = multiprocessing.Pool(2)
         pool.map(work, range(40))
@@ -66,13 +70,29 @@ if __name__ == "__main__":
         for child in children:
             child.join()
         print("exit codes", [child.exitcode for child in children])
-    elif how == "own-handler":
-        child = multiprocessing.Process(target=keeps_own_handler)
+    elif how == "own-handler":  # set before the child starts: the child inherits it
+        signal.signal(signal.SIGTERM, own_handler)
+        child = multiprocessing.Process(target=keeps_inherited_handler)
         child.start()
         child.join()
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        print("exit codes", [child.exitcode])
+    elif how == "stuck":
+        queue = multiprocessing.Queue()
+        child = multiprocessing.Process(target=stuck_at_exit, args=(queue,))
+        child.start()
+        time.sleep(1.5)  # its target has returned; its exit waits for the queue to be read
+        child.terminate()
+        child.join(20)
         print("exit codes", [child.exitcode])
     tokenomy.shutdown(30)
 """
+
+
+def _run(db: Path, how: str, method: str = "fork") -> str:
+    script = db.parent / "work.py"  # a file: spawn and forkserver children import the main module again
+    script.write_text(_SCRIPT, encoding="utf-8")
+    return run_python(str(script), str(db), how, method).stdout
 
 
 def _features(db: Path) -> list[str]:
@@ -81,63 +101,106 @@ def _features(db: Path) -> list[str]:
     return [feature for (feature,) in rows]
 
 
-@pytest.mark.parametrize("how", ["close-join", "with", "executor"])
-def test_every_charge_of_a_pools_workers_is_stored(tmp_path: Path, how: str) -> None:
+@pytest.mark.parametrize(
+    ("how", "method"),
+    [
+        ("close-join", "fork"),
+        ("with", "fork"),
+        ("with", "forkserver"),
+        ("with", "spawn"),  # a spawn child runs no after-fork functions: configure() hooks it itself
+        ("executor", "fork"),
+    ],
+)
+def test_every_charge_of_a_pools_workers_is_stored(tmp_path: Path, how: str, method: str) -> None:
     db = tmp_path / "pool.duckdb"
-    run_python("-c", _SCRIPT, str(db), how)
+    _run(db, how, method)
     assert _features(db) == sorted(f"task-{i}" for i in range(40))
     assert not list((tmp_path / "spool").rglob("*.ndjson"))  # replayed by the parent's shutdown
 
 
 def test_processes_ending_with_os_exit_keep_their_charges(tmp_path: Path) -> None:
     db = tmp_path / "process.duckdb"
-    done = run_python("-c", _SCRIPT, str(db), "process")
-    assert "exit codes [0, 0, 0, 0]" in done.stdout
+    assert "exit codes [0, 0, 0, 0]" in _run(db, "process")
     assert _features(db) == [f"task-{i}" for i in range(4)]
 
 
-def test_a_childs_own_sigterm_handler_is_kept(tmp_path: Path) -> None:
+def test_a_child_keeps_the_sigterm_handler_it_inherits(tmp_path: Path) -> None:
     db = tmp_path / "own.duckdb"
-    done = run_python("-c", _SCRIPT, str(db), "own-handler")
-    assert "exit codes [0]" in done.stdout, done.stderr  # its assertion held
+    assert "exit codes [0]" in _run(db, "own-handler")  # 1: the handler was replaced
     assert _features(db) == ["own"]
 
 
-def test_a_shutdown_with_nothing_recorded_replays_what_waits_in_the_spool(tmp_path: Path) -> None:
+def test_a_child_stuck_after_its_exits_shutdown_can_still_be_terminated(tmp_path: Path) -> None:
+    db = tmp_path / "stuck.duckdb"
+    assert f"exit codes [{-signal.SIGTERM}]" in _run(db, "stuck")  # [None]: ignored, still alive
+    assert _features(db) == ["stuck"]
+
+
+def _spooled(tmp_path: Path) -> Spool:
     spool = Spool(tmp_path / "spool", 1 << 20)
     assert spool.write(encode([call(1), call(2)]))  # a forked child's batch, say
+    return spool
+
+
+def test_a_shutdown_with_nothing_recorded_replays_the_spool_when_asked(tmp_path: Path) -> None:
+    spool = _spooled(tmp_path)
     db = tmp_path / "s.duckdb"
     sink = Sink(DuckDBTarget(db), SinkSettings(flush_interval=60), spool=spool)
-    sink.shutdown(10)
+    sink.shutdown(10, replay_spool=True)
     assert sink.stats().replayed == 2
     assert not spool.pending()
     with open_store(db, read_only=True) as store:
         assert sorted(c.id for c in store.iter_calls()) == ["c00001", "c00002"]
 
 
-def test_the_exit_shuts_the_sinks_down_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    shut: list[float | None] = []
+def test_a_shutdown_with_nothing_recorded_leaves_the_spool_by_default(tmp_path: Path) -> None:
+    spool = _spooled(tmp_path)  # a sink replaced by configure(), a child's: they do not wait on the target
+    sink = Sink(DuckDBTarget(tmp_path / "s.duckdb"), SinkSettings(flush_interval=60), spool=spool)
+    sink.shutdown(10)
+    assert sink.stats().replayed == 0
+    assert spool.pending()
+
+
+def test_only_the_process_that_started_the_work_replays_at_its_exit() -> None:
+    state = runtime.Runtime()
+    assert state._owns_spool()  # pytest's process: no multiprocessing parent
+    state.after_fork()
+    assert not state._owns_spool()  # a forked child (a server's worker) leaves the spool to its parent
+
+
+def test_the_exit_shuts_the_sinks_down_once_per_process() -> None:
+    shut: list[tuple[float | None, bool]] = []
 
     class Counted:
         settings = SinkSettings(exit_timeout=2.5)
 
-        def shutdown(self, timeout: float | None = None) -> None:
-            shut.append(timeout)
+        def shutdown(self, timeout: float | None = None, *, replay_spool: bool = False) -> None:
+            shut.append((timeout, replay_spool))
 
     sink = Counted()
     state = runtime.Runtime()
     state._sinks.add(sink)  # type: ignore[arg-type]
     state._at_exit()
     state._at_exit()  # atexit after multiprocessing's finalizer, or a SIGTERM during the exit
-    assert shut == [2.5]
+    assert shut == [(2.5, True)]
 
 
-def test_sigterm_during_the_exits_shutdown_is_let_go(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sigterm_during_the_exits_shutdown_ends_the_process_right_after_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     killed: list[tuple[int, int]] = []
     monkeypatch.setattr(os, "kill", lambda pid, signum: killed.append((pid, signum)))
     monkeypatch.setattr(runtime.RUNTIME, "_exited_in", os.getpid())
     runtime._shut_down_then_end(signal.SIGTERM, None)
-    assert killed == []  # the exit under way ends the process itself
+    assert killed == []  # the shutdown under way goes on
+    previous = signal.signal(signal.SIGTERM, runtime._shut_down_then_end)
+    try:
+        runtime.RUNTIME._exit_done()  # the shutdown returns
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # terminate() works again
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert killed == [(os.getpid(), signal.SIGTERM)]
+    assert runtime.RUNTIME._pending_signal == 0
 
 
 def test_sigterm_shuts_the_sinks_down_then_ends_by_the_signal(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -156,3 +219,15 @@ def test_sigterm_shuts_the_sinks_down_then_ends_by_the_signal(monkeypatch: pytes
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert events == ["shutdown on tokenomy-exit", f"kill {int(signal.SIGTERM)}"]
+
+
+def test_a_file_held_by_another_process_reads_as_a_wait_not_a_loss() -> None:
+    reason = (
+        "/tmp/t.duckdb is open for writing in another process (pid 4242) (DuckDB allows one writing "
+        "process); wait for it to finish ..., e.g. `tokenomy report --server http://127.0.0.1:4318`"
+    )
+    assert _not_written("duckdb:/tmp/t.duckdb", reason) == (
+        "duckdb:/tmp/t.duckdb: another process (pid 4242) is writing this file (DuckDB allows one writing "
+        "process); batches wait in the spool and are stored by the next process that writes the file"
+    )
+    assert _not_written("duckdb:/x", "disk full") == "duckdb:/x: disk full"

@@ -229,12 +229,15 @@ class Sink(ShutdownTakeover):
                 self._flushed.wait(remaining)
             return self._flush_ok
 
-    def shutdown(self, timeout: float | None = None) -> None:
+    def shutdown(self, timeout: float | None = None, *, replay_spool: bool = False) -> None:
         """Flush, save what the target did not take to the spool, stop the thread, close the target.
 
         Later submissions are dropped (and counted). Waits ``timeout`` seconds at most: when the
         target is still busy with a batch by then, that batch and everything still waiting are
-        written to the spool from this thread (:meth:`_take_over`).
+        written to the spool from this thread (:meth:`_take_over`). With ``replay_spool``, a sink
+        that recorded nothing (no thread) still replays what waits in the spool (batches of forked
+        children, or of an earlier run) within that time; the process's own exit asks for it in the
+        process that started the work (``tokenomy.shutdown()`` and atexit).
         """
         if self._forks != _forks:  # in a forked child (no system call: _counted_fork)
             self.after_fork()
@@ -242,8 +245,8 @@ class Sink(ShutdownTakeover):
             return
         self._closed = True
         thread = self._thread
-        if thread is None and self._spool_pending():  # nothing recorded here, but batches wait in the
-            self._stopping = True  # spool (forked children's, an earlier run's): the last cycle replays them
+        if thread is None and replay_spool and self._spool_pending():  # the last cycle replays them
+            self._stopping = True
             self._start()
             thread = self._thread
         if thread is None:

@@ -24,6 +24,7 @@ import ctypes
 import dataclasses
 import json
 import os
+import re
 import time
 import weakref
 from collections.abc import Sequence
@@ -183,7 +184,7 @@ class DuckDBTarget:
                 store.write_priced_events(batch)
         except (StoreError, OSError) as exc:
             self.close()
-            raise SinkError(f"{self.description}: {exc}") from exc
+            raise SinkError(_not_written(self.description, str(exc))) from exc
         self._used = time.monotonic()
 
     def _open(self) -> DuckDBStore:
@@ -218,6 +219,23 @@ class DuckDBTarget:
         _OPEN.discard(self)
         if store is not None:
             _keep_for_life(store)
+
+
+def _not_written(description: str, reason: str) -> str:
+    """Why a batch was not written, for an application's log: a file another process writes (a
+    sibling worker, a collector) is a wait, not a loss, and the store's advice on reading it through
+    a collector's API is for the CLI, not for an application."""
+    held = _HELD.search(reason)
+    if held is None:
+        return f"{description}: {reason}"
+    return (
+        f"{description}: {held.group(1)} is writing this file (DuckDB allows one writing process); "
+        "batches wait in the spool and are stored by the next process that writes the file"
+    )
+
+
+_HELD: Final = re.compile(r" is open for writing in (another process(?: \(pid \d+\))?)")
+"""The store's message for a file another process holds (``store.duckdb._explain``)."""
 
 
 _INHERITED: Final[list[DuckDBStore]] = []
