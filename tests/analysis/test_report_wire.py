@@ -23,6 +23,7 @@ from tokenomy.analysis.report import daily_totals
 from tokenomy.analysis.report_wire import (
     grouped_from_json,
     grouped_json,
+    money_from_json,
     report_from_json,
     report_row_json,
     summary_from_json,
@@ -130,6 +131,18 @@ def test_an_answer_that_does_not_read_is_refused() -> None:
         grouped_from_json({"by": [], "bucket": None, "where": {}, "since": None, "until": None})
     with pytest.raises(TypeError):
         report_from_json({"rows": [], "total": {"calls": "3"}}, CallFilter())
+
+
+def test_money_reads_back_as_the_api_writes_it() -> None:
+    """The one reader of the API's amounts: the report here, the session pages in cli/collector_reads.py."""
+    amount = money_from_json("0.000000075000")
+    assert (amount, str(amount)) == (Decimal("0.000000075"), "7.5000E-8")  # the digits kept
+    assert money_from_json("-1.50") == Decimal("-1.50")
+    assert money_from_json(None) is None
+    with pytest.raises(TypeError, match=r"an amount should be a decimal string, got 0\.1"):
+        money_from_json(0.1)
+    with pytest.raises(ArithmeticError):
+        money_from_json("ten")
 
 
 def tiny_store(path: Path) -> DuckDBStore:

@@ -219,7 +219,8 @@ def test_the_server_may_come_from_the_environment(
         (
             ("--format", "html", "-o", "r.html"),
             "--format html cannot be used with --server: the collector's GET /api/v1/report does not build "
-            "the HTML report; use --format table, json or csv",
+            "the HTML report; use --format table, json or csv, or read the store with --db once the "
+            "collector stops",
         ),
         (("--db", "x.duckdb"), "--db and --server name two sources"),
     ],
@@ -300,7 +301,12 @@ def test_a_400_or_an_answer_that_does_not_read_ends_in_one_line(
     token: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     older = "unknown query parameter(s) view; this route takes since, until, provider, model"
-    _Older.answers = [(400, {"error": {"status": 400, "message": older}}), (200, {"since": None})]
+    other = "query parameter bucket='year' is not one of hour, day, week, month"
+    _Older.answers = [
+        (400, {"error": {"status": 400, "message": older}}),
+        (200, {"since": None}),
+        (400, {"error": {"status": 400, "message": other}}),
+    ]
     httpd = HTTPServer(("127.0.0.1", 0), _Older)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -308,12 +314,19 @@ def test_a_400_or_an_answer_that_does_not_read_ends_in_one_line(
     try:
         assert main(["report", "--server", url]) == 1
         err = capsys.readouterr().err
-        assert err == f"error: the collector at {url} answered 400 to GET /api/v1/report: {older}\n"
+        assert err == (  # the parameter named is one this CLI sent, not one the user typed
+            f"error: the collector at {url} answered 400 to GET /api/v1/report: {older}; "
+            "is the collector's tokenomy as recent as this one?\n"
+        )
         assert main(["report", "--by", "team", "--server", url]) == 1
         err = capsys.readouterr().err
         assert f"the collector at {url} answered GET /api/v1/report with a report that does not read" in err
         assert "KeyError" in err
+        assert err.endswith("; is the collector's tokenomy as recent as this one?\n")
         assert err.count("\n") == 1
+        assert main(["report", "--by", "team", "--bucket", "day", "--server", url]) == 1
+        err = capsys.readouterr().err  # a 400 about a value the user gave: no hint about versions
+        assert err == f"error: the collector at {url} answered 400 to GET /api/v1/report: {other}\n"
     finally:
         httpd.shutdown()
         httpd.server_close()

@@ -17,11 +17,14 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
+import click
 import pytest
 
 from tests.cli.collector_support import Served, both, run_cli, serve
 from tests.server.support import SpanSpec, request_bytes
+from tokenomy.cli import collector_report
 from tokenomy.cli.collector_client import CollectorClient, CollectorError
+from tokenomy.cli.collector_reads import refusal
 from tokenomy.cli.main import main
 from tokenomy.native import format_time
 
@@ -269,10 +272,16 @@ def test_the_server_may_come_from_the_environment(
 def test_options_the_api_cannot_serve_are_refused_by_name(served: Served, token: None) -> None:
     code, out = run_cli("sessions", "--server", served.url, "--by", "team")
     assert code == 2
-    assert "--by cannot be used with --server" in out
+    assert (
+        "--by cannot be used with --server: the collector's GET /api/v1/sessions does not group sessions "
+        "by dimension; leave --by out, or read the store with --db once the collector stops"
+    ) in " ".join(out.split())  # click folds long messages
     code, out = run_cli("sessions", "--server", served.url, "--where", "team=t")
     assert code == 2
-    assert "--where cannot be used with --server" in out
+    assert (
+        "--where cannot be used with --server: the collector's GET /api/v1/sessions filters by period "
+        "only (--since, --until); leave --where out, or read the store with --db once the collector stops"
+    ) in " ".join(out.split())
     code, out = run_cli("sessions", "--server", served.url, "--db", str(served.direct))
     assert code == 2
     assert "--db and --server" in out
@@ -367,3 +376,26 @@ def test_a_collector_that_does_not_answer_times_out() -> None:
 def test_a_url_that_is_not_a_collectors_is_refused(url: str) -> None:
     with pytest.raises(CollectorError, match="--server"):
         CollectorClient(url)
+
+
+def test_one_builder_words_the_refusals_of_sessions_and_report() -> None:
+    """``tokenomy sessions --server`` and ``tokenomy report --server`` refuse options with one sentence."""
+    assert refusal("--x", "/api/v1/r", "does y").message == (
+        "--x cannot be used with --server: the collector's GET /api/v1/r does y; leave --x out, or read "
+        "the store with --db once the collector stops"
+    )
+    assert refusal("--x", "/api/v1/r", "does y", instead="use --z").message == (
+        "--x cannot be used with --server: the collector's GET /api/v1/r does y; use --z, or read the "
+        "store with --db once the collector stops"
+    )
+    with pytest.raises(click.UsageError) as raised:
+        collector_report.unserved(metrics=True)
+    assert (
+        raised.value.message
+        == refusal(
+            "--metrics",
+            "/api/v1/report",
+            "serves the report for --since, --until, --by, --bucket and --where, and no route computes the "
+            "efficiency metrics",
+        ).message
+    )

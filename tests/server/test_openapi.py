@@ -177,3 +177,45 @@ def test_a_read_before_the_store_is_open_answers_a_documented_503(tmp_path: Path
         _check(answer, doc["paths"][route]["get"], f"GET {path} before the store is open")
         assert "the store is not open yet" in answer.json()["error"]["message"]
     assert "503" not in doc["paths"]["/openapi.json"]["get"]["responses"]  # it reads no store
+
+
+def test_a_repeated_parameter_answers_a_documented_status_and_only_where_it_is_read(tmp_path: Path) -> None:
+    """Routes that take no parameters ignore them, given twice or not (health, this document); the
+    others name the repeated one in a documented 400; an unknown route stays a 404."""
+    doc = document()
+    app = Collector(ServerSettings(db=tmp_path / "twice.duckdb", token=TOKEN), pricer=Pricer())
+    routes = {path: path.replace("{id}", "x") for path, item in doc["paths"].items() if "get" in item}
+
+    async def scenario() -> dict[tuple[str, str], Answer]:
+        await app.startup()
+        try:
+            return {
+                (route, query): await call(app, "GET", f"{concrete}?{query}", headers=AUTH)
+                for route, concrete in routes.items()
+                for query in ("v=1&v=2", "limit=1&limit=2")
+            } | {("nope", "a=1&a=2"): await call(app, "GET", "/api/v1/nope?a=1&a=2", headers=AUTH)}
+        finally:
+            await app.shutdown()
+
+    answers = asyncio.run(scenario())
+    missing = answers.pop(("nope", "a=1&a=2"))
+    assert (missing.status, missing.json()["error"]["message"]) == (
+        404,
+        "no route /api/v1/nope; see /openapi.json for the routes",
+    )
+    statuses = {key: answer.status for key, answer in answers.items()}
+    for (route, query), answer in answers.items():
+        _check(answer, doc["paths"][route]["get"], f"GET {route}?{query}")
+    for query in ("v=1&v=2", "limit=1&limit=2"):
+        assert statuses[("/api/v1/health", query)] == 200
+        assert answers[("/api/v1/health", query)].json()["status"] == "ok"
+        assert answers[("/openapi.json", query)].json() == doc
+        assert {statuses[(r, query)] for r in routes if r not in ("/api/v1/health", "/openapi.json")} == {400}
+    messages = {key: a.json()["error"]["message"] for key, a in answers.items() if a.status == 400}
+    assert messages[("/api/v1/calls", "limit=1&limit=2")] == (
+        "query parameter limit is given more than once; give it once"
+    )
+    assert messages[("/api/v1/sessions/{id}", "v=1&v=2")] == (
+        "query parameter v is given more than once; give it once"
+    )
+    assert messages[("/api/v1/report", "limit=1&limit=2")].startswith("unknown query parameter(s) limit")

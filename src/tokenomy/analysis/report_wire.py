@@ -84,8 +84,8 @@ def _spend_row(row: Mapping[str, Any], by: Sequence[str], bucket: bool) -> Spend
         tokens={b: _int(row[b]) for b in BUCKETS},
         input_total=_int(row["input_total"]),
         output_total=_int(row["output_total"]),
-        llm_cost=_money(row["llm_cost"]),
-        charge_cost=_money(row["charge_cost"]),
+        llm_cost=money_from_json(row["llm_cost"]),
+        charge_cost=money_from_json(row["charge_cost"]),
         unpriced=_int(row["unpriced"]),
         cost_share=_float(row["cost_share"]),
         token_share=_float(row["token_share"]),
@@ -120,7 +120,7 @@ def _kpi_value(unit: str, value: Any) -> Number | None:
     if value is None:
         return None
     if unit == "USD":
-        return _money(value) if isinstance(value, str) else _number(value)
+        return money_from_json(value) if isinstance(value, str) else _number(value)
     if unit == "ratio":
         return _float(value)
     return _int(value)
@@ -191,10 +191,10 @@ def _report_row(row: Mapping[str, Any], *, with_keys: bool) -> ReportRow:
         tokens={b: _int(row[b]) for b in BUCKETS},
         input_total=_int(row["input_total"]),
         output_total=_int(row["output_total"]),
-        cost=_money(row["cost"]),
+        cost=money_from_json(row["cost"]),
         unpriced=_int(row["unpriced"]),
         charges=_int(row.get("charges", 0)),
-        charge_cost=_money(row.get("charge_cost")),
+        charge_cost=money_from_json(row.get("charge_cost")),
     )
 
 
@@ -223,7 +223,13 @@ def _time(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo is None else parsed.astimezone(UTC).replace(tzinfo=None)
 
 
-def _money(value: Any) -> Decimal | None:
+def money_from_json(value: Any) -> Decimal | None:
+    """An amount as the API writes it: a decimal string (its digits kept), or null for no amount.
+
+    Raises:
+        TypeError: ``value`` is neither (a JSON number would have lost digits).
+        decimal.InvalidOperation: The string is not a decimal number.
+    """
     if value is None:
         return None
     if not isinstance(value, str):

@@ -38,6 +38,14 @@ class NotFoundError(CollectorError):
     """The collector answered 404 (an unknown session or call, or a route it does not have)."""
 
 
+class BadRequestError(CollectorError):
+    """The collector answered 400; ``reason`` is its own message (which names the parameter)."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class CollectorClient:
     """GET requests to one collector, over one connection kept alive between them.
 
@@ -85,6 +93,7 @@ class CollectorClient:
 
         Raises:
             NotFoundError: The collector answered 404.
+            BadRequestError: The collector answered 400.
             CollectorError: Anything else but a 200 with a JSON object (see the module docstring).
         """
         target = self._prefix + route + (f"?{urlencode(query)}" if query else "")
@@ -104,7 +113,8 @@ class CollectorClient:
             )
         if status == 404:
             raise NotFoundError(f"the collector at {self.url} answered 404 to GET {route}: {message}")
-        raise CollectorError(f"the collector at {self.url} answered {status} to GET {route}: {message}")
+        answered = f"the collector at {self.url} answered {status} to GET {route}: {message}"
+        raise BadRequestError(answered, message) if status == 400 else CollectorError(answered)
 
     def close(self) -> None:
         """Close the connection (the next request opens another)."""

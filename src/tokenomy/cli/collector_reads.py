@@ -33,6 +33,7 @@ import click
 
 from tokenomy.analysis import sessions as ranking
 from tokenomy.analysis.grouped import Selection
+from tokenomy.analysis.report_wire import money_from_json
 from tokenomy.analysis.session_tree import SessionTree, unknown_session
 from tokenomy.analysis.session_tree import session_tree as build_tree
 from tokenomy.analysis.sessions import SessionList, SessionRow
@@ -55,16 +56,18 @@ def unserved(*, by: str | None = None, where: Sequence[str] = ()) -> None:
         click.UsageError: ``--by`` or ``--where`` was given with ``--server``.
     """
     if by:
-        raise click.UsageError(
-            "--by cannot be used with --server: the collector's GET /api/v1/sessions does not group "
-            "sessions by dimension; leave --by out, or read the store with --db once the collector stops"
-        )
+        raise refusal("--by", "/api/v1/sessions", "does not group sessions by dimension")
     if where:
-        raise click.UsageError(
-            "--where cannot be used with --server: the collector's GET /api/v1/sessions filters by "
-            "period only (--since, --until); leave --where out, or read the store with --db once the "
-            "collector stops"
-        )
+        raise refusal("--where", "/api/v1/sessions", "filters by period only (--since, --until)")
+
+
+def refusal(option: str, route: str, does: str, *, instead: str | None = None) -> click.UsageError:
+    """The error for ``option`` given with ``--server``: what the collector's ``GET route`` does
+    instead, and what to do (``instead``; by default, leave the option out)."""
+    return click.UsageError(
+        f"{option} cannot be used with --server: the collector's GET {route} {does}; "
+        f"{instead or f'leave {option} out'}, or read the store with --db once the collector stops"
+    )
 
 
 def session_tree(client: CollectorClient, session_id: str) -> SessionTree:
@@ -169,8 +172,8 @@ def _listed(client: CollectorClient, period: Mapping[str, str]) -> Iterator[_Lis
                 listed = _Listed(
                     session_id=str(row["session_id"]),
                     calls=int(row["calls"]),
-                    cost=_money(row.get("cost")),
-                    charges=_money(row.get("charges")),
+                    cost=money_from_json(row.get("cost")) or Decimal(0),
+                    charges=money_from_json(row.get("charges")) or Decimal(0),
                 )
                 if listed.session_id not in seen:
                     seen.add(listed.session_id)
@@ -188,14 +191,6 @@ def _listed(client: CollectorClient, period: Mapping[str, str]) -> Iterator[_Lis
                 f"{following!r} after offset {offset}"
             )
         offset = following
-
-
-def _money(value: Any) -> Decimal:
-    if value is None:
-        return Decimal(0)
-    if not isinstance(value, str):
-        raise TypeError(f"an amount should be a decimal string, got {value!r}")
-    return Decimal(value)
 
 
 def _session_route(session_id: str) -> str:

@@ -21,8 +21,6 @@ from datetime import datetime
 from decimal import InvalidOperation
 from typing import Any, Final, TypeVar
 
-import click
-
 from tokenomy.analysis.attribution import AttributionTable
 from tokenomy.analysis.dimensions import Scope
 from tokenomy.analysis.grouped import Selection
@@ -30,12 +28,12 @@ from tokenomy.analysis.kpis import Kpi
 from tokenomy.analysis.report import Report
 from tokenomy.analysis.report_wire import grouped_from_json, report_from_json, summary_from_json
 from tokenomy.analysis.summary import Summary
-from tokenomy.cli.collector_client import CollectorClient, CollectorError
-from tokenomy.cli.collector_reads import period_query
+from tokenomy.cli.collector_client import BadRequestError, CollectorClient, CollectorError
+from tokenomy.cli.collector_reads import period_query, refusal
 from tokenomy.store.base import CallFilter
 
 ROUTE: Final = "/api/v1/report"
-_STOP: Final = "or read the store with --db once the collector stops"
+_RECENT: Final = "is the collector's tokenomy as recent as this one?"
 T = TypeVar("T")
 
 
@@ -60,15 +58,17 @@ def unserved(
     ]
     for given, option, what in refused:
         if given:
-            raise click.UsageError(
-                f"{option} cannot be used with --server: the collector's GET {ROUTE} serves the report "
-                f"for --since, --until, --by, --bucket and --where, and no route {what}; leave {option} "
-                f"out, {_STOP}"
+            raise refusal(
+                option,
+                ROUTE,
+                f"serves the report for --since, --until, --by, --bucket and --where, and no route {what}",
             )
     if fmt == "html":
-        raise click.UsageError(
-            f"--format html cannot be used with --server: the collector's GET {ROUTE} does not build "
-            f"the HTML report; use --format table, json or csv, {_STOP}"
+        raise refusal(
+            "--format html",
+            ROUTE,
+            "does not build the HTML report",
+            instead="use --format table, json or csv",
         )
 
 
@@ -120,11 +120,18 @@ def _period(since: datetime | None, until: datetime | None) -> list[tuple[str, s
 
 
 def _read(client: CollectorClient, query: list[tuple[str, str]], read: Callable[[Any], T]) -> T:
-    body = client.get(ROUTE, query)
+    """``GET /api/v1/report?query`` read by ``read``; a collector older than this CLI (it refuses a
+    parameter by name, or answers another shape) is told apart in the message."""
+    try:
+        body = client.get(ROUTE, query)
+    except BadRequestError as exc:
+        if "unknown query parameter" not in exc.reason:
+            raise
+        raise CollectorError(f"{exc}; {_RECENT}") from exc
     try:
         return read(body)
     except (KeyError, TypeError, ValueError, AttributeError, InvalidOperation) as exc:
         raise CollectorError(
             f"the collector at {client.url} answered GET {ROUTE} with a report that does not read "
-            f"({type(exc).__name__}: {exc}); is the collector's tokenomy as recent as this one?"
+            f"({type(exc).__name__}: {exc}); {_RECENT}"
         ) from exc

@@ -31,6 +31,7 @@ from tokenomy.errors import ConfigError, PayloadError
 from tokenomy.native import call_to_native, charge_to_native, format_time, money_text
 from tokenomy.store.arrow import call_from_row, charge_from_row
 from tokenomy.store.base import TIME_UNITS, CallFilter, Store, TimeUnit
+from tokenomy.store.snapshot import snapshot
 
 DEFAULT_LIMIT: Final = 100
 MAX_LIMIT: Final = 1000
@@ -78,17 +79,26 @@ def report(store: Store, query: Mapping[str, str] | Sequence[tuple[str, str]]) -
             "the summary takes since and until only",
         )
     since, until = _period(single)
+    period = Scope(as_utc(since), as_utc(until))
+    with snapshot(store) as moment:  # one transaction: the parts of the answer add up (docs/server.md)
+        return _report_body(moment, single, where, period, grouping=bool(grouping), view=view)
+
+
+def _report_body(
+    store: Store, single: dict[str, str], where: list[str], period: Scope, *, grouping: bool, view: str
+) -> Answer:
+    """The report's answer from ``store`` (a snapshot), its parameters checked by :func:`report`."""
     try:
         if grouping:
-            scope = Scope(as_utc(since), as_utc(until), parse_where(where, option="query parameter where"))
+            scope = Scope(period.since, period.until, parse_where(where, option="query parameter where"))
             by = parse_dimensions(single.get("by") or None, option="query parameter by")
-            bucket = _bucket(single)
-            table, items = spend_report(store, Selection(scope, Grouping(by, bucket)))
+            table, items = spend_report(store, Selection(scope, Grouping(by, _bucket(single))))
             return 200, grouped_json(table, items)
         if view == "summary":
-            return 200, summary_json(summary(store, Scope(as_utc(since), as_utc(until))))
+            return 200, summary_json(summary(store, period))
     except ConfigError as exc:
         raise PayloadError(400, str(exc)) from exc
+    charges = _flag(single, "charges")
     filters = _filters(single, allowed=REPORT_PARAMS)
     result = daily_totals(store, filters, charges=charges)
     return 200, {

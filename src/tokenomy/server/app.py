@@ -155,24 +155,23 @@ class Collector:
             return
         if method != "GET":
             raise PayloadError(405, f"{path} takes GET")
-        if path == "/api/v1/report":  # its where parameter repeats (it refuses any other repeated)
-            await self._read(send, api.report, request.pairs)
-            return
-        if path in ("/api/v1/virtual_keys", "/api/v1/spend") and self._token is None:
-            raise PayloadError(403, f"{path} needs a server token: start the server with --token")
-        query = request.single_query()
+        # Only the routes that read parameters look at them: the others answer as if given none.
         if path == "/api/v1/health":
             await respond_json(send, 200, self.health())
         elif path == "/openapi.json":
             await respond_json(send, 200, document())
+        elif path == "/api/v1/report":  # its where parameter repeats (it refuses any other repeated)
+            await self._read(send, api.report, request.pairs)
         elif path in ("/api/v1/calls", "/api/v1/sessions"):
             handler = api.calls if path == "/api/v1/calls" else api.sessions
-            await self._read(send, handler, query)
-        elif path in ("/api/v1/virtual_keys", "/api/v1/spend"):  # a server token was given (above)
+            await self._read(send, handler, request.single_query())
+        elif path in ("/api/v1/virtual_keys", "/api/v1/spend"):
+            if self._token is None:  # before looking at the parameters
+                raise PayloadError(403, f"{path} needs a server token: start the server with --token")
             handler = api.virtual_keys if path == "/api/v1/virtual_keys" else api.spend
-            await self._read(send, handler, query)
+            await self._read(send, handler, request.single_query())
         elif (match := _ITEM.match(path)) is not None:
-            if query:
+            if request.single_query():
                 raise PayloadError(400, f"{path} takes no query parameters")
             await self._read(send, api.call if match.group(1) == "calls" else api.session, match.group(2))
         else:

@@ -267,9 +267,10 @@ def document() -> dict[str, Any]:
             400,
         ),
         "/api/v1/calls/{id}": _get(
-            "One call, with the outcomes recorded for it.",
+            "One call, with the outcomes recorded for it. Takes no query parameter.",
             [_path_id("call")],
             _json("The call.", {"type": "object", "required": ["id", "usage", "outcomes"]}),
+            400,
             404,
         ),
         "/api/v1/sessions": _get(
@@ -282,7 +283,8 @@ def document() -> dict[str, Any]:
             400,
         ),
         "/api/v1/sessions/{id}": _get(
-            "A session: its calls, charges, outcomes and the other spans of its traces.",
+            "A session: its calls, charges, outcomes and the other spans of its traces. Takes no query "
+            "parameter.",
             [_path_id("session")],
             _json(
                 "The session.",
@@ -291,6 +293,7 @@ def document() -> dict[str, Any]:
                     "required": ["session_id", "totals", "calls", "charges", "outcomes", "spans"],
                 },
             ),
+            400,
             404,
         ),
         "/api/v1/virtual_keys": _get(
