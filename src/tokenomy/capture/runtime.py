@@ -31,6 +31,7 @@ from tokenomy import config as config_module
 from tokenomy.capture.log import RateLimitedLog
 from tokenomy.capture.sink.core import Sink, SinkStats
 from tokenomy.capture.sink.settings import SinkSettings, settings_from_config, spool_for, target_for
+from tokenomy.capture.sink.targets import bound_closes
 
 if TYPE_CHECKING:
     from tokenomy.capture.shapes import ShapeMemo
@@ -282,6 +283,8 @@ class Runtime:
         self._exited_in = os.getpid()
         try:
             replay = self._owns_spool()
+            if not replay:  # a child: it ends right after, its batches committed or spooled
+                bound_closes()
             for sink in list(self._sinks):
                 sink.shutdown(sink.settings.exit_timeout, replay_spool=replay)
         finally:

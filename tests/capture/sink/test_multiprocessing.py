@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from tests.capture.support import call, run_python
 from tokenomy.capture import runtime
 from tokenomy.capture.records import encode
+from tokenomy.capture.sink import targets
 from tokenomy.capture.sink.core import Sink
 from tokenomy.capture.sink.settings import SinkSettings
 from tokenomy.capture.sink.spool import Spool
@@ -231,3 +233,25 @@ def test_a_file_held_by_another_process_reads_as_a_wait_not_a_loss() -> None:
         "process); batches wait in the spool and are stored by the next process that writes the file"
     )
     assert _not_written("duckdb:/x", "disk full") == "duckdb:/x: disk full"
+
+
+def test_a_childs_exit_waits_a_bounded_time_for_the_store_to_close(monkeypatch: pytest.MonkeyPatch) -> None:
+    released = threading.Event()
+
+    class Stuck:
+        def close(self) -> None:
+            released.wait(30)  # DuckDB's close that does not return
+
+    target = DuckDBTarget(Path("unused.duckdb"))
+    monkeypatch.setattr(targets, "_closes_bounded", False)
+    monkeypatch.setattr(targets, "CLOSE_AT_EXIT", 0.2)
+    targets.bound_closes()
+    target._store = Stuck()  # type: ignore[assignment]
+    started = time.monotonic()
+    try:
+        target.close()
+        waited = time.monotonic() - started
+    finally:
+        released.set()
+    assert target._store is None
+    assert 0.2 <= waited < 10  # the bound, not the close's 30 s

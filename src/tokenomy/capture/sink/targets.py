@@ -25,6 +25,7 @@ import dataclasses
 import json
 import os
 import re
+import threading
 import time
 import weakref
 from collections.abc import Sequence
@@ -209,9 +210,14 @@ class DuckDBTarget:
         """Close the file (and release DuckDB's write lock)."""
         store, self._store = self._store, None
         _OPEN.discard(self)
-        if store is not None:
-            with contextlib.suppress(StoreError, OSError):
-                store.close()
+        if store is None:
+            return
+        if not _closes_bounded:
+            _close_quietly(store)
+            return
+        closing = threading.Thread(target=_close_quietly, args=(store,), name="tokenomy-close", daemon=True)
+        closing.start()
+        closing.join(CLOSE_AT_EXIT)
 
     def after_fork(self) -> None:
         """Forget the parent's open file, never closing or releasing it (see :data:`_INHERITED`)."""
@@ -252,6 +258,28 @@ While that object lives, DuckDB answers any connection to the same file in this 
 (its instance cache knows the file by path), so this process must not open the file again:
 :meth:`DuckDBTarget.send` fails, retryably, and batches go to the spool, which the parent (sharing
 the spool folder) or a later process replays."""
+
+
+CLOSE_AT_EXIT: Final = 2.0
+"""Seconds a child of ``multiprocessing`` waits, at its exit, for DuckDB to close its file."""
+_closes_bounded = False
+
+
+def bound_closes() -> None:
+    """From now on, wait :data:`CLOSE_AT_EXIT` seconds at most for a store to close.
+
+    For a child of ``multiprocessing`` at its exit, which ``os._exit`` ends right after: every batch
+    it wrote is committed already, and once in a while (a few runs in a hundred, under load) DuckDB's
+    close of a file written by such a child did not return, which left the child, and its parent's
+    ``join()``, waiting for good.
+    """
+    global _closes_bounded  # noqa: PLW0603  (one flag a process, set once at its end)
+    _closes_bounded = True
+
+
+def _close_quietly(store: DuckDBStore) -> None:
+    with contextlib.suppress(StoreError, OSError):
+        store.close()
 
 
 def _keep_for_life(store: DuckDBStore) -> None:
