@@ -18,7 +18,7 @@ data that does not read; callers name the source.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal, cast
 
@@ -31,7 +31,7 @@ from tokenomy.analysis.report import Report, ReportRow
 from tokenomy.analysis.results import Number, jsonable
 from tokenomy.analysis.serialize import attribution_json
 from tokenomy.analysis.summary import Summary
-from tokenomy.native import money_text
+from tokenomy.native import parse_time
 from tokenomy.schema import BUCKETS
 from tokenomy.store.base import CallFilter
 
@@ -163,11 +163,11 @@ def report_row_json(row: ReportRow, *, with_keys: bool, charges: bool = False) -
     out.update(
         input_total=row.input_total,
         output_total=row.output_total,
-        cost=_text(row.cost),
+        cost=jsonable(row.cost),
         unpriced=row.unpriced,
     )
     if charges:
-        out.update(charges=row.charges, charge_cost=_text(row.charge_cost), spend=_text(row.spend))
+        out.update(charges=row.charges, charge_cost=jsonable(row.charge_cost), spend=jsonable(row.spend))
     return out
 
 
@@ -215,12 +215,7 @@ def _period(data: Mapping[str, Any] | None) -> Period | None:
 
 def _time(value: Any) -> datetime | None:
     """A naive UTC datetime from ISO 8601 text (``Z`` or an offset, as :func:`jsonable` writes)."""
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise TypeError(f"a time should be ISO 8601 text, got {value!r}")
-    parsed = datetime.fromisoformat(value.removesuffix("Z") + ("+00:00" if value.endswith("Z") else ""))
-    return parsed if parsed.tzinfo is None else parsed.astimezone(UTC).replace(tzinfo=None)
+    return None if value is None else parse_time(value, "time")
 
 
 def money_from_json(value: Any) -> Decimal | None:
@@ -235,10 +230,6 @@ def money_from_json(value: Any) -> Decimal | None:
     if not isinstance(value, str):
         raise TypeError(f"an amount should be a decimal string, got {value!r}")
     return Decimal(value)
-
-
-def _text(value: Decimal | None) -> str | None:
-    return None if value is None else money_text(value)
 
 
 def _optional_text(value: Any) -> str | None:

@@ -79,15 +79,27 @@ def report(store: Store, query: Mapping[str, str] | Sequence[tuple[str, str]]) -
             "the summary takes since and until only",
         )
     since, until = _period(single)
-    period = Scope(as_utc(since), as_utc(until))
+    filters = CallFilter(
+        since=since, until=until, provider=single.get("provider") or None, model=single.get("model") or None
+    )
     with snapshot(store) as moment:  # one transaction: the parts of the answer add up (docs/server.md)
-        return _report_body(moment, single, where, period, grouping=bool(grouping), view=view)
+        return _report_body(
+            moment, single, where, filters, grouping=bool(grouping), view=view, charges=charges
+        )
 
 
 def _report_body(
-    store: Store, single: dict[str, str], where: list[str], period: Scope, *, grouping: bool, view: str
+    store: Store,
+    single: dict[str, str],
+    where: list[str],
+    filters: CallFilter,
+    *,
+    grouping: bool,
+    view: str,
+    charges: bool,
 ) -> Answer:
     """The report's answer from ``store`` (a snapshot), its parameters checked by :func:`report`."""
+    period = Scope(as_utc(filters.since), as_utc(filters.until))
     try:
         if grouping:
             scope = Scope(period.since, period.until, parse_where(where, option="query parameter where"))
@@ -98,8 +110,6 @@ def _report_body(
             return 200, summary_json(summary(store, period))
     except ConfigError as exc:
         raise PayloadError(400, str(exc)) from exc
-    charges = _flag(single, "charges")
-    filters = _filters(single, allowed=REPORT_PARAMS)
     result = daily_totals(store, filters, charges=charges)
     return 200, {
         "since": _iso(filters.since),
