@@ -84,8 +84,14 @@ def test_sink_urls_name_their_target(tmp_path: Path) -> None:
     assert isinstance(otlp, OtlpTarget)
     assert otlp.description == "https://collector.example:4318/prefix/v1/traces"
     assert otlp.timeout == SinkSettings().send_timeout
-    with pytest.raises(ConfigError, match="not a known target"):
+    with pytest.raises(ConfigError, match="not a known target: use duckdb:PATH") as refused:
         target_for("kafka://broker", cfg)
+    assert "a DuckDB file is named" not in str(refused.value)
+    # a bare file name is refused (a target is always named by its scheme), with the spelling to use
+    with pytest.raises(
+        ConfigError, match=r"not a known target \(a DuckDB file is named duckdb:calls\.duckdb\)"
+    ):
+        target_for("calls.duckdb", cfg)
     with pytest.raises(ConfigError, match="must be at least 1"):
         SinkSettings(queue_size=0)
 

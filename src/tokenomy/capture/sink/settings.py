@@ -115,9 +115,10 @@ def target_for(
         )
     if url.startswith(("http://", "https://")):
         return EventsTarget(url, token=token, timeout=timeout)
+    hint = "" if ":" in url else f" (a DuckDB file is named duckdb:{url})"  # a bare path, not host:port
     raise ConfigError(
-        f"sink {url!r} is not a known target: use duckdb:PATH, http://host:port (a tokenomy server) "
-        "or otlp+http://host:port (an OTLP/HTTP collector)"
+        f"sink {url!r} is not a known target{hint}: use duckdb:PATH, http://host:port (a tokenomy "
+        "server) or otlp+http://host:port (an OTLP/HTTP collector)"
     )
 
 
