@@ -8,14 +8,20 @@
     ├── PricingError           a price cannot be found or an overrides file is bad
     ├── TokenizerError         a tokenizer's data is missing or corrupt
     ├── StoreError             the store cannot be opened, migrated or written
+    │   └── StoreLockedError   another process holds the store's file (path, holder's pid)
     ├── SinkError              the capture sink's target did not take a batch (never raised to callers)
     ├── PayloadError           a request sent to the collector cannot be accepted (HTTP status)
     ├── BudgetExceeded         a budget refused a call before it left the process (SDK enforcement)
-    └── ImportFileError           an input file cannot be imported
+    └── ImportFileError        an input file cannot be imported
         └── RecordError        one record of a file is bad (file, record number, field)
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 class TokenomyError(Exception):
@@ -40,6 +46,41 @@ class TokenizerError(TokenomyError):
 
 class StoreError(TokenomyError):
     """The store cannot be opened, migrated or written."""
+
+
+class StoreLockedError(StoreError):
+    """Another process holds the store's file: DuckDB lets no other process open a file one writes.
+
+    ``path`` is the file; ``pid`` and ``process`` (the program DuckDB names, often an
+    interpreter's path) are the holder's, None when DuckDB does not say; ``reading`` is True when
+    the holder has the file open read-only (then other readers may open it, and no writer can).
+    The message says so and ends with ``advice``, what the caller should do next.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        advice: str,
+        pid: int | None = None,
+        process: str | None = None,
+        reading: bool = False,
+    ) -> None:
+        self.path = path
+        self.pid = pid
+        self.process = process
+        self.reading = reading
+        self.advice = advice
+        super().__init__(
+            f"{path} is open for {'reading' if reading else 'writing'} in {self.holder}; {advice}"
+        )
+
+    @property
+    def holder(self) -> str:
+        """The holder in words, for a message: ``another process (pid 4242: /usr/bin/python3.11)``."""
+        pid = None if self.pid is None else f"pid {self.pid}"
+        said = ": ".join(part for part in (pid, self.process) if part)
+        return f"another process ({said})" if said else "another process"
 
 
 class PayloadError(TokenomyError):

@@ -1,8 +1,5 @@
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -57,35 +54,6 @@ def test_read_only_refuses_writes(tmp_path: Path) -> None:
     open_store(path).close()
     with open_store(path, read_only=True) as store, pytest.raises(StoreError, match="read-only"):
         store.insert_calls([])
-
-
-def test_a_second_writer_process_gets_a_clear_error(tmp_path: Path) -> None:
-    path = tmp_path / "s.duckdb"
-    holder = textwrap.dedent(
-        f"""
-        import sys
-        from tokenomy.store import open_store
-        store = open_store({str(path)!r})
-        print("ready", flush=True)
-        sys.stdin.readline()
-        store.close()
-        """
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", holder], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == "ready"
-        with pytest.raises(StoreError, match="another process") as info:
-            open_store(path)
-        assert "one writing process" in str(info.value)
-        assert f"another process (pid {proc.pid})" in str(info.value)
-    finally:
-        assert proc.stdin is not None
-        proc.stdin.write("\n")
-        proc.stdin.flush()
-        proc.wait()
 
 
 def test_config_resolves_the_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,15 +1,14 @@
 """The embedded store: one DuckDB file, migrated on open, written in Arrow batches, idempotent by id.
 
-DuckDB lets one process write a database file at a time (any number may read it when nobody
-writes). :func:`open_store` turns DuckDB's lock and file errors into a :class:`StoreError`
-that says what to do. Idempotency is an anti-join on ``id`` at insert time rather than a
-PRIMARY KEY: at 10M rows the index doubled the bulk-load time and quadrupled the file
-(docs/store.md has the figures).
+:class:`DuckDBStore` is the backend's public face; opening the file (and DuckDB's refusals, such
+as a file another process holds: :class:`~tokenomy.errors.StoreLockedError`) is in
+store/duckdb_open.py, the migrations an open applies in store/duckdb_migrate.py. Idempotency is
+an anti-join on ``id`` at insert time rather than a PRIMARY KEY: at 10M rows the index doubled
+the bulk-load time and quadrupled the file (docs/store.md has the figures).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,13 +22,15 @@ from tokenomy import config as config_module
 from tokenomy.errors import StoreError
 from tokenomy.schema import BUCKETS, Call, Charge, Finding, OutcomeEvent
 from tokenomy.store import budgets as store_budgets
-from tokenomy.store import duckdb_events, duckdb_export, duckdb_import, duckdb_priced, migrations
+from tokenomy.store import duckdb_events, duckdb_export, duckdb_import, duckdb_migrate, duckdb_priced
 from tokenomy.store import findings as store_findings
 from tokenomy.store import virtual_keys as store_keys
 from tokenomy.store.arrow import calls_from_arrow, calls_to_arrow, charges_to_arrow
 from tokenomy.store.base import CallFilter, ExportFormat, ImportResult, InsertResult, PricerLike, Progress
 from tokenomy.store.duckdb_compat import arrow_reader, arrow_table
 from tokenomy.store.duckdb_dialect import DuckDBDialect
+from tokenomy.store.duckdb_filter import filter_sql
+from tokenomy.store.duckdb_open import connect
 from tokenomy.store.duckdb_shared import shared_state
 from tokenomy.store.events import EventBatch, EventCounts, SessionRecords
 from tokenomy.store.findings import AuditRecord
@@ -37,9 +38,6 @@ from tokenomy.store.session_days import RecentPairs, roll_sessions
 
 _TABLES: Final = ("calls", "charges")
 _DIALECT: Final = DuckDBDialect()
-_MIGRATIONS_DDL: Final = (
-    "CREATE TABLE IF NOT EXISTS _migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMP)"
-)
 
 
 def open_store(
@@ -60,8 +58,9 @@ def open_store(
             to a temporary folder next to the file. None keeps DuckDB's default (80% of RAM).
 
     Raises:
-        StoreError: The file is not a DuckDB database, another process is writing it, it was
-            migrated by a newer tokenomy, or (read-only) it does not exist.
+        StoreLockedError: Another process holds the file (its ``pid`` and ``process`` say which).
+        StoreError: The file is not a DuckDB database, it was migrated by a newer tokenomy, or
+            (read-only) it does not exist.
     """
     if path is None:
         path = (config or config_module.load()).db
@@ -78,11 +77,11 @@ class DuckDBStore:
         self._lock = self._shared.lock
         self.session_pairs = RecentPairs()
         """The rollup's pairs this writer added lately (store/session_days.py)."""
-        self._con = _connect(path, read_only)
+        self._con = connect(path, read_only)
         try:
             if memory_limit is not None:
                 self._con.execute(f"SET memory_limit = '{memory_limit.replace(chr(39), '')}'")
-            self._migrate()
+            duckdb_migrate.migrate(self._con, path, read_only=read_only)
         except BaseException:
             self._con.close()
             raise
@@ -111,49 +110,7 @@ class DuckDBStore:
 
     def applied_migrations(self) -> list[tuple[str, datetime]]:
         """The migrations recorded in the database, in the order they were applied."""
-        rows = self._con.execute("SELECT name, applied_at FROM _migrations ORDER BY applied_at, name")
-        return [(str(name), applied) for name, applied in rows.fetchall()]
-
-    def _migrate(self) -> None:
-        if self.read_only:
-            applied = self._applied_names()
-            if applied is None or migrations.pending(applied):
-                raise StoreError(
-                    f"{self.path}: the store is not at the current schema and cannot be migrated "
-                    "read-only; open it once for writing (for example with `tokenomy import`)"
-                )
-            return
-        self._con.execute(_MIGRATIONS_DDL)
-        for migration in self._pending(self._applied_names() or set()):
-            self._apply(migration)
-
-    def _applied_names(self) -> set[str] | None:
-        exists = self._con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = '_migrations'"
-        ).fetchone()
-        if not exists or not exists[0]:
-            return None
-        return {str(row[0]) for row in self._con.execute("SELECT name FROM _migrations").fetchall()}
-
-    def _pending(self, applied: set[str]) -> list[migrations.Migration]:
-        try:
-            return migrations.pending(applied)
-        except ValueError as exc:
-            raise StoreError(f"{self.path}: {exc}") from exc
-
-    def _apply(self, migration: migrations.Migration) -> None:
-        con = self._con
-        con.execute("BEGIN TRANSACTION")
-        try:
-            for statement in migration.statements:
-                con.execute(statement)
-            con.execute("INSERT INTO _migrations VALUES (?, ?)", [migration.name, _utcnow()])
-            con.execute("COMMIT")
-        except duckdb.Error as exc:
-            con.execute("ROLLBACK")
-            raise StoreError(
-                f"{self.path}: migration {migration.name} failed and was rolled back: {exc}"
-            ) from exc
+        return duckdb_migrate.applied(self._con)
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -533,67 +490,5 @@ def _insert_batch_sql(table_name: str, repeats: bool) -> str:
     """
 
 
-def filter_sql(
-    filters: CallFilter | None, *, time_column: str = "started_at", with_model: bool = True
-) -> tuple[str, list[Any]]:
-    """A SQL condition and its parameters for ``filters`` over the ``calls`` (or ``charges``) table."""
-    f = filters or CallFilter()
-    clauses: list[str] = ["TRUE"]
-    params: list[Any] = []
-    for bound, op in ((f.since, ">="), (f.until, "<")):
-        if bound is not None:
-            clauses.append(f"{time_column} {op} ?::TIMESTAMP")
-            params.append(_as_datetime(bound))
-    if f.session_id is not None:
-        clauses.append("session_id = ?")
-        params.append(f.session_id)
-    if with_model and f.provider is not None:
-        clauses.append("provider = ?")
-        params.append(f.provider)
-    if with_model and f.model is not None:
-        clauses.append("coalesce(nullif(response_model, ''), request_model) = ?")
-        params.append(f.model)
-    return " AND ".join(clauses), params
-
-
-def _as_datetime(value: datetime | Any) -> datetime:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
-    return datetime(value.year, value.month, value.day)
-
-
 def _utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
-
-
-def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
-    if read_only and not path.exists():
-        raise StoreError(
-            f"{path}: no store here yet; import something first (`tokenomy import FILE --db {path}`)"
-        )
-    if path.exists() and path.is_dir():
-        raise StoreError(f"{path} is a directory; pass the path of a DuckDB file with --db")
-    try:
-        return duckdb.connect(str(path), read_only=read_only)
-    except duckdb.Error as exc:
-        raise StoreError(_explain(path, str(exc))) from exc
-
-
-def _explain(path: Path, message: str) -> str:
-    if "lock" in message.lower():
-        holder = re.search(r"\(PID (\d+)\)", message)
-        who = f"another process (pid {holder.group(1)})" if holder else "another process"
-        return (
-            f"{path} is open for writing in {who} (DuckDB allows one writing process); wait for it to "
-            "finish (a gateway or an instrumented app lets go of the file after 5 idle seconds), "
-            "or send events to the process that owns the store. A `tokenomy serve` collector keeps "
-            "its store open while it runs: read it through the collector's API (GET /api/v1/report, "
-            "/api/v1/sessions, /api/v1/calls; docs/server.md), e.g. `tokenomy report --server "
-            "http://127.0.0.1:4318`, `tokenomy sessions --server http://127.0.0.1:4318` or "
-            "`tokenomy session ID --server http://127.0.0.1:4318`, or stop the collector first"
-        )
-    if "not a valid DuckDB database" in message:
-        return f"{path} is not a DuckDB database; pass another --db path, or move this file away"
-    if "newer version" in message.lower() or "version number" in message.lower():
-        return f"{path} was written by a newer DuckDB; upgrade tokenomy (and duckdb) to open it: {message}"
-    return f"{path}: cannot open the store: {message}"

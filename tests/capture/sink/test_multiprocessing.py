@@ -18,7 +18,7 @@ from tokenomy.capture.sink import targets
 from tokenomy.capture.sink.core import Sink
 from tokenomy.capture.sink.settings import SinkSettings
 from tokenomy.capture.sink.spool import Spool
-from tokenomy.capture.sink.targets import DuckDBTarget, _not_written
+from tokenomy.capture.sink.targets import DuckDBTarget
 from tokenomy.store import open_store
 
 pytestmark = pytest.mark.integration
@@ -221,18 +221,6 @@ def test_sigterm_shuts_the_sinks_down_then_ends_by_the_signal(monkeypatch: pytes
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert events == ["shutdown on tokenomy-exit", f"kill {int(signal.SIGTERM)}"]
-
-
-def test_a_file_held_by_another_process_reads_as_a_wait_not_a_loss() -> None:
-    reason = (
-        "/tmp/t.duckdb is open for writing in another process (pid 4242) (DuckDB allows one writing "
-        "process); wait for it to finish ..., e.g. `tokenomy report --server http://127.0.0.1:4318`"
-    )
-    assert _not_written("duckdb:/tmp/t.duckdb", reason) == (
-        "duckdb:/tmp/t.duckdb: another process (pid 4242) is writing this file (DuckDB allows one writing "
-        "process); batches wait in the spool and are stored by the next process that writes the file"
-    )
-    assert _not_written("duckdb:/x", "disk full") == "duckdb:/x: disk full"
 
 
 def test_a_childs_exit_waits_a_bounded_time_for_the_store_to_close(monkeypatch: pytest.MonkeyPatch) -> None:

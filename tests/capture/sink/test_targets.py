@@ -14,12 +14,13 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from tests.capture.support import Collector, call, sink_with
+from tests.store.holder import held
 from tokenomy.capture.records import AgentSpan
 from tokenomy.capture.sink.core import Sink
 from tokenomy.capture.sink.settings import SinkSettings
 from tokenomy.capture.sink.spool import Spool
-from tokenomy.capture.sink.targets import DuckDBTarget, EventsTarget, OtlpTarget, _event_batch
-from tokenomy.errors import SinkError
+from tokenomy.capture.sink.targets import DuckDBTarget, EventsTarget, OtlpTarget, _event_batch, _not_written
+from tokenomy.errors import SinkError, StoreLockedError
 from tokenomy.native import call_from_native
 from tokenomy.pricing import Pricer
 from tokenomy.schema import Charge, Cost, OutcomeEvent, Quality, Usage
@@ -217,30 +218,42 @@ def test_duckdb_target_stores_outcomes_and_agent_spans_once(tmp_path: Path) -> N
 def test_duckdb_target_waits_while_another_process_writes_the_file(tmp_path: Path) -> None:
     db = tmp_path / "busy.duckdb"
     open_store(db).close()
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            f"import duckdb, sys; c = duckdb.connect({str(db)!r}); print('held', flush=True); "
-            "sys.stdin.read()",
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
+    target = DuckDBTarget(db)
+    with held(db) as holder, pytest.raises(SinkError) as busy:
+        target.send([call(1)])
+    assert busy.value.retryable is True
+    cause = busy.value.__cause__
+    assert isinstance(cause, StoreLockedError)
+    assert cause.pid == holder.pid
+    assert str(busy.value) == (
+        f"duckdb:{db}: another process (pid {holder.pid}: {cause.process}) is writing this file "
+        "(DuckDB allows one writing process); batches wait in the spool and are stored by the "
+        "next process that writes the file"
     )
-    try:
-        assert holder.stdout is not None
-        assert holder.stdout.readline().strip() == "held"
-        target = DuckDBTarget(db)
-        with pytest.raises(SinkError) as busy:
-            target.send([call(1)])
-        assert busy.value.retryable is True
-    finally:
-        holder.communicate("", timeout=30)
     target.send([call(1)])
     target.close()
     with open_store(db, read_only=True) as store:
         assert store.count("calls") == 1
+
+
+def test_a_file_a_reader_holds_is_a_wait_too(tmp_path: Path) -> None:
+    db = tmp_path / "read.duckdb"
+    open_store(db).close()
+    with held(db, read_only=True) as holder, pytest.raises(SinkError) as busy:
+        DuckDBTarget(db).send([call(1)])
+    cause = busy.value.__cause__
+    assert isinstance(cause, StoreLockedError)
+    assert (cause.pid, cause.reading) == (holder.pid, True)
+    assert str(busy.value).startswith(
+        f"duckdb:{db}: another process (pid {holder.pid}: {cause.process}) is reading this file, and "
+        "DuckDB lets no process write it meanwhile; batches wait in the spool"
+    )
+
+
+def test_other_failures_read_as_the_stores_own_words() -> None:
+    error = StoreLockedError(Path("t.duckdb"), advice="unused here")
+    assert _not_written("duckdb:t.duckdb", error).startswith("duckdb:t.duckdb: another process is writing")
+    assert _not_written("duckdb:/x", OSError("disk full")) == "duckdb:/x: disk full"
 
 
 def _other_process_can_write(db: Path) -> bool:

@@ -24,7 +24,6 @@ import ctypes
 import dataclasses
 import json
 import os
-import re
 import threading
 import time
 import weakref
@@ -37,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Final
 from tokenomy.capture.records import AgentSpan, Record, encode, is_native
 from tokenomy.capture.sink.poster import Poster
 from tokenomy.capture.sink.target import paced
-from tokenomy.errors import SinkError, StoreError
+from tokenomy.errors import SinkError, StoreError, StoreLockedError
 from tokenomy.native import attribution_to_native
 from tokenomy.schema import Call, Charge, Cost, OutcomeEvent, new_call
 
@@ -185,7 +184,7 @@ class DuckDBTarget:
                 store.write_priced_events(batch)
         except (StoreError, OSError) as exc:
             self.close()
-            raise SinkError(_not_written(self.description, str(exc))) from exc
+            raise SinkError(_not_written(self.description, exc)) from exc
         self._used = time.monotonic()
 
     def _open(self) -> DuckDBStore:
@@ -227,21 +226,19 @@ class DuckDBTarget:
             _keep_for_life(store)
 
 
-def _not_written(description: str, reason: str) -> str:
-    """Why a batch was not written, for an application's log: a file another process writes (a
-    sibling worker, a collector) is a wait, not a loss, and the store's advice on reading it through
-    a collector's API is for the CLI, not for an application."""
-    held = _HELD.search(reason)
-    if held is None:
-        return f"{description}: {reason}"
+def _not_written(description: str, error: Exception) -> str:
+    """Why a batch was not written, for an application's log: a file another process holds (a
+    sibling worker, a collector, a report) is a wait, not a loss, and the store's advice on reading
+    it through a collector's API is for the CLI, not for an application."""
+    if not isinstance(error, StoreLockedError):
+        return f"{description}: {error}"
+    doing = "writing this file (DuckDB allows one writing process)"
+    if error.reading:
+        doing = "reading this file, and DuckDB lets no process write it meanwhile"
     return (
-        f"{description}: {held.group(1)} is writing this file (DuckDB allows one writing process); "
-        "batches wait in the spool and are stored by the next process that writes the file"
+        f"{description}: {error.holder} is {doing}; batches wait in the spool and are stored by the "
+        "next process that writes the file"
     )
-
-
-_HELD: Final = re.compile(r" is open for writing in (another process(?: \(pid \d+\))?)")
-"""The store's message for a file another process holds (``store.duckdb._explain``)."""
 
 
 _INHERITED: Final[list[DuckDBStore]] = []
