@@ -10,6 +10,8 @@ from tests.store.holder import held
 from tokenomy.cli.main import main
 from tokenomy.store import open_store
 
+pytestmark = pytest.mark.integration  # a second process holds the file
+
 
 def test_commands_on_a_file_another_process_writes_print_the_advice_not_a_traceback(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]

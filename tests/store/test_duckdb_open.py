@@ -23,6 +23,7 @@ _READER_HOLDS = (
 )
 
 
+@pytest.mark.integration
 def test_a_second_writer_process_gets_the_holders_pid_and_program(tmp_path: Path) -> None:
     path = tmp_path / "s.duckdb"
     open_store(path).close()
@@ -36,6 +37,7 @@ def test_a_second_writer_process_gets_the_holders_pid_and_program(tmp_path: Path
     assert isinstance(error, StoreError)  # callers that catch StoreError still catch it
 
 
+@pytest.mark.integration
 def test_a_reader_held_by_a_writer_gets_the_same_error(tmp_path: Path) -> None:
     path = tmp_path / "s.duckdb"
     open_store(path).close()
@@ -44,6 +46,7 @@ def test_a_reader_held_by_a_writer_gets_the_same_error(tmp_path: Path) -> None:
     assert (info.value.pid, info.value.reading) == (holder.pid, False)
 
 
+@pytest.mark.integration
 def test_a_writer_held_by_a_reader_is_told_the_holder_reads(tmp_path: Path) -> None:
     path = tmp_path / "s.duckdb"
     open_store(path).close()
