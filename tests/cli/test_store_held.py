@@ -24,7 +24,7 @@ def test_commands_on_a_file_another_process_writes_print_the_advice_not_a_traceb
     commands = {
         "report": ["report", "--db", str(db)],  # a read-only open
         "keys": ["keys", "revoke", "k1", "--db", str(db)],  # a writing open
-        "import": ["import", str(calls), "--db", str(db)],  # its errors go through click
+        "import": ["import", str(calls), "--db", str(db)],
     }
     with held(db) as holder:
         said = {name: (main(args), capsys.readouterr()) for name, args in commands.items()}
@@ -34,8 +34,7 @@ def test_commands_on_a_file_another_process_writes_print_the_advice_not_a_traceb
         assert "Traceback" not in out.err, name
         lines = out.err.splitlines()
         assert len(lines) == 1, name
-        prefix = "Error: " if name == "import" else "error: "
-        assert lines[0].startswith(f"{prefix}{db} is open for writing in another process (pid {holder.pid}: ")
+        assert lines[0].startswith(f"error: {db} is open for writing in another process (pid {holder.pid}: ")
         assert lines[0].endswith(
             "`tokenomy report --server http://127.0.0.1:4318`, `tokenomy sessions --server "
             "http://127.0.0.1:4318` or `tokenomy session ID --server http://127.0.0.1:4318`, "
@@ -55,6 +54,6 @@ def test_an_import_into_a_file_a_report_reads_says_the_holder_reads(
         code = main(["import", str(calls), "--db", str(db)])
     err = capsys.readouterr().err
     assert code == 1
-    assert err.startswith(f"Error: {db} is open for reading in another process (pid {holder.pid}: ")
+    assert err.startswith(f"error: {db} is open for reading in another process (pid {holder.pid}: ")
     assert "DuckDB lets no process write a file another has open: wait for it to finish" in err
     assert "Traceback" not in err

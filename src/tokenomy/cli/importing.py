@@ -21,7 +21,6 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.table import Table
 
 from tokenomy.cli.options import config_option, db_option, resolve
-from tokenomy.errors import TokenomyError
 from tokenomy.importers import AUTO, ImportSummary, format_names, import_paths
 from tokenomy.importers import Progress as ImportProgress
 from tokenomy.importers.results import describe_error
@@ -103,22 +102,19 @@ def command(
     cfg = resolve(
         config_file, db=db, overrides=overrides, capture_content=capture_content, strict_import=strict
     )
-    try:
-        pricer = Pricer(overrides=cfg.overrides)
-        with open_store(cfg.db) as store:
-            summary = _run(
-                list(paths),
-                fmt=fmt,
-                store=store,
-                pricer=pricer,
-                strict=cfg.strict_import,
-                capture_content=cfg.capture_content,
-                attribution=Attribution(**attribution, tags=tags),
-                model=model,
-                quiet=quiet,
-            )
-    except TokenomyError as exc:
-        raise click.ClickException(str(exc)) from exc
+    pricer = Pricer(overrides=cfg.overrides)
+    with open_store(cfg.db) as store:  # a TokenomyError prints as one line (cli.main)
+        summary = _run(
+            list(paths),
+            fmt=fmt,
+            store=store,
+            pricer=pricer,
+            strict=cfg.strict_import,
+            capture_content=cfg.capture_content,
+            attribution=Attribution(**attribution, tags=tags),
+            model=model,
+            quiet=quiet,
+        )
     print_summary(summary, Console(highlight=False))
     if not summary.files:
         click.secho("error: no file to import under " + ", ".join(map(str, paths)), fg="red", err=True)

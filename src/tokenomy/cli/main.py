@@ -97,8 +97,11 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         click.echo("aborted", err=True)
         return 1
-    except click.ClickException as exc:
+    except click.UsageError as exc:  # a bad option or argument: click's usage line and its "Error: "
         exc.show()
+        return exc.exit_code
+    except click.ClickException as exc:  # a command's own refusal: one line, as tokenomy's errors print
+        click.secho(f"error: {exc.format_message()}", fg="red", err=True)
         return exc.exit_code
     except TokenomyError as exc:
         click.secho(f"error: {exc}", fg="red", err=True)
