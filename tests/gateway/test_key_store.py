@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
-from tokenomy.cli.main import cli
+from tokenomy.cli.main import cli, main
 from tokenomy.config import Config
 from tokenomy.gateway.key_store import create_key, list_keys, read_keys, revoke_key
 from tokenomy.gateway.keys import KeyBook, hash_key
@@ -53,6 +54,17 @@ def test_cli_create_shows_the_key_once_and_revoke_by_id(tmp_path: Path) -> None:
     again = runner.invoke(cli, ["keys", "revoke", "--db", db, hash_key(key)[:10]])
     assert again.exit_code == 1
     assert "no valid key" in again.output
+
+
+def test_a_refused_revoke_prints_one_error_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = str(tmp_path / "c.duckdb")
+    open_store(db).close()
+    assert main(["keys", "revoke", "--db", db, "nosuchkey"]) == 1
+    said = capsys.readouterr()
+    assert said.out == ""
+    assert said.err.splitlines() == [
+        "error: no valid key has the id or name 'nosuchkey'; see `tokenomy keys list`"
+    ]
 
 
 def test_revoke_by_a_short_or_hyphenated_name_touches_only_that_key(tmp_path: Path) -> None:
