@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tokenomy.errors import StoreError
+from tokenomy.errors import StoreError, StoreLockedError
 from tokenomy.pricing import Pricer
 from tokenomy.server import payloads
 from tokenomy.server.call_costs import ColumnPricer
@@ -233,3 +233,25 @@ def test_a_pricer_that_fails_leaves_the_calls_to_the_store(
     asyncio.run(scenario())
     assert store.ids == ["x"]
     assert store.priced == []
+
+
+def test_a_store_held_by_another_process_is_logged_by_its_holder(tmp_path: Path) -> None:
+    held = StoreLockedError(tmp_path / "t.duckdb", pid=4242, process="/usr/bin/python3", advice="wait")
+    reader = StoreLockedError(tmp_path / "t.duckdb", pid=7, process=None, reading=True, advice="wait")
+
+    def opener() -> Any:
+        raise errors.pop(0)
+
+    errors = [held, reader]
+    w = Writer(opener, Spool(tmp_path / "spool"), pricer=object(), first_retry_s=0.0)  # type: ignore[arg-type]
+    assert not w._ensure_store()
+    # the collector's own log names the holder, not the advice meant for readers of a collector's file
+    assert w.stats.last_error == (
+        f"StoreLockedError: {tmp_path / 't.duckdb'} is held by another process (pid 4242: /usr/bin/python3), "
+        "which writes it"
+    )
+    w._retry.at = 0.0
+    assert not w._ensure_store()
+    assert w.stats.last_error == (
+        f"StoreLockedError: {tmp_path / 't.duckdb'} is held by another process (pid 7), which reads it"
+    )

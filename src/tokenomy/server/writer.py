@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Final, Literal, TypeVar
 
-from tokenomy.errors import PayloadError, TokenomyError
+from tokenomy.errors import PayloadError, StoreLockedError, TokenomyError
 from tokenomy.server.call_costs import ColumnPricer
 from tokenomy.server.payloads import Payload, batch_of
 from tokenomy.server.spool import Frame, Spool
@@ -287,7 +287,11 @@ class Writer:
             self.store.write_priced_events(dataclasses.replace(batch, calls=priced))
 
     def _store_failed(self, exc: BaseException) -> None:
-        message = f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, StoreLockedError):  # its advice is for readers of a collector's file, not for us
+            what = "reads" if exc.reading else "writes"
+            message = f"StoreLockedError: {exc.path} is held by {exc.holder}, which {what} it"
+        else:
+            message = f"{type(exc).__name__}: {exc}"
         if message != self.stats.last_error:
             log.warning("tokenomy server: the store cannot take events now (%s); spooling them", message)
         self.stats.last_error = message
