@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from tests.analysis.builders import T0, hand_store
-from tokenomy.analysis.periods import Period, baseline_period, current_period, data_span
+from tokenomy.analysis.periods import Period, baseline_period, check_compare, current_period, data_span
 from tokenomy.errors import ConfigError
 from tokenomy.store import open_store
 
@@ -29,10 +29,21 @@ def test_explicit_days_exclude_the_second() -> None:
     assert OCT.label() == "2026-10-01..2026-11-01"
 
 
-@pytest.mark.parametrize("bad", ["yesterday", "2026-09-15..2026-09-01", "2026-13-01..2026-14-01", "..."])
+@pytest.mark.parametrize("bad", ["yesterday", "2026-09-15..2026-09-01", "2026-13-01..2026-14-01", "...", ""])
 def test_a_bad_compare_says_what_is_accepted(bad: str) -> None:
-    with pytest.raises(ConfigError, match="--compare"):
+    with pytest.raises(ConfigError, match="--compare") as raised:
         baseline_period(OCT, bad)
+    with pytest.raises(ConfigError) as checked:  # the same verdict before any period is known
+        check_compare(bad)
+    assert str(checked.value) == str(raised.value)
+    with pytest.raises(ConfigError, match=r"^query parameter compare"):  # where it was given
+        check_compare(bad, option="query parameter compare")
+
+
+@pytest.mark.parametrize("good", ["previous", "last-week", "2026-09-01..2026-09-15"])
+def test_a_good_compare_passes_the_check(good: str) -> None:
+    check_compare(good)
+    baseline_period(OCT, good)
 
 
 def test_the_current_period_defaults_to_the_last_seven_days_of_data(tmp_path: Path) -> None:

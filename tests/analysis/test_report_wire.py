@@ -1,5 +1,6 @@
 """The report's results through JSON and back (what the collector answers and ``report --server``
-reads): the same objects, amounts with the same digits, on hand-made and simulated stores."""
+reads): the same objects, amounts with the same digits, on hand-made and simulated stores; the
+cost drivers, intent baselines and metrics of ``--compare`` and the metric options too."""
 
 from __future__ import annotations
 
@@ -20,7 +21,10 @@ from tokenomy.analysis.dimensions import Grouping, Scope
 from tokenomy.analysis.grouped import Selection
 from tokenomy.analysis.kpis import BETTER, spend_report
 from tokenomy.analysis.report import daily_totals
+from tokenomy.analysis.report_analyses import Analyses, AnalysisReport, analysis_report
 from tokenomy.analysis.report_wire import (
+    analysis_from_json,
+    analysis_json,
     grouped_from_json,
     grouped_json,
     money_from_json,
@@ -29,6 +33,7 @@ from tokenomy.analysis.report_wire import (
     summary_from_json,
     summary_json,
 )
+from tokenomy.analysis.results import MetricResult, jsonable
 from tokenomy.analysis.summary import summary
 from tokenomy.schema import BUCKETS
 from tokenomy.store import CallFilter, DuckDBStore, open_store
@@ -186,3 +191,77 @@ def test_tiny_amounts_are_written_fixed_point_and_read_back_with_the_same_digits
     row = _wire(report_row_json(first.total, with_keys=False))
     assert row["cost"] == "0.000000095000"
     assert report_from_json({"rows": [], "total": row}, CallFilter()).total.cost == first.total.cost
+
+
+def _as_sent(result: MetricResult) -> MetricResult:
+    """``result`` with its details as their JSON values (what the wire keeps of figures no report draws)."""
+    rows = tuple(dataclasses.replace(r, details=_wire(jsonable(dict(r.details)))) for r in result.rows)
+    total = dataclasses.replace(result.total, details=_wire(jsonable(dict(result.total.details))))
+    return dataclasses.replace(result, rows=rows, total=total)
+
+
+@pytest.mark.parametrize(
+    ("selection", "analyses"),
+    [
+        (Selection(grouping=Grouping(("team",))), Analyses(compare="previous")),
+        (
+            Selection(Scope(datetime(2026, 10, 8), datetime(2026, 10, 12)), Grouping(("intent",), "day")),
+            Analyses(compare="last-week", threshold=0.05, metrics=True, budget_tokens=200_000),
+        ),
+        (
+            Selection(Scope(where=(("team", ("search",)),)), Grouping(("feature",))),
+            Analyses(parity=("claude-sonnet-4-5-20250929", "claude-haiku-4-5-20251001")),
+        ),
+    ],
+)
+def test_a_comparison_and_metrics_read_back_whole(
+    sim: SimStore, selection: Selection, analyses: Analyses
+) -> None:
+    with open_store(sim.db, read_only=True) as store:
+        report = analysis_report(store, selection, analyses)
+    sent = _wire(analysis_json(report))
+    back = analysis_from_json(sent)
+    assert analysis_json(back) == sent  # prints the same JSON, character for character
+    metrics = None if report.metrics is None else tuple(_as_sent(m) for m in report.metrics)
+    assert back == AnalysisReport(_bare(report.table), report.kpis, report.drivers, report.baselines, metrics)
+    assert (back.drivers is None) == (analyses.compare is None)
+    if back.drivers is not None and report.drivers is not None:
+        total = back.drivers.total
+        assert sum(total.parts.values()) == total.change  # the parts still add up, to the digit
+        dim = selection.grouping.by[0]
+        assert [r.dominant for r in back.drivers.groups[dim]] == [
+            r.dominant for r in report.drivers.groups[dim]
+        ]
+        assert back.baselines
+    assert (back.metrics is None) == (not analyses.any_metric)
+
+
+def test_a_report_without_analyses_has_neither_drivers_nor_metrics_on_the_wire(tmp_path: Path) -> None:
+    with fill(tmp_path / "s.duckdb") as store:
+        report = analysis_report(store, Selection(grouping=Grouping(("model",))))
+        table, items = spend_report(store, Selection(grouping=Grouping(("model",))))
+    sent = _wire(analysis_json(report))
+    assert sent == _wire(grouped_json(table, items))
+    assert analysis_from_json(sent) == AnalysisReport(_bare(table), items)
+
+
+def test_drivers_that_do_not_read_are_refused() -> None:
+    with pytest.raises(TypeError, match="an amount should be a decimal string, got null"):
+        analysis_from_json(
+            {
+                **_wire(grouped_json(*_empty())),
+                "drivers": {
+                    "current": {"since": "2026-03-02T00:00:00", "until": "2026-03-03T00:00:00"},
+                    "baseline": {"since": "2026-03-01T00:00:00", "until": "2026-03-02T00:00:00"},
+                    "total": {"group": {}, "baseline_cost": None},
+                    "groups": {},
+                    "notes": [],
+                },
+                "baselines": [],
+            }
+        )
+
+
+def _empty() -> tuple[AttributionTable, tuple[Any, ...]]:
+    with open_store(":memory:") as store:
+        return spend_report(store, Selection())

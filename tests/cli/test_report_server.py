@@ -1,6 +1,7 @@
 """``tokenomy report --server``: through a real collector on 127.0.0.1 it prints what the store path
-prints for the same records (table, JSON, CSV; --since, --until, --by, --bucket, --where), refuses
-what the API cannot serve by name, and fails in one clear line.
+prints for the same records (table, JSON, CSV and HTML; --since, --until, --by, --bucket, --where,
+--compare, --threshold, --metrics, --budget-tokens, --parity, --top), refuses what it refuses from
+the store alike, and fails in one clear line.
 
 The same payloads go to a collector served by uvicorn and into a store file
 (tests/cli/collector_support.py), so the two outputs must agree character for character.
@@ -44,7 +45,10 @@ def _events() -> list[dict[str, Any]]:
         for n in range(3 + day % 3):
             provider, model = MODELS[(day + n) % 3]
             team = TEAMS[(day * 3 + n) % 3]
-            attribution: dict[str, Any] = {"feature": "chat" if n % 2 else "summarize"}
+            attribution: dict[str, Any] = {
+                "feature": "chat" if n % 2 else "summarize",
+                "intent": "answer" if (day + n) % 3 else "triage",
+            }
             if team is not None:
                 attribution["team"] = team
             if n % 2 == 0:
@@ -139,6 +143,53 @@ def token(monkeypatch: pytest.MonkeyPatch) -> None:
         ("--since", "2027-01-01"),
         ("--since", "2027-01-01", "--by", "team"),
         ("--since", "2027-01-01", "--format", "json"),
+        # the analyses: cost drivers and intent baselines, metrics, the HTML report
+        ("--compare", "previous"),
+        ("--by", "team", "--compare", "previous", "--since", "2026-03-05", "--until", "2026-03-09"),
+        ("--compare", "2026-03-01..2026-03-04", "--since", "2026-03-05", "--format", "json"),
+        ("--by", "feature", "--compare", "last-week", "--threshold", "0.1", "--format", "json"),
+        ("--compare", "previous", "--where", "team=search", "--format", "csv"),
+        ("--compare", "previous", "--since", "2027-01-01", "--until", "2027-01-08", "--format", "json"),
+        ("--metrics",),
+        ("--by", "team", "--metrics", "--format", "json"),
+        ("--budget-tokens", "5000", "--by", "model", "--bucket", "day", "--format", "json"),
+        ("--parity", "gpt-4o-mini,gpt-4o", "--by", "intent"),
+        ("--budget-tokens", "5000"),
+        ("--parity", "gpt-4o-mini,gpt-4o", "--since", "2026-03-04"),
+        (
+            "--by",
+            "intent",
+            "--metrics",
+            "--budget-tokens",
+            "5000",
+            "--parity",
+            "gpt-4o,gpt-4o-mini",
+            "--compare",
+            "previous",
+            "--where",
+            "feature=chat",
+            "--format",
+            "json",
+        ),
+        ("--metrics", "--since", "2027-01-01", "--format", "json"),
+        ("--format", "html"),
+        (
+            "--format",
+            "html",
+            "--since",
+            "2026-03-05",
+            "--until",
+            "2026-03-09",
+            "--by",
+            "team,feature",
+            "--compare",
+            "last-week",
+            "--top",
+            "3",
+        ),
+        ("--format", "html", "--where", "team=search", "--compare", "2026-03-01..2026-03-03"),
+        ("--format", "html", "--bucket", "day", "--metrics", "--threshold", "0.5"),  # read as --db reads them
+        ("--format", "html", "--since", "2027-01-01"),
     ],
 )
 def test_the_report_through_the_collector_prints_what_the_store_prints(
@@ -204,33 +255,89 @@ def test_the_server_may_come_from_the_environment(
     assert run_cli("report", "--by", "team", "--db", str(served.direct)) == (0, local)
 
 
+def test_the_analyses_compared_hold_the_records_figures(served: Served, token: None) -> None:
+    week = ("--since", "2026-03-05", "--until", "2026-03-09")
+    remote, _ = both(served, "report", "--by", "team", "--compare", "previous", *week, "--format", "json")
+    data = json.loads(remote)
+    drivers = data["drivers"]
+    assert (drivers["current"]["since"], drivers["baseline"]["since"]) == (
+        "2026-03-05T00:00:00",
+        "2026-03-01T00:00:00",
+    )
+    total = drivers["total"]
+    assert Decimal(total["current_cost"]) == Decimal(data["total"]["cost"])
+    assert sum(Decimal(v) for v in total["parts"].values()) == Decimal(total["change"])
+    assert Decimal(total["parts"]["charges"]) == Decimal("0.026") - Decimal("0.010")  # days 5-8 against 1-4
+    assert {r["group"]["team"] for r in drivers["groups"]["team"]} == {"search", "support", "(unattributed)"}
+    assert {b["intent"] for b in data["baselines"]} >= {"answer", "triage"}
+    assert data["kpis"]["calls"]["previous"] == 15
+    metrics = ("--metrics", "--budget-tokens", "5000", "--parity", "gpt-4o-mini,gpt-4o")
+    remote, _ = both(served, "report", "--by", "team", *metrics, "--format", "json")
+    names = [m["metric"] for m in json.loads(remote)["metrics"]]
+    assert names[-2:] == ["token_utilization", "latency_cost_parity"]
+    assert len(names) > 10
+    remote, _ = both(served, "report", "--compare", "previous", *week)
+    assert "why spend changed" in remote
+    assert "dominant driver per group" in remote
+    assert "intent baselines (tokens per call)" in remote
+    remote, _ = both(served, "report", "--format", "html", *week, "--top", "2")
+    assert remote.startswith("<!DOCTYPE html>")
+    assert "Why spend changed: 2026-03-01..2026-03-05 → 2026-03-05..2026-03-09" in remote
+    assert "Most expensive sessions (of 9)" in remote
+    assert remote.count('<span class="pill') == 2
+
+
+def test_the_html_report_may_go_to_a_file(served: Served, token: None, tmp_path: Path) -> None:
+    paths = {source: tmp_path / f"{source}.html" for source in ("remote", "local")}
+    options = ("report", "--format", "html", "--by", "feature", "--compare", "last-week")
+    code, out = run_cli(*options, "-o", str(paths["remote"]), "--server", served.url)
+    assert (code, out) == (0, f"wrote {paths['remote']}\n")
+    assert run_cli(*options, "-o", str(paths["local"]), "--db", str(served.direct))[0] == 0
+    assert paths["remote"].read_text() == paths["local"].read_text()
+    assert "Spend by feature" in paths["remote"].read_text()
+
+
+def test_the_db_and_the_server_together_are_refused(served: Served, token: None) -> None:
+    code, out = run_cli("report", "--server", served.url, "--compare", "previous", "--db", "x.duckdb")
+    assert code == 2
+    assert "--db and --server name two sources" in " ".join(out.split())
+
+
 @pytest.mark.parametrize(
-    ("options", "named"),
+    "options",
     [
-        (
-            ("--compare", "previous"),
-            "--compare cannot be used with --server: the collector's GET /api/v1/report serves the report "
-            "for --since, --until, --by, --bucket and --where, and no route compares two periods; leave "
-            "--compare out, or read the store with --db once the collector stops",
-        ),
-        (("--metrics",), "--metrics cannot be used with --server"),
-        (("--budget-tokens", "1000"), "--budget-tokens cannot be used with --server"),
-        (("--parity", "gpt-4o,gpt-4o-mini"), "--parity cannot be used with --server"),
-        (
-            ("--format", "html", "-o", "r.html"),
-            "--format html cannot be used with --server: the collector's GET /api/v1/report does not build "
-            "the HTML report; use --format table, json or csv, or read the store with --db once the "
-            "collector stops",
-        ),
-        (("--db", "x.duckdb"), "--db and --server name two sources"),
+        ("--compare", "yesterday"),
+        ("--compare", "2026-03-05..2026-03-01", "--format", "html"),
+        ("--compare", ""),
+        ("--parity", "gpt-4o"),
+        ("--parity", "gpt-4o,gpt-4o-mini,o3", "--format", "json"),
+        ("--threshold", "-1", "--compare", "previous"),
+        ("--budget-tokens", "0"),
     ],
 )
-def test_options_the_api_cannot_serve_are_refused_by_name(
-    served: Served, token: None, options: tuple[str, ...], named: str
+def test_bad_analysis_options_fail_as_they_do_from_the_store(
+    served: Served, token: None, options: tuple[str, ...], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out = run_cli("report", "--server", served.url, *options)
-    assert code == 2
-    assert named in " ".join(out.split())  # click folds long messages
+    code = main(["report", *options, "--db", str(served.direct)])
+    from_store = capsys.readouterr().err
+    assert code in (1, 2)
+    assert main(["report", *options, "--server", served.url]) == code
+    assert capsys.readouterr().err == from_store
+
+
+def test_a_comparison_the_data_cannot_serve_names_the_period(
+    served: Served, token: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--since after the last call leaves --compare no current period: the store path's error, and
+    the collector's 400 with the same words (the one error that comes from the data, not the options)."""
+    options = ["report", "--since", "2027-01-01", "--compare", "previous"]
+    assert main([*options, "--db", str(served.direct)]) == 1
+    from_store = capsys.readouterr().err.removeprefix("error: ")
+    assert from_store.startswith("--since/--until: the period 2027-01-01..2026-03-09 is empty")
+    assert main([*options, "--server", served.url]) == 1
+    assert capsys.readouterr().err == (
+        f"error: the collector at {served.url} answered 400 to GET /api/v1/report: {from_store}"
+    )
 
 
 def test_bad_dimensions_fail_as_they_do_from_the_store(
@@ -280,7 +387,7 @@ def test_a_collector_that_is_not_running_is_named(
 
 class _Older(BaseHTTPRequestHandler):
     """A collector of an earlier version (the report takes no view, charges, by...), then one whose
-    answer is not a report."""
+    answer is not a report, then one from before the overview."""
 
     answers: ClassVar[list[tuple[int, dict[str, Any]]]] = []
 
@@ -302,10 +409,12 @@ def test_a_400_or_an_answer_that_does_not_read_ends_in_one_line(
 ) -> None:
     older = "unknown query parameter(s) view; this route takes since, until, provider, model"
     other = "query parameter bucket='year' is not one of hour, day, week, month"
+    no_overview = "query parameter view='overview' is not one of totals, summary"
     _Older.answers = [
         (400, {"error": {"status": 400, "message": older}}),
         (200, {"since": None}),
         (400, {"error": {"status": 400, "message": other}}),
+        (400, {"error": {"status": 400, "message": no_overview}}),
     ]
     httpd = HTTPServer(("127.0.0.1", 0), _Older)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
@@ -327,6 +436,12 @@ def test_a_400_or_an_answer_that_does_not_read_ends_in_one_line(
         assert main(["report", "--by", "team", "--bucket", "day", "--server", url]) == 1
         err = capsys.readouterr().err  # a 400 about a value the user gave: no hint about versions
         assert err == f"error: the collector at {url} answered 400 to GET /api/v1/report: {other}\n"
+        assert main(["report", "--format", "html", "--server", url]) == 1
+        err = capsys.readouterr().err  # a collector from before the overview: a view it does not know
+        assert err == (
+            f"error: the collector at {url} answered 400 to GET /api/v1/report: {no_overview}; "
+            "is the collector's tokenomy as recent as this one?\n"
+        )
     finally:
         httpd.shutdown()
         httpd.server_close()

@@ -22,9 +22,8 @@ import pytest
 
 from tests.cli.collector_support import Served, both, run_cli, serve
 from tests.server.support import SpanSpec, request_bytes
-from tokenomy.cli import collector_report
 from tokenomy.cli.collector_client import CollectorClient, CollectorError
-from tokenomy.cli.collector_reads import refusal
+from tokenomy.cli.collector_reads import refusal, unserved
 from tokenomy.cli.main import main
 from tokenomy.native import format_time
 
@@ -378,8 +377,9 @@ def test_a_url_that_is_not_a_collectors_is_refused(url: str) -> None:
         CollectorClient(url)
 
 
-def test_one_builder_words_the_refusals_of_sessions_and_report() -> None:
-    """``tokenomy sessions --server`` and ``tokenomy report --server`` refuse options with one sentence."""
+def test_one_builder_words_the_refusals_of_sessions() -> None:
+    """``tokenomy sessions --server`` refuses options with one sentence (``tokenomy report --server``
+    serves every option of the report, and refuses none)."""
     assert refusal("--x", "/api/v1/r", "does y").message == (
         "--x cannot be used with --server: the collector's GET /api/v1/r does y; leave --x out, or read "
         "the store with --db once the collector stops"
@@ -389,13 +389,8 @@ def test_one_builder_words_the_refusals_of_sessions_and_report() -> None:
         "store with --db once the collector stops"
     )
     with pytest.raises(click.UsageError) as raised:
-        collector_report.unserved(metrics=True)
+        unserved(by="team")
     assert (
         raised.value.message
-        == refusal(
-            "--metrics",
-            "/api/v1/report",
-            "serves the report for --since, --until, --by, --bucket and --where, and no route computes the "
-            "efficiency metrics",
-        ).message
+        == refusal("--by", "/api/v1/sessions", "does not group sessions by dimension").message
     )

@@ -1,10 +1,12 @@
 """``GET /api/v1/report``, in process: the totals as before, with charges, grouped (by, bucket,
-where), the summary; the very analyses of ``tokenomy report``; bad parameters named in a 400."""
+where), with a comparison and metrics, the summary, the HTML report's data; the very analyses of
+``tokenomy report``; bad parameters named in a 400."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,10 @@ from tests.server.support import Answer, call
 from tokenomy.analysis.dimensions import Grouping, Scope
 from tokenomy.analysis.grouped import Selection
 from tokenomy.analysis.kpis import spend_report
-from tokenomy.analysis.report_wire import grouped_json, summary_json
+from tokenomy.analysis.overview import overview
+from tokenomy.analysis.overview_wire import overview_json
+from tokenomy.analysis.report_analyses import Analyses, analysis_report
+from tokenomy.analysis.report_wire import analysis_json, grouped_json, summary_json
 from tokenomy.analysis.summary import summary
 from tokenomy.pricing import Pricer
 from tokenomy.schema import BUCKETS
@@ -74,7 +79,16 @@ QUERIES = {
     "tags": "?by=tag:env",
     "summary": "?view=summary",
     "summary-day": "?view=summary&since=2026-03-02&until=2026-03-03",
+    "compare": "?by=team&compare=previous&since=2026-03-02&until=2026-03-03&threshold=0.5",
+    "compare-open": "?compare=previous",
+    "metrics": "?by=team&metrics=true&budget_tokens=1000&parity=gpt-4o-mini,claude-x",
+    "budget": "?budget_tokens=1000",
+    "overview": "?view=overview&by=team,feature&compare=previous&since=2026-03-02&until=2026-03-03&top=1",
+    "overview-all": "?view=overview",
 }
+DAY2 = (datetime(2026, 3, 2), datetime(2026, 3, 3))
+REFUSED = {"after the data": "?compare=previous&since=2027-01-01"}
+"""A comparison the data cannot serve: its current period would end before it starts."""
 
 
 @pytest.fixture(scope="module")
@@ -89,19 +103,34 @@ def answers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             body = "\n".join(json.dumps(r) for r in RECORDS).encode()
             stored = await call(app, "POST", "/v1/events", body, NDJSON)
             assert stored.status == 200, stored.body
-            return {name: await call(app, "GET", f"/api/v1/report{q}") for name, q in QUERIES.items()}
+            queries = {**QUERIES, **REFUSED}
+            return {name: await call(app, "GET", f"/api/v1/report{q}") for name, q in queries.items()}
         finally:
             await app.shutdown()
 
     found: dict[str, Any] = {}
     for name, answer in asyncio.run(scenario()).items():
-        assert answer.status == 200, (name, answer.body)
+        assert answer.status == (400 if name in REFUSED else 200), (name, answer.body)
         found[name] = answer.json()
+    team, day = Grouping(("team",)), Scope(*DAY2)
     with open_store(db, read_only=True) as store:
-        table, items = spend_report(store, Selection(grouping=Grouping(("team",))))
-        found["direct team"] = json.loads(json.dumps(grouped_json(table, items)))
-        found["direct summary"] = json.loads(json.dumps(summary_json(summary(store, Scope()))))
+        table, items = spend_report(store, Selection(grouping=team))
+        found["direct team"] = _wire(grouped_json(table, items))
+        found["direct summary"] = _wire(summary_json(summary(store, Scope())))
+        compared = analysis_report(store, Selection(day, team), Analyses("previous", threshold=0.5))
+        found["direct compare"] = _wire(analysis_json(compared))
+        metrics = Analyses(metrics=True, budget_tokens=1000, parity=("gpt-4o-mini", "claude-x"))
+        found["direct metrics"] = _wire(
+            analysis_json(analysis_report(store, Selection(grouping=team), metrics))
+        )
+        full = overview(store, day, by=("team", "feature"), compare="previous", top=1)
+        found["direct overview"] = _wire(overview_json(full))
     return found
+
+
+def _wire(data: dict[str, Any]) -> Any:
+    """``data`` as an HTTP answer carries it."""
+    return json.loads(json.dumps(data))
 
 
 def _money(value: str | None) -> Decimal | None:
@@ -205,14 +234,92 @@ def test_the_summary_is_the_default_report(answers: dict[str, Any]) -> None:
     assert (_money(spend["value"]), _money(spend["previous"])) == (Decimal("0.005"), Decimal("0.033"))
 
 
+def test_a_comparison_adds_the_drivers_and_baselines_over_the_current_period(answers: dict[str, Any]) -> None:
+    data = answers["compare"]
+    assert data == answers["direct compare"]  # the very analysis tokenomy report --compare runs
+    assert (data["since"], data["until"]) == ("2026-03-02T00:00:00Z", "2026-03-03T00:00:00Z")
+    drivers = data["drivers"]
+    assert (drivers["current"]["since"], drivers["baseline"]["since"]) == (
+        "2026-03-02T00:00:00",
+        "2026-03-01T00:00:00",
+    )
+    total = drivers["total"]
+    assert (_money(total["baseline_cost"]), _money(total["current_cost"])) == (
+        Decimal("0.033"),  # team a's two calls and its charge on the 1st
+        Decimal("0.005"),  # team b's call and the unattributed charge on the 2nd
+    )
+    assert sum(_money(v) or 0 for v in total["parts"].values()) == Decimal("-0.028")
+    assert [row["group"]["team"] for row in drivers["groups"]["team"]] == ["a", "b", "(unattributed)"]
+    assert {b["intent"] for b in data["baselines"]} == {"(unattributed)"}
+    assert data["kpis"]["spend"]["previous"] == "0.033000000000"
+    open_ended = answers["compare-open"]  # no period: the last 7 days with calls, against the 7 before
+    assert (open_ended["since"], open_ended["until"]) == ("2026-02-24T00:00:00Z", "2026-03-03T00:00:00Z")
+    assert open_ended["drivers"]["baseline"]["until"] == "2026-02-24T00:00:00"
+    assert "metrics" not in data
+
+
+def test_metrics_budget_and_parity_add_the_metrics(answers: dict[str, Any]) -> None:
+    data = answers["metrics"]
+    assert data == answers["direct metrics"]
+    names = [m["metric"] for m in data["metrics"]]
+    assert names[-2:] == ["token_utilization", "latency_cost_parity"]
+    assert {"token_efficiency", "cache_hit_ratio", "cost_per_session"} <= set(names)
+    assert {tuple(m["by"]) for m in data["metrics"]} == {("team",), ("team", "intent")}  # per intent: parity
+    assert "drivers" not in data
+    budget = answers["budget"]  # one metric option alone makes the grouped report
+    assert [m["metric"] for m in budget["metrics"]] == ["token_utilization"]
+    assert budget["total"]["calls"] == 4
+
+
+def test_the_overview_is_the_html_reports_data(answers: dict[str, Any]) -> None:
+    data = answers["overview"]
+    assert data == answers["direct overview"]
+    assert data["period"] == {"since": "2026-03-02T00:00:00Z", "until": "2026-03-03T00:00:00Z"}
+    assert data["table"]["by"] == ["team", "feature"]
+    assert len(data["sessions"]["rows"]) == 1  # top=1
+    assert data["sessions"]["sessions"] == 2
+    assert set(data["over_time"]) == {"team", "model"}
+    assert data["over_time"]["team"]["unit"] == "hour"
+    assert data["drivers"]["total"]["current_cost"] == "0.005000000000"
+    everything = answers["overview-all"]
+    assert everything["table"]["by"] == ["team"]  # by default
+    assert everything["drivers"] is None  # nothing before the data, and no room for the last 7 days
+    assert everything["sessions"]["sessions"] == 4
+
+
+def test_a_comparison_the_data_cannot_serve_is_a_400_naming_the_period(answers: dict[str, Any]) -> None:
+    message = answers["after the data"]["error"]["message"]
+    assert message == (
+        "--since/--until: the period 2027-01-01..2026-03-03 is empty; the end must come after the start"
+    )
+
+
 @pytest.mark.parametrize(
     ("query", "message"),
     [
+        ("compare=someday", "query parameter compare 'someday': use one of previous, last-week"),
+        ("compare=2026-03-02..2026-03-01", "query parameter compare: the period 2026-03-02..2026-03-01 is"),
+        ("threshold=-1", "query parameter threshold='-1' is not a number of 0 or more"),
+        ("compare=previous&threshold=lots", "query parameter threshold='lots' is not a number of 0 or more"),
+        ("metrics=maybe", "query parameter metrics='maybe' is not true or false"),
+        ("budget_tokens=0", "query parameter budget_tokens=0 must be 1 or more"),
+        ("budget_tokens=many", "query parameter budget_tokens='many' is not a whole number"),
+        ("parity=gpt-4o", "query parameter parity: expected two models, MODEL_A,MODEL_B; got 'gpt-4o'"),
+        ("view=overview&top=0", "query parameter top=0 must be 1 or more"),
+        (
+            "view=overview&bucket=day&metrics=true",
+            "query parameter bucket and metrics cannot be combined with view=overview: the overview takes "
+            "since, until, where, by, compare and top",
+        ),
+        ("view=overview&charges=true", "query parameter charges cannot be combined with view=overview"),
+        ("view=summary&compare=previous", "query parameter view cannot be combined with compare"),
+        ("compare=previous&charges=true", "query parameter charges cannot be combined with compare"),
+        ("parity=a,b&model=m", "query parameter model cannot be combined with parity; the grouped"),
         ("by=nope", "unknown dimension 'nope' in query parameter by"),
         ("where=team", "query parameter where 'team': expected dimension=value"),
         ("where=nope=1", "unknown dimension 'nope' in query parameter where"),
         ("bucket=year", "query parameter bucket='year' is not one of hour, day, week, month"),
-        ("view=all", "query parameter view='all' is not one of totals, summary"),
+        ("view=all", "query parameter view='all' is not one of totals, summary, overview"),
         ("charges=maybe", "query parameter charges='maybe' is not true or false"),
         ("since=yesterday&by=team", "query parameter since='yesterday' is not a date"),
         ("by=team&by=model", "query parameter by is given more than once (only where repeats)"),

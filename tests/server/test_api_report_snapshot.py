@@ -1,5 +1,6 @@
-"""``GET /api/v1/report`` while the store is written: every form of the report reads one snapshot, so
-its numbers agree with each other whatever commits while its queries run."""
+"""``GET /api/v1/report`` while the store is written: every form of the report (the comparison, the
+metrics and the HTML report's data too) reads one snapshot, so its numbers agree with each other
+whatever commits while its queries run."""
 
 from __future__ import annotations
 
@@ -74,6 +75,21 @@ def _counts(form: str, body: dict[str, Any]) -> tuple[int, ...]:
             body["total"]["charges"],
             sum(r["calls"] for r in body["rows"]),
         )
+    if form == "analyses":
+        efficiency = next(m for m in body["metrics"] if m["metric"] == "token_efficiency")
+        return (
+            body["kpis"]["calls"]["value"],
+            body["total"]["calls"],
+            body["total"]["charges"],
+            efficiency["total"]["calls"],
+        )
+    if form == "overview":
+        return (
+            body["kpis"]["calls"]["value"],
+            body["table"]["total"]["calls"],
+            body["table"]["total"]["charges"],
+            body["sessions"]["sessions"],  # a session per call, each with one charge
+        )
     return (body["total"]["calls"], body["total"]["charges"], sum(r["calls"] for r in body["rows"]))
 
 
@@ -81,6 +97,8 @@ QUERIES = {
     "summary": [("view", "summary")],
     "grouped": [("by", "team"), ("bucket", "day")],
     "totals": [("charges", "true")],
+    "analyses": [("compare", "previous"), ("metrics", "true")],
+    "overview": [("view", "overview"), ("top", "3")],
 }
 
 

@@ -9,7 +9,7 @@ has nothing before it), the cost drivers explain the last :data:`FALLBACK_DAYS` 
 period against the days just before them instead, and say so; the KPI tiles then show no trend.
 Spend over time is bucketed by hour (periods up to two days), day (up to 62 days), week (up to
 a year) or month. The HTML report (:mod:`tokenomy.analysis.html_report`) draws this object; its JSON
-form is :func:`overview_json`.
+form is :func:`tokenomy.analysis.overview_wire.overview_json`.
 """
 
 from __future__ import annotations

@@ -82,13 +82,29 @@ def baseline_period(current: Period, compare: str) -> Period:
     if compare == "last-week":
         week = timedelta(days=7)
         return Period(current.since - week, current.until - week)
+    return _days(compare, "--compare")
+
+
+def check_compare(compare: str, *, option: str = "--compare") -> None:
+    """Refuse a ``compare`` that :func:`baseline_period` would refuse, before anything is read.
+
+    Raises:
+        ConfigError: ``compare`` is not one of :data:`COMPARE_CHOICES`, or its days are an empty
+            period (the message names ``option``, where it was given).
+    """
+    if compare not in ("previous", "last-week"):
+        _days(compare, option)
+
+
+def _days(compare: str, option: str) -> Period:
+    """The period of ``YYYY-MM-DD..YYYY-MM-DD`` (the second day excluded)."""
     first, sep, last = compare.partition("..")
     if sep:
         try:
-            return _checked(Period(_day(first), _day(last)), "--compare")
+            return _checked(Period(_day(first), _day(last)), option)
         except ValueError:
             pass
-    raise ConfigError(f"--compare {compare!r}: use one of {', '.join(COMPARE_CHOICES)}")
+    raise ConfigError(f"{option} {compare!r}: use one of {', '.join(COMPARE_CHOICES)}")
 
 
 def _day(text: str) -> datetime:

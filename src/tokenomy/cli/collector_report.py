@@ -1,17 +1,19 @@
 """``tokenomy report --server``: the report read through a running collector's API.
 
-The collector runs the very analyses the store path runs, on its own store, and answers them in
-the CLI's own JSON (``GET /api/v1/report``, :mod:`tokenomy.analysis.report_wire`):
+The collector runs the very analyses the store path runs, over one snapshot of its own store, and
+answers them in the CLI's own JSON (``GET /api/v1/report``, :mod:`tokenomy.analysis.report_wire`,
+:mod:`tokenomy.analysis.overview_wire`):
 
 * ``view=summary``: the default table (:func:`tokenomy.analysis.summary.summary`);
 * ``charges=true``: the first report's rows by day, provider and model, charges included (what
   ``--format json`` and ``csv`` print without an analysis option);
-* ``by``, ``bucket``, ``where``: the attribution table and its KPIs
-  (:func:`tokenomy.analysis.kpis.spend_report`).
+* ``by``, ``bucket``, ``where``, ``compare`` (with ``threshold``), ``metrics``, ``budget_tokens``,
+  ``parity``: the attribution table and its KPIs, with the cost drivers, intent baselines and
+  metrics those add (:func:`tokenomy.analysis.report_analyses.analysis_report`);
+* ``view=overview``: the HTML report's data (:func:`tokenomy.analysis.overview.overview`).
 
-The answers are read back into the same objects, so the CLI prints them with the same code as
-the store's. What the route does not compute (``--compare``, ``--metrics``, ``--budget-tokens``,
-``--parity``, ``--format html``) is refused by name (:func:`unserved`).
+The answers are read back into the same objects (:class:`CollectorReports`), so the CLI prints
+them with the same code as the store's.
 """
 
 from __future__ import annotations
@@ -21,111 +23,105 @@ from datetime import datetime
 from decimal import InvalidOperation
 from typing import Any, Final, TypeVar
 
-from tokenomy.analysis.attribution import AttributionTable
 from tokenomy.analysis.dimensions import Scope
 from tokenomy.analysis.grouped import Selection
-from tokenomy.analysis.kpis import Kpi
+from tokenomy.analysis.overview import Overview
+from tokenomy.analysis.overview_wire import overview_from_json
 from tokenomy.analysis.report import Report
-from tokenomy.analysis.report_wire import grouped_from_json, report_from_json, summary_from_json
+from tokenomy.analysis.report_analyses import Analyses, AnalysisReport
+from tokenomy.analysis.report_wire import analysis_from_json, report_from_json, summary_from_json
 from tokenomy.analysis.summary import Summary
 from tokenomy.cli.collector_client import BadRequestError, CollectorClient, CollectorError
-from tokenomy.cli.collector_reads import period_query, refusal
+from tokenomy.cli.collector_reads import period_query
 from tokenomy.store.base import CallFilter
 
 ROUTE: Final = "/api/v1/report"
 _RECENT: Final = "is the collector's tokenomy as recent as this one?"
 T = TypeVar("T")
+Query = list[tuple[str, str]]
 
 
-def unserved(
-    *,
-    compare: str | None = None,
-    metrics: bool = False,
-    budget_tokens: int | None = None,
-    parity: str | None = None,
-    fmt: str = "table",
-) -> None:
-    """Refuse the options of ``tokenomy report`` the collector's API cannot serve, naming them.
+class CollectorReports:
+    """The report's results from the collector at ``client`` (what ``StoreReports`` computes from
+    a store file, in cli/report.py).
 
-    Raises:
-        click.UsageError: One of them was given with ``--server``.
+    Every method raises :class:`CollectorError` when the collector could not be read or its
+    answer does not read.
     """
-    refused = [
-        (compare is not None, "--compare", "compares two periods"),
-        (metrics, "--metrics", "computes the efficiency metrics"),
-        (budget_tokens is not None, "--budget-tokens", "computes token utilization"),
-        (parity is not None, "--parity", "computes latency-cost parity"),
-    ]
-    for given, option, what in refused:
-        if given:
-            raise refusal(
-                option,
-                ROUTE,
-                f"serves the report for --since, --until, --by, --bucket and --where, and no route {what}",
-            )
-    if fmt == "html":
-        raise refusal(
-            "--format html",
-            ROUTE,
-            "does not build the HTML report",
-            instead="use --format table, json or csv",
-        )
+
+    def __init__(self, client: CollectorClient) -> None:
+        self.client = client
+
+    def summary(self, scope: Scope) -> Summary:
+        """The default report over ``scope``'s period (``scope`` holds no where filter)."""
+        if scope.where:
+            raise ValueError("the default report takes a period only")
+        query = [*_period(scope), ("view", "summary")]
+        return _read(self.client, query, summary_from_json)
+
+    def first_report(self, since: datetime | None, until: datetime | None) -> Report:
+        """The first report's rows over the period (by UTC day, provider and model, each day's
+        charges in its row with no provider and no model), with the filters the store path shows."""
+        filters = CallFilter(since=since, until=until)
+        query = [*_period(Scope(since, until)), ("charges", "true")]
+        return _read(self.client, query, lambda data: report_from_json(data, filters))
+
+    def analysis(self, selection: Selection, analyses: Analyses) -> AnalysisReport:
+        """The attribution table of ``selection`` (period, where filters, dimensions, time bucket)
+        and its KPIs, with what ``analyses`` adds, as ``tokenomy report --by...`` computes them."""
+        scope, grouping = selection.scope, selection.grouping
+        asked = _where(scope)
+        if grouping.by:
+            asked.append(("by", ",".join(grouping.by)))
+        if grouping.bucket is not None:
+            asked.append(("bucket", grouping.bucket))
+        asked += _analyses(analyses)
+        if not asked:  # the route would answer the first report's totals
+            raise ValueError("a grouped report needs a dimension, a time bucket, a filter or an analysis")
+        query = [*_period(scope), *asked]
+        return _read(self.client, query, analysis_from_json)
+
+    def overview(self, scope: Scope, *, by: tuple[str, ...], compare: str | None, top: int) -> Overview:
+        """The HTML report's data over ``scope``: spend by ``by``, the previous period ``compare``
+        names (None: the one just before), the ``top`` most expensive sessions."""
+        query = [*_period(scope), *_where(scope), ("view", "overview"), ("top", str(top))]
+        if by:
+            query.append(("by", ",".join(by)))
+        if compare is not None:
+            query.append(("compare", compare))
+        return _read(self.client, query, overview_from_json)
 
 
-def summary(client: CollectorClient, scope: Scope) -> Summary:
-    """The default report over ``scope``'s period (``scope`` holds no where filter).
-
-    Raises:
-        CollectorError: The collector could not be read, or its answer does not read.
-    """
-    if scope.where:
-        raise ValueError("the default report takes a period only")
-    query = [*_period(scope.since, scope.until), ("view", "summary")]
-    return _read(client, query, summary_from_json)
+def _period(scope: Scope) -> Query:
+    return list(period_query(scope.since, scope.until).items())
 
 
-def first_report(client: CollectorClient, since: datetime | None, until: datetime | None) -> Report:
-    """The first report's rows over the period (by UTC day, provider and model, each day's charges
-    in its row with no provider and no model), with the filters the store path shows.
-
-    Raises:
-        CollectorError: The collector could not be read, or its answer does not read.
-    """
-    filters = CallFilter(since=since, until=until)
-    query = [*_period(since, until), ("charges", "true")]
-    return _read(client, query, lambda data: report_from_json(data, filters))
+def _where(scope: Scope) -> Query:
+    return [("where", f"{name}={value}") for name, values in scope.where for value in values]
 
 
-def grouped(client: CollectorClient, selection: Selection) -> tuple[AttributionTable, tuple[Kpi, ...]]:
-    """The attribution table of ``selection`` (period, where filters, dimensions, time bucket) and
-    its KPIs, as ``tokenomy report --by...`` computes them from the store.
-
-    Raises:
-        CollectorError: The collector could not be read, or its answer does not read.
-    """
-    scope, grouping = selection.scope, selection.grouping
-    if not (grouping.by or grouping.bucket or scope.where):
-        raise ValueError("a grouped report needs a dimension, a time bucket or a where filter")
-    query = _period(scope.since, scope.until)
-    if grouping.by:
-        query.append(("by", ",".join(grouping.by)))
-    if grouping.bucket is not None:
-        query.append(("bucket", grouping.bucket))
-    query += [("where", f"{name}={value}") for name, values in scope.where for value in values]
-    return _read(client, query, grouped_from_json)
+def _analyses(analyses: Analyses) -> Query:
+    """The parameters of the analyses the report adds (none by default)."""
+    query: Query = []
+    if analyses.compare is not None:
+        query += [("compare", analyses.compare), ("threshold", repr(analyses.threshold))]
+    if analyses.metrics:
+        query.append(("metrics", "true"))
+    if analyses.budget_tokens is not None:
+        query.append(("budget_tokens", str(analyses.budget_tokens)))
+    if analyses.parity is not None:
+        query.append(("parity", ",".join(analyses.parity)))
+    return query
 
 
-def _period(since: datetime | None, until: datetime | None) -> list[tuple[str, str]]:
-    return list(period_query(since, until).items())
-
-
-def _read(client: CollectorClient, query: list[tuple[str, str]], read: Callable[[Any], T]) -> T:
+def _read(client: CollectorClient, query: Query, read: Callable[[Any], T]) -> T:
     """``GET /api/v1/report?query`` read by ``read``; a collector older than this CLI (it refuses a
     parameter by name, or answers another shape) is told apart in the message."""
     try:
         body = client.get(ROUTE, query)
     except BadRequestError as exc:
-        if "unknown query parameter" not in exc.reason:
+        # the CLI sends only views it knows: a 400 about one, or about a parameter, is the collector's age
+        if "unknown query parameter" not in exc.reason and "query parameter view=" not in exc.reason:
             raise
         raise CollectorError(f"{exc}; {_RECENT}") from exc
     try:

@@ -8,7 +8,8 @@ row with no provider and no model, and ``spend`` = calls' cost + charges, the ta
 ``--format html`` writes the full self-contained report.
 
 With ``--server`` the same output comes from a running collector's ``GET /api/v1/report``, which
-runs these analyses on its store (cli/collector_report.py); what it does not compute is refused.
+runs these analyses on its store (cli/collector_report.py) and answers them in the JSON read back
+into the same results: :class:`Reports` is the one interface of both sources.
 """
 
 from __future__ import annotations
@@ -21,32 +22,26 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import click
 
 from tokenomy.analysis import html_report, serialize, terminal
-from tokenomy.analysis import metrics as metrics_module
-from tokenomy.analysis.attribution import AttributionTable
-from tokenomy.analysis.baselines import intent_baselines
 from tokenomy.analysis.dimensions import Grouping, Scope, parse_bucket, parse_dimensions, parse_where
-from tokenomy.analysis.drivers import cost_drivers
 from tokenomy.analysis.grouped import Selection
-from tokenomy.analysis.kpis import Kpi, spend_report
-from tokenomy.analysis.overview import overview
-from tokenomy.analysis.periods import Period, baseline_period, current_period
+from tokenomy.analysis.overview import Overview, overview
+from tokenomy.analysis.periods import Period, check_compare
 from tokenomy.analysis.report import Report, ReportRow, daily_totals
-from tokenomy.analysis.report_wire import grouped_json
-from tokenomy.analysis.results import MetricResult, metric_json
-from tokenomy.analysis.sources import Sources, detect
-from tokenomy.analysis.summary import summary
+from tokenomy.analysis.report_analyses import Analyses, AnalysisReport, analysis_report, parity_pair
+from tokenomy.analysis.report_wire import analysis_json
+from tokenomy.analysis.summary import Summary, summary
 from tokenomy.cli import collector_report
 from tokenomy.cli.collector_client import CollectorClient
 from tokenomy.cli.options import check_period, collector_url, config_option, db_option, resolve, server_option
 from tokenomy.native import money_text
 from tokenomy.schema import BUCKETS
 from tokenomy.store import CallFilter, open_store
-from tokenomy.store.base import Store, TimeUnit
+from tokenomy.store.base import Store
 
 TIME_FORMATS: Final = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
 _HEAD: Final = (
@@ -145,182 +140,147 @@ def command(
     `tokenomy report --by team --compare previous`, `tokenomy report --format html -o report.html`.
 
     With --server (or $TOKENOMY_SERVER), read a running collector's API instead of the store file
-    it owns: the same output for --since, --until, --by, --bucket and --where.
+    it owns: the same output, every option alike.
     """
     if out is not None and fmt == "table":
         raise click.UsageError("--out writes --format json, csv or html; the table goes to stdout")
     check_period(since, until)
     settings = resolve(config_file, db=db)
-    plain = not (by or bucket or where or compare or metrics or budget_tokens or parity) and fmt != "html"
+    if compare is not None:
+        check_compare(compare)  # before anything is read, whichever source answers
+    request = Request(
+        scope=Scope(since, until, parse_where(where)),
+        grouping=Grouping(parse_dimensions(by), parse_bucket(bucket)),
+        analyses=Analyses(compare, threshold, metrics, budget_tokens, _pair(parity)),
+        fmt=fmt,
+        top=top,
+    )
     url = collector_url(server, db)
     if url is not None:
-        collector_report.unserved(
-            compare=compare, metrics=metrics, budget_tokens=budget_tokens, parity=parity, fmt=fmt
-        )
-        scope = Scope(since, until, parse_where(where))
-        grouping = Grouping(parse_dimensions(by), parse_bucket(bucket))
         with CollectorClient(url, settings.server_token) as client:
-            _emit(_remote_report(client, Selection(scope, grouping), plain=plain, fmt=fmt), out)
+            _emit(_report(collector_report.CollectorReports(client), request), out)
         return
     with open_store(settings.db, read_only=True) as store:
-        if plain and fmt == "table":
-            console_for_stdout().print(terminal.summary_view(summary(store, Scope(since, until))))
-            text = None
-        elif plain:
-            text = _first_report(daily_totals(store, CallFilter(since=since, until=until), charges=True), fmt)
-        else:
-            request = Request(
-                scope=Scope(since, until, parse_where(where)),
-                by=parse_dimensions(by),
-                bucket=parse_bucket(bucket),
-                compare=compare,
-                threshold=threshold,
-                metrics=metrics,
-                budget_tokens=budget_tokens,
-                parity=_pair(parity),
-                fmt=fmt,
-                top=top,
-            )
-            text = _analysis_report(store, request)
+        text = _report(StoreReports(store), request)
     _emit(text, out)
 
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """What the user asked ``tokenomy report`` for (beyond the first report)."""
+    """What the user asked ``tokenomy report`` for."""
 
     scope: Scope
-    by: tuple[str, ...]
-    bucket: TimeUnit | None
-    compare: str | None
-    threshold: float
-    metrics: bool
-    budget_tokens: int | None
-    parity: tuple[str, str] | None
+    grouping: Grouping
+    analyses: Analyses
     fmt: str
     top: int
 
+    @property
+    def plain(self) -> bool:
+        """No analysis option: the short default table, or the first report's rows (JSON, CSV)."""
+        grouped = self.grouping.by or self.grouping.bucket or self.scope.where
+        analysed = self.analyses.compare is not None or self.analyses.any_metric
+        return not (grouped or analysed or self.fmt == "html")
 
-def _remote_report(client: CollectorClient, selection: Selection, *, plain: bool, fmt: str) -> str | None:
-    """What the store path prints (or returns to write), from the collector's report."""
-    scope = selection.scope
-    if plain and fmt == "table":
-        console_for_stdout().print(terminal.summary_view(collector_report.summary(client, scope)))
+
+class Reports(Protocol):
+    """Where the report's results come from: :class:`StoreReports` (a store file) or
+    :class:`~tokenomy.cli.collector_report.CollectorReports` (a running collector's API)."""
+
+    def summary(self, scope: Scope) -> Summary:
+        """The default report over ``scope``'s period."""
+        ...
+
+    def first_report(self, since: datetime | None, until: datetime | None) -> Report:
+        """The first report's rows with their charges."""
+        ...
+
+    def analysis(self, selection: Selection, analyses: Analyses) -> AnalysisReport:
+        """The table and KPIs of ``selection``, with what ``analyses`` adds."""
+        ...
+
+    def overview(self, scope: Scope, *, by: tuple[str, ...], compare: str | None, top: int) -> Overview:
+        """The HTML report's data."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoreReports:
+    """The report's results computed on a store file."""
+
+    store: Store
+
+    def summary(self, scope: Scope) -> Summary:
+        """The default report over ``scope``'s period."""
+        return summary(self.store, scope)
+
+    def first_report(self, since: datetime | None, until: datetime | None) -> Report:
+        """The first report's rows with their charges."""
+        return daily_totals(self.store, CallFilter(since=since, until=until), charges=True)
+
+    def analysis(self, selection: Selection, analyses: Analyses) -> AnalysisReport:
+        """The table and KPIs of ``selection``, with what ``analyses`` adds."""
+        return analysis_report(self.store, selection, analyses)
+
+    def overview(self, scope: Scope, *, by: tuple[str, ...], compare: str | None, top: int) -> Overview:
+        """The HTML report's data."""
+        return overview(self.store, scope, by=by, compare=compare, top=top)
+
+
+def _report(reports: Reports, request: Request) -> str | None:
+    """What ``request`` asks for from ``reports``: printed (None) for a table, else the text to write."""
+    scope, fmt = request.scope, request.fmt
+    if request.plain and fmt == "table":
+        console_for_stdout().print(terminal.summary_view(reports.summary(scope)))
         return None
-    if plain:
-        return _first_report(collector_report.first_report(client, scope.since, scope.until), fmt)
-    table, items = collector_report.grouped(client, selection)
-    return _render(table, items, {}, fmt)
-
-
-def _analysis_report(store: Store, request: Request) -> str | None:
-    """Attribution with KPIs (and drivers, baselines, metrics when asked), or the HTML report."""
-    if request.fmt == "html":
-        data = overview(
-            store,
-            request.scope,
-            by=request.by or ("team",),
-            compare=request.compare,
-            top=request.top,
-        )
+    if request.plain:
+        return _first_report(reports.first_report(scope.since, scope.until), fmt)
+    if fmt == "html":
+        by = request.grouping.by or ("team",)
+        data = reports.overview(scope, by=by, compare=request.analyses.compare, top=request.top)
         return html_report.render(data)
-    src = detect(store)
-    periods = _periods(store, request)
-    scope = request.scope  # with --compare, the table and KPIs cover the current period
-    if periods is not None:
-        scope = scope.between(periods[0].since, periods[0].until)
-    selection = Selection(scope, Grouping(request.by, request.bucket))
-    baseline = None if periods is None else scope.between(periods[1].since, periods[1].until)
-    table, items = spend_report(store, selection, baseline=baseline, sources=src)
-    return _render(table, items, _extras(store, request, selection, periods, src), request.fmt)
+    return _render(reports.analysis(Selection(scope, request.grouping), request.analyses), fmt)
 
 
-def _render(table: AttributionTable, items: tuple[Kpi, ...], extras: dict[str, Any], fmt: str) -> str | None:
-    """The table and KPIs (and extras) as JSON or CSV text, or printed (None) for the table format."""
+def _render(report: AnalysisReport, fmt: str) -> str | None:
+    """The report as JSON or CSV text, or printed (None) for the table format."""
     if fmt == "json":
-        return json.dumps(_json(table, items, extras), indent=2)
+        return json.dumps(analysis_json(report), indent=2)
     if fmt == "csv":
-        return serialize.attribution_csv(table)
-    _print(table, items, extras)
+        return serialize.attribution_csv(report.table)
+    _print(report)
     return None
 
 
-def _periods(store: Store, request: Request) -> tuple[Period, Period] | None:
-    if request.compare is None:
-        return None
-    current = current_period(store, request.scope.since, request.scope.until)
-    if current is None:
-        return None
-    return current, baseline_period(current, request.compare)
-
-
-def _extras(
-    store: Store, request: Request, selection: Selection, periods: tuple[Period, Period] | None, src: Sources
-) -> dict[str, Any]:
-    extras: dict[str, Any] = {}
-    if periods is not None:
-        current, base = periods
-        dims = request.by or ("team", "feature")
-        extras["drivers"] = cost_drivers(store, current, base, scope=request.scope, by=dims, sources=src)
-        extras["baselines"] = intent_baselines(
-            store, current, base, scope=request.scope, threshold=request.threshold, sources=src
-        )
-    if request.metrics or request.budget_tokens or request.parity:
-        extras["metrics"] = _metrics(store, selection, request, src)
-    return extras
-
-
-def _metrics(store: Store, selection: Selection, request: Request, src: Sources) -> list[MetricResult]:
-    results = []
-    if request.metrics:
-        results = [metric(store, selection, sources=src) for metric in metrics_module.METRICS.values()]
-    if request.budget_tokens:
-        results.append(metrics_module.token_utilization(store, request.budget_tokens, selection, sources=src))
-    if request.parity:
-        a, b = request.parity
-        results.append(metrics_module.latency_cost_parity(store, a, b, selection, sources=src))
-    return results
-
-
-def _json(table: AttributionTable, items: tuple[Kpi, ...], extras: dict[str, Any]) -> dict[str, Any]:
-    data = grouped_json(table, items)
-    if "drivers" in extras:
-        data["drivers"] = serialize.drivers_json(extras["drivers"])
-        data["baselines"] = serialize.baselines_json(extras["baselines"])
-    if "metrics" in extras:
-        data["metrics"] = [metric_json(m) for m in extras["metrics"]]
-    return data
-
-
-def _print(table: AttributionTable, items: tuple[Kpi, ...], extras: dict[str, Any]) -> None:
+def _print(report: AnalysisReport) -> None:
     console = console_for_stdout()
-    if "drivers" in extras:
-        current, baseline = extras["drivers"].current, extras["drivers"].baseline
-        console.print(terminal.heading(current, baseline))
+    table, drivers = report.table, report.drivers
+    if drivers is not None:
+        console.print(terminal.heading(drivers.current, drivers.baseline))
     elif table.scope.since is not None and table.scope.until is not None:
         console.print(terminal.heading(Period(table.scope.since, table.scope.until), None))
-    console.print(terminal.kpi_tiles(items))
+    console.print(terminal.kpi_tiles(report.kpis))
     if not table.rows:
         console.print("no calls or charges in the store for this selection")
     else:
         console.print(terminal.attribution_table(table))
     for note in table.notes:
         console.print(f"note: {note}", style="dim")
-    if "drivers" in extras:
-        for part in terminal.drivers_tables(extras["drivers"]):
+    if drivers is not None:
+        for part in terminal.drivers_tables(drivers):
             console.print(part)
-        console.print(terminal.baselines_table(extras["baselines"]))
-    if "metrics" in extras:
-        console.print(terminal.metrics_table(extras["metrics"]))
+        console.print(terminal.baselines_table(report.baselines))
+    if report.metrics is not None:
+        console.print(terminal.metrics_table(report.metrics))
 
 
 def _pair(text: str | None) -> tuple[str, str] | None:
     if text is None:
         return None
-    parts = [p.strip() for p in text.split(",") if p.strip()]
-    if len(parts) != 2:
-        raise click.BadParameter(f"expected two models, MODEL_A,MODEL_B; got {text!r}", param_hint="--parity")
-    return parts[0], parts[1]
+    try:
+        return parity_pair(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--parity") from exc
 
 
 def _emit(text: str | None, out: Path | None) -> None:

@@ -11,17 +11,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Final
 
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
 
+from tokenomy.analysis.baselines import DEFAULT_THRESHOLD
 from tokenomy.analysis.dimensions import Grouping, Scope, as_utc, parse_bucket, parse_dimensions, parse_where
 from tokenomy.analysis.grouped import Selection
-from tokenomy.analysis.kpis import spend_report
+from tokenomy.analysis.overview import overview
+from tokenomy.analysis.overview_wire import overview_json
+from tokenomy.analysis.periods import check_compare
 from tokenomy.analysis.report import daily_totals
-from tokenomy.analysis.report_wire import grouped_json, report_row_json, summary_json
+from tokenomy.analysis.report_analyses import Analyses, analysis_report, parity_pair
+from tokenomy.analysis.report_wire import analysis_json, report_row_json, summary_json
 from tokenomy.analysis.summary import summary
 from tokenomy.budgets.accounts import Account
 from tokenomy.budgets.policy import Policy, Unit
@@ -36,35 +41,149 @@ from tokenomy.store.snapshot import snapshot
 DEFAULT_LIMIT: Final = 100
 MAX_LIMIT: Final = 1000
 Answer = tuple[int, dict[str, Any]]
-REPORT_PARAMS: Final = ("since", "until", "provider", "model", "by", "bucket", "where", "view", "charges")
+REPORT_PARAMS: Final = (
+    "since",
+    "until",
+    "provider",
+    "model",
+    "by",
+    "bucket",
+    "where",
+    "view",
+    "charges",
+    "compare",
+    "threshold",
+    "metrics",
+    "budget_tokens",
+    "parity",
+    "top",
+)
 """The query parameters of ``GET /api/v1/report``."""
-REPORT_VIEWS: Final = ("totals", "summary")
+REPORT_VIEWS: Final = ("totals", "summary", "overview")
+_ANALYSIS: Final = ("by", "bucket", "where", "compare", "metrics", "budget_tokens", "parity")
+"""The parameters that turn the totals into the grouped report (``tokenomy report --by...``)."""
+_OVERVIEW: Final = ("since", "until", "where", "by", "compare", "top", "threshold")
+"""What ``view=overview`` takes (``threshold`` is read with ``compare`` by the grouped form only)."""
+TOP_SESSIONS: Final = 10
+"""Sessions in the overview without ``top``, as ``tokenomy report --top``."""
+
+
+@dataclass(frozen=True, slots=True)
+class _ReportRequest:
+    """The report's parameters, read and checked: which form, over what, with what."""
+
+    form: str
+    """``totals``, ``grouped``, ``summary`` or ``overview``."""
+    filters: CallFilter
+    selection: Selection
+    analyses: Analyses
+    charges: bool
+    top: int
 
 
 def report(store: Store, query: Mapping[str, str] | Sequence[tuple[str, str]]) -> Answer:
-    """``GET /api/v1/report``: the report ``tokenomy report`` prints, in one of three forms.
+    """``GET /api/v1/report``: the report ``tokenomy report`` prints, in one of four forms.
 
     * By default, totals by UTC day, provider and model (``since``, ``until``, ``provider``,
       ``model``); ``charges=true`` adds each day's charges (a row with no provider and no model)
       and every row's ``charges``, ``charge_cost`` and ``spend``.
-    * ``by``, ``bucket`` or ``where`` (repeatable ``dim=value``): the attribution table and its
-      KPIs (:func:`tokenomy.analysis.kpis.spend_report`), as ``tokenomy report --by...`` computes them.
+    * ``by``, ``bucket``, ``where`` (repeatable ``dim=value``), ``compare`` (with ``threshold``),
+      ``metrics``, ``budget_tokens`` or ``parity``: the attribution table and its KPIs, with the
+      cost drivers, intent baselines and metrics those add
+      (:func:`tokenomy.analysis.report_analyses.analysis_report`), as ``tokenomy report --by...``.
     * ``view=summary``: the default report (:func:`tokenomy.analysis.summary.summary`).
+    * ``view=overview``: the HTML report's data (:func:`tokenomy.analysis.overview.overview`; ``by``
+      default ``team``, ``compare``, ``top`` sessions).
 
-    ``query`` is the parameters as pairs (``where`` may repeat) or as a mapping.
+    Every form runs its queries over one snapshot of the store. ``query`` is the parameters as
+    pairs (``where`` may repeat) or as a mapping.
 
     Raises:
-        PayloadError: 400 for an unknown, repeated or malformed parameter, or for parameters that
-            do not go together.
+        PayloadError: 400 for an unknown, repeated or malformed parameter, for parameters that
+            do not go together, or for a period the comparison cannot use.
     """
+    request = _report_request(query)
+    with snapshot(store) as moment:  # one transaction: the parts of the answer add up (docs/server.md)
+        try:
+            return 200, _report_body(moment, request)
+        except ConfigError as exc:  # a period the data leaves empty (--since after the last call...)
+            raise PayloadError(400, str(exc)) from exc
+
+
+def _report_body(store: Store, request: _ReportRequest) -> dict[str, Any]:
+    """The report's answer from ``store`` (a snapshot)."""
+    selection, analyses = request.selection, request.analyses
+    if request.form == "grouped":
+        return analysis_json(analysis_report(store, selection, analyses))
+    if request.form == "summary":
+        return summary_json(summary(store, selection.scope))
+    if request.form == "overview":
+        by = selection.grouping.by or ("team",)
+        found = overview(store, selection.scope, by=by, compare=analyses.compare, top=request.top)
+        return overview_json(found)
+    filters, charges = request.filters, request.charges
+    result = daily_totals(store, filters, charges=charges)
+    return {
+        "since": _iso(filters.since),
+        "until": _iso(filters.until),
+        "rows": [report_row_json(r, with_keys=True, charges=charges) for r in result.rows],
+        "total": report_row_json(result.total, with_keys=False, charges=charges),
+    }
+
+
+def _report_request(query: Mapping[str, str] | Sequence[tuple[str, str]]) -> _ReportRequest:
+    """The report's parameters checked in order: names, the view, what goes together, each value."""
     single, where = _report_query(query)
-    grouping = [name for name in ("by", "bucket") if single.get(name)] + (["where"] if where else [])
     view = single.get("view") or "totals"
     if view not in REPORT_VIEWS:
         raise PayloadError(400, f"query parameter view={view!r} is not one of {', '.join(REPORT_VIEWS)}")
-    charges = _flag(single, "charges")
-    narrowed = [name for name in ("provider", "model") if single.get(name)]
-    others = narrowed + (["charges"] if charges else [])
+    charges, metrics = _flag(single, "charges"), _flag(single, "metrics")
+    given = {name for name, value in single.items() if value and name != "view"} | (
+        {"where"} if where else set()
+    )
+    given -= {name for name, on in (("charges", charges), ("metrics", metrics)) if not on}
+    grouped = _combination(given, view)
+    since, until = _period(single)
+    filters = CallFilter(
+        since=since, until=until, provider=single.get("provider") or None, model=single.get("model") or None
+    )
+    try:
+        scope = Scope(as_utc(since), as_utc(until), parse_where(where, option="query parameter where"))
+        by = parse_dimensions(single.get("by") or None, option="query parameter by")
+    except ConfigError as exc:
+        raise PayloadError(400, str(exc)) from exc
+    analyses = Analyses(
+        compare=_compare(single),
+        threshold=_threshold(single),
+        metrics=metrics,
+        budget_tokens=_positive(single, "budget_tokens"),
+        parity=_parity(single),
+    )
+    return _ReportRequest(
+        form=view if view != "totals" else ("grouped" if grouped else "totals"),
+        filters=filters,
+        selection=Selection(scope, Grouping(by, _bucket(single))),
+        analyses=analyses,
+        charges=charges,
+        top=_positive(single, "top") or TOP_SESSIONS,
+    )
+
+
+def _combination(given: set[str], view: str) -> bool:
+    """Refuse parameters that do not go together (given: those with a value, flags that are on);
+    True when the parameters make the grouped report."""
+    grouping = [name for name in _ANALYSIS if name in given]
+    if view == "overview":
+        refused = [name for name in REPORT_PARAMS if name in given and name not in _OVERVIEW]
+        if refused:
+            raise PayloadError(
+                400,
+                f"query parameter {' and '.join(refused)} cannot be combined with view=overview: "
+                "the overview takes since, until, where, by, compare and top",
+            )
+        return False
+    narrowed = [name for name in ("provider", "model") if name in given]
+    others = narrowed + (["charges"] if "charges" in given else [])
     if grouping and (others or view != "totals"):
         extra = others + (["view"] if view != "totals" else [])
         hint = "; the grouped report filters with where (where=provider=openai)" if narrowed else ""
@@ -78,45 +197,7 @@ def report(store: Store, query: Mapping[str, str] | Sequence[tuple[str, str]]) -
             f"query parameter {' and '.join(others)} cannot be combined with view=summary: "
             "the summary takes since and until only",
         )
-    since, until = _period(single)
-    filters = CallFilter(
-        since=since, until=until, provider=single.get("provider") or None, model=single.get("model") or None
-    )
-    with snapshot(store) as moment:  # one transaction: the parts of the answer add up (docs/server.md)
-        return _report_body(
-            moment, single, where, filters, grouping=bool(grouping), view=view, charges=charges
-        )
-
-
-def _report_body(
-    store: Store,
-    single: dict[str, str],
-    where: list[str],
-    filters: CallFilter,
-    *,
-    grouping: bool,
-    view: str,
-    charges: bool,
-) -> Answer:
-    """The report's answer from ``store`` (a snapshot), its parameters checked by :func:`report`."""
-    period = Scope(as_utc(filters.since), as_utc(filters.until))
-    try:
-        if grouping:
-            scope = Scope(period.since, period.until, parse_where(where, option="query parameter where"))
-            by = parse_dimensions(single.get("by") or None, option="query parameter by")
-            table, items = spend_report(store, Selection(scope, Grouping(by, _bucket(single))))
-            return 200, grouped_json(table, items)
-        if view == "summary":
-            return 200, summary_json(summary(store, period))
-    except ConfigError as exc:
-        raise PayloadError(400, str(exc)) from exc
-    result = daily_totals(store, filters, charges=charges)
-    return 200, {
-        "since": _iso(filters.since),
-        "until": _iso(filters.until),
-        "rows": [report_row_json(r, with_keys=True, charges=charges) for r in result.rows],
-        "total": report_row_json(result.total, with_keys=False, charges=charges),
-    }
+    return bool(grouping)
 
 
 def _report_query(query: Mapping[str, str] | Sequence[tuple[str, str]]) -> tuple[dict[str, str], list[str]]:
@@ -138,6 +219,53 @@ def _report_query(query: Mapping[str, str] | Sequence[tuple[str, str]]) -> tuple
         else:
             single[name] = value
     return single, where
+
+
+def _compare(query: Mapping[str, str]) -> str | None:
+    """The baseline period, checked as ``--compare`` is (before anything is read)."""
+    value = query.get("compare") or None
+    if value is not None:
+        try:
+            check_compare(value, option="query parameter compare")
+        except ConfigError as exc:
+            raise PayloadError(400, str(exc)) from exc
+    return value
+
+
+def _threshold(query: Mapping[str, str]) -> float:
+    """The regression threshold: a number of 0 or more, as ``--threshold`` takes it."""
+    value = query.get("threshold")
+    if not value:
+        return DEFAULT_THRESHOLD
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if number < 0:
+        raise PayloadError(
+            400, f"query parameter threshold={value!r} is not a number of 0 or more (0.25 is a rise of 25%)"
+        )
+    return number
+
+
+def _positive(query: Mapping[str, str], name: str) -> int | None:
+    """A whole number of 1 or more, or None when not given."""
+    if not query.get(name):
+        return None
+    number = _int(query, name, 0)
+    if number < 1:
+        raise PayloadError(400, f"query parameter {name}={number} must be 1 or more")
+    return number
+
+
+def _parity(query: Mapping[str, str]) -> tuple[str, str] | None:
+    value = query.get("parity")
+    if not value:
+        return None
+    try:
+        return parity_pair(value)
+    except ValueError as exc:
+        raise PayloadError(400, f"query parameter parity: {exc}") from exc
 
 
 def _bucket(query: Mapping[str, str]) -> TimeUnit | None:

@@ -11,6 +11,7 @@ from typing import Any, Final
 
 from tokenomy import __version__
 from tokenomy.budgets.policy import Scope as BudgetScope
+from tokenomy.server.api import REPORT_PARAMS
 
 _ERROR: Final = {
     "type": "object",
@@ -52,6 +53,9 @@ _EXAMPLES: Final = {
     "bucket": "day",
     "where": "team=search",
     "view": "summary",
+    "compare": "previous",
+    "threshold": 0.25,
+    "parity": "gpt-4o,gpt-4o-mini",
     "scope": "team",
     "value": "search",
     "session": "s-42",
@@ -83,9 +87,42 @@ def _params(*names: str) -> list[dict[str, Any]]:
             "string",
         ),
         "view": (
-            "totals (default: by UTC day, provider and model) or summary (the default report of "
-            "`tokenomy report`: KPIs with their trend, spend over time, the costliest models).",
+            "totals (default: by UTC day, provider and model), summary (the default report of "
+            "`tokenomy report`: KPIs with their trend, spend over time, the costliest models) or overview "
+            "(the data of `tokenomy report --format html`: since, until, where, by, compare and top).",
             "string",
+        ),
+        "compare": (
+            "The baseline period, as `tokenomy report --compare`: previous, last-week or "
+            "YYYY-MM-DD..YYYY-MM-DD. The table and KPIs then cover the current period (since/until, a "
+            "missing bound taken from the data) and the answer adds drivers and baselines; with "
+            "view=overview, the previous period of the trends and the waterfall.",
+            "string",
+        ),
+        "threshold": (
+            "The rise in tokens per call that flags an intent as a regression (default 0.25: +25%), "
+            "as `--threshold`; read with compare only (accepted and checked with any form).",
+            "number",
+        ),
+        "metrics": (
+            "true: the answer adds metrics, every efficiency metric for the grouping, as "
+            "`tokenomy report --metrics`.",
+            "boolean",
+        ),
+        "budget_tokens": (
+            "A token budget per group and bucket (1 or more): the answer's metrics add token "
+            "utilization, as `--budget-tokens`.",
+            "integer",
+        ),
+        "parity": (
+            "Two models, MODEL_A,MODEL_B: the answer's metrics add their latency-cost parity per intent, "
+            "as `--parity`.",
+            "string",
+        ),
+        "top": (
+            "Sessions listed by view=overview (1 or more, default 10), as `--top`; accepted and checked "
+            "with any form, read by the overview only.",
+            "integer",
         ),
         "charges": (
             "true: the totals also carry each day's charges (a row with no provider and no model) "
@@ -234,9 +271,11 @@ def document() -> dict[str, Any]:
         "/api/v1/report": _get(
             "The report of `tokenomy report`. By default totals by UTC day, provider and model: calls, "
             "tokens per bucket, cost, unpriced calls (with charges=true also charges and spend). With by, "
-            "bucket or where: the attribution table (rows, total, notes, by, bucket, where) and its kpis. "
-            "With view=summary: period, previous, kpis, over_time, models, folded.",
-            _params("since", "until", "provider", "model", "by", "bucket", "where", "view", "charges"),
+            "bucket, where, compare, metrics, budget_tokens or parity: the attribution table (rows, total, "
+            "notes, by, bucket, where) and its kpis, with drivers and baselines (compare) and metrics "
+            "(metrics, budget_tokens, parity). With view=summary: period, previous, kpis, over_time, "
+            "models, folded. With view=overview: the HTML report's data.",
+            _params(*REPORT_PARAMS),
             _json(
                 "The report.",
                 {
@@ -244,12 +283,34 @@ def document() -> dict[str, Any]:
                     "anyOf": [
                         {"title": "totals", "required": list(_TOTALS)},
                         {
-                            "title": "grouped (by, bucket, where)",
+                            "title": "grouped (by, bucket, where, compare, metrics, budget_tokens, parity)",
                             "required": [*_TOTALS, "where", "by", "bucket", "notes", "kpis"],
+                            "properties": {
+                                "drivers": {"type": "object", "description": "With compare."},
+                                "baselines": {"type": "array", "description": "With compare."},
+                                "metrics": {
+                                    "type": "array",
+                                    "description": "With metrics, budget_tokens or parity.",
+                                },
+                            },
                         },
                         {
                             "title": "summary (view=summary)",
                             "required": ["period", "previous", "kpis", "over_time", "models", "folded"],
+                        },
+                        {
+                            "title": "overview (view=overview)",
+                            "required": [
+                                "period",
+                                "previous",
+                                "scope",
+                                "table",
+                                "kpis",
+                                "over_time",
+                                "drivers",
+                                "sessions",
+                                "notes",
+                            ],
                         },
                     ],
                     "properties": {},
