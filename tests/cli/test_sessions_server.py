@@ -76,7 +76,7 @@ def _call(cid: str, start: float, agent: str, **fields: Any) -> dict[str, Any]:
 def _events() -> list[dict[str, Any]]:
     """Session S: main delegates to a helper below an agent span; a call adopted through its trace;
     an unpriced call; two charges; a session outcome. Q: one call that failed. W: four days later.
-    One call with neither session nor trace."""
+    G: a charge, no call. One call with neither session nor trace."""
     return [
         _call(
             "a1",
@@ -130,6 +130,8 @@ def _events() -> list[dict[str, Any]]:
          "session_id": "S", "attribution": {"team": "t"}},
         {"type": "charge", "id": "wg", "amount": "0.02", "kind": "gpu", "at": _at(4 * 86_400 + 1),
          "session_id": "W"},
+        {"type": "charge", "id": "gg", "amount": "0.00001", "kind": "search_api", "at": _at(6),
+         "session_id": "G"},  # a session of charges alone
         {"type": "outcome", "target": "session", "id": "S", "success": True, "score": 0.9,
          "action": "merged", "at": _at(7)},
         {"type": "outcome", "target": "call", "id": "q", "success": False, "at": _at(10)},
@@ -219,7 +221,7 @@ def test_sessions_through_the_collector_print_what_the_store_prints(
 def test_the_ranking_compared_is_the_one_expected(served: Served, token: None) -> None:
     remote, _ = both(served, "sessions", "--format", "json")
     data = json.loads(remote)
-    assert [r["session_id"] for r in data["rows"]] == ["W", "S", "Q", "O"]
+    assert [r["session_id"] for r in data["rows"]] == ["W", "S", "Q", "O", "G"]
     s = data["rows"][1]
     assert (s["calls"], s["charges"], s["cost"], s["unpriced"], s["outcome"], s["action"]) == (
         4,
@@ -230,9 +232,14 @@ def test_the_ranking_compared_is_the_one_expected(served: Served, token: None) -
         "merged",
     )
     assert data["rows"][2]["outcome"] == "failure"
-    assert (data["sessions"], data["no_session_calls"]) == (4, 1)
+    assert (data["rows"][4]["calls"], data["rows"][4]["charges"], data["rows"][4]["cost"]) == (
+        0,
+        1,
+        "0.000010000000",
+    )
+    assert (data["sessions"], data["no_session_calls"]) == (5, 1)
     remote, _ = both(served, "sessions")
-    assert "most expensive sessions (of 4)" in remote
+    assert "most expensive sessions (of 5)" in remote
     assert "1 call(s) belong to no session" in remote
     # from 10:00:05 S has one unpriced call and no charge: Q passes it although S's listed bound is higher
     remote, _ = both(served, "sessions", "--since", "2026-03-01T10:00:05", "--top", "2", "--format", "csv")

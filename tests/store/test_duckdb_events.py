@@ -9,6 +9,7 @@ from pathlib import Path
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
 import pytest
 
+from tokenomy.analysis.sessions import top_sessions
 from tokenomy.errors import StoreError
 from tokenomy.pricing import Pricer
 from tokenomy.schema import Call, Charge, OutcomeEvent, Usage
@@ -139,4 +140,57 @@ def test_the_latest_outcome_wins_whole_not_field_by_field(tmp_path: Path, pricer
             ]
         )
         [row] = store.sessions_page().to_pylist()
-        assert (row["success"], row["score"], row["action"]) == (False, None, None)
+        # the session's latest outcome names no action: a call's action shows, as `tokenomy sessions`
+        assert (row["success"], row["score"], row["action"]) == (False, None, "ticket")
+        [ranked] = top_sessions(store).rows
+        assert (ranked.outcome, ranked.action) == ("failure", "ticket")
+
+
+def test_a_session_without_an_outcome_reads_its_calls_outcomes(tmp_path: Path, pricer: Pricer) -> None:
+    """No outcome for the session: its calls' say, a failure winning, as `tokenomy sessions` reads it."""
+    with open_store(tmp_path / "s.duckdb") as store:
+        batch = _batch()
+        batch.outcomes = outcomes_to_arrow(
+            [
+                OutcomeEvent("call", "a1", T0, success=True, action="ticket"),
+                OutcomeEvent("call", "a2", T0, success=True),
+            ],
+            source="test",
+        )
+        store.write_events(batch, pricer=pricer)
+        [row] = store.sessions_page().to_pylist()
+        assert (row["session_id"], row["success"], row["score"], row["action"]) == ("S", True, None, "ticket")
+        store.insert_outcomes([OutcomeEvent("call", "late", T0 + timedelta(minutes=9), success=False)])
+        [row] = store.sessions_page().to_pylist()  # "late" belongs to S through its trace's root span
+        assert row["success"] is False
+        assert [(r.session_id, r.outcome) for r in top_sessions(store).rows] == [("S", "failure")]
+
+
+def test_a_session_of_charges_alone_is_listed(tmp_path: Path, pricer: Pricer) -> None:
+    with open_store(tmp_path / "s.duckdb") as store:
+        store.write_events(_batch(), pricer=pricer)
+        alone = [
+            Charge(id="g2", amount=Decimal("0.25"), kind="search", at=T0 + timedelta(days=1), session_id="C"),
+            Charge(id="g3", amount=Decimal("0.75"), kind="search", at=T0 + timedelta(days=2), session_id="C"),
+        ]
+        store.write_events(
+            EventBatch(calls=calls_to_arrow([]), charges=charges_to_arrow(alone)), pricer=pricer
+        )
+        first, second = store.sessions_page().to_pylist()
+        assert (first["session_id"], first["calls"], first["charges"], first["cost"]) == (
+            "C",
+            0,
+            Decimal("1.000000000000"),
+            None,
+        )
+        assert (first["first_at"], first["last_at"]) == (T0 + timedelta(days=1), T0 + timedelta(days=2))
+        assert (first["input_tokens"], first["output_tokens"], first["unpriced"]) == (0, 0, 0)
+        assert second["session_id"] == "S"
+        # a period selects charges by their time; a provider or a model selects no charge
+        in_period = store.sessions_page(CallFilter(since=T0 + timedelta(days=2)))
+        assert in_period.column("session_id").to_pylist() == ["C"]
+        assert store.sessions_page(CallFilter(until=T0 + timedelta(hours=1))).column(
+            "session_id"
+        ).to_pylist() == ["S"]
+        assert store.sessions_page(CallFilter(provider="openai")).column("session_id").to_pylist() == ["S"]
+        assert "C" in {r.session_id for r in top_sessions(store).rows}

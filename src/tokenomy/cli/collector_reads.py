@@ -15,8 +15,7 @@ Sessions are read in that order until no session left could enter the top. The l
 how many sessions there are, and ``GET /api/v1/report`` how many calls the period has, so the
 calls that belong to no session are the difference.
 
-What the API cannot give: its times have millisecond precision (JSON formats show them), and it
-lists only sessions with calls (a session of charges alone is not ranked).
+What the API cannot give: its times have millisecond precision (JSON formats show them).
 """
 
 from __future__ import annotations

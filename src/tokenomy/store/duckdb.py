@@ -463,8 +463,10 @@ class DuckDBStore:
         self, filters: CallFilter | None = None, *, limit: int = 100, offset: int = 0
     ) -> pa.Table:
         """Sessions with their totals, most recently active first (columns in store/duckdb_events.py)."""
-        where, params = filter_sql(filters)
-        return duckdb_events.sessions_page(self, where, params, limit=limit, offset=offset)
+        charges = filter_sql(filters, time_column='"at"', with_model=False)
+        if filters is not None and (filters.provider is not None or filters.model is not None):
+            charges = ("FALSE", [])  # charges have no provider or model: none selects a session
+        return duckdb_events.sessions_page(self, filter_sql(filters), charges, limit=limit, offset=offset)
 
     def session_records(self, session_id: str) -> SessionRecords:
         """A session's calls, charges, outcomes and spans."""

@@ -141,37 +141,64 @@ def outcomes_of(store: DuckDBStore, target: str, ids: Sequence[str]) -> pa.Table
 
 
 def sessions_page(
-    store: DuckDBStore, where: str, params: Sequence[Any], *, limit: int, offset: int
+    store: DuckDBStore,
+    where: tuple[str, Sequence[Any]],
+    charges_where: tuple[str, Sequence[Any]],
+    *,
+    limit: int,
+    offset: int,
 ) -> pa.Table:
     """Sessions with their totals, most recently active first.
 
     Columns: ``session_id``, ``calls``, ``first_at``, ``last_at``, ``input_tokens``,
     ``output_tokens``, ``cost`` (priced calls; null when none is), ``unpriced``, ``charges``
-    (sum of the session's charges, null when none), and the latest session outcome's
-    ``success``, ``score`` and ``action``. ``where`` selects the calls counted.
+    (sum of the session's charges, null when none), and the session's ``success``, ``score`` and
+    ``action``. ``where`` (a condition and its parameters) selects the calls counted;
+    ``charges_where`` the charges that list a session with no selected call (0 calls and tokens,
+    its times its charges'). The outcome is the one recorded for the session, else its selected
+    calls' (a failure wins), and its action the session's, else a call's, as ``tokenomy sessions``
+    reads them (:mod:`tokenomy.analysis.sessions`); the score is the session's.
     """
     sql = f"""
         WITH c AS (
-            SELECT {_SESSION_OF_CALL} AS sid, started_at, ended_at, input_total, output_total, cost_total
-            FROM calls c WHERE {where}
+            SELECT {_SESSION_OF_CALL} AS sid, id, started_at, ended_at, input_total, output_total,
+                   cost_total, success, action
+            FROM calls c WHERE {where[0]}
         ),
+        co AS (SELECT id, arg_max_null(success, "at") AS success, arg_max_null(action, "at") AS action
+               FROM outcomes WHERE target = 'call' GROUP BY id),
         totals AS (
-            SELECT sid AS session_id, count(*) AS calls, min(started_at) AS first_at,
-                   max(coalesce(ended_at, started_at)) AS last_at,
-                   sum(input_total)::BIGINT AS input_tokens, sum(output_total)::BIGINT AS output_tokens,
-                   sum(cost_total) AS cost, count(*) FILTER (WHERE cost_total IS NULL) AS unpriced
-            FROM c WHERE sid IS NOT NULL GROUP BY sid
+            SELECT c.sid AS session_id, count(*) AS calls, min(c.started_at) AS first_at,
+                   max(coalesce(c.ended_at, c.started_at)) AS last_at,
+                   sum(c.input_total)::BIGINT AS input_tokens, sum(c.output_total)::BIGINT AS output_tokens,
+                   sum(c.cost_total) AS cost, count(*) FILTER (WHERE c.cost_total IS NULL) AS unpriced,
+                   bool_and(coalesce(co.success, c.success)) AS call_success,
+                   max(coalesce(co.action, c.action)) AS call_action
+            FROM c LEFT JOIN co ON co.id = c.id WHERE c.sid IS NOT NULL GROUP BY c.sid
         ),
+        lone AS (
+            SELECT session_id, 0::BIGINT AS calls, min("at") AS first_at, max("at") AS last_at,
+                   0::BIGINT AS input_tokens, 0::BIGINT AS output_tokens,
+                   CAST(NULL AS DECIMAL(38, 12)) AS cost, 0::BIGINT AS unpriced,
+                   CAST(NULL AS BOOLEAN) AS call_success, CAST(NULL AS VARCHAR) AS call_action
+            FROM charges
+            WHERE session_id IS NOT NULL AND {charges_where[0]}
+              AND session_id NOT IN (SELECT session_id FROM totals)
+            GROUP BY session_id
+        ),
+        listed AS (SELECT * FROM totals UNION ALL SELECT * FROM lone),
         ch AS (SELECT session_id, sum(amount) AS charges FROM charges
                WHERE session_id IS NOT NULL GROUP BY session_id),
         o AS (SELECT id AS session_id, arg_max_null(success, "at") AS success,
                      arg_max_null(score, "at") AS score, arg_max_null(action, "at") AS action
               FROM outcomes WHERE target = 'session' GROUP BY id)
-        SELECT totals.*, ch.charges, o.success, o.score, o.action
-        FROM totals LEFT JOIN ch USING (session_id) LEFT JOIN o USING (session_id)
-        ORDER BY last_at DESC NULLS LAST, session_id LIMIT ? OFFSET ?
+        SELECT l.session_id, l.calls, l.first_at, l.last_at, l.input_tokens, l.output_tokens, l.cost,
+               l.unpriced, ch.charges, coalesce(o.success, l.call_success) AS success, o.score,
+               coalesce(o.action, l.call_action) AS action
+        FROM listed l LEFT JOIN ch USING (session_id) LEFT JOIN o USING (session_id)
+        ORDER BY l.last_at DESC NULLS LAST, l.session_id LIMIT ? OFFSET ?
     """
-    return _read(store, sql, [*params, limit, offset])
+    return _read(store, sql, [*where[1], *charges_where[1], limit, offset])
 
 
 def session_records(store: DuckDBStore, session_id: str) -> SessionRecords:
