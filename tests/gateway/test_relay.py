@@ -47,3 +47,32 @@ def test_a_content_chunk_mentioning_usage_is_kept() -> None:
 def test_hop_by_hop_headers_are_not_forwarded() -> None:
     headers = [(b"content-type", b"a"), (b"transfer-encoding", b"chunked"), (b"connection", b"close")]
     assert response_headers(headers, length=3) == [(b"content-type", b"a"), (b"content-length", b"3")]
+
+
+FINISH = b'data: {"id":"c","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]'
+IN_LAST = FINISH + b',"usage":{"prompt_tokens":5,"completion_tokens":1,"total_tokens":6}}\n\n'
+
+
+@given(
+    st.sampled_from([b"\n", b"\r\n", b"\r"]),
+    st.lists(st.integers(min_value=1, max_value=len(WITH_USAGE + IN_LAST) - 1), max_size=8),
+)
+def test_every_line_end_and_chunking_gives_the_same_bytes(end: bytes, cuts: list[int]) -> None:
+    whole = (ROLE + TOKEN + IN_LAST + USAGE + DONE).replace(b"\n", end)
+    points = sorted({c for c in cuts if c < len(whole)})
+    chunks = [whole[a:b] for a, b in zip([0, *points], [*points, len(whole)], strict=True)]
+    expected = WITHOUT.replace(DONE, FINISH + b"}\n\n" + DONE).replace(b"\n", end)
+    assert b"".join(_run(chunks)) == expected
+
+
+def test_usage_inside_a_chunk_of_choices_is_cut_out_and_the_rest_kept_byte_for_byte() -> None:
+    spaced = b'data: {"usage": {"prompt_tokens": 5} , "id": "c", "choices": [{"delta": {}}]}\n\n'
+    assert _run([IN_LAST, spaced]) == [
+        FINISH + b"}\n\n",
+        b'data: {"id": "c", "choices": [{"delta": {}}]}\n\n',
+    ]
+
+
+def test_an_event_that_is_not_json_or_has_several_data_lines_is_sent_as_it_came() -> None:
+    odd = b'data: {"usage":{"a":1},\ndata: "choices":[]}\n\ndata: {"usage":{"a":\n\n'
+    assert b"".join(_run([odd])) == odd
