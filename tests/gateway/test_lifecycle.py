@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import socket
 import threading
 import time
 from typing import Any
 
+from tests.gateway.scripted import Asked, scripted, sized
 from tests.gateway.support import (
     ListTarget,
     Running,
     asgi_call,
     calls_of,
+    chat_completion,
     memory_sink,
     mock_routes,
     post,
@@ -242,3 +245,30 @@ def test_the_start_up_line_says_what_none_and_off_mean() -> None:
     )
     assert Gateway(settings).sink_description == "off (not metered)"
     discard.shutdown(1)
+
+
+def test_a_head_whose_upstream_answers_with_a_body_does_not_break_the_next_request() -> None:
+    """An upstream that sends a body on a HEAD (as the mock once did) must not leave it on a pooled
+    connection for the next request to read as its answer (it was a 502); the HEAD's answer gives
+    the length the upstream gave, and no body."""
+    refusal = json.dumps({"error": {"message": "HEAD is not allowed", "type": "invalid_request_error"}})
+
+    def answer(asked: Asked) -> list[bytes]:
+        if asked.method == "HEAD":  # a body where HTTP says there is none
+            return sized(405, refusal.encode(), [("content-type", "application/json")])
+        return sized(200, json.dumps(chat_completion("chatcmpl-afterhead00000001", "gpt-4o")).encode())
+
+    with scripted(answer) as upstream:
+        settings = GatewaySettings(
+            routes=(Route(("*",), "openai", upstream.base_url + "/v1", api_key="sk-up"),)
+        )
+        with running(Gateway(settings)) as gateway:
+            conn = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=10)
+            conn.request("HEAD", "/v1/chat/completions")
+            head = conn.getresponse()
+            head_body = head.read()
+            conn.close()
+            statuses = [post(f"{gateway.openai_base_url}/chat/completions", BODY | {"stream": False})[0]]
+            statuses.append(post(f"{gateway.openai_base_url}/chat/completions", BODY | {"stream": False})[0])
+    assert statuses == [200, 200]
+    assert (head.status, head.getheader("content-length"), head_body) == (405, str(len(refusal)), b"")

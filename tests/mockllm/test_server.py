@@ -434,6 +434,23 @@ def test_keep_alive_reuses_one_connection_and_answers_pipelined_requests_in_orde
     assert mock.stats()["totals"]["by_status"] == {"200": 2, "400": 1}
 
 
+def test_a_head_gets_the_head_alone_and_the_connection_serves_the_next_request(mock: MockThread) -> None:
+    body = json.dumps({"model": "gpt-4o", "messages": user()}).encode()
+    with socket.create_connection((mock.server.host, mock.server.port), timeout=10) as sock:
+        sock.sendall(b"HEAD /v1/chat/completions HTTP/1.1\r\nhost: x\r\n\r\n" + raw_request(body))
+        buf = b""
+        for _ in range(1000):
+            if buf.count(b"\r\n\r\n") >= 2:
+                break
+            buf += sock.recv(65536)
+        head, _, after = buf.partition(b"\r\n\r\n")
+        head2, body2, _ = read_response(sock, after)
+    assert head.startswith(b"HTTP/1.1 405")
+    assert b"content-length: " in head  # the length a GET would have: no body follows it
+    assert head2.startswith(b"HTTP/1.1 200"), f"the HEAD's answer carried a body: {after[:60]!r}"
+    assert json.loads(body2)["object"] == "chat.completion"
+
+
 def test_malformed_http_gets_a_400_and_the_connection_closed(mock: MockThread) -> None:
     with socket.create_connection((mock.server.host, mock.server.port), timeout=10) as sock:
         sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")

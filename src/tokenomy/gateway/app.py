@@ -276,7 +276,11 @@ class Gateway:
         except UpstreamError as exc:
             await reply_error(send, wire, RefusedError(502, f"the gateway's upstream failed: {exc.message}"))
             return
-        headers = response_headers(response.headers, length=len(body))
+        if scope["method"] == "HEAD":  # the length a GET would have, as the upstream said it
+            headers = response_headers(response.headers, length=None)
+            headers.extend((k, v) for k, v in response.headers if k == b"content-length")
+        else:
+            headers = response_headers(response.headers, length=len(body))
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         await send({"type": "http.response.body", "body": body, "more_body": False})
 

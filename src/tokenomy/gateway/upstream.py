@@ -8,7 +8,8 @@ body's chunks one by one, never merged), so streams pass through without being b
 unit tests need no network.
 
 Why not httpx or aiohttp: see docs/gateway.md (the HTTP stack). A connection is reused only
-after its response was read to the end, and not once the server has closed it while it was idle.
+after its response was read to the end, and not once the server has closed it while it was idle,
+nor after an answer that has no body (to a HEAD, a 204 or a 304), whose server may have sent one.
 A request sent on a reused connection just as the server closed it fails before the first byte of
 its answer, within a round trip: such a failure (within :data:`STALE_WINDOW` of the request being
 written) is retried once on a new connection. A later one is the upstream's, never retried: the
@@ -284,7 +285,9 @@ class PoolTransport:
                 raise _StaleError from exc  # the server's idle close crossed this request: sent again
             writer.close()
             raise UpstreamError("protocol", f"{origin.host}:{origin.port} closed the connection") from exc
-        released = self._releaser(origin, conn, keep)
+        # never reused after an answer without a body: a server that sends one anyway (to a HEAD,
+        # with a 204) would have the next request on this connection read it as its answer
+        released = self._releaser(origin, conn, keep and not bodiless)
         if bodiless:
             body: AsyncIterator[bytes] | bytes = _empty()
         elif whole is not None:

@@ -84,7 +84,7 @@ class Connection(asyncio.Protocol):
             action = self._handle(req)
             keep = req.keep_alive
             if isinstance(action, Reply) and action.delay_s <= 0 and action.cut_at is None:
-                self._write(_whole(action, keep))
+                self._write(_whole(action, keep, req.method))
                 action.done(not self._closed)
                 if not keep:
                     self.close()
@@ -99,7 +99,7 @@ class Connection(asyncio.Protocol):
     async def _run(self, action: Action, req: Request) -> None:
         try:
             if isinstance(action, Reply):
-                await self._reply(action, req.keep_alive)
+                await self._reply(action, req)
             elif isinstance(action, Stream):
                 await self._stream(action, req)
             else:
@@ -109,13 +109,13 @@ class Connection(asyncio.Protocol):
         if not self._closed:
             self._pump()
 
-    async def _reply(self, reply: Reply, keep: bool) -> None:
-        complete = False
+    async def _reply(self, reply: Reply, req: Request) -> None:
+        complete, keep = False, req.keep_alive
         try:
             if reply.delay_s > 0:
                 await asyncio.sleep(reply.delay_s)
             if reply.cut_at is None:
-                self._write(_whole(reply, keep))
+                self._write(_whole(reply, keep, req.method))
                 complete = not self._closed
             else:
                 head = http.head(reply.status, reply.headers, length=len(reply.body))
@@ -160,11 +160,13 @@ class Connection(asyncio.Protocol):
             self.close()
 
 
-def _whole(reply: Reply, keep: bool) -> bytes:
+def _whole(reply: Reply, keep: bool, method: str) -> bytes:
+    """The reply as written: to a HEAD, its head alone (the headers a GET would get, no body)."""
     if reply.chunked:
         head = http.head(reply.status, reply.headers, length=None, keep_alive=keep)
-        return head + http.chunk(reply.body) + http.LAST_CHUNK
-    return http.head(reply.status, reply.headers, length=len(reply.body), keep_alive=keep) + reply.body
+        return head if method == "HEAD" else head + http.chunk(reply.body) + http.LAST_CHUNK
+    head = http.head(reply.status, reply.headers, length=len(reply.body), keep_alive=keep)
+    return head if method == "HEAD" else head + reply.body
 
 
 def _stream_now(stream: Stream, version: str, keep: bool) -> bytes:
