@@ -16,7 +16,8 @@ from tests.analysis.test_report_wire import tiny_store
 from tokenomy.analysis import html_report
 from tokenomy.analysis.dimensions import Scope
 from tokenomy.analysis.overview import Overview, overview
-from tokenomy.analysis.overview_wire import overview_from_json, overview_json, sessions_from_json
+from tokenomy.analysis.overview_wire import overview_from_json, overview_json
+from tokenomy.analysis.sessions_wire import sessions_from_json
 from tokenomy.store import open_store
 
 

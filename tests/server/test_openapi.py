@@ -135,6 +135,19 @@ def test_the_document_is_openapi_3_1_with_every_route() -> None:
         "global", "team", "user", "api_key_id", "session", "feature", "agent"
     ]  # fmt: skip
     assert set(spend["responses"]) == {"200", "400", "401", "403", "503"}
+    sessions = doc["paths"]["/api/v1/sessions"]["get"]
+    assert [p["name"] for p in sessions["parameters"]] == [
+        "since", "until", "provider", "model", "limit", "offset", "view", "top", "by", "where"
+    ]  # fmt: skip
+    described = {p["name"]: p for p in sessions["parameters"]}
+    assert (described["view"]["example"], described["top"]["schema"]) == ("top", {"type": "integer"})
+    assert "tokenomy sessions --by" in described["by"]["description"]
+    assert described["where"]["schema"] == {"type": "array", "items": {"type": "string"}}
+    forms = sessions["responses"]["200"]["content"]["application/json"]["schema"]["anyOf"]
+    assert [f["required"] for f in forms] == [
+        ["sessions", "next_offset"],
+        ["by", "sessions", "no_session_calls", "rows"],
+    ]
     keys = doc["paths"]["/api/v1/virtual_keys"]["get"]
     assert keys["parameters"] == []
     assert set(keys["responses"]) == {"200", "400", "401", "403", "404", "503"}

@@ -5,9 +5,9 @@ store and answers it in this form; ``tokenomy report --server ... --format html`
 draws the page with :func:`tokenomy.analysis.html_report.render`, as from a store file. The parts
 are written as the other report forms write them (:mod:`tokenomy.analysis.report_wire`): the
 period and its previous one, the scope, the spend table, the KPIs, the cost drivers (or null), the
-most expensive sessions and the notes; spend over time is ``{unit, labels, values}`` per chart, an
-amount per label as a decimal string. Read back, every object equals the one computed (the
-table without its facets, which the page does not draw).
+most expensive sessions (read by :mod:`tokenomy.analysis.sessions_wire`) and the notes; spend over
+time is ``{unit, labels, values}`` per chart, an amount per label as a decimal string. Read back,
+every object equals the one computed (the table without its facets, which the page does not draw).
 
 :func:`overview_from_json` raises ``KeyError``, ``TypeError``, ``ValueError`` or
 ``ArithmeticError`` on data that does not read; callers name the source.
@@ -16,7 +16,7 @@ table without its facets, which the page does not draw).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any
 
 from tokenomy.analysis.overview import Overview, Series, kpi_json
 from tokenomy.analysis.report_wire import (
@@ -27,21 +27,9 @@ from tokenomy.analysis.report_wire import (
 )
 from tokenomy.analysis.results import jsonable
 from tokenomy.analysis.serialize import attribution_json, drivers_json, scope_json, sessions_json
-from tokenomy.analysis.sessions import SessionList, SessionRow
-from tokenomy.analysis.wire_values import (
-    amount_from_json,
-    int_from_json,
-    money_from_json,
-    period_from_json,
-    period_json,
-    text_from_json,
-    time_from_json,
-)
-from tokenomy.schema import BUCKETS
+from tokenomy.analysis.sessions_wire import sessions_from_json
+from tokenomy.analysis.wire_values import amount_from_json, period_from_json, period_json
 from tokenomy.store.base import TIME_UNITS, TimeUnit
-
-_OUTCOMES: Final = {"success": True, "failure": False, "unknown": None}
-"""A session's outcome as :func:`~tokenomy.analysis.serialize.session_row_json` writes it."""
 
 
 def overview_json(data: Overview) -> dict[str, Any]:
@@ -99,42 +87,6 @@ def series_from_json(data: Mapping[str, Any]) -> Series:
             str(name): tuple(amount_from_json(amount) for amount in amounts)
             for name, amounts in values.items()
         },
-    )
-
-
-def sessions_from_json(data: Mapping[str, Any]) -> SessionList:
-    """The sessions :func:`~tokenomy.analysis.serialize.sessions_json` wrote (each row's cost,
-    duration and outcome, which it writes too, follow from the row's other fields)."""
-    by = tuple(str(name) for name in data["by"])
-    return SessionList(
-        rows=tuple(_session_row(row, by) for row in data["rows"]),
-        sessions=int_from_json(data["sessions"]),
-        by=by,
-        no_session_calls=int_from_json(data["no_session_calls"]),
-    )
-
-
-def _session_row(row: Mapping[str, Any], by: tuple[str, ...]) -> SessionRow:
-    outcome = row["outcome"]
-    if outcome not in _OUTCOMES:
-        raise ValueError(f"a session's outcome should be one of {', '.join(_OUTCOMES)}, got {outcome!r}")
-    return SessionRow(
-        session_id=str(row["session_id"]),
-        group={name: str(row[name]) for name in by},
-        calls=int_from_json(row["calls"]),
-        charges=int_from_json(row["charges"]),
-        tokens={b: int_from_json(row[b]) for b in BUCKETS},
-        input_total=int_from_json(row["input_total"]),
-        output_total=int_from_json(row["output_total"]),
-        llm_cost=money_from_json(row["llm_cost"]),
-        charge_cost=money_from_json(row["charge_cost"]),
-        unpriced=int_from_json(row["unpriced"]),
-        started_at=time_from_json(row["started_at"]),
-        ended_at=time_from_json(row["ended_at"]),
-        success=_OUTCOMES[outcome],
-        action=text_from_json(row["action"]),
-        agents=int_from_json(row["agents"]),
-        sub_calls=int_from_json(row["sub_calls"]),
     )
 
 

@@ -3,7 +3,9 @@
 Records are shown in their native JSON form (:mod:`tokenomy.native`: calls as ``tokenomy
 export`` writes them, charges and outcomes with their ``type``), money as decimal strings, times
 as ISO 8601 UTC with a ``Z``. Lists are pages: ``limit`` (1 to 1000, default 100) and ``offset``;
-``next_offset`` is null on the last page. Bad query parameters are a 400 that names them.
+``next_offset`` is null on the last page. The report and the session ranking are the CLI's own
+analyses over one snapshot of the store, answered in the JSON its ``--format json`` prints. Bad query
+parameters are a 400 that names them.
 Every function here runs on the server's reader thread and returns ``(status, body)``.
 """
 
@@ -27,6 +29,8 @@ from tokenomy.analysis.periods import check_compare
 from tokenomy.analysis.report import daily_totals
 from tokenomy.analysis.report_analyses import Analyses, analysis_report, parity_pair
 from tokenomy.analysis.report_wire import analysis_json, report_row_json, summary_json
+from tokenomy.analysis.serialize import sessions_json
+from tokenomy.analysis.sessions import top_sessions
 from tokenomy.analysis.summary import summary
 from tokenomy.budgets.accounts import Account
 from tokenomy.budgets.policy import Policy, Unit
@@ -66,6 +70,15 @@ _OVERVIEW: Final = ("since", "until", "where", "by", "compare", "top", "threshol
 """What ``view=overview`` takes (``threshold`` is read with ``compare`` by the grouped form only)."""
 TOP_SESSIONS: Final = 10
 """Sessions in the overview without ``top``, as ``tokenomy report --top``."""
+_RANKING: Final = ("top", "by", "where")
+"""The parameters that turn the list of sessions into their ranking (``tokenomy sessions``)."""
+_LISTING: Final = ("provider", "model", "limit", "offset")
+"""The parameters of the list only."""
+SESSIONS_PARAMS: Final = ("since", "until", *_LISTING, "view", *_RANKING)
+"""The query parameters of ``GET /api/v1/sessions``."""
+SESSIONS_VIEWS: Final = ("list", "top")
+TOP_RANKED: Final = 20
+"""Sessions ranked (per group) without ``top``, as ``tokenomy sessions --top``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +146,7 @@ def _report_body(store: Store, request: _ReportRequest) -> dict[str, Any]:
 
 def _report_request(query: Mapping[str, str] | Sequence[tuple[str, str]]) -> _ReportRequest:
     """The report's parameters checked in order: names, the view, what goes together, each value."""
-    single, where = _report_query(query)
+    single, where = _split(query, REPORT_PARAMS)
     view = single.get("view") or "totals"
     if view not in REPORT_VIEWS:
         raise PayloadError(400, f"query parameter view={view!r} is not one of {', '.join(REPORT_VIEWS)}")
@@ -143,15 +156,8 @@ def _report_request(query: Mapping[str, str] | Sequence[tuple[str, str]]) -> _Re
     )
     given -= {name for name, on in (("charges", charges), ("metrics", metrics)) if not on}
     grouped = _combination(given, view)
-    since, until = _period(single)
-    filters = CallFilter(
-        since=since, until=until, provider=single.get("provider") or None, model=single.get("model") or None
-    )
-    try:
-        scope = Scope(as_utc(since), as_utc(until), parse_where(where, option="query parameter where"))
-        by = parse_dimensions(single.get("by") or None, option="query parameter by")
-    except ConfigError as exc:
-        raise PayloadError(400, str(exc)) from exc
+    filters = _call_filter(single)
+    selection = _selection(single, where, bucket=True)
     analyses = Analyses(
         compare=_compare(single),
         threshold=_threshold(single),
@@ -162,7 +168,7 @@ def _report_request(query: Mapping[str, str] | Sequence[tuple[str, str]]) -> _Re
     return _ReportRequest(
         form=view if view != "totals" else ("grouped" if grouped else "totals"),
         filters=filters,
-        selection=Selection(scope, Grouping(by, _bucket(single))),
+        selection=selection,
         analyses=analyses,
         charges=charges,
         top=_positive(single, "top") or TOP_SESSIONS,
@@ -200,14 +206,15 @@ def _combination(given: set[str], view: str) -> bool:
     return bool(grouping)
 
 
-def _report_query(query: Mapping[str, str] | Sequence[tuple[str, str]]) -> tuple[dict[str, str], list[str]]:
-    """The report's parameters: each but ``where`` once, and the ``where`` items in order."""
+def _split(
+    query: Mapping[str, str] | Sequence[tuple[str, str]], allowed: Sequence[str]
+) -> tuple[dict[str, str], list[str]]:
+    """A route's parameters among ``allowed``: each but ``where`` once, and the ``where`` items in order."""
     pairs = list(query.items()) if isinstance(query, Mapping) else list(query)
-    unknown = sorted({name for name, _ in pairs} - set(REPORT_PARAMS))
+    unknown = sorted({name for name, _ in pairs} - set(allowed))
     if unknown:
         raise PayloadError(
-            400,
-            f"unknown query parameter(s) {', '.join(unknown)}; this route takes {', '.join(REPORT_PARAMS)}",
+            400, f"unknown query parameter(s) {', '.join(unknown)}; this route takes {', '.join(allowed)}"
         )
     single: dict[str, str] = {}
     where: list[str] = []
@@ -219,6 +226,18 @@ def _report_query(query: Mapping[str, str] | Sequence[tuple[str, str]]) -> tuple
         else:
             single[name] = value
     return single, where
+
+
+def _selection(query: Mapping[str, str], where: Sequence[str], *, bucket: bool) -> Selection:
+    """The period, ``where`` filters, ``by`` dimensions (and with ``bucket`` the time bucket) of a
+    query, checked as the CLI checks its options."""
+    since, until = _period(query)
+    try:
+        scope = Scope(as_utc(since), as_utc(until), parse_where(where, option="query parameter where"))
+        by = parse_dimensions(query.get("by") or None, option="query parameter by")
+    except ConfigError as exc:
+        raise PayloadError(400, str(exc)) from exc
+    return Selection(scope, Grouping(by, _bucket(query) if bucket else None))
 
 
 def _compare(query: Mapping[str, str]) -> str | None:
@@ -305,13 +324,57 @@ def call(store: Store, call_id: str) -> Answer:
     return 200, body
 
 
-def sessions(store: Store, query: Mapping[str, str]) -> Answer:
-    """``GET /api/v1/sessions``: sessions with their totals, most recently active first."""
-    filters = _filters(query, allowed=("since", "until", "provider", "model", "limit", "offset"))
-    limit, offset = _page(query)
+def sessions(store: Store, query: Mapping[str, str] | Sequence[tuple[str, str]]) -> Answer:
+    """``GET /api/v1/sessions``: sessions with their totals, in one of two forms.
+
+    * By default, the list, most recently active first, a page at a time (``since``, ``until``,
+      ``provider``, ``model``, ``limit``, ``offset``).
+    * ``view=top`` (or ``top``, ``by``, ``where``): the ``top`` most expensive sessions (per group of
+      ``by``), as ``tokenomy sessions`` ranks them (:func:`tokenomy.analysis.sessions.top_sessions`,
+      over one snapshot of the store), in the JSON ``tokenomy sessions --format json`` prints.
+
+    ``query`` is the parameters as pairs (``where`` may repeat) or as a mapping.
+
+    Raises:
+        PayloadError: 400 for an unknown, repeated or malformed parameter, or for parameters of
+            both forms.
+    """
+    single, where = _split(query, SESSIONS_PARAMS)
+    if _sessions_view(single, where) == "top":
+        selection = _selection(single, where, bucket=False)
+        top = _positive(single, "top") or TOP_RANKED
+        with snapshot(store) as moment:  # the ranking and its counts from one moment
+            return 200, sessions_json(top_sessions(moment, selection, top=top))
+    filters = _call_filter(single)
+    limit, offset = _page(single)
     table = store.sessions_page(filters, limit=limit + 1, offset=offset)
     rows = [_plain(r) for r in table.slice(0, limit).to_pylist()]
     return 200, {"sessions": rows, "next_offset": offset + limit if table.num_rows > limit else None}
+
+
+def _sessions_view(single: Mapping[str, str], where: Sequence[str]) -> str:
+    """``list`` or ``top``: the view asked for, else ``top`` when a ranking parameter is given;
+    parameters of the other form are refused."""
+    view = single.get("view") or ""
+    if view and view not in SESSIONS_VIEWS:
+        raise PayloadError(400, f"query parameter view={view!r} is not one of {', '.join(SESSIONS_VIEWS)}")
+    ranking = [name for name in _RANKING if single.get(name) or (name == "where" and where)]
+    listing = [name for name in _LISTING if single.get(name)]
+    if view == "list" and ranking:
+        raise PayloadError(
+            400,
+            f"query parameter {' and '.join(ranking)} cannot be combined with view=list: "
+            "top, by and where rank the sessions (view=top)",
+        )
+    if (view == "top" or ranking) and listing:
+        narrowed = any(name in ("provider", "model") for name in listing)
+        raise PayloadError(
+            400,
+            f"query parameter {' and '.join(listing)} cannot be combined with "
+            f"{'view=top' if view == 'top' else ' and '.join(ranking)}: the ranking takes since, until, "
+            f"by, where and top{'; it filters with where (where=provider=openai)' if narrowed else ''}",
+        )
+    return view or ("top" if ranking else "list")
 
 
 def session(store: Store, session_id: str) -> Answer:
@@ -375,12 +438,7 @@ def spend(store: Store, query: Mapping[str, str]) -> Answer:
     """``GET /api/v1/spend``: recorded spend of one budget scope value in a window (``scope``,
     ``value``, ``since``, ``until`` or ``session``), what a gateway rebuilds a missing budget account
     from. Needs the server token (the app refuses it on a server without one)."""
-    allowed = ("scope", "value", "since", "until", "session")
-    unknown = sorted(set(query) - set(allowed))
-    if unknown:
-        raise PayloadError(
-            400, f"unknown query parameter(s) {', '.join(unknown)}; this route takes {', '.join(allowed)}"
-        )
+    _split(query, ("scope", "value", "since", "until", "session"))
     try:
         scope = BudgetScope(query.get("scope", "global"))
     except ValueError as exc:
@@ -446,11 +504,12 @@ def _plain(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _filters(query: Mapping[str, str], *, allowed: tuple[str, ...]) -> CallFilter:
-    unknown = sorted(set(query) - set(allowed))
-    if unknown:
-        raise PayloadError(
-            400, f"unknown query parameter(s) {', '.join(unknown)}; this route takes {', '.join(allowed)}"
-        )
+    _split(query, allowed)
+    return _call_filter(query)
+
+
+def _call_filter(query: Mapping[str, str]) -> CallFilter:
+    """The period, session, provider and model of a query."""
     since, until = _period(query)
     return CallFilter(
         since=since,

@@ -160,11 +160,10 @@ class Collector:
             await respond_json(send, 200, self.health())
         elif path == "/openapi.json":
             await respond_json(send, 200, document())
-        elif path == "/api/v1/report":  # its where parameter repeats (it refuses any other repeated)
-            await self._read(send, api.report, request.pairs)
-        elif path in ("/api/v1/calls", "/api/v1/sessions"):
-            handler = api.calls if path == "/api/v1/calls" else api.sessions
-            await self._read(send, handler, request.single_query())
+        elif path in ("/api/v1/report", "/api/v1/sessions"):  # where repeats (they refuse any other repeated)
+            await self._read(send, api.report if path == "/api/v1/report" else api.sessions, request.pairs)
+        elif path == "/api/v1/calls":
+            await self._read(send, api.calls, request.single_query())
         elif path in ("/api/v1/virtual_keys", "/api/v1/spend"):
             if self._token is None:  # before looking at the parameters
                 raise PayloadError(403, f"{path} needs a server token: start the server with --token")

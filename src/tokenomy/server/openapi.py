@@ -11,7 +11,7 @@ from typing import Any, Final
 
 from tokenomy import __version__
 from tokenomy.budgets.policy import Scope as BudgetScope
-from tokenomy.server.api import REPORT_PARAMS
+from tokenomy.server.api import REPORT_PARAMS, SESSIONS_PARAMS
 
 _ERROR: Final = {
     "type": "object",
@@ -61,6 +61,46 @@ _EXAMPLES: Final = {
     "session": "s-42",
 }
 """Values that a test of every parameter can send (the others take a day, a number or a name)."""
+
+
+_SESSIONS: Final = {
+    "view": (
+        "list (the default: most recently active first, a page at a time) or top (the most expensive "
+        "sessions, as `tokenomy sessions`: since, until, by, where and top; top, by or where alone "
+        "select it too).",
+        "string",
+        "top",
+    ),
+    "top": (
+        "Sessions ranked (per group), 1 or more (default 20), as `tokenomy sessions --top`.",
+        "integer",
+        5,
+    ),
+    "by": (
+        "Rank within each group of these dimensions, comma separated, as `tokenomy sessions --by`; a "
+        "session belongs to the smallest value among its calls.",
+        "string",
+        "team,model",
+    ),
+    "where": (
+        "Rank only the calls and charges with dim=value (repeatable; the same dimension twice keeps "
+        "either value), as `tokenomy sessions --where`.",
+        "string",
+        "team=search",
+    ),
+}
+"""The sessions route's own words (and examples) for the parameters it shares with the report."""
+
+
+def _sessions_params() -> list[dict[str, Any]]:
+    params = _params(*SESSIONS_PARAMS)
+    for param in params:
+        if param["name"] in _SESSIONS:
+            text, kind, example = _SESSIONS[param["name"]]
+            param.update(description=text, example=example)
+            if param["name"] != "where":
+                param["schema"] = {"type": kind}
+    return params
 
 
 def _params(*names: str) -> list[dict[str, Any]]:
@@ -335,11 +375,25 @@ def document() -> dict[str, Any]:
             404,
         ),
         "/api/v1/sessions": _get(
-            "Sessions with their totals, most recently active first.",
-            _params("since", "until", "provider", "model", "limit", "offset"),
+            "Sessions with their totals. By default the list, most recently active first, a page at a "
+            "time (each session's calls, first_at, last_at, tokens, cost, unpriced, charges and outcome). "
+            "With view=top (or top, by, where): the most expensive sessions of `tokenomy sessions`, "
+            "ranked over one snapshot, as `tokenomy sessions --format json` prints them (by, sessions: "
+            "how many in the scope, no_session_calls, rows).",
+            _sessions_params(),
             _json(
-                "A page of sessions.",
-                {"type": "object", "required": ["sessions", "next_offset"], "properties": _PAGE},
+                "A page of sessions, or the ranking.",
+                {
+                    "type": "object",
+                    "anyOf": [
+                        {"title": "list", "required": ["sessions", "next_offset"], "properties": _PAGE},
+                        {
+                            "title": "ranking (view=top, top, by, where)",
+                            "required": ["by", "sessions", "no_session_calls", "rows"],
+                        },
+                    ],
+                    "properties": {},
+                },
             ),
             400,
         ),
