@@ -15,15 +15,13 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import Any
+from typing import Any, ClassVar
 
-import click
 import pytest
 
 from tests.cli.collector_support import Served, both, run_cli, serve
 from tests.server.support import SpanSpec, request_bytes
 from tokenomy.cli.collector_client import CollectorClient, CollectorError
-from tokenomy.cli.collector_reads import refusal, unserved
 from tokenomy.cli.main import main
 from tokenomy.native import format_time
 
@@ -209,6 +207,17 @@ def token(monkeypatch: pytest.MonkeyPatch) -> None:
         ("--since", "2026-03-01T10:00:05", "--top", "2"),  # S's charges fall before: its bound is high
         ("--since", "2026-03-05"),
         ("--since", "2027-01-01"),
+        ("--by", "team"),
+        ("--by", "team", "--format", "json"),
+        ("--by", "team,agent", "--top", "1", "--format", "csv"),
+        ("--by", "model", "--since", "2026-03-01", "--until", "2026-03-02"),
+        ("--where", "team=t"),
+        ("--where", "team=u", "--format", "json"),
+        ("--where", "team=t", "--where", "team=u", "--top", "2", "--format", "csv"),
+        ("--where", "provider=openai", "--where", "agent=helper", "--format", "json"),
+        ("--where", "team=(unattributed)"),
+        ("--where", "team=nobody"),
+        ("--by", "team", "--where", "agent=solo", "--since", "2026-03-01T10:00:05", "--format", "json"),
     ],
 )
 def test_sessions_through_the_collector_print_what_the_store_prints(
@@ -275,19 +284,45 @@ def test_the_server_may_come_from_the_environment(
     assert (code, out) == (0, local)
 
 
-def test_options_the_api_cannot_serve_are_refused_by_name(served: Served, token: None) -> None:
-    code, out = run_cli("sessions", "--server", served.url, "--by", "team")
-    assert code == 2
-    assert (
-        "--by cannot be used with --server: the collector's GET /api/v1/sessions does not group sessions "
-        "by dimension; leave --by out, or read the store with --db once the collector stops"
-    ) in " ".join(out.split())  # click folds long messages
-    code, out = run_cli("sessions", "--server", served.url, "--where", "team=t")
-    assert code == 2
-    assert (
-        "--where cannot be used with --server: the collector's GET /api/v1/sessions filters by period "
-        "only (--since, --until); leave --where out, or read the store with --db once the collector stops"
-    ) in " ".join(out.split())
+def test_the_ranking_takes_one_request_for_every_option(
+    served: Served, token: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The collector ranks (``GET /api/v1/sessions?view=top``): no page walk, no session read."""
+    asked: list[tuple[str, list[tuple[str, str]]]] = []
+    original = CollectorClient.get
+
+    def get(client: CollectorClient, route: str, query: Any = None) -> dict[str, Any]:
+        asked.append((route, list(query or ())))
+        return original(client, route, query)
+
+    monkeypatch.setattr(CollectorClient, "get", get)
+    remote, local = both(
+        served, "sessions", "--by", "team", "--where", "team=t", "--where", "team=u", "--top", "1"
+    )
+    assert remote == local
+    assert asked == [
+        (
+            "/api/v1/sessions",
+            [("where", "team=t"), ("where", "team=u"), ("view", "top"), ("top", "1"), ("by", "team")],
+        )
+    ]
+    data = json.loads(both(served, "sessions", "--by", "team", "--top", "1", "--format", "json")[0])
+    # W's charge names no team: the session goes to its smallest value, (unattributed), as O does
+    assert [(r["team"], r["session_id"]) for r in data["rows"]] == [
+        ("(unattributed)", "W"),
+        ("t", "S"),
+        ("u", "Q"),
+    ]
+    data = json.loads(both(served, "sessions", "--where", "team=u", "--format", "json")[0])
+    assert [r["session_id"] for r in data["rows"]] == ["W", "Q"]
+    assert data["no_session_calls"] == 1
+
+
+def test_bad_options_fail_as_they_do_from_the_store(served: Served, token: None) -> None:
+    for bad in (("--by", "colour"), ("--where", "team"), ("--where", "colour=red")):
+        code, remote = run_cli("sessions", *bad, "--server", served.url)
+        assert code != 0
+        assert (code, remote) == run_cli("sessions", *bad, "--db", str(served.direct))
     code, out = run_cli("sessions", "--server", served.url, "--db", str(served.direct))
     assert code == 2
     assert "--db and --server" in out
@@ -384,20 +419,70 @@ def test_a_url_that_is_not_a_collectors_is_refused(url: str) -> None:
         CollectorClient(url)
 
 
-def test_one_builder_words_the_refusals_of_sessions() -> None:
-    """``tokenomy sessions --server`` refuses options with one sentence (``tokenomy report --server``
-    serves every option of the report, and refuses none)."""
-    assert refusal("--x", "/api/v1/r", "does y").message == (
-        "--x cannot be used with --server: the collector's GET /api/v1/r does y; leave --x out, or read "
-        "the store with --db once the collector stops"
+class _Older(BaseHTTPRequestHandler):
+    """A collector from before the sessions' ranking, then one whose answer is not a ranking."""
+
+    answers: ClassVar[list[tuple[int, dict[str, Any]]]] = []
+    asked: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        self.asked.append(self.path)
+        status, body = self.answers.pop(0)
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+def test_a_collector_older_than_the_cli_is_told_apart(
+    token: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    older = (
+        "unknown query parameter(s) top, view; this route takes since, until, provider, model, limit, offset"
     )
-    assert refusal("--x", "/api/v1/r", "does y", instead="use --z").message == (
-        "--x cannot be used with --server: the collector's GET /api/v1/r does y; use --z, or read the "
-        "store with --db once the collector stops"
-    )
-    with pytest.raises(click.UsageError) as raised:
-        unserved(by="team")
-    assert (
-        raised.value.message
-        == refusal("--by", "/api/v1/sessions", "does not group sessions by dimension").message
-    )
+    repeated = "query parameter where is given more than once; give it once"
+    other = "query parameter since='x' is not a date"
+    _Older.answers = [
+        (400, {"error": {"status": 400, "message": older}}),
+        (400, {"error": {"status": 400, "message": repeated}}),
+        (200, {"sessions": [], "next_offset": None}),  # the list: it knew the parameters, not the view
+        (400, {"error": {"status": 400, "message": other}}),
+    ]
+    httpd = HTTPServer(("127.0.0.1", 0), _Older)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    recent = "is the collector's tokenomy as recent as this one?"
+    try:
+        assert main(["sessions", "--server", url]) == 1
+        err = capsys.readouterr().err
+        assert (
+            err == f"error: the collector at {url} answered 400 to GET /api/v1/sessions: {older}; {recent}\n"
+        )
+        assert main(["sessions", "--where", "team=a", "--where", "team=b", "--server", url]) == 1
+        err = capsys.readouterr().err  # a collector from before the ranking refuses the repeated where
+        assert (
+            err
+            == f"error: the collector at {url} answered 400 to GET /api/v1/sessions: {repeated}; {recent}\n"
+        )
+        assert main(["sessions", "--by", "team", "--server", url]) == 1
+        err = capsys.readouterr().err
+        assert (
+            f"the collector at {url} answered GET /api/v1/sessions with a ranking that does not read" in err
+        )
+        assert "KeyError" in err
+        assert err.endswith(f"; {recent}\n")
+        assert err.count("\n") == 1
+        assert main(["sessions", "--server", url]) == 1
+        err = capsys.readouterr().err  # a 400 about a value: no hint about versions
+        assert err == f"error: the collector at {url} answered 400 to GET /api/v1/sessions: {other}\n"
+        assert _Older.asked[0] == "/api/v1/sessions?view=top&top=20"
+        assert _Older.asked[1] == "/api/v1/sessions?where=team%3Da&where=team%3Db&view=top&top=20"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from decimal import InvalidOperation
 from typing import Any, Final, TypeVar
 
 from tokenomy.analysis.dimensions import Scope
@@ -31,14 +30,12 @@ from tokenomy.analysis.report import Report
 from tokenomy.analysis.report_analyses import Analyses, AnalysisReport
 from tokenomy.analysis.report_wire import analysis_from_json, report_from_json, summary_from_json
 from tokenomy.analysis.summary import Summary
-from tokenomy.cli.collector_client import BadRequestError, CollectorClient, CollectorError
-from tokenomy.cli.collector_reads import period_query
+from tokenomy.cli.collector_client import CollectorClient
+from tokenomy.cli.collector_reads import Query, period_query, read_analysis, where_query
 from tokenomy.store.base import CallFilter
 
 ROUTE: Final = "/api/v1/report"
-_RECENT: Final = "is the collector's tokenomy as recent as this one?"
 T = TypeVar("T")
-Query = list[tuple[str, str]]
 
 
 class CollectorReports:
@@ -70,7 +67,7 @@ class CollectorReports:
         """The attribution table of ``selection`` (period, where filters, dimensions, time bucket)
         and its KPIs, with what ``analyses`` adds, as ``tokenomy report --by...`` computes them."""
         scope, grouping = selection.scope, selection.grouping
-        asked = _where(scope)
+        asked = where_query(scope)
         if grouping.by:
             asked.append(("by", ",".join(grouping.by)))
         if grouping.bucket is not None:
@@ -84,7 +81,7 @@ class CollectorReports:
     def overview(self, scope: Scope, *, by: tuple[str, ...], compare: str | None, top: int) -> Overview:
         """The HTML report's data over ``scope``: spend by ``by``, the previous period ``compare``
         names (None: the one just before), the ``top`` most expensive sessions."""
-        query = [*_period(scope), *_where(scope), ("view", "overview"), ("top", str(top))]
+        query = [*_period(scope), *where_query(scope), ("view", "overview"), ("top", str(top))]
         if by:
             query.append(("by", ",".join(by)))
         if compare is not None:
@@ -94,10 +91,6 @@ class CollectorReports:
 
 def _period(scope: Scope) -> Query:
     return list(period_query(scope.since, scope.until).items())
-
-
-def _where(scope: Scope) -> Query:
-    return [("where", f"{name}={value}") for name, values in scope.where for value in values]
 
 
 def _analyses(analyses: Analyses) -> Query:
@@ -115,19 +108,5 @@ def _analyses(analyses: Analyses) -> Query:
 
 
 def _read(client: CollectorClient, query: Query, read: Callable[[Any], T]) -> T:
-    """``GET /api/v1/report?query`` read by ``read``; a collector older than this CLI (it refuses a
-    parameter by name, or answers another shape) is told apart in the message."""
-    try:
-        body = client.get(ROUTE, query)
-    except BadRequestError as exc:
-        # the CLI sends only views it knows: a 400 about one, or about a parameter, is the collector's age
-        if "unknown query parameter" not in exc.reason and "query parameter view=" not in exc.reason:
-            raise
-        raise CollectorError(f"{exc}; {_RECENT}") from exc
-    try:
-        return read(body)
-    except (KeyError, TypeError, ValueError, AttributeError, InvalidOperation) as exc:
-        raise CollectorError(
-            f"the collector at {client.url} answered GET {ROUTE} with a report that does not read "
-            f"({type(exc).__name__}: {exc}); {_RECENT}"
-        ) from exc
+    """``GET /api/v1/report?query`` read by ``read`` (a collector older than this CLI told apart)."""
+    return read_analysis(client, ROUTE, query, read, what="a report")

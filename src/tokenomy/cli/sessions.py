@@ -52,13 +52,11 @@ def command(
     duration and outcome. Show one of them with `tokenomy session ID`.
 
     With --server (or $TOKENOMY_SERVER), read a running collector's API instead of the store file
-    it owns: the same ranking, for a period (--by and --where are not served).
+    it owns: the collector ranks its sessions as the store path does (every option works).
     """
     check_period(since, until)
     settings = resolve(config_file, db=db)
     url = collector_url(server, db)
-    if url is not None:
-        collector_reads.unserved(by=by, where=where)
     selection = Selection(Scope(since, until, parse_where(where)), Grouping(parse_dimensions(by)))
     if url is not None:
         with CollectorClient(url, settings.server_token) as client:
