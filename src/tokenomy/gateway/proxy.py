@@ -28,6 +28,7 @@ from tokenomy.capture.sink.core import Sink
 from tokenomy.gateway.attribution import PREFIX, from_headers
 from tokenomy.gateway.budget import Admitted, GatewayBudget
 from tokenomy.gateway.building import LoopBuilder
+from tokenomy.gateway.encoding import Decoder, decoded, decoder, encodings
 from tokenomy.gateway.formats import Surface, WireFormat, bearer, carries_output
 from tokenomy.gateway.keys import PREFIX as VIRTUAL_PREFIX
 from tokenomy.gateway.keys import KeyBook
@@ -331,8 +332,10 @@ class Proxy:
         upstream_ns = time.perf_counter_ns() - sent
         if response.status >= 400:
             self.metrics.upstream_error("status")
-            exchange.error_type = _error_type(body) or f"http_{response.status}"
-        elif (parsed := _parsed_json(body)) is _NOT_JSON:
+            exchange.error_type = _error_type(body, response.headers) or f"http_{response.status}"
+        elif (parsed := _parsed_json(body)) is _NOT_JSON and (
+            parsed := _encoded_json(response.headers, body)
+        ) is _NOT_JSON:
             exchange.status, exchange.end, exchange.error_type = None, ERROR, "upstream_malformed"
             self.metrics.upstream_error("malformed")
             message = (
@@ -340,8 +343,8 @@ class Proxy:
             )
             await reply_error(send, wire, RefusedError(502, message, _upstream_type(wire, "protocol")))
             return upstream_ns
-        else:
-            exchange.parsed = parsed  # decoded once: metering reads it after the answer
+        else:  # decoded once: metering reads it after the answer (None: read as usage unknown)
+            exchange.parsed = parsed
         exchange.body = body
         headers = response_headers(response.headers, length=len(body))
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
@@ -357,20 +360,19 @@ class Proxy:
         watcher = asyncio.create_task(_watch(receive, gone, task))
         stripper = UsageStripper() if prepared.strip_usage else None
         chunks, start, upstream_ns = exchange.chunks, exchange.started_ns, 0
+        headers = response_headers(response.headers, length=None)
+        unpack = None
+        if codings := encodings(headers):  # compressed though not asked to be: see gateway.encoding
+            unpack, stripper = _stream_decoding(codings, stripper, headers)
         self.metrics.open_streams += 1
         try:
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 200,
-                    "headers": response_headers(response.headers, length=None),
-                }
-            )
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
             async for chunk in response.chunks():
-                chunks.append(chunk)
-                if exchange.ttft_ns is None and carries_output(surface, chunk):
+                plain = chunk if unpack is None else _unpacked(unpack, chunk, stripper is not None)
+                chunks.append(plain)
+                if exchange.ttft_ns is None and carries_output(surface, plain):
                     exchange.ttft_ns = time.time_ns() - start
-                out = stripper.feed(chunk) if stripper is not None else chunk
+                out = stripper.feed(plain) if stripper is not None else chunk
                 if out:
                     await send({"type": "http.response.body", "body": out, "more_body": True})
             upstream_ns = time.perf_counter_ns() - sent
@@ -523,13 +525,50 @@ def _parsed_json(body: bytes) -> Any:
         return _NOT_JSON
 
 
-def _error_type(body: bytes) -> str | None:
+def _encoded_json(headers: Headers, body: bytes) -> Any:
+    """A body in a Content-Encoding the gateway did not ask for, decoded and read: its JSON,
+    ``_NOT_JSON`` (no encoding, or not JSON once decoded), or None (an encoding not decoded here,
+    or bytes not in it: sent on as they came, the call's usage unknown)."""
+    codings = encodings(headers)
+    if not codings:
+        return _NOT_JSON
+    plain = decoded(body, codings)
+    return None if plain is None else _parsed_json(plain)
+
+
+def _stream_decoding(
+    codings: list[bytes], stripper: UsageStripper | None, headers: Headers
+) -> tuple[Decoder | None, UsageStripper | None]:
+    """How a compressed stream is read: its decoder (None: not decoded here, so neither read nor
+    stripped) and its stripper. A stream that must be stripped reaches the client decoded, without
+    its ``Content-Encoding`` (removed from ``headers``); any other, as it came."""
+    unpack = decoder(codings)
+    if unpack is None:
+        return None, None
+    if stripper is not None:
+        headers[:] = [(k, v) for k, v in headers if k != b"content-encoding"]
+    return unpack, stripper
+
+
+def _unpacked(unpack: Decoder, chunk: bytes, forwarded: bool) -> bytes:
+    """A compressed stream's chunk decoded; bytes not in the stream's encoding cut the stream when
+    its decoded bytes are what the client gets, and are left unread (b"") when not."""
     try:
-        obj = json.loads(body)
-        error = obj.get("error") if isinstance(obj, dict) else None
-        kind = error.get("type") if isinstance(error, dict) else None
-    except ValueError:
-        return None
+        return unpack.feed(chunk)
+    except ValueError as exc:
+        if forwarded:
+            raise UpstreamError(
+                "protocol", f"the upstream's stream is not in its Content-Encoding: {exc}"
+            ) from exc
+        return b""
+
+
+def _error_type(body: bytes, headers: Headers) -> str | None:
+    obj = _parsed_json(body)
+    if obj is _NOT_JSON:
+        obj = _encoded_json(headers, body)
+    error = obj.get("error") if isinstance(obj, dict) else None
+    kind = error.get("type") if isinstance(error, dict) else None
     return kind if isinstance(kind, str) else None
 
 
