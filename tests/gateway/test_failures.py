@@ -97,6 +97,25 @@ def test_malformed_body_is_a_502_and_the_sdk_gets_an_api_error(
     assert calls_of(*recorded)[0].error_type == "upstream_malformed"
 
 
+def test_the_sdks_do_not_retry_a_malformed_answer_as_they_would_not_directly(
+    gateway: Running, mock: MockThread, recorded: tuple[Sink, ListTarget]
+) -> None:
+    """The gateway's 502 for a malformed 200 says ``x-should-retry: false``: with their default
+    retries, both SDKs raise at once, as they do directly, rather than asking the upstream three times."""
+    headers = {"X-Mock-Error": "malformed"}
+    oai = openai.OpenAI(base_url=gateway.openai_base_url, api_key="k", max_retries=2, default_headers=headers)
+    claude = anthropic.Anthropic(
+        base_url=gateway.base_url, api_key="k", max_retries=2, default_headers=headers
+    )
+    with pytest.raises(openai.InternalServerError) as raised:
+        oai.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    with pytest.raises(anthropic.InternalServerError):
+        claude.messages.create(model="claude-sonnet-4-6", max_tokens=16, messages=MESSAGES)
+    assert raised.value.response.headers["x-should-retry"] == "false"
+    assert mock.stats()["totals"]["requests"] == 2  # one each: not retried
+    assert [c.error_type for c in calls_of(*recorded, expect=2)] == ["upstream_malformed"] * 2
+
+
 def test_cut_stream_reaches_the_client_as_a_cut_and_is_recorded_with_what_arrived(
     gateway: Running, mock: MockThread, recorded: tuple[Sink, ListTarget]
 ) -> None:

@@ -57,6 +57,8 @@ _DROP_UPSTREAM: Final = HOP_BY_HOP | {b"authorization", b"x-api-key", b"accept-e
 _JSON: Final = [(b"content-type", b"application/json")]
 _UPSTREAM_STATUS: Final = {"timeout": 504, "connect": 502, "protocol": 502}
 _NOT_JSON: Final = object()
+_NO_RETRY: Final = (b"x-should-retry", b"false")
+"""Tells the openai and anthropic SDKs not to retry an answer (both read it before the status)."""
 _CACHED: Final = 4096
 """Most models (routes) and client keys (their hashes) remembered; past it the memo starts over."""
 _VIRTUAL: Final = VIRTUAL_PREFIX.encode()
@@ -341,7 +343,9 @@ class Proxy:
             message = (
                 "the gateway's upstream sent a body that is not JSON; retry, or report it to the provider"
             )
-            await reply_error(send, wire, RefusedError(502, message, _upstream_type(wire, "protocol")))
+            refused = RefusedError(502, message, _upstream_type(wire, "protocol"))
+            refused.headers.append(_NO_RETRY)  # directly, the SDKs raise at once: a retry would not help
+            await reply_error(send, wire, refused)
             return upstream_ns
         else:  # decoded once: metering reads it after the answer (None: read as usage unknown)
             exchange.parsed = parsed
