@@ -96,7 +96,10 @@ def test_virtual_keys_attribute_and_unknown_ones_are_refused() -> None:
     none = asyncio.run(asgi_call(app, "/v1/messages", {**BODY, "max_tokens": 5}, {"x-api-key": "sk-raw"}))
     assert ok.status == 200
     assert (bad.status, old.status, none.status) == (401, 401, 401)
-    assert bad.json()["error"]["type"] == "authentication_error"
+    assert (bad.json()["error"]["type"], bad.json()["error"]["code"]) == (
+        "invalid_request_error",
+        "invalid_api_key",
+    )
     assert none.json()["type"] == "error"
     assert none.json()["error"]["type"] == "authentication_error"
     assert len(transport.requests) == 1

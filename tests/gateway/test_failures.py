@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -225,6 +226,34 @@ def test_bad_requests_are_refused_by_the_gateway_in_format(gateway: Running, moc
     assert status == 400
     assert "does not serve the messages API" in json.loads(body)["error"]["message"]
     assert mock.stats(with_requests=False)["totals"]["requests"] == 0
+
+
+def test_the_gateways_own_errors_have_openais_shape(gateway: Running, mock: MockThread) -> None:
+    """OpenAI says what went wrong in ``type`` and gives ``code: null`` unless it has a finer one (an
+    unknown model's ``model_not_found``); the gateway's own refusals say it the same way."""
+    client = openai.OpenAI(base_url=gateway.openai_base_url, api_key="k", max_retries=0)
+    with pytest.raises(openai.BadRequestError) as no_model:
+        client.chat.completions.create(messages=MESSAGES, model=openai.omit)  # type: ignore[call-overload]
+    conn = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=10)
+    conn.request("POST", "/v1/chat/completions", b"{not json", {"content-type": "application/json"})
+    not_json = json.loads(conn.getresponse().read())["error"]
+    conn.close()
+    refusing = Gateway(GatewaySettings(routes=(Route(("claude-*",), "anthropic", mock.base_url),)))
+    no_route = asyncio.run(
+        asgi_call(refusing, "/v1/chat/completions", {"model": "gpt-4o", "messages": MESSAGES})
+    )
+    assert (no_model.value.type, no_model.value.code, no_model.value.param) == (
+        "invalid_request_error",
+        None,
+        "model",
+    )
+    assert (not_json["type"], not_json["code"], not_json["param"]) == ("invalid_request_error", None, None)
+    assert set(not_json) == {"message", "type", "param", "code"}
+    assert (no_route.status, no_route.json()["error"]["type"], no_route.json()["error"]["code"]) == (
+        404,
+        "invalid_request_error",
+        "model_not_found",
+    )
 
 
 def test_no_route_is_a_404(mock: MockThread, recorded: tuple[Sink, ListTarget]) -> None:

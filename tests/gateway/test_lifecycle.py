@@ -272,3 +272,23 @@ def test_a_head_whose_upstream_answers_with_a_body_does_not_break_the_next_reque
             statuses.append(post(f"{gateway.openai_base_url}/chat/completions", BODY | {"stream": False})[0])
     assert statuses == [200, 200]
     assert (head.status, head.getheader("content-length"), head_body) == (405, str(len(refusal)), b"")
+
+
+def test_health_and_readiness_answer_a_head_as_a_get_without_the_body() -> None:
+    with running(Gateway(GatewaySettings())) as gateway:
+        answers = {}
+        for method, path in (
+            ("GET", "/healthz"),
+            ("HEAD", "/healthz"),
+            ("GET", "/readyz"),
+            ("HEAD", "/readyz"),
+        ):
+            conn = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=10)
+            conn.request(method, path)
+            response = conn.getresponse()
+            answers[method, path] = (response.status, response.getheader("content-length"), response.read())
+            conn.close()
+    for path in ("/healthz", "/readyz"):
+        status, length, body = answers["GET", path]
+        assert (status, length) == (200, str(len(body)))
+        assert answers["HEAD", path] == (200, length, b"")

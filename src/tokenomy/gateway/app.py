@@ -57,6 +57,8 @@ OTHER_PATHS: Final = "other"
 """The ``path`` label of the ``/v1/`` requests the gateway does not meter (one label, so that their
 paths, which clients choose, do not grow the metrics without bound)."""
 _OWN: Final = frozenset({"/healthz", "/readyz", "/metrics"})
+_READS: Final = frozenset({"GET", "HEAD"})
+"""The methods the gateway's own paths answer."""
 TOKEN_HEADER: Final = PREFIX + b"token"
 
 
@@ -123,7 +125,9 @@ class Gateway:
                 await self.proxy.handle(scope, receive, send, surface)  # counts its own answer
             else:
                 await self._counted(path, send, lambda out: self._no_token(out, surface.wire))
-        elif path in _OWN and scope["method"] == "GET":
+        elif path in _OWN and scope["method"] in _READS:
+            if scope["method"] == "HEAD":  # the head a GET would get: its status and length, no body
+                send = _headless(send)
             if path == "/metrics" and not self._has_token(scope):
                 await _plain(
                     send, 401, b'{"error": "/metrics needs the gateway token: Authorization: Bearer <token>"}'
@@ -289,6 +293,17 @@ async def _plain(send: Send, status: int, body: bytes, content_type: bytes = b"a
     headers = [(b"content-type", content_type), (b"content-length", b"%d" % len(body))]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def _headless(send: Send) -> Send:
+    """``send`` for an answer to a HEAD: the same head (its Content-Length included), an empty body."""
+
+    async def headless(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            message = {**message, "body": b""}
+        await send(message)
+
+    return headless
 
 
 def combine(gateway: Gateway, other: ASGIApp) -> ASGIApp:

@@ -26,6 +26,18 @@ _OPENAI_TYPES: Final = {
     413: "invalid_request_error",
     429: "rate_limit_exceeded",
 }
+_OPENAI_SHAPES: Final[dict[str, tuple[str, str | None]]] = {
+    "invalid_request_error": ("invalid_request_error", None),
+    "server_error": ("server_error", None),
+    "authentication_error": ("invalid_request_error", "invalid_api_key"),
+    "model_not_found": ("invalid_request_error", "model_not_found"),
+    "not_found_error": ("invalid_request_error", None),
+}
+"""OpenAI's ``type`` and ``code`` for a gateway's error kind, as OpenAI writes its own: a bad body
+``invalid_request_error`` with ``code: null``, a bad key ``invalid_api_key`` and an unknown model
+``model_not_found`` as codes of an ``invalid_request_error``, a path not served as OpenAI's
+``Invalid URL`` (``invalid_request_error``, no code). Other kinds (``budget_exceeded``,
+``upstream_error``, ``timeout``...) are both, as OpenAI's ``insufficient_quota`` is."""
 _ANTHROPIC_TYPES: Final = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -62,7 +74,8 @@ class WireFormat:
         """An error body in this format (``extra`` fields go inside the error object)."""
         kind = error_type or self.error_type(status)
         if self.name == "openai":
-            error: dict[str, Any] = {"message": message, "type": kind, "param": None, "code": kind}
+            shown, code = _OPENAI_SHAPES.get(kind, (kind, kind))
+            error: dict[str, Any] = {"message": message, "type": shown, "param": None, "code": code}
             error.update(extra)
             return json.dumps({"error": error}).encode()
         inner: dict[str, Any] = {"type": kind, "message": message}
