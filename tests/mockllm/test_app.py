@@ -45,7 +45,7 @@ def test_usage_in_the_body_equals_the_ledger() -> None:
     mock = app(output_tokens=Lengths.fixed(21))
     usage = post(mock, CHAT, chat("one two three")).json()["usage"]
     totals = mock.stats()["totals"]
-    assert usage["prompt_tokens"] == totals["input_tokens"] == 3 + 3 + 3
+    assert usage["prompt_tokens"] == totals["input_tokens"] == 3 + 1 + 3 + 3  # framing, role, text, priming
     assert usage["completion_tokens"] == totals["output_tokens"] == 21
 
 

@@ -131,7 +131,12 @@ class Planner:
     def input_tokens(self, prompt: Prompt) -> list[int]:
         """The cumulative token count after each segment of ``prompt``."""
         count, model = self.count, prompt.model
-        return list(itertools.accumulate(count(s.text, model) + s.extra for s in prompt.segments))
+        return list(
+            itertools.accumulate(
+                count(s.text, model) + s.extra + (sum(count(f, model) for f in s.fields) if s.fields else 0)
+                for s in prompt.segments
+            )
+        )
 
     def plan(self, prompt: Prompt, over: Overrides, request_id: str, seq: int, now: int) -> Plan:
         """The plan of one request (draws from the random generator; reads and writes the cache)."""

@@ -39,11 +39,14 @@ class Segment:
         key: A string that identifies the piece's content (role plus text), used for cache lookups.
         text: The text whose tokens are counted.
         extra: Tokens added on top of the text (per-message framing, fixed image cost).
+        fields: Further texts counted each on its own (a chat message's role and name, as OpenAI
+            counts every field of a message by itself).
     """
 
     key: str
     text: str
     extra: int = 0
+    fields: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)

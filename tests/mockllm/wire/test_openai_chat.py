@@ -9,7 +9,9 @@ import pytest
 
 from tests.conftest import real_data_path
 from tests.mockllm.support import TOOLS_OPENAI, app, post, request
-from tokenomy.mockllm.config import Lengths
+from tokenomy import tokens
+from tokenomy.mockllm.app import App
+from tokenomy.mockllm.config import Lengths, MockLLMConfig
 from tokenomy.mockllm.reply import Stream
 
 CHAT = "/v1/chat/completions"
@@ -17,6 +19,32 @@ CHAT = "/v1/chat/completions"
 
 def body(**extra: Any) -> dict[str, Any]:
     return {"model": "gpt-4o", "messages": [{"role": "user", "content": "Hi there"}], **extra}
+
+
+@pytest.mark.parametrize(
+    ("messages", "expected"),
+    [
+        ([{"role": "user", "content": "hello there, how are you"}], 13),
+        (
+            [
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "name": "ana", "content": "hello there"},
+                {"role": "assistant", "content": "Hi."},
+                {"role": "tool", "tool_call_id": "call_abc123", "content": "42"},
+            ],
+            None,
+        ),
+    ],
+)
+def test_the_prompt_is_counted_as_openai_counts_its_chat_format(
+    messages: list[dict[str, str]], expected: int | None
+) -> None:
+    """3 tokens a message, each field's own tokens (the role's too), 1 more for a name, 3 priming the
+    reply: OpenAI's published rule, which tokenomy's local count follows."""
+    mock = App(MockLLMConfig())  # the tokenizer's exact counts
+    usage = post(mock, CHAT, {"model": "gpt-4o", "messages": messages}).json()["usage"]
+    local = tokens.count_messages(messages, "gpt-4o").tokens
+    assert usage["prompt_tokens"] == local == (expected or local)
 
 
 def test_text_answer_matches_the_documented_shape_exactly() -> None:
@@ -35,9 +63,9 @@ def test_text_answer_matches_the_documented_shape_exactly() -> None:
             }
         ],
         "usage": {
-            "prompt_tokens": 8,
+            "prompt_tokens": 9,  # 3 framing, the role 1, the text 2, 3 priming the reply
             "completion_tokens": 3,
-            "total_tokens": 11,
+            "total_tokens": 12,
             "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
             "completion_tokens_details": {
                 "reasoning_tokens": 0,

@@ -1,8 +1,9 @@
 """OpenAI Chat Completions: ``POST /v1/chat/completions``, plain and streamed.
 
-Input is counted per message: the content's tokens plus 3 for the message's framing, plus 3
-that prime the assistant's reply (OpenAI's documented chat format), with the tool definitions
-first as one segment. Usage follows OpenAI's convention: ``prompt_tokens`` includes
+Input is counted per message as OpenAI documents for its chat format: 3 tokens of framing, the
+tokens of each of its fields counted on its own (role, content, name, tool_call_id; a tool call's
+name and arguments go with the content), 1 more for a name, and 3 that prime the assistant's reply;
+the tool definitions come first, as one segment. Usage follows OpenAI's convention: ``prompt_tokens`` includes
 ``prompt_tokens_details.cached_tokens`` and ``completion_tokens`` includes
 ``completion_tokens_details.reasoning_tokens``. A stream sends ``data:`` chunks and
 ``data: [DONE]``; with ``stream_options.include_usage`` the last chunk has ``choices: []`` and
@@ -30,7 +31,10 @@ from tokenomy.mockllm.wire.base import ErrorShape, Frame, dumps, tool_pieces
 from tokenomy.mockllm.wire.errors import OPENAI
 
 MESSAGE_TOKENS: Final = 3
+NAME_TOKENS: Final = 1
 REPLY_PRIMING: Final = 3
+_FIELDS: Final = ("role", "name", "tool_call_id")
+"""The fields of a message counted besides its content (each by itself)."""
 DONE: Final = b"data: [DONE]\n\n"
 
 # The common answer (text, no tool call) is rendered from these pre-serialised templates:
@@ -225,8 +229,10 @@ def _message(message: Any, index: int) -> Segment:
             function = call.get("function") if isinstance(call, Mapping) else None
             if isinstance(function, Mapping):
                 text += f"\n{function.get('name', '')}{function.get('arguments', '')}"
-    role = message["role"]
-    return Segment(f"{role}\x00{message.get('name', '')}\x00{text}", text, MESSAGE_TOKENS)
+    role, name = message["role"], message.get("name")
+    fields = tuple(value for key in _FIELDS if isinstance(value := message.get(key), str))
+    extra = MESSAGE_TOKENS + (NAME_TOKENS if isinstance(name, str) else 0)
+    return Segment(f"{role}\x00{name or ''}\x00{text}", text, extra, fields)
 
 
 def _tools(tools: Any) -> tuple[Tool, ...]:
