@@ -467,3 +467,29 @@ def test_a_stream_never_read_is_left_open_as_a_bare_one_is_and_recorded_when_col
     assert sync.usage.input_total == in_loop.usage.input_total
     assert sync.usage.input_total is not None
     assert sync.usage.input_total > 0
+
+
+@pytest.mark.parametrize("sdk", SDKS)
+def test_the_exit_knows_an_open_stream_only_weakly_and_until_it_is_recorded(
+    mock: MockThread, recorded: MemoryTarget, sdk: str
+) -> None:
+    """The exit records the streams still open (tests/capture/test_exit.py) from the process's list of
+    open calls: a stream is on it from its start until it is recorded, and the list never keeps a
+    watcher alive (a stream dropped unread is still recorded when the collector frees it)."""
+    client = _client(mock, sdk, is_async=False, instrumented=True)
+    before = set(RUNTIME.open_calls)
+    half = _create(client, sdk)
+    next(iter(half))
+    assert len(set(RUNTIME.open_calls) - before) == 1
+    half.close()
+    assert set(RUNTIME.open_calls) - before == set()
+    unread = _create(client, sdk)
+    watcher = weakref.ref(unread.response.close.__self__)  # the hook set on its response
+    (added,) = set(RUNTIME.open_calls) - before
+    assert added() is unread
+    del unread
+    gc.collect()
+    assert watcher() is None  # recorded when freed, by its ``__del__`` (no SDK code runs for it)
+    assert set(RUNTIME.open_calls) - before == set()
+    assert [call.status for call in _calls(recorded)] == [Status.CANCELLED, Status.CANCELLED]
+    client.close()

@@ -17,9 +17,9 @@ recorded at once, from that body. Otherwise (a stream, or any ``with_streaming_r
   on the sink's thread (:func:`tokenomy.capture.streams.stream_items`), as a watched stream's are
   (:class:`tokenomy.capture.streams.ChunkWatch` keeps the bytes its SDK reads the same way).
 
-A raw response dropped without being read is recorded when it goes, with what is known (status and
-latency; no usage was read). The HTTP response's own ``iter_raw`` bypasses the hook: bytes read that
-way are not seen.
+A raw response dropped without being read is recorded when it goes (or, still held, at the program's
+exit), with what is known (status and latency; no usage was read). The HTTP response's own
+``iter_raw`` bypasses the hook: bytes read that way are not seen.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import threading
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from typing import Any, Final
 
 from tokenomy.capture.captured import ABANDONED, DONE, FAILED, Captured
 from tokenomy.capture.runtime import RUNTIME
@@ -36,6 +36,7 @@ from tokenomy.capture.sink.core import Sink
 from tokenomy.capture.streams import take_off, watch_stream
 
 _clock = time.perf_counter_ns
+_OPEN: Final = RUNTIME.open_calls
 
 
 class RawWatch:
@@ -47,12 +48,14 @@ class RawWatch:
     """
 
     __slots__ = (
+        "__weakref__",
         "_once",
         "captured",
         "chunks",
         "hook",
         "http",
         "is_async",
+        "key",
         "own",
         "parse",
         "raw",
@@ -74,6 +77,15 @@ class RawWatch:
         self.hook = "aiter_bytes" if is_async else "iter_bytes"
         self.own: Callable[..., Any] = getattr(type(http), self.hook)  # the class's own reader
         setattr(http, self.hook, self.aiter_bytes if is_async else self.iter_bytes)
+        self.key = weakref.ref(self)
+        _OPEN[self.key] = RawWatch.at_exit  # recorded at exit if still unread then (Runtime.open_calls)
+
+    def _claim(self) -> bool:
+        """Take the right to record the call (once); no longer open."""
+        if not self._once.acquire(False):
+            return False
+        _OPEN.pop(self.key, None)
+        return True
 
     def parsed(self, *args: Any, **kwargs: Any) -> Any:
         """Set as the raw wrapper's ``_parse``: a stream's SDK object is watched from then on; a plain
@@ -83,7 +95,7 @@ class RawWatch:
             return self.parse(raw, *args, **kwargs)
         self._unhook()  # the SDK's stream reads the bytes: its events are watched instead
         out = self.parse(raw, *args, **kwargs)
-        if self._once.acquire(False):
+        if self._claim():
             try:
                 if not watch_stream(out, self.captured, self.sink, is_async=self.is_async):
                     self._submit(DONE, None, out)
@@ -97,8 +109,13 @@ class RawWatch:
         loop, one layer a task, so the wrapper can go before the hook's own reader is closed)."""
         if self.started:
             self._ended(ABANDONED, None)
-        elif self._once.acquire(False):
+        elif self._claim():
             self._submit(DONE, None, None)
+
+    def at_exit(self) -> None:
+        """The process is exiting with the response still held: recorded as if dropped now (with
+        what was read, if its bytes were being read)."""
+        self.dropped()
 
     def iter_bytes(self, chunk_size: int | None = None) -> Iterator[bytes]:
         """Set as the HTTP response's ``iter_bytes``: its own, each chunk kept as it passes."""
@@ -138,7 +155,7 @@ class RawWatch:
 
     def _ended(self, end: str, error: BaseException | None) -> None:
         """The bytes ended: record the call once, from them (never raises: it runs in the caller's loop)."""
-        if not self._once.acquire(False):
+        if not self._claim():
             return
         if self.stream:
             self.captured.items = []  # a stream: its events are read from the chunks on the sink's thread

@@ -9,6 +9,8 @@ With no configuration nothing is recorded: instrumented clients check for a sink
 straight through. ``tokenomy.configure()`` (or ``TOKENOMY_SINK`` / ``sink`` in tokenomy.toml,
 read when a client is instrumented) installs one. Sinks are shut down at exit (atexit), and
 in a forked child every lock is renewed and every sink starts empty (``os.register_at_fork``).
+Before the exit shuts them down, every call still open (a stream or raw response the program left
+half read and still holds) is recorded as abandoned, with what was read (:attr:`Runtime.open_calls`).
 A child of ``multiprocessing`` (a ``Pool``'s worker, a ``Process``) started by ``fork`` or
 ``forkserver`` ends with ``os._exit``, which skips atexit: there its sinks are shut down by a
 finalizer of ``multiprocessing`` instead (:func:`_hook_multiprocessing`).
@@ -25,7 +27,7 @@ import threading
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from tokenomy import config as config_module
 from tokenomy.capture.log import RateLimitedLog
@@ -111,6 +113,12 @@ class Runtime:
         self.steps = SessionSteps()
         self.log = RateLimitedLog()
         self._sinks: weakref.WeakSet[Sink] = weakref.WeakSet()
+        self.open_calls: dict[weakref.ref[Any], Callable[[Any], object]] = {}
+        """The calls still being read (streams, raw responses): a weak reference to an object that
+        knows the call (a stream, a watcher), and the function that records the call from it at exit.
+        Held weakly, so that a stream dropped half read is still recorded when it is freed. A
+        watcher adds its call when it is made and takes it out when it records it (a dictionary
+        store and a pop on the caller's path, keyed by a weak reference the watcher holds anyway)."""
         self._config_read = False
         self._exit_hook = False
         self._hooked_multiprocessing = False
@@ -265,6 +273,7 @@ class Runtime:
         self._forked = True
         self.steps.after_fork()
         self.log.after_fork()
+        self.open_calls.clear()  # the parent's: recorded by the parent
         self._shapes = None
         if not self._loaded.is_set():  # the parent's loading thread did not come along: load afresh
             self._preloaded, self._loaded = False, threading.Event()
@@ -282,6 +291,7 @@ class Runtime:
             return
         self._exited_in = os.getpid()
         try:
+            self._record_open_calls()
             replay = self._owns_spool()
             if not replay:  # a child: it ends right after, its batches committed or spooled
                 bound_closes()
@@ -289,6 +299,20 @@ class Runtime:
                 sink.shutdown(sink.settings.exit_timeout, replay_spool=replay)
         finally:
             self._exit_done()
+
+    def _record_open_calls(self) -> None:
+        """At exit, before the sinks shut down: record every call still being read (a stream left
+        half read in a global, say, freed only once the interpreter tears down, after the sinks have
+        stopped) as abandoned, with what was read so far."""
+        for ref, record in list(self.open_calls.items()):
+            found = ref()
+            if found is None:
+                continue
+            try:
+                record(found)
+            except Exception as exc:  # one odd call must not keep the others or the sinks' shutdown
+                self.log.note("capture", f"tokenomy capture: could not record an open call at exit ({exc!r})")
+        self.open_calls.clear()
 
     def _owns_spool(self) -> bool:
         """Whether this process's shutdown replays what waits in the spool though it recorded nothing.

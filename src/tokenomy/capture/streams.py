@@ -9,7 +9,9 @@ recorded when the stream ends:
 * an error raised while reading (an in-stream error, a cut connection): with that error;
 * abandoned half way: the stream's generator is closed (``stream.close()``, leaving a ``with``
   block, or garbage collection) or the response is closed under it (the stream helpers close the
-  response directly): recorded as cancelled, with what the caller had read.
+  response directly): recorded as cancelled, with what the caller had read;
+* still open when the program exits (held half read, by a global say): recorded as abandoned there,
+  before the sinks shut down (:attr:`tokenomy.capture.runtime.Runtime.open_calls`).
 
 Both SDKs' stream objects read server-sent events from the bytes of their HTTP response
 (``response.iter_bytes()``, ``aiter_bytes()`` for an async client) and turn them into the SDK's
@@ -60,12 +62,17 @@ from tokenomy.capture.runtime import RUNTIME
 from tokenomy.capture.sink.core import Sink
 
 _clock = time.perf_counter_ns
+_OPEN: Final = RUNTIME.open_calls
 
 
 class Watch(ABC):
     """The live state of one stream and its response's close hook (see the module docstring)."""
 
-    __slots__ = ("_once", "captured", "close_response", "hook", "response", "sink")
+    __slots__ = ("__weakref__", "_once", "captured", "close_response", "hook", "key", "response", "sink")
+
+    key: weakref.ref[Any]
+    """Its call's entry among the open calls, recorded at exit if still open then
+    (:attr:`tokenomy.capture.runtime.Runtime.open_calls`): set by each kind of watcher."""
 
     def __init__(
         self, captured: Captured, sink: Sink, response: Any, close: Callable[[Any], Any], hook: str
@@ -85,6 +92,7 @@ class Watch(ABC):
         """Record the call once: at the end, on an error, or when abandoned."""
         if not self._once.acquire(False):
             return
+        _OPEN.pop(self.key, None)
         captured = self.captured
         try:
             captured.latency_ns = _clock() - captured.t0
@@ -111,6 +119,11 @@ class Watch(ABC):
     def done(self) -> bool:
         """Whether the call has been recorded."""
         return self._once.locked()
+
+    @abstractmethod
+    def at_exit(self) -> None:
+        """The process is exiting with the stream still open (held, half read): recorded as
+        abandoned, with what the caller read."""
 
     @abstractmethod
     def closed(self, caller: Any) -> None:
@@ -147,7 +160,8 @@ class ChunkWatch(Watch):
         is_async: bool,
     ) -> None:
         super().__init__(captured, sink, response, close, "aclose" if is_async else "close")
-        self.stream = weakref.ref(stream)
+        self.stream = self.key = weakref.ref(stream)
+        _OPEN[self.key] = _stream_at_exit  # recorded at exit if still open then
         self.reader = "aiter_bytes" if is_async else "iter_bytes"
         self.own: Callable[..., Any] = getattr(type(response), self.reader)  # the response class's own
         self.running, self.frame = ("ag_running", "ag_frame") if is_async else ("gi_running", "gi_frame")
@@ -176,6 +190,14 @@ class ChunkWatch(Watch):
         """:meth:`Watch.finish`, then the reader's hook taken off the response (it holds the chunks)."""
         super().finish(end, error)
         take_off(self.response, self.reader, self)
+
+    def at_exit(self) -> None:
+        """Recorded as abandoned, up to the last event the SDK's generator read (:meth:`cut`), as
+        when the stream is closed half way (the generator may be running on a thread the exit does
+        not wait for: it is cut where it stands)."""
+        stream = self.stream()
+        inner = None if stream is None else getattr(stream, "_iterator", None)
+        self.cut(ABANDONED, None if inner is None else getattr(inner, self.frame, None))
 
     def closed(self, caller: Any) -> None:
         """How a stream ended, read when ``caller`` (a frame; None: not known) closes its response.
@@ -226,6 +248,17 @@ class ChunkWatch(Watch):
         self.finish(end, error)
 
 
+def _stream_at_exit(stream: Any) -> None:
+    """Record, at exit, the stream's call if it is still open: its watcher is the one whose hook
+    its response still carries (:meth:`ChunkWatch.at_exit`)."""
+    response = getattr(stream, "response", None)
+    for hook in ("close", "aclose"):
+        watch = getattr(getattr(response, hook, None), "__self__", None)
+        if isinstance(watch, Watch):
+            watch.at_exit()
+            return
+
+
 class _KeptChunks:
     """An async iterator over ``source`` (the response's own byte reader) that keeps each chunk
     (``keep``) and its arrival time (``stamp``)."""
@@ -270,6 +303,8 @@ class ObjectWatch(Watch):
         self.running = False
         self.waiting_first = True
         captured.items = []
+        self.key = weakref.ref(self)
+        _OPEN[self.key] = ObjectWatch.at_exit  # recorded at exit if still open then
 
     def take(self, item: Any) -> None:
         """Keep one event; the first one carrying output sets the time to first token."""
@@ -284,6 +319,10 @@ class ObjectWatch(Watch):
             if found:
                 self.waiting_first = False
                 self.captured.ttft_ns = _clock() - self.captured.t0
+
+    def at_exit(self) -> None:
+        """Recorded as abandoned, with the events kept so far."""
+        self.finish(ABANDONED)
 
     def closed(self, caller: Any) -> None:
         """Abandoned, unless the generator layer is mid-read (it then decides)."""
@@ -371,14 +410,15 @@ _READERS: dict[type, Callable[[Any], Any] | None] = {}
 
 def _class_reader(kind: type) -> Callable[[Any], Any] | None:
     """The class's ``_iter_events``, when its streams' bytes can be kept: it has one, which reads the
-    response's ``iter_bytes`` (``aiter_bytes``), not its raw bytes; the class takes weak references;
-    and its own generator (``__stream__``) closes the response, as the SDK's current versions do in
-    its ``finally``: how a stream kept by :class:`ChunkWatch` ended is read there. Older versions
-    (openai 1.x) leave the close to the HTTP client when the body ends, so an error or an abandoned
-    stream would never be seen: those keep the SDK's objects instead."""
+    response's ``iter_bytes`` (``aiter_bytes``), not its raw bytes; the class takes weak references
+    and hashes (its streams are kept, weakly, among the open calls); and its own generator
+    (``__stream__``) closes the response, as the SDK's current versions do in its ``finally``: how a
+    stream kept by :class:`ChunkWatch` ended is read there. Older versions (openai 1.x) leave the
+    close to the HTTP client when the body ends, so an error or an abandoned stream would never be
+    seen: those keep the SDK's objects instead."""
     method = getattr(kind, "_iter_events", None)
-    if not callable(method) or not hasattr(kind, "__weakref__"):
-        return None
+    if not callable(method) or not hasattr(kind, "__weakref__") or kind.__hash__ is None:
+        return None  # (the open calls are keyed by a weak reference to the stream: it must hash)
     reads = _names(method)
     if (
         "response" not in reads
