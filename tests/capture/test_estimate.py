@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tokenomy import tokens
-from tokenomy.capture.estimate import fill_missing
+from tokenomy.capture.estimate import fill_missing, text_prompt_tokens
 from tokenomy.schema import Kind, Usage
 
 
@@ -33,3 +33,13 @@ def test_reported_input_buckets_are_kept_and_only_the_output_is_counted() -> Non
 
 def test_without_a_prompt_count_the_input_stays_unknown() -> None:
     assert fill_missing(Usage(), prompt_tokens=None, text="x", model=None).input_total is None
+
+
+def test_a_plain_prompt_counts_as_its_text_and_token_ids_as_their_number() -> None:
+    model = "gpt-3.5-turbo-instruct"
+    assert text_prompt_tokens("hello world", model) == tokens.count("hello world", model).tokens == 2
+    assert text_prompt_tokens(["hello world", "hi"], model) == 3
+    assert text_prompt_tokens([1, 2, 3], model) == 3
+    assert text_prompt_tokens([[1, 2], [3]], model) == 3
+    for unknown in ([], ["a", 1], [[1], "a"], None, {"text": "a"}, [True]):
+        assert text_prompt_tokens(unknown, model) is None, unknown

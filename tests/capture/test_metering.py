@@ -106,6 +106,35 @@ def test_openai_chat_async_plain_and_streamed(mock: MockThread, recorded: Memory
     assert [c.streamed for c in calls] == [False, True] * 3
 
 
+PROMPTS: Any = (
+    "hi",
+    "hello world this is a longer prompt of words",
+    ["a", "b"],
+    [15339, 1917],
+    [[15339, 1917], [64]],
+)
+
+
+@pytest.mark.parametrize("prompt", PROMPTS, ids=["one", "nine", "strings", "ids", "id lists"])
+def test_a_legacy_completion_counted_locally_counts_its_prompt_as_the_api_does(
+    mock: MockThread, recorded: MemoryTarget, prompt: Any
+) -> None:
+    """A completions stream reports no usage, so its prompt is counted locally: as the tokens of its
+    text (strings: their sum; token ids: their number), not as a chat message, whose framing made
+    "hi" 8 tokens where the API counts 1, and a list of strings unknown."""
+    client = _openai(mock)
+    list(client.completions.create(model="gpt-3.5-turbo-instruct", prompt=prompt, stream=True))
+    client.completions.create(model="gpt-3.5-turbo-instruct", prompt=prompt)
+    counted, reported = _calls(recorded)
+    assert (counted.streamed, counted.usage.kind, reported.usage.kind) == (
+        True,
+        Kind.ESTIMATED,
+        Kind.REPORTED,
+    )
+    assert counted.usage.input_total == reported.usage.input_total
+    assert counted.usage.input_total == mock.stats(with_requests=False)["totals"]["input_tokens"] // 2
+
+
 @pytest.mark.parametrize("streamed", [False, True])
 def test_openai_responses(mock: MockThread, recorded: MemoryTarget, streamed: bool) -> None:
     client = _openai(mock)

@@ -27,7 +27,7 @@ from typing import Any, Final
 
 from tokenomy.capture.captured import ABANDONED, Captured
 from tokenomy.capture.client import ClientState
-from tokenomy.capture.estimate import fill_missing
+from tokenomy.capture.estimate import fill_missing, text_prompt_tokens
 from tokenomy.capture.ids import new_span_id, new_trace_id
 from tokenomy.capture.runtime import RUNTIME, Redact
 from tokenomy.errors import TokenomyError, UsageError
@@ -181,7 +181,16 @@ def _usage(captured: Captured, extracted: Extracted | None, shape: Shape | None,
     if captured.items is None or (extracted is not None and extracted.extra.get("complete")):
         return usage
     text = extracted.completion_text if extracted else None
-    return fill_missing(usage, prompt_tokens=shape.input_tokens if shape else None, text=text, model=model)
+    return fill_missing(usage, prompt_tokens=_prompt_tokens(captured, shape, model), text=text, model=model)
+
+
+def _prompt_tokens(captured: Captured, shape: Shape | None, model: str | None) -> int | None:
+    """The prompt counted locally: a plain text prompt as its own tokens (legacy completions), else
+    the shape's count of the chat messages and tools."""
+    field = captured.route.text_prompt
+    if field is not None:
+        return text_prompt_tokens((captured.body or {}).get(field), model)
+    return shape.input_tokens if shape else None
 
 
 def _result(captured: Captured, extracted: Extracted | None) -> dict[str, Any]:

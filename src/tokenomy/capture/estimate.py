@@ -7,11 +7,17 @@ output the text that arrived, counted with the model's tokenizer; buckets the st
 (Anthropic reports the input and cache counts first) are kept. The cache and reasoning split
 of what was counted stays unknown (None): pricing bills an unsplit total at the base rate. The
 result is :attr:`Kind.ESTIMATED`.
+
+A legacy completion's prompt is plain text, not chat messages: it is counted as the tokens of its
+text alone (:func:`text_prompt_tokens`), the way the API counts it, where a chat message adds a few
+tokens of framing.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
+from typing import Any
 
 from tokenomy import tokens
 from tokenomy.errors import TokenizerError
@@ -39,3 +45,25 @@ def _count(text: str | None, model: str | None) -> int:
         return tokens.count(text, model).tokens
     except TokenizerError:
         return len(text.split())
+
+
+def text_prompt_tokens(prompt: Any, model: str | None) -> int | None:
+    """The tokens of a legacy completion's ``prompt``: a string's, counted with the model's tokenizer
+    (exact for OpenAI models, an estimate for others); for a list of strings (a prompt each), their
+    sum; for token ids (a list of integers, or a list of such lists), their number, exactly. None for
+    anything else (an empty list, a mixed one)."""
+    if isinstance(prompt, str):
+        return _count(prompt, model)
+    if not isinstance(prompt, list) or not prompt:
+        return None
+    if all(type(item) is int for item in prompt):
+        return len(prompt)
+    if all(isinstance(item, str) for item in prompt):
+        return sum(_count(item, model) for item in prompt)
+    if all(_token_ids(item) for item in prompt):
+        return sum(len(item) for item in prompt)
+    return None
+
+
+def _token_ids(value: Any) -> bool:
+    return isinstance(value, Sequence) and not isinstance(value, str) and all(type(i) is int for i in value)

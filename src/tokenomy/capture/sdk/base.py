@@ -52,6 +52,9 @@ class Route:
         raw: Whether a stream is kept as the bytes its SDK reads, when the SDK's stream object
             lets it be (:mod:`tokenomy.capture.streams`), rather than as the SDK's event objects:
             ``events`` and ``is_output`` then take its events' data text.
+        text_prompt: The request field holding a plain prompt rather than chat messages (legacy
+            completions: ``prompt``): counted locally as its own tokens, without the framing a chat
+            message gets (:func:`tokenomy.capture.estimate.text_prompt_tokens`).
     """
 
     api: str
@@ -63,6 +66,7 @@ class Route:
     prompt: bool = True
     events: EventsFeeder | None = None
     raw: bool = False
+    text_prompt: str | None = None
 
 
 def data_events(decode: Callable[[str], Any], event: EventReader) -> EventsFeeder:

@@ -299,7 +299,9 @@ ADAPTER: Final = ClientAdapter(
     client_provider=_provider,
     routes={
         "/chat/completions": _CHAT,
-        "/completions": Route("completions", "text_completion", "openai.chat", body, dump, chat_is_output),
+        "/completions": Route(
+            "completions", "text_completion", "openai.chat", body, dump, chat_is_output, text_prompt="prompt"
+        ),
         "/responses": _RESPONSES,
         "/embeddings": Route("embeddings", "embeddings", "openai.embeddings", embeddings_body, prompt=False),
     },
