@@ -269,3 +269,30 @@ def test_a_legacy_completions_stream_relayed_as_lines_is_metered(
     assert call.ttft_ms is not None
     assert call.latency_ms is not None
     assert 0 < call.ttft_ms <= call.latency_ms
+
+
+def test_a_raw_stream_never_read_is_streamed_with_its_prompt_counted_and_its_output_unknown(
+    mock: MockThread, recorded: MemoryTarget
+) -> None:
+    """Dropped unparsed, or read past tokenomy through the HTTP response's ``iter_raw``: the call was a
+    stream (as asked), and its usage was never seen, so only the prompt is known, counted locally
+    (estimated), and the output is unknown (None). It was recorded as not streamed, with a 'reported'
+    usage holding nothing."""
+    client = _openai(mock)
+    raw = client.chat.completions.with_raw_response.create(model="gpt-4o", messages=CHAT, stream=True)
+    del raw
+    gc.collect()
+    with client.chat.completions.with_streaming_response.create(
+        model="gpt-4o", messages=CHAT, stream=True, stream_options=USAGE
+    ) as response:
+        assert b"[DONE]" in b"".join(response.http_response.iter_raw())
+    del response
+    gc.collect()
+    list(client.chat.completions.create(model="gpt-4o", messages=CHAT, stream=True))  # counted locally too
+    unread, undecoded, counted = _calls(recorded)
+    for call in (unread, undecoded):
+        assert (call.status, call.streamed, call.usage.kind) == (Status.OK, True, Kind.ESTIMATED)
+        assert (call.usage.input_total, call.usage.output_total) == (counted.usage.input_total, None)
+        assert call.usage.input_uncached is None
+    assert counted.usage.input_total is not None
+    assert counted.usage.input_total > 0

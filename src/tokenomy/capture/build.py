@@ -5,7 +5,9 @@ read by the stream accumulators; when its final usage never arrived (no ``includ
 by an error, abandoned) the missing totals are counted locally and the usage is marked
 estimated (:mod:`tokenomy.capture.estimate`). A call the provider refused with an HTTP error
 status used no tokens (zeros, as the importers record it); a call that failed without an answer
-(connection error, timeout, cancelled before the answer) has unknown usage.
+(connection error, timeout, cancelled before the answer) has unknown usage. A raw response whose
+body was never read (or read by ``iter_raw``, past tokenomy) has its prompt counted locally and its
+output unknown, marked estimated.
 
 The provider is the client's (``azure`` for Azure clients), else the one its base URL's host
 names (the importers' host table), else the SDK's own.
@@ -25,7 +27,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from tokenomy.capture.captured import ABANDONED, Captured
+from tokenomy.capture.captured import ABANDONED, UNREAD, Captured
 from tokenomy.capture.client import ClientState
 from tokenomy.capture.estimate import fill_missing, text_prompt_tokens
 from tokenomy.capture.ids import new_span_id, new_trace_id
@@ -34,7 +36,7 @@ from tokenomy.errors import TokenomyError, UsageError
 from tokenomy.importers.messages import render, request_messages
 from tokenomy.importers.provider import NOT_BILLED, provider_of_host
 from tokenomy.importers.shape import Shape
-from tokenomy.schema import Call, Content, Status, Usage
+from tokenomy.schema import Call, Content, Kind, Status, Usage
 from tokenomy.usage import Extracted, extract, stream_accumulator
 from tokenomy.usage.ids import distinct_id
 from tokenomy.usage.openai_responses import FAILURE
@@ -74,7 +76,7 @@ def build_call(captured: Captured) -> Call:
         parent_span_id=captured.parent_span_id,
         session_id=captured.session_id,
         step=captured.step,
-        streamed=captured.items is not None,
+        streamed=captured.items is not None or request.get("stream") is True,  # (a raw stream never read)
         service_tier=(extracted.service_tier if extracted else None)
         or str_or_none(request.get("service_tier")),
         usage=_usage(captured, extracted, shape, model),
@@ -171,6 +173,8 @@ def _shape(messages: list[dict[str, Any]], tools: list[Mapping[str, Any]], model
 
 
 def _usage(captured: Captured, extracted: Extracted | None, shape: Shape | None, model: str | None) -> Usage:
+    if captured.end == UNREAD:  # the answer's usage was never seen: the prompt counted, the output unknown
+        return Usage(input_total=_prompt_tokens(captured, shape, model), kind=Kind.ESTIMATED)
     error = captured.error
     if extracted is None:
         if error is not None:

@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 DONE: Final = "done"
 ABANDONED: Final = "abandoned"
 FAILED: Final = "failed"
+UNREAD: Final = "unread"
+"""A raw response whose body the caller never read (or read past tokenomy, by ``iter_raw``): its
+usage was never seen (tokenomy.capture.raw)."""
 _KEYED: dict[str | None, Attribution] = {}
 """The attribution of a call made outside every scope, by the client's key hash (None: no key)."""
 _KEYED_SIZE: Final = 256

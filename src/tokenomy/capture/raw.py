@@ -18,8 +18,8 @@ recorded at once, from that body. Otherwise (a stream, or any ``with_streaming_r
   (:class:`tokenomy.capture.streams.ChunkWatch` keeps the bytes its SDK reads the same way).
 
 A raw response dropped without being read is recorded when it goes (or, still held, at the program's
-exit), with what is known (status and latency; no usage was read). The HTTP response's own
-``iter_raw`` bypasses the hook: bytes read that way are not seen.
+exit), with what is known (status, latency, the prompt counted locally; no usage was read). The
+HTTP response's own ``iter_raw`` bypasses the hook: bytes read that way are not seen.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, Final
 
-from tokenomy.capture.captured import ABANDONED, DONE, FAILED, Captured
+from tokenomy.capture.captured import ABANDONED, DONE, FAILED, UNREAD, Captured
 from tokenomy.capture.runtime import RUNTIME
 from tokenomy.capture.sink.core import Sink
 from tokenomy.capture.streams import take_off, watch_stream
@@ -110,7 +110,7 @@ class RawWatch:
         if self.started:
             self._ended(ABANDONED, None)
         elif self._claim():
-            self._submit(DONE, None, None)
+            self._submit(UNREAD, None, None)
 
     def at_exit(self) -> None:
         """The process is exiting with the response still held: recorded as if dropped now (with
