@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import traceback
 from pathlib import Path
 from typing import Any, NoReturn
@@ -19,7 +20,7 @@ from tokenomy.capture.runtime import RUNTIME
 from tokenomy.capture.sink.core import Sink
 from tokenomy.errors import BudgetExceeded, ConfigError
 from tokenomy.mockllm import MockThread
-from tokenomy.schema import Call, Status
+from tokenomy.schema import Call, Kind, Status
 from tokenomy.store import open_store
 
 pytestmark = pytest.mark.integration
@@ -194,6 +195,32 @@ def test_async_clients_pass_exceptions_through_unchanged_and_record_them(
         (Status.CANCELLED, "CancelledError", None),
     ]
     assert [c.usage.total for c in calls] == [None, 0, 0, None]
+
+
+def test_an_answer_the_sdk_cannot_read_keeps_its_status_and_the_error(
+    mock: MockThread, recorded: MemoryTarget
+) -> None:
+    """A 200 whose body is not JSON: the SDK raises a JSONDecodeError, which carries no status. The
+    call is recorded with the status the server answered (it was None) and the error; its usage was
+    never read, so the prompt is counted locally and the output unknown (not 0: it was answered)."""
+    malformed: Any = {"X-Mock-Error": "malformed"}
+    openai = capture.instrument(_openai(mock))
+    claude = capture.instrument(Anthropic(base_url=mock.base_url, api_key="test", max_retries=0))
+    with pytest.raises(json.JSONDecodeError):
+        openai.chat.completions.create(model="gpt-4o", messages=CHAT, extra_headers=malformed)
+    with pytest.raises(json.JSONDecodeError):
+        claude.messages.create(
+            model="claude-sonnet-4-6", max_tokens=50, messages=CHAT[1:], extra_headers=malformed
+        )
+    openai.chat.completions.create(model="gpt-4o", messages=CHAT, stream=True).close()  # prompt counted
+    *unreadable, counted = _calls(recorded)
+    assert [(c.status, c.error_type, c.http_status) for c in unreadable] == [
+        (Status.ERROR, "JSONDecodeError", 200)
+    ] * 2
+    assert [(c.usage.kind, c.usage.output_total) for c in unreadable] == [(Kind.ESTIMATED, None)] * 2
+    assert unreadable[0].usage.input_total == counted.usage.input_total
+    assert unreadable[1].usage.input_total is not None
+    assert unreadable[1].usage.input_total > 0
 
 
 def test_connection_failures_and_timeouts_have_unknown_usage(

@@ -5,9 +5,10 @@ read by the stream accumulators; when its final usage never arrived (no ``includ
 by an error, abandoned) the missing totals are counted locally and the usage is marked
 estimated (:mod:`tokenomy.capture.estimate`). A call the provider refused with an HTTP error
 status used no tokens (zeros, as the importers record it); a call that failed without an answer
-(connection error, timeout, cancelled before the answer) has unknown usage. A raw response whose
-body was never read (or read by ``iter_raw``, past tokenomy) has its prompt counted locally and its
-output unknown, marked estimated.
+(connection error, timeout, cancelled before the answer) has unknown usage. An answer whose usage
+was never read (a raw response whose body the caller never read, or read by ``iter_raw`` past
+tokenomy; a 2xx answer the SDK raised over, its body not being JSON) has its prompt counted locally
+and its output unknown, marked estimated.
 
 The provider is the client's (``azure`` for Azure clients), else the one its base URL's host
 names (the importers' host table), else the SDK's own.
@@ -173,12 +174,17 @@ def _shape(messages: list[dict[str, Any]], tools: list[Mapping[str, Any]], model
 
 
 def _usage(captured: Captured, extracted: Extracted | None, shape: Shape | None, model: str | None) -> Usage:
-    if captured.end == UNREAD:  # the answer's usage was never seen: the prompt counted, the output unknown
-        return Usage(input_total=_prompt_tokens(captured, shape, model), kind=Kind.ESTIMATED)
+    if captured.end == UNREAD:  # the answer's usage was never seen
+        return _unseen(captured, shape, model)
     error = captured.error
     if extracted is None:
         if error is not None:
-            return NOT_BILLED if error.http_status is not None else Usage()
+            answered = error.http_status
+            if answered is None:  # no answer: unknown
+                return Usage()
+            if answered < 400 and captured.items is None:  # answered, then the SDK could not read it
+                return _unseen(captured, shape, model)
+            return NOT_BILLED  # refused
         if captured.items is None:
             return Usage()
     usage = extracted.usage if extracted else Usage()
@@ -186,6 +192,12 @@ def _usage(captured: Captured, extracted: Extracted | None, shape: Shape | None,
         return usage
     text = extracted.completion_text if extracted else None
     return fill_missing(usage, prompt_tokens=_prompt_tokens(captured, shape, model), text=text, model=model)
+
+
+def _unseen(captured: Captured, shape: Shape | None, model: str | None) -> Usage:
+    """The usage of an answer that arrived but whose usage was never read: the prompt counted
+    locally, the output unknown."""
+    return Usage(input_total=_prompt_tokens(captured, shape, model), kind=Kind.ESTIMATED)
 
 
 def _prompt_tokens(captured: Captured, shape: Shape | None, model: str | None) -> int | None:

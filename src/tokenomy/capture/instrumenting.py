@@ -310,7 +310,7 @@ def _failed(captured: Captured, exc: BaseException, sink: Sink) -> None:
     try:
         captured.latency_ns = time.perf_counter_ns() - captured.t0
         captured.end = FAILED
-        captured.error = captured.client.adapter.classify(exc)
+        captured.error = captured.client.adapter.classify(exc, request=True)
         answer = getattr(exc, "completion", None)  # openai's finish-reason errors carry the billed answer
         if answer is not None and getattr(answer, "usage", None) is not None:
             captured.response = answer  # its usage, id and finish reason are recorded (and priced)

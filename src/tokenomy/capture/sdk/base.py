@@ -149,8 +149,15 @@ class ClientAdapter:
     timeouts: Callable[[], tuple[type[BaseException], ...]]
     tools: Callable[[Mapping[str, Any]], list[Mapping[str, Any]]]
 
-    def classify(self, exc: BaseException) -> ErrorInfo:
-        """The status a call that raised ``exc`` ended with."""
+    def classify(self, exc: BaseException, *, request: bool = False) -> ErrorInfo:
+        """The status a call that raised ``exc`` ended with.
+
+        Args:
+            exc: What the SDK raised.
+            request: ``exc`` came out of the SDK's request (not out of a stream being read): an error
+                raised over an answer that had arrived (a 200 whose body is not JSON) carries that
+                answer's HTTP status (:func:`answered_status`).
+        """
         name = type(exc).__name__
         status = getattr(exc, "status_code", None)
         if isinstance(status, int) and not isinstance(status, bool):
@@ -159,7 +166,28 @@ class ClientAdapter:
             return ErrorInfo(Status.CANCELLED, name)
         if isinstance(exc, self.timeouts()):
             return ErrorInfo(Status.TIMEOUT, name)
-        return ErrorInfo(Status.ERROR, name)
+        return ErrorInfo(Status.ERROR, name, answered_status(exc) if request else None)
+
+
+def answered_status(exc: BaseException) -> int | None:
+    """The HTTP status of the answer the SDK had received when it raised ``exc``, or None (no answer).
+
+    Both SDKs' request method keeps the HTTP response it received in a local named ``response``
+    (None until one arrives, and again at each retry), and reads the answer's body from there: an
+    exception raised while reading it (a body that is not JSON) carries no status of its own, so it
+    is read from the frames the exception passed through. Runs on failures only.
+    """
+    trace = exc.__traceback__
+    while trace is not None:
+        try:
+            found = trace.tb_frame.f_locals.get("response")
+        except Exception:  # a frame that cannot be read: look further
+            found = None
+        status = getattr(found, "status_code", None)
+        if type(status) is int:
+            return status
+        trace = trace.tb_next
+    return None
 
 
 _CANCELLATIONS: Final = (asyncio.CancelledError, KeyboardInterrupt, GeneratorExit)
