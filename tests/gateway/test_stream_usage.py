@@ -1,7 +1,8 @@
-"""The usage the gateway asks for on a client's behalf never reaches the client, whatever the upstream's
-SSE looks like: usage in its own chunk or inside the last chunk of choices, lines ending in LF, CRLF or
-CR, split anywhere across network chunks. The client gets the upstream's bytes as it would have got
-them directly, and metering still reads the usage."""
+"""The usage chunk the gateway asks for on a client's behalf never reaches the client, whatever the
+upstream's SSE looks like: lines ending in LF, CRLF or CR, split anywhere across network chunks. An
+upstream that puts the usage inside the last chunk of choices whether asked or not (as some
+compatible servers do) is passed on as it came. The client gets the upstream's bytes as it would have
+got them directly, and metering still reads the usage."""
 
 from __future__ import annotations
 
@@ -31,19 +32,18 @@ def _chunk(delta: dict[str, Any] | None, finish: str | None = None, **extra: Any
 
 
 def _events(style: str, asked: bool) -> list[dict[str, Any]]:
-    """The chunks an upstream sends, with usage when ``asked``: OpenAI's own style (``"usage":null`` on
-    each chunk and a last chunk with ``choices: []``) or, as some compatible servers do, the usage
-    inside the chunk that finishes the choice."""
+    """The chunks an upstream sends: OpenAI's own style, with usage when ``asked`` (``"usage":null`` on
+    each chunk and a last chunk with ``choices: []``), or, as some compatible servers do, the usage
+    inside the chunk that finishes the choice, asked or not."""
     if style == "openai":
         null = {"usage": None} if asked else {}
         events = [_chunk({"role": "assistant", "content": ""}, **null), _chunk({"content": "Hi"}, **null)]
         events.append(_chunk({}, "stop", **null))
         return [*events, _chunk(None, usage=USAGE)] if asked else events
-    last = {"usage": USAGE} if asked else {}
     return [
         _chunk({"role": "assistant", "content": ""}),
         _chunk({"content": "Hi"}),
-        _chunk({}, "stop", **last),
+        _chunk({}, "stop", usage=USAGE),
     ]
 
 
@@ -113,7 +113,7 @@ def test_the_client_gets_the_upstreams_bytes_without_the_usage_and_metering_read
     served, sink, target = gateway
     target.records.clear()
     direct = _post(upstream.port, "/v1/chat/completions", body, headers)
-    assert b'"usage"' not in direct
+    assert (b'"usage"' in direct) is (style == "usage_in_last")
     through = _post(served.port, "/v1/chat/completions", body, headers)
     assert through == direct, "the gateway changed the stream beyond the usage it asked for"
     assert upstream.asked[-1].json()["stream_options"]["include_usage"] is True
@@ -123,8 +123,9 @@ def test_the_client_gets_the_upstreams_bytes_without_the_usage_and_metering_read
 
 @pytest.mark.integration
 @pytest.mark.parametrize("sep", ["crlf", "cr"])
-def test_the_openai_sdk_sees_no_usage_it_did_not_ask_for(
-    upstream: ScriptedUpstream, gateway: tuple[Running, Sink, ListTarget], sep: str
+@pytest.mark.parametrize("style", ["openai", "usage_in_last"])
+def test_the_openai_sdk_sees_what_it_sees_directly(
+    upstream: ScriptedUpstream, gateway: tuple[Running, Sink, ListTarget], sep: str, style: str
 ) -> None:
     seen = {}
     for name, base in (("direct", upstream.base_url + "/v1"), ("gateway", gateway[0].openai_base_url)):
@@ -133,8 +134,11 @@ def test_the_openai_sdk_sees_no_usage_it_did_not_ask_for(
             model="gpt-4o",
             messages=[{"role": "user", "content": "hi"}],
             stream=True,
-            extra_headers={"x-style": "usage_in_last", "x-sep": sep, "x-split": "5"},
+            extra_headers={"x-style": style, "x-sep": sep, "x-split": "5"},
         )
         seen[name] = [chunk.model_dump() for chunk in stream]
     assert seen["gateway"] == seen["direct"]
-    assert [chunk["usage"] for chunk in seen["gateway"]] == [None, None, None]
+    counts = [
+        None if chunk["usage"] is None else {k: chunk["usage"][k] for k in USAGE} for chunk in seen["gateway"]
+    ]
+    assert counts == [None, None, USAGE if style == "usage_in_last" else None]

@@ -4,8 +4,8 @@ A stream is never buffered: each upstream chunk is sent on as one body message t
 arrives (and appended to the exchange's list for metering). When the gateway asked upstream for
 the usage chunk the client did not ask for (OpenAI ``stream_options.include_usage``), a
 :class:`UsageStripper` removes that chunk, and the ``"usage":null`` field OpenAI then adds to every
-other chunk, or the ``usage`` member of a chunk that still has choices (where some OpenAI-compatible
-servers put it), so the client receives what it would have received without the gateway. To do that
+other chunk, so the client receives what it would have received without the gateway (a ``usage``
+member inside a chunk that still has choices is left as it came: see :func:`_strip_event`). To do that
 it forwards whole events only (an event split across two upstream chunks is sent when complete),
 with any of the line ends SSE allows (LF, CRLF, CR).
 """
@@ -41,7 +41,6 @@ _EVENT_END: Final = re.compile(rb"(?:\r\n|\r(?!\n)|\n)(?:\r\n|\r|\n)")
 """Where an event ends: a line end, then a blank line's, each a CRLF, a LF or a CR (a CR followed
 by a LF is one line end; a CR that ends the bytes at hand is taken as a whole one)."""
 _LINE: Final = re.compile(rb"([^\r\n]*)(\r\n|\r|\n|$)")
-_DECODER: Final = json.JSONDecoder()
 
 
 def response_headers(headers: Headers, *, length: int | None) -> Headers:
@@ -115,65 +114,22 @@ def _strip(block: bytes) -> bytes:
 
 
 def _strip_event(event: bytes) -> bytes:
-    """One event without its usage: nothing left of the usage chunk (``choices: []``), else the
-    chunk with its ``usage`` member cut out and every other byte as the upstream sent it.
+    """One event without the usage chunk include_usage adds (``choices: []`` and a usage object):
+    nothing is left of it. Any other event is sent as it came, a ``usage`` member inside a chunk that
+    still has choices too: some OpenAI-compatible servers put it there whether asked or not, and the
+    gateway cannot tell which; it is a field the client's SDK knows, never a chunk it did not expect.
 
-    Only an event with one ``data:`` line holding a JSON object with a ``usage`` key is changed
-    (a line end opening the event, a blank line left from the one before, stays)."""
+    Only an event with one ``data:`` line holding such a JSON object is dropped (a line end opening
+    the event, a blank line left from the one before, stays)."""
     lines = [match for match in _LINE.finditer(event) if match.group(1).startswith(b"data:")]
     if len(lines) != 1:
         return event
     line = lines[0]
     value_at = line.start() + (6 if line.group(1).startswith(b"data: ") else 5)
     try:
-        text = event[value_at : line.end(1)].decode()
-        obj = json.loads(text)
-        if type(obj) is not dict or "usage" not in obj:
-            return event
-        if obj.get("choices") == [] and isinstance(obj["usage"], dict):
-            return event[: len(event) - len(event.lstrip(b"\r\n"))]  # the chunk include_usage adds
-        kept = _without_usage(text).encode()
-    except (ValueError, IndexError):  # not JSON, not UTF-8: sent as it came
+        obj = json.loads(event[value_at : line.end(1)])
+    except ValueError:  # not JSON, not UTF-8: sent as it came
         return event
-    return event[:value_at] + kept + event[line.end(1) :]
-
-
-def _without_usage(text: str) -> str:
-    """``text``, a JSON object, without its top-level ``usage`` member and one comma: the object the
-    upstream writes when not asked for usage, every other character as it was."""
-    while True:
-        spans = _members(text)
-        found = [index for index, (key, _, _) in enumerate(spans) if key == "usage"]
-        if not found:
-            return text
-        index = found[-1]
-        _, start, end = spans[index]
-        if index > 0:  # from the end of the member before it: the comma between goes with it
-            start = spans[index - 1][2]
-        elif index + 1 < len(spans):  # the first member: the comma after it goes
-            end = spans[index + 1][1]
-        text = text[:start] + text[end:]
-
-
-def _members(text: str) -> list[tuple[str, int, int]]:
-    """The members of the JSON object ``text``: each one's key, where it starts and where its value ends."""
-    spans: list[tuple[str, int, int]] = []
-    at = _skip(text, text.index("{") + 1)
-    while text[at] != "}":
-        key, after = _DECODER.raw_decode(text, at)
-        after = _skip(text, after)
-        if text[after] != ":" or not isinstance(key, str):
-            raise ValueError("not a JSON object's member")
-        _, end = _DECODER.raw_decode(text, _skip(text, after + 1))
-        spans.append((key, at, end))
-        at = _skip(text, end)
-        if text[at] == ",":
-            at = _skip(text, at + 1)
-    return spans
-
-
-def _skip(text: str, at: int) -> int:
-    """Past the JSON whitespace at ``at``."""
-    while text[at] in " \t\r\n":
-        at += 1
-    return at
+    if type(obj) is dict and obj.get("choices") == [] and isinstance(obj.get("usage"), dict):
+        return event[: len(event) - len(event.lstrip(b"\r\n"))]  # the chunk include_usage adds
+    return event
