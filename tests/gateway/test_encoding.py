@@ -188,3 +188,36 @@ def test_codings_are_read_from_the_header_and_undone_last_first() -> None:
     assert b"".join(one_by_one.feed(unwrapped[i : i + 1]) for i in range(len(unwrapped))) == body
     assert decoded(b"not gzip", [b"gzip"]) is None
     assert decoded(body, [b"compress"]) is None
+
+
+class _FakeBrotliError(Exception):
+    """As brotli's own ``error``: an Exception, not a ValueError."""
+
+
+class _FakeBrotli:
+    """A stand-in Brotli module (none is installed): its "compression" reverses the bytes, and bytes
+    that do not start with its mark raise its own error, as a real decoder does on bytes not in br."""
+
+    error = _FakeBrotliError
+
+    class Decompressor:
+        def process(self, data: bytes) -> bytes:
+            if not data.startswith(b"}"):
+                raise _FakeBrotliError("BROTLI_DECODER_RESULT_ERROR")
+            return _reversed(data)
+
+
+def test_br_is_decoded_by_an_installed_module_and_its_errors_read_as_bytes_not_in_br(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tokenomy.gateway import encoding
+
+    monkeypatch.setattr(encoding, "_brotli", lambda: _FakeBrotli)
+    assert decoded(_reversed(b'{"a": 1}'), [b"br"]) == b'{"a": 1}'
+    assert decoded(b"not brotli", [b"br"]) is None  # not the module's own error escaping
+    found = decoder([b"br"])
+    assert found is not None
+    with pytest.raises(ValueError, match="not in its Content-Encoding"):
+        found.feed(b"not brotli")
+    monkeypatch.setattr(encoding, "_brotli", lambda: None)
+    assert decoder([b"br"]) is None

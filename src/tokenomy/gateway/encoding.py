@@ -83,10 +83,25 @@ def _step(coding: bytes) -> Callable[[bytes], bytes] | None:
     if coding == b"br":
         brotli = _brotli()
         if brotli is not None:
-            found: Any = brotli.Decompressor()
-            process: Callable[[bytes], bytes] = getattr(found, "process", None) or found.decompress
-            return process
+            return _Unbrotli(brotli).feed
     return None
+
+
+class _Unbrotli:
+    """A Brotli module's incremental decompression, its errors (``brotli.error``, which is no
+    ``ValueError``) raised as the ``ValueError`` :class:`Decoder` promises."""
+
+    __slots__ = ("_process",)
+
+    def __init__(self, brotli: Any) -> None:
+        found = brotli.Decompressor()
+        self._process: Callable[[bytes], bytes] = getattr(found, "process", None) or found.decompress
+
+    def feed(self, data: bytes) -> bytes:
+        try:
+            return self._process(data)
+        except Exception as exc:  # the module's own error class, whatever its base
+            raise ValueError(f"the body is not in its Content-Encoding ({exc!r})") from exc
 
 
 class _Inflate:
