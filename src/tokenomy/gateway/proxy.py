@@ -57,6 +57,9 @@ _DROP_UPSTREAM: Final = HOP_BY_HOP | {b"authorization", b"x-api-key", b"accept-e
 _JSON: Final = [(b"content-type", b"application/json")]
 _UPSTREAM_STATUS: Final = {"timeout": 504, "connect": 502, "protocol": 502}
 _NOT_JSON: Final = object()
+_PLAIN: Final = (b"accept-encoding", b"identity")
+"""Asked of every upstream: without the header any coding is acceptable (RFC 9110), and a stream
+compressed in a coding not decoded here could be neither read nor stripped of its usage chunk."""
 _NO_RETRY: Final = (b"x-should-retry", b"false")
 """Tells the openai and anthropic SDKs not to retry an answer (both read it before the status)."""
 _CACHED: Final = 4096
@@ -484,11 +487,13 @@ async def reply_error(send: Send, wire: WireFormat, refused: RefusedError) -> No
 def upstream_headers(
     headers: Headers, route: Route, wire: WireFormat, gateways: Callable[[bytes], bool] | None = None
 ) -> Headers:
-    """The client's headers as sent upstream: no hop-by-hop, no X-Tokenomy-*, the route's key.
+    """The client's headers as sent upstream: no hop-by-hop, no X-Tokenomy-*, no Accept-Encoding
+    (``identity`` asked instead), the route's key.
 
     With ``pass_client_key`` the client's own key goes instead, unless ``gateways`` says it is the
     gateway's (its token or a virtual key: :meth:`Proxy.gateway_credential`), which never leaves."""
     out = [(k, v) for k, v in headers if k not in _DROP_UPSTREAM and not k.startswith(PREFIX)]
+    out.append(_PLAIN)
     if route.pass_client_key:
         out.extend(
             (k, v)
