@@ -18,7 +18,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -75,12 +75,23 @@ class StoreLockedError(StoreError):
             f"{path} is open for {'reading' if reading else 'writing'} in {self.holder}; {advice}"
         )
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled with its attributes (a ``multiprocessing`` worker sends its errors to its parent)."""
+        return (_store_locked, (self.path, self.advice, self.pid, self.process, self.reading))
+
     @property
     def holder(self) -> str:
         """The holder in words, for a message: ``another process (pid 4242: /usr/bin/python3.11)``."""
         pid = None if self.pid is None else f"pid {self.pid}"
         said = ": ".join(part for part in (pid, self.process) if part)
         return f"another process ({said})" if said else "another process"
+
+
+def _store_locked(
+    path: Path, advice: str, pid: int | None, process: str | None, reading: bool
+) -> StoreLockedError:
+    """A :class:`StoreLockedError` again, from what :meth:`StoreLockedError.__reduce__` kept."""
+    return StoreLockedError(path, advice=advice, pid=pid, process=process, reading=reading)
 
 
 class PayloadError(TokenomyError):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 from pathlib import Path
 
 import pytest
@@ -83,6 +85,22 @@ def test_a_file_a_reader_holds_is_told_apart_by_duckdbs_read_only_hint() -> None
     assert isinstance(error, StoreLockedError)
     assert (error.pid, error.process, error.reading) == (977, "/usr/bin/python3.11", True)
     assert str(error).endswith("close the file when they are done), or stop it")
+
+
+def test_the_error_survives_pickling_and_copying_whole() -> None:
+    """A ``multiprocessing`` worker sends its errors to its parent pickled."""
+    error = refusal(Path("t.duckdb"), _READER_HOLDS)
+    assert isinstance(error, StoreLockedError)
+    for again in (pickle.loads(pickle.dumps(error)), copy.copy(error)):
+        assert isinstance(again, StoreLockedError)
+        assert (again.path, again.pid, again.process, again.reading, again.advice) == (
+            error.path,
+            977,
+            "/usr/bin/python3.11",
+            True,
+            error.advice,
+        )
+        assert str(again) == str(error)
 
 
 def test_a_lock_message_without_a_holder_still_explains() -> None:
