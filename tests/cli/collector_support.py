@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import json
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from click.testing import CliRunner
@@ -105,3 +108,33 @@ def both(served: Served, *args: str) -> tuple[str, str]:
     code, local = run_cli(*args, "--db", str(served.direct))
     assert code == 0, local
     return remote, local
+
+
+@contextmanager
+def answering(answers: Sequence[tuple[int, dict[str, Any]]]) -> Iterator[tuple[str, list[str]]]:
+    """A stand-in collector on 127.0.0.1 giving ``answers`` (status, JSON body) to its GETs in turn:
+    yields its URL and the paths (with their queries) it was asked for, in order."""
+    pending, asked = list(answers), []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            status, body = pending.pop(0)
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    httpd = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", asked
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

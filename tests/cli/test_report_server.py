@@ -10,17 +10,15 @@ The same payloads go to a collector served by uvicorn and into a store file
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 
-from tests.cli.collector_support import Payload, Served, both, run_cli, serve
+from tests.cli.collector_support import Payload, Served, answering, both, run_cli, serve
 from tests.server.support import SpanSpec, request_bytes
 from tokenomy.cli.main import main
 from tokenomy.native import format_time
@@ -385,42 +383,21 @@ def test_a_collector_that_is_not_running_is_named(
     assert "no route /not-here/api/v1/report" in err
 
 
-class _Older(BaseHTTPRequestHandler):
-    """A collector of an earlier version (the report takes no view, charges, by...), then one whose
-    answer is not a report, then one from before the overview."""
-
-    answers: ClassVar[list[tuple[int, dict[str, Any]]]] = []
-
-    def do_GET(self) -> None:
-        status, body = self.answers.pop(0)
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-
 def test_a_400_or_an_answer_that_does_not_read_ends_in_one_line(
     token: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     older = "unknown query parameter(s) view; this route takes since, until, provider, model"
     other = "query parameter bucket='year' is not one of hour, day, week, month"
     no_overview = "query parameter view='overview' is not one of totals, summary"
-    _Older.answers = [
+    # a collector of an earlier version (the report takes no view, charges, by...), then one whose
+    # answer is not a report, then one from before the overview
+    answers: list[tuple[int, dict[str, Any]]] = [
         (400, {"error": {"status": 400, "message": older}}),
         (200, {"since": None}),
         (400, {"error": {"status": 400, "message": other}}),
         (400, {"error": {"status": 400, "message": no_overview}}),
     ]
-    httpd = HTTPServer(("127.0.0.1", 0), _Older)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    try:
+    with answering(answers) as (url, _):
         assert main(["report", "--server", url]) == 1
         err = capsys.readouterr().err
         assert err == (  # the parameter named is one this CLI sent, not one the user typed
@@ -442,9 +419,6 @@ def test_a_400_or_an_answer_that_does_not_read_ends_in_one_line(
             f"error: the collector at {url} answered 400 to GET /api/v1/report: {no_overview}; "
             "is the collector's tokenomy as recent as this one?\n"
         )
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 def test_amounts_under_a_millionth_print_alike_and_fixed_point(tmp_path: Path, token: None) -> None:

@@ -15,11 +15,11 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 
-from tests.cli.collector_support import Served, both, run_cli, serve
+from tests.cli.collector_support import Served, answering, both, run_cli, serve
 from tests.server.support import SpanSpec, request_bytes
 from tokenomy.cli.collector_client import CollectorClient, CollectorError
 from tokenomy.cli.main import main
@@ -419,26 +419,6 @@ def test_a_url_that_is_not_a_collectors_is_refused(url: str) -> None:
         CollectorClient(url)
 
 
-class _Older(BaseHTTPRequestHandler):
-    """A collector from before the sessions' ranking, then one whose answer is not a ranking."""
-
-    answers: ClassVar[list[tuple[int, dict[str, Any]]]] = []
-    asked: ClassVar[list[str]] = []
-
-    def do_GET(self) -> None:
-        self.asked.append(self.path)
-        status, body = self.answers.pop(0)
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-
 def test_a_collector_older_than_the_cli_is_told_apart(
     token: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -447,18 +427,15 @@ def test_a_collector_older_than_the_cli_is_told_apart(
     )
     repeated = "query parameter where is given more than once; give it once"
     other = "query parameter since='x' is not a date"
-    _Older.answers = [
+    # a collector from before the sessions' ranking, then one whose answer is not a ranking
+    answers: list[tuple[int, dict[str, Any]]] = [
         (400, {"error": {"status": 400, "message": older}}),
         (400, {"error": {"status": 400, "message": repeated}}),
         (200, {"sessions": [], "next_offset": None}),  # the list: it knew the parameters, not the view
         (400, {"error": {"status": 400, "message": other}}),
     ]
-    httpd = HTTPServer(("127.0.0.1", 0), _Older)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{httpd.server_address[1]}"
     recent = "is the collector's tokenomy as recent as this one?"
-    try:
+    with answering(answers) as (url, asked):
         assert main(["sessions", "--server", url]) == 1
         err = capsys.readouterr().err
         assert (
@@ -481,8 +458,5 @@ def test_a_collector_older_than_the_cli_is_told_apart(
         assert main(["sessions", "--server", url]) == 1
         err = capsys.readouterr().err  # a 400 about a value: no hint about versions
         assert err == f"error: the collector at {url} answered 400 to GET /api/v1/sessions: {other}\n"
-        assert _Older.asked[0] == "/api/v1/sessions?view=top&top=20"
-        assert _Older.asked[1] == "/api/v1/sessions?where=team%3Da&where=team%3Db&view=top&top=20"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+        assert asked[0] == "/api/v1/sessions?view=top&top=20"
+        assert asked[1] == "/api/v1/sessions?where=team%3Da&where=team%3Db&view=top&top=20"
