@@ -27,7 +27,6 @@ from tokenomy.analysis.report_wire import (
     analysis_json,
     grouped_from_json,
     grouped_json,
-    money_from_json,
     report_from_json,
     report_row_json,
     summary_from_json,
@@ -35,6 +34,7 @@ from tokenomy.analysis.report_wire import (
 )
 from tokenomy.analysis.results import MetricResult, jsonable
 from tokenomy.analysis.summary import summary
+from tokenomy.analysis.wire_values import money_from_json
 from tokenomy.schema import BUCKETS
 from tokenomy.store import CallFilter, DuckDBStore, open_store
 

@@ -5,6 +5,7 @@ whatever commits while its queries run."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 
 from tokenomy.schema import Attribution, Call, Charge, Cost, Usage
 from tokenomy.server import api
+from tokenomy.server.api import Answer
 from tokenomy.store import DuckDBStore, open_store
 from tokenomy.store.arrow import calls_to_arrow, charges_to_arrow
 from tokenomy.store.events import EventBatch
@@ -102,8 +104,9 @@ QUERIES = {
 }
 
 
-@pytest.mark.parametrize("form", list(QUERIES))
-def test_a_report_read_while_the_store_is_written_agrees_with_itself(tmp_path: Path, form: str) -> None:
+def read_while_written(tmp_path: Path, read: Callable[[DuckDBStore], Answer]) -> tuple[list[Any], int]:
+    """``READS`` answers of ``read`` (each a 200) while a thread commits one batch after another to
+    the store it reads (which holds one batch to begin with), and how many calls were written in all."""
     store = open_store(tmp_path / "race.duckdb")
     stop = threading.Event()
     written = [0]
@@ -114,24 +117,50 @@ def test_a_report_read_while_the_store_is_written_agrees_with_itself(tmp_path: P
             written[0] += BATCH
 
     writer = threading.Thread(target=write)
+    bodies: list[Any] = []
     try:
         store.write_priced_events(_batch(0))
         written[0] = BATCH
         writer.start()
-        seen: list[tuple[int, ...]] = []
-        per_session: list[Decimal] = []
         for _ in range(READS):
-            status, body = api.report(store, QUERIES[form])
+            status, body = read(store)
             assert status == 200
-            seen.append(_counts(form, body))
-            if form != "totals":  # spend from one query over sessions counted by another
-                per_session.append(Decimal(body["kpis"]["cost_per_session"]["value"]))
+            bodies.append(body)
     finally:
         stop.set()
         if writer.is_alive():
             writer.join()
-        final = written[0]
         store.close()
+    return bodies, written[0]
+
+
+def write_after_the_first_query(store: DuckDBStore, monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Write one batch to ``store`` (which then holds two), and have another batch written by a
+    thread right after the first query a reader makes: the list says, once that happened, whether
+    the write committed within 10 s (True) or waited for the reader."""
+    store.write_priced_events(_batch(0))
+    original = DuckDBStore.query
+    writes: list[bool] = []
+
+    def query_then_write(view: DuckDBStore, sql: str, params: Any = None) -> Any:
+        found = original(view, sql, params)
+        if not writes:
+            writer = threading.Thread(target=store.write_priced_events, args=(_batch(BATCH),))
+            writer.start()
+            writer.join(timeout=10)
+            writes.append(not writer.is_alive())
+        return found
+
+    monkeypatch.setattr(DuckDBStore, "query", query_then_write)
+    return writes
+
+
+@pytest.mark.parametrize("form", list(QUERIES))
+def test_a_report_read_while_the_store_is_written_agrees_with_itself(tmp_path: Path, form: str) -> None:
+    bodies, final = read_while_written(tmp_path, lambda store: api.report(store, QUERIES[form]))
+    seen = [_counts(form, body) for body in bodies]
+    # spend from one query over sessions counted by another
+    per_session = [Decimal(b["kpis"]["cost_per_session"]["value"]) for b in bodies if form != "totals"]
     torn = [counts for counts in seen if len(set(counts)) > 1]
     assert not torn, f"{len(torn)} of {READS} answers disagree with themselves: {torn[:3]}"
     assert all(value == SPEND for value in per_session), per_session
@@ -146,20 +175,7 @@ def test_a_write_commits_while_a_report_runs_and_the_report_does_not_see_it(
 ) -> None:
     """Ingest never waits for a report: a write made between two of its queries commits at once."""
     with open_store(tmp_path / "lock.duckdb") as store:
-        store.write_priced_events(_batch(0))
-        original = DuckDBStore.query
-        writes: list[bool] = []
-
-        def query_then_write(view: DuckDBStore, sql: str, params: Any = None) -> Any:
-            found = original(view, sql, params)
-            if not writes:
-                writer = threading.Thread(target=store.write_priced_events, args=(_batch(BATCH),))
-                writer.start()
-                writer.join(timeout=10)
-                writes.append(not writer.is_alive())
-            return found
-
-        monkeypatch.setattr(DuckDBStore, "query", query_then_write)
+        writes = write_after_the_first_query(store, monkeypatch)
         status, body = api.report(store, [("view", "summary")])
         assert status == 200
         assert writes == [True], "the write waited for the report"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -14,7 +13,12 @@ from typing import Any
 import pytest
 
 from tests.server.support import Answer, call
-from tests.server.test_api_report_snapshot import BATCH, READS, SPEND, _batch
+from tests.server.test_api_report_snapshot import (
+    BATCH,
+    SPEND,
+    read_while_written,
+    write_after_the_first_query,
+)
 from tokenomy.analysis.dimensions import Grouping, Scope
 from tokenomy.analysis.grouped import Selection
 from tokenomy.analysis.serialize import sessions_json
@@ -23,7 +27,7 @@ from tokenomy.pricing import Pricer
 from tokenomy.server import api
 from tokenomy.server.app import Collector
 from tokenomy.server.settings import ServerSettings
-from tokenomy.store import DuckDBStore, open_store
+from tokenomy.store import open_store
 
 
 def _call(cid: str, session: str | None, at: str, cost: str, **attribution: str) -> dict[str, Any]:
@@ -198,30 +202,9 @@ def test_bad_parameters_are_a_400_that_names_them(tmp_path: Path, query: str, me
 def test_a_ranking_read_while_the_store_is_written_agrees_with_itself(tmp_path: Path) -> None:
     """Each session is one call and one charge committed together: every ranking sees whole
     transactions, so each session it lists has both, and it counts as many as it lists."""
-    store = open_store(tmp_path / "race.duckdb")
-    stop = threading.Event()
-    written = [0]
-
-    def write() -> None:
-        while not stop.is_set():
-            store.write_priced_events(_batch(written[0]))
-            written[0] += BATCH
-
-    writer = threading.Thread(target=write)
-    try:
-        store.write_priced_events(_batch(0))
-        written[0] = BATCH
-        writer.start()
-        seen = []
-        for _ in range(READS):
-            status, body = api.sessions(store, [("view", "top"), ("top", "100000")])
-            assert status == 200
-            seen.append(body)
-    finally:
-        stop.set()
-        if writer.is_alive():
-            writer.join()
-        store.close()
+    seen, _ = read_while_written(
+        tmp_path, lambda store: api.sessions(store, [("view", "top"), ("top", "100000")])
+    )
     counts = [body["sessions"] for body in seen]
     assert all(len(body["rows"]) == body["sessions"] for body in seen)
     assert all(
@@ -238,20 +221,7 @@ def test_a_write_between_the_rankings_queries_is_not_seen(
     """The ranking reads what the store holds beyond calls (its first queries), then ranks: a write
     committed in between commits at once and is left out of both."""
     with open_store(tmp_path / "lock.duckdb") as store:
-        store.write_priced_events(_batch(0))
-        original = DuckDBStore.query
-        writes: list[bool] = []
-
-        def query_then_write(view: DuckDBStore, sql: str, params: Any = None) -> Any:
-            found = original(view, sql, params)
-            if not writes:
-                writer = threading.Thread(target=store.write_priced_events, args=(_batch(BATCH),))
-                writer.start()
-                writer.join(timeout=10)
-                writes.append(not writer.is_alive())
-            return found
-
-        monkeypatch.setattr(DuckDBStore, "query", query_then_write)
+        writes = write_after_the_first_query(store, monkeypatch)
         status, body = api.sessions(store, [("top", "100000")])
         assert status == 200
         assert writes == [True], "the write waited for the ranking"

@@ -53,7 +53,7 @@ from tokenomy.analysis.wire_values import (
 from tokenomy.schema import BUCKETS
 from tokenomy.store.base import CallFilter
 
-__all__ = [  # money_from_json stays importable from here, where the session reads found it first
+__all__ = [
     "analysis_from_json",
     "analysis_json",
     "attribution_from_json",
@@ -63,7 +63,6 @@ __all__ = [  # money_from_json stays importable from here, where the session rea
     "grouped_json",
     "kpis_from_json",
     "metric_from_json",
-    "money_from_json",
     "report_from_json",
     "report_row_json",
     "scope_from_json",
