@@ -182,6 +182,14 @@ def test_input_is_counted_from_messages_system_and_tools() -> None:
     assert input_tokens({"input": "hello there"}, [], "gpt-4o") == 2
 
 
+def test_a_legacy_completions_prompt_list_is_counted() -> None:
+    """Prompts as a list of strings or of token ids reserve their tokens (they reserved none)."""
+    assert input_tokens({"prompt": "hello there"}, [], "gpt-4o") == 2
+    assert input_tokens({"prompt": ["hello there", "be brief"]}, [], "gpt-4o") == 4
+    assert input_tokens({"prompt": [15339, 1070, 11]}, [], "gpt-4o") == 3
+    assert input_tokens({"prompt": [[15339, 1070], [11]]}, [], "gpt-4o") == 3
+
+
 def test_anthropic_refused_before_sending_and_a_lower_effort_goes_on_the_wire(mock: MockThread) -> None:
     hard = BudgetGuard([policy(limit_tokens=50)], alerter=Alerter(quiet=True))
     claude = tokenomy.instrument(

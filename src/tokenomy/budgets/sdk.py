@@ -83,6 +83,8 @@ def input_tokens(body: Mapping[str, Any], tools: Sequence[Mapping[str, Any]], mo
         value = body.get(key)
         if isinstance(value, str):
             total += count(value, model).tokens
+        elif isinstance(value, list) and key == "prompt":  # a legacy completion's prompts (or token ids)
+            total += _plain_inputs(value, model)
         elif isinstance(value, list):
             total += sum(count(b.get("text", ""), model).tokens for b in value if isinstance(b, Mapping))
     if tools:
