@@ -363,11 +363,10 @@ def _hook_multiprocessing(runtime: Runtime, *, now: bool = False) -> None:
     if not runtime._hooked_multiprocessing:
         runtime._hooked_multiprocessing = True
         util.register_after_fork(runtime, _finalize_at_exit)
+    if not now:
+        return
     processes = sys.modules["multiprocessing"]
-    child = processes.parent_process() is not None or getattr(
-        processes.current_process(), "_inheriting", False
-    )
-    if now and child:
+    if processes.parent_process() is not None or getattr(processes.current_process(), "_inheriting", False):
         _finalize_at_exit(runtime)
 
 

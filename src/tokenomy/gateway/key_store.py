@@ -26,7 +26,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
@@ -43,6 +43,7 @@ from tokenomy.gateway.keys import VirtualKey, hash_key, new_key
 from tokenomy.native import attribution_from_native, attribution_to_native
 from tokenomy.schema import Attribution
 from tokenomy.store import open_store
+from tokenomy.store.arrow import utc_now
 from tokenomy.store.duckdb import DuckDBStore
 from tokenomy.store.virtual_keys import StoredKey
 
@@ -67,7 +68,7 @@ def create_key(
 ) -> Issued:
     """Issue a key standing for ``attribution``; only its hash is stored."""
     key = new_key()
-    created = now or _utcnow()
+    created = now or utc_now()
     record = VirtualKey(hash_key(key), attribution, name, created, expires_at, None)
     store.add_virtual_key(_row(record))
     return Issued(key, record)
@@ -261,7 +262,7 @@ def _stored(row: dict[str, Any]) -> StoredKey:
         key_hash=str(row["key_hash"]),
         name=row.get("name"),
         attribution=json.dumps(row.get("attribution") or {}),
-        created_at=when("created_at") or _utcnow(),
+        created_at=when("created_at") or utc_now(),
         expires_at=when("expires_at"),
         revoked_at=when("revoked_at"),
     )
@@ -272,7 +273,7 @@ def _row(record: VirtualKey) -> StoredKey:
         key_hash=record.key_hash,
         name=record.name,
         attribution=json.dumps(attribution_to_native(record.attribution), sort_keys=True),
-        created_at=record.created_at or _utcnow(),
+        created_at=record.created_at or utc_now(),
         expires_at=record.expires_at,
         revoked_at=record.revoked_at,
     )
@@ -287,10 +288,6 @@ def _record(row: StoredKey) -> VirtualKey:
         expires_at=row.expires_at,
         revoked_at=row.revoked_at,
     )
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _get_json(url: str, token: str | None, timeout: float) -> Any:

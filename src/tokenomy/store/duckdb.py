@@ -10,7 +10,7 @@ the bulk-load time and quadrupled the file (docs/store.md has the figures).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Final, Literal, Self
@@ -25,7 +25,7 @@ from tokenomy.store import budgets as store_budgets
 from tokenomy.store import duckdb_events, duckdb_export, duckdb_import, duckdb_migrate, duckdb_priced
 from tokenomy.store import findings as store_findings
 from tokenomy.store import virtual_keys as store_keys
-from tokenomy.store.arrow import calls_from_arrow, calls_to_arrow, charges_to_arrow
+from tokenomy.store.arrow import calls_from_arrow, calls_to_arrow, charges_to_arrow, utc_now
 from tokenomy.store.base import CallFilter, ExportFormat, ImportResult, InsertResult, PricerLike, Progress
 from tokenomy.store.duckdb_compat import arrow_reader, arrow_table
 from tokenomy.store.duckdb_dialect import DuckDBDialect
@@ -215,7 +215,7 @@ class DuckDBStore:
     def next_stamp(self) -> datetime:
         """A fresh ``imported_at`` value: now in UTC, strictly after every stamp given before."""
         with self._lock:
-            stamp = max(_utcnow(), self._shared.last_stamp + timedelta(microseconds=1))
+            stamp = max(utc_now(), self._shared.last_stamp + timedelta(microseconds=1))
             self._shared.last_stamp = stamp
             return stamp
 
@@ -389,7 +389,7 @@ class DuckDBStore:
         """Store (or replace) the budget policy ``name`` (JSON text); True when it replaced one."""
         self._check_writable()
         with self._lock:
-            return store_budgets.save(self._con, name, definition, _utcnow())
+            return store_budgets.save(self._con, name, definition, utc_now())
 
     def delete_budget_policy(self, name: str) -> bool:
         """Remove the budget policy ``name``; True when there was one."""
@@ -414,7 +414,7 @@ class DuckDBStore:
         """Revoke the keys whose hash starts with ``prefix`` or whose name is ``prefix``; their hashes."""
         self._check_writable()
         with self._lock:
-            return store_keys.revoke(self._con, prefix, _utcnow())
+            return store_keys.revoke(self._con, prefix, utc_now())
 
     def virtual_keys(self) -> list[store_keys.StoredKey]:
         """Every issued virtual key, oldest first."""
@@ -490,7 +490,3 @@ def _insert_batch_sql(table_name: str, repeats: bool) -> str:
         FROM _tokenomy_batch b ANTI JOIN {table_name} t ON t.id = b.id
         {first}
     """
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)

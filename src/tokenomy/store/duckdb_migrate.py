@@ -8,7 +8,7 @@ are in store/migrations.py.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Final
 
@@ -16,6 +16,7 @@ import duckdb
 
 from tokenomy.errors import StoreError
 from tokenomy.store import migrations
+from tokenomy.store.arrow import utc_now
 
 _MIGRATIONS_DDL: Final = (
     "CREATE TABLE IF NOT EXISTS _migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMP)"
@@ -67,7 +68,7 @@ def _apply(con: duckdb.DuckDBPyConnection, path: Path, migration: migrations.Mig
     try:
         for statement in migration.statements:
             con.execute(statement)
-        applied_at = datetime.now(UTC).replace(tzinfo=None)
+        applied_at = utc_now()
         con.execute("INSERT INTO _migrations VALUES (?, ?)", [migration.name, applied_at])
         con.execute("COMMIT")
     except duckdb.Error as exc:

@@ -250,7 +250,7 @@ def test_a_file_a_reader_holds_is_a_wait_too(tmp_path: Path) -> None:
     )
 
 
-def test_other_failures_read_as_the_stores_own_words() -> None:
+def test_a_lock_without_a_holder_reads_as_a_wait_and_other_failures_as_their_own_words() -> None:
     error = StoreLockedError(Path("t.duckdb"), advice="unused here")
     assert _not_written("duckdb:t.duckdb", error).startswith("duckdb:t.duckdb: another process is writing")
     assert _not_written("duckdb:/x", OSError("disk full")) == "duckdb:/x: disk full"
