@@ -9,6 +9,7 @@ the bulk-load time and quadrupled the file (docs/store.md has the figures).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -31,7 +32,7 @@ from tokenomy.store.duckdb_compat import arrow_reader, arrow_table
 from tokenomy.store.duckdb_dialect import DuckDBDialect
 from tokenomy.store.duckdb_filter import filter_sql
 from tokenomy.store.duckdb_open import connect
-from tokenomy.store.duckdb_shared import shared_state
+from tokenomy.store.duckdb_shared import Shared, shared_state
 from tokenomy.store.events import EventBatch, EventCounts, SessionRecords
 from tokenomy.store.findings import AuditRecord
 from tokenomy.store.session_days import RecentPairs, roll_sessions
@@ -71,13 +72,8 @@ class DuckDBStore:
     """The DuckDB backend of :class:`tokenomy.store.Store`."""
 
     def __init__(self, path: Path, *, read_only: bool = False, memory_limit: str | None = None) -> None:
-        self.path = path
-        self.read_only = read_only
-        self._shared = shared_state(path)
-        self._lock = self._shared.lock
-        self.session_pairs = RecentPairs()
-        """The rollup's pairs this writer added lately (store/session_days.py)."""
-        self._con = connect(path, read_only)
+        shared = shared_state(path)
+        self._set_up(path, read_only, shared, shared.lock, connect(path, read_only))
         try:
             if memory_limit is not None:
                 self._con.execute(f"SET memory_limit = '{memory_limit.replace(chr(39), '')}'")
@@ -85,6 +81,23 @@ class DuckDBStore:
         except BaseException:
             self._con.close()
             raise
+
+    def _set_up(
+        self,
+        path: Path,
+        read_only: bool,
+        shared: Shared,
+        lock: threading.RLock,
+        con: duckdb.DuckDBPyConnection,
+    ) -> None:
+        """The state every store object holds (a snapshot view, store/snapshot.py, sets it too)."""
+        self.path = path
+        self.read_only = read_only
+        self._shared = shared  # the file's state in this process: the write lock, the stamp clock
+        self._lock = lock
+        self.session_pairs = RecentPairs()
+        """The rollup's pairs this writer added lately (store/session_days.py)."""
+        self._con = con
 
     # -- lifecycle ---------------------------------------------------------------------------
 

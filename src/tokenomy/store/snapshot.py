@@ -21,7 +21,6 @@ import duckdb
 from tokenomy.errors import StoreError
 from tokenomy.store.base import Store
 from tokenomy.store.duckdb import DuckDBStore
-from tokenomy.store.session_days import RecentPairs
 
 
 class SnapshotStore(DuckDBStore):
@@ -35,23 +34,19 @@ class SnapshotStore(DuckDBStore):
     at a time, and close it (or use :func:`snapshot`).
     """
 
-    def __init__(self, store: DuckDBStore) -> None:  # no DuckDBStore.__init__: the file is open already
-        self.path = store.path
-        self.read_only = True
-        self._shared = store._shared  # the stamp clock; the view never stamps a write
-        self._lock = threading.RLock()  # its own: the store's lock serializes the store's connection
-        self.session_pairs = RecentPairs()
+    def __init__(self, store: DuckDBStore) -> None:  # not DuckDBStore.__init__: the file is open already
+        cursor = None
         try:
-            self._con = store.connection.cursor()
-        except duckdb.Error as exc:  # the store was closed meanwhile
-            raise StoreError(f"{store.path}: the store cannot be read now: {exc}") from exc
-        try:
-            self._con.begin()
+            cursor = store.connection.cursor()
+            cursor.begin()
         except BaseException as exc:
-            self._con.close()
-            if isinstance(exc, duckdb.Error):
+            if cursor is not None:
+                cursor.close()
+            if isinstance(exc, duckdb.Error):  # the store was closed meanwhile
                 raise StoreError(f"{store.path}: the store cannot be read now: {exc}") from exc
             raise
+        # its own lock: the store's serializes the store's connection; the view never stamps a write
+        self._set_up(store.path, True, store._shared, threading.RLock(), cursor)
 
     def close(self) -> None:
         """End the transaction (it wrote nothing) and close the cursor; the store stays open."""
