@@ -78,7 +78,8 @@ class RawWatch:
         self.own: Callable[..., Any] = getattr(type(http), self.hook)  # the class's own reader
         setattr(http, self.hook, self.aiter_bytes if is_async else self.iter_bytes)
         self.key = weakref.ref(self)
-        _OPEN[self.key] = RawWatch.at_exit  # recorded at exit if still unread then (Runtime.open_calls)
+        # still unread at exit: recorded then as if dropped, with what was read (Runtime.open_calls)
+        _OPEN[self.key] = RawWatch.dropped
 
     def _claim(self) -> bool:
         """Take the right to record the call (once); no longer open."""
@@ -111,11 +112,6 @@ class RawWatch:
             self._ended(ABANDONED, None)
         elif self._claim():
             self._submit(UNREAD, None, None)
-
-    def at_exit(self) -> None:
-        """The process is exiting with the response still held: recorded as if dropped now (with
-        what was read, if its bytes were being read)."""
-        self.dropped()
 
     def iter_bytes(self, chunk_size: int | None = None) -> Iterator[bytes]:
         """Set as the HTTP response's ``iter_bytes``: its own, each chunk kept as it passes."""
