@@ -166,7 +166,7 @@ def sessions_page(
             FROM calls c WHERE {where[0]}
         ),
         co AS (SELECT id, arg_max_null(success, "at") AS success, arg_max_null(action, "at") AS action
-               FROM outcomes WHERE target = 'call' GROUP BY id),
+               FROM outcomes WHERE target = 'call' AND id IN (SELECT id FROM c) GROUP BY id),
         totals AS (
             SELECT c.sid AS session_id, count(*) AS calls, min(c.started_at) AS first_at,
                    max(coalesce(c.ended_at, c.started_at)) AS last_at,
