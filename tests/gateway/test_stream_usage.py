@@ -6,7 +6,6 @@ got them directly, and metering still reads the usage."""
 
 from __future__ import annotations
 
-import http.client
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -15,7 +14,7 @@ import pytest
 from openai import OpenAI
 
 from tests.gateway.scripted import Asked, ScriptedUpstream, chunked, scripted
-from tests.gateway.support import ListTarget, Running, calls_of, memory_sink, running
+from tests.gateway.support import ListTarget, Running, calls_of, memory_sink, post, running
 from tokenomy.capture.sink.core import Sink
 from tokenomy.gateway import Gateway, GatewaySettings, Route
 
@@ -78,14 +77,9 @@ def gateway(upstream: ScriptedUpstream) -> Iterator[tuple[Running, Sink, ListTar
 
 
 def _post(port: int, path: str, body: object, headers: dict[str, str]) -> bytes:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.request("POST", path, json.dumps(body), {"content-type": "application/json", **headers})
-        response = conn.getresponse()
-        assert response.status == 200
-        return response.read()
-    finally:
-        conn.close()
+    status, _, answer = post(f"http://127.0.0.1:{port}{path}", body, headers)
+    assert status == 200
+    return answer
 
 
 @pytest.mark.integration
