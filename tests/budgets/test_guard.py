@@ -208,7 +208,8 @@ def test_an_unpriced_model_cannot_be_bounded_in_dollars(clock: Clock) -> None:
     refused = guard.reserve(BudgetRequest(model="house-model-7", input_tokens=10, max_tokens=10))
     assert isinstance(refused, Rejection)
     assert (refused.status, refused.type) == (400, "budget_unpriced_model")
-    assert "add a [[price]] entry" in refused.message
+    assert refused.message.count("add a [[price]] entry") == 1  # the advice is given once
+    assert refused.message.endswith(", or use a priced model.")
     tokens_only = BudgetGuard([policy(name="tok", limit_tokens=10_000)], clock=clock)
     res = admitted(tokens_only.reserve(BudgetRequest(model="house-model-7", input_tokens=10, max_tokens=10)))
     assert res.held[0].amount == 20
@@ -314,3 +315,62 @@ def test_the_direct_path_and_the_soft_policy_path_reserve_and_settle_the_same(cl
         assert isinstance(again, Reservation)
         assert [h.amount for h in again.held][:2] == [764_550, 2_025]
         assert guard.ledger.usage([h.key for h in again.held][:2]) == [(349_950, 764_550), (1_334, 2_025)]
+
+
+def test_requests_that_write_their_input_to_the_cache_cannot_overspend(clock: Clock) -> None:
+    # A 1-hour cache write bills Claude Sonnet 4.5's input at $6 / MTok, twice the uncached $3: a
+    # worst case at the uncached rate let two such requests spend $0.129 of a $0.10 budget
+    guard = BudgetGuard([policy(limit_usd="0.10")], clock=clock, settings=NO_WAIT)
+    request = BudgetRequest(
+        model="claude-sonnet-4-5", provider="anthropic", input_tokens=10_000, max_tokens=300
+    )
+    written = Usage.of(
+        input_uncached=0,
+        cache_read=0,
+        cache_write_5m=0,
+        cache_write_1h=10_000,
+        output_visible=300,
+        reasoning=0,
+    )
+    first = admitted(guard.reserve(request))
+    assert first.worst_case_usd == Decimal("0.0645")
+    assert guard.settle(first, written).cost == Decimal("0.0645")
+    refused = guard.reserve(request)  # $0.0355 left: not enough for the input written to the cache
+    assert isinstance(refused, Rejection)
+    assert guard.ledger.usage([h.key for h in first.held]) == [(64_500_000, 0)]
+
+
+def test_each_answer_a_request_asks_for_is_reserved(clock: Clock) -> None:
+    # n = 4 answers of up to 3,000 tokens each could write 12,000 tokens: one answer's worth was
+    # reserved, so a 5,000-token budget could be spent 2.8 times over by a single request
+    guard = BudgetGuard([policy(limit_tokens=5_000)], clock=clock, settings=NO_WAIT)
+    many = BudgetRequest(
+        model="gpt-4o-mini", provider="openai", input_tokens=1_000, max_tokens=3_000, choices=4
+    )
+    res = admitted(guard.reserve(many))
+    assert (res.max_tokens, res.choices, res.lowered) == (1_000, 4, True)  # 1,000 + 4 x 1,000 fills it
+    assert [h.amount for h in res.held] == [5_000]
+    assert isinstance(guard.reserve(ask(max_tokens=256)), Rejection)
+    guard.settle(res, 2_400)  # what the four answers wrote together
+    assert guard.ledger.usage([h.key for h in res.held]) == [(3_400, 0)]
+    dollars = BudgetGuard([policy(limit_usd="1")], clock=clock)
+    three = BudgetRequest(
+        model="gpt-4o-mini", provider="openai", input_tokens=1_000, max_tokens=1_024, choices=3
+    )
+    held = admitted(dollars.reserve(three))
+    assert held.worst_case_usd == Decimal("0.0019932")  # $0.00015 input + 3 x 1,024 x $0.60 / MTok
+    assert [h.amount for h in held.held] == [1_993_200]
+
+
+def test_a_session_budget_lasts_as_long_as_its_session_is_active(clock: Clock) -> None:
+    # the in-process account of a session was dropped a week after its *first* reservation, so a
+    # session active every day started over at zero on day 8 and could spend its limit again
+    guard = BudgetGuard([policy(limit_tokens=5_000, window="session")], clock=clock, settings=NO_WAIT)
+    for _ in range(5):
+        res = admitted(guard.reserve(ask(input_tokens=500, max_tokens=500, session="s-1")))
+        guard.settle(res, 500)
+        clock.advance(2 * 86_400)
+    assert guard.ledger.usage([res.held[0].key]) == [(5_000, 0)]
+    assert isinstance(guard.reserve(ask(input_tokens=500, max_tokens=500, session="s-1")), Rejection)
+    clock.advance(8 * 86_400)  # a week after its last reservation, an idle session's account goes
+    assert guard.ledger.usage([res.held[0].key]) == [None]

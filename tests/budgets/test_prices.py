@@ -35,3 +35,15 @@ def test_an_unknown_model_says_why() -> None:
     found = PriceCards().card("openai", "no-such-model-xyz", DAY, 10)
     assert isinstance(found, str)
     assert "no-such-model-xyz" in found
+
+
+def test_the_input_is_reserved_at_the_dearest_rate_it_may_be_billed_at() -> None:
+    # Claude Sonnet 4.5: $3 / MTok uncached input, $3.75 a 5-minute cache write, $6 a 1-hour one
+    card = PriceCards().card("anthropic", "claude-sonnet-4-5", DAY, 10_000)
+    assert isinstance(card, Card)
+    assert (card.input_pico, card.worst_input_pico) == (3_000_000, 6_000_000)
+    # 10,000 input tokens written to the 1-hour cache ($0.06) + 300 output tokens ($0.0045)
+    assert card.fixed_nano(10_000) == 60_000_000
+    assert card.worst_case(10_000, 300) == Decimal("0.0645")
+    # output tokens settled with the counted input: that input at the uncached rate
+    assert card.pico(10_000, 300) == 34_500_000_000

@@ -19,10 +19,12 @@ from tests.budgets.conftest import policy
 from tokenomy.budgets import BudgetGuard, BudgetRequest, Rejection, SdkBudget, Window
 from tokenomy.budgets.admission import Reservation
 from tokenomy.budgets.alerts import Alerter
-from tokenomy.budgets.sdk import API_FIELDS, changes, input_tokens, requested
+from tokenomy.budgets.sdk import API_FIELDS, SdkTicket, changes, choices, input_tokens, requested
 from tokenomy.budgets.windows import span_of
+from tokenomy.capture.budget import AdmitRequest
 from tokenomy.capture.runtime import RUNTIME
 from tokenomy.mockllm import MockLLMConfig, MockThread, run_in_thread
+from tokenomy.schema import Attribution
 
 HELLO: Any = [{"role": "user", "content": "hello there"}]
 
@@ -223,3 +225,17 @@ def test_anthropic_refused_before_sending_and_a_lower_effort_goes_on_the_wire(mo
         ("high", 500),
         ("low", 64),  # past the threshold: the step applied to what was sent
     ]
+
+
+def test_several_answers_are_reserved_and_each_gets_its_share_of_max_tokens() -> None:
+    assert choices({"n": 3}, API_FIELDS["chat"]) == 3
+    assert choices({"n": 2, "best_of": 5}, API_FIELDS["completions"]) == 5  # best_of answers are all billed
+    assert choices({"n": True}, API_FIELDS["chat"]) == 1
+    assert choices({"n": 4}, API_FIELDS["messages"]) == 1  # no such field there
+    guard = BudgetGuard([policy(limit_tokens=2_000)], alerter=Alerter(quiet=True))
+    body = {"model": "gpt-4o-mini", "messages": HELLO, "max_tokens": 1_000, "n": 4}
+    shown = AdmitRequest("openai", "chat", body, [], Attribution(), None)
+    ticket = SdkBudget(guard).admit(shown)
+    assert isinstance(ticket, SdkTicket)
+    counted = input_tokens(body, [], "gpt-4o-mini")
+    assert ticket.changes == {"max_tokens": (2_000 - counted) // 4}  # four answers fit what is left

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from tests.budgets.conftest import policy
-from tokenomy.budgets import guard_from_config
+from tokenomy.budgets import BudgetRequest, Reservation, guard_from_config
 from tokenomy.budgets.memory import MemoryLedger
 from tokenomy.budgets.redis_ledger import RedisLedger
 from tokenomy.budgets.settings import BudgetSettings, load_budgets
@@ -58,3 +59,25 @@ def test_the_settings_name_the_ledger() -> None:
     assert isinstance(shared, RedisLedger)
     assert shared.url == "redis://127.0.0.1:6399/0"
     shared.close()
+
+
+def test_the_guard_prices_with_the_overrides_file_the_configuration_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TOKENOMY_OVERRIDES", raising=False)
+    overrides = tmp_path / "overrides.toml"
+    overrides.write_text(
+        '[[price]]\nname = "acme"\nprovider = "openai"\nmodel = "acme-custom-*"\n'
+        "effective = 2024-09-01\ninput = 1\ncache_read = 0.5\noutput = 4\n"
+    )
+    path = tmp_path / "tokenomy.toml"
+    path.write_text(
+        f'[tokenomy]\noverrides = "{overrides.as_posix()}"\n\n[[budget]]\nname = "all"\nlimit_usd = "1"\n'
+    )
+    guard = guard_from_config(path)
+    request = BudgetRequest(model="acme-custom-1", provider="openai", input_tokens=1000, max_tokens=500)
+    res = guard.reserve(request)  # without the overrides: refused, "add a [[price]] entry"
+    assert isinstance(res, Reservation), res
+    assert res.worst_case_usd == Decimal("0.003")  # 1000 x $1 / MTok + 500 x $4 / MTok
+    assert res.card is not None
+    assert res.card.source.endswith("#acme")

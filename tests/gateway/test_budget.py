@@ -99,6 +99,22 @@ def test_max_tokens_is_lowered_to_fit_then_the_request_is_refused_in_format() ->
     assert app.metrics.budget_rejections == 1
 
 
+def test_each_answer_a_request_asks_for_is_reserved() -> None:
+    team = Policy("t", Decimal(5000), Unit.TOKENS, Scope.TEAM, match="search", window=Window.DAY)
+    app, transport = _gateway(team)
+    body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 3000, "n": 4}
+    answer = asyncio.run(asgi_call(app, "/v1/chat/completions", body, {"X-Tokenomy-Team": "search"}))
+    assert answer.status == 200
+    sent = json.loads(transport.requests[-1].body)
+    # four answers of 3,000 cannot fit in 5,000 tokens: each is lowered to what four of them leave
+    assert sent["n"] == 4
+    assert sent["max_tokens"] >= 1200
+    assert 4 * sent["max_tokens"] < 5000  # (its input is a few tokens)
+    single = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 3000}
+    answer = asyncio.run(asgi_call(app, "/v1/chat/completions", single, {"X-Tokenomy-Team": "search"}))
+    assert json.loads(transport.requests[-1].body)["max_tokens"] == 3000  # one answer fits as asked
+
+
 def test_a_request_no_budget_applies_to_goes_upstream_unchanged() -> None:
     """Before, any budget made every request without an output limit go out with one as large as
     the model's context window less the input (127,992 for gpt-4o), which real APIs refuse."""

@@ -39,6 +39,8 @@ class BudgetRequest:
         reasoning_effort: The requested reasoning effort, if any.
         attribution: Team, user, key (hashed), feature, agent...
         session_id: The session (conversation or agent run), if any.
+        choices: How many answers the request asks for (OpenAI's ``n``, a completion's
+            ``best_of``): each may write max_tokens, so the worst case holds that many.
     """
 
     model: str
@@ -48,6 +50,7 @@ class BudgetRequest:
     reasoning_effort: str | None = None
     attribution: Attribution = field(default_factory=Attribution)
     session_id: str | None = None
+    choices: int = 1
 
 
 @dataclass(slots=True)
@@ -68,7 +71,8 @@ class Reservation:
         id: Unique id of the reservation.
         model: The model to call.
         provider: The provider.
-        max_tokens: The output limit to send upstream (always send it: it bounds the spend).
+        max_tokens: The output limit to send upstream (always send it: it bounds the spend), per
+            answer when the request asks for several (``choices``).
         requested_max_tokens: What the request asked for (None: the model's maximum).
         reasoning_effort: The reasoning effort to send (None: as requested, i.e. none).
         input_tokens: The counted input tokens.
@@ -76,6 +80,7 @@ class Reservation:
         held: The accounts and units reserved (an unenforced reservation names its accounts with
             0 units, so that its settlement still adds what was used once the ledger answers).
         card: The worst-case prices used (None: unpriced).
+        choices: The answers asked for (each may write ``max_tokens``).
     """
 
     id: str
@@ -88,13 +93,14 @@ class Reservation:
     enforced: bool = True
     held: tuple[Held, ...] = ()
     card: Card | None = None
+    choices: int = 1
     _open: bytearray = field(default_factory=lambda: bytearray(b"\x01"), repr=False)
 
     @property
     def worst_case_usd(self) -> Decimal | None:
         """The dollars the worst case costs at the reserved max_tokens (None: unpriced)."""
         card = self.card
-        return None if card is None else card.worst_case(self.input_tokens, self.max_tokens)
+        return None if card is None else card.worst_case(self.input_tokens, self.max_tokens * self.choices)
 
     @property
     def lowered(self) -> bool:

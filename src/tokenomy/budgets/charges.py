@@ -84,7 +84,7 @@ def _cost_and_tokens(
         return actual, None
     if isinstance(actual, bool) or not isinstance(actual, int) or actual < 0:
         raise ValueError(f"settle() takes a Usage, a Cost, dollars or output tokens (>= 0), got {actual!r}")
-    cost = card.worst_case(res.input_tokens, actual) if card is not None else None
+    cost = Decimal(card.pico(res.input_tokens, actual)) / PICO if card is not None else None
     return cost, res.input_tokens + actual
 
 

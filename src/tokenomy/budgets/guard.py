@@ -275,11 +275,11 @@ class BudgetGuard:
             want = self._want(card, ask, request.input_tokens)
         least = self._least(accounts, local) if self._mins else self.settings.min_output_tokens
         least = want if want < least else least
-        lines = self._lines(accounts, card, ask.model, request.input_tokens, now)
+        lines = self._lines(accounts, card, ask.model, request, now)
         if isinstance(lines, Rejection):
             return lines
         if local:
-            capped = self._local_caps(local, card, ask.model, request.input_tokens, (want, least))
+            capped = self._local_caps(local, card, ask.model, request, (want, least))
             if isinstance(capped, Rejection):
                 return capped
             want = capped
@@ -367,17 +367,18 @@ class BudgetGuard:
         return max(given) if given else self.settings.min_output_tokens
 
     def _line(
-        self, policy: Policy, key: str, card: Card | str, input_tokens: int, expire_at: int
+        self, policy: Policy, key: str, card: Card | str, request: BudgetRequest, expire_at: int
     ) -> Line | str:
-        limit = self._limits[policy.name]
+        """The account's line: each of the request's answers (``choices``) may write max_tokens."""
+        limit, inputs, answers = self._limits[policy.name], request.input_tokens, max(1, request.choices)
         if policy.unit is Unit.TOKENS:
-            return Line(key, limit, input_tokens, 1000, policy.hard, expire_at)
+            return Line(key, limit, inputs, 1000 * answers, policy.hard, expire_at)
         if isinstance(card, str):
             return card if policy.hard else Line(key, limit, 0, 0, False, expire_at)
-        return Line(key, limit, card.fixed_nano(input_tokens), card.output_pico, policy.hard, expire_at)
+        return Line(key, limit, card.fixed_nano(inputs), card.output_pico * answers, policy.hard, expire_at)
 
     def _lines(
-        self, accounts: list[Account], card: Card | str, model: str, input_tokens: int, now: float
+        self, accounts: list[Account], card: Card | str, model: str, request: BudgetRequest, now: float
     ) -> tuple[Line, ...] | Rejection:
         """One line per account; calendar accounts' lines are cached (the cache taken before any
         limit is read: old limits can then only land in the old cache, see :meth:`set_policies`)."""
@@ -388,13 +389,13 @@ class BudgetGuard:
                 calendar = False
                 break
         if calendar:
-            key: tuple[int | str, ...] = (input_tokens, *[a.key for a in accounts])
+            key: tuple[int | str, ...] = (request.input_tokens, request.choices, *[a.key for a in accounts])
             cached = cache.get(key)
             if cached is not None and cached[0] is card:
                 return cached[1]
         lines = []
         for account in accounts:
-            line = self._line(account.policy, account.key, card, input_tokens, account.expire_at(now))
+            line = self._line(account.policy, account.key, card, request, account.expire_at(now))
             if isinstance(line, str):
                 return unpriced(account.policy, messages.unpriced(account.policy, model, line))
             lines.append(line)
@@ -410,7 +411,7 @@ class BudgetGuard:
         local: list[tuple[Policy, str | None]],
         card: Card | str,
         model: str,
-        input_tokens: int,
+        request: BudgetRequest,
         asked: tuple[int, int],
     ) -> int | Rejection:
         """The max_tokens left by per-request caps, or the refusal of the first that cannot fit."""
@@ -418,7 +419,7 @@ class BudgetGuard:
         for policy, value in local:
             if not policy.hard:
                 continue
-            line = self._line(policy, policy.name, card, input_tokens, 0)
+            line = self._line(policy, policy.name, card, request, 0)
             if isinstance(line, str):
                 return unpriced(policy, messages.unpriced(policy, model, line))
             fit = line.fit(0, 0, want)
@@ -453,7 +454,7 @@ class BudgetGuard:
             card = self._cards.card(request.provider, ask.model, day, request.input_tokens)
             want = self._want(card, ask, request.input_tokens)
             for policy, _ in local:
-                line = self._line(policy, policy.name, card, request.input_tokens, 0)
+                line = self._line(policy, policy.name, card, request, 0)
                 if not policy.hard and isinstance(line, Line):
                     shares.append((policy, Decimal(line.cost(want)) / self._limits[policy.name]))
         return stepped(ask, shares)
@@ -490,6 +491,7 @@ class BudgetGuard:
             requested_max_tokens=request.max_tokens,
             reasoning_effort=ask.effort,
             input_tokens=request.input_tokens,
+            choices=max(1, request.choices),
             held=held,
             card=priced,
         )

@@ -4,9 +4,11 @@ For one gateway process or one SDK process. A reservation checks and changes eve
 touches while holding the lock, so concurrent threads (and asyncio tasks, which never yield
 inside it) cannot both take the last of a budget. Unsettled reservations are released when their
 time is up: expiries sit in a heap, and every reserve first pops the ones that are due. Accounts
-whose window has long ended are dropped the same way. A heap entry is only (time, id): the lines
-of a reservation still open sit in a dict that its settlement empties, so a settled reservation
-leaves nothing behind that the garbage collector has to walk while it waits for its expiry time.
+whose window has long ended are dropped the same way; an account whose expiry a later reservation
+pushed back (a session window lives a week after its *last* reservation) is kept until then. A
+heap entry is only (time, id): the lines of a reservation still open sit in a dict that its
+settlement empties, so a settled reservation leaves nothing behind that the garbage collector has
+to walk while it waits for its expiry time.
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ from tokenomy.budgets.ledger import Granted, Line, Missing, Outcome, grant
 
 
 class _Account:
-    __slots__ = ("holds", "reserved", "spent")
+    __slots__ = ("expire_at", "holds", "reserved", "spent")
 
-    def __init__(self, spent: int) -> None:
+    def __init__(self, spent: int, expire_at: int) -> None:
         self.spent = spent
         self.reserved = 0
         self.holds: dict[str, int] = {}
+        self.expire_at = expire_at
 
 
 class MemoryLedger:
@@ -67,6 +70,8 @@ class MemoryLedger:
                     amount = decision.amounts[i]
                     account.reserved += amount
                     account.holds[rid] = amount
+                    if account.expire_at and lines[i].expire_at > account.expire_at:
+                        account.expire_at = lines[i].expire_at  # the drop already queued moves later
                 # the guard passes the same tuple of lines for the same accounts: kept as is
                 self._lines_of[rid] = lines if type(lines) is tuple else tuple(lines)
                 heapq.heappush(self._expiries, (now + ttl, rid))
@@ -98,7 +103,7 @@ class MemoryLedger:
         return Missing(tuple(missing)) if missing else accounts
 
     def _open(self, key: str, spent: int, expire_at: int) -> _Account:
-        account = self._accounts[key] = _Account(spent)
+        account = self._accounts[key] = _Account(spent, expire_at)
         if expire_at:
             heapq.heappush(self._drops, (expire_at, key))
         return account
@@ -115,7 +120,11 @@ class MemoryLedger:
         drops = self._drops
         while drops and drops[0][0] <= now:
             _, key = heapq.heappop(drops)
-            self._accounts.pop(key, None)
+            account = self._accounts.get(key)
+            if account is not None and account.expire_at > now:
+                heapq.heappush(drops, (account.expire_at, key))
+            else:
+                self._accounts.pop(key, None)
 
     def settle(self, rid: str, keys: Sequence[str], actual: Sequence[int]) -> None:
         """Replace reservation ``rid`` by the actual units on each account that exists."""

@@ -80,10 +80,10 @@ def too_big(policy: Policy, value: str | None, needed: int, least: int) -> str:
 
 def unpriced(policy: Policy, model: str, reason: str) -> str:
     """The message when a dollar budget cannot bound a request because its model has no price."""
+    advice = "" if "[[price]]" in reason else "; add a [[price]] entry for it to the overrides file"
     return (
         f"budget '{policy.name}' ({policy.describe_scope()}) is in dollars but model '{model}' "
-        "cannot be priced "
-        f"({reason}); add a [[price]] entry for it to the overrides file, or use a priced model."
+        f"cannot be priced ({reason}){advice}, or use a priced model."
     )
 
 

@@ -6,7 +6,7 @@ session window), everything admission computes before the ledger call is fixed u
 windows ends or the UTC day of the prices changes: the accounts, the price card, the ledger lines,
 the output tokens asked for and the fewest worth granting. A :class:`Plan` keeps them with the
 instants it holds between; :class:`Plans` finds one by the request's shape (model, provider, input
-tokens, max_tokens, reasoning effort, and the raw value each scoped policy reads). A new set of
+tokens, max_tokens, reasoning effort, choices, and the raw value each scoped policy reads). A new set of
 policies starts a new :class:`Plans`.
 """
 
@@ -65,7 +65,7 @@ class Plans:
     def find(self, request: BudgetRequest, now: float) -> tuple[Shape, Plan | None]:
         """The request's shape, and its plan when one is kept that holds at ``now``."""
         shape: list[object] = [request.model, request.provider, request.input_tokens, request.max_tokens]
-        shape.append(request.reasoning_effort)
+        shape += (request.reasoning_effort, request.choices)
         for get in self._getters:
             shape.append(get(request))
         key = tuple(shape)

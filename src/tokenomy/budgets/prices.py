@@ -1,9 +1,11 @@
 """Worst-case prices for admission: per-token rates in integer pico-dollars, looked up once per model and day.
 
 Admission must price a request before it runs, with what can be bounded: its counted input at
-the *uncached* input rate (a cache hit only makes it cheaper) and its max_tokens at the output
-rate (the higher of the visible-output and the reasoning rate, since hidden reasoning counts
-against max_tokens), plus the per-request fee and overhead. :class:`PriceCards` resolves these
+the highest rate it may be billed at (the uncached rate, or a cache write's when that costs more:
+Anthropic bills 5-minute writes at 1.25 times and 1-hour writes at twice the input rate, and the
+provider, not the guard, decides what is written) and its max_tokens at the output rate (the
+higher of the visible-output and the reasoning rate, since hidden reasoning counts against
+max_tokens), plus the per-request fee and overhead. :class:`PriceCards` resolves these
 rates through :class:`tokenomy.pricing.Pricer` once per (provider, model, UTC day) and keeps
 them as integers (pico-dollars per token, rounded up), so the ledger's arithmetic is integer
 arithmetic. Dollar budgets count nano-dollars: a pico-dollar rate is exactly a nano-dollar
@@ -23,6 +25,8 @@ from tokenomy.pricing import Pricer, Rates, default_pricer
 PICO: Final = Decimal(10) ** 12
 NANO: Final = Decimal(10) ** 9
 _LIMIT: Final = 4096
+_INPUT_RATES: Final = ("input_uncached", "cache_read", "cache_write_5m", "cache_write_1h")
+"""Every rate the counted input may be billed at (the provider decides what is cached)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +35,10 @@ class Card:
 
     Attributes:
         fixed_pico: Per-request fee plus configured per-request overhead, in pico-dollars.
-        input_pico: Per input token at the uncached rate, in pico-dollars (rounded up).
+        input_pico: Per input token at the uncached rate, in pico-dollars (rounded up): what the
+            counted input costs when a settlement gives output tokens only.
+        worst_input_pico: Per input token at the highest input rate (uncached, cache read or
+            write), what a reservation holds: the request may write its whole input to the cache.
         output_pico: Per output token at the higher of the output and reasoning rates.
         context_window: The model's context window, when the catalog knows it.
         model: The priced model id.
@@ -44,18 +51,20 @@ class Card:
     context_window: int | None
     model: str
     source: str
+    worst_input_pico: int
 
     def fixed_nano(self, input_tokens: int) -> int:
-        """Nano-dollars the request costs whatever its output (rounded up)."""
-        return -(-(self.fixed_pico + input_tokens * self.input_pico) // 1000)
+        """Nano-dollars the request may cost whatever its output (input at its worst rate, rounded up)."""
+        return -(-(self.fixed_pico + input_tokens * self.worst_input_pico) // 1000)
 
     def pico(self, input_tokens: int, output_tokens: int) -> int:
         """Pico-dollars of ``input_tokens`` uncached input and ``output_tokens`` output (exact)."""
         return self.fixed_pico + input_tokens * self.input_pico + output_tokens * self.output_pico
 
     def worst_case(self, input_tokens: int, output_tokens: int) -> Decimal:
-        """Dollars of ``input_tokens`` uncached input and ``output_tokens`` output (exact at these rates)."""
-        return Decimal(self.pico(input_tokens, output_tokens)) / PICO
+        """Dollars of ``input_tokens`` input at its worst rate and ``output_tokens`` output (exact)."""
+        pico = self.fixed_pico + input_tokens * self.worst_input_pico + output_tokens * self.output_pico
+        return Decimal(pico) / PICO
 
 
 def _pico(rate: Decimal) -> int:
@@ -66,6 +75,7 @@ def card_of(rates: Rates, input_tokens: int) -> Card:
     """The worst-case card of ``rates`` for a request with ``input_tokens`` input tokens."""
     tier = rates.tier_for(input_tokens)
     output = max(tier.tokens["output_visible"], tier.tokens["reasoning"])
+    worst_input = max(tier.tokens[bucket] for bucket in _INPUT_RATES)
     return Card(
         fixed_pico=_pico(tier.request_fee + rates.overhead.per_request),
         input_pico=_pico(tier.tokens["input_uncached"]),
@@ -73,6 +83,7 @@ def card_of(rates: Rates, input_tokens: int) -> Card:
         context_window=rates.context_window,
         model=rates.model,
         source=rates.source,
+        worst_input_pico=_pico(worst_input),
     )
 
 

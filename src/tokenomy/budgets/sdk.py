@@ -51,15 +51,18 @@ class BodyFields:
     Attributes:
         max_tokens: Field names, preferred first (an existing one is replaced in place).
         effort: The reasoning-effort field, or None; ``reasoning.effort`` means nested.
+        choices: The fields that ask for several answers (``n``, ``best_of``), each as long as
+            max_tokens allows: the most any of them asks for is the number reserved.
     """
 
     max_tokens: tuple[str, ...]
     effort: str | None = None
+    choices: tuple[str, ...] = ()
 
 
 API_FIELDS: Final[dict[str, BodyFields]] = {
-    "chat": BodyFields(("max_completion_tokens", "max_tokens"), "reasoning_effort"),
-    "completions": BodyFields(("max_tokens",)),
+    "chat": BodyFields(("max_completion_tokens", "max_tokens"), "reasoning_effort", ("n",)),
+    "completions": BodyFields(("max_tokens",), choices=("n", "best_of")),
     "responses": BodyFields(("max_output_tokens",), "reasoning.effort"),
     "messages": BodyFields(("max_tokens",)),
     "embeddings": BodyFields(()),
@@ -139,6 +142,12 @@ def requested(body: Mapping[str, Any], fields: BodyFields) -> tuple[int | None, 
         if tail:
             effort = effort.get(tail) if isinstance(effort, Mapping) else None
     return max_tokens, effort if isinstance(effort, str) else None
+
+
+def choices(body: Mapping[str, Any], fields: BodyFields) -> int:
+    """How many answers the request asks for (at least 1; ``best_of`` completions are all billed)."""
+    asked: list[int] = [body[k] for k in fields.choices if type(body.get(k)) is int]
+    return max([1, *asked])
 
 
 def changes(body: Mapping[str, Any], fields: BodyFields, admitted: Reservation | Downgrade) -> dict[str, Any]:
@@ -226,6 +235,7 @@ class SdkBudget:
             reasoning_effort=effort,
             attribution=shown.attribution,
             session_id=shown.session_id,
+            choices=choices(shown.body, fields),
         )
         return request, fields
 

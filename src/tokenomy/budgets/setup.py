@@ -21,6 +21,7 @@ from tokenomy.budgets.memory import MemoryLedger
 from tokenomy.budgets.policy import Policy, parse_policy
 from tokenomy.budgets.settings import BudgetConfig, BudgetSettings, load_budgets
 from tokenomy.budgets.spend import StoreSpend
+from tokenomy.config import load
 from tokenomy.errors import ConfigError
 from tokenomy.pricing import Pricer
 from tokenomy.store.base import Store
@@ -126,7 +127,8 @@ def guard_from_config(
         config_file: tokenomy.toml to read (None: ``./tokenomy.toml`` when present).
         store: The store: its policies are enforced too, and missing accounts are rebuilt from
             its recorded calls. None enforces the file's policies, starting accounts at zero.
-        pricer: Prices worst cases (None: the catalog alone).
+        pricer: Prices worst cases and settlements (None: the catalog with the overrides file the
+            configuration names, ``overrides`` or ``TOKENOMY_OVERRIDES``, as the gateway prices).
         ledger: A ledger to use instead of the configured one.
 
     Raises:
@@ -135,6 +137,8 @@ def guard_from_config(
     config = load_budgets(config_file)
     stored: list[Policy] = stored_policies(store) if isinstance(store, PolicyStore) else []
     policies = [s.policy for s in merged_policies(config, stored)]
+    if pricer is None:  # negotiated and custom prices count here as in the calls recorded
+        pricer = Pricer(load(config_file).overrides)
     chosen = ledger or ledger_for(config.settings)
     if chosen is None:
         chosen = MemoryLedger(create_missing=store is None)
