@@ -18,13 +18,13 @@ Both SDKs' stream objects read server-sent events from the bytes of their HTTP r
 objects in a generator (``stream._iterator``) that closes the response when it ends, however it
 ends. For a route whose events are read from their data text (``Route.raw``: OpenAI chat and
 Responses, Anthropic Messages), the watcher sets the response's byte reader (:meth:`ChunkWatch.chunks`)
-and keeps each chunk the SDK reads with its arrival time: one generator step and two list appends a
-network chunk, and nothing of tokenomy's per event. The chunks are split into events, their arrival
-times given to the events they complete, and read on the sink's thread
-(:func:`stream_items`), where the time to first token is found too. The end is
-read where the SDK closes the response (:meth:`ChunkWatch.closed`): closed by the SDK's generator
-itself, an exception on its way out of it is an error (a ``GeneratorExit``: abandonment) and none
-means its events ran out; a close from outside the generator is abandonment. The SDK may have
+and keeps each chunk the SDK reads with its arrival time: a clock reading and two list appends a
+network chunk, made by C iterators (no Python code runs a chunk), and nothing of tokenomy's per
+event. The chunks are split into events, their arrival times given to the events they complete,
+and read on the sink's thread (:func:`stream_items`), where the time to first token is found too.
+The end is read where the SDK closes the response (:meth:`ChunkWatch.closed`): closed by the SDK's
+generator itself, an exception on its way out of it is an error (a ``GeneratorExit``: abandonment)
+and none means its events ran out; a close from outside the generator is abandonment. The SDK may have
 received more than it read (a chunk holds several events, and the HTTP client reads ahead); a call
 cut short keeps the events the SDK read, up to the one its generator's loop holds (``sse``). Other
 routes, and stream classes whose generator does not close the response (openai 1.x), are watched on
@@ -55,6 +55,7 @@ import time
 import weakref
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Iterator
+from itertools import compress, filterfalse
 from typing import Any, Final
 
 from tokenomy.capture.captured import ABANDONED, DONE, FAILED, Captured
@@ -170,12 +171,15 @@ class ChunkWatch(Watch):
         captured.items, captured.chunks = [], (self.kept, self.times)
 
     def chunks(self, chunk_size: int | None = None) -> Iterator[bytes]:
-        """Set as the response's ``iter_bytes``: its own, each chunk kept with its arrival time."""
-        keep, stamp = self.kept.append, self.times.append
-        for chunk in self.own(self.response, chunk_size):
-            stamp(_clock())
-            keep(chunk)
-            yield chunk
+        """Set as the response's ``iter_bytes``: its own, each chunk kept with its arrival time.
+
+        Built of C iterators, so no Python code runs a chunk: ``filterfalse`` passes on every item
+        its predicate (a list's ``append``, which returns None) was called with, and ``compress``
+        takes a chunk from the reader, then a clock reading (always true) to let it through."""
+        return compress(
+            filterfalse(self.kept.append, self.own(self.response, chunk_size)),
+            filterfalse(self.times.append, iter(_clock, None)),
+        )
 
     def achunks(self, chunk_size: int | None = None) -> AsyncIterator[bytes]:
         """Set as an async response's ``aiter_bytes``: the same, by an iterator object rather than an
