@@ -7,11 +7,11 @@ side by side in one run, interleaved, each measured ``--repeat`` times (best and
 * ``hand table`` and ``table``: the spend table alone, by hand (calls per (team, model) and
   charges per team) and with :func:`tokenomy.analysis.attribution.attribute`;
 * ``hand``: what the report computes, written by hand in DuckDB SQL: calls per (team, model)
-  with tokens per bucket, cost and unpriced calls; charges per team; over the calls, the sums
-  behind the cache-hit ratio and token efficiency and the session calls' cost; over the charges,
-  the session charges' cost; and the distinct sessions (the KPI tiles), counted from the store's
-  ``session_days`` rollup as the report counts them (the rows of one-day sessions, plus the
-  distinct ids of the few sessions seen on several days);
+  with tokens per bucket, cost, unpriced calls and calls without token totals; charges per team;
+  over the calls, the sums behind the cache-hit ratio and token efficiency and the session calls'
+  cost; over the charges, the session charges' cost; and the distinct sessions (the KPI tiles),
+  counted from the store's ``session_days`` rollup as the report counts them (the rows of one-day
+  sessions, plus the distinct ids of the few sessions seen on several days);
 * ``hand calls``: the same with the distinct sessions counted over the calls and charges
   themselves (what the report did before the rollup, and what a query that does not know the
   rollup costs);
@@ -55,7 +55,8 @@ SELECT team, {_MODEL} AS model, count(*) AS calls,
        sum(input_uncached)::BIGINT, sum(cache_read)::BIGINT, sum(cache_write_5m)::BIGINT,
        sum(cache_write_1h)::BIGINT, sum(output_visible)::BIGINT, sum(reasoning)::BIGINT,
        sum(input_total)::BIGINT, sum(output_total)::BIGINT, sum(cost_total) AS cost,
-       count(*) FILTER (WHERE cost_total IS NULL) AS unpriced
+       count(*) FILTER (WHERE cost_total IS NULL) AS unpriced,
+       count(*) FILTER (WHERE input_total IS NULL OR output_total IS NULL) AS untotalled
 FROM calls GROUP BY ALL
 """
 HAND_CHARGES = "SELECT team, count(*) AS charges, sum(amount) AS cost FROM charges GROUP BY ALL"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.analysis.builders import T0, hand_store
+from tests.analysis.builders import T0, call, cost, hand_store
 from tests.analysis.conftest import SimStore
 from tests.conftest import real_data_path
 from tests.importers.support import otlp_of_case
@@ -21,6 +21,7 @@ from tokenomy.analysis.grouped import Selection
 from tokenomy.errors import ConfigError
 from tokenomy.importers import import_paths
 from tokenomy.pricing import Pricer
+from tokenomy.schema import Usage
 from tokenomy.store import DuckDBStore, open_store
 from tokenomy.store.base import TimeUnit
 
@@ -114,6 +115,22 @@ def test_an_unpriced_group_has_no_cost(tmp_path: Path) -> None:
     assert row.calls == 1
     assert row.cost is None
     assert row.cost_share is None
+
+
+def test_calls_without_token_totals_are_named_in_a_note(store: DuckDBStore) -> None:
+    # only two buckets reported: the input and output totals are unknown, not 0
+    partial = Usage.of(input_uncached=900, output_visible=40)
+    store.insert_calls([call("c6", team="b", usage=partial, cost=cost("0.004"))])
+    table = attribute(store, Selection.of(by=["team"]))
+    b = {r.group["team"]: r for r in table.rows}["b"]
+    assert (b.calls, b.input_total, b.output_total) == (3, 500, 100)  # c4's totals; c6's are not known
+    assert b.tokens["input_uncached"] == 900
+    assert table.notes == (
+        "1 unpriced call(s): counted, not in the cost (never shown as $0)",
+        "1 call(s) did not report their input or output total: the input and output columns and the"
+        " token shares cover only the totals that were reported",
+    )
+    assert_adds_up(table)
 
 
 def test_unknown_dimension_is_a_clear_error(store: DuckDBStore) -> None:

@@ -66,3 +66,14 @@ def test_unpriced_never_shows_as_zero(tmp_path: Path) -> None:
     row_b = re.search(r"<tr><td>b</td>(.*?)</tr>", page)
     assert row_b is not None
     assert "$0.0020" in row_b.group(1)  # team b: its charge; its unpriced call adds nothing, and is counted
+
+
+def test_a_session_with_an_unpriced_call_says_so(tmp_path: Path) -> None:
+    with hand_store(tmp_path / "s.duckdb") as store:
+        page = html_report.render(overview(store, by=("team",)))
+    section = re.search(r'<section class="card" id="sessions">(.*?)</section>', page)
+    assert section is not None
+    assert '<th class="num">unpriced</th>' in section.group(1)
+    s2 = re.search(r"<tr><td>s2</td>(.*?)</tr>", section.group(1))
+    assert s2 is not None  # c3 failed at $0, c4 is unpriced: the $0 is not the whole cost
+    assert s2.group(1).endswith('<td class="num">$0.0000</td><td class="num">1</td>')

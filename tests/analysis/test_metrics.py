@@ -171,6 +171,19 @@ def test_token_utilization_against_a_budget(store: DuckDBStore) -> None:
         m.token_utilization(store, 0, ALL)
 
 
+def test_token_utilization_total_counts_one_budget_per_group(store: DuckDBStore) -> None:
+    result = m.token_utilization(store, 10_000, BY_TEAM)
+    teams = _rows(result)
+    assert teams["a"].value == pytest.approx(3950 / 10_000)  # c1 1,750 + c2 2,200
+    assert teams["b"].value == pytest.approx(600 / 10_000)  # c4 (c3 failed)
+    assert teams["(unattributed)"].value == 0.0  # c5's outcome failed
+    # three teams, three budgets: not 45.5% of one team's budget
+    assert (result.total.numerator, result.total.denominator) == (4550, 30_000)
+    assert result.total.value == pytest.approx(4550 / 30_000)
+    assert result.total.details["consumed_share"] == pytest.approx(4670 / 30_000)
+    assert "the total is measured against the 3 rows' budgets: 30,000" in result.notes
+
+
 def test_cost_to_utility_by_intent(store: DuckDBStore) -> None:
     result = m.cost_to_utility_by_intent(store, ALL)
     intents = _rows(result)

@@ -116,3 +116,24 @@ def test_an_empty_store_has_no_waste(tmp_path: Path) -> None:
     code, out = _run("--db", str(tmp_path / "audit.duckdb"), "--no-save")
     assert code == 0
     assert "no waste found in this period" in out
+
+
+def test_json_money_is_never_in_exponent_form(tmp_path: Path) -> None:
+    db = _db(tmp_path)
+    code, out = _run("--db", str(db), "--format", "json", "--no-save")
+    assert code == 0, out
+    data = json.loads(out)
+    assert data["plan"]["overlap_removed"] == "0.000000000000"  # str(Decimal) would say "0E-12"
+    assert [f["overlap_removed"] for f in data["plan"]["fixes"]] == ["0.000000000000"] * 2
+    assert "E-" not in out
+
+
+def test_json_times_are_utc_with_a_z_like_the_report(tmp_path: Path) -> None:
+    db = _db(tmp_path)
+    code, out = _run("--db", str(db), "--format", "json", "--no-save", "--since", "2026-01-01")
+    assert code == 0, out
+    data = json.loads(out)
+    assert (data["scope"]["since"], data["scope"]["until"]) == ("2026-01-01T00:00:00Z", None)
+    assert data["period"]["start"] == "2026-01-01T00:00:00Z"
+    assert data["period"]["end"].endswith("Z")
+    assert data["created_at"].endswith("Z")

@@ -35,6 +35,18 @@ def test_json_report_has_decimal_strings_and_null_for_unpriced(tmp_path: Path) -
     assert data["total"]["unpriced"] == 2
 
 
+def test_json_report_period_is_utc_like_every_other_json_time(tmp_path: Path) -> None:
+    db = tmp_path / "s.duckdb"
+    fill(db).close()
+    code, out = _run("report", "--db", str(db), "--since", "2026-03-02", "--format", "json")
+    assert code == 0
+    plain = json.loads(out)
+    code, out = _run("report", "--db", str(db), "--since", "2026-03-02", "--by", "team", "--format", "json")
+    assert code == 0
+    assert (plain["since"], plain["until"]) == ("2026-03-02T00:00:00Z", None)
+    assert plain["since"] == json.loads(out)["since"]
+
+
 def test_table_shows_unpriced_as_a_dash_never_zero(tmp_path: Path) -> None:
     db = tmp_path / "s.duckdb"
     fill(db).close()
@@ -265,6 +277,21 @@ def test_an_empty_store_says_so_in_every_format(tmp_path: Path) -> None:
         "team,calls,charges,input_uncached,cache_read,cache_write_5m,cache_write_1h,output_visible,reasoning,"
         "input_total,output_total,llm_cost,charge_cost,cost,unpriced,cost_share,token_share"
     ]
+
+
+def test_an_empty_selection_without_dimensions_has_no_row_of_zeros(tmp_path: Path) -> None:
+    db = _hand(tmp_path)
+    code, out = _run("report", "--db", db, "--where", "team=nobody")
+    assert code == 0
+    assert "no calls or charges in the store for this selection" in out
+    code, out = _run("report", "--db", db, "--where", "team=nobody", "--format", "json")
+    data = json.loads(out)
+    assert (data["rows"], data["total"]["calls"], data["total"]["cost"]) == ([], 0, None)
+    code, out = _run("report", "--db", db, "--where", "team=nobody", "--format", "csv")
+    assert len(out.splitlines()) == 1  # the header only
+    code, out = _run("report", "--db", db, "--where", "team=a", "--format", "json")
+    (row,) = json.loads(out)["rows"]
+    assert (row["calls"], row["charges"], row["cost"]) == (2, 1, "0.035000000000")
 
 
 def test_json_money_is_fixed_point_in_every_part_of_the_report(tmp_path: Path) -> None:

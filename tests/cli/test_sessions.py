@@ -7,6 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from tests.analysis.builders import hand_store
 from tests.analysis.test_sessions import _tree_store
 from tokenomy.cli.main import cli, main
 
@@ -49,6 +50,17 @@ def test_sessions_table_and_csv_by_team(tmp_path: Path) -> None:
     code, out = _run("sessions", "--db", db, "--format", "csv", "--where", "team=u")
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [(r["session_id"], r["cost"]) for r in rows] == [("Q", "0.000500000000")]
+
+
+def test_the_table_counts_each_session_s_unpriced_calls(tmp_path: Path) -> None:
+    db = tmp_path / "h.duckdb"
+    hand_store(db).close()
+    code, out = _run("sessions", "--db", str(db))
+    assert code == 0
+    head = next(line for line in out.splitlines() if "session" in line and "cost" in line)
+    assert head.split()[-4:] == ["cost", "┃", "unpriced", "┃"]
+    s2 = next(line for line in out.splitlines() if " s2 " in line)
+    assert s2.split()[-4:] == ["$0.0000", "│", "1", "│"]  # c3 failed at $0; c4 is unpriced, not $0
 
 
 def test_one_session_as_a_tree(tmp_path: Path) -> None:

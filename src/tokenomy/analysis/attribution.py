@@ -37,6 +37,7 @@ _CALL_AGGREGATES: Final = {
     **{b: f"CAST(sum(c.{b}) AS BIGINT)" for b in _TOKENS},
     "llm_cost": "sum(c.cost_total)",
     "unpriced": "count(*) FILTER (WHERE c.cost_total IS NULL)",
+    "untotalled": "count(*) FILTER (WHERE c.input_total IS NULL OR c.output_total IS NULL)",
 }
 _CHARGE_AGGREGATES: Final = {"charges": "count(*)", "charge_cost": "sum(c.amount)"}
 
@@ -123,7 +124,12 @@ def attribute(
         for name, value in raw.items():
             if name not in ("group", "bucket"):
                 row[name] = add(row.get(name), value)
-    ordered = [merged[key] for key in sorted(merged, key=_order)]
+    # without dimensions the engine answers one row even over nothing: a group holds a call or a charge
+    ordered = [
+        merged[key]
+        for key in sorted(merged, key=_order)
+        if merged[key].get("calls") or merged[key].get("charges")
+    ]
     whole = {**calls.total, **charges.total}
     total_cost = _cost(whole)
     tokens_processed = int(whole["input_total"] or 0) + int(whole["output_total"] or 0)
@@ -132,6 +138,12 @@ def attribute(
     notes = []
     if total.unpriced:
         notes.append(f"{total.unpriced:,} unpriced call(s): counted, not in the cost (never shown as $0)")
+    untotalled = int(whole.get("untotalled") or 0)
+    if untotalled:
+        notes.append(
+            f"{untotalled:,} call(s) did not report their input or output total: the input and output"
+            " columns and the token shares cover only the totals that were reported"
+        )
     return AttributionTable(
         by=selection.grouping.by,
         bucket=selection.grouping.bucket,

@@ -185,14 +185,15 @@ def _sessions(sessions: SessionList) -> str:
                     duration,
                     f'<span class="pill {s.outcome}">{s.outcome}</span>',
                     money_short(s.cost),
+                    s.unpriced,
                 ],
-                numeric=(1, 2, 3, 4, 6),
+                numeric=(1, 2, 3, 4, 6, 7),
                 raw=(5,),
             )
         )
-    head = ["session", "calls", "charges", "tokens", "duration", "outcome", "cost"]
+    head = ["session", "calls", "charges", "tokens", "duration", "outcome", "cost", "unpriced"]
     title = f"Most expensive sessions (of {sessions.sessions:,})"
-    table = _table(head, rows, (1, 2, 3, 4, 6))
+    table = _table(head, rows, (1, 2, 3, 4, 6, 7))
     return f'<section class="card" id="sessions"><h2>{escape(title)}</h2>{table}</section>'
 
 

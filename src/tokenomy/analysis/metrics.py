@@ -426,7 +426,8 @@ def token_utilization(
     """Productive tokens against a budget: ``Σ (input_total + output_total) of productive calls / budget``.
 
     A call is productive when it succeeded and is not wasted. ``budget_tokens`` applies to each
-    group and time bucket. Details hold ``consumed / budget`` over all calls with known totals.
+    group and time bucket, so the total is measured against one budget per row (the rows' budgets
+    added up). Details hold ``consumed / budget`` over all calls with known totals.
     """
     if budget_tokens <= 0:
         raise ValueError(f"budget_tokens must be positive, got {budget_tokens}")
@@ -440,16 +441,22 @@ def token_utilization(
         "consumed": sum_int("c.input_total + c.output_total", _BOTH_SIDES),
     }
     grouped = grouped_calls(store, src, selection, aggs)
+    budgets = max(len(grouped.rows), 1)  # one budget per group and bucket; the total has them all
 
     def compute(raw: Mapping[str, Any]) -> MetricRow:
+        budget = budget_tokens * budgets if raw is grouped.total else budget_tokens
         known = int(raw["known"] or 0)
         if not known:
-            return metric_row(raw, None, None, budget_tokens, 0, reason="no call reports its tokens")
+            return metric_row(raw, None, None, budget, 0, reason="no call reports its tokens")
         productive = int(raw["productive"] or 0)
-        details = {"consumed": raw["consumed"], "consumed_share": raw["consumed"] / budget_tokens}
-        return metric_row(raw, productive / budget_tokens, productive, budget_tokens, known, details=details)
+        details = {"consumed": raw["consumed"], "consumed_share": raw["consumed"] / budget}
+        return metric_row(raw, productive / budget, productive, budget, known, details=details)
 
     notes = [] if src.waste_assessed else [WASTE_NOT_ASSESSED]
+    if budgets > 1:
+        notes.append(
+            f"the total is measured against the {budgets:,} rows' budgets: {budget_tokens * budgets:,}"
+        )
     formula = f"Σ tokens of succeeded, unwasted calls / {budget_tokens:,} budgeted tokens"
     return build_result(("token_utilization", "ratio", formula), selection, grouped, compute, notes)
 

@@ -246,18 +246,26 @@ def _metric_value(row: MetricRow, unit: str) -> str:
 
 
 def sessions_table(sessions: SessionList) -> Table:
-    """Sessions ranked by cost, with calls, tokens, duration and outcome."""
+    """Sessions ranked by cost, with calls, tokens, duration, outcome and unpriced calls (whose cost
+    the session's leaves out)."""
     title = f"most expensive sessions (of {sessions.sessions:,})"
     out = Table(title=title)
     for name in sessions.by:
         out.add_column(name)
-    for head in ("session", "calls", "charges", "input", "output", "duration", "outcome", "action", "cost"):
-        out.add_column(
-            head,
-            justify="right"
-            if head in ("calls", "charges", "input", "output", "duration", "cost")
-            else "left",
-        )
+    heads = (
+        "session",
+        "calls",
+        "charges",
+        "input",
+        "output",
+        "duration",
+        "outcome",
+        "action",
+        "cost",
+        "unpriced",
+    )
+    for head in heads:
+        out.add_column(head, justify="left" if head in ("session", "outcome", "action") else "right")
     for s in sessions.rows:
         duration = UNKNOWN if s.duration_s is None else f"{s.duration_s:,.1f} s"
         outcome = Text(s.outcome, style={"success": "green", "failure": "red"}.get(s.outcome, "dim"))
@@ -272,6 +280,7 @@ def sessions_table(sessions: SessionList) -> Table:
             outcome,
             s.action or "",
             money(s.cost),
+            f"{s.unpriced:,}",
         )
     return out
 

@@ -16,8 +16,10 @@ from typing import Any
 
 from tokenomy.analysis.audit import AuditResult
 from tokenomy.analysis.cache_advisor import CacheAdvice, RouteCache
+from tokenomy.analysis.results import jsonable
 from tokenomy.analysis.savings import PlanEntry, SavingsPlan
 from tokenomy.analysis.waste.walkthrough import SessionWalk, Step
+from tokenomy.native import money_text
 from tokenomy.schema import Finding, WasteRole
 
 
@@ -76,13 +78,13 @@ def _sum(values: list[Decimal | None]) -> Decimal | None:
 
 
 def money(value: Decimal | None) -> str | None:
-    """Money as a decimal string, or None."""
-    return None if value is None else str(value)
+    """Money as a plain decimal string (``0.000000000000``, never ``0E-12``), or None."""
+    return None if value is None else money_text(value)
 
 
 def when(value: datetime | None) -> str | None:
-    """A time in ISO 8601, or None."""
-    return None if value is None else value.isoformat()
+    """A time in ISO 8601 UTC with a ``Z`` (the store's naive times are UTC), or None."""
+    return None if value is None else str(jsonable(value))
 
 
 def finding_json(finding: Finding) -> dict[str, Any]:

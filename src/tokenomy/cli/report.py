@@ -19,7 +19,7 @@ import io
 import json
 import sys
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final, Protocol
@@ -34,6 +34,7 @@ from tokenomy.analysis.periods import Period, check_compare
 from tokenomy.analysis.report import Report, ReportRow, daily_totals
 from tokenomy.analysis.report_analyses import Analyses, AnalysisReport, analysis_report, parity_pair
 from tokenomy.analysis.report_wire import analysis_json
+from tokenomy.analysis.results import jsonable
 from tokenomy.analysis.summary import Summary, summary
 from tokenomy.cli import collector_report
 from tokenomy.cli.collector_client import CollectorClient
@@ -339,8 +340,11 @@ def report_csv(report: Report) -> str:
     return out.getvalue()
 
 
-def _iso(value: Any) -> str | None:
-    return None if value is None else value.isoformat()
+def _iso(value: date | None) -> str | None:
+    """A bound in ISO 8601: a time in UTC with a ``Z``, as in every other JSON the report writes."""
+    if value is None:
+        return None
+    return str(jsonable(value)) if isinstance(value, datetime) else value.isoformat()
 
 
 def console_for_stdout() -> Any:
