@@ -15,7 +15,7 @@ import pytest
 from tests.analysis.builders import T0, hand_store
 from tokenomy.analysis import metrics as m
 from tokenomy.analysis.grouped import Selection
-from tokenomy.analysis.results import MetricResult, MetricRow
+from tokenomy.analysis.results import MetricResult, MetricRow, jsonable, per_unit
 from tokenomy.analysis.sources import WASTE_NOT_ASSESSED, detect
 from tokenomy.schema import Finding, FindingCall, OutcomeEvent, Severity, WasteRole
 from tokenomy.store import DuckDBStore
@@ -138,6 +138,14 @@ def test_cost_per_session_action_and_success(store: DuckDBStore) -> None:
     assert teams["a"].value == Decimal("0.035")
     assert teams["b"].value is None
     assert teams["b"].reason == "no successful outcome recorded"
+
+
+def test_money_per_unit_keeps_the_stored_twelve_places() -> None:
+    third = per_unit(Decimal("0.01"), 3)
+    assert third == Decimal("0.003333333333")
+    assert jsonable(third) == "0.003333333333"  # not the 28 digits of a plain Decimal division
+    assert per_unit(Decimal("0.000000000001"), 2) == Decimal(0)  # half to even at the last place
+    assert per_unit(Decimal("0.000000000003"), 2) == Decimal("0.000000000002")
 
 
 def test_outcomes_recorded_later_count(store: DuckDBStore) -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
-from decimal import Decimal
 from typing import Any, Final
 
 from tokenomy.analysis import cacheable
@@ -37,7 +36,7 @@ from tokenomy.analysis.metric_rows import (
     unpriced_notes,
     with_details,
 )
-from tokenomy.analysis.results import MetricResult, MetricRow, share
+from tokenomy.analysis.results import MetricResult, MetricRow, per_unit, share
 from tokenomy.analysis.sources import WASTE_NOT_ASSESSED, Sources, detect
 from tokenomy.store.base import Store
 
@@ -336,7 +335,7 @@ def _per_unit(
             return metric_row(raw, None, None, units_n, int(raw["known"] or 0), reason="no call is priced")
         if units_n == 0:
             return metric_row(raw, None, raw["cost"], 0, int(raw["known"] or 0), reason=empty)
-        value = Decimal(raw["cost"]) / units_n
+        value = per_unit(raw["cost"], units_n)
         return metric_row(
             raw, value, raw["cost"], units_n, int(raw["known"] or 0), details={"charges": raw["charges"]}
         )
@@ -376,7 +375,7 @@ def session_cost_row(raw: Mapping[str, Any]) -> MetricRow:
         return metric_row(raw, None, raw["cost"], 0, int(raw["known"] or 0), reason="no sessions")
     if raw["cost"] is None:
         return metric_row(raw, None, None, raw["units"], 0, reason="no call is priced")
-    value = Decimal(raw["cost"]) / int(raw["units"])
+    value = per_unit(raw["cost"], int(raw["units"]))
     return metric_row(raw, value, raw["cost"], int(raw["units"]), int(raw["known"] or 0))
 
 

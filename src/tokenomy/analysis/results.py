@@ -52,11 +52,20 @@ class MetricResult:
     """What the reader must know to read the figures (for example: waste not assessed)."""
 
 
+_PICO = Decimal(1).scaleb(-12)
+"""A pico-dollar: the stored precision of money."""
+
+
 def share(part: Number | None, whole: Number | None) -> float | None:
     """``part / whole`` as a float, or None when either is unknown or ``whole`` is 0."""
     if part is None or whole is None or whole == 0:
         return None
     return float(Decimal(part) / Decimal(whole)) if isinstance(part, Decimal) else float(part) / float(whole)
+
+
+def per_unit(cost: Any, units: int) -> Decimal:
+    """Money per unit (session, action...) with the stored 12 places, rounded half to even."""
+    return (Decimal(cost) / units).quantize(_PICO)
 
 
 def jsonable(value: Any) -> Any:
