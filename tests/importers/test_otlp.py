@@ -122,6 +122,34 @@ def test_a_bad_span_is_reported_and_the_others_kept(
     assert (error.record, error.field) == (4, "resourceSpans[0].scopeSpans[0].spans[3].traceId")
 
 
+def test_a_list_of_spans_or_scopes_that_is_no_list_is_a_bad_record(
+    store: DuckDBStore, pricer: Pricer, tmp_path: Path
+) -> None:
+    good = samples.otlp_request(
+        [samples.span("6000000000000001", "chat", {"gen_ai.request.model": "gpt-4o"})]
+    )
+    path = write_lines(
+        tmp_path / "t.jsonl",
+        [
+            {"resourceSpans": [{"scopeSpans": [{"spans": 5}]}]},
+            good,
+            {"resourceSpans": [{"scopeSpans": {"spans": []}}]},
+        ],
+    )
+    summary = run(store, pricer, path)
+    assert (summary.calls, summary.rejected, summary.files[0].failed) == (1, 2, None)
+    found = [
+        (e.record, e.field, e.detail.split(": ", 1)[1])
+        for e in summary.files[0].errors
+        if isinstance(e, RecordError)
+    ]
+    assert found == [
+        (1, "resourceSpans[0].scopeSpans[0].spans", "expected a list of Spans"),
+        (3, "resourceSpans[0].scopeSpans", "expected a list of ScopeSpans"),
+    ]
+    assert list(calls(store)) == [f"{samples.TRACE}:6000000000000001"]
+
+
 def _spans(request: dict[str, Any]) -> list[Span]:
     found = list(decode_json(request, "t.json"))
     assert not [s for s in found if isinstance(s, RecordError)]

@@ -105,6 +105,33 @@ def test_otlp_json_with_a_bad_span_is_a_partial_success(tmp_path: Path, pricer: 
     assert [c["id"] for c in calls.json()["calls"]] == [f"{'01' * 16}:{'02' * 8}"]
 
 
+def test_otlp_json_whose_spans_are_no_list_is_a_partial_success(tmp_path: Path, pricer: Pricer) -> None:
+    bad = json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": 5}]}]}).encode()
+
+    async def scenario(app: Collector) -> tuple[Answer, Answer]:
+        return await call(app, "POST", "/v1/traces", bad, JSON), await call(
+            app, "POST", "/v1/traces", _trace(1)[0], PROTOBUF
+        )
+
+    answer, still = run(collector(tmp_path, pricer), scenario)
+    assert answer.status == 200
+    assert answer.json()["partialSuccess"] == {
+        "rejectedSpans": "1",
+        "errorMessage": "1 of 1 spans rejected: span 1 (resourceSpans[0].scopeSpans[0].spans): "
+        "expected a list of Spans",
+    }
+    assert still.status == 200
+
+
+@pytest.mark.parametrize("body", [b"{}", b'{"resourceSpans": null}', b'{"resourceSpans": []}'])
+def test_an_empty_otlp_json_request_is_accepted(tmp_path: Path, pricer: Pricer, body: bytes) -> None:
+    async def scenario(app: Collector) -> Answer:
+        return await call(app, "POST", "/v1/traces", body, JSON)
+
+    answer = run(collector(tmp_path, pricer), scenario)
+    assert (answer.status, answer.json()) == (200, {})  # proto3's JSON of an empty request, as protobuf's b""
+
+
 @pytest.mark.parametrize(
     ("body", "headers", "status", "message"),
     [

@@ -134,8 +134,15 @@ def decode_json(
             continue
         resource_obj = resource_spans.get("resource")
         resource = _attributes(resource_obj.get("attributes") if isinstance(resource_obj, Mapping) else None)
-        scopes = resource_spans.get("scopeSpans", resource_spans.get("instrumentationLibrarySpans")) or []
-        for j, scope_spans in enumerate(scopes if isinstance(scopes, list) else []):
+        scopes_key = "scopeSpans" if "scopeSpans" in resource_spans else "instrumentationLibrarySpans"
+        scopes = resource_spans.get(scopes_key)
+        if scopes is not None and not isinstance(scopes, list):
+            yield RecordError(
+                path, record or ordinal, f"{where}.{scopes_key}", "expected a list of ScopeSpans"
+            )
+            ordinal += 1
+            continue
+        for j, scope_spans in enumerate(scopes or []):
             if not isinstance(scope_spans, Mapping):
                 yield RecordError(
                     path, record or ordinal, f"{where}.scopeSpans[{j}]", "expected a ScopeSpans object"
@@ -144,7 +151,14 @@ def decode_json(
                 continue
             scope_obj = scope_spans.get("scope") or scope_spans.get("instrumentationLibrary") or {}
             scope = scope_obj.get("name") if isinstance(scope_obj, Mapping) else None
-            for k, span in enumerate(scope_spans.get("spans") or []):
+            spans = scope_spans.get("spans")
+            if spans is not None and not isinstance(spans, list):
+                yield RecordError(
+                    path, record or ordinal, f"{where}.scopeSpans[{j}].spans", "expected a list of Spans"
+                )
+                ordinal += 1
+                continue
+            for k, span in enumerate(spans or []):
                 number = record or ordinal
                 ordinal += 1
                 try:

@@ -138,6 +138,12 @@ def _read_json(body: bytes, capture_content: bool) -> TraceBatch:
         raise PayloadError(
             400, f"the body is not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
         ) from exc
+    if (
+        isinstance(document, dict)
+        and document.keys() <= {"resourceSpans"}
+        and not document.get("resourceSpans")
+    ):
+        document = {"resourceSpans": []}  # proto3's JSON writes an empty request as {} (or the list as null)
     spans: list[Span] = []
     errors: list[RecordError] = []
     try:
@@ -219,19 +225,25 @@ _KIND_NUMBERS: Final = {
 def _json_kinds(document: Any) -> list[int | None]:
     """Each span's kind, in the order the importer's decoder numbers spans (its ``record``).
 
-    A resource or scope entry that is not an object takes one number, as it does there.
+    A resource or scope entry that is not an object, and a list of scopes or spans that is not a
+    list, takes one number, as it does there.
     """
     kinds: list[int | None] = []
     for resource_spans in document.get("resourceSpans") or []:
         if not isinstance(resource_spans, dict):
             kinds.append(None)
             continue
-        scopes = resource_spans.get("scopeSpans", resource_spans.get("instrumentationLibrarySpans")) or []
-        for scope_spans in scopes if isinstance(scopes, list) else []:
-            if not isinstance(scope_spans, dict):
+        key = "scopeSpans" if "scopeSpans" in resource_spans else "instrumentationLibrarySpans"
+        scopes = resource_spans.get(key)
+        if scopes is not None and not isinstance(scopes, list):
+            kinds.append(None)
+            continue
+        for scope_spans in scopes or []:
+            spans = scope_spans.get("spans") if isinstance(scope_spans, dict) else None
+            if not isinstance(scope_spans, dict) or (spans is not None and not isinstance(spans, list)):
                 kinds.append(None)
                 continue
-            kinds.extend(_kind_number(span) for span in scope_spans.get("spans") or [])
+            kinds.extend(_kind_number(span) for span in spans or [])
     return kinds
 
 
