@@ -71,6 +71,13 @@ def test_inclusive_flags_known_cache_above_total_even_with_an_unknown_part() -> 
     assert Quality.CACHE_EXCEEDS_INPUT in u.quality
 
 
+def test_a_negative_input_with_no_cache_reported_is_a_negative_bucket_only() -> None:
+    for cache in (None, 0):  # none reported, or reported as 0: nothing can exceed the input
+        u = _inclusive(input_total=-5, cache_read=cache, cache_write_5m=cache)
+        assert u.quality == (Quality.NEGATIVE,)
+        assert u.input_total == -5
+
+
 def test_check_total_flags_only_a_real_disagreement() -> None:
     u = Usage.of(
         input_uncached=3, cache_read=0, cache_write_5m=0, cache_write_1h=0, output_visible=2, reasoning=0

@@ -211,11 +211,14 @@ def inclusive(
     flags: list[Quality] = []
     cached = (cache_read, cache_write_5m, cache_write_1h)
     uncached = None
+    # the cache exceeds the input only when some of it was reported (a negative input with no cache
+    # reported, or a reported cache of 0, is a negative bucket, not this)
+    cached_sum = sum(c for c in cached if c is not None)
     if input_total is not None and all(c is not None for c in cached):
         uncached = minus(input_total, *cached)
-        if uncached is not None and uncached < 0:
+        if uncached is not None and uncached < 0 and cached_sum > 0:
             flags.append(Quality.CACHE_EXCEEDS_INPUT)
-    elif input_total is not None and sum(c for c in cached if c is not None) > input_total:
+    elif input_total is not None and cached_sum > 0 and cached_sum > input_total:
         flags.append(Quality.CACHE_EXCEEDS_INPUT)
     visible = None
     if output_total is not None and reasoning is not None:
