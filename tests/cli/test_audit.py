@@ -95,6 +95,19 @@ class _Cells(HTMLParser):
             self.sections.append(found["id"] or "")
 
 
+def test_out_writes_the_file_and_says_so_in_every_format(tmp_path: Path) -> None:
+    db = _db(tmp_path)
+    for fmt in ("table", "json", "html"):
+        target = tmp_path / f"audit.{fmt}"
+        result = CliRunner().invoke(
+            cli, ["audit", "--db", str(db), "--format", fmt, "--no-save", "-o", str(target)]
+        )
+        assert result.exit_code == 0, result.output
+        assert result.stdout == ""  # the audit itself went to the file
+        assert result.stderr == f"wrote {target}\n"
+        assert "missed_caching" in target.read_text() or "missed caching" in target.read_text().lower()
+
+
 def test_html_is_one_page_with_each_finding_and_its_dollars(tmp_path: Path) -> None:
     db = _db(tmp_path)
     out_file = tmp_path / "audit.html"

@@ -61,7 +61,9 @@ TIME_FORMATS: Final = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
     default=None,
     help="Price overrides.",
 )
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write to FILE.")
+@click.option(
+    "--out", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write to FILE."
+)
 def command(
     *,
     db: Path | None,
@@ -115,6 +117,7 @@ def _emit(report: AuditReport, fmt: str, out: Path | None) -> None:
             click.echo(text, nl=False)
         else:
             out.write_text(text, encoding="utf-8")
+            click.echo(f"wrote {out}", err=True)
         return
     from rich.console import Console  # noqa: PLC0415  (rich only when drawing)
 
@@ -125,3 +128,4 @@ def _emit(report: AuditReport, fmt: str, out: Path | None) -> None:
         return
     with out.open("w", encoding="utf-8") as handle:
         print_report(report, Console(file=handle, width=200))
+    click.echo(f"wrote {out}", err=True)
