@@ -247,6 +247,21 @@ def test_the_token_guards_every_route_but_health(tmp_path: Path, pricer: Pricer)
                      "ingest": 200}  # fmt: skip
 
 
+def test_a_trace_request_without_the_token_is_answered_with_an_unauthenticated_rpc_status(
+    tmp_path: Path, pricer: Pricer
+) -> None:
+    async def scenario(app: Collector) -> tuple[Answer, Answer]:
+        binary = await call(app, "POST", "/v1/traces", _trace(1)[0], PROTOBUF)
+        text = await call(app, "POST", "/v1/traces", b"{}", {"content-type": "application/json"})
+        return binary, text
+
+    binary, text = run(collector(tmp_path, pricer, token=TOKEN), scenario)
+    message = "missing or wrong token: send 'Authorization: Bearer <token>'"
+    assert (binary.status, binary.body) == (401, rpc_status(16, message))  # google.rpc.Code UNAUTHENTICATED
+    assert (text.status, text.json()) == (401, {"code": 16, "message": message})
+    assert binary.headers["www-authenticate"] == text.headers["www-authenticate"] == "Bearer"
+
+
 @pytest.mark.parametrize(
     ("method", "path", "status"),
     [("GET", "/v1/traces", 405), ("POST", "/api/v1/calls", 405), ("GET", "/nowhere", 404),

@@ -13,6 +13,7 @@ from tokenomy.gateway.key_store import create_key
 from tokenomy.pricing import Pricer
 from tokenomy.schema import Attribution
 from tokenomy.server.app import Collector
+from tokenomy.server.events_ingest import NDJSON_TYPES
 from tokenomy.server.openapi import document
 from tokenomy.server.settings import ServerSettings
 from tokenomy.store import DuckDBStore
@@ -111,6 +112,12 @@ def test_every_documented_route_answers_as_described(tmp_path: Path) -> None:
         return checked
 
     assert asyncio.run(scenario()) == 4 + sum("get" in item for item in doc["paths"].values())
+
+
+def test_events_list_every_content_type_the_server_takes() -> None:
+    body = document()["paths"]["/v1/events"]["post"]["requestBody"]["content"]
+    assert set(body) == {"application/json", *NDJSON_TYPES}
+    assert "application/jsonl" in body
 
 
 def test_the_document_is_openapi_3_1_with_every_route() -> None:

@@ -50,6 +50,8 @@ log = logging.getLogger("tokenomy.server")
 _PROTOBUF_TYPES: Final = frozenset({PROTOBUF, "application/protobuf"})
 _ITEM: Final = re.compile(r"^/api/v1/(calls|sessions)/([^/]+)$")
 _GRPC_INVALID_ARGUMENT: Final = 3
+_GRPC_CODES: Final = {401: 16, 503: 14}
+"""google.rpc.Code of an OTLP error by HTTP status: UNAUTHENTICATED, UNAVAILABLE; else INVALID_ARGUMENT."""
 _RETRY_AFTER: Final = {"retry-after": "1"}
 
 
@@ -124,12 +126,8 @@ class Collector:
     async def _http(self, request: Request, send: Send) -> None:
         try:
             if request.path != "/api/v1/health" and not self._authorized(request):
-                await respond_json(
-                    send,
-                    401,
-                    error_body(401, "missing or wrong token: send 'Authorization: Bearer <token>'"),
-                    {"www-authenticate": "Bearer"},
-                )
+                message = "missing or wrong token: send 'Authorization: Bearer <token>'"
+                await self._error(request, send, 401, message, {"www-authenticate": "Bearer"})
                 return
             await self._route(request, send)
         except PayloadError as exc:
@@ -289,11 +287,11 @@ async def _otlp_error(
     send: Send, status: int, message: str, *, protobuf: bool, headers: dict[str, str] | None = None
 ) -> None:
     """A google.rpc.Status body, as OTLP/HTTP answers errors (protobuf or JSON like the request)."""
+    code = _GRPC_CODES.get(status, _GRPC_INVALID_ARGUMENT)
     if protobuf:
-        await respond(send, status, rpc_status(_GRPC_INVALID_ARGUMENT, message), PROTOBUF, headers)
+        await respond(send, status, rpc_status(code, message), PROTOBUF, headers)
     else:
-        body = json.dumps({"code": _GRPC_INVALID_ARGUMENT, "message": message}).encode()
-        await respond(send, status, body, JSON, headers)
+        await respond(send, status, json.dumps({"code": code, "message": message}).encode(), JSON, headers)
 
 
 def rpc_status(code: int, message: str) -> bytes:

@@ -12,6 +12,7 @@ from typing import Any, Final
 from tokenomy import __version__
 from tokenomy.budgets.policy import Scope as BudgetScope
 from tokenomy.server.api import REPORT_PARAMS, SESSIONS_PARAMS
+from tokenomy.server.events_ingest import NDJSON_TYPES
 
 _ERROR: Final = {
     "type": "object",
@@ -278,7 +279,10 @@ def document() -> dict[str, Any]:
         ),
         "/v1/events": _ingest(
             "Native records (calls, charges, outcomes): one JSON object, an array, or NDJSON; gzip accepted.",
-            {"application/json": {"schema": _OBJECT}, "application/x-ndjson": {"schema": {"type": "string"}}},
+            {
+                "application/json": {"schema": _OBJECT},
+                **{kind: {"schema": {"type": "string"}} for kind in sorted(NDJSON_TYPES)},
+            },
             _json(
                 "Durable (stored, or spooled to be stored): how many records of each kind were accepted.",
                 {
