@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -30,7 +31,7 @@ TIME_FORMATS: Final = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
     show_default=True,
     help="jsonl: calls and charges; csv, parquet: calls only (one row per call).",
 )
-@click.option("--out", "out", default="-", show_default=True, help="Output file, or - for stdout.")
+@click.option("--out", "-o", "out", default="-", show_default=True, help="Output file, or - for stdout.")
 @click.option(
     "--since", type=click.DateTime(TIME_FORMATS), default=None, help="First UTC day (or time) to include."
 )
@@ -54,6 +55,8 @@ def command(
     columns docs/store.md lists: their cost is the LLM cost, without the charges. Records are
     ordered by time (a charge's time), then id.
     """
+    if fmt == "parquet" and out == "-" and _terminal():
+        raise click.UsageError("parquet is binary: write it to a file with --out FILE (or pipe stdout)")
     settings = resolve(config_file, db=db)
     with open_store(settings.db, read_only=True) as store:
         charges, charge_cost = _charges(store, since, until)
@@ -70,6 +73,11 @@ def command(
             f"${charge_cost:,.2f}) of the period are not in it: --format jsonl carries them",
             err=True,
         )
+
+
+def _terminal() -> bool:
+    """Whether standard output is a terminal (Parquet's bytes would garble it)."""
+    return sys.stdout.isatty()
 
 
 def _charges(store: Store, since: datetime | None, until: datetime | None) -> tuple[int, Decimal]:
