@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from tests.analysis.builders import T0, call, charge, cost, usage
 from tests.analysis.conftest import SimStore
 from tests.conftest import real_data_path
 from tests.importers.support import otlp_of_case
+from tokenomy.analysis import terminal
 from tokenomy.analysis.grouped import Selection
 from tokenomy.analysis.serialize import step_json
 from tokenomy.analysis.session_tree import SessionTree, Step, session_tree
@@ -20,7 +23,7 @@ from tokenomy.analysis.sessions import top_sessions
 from tokenomy.errors import StoreError
 from tokenomy.importers import import_paths
 from tokenomy.pricing import Pricer
-from tokenomy.schema import Outcome, ToolUse
+from tokenomy.schema import BUCKETS, Outcome, ToolUse, Usage
 from tokenomy.store import DuckDBStore, open_store
 from tokenomy.store.events import spans_to_arrow
 
@@ -284,3 +287,58 @@ def test_a_steps_json_writes_tiny_amounts_as_plain_decimals() -> None:
     assert data["subtotal"] == "0.000000075"  # str(Decimal) writes 7.5E-8, which other tools misread
     assert data["children"][0]["cost"] == data["children"][0]["running_total"] == "0.000000075"
     assert Decimal(data["subtotal"]) == Decimal("7.5E-8")
+
+
+def _tree_line(step: Step) -> str:
+    out = io.StringIO()
+    Console(file=out, width=300, color_system=None).print(terminal.session_tree(_one_call_tree(step)))
+    return next(line for line in out.getvalue().splitlines() if "call m1" in line)
+
+
+def _one_call_tree(step: Step) -> SessionTree:
+    return SessionTree(
+        "S", (step,), calls=1, charges=0, cost=None, unpriced=1, attribution={}, success=None, action=None
+    )
+
+
+def test_a_call_with_some_buckets_shows_what_is_known_as_a_floor(tmp_path: Path) -> None:
+    partial = Usage.of(input_uncached=900, output_visible=40)
+    assert (partial.input_total, partial.output_total) == (None, None)
+    with open_store(tmp_path / "p.duckdb") as store:
+        store.insert_calls([call("p", session_id="S", usage=partial, cost=cost(None))])
+        tree = session_tree(store, "S")
+    step = tree.roots[0]
+    assert "in ≥900 (partial: uncached 900) · out ≥40 (partial: visible 40)" in _tree_line(step)
+    data = step_json(step)
+    assert (data["input_total"], data["output_total"]) == (None, None)  # never a sum passed off as a total
+    assert data["tokens"] == {
+        "input_uncached": 900,
+        "cache_read": None,
+        "cache_write_5m": None,
+        "cache_write_1h": None,
+        "output_visible": 40,
+        "reasoning": None,
+    }
+
+
+def test_the_floor_names_each_known_bucket_and_a_known_total_is_shown_as_before() -> None:
+    counts = dict.fromkeys(BUCKETS)
+    some = Step(
+        "call", "a", "m1", tokens=counts | {"input_uncached": 900, "cache_read": 1_200, "reasoning": 7}
+    )
+    assert "in ≥2.1K (partial: uncached 900, cache read 1.2K) · out ≥7 (partial: reasoning 7)" in _tree_line(
+        some
+    )
+    none = Step("call", "b", "m1", tokens=counts)
+    assert "in — · out —" in _tree_line(none)
+    whole = Step(
+        "call",
+        "c",
+        "m1",
+        tokens=dict(zip(BUCKETS, (800, 200, 0, 0, 30, 10), strict=True)),
+        input_total=1_000,
+        output_total=40,
+    )
+    assert "in 1K (cache read 200) · out 40 (reasoning 10)" in _tree_line(whole)
+    totals_only = Step("call", "d", "m1", tokens=counts | {"reasoning": 5}, output_total=50)
+    assert "in — · out 50 (reasoning 5)" in _tree_line(totals_only)

@@ -65,6 +65,30 @@ def test_the_guard_gives_the_same_answers_as_in_process(redis_server: RedisProce
     guard.close()
 
 
+def test_two_teams_sessions_whose_ids_hold_a_colon_are_charged_apart(redis_server: RedisProcess) -> None:
+    name = fresh()
+    guard = BudgetGuard(
+        [policy(name=name, scope="team", limit_tokens=2_100, window="session")],
+        ledger=RedisLedger(redis_server.url),
+        settings=BudgetSettings(contention_wait=0),
+    )
+    first = guard.reserve(ask(team="x:sy", session="z"))
+    assert isinstance(first, Reservation)
+    guard.settle(first, 1_024)  # 2,024 of 2,100 spent: that session cannot afford another request
+    assert isinstance(guard.reserve(ask(team="x:sy", session="z")), Rejection)
+    other = guard.reserve(ask(team="x", session="y:sz"))  # refused while both were f"{name}:x:sy:sz"
+    assert isinstance(other, Reservation)
+    assert (other.max_tokens, [h.key for h in other.held]) == (1_024, [f"{name}::x:sy%3Asz"])
+    guard.close()
+    ledger = RedisLedger(redis_server.url)
+    assert ledger.usage([f"{name}::x%3Asy:sz", f"{name}::x:sy%3Asz", f"{name}:x:sy:sz"]) == [
+        (2_024, 0),
+        (0, 2_024),
+        None,
+    ]
+    ledger.close()
+
+
 def test_unsettled_reservations_expire_on_redis_time(redis_server: RedisProcess) -> None:
     ledger = RedisLedger(redis_server.url)
     key = fresh()

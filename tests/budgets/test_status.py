@@ -7,7 +7,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from tests.budgets.conftest import policy
-from tests.budgets.support import recorded_call
+from tests.budgets.support import admitted, ask, recorded_call
+from tokenomy.budgets import BudgetGuard
 from tokenomy.budgets.ledger import Line
 from tokenomy.budgets.memory import MemoryLedger
 from tokenomy.budgets.spend import StoreSpend
@@ -58,3 +59,16 @@ def test_rows_per_team_with_reservations_from_the_ledger(tmp_path: Path) -> None
     assert by["tok", None].spent == Decimal(975)
     assert by["per-session", "sess-9"].spent == Decimal("0.25")
     assert by["per-session", "sess-9"].exhausted_at is None
+
+
+def test_the_reservation_of_a_team_whose_name_holds_a_colon_is_found(tmp_path: Path) -> None:
+    monthly = policy(name="teams", scope="team", limit_tokens=10_000, window="month")
+    guard = BudgetGuard([monthly], clock=NOW.timestamp)
+    held = admitted(guard.reserve(ask(input_tokens=1_000, max_tokens=500, team="a:b"))).held
+    assert [(h.key, h.amount) for h in held] == [("teams::a%3Ab:m2026-03", 1_500)]  # escaped: see accounts.py
+    with open_store(tmp_path / "t.duckdb") as store:
+        store.insert_calls([recorded_call("c", datetime(2026, 3, 2), "1.00", team="a:b", tokens=300)])
+        rows = status([monthly], StoreSpend(store), now=NOW, ledger=guard.ledger)
+    assert [(r.value, r.spent, r.reserved, r.remaining) for r in rows] == [
+        ("a:b", Decimal(300), Decimal(1_500), Decimal(8_200))
+    ]

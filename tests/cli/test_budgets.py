@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.budgets.support import recorded_call
+from tests.budgets.conftest import policy
+from tests.budgets.support import admitted, ask, recorded_call
+from tokenomy.budgets import BudgetGuard
+from tokenomy.budgets.messages import amount
+from tokenomy.budgets.policy import Unit, Window
+from tokenomy.budgets.redis_ledger import RedisLedger
+from tokenomy.budgets.redis_process import RedisProcess
+from tokenomy.budgets.windows import span_of
 from tokenomy.cli.main import main
 from tokenomy.store import open_store
 
@@ -155,3 +165,43 @@ def test_errors_say_what_to_do(db: Path, capsys: pytest.CaptureFixture[str]) -> 
     code, _, err = run(capsys, "budgets", "status", "file-budget", "--db", str(db), "--ledger", dead)
     assert code == 0
     assert f"warning: {dead} did not answer: reserved is unknown" in err
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisProcess]:
+    """A throwaway redis-server on 127.0.0.1."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (scripts/system-deps test installs it)")
+    with RedisProcess() as server:
+        yield server
+
+
+@pytest.mark.integration
+def test_status_finds_the_shared_ledger_account_of_a_team_whose_name_holds_a_colon(
+    db: Path, capsys: pytest.CaptureFixture[str], redis_server: RedisProcess
+) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    month = span_of(Window.MONTH, ZoneInfo("UTC"), now)  # Redis expires accounts on its own clock: today's
+    with open_store(db) as store:
+        store.insert_calls([recorded_call("ab", month.start, "4.00", team="a:b")])
+    code, _, _ = run(
+        capsys, "budgets", "set", "colon", "--db", str(db), "--scope", "team", "--limit-usd", "30",
+        "--window", "month",
+    )  # fmt: skip
+    assert code == 0
+    guard = BudgetGuard(
+        [policy(name="colon", scope="team", limit_usd="30", window="month")],
+        ledger=RedisLedger(redis_server.url),
+    )
+    held = admitted(guard.reserve(ask(team="a:b"))).held
+    guard.close()
+    assert [h.key for h in held] == [f"colon::a%3Ab:{month.id}"]
+    code, out, err = run(
+        capsys, "budgets", "status", "colon", "--db", str(db), "--at", now.strftime("%Y-%m-%dT%H:%M:%S"),
+        "--ledger", redis_server.url, "--format", "json",
+    )  # fmt: skip
+    assert (code, err) == (0, "")
+    rows = {row["value"]: row for row in json.loads(out)}
+    reserved = amount(held[0].amount, Unit.USD)
+    assert reserved > 0
+    assert (rows["a:b"]["spent"], rows["a:b"]["reserved"]) == ("4.000000000000", str(reserved))

@@ -7,9 +7,11 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from tests.analysis.builders import hand_store
+from tests.analysis.builders import call, cost, hand_store
 from tests.analysis.test_sessions import _tree_store
 from tokenomy.cli.main import cli, main
+from tokenomy.schema import Usage
+from tokenomy.store import open_store
 
 
 def _db(tmp_path: Path) -> str:
@@ -81,3 +83,18 @@ def test_one_session_as_a_tree(tmp_path: Path) -> None:
 def test_an_unknown_session_exits_1(tmp_path: Path, capsys: object) -> None:
     assert main(["session", "nope", "--db", _db(tmp_path)]) == 1
     assert "no call or charge belongs to session 'nope'" in capsys.readouterr().err  # type: ignore[attr-defined]
+
+
+def test_a_call_with_only_some_buckets_shows_them_as_a_partial_floor(tmp_path: Path) -> None:
+    db = tmp_path / "p.duckdb"
+    with open_store(db) as store:
+        usage = Usage.of(input_uncached=900, output_visible=40)
+        store.insert_calls([call("p", session_id="P", usage=usage, cost=cost(None))])
+    code, out = _run("session", "P", "--db", str(db))
+    assert code == 0
+    assert "in ≥900 (partial: uncached 900) · out ≥40 (partial: visible 40)" in out
+    code, out = _run("session", "P", "--db", str(db), "--format", "json")
+    step = json.loads(out)["steps"][0]
+    assert (step["input_total"], step["output_total"]) == (None, None)
+    assert (step["tokens"]["input_uncached"], step["tokens"]["output_visible"]) == (900, 40)
+    assert step["tokens"]["cache_read"] is None

@@ -28,7 +28,7 @@ from tests.importers.support import (
 from tokenomy.errors import RecordError
 from tokenomy.importers import ImportOptions, calls_from_spans, decode_json
 from tokenomy.importers.otlp import OtlpImporter
-from tokenomy.importers.otlp_decode import Span, decode_id
+from tokenomy.importers.otlp_decode import Span, decode_id, spans_lost
 from tokenomy.importers.reading import Source
 from tokenomy.native import FieldError
 from tokenomy.pricing import Pricer
@@ -148,6 +148,26 @@ def test_a_list_of_spans_or_scopes_that_is_no_list_is_a_bad_record(
         (3, "resourceSpans[0].scopeSpans", "expected a list of ScopeSpans"),
     ]
     assert list(calls(store)) == [f"{samples.TRACE}:6000000000000001"]
+
+
+def test_an_unreadable_entry_stands_for_no_span_and_an_unreadable_span_for_one() -> None:
+    unreadable = {"traceId": "zz", "spanId": "03" * 8}
+    request = {
+        "resourceSpans": [
+            5,
+            {"instrumentationLibrarySpans": {"spans": []}},
+            {"scopeSpans": ["x", {"spans": {"a": 1}}, {"spans": [unreadable, "y"]}]},
+        ]
+    }
+    errors = [e for e in decode_json(request, "t.json") if isinstance(e, RecordError)]
+    assert [(e.field, spans_lost(e)) for e in errors] == [
+        ("resourceSpans[0]", 0),
+        ("resourceSpans[1].instrumentationLibrarySpans", 0),
+        ("resourceSpans[2].scopeSpans[0]", 0),
+        ("resourceSpans[2].scopeSpans[1].spans", 0),
+        ("resourceSpans[2].scopeSpans[2].spans[0].traceId", 1),
+        ("resourceSpans[2].scopeSpans[2].spans[1].(span)", 1),
+    ]
 
 
 def _spans(request: dict[str, Any]) -> list[Span]:

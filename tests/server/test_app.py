@@ -115,12 +115,37 @@ def test_otlp_json_whose_spans_are_no_list_is_a_partial_success(tmp_path: Path, 
 
     answer, still = run(collector(tmp_path, pricer), scenario)
     assert answer.status == 200
-    assert answer.json()["partialSuccess"] == {
-        "rejectedSpans": "1",
-        "errorMessage": "1 of 1 spans rejected: span 1 (resourceSpans[0].scopeSpans[0].spans): "
-        "expected a list of Spans",
+    assert answer.json()["partialSuccess"] == {  # no span can be counted: 0 rejected, the problem named
+        "rejectedSpans": "0",
+        "errorMessage": "0 of 0 spans rejected: resourceSpans[0].scopeSpans[0].spans: "
+        "expected a list of Spans (its spans, if any, are not counted)",
     }
     assert still.status == 200
+
+
+def test_broken_resource_and_scope_entries_are_not_counted_as_spans(tmp_path: Path, pricer: Pricer) -> None:
+    unreadable = {"traceId": "zz", "spanId": "03" * 8, "name": "broken"}
+    no_span_id = {"traceId": "01" * 16, "name": "agent"}
+    scopes: list[Any] = ["x", {"spans": {"a": 1}}, {"spans": [unreadable, no_span_id]}]
+    body = json.dumps({"resourceSpans": [5, {"scopeSpans": 7}, {"scopeSpans": scopes}]}).encode()
+
+    async def scenario(app: Collector) -> Answer:
+        return await call(app, "POST", "/v1/traces", body, JSON)
+
+    answer = run(collector(tmp_path, pricer), scenario)
+    assert answer.status == 200
+    partial = answer.json()["partialSuccess"]
+    assert partial["rejectedSpans"] == "2"  # the request's 2 spans; the 4 entries hold none that counts
+    uncounted = " (its spans, if any, are not counted)"
+    assert partial["errorMessage"] == (
+        "2 of 2 spans rejected: "
+        f"resourceSpans[0]: expected a ResourceSpans object{uncounted}; "
+        f"resourceSpans[1].scopeSpans: expected a list of ScopeSpans{uncounted}; "
+        f"resourceSpans[2].scopeSpans[0]: expected a ScopeSpans object{uncounted}; "
+        f"resourceSpans[2].scopeSpans[1].spans: expected a list of Spans{uncounted}; "
+        "span 1 (resourceSpans[2].scopeSpans[2].spans[0].traceId): not a 16-byte id in hex: 'zz'; "
+        "and 1 more"  # the span without a spanId: six problems, five described
+    )
 
 
 @pytest.mark.parametrize("body", [b"{}", b'{"resourceSpans": null}', b'{"resourceSpans": []}'])

@@ -7,7 +7,7 @@ prints the same tables as plain text.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Final
 
@@ -28,6 +28,7 @@ from tokenomy.analysis.results import MetricResult, MetricRow
 from tokenomy.analysis.session_tree import SessionTree, Step
 from tokenomy.analysis.sessions import SessionList
 from tokenomy.analysis.summary import Summary
+from tokenomy.schema import INPUT_BUCKETS, OUTPUT_BUCKETS
 
 
 def kpi_value(kpi: Kpi) -> str:
@@ -328,16 +329,35 @@ def _step_text(step: Step) -> Text:
 
 
 _DETAIL_BUCKETS = ("cache_read", "cache_write_5m", "cache_write_1h", "reasoning")
+_SHORT: Final = {"input_uncached": "uncached", "output_visible": "visible"}
 
 
 def _step_tokens(step: Step) -> str:
-    """``in 4.81K (cache read 2K) · out 130 (reasoning 80)``: totals, then the special buckets."""
-    parts = [f"in {tokens(step.input_total)}", f"out {tokens(step.output_total)}"]
-    for i, names in enumerate((_DETAIL_BUCKETS[:3], _DETAIL_BUCKETS[3:])):
-        shown = [f"{b.replace('_', ' ')} {tokens(step.tokens.get(b))}" for b in names if step.tokens.get(b)]
-        if shown:
-            parts[i] += f" ({', '.join(shown)})"
-    return " · ".join(parts)
+    """``in 4.81K (cache read 2K) · out 130 (reasoning 80)``: totals, then the special buckets.
+
+    A side whose total is unknown but some of whose buckets were reported shows their sum as a floor,
+    ``in ≥900 (partial: uncached 900)``, naming each bucket it holds: "—" would hide what the
+    provider did report, and a bare sum would pass for a total it is not.
+    """
+    return " · ".join(
+        [
+            _side_tokens("in", INPUT_BUCKETS, step.input_total, step.tokens),
+            _side_tokens("out", OUTPUT_BUCKETS, step.output_total, step.tokens),
+        ]
+    )
+
+
+def _side_tokens(
+    word: str, names: tuple[str, ...], total: int | None, counts: Mapping[str, int | None]
+) -> str:
+    known = {b: n for b in names if (n := counts.get(b)) is not None}
+    if total is None and len(known) == len(names):
+        total = sum(known.values())  # every bucket reported: their sum is the total (schema.py)
+    if total is None and known:
+        shown = ", ".join(f"{_SHORT.get(b, b.replace('_', ' '))} {tokens(n)}" for b, n in known.items())
+        return f"{word} ≥{tokens(sum(known.values()))} (partial: {shown})"
+    details = [f"{b.replace('_', ' ')} {tokens(n)}" for b, n in known.items() if b in _DETAIL_BUCKETS and n]
+    return f"{word} {tokens(total)}" + (f" ({', '.join(details)})" if details else "")
 
 
 def _n(count: int, noun: str) -> str:

@@ -1,6 +1,7 @@
 """Ledger accounts: which account of which policy a request is charged to.
 
-An account is one policy, one value of its scope and one window: ``team-monthly:search:m2026-03``.
+An account is one policy, one value of its scope and one window: ``team-monthly:search:m2026-03``
+(:func:`account_key`; a session window's key ends in ``s`` and the session id: ``chat:search:sa1b2``).
 A policy with ``match`` has one value; without it each value has its own account, and requests
 that do not name one (no team header) share the ``(unattributed)`` account, so leaving the field
 out does not escape a per-team budget. A session window without a session id is charged as a
@@ -54,6 +55,29 @@ class Account:
     def resets_at(self) -> datetime | None:
         """When the window resets (None for session windows)."""
         return self.span.end if self.span is not None else None
+
+
+def account_key(policy: str, value: str | None, window: str) -> str:
+    """The ledger key of an account: ``policy:value:window`` (``*`` for a global policy's value; the
+    window is a calendar span's id or ``s`` and the session id).
+
+    Scope values and session ids are free text, so a ``:`` in them made keys collide (team ``x:sy``
+    in session ``z`` and team ``x`` in session ``y:sz`` both gave ``p:x:sy:sz``, and the sorted set
+    of a Redis account's open reservations, its key plus ``:x``, could be another account's key).
+    When no part holds a ``:`` the key is as it always was, so the accounts of such values live on
+    in a Redis ledger across an upgrade. Otherwise each part is percent-escaped (``%`` and ``:``)
+    and an empty part follows the policy name: ``p::x%3Asy:sz``. A plain key holds two ``:``, an
+    escaped one three and its parts none, so no two accounts share a key; nor is an escaped key a
+    plain one's sorted set, whose last part is ``x`` where an escaped key has a window.
+    """
+    shown = "*" if value is None else value
+    if ":" in policy or ":" in shown or ":" in window:
+        return f"{_escaped(policy)}::{_escaped(shown)}:{_escaped(window)}"
+    return f"{policy}:{shown}:{window}"
+
+
+def _escaped(part: str) -> str:
+    return part.replace("%", "%25").replace(":", "%3A")
 
 
 def _getter(scope: Scope) -> Callable[[BudgetRequest], str | None]:
@@ -110,8 +134,7 @@ class Matcher:
                 return cached[2]
             return self._calendar_account(self._spans, scope_value, now)
         if self.policy.window is Window.SESSION and request.session_id:
-            shown = "*" if scope_value is None else scope_value
-            key = f"{self.policy.name}:{shown}:s{request.session_id}"
+            key = account_key(self.policy.name, scope_value, f"s{request.session_id}")
             return Account(key, self.policy, scope_value, session=request.session_id)
         return None
 
@@ -120,7 +143,8 @@ class Matcher:
         span = spans.at(now)
         if len(self._cache) >= _CACHE_MAX:
             self._cache.clear()
-        shown = "*" if scope_value is None else scope_value
-        account = Account(f"{self.policy.name}:{shown}:{span.id}", self.policy, scope_value, span=span)
+        account = Account(
+            account_key(self.policy.name, scope_value, span.id), self.policy, scope_value, span=span
+        )
         self._cache[scope_value] = (span.start.timestamp(), span.end.timestamp(), account)
         return account

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Final
 
-from tokenomy.budgets.accounts import UNATTRIBUTED
+from tokenomy.budgets.accounts import UNATTRIBUTED, account_key
 from tokenomy.budgets.ledger import Ledger, LedgerUnavailable
 from tokenomy.budgets.messages import amount
 from tokenomy.budgets.policy import CALENDAR_WINDOWS, Policy, Scope, Window
@@ -138,7 +138,7 @@ def _row(policy: Policy, found: Spend, span: Span | None, now: datetime, ledger:
 def _reserved(policy: Policy, value: str | None, span: Span | None, ledger: Ledger | None) -> Decimal | None:
     if ledger is None or span is None:
         return None
-    key = f"{policy.name}:{'*' if value is None else value}:{span.id}"
+    key = account_key(policy.name, value, span.id)  # the key the gateway's guard charges
     try:
         found = ledger.usage([key])[0]
     except LedgerUnavailable:

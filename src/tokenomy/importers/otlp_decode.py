@@ -8,13 +8,17 @@ base64 (protobuf's generic JSON mapping) or byte arrays, and the old
 ``instrumentationLibrarySpans`` is read like ``scopeSpans``, and 64-bit numbers dumped as
 JavaScript ``Long`` objects (``{"low", "high"}``) are understood. A span that cannot be read becomes
 a :class:`~tokenomy.errors.RecordError` naming its path (``resourceSpans[0].scopeSpans[1].spans[2]``)
-and the field; the other spans are kept.
+and the field; the other spans are kept. So does a resource or scope entry that cannot be read (an
+item of ``resourceSpans`` that is not an object, a ``scopeSpans`` or ``spans`` that is not a list):
+the spans it may hold cannot be counted, so :func:`spans_lost` tells such an error (0 spans) from a
+span's own (1 span), for a count of spans that does not count containers as spans.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -29,6 +33,8 @@ TRACE_ID_BYTES: Final = 16
 SPAN_ID_BYTES: Final = 8
 STATUS_ERROR: Final = 2
 _STATUS_NAMES: Final = {"STATUS_CODE_UNSET": 0, "STATUS_CODE_OK": 1, "STATUS_CODE_ERROR": 2}
+_SPAN_FIELD: Final = re.compile(r"resourceSpans\[\d+\]\.scopeSpans\[\d+\]\.spans\[\d+\](\.|$)")
+"""The path :func:`decode_json` names a span's own error by (a container's error stops above it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +173,13 @@ def decode_json(
                     yield RecordError(
                         path, number, f"{where}.scopeSpans[{j}].spans[{k}].{exc.field}", exc.message
                     )
+
+
+def spans_lost(error: RecordError) -> int:
+    """How many spans an error :func:`decode_json` yielded stands for: 1 for a span that cannot be
+    read, 0 for a resource or scope entry that cannot be read (whatever it holds is not a list of
+    spans, so its spans cannot be counted; counting the entry as one would pass it off as a span)."""
+    return 1 if _SPAN_FIELD.match(error.field or "") else 0
 
 
 def _json_span(span: Any, resource: Mapping[str, Any], scope: Any, record: int) -> Span:

@@ -269,16 +269,17 @@ def open_collector_store(settings: ServerSettings) -> DuckDBStore:
 
 
 async def _otlp_ok(send: Send, read: TraceBatch, *, protobuf: bool) -> None:
-    """ExportTraceServiceResponse, with partial_success when spans were rejected."""
+    """ExportTraceServiceResponse, with partial_success when spans were rejected or a part of the request
+    could not be read (``rejected_spans`` 0 then, when no span was lost that could be counted)."""
     if protobuf:
         response = trace_service_pb2.ExportTraceServiceResponse()
-        if read.rejected:
+        if read.message:
             response.partial_success.rejected_spans = read.rejected
             response.partial_success.error_message = read.message
         await respond(send, 200, response.SerializeToString(), PROTOBUF)
         return
     body: dict[str, Any] = {}
-    if read.rejected:
+    if read.message:
         body["partialSuccess"] = {"rejectedSpans": str(read.rejected), "errorMessage": read.message}
     await respond_json(send, 200, body)
 

@@ -267,7 +267,8 @@ def document() -> dict[str, Any]:
             },
             {
                 "description": "Durable (stored, or spooled to be stored): ExportTraceServiceResponse, "
-                "with partialSuccess when spans were rejected; protobuf for protobuf requests.",
+                "with partialSuccess when spans were rejected or an entry holding spans could not be read; "
+                "protobuf for protobuf requests.",
                 "content": {
                     "application/json": {
                         "schema": {"type": "object", "properties": {"partialSuccess": _OBJECT}}

@@ -7,7 +7,10 @@ span is plain they are mapped by :mod:`tokenomy.server.otlp_plain`, all spans at
 :func:`~tokenomy.importers.calls_from_spans`). Spans that cannot be read (JSON only: protobuf is
 all or nothing) or that lack the ids a tree needs are *rejected* and counted, which the
 response reports as OTLP's ``partial_success``; a body that is not a trace request at all is
-a :class:`~tokenomy.errors.PayloadError` (400).
+a :class:`~tokenomy.errors.PayloadError` (400). ``rejected_spans`` counts spans only: a resource
+or scope entry that cannot be read (its spans are not a list, so they cannot be counted) adds
+none, and is named in the ``error_message`` all the same (with ``rejected_spans`` 0 when it is the
+only problem, as OTLP allows for a warning).
 
 What the capture SDK sends over OTLP is read back exactly (:mod:`tokenomy.importers.otel_tokenomy`):
 its calls keep their ``tokenomy.*`` fields and their ``source``, and its ``tokenomy.charge`` and
@@ -28,6 +31,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from tokenomy.errors import ImportFileError, PayloadError, RecordError
 from tokenomy.importers import Span, calls_from_spans, decode_json, decode_protobuf
 from tokenomy.importers.otel_tokenomy import sdk_records
+from tokenomy.importers.otlp_decode import spans_lost
 from tokenomy.importers.results import ImportOptions
 from tokenomy.server.otlp_columns import SpanColumns, read_columns
 from tokenomy.server.otlp_fields import UnreadableError
@@ -40,7 +44,7 @@ from tokenomy.store.events import OUTCOMES_SCHEMA, SPANS_SCHEMA, outcomes_to_arr
 
 SOURCE: Final = "otlp"
 MAX_MESSAGES: Final = 5
-"""Rejected spans described in the response (all of them are counted)."""
+"""Problems described in the response (all of them are counted)."""
 _WHERE: Final = "request body"
 NO_CHARGES: Final = CHARGES_SCHEMA.empty_table()
 NO_OUTCOMES: Final = OUTCOMES_SCHEMA.empty_table()
@@ -61,18 +65,28 @@ class TraceBatch:
     outcomes: pa.Table = field(default_factory=lambda: NO_OUTCOMES)
     """:data:`~tokenomy.store.events.OUTCOMES_SCHEMA` rows: the capture SDK's ``tokenomy.outcome`` spans."""
     rejected: int = 0
+    """Spans rejected (never a resource or scope entry: their spans cannot be counted)."""
     problems: list[str] = field(default_factory=list)
+    """The first :data:`MAX_MESSAGES` problems, in words."""
+    problem_count: int = 0
+    """Every problem, described or not (one for all the spans without ids)."""
     quick: bool = False
     """True when the quick path mapped the request."""
 
     @property
     def message(self) -> str:
-        """What was rejected, for ``partial_success.error_message`` (empty when nothing was)."""
-        if not self.rejected:
+        """What was rejected, for ``partial_success.error_message`` (empty when nothing was wrong)."""
+        if not self.problem_count:
             return ""
-        more = self.rejected - len(self.problems)
+        more = self.problem_count - len(self.problems)
         tail = f"; and {more} more" if more > 0 else ""
         return f"{self.rejected} of {self.received} spans rejected: " + "; ".join(self.problems) + tail
+
+    def problem(self, words: str) -> None:
+        """Count a problem, and keep its words while there is room for them."""
+        self.problem_count += 1
+        if len(self.problems) < MAX_MESSAGES:
+            self.problems.append(words)
 
 
 def read_traces(body: bytes, encoding: str, *, capture_content: bool = False) -> TraceBatch:
@@ -171,25 +185,36 @@ def _map_reference(
     batch = TraceBatch(
         calls=calls_to_arrow(calls),
         spans=spans_to_arrow(rows),
-        received=len(spans) + len(errors),
+        received=len(spans) + sum(spans_lost(e) for e in errors),
         charges=charges_to_arrow(c if c.source else replace(c, source=SOURCE) for c in sent.charges),
         outcomes=outcomes_to_arrow(sent.outcomes, source=SOURCE),
     )
-    for error in errors:
-        batch.rejected += 1
-        if len(batch.problems) < MAX_MESSAGES:
-            batch.problems.append(f"span {error.record} ({error.field}): {error.detail.split(': ', 1)[-1]}")
+    _reject_unread(batch, errors)
     _reject_missing(batch, missing)
     return batch
+
+
+def _reject_unread(batch: TraceBatch, errors: Sequence[RecordError]) -> None:
+    """Count the spans that could not be read, and name every error by position and field.
+
+    The decoder numbers a resource or scope entry it cannot read as if it were a span; a span is
+    named here by its place among the request's spans, which such entries do not take.
+    """
+    entries = 0
+    for error in errors:
+        reason = error.detail.split(": ", 1)[-1]
+        if spans_lost(error):
+            batch.rejected += 1
+            batch.problem(f"span {error.record - entries} ({error.field}): {reason}")
+        else:
+            entries += 1
+            batch.problem(f"{error.field}: {reason} (its spans, if any, are not counted)")
 
 
 def _reject_missing(batch: TraceBatch, missing: int) -> None:
     if missing:
         batch.rejected += missing
-        if len(batch.problems) < MAX_MESSAGES:
-            batch.problems.append(
-                f"{missing} spans without a traceId or spanId (a span needs both to be placed)"
-            )
+        batch.problem(f"{missing} spans without a traceId or spanId (a span needs both to be placed)")
 
 
 def _tree_span(span: Span, kind: int | None) -> TreeSpan:
