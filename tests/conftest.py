@@ -1,10 +1,13 @@
-"""Shared fixtures: the real third-party data folder (skipped cleanly when absent)."""
+"""Shared fixtures: the real third-party data folder (skipped cleanly when absent), a redis-server."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,3 +46,15 @@ def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str)
     if isinstance(val, bytes | bytearray):
         return f"{argname}-{len(val)}bytes"
     return None
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[Any]:
+    """One throwaway redis-server on 127.0.0.1 for the session (tests use their own policy names, so
+    their accounts never meet); skipped when redis-server is not installed."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (scripts/system-deps test installs it)")
+    from tokenomy.budgets.redis_process import RedisProcess  # (here: this module sets TZ before imports)
+
+    with RedisProcess() as server:
+        yield server

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -11,7 +9,6 @@ from typing import Any
 import pytest
 
 from tokenomy.budgets.policy import Policy, parse_policy
-from tokenomy.budgets.redis_process import RedisProcess
 
 T0 = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 """A Tuesday noon, UTC."""
@@ -49,12 +46,3 @@ def policy(**fields: Any) -> Policy:
 def usd(text: str) -> Decimal:
     """A Decimal from text."""
     return Decimal(text)
-
-
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisProcess]:
-    """One redis-server on 127.0.0.1 for the session (tests use fresh policy names)."""
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed (scripts/system-deps test installs it)")
-    with RedisProcess() as server:
-        yield server

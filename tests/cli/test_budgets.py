@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -165,15 +163,6 @@ def test_errors_say_what_to_do(db: Path, capsys: pytest.CaptureFixture[str]) -> 
     code, _, err = run(capsys, "budgets", "status", "file-budget", "--db", str(db), "--ledger", dead)
     assert code == 0
     assert f"warning: {dead} did not answer: reserved is unknown" in err
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisProcess]:
-    """A throwaway redis-server on 127.0.0.1."""
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed (scripts/system-deps test installs it)")
-    with RedisProcess() as server:
-        yield server
 
 
 @pytest.mark.integration

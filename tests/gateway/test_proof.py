@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,15 +13,6 @@ from tokenomy.budgets.redis_process import RedisProcess
 from tokenomy.gateway.processes import gateway_process, mock_process, proof_config
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisProcess]:
-    """A throwaway redis-server on 127.0.0.1."""
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed (scripts/system-deps test installs it)")
-    with RedisProcess() as server:
-        yield server
 
 
 def test_two_gateways_sharing_redis_hold_a_hard_budget(redis_server: RedisProcess, tmp_path: Path) -> None:
