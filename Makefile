@@ -17,7 +17,8 @@ DEMO_DATA ?= demo-data
 .PHONY: help install demo test test-unit lint format bench eval clean
 
 help: ## Show the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk -v db='$(DEMO_DB)' 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {text = $$2; \
+		gsub(/\$$\(DEMO_DB\)/, db, text); printf "  make %-10s %s\n", $$1, text}' $(MAKEFILE_LIST)
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
