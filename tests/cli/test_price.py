@@ -112,3 +112,12 @@ def test_bad_overrides_file_is_reported(runner: CliRunner, tmp_path: Path) -> No
     result = runner.invoke(cli, ["price", "-m", "gpt-4o", "--overrides", str(bad)])
     assert result.exit_code != 0
     assert "bad.toml: [[price]] entry 1, field 'output'" in str(result.exception or result.output)
+
+
+@pytest.mark.parametrize("latency", ["nan", "inf"])
+def test_a_latency_that_is_no_number_is_refused(runner: CliRunner, latency: str) -> None:
+    args = ["price", "-m", "llama-3.1-70b-instruct", "-p", "vllm", "--input-uncached", "1"]
+    result = runner.invoke(cli, [*args, "--latency-ms", latency, "--overrides", str(EXAMPLE)])
+    assert result.exit_code == 2
+    assert "Invalid value for --latency-ms" in result.output
+    assert "is not a finite number of ms" in result.output

@@ -81,3 +81,19 @@ def test_same_seed_same_file(tmp_path: Path) -> None:
 def test_default_truth_path() -> None:
     assert truth_path_for(Path("d/calls.jsonl")) == Path("d/calls.truth.jsonl")
     assert truth_path_for(Path("calls.json")) == Path("calls.json.truth.jsonl")
+
+
+@pytest.mark.parametrize(
+    ("out", "truth"), [("calls.jsonl", "calls.jsonl"), ("calls.jsonl", "x/../calls.jsonl"), ("-", "-")]
+)
+def test_a_truth_file_that_is_the_output_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], out: str, truth: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "x").mkdir()
+    (tmp_path / "calls.jsonl").write_bytes(b"kept\n")
+    assert main(["simulate", "-n", "10", "-o", out, "--truth", truth]) == 1
+    captured = capsys.readouterr()
+    assert f"--truth {truth} is the --out file too" in captured.err
+    assert captured.out == ""
+    assert (tmp_path / "calls.jsonl").read_bytes() == b"kept\n"

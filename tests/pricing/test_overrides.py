@@ -238,6 +238,22 @@ cache_write_5m = 12.5
             r"field 'per_second': has more than 12 decimal places",
         ),
         ("[[overhead]]\nmodel='m'\neffective=2025-01-01\n", r"an overhead needs"),
+        (
+            "[[price]]\nmodel='m'\neffective=2025-01-01\ninput=1e400\noutput=1\n",
+            r"field 'input': must be at most 1,000,000, got Decimal\('1E\+400'\)",
+        ),
+        (
+            "[[modifier]]\nmodel='m'\neffective=2025-01-01\nbatch='1e30'\n",
+            r"field 'batch': must be at most 1,000,000, got '1e30'",
+        ),
+        (
+            "[[price]]\nmodel='m'\neffective=2025-01-01\ninput='0.0000000000001'\noutput=1\n",
+            r"field 'input': has more than 12 decimal places",
+        ),
+        (
+            "[[overhead]]\nmodel='m'\neffective=2025-01-01\nper_request=2000000\n",
+            r"field 'per_request': must be at most 1,000,000",
+        ),
         ("[prices]\nmodel='m'\n", r"unknown table\(s\) prices"),
         ("price = 3\n", r"'price' must be an array of tables"),
         ("[[price]\nmodel=", r"not valid TOML"),
@@ -253,3 +269,90 @@ def test_bad_entries_name_the_file_entry_and_field(tmp_path: Path, text: str, me
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(PricingError, match="cannot read the overrides file"):
         Pricer(tmp_path / "nope.toml")
+
+
+@pytest.mark.parametrize("model", ["claude-sonnet-4-5", "anthropic/claude-sonnet-4-5"])
+def test_a_provider_s_negotiated_price_applies_when_the_call_names_no_provider(
+    example: Pricer, model: str
+) -> None:
+    # The catalog prices these at Anthropic (implied by the name or the route): so does the
+    # Anthropic entry, rather than the list price.
+    usage = full(input_uncached=50_000, cache_read=50_000, cache_write_1h=50_000, output_visible=50_000)
+    cost = example.price_usage(usage, model=model, at=date(2025, 12, 31))
+    assert cost.total == D("1.03275")
+    assert cost.source == "override:overrides.toml#acme-anthropic-2025"
+    rates = example.resolve(model=model, provider=None, at=date(2025, 12, 31))
+    assert rates is not None
+    assert rates.provider == "anthropic"
+
+
+def test_a_provider_s_modifier_applies_when_the_call_names_no_provider(example: Pricer) -> None:
+    cost = example.price_usage(
+        full(input_uncached=1_000_000), model="gpt-4o", at=date(2025, 9, 1), batch=True
+    )
+    assert cost.total == D("1.25")
+    assert cost.source == "genai-prices@0.2.3+override:overrides.toml#openai-discounts"
+    assert not cost.estimated
+
+
+def test_entries_for_any_provider_still_match_names_the_catalog_lacks_or_routes(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+[[price]]
+name = "routed"
+model = "anthropic/claude-*"
+effective = 2025-01-01
+input = 1
+output = 1
+
+[[price]]
+name = "house"
+model = "house-model"
+effective = 2025-01-01
+input = 2
+output = 2
+""",
+    )
+    pricer = Pricer(path)
+    usage = full(input_uncached=1_000_000)
+    routed = pricer.price_usage(usage, model="anthropic/claude-sonnet-4-5", at=date(2025, 5, 5))
+    assert (routed.total, routed.source) == (D(1), "override:prices.toml#routed")
+    house = pricer.price_usage(usage, model="house-model", at=date(2025, 5, 5))
+    assert (house.total, house.source) == (D(2), "override:prices.toml#house")
+
+
+def test_the_largest_prices_and_multipliers_price_exactly(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+[[price]]
+model = "m"
+effective = 2025-01-01
+input = 1000000
+output = "0.000000000001"
+
+[[modifier]]
+model = "m"
+effective = 2025-01-01
+batch = 1000000
+service_tiers = { flex = 1000000 }
+""",
+    )
+    pricer = Pricer(path)
+    usage = full(input_uncached=3, output_visible=1_000_000)
+    cost = pricer.price_usage(usage, model="m", at=date(2025, 5, 5), batch=True, service_tier="flex")
+    # $1/token x 10^12, and 10^-18 $/token x 10^12: every rate kept exactly
+    assert cost.parts == {"input_uncached": D(3 * 10**12), "output_visible": D("1")}
+    assert cost.total == D(3 * 10**12 + 1)
+
+
+@pytest.mark.parametrize("latency_ms", [float("nan"), float("inf")])
+def test_a_latency_that_is_no_number_is_unknown_not_a_crash(example: Pricer, latency_ms: float) -> None:
+    usage = full(input_uncached=1_000)
+    cost = example.price_usage(
+        usage, model="llama-3.1-70b-instruct", provider="vllm", at=date(2025, 3, 1), latency_ms=latency_ms
+    )
+    assert cost.total == D("0.000025")  # the fixed overhead; the per-second part is not charged
+    assert cost.estimated
+    assert "latency unknown" in str(cost.reason)

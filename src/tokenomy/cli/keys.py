@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from tokenomy.cli.options import config_option, db_option, resolve
-from tokenomy.gateway.attribution import parse_tags
+from tokenomy.gateway.attribution import MAX_TAGS, parse_tags
 from tokenomy.gateway.key_store import create_key, read_keys, revoke_key
 from tokenomy.native import attribution_to_native
 from tokenomy.schema import Attribution
@@ -43,7 +43,7 @@ def create(
     **fields: str | None,
 ) -> None:
     """Issue a key; it is printed once and cannot be shown again."""
-    attribution = Attribution(**fields, tags=parse_tags(tags or ""))
+    attribution = Attribution(**fields, tags=_tags(tags))
     expires_at = _expiry(expires)  # checked before the store is opened (or made)
     store = open_store(config=resolve(config_file, db=db))
     try:
@@ -106,13 +106,37 @@ def revoke(*, db: Path | None, config_file: Path | None, key_id: str) -> None:
     click.echo(f"revoked {', '.join(revoked)}")
 
 
+def _tags(text: str | None) -> dict[str, str]:
+    """The key's tags: every item must be ``k=v`` (a key's tags attribute all its spend: none is dropped)."""
+    items = [item for item in (text or "").split(",") if item.strip()]
+    for item in items:
+        key, sep, _ = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{item.strip()!r} is not k=v", param_hint="--tags")
+    tags = parse_tags(text or "")
+    if len(tags) < len(items):
+        raise click.BadParameter(
+            f"give each tag once, and at most {MAX_TAGS} tags (got {len(items)})", param_hint="--tags"
+        )
+    return tags
+
+
 def _expiry(text: str | None) -> datetime | None:
     if text is None:
         return None
     now = datetime.now(UTC).replace(tzinfo=None)
     units = {"d": "days", "h": "hours", "m": "minutes"}
     if text[:-1].isdigit() and text[-1] in units:
-        return now + timedelta(**{units[text[-1]]: int(text[:-1])})
+        amount = int(text[:-1])
+        if amount == 0:  # a key born expired is never what was meant
+            raise click.BadParameter(f"{text!r} is no lifetime: give more than 0", param_hint="--expires")
+        try:
+            return now + timedelta(**{units[text[-1]]: amount})
+        except OverflowError:
+            raise click.BadParameter(
+                f"{text!r} ends after the year 9999; leave --expires out for a key that does not expire",
+                param_hint="--expires",
+            ) from None
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError as exc:

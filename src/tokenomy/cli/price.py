@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -71,6 +72,8 @@ def command(
 
     Exits with 1 when the model cannot be priced.
     """
+    if latency_ms is not None and not math.isfinite(latency_ms):
+        raise click.BadParameter(f"{latency_ms} is not a finite number of ms", param_hint="--latency-ms")
     pricer = Pricer(options.resolve(overrides=overrides).overrides)
     day = at.date() if at is not None else datetime.now(UTC).date()
     usage = Usage.of(

@@ -61,6 +61,13 @@ def parse_start(value: str | None) -> datetime | None:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
+def _same_file(out: Path, truth: Path) -> bool:
+    """True when the output and the truth would be written to one place (a file, or stdout)."""
+    if str(out) == "-" or str(truth) == "-":
+        return str(out) == str(truth)
+    return out.resolve() == truth.resolve()
+
+
 @contextlib.contextmanager
 def _open(path: Path, what: str) -> Iterator[IO[bytes]]:
     if str(path) == "-":
@@ -176,6 +183,11 @@ def command(
         **({"start": s} if (s := parse_start(start)) is not None else {}),
     )
     truth_path = truth if truth is not None else (None if str(out) == "-" else truth_path_for(out))
+    if truth_path is not None and _same_file(out, truth_path):
+        raise ConfigError(
+            f"--truth {truth_path} is the --out file too: the truth would overwrite the calls "
+            "(or mix with them); give it a path of its own"
+        )
     console = Console(stderr=True)
     show = progress if progress is not None else (console.is_terminal and calls >= PROGRESS_FROM)
     workers = workers or auto_workers(calls)

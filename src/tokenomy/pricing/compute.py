@@ -17,6 +17,7 @@ very same numbers. The rules, in the order they are applied:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -41,9 +42,10 @@ def latency_microseconds(latency_ms: float | None) -> int | None:
     """Latency in whole microseconds: ``latency_ms * 1000`` (as a float) rounded half away from zero.
 
     The store computes ``CAST(ROUND(latency_ms * 1000) AS BIGINT)`` on the same double, which
-    rounds the same way, so both sides agree on every input.
+    rounds the same way, so both sides agree on every input. A latency that is not a finite
+    number (NaN, infinity) is no measurement: unknown, as None is.
     """
-    if latency_ms is None:
+    if latency_ms is None or not math.isfinite(latency_ms):
         return None
     with localcontext(prec=_PRECISION):
         return int(Decimal(latency_ms * 1000).to_integral_value(rounding=ROUND_HALF_UP))

@@ -39,6 +39,11 @@ _FIELDS: Final[dict[str, tuple[str, ...]]] = {
     "overhead": (*_COMMON, "per_request", "per_second", "egress_per_request"),
 }
 _MAX_PER_SECOND_PLACES: Final = 12  # so that $/microsecond fits the price table's 18 places
+_MAX_PER_MTOK_PLACES: Final = 12  # so that $/token fits the price table's 18 places: kept exactly
+MAX_NUMBER: Final = Decimal(1_000_000)
+"""The largest price, fee or multiplier an entry may give: $1M per million tokens or per request,
+a multiplier of a million. Far above any real price, and low enough that a rate times a batch and a
+service-tier multiplier still fits the price table's DECIMAL(38, 18)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +115,11 @@ class Overrides:
     prices: tuple[PriceEntry, ...] = ()
     modifiers: tuple[Modifier, ...] = ()
     overheads: tuple[OverheadEntry, ...] = ()
+
+    @property
+    def entries(self) -> bool:
+        """True when there is any entry at all."""
+        return bool(self.prices or self.modifiers or self.overheads)
 
     def price_for(self, provider: str | None, model: str, day: date) -> PriceEntry | None:
         """The last [[price]] entry covering the call, or None."""
@@ -260,6 +270,8 @@ class _Reader:
             raise self.fail(key, f"must be a decimal number, got {value!r}") from None
         if not number.is_finite() or number < 0:
             raise self.fail(key, f"must be a finite number >= 0, got {value!r}")
+        if number > MAX_NUMBER:
+            raise self.fail(key, f"must be at most {MAX_NUMBER:,}, got {value!r}")
         exponent = number.normalize().as_tuple().exponent
         if places is not None and isinstance(exponent, int) and -exponent > places:
             raise self.fail(key, f"has more than {places} decimal places")
@@ -268,7 +280,7 @@ class _Reader:
     def _price(self, entry: Entry) -> PriceEntry:
         per_mtok: dict[str, Decimal] = {}
         for key in RATE_FIELDS:
-            value = self.decimal(key)
+            value = self.decimal(key, places=_MAX_PER_MTOK_PLACES)
             if value is not None:
                 per_mtok[key] = value
         for key in ("input", "output"):

@@ -27,7 +27,7 @@ from tokenomy.pricing.catalog import Catalog
 from tokenomy.pricing.compute import cost_of
 from tokenomy.pricing.overrides import Overrides, PriceEntry
 from tokenomy.pricing.rates import NO_OVERHEAD, Rates
-from tokenomy.providers import canonical
+from tokenomy.providers import canonical, from_model_prefix
 from tokenomy.schema import Call, Cost, Usage
 
 if TYPE_CHECKING:
@@ -137,15 +137,18 @@ class Pricer:
     ) -> Rates | Unpriced:
         day = utc_day(at)
         ov = self._overrides
-        batch_mod = ov.batch_for(provider, model, day) if batch else None
+        targets = self._targets(model) if provider is None and ov.entries else [(provider, model)]
         custom_tier = tier if tier is not None and tier not in STANDARD_TIERS else None
-        tier_mod = ov.tier_for(provider, model, day, custom_tier) if custom_tier else None
-        entry = ov.price_for(provider, model, day)
+        batch_mod = tier_mod = entry = None
+        for target in reversed(targets):  # the name as given wins: looked up last
+            batch_mod = (ov.batch_for(*target, day) if batch else None) or batch_mod
+            tier_mod = (ov.tier_for(*target, day, custom_tier) if custom_tier else None) or tier_mod
+            entry = ov.price_for(*target, day) or entry
         wants_batch = batch and batch_mod is None
         wants_tier = custom_tier if tier_mod is None else None
         if entry is not None:
             base: Rates | Unpriced = _from_override(
-                entry, provider, model, day, batch=wants_batch, tier=wants_tier
+                entry, targets[0][0], model, day, batch=wants_batch, tier=wants_tier
             )
         else:
             base = self._from_catalog(provider, model, at, wants_batch, tier if tier_mod is None else None)
@@ -156,12 +159,26 @@ class Pricer:
             if mod is not None:
                 tiers = tuple(t.scaled(mod[0]) for t in tiers)
                 sources.append(mod[1])
-        overhead = ov.overhead_for(provider, model, day) or NO_OVERHEAD
+        overhead = next((o for t in targets if (o := ov.overhead_for(*t, day))), NO_OVERHEAD)
         if overhead.source:
             sources.append(overhead.source)
         return dataclasses.replace(
             base, tiers=tiers, overhead=overhead, source="+".join(dict.fromkeys(sources))
         )
+
+    def _targets(self, model: str) -> list[tuple[str | None, str]]:
+        """What the overrides are matched against for a call that names no provider.
+
+        The provider is the one the call is priced at: a routed name (``anthropic/claude-sonnet-4-5``)
+        names it, otherwise the catalog picks it from the model name, as :meth:`_from_catalog` does
+        (a model the catalog does not know keeps none: only entries for any provider match it). The
+        model name is matched as given, then (a routed name) without its provider prefix.
+        """
+        routed_provider, routed_model = from_model_prefix(model)
+        if routed_provider is not None and routed_model:
+            return [(routed_provider, model), (routed_provider, routed_model)]
+        found = self._catalog.find(None, model)
+        return [(None if isinstance(found, str) else found.provider.id, model)]
 
     def _from_catalog(
         self, provider: str | None, model: str, at: date | datetime, batch: bool, tier: str | None

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import Final
 
 from tokenomy.schema import BUCKETS
@@ -26,16 +26,18 @@ MONEY_QUANTUM: Final = Decimal(1).scaleb(-MONEY_PLACES)
 RATE_QUANTUM: Final = Decimal(1).scaleb(-RATE_PLACES)
 PER_MTOK: Final = Decimal(1_000_000)
 ZERO: Final = Decimal(0)
+_WIDE: Final = Context(prec=80)
+"""Rate arithmetic in 80 digits, whatever the thread's context: exact before the one rounding."""
 
 
 def per_token(per_mtok: Decimal) -> Decimal:
     """A $/MTok price as a per-token rate, rounded to :data:`RATE_PLACES` when it has more."""
-    return quantize_rate(per_mtok / PER_MTOK)
+    return quantize_rate(_WIDE.divide(per_mtok, PER_MTOK))
 
 
 def quantize_rate(value: Decimal) -> Decimal:
     """``value`` rounded (half-even) to :data:`RATE_PLACES` decimal places."""
-    return value.quantize(RATE_QUANTUM, rounding=ROUND_HALF_EVEN)
+    return value.quantize(RATE_QUANTUM, rounding=ROUND_HALF_EVEN, context=_WIDE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +62,7 @@ class Tier:
 
     def scaled(self, factor: Decimal) -> Tier:
         """This tier with every token rate multiplied by ``factor`` (a batch or tier modifier)."""
-        scaled = {bucket: quantize_rate(rate * factor) for bucket, rate in self.tokens.items()}
+        scaled = {bucket: quantize_rate(_WIDE.multiply(rate, factor)) for bucket, rate in self.tokens.items()}
         return Tier(self.start, scaled, self.server_tools, self.request_fee)
 
 

@@ -1,0 +1,75 @@
+"""``tokenomy keys``: lifetimes that make no key, and a key shown once and never again."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tokenomy.cli.main import cli
+
+
+@pytest.mark.parametrize(
+    ("expires", "message"),
+    [
+        ("0d", "'0d' is no lifetime: give more than 0"),
+        ("0h", "'0h' is no lifetime: give more than 0"),
+        ("99999999999d", "'99999999999d' ends after the year 9999"),
+        ("3000000000h", "'3000000000h' ends after the year 9999"),
+    ],
+)
+def test_a_lifetime_that_makes_no_usable_key_is_refused(tmp_path: Path, expires: str, message: str) -> None:
+    db = tmp_path / "keys.duckdb"
+    result = CliRunner().invoke(cli, ["keys", "create", "--db", str(db), "--expires", expires])
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for --expires: {message}" in result.output
+    assert not db.exists()
+
+
+def test_the_key_is_printed_once_and_never_listed_or_stored(tmp_path: Path) -> None:
+    db = tmp_path / "keys.duckdb"
+    runner = CliRunner()
+    created = runner.invoke(cli, ["keys", "create", "--db", str(db), "--name", "ci", "--expires", "1d"])
+    assert created.exit_code == 0, created.output
+    key = created.stdout.strip()
+    assert key.startswith("tk-")
+    assert len(key) > 20
+    for fmt in ("table", "json"):
+        listed = runner.invoke(cli, ["keys", "list", "--db", str(db), "--format", fmt])
+        assert listed.exit_code == 0
+        assert "ci" in listed.output
+        assert key not in listed.output
+        assert key[3:] not in listed.output
+    revoked = runner.invoke(cli, ["keys", "revoke", "--db", str(db), "ci"])
+    assert revoked.exit_code == 0
+    assert key not in revoked.output
+    stored = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
+    assert key[3:].encode() not in stored
+
+
+@pytest.mark.parametrize(
+    ("tags", "message"),
+    [
+        ("bad", "'bad' is not k=v"),
+        ("a=b,c", "'c' is not k=v"),
+        ("=b", "'=b' is not k=v"),
+        ("a=1,a=2", "give each tag once"),
+    ],
+)
+def test_tags_that_would_be_dropped_are_refused(tmp_path: Path, tags: str, message: str) -> None:
+    db = tmp_path / "keys.duckdb"
+    result = CliRunner().invoke(cli, ["keys", "create", "--db", str(db), "--tags", tags])
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for --tags: {message}" in result.output
+    assert not db.exists()
+
+
+def test_a_key_keeps_every_tag_given(tmp_path: Path) -> None:
+    db = tmp_path / "keys.duckdb"
+    runner = CliRunner()
+    created = runner.invoke(cli, ["keys", "create", "--db", str(db), "--tags", " a=1, b = x=y ,"])
+    assert created.exit_code == 0, created.output
+    listed = runner.invoke(cli, ["keys", "list", "--db", str(db), "--format", "json"])
+    assert json.loads(listed.stdout)[0]["attribution"] == {"tags": {"a": "1", "b": "x=y"}}
