@@ -165,6 +165,13 @@ def test_count_messages_adds_the_documented_overhead() -> None:
     assert tokens.count_messages(messages, "gpt-4o").tokens == expected
 
 
+def test_a_message_that_is_not_a_mapping_is_named_in_a_type_error() -> None:
+    with pytest.raises(
+        TypeError, match=r"message 1 is a str, not a chat message .* count plain text with count"
+    ):
+        tokens.count_messages([{"role": "user", "content": "hi"}, "hi"], "gpt-4o")
+
+
 def test_count_messages_with_parts_and_tool_calls_is_an_estimate() -> None:
     enc = tokens.get_encoding("o200k_base")
     parts = [

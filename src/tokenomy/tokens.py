@@ -385,11 +385,19 @@ def count_messages(messages: Sequence[Mapping[str, Any]], model: str | None = No
 
     Returns:
         The count of prompt tokens.
+
+    Raises:
+        TypeError: A message is not a mapping (a bare string is text: :func:`count` counts it).
     """
     enc, tok = _plan(model, None)
     total = REPLY_PRIMING_TOKENS
     exact = True
-    for message in messages:
+    for index, message in enumerate(messages):
+        if not isinstance(message, Mapping):
+            raise TypeError(
+                f"message {index} is a {type(message).__name__}, not a chat message "
+                "(a mapping with role and content); count plain text with count()"
+            )
         tokens, message_exact = _message_tokens(enc, message)
         total += tokens
         exact = exact and message_exact
