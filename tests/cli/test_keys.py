@@ -62,3 +62,14 @@ def test_a_key_keeps_every_tag_given(tmp_path: Path) -> None:
     assert created.exit_code == 0, created.output
     listed = runner.invoke(cli, ["keys", "list", "--db", str(db), "--format", "json"])
     assert json.loads(listed.stdout)[0]["attribution"] == {"tags": {"a": "1", "b": "x=y"}}
+
+
+def test_the_table_shows_tags_as_given_not_as_a_dict(tmp_path: Path) -> None:
+    db = tmp_path / "keys.duckdb"
+    runner = CliRunner()
+    created = runner.invoke(
+        cli, ["keys", "create", "--db", str(db), "--team", "search", "--tags", "env=prod,tier=gold"]
+    )
+    assert created.exit_code == 0, created.output
+    (line,) = runner.invoke(cli, ["keys", "list", "--db", str(db)]).stdout.splitlines()
+    assert line.endswith("valid    team=search,tags=env=prod;tier=gold")

@@ -84,8 +84,17 @@ def list_command(*, db: Path | None, config_file: Path | None, fmt: str) -> None
         click.echo(f"no keys issued yet{where}; issue one with `tokenomy keys create`", err=True)
     for key in keys:
         state = "valid" if key.valid() else ("revoked" if key.revoked_at else "expired")
-        who = ",".join(f"{k}={v}" for k, v in attribution_to_native(key.attribution).items())
-        click.echo(f"{key.key_id}  {key.name or '-':<16} {state:<8} {who}")
+        click.echo(f"{key.key_id}  {key.name or '-':<16} {state:<8} {_who(key.attribution)}")
+
+
+def _who(attribution: Attribution) -> str:
+    """``team=search,tags=env=prod;tier=gold``: the fields as given at creation, tags as k=v, not a dict."""
+    shown = attribution_to_native(attribution)
+    tags = shown.pop("tags", None) or {}
+    parts = [f"{k}={v}" for k, v in shown.items()]
+    if tags:
+        parts.append("tags=" + ";".join(f"{k}={v}" for k, v in tags.items()))
+    return ",".join(parts)
 
 
 @command.command(name="revoke")
