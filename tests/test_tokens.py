@@ -166,10 +166,10 @@ def test_count_messages_adds_the_documented_overhead() -> None:
 
 
 def test_a_message_that_is_not_a_mapping_is_named_in_a_type_error() -> None:
+    mixed: list[Any] = [{"role": "user", "content": "hi"}, "hi"]  # what a type checker would refuse
     with pytest.raises(
         TypeError, match=r"message 1 is a str, not a chat message .* count plain text with count"
     ):
-        mixed: list[Any] = [{"role": "user", "content": "hi"}, "hi"]  # what a type checker would refuse
         tokens.count_messages(mixed, "gpt-4o")
 
 
