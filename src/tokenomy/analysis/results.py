@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from tokenomy.native import money_text
+from tokenomy.pricing.rates import MONEY_QUANTUM
 
 Number = float | Decimal | int
 
@@ -52,10 +53,6 @@ class MetricResult:
     """What the reader must know to read the figures (for example: waste not assessed)."""
 
 
-_PICO = Decimal(1).scaleb(-12)
-"""A pico-dollar: the stored precision of money."""
-
-
 def share(part: Number | None, whole: Number | None) -> float | None:
     """``part / whole`` as a float, or None when either is unknown or ``whole`` is 0."""
     if part is None or whole is None or whole == 0:
@@ -65,7 +62,7 @@ def share(part: Number | None, whole: Number | None) -> float | None:
 
 def per_unit(cost: Any, units: int) -> Decimal:
     """Money per unit (session, action...) with the stored 12 places, rounded half to even."""
-    return (Decimal(cost) / units).quantize(_PICO)
+    return (Decimal(cost) / units).quantize(MONEY_QUANTUM)
 
 
 def jsonable(value: Any) -> Any:

@@ -10,15 +10,15 @@ JavaScript ``Long`` objects (``{"low", "high"}``) are understood. A span that ca
 a :class:`~tokenomy.errors.RecordError` naming its path (``resourceSpans[0].scopeSpans[1].spans[2]``)
 and the field; the other spans are kept. So does a resource or scope entry that cannot be read (an
 item of ``resourceSpans`` that is not an object, a ``scopeSpans`` or ``spans`` that is not a list):
-the spans it may hold cannot be counted, so :func:`spans_lost` tells such an error (0 spans) from a
-span's own (1 span), for a count of spans that does not count containers as spans.
+the spans it may hold cannot be counted, so its error is an :class:`EntryError`, which
+:func:`spans_lost` tells (0 spans) from a span's own (1 span), for a count of spans that does not
+count containers as spans.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -33,8 +33,6 @@ TRACE_ID_BYTES: Final = 16
 SPAN_ID_BYTES: Final = 8
 STATUS_ERROR: Final = 2
 _STATUS_NAMES: Final = {"STATUS_CODE_UNSET": 0, "STATUS_CODE_OK": 1, "STATUS_CODE_ERROR": 2}
-_SPAN_FIELD: Final = re.compile(r"resourceSpans\[\d+\]\.scopeSpans\[\d+\]\.spans\[\d+\](\.|$)")
-"""The path :func:`decode_json` names a span's own error by (a container's error stops above it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +133,7 @@ def decode_json(
     for i, resource_spans in enumerate(request["resourceSpans"]):
         where = f"resourceSpans[{i}]"
         if not isinstance(resource_spans, Mapping):
-            yield RecordError(path, record or ordinal, where, "expected a ResourceSpans object")
+            yield EntryError(path, record or ordinal, where, "expected a ResourceSpans object")
             ordinal += 1
             continue
         resource_obj = resource_spans.get("resource")
@@ -143,14 +141,14 @@ def decode_json(
         scopes_key = "scopeSpans" if "scopeSpans" in resource_spans else "instrumentationLibrarySpans"
         scopes = resource_spans.get(scopes_key)
         if scopes is not None and not isinstance(scopes, list):
-            yield RecordError(
+            yield EntryError(
                 path, record or ordinal, f"{where}.{scopes_key}", "expected a list of ScopeSpans"
             )
             ordinal += 1
             continue
         for j, scope_spans in enumerate(scopes or []):
             if not isinstance(scope_spans, Mapping):
-                yield RecordError(
+                yield EntryError(
                     path, record or ordinal, f"{where}.scopeSpans[{j}]", "expected a ScopeSpans object"
                 )
                 ordinal += 1
@@ -159,7 +157,7 @@ def decode_json(
             scope = scope_obj.get("name") if isinstance(scope_obj, Mapping) else None
             spans = scope_spans.get("spans")
             if spans is not None and not isinstance(spans, list):
-                yield RecordError(
+                yield EntryError(
                     path, record or ordinal, f"{where}.scopeSpans[{j}].spans", "expected a list of Spans"
                 )
                 ordinal += 1
@@ -175,11 +173,16 @@ def decode_json(
                     )
 
 
+class EntryError(RecordError):
+    """A resource or scope entry :func:`decode_json` cannot read: whatever it holds is not a list of
+    spans, so its spans cannot be counted."""
+
+
 def spans_lost(error: RecordError) -> int:
     """How many spans an error :func:`decode_json` yielded stands for: 1 for a span that cannot be
-    read, 0 for a resource or scope entry that cannot be read (whatever it holds is not a list of
-    spans, so its spans cannot be counted; counting the entry as one would pass it off as a span)."""
-    return 1 if _SPAN_FIELD.match(error.field or "") else 0
+    read, 0 for an entry that cannot be read (:class:`EntryError`: counting it as one would pass it
+    off as a span)."""
+    return 0 if isinstance(error, EntryError) else 1
 
 
 def _json_span(span: Any, resource: Mapping[str, Any], scope: Any, record: int) -> Span:
