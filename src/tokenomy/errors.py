@@ -25,7 +25,23 @@ if TYPE_CHECKING:
 
 
 class TokenomyError(Exception):
-    """Base of every error tokenomy raises on purpose."""
+    """Base of every error tokenomy raises on purpose.
+
+    Every one pickles whole, whatever its ``__init__`` takes (a ``multiprocessing`` worker sends its
+    errors to its parent): the pickle keeps the class, the message and the attributes, and rebuilds
+    the error without calling ``__init__`` again.
+    """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuilt, (type(self), self.args, self.__dict__))
+
+
+def _rebuilt(kind: type[TokenomyError], args: tuple[Any, ...], attributes: dict[str, Any]) -> TokenomyError:
+    """An error again, from what :meth:`TokenomyError.__reduce__` kept."""
+    error = kind.__new__(kind)
+    error.args = args
+    error.__dict__.update(attributes)
+    return error
 
 
 class ConfigError(TokenomyError):
@@ -75,23 +91,12 @@ class StoreLockedError(StoreError):
             f"{path} is open for {'reading' if reading else 'writing'} in {self.holder}; {advice}"
         )
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        """Pickled with its attributes (a ``multiprocessing`` worker sends its errors to its parent)."""
-        return (_store_locked, (self.path, self.advice, self.pid, self.process, self.reading))
-
     @property
     def holder(self) -> str:
         """The holder in words, for a message: ``another process (pid 4242: /usr/bin/python3.11)``."""
         pid = None if self.pid is None else f"pid {self.pid}"
         said = ": ".join(part for part in (pid, self.process) if part)
         return f"another process ({said})" if said else "another process"
-
-
-def _store_locked(
-    path: Path, advice: str, pid: int | None, process: str | None, reading: bool
-) -> StoreLockedError:
-    """A :class:`StoreLockedError` again, from what :meth:`StoreLockedError.__reduce__` kept."""
-    return StoreLockedError(path, advice=advice, pid=pid, process=process, reading=reading)
 
 
 class PayloadError(TokenomyError):

@@ -10,6 +10,7 @@ recorded with usage unknown.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import zlib
 from collections.abc import Callable
@@ -130,6 +131,7 @@ class _Inflate:
         return out
 
 
+@functools.cache
 def _brotli() -> Any:
     """The installed Brotli module (``brotli``, else ``brotlicffi``), or None: none is required."""
     for name in ("brotli", "brotlicffi"):

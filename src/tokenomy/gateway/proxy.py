@@ -338,9 +338,7 @@ class Proxy:
         if response.status >= 400:
             self.metrics.upstream_error("status")
             exchange.error_type = _error_type(body, response.headers) or f"http_{response.status}"
-        elif (parsed := _parsed_json(body)) is _NOT_JSON and (
-            parsed := _encoded_json(response.headers, body)
-        ) is _NOT_JSON:
+        elif (parsed := _body_json(body, response.headers)) is _NOT_JSON:
             exchange.status, exchange.end, exchange.error_type = None, ERROR, "upstream_malformed"
             self.metrics.upstream_error("malformed")
             message = (
@@ -534,10 +532,13 @@ def _parsed_json(body: bytes) -> Any:
         return _NOT_JSON
 
 
-def _encoded_json(headers: Headers, body: bytes) -> Any:
-    """A body in a Content-Encoding the gateway did not ask for, decoded and read: its JSON,
-    ``_NOT_JSON`` (no encoding, or not JSON once decoded), or None (an encoding not decoded here,
-    or bytes not in it: sent on as they came, the call's usage unknown)."""
+def _body_json(body: bytes, headers: Headers) -> Any:
+    """An answer's JSON: the body's as it came, else (a Content-Encoding the gateway did not ask
+    for) decoded and read; ``_NOT_JSON`` (no encoding, or not JSON once decoded), or None (an
+    encoding not decoded here, or bytes not in it: sent on as they came, the call's usage unknown)."""
+    parsed = _parsed_json(body)
+    if parsed is not _NOT_JSON:
+        return parsed
     codings = encodings(headers)
     if not codings:
         return _NOT_JSON
@@ -573,9 +574,7 @@ def _unpacked(unpack: Decoder, chunk: bytes, forwarded: bool) -> bytes:
 
 
 def _error_type(body: bytes, headers: Headers) -> str | None:
-    obj = _parsed_json(body)
-    if obj is _NOT_JSON:
-        obj = _encoded_json(headers, body)
+    obj = _body_json(body, headers)
     error = obj.get("error") if isinstance(obj, dict) else None
     kind = error.get("type") if isinstance(error, dict) else None
     return kind if isinstance(kind, str) else None
