@@ -1,4 +1,4 @@
-"""Fixtures for the budget tests: a settable clock, policies, and a throwaway redis-server."""
+"""Fixtures for the budget tests: a settable clock and policies (the redis-server is tests/conftest.py's)."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.budgets.conftest import policy
-from tests.budgets.support import ask, recorded_call
+from tests.budgets.support import admitted, ask, recorded_call
 from tokenomy.budgets import BudgetGuard, Rejection, Reservation
 from tokenomy.budgets.ledger import Granted, LedgerUnavailable, Line, Missing, Refused
 from tokenomy.budgets.redis_ledger import RedisLedger
@@ -72,12 +72,12 @@ def test_two_teams_sessions_whose_ids_hold_a_colon_are_charged_apart(redis_serve
         ledger=RedisLedger(redis_server.url),
         settings=BudgetSettings(contention_wait=0),
     )
-    first = guard.reserve(ask(team="x:sy", session="z"))
-    assert isinstance(first, Reservation)
+    first = admitted(guard.reserve(ask(team="x:sy", session="z")))
     guard.settle(first, 1_024)  # 2,024 of 2,100 spent: that session cannot afford another request
     assert isinstance(guard.reserve(ask(team="x:sy", session="z")), Rejection)
-    other = guard.reserve(ask(team="x", session="y:sz"))  # refused while both were f"{name}:x:sy:sz"
-    assert isinstance(other, Reservation)
+    other = admitted(
+        guard.reserve(ask(team="x", session="y:sz"))
+    )  # refused while both were f"{name}:x:sy:sz"
     assert (other.max_tokens, [h.key for h in other.held]) == (1_024, [f"{name}::x:sy%3Asz"])
     guard.close()
     ledger = RedisLedger(redis_server.url)

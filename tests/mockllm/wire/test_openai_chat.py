@@ -32,19 +32,19 @@ def body(**extra: Any) -> dict[str, Any]:
                 {"role": "assistant", "content": "Hi."},
                 {"role": "tool", "tool_call_id": "call_abc123", "content": "42"},
             ],
-            None,
+            33,  # 4 x 3 framing + 3 priming + the roles, the contents, the name and its 1, the call id
         ),
     ],
 )
 def test_the_prompt_is_counted_as_openai_counts_its_chat_format(
-    messages: list[dict[str, str]], expected: int | None
+    messages: list[dict[str, str]], expected: int
 ) -> None:
     """3 tokens a message, each field's own tokens (the role's too), 1 more for a name, 3 priming the
     reply: OpenAI's published rule, which tokenomy's local count follows."""
     mock = App(MockLLMConfig())  # the tokenizer's exact counts
     usage = post(mock, CHAT, {"model": "gpt-4o", "messages": messages}).json()["usage"]
     local = tokens.count_messages(messages, "gpt-4o").tokens
-    assert usage["prompt_tokens"] == local == (expected or local)
+    assert usage["prompt_tokens"] == local == expected
 
 
 def test_text_answer_matches_the_documented_shape_exactly() -> None:
