@@ -71,6 +71,9 @@ STR_FIELDS: Final = (
 FLOAT_FIELDS: Final = ("latency_ms", "ttft_ms")
 """A call's optional top-level scalars by JSON type (whole numbers, strings, numbers): the one list
 the native reader, the store's SQL reader and its export share."""
+USAGE_KEYS: Final = frozenset((*BUCKETS, "input_total", "output_total", "server_tools", "kind", "quality"))
+"""The keys a native ``usage`` object may hold; any other is refused (the native reader and the
+store's SQL reader both check it), since the tokens it counts would be silently lost."""
 
 
 class FieldError(ValueError):
@@ -313,6 +316,9 @@ def usage_from_native(obj: Any, where: str = "usage") -> Usage:
         return Usage()
     if not isinstance(obj, Mapping):
         raise FieldError(where, "expected an object with the token buckets")
+    unknown = [str(key) for key in obj if key not in USAGE_KEYS]
+    if unknown:
+        raise FieldError(where, _unknown_usage(unknown))
     counts = {name: _opt_int(obj, name, where=where) for name in (*BUCKETS, "input_total", "output_total")}
     tools_obj = obj.get("server_tools") or {}
     if not isinstance(tools_obj, Mapping):
@@ -321,6 +327,16 @@ def usage_from_native(obj: Any, where: str = "usage") -> Usage:
     kind = _enum(Kind, _default(obj.get("kind"), "reported"), f"{where}.kind")
     quality = tuple(_enum(Quality, q, f"{where}.quality") for q in _str_list(obj.get("quality"), where))
     return Usage.of(**counts, server_tools=tools, kind=kind, quality=quality)
+
+
+def _unknown_usage(keys: list[str]) -> str:
+    """Why a usage object with keys tokenomy does not know is refused: their tokens would be lost."""
+    named = ", ".join(repr(key) for key in keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
+    return (
+        f"unknown key(s) {named}: a native usage object takes the buckets {', '.join(BUCKETS)}, the totals "
+        "input_total and output_total, server_tools, kind and quality (a provider's own usage object "
+        "must be mapped to these buckets first)"
+    )
 
 
 def cost_from_native(obj: Any, where: str = "cost") -> Cost | None:

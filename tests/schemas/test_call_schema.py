@@ -5,7 +5,7 @@ from importlib import resources
 from typing import Any
 
 from tests.store.factories import charge, full_call
-from tokenomy.native import call_to_native, charge_to_native
+from tokenomy.native import USAGE_KEYS, call_to_native, charge_to_native
 from tokenomy.schema import COST_PARTS, Kind, Quality, Status
 
 
@@ -49,3 +49,9 @@ def test_enums_and_parts_match_the_records() -> None:
     assert defs["cost"]["properties"]["parts"]["propertyNames"]["enum"] == list(COST_PARTS)
     assert defs["call"]["required"] == ["id"]
     assert defs["charge"]["required"] == ["type", "id", "amount", "at"]
+
+
+def test_usage_takes_exactly_the_keys_the_readers_accept() -> None:
+    usage = _schema()["$defs"]["usage"]
+    assert usage["additionalProperties"] is False
+    assert set(usage["properties"]) == USAGE_KEYS

@@ -70,6 +70,17 @@ def test_bad_records_are_named_by_index_and_field_and_nothing_is_kept() -> None:
     assert "record 5, field '(record)': expected a JSON object, got int" in message
 
 
+def test_a_usage_object_in_a_providers_names_is_refused_not_stored_as_unknown() -> None:
+    """Read as no bucket at all, its tokens and cost would be lost without a word."""
+    provider_usage = {**CALL, "usage": {"input_uncached": 100, "completion_tokens": 20, "total_tokens": 120}}
+    with pytest.raises(PayloadError) as caught:
+        read_events(json.dumps(provider_usage).encode(), ndjson=False)
+    assert caught.value.status == 400
+    assert (
+        "record 1, field 'usage': unknown key(s) 'completion_tokens', 'total_tokens'" in caught.value.message
+    )
+
+
 def test_ndjson_errors_name_the_line() -> None:
     body = json.dumps(CALL) + "\n" + json.dumps({**OUTCOME, "target": "team"})
     with pytest.raises(PayloadError, match="line 2, field 'target'"):

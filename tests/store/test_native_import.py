@@ -209,6 +209,8 @@ LENIENT = [
     ("unknown cost part", {"cost": {"total": "1", "parts": {"tips": "1"}}}, False),
     ("cost as number", {"cost": {"total": 0.5}}, True),
     ("null status", {"status": None}, True),
+    ("provider usage names", {"usage": {"prompt_tokens": 120, "completion_tokens": 30}}, False),
+    ("one unknown usage key", {"usage": {"input_uncached": 120, "output_text": 30}}, False),
     ("charge without amount", {"type": "charge", "at": "2026-03-02T09:30:15.000Z"}, False),
 ]
 
@@ -252,6 +254,27 @@ def test_blank_lines_and_unknown_keys_are_ignored(tmp_path: Path, pricer: Pricer
         result = store.import_native_jsonl(path, pricer=pricer)
     assert result.fast_path
     assert result.calls == 1
+
+
+@pytest.mark.parametrize("with_charge", [False, True], ids=["calls only", "calls and a charge"])
+def test_a_usage_key_tokenomy_does_not_know_is_a_rejected_record(
+    tmp_path: Path, pricer: Pricer, with_charge: bool
+) -> None:
+    """Both surveys (a file that may hold charges is read another way) send the file to the Python
+    path, which names the keys: stored with its tokens unknown, the call would cost nothing."""
+    record = {**call_to_native(priced_call("odd")), "usage": {"prompt_tokens": 120, "completion_tokens": 30}}
+    extra = [charge()] if with_charge else []
+    path = write_jsonl(tmp_path / "odd.jsonl", [priced_call("fine"), record, *extra])
+    with fresh(tmp_path) as store:
+        result = store.import_native_jsonl(path, pricer=pricer)
+        assert [call_id for (call_id,) in store.connection.execute("SELECT id FROM calls").fetchall()] == [
+            "fine"
+        ]
+    assert not result.fast_path
+    assert (result.calls, result.charges, result.rejected) == (1, len(extra), 1)
+    error = result.errors[0]
+    assert (error.record, error.field) == (2, "usage")
+    assert "unknown key(s) 'prompt_tokens', 'completion_tokens'" in error.detail
 
 
 def test_costs_in_the_file_are_kept_not_repriced(tmp_path: Path, pricer: Pricer) -> None:

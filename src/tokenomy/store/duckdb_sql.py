@@ -22,7 +22,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from tokenomy.native import FLOAT_FIELDS, INT_FIELDS, STR_FIELDS
+from tokenomy.native import FLOAT_FIELDS, INT_FIELDS, STR_FIELDS, USAGE_KEYS
 from tokenomy.schema import (
     ATTRIBUTION_FIELDS,
     BUCKETS,
@@ -402,8 +402,16 @@ _SURVEY_COLUMNS: Final = {
     **dict.fromkeys(("provider", "request_model", "response_model", "started_at", "service_tier"), "VARCHAR"),
     "batch": "JSON",
     "cost": "STRUCT(total VARCHAR)",
+    "usage": "JSON",
 }
-"""What a survey reads of every line: its kind, and the price key of a call without a cost."""
+"""What a survey reads of every line: its kind, the price key of a call without a cost, and its
+usage object's keys (the calls' own read takes the known keys as a struct, which ignores others)."""
+_USAGE_KNOWN: Final = (
+    "coalesce(list_has_all(["
+    + ", ".join(_quote(key) for key in sorted(USAGE_KEYS))
+    + "], json_keys(r.usage)), true)"
+)
+"""True unless a line's ``usage`` object holds a key tokenomy does not know (its tokens would be lost)."""
 
 
 def _priced_by_sql() -> str:
@@ -437,7 +445,8 @@ def lines_select(path: str, *, charges: bool = True) -> str:
     return f"""
     SELECT {_CHARGE} AS _charge, hash({_ID}, {_CHARGE}) AS _h, {_price_key()} AS _key{values}
     FROM {read_json(path, columns)} r
-    WHERE CASE WHEN NOT {_CHARGE} THEN true WHEN {sel.all_checks()} THEN true ELSE {_RAISE} END
+    WHERE CASE WHEN NOT {_CHARGE} AND {_USAGE_KNOWN} THEN true WHEN NOT {_CHARGE} THEN {_RAISE}
+               WHEN {sel.all_checks()} THEN true ELSE {_RAISE} END
     """
 
 
@@ -490,6 +499,7 @@ def keys_survey_sql(path: str) -> str:
                nullif(r.service_tier, '') AS service_tier,
                coalesce(r.batch::VARCHAR = 'true', false) AS batch, count(*) AS n
         FROM {read_json(path, _SURVEY_COLUMNS)} r
+        WHERE CASE WHEN {_CHARGE} OR {_USAGE_KNOWN} THEN true ELSE {_RAISE} END
         GROUP BY ALL
     )
     """
