@@ -87,6 +87,25 @@ def test_monthly_savings_scale_the_period_by_the_fix_share(two_days: DuckDBStore
     assert any(a.startswith("volume: the audited 2.0 days") for a in retry.assumptions)
 
 
+def test_a_period_that_runs_past_its_calls_is_projected_from_the_calls_span(two_days: DuckDBStore) -> None:
+    """Asked for 30 days around two days of traffic, the month is projected from those two days,
+    not spread over 28 days without a call (which read 14 times too small)."""
+    with two_days as store:
+        whole = run_audit(store)
+        wide = run_audit(store, scope=Scope(since=T0 - timedelta(days=20), until=T0 + timedelta(days=10)))
+    assert whole.period.days is not None
+    assert wide.period.days == pytest.approx(whole.period.days)
+    assert wide.period.asked_days == pytest.approx(30.0)
+    assert (wide.period.start, wide.period.end) == (T0 - timedelta(days=20), T0 + timedelta(days=10))
+    retry = next(f for f in wide.findings if f.category == "retry_loop")
+    same = next(f for f in whole.findings if f.category == "retry_loop")
+    assert retry.monthly_savings_high == same.monthly_savings_high
+    assert any(
+        a.startswith("volume: the audited 2.0 days (the calls' span, of the 30.0 asked)")
+        for a in retry.assumptions
+    )
+
+
 def test_a_period_shorter_than_a_day_is_not_extrapolated(tmp_path: Path) -> None:
     with store_of(tmp_path, _retry_session("r1")) as store:
         result = run_audit(store)

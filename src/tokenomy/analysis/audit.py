@@ -53,10 +53,24 @@ class Period:
     calls: int
     sessions: int
     cost: Decimal | None
+    first: datetime | None = None
+    last: datetime | None = None
+    """The first and last audited call's start (None: no call with a start time)."""
 
     @property
     def days(self) -> float | None:
-        """The period's length in days, or None when a bound is unknown."""
+        """The days of traffic the audit saw, or None when a bound is unknown: the period, narrowed to
+        its calls' first and last start (waste spread over the days before the first call or after
+        the last one would read as a smaller monthly figure than the traffic makes)."""
+        start = max((t for t in (self.start, self.first) if t is not None), default=None)
+        end = min((t for t in (self.end, self.last) if t is not None), default=None)
+        if start is None or end is None:
+            return None
+        return max(0.0, (end - start).total_seconds() / 86_400)
+
+    @property
+    def asked_days(self) -> float | None:
+        """The period's own length in days (None when a bound is unknown)."""
         if self.start is None or self.end is None:
             return None
         return (self.end - self.start).total_seconds() / 86_400
@@ -172,9 +186,9 @@ def _period(ctx: Context, scope: Scope) -> Period:
         "SELECT min(started_at) AS first, max(started_at) AS last, count(*) AS calls, "
         "count(DISTINCT session) AS sessions, sum(cost_total) AS cost FROM audited"
     )[0]
-    start = as_utc(scope.since) or row["first"]
-    end = as_utc(scope.until) or row["last"]
-    return Period(start, end, int(row["calls"]), int(row["sessions"]), row["cost"])
+    first, last = row["first"], row["last"]
+    start, end = as_utc(scope.since) or first, as_utc(scope.until) or last
+    return Period(start, end, int(row["calls"]), int(row["sessions"]), row["cost"], first, last)
 
 
 def _route_spend(ctx: Context) -> dict[tuple[str | None, ...], Decimal]:
@@ -278,10 +292,15 @@ def severity(share: Decimal | None, monthly_high: Decimal | None) -> Severity:
 
 def _assumptions(detector: Detector, period: Period, charged: list[Any]) -> tuple[str, ...]:
     out = [f"fix: {detector.assumption}"]
-    if period.monthly_factor is not None:
-        out.append(
-            f"volume: the audited {period.days:.1f} days ({period.calls:,} calls) stand for a typical month"
+    days, asked = period.days, period.asked_days
+    if period.monthly_factor is not None and days is not None:
+        narrowed = (
+            f" (the calls' span, of the {asked:.1f} asked)"
+            if asked is not None and asked - days >= 0.05
+            else ""
         )
+        volume = f"the audited {days:.1f} days{narrowed} ({period.calls:,} calls)"
+        out.append(f"volume: {volume} stand for a typical month")
     unpriced = sum(1 for c in charged if c.unpriced)
     if unpriced:
         out.append(f"{unpriced:,} involved call(s) are unpriced: their waste is counted in tokens only")

@@ -220,7 +220,8 @@ def report_json(report: AuditReport) -> dict[str, Any]:
         "period": {
             "start": when(period.start),
             "end": when(period.end),
-            "days": period.days,
+            "days": period.days,  # of traffic: the period narrowed to its calls' first and last start
+            "asked_days": period.asked_days,
             "calls": period.calls,
             "sessions": period.sessions,
             "cost": money(period.cost),
