@@ -30,7 +30,7 @@ from random import getrandbits
 from typing import Any, Final
 
 from tokenomy.capture.build import max_tokens_of, str_or_none, utc_milliseconds
-from tokenomy.capture.estimate import fill_missing
+from tokenomy.capture.estimate import fill_missing, text_prompt_tokens
 from tokenomy.capture.ids import new_span_id, new_trace_id
 from tokenomy.capture.shapes import ShapeMemo
 from tokenomy.errors import TokenomyError
@@ -206,6 +206,8 @@ def build_call(exchange: Exchange, pricer: Pricer | None = None) -> Call:
     if end == REJECTED or exchange.unsent or (http_status is not None and http_status >= 400):
         usage = NOT_BILLED  # refused, never sent (no connection) or answered with an error: nothing billed
     elif http_status is not None and exchange.streamed and not complete:
+        if surface.api == "completions":  # a plain text prompt: its own tokens, no chat framing
+            prompt = text_prompt_tokens(request.get("prompt"), model)
         usage = fill_missing(usage, prompt_tokens=prompt, text=text, model=model)
     if not tier:
         tier = str_or_none(request.get("service_tier"))
