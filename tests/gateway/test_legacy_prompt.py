@@ -4,6 +4,7 @@ path counts it (capture/estimate.text_prompt_tokens), not as a chat message with
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 from tokenomy import tokens
 from tokenomy.gateway.formats import SURFACES
@@ -15,7 +16,7 @@ MODEL = "gpt-3.5-turbo-instruct"
 PROMPT = "Write a haiku about budgets that hold under concurrency."
 
 
-def _cut_stream(path: str, request: dict[str, object], chunk: dict[str, object]) -> Exchange:
+def _cut_stream(path: str, request: Mapping[str, object], chunk: Mapping[str, object]) -> Exchange:
     exchange = Exchange(SURFACES[path], "openai", request, Attribution(), None, 1_795_405_243_123_456_789)
     exchange.streamed, exchange.status, exchange.latency_ns = True, 200, 2_000_000
     exchange.chunks = [f"data: {json.dumps(chunk)}\n\n".encode()]  # no usage, no [DONE]: cut short
