@@ -7,11 +7,12 @@ from decimal import Decimal
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from tests.analysis.test_audit import _caching_session, _retry_session
 from tests.analysis.waste.factory import store_of
-from tokenomy.cli.main import cli
+from tokenomy.cli.main import cli, main
 
 
 def _db(tmp_path: Path) -> Path:
@@ -65,6 +66,21 @@ def test_by_team_and_where_filter(tmp_path: Path) -> None:
     ]
     code, out = _run("--db", str(db), "--format", "json", "--no-save", "--where", "feature=chat")
     assert [f["category"] for f in json.loads(out)["findings"]] == ["retry_loop"]
+
+
+def test_a_bad_where_is_a_usage_error_and_a_missing_store_is_not_created(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = _db(tmp_path)
+    assert main(["audit", "--db", str(db), "--no-save", "--where", "colour=red"]) == 2
+    assert "unknown dimension 'colour' in --where" in capsys.readouterr().err
+    assert main(["audit", "--db", str(db), "--no-save", "--where", "feature"]) == 2
+    assert "expected dimension=value" in capsys.readouterr().err
+    typo = tmp_path / "tpyo.duckdb"
+    for save in ([], ["--no-save"]):  # saving would have created an empty store and audited it
+        assert main(["audit", "--db", str(typo), *save]) == 1
+        assert f"{typo}: no store here yet" in capsys.readouterr().err
+    assert not typo.exists()
 
 
 def test_sample_walks_through_sessions_step_by_step(tmp_path: Path) -> None:

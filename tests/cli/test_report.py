@@ -238,12 +238,15 @@ def test_html_is_written_to_a_file(tmp_path: Path) -> None:
 
 def test_bad_options_are_clear_errors(tmp_path: Path, capsys: object) -> None:
     db = _hand(tmp_path)
-    assert main(["report", "--db", db, "--by", "colour"]) == 1
+    # a bad option value is a usage error (exit 2), as click's own refusals are
+    assert main(["report", "--db", db, "--by", "colour"]) == 2
     assert "unknown dimension 'colour'" in capsys.readouterr().err  # type: ignore[attr-defined]
-    assert main(["report", "--db", db, "--by", "team", "--compare", "yesterday"]) == 1
+    assert main(["report", "--db", db, "--by", "team", "--compare", "yesterday"]) == 2
     assert "--compare 'yesterday'" in capsys.readouterr().err  # type: ignore[attr-defined]
-    assert main(["report", "--db", db, "--where", "team"]) == 1
+    assert main(["report", "--db", db, "--where", "team"]) == 2
     assert "expected dimension=value" in capsys.readouterr().err  # type: ignore[attr-defined]
+    assert main(["report", "--db", db, "--where", "colour=red"]) == 2
+    assert "unknown dimension 'colour' in --where" in capsys.readouterr().err  # type: ignore[attr-defined]
     assert main(["report", "--db", db, "--parity", "m1"]) == 2
 
 

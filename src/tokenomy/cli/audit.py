@@ -23,9 +23,10 @@ from tokenomy.analysis.savings import build_plan, call_costs
 from tokenomy.analysis.waste.base import ROUTE_KEYS, AuditOptions, Context
 from tokenomy.analysis.waste.walkthrough import SessionWalk, sample_sessions, walk
 from tokenomy.cli.audit_json import AuditReport, group_by, report_json
-from tokenomy.cli.options import check_period, config_option, db_option, resolve
+from tokenomy.cli.options import check_period, config_option, db_option, option_value, resolve
 from tokenomy.pricing import Pricer
 from tokenomy.store import open_store
+from tokenomy.store.duckdb_open import missing_store
 
 TIME_FORMATS: Final = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
 
@@ -86,8 +87,10 @@ def command(
     """
     check_period(since, until)
     settings = resolve(config_file, db=db, overrides=overrides)
-    scope = Scope(since, until, parse_where(where))
+    scope = Scope(since, until, option_value(parse_where, where))
     pricer = Pricer(overrides=settings.overrides)
+    if not settings.db.exists():  # a mistyped --db: saving would create an empty store and audit it
+        raise missing_store(settings.db)
     with open_store(settings.db, read_only=not save) as store:
         result = run_audit(store, scope=scope, pricer=pricer)
         ids = [c.call_id for f in result.findings for c in f.calls]

@@ -5,14 +5,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import click
 from click.core import ParameterSource
 
 from tokenomy import config
+from tokenomy.errors import ConfigError
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+P = ParamSpec("P")
+
+
+def option_value(parse: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """``parse(*args, **kwargs)`` with its ConfigError made a usage error (exit 2, with the usage
+    line), as click's own refusals of a bad option value are: ``--where foo=bar``, ``--by nope``."""
+    try:
+        return parse(*args, **kwargs)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from exc
 
 
 def check_period(since: datetime | None, until: datetime | None) -> None:

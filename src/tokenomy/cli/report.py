@@ -38,7 +38,15 @@ from tokenomy.analysis.results import jsonable
 from tokenomy.analysis.summary import Summary, summary
 from tokenomy.cli import collector_report
 from tokenomy.cli.collector_client import CollectorClient
-from tokenomy.cli.options import check_period, collector_url, config_option, db_option, resolve, server_option
+from tokenomy.cli.options import (
+    check_period,
+    collector_url,
+    config_option,
+    db_option,
+    option_value,
+    resolve,
+    server_option,
+)
 from tokenomy.native import money_text
 from tokenomy.schema import BUCKETS
 from tokenomy.store import CallFilter, open_store
@@ -148,10 +156,10 @@ def command(
     check_period(since, until)
     settings = resolve(config_file, db=db)
     if compare is not None:
-        check_compare(compare)  # before anything is read, whichever source answers
+        option_value(check_compare, compare)  # before anything is read, whichever source answers
     request = Request(
-        scope=Scope(since, until, parse_where(where)),
-        grouping=Grouping(parse_dimensions(by), parse_bucket(bucket)),
+        scope=Scope(since, until, option_value(parse_where, where)),
+        grouping=Grouping(option_value(parse_dimensions, by), option_value(parse_bucket, bucket)),
         analyses=Analyses(compare, threshold, metrics, budget_tokens, _pair(parity)),
         fmt=fmt,
         top=top,

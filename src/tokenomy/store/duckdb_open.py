@@ -36,15 +36,20 @@ def connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
             database or was written by a newer DuckDB.
     """
     if read_only and not path.exists():
-        raise StoreError(
-            f"{path}: no store here yet; import something first (`tokenomy import FILE --db {path}`)"
-        )
+        raise missing_store(path)
     if path.exists() and path.is_dir():
         raise StoreError(f"{path} is a directory; pass the path of a DuckDB file with --db")
     try:
         return duckdb.connect(str(path), read_only=read_only)
     except duckdb.Error as exc:
         raise refusal(path, str(exc)) from exc
+
+
+def missing_store(path: Path) -> StoreError:
+    """The error for a store file that does not exist where a command must read one."""
+    return StoreError(
+        f"{path}: no store here yet; import something first (`tokenomy import FILE --db {path}`)"
+    )
 
 
 def refusal(path: Path, message: str) -> StoreError:
