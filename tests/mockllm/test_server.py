@@ -451,6 +451,24 @@ def test_a_head_gets_the_head_alone_and_the_connection_serves_the_next_request(m
     assert json.loads(body2)["object"] == "chat.completion"
 
 
+@pytest.mark.parametrize("path", ["/v1/models", "/v1/models/gpt-4o", "/_mock/stats"])
+def test_a_head_on_a_read_endpoint_gets_the_head_a_get_would(mock: MockThread, path: str) -> None:
+    with socket.create_connection((mock.server.host, mock.server.port), timeout=10) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nhost: x\r\n\r\n".encode())
+        got, body, _ = read_response(sock)
+        sock.sendall(f"HEAD {path} HTTP/1.1\r\nhost: x\r\n\r\n".encode())
+        buf = b""
+        for _ in range(1000):
+            if b"\r\n\r\n" in buf:
+                break
+            buf += sock.recv(65536)
+    head, _, after = buf.partition(b"\r\n\r\n")
+    assert got.startswith(b"HTTP/1.1 200")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert f"content-length: {len(body)}".encode() in head
+    assert after == b""  # no body follows a HEAD's head
+
+
 def test_malformed_http_gets_a_400_and_the_connection_closed(mock: MockThread) -> None:
     with socket.create_connection((mock.server.host, mock.server.port), timeout=10) as sock:
         sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")

@@ -43,6 +43,8 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
 JSON: Final = b"content-type: application/json\r\n"
 SSE: Final = b"content-type: text/event-stream; charset=utf-8\r\ncache-control: no-cache\r\n"
 MODELS_CREATED: Final = 1_700_000_000
+_READS: Final = frozenset({"GET", "HEAD"})
+"""Methods the read endpoints answer (a HEAD gets the head a GET would, without the body)."""
 MEMO_BODY_BYTES: Final = 64 * 1024
 MEMO_ENTRIES: Final = 512
 
@@ -204,21 +206,21 @@ class App:
         anthropic = "anthropic-version" in req.headers
         headers = JSON + b"%s: %s\r\n" % (b"request-id" if anthropic else b"x-request-id", rid.encode())
         path, method = req.path, req.method
-        if path == "/_mock/stats" and method == "GET":
+        if path == "/_mock/stats" and method in _READS:
             with_requests = req.query.replace(" ", "") not in ("requests=0", "requests=false")
             return Reply(200, headers, dumps(self.stats(with_requests=with_requests)))
-        if path.startswith("/_mock/requests/") and method == "GET":
+        if path.startswith("/_mock/requests/") and method in _READS:
             served = self.ledger.get(path.removeprefix("/_mock/requests/"))
             if served is not None:
                 return Reply(200, headers, dumps(asdict(served)))
         elif path == "/_mock/reset" and method == "POST":
             self.reset()
             return Reply(200, headers, b'{"reset":true}')
-        elif path == "/v1/models" and method == "GET":
+        elif path == "/v1/models" and method in _READS:
             models = self.config.models
             body = anthropic_messages.models_list(models, "2025-01-01T00:00:00Z") if anthropic else None
             return Reply(200, headers, body or openai_legacy.models_list(models, MODELS_CREATED))
-        elif path.startswith("/v1/models/") and method == "GET":
+        elif path.startswith("/v1/models/") and method in _READS:
             return self._model(path.removeprefix("/v1/models/"), anthropic, headers, rid)
         shape = ANTHROPIC if anthropic else OPENAI
         body = shape.body(404, f"Invalid URL ({method} {path})", param=None, request_id=rid)
