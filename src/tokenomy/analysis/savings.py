@@ -15,9 +15,10 @@ works on what the earlier ones left:
    once.
 
 Within a step, bigger findings go first. Each finding's *marginal* dollars are what it saves in
-that order; the plan ranks fixes by them and projects each to a month with its finding's range
-(the finding's low and high monthly figures scaled by marginal / own dollars). The totals are the
-sum of marginal dollars, and the plan says how much overlap it removed.
+that order; the plan projects each to a month with its finding's range (the finding's low and
+high monthly figures scaled by marginal / own dollars) and ranks fixes by the high end of it (by
+marginal dollars when there is no monthly figure). The totals are the sum of marginal dollars,
+and the plan says how much overlap it removed.
 """
 
 from __future__ import annotations
