@@ -62,3 +62,31 @@ def test_the_limit_is_32_mib_and_answers_in_each_provider_s_format() -> None:
     assert (openai.status, openai.json()["error"]["type"]) == (413, "invalid_request_error")
     assert (claude.status, claude.json()["error"]["type"]) == (413, "request_too_large")
     assert json.loads(claude.body)["type"] == "error"
+
+
+def test_an_unmetered_path_refuses_a_body_past_the_limit_with_413_not_a_crash() -> None:
+    """``/v1/files`` and the other forwarded paths read their body under the same limit; the refusal
+    is answered (it was an exception out of the app: uvicorn's 500 and a traceback in the log)."""
+    from tests.gateway.support import asgi_call
+    from tokenomy.gateway import Gateway, GatewaySettings, Route
+    from tokenomy.gateway.proxy import MAX_BODY
+
+    settings = GatewaySettings(
+        routes=(
+            Route(("claude-*",), "anthropic", "http://upstream.test"),
+            Route(("*",), "openai", "http://upstream.test/v1"),
+        ),
+        other_paths="pass",
+    )
+    app = Gateway(settings)
+    padding = b"x" * (MAX_BODY + 1)
+    openai = asyncio.run(asgi_call(app, "/v1/files", padding))
+    claude = asyncio.run(
+        asgi_call(app, "/v1/messages/batches", padding, headers={"anthropic-version": "2023-06-01"})
+    )
+    assert openai.status == 413
+    assert (
+        openai.json()["error"]["message"]
+        == f"the request body is larger than {MAX_BODY} bytes; send a smaller one"
+    )
+    assert (claude.status, claude.json()["error"]["type"]) == (413, "request_too_large")

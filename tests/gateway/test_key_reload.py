@@ -257,3 +257,31 @@ def test_behind_a_collector_keys_are_read_through_its_api(
             assert app.keys.failures == 0
         finally:
             app.sink.shutdown(5)
+
+
+def test_required_keys_with_none_issued_start_with_a_warning_naming_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A gateway pointed at the wrong store (an unset TOKENOMY_DB...) used to start in silence and
+    answer every request 401; it still starts (keys may be issued later) but says so."""
+    config = _config(tmp_path, monkeypatch)
+    settings = GatewaySettings(routes=ROUTES, require_keys=True)
+    with caplog.at_level(logging.WARNING, logger="tokenomy.gateway"):
+        app = gateway_from_config(config, settings=settings, sink="none", transport=HandlerTransport(_ok))
+    assert app.keys is not None
+    assert app.keys.known == 0
+    store_file = (tmp_path / "store.duckdb").resolve()
+    assert [r.getMessage() for r in caplog.records] == [
+        f"tokenomy gateway: require_keys is on and the store {store_file} holds no "
+        "virtual key: every /v1/ request gets 401 until one is issued there (tokenomy keys create, with "
+        "--db naming that store)"
+    ]
+    store = open_store(tmp_path / "store.duckdb")
+    create_key(store, Attribution(team="t"))
+    store.close()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="tokenomy.gateway"):
+        issued = gateway_from_config(config, settings=settings, sink="none", transport=HandlerTransport(_ok))
+    assert issued.keys is not None
+    assert issued.keys.known == 1
+    assert caplog.records == []

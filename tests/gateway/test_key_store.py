@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,21 @@ def test_revoke_by_a_short_or_hyphenated_name_touches_only_that_key(tmp_path: Pa
     assert by_short.output.strip() == f"revoked {hash_key(named_like_its_hash.key)[:16]}"
     valid = {k.key_hash for k in read_keys(Config(db=db)) if k.valid()}
     assert valid == {hash_key(other.key)}
+
+
+def test_the_key_table_shows_when_a_valid_key_expires(tmp_path: Path) -> None:
+    db = tmp_path / "e.duckdb"
+    store = open_store(db)
+    lasting = create_key(store, Attribution(team="search"), name="lasting")
+    expiring = create_key(
+        store, Attribution(team="ads"), name="expiring", expires_at=datetime(2999, 1, 2, 3, 4, 5)
+    )
+    store.close()
+    listed = CliRunner().invoke(cli, ["keys", "list", "--db", str(db)])
+    assert listed.exit_code == 0, listed.output
+    assert sorted(listed.stdout.splitlines()) == sorted(
+        [
+            f"{expiring.record.key_id}  expiring         valid    team=ads  (expires 2999-01-02 03:04 UTC)",
+            f"{lasting.record.key_id}  lasting          valid    team=search",
+        ]
+    )

@@ -34,7 +34,7 @@ from tokenomy.cli.options import config_option
 )
 @click.option(
     "--drain-seconds",
-    type=float,
+    type=click.FloatRange(min=0),
     default=30.0,
     show_default=True,
     help="On Ctrl-C/SIGTERM, how long open streams may run before the gateway exits.",
@@ -50,7 +50,8 @@ def command(
 ) -> None:
     """Run the gateway: POST /v1/chat/completions, /v1/responses, /v1/embeddings, /v1/completions
     (OpenAI) and /v1/messages (Anthropic), forwarded by the [gateway] routes of tokenomy.toml and
-    metered; GET /healthz, /readyz, /metrics. See docs/gateway.md.
+    metered; GET /healthz, /readyz, /metrics. SIGTERM drains the open streams and exits 0; SIGHUP
+    re-reads the virtual keys. See docs/gateway.md.
     """
     from tokenomy.gateway import gateway_from_config, serve  # noqa: PLC0415  (uvicorn loads only here)
     from tokenomy.gateway.settings import check_exposure, load_gateway  # noqa: PLC0415
@@ -67,7 +68,10 @@ def command(
     def ready(bound_host: str, bound_port: int) -> None:
         shown = f"[{bound_host}]" if ":" in bound_host else bound_host
         budgets = "budgets on" if gateway.budget is not None else "no budgets"
-        auth = "virtual keys required" if settings.require_keys else ("token" if settings.token else "open")
+        auth = "token" if settings.token else "open"
+        if settings.require_keys:
+            known = gateway.keys.known if gateway.keys is not None else 0
+            auth = f"virtual keys required ({known} known)"
         click.echo(
             f"tokenomy gateway listening on http://{shown}:{bound_port}  (OpenAI base_url "
             f"http://{shown}:{bound_port}/v1, Anthropic base_url http://{shown}:{bound_port})  "

@@ -61,7 +61,7 @@ def create(
 @config_option
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def list_command(*, db: Path | None, config_file: Path | None, fmt: str) -> None:
-    """List issued keys (ids, never the keys)."""
+    """List issued keys (ids, never the keys): id, name, state, attribution, and when a valid key expires."""
     settings = resolve(config_file, db=db)
     keys = read_keys(settings)  # read-only: listing never creates a store
     rows = [
@@ -84,7 +84,8 @@ def list_command(*, db: Path | None, config_file: Path | None, fmt: str) -> None
         click.echo(f"no keys issued yet{where}; issue one with `tokenomy keys create`", err=True)
     for key in keys:
         state = "valid" if key.valid() else ("revoked" if key.revoked_at else "expired")
-        click.echo(f"{key.key_id}  {key.name or '-':<16} {state:<8} {_who(key.attribution)}")
+        until = f"  (expires {key.expires_at:%Y-%m-%d %H:%M} UTC)" if key.valid() and key.expires_at else ""
+        click.echo(f"{key.key_id}  {key.name or '-':<16} {state:<8} {_who(key.attribution)}{until}")
 
 
 def _who(attribution: Attribution) -> str:

@@ -142,9 +142,7 @@ class Gateway:
             else:
                 await self._counted(label, send, lambda out: self._no_token(out, wire))
         else:
-            await _plain(
-                send, 404, b'{"error": "not found: the gateway serves /v1/... , /healthz, /readyz, /metrics"}'
-            )
+            await reply_error(send, wire_for_path(path, scope["headers"]), _not_served(scope))
 
     async def _counted(self, label: str, send: Send, answer: Callable[[Send], Awaitable[None]]) -> None:
         """Run ``answer`` (a ``/v1/`` request the proxy does not meter) and count it in the metrics
@@ -266,11 +264,16 @@ class Gateway:
             return
         query = scope.get("query_string", b"")
         url = wire.upstream_url(route.base_url, scope["path"]) + (f"?{query.decode()}" if query else "")
+        try:
+            body = await read_body(receive)
+        except RefusedError as refused:  # a body over the limit, or a client gone before sending it
+            await reply_error(send, wire, refused)
+            return
         request = UpstreamRequest(
             scope["method"],
             url,
             upstream_headers(scope["headers"], route, wire, self.proxy.gateway_credential),
-            await read_body(receive),
+            body,
             route.connect_timeout,
             route.read_timeout,
         )
@@ -287,6 +290,23 @@ class Gateway:
             headers = response_headers(response.headers, length=len(body))
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def _not_served(scope: Scope) -> RefusedError:
+    """The 404 (405 for a method its own paths do not answer) for a request outside the gateway's
+    paths, in the provider's format so that an SDK shows the message; it names the path, and a
+    metered path asked without its ``/v1`` (an OpenAI client whose base URL lacks it) is pointed there."""
+    method, path = scope["method"], scope["path"]
+    if path in _OWN:
+        return RefusedError(405, f"{method} is not allowed on {path}; use GET", "invalid_request_error")
+    hint = (
+        f"; did you mean /v1{path}? (an OpenAI client's base_url ends in /v1)"
+        if "/v1" + path in SURFACES
+        else ""
+    )
+    return RefusedError(
+        404, f"{method} {path}: this gateway serves /v1/... (the APIs), /healthz, /readyz and /metrics{hint}"
+    )
 
 
 async def _plain(send: Send, status: int, body: bytes, content_type: bytes = b"application/json") -> None:

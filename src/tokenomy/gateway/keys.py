@@ -153,6 +153,11 @@ class KeyBook:
             return
         self.reloads += 1
 
+    @property
+    def known(self) -> int:
+        """How many keys the gateway knows (valid or not)."""
+        return len(self._by_hash)
+
     def render_metrics(self) -> bytes:
         """Prometheus lines for the key reloads (appended to ``/metrics``)."""
         lines = [

@@ -3,7 +3,8 @@
 The socket is bound before the server starts, so a taken port is reported at once and ``--port
 0`` knows its port. Ctrl-C or SIGTERM: ``/readyz`` turns 503, the listening socket closes, open
 streams are relayed to their end (for at most ``drain_seconds``), then idle upstream connections
-close and the sink delivers what it holds.
+close and the sink delivers what it holds; after a SIGTERM the process then exits 0 (a clean stop
+for a service manager), after Ctrl-C with a ``KeyboardInterrupt`` (the CLI's status 130).
 
 Once started, the gateway loads what the first metered call would (:meth:`Gateway.warm`: the
 tokenizer's ranks, about half a second, and the price catalog), then the objects alive (the
@@ -27,10 +28,14 @@ at the threshold's count of objects. Only the served process does either: an app
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
+import signal
 import socket
-from collections.abc import Callable
+import sys
+import threading
+from collections.abc import Callable, Iterator
 from typing import Final
 
 from tokenomy.errors import ConfigError
@@ -56,9 +61,10 @@ def serve(
     Raises:
         ConfigError: uvicorn is missing (``pip install 'tokenomy[server]'``), the address cannot be
             bound, or it is beyond loopback with neither required keys nor a token
-            (:func:`tokenomy.gateway.settings.check_exposure`).
+            (:func:`tokenomy.gateway.settings.check_exposure`), or ``drain_seconds`` is negative.
     """
     check_exposure(gateway.settings, host)
+    drain = drain_time(drain_seconds)
     try:
         import uvicorn  # noqa: PLC0415  (an optional dependency: the `server` extra)
     except ImportError as exc:
@@ -69,13 +75,16 @@ def serve(
         gateway,
         date_header=False,
         proxy_headers=False,  # the gateway reads neither the client's address nor the scheme
-        timeout_graceful_shutdown=int(drain_seconds),
+        timeout_graceful_shutdown=drain,
         timeout_keep_alive=30,
         backlog=BACKLOG,
     )
     server = uvicorn.Server(config)
 
+    loop: list[asyncio.AbstractEventLoop] = []
+
     def started() -> None:
+        loop.append(asyncio.get_running_loop())  # where a SIGHUP's reload runs
         gateway.warm()  # the tokenizer and the price catalog, loaded now rather than by the first call
         gc.freeze()  # the start-up heap, out of every later collection (the module docstring)
         gc.set_threshold(YOUNG_THRESHOLD, *gc.get_threshold()[1:])  # fewer young collections (idem)
@@ -87,9 +96,11 @@ def serve(
     errors = logging.getLogger("uvicorn.error")
     errors.addFilter(quiet)
     try:
-        server.run(sockets=[sock])
+        with _terminate_ends_cleanly(server), _hangup_reloads_keys(gateway, loop):
+            server.run(sockets=[sock])
     finally:
         errors.removeFilter(quiet)
+        gc.unfreeze()  # the exit frees the start-up heap (DuckDB reports what is never freed as leaked)
 
 
 class ExpectedCuts(logging.Filter):
@@ -111,6 +122,87 @@ class ExpectedCuts(logging.Filter):
         record.levelno, record.levelname = logging.WARNING, "WARNING"
         record.exc_info, record.exc_text = None, None
         return True
+
+
+@contextlib.contextmanager
+def _terminate_ends_cleanly(server: object) -> Iterator[None]:
+    """Make a SIGTERM a clean stop: the process exits 0 once the gateway has drained.
+
+    uvicorn handles SIGTERM with its graceful shutdown, then restores the handler it found and raises
+    the signal again, so that with the default handler the process ends killed by SIGTERM (status
+    143 in a shell, a failed stop for a container runtime or a service manager). The handler it
+    finds here only asks the server to stop (``should_exit``): raised again after the drain it does
+    nothing more, and ``serve`` returns; a SIGTERM that comes before uvicorn has put its own handler
+    in place stops the server as uvicorn's would. Off the main thread (where no handler can be set)
+    nothing changes. Ctrl-C keeps uvicorn's behaviour (a ``KeyboardInterrupt`` once drained).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        server.should_exit = True  # type: ignore[attr-defined]  # uvicorn.Server has no stubs
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def _hangup_reloads_keys(gateway: Gateway, loop: list[asyncio.AbstractEventLoop]) -> Iterator[None]:
+    """SIGHUP re-reads the virtual keys at once (``systemctl reload``, ``kill -HUP``), instead of its
+    default action, which ended the process on the spot: no drain, and the calls the sink still held
+    were lost. The reload runs on the event loop (``loop`` holds it once started; a SIGHUP before
+    that is ignored: the keys are read at start) and says what it found on stderr. Off the main
+    thread (or without SIGHUP) nothing changes."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGHUP"):
+        yield
+        return
+
+    def hangup(signum: int, frame: object) -> None:
+        if loop:
+            with contextlib.suppress(RuntimeError):  # the loop has closed: the process is ending
+                loop[0].call_soon_threadsafe(reload_keys, gateway)
+
+    previous = signal.signal(signal.SIGHUP, hangup)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
+def reload_keys(gateway: Gateway) -> str:
+    """Re-read the gateway's virtual keys now; the line it prints on stderr (and returns)."""
+    keys = gateway.keys
+    if keys is None:
+        line = "tokenomy gateway: SIGHUP: this gateway checks no virtual keys; nothing to reload"
+    else:
+        failures = keys.failures
+        keys.reload()
+        line = (
+            f"tokenomy gateway: SIGHUP: virtual keys reloaded ({keys.known} known)"
+            if keys.failures == failures
+            else f"tokenomy gateway: SIGHUP: the virtual keys could not be reloaded ({keys.last_error}); "
+            f"serving the {keys.known} already known"
+        )
+    print(line, file=sys.stderr, flush=True)
+    return line
+
+
+def drain_time(drain_seconds: float) -> float:
+    """uvicorn's graceful-shutdown timeout for ``drain_seconds``: the seconds as given (uvicorn waits
+    with ``asyncio.wait_for``, which takes fractions; ``int()`` cut 0.5 to 0), and at least a
+    millisecond, since at 0 ``wait_for`` gives up before even a shutdown with nothing open can finish,
+    and uvicorn then logs "Cancel 0 running task(s), timeout graceful shutdown exceeded" at ERROR.
+
+    Raises:
+        ConfigError: ``drain_seconds`` is negative or not a number.
+    """
+    if not drain_seconds >= 0:  # NaN too
+        raise ConfigError(f"the drain time must be 0 seconds or more, not {drain_seconds}")
+    return max(drain_seconds, 0.001)
 
 
 def _announce(server: object, ready: Callable[[], None]) -> None:
