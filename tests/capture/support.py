@@ -130,6 +130,10 @@ class Collector:
     def __init__(self) -> None:
         self.received: list[tuple[str, dict[str, str], bytes]] = []
         self.status = 200
+        self.max_body: int | None = None
+        self.answer = b"{}"
+        """The body of a 2xx answer."""
+        """Bodies longer than this are answered 413 (and not kept), as a collector's size limit does."""
         self.port = 0
         self._server: ThreadingHTTPServer | None = None
         self._lock = threading.Lock()
@@ -155,13 +159,16 @@ class Collector:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
+                limit = collector.max_body
+                status = 413 if limit is not None and length > limit else collector.status
                 with collector._lock:
-                    if collector.status < 300:
+                    if status < 300:
                         collector.received.append((self.path, dict(self.headers.items()), body))
-                self.send_response(collector.status)
-                self.send_header("Content-Length", "2")
+                self.send_response(status)
+                answer = collector.answer if status < 300 else b"{}"
+                self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
-                self.wfile.write(b"{}")
+                self.wfile.write(answer)
 
             def log_message(self, format: str, *args: object) -> None:
                 """Quiet."""

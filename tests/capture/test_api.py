@@ -89,7 +89,25 @@ def test_reconfiguring_flushes_the_previous_sink_and_shutdown_stops_recording() 
     capture.shutdown(10)
     assert second.ids == ["c00002"]
     assert RUNTIME.sink is None
+    assert (capture.sink_stats().enqueued, capture.sink_stats().sent) == (1, 1)  # what the shutdown did
+    capture.configure(sink_with(MemoryTarget()))
     assert capture.sink_stats() == capture.SinkStats()
+
+
+def test_the_counters_stay_readable_after_a_shutdown_that_left_events_in_the_spool(tmp_path: Path) -> None:
+    """A job ends with ``shutdown()`` and checks the counters for what did not reach the target: they
+    read all zeros after the shutdown, the events it spooled (or dropped) out of sight."""
+    down = MemoryTarget()
+    down.down = True
+    capture.configure(sink_with(down, spool_dir=tmp_path / "spool"))
+    for number in (1, 2, 3):
+        assert RUNTIME.sink is not None
+        RUNTIME.sink.submit(call(number))
+    capture.shutdown(2)
+    stats = capture.sink_stats()
+    assert (stats.enqueued, stats.sent, stats.spooled, stats.dropped) == (3, 0, 3, 0)
+    assert stats.spool_files >= 1
+    assert capture.flush(0) is False  # and flush agrees: not everything reached the target
 
 
 def test_a_sink_named_by_the_environment_is_installed_when_a_client_is_instrumented(

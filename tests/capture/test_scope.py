@@ -195,3 +195,15 @@ def test_a_decorator_without_its_parentheses_says_how_to_write_it() -> None:
 
     with pytest.raises(TypeError, match=r"by name .* not 'chat-42'"):
         tokenomy.context("chat-42")  # type: ignore[arg-type]
+
+
+def test_a_class_or_a_value_cannot_be_decorated() -> None:
+    """A class became a function (``isinstance`` and subclassing then failed far from the cause)."""
+    with pytest.raises(TypeError, match=r"decorates functions and methods, not the class Planner"):
+
+        @tokenomy.context(agent="planner")
+        class Planner:
+            """Never made."""
+
+    with pytest.raises(TypeError, match=r"not 'planner'"):
+        tokenomy.context(agent="planner")("planner")  # type: ignore[arg-type]

@@ -131,7 +131,9 @@ def warm_up(timeout: float | None = None) -> bool:
 
 
 def sink_stats() -> SinkStats:
-    """The process sink's counters: enqueued, sent, spooled, replayed, dropped, rejected, errors..."""
+    """The process sink's counters: enqueued, sent, spooled, replayed, dropped, rejected, errors...
+
+    After ``shutdown()``, those of the sink it stopped (until the next ``configure``)."""
     return RUNTIME.stats()
 
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from tokenomy.capture.budget import Enforcer, settling_sink
+from tokenomy.capture.redaction import checked
 from tokenomy.capture.runtime import RUNTIME, ContentSettings, Redact
 from tokenomy.capture.sdk.base import ClientAdapter, Route
 from tokenomy.capture.sink.core import Sink
@@ -79,7 +80,7 @@ def state_for(
         key_id(getattr(client, "api_key", None)),
         sink,
         capture_content,
-        redact,
+        checked(redact),
         budget,
         settling_sink() if budget is not None else None,
     )

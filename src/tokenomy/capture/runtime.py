@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from tokenomy import config as config_module
 from tokenomy.capture.log import RateLimitedLog
+from tokenomy.capture.redaction import checked
 from tokenomy.capture.sink.core import Sink, SinkStats
 from tokenomy.capture.sink.settings import SinkSettings, settings_from_config, spool_for, target_for
 from tokenomy.capture.sink.targets import bound_closes
@@ -109,6 +110,8 @@ class Runtime:
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self.sink: Sink | None = None
+        self._stopped: Sink | None = None
+        """The process's sink that the last ``shutdown`` stopped: its counters stay readable."""
         self.content = ContentSettings()
         self.steps = SessionSteps()
         self.log = RateLimitedLog()
@@ -164,9 +167,9 @@ class Runtime:
             target = target_for(url, config, service_name=service_name, timeout=settings.send_timeout)
             chosen = Sink(target, settings, spool=spool_for(target, settings))
         with self._lock:
-            previous, self.sink = self.sink, chosen
+            previous, self.sink, self._stopped = self.sink, chosen, None
             keep = config.capture_content if capture_content is None else capture_content
-            self.content = ContentSettings(keep, redact)
+            self.content = ContentSettings(keep, checked(redact))
             self._config_read = True
             self._sinks.add(chosen)
             self._register_exit()
@@ -245,14 +248,16 @@ class Runtime:
     def shutdown(self, timeout: float | None = None) -> None:
         """Shut every known sink down (flushing first); nothing is recorded afterwards."""
         with self._lock:
-            sinks, self.sink = list(self._sinks), None
+            sinks, self._stopped, self.sink = list(self._sinks), self.sink or self._stopped, None
         replay = self._owns_spool()
         for sink in sinks:
             sink.shutdown(timeout, replay_spool=replay)
 
     def stats(self) -> SinkStats:
-        """The counters of the process's sink (zeros when none is configured)."""
-        sink = self.sink
+        """The counters of the process's sink; after a ``shutdown``, those of the sink it stopped (what it
+        delivered, spooled or dropped on the way out), until the next ``configure``; zeros when none was
+        configured."""
+        sink = self.sink or self._stopped
         return sink.stats() if sink is not None else SinkStats()
 
     def before_fork(self) -> None:

@@ -184,7 +184,17 @@ class context:  # noqa: N801  (a lower-case name: it reads as a function at the 
         A generator function (sync or async: a streamed answer, say) gets a scope per generator,
         open from its first step to its end; its steps run in a context of their own, so the code
         that iterates it stays outside the scope between two items.
+
+        Raises:
+            TypeError: ``func`` is a class (it would become a function: ``isinstance`` and
+                subclassing would break) or cannot be called.
         """
+        if isinstance(func, type) or not callable(func):
+            what = f"the class {func.__name__}" if isinstance(func, type) else repr(func)
+            raise TypeError(
+                f"@tokenomy.context(...) decorates functions and methods, not {what}; decorate the methods "
+                "whose calls should run in the scope, or use it as a with block"
+            )
         if inspect.isasyncgenfunction(func):
             return cast(Callable[P, R], self._async_generator(func))
         if inspect.isgeneratorfunction(func):

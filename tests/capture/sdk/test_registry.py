@@ -44,8 +44,16 @@ def test_each_sdk_client_finds_its_adapter(
 
 
 def test_other_objects_are_refused() -> None:
-    with pytest.raises(ConfigError, match=r"cannot instrument a builtins\.dict"):
+    with pytest.raises(ConfigError, match=r"cannot instrument an object of type builtins\.dict: it supports"):
         adapter_for({})
+
+
+def test_a_client_class_passed_instead_of_a_client_says_to_make_one() -> None:
+    """``instrument(OpenAI)`` read "cannot instrument a builtins.type", which named neither."""
+    with pytest.raises(
+        ConfigError, match=r"needs a client, not the class openai\.OpenAI itself: pass OpenAI\(\.\.\.\)"
+    ):
+        adapter_for(OpenAI)
 
 
 def test_exceptions_map_to_statuses() -> None:

@@ -103,6 +103,29 @@ def test_without_a_spool_one_batch_is_held_in_memory_and_sent_when_the_target_is
     assert sink.stats().dropped == 0
 
 
+@pytest.mark.parametrize("spooled", [True, False])
+def test_the_log_says_where_a_failed_batch_waits(
+    spooled: bool, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """It said "kept in the spool" for a sink without a spool too, whose batch waits in memory and
+    whose later events are dropped once the queue is full."""
+    target = MemoryTarget()
+    target.down = True
+    sink = sink_with(target, tmp_path / "spool" if spooled else None)
+    with caplog.at_level("WARNING", logger="tokenomy.capture"):
+        sink.submit(call(1))
+        assert sink.flush(5) is False
+    sink.shutdown(0)
+    (message,) = [r.getMessage() for r in caplog.records if "memory target is down" in r.getMessage()]
+    if spooled:
+        assert message == "tokenomy capture: memory target is down; batches are kept in the spool and retried"
+    else:
+        assert message == (
+            "tokenomy capture: memory target is down; no spool: one batch is held in memory and retried, "
+            "and once the queue is full new events are dropped"
+        )
+
+
 class _Slow(MemoryTarget):
     """Each send waits for the test's go-ahead: the test decides what arrives during a send."""
 
@@ -169,6 +192,27 @@ def test_a_refused_batch_is_not_retried(tmp_path: Path) -> None:
     assert target.ids == ["c00005"]
     assert sink.stats().rejected == 5
     assert sink.stats().spool_files == 0
+
+
+def test_a_flush_says_false_for_a_batch_refused_before_it_was_asked() -> None:
+    """A batch the sink's thread sent, and the target refused, on its own schedule (before the
+    application's flush) was not counted against that flush: it answered True, everything
+    delivered, though the batch never reached the target."""
+    target = MemoryTarget()
+    target.refuse = True
+    sink = sink_with(target, flush_interval=0.01)
+    for i in range(3):
+        sink.submit(call(i))  # the first starts the sink's thread
+    deadline = time.monotonic() + 30
+    while sink.stats().rejected < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sink.stats().rejected == 3  # refused in the background, no flush asked yet
+    assert sink.flush(10) is False
+    target.refuse = False
+    sink.submit(call(3))
+    assert sink.flush(10) is True  # the loss was reported once; what came after was delivered
+    assert target.ids == ["c00003"]
+    sink.shutdown(5)
 
 
 def test_a_capture_that_cannot_be_built_is_dropped_and_counted_alone() -> None:

@@ -21,8 +21,13 @@ def adapter_for(client: object) -> ClientAdapter:
         if adapter.matches(client):
             return adapter
     supported = "openai.OpenAI, AsyncOpenAI, AzureOpenAI, anthropic.Anthropic, AsyncAnthropic"
+    if isinstance(client, type) and client.__module__.partition(".")[0] in ("openai", "anthropic"):
+        raise ConfigError(  # instrument(OpenAI): the class, not a client made from it
+            f"tokenomy.instrument needs a client, not the class {client.__module__}.{client.__name__} "
+            f"itself: pass {client.__name__}(...)"
+        )
     raise ConfigError(
-        f"tokenomy.instrument cannot instrument a {type(client).__module__}.{type(client).__name__}: "
-        f"it supports the official SDK clients ({supported}). Pass one of those, or send the calls "
-        "through the tokenomy gateway instead."
+        f"tokenomy.instrument cannot instrument an object of type {type(client).__module__}."
+        f"{type(client).__name__}: it supports the official SDK clients ({supported}). Pass one of "
+        "those, or send the calls through the tokenomy gateway instead."
     )

@@ -171,6 +171,11 @@ class Sink(ShutdownTakeover):
         self._closed = self._stopping = False
         self._flush_requested = self._flush_served = 0
         self._flush_ok = True
+        self._refused_at_flush = 0
+        """Events the target had refused when the last flush was answered: a flush is False when it
+        refused more since, in the flush's own cycle or before it, as the sink's thread sent batches on
+        its own schedule (events dropped at ``submit`` count against the flush whose cycle they fall in,
+        as before)."""
         self._retry_at = 0.0
         self._backoff = self.settings.retry_initial
         # a shutdown taking over (_take_over): the batch inside the target now, the one the thread
@@ -205,7 +210,8 @@ class Sink(ShutdownTakeover):
             timeout: Seconds to wait at most (None: until done).
 
         Returns:
-            False when the timeout expired or some events are still in the spool or held.
+            False when the timeout expired, some events are still in the spool or held, were dropped
+            meanwhile, or were refused by the target since the previous flush was answered.
         """
         if self._forks != _forks:  # in a forked child (no system call: _counted_fork)
             self.after_fork()
@@ -349,9 +355,13 @@ class Sink(ShutdownTakeover):
             if not force:
                 self._spill(waiting)
         with self._lock:
-            lost = self._counts.rejected + self._counts.dropped > lost_before
-            self._flush_ok = ok and not lost and not self._held and not self._spool_pending()
-        if not self._queue and self._flush_ok and isinstance(self.target, Idling):
+            refused = self._counts.rejected
+            lost = refused + self._counts.dropped > lost_before
+            delivered = ok and not lost and not self._held and not self._spool_pending()
+            self._flush_ok = delivered and refused == self._refused_at_flush
+            if flushing:
+                self._refused_at_flush = refused
+        if not self._queue and delivered and isinstance(self.target, Idling):
             self.target.idle(now=flushing)  # after an explicit flush, the DuckDB file is free to read
         self._serve_flushes(request)
 
@@ -570,7 +580,13 @@ class Sink(ShutdownTakeover):
     def _failed(self, why: str) -> None:
         self._retry_at = self._clock() + self._backoff
         self._backoff = min(self._backoff * 2, self.settings.retry_max)
-        self._problem("target", f"tokenomy capture: {why}; batches are kept in the spool and retried")
+        kept = (
+            "batches are kept in the spool and retried"
+            if self.spool is not None
+            else "no spool: one batch is held in memory and retried, and once the queue is full new events "
+            "are dropped"
+        )
+        self._problem("target", f"tokenomy capture: {why}; {kept}")
 
     def _problem(self, kind: str, message: str) -> None:
         self._count(errors=1)

@@ -1,7 +1,9 @@
 """POSTs to a collector over HTTP/1.1 with keep-alive, from the sink's thread (standard library only).
 
 Success is a 2xx answer. A connection error, a timeout, 408, 429 or a 5xx is worth retrying;
-any other status means the collector refused the payload itself. A request sent on a kept-alive
+any other status means the collector refused the payload itself; 413 (the body is over the
+collector's size limit) raises :class:`TooLargeError`, so that the target can send the batch again in
+smaller parts. A request sent on a kept-alive
 connection that the server had already closed is retried once on a fresh connection, since that
 is how keep-alive connections normally end.
 """
@@ -15,7 +17,15 @@ from urllib.parse import urlsplit
 from tokenomy.errors import ConfigError, SinkError
 
 _RETRYABLE: Final = frozenset({408, 429})
+_TOO_LARGE: Final = 413
 _SNIPPET: Final = 200
+
+
+class TooLargeError(SinkError):
+    """The collector answered 413: the body is over its size limit (a smaller one may be taken)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False)
 
 
 class Poster:
@@ -80,7 +90,10 @@ class Poster:
             return data
         retryable = answer.status in _RETRYABLE or answer.status >= 500
         snippet = data[:_SNIPPET].decode("utf-8", "replace")
-        raise SinkError(f"{self.description}{path} answered {answer.status}: {snippet}", retryable=retryable)
+        message = f"{self.description}{path} answered {answer.status}: {snippet}"
+        if answer.status == _TOO_LARGE:
+            raise TooLargeError(message)
+        raise SinkError(message, retryable=retryable)
 
     def _connect(self) -> http.client.HTTPConnection:
         kind = http.client.HTTPSConnection if self._https else http.client.HTTPConnection

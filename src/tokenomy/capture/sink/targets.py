@@ -27,14 +27,15 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from tokenomy.capture.log import RateLimitedLog
 from tokenomy.capture.records import AgentSpan, Record, encode, is_native
-from tokenomy.capture.sink.poster import Poster
+from tokenomy.capture.sink.poster import Poster, TooLargeError
 from tokenomy.capture.sink.target import paced
 from tokenomy.errors import SinkError, StoreError, StoreLockedError
 from tokenomy.native import attribution_to_native
@@ -86,6 +87,44 @@ def with_cost(call: Call, cost: Cost | None) -> Call:
     return new_call(*values)
 
 
+_LOG: Final = RateLimitedLog()
+os.register_at_fork(after_in_child=_LOG.after_fork)
+
+
+def send_in_parts(post: Callable[[Sequence[Record]], None], records: Sequence[Record]) -> None:
+    """``post(records)``; a body over the collector's size limit (413, :class:`TooLargeError`) is posted
+    again in halves, in order, down to single records, and a single call still over it is posted
+    without its captured content (its metering kept, its text left out, and the log says so).
+
+    Before, the whole batch was refused and set aside (every call of it lost to the store): with
+    content capture on, an agent's long prompts make batches of a few megabytes, over a collector's
+    limit (``tokenomy serve --max-body``, 16 MiB). A part that fails otherwise raises as it did, and
+    the sink sends the whole batch again later: the collector stores a record sent twice once.
+
+    Raises:
+        TooLargeError: One record is over the limit even without content (or carries none).
+        SinkError: A part was not taken for another reason.
+    """
+    try:
+        post(records)
+        return
+    except TooLargeError:
+        if len(records) > 1:
+            half = len(records) // 2
+            send_in_parts(post, records[:half])
+            send_in_parts(post, records[half:])
+            return
+        (record,) = records
+        if not isinstance(record, Call) or record.content is None:
+            raise
+    post([dataclasses.replace(record, content=None)])
+    _LOG.note(
+        "too-large",
+        f"tokenomy capture: call {record.id} with its captured content is over the collector's size "
+        "limit; it was sent without its content",
+    )
+
+
 class EventsTarget:
     """A tokenomy server's native events endpoint (``POST /v1/events``, NDJSON)."""
 
@@ -99,10 +138,14 @@ class EventsTarget:
         return records
 
     def send(self, records: Sequence[Record]) -> None:
-        """POST the batch's calls, charges and outcomes (agent spans are OTLP-only)."""
-        data = encode(r for r in records if is_native(r))
-        if data:
-            self._poster.post("/v1/events", data, "application/x-ndjson")
+        """POST the batch's calls, charges and outcomes (agent spans are OTLP-only), in parts when the
+        server finds it too large (:func:`send_in_parts`)."""
+        native = [r for r in records if is_native(r)]
+        if native:
+            send_in_parts(self._post, native)
+
+    def _post(self, records: Sequence[Record]) -> None:
+        self._poster.post("/v1/events", encode(records), "application/x-ndjson")
 
     def close(self) -> None:
         """Close the kept-alive connection."""
@@ -136,11 +179,18 @@ class OtlpTarget:
         return self._pricer.price(records)
 
     def send(self, records: Sequence[Record]) -> None:
-        """POST the batch as one ExportTraceServiceRequest."""
+        """POST the batch as one ExportTraceServiceRequest (in parts when the collector finds it too
+        large: :func:`send_in_parts`)."""
+        if records:
+            send_in_parts(self._post, records)
+
+    def _post(self, records: Sequence[Record]) -> None:
         from tokenomy.capture.sink.otlp_spans import export_request  # noqa: PLC0415  (protobuf loads on first use)
 
         request = export_request(records, service_name=self._service, version=_version())
-        self._poster.post("/v1/traces", request.SerializeToString(), "application/x-protobuf")
+        answer = self._poster.post("/v1/traces", request.SerializeToString(), "application/x-protobuf")
+        if answer:
+            _note_partial_success(answer, self.description)
 
     def close(self) -> None:
         """Close the kept-alive connection."""
@@ -149,6 +199,27 @@ class OtlpTarget:
     def after_fork(self) -> None:
         """Forget the parent's connection."""
         self._poster.after_fork()
+
+
+def _note_partial_success(answer: bytes, description: str) -> None:
+    """Log the spans a collector answered 2xx for and still rejected (OTLP's ``partial_success``):
+    they are not stored, and the sink, which counts the batch as sent, cannot tell."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (  # noqa: PLC0415
+        ExportTraceServiceResponse,
+    )
+
+    response = ExportTraceServiceResponse()
+    try:
+        response.ParseFromString(answer)
+    except Exception:  # not a protobuf answer: some collectors answer JSON or text
+        return
+    partial = response.partial_success
+    if partial.rejected_spans or partial.error_message:
+        _LOG.note(
+            "partial",
+            f"tokenomy capture: {description} rejected {partial.rejected_spans} span(s) of a batch it "
+            f"took: {partial.error_message[:200] or '(no reason given)'}",
+        )
 
 
 class DuckDBTarget:
@@ -229,16 +300,14 @@ class DuckDBTarget:
 def _not_written(description: str, error: Exception) -> str:
     """Why a batch was not written, for an application's log: a file another process holds (a
     sibling worker, a collector, a report) is a wait, not a loss, and the store's advice on reading
-    it through a collector's API is for the CLI, not for an application."""
+    it through a collector's API is for the CLI, not for an application. Where the batch waits (the
+    spool, or memory when there is none) is the sink's to say: it adds that to the message."""
     if not isinstance(error, StoreLockedError):
         return f"{description}: {error}"
     doing = "writing this file (DuckDB allows one writing process)"
     if error.reading:
         doing = "reading this file, and DuckDB lets no process write it meanwhile"
-    return (
-        f"{description}: {error.holder} is {doing}; batches wait in the spool and are stored by the "
-        "next process that writes the file"
-    )
+    return f"{description}: {error.holder} is {doing}"
 
 
 _INHERITED: Final[list[DuckDBStore]] = []
