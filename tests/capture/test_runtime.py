@@ -12,10 +12,11 @@ from openai import OpenAI
 
 from tokenomy import capture
 from tokenomy.capture.records import Record
-from tokenomy.capture.runtime import RUNTIME
+from tokenomy.capture.runtime import RUNTIME, Runtime
 from tokenomy.capture.sink.core import Sink
 from tokenomy.capture.sink.settings import SinkSettings
 from tokenomy.config import Config
+from tokenomy.errors import ConfigError
 from tokenomy.mockllm import MockThread
 from tokenomy.schema import Call
 
@@ -86,3 +87,18 @@ def test_a_forked_child_records_its_own_calls_and_never_the_parents(mock: MockTh
     lines = [line.split() for line in out.read_text(encoding="utf-8").splitlines()]
     assert [ident for who, ident in lines if int(who) == os.getpid()] == parent_ids
     assert [ident for who, ident in lines if int(who) == pid] == [answer.read_text(encoding="utf-8")]
+
+
+@pytest.mark.parametrize(("named", "where"), [("env", "TOKENOMY_SINK"), ("file", "tokenomy.toml's sink")])
+def test_a_bad_sink_from_the_environment_or_the_file_says_where_it_came_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, named: str, where: str
+) -> None:
+    """Nothing in the application's code names it, so the error must."""
+    monkeypatch.chdir(tmp_path)
+    if named == "env":
+        monkeypatch.setenv("TOKENOMY_SINK", "./x.duckdb")
+    else:
+        monkeypatch.delenv("TOKENOMY_SINK", raising=False)
+        (tmp_path / "tokenomy.toml").write_text('[tokenomy]\nsink = "./x.duckdb"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=rf"^{where}: sink './x.duckdb' is not a known target"):
+        Runtime().configure_from_environment()

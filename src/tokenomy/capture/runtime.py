@@ -35,6 +35,7 @@ from tokenomy.capture.redaction import checked
 from tokenomy.capture.sink.core import Sink, SinkStats
 from tokenomy.capture.sink.settings import SinkSettings, settings_from_config, spool_for, target_for
 from tokenomy.capture.sink.targets import bound_closes
+from tokenomy.errors import ConfigError
 
 if TYPE_CHECKING:
     from tokenomy.capture.shapes import ShapeMemo
@@ -186,7 +187,15 @@ class Runtime:
             self._config_read = True
         config = config_module.load()
         if config.sink is not None and self.sink is None:
-            self.configure(config.sink, config=config)
+            try:
+                self.configure(config.sink, config=config)
+            except ConfigError as exc:  # say where the value came from: nothing in the code names it
+                named = (
+                    "TOKENOMY_SINK"
+                    if os.environ.get("TOKENOMY_SINK") == config.sink
+                    else "tokenomy.toml's sink"
+                )
+                raise ConfigError(f"{named}: {exc}") from exc
 
     def preload(self) -> None:
         """Load the call builder and the tokenizer in a background thread, once, well before they are needed.
