@@ -263,3 +263,22 @@ def test_the_token_rule(tmp_path: Path) -> None:
             "POST", "/v1/events", _events("t", 1), {"content-type": "application/x-ndjson"}
         )
         assert status == 401
+
+
+def test_sigterm_stores_what_was_acknowledged_and_exits_0(tmp_path: Path) -> None:
+    """A service manager's stop: drained, then a clean exit (uvicorn re-raised the signal: 143)."""
+    db = tmp_path / "t.duckdb"
+    server = _start(db)
+    try:
+        status, _ = server.request(
+            "POST", "/v1/events", _events("term", 3), {"Content-Type": "application/x-ndjson"}
+        )
+        assert status == 200
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=30) == 0
+    finally:
+        if server.process.poll() is None:
+            server.process.kill()
+            server.process.wait()
+    with open_store(db, read_only=True) as store:
+        assert store.count() == 3

@@ -42,7 +42,7 @@ from tokenomy.errors import ConfigError
 from tokenomy.gateway.app import Gateway
 from tokenomy.gateway.settings import check_exposure
 from tokenomy.gateway.upstream import UpstreamError
-from tokenomy.listen import BACKLOG, bind, uvicorn_config
+from tokenomy.listen import BACKLOG, bind, terminate_ends_cleanly, uvicorn_config
 
 YOUNG_THRESHOLD: Final = 10_000
 """The served gateway's young-generation threshold (CPython's default is 700; see the module docstring)."""
@@ -96,7 +96,7 @@ def serve(
     errors = logging.getLogger("uvicorn.error")
     errors.addFilter(quiet)
     try:
-        with _terminate_ends_cleanly(server), _hangup_reloads_keys(gateway, loop):
+        with terminate_ends_cleanly(server), _hangup_reloads_keys(gateway, loop):
             server.run(sockets=[sock])
     finally:
         errors.removeFilter(quiet)
@@ -122,32 +122,6 @@ class ExpectedCuts(logging.Filter):
         record.levelno, record.levelname = logging.WARNING, "WARNING"
         record.exc_info, record.exc_text = None, None
         return True
-
-
-@contextlib.contextmanager
-def _terminate_ends_cleanly(server: object) -> Iterator[None]:
-    """Make a SIGTERM a clean stop: the process exits 0 once the gateway has drained.
-
-    uvicorn handles SIGTERM with its graceful shutdown, then restores the handler it found and raises
-    the signal again, so that with the default handler the process ends killed by SIGTERM (status
-    143 in a shell, a failed stop for a container runtime or a service manager). The handler it
-    finds here only asks the server to stop (``should_exit``): raised again after the drain it does
-    nothing more, and ``serve`` returns; a SIGTERM that comes before uvicorn has put its own handler
-    in place stops the server as uvicorn's would. Off the main thread (where no handler can be set)
-    nothing changes. Ctrl-C keeps uvicorn's behaviour (a ``KeyboardInterrupt`` once drained).
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def stop(signum: int, frame: object) -> None:
-        server.should_exit = True  # type: ignore[attr-defined]  # uvicorn.Server has no stubs
-
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 @contextlib.contextmanager

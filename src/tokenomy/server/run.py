@@ -3,7 +3,7 @@
 One process owns the store (DuckDB allows one writer). The socket is bound before the server
 starts, so a taken port is reported at once and ``--port 0`` knows its port. Ctrl-C or
 SIGTERM stops accepting connections, lets requests in flight finish, writes what is queued and
-closes the store.
+closes the store; after a SIGTERM the process then exits 0 (a clean stop for a service manager).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 
 from tokenomy.errors import ConfigError
-from tokenomy.listen import bind, uvicorn_config
+from tokenomy.listen import bind, terminate_ends_cleanly, uvicorn_config
 from tokenomy.server.app import Collector
 from tokenomy.server.settings import ServerSettings
 
@@ -38,7 +38,8 @@ def serve(settings: ServerSettings, *, on_ready: Callable[[str, int], None] | No
     logging.getLogger("tokenomy.server").setLevel(logging.INFO)
     config = uvicorn_config(Collector(settings, on_ready=ready), timeout_graceful_shutdown=10)
     server = uvicorn.Server(config)
-    server.run(sockets=[sock])
+    with terminate_ends_cleanly(server):  # a SIGTERM exits 0 once drained (killed by it, 143, before)
+        server.run(sockets=[sock])
     if not server.started:
         raise ConfigError(
             "the collector could not start (see the message above: the store, the spool or the pricing "
