@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -23,12 +23,12 @@ from tokenomy.analysis.sessions import top_sessions
 from tokenomy.errors import StoreError
 from tokenomy.importers import import_paths
 from tokenomy.pricing import Pricer
-from tokenomy.schema import BUCKETS, Outcome, ToolUse, Usage
+from tokenomy.schema import BUCKETS, Outcome, OutcomeEvent, ToolUse, Usage
 from tokenomy.store import DuckDBStore, open_store
 from tokenomy.store.events import spans_to_arrow
 
 
-def _s(seconds: float) -> object:
+def _s(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
@@ -342,3 +342,153 @@ def test_the_floor_names_each_known_bucket_and_a_known_total_is_shown_as_before(
     assert "in 1K (cache read 200) · out 40 (reasoning 10)" in _tree_line(whole)
     totals_only = Step("call", "d", "m1", tokens=counts | {"reasoning": 5}, output_total=50)
     assert "in — · out 50 (reasoning 5)" in _tree_line(totals_only)
+
+
+def test_a_sessions_group_is_its_calls_value_not_that_of_a_charge_recorded_without_one(
+    tmp_path: Path,
+) -> None:
+    """Session S: two team-t calls and a charge that names no team; session G: a charge alone."""
+    with open_store(tmp_path / "g.duckdb") as store:
+        store.insert_calls(
+            [
+                call(f"s{i}", team="t", session_id="S", usage=usage(1, 0, 0, 0, 1, 0), cost=cost("0.01"))
+                for i in (1, 2)
+            ]
+        )
+        store.insert_charges(
+            [charge("g", "0.5", session_id="S"), charge("h", "0.2", session_id="G", team="u")]
+        )
+        by_team = top_sessions(store, Selection.of(by=["team"]), top=5)
+    assert [(r.group["team"], r.session_id, r.cost) for r in by_team.rows] == [
+        ("t", "S", Decimal("0.52")),  # its calls' team, its charge's cost with it
+        ("u", "G", Decimal("0.2")),  # no call: its charge's team
+    ]
+
+
+def test_a_sub_agent_hangs_below_its_delegate_tool_use_not_one_whose_name_holds_the_agent(
+    tmp_path: Path,
+) -> None:
+    with open_store(tmp_path / "d.duckdb") as store:
+        store.insert_calls(
+            [
+                call(
+                    "a",
+                    agent="main",
+                    session_id="S",
+                    trace_id="T",
+                    span_id="p",
+                    usage=usage(1, 0, 0, 0, 1, 0),
+                    cost=cost("0.01"),
+                    tool_uses=(ToolUse("web_search", "q"), ToolUse("delegate_search", "d")),
+                ),
+                call(
+                    "b",
+                    agent="search",
+                    session_id="S",
+                    trace_id="T",
+                    span_id="q",
+                    parent_span_id="p",
+                    started_at=_s(1),
+                    usage=usage(1, 0, 0, 0, 1, 0),
+                    cost=cost("0.02"),
+                ),
+            ]
+        )
+        tree = session_tree(store, "S")
+    assert [(depth, step.kind, step.label) for depth, step in tree.walk()] == [
+        (0, "call", "m1"),
+        (1, "tool", "web_search [q]"),
+        (1, "tool", "delegate_search [d]"),
+        (2, "subagent", "search"),
+        (3, "call", "m1"),
+    ]
+
+
+def test_each_charge_goes_below_the_call_that_ended_last_before_it(tmp_path: Path) -> None:
+    """Calls end at 1, 2, 2 and 4 s (b and c together: the first listed, b, takes the charge)."""
+    ends = {"a": 1, "b": 2, "c": 2, "d": 4}
+    with open_store(tmp_path / "e.duckdb") as store:
+        store.insert_calls(
+            [
+                call(
+                    cid,
+                    session_id="S",
+                    started_at=_s(0.1 * i),
+                    ended_at=_s(end),
+                    usage=usage(1, 0, 0, 0, 1, 0),
+                    cost=cost("0.01"),
+                )
+                for i, (cid, end) in enumerate(ends.items())
+            ]
+        )
+        charges = {"early": -1, "at1": 1, "at1.5": 1.5, "at2": 2, "at3": 3, "late": 9}
+        store.insert_charges([charge(g, "0.001", session_id="S", at=_s(at)) for g, at in charges.items()])
+        tree = session_tree(store, "S")
+    below = {
+        child.id: step.id for _, step in tree.walk() for child in step.children if child.kind == "charge"
+    }
+    assert below == {"at1": "a", "at1.5": "a", "at2": "b", "at3": "b", "late": "d"}
+    assert [s.id for s in tree.roots if s.kind == "charge"] == ["early"]
+    assert tree.cost == Decimal("0.046")
+
+
+def test_a_call_whose_end_is_unknown_joins_the_running_total_when_it_started(tmp_path: Path) -> None:
+    """a runs 0-1 s; b starts at 5 s and its end was not recorded: b is counted after a, not first."""
+    with open_store(tmp_path / "r.duckdb") as store:
+        store.insert_calls(
+            [
+                call("a", session_id="S", ended_at=_s(1), usage=usage(1, 0, 0, 0, 1, 0), cost=cost("0.0035")),
+                call(
+                    "b", session_id="S", started_at=_s(5), usage=usage(1, 0, 0, 0, 1, 0), cost=cost("0.006")
+                ),
+            ]
+        )
+        tree = session_tree(store, "S")
+    running = [(s.id, s.running_total) for s in tree.roots]
+    assert running == [("a", Decimal("0.0035")), ("b", Decimal("0.0095"))]
+
+
+def test_a_session_of_charges_alone_has_the_outcome_recorded_for_it(tmp_path: Path) -> None:
+    """G: a charge, then a failure and later a success recorded for the session (the latest wins)."""
+    with open_store(tmp_path / "o.duckdb") as store:
+        store.insert_charges([charge("g", "0.25", session_id="G")])
+        store.insert_outcomes(
+            [
+                OutcomeEvent("session", "G", _s(1), success=False, action="retried"),
+                OutcomeEvent("session", "G", _s(2), success=True, action="reviewed"),
+                OutcomeEvent("session", "other", _s(3), success=False, action="x"),
+            ]
+        )
+        (row,) = top_sessions(store).rows
+        tree = session_tree(store, "G")
+    assert (row.session_id, row.calls, row.outcome, row.action) == ("G", 0, "success", "reviewed")
+    assert (tree.calls, tree.success, tree.action) == (0, True, "reviewed")
+
+
+def test_calls_whose_parents_loop_are_kept_in_the_tree(tmp_path: Path) -> None:
+    """x and y name each other as parent, w names itself: none may drop out of the tree."""
+    spans = {
+        "x": ("s1", "s2", "0.01"),
+        "y": ("s2", "s1", "0.02"),
+        "w": ("s4", "s4", "0.08"),
+        "z": ("s3", None, "0.04"),
+    }
+    with open_store(tmp_path / "l.duckdb") as store:
+        store.insert_calls(
+            [
+                call(
+                    cid,
+                    session_id="S",
+                    trace_id="T",
+                    span_id=span,
+                    parent_span_id=parent,
+                    started_at=_s(i),
+                    usage=usage(1, 0, 0, 0, 1, 0),
+                    cost=cost(amount),
+                )
+                for i, (cid, (span, parent, amount)) in enumerate(spans.items())
+            ]
+        )
+        tree = session_tree(store, "S")
+    assert [(depth, step.id) for depth, step in tree.walk()] == [(0, "x"), (1, "y"), (0, "w"), (0, "z")]
+    assert sum((r.subtotal for r in tree.roots), Decimal(0)) == tree.cost == Decimal("0.15")

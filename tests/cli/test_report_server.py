@@ -342,9 +342,9 @@ def test_bad_dimensions_fail_as_they_do_from_the_store(
     served: Served, token: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     for options in (["--by", "nope"], ["--where", "team"], ["--where", "nope=1"]):
-        assert main(["report", *options, "--db", str(served.direct)]) == 1
+        assert main(["report", *options, "--db", str(served.direct)]) == 2  # a usage error
         from_store = capsys.readouterr().err
-        assert main(["report", *options, "--server", served.url]) == 1
+        assert main(["report", *options, "--server", served.url]) == 2
         assert capsys.readouterr().err == from_store
 
 

@@ -98,3 +98,16 @@ def test_a_call_with_only_some_buckets_shows_them_as_a_partial_floor(tmp_path: P
     assert (step["input_total"], step["output_total"]) == (None, None)
     assert (step["tokens"]["input_uncached"], step["tokens"]["output_visible"]) == (900, 40)
     assert step["tokens"]["cache_read"] is None
+
+
+def test_a_csv_that_lists_no_session_still_has_its_header(tmp_path: Path) -> None:
+    db = _db(tmp_path)
+    code, out = _run("sessions", "--db", db, "--format", "csv", "--by", "team", "--where", "team=nobody")
+    assert code == 0
+    assert out.splitlines() == [
+        "session_id,team,calls,charges,input_uncached,cache_read,cache_write_5m,cache_write_1h,"
+        "output_visible,reasoning,input_total,output_total,llm_cost,charge_cost,cost,unpriced,started_at,"
+        "ended_at,duration_s,outcome,action,agents,sub_calls"
+    ]
+    _, listed = _run("sessions", "--db", db, "--format", "csv", "--by", "team")
+    assert listed.splitlines()[0] == out.splitlines()[0]  # the same columns as when sessions are listed

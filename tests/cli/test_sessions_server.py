@@ -2,8 +2,8 @@
 127.0.0.1, they print what the store path prints for the same events, and fail clearly.
 
 The same payloads go to a collector served by uvicorn and into a store file (tests/cli/collector_support.py),
-so the two paths must agree character for character. Times are whole milliseconds: the API
-writes times with millisecond precision (docs/reports.md says so).
+so the two paths must agree character for character. Times are whole milliseconds here (the events'
+native form); a session's records come through the API to the microsecond (tested with a stand-in).
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +26,9 @@ from tests.server.support import SpanSpec, request_bytes
 from tokenomy.cli.collector_client import CollectorClient, CollectorError
 from tokenomy.cli.main import main
 from tokenomy.native import format_time
+from tokenomy.schema import Call, Cost, Usage
+from tokenomy.server import api
+from tokenomy.store import open_store
 
 TOKEN = "sessions-token-0123456789abcdef"
 T0 = datetime(2026, 3, 1, 10, tzinfo=UTC)
@@ -307,11 +312,12 @@ def test_the_ranking_takes_one_request_for_every_option(
         )
     ]
     data = json.loads(both(served, "sessions", "--by", "team", "--top", "1", "--format", "json")[0])
-    # W's charge names no team: the session goes to its smallest value, (unattributed), as O does
+    # W's charge names no team: the session stays with its call's team (u), where it outranks Q;
+    # O, whose OTLP call names no team, is the (unattributed) one
     assert [(r["team"], r["session_id"]) for r in data["rows"]] == [
-        ("(unattributed)", "W"),
+        ("(unattributed)", "O"),
         ("t", "S"),
-        ("u", "Q"),
+        ("u", "W"),
     ]
     data = json.loads(both(served, "sessions", "--where", "team=u", "--format", "json")[0])
     assert [r["session_id"] for r in data["rows"]] == ["W", "Q"]
@@ -321,7 +327,8 @@ def test_the_ranking_takes_one_request_for_every_option(
 def test_bad_options_fail_as_they_do_from_the_store(served: Served, token: None) -> None:
     for bad in (("--by", "colour"), ("--where", "team"), ("--where", "colour=red")):
         code, remote = run_cli("sessions", *bad, "--server", served.url)
-        assert code != 0
+        assert code == 2  # a usage error, as in `tokenomy report`
+        assert "sessions --help' for help." in remote
         assert (code, remote) == run_cli("sessions", *bad, "--db", str(served.direct))
     code, out = run_cli("sessions", "--server", served.url, "--db", str(served.direct))
     assert code == 2
@@ -460,3 +467,58 @@ def test_a_collector_older_than_the_cli_is_told_apart(
         assert err == f"error: the collector at {url} answered 400 to GET /api/v1/sessions: {other}\n"
         assert asked[0] == "/api/v1/sessions?view=top&top=20"
         assert asked[1] == "/api/v1/sessions?where=team%3Da&where=team%3Db&view=top&top=20"
+
+
+def test_an_error_about_a_very_long_id_shows_its_start_and_length(
+    token: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 400 to GET /api/v1/sessions/{id} for a 5,000-character id, whose message repeats the id."""
+    long_id = "y" * 5_000
+    answers: list[tuple[int, dict[str, Any]]] = [(400, {"error": {"status": 400, "message": long_id}})]
+    with answering(answers) as (url, asked):
+        assert main(["session", long_id, "--server", url]) == 1
+    err = capsys.readouterr().err
+    route = f"/api/v1/sessions/{long_id}"
+    assert asked == [route]  # the id is asked for whole
+    assert err == (
+        f"error: the collector at {url} answered 400 to GET {route[:200]}... (5,017 characters): "
+        f"{'y' * 200}... (5,000 characters)\n"
+    )
+
+
+def test_a_tree_from_microsecond_times_is_the_stores(
+    tmp_path: Path, token: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """b starts 300 µs after a and ends 400 µs before it, within one millisecond: cut to milliseconds,
+    the two would start and end together, and the running total would count them in another order."""
+    db = tmp_path / "us.duckdb"
+    t0 = datetime(2026, 3, 1, 10, 0, 0, 100)
+    with open_store(db) as store:
+        store.insert_calls(
+            [
+                Call(
+                    id=cid,
+                    session_id="S",
+                    provider="openai",
+                    request_model="gpt-4o",
+                    started_at=t0 + timedelta(microseconds=start),
+                    ended_at=t0 + timedelta(microseconds=end),
+                    usage=Usage.of(input_uncached=10, output_visible=1),
+                    cost=Cost(total=Decimal(amount), source="test"),
+                )
+                for cid, start, end, amount in (("a", 0, 900, "0.01"), ("b", 300, 500, "0.02"))
+            ]
+        )
+        status, body = api.session(store, "S")
+    assert status == 200
+    assert [c["started_at"] for c in body["calls"]] == [
+        "2026-03-01T10:00:00.000100Z",
+        "2026-03-01T10:00:00.000400Z",
+    ]
+    with answering([(200, body)]) as (url, _):
+        assert main(["session", "S", "--format", "json", "--server", url]) == 0
+    remote = capsys.readouterr().out
+    assert main(["session", "S", "--format", "json", "--db", str(db)]) == 0
+    assert remote == capsys.readouterr().out
+    running = {s["id"]: s["running_total"] for s in json.loads(remote)["steps"]}
+    assert running == {"b": "0.020000000000", "a": "0.030000000000"}  # b ended first

@@ -79,5 +79,9 @@ def test_small_amounts_are_plain_decimal_strings_on_every_read_route(tmp_path: P
     (listed,) = found["sessions"]["sessions"]
     assert (listed["cost"], listed["charges"]) == ("0.000000135000", "0.000000030000")
     totals = found["session"]["totals"]
-    assert (totals["cost"], totals["charges"]) == ("0.000000135000", "0.000000030000")
+    assert (totals["cost"], totals["charges"], totals["spend"]) == (
+        "0.000000135000",
+        "0.000000030000",
+        "0.000000165000",
+    )
     assert found["spend"]["usd"] == "0.000000095000"

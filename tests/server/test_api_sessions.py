@@ -162,6 +162,11 @@ def test_the_list_is_as_before(answers: dict[str, Any]) -> None:
         ("top=1&top=2", "query parameter top is given more than once (only where repeats)"),
         ("view=top&view=top", "query parameter view is given more than once (only where repeats)"),
         ("limit=1&limit=2", "query parameter limit is given more than once (only where repeats)"),
+        ("offset=-1", "query parameter offset=-1 must be between 0 and 9223372036854774806"),
+        (  # past what the store's 64-bit integers hold: it was a 500
+            "offset=99999999999999999999999",
+            "query parameter offset=99999999999999999999999 must be between 0 and 9223372036854774806",
+        ),
         (
             "view=top&limit=5",
             "query parameter limit cannot be combined with view=top: the ranking takes since, until, by, "

@@ -231,6 +231,7 @@ def test_events_are_stored_with_outcomes_and_charges(tmp_path: Path, pricer: Pri
         "unpriced": 0,
         "cost": "0.000156000000",
         "charges": "0.250000000000",
+        "spend": "0.250156000000",  # the calls and the charges: what `tokenomy session S` shows
     }
     assert len(session["outcomes"]) == 2  # sent twice, each stored once
     assert answers["missing"].status == 404

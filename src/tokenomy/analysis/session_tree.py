@@ -14,11 +14,13 @@ How the tree is built from what the store holds:
 
 Every node has its own cost (calls and charges) and a ``subtotal`` (its cost plus its
 children's), so the top-level subtotals add up to the session's total. ``running_total`` is the
-session's cumulative cost, in time order, after each call or charge.
+session's cumulative cost, in time order, after each call or charge (a call counted when it ended,
+or when it started if its end is unknown).
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,6 +28,7 @@ from decimal import Decimal
 from typing import Any, Final, Literal
 
 from tokenomy.analysis.dimensions import ScopeSQL
+from tokenomy.analysis.sessions import recorded_outcomes
 from tokenomy.analysis.sources import Sources, detect
 from tokenomy.errors import StoreError
 from tokenomy.schema import ATTRIBUTION_FIELDS, BUCKETS
@@ -116,6 +119,9 @@ def session_tree(store: Store, session_id: str, *, sources: Sources | None = Non
     priced = [c["cost_total"] for c in calls if c["cost_total"] is not None]
     amounts = [g["amount"] for g in charges]
     cost = sum((*priced, *amounts), Decimal(0)) if priced or amounts else None
+    success, action = _success(calls), _action(calls)
+    if not calls:  # charges alone: no call carries the outcome recorded for the session
+        success, action = recorded_outcomes(store, src, [session_id]).get(session_id, (None, None))
     return SessionTree(
         session_id=session_id,
         roots=tuple(roots),
@@ -124,15 +130,8 @@ def session_tree(store: Store, session_id: str, *, sources: Sources | None = Non
         cost=cost,
         unpriced=len(calls) - len(priced),
         attribution=_attribution(calls, charges),
-        success=_success(calls),
-        action=next(
-            (
-                c["_session_action"] or c["_call_action"]
-                for c in calls
-                if c["_session_action"] or c["_call_action"]
-            ),
-            None,
-        ),
+        success=success,
+        action=action,
         notes=tuple(notes),
     )
 
@@ -197,28 +196,50 @@ def _span_step(row: Mapping[str, Any]) -> Step:
 def _assemble(
     calls: list[dict[str, Any]], spans: list[dict[str, Any]], charges: list[dict[str, Any]]
 ) -> list[Step]:
-    by_span: dict[tuple[Any, Any], tuple[Step, Mapping[str, Any]]] = {}
+    by_span: dict[tuple[Any, Any], int] = {}
     ordered: list[tuple[Step, Mapping[str, Any]]] = []
     ordered.extend((_span_step(span), span) for span in spans)
     ordered.extend((_call_step(call), call) for call in calls)
-    for step, row in ordered:
+    for i, (_, row) in enumerate(ordered):
         if row.get("span_id"):
-            by_span.setdefault((row.get("trace_id"), row["span_id"]), (step, row))
+            by_span.setdefault((row.get("trace_id"), row["span_id"]), i)
+    parents = _parents([by_span.get((row.get("trace_id"), row.get("parent_span_id"))) for _, row in ordered])
     roots: list[Step] = []
     groups: dict[tuple[str, str], Step] = {}
-    for step, row in ordered:
-        parent = by_span.get((row.get("trace_id"), row.get("parent_span_id")))
-        if parent is None or parent[0] is step:
+    for (step, _), at in zip(ordered, parents, strict=True):
+        parent = None if at is None else ordered[at][0]
+        if parent is None:
             roots.append(step)
-        elif step.kind == "call" and parent[0].kind == "call" and step.agent != parent[0].agent:
-            _subagent(parent[0], step, groups).children.append(step)
+        elif step.kind == "call" and parent.kind == "call" and step.agent != parent.agent:
+            _subagent(parent, step, groups).children.append(step)
         else:
-            parent[0].children.append(step)
-    call_steps = [s for s, _ in ordered if s.kind == "call"]
+            parent.children.append(step)
+    ends = _Ends([s for s, _ in ordered if s.kind == "call"])
     for charge in charges:
-        _place_charge(charge, call_steps, roots)
+        _place_charge(charge, ends, roots)
     _sort(roots)
     return roots
+
+
+def _parents(parents: list[int | None]) -> list[int | None]:
+    """Each node's parent (an index, None for a root) with every cycle broken: parent ids that loop
+    (a span its own parent, two spans each the other's) would hang their nodes below each other and
+    nowhere below a root, so the tree would lose them. The node of a loop listed first (the earliest)
+    becomes a root. Linear: each node's chain is followed once."""
+    out = list(parents)
+    state = [0] * len(out)  # 0 not seen, 1 on the chain being followed, 2 done
+    for first in range(len(out)):
+        chain: list[int] = []
+        node: int | None = first
+        while node is not None and state[node] == 0:
+            state[node] = 1
+            chain.append(node)
+            node = out[node]
+        if node is not None and state[node] == 1:  # the chain came back to itself: a loop
+            out[min(chain[chain.index(node) :])] = None
+        for seen in chain:
+            state[seen] = 2
+    return out
 
 
 def _subagent(parent: Step, child: Step, groups: dict[tuple[str, str], Step]) -> Step:
@@ -226,13 +247,38 @@ def _subagent(parent: Step, child: Step, groups: dict[tuple[str, str], Step]) ->
     key = (parent.id, agent)
     if key not in groups:
         node = Step("subagent", f"{parent.id}>{agent}", agent, agent=agent, started_at=child.started_at)
-        tool = next((t for t in parent.children if t.kind == "tool" and agent in t.label), None)
+        tool = next(
+            (t for t in parent.children if t.kind == "tool" and _tool_name(t) == f"delegate_{agent}"), None
+        )
         (tool or parent).children.append(node)
         groups[key] = node
     return groups[key]
 
 
-def _place_charge(row: Mapping[str, Any], calls: list[Step], roots: list[Step]) -> None:
+class _Ends:
+    """The calls by the time they ended, to find the one that ended last at or before a time in
+    O(log n) (a session of 30,000 calls and 3,000 charges took 25 s with a scan per charge)."""
+
+    def __init__(self, calls: list[Step]) -> None:
+        # calls that ended at the same moment keep their order (the first one wins)
+        ended = sorted(((c.ended_at, i) for i, c in enumerate(calls) if c.ended_at is not None))
+        self._calls = [calls[i] for _, i in ended]
+        self._times = [at for at, _ in ended]
+
+    def owner(self, at: datetime) -> Step | None:
+        """The call that ended last at or before ``at`` (the first of those that ended together)."""
+        after = bisect_right(self._times, at)
+        if after == 0:
+            return None
+        return self._calls[bisect_left(self._times, self._times[after - 1])]
+
+
+def _tool_name(step: Step) -> str:
+    """A tool use's name (its label without the argument hash)."""
+    return step.label.split(" [")[0]
+
+
+def _place_charge(row: Mapping[str, Any], ends: _Ends, roots: list[Step]) -> None:
     step = Step(
         "charge",
         str(row["id"]),
@@ -242,14 +288,11 @@ def _place_charge(row: Mapping[str, Any], calls: list[Step], roots: list[Step]) 
         ended_at=row["at"],
         cost=row["amount"],
     )
-    before = [c for c in calls if c.ended_at is not None and c.ended_at <= row["at"]]
-    if not before:
+    owner = ends.owner(row["at"])
+    if owner is None:
         roots.append(step)
         return
-    owner = max(before, key=lambda c: c.ended_at or datetime.min)
-    tools = [
-        t for t in owner.children if t.kind == "tool" and t.label.split(" [")[0] == row.get("description")
-    ]
+    tools = [t for t in owner.children if t.kind == "tool" and _tool_name(t) == row.get("description")]
     # one charge per tool use of that name, in order; extra charges join the last one
     tool = next((t for t in tools if not t.children), tools[-1] if tools else None)
     (tool or owner).children.append(step)
@@ -263,7 +306,8 @@ def _sort(steps: list[Step]) -> None:
 
 def _running_totals(roots: list[Step]) -> None:
     costed = [s for root in roots for _, s in root.walk() if s.kind in ("call", "charge")]
-    costed.sort(key=lambda s: (s.ended_at is not None, s.ended_at or s.started_at or datetime.min))
+    # a call is counted when it ended, else (its end unknown) when it started; one with neither first
+    costed.sort(key=lambda s: ((at := s.ended_at or s.started_at) is not None, at or datetime.min))
     total = Decimal(0)
     for step in costed:
         total += step.cost or Decimal(0)
@@ -277,6 +321,18 @@ def _attribution(calls: list[dict[str, Any]], charges: list[dict[str, Any]]) -> 
         if values:
             out[name] = ", ".join(values)
     return out
+
+
+def _action(calls: list[dict[str, Any]]) -> str | None:
+    """The session's action: the one recorded for the session, else a call's."""
+    return next(
+        (
+            c["_session_action"] or c["_call_action"]
+            for c in calls
+            if c["_session_action"] or c["_call_action"]
+        ),
+        None,
+    )
 
 
 def _success(calls: list[dict[str, Any]]) -> bool | None:

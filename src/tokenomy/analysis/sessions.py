@@ -4,15 +4,18 @@ A session's cost is the cost of every call below it (its own calls, its sub-agen
 of its trace that name no session) plus its charges, so it equals the sum of its parts. Unpriced
 calls are counted and add nothing (a session whose calls are all unpriced and that has no charge
 has no cost, never $0). A session's outcome is the one recorded for the session, else the
-outcomes of its calls (a failure wins); its action is the one recorded, else a call's.
+outcomes of its calls (a failure wins); its action is the one recorded, else a call's (a session of
+charges alone has the one recorded for it too).
 With ``by`` dimensions, sessions are ranked within each group; a session belongs to the smallest
-value of the dimension among its calls (a session rarely spans two teams or features).
+value of the dimension among its calls (a session rarely spans two teams or features), its
+charges' only when it has no call: a charge recorded without a team does not take its session out
+of its calls' team.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
@@ -124,27 +127,62 @@ def top_sessions(
         raise ValueError(f"top must be at least 1, got {top}")
     selection = selection or Selection()
     by = selection.grouping.by
-    relation, params = spend_sql(
-        store, sources or detect(store), Selection(selection.scope, Grouping(by)), _COLUMNS
-    )
+    src = sources or detect(store)
+    relation, params = spend_sql(store, src, Selection(selection.scope, Grouping(by)), _COLUMNS)
     rows = store.query(_ranking_sql(relation, len(by), top), params).to_pylist()
     if rows:
         sessions, orphans = int(rows[0]["_sessions"]), int(rows[0]["_orphans"] or 0)
     else:  # no session at all: only the calls that belong to none are left to count
         counted = f"SELECT count(*) FILTER (WHERE kind = 'call') AS n FROM ({relation}) c"
         sessions, orphans = 0, int(store.query(counted, params).to_pylist()[0]["n"])
+    listed = [_session(raw, by) for raw in rows if raw["session_id"] is not None]
+    # a session of charges alone has no call to carry the outcome recorded for it
+    recorded = recorded_outcomes(store, src, [r.session_id for r in listed if r.calls == 0])
     return SessionList(
-        rows=tuple(_session(raw, by) for raw in rows if raw["session_id"] is not None),
+        rows=tuple(
+            replace(r, success=recorded[r.session_id][0], action=recorded[r.session_id][1])
+            if r.session_id in recorded
+            else r
+            for r in listed
+        ),
         sessions=sessions,
         by=by,
         no_session_calls=orphans,
     )
 
 
+def recorded_outcomes(
+    store: Store, sources: Sources, session_ids: Sequence[str]
+) -> dict[str, tuple[bool | None, str | None]]:
+    """The outcome last recorded for each of these sessions that has one: ``(success, action)``.
+
+    The analyses read a session's outcome through its calls (:meth:`Sources.calls_sql`); a session of
+    charges alone has none, so its outcome is read here, in the same terms (the latest one wins).
+    """
+    found = sources.outcomes
+    if found is None or not session_ids:
+        return {}
+    ident, time = found.id_column, found.time_column
+    if time is None:
+        success, action = "bool_or(success)", "max(action)"
+    else:
+        success, action = store.dialect.arg_max("success", time), store.dialect.arg_max("action", time)
+    marks = ", ".join("?" for _ in session_ids)
+    rows = store.query(
+        f"SELECT {ident} AS id, {success} AS success, {action} AS action FROM outcomes "
+        f"WHERE target = 'session' AND {ident} IN ({marks}) GROUP BY {ident}",
+        list(session_ids),
+    ).to_pylist()
+    return {str(r["id"]): (r["success"], r["action"]) for r in rows}
+
+
 def _ranking_sql(relation: str, dims: int, top: int) -> str:
     """Rank sessions on a light pass (cost only), then aggregate everything for the top ones only."""
     keys = [f"k{i}" for i in range(dims)]
-    firsts = "".join(f", min(c.{k}) AS {k}" for k in keys)
+    # a session's group is its calls' (smallest) value; its charges' only when it has no call
+    firsts = "".join(
+        f", coalesce(min(c.{k}) FILTER (WHERE c.kind = 'call'), min(c.{k})) AS {k}" for k in keys
+    )
     partition = f"PARTITION BY {', '.join(keys)} " if keys else ""
     aggregates = ", ".join(f"{expr} AS {name}" for name, expr in _AGGREGATES.items())
     listed = "".join(f"t.{k}, " for k in keys)

@@ -28,6 +28,9 @@ TIMEOUT_S: Final = 30.0
 """Seconds to wait for the connection, and then for each read of an answer."""
 _SHOWN_BODY: Final = 160
 """Characters of an unexpected answer quoted in an error (enough to recognize an HTML page)."""
+_SHOWN_TEXT: Final = 200
+"""Characters of a route or of the collector's message shown in an error: a route holds the id asked
+for, which may be tens of thousands of characters long."""
 
 
 class CollectorError(TokenomyError):
@@ -108,12 +111,12 @@ class CollectorClient:
                 else "the token is missing (none was sent)"
             )
             raise CollectorError(
-                f"the collector at {self.url} refused GET {route} ({status}): {sent}; set {TOKEN_ENV} "
+                f"the collector at {self.url} refused GET {shown(route)} ({status}): {sent}; set {TOKEN_ENV} "
                 "to the token the collector was started with"
             )
         if status == 404:
-            raise NotFoundError(f"the collector at {self.url} answered 404 to GET {route}: {message}")
-        answered = f"the collector at {self.url} answered {status} to GET {route}: {message}"
+            raise NotFoundError(f"the collector at {self.url} answered 404 to GET {shown(route)}: {message}")
+        answered = f"the collector at {self.url} answered {status} to GET {shown(route)}: {message}"
         raise BadRequestError(answered, message) if status == 400 else CollectorError(answered)
 
     def close(self) -> None:
@@ -190,7 +193,7 @@ class CollectorClient:
             found = None
         if not isinstance(found, dict):
             raise CollectorError(
-                f"the collector at {self.url} answered GET {route} with something that is not a JSON "
+                f"the collector at {self.url} answered GET {shown(route)} with something that is not a JSON "
                 f"object ({media or 'no content type'}: {_quoted(body)}); is it a tokenomy collector?"
             )
         return found
@@ -204,7 +207,14 @@ def _error_message(body: bytes) -> str:
         return _quoted(body)
     error = found.get("error") if isinstance(found, dict) else None
     message = error.get("message") if isinstance(error, dict) else None
-    return str(message) if message else _quoted(body)
+    return shown(str(message)) if message else _quoted(body)
+
+
+def shown(text: str) -> str:
+    """``text`` as an error shows it: whole, or its start and how long it is."""
+    if len(text) <= _SHOWN_TEXT:
+        return text
+    return f"{text[:_SHOWN_TEXT]}... ({len(text):,} characters)"
 
 
 def _quoted(body: bytes) -> str:

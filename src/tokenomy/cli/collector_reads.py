@@ -10,8 +10,7 @@ into the same :class:`~tokenomy.analysis.sessions.SessionList` (one request, ``-
 A session's tree is built here: ``GET /api/v1/sessions/{id}`` answers the session's calls, charges,
 outcomes and spans (``Store.session_records`` on the collector's side), which are written to an
 in-memory store where the store path's :func:`tokenomy.analysis.session_tree.session_tree` runs on
-them, so both paths print the same thing. Those records' times have millisecond precision (JSON
-formats show them).
+them, so both paths print the same thing (the records' times come to the microsecond, as stored).
 
 :func:`read_analysis` reads an analysis the collector computes (the report's forms too,
 cli/collector_report.py) and tells a collector older than this CLI apart in its message.
@@ -31,7 +30,13 @@ from tokenomy.analysis.session_tree import SessionTree, unknown_session
 from tokenomy.analysis.session_tree import session_tree as build_tree
 from tokenomy.analysis.sessions import SessionList
 from tokenomy.analysis.sessions_wire import sessions_from_json
-from tokenomy.cli.collector_client import BadRequestError, CollectorClient, CollectorError, NotFoundError
+from tokenomy.cli.collector_client import (
+    BadRequestError,
+    CollectorClient,
+    CollectorError,
+    NotFoundError,
+    shown,
+)
 from tokenomy.native import call_from_native, charge_from_native, outcome_from_native, parse_time
 from tokenomy.store import open_store
 from tokenomy.store.duckdb import DuckDBStore
@@ -124,7 +129,7 @@ def read_analysis(
         return read(body)
     except (KeyError, TypeError, ValueError, AttributeError, InvalidOperation) as exc:
         raise CollectorError(
-            f"the collector at {client.url} answered GET {route} with {what} that does not read "
+            f"the collector at {client.url} answered GET {shown(route)} with {what} that does not read "
             f"({type(exc).__name__}: {exc}); {RECENT}"
         ) from exc
 
@@ -163,8 +168,8 @@ def _load(store: DuckDBStore, client: CollectorClient, session_id: str, body: Ma
         ]
     except (KeyError, TypeError, ValueError) as exc:
         raise CollectorError(
-            f"the collector at {client.url} answered GET {_session_route(session_id)} with records that "
-            f"do not read ({type(exc).__name__}: {exc})"
+            f"the collector at {client.url} answered GET {shown(_session_route(session_id))} with records "
+            f"that do not read ({type(exc).__name__}: {exc})"
         ) from exc
     if calls:
         store.insert_calls(calls)

@@ -12,11 +12,20 @@ import click
 from tokenomy.analysis import serialize, terminal
 from tokenomy.analysis.dimensions import Grouping, Scope, parse_dimensions, parse_where
 from tokenomy.analysis.grouped import Selection
-from tokenomy.analysis.sessions import top_sessions
+from tokenomy.analysis.sessions import SessionRow, top_sessions
 from tokenomy.cli import collector_reads
 from tokenomy.cli.collector_client import CollectorClient
-from tokenomy.cli.options import check_period, collector_url, config_option, db_option, resolve, server_option
+from tokenomy.cli.options import (
+    check_period,
+    collector_url,
+    config_option,
+    db_option,
+    option_value,
+    resolve,
+    server_option,
+)
 from tokenomy.cli.report import TIME_FORMATS, console_for_stdout
+from tokenomy.schema import BUCKETS
 from tokenomy.store import open_store
 
 
@@ -57,7 +66,9 @@ def command(
     check_period(since, until)
     settings = resolve(config_file, db=db)
     url = collector_url(server, db)
-    selection = Selection(Scope(since, until, parse_where(where)), Grouping(parse_dimensions(by)))
+    # a bad --by or --where is a usage error (exit 2), as in `tokenomy report`
+    scope = Scope(since, until, option_value(parse_where, where))
+    selection = Selection(scope, Grouping(option_value(parse_dimensions, by)))
     if url is not None:
         with CollectorClient(url, settings.server_token) as client:
             sessions = collector_reads.top_sessions(client, selection, top=top)
@@ -67,7 +78,8 @@ def command(
     if fmt == "json":
         click.echo(json.dumps(serialize.sessions_json(sessions), indent=2))
     elif fmt == "csv":
-        click.echo(serialize.to_csv(serialize.session_row_json(r) for r in sessions.rows), nl=False)
+        rows = [serialize.session_row_json(r) for r in sessions.rows]
+        click.echo(serialize.to_csv(rows, header=csv_header(sessions.by)), nl=False)
     else:
         console = console_for_stdout()
         if not sessions.rows:
@@ -76,3 +88,27 @@ def command(
         console.print(terminal.sessions_table(sessions))
         if sessions.no_session_calls:
             console.print(f"note: {sessions.no_session_calls:,} call(s) belong to no session", style="dim")
+
+
+def csv_header(by: tuple[str, ...]) -> list[str]:
+    """The CSV's columns, written even when no session is listed (a script reading it finds its
+    columns either way): those of :func:`~tokenomy.analysis.serialize.session_row_json`."""
+    blank = SessionRow(
+        session_id="",
+        group=dict.fromkeys(by, ""),
+        calls=0,
+        charges=0,
+        tokens=dict.fromkeys(BUCKETS, 0),
+        input_total=0,
+        output_total=0,
+        llm_cost=None,
+        charge_cost=None,
+        unpriced=0,
+        started_at=None,
+        ended_at=None,
+        success=None,
+        action=None,
+        agents=0,
+        sub_calls=0,
+    )
+    return list(serialize.session_row_json(blank))

@@ -44,6 +44,8 @@ from tokenomy.store.snapshot import snapshot
 
 DEFAULT_LIMIT: Final = 100
 MAX_LIMIT: Final = 1000
+MAX_OFFSET: Final = 2**63 - 1 - (MAX_LIMIT + 1)
+"""The largest ``offset`` the store's 64-bit ``LIMIT ... OFFSET`` takes (a larger one was a 500)."""
 Answer = tuple[int, dict[str, Any]]
 REPORT_PARAMS: Final = (
     "since",
@@ -378,15 +380,22 @@ def _sessions_view(single: Mapping[str, str], where: Sequence[str]) -> str:
 
 
 def session(store: Store, session_id: str) -> Answer:
-    """``GET /api/v1/sessions/{id}``: the session's calls, charges, outcomes and spans, with totals."""
+    """``GET /api/v1/sessions/{id}``: the session's calls, charges, outcomes and spans, with totals:
+    ``calls``, ``unpriced``, ``cost`` (the priced calls'), ``charges`` (the charges' amount) and
+    ``spend`` (both: the cost ``tokenomy session ID`` shows); each amount null when nothing makes it.
+    Times are to the microsecond, as stored (``tokenomy session ID --server`` builds the tree from them)."""
     records = store.session_records(session_id)
     if (
         records.calls.num_rows + records.charges.num_rows + records.spans.num_rows + records.outcomes.num_rows
         == 0
     ):
         return 404, _error(404, f"nothing is stored for session {session_id!r}")
-    calls_json = [call_json(r) for r in records.calls.to_pylist()]
-    charges_json = [charge_to_native(charge_from_row(r)) for r in records.charges.to_pylist()]
+    # times at full precision (the native form writes milliseconds), so a tree built from these
+    # records is the store's: the order of steps and the running total keep microseconds apart
+    calls_json = [_precise(call_json(r), r, ("started_at", "ended_at")) for r in records.calls.to_pylist()]
+    charges_json = [
+        _precise(charge_to_native(charge_from_row(r)), r, ("at",)) for r in records.charges.to_pylist()
+    ]
     costs = [
         Decimal(c["cost"]["total"]) for c in calls_json if c.get("cost") and c["cost"]["total"] is not None
     ]
@@ -398,11 +407,13 @@ def session(store: Store, session_id: str) -> Answer:
             "unpriced": len(calls_json) - len(costs),
             "cost": money_text(sum(costs, Decimal(0))) if costs else None,
             "charges": money_text(sum(charged, Decimal(0))) if charged else None,
+            # what `tokenomy session ID` and the ranking call the session's cost: calls and charges
+            "spend": money_text(sum((*costs, *charged), Decimal(0))) if costs or charged else None,
         },
         "calls": calls_json,
         "charges": charges_json,
         "outcomes": outcomes_json(records.outcomes),
-        "spans": [_plain(r) for r in records.spans.to_pylist()],
+        "spans": [_plain(r, timespec="microseconds") for r in records.spans.to_pylist()],
     }
 
 
@@ -490,12 +501,20 @@ def outcomes_json(table: pa.Table) -> list[dict[str, Any]]:
     ]
 
 
-def _plain(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A row with times as ISO 8601 UTC and amounts as plain decimal strings."""
+def _precise(record: dict[str, Any], row: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """A native record with the times ``names`` of its stored ``row`` to the microsecond."""
+    for name in names:
+        if row.get(name) is not None:
+            record[name] = format_time(row[name], timespec="microseconds")
+    return record
+
+
+def _plain(row: Mapping[str, Any], *, timespec: str = "milliseconds") -> dict[str, Any]:
+    """A row with times as ISO 8601 UTC (to ``timespec``) and amounts as plain decimal strings."""
     out: dict[str, Any] = {}
     for key, value in row.items():
         if isinstance(value, datetime):
-            out[key] = format_time(value)
+            out[key] = format_time(value, timespec=timespec)
         elif isinstance(value, Decimal):
             out[key] = money_text(value)
         else:
@@ -558,8 +577,8 @@ def _page(query: Mapping[str, str]) -> tuple[int, int]:
     offset = _int(query, "offset", 0)
     if not 1 <= limit <= MAX_LIMIT:
         raise PayloadError(400, f"query parameter limit={limit} must be between 1 and {MAX_LIMIT}")
-    if offset < 0:
-        raise PayloadError(400, f"query parameter offset={offset} must be 0 or more")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise PayloadError(400, f"query parameter offset={offset} must be between 0 and {MAX_OFFSET}")
     return limit, offset
 
 

@@ -79,7 +79,7 @@ _SESSIONS: Final = {
     ),
     "by": (
         "Rank within each group of these dimensions, comma separated, as `tokenomy sessions --by`; a "
-        "session belongs to the smallest value among its calls.",
+        "session belongs to the smallest value among its calls (its charges' when it has no call).",
         "string",
         "team,model",
     ),
@@ -110,7 +110,11 @@ def _params(*names: str) -> list[dict[str, Any]]:
         "until": ("UTC day or time to stop before (exclusive).", "string"),
         "provider": ("Only calls of this provider (canonical id: openai, anthropic...).", "string"),
         "model": ("Only calls of this model (the one that served, else the one requested).", "string"),
-        "session_id": ("Only calls of this session.", "string"),
+        "session_id": (
+            "Only calls that name this session themselves (a call that takes its session from its "
+            "trace is in /api/v1/sessions/{id}).",
+            "string",
+        ),
         "limit": ("Page size, 1 to 1000 (default 100).", "integer"),
         "offset": ("Rows to skip (default 0); use next_offset from the previous page.", "integer"),
         "by": (
@@ -204,7 +208,8 @@ def _path_id(what: str) -> dict[str, Any]:
         "name": "id",
         "in": "path",
         "required": True,
-        "description": f"The {what} id.",
+        "description": f"The {what} id, percent-encoded (an id that holds a '/' cannot be read here: "
+        "the path reaches the server decoded).",
         "schema": {"type": "string"},
     }
 
@@ -381,7 +386,8 @@ def document() -> dict[str, Any]:
         ),
         "/api/v1/sessions": _get(
             "Sessions with their totals. By default the list, most recently active first, a page at a "
-            "time (each session's calls, first_at, last_at, tokens, cost, unpriced, charges and outcome). "
+            "time (each session's calls, first_at, last_at, tokens, cost of its priced calls, unpriced, "
+            "charges: the amount its charges add, and outcome). "
             "With view=top (or top, by, where): the most expensive sessions of `tokenomy sessions`, "
             "ranked over one snapshot, as `tokenomy sessions --format json` prints them (by, sessions: "
             "how many in the scope, no_session_calls, rows).",
@@ -411,6 +417,15 @@ def document() -> dict[str, Any]:
                 {
                     "type": "object",
                     "required": ["session_id", "totals", "calls", "charges", "outcomes", "spans"],
+                    "properties": {
+                        "totals": {
+                            "type": "object",
+                            "description": "calls, unpriced, cost (the priced calls'), charges (the "
+                            "charges' amount) and spend (both: the cost `tokenomy session ID` shows); "
+                            "amounts are decimal strings, null when nothing makes them.",
+                            "required": ["calls", "unpriced", "cost", "charges", "spend"],
+                        }
+                    },
                 },
             ),
             400,
