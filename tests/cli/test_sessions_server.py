@@ -522,3 +522,20 @@ def test_a_tree_from_microsecond_times_is_the_stores(
     assert remote == capsys.readouterr().out
     running = {s["id"]: s["running_total"] for s in json.loads(remote)["steps"]}
     assert running == {"b": "0.020000000000", "a": "0.030000000000"}  # b ended first
+
+
+def test_an_id_holding_a_slash_is_read_through_the_collector(tmp_path: Path, token: None) -> None:
+    """The collector reads an item's id from the path as sent, so a '/' sent as %2F stays in the id
+    (the decoded path made it two segments: a 404, and the CLI refused such a session)."""
+    odd = "team/a b ü"
+    calls = [
+        _call("c/1", 0, "solo", session_id=odd, cost=_cost("0.01")),
+        _call("c/2", 2, "solo", session_id=odd),
+    ]
+    payload = ("/v1/events", "\n".join(json.dumps(c) for c in calls).encode(), "application/x-ndjson")
+    with serve(tmp_path, [payload], token=TOKEN) as served:
+        remote, local = both(served, "session", odd, "--format", "json")
+        assert remote == local
+        assert [s["id"] for s in json.loads(remote)["steps"]] == ["c/1", "c/2"]
+        with CollectorClient(served.url, TOKEN) as client:
+            assert client.get("/api/v1/calls/c%2F1")["id"] == "c/1"

@@ -15,6 +15,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from tests.server.support import Answer, SpanSpec, call, genai_attributes, hex_id, request_bytes
 from tokenomy.pricing import Pricer
+from tokenomy.server import api
 from tokenomy.server.app import Collector, open_collector_store, rpc_status
 from tokenomy.server.settings import ServerSettings
 
@@ -340,3 +341,27 @@ def test_the_collector_opens_its_store_with_its_threads_and_checkpoint_size(
 def test_rpc_status_encoding() -> None:
     assert rpc_status(3, "bad") == b"\x08\x03\x12\x03bad"
     assert rpc_status(3, "x" * 200)[:4] == b"\x08\x03\x12\xc8"
+
+
+def test_a_defect_in_a_read_is_a_json_500_and_the_server_keeps_serving(
+    tmp_path: Path, pricer: Pricer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not uvicorn's plain-text 500: a client (the CLI) reads the error body as every other error's."""
+
+    def broken(store: object, query: object) -> api.Answer:
+        raise ZeroDivisionError("a defect")
+
+    monkeypatch.setattr(api, "calls", broken)
+
+    async def scenario(app: Collector) -> tuple[Answer, Answer]:
+        return await call(app, "GET", "/api/v1/calls"), await call(app, "GET", "/api/v1/health")
+
+    failed, health = run(collector(tmp_path, pricer), scenario)
+    assert failed.status == 500
+    assert failed.json() == {
+        "error": {
+            "status": 500,
+            "message": "internal error (ZeroDivisionError); the collector's log has the details",
+        }
+    }
+    assert health.status == 200

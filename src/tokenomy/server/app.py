@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
+from urllib.parse import unquote
 
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
@@ -137,6 +138,12 @@ class Collector:
         except TokenomyError as exc:
             log.warning("tokenomy server: %s %s failed: %s", request.method, request.path, exc)
             await self._error(request, send, 503, str(exc), _RETRY_AFTER)
+        except (
+            Exception
+        ) as exc:  # a defect: the client gets the error body its route speaks, the log the traceback
+            log.exception("tokenomy server: %s %s failed unexpectedly", request.method, request.path)
+            message = f"internal error ({type(exc).__name__}); the collector's log has the details"
+            await self._error(request, send, 500, message)
 
     def _authorized(self, request: Request) -> bool:
         if self._token is None:
@@ -167,10 +174,11 @@ class Collector:
                 raise PayloadError(403, f"{path} needs a server token: start the server with --token")
             handler = api.virtual_keys if path == "/api/v1/virtual_keys" else api.spend
             await self._read(send, handler, request.single_query())
-        elif (match := _ITEM.match(path)) is not None:
+        elif (item := _item(request)) is not None:
             if request.single_query():
                 raise PayloadError(400, f"{path} takes no query parameters")
-            await self._read(send, api.call if match.group(1) == "calls" else api.session, match.group(2))
+            kind, item_id = item
+            await self._read(send, api.call if kind == "calls" else api.session, item_id)
         else:
             raise PayloadError(404, f"no route {path}; see /openapi.json for the routes")
 
@@ -249,6 +257,16 @@ class Collector:
             )
         else:
             await respond_json(send, status, error_body(status, message), headers)
+
+
+def _item(request: Request) -> tuple[str, str] | None:
+    """``("calls" | "sessions", id)`` for ``/api/v1/calls/{id}`` or ``/api/v1/sessions/{id}``, the id
+    read from the path as sent and decoded here, so that an id holding a ``/`` (sent as ``%2F``) is
+    read whole; None for any other path."""
+    match = _ITEM.match(request.raw_path if request.raw_path is not None else request.path)
+    if match is None:
+        return None
+    return match.group(1), unquote(match.group(2)) if request.raw_path is not None else match.group(2)
 
 
 def open_collector_store(settings: ServerSettings) -> DuckDBStore:

@@ -43,6 +43,9 @@ class Request:
     headers: dict[str, str]
     receive: Receive
     pairs: list[tuple[str, str]] = field(default_factory=list)
+    raw_path: str | None = None
+    """The path as sent, still percent-encoded (None when the server does not give it): an id in it
+    may hold an encoded ``/`` that the decoded ``path`` cannot tell from a separator."""
 
     @classmethod
     def from_scope(cls, scope: Scope, receive: Receive) -> Request:
@@ -53,7 +56,9 @@ class Request:
             value = raw_value.decode("latin-1")
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
         pairs = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
-        return cls(scope["method"], scope["path"], dict(pairs), headers, receive, pairs)
+        raw = scope.get("raw_path")
+        raw_path = raw.decode("latin-1") if isinstance(raw, bytes) else None
+        return cls(scope["method"], scope["path"], dict(pairs), headers, receive, pairs, raw_path)
 
     def single_query(self) -> dict[str, str]:
         """The query parameters, each given once.

@@ -208,8 +208,7 @@ def _path_id(what: str) -> dict[str, Any]:
         "name": "id",
         "in": "path",
         "required": True,
-        "description": f"The {what} id, percent-encoded (an id that holds a '/' cannot be read here: "
-        "the path reaches the server decoded).",
+        "description": f"The {what} id, percent-encoded (a '/' in it as %2F).",
         "schema": {"type": "string"},
     }
 
