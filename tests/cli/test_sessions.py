@@ -6,9 +6,12 @@ import json
 from pathlib import Path
 
 from click.testing import CliRunner
+from rich.console import Console
 
 from tests.analysis.builders import call, cost, hand_store
 from tests.analysis.test_sessions import _tree_store
+from tokenomy.analysis import terminal
+from tokenomy.analysis.sessions import top_sessions
 from tokenomy.cli.main import cli, main
 from tokenomy.schema import Usage
 from tokenomy.store import open_store
@@ -94,10 +97,29 @@ def test_a_call_with_only_some_buckets_shows_them_as_a_partial_floor(tmp_path: P
     assert code == 0
     assert "in ≥900 (partial: uncached 900) · out ≥40 (partial: visible 40)" in out
     code, out = _run("session", "P", "--db", str(db), "--format", "json")
-    step = json.loads(out)["steps"][0]
+    tree = json.loads(out)
+    assert tree["outcome"] == "unknown"  # as the ranking says it (it was null here)
+    step = tree["steps"][0]
     assert (step["input_total"], step["output_total"]) == (None, None)
     assert (step["tokens"]["input_uncached"], step["tokens"]["output_visible"]) == (900, 40)
     assert step["tokens"]["cache_read"] is None
+
+
+def test_a_long_session_id_is_folded_in_the_table_never_cut(tmp_path: Path) -> None:
+    """The id is what `tokenomy session ID` takes: an ellipsis in it would leave nothing to copy."""
+    db = tmp_path / "long.duckdb"
+    long_id = "agent-run-" + "0123456789abcdef" * 6
+    with open_store(db) as store:
+        store.insert_calls(
+            [call("c", session_id=long_id, usage=Usage.of(input_uncached=10), cost=cost("0.01"))]
+        )
+        ranked = top_sessions(store)
+    console = Console(width=100, record=True, file=io.StringIO())  # a terminal narrower than the table
+    console.print(terminal.sessions_table(ranked))
+    text = console.export_text()
+    assert "…" not in text
+    cells = [line.split("│")[1].strip() for line in text.splitlines() if line.count("│") > 2]
+    assert "".join(cells) == long_id  # the id's lines, in order
 
 
 def test_a_csv_that_lists_no_session_still_has_its_header(tmp_path: Path) -> None:

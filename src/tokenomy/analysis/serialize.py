@@ -204,7 +204,7 @@ def tree_json(tree: SessionTree) -> dict[str, Any]:
         "cost": jsonable(tree.cost),
         "unpriced": tree.unpriced,
         "attribution": dict(tree.attribution),
-        "outcome": None if tree.success is None else ("success" if tree.success else "failure"),
+        "outcome": "unknown" if tree.success is None else ("success" if tree.success else "failure"),
         "action": tree.action,
         "steps": [step_json(s) for s in tree.roots],
         "notes": list(tree.notes),

@@ -266,7 +266,12 @@ def sessions_table(sessions: SessionList) -> Table:
         "unpriced",
     )
     for head in heads:
-        out.add_column(head, justify="left" if head in ("session", "outcome", "action") else "right")
+        # a long id is folded onto more lines, never cut short: it is what `tokenomy session ID` takes
+        out.add_column(
+            head,
+            justify="left" if head in ("session", "outcome", "action") else "right",
+            overflow="fold" if head == "session" else "ellipsis",
+        )
     for s in sessions.rows:
         duration = UNKNOWN if s.duration_s is None else f"{s.duration_s:,.1f} s"
         outcome = Text(s.outcome, style={"success": "green", "failure": "red"}.get(s.outcome, "dim"))
