@@ -99,6 +99,12 @@ def test_a_call_with_only_some_buckets_shows_them_as_a_partial_floor(tmp_path: P
     code, out = _run("session", "P", "--db", str(db), "--format", "json")
     tree = json.loads(out)
     assert tree["outcome"] == "unknown"  # as the ranking says it (it was null here)
+    # the ranking counts 0 input for it: it says so, and how many calls read low
+    code, ranking = _run("sessions", "--db", str(db), "--format", "json")
+    (row,) = json.loads(ranking)["rows"]
+    assert (row["input_total"], row["input_uncached"], row["untotalled"]) == (0, 900, 1)
+    code, table = _run("sessions", "--db", str(db))
+    assert "note: 1 call(s) of the sessions listed did not report their input or output total" in table
     step = tree["steps"][0]
     assert (step["input_total"], step["output_total"]) == (None, None)
     assert (step["tokens"]["input_uncached"], step["tokens"]["output_visible"]) == (900, 40)
@@ -129,7 +135,7 @@ def test_a_csv_that_lists_no_session_still_has_its_header(tmp_path: Path) -> Non
     assert out.splitlines() == [
         "session_id,team,calls,charges,input_uncached,cache_read,cache_write_5m,cache_write_1h,"
         "output_visible,reasoning,input_total,output_total,llm_cost,charge_cost,cost,unpriced,started_at,"
-        "ended_at,duration_s,outcome,action,agents,sub_calls"
+        "ended_at,duration_s,outcome,action,agents,sub_calls,untotalled"
     ]
     _, listed = _run("sessions", "--db", db, "--format", "csv", "--by", "team")
     assert listed.splitlines()[0] == out.splitlines()[0]  # the same columns as when sessions are listed

@@ -160,6 +160,7 @@ def session_row_json(row: SessionRow) -> dict[str, Any]:
         "action": row.action,
         "agents": row.agents,
         "sub_calls": row.sub_calls,
+        "untotalled": row.untotalled,
     }
 
 

@@ -45,6 +45,9 @@ _AGGREGATES: Final = {
     "llm_cost": "sum(c.cost) FILTER (WHERE c.kind = 'call')",
     "charge_cost": "sum(c.cost) FILTER (WHERE c.kind = 'charge')",
     "unpriced": "count(*) FILTER (WHERE c.kind = 'call' AND c.cost IS NULL)",
+    "untotalled": (
+        "count(*) FILTER (WHERE c.kind = 'call' AND (c.input_total IS NULL OR c.output_total IS NULL))"
+    ),
     "first_at": "min(c.first_at)",
     "last_at": "max(c.last_at)",
     "success": "coalesce(bool_and(c.session_success), bool_and(c.call_success))",
@@ -76,6 +79,9 @@ class SessionRow:
     agents: int
     sub_calls: int
     """Calls made below another call or span (sub-agents, tools)."""
+    untotalled: int = 0
+    """Calls that did not report their input or output total: ``input_total`` and ``output_total``
+    (and the buckets) add only what was reported, so they read low for such a session."""
 
     @property
     def cost(self) -> Decimal | None:
@@ -223,4 +229,5 @@ def _session(raw: Mapping[str, Any], by: tuple[str, ...]) -> SessionRow:
         action=raw["action"],
         agents=int(raw["agents"] or 0),
         sub_calls=int(raw["sub_calls"] or 0),
+        untotalled=int(raw["untotalled"] or 0),
     )

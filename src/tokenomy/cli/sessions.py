@@ -88,6 +88,14 @@ def command(
         console.print(terminal.sessions_table(sessions))
         if sessions.no_session_calls:
             console.print(f"note: {sessions.no_session_calls:,} call(s) belong to no session", style="dim")
+        untotalled = sum(r.untotalled for r in sessions.rows)
+        if untotalled:
+            console.print(
+                f"note: {untotalled:,} call(s) of the sessions listed did not report their input or output "
+                "total: the input and output columns count only the totals that were reported "
+                "(`tokenomy session ID` shows each call's partial floor)",
+                style="dim",
+            )
 
 
 def csv_header(by: tuple[str, ...]) -> list[str]:
