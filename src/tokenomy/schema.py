@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
@@ -31,6 +31,7 @@ INPUT_BUCKETS: Final = ("input_uncached", "cache_read", "cache_write_5m", "cache
 OUTPUT_BUCKETS: Final = ("output_visible", "reasoning")
 BUCKETS: Final = INPUT_BUCKETS + OUTPUT_BUCKETS
 """The six exclusive token buckets, in display order."""
+
 
 COST_PARTS: Final = (*BUCKETS, "server_tools", "requests", "overhead")
 """Amounts a Cost is split into: the six token buckets, priced server-side tool uses (web
@@ -519,3 +520,8 @@ else:
     """``Call(*all 39 fields)`` without its ``__init__`` (see :func:`positional_maker`)."""
     new_usage = positional_maker(Usage)
     new_cost = positional_maker(Cost)
+
+
+def utc_now() -> datetime:
+    """Now, as naive UTC: how records and the store's tables hold times."""
+    return datetime.now(UTC).replace(tzinfo=None)

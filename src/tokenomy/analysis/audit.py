@@ -21,7 +21,7 @@ import hashlib
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
 
@@ -31,7 +31,7 @@ from tokenomy.analysis.waste.base import ROUTE_KEYS, AuditOptions, Context, Dete
 from tokenomy.analysis.waste.registry import DETECTORS
 from tokenomy.native import money_text
 from tokenomy.pricing import Pricer, default_pricer
-from tokenomy.schema import Finding, FindingCall, Severity, WasteRole
+from tokenomy.schema import Finding, FindingCall, Severity, WasteRole, utc_now
 from tokenomy.store.base import Store
 from tokenomy.store.findings import AuditRecord
 
@@ -145,7 +145,7 @@ def run_audit(
     ctx = Context(
         store, scope_sql(scope, store.dialect), pricer or default_pricer(), options or AuditOptions()
     )
-    created = now or datetime.now(UTC).replace(tzinfo=None)
+    created = now or utc_now()
     audit_id = uuid.uuid4().hex[:16]
     period = _period(ctx, scope)
     spend = _route_spend(ctx)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any, Final
@@ -29,6 +29,7 @@ from tokenomy.schema import (
     Charge,
     OutcomeEvent,
     OutcomeTarget,
+    utc_now,
 )
 from tokenomy.usage.ids import distinct_id
 
@@ -69,7 +70,7 @@ def record_outcome(
     event = OutcomeEvent(
         target=kind,
         id=ident,
-        at=datetime.now(UTC).replace(tzinfo=None),
+        at=utc_now(),
         success=success,
         score=score,
         action=action,
@@ -198,7 +199,7 @@ def _amount(value: Decimal | int | float | str) -> Decimal:
 
 def _now_ms() -> datetime:
     """Now, naive UTC, to the millisecond (the native form's precision for a charge's time)."""
-    now = datetime.now(UTC).replace(tzinfo=None)
+    now = utc_now()
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 

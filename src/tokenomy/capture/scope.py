@@ -25,7 +25,7 @@ import inspect
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping
 from contextvars import Context, ContextVar, Token, copy_context
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Final, Never, ParamSpec, TypeVar, cast
 
@@ -33,7 +33,7 @@ from tokenomy.capture.ids import new_span_id, new_trace_id
 from tokenomy.capture.otel import current_span
 from tokenomy.capture.records import AgentSpan
 from tokenomy.capture.runtime import RUNTIME
-from tokenomy.schema import Attribution
+from tokenomy.schema import Attribution, utc_now
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -295,7 +295,7 @@ class context:  # noqa: N801  (a lower-case name: it reads as a function at the 
         token = SCOPE.set(scope)
         if not new_agent:
             return _Opened(token, scope)
-        return _Opened(token, scope, parent, self._agent, datetime.now(UTC).replace(tzinfo=None))
+        return _Opened(token, scope, parent, self._agent, utc_now())
 
     def _close(self, opened: _Opened) -> None:
         SCOPE.reset(opened.token)
@@ -303,7 +303,7 @@ class context:  # noqa: N801  (a lower-case name: it reads as a function at the 
         scope = opened.scope
         if opened.agent is None or sink is None or opened.started_at is None:
             return
-        ended = datetime.now(UTC).replace(tzinfo=None)
+        ended = utc_now()
         sink.submit(
             AgentSpan(
                 trace_id=scope.trace_id or new_trace_id(),

@@ -12,7 +12,7 @@ from tokenomy.cli.options import config_option, db_option, resolve
 from tokenomy.gateway.attribution import MAX_TAGS, parse_tags
 from tokenomy.gateway.key_store import create_key, read_keys, revoke_key
 from tokenomy.native import attribution_to_native
-from tokenomy.schema import Attribution
+from tokenomy.schema import Attribution, utc_now
 from tokenomy.store import open_store
 
 
@@ -134,7 +134,7 @@ def _tags(text: str | None) -> dict[str, str]:
 def _expiry(text: str | None) -> datetime | None:
     if text is None:
         return None
-    now = datetime.now(UTC).replace(tzinfo=None)
+    now = utc_now()
     units = {"d": "days", "h": "hours", "m": "minutes"}
     if text[:-1].isdigit() and text[-1] in units:
         amount = int(text[:-1])

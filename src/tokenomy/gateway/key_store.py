@@ -41,9 +41,8 @@ from tokenomy.config import Config
 from tokenomy.errors import StoreError
 from tokenomy.gateway.keys import VirtualKey, hash_key, new_key
 from tokenomy.native import attribution_from_native, attribution_to_native
-from tokenomy.schema import Attribution
+from tokenomy.schema import Attribution, utc_now
 from tokenomy.store import open_store
-from tokenomy.store.arrow import utc_now
 from tokenomy.store.duckdb import DuckDBStore
 from tokenomy.store.virtual_keys import StoredKey
 

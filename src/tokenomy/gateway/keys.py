@@ -22,10 +22,10 @@ import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Final
 
-from tokenomy.schema import Attribution
+from tokenomy.schema import Attribution, utc_now
 
 PREFIX: Final = "tk-"
 _MISS_RELOAD: Final = 1.0
@@ -75,7 +75,7 @@ class VirtualKey:
 
     def valid(self, now: datetime | None = None) -> bool:
         """True when neither revoked nor expired."""
-        now = now or datetime.now(UTC).replace(tzinfo=None)
+        now = now or utc_now()
         return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)
 
 

@@ -146,11 +146,6 @@ def money(value: Decimal | None) -> Decimal | None:
     return value.quantize(MONEY_QUANTUM, rounding=ROUND_HALF_UP)
 
 
-def utc_now() -> datetime:
-    """Now, as naive UTC (how the tables hold times)."""
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
 def utc_naive(value: datetime | None) -> datetime | None:
     """A datetime as naive UTC (aware values are converted; naive ones are taken as UTC)."""
     if value is None or value.tzinfo is None:

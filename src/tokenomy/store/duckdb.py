@@ -21,12 +21,12 @@ import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type in
 
 from tokenomy import config as config_module
 from tokenomy.errors import StoreError
-from tokenomy.schema import BUCKETS, Call, Charge, Finding, OutcomeEvent
+from tokenomy.schema import BUCKETS, Call, Charge, Finding, OutcomeEvent, utc_now
 from tokenomy.store import budgets as store_budgets
 from tokenomy.store import duckdb_events, duckdb_export, duckdb_import, duckdb_migrate, duckdb_priced
 from tokenomy.store import findings as store_findings
 from tokenomy.store import virtual_keys as store_keys
-from tokenomy.store.arrow import calls_from_arrow, calls_to_arrow, charges_to_arrow, utc_now
+from tokenomy.store.arrow import calls_from_arrow, calls_to_arrow, charges_to_arrow
 from tokenomy.store.base import CallFilter, ExportFormat, ImportResult, InsertResult, PricerLike, Progress
 from tokenomy.store.duckdb_compat import arrow_reader, arrow_table
 from tokenomy.store.duckdb_dialect import DuckDBDialect

@@ -15,8 +15,8 @@ from typing import Final
 import duckdb
 
 from tokenomy.errors import StoreError
+from tokenomy.schema import utc_now
 from tokenomy.store import migrations
-from tokenomy.store.arrow import utc_now
 
 _MIGRATIONS_DDL: Final = (
     "CREATE TABLE IF NOT EXISTS _migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMP)"
