@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import re
 import xml.etree.ElementTree as ET
 from decimal import Decimal
@@ -71,3 +72,28 @@ def test_the_value_axis_ends_on_a_round_labelled_line() -> None:
     svg = stacked_bars("spend", ["d1", "d2"], {"a": [Decimal("3.9"), Decimal("1")]})
     labels = [t.text for t in ET.fromstring(svg).iter(f"{NS}text") if (t.text or "").startswith("$")]
     assert labels == ["$0.00", "$1.00", "$2.00", "$3.00", "$4.00"]  # 3.9 is drawn below the $4 line
+
+
+def _x_ticks(svg: str, labels: list[str]) -> list[ET.Element]:
+    return [t for t in ET.fromstring(svg).iter(f"{NS}text") if t.text in labels]
+
+
+def test_two_weeks_of_daily_labels_never_touch() -> None:
+    labels = [f"2026-10-{d:02d}" for d in range(5, 19)]  # 14 days: 62 units a bar, 66 a label
+    svg = stacked_bars("spend", labels, {"a": [Decimal(1)] * 14})
+    ticks = _x_ticks(svg, labels)
+    assert [t.text for t in ticks] == labels[::2]  # every other day: each label has a free slot
+    centres = [float(t.get("x") or 0) for t in ticks[1:-1]]
+    assert min(b - a for a, b in itertools.pairwise(centres)) > 66 + 8
+
+
+def test_a_long_series_name_is_cut_in_the_legend_and_whole_in_its_tooltip() -> None:
+    long_name = "team-" + "x" * 120
+    svg = stacked_bars("spend", ["d1"], {long_name: [Decimal(1)], "<b>&</b>": [Decimal(2)]})
+    items = [g for g in ET.fromstring(svg).iter(f"{NS}g") if g.get("class") == "legend-item"]
+    shown = [g.find(f"{NS}text").text for g in items]  # type: ignore[union-attr]
+    assert shown == ["team-" + "x" * 34 + "…", "<b>&</b>"]
+    assert [g.findtext(f"{NS}title") for g in items] == [long_name, "<b>&</b>"]
+    assert [g.get("data-series") for g in items] == [long_name, "<b>&</b>"]
+    right = float(items[1].find(f"{NS}text").get("x") or 0)  # type: ignore[union-attr]
+    assert right + 6.6 * len("<b>&</b>") < 960 - 16  # the second item still starts inside the chart

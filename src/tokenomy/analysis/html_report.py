@@ -32,6 +32,12 @@ SHORT: Final = {
     "untracked": "untracked",
 }
 """Short names of the cost-driver parts, for chart labels."""
+WRAP_CHARS: Final = 40
+"""Text cells longer than this may wrap onto several lines."""
+SPEND_ROWS: Final = 50
+"""Rows of the spend table shown, the most expensive first."""
+DRIVER_ROWS: Final = 8
+"""Rows of the cost-driver table shown per dimension, the largest changes first."""
 
 CSS: Final = """
 :root { --ink:#1d2430; --muted:#5b6472; --line:#e3e6eb; --bg:#f6f7f9; --good:#007a55; --bad:#b3400a; }
@@ -60,6 +66,17 @@ td.num, th.num { text-align:right; }
 .pill.success { background:#e3f4ec; color:var(--good); }
 .pill.failure { background:#fbe9e1; color:var(--bad); }
 .pill.unknown { background:#eceef1; color:var(--muted); }
+.card { overflow-x:auto; }
+svg.chart { min-width:720px; }
+td.wrap { white-space:normal; overflow-wrap:anywhere; min-width:24ch; }
+@media print {
+  body { background:#fff; print-color-adjust:exact; -webkit-print-color-adjust:exact; }
+  main { max-width:none; padding:0; }
+  .card, .tile, tr { break-inside:avoid; }
+  .card { overflow:visible; }
+  svg.chart { min-width:0; }
+  table { font-size:11px; } th, td { padding:4px 5px; } td.wrap { min-width:16ch; }
+}
 """
 
 
@@ -67,10 +84,12 @@ def render(data: Overview) -> str:
     """The report as a complete HTML document (UTF-8, self-contained)."""
     period = data.period.label() if data.period else "all time"
     previous = data.previous.label() if data.previous else None
+    trends = any(k.previous is not None for k in data.kpis)
     filters = ", ".join(f"{k} = {' | '.join(v)}" for k, v in data.scope.where)
     subtitle = (
         f"{period}"
-        + (f" · compared with {previous}" if previous else "")
+        + (f" · compared with {previous}" if previous and trends else "")
+        + (f" · no calls to compare with in {previous}" if previous and not trends else "")
         + (f" · {filters}" if filters else "")
     )
     body = [
@@ -79,7 +98,7 @@ def render(data: Overview) -> str:
         _tiles(data.kpis),
         _chart_card("spend-by-team", "Spend over time by team", data.over_time["team"]),
         _chart_card("spend-by-model", "Spend over time by model", data.over_time["model"]),
-        _drivers(data.drivers, data.previous),
+        _drivers(data.drivers, data.previous, empty=not data.table.total.calls),
         _sessions(data.sessions),
         _spend_table(data),
         _notes(data.notes),
@@ -129,11 +148,13 @@ def _chart_card(ident: str, title: str, series: Series) -> str:
     return f'<section class="card" id="{ident}"><h2>{escape(title)} (per {series.unit})</h2>{chart}</section>'
 
 
-def _drivers(drivers: CostDrivers | None, previous: Period | None) -> str:
+def _drivers(drivers: CostDrivers | None, previous: Period | None, *, empty: bool = False) -> str:
     if drivers is None:
         before = f" ({previous.label()})" if previous else ""
         text = (
-            f"No cost drivers: the previous period{before} holds no calls to compare with. "
+            "No cost drivers: this period holds no calls."
+            if empty
+            else f"No cost drivers: the previous period{before} holds no calls to compare with. "
             "Choose a period with --since/--until, or a baseline with --compare."
         )
         body = f'<h2>Why spend changed</h2><p class="notes">{escape(text)}</p>'
@@ -142,9 +163,11 @@ def _drivers(drivers: CostDrivers | None, previous: Period | None) -> str:
     title = f"Why spend changed: {drivers.baseline.label()} → {drivers.current.label()}"
     steps = [(SHORT[name], total.parts[name]) for name in PARTS if name in DRIVERS or total.parts[name]]
     chart = waterfall(title, ("before", total.baseline_cost), steps, ("now", total.current_cost))
-    rows = []
+    rows, cut = [], []
     for dim, group_rows in drivers.groups.items():
-        for row in group_rows[:8]:
+        if len(group_rows) > DRIVER_ROWS:
+            cut.append(f"by {dim}: the {DRIVER_ROWS} largest changes of {len(group_rows):,} values")
+        for row in group_rows[:DRIVER_ROWS]:
             dominant = SHORT.get(row.dominant or "", UNKNOWN)
             rows.append(
                 _tr(
@@ -163,7 +186,7 @@ def _drivers(drivers: CostDrivers | None, previous: Period | None) -> str:
     table = _table(
         ["by", "value", "before", "now", "change", "dominant driver", "its effect"], rows, (2, 3, 4, 6)
     )
-    notes = _notes(drivers.notes)
+    notes = _notes([*drivers.notes, *cut])
     return f'<section class="card" id="drivers"><h2>{escape(title)}</h2>{chart}{table}{notes}</section>'
 
 
@@ -193,14 +216,17 @@ def _sessions(sessions: SessionList) -> str:
         )
     head = ["session", "calls", "charges", "tokens", "duration", "outcome", "cost", "unpriced"]
     title = f"Most expensive sessions (of {sessions.sessions:,})"
-    table = _table(head, rows, (1, 2, 3, 4, 6, 7))
+    table = (
+        _table(head, rows, (1, 2, 3, 4, 6, 7)) if rows else '<p class="notes">no sessions in this period</p>'
+    )
     return f'<section class="card" id="sessions"><h2>{escape(title)}</h2>{table}</section>'
 
 
 def _spend_table(data: Overview) -> str:
     by = list(data.table.by)
     rows = []
-    for r in sorted(data.table.rows, key=lambda r: -(r.cost or Decimal(0)))[:50]:
+    ranked = sorted(data.table.rows, key=lambda r: -(r.cost or Decimal(0)))
+    for r in ranked[:SPEND_ROWS]:
         cells: list[object] = [r.group[d] for d in by]
         cells += [
             r.calls,
@@ -213,16 +239,29 @@ def _spend_table(data: Overview) -> str:
         rows.append(_tr(cells, numeric=tuple(range(len(by), len(by) + 6))))
     head = [*by, "calls", "charges", "tokens", "cost", "share", "unpriced"]
     title = "Spend by " + (", ".join(by) if by else "everything")
-    table = _table(head, rows, range(len(by), len(head)))
+    if len(ranked) > SPEND_ROWS:
+        title += f" (the {SPEND_ROWS} most expensive of {len(ranked):,} rows)"
+    table = (
+        _table(head, rows, range(len(by), len(head)))
+        if rows
+        else '<p class="notes">no calls or charges in this period</p>'
+    )
     return f'<section class="card" id="spend"><h2>{escape(title)}</h2>{table}</section>'
 
 
 def _tr(cells: Sequence[object], numeric: Iterable[int] = (), raw: Iterable[int] = ()) -> str:
+    """A table row; a text cell longer than :data:`WRAP_CHARS` may wrap (one long name would else
+    widen its table past the page)."""
     nums, raws = set(numeric), set(raw)
     out = []
     for i, cell in enumerate(cells):
         text = str(cell) if i in raws else escape(f"{cell:,}" if isinstance(cell, int) else str(cell))
-        out.append(f'<td class="num">{text}</td>' if i in nums else f"<td>{text}</td>")
+        if i in nums:
+            out.append(f'<td class="num">{text}</td>')
+        elif i not in raws and len(str(cell)) > WRAP_CHARS:
+            out.append(f'<td class="wrap">{text}</td>')
+        else:
+            out.append(f"<td>{text}</td>")
     return f"<tr>{''.join(out)}</tr>"
 
 

@@ -41,6 +41,15 @@ _TOP: Final = 22
 _AXIS_H: Final = 26
 _LEGEND_ROW: Final = 18
 _CHAR_W: Final = 6.6
+_LABEL_GAP: Final = 10
+"""Room kept between two x labels, in chart units."""
+LEGEND_CHARS: Final = 40
+"""Longest series name a legend writes out; a longer one is cut with "…" (its tooltip has it whole)."""
+
+
+def short(text: str, limit: int = LEGEND_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, the last one an ellipsis, when it is longer."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def money_label(value: float) -> str:
@@ -124,7 +133,9 @@ def stacked_bars(title: str, labels: Sequence[str], series: Mapping[str, Sequenc
     scale = _Scale(0.0, math.ceil(tallest / step - 1e-9) * step)  # up to a round, labelled line
     slot = (WIDTH - _LEFT - _RIGHT) / max(len(labels), 1)
     bar_w = max(slot * 0.72, 1.0)
-    every = max(math.ceil(len(labels) / 14), 1)
+    widest = max((_CHAR_W * len(label) for label in labels), default=0.0)
+    fits = max(int((WIDTH - _LEFT - _RIGHT) // (widest + _LABEL_GAP)), 1)
+    every = max(math.ceil(len(labels) / fits), 1)  # every label drawn has room: none runs into the next
     body = _axis(scale)
     for i, label in enumerate(labels):
         x = _LEFT + i * slot + (slot - bar_w) / 2
@@ -149,18 +160,23 @@ def stacked_bars(title: str, labels: Sequence[str], series: Mapping[str, Sequenc
 
 
 def _legend(names: Sequence[str], y: float) -> tuple[list[str], int]:
-    """Legend items, wrapped onto as many rows as the width needs; returns them and the row count."""
+    """Legend items, wrapped onto as many rows as the width needs; returns them and the row count.
+
+    A name longer than :data:`LEGEND_CHARS` is cut short (the item's tooltip gives it whole), so
+    that one long name cannot run off the chart.
+    """
     out: list[str] = []
     x, row = float(_LEFT), 0
     for j, name in enumerate(names):
-        width = 24 + _CHAR_W * len(name)
+        shown = short(name)
+        width = 24 + _CHAR_W * len(shown)
         if x + width > WIDTH - _RIGHT and x > _LEFT:
             x, row = float(_LEFT), row + 1
         top = y + row * _LEGEND_ROW
         out.append(
-            f'<g class="legend-item" data-series="{escape(name)}">'
+            f'<g class="legend-item" data-series="{escape(name)}"><title>{escape(name)}</title>'
             f'<rect x="{x:.1f}" y="{top - 9:.1f}" width="10" height="10" fill="{PALETTE[j % len(PALETTE)]}"/>'
-            f'<text x="{x + 14:.1f}" y="{top:.1f}" class="legend">{escape(name)}</text></g>'
+            f'<text x="{x + 14:.1f}" y="{top:.1f}" class="legend">{escape(shown)}</text></g>'
         )
         x += width
     return out, row + 1 if names else 0

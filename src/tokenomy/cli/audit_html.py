@@ -30,14 +30,31 @@ th, td { text-align:left; padding:6px 8px; border-bottom:1px solid #e3e6eb; vert
 th { color:#5b6472; font-weight:600; font-size:12px; }
 td.num, th.num { text-align:right; white-space:nowrap; }
 .sev-high { color:#b3400a; font-weight:600; } .sev-medium { color:#8a6100; } .sev-low { color:#5b6472; }
+td.wrap { overflow-wrap:anywhere; min-width:24ch; }
+@media print {
+  body { background:#fff; }
+  main { max-width:none; padding:0; }
+  section { overflow:visible; }
+  tr { break-inside:avoid; }
+}
 """
+LONG_WORD: Final = 40
+"""Longest word a table cell keeps whole."""
 
 
 def _cells(values: Sequence[str], numeric: Iterable[int] = ()) -> str:
+    """Table cells of escaped ``values``; a text cell holding a word longer than :data:`LONG_WORD`
+    characters may break it anywhere (one long name would else widen its table past the page)."""
     nums = set(numeric)
-    return "".join(
-        f'<td class="num">{v}</td>' if i in nums else f"<td>{v}</td>" for i, v in enumerate(values)
-    )
+    out = []
+    for i, v in enumerate(values):
+        if i in nums:
+            out.append(f'<td class="num">{v}</td>')
+        elif any(len(word) > LONG_WORD for word in v.split()):
+            out.append(f'<td class="wrap">{v}</td>')
+        else:
+            out.append(f"<td>{v}</td>")
+    return "".join(out)
 
 
 def _table(head: Sequence[str], rows: Sequence[str], numeric: Iterable[int] = (), caption: str = "") -> str:
