@@ -7,8 +7,10 @@ from pathlib import Path
 from tests.analysis.builders import hand_store
 from tests.analysis.conftest import SimStore
 from tokenomy.analysis.dimensions import Scope
+from tokenomy.analysis.grouped import Selection
 from tokenomy.analysis.overview import OTHER, bucket_for, kpi_json, overview, report_period
 from tokenomy.analysis.periods import Period
+from tokenomy.analysis.report_analyses import Analyses, analysis_report
 from tokenomy.store import open_store
 
 WEEK2 = Scope(datetime(2026, 10, 12), datetime(2026, 10, 19))
@@ -84,10 +86,17 @@ def test_over_all_the_data_the_drivers_explain_the_last_week(sim: SimStore) -> N
     assert "holds no calls: these drivers explain its last 7 days" in data.drivers.notes[0]
     parts = sum(data.drivers.total.parts.values(), Decimal(0))
     assert parts == data.drivers.total.change
-    # asked for explicitly, the empty previous period is compared as it is: all of it is new volume
+    # asked for explicitly, the two periods are those `report --compare previous` compares in its table
+    # and JSON: the last 7 days with calls and the 7 before (the whole span against an empty one before)
+    assert asked.period == last
+    assert asked.previous == Period(last.since - timedelta(days=7), last.since)
     assert asked.drivers is not None
-    assert asked.drivers.baseline == asked.previous
-    assert asked.drivers.total.baseline_cost == 0
+    assert (asked.drivers.current, asked.drivers.baseline) == (asked.period, asked.previous)
+    with open_store(sim.db, read_only=True) as store:
+        table = analysis_report(store, Selection(), Analyses(compare="previous"))
+    assert table.drivers is not None
+    assert (table.drivers.current, table.drivers.baseline) == (asked.period, asked.previous)
+    assert table.drivers.total == asked.drivers.total
 
 
 def test_a_single_day_with_nothing_before_has_no_drivers(tmp_path: Path) -> None:

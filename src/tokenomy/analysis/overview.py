@@ -1,7 +1,10 @@
 """Everything a full report shows, computed once: KPIs with trends, spend by group and over time,
 cost drivers and the most expensive sessions.
 
-The current period is ``--since``/``--until`` when given, else every whole UTC day holding calls.
+The current period is ``--since``/``--until`` when given, else every whole UTC day holding calls;
+with ``compare`` asked for, a missing bound is filled as ``tokenomy report --compare`` fills it in
+its table and JSON (:func:`~tokenomy.analysis.periods.current_period`: the last 7 days with calls),
+so that the HTML page compares the same two periods.
 The previous period (for trends and the driver waterfall) is the one ``compare`` names
 (:mod:`tokenomy.analysis.periods`, default the period of the same length just before). When no
 ``compare`` was asked for and that previous period holds no calls (a report over all the data
@@ -27,7 +30,7 @@ from tokenomy.analysis.drivers import CostDrivers, cost_drivers
 from tokenomy.analysis.formats import bucket_label
 from tokenomy.analysis.grouped import Selection, grouped_calls
 from tokenomy.analysis.kpis import KPI_FACETS, Kpi, figures, kpis
-from tokenomy.analysis.periods import Period, baseline_period, data_span
+from tokenomy.analysis.periods import Period, baseline_period, current_period, data_span
 from tokenomy.analysis.sessions import SessionList, top_sessions
 from tokenomy.analysis.sources import Sources, detect
 from tokenomy.native import money_text
@@ -109,8 +112,14 @@ def overview(
     """
     src = detect(store)
     scope = scope or Scope()
-    period = report_period(store, scope)
-    bounded = scope.since is not None or scope.until is not None
+    if (
+        compare is not None
+    ):  # the period `report --compare` compares (JSON, table): the last days unless given
+        period = current_period(store, scope.since, scope.until)
+        bounded = period is not None
+    else:
+        period = report_period(store, scope)
+        bounded = scope.since is not None or scope.until is not None
     # an open scope keeps the calls that have no start time: the period only places the others
     current = scope.between(period.since, period.until) if period and bounded else scope
     previous = baseline_period(period, compare or "previous") if period else None
