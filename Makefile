@@ -36,7 +36,7 @@ $(COMPILED): $(STAMP) scripts/compile-metering $(COMPILED_SOURCES)
 
 install: $(COMPILED) ## Create .venv, install tokenomy with its dev tools, compile metering
 
-demo: $(COMPILED) ## Simulate a month of agent traffic, import it into $(DEMO_DB), print the report
+demo: $(COMPILED) ## Simulate a month of agent traffic, import it into $(DEMO_DB), audit it, print the report
 	$(BIN)/tokenomy demo --db $(DEMO_DB) --out $(DEMO_DATA)
 
 test: $(COMPILED) ## Run the whole test suite (unit, real-data, integration)

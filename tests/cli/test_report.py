@@ -7,6 +7,7 @@ import re
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from tests.analysis.test_report import fill
@@ -327,3 +328,16 @@ def test_json_money_is_fixed_point_in_every_part_of_the_report(tmp_path: Path) -
     assert first["total"]["cost"] == "0.000000095000"
     code, out = _run("report", "--db", str(db), *period, "--format", "csv")
     assert [row["cost"] for row in csv.DictReader(io.StringIO(out))] == ["0.000000095000"]
+
+
+def test_out_dash_is_stdout_as_for_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`-o -` wrote a file named '-' (export and simulate take '-' for stdout)."""
+    monkeypatch.chdir(tmp_path)
+    db = _hand(tmp_path)
+    code, out = _run("report", "--db", db, "--by", "team", "--format", "json", "-o", "-")
+    assert code == 0
+    assert json.loads(out)["by"] == ["team"]
+    code, out = _run("audit", "--db", db, "--format", "json", "--no-save", "-o", "-")
+    assert code == 0
+    assert "audit_id" in json.loads(out)
+    assert not (tmp_path / "-").exists()

@@ -23,7 +23,7 @@ from tokenomy.analysis.savings import build_plan, call_costs
 from tokenomy.analysis.waste.base import ROUTE_KEYS, AuditOptions, Context
 from tokenomy.analysis.waste.walkthrough import SessionWalk, sample_sessions, walk
 from tokenomy.cli.audit_json import AuditReport, group_by, report_json
-from tokenomy.cli.options import check_period, config_option, db_option, option_value, resolve
+from tokenomy.cli.options import check_period, config_option, db_option, option_value, out_option, resolve
 from tokenomy.pricing import Pricer
 from tokenomy.store import open_store
 from tokenomy.store.duckdb_open import missing_store
@@ -62,9 +62,7 @@ TIME_FORMATS: Final = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
     default=None,
     help="Price overrides.",
 )
-@click.option(
-    "--out", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write to FILE."
-)
+@out_option
 def command(
     *,
     db: Path | None,

@@ -37,6 +37,18 @@ def check_period(since: datetime | None, until: datetime | None) -> None:
         raise click.BadParameter(f"{until:%Y-%m-%d %H:%M:%S} is not after --since", param_hint="--until")
 
 
+def out_option(func: F) -> F:
+    """``--out/-o FILE``: write there instead of stdout (``-`` is stdout, as for ``export``)."""
+    return click.option(
+        "--out",
+        "-o",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        callback=lambda _ctx, _param, value: None if value is not None and str(value) == "-" else value,
+        help="Write to FILE (- or none: stdout).",
+    )(func)
+
+
 def db_option(func: F) -> F:
     """``--db PATH``: the store file (default ./tokenomy.duckdb, or $TOKENOMY_DB)."""
     return click.option(

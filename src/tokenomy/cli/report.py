@@ -44,6 +44,7 @@ from tokenomy.cli.options import (
     config_option,
     db_option,
     option_value,
+    out_option,
     resolve,
     server_option,
 )
@@ -113,9 +114,7 @@ _HEAD: Final = (
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "json", "csv", "html"]), default="table", show_default=True
 )
-@click.option(
-    "--out", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write to FILE."
-)
+@out_option
 @click.option(
     "--top",
     type=click.IntRange(min=1),
