@@ -120,7 +120,14 @@ def test_calls_page_and_lookup(tmp_path: Path, pricer: Pricer) -> None:
         store.write_events(_batch(), pricer=pricer)
         assert store.calls_page(limit=2).column("id").to_pylist() == ["late", "a2"]
         assert store.calls_page(limit=2, offset=2).column("id").to_pylist() == ["a1"]
-        assert store.calls_page(CallFilter(session_id="S")).num_rows == 2
+        # a session's calls as its records hold them: "late" takes S from its trace's root span
+        in_s = store.calls_page(CallFilter(session_id="S")).column("id").to_pylist()
+        assert (
+            in_s
+            == ["late", "a2", "a1"]
+            == list(reversed(store.session_records("S").calls.column("id").to_pylist()))
+        )
+        assert store.calls_page(CallFilter(session_id="S", provider="nobody")).num_rows == 0
         assert store.call_by_id("a2").column("id").to_pylist() == ["a2"]
         assert store.call_by_id("zzz").num_rows == 0
         actions = store.outcomes_table("call", ["a1", "zzz"]).column("action").to_pylist()

@@ -111,8 +111,8 @@ def _params(*names: str) -> list[dict[str, Any]]:
         "provider": ("Only calls of this provider (canonical id: openai, anthropic...).", "string"),
         "model": ("Only calls of this model (the one that served, else the one requested).", "string"),
         "session_id": (
-            "Only calls that name this session themselves (a call that takes its session from its "
-            "trace is in /api/v1/sessions/{id}).",
+            "Only the calls of this session, as /api/v1/sessions/{id} lists them: those that name it, "
+            "and those that take it from their trace.",
             "string",
         ),
         "limit": ("Page size, 1 to 1000 (default 100).", "integer"),

@@ -9,6 +9,7 @@ the bulk-load time and quadrupled the file (docs/store.md has the figures).
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
@@ -464,9 +465,13 @@ class DuckDBStore:
             return duckdb_events.insert_keyed(self._con, "spans", spans, self.next_stamp())
 
     def calls_page(self, filters: CallFilter | None = None, *, limit: int = 100, offset: int = 0) -> pa.Table:
-        """Up to ``limit`` selected calls after the first ``offset``, newest first."""
+        """Up to ``limit`` selected calls after the first ``offset``, newest first; a session selects
+        its calls as a session's records hold them (their own session, else their trace's)."""
+        session = None if filters is None else filters.session_id
+        if filters is not None and session is not None:  # matched below on the call's session or its trace's
+            filters = dataclasses.replace(filters, session_id=None)
         where, params = filter_sql(filters)
-        return duckdb_events.calls_page(self, where, params, limit=limit, offset=offset)
+        return duckdb_events.calls_page(self, where, params, session_id=session, limit=limit, offset=offset)
 
     def call_by_id(self, call_id: str) -> pa.Table:
         """The stored call with this id, as a table of zero or one row."""

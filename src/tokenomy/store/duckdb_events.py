@@ -113,9 +113,21 @@ def _read(store: DuckDBStore, sql: str, params: Sequence[Any]) -> pa.Table:
         cursor.close()
 
 
-def calls_page(store: DuckDBStore, where: str, params: Sequence[Any], *, limit: int, offset: int) -> pa.Table:
-    """Up to ``limit`` calls matching ``where`` after the first ``offset``, newest first (then by id)."""
-    sql = f"SELECT * FROM calls WHERE {where} ORDER BY started_at DESC NULLS LAST, id LIMIT ? OFFSET ?"
+def calls_page(
+    store: DuckDBStore,
+    where: str,
+    params: Sequence[Any],
+    *,
+    session_id: str | None = None,
+    limit: int,
+    offset: int,
+) -> pa.Table:
+    """Up to ``limit`` calls matching ``where`` (and of session ``session_id``, their own or their
+    trace's, as :func:`session_records` reads a session) after the first ``offset``, newest first
+    (then by id)."""
+    if session_id is not None:
+        where, params = f"({where}) AND {_SESSION_OF_CALL} = ?", [*params, session_id]
+    sql = f"SELECT * FROM calls c WHERE {where} ORDER BY started_at DESC NULLS LAST, id LIMIT ? OFFSET ?"
     return _read(store, sql, [*params, limit, offset])
 
 
