@@ -3,41 +3,17 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from html.parser import HTMLParser
 from pathlib import Path
 
 from click.testing import CliRunner
 
+from tests.analysis.test_html_layout import parse
 from tests.analysis.waste.factory import Conversation, store_of
 from tokenomy.cli.main import cli
 from tokenomy.schema import Call
 
 LONG = "a-very-long-team-name-" + "x" * 100
 SCRIPT = "<script>alert(1)</script>"
-
-
-class _Cells(HTMLParser):
-    """The class and text of every ``td``."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.cells: list[tuple[str | None, str]] = []
-        self.tags: set[str] = set()
-        self._cell: tuple[str | None, list[str]] | None = None
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.add(tag)
-        if tag == "td":
-            self._cell = (dict(attrs).get("class"), [])
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "td" and self._cell is not None:
-            self.cells.append((self._cell[0], "".join(self._cell[1])))
-            self._cell = None
-
-    def handle_data(self, data: str) -> None:
-        if self._cell is not None:
-            self._cell[1].append(data)
 
 
 def _caching(session: str, team: str, after: float) -> list[Call]:
@@ -70,9 +46,8 @@ def test_long_and_odd_names_in_the_audit_page(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     page = target.read_text()
     assert "<script" not in page
-    parsed = _Cells()
-    parsed.feed(page)
-    assert "script" not in parsed.tags
+    parsed = parse(page)
+    assert "script" not in {tag for tag, _ in parsed.tags}
     by_text = {text: css for css, text in parsed.cells}
     assert by_text[LONG] == "wrap"  # the "Waste by team" row: may break, never widens the page
     assert by_text[SCRIPT] is None  # short names stay as they are

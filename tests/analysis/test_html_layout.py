@@ -19,7 +19,7 @@ LONG = "a-very-long-team-name-" + "x" * 100
 SESSION = "<img src=x onerror=alert(2)>"
 
 
-class _Page(HTMLParser):
+class Page(HTMLParser):
     """Tags with their attributes, the text of every ``td``, and the text outside tags."""
 
     def __init__(self) -> None:
@@ -45,8 +45,9 @@ class _Page(HTMLParser):
             self._cell[1].append(data)
 
 
-def _parse(page: str) -> _Page:
-    parser = _Page()
+def parse(page: str) -> Page:
+    """The page read by :class:`Page` (the audit page's tests read it too)."""
+    parser = Page()
     parser.feed(page)
     return parser
 
@@ -77,7 +78,7 @@ def test_odd_names_are_text_everywhere_and_long_ones_wrap(tmp_path: Path) -> Non
         page = html_report.render(overview(store, by=("team", "feature")))
     assert "<script" not in page
     assert "<img" not in page
-    parsed = _parse(page)
+    parsed = parse(page)
     assert not {"script", "img"} & {tag for tag, _ in parsed.tags}
     texts = {text for _, text in parsed.cells}
     assert set(names) <= texts
@@ -95,7 +96,7 @@ def test_an_empty_period_says_there_is_nothing_rather_than_blaming_the_baseline(
     _odd_store(db, ["a", "b"])
     with open_store(db, read_only=True) as store:
         page = html_report.render(overview(store, Scope(datetime(2027, 1, 1), datetime(2027, 1, 8))))
-    text = " ".join(_parse(page).text)
+    text = " ".join(parse(page).text)
     assert "No cost drivers: this period holds no calls." in text
     assert "previous period" not in text.split("Why spend changed")[1].split("Most expensive")[0]
     assert "no sessions in this period" in text
