@@ -65,3 +65,17 @@ def test_dollars_charge_dollar_accounts_and_token_accounts_keep_their_reservatio
     assert (settled.cost, charges) == (Decimal("0.0000001234"), [124, 2_025])
     with pytest.raises(ValueError, match="settle\\(\\) takes a Usage"):
         charged(res, -1, cards, lambda: DAY)
+
+
+def test_a_usage_whose_output_is_unknown_charges_the_output_bound() -> None:
+    """A Usage with its input but not its output (a cut answer): the pricer priced the input alone,
+    so a dollar budget was charged $0.00015 for a request that may have written 1,024 tokens."""
+    cards = PriceCards()
+    res = reservation(cards)
+    settled, charges = charged(res, Usage(input_total=1_001), cards, lambda: DAY)
+    # 1,001 input at $0.15/M + 1,024 output at $0.60/M: the reservation's own worst case
+    assert settled.cost == Decimal("0.00076455")
+    assert (settled.tokens, charges) == (2_025, [764_550, 2_025])
+    settled, charges = charged(res, Usage(output_total=10), cards, lambda: DAY)
+    assert settled.cost == Decimal("0.00015615")  # the counted input at its worst rate, 10 output
+    assert (settled.tokens, charges) == (1_011, [156_150, 1_011])

@@ -135,6 +135,10 @@ def test_soft_policies_walk_the_downgrade_chain(clock: Clock) -> None:
     # each alert gives the share that chose its step, not counting the request's own reservation
     assert [a.used_share for a in alerts.sent] == [0.5, 0.75]
     assert "is at 50% of 10,000 tokens per day" in alerts.sent[0].message
+    # steps are cumulative: the second alert names the model too, not only its own step
+    assert alerts.sent[1].message.endswith(
+        "requests now go out with model=gpt-4o-mini, then max_tokens<=256, reasoning_effort=low (step 2 of 2)"
+    )
 
 
 def test_settlement_takes_usage_cost_or_output_tokens_and_counts_once(clock: Clock) -> None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import time
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -214,10 +215,74 @@ def test_settlements_made_while_redis_is_down_are_sent_when_it_answers(tmp_path:
             ledger.reserve("r2", lines, 100, 1, ttl=60)
         server.start()
         time.sleep(0.1)
-        ledger.seed(key, 500, 0)  # the restarted server lost the account: rebuilt from the store
-        assert isinstance(ledger.reserve("r3", lines, 100, 1, ttl=60), Granted)
+        # the restarted server lost the account: it is rebuilt from the store, which holds the call
+        # the kept settlement settles; that settlement goes first and finds no account to add to
+        ledger.seed(key, 570, 0)
         assert ledger.pending_settlements == 0
+        assert isinstance(ledger.reserve("r3", lines, 100, 1, ttl=60), Granted)
         assert ledger.usage([key]) == [(570, 100)]
+
+
+def test_a_settlement_kept_while_redis_stalled_is_not_added_again_to_a_rebuilt_account(
+    tmp_path: Path,
+) -> None:
+    """A new account's first request admitted unenforced (fail open) during a stall: once Redis
+    answers the account is rebuilt from the store, which holds that call; its kept settlement
+    must not add it a second time (it did when it was sent after the seed)."""
+    name = fresh()
+    with RedisProcess() as server, open_store(tmp_path / "t.duckdb") as store:
+        guard = BudgetGuard(
+            [
+                policy(name=name, scope="team", limit_usd="1.00", window="month"),
+                # a soft policy makes admission read usage (and rebuild) before it reserves
+                policy(name=f"{name}s", limit_usd="10", mode="soft", downgrade=[{"model": "gpt-4o-mini"}]),
+            ],
+            ledger=RedisLedger(server.url, timeout=0.2, retry_interval=0.05),
+            spend=StoreSpend(store),
+            settings=BudgetSettings(fail=FailMode.OPEN),
+        )
+        server.pause()
+        try:
+            unmetered = guard.reserve(ask(team="search"))
+            assert isinstance(unmetered, Reservation)
+            assert not unmetered.enforced
+            assert guard.settle(unmetered, 1024).cost == Decimal("0.0007644")
+        finally:
+            server.resume()
+        # kept: the settlement (the soft policy's usage read timed out: no reservation was sent)
+        assert guard.ledger.pending_settlements == 1  # type: ignore[attr-defined]
+        store.insert_calls([recorded_call("during", datetime.now(UTC), "0.0007644", team="search")])
+        time.sleep(0.1)
+        again = guard.reserve(ask(team="search"))
+        assert isinstance(again, Reservation)
+        team_key, global_key = (h.key for h in again.held)
+        assert guard.ledger.usage([team_key]) == [(764_400, 764_400)]  # the call once, and the new hold
+        assert guard.ledger.usage([global_key]) == [(764_400, 764_400)]
+
+
+def test_an_async_guard_reads_usage_again_after_a_redis_restart(tmp_path: Path) -> None:
+    """After a restart the asyncio pipeline's pooled connection is closed by the server; the first
+    usage read used to fail on it, and fail closed then refused (503) for ``retry_interval``."""
+    name = fresh()
+    with RedisProcess() as server:
+        ledger = RedisLedger(server.url, retry_interval=60.0)
+
+        async def usage() -> list[tuple[int, int] | None]:
+            return await ledger.ausage([name])
+
+        async def seeded() -> list[tuple[int, int] | None]:
+            await ledger.aseed(name, 7, 0)
+            return await usage()
+
+        loop = asyncio.new_event_loop()
+        try:
+            assert loop.run_until_complete(seeded()) == [(7, 0)]
+            server.restart()
+            time.sleep(0.1)
+            assert loop.run_until_complete(usage()) == [None]  # the restarted server lost it
+        finally:
+            loop.close()
+            ledger.close()
 
 
 def test_a_restart_never_lowers_recorded_spend(tmp_path: Path) -> None:

@@ -57,8 +57,39 @@ def test_rows_per_team_with_reservations_from_the_ledger(tmp_path: Path) -> None
     assert by["teams", "ads"].reserved == Decimal(0)
     assert by["teams", "(unattributed)"].spent == Decimal("0.75")
     assert by["tok", None].spent == Decimal(975)
-    assert by["per-session", "sess-9"].spent == Decimal("0.25")
-    assert by["per-session", "sess-9"].exhausted_at is None
+    session = next(r for r in rows if r.policy.name == "per-session")
+    assert (session.value, session.session, session.spent) == (None, "sess-9", Decimal("0.25"))
+    assert session.exhausted_at is None
+
+
+def test_session_rows_are_the_accounts_of_each_scope_value_in_each_session(tmp_path: Path) -> None:
+    """A team's session budget charges each team's spend in a session to its own account: the rows
+    used to sum every team's spend per session (with the session id shown as the team), and a
+    ``match`` policy listed the other teams' sessions too. A session's whole spend counts."""
+    with open_store(tmp_path / "t.duckdb") as store:
+        store.insert_calls(
+            [
+                recorded_call("a", datetime(2026, 3, 10, 20), "0.50", session="s1", team="search"),
+                recorded_call("b", datetime(2026, 3, 10, 21), "0.70", session="s1", team="ads"),
+                recorded_call("c", datetime(2026, 3, 10, 22), "2.00", session="s2", team="ads"),
+                recorded_call("d", datetime(2026, 3, 8), "0.10", session="s1", team="search"),  # same session
+                recorded_call("e", datetime(2026, 3, 8), "9.00", session="old", team="search"),  # not recent
+                recorded_call("f", datetime(2026, 3, 10, 23), "0.30", session="s3"),  # no team
+            ]
+        )
+        each = policy(name="each", scope="team", limit_usd="1", window="session")
+        search = policy(name="search", scope="team", match="search", limit_usd="1", window="session")
+        guard = BudgetGuard([each, search], clock=NOW.timestamp)
+        admitted(guard.reserve(ask(input_tokens=1_000, max_tokens=0, team="search", session="s1")))
+        rows = status([each, search], StoreSpend(store), now=NOW, ledger=guard.ledger)
+    got = [(r.policy.name, r.value, r.session, r.spent, r.reserved) for r in rows]
+    assert got == [
+        ("each", "ads", "s2", Decimal("2.00"), Decimal(0)),
+        ("each", "ads", "s1", Decimal("0.70"), Decimal(0)),
+        ("each", "search", "s1", Decimal("0.60"), Decimal("0.00015")),
+        ("each", "(unattributed)", "s3", Decimal("0.30"), Decimal(0)),
+        ("search", "search", "s1", Decimal("0.60"), Decimal("0.00015")),
+    ]
 
 
 def test_the_reservation_of_a_team_whose_name_holds_a_colon_is_found(tmp_path: Path) -> None:

@@ -158,11 +158,15 @@ def test_errors_say_what_to_do(db: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert "write steps as key=value" in err
     code, _, err = run(capsys, "budgets", "status", "nope", "--db", str(db))
     assert code == 1
-    assert "no budget named nope" in err
+    assert "no budget named 'nope';" in err
     dead = "redis://127.0.0.1:1/0"
     code, _, err = run(capsys, "budgets", "status", "file-budget", "--db", str(db), "--ledger", dead)
     assert code == 0
     assert f"warning: {dead} did not answer: reserved is unknown" in err
+    # a URL the Redis client cannot take was a ValueError traceback
+    code, _, err = run(capsys, "budgets", "status", "--db", str(db), "--ledger", "127.0.0.1:6379")
+    assert code == 2
+    assert "Invalid value for '--ledger': '127.0.0.1:6379' is not a Redis ledger" in err
 
 
 @pytest.mark.integration
@@ -194,3 +198,34 @@ def test_status_finds_the_shared_ledger_account_of_a_team_whose_name_holds_a_col
     reserved = amount(held[0].amount, Unit.USD)
     assert reserved > 0
     assert (rows["a:b"]["spent"], rows["a:b"]["reserved"]) == ("4.000000000000", str(reserved))
+
+
+def test_status_of_a_team_session_budget_names_the_team_and_the_session(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The scope column of a session row showed the session id as the team (``team 's1'``) and
+    summed every team's spend in that session."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TOKENOMY_DB", raising=False)
+    path = tmp_path / "t.duckdb"
+    with open_store(path) as store:
+        store.insert_calls(
+            [
+                recorded_call("a", datetime(2026, 3, 10, 20), "0.50", session="s1", team="search"),
+                recorded_call("b", datetime(2026, 3, 10, 21), "0.70", session="s1", team="ads"),
+            ]
+        )
+    args = ("--db", str(path), "--limit-usd", "1", "--window", "session", "--scope", "team")
+    assert run(capsys, "budgets", "set", "per-session", *args)[0] == 0
+    code, out, _ = run(
+        capsys, "budgets", "status", "--db", str(path), "--at", "2026-03-11T00:00:00", "--format", "json"
+    )
+    assert code == 0
+    rows = [(r["value"], r["session"], r["spent"], r["remaining"]) for r in json.loads(out)]
+    assert rows == [
+        ("ads", "s1", "0.700000000000", "0.300000000000"),
+        ("search", "s1", "0.500000000000", "0.500000000000"),
+    ]
+    code, out, _ = run(capsys, "budgets", "status", "--db", str(path), "--at", "2026-03-11T00:00:00")
+    assert "team 'ads', session 's1'" in out
+    assert "team 'search', session 's1'" in out

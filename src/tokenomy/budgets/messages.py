@@ -96,9 +96,13 @@ def unavailable(url: str, detail: str) -> str:
 
 
 def downgraded(policy: Policy, value: str | None, share: float, taken: Sequence[DowngradeStep]) -> str:
-    """The alert of a soft budget whose used ``share`` now sends requests with its ``taken`` steps."""
+    """The alert of a soft budget whose used ``share`` now sends requests with its ``taken`` steps.
+
+    Steps apply cumulatively, so the alert names every step taken (``model=gpt-4o-mini, then
+    max_tokens<=512``), not only the last: the last alone hid the model a request now goes to.
+    """
     return (
         f"budget '{policy.name}' ({policy.describe_scope(value)}) is at {share:.0%} of "
-        f"{policy.describe_limit()}: requests now go out with {taken[-1].describe()} "
-        f"(step {len(taken)} of {len(policy.downgrade)})"
+        f"{policy.describe_limit()}: requests now go out with "
+        f"{', then '.join(step.describe() for step in taken)} (step {len(taken)} of {len(policy.downgrade)})"
     )

@@ -333,9 +333,15 @@ class RedisLedger:
                 self._pending.popleft()
 
     def seed(self, key: str, spent: int, expire_at: int) -> None:
-        """Create account ``key`` with ``spent`` units unless it exists."""
+        """Create account ``key`` with ``spent`` units unless it exists.
+
+        Kept settlements are sent first: ``spent`` is rebuilt from the store, which already holds
+        the calls they settle once recorded, so one sent after the seed would count them twice (a
+        settlement sent before finds no account and is skipped, as the module docstring says).
+        """
         self._check_up()
         try:
+            self._send_pending()
             self._scripts[2](keys=[self.prefix + key], args=[spent, expire_at])
         except _DOWN as exc:
             raise self._went_down(exc) from exc
@@ -344,13 +350,20 @@ class RedisLedger:
         """``(spent, reserved)`` of each account (None: it does not exist)."""
         self._check_up()
         try:
-            pipe = self._client.pipeline(transaction=False)
-            for key in keys:
-                pipe.hmget(self.prefix + key, "spent", "reserved")
-            rows = pipe.execute()
+            try:
+                rows = self._usage_rows(keys)
+            except redis.exceptions.ConnectionError:  # a connection from before a Redis restart: once more
+                rows = self._usage_rows(keys)  # (not after a timeout: a stalled Redis is not waited on twice)
         except _DOWN as exc:
             raise self._went_down(exc) from exc
         return [None if row[0] is None else (int(row[0]), int(row[1] or 0)) for row in rows]
+
+    def _usage_rows(self, keys: Sequence[str]) -> list[Any]:
+        pipe = self._client.pipeline(transaction=False)
+        for key in keys:
+            pipe.hmget(self.prefix + key, "spent", "reserved")
+        rows: list[Any] = pipe.execute()
+        return rows
 
     # -- asyncio -------------------------------------------------------------------------------
 
@@ -411,10 +424,11 @@ class RedisLedger:
                 raise
 
     async def aseed(self, key: str, spent: int, expire_at: int) -> None:
-        """:meth:`seed` on the asyncio client."""
+        """:meth:`seed` on the asyncio client (kept settlements are sent first, as there)."""
         self._check_up()
         _, scripts, _ = self._aclient()
         try:
+            await self._asend_pending(scripts)
             await scripts[2](keys=[self.prefix + key], args=[spent, expire_at])
         except _DOWN as exc:
             raise self._went_down(exc) from exc
@@ -424,13 +438,23 @@ class RedisLedger:
         self._check_up()
         client, _, _ = self._aclient()
         try:
-            async with client.pipeline(transaction=False) as pipe:
-                for key in keys:
-                    pipe.hmget(self.prefix + key, "spent", "reserved")
-                rows = await pipe.execute()
+            try:
+                rows = await self._ausage_rows(client, keys)
+            except redis.exceptions.ConnectionError:
+                # redis-py's asyncio pipeline does not retry a connection the server closed (a Redis
+                # restart): without this the first usage read after one failed and Redis was skipped;
+                # not after a timeout, so that a stalled Redis is not waited on twice
+                rows = await self._ausage_rows(client, keys)
         except _DOWN as exc:
             raise self._went_down(exc) from exc
         return [None if row[0] is None else (int(row[0]), int(row[1] or 0)) for row in rows]
+
+    async def _ausage_rows(self, client: aredis.Redis, keys: Sequence[str]) -> list[Any]:
+        async with client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hmget(self.prefix + key, "spent", "reserved")
+            rows: list[Any] = await pipe.execute()
+        return rows
 
     @property
     def pending_settlements(self) -> int:

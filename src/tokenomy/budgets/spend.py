@@ -127,6 +127,26 @@ class StoreSpend:
         sql = f"SELECT {key} AS value, {_SUMS} FROM calls WHERE {where} GROUP BY 1 ORDER BY usd DESC, 3 DESC"
         return [_spend(str(row["value"]), row) for row in self.store.query(sql, params).to_pylist()]
 
+    def by_session(self, policy: Policy, since: datetime, limit: int = 20) -> list[tuple[str, Spend]]:
+        """Spend per (scope value, session) of the sessions with a call since ``since``, largest
+        first: each session's whole spend (as its session-window account counts it), of the
+        policy's ``match`` only when it has one; the value is None for a global policy."""
+        column = _COLUMNS.get(policy.scope)
+        params: list[Any] = []
+        if column is None:
+            key, where = "NULL", "TRUE"
+        else:
+            key = f"coalesce(nullif(CAST({column} AS VARCHAR), ''), '{UNATTRIBUTED}')"
+            where, params = _where(policy, None, None, policy.match)
+        recent = "SELECT DISTINCT session_id FROM calls WHERE started_at >= ?::TIMESTAMP"
+        sql = (
+            f"SELECT {key} AS value, session_id AS session, {_SUMS} FROM calls "
+            f"WHERE {where} AND session_id IN ({recent}) AND session_id <> '' "
+            f"GROUP BY 1, 2 ORDER BY usd DESC, tokens DESC, 2 LIMIT {int(limit)}"
+        )
+        rows = self.store.query(sql, [*params, _naive(since)]).to_pylist()
+        return [(str(r["session"]), _spend(None if r["value"] is None else str(r["value"]), r)) for r in rows]
+
 
 def _spend(value: str | None, row: dict[str, Any]) -> Spend:
     return Spend(

@@ -9,13 +9,13 @@ Projection: the burn rate is the window's spend over the time elapsed since the 
 ``rate = spent / (now - start)``; at that rate what remains lasts ``remaining / rate``, so the
 projected exhaustion is ``now + remaining / rate``. It is None when nothing was spent yet, and
 flagged when it falls after the window resets (the budget will not run out this window).
-Session and request windows have no calendar and show the limit only (session rows list the
-sessions of the last day by spend).
+Session and request windows have no calendar and no projection. A session window has one row per
+scope value and session with a call in the last day (the 20 that spent most): the session's whole
+spend by that scope value, which is what its ledger account counts.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -47,6 +47,8 @@ class StatusRow:
         unpriced: Of those, calls without a price (they add nothing to dollar spend).
         burn_per_day: Spend per day so far in the window (None: nothing elapsed or spent).
         exhausted_at: Projected exhaustion (None: nothing spent yet).
+        session: The session id, for a session window's row (its account is the scope value's
+            spend in that session).
     """
 
     policy: Policy
@@ -59,6 +61,7 @@ class StatusRow:
     unpriced: int
     burn_per_day: Decimal | None
     exhausted_at: datetime | None
+    session: str | None = None
 
     @property
     def used_share(self) -> float:
@@ -109,7 +112,7 @@ def status(
             found = _selected(policy, spend.by_value(policy, span.start, span.end))
             rows += [_row(policy, s, span, now, ledger) for s in found]
         elif policy.window is Window.SESSION:
-            rows += _sessions(policy, spend, now)
+            rows += _sessions(policy, spend, now, ledger)
         else:
             rows.append(_row(policy, Spend(policy.match, Decimal(0), 0, 0, 0, None), None, now, None))
     return rows
@@ -124,21 +127,30 @@ def _selected(policy: Policy, found: list[Spend]) -> list[Spend]:
     return found or [Spend(UNATTRIBUTED, Decimal(0), 0, 0, 0, None)]
 
 
-def _row(policy: Policy, found: Spend, span: Span | None, now: datetime, ledger: Ledger | None) -> StatusRow:
+def _row(
+    policy: Policy,
+    found: Spend,
+    span: Span | None,
+    now: datetime,
+    ledger: Ledger | None,
+    *,
+    session: str | None = None,
+) -> StatusRow:
     value = None if policy.scope is Scope.GLOBAL else found.value
     spent = found.amount(policy.unit)
-    reserved = _reserved(policy, value, span, ledger)
+    window = span.id if span is not None else None if session is None else f"s{session}"
+    reserved = _reserved(policy, value, window, ledger)
     remaining = policy.limit - spent - (reserved or 0)
     burn, exhausted = project(spent, remaining, span.start, now) if span is not None else (None, None)
     return StatusRow(
-        policy, value, span, spent, reserved, remaining, found.calls, found.unpriced, burn, exhausted
+        policy, value, span, spent, reserved, remaining, found.calls, found.unpriced, burn, exhausted, session
     )
 
 
-def _reserved(policy: Policy, value: str | None, span: Span | None, ledger: Ledger | None) -> Decimal | None:
-    if ledger is None or span is None:
+def _reserved(policy: Policy, value: str | None, window: str | None, ledger: Ledger | None) -> Decimal | None:
+    if ledger is None or window is None:
         return None
-    key = account_key(policy.name, value, span.id)  # the key the gateway's guard charges
+    key = account_key(policy.name, value, window)  # the key the gateway's guard charges
     try:
         found = ledger.usage([key])[0]
     except LedgerUnavailable:
@@ -146,12 +158,10 @@ def _reserved(policy: Policy, value: str | None, span: Span | None, ledger: Ledg
     return amount(found[1], policy.unit) if found is not None else Decimal(0)
 
 
-def _sessions(policy: Policy, spend: StoreSpend, now: datetime) -> list[StatusRow]:
-    by_session = Policy(
-        name=policy.name, limit=policy.limit, unit=policy.unit, scope=Scope.SESSION, window=Window.DAY
-    )
-    since = now - SESSION_LOOKBACK
-    found = [s for s in spend.by_value(by_session, since, None) if s.value != UNATTRIBUTED]
+def _sessions(policy: Policy, spend: StoreSpend, now: datetime, ledger: Ledger | None) -> list[StatusRow]:
+    """The session accounts with a call in the last day: one per scope value and session (a
+    session's spend counts against each scope value's own account, as the guard charges it)."""
+    found = spend.by_session(policy, now - SESSION_LOOKBACK)
     if not found:
-        return [_row(policy, Spend(None, Decimal(0), 0, 0, 0, None), None, now, None)]
-    return [dataclasses.replace(_row(policy, s, None, now, None), value=s.value) for s in found[:20]]
+        return [_row(policy, Spend(policy.match, Decimal(0), 0, 0, 0, None), None, now, None)]
+    return [_row(policy, s, None, now, ledger, session=sid) for sid, s in found]

@@ -13,7 +13,7 @@ import click
 from rich.table import Table
 
 from tokenomy.budgets.messages import shown
-from tokenomy.budgets.policy import Policy, Unit, parse_policy
+from tokenomy.budgets.policy import Policy, Scope, Unit, parse_policy
 from tokenomy.budgets.settings import BudgetConfig, BudgetSettings, load_budgets
 from tokenomy.budgets.setup import ledger_for, merged_policies, save_policy, stored_policies
 from tokenomy.budgets.spend import StoreSpend
@@ -192,7 +192,7 @@ def status_command(
         finally:
             if live is not None:
                 live.close()
-    if live is not None and any(r.reserved is None and r.span is not None for r in rows):
+    if live is not None and any(r.reserved is None and (r.span or r.session) is not None for r in rows):
         url = getattr(live, "url", "the ledger")
         click.echo(
             f"warning: {url} did not answer: reserved is unknown (-) and remaining ignores it", err=True
@@ -209,12 +209,21 @@ def _chosen(policies: list[Policy], names: tuple[str, ...]) -> list[Policy]:
     known = {p.name: p for p in policies}
     missing = [n for n in names if n not in known]
     if missing:
-        raise ConfigError(f"no budget named {', '.join(missing)}; `tokenomy budgets list` shows them")
+        names_shown = ", ".join(f"'{n}'" for n in missing)
+        raise ConfigError(f"no budget named {names_shown}; `tokenomy budgets list` shows them")
     return [known[n] for n in names]
 
 
 def _with_ledger(budgets: BudgetConfig, ledger: str | None) -> BudgetSettings:
-    return budgets.settings if ledger is None else replace(budgets.settings, ledger=ledger)
+    if ledger is None:
+        return budgets.settings
+    if not (ledger == "memory" or ledger.startswith(("redis://", "rediss://", "unix://"))):
+        # checked here: the Redis client's own ValueError was a traceback
+        raise click.BadParameter(
+            f"{ledger!r} is not a Redis ledger; give a redis://, rediss:// or unix:// URL",
+            param_hint="'--ledger'",
+        )
+    return replace(budgets.settings, ledger=ledger)
 
 
 def _money(value: Decimal | None, unit: Unit) -> str:
@@ -240,9 +249,12 @@ def _print(rows: list[StatusRow]) -> None:
     for r in rows:
         unit = r.policy.unit
         window = f"{r.span.id[1:]}" if r.span is not None else r.policy.window.value
+        scope = r.policy.describe_scope(r.value)
         table.add_row(
             r.policy.name,
-            r.policy.describe_scope(r.value),
+            scope
+            if r.session is None or r.policy.scope is Scope.SESSION
+            else f"{scope}, session '{r.session}'",
             window,
             shown(r.policy.limit, unit),
             shown(r.spent, unit),
@@ -260,6 +272,7 @@ def _row_json(row: StatusRow) -> dict[str, Any]:
         "budget": row.policy.name,
         "scope": row.policy.scope.value,
         "value": row.value,
+        "session": row.session,
         "unit": row.policy.unit.value,
         "window_start": row.span.start.isoformat() if row.span else None,
         "window_end": row.span.end.isoformat() if row.span else None,
