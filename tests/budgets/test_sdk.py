@@ -88,6 +88,25 @@ def test_max_tokens_is_lowered_in_the_request_sent(mock: MockThread) -> None:
     assert reply.usage.total_tokens <= 600
 
 
+def test_extra_body_is_judged_and_lowered_as_the_body_is(mock: MockThread) -> None:
+    """The SDK lays extra_body over the body: its max_tokens was sent unseen (reserved 50, used 5,000)."""
+    guard = BudgetGuard([policy(limit_tokens=600)], alerter=Alerter(quiet=True))
+    client = tokenomy.instrument(
+        openai.OpenAI(base_url=mock.openai_base_url, api_key="k"), budget=SdkBudget(guard)
+    )
+    reply = client.chat.completions.create(
+        model="gpt-4o-mini",
+        messages=HELLO,
+        max_tokens=50,
+        extra_body={"max_tokens": 5_000},
+        extra_headers={"X-Mock-Output-Tokens": "5000"},
+    )
+    assert reply.usage is not None
+    counted = input_tokens({"messages": HELLO}, [], "gpt-4o-mini")
+    assert reply.usage.completion_tokens == 600 - counted  # lowered where it was asked: in extra_body
+    assert guard.ledger.usage([today_key()])[0] == (reply.usage.total_tokens, 0)
+
+
 def test_a_soft_budget_downgrades_model_and_max_tokens(mock: MockThread) -> None:
     soft = policy(
         limit_tokens=100_000,

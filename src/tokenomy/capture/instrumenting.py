@@ -155,6 +155,7 @@ def _sync_request(original: Callable[..., Any], state: ClientState) -> Callable[
             _not_begun(exc)
             return original(cast_to, options, stream=stream, stream_cls=stream_cls)
         if state.budget is not None:
+            _with_extra_body(captured, options)
             _take(captured, options, _admit(state.budget.admit, captured, sink))
         try:
             result = original(cast_to, options, stream=stream, stream_cls=stream_cls)
@@ -181,6 +182,7 @@ def _async_request(original: Callable[..., Any], state: ClientState) -> Callable
             _not_begun(exc)
             return await original(cast_to, options, stream=stream, stream_cls=stream_cls)
         if state.budget is not None:
+            _with_extra_body(captured, options)
             _take(captured, options, await _aadmit(state.budget.aadmit, captured, sink))
         try:
             result = await original(cast_to, options, stream=stream, stream_cls=stream_cls)
@@ -230,8 +232,18 @@ async def _aadmit(
         return None
 
 
+def _with_extra_body(captured: Captured, options: Any) -> None:
+    """The body as it will be sent, for a budget to judge: the SDK lays ``extra_body``
+    (``options.extra_json``) over the JSON body when it builds the request, so a ``max_tokens`` or
+    ``n`` given there, unseen, was reserved at the body's value and sent at its own."""
+    extra = getattr(options, "extra_json", None)
+    if isinstance(extra, dict) and extra and captured.body is not None:
+        captured.body = {**captured.body, **extra}
+
+
 def _take(captured: Captured, options: Any, ticket: Ticket | None) -> None:
-    """Keep the ticket (settled when the call is built) and apply its body changes to the request."""
+    """Keep the ticket (settled when the call is built) and apply its body changes to the request
+    (to ``extra_body`` too where it names the same fields: laid over the body, it would undo them)."""
     if ticket is None:
         return
     captured.ticket = ticket
@@ -239,6 +251,9 @@ def _take(captured: Captured, options: Any, ticket: Ticket | None) -> None:
     if changes and isinstance(options.json_data, dict):
         options.json_data = {**options.json_data, **changes}
         captured.body = {**(captured.body or {}), **changes}
+        extra = getattr(options, "extra_json", None)
+        if isinstance(extra, dict) and extra.keys() & changes.keys():
+            options.extra_json = {**extra, **{k: v for k, v in changes.items() if k in extra}}
 
 
 def _refused(captured: Captured, exc: BudgetExceeded, sink: Sink) -> None:
