@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -18,6 +19,7 @@ from tokenomy.capture.log import RateLimitedLog
 from tokenomy.capture.records import Record
 from tokenomy.capture.sink import targets
 from tokenomy.capture.sink.poster import TooLargeError
+from tokenomy.capture.sink.target import PartlyRefusedError
 from tokenomy.capture.sink.targets import EventsTarget, OtlpTarget, send_in_parts
 from tokenomy.errors import SinkError
 from tokenomy.schema import Call, Content
@@ -78,13 +80,48 @@ def test_a_single_call_over_the_limit_is_sent_without_its_content_and_logged(
     assert "word" not in caplog.text
 
 
-def test_what_is_over_the_limit_even_without_content_is_refused_as_before(collector: Collector) -> None:
+def test_what_is_over_the_limit_even_without_content_is_refused_alone(collector: Collector) -> None:
     collector.max_body = 10
-    with pytest.raises(TooLargeError) as refused:
+    with pytest.raises(PartlyRefusedError) as refused:
         EventsTarget(collector.url).send([call(1), call(2)])
     assert refused.value.retryable is False
-    assert "answered 413" in str(refused.value)
+    assert [r.id for r in refused.value.refused if isinstance(r, Call)] == ["c00001", "c00002"]
     assert collector.bodies("/v1/events") == []
+
+
+def test_a_record_too_large_in_the_middle_leaves_the_others_sent() -> None:
+    """It aborted the whole split before: the parts after it were never sent, and the sink set
+    aside the batch whole, the parts already stored included."""
+    sent: list[list[str]] = []
+
+    def post(records: Sequence[Record]) -> None:
+        ids = [r.id for r in records if isinstance(r, Call)]
+        if len(records) > 1 or ids == ["c00001"]:
+            raise TooLargeError("answered 413")
+        sent.append(ids)
+
+    with pytest.raises(PartlyRefusedError) as refused:
+        send_in_parts(post, [call(n) for n in range(4)])
+    assert sent == [["c00000"], ["c00002"], ["c00003"]]
+    assert [r.id for r in refused.value.refused if isinstance(r, Call)] == ["c00001"]
+
+
+def test_the_sink_sets_aside_only_the_refused_record(tmp_path: Path, collector: Collector) -> None:
+    collector.max_body = (
+        2_000  # a small call's body fits; one with a 5 kB model name does not, content or not
+    )
+    sink = sink_with(EventsTarget(collector.url), tmp_path)
+    try:
+        for n in range(3):
+            sink.submit(call(n))
+        sink.submit(call(99, request_model="m" * 5_000))
+        assert sink.flush(10) is False  # one record was refused
+        stats = sink.stats()
+    finally:
+        sink.shutdown(5)
+    assert (stats.sent, stats.rejected) == (3, 1)
+    assert sorted(_ids(collector)) == ["c00000", "c00001", "c00002"]
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".bad")] != []  # the refused one, kept
 
 
 def test_other_failures_of_a_part_raise_as_they_did() -> None:

@@ -47,7 +47,7 @@ from tokenomy.capture.records import AgentSpan, Record, decode, encode
 from tokenomy.capture.sink.settings import SinkSettings
 from tokenomy.capture.sink.spool import Claim, Spool
 from tokenomy.capture.sink.takeover import TAKE_OVER, Flight, Retired, ShutdownTakeover
-from tokenomy.capture.sink.target import Idling, Target, paced, set_pacing
+from tokenomy.capture.sink.target import Idling, PartlyRefusedError, Target, paced, set_pacing
 from tokenomy.errors import SinkError
 from tokenomy.native import FieldError
 from tokenomy.schema import Call, Charge, OutcomeEvent
@@ -422,17 +422,19 @@ class Sink(ShutdownTakeover):
 
     def _send(self, records: list[Record]) -> bool:
         """Send a batch: park it on a retryable failure, set it aside on a refusal. True when taken."""
-        outcome, reason = self._attempt(records)
+        outcome, reason, refused = self._attempt(records)
         if outcome == "retry":
             self._failed(reason)
             self._park(records)
         elif outcome == "refused":
-            self._reject(records, reason)
+            self._reject(refused, reason)
+            self._count(sent=len(records) - len(refused))  # a part refused: the rest was taken
         return outcome == "sent"
 
-    def _attempt(self, records: list[Record], claim: Claim | None = None) -> tuple[str, str]:
+    def _attempt(self, records: list[Record], claim: Claim | None = None) -> tuple[str, str, list[Record]]:
         """Hand ``records`` (read from ``claim``, for a replay) to the target once: ("sent", ""),
-        ("retry", why) or ("refused", why).
+        ("retry", why) or ("refused", why), with the records refused (all of them, or those a
+        :class:`PartlyRefusedError` names: the target took the others).
 
         A failure the target does not call retryable, or an unexpected exception (which would
         repeat forever), is a refusal; a success resets the backoff.
@@ -447,8 +449,11 @@ class Sink(ShutdownTakeover):
                 self._left = flight
                 raise Retired
             self._flight = flight
+        refused = records
         try:
             self.target.send(records)
+        except PartlyRefusedError as exc:
+            outcome, refused = ("refused", str(exc)), exc.refused
         except SinkError as exc:
             outcome = ("retry" if exc.retryable else "refused"), str(exc)
         except Exception as exc:
@@ -461,7 +466,7 @@ class Sink(ShutdownTakeover):
             self._flight = None
         if outcome[0] == "sent":
             self._backoff, self._retry_at = self.settings.retry_initial, 0.0
-        return outcome
+        return (*outcome, refused)
 
     def _drain_backlog(self, force: bool) -> bool:
         """Replay the spool, then the held batch; True when nothing is left waiting.
@@ -496,15 +501,14 @@ class Sink(ShutdownTakeover):
 
     def _send_held(self, held: list[Record]) -> bool:
         """Send the held batch; False (and held again) only on a retryable failure."""
-        outcome, reason = self._attempt(held)
+        outcome, reason, refused = self._attempt(held)
         if outcome == "retry":
             self._failed(reason)
             self._held = held + self._held
             return False
         if outcome == "refused":
-            self._reject(held, reason)
-        else:
-            self._count(sent=len(held))
+            self._reject(refused, reason)
+        self._count(sent=len(held) - len(refused) if outcome == "refused" else len(held))
         return True
 
     def _replay(self, claim: Claim) -> bool:
@@ -515,14 +519,14 @@ class Sink(ShutdownTakeover):
             bad = self.spool.quarantine(claim)
             self._problem("spool", f"tokenomy capture: spool file {bad} is unreadable ({exc}); set aside")
             return True
-        outcome, reason = self._attempt(records, claim)
+        outcome, reason, refused = self._attempt(records, claim)
         if outcome == "retry":
             self.spool.release(claim)
             self._failed(reason)
             return False
-        if outcome == "refused":
+        if outcome == "refused":  # the file is set aside whole; the records the target took are stored
             self.spool.quarantine(claim)
-            self._count(rejected=len(records))
+            self._count(rejected=len(refused), replayed=len(records) - len(refused))
             self._problem("rejected", f"tokenomy capture: {reason}; the spool file was set aside (.bad)")
             return True
         self.spool.done(claim)

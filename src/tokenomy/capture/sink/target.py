@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Final, Protocol, TypeVar, runtime_checkable
 
 from tokenomy.capture.records import Record
+from tokenomy.errors import SinkError
 
 T = TypeVar("T")
 HAND_OVER: Final = 0.0002
@@ -25,6 +26,15 @@ where the interpreter's own switch interval is 5 ms. Handing over when nobody wa
 microsecond (one system call), about one percent of a streamed call's building."""
 
 _pacing = threading.local()
+
+
+class PartlyRefusedError(SinkError):
+    """The target took a batch but these records of it, which it refused (sending them again cannot
+    succeed): the sink sets them aside alone and counts the others as delivered."""
+
+    def __init__(self, message: str, refused: Sequence[Record]) -> None:
+        super().__init__(message, retryable=False)
+        self.refused = list(refused)
 
 
 def set_pacing(on: bool) -> None:

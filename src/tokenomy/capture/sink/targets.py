@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Final
 from tokenomy.capture.log import RateLimitedLog
 from tokenomy.capture.records import AgentSpan, Record, encode, is_native
 from tokenomy.capture.sink.poster import Poster, TooLargeError
-from tokenomy.capture.sink.target import paced
+from tokenomy.capture.sink.target import PartlyRefusedError, paced
 from tokenomy.errors import SinkError, StoreError, StoreLockedError
 from tokenomy.native import attribution_to_native
 from tokenomy.schema import Call, Charge, Cost, OutcomeEvent, new_call
@@ -98,26 +98,46 @@ def send_in_parts(post: Callable[[Sequence[Record]], None], records: Sequence[Re
 
     Before, the whole batch was refused and set aside (every call of it lost to the store): with
     content capture on, an agent's long prompts make batches of a few megabytes, over a collector's
-    limit (``tokenomy serve --max-body``, 16 MiB). A part that fails otherwise raises as it did, and
-    the sink sends the whole batch again later: the collector stores a record sent twice once.
+    limit (``tokenomy serve --max-body``, 16 MiB). A record too large even so is refused alone: the
+    others are posted, then :class:`PartlyRefusedError` names it. A part that fails otherwise raises as
+    it did, and the sink sends the whole batch again later: ``tokenomy serve`` stores a record sent
+    twice once, while another OTLP backend may store the parts sent before the failure twice.
 
     Raises:
-        TooLargeError: One record is over the limit even without content (or carries none).
+        PartlyRefusedError: Records over the limit even without content (the others were posted).
         SinkError: A part was not taken for another reason.
     """
+    refused: list[Record] = []
+    _send_parts(post, records, refused)
+    if refused:
+        raise PartlyRefusedError(
+            f"{len(refused)} record(s) over the collector's size limit even without content were refused "
+            f"(the other {len(records) - len(refused)} were sent)",
+            refused,
+        )
+
+
+def _send_parts(
+    post: Callable[[Sequence[Record]], None], records: Sequence[Record], refused: list[Record]
+) -> None:
     try:
         post(records)
         return
     except TooLargeError:
         if len(records) > 1:
             half = len(records) // 2
-            send_in_parts(post, records[:half])
-            send_in_parts(post, records[half:])
+            _send_parts(post, records[:half], refused)
+            _send_parts(post, records[half:], refused)
             return
-        (record,) = records
-        if not isinstance(record, Call) or record.content is None:
-            raise
-    post([dataclasses.replace(record, content=None)])
+    (record,) = records
+    if not isinstance(record, Call) or record.content is None:
+        refused.append(record)
+        return
+    try:
+        post([dataclasses.replace(record, content=None)])
+    except TooLargeError:
+        refused.append(record)
+        return
     _LOG.note(
         "too-large",
         f"tokenomy capture: call {record.id} with its captured content is over the collector's size "
