@@ -84,12 +84,14 @@ def test_monthly_savings_scale_the_period_by_the_fix_share(two_days: DuckDBStore
         Decimal("1e-12")
     )
     assert retry.monthly_savings_high == (retry.wasted_cost * factor).quantize(Decimal("1e-12"))
-    assert any(a.startswith("volume: the audited 2.0 days") for a in retry.assumptions)
+    assert any(a.startswith("volume: the audited 3.0 days") for a in retry.assumptions)  # calls on 3 UTC days
 
 
-def test_a_period_that_runs_past_its_calls_is_projected_from_the_calls_span(two_days: DuckDBStore) -> None:
-    """Asked for 30 days around two days of traffic, the month is projected from those two days,
-    not spread over 28 days without a call (which read 14 times too small)."""
+def test_a_period_that_runs_past_its_calls_is_projected_from_its_days_with_calls(
+    two_days: DuckDBStore,
+) -> None:
+    """Asked for 30 days around three days of traffic, the month is projected from those days, not
+    spread over 27 days without a call (which read 10 times too small)."""
     with two_days as store:
         whole = run_audit(store)
         wide = run_audit(store, scope=Scope(since=T0 - timedelta(days=20), until=T0 + timedelta(days=10)))
@@ -101,9 +103,23 @@ def test_a_period_that_runs_past_its_calls_is_projected_from_the_calls_span(two_
     same = next(f for f in whole.findings if f.category == "retry_loop")
     assert retry.monthly_savings_high == same.monthly_savings_high
     assert any(
-        a.startswith("volume: the audited 2.0 days (the calls' span, of the 30.0 asked)")
+        a.startswith("volume: the audited 3.0 days (the UTC days with calls, of the 30.0 asked)")
         for a in retry.assumptions
     )
+
+
+@pytest.mark.parametrize("days", [2, 3, 8])
+def test_a_daily_job_projects_the_same_month_however_many_days_it_was_seen(tmp_path: Path, days: int) -> None:
+    """The span between the first and last start is a day short for traffic that comes in runs: a
+    job seen on 2 days spans 1.0 and read twice the month it makes."""
+    calls = [c for d in range(days) for c in _retry_session(f"r{d}", after=86_400 * d)]
+    with store_of(tmp_path, calls) as store:
+        result = run_audit(store)
+    assert result.period.days == pytest.approx(days)
+    (retry,) = result.findings
+    assert retry.wasted_cost is not None
+    per_day = retry.wasted_cost / days
+    assert retry.monthly_savings_high == (per_day * DAYS_PER_MONTH).quantize(Decimal("1e-12"))
 
 
 def test_a_period_shorter_than_a_day_is_not_extrapolated(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ import hashlib
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Final
 
@@ -56,17 +56,31 @@ class Period:
     first: datetime | None = None
     last: datetime | None = None
     """The first and last audited call's start (None: no call with a start time)."""
+    since: datetime | None = None
+    until: datetime | None = None
+    """The bounds asked for (``--since``, ``--until``; None: not given, ``start``/``end`` are the data's)."""
 
     @property
     def days(self) -> float | None:
-        """The days of traffic the audit saw, or None when a bound is unknown: the period, narrowed to
-        its calls' first and last start (waste spread over the days before the first call or after
-        the last one would read as a smaller monthly figure than the traffic makes)."""
-        start = max((t for t in (self.start, self.first) if t is not None), default=None)
-        end = min((t for t in (self.end, self.last) if t is not None), default=None)
-        if start is None or end is None:
+        """The days of traffic the audit saw, for the monthly projection (None: unknown).
+
+        The whole UTC days from the first audited call's to the last's, within the bounds asked
+        for: waste spread over days before the first call or after the last would read smaller
+        than the traffic makes, and the span between two starts alone is a day short for traffic
+        that comes in runs (a daily job seen on 2 days spans 1.0). Calls that span less than a
+        day count as that span (too short to extrapolate).
+        """
+        first = self.first if self.first is not None else self.start
+        last = self.last if self.last is not None else self.end
+        if first is None or last is None:
             return None
-        return max(0.0, (end - start).total_seconds() / 86_400)
+        lo, hi = first, last
+        if last - first >= timedelta(days=1):
+            lo = datetime.combine(first.date(), time.min)
+            hi = datetime.combine(last.date(), time.min) + timedelta(days=1)
+        lo = max(lo, self.since) if self.since is not None else lo
+        hi = min(hi, self.until) if self.until is not None else hi
+        return max(0.0, (hi - lo).total_seconds() / 86_400)
 
     @property
     def asked_days(self) -> float | None:
@@ -187,8 +201,9 @@ def _period(ctx: Context, scope: Scope) -> Period:
         "count(DISTINCT session) AS sessions, sum(cost_total) AS cost FROM audited"
     )[0]
     first, last = row["first"], row["last"]
-    start, end = as_utc(scope.since) or first, as_utc(scope.until) or last
-    return Period(start, end, int(row["calls"]), int(row["sessions"]), row["cost"], first, last)
+    since, until = as_utc(scope.since), as_utc(scope.until)
+    start, end = since or first, until or last
+    return Period(start, end, int(row["calls"]), int(row["sessions"]), row["cost"], first, last, since, until)
 
 
 def _route_spend(ctx: Context) -> dict[tuple[str | None, ...], Decimal]:
@@ -295,7 +310,7 @@ def _assumptions(detector: Detector, period: Period, charged: list[Any]) -> tupl
     days, asked = period.days, period.asked_days
     if period.monthly_factor is not None and days is not None:
         narrowed = (
-            f" (the calls' span, of the {asked:.1f} asked)"
+            f" (the UTC days with calls, of the {asked:.1f} asked)"
             if asked is not None and asked - days >= 0.05
             else ""
         )
