@@ -165,18 +165,12 @@ def recorded_outcomes(
     The analyses read a session's outcome through its calls (:meth:`Sources.calls_sql`); a session of
     charges alone has none, so its outcome is read here, in the same terms (the latest one wins).
     """
-    found = sources.outcomes
-    if found is None or not session_ids:
+    if sources.outcomes is None or not session_ids:
         return {}
-    ident, time = found.id_column, found.time_column
-    if time is None:
-        success, action = "bool_or(success)", "max(action)"
-    else:
-        success, action = store.dialect.arg_max("success", time), store.dialect.arg_max("action", time)
     marks = ", ".join("?" for _ in session_ids)
     rows = store.query(
-        f"SELECT {ident} AS id, {success} AS success, {action} AS action FROM outcomes "
-        f"WHERE target = 'session' AND {ident} IN ({marks}) GROUP BY {ident}",
+        f"SELECT target_id AS id, success, action FROM ({sources.latest(store.dialect, 'session')}) o "
+        f"WHERE target_id IN ({marks})",
         list(session_ids),
     ).to_pylist()
     return {str(r["id"]): (r["success"], r["action"]) for r in rows}

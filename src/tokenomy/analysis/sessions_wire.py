@@ -56,7 +56,7 @@ def _session_row(row: Mapping[str, Any], by: tuple[str, ...]) -> SessionRow:
         action=text_from_json(row["action"]),
         agents=int_from_json(row["agents"]),
         sub_calls=int_from_json(row["sub_calls"]),
-        untotalled=int_from_json(row["untotalled"]),
+        untotalled=int_from_json(row.get("untotalled", 0)),  # 0 from a collector older than the field
     )
 
 

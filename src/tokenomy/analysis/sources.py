@@ -71,8 +71,8 @@ class Sources:
         call_success, call_action = "c.success", "c.action"
         session_success, session_action = "CAST(NULL AS BOOLEAN)", "CAST(NULL AS VARCHAR)"
         if self.outcomes is not None:
-            joins.append(f"LEFT JOIN ({self._latest(dialect, 'call')}) o ON o.target_id = c.id")
-            joins.append(f"LEFT JOIN ({self._latest(dialect, 'session')}) so ON so.target_id = {session}")
+            joins.append(f"LEFT JOIN ({self.latest(dialect, 'call')}) o ON o.target_id = c.id")
+            joins.append(f"LEFT JOIN ({self.latest(dialect, 'session')}) so ON so.target_id = {session}")
             call_success, call_action = "coalesce(o.success, c.success)", "coalesce(o.action, c.action)"
             session_success, session_action = "so.success", "so.action"
         wasted = "FALSE"
@@ -101,7 +101,9 @@ class Sources:
             "WHERE trace_id IS NOT NULL AND session_id IS NOT NULL GROUP BY trace_id"
         )
 
-    def _latest(self, dialect: Dialect, target: str) -> str:
+    def latest(self, dialect: Dialect, target: str) -> str:
+        """The outcome last recorded for each ``target`` (``call`` or ``session``): ``target_id``,
+        ``success``, ``action``."""
         assert self.outcomes is not None
         ident = self.outcomes.id_column
         time = self.outcomes.time_column
