@@ -277,7 +277,7 @@ def test_required_keys_with_none_issued_start_with_a_warning_naming_the_store(
         "--db naming that store)"
     ]
     store = open_store(tmp_path / "store.duckdb")
-    create_key(store, Attribution(team="t"))
+    made = create_key(store, Attribution(team="t"))
     store.close()
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="tokenomy.gateway"):
@@ -285,3 +285,14 @@ def test_required_keys_with_none_issued_start_with_a_warning_naming_the_store(
     assert issued.keys is not None
     assert issued.keys.known == 1
     assert caplog.records == []
+    # a store whose every key is revoked answers 401 to everything as well: it is said too
+    store = open_store(tmp_path / "store.duckdb")
+    assert revoke_key(store, made.record.key_hash[:16]) == [made.record.key_hash[:16]]
+    store.close()
+    with caplog.at_level(logging.WARNING, logger="tokenomy.gateway"):
+        gateway_from_config(config, settings=settings, sink="none", transport=HandlerTransport(_ok))
+    assert [r.getMessage() for r in caplog.records] == [
+        f"tokenomy gateway: require_keys is on and the store {store_file} holds only 1 revoked or expired "
+        "virtual key(s): every /v1/ request gets 401 until one is issued there (tokenomy keys create, with "
+        "--db naming that store)"
+    ]

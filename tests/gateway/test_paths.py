@@ -45,7 +45,8 @@ def test_another_path_gets_a_404_in_the_anthropic_format_when_the_client_speaks_
 def test_a_post_to_a_health_path_is_a_405() -> None:
     answer = asyncio.run(asgi_call(Gateway(GatewaySettings(routes=ROUTES)), "/readyz", {}))
     assert answer.status == 405
-    assert answer.json()["error"]["message"] == "POST is not allowed on /readyz; use GET"
+    assert answer.json()["error"]["message"] == "POST is not allowed on /readyz; use GET or HEAD"
+    assert answer.headers[b"allow"] == b"GET, HEAD"
     assert answer.json()["error"]["type"] == "invalid_request_error"
 
 

@@ -298,7 +298,11 @@ def _not_served(scope: Scope) -> RefusedError:
     metered path asked without its ``/v1`` (an OpenAI client whose base URL lacks it) is pointed there."""
     method, path = scope["method"], scope["path"]
     if path in _OWN:
-        return RefusedError(405, f"{method} is not allowed on {path}; use GET", "invalid_request_error")
+        refused = RefusedError(
+            405, f"{method} is not allowed on {path}; use GET or HEAD", "invalid_request_error"
+        )
+        refused.headers = [(b"allow", b"GET, HEAD")]  # as a 405 must say (RFC 9110)
+        return refused
     hint = (
         f"; did you mean /v1{path}? (an OpenAI client's base_url ends in /v1)"
         if "/v1" + path in SURFACES

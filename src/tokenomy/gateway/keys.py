@@ -158,6 +158,11 @@ class KeyBook:
         """How many keys the gateway knows (valid or not)."""
         return len(self._by_hash)
 
+    @property
+    def valid(self) -> int:
+        """How many of them are valid now (neither revoked nor expired)."""
+        return sum(1 for key in self._by_hash.values() if key.valid())
+
     def render_metrics(self) -> bytes:
         """Prometheus lines for the key reloads (appended to ``/metrics``)."""
         lines = [

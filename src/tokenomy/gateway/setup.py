@@ -156,11 +156,13 @@ def _first_load(keys: KeyBook, sources: Sources) -> None:
             'it (sink = "http://host:port" in [gateway], with its token in TOKENOMY_SERVER_TOKEN) so '
             "keys are read through it; otherwise stop the process holding the file"
         )
-    if not keys.known:  # it starts (keys may be issued later), but every /v1/ request would get 401
+    if not keys.valid:  # it starts (keys may be issued later), but every /v1/ request would get 401
+        held = f"only {keys.known} revoked or expired virtual key(s)" if keys.known else "no virtual key"
         log.warning(
-            "tokenomy gateway: require_keys is on and %s holds no virtual key: every /v1/ request gets "
+            "tokenomy gateway: require_keys is on and %s holds %s: every /v1/ request gets "
             "401 until one is issued there (tokenomy keys create, with --db naming that store)",
             sources.where,
+            held,
         )
 
 
