@@ -32,7 +32,6 @@ OUTPUT_BUCKETS: Final = ("output_visible", "reasoning")
 BUCKETS: Final = INPUT_BUCKETS + OUTPUT_BUCKETS
 """The six exclusive token buckets, in display order."""
 
-
 COST_PARTS: Final = (*BUCKETS, "server_tools", "requests", "overhead")
 """Amounts a Cost is split into: the six token buckets, priced server-side tool uses (web
 searches, code executions), the catalog's per-request fee and the configured per-request overhead."""

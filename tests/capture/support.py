@@ -131,9 +131,9 @@ class Collector:
         self.received: list[tuple[str, dict[str, str], bytes]] = []
         self.status = 200
         self.max_body: int | None = None
+        """Bodies longer than this are answered 413 (and not kept), as a collector's size limit does."""
         self.answer = b"{}"
         """The body of a 2xx answer."""
-        """Bodies longer than this are answered 413 (and not kept), as a collector's size limit does."""
         self.port = 0
         self._server: ThreadingHTTPServer | None = None
         self._lock = threading.Lock()

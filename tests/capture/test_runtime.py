@@ -89,7 +89,9 @@ def test_a_forked_child_records_its_own_calls_and_never_the_parents(mock: MockTh
     assert [ident for who, ident in lines if int(who) == pid] == [answer.read_text(encoding="utf-8")]
 
 
-@pytest.mark.parametrize(("named", "where"), [("env", "TOKENOMY_SINK"), ("file", "tokenomy.toml's sink")])
+@pytest.mark.parametrize(
+    ("named", "where"), [("env", "TOKENOMY_SINK"), ("file", "the configuration file's sink")]
+)
 def test_a_bad_sink_from_the_environment_or_the_file_says_where_it_came_from(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, named: str, where: str
 ) -> None:

@@ -3,8 +3,8 @@ cost drivers and the most expensive sessions.
 
 The current period is ``--since``/``--until`` when given, else every whole UTC day holding calls;
 with ``compare`` asked for, a missing bound is filled as ``tokenomy report --compare`` fills it in
-its table and JSON (:func:`~tokenomy.analysis.periods.current_period`: the last 7 days with calls),
-so that the HTML page compares the same two periods.
+its table and JSON (:func:`~tokenomy.analysis.periods.current_period`: the 7 days ending with the
+last day holding calls), so that the HTML page compares the same two periods.
 The previous period (for trends and the driver waterfall) is the one ``compare`` names
 (:mod:`tokenomy.analysis.periods`, default the period of the same length just before). When no
 ``compare`` was asked for and that previous period holds no calls (a report over all the data
@@ -112,9 +112,8 @@ def overview(
     """
     src = detect(store)
     scope = scope or Scope()
-    if (
-        compare is not None
-    ):  # the period `report --compare` compares (JSON, table): the last days unless given
+    if compare is not None:
+        # the period `report --compare` compares in its table and JSON: the last days unless given
         period = current_period(store, scope.since, scope.until)
         bounded = period is not None
     else:

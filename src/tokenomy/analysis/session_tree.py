@@ -224,8 +224,8 @@ def _assemble(
 def _parents(parents: list[int | None]) -> list[int | None]:
     """Each node's parent (an index, None for a root) with every cycle broken: parent ids that loop
     (a span its own parent, two spans each the other's) would hang their nodes below each other and
-    nowhere below a root, so the tree would lose them. The node of a loop listed first (the earliest)
-    becomes a root. Linear: each node's chain is followed once."""
+    nowhere below a root, so the tree would lose them. The node of a loop listed first (spans come
+    before calls) becomes a root. Linear: each node's chain is followed once."""
     out = list(parents)
     state = [0] * len(out)  # 0 not seen, 1 on the chain being followed, 2 done
     for first in range(len(out)):

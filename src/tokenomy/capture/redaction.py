@@ -40,7 +40,7 @@ class CheckedRedact:
             answer: object = self.hook(text)
         except Exception as exc:
             _LOG.note(
-                "redact",
+                f"redact:{self._name()}",  # each hook said once a minute, not one for all
                 f"tokenomy capture: the redact hook {self._name()} raised {type(exc).__name__}; "
                 "the call is kept without its content",
             )
@@ -50,7 +50,7 @@ class CheckedRedact:
         if answer is None:  # no text, as the hook asked (the builder keeps None as None)
             return cast(str, None)
         _LOG.note(
-            "redact",
+            f"redact:{self._name()}",
             f"tokenomy capture: the redact hook {self._name()} returned {type(answer).__name__}, "
             "not a string; the call is kept without its content",
         )

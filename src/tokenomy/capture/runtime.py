@@ -189,11 +189,14 @@ class Runtime:
         if config.sink is not None and self.sink is None:
             try:
                 self.configure(config.sink, config=config)
-            except ConfigError as exc:  # say where the value came from: nothing in the code names it
+            except ConfigError as exc:
+                if not str(exc).startswith(f"sink {config.sink!r}"):  # another setting: its message names it
+                    raise
+                # the sink's value itself: say where it came from, since nothing in the code names it
                 named = (
                     "TOKENOMY_SINK"
                     if os.environ.get("TOKENOMY_SINK") == config.sink
-                    else "tokenomy.toml's sink"
+                    else "the configuration file's sink"
                 )
                 raise ConfigError(f"{named}: {exc}") from exc
 

@@ -138,9 +138,8 @@ class Collector:
         except TokenomyError as exc:
             log.warning("tokenomy server: %s %s failed: %s", request.method, request.path, exc)
             await self._error(request, send, 503, str(exc), _RETRY_AFTER)
-        except (
-            Exception
-        ) as exc:  # a defect: the client gets the error body its route speaks, the log the traceback
+        except Exception as exc:
+            # a defect: the client gets the error body its route speaks, the log the traceback
             log.exception("tokenomy server: %s %s failed unexpectedly", request.method, request.path)
             message = f"internal error ({type(exc).__name__}); the collector's log has the details"
             await self._error(request, send, 500, message)
