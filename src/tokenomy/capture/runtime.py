@@ -300,6 +300,12 @@ class Runtime:
     def _register_exit(self) -> None:
         if not self._exit_hook:
             self._exit_hook = True
+            # DuckDB first (about 0.1 s, once): importing it registers an exit handler of its own
+            # (nanobind's), after which DuckDB 2.0.1 refuses to read the batches' Arrow tables ("the
+            # Python interpreter is shutting down"). Exit handlers run last registered first, so
+            # this one, registered after DuckDB's, writes the last batch before it runs.
+            import duckdb  # noqa: F401, PLC0415
+
             atexit.register(self._at_exit)
             _hook_multiprocessing(self, now=True)
 
