@@ -85,7 +85,7 @@ def test_set_list_status_delete(db: Path, capsys: pytest.CaptureFixture[str]) ->
         "80.000000000000",
         10,
     )
-    assert monthly["burn_per_day"].startswith("2.0000")
+    assert monthly["burn_per_day"] == "2.000000000000"  # to the money's 12 places (28 digits before)
     assert monthly["exhausted_at"] == "2026-04-20T00:00:00+00:00"
     assert monthly["exhausts_this_window"] is False
     assert monthly["reserved"] is None  # no shared ledger configured

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from tokenomy.budgets.status import StatusRow, status
 from tokenomy.cli.options import config_option, db_option, resolve
 from tokenomy.cli.report import console_for_stdout
 from tokenomy.errors import ConfigError
+from tokenomy.pricing.rates import MONEY_QUANTUM
 from tokenomy.store import open_store
 
 _TIME_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M"]
@@ -267,6 +268,12 @@ def _print(rows: list[StatusRow]) -> None:
     console_for_stdout().print(table)
 
 
+def _burn(rate: Decimal, unit: Unit) -> Decimal:
+    """A burn rate as spend is kept: dollars to 12 places (MONEY_QUANTUM), tokens to 2 (the division
+    gave 28 digits)."""
+    return rate.quantize(MONEY_QUANTUM if unit is Unit.USD else Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
 def _row_json(row: StatusRow) -> dict[str, Any]:
     return {
         "budget": row.policy.name,
@@ -283,7 +290,7 @@ def _row_json(row: StatusRow) -> dict[str, Any]:
         "used_share": row.used_share,
         "calls": row.calls,
         "unpriced_calls": row.unpriced,
-        "burn_per_day": None if row.burn_per_day is None else str(row.burn_per_day),
+        "burn_per_day": None if row.burn_per_day is None else str(_burn(row.burn_per_day, row.policy.unit)),
         "exhausted_at": row.exhausted_at.isoformat() if row.exhausted_at else None,
         "exhausts_this_window": row.exhausts_this_window,
     }
