@@ -22,8 +22,9 @@ from tokenomy.capture.api import configure, flush, shutdown, sink_stats, warm_up
 from tokenomy.capture.events import charge, record_outcome
 from tokenomy.capture.instrumenting import instrument
 from tokenomy.capture.scope import Scope, context, run_in_context
-from tokenomy.capture.sink.core import Sink, SinkStats
+from tokenomy.capture.sink.core import Sink
 from tokenomy.capture.sink.settings import SinkSettings
+from tokenomy.capture.sink.stats import SinkStats
 
 __all__ = [
     "Scope",

@@ -7,8 +7,9 @@ import math
 import os
 
 from tokenomy.capture.runtime import RUNTIME, Redact
-from tokenomy.capture.sink.core import Sink, SinkStats
+from tokenomy.capture.sink.core import Sink
 from tokenomy.capture.sink.settings import settings_from_config
+from tokenomy.capture.sink.stats import SinkStats
 from tokenomy.config import load, setting
 from tokenomy.errors import ConfigError
 

@@ -32,8 +32,9 @@ from typing import TYPE_CHECKING, Any, Final
 from tokenomy import config as config_module
 from tokenomy.capture.log import RateLimitedLog
 from tokenomy.capture.redaction import checked
-from tokenomy.capture.sink.core import Sink, SinkStats
+from tokenomy.capture.sink.core import Sink
 from tokenomy.capture.sink.settings import SinkSettings, settings_from_config, spool_for, target_for
+from tokenomy.capture.sink.stats import SinkStats
 from tokenomy.capture.sink.targets import bound_closes
 from tokenomy.errors import ConfigError
 

@@ -29,7 +29,7 @@ from decimal import Decimal
 from typing import Final
 
 from tokenomy import schema
-from tokenomy.capture.sink.core import SinkStats
+from tokenomy.capture.sink.stats import SinkStats
 from tokenomy.gateway.building import CallCounters
 
 BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)

@@ -24,7 +24,8 @@ from tokenomy.capture.sink.spool import Claim, Spool
 from tokenomy.capture.sink.target import Target
 
 if TYPE_CHECKING:
-    from tokenomy.capture.sink.core import Counters, Item
+    from tokenomy.capture.sink.core import Item
+    from tokenomy.capture.sink.stats import Counters
 
 TAKE_OVER: Final = 0.5
 """Seconds of a shutdown's ``timeout`` (a quarter of it when that is less) kept for taking over
