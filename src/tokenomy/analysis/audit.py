@@ -48,8 +48,6 @@ _EXAMPLES: Final = 3
 class Period:
     """What the audit covered: its time bounds and the volume in them."""
 
-    start: datetime | None
-    end: datetime | None
     calls: int
     sessions: int
     cost: Decimal | None
@@ -58,7 +56,17 @@ class Period:
     """The first and last audited call's start (None: no call with a start time)."""
     since: datetime | None = None
     until: datetime | None = None
-    """The bounds asked for (``--since``, ``--until``; None: not given, ``start``/``end`` are the data's)."""
+    """The bounds asked for (``--since``, ``--until``; None: not given)."""
+
+    @property
+    def start(self) -> datetime | None:
+        """The period's start: the one asked for, else the first call's."""
+        return self.since if self.since is not None else self.first
+
+    @property
+    def end(self) -> datetime | None:
+        """The period's end: the one asked for, else the last call's start."""
+        return self.until if self.until is not None else self.last
 
     @property
     def days(self) -> float | None:
@@ -200,10 +208,8 @@ def _period(ctx: Context, scope: Scope) -> Period:
         "SELECT min(started_at) AS first, max(started_at) AS last, count(*) AS calls, "
         "count(DISTINCT session) AS sessions, sum(cost_total) AS cost FROM audited"
     )[0]
-    first, last = row["first"], row["last"]
-    since, until = as_utc(scope.since), as_utc(scope.until)
-    start, end = since or first, until or last
-    return Period(start, end, int(row["calls"]), int(row["sessions"]), row["cost"], first, last, since, until)
+    calls, sessions, cost = int(row["calls"]), int(row["sessions"]), row["cost"]
+    return Period(calls, sessions, cost, row["first"], row["last"], as_utc(scope.since), as_utc(scope.until))
 
 
 def _route_spend(ctx: Context) -> dict[tuple[str | None, ...], Decimal]:
