@@ -57,6 +57,11 @@ class Account:
         return self.span.end if self.span is not None else None
 
 
+def session_window(session_id: str) -> str:
+    """The window part of a session-window account's key (:func:`account_key`)."""
+    return f"s{session_id}"
+
+
 def account_key(policy: str, value: str | None, window: str) -> str:
     """The ledger key of an account: ``policy:value:window`` (``*`` for a global policy's value; the
     window is a calendar span's id or ``s`` and the session id).
@@ -134,7 +139,7 @@ class Matcher:
                 return cached[2]
             return self._calendar_account(self._spans, scope_value, now)
         if self.policy.window is Window.SESSION and request.session_id:
-            key = account_key(self.policy.name, scope_value, f"s{request.session_id}")
+            key = account_key(self.policy.name, scope_value, session_window(request.session_id))
             return Account(key, self.policy, scope_value, session=request.session_id)
         return None
 

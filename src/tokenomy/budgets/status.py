@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Final
 
-from tokenomy.budgets.accounts import UNATTRIBUTED, account_key
+from tokenomy.budgets.accounts import UNATTRIBUTED, account_key, session_window
 from tokenomy.budgets.ledger import Ledger, LedgerUnavailable
 from tokenomy.budgets.messages import amount
 from tokenomy.budgets.policy import CALENDAR_WINDOWS, Policy, Scope, Window
@@ -138,7 +138,7 @@ def _row(
 ) -> StatusRow:
     value = None if policy.scope is Scope.GLOBAL else found.value
     spent = found.amount(policy.unit)
-    window = span.id if span is not None else None if session is None else f"s{session}"
+    window = span.id if span is not None else None if session is None else session_window(session)
     reserved = _reserved(policy, value, window, ledger)
     remaining = policy.limit - spent - (reserved or 0)
     burn, exhausted = project(spent, remaining, span.start, now) if span is not None else (None, None)
