@@ -21,6 +21,12 @@ SYSTEM = f"You answer in one short line. {LONG}"
 QUESTIONS = ("What is a token?", "And a cache?", "What is a token?")
 
 
+_LOOKUP: Any = {
+    "type": "function",
+    "function": {"name": "lookup", "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}},
+}
+
+
 def _calls(target: MemoryTarget) -> list[Call]:
     assert capture.flush(30) is True
     return [r for r in target.records if isinstance(r, Call)]
@@ -227,15 +233,7 @@ def test_anthropic_async_with_thinking(mock: MockThread, recorded: MemoryTarget)
 
 def test_calls_count_and_hash_the_prompt_shape(mock: MockThread, recorded: MemoryTarget) -> None:
     client = _openai(mock)
-    tools: Any = [
-        {
-            "type": "function",
-            "function": {
-                "name": "lookup",
-                "parameters": {"type": "object", "properties": {"q": {"type": "string"}}},
-            },
-        }
-    ]
+    tools: Any = [_LOOKUP]
     history = [
         *_chat_messages("first"),
         {"role": "assistant", "content": "ok"},
@@ -258,6 +256,27 @@ def test_calls_count_and_hash_the_prompt_shape(mock: MockThread, recorded: Memor
     assert [t.name for t in call.tool_uses] == ["lookup"]
     assert len(call.prefix_hashes) >= 2
     assert all(len(h) == 16 for h in call.prefix_hashes)
+
+
+def test_extra_body_is_recorded_as_it_is_sent(mock: MockThread, recorded: MemoryTarget) -> None:
+    """The SDK lays extra_body over the body when it sends: what is recorded is what was sent."""
+    client = _openai(mock)
+    client.chat.completions.create(
+        model="gpt-4o",
+        messages=_chat_messages("hi"),
+        max_tokens=50,
+        extra_body={"max_tokens": 700, "model": "gpt-4o-mini", "tools": [_LOOKUP]},
+    )
+    client.chat.completions.create(model="gpt-4o", messages=_chat_messages("hi"), max_tokens=50)
+    sent, plain = _calls(recorded)
+    assert (sent.max_output_tokens, sent.request_model, sent.response_model) == (
+        700,
+        "gpt-4o-mini",
+        "gpt-4o-mini",
+    )
+    assert sent.tool_def_tokens is not None
+    assert sent.tool_def_tokens > 0
+    assert (plain.max_output_tokens, plain.request_model, plain.tool_def_tokens) == (50, "gpt-4o", 0)
 
 
 def test_anthropic_raw_streams_and_the_async_stream_helper(mock: MockThread, recorded: MemoryTarget) -> None:

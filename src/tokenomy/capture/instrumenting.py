@@ -155,7 +155,6 @@ def _sync_request(original: Callable[..., Any], state: ClientState) -> Callable[
             _not_begun(exc)
             return original(cast_to, options, stream=stream, stream_cls=stream_cls)
         if state.budget is not None:
-            _with_extra_body(captured, options)
             _take(captured, options, _admit(state.budget.admit, captured, sink))
         try:
             result = original(cast_to, options, stream=stream, stream_cls=stream_cls)
@@ -182,7 +181,6 @@ def _async_request(original: Callable[..., Any], state: ClientState) -> Callable
             _not_begun(exc)
             return await original(cast_to, options, stream=stream, stream_cls=stream_cls)
         if state.budget is not None:
-            _with_extra_body(captured, options)
             _take(captured, options, await _aadmit(state.budget.aadmit, captured, sink))
         try:
             result = await original(cast_to, options, stream=stream, stream_cls=stream_cls)
@@ -232,15 +230,6 @@ async def _aadmit(
         return None
 
 
-def _with_extra_body(captured: Captured, options: Any) -> None:
-    """The body as it will be sent, for a budget to judge: the SDK lays ``extra_body``
-    (``options.extra_json``) over the JSON body when it builds the request, so a ``max_tokens`` or
-    ``n`` given there, unseen, was reserved at the body's value and sent at its own."""
-    extra = getattr(options, "extra_json", None)
-    if isinstance(extra, dict) and extra and captured.body is not None:
-        captured.body = {**captured.body, **extra}
-
-
 def _take(captured: Captured, options: Any, ticket: Ticket | None) -> None:
     """Keep the ticket (settled when the call is built) and apply its body changes to the request
     (to ``extra_body`` too where it names the same fields: laid over the body, it would undo them)."""
@@ -277,8 +266,9 @@ def _facts(state: ClientState, route: Route, options: Any) -> Captured:
     this runs between the SDK's own thousands, on caches they have cooled)."""
     body = options.json_data
     if type(body) is dict:  # the SDK's own dict; its lists are copied in case the caller reuses them
-        copied = body.copy()
-        for key, value in body.items():
+        extra = options.extra_json  # extra_body: the SDK lays it over the body when it sends
+        copied = {**body, **extra} if extra else body.copy()
+        for key, value in copied.items():
             if type(value) is list:
                 copied[key] = value.copy()
         body = copied
