@@ -64,3 +64,12 @@ def test_buckets() -> None:
     assert parse_bucket(None) is None
     with pytest.raises(ConfigError, match="hour, day, week, month"):
         parse_bucket("fortnight")
+
+
+@pytest.mark.parametrize("item", ["team=", "tag:env="])
+def test_an_empty_where_value_is_refused_not_an_empty_report(item: str) -> None:
+    # no call has an empty value (a missing or empty one is "(unattributed)"): refusing it beats a
+    # report of nothing, which reads as $0 (an unset shell variable in --where team=$TEAM does this)
+    with pytest.raises(ConfigError, match=r"the value is empty; name one, or .+=\(unattributed\)"):
+        parse_where([item])
+    assert parse_where([" team =x"]) == (("team", ("x",)),)

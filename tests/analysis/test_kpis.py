@@ -34,6 +34,29 @@ def test_kpis_reuse_the_metric_definitions(tmp_path: Path) -> None:
     assert values["spend"].change is None
 
 
+def test_kpi_reasons_say_what_is_missing_as_the_metrics_do(tmp_path: Path) -> None:
+    from tests.analysis.builders import call, charge, usage
+    from tokenomy.schema import Status
+
+    with open_store(tmp_path / "s.duckdb") as store:
+        # an empty selection: nothing was priced because there is nothing at all
+        empty = {k.name: k for k in kpis(figures(store, Scope()))}
+        assert empty["spend"].reason == "no calls or charges"
+        assert empty["cache_hit_ratio"].reason == "no calls"
+        assert empty["token_efficiency"].reason == "no calls"
+        # one failed call that reported its (zero) tokens, unpriced: its buckets are known, not missing
+        store.insert_calls([call("e1", status=Status.ERROR, usage=usage(0, 0, 0, 0, 0, 0))])
+        failed = {k.name: k for k in kpis(figures(store, Scope()))}
+        assert failed["spend"].reason == "no call is priced"
+        assert failed["cache_hit_ratio"].reason == m.cache_hit_ratio(store).total.reason == "no input tokens"
+        assert failed["token_efficiency"].reason == m.token_efficiency(store).total.reason == "no tokens"
+        # a charge alone is spend, with no call to read a ratio from
+        store.insert_charges([charge("g1", "0.5", at=datetime(2026, 10, 6))])
+        charged = {k.name: k for k in kpis(figures(store, Scope(since=datetime(2026, 10, 6))))}
+        assert (charged["spend"].value, charged["spend"].reason) == (Decimal("0.5"), None)
+        assert (charged["calls"].value, charged["cache_hit_ratio"].reason) == (0, "no calls")
+
+
 def test_trends_say_which_way_is_better() -> None:
     cheaper = Kpi("spend", "Spend", "USD", Decimal(90), Decimal(100), better="down")
     assert cheaper.change == pytest.approx(-0.1)

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.analysis.builders import T0, hand_store
+from tests.analysis.builders import T0, call, cost, hand_store, usage
 from tokenomy.analysis import metrics as m
 from tokenomy.analysis.grouped import Selection
 from tokenomy.analysis.results import MetricResult, MetricRow, jsonable, per_unit
 from tokenomy.analysis.sources import WASTE_NOT_ASSESSED, detect
-from tokenomy.schema import Finding, FindingCall, OutcomeEvent, Severity, WasteRole
+from tokenomy.schema import Call, Finding, FindingCall, OutcomeEvent, Severity, WasteRole
 from tokenomy.store import DuckDBStore
 from tokenomy.store.findings import AuditRecord
 
@@ -212,6 +212,52 @@ def test_latency_cost_parity_per_intent(store: DuckDBStore) -> None:
     assert x.value == Decimal("-0.001")
     assert x.details["faster"] == "m1"
     assert _rows(result)["y"].value is None
+
+
+def test_latency_cost_parity_leaves_out_calls_whose_outcome_failed(store: DuckDBStore) -> None:
+    # c2 (m2, status ok) is later recorded as failed: it did not succeed, so m2 has no call to compare
+    store.insert_outcomes([OutcomeEvent("call", "c2", T0 + timedelta(hours=1), success=False)])
+    x = _rows(m.latency_cost_parity(store, "m1", "m2", ALL))["x"]
+    assert x.value is None
+    assert x.reason == "no priced successful call with a latency on m2"
+    assert x.coverage == pytest.approx(1 / 2)  # c1 counts, c2 does not
+
+
+def _parity_calls() -> list[Call]:
+    """Intent q: m1 three calls (1,000, 2,000, 4,000 ms; $0.00875, $0.015, $0.0035), m2 one
+    (3,000 ms, $0.01545)."""
+    figures = [
+        ("m1", 1000.0, "0.00875"),
+        ("m1", 2000.0, "0.015"),
+        ("m1", 4000.0, "0.0035"),
+        ("m2", 3000.0, "0.01545"),
+    ]
+    return [
+        call(
+            f"q{i}",
+            intent="q",
+            request_model=model,
+            latency_ms=ms,
+            usage=usage(1, 0, 0, 0, 1, 0),
+            cost=cost(c),
+        )
+        for i, (model, ms, c) in enumerate(figures)
+    ]
+
+
+def test_latency_cost_parity_and_tcpr_are_exact_to_the_stored_places(store: DuckDBStore) -> None:
+    store.insert_calls(_parity_calls())
+    q = Selection.of(where=[("intent", ("q",))])
+    row = _rows(m.latency_cost_parity(store, "m1", "m2", q))["q"]
+    # m1: 7,000 / 3 ms and $0.02725 / 3 a call; m2: 3,000 ms and $0.01545. m1 is 666.67 ms faster and
+    # $0.00636667 cheaper a call: -$0.00636667 / 6.6667 = -$0.000955 per 100 ms, exactly
+    assert row.value == Decimal("-0.000955000000")
+    assert row.numerator == Decimal("-0.006366666667")
+    assert row.details["cost_per_call"] == {"m1": Decimal("0.009083333333"), "m2": Decimal("0.015450000000")}
+    assert jsonable(row.value) == "-0.000955000000"
+    by_model = _rows(m.tcpr(store, Selection(q.scope, Selection.of(by=["request_model"]).grouping)))
+    assert by_model["m1"].value == Decimal("0.009083333333")  # $0.02725 / 3, at 12 places
+    assert jsonable(by_model["m1"].details["output"]) == "0.000000000000"  # no parts given by hand
 
 
 def test_every_metric_groups_by_time_bucket(store: DuckDBStore) -> None:

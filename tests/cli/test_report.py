@@ -249,6 +249,9 @@ def test_bad_options_are_clear_errors(tmp_path: Path, capsys: object) -> None:
     assert main(["report", "--db", db, "--where", "colour=red"]) == 2
     assert "unknown dimension 'colour' in --where" in capsys.readouterr().err  # type: ignore[attr-defined]
     assert main(["report", "--db", db, "--parity", "m1"]) == 2
+    # the same model twice would compare a model with itself: refused, not a blank reason
+    assert main(["report", "--db", db, "--parity", "m1, m1"]) == 2
+    assert "expected two different models" in capsys.readouterr().err  # type: ignore[attr-defined]
 
 
 def test_docs_describe_every_option_of_report_sessions_and_session() -> None:
@@ -273,7 +276,7 @@ def test_an_empty_store_says_so_in_every_format(tmp_path: Path) -> None:
     assert data["rows"] == []
     assert data["total"]["cost"] is None
     assert data["kpis"]["spend"]["value"] is None
-    assert data["kpis"]["spend"]["reason"] == "no call is priced"
+    assert data["kpis"]["spend"]["reason"] == "no calls or charges"
     assert data["kpis"]["cost_per_session"]["reason"] == "no sessions"
     code, out = _run("report", "--db", str(db), "--by", "team", "--format", "csv")
     assert code == 0
@@ -341,3 +344,23 @@ def test_out_dash_is_stdout_as_for_export(tmp_path: Path, monkeypatch: pytest.Mo
     assert code == 0
     assert "audit_id" in json.loads(out)
     assert not (tmp_path / "-").exists()
+
+
+def test_the_metrics_table_labels_its_total_apart_from_calls_without_a_time(tmp_path: Path) -> None:
+    from tests.analysis.builders import call, cost, usage
+    from tokenomy.store import open_store
+
+    db = _hand(tmp_path)
+    with open_store(db) as store:  # one more call, with no start time: the bucket "(no time)"
+        store.insert_calls(
+            [call("n1", started_at=None, usage=usage(100, 0, 0, 0, 10, 0), cost=cost("0.001"))]
+        )
+    code, out = _run("report", "--db", db, "--bucket", "day", "--metrics")
+    assert code == 0
+    assert "spend per day" in out
+    assert "everything" not in out
+    tcpr = out.split("tcpr:")[1].split("cost_per_session:")[0]
+    lines = [line for line in tcpr.splitlines() if "│" in line]
+    # c1..c5 on 2026-10-05 (4 priced: $0.031), n1 without a time ($0.001), then the total ($0.032 / 5)
+    assert [line.split("│")[1].strip() for line in lines] == ["2026-10-05", "(no time)", "total"]
+    assert "$0.0064" in lines[-1]

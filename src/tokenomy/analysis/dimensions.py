@@ -125,8 +125,9 @@ def parse_where(items: Iterable[str], *, option: str = "--where") -> tuple[tuple
     """``--where dim=value`` filters; the same dimension twice keeps either value.
 
     Raises:
-        ConfigError: An item is not ``dimension=value`` or names an unknown dimension (the message
-            names ``option``, where it was given).
+        ConfigError: An item is not ``dimension=value``, has an empty value (which no call has: a
+            missing or empty value is ``(unattributed)``, so it would select nothing, silently), or
+            names an unknown dimension (the message names ``option``, where it was given).
     """
     grouped: dict[str, list[str]] = {}
     for item in items:
@@ -134,6 +135,11 @@ def parse_where(items: Iterable[str], *, option: str = "--where") -> tuple[tuple
         if not sep or not name.strip():
             raise ConfigError(f"{option} {item!r}: expected dimension=value, for example team=search")
         (checked,) = parse_dimensions(name.strip(), option=option)
+        if not value:
+            raise ConfigError(
+                f"{option} {item!r}: the value is empty; name one, or {checked}=(unattributed) for "
+                f"records without a {checked}"
+            )
         grouped.setdefault(checked, []).append(value)
     return tuple((name, tuple(values)) for name, values in grouped.items())
 

@@ -92,6 +92,8 @@ class Figures:
     session_cost: Number | None
     session_reason: str | None
     sums: Mapping[str, Any]
+    charges: int = 0
+    """Charges in the period (spend with no priced call is still known when there are some)."""
 
 
 def figures(
@@ -125,7 +127,9 @@ def figures(
     }
     sessions = session_cost_row(raw)
     total = table.total
-    return Figures(total.cost, total.calls, total.unpriced, sessions.value, sessions.reason, calls)
+    return Figures(
+        total.cost, total.calls, total.unpriced, sessions.value, sessions.reason, calls, total.charges
+    )
 
 
 def session_units(store: Store, sources: Sources, scope: Scope) -> int:
@@ -245,11 +249,31 @@ def _values(f: Figures) -> dict[str, tuple[Number | None, str | None]]:
     s = f.sums
     hit = share(s.get("cache_read_tokens"), s.get("cache_input_tokens")) if s.get("cache_known") else None
     efficiency = share(s.get("useful") or 0, s.get("processed")) if s.get("efficiency_known") else None
+    spend_reason = "no call is priced" if f.calls or f.charges else "no calls or charges"
     return {
-        "spend": (f.spend, None if f.spend is not None else "no call is priced"),
+        "spend": (f.spend, None if f.spend is not None else spend_reason),
         "calls": (f.calls, None),
         "cost_per_session": (f.session_cost, f.session_reason),
-        "cache_hit_ratio": (hit, None if hit is not None else "no call reports cache reads"),
-        "token_efficiency": (efficiency, None if efficiency is not None else "no call reports its tokens"),
+        "cache_hit_ratio": (
+            hit,
+            _ratio_reason(f, hit, "cache_known", "no call reports cache reads", "no input tokens"),
+        ),
+        "token_efficiency": (
+            efficiency,
+            _ratio_reason(f, efficiency, "efficiency_known", "no call reports its tokens", "no tokens"),
+        ),
         "unpriced": (f.unpriced, None),
     }
+
+
+def _ratio_reason(f: Figures, value: float | None, known: str, missing: str, zero: str) -> str | None:
+    """Why a ratio KPI has no value, in the words of its metric (:func:`~.metric_rows.quotient`):
+    no calls at all, no call reporting its inputs, or calls that reported them with nothing to divide
+    by (failed calls of 0 tokens are known, not missing)."""
+    if value is not None:
+        return None
+    if not f.calls:
+        return "no calls"
+    if not f.sums.get(known):
+        return missing
+    return zero

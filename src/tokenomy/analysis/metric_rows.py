@@ -16,6 +16,7 @@ from typing import Any, Final
 from tokenomy.analysis.grouped import Grouped, Selection, grouped_calls
 from tokenomy.analysis.results import MetricResult, MetricRow, Number, share
 from tokenomy.analysis.sources import Sources, detect
+from tokenomy.pricing.rates import MONEY_QUANTUM
 from tokenomy.store.base import Store
 
 PRICED_NOTE: Final = "{n} unpriced call(s) left out of the cost (never counted as $0)"
@@ -138,17 +139,22 @@ def parity_row(key: Any, by_model: Mapping[str, Mapping[str, Any]], a: str, b: s
     """Latency-cost parity of models ``a`` and ``b`` in one group, from their summed latency and cost.
 
     ``key`` is the group and bucket; ``by_model`` holds each model's ``calls``, ``known`` (calls
-    with a latency and a price), ``latency`` and ``cost`` sums.
+    with a latency and a price), ``latency`` and ``cost`` sums. The means are computed in Decimal;
+    the value, the extra cost per call and the costs per call are rounded to the stored 12 places.
     """
     group, bucket = dict(key[0]), key[1]
     calls = sum(int(r["calls"] or 0) for r in by_model.values())
     known = sum(int(r["known"] or 0) for r in by_model.values())
     coverage = known / calls if calls else None
-    means: dict[str, tuple[float, Decimal]] = {}
+    means: dict[str, tuple[Decimal, Decimal]] = {}
     for model in (a, b):
         raw = by_model.get(model)
         if raw and raw["known"]:
-            means[model] = (float(raw["latency"]) / raw["known"], Decimal(raw["cost"]) / raw["known"])
+            # Decimal means: float means would put binary noise into the 12 places of the result
+            means[model] = (
+                Decimal(repr(float(raw["latency"]))) / raw["known"],
+                Decimal(raw["cost"]) / raw["known"],
+            )
     if len(means) < 2:
         missing = [m for m in (a, b) if m not in means]
         return MetricRow(
@@ -163,8 +169,8 @@ def parity_row(key: Any, by_model: Mapping[str, Mapping[str, Any]], a: str, b: s
     details = {
         "faster": fast,
         "slower": slow,
-        "latency_ms": {a: means[a][0], b: means[b][0]},
-        "cost_per_call": {a: means[a][1], b: means[b][1]},
+        "latency_ms": {a: float(means[a][0]), b: float(means[b][0])},
+        "cost_per_call": {a: means[a][1].quantize(MONEY_QUANTUM), b: means[b][1].quantize(MONEY_QUANTUM)},
     }
     if lat_s == lat_f:
         return MetricRow(
@@ -176,9 +182,10 @@ def parity_row(key: Any, by_model: Mapping[str, Mapping[str, Any]], a: str, b: s
             reason="both models have the same mean latency",
             details=details,
         )
-    saved = Decimal(repr(lat_s - lat_f)) / 100
-    value = (cost_f - cost_s) / saved
-    return MetricRow(group, bucket, value, cost_f - cost_s, saved, calls, coverage, None, details)
+    saved = (lat_s - lat_f) / 100
+    value = ((cost_f - cost_s) / saved).quantize(MONEY_QUANTUM)
+    extra = (cost_f - cost_s).quantize(MONEY_QUANTUM)
+    return MetricRow(group, bucket, value, extra, float(saved), calls, coverage, None, details)
 
 
 def quotient_metric(

@@ -263,7 +263,8 @@ def tcpr(store: Store, selection: Selection = ALL, *, sources: Sources | None = 
 
     Input side: uncached input, cache reads and writes; output side: visible output and
     reasoning; fees and overhead: per-request fees, server-side tools and the overhead configured
-    in the price overrides (fixed per request, per second of latency). Over priced calls.
+    in the price overrides (fixed per request, per second of latency). Over priced calls; the
+    amounts per call are rounded to the stored 12 places.
     """
     priced = "c.cost_total IS NOT NULL"
     aggs = {
@@ -283,8 +284,8 @@ def tcpr(store: Store, selection: Selection = ALL, *, sources: Sources | None = 
             return metric_row(raw, None, None, None, 0, reason="no calls")
         if known == 0:
             return metric_row(raw, None, None, None, 0, reason="no call is priced")
-        per = {k: raw[k] / known for k in ("input", "output", "fees", "overhead")}
-        return metric_row(raw, raw["cost"] / known, raw["cost"], known, known, details=per)
+        per = {k: per_unit(raw[k], known) for k in ("input", "output", "fees", "overhead")}
+        return metric_row(raw, per_unit(raw["cost"], known), raw["cost"], known, known, details=per)
 
     formula = "(Σ input-side + Σ output-side + Σ fees and overhead) / priced calls"
     return build_result(("tcpr", "USD", formula), selection, grouped, compute, unpriced_notes(grouped))
@@ -518,13 +519,14 @@ def latency_cost_parity(
     For each intent (within each group and bucket) served by both models:
     ``mean latency = Σ latency_ms / calls`` and ``mean cost = Σ cost / priced calls`` per model, and
     ``parity = (mean cost of the faster − mean cost of the slower) / ((slower − faster latency) / 100 ms)``.
-    Negative: the faster model is also cheaper. Over successful calls with a latency and a price.
+    Negative: the faster model is also cheaper. Over calls that succeeded (status ``ok`` and no outcome
+    saying they failed) with a latency and a price. Money is rounded to the stored 12 places.
     A model is named as requested or as served (``gpt-4.1-mini`` matches ``gpt-4.1-mini-2025-04-14``).
     """
     models = Selection(selection.scope.with_where("model", (model_a, model_b)), selection.grouping)
     outer = tuple(dict.fromkeys((*selection.grouping.by, "intent")))
     inner = models.regrouped(tuple(dict.fromkeys((*outer, "request_model", "model"))))
-    known = "c.latency_ms IS NOT NULL AND c.cost_total IS NOT NULL AND c.status = 'ok'"
+    known = "c.latency_ms IS NOT NULL AND c.cost_total IS NOT NULL AND c._succeeded"
     aggs = {
         "calls": "count(*)",
         "known": count_if(known),

@@ -104,11 +104,13 @@ def parity_pair(text: str) -> tuple[str, str]:
     """The two models of ``MODEL_A,MODEL_B`` (``--parity``).
 
     Raises:
-        ValueError: ``text`` does not name exactly two models.
+        ValueError: ``text`` does not name exactly two different models.
     """
     parts = [p.strip() for p in text.split(",") if p.strip()]
     if len(parts) != 2:
         raise ValueError(f"expected two models, MODEL_A,MODEL_B; got {text!r}")
+    if parts[0] == parts[1]:
+        raise ValueError(f"expected two different models, MODEL_A,MODEL_B; got {parts[0]!r} twice")
     return parts[0], parts[1]
 
 

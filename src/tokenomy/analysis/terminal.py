@@ -60,8 +60,8 @@ def attribution_table(table: AttributionTable, title: str | None = None) -> Tabl
     """Spend per group: calls, charges, tokens, LLM cost, charges' cost, total, share, unpriced."""
     if title is None:
         title = (
-            "spend by "
-            + (", ".join(table.by) or "everything")
+            "spend"
+            + (f" by {', '.join(table.by)}" if table.by else "")
             + (f" per {table.bucket}" if table.bucket else "")
         )
     out = Table(title=title, show_footer=True)
@@ -206,7 +206,10 @@ def _per_call(value: float | None) -> str:
 
 
 def metrics_table(results: Sequence[MetricResult]) -> Group:
-    """Every metric: its total, then one line per group (value, coverage, reason when none)."""
+    """Every metric: one line per group (value, coverage, reason when none), then its total.
+
+    The total is labelled ``total`` in the first column; calls without a start time are the bucket
+    ``(no time)``, as in the spend table (never a blank that reads like the total)."""
     tables: list[RenderableType] = []
     for result in results:
         tables.append(Text(f"{result.name}: {result.formula}", style="bold"))
@@ -218,9 +221,14 @@ def metrics_table(results: Sequence[MetricResult]) -> Group:
         for head in ("value", "coverage", "calls", "note"):
             out.add_column(head, justify="left" if head == "note" else "right")
         for row in (*result.rows, result.total):
-            cells: list[Any] = [row.group.get(name, "total" if not row.group else "") for name in result.by]
+            is_total = row is result.total
+            cells: list[Any] = [
+                "total" if is_total and i == 0 else row.group.get(name, "")
+                for i, name in enumerate(result.by)
+            ]
             if result.bucket:
-                cells.append(bucket_label(row.bucket, result.bucket) if row.bucket else "")
+                label = bucket_label(row.bucket, result.bucket)
+                cells.append(("" if result.by else "total") if is_total else label)
             cells += [
                 _metric_value(row, result.unit),
                 percent(row.coverage),
