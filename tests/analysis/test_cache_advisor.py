@@ -84,3 +84,15 @@ def test_a_route_that_reads_its_cache_has_nothing_to_fix(tmp_path: Path) -> None
     assert route.expected_saving == Decimal(0)
     assert route.hit_ratio is not None
     assert round(route.hit_ratio, 3) == round(9_000 / sum(c.usage.input_total or 0 for c in calls), 3)
+
+
+def test_each_stretch_of_misses_after_an_expiry_pays_its_own_write(tmp_path: Path) -> None:
+    chat = _chat(provider="anthropic", model="claude-sonnet-4-5")
+    gaps = [10.0, 10.0, 600.0, 10.0]  # the third call comes after the 5-minute lifetime
+    (route,) = _advice(
+        tmp_path, [chat.ask(f"c{i}", (f"t{i}", 200), after=g) for i, g in enumerate(gaps)]
+    ).routes
+    assert [(m.reason, m.calls) for m in route.misses] == [("expired", 1), ("not_cached", 2)]
+    # two misses save 2 x 3,000 x $2.70/M; caching writes the prefix at c0 and again at c2:
+    # 2 x 3,000 x $0.75/M
+    assert route.expected_saving == Decimal("0.011700000000")

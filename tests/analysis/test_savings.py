@@ -50,6 +50,14 @@ def test_a_call_that_goes_away_saves_nothing_more_from_trimming_it() -> None:
     assert {e.finding.id: e.saving for e in plan.entries} == {"retry": D("0.01"), "bloat": D(0)}
 
 
+def test_the_total_covers_every_fix_and_says_what_the_listed_ones_save() -> None:
+    retry = finding("retry", "retry_loop", part("a", WasteEffect.CALL, "0.01", 5_000, WasteRole.WASTED))
+    bloat = finding("bloat", "bloated_system_prompt", part("b", WasteEffect.SYSTEM, "0.003", 1_000))
+    plan = build_plan([retry, bloat], COSTS, top=1)
+    assert [e.finding.id for e in plan.entries] == ["retry"]
+    assert (plan.fixes, plan.total, plan.listed) == (2, D("0.013"), D("0.01"))
+
+
 def test_a_trimmed_system_prompt_leaves_less_prefix_to_cache() -> None:
     bloat = finding("bloat", "bloated_system_prompt", part("a", WasteEffect.SYSTEM, "0.003", 1_000))
     cache = finding("cache", "missed_caching", part("a", WasteEffect.PREFIX, "0.0045", 3_000))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from html.parser import HTMLParser
 from pathlib import Path
@@ -41,6 +42,22 @@ def test_json_lists_findings_plan_and_cache_advice(tmp_path: Path) -> None:
     assert data["plan"]["standalone_total"] == str(sum(Decimal(f["wasted_cost"]) for f in data["findings"]))
     assert data["cache"]["routes"][0]["misses"][0]["reason"] == "not_cached"
     assert data["saved"] is None
+    assert (data["plan"]["fixes_in_total"], data["plan"]["listed_total"]) == (2, data["plan"]["total"])
+
+
+def test_each_format_names_the_sessions_and_calls_to_open(tmp_path: Path) -> None:
+    db = _db(tmp_path)
+    code, out = _run("--db", str(db), "--format", "json", "--no-save")
+    assert code == 0, out
+    retry = json.loads(out)["findings"][1]
+    assert retry["session_ids"] == ["r1", "r2"]
+    assert retry["call_ids"] == {"wasted": ["r1-2", "r2-2"], "partial": [], "context": ["r1-3", "r2-3"]}
+    code, text = _run("--db", str(db), "--no-save")
+    assert "where to look" in text
+    assert re.search(rf"│ 2 │ {retry['id']} │ r1 \(\+1 more\) +│ one step asked 2 times", text)
+    code, page = _run("--db", str(db), "--no-save", "--format", "html")
+    assert "<th>costliest session</th>" in page
+    assert "<td>r1</td>" in page
 
 
 def test_the_table_ranks_findings_and_saves_them(tmp_path: Path) -> None:
@@ -166,3 +183,22 @@ def test_json_times_are_utc_with_a_z_like_the_report(tmp_path: Path) -> None:
     assert data["period"]["start"] == "2026-01-01T00:00:00Z"
     assert data["period"]["end"].endswith("Z")
     assert data["created_at"].endswith("Z")
+
+
+def test_the_plan_caption_says_when_the_total_covers_more_fixes_than_listed() -> None:
+    from types import SimpleNamespace
+    from typing import Any, cast
+
+    from tests.analysis.test_savings import COSTS, finding, part
+    from tokenomy.analysis.savings import build_plan
+    from tokenomy.cli.audit_text import plan_caption
+    from tokenomy.schema import WasteEffect, WasteRole
+
+    retry = finding("retry", "retry_loop", part("a", WasteEffect.CALL, "0.01", 5_000, WasteRole.WASTED))
+    bloat = finding("bloat", "bloated_system_prompt", part("b", WasteEffect.SYSTEM, "0.003", 1_000))
+    report = cast(Any, SimpleNamespace(plan=build_plan([retry, bloat], COSTS, top=1)))
+    assert plan_caption(report).startswith(
+        "all 2 fixes (the 1 listed: $0.0100): total $0.0130 over the period"
+    )
+    report = cast(Any, SimpleNamespace(plan=build_plan([retry, bloat], COSTS, top=2)))
+    assert plan_caption(report).startswith("total $0.0130 over the period")

@@ -19,7 +19,8 @@ call after the first of a run that read nothing from the cache, why:
 Dollars use the catalog's rates for the route's model: a miss costs its prefix at the input rate
 minus the cache-read rate. The expected saving counts the misses an application can fix
 (``not_cached`` on explicit caches, ``prefix_drift``, ``tools_changed``) net of one cache write
-premium per run that would start caching.
+premium per stretch of consecutive misses of a run (an entry that expires between two stretches is
+written again).
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ def pairs_sql(ctx: Context) -> str:
                    CASE WHEN prev_id IS NOT NULL AND cache_read = 0 THEN {reason} END AS reason,
                    prev_id IS NOT NULL AND ph_first = prev_first AND stable = prev_stable AS repeat
             FROM p)
+        , s AS (SELECT r.*, lag(reason) OVER w AS prev_reason FROM r WINDOW w AS ({RUN_WINDOW}))
     """
 
 
@@ -91,13 +93,15 @@ def routes_sql(ctx: Context) -> str:
         SELECT {route}, reason, GROUPING(reason) = 1 AS whole, count(*) AS calls,
                {q("stable", 0.5)} AS prefix, max(stable) AS largest, sum(stable) AS tokens,
                count(DISTINCT run) AS runs, max(min_cache) AS min_cache,
+               count(*) FILTER (WHERE reason IS NOT NULL AND prev_reason IS DISTINCT FROM reason)
+                 AS stretches,
                count(*) FILTER (WHERE stable >= min_cache) AS cacheable,
                count(*) FILTER (WHERE prev_id IS NOT NULL) AS followers,
                count(*) FILTER (WHERE repeat) AS repeats,
                {q("gap", 0.5)} AS gap_p50, {q("gap", 0.9)} AS gap_p90,
                sum(cache_read) AS cache_read, sum(input_total) FILTER (WHERE cache_read IS NOT NULL) AS input,
                bool_or(long) AS long, max(started_at) AS last
-        FROM r GROUP BY GROUPING SETS (({route}), ({route}, reason))
+        FROM s GROUP BY GROUPING SETS (({route}), ({route}, reason))
     """
 
 
@@ -237,7 +241,7 @@ def _expected(
     gross = sum((m.cost or ZERO for m in fixable), ZERO)
     writes = sum(
         (
-            write * int(r["runs"]) * Decimal(str(r["prefix"] or 0))
+            write * int(r["stretches"]) * Decimal(str(r["prefix"] or 0))
             for r in rows
             if _fixable(rule, r["reason"])
         ),

@@ -79,6 +79,13 @@ class SavingsPlan:
     standalone: Decimal
     """The sum of the findings' own dollars, which counts overlapping waste more than once."""
     notes: tuple[str, ...] = field(default_factory=tuple)
+    fixes: int = 0
+    """How many fixes the totals cover: every priced finding's, of which ``entries`` lists the top."""
+
+    @property
+    def listed(self) -> Decimal:
+        """The marginal dollars of the listed fixes alone (the total covers every fix)."""
+        return sum((e.saving for e in self.entries), ZERO)
 
     @property
     def overlap(self) -> Decimal:
@@ -135,6 +142,7 @@ def build_plan(findings: Sequence[Finding], costs: CallCosts, *, top: int = 10) 
         monthly_high=None if not highs or None in highs else quantize(sum((v or ZERO for v in highs), ZERO)),
         standalone=quantize(sum((f.wasted_cost or ZERO for f in findings), ZERO)),
         notes=tuple(notes),
+        fixes=len(entries),
     )
 
 

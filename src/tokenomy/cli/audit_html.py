@@ -13,7 +13,7 @@ from typing import Final
 from tokenomy.analysis.cache_advisor import route_name
 from tokenomy.analysis.formats import UNKNOWN, money_short, percent, tokens
 from tokenomy.cli.audit_json import AuditReport
-from tokenomy.cli.audit_text import finding_route, money_range
+from tokenomy.cli.audit_text import costliest_session, finding_route, money_range, plan_caption
 from tokenomy.native import money_text
 
 CSS: Final = """
@@ -80,12 +80,24 @@ def _findings(report: AuditReport) -> str:
             escape(money_short(f.wasted_cost)),
             escape(money_range(f.monthly_savings_low, f.monthly_savings_high)),
             escape(f.fix),
+            escape(costliest_session(f) or UNKNOWN),
         ]
         cost = "" if f.wasted_cost is None else money_text(f.wasted_cost)
         rows.append(
             f'<tr data-finding="{escape(f.id)}" data-wasted="{cost}">{_cells(values, (0, 4, 5, 6))}</tr>'
         )
-    head = ("#", "category", "severity", "route", "sessions", "wasted tokens", "wasted $", "monthly", "fix")
+    head = (
+        "#",
+        "category",
+        "severity",
+        "route",
+        "sessions",
+        "wasted tokens",
+        "wasted $",
+        "monthly",
+        "fix",
+        "costliest session",
+    )
     title = f"<h2>Findings, ranked by dollars ({len(report.result.findings):,} in all)</h2>"
     return f"<section id='findings'>{title}{_table(head, rows, (0, 4, 5, 6))}</section>"
 
@@ -128,11 +140,8 @@ def _plan(report: AuditReport) -> str:
             escape(assumes),
         ]
         rows.append(f"<tr>{_cells(values, (0, 3))}</tr>")
-    caption = (
-        f"Total {money_short(plan.total)} over the period, "
-        f"{money_range(plan.monthly_low, plan.monthly_high)} a month; "
-        f"{money_short(plan.overlap)} of overlapping waste counted once."
-    )
+    text = plan_caption(report)
+    caption = text[:1].upper() + text[1:] + "."
     head = ("#", "fix", "route", "saves (period)", "monthly", "assumes")
     return f"<section id='plan'><h2>Savings plan</h2>{_table(head, rows, (0, 3), caption)}</section>"
 

@@ -1,9 +1,9 @@
 """The audit's report as data: one object holding findings, plan, cache advice and samples, and its JSON.
 
 :class:`AuditReport` is what ``tokenomy audit`` shows in every format; :func:`report_json` turns it
-into JSON-ready data (money as decimal strings, unknown amounts as null, times in ISO 8601). The
-per-call detail of each finding stays in the store (``finding_calls``); the JSON carries counts and
-examples.
+into JSON-ready data (money as decimal strings, unknown amounts as null, times in ISO 8601). Each
+finding names its sessions and its calls by role (``wasted``, ``partial``, ``context``); the per-call
+tokens, dollars and reasons stay in the store (``finding_calls``).
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def when(value: datetime | None) -> str | None:
 
 
 def finding_json(finding: Finding) -> dict[str, Any]:
-    """One finding, without its per-call list (counts instead)."""
+    """One finding: its figures, and the sessions and calls it names, so an engineer can open them."""
     return {
         "id": finding.id,
         "category": finding.category,
@@ -98,6 +98,8 @@ def finding_json(finding: Finding) -> dict[str, Any]:
         "sessions": len(finding.session_ids),
         "wasted_calls": len(finding.call_ids(WasteRole.WASTED)),
         "partial_calls": len(finding.call_ids(WasteRole.PARTIAL)),
+        "session_ids": list(finding.session_ids),
+        "call_ids": {role.value: list(finding.call_ids(role)) for role in WasteRole},
         "wasted_tokens": finding.wasted_tokens,
         "wasted_cost": money(finding.wasted_cost),
         "unpriced_calls": finding.unpriced_calls,
@@ -130,7 +132,9 @@ def plan_json(plan: SavingsPlan) -> dict[str, Any]:
     """The savings plan with its totals."""
     return {
         "fixes": [plan_entry_json(e) for e in plan.entries],
+        "fixes_in_total": plan.fixes,
         "total": money(plan.total),
+        "listed_total": money(plan.listed),
         "monthly_savings": {"low": money(plan.monthly_low), "high": money(plan.monthly_high)},
         "standalone_total": money(plan.standalone),
         "overlap_removed": money(plan.overlap),

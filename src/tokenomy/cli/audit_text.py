@@ -12,7 +12,7 @@ from tokenomy.analysis.cache_advisor import route_name
 from tokenomy.analysis.formats import UNKNOWN, money_short, percent, tokens
 from tokenomy.analysis.waste.base import Route
 from tokenomy.cli.audit_json import AuditReport
-from tokenomy.schema import Finding
+from tokenomy.schema import Finding, WasteRole
 
 _CACHE_ROUTES = 8
 
@@ -52,6 +52,36 @@ def findings_table(report: AuditReport) -> Table:
     return table
 
 
+def costliest_session(finding: Finding) -> str | None:
+    """The session that wasted the most dollars in ``finding`` (else the most tokens), the first to open."""
+    dollars: dict[str, Decimal] = {}
+    counts: dict[str, int] = {}
+    for call in finding.calls:
+        if call.session_id is None or call.role is WasteRole.CONTEXT:
+            continue
+        dollars[call.session_id] = dollars.get(call.session_id, Decimal(0)) + (call.cost or Decimal(0))
+        counts[call.session_id] = counts.get(call.session_id, 0) + call.tokens
+    return max(dollars, key=lambda s: (dollars[s], counts[s]), default=None)
+
+
+def where_table(report: AuditReport) -> Table:
+    """Where to look: each listed finding's id, its costliest session and the detector's first example."""
+    table = Table(title="where to look (all sessions and calls: --format json)")
+    for name in ("#", "finding", "costliest session", "example"):
+        table.add_column(name, justify="right" if name == "#" else "left")
+    for rank, f in enumerate(report.result.findings[: report.top], start=1):
+        session = costliest_session(f)
+        more = len(f.session_ids) - 1
+        examples = f.evidence.get("examples") or [""]
+        table.add_row(
+            str(rank),
+            f.id,
+            UNKNOWN if session is None else session + (f" (+{more:,} more)" if more > 0 else ""),
+            str(examples[0]),
+        )
+    return table
+
+
 def by_table(report: AuditReport) -> Table:
     """The findings summed per value of the ``--by`` dimension and category."""
     table = Table(title=f"waste by {report.by}")
@@ -69,14 +99,23 @@ def by_table(report: AuditReport) -> Table:
     return table
 
 
-def plan_table(report: AuditReport) -> Table:
-    """The top fixes by monthly dollars, counted without overlap."""
+def plan_caption(report: AuditReport) -> str:
+    """The plan's totals in words, saying when they cover more fixes than the table lists."""
     plan = report.plan
-    caption = (
-        f"total {money_short(plan.total)} over the period, "
+    scope = ""
+    if plan.fixes > len(plan.entries):
+        scope = f"all {plan.fixes:,} fixes (the {len(plan.entries):,} listed: {money_short(plan.listed)}): "
+    return (
+        f"{scope}total {money_short(plan.total)} over the period, "
         f"{money_range(plan.monthly_low, plan.monthly_high)} a month; "
         f"{money_short(plan.overlap)} of overlapping waste counted once"
     )
+
+
+def plan_table(report: AuditReport) -> Table:
+    """The top fixes by monthly dollars, counted without overlap."""
+    plan = report.plan
+    caption = plan_caption(report)
     table = Table(title="savings plan: top fixes", caption=caption)
     for name in ("#", "fix", "route", "saves (period)", "monthly", "assumes"):
         table.add_column(name, justify="right" if name in ("#", "saves (period)") else "left")
@@ -170,6 +209,7 @@ def print_report(report: AuditReport, console: Console) -> None:
         console.print("no waste found in this period")
     else:
         console.print(findings_table(report))
+        console.print(where_table(report))
         if report.by is not None:
             console.print(by_table(report))
         console.print(plan_table(report))

@@ -65,3 +65,14 @@ def test_a_model_switch_starts_a_new_cache(tmp_path: Path) -> None:
     opus = calls[1].replace(response_model="claude-opus-4-1", request_model="claude-opus-4-1")
     # each call follows one on another model: there was no cache of this model to read
     assert detect(tmp_path, MissedCaching(), [calls[0], opus, calls[2]]).hits == []
+
+
+def test_a_run_whose_cache_expires_between_stretches_pays_a_write_for_each(tmp_path: Path) -> None:
+    chat = Conversation("s1", provider="anthropic", model="claude-sonnet-4-5", system=2_000, tools=1_000)
+    gaps = [10.0, 10.0, 600.0, 10.0]  # the third call comes after the 5-minute lifetime
+    calls = [chat.ask(f"c{i}", (f"turn-{i}", 200), after=gap) for i, gap in enumerate(gaps)]
+    (hit,) = detect(tmp_path, MissedCaching(), calls).hits
+    assert [c.call_id for c in hit.calls] == ["c1", "c3"]
+    # Two reads save 2 x 3,000 x $2.70/M = $0.0162; caching would write the prefix twice (at c0, and
+    # again at c2 after the entry expired): 2 x 3,000 x $0.75/M = $0.0045 more. One write would be $0.0138.
+    assert sum((c.cost or Decimal(0)) for c in hit.calls) == Decimal("0.011700000000")

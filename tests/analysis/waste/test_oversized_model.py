@@ -47,6 +47,13 @@ def test_a_simple_intent_on_a_frontier_model_is_oversized(tmp_path: Path) -> Non
     assert found.evidence["verdicts"][0]["cheapest"] == "gpt-4.1-nano"
 
 
+def test_the_example_reads_as_english_for_an_intent_starting_with_a_vowel(tmp_path: Path) -> None:
+    calls = _calls("gpt-4.1-nano", "openai", 40, intent="extract")
+    calls += _calls("claude-opus-4-1", "anthropic", 5, intent="extract")
+    (hit, *_) = detect(tmp_path, OversizedModel(), calls).hits
+    assert hit.note.startswith("an extract request on claude-opus-4-1 ")
+
+
 def test_an_intent_that_is_not_simple_is_not_judged(tmp_path: Path) -> None:
     calls = _calls("gpt-4.1-nano", "openai", 40, intent="code_review") + _calls(
         "claude-opus-4-1", "anthropic", 5, intent="code_review"

@@ -24,8 +24,17 @@ def test_a_cut_answer_re_run_with_the_same_prompt_is_wasted(tmp_path: Path, reas
     assert [(c.call_id, c.role) for c in hit.calls] == [("c1", WasteRole.WASTED), ("c2", WasteRole.CONTEXT)]
     assert hit.calls[0].tokens == (cut.usage.input_total or 0) + 512
     assert hit.calls[0].cost == (cut.cost.total if cut.cost else None)
-    assert "512" in hit.note
-    assert "1024" in hit.note
+    assert hit.note == "answer cut at its limit and the prompt re-run (limits: 512, 1,024)"
+
+
+def test_limits_the_record_does_not_carry_are_said_to_be_missing(tmp_path: Path) -> None:
+    chat = Conversation("s1")
+    chat.ask("c0", ("hello", 30))
+    cut = chat.ask("c1", ("write the report", 80), carry=False, finish_reason="length", answer=512)
+    rerun = chat.ask("c2", ("write the report", 80), answer=700)
+    (hit,) = detect(tmp_path, TruncationRerun(), [cut, rerun]).hits
+    assert hit.note == "answer cut at its limit and the prompt re-run (limits: not recorded, not recorded)"
+    assert hit.calls[1].note == "re-run (limit not recorded)"
 
 
 def test_a_re_run_cut_again_wastes_both_cut_attempts(tmp_path: Path) -> None:

@@ -5,8 +5,10 @@ system prompt size is the median ``system_tokens`` of its successful calls on th
 route's typical size is the median over its sessions, trusted from ``min_baseline`` sessions. A
 session is bloated when its size is at least ``bloat_ratio`` (3x) the typical size *and* at least
 ``bloat_min_excess`` (500) tokens above it. Waste: on every successful call of the session, the
-system tokens above the typical size, at the rate the call paid per input token (so a prompt that
-was read from a cache counts at the cache rate).
+system tokens above the typical size, at the rates the call paid for those positions of its prompt:
+the excess is taken as the end of the stable prefix (system prompt and tool definitions), and the
+front of a prompt is what a cache reads, so a cached prompt counts at the cache-read rate even when
+a long fresh history raises the call's average input rate (:func:`.money.span_cost`).
 
 A route without an agent or feature has no peers to compare with and is not judged; neither is a
 route where most sessions share the large prompt (then it is the route's prompt, and the cache
@@ -25,7 +27,7 @@ from typing import Any, Final
 from tokenomy.analysis.waste import money
 from tokenomy.analysis.waste.base import Context, Detection, Hit, HitCall, Route
 from tokenomy.analysis.waste.sql import ROUTE_COLUMNS
-from tokenomy.schema import WasteEffect, WasteRole
+from tokenomy.schema import INPUT_BUCKETS, WasteEffect, WasteRole
 
 
 def bloat_sql(ctx: Context) -> str:
@@ -42,7 +44,8 @@ def bloat_sql(ctx: Context) -> str:
             SELECT owner, {median("size", 0.5)} AS typical, count(*) AS peers FROM per_session
             GROUP BY owner HAVING count(*) >= {int(o.min_baseline)})
         SELECT ok.id, ok.session, ok.started_at, {ROUTE_COLUMNS}, ok.system_tokens, ok.input_total,
-               ok.cost_in, s.size, t.typical, t.peers
+               ok.tool_def_tokens, ok.cost_in, {", ".join(f"ok.{b}, ok.cost_{b}" for b in INPUT_BUCKETS)},
+               s.size, t.typical, t.peers
         FROM ok JOIN per_session s USING (session, owner) JOIN typical t USING (owner)
         WHERE s.size >= {float(o.bloat_ratio)} * t.typical AND s.size - t.typical >= {int(o.bloat_min_excess)}
         ORDER BY ok.session, ok.started_at NULLS FIRST, ok.step NULLS FIRST, ok.id
@@ -84,12 +87,13 @@ class BloatedSystemPrompt:
         calls = []
         for row in rows:
             excess = max(int(row["system_tokens"]) - typical, 0)
+            stable = int(row["system_tokens"]) + int(row["tool_def_tokens"] or 0)
             calls.append(
                 HitCall(
                     row["id"],
                     WasteRole.PARTIAL,
                     excess,
-                    money.dollars(excess, money.input_rate(row)),
+                    money.span_cost(row, stable - excess, stable),
                     effect=WasteEffect.SYSTEM,
                     note=f"system prompt {row['system_tokens']:,} tokens; the route's usual is {typical:,}",
                     started_at=row["started_at"],

@@ -11,8 +11,9 @@ the prefix. A call whose ``cache_read`` is unknown is not judged.
 
 Waste: the stable prefix on every such call. Dollars, from the catalog's rates for the model: the
 prefix at the input rate minus the cache-read rate on each of those calls, less one cache write
-premium (write rate minus input rate, 5-minute or 1-hour) per run; a session where caching would
-not pay for its write is not reported.
+premium (write rate minus input rate, 5-minute or 1-hour) per stretch of such calls (a run whose
+entry would expire between two stretches writes it again); a session where caching would not pay
+for its writes is not reported.
 
 Evidence kept: prefix size, minimum cacheable length, gap to the previous call, lifetime used.
 """
@@ -48,7 +49,7 @@ def missed_sql(ctx: Context) -> str:
                    lag(ph_first) OVER w AS prev_first, lag(stable) OVER w AS prev_stable,
                    lag(model) OVER w AS prev_model
             FROM ok JOIN routes r USING (owner, model) WINDOW w AS ({RUN_WINDOW}))
-        SELECT id, session, run, started_at, {ROUTE_COLUMNS}, stable, min_cache, long, input_total,
+        SELECT id, prev_id, session, run, started_at, {ROUTE_COLUMNS}, stable, min_cache, long, input_total,
                {gap} AS gap, {ttl_sql()} AS ttl
         FROM p
         WHERE prev_id IS NOT NULL AND model = prev_model AND ph_first = prev_first
@@ -85,7 +86,7 @@ class MissedCaching:
     def _hit(self, ctx: Context, rows: list[dict[str, Any]]) -> Hit | None:
         gross: list[Decimal | None] = []
         premium = Decimal(0)
-        seen_runs: set[str] = set()
+        missed = {row["id"] for row in rows}
         for row in rows:
             rates = ctx.rates(row["provider"], row["model"], row["started_at"])
             if rates is None:
@@ -93,8 +94,7 @@ class MissedCaching:
                 continue
             tier = rates.tier_for(int(row["input_total"] or 0)).tokens
             gross.append(money.quantize(int(row["stable"]) * (tier["input_uncached"] - tier["cache_read"])))
-            if row["run"] not in seen_runs:
-                seen_runs.add(row["run"])
+            if row["prev_id"] not in missed:  # a new stretch of misses: caching it would write once more
                 write = tier["cache_write_1h"] if row["long"] else tier["cache_write_5m"]
                 premium += int(row["stable"]) * max(write - tier["input_uncached"], Decimal(0))
         known = money.total(gross)

@@ -51,6 +51,35 @@ def output_rate(row: Mapping[str, Any]) -> Decimal | None:
     return rate(row.get("cost_out"), row.get("output_total"))
 
 
+PREFIX_ORDER: Final = ("cache_read", "cache_write_5m", "cache_write_1h", "input_uncached")
+"""The order a prompt's tokens fill the input buckets: a cache reads the front of the prompt, a write
+stores what follows the read, and the rest is fresh input."""
+
+
+def span_cost(row: Mapping[str, Any], start: int, end: int) -> Decimal | None:
+    """What the call paid for the prompt tokens at positions ``start`` to ``end`` (from its front).
+
+    A prompt's front is what a cache reads, so tokens there are priced at the rate their bucket
+    actually paid (:data:`PREFIX_ORDER`), not at the call's average input rate, which a long fresh
+    history would inflate. Positions past the buckets' counts take the average input rate; None when
+    the call is unpriced.
+    """
+    average = input_rate(row)
+    if average is None:
+        return None
+    paid = ZERO
+    pos = 0
+    for bucket in PREFIX_ORDER:
+        count = int(row.get(bucket) or 0)
+        low, high = max(start, pos), min(end, pos + count)
+        if high > low:
+            paid += (bucket_rate(row, bucket) or average) * (high - low)
+        pos += count
+    if end > max(start, pos):
+        paid += average * (end - max(start, pos))
+    return quantize(paid)
+
+
 def bucket_rate(row: Mapping[str, Any], bucket: str) -> Decimal | None:
     """The rate the call paid per token of one bucket (``cost_<bucket> / <bucket>``)."""
     return rate(row.get(f"cost_{bucket}"), row.get(bucket))

@@ -154,8 +154,9 @@ class OversizedModel:
             call = _call(ctx, row, verdict)
             by_session.setdefault(row["session"], []).append(call)
             first.setdefault(row["session"], row)
+        article = "an" if verdict.big.task[:1] in "aeiou" else "a"
         note = (
-            f"a {verdict.big.task} request on {verdict.big.model} "
+            f"{article} {verdict.big.task} request on {verdict.big.model} "
             f"(${verdict.big.per_mtok()}/Mtok paid) where {verdict.cheapest.model} "
             f"(${verdict.cheapest.per_mtok()}/Mtok) serves the same intent"
         )

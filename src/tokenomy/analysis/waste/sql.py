@@ -53,7 +53,7 @@ def audited_sql(condition: str, dialect: Dialect) -> str:
                c.prefix_hashes[-1] AS ph_last, len(c.prefix_hashes) AS ph_n,
                coalesce(len(c.tool_uses), 0) AS n_tools, c.filler_tokens, c.success, c.cost_total,
                {cost_sum(INPUT_BUCKETS)} AS cost_in, {cost_sum(OUTPUT_BUCKETS)} AS cost_out,
-               c.cost_output_visible, c.cost_reasoning
+               c.cost_output_visible, c.cost_reasoning, {", ".join(f"c.cost_{b}" for b in INPUT_BUCKETS)}
         FROM calls c WHERE {condition}
     """
 

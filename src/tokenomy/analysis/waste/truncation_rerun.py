@@ -65,8 +65,18 @@ class TruncationRerun:
         limits = [a.max_output_tokens for a in chain.attempts]
         calls.append(
             HitCall(
-                last.id, WasteRole.CONTEXT, note=f"re-run (limit {last.max_output_tokens})", started_at=None
+                last.id,
+                WasteRole.CONTEXT,
+                note=f"re-run (limit {_limit(last.max_output_tokens)})",
+                started_at=None,
             )
         )
-        note = f"answer cut at its limit and the prompt re-run (limits: {', '.join(str(v) for v in limits)})"
+        note = (
+            f"answer cut at its limit and the prompt re-run (limits: {', '.join(_limit(v) for v in limits)})"
+        )
         return Hit(self.category, chain.row["session"], Route.of(chain.row), tuple(calls), note)
+
+
+def _limit(value: int | None) -> str:
+    """An output limit for people: ``1,024``, or "not recorded" when the record has none."""
+    return "not recorded" if value is None else f"{value:,}"
