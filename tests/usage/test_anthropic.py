@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
 from typing import Any
 
+from tokenomy.pricing import Pricer
 from tokenomy.schema import Quality, ToolUse
 from tokenomy.usage import accumulate, args_hash, extract, stream_accumulator
 
@@ -162,6 +165,49 @@ def test_advisor_iterations_on_another_model_are_kept_apart() -> None:
         2518,
         22,
     )
+
+
+def test_compaction_iterations_are_billed_on_top_of_the_top_level_counts() -> None:
+    compaction = {
+        "type": "compaction",
+        "input_tokens": 100,
+        "cache_read_input_tokens": 0,
+        "cache_creation_input_tokens": 55096,
+        "cache_creation": {"ephemeral_5m_input_tokens": 55096, "ephemeral_1h_input_tokens": 0},
+        "output_tokens": 82,
+    }
+    step = {"type": "message", "input_tokens": 180, "output_tokens": 8, "cache_read_input_tokens": 0}
+    usage = {
+        "input_tokens": 180,
+        "output_tokens": 8,
+        "cache_read_input_tokens": 0,
+        "cache_creation_input_tokens": 0,
+        "iterations": [compaction, {**step, "cache_creation_input_tokens": 0}],
+    }
+    e = extract(message(usage))
+    u = e.usage
+    assert (u.input_uncached, u.cache_read, u.cache_write_5m, u.cache_write_1h) == (280, 0, 55096, 0)
+    assert (u.output_visible, u.reasoning, u.input_total, u.output_total) == (90, 0, 55376, 90)
+    assert e.extra["compactions"] == 1
+    assert "sub_usages" not in e.extra
+    # claude-sonnet-4-5: 280 x $3 + 55096 x $3.75 + 90 x $15 per MTok
+    cost = Pricer().price_usage(u, model="claude-sonnet-4-5", provider="anthropic", at=date(2026, 1, 15))
+    assert cost.total == Decimal("0.00084") + Decimal("0.20661") + Decimal("0.00135")
+    # the same through a stream: the iterations arrive with message_delta's cumulative usage
+    events = [
+        {"type": "message_start", "message": {**message(None, content=[]), "usage": {"input_tokens": 180}}},
+        {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": usage},
+    ]
+    assert accumulate(events).usage == u
+
+
+def test_a_compaction_on_another_model_is_kept_apart() -> None:
+    step = {"type": "compaction", "model": "claude-haiku-4-5", "input_tokens": 900, "output_tokens": 50}
+    usage = {"input_tokens": 10, "output_tokens": 5, "iterations": [step]}
+    e = extract(message(usage))
+    assert (e.usage.input_uncached, e.usage.output_total) == (10, 5)
+    [sub] = e.extra["sub_usages"]
+    assert (sub["model"], sub["usage"].input_uncached) == ("claude-haiku-4-5", 900)
 
 
 def test_fallback_block_names_the_model_that_served() -> None:

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
+import pytest
+
+from tokenomy.pricing import Pricer
 from tokenomy.schema import Quality, ToolUse
 from tokenomy.usage import accumulate, args_hash, extract
 
@@ -98,13 +102,90 @@ def test_parts_give_text_tool_uses_and_searches() -> None:
         ToolUse("google_search", args_hash("capital of france"), server=True),
         ToolUse("google_search", args_hash("paris"), server=True),
     )
-    assert e.usage.server_tools == {"web_searches": 2}
+    # two queries, one grounded prompt: Gemini 2.x bills the prompt
+    assert e.usage.server_tools == {"web_searches": 1}
     assert e.created_at == datetime(2025, 6, 27, 8, 35, 2, 123456, tzinfo=UTC)
+
+
+def _grounded(model: str | None, queries: int) -> dict[str, Any]:
+    body = response({"promptTokenCount": 100, "candidatesTokenCount": 10, "totalTokenCount": 110})
+    body["candidates"][0]["groundingMetadata"] = {"webSearchQueries": [f"q{i}" for i in range(queries)]}
+    if model is None:
+        del body["modelVersion"]
+    else:
+        body["modelVersion"] = model
+    return body
+
+
+@pytest.mark.parametrize(
+    ("model", "billed"),
+    [
+        ("gemini-2.5-pro", 1),
+        ("gemini-2.0-flash-001", 1),
+        ("models/gemini-1.5-pro-002", 1),
+        ("publishers/google/models/gemini-2.5-flash", 1),
+        ("gemini-3-pro-preview", 3),
+        ("gemini-3.1-flash-lite", 3),
+        (None, 3),
+    ],
+)
+def test_web_searches_count_what_google_bills(model: str | None, billed: int) -> None:
+    e = extract(_grounded(model, 3))
+    assert e.usage.server_tools == {"web_searches": billed}
+    assert [t.name for t in e.tool_uses] == ["google_search"] * 3
+
+
+def test_a_grounded_gemini_2_prompt_costs_one_grounding_fee() -> None:
+    pricer = Pricer()
+    day = date(2026, 1, 15)
+    old = pricer.price_usage(extract(_grounded("gemini-2.5-pro", 3)).usage, model="gemini-2.5-pro", at=day)
+    # $35 per 1,000 grounded prompts; 100 in at $1.25/M, 10 out at $10/M
+    assert old.parts["server_tools"] == Decimal("0.035")
+    assert old.total == Decimal("0.035") + Decimal("0.000125") + Decimal("0.0001")
+    new = pricer.price_usage(
+        extract(_grounded("gemini-3-pro-preview", 3)).usage, model="gemini-3-pro-preview", at=day
+    )
+    # $14 per 1,000 search queries
+    assert new.parts["server_tools"] == Decimal("0.042")
+    assert extract(_grounded("gemini-2.5-pro", 0)).usage.server_tools == {}
 
 
 def test_vertex_traffic_type_and_service_tier() -> None:
     e = extract(response({"promptTokenCount": 1, "trafficType": "ON_DEMAND", "serviceTier": "standard"}))
     assert (e.service_tier, e.extra["traffic_type"]) == ("standard", "ON_DEMAND")
+
+
+@pytest.mark.parametrize(
+    ("traffic", "tier"),
+    [
+        ("ON_DEMAND_FLEX", "flex"),
+        ("ON_DEMAND_PRIORITY", "priority"),
+        ("ON_DEMAND", None),
+        ("PROVISIONED_THROUGHPUT", None),
+    ],
+)
+def test_vertex_flex_and_priority_traffic_are_service_tiers(traffic: str, tier: str | None) -> None:
+    # as Vertex reports a Flex PayGo call (pydantic-ai's test_google_vertex_service_tier_flex)
+    meta = {"promptTokenCount": 5, "candidatesTokenCount": 1, "thoughtsTokenCount": 51, "totalTokenCount": 57}
+    e = extract(response({**meta, "trafficType": traffic}, modelVersion="gemini-3.8-flash-tts"))
+    assert (e.service_tier, e.extra["traffic_type"]) == (tier, traffic)
+
+
+def test_a_vertex_flex_call_is_priced_at_the_flex_rates() -> None:
+    meta = {"promptTokenCount": 1_000_000, "candidatesTokenCount": 1_000_000, "trafficType": "ON_DEMAND_FLEX"}
+    e = extract(response(meta, modelVersion="gemini-3.8-flash-tts"))
+    pricer = Pricer()
+    day = date(2027, 2, 1)
+    flex = pricer.price_usage(e.usage, model="gemini-3.8-flash-tts", at=day, service_tier=e.service_tier)
+    standard = pricer.price_usage(e.usage, model="gemini-3.8-flash-tts", at=day)
+    # the catalog's flex price from 2027-01-01: $0.50 in, $9 out per MTok
+    assert (flex.total, flex.estimated) == (Decimal("9.5"), False)
+    assert standard.total == Decimal("9.5") * 2  # $1 in, $18 out
+    # a model without a flex price: standard rates, and the cost says so
+    cost = pricer.price_usage(e.usage, model="gemini-3-flash-preview", at=day, service_tier=e.service_tier)
+    assert cost.estimated
+    assert cost.reason is not None
+    assert "no 'flex' service-tier price for gemini-3-flash-preview" in cost.reason
 
 
 def chunk(text: str, candidates: int, finish: str | None = None) -> dict[str, Any]:

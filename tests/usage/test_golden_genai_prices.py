@@ -53,6 +53,27 @@ def theirs(row: dict[str, Any], adapter: str) -> dict[str, int] | None:
     return None
 
 
+def with_compactions(gp: dict[str, int], body: dict[str, Any]) -> dict[str, int]:
+    """genai-prices' figures plus Anthropic's compaction iterations, which it does not read.
+
+    The top-level counts of a Messages body leave out its ``compaction`` iterations, which are
+    billed on top at the same model's rates; tokenomy adds them in (docs/usage.md).
+    """
+    usage = body.get("usage")
+    steps = usage.get("iterations") if isinstance(usage, dict) else None
+    out = dict(gp)
+    for step in steps or []:
+        if step.get("type") != "compaction":
+            continue
+        written = step.get("cache_creation_input_tokens") or 0
+        read = step.get("cache_read_input_tokens") or 0
+        out["input_tokens"] = out.get("input_tokens", 0) + step["input_tokens"] + written + read
+        out["cache_write_tokens"] = out.get("cache_write_tokens", 0) + written
+        out["cache_read_tokens"] = out.get("cache_read_tokens", 0) + read
+        out["output_tokens"] = out.get("output_tokens", 0) + step["output_tokens"]
+    return out
+
+
 def compare(row: dict[str, Any]) -> tuple[str, list[str]]:
     """(adapter or 'unsupported', the differences found)."""
     body = {k: v for k, v in row["body"].items() if k != "file"}
@@ -62,6 +83,8 @@ def compare(row: dict[str, Any]) -> tuple[str, list[str]]:
     gp = theirs(row, adapter)
     if gp is None:
         return adapter, ["genai-prices has no extraction with the same convention"]
+    if adapter == "anthropic.messages":
+        gp = with_compactions(gp, body)
     u = extract(body).usage
     ours = {
         "input_tokens": u.input_total,
@@ -107,6 +130,12 @@ def test_a_few_rows_by_hand() -> None:
     u = extract({k: v for k, v in nova["body"].items() if k != "file"}).usage
     # inputTokens 22 excludes the 2492 written: genai-prices says input 2514, cache writes 2492
     assert (u.input_uncached, u.cache_write_5m, u.input_total, u.output_total) == (22, 2492, 2514, 13)
+    compacted = next(
+        r for k, r in rows.items() if "test_anthropic_compaction_end_to_end" in k and "55196" in k
+    )
+    u = extract({k: v for k, v in compacted["body"].items() if k != "file"}).usage
+    # top level: 220 in, 8 out; the compaction iteration billed on top: 55196 in, 125 out
+    assert (u.input_uncached, u.input_total, u.output_total) == (55416, 55416, 133)
     deepseek = next(r for k, r in rows.items() if "test_deepseek_deferred_capability_with_thinking" in k)
     u = extract({k: v for k, v in deepseek["body"].items() if k != "file"}).usage
     assert (u.input_uncached, u.cache_read, u.output_visible, u.reasoning) == (51, 512, 56, 60)

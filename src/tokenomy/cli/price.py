@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,31 @@ from tokenomy.schema import BUCKETS, COST_PARTS, Cost, Usage
 
 ZERO_MONEY = Decimal(0).quantize(MONEY_QUANTUM)
 _BUCKET_OPTIONS = {bucket: "--" + bucket.replace("_", "-") for bucket in BUCKETS}
+
+
+class _When(click.ParamType[date | datetime]):
+    """A date, or an ISO 8601 instant (naive means UTC) for prices that vary by time of day."""
+
+    name = "DATE|DATETIME"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> date | datetime:
+        if isinstance(value, date):
+            return value
+        text = str(value).strip()
+        try:
+            if len(text) == len("YYYY-MM-DD"):
+                return date.fromisoformat(text)
+            when = datetime.fromisoformat(text)
+        except ValueError:
+            self.fail(
+                f"{value!r} is neither a date (2025-06-10) nor an instant (2025-06-10T16:30, "
+                "2025-06-10T16:30:00+08:00)",
+                param,
+                ctx,
+            )
+        return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _bucket_options(func: Any) -> Any:
@@ -42,7 +67,12 @@ def _bucket_options(func: Any) -> Any:
 )
 @_bucket_options
 @click.option(
-    "--at", "at", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help="Price date. [default: today]"
+    "--at",
+    "at",
+    type=_When(),
+    default=None,
+    help="Price date (YYYY-MM-DD), or an instant (YYYY-MM-DDTHH:MM[:SS], UTC unless an offset is given) "
+    "for prices that change during the day. [default: today]",
 )
 @click.option("--batch", is_flag=True, help="Price as a batch-API call.")
 @click.option("--service-tier", default=None, help="Service tier (flex, priority...).")
@@ -60,7 +90,7 @@ def command(
     *,
     model: str,
     provider: str | None,
-    at: datetime | None,
+    at: date | datetime | None,
     batch: bool,
     service_tier: str | None,
     latency_ms: float | None,
@@ -75,7 +105,7 @@ def command(
     if latency_ms is not None and not math.isfinite(latency_ms):
         raise click.BadParameter(f"{latency_ms} is not a finite number of ms", param_hint="--latency-ms")
     pricer = Pricer(options.resolve(overrides=overrides).overrides)
-    day = at.date() if at is not None else datetime.now(UTC).date()
+    day = at if at is not None else datetime.now(UTC).date()
     usage = Usage.of(
         input_uncached=buckets["input_uncached"],
         cache_read=buckets["cache_read"],
@@ -98,6 +128,8 @@ def command(
         click.echo(json.dumps(_as_json(model, provider, usage, cost, rates), indent=2))
     elif cost.priced and rates is not None:
         Console().print(_as_table(model, usage, cost, rates))
+        for line in _provenance(cost):
+            click.echo(line)
     if not cost.priced:
         raise click.ClickException(f"unpriced: {cost.reason}")
 
@@ -122,6 +154,7 @@ def _as_json(
     return {
         "model": model,
         "provider": provider,
+        "catalog_provider": rates.provider if rates else None,
         "catalog_model": rates.model if rates else None,
         "priced": cost.priced,
         "total": None if cost.total is None else f"{cost.total:f}",
@@ -151,11 +184,18 @@ def _as_table(model: str, usage: Usage, cost: Cost, rates: Rates) -> Table:
             table.add_row(part, "", "", f"{cost.parts[part]:f}")
     table.add_section()
     table.add_row("total", f"{usage.total or 0:,}", "", f"{cost.total:f}", style="bold")
-    caption = [f"source: {cost.source}", f"price date: {cost.price_date}"]
-    if cost.estimated:
-        caption.append("estimated")
-    if cost.reason:
-        caption.append(cost.reason)
-    table.caption = " | ".join(caption)
-    table.caption_justify = "left"
     return table
+
+
+def _provenance(cost: Cost) -> list[str]:
+    """The lines under the table: source, price date, and why the cost is estimated, if it is.
+
+    Printed as plain lines, not as the table's caption, so that a long source or reason is never
+    wrapped to the table's width (mid-word) and can be copied whole.
+    """
+    lines = [f"source: {cost.source}", f"price date: {cost.price_date}"]
+    if cost.estimated:
+        lines.append("estimated: " + (cost.reason or "yes"))
+    elif cost.reason:
+        lines.append(f"note: {cost.reason}")
+    return lines

@@ -188,8 +188,13 @@ class Pricer:
         if isinstance(found, str):
             return Unpriced(found)
         context = {"processing": "batch"} if batch else {}
+        # Anthropic's fast mode (usage.speed "fast", read as the tier "fast") is the catalog's
+        # speed=fast variant; any other tier is its service_tier variant.
+        tier_key = (
+            "speed" if tier == "fast" and catalog.has_variant(found, at, "speed", tier) else "service_tier"
+        )
         if tier is not None:
-            context["service_tier"] = tier
+            context[tier_key] = tier
         price, time_notes = catalog.model_price(found, at, context)
         notes = list(time_notes)
         if batch and not catalog.has_variant(found, at, "processing", "batch"):
@@ -197,7 +202,7 @@ class Pricer:
         if (
             tier is not None
             and tier not in STANDARD_TIERS
-            and not catalog.has_variant(found, at, "service_tier", tier)
+            and not catalog.has_variant(found, at, tier_key, tier)
         ):
             name = found.model.id
             notes.append(

@@ -18,9 +18,17 @@ Convention (``usage``):
 - ``server_tool_use`` counts per-use tools: ``web_search_requests`` -> ``web_searches``,
   ``web_fetch_requests`` -> ``web_fetches``, ``code_execution_requests`` -> ``code_executions``
   (others keep their own key); zero counts are left out.
-- ``iterations`` entries run on another model (the advisor tool's ``advisor_message``) are
-  billed at that model's rate and are not in the top-level counts; they are returned in
+- ``usage.iterations`` lists each sampling step of the request. The top-level counts are the
+  sum of the ``message`` steps only. A ``compaction`` step (server-side context compaction) is
+  billed on top of them at the request's model rates: it is added into the buckets (its output
+  split read from the body's content like the top-level one) and counted in
+  ``extra["compactions"]``. Steps run on another model (the advisor tool's ``advisor_message``)
+  are billed at that model's rate and are not in the top-level counts; they are returned in
   ``extra["sub_usages"]`` as ``{"type", "model", "usage"}``.
+
+The service tier is ``usage.service_tier`` (``standard``, ``priority``, ``batch``), except that
+a request served in fast mode (``usage.speed`` ``"fast"``, billed at a premium) has the tier
+``fast``, which pricing reads as the catalog's fast-mode price.
 
 Streams: ``message_start`` carries the input usage and cache fields, ``message_delta`` the
 cumulative usage; each field takes its latest non-null value (deltas are never added).
@@ -128,11 +136,35 @@ def messages_usage(usage: Mapping[str, Any] | None, content: list[Mapping[str, A
     )
 
 
-def _sub_usages(usage: Mapping[str, Any] | None) -> tuple[dict[str, Any], ...]:
-    steps = [s for s in items((usage or {}).get("iterations")) if s.get("type") != "message"]
+def _same_model_steps(usage: Mapping[str, Any] | None, model: str | None) -> list[Mapping[str, Any]]:
+    """The ``compaction`` iterations, run on the request's own model and billed on top of the counts."""
+    return [
+        s
+        for s in items((usage or {}).get("iterations"))
+        if s.get("type") == "compaction" and get_str(s, "model") in (None, model)
+    ]
+
+
+def _sub_usages(usage: Mapping[str, Any] | None, model: str | None) -> tuple[dict[str, Any], ...]:
+    folded = _same_model_steps(usage, model)
+    steps = [
+        s
+        for s in items((usage or {}).get("iterations"))
+        if s.get("type") != "message" and not any(s is f for f in folded)
+    ]
     return tuple(
         {"type": s.get("type"), "model": s.get("model"), "usage": messages_usage(s, None)} for s in steps
     )
+
+
+def billed_usage(
+    usage: Mapping[str, Any] | None, content: list[Mapping[str, Any]] | None, model: str | None
+) -> Usage:
+    """The top-level counts plus the compaction iterations billed on top of them."""
+    total = messages_usage(usage, content)
+    for step in _same_model_steps(usage, model):
+        total += messages_usage(step, content)
+    return total
 
 
 def _block_tool(block: Mapping[str, Any]) -> ToolUse | None:
@@ -142,9 +174,13 @@ def _block_tool(block: Mapping[str, Any]) -> ToolUse | None:
 
 def _extra(body: Mapping[str, Any], usage: Mapping[str, Any] | None) -> dict[str, Any]:
     extra: dict[str, Any] = {}
-    subs = _sub_usages(usage)
+    model = get_str(body, "model")
+    subs = _sub_usages(usage, model)
     if subs:
         extra["sub_usages"] = subs
+    compactions = len(_same_model_steps(usage, model))
+    if compactions:
+        extra["compactions"] = compactions
     for block in items(body.get("content")):
         if block.get("type") == "fallback" and get_str(block, "to", "model"):
             extra["fallback_to"] = get_str(block, "to", "model")
@@ -158,7 +194,7 @@ def extract(body: Mapping[str, Any]) -> Extracted:
     blocks = content or []
     texts = [get_str(b, "text") or "" for b in blocks if b.get("type") == "text"]
     return Extracted(
-        usage=messages_usage(usage, content),
+        usage=billed_usage(usage, content, get_str(body, "model")),
         provider="anthropic",
         api="messages",
         adapter=NAME,
@@ -166,7 +202,7 @@ def extract(body: Mapping[str, Any]) -> Extracted:
         response_id=get_str(body, "id"),
         finish_reason=get_str(body, "stop_reason"),
         tool_uses=tuple(t for t in (_block_tool(b) for b in blocks) if t is not None),
-        service_tier=get_str(usage, "service_tier"),
+        service_tier="fast" if get_str(usage, "speed") == "fast" else get_str(usage, "service_tier"),
         completion_text=join_text([t for t in texts if t]),
         extra=_extra(body, usage),
     )

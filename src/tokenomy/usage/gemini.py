@@ -12,9 +12,15 @@ Convention (``usageMetadata``):
 - ``thoughtsTokenCount`` comes *on top of* ``candidatesTokenCount``: reasoning is the former,
   output_visible the latter.
 - ``totalTokenCount`` is checked against input plus output (``TOTAL_MISMATCH``).
-- Search grounding: each ``groundingMetadata.webSearchQueries`` entry is one web search
-  (``server_tools["web_searches"]``, genai-prices' unit; Gemini 2.x bills per grounded prompt
-  instead, which pricing must account for).
+- Search grounding: each ``groundingMetadata.webSearchQueries`` entry is one ``google_search``
+  tool use. ``server_tools["web_searches"]`` (genai-prices' unit, priced per use) counts what
+  Google bills: Gemini 3 and later bill each search query, so it is the number of queries;
+  Gemini 1.x and 2.x bill per grounded prompt, so a response with any query counts 1 however
+  many queries it ran (a model version that is not reported is counted per query).
+
+Service tier: ``usageMetadata.serviceTier`` (AI Studio); Vertex reports its pay-as-you-go tiers
+in ``trafficType`` instead, and ``ON_DEMAND_FLEX`` / ``ON_DEMAND_PRIORITY`` are the service tiers
+``flex`` / ``priority`` (the raw value is kept in ``extra["traffic_type"]``).
 
 Streams (``streamGenerateContent?alt=sse``): every chunk carries the usage so far and it only
 grows, so the last ``usageMetadata`` wins; parts are concatenated per candidate.
@@ -22,6 +28,7 @@ grows, so the last ``usageMetadata`` wins; parts are concatenated per candidate.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -42,6 +49,10 @@ from tokenomy.usage.base import (
 
 NAME: Final = "gemini.generate_content"
 _HEAD_KEYS: Final = ("modelVersion", "responseId", "createTime")
+_PER_PROMPT: Final = re.compile(r"gemini-[12]\.", re.IGNORECASE)
+"""Gemini versions that bill search grounding per grounded prompt rather than per query."""
+_TRAFFIC_TIERS: Final = {"ON_DEMAND_FLEX": "flex", "ON_DEMAND_PRIORITY": "priority"}
+"""Vertex ``trafficType`` values that are pay-as-you-go service tiers with their own rates."""
 
 
 def matches(body: Mapping[str, Any]) -> bool:
@@ -72,6 +83,15 @@ def gemini_usage(meta: Mapping[str, Any] | None, server_tools: Mapping[str, int]
         quality=flags,
     )
     return check_total(usage, get_int(meta, "totalTokenCount"))
+
+
+def bills_per_grounded_prompt(model: str) -> bool:
+    """True for the Gemini versions whose search grounding is billed per grounded prompt (1.x, 2.x).
+
+    ``model`` is a ``modelVersion`` (``gemini-2.5-flash-preview-05-20``), possibly with a resource
+    path (``models/gemini-2.0-flash``, ``publishers/google/models/gemini-2.5-pro``).
+    """
+    return _PER_PROMPT.match(model.rsplit("/", 1)[-1]) is not None
 
 
 def _part_tool(part: Mapping[str, Any]) -> ToolUse | None:
@@ -106,7 +126,10 @@ def extract(body: Mapping[str, Any]) -> Extracted:
     tools: list[ToolUse] = []
     for cand in candidates:
         _candidate(cand, texts, tools)
+    model = get_str(body, "modelVersion")
     searches = sum(1 for t in tools if t.name == "google_search")
+    if searches and model is not None and bills_per_grounded_prompt(model):
+        searches = 1
     meta = mapping(body.get("usageMetadata"))
     extra = {"traffic_type": get_str(meta, "trafficType")} if get_str(meta, "trafficType") else {}
     return Extracted(
@@ -114,11 +137,11 @@ def extract(body: Mapping[str, Any]) -> Extracted:
         provider="google",
         api="generate_content",
         adapter=NAME,
-        response_model=get_str(body, "modelVersion"),
+        response_model=model,
         response_id=get_str(body, "responseId"),
         finish_reason=get_str(candidates[0], "finishReason") if candidates else None,
         tool_uses=tuple(tools),
-        service_tier=get_str(meta, "serviceTier"),
+        service_tier=_TRAFFIC_TIERS.get(get_str(meta, "trafficType") or "") or get_str(meta, "serviceTier"),
         created_at=from_iso(body.get("createTime")),
         completion_text=join_text(texts),
         extra=extra,
