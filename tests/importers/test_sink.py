@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
+
+from rich.console import Console
 
 from tests.importers import samples
 from tests.importers.support import calls, cost_total, run, write_json, write_lines
+from tokenomy.cli.importing import print_summary
 from tokenomy.pricing import Pricer
 from tokenomy.schema import Attribution
 from tokenomy.store import DuckDBStore
@@ -87,3 +91,29 @@ def test_run_attribution_fills_gaps_and_records_win(
 def test_calls_record_where_they_came_from(store: DuckDBStore, pricer: Pricer, tmp_path: Path) -> None:
     run(store, pricer, write_json(tmp_path / "rows.json", _rows("a")))
     assert calls(store)["a"].source == "import:litellm"
+
+
+def test_recorded_cost_is_summed_next_to_our_price_of_the_same_calls(
+    store: DuckDBStore, pricer: Pricer, tmp_path: Path
+) -> None:
+    rows = [
+        samples.spend_log("a", spend=0.01),
+        samples.spend_log("b", spend=0.02),
+        samples.spend_log(
+            "c", model="no-such-model-xyz", custom_llm_provider="openai", spend=0.5
+        ),  # unpriced
+        {**samples.spend_log("d"), "spend": None},  # nothing recorded
+    ]
+    path = write_lines(tmp_path / "spend.jsonl", rows)
+    summary = run(store, pricer, path)
+    stored = calls(store)
+    ours = sum((cost_total(stored[i]) or Decimal(0) for i in ("a", "b")), Decimal(0))
+    assert (summary.calls, summary.unpriced) == (4, 1)
+    assert (summary.reported_calls, summary.reported_cost) == (2, Decimal("0.03"))
+    assert summary.reported_priced == ours
+    console = Console(width=200, record=True)
+    print_summary(summary, console)
+    text = console.export_text()
+    assert "cost recorded by the source (2 calls) │ $0.030000" in text
+    assert f"tokenomy cost of the same 2 calls     │ ${ours.quantize(Decimal('0.000001'))}" in text
+    assert run(store, pricer, path).reported_calls == 0  # duplicates are not counted again

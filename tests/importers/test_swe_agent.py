@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import real_data_path
 from tests.importers import samples
 from tests.importers.support import assert_adds_up, calls, cost_total, run, write_json
-from tokenomy.importers.swe_agent import apportion
+from tokenomy.importers.swe_agent import NO_TIMES, apportion
 from tokenomy.pricing import Pricer
 from tokenomy.schema import Call, Kind
 from tokenomy.store import DuckDBStore, open_store
@@ -59,8 +59,18 @@ def test_missing_model_is_noted_and_unpriced(store: DuckDBStore, pricer: Pricer,
     assert summary.unpriced == 3
     assert summary.files[0].notes == [
         "no model in the trajectory: counts are estimates and calls are unpriced; pass --model "
-        "the first time (importing the same file again skips its calls as duplicates)"
+        "the first time (importing the same file again skips its calls as duplicates)",
+        NO_TIMES,
     ]
+
+
+def test_a_trajectory_without_times_says_its_calls_fall_outside_periods(
+    store: DuckDBStore, pricer: Pricer, tmp_path: Path
+) -> None:
+    summary = run(store, pricer, write_json(tmp_path / "run.traj", samples.swe_trajectory()), model="gpt-4o")
+    assert all(call.started_at is None for call in calls(store).values())
+    assert summary.files[0].notes == [NO_TIMES]
+    assert "left out of any --since/--until period" in NO_TIMES
 
 
 def test_same_trajectory_twice_is_stored_once(store: DuckDBStore, pricer: Pricer, tmp_path: Path) -> None:

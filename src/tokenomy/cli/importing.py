@@ -2,10 +2,11 @@
 
 A thin shell over :func:`tokenomy.importers.import_paths`: it resolves the settings, shows a
 progress bar (files and bytes) on a terminal, and prints a summary table: calls, sessions, tokens
-per bucket, the calls' cost, the charges' cost and the spend (both, as ``tokenomy report``),
-unpriced calls, duplicates skipped, rejected records and the first errors as
-``file:record field: message``. Exit codes: 0 when every file was read and no record was
-rejected, 1 when a record was rejected or a file failed, 2 for usage errors.
+per bucket, the calls' cost, the charges' cost and the spend (both, as ``tokenomy report``), the
+cost the sources recorded next to tokenomy's price of the same calls (when any did), unpriced
+calls, duplicates skipped, rejected records and the first errors as ``file:record field: message``.
+Exit codes: 0 when every file was read and no record was rejected, 1 when a record was rejected
+or a file failed, 2 for usage errors.
 """
 
 from __future__ import annotations
@@ -96,8 +97,13 @@ def command(
 ) -> None:
     """Import logs, traces, exports and transcripts (files or directories, gzip or not).
 
-    Formats: native JSONL, provider responses and SSE streams, OTLP traces, LiteLLM logs,
-    Langfuse exports, chat transcripts, SWE-agent trajectories, OpenHands call logs.
+    Formats: native JSONL, provider responses and SSE streams, HTTP recordings (VCR cassettes,
+    HAR), OTLP traces, LiteLLM logs, Langfuse exports, chat transcripts, SWE-agent trajectories,
+    OpenHands call logs. Importing the same records again skips them as duplicates.
+
+    Exit codes: 0 every file was read and no record was rejected; 1 a record was rejected or a
+    file failed (the rest was imported), or no file was found; 2 usage error. See
+    docs/importing.md.
     """
     cfg = resolve(
         config_file, db=db, overrides=overrides, capture_content=capture_content, strict_import=strict
@@ -146,9 +152,9 @@ def print_summary(summary: ImportSummary, console: Console) -> None:
     console.print(_totals_table(summary))
     if len(summary.files) > 1:
         console.print(_formats_table(summary))
-    for f in summary.files:
-        for note in f.notes:
-            console.print(f"note: {f.path}: {note}", markup=False, soft_wrap=True)
+    for note, paths in _grouped_notes(summary).items():
+        where = paths[0] if len(paths) == 1 else f"{paths[0]} and {len(paths) - 1:,} more file(s)"
+        console.print(f"note: {where}: {note}", markup=False, soft_wrap=True)
     errors = summary.errors
     if errors:
         console.print(
@@ -159,6 +165,15 @@ def print_summary(summary: ImportSummary, console: Console) -> None:
         unkept = sum(max(0, f.rejected - len(f.errors)) for f in summary.files)  # counted, not kept
         if len(errors) + unkept > SHOWN_ERRORS:
             console.print(f"  ... and {len(errors) + unkept - SHOWN_ERRORS:,} more")
+
+
+def _grouped_notes(summary: ImportSummary) -> dict[str, list[str]]:
+    """Each distinct note with the files that gave it, in file order (one line per note, not per file)."""
+    grouped: dict[str, list[str]] = {}
+    for f in summary.files:
+        for note in f.notes:
+            grouped.setdefault(note, []).append(f.path)
+    return grouped
 
 
 def _totals_table(summary: ImportSummary) -> Table:
@@ -177,6 +192,7 @@ def _totals_table(summary: ImportSummary) -> Table:
         ("tokens output total", f"{summary.output_total:,}"),
         ("cost (priced calls)", _money(summary.cost, summary.calls - summary.unpriced)),
         *_charge_rows(summary),
+        *_reported_rows(summary),
         ("unpriced calls", f"{summary.unpriced:,}"),
         ("rejected records", f"{summary.rejected:,}"),
         ("failed files", f"{len(summary.failed):,}"),
@@ -192,6 +208,17 @@ def _charge_rows(summary: ImportSummary) -> list[tuple[str, str]]:
     return [
         ("cost (charges)", _money(charge_cost, summary.charges)),
         ("spend (calls + charges)", _money(summary.cost + charge_cost, priced + summary.charges)),
+    ]
+
+
+def _reported_rows(summary: ImportSummary) -> list[tuple[str, str]]:
+    """The cost the sources recorded next to tokenomy's price of the same calls (when any recorded one)."""
+    n = summary.reported_calls
+    if n == 0:
+        return []
+    return [
+        (f"cost recorded by the source ({n:,} calls)", _money(summary.reported_cost, n)),
+        (f"tokenomy cost of the same {n:,} calls", _money(summary.reported_priced, n)),
     ]
 
 

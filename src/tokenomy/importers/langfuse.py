@@ -67,7 +67,11 @@ class LangfuseImporter(RecordImporter):
         first = objects[0]
         observations = first.get("observations")
         if isinstance(observations, list) and "id" in first:
-            return 0.95 if all(isinstance(o, Mapping) for o in observations) else 0.0
+            if all(isinstance(o, Mapping) for o in observations):
+                return 0.95
+            # the trace list (GET /api/public/traces) holds observation ids: claimed, so that the
+            # read says how to export the observations themselves
+            return 0.9 if observations and all(isinstance(o, str) for o in observations) else 0.0
         if _is_observation(first):
             return 0.85
         return 0.0
@@ -94,9 +98,16 @@ def trace_calls(record: Any, options: ImportOptions) -> list[Call]:
     """
     if not isinstance(record, Mapping):
         raise FieldError("(record)", "expected a Langfuse trace or observation object")
-    if _is_observation(record) and "observations" not in record:
+    if _is_observation(record, any_type=True) and "observations" not in record:
         trace: Mapping[str, Any] = {"id": record.get("traceId")}
         observations: list[Any] = [record]
+    elif "observations" not in record:
+        keys = ", ".join(sorted(str(k) for k in record)[:8]) or "none"
+        raise FieldError(
+            "(record)",
+            "not a Langfuse trace (an object with an 'observations' list) or observation (with 'id', "
+            f"'traceId' and a 'type' such as GENERATION); its keys: {keys}",
+        )
     else:
         trace = record
         observations = record.get("observations") or []
@@ -105,6 +116,13 @@ def trace_calls(record: Any, options: ImportOptions) -> list[Call]:
     by_id = {o.get("id"): o for o in observations if isinstance(o, Mapping)}
     calls = []
     for index, obs in enumerate(observations):
+        if isinstance(obs, str):
+            raise FieldError(
+                f"observations[{index}]",
+                "an observation id, not an observation: the trace list holds ids only; export each "
+                "trace with GET /api/public/traces/{id}, or the observations with "
+                "GET /api/public/observations",
+            )
         if not isinstance(obs, Mapping):
             raise FieldError(f"observations[{index}]", "expected an observation object")
         if str(obs.get("type", "")).upper() in CALL_TYPES:
@@ -148,14 +166,17 @@ def _observation_call(
         error_type=opt_str(obs, "statusMessage") if error else None,
         tool_uses=tool_uses_of(obs["output"]) if isinstance(obs.get("output"), Mapping) else (),
         attribution=_attribution(obs, trace, by_id),
-        provider_reported_cost=_cost(obs),
+        provider_reported_cost=_cost(obs, where),
         content=_content(obs, messages) if options.capture_content else None,
         **(shape_of(messages, None, model).fields() if messages else {}),
     )
 
 
-def _is_observation(obj: Mapping[str, Any]) -> bool:
-    return str(obj.get("type", "")).upper() in _OBSERVATION_TYPES and "traceId" in obj and "id" in obj
+def _is_observation(obj: Mapping[str, Any], *, any_type: bool = False) -> bool:
+    """An observation: an id, a trace id and a type (a known one, unless ``any_type``)."""
+    kind = obj.get("type")
+    known = isinstance(kind, str) and (any_type or kind.upper() in _OBSERVATION_TYPES)
+    return known and "traceId" in obj and "id" in obj
 
 
 def _usage(obs: Mapping[str, Any]) -> Usage:
@@ -168,15 +189,15 @@ def _usage(obs: Mapping[str, Any]) -> Usage:
     return Usage()
 
 
-def _cost(obs: Mapping[str, Any]) -> Any:
+def _cost(obs: Mapping[str, Any], where: str) -> Any:
     details = obs.get("costDetails")
     if isinstance(details, Mapping) and details:
         if "total" in details:
-            return opt_money(details, "total")
-        amounts = [opt_money(details, k) for k in details]
+            return opt_money(details, "total", field=f"{where}.costDetails.total")
+        amounts = [opt_money(details, k, field=f"{where}.costDetails.{k}") for k in details]
         known = [a for a in amounts if a is not None]
         return sum(known[1:], known[0]) if known else None
-    return opt_money(obs, "calculatedTotalCost")
+    return opt_money(obs, "calculatedTotalCost", field=f"{where}.calculatedTotalCost")
 
 
 def _seconds_ms(obs: Mapping[str, Any], key: str, where: str) -> float | None:

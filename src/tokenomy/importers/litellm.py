@@ -55,6 +55,8 @@ _PAYLOAD_KEYS: Final = frozenset({"response_cost", "call_type"})
 _CHARGE_KINDS: Final = {"search": "search"}
 """Non-LLM call types (without the async ``a`` prefix) recorded as charges, and their charge kind."""
 _MCP_CALL_TYPES: Final = frozenset({"call_mcp_tool", "mcp_tool_call", "list_mcp_tools"})
+_ROW_KEYS: Final = frozenset({"request_id", "call_type", "model", "spend", "response_cost"})
+"""A row holds at least one of these; any other object is not a LiteLLM record (rejected, not stored)."""
 _PAYLOAD_HINTS: Final = frozenset(
     {"model_map_information", "hidden_params", "standard_built_in_tools_params"}
 )
@@ -143,6 +145,13 @@ def row_to_call(value: Any, options: ImportOptions) -> Call:
         FieldError: A field has the wrong type.
     """
     row = require_object(value, "a LiteLLM spend-log row or logging payload")
+    if not row.keys() & _ROW_KEYS:
+        keys = ", ".join(sorted(str(k) for k in row)[:8]) or "none"
+        raise FieldError(
+            "(record)",
+            "not a LiteLLM spend-log row or logging payload: it has none of "
+            f"{', '.join(sorted(_ROW_KEYS))}; its keys: {keys}",
+        )
     metadata = _metadata(row)
     response = _json_field(row, "response")
     usage = _usage(row, metadata, response)
@@ -150,7 +159,7 @@ def row_to_call(value: Any, options: ImportOptions) -> Call:
     operation, api = _operation(row)
     choice = _first_choice(response)
     messages = _messages(row)
-    status, error_type, http_status = _status(row)
+    status, error_type, http_status = _status(row, metadata)
     return Call(
         id=opt_str(row, "request_id") or opt_str(row, "id") or content_id("litellm", row),
         provider=provider,
@@ -255,11 +264,14 @@ def _messages(row: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [normalize(m) for m in value if isinstance(m, Mapping)]
 
 
-def _status(row: Mapping[str, Any]) -> tuple[Status, str | None, int | None]:
+def _status(row: Mapping[str, Any], metadata: Mapping[str, Any]) -> tuple[Status, str | None, int | None]:
+    """OK or error; a payload keeps ``error_information`` on the row, a spend log in its metadata."""
     status = (opt_str(row, "status") or "success").lower()
     if status in ("success", "ok"):
         return Status.OK, None, None
     info = row.get("error_information")
+    if not isinstance(info, Mapping) or not any(info.values()):
+        info = metadata.get("error_information")
     info = info if isinstance(info, Mapping) else {}
     code = opt_str(info, "error_code")
     http = int(code) if code and code.isdigit() else None

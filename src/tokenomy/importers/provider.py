@@ -114,7 +114,9 @@ class ProviderImporter(RecordImporter):
             yield from guarded(source, 1, _whole_stream, iter_json_events(source.text()), options)
             return
         if sample.kind == "jsonl" and _is_stream(sample.records):
-            yield from guarded(source, 1, _whole_stream, _events(source), options)
+            bad: list[RecordError] = []
+            yield from guarded(source, 1, _whole_stream, _events(source, bad), options)
+            yield from bad  # lines that are not JSON (a stream cut short): rejected, not skipped silently
             return
         for number, record in iter_records(source):
             if isinstance(record, RecordError):
@@ -408,9 +410,13 @@ def _event_of(value: Any) -> Mapping[str, Any] | None:
     return value if value and stream_kind(value) is not None else None
 
 
-def _events(source: Source) -> Iterator[Mapping[str, Any]]:
+def _events(source: Source, bad: list[RecordError]) -> Iterator[Mapping[str, Any]]:
+    """The stream events of a JSON-lines file; lines that are not JSON go to ``bad``."""
     for _, value in source.json_lines():
-        event = _event_of(value) if not isinstance(value, RecordError) else None
+        if isinstance(value, RecordError):
+            bad.append(value)
+            continue
+        event = _event_of(value)
         if event is not None:
             yield event
 

@@ -204,7 +204,7 @@ class Source:
             try:
                 yield number, json.loads(line)
             except ValueError as exc:
-                yield number, RecordError(self.name, number, None, _json_problem(line, exc))
+                yield number, RecordError(self.name, number, None, _json_problem(line, exc, one_line=True))
 
     def sample(self) -> Sample:
         """What detection needs: the head, its kind and the first records.
@@ -340,12 +340,31 @@ def parse_document(text: str, name: str) -> Any:
         raise ImportFileError(name, _json_problem(text, exc)) from exc
 
 
-def _json_problem(text: str, exc: ValueError) -> str:
-    if isinstance(exc, json.JSONDecodeError):
-        if exc.pos >= len(text.rstrip()):
-            return f"truncated JSON: the data ends at line {exc.lineno} before the value is complete"
-        return f"not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
-    return f"not valid JSON: {exc}"
+def _json_problem(text: str, exc: ValueError, *, one_line: bool = False) -> str:
+    """Where and why JSON text failed to parse, in words.
+
+    A value (or a string) that runs to the end of the text means the data was cut short; a second
+    value after a complete first one means several documents (JSON lines) where one was expected.
+    For a line of a JSON-lines file (``one_line``) the position is a column only: the record is the
+    line.
+    """
+    if not isinstance(exc, json.JSONDecodeError):
+        return f"not valid JSON: {exc}"
+    end = len(text.rstrip())
+    open_string = exc.msg.startswith("Unterminated string") and exc.pos < end
+    if exc.pos >= end or open_string:
+        opened = f" (a string opened at column {exc.colno} never closes)" if open_string else ""
+        if one_line:
+            return f"truncated JSON: the line ends before the value is complete{opened}"
+        last = text.count("\n", 0, end) + 1
+        return f"truncated JSON: the data ends at line {last} before the value is complete{opened}"
+    at = f"column {exc.colno}" if one_line else f"line {exc.lineno}, column {exc.colno}"
+    if exc.msg == "Extra data" and not one_line:
+        return (
+            f"not valid JSON at {at}: a second JSON value follows the first (JSON lines?); this format "
+            "expects one JSON document per file"
+        )
+    return f"not valid JSON at {at}: {exc.msg}"
 
 
 def _looks_binary(head: bytes) -> bool:

@@ -6,7 +6,7 @@ LLM usage adapter can read becomes one call, read exactly like a logged request/
 (:func:`tokenomy.importers.provider.record_to_call`): the request URL names the provider, the
 request body gives the requested model and the prompt's shape, the response body (JSON or a
 captured SSE stream) gives the usage. Exchanges with other endpoints (model lists, file uploads,
-token counting) are skipped and counted in the file's notes, never stored as calls.
+token counting) are skipped and listed in a note of the file, never stored as calls.
 
 Cassette bodies may be text (``body: '...'`` or ``body: {string: '...'}``) or already parsed
 (``parsed_body``); HAR bodies are ``postData.text`` and ``content.text`` (base64 when its
@@ -29,7 +29,7 @@ from tokenomy.importers.base import RecordImporter
 from tokenomy.importers.provider import record_to_call
 from tokenomy.importers.reading import Sample, Source
 from tokenomy.importers.records import guarded
-from tokenomy.importers.results import ImportOptions, Item
+from tokenomy.importers.results import ImportOptions, Item, Note
 from tokenomy.schema import Call
 
 LLM_PATHS: Final = (
@@ -67,11 +67,20 @@ class RecordingImporter(RecordImporter):
 
     def read(self, source: Source, options: ImportOptions) -> Iterator[Item]:
         """One call per recorded LLM exchange, in recording order."""
+        skipped: dict[str, int] = {}
         for number, exchange in enumerate(_exchanges(_document(source), source.name), start=1):
             if isinstance(exchange, RecordError):
                 yield exchange
             elif _is_llm(exchange["request"].get("url")):
                 yield from guarded(source, number, _call, exchange, options)
+            else:
+                endpoint = _endpoint(exchange["request"])
+                skipped[endpoint] = skipped.get(endpoint, 0) + 1
+        if skipped:
+            listed = ", ".join(f"{endpoint} x{n}" if n > 1 else endpoint for endpoint, n in skipped.items())
+            yield Note(
+                f"{sum(skipped.values())} recorded exchange(s) skipped, not LLM calls with usage: {listed}"
+            )
 
 
 def _call(exchange: Mapping[str, Any], options: ImportOptions) -> list[Call]:
@@ -94,14 +103,24 @@ def _document(source: Source) -> Mapping[str, Any]:
 
 
 def _exchanges(document: Mapping[str, Any], name: str) -> Iterator[Mapping[str, Any] | RecordError]:
+    """The recorded exchanges, each as a logged request/response pair (a bad one as a RecordError).
+
+    Raises:
+        ImportFileError: The document holds neither ``interactions`` nor ``log.entries``.
+    """
     log = document.get("log")
     reader: Callable[[Mapping[str, Any]], dict[str, Any]]
-    if isinstance(log, Mapping):
-        entries = log.get("entries")
-        reader, items = _har_exchange, entries if isinstance(entries, list) else []
+    if isinstance(log, Mapping) and isinstance(log.get("entries"), list):
+        reader, items = _har_exchange, log["entries"]
+    elif isinstance(document.get("interactions"), list):
+        reader, items = _vcr_exchange, document["interactions"]
     else:
-        interactions = document.get("interactions")
-        reader, items = _vcr_exchange, interactions if isinstance(interactions, list) else []
+        keys = ", ".join(sorted(str(k) for k in document)[:8]) or "none"
+        raise ImportFileError(
+            name,
+            "not a cassette (an 'interactions' list) or a HAR document (a 'log.entries' list): "
+            f"its keys are {keys}; pass another --format",
+        )
     for number, item in enumerate(items, start=1):
         if not isinstance(item, Mapping):
             yield RecordError(name, number, None, "expected a recorded exchange (an object)")
@@ -194,6 +213,16 @@ def _is_llm(url: Any) -> bool:
         return False
     path = url.split("?", 1)[0].lower().rstrip("/")
     return path.endswith(LLM_PATHS)
+
+
+def _endpoint(request: Mapping[str, Any]) -> str:
+    """``METHOD /path`` of a request (no host, no query), for the note on skipped exchanges."""
+    url = request.get("url")
+    path = url.split("?", 1)[0] if isinstance(url, str) else "(no url)"
+    if "://" in path:
+        path = "/" + path.split("://", 1)[1].partition("/")[2]
+    method = request.get("method")
+    return f"{method} {path}" if isinstance(method, str) else path
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:

@@ -144,9 +144,20 @@ def opt_time(obj: Mapping[str, Any], key: str, *, field: str | None = None) -> d
     return parse_time(value, field or key)
 
 
-def opt_money(obj: Mapping[str, Any], key: str) -> Decimal | None:
-    """A reported money amount as an exact Decimal (via its string form), or None."""
-    return to_decimal(obj.get(key))
+def opt_money(obj: Mapping[str, Any], key: str, *, field: str | None = None) -> Decimal | None:
+    """A reported money amount as an exact Decimal (via its string form), or None when absent.
+
+    Raises:
+        FieldError: The value is present but not a finite number (a recorded cost is never
+            dropped in silence).
+    """
+    value = obj.get(key)
+    if value is None or value == "":
+        return None
+    amount = to_decimal(value)
+    if amount is None:
+        raise FieldError(field or key, f"expected a money amount (a number), got {value!r}")
+    return amount
 
 
 def ms_between(start: datetime | None, end: datetime | None) -> float | None:

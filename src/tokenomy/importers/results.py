@@ -86,6 +86,12 @@ class FileResult:
     cost: Decimal = Decimal(0)
     charge_cost: Decimal = Decimal(0)
     """The amounts of the charges stored now."""
+    reported_calls: int = 0
+    """Stored calls that are priced and carry the cost their source recorded (LiteLLM's spend...)."""
+    reported_cost: Decimal = Decimal(0)
+    """What the source recorded for those calls, to reconcile with ``reported_priced``."""
+    reported_priced: Decimal = Decimal(0)
+    """tokenomy's price of the same calls."""
     tokens: dict[str, int] = field(default_factory=lambda: dict.fromkeys(BUCKETS, 0))
     input_total: int = 0
     output_total: int = 0

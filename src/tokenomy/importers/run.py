@@ -71,6 +71,21 @@ class ImportSummary:
         return sum((f.charge_cost for f in self.files), Decimal(0))
 
     @property
+    def reported_calls(self) -> int:
+        """Stored, priced calls that carry the cost their source recorded."""
+        return sum(f.reported_calls for f in self.files)
+
+    @property
+    def reported_cost(self) -> Decimal:
+        """The cost the sources recorded for those calls (LiteLLM's spend, OpenHands' cost...)."""
+        return sum((f.reported_cost for f in self.files), Decimal(0))
+
+    @property
+    def reported_priced(self) -> Decimal:
+        """tokenomy's price of the same calls, to reconcile with :attr:`reported_cost`."""
+        return sum((f.reported_priced for f in self.files), Decimal(0))
+
+    @property
     def tokens(self) -> dict[str, int]:
         """Tokens per exclusive bucket over the stored calls (unknown buckets count as 0)."""
         return {name: sum(f.tokens.get(name, 0) for f in self.files) for name in BUCKETS}

@@ -146,3 +146,7 @@ def _tally(calls: Iterable[Call], result: FileResult) -> None:
             result.unpriced += 1
         else:
             result.cost += cost.total
+            if call.provider_reported_cost is not None:
+                result.reported_calls += 1
+                result.reported_cost += call.provider_reported_cost
+                result.reported_priced += cost.total

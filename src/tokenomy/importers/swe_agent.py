@@ -72,6 +72,12 @@ def _calls(source: Source, options: ImportOptions, notes: list[Note]) -> list[Ca
     return trajectory_calls(source.document(), options, notes)
 
 
+NO_TIMES: Final = (
+    "a trajectory records no times: its calls have no start time, so they are priced at today's "
+    "prices, show under '(no time)' in reports and are left out of any --since/--until period"
+)
+
+
 def trajectory_calls(document: Any, options: ImportOptions, notes: list[Note]) -> list[Call]:
     """The calls of one trajectory.
 
@@ -96,6 +102,7 @@ def trajectory_calls(document: Any, options: ImportOptions, notes: list[Note]) -
                 "the first time (importing the same file again skips its calls as duplicates)"
             )
         )
+    notes.append(Note(NO_TIMES))
     messages = [normalize(m) for m in history]
     demo = [bool(m.get("is_demo")) for m in history]
     found = [(turn, history[turn.index]) for turn in turns(messages, None, model, skip=demo)]

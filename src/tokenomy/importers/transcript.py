@@ -47,7 +47,10 @@ class TranscriptImporter(RecordImporter):
         if sample.kind == "json" and isinstance(sample.first, list) and _is_messages(sample.first):
             return 0.9
         objects = sample_objects(sample)
-        if objects and all(_is_conversation(o) for o in objects):
+        # the first record and most of the sampled ones: a few bad conversations among good ones
+        # are rejected records of a transcript file, not a reason to leave the file unrecognised
+        found = sum(1 for o in objects if _is_conversation(o))
+        if objects and _is_conversation(objects[0]) and 2 * found > len(objects):
             return 0.85
         return 0.0
 
@@ -80,8 +83,11 @@ def conversation_calls(record: Any, options: ImportOptions) -> list[Call]:
     """
     if not isinstance(record, Mapping) or not isinstance(record.get("messages"), list):
         raise FieldError("messages", "expected an object with a list of chat messages under 'messages'")
-    raw = [m for m in record["messages"] if isinstance(m, Mapping)]
-    messages = [normalize(m) for m in raw]
+    for index, message in enumerate(record["messages"]):
+        if not isinstance(message, Mapping) or not isinstance(message.get("role"), str):
+            got = "an object without a role" if isinstance(message, Mapping) else type(message).__name__
+            raise FieldError(f"messages[{index}]", f"expected a chat message with a 'role', got {got}")
+    messages = [normalize(m) for m in record["messages"]]
     provider, model = from_model_prefix(options.model or _model_of(record))
     tools = record.get("tools") if isinstance(record.get("tools"), list) else None
     session = (
