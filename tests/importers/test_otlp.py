@@ -25,7 +25,7 @@ from tests.importers.support import (
     write_json,
     write_lines,
 )
-from tokenomy.errors import RecordError
+from tokenomy.errors import ImportFileError, RecordError
 from tokenomy.importers import ImportOptions, calls_from_spans, decode_json
 from tokenomy.importers.otlp import OtlpImporter
 from tokenomy.importers.otlp_decode import Span, decode_id, spans_lost
@@ -280,6 +280,71 @@ def test_javascript_long_timestamps_are_read() -> None:
     span["startTimeUnixNano"] = {"low": 1000000, "high": 406528574}
     [decoded] = _spans(samples.otlp_request([span]))
     assert decoded.start_ns == (406528574 << 32) | 1000000
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ([], "got a JSON array"),
+        ({"resourceSpans": "x"}, "got 'resourceSpans' as a JSON string"),
+        ({"resource_spans": []}, "got 'resource_spans': OTLP/JSON names fields in lowerCamelCase"),
+        ({"spans": [], "name": "x"}, "got the keys 'spans', 'name'"),
+    ],
+)
+def test_a_body_that_is_no_trace_request_says_what_it_holds(body: object, says: str) -> None:
+    with pytest.raises(ImportFileError) as info:
+        list(decode_json(body, "t.json"))
+    assert "expected an object with a 'resourceSpans' list, " + says in str(info.value)
+
+
+def test_the_response_service_tier_reaches_the_call_it_is_priced_by() -> None:
+    chat = {"gen_ai.operation.name": "chat", "gen_ai.request.model": "o3", "gen_ai.usage.input_tokens": 10}
+    request = samples.otlp_request(
+        [
+            samples.span("7000000000000001", "chat", {**chat, "openai.response.service_tier": "flex"}),
+            samples.span(
+                "7000000000000002", "chat", {**chat, "gen_ai.openai.response.service_tier": "priority"}
+            ),
+            samples.span("7000000000000003", "chat", chat),
+        ]
+    )
+    found = calls_from_spans(_spans(request), ImportOptions())
+    assert [c.service_tier for c in found] == ["flex", "priority", None]
+
+
+def test_a_number_that_is_not_one_rejects_its_span_naming_the_attribute() -> None:
+    def usage_span(span_id: str, value: dict[str, Any], key: str = "gen_ai.usage.input_tokens") -> Any:
+        out = samples.span(span_id, "chat", {"gen_ai.request.model": "gpt-4o"})
+        out["attributes"].append({"key": key, "value": value})
+        return out
+
+    nested = {"arrayValue": {"values": [{"intValue": "1"}, {"doubleValue": "fast"}]}}
+    request = samples.otlp_request(
+        [
+            usage_span("6000000000000001", {"intValue": "12x"}),  # read as no value: 12 tokens lost
+            usage_span("6000000000000002", {"intValue": 12.5}),
+            usage_span("6000000000000003", nested, key="custom.list"),
+            usage_span("6000000000000004", {"intValue": "12"}),
+            usage_span("6000000000000005", {"intValue": {"low": 7, "high": 0}}),
+            usage_span("6000000000000006", {"doubleValue": "0.5"}, key="gen_ai.request.temperature"),
+            usage_span("6000000000000007", {"intValue": "1e3"}),  # as protobuf's JSON parser reads it
+        ]
+    )
+    found = list(decode_json(request, "t.json"))
+    errors = [str(e) for e in found if isinstance(e, RecordError)]
+    where = "resourceSpans[0].scopeSpans[0].spans"
+    assert errors == [
+        f"t.json: record 1, field '{where}[0].attributes[\"gen_ai.usage.input_tokens\"].intValue': "
+        "expected an integer (a JSON number or a numeric string), got '12x'",
+        f"t.json: record 2, field '{where}[1].attributes[\"gen_ai.usage.input_tokens\"].intValue': "
+        "expected an integer (a JSON number or a numeric string), got 12.5",
+        f"t.json: record 3, field '{where}[2].attributes[\"custom.list\"].arrayValue.values[1].doubleValue': "
+        "expected a number, got 'fast'",
+    ]
+    kept = [s for s in found if isinstance(s, Span)]
+    assert [s.span_id for s in kept] == [f"600000000000000{n}" for n in (4, 5, 6, 7)]
+    assert [s.attributes.get("gen_ai.usage.input_tokens") for s in kept] == [12, 7, None, 1000]
+    assert kept[2].attributes["gen_ai.request.temperature"] == 0.5
 
 
 # -- real spans from many instrumentations ----------------------------------------------------

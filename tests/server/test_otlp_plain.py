@@ -312,3 +312,61 @@ def test_a_charge_span_alone_is_not_taken_for_a_plain_span() -> None:
         assert not read.quick
         assert read.spans.num_rows == 0
         assert read.charges.num_rows + read.outcomes.num_rows == 1
+
+
+def test_memory_operations_are_tree_spans_on_either_path() -> None:
+    """The conventions' memory operations (``search_memory``...) are never model calls: a memory span
+    that names the embedding model it searched with is kept in the tree, and the request stays quick."""
+    chat = SpanSpec(
+        "ab" * 16,
+        "0000000000000002",
+        "0000000000000001",
+        name="chat gpt-4o",
+        attributes={
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": "gpt-4o",
+            "gen_ai.usage.input_tokens": 9,
+        },
+    )
+    memory = SpanSpec(
+        "ab" * 16,
+        "0000000000000001",
+        name="search_memory",
+        attributes={
+            "gen_ai.operation.name": "search_memory",
+            "gen_ai.request.model": "text-embedding-3-small",
+        },
+    )
+    data = request_bytes([memory, chat])
+    read = read_traces(data, "protobuf")
+    assert read.quick
+    assert [c["id"] for c in read.calls.to_pylist()] == [f"{'ab' * 16}:0000000000000002"]
+    assert [s["name"] for s in read.spans.to_pylist()] == ["search_memory"]
+    assert read.calls.to_pylist() == reference_calls(data).to_pylist()
+
+
+def test_a_json_span_whose_token_count_is_no_number_is_rejected_by_name() -> None:
+    """Read as no value, ``"12x"`` would store a call that counts no token; the span is rejected instead."""
+    good = SpanSpec("cd" * 16, "0000000000000001", attributes={"gen_ai.request.model": "gpt-4o"})
+    bad = SpanSpec("cd" * 16, "0000000000000002", attributes={"gen_ai.request.model": "gpt-4o"})
+    body = json.loads(request_json([good, bad]))
+    attributes = body["resourceSpans"][0]["scopeSpans"][0]["spans"][1]["attributes"]
+    attributes.append({"key": "gen_ai.usage.input_tokens", "value": {"intValue": "12x"}})
+    read = read_traces(json.dumps(body).encode(), "json")
+    assert (read.received, read.rejected, read.calls.num_rows) == (2, 1, 1)
+    assert read.message == (
+        "1 of 2 spans rejected: span 2 (resourceSpans[0].scopeSpans[0].spans[1]"
+        '.attributes["gen_ai.usage.input_tokens"].intValue): '
+        "expected an integer (a JSON number or a numeric string), got '12x'"
+    )
+
+
+def test_a_bytes_attribute_is_stored_alike_from_json_and_protobuf() -> None:
+    """OTLP/JSON carries bytes as base64, protobuf raw: both are stored as the same hex."""
+    spans = [
+        SpanSpec("ef" * 16, "0000000000000001", name="tool", attributes={"gen_ai.blob": b"\x01\x02\xff"})
+    ]
+    from_protobuf = read_traces(request_bytes(spans), "protobuf").spans.to_pylist()
+    from_json = read_traces(request_json(spans), "json").spans.to_pylist()
+    assert [json.loads(r["attributes"]) for r in from_json] == [{"gen_ai.blob": "0102ff"}]
+    assert from_json == from_protobuf

@@ -213,3 +213,8 @@ def test_importing_the_otlp_request_as_a_file_stores_the_same_calls_and_charges(
 ) -> None:
     _assert_same(stored["native"]["calls"], stored["imported"]["calls"], "calls", ROUTE_COLUMNS)
     _assert_same(stored["native"]["charges"], stored["imported"]["charges"], "charges", ROUTE_COLUMNS)
+    # the import stores the outcomes too (docs/capture.md), its source naming the route
+    _assert_same(
+        stored["native"]["outcomes"], stored["imported"]["outcomes"], "outcomes", {"source", *ROUTE_COLUMNS}
+    )
+    assert {r["source"] for r in stored["imported"]["outcomes"]} == {"import:otlp"}

@@ -5,11 +5,11 @@ operation (``chat``, ``text_completion``, ``generate_content``, ``embeddings``),
 ``langfuse.observation.type`` is ``generation`` or ``embedding``, OpenInference's
 ``openinference.span.kind`` is ``LLM`` or ``EMBEDDING``, the Vercel AI SDK operation is one of
 its ``do*`` provider calls, Traceloop's ``llm.request.type`` is set; or, failing those, it names a
-model or reports token usage. Agent, workflow and tool spans (``invoke_agent``,
-``execute_tool``..., pydantic-ai agent runs, the Vercel SDK's outer ``generateText`` spans) are
-never calls: they carry the *sum* of their children's usage, and counting them would count the
-tokens twice. For the same reason a call-like span with another call-like span below it in the
-same file is treated as a wrapper.
+model or reports token usage. Agent, workflow, tool and memory spans (``invoke_agent``,
+``execute_tool``, ``search_memory``..., pydantic-ai agent runs, the Vercel SDK's outer
+``generateText`` spans) are never calls: they carry the *sum* of their children's usage, and
+counting them would count the tokens twice. For the same reason a call-like span with another
+call-like span below it in the same file is treated as a wrapper.
 
 Usage, provider and response facts come from :func:`tokenomy.usage.from_otel` (Langfuse SDK
 spans, which carry their usage as ``langfuse.observation.usage_details``, are read with
@@ -50,8 +50,11 @@ CALL_OPERATIONS: Final = frozenset(
     {"chat", "text_completion", "generate_content", "embeddings", "completion"}
 )
 WRAPPER_OPERATIONS: Final = frozenset(
-    {"invoke_agent", "create_agent", "execute_tool", "invoke_workflow", "plan", "retrieval"}
-)
+    {"invoke_agent", "create_agent", "execute_tool", "invoke_workflow", "plan", "retrieval",
+     "search_memory", "create_memory", "update_memory", "upsert_memory", "delete_memory",
+     "create_memory_store", "delete_memory_store"}
+)  # fmt: skip
+"""Operations that are never model calls: agents, tools, workflows, retrieval and memory stores."""
 _VERCEL_CALLS: Final = frozenset(
     {"generateText.doGenerate", "streamText.doStream", "generateObject.doGenerate", "streamObject.doStream",
      "embed.doEmbed", "embedMany.doEmbed"}
@@ -239,6 +242,7 @@ def span_to_call(
         else None,
         usage=_usage(attrs, extracted.usage),
         max_output_tokens=_positive_int(attrs.get("gen_ai.request.max_tokens")),
+        service_tier=extracted.service_tier,
         status=Status.ERROR if span.status_code == STATUS_ERROR else Status.OK,
         error_type=_str(attrs, "error.type")
         or (span.status_message if span.status_code == STATUS_ERROR else None),

@@ -56,6 +56,8 @@ SHAPE: Final = (
 )
 NAMED: Final = {"user": "user.id", "environment": "deployment.environment.name", "agent": "gen_ai.agent.name"}
 """Attribution fields sent under a convention's name rather than ``tokenomy.<field>``."""
+OTHER_ERROR: Final = "_OTHER"
+"""``error.type`` of a failed call whose error has no type (the conventions' fallback value): read as none."""
 TAG_PREFIX: Final = "tokenomy.tag."
 SERVER_TOOLS_PREFIX: Final = "tokenomy.usage.server_tools."
 _EPOCH: Final = datetime(1970, 1, 1)
@@ -112,7 +114,7 @@ def exact_call(span: Span, options: ImportOptions) -> Call:
         history_tokens=_shape(attrs, "history_tokens"),
         prefix_hashes=tuple(_strings(attrs.get("tokenomy.prefix_hashes"))),
         status=_status(attrs),
-        error_type=_str(attrs, "error.type"),
+        error_type=_error_type(attrs),
         http_status=_int(attrs.get("http.response.status_code")),
         finish_reason=_first_string(attrs.get("gen_ai.response.finish_reasons")),
         tool_uses=_tool_uses(attrs),
@@ -218,6 +220,12 @@ def _usage(attrs: Mapping[str, Any]) -> Usage:
         kind=_KINDS.get(kind or "", Kind.REPORTED),
         quality=tuple(quality),
     )
+
+
+def _error_type(attrs: Mapping[str, Any]) -> str | None:
+    """The call's error type; the conventions' fallback, written for a failed call without one, is none."""
+    found = _str(attrs, "error.type")
+    return None if found == OTHER_ERROR else found
 
 
 def _status(attrs: Mapping[str, Any]) -> Status:

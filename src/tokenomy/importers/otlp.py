@@ -7,8 +7,9 @@ the calls. All the spans of a file are read together, so parents, sessions and a
 root span reach the calls below it. JSON lines hold one request per line (as the OpenTelemetry
 Collector's file exporter writes them).
 
-The capture SDK's charges (``tokenomy.charge`` spans) are imported as charges; its outcomes
-(``tokenomy.outcome`` spans) are counted in a note, as an import stores no outcomes.
+The capture SDK's charges (``tokenomy.charge`` spans) are imported as charges and its outcomes
+(``tokenomy.outcome`` spans) as outcomes, stored in the ``outcomes`` table as ``tokenomy serve`` stores
+them.
 """
 
 from __future__ import annotations

@@ -3,12 +3,16 @@
 JSON follows the OTLP/JSON mapping: trace and span ids are hex strings, 64-bit integers
 (``intValue``, ``startTimeUnixNano``) may be strings, enums may be numbers or names, attribute
 values are ``AnyValue`` objects (``stringValue``, ``intValue``, ``doubleValue``, ``boolValue``,
-``arrayValue``, ``kvlistValue``, ``bytesValue``). Lenient where exporters differ: ids may also be
+``arrayValue``, ``kvlistValue``, ``bytesValue``; bytes are read as hex, base64 in JSON or raw in
+protobuf). Lenient where exporters differ: ids may also be
 base64 (protobuf's generic JSON mapping) or byte arrays, and the old
 ``instrumentationLibrarySpans`` is read like ``scopeSpans``, and 64-bit numbers dumped as
 JavaScript ``Long`` objects (``{"low", "high"}``) are understood. A span that cannot be read becomes
 a :class:`~tokenomy.errors.RecordError` naming its path (``resourceSpans[0].scopeSpans[1].spans[2]``)
-and the field; the other spans are kept. So does a resource or scope entry that cannot be read (an
+and the field; the other spans are kept. A span attribute whose ``intValue`` or ``doubleValue`` is not
+a number (``"12x"``, ``12.5`` as an int64) makes the span one that cannot be read, named by the
+attribute (``attributes["gen_ai.usage.input_tokens"].intValue``): read as no value, a token count
+would be lost without a word. So does a resource or scope entry that cannot be read (an
 item of ``resourceSpans`` that is not an object, a ``scopeSpans`` or ``spans`` that is not a list):
 the spans it may hold cannot be counted, so its error is an :class:`EntryError`, which
 :func:`spans_lost` tells (0 spans) from a span's own (1 span), for a count of spans that does not
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -127,7 +132,8 @@ def decode_json(
     """
     if not isinstance(request, Mapping) or not isinstance(request.get("resourceSpans"), list):
         raise ImportFileError(
-            path, "not an OTLP trace request: expected an object with a 'resourceSpans' list"
+            path,
+            f"not an OTLP trace request: expected an object with a 'resourceSpans' list, {_got(request)}",
         )
     ordinal = first
     for i, resource_spans in enumerate(request["resourceSpans"]):
@@ -173,6 +179,25 @@ def decode_json(
                     )
 
 
+def _got(request: Any) -> str:
+    """What a body that is not a trace request holds, said so that the sender can fix it."""
+    if not isinstance(request, Mapping):
+        return f"got a JSON {_json_kind(request)}"
+    if "resourceSpans" in request:
+        return f"got 'resourceSpans' as a JSON {_json_kind(request['resourceSpans'])}"
+    if "resource_spans" in request:
+        return (
+            "got 'resource_spans': OTLP/JSON names fields in lowerCamelCase ('resourceSpans', 'scopeSpans')"
+        )
+    keys = ", ".join(repr(k) for k in list(request)[:5]) or "none"
+    return f"got the keys {keys}"
+
+
+def _json_kind(value: Any) -> str:
+    names = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
+    return names.get(type(value), "number")
+
+
 class EntryError(RecordError):
     """A resource or scope entry :func:`decode_json` cannot read: whatever it holds is not a list of
     spans, so its spans cannot be counted."""
@@ -196,7 +221,7 @@ def _json_span(span: Any, resource: Mapping[str, Any], scope: Any, record: int) 
         name=str(span.get("name") or ""),
         start_ns=_uint(span.get("startTimeUnixNano"), "startTimeUnixNano"),
         end_ns=_uint(span.get("endTimeUnixNano"), "endTimeUnixNano"),
-        attributes=_attributes(span.get("attributes")),
+        attributes=_span_attributes(span.get("attributes")),
         resource=resource,
         scope=scope if isinstance(scope, str) and scope else None,
         status_code=_status_code(status.get("code")),
@@ -289,6 +314,77 @@ def _attributes(values: Any) -> dict[str, Any]:
     return out
 
 
+def _span_attributes(values: Any) -> dict[str, Any]:
+    """A span's attributes, every number checked: an ``intValue`` or ``doubleValue`` that is not a
+    number would otherwise be read as no value at all (a token count silently lost).
+
+    Raises:
+        FieldError: An attribute's number is not one; the field names the attribute.
+    """
+    for item in values if isinstance(values, Sequence) and not isinstance(values, str) else ():
+        if isinstance(item, Mapping) and isinstance(item.get("key"), str):
+            problem = _number_problem(item.get("value"))
+            if problem is not None:
+                raise FieldError(f"attributes[{json.dumps(item['key'])}].{problem[0]}", problem[1])
+    return _attributes(values)
+
+
+def _number_problem(value: Any) -> tuple[str, str] | None:
+    """Where an ``AnyValue`` holds a number that is not one, and what is wrong; None when none does."""
+    if not isinstance(value, Mapping) or "stringValue" in value:
+        return None
+    if "intValue" in value:
+        raw = _long(value["intValue"])
+        if raw is None or _integer(raw) is not None:
+            return None
+        return "intValue", f"expected an integer (a JSON number or a numeric string), got {raw!r}"
+    if "doubleValue" in value:
+        raw = value["doubleValue"]
+        if raw is None or (not isinstance(raw, bool) and _float(raw) is not None):
+            return None
+        return "doubleValue", f"expected a number, got {raw!r}"
+    inner: list[tuple[str, Any]] = []
+    if isinstance(value.get("arrayValue"), Mapping) and isinstance(value["arrayValue"].get("values"), list):
+        inner = [(f"arrayValue.values[{i}]", v) for i, v in enumerate(value["arrayValue"]["values"])]
+    elif isinstance(value.get("kvlistValue"), Mapping) and isinstance(
+        value["kvlistValue"].get("values"), list
+    ):
+        inner = [
+            (f"kvlistValue[{json.dumps(kv.get('key'))}]", kv.get("value"))
+            for kv in value["kvlistValue"]["values"]
+            if isinstance(kv, Mapping)
+        ]
+    for where, item in inner:
+        problem = _number_problem(item)
+        if problem is not None:
+            return f"{where}.{problem[0]}", problem[1]
+    return None
+
+
+def _integer(raw: Any) -> int | None:
+    """An OTLP/JSON int64 (a number or numeric string without a fraction) as an int, else None."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, float):
+        return int(raw) if raw.is_integer() else None
+    if isinstance(raw, str):
+        text = raw.strip()
+        if text.lstrip("+-").isdigit():
+            return int(text)
+        number = _float(text)  # "1e3", as protobuf's own JSON parser reads an int64
+        return int(number) if number is not None and number.is_integer() else None
+    return None
+
+
+def _float(raw: Any) -> float | None:
+    try:
+        return float(raw)
+    except (TypeError, ValueError):
+        return None
+
+
 def any_value(value: Any) -> Any:
     """An OTLP/JSON ``AnyValue`` as a plain value (integers given as strings become int)."""
     if not isinstance(value, Mapping):
@@ -297,10 +393,8 @@ def any_value(value: Any) -> Any:
         return value["stringValue"]
     if "intValue" in value:
         raw = _long(value["intValue"])
-        try:
-            return int(raw)
-        except (TypeError, ValueError):
-            return raw
+        number = _integer(raw)
+        return raw if number is None else number
     if "doubleValue" in value:
         raw = value["doubleValue"]
         try:
@@ -315,5 +409,16 @@ def any_value(value: Any) -> Any:
     if "kvlistValue" in value:
         return _attributes((value["kvlistValue"] or {}).get("values"))
     if "bytesValue" in value:
-        return value["bytesValue"]
+        return _bytes_hex(value["bytesValue"])
     return None
+
+
+def _bytes_hex(raw: Any) -> Any:
+    """A ``bytesValue`` (base64 in OTLP/JSON) as lower-case hex, as a protobuf request's bytes are read;
+    anything that is not base64 unchanged."""
+    if not isinstance(raw, str):
+        return raw
+    try:
+        return base64.b64decode(raw, validate=True).hex()
+    except (binascii.Error, ValueError):
+        return raw

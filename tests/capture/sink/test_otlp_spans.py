@@ -11,6 +11,7 @@ from tokenomy.capture.records import AgentSpan
 from tokenomy.capture.sink.otlp_spans import call_attributes, export_request
 from tokenomy.importers import calls_from_spans, decode_protobuf
 from tokenomy.importers.results import ImportOptions
+from tokenomy.providers import canonical
 from tokenomy.schema import Attribution, Call, Charge, Cost, OutcomeEvent, Status, ToolUse, Usage
 
 T0 = datetime(2026, 3, 2, 9, 30)
@@ -131,3 +132,36 @@ def test_agent_spans_charges_and_outcomes_become_internal_spans_that_are_not_cal
         spans[1].span_id,
     )  # a replay is the same span
     assert calls_from_spans(decode_protobuf(request.SerializeToString(), "r"), ImportOptions()) == []
+
+
+WELL_KNOWN_PROVIDERS = (
+    "openai", "gcp.gen_ai", "gcp.vertex_ai", "gcp.gemini", "anthropic", "cohere", "azure.ai.inference",
+    "azure.ai.openai", "ibm.watsonx.ai", "aws.bedrock", "perplexity", "x_ai", "deepseek", "groq",
+    "mistral_ai", "moonshot_ai",
+)  # fmt: skip
+"""The ``gen_ai.provider.name`` values the GenAI conventions list."""
+
+
+def test_a_call_of_every_well_known_provider_names_it_as_the_conventions_spell_it() -> None:
+    for name in WELL_KNOWN_PROVIDERS:
+        provider = canonical(name)
+        spelled = _attrs(call_attributes(call(1, provider=provider)))["gen_ai.provider.name"]
+        assert spelled in WELL_KNOWN_PROVIDERS, (name, provider, spelled)
+        assert canonical(spelled) == provider
+    assert _attrs(call_attributes(call(1, provider="ibm")))["gen_ai.provider.name"] == "ibm.watsonx.ai"
+
+
+def test_a_failed_call_without_an_error_type_carries_the_conventions_fallback_and_reads_back_as_none() -> (
+    None
+):
+    """``error.type`` is required on a span that ended in an error: ``_OTHER`` when the call has no type."""
+    for status in (Status.ERROR, Status.TIMEOUT, Status.REJECTED_BUDGET):
+        failed = call(1, status=status, error_type=None)
+        assert _attrs(call_attributes(failed))["error.type"] == "_OTHER"
+        body = export_request([failed], service_name="s", version="1").SerializeToString()
+        (back,) = calls_from_spans(decode_protobuf(body, "r"), ImportOptions())
+        assert (back.status, back.error_type) == (status, None)
+    assert "error.type" not in _attrs(call_attributes(call(1, status=Status.CANCELLED, error_type=None)))
+    assert "error.type" not in _attrs(call_attributes(call(1)))
+    typed = call(1, status=Status.TIMEOUT, error_type="ReadTimeout")
+    assert _attrs(call_attributes(typed))["error.type"] == "ReadTimeout"

@@ -30,7 +30,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
 from tokenomy.capture.records import AgentSpan, Record
-from tokenomy.importers.otel_tokenomy import SHAPE
+from tokenomy.importers.otel_tokenomy import OTHER_ERROR, SHAPE
 from tokenomy.schema import ATTRIBUTION_FIELDS, Attribution, Call, Charge, OutcomeEvent
 from tokenomy.schema import Status as CallStatus
 
@@ -41,6 +41,7 @@ OTEL_PROVIDERS: Final = {
     "x-ai": "x_ai",
     "mistral": "mistral_ai",
     "moonshotai": "moonshot_ai",
+    "ibm": "ibm.watsonx.ai",
 }
 """Canonical provider ids whose ``gen_ai.provider.name`` is spelled otherwise."""
 SCOPE_NAME: Final = "tokenomy.capture"
@@ -110,7 +111,7 @@ def call_attributes(call: Call) -> list[Attr]:
         ("gen_ai.response.finish_reasons", [call.finish_reason] if call.finish_reason else None),
         ("gen_ai.response.time_to_first_chunk", None if call.ttft_ms is None else call.ttft_ms / 1000),
         ("gen_ai.conversation.id", call.session_id),
-        ("error.type", call.error_type if call.status is not CallStatus.OK else None),
+        ("error.type", _error_type(call)),
         ("http.response.status_code", call.http_status),
     ]
     if call.id != f"{call.trace_id}:{call.span_id}":
@@ -140,6 +141,14 @@ def call_attributes(call: Call) -> list[Attr]:
         attrs += [("tokenomy.content.prompt", call.content.prompt)]
         attrs += [("tokenomy.content.completion", call.content.completion)]
     return attrs
+
+
+def _error_type(call: Call) -> str | None:
+    """``error.type``: the call's own, else, for a call that failed, the conventions' fallback ``_OTHER``
+    (the attribute is required on a span that ended in an error; read back as no error type)."""
+    if call.status is CallStatus.OK:
+        return None
+    return call.error_type or (OTHER_ERROR if call.status in _FAILED else None)
 
 
 def _any_server(call: Call) -> bool:
