@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
 import tokenomy.pricing
 from tokenomy.pricing import Pricer, Rates
 from tokenomy.schema import Call, Cost, Kind, Quality, Usage
+from tokenomy.usage import accumulate
 
 D = Decimal
 DAY = date(2025, 10, 1)
@@ -277,6 +279,40 @@ def test_no_usage_at_all_is_unpriced(pricer: Pricer) -> None:
     cost = pricer.price_usage(Usage(), model="gpt-4o", provider="openai", at=DAY)
     assert cost.total is None
     assert cost.reason == "no usage reported"
+
+
+def test_a_stream_cut_before_its_output_count_is_priced_on_its_input_and_says_so(pricer: Pricer) -> None:
+    # An Anthropic stream cut after message_start: the input and cache counts, no output count.
+    events: list[dict[str, Any]] = [
+        {
+            "type": "message_start",
+            "message": {
+                "id": "msg_cut",
+                "type": "message",
+                "model": "claude-sonnet-4-5",
+                "content": [],
+                "usage": {
+                    "input_tokens": 1000,
+                    "cache_read_input_tokens": 0,
+                    "cache_creation_input_tokens": 0,
+                    "output_tokens": 1,
+                },
+            },
+        },
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hello"}},
+    ]
+    found = accumulate(events)
+    assert found.extra["complete"] is False
+    assert (found.usage.input_total, found.usage.output_total, found.usage.output_visible) == (
+        1000,
+        None,
+        None,
+    )
+    cost = pricer.price_usage(found.usage, model="claude-sonnet-4-5", provider="anthropic", at=DAY)
+    assert cost.total == usd("3", 1000)  # the input alone: the placeholder output token is not billed
+    assert cost.estimated
+    assert cost.reason == "no output usage reported: only input tokens priced"
 
 
 def test_unknown_split_prices_the_remainder_at_the_base_rate(pricer: Pricer) -> None:

@@ -323,3 +323,10 @@ def test_nested_usage_objects_merge_key_by_key() -> None:
     u = accumulate(events).usage
     assert (u.cache_write_5m, u.cache_write_1h, u.input_total) == (0, 30, 696)
     assert u.ok
+
+
+def test_a_message_delta_without_usage_does_not_end_the_placeholder() -> None:
+    events = [*stream()[:7], {"type": "message_delta", "delta": {"stop_reason": "end_turn"}}]
+    e = accumulate(events)
+    assert (e.usage.input_uncached, e.usage.output_total, e.finish_reason) == (656, None, "end_turn")
+    assert e.extra["complete"] is False

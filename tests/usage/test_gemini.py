@@ -211,3 +211,56 @@ def test_stream_usage_grows_and_the_last_wins() -> None:
 def test_stream_cut_keeps_the_usage_so_far() -> None:
     e = accumulate([chunk("1\n2", 31), chunk("\n3", 79)])
     assert (e.usage.output_visible, e.extra["complete"]) == (79, False)
+
+
+def _running(text: str, prompt: int, total: int) -> dict[str, Any]:
+    """A running chunk as Gemini 2.0 sends it before the last: the prompt counted, the output not."""
+    out = response({"promptTokenCount": prompt, "totalTokenCount": total}, [{"text": text}])
+    del out["candidates"][0]["finishReason"]
+    return out
+
+
+def test_stream_cut_after_a_chunk_that_counted_no_output_has_unknown_output() -> None:
+    # The shape of a real Gemini 2.0 Flash stream's first chunk (pydantic-ai's recording).
+    cut = accumulate([_running("The temperature in Paris", 169, 169)])
+    u = cut.usage
+    assert (u.input_total, u.output_visible, u.reasoning, u.output_total) == (169, None, None, None)
+    assert u.quality == ()
+    assert (cut.extra["complete"], cut.completion_text) == (False, "The temperature in Paris")
+    whole = accumulate(
+        [
+            _running("The temperature in Paris", 169, 169),
+            response(
+                {"promptTokenCount": 79, "candidatesTokenCount": 12, "totalTokenCount": 91},
+                [{"text": " is 30°C."}],
+            ),
+        ]
+    )
+    assert (whole.usage.output_visible, whole.usage.reasoning, whole.extra["complete"]) == (12, 0, True)
+
+
+def test_a_running_total_that_counts_unreported_output_is_no_mismatch_once_the_output_is_unknown() -> None:
+    cut = accumulate([_running("Par", 18, 25)])
+    assert (cut.usage.output_total, cut.usage.quality) == (None, ())
+
+
+def test_a_stream_is_complete_only_when_every_candidate_finished() -> None:
+    first = chunk("a", 3, "STOP")
+    second = chunk("b", 5)
+    second["candidates"][0]["index"] = 1
+    e = accumulate([first, second])
+    assert e.extra["complete"] is False
+    done = chunk("c", 6, "STOP")
+    done["candidates"][0]["index"] = 1
+    assert accumulate([first, second, done]).extra["complete"] is True
+
+
+def test_a_blocked_prompt_stream_is_complete_with_no_output() -> None:
+    blocked = {
+        "promptFeedback": {"blockReason": "SAFETY"},
+        "usageMetadata": {"promptTokenCount": 7, "totalTokenCount": 7},
+        "modelVersion": "gemini-2.0-flash",
+        "responseId": "r-blocked",
+    }
+    e = accumulate([blocked])
+    assert (e.usage.input_total, e.usage.output_total, e.extra["complete"]) == (7, 0, True)

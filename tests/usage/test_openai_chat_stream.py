@@ -310,3 +310,39 @@ def test_an_obfuscation_string_before_the_text_must_stay_the_same(monkeypatch: p
     assert result.completion_text == "t0t1t2t3t4t5u0u1u2u3u4u5"
     # the first run is read by one template; a varied one is never read by the previous chunk's
     assert _decodes(datas, monkeypatch) == 1 + 6 + 1
+
+
+def _fed(events: list[dict[str, Any]]) -> ChatStream:
+    stream = ChatStream(chat_extract)
+    for event in events:
+        stream.feed(event)
+    return stream
+
+
+def test_a_running_usage_on_every_chunk_is_not_the_final_count() -> None:
+    # vLLM's continuous_usage_stats: every chunk carries the usage so far.
+    running = [
+        _chunk({"content": "Hel"}, usage={"prompt_tokens": 9, "completion_tokens": 1, "total_tokens": 10}),
+        _chunk({"content": "lo"}, usage={"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11}),
+    ]
+    cut = _fed(running).result()
+    assert cut is not None
+    assert (cut.usage.output_total, cut.extra["complete"]) == (2, False)
+    last = _chunk({}, "stop", usage={"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11})
+    whole = _fed([*running, last]).result()
+    assert whole is not None
+    assert (whole.usage.output_total, whole.extra["complete"]) == (2, True)
+
+
+def test_include_usage_stream_is_complete_and_without_the_usage_chunk_is_not() -> None:
+    events = [_chunk({"content": "Hi"}), _chunk({}, "stop"), _chunk(None, usage=USAGE)]
+    whole = _fed(events).result()
+    assert whole is not None
+    assert (whole.usage.output_total, whole.extra["complete"]) == (7, True)
+    no_usage = _fed(events[:2]).result()
+    assert no_usage is not None
+    assert (no_usage.usage.output_total, no_usage.usage.input_total, no_usage.extra["complete"]) == (
+        None,
+        None,
+        False,
+    )

@@ -33,7 +33,7 @@ a request served in fast mode (``usage.speed`` ``"fast"``, billed at a premium) 
 Streams: ``message_start`` carries the input usage and cache fields, ``message_delta`` the
 cumulative usage; each field takes its latest non-null value (deltas are never added).
 ``message_start``'s ``output_tokens`` is a placeholder, so a stream cut before any
-``message_delta`` has unknown output.
+``message_delta`` that counts the output has unknown output and is not complete.
 """
 
 from __future__ import annotations
@@ -277,9 +277,11 @@ class MessagesStream(EventAccumulator):
             index = get_int(event, "index") or 0
             slot(self._blocks, index, lambda: _Block({})).take(mapping(event.get("delta")) or {})
         elif kind == "message_delta":
-            self._delta_seen = True
+            usage = mapping(event.get("usage")) or {}
+            # only a delta that counts the output ends the placeholder (one without usage does not)
+            self._delta_seen = self._delta_seen or get_int(usage, "output_tokens") is not None
             self._stop = get_str(event, "delta", "stop_reason") or self._stop
-            merge_latest(self._usage, mapping(event.get("usage")) or {})
+            merge_latest(self._usage, usage)
 
     def result(self) -> Extracted | None:
         """The rebuilt message read by the extractor, or None when no event was usable."""

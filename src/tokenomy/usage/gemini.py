@@ -22,12 +22,20 @@ Service tier: ``usageMetadata.serviceTier`` (AI Studio); Vertex reports its pay-
 in ``trafficType`` instead, and ``ON_DEMAND_FLEX`` / ``ON_DEMAND_PRIORITY`` are the service tiers
 ``flex`` / ``priority`` (the raw value is kept in ``extra["traffic_type"]``).
 
-Streams (``streamGenerateContent?alt=sse``): every chunk carries the usage so far and it only
-grows, so the last ``usageMetadata`` wins; parts are concatenated per candidate.
+Streams (``streamGenerateContent?alt=sse``): every chunk carries the usage so far, so the last
+``usageMetadata`` wins (a running chunk's counts may differ from the last one's: a recorded Gemini
+2.0 stream counts 169 prompt tokens first and 79 at the end); parts are concatenated per
+candidate. The stream is complete when every candidate has its ``finishReason``, or when the
+prompt was blocked (``promptFeedback.blockReason``, no candidate). A running chunk may count only
+the prompt (Gemini 2.0 sends ``promptTokenCount`` and ``totalTokenCount`` alone before the last
+chunk): for a stream cut after such a chunk the output is unknown (None), not 0, though text
+arrived. A stream cut after a chunk that counted the output keeps that count: what was generated
+up to the cut.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from typing import Any, Final
@@ -172,7 +180,7 @@ class _Candidate:
 class GenerateContentStream(EventAccumulator):
     """Keeps the last ``usageMetadata`` and every candidate's parts; rebuilds one response."""
 
-    __slots__ = ("_candidates", "_extract", "_head", "_meta")
+    __slots__ = ("_blocked", "_candidates", "_extract", "_head", "_meta")
 
     def __init__(self, extract: Extractor) -> None:
         super().__init__()
@@ -180,12 +188,14 @@ class GenerateContentStream(EventAccumulator):
         self._head: dict[str, Any] = {}
         self._meta: Mapping[str, Any] | None = None
         self._candidates: dict[int, _Candidate] = {}
+        self._blocked = False  # the prompt was blocked: the answer ends there, with no output
 
     def _feed(self, event: Mapping[str, Any]) -> None:
         for key in _HEAD_KEYS:
             if event.get(key) is not None:
                 self._head[key] = event[key]
         self._meta = mapping(event.get("usageMetadata")) or self._meta
+        self._blocked = self._blocked or get_str(event, "promptFeedback", "blockReason") is not None
         for cand in items(event.get("candidates")):
             slot(self._candidates, get_int(cand, "index") or 0, _Candidate).take(cand)
 
@@ -197,8 +207,23 @@ class GenerateContentStream(EventAccumulator):
         body["candidates"] = [c.rebuilt(i) for i, c in sorted(self._candidates.items())]
         if self._meta is not None:
             body["usageMetadata"] = self._meta
-        complete = any(c.finish for c in self._candidates.values())
-        return self.finish(self._extract(body), complete=complete)
+        finished = bool(self._candidates) and all(c.finish for c in self._candidates.values())
+        complete = finished or (self._blocked and not self._candidates)
+        found = self._extract(body)
+        if not complete and get_int(self._meta, "candidatesTokenCount") is None:
+            # A running chunk that has not counted the output yet: its absence is no 0.
+            found = dataclasses.replace(found, usage=_output_unknown(found.usage))
+        return self.finish(found, complete=complete)
+
+
+def _output_unknown(usage: Usage) -> Usage:
+    """``usage`` with its output side unknown (a cut stream whose last chunk counted no output).
+
+    The grand total cannot be checked without the output, so a mismatch found against an output
+    of 0 is dropped, as :func:`check_total` flags nothing when a side is unknown.
+    """
+    quality = tuple(q for q in usage.quality if q is not Quality.TOTAL_MISMATCH)
+    return dataclasses.replace(usage, output_visible=None, reasoning=None, output_total=None, quality=quality)
 
 
 ADAPTER: Final = Adapter(

@@ -22,6 +22,9 @@ Convention (``usage``):
 
 Streams: with ``stream_options.include_usage`` the last chunk has ``choices: []`` and the
 usage; Groq's older streams put it under ``x_groq.usage``. Without either the usage is unknown.
+A stream is complete when it carried a usage and every choice its finish reason: a server that
+sends the usage so far on every chunk (vLLM's ``continuous_usage_stats``) and is cut keeps that
+running count, with ``complete`` False.
 The shared pieces (:func:`chat_usage`, :func:`build`, :class:`ChatStream`) also serve the
 OpenAI-compatible surfaces of DeepSeek and OpenRouter.
 """
@@ -467,7 +470,12 @@ class ChatStream(EventAccumulator):
         body["object"] = "text_completion" if self._legacy else "chat.completion"
         body["choices"] = [c.rebuilt(i, self._legacy) for i, c in sorted(self._choices.items())]
         body["usage"] = self._usage
-        return self.finish(self._extract(body), complete=self._usage is not None)
+        return self.finish(self._extract(body), complete=self._usage is not None and self._finished())
+
+    def _finished(self) -> bool:
+        """True when every choice has its finish reason: a usage seen before that is a running one
+        (servers that send the usage so far on every chunk), not the final count."""
+        return all(c.finish is not None for c in self._choices.values())
 
 
 _Template = tuple[str, str, "str | None", dict[str, Any]]
