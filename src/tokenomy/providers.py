@@ -4,12 +4,14 @@ tokenomy stores a provider as the id the price catalog (genai-prices) uses: ``op
 ``anthropic``, ``google``, ``aws`` (Bedrock), ``azure``, ``deepseek``, ``openrouter``,
 ``x-ai``, ``mistral``, ``groq``... Telemetry and logs name them otherwise: OTel's
 ``gen_ai.provider.name`` says ``gcp.gemini`` or ``aws.bedrock``, LiteLLM says ``vertex_ai`` or
-``bedrock``. :func:`canonical` maps all of these to one id; unknown names pass through
-lower-cased, so nothing is lost.
+``bedrock``, the Vercel AI SDK's ``ai.model.provider`` says ``togetherai.chat`` or
+``vertex.anthropic.messages`` (read up to the first dot). :func:`canonical` maps all of these to
+one id; unknown names pass through lower-cased, so nothing is lost.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 _ALIASES: Final[dict[str, str]] = {
@@ -56,6 +58,12 @@ _ALIASES: Final[dict[str, str]] = {
     "moonshot_ai": "moonshotai",
     "amazon-bedrock": "aws",
     "gcp.vertex.agent": "google",
+    # the Vercel AI SDK's ai.model.provider, up to its first dot ("togetherai.chat", "azure.responses",
+    # "vertex.anthropic.messages" for Claude on Vertex AI, "azure-openai.chat" before @ai-sdk/azure 2)
+    "togetherai": "together",
+    "azure-openai": "azure",
+    "vertex": "google",
+    "google-vertex": "google",
 }
 
 
@@ -79,3 +87,83 @@ def from_model_prefix(model: str | None) -> tuple[str | None, str | None]:
     prefix, rest = model.split("/", 1)
     provider = _ALIASES.get(prefix.lower())
     return (provider, rest) if provider else (None, model)
+
+
+_BEDROCK_ID: Final = re.compile(
+    r"^(?:(?:us|eu|apac|jp|au|ca|us-gov|global)\.)?"
+    r"(?:anthropic|amazon|meta|mistral|cohere|ai21|deepseek|openai|qwen|writer|twelvelabs|stability)\.[a-z0-9]"
+)
+"""Bedrock's model ids: ``<maker>.<model>``, with an optional cross-region inference prefix."""
+
+_MAKER_PREFIXES: Final[tuple[tuple[str, str], ...]] = (
+    ("gpt-", "openai"),
+    ("chatgpt-", "openai"),
+    ("text-embedding-3-", "openai"),
+    ("text-embedding-ada-", "openai"),
+    ("davinci-", "openai"),
+    ("babbage-", "openai"),
+    ("whisper-", "openai"),
+    ("tts-", "openai"),
+    ("dall-e-", "openai"),
+    ("omni-moderation-", "openai"),
+    ("codex-", "openai"),
+    ("computer-use-preview", "openai"),
+    ("claude-", "anthropic"),
+    ("gemini-", "google"),
+    ("mistral-", "mistral"),
+    ("mixtral-", "mistral"),
+    ("codestral-", "mistral"),
+    ("ministral-", "mistral"),
+    ("pixtral-", "mistral"),
+    ("magistral-", "mistral"),
+    ("devstral-", "mistral"),
+    ("voxtral-", "mistral"),
+    ("open-mistral-", "mistral"),
+    ("open-mixtral-", "mistral"),
+    ("deepseek-", "deepseek"),
+    ("grok-", "x-ai"),
+    ("command-", "cohere"),
+    ("kimi-", "moonshotai"),
+    ("moonshot-", "moonshotai"),
+)
+"""Model-name prefixes of the makers that sell their own models through their own API."""
+
+_OPENAI_REASONING: Final = re.compile(r"^o[134](?:-|$)")
+"""OpenAI's reasoning models: ``o1``, ``o3-mini``, ``o4-mini-2025-04-16``..."""
+
+
+def maker_of(model: str | None) -> str | None:
+    """The provider a bare model name belongs to by its naming alone, or None.
+
+    The rule for a name several providers serve (``claude-sonnet-4-20250514`` is sold by
+    Anthropic, Bedrock and Vertex AI; ``gpt-4o`` by OpenAI and Azure; ``mixtral-8x7b-32768``
+    by Mistral and Groq): **the model's maker wins**, that is the provider of its first-party API.
+    A name without a route (``anthropic/...``) or a host is what the maker's own API returns and
+    its SDK sends; clouds and routers name models their own way, and those forms are recognised
+    first: Bedrock's ``<maker>.<model>`` ids (``anthropic.claude-...-v1:0``,
+    ``us.anthropic.claude-...``, ``amazon.nova-pro-v1:0``) are ``aws``, and Vertex AI's
+    ``claude-...@<date>`` ids are ``google``. The maker is also the provider the price catalog picks
+    for a call that names none, so the provider a report shows and the price charged agree.
+
+    Prefixes: ``gpt-``, ``chatgpt-``, ``o1``/``o3``/``o4``, ``text-embedding-3-``/``-ada-``,
+    ``whisper-``, ``tts-``, ``dall-e-``... are ``openai``; ``claude-`` ``anthropic``; ``gemini-``
+    ``google``; ``mistral-``, ``mixtral-``, ``codestral-``, ``ministral-``, ``pixtral-``,
+    ``magistral-``, ``devstral-``, ``voxtral-`` ``mistral``; ``deepseek-`` ``deepseek``; ``grok-``
+    ``x-ai``; ``command-`` ``cohere``; ``kimi-``, ``moonshot-`` ``moonshotai``. Open-weight
+    families hosted by many providers and by none of their makers' own APIs (``llama-*``,
+    ``qwen-*``) have no maker here: see :func:`tokenomy.pricing.catalog.provider_of_model`, which
+    also asks the price catalog.
+    """
+    if not model:
+        return None
+    name = model.strip().lower().removeprefix("ft:")  # OpenAI fine-tunes: ft:gpt-4o-mini:org::id
+    if _BEDROCK_ID.match(name):
+        return "aws"
+    if name.startswith("claude-") and "@" in name:
+        return "google"
+    if _OPENAI_REASONING.match(name):
+        return "openai"
+    for prefix, provider in _MAKER_PREFIXES:
+        if name.startswith(prefix):
+            return provider
+    return None

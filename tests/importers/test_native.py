@@ -6,6 +6,8 @@ from pathlib import Path
 
 from tests.importers import samples
 from tests.importers.support import calls, run, write_lines
+from tokenomy.importers.native import NativeImporter
+from tokenomy.importers.reading import Source
 from tokenomy.pricing import Pricer
 from tokenomy.schema import Attribution
 from tokenomy.store import DuckDBStore
@@ -96,3 +98,33 @@ def test_outcomes_are_stored_on_both_paths(store: DuckDBStore, pricer: Pricer, t
     assert (slow.calls, slow.outcomes, slow.rejected) == (1, 1, 0)
     assert set(calls(store)) == {"n-1", "r-1"}
     assert store.events_count("outcomes") == 2
+
+
+def test_outcome_and_charge_only_files_are_detected(
+    store: DuckDBStore, pricer: Pricer, tmp_path: Path
+) -> None:
+    outcomes = write_lines(
+        tmp_path / "out.jsonl", [{**OUTCOME, "target": "call", "id": "n-1"}, {**OUTCOME, "id": "s-2"}]
+    )
+    summary = run(store, pricer, outcomes)  # format auto
+    assert (summary.files[0].format, summary.outcomes, summary.rejected) == ("native", 2, 0)
+    assert summary.files[0].failed is None
+    charges = write_lines(tmp_path / "charges.jsonl", [CHARGE])
+    assert run(store, pricer, charges).files[0].format == "native"
+    typed_call = write_lines(tmp_path / "typed.jsonl", [{**samples.native_call("t-1"), "type": "call"}])
+    assert run(store, pricer, typed_call).files[0].format == "native"
+    assert store.events_count("outcomes") == 2
+
+
+def test_an_outcome_without_a_target_is_not_claimed(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "o.jsonl", [{"type": "outcome", "id": "x", "at": "2026-01-01T00:00:00Z"}])
+    assert NativeImporter().sniff(Source(path).sample()) == 0.0
+
+
+def test_a_call_with_a_wrong_type_is_detected_and_rejected(
+    store: DuckDBStore, pricer: Pricer, tmp_path: Path
+) -> None:
+    path = write_lines(tmp_path / "t.jsonl", [{**samples.native_call("w-1"), "type": "cal"}])
+    summary = run(store, pricer, path)
+    assert (summary.files[0].format, summary.calls, summary.rejected) == ("native", 0, 1)
+    assert summary.files[0].errors[0].field == "type"

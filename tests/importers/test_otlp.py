@@ -217,6 +217,27 @@ def test_vercel_outer_span_is_a_wrapper_and_do_generate_the_call() -> None:
     assert (call.usage.input_total, call.usage.output_total) == (10, 4)
 
 
+@pytest.mark.parametrize(
+    ("vercel", "model", "expected"),
+    [
+        ("togetherai.chat", "meta-llama/Llama-3.3-70B-Instruct-Turbo", "together"),
+        ("azure-openai.chat", "my-gpt4o-deployment", "azure"),
+        ("vertex.anthropic.messages", "claude-sonnet-4@20250514", "google"),
+    ],
+)
+def test_vercel_provider_ids_are_mapped(vercel: str, model: str, expected: str) -> None:
+    attrs = {
+        "ai.operationId": "ai.generateText.doGenerate",
+        "ai.model.id": model,
+        "ai.model.provider": vercel,
+        "ai.usage.promptTokens": 10,
+        "ai.usage.completionTokens": 4,
+    }
+    request = samples.otlp_request([samples.span("2000000000000003", "ai.generateText.doGenerate", attrs)])
+    [call] = calls_from_spans(_spans(request), ImportOptions())
+    assert call.provider == expected
+
+
 def test_langfuse_sdk_span_usage_and_cost_details() -> None:
     attrs = {
         "langfuse.observation.type": "generation",

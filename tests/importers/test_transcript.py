@@ -25,7 +25,7 @@ def test_each_assistant_turn_is_a_call(store: DuckDBStore, pricer: Pricer, tmp_p
         assert call.n_messages == end
         assert call.usage.input_total == tokens.count_messages(prompt, "gpt-4o").tokens
         assert call.request_model == "gpt-4o"
-        assert call.provider is None  # the catalog finds gpt-4o's provider by name
+        assert call.provider == "openai"  # inferred from the model name (gpt-)
         assert_adds_up(call)
     first, second, third = stored
     assert [t.name for t in first.tool_uses] == ["order_status"]

@@ -125,7 +125,10 @@ def test_bad_records_are_reported_and_good_ones_stored(tmp_path: Path, pricer: P
     found = [(e.record, e.field) for e in result.errors]
     assert found == [(2, None), (3, "step"), (5, "status"), (6, "usage.input_uncached"), (7, None)]
     assert all(e.path == str(path) for e in result.errors)
-    assert "not valid JSON" in result.errors[0].detail
+    assert result.errors[0].detail == (
+        "record 2: truncated JSON: line 2 ends before the value is complete "
+        "(expecting property name enclosed in double quotes at column 30)."
+    )
     assert "expected a whole number" in str(result.errors[1])
     assert "'fine' is not one of ok" in str(result.errors[2])
 
@@ -310,3 +313,38 @@ def test_a_file_of_charges_only(tmp_path: Path, pricer: Pricer) -> None:
         result = store.import_native_jsonl(path, pricer=pricer)
     assert result.fast_path
     assert (result.calls, result.charges, result.cost) == (0, 2, Decimal(0))
+
+
+def test_json_errors_name_the_line_and_column_in_a_full_sentence(tmp_path: Path, pricer: Pricer) -> None:
+    lines = [
+        native_line(priced_call("ok-1")),
+        '{"id": "broken"',
+        '{"id": "x", "usage": {"input_uncached": 1,, "output_visible": 2}}',
+        '{"id": "x2", "model": "gpt-4o',
+    ]
+    path = tmp_path / "broken.jsonl"
+    path.write_text("\n".join(lines) + '\n{"id": "cut", "model": "gpt')  # the last line is cut short
+    with fresh(tmp_path) as store:
+        result = store.import_native_jsonl(path, pricer=pricer)
+    assert (result.calls, result.rejected) == (1, 4)
+    assert [e.detail for e in result.errors] == [
+        "record 2: truncated JSON: line 2 ends before the value is complete "
+        "(expecting ',' delimiter at column 16).",
+        "record 3: not valid JSON at line 3, column 43: expecting property name enclosed in double quotes.",
+        "record 4: truncated JSON: line 4 ends before the value is complete "
+        "(a string opened at column 23 never closes).",
+        "record 5: truncated JSON: the file ends in line 5 before the value is complete "
+        "(a string opened at column 24 never closes); the file looks cut short.",
+    ]
+
+
+def test_a_crlf_line_is_measured_without_its_line_break(tmp_path: Path, pricer: Pricer) -> None:
+    path = tmp_path / "crlf.jsonl"
+    path.write_bytes((native_line(priced_call("ok-1")) + '\r\n{"id": "broken"\r\n').encode())
+    with fresh(tmp_path) as store:
+        result = store.import_native_jsonl(path, pricer=pricer)
+    (error,) = result.errors
+    assert error.detail == (
+        "record 2: truncated JSON: line 2 ends before the value is complete "
+        "(expecting ',' delimiter at column 16)."
+    )

@@ -44,6 +44,7 @@ from tokenomy.importers.results import ImportOptions, Item
 from tokenomy.importers.shape import shape_of
 from tokenomy.importers.steps import number_steps
 from tokenomy.native import FieldError
+from tokenomy.pricing.catalog import provider_of_model
 from tokenomy.providers import from_model_prefix
 from tokenomy.schema import Attribution, Call, Content, Status, Usage
 
@@ -142,6 +143,7 @@ def _observation_call(
     if obs_id is None:
         raise FieldError(f"{where}.id", "an observation needs an id")
     provider, model = from_model_prefix(opt_str(obs, "model"))
+    provider = provider or provider_of_model(model)
     started = opt_time(obs, "startTime", field=f"{where}.startTime")
     ended = opt_time(obs, "endTime", field=f"{where}.endTime")
     first_token = opt_time(obs, "completionStartTime", field=f"{where}.completionStartTime")

@@ -47,6 +47,7 @@ from tokenomy.importers.records import (
 from tokenomy.importers.results import ImportOptions, Item
 from tokenomy.importers.shape import shape_of
 from tokenomy.native import FieldError
+from tokenomy.pricing.catalog import provider_of_model
 from tokenomy.providers import canonical, from_model_prefix
 from tokenomy.schema import Attribution, Call, Charge, Content, Status, Usage
 
@@ -235,8 +236,9 @@ def _usage(row: Mapping[str, Any], metadata: Mapping[str, Any], response: Mappin
 def _provider_model(row: Mapping[str, Any]) -> tuple[str | None, str | None]:
     model = opt_str(row, "model")
     prefixed, bare = from_model_prefix(model)
-    provider = canonical(opt_str(row, "custom_llm_provider")) or prefixed
-    return provider, bare if prefixed else model
+    model = bare if prefixed else model
+    provider = canonical(opt_str(row, "custom_llm_provider")) or prefixed or provider_of_model(model)
+    return provider, model
 
 
 def _operation(row: Mapping[str, Any]) -> tuple[str, str | None]:

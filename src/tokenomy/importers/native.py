@@ -32,28 +32,39 @@ from tokenomy.native import (
     is_outcome,
     outcome_from_native,
 )
-from tokenomy.schema import BUCKETS, Attribution
+from tokenomy.schema import BUCKETS, OUTCOME_TARGETS, Attribution
 
 _CONTENT_MARK: Final = b'"content"'
 _CHUNK: Final = 1 << 20
 
 
 class NativeImporter(RecordImporter):
-    """tokenomy's own JSONL (calls and charges)."""
+    """tokenomy's own JSONL (calls, charges and outcomes)."""
 
     name: ClassVar[str] = "native"
     summary: ClassVar[str] = "tokenomy native JSONL (tokenomy export / simulate), via the store's fast path."
 
     def sniff(self, sample: Sample) -> float:
-        """Sure when the first record is a native call (``id`` and bucket-named ``usage``) or charge."""
+        """Sure when the first record is any native record type.
+
+        A call (no ``type``, or ``"type": "call"``) has an ``id`` and a bucket-named ``usage``; a
+        charge (``"type": "charge"``) an ``id`` and an ``amount``; an outcome (``"type": "outcome"``)
+        an ``id``, a ``target`` (``call`` or ``session``) and an ``at``.
+        """
         objects = sample_objects(sample)
         if not objects:
             return 0.0
         first = objects[0]
-        if first.get("type") == "charge" and "amount" in first and "id" in first:
-            return 0.95
+        kind = first.get("type")
+        if "id" not in first:
+            return 0.0
+        if kind == "charge":
+            return 0.95 if "amount" in first else 0.0
+        if kind == "outcome":
+            return 0.95 if first.get("target") in OUTCOME_TARGETS and "at" in first else 0.0
         usage = first.get("usage")
-        if "id" in first and isinstance(usage, Mapping) and set(BUCKETS) & set(usage):
+        # A call; a wrong ``type`` on it is then a rejected record naming the field.
+        if isinstance(usage, Mapping) and set(BUCKETS) & set(usage):
             return 0.95
         return 0.0
 

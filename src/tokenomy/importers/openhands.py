@@ -43,6 +43,7 @@ from tokenomy.importers.records import (
 from tokenomy.importers.results import ImportOptions, Item
 from tokenomy.importers.shape import shape_of
 from tokenomy.native import FieldError
+from tokenomy.pricing.catalog import provider_of_model
 from tokenomy.providers import from_model_prefix
 from tokenomy.schema import Attribution, Call, Content, Usage
 
@@ -90,6 +91,7 @@ def log_to_call(document: Any, options: ImportOptions) -> Call:
     reply = _reply(response)
     tags = _tags(kwargs)
     provider, model = from_model_prefix(tags.pop("model", None) or _strip(opt_str(response, "model")))
+    provider = provider or provider_of_model(model)
     usage = response.get("usage")
     ended = from_epoch(t) if (t := opt_number(log, "timestamp")) is not None else None
     latency = (s * 1000) if (s := opt_number(log, "latency_sec")) is not None else None

@@ -47,6 +47,7 @@ from tokenomy.importers.records import (
 from tokenomy.importers.results import ImportOptions, Item
 from tokenomy.importers.shape import shape_of
 from tokenomy.native import FieldError
+from tokenomy.pricing.catalog import provider_of_model
 from tokenomy.providers import canonical, from_model_prefix
 from tokenomy.schema import Attribution, Call, Content, Status, Usage
 from tokenomy.usage import ADAPTERS, Adapter, accumulate, detect, extract, iter_json_events
@@ -308,7 +309,10 @@ def _call(
     failure = extracted.extra.get(FAILURE)  # a Responses answer that failed (its usage is still billed)
     return Call(
         id=extracted.response_id or content_id(*content),
-        provider=canonical(opt_str(wrapper, "provider")) or extracted.provider or prefixed,
+        provider=canonical(opt_str(wrapper, "provider"))
+        or extracted.provider
+        or prefixed
+        or provider_of_model(extracted.response_model or model),
         request_model=model,
         response_model=extracted.response_model,
         operation="embeddings" if extracted.api == "embeddings" else "chat",
@@ -341,7 +345,10 @@ def _error_call(body: Mapping[str, Any], exchange: Exchange) -> Call:
     prefixed, model = from_model_prefix(opt_str(request, "model"))
     return Call(
         id=opt_str(wrapper, "id") or content_id("provider-error", wrapper),
-        provider=canonical(opt_str(wrapper, "provider")) or exchange.provider or prefixed,
+        provider=canonical(opt_str(wrapper, "provider"))
+        or exchange.provider
+        or prefixed
+        or provider_of_model(model),
         request_model=model,
         started_at=opt_time(wrapper, "timestamp") or opt_time(wrapper, "started_at"),
         latency_ms=opt_number(wrapper, "latency_ms"),

@@ -37,6 +37,7 @@ from tokenomy.importers.reading import Sample, Source
 from tokenomy.importers.records import guarded, require_object
 from tokenomy.importers.results import ImportOptions, Item, Note
 from tokenomy.native import FieldError
+from tokenomy.pricing.catalog import provider_of_model
 from tokenomy.providers import from_model_prefix
 from tokenomy.schema import Call, Content, Kind, ToolUse, Usage
 from tokenomy.usage.base import args_hash, get_int, to_decimal
@@ -95,6 +96,7 @@ def trajectory_calls(document: Any, options: ImportOptions, notes: list[Note]) -
         raise FieldError("history", "expected a list of message objects")
     stats = _stats(traj)
     provider, model = from_model_prefix(options.model or _model(traj))
+    provider = provider or provider_of_model(model)
     if model is None:
         notes.append(
             Note(

@@ -27,6 +27,7 @@ from tokenomy.importers.reading import Sample, Source
 from tokenomy.importers.records import guarded, iter_records, opt_str, sample_objects
 from tokenomy.importers.results import ImportOptions, Item, Note
 from tokenomy.native import FieldError
+from tokenomy.pricing.catalog import provider_of_model
 from tokenomy.providers import from_model_prefix
 from tokenomy.schema import Call, Content
 
@@ -89,6 +90,7 @@ def conversation_calls(record: Any, options: ImportOptions) -> list[Call]:
             raise FieldError(f"messages[{index}]", f"expected a chat message with a 'role', got {got}")
     messages = [normalize(m) for m in record["messages"]]
     provider, model = from_model_prefix(options.model or _model_of(record))
+    provider = provider or provider_of_model(model)
     tools = record.get("tools") if isinstance(record.get("tools"), list) else None
     session = (
         opt_str(record, "session_id") or opt_str(record, "id") or content_id("transcript", anchor(messages))

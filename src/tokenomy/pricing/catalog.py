@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
+from functools import lru_cache
 from importlib.metadata import version
 from typing import Final
 
@@ -34,7 +35,7 @@ from genai_prices.data_units import unit_data
 from genai_prices.types import ModelInfo, ModelPrice, Provider, TieredPrices, TimeOfDateConstraint
 
 from tokenomy.pricing.rates import ZERO, Tier, per_token, quantize_rate
-from tokenomy.providers import from_model_prefix
+from tokenomy.providers import from_model_prefix, maker_of
 
 PRICE = Decimal | TieredPrices
 
@@ -121,6 +122,22 @@ class Catalog:
             f"or add a [[price]] entry to an overrides file"
         )
 
+    def serving(self, model: str) -> tuple[str, ...]:
+        """The ids of the catalog providers that list ``model`` as their own, routers left out.
+
+        Routers (OpenRouter, the Hugging Face router) relist other providers' models and are not
+        counted. Fallback providers (Azure serving OpenAI's models) count only for models they list.
+        """
+        snap = self._snap()
+        names = [name.lower() for name in name_variants(model)]
+        return tuple(
+            p.id
+            for p in snap.providers
+            if p.id not in _ROUTERS
+            and not p.id.startswith("huggingface_")
+            and any(p.find_model(name) is not None for name in names)
+        )
+
     def model_price(
         self, found: Found, when: date | datetime, context: Mapping[str, str]
     ) -> tuple[ModelPrice, tuple[str, ...]]:
@@ -174,6 +191,56 @@ class Catalog:
         else:
             assumed.update(_assumed_rates(name, prices))
         return CatalogPrice(tiers, found.model.context_window, assumed, (), tuple(remarks))
+
+
+_ROUTERS: Final = frozenset({"openrouter"})
+
+
+@lru_cache(maxsize=1)
+def _shared() -> Catalog:
+    return Catalog()
+
+
+@lru_cache(maxsize=4096)
+def provider_of_model(model: str | None) -> str | None:
+    """The provider of a call that names only its model, or None when the name does not tell.
+
+    For importers whose source records a model and no provider (Langfuse observations, SWE-agent
+    trajectories, transcripts...). In order:
+
+    1. a routed name (``anthropic/claude-sonnet-4``) names its provider;
+    2. the maker's naming (:func:`tokenomy.providers.maker_of`), of the name as given and then of
+       its last path segment (``litellm_proxy/gpt-4o``, ``models/gemini-2.5-pro``): Bedrock and
+       Vertex AI id forms, then well-known prefixes (``gpt-``, ``o3``, ``claude-``, ``gemini-``...).
+       A name several providers serve goes to its maker: see that function for why;
+    3. the price catalog (the bundled genai-prices data, offline): the provider its own naming
+       rules pick for the name, when that provider lists the model (``voyage-3`` is Voyage AI's:
+       what the pricer picks for a call without a provider); else, for a name without a ``/``,
+       the one provider that lists it, routers left out (``llama-3.1-8b-instant`` is Groq's,
+       ``glm-4.5`` Z.ai's).
+
+    A name the catalog lists for several providers, none of them its maker (an open-weight model
+    hosted by many), for none, or a Hugging Face style ``org/model`` id that names no provider
+    (``meta-llama/Llama-3.3-70B-Instruct``: served by many hosts, the catalog lists few) gets
+    None: the call stays unattributed rather than guessed.
+    """
+    if not model or not model.strip():
+        return None
+    routed, rest = from_model_prefix(model)
+    if routed is not None and rest:
+        return routed
+    for name in name_variants(model.strip()):
+        maker = maker_of(name)
+        if maker is not None:
+            return maker
+    catalog = _shared()
+    found = catalog.find(None, model.strip())
+    if not isinstance(found, str) and found.own:
+        return found.provider.id
+    if "/" in model:
+        return None
+    serving = catalog.serving(model.strip())
+    return serving[0] if len(serving) == 1 else None
 
 
 def _instant(when: date | datetime) -> datetime:

@@ -130,13 +130,11 @@ def read_batches(path: Path, *, batch_size: int = 20_000) -> Iterator[Batch]:
 
 
 def _read_line(path: str, number: int, line: str, batch: Batch) -> None:
+    text = line.rstrip("\r\n")
     try:
-        obj = json.loads(line)
+        obj = json.loads(text)
     except json.JSONDecodeError as exc:
-        if not line.endswith("\n"):
-            message = f"the file ends in the middle of a record (truncated?): {exc.msg}"
-        else:
-            message = f"not valid JSON: {exc.msg} at column {exc.colno}"
+        message = json_problem(text, number, exc, last=not line.endswith("\n"))
         batch.errors.append(RecordError(path, number, None, message))
         return
     if not isinstance(obj, dict):
@@ -156,6 +154,30 @@ def _read_line(path: str, number: int, line: str, batch: Batch) -> None:
             batch.calls.append(call)
     except FieldError as exc:
         batch.errors.append(RecordError(path, number, exc.field, exc.message))
+
+
+def json_problem(text: str, number: int, exc: json.JSONDecodeError, *, last: bool) -> str:
+    """Where and why line ``number`` (``text``, without its line break) is not JSON, as a sentence.
+
+    Columns are 1-based and counted on the line itself. A value or a string that runs to the end
+    of the line is truncated JSON; on the file's last line (no line break) the file looks cut short.
+    """
+    reason = exc.msg[:1].lower() + exc.msg[1:]
+    end = len(text.rstrip())
+    open_string = exc.msg.startswith("Unterminated string") and exc.pos < end
+    if exc.pos >= end or open_string:
+        detail = (
+            f"a string opened at column {exc.colno} never closes"
+            if open_string
+            else f"{reason} at column {exc.colno}"
+        )
+        if last:
+            return (
+                f"truncated JSON: the file ends in line {number} before the value is complete ({detail}); "
+                "the file looks cut short."
+            )
+        return f"truncated JSON: line {number} ends before the value is complete ({detail})."
+    return f"not valid JSON at line {number}, column {exc.colno}: {reason}."
 
 
 def _check_ranges(call: Call) -> None:
