@@ -13,11 +13,21 @@ from typing import Any, TypeVar
 import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
-from tests.server.support import Answer, SpanSpec, call, genai_attributes, hex_id, request_bytes
+from tests.server.support import (
+    Answer,
+    SpanSpec,
+    call,
+    genai_attributes,
+    hex_id,
+    request_bytes,
+    request_json,
+)
+from tests.server.test_span_rows import CONTENT_ATTRIBUTES
 from tokenomy.pricing import Pricer
 from tokenomy.server import api
 from tokenomy.server.app import Collector, open_collector_store, rpc_status
 from tokenomy.server.settings import ServerSettings
+from tokenomy.store import open_store
 
 T = TypeVar("T")
 TOKEN = "s3cret-token-of-32-characters-xx"
@@ -158,10 +168,46 @@ def test_an_empty_otlp_json_request_is_accepted(tmp_path: Path, pricer: Pricer, 
     assert (answer.status, answer.json()) == (200, {})  # proto3's JSON of an empty request, as protobuf's b""
 
 
+@pytest.mark.parametrize("headers", [PROTOBUF, JSON])
+def test_content_on_a_span_that_is_no_call_is_not_stored(
+    tmp_path: Path, pricer: Pricer, headers: dict[str, str]
+) -> None:
+    content = {key: f"SECRET {key}" for key in CONTENT_ATTRIBUTES}
+    attributes = {"gen_ai.operation.name": "retrieval", "gen_ai.data_source.id": "H7", **content}
+    spec = SpanSpec("0a" * 16, "0b" * 8, name="retrieval docs", attributes=attributes)
+    body = request_bytes([spec]) if headers is PROTOBUF else request_json([spec])
+
+    async def scenario(app: Collector) -> Answer:
+        return await call(app, "POST", "/v1/traces", body, headers)
+
+    assert run(collector(tmp_path, pricer), scenario).status == 200
+    with open_store(tmp_path / "t.duckdb", read_only=True) as store:
+        rows = store.query("SELECT name, attributes FROM spans").to_pylist()
+    assert [row["name"] for row in rows] == ["retrieval docs"]
+    assert json.loads(rows[0]["attributes"]) == {
+        "gen_ai.operation.name": "retrieval",
+        "gen_ai.data_source.id": "H7",
+    }
+
+
 @pytest.mark.parametrize(
     ("body", "headers", "status", "message"),
     [
         (b"\x0a\xff\xff", PROTOBUF, 400, "not a valid OTLP protobuf"),
+        (
+            _trace(1)[0],
+            JSON,
+            400,
+            "is a binary OTLP protobuf ExportTraceServiceRequest; send it with "
+            "Content-Type: application/x-protobuf",
+        ),
+        (
+            b' {"resourceSpans": []}',
+            PROTOBUF,
+            400,
+            "looks like JSON (it starts with '{'); send OTLP/JSON with Content-Type: application/json",
+        ),
+        (b"\xff", JSON, 400, "the body is not UTF-8 text (so not JSON)"),
         (b"{", JSON, 400, "not JSON"),
         (b"[]", JSON, 400, "expected an object with a 'resourceSpans' list"),
         (b"x", {"content-type": "text/plain"}, 415, "send application/x-protobuf or application/json"),

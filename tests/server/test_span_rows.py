@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tokenomy.server.otlp_tree import Lineage, TreeSpan
-from tokenomy.server.span_rows import MAX_ATTRIBUTES, MAX_TEXT, kept_attributes, span_rows
+from tokenomy.server.span_rows import CONTENT_KEYS, MAX_ATTRIBUTES, MAX_TEXT, kept_attributes, span_rows
 
 
 def test_content_and_unrelated_attributes_are_left_out() -> None:
@@ -57,3 +59,47 @@ def test_rows_skip_calls_and_count_spans_without_ids() -> None:
         "svc",
     )
     assert row["started_at"].year == 2001
+
+
+CONTENT_ATTRIBUTES = [
+    "gen_ai.input.messages",
+    "gen_ai.output.messages",
+    "gen_ai.system_instructions",
+    "gen_ai.tool.definitions",
+    "gen_ai.tool.call.arguments",
+    "gen_ai.tool.call.result",
+    "gen_ai.retrieval.query.text",
+    "gen_ai.retrieval.documents",
+    "gen_ai.memory.query.text",
+    "gen_ai.memory.records",
+    "gen_ai.evaluation.explanation",
+    "gen_ai.prompt",
+    "gen_ai.completion",
+]
+"""Every content attribute of the OTel GenAI registry (current and deprecated names)."""
+
+
+@pytest.mark.parametrize("key", CONTENT_ATTRIBUTES)
+def test_each_content_attribute_of_the_genai_registry_is_left_out(key: str) -> None:
+    attrs = {
+        key: "SECRET text",
+        f"{key}.0.content": "SECRET flattened",
+        "gen_ai.operation.name": "retrieval",
+    }
+    assert key in CONTENT_KEYS
+    assert json.loads(kept_attributes(attrs) or "{}") == {"gen_ai.operation.name": "retrieval"}
+
+
+def test_names_and_ids_next_to_content_are_kept() -> None:
+    attrs = {
+        "gen_ai.prompt.name": "analyze-code",
+        "gen_ai.memory.store.id": "store-1",
+        "gen_ai.memory.record.count": 3,
+        "gen_ai.evaluation.name": "Relevance",
+        "gen_ai.evaluation.score.label": "relevant",
+        "gen_ai.data_source.id": "H7STPQYOND",
+        "gen_ai.tool.call.id": "call_1",
+        "gen_ai.prompt.0.content": "SECRET",
+    }
+    kept = json.loads(kept_attributes(attrs) or "{}")
+    assert kept == {k: v for k, v in attrs.items() if k != "gen_ai.prompt.0.content"}

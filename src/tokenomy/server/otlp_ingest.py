@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
+from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from tokenomy.errors import ImportFileError, PayloadError, RecordError
@@ -119,6 +120,13 @@ def _read_protobuf(body: bytes, capture_content: bool) -> TraceBatch:
     try:
         spans = decode_protobuf(body, _WHERE)
     except ImportFileError as exc:
+        if _looks_like_json(body):
+            raise PayloadError(
+                400,
+                "the body was sent with a protobuf content type but looks like JSON "
+                f"(it starts with {body.lstrip()[:1].decode()!r}); send OTLP/JSON with "
+                "Content-Type: application/json, or the serialized protobuf request",
+            ) from exc
         raise PayloadError(
             400,
             "the body is not a valid OTLP protobuf ExportTraceServiceRequest (the wire format is corrupt, "
@@ -146,9 +154,18 @@ def _protobuf_kinds(body: bytes) -> list[int | None]:
 def _read_json(body: bytes, capture_content: bool) -> TraceBatch:
     try:
         document = json.loads(body)
-    except UnicodeDecodeError as exc:
-        raise PayloadError(400, f"the body is not UTF-8 text: {exc}") from exc
-    except json.JSONDecodeError as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        if _looks_like_protobuf(body):
+            raise PayloadError(
+                400,
+                "the body was sent as application/json but is a binary OTLP protobuf "
+                "ExportTraceServiceRequest; send it with Content-Type: application/x-protobuf, "
+                "or send OTLP/JSON",
+            ) from exc
+        if isinstance(exc, UnicodeDecodeError):
+            raise PayloadError(
+                400, f"the body is not UTF-8 text (so not JSON): {exc}; send OTLP/JSON in UTF-8"
+            ) from exc
         raise PayloadError(
             400, f"the body is not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
         ) from exc
@@ -169,6 +186,27 @@ def _read_json(body: bytes, capture_content: bool) -> TraceBatch:
     return _map_reference(
         spans, kinds if len(kinds) == len(spans) + len(errors) else [], errors, capture_content
     )
+
+
+def _looks_like_json(body: bytes) -> bool:
+    """Whether a body that is no valid protobuf request starts as JSON does (an object or a list)."""
+    return body.lstrip()[:1] in (b"{", b"[")
+
+
+def _looks_like_protobuf(body: bytes) -> bool:
+    """Whether a body that is no JSON reads as a protobuf trace request holding at least one resource.
+
+    Its first byte must be the tag of ``resource_spans`` (field 1, length-delimited), as a serialized
+    request's always is; the whole body must then parse.
+    """
+    if body[:1] != b"\x0a":
+        return False
+    request = trace_service_pb2.ExportTraceServiceRequest()
+    try:
+        request.ParseFromString(body)
+    except DecodeError:
+        return False
+    return len(request.resource_spans) > 0
 
 
 def _map_reference(

@@ -31,17 +31,31 @@ KEPT_PREFIXES: Final = (
 )
 CONTENT_KEYS: Final = frozenset(
     {
+        # Messages and instructions sent to and returned by the model.
         "gen_ai.input.messages",
         "gen_ai.output.messages",
         "gen_ai.system_instructions",
+        # Tools: their definitions (descriptions and schemas), the arguments of a call and its result.
         "gen_ai.tool.definitions",
         "gen_ai.tool.call.arguments",
         "gen_ai.tool.call.result",
+        # Retrieval and memory: the query text and what came back.
+        "gen_ai.retrieval.query.text",
+        "gen_ai.retrieval.documents",
+        "gen_ai.memory.query.text",
+        "gen_ai.memory.records",
+        # Evaluation: the evaluator's free-form explanation.
+        "gen_ai.evaluation.explanation",
+        # Deprecated names of the prompt and the completion (also flattened, ``gen_ai.prompt.0.content``).
         "gen_ai.prompt",
         "gen_ai.completion",
     }
 )
-"""Attributes that carry content; never kept (nor any ``gen_ai.prompt.*``/``gen_ai.completion.*``)."""
+"""Attributes of the OTel GenAI conventions that carry content: never kept, nor any key under them
+(``gen_ai.prompt.0.content``, ``gen_ai.input.messages.0.role``...), except :data:`NOT_CONTENT`."""
+NOT_CONTENT: Final = frozenset({"gen_ai.prompt.name"})
+"""Keys under a content key that are names, not content (the name of a prompt template)."""
+_CONTENT_PREFIXES: Final = tuple(f"{key}." for key in sorted(CONTENT_KEYS))
 _STATUS: Final = ("unset", "ok", "error")
 
 
@@ -113,7 +127,9 @@ def kept_attributes(attrs: Mapping[str, Any]) -> str | None:
 
 
 def _is_content(key: str) -> bool:
-    return key in CONTENT_KEYS or key.startswith(("gen_ai.prompt.", "gen_ai.completion."))
+    if key in NOT_CONTENT:
+        return False
+    return key in CONTENT_KEYS or key.startswith(_CONTENT_PREFIXES)
 
 
 def _small(value: Any) -> Any:
