@@ -57,6 +57,19 @@ def test_the_current_period_defaults_to_the_last_seven_days_of_data(tmp_path: Pa
             current_period(store, date(2026, 10, 6), date(2026, 10, 6))
 
 
+@pytest.mark.parametrize("since", [date(2026, 10, 6), date(2026, 12, 1)])
+def test_a_since_after_the_data_without_until_says_the_data_ends_before_it(
+    tmp_path: Path, since: date
+) -> None:
+    with hand_store(tmp_path / "s.duckdb") as store, pytest.raises(ConfigError) as raised:
+        current_period(store, since, None)
+    assert str(raised.value) == (
+        f"--since/--until: the period {since.isoformat()}..2026-10-06 is empty: without --until it ends "
+        "with the data, whose last call is on 2026-10-05; give an earlier --since, or an --until"
+    )
+    assert len(str(raised.value)) <= 200  # what report --server shows of the collector's 400, whole
+
+
 def test_an_empty_store_has_no_period(tmp_path: Path) -> None:
     with open_store(tmp_path / "e.duckdb") as store:
         assert data_span(store) is None

@@ -259,8 +259,8 @@ def test_the_analyses_compared_hold_the_records_figures(served: Served, token: N
     data = json.loads(remote)
     drivers = data["drivers"]
     assert (drivers["current"]["since"], drivers["baseline"]["since"]) == (
-        "2026-03-05T00:00:00",
-        "2026-03-01T00:00:00",
+        "2026-03-05T00:00:00Z",
+        "2026-03-01T00:00:00Z",
     )
     total = drivers["total"]
     assert Decimal(total["current_cost"]) == Decimal(data["total"]["cost"])

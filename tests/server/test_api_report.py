@@ -240,8 +240,8 @@ def test_a_comparison_adds_the_drivers_and_baselines_over_the_current_period(ans
     assert (data["since"], data["until"]) == ("2026-03-02T00:00:00Z", "2026-03-03T00:00:00Z")
     drivers = data["drivers"]
     assert (drivers["current"]["since"], drivers["baseline"]["since"]) == (
-        "2026-03-02T00:00:00",
-        "2026-03-01T00:00:00",
+        "2026-03-02T00:00:00Z",
+        "2026-03-01T00:00:00Z",
     )
     total = drivers["total"]
     assert (_money(total["baseline_cost"]), _money(total["current_cost"])) == (
@@ -254,7 +254,7 @@ def test_a_comparison_adds_the_drivers_and_baselines_over_the_current_period(ans
     assert data["kpis"]["spend"]["previous"] == "0.033000000000"
     open_ended = answers["compare-open"]  # no period: the last 7 days with calls, against the 7 before
     assert (open_ended["since"], open_ended["until"]) == ("2026-02-24T00:00:00Z", "2026-03-03T00:00:00Z")
-    assert open_ended["drivers"]["baseline"]["until"] == "2026-02-24T00:00:00"
+    assert open_ended["drivers"]["baseline"]["until"] == "2026-02-24T00:00:00Z"
     assert "metrics" not in data
 
 
@@ -290,7 +290,8 @@ def test_the_overview_is_the_html_reports_data(answers: dict[str, Any]) -> None:
 def test_a_comparison_the_data_cannot_serve_is_a_400_naming_the_period(answers: dict[str, Any]) -> None:
     message = answers["after the data"]["error"]["message"]
     assert message == (
-        "--since/--until: the period 2027-01-01..2026-03-03 is empty; the end must come after the start"
+        "--since/--until: the period 2027-01-01..2026-03-03 is empty: without --until it ends with the data, "
+        "whose last call is on 2026-03-02; give an earlier --since, or an --until"
     )
 
 

@@ -56,6 +56,10 @@ def current_period(
     """The period ``[since, until)``, filling a missing bound from the data (see the module docstring).
 
     Returns None when a bound is missing and the store holds no call with a time.
+
+    Raises:
+        ConfigError: The period is empty: the end comes before the start, or no ``until`` was given
+            and ``since`` comes after the day of the last call (the message says so, and what to do).
     """
     lo, hi = as_utc(since), as_utc(until)
     if lo is not None and hi is not None:
@@ -66,9 +70,22 @@ def current_period(
     if hi is None:
         last = span[1]
         hi = datetime(last.year, last.month, last.day) + timedelta(days=1)
+        if lo is not None and lo >= hi:
+            raise ConfigError(_after_the_data(Period(lo, hi), last))
     if lo is None:
         lo = hi - timedelta(days=DEFAULT_DAYS)
     return _checked(Period(lo, hi), "--since/--until")
+
+
+def _after_the_data(period: Period, last: datetime) -> str:
+    """Why a ``--since`` on or after the day the data ends leaves no period (its end came from the data).
+
+    Short enough (under 200 characters) for ``report --server`` to show the collector's 400 whole.
+    """
+    return (
+        f"--since/--until: the period {period.label()} is empty: without --until it ends with the data, "
+        f"whose last call is on {last.date().isoformat()}; give an earlier --since, or an --until"
+    )
 
 
 def baseline_period(current: Period, compare: str) -> Period:

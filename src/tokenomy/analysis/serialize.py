@@ -100,13 +100,11 @@ def driver_row_json(row: DriverRow) -> dict[str, Any]:
 
 
 def drivers_json(drivers: CostDrivers) -> dict[str, Any]:
-    """Cost drivers: the two periods, the total decomposition and one per group value."""
+    """Cost drivers: the two periods (ISO 8601 UTC with a ``Z``, as every time in the report's JSON),
+    the total decomposition and one per group value."""
     return {
-        "current": {"since": drivers.current.since.isoformat(), "until": drivers.current.until.isoformat()},
-        "baseline": {
-            "since": drivers.baseline.since.isoformat(),
-            "until": drivers.baseline.until.isoformat(),
-        },
+        "current": {"since": jsonable(drivers.current.since), "until": jsonable(drivers.current.until)},
+        "baseline": {"since": jsonable(drivers.baseline.since), "until": jsonable(drivers.baseline.until)},
         "total": driver_row_json(drivers.total),
         "groups": {dim: [driver_row_json(r) for r in rows] for dim, rows in drivers.groups.items()},
         "notes": list(drivers.notes),
