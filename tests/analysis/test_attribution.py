@@ -15,7 +15,7 @@ from tests.analysis.conftest import SimStore
 from tests.conftest import real_data_path
 from tests.importers.support import otlp_of_case
 from tokenomy import native
-from tokenomy.analysis.attribution import UNATTRIBUTED, AttributionTable, attribute
+from tokenomy.analysis.attribution import UNATTRIBUTED, AttributionTable, attribute, top_rows
 from tokenomy.analysis.dimensions import Scope
 from tokenomy.analysis.grouped import Selection
 from tokenomy.errors import ConfigError
@@ -46,8 +46,9 @@ def assert_adds_up(table: AttributionTable) -> None:
     assert sum(r.calls for r in table.rows) == total.calls
     assert sum(r.charges for r in table.rows) == total.charges
     assert sum(r.unpriced for r in table.rows) == total.unpriced
-    assert sum(r.input_total for r in table.rows) == total.input_total
-    assert sum(r.tokens["cache_read"] for r in table.rows) == total.tokens["cache_read"]
+    assert sum(r.input_total or 0 for r in table.rows) == (total.input_total or 0)
+    assert sum(r.tokens["cache_read"] or 0 for r in table.rows) == (total.tokens["cache_read"] or 0)
+    assert sum(r.usage_unknown for r in table.rows) == total.usage_unknown
     if total.cost:
         assert sum(r.cost_share or 0 for r in table.rows) == pytest.approx(1.0)
 
@@ -75,7 +76,11 @@ def test_by_team_with_charges_unpriced_and_unattributed(store: DuckDBStore) -> N
     assert table.total.cost == Decimal("0.038") == _engine_total(store)
     assert rows["a"].cost_share == pytest.approx(0.035 / 0.038)
     assert rows["a"].token_share == pytest.approx((1600 + 150 + 2000 + 200) / (4200 + 470))
-    assert table.notes == ("1 unpriced call(s): counted, not in the cost (never shown as $0)",)
+    assert rows["b"].usage_unknown == 1  # c4 reported its totals only
+    assert rows["b"].tokens["cache_read"] == 0  # c3's, the only call of b that reported it
+    assert table.total.usage_unknown == 1
+    assert table.notes[0] == "1 unpriced call(s): counted, not in the cost (never shown as $0)"
+    assert table.notes[1].startswith("1 call(s) did not report all of their usage")
     assert_adds_up(table)
 
 
@@ -125,12 +130,63 @@ def test_calls_without_token_totals_are_named_in_a_note(store: DuckDBStore) -> N
     b = {r.group["team"]: r for r in table.rows}["b"]
     assert (b.calls, b.input_total, b.output_total) == (3, 500, 100)  # c4's totals; c6's are not known
     assert b.tokens["input_uncached"] == 900
+    assert b.usage_unknown == 2  # c4 (totals only) and c6
     assert table.notes == (
         "1 unpriced call(s): counted, not in the cost (never shown as $0)",
-        "1 call(s) did not report their input or output total: the input and output columns and the"
-        " token shares cover only the totals that were reported",
+        "2 call(s) did not report all of their usage: a token figure is the sum over the calls that"
+        ' reported it, "—" (null) where none did, and the token shares are shares of the reported tokens',
     )
     assert_adds_up(table)
+
+
+def test_a_group_whose_calls_reported_no_usage_has_unknown_tokens_not_zero(store: DuckDBStore) -> None:
+    # team c's only call reported nothing; team d's only call left its cache read unknown
+    store.insert_calls(
+        [
+            call("c7", team="c", usage=Usage()),
+            call("c8", team="d", usage=Usage.of(input_uncached=300, output_visible=30, reasoning=0)),
+        ]
+    )
+    table = attribute(store, Selection.of(by=["team"], bucket="day"))
+    rows = {r.group["team"]: r for r in table.rows}
+    c, d = rows["c"], rows["d"]
+    assert c.tokens == dict.fromkeys(c.tokens)
+    assert (c.input_total, c.output_total, c.tokens_processed, c.token_share) == (None, None, None, None)
+    assert c.usage_unknown == 1
+    assert d.tokens["cache_read"] is None
+    assert d.tokens["input_uncached"] == 300
+    assert (d.input_total, d.output_total, d.usage_unknown) == (None, 30, 1)
+    # shares are of the reported tokens: they still add up to 1 over the rows that reported any
+    known = table.total.tokens_processed
+    assert known == 4200 + 470 + 30
+    assert d.token_share == pytest.approx(30 / known)
+    assert sum(r.token_share or 0 for r in table.rows) == pytest.approx(1.0)
+    assert table.total.tokens["cache_read"] == 400  # c1's, the known ones: never None over known calls
+    assert table.total.usage_unknown == 3  # c4, c7, c8
+    assert_adds_up(table)
+
+
+def test_a_group_of_charges_only_has_no_tokens_rather_than_unknown(store: DuckDBStore) -> None:
+    table = attribute(store, Selection.of(by=["model"]))
+    (charges,) = [r for r in table.rows if r.calls == 0]  # charges have no model
+    assert (charges.group["model"], charges.charges) == (UNATTRIBUTED, 2)
+    assert charges.tokens == dict.fromkeys(charges.tokens, 0)
+    assert (charges.input_total, charges.output_total, charges.usage_unknown) == (0, 0, 0)
+    assert charges.token_share == 0.0
+
+
+def test_the_folded_rows_keep_unknown_tokens_unknown(store: DuckDBStore) -> None:
+    store.insert_calls([call("c7", team="c", usage=Usage()), call("c8", team="d", usage=Usage())])
+    table, folded = top_rows(attribute(store, Selection.of(by=["team"])), 3)
+    assert folded == 2
+    rest = table.rows[-1]
+    assert rest.group["team"] == "(2 more)"
+    assert (rest.input_total, rest.tokens["cache_read"], rest.token_share, rest.usage_unknown) == (
+        None,
+        None,
+        None,
+        2,
+    )
 
 
 def test_unknown_dimension_is_a_clear_error(store: DuckDBStore) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.analysis.builders import call, cost
+from tests.analysis.builders import call, cost, hand_store
 from tests.analysis.conftest import SimStore
 from tests.analysis.test_report import fill
 from tokenomy.analysis.attribution import AttributionTable
@@ -35,7 +35,7 @@ from tokenomy.analysis.report_wire import (
 from tokenomy.analysis.results import MetricResult, jsonable
 from tokenomy.analysis.summary import summary
 from tokenomy.analysis.wire_values import money_from_json
-from tokenomy.schema import BUCKETS
+from tokenomy.schema import BUCKETS, Usage
 from tokenomy.store import CallFilter, DuckDBStore, open_store
 
 
@@ -236,6 +236,20 @@ def test_a_comparison_and_metrics_read_back_whole(
     assert (back.metrics is None) == (not analyses.any_metric)
 
 
+def test_the_drivers_periods_are_utc_times_with_a_z_like_the_reports_own(sim: SimStore) -> None:
+    selection = Selection(Scope(datetime(2026, 10, 8), datetime(2026, 10, 12)), Grouping(("team",)))
+    with open_store(sim.db, read_only=True) as store:
+        report = analysis_report(store, selection, Analyses(compare="last-week"))
+    sent = _wire(analysis_json(report))
+    assert (sent["since"], sent["until"]) == ("2026-10-08T00:00:00Z", "2026-10-12T00:00:00Z")
+    assert sent["drivers"]["current"] == {"since": "2026-10-08T00:00:00Z", "until": "2026-10-12T00:00:00Z"}
+    assert sent["drivers"]["baseline"] == {"since": "2026-10-01T00:00:00Z", "until": "2026-10-05T00:00:00Z"}
+    back = analysis_from_json(sent).drivers
+    assert back is not None
+    assert report.drivers is not None
+    assert (back.current, back.baseline) == (report.drivers.current, report.drivers.baseline)
+
+
 def test_a_report_without_analyses_has_neither_drivers_nor_metrics_on_the_wire(tmp_path: Path) -> None:
     with fill(tmp_path / "s.duckdb") as store:
         report = analysis_report(store, Selection(grouping=Grouping(("model",))))
@@ -265,3 +279,16 @@ def test_drivers_that_do_not_read_are_refused() -> None:
 def _empty() -> tuple[AttributionTable, tuple[Any, ...]]:
     with open_store(":memory:") as store:
         return spend_report(store, Selection())
+
+
+def test_unknown_tokens_and_their_count_read_back_as_unknown(tmp_path: Path) -> None:
+    with hand_store(tmp_path / "s.duckdb") as store:
+        store.insert_calls([call("c7", team="c", usage=Usage())])
+        table, items = spend_report(store, Selection(grouping=Grouping(("team",))))
+    sent = _wire(grouped_json(table, items))
+    c = next(row for row in sent["rows"] if row["team"] == "c")
+    assert (c["input_total"], c["cache_read"], c["token_share"], c["usage_unknown"]) == (None, None, None, 1)
+    assert sent["total"]["usage_unknown"] == 2  # c4 (totals only) and c7
+    back, _ = grouped_from_json(sent)
+    assert back == _bare(table)
+    assert next(r for r in back.rows if r.group["team"] == "c").tokens["cache_read"] is None

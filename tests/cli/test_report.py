@@ -118,7 +118,9 @@ def test_by_team_json_has_kpis_rows_and_an_exact_total(tmp_path: Path) -> None:
     assert data["kpis"]["spend"]["value"] == "0.038000000000"
     assert data["kpis"]["unpriced"]["value"] == 1
     assert Decimal(data["kpis"]["cost_per_session"]["value"]) == Decimal("0.0175")
-    assert data["notes"] == ["1 unpriced call(s): counted, not in the cost (never shown as $0)"]
+    assert data["notes"][0] == "1 unpriced call(s): counted, not in the cost (never shown as $0)"
+    assert data["notes"][1].startswith("1 call(s) did not report all of their usage")  # c4: totals only
+    assert (rows["b"]["usage_unknown"], data["total"]["usage_unknown"]) == (1, 1)
 
 
 def test_by_team_and_feature_csv_with_buckets_and_filters(tmp_path: Path) -> None:
@@ -282,7 +284,7 @@ def test_an_empty_store_says_so_in_every_format(tmp_path: Path) -> None:
     assert code == 0
     assert out.splitlines() == [
         "team,calls,charges,input_uncached,cache_read,cache_write_5m,cache_write_1h,output_visible,reasoning,"
-        "input_total,output_total,llm_cost,charge_cost,cost,unpriced,cost_share,token_share"
+        "input_total,output_total,llm_cost,charge_cost,cost,unpriced,cost_share,token_share,usage_unknown"
     ]
 
 
@@ -364,3 +366,97 @@ def test_the_metrics_table_labels_its_total_apart_from_calls_without_a_time(tmp_
     # c1..c5 on 2026-10-05 (4 priced: $0.031), n1 without a time ($0.001), then the total ($0.032 / 5)
     assert [line.split("│")[1].strip() for line in lines] == ["2026-10-05", "(no time)", "total"]
     assert "$0.0064" in lines[-1]
+
+
+_NATIVE = {
+    "provider": "anthropic",
+    "request_model": "claude-sonnet-4-5",
+    "api": "messages",
+    "status": "ok",
+    "operation": "chat",
+}
+
+
+def _unknown_usage_store(tmp_path: Path) -> str:
+    """Three native records: team alpha fully reported, beta's only call with every bucket null,
+    gamma's only call without its cache read (so without its input total)."""
+    known = {"input_uncached": 1000, "cache_read": 0, "cache_write_5m": 0, "cache_write_1h": 0}
+    records = [
+        {
+            "id": "c1",
+            "started_at": "2026-10-05T10:00:00Z",
+            "attribution": {"team": "alpha"},
+            "usage": {
+                **known,
+                "output_visible": 200,
+                "reasoning": 0,
+                "input_total": 1000,
+                "output_total": 200,
+            },
+        },
+        {
+            "id": "c2",
+            "started_at": "2026-10-05T11:00:00Z",
+            "attribution": {"team": "beta"},
+            "usage": dict.fromkeys((*known, "output_visible", "reasoning", "input_total", "output_total")),
+        },
+        {
+            "id": "c3",
+            "started_at": "2026-10-06T11:00:00Z",
+            "attribution": {"team": "gamma"},
+            "usage": {
+                **known,
+                "input_uncached": 500,
+                "cache_read": None,
+                "output_visible": 100,
+                "reasoning": 0,
+            },
+        },
+    ]
+    path = tmp_path / "calls.jsonl"
+    path.write_text("".join(json.dumps({**_NATIVE, **r}) + "\n" for r in records))
+    db = str(tmp_path / "u.duckdb")
+    code, out = _run("import", "--db", db, str(path))
+    assert code == 0, out
+    return db
+
+
+def test_unknown_usage_is_a_dash_or_null_with_a_count_never_zero(tmp_path: Path) -> None:
+    db = _unknown_usage_store(tmp_path)
+    args = ("report", "--db", db, "--by", "team", "--bucket", "day", "--since", "2026-10-01")
+    code, out = _run(*args, "--format", "json")
+    assert code == 0, out
+    data = json.loads(out)
+    rows = {r["team"]: r for r in data["rows"]}
+    beta, gamma = rows["beta"], rows["gamma"]
+    assert [beta[b] for b in ("input_total", "output_total", "cache_read", "input_uncached")] == [None] * 4
+    assert (beta["token_share"], beta["usage_unknown"], beta["unpriced"]) == (None, 1, 1)
+    assert (gamma["cache_read"], gamma["input_total"], gamma["input_uncached"]) == (None, None, 500)
+    assert (gamma["output_total"], gamma["usage_unknown"]) == (100, 1)
+    # shares of the reported tokens (1,200 + 100): they add up to 1 over the rows that reported any
+    assert rows["alpha"]["token_share"] == pytest.approx(1200 / 1300)
+    assert gamma["token_share"] == pytest.approx(100 / 1300)
+    total = data["total"]
+    assert (total["input_total"], total["output_total"], total["cache_read"], total["usage_unknown"]) == (
+        1000,
+        300,
+        0,
+        2,
+    )
+    code, out = _run(*args, "--format", "csv")
+    assert code == 0, out
+    by_team = {r["team"]: r for r in csv.DictReader(io.StringIO(out))}
+    assert (by_team["beta"]["input_total"], by_team["beta"]["cache_read"]) == ("", "")
+    assert (by_team["beta"]["token_share"], by_team["beta"]["usage_unknown"]) == ("", "1")
+    assert (by_team["gamma"]["cache_read"], by_team["gamma"]["usage_unknown"]) == ("", "1")
+    code, out = _run(*args, "--format", "table")
+    assert code == 0, out
+    beta_line = next(line for line in out.splitlines() if "beta" in line)
+    cells = [c.strip() for c in beta_line.strip("│ ").split("│")]
+    # team, day, calls, charges, input, output, cache read, ... unpriced, usage unknown
+    assert cells[4:7] == ["—", "—", "—"]
+    assert cells[-1] == "1"
+    gamma_line = next(line for line in out.splitlines() if "gamma" in line)
+    assert [c.strip() for c in gamma_line.strip("│ ").split("│")][4:7] == ["—", "100", "—"]
+    assert "usage unknown" in out
+    assert "2 call(s) did not report all of their usage" in out

@@ -10,6 +10,9 @@ is added up in Python (exact integers and decimals: no second pass over the call
   provider, so by model they are unattributed);
 * an unpriced call is counted in ``unpriced`` and adds nothing to the cost; a group with no
   priced call and no charge has no cost (None), never $0;
+* a token figure is summed over the calls that reported it and is None ("—") when a group's calls
+  reported none of it, never 0; ``usage_unknown`` counts the calls that left a bucket or a total
+  unreported, and the token shares are shares of the reported tokens;
 * the rows add up to the total exactly (money is summed as decimals in the engine).
 """
 
@@ -37,7 +40,7 @@ _CALL_AGGREGATES: Final = {
     **{b: f"CAST(sum(c.{b}) AS BIGINT)" for b in _TOKENS},
     "llm_cost": "sum(c.cost_total)",
     "unpriced": "count(*) FILTER (WHERE c.cost_total IS NULL)",
-    "untotalled": "count(*) FILTER (WHERE c.input_total IS NULL OR c.output_total IS NULL)",
+    "usage_unknown": "count(*) FILTER (WHERE " + " OR ".join(f"c.{b} IS NULL" for b in _TOKENS) + ")",
 }
 _CHARGE_AGGREGATES: Final = {"charges": "count(*)", "charge_cost": "sum(c.amount)"}
 
@@ -50,19 +53,25 @@ class SpendRow:
     bucket: datetime | None
     calls: int
     charges: int
-    tokens: Mapping[str, int]
-    """Sum of each exclusive bucket over the calls that reported it."""
-    input_total: int
-    output_total: int
+    tokens: Mapping[str, int | None]
+    """Sum of each exclusive bucket over the calls that reported it; None when the group has calls
+    and none of them reported it (unknown is never 0)."""
+    input_total: int | None
+    """Sum over the calls that reported their input total; None when none did."""
+    output_total: int | None
+    """Sum over the calls that reported their output total; None when none did."""
     llm_cost: Decimal | None
     """Sum over priced calls; None when no call of the group is priced."""
     charge_cost: Decimal | None
     """Sum of the charges; None when the group has none."""
     unpriced: int
+    usage_unknown: int = 0
+    """Calls that left a bucket or a total unreported: the token sums do not cover them there."""
     cost_share: float | None = None
     """This row's share of the total cost (None when the total is unknown or 0)."""
     token_share: float | None = None
-    """This row's share of the total tokens processed (input + output)."""
+    """This row's share of the reported tokens processed (input + output), over the reported tokens of
+    every row; None when none of this row's calls reported a total (or nothing was reported)."""
 
     @property
     def cost(self) -> Decimal | None:
@@ -72,9 +81,11 @@ class SpendRow:
         return (self.llm_cost or Decimal(0)) + (self.charge_cost or Decimal(0))
 
     @property
-    def tokens_processed(self) -> int:
-        """Input plus output tokens (of calls whose totals are known)."""
-        return self.input_total + self.output_total
+    def tokens_processed(self) -> int | None:
+        """Input plus output tokens, of the totals that were reported; None when neither side was."""
+        if self.input_total is None and self.output_total is None:
+            return None
+        return (self.input_total or 0) + (self.output_total or 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,17 +143,17 @@ def attribute(
     ]
     whole = {**calls.total, **charges.total}
     total_cost = _cost(whole)
-    tokens_processed = int(whole["input_total"] or 0) + int(whole["output_total"] or 0)
-    rows = tuple(_spend(raw, total_cost, tokens_processed) for raw in ordered)
-    total = _spend(whole, total_cost, tokens_processed)
+    total = _spend(whole, total_cost, None)
+    rows = tuple(_spend(raw, total_cost, total.tokens_processed) for raw in ordered)
+    total = dataclasses.replace(total, token_share=share(total.tokens_processed, total.tokens_processed))
     notes = []
     if total.unpriced:
         notes.append(f"{total.unpriced:,} unpriced call(s): counted, not in the cost (never shown as $0)")
-    untotalled = int(whole.get("untotalled") or 0)
-    if untotalled:
+    if total.usage_unknown:
         notes.append(
-            f"{untotalled:,} call(s) did not report their input or output total: the input and output"
-            " columns and the token shares cover only the totals that were reported"
+            f"{total.usage_unknown:,} call(s) did not report all of their usage: a token figure is the sum"
+            ' over the calls that reported it, "—" (null) where none did, and the token shares are shares'
+            " of the reported tokens"
         )
     return AttributionTable(
         by=selection.grouping.by,
@@ -168,18 +179,27 @@ def _cost(raw: Mapping[str, Any]) -> Decimal | None:
     return (llm or Decimal(0)) + (charges or Decimal(0))
 
 
-def _spend(raw: Mapping[str, Any], total_cost: Decimal | None, total_tokens: int) -> SpendRow:
+def _spend(raw: Mapping[str, Any], total_cost: Decimal | None, total_tokens: int | None) -> SpendRow:
+    calls = int(raw.get("calls") or 0)
+
+    def summed(name: str) -> int | None:
+        value = raw.get(name)
+        if value is None:
+            return None if calls else 0  # no call reported it: unknown; no call at all: none
+        return int(value)
+
     row = SpendRow(
         group=raw["group"],
         bucket=raw["bucket"],
-        calls=int(raw.get("calls") or 0),
+        calls=calls,
         charges=int(raw.get("charges") or 0),
-        tokens={b: int(raw.get(b) or 0) for b in BUCKETS},
-        input_total=int(raw.get("input_total") or 0),
-        output_total=int(raw.get("output_total") or 0),
+        tokens={b: summed(b) for b in BUCKETS},
+        input_total=summed("input_total"),
+        output_total=summed("output_total"),
         llm_cost=raw.get("llm_cost"),
         charge_cost=raw.get("charge_cost"),
         unpriced=int(raw.get("unpriced") or 0),
+        usage_unknown=int(raw.get("usage_unknown") or 0),
     )
     return dataclasses.replace(
         row, cost_share=share(row.cost, total_cost), token_share=share(row.tokens_processed, total_tokens)
@@ -211,12 +231,13 @@ def top_rows(table: AttributionTable, top: int) -> tuple[AttributionTable, int]:
         bucket=None,
         calls=sum(r.calls for r in rest),
         charges=sum(r.charges for r in rest),
-        tokens={b: sum(r.tokens[b] for r in rest) for b in BUCKETS},
-        input_total=sum(r.input_total for r in rest),
-        output_total=sum(r.output_total for r in rest),
+        tokens={b: _added(r.tokens[b] for r in rest) for b in BUCKETS},
+        input_total=_added(r.input_total for r in rest),
+        output_total=_added(r.output_total for r in rest),
         llm_cost=_added(r.llm_cost for r in rest),
         charge_cost=_added(r.charge_cost for r in rest),
         unpriced=sum(r.unpriced for r in rest),
+        usage_unknown=sum(r.usage_unknown for r in rest),
         cost_share=_added(r.cost_share for r in rest),
         token_share=_added(r.token_share for r in rest),
     )

@@ -231,7 +231,7 @@ def _spend_table(data: Overview) -> str:
         cells += [
             r.calls,
             r.charges,
-            tokens(r.tokens_processed),
+            tokens(r.tokens_processed),  # "—" when none of the row's calls reported a total, never 0
             money_short(r.cost),
             percent(r.cost_share),
             r.unpriced,

@@ -35,7 +35,7 @@ from tokenomy.analysis.overview import kpi_json
 from tokenomy.analysis.report import Report, ReportRow
 from tokenomy.analysis.report_analyses import AnalysisReport
 from tokenomy.analysis.results import MetricResult, MetricRow, Number, jsonable, metric_json
-from tokenomy.analysis.serialize import attribution_json, baselines_json, drivers_json
+from tokenomy.analysis.serialize import attribution_json, baselines_json, drivers_json, spend_row_json, to_csv
 from tokenomy.analysis.summary import Summary
 from tokenomy.analysis.wire_values import (
     amount_from_json,
@@ -68,6 +68,8 @@ __all__ = [
     "scope_from_json",
     "summary_from_json",
     "summary_json",
+    "table_csv",
+    "table_json",
 ]
 
 _UNITS = ("USD", "ratio", "count")
@@ -75,9 +77,28 @@ _UNITS = ("USD", "ratio", "count")
 
 def grouped_json(table: AttributionTable, items: Sequence[Kpi]) -> dict[str, Any]:
     """An attribution table with its KPIs: what ``tokenomy report --format json`` prints for it."""
-    data = attribution_json(table)
+    data = table_json(table)
     data["kpis"] = kpi_json(items)
     return data
+
+
+def table_json(table: AttributionTable) -> dict[str, Any]:
+    """:func:`~tokenomy.analysis.serialize.attribution_json` with each row's and the total's
+    ``usage_unknown`` (calls that left a bucket or a total unreported; a token figure none of a row's
+    calls reported is null there, never 0)."""
+    data = attribution_json(table)
+    for out, row in zip((*data["rows"], data["total"]), (*table.rows, table.total), strict=True):
+        out["usage_unknown"] = row.usage_unknown
+    return data
+
+
+def table_csv(table: AttributionTable) -> str:
+    """The attribution rows as CSV (one header line, no total line), with ``usage_unknown``; an
+    unknown token figure is an empty cell."""
+    bucket = table.bucket is not None
+    header = [*spend_row_json(table.total, table.by, bucket), "usage_unknown"]
+    rows = ({**spend_row_json(r, table.by, bucket), "usage_unknown": r.usage_unknown} for r in table.rows)
+    return to_csv(rows, header)
 
 
 def grouped_from_json(data: Mapping[str, Any]) -> tuple[AttributionTable, tuple[Kpi, ...]]:
@@ -145,15 +166,21 @@ def _spend_row(row: Mapping[str, Any], by: Sequence[str], bucket: bool) -> Spend
         bucket=time_from_json(row["bucket"]) if bucket else None,
         calls=int_from_json(row["calls"]),
         charges=int_from_json(row["charges"]),
-        tokens={b: int_from_json(row[b]) for b in BUCKETS},
-        input_total=int_from_json(row["input_total"]),
-        output_total=int_from_json(row["output_total"]),
+        tokens={b: _count(row[b]) for b in BUCKETS},
+        input_total=_count(row["input_total"]),
+        output_total=_count(row["output_total"]),
         llm_cost=money_from_json(row["llm_cost"]),
         charge_cost=money_from_json(row["charge_cost"]),
         unpriced=int_from_json(row["unpriced"]),
+        usage_unknown=int_from_json(row.get("usage_unknown", 0)),  # 0 from a collector older than the field
         cost_share=float_from_json(row["cost_share"]),
         token_share=float_from_json(row["token_share"]),
     )
+
+
+def _count(value: Any) -> int | None:
+    """A token figure: a whole number, or null when it was not reported."""
+    return None if value is None else int_from_json(value)
 
 
 def kpis_from_json(data: Mapping[str, Any]) -> tuple[Kpi, ...]:
@@ -289,8 +316,8 @@ def summary_json(data: Summary) -> dict[str, Any]:
         "period": period_json(data.period),
         "previous": period_json(data.previous),
         "kpis": kpi_json(data.kpis),
-        "over_time": attribution_json(data.over_time),
-        "models": attribution_json(data.models),
+        "over_time": table_json(data.over_time),
+        "models": table_json(data.models),
         "folded": data.folded,
     }
 

@@ -57,7 +57,9 @@ def kpi_tiles(kpis: Sequence[Kpi]) -> RenderableType:
 
 
 def attribution_table(table: AttributionTable, title: str | None = None) -> Table:
-    """Spend per group: calls, charges, tokens, LLM cost, charges' cost, total, share, unpriced."""
+    """Spend per group: calls, charges, tokens, LLM cost, charges' cost, total, share, unpriced, and the
+    calls that left some usage unreported when there are any (a token figure none of a row's calls
+    reported is "—", never 0)."""
     if title is None:
         title = (
             "spend"
@@ -70,7 +72,8 @@ def attribution_table(table: AttributionTable, title: str | None = None) -> Tabl
         out.add_column(name, footer="total" if name == table.by[0] else "")
     if table.bucket:
         out.add_column(table.bucket, footer="" if table.by else "total")
-    numbers = (
+    unknown = total.usage_unknown > 0
+    numbers: tuple[tuple[str, str], ...] = (
         ("calls", f"{total.calls:,}"),
         ("charges", f"{total.charges:,}"),
         ("input", tokens(total.input_total)),
@@ -82,6 +85,8 @@ def attribution_table(table: AttributionTable, title: str | None = None) -> Tabl
         ("share", percent(total.cost_share)),
         ("unpriced", f"{total.unpriced:,}"),
     )
+    if unknown:
+        numbers += (("usage unknown", f"{total.usage_unknown:,}"),)
     for name, foot in numbers:
         out.add_column(name, footer=foot, justify="right")
     for row in table.rows:
@@ -100,6 +105,8 @@ def attribution_table(table: AttributionTable, title: str | None = None) -> Tabl
             percent(row.cost_share),
             Text(f"{row.unpriced:,}", style="yellow" if row.unpriced else ""),
         ]
+        if unknown:
+            cells.append(Text(f"{row.usage_unknown:,}", style="yellow" if row.usage_unknown else ""))
         out.add_row(*cells)
     return out
 

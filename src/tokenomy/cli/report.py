@@ -26,14 +26,14 @@ from typing import Any, Final, Protocol
 
 import click
 
-from tokenomy.analysis import html_report, serialize, terminal
+from tokenomy.analysis import html_report, terminal
 from tokenomy.analysis.dimensions import Grouping, Scope, parse_bucket, parse_dimensions, parse_where
 from tokenomy.analysis.grouped import Selection
 from tokenomy.analysis.overview import Overview, overview
 from tokenomy.analysis.periods import Period, check_compare
 from tokenomy.analysis.report import Report, ReportRow, daily_totals
 from tokenomy.analysis.report_analyses import Analyses, AnalysisReport, analysis_report, parity_pair
-from tokenomy.analysis.report_wire import analysis_json
+from tokenomy.analysis.report_wire import analysis_json, table_csv
 from tokenomy.analysis.results import jsonable
 from tokenomy.analysis.summary import Summary, summary
 from tokenomy.cli import collector_report
@@ -255,7 +255,7 @@ def _render(report: AnalysisReport, fmt: str) -> str | None:
     if fmt == "json":
         return json.dumps(analysis_json(report), indent=2)
     if fmt == "csv":
-        return serialize.attribution_csv(report.table)
+        return table_csv(report.table)
     _print(report)
     return None
 
