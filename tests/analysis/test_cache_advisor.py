@@ -5,8 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-from tests.analysis.waste.factory import Conversation, store_of
+from tests.analysis.waste.factory import Conversation, detect, store_of
 from tokenomy.analysis.cache_advisor import CacheAdvice, advise, route_name
+from tokenomy.analysis.waste.missed_caching import MissedCaching
 from tokenomy.schema import Call, Usage
 
 
@@ -96,3 +97,40 @@ def test_each_stretch_of_misses_after_an_expiry_pays_its_own_write(tmp_path: Pat
     # two misses save 2 x 3,000 x $2.70/M; caching writes the prefix at c0 and again at c2:
     # 2 x 3,000 x $0.75/M
     assert route.expected_saving == Decimal("0.011700000000")
+
+
+def _written(call: Call) -> Usage:
+    """The call's usage with its 3,000-token stable prefix written to the 5-minute cache, nothing read."""
+    return Usage.of(
+        input_uncached=(call.usage.input_total or 0) - 3_000,
+        cache_read=0,
+        cache_write_5m=3_000,
+        cache_write_1h=0,
+        output_visible=60,
+        reasoning=0,
+    )
+
+
+def test_a_cache_written_on_every_call_and_never_read_is_rewritten_not_off(tmp_path: Path) -> None:
+    chat = _chat(provider="anthropic", model="claude-sonnet-4-5")
+    calls = [chat.ask(f"c{i}", (f"t{i}", 200), after=10) for i in range(3)]
+    calls = [c.replace(usage=_written(c)) for c in calls]
+    (route,) = _advice(tmp_path, calls).routes
+    (miss,) = route.misses
+    assert (miss.reason, miss.calls, miss.tokens, miss.written_tokens) == ("rewritten", 2, 6_000, 6_000)
+    # they paid the 5-minute write rate ($3.75/M) where a read costs $0.30/M; c0 wrote the entry, so
+    # fixing it writes nothing more
+    assert miss.cost == route.expected_saving == Decimal("0.020700000000")
+    assert route.advice.startswith("caching is on but never hits")
+    # the same money as the audit's finding on these calls
+    (hit,) = detect(tmp_path / "audit", MissedCaching(), calls).hits
+    assert sum((c.cost or Decimal(0)) for c in hit.calls) == route.expected_saving
+
+
+def test_a_cache_written_but_expired_before_the_next_call_suggests_the_hour_cache(tmp_path: Path) -> None:
+    chat = _chat(provider="anthropic", model="claude-sonnet-4-5")
+    calls = [chat.ask(f"c{i}", (f"t{i}", 200), after=600) for i in range(3)]  # past the 5-minute lifetime
+    (route,) = _advice(tmp_path, [c.replace(usage=_written(c)) for c in calls]).routes
+    assert [(m.reason, m.calls) for m in route.misses] == [("expired", 2)]
+    assert route.advice.startswith("the cache is written but expires before the next call")
+    assert "1-hour cache" in route.advice

@@ -202,3 +202,28 @@ def test_the_plan_caption_says_when_the_total_covers_more_fixes_than_listed() ->
     )
     report = cast(Any, SimpleNamespace(plan=build_plan([retry, bloat], COSTS, top=2)))
     assert plan_caption(report).startswith("total $0.0130 over the period")
+
+
+def test_the_cache_advisors_saving_is_said_to_be_the_findings_money_in_every_format(tmp_path: Path) -> None:
+    db = _db(tmp_path)
+    code, out = _run("--db", str(db), "--format", "json", "--no-save")
+    assert code == 0, out
+    data = json.loads(out)
+    (caching,) = [f for f in data["findings"] if f["category"] == "missed_caching"]
+    cache = data["cache"]
+    assert cache["same_money_as"] == {
+        "category": "missed_caching",
+        "findings": 1,
+        "wasted_cost": caching["wasted_cost"],
+    }
+    assert Decimal(cache["expected_saving"]) == Decimal(caching["wasted_cost"])  # one money, two views
+    sentence = "the expected saving is the same money as the 1 missed_caching finding(s)"
+    assert cache["same_money_note"].startswith(sentence)
+    assert "do not add it to them" in cache["same_money_note"]
+    code, out = _run("--db", str(db), "--no-save")
+    assert code == 0, out
+    assert sentence in " ".join(out.split())  # the table's caption, however rich wraps it
+    page = tmp_path / "audit.html"
+    code, out = _run("--db", str(db), "--format", "html", "--no-save", "-o", str(page))
+    assert code == 0, out
+    assert f"<caption>T{sentence[1:]}" in page.read_text()

@@ -13,14 +13,21 @@ call after the first of a run that read nothing from the cache, why:
 * ``tools_changed``: the tool definitions changed size between the calls;
 * ``prefix_drift``: the prefix has the same size but a different hash: something early in the
   prompt (a timestamp, a request id) changes on every call;
-* ``not_cached``: the same prefix, within the lifetime, above the minimum, and nothing read: on a
-  provider where caching is explicit, nobody asked for it; on an automatic cache, the provider missed.
+* ``rewritten``: the same prefix, within the lifetime, above the minimum, and the call wrote the
+  cache again instead of reading the previous call's entry: caching is on but never hits (something
+  inside the cached part changes; the audit's ``missed_caching`` examples name where);
+* ``not_cached``: the same prefix, within the lifetime, above the minimum, nothing read and nothing
+  written: on a provider where caching is explicit, nobody asked for it; on an automatic cache, the
+  provider missed.
 
-Dollars use the catalog's rates for the route's model: a miss costs its prefix at the input rate
-minus the cache-read rate. The expected saving counts the misses an application can fix
-(``not_cached`` on explicit caches, ``prefix_drift``, ``tools_changed``) net of one cache write
-premium per stretch of consecutive misses of a run (an entry that expires between two stretches is
-written again).
+Dollars use the catalog's rates for the route's model: a miss costs what it paid for its prefix minus
+what a read would have cost: the input rate, or, for a call that wrote the cache, the write rate
+(the route's lifetime), minus the cache-read rate. This is the pricing of the audit's
+``missed_caching`` findings. The expected saving counts the misses an application can fix
+(``not_cached`` on explicit caches, ``rewritten``, ``prefix_drift``, ``tools_changed``) net of one
+cache write premium per stretch of consecutive misses of a run whose previous call wrote nothing (an
+entry that expires between two stretches is written again). It is the same money as those
+findings, not more.
 """
 
 from __future__ import annotations
@@ -39,7 +46,15 @@ from tokenomy.analysis.waste.sql import RUN_WINDOW
 from tokenomy.pricing import Pricer, default_pricer
 from tokenomy.store.base import Store
 
-REASONS: Final = ("model_switch", "below_minimum", "expired", "tools_changed", "prefix_drift", "not_cached")
+REASONS: Final = (
+    "model_switch",
+    "below_minimum",
+    "expired",
+    "tools_changed",
+    "prefix_drift",
+    "rewritten",
+    "not_cached",
+)
 """Why a call read nothing from the cache, in the order they are tested."""
 _KEYS: Final = ("feature", "agent", "provider", "model")
 
@@ -53,6 +68,7 @@ def pairs_sql(ctx: Context) -> str:
         WHEN {gap} > ttl THEN 'expired'
         WHEN tool_def_tokens IS DISTINCT FROM prev_tools THEN 'tools_changed'
         WHEN stable = prev_stable AND ph_first IS DISTINCT FROM prev_first THEN 'prefix_drift'
+        WHEN stable = prev_stable AND written > 0 THEN 'rewritten'
         WHEN stable = prev_stable THEN 'not_cached'
         END"""
     return f"""
@@ -60,6 +76,7 @@ def pairs_sql(ctx: Context) -> str:
             SELECT id, session, run, agent, step, started_at, feature, provider, model, ph_first,
                    tool_def_tokens, cache_read, cache_write_1h, input_total,
                    coalesce(system_tokens, 0) + coalesce(tool_def_tokens, 0) AS stable,
+                   coalesce(cache_write_5m, 0) + coalesce(cache_write_1h, 0) AS written,
                    {cacheable.minimum_sql("audited")} AS min_cache
             FROM audited WHERE status = 'ok')
         , lived AS (
@@ -70,7 +87,8 @@ def pairs_sql(ctx: Context) -> str:
         , p AS (
             SELECT timed.*, lag(id) OVER w AS prev_id, lag(started_at) OVER w AS prev_at,
                    lag(model) OVER w AS prev_model, lag(stable) OVER w AS prev_stable,
-                   lag(ph_first) OVER w AS prev_first, lag(tool_def_tokens) OVER w AS prev_tools
+                   lag(ph_first) OVER w AS prev_first, lag(tool_def_tokens) OVER w AS prev_tools,
+                   lag(written) OVER w AS prev_written
             FROM timed WINDOW w AS ({RUN_WINDOW}))
         , r AS (
             SELECT p.*, {gap} AS gap,
@@ -93,8 +111,10 @@ def routes_sql(ctx: Context) -> str:
         SELECT {route}, reason, GROUPING(reason) = 1 AS whole, count(*) AS calls,
                {q("stable", 0.5)} AS prefix, max(stable) AS largest, sum(stable) AS tokens,
                count(DISTINCT run) AS runs, max(min_cache) AS min_cache,
-               count(*) FILTER (WHERE reason IS NOT NULL AND prev_reason IS DISTINCT FROM reason)
-                 AS stretches,
+               count(*) FILTER (
+                 WHERE reason IS NOT NULL AND prev_reason IS DISTINCT FROM reason
+                   AND coalesce(prev_written, 0) = 0) AS stretches,
+               sum(least(written, stable)) FILTER (WHERE reason IS NOT NULL) AS written_tokens,
                count(*) FILTER (WHERE stable >= min_cache) AS cacheable,
                count(*) FILTER (WHERE prev_id IS NOT NULL) AS followers,
                count(*) FILTER (WHERE repeat) AS repeats,
@@ -114,7 +134,10 @@ class Miss:
     tokens: int
     runs: int
     cost: Decimal | None
-    """Their prefix at the input rate minus the cache-read rate (None when the model is unpriced)."""
+    """What they paid for their prefix (input rate, or write rate for the part they wrote to the cache)
+    minus the cache-read rate (None when the model is unpriced)."""
+    written_tokens: int = 0
+    """Of :attr:`tokens`, those the calls wrote to the cache (paid at the write rate, never read)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +158,8 @@ class RouteCache:
     """Cache reads over input tokens, where cache reads are reported."""
     misses: tuple[Miss, ...]
     expected_saving: Decimal | None
-    """Over the audited period, fixable misses only, net of cache writes."""
+    """Over the audited period, fixable misses only, net of cache writes: the same money as the audit's
+    ``missed_caching`` findings on the route (and its prompt drift), not an addition to them."""
     advice: str = ""
 
     def miss(self, reason: str) -> Miss | None:
@@ -189,15 +213,17 @@ def advise(
 def _route(ctx: Context, row: Mapping[str, Any], missed: list[dict[str, Any]]) -> RouteCache:
     rule = rule_for(row["provider"], row["model"])
     rates = ctx.rates(row["provider"], row["model"], row["last"])
-    per_token = None
+    per_token = per_written = None
     write = ZERO
     if rates is not None:
         tier = rates.tiers[0].tokens
         per_token = tier["input_uncached"] - tier["cache_read"]
-        write = max(
-            tier["cache_write_1h" if row["long"] else "cache_write_5m"] - tier["input_uncached"], ZERO
-        )
-    found = tuple(_miss(m, per_token) for m in sorted(missed, key=lambda m: REASONS.index(m["reason"])))
+        write_rate = tier["cache_write_1h" if row["long"] else "cache_write_5m"]
+        per_written = write_rate - tier["cache_read"]
+        write = max(write_rate - tier["input_uncached"], ZERO)
+    found = tuple(
+        _miss(m, per_token, per_written) for m in sorted(missed, key=lambda m: REASONS.index(m["reason"]))
+    )
     followers = int(row["followers"])
     return RouteCache(
         route={k: row[k] for k in _KEYS},
@@ -216,14 +242,16 @@ def _route(ctx: Context, row: Mapping[str, Any], missed: list[dict[str, Any]]) -
     )
 
 
-def _miss(row: Mapping[str, Any], per_token: Decimal | None) -> Miss:
-    tokens = int(row["tokens"] or 0)
-    cost = None if per_token is None else quantize(per_token * tokens)
-    return Miss(row["reason"], int(row["calls"]), tokens, int(row["runs"]), cost)
+def _miss(row: Mapping[str, Any], per_token: Decimal | None, per_written: Decimal | None) -> Miss:
+    tokens, written = int(row["tokens"] or 0), int(row["written_tokens"] or 0)
+    cost = None
+    if per_token is not None and per_written is not None:
+        cost = quantize(per_token * (tokens - written) + per_written * written)
+    return Miss(row["reason"], int(row["calls"]), tokens, int(row["runs"]), cost, written)
 
 
 def _fixable(rule: CacheRule | None, reason: str) -> bool:
-    if reason in ("prefix_drift", "tools_changed"):
+    if reason in ("prefix_drift", "tools_changed", "rewritten"):
         return True
     return reason == "not_cached" and rule is not None and rule.mode == "explicit"
 
@@ -261,10 +289,21 @@ def _advice(rule: CacheRule | None, found: tuple[Miss, ...], row: Mapping[str, A
         read = float(row["cache_read"] or 0) / float(row["input"]) if row["input"] else 0.0
         return f"the conversation is cached ({read:.0%} of input read); {below}" if read > 0 else below
     worst = max((m for m in found if _fixable(rule, m.reason)), key=lambda m: m.cost or ZERO, default=None)
+    expired = next((m for m in found if m.reason == "expired"), None)
+    if worst is None and expired is not None and expired.written_tokens and not row["long"]:
+        return (
+            "the cache is written but expires before the next call (gaps past the lifetime): use the "
+            "1-hour cache for this route, or stop writing entries nothing reads"
+        )
     if worst is None:
         return "caching works where it can (remaining misses are lifetime, size or model switches)"
     return {
         "not_cached": f"turn caching on: {rule.how}",
+        "rewritten": (
+            "caching is on but never hits: each call writes the prefix again instead of reading it; "
+            "something inside the cached part changes (the missed_caching examples name where): keep "
+            "it byte-identical and put per-request values after the breakpoint"
+        ),
         "prefix_drift": "the prefix changes on every call: move per-request values (times, ids) after it",
         "tools_changed": "tool definitions change between calls: send the same tools in the same order",
     }[worst.reason]

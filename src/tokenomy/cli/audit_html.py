@@ -12,7 +12,7 @@ from typing import Final
 
 from tokenomy.analysis.cache_advisor import route_name
 from tokenomy.analysis.formats import UNKNOWN, money_short, percent, tokens
-from tokenomy.cli.audit_json import AuditReport
+from tokenomy.cli.audit_json import AuditReport, cache_overlap_note
 from tokenomy.cli.audit_text import costliest_session, finding_route, money_range, plan_caption
 from tokenomy.native import money_text
 
@@ -177,7 +177,9 @@ def _cache(report: AuditReport) -> str:
     )
     saving = escape(money_short(report.advice.expected_saving))
     title = f"<h2>Prompt-cache advisor (expected saving {saving})</h2>"
-    return f"<section id='cache'>{title}{_table(head, rows, (1, 2, 3, 4, 5, 6, 8))}</section>"
+    text = cache_overlap_note(report)
+    caption = text[:1].upper() + text[1:] + "."
+    return f"<section id='cache'>{title}{_table(head, rows, (1, 2, 3, 4, 5, 6, 8), caption)}</section>"
 
 
 def _walks(report: AuditReport) -> str:

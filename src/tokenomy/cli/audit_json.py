@@ -16,6 +16,7 @@ from typing import Any
 
 from tokenomy.analysis.audit import AuditResult
 from tokenomy.analysis.cache_advisor import CacheAdvice, RouteCache
+from tokenomy.analysis.formats import money_short
 from tokenomy.analysis.results import jsonable
 from tokenomy.analysis.savings import PlanEntry, SavingsPlan
 from tokenomy.analysis.waste.walkthrough import SessionWalk, Step
@@ -49,6 +50,38 @@ class AuditReport:
     replaced: int | None = None
     """Earlier audits replaced when the findings were saved; None when they were not saved."""
     by_rows: tuple[ByRow, ...] = field(default_factory=tuple)
+
+
+def cache_overlap(report: AuditReport) -> tuple[int, Decimal | None]:
+    """The ``missed_caching`` findings the cache advisor's expected saving repeats: how many, and
+    their wasted dollars (None when none is priced)."""
+    found = [f for f in report.result.findings if f.category == "missed_caching"]
+    priced = [f.wasted_cost for f in found if f.wasted_cost is not None]
+    return len(found), (sum(priced, Decimal(0)) if priced else None)
+
+
+def cache_overlap_note(report: AuditReport) -> str:
+    """One sentence saying that the advisor's expected saving is the same money as the
+    ``missed_caching`` findings (which the savings plan counts), not more."""
+    count, wasted = cache_overlap(report)
+    drift = any(
+        m.reason in ("prefix_drift", "tools_changed") and m.cost
+        for r in report.advice.routes
+        for m in r.misses
+    )
+    extra = (
+        "; it also counts prompts that drift or tools that change, which no finding prices" if drift else ""
+    )
+    if count:
+        amount = "" if wasted is None else f" ({money_short(wasted)})"
+        return (
+            f"the expected saving is the same money as the {count:,} missed_caching finding(s){amount},"
+            f" which the savings plan already counts: do not add it to them{extra}"
+        )
+    return (
+        "the expected saving is the money of missed prompt caching, the missed_caching findings' "
+        f"category: it is not in addition to the savings plan{extra}"
+    )
 
 
 def group_by(findings: Sequence[Finding], dimension: str) -> tuple[ByRow, ...]:
@@ -162,7 +195,14 @@ def route_cache_json(route: RouteCache) -> dict[str, Any]:
         "gap_seconds": {"p50": route.gap_p50_s, "p90": route.gap_p90_s},
         "hit_ratio": None if route.hit_ratio is None else round(route.hit_ratio, 4),
         "misses": [
-            {"reason": m.reason, "calls": m.calls, "tokens": m.tokens, "runs": m.runs, "cost": money(m.cost)}
+            {
+                "reason": m.reason,
+                "calls": m.calls,
+                "tokens": m.tokens,
+                "written_tokens": m.written_tokens,
+                "runs": m.runs,
+                "cost": money(m.cost),
+            }
             for m in route.misses
         ],
         "expected_saving": money(route.expected_saving),
@@ -213,6 +253,7 @@ def walk_json(walk: SessionWalk) -> dict[str, Any]:
 def report_json(report: AuditReport) -> dict[str, Any]:
     """The whole report as JSON-ready data."""
     result, period = report.result, report.result.period
+    overlap = cache_overlap(report)
     return {
         "audit_id": result.audit_id,
         "created_at": when(result.created_at),
@@ -238,6 +279,12 @@ def report_json(report: AuditReport) -> dict[str, Any]:
         "plan": plan_json(report.plan),
         "cache": {
             "expected_saving": money(report.advice.expected_saving),
+            "same_money_as": {
+                "category": "missed_caching",
+                "findings": overlap[0],
+                "wasted_cost": money(overlap[1]),
+            },
+            "same_money_note": cache_overlap_note(report),
             "routes": [route_cache_json(r) for r in report.advice.routes],
             "notes": list(report.advice.notes),
         },

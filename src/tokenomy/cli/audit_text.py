@@ -11,7 +11,7 @@ from tokenomy.analysis.audit import route_label
 from tokenomy.analysis.cache_advisor import route_name
 from tokenomy.analysis.formats import UNKNOWN, money_short, percent, tokens
 from tokenomy.analysis.waste.base import Route
-from tokenomy.cli.audit_json import AuditReport
+from tokenomy.cli.audit_json import AuditReport, cache_overlap_note
 from tokenomy.schema import Finding, WasteRole
 
 _CACHE_ROUTES = 8
@@ -133,10 +133,12 @@ def plan_table(report: AuditReport) -> Table:
 
 
 def cache_table(report: AuditReport) -> Table:
-    """The routes with the most to gain from caching."""
+    """The routes with the most to gain from caching; the caption says that the expected saving is the
+    money of the missed_caching findings, not more."""
     routes = report.advice.routes[:_CACHE_ROUTES]
     table = Table(
-        title=f"prompt-cache advisor (expected saving {money_short(report.advice.expected_saving)})"
+        title=f"prompt-cache advisor (expected saving {money_short(report.advice.expected_saving)})",
+        caption=cache_overlap_note(report),
     )
     for name in (
         "route",

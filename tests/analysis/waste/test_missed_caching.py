@@ -76,3 +76,42 @@ def test_a_run_whose_cache_expires_between_stretches_pays_a_write_for_each(tmp_p
     # Two reads save 2 x 3,000 x $2.70/M = $0.0162; caching would write the prefix twice (at c0, and
     # again at c2 after the entry expired): 2 x 3,000 x $0.75/M = $0.0045 more. One write would be $0.0138.
     assert sum((c.cost or Decimal(0)) for c in hit.calls) == Decimal("0.011700000000")
+
+
+def _writes(call: Call, i: int) -> Call:
+    """The call with caching on: its 3,000-token stable prefix written to the 5-minute cache, nothing
+    read, and its conversation differing from the previous call's from message 2 on (prefix hash 3)."""
+    total = call.usage.input_total or 0
+    usage = Usage.of(
+        input_uncached=total - 3_000,
+        cache_read=0,
+        cache_write_5m=3_000,
+        cache_write_1h=0,
+        output_visible=60,
+        reasoning=0,
+    )
+    hashes = (*call.prefix_hashes[:2], f"drift-{i}", f"end-{i}")
+    return call.replace(usage=usage, prefix_hashes=hashes)
+
+
+def test_caching_that_is_on_but_never_hits_is_priced_at_the_write_rate(tmp_path: Path) -> None:
+    calls = [_writes(c, i) for i, c in enumerate(_run())]
+    (hit,) = detect(tmp_path, MissedCaching(), calls).hits
+    assert [c.call_id for c in hit.calls] == ["c1", "c2"]
+    # c1 and c2 paid the 5-minute write rate for the prefix ($3.75/M) where a read costs $0.30/M:
+    # 2 x 3,000 x $3.45/M; no write premium, since c0 already wrote the entry they should have read.
+    assert sum((c.cost or Decimal(0)) for c in hit.calls) == Decimal("0.020700000000")
+    assert "caching is on but never hits" in hit.note
+    assert "prefix hash 3 (message 2)" in hit.note
+    assert "turn on" not in hit.note.lower()
+    assert all("written to the cache again" in (c.note or "") for c in hit.calls)
+
+
+def test_a_call_that_did_not_write_is_still_priced_at_the_input_rate(tmp_path: Path) -> None:
+    calls = _run()
+    mixed = [calls[0], _writes(calls[1], 1), calls[2]]  # only c1 wrote; c0 and c2 wrote nothing
+    (hit,) = detect(tmp_path, MissedCaching(), mixed).hits
+    # c1: 3,000 x $3.45/M at the write rate; c2: 3,000 x $2.70/M at the input rate; one premium
+    # (3,000 x $0.75/M) for the stretch, since c0 wrote nothing; c2 follows c1, which did write.
+    assert sum((c.cost or Decimal(0)) for c in hit.calls) == Decimal("0.016200000000")
+    assert hit.note.startswith("1 of 2 call(s) wrote their 3,000-token prefix")
