@@ -35,7 +35,7 @@ from tokenomy.capture.redaction import checked
 from tokenomy.capture.sink.core import Sink
 from tokenomy.capture.sink.settings import SinkSettings, settings_from_config, spool_for, target_for
 from tokenomy.capture.sink.stats import SinkStats
-from tokenomy.capture.sink.targets import bound_closes
+from tokenomy.capture.sink.targets import leave_stores_open
 from tokenomy.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -318,7 +318,7 @@ class Runtime:
             self._record_open_calls()
             replay = self._owns_spool()
             if not replay:  # a child: it ends right after, its batches committed or spooled
-                bound_closes()
+                leave_stores_open()
             for sink in list(self._sinks):
                 sink.shutdown(sink.settings.exit_timeout, replay_spool=replay)
         finally:

@@ -24,7 +24,6 @@ import ctypes
 import dataclasses
 import json
 import os
-import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
@@ -302,12 +301,10 @@ class DuckDBTarget:
         _OPEN.discard(self)
         if store is None:
             return
-        if not _closes_bounded:
-            _close_quietly(store)
+        if _left_open:
+            _keep_for_life(store)  # a child's exit (leave_stores_open): never closed, never freed
             return
-        closing = threading.Thread(target=_close_quietly, args=(store,), name="tokenomy-close", daemon=True)
-        closing.start()
-        closing.join(CLOSE_AT_EXIT)
+        _close_quietly(store)
 
     def after_fork(self) -> None:
         """Forget the parent's open file, never closing or releasing it (see :data:`_INHERITED`)."""
@@ -346,21 +343,21 @@ While that object lives, DuckDB answers any connection to the same file in this 
 the spool folder) or a later process replays."""
 
 
-CLOSE_AT_EXIT: Final = 2.0
-"""Seconds a child of ``multiprocessing`` waits, at its exit, for DuckDB to close its file."""
-_closes_bounded = False
+_left_open = False
 
 
-def bound_closes() -> None:
-    """From now on, wait :data:`CLOSE_AT_EXIT` seconds at most for a store to close.
+def leave_stores_open() -> None:
+    """From now on, keep a store that is done with instead of closing it (:func:`_keep_for_life`).
 
-    For a child of ``multiprocessing`` at its exit, which ``os._exit`` ends right after: every batch
-    it wrote is committed already, and once in a while (a few runs in a hundred, under load) DuckDB's
-    close of a file written by such a child did not return, which left the child, and its parent's
-    ``join()``, waiting for good.
+    For a child of ``multiprocessing`` at its exit, which ``os._exit`` ends right after. Every batch
+    it wrote is committed already, durable in the file's write-ahead log, which the next process to
+    open the file replays; the process's end releases the file's lock. DuckDB's close in such a
+    child was not reliable: under load, once in a few hundred runs, it crashed the child by SIGSEGV
+    (a forked child of a parent that had imported DuckDB), and once in a while it did not return,
+    which left the child, and its parent's ``join()``, waiting for good.
     """
-    global _closes_bounded  # noqa: PLW0603  (one flag a process, set once at its end)
-    _closes_bounded = True
+    global _left_open  # noqa: PLW0603  (one flag a process, set once at its end)
+    _left_open = True
 
 
 def _close_quietly(store: DuckDBStore) -> None:
@@ -369,7 +366,8 @@ def _close_quietly(store: DuckDBStore) -> None:
 
 
 def _keep_for_life(store: DuckDBStore) -> None:
-    """Keep ``store`` referenced until the process ends, past the interpreter's own cleanup."""
+    """Keep ``store`` referenced until the process ends, past the interpreter's own cleanup (in
+    :data:`_INHERITED`, which also holds the stores a child leaves open at its exit)."""
     if not _INHERITED:
         ctypes.pythonapi.Py_IncRef(ctypes.py_object(_INHERITED))  # a reference nothing releases
     _INHERITED.append(store)
