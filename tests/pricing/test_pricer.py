@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -509,6 +510,37 @@ def test_estimated_usage_gives_an_estimated_cost(pricer: Pricer) -> None:
     cost = pricer.price_usage(usage, model="gpt-4o", provider="openai", at=DAY)
     assert cost.estimated
     assert cost.total == usd("2.5", 10) + usd("10", 5)
+    assert cost.reason == "usage counted locally, not reported by the provider"
+
+
+@pytest.mark.parametrize(
+    ("kind", "note"),
+    [
+        (Kind.COUNTED, "usage counted locally, not reported by the provider"),
+        (Kind.ESTIMATED, "usage estimated locally, not reported by the provider"),
+    ],
+)
+def test_an_estimated_cost_says_why_whole_or_partial(pricer: Pricer, kind: Kind, note: str) -> None:
+    whole = Usage.of(
+        input_uncached=10,
+        cache_read=0,
+        cache_write_5m=0,
+        cache_write_1h=0,
+        output_visible=5,
+        reasoning=0,
+        kind=kind,
+    )
+    partial = Usage(input_uncached=10, output_visible=5, kind=kind)  # cache and reasoning not reported
+    cost = pricer.price_usage(whole, model="gpt-4o", provider="openai", at=DAY)
+    assert (cost.estimated, cost.reason) == (True, note)
+    cost = pricer.price_usage(partial, model="gpt-4o", provider="openai", at=DAY)
+    assert cost.estimated
+    assert cost.reason is not None
+    assert cost.reason.endswith(f"; {note}")
+    reported = pricer.price_usage(
+        dataclasses.replace(whole, kind=Kind.REPORTED), model="gpt-4o", provider="openai", at=DAY
+    )
+    assert (reported.estimated, reported.reason) == (False, None)
 
 
 def test_convenience_price_function() -> None:

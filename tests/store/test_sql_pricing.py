@@ -70,7 +70,7 @@ def _usage(rng: random.Random) -> Usage:
         cache_write_1h=rng.choice([0, 0, 0, rng.randint(1, 8_000)]),
         output_visible=rng.choice([0, rng.randint(1, 4_000)]),
         reasoning=rng.choice([0, 0, rng.randint(1, 9_000)]),
-        kind=rng.choice([Kind.REPORTED, Kind.REPORTED, Kind.ESTIMATED]),
+        kind=rng.choice([Kind.REPORTED, Kind.REPORTED, Kind.ESTIMATED, Kind.COUNTED]),
     )
 
 

@@ -170,6 +170,8 @@ def _priced(usage: Usage, rates: Rates, inputs: _Side, outputs: _Side, latency_u
         notes.append(overhead_note)
         estimated = True
     notes.extend(r for r in rates.remarks if r not in notes)
+    if usage.kind is not Kind.REPORTED:
+        notes.append(KIND_NOTES[usage.kind])
     return Cost(
         total=money(sum(parts.values(), ZERO)),
         parts=parts,
@@ -282,12 +284,29 @@ def whole_usage_cost(usage: Usage, rates: Rates, latency_ms: float | None) -> Co
                 added = [note for at, note in plan.assumed if known[at]]
                 reason, estimated = _reason(rates, (*rates.notes, *added)), True
                 break
+    if usage.kind is not _REPORTED:
+        reason = with_kind_note(reason, usage.kind)
     return new_cost(  # Cost(...) with its fields in order (see tokenomy.schema.positional_maker)
         _money_of(total, MONEY_QUANTUM), parts, "USD", plan.source, plan.price_date, estimated, reason
     )
 
 
 _REPORTED: Final = Kind.REPORTED
+
+KIND_NOTES: Final = {
+    Kind.COUNTED: "usage counted locally, not reported by the provider",
+    Kind.ESTIMATED: "usage estimated locally, not reported by the provider",
+}
+"""Why the cost of a usage the provider did not report is estimated: the last note of its reason
+(the store's SQL pricing appends the same words, keyed by ``usage_kind``)."""
+
+
+def with_kind_note(reason: str | None, kind: Kind) -> str:
+    """``reason`` with the note of a usage of ``kind`` (not reported) appended."""
+    note = KIND_NOTES[kind]
+    return note if not reason else f"{reason}; {note}"
+
+
 """The member itself: ``Kind.REPORTED`` looked up on the enum costs as much as a function call."""
 _money_of: Final = _CONTEXT.multiply
 """``_money_of(units, MONEY_QUANTUM)``: ``units * 10^-12`` as a Decimal of exponent -12, exact."""
@@ -401,6 +420,8 @@ def _whole_in_decimal(
             total = context.add(total, parts["overhead"])
     if rates.remarks:
         notes = (*notes, *(r for r in rates.remarks if r not in notes))
+    if usage.kind is not _REPORTED:
+        notes = (*notes, KIND_NOTES[usage.kind])
     return new_cost(  # Cost(...) with its fields in order (see tokenomy.schema.positional_maker)
         total.quantize(MONEY_QUANTUM, ROUND_HALF_UP, context),
         parts,

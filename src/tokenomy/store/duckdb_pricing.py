@@ -28,6 +28,7 @@ import duckdb
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
 
 from tokenomy.pricing import PriceKey
+from tokenomy.pricing.compute import KIND_NOTES
 from tokenomy.schema import ATTRIBUTION_FIELDS, BUCKETS, COST_PARTS
 from tokenomy.store.arrow import CALLS_SCHEMA, calls_from_arrow, calls_to_arrow
 from tokenomy.store.base import PricerLike
@@ -161,6 +162,14 @@ def _parts() -> list[str]:
     return exprs
 
 
+_KIND_NOTE: Final = (
+    "CASE usage_kind "
+    + " ".join(f"WHEN '{kind.value}' THEN '{note}'" for kind, note in KIND_NOTES.items())
+    + " END"
+)
+"""The note a cost's reason ends with when its usage was not reported (as :mod:`tokenomy.pricing.compute`)."""
+
+
 def _costs() -> list[str]:
     """Each cost column, chosen by ``_how`` (a NULL ``_how`` leaves the cost to Python)."""
     h = _HOW
@@ -178,7 +187,8 @@ def _costs() -> list[str]:
         "cost_estimated": f"WHEN _how = {h['full']} THEN usage_kind <> 'reported' OR _r_estimated"
         " WHEN _how IS NOT NULL THEN false",
         "cost_reason": f"WHEN _how = {h['unnamed']} THEN '{NO_MODEL}'"
-        f" WHEN _how IN ({h['unpriced']}, {h['full']}) THEN _r_reason"
+        f" WHEN _how = {h['full']} THEN nullif(concat_ws('; ', _r_reason, {_KIND_NOTE}), '')"
+        f" WHEN _how = {h['unpriced']} THEN _r_reason"
         f" WHEN _how = {h['flagged']} THEN 'usage does not add up: ' || array_to_string(quality, ', ')"
         f" WHEN _how = {h['empty']} THEN 'no usage reported'",
     }
