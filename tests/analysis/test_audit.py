@@ -130,6 +130,22 @@ def test_a_period_shorter_than_a_day_is_not_extrapolated(tmp_path: Path) -> None
     assert "the audited calls span 0.0 hours (under a day): monthly savings are not estimated" in result.notes
 
 
+def test_a_whole_day_asked_for_is_projected_though_its_calls_span_less(tmp_path: Path) -> None:
+    """A day's traffic asked for by its day spans 23.8 hours, say: it is that day's, not too short."""
+    day = T0.replace(hour=0, minute=0, second=0, microsecond=0)
+    calls = [*_retry_session("r1"), *_retry_session("r2", after=(day - T0).total_seconds() + 85_000)]
+    with store_of(tmp_path, calls) as store:
+        loose = run_audit(store)
+        asked = run_audit(store, scope=Scope(since=day, until=day + timedelta(days=1)))
+    assert loose.period.days is not None
+    assert loose.period.days < 1
+    assert all(f.monthly_savings_high is None for f in loose.findings)
+    assert asked.period.days == pytest.approx(1.0)
+    (retry,) = asked.findings
+    assert retry.wasted_cost is not None
+    assert retry.monthly_savings_high == (retry.wasted_cost * DAYS_PER_MONTH).quantize(Decimal("1e-12"))
+
+
 def test_severity_follows_share_of_route_spend_and_monthly_dollars() -> None:
     assert severity(Decimal("0.25"), Decimal(1)) is Severity.HIGH
     assert severity(Decimal("0.01"), Decimal(1500)) is Severity.HIGH

@@ -42,6 +42,7 @@ _MEDIUM_SHARE: Final = Decimal("0.05")
 _HIGH_MONTHLY: Final = Decimal(1000)
 _MEDIUM_MONTHLY: Final = Decimal(100)
 _EXAMPLES: Final = 3
+_DAY: Final = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,14 +77,17 @@ class Period:
         for: waste spread over days before the first call or after the last would read smaller
         than the traffic makes, and the span between two starts alone is a day short for traffic
         that comes in runs (a daily job seen on 2 days spans 1.0). Calls that span less than a
-        day count as that span (too short to extrapolate).
+        day count as that span (too short to extrapolate), unless a period of a day or more was
+        asked for (``--since``/``--until``): a day's traffic asked for by its day (which spans
+        23.8 hours, say) is that day's.
         """
         first = self.first if self.first is not None else self.start
         last = self.last if self.last is not None else self.end
         if first is None or last is None:
             return None
         lo, hi = first, last
-        if last - first >= timedelta(days=1):
+        asked = self.since is not None and self.until is not None and self.until - self.since >= _DAY
+        if last - first >= _DAY or asked:
             lo = datetime.combine(first.date(), time.min)
             hi = datetime.combine(last.date(), time.min) + timedelta(days=1)
         lo = max(lo, self.since) if self.since is not None else lo
