@@ -167,6 +167,24 @@ def test_advisor_iterations_on_another_model_are_kept_apart() -> None:
     )
 
 
+def test_a_compaction_step_leaves_the_counters_it_does_not_report_known() -> None:
+    """A step that reports only input and output: its cache counters are 0, not unknown (which made
+    the whole call's cache buckets unknown), and the response's thinking is not the step's output."""
+    usage = {
+        "input_tokens": 180,
+        "output_tokens": 48,
+        "output_tokens_details": {"thinking_tokens": 40},
+        "cache_read_input_tokens": 20,
+        "cache_creation_input_tokens": 0,
+        "iterations": [{"type": "compaction", "input_tokens": 100, "output_tokens": 82}],
+    }
+    thinking = [{"type": "thinking", "thinking": "hm", "signature": "s"}, *TEXT]
+    u = extract(message(usage, content=thinking)).usage
+    assert (u.input_uncached, u.cache_read, u.cache_write_5m, u.cache_write_1h) == (280, 20, 0, 0)
+    assert (u.output_visible, u.reasoning, u.input_total, u.output_total) == (90, 40, 300, 130)
+    assert u.quality == ()
+
+
 def test_compaction_iterations_are_billed_on_top_of_the_top_level_counts() -> None:
     compaction = {
         "type": "compaction",

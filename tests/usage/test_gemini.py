@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from tokenomy.pricing import Pricer
-from tokenomy.schema import Quality, ToolUse
+from tokenomy.schema import Kind, Quality, ToolUse
 from tokenomy.usage import accumulate, args_hash, extract
 
 
@@ -237,6 +237,15 @@ def test_stream_cut_after_a_chunk_that_counted_no_output_has_unknown_output() ->
         ]
     )
     assert (whole.usage.output_visible, whole.usage.reasoning, whole.extra["complete"]) == (12, 0, True)
+
+
+def test_a_stream_cut_while_thinking_keeps_its_reported_thoughts() -> None:
+    thinking = response({"promptTokenCount": 100, "thoughtsTokenCount": 500, "totalTokenCount": 600}, [])
+    del thinking["candidates"][0]["finishReason"]  # still thinking when the stream was cut
+    cut = accumulate([thinking])
+    u = cut.usage
+    assert (u.input_total, u.output_visible, u.reasoning, u.output_total) == (100, 0, 500, 500)
+    assert (u.kind, cut.extra["complete"]) == (Kind.REPORTED, False)
 
 
 def test_a_running_total_that_counts_unreported_output_is_no_mismatch_once_the_output_is_unknown() -> None:

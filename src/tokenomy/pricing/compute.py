@@ -292,21 +292,6 @@ def whole_usage_cost(usage: Usage, rates: Rates, latency_ms: float | None) -> Co
 
 
 _REPORTED: Final = Kind.REPORTED
-
-KIND_NOTES: Final = {
-    Kind.COUNTED: "usage counted locally, not reported by the provider",
-    Kind.ESTIMATED: "usage estimated locally, not reported by the provider",
-}
-"""Why the cost of a usage the provider did not report is estimated: the last note of its reason
-(the store's SQL pricing appends the same words, keyed by ``usage_kind``)."""
-
-
-def with_kind_note(reason: str | None, kind: Kind) -> str:
-    """``reason`` with the note of a usage of ``kind`` (not reported) appended."""
-    note = KIND_NOTES[kind]
-    return note if not reason else f"{reason}; {note}"
-
-
 """The member itself: ``Kind.REPORTED`` looked up on the enum costs as much as a function call."""
 _money_of: Final = _CONTEXT.multiply
 """``_money_of(units, MONEY_QUANTUM)``: ``units * 10^-12`` as a Decimal of exponent -12, exact."""
@@ -387,6 +372,20 @@ def _reason(rates: Rates, notes: tuple[str, ...]) -> str | None:
     if rates.remarks:
         notes = (*notes, *(r for r in rates.remarks if r not in notes))
     return ("; ".join(dict.fromkeys(notes)) or None) if notes else None
+
+
+KIND_NOTES: Final = {
+    Kind.COUNTED: "usage counted locally, not reported by the provider",
+    Kind.ESTIMATED: "usage estimated locally, not reported by the provider",
+}
+"""Why the cost of a usage the provider did not report is estimated: the last note of its reason
+(the store's SQL pricing appends the same words, keyed by ``usage_kind``)."""
+
+
+def with_kind_note(reason: str | None, kind: Kind) -> str:
+    """``reason`` with the note of a usage of ``kind`` (not reported) appended."""
+    note = KIND_NOTES[kind]
+    return note if not reason else f"{reason}; {note}"
 
 
 def _whole_in_decimal(

@@ -136,34 +136,47 @@ def messages_usage(usage: Mapping[str, Any] | None, content: list[Mapping[str, A
     )
 
 
-def _same_model_steps(usage: Mapping[str, Any] | None, model: str | None) -> list[Mapping[str, Any]]:
-    """The ``compaction`` iterations, run on the request's own model and billed on top of the counts."""
-    return [
-        s
-        for s in items((usage or {}).get("iterations"))
-        if s.get("type") == "compaction" and get_str(s, "model") in (None, model)
-    ]
+def _steps(
+    usage: Mapping[str, Any] | None, model: str | None
+) -> tuple[list[Mapping[str, Any]], list[Mapping[str, Any]]]:
+    """The ``usage.iterations`` beyond the ``message`` steps (which the top-level counts sum), split
+    in one pass: the ``compaction`` steps run on the request's own model, billed on top of the
+    counts, and the steps run on another model (the advisor's)."""
+    folded: list[Mapping[str, Any]] = []
+    others: list[Mapping[str, Any]] = []
+    for step in items((usage or {}).get("iterations")):
+        kind = step.get("type")
+        if kind == "message":
+            continue
+        if kind == "compaction" and get_str(step, "model") in (None, model):
+            folded.append(step)
+        else:
+            others.append(step)
+    return folded, others
 
 
-def _sub_usages(usage: Mapping[str, Any] | None, model: str | None) -> tuple[dict[str, Any], ...]:
-    folded = _same_model_steps(usage, model)
-    steps = [
-        s
-        for s in items((usage or {}).get("iterations"))
-        if s.get("type") != "message" and not any(s is f for f in folded)
-    ]
-    return tuple(
-        {"type": s.get("type"), "model": s.get("model"), "usage": messages_usage(s, None)} for s in steps
-    )
+_STEP_COUNTERS: Final = (
+    "input_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+    "output_tokens",
+)
+
+
+def _step_usage(step: Mapping[str, Any]) -> Usage:
+    """A compaction step's buckets: a counter the step leaves out is 0 (it reports what it used;
+    read as unknown, it would make the whole call's bucket unknown), and its output is the summary
+    it wrote, visible (the response's thinking blocks are not the step's)."""
+    return messages_usage({**dict.fromkeys(_STEP_COUNTERS, 0), **step}, [])
 
 
 def billed_usage(
-    usage: Mapping[str, Any] | None, content: list[Mapping[str, Any]] | None, model: str | None
+    usage: Mapping[str, Any] | None, content: list[Mapping[str, Any]] | None, folded: list[Mapping[str, Any]]
 ) -> Usage:
-    """The top-level counts plus the compaction iterations billed on top of them."""
+    """The top-level counts plus the compaction iterations (``folded``) billed on top of them."""
     total = messages_usage(usage, content)
-    for step in _same_model_steps(usage, model):
-        total += messages_usage(step, content)
+    for step in folded:
+        total += _step_usage(step)
     return total
 
 
@@ -172,15 +185,16 @@ def _block_tool(block: Mapping[str, Any]) -> ToolUse | None:
     return None if server is None else tool_use(block.get("name"), block.get("input"), server=server)
 
 
-def _extra(body: Mapping[str, Any], usage: Mapping[str, Any] | None) -> dict[str, Any]:
+def _extra(
+    body: Mapping[str, Any], folded: list[Mapping[str, Any]], others: list[Mapping[str, Any]]
+) -> dict[str, Any]:
     extra: dict[str, Any] = {}
-    model = get_str(body, "model")
-    subs = _sub_usages(usage, model)
-    if subs:
-        extra["sub_usages"] = subs
-    compactions = len(_same_model_steps(usage, model))
-    if compactions:
-        extra["compactions"] = compactions
+    if others:
+        extra["sub_usages"] = tuple(
+            {"type": s.get("type"), "model": s.get("model"), "usage": messages_usage(s, None)} for s in others
+        )
+    if folded:
+        extra["compactions"] = len(folded)
     for block in items(body.get("content")):
         if block.get("type") == "fallback" and get_str(block, "to", "model"):
             extra["fallback_to"] = get_str(block, "to", "model")
@@ -193,8 +207,9 @@ def extract(body: Mapping[str, Any]) -> Extracted:
     content = items(body.get("content")) if isinstance(body.get("content"), list) else None
     blocks = content or []
     texts = [get_str(b, "text") or "" for b in blocks if b.get("type") == "text"]
+    folded, others = _steps(usage, get_str(body, "model")) if usage and "iterations" in usage else ([], [])
     return Extracted(
-        usage=billed_usage(usage, content, get_str(body, "model")),
+        usage=billed_usage(usage, content, folded),
         provider="anthropic",
         api="messages",
         adapter=NAME,
@@ -204,7 +219,7 @@ def extract(body: Mapping[str, Any]) -> Extracted:
         tool_uses=tuple(t for t in (_block_tool(b) for b in blocks) if t is not None),
         service_tier="fast" if get_str(usage, "speed") == "fast" else get_str(usage, "service_tier"),
         completion_text=join_text([t for t in texts if t]),
-        extra=_extra(body, usage),
+        extra=_extra(body, folded, others),
     )
 
 

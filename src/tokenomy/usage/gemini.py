@@ -210,8 +210,10 @@ class GenerateContentStream(EventAccumulator):
         finished = bool(self._candidates) and all(c.finish for c in self._candidates.values())
         complete = finished or (self._blocked and not self._candidates)
         found = self._extract(body)
-        if not complete and get_int(self._meta, "candidatesTokenCount") is None:
-            # A running chunk that has not counted the output yet: its absence is no 0.
+        counted = ("candidatesTokenCount", "thoughtsTokenCount")
+        if not complete and all(get_int(self._meta, key) is None for key in counted):
+            # A running chunk that has not counted the output yet: its absence is no 0. One that
+            # counted the thoughts (cut while thinking) keeps them, and its visible output so far.
             found = dataclasses.replace(found, usage=_output_unknown(found.usage))
         return self.finish(found, complete=complete)
 
