@@ -96,3 +96,5 @@ def test_span_cost_prices_prompt_positions_by_the_bucket_that_paid_them() -> Non
     }
     assert span_cost(row, 500, 1_500) == Decimal("0.001550000000")  # 500 read at $0.10/M + 500 at $3/M
     assert span_cost({**row, "cost_in": None}, 0, 10) is None
+    free_reads = {**row, "cost_in": Decimal("0.006"), "cost_cache_read": Decimal(0)}
+    assert span_cost(free_reads, 0, 1_000) == Decimal(0)  # paid nothing: not the average rate

@@ -73,7 +73,8 @@ def span_cost(row: Mapping[str, Any], start: int, end: int) -> Decimal | None:
         count = int(row.get(bucket) or 0)
         low, high = max(start, pos), min(end, pos + count)
         if high > low:
-            paid += (bucket_rate(row, bucket) or average) * (high - low)
+            rate = bucket_rate(row, bucket)  # a rate of $0 (free cache reads) is paid, not missing
+            paid += (rate if rate is not None else average) * (high - low)
         pos += count
     if end > max(start, pos):
         paid += average * (end - max(start, pos))
