@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 from pathlib import Path
 
@@ -125,6 +126,28 @@ def test_a_cache_written_on_every_call_and_never_read_is_rewritten_not_off(tmp_p
     # the same money as the audit's finding on these calls
     (hit,) = detect(tmp_path / "audit", MissedCaching(), calls).hits
     assert sum((c.cost or Decimal(0)) for c in hit.calls) == route.expected_saving
+
+
+def test_writes_of_either_lifetime_on_one_route_are_each_priced_at_their_own_rate(tmp_path: Path) -> None:
+    """One session of the route writes 1-hour entries, the other 5-minute ones: the advisor priced
+    every write at the route's longer rate ($0.0342) where the finding prices each call's own."""
+    short = Conversation("s1", provider="anthropic", model="claude-sonnet-4-5", system=2_000, tools=1_000)
+    long = Conversation("s2", provider="anthropic", model="claude-sonnet-4-5", system=2_000, tools=1_000)
+    calls = [
+        c.replace(usage=_written(c)) for c in (short.ask(f"a{i}", (f"t{i}", 200), after=10) for i in range(3))
+    ]
+    for i in range(2):
+        call = long.ask(f"b{i}", (f"u{i}", 200), after=10)
+        hour = dataclasses.replace(_written(call), cache_write_5m=0, cache_write_1h=3_000)
+        calls.append(call.replace(usage=hour))
+    (route,) = _advice(tmp_path, calls).routes
+    (miss,) = route.misses
+    assert (miss.reason, miss.written_tokens) == ("rewritten", 9_000)
+    # a1, a2: 3,000 x ($3.75 - $0.30)/M each; b1: 3,000 x ($6.00 - $0.30)/M
+    assert miss.cost == Decimal("0.020700000000") + Decimal("0.017100000000")
+    hits = detect(tmp_path / "audit", MissedCaching(), calls).hits
+    assert sorted(h.session_id for h in hits) == ["s1", "s2"]
+    assert sum((c.cost or Decimal(0)) for h in hits for c in h.calls) == miss.cost
 
 
 def test_a_cache_written_but_expired_before_the_next_call_suggests_the_hour_cache(tmp_path: Path) -> None:

@@ -77,6 +77,7 @@ def pairs_sql(ctx: Context) -> str:
                    tool_def_tokens, cache_read, cache_write_1h, input_total,
                    coalesce(system_tokens, 0) + coalesce(tool_def_tokens, 0) AS stable,
                    coalesce(cache_write_5m, 0) + coalesce(cache_write_1h, 0) AS written,
+                   coalesce(cache_write_1h, 0) AS written_1h,
                    {cacheable.minimum_sql("audited")} AS min_cache
             FROM audited WHERE status = 'ok')
         , lived AS (
@@ -115,6 +116,7 @@ def routes_sql(ctx: Context) -> str:
                  WHERE reason IS NOT NULL AND prev_reason IS DISTINCT FROM reason
                    AND coalesce(prev_written, 0) = 0) AS stretches,
                sum(least(written, stable)) FILTER (WHERE reason IS NOT NULL) AS written_tokens,
+               sum(least(written_1h, stable)) FILTER (WHERE reason IS NOT NULL) AS written_1h,
                count(*) FILTER (WHERE stable >= min_cache) AS cacheable,
                count(*) FILTER (WHERE prev_id IS NOT NULL) AS followers,
                count(*) FILTER (WHERE repeat) AS repeats,
@@ -213,17 +215,21 @@ def advise(
 def _route(ctx: Context, row: Mapping[str, Any], missed: list[dict[str, Any]]) -> RouteCache:
     rule = rule_for(row["provider"], row["model"])
     rates = ctx.rates(row["provider"], row["model"], row["last"])
-    per_token = per_written = None
+    over_read: tuple[Decimal, Decimal, Decimal] | None = None
+    per_token = None
     write = ZERO
     if rates is not None:
         tier = rates.tiers[0].tokens
-        per_token = tier["input_uncached"] - tier["cache_read"]
+        read = tier["cache_read"]
+        over_read = (
+            tier["input_uncached"] - read,
+            tier["cache_write_5m"] - read,
+            tier["cache_write_1h"] - read,
+        )
+        per_token = over_read[0]
         write_rate = tier["cache_write_1h" if row["long"] else "cache_write_5m"]
-        per_written = write_rate - tier["cache_read"]
         write = max(write_rate - tier["input_uncached"], ZERO)
-    found = tuple(
-        _miss(m, per_token, per_written) for m in sorted(missed, key=lambda m: REASONS.index(m["reason"]))
-    )
+    found = tuple(_miss(m, over_read) for m in sorted(missed, key=lambda m: REASONS.index(m["reason"])))
     followers = int(row["followers"])
     return RouteCache(
         route={k: row[k] for k in _KEYS},
@@ -242,11 +248,15 @@ def _route(ctx: Context, row: Mapping[str, Any], missed: list[dict[str, Any]]) -
     )
 
 
-def _miss(row: Mapping[str, Any], per_token: Decimal | None, per_written: Decimal | None) -> Miss:
+def _miss(row: Mapping[str, Any], over_read: tuple[Decimal, Decimal, Decimal] | None) -> Miss:
+    """A reason's misses, priced as the missed-caching finding prices them: each prefix token at what
+    it paid (input, 5-minute or 1-hour write rate, each call's own) minus the cache-read rate."""
     tokens, written = int(row["tokens"] or 0), int(row["written_tokens"] or 0)
+    long = min(int(row["written_1h"] or 0), written)
     cost = None
-    if per_token is not None and per_written is not None:
-        cost = quantize(per_token * (tokens - written) + per_written * written)
+    if over_read is not None:
+        fresh, short_write, long_write = over_read
+        cost = quantize(fresh * (tokens - written) + short_write * (written - long) + long_write * long)
     return Miss(row["reason"], int(row["calls"]), tokens, int(row["runs"]), cost, written)
 
 

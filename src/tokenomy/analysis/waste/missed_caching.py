@@ -138,12 +138,16 @@ def _written(row: Mapping[str, Any]) -> int:
 
 def _paid_over_read(row: Mapping[str, Any], tier: Mapping[str, Decimal]) -> Decimal:
     """What the call paid for its stable prefix minus what reading it from the cache would have cost:
-    the written part at the write rate it paid, the rest at the input rate."""
-    stable = int(row["stable"])
-    written = min(_written(row), stable)
-    rate = tier["cache_write_1h"] if int(row["write_1h"]) > int(row["write_5m"]) else tier["cache_write_5m"]
-    return written * (rate - tier["cache_read"]) + (stable - written) * (
-        tier["input_uncached"] - tier["cache_read"]
+    the written part at the write rates it paid (1-hour writes, then 5-minute ones), the rest at the
+    input rate (as the cache advisor prices its misses)."""
+    stable, read = int(row["stable"]), tier["cache_read"]
+    long = min(int(row["write_1h"]), stable)
+    short = min(int(row["write_5m"]), stable - long)
+    fresh = stable - long - short
+    return (
+        long * (tier["cache_write_1h"] - read)
+        + short * (tier["cache_write_5m"] - read)
+        + fresh * (tier["input_uncached"] - read)
     )
 
 
