@@ -11,14 +11,15 @@ from typing import Any
 
 import pytest
 
+from tests.analysis.builders import call, hand_store
 from tests.analysis.conftest import SimStore
 from tests.analysis.test_report_wire import tiny_store
 from tokenomy.analysis import html_report
-from tokenomy.analysis.attribution import SpendRow
 from tokenomy.analysis.dimensions import Scope
 from tokenomy.analysis.overview import Overview, overview
 from tokenomy.analysis.overview_wire import overview_from_json, overview_json
 from tokenomy.analysis.sessions_wire import sessions_from_json
+from tokenomy.schema import Usage
 from tokenomy.store import open_store
 
 
@@ -28,18 +29,8 @@ def _wire(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _bare(data: Overview) -> Overview:
-    """``data`` without the table's facets (the KPIs' inputs, which the JSON does not carry) and its
-    rows' count of calls with unreported usage (which the overview's JSON does not carry yet: the page
-    draws the count in its note, and the unknown tokens as "—" from the nulls)."""
-    table = data.table
-
-    def bare(row: SpendRow) -> SpendRow:
-        return dataclasses.replace(row, usage_unknown=0)
-
-    table = dataclasses.replace(
-        table, facet_spec=None, facets=(), rows=tuple(map(bare, table.rows)), total=bare(table.total)
-    )
-    return dataclasses.replace(data, table=table)
+    """``data`` without the table's facets (the KPIs' inputs, which the JSON does not carry)."""
+    return dataclasses.replace(data, table=dataclasses.replace(data.table, facet_spec=None, facets=()))
 
 
 @pytest.mark.parametrize(
@@ -96,3 +87,51 @@ def test_an_overview_that_does_not_read_is_refused(sim: SimStore) -> None:
         overview_from_json({**sent, "sessions": {**sent["sessions"], "rows": [row]}})
     with pytest.raises(KeyError):
         overview_from_json({k: v for k, v in sent.items() if k != "drivers"})
+
+
+def test_the_tables_unknown_usage_and_its_count_go_through(tmp_path: Path) -> None:
+    with hand_store(tmp_path / "h.duckdb") as store:
+        store.insert_calls([call("c7", team="c", usage=Usage())])
+        data = overview(store, by=("team",), top=5)
+    sent = _wire(overview_json(data))
+    rows = {row["team"]: row for row in sent["table"]["rows"]}
+    assert (rows["c"]["cache_read"], rows["c"]["input_total"], rows["c"]["usage_unknown"]) == (None, None, 1)
+    assert sent["table"]["total"]["usage_unknown"] == data.table.total.usage_unknown == 2  # c4 and c7
+    back = overview_from_json(sent)
+    assert back == _bare(data)
+    assert back.table.total.usage_unknown == 2
+    assert html_report.render(back) == html_report.render(data)
+
+
+def test_the_pages_spend_table_counts_the_calls_with_unknown_usage_only_when_there_are_any(
+    tmp_path: Path,
+) -> None:
+    with hand_store(tmp_path / "h.duckdb") as store:
+        store.insert_calls([call("c7", team="c", usage=Usage())])
+        data = overview(store, by=("team",), top=5)
+    page = html_report.render(data)
+    spend = page[page.index('id="spend"') : page.index("</section>", page.index('id="spend"'))]
+    assert ">usage unknown<" in spend
+    row = spend[spend.index(">c<") :].split("</tr>")[0]
+    cells = [cell.split("</td>")[0] for cell in row.split('<td class="num">')[1:]]
+    # calls, charges, tokens ("—", never 0), cost and share (unpriced), unpriced, usage unknown
+    assert cells == ["1", "0", "—", "—", "—", "1", "1"]
+    with open_store(tmp_path / "t.duckdb") as store:
+        store.insert_calls(
+            [
+                call(
+                    "k1",
+                    team="k",
+                    usage=Usage.of(
+                        input_uncached=1,
+                        output_visible=1,
+                        cache_read=0,
+                        cache_write_5m=0,
+                        cache_write_1h=0,
+                        reasoning=0,
+                    ),
+                )
+            ]
+        )
+        page = html_report.render(overview(store, by=("team",), top=5))
+    assert "usage unknown" not in page

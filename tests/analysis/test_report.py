@@ -3,10 +3,14 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import cast
+
+import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
 
 from tokenomy.analysis import daily_totals
-from tokenomy.schema import Call, Cost, Usage
+from tokenomy.schema import BUCKETS, Call, Charge, Cost, Usage
 from tokenomy.store import CallFilter, DuckDBStore, open_store
+from tokenomy.store.base import Store
 
 DAY1 = datetime(2026, 3, 2, 10)
 DAY2 = datetime(2026, 3, 3, 23, 59, 59)
@@ -110,9 +114,10 @@ def test_totals_by_day_provider_and_model_checked_by_hand(tmp_path: Path) -> Non
     mystery = report.rows[1]
     assert mystery.cost is None
     assert mystery.unpriced == 1
-    # buckets it reported count; its input total is unknown (cache buckets missing), so it adds nothing
+    # buckets it reported count; its input total and cache buckets are unknown: None, never 0
     assert mystery.tokens["input_uncached"] == 7
-    assert mystery.input_total == 0
+    assert (mystery.tokens["cache_read"], mystery.input_total, mystery.usage_unknown) == (None, None, 1)
+    assert gpt.usage_unknown == 1  # c: its totals only
     day2 = report.rows[3]
     assert day2.input_total == 10
     assert day2.output_total == 11
@@ -122,6 +127,11 @@ def test_totals_by_day_provider_and_model_checked_by_hand(tmp_path: Path) -> Non
     assert total.unpriced == 2
     assert total.cost == Decimal("1.503500000001")
     assert total.input_total == 1460 + 10
+    assert total.tokens["cache_read"] == 50 + 2  # the known ones: f and mystery reported none
+    assert total.usage_unknown == 3  # c, d (mystery) and f
+    nothing = report.rows[0]  # f: no usage reported at all
+    assert (nothing.tokens, nothing.input_total, nothing.output_total) == (dict.fromkeys(BUCKETS), None, None)
+    assert nothing.usage_unknown == 1
 
 
 def test_since_and_until_select_utc_days(tmp_path: Path) -> None:
@@ -137,3 +147,91 @@ def test_an_empty_store_has_an_empty_report(tmp_path: Path) -> None:
     assert report.rows == ()
     assert report.total.calls == 0
     assert report.total.cost is None
+
+
+def test_a_day_whose_only_call_left_a_bucket_unreported_has_it_unknown_not_zero(tmp_path: Path) -> None:
+    with open_store(tmp_path / "s.duckdb") as store:
+        store.insert_calls(
+            [  # x did not report its cache read (so neither its input total); y reported everything
+                _call(
+                    "x",
+                    DAY1,
+                    "gpt-4o",
+                    Usage.of(
+                        input_uncached=1000,
+                        output_visible=50,
+                        cache_write_5m=0,
+                        cache_write_1h=0,
+                        reasoning=0,
+                    ),
+                    "1",
+                ),
+                _call(
+                    "y",
+                    DAY2,
+                    "gpt-4o",
+                    Usage.of(
+                        input_uncached=200,
+                        cache_read=100,
+                        output_visible=20,
+                        cache_write_5m=0,
+                        cache_write_1h=0,
+                        reasoning=0,
+                    ),
+                    "1",
+                ),
+            ]
+        )
+        report = daily_totals(store, charges=True)
+    first, second = report.rows
+    assert (first.tokens["cache_read"], first.tokens["input_uncached"], first.input_total) == (
+        None,
+        1000,
+        None,
+    )
+    assert (first.output_total, first.usage_unknown) == (50, 1)
+    assert (second.tokens["cache_read"], second.input_total, second.usage_unknown) == (100, 300, 0)
+    total = report.total
+    assert (total.tokens["cache_read"], total.input_total, total.output_total) == (100, 300, 70)
+    assert total.usage_unknown == 1
+
+
+def test_a_day_of_charges_only_has_no_tokens_rather_than_unknown(tmp_path: Path) -> None:
+    with open_store(tmp_path / "s.duckdb") as store:
+        store.insert_charges([Charge(id="g1", at=DAY1, amount=Decimal("0.5"), kind="search_api")])
+        report = daily_totals(store, charges=True)
+    (row,) = report.rows
+    assert (row.calls, row.charges, row.tokens.get("cache_read", 0), row.input_total, row.usage_unknown) == (
+        0,
+        1,
+        0,
+        0,
+        0,
+    )
+    assert (report.total.tokens["cache_read"], report.total.input_total, report.total.usage_unknown) == (
+        0,
+        0,
+        0,
+    )
+
+
+class _CountingStore:
+    """A store whose :meth:`totals` counts the calls with unreported usage itself (and that refuses
+    any other query, so the report must not run its own count)."""
+
+    def __init__(self, store: DuckDBStore) -> None:
+        self._store = store
+
+    def totals(self, filters: CallFilter | None = None) -> pa.Table:
+        table = self._store.totals(filters)
+        return table.append_column("usage_unknown", pa.array([7] * table.num_rows, pa.int64()))
+
+    def query(self, sql: str, params: object = None) -> pa.Table:
+        raise AssertionError(f"no second query expected: {sql}")
+
+
+def test_a_store_that_counts_unknown_usage_in_its_totals_is_taken_at_its_word(tmp_path: Path) -> None:
+    with fill(tmp_path / "s.duckdb") as store:
+        report = daily_totals(cast(Store, _CountingStore(store)))
+    assert [r.usage_unknown for r in report.rows] == [7, 7, 7, 7]
+    assert report.total.usage_unknown == 28

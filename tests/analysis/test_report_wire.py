@@ -292,3 +292,56 @@ def test_unknown_tokens_and_their_count_read_back_as_unknown(tmp_path: Path) -> 
     back, _ = grouped_from_json(sent)
     assert back == _bare(table)
     assert next(r for r in back.rows if r.group["team"] == "c").tokens["cache_read"] is None
+
+
+def test_the_first_reports_unknown_usage_reads_back_unknown_with_its_count(tmp_path: Path) -> None:
+    with open_store(tmp_path / "s.duckdb") as store:
+        store.insert_calls(
+            [  # x: no cache read (so no input total); y: nothing reported; both on one row
+                call(
+                    "x",
+                    usage=Usage.of(
+                        input_uncached=1000,
+                        output_visible=50,
+                        cache_write_5m=0,
+                        cache_write_1h=0,
+                        reasoning=0,
+                    ),
+                ),
+                call("y", usage=Usage()),
+                call(
+                    "z",
+                    request_model="m2",
+                    usage=Usage.of(
+                        input_uncached=9,
+                        cache_read=1,
+                        output_visible=2,
+                        cache_write_5m=0,
+                        cache_write_1h=0,
+                        reasoning=0,
+                    ),
+                ),
+            ]
+        )
+        report = daily_totals(store, charges=True)
+    sent = _wire(
+        {
+            "rows": [report_row_json(r, with_keys=True, charges=True) for r in report.rows],
+            "total": report_row_json(report.total, with_keys=False, charges=True),
+        }
+    )
+    m1 = sent["rows"][0]
+    assert (m1["model"], m1["cache_read"], m1["input_total"], m1["output_total"]) == ("m1", None, None, 50)
+    assert (m1["input_uncached"], m1["usage_unknown"]) == (1000, 2)
+    assert (sent["total"]["cache_read"], sent["total"]["input_total"], sent["total"]["usage_unknown"]) == (
+        1,
+        10,
+        2,
+    )
+    back = report_from_json(sent, CallFilter())
+    assert back == report
+    assert back.rows[0].tokens["cache_read"] is None
+    # the plain form (no charges) keeps the keys it had, nulls included
+    plain = _wire(report_row_json(report.rows[0], with_keys=True))
+    assert "usage_unknown" not in plain
+    assert plain["cache_read"] is None

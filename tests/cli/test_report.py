@@ -460,3 +460,28 @@ def test_unknown_usage_is_a_dash_or_null_with_a_count_never_zero(tmp_path: Path)
     assert [c.strip() for c in gamma_line.strip("│ ").split("│")][4:7] == ["—", "100", "—"]
     assert "usage unknown" in out
     assert "2 call(s) did not report all of their usage" in out
+
+
+def test_the_first_reports_rows_keep_unknown_usage_unknown_with_a_count(tmp_path: Path) -> None:
+    db = _unknown_usage_store(tmp_path)
+    code, out = _run("report", "--db", db, "--format", "json")
+    assert code == 0, out
+    data = json.loads(out)
+    day1, day2 = data["rows"]  # alpha and beta on 2026-10-05, gamma on 2026-10-06 (one model)
+    # day 1: alpha reported everything, beta nothing: the sums are alpha's, one call is counted
+    assert (day1["cache_read"], day1["input_total"], day1["usage_unknown"]) == (0, 1000, 1)
+    # day 2: gamma's only call did not report its cache read, so neither its input total
+    assert (day2["cache_read"], day2["input_total"], day2["input_uncached"]) == (None, None, 500)
+    assert (day2["output_total"], day2["usage_unknown"]) == (100, 1)
+    total = data["total"]
+    assert (total["cache_read"], total["input_total"], total["output_total"], total["usage_unknown"]) == (
+        0,
+        1000,
+        300,
+        2,
+    )
+    code, out = _run("report", "--db", db, "--format", "csv")
+    assert code == 0, out
+    second = list(csv.DictReader(io.StringIO(out)))[1]
+    assert (second["cache_read"], second["input_total"], second["output_total"]) == ("", "", "100")
+    assert (second["input_uncached"], second["usage_unknown"]) == ("500", "1")

@@ -435,3 +435,42 @@ def test_amounts_under_a_millionth_print_alike_and_fixed_point(tmp_path: Path, t
     assert data["kpis"]["spend"]["value"] == data["total"]["cost"] == "0.000000125000"
     assert json.loads(first)["total"]["spend"] == "0.000000125000"
     assert "E-" not in grouped + first
+
+
+def test_unknown_usage_prints_alike_null_and_counted(tmp_path: Path, token: None) -> None:
+    known = dict.fromkeys(BUCKETS, 0)
+    records = [  # one call a day: the first day's did not report its cache read (nor its input total)
+        {"id": "u1", "provider": "openai", "request_model": "gpt-4o", "started_at": _at(0),
+         "usage": known | {"input_uncached": 1000, "cache_read": None, "output_visible": 50},
+         "attribution": {"team": "search"}},
+        {"id": "u2", "provider": "openai", "request_model": "gpt-4o", "started_at": _at(24),
+         "usage": known | {"input_uncached": 200, "cache_read": 100, "output_visible": 20},
+         "attribution": {"team": "support"}},
+    ]  # fmt: skip
+    events = "\n".join(json.dumps(r) for r in records).encode()
+    with serve(tmp_path, [("/v1/events", events, "application/x-ndjson")], token=TOKEN) as unknown:
+        outputs = {
+            options: both(unknown, "report", *options)
+            for options in (
+                ("--format", "json"),
+                ("--format", "csv"),
+                (),
+                ("--by", "team", "--format", "json"),
+                ("--by", "team", "--format", "csv"),
+                ("--format", "html"),
+            )
+        }
+    for remote, local in outputs.values():
+        assert remote == local
+    first = json.loads(outputs[("--format", "json")][0])
+    assert [(r["cache_read"], r["input_total"], r["usage_unknown"]) for r in first["rows"]] == [
+        (None, None, 1),
+        (100, 300, 0),
+    ]
+    line = "2026-03-01,openai,gpt-4o,1,1000,,0,0,50,0,,50,0.003000000000,0,0,,0.003000000000,1"
+    assert outputs[("--format", "csv")][0].splitlines()[1] == line
+    grouped = json.loads(outputs[("--by", "team", "--format", "json")][0])
+    assert [(r["team"], r["cache_read"], r["usage_unknown"]) for r in grouped["rows"]] == [
+        ("search", None, 1),
+        ("support", 100, 0),
+    ]

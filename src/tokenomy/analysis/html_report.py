@@ -223,7 +223,10 @@ def _sessions(sessions: SessionList) -> str:
 
 
 def _spend_table(data: Overview) -> str:
+    """The costliest rows; with a column ``usage unknown`` (as the terminal's table) when some call
+    left its usage unreported, so a row's tokens that leave those calls out say so."""
     by = list(data.table.by)
+    unknown = data.table.total.usage_unknown > 0
     rows = []
     ranked = sorted(data.table.rows, key=lambda r: -(r.cost or Decimal(0)))
     for r in ranked[:SPEND_ROWS]:
@@ -235,9 +238,19 @@ def _spend_table(data: Overview) -> str:
             money_short(r.cost),
             percent(r.cost_share),
             r.unpriced,
+            *([r.usage_unknown] if unknown else []),
         ]
-        rows.append(_tr(cells, numeric=tuple(range(len(by), len(by) + 6))))
-    head = [*by, "calls", "charges", "tokens", "cost", "share", "unpriced"]
+        rows.append(_tr(cells, numeric=tuple(range(len(by), len(cells)))))
+    head = [
+        *by,
+        "calls",
+        "charges",
+        "tokens",
+        "cost",
+        "share",
+        "unpriced",
+        *(["usage unknown"] if unknown else []),
+    ]
     title = "Spend by " + (", ".join(by) if by else "everything")
     if len(ranked) > SPEND_ROWS:
         title += f" (the {SPEND_ROWS} most expensive of {len(ranked):,} rows)"

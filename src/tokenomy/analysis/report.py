@@ -1,9 +1,11 @@
 """The first report: calls, tokens per bucket and cost by UTC day, provider and model.
 
 Token sums add the values that are known (a bucket a provider did not report counts as
-nothing, not as 0 reported); ``cost`` sums the priced calls only, and ``unpriced`` counts the
-others, so an unpriced call is never shown as $0. A group whose calls are all unpriced has no
-cost at all (None), which the CLI shows as "—".
+nothing, not as 0 reported); a bucket or total none of a group's calls reported is unknown (None:
+null in JSON, an empty CSV cell), never 0, and ``usage_unknown`` counts the calls that left a
+bucket or a total unreported, as the report table (analysis.attribution) does. ``cost`` sums the
+priced calls only, and ``unpriced`` counts the others, so an unpriced call is never shown as $0. A
+group whose calls are all unpriced has no cost at all (None), which the CLI shows as "—".
 
 With ``charges=True`` the report also carries the charges (non-LLM costs): they have no provider
 or model, so each UTC day's charges are the row of that day with no provider and no model (the
@@ -23,9 +25,22 @@ from tokenomy.analysis.dimensions import Grouping, Scope, as_utc
 from tokenomy.analysis.grouped import Selection, add, grouped_charges
 from tokenomy.schema import BUCKETS
 from tokenomy.store.base import CallFilter, Store
+from tokenomy.store.duckdb_filter import filter_sql
 
 CHARGE_SUMS: Final = {"charges": "count(*)", "charge_cost": "sum(c.amount)"}
 """The charges' count and cost, as the report table sums them (analysis.attribution)."""
+
+_TOKEN_FIGURES: Final = (*BUCKETS, "input_total", "output_total")
+_KEY_SQL: Final = (
+    "started_at::DATE AS day, provider, coalesce(nullif(response_model, ''), request_model) AS model"
+)
+_UNKNOWN_SQL: Final = (
+    f"SELECT {_KEY_SQL}, count(*) AS usage_unknown FROM calls WHERE ({{where}}) AND ("
+    + " OR ".join(f"{name} IS NULL" for name in _TOKEN_FIGURES)
+    + ") GROUP BY ALL"
+)
+"""Per (day, provider, model) of :meth:`Store.totals`, the calls that left a bucket or a total
+unreported (the report table's ``usage_unknown``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,13 +51,18 @@ class ReportRow:
     provider: str | None
     model: str | None
     calls: int
-    tokens: Mapping[str, int] = field(default_factory=dict)
-    """Sum of each of the six buckets over the calls that reported it."""
-    input_total: int = 0
-    output_total: int = 0
+    tokens: Mapping[str, int | None] = field(default_factory=dict)
+    """Sum of each of the six buckets over the calls that reported it; None when the row has calls
+    and none of them reported it (unknown, never 0). A bucket missing here is 0 (a row of charges)."""
+    input_total: int | None = 0
+    """Sum over the calls that reported their input total; None when none did."""
+    output_total: int | None = 0
+    """Sum over the calls that reported their output total; None when none did."""
     cost: Decimal | None = None
     """Sum over priced calls; None when no call of the group is priced."""
     unpriced: int = 0
+    usage_unknown: int = 0
+    """Calls that left a bucket or a total unreported: the token sums do not cover them there."""
     charges: int = 0
     """Charges (non-LLM costs) of the group; only with ``daily_totals(..., charges=True)``."""
     charge_cost: Decimal | None = None
@@ -83,10 +103,20 @@ def daily_totals(store: Store, filters: CallFilter | None = None, *, charges: bo
         The rows ordered by day, provider and model, with their grand total.
     """
     filters = filters or CallFilter()
-    rows = [_row(r) for r in store.totals(filters).to_pylist()]
+    table = store.totals(filters)
+    unknown = None if "usage_unknown" in table.column_names else _usage_unknown(store, filters)
+    rows = [_row(r, unknown) for r in table.to_pylist()]
     if charges and filters.provider is None and filters.model is None:
         rows = _with_charges(rows, _daily_charges(store, filters))
     return Report(rows=tuple(rows), total=grand_total(rows), filters=filters)
+
+
+def _usage_unknown(store: Store, filters: CallFilter) -> dict[tuple[Any, ...], int]:
+    """The calls with unreported usage per (day, provider, model), for a store whose
+    :meth:`Store.totals` does not count them itself (groups with none are left out)."""
+    where, params = filter_sql(filters)
+    rows = store.query(_UNKNOWN_SQL.format(where=where), params).to_pylist()
+    return {(r["day"], r["provider"], r["model"]): int(r["usage_unknown"]) for r in rows}
 
 
 def _daily_charges(store: Store, filters: CallFilter) -> dict[date, dict[str, Any]]:
@@ -124,37 +154,56 @@ def _day(bucket: Any) -> date:
     return bucket.date() if isinstance(bucket, datetime) else bucket
 
 
-def _row(values: Mapping[str, Any]) -> ReportRow:
+def _row(values: Mapping[str, Any], unknown: Mapping[tuple[Any, ...], int] | None) -> ReportRow:
+    """A row of :meth:`Store.totals`, with its count of calls with unreported usage (``unknown``, or
+    the row's own ``usage_unknown`` column when the store counts them)."""
+    key = (values["day"], values["provider"], values["model"])
     return ReportRow(
         day=values["day"],
         provider=values["provider"],
         model=values["model"],
         calls=int(values["calls"]),
-        tokens={b: int(values[b] or 0) for b in BUCKETS},
-        input_total=int(values["input_total"] or 0),
-        output_total=int(values["output_total"] or 0),
+        tokens={b: _count(values[b]) for b in BUCKETS},
+        input_total=_count(values["input_total"]),
+        output_total=_count(values["output_total"]),
         cost=values["cost"],
         unpriced=int(values["unpriced"]),
+        usage_unknown=int(values["usage_unknown"] or 0) if unknown is None else unknown.get(key, 0),
     )
 
 
+def _count(value: Any) -> int | None:
+    """A sum of the known values: None when no call of the row reported it (the engine's NULL)."""
+    return None if value is None else int(value)
+
+
 def grand_total(rows: Iterable[ReportRow]) -> ReportRow:
-    """The sum of ``rows`` (cost None when no row has a cost)."""
+    """The sum of ``rows`` (cost None when no row has a cost; a token figure None when there are
+    calls and no row's calls reported it)."""
     rows = list(rows)
     costs = [r.cost for r in rows if r.cost is not None]
+    with_calls = [r for r in rows if r.calls]
     return ReportRow(
         day=None,
         provider=None,
         model=None,
         calls=sum(r.calls for r in rows),
-        tokens={b: sum(r.tokens.get(b, 0) for r in rows) for b in BUCKETS},
-        input_total=sum(r.input_total for r in rows),
-        output_total=sum(r.output_total for r in rows),
+        tokens={b: _known_count(r.tokens.get(b, 0) for r in with_calls) for b in BUCKETS},
+        input_total=_known_count(r.input_total for r in with_calls),
+        output_total=_known_count(r.output_total for r in with_calls),
         cost=sum(costs, Decimal(0)) if costs else None,
         unpriced=sum(r.unpriced for r in rows),
+        usage_unknown=sum(r.usage_unknown for r in rows),
         charges=sum(r.charges for r in rows),
         charge_cost=_known_sum(r.charge_cost for r in rows),
     )
+
+
+def _known_count(values: Iterable[int | None]) -> int | None:
+    """The sum of the known token figures; 0 when there are none at all, None when all are unknown."""
+    values = list(values)
+    known = [v for v in values if v is not None]
+    return sum(known) if known or not values else None
 
 
 def _known_sum(values: Iterable[Decimal | None]) -> Decimal | None:

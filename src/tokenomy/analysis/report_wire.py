@@ -35,7 +35,7 @@ from tokenomy.analysis.overview import kpi_json
 from tokenomy.analysis.report import Report, ReportRow
 from tokenomy.analysis.report_analyses import AnalysisReport
 from tokenomy.analysis.results import MetricResult, MetricRow, Number, jsonable, metric_json
-from tokenomy.analysis.serialize import attribution_json, baselines_json, drivers_json, spend_row_json, to_csv
+from tokenomy.analysis.serialize import attribution_json, baselines_json, drivers_json
 from tokenomy.analysis.summary import Summary
 from tokenomy.analysis.wire_values import (
     amount_from_json,
@@ -68,8 +68,6 @@ __all__ = [
     "scope_from_json",
     "summary_from_json",
     "summary_json",
-    "table_csv",
-    "table_json",
 ]
 
 _UNITS = ("USD", "ratio", "count")
@@ -77,28 +75,9 @@ _UNITS = ("USD", "ratio", "count")
 
 def grouped_json(table: AttributionTable, items: Sequence[Kpi]) -> dict[str, Any]:
     """An attribution table with its KPIs: what ``tokenomy report --format json`` prints for it."""
-    data = table_json(table)
+    data = attribution_json(table)
     data["kpis"] = kpi_json(items)
     return data
-
-
-def table_json(table: AttributionTable) -> dict[str, Any]:
-    """:func:`~tokenomy.analysis.serialize.attribution_json` with each row's and the total's
-    ``usage_unknown`` (calls that left a bucket or a total unreported; a token figure none of a row's
-    calls reported is null there, never 0)."""
-    data = attribution_json(table)
-    for out, row in zip((*data["rows"], data["total"]), (*table.rows, table.total), strict=True):
-        out["usage_unknown"] = row.usage_unknown
-    return data
-
-
-def table_csv(table: AttributionTable) -> str:
-    """The attribution rows as CSV (one header line, no total line), with ``usage_unknown``; an
-    unknown token figure is an empty cell."""
-    bucket = table.bucket is not None
-    header = [*spend_row_json(table.total, table.by, bucket), "usage_unknown"]
-    rows = ({**spend_row_json(r, table.by, bucket), "usage_unknown": r.usage_unknown} for r in table.rows)
-    return to_csv(rows, header)
 
 
 def grouped_from_json(data: Mapping[str, Any]) -> tuple[AttributionTable, tuple[Kpi, ...]]:
@@ -316,8 +295,8 @@ def summary_json(data: Summary) -> dict[str, Any]:
         "period": period_json(data.period),
         "previous": period_json(data.previous),
         "kpis": kpi_json(data.kpis),
-        "over_time": table_json(data.over_time),
-        "models": table_json(data.models),
+        "over_time": attribution_json(data.over_time),
+        "models": attribution_json(data.models),
         "folded": data.folded,
     }
 
@@ -336,22 +315,29 @@ def summary_from_json(data: Mapping[str, Any]) -> Summary:
 
 def report_row_json(row: ReportRow, *, with_keys: bool, charges: bool = False) -> dict[str, Any]:
     """A row of the first report (``with_keys``: its day, provider and model; ``charges``: its
-    charges, their cost and the row's spend, as ``daily_totals(..., charges=True)`` gives them)."""
+    charges, their cost, the row's spend and ``usage_unknown``, the calls that left a bucket or a
+    total unreported, as ``tokenomy report --format json`` prints them). A token figure none of the
+    row's calls reported is null, never 0."""
     out: dict[str, Any] = {}
     if with_keys:
         out.update(
             day=None if row.day is None else row.day.isoformat(), provider=row.provider, model=row.model
         )
     out["calls"] = row.calls
-    out.update({b: row.tokens.get(b, 0) for b in BUCKETS})
+    out.update({b: row.tokens.get(b, 0) for b in BUCKETS})  # null when unknown; a row of charges has 0
     out.update(
         input_total=row.input_total,
         output_total=row.output_total,
         cost=jsonable(row.cost),
         unpriced=row.unpriced,
     )
-    if charges:
-        out.update(charges=row.charges, charge_cost=jsonable(row.charge_cost), spend=jsonable(row.spend))
+    if charges:  # the row as ``tokenomy report --format json`` prints it (the plain form keeps its keys)
+        out.update(
+            charges=row.charges,
+            charge_cost=jsonable(row.charge_cost),
+            spend=jsonable(row.spend),
+            usage_unknown=row.usage_unknown,
+        )
     return out
 
 
@@ -372,11 +358,12 @@ def _report_row(row: Mapping[str, Any], *, with_keys: bool) -> ReportRow:
         provider=text_from_json(row["provider"]) if with_keys else None,
         model=text_from_json(row["model"]) if with_keys else None,
         calls=int_from_json(row["calls"]),
-        tokens={b: int_from_json(row[b]) for b in BUCKETS},
-        input_total=int_from_json(row["input_total"]),
-        output_total=int_from_json(row["output_total"]),
+        tokens={b: _count(row[b]) for b in BUCKETS},
+        input_total=_count(row["input_total"]),
+        output_total=_count(row["output_total"]),
         cost=money_from_json(row["cost"]),
         unpriced=int_from_json(row["unpriced"]),
+        usage_unknown=int_from_json(row.get("usage_unknown", 0)),  # 0 from a collector older than the field
         charges=int_from_json(row.get("charges", 0)),
         charge_cost=money_from_json(row.get("charge_cost")),
     )

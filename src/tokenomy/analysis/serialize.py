@@ -31,7 +31,8 @@ def scope_json(scope: Scope) -> dict[str, Any]:
 
 
 def spend_row_json(row: SpendRow, by: Sequence[str], bucket: bool) -> dict[str, Any]:
-    """One attribution row (or the total) as a flat object."""
+    """One attribution row (or the total) as a flat object: a token figure none of the row's calls
+    reported is None (null, an empty CSV cell), never 0, and ``usage_unknown`` counts those calls."""
     out: dict[str, Any] = {name: row.group.get(name) for name in by}
     if bucket:
         out["bucket"] = jsonable(row.bucket)
@@ -45,6 +46,7 @@ def spend_row_json(row: SpendRow, by: Sequence[str], bucket: bool) -> dict[str, 
         unpriced=row.unpriced,
         cost_share=row.cost_share,
         token_share=row.token_share,
+        usage_unknown=row.usage_unknown,
     )
     return out
 

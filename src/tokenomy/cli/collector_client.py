@@ -29,8 +29,18 @@ TIMEOUT_S: Final = 30.0
 _SHOWN_BODY: Final = 160
 """Characters of an unexpected answer quoted in an error (enough to recognize an HTML page)."""
 _SHOWN_TEXT: Final = 200
-"""Characters of a route or of the collector's message shown in an error: a route holds the id asked
-for, which may be tens of thousands of characters long."""
+"""Characters of a route shown in an error (a route holds the id asked for, which may be tens of
+thousands of characters long), and of the start of a collector's message longer than
+:data:`_SHOWN_MESSAGE`."""
+_SHOWN_MESSAGE: Final = 1_000
+"""Characters of the collector's own error message shown whole. Its messages run to about 250
+characters (a list of what a parameter takes, advice at the end) plus any value they repeat; one
+longer than this repeats a long value (an id, a path), and shows its start and its last clause."""
+_ADVICE: Final = "; "
+"""What sets off the last clause of a collector's message: what to do instead (``...; use one of:
+...``, ``...; see /openapi.json for the routes``), kept when the message is cut."""
+_NO_ROUTE: Final = "no route "
+"""How the collector's 404 for a path it does not serve begins (a wrong URL, not a missing record)."""
 
 
 class CollectorError(TokenomyError):
@@ -38,7 +48,9 @@ class CollectorError(TokenomyError):
 
 
 class NotFoundError(CollectorError):
-    """The collector answered 404 (an unknown session or call, or a route it does not have)."""
+    """The collector answered 404 for a record it does not hold (an unknown session or call). A 404
+    for a route it does not have (a wrong path in ``--server``), or from something that is not a
+    collector, is a plain :class:`CollectorError`: the URL is wrong, not the id."""
 
 
 class BadRequestError(CollectorError):
@@ -103,7 +115,7 @@ class CollectorClient:
         status, media, body = self._exchange(target)
         if status == 200:
             return self._json(route, media, body)
-        message = _error_message(body)
+        message, own = _error_message(body)
         if status in (401, 403):
             sent = (
                 f"the token sent (from {TOKEN_ENV}, or server_token in tokenomy.toml) is wrong"
@@ -114,7 +126,7 @@ class CollectorClient:
                 f"the collector at {self.url} refused GET {shown(route)} ({status}): {sent}; set {TOKEN_ENV} "
                 "to the token the collector was started with"
             )
-        if status == 404:
+        if status == 404 and own and not message.startswith(_NO_ROUTE):
             raise NotFoundError(f"the collector at {self.url} answered 404 to GET {shown(route)}: {message}")
         answered = f"the collector at {self.url} answered {status} to GET {shown(route)}: {message}"
         raise BadRequestError(answered, message) if status == 400 else CollectorError(answered)
@@ -199,15 +211,29 @@ class CollectorClient:
         return found
 
 
-def _error_message(body: bytes) -> str:
-    """The message of the collector's error body (``{"error": {"message": ...}}``), else the body."""
+def _error_message(body: bytes) -> tuple[str, bool]:
+    """The message of the collector's error body (``{"error": {"message": ...}}``, shown by
+    :func:`shown_message`) and True; else the body quoted and False."""
     try:
         found = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError):
-        return _quoted(body)
+        return _quoted(body), False
     error = found.get("error") if isinstance(found, dict) else None
     message = error.get("message") if isinstance(error, dict) else None
-    return shown(str(message)) if message else _quoted(body)
+    return (shown_message(str(message)), True) if message else (_quoted(body), False)
+
+
+def shown_message(text: str) -> str:
+    """The collector's own message as an error shows it: whole up to :data:`_SHOWN_MESSAGE`
+    characters; longer (a long value repeated in it), its start and how long it is, then its last
+    clause (after the last ``"; "``, what to do) when that is short, so the advice is not lost."""
+    if len(text) <= _SHOWN_MESSAGE:
+        return text
+    head = shown(text)
+    start, cut, advice = text.rpartition(_ADVICE)
+    if cut and len(start) >= _SHOWN_TEXT and 0 < len(advice) <= _SHOWN_TEXT:
+        return f"{head}{_ADVICE}{advice}"
+    return head
 
 
 def shown(text: str) -> str:

@@ -26,14 +26,14 @@ from typing import Any, Final, Protocol
 
 import click
 
-from tokenomy.analysis import html_report, terminal
+from tokenomy.analysis import html_report, serialize, terminal
 from tokenomy.analysis.dimensions import Grouping, Scope, parse_bucket, parse_dimensions, parse_where
 from tokenomy.analysis.grouped import Selection
 from tokenomy.analysis.overview import Overview, overview
 from tokenomy.analysis.periods import Period, check_compare
 from tokenomy.analysis.report import Report, ReportRow, daily_totals
 from tokenomy.analysis.report_analyses import Analyses, AnalysisReport, analysis_report, parity_pair
-from tokenomy.analysis.report_wire import analysis_json, table_csv
+from tokenomy.analysis.report_wire import analysis_json
 from tokenomy.analysis.results import jsonable
 from tokenomy.analysis.summary import Summary, summary
 from tokenomy.cli import collector_report
@@ -67,9 +67,12 @@ _HEAD: Final = (
     "charges",
     "charge_cost",
     "spend",
+    "usage_unknown",
 )
 """The first report's columns: ``cost`` is the priced calls' cost (as before charges were carried),
-``charge_cost`` the charges' (non-LLM costs), ``spend`` both: the table's Spend."""
+``charge_cost`` the charges' (non-LLM costs), ``spend`` both: the table's Spend; a token figure none
+of a row's calls reported is null (an empty CSV cell), never 0, and ``usage_unknown`` counts the
+calls that left a bucket or a total unreported (as the report table's column of that name)."""
 
 
 @click.command(name="report")
@@ -255,7 +258,7 @@ def _render(report: AnalysisReport, fmt: str) -> str | None:
     if fmt == "json":
         return json.dumps(analysis_json(report), indent=2)
     if fmt == "csv":
-        return table_csv(report.table)
+        return serialize.attribution_csv(report.table)
     _print(report)
     return None
 
@@ -312,7 +315,7 @@ def _cells(row: ReportRow) -> list[Any]:
         row.provider,
         row.model,
         row.calls,
-        *[row.tokens.get(b, 0) for b in BUCKETS],
+        *[row.tokens.get(b, 0) for b in BUCKETS],  # None (unknown) stays None: a row of charges has 0
         row.input_total,
         row.output_total,
         _money(row.cost),
@@ -320,6 +323,7 @@ def _cells(row: ReportRow) -> list[Any]:
         row.charges,
         _money(row.charge_cost),
         _money(row.spend),
+        row.usage_unknown,
     ]
 
 
@@ -328,7 +332,8 @@ def _money(value: Decimal | None) -> str | None:
 
 
 def report_json(report: Report) -> dict[str, Any]:
-    """The first report as JSON-ready data: money as decimal strings, unknown cost as null."""
+    """The first report as JSON-ready data: money as decimal strings, an unknown cost or token figure
+    as null."""
     return {
         "since": _iso(report.filters.since),
         "until": _iso(report.filters.until),
@@ -338,7 +343,8 @@ def report_json(report: Report) -> dict[str, Any]:
 
 
 def report_csv(report: Report) -> str:
-    """The first report's rows as CSV (one header line; an unknown cost is an empty cell)."""
+    """The first report's rows as CSV (one header line; an unknown cost or token figure is an empty
+    cell)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(_HEAD)
