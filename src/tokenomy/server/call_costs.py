@@ -30,6 +30,7 @@ import pyarrow.compute as pc  # type: ignore[import-untyped]
 from numpy.typing import NDArray
 
 from tokenomy.pricing import PriceKey
+from tokenomy.pricing.compute import KIND_NOTES
 from tokenomy.schema import BUCKETS
 from tokenomy.store.arrow import CALLS_SCHEMA, MONEY_TYPE
 from tokenomy.store.base import PricerLike
@@ -50,6 +51,8 @@ _EPOCH: Final = date(1970, 1, 1)
 _NO_TEXT: Final = pa.scalar(None, pa.string())
 _BLANK: Final = pa.scalar("")
 _REPORTED: Final = pa.scalar("reported")  # scalars made once: each pa.scalar() looks for dateutil
+_KIND_NOTES: Final = tuple((pa.scalar(kind.value), pa.scalar(note)) for kind, note in KIND_NOTES.items())
+"""Each kind of usage not reported, and the note its cost's reason ends with."""
 _NO_DATE: Final = pa.scalar(None, pa.date32())
 
 
@@ -346,6 +349,7 @@ class _Costs:
         sources = pa.array([r.source for r in self.rates] + [None], pa.string()).take(codes)
         dates = pa.array([r.price_date for r in self.rates] + [None], pa.date32()).take(codes)
         reasons = pa.array([r.reason for r in self.rates] + [None], pa.string()).take(codes)
+        priced = _with_kind_notes(reasons, _column(self.calls, "usage_kind"))  # (unpriced: the key's own)
         estimated = np.array([r.estimated for r in self.rates] + [False], dtype=np.bool_)[codes.to_numpy()]
         estimated |= ~_equal(self.calls.column("usage_kind"), _REPORTED)
         fixed = pa.array(np.select([how == UNNAMED, how == EMPTY], [NO_MODEL, NO_USAGE], default=""))
@@ -355,9 +359,22 @@ class _Costs:
             "cost_price_date": self._keep("cost_price_date", pc.if_else(pa.array(keyed), dates, _NO_DATE)),
             "cost_estimated": self._keep("cost_estimated", pa.array(estimated & self.full)),
             "cost_reason": self._keep(
-                "cost_reason", pc.if_else(pa.array((how == UNPRICED) | self.full), reasons, fixed)
+                "cost_reason",
+                pc.if_else(
+                    pa.array(self.full), priced, pc.if_else(pa.array(how == UNPRICED), reasons, fixed)
+                ),
             ),
         }
+
+
+def _with_kind_notes(reasons: Any, kinds: Any) -> Any:
+    """Each reason with the note of a usage not reported appended (as :func:`tokenomy.pricing.compute
+    .with_kind_note` words it), for the calls whose usage was counted or estimated locally."""
+    notes = pa.nulls(len(kinds), pa.string())
+    for kind, note in _KIND_NOTES:
+        notes = pc.if_else(pc.equal(kinds, kind), note, notes)
+    joined = pc.if_else(pc.is_null(reasons), notes, pc.binary_join_element_wise(reasons, notes, "; "))
+    return pc.if_else(pc.is_null(notes), reasons, joined)
 
 
 def _column(calls: pa.Table, name: str) -> Any:
