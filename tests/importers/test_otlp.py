@@ -437,3 +437,48 @@ def test_real_openlit_and_langfuse_sdk_spans(store: DuckDBStore, pricer: Pricer,
     assert (sdk.usage.input_uncached, sdk.usage.output_visible) == (123, 456)
     assert sdk.parent_span_id == "dfe387fea7ef3b02"
     assert sdk.provider_reported_cost == Decimal("0.0021")
+
+
+@pytest.mark.parametrize(
+    ("attrs", "expected"),
+    [
+        ({"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o"}, ("openai", "gpt-4o")),
+        (
+            {"gen_ai.operation.name": "chat", "gen_ai.response.model": "claude-sonnet-4-5"},
+            ("anthropic", None),
+        ),
+        ({"gen_ai.operation.name": "chat", "gen_ai.request.model": "llama-3.1-8b-instant"}, ("groq", None)),
+    ],
+)
+def test_a_span_naming_only_its_model_gets_the_models_provider(
+    attrs: dict[str, Any], expected: tuple[str, str | None]
+) -> None:
+    request = samples.otlp_request([samples.span("8000000000000001", "chat", attrs)])
+    [call] = calls_from_spans(_spans(request), ImportOptions())
+    provider, model = expected
+    assert call.provider == provider
+    if model is not None:
+        assert call.request_model == model
+
+
+@pytest.mark.parametrize("system", [None, "gateway"])
+def test_vercel_ai_gateway_is_a_router_and_the_model_ids_prefix_the_provider(system: str | None) -> None:
+    attrs = {
+        "ai.operationId": "ai.generateText.doGenerate",
+        "ai.model.id": "openai/gpt-4o",
+        "ai.model.provider": "gateway",
+        "ai.usage.promptTokens": 10,
+        "ai.usage.completionTokens": 4,
+        **({"gen_ai.system": system} if system else {}),
+    }
+    request = samples.otlp_request([samples.span("8000000000000002", "ai.generateText.doGenerate", attrs)])
+    [call] = calls_from_spans(_spans(request), ImportOptions())
+    assert (call.provider, call.request_model) == ("openai", "gpt-4o")
+    unrouted = {**attrs, "ai.model.id": "some-house-model"}
+    request = samples.otlp_request([samples.span("8000000000000003", "ai.generateText.doGenerate", unrouted)])
+    [call] = calls_from_spans(_spans(request), ImportOptions())
+    assert call.provider == "gateway"  # nothing else says: the router's own name, not "unknown"
+    maker = {**attrs, "ai.model.id": "gpt-4o"}
+    request = samples.otlp_request([samples.span("8000000000000004", "ai.generateText.doGenerate", maker)])
+    [call] = calls_from_spans(_spans(request), ImportOptions())
+    assert call.provider == "openai"  # the model's maker before the router's name

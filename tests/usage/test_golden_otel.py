@@ -160,3 +160,13 @@ def test_every_span_reads_without_error() -> None:
     results = [from_otel(attrs) for attrs in spans]
     with_usage = [r for r in results if r.usage.input_total is not None or r.usage.output_total is not None]
     assert len(with_usage) >= 17
+
+
+def test_a_router_names_no_provider() -> None:
+    # a model alone is "unknown" here: the call's builder infers its maker (importers.otel_calls)
+    assert from_otel({"gen_ai.request.model": "gpt-4o"}).provider == "unknown"
+    gateway = {"ai.model.provider": "gateway", "gen_ai.system": "gateway", "ai.model.id": "openai/gpt-4o"}
+    assert from_otel(gateway).provider == "openai"
+    assert from_otel({**gateway, "ai.model.id": "xai/grok-3"}).provider == "x-ai"
+    assert from_otel({**gateway, "ai.model.id": "house-model"}).provider == "gateway"
+    assert from_otel({"gen_ai.request.model": "house-model"}).provider == "unknown"

@@ -41,10 +41,12 @@ from tokenomy.importers.otlp_decode import STATUS_ERROR, Span
 from tokenomy.importers.results import ImportOptions
 from tokenomy.importers.shape import shape_of
 from tokenomy.importers.steps import number_steps
-from tokenomy.providers import canonical, from_model_prefix
+from tokenomy.pricing.catalog import provider_of_model
+from tokenomy.providers import from_model_prefix
 from tokenomy.schema import Attribution, Call, Content, Status, Usage
 from tokenomy.usage import from_otel
 from tokenomy.usage.base import to_decimal
+from tokenomy.usage.otel import ROUTERS, named_provider
 
 CALL_OPERATIONS: Final = frozenset(
     {"chat", "text_completion", "generate_content", "embeddings", "completion"}
@@ -84,7 +86,6 @@ _USER_KEYS: Final = (
     "gen_ai.request.user",
 )
 _ENV_KEYS: Final = ("langfuse.environment", "deployment.environment.name", "deployment.environment")
-_PROVIDER_KEYS: Final = ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")
 _INPUT_KEYS: Final = (
     "gen_ai.input.messages",
     "langfuse.observation.input",
@@ -321,13 +322,15 @@ def _model(attrs: Mapping[str, Any]) -> str | None:
 
 
 def _provider(attrs: Mapping[str, Any], extracted: str | None, model: str | None) -> str | None:
-    named = canonical(_first(attrs, _PROVIDER_KEYS))
-    if named is None:
-        vercel = _str(attrs, "ai.model.provider")  # "openai.chat", "anthropic.messages"
-        named = canonical(vercel.split(".")[0]) if vercel else None
+    """The named provider (a router such as the Vercel AI Gateway names none), else the prefix of a
+    routed model name, else what :func:`tokenomy.usage.from_otel` found (the response or request
+    model's maker, or the one provider the price catalog lists it for), else the model's."""
+    named = named_provider(attrs)
     prefixed = from_model_prefix(model)[0]
-    generic = extracted in (None, "", "otel", "unknown")
-    return named or prefixed or (None if generic else extracted)
+    router = extracted in ROUTERS  # the router's own name, kept when nothing else tells
+    generic = router or extracted in (None, "", "otel", "unknown")
+    found = named or prefixed or (None if generic else extracted) or provider_of_model(model)
+    return found or (extracted if router else None)
 
 
 def _operation(attrs: Mapping[str, Any]) -> str:

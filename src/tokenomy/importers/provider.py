@@ -16,7 +16,11 @@ shape (messages, system, tool-definition and latest-user-turn tokens, counted lo
 may add ``provider``, ``session_id``, ``latency_ms``, ``ttft_ms`` and ``status_code``. An error
 response is stored as a failed call: with zero usage when an HTTP status of 400 or more says the
 provider refused it (refused requests are not billed), with unknown usage when only an error body
-was logged. A logged request URL names the provider (``api.anthropic.com``...). OpenAI-shaped bodies
+was logged. A stream that ends before its finish reason or terminal event is an error
+(``error_type`` :data:`CUT`), one with an error event an error of the event's type; the side of its
+usage a stream did not report (cut, or an OpenAI chat stream without ``include_usage``) is counted
+locally, as the SDK capture and the gateway do (:func:`tokenomy.capture.estimate.fill_missing`).
+A logged request URL names the provider (``api.anthropic.com``...). OpenAI-shaped bodies
 that carry Anthropic cache fields (LiteLLM's proxy) are read with LiteLLM's convention, so cache
 writes are not mistaken for uncached input.
 """
@@ -45,7 +49,7 @@ from tokenomy.importers.records import (
     sample_objects,
 )
 from tokenomy.importers.results import ImportOptions, Item
-from tokenomy.importers.shape import shape_of
+from tokenomy.importers.shape import Shape, shape_of
 from tokenomy.native import FieldError
 from tokenomy.pricing.catalog import provider_of_model
 from tokenomy.providers import canonical, from_model_prefix
@@ -277,13 +281,94 @@ def _stream_call(
     kept = list(events)
     if not kept:
         raise FieldError("(stream)", "no JSON events in the stream")
+    error = _stream_error(kept)
     try:
         extracted = accumulate(kept)
     except UsageError as exc:
-        raise FieldError("(stream)", str(exc)) from exc
+        if error is None:
+            raise FieldError("(stream)", str(exc)) from exc
+        return _error_only_stream(error, kept, request, wrapper, provider)
     if provider is not None:
         extracted = replace(extracted, provider=provider)
-    return _call(extracted, ("provider-stream", kept), request, wrapper, options, streamed=True)
+    # an error event mid-stream fails the call (a Responses one is already its FAILURE); one without
+    # its terminal event or finish reason was cut
+    ended = _error_type(error) if error is not None else None if _finished(kept, extracted) else CUT
+    return _call(
+        extracted, ("provider-stream", kept), request, wrapper, options, streamed=True, error_type=ended
+    )
+
+
+CUT: Final = "stream_cut"
+"""The ``error_type`` of a stream that ends before its finish reason or terminal event (a log of a
+connection cut, or of a stream its caller left): stored as an error, with what arrived."""
+_TERMINAL: Final = frozenset(
+    {"message_stop", "response.completed", "response.failed", "response.incomplete", "messageStop"}
+)
+
+
+def _finished(events: list[Mapping[str, Any]], extracted: Extracted) -> bool:
+    """True when a stream reached its end: its terminal event, or a finish reason.
+
+    A Responses stream ends only with ``response.completed``, ``.failed`` or ``.incomplete`` (its
+    partial response has a status ``in_progress``, no finish); an Anthropic stream with
+    ``message_stop`` or the stop reason of its ``message_delta``; a chat, Gemini or Bedrock stream
+    with a finish (stop) reason, whether or not it reported usage after it.
+    """
+    if extracted.api == "responses":
+        return extracted.extra.get("complete") is True
+    if extracted.finish_reason is not None:
+        return True
+    return any(event.get("type") in _TERMINAL or "messageStop" in event for event in events)
+
+
+def _stream_error(events: list[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """A stream's first error event: Anthropic's ``{"type": "error", "error": {...}}``, a chat chunk
+    carrying an ``error`` object, or a Responses ``error`` event (its ``code`` at the top level)."""
+    for event in events:
+        if event.get("type") == "error" or isinstance(event.get("error"), Mapping):
+            return event
+    return None
+
+
+def _error_type(event: Mapping[str, Any]) -> str:
+    """An error event's type: its ``error`` object's ``type`` (Anthropic, OpenAI chat), ``status``
+    (Gemini's ``RESOURCE_EXHAUSTED``) or ``code``; a Responses ``error`` event's ``code``."""
+    error = event.get("error")
+    if not isinstance(error, Mapping):
+        return opt_str(event, "code") or "stream_error"
+    status = error.get("status")
+    return (
+        opt_str(error, "type")
+        or (status if isinstance(status, str) else None)
+        or opt_str(error, "code")
+        or "stream_error"
+    )
+
+
+def _error_only_stream(
+    event: Mapping[str, Any],
+    events: list[Mapping[str, Any]],
+    request: Mapping[str, Any],
+    wrapper: Mapping[str, Any],
+    provider: str | None,
+) -> Call:
+    """A stream that reported only an error (Anthropic's ``overloaded_error`` before any message): a
+    failed call when its request names the model, else a rejected record saying what it was."""
+    error = event.get("error")
+    info: Mapping[str, Any] = error if isinstance(error, Mapping) else event
+    if opt_str(request, "model") is None:
+        message = opt_str(info, "message")
+        raise FieldError(
+            "(stream)",
+            f"the stream reported only an error ({_error_type(event)}{f': {message}' if message else ''}) "
+            "and no message: a failed call, but no request was logged with it to say which model it was for",
+        )
+    if provider is None and event.get("type") == "error" and isinstance(error, Mapping):
+        provider = "anthropic"  # the shape of Anthropic's error event
+    exchange = Exchange(wrapper, request, None, _status(wrapper.get("status_code")), provider)
+    content = ("provider-error", wrapper) if wrapper else ("provider-stream", events)
+    call = _error_call({"error": {**info, "type": _error_type(event)}}, exchange, content)
+    return replace(call, streamed=True)
 
 
 def _call(
@@ -294,12 +379,16 @@ def _call(
     options: ImportOptions,
     *,
     streamed: bool | None,
+    error_type: str | None = None,
 ) -> Call:
     """The Call of a read response; ``content`` is ``(kind, record)``, hashed for the id only when
-    the response carries none."""
+    the response carries none. ``error_type`` marks a stream that failed or was cut (an error)."""
     prefixed, model = from_model_prefix(opt_str(request, "model"))
     messages = request_messages(request)
     tools = request.get("tools") if isinstance(request.get("tools"), list) else None
+    shape = shape_of(messages, tools, model) if messages else None
+    if extracted.extra.get("complete") is False:  # a stream without its final usage: the rest counted
+        extracted = _counted(extracted, request, shape, model)
     started = (
         opt_time(wrapper, "timestamp") or opt_time(wrapper, "started_at") or _naive(extracted.created_at)
     )
@@ -326,25 +415,45 @@ def _call(
         usage=extracted.usage,
         max_output_tokens=_max_tokens(request),
         http_status=opt_int(wrapper, "status_code"),
-        status=Status.ERROR if isinstance(failure, str) else Status.OK,
-        error_type=failure if isinstance(failure, str) else None,
+        status=Status.ERROR if isinstance(failure, str) or error_type else Status.OK,
+        error_type=failure if isinstance(failure, str) else error_type,
         finish_reason=extracted.finish_reason,
         tool_uses=extracted.tool_uses,
         attribution=Attribution(user=_user(request, wrapper)),
         provider_reported_cost=extracted.provider_reported_cost,
         content=text,
-        **(shape_of(messages, tools, model).fields() if messages else {}),
+        **(shape.fields() if shape else {}),
     )
 
 
-def _error_call(body: Mapping[str, Any], exchange: Exchange) -> Call:
-    """A failed call: HTTP error status or an error body; its usage is unknown."""
+def _counted(
+    extracted: Extracted, request: Mapping[str, Any], shape: Shape | None, model: str | None
+) -> Extracted:
+    """A stream's usage with an unreported side counted locally, as the SDK capture and the gateway
+    do: the prompt from the logged request (when there is one), the output from the streamed text;
+    the usage is then ``estimated``."""
+    from tokenomy.capture.estimate import fill_missing, text_prompt_tokens  # noqa: PLC0415 (the SDK side)
+
+    counted_model = extracted.response_model or model
+    if shape is not None:
+        prompt: int | None = shape.input_tokens
+    else:
+        prompt = text_prompt_tokens(request.get("prompt"), counted_model) if "prompt" in request else None
+    usage = fill_missing(
+        extracted.usage, prompt_tokens=prompt, text=extracted.completion_text, model=counted_model
+    )
+    return extracted if usage is extracted.usage else replace(extracted, usage=usage)
+
+
+def _error_call(body: Mapping[str, Any], exchange: Exchange, content: tuple[str, Any] | None = None) -> Call:
+    """A failed call: HTTP error status or an error body; its usage is unknown. ``content`` is what
+    the id hashes when the wrapper has none (the wrapper itself by default)."""
     error = body.get("error")
     info: Mapping[str, Any] = error if isinstance(error, Mapping) else {"message": error}
     request, wrapper = exchange.request, exchange.wrapper
     prefixed, model = from_model_prefix(opt_str(request, "model"))
     return Call(
-        id=opt_str(wrapper, "id") or content_id("provider-error", wrapper),
+        id=opt_str(wrapper, "id") or content_id(*(content or ("provider-error", wrapper))),
         provider=canonical(opt_str(wrapper, "provider"))
         or exchange.provider
         or prefixed
@@ -357,7 +466,8 @@ def _error_call(body: Mapping[str, Any], exchange: Exchange) -> Call:
         usage=NOT_BILLED if exchange.failed else Usage(),
         status=Status.ERROR,
         error_type=opt_str(info, "type") or opt_str(info, "code"),
-        http_status=exchange.status or opt_int(info, "status"),
+        # Gemini's error gives the HTTP status as its code, and a name as its status (RESOURCE_EXHAUSTED)
+        http_status=exchange.status or _status(info.get("status")) or _status(info.get("code")),
         attribution=Attribution(user=_user(request, wrapper)),
     )
 

@@ -21,6 +21,7 @@ import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type in
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 from numpy.typing import NDArray
 
+from tokenomy.pricing.catalog import provider_of_model
 from tokenomy.providers import canonical, from_model_prefix
 from tokenomy.server.otlp_columns import BOOL, DOUBLE, INT, SpanColumns
 from tokenomy.server.otlp_fields import Ints
@@ -46,6 +47,7 @@ from tokenomy.server.otlp_lineage import Inheritance
 from tokenomy.server.otlp_tree import clean
 from tokenomy.server.otlp_values import AttributeIndex
 from tokenomy.store.arrow import CALLS_SCHEMA, TIME_TYPE
+from tokenomy.usage.otel import ROUTERS
 
 _STATUS_ERROR: Final = 2
 _APIS: Final = {"text_completion": "completions", "completion": "completions"}
@@ -208,20 +210,33 @@ def _models(provider: Any, system: Any, request: Any, response: Any) -> dict[str
     model = pc.coalesce(request, response)
     (requested,) = _per_value([model], lambda name: (from_model_prefix(name)[1] if name else None,), 1)
     if provider.null_count == 0:  # the usual case: the provider is named on every call
-        (named,) = _per_value([provider], lambda name: (canonical(name),), 1)
+        (named,) = _per_value([provider], lambda name: (_not_router(canonical(name)),), 1)
         if named.null_count == 0:
             return {"provider": named, "request_model": requested}
 
     def compute(
         provider: str | None, system: str | None, model: str | None, response: str | None
     ) -> tuple[Any]:
-        named = canonical(provider or system)
+        """As the importer's ``_provider`` (importers/otel_calls.py): the named provider (a router
+        names none), a routed model name's prefix, the model's maker, else the router's own name."""
+        given = canonical(provider or system)
+        named = _not_router(given)
         if named is None:
-            named = from_model_prefix(model)[0] or from_model_prefix(response or model)[0]
+            named = (
+                from_model_prefix(model)[0]
+                or from_model_prefix(response or model)[0]
+                or provider_of_model(model)
+                or (given if given in ROUTERS else None)
+            )
         return (named,)
 
     (named,) = _per_value([provider, system, model, response], compute, 1)
     return {"provider": named, "request_model": requested}
+
+
+def _not_router(name: str | None) -> str | None:
+    """``name``, or None for a router's name (the Vercel AI Gateway's ``gateway``): it names no provider."""
+    return None if name in ROUTERS else name
 
 
 def _operations(operation: Any) -> dict[str, Any]:

@@ -255,11 +255,31 @@ def _vercel_parts(attrs: Mapping[str, Any], texts: list[str], tools: list[ToolUs
             tools.append(tool_use(call.get("toolName"), call.get("input", call.get("args"))))
 
 
+ROUTERS: Final = frozenset({"gateway"})
+"""Provider names that say only that a router served the call: the Vercel AI Gateway's
+``ai.model.provider`` (and ``gen_ai.system``) ``gateway``, with a routed model id like
+``openai/gpt-4o``. The provider is then the model id's prefix."""
+
+
+def _names(attrs: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """The canonical provider names a span gives: :data:`PROVIDER`'s, and the Vercel AI SDK's
+    ``ai.model.provider`` (``openai.chat``, ``anthropic.messages``: the part before the dot)."""
+    vercel = _text(attrs, ("ai.model.provider",))
+    return canonical(_text(attrs, PROVIDER)), canonical(vercel.split(".")[0]) if vercel else None
+
+
+def named_provider(attrs: Mapping[str, Any]) -> str | None:
+    """The canonical provider a span's attributes name, or None; a router (:data:`ROUTERS`) names none."""
+    return next((name for name in _names(attrs) if name is not None and name not in ROUTERS), None)
+
+
 def _provider(attrs: Mapping[str, Any], model: str | None) -> str:
-    named = _text(attrs, PROVIDER)
-    vercel = _text(attrs, ("ai.model.provider",))  # "openai.chat", "anthropic.messages"
-    found = canonical(named) or canonical(vercel.split(".")[0] if vercel else None)
-    return found or from_model_prefix(model)[0] or "unknown"
+    """The named provider, else a routed model name's prefix; the router's own name when nothing
+    else tells, and ``unknown`` when nothing does (a call's provider is then inferred from its model
+    where a call is built, :mod:`tokenomy.importers.otel_calls`: the price catalog that knows the
+    makers' models sits above this layer)."""
+    found = named_provider(attrs) or from_model_prefix(model)[0]
+    return found or next((name for name in _names(attrs) if name is not None), None) or "unknown"
 
 
 def _extra(attrs: Mapping[str, Any], request_model: str | None, operation: str | None) -> dict[str, Any]:
