@@ -344,11 +344,13 @@ def test_a_number_that_is_not_one_rejects_its_span_naming_the_attribute() -> Non
         [
             usage_span("6000000000000001", {"intValue": "12x"}),  # read as no value: 12 tokens lost
             usage_span("6000000000000002", {"intValue": 12.5}),
-            usage_span("6000000000000003", nested, key="custom.list"),
+            usage_span("6000000000000003", nested, key="gen_ai.usage.details"),
             usage_span("6000000000000004", {"intValue": "12"}),
             usage_span("6000000000000005", {"intValue": {"low": 7, "high": 0}}),
             usage_span("6000000000000006", {"doubleValue": "0.5"}, key="gen_ai.request.temperature"),
             usage_span("6000000000000007", {"intValue": "1e3"}),  # as protobuf's JSON parser reads it
+            usage_span("6000000000000008", {"intValue": "n/a"}, key="app.retry_count"),  # no count: kept
+            usage_span("6000000000000009", nested, key="custom.list"),
         ]
     )
     found = list(decode_json(request, "t.json"))
@@ -359,12 +361,14 @@ def test_a_number_that_is_not_one_rejects_its_span_naming_the_attribute() -> Non
         "expected an integer (a JSON number or a numeric string), got '12x'",
         f"t.json: record 2, field '{where}[1].attributes[\"gen_ai.usage.input_tokens\"].intValue': "
         "expected an integer (a JSON number or a numeric string), got 12.5",
-        f"t.json: record 3, field '{where}[2].attributes[\"custom.list\"].arrayValue.values[1].doubleValue': "
+        f't.json: record 3, field \'{where}[2].attributes["gen_ai.usage.details"]'
+        ".arrayValue.values[1].doubleValue': "
         "expected a number, got 'fast'",
     ]
     kept = [s for s in found if isinstance(s, Span)]
-    assert [s.span_id for s in kept] == [f"600000000000000{n}" for n in (4, 5, 6, 7)]
-    assert [s.attributes.get("gen_ai.usage.input_tokens") for s in kept] == [12, 7, None, 1000]
+    assert [s.span_id for s in kept] == [f"600000000000000{n}" for n in (4, 5, 6, 7, 8, 9)]
+    assert kept[4].attributes["app.retry_count"] == "n/a"  # kept as sent, with the span and its tokens
+    assert [s.attributes.get("gen_ai.usage.input_tokens") for s in kept] == [12, 7, None, 1000, None, None]
     assert kept[2].attributes["gen_ai.request.temperature"] == 0.5
 
 

@@ -314,15 +314,25 @@ def _attributes(values: Any) -> dict[str, Any]:
     return out
 
 
+_COUNTED_WORDS: Final = ("usage", "token", "cost")
+"""Words in the keys of the attributes read as counts or money (``gen_ai.usage.input_tokens``,
+``gen_ai.request.max_tokens``, ``llm.usage.total_tokens``, ``tokenomy.cost``...)."""
+
+
 def _span_attributes(values: Any) -> dict[str, Any]:
-    """A span's attributes, every number checked: an ``intValue`` or ``doubleValue`` that is not a
-    number would otherwise be read as no value at all (a token count silently lost).
+    """A span's attributes, the numbers of its counts and money checked: an ``intValue`` or
+    ``doubleValue`` there that is not a number would otherwise be read as no value at all (a token
+    count silently lost). A bad number in any other attribute (``app.retry_count: "n/a"``) is kept
+    as sent, as before, with the span.
 
     Raises:
-        FieldError: An attribute's number is not one; the field names the attribute.
+        FieldError: A count's or money's number is not one; the field names the attribute.
     """
     for item in values if isinstance(values, Sequence) and not isinstance(values, str) else ():
         if isinstance(item, Mapping) and isinstance(item.get("key"), str):
+            key = item["key"].lower()
+            if not any(word in key for word in _COUNTED_WORDS):
+                continue
             problem = _number_problem(item.get("value"))
             if problem is not None:
                 raise FieldError(f"attributes[{json.dumps(item['key'])}].{problem[0]}", problem[1])
