@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Final, Literal, TypeVar
 
 from tokenomy.errors import ImportFileError, RecordError
+from tokenomy.store.native_file import truncation
 
 GZIP_MAGIC: Final = b"\x1f\x8b"
 SAMPLE_BYTES: Final = 64 * 1024
@@ -350,13 +351,12 @@ def _json_problem(text: str, exc: ValueError, *, one_line: bool = False) -> str:
     """
     if not isinstance(exc, json.JSONDecodeError):
         return f"not valid JSON: {exc}"
-    end = len(text.rstrip())
-    open_string = exc.msg.startswith("Unterminated string") and exc.pos < end
-    if exc.pos >= end or open_string:
-        opened = f" (a string opened at column {exc.colno} never closes)" if open_string else ""
+    cut = truncation(text, exc)
+    if cut is not None:
+        opened = f" ({cut})" if cut else ""
         if one_line:
             return f"truncated JSON: the line ends before the value is complete{opened}"
-        last = text.count("\n", 0, end) + 1
+        last = text.count("\n", 0, len(text.rstrip())) + 1
         return f"truncated JSON: the data ends at line {last} before the value is complete{opened}"
     at = f"column {exc.colno}" if one_line else f"line {exc.lineno}, column {exc.colno}"
     if exc.msg == "Extra data" and not one_line:
