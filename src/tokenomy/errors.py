@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -152,3 +153,12 @@ class RecordError(ImportFileError):
         super().__init__(path, f"{where}: {message}")
         self.record = record
         self.field = field
+
+
+def json_truncation(text: str, exc: json.JSONDecodeError) -> str | None:
+    """Whether ``text`` failed to parse because it was cut short: None when not; else why, in words
+    ("a string opened at column N never closes"), or "" when the value simply runs to the end."""
+    end = len(text.rstrip())
+    if exc.msg.startswith("Unterminated string") and exc.pos < end:
+        return f"a string opened at column {exc.colno} never closes"
+    return "" if exc.pos >= end else None

@@ -21,8 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Final, Literal, TypeVar
 
-from tokenomy.errors import ImportFileError, RecordError
-from tokenomy.store.native_file import truncation
+from tokenomy.errors import ImportFileError, RecordError, json_truncation
 
 GZIP_MAGIC: Final = b"\x1f\x8b"
 SAMPLE_BYTES: Final = 64 * 1024
@@ -351,7 +350,7 @@ def _json_problem(text: str, exc: ValueError, *, one_line: bool = False) -> str:
     """
     if not isinstance(exc, json.JSONDecodeError):
         return f"not valid JSON: {exc}"
-    cut = truncation(text, exc)
+    cut = json_truncation(text, exc)
     if cut is not None:
         opened = f" ({cut})" if cut else ""
         if one_line:

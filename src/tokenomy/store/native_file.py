@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from tokenomy.errors import ImportFileError, RecordError
+from tokenomy.errors import ImportFileError, RecordError, json_truncation
 from tokenomy.native import (
     INT_FIELDS,
     FieldError,
@@ -156,15 +156,6 @@ def _read_line(path: str, number: int, line: str, batch: Batch) -> None:
         batch.errors.append(RecordError(path, number, exc.field, exc.message))
 
 
-def truncation(text: str, exc: json.JSONDecodeError) -> str | None:
-    """Whether ``text`` failed to parse because it was cut short: None when not; else why, in words
-    ("a string opened at column N never closes"), or "" when the value simply runs to the end."""
-    end = len(text.rstrip())
-    if exc.msg.startswith("Unterminated string") and exc.pos < end:
-        return f"a string opened at column {exc.colno} never closes"
-    return "" if exc.pos >= end else None
-
-
 def json_problem(text: str, number: int, exc: json.JSONDecodeError, *, last: bool) -> str:
     """Where and why line ``number`` (``text``, without its line break) is not JSON, as a sentence.
 
@@ -172,7 +163,7 @@ def json_problem(text: str, number: int, exc: json.JSONDecodeError, *, last: boo
     of the line is truncated JSON; on the file's last line (no line break) the file looks cut short.
     """
     reason = exc.msg[:1].lower() + exc.msg[1:]
-    cut = truncation(text, exc)
+    cut = json_truncation(text, exc)
     if cut is not None:
         detail = cut or f"{reason} at column {exc.colno}"
         if last:
