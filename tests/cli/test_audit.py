@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from tests.analysis.test_audit import _caching_session, _retry_session
 from tests.analysis.waste.factory import store_of
+from tokenomy.cli import audit_json
 from tokenomy.cli.main import cli, main
 
 
@@ -43,6 +44,18 @@ def test_json_lists_findings_plan_and_cache_advice(tmp_path: Path) -> None:
     assert data["cache"]["routes"][0]["misses"][0]["reason"] == "not_cached"
     assert data["saved"] is None
     assert (data["plan"]["fixes_in_total"], data["plan"]["listed_total"]) == (2, data["plan"]["total"])
+
+
+def test_the_json_names_at_most_so_many_sessions_and_calls_with_whole_counts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(audit_json, "NAMED", 1)
+    code, out = _run("--db", str(_db(tmp_path)), "--format", "json", "--no-save")
+    assert code == 0, out
+    retry = json.loads(out)["findings"][1]
+    assert (retry["session_ids"], retry["sessions"]) == (["r1"], 2)
+    assert (retry["call_ids"]["wasted"], retry["wasted_calls"]) == (["r1-2"], 2)
+    assert retry["call_ids"]["context"] == ["r1-3"]
 
 
 def test_each_format_names_the_sessions_and_calls_to_open(tmp_path: Path) -> None:

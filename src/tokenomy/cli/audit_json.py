@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 from tokenomy.analysis.audit import AuditResult
 from tokenomy.analysis.cache_advisor import CacheAdvice, RouteCache
@@ -120,6 +120,12 @@ def when(value: datetime | None) -> str | None:
     return None if value is None else str(jsonable(value))
 
 
+NAMED: Final = 100
+"""The sessions, and the calls of each role, a finding names in the JSON at most (its counts are
+whole; the full lists are in the store's ``findings`` and ``finding_calls``): a finding on a large
+store can hold hundreds of thousands of calls."""
+
+
 def finding_json(finding: Finding) -> dict[str, Any]:
     """One finding: its figures, and the sessions and calls it names, so an engineer can open them."""
     return {
@@ -131,8 +137,8 @@ def finding_json(finding: Finding) -> dict[str, Any]:
         "sessions": len(finding.session_ids),
         "wasted_calls": len(finding.call_ids(WasteRole.WASTED)),
         "partial_calls": len(finding.call_ids(WasteRole.PARTIAL)),
-        "session_ids": list(finding.session_ids),
-        "call_ids": {role.value: list(finding.call_ids(role)) for role in WasteRole},
+        "session_ids": list(finding.session_ids[:NAMED]),
+        "call_ids": {role.value: list(finding.call_ids(role)[:NAMED]) for role in WasteRole},
         "wasted_tokens": finding.wasted_tokens,
         "wasted_cost": money(finding.wasted_cost),
         "unpriced_calls": finding.unpriced_calls,
