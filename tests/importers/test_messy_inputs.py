@@ -7,6 +7,7 @@ file it cannot read is a failed file saying why, and what it skips on purpose is
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -180,18 +181,35 @@ def test_json_lines_given_to_a_one_document_format_say_so(
     assert "a second JSON value follows the first (JSON lines?)" in str(failed)
 
 
-def test_a_recorded_cost_that_is_not_a_number_is_a_rejected_record(
+def test_a_recorded_cost_that_is_not_a_number_is_set_aside_and_its_call_kept(
     store: DuckDBStore, pricer: Pricer, tmp_path: Path
 ) -> None:
-    rows = [samples.spend_log("ok", spend=0.5), samples.spend_log("bad", spend="n/a")]
+    """A recorded cost is beside the call, never its price: the call and its tokens are stored
+    without it, and one note per file counts the records that carried such a value."""
+    rows = [
+        samples.spend_log("ok", spend=0.5),
+        samples.spend_log("bad", spend="n/a"),
+        samples.spend_log("worse", spend="n/a"),
+    ]
     summary = run(store, pricer, write_lines(tmp_path / "spend.jsonl", rows))
-    assert (summary.calls, summary.rejected) == (1, 1)  # before: both stored, the bad one's cost lost
-    (error,) = summary.files[0].errors
-    assert (error.record, error.field) == (2, "spend")
-    assert "expected a money amount (a number), got 'n/a'" in str(error)
+    assert (summary.calls, summary.rejected) == (3, 0)
+    assert summary.files[0].notes == [
+        "a recorded cost that is not a number (spend) was set aside: the call is stored without it"
+        " (2 records)"
+    ]
+    stored = {c.id: c for c in store.iter_calls()}
+    assert stored["ok"].provider_reported_cost == Decimal("0.5")
+    assert stored["bad"].provider_reported_cost is None
+    bad = stored["bad"].cost
+    assert bad is not None
+    assert bad.total is not None  # priced by tokenomy, as any call
     trace = {"id": "t1", "observations": [{**_generation("g1", "t1"), "costDetails": {"input": "x"}}]}
     summary = run(store, pricer, write_json(tmp_path / "lf.json", trace))
-    assert summary.files[0].errors[0].field == "observations[0].costDetails.input"
+    assert (summary.calls, summary.rejected) == (1, 0)
+    assert summary.files[0].notes == [
+        "a recorded cost that is not a number (observations[0].costDetails.input) was set aside: the call"
+        " is stored without it"
+    ]
 
 
 def test_import_help_names_recordings_and_the_exit_codes() -> None:

@@ -30,13 +30,14 @@ from tokenomy.importers.langfuse_usage import langfuse_usage
 from tokenomy.importers.messages import normalize, render, text_of, tool_uses_of
 from tokenomy.importers.reading import Sample, Source
 from tokenomy.importers.records import (
+    guarded,
     iter_records,
     ms_between,
     opt_int,
-    opt_money,
     opt_number,
     opt_str,
     opt_time,
+    reported_cost,
     sample_objects,
     tags_from,
 )
@@ -84,10 +85,11 @@ class LangfuseImporter(RecordImporter):
             if isinstance(record, RecordError):
                 yield record
                 continue
-            try:
-                calls.extend(trace_calls(record, options))
-            except FieldError as exc:
-                yield RecordError(source.name, number, exc.field, exc.message)
+            for item in guarded(source, number, trace_calls, record, options):
+                if isinstance(item, Call):
+                    calls.append(item)  # held for the steps, numbered over the whole file
+                else:
+                    yield item  # a bad record, or a note of a recorded cost set aside
         yield from number_steps(calls)
 
 
@@ -195,11 +197,11 @@ def _cost(obs: Mapping[str, Any], where: str) -> Any:
     details = obs.get("costDetails")
     if isinstance(details, Mapping) and details:
         if "total" in details:
-            return opt_money(details, "total", field=f"{where}.costDetails.total")
-        amounts = [opt_money(details, k, field=f"{where}.costDetails.{k}") for k in details]
+            return reported_cost(details, "total", field=f"{where}.costDetails.total")
+        amounts = [reported_cost(details, k, field=f"{where}.costDetails.{k}") for k in details]
         known = [a for a in amounts if a is not None]
         return sum(known[1:], known[0]) if known else None
-    return opt_money(obs, "calculatedTotalCost", field=f"{where}.calculatedTotalCost")
+    return reported_cost(obs, "calculatedTotalCost", field=f"{where}.calculatedTotalCost")
 
 
 def _seconds_ms(obs: Mapping[str, Any], key: str, where: str) -> float | None:

@@ -40,6 +40,7 @@ from tokenomy.importers.records import (
     opt_number,
     opt_str,
     opt_time,
+    reported_cost,
     require_object,
     sample_objects,
     tags_from,
@@ -179,7 +180,9 @@ def row_to_call(value: Any, options: ImportOptions) -> Call:
         finish_reason=opt_str(choice, "finish_reason") if choice else None,
         tool_uses=tool_uses_of(choice.get("message") or {}) if choice else (),
         attribution=_attribution(row, metadata),
-        provider_reported_cost=opt_money(row, "spend") if "spend" in row else opt_money(row, "response_cost"),
+        provider_reported_cost=reported_cost(row, "spend")
+        if "spend" in row
+        else reported_cost(row, "response_cost"),
         content=_content(messages, choice) if options.capture_content else None,
         **(shape_of(messages, None, model).fields() if messages else {}),
     )

@@ -34,9 +34,9 @@ from tokenomy.importers.records import (
     from_epoch,
     guarded,
     opt_int,
-    opt_money,
     opt_number,
     opt_str,
+    reported_cost,
     require_object,
     tags_from,
 )
@@ -113,7 +113,7 @@ def log_to_call(document: Any, options: ImportOptions) -> Call:
         finish_reason=_finish_reason(response),
         tool_uses=tool_uses_of(reply),
         attribution=Attribution(agent=tags.get("agent"), tags=tags),
-        provider_reported_cost=opt_money(log, "cost"),
+        provider_reported_cost=reported_cost(log, "cost"),
         content=_content(sent, reply) if options.capture_content else None,
         **shape_of(sent, tools if isinstance(tools, list) else None, model).fields(),
     )

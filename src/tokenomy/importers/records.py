@@ -9,13 +9,14 @@ record is read.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from tokenomy.errors import RecordError
 from tokenomy.importers.reading import Sample, Source
-from tokenomy.importers.results import Item
+from tokenomy.importers.results import Item, Note
 from tokenomy.native import FieldError, parse_time
 from tokenomy.usage.base import to_decimal
 
@@ -61,12 +62,26 @@ def sample_objects(sample: Sample, list_keys: tuple[str, ...] = ()) -> list[Mapp
     return [v for v in values if isinstance(v, Mapping)]
 
 
+_SET_ASIDE: ContextVar[list[str] | None] = ContextVar("tokenomy_import_set_aside", default=None)
+"""The fields of recorded costs that were not numbers, in the record being built (:func:`guarded`)."""
+
+
 def guarded(source: Source, number: int, build: Callable[..., Iterable[Item]], *args: Any) -> Iterator[Item]:
-    """Run ``build(*args)`` for one record; a FieldError becomes a RecordError for that record."""
+    """Run ``build(*args)`` for one record; a FieldError becomes a RecordError for that record, and
+    a recorded cost set aside (:func:`reported_cost`) a :class:`Note` after the record's items."""
+    token = _SET_ASIDE.set([])
     try:
-        yield from list(build(*args))
+        items = list(build(*args))
+        set_aside = _SET_ASIDE.get() or []
     except FieldError as exc:
-        yield RecordError(source.name, number, exc.field, exc.message)
+        items, set_aside = [RecordError(source.name, number, exc.field, exc.message)], []
+    finally:
+        _SET_ASIDE.reset(token)
+    yield from items
+    for name in dict.fromkeys(set_aside):
+        yield Note(
+            f"a recorded cost that is not a number ({name}) was set aside: the call is stored without it"
+        )
 
 
 def require_object(value: Any, what: str) -> Mapping[str, Any]:
@@ -142,6 +157,20 @@ def opt_time(obj: Mapping[str, Any], key: str, *, field: str | None = None) -> d
         except ValueError:
             pass
     return parse_time(value, field or key)
+
+
+def reported_cost(obj: Mapping[str, Any], key: str, *, field: str | None = None) -> Decimal | None:
+    """A cost the source recorded beside a call (kept for reconciliation, never used to price it):
+    :func:`opt_money`, except that a value that is not a number is set aside (None) rather than
+    rejecting the call, and :func:`guarded` notes it (the call's tokens are worth more than it)."""
+    try:
+        return opt_money(obj, key, field=field)
+    except FieldError as exc:
+        found = _SET_ASIDE.get()
+        if found is None:  # not inside guarded: nobody would say so
+            raise
+        found.append(exc.field)
+        return None
 
 
 def opt_money(obj: Mapping[str, Any], key: str, *, field: str | None = None) -> Decimal | None:

@@ -37,6 +37,7 @@ def store_items(items: Iterable[Item], source: Source, ctx: Context, *, fmt: str
         The file's result. A file-level error is recorded in ``failed``, never raised.
     """
     result = FileResult(path=source.name, format=fmt)
+    repeats: dict[str, int] = {}
     calls: list[Call] = []
     charges: list[Charge] = []
     outcomes: list[OutcomeEvent] = []
@@ -47,7 +48,7 @@ def store_items(items: Iterable[Item], source: Source, ctx: Context, *, fmt: str
                 if ctx.strict:
                     return _abort(result, item)
             elif isinstance(item, Note):
-                result.notes.append(item.message)
+                _note(result, item.message, repeats)
             elif isinstance(item, Call):
                 calls.append(_prepare_call(item, ctx, fmt))
             elif isinstance(item, OutcomeEvent):
@@ -63,6 +64,7 @@ def store_items(items: Iterable[Item], source: Source, ctx: Context, *, fmt: str
         if calls or charges or result.calls or result.charges:  # pending, or stored in earlier batches
             result.notes.append(f"{len(calls) + result.calls} calls read before the error were kept")
     _flush(calls, charges, result, ctx)
+    result.notes[:] = [f"{n} ({repeats[n]:,} records)" if repeats.get(n, 1) > 1 else n for n in result.notes]
     if outcomes:
         result.outcomes += ctx.store.insert_outcomes(outcomes, source=f"import:{fmt}").inserted
     return result
@@ -150,3 +152,13 @@ def _tally(calls: Iterable[Call], result: FileResult) -> None:
                 result.reported_calls += 1
                 result.reported_cost += call.provider_reported_cost
                 result.reported_priced += cost.total
+
+
+def _note(result: FileResult, message: str, repeats: dict[str, int]) -> None:
+    """Keep a note once per file, counting how many records gave it (a note per record, such as a
+    recorded cost set aside, would otherwise repeat itself thousands of times in the summary)."""
+    if message in repeats:
+        repeats[message] += 1
+    else:
+        repeats[message] = 1
+        result.notes.append(message)
