@@ -224,7 +224,8 @@ class _CountingStore:
 
     def totals(self, filters: CallFilter | None = None) -> pa.Table:
         table = self._store.totals(filters)
-        return table.append_column("usage_unknown", pa.array([7] * table.num_rows, pa.int64()))
+        column = pa.array([7] * table.num_rows, pa.int64())
+        return table.set_column(table.column_names.index("usage_unknown"), "usage_unknown", column)
 
     def query(self, sql: str, params: object = None) -> pa.Table:
         raise AssertionError(f"no second query expected: {sql}")

@@ -25,22 +25,9 @@ from tokenomy.analysis.dimensions import Grouping, Scope, as_utc
 from tokenomy.analysis.grouped import Selection, add, grouped_charges
 from tokenomy.schema import BUCKETS
 from tokenomy.store.base import CallFilter, Store
-from tokenomy.store.duckdb_filter import filter_sql
 
 CHARGE_SUMS: Final = {"charges": "count(*)", "charge_cost": "sum(c.amount)"}
 """The charges' count and cost, as the report table sums them (analysis.attribution)."""
-
-_TOKEN_FIGURES: Final = (*BUCKETS, "input_total", "output_total")
-_KEY_SQL: Final = (
-    "started_at::DATE AS day, provider, coalesce(nullif(response_model, ''), request_model) AS model"
-)
-_UNKNOWN_SQL: Final = (
-    f"SELECT {_KEY_SQL}, count(*) AS usage_unknown FROM calls WHERE ({{where}}) AND ("
-    + " OR ".join(f"{name} IS NULL" for name in _TOKEN_FIGURES)
-    + ") GROUP BY ALL"
-)
-"""Per (day, provider, model) of :meth:`Store.totals`, the calls that left a bucket or a total
-unreported (the report table's ``usage_unknown``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,20 +90,10 @@ def daily_totals(store: Store, filters: CallFilter | None = None, *, charges: bo
         The rows ordered by day, provider and model, with their grand total.
     """
     filters = filters or CallFilter()
-    table = store.totals(filters)
-    unknown = None if "usage_unknown" in table.column_names else _usage_unknown(store, filters)
-    rows = [_row(r, unknown) for r in table.to_pylist()]
+    rows = [_row(r) for r in store.totals(filters).to_pylist()]
     if charges and filters.provider is None and filters.model is None:
         rows = _with_charges(rows, _daily_charges(store, filters))
     return Report(rows=tuple(rows), total=grand_total(rows), filters=filters)
-
-
-def _usage_unknown(store: Store, filters: CallFilter) -> dict[tuple[Any, ...], int]:
-    """The calls with unreported usage per (day, provider, model), for a store whose
-    :meth:`Store.totals` does not count them itself (groups with none are left out)."""
-    where, params = filter_sql(filters)
-    rows = store.query(_UNKNOWN_SQL.format(where=where), params).to_pylist()
-    return {(r["day"], r["provider"], r["model"]): int(r["usage_unknown"]) for r in rows}
 
 
 def _daily_charges(store: Store, filters: CallFilter) -> dict[date, dict[str, Any]]:
@@ -154,10 +131,8 @@ def _day(bucket: Any) -> date:
     return bucket.date() if isinstance(bucket, datetime) else bucket
 
 
-def _row(values: Mapping[str, Any], unknown: Mapping[tuple[Any, ...], int] | None) -> ReportRow:
-    """A row of :meth:`Store.totals`, with its count of calls with unreported usage (``unknown``, or
-    the row's own ``usage_unknown`` column when the store counts them)."""
-    key = (values["day"], values["provider"], values["model"])
+def _row(values: Mapping[str, Any]) -> ReportRow:
+    """A row of :meth:`Store.totals`, with its count of calls with unreported usage."""
     return ReportRow(
         day=values["day"],
         provider=values["provider"],
@@ -168,7 +143,7 @@ def _row(values: Mapping[str, Any], unknown: Mapping[tuple[Any, ...], int] | Non
         output_total=_count(values["output_total"]),
         cost=values["cost"],
         unpriced=int(values["unpriced"]),
-        usage_unknown=int(values["usage_unknown"] or 0) if unknown is None else unknown.get(key, 0),
+        usage_unknown=int(values["usage_unknown"] or 0),
     )
 
 

@@ -323,19 +323,21 @@ class DuckDBStore:
 
         Columns: ``day`` (date, null when the call has no start time), ``provider``, ``model``,
         ``calls``, the six buckets, ``input_total``, ``output_total`` (sums of known values),
-        ``cost`` (decimal, sum over priced calls; null when none is priced) and ``unpriced``
-        (calls with no cost total). Ordered by day, provider, model.
+        ``cost`` (decimal, sum over priced calls; null when none is priced), ``unpriced``
+        (calls with no cost total) and ``usage_unknown`` (calls that left a bucket or a total
+        unreported). Ordered by day, provider, model.
         """
         where, params = filter_sql(filters)
-        sums = ", ".join(
-            f"sum({name})::BIGINT AS {name}" for name in (*BUCKETS, "input_total", "output_total")
-        )
+        figures = (*BUCKETS, "input_total", "output_total")
+        sums = ", ".join(f"sum({name})::BIGINT AS {name}" for name in figures)
+        unknown = " OR ".join(f"{name} IS NULL" for name in figures)
         sql = f"""
             SELECT started_at::DATE AS day, provider,
                    coalesce(nullif(response_model, ''), request_model) AS model,
                    count(*) AS calls, {sums},
                    sum(cost_total) AS cost,
-                   count(*) FILTER (WHERE cost_total IS NULL) AS unpriced
+                   count(*) FILTER (WHERE cost_total IS NULL) AS unpriced,
+                   count(*) FILTER (WHERE {unknown}) AS usage_unknown
             FROM calls WHERE {where}
             GROUP BY ALL
             ORDER BY day NULLS FIRST, provider NULLS FIRST, model NULLS FIRST
