@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tokenomy import tokens
-from tokenomy.capture.estimate import fill_missing, text_prompt_tokens
+from tokenomy.capture.estimate import TOOL_CALL_FRAMING, fill_missing, text_prompt_tokens, tool_call_tokens
 from tokenomy.schema import Kind, Usage
 
 
@@ -29,6 +29,24 @@ def test_reported_input_buckets_are_kept_and_only_the_output_is_counted() -> Non
     usage = fill_missing(started, prompt_tokens=1000, text="", model="claude-sonnet-4-6")
     assert (usage.input_total, usage.cache_read, usage.output_total) == (18, 7, 0)
     assert usage.kind is Kind.ESTIMATED
+
+
+def test_each_tool_call_adds_its_name_its_argument_text_and_the_framing() -> None:
+    calls = (("get_weather", '{"city":"Paris"}'), ("get_time", ""))
+    usage = fill_missing(Usage(), prompt_tokens=10, text="Checking.", model="gpt-4o", tool_text=calls)
+    assert tool_call_tokens("get_weather", '{"city":"Paris"}', "gpt-4o") == 2 + 5 + TOOL_CALL_FRAMING
+    assert tool_call_tokens("get_time", "", "gpt-4o") == 2 + TOOL_CALL_FRAMING
+    assert TOOL_CALL_FRAMING == 7
+    assert usage.output_total == tokens.count("Checking.", "gpt-4o").tokens + (2 + 5 + 7) + (2 + 7) == 25
+    assert usage.kind is Kind.ESTIMATED
+
+
+def test_a_tool_call_alone_is_output_and_a_reported_output_ignores_tool_text() -> None:
+    only = fill_missing(Usage(), prompt_tokens=None, text=None, model="gpt-4o", tool_text=(("f", "{}"),))
+    assert only.output_total == tokens.count("f", "gpt-4o").tokens + tokens.count("{}", "gpt-4o").tokens + 7
+    reported = Usage.of(input_total=5, output_total=3)
+    kept = fill_missing(reported, prompt_tokens=99, text=None, model="gpt-4o", tool_text=(("f", "{}"),))
+    assert kept is reported
 
 
 def test_without_a_prompt_count_the_input_stays_unknown() -> None:

@@ -9,6 +9,7 @@ from typing import Any
 from tests.importers import samples
 from tests.importers.support import calls, cost_total, run, write_lines
 from tokenomy import tokens
+from tokenomy.capture.estimate import TOOL_CALL_FRAMING
 from tokenomy.importers.messages import request_messages
 from tokenomy.importers.shape import shape_of
 from tokenomy.pricing import Pricer
@@ -227,3 +228,70 @@ def test_error_events_of_other_providers_give_their_type(
         "server_error",
         "openai",
     )
+
+
+def tool_chunks(id: str) -> list[dict[str, Any]]:
+    """A chat stream whose only output is a tool call, its arguments in three fragments, no usage."""
+    head = {"id": id, "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini"}
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {**head, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+    def call(**function: str) -> dict[str, Any]:
+        return {"tool_calls": [{"index": 0, "function": function}]}
+
+    return [
+        chunk({"role": "assistant", "content": None, **call(name="search_docs", arguments="")}),
+        *(chunk(call(arguments=part)) for part in ('{"query": "ret', "ry policy", '", "limit": 3}')),
+        chunk({}, "tool_calls"),
+    ]
+
+
+def test_chat_stream_without_usage_answering_with_a_tool_call_counts_the_call(
+    store: DuckDBStore, pricer: Pricer, tmp_path: Path
+) -> None:
+    path = write_lines(
+        tmp_path / "pairs.jsonl",
+        [exchange(REQUEST, tool_chunks("chatcmpl-tool"), "https://api.openai.com/v1/chat")],
+    )
+    assert run(store, pricer, path).calls == 1
+    call = calls(store)["chatcmpl-tool"]
+    assert (call.status, call.finish_reason, call.usage.kind) == (Status.OK, "tool_calls", Kind.ESTIMATED)
+    arguments = '{"query": "retry policy", "limit": 3}'
+    output = counted("search_docs", "gpt-4o-mini") + counted(arguments, "gpt-4o-mini") + TOOL_CALL_FRAMING
+    assert output == 2 + 13 + 7
+    assert call.usage.output_total == output
+    assert call.content is None  # the arguments were counted, not stored
+
+
+def test_responses_stream_cut_inside_a_function_call_counts_what_arrived_of_it(
+    store: DuckDBStore, pricer: Pricer, tmp_path: Path
+) -> None:
+    response = {
+        "id": "resp_cut",
+        "object": "response",
+        "status": "in_progress",
+        "model": "gpt-4o",
+        "output": [],
+    }
+    item = {
+        "type": "function_call",
+        "id": "fc_1",
+        "call_id": "call_1",
+        "name": "search_docs",
+        "arguments": "",
+    }
+    events: list[dict[str, Any]] = [
+        {"type": "response.created", "response": response},
+        {"type": "response.output_item.added", "output_index": 0, "item": item},
+        {"type": "response.function_call_arguments.delta", "output_index": 0, "delta": '{"query": '},
+        {"type": "response.function_call_arguments.delta", "output_index": 0, "delta": '"retry'},
+    ]
+    path = tmp_path / "cut.sse"
+    path.write_text(sse(events))
+    assert run(store, pricer, path).calls == 1
+    call = calls(store)["resp_cut"]
+    assert (call.status, call.error_type, call.usage.kind) == (Status.ERROR, "stream_cut", Kind.ESTIMATED)
+    assert [t.name for t in call.tool_uses] == ["search_docs"]
+    output = counted("search_docs", "gpt-4o") + counted('{"query": "retry', "gpt-4o") + TOOL_CALL_FRAMING
+    assert call.usage.output_total == output

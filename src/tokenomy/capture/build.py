@@ -191,7 +191,13 @@ def _usage(captured: Captured, extracted: Extracted | None, shape: Shape | None,
     if captured.items is None or (extracted is not None and extracted.extra.get("complete")):
         return usage
     text = extracted.completion_text if extracted else None
-    return fill_missing(usage, prompt_tokens=_prompt_tokens(captured, shape, model), text=text, model=model)
+    return fill_missing(
+        usage,
+        prompt_tokens=_prompt_tokens(captured, shape, model),
+        text=text,
+        model=model,
+        tool_text=extracted.tool_text if extracted else None,
+    )
 
 
 def _unseen(captured: Captured, shape: Shape | None, model: str | None) -> Usage:

@@ -44,6 +44,7 @@ from tokenomy.pricing.rates import Rates
 from tokenomy.schema import Attribution, Call, Status, ToolUse, Usage, new_call
 from tokenomy.usage import Extracted, SSEDecoder, extract, stream_accumulator
 from tokenomy.usage.anthropic import extract as anthropic_extract
+from tokenomy.usage.base import ToolText
 from tokenomy.usage.ids import distinct_id
 from tokenomy.usage.openai_chat import ChatStream
 from tokenomy.usage.openai_plain import plain_chat_parts
@@ -185,9 +186,18 @@ def build_call(exchange: Exchange, pricer: Pricer | None = None) -> Call:
         model = None
     surface = exchange.surface
     reading = _reading(exchange) if exchange.status == 200 else None
-    usage, response_model, response_id, finish_reason, tool_uses, tier, reported_cost, text, complete = (
-        reading or _NO_READING
-    )
+    (
+        usage,
+        response_model,
+        response_id,
+        finish_reason,
+        tool_uses,
+        tier,
+        reported_cost,
+        text,
+        calls,
+        complete,
+    ) = reading or _NO_READING
     n_messages, system_tokens, tool_def_tokens, user_tokens, history_tokens, prefix_hashes, prompt = (
         _shape_values(request, model, exchange.shapes) if surface.api != "embeddings" else _NO_SHAPE
     )
@@ -208,7 +218,7 @@ def build_call(exchange: Exchange, pricer: Pricer | None = None) -> Call:
     elif http_status is not None and exchange.streamed and not complete:
         if surface.api == "completions":  # a plain text prompt: its own tokens, no chat framing
             prompt = text_prompt_tokens(request.get("prompt"), model)
-        usage = fill_missing(usage, prompt_tokens=prompt, text=text, model=model)
+        usage = fill_missing(usage, prompt_tokens=prompt, text=text, model=model, tool_text=calls)
     if not tier:
         tier = str_or_none(request.get("service_tier"))
     cost = None
@@ -294,12 +304,14 @@ Reading = tuple[
     str | None,
     Decimal | None,
     str | None,
+    ToolText,
     bool,
 ]
 """What a call takes from its answer: usage, response model, response id, finish reason, tool uses,
-service tier, the provider's own cost, the answer's text and whether a stream's usage is complete
+service tier, the provider's own cost, the answer's text, its tool calls' text (for counting a
+stream's output when its usage is unknown) and whether a stream's usage is complete
 (a plain tuple: a record would be one more object a call)."""
-_NO_READING: Final[Reading] = (Usage(), None, None, None, (), None, None, None, False)
+_NO_READING: Final[Reading] = (Usage(), None, None, None, (), None, None, None, (), False)
 """The reading of a call without an answer (or one that could not be read)."""
 
 
@@ -314,6 +326,7 @@ def reading_of(found: Extracted) -> Reading:
         found.service_tier,
         found.provider_reported_cost,
         found.completion_text,
+        found.tool_text,
         bool(found.extra.get("complete")),
     )
 
@@ -444,6 +457,7 @@ def _direct_reading(body: Any, api: str, provider: str) -> Reading | None:
             tier if isinstance(tier, str) else None,
             None,
             text,
+            (),  # a body with tool calls is not plain: it has no quick reading
             False,
         )
     if api == "messages" and provider == "anthropic" and body.get("type") == "message":

@@ -430,8 +430,8 @@ def _counted(
     extracted: Extracted, request: Mapping[str, Any], shape: Shape | None, model: str | None
 ) -> Extracted:
     """A stream's usage with an unreported side counted locally, as the SDK capture and the gateway
-    do: the prompt from the logged request (when there is one), the output from the streamed text;
-    the usage is then ``estimated``."""
+    do: the prompt from the logged request (when there is one), the output from the streamed text and
+    tool calls; the usage is then ``estimated``."""
     from tokenomy.capture.estimate import fill_missing, text_prompt_tokens  # noqa: PLC0415 (the SDK side)
 
     counted_model = extracted.response_model or model
@@ -440,7 +440,11 @@ def _counted(
     else:
         prompt = text_prompt_tokens(request.get("prompt"), counted_model) if "prompt" in request else None
     usage = fill_missing(
-        extracted.usage, prompt_tokens=prompt, text=extracted.completion_text, model=counted_model
+        extracted.usage,
+        prompt_tokens=prompt,
+        text=extracted.completion_text,
+        model=counted_model,
+        tool_text=extracted.tool_text,
     )
     return extracted if usage is extracted.usage else replace(extracted, usage=usage)
 

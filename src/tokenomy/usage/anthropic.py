@@ -33,11 +33,14 @@ a request served in fast mode (``usage.speed`` ``"fast"``, billed at a premium) 
 Streams: ``message_start`` carries the input usage and cache fields, ``message_delta`` the
 cumulative usage; each field takes its latest non-null value (deltas are never added).
 ``message_start``'s ``output_tokens`` is a placeholder, so a stream cut before any
-``message_delta`` that counts the output has unknown output and is not complete.
+``message_delta`` that counts the output has unknown output and is not complete. A stream's
+tool text (:attr:`Extracted.tool_text`) is each tool-use block's ``input_json_delta`` fragments
+joined, as streamed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from typing import Any, Final
@@ -46,6 +49,7 @@ from tokenomy.schema import Quality, ToolUse, Usage
 from tokenomy.usage.adapter import Adapter, EventAccumulator, Extractor
 from tokenomy.usage.base import (
     Extracted,
+    call_text,
     count_tools,
     get_int,
     get_str,
@@ -185,6 +189,11 @@ def _block_tool(block: Mapping[str, Any]) -> ToolUse | None:
     return None if server is None else tool_use(block.get("name"), block.get("input"), server=server)
 
 
+def _block_call(block: Mapping[str, Any]) -> tuple[str, str] | None:
+    """A tool-use block's name and input (JSON): the model wrote both, server tools' included."""
+    return call_text(block.get("name"), block.get("input")) if block.get("type") in _TOOL_BLOCKS else None
+
+
 def _extra(
     body: Mapping[str, Any], folded: list[Mapping[str, Any]], others: list[Mapping[str, Any]]
 ) -> dict[str, Any]:
@@ -219,6 +228,7 @@ def extract(body: Mapping[str, Any]) -> Extracted:
         tool_uses=tuple(t for t in (_block_tool(b) for b in blocks) if t is not None),
         service_tier="fast" if get_str(usage, "speed") == "fast" else get_str(usage, "service_tier"),
         completion_text=join_text([t for t in texts if t]),
+        tool_text=tuple(t for t in (_block_call(b) for b in blocks) if t is not None),
         extra=_extra(body, folded, others),
     )
 
@@ -249,6 +259,12 @@ class _Block:
             except ValueError:  # a stream cut inside the arguments: hash what arrived
                 block["input"] = raw
         return block
+
+    def call(self) -> tuple[str, str] | None:
+        """A tool-use block's name and its input as streamed (the ``partial_json`` fragments)."""
+        if self.head.get("type") not in _TOOL_BLOCKS:
+            return None
+        return call_text(self.head.get("name"), "".join(self.parts) if self.parts else self.head.get("input"))
 
 
 def merge_latest(into: dict[str, Any], usage: Mapping[str, Any]) -> None:
@@ -307,8 +323,13 @@ class MessagesStream(EventAccumulator):
             usage.pop("output_tokens", None)
             usage.pop("output_tokens_details", None)
         body = {**self._head, "type": "message", "stop_reason": self._stop, "usage": usage or None}
-        body["content"] = [b.rebuilt() for _, b in sorted(self._blocks.items())]
-        return self.finish(self._extract(body), complete=self._delta_seen)
+        blocks = [b for _, b in sorted(self._blocks.items())]
+        body["content"] = [b.rebuilt() for b in blocks]
+        found = self._extract(body)
+        streamed = tuple(t for t in (b.call() for b in blocks) if t is not None)
+        if streamed != found.tool_text:  # the input as streamed, rather than re-written from the parsed one
+            found = dataclasses.replace(found, tool_text=streamed)
+        return self.finish(found, complete=self._delta_seen)
 
 
 ADAPTER: Final = Adapter(

@@ -19,6 +19,9 @@ from typing import Any, TypeGuard, TypeVar
 
 from tokenomy.schema import Quality, ToolUse, Usage
 
+ToolText = tuple[tuple[str, str], ...]
+"""Tool calls as (name, argument text) pairs (:attr:`Extracted.tool_text`)."""
+
 K = TypeVar("K")
 V = TypeVar("V")
 
@@ -40,6 +43,11 @@ class Extracted:
     provider_reported_cost: Decimal | None = None
     completion_text: str | None = None
     """Visible output text, for local counting and (only when capture is on) for storage."""
+    tool_text: ToolText = ()
+    """The tool calls the output carried, each as (name, argument text): the text as streamed (a
+    stream's argument fragments joined), or an argument object written as JSON. For counting the
+    output locally when its usage is unknown (:func:`tokenomy.capture.estimate.fill_missing`);
+    never stored, even when content capture is on."""
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -165,6 +173,21 @@ def tool_use(name: Any, arguments: Any = None, *, server: bool = False) -> ToolU
     if not isinstance(name, str) or not name:
         return None
     return ToolUse(name=name, args_hash=None if arguments is None else args_hash(arguments), server=server)
+
+
+def call_text(name: Any, arguments: Any) -> tuple[str, str] | None:
+    """A tool call as :attr:`Extracted.tool_text` keeps it: its name and its argument text; None when
+    ``name`` is no string.
+
+    Arguments already text (streamed JSON fragments joined, a custom tool's free-form input) are kept
+    as they are; an object is written as JSON with ``", "`` and ``": "`` separators, the way
+    Anthropic streams its ``input_json_delta`` fragments; None gives an empty text.
+    """
+    if not isinstance(name, str) or not name:
+        return None
+    if arguments is None or isinstance(arguments, str):
+        return name, arguments or ""
+    return name, json.dumps(arguments, ensure_ascii=False, default=str)
 
 
 def join_text(parts: list[str]) -> str | None:

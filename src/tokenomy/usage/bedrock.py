@@ -21,6 +21,7 @@ Streams: the ``metadata`` event carries the usage; events are accepted as the SD
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from typing import Any, Final
@@ -29,6 +30,7 @@ from tokenomy.schema import Quality, ToolUse, Usage
 from tokenomy.usage.adapter import Adapter, EventAccumulator, Extractor
 from tokenomy.usage.base import (
     Extracted,
+    call_text,
     check_total,
     count_tools,
     first_int,
@@ -138,6 +140,11 @@ def _block_tool(block: Mapping[str, Any]) -> ToolUse | None:
     return None if call is None else tool_use(call.get("name"), call.get("input"))
 
 
+def _block_call(block: Mapping[str, Any]) -> tuple[str, str] | None:
+    call = mapping(block.get("toolUse"))
+    return None if call is None else call_text(call.get("name"), call.get("input"))
+
+
 def extract(body: Mapping[str, Any]) -> Extracted:
     """Read a Converse response body."""
     message = mapping((mapping(body.get("output")) or {}).get("message"))
@@ -156,6 +163,7 @@ def extract(body: Mapping[str, Any]) -> Extracted:
         tool_uses=tuple(t for t in (_block_tool(b) for b in blocks) if t is not None),
         service_tier=get_str(body, "serviceTier", "type"),
         completion_text=join_text(texts),
+        tool_text=tuple(t for t in (_block_call(b) for b in blocks) if t is not None),
         extra={} if latency is None else {"latency_ms": latency},
     )
 
@@ -178,6 +186,10 @@ class _Block:
         if self.kind == "reasoningContent":
             return {"reasoningContent": {}}
         return {"text": raw}
+
+    def call(self) -> tuple[str, str] | None:
+        """A tool-use block's name and its input as streamed (the ``toolUse.input`` fragments)."""
+        return call_text(self.name, "".join(self.parts) or {}) if self.kind == "toolUse" else None
 
 
 class ConverseStream(EventAccumulator):
@@ -220,13 +232,18 @@ class ConverseStream(EventAccumulator):
         """The rebuilt Converse body read by the extractor, or None when no event was usable."""
         if self._meta is None and not self._blocks and self._stop is None:
             return None
-        content = [b.rebuilt() for _, b in sorted(self._blocks.items())]
+        blocks = [b for _, b in sorted(self._blocks.items())]
+        content = [b.rebuilt() for b in blocks]
         body: dict[str, Any] = {"output": {"message": {"role": "assistant", "content": content}}}
         body["stopReason"] = self._stop
         for key in ("usage", "metrics", "serviceTier"):
             if self._meta is not None and key in self._meta:
                 body[key] = self._meta[key]
-        return self.finish(self._extract(body), complete=self._meta is not None)
+        found = self._extract(body)
+        streamed = tuple(t for t in (b.call() for b in blocks) if t is not None)
+        if streamed != found.tool_text:  # the input as streamed, rather than re-written from the parsed one
+            found = dataclasses.replace(found, tool_text=streamed)
+        return self.finish(found, complete=self._meta is not None)
 
 
 ADAPTER: Final = Adapter(

@@ -44,6 +44,7 @@ from tokenomy.schema import Quality, ToolUse, Usage
 from tokenomy.usage.adapter import Adapter, EventAccumulator, Extractor
 from tokenomy.usage.base import (
     Extracted,
+    call_text,
     check_total,
     from_iso,
     get_int,
@@ -112,7 +113,9 @@ def _part_tool(part: Mapping[str, Any]) -> ToolUse | None:
     return None
 
 
-def _candidate(cand: Mapping[str, Any], texts: list[str], tools: list[ToolUse]) -> None:
+def _candidate(
+    cand: Mapping[str, Any], texts: list[str], tools: list[ToolUse], calls: list[tuple[str, str]]
+) -> None:
     for part in items((mapping(cand.get("content")) or {}).get("parts")):
         text = part.get("text")
         if isinstance(text, str) and text and not part.get("thought"):
@@ -120,6 +123,10 @@ def _candidate(cand: Mapping[str, Any], texts: list[str], tools: list[ToolUse]) 
         found = _part_tool(part)
         if found is not None:
             tools.append(found)
+            call = mapping(part.get("functionCall"))
+            written = None if call is None else call_text(call.get("name"), call.get("args") or {})
+            if written is not None:  # a function call's name and arguments (JSON), as the model wrote them
+                calls.append(written)
     grounding = mapping(cand.get("groundingMetadata")) or {}
     for query in grounding.get("webSearchQueries") or []:
         found = tool_use("google_search", query, server=True)
@@ -132,8 +139,9 @@ def extract(body: Mapping[str, Any]) -> Extracted:
     candidates = items(body.get("candidates"))
     texts: list[str] = []
     tools: list[ToolUse] = []
+    calls: list[tuple[str, str]] = []
     for cand in candidates:
-        _candidate(cand, texts, tools)
+        _candidate(cand, texts, tools, calls)
     model = get_str(body, "modelVersion")
     searches = sum(1 for t in tools if t.name == "google_search")
     if searches and model is not None and bills_per_grounded_prompt(model):
@@ -152,6 +160,7 @@ def extract(body: Mapping[str, Any]) -> Extracted:
         service_tier=_TRAFFIC_TIERS.get(get_str(meta, "trafficType") or "") or get_str(meta, "serviceTier"),
         created_at=from_iso(body.get("createTime")),
         completion_text=join_text(texts),
+        tool_text=tuple(calls),
         extra=extra,
     )
 

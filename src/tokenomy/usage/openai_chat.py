@@ -37,10 +37,11 @@ from decimal import Decimal
 from json.decoder import scanstring  # type: ignore[attr-defined]  # the C string scanner, untyped
 from typing import Any, Final
 
-from tokenomy.schema import ToolUse, Usage
+from tokenomy.schema import Usage
 from tokenomy.usage.adapter import Adapter, EventAccumulator, Extractor
 from tokenomy.usage.base import (
     Extracted,
+    call_text,
     check_total,
     from_unix,
     get_int,
@@ -122,19 +123,20 @@ def _message_text(choice: Mapping[str, Any]) -> str | None:
     return get_str(message, "refusal")
 
 
-def _tool_uses(choice: Mapping[str, Any]) -> list[ToolUse]:
+def _calls(choice: Mapping[str, Any]) -> list[tuple[Any, Any]]:
+    """(name, arguments) of each tool call of a choice's message: function, custom, legacy function_call."""
     message = mapping(choice.get("message")) or {}
-    found: list[ToolUse | None] = []
+    found: list[tuple[Any, Any]] = []
     for call in items(message.get("tool_calls")):
         function, custom = mapping(call.get("function")), mapping(call.get("custom"))
         if function is not None:
-            found.append(tool_use(function.get("name"), function.get("arguments")))
+            found.append((function.get("name"), function.get("arguments")))
         elif custom is not None:
-            found.append(tool_use(custom.get("name"), custom.get("input")))
+            found.append((custom.get("name"), custom.get("input")))
     legacy = mapping(message.get("function_call"))
     if legacy is not None:
-        found.append(tool_use(legacy.get("name"), legacy.get("arguments")))
-    return [t for t in found if t is not None]
+        found.append((legacy.get("name"), legacy.get("arguments")))
+    return found
 
 
 def provider_of(body: Mapping[str, Any], default: str) -> str:
@@ -157,11 +159,12 @@ def build(
     """An Extracted for a chat-shaped body whose usage the caller already converted.
 
     Choices are read in index order: the finish reason is the first choice's, the text is
-    every choice's text joined by newlines (each choice's tokens are billed), tool uses are
-    all choices' calls.
+    every choice's text joined by newlines (each choice's tokens are billed), tool uses and
+    tool text are all choices' calls (a stream's arguments as its fragments joined).
     """
     choices = sorted(items(body.get("choices")), key=lambda c: get_int(c, "index") or 0)
     texts = [t for t in (_message_text(c) for c in choices) if t]
+    calls = [call for c in choices for call in _calls(c)]
     return Extracted(
         usage=usage,
         provider=provider,
@@ -170,11 +173,12 @@ def build(
         response_model=get_str(body, "model"),
         response_id=get_str(body, "id"),
         finish_reason=get_str(choices[0], "finish_reason") if choices else None,
-        tool_uses=tuple(t for c in choices for t in _tool_uses(c)),
+        tool_uses=tuple(t for t in (tool_use(n, a) for n, a in calls) if t is not None),
         service_tier=get_str(body, "service_tier"),
         created_at=from_unix(body.get("created")),
         provider_reported_cost=cost,
         completion_text="\n".join(texts) if texts else None,
+        tool_text=tuple(t for t in (call_text(n, a) for n, a in calls) if t is not None),
         extra=dict(extra or {}),
     )
 

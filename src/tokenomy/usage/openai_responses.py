@@ -14,8 +14,9 @@ Convention (``usage``):
 
 A stream carries the usage only in its terminal event (``response.completed``,
 ``response.incomplete`` or ``response.failed``), whose ``response`` is a whole body. A stream
-cut before it yields the last response snapshot plus the output items finished so far,
-with unknown usage and no finish reason (the snapshot's ``in_progress`` is not one).
+cut before it yields the last response snapshot plus the output items finished so far (and
+the calls begun, with the argument fragments that arrived), with unknown usage and no finish
+reason (the snapshot's ``in_progress`` is not one).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from tokenomy.schema import ToolUse, Usage
 from tokenomy.usage.adapter import Adapter, EventAccumulator, Extractor
 from tokenomy.usage.base import (
     Extracted,
+    call_text,
     check_total,
     from_unix,
     get_int,
@@ -57,6 +59,9 @@ _CALL_ITEMS: Final[Mapping[str, tuple[str | None, str, bool]]] = {
     "mcp_call": (None, "arguments", True),
     "tool_search_call": ("tool_search", "arguments", True),
 }
+_WRITTEN_CALLS: Final = {"function_call": "arguments", "custom_tool_call": "input", "mcp_call": "arguments"}
+"""Call items whose name and argument text the model wrote (its output tokens), and their argument
+field: what :attr:`Extracted.tool_text` keeps. Hosted tools' actions (a web search's query) are left out."""
 _PER_USE: Final = {"web_search_call": "web_searches", "file_search_call": "file_searches"}
 
 
@@ -114,6 +119,11 @@ def _tool_use(item: Mapping[str, Any]) -> ToolUse | None:
     return tool_use(name, item.get(field) if field else None, server=server)
 
 
+def _call_text(item: Mapping[str, Any]) -> tuple[str, str] | None:
+    field = _WRITTEN_CALLS.get(str(item.get("type")))
+    return None if field is None else call_text(item.get("name"), item.get(field))
+
+
 def _per_use(body: Mapping[str, Any], output: list[Mapping[str, Any]]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for item in output:
@@ -137,6 +147,13 @@ def _text(output: list[Mapping[str, Any]]) -> str | None:
                     parts.append(text)
     return join_text(parts)
 
+
+_CALL_DELTAS: Final = (
+    ".function_call_arguments.delta",
+    ".custom_tool_call_input.delta",
+    ".mcp_call_arguments.delta",
+)
+"""Ends of the event types that stream a call's argument fragments (``response.mcp_call_arguments.delta``)."""
 
 _UNFINISHED: Final = frozenset({"queued", "in_progress"})
 """Statuses of a response that has not ended: the last snapshot of a stream cut, cancelled or failed
@@ -190,6 +207,7 @@ def build(
         created_at=from_unix(body.get("created_at")),
         provider_reported_cost=cost,
         completion_text=_text(output),
+        tool_text=tuple(t for t in (_call_text(i) for i in output) if t is not None),
         extra=dict(extra or {}),
     )
 
@@ -209,7 +227,7 @@ def extract(body: Mapping[str, Any]) -> Extracted:
 class ResponsesStream(EventAccumulator):
     """Keeps the latest response snapshot and the finished output items; the terminal event wins."""
 
-    __slots__ = ("_done", "_extract", "_failure", "_final", "_items", "_snapshot", "_text")
+    __slots__ = ("_calls", "_done", "_extract", "_failure", "_final", "_items", "_snapshot", "_text")
 
     def __init__(self, extract: Extractor) -> None:
         super().__init__()
@@ -220,6 +238,9 @@ class ResponsesStream(EventAccumulator):
         self._text: list[str] = []
         self._done = False
         self._failure: str | None = None  # the code of the stream's first error event
+        # call items added but not yet done, by output index: their argument fragments so far (a
+        # stream cut inside a call keeps what the model wrote of it)
+        self._calls: dict[int, tuple[Mapping[str, Any], list[str]]] = {}
 
     def _feed(self, event: Mapping[str, Any]) -> None:
         kind = get_str(event, "type")
@@ -232,8 +253,17 @@ class ResponsesStream(EventAccumulator):
             item = mapping(event.get("item"))
             if item is not None:
                 self._items.append(item)
+                self._calls.pop(get_int(event, "output_index") or 0, None)
         elif kind == "response.output_text.delta" and isinstance(event.get("delta"), str):
             self._text.append(event["delta"])
+        elif kind is not None and kind.endswith(_CALL_DELTAS):
+            call = self._calls.get(get_int(event, "output_index") or 0)
+            if call is not None and isinstance(event.get("delta"), str):
+                call[1].append(event["delta"])
+        elif kind == "response.output_item.added":
+            item = mapping(event.get("item"))
+            if item is not None and str(item.get("type")) in _WRITTEN_CALLS:
+                self._calls[get_int(event, "output_index") or 0] = (item, [])
         elif kind == "error" and self._failure is None:
             self._failure = get_str(event, "code") or "error"
 
@@ -241,10 +271,12 @@ class ResponsesStream(EventAccumulator):
         """The terminal response read by the extractor, or a partial one for a cut stream."""
         if self._final is not None:
             return self._failed(self.finish(self._extract(self._final), complete=True))
-        if self._snapshot is None and not self._items and not self._text:
+        if self._snapshot is None and not self._items and not self._text and not self._calls:
             return None
         body: dict[str, Any] = dict(self._snapshot or {"object": "response"})
         output = list(self._items)
+        for item, parts in self._calls.values():  # calls cut before their item was done
+            output.append({**item, _WRITTEN_CALLS[str(item.get("type"))]: "".join(parts)})
         if self._text and not any(i.get("type") == "message" for i in output):
             text = "".join(self._text)
             output.append({"type": "message", "content": [{"type": "output_text", "text": text}]})
