@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -20,7 +21,7 @@ def _invoke(*args: str | Path) -> Result:
 
 def _row(output: str, name: str) -> str:
     """The value cell of a summary row."""
-    match = re.search(rf"│ {re.escape(name)}\s+│\s+(\S+) │", output)
+    match = re.search(rf"│ {re.escape(name)}\s+│\s+(\S.*?) │", output)
     assert match, f"no row {name!r} in:\n{output}"
     return match.group(1)
 
@@ -38,8 +39,10 @@ def test_summary_values(tmp_path: Path) -> None:
     assert _row(out, "calls stored") == "4"
     assert _row(out, "duplicates skipped") == "0"
     assert _row(out, "sessions") == "3"
-    assert _row(out, "tokens cache_read") == "2,050"  # 2 x 1000 (LiteLLM) + 50 (OTel)
-    assert _row(out, "tokens cache_write_5m") == "200"
+    assert _row(out, "tokens cache_read") == "2,050 (3 of 4 calls)"  # 2 x 1000 (LiteLLM) + 50 (OTel)
+    assert _row(out, "tokens cache_write_5m") == "200 (2 of 4 calls)"  # the OTel spans leave it unknown
+    assert _row(out, "tokens output_visible") == "—"  # no call reported its output split
+    assert _row(out, "calls with usage unknown") == "4"
     assert _row(out, "tokens input total") == "2,700"  # 2 x 1200 + 200 + 100
     assert _row(out, "tokens output total") == "190"  # 2 x 80 + 20 + 10
     assert _row(out, "unpriced calls") == "0"
@@ -54,6 +57,56 @@ def test_summary_values(tmp_path: Path) -> None:
     again = _invoke(logs, "--db", db)
     assert again.exit_code == 0
     assert (_row(again.output, "calls stored"), _row(again.output, "duplicates skipped")) == ("0", "4")
+
+
+def test_unknown_usage_is_shown_as_unknown_and_counted(tmp_path: Path) -> None:
+    """An OpenAI stream logged without usage and LiteLLM rows without token counts: a figure no call
+    reported is "—", one some calls reported says how many, and the calls are counted, never as 0."""
+    bare = json.dumps({"user_api_key_team_alias": "search"})  # a spend log without its usage object
+    rows = write_json(
+        tmp_path / "rows.json",
+        [
+            samples.spend_log("full"),  # every input bucket; its output split is unknown
+            samples.spend_log("flat", metadata=bare),  # the totals only
+            samples.spend_log(
+                "none", metadata=bare, prompt_tokens=None, completion_tokens=None, total_tokens=None
+            ),
+        ],
+    )
+    stream = write_lines(tmp_path / "stream.jsonl", samples.openai_chunks()[:-1])  # without include_usage
+    result = _invoke(rows, stream, "--db", tmp_path / "t.duckdb")
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert _row(out, "calls stored") == "4"
+    assert _row(out, "calls with usage unknown") == "4"
+    assert _row(out, "tokens output_visible") == "—"  # no call reported it: never 0
+    assert _row(out, "tokens reasoning") == "—"
+    assert re.search(r"│ tokens cache_read\s+│\s+1,000 \(1 of 4 calls\) │", out)
+    assert re.search(
+        r"│ tokens input total\s+│\s+2,400 \(2 of 4 calls\) │", out
+    )  # the stream's prompt: unknown
+    assert re.search(r"│ tokens output total\s+│\s+161 \(3 of 4 calls\) │", out)  # 2 x 80 + 1 counted
+    assert "note: 4 call(s) did not report all of their usage: a token figure is the sum" in out
+
+
+def test_a_summary_with_every_figure_reported_has_no_usage_note(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "calls.jsonl", [samples.native_call("n-1"), samples.native_call("n-2")])
+    result = _invoke(path, "--team", "search", "--db", tmp_path / "t.duckdb")  # read through the sink
+    assert result.exit_code == 0, result.output
+    assert _row(result.output, "tokens input total") == "200"
+    assert _row(result.output, "tokens reasoning") == "0"  # reported as 0 by both calls
+    assert _row(result.output, "calls with usage unknown") == "0"
+    assert "did not report all of their usage" not in result.output
+
+
+def test_native_files_on_the_fast_path_say_their_unknown_usage_was_not_counted(tmp_path: Path) -> None:
+    """The store's fast path sums a native file's figures without saying which calls left one
+    unreported: the summary says the count is unknown rather than 0."""
+    path = write_lines(tmp_path / "calls.jsonl", [samples.native_call("n-1"), samples.native_call("n-2")])
+    result = _invoke(path, "--db", tmp_path / "t.duckdb")
+    assert result.exit_code == 0, result.output
+    assert _row(result.output, "calls with usage unknown") == "—"
+    assert "note: 2 call(s) of native files were stored by the store's fast path" in result.output
 
 
 def test_rejected_records_and_failed_files_exit_1(tmp_path: Path) -> None:

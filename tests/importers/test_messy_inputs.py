@@ -231,7 +231,11 @@ def test_the_same_note_from_many_files_is_printed_once(
     console = Console(width=400, record=True)
     print_summary(summary, console)
     lines = [line for line in console.export_text().splitlines() if line.startswith("note:")]
-    assert lines == [f"note: {first} and 1 more file(s): {NO_TIMES}"]  # before: one line per file
+    assert lines == [
+        f"note: {first} and 1 more file(s): {NO_TIMES}",  # before: one line per file
+        "note: 6 call(s) did not report all of their usage: a token figure is the sum over the calls that "
+        'reported it ("of N calls" when not all did), "—" where none did',  # the cache split: unknown
+    ]
 
 
 def test_transcript_lines_with_a_bad_conversation_early_are_still_transcripts(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from pathlib import Path
 
@@ -117,3 +118,42 @@ def test_recorded_cost_is_summed_next_to_our_price_of_the_same_calls(
     assert "cost recorded by the source (2 calls) │ $0.030000" in text
     assert f"tokenomy cost of the same 2 calls     │ ${ours.quantize(Decimal('0.000001'))}" in text
     assert run(store, pricer, path).reported_calls == 0  # duplicates are not counted again
+
+
+def test_unknown_usage_is_counted_never_summed_as_0(
+    store: DuckDBStore, pricer: Pricer, tmp_path: Path
+) -> None:
+    """A call that left a figure unreported is counted as such; a figure no call reported is None."""
+    bare = json.dumps({"user_api_key_team_alias": "search"})  # no usage object: the flat totals only
+    rows = [
+        samples.spend_log("full"),  # every bucket but the output split (no completion details)
+        samples.spend_log("flat", metadata=bare),  # input and output totals only
+        samples.spend_log(
+            "none", metadata=bare, prompt_tokens=None, completion_tokens=None, total_tokens=None
+        ),
+    ]
+    summary = run(store, pricer, write_json(tmp_path / "rows.json", rows))
+    assert summary.calls == 3
+    assert summary.usage_unknown == 3
+    assert summary.usage_uncounted == 0
+    assert summary.tokens == {
+        "input_uncached": 100,
+        "cache_read": 1000,
+        "cache_write_5m": 100,
+        "cache_write_1h": 0,
+        "output_visible": None,  # no call reported it: unknown, not 0
+        "reasoning": None,
+    }
+    assert (summary.input_total, summary.output_total) == (2400, 160)  # over 2 of the 3 calls
+    assert [summary.unreported(f) for f in ("cache_read", "output_visible", "input_total")] == [2, 3, 1]
+    (result,) = summary.files
+    assert (result.usage_unknown, result.unreported["cache_write_1h"]) == (3, 2)
+
+
+def test_a_run_without_stored_calls_has_known_zero_tokens(
+    store: DuckDBStore, pricer: Pricer, tmp_path: Path
+) -> None:
+    path = write_json(tmp_path / "rows.json", _rows("a"))
+    run(store, pricer, path)
+    again = run(store, pricer, path)  # a duplicate only: nothing stored, nothing unknown
+    assert (again.calls, again.usage_unknown, again.input_total, again.tokens["reasoning"]) == (0, 0, 0, 0)

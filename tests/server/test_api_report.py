@@ -29,8 +29,11 @@ from tokenomy.server.settings import ServerSettings
 from tokenomy.store import open_store
 
 NDJSON = {"content-type": "application/x-ndjson"}
-ROW_KEYS = {"day", "provider", "model", "calls", *BUCKETS, "input_total", "output_total", "cost", "unpriced"}
-"""The keys of a row of the report as it was before its new parameters."""
+ROW_KEYS = {
+    "day", "provider", "model", "calls", *BUCKETS, "input_total", "output_total", "cost", "unpriced",
+    "usage_unknown",
+}  # fmt: skip
+"""The keys of a row of the report without parameters (``usage_unknown`` as the CLI's JSON has it)."""
 
 
 def _usage(uncached: int, output: int, cache_read: int = 0) -> dict[str, int]:
@@ -152,6 +155,8 @@ def test_without_the_new_parameters_the_answer_is_as_before(answers: dict[str, A
     total = plain["total"]
     assert (total["calls"], _money(total["cost"]), total["unpriced"]) == (4, Decimal("0.034"), 1)
     assert (total["input_uncached"], total["cache_read"], total["output_visible"]) == (400, 50, 40)
+    assert [r["usage_unknown"] for r in plain["rows"]] == [0, 0, 0, 0]  # every call reported all of it
+    assert total["usage_unknown"] == 0
     assert answers["openai"]["total"]["calls"] == 3
 
 
@@ -346,3 +351,47 @@ def test_bad_parameters_are_a_400_that_names_them(tmp_path: Path, query: str, me
     answer = asyncio.run(scenario())
     assert answer.status == 400
     assert message in answer.json()["error"]["message"]
+
+
+def test_the_plain_totals_count_the_calls_with_unknown_usage(tmp_path: Path) -> None:
+    """Without ``charges=true`` the rows still say how many calls left usage unreported, and a token
+    figure none of them reported is null, as ``tokenomy report --format json`` prints them."""
+    known = dict.fromkeys(BUCKETS, 0)
+    records = [  # u1 and u2 left their cache read unknown; u3 reported everything; u4 reported nothing
+        {"id": "u1", "provider": "openai", "request_model": "gpt-4o", "started_at": "2026-03-01T10:00:00Z",
+         "usage": known | {"input_uncached": 1000, "cache_read": None, "output_visible": 50}},
+        {"id": "u2", "provider": "openai", "request_model": "gpt-4o", "started_at": "2026-03-01T11:00:00Z",
+         "usage": known | {"input_uncached": 10, "cache_read": None, "output_visible": 5}},
+        {"id": "u3", "provider": "openai", "request_model": "gpt-4o", "started_at": "2026-03-02T10:00:00Z",
+         "usage": known | {"input_uncached": 200, "cache_read": 100, "output_visible": 20}},
+        {"id": "u4", "provider": "openai", "request_model": "gpt-4o-mini",
+         "started_at": "2026-03-02T11:00:00Z", "usage": {}},
+    ]  # fmt: skip
+    app = Collector(ServerSettings(db=tmp_path / "u.duckdb"), pricer=Pricer())
+
+    async def scenario() -> dict[str, Answer]:
+        await app.startup()
+        try:
+            body = "\n".join(json.dumps(r) for r in records).encode()
+            stored = await call(app, "POST", "/v1/events", body, NDJSON)
+            assert stored.status == 200, stored.body
+            return {q: await call(app, "GET", f"/api/v1/report{q}") for q in ("", "?charges=true")}
+        finally:
+            await app.shutdown()
+
+    answers = {q: a.json() for q, a in asyncio.run(scenario()).items()}
+    plain = answers[""]
+    rows = [
+        (r["day"], r["model"], r["cache_read"], r["input_total"], r["usage_unknown"]) for r in plain["rows"]
+    ]
+    assert rows == [
+        ("2026-03-01", "gpt-4o", None, None, 2),
+        ("2026-03-02", "gpt-4o", 100, 300, 0),
+        ("2026-03-02", "gpt-4o-mini", None, None, 1),
+    ]
+    assert (plain["total"]["cache_read"], plain["total"]["usage_unknown"]) == (100, 3)
+    assert set(plain["total"]) == ROW_KEYS - {"day", "provider", "model"}
+    charged = answers["?charges=true"]
+    assert [r["usage_unknown"] for r in charged["rows"]] == [2, 0, 1]
+    assert charged["total"]["usage_unknown"] == 3
+    assert list(charged["total"]).count("usage_unknown") == 1

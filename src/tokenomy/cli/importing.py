@@ -155,6 +155,8 @@ def print_summary(summary: ImportSummary, console: Console) -> None:
     for note, paths in _grouped_notes(summary).items():
         where = paths[0] if len(paths) == 1 else f"{paths[0]} and {len(paths) - 1:,} more file(s)"
         console.print(f"note: {where}: {note}", markup=False, soft_wrap=True)
+    for usage_note in _usage_notes(summary):
+        console.print(f"note: {usage_note}", markup=False, soft_wrap=True)
     errors = summary.errors
     if errors:
         console.print(
@@ -187,9 +189,10 @@ def _totals_table(summary: ImportSummary) -> Table:
         ("charges stored", f"{summary.charges:,}"),
         *((("outcomes stored", f"{summary.outcomes:,}"),) if summary.outcomes else ()),
         ("sessions", f"{summary.sessions:,}"),
-        *((f"tokens {name}", f"{summary.tokens[name]:,}") for name in BUCKETS),
-        ("tokens input total", f"{summary.input_total:,}"),
-        ("tokens output total", f"{summary.output_total:,}"),
+        *((f"tokens {name}", _tokens(summary, name, summary.tokens[name])) for name in BUCKETS),
+        ("tokens input total", _tokens(summary, "input_total", summary.input_total)),
+        ("tokens output total", _tokens(summary, "output_total", summary.output_total)),
+        ("calls with usage unknown", _usage_unknown(summary)),
         ("cost (priced calls)", _money(summary.cost, summary.calls - summary.unpriced)),
         *_charge_rows(summary),
         *_reported_rows(summary),
@@ -200,6 +203,44 @@ def _totals_table(summary: ImportSummary) -> Table:
     for name, value in rows:
         table.add_row(name, value)
     return table
+
+
+def _tokens(summary: ImportSummary, figure: str, value: int | None) -> str:
+    """A token figure: "—" when no stored call reported it (unknown, never 0), and the calls it covers
+    when some did not report it, since the sum says nothing of those."""
+    if value is None:
+        return "—"
+    missing = summary.unreported(figure)
+    if not missing:
+        return f"{value:,}"
+    return f"{value:,} ({summary.calls - missing:,} of {summary.calls:,} calls)"
+
+
+def _usage_unknown(summary: ImportSummary) -> str:
+    """The stored calls that left a bucket or a total unreported; "—" when none of the stored calls
+    could be counted (native files on the store's fast path), and the calls left out when some could not."""
+    uncounted = summary.usage_uncounted
+    if uncounted and uncounted >= summary.calls:
+        return "—"
+    counted = f"{summary.usage_unknown:,}"
+    return f"{counted} (of {summary.calls - uncounted:,} counted calls)" if uncounted else counted
+
+
+def _usage_notes(summary: ImportSummary) -> list[str]:
+    """What the token figures cover when some stored calls did not report all of their usage, or when
+    some could not be checked (the store's fast path sums a native file's figures, unknown as 0)."""
+    notes = []
+    if summary.usage_unknown:
+        notes.append(
+            f"{summary.usage_unknown:,} call(s) did not report all of their usage: a token figure is the sum "
+            'over the calls that reported it ("of N calls" when not all did), "—" where none did'
+        )
+    if summary.usage_uncounted:
+        notes.append(
+            f"{summary.usage_uncounted:,} call(s) of native files were stored by the store's fast path, "
+            "which does not say which of them left usage unreported: their token figures count it as 0"
+        )
+    return notes
 
 
 def _charge_rows(summary: ImportSummary) -> list[tuple[str, str]]:

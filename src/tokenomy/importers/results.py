@@ -41,6 +41,9 @@ Item: TypeAlias = Call | Charge | OutcomeEvent | RecordError | Note
 MAX_KEPT_ERRORS = 200
 """Per file, the record errors kept for the summary (all of them are counted)."""
 
+TOKEN_FIGURES: tuple[str, ...] = (*BUCKETS, "input_total", "output_total")
+"""The token figures a summary adds up: the six exclusive buckets and the two side totals."""
+
 
 @dataclass(frozen=True, slots=True)
 class ImportOptions:
@@ -72,7 +75,9 @@ class FileResult:
     """What importing one file did.
 
     ``calls`` counts the calls stored now; ``duplicates`` the calls already stored (or repeated in
-    the file), which were skipped. Token and cost totals cover the stored calls only.
+    the file), which were skipped. Token and cost totals cover the stored calls only, and each token
+    figure only the calls that reported it: ``unreported`` counts the others, so that a figure no
+    call reported reads as unknown rather than 0 (docs/usage.md, "What None means").
     """
 
     path: str
@@ -95,6 +100,11 @@ class FileResult:
     tokens: dict[str, int] = field(default_factory=lambda: dict.fromkeys(BUCKETS, 0))
     input_total: int = 0
     output_total: int = 0
+    unreported: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TOKEN_FIGURES, 0))
+    """Per token figure (:data:`TOKEN_FIGURES`), the stored calls that left it unreported (None)."""
+    usage_unknown: int | None = 0
+    """Stored calls that left a bucket or a total unreported, as ``tokenomy report`` counts them;
+    None when not counted (a native file on the store's fast path: the store sums its figures)."""
     sessions: set[str] = field(default_factory=set)
     session_count: int = 0
     """Sessions counted by the store's fast path, which reports a number rather than the ids."""

@@ -86,19 +86,43 @@ class ImportSummary:
         return sum((f.reported_priced for f in self.files), Decimal(0))
 
     @property
-    def tokens(self) -> dict[str, int]:
-        """Tokens per exclusive bucket over the stored calls (unknown buckets count as 0)."""
-        return {name: sum(f.tokens.get(name, 0) for f in self.files) for name in BUCKETS}
+    def tokens(self) -> dict[str, int | None]:
+        """Tokens per exclusive bucket, each summed over the stored calls that reported it; None
+        (unknown, never 0) when calls were stored and none of them reported it."""
+        return {name: self._figure(name, sum(f.tokens.get(name, 0) for f in self.files)) for name in BUCKETS}
 
     @property
-    def input_total(self) -> int:
-        """Input tokens of the stored calls, including those whose split is unknown."""
-        return sum(f.input_total for f in self.files)
+    def input_total(self) -> int | None:
+        """Input tokens of the stored calls that reported them (including those whose split is
+        unknown); None when calls were stored and none of them did."""
+        return self._figure("input_total", sum(f.input_total for f in self.files))
 
     @property
-    def output_total(self) -> int:
-        """Output tokens of the stored calls, including those whose split is unknown."""
-        return sum(f.output_total for f in self.files)
+    def output_total(self) -> int | None:
+        """Output tokens of the stored calls that reported them; None when calls were stored and none did."""
+        return self._figure("output_total", sum(f.output_total for f in self.files))
+
+    def unreported(self, figure: str) -> int:
+        """Stored calls that left ``figure`` (a bucket, ``input_total`` or ``output_total``) unreported:
+        the figure's sum does not cover them."""
+        return sum(f.unreported.get(figure, 0) for f in self.files)
+
+    @property
+    def usage_unknown(self) -> int:
+        """Stored calls that left a bucket or a total unreported (as ``tokenomy report`` counts them),
+        over the files that count them (see :attr:`usage_uncounted`)."""
+        return sum(f.usage_unknown or 0 for f in self.files)
+
+    @property
+    def usage_uncounted(self) -> int:
+        """Stored calls of files that could not count their unknown usage (native files on the
+        store's fast path, whose figures the store sums)."""
+        return sum(f.calls for f in self.files if f.usage_unknown is None)
+
+    def _figure(self, name: str, known: int) -> int | None:
+        """``known``, or None when there are stored calls and every one of them left ``name`` unreported."""
+        calls = self.calls
+        return None if calls and self.unreported(name) >= calls else known
 
     @property
     def sessions(self) -> int:

@@ -17,7 +17,7 @@ from typing import Final, TypeVar
 
 from tokenomy.errors import ImportFileError, RecordError
 from tokenomy.importers.reading import Source
-from tokenomy.importers.results import Context, FileResult, Item, Note
+from tokenomy.importers.results import TOKEN_FIGURES, Context, FileResult, Item, Note
 from tokenomy.schema import BUCKETS, Call, Charge, OutcomeEvent
 
 BATCH: Final = 5000
@@ -133,12 +133,16 @@ def _first_of_each(records: list[_Record]) -> list[_Record]:
 
 
 def _tally(calls: Iterable[Call], result: FileResult) -> None:
+    """Add the stored calls up; a token figure a call did not report is counted as unreported, not as 0."""
     for call in calls:
         usage = call.usage
+        missing = [name for name in TOKEN_FIGURES if getattr(usage, name) is None]
+        for name in missing:
+            result.unreported[name] += 1
+        if missing and result.usage_unknown is not None:
+            result.usage_unknown += 1
         for name in BUCKETS:
-            value = getattr(usage, name)
-            if value is not None:
-                result.tokens[name] += value
+            result.tokens[name] += getattr(usage, name) or 0
         result.input_total += usage.input_total or 0
         result.output_total += usage.output_total or 0
         if call.session_id is not None:

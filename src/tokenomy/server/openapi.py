@@ -319,7 +319,9 @@ def document() -> dict[str, Any]:
         },
         "/api/v1/report": _get(
             "The report of `tokenomy report`. By default totals by UTC day, provider and model: calls, "
-            "tokens per bucket, cost, unpriced calls (with charges=true also charges and spend). With by, "
+            "tokens per bucket (null when none of a row's calls reported it), cost, unpriced calls, "
+            "usage_unknown (calls that left a bucket or a total unreported; with charges=true also "
+            "charges and spend). With by, "
             "bucket, where, compare, metrics, budget_tokens or parity: the attribution table (rows, total, "
             "notes, by, bucket, where) and its kpis, with drivers and baselines (compare) and metrics "
             "(metrics, budget_tokens, parity). With view=summary: period, previous, kpis, over_time, "
