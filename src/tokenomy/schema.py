@@ -31,6 +31,8 @@ INPUT_BUCKETS: Final = ("input_uncached", "cache_read", "cache_write_5m", "cache
 OUTPUT_BUCKETS: Final = ("output_visible", "reasoning")
 BUCKETS: Final = INPUT_BUCKETS + OUTPUT_BUCKETS
 """The six exclusive token buckets, in display order."""
+TOKEN_FIGURES: Final = (*BUCKETS, "input_total", "output_total")
+"""The token figures a usage reports: the six buckets and the two side totals."""
 
 COST_PARTS: Final = (*BUCKETS, "server_tools", "requests", "overhead")
 """Amounts a Cost is split into: the six token buckets, priced server-side tool uses (web

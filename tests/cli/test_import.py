@@ -99,14 +99,21 @@ def test_a_summary_with_every_figure_reported_has_no_usage_note(tmp_path: Path) 
     assert "did not report all of their usage" not in result.output
 
 
-def test_native_files_on_the_fast_path_say_their_unknown_usage_was_not_counted(tmp_path: Path) -> None:
-    """The store's fast path sums a native file's figures without saying which calls left one
-    unreported: the summary says the count is unknown rather than 0."""
-    path = write_lines(tmp_path / "calls.jsonl", [samples.native_call("n-1"), samples.native_call("n-2")])
+def test_native_files_on_the_fast_path_count_their_unknown_usage_too(tmp_path: Path) -> None:
+    """The store's fast path counts, in its own query, the calls that left a figure unreported: a
+    figure only some reported says so, one none reported is "—", never 0."""
+    known = samples.native_call("n-1")
+    no_cache = samples.native_call("n-2", usage={"input_uncached": 50, "output_visible": 5, "reasoning": 0})
+    nothing = samples.native_call("n-3", usage={})
+    path = write_lines(tmp_path / "calls.jsonl", [known, no_cache, nothing])
     result = _invoke(path, "--db", tmp_path / "t.duckdb")
     assert result.exit_code == 0, result.output
-    assert _row(result.output, "calls with usage unknown") == "—"
-    assert "note: 2 call(s) of native files were stored by the store's fast path" in result.output
+    assert _row(result.output, "calls stored") == "3"
+    assert _row(result.output, "tokens input_uncached") == "150 (2 of 3 calls)"
+    assert _row(result.output, "tokens cache_read") == "0 (1 of 3 calls)"
+    assert _row(result.output, "tokens output total") == "15 (2 of 3 calls)"
+    assert _row(result.output, "calls with usage unknown") == "2"
+    assert "note: 2 call(s) did not report all of their usage" in result.output
 
 
 def test_rejected_records_and_failed_files_exit_1(tmp_path: Path) -> None:

@@ -192,7 +192,7 @@ def _totals_table(summary: ImportSummary) -> Table:
         *((f"tokens {name}", _tokens(summary, name, summary.tokens[name])) for name in BUCKETS),
         ("tokens input total", _tokens(summary, "input_total", summary.input_total)),
         ("tokens output total", _tokens(summary, "output_total", summary.output_total)),
-        ("calls with usage unknown", _usage_unknown(summary)),
+        ("calls with usage unknown", f"{summary.usage_unknown:,}"),
         ("cost (priced calls)", _money(summary.cost, summary.calls - summary.unpriced)),
         *_charge_rows(summary),
         *_reported_rows(summary),
@@ -216,31 +216,14 @@ def _tokens(summary: ImportSummary, figure: str, value: int | None) -> str:
     return f"{value:,} ({summary.calls - missing:,} of {summary.calls:,} calls)"
 
 
-def _usage_unknown(summary: ImportSummary) -> str:
-    """The stored calls that left a bucket or a total unreported; "—" when none of the stored calls
-    could be counted (native files on the store's fast path), and the calls left out when some could not."""
-    uncounted = summary.usage_uncounted
-    if uncounted and uncounted >= summary.calls:
-        return "—"
-    counted = f"{summary.usage_unknown:,}"
-    return f"{counted} (of {summary.calls - uncounted:,} counted calls)" if uncounted else counted
-
-
 def _usage_notes(summary: ImportSummary) -> list[str]:
-    """What the token figures cover when some stored calls did not report all of their usage, or when
-    some could not be checked (the store's fast path sums a native file's figures, unknown as 0)."""
-    notes = []
-    if summary.usage_unknown:
-        notes.append(
-            f"{summary.usage_unknown:,} call(s) did not report all of their usage: a token figure is the sum "
-            'over the calls that reported it ("of N calls" when not all did), "—" where none did'
-        )
-    if summary.usage_uncounted:
-        notes.append(
-            f"{summary.usage_uncounted:,} call(s) of native files were stored by the store's fast path, "
-            "which does not say which of them left usage unreported: their token figures count it as 0"
-        )
-    return notes
+    """What the token figures cover when some stored calls did not report all of their usage."""
+    if not summary.usage_unknown:
+        return []
+    return [
+        f"{summary.usage_unknown:,} call(s) did not report all of their usage: a token figure is the sum "
+        'over the calls that reported it ("of N calls" when not all did), "—" where none did'
+    ]
 
 
 def _charge_rows(summary: ImportSummary) -> list[tuple[str, str]]:

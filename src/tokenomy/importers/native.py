@@ -179,7 +179,8 @@ def _fast(path: Path, source: Source, ctx: Context) -> FileResult:
         tokens=dict(imported.tokens),
         input_total=imported.input_total,
         output_total=imported.output_total,
-        usage_unknown=None,  # the store's totals do not say which calls left usage unreported
+        unreported=dict(imported.unreported),
+        usage_unknown=imported.usage_unknown,
         session_count=imported.sessions,
         aborted=imported.aborted,
     )

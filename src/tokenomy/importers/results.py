@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, TypeAlias
 
 from tokenomy.errors import ImportFileError, RecordError
-from tokenomy.schema import BUCKETS, Attribution, Call, Charge, OutcomeEvent
+from tokenomy.schema import BUCKETS, TOKEN_FIGURES, Attribution, Call, Charge, OutcomeEvent
 
 if TYPE_CHECKING:
     from tokenomy.pricing import Pricer
@@ -40,9 +40,6 @@ Item: TypeAlias = Call | Charge | OutcomeEvent | RecordError | Note
 
 MAX_KEPT_ERRORS = 200
 """Per file, the record errors kept for the summary (all of them are counted)."""
-
-TOKEN_FIGURES: tuple[str, ...] = (*BUCKETS, "input_total", "output_total")
-"""The token figures a summary adds up: the six exclusive buckets and the two side totals."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,10 +98,10 @@ class FileResult:
     input_total: int = 0
     output_total: int = 0
     unreported: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TOKEN_FIGURES, 0))
-    """Per token figure (:data:`TOKEN_FIGURES`), the stored calls that left it unreported (None)."""
-    usage_unknown: int | None = 0
-    """Stored calls that left a bucket or a total unreported, as ``tokenomy report`` counts them;
-    None when not counted (a native file on the store's fast path: the store sums its figures)."""
+    """Per token figure (:data:`tokenomy.schema.TOKEN_FIGURES`), the stored calls that left it
+    unreported (None)."""
+    usage_unknown: int = 0
+    """Stored calls that left a bucket or a total unreported, as ``tokenomy report`` counts them."""
     sessions: set[str] = field(default_factory=set)
     session_count: int = 0
     """Sessions counted by the store's fast path, which reports a number rather than the ids."""

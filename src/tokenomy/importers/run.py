@@ -109,15 +109,8 @@ class ImportSummary:
 
     @property
     def usage_unknown(self) -> int:
-        """Stored calls that left a bucket or a total unreported (as ``tokenomy report`` counts them),
-        over the files that count them (see :attr:`usage_uncounted`)."""
-        return sum(f.usage_unknown or 0 for f in self.files)
-
-    @property
-    def usage_uncounted(self) -> int:
-        """Stored calls of files that could not count their unknown usage (native files on the
-        store's fast path, whose figures the store sums)."""
-        return sum(f.calls for f in self.files if f.usage_unknown is None)
+        """Stored calls that left a bucket or a total unreported (as ``tokenomy report`` counts them)."""
+        return sum(f.usage_unknown for f in self.files)
 
     def _figure(self, name: str, known: int) -> int | None:
         """``known``, or None when there are stored calls and every one of them left ``name`` unreported."""

@@ -17,8 +17,8 @@ from typing import Final, TypeVar
 
 from tokenomy.errors import ImportFileError, RecordError
 from tokenomy.importers.reading import Source
-from tokenomy.importers.results import TOKEN_FIGURES, Context, FileResult, Item, Note
-from tokenomy.schema import BUCKETS, Call, Charge, OutcomeEvent
+from tokenomy.importers.results import Context, FileResult, Item, Note
+from tokenomy.schema import BUCKETS, TOKEN_FIGURES, Call, Charge, OutcomeEvent
 
 BATCH: Final = 5000
 """Calls per insert when not strict."""
@@ -139,7 +139,7 @@ def _tally(calls: Iterable[Call], result: FileResult) -> None:
         missing = [name for name in TOKEN_FIGURES if getattr(usage, name) is None]
         for name in missing:
             result.unreported[name] += 1
-        if missing and result.usage_unknown is not None:
+        if missing:
             result.usage_unknown += 1
         for name in BUCKETS:
             result.tokens[name] += getattr(usage, name) or 0

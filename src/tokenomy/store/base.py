@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any, Literal, Protocol, Self, TypeAlias
 
 from tokenomy.errors import RecordError
-from tokenomy.schema import BUCKETS, Call, Charge, Finding, OutcomeEvent
+from tokenomy.schema import BUCKETS, TOKEN_FIGURES, Call, Charge, Finding, OutcomeEvent
 
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
@@ -97,6 +97,11 @@ class ImportResult:
     tokens: dict[str, int] = field(default_factory=lambda: dict.fromkeys(BUCKETS, 0))
     input_total: int = 0
     output_total: int = 0
+    unreported: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TOKEN_FIGURES, 0))
+    """Per token figure (the buckets, ``input_total``, ``output_total``), the stored calls that left it
+    unreported (None): the sums above cover only the others."""
+    usage_unknown: int = 0
+    """Stored calls that left a bucket or a total unreported, as ``tokenomy report`` counts them."""
     charge_cost: Decimal = Decimal(0)
     """The amounts of the charges stored by this import."""
     cost: Decimal = Decimal(0)

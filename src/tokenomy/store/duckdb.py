@@ -22,7 +22,7 @@ import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type in
 
 from tokenomy import config as config_module
 from tokenomy.errors import StoreError
-from tokenomy.schema import BUCKETS, Call, Charge, Finding, OutcomeEvent, utc_now
+from tokenomy.schema import BUCKETS, TOKEN_FIGURES, Call, Charge, Finding, OutcomeEvent, utc_now
 from tokenomy.store import budgets as store_budgets
 from tokenomy.store import duckdb_events, duckdb_export, duckdb_import, duckdb_migrate, duckdb_priced
 from tokenomy.store import findings as store_findings
@@ -236,11 +236,13 @@ class DuckDBStore:
     def import_stats(self, stamp: datetime, result: ImportResult) -> ImportResult:
         """Fill ``result``'s totals from the calls and charges stored with ``imported_at = stamp``."""
         buckets = ", ".join(f"coalesce(sum({b}), 0)::BIGINT" for b in BUCKETS)
+        missing = ", ".join(f"count(*) FILTER (WHERE {f} IS NULL)" for f in TOKEN_FIGURES)
+        any_missing = " OR ".join(f"{f} IS NULL" for f in TOKEN_FIGURES)
         row = self._con.execute(
             f"""
             SELECT {buckets}, coalesce(sum(input_total), 0)::BIGINT, coalesce(sum(output_total), 0)::BIGINT,
                    coalesce(sum(cost_total), 0), count(*) FILTER (WHERE cost_total IS NULL),
-                   count(DISTINCT session_id)
+                   count(DISTINCT session_id), {missing}, count(*) FILTER (WHERE {any_missing})
             FROM calls WHERE imported_at = ?
             """,
             [stamp],
@@ -250,6 +252,9 @@ class DuckDBStore:
         result.cost = row[8]
         result.unpriced = int(row[9])
         result.sessions = int(row[10])
+        counts = row[11 : 11 + len(TOKEN_FIGURES)]
+        result.unreported = {f: int(n) for f, n in zip(TOKEN_FIGURES, counts, strict=True)}
+        result.usage_unknown = int(row[11 + len(TOKEN_FIGURES)])
         charges = self._con.execute(
             "SELECT coalesce(sum(amount), 0) FROM charges WHERE imported_at = ?", [stamp]
         ).fetchall()[0]
