@@ -19,7 +19,8 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+import re
+from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -162,3 +163,27 @@ def json_truncation(text: str, exc: json.JSONDecodeError) -> str | None:
     if exc.msg.startswith("Unterminated string") and exc.pos < end:
         return f"a string opened at column {exc.colno} never closes"
     return "" if exc.pos >= end else None
+
+
+ERROR_KIND_PATTERN: Final = "^[A-Za-z0-9_.:-]{1,64}$"
+"""What a stored ``error_type`` may be: 1 to 64 ASCII letters, digits, ``_ . : -`` (no spaces).
+
+Written for both Python's ``re`` (used with ``fullmatch``) and RE2 (the collector's columnar path
+matches it with ``pyarrow.compute``); in RE2 ``$`` is the end of the text."""
+KEY_PREFIX_PATTERN: Final = "^sk[-_]"
+"""The prefix most providers' API keys share (``sk-``, ``sk-ant-``, ``sk_``): never an error type."""
+_KIND: Final = re.compile(ERROR_KIND_PATTERN.strip("^$"))
+
+
+def error_kind(value: object) -> str | None:
+    """``value`` when it looks like an error classification (``rate_limit_error``, ``http_429``,
+    ``RateLimitError``, ``DEADLINE_EXCEEDED``), else None.
+
+    ``error_type`` is a low-cardinality label (OTel's ``error.type``), but senders often put free
+    text there (an exception's message, a status message) that can hold prompt text or a provider
+    key. Only a value matching :data:`ERROR_KIND_PATTERN` that does not start like a key
+    (:data:`KEY_PREFIX_PATTERN`) is kept; callers fall back to a type of their own.
+    """
+    if not isinstance(value, str) or _KIND.fullmatch(value) is None:
+        return None
+    return None if value.startswith(("sk-", "sk_")) else value

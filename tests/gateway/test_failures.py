@@ -162,6 +162,9 @@ def test_in_stream_error_is_forwarded_and_recorded_as_an_error(
         (['{"type":"error","error":{"type":"overloaded_error"}}'], "overloaded_error"),
         (['{"error":"text only"}'], None),
         (["[DONE]", '{"type":"error"}'], "stream_error"),
+        # free text in the type (a message with a prompt or a key) is never stored: a generic type instead
+        (['{"error":{"type":"MARKERPROMPT42 sk-test-MARKERKEY123","message":"x"}}'], "stream_error"),
+        (['{"type":"error","code":"sk-test-MARKERKEY123"}'], "stream_error"),
         # a Responses stream's error event: its code at the top level
         (
             ['{"type":"error","code":"server_error","message":"x","param":null,"sequence_number":3}'],
@@ -311,3 +314,50 @@ def test_a_plain_responses_answer_that_failed_is_an_error_call_with_its_usage(st
     else:
         assert (call.status, call.error_type) == (Status.OK, None)
     sink.shutdown(5)
+
+
+_LEAKY = "MARKERPROMPT42 with key sk-test-MARKERKEY123"
+"""Free text an upstream may put where a classification belongs: a prompt and a key."""
+
+
+def _recorded_after(status: int, body: dict[str, Any], path: str, request: dict[str, Any]) -> Any:
+    """The call the gateway records for one request the upstream answers with ``status`` and ``body``."""
+
+    async def answer(request: UpstreamRequest) -> UpstreamResponse:
+        return UpstreamResponse.of(
+            status, json.dumps(body).encode(), [(b"content-type", b"application/json")]
+        )
+
+    sink, target = memory_sink()
+    settings = GatewaySettings(routes=(Route(("*",), "openai", "http://upstream.test/v1", api_key="sk-r"),))
+    app = Gateway(settings, transport=HandlerTransport(answer), sink=sink)
+    relayed = asyncio.run(asgi_call(app, path, request))
+    assert (relayed.status, relayed.json()) == (status, body)  # relayed as it came, whatever is recorded
+    [call] = calls_of(sink, target)
+    sink.shutdown(5)
+    return call
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("invalid_request_error", "invalid_request_error"),
+        (_LEAKY, "http_400"),
+        ("x" * 65, "http_400"),
+        ("sk-test-MARKERKEY123", "http_400"),
+        (None, "http_400"),
+    ],
+)
+def test_an_upstream_errors_type_is_recorded_only_when_it_is_a_classification(
+    kind: str | None, expected: str
+) -> None:
+    body = {"error": {"message": "bad", "type": kind, "code": _LEAKY}}
+    call = _recorded_after(400, body, "/v1/chat/completions", {"model": "gpt-4o", "messages": MESSAGES})
+    assert (call.status, call.http_status, call.error_type) == (Status.ERROR, 400, expected)
+
+
+def test_a_failed_responses_answers_code_is_recorded_only_when_it_is_a_classification() -> None:
+    body = {**FAILED_RESPONSE, "error": {"code": _LEAKY, "message": "x"}}
+    call = _recorded_after(200, body, "/v1/responses", {"model": "gpt-4o", "input": "hi"})
+    assert (call.status, call.error_type) == (Status.ERROR, "failed")
+    assert call.usage.input_total == 12  # still billed

@@ -111,3 +111,28 @@ def test_usage_details_total_is_checked() -> None:
     assert Quality.TOTAL_MISMATCH in langfuse_usage({"input": 10, "output": 5, "total": 99}).quality
     # a key we do not understand (priced units we cannot place) disables the check
     assert langfuse_usage({"input": 10, "output": 5, "characters": 40, "total": 55}).ok
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("overloaded", "overloaded"),
+        (
+            "Error code: 401 - Incorrect API key provided: sk-test-MARKERKEY123 prompt MARKERPROMPT42",
+            "http_401",
+        ),
+        ("Error code: 429 - {'error': {'message': 'Rate limit reached', 'type': 'requests'}}", "http_429"),
+        ("Request failed for prompt MARKERPROMPT42", None),
+        ("sk-test-MARKERKEY123", None),
+        ("Error code: 4011 - x", None),
+    ],
+)
+def test_a_status_message_is_an_error_type_only_when_it_is_a_classification(
+    store: DuckDBStore, pricer: Pricer, tmp_path: Path, message: str, expected: str | None
+) -> None:
+    """A status message is an exception's text, prompt or key included: never stored as such."""
+    trace = samples.langfuse_trace()
+    trace["observations"][-1] |= {"level": "ERROR", "statusMessage": message}
+    run(store, pricer, write_json(tmp_path / "trace.json", trace))
+    failed = calls(store)[trace["observations"][-1]["id"]]
+    assert (failed.status, failed.error_type) == (Status.ERROR, expected)

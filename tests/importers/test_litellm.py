@@ -208,3 +208,22 @@ def test_search_and_mcp_rows_become_charges(store: DuckDBStore, pricer: Pricer, 
     assert (charges["mcp-1"]["kind"], charges["mcp-1"]["description"]) == ("mcp_tool", "github/create_issue")
     assert {row["session_id"] for row in charges.values()} == {"sess-ll"}
     assert {row["team"] for row in charges.values()} == {"search"}
+
+
+def test_an_error_class_that_is_free_text_is_not_stored(
+    store: DuckDBStore, pricer: Pricer, tmp_path: Path
+) -> None:
+    """``error_class`` should be a class name; free text there (a prompt, a key) is never the error type."""
+    rows = []
+    for name, error_class in (
+        ("req-kept", "litellm.RateLimitError"),
+        ("req-free", "MARKERPROMPT42 sk-test-K1"),
+    ):
+        row = samples.spend_log(name, status="failure", metadata='{"error_information": {}}', spend=0)
+        row["error_information"] = {"error_class": error_class, "error_code": "429"}
+        rows.append(row)
+    assert run(store, pricer, write_lines(tmp_path / "rows.jsonl", rows)).calls == 2
+    stored = calls(store)
+    assert (stored["req-kept"].error_type, stored["req-kept"].http_status) == ("litellm.RateLimitError", 429)
+    assert (stored["req-free"].status, stored["req-free"].error_type) == (Status.ERROR, None)
+    assert stored["req-free"].http_status == 429

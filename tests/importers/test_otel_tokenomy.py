@@ -230,3 +230,13 @@ def test_otlp_json_reads_back_the_same_records_as_protobuf() -> None:
     assert calls_from_spans(spans, options) == calls_from_spans(_spans([_call(1)]), options)
     found = sdk_records(spans)
     assert (found.charges, found.outcomes) == ([charge], [outcome])
+
+
+def test_an_sdk_spans_free_text_error_type_is_not_read_back() -> None:
+    """A span that says it is the SDK's still holds to the rule: no free text as the error type."""
+    failed = _call(3, status=Status.ERROR, error_type="MARKERPROMPT42 sk-test-MARKERKEY123", content=None)
+    (back,) = calls_from_spans(_spans([failed]), ImportOptions())
+    assert (back.status, back.error_type) == (Status.ERROR, None)
+    kept = _call(4, status=Status.ERROR, error_type="openai.RateLimitError", content=None)
+    (again,) = calls_from_spans(_spans([kept]), ImportOptions())
+    assert again.error_type == "openai.RateLimitError"

@@ -486,3 +486,41 @@ def test_vercel_ai_gateway_is_a_router_and_the_model_ids_prefix_the_provider(sys
     request = samples.otlp_request([samples.span("8000000000000004", "ai.generateText.doGenerate", maker)])
     [call] = calls_from_spans(_spans(request), ImportOptions())
     assert call.provider == "openai"  # the model's maker before the router's name
+
+
+def test_a_failed_spans_error_type_is_a_classification_never_its_message() -> None:
+    """A status message is often an exception's text, with the prompt or a key: never the error type."""
+    chat = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.request.model": "gpt-4o",
+        "gen_ai.usage.input_tokens": 10,
+    }
+    leaky = "MARKERPROMPT42 was refused for sk-test-MARKERKEY123"
+
+    def failed(span_id: str, message: str, **attrs: Any) -> dict[str, Any]:
+        out = samples.span(span_id, "chat", {**chat, **attrs})
+        out["status"] = {"code": 2, "message": message}
+        return out
+
+    request = samples.otlp_request(
+        [
+            failed("7100000000000001", leaky),
+            failed("7100000000000002", "DEADLINE_EXCEEDED"),
+            failed("7100000000000003", leaky, **{"error.type": "rate_limit_error"}),
+            failed("7100000000000004", "timeout", **{"error.type": leaky}),
+            failed("7100000000000005", leaky, **{"error.type": "x" * 65}),
+            failed("7100000000000006", "sk-test-MARKERKEY123"),
+            failed("7100000000000007", ""),
+        ]
+    )
+    found = calls_from_spans(_spans(request), ImportOptions())
+    assert [c.status.value for c in found] == ["error"] * 7
+    assert [c.error_type for c in found] == [
+        None,
+        "DEADLINE_EXCEEDED",
+        "rate_limit_error",
+        "timeout",
+        None,
+        None,
+        None,
+    ]

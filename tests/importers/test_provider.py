@@ -225,3 +225,26 @@ def test_a_failed_responses_answer_is_an_error_with_its_usage(
     assert (stored["resp_failed"].status, stored["resp_failed"].error_type) == (Status.ERROR, "server_error")
     assert stored["resp_failed"].usage.total == 150  # still billed as reported
     assert (stored["resp_ok"].status, stored["resp_ok"].error_type) == (Status.OK, None)
+
+
+def test_an_error_bodys_free_text_type_is_not_stored(
+    store: DuckDBStore, pricer: Pricer, tmp_path: Path
+) -> None:
+    """An error's ``type``/``code`` becomes the call's ``error_type`` only when it is a classification."""
+    leaky = "Incorrect API key provided: sk-test-MARKERKEY123 MARKERPROMPT42"
+    records = [
+        {
+            "id": "e1",
+            "request": {"model": "gpt-4o"},
+            "response": {"error": {"type": leaky, "code": "invalid_api_key"}},
+        },
+        {"id": "e2", "request": {"model": "gpt-4o"}, "response": {"error": {"type": leaky, "code": leaky}}},
+        {"id": "e3", "request": {"model": "gpt-4o"}, "response": {"error": leaky}},
+    ]
+    assert run(store, pricer, write_lines(tmp_path / "errors.jsonl", records)).calls == 3
+    stored = calls(store)
+    assert [(stored[i].status, stored[i].error_type) for i in ("e1", "e2", "e3")] == [
+        (Status.ERROR, "invalid_api_key"),
+        (Status.ERROR, None),
+        (Status.ERROR, None),
+    ]

@@ -295,3 +295,15 @@ def test_responses_stream_cut_inside_a_function_call_counts_what_arrived_of_it(
     assert [t.name for t in call.tool_uses] == ["search_docs"]
     output = counted("search_docs", "gpt-4o") + counted('{"query": "retry', "gpt-4o") + TOOL_CALL_FRAMING
     assert call.usage.output_total == output
+
+
+def test_an_error_events_free_text_type_is_not_stored(
+    store: DuckDBStore, pricer: Pricer, tmp_path: Path
+) -> None:
+    """An error event whose type is free text (a prompt, a key) fails the call as ``stream_error``."""
+    leaky = {"type": "error", "error": {"type": "MARKERPROMPT42 sk-test-MARKERKEY123", "message": "x"}}
+    path = tmp_path / "failed.sse"
+    path.write_text(sse([*anthropic_events()[:3], leaky]))
+    assert run(store, pricer, path).calls == 1
+    call = calls(store)["msg_s1"]
+    assert (call.status, call.error_type) == (Status.ERROR, "stream_error")

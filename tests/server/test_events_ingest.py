@@ -95,3 +95,22 @@ def test_ndjson_errors_name_the_line() -> None:
 def test_a_body_that_is_not_json_is_a_400(body: bytes, message: str) -> None:
     with pytest.raises(PayloadError, match=message):
         read_events(body, ndjson=False)
+
+
+def test_an_error_type_that_is_free_text_is_not_stored() -> None:
+    """An exception's message sent as ``error_type`` can quote the prompt or a key: the call is kept
+    without it; a classification is kept as sent."""
+    sent = [
+        {**CALL, "id": "e1", "status": "error", "error_type": "RateLimitError"},
+        {**CALL, "id": "e2", "status": "error", "error_type": "MARKERPROMPT42 sk-test-MARKERKEY123"},
+        {**CALL, "id": "e3", "status": "error", "error_type": "sk-test-MARKERKEY123"},
+    ]
+    batch, counts = read_events(json.dumps(sent).encode(), ndjson=False)
+    assert counts.calls == 3
+    rows = batch.calls.to_pylist()
+    assert [(r["id"], r["status"], r["error_type"]) for r in rows] == [
+        ("e1", "error", "RateLimitError"),
+        ("e2", "error", None),
+        ("e3", "error", None),
+    ]
+    assert "MARKER" not in json.dumps(rows, default=str)

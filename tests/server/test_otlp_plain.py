@@ -104,6 +104,9 @@ _VARIANTS: list[dict[str, Any]] = [
     {"gen_ai.response.id": "r" * 300, "gen_ai.provider.name": "OpenAI"},
     {"gen_ai.request.stream": "true", "gen_ai.request.max_tokens": 2.5},
     {"gen_ai.response.time_to_first_chunk": 1, "error.type": " timeout "},
+    {"error.type": "MARKERPROMPT42 refused: sk-test-MARKERKEY123"},  # free text: never an error type
+    {"error.type": "e" * 65},
+    {"error.type": "sk-test-MARKERKEY123"},
     {"server.port": "not a number", "gen_ai.request.stop_sequences": ["\n"]},
     {"gen_ai.response.model": "é-model", "gen_ai.request.model": "é-model"},
     # not plain: the importer's mapping takes these requests
@@ -123,6 +126,10 @@ _VARIANTS: list[dict[str, Any]] = [
 ]
 
 
+_LEAKY_MESSAGE = "Error code: 401 - MARKERPROMPT42 with key sk-test-MARKERKEY123"
+"""A status message as an exception's text makes it: prompt and key included."""
+
+
 def _request(rng: random.Random, index: int) -> tuple[list[SpanSpec], dict[str, Any]]:
     spans: list[SpanSpec] = []
     for _ in range(rng.randint(1, 4)):
@@ -136,7 +143,7 @@ def _request(rng: random.Random, index: int) -> tuple[list[SpanSpec], dict[str, 
                 hex_id(rng, 8),
                 hex_id(rng, 8),
                 status_code=rng.choice([0, 1, 2]),
-                status_message=rng.choice(["", "boom"]),
+                status_message=rng.choice(["", "boom", "DEADLINE_EXCEEDED", _LEAKY_MESSAGE]),
                 attributes=genai_attributes(rng, 10_000 + i, **variant),
             )
         )
@@ -166,6 +173,41 @@ def test_quick_rows_equal_the_importers_rows_on_varied_requests() -> None:
         slow += not read.quick
     assert quick >= 40, "too few requests took the quick path: the comparison would prove little"
     assert slow >= 20, "too few requests took the importer's path: the fallbacks are not exercised"
+
+
+def test_a_failed_calls_error_type_is_a_classification_on_both_paths() -> None:
+    """The quick path's column rule is the importer's :func:`tokenomy.errors.error_kind`: the same rows,
+    no free text (a status message, a free-text ``error.type``) stored, classifications kept."""
+    rng = random.Random(11)
+    trace = hex_id(rng, 16)
+    cases: list[tuple[str, dict[str, Any], str | None]] = [
+        (_LEAKY_MESSAGE, {}, None),
+        ("DEADLINE_EXCEEDED", {}, "DEADLINE_EXCEEDED"),
+        (_LEAKY_MESSAGE, {"error.type": "rate_limit_error"}, "rate_limit_error"),
+        ("timeout", {"error.type": _LEAKY_MESSAGE}, "timeout"),
+        (_LEAKY_MESSAGE, {"error.type": "x" * 65}, None),
+        ("sk-test-MARKERKEY123", {}, None),
+        ("", {}, None),
+    ]
+    spans = [
+        SpanSpec(
+            trace,
+            hex_id(rng, 8),
+            status_code=2,
+            status_message=message,
+            attributes=genai_attributes(rng, i, **{"gen_ai.response.id": f"resp-err-{i}", **attrs}),
+        )
+        for i, (message, attrs, _) in enumerate(cases)
+    ]
+    data = request_bytes(spans)
+    read = read_traces(data, "protobuf")
+    assert read.quick
+    rows = read.calls.to_pylist()
+    assert rows == reference_calls(data).to_pylist()
+    by_id = {row["id"]: row for row in rows}
+    assert [by_id[f"resp-err-{i}"]["error_type"] for i in range(len(cases))] == [c[2] for c in cases]
+    assert all(row["status"] == "error" for row in rows)
+    assert "MARKER" not in json.dumps(rows, default=str)
 
 
 def test_a_plain_request_is_quick_and_keeps_its_tree() -> None:
@@ -364,9 +406,11 @@ def test_a_json_span_whose_token_count_is_no_number_is_rejected_by_name() -> Non
 def test_a_bytes_attribute_is_stored_alike_from_json_and_protobuf() -> None:
     """OTLP/JSON carries bytes as base64, protobuf raw: both are stored as the same hex."""
     spans = [
-        SpanSpec("ef" * 16, "0000000000000001", name="tool", attributes={"gen_ai.blob": b"\x01\x02\xff"})
+        SpanSpec(
+            "ef" * 16, "0000000000000001", name="tool", attributes={"gen_ai.tool.call.id": b"\x01\x02\xff"}
+        )
     ]
     from_protobuf = read_traces(request_bytes(spans), "protobuf").spans.to_pylist()
     from_json = read_traces(request_json(spans), "json").spans.to_pylist()
-    assert [json.loads(r["attributes"]) for r in from_json] == [{"gen_ai.blob": "0102ff"}]
+    assert [json.loads(r["attributes"]) for r in from_json] == [{"gen_ai.tool.call.id": "0102ff"}]
     assert from_json == from_protobuf

@@ -192,3 +192,17 @@ def test_an_error_event_fails_the_stream_with_its_code() -> None:
     without_code = accumulate([*events()[:2], {"type": "error", "message": "boom"}])
     assert without_code.extra["failure"] == "error"
     assert "failure" not in accumulate(events()).extra
+
+
+def test_a_failure_code_that_is_free_text_is_not_kept() -> None:
+    """The code becomes the call's ``error_type``: free text (a prompt, a key) there is never kept."""
+    leaky = "MARKERPROMPT42 sk-test-MARKERKEY123"
+    failed = response(status="failed", error={"code": leaky, "message": "x"})
+    assert extract(failed).extra["failure"] == "failed"
+    keyed = response(status="failed", error={"code": "sk-test-MARKERKEY123", "message": "x"})
+    assert extract(keyed).extra["failure"] == "failed"
+    *head, _ = events()
+    streamed = accumulate([*head, {"type": "response.failed", "response": failed}])
+    assert streamed.extra["failure"] == "failed"
+    errored = accumulate([*events()[:2], {"type": "error", "code": leaky, "message": "boom"}])
+    assert errored.extra["failure"] == "error"

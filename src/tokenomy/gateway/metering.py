@@ -33,7 +33,7 @@ from tokenomy.capture.build import max_tokens_of, str_or_none, utc_milliseconds
 from tokenomy.capture.estimate import fill_missing, text_prompt_tokens
 from tokenomy.capture.ids import new_span_id, new_trace_id
 from tokenomy.capture.shapes import ShapeMemo
-from tokenomy.errors import TokenomyError
+from tokenomy.errors import TokenomyError, error_kind
 from tokenomy.gateway.formats import Surface
 from tokenomy.importers.messages import request_messages
 from tokenomy.importers.provider import NOT_BILLED
@@ -395,7 +395,8 @@ def stream_error(datas: list[str]) -> str | None:
     OpenAI's chat and Anthropic's events carry a top-level ``error`` object (its ``type``; the SDKs
     raise it); a Responses stream's ``error`` event has its ``code`` at the top level, and its
     ``response.failed`` event a response whose ``error`` holds the code. A text that merely says
-    "error" is escaped inside its JSON string, so only a real ``"error"`` key is decoded."""
+    "error" is escaped inside its JSON string, so only a real ``"error"`` key is decoded. A type that
+    is not a classification (:func:`tokenomy.errors.error_kind`) is stored as ``stream_error``."""
     for data in datas:
         if '"error"' not in data:
             continue
@@ -406,7 +407,7 @@ def stream_error(datas: list[str]) -> str | None:
         error = event.get("error") if type(event) is dict else None
         if isinstance(error, dict) or (type(event) is dict and event.get("type") == "error"):
             kind = error.get("type") if isinstance(error, dict) else event.get("code")
-            return kind if isinstance(kind, str) and kind else "stream_error"
+            return error_kind(kind) or "stream_error"  # free text there (a prompt, a key) is not stored
         if type(event) is dict and event.get("type") == "response.failed":  # a Responses answer that failed
             response = event.get("response")
             return (failure_of(response) if isinstance(response, dict) else None) or "failed"

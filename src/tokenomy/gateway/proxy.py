@@ -25,6 +25,7 @@ from typing import Any, Final
 from tokenomy.budgets.admission import Rejection
 from tokenomy.capture.shapes import ShapeMemo
 from tokenomy.capture.sink.core import Sink
+from tokenomy.errors import error_kind
 from tokenomy.gateway.attribution import PREFIX, from_headers
 from tokenomy.gateway.budget import Admitted, GatewayBudget
 from tokenomy.gateway.building import LoopBuilder
@@ -574,10 +575,12 @@ def _unpacked(unpack: Decoder, chunk: bytes, forwarded: bool) -> bytes:
 
 
 def _error_type(body: bytes, headers: Headers) -> str | None:
+    """An upstream error body's ``error.type`` when it is a classification
+    (:func:`tokenomy.errors.error_kind`); free text there (some servers put the message, prompt or
+    key included) is not stored, and the call's type is then ``http_<status>``."""
     obj = _body_json(body, headers)
     error = obj.get("error") if isinstance(obj, dict) else None
-    kind = error.get("type") if isinstance(error, dict) else None
-    return kind if isinstance(kind, str) else None
+    return error_kind(error.get("type")) if isinstance(error, dict) else None
 
 
 def _upstream_type(wire: WireFormat, kind: str) -> str:

@@ -14,16 +14,20 @@ Usage comes from ``usageDetails`` (:mod:`tokenomy.importers.langfuse_usage`), el
 deprecated ``usage`` object when its unit is tokens (totals only). Langfuse's own cost
 (``costDetails.total``, else the sum of ``costDetails``, else ``calculatedTotalCost``) is kept as
 ``provider_reported_cost``. Latency and time to first token come from ``startTime``, ``endTime``
-and ``completionStartTime``; ``level: ERROR`` makes the call an error. Steps number the calls of a
-session in the file by start time.
+and ``completionStartTime``; ``level: ERROR`` makes the call an error, its ``statusMessage`` the
+error type only when it is a classification (:func:`tokenomy.errors.error_kind`): a message that
+starts ``Error code: 429`` (the OpenAI and Anthropic SDKs' text) gives ``http_429``, any other text
+(it often quotes the prompt or the key) gives none. Steps number the calls of a session in the
+file by start time.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar, Final
 
-from tokenomy.errors import RecordError
+from tokenomy.errors import RecordError, error_kind
 from tokenomy.importers.base import RecordImporter
 from tokenomy.importers.ids import canonical_json
 from tokenomy.importers.langfuse_usage import langfuse_usage
@@ -53,6 +57,8 @@ CALL_TYPES: Final = frozenset({"GENERATION", "EMBEDDING"})
 _OBSERVATION_TYPES: Final = CALL_TYPES | {
     "SPAN", "EVENT", "AGENT", "TOOL", "CHAIN", "RETRIEVER", "EVALUATOR", "GUARDRAIL",
 }  # fmt: skip
+_HTTP_CODE: Final = re.compile(r"Error code: ([1-5][0-9][0-9])\b")
+"""The start of the OpenAI and Anthropic SDKs' error text (``Error code: 401 - {...}``)."""
 
 
 class LangfuseImporter(RecordImporter):
@@ -167,13 +173,24 @@ def _observation_call(
         usage=_usage(obs),
         max_output_tokens=_max_tokens(obs, where),
         status=Status.ERROR if error else Status.OK,
-        error_type=opt_str(obs, "statusMessage") if error else None,
+        error_type=_error_type(opt_str(obs, "statusMessage")) if error else None,
         tool_uses=tool_uses_of(obs["output"]) if isinstance(obs.get("output"), Mapping) else (),
         attribution=_attribution(obs, trace, by_id),
         provider_reported_cost=_cost(obs, where),
         content=_content(obs, messages) if options.capture_content else None,
         **(shape_of(messages, None, model).fields() if messages else {}),
     )
+
+
+def _error_type(message: str | None) -> str | None:
+    """An error observation's type from its status message: the message itself when it is a
+    classification, ``http_NNN`` when it starts with the SDKs' ``Error code: NNN`` (the gateway's
+    form for HTTP errors), else None: the rest of such a message is free text, prompt or key included."""
+    kind = error_kind(message)
+    if kind is not None or message is None:
+        return kind
+    found = _HTTP_CODE.match(message)
+    return f"http_{found[1]}" if found else None
 
 
 def _is_observation(obj: Mapping[str, Any], *, any_type: bool = False) -> bool:

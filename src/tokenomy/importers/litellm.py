@@ -25,7 +25,7 @@ from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from typing import Any, ClassVar, Final
 
-from tokenomy.errors import RecordError
+from tokenomy.errors import RecordError, error_kind
 from tokenomy.importers.base import RecordImporter
 from tokenomy.importers.ids import content_id, short_hash
 from tokenomy.importers.litellm_usage import litellm_usage
@@ -270,7 +270,9 @@ def _messages(row: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def _status(row: Mapping[str, Any], metadata: Mapping[str, Any]) -> tuple[Status, str | None, int | None]:
-    """OK or error; a payload keeps ``error_information`` on the row, a spend log in its metadata."""
+    """OK or error; a payload keeps ``error_information`` on the row, a spend log in its metadata.
+    The error type is its ``error_class`` when that is a classification (an exception class name),
+    never free text (:func:`tokenomy.errors.error_kind`)."""
     status = (opt_str(row, "status") or "success").lower()
     if status in ("success", "ok"):
         return Status.OK, None, None
@@ -280,7 +282,7 @@ def _status(row: Mapping[str, Any], metadata: Mapping[str, Any]) -> tuple[Status
     info = info if isinstance(info, Mapping) else {}
     code = opt_str(info, "error_code")
     http = int(code) if code and code.isdigit() else None
-    return Status.ERROR, opt_str(info, "error_class"), http
+    return Status.ERROR, error_kind(opt_str(info, "error_class")), http
 
 
 def _context_window(row: Mapping[str, Any], metadata: Mapping[str, Any]) -> int | None:

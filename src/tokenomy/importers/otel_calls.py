@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final
 
+from tokenomy.errors import error_kind
 from tokenomy.importers.ids import content_id
 from tokenomy.importers.langfuse_usage import langfuse_usage
 from tokenomy.importers.messages import normalize, render, text_of
@@ -245,8 +246,7 @@ def span_to_call(
         max_output_tokens=_positive_int(attrs.get("gen_ai.request.max_tokens")),
         service_tier=extracted.service_tier,
         status=Status.ERROR if span.status_code == STATUS_ERROR else Status.OK,
-        error_type=_str(attrs, "error.type")
-        or (span.status_message if span.status_code == STATUS_ERROR else None),
+        error_type=_error_type(span),
         finish_reason=extracted.finish_reason or _finish_reason(attrs),
         tool_uses=extracted.tool_uses,
         attribution=_attribution(span, lineage),
@@ -254,6 +254,17 @@ def span_to_call(
         content=_content(attrs, messages) if options.capture_content else None,
         **(shape_of(messages, None, request_model).fields() if messages else {}),
     )
+
+
+def _error_type(span: Span) -> str | None:
+    """The span's ``error.type``, else a failed span's status message, each only when it is a
+    classification (:func:`tokenomy.errors.error_kind`): a message is often an exception's text,
+    prompt or key included. A failed span with neither stores none (the collector's quick path
+    applies the same rule, :mod:`tokenomy.server.otlp_calls`)."""
+    found = error_kind(_str(span.attributes, "error.type"))
+    if found is None and span.status_code == STATUS_ERROR:
+        found = error_kind(span.status_message)
+    return found
 
 
 def _usage(attrs: Mapping[str, Any], usage: Usage) -> Usage:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
 
+from tokenomy.errors import error_kind
 from tokenomy.importers.otlp_decode import Span
 from tokenomy.importers.results import ImportOptions
 from tokenomy.schema import (
@@ -223,8 +224,9 @@ def _usage(attrs: Mapping[str, Any]) -> Usage:
 
 
 def _error_type(attrs: Mapping[str, Any]) -> str | None:
-    """The call's error type; the conventions' fallback, written for a failed call without one, is none."""
-    found = _str(attrs, "error.type")
+    """The call's error type; the conventions' fallback, written for a failed call without one, is none,
+    and so is a value that is no classification (:func:`tokenomy.errors.error_kind`), as elsewhere."""
+    found = error_kind(_str(attrs, "error.type"))
     return None if found == OTHER_ERROR else found
 
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Final
 
-from tokenomy.errors import RecordError, UsageError
+from tokenomy.errors import RecordError, UsageError, error_kind
 from tokenomy.importers.base import RecordImporter
 from tokenomy.importers.ids import content_id
 from tokenomy.importers.litellm_usage import litellm_usage
@@ -332,15 +332,16 @@ def _stream_error(events: list[Mapping[str, Any]]) -> Mapping[str, Any] | None:
 
 def _error_type(event: Mapping[str, Any]) -> str:
     """An error event's type: its ``error`` object's ``type`` (Anthropic, OpenAI chat), ``status``
-    (Gemini's ``RESOURCE_EXHAUSTED``) or ``code``; a Responses ``error`` event's ``code``."""
+    (Gemini's ``RESOURCE_EXHAUSTED``) or ``code``; a Responses ``error`` event's ``code``. Only a
+    classification counts (:func:`tokenomy.errors.error_kind`): free text there is not stored."""
     error = event.get("error")
     if not isinstance(error, Mapping):
-        return opt_str(event, "code") or "stream_error"
+        return error_kind(opt_str(event, "code")) or "stream_error"
     status = error.get("status")
     return (
-        opt_str(error, "type")
-        or (status if isinstance(status, str) else None)
-        or opt_str(error, "code")
+        error_kind(opt_str(error, "type"))
+        or error_kind(status)
+        or error_kind(opt_str(error, "code"))
         or "stream_error"
     )
 
@@ -469,7 +470,7 @@ def _error_call(body: Mapping[str, Any], exchange: Exchange, content: tuple[str,
         # A request the provider refused (HTTP 4xx/5xx) is not billed; an error body alone says nothing.
         usage=NOT_BILLED if exchange.failed else Usage(),
         status=Status.ERROR,
-        error_type=opt_str(info, "type") or opt_str(info, "code"),
+        error_type=error_kind(opt_str(info, "type")) or error_kind(opt_str(info, "code")),
         # Gemini's error gives the HTTP status as its code, and a name as its status (RESOURCE_EXHAUSTED)
         http_status=exchange.status or _status(info.get("status")) or _status(info.get("code")),
         attribution=Attribution(user=_user(request, wrapper)),

@@ -5,7 +5,9 @@ The rules are the OTLP importer's (:mod:`tokenomy.importers.otel_calls` with
 the response id is the call's id (else ``<trace id>:<span id>``); the provider is the canonical
 ``gen_ai.provider.name`` (or ``gen_ai.system``), else the prefix of a routed model name; usage
 follows the OTel convention (input includes cache reads and writes, output includes reasoning);
-steps number each session's calls by start time, ties in request order. Work that depends on a
+steps number each session's calls by start time, ties in request order; the error type is
+``error.type``, else a failed span's status message, each kept only when it is a classification
+(:func:`tokenomy.errors.error_kind`, here as a regular expression on the column). Work that depends on a
 value rather than a row (canonical provider names, model prefixes, string cleaning) is done
 once per distinct value. Whatever a plain call may not hold raises :class:`NotPlainError`, and
 the request goes the importer's way, which has the final word.
@@ -21,6 +23,7 @@ import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type in
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 from numpy.typing import NDArray
 
+from tokenomy.errors import ERROR_KIND_PATTERN, KEY_PREFIX_PATTERN
 from tokenomy.pricing.catalog import provider_of_model
 from tokenomy.providers import canonical, from_model_prefix
 from tokenomy.server.otlp_columns import BOOL, DOUBLE, INT, SpanColumns
@@ -253,12 +256,12 @@ def _operations(operation: Any) -> dict[str, Any]:
 
 def _result(columns: SpanColumns, index: AttributeIndex, calls: Ints) -> dict[str, Any]:
     failed = columns.status_code[calls] == _STATUS_ERROR
-    message = columns.status_message.take(pa.array(calls))
     stream = index.kinds(CODES[STREAM])[calls]
     tokens = index.kinds(CODES[MAX_TOKENS])[calls]
     limit = index.ints(CODES[MAX_TOKENS])[calls]
-    error = index.cleaned(CODES[ERROR_TYPE]).take(pa.array(calls))
+    error = _kinds(index.cleaned(CODES[ERROR_TYPE]).take(pa.array(calls)))
     if failed.any():
+        message = _kinds(columns.status_message.take(pa.array(calls)))
         error = pc.coalesce(error, pc.if_else(pa.array(failed), message, _NO_TEXT))
     return {
         "status": _STATUS.take(pa.array(failed.astype(np.int64))),
@@ -268,6 +271,18 @@ def _result(columns: SpanColumns, index: AttributeIndex, calls: Ints) -> dict[st
         "finish_reason": _finish_reason(index, calls),
         "ttft_ms": _ttft(index, calls),
     }
+
+
+def _kinds(values: Any) -> Any:
+    """The values that are error classifications, the others null: :func:`tokenomy.errors.error_kind`
+    on a column (free text, an exception's message with its prompt or key, is never stored)."""
+    if values.null_count == len(values):
+        return values
+    kept = pc.and_not(
+        pc.match_substring_regex(values, ERROR_KIND_PATTERN),
+        pc.match_substring_regex(values, KEY_PREFIX_PATTERN),
+    )
+    return pc.if_else(kept, values, _NO_TEXT)
 
 
 def _finish_reason(index: AttributeIndex, calls: Ints) -> Any:

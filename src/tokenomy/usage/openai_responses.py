@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Final
 
+from tokenomy.errors import error_kind
 from tokenomy.schema import ToolUse, Usage
 from tokenomy.usage.adapter import Adapter, EventAccumulator, Extractor
 from tokenomy.usage.base import (
@@ -170,14 +171,16 @@ def _finish_reason(body: Mapping[str, Any]) -> str | None:
 FAILURE: Final = "failure"
 """The ``extra`` key of a response that failed: a body whose ``status`` is ``failed``, or a stream with
 an ``error`` event (which the SDK yields rather than raises); its value is the error's code
-(``server_error``...), else ``failed`` or ``error``. The call is an error, whatever usage it reports."""
+(``server_error``...) when that is a classification (:func:`tokenomy.errors.error_kind`: the value
+is stored as the call's ``error_type``), else ``failed`` or ``error``. The call is an error,
+whatever usage it reports."""
 
 
 def failure_of(body: Mapping[str, Any]) -> str | None:
     """A Responses body's :data:`FAILURE` value (None when it did not fail)."""
     if get_str(body, "status") != "failed":
         return None
-    return get_str(body, "error", "code") or "failed"
+    return error_kind(get_str(body, "error", "code")) or "failed"
 
 
 def build(
@@ -265,7 +268,7 @@ class ResponsesStream(EventAccumulator):
             if item is not None and str(item.get("type")) in _WRITTEN_CALLS:
                 self._calls[get_int(event, "output_index") or 0] = (item, [])
         elif kind == "error" and self._failure is None:
-            self._failure = get_str(event, "code") or "error"
+            self._failure = error_kind(get_str(event, "code")) or "error"
 
     def result(self) -> Extracted | None:
         """The terminal response read by the extractor, or a partial one for a cut stream."""
