@@ -52,31 +52,78 @@ def test_configure_starts_loading_in_the_background_before_any_call(tmp_path: Pa
 
 
 def test_a_child_forked_while_the_tokenizer_is_being_built_builds_it_itself() -> None:
-    """The parent's loading thread is made to wait inside the encoding cache's lock (as if building)
-    when the process forks: the child gets a fresh lock and loading of its own, and both count."""
+    """The parent's loading thread waits inside the encoding cache's lock (as if building) when the
+    process forks: the child gets a fresh lock and loading of its own, and both count.
+
+    The fork comes once the thread has reached the lock (an event it sets on its way in), never
+    after a fixed time: the imports before it take 0.6-4 s, and a child forked in their middle
+    inherits Python's locks on the modules being imported, held by a thread it does not have, and
+    may hang on them (what the fork's own wait for the loading, FORK_WAIT, is there to avoid)."""
     lines = _run(
         """
-        import os, signal, tokenomy
+        import os, signal, threading, tokenomy
         from tokenomy import tokens
+        from tokenomy.capture import runtime
         from tokenomy.capture.runtime import RUNTIME
 
-        from tokenomy.capture import runtime
+        class Reached:  # the cache's lock, held here, telling when the loading thread comes to it
+            def __init__(self):
+                self.lock, self.event = threading.Lock(), threading.Event()
+            def __enter__(self):
+                self.event.set()
+                self.lock.acquire()
+            def __exit__(self, *exc):
+                self.lock.release()
 
-        runtime.FORK_WAIT = 0.2  # the fork waits for the loading this long, then forks regardless
-        tokens._CACHE._lock.acquire()  # the loading thread, once started, waits here as if building
+        runtime.FORK_WAIT = 0.0  # the loading cannot end while the lock is held: the fork need not wait
+        gate = tokens._CACHE._lock = Reached()
+        gate.lock.acquire()  # the loading thread, once its imports are done, waits here as if building
         RUNTIME.preload()
+        print(gate.event.wait(60))
         pid = os.fork()
         if pid == 0:
             signal.alarm(60)  # a child stuck on the parent's lock would end here, failing the test
             ok = tokenomy.warm_up(60) and tokens.count("hello world", model="gpt-4o").tokens == 2
             os._exit(0 if ok else 1)
-        tokens._CACHE._lock.release()
+        gate.lock.release()
         print(tokenomy.warm_up(60), tokens.count("hello world", model="gpt-4o").tokens)
         _, status = os.waitpid(pid, 0)  # bounded: the child's alarm ends it within 60 s
         print(os.waitstatus_to_exitcode(status) == 0)
         """
     )
-    assert lines == ["True 2", "True"]
+    assert lines == ["True", "True 2", "True"]
+
+
+def test_a_child_forked_while_a_thread_holds_the_loading_event_still_finds_it_done() -> None:
+    """The loading has ended, but another thread is inside the lock of its event at the fork (as
+    ``warm_up``'s wait, or the loading thread's ``set()``, hold it for an instant): the child gets
+    an event of its own, already set, and its ``warm_up`` answers at once. It waited forever on the
+    parent's event, whose lock no thread of the child would release."""
+    lines = _run(
+        """
+        import os, signal, threading, tokenomy
+        from tokenomy.capture.runtime import RUNTIME
+
+        print(tokenomy.warm_up(60))
+        inside, leave = threading.Event(), threading.Event()
+
+        def hold():
+            with RUNTIME._loaded._cond:  # the lock Event.wait() and Event.set() take
+                inside.set()
+                leave.wait(60)
+
+        threading.Thread(target=hold, daemon=True).start()
+        inside.wait(60)
+        pid = os.fork()
+        if pid == 0:
+            signal.alarm(60)  # a child stuck on the parent's event would end here, failing the test
+            os._exit(0 if tokenomy.warm_up(60) else 1)
+        leave.set()
+        _, status = os.waitpid(pid, 0)  # bounded: the child's alarm ends it within 60 s
+        print(os.waitstatus_to_exitcode(status) == 0)
+        """
+    )
+    assert lines == ["True", "True"]
 
 
 def test_a_fork_soon_after_configure_waits_for_the_loading_so_the_child_can_import(tmp_path: Path) -> None:

@@ -280,7 +280,8 @@ class Runtime:
         tokenizer), holding Python's lock on each module being imported; a child forked then inherits
         those locks held by a thread it does not have, and hangs on its first import of the same
         module (a server that configures capture and then forks its workers)."""
-        if self._preloaded and threading.current_thread().name != PRELOAD_THREAD:
+        loading = self._preloaded and not self._loaded.is_set()  # once set, its lock is left alone
+        if loading and threading.current_thread().name != PRELOAD_THREAD:
             self._loaded.wait(FORK_WAIT)
         if self._exit_hook:  # a sink was tracked before multiprocessing was imported: hook it now
             _hook_multiprocessing(self)
@@ -293,10 +294,22 @@ class Runtime:
         self.log.after_fork()
         self.open_calls.clear()  # the parent's: recorded by the parent
         self._shapes = None
-        if not self._loaded.is_set():  # the parent's loading thread did not come along: load afresh
-            self._preloaded, self._loaded = False, threading.Event()
+        self._renew_loaded()
         for sink in list(self._sinks):
             sink.after_fork()
+
+    def _renew_loaded(self) -> None:
+        """In a forked child: a new event for the loading, set when the parent's loading had ended.
+
+        The parent's event cannot be kept even when set: its lock may have been held at the fork
+        (the loading thread inside ``set()``, another thread inside :meth:`warm_up`'s wait), and the
+        child's first ``warm_up`` would wait on it forever. When the loading had not ended, the
+        parent's thread did not come along: the child loads afresh."""
+        loaded, self._loaded = self._loaded.is_set(), threading.Event()
+        if loaded:
+            self._loaded.set()
+        else:
+            self._preloaded = self._load_ok = False
 
     def _register_exit(self) -> None:
         if not self._exit_hook:
