@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final, TypeVar
 
+from tokenomy.errors import error_kind
 from tokenomy.schema import (
     ATTRIBUTION_FIELDS,
     BUCKETS,
@@ -287,6 +288,8 @@ def call_from_native(obj: Mapping[str, Any]) -> Call:
     values: dict[str, Any] = {"id": _required_str(obj, "id")}
     for name in STR_FIELDS:
         values[name] = _opt_str(obj, name)
+    # a classification only: free text there (an exception's message) can quote the prompt or a key
+    values["error_type"] = error_kind(values["error_type"])
     for name in INT_FIELDS:
         values[name] = _opt_int(obj, name, minimum=0)
     for name in FLOAT_FIELDS:

@@ -168,3 +168,26 @@ def test_a_trailing_comma_is_taken_by_the_fast_path_with_every_value_kept(
     assert [e.record for e in python.errors] == [2, 3, 4]
     assert stored["c-3"].usage.input_uncached == 100 and stored["c-3"].usage.reasoning == 0
     assert stored["c-4"].prefix_hashes == ("a",) and stored["c-4"].session_id == "s,}"
+
+
+def test_an_error_type_that_is_free_text_is_not_stored_on_either_path(pricer: Pricer, tmp_path: Path) -> None:
+    """``error_type`` is a classification (``errors.error_kind``): an exception's message there, which
+    can quote the prompt or a key, is dropped (the call is kept), on the fast path and per line alike."""
+    from tokenomy.store import open_store
+    from tokenomy.store.duckdb_import import import_line_by_line
+
+    leaky = "Incorrect API key provided: sk-test-MARKERKEY123"
+    lines = [
+        json.dumps(samples.native_call("e-1", status="error", error_type="rate_limit_error")),
+        json.dumps(samples.native_call("e-2", status="error", error_type=leaky)),
+        json.dumps(samples.native_call("e-3", status="error", error_type="sk-test-MARKERKEY123")),
+        json.dumps(samples.native_call("e-4", status="error", error_type="x" * 65)),
+    ]
+    path = write_lines(tmp_path / "n.jsonl", lines)
+    with open_store(tmp_path / "fast.duckdb") as fast, open_store(tmp_path / "slow.duckdb") as slow:
+        ours = fast.import_native_jsonl(path, pricer=pricer)
+        import_line_by_line(slow, path, pricer=pricer)
+        kinds = [{c.id: c.error_type for c in store.iter_calls()} for store in (fast, slow)]
+    assert (ours.fast_path, ours.calls, ours.rejected) == (True, 4, 0)
+    expected = {"e-1": "rate_limit_error", "e-2": None, "e-3": None, "e-4": None}
+    assert kinds == [expected, expected]

@@ -5,9 +5,8 @@ Records are those of :mod:`tokenomy.native`: a call has no ``type``; a charge ha
 all: one bad record makes it a 400 that names the record (its index in the array, or its line)
 and the field, and nothing of it is stored, so a client can fix and resend it without
 wondering what went in. Calls keep a cost they carry and are priced when stored otherwise;
-prompt and completion text is dropped unless the server keeps content, and so is an
-``error_type`` that is not a classification (:func:`tokenomy.errors.error_kind`): free text there,
-often an exception's message, can quote the prompt or a key.
+prompt and completion text is dropped unless the server keeps content; an ``error_type`` that is
+not a classification is dropped as the native reader drops it (:func:`tokenomy.native.call_from_native`).
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
-from tokenomy.errors import PayloadError, error_kind
+from tokenomy.errors import PayloadError
 from tokenomy.native import FieldError, call_from_native, charge_from_native, outcome_from_native, record_type
 from tokenomy.schema import Call, Charge, OutcomeEvent
 from tokenomy.store.arrow import calls_to_arrow, charges_to_arrow
@@ -92,8 +91,6 @@ def _read_one(
         changes: dict[str, Any] = {}
         if call.content is not None and not capture_content:
             changes["content"] = None
-        if call.error_type is not None and error_kind(call.error_type) is None:
-            changes["error_type"] = None
         if call.source is None:
             changes["source"] = SOURCE
         calls.append(call.replace(**changes) if changes else call)

@@ -22,6 +22,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from tokenomy.errors import ERROR_KIND_PATTERN, KEY_PREFIX_PATTERN
 from tokenomy.native import FLOAT_FIELDS, INT_FIELDS, STR_FIELDS, USAGE_KEYS
 from tokenomy.schema import (
     ATTRIBUTION_FIELDS,
@@ -146,6 +147,15 @@ class _Select:
         odd = f"{src} IN ('true', 'false') OR starts_with({src}, '{{') OR starts_with({src}, '[')"
         self.add(name, src, f"({src} IS NULL OR NOT ({odd}))")
 
+    def error_kind(self, name: str, src: str) -> None:
+        """A string kept only when it is an error classification (:func:`tokenomy.errors.error_kind`),
+        else NULL: free text there can quote a prompt or a key."""
+        self.string(name, src)
+        name_, value = self.columns.pop()
+        kind, key = _quote(ERROR_KIND_PATTERN), _quote(KEY_PREFIX_PATTERN)
+        kept = f"regexp_full_match({value}, {kind}) AND NOT regexp_matches({value}, {key})"
+        self.columns.append((name_, f"CASE WHEN {kept} THEN {value} END"))
+
     def integer(self, name: str, src: str) -> None:
         self.grouped("integer", f"{src}::VARCHAR")
         self.add(name, f"CAST({src}::VARCHAR AS BIGINT)")  # raises past 64 bits
@@ -234,7 +244,10 @@ def _tool_use_pattern() -> str:
 def _call_scalars(sel: _Select) -> None:
     sel.identity()
     for name in STR_FIELDS:
-        sel.string(name, f"r.{name}")
+        if name == "error_type":  # a classification only, as the native reader keeps it (errors.error_kind)
+            sel.error_kind(name, f"r.{name}")
+        else:
+            sel.string(name, f"r.{name}")
     for name in INT_FIELDS:
         sel.integer(name, f"r.{name}")
     for name in FLOAT_FIELDS:
