@@ -1,7 +1,10 @@
-"""The spool keeps frames in order across segments, survives a torn tail, and quarantines damage."""
+"""The spool keeps frames in order across segments, survives a torn tail, quarantines damage, and is
+the owner's only."""
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -83,3 +86,46 @@ def test_a_spool_that_cannot_be_created_says_so(tmp_path: Path) -> None:
 
     with pytest.raises(StoreError, match="cannot create the spool folder"):
         Spool(blocker / "spool")
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_the_spool_and_its_damaged_segments_are_owner_only(tmp_path: Path) -> None:
+    old = os.umask(0o022)  # the usual umask, which leaves new files readable by all
+    try:
+        spool = Spool(tmp_path / "spool")
+        spool.append([Frame(b"R", b"good"), Frame(b"R", b"flipped")])
+        segment = spool.segments()[0]
+        assert (_mode(spool.folder), _mode(segment)) == (0o700, 0o600)
+        data = bytearray(segment.read_bytes())
+        data[-1] ^= 0xFF
+        segment.write_bytes(bytes(data))
+        assert spool.replay(lambda frames: None) == 1
+    finally:
+        os.umask(old)
+    bad = spool.folder / "bad"
+    assert _mode(bad) == 0o700
+    assert sorted((p.name, _mode(p)) for p in bad.iterdir()) == [
+        (segment.name, 0o600),
+        (segment.name + ".txt", 0o600),
+    ]
+
+
+def test_a_spool_left_open_by_an_earlier_version_is_tightened(tmp_path: Path) -> None:
+    folder = tmp_path / "spool"
+    (folder / "bad").mkdir(parents=True)
+    for path in (folder / "000000000001.spool", folder / "bad" / "000000000000.spool"):
+        path.write_bytes(b"old body")
+        path.chmod(0o644)
+    folder.chmod(0o755)
+    (folder / "bad").chmod(0o755)
+    Spool(folder)
+    modes = {p.relative_to(folder).as_posix(): _mode(p) for p in [folder, *folder.rglob("*")]}
+    assert modes == {
+        ".": 0o700,
+        "bad": 0o700,
+        "000000000001.spool": 0o600,
+        "bad/000000000000.spool": 0o600,
+    }

@@ -3,8 +3,11 @@
 Each row keeps the span's place in the tree (trace, span and parent ids), its name, kind,
 times and status, the session and agent it inherits (the same rules as calls, see
 :mod:`tokenomy.server.otlp_tree`), the tool it ran, the service that sent it, and a few
-attributes as JSON: GenAI, error and transport facts, with prompt and tool content left out
-(it may hold personal data or secrets) and long values cut.
+attributes as JSON: those named in :data:`KEPT_KEYS` only (GenAI, error and transport facts),
+with long values cut. Every other attribute is left out, whatever its prefix: a name outside the
+allow-list may hold prompt text, personal data, request headers or keys. The status message (free
+text) is in the row, and the server empties it unless content capture is on
+(:func:`without_status_messages`).
 """
 
 from __future__ import annotations
@@ -15,47 +18,115 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
+import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
+
 from tokenomy.server.otlp_tree import Key, Lineage, TreeSpan, clean
 from tokenomy.server.otlp_wire import KIND_NAMES
 
 MAX_ATTRIBUTES: Final = 32
 MAX_TEXT: Final = 256
 MAX_LIST: Final = 16
-KEPT_PREFIXES: Final = (
-    "gen_ai.",
-    "error.",
-    "http.request.method",
-    "http.response.status_code",
-    "server.",
-    "rpc.",
+KEPT_KEYS: Final = frozenset(
+    {
+        # What the span does, and for whom (the GenAI registry's operation, provider, agent, tool and
+        # workflow: names, ids, versions and types; never the agent's or tool's free-text description).
+        "gen_ai.operation.name",
+        "gen_ai.provider.name",
+        "gen_ai.system",  # the deprecated name of gen_ai.provider.name
+        "gen_ai.conversation.id",
+        "gen_ai.agent.id",
+        "gen_ai.agent.name",
+        "gen_ai.agent.version",
+        "gen_ai.tool.name",
+        "gen_ai.tool.call.id",
+        "gen_ai.tool.type",
+        "gen_ai.data_source.id",
+        "gen_ai.workflow.name",
+        "gen_ai.prompt.name",
+        "gen_ai.output.type",
+        "gen_ai.embeddings.dimension.count",
+        # The model request's settings (not its stop sequences: free text chosen by the caller).
+        "gen_ai.request.model",
+        "gen_ai.request.max_tokens",
+        "gen_ai.request.choice.count",
+        "gen_ai.request.temperature",
+        "gen_ai.request.top_p",
+        "gen_ai.request.top_k",
+        "gen_ai.request.frequency_penalty",
+        "gen_ai.request.presence_penalty",
+        "gen_ai.request.encoding_formats",
+        "gen_ai.request.seed",
+        "gen_ai.request.stream",
+        "gen_ai.openai.request.seed",
+        "gen_ai.openai.request.response_format",
+        "gen_ai.openai.request.service_tier",
+        # The response's ids and facts.
+        "gen_ai.response.id",
+        "gen_ai.response.model",
+        "gen_ai.response.finish_reasons",
+        "gen_ai.response.time_to_first_chunk",
+        "gen_ai.openai.response.service_tier",
+        "gen_ai.openai.response.system_fingerprint",
+        # Token counts (a model span that wraps other model spans may carry them), deprecated names included.
+        "gen_ai.usage.input_tokens",
+        "gen_ai.usage.output_tokens",
+        "gen_ai.usage.cache_read.input_tokens",
+        "gen_ai.usage.cache_creation.input_tokens",
+        "gen_ai.usage.reasoning.output_tokens",
+        "gen_ai.usage.text.input_tokens",
+        "gen_ai.usage.image.input_tokens",
+        "gen_ai.usage.audio.input_tokens",
+        "gen_ai.usage.video.input_tokens",
+        "gen_ai.usage.text.output_tokens",
+        "gen_ai.usage.audio.output_tokens",
+        "gen_ai.usage.prompt_tokens",
+        "gen_ai.usage.completion_tokens",
+        # Evaluation results (not the evaluator's explanation) and memory stores (not the records).
+        "gen_ai.evaluation.name",
+        "gen_ai.evaluation.score.value",
+        "gen_ai.evaluation.score.label",
+        "gen_ai.memory.store.id",
+        "gen_ai.memory.record.id",
+        "gen_ai.memory.record.count",
+        # Errors: the class of the error only (its message is free text).
+        "error.type",
+        # Transport: where the span went and how it ended (never headers, metadata, URLs or bodies).
+        "server.address",
+        "server.port",
+        "http.request.method",
+        "http.response.status_code",
+        "rpc.system",
+        "rpc.service",
+        "rpc.method",
+        "rpc.grpc.status_code",
+        "rpc.response.status_code",
+    }
 )
+"""The only attributes a span row keeps: an allow-list, because any other name (``error.message``,
+``rpc.grpc.request.metadata.authorization``, ``gen_ai.user.message``, an instrumentation's own
+``gen_ai.*`` key...) may carry prompt text, headers or keys. These are the OTel semantic conventions'
+names of low-cardinality facts (names, ids, settings, counts, classes), none of them content."""
 CONTENT_KEYS: Final = frozenset(
     {
-        # Messages and instructions sent to and returned by the model.
         "gen_ai.input.messages",
         "gen_ai.output.messages",
         "gen_ai.system_instructions",
-        # Tools: their definitions (descriptions and schemas), the arguments of a call and its result.
         "gen_ai.tool.definitions",
         "gen_ai.tool.call.arguments",
         "gen_ai.tool.call.result",
-        # Retrieval and memory: the query text and what came back.
+        "gen_ai.tool.description",
+        "gen_ai.agent.description",
         "gen_ai.retrieval.query.text",
         "gen_ai.retrieval.documents",
         "gen_ai.memory.query.text",
         "gen_ai.memory.records",
-        # Evaluation: the evaluator's free-form explanation.
         "gen_ai.evaluation.explanation",
-        # Deprecated names of the prompt and the completion (also flattened, ``gen_ai.prompt.0.content``).
         "gen_ai.prompt",
         "gen_ai.completion",
     }
 )
-"""Attributes of the OTel GenAI conventions that carry content: never kept, nor any key under them
-(``gen_ai.prompt.0.content``, ``gen_ai.input.messages.0.role``...), except :data:`NOT_CONTENT`."""
-NOT_CONTENT: Final = frozenset({"gen_ai.prompt.name"})
-"""Keys under a content key that are names, not content (the name of a prompt template)."""
-_CONTENT_PREFIXES: Final = tuple(f"{key}." for key in sorted(CONTENT_KEYS))
+"""The OTel GenAI registry's attributes that carry content or free text (current and deprecated
+names): none is in :data:`KEPT_KEYS` (a test checks it), nor is any key under them."""
 _STATUS: Final = ("unset", "ok", "error")
 
 
@@ -118,18 +189,12 @@ def kept_attributes(attrs: Mapping[str, Any]) -> str | None:
     for key in sorted(attrs):
         if len(kept) >= MAX_ATTRIBUTES:
             break
-        if not key.startswith(KEPT_PREFIXES) or _is_content(key):
+        if key not in KEPT_KEYS:
             continue
         value = _small(attrs[key])
         if value is not None:
             kept[key] = value
     return json.dumps(kept, separators=(",", ":"), ensure_ascii=False) if kept else None
-
-
-def _is_content(key: str) -> bool:
-    if key in NOT_CONTENT:
-        return False
-    return key in CONTENT_KEYS or key.startswith(_CONTENT_PREFIXES)
 
 
 def _small(value: Any) -> Any:
@@ -143,3 +208,15 @@ def _small(value: Any) -> Any:
         items = [_small(v) for v in value[:MAX_LIST] if not isinstance(v, list | dict)]
         return [v for v in items if v is not None]
     return None
+
+
+def without_status_messages(spans: pa.Table) -> pa.Table:
+    """``spans`` (:data:`~tokenomy.store.events.SPANS_SCHEMA` rows) with every ``status_message`` null.
+
+    A span's status message is free text, often an exception's message with the prompt or a key in
+    it, so it is stored only when content capture is on; the server calls this otherwise.
+    """
+    index = spans.schema.get_field_index("status_message")
+    if index < 0 or spans.num_rows == 0 or spans.column(index).null_count == spans.num_rows:
+        return spans
+    return spans.set_column(index, spans.schema.field(index), pa.nulls(spans.num_rows, pa.string()))

@@ -11,6 +11,10 @@ arrived. A crash between the store's commit and the deletion replays the segment
 is harmless because every record is idempotent by its id. A frame cut short by a crash (the
 payload was never acknowledged) ends its segment; a segment whose frames no longer decode is
 moved to ``bad/`` with a note, never deleted.
+
+The folder, ``bad/`` and every file in them are the owner's only (0700 and 0600, whatever the
+umask): what waits there is the events of other people's requests. A folder or segments left
+more open by an earlier version are tightened when the spool is opened.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import BinaryIO, Final
 
 from tokenomy.errors import StoreError
 
@@ -30,6 +34,8 @@ _HEAD: Final = struct.Struct("<4sII")
 SEGMENT_BYTES: Final = 64 * 1024 * 1024
 """A segment is closed, and a new one started, past this size."""
 _SUFFIX: Final = ".spool"
+DIR_MODE: Final = 0o700
+FILE_MODE: Final = 0o600
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +43,8 @@ class Frame:
     """One spooled payload: what kind of body it is, and the body."""
 
     kind: bytes
-    """One byte: ``P`` OTLP protobuf, ``J`` OTLP JSON, ``E`` native JSON, ``N`` native NDJSON."""
+    """One byte: ``R`` rows (what the server writes, see :mod:`tokenomy.server.payloads`); earlier
+    versions wrote bodies: ``P`` OTLP protobuf, ``J`` OTLP JSON, ``E`` native JSON, ``N`` native NDJSON."""
     body: bytes
 
 
@@ -47,10 +54,12 @@ class Spool:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+            _tighten(folder)
         except OSError as exc:
             raise StoreError(
-                f"{folder}: cannot create the spool folder ({exc}); pass another --spool"
+                f"{folder}: cannot create the spool folder or make it owner-only ({exc}); "
+                "pass another --spool"
             ) from exc
         self._current: Path | None = None
         self._size = 0
@@ -75,7 +84,7 @@ class Spool:
         """
         data = b"".join(_encode(f) for f in frames)
         path = self._segment_for(len(data))
-        with path.open("ab") as out:
+        with _open_private(path, os.O_WRONLY | os.O_APPEND) as out:
             out.write(data)
             out.flush()
             os.fsync(out.fileno())
@@ -113,17 +122,42 @@ class Spool:
             segments = self.segments()
             number = int(segments[-1].stem) + 1 if segments else 1
             self._current = self.folder / f"{number:012d}{_SUFFIX}"
-            self._current.touch()
+            _open_private(self._current, os.O_WRONLY).close()
             _fsync_dir(self.folder)
             self._size = 0
         return self._current
 
     def _quarantine(self, path: Path, problem: str) -> None:
         bad = self.folder / "bad"
-        bad.mkdir(exist_ok=True)
+        bad.mkdir(mode=DIR_MODE, exist_ok=True)
+        os.chmod(bad, DIR_MODE)
+        os.chmod(path, FILE_MODE)
         path.rename(bad / path.name)
-        (bad / (path.name + ".txt")).write_text(problem + "\n", encoding="utf-8")
+        with _open_private(bad / (path.name + ".txt"), os.O_WRONLY | os.O_TRUNC) as note:
+            note.write((problem + "\n").encode())
         _fsync_dir(self.folder)
+
+
+def _open_private(path: Path, flags: int) -> BinaryIO:
+    """``path`` opened for writing (``flags``), created owner-only: mode 0600, which a umask can only
+    narrow (files an earlier version left more open are tightened by :func:`_tighten`)."""
+    fd = os.open(path, flags | os.O_CREAT | getattr(os, "O_BINARY", 0), FILE_MODE)
+    return os.fdopen(fd, "wb")
+
+
+def _tighten(folder: Path) -> None:
+    """Make the spool folder, ``bad/`` and their files owner-only (earlier versions left them 0755/0644).
+
+    Raises:
+        OSError: A mode cannot be changed (another user owns the folder).
+    """
+    for directory in (folder, folder / "bad"):
+        if not directory.is_dir():
+            continue
+        os.chmod(directory, DIR_MODE)
+        for entry in directory.iterdir():
+            if entry.is_file() and entry.stat().st_mode & 0o077:
+                os.chmod(entry, FILE_MODE)
 
 
 def _encode(frame: Frame) -> bytes:

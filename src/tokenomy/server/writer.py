@@ -6,11 +6,12 @@ writes it to the store in one transaction on its own thread, and then answers ea
 request. Calls are priced on that thread too, as columns, from rates kept per price key
 (:mod:`tokenomy.server.call_costs`), so the store inserts them as they are; calls that need the
 store's own pricing go to it. A payload is *durable* when that transaction has committed, or,
-when the store cannot take it (not open, locked by another process, failing), once it has been
-appended to the spool and fsync'd. While the spool holds anything, new payloads go behind it,
-so the store receives everything in arrival order; the spool is replayed at start and then
-whenever the store answers again (retries back off up to a minute). When even the spool cannot be written, the
-request fails with 503 and the client keeps its data and retries.
+when the store cannot take it (not open, locked by another process, failing), once its rows (not
+its body: see :mod:`tokenomy.server.payloads`) have been appended to the spool and fsync'd. While
+the spool holds anything, new payloads go behind it, so the store receives everything in arrival
+order; the spool is replayed at start and then whenever the store answers again (retries back off
+up to a minute). When even the spool cannot be written, the request fails with 503 and the client
+keeps its data and retries.
 """
 
 from __future__ import annotations
@@ -220,14 +221,15 @@ class Writer:
                 self.stats.stored_payloads += len(payloads)
                 return "store"
         try:
-            self.spool.append([p.frame for p in payloads])
-        except OSError as exc:
+            self.spool.append([p.frame() for p in payloads])
+        except Exception as exc:  # the disk refused (OSError), or rows that would not encode
             self.stats.failed_payloads += len(payloads)
-            self.stats.last_error = f"the spool cannot be written: {exc.strerror or exc}"
+            reason = (exc.strerror if isinstance(exc, OSError) else None) or f"{type(exc).__name__}: {exc}"
+            self.stats.last_error = f"the spool cannot be written: {reason}"
             log.error("tokenomy server: %s", self.stats.last_error)
             raise NotDurableError(
                 "the store cannot take the events right now and the spool cannot be written "
-                f"({exc.strerror or exc}); nothing was kept: retry later"
+                f"({reason}); nothing was kept: retry later"
             ) from exc
         self.stats.spooled_payloads += len(payloads)
         self._recover()

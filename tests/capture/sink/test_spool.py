@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from tokenomy.capture.sink.spool import Spool
@@ -99,3 +100,36 @@ def test_set_aside_batches_have_their_own_cap(tmp_path: Path) -> None:
     assert spool.set_aside(b"b" * 80) is False
     assert len(list(tmp_path.glob("*.bad"))) == 1
     assert spool.write(b"c" * 90) is True  # refused batches do not take the spool's room
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_the_folder_and_its_files_are_owner_only(tmp_path: Path) -> None:
+    old = os.umask(0o022)  # the usual umask, which leaves new files readable by all
+    try:
+        spool = Spool(tmp_path / "spool" / "target", 10_000)
+        assert spool.write(b'{"prompt": "secret"}\n') is True
+        assert spool.set_aside(b'{"prompt": "refused"}\n') is True
+    finally:
+        os.umask(old)
+    files = sorted(spool.directory.iterdir())
+    assert [p.name.endswith((".ndjson", ".ndjson.bad")) for p in files] == [True, True]
+    assert (_mode(spool.directory), [_mode(p) for p in files]) == (0o700, [0o600, 0o600])
+
+
+def test_a_folder_left_open_by_an_earlier_version_is_tightened(tmp_path: Path) -> None:
+    folder = tmp_path / "target"
+    folder.mkdir(mode=0o755)
+    folder.chmod(0o755)
+    old = folder / f"{1:020d}-{_dead_pid():08d}-{0:08d}.ndjson"
+    old.write_bytes(b"{}\n")
+    old.chmod(0o644)
+    spool = Spool(folder, 10_000)
+    claim = spool.claim()
+    assert claim is not None
+    assert _mode(claim.path) == 0o600
+    spool.release(claim)
+    assert spool.write(b"{}\n") is True
+    assert _mode(folder) == 0o700

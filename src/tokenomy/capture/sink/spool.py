@@ -10,6 +10,10 @@ left by a process that died are handed back; a file that cannot be read as recor
 ``<name>.bad`` and left for a person to look at.
 
 The spool never grows past ``max_bytes``: :meth:`Spool.write` refuses a batch that would not fit.
+
+The folder is created owner-only (0700) and every file in it too (0600, whatever the umask): a
+batch holds the application's events, prompts included when content capture is on. Files an
+earlier version left more open are tightened when a process first claims from the folder.
 """
 
 from __future__ import annotations
@@ -21,11 +25,13 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import BinaryIO, Final
 
 SUFFIX: Final = ".ndjson"
 _CLAIM: Final = ".claimed-"
 BAD: Final = ".bad"
+DIR_MODE: Final = 0o700
+FILE_MODE: Final = 0o600
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,10 +91,10 @@ class Spool:
         with self._lock:
             if self.usage().bytes + len(data) > self.max_bytes:
                 return False
-            self.directory.mkdir(parents=True, exist_ok=True)
+            self._make_directory()
             name = f"{time.time_ns():020d}-{os.getpid():08d}-{next(self._seq):08d}{SUFFIX}"
             temporary = self.directory / f".{name}.tmp"
-            with open(temporary, "wb") as handle:
+            with _create_private(temporary) as handle:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -105,9 +111,10 @@ class Spool:
             kept = sum(_size(e) for e in self._entries() if e.name.endswith(BAD))
             if kept + len(data) > self.max_bytes:
                 return False
-            self.directory.mkdir(parents=True, exist_ok=True)
+            self._make_directory()
             name = f"{time.time_ns():020d}-{os.getpid():08d}-{next(self._seq):08d}{SUFFIX}{BAD}"
-            (self.directory / name).write_bytes(data)
+            with _create_private(self.directory / name) as handle:
+                handle.write(data)
             return True
 
     def claim(self) -> Claim | None:
@@ -147,6 +154,13 @@ class Spool:
             os.rename(claim.path, bad)
         return bad
 
+    def _make_directory(self) -> None:
+        """Create the folder owner-only, or make it so (a folder an earlier version left 0755)."""
+        self.directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):  # another user's folder: the files are owner-only still
+            if self.directory.stat().st_mode & 0o077:
+                os.chmod(self.directory, DIR_MODE)
+
     def _entries(self) -> list[os.DirEntry[str]]:
         try:
             with os.scandir(self.directory) as found:
@@ -159,6 +173,9 @@ class Spool:
         self._recovered = True
         for entry in self._entries():
             name = entry.name
+            with contextlib.suppress(OSError):  # gone meanwhile, or another user's file
+                if entry.is_file(follow_symlinks=False) and entry.stat().st_mode & 0o077:
+                    os.chmod(entry.path, FILE_MODE)  # left open by an earlier version
             if _CLAIM in name:
                 base, _, pid = name.rpartition(_CLAIM)
                 if pid.isdigit() and not _alive(int(pid)):
@@ -169,6 +186,12 @@ class Spool:
                 if pid.isdigit() and not _alive(int(pid)):
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(entry.path)
+
+
+def _create_private(path: Path) -> BinaryIO:
+    """A new file at ``path``, open for writing, owner-only (0600, which a umask can only narrow)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), FILE_MODE)
+    return os.fdopen(fd, "wb")
 
 
 def _is_batch(name: str) -> bool:
