@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from decimal import Decimal
 
 import pytest
@@ -12,6 +13,7 @@ from tests.gateway.support import asgi_call, calls_of, memory_sink
 from tokenomy.budgets import BudgetGuard, DowngradeStep, Mode, Policy, Scope, Unit, Window, sdk
 from tokenomy.budgets.admission import Reservation
 from tokenomy.budgets.alerts import Alerter
+from tokenomy.budgets.settings import BudgetSettings
 from tokenomy.errors import TokenomyError
 from tokenomy.gateway import Gateway, GatewayBudget, GatewaySettings, HandlerTransport, Route
 from tokenomy.gateway.budget import Admitted
@@ -323,3 +325,47 @@ def test_a_refused_request_is_recorded_as_rejected_budget() -> None:
     assert call.usage.input_total == 0
     assert call.usage.output_total == 0
     assert call.attribution.team == "search"
+
+
+def test_a_request_running_past_the_reservation_ttl_keeps_its_hold() -> None:
+    """Without renewal the first request's reservation expired while it ran and the second was
+    admitted: two worst cases (2 x 264 tokens) against a 400-token hard budget."""
+    now = [time.time()]
+    team = Policy("long", Decimal(400), Unit.TOKENS, Scope.TEAM, match="search", window=Window.DAY)
+    settings = BudgetSettings(reservation_ttl=2.0, contention_wait=0)
+    guard = BudgetGuard([team], settings=settings, alerter=Alerter(quiet=True), clock=lambda: now[0])
+    during: list[int] = []
+
+    async def slow(request: UpstreamRequest) -> UpstreamResponse:
+        if not during:  # the first request, while it is upstream: 60 s pass, another comes in
+            during.append(0)
+            now[0] += 60.0
+            body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 256}
+            second = await asgi_call(app, "/v1/chat/completions", body, {"X-Tokenomy-Team": "search"})
+            during.append(second.status)
+        return await _answer(request)
+
+    routes = (Route(("*",), "openai", "http://openai.test/v1"),)
+    app = Gateway(
+        GatewaySettings(routes=routes), transport=HandlerTransport(slow), budget=GatewayBudget(guard)
+    )
+    assert _chat(app, 256)[0] == 200
+    assert during == [0, 429]
+    assert guard.holds.live == {}  # settled: nothing left to keep
+
+
+def test_a_long_tool_result_is_reserved_and_refused_before_it_leaves() -> None:
+    """Before, the tool result's text was not counted: 16 tokens were reserved and the request sent."""
+    team = Policy("tools", Decimal(2_000), Unit.TOKENS, Scope.TEAM, window=Window.DAY)
+    app, transport = _gateway(team)
+    result = " ".join(f"row{i} value{i}" for i in range(1_000))
+    messages = [
+        {"role": "user", "content": "look it up"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "f", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": result}]},
+    ]
+    body = {"model": "claude-x", "max_tokens": 256, "messages": messages}
+    answer = asyncio.run(asgi_call(app, "/v1/messages", body, {"X-Tokenomy-Team": "search"}))
+    assert answer.status == 429
+    assert answer.json()["error"]["type"] == "budget_exceeded"
+    assert transport.requests == []

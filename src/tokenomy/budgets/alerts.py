@@ -1,7 +1,8 @@
 """Budget alerts: a log line always, a webhook POST when configured, never on the request path.
 
 Alerts are raised when a soft policy takes a downgrade step, when a hard policy first refuses in
-a window, and when enforcement is off because the ledger is unreachable (fail-open). Each is
+a window, when enforcement is off because the ledger is unreachable (fail-open), and when
+reservations of requests in flight could not be renewed (:mod:`tokenomy.budgets.renewal`). Each is
 logged (logger ``tokenomy.budgets``) at once; when a webhook is configured the alert is queued
 (bounded: a full queue drops and counts) and POSTed as JSON by one background thread, so a slow
 or dead webhook never delays a request. The same alert (kind, account, step) is raised once.
@@ -28,7 +29,8 @@ class Alert:
     """One budget event worth telling someone about.
 
     Attributes:
-        kind: ``downgrade``, ``exhausted`` or ``enforcement_off``.
+        kind: ``downgrade``, ``exhausted``, ``enforcement_off`` or ``renewal_failed`` (a renewal of
+            reservations in flight was not answered, or came after Redis had released one).
         policy: The policy's name (None for enforcement_off).
         account: The ledger account (policy, scope value and window).
         message: A sentence saying what happened.

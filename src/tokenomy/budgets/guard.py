@@ -7,7 +7,8 @@ every account at once in the ledger. When what is left cannot hold max_tokens bu
 useful answer (``min_output_tokens``), max_tokens is lowered to fit instead. ``settle`` replaces
 the reservation by what was used (a cut stream or an error settles what it used, maybe 0);
 ``release`` frees it; a reservation never settled is released by the ledger after
-``reservation_ttl`` seconds.
+``reservation_ttl`` seconds, unless its request is still running in this process
+(:mod:`tokenomy.budgets.renewal` keeps it: only one whose holder died or dropped it expires).
 
 The usual admission (no soft policy applies, the first reservation is granted) is one ledger
 call: what comes before it is a :class:`~tokenomy.budgets.plans.Plan` kept per request shape while
@@ -56,6 +57,7 @@ from tokenomy.budgets.memory import MemoryLedger
 from tokenomy.budgets.plans import Plan, Plans, Shape
 from tokenomy.budgets.policy import Policy, Unit
 from tokenomy.budgets.prices import Card, PriceCards
+from tokenomy.budgets.renewal import Holds
 from tokenomy.budgets.settings import BudgetSettings, FailMode
 from tokenomy.budgets.spend import SpendSource
 from tokenomy.pricing import Pricer
@@ -100,6 +102,8 @@ class BudgetGuard:
         self._today: tuple[float, date] = (0.0, date(1970, 1, 1))
         self._rules_lock = threading.Lock()
         self._generation = 0
+        self.holds = Holds(self.ledger, self.settings, self.alerts)  # keeps requests in flight held
+        self._live = self.holds.live
         self.set_policies(policies)
 
     def set_policies(self, policies: Sequence[Policy]) -> None:
@@ -310,9 +314,13 @@ class BudgetGuard:
         ask = plan.ask
         if ask.steps:
             self._soft_alerts(ask, accounts, granted)
-        return self._admitted(
+        admitted = self._admitted(
             request, ask, plan.card, max_tokens=granted.max_tokens, held=tuple(held), rid=rid
         )
+        self._live[rid] = admitted.reservation if isinstance(admitted, Downgrade) else admitted
+        if self.holds.needs_thread:
+            self.holds.start()
+        return admitted
 
     def _day(self, now: float) -> date:
         """The UTC date of ``now`` (prices are dated), recomputed once a day."""
@@ -552,39 +560,44 @@ class BudgetGuard:
         """
         res = reservation.reservation if isinstance(reservation, Downgrade) else reservation
         settlement, units = charged(res, actual, self._cards, self._utc_date)
-        if res.close() and res.held:
-            keys = []
-            for held in res.held:
-                keys.append(held.key)
-            self.ledger.settle(res.id, keys, units)
+        if self._closed(res):
+            self.ledger.settle(res.id, [h.key for h in res.held], units)
         return settlement
 
     async def asettle(self, reservation: Reservation | Downgrade, actual: Actual) -> Settlement:
         """:meth:`settle` for asyncio code."""
         res = reservation.reservation if isinstance(reservation, Downgrade) else reservation
         settlement, units = charged(res, actual, self._cards, self._utc_date)
-        if res.close() and res.held:
+        if self._closed(res):
             await self.ledger.asettle(res.id, [h.key for h in res.held], units)
         return settlement
 
     def release(self, reservation: Reservation | Downgrade) -> None:
         """Free a reservation whose request used nothing (refused upstream, never sent)."""
         res = reservation.reservation if isinstance(reservation, Downgrade) else reservation
-        if res.close() and res.held:
+        if self._closed(res):
             self.ledger.settle(res.id, [h.key for h in res.held], [0] * len(res.held))
 
     async def arelease(self, reservation: Reservation | Downgrade) -> None:
         """:meth:`release` for asyncio code."""
         res = reservation.reservation if isinstance(reservation, Downgrade) else reservation
-        if res.close() and res.held:
+        if self._closed(res):
             await self.ledger.asettle(res.id, [h.key for h in res.held], [0] * len(res.held))
+
+    def _closed(self, res: Reservation) -> bool:
+        """Mark it settled and stop keeping it; True when the ledger has something to settle."""
+        if not res.close():
+            return False
+        self._live.pop(res.id, None)
+        return bool(res.held)
 
     def _utc_date(self) -> date:
         """Today's UTC date by the guard's clock (prices are dated)."""
         return self._day(self._clock())
 
     def close(self) -> None:
-        """Close the ledger's connections and stop the alert thread."""
+        """Stop renewing, close the ledger's connections and stop the alert thread."""
+        self.holds.close()
         self.ledger.close()
         self.alerts.close()
 

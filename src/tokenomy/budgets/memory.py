@@ -9,6 +9,11 @@ pushed back (a session window lives a week after its *last* reservation) is kept
 heap entry is only (time, id): the lines of a reservation still open sit in a dict that its
 settlement empties, so a settled reservation leaves nothing behind that the garbage collector has
 to walk while it waits for its expiry time.
+
+A reservation whose request is still running is not released when it comes due: the guard that
+holds it registers a check (:meth:`MemoryLedger.keep_alive`), asked only for a reservation that is
+due and still open, and such a reservation's expiry is pushed back by the guard's TTL instead.
+A reservation whose holder was dropped unsettled (a leak, an abandoned request) is still released.
 """
 
 from __future__ import annotations
@@ -48,6 +53,18 @@ class MemoryLedger:
         self._drops: list[tuple[int, str]] = []
         self._create_missing = create_missing
         self._clock = clock
+        self._keepers: tuple[tuple[Callable[[str], bool], float], ...] = ()
+
+    def keep_alive(self, alive: Callable[[str], bool], ttl: float) -> None:
+        """Keep a due reservation for ``ttl`` more seconds while ``alive(rid)`` says its request runs.
+
+        Called once by each guard using this ledger; ``alive`` is asked under the ledger's lock,
+        only for reservations that are due and unsettled, so it must be quick and never block.
+        """
+        if ttl <= 0:
+            raise ValueError(f"keep_alive: ttl must be positive, got {ttl!r}")
+        with self._lock:
+            self._keepers = (*self._keepers, (alive, ttl))
 
     def reserve(self, rid: str, lines: Sequence[Line], want: int, least: int, ttl: float) -> Outcome:
         """Reserve on every line at once, or on none (see :class:`tokenomy.budgets.ledger.Ledger`)."""
@@ -112,6 +129,11 @@ class MemoryLedger:
         expiries = self._expiries
         while expiries and expiries[0][0] <= now:
             _, rid = heapq.heappop(expiries)
+            if self._keepers and rid in self._lines_of:
+                ttl = self._kept(rid)
+                if ttl:  # its request still runs: hold on (ttl > 0, so this loop ends)
+                    heapq.heappush(expiries, (now + ttl, rid))
+                    continue
             for line in self._lines_of.pop(rid, ()):
                 account = self._accounts.get(line.key)
                 amount = account.holds.pop(rid, None) if account is not None else None
@@ -125,6 +147,13 @@ class MemoryLedger:
                 heapq.heappush(drops, (account.expire_at, key))
             else:
                 self._accounts.pop(key, None)
+
+    def _kept(self, rid: str) -> float:
+        """The TTL of the first guard saying ``rid``'s request still runs (0: none does)."""
+        for alive, ttl in self._keepers:
+            if alive(rid):
+                return ttl
+        return 0.0
 
     def settle(self, rid: str, keys: Sequence[str], actual: Sequence[int]) -> None:
         """Replace reservation ``rid`` by the actual units on each account that exists."""

@@ -22,6 +22,11 @@ from bytes cached per set of accounts, sent on redis-py's connections without it
 one round trip each; a ``NOSCRIPT`` answer (a restarted Redis) loads the script and sends again.
 Seeding, usage reads and the resending of kept settlements use the redis-py client.
 
+Renewal: a reservation whose request is still running is kept by the process holding it, which
+calls :meth:`RedisLedger.renew` for all of them every few seconds (one script per batch, from one
+thread: :mod:`tokenomy.budgets.renewal`), so that only a reservation whose holder died (or dropped
+it unsettled) is released after its TTL.
+
 Restart: a missing account is reported, never recreated at zero (see
 :mod:`tokenomy.budgets.ledger`); settling skips accounts that no longer exist, because their
 rebuilt spend (from the store) already holds the call once it is recorded. That includes the
@@ -147,6 +152,48 @@ end
 return 1
 """
 
+RENEW_LUA: Final = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl, restore, n = tonumber(ARGV[1]), ARGV[2] == '1', tonumber(ARGV[3])
+local a, gone, seen = 4, {}, {}
+for i = 1, n do
+  local h, z, m = KEYS[2 * i - 1], KEYS[2 * i], tonumber(ARGV[a])
+  local ids, amounts = {}, {}
+  for j = 1, m do
+    ids[j], amounts[j] = ARGV[a + 2 * j - 1], ARGV[a + 2 * j]
+  end
+  a = a + 1 + 2 * m
+  if redis.call('EXISTS', h) == 1 then
+    local scores = redis.call('ZMSCORE', z, unpack(ids))
+    local update = {}
+    for j = 1, m do
+      if scores[j] then
+        update[#update + 1] = now + ttl
+        update[#update + 1] = ids[j]
+      elseif redis.call('HEXISTS', h, 's:' .. ids[j]) == 0 then
+        if not seen[ids[j]] then
+          seen[ids[j]] = true
+          gone[#gone + 1] = ids[j]
+        end
+        if restore then
+          redis.call('HINCRBY', h, 'reserved', amounts[j])
+          redis.call('HSET', h, 'r:' .. ids[j], amounts[j])
+          redis.call('ZADD', z, now + ttl, ids[j])
+        end
+      end
+    end
+    if #update > 0 then redis.call('ZADD', z, 'XX', unpack(update)) end
+  end
+end
+return gone
+"""
+"""Push back the expiry of reservations still held (``now + ttl`` on Redis's clock): per account one
+ZMSCORE and one ZADD for the whole batch. A reservation a purge already released (its expiry passed
+before a renewal reached Redis) and that was not settled is reported; with ``restore`` it is held
+again, whatever the room left (its request is running). A settled reservation's mark found in the
+sorted set only lives longer (it is still never counted)."""
+
 SEED_LUA: Final = """
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('HSET', KEYS[1], 'spent', ARGV[1], 'reserved', 0)
@@ -190,6 +237,7 @@ class RedisLedger:
         pool = redis.BlockingConnectionPool.from_url(url, **self._pool, **self._options)
         self._client = redis.Redis(connection_pool=pool)
         self._scripts = [self._client.register_script(s) for s in (RESERVE_LUA, SETTLE_LUA, SEED_LUA)]
+        self._renew_script = self._client.register_script(RENEW_LUA)
         self._wire = Wire(pool, max_connections, timeout)
         self._async: tuple[asyncio.AbstractEventLoop, aredis.Redis, list[Any], AsyncWire] | None = None
         # id(lines) -> (lines, keys, packed head, packed tail): what a reserve of these accounts sends
@@ -345,6 +393,40 @@ class RedisLedger:
             self._scripts[2](keys=[self.prefix + key], args=[spent, expire_at])
         except _DOWN as exc:
             raise self._went_down(exc) from exc
+
+    def renew(
+        self, held: Sequence[tuple[str, Sequence[tuple[str, int]]]], ttl: float, *, restore: bool
+    ) -> list[str]:
+        """Push back to ``ttl`` seconds from now the expiry of reservations whose requests still run.
+
+        Args:
+            held: ``(id, ((account, units), ...))`` of each reservation (one script call for all).
+            ttl: Seconds from now (Redis's clock) before each is released unless renewed again.
+            restore: Hold again, at its units, a reservation Redis already released (its expiry
+                passed before this renewal) and that was not settled (``fail = "closed"``).
+
+        Returns:
+            The ids of the reservations Redis had released (held again when ``restore``).
+
+        Raises:
+            LedgerUnavailable: Redis did not answer (the guard retries at its next renewal).
+        """
+        if not held:
+            return []
+        self._check_up()
+        by_account: dict[str, list[Any]] = {}
+        for rid, amounts in held:
+            for key, units in amounts:
+                by_account.setdefault(key, []).extend((rid, units))
+        args: list[Any] = [int(ttl * 1000), 1 if restore else 0, len(by_account)]
+        for pairs in by_account.values():
+            args.append(len(pairs) // 2)
+            args += pairs
+        try:
+            gone = self._renew_script(keys=self._keys(list(by_account)), args=args)
+        except _DOWN as exc:
+            raise self._went_down(exc) from exc
+        return [g.decode() if isinstance(g, bytes) else str(g) for g in gone]
 
     def usage(self, keys: Sequence[str]) -> list[tuple[int, int] | None]:
         """``(spent, reserved)`` of each account (None: it does not exist)."""

@@ -10,6 +10,11 @@ settled with the finished :class:`Call` when the sink's thread builds it (so a c
 stream settles what it used), or with None when it could not be read (the reservation is then
 charged in full). A client with a budget but no capture sink gets a sink that builds calls to
 settle them and keeps nothing.
+
+A ticket holds its reservation for as long as the call runs, however long (a stream longer than
+``reservation_ttl`` included): the guard keeps the reservation of a ticket still referenced alive
+(``tokenomy.budgets.renewal``). So the capture layer keeps each ticket referenced until it settles
+it (``Captured.ticket``); a ticket dropped unsettled lets its reservation expire after the TTL.
 """
 
 from __future__ import annotations
