@@ -71,7 +71,8 @@ API_FIELDS: Final[dict[str, BodyFields]] = {
 
 
 def input_tokens(body: Mapping[str, Any], tools: Sequence[Mapping[str, Any]], model: str | None) -> int:
-    """The request's input tokens counted offline: messages or input, system or instructions, tools."""
+    """The request's input tokens counted offline: messages or input (with the tool results and
+    calls they carry), system or instructions, tools (and legacy ``functions``), a response schema."""
     total = 0
     for key in ("messages", "input"):
         value = body.get(key)
@@ -81,6 +82,7 @@ def input_tokens(body: Mapping[str, Any], tools: Sequence[Mapping[str, Any]], mo
             messages = [m for m in value if isinstance(m, Mapping)]
             if messages or not value:
                 total += count_messages(messages, model).tokens
+                total += _unread(messages, model)
             total += _plain_inputs(value, model)
     for key in ("system", "instructions", "prompt"):
         value = body.get(key)
@@ -92,7 +94,56 @@ def input_tokens(body: Mapping[str, Any], tools: Sequence[Mapping[str, Any]], mo
             total += sum(count(b.get("text", ""), model).tokens for b in value if isinstance(b, Mapping))
     if tools:
         total += count_tools(tools, model).tokens
+    functions = body.get("functions")  # chat's legacy tool definitions: in the prompt as tools are
+    if isinstance(functions, list) and functions:
+        total += count_tools([f for f in functions if isinstance(f, Mapping)], model).tokens
+    schema = body.get("response_format")  # a structured output's JSON schema is read as input
+    if isinstance(schema, Mapping) and schema.get("type") == "json_schema":
+        total += count(json.dumps(schema, ensure_ascii=False, separators=(",", ":")), model).tokens
     return total
+
+
+_NOT_TEXT: Final = frozenset(
+    {"type", "id", "call_id", "tool_use_id", "status", "cache_control", "source", "image_url", "file_data"}
+)
+"""Keys whose values are not read as text by the model (ids, markers) or are billed by size (images,
+files), skipped by :func:`_unread`."""
+
+
+def _unread(messages: Sequence[Mapping[str, Any]], model: str | None) -> int:
+    """Tokens of the text ``count_messages`` does not read: items with neither role nor content
+    (a Responses ``function_call``'s arguments, a ``function_call_output``'s output) and content
+    parts without a ``text`` (an Anthropic ``tool_result``'s content, a ``tool_use``'s input).
+
+    Without them a request carrying a long tool result reserved a few tokens and was billed
+    thousands: a single request could take a hard budget far past its limit.
+    """
+    texts: list[str] = []
+    for message in messages:
+        content = message.get("content")
+        if "role" not in message and content is None:
+            _strings(message, texts)
+        elif isinstance(content, list):
+            for part in content:
+                if isinstance(part, Mapping) and not isinstance(part.get("text"), str):
+                    _strings(part, texts)
+    return count("\n".join(texts), model).tokens if texts else 0
+
+
+def _strings(value: Any, out: list[str], depth: int = 0) -> None:
+    """Every string in ``value`` (keys of mappings included, :data:`_NOT_TEXT` values left out)."""
+    if isinstance(value, str):
+        out.append(value)
+    elif depth > 32:  # deeper than any real tool payload: counted as its JSON text
+        out.append(json.dumps(value, ensure_ascii=False, default=str))
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if key not in _NOT_TEXT:
+                out.append(str(key))
+                _strings(item, out, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _strings(item, out, depth + 1)
 
 
 def _plain_inputs(items: list[Any], model: str | None) -> int:
@@ -134,7 +185,10 @@ def requested(body: Mapping[str, Any], fields: BodyFields) -> tuple[int | None, 
     """The request's max_tokens and reasoning effort, read from its API's fields (0: no output)."""
     if not fields.max_tokens:
         return 0, None
-    max_tokens = next((body[k] for k in fields.max_tokens if isinstance(body.get(k), int)), None)
+    # both chat fields given: the larger bounds the reservation (an upstream may honour either;
+    # :func:`changes` sets both to the granted value)
+    given = [body[k] for k in fields.max_tokens if type(body.get(k)) is int]
+    max_tokens = max(given) if given else None
     effort: Any = None
     if fields.effort is not None:
         head, _, tail = fields.effort.partition(".")
@@ -165,7 +219,12 @@ def changes(body: Mapping[str, Any], fields: BodyFields, admitted: Reservation |
         out["model"] = res.model
     if fields.max_tokens:  # embeddings have no output limit to send
         present = [k for k in fields.max_tokens if k in body]
-        out[present[0] if present else fields.max_tokens[-1]] = res.max_tokens
+        for key in present or fields.max_tokens[-1:]:
+            given = body.get(key)
+            if len(present) > 1 and isinstance(given, int) and not isinstance(given, bool):
+                out[key] = min(given, res.max_tokens)  # several given: each bounded, none raised
+            else:
+                out[key] = res.max_tokens
     effort = res.reasoning_effort
     if fields.effort is not None and effort is not None and effort != requested(body, fields)[1]:
         head, _, tail = fields.effort.partition(".")

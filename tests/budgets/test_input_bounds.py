@@ -1,0 +1,88 @@
+"""What a request carries besides its messages' text is reserved too, and no max-tokens field escapes.
+
+Before: an Anthropic ``tool_result``'s content, a ``tool_use``'s input, a Responses
+``function_call_output``, legacy ``functions`` and a ``response_format`` schema were not counted, so
+one request reserved a few tokens and was billed thousands (20,066 tokens served against a
+5,000-token hard budget through the gateway); and with both ``max_completion_tokens`` and
+``max_tokens`` given, only the first was reserved and rewritten.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tokenomy.budgets.admission import Held, Reservation
+from tokenomy.budgets.policy import Unit
+from tokenomy.budgets.sdk import API_FIELDS, changes, input_tokens, requested
+from tokenomy.tokens import count
+
+WORDS = " ".join(f"alpha{i} beta{i}" for i in range(500))
+MODEL = "gpt-4o-mini"
+
+
+def _words() -> int:
+    return count(WORDS, MODEL).tokens
+
+
+def test_an_anthropic_tool_result_and_tool_use_input_are_counted() -> None:
+    messages: Any = [
+        {"role": "user", "content": "hi"},
+        {
+            "role": "assistant",
+            "content": [{"type": "tool_use", "id": "t1", "name": "f", "input": {"q": WORDS}}],
+        },
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": WORDS}]},
+    ]
+    assert input_tokens({"messages": messages}, [], MODEL) >= 2 * _words()
+
+
+def test_a_tool_result_made_of_blocks_is_counted_and_its_images_are_not_read_as_text() -> None:
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "A" * 50_000}}
+    blocks = [{"type": "text", "text": WORDS}, image]
+    messages: Any = [
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": blocks}]}
+    ]
+    counted = input_tokens({"messages": messages}, [], MODEL)
+    assert _words() <= counted < _words() + 50
+
+
+def test_responses_function_calls_and_their_outputs_are_counted() -> None:
+    items: Any = [
+        {"type": "function_call", "call_id": "c1", "name": "f", "arguments": WORDS},
+        {"type": "function_call_output", "call_id": "c1", "output": WORDS},
+    ]
+    assert input_tokens({"input": items}, [], MODEL) >= 2 * _words()
+
+
+def test_legacy_functions_and_a_response_schema_are_counted() -> None:
+    function = {"name": "f", "description": WORDS, "parameters": {"type": "object", "properties": {}}}
+    plain = input_tokens({"messages": [{"role": "user", "content": "hi"}]}, [], MODEL)
+    with_functions = input_tokens(
+        {"messages": [{"role": "user", "content": "hi"}], "functions": [function]}, [], MODEL
+    )
+    schema = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"description": WORDS}}}
+    with_schema = input_tokens(
+        {"messages": [{"role": "user", "content": "hi"}], "response_format": schema}, [], MODEL
+    )
+    assert with_functions - plain >= _words()
+    assert with_schema - plain >= _words()
+
+
+def test_plain_text_messages_count_as_before() -> None:
+    messages: Any = [{"role": "user", "content": [{"type": "text", "text": WORDS}]}]
+    assert input_tokens({"messages": messages}, [], MODEL) == input_tokens(
+        {"messages": [{"role": "user", "content": WORDS}]}, [], MODEL
+    )
+
+
+def test_both_chat_output_fields_are_bounded_and_none_is_raised() -> None:
+    fields = API_FIELDS["chat"]
+    body = {"model": MODEL, "max_completion_tokens": 10, "max_tokens": 4_000}
+    assert requested(body, fields) == (4_000, None)  # the larger bounds the reservation
+    held = (Held("p:*:d", "p", Unit.TOKENS, 908),)
+    granted = Reservation("r", MODEL, "openai", 900, 4_000, None, 8, held=held)
+    assert changes(body, fields, granted) == {"max_completion_tokens": 10, "max_tokens": 900}
+    one = {"model": MODEL, "max_tokens": 4_000}
+    assert changes(one, fields, granted) == {"max_tokens": 900}
+    none: dict[str, Any] = {"model": MODEL}
+    assert changes(none, fields, granted) == {"max_tokens": 900}
