@@ -30,7 +30,8 @@ from tokenomy.cli.options import config_option
     default=None,
     envvar="TOKENOMY_GATEWAY_TOKEN",
     help="The gateway token: /metrics needs it, and so do /v1/ paths when keys are not required. "
-    "Needed (or require_keys) to bind beyond loopback.",
+    "Needed (or require_keys) to bind beyond loopback. Prefer $TOKENOMY_GATEWAY_TOKEN: other users of "
+    "the machine can read a process's arguments.",
 )
 @click.option(
     "--drain-seconds",

@@ -23,7 +23,8 @@ from tokenomy.server.settings import DEFAULT_HOST, DEFAULT_MAX_BODY, DEFAULT_POR
 @click.option(
     "--token",
     default=None,
-    help="Bearer token clients must send (or $TOKENOMY_SERVER_TOKEN). Required beyond loopback.",
+    help="Bearer token clients must send. Required beyond loopback. Prefer $TOKENOMY_SERVER_TOKEN: "
+    "other users of the machine can read a process's arguments.",
 )
 @click.option(
     "--spool",
