@@ -170,9 +170,18 @@ ERROR_KIND_PATTERN: Final = "^[A-Za-z0-9_.:-]{1,64}$"
 
 Written for both Python's ``re`` (used with ``fullmatch``) and RE2 (the collector's columnar path
 matches it with ``pyarrow.compute``); in RE2 ``$`` is the end of the text."""
-KEY_PREFIX_PATTERN: Final = "^sk[-_]"
-"""The prefix most providers' API keys share (``sk-``, ``sk-ant-``, ``sk_``): never an error type."""
+KEY_PREFIX_PATTERN: Final = "(?i)^(sk[-_]|gsk_|xai-|hf_|aiza|akia|asia|gh[pousr]_|github_pat_|glpat-|pk-lf-)"
+"""The prefixes of well-known secrets, in any case: OpenAI's, Anthropic's and many others' ``sk-``
+(``sk_``), Groq's ``gsk_``, xAI's ``xai-``, Hugging Face's ``hf_``, Google's ``AIza``, AWS access
+key ids, GitHub and GitLab tokens, Langfuse public keys. Never an error type."""
+LONG_RUN_PATTERN: Final = "[A-Za-z0-9]{32,}"
+"""A run of 32 letters and digits without a separator: with a digit in the value, the shape of a key
+with no known prefix (Mistral's 32 characters, hex keys of 32 to 64), never of an error type."""
+DIGIT_PATTERN: Final = "[0-9]"
 _KIND: Final = re.compile(ERROR_KIND_PATTERN.strip("^$"))
+_KEY: Final = re.compile(KEY_PREFIX_PATTERN)
+_RUN: Final = re.compile(LONG_RUN_PATTERN)
+_DIGIT: Final = re.compile(DIGIT_PATTERN)
 
 
 def error_kind(value: object) -> str | None:
@@ -181,9 +190,11 @@ def error_kind(value: object) -> str | None:
 
     ``error_type`` is a low-cardinality label (OTel's ``error.type``), but senders often put free
     text there (an exception's message, a status message) that can hold prompt text or a provider
-    key. Only a value matching :data:`ERROR_KIND_PATTERN` that does not start like a key
-    (:data:`KEY_PREFIX_PATTERN`) is kept; callers fall back to a type of their own.
+    key. Only a value matching :data:`ERROR_KIND_PATTERN` that does not look like a key (a known
+    prefix, :data:`KEY_PREFIX_PATTERN`, or a long run of letters and digits with a digit,
+    :data:`LONG_RUN_PATTERN`) is kept; callers fall back to a type of their own. The collector's
+    columnar path and the store's SQL apply the same three patterns.
     """
-    if not isinstance(value, str) or _KIND.fullmatch(value) is None:
+    if not isinstance(value, str) or _KIND.fullmatch(value) is None or _KEY.search(value):
         return None
-    return None if value.startswith(("sk-", "sk_")) else value
+    return None if _RUN.search(value) and _DIGIT.search(value) else value

@@ -182,12 +182,44 @@ def test_an_error_type_that_is_free_text_is_not_stored_on_either_path(pricer: Pr
         json.dumps(samples.native_call("e-2", status="error", error_type=leaky)),
         json.dumps(samples.native_call("e-3", status="error", error_type="sk-test-MARKERKEY123")),
         json.dumps(samples.native_call("e-4", status="error", error_type="x" * 65)),
+        json.dumps(samples.native_call("e-5", status="error", error_type="AIzaSyD-abc123")),
+        json.dumps(samples.native_call("e-6", status="error", error_type="0123456789abcdef0123456789abcdef")),
     ]
     path = write_lines(tmp_path / "n.jsonl", lines)
     with open_store(tmp_path / "fast.duckdb") as fast, open_store(tmp_path / "slow.duckdb") as slow:
         ours = fast.import_native_jsonl(path, pricer=pricer)
         import_line_by_line(slow, path, pricer=pricer)
         kinds = [{c.id: c.error_type for c in store.iter_calls()} for store in (fast, slow)]
-    assert (ours.fast_path, ours.calls, ours.rejected) == (True, 4, 0)
-    expected = {"e-1": "rate_limit_error", "e-2": None, "e-3": None, "e-4": None}
+    assert (ours.fast_path, ours.calls, ours.rejected) == (True, 6, 0)
+    expected = {"e-1": "rate_limit_error", "e-2": None, "e-3": None, "e-4": None, "e-5": None, "e-6": None}
     assert kinds == [expected, expected]
+
+
+def test_error_kind_refuses_keys_of_every_common_shape() -> None:
+    """Known key prefixes in any case, and a long run of letters and digits with a digit (a key
+    with no prefix), are never an error type; long class names without digits are."""
+    from tokenomy.errors import error_kind
+
+    refused = [
+        "sk-proj-abc",
+        "SK-abc",
+        "sk_live_abc",
+        "gsk_abc123",
+        "xai-abc123",
+        "hf_abc123",
+        "AIzaSyD-abc123",
+        "AKIAIOSFODNN7EXAMPLE",
+        "ghp_abc123",
+        "pk-lf-abc123",
+        "0123456789abcdef0123456789abcdef",
+        "x" * 31 + "1",
+    ]
+    kept = [
+        "rate_limit_error",
+        "http_429",
+        "RESOURCE_EXHAUSTED",
+        "ContextWindowExceededErrorException",
+        "x" * 40,
+    ]
+    assert [error_kind(v) for v in refused] == [None] * len(refused)
+    assert [error_kind(v) for v in kept] == kept

@@ -188,6 +188,12 @@ def test_a_failed_calls_error_type_is_a_classification_on_both_paths() -> None:
         (_LEAKY_MESSAGE, {"error.type": "x" * 65}, None),
         ("sk-test-MARKERKEY123", {}, None),
         ("", {}, None),
+        # keys of other shapes: known prefixes in any case, and long runs of letters and digits
+        ("SK-MARKERKEY123", {}, None),
+        ("AIzaSyD-abcdefghijklmnop0123456789", {}, None),
+        ("gsk_MARKERKEY123", {"error.type": "hf_MARKERKEY123"}, None),
+        ("0123456789abcdef0123456789abcdef", {}, None),
+        ("ContextWindowExceededErrorException", {}, "ContextWindowExceededErrorException"),
     ]
     spans = [
         SpanSpec(

@@ -185,3 +185,12 @@ def test_status_messages_are_emptied_only_where_asked() -> None:
     assert emptied.column("status_message").to_pylist() == [None, None]
     assert emptied.column("status").to_pylist() == ["error", "unset"]
     assert emptied.drop_columns(["status_message"]).equals(table.drop_columns(["status_message"]))
+
+
+def test_an_error_type_is_kept_only_when_it_is_a_classification() -> None:
+    """``error.type`` is allow-listed, but free text there (an exception's message, a key) is dropped,
+    as a call's ``error_type`` drops it."""
+    leaky = "PROMPT: summarise my diary, key sk-test-KEY123"
+    assert kept_attributes({"error.type": leaky, "server.port": 443}) == '{"server.port":443}'
+    assert kept_attributes({"error.type": "AIzaSyD-KEY123"}) is None
+    assert kept_attributes({"error.type": "rate_limit_error"}) == '{"error.type":"rate_limit_error"}'

@@ -23,7 +23,7 @@ import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type in
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 from numpy.typing import NDArray
 
-from tokenomy.errors import ERROR_KIND_PATTERN, KEY_PREFIX_PATTERN
+from tokenomy.errors import DIGIT_PATTERN, ERROR_KIND_PATTERN, KEY_PREFIX_PATTERN, LONG_RUN_PATTERN
 from tokenomy.pricing.catalog import provider_of_model
 from tokenomy.providers import canonical, from_model_prefix
 from tokenomy.server.otlp_columns import BOOL, DOUBLE, INT, SpanColumns
@@ -278,10 +278,14 @@ def _kinds(values: Any) -> Any:
     on a column (free text, an exception's message with its prompt or key, is never stored)."""
     if values.null_count == len(values):
         return values
-    kept = pc.and_not(
-        pc.match_substring_regex(values, ERROR_KIND_PATTERN),
+    key = pc.or_(
         pc.match_substring_regex(values, KEY_PREFIX_PATTERN),
+        pc.and_(
+            pc.match_substring_regex(values, LONG_RUN_PATTERN),
+            pc.match_substring_regex(values, DIGIT_PATTERN),
+        ),
     )
+    kept = pc.and_not(pc.match_substring_regex(values, ERROR_KIND_PATTERN), key)
     return pc.if_else(kept, values, _NO_TEXT)
 
 

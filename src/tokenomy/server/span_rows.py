@@ -20,6 +20,7 @@ from typing import Any, Final
 
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
 
+from tokenomy.errors import error_kind
 from tokenomy.server.otlp_tree import Key, Lineage, TreeSpan, clean
 from tokenomy.server.otlp_wire import KIND_NAMES
 
@@ -184,14 +185,16 @@ def _time(ns: int | None) -> datetime | None:
 
 
 def kept_attributes(attrs: Mapping[str, Any]) -> str | None:
-    """The attributes worth keeping, as compact JSON with sorted keys (None when there are none)."""
+    """The attributes worth keeping, as compact JSON with sorted keys (None when there are none).
+    ``error.type`` is kept only when it is a classification (:func:`tokenomy.errors.error_kind`), as a
+    call's ``error_type`` is: free text there can quote the prompt or a key."""
     kept: dict[str, Any] = {}
     for key in sorted(attrs):
         if len(kept) >= MAX_ATTRIBUTES:
             break
         if key not in KEPT_KEYS:
             continue
-        value = _small(attrs[key])
+        value = error_kind(attrs[key]) if key == "error.type" else _small(attrs[key])
         if value is not None:
             kept[key] = value
     return json.dumps(kept, separators=(",", ":"), ensure_ascii=False) if kept else None

@@ -22,7 +22,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from tokenomy.errors import ERROR_KIND_PATTERN, KEY_PREFIX_PATTERN
+from tokenomy.errors import DIGIT_PATTERN, ERROR_KIND_PATTERN, KEY_PREFIX_PATTERN, LONG_RUN_PATTERN
 from tokenomy.native import FLOAT_FIELDS, INT_FIELDS, STR_FIELDS, USAGE_KEYS
 from tokenomy.schema import (
     ATTRIBUTION_FIELDS,
@@ -152,8 +152,9 @@ class _Select:
         else NULL: free text there can quote a prompt or a key."""
         self.string(name, src)
         name_, value = self.columns.pop()
-        kind, key = _quote(ERROR_KIND_PATTERN), _quote(KEY_PREFIX_PATTERN)
-        kept = f"regexp_full_match({value}, {kind}) AND NOT regexp_matches({value}, {key})"
+        kind, key, run = _quote(ERROR_KIND_PATTERN), _quote(KEY_PREFIX_PATTERN), _quote(LONG_RUN_PATTERN)
+        long_key = f"(regexp_matches({value}, {run}) AND regexp_matches({value}, {_quote(DIGIT_PATTERN)}))"
+        kept = f"regexp_full_match({value}, {kind}) AND NOT regexp_matches({value}, {key}) AND NOT {long_key}"
         self.columns.append((name_, f"CASE WHEN {kept} THEN {value} END"))
 
     def integer(self, name: str, src: str) -> None:
