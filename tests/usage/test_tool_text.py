@@ -79,8 +79,15 @@ def test_a_plain_text_answer_has_no_tool_text() -> None:
     assert Extracted(Usage(), "p", "chat", "a").tool_text == ()
 
 
-def test_call_text_writes_an_argument_object_as_json_and_keeps_text_as_it_is() -> None:
-    assert call_text("f", {"city": "Zürich", "n": 2}) == ("f", '{"city": "Zürich", "n": 2}')
+def test_call_text_keeps_the_arguments_as_given_and_counting_writes_an_object_as_json() -> None:
+    """An object is written as JSON only when counted (every answer is read, few are counted)."""
+    from tokenomy.capture.estimate import tool_call_tokens
+
+    args = {"city": "Zürich", "n": 2}
+    assert call_text("f", args) == ("f", args)
+    counted = tool_call_tokens("f", args, "gpt-4o")
+    assert counted == tool_call_tokens("f", '{"city": "Zürich", "n": 2}', "gpt-4o")
+    assert counted > tool_call_tokens("f", "", "gpt-4o")
     assert call_text("f", ARGS) == ("f", ARGS)
     assert call_text("f", None) == ("f", "")
     assert call_text(None, "{}") is None
@@ -165,8 +172,8 @@ def test_a_messages_stream_keeps_the_input_json_as_streamed_and_a_body_writes_it
         "usage": {"input_tokens": 9, "output_tokens": 30},
     }
     assert extract(body).tool_text == (
-        ("get_weather", '{"city": "Paris", "units": "c"}'),
-        ("web_search", '{"query": "rain"}'),
+        ("get_weather", {"city": "Paris", "units": "c"}),
+        ("web_search", {"query": "rain"}),
     )
 
 
@@ -178,7 +185,7 @@ def test_a_gemini_stream_keeps_each_function_call_part() -> None:
         "candidates": [{"index": 0, "content": {"role": "model", "parts": [code]}, "finishReason": "STOP"}]
     }
     found = accumulate([chunk, last], kind="gemini")
-    assert found.tool_text == (("get_capital", '{"country": "France"}'),)
+    assert found.tool_text == (("get_capital", {"country": "France"}),)
     assert [t.name for t in found.tool_uses] == ["get_capital", "code_execution"]
 
 
@@ -201,12 +208,12 @@ def test_a_bedrock_stream_keeps_the_tool_input_as_streamed() -> None:
         },
     ]
     found = accumulate(events, kind="bedrock")
-    assert found.tool_text == (("lookup", '{"id": 3}'), ("ping", "{}"))
+    assert found.tool_text == (("lookup", '{"id": 3}'), ("ping", {}))
     body: dict[str, Any] = {
         "output": {"message": {"content": [{"toolUse": {"name": "lookup", "input": {"id": 3}}}]}}
     }
     body["usage"] = {"inputTokens": 3, "outputTokens": 9}
-    assert extract(body).tool_text == (("lookup", '{"id": 3}'),)
+    assert extract(body).tool_text == (("lookup", {"id": 3}),)
 
 
 def _reported_visible(found: Extracted) -> int | None:

@@ -17,6 +17,7 @@ tokens of framing.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
@@ -41,7 +42,7 @@ def fill_missing(
     prompt_tokens: int | None,
     text: str | None,
     model: str | None,
-    tool_text: Iterable[tuple[str, str]] | None = None,
+    tool_text: Iterable[tuple[str, Any]] | None = None,
 ) -> Usage:
     """``usage`` with an unknown input or output total counted locally (see the module docstring).
 
@@ -50,7 +51,7 @@ def fill_missing(
         prompt_tokens: The prompt counted locally (taken when the input side is unknown).
         text: The visible text the output carried.
         model: The model whose tokenizer counts ``text`` and ``tool_text``.
-        tool_text: The tool calls the output carried, as (name, argument text) pairs
+        tool_text: The tool calls the output carried, as (name, arguments) pairs
             (:attr:`tokenomy.usage.Extracted.tool_text`); each adds :func:`tool_call_tokens`.
     """
     missing_in = usage.input_total is None and all(
@@ -67,9 +68,13 @@ def fill_missing(
     return dataclasses.replace(usage, input_total=input_total, output_total=output_total, kind=Kind.ESTIMATED)
 
 
-def tool_call_tokens(name: str, arguments: str, model: str | None) -> int:
+def tool_call_tokens(name: str, arguments: Any, model: str | None) -> int:
     """The output tokens of one tool call, counted locally: the tokens of its name, plus those of its
-    argument text (as streamed), plus :data:`TOOL_CALL_FRAMING`."""
+    argument text (as streamed; an argument object written as JSON with ``", "`` and ``": "``
+    separators, the way Anthropic streams its ``input_json_delta`` fragments), plus
+    :data:`TOOL_CALL_FRAMING`."""
+    if not isinstance(arguments, str):
+        arguments = json.dumps(arguments, ensure_ascii=False, default=str)
     return _count(name, model) + _count(arguments, model) + TOOL_CALL_FRAMING
 
 

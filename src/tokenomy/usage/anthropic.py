@@ -189,7 +189,7 @@ def _block_tool(block: Mapping[str, Any]) -> ToolUse | None:
     return None if server is None else tool_use(block.get("name"), block.get("input"), server=server)
 
 
-def _block_call(block: Mapping[str, Any]) -> tuple[str, str] | None:
+def _block_call(block: Mapping[str, Any]) -> tuple[str, Any] | None:
     """A tool-use block's name and input (JSON): the model wrote both, server tools' included."""
     return call_text(block.get("name"), block.get("input")) if block.get("type") in _TOOL_BLOCKS else None
 
@@ -260,7 +260,7 @@ class _Block:
                 block["input"] = raw
         return block
 
-    def call(self) -> tuple[str, str] | None:
+    def call(self) -> tuple[str, Any] | None:
         """A tool-use block's name and its input as streamed (the ``partial_json`` fragments)."""
         if self.head.get("type") not in _TOOL_BLOCKS:
             return None

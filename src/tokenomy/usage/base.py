@@ -19,8 +19,9 @@ from typing import Any, TypeGuard, TypeVar
 
 from tokenomy.schema import Quality, ToolUse, Usage
 
-ToolText = tuple[tuple[str, str], ...]
-"""Tool calls as (name, argument text) pairs (:attr:`Extracted.tool_text`)."""
+ToolText = tuple[tuple[str, Any], ...]
+"""Tool calls as (name, arguments) pairs (:attr:`Extracted.tool_text`): the argument text as
+streamed, or the argument object a body gave (written as JSON only when counted)."""
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -175,19 +176,15 @@ def tool_use(name: Any, arguments: Any = None, *, server: bool = False) -> ToolU
     return ToolUse(name=name, args_hash=None if arguments is None else args_hash(arguments), server=server)
 
 
-def call_text(name: Any, arguments: Any) -> tuple[str, str] | None:
-    """A tool call as :attr:`Extracted.tool_text` keeps it: its name and its argument text; None when
-    ``name`` is no string.
-
-    Arguments already text (streamed JSON fragments joined, a custom tool's free-form input) are kept
-    as they are; an object is written as JSON with ``", "`` and ``": "`` separators, the way
-    Anthropic streams its ``input_json_delta`` fragments; None gives an empty text.
-    """
+def call_text(name: Any, arguments: Any) -> tuple[str, Any] | None:
+    """A tool call as :attr:`Extracted.tool_text` keeps it: its name and its arguments as given (text
+    as streamed, a custom tool's free-form input, or an object; None gives an empty text); None
+    when ``name`` is no string. An object is written as JSON only when the output is counted
+    (:func:`tokenomy.capture.estimate.tool_call_tokens`), which is rare: every answer is read, and
+    only a stream without usage is counted."""
     if not isinstance(name, str) or not name:
         return None
-    if arguments is None or isinstance(arguments, str):
-        return name, arguments or ""
-    return name, json.dumps(arguments, ensure_ascii=False, default=str)
+    return name, "" if arguments is None else arguments
 
 
 def join_text(parts: list[str]) -> str | None:

@@ -140,7 +140,7 @@ def _block_tool(block: Mapping[str, Any]) -> ToolUse | None:
     return None if call is None else tool_use(call.get("name"), call.get("input"))
 
 
-def _block_call(block: Mapping[str, Any]) -> tuple[str, str] | None:
+def _block_call(block: Mapping[str, Any]) -> tuple[str, Any] | None:
     call = mapping(block.get("toolUse"))
     return None if call is None else call_text(call.get("name"), call.get("input"))
 
@@ -187,7 +187,7 @@ class _Block:
             return {"reasoningContent": {}}
         return {"text": raw}
 
-    def call(self) -> tuple[str, str] | None:
+    def call(self) -> tuple[str, Any] | None:
         """A tool-use block's name and its input as streamed (the ``toolUse.input`` fragments)."""
         return call_text(self.name, "".join(self.parts) or {}) if self.kind == "toolUse" else None
 

@@ -114,7 +114,7 @@ def _part_tool(part: Mapping[str, Any]) -> ToolUse | None:
 
 
 def _candidate(
-    cand: Mapping[str, Any], texts: list[str], tools: list[ToolUse], calls: list[tuple[str, str]]
+    cand: Mapping[str, Any], texts: list[str], tools: list[ToolUse], calls: list[tuple[str, Any]]
 ) -> None:
     for part in items((mapping(cand.get("content")) or {}).get("parts")):
         text = part.get("text")
@@ -139,7 +139,7 @@ def extract(body: Mapping[str, Any]) -> Extracted:
     candidates = items(body.get("candidates"))
     texts: list[str] = []
     tools: list[ToolUse] = []
-    calls: list[tuple[str, str]] = []
+    calls: list[tuple[str, Any]] = []
     for cand in candidates:
         _candidate(cand, texts, tools, calls)
     model = get_str(body, "modelVersion")

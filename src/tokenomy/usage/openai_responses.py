@@ -120,7 +120,7 @@ def _tool_use(item: Mapping[str, Any]) -> ToolUse | None:
     return tool_use(name, item.get(field) if field else None, server=server)
 
 
-def _call_text(item: Mapping[str, Any]) -> tuple[str, str] | None:
+def _call_text(item: Mapping[str, Any]) -> tuple[str, Any] | None:
     field = _WRITTEN_CALLS.get(str(item.get("type")))
     return None if field is None else call_text(item.get("name"), item.get(field))
 
