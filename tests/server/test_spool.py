@@ -129,3 +129,93 @@ def test_a_spool_left_open_by_an_earlier_version_is_tightened(tmp_path: Path) ->
         "000000000001.spool": 0o600,
         "bad/000000000000.spool": 0o600,
     }
+
+
+def test_only_the_spools_own_files_are_tightened(tmp_path: Path) -> None:
+    """``--spool data`` with the database in it: the database keeps its mode (it was made 0600)."""
+    folder = tmp_path / "data"
+    (folder / "bad").mkdir(parents=True)
+    outside = tmp_path / "elsewhere.txt"
+    for path in (
+        folder / "t.duckdb",
+        folder / "README",
+        folder / "000000000001.spool",
+        folder / "bad" / "000000000001.spool",
+        folder / "bad" / "000000000001.spool.txt",
+        outside,
+    ):
+        path.write_bytes(b"x")
+        path.chmod(0o644)
+    (folder / "000000000002.spool").symlink_to(outside)  # never followed
+    (folder / "sub").mkdir(mode=0o755)
+    folder.chmod(0o755)
+    Spool(folder)
+    modes = {p.relative_to(tmp_path).as_posix(): _mode(p) for p in [folder, *tmp_path.rglob("*")]}
+    assert {k: v for k, v in modes.items() if not k.endswith("000000000002.spool")} == {
+        "data": 0o700,  # ours, and others could enter it
+        "data/t.duckdb": 0o644,
+        "data/README": 0o644,
+        "data/sub": 0o755,
+        "data/000000000001.spool": 0o600,
+        "data/bad": 0o700,
+        "data/bad/000000000001.spool": 0o600,
+        "data/bad/000000000001.spool.txt": 0o600,
+        "elsewhere.txt": 0o644,
+    }
+
+
+def test_a_new_spool_folder_is_owner_only(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        spool = Spool(tmp_path / "a" / "spool")
+    finally:
+        os.umask(old)
+    assert _mode(spool.folder) == 0o700
+
+
+def test_another_users_spool_folder_is_used_with_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A volume mounted by another user: the server starts (it refused to), the folder keeps its mode."""
+    folder = tmp_path / "shared"
+    folder.mkdir(mode=0o755)
+    folder.chmod(0o755)
+    (folder / "theirs.txt").write_text("x")
+    monkeypatch.setattr(spool_module, "_owned", lambda info: False)
+    spool = Spool(folder)
+    assert _mode(folder) == 0o755
+    assert "open to other users" in caplog.text
+    assert "another user owns it" in caplog.text
+    spool.append([Frame(b"R", b"rows")])
+    assert _mode(spool.segments()[0]) == 0o600
+
+
+def test_a_mode_that_cannot_be_changed_is_logged_not_fatal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    folder.chmod(0o755)
+    (folder / "000000000001.spool").write_bytes(b"")
+    (folder / "000000000001.spool").chmod(0o644)
+
+    def refuse(path: object, mode: int) -> None:
+        raise PermissionError(1, "Operation not permitted", str(path))
+
+    monkeypatch.setattr(os, "chmod", refuse)
+    spool = Spool(folder)  # raised StoreError before: the server did not start
+    assert "cannot be made owner-only" in caplog.text
+    assert spool.pending()
+
+
+def test_a_quarantined_segment_never_replaces_an_earlier_one(tmp_path: Path) -> None:
+    """Numbering starts again at 1 once the spool is empty: the second bad segment 1 kept the first's name."""
+    spool = Spool(tmp_path)
+    for body in (b"first", b"second"):
+        spool.append([Frame(b"R", body)])
+        assert spool.segments()[0].name == "000000000001.spool"
+        assert spool.replay(lambda frames: "does not read") == 1
+    bad = tmp_path / "bad"
+    kept = {p.name: read_segment(p)[0][0].body for p in bad.glob("*.spool")}
+    assert kept == {"000000000001.spool": b"first", "000000000001-1.spool": b"second"}
+    assert (bad / "000000000001-1.spool.txt").read_text() == "does not read\n"

@@ -1,7 +1,8 @@
 """The server's spool: payloads acknowledged while the store could not take them, kept on disk in order.
 
-A spool is a folder of segment files named by a growing number. Each payload is one frame:
-a magic word, its length, its CRC-32, a kind byte and the bytes. :meth:`Spool.append` writes a
+A spool is a folder of segment files named by a growing number. Each frame holds a group of
+payloads acknowledged together (the server writes one a group): a magic word, its length, its
+CRC-32, a kind byte and the bytes. :meth:`Spool.append` writes a
 group of payloads and fsyncs before returning (and fsyncs the folder when it starts a new
 segment), so an acknowledged payload survives a crash of the process or the machine.
 
@@ -9,17 +10,24 @@ segment), so an acknowledged payload survives a crash of the process or the mach
 segment; segments are replayed oldest first, so payloads reach the store in the order they
 arrived. A crash between the store's commit and the deletion replays the segment again, which
 is harmless because every record is idempotent by its id. A frame cut short by a crash (the
-payload was never acknowledged) ends its segment; a segment whose frames no longer decode is
-moved to ``bad/`` with a note, never deleted.
+payload was never acknowledged) ends its segment. A segment that fails its checksum, or holds a
+frame the replay callback cannot read (say, rows of a future version), is moved to ``bad/`` with
+a note once its readable frames are stored: never deleted, and never under the name of a segment
+already there.
 
-The folder, ``bad/`` and every file in them are the owner's only (0700 and 0600, whatever the
-umask): what waits there is the events of other people's requests. A folder or segments left
-more open by an earlier version are tightened when the spool is opened.
+The spool's own files (segments, ``bad/`` and the segments and notes in it) are the owner's only
+(0600, ``bad/`` 0700, whatever the umask): what waits there is the events of other people's
+requests. The folder is created 0700; an existing folder that others may enter is made 0700 when
+this user owns it, and only logged otherwise (a volume mounted by another user); a segment an
+earlier version left more open is tightened when the spool is opened. Nothing else
+in the folder is touched: ``--spool`` may name a folder that holds other files (the database).
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import stat
 import struct
 import zlib
 from collections.abc import Callable, Sequence
@@ -29,10 +37,13 @@ from typing import BinaryIO, Final
 
 from tokenomy.errors import StoreError
 
+log = logging.getLogger("tokenomy.server")
 MAGIC: Final = b"TKSP"
 _HEAD: Final = struct.Struct("<4sII")
-SEGMENT_BYTES: Final = 64 * 1024 * 1024
-"""A segment is closed, and a new one started, past this size."""
+SEGMENT_BYTES: Final = 8 * 1024 * 1024
+"""A segment is closed, and a new one started, past this size. A segment is replayed in one
+transaction, and frames are compressed (rows take several times their size once read), so this
+bounds what one replay holds in memory."""
 _SUFFIX: Final = ".spool"
 DIR_MODE: Final = 0o700
 FILE_MODE: Final = 0o600
@@ -40,11 +51,12 @@ FILE_MODE: Final = 0o600
 
 @dataclass(frozen=True, slots=True)
 class Frame:
-    """One spooled payload: what kind of body it is, and the body."""
+    """One spooled frame: what kind of bytes it holds, and the bytes."""
 
     kind: bytes
-    """One byte: ``R`` rows (what the server writes, see :mod:`tokenomy.server.payloads`); earlier
-    versions wrote bodies: ``P`` OTLP protobuf, ``J`` OTLP JSON, ``E`` native JSON, ``N`` native NDJSON."""
+    """One byte: ``G`` a group's rows, compressed (what the server writes, see
+    :mod:`tokenomy.server.payloads`), ``R`` one payload's rows, uncompressed; earlier versions wrote
+    bodies: ``P`` OTLP protobuf, ``J`` OTLP JSON, ``E`` native JSON, ``N`` native NDJSON."""
     body: bytes
 
 
@@ -54,13 +66,18 @@ class Spool:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         try:
+            existed = folder.is_dir()
             folder.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-            _tighten(folder)
         except OSError as exc:
             raise StoreError(
-                f"{folder}: cannot create the spool folder or make it owner-only ({exc}); "
-                "pass another --spool"
+                f"{folder}: cannot create the spool folder ({exc}); pass another --spool"
             ) from exc
+        if existed:
+            _tighten_folder(folder)
+        try:
+            _tighten_files(folder)
+        except OSError as exc:  # the folder cannot be listed: nor could it be replayed
+            raise StoreError(f"{folder}: cannot read the spool folder ({exc}); pass another --spool") from exc
         self._current: Path | None = None
         self._size = 0
 
@@ -90,8 +107,11 @@ class Spool:
             os.fsync(out.fileno())
         self._size += len(data)
 
-    def replay(self, store_frames: Callable[[list[Frame]], None]) -> int:
+    def replay(self, store_frames: Callable[[list[Frame]], str | None]) -> int:
         """Pass the oldest segment's frames to ``store_frames``, then delete the segment.
+
+        ``store_frames`` stores what it can read and returns None, or what it could not read: then
+        the segment is moved to ``bad/`` with that note instead of being deleted.
 
         Returns:
             How many frames were replayed (0 when the spool is empty).
@@ -109,9 +129,10 @@ class Spool:
         if problem is not None and not frames:
             self._quarantine(oldest, problem)
             return 0
-        store_frames(frames)
-        if problem is not None:
-            self._quarantine(oldest, problem)  # the frames after the damage cannot be read
+        unread = store_frames(frames)
+        problems = [p for p in (unread, problem) if p is not None]  # problem: the frames after it are lost
+        if problems:
+            self._quarantine(oldest, "\n".join(problems))
         else:
             oldest.unlink()
             _fsync_dir(self.folder)
@@ -128,36 +149,74 @@ class Spool:
         return self._current
 
     def _quarantine(self, path: Path, problem: str) -> None:
+        """Move ``path`` to ``bad/`` with a note, under a name no earlier quarantined segment has (the
+        numbering starts again at 1 once the spool is empty)."""
         bad = self.folder / "bad"
         bad.mkdir(mode=DIR_MODE, exist_ok=True)
-        os.chmod(bad, DIR_MODE)
-        os.chmod(path, FILE_MODE)
-        path.rename(bad / path.name)
-        with _open_private(bad / (path.name + ".txt"), os.O_WRONLY | os.O_TRUNC) as note:
+        _tighten_folder(bad)
+        target = bad / path.name
+        n = 0
+        while target.exists() or target.with_name(target.name + ".txt").exists():
+            n += 1
+            target = bad / f"{path.stem}-{n}{_SUFFIX}"
+        path.rename(target)
+        with _open_private(target.with_name(target.name + ".txt"), os.O_WRONLY | os.O_TRUNC) as note:
             note.write((problem + "\n").encode())
+        _fsync_dir(bad)
         _fsync_dir(self.folder)
 
 
 def _open_private(path: Path, flags: int) -> BinaryIO:
     """``path`` opened for writing (``flags``), created owner-only: mode 0600, which a umask can only
-    narrow (files an earlier version left more open are tightened by :func:`_tighten`)."""
+    narrow (files an earlier version left more open are tightened by :func:`_tighten_files`)."""
     fd = os.open(path, flags | os.O_CREAT | getattr(os, "O_BINARY", 0), FILE_MODE)
     return os.fdopen(fd, "wb")
 
 
-def _tighten(folder: Path) -> None:
-    """Make the spool folder, ``bad/`` and their files owner-only (earlier versions left them 0755/0644).
+def _tighten_folder(folder: Path) -> None:
+    """Make an existing folder owner-only when others may enter it and this user owns it; otherwise
+    (another user's folder, a file system that refuses) say so and go on: the spool's files are
+    owner-only still."""
+    try:
+        info = folder.stat()
+        if not info.st_mode & 0o077:
+            return
+        if _owned(info):
+            os.chmod(folder, DIR_MODE)
+            return
+        why = "another user owns it"
+    except OSError as exc:
+        why = str(exc)
+    log.warning(
+        "tokenomy server: the spool folder %s is open to other users and cannot be made owner-only (%s); "
+        "its segments are owner-only",
+        folder,
+        why,
+    )
 
-    Raises:
-        OSError: A mode cannot be changed (another user owns the folder).
-    """
-    for directory in (folder, folder / "bad"):
-        if not directory.is_dir():
-            continue
-        os.chmod(directory, DIR_MODE)
-        for entry in directory.iterdir():
-            if entry.is_file() and entry.stat().st_mode & 0o077:
-                os.chmod(entry, FILE_MODE)
+
+def _tighten_files(folder: Path) -> None:
+    """Make the spool's own files owner-only: segments, ``bad/`` and what it holds (earlier versions
+    left them 0644). Nothing else in ``folder`` is touched, and no symbolic link is followed."""
+    bad = folder / "bad"
+    if bad.is_dir() and not bad.is_symlink():
+        _tighten_folder(bad)
+        own = [*folder.glob(f"*{_SUFFIX}"), *bad.iterdir()]
+    else:
+        own = list(folder.glob(f"*{_SUFFIX}"))
+    for path in own:
+        try:
+            info = path.lstat()
+            if stat.S_ISREG(info.st_mode) and info.st_mode & 0o077:
+                os.chmod(path, FILE_MODE)
+        except OSError as exc:  # another user's file: replay reads it if it can
+            log.warning("tokenomy server: %s cannot be made owner-only (%s)", path, exc)
+
+
+def _owned(info: os.stat_result) -> bool:
+    """True when this process's user owns the file (always on systems without user ids)."""
+    getuid = getattr(os, "getuid", None)
+    return getuid is None or info.st_uid == getuid()
 
 
 def _encode(frame: Frame) -> bytes:

@@ -7,11 +7,12 @@ request. Calls are priced on that thread too, as columns, from rates kept per pr
 (:mod:`tokenomy.server.call_costs`), so the store inserts them as they are; calls that need the
 store's own pricing go to it. A payload is *durable* when that transaction has committed, or,
 when the store cannot take it (not open, locked by another process, failing), once its rows (not
-its body: see :mod:`tokenomy.server.payloads`) have been appended to the spool and fsync'd. While
-the spool holds anything, new payloads go behind it, so the store receives everything in arrival
-order; the spool is replayed at start and then whenever the store answers again (retries back off
-up to a minute). When even the spool cannot be written, the request fails with 503 and the client
-keeps its data and retries.
+its body: see :mod:`tokenomy.server.payloads`) have been appended to the spool and fsync'd, in one
+frame with the rest of its group. A spooled frame that no longer reads is kept in the spool's
+``bad/`` folder, never skipped. While the spool holds anything, new payloads go behind it, so the
+store receives everything in arrival order; the spool is replayed at start and then whenever the
+store answers again (retries back off up to a minute). When even the spool cannot be written, the
+request fails with 503 and the client keeps its data and retries.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Final, Literal, TypeVar
 
 from tokenomy.errors import PayloadError, StoreLockedError, TokenomyError
 from tokenomy.server.call_costs import ColumnPricer
-from tokenomy.server.payloads import Payload, batch_of
+from tokenomy.server.payloads import Payload, batch_of, payload_count, spool_frames
 from tokenomy.server.spool import Frame, Spool
 from tokenomy.store.base import PricerLike, Store
 from tokenomy.store.events import EventBatch
@@ -113,6 +114,7 @@ class Writer:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tokenomy-writer")
+        self._replayed = 0  # payloads stored by the replay in progress (a frame may hold several)
 
     @property
     def depth(self) -> int:
@@ -221,7 +223,7 @@ class Writer:
                 self.stats.stored_payloads += len(payloads)
                 return "store"
         try:
-            self.spool.append([p.frame() for p in payloads])
+            self.spool.append(spool_frames(payloads))
         except Exception as exc:  # the disk refused (OSError), or rows that would not encode
             self.stats.failed_payloads += len(payloads)
             reason = (exc.strerror if isinstance(exc, OSError) else None) or f"{type(exc).__name__}: {exc}"
@@ -254,25 +256,36 @@ class Writer:
     def _recover(self) -> None:
         """Replay the spool into the store, oldest segment first, while the store takes it."""
         while self.spool.pending() and time.monotonic() >= self._retry.at and self._ensure_store():
+            self._replayed = 0
             try:
-                replayed = self.spool.replay(self._store_frames)
+                self.spool.replay(self._store_frames)
             except Exception as exc:  # the segment stays; the next try replays it again
                 self._store_failed(exc)
                 return
-            self.stats.replayed_payloads += replayed
+            self.stats.replayed_payloads += self._replayed
             self._retry.succeeded()
 
-    def _store_frames(self, frames: list[Frame]) -> None:
+    def _store_frames(self, frames: list[Frame]) -> str | None:
+        """Store the rows of the frames that read, in one transaction; say which did not (their
+        segment is then kept in ``bad/`` by the spool: acknowledged rows are never dropped)."""
         batches: list[EventBatch] = []
-        for frame in frames:
+        unread: list[str] = []
+        count = 0
+        for number, frame in enumerate(frames, 1):
             try:
                 batches.append(batch_of(frame, capture_content=self._capture_content))
-            except PayloadError as exc:  # cannot happen for a frame this version accepted
-                log.error(
-                    "tokenomy server: a spooled payload no longer reads and is skipped: %s", exc.message
-                )
+            except PayloadError as exc:  # rows of another version, say: kept for a person or a later version
+                unread.append(f"frame {number} (kind {frame.kind.decode(errors='replace')}): {exc.message}")
+                continue
+            count += payload_count(frame)
         if batches:
             self._write(EventBatch.concat(batches))
+        self._replayed = count
+        if not unread:
+            return None
+        note = f"{len(unread)} of {len(frames)} frames do not read and are kept here: " + "; ".join(unread)
+        log.error("tokenomy server: a spool segment %s", note)
+        return note
 
     def _write(self, batch: EventBatch) -> None:
         """One transaction: calls priced here as columns when they can be (see server/call_costs.py),

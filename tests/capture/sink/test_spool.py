@@ -6,6 +6,9 @@ import os
 import stat
 from pathlib import Path
 
+import pytest
+
+from tokenomy.capture.sink import spool as spool_module
 from tokenomy.capture.sink.spool import Spool
 
 
@@ -133,3 +136,36 @@ def test_a_folder_left_open_by_an_earlier_version_is_tightened(tmp_path: Path) -
     spool.release(claim)
     assert spool.write(b"{}\n") is True
     assert _mode(folder) == 0o700
+
+
+def test_only_the_spools_own_files_are_tightened(tmp_path: Path) -> None:
+    """Files the spool did not write keep their mode (every file in the folder was made 0600)."""
+    folder = tmp_path / "target"
+    folder.mkdir(mode=0o700)
+    batch = folder / f"{1:020d}-{_dead_pid():08d}-{0:08d}.ndjson"
+    names = [batch.name, f"{2:020d}-{_dead_pid():08d}-{0:08d}.ndjson.bad", "notes.txt", "app.db"]
+    for name in names:
+        (folder / name).write_bytes(b"{}\n")
+        (folder / name).chmod(0o644)
+    spool = Spool(folder, 10_000)
+    claim = spool.claim()
+    assert claim is not None
+    assert claim.original == batch
+    spool.release(claim)
+    assert {p.name: _mode(p) for p in folder.iterdir()} == {
+        names[0]: 0o600,
+        names[1]: 0o600,
+        "notes.txt": 0o644,
+        "app.db": 0o644,
+    }
+
+
+def test_another_users_folder_keeps_its_mode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    folder.chmod(0o755)
+    monkeypatch.setattr(spool_module, "_owned", lambda info: False)
+    spool = Spool(folder, 10_000)
+    assert spool.write(b"{}\n") is True
+    assert _mode(folder) == 0o755
+    assert [_mode(p) for p in folder.iterdir()] == [0o600]

@@ -11,9 +11,11 @@ left by a process that died are handed back; a file that cannot be read as recor
 
 The spool never grows past ``max_bytes``: :meth:`Spool.write` refuses a batch that would not fit.
 
-The folder is created owner-only (0700) and every file in it too (0600, whatever the umask): a
-batch holds the application's events, prompts included when content capture is on. Files an
-earlier version left more open are tightened when a process first claims from the folder.
+The folder is created owner-only (0700) and every file the spool writes too (0600, whatever the
+umask): a batch holds the application's events, prompts included when content capture is on. A
+folder an earlier version left more open is made 0700 on the next write when this user owns it,
+and the spool's own files there (batches, claims, temporaries, set-aside ``.bad`` files) are
+made 0600 when a process first claims from the folder. Nothing else in the folder is touched.
 """
 
 from __future__ import annotations
@@ -155,10 +157,12 @@ class Spool:
         return bad
 
     def _make_directory(self) -> None:
-        """Create the folder owner-only, or make it so (a folder an earlier version left 0755)."""
+        """Create the folder owner-only, or make it so when this user owns it (a folder an earlier
+        version left 0755); another user's folder keeps its mode, the files are owner-only still."""
         self.directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-        with contextlib.suppress(OSError):  # another user's folder: the files are owner-only still
-            if self.directory.stat().st_mode & 0o077:
+        with contextlib.suppress(OSError):  # a file system that refuses: the files are owner-only still
+            info = self.directory.stat()
+            if info.st_mode & 0o077 and _owned(info):
                 os.chmod(self.directory, DIR_MODE)
 
     def _entries(self) -> list[os.DirEntry[str]]:
@@ -174,7 +178,7 @@ class Spool:
         for entry in self._entries():
             name = entry.name
             with contextlib.suppress(OSError):  # gone meanwhile, or another user's file
-                if entry.is_file(follow_symlinks=False) and entry.stat().st_mode & 0o077:
+                if _is_own(name) and entry.is_file(follow_symlinks=False) and entry.stat().st_mode & 0o077:
                     os.chmod(entry.path, FILE_MODE)  # left open by an earlier version
             if _CLAIM in name:
                 base, _, pid = name.rpartition(_CLAIM)
@@ -192,6 +196,17 @@ def _create_private(path: Path) -> BinaryIO:
     """A new file at ``path``, open for writing, owner-only (0600, which a umask can only narrow)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), FILE_MODE)
     return os.fdopen(fd, "wb")
+
+
+def _is_own(name: str) -> bool:
+    """True for the names the spool gives its files: batches, claims, set-aside files, temporaries."""
+    return _is_batch(name) or name.endswith(BAD) or (name.startswith(".") and name.endswith(f"{SUFFIX}.tmp"))
+
+
+def _owned(info: os.stat_result) -> bool:
+    """True when this process's user owns the file (always on systems without user ids)."""
+    getuid = getattr(os, "getuid", None)
+    return getuid is None or info.st_uid == getuid()
 
 
 def _is_batch(name: str) -> bool:
