@@ -166,8 +166,8 @@ def test_a_trailing_comma_is_taken_by_the_fast_path_with_every_value_kept(
         stored = {c.id: c for c in fast.iter_calls()}
     assert (ours.fast_path, ours.calls, ours.rejected) == (True, 4, 0)
     assert [e.record for e in python.errors] == [2, 3, 4]
-    assert stored["c-3"].usage.input_uncached == 100 and stored["c-3"].usage.reasoning == 0
-    assert stored["c-4"].prefix_hashes == ("a",) and stored["c-4"].session_id == "s,}"
+    assert (stored["c-3"].usage.input_uncached, stored["c-3"].usage.reasoning) == (100, 0)
+    assert (stored["c-4"].prefix_hashes, stored["c-4"].session_id) == (("a",), "s,}")
 
 
 def test_an_error_type_that_is_free_text_is_not_stored_on_either_path(pricer: Pricer, tmp_path: Path) -> None:
