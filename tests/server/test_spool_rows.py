@@ -70,6 +70,13 @@ def test_a_group_is_spooled_as_one_frame_and_replays_whole_in_order(tmp_path: Pa
     assert [i for f in frames for i in payloads.batch_of(f).calls.column("id").to_pylist()] == ids
 
     store = FakeStore()
+    assert _replayed(tmp_path, store) == 30  # payloads, not frames
+    assert store.ids == ids
+    assert not Spool(tmp_path / "spool").pending()
+
+
+def _replayed(tmp_path: Path, store: FakeStore) -> int:
+    """Start and stop a writer over the spool in ``tmp_path``: the payloads it replayed into ``store``."""
 
     async def replay() -> int:
         w = writer(tmp_path, store)
@@ -77,9 +84,7 @@ def test_a_group_is_spooled_as_one_frame_and_replays_whole_in_order(tmp_path: Pa
         await w.stop()
         return w.stats.replayed_payloads
 
-    assert asyncio.run(replay()) == 30  # payloads, not frames
-    assert store.ids == ids
-    assert not Spool(tmp_path / "spool").pending()
+    return asyncio.run(replay())
 
 
 def _uncastable_frame(call_id: str) -> Frame:
@@ -97,14 +102,7 @@ def test_a_frame_that_no_longer_reads_is_kept_in_bad_never_dropped(tmp_path: Pat
     [segment] = spool.segments()
     kept = segment.read_bytes()
     store = FakeStore()
-
-    async def replay() -> int:
-        w = writer(tmp_path, store)
-        await w.start()
-        await w.stop()
-        return w.stats.replayed_payloads
-
-    assert asyncio.run(replay()) == 2
+    assert _replayed(tmp_path, store) == 2
     assert store.ids == ["a0", "a2"]  # what reads is stored
     assert not spool.pending()
     bad = tmp_path / "spool" / "bad"
