@@ -219,3 +219,20 @@ def test_a_quarantined_segment_never_replaces_an_earlier_one(tmp_path: Path) -> 
     kept = {p.name: read_segment(p)[0][0].body for p in bad.glob("*.spool")}
     assert kept == {"000000000001.spool": b"first", "000000000001-1.spool": b"second"}
     assert (bad / "000000000001-1.spool.txt").read_text() == "does not read\n"
+
+
+def test_only_its_own_segment_files_are_segments(tmp_path: Path) -> None:
+    """``--spool`` may name a folder holding other files: a database's folder holds its default spool
+    folder (``<db>.spool``), and a user may keep a ``notes.spool``. Neither is a segment: the spool
+    was taken as never empty (every payload spooled) and the next segment's number failed on them."""
+    (tmp_path / "tokenomy.db.spool").mkdir()
+    (tmp_path / "notes.spool").write_text("not a segment")
+    (tmp_path / "000000000007.spool").mkdir()  # a folder named like one is not one either
+    spool = Spool(tmp_path)
+    assert spool.segments() == []
+    assert not spool.pending()
+    spool.append([Frame(b"P", b"first")])
+    [segment] = spool.segments()
+    assert segment.name == "000000000001.spool"
+    assert [f.body for f in read_segment(segment)[0]] == [b"first"]
+    assert (tmp_path / "notes.spool").read_text() == "not a segment"

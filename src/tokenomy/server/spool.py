@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import stat
 import struct
 import zlib
@@ -45,6 +46,7 @@ SEGMENT_BYTES: Final = 8 * 1024 * 1024
 transaction, and frames are compressed (rows take several times their size once read), so this
 bounds what one replay holds in memory."""
 _SUFFIX: Final = ".spool"
+_SEGMENT_NAME: Final = re.compile(r"[0-9]{12}\.spool")
 DIR_MODE: Final = 0o700
 FILE_MODE: Final = 0o600
 
@@ -83,7 +85,7 @@ class Spool:
 
     def segments(self) -> list[Path]:
         """The segment files waiting to be replayed, oldest first."""
-        return sorted(self.folder.glob(f"*{_SUFFIX}"))
+        return _segment_files(self.folder)
 
     def pending(self) -> bool:
         """True when payloads wait in the spool."""
@@ -201,9 +203,9 @@ def _tighten_files(folder: Path) -> None:
     bad = folder / "bad"
     if bad.is_dir() and not bad.is_symlink():
         _tighten_folder(bad)
-        own = [*folder.glob(f"*{_SUFFIX}"), *bad.iterdir()]
+        own = [*_segment_files(folder), *bad.iterdir()]
     else:
-        own = list(folder.glob(f"*{_SUFFIX}"))
+        own = _segment_files(folder)
     for path in own:
         try:
             info = path.lstat()
@@ -211,6 +213,18 @@ def _tighten_files(folder: Path) -> None:
                 os.chmod(path, FILE_MODE)
         except OSError as exc:  # another user's file: replay reads it if it can
             log.warning("tokenomy server: %s cannot be made owner-only (%s)", path, exc)
+
+
+def _segment_files(folder: Path) -> list[Path]:
+    """The segments in ``folder``, oldest first: regular files named as :meth:`Spool._segment_for`
+    names them (twelve digits and ``.spool``). Anything else there is not the spool's (``--spool``
+    may name a folder that holds other files: a database's folder holds its default spool folder,
+    ``<db>.spool``, which is no segment)."""
+    found = []
+    for path in folder.glob(f"*{_SUFFIX}"):
+        if _SEGMENT_NAME.fullmatch(path.name) and not path.is_symlink() and path.is_file():
+            found.append(path)
+    return sorted(found)
 
 
 def _owned(info: os.stat_result) -> bool:
