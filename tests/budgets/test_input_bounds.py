@@ -86,3 +86,39 @@ def test_both_chat_output_fields_are_bounded_and_none_is_raised() -> None:
     assert changes(one, fields, granted) == {"max_tokens": 900}
     none: dict[str, Any] = {"model": MODEL}
     assert changes(none, fields, granted) == {"max_tokens": 900}
+
+
+def test_audio_and_opaque_reasoning_are_not_read_as_text() -> None:
+    """Media are billed by size, and reasoning carried back (``encrypted_content``, a thinking block's
+    ``signature``) is opaque: none of it is text the model reads. A 1 MB base64 audio clip counted as
+    about 680,000 tokens of input, refusing a cheap request under a hard budget."""
+    clip = "UklGR" + "A" * 1_000_000
+    plain = input_tokens({"messages": [{"role": "user", "content": "transcribe"}]}, [], MODEL)
+    audio: Any = [
+        {"type": "text", "text": "transcribe"},
+        {"type": "input_audio", "input_audio": {"data": clip, "format": "wav"}},
+    ]
+    assert input_tokens({"messages": [{"role": "user", "content": audio}]}, [], MODEL) < plain + 20
+    reasoning: Any = [
+        {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": clip[:20_000]},
+        {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
+    ]
+    assert input_tokens({"input": reasoning}, [], MODEL) < 40
+    thinking: Any = [{"type": "thinking", "thinking": "", "signature": "Eq" + "x" * 5_000}]
+    assert input_tokens({"messages": [{"role": "assistant", "content": thinking}]}, [], MODEL) < 20
+    inline: Any = [{"type": "tool_result", "tool_use_id": "t", "content": [{"type": "blob", "b64": clip}]}]
+    assert input_tokens({"messages": [{"role": "user", "content": inline}]}, [], MODEL) < 40
+
+
+def test_a_plain_text_document_and_a_responses_schema_are_counted() -> None:
+    """An Anthropic document whose source is plain text is read by the model (its ``source`` was
+    skipped as media: 9 tokens for 20,000 words); a Responses ``text.format`` JSON schema is read as
+    chat's ``response_format`` is."""
+    document: Any = [
+        {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": WORDS}}
+    ]
+    assert input_tokens({"messages": [{"role": "user", "content": document}]}, [], MODEL) >= _words()
+    schema = {"type": "object", "properties": {"a": {"type": "string", "description": WORDS}}}
+    fmt = {"type": "json_schema", "name": "x", "schema": schema}
+    assert input_tokens({"input": "hi", "text": {"format": fmt}}, [], MODEL) >= _words()
+    assert input_tokens({"input": "hi", "text": {"format": {"type": "text"}}}, [], MODEL) < 20

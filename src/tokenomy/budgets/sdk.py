@@ -15,6 +15,7 @@ LLM call. It counts the request's input (messages, system prompt, tool definitio
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
@@ -98,16 +99,26 @@ def input_tokens(body: Mapping[str, Any], tools: Sequence[Mapping[str, Any]], mo
     if isinstance(functions, list) and functions:
         total += count_tools([f for f in functions if isinstance(f, Mapping)], model).tokens
     schema = body.get("response_format")  # a structured output's JSON schema is read as input
+    text = body.get("text")  # the Responses API's: text.format
+    if not isinstance(schema, Mapping) and isinstance(text, Mapping):
+        schema = text.get("format")
     if isinstance(schema, Mapping) and schema.get("type") == "json_schema":
         total += count(json.dumps(schema, ensure_ascii=False, separators=(",", ":")), model).tokens
     return total
 
 
 _NOT_TEXT: Final = frozenset(
-    {"type", "id", "call_id", "tool_use_id", "status", "cache_control", "source", "image_url", "file_data"}
+    {
+        *("type", "id", "call_id", "tool_use_id", "status", "cache_control", "file_id"),
+        *("source", "image_url", "file_data", "input_audio", "audio", "data"),  # media, billed by size
+        *("encrypted_content", "signature"),  # reasoning carried back, opaque: not read as text
+    }
 )
-"""Keys whose values are not read as text by the model (ids, markers) or are billed by size (images,
-files), skipped by :func:`_unread`."""
+"""Keys whose values are not read as text by the model (ids, markers, opaque reasoning) or are
+billed by size (images, audio, files), skipped by :func:`_unread`; an Anthropic document whose
+``source`` is plain text is read."""
+_BLOB: Final = re.compile(r"[A-Za-z0-9+/=_-]{256,}")
+"""A long run of base64 (media inlined under some other key): billed by size, not read as text."""
 
 
 def _unread(messages: Sequence[Mapping[str, Any]], model: str | None) -> int:
@@ -133,7 +144,8 @@ def _unread(messages: Sequence[Mapping[str, Any]], model: str | None) -> int:
 def _strings(value: Any, out: list[str], depth: int = 0) -> None:
     """Every string in ``value`` (keys of mappings included, :data:`_NOT_TEXT` values left out)."""
     if isinstance(value, str):
-        out.append(value)
+        if not _BLOB.fullmatch(value):
+            out.append(value)
     elif depth > 32:  # deeper than any real tool payload: counted as its JSON text
         out.append(json.dumps(value, ensure_ascii=False, default=str))
     elif isinstance(value, Mapping):
@@ -141,6 +153,8 @@ def _strings(value: Any, out: list[str], depth: int = 0) -> None:
             if key not in _NOT_TEXT:
                 out.append(str(key))
                 _strings(item, out, depth + 1)
+            elif key == "source" and isinstance(item, Mapping) and item.get("type") == "text":
+                _strings(item.get("data"), out, depth + 1)  # a plain-text document: read as text
     elif isinstance(value, list):
         for item in value:
             _strings(item, out, depth + 1)
