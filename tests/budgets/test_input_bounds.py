@@ -122,3 +122,20 @@ def test_a_plain_text_document_and_a_responses_schema_are_counted() -> None:
     fmt = {"type": "json_schema", "name": "x", "schema": schema}
     assert input_tokens({"input": "hi", "text": {"format": fmt}}, [], MODEL) >= _words()
     assert input_tokens({"input": "hi", "text": {"format": {"type": "text"}}}, [], MODEL) < 20
+
+
+def test_a_limit_the_body_did_not_set_goes_in_the_field_the_model_accepts() -> None:
+    """OpenAI's reasoning models refuse chat's ``max_tokens``: a limit the guard adds to a body that
+    set none goes in ``max_completion_tokens`` for them, in ``max_tokens`` for the others (which
+    every OpenAI-compatible server reads)."""
+    fields = API_FIELDS["chat"]
+    held = (Held("p:*:d", "p", Unit.TOKENS, 908),)
+    for model, field in [
+        ("o3-mini", "max_completion_tokens"),
+        ("gpt-5-mini", "max_completion_tokens"),
+        ("o4-mini", "max_completion_tokens"),
+        ("gpt-4o", "max_tokens"),
+        ("deepseek-chat", "max_tokens"),
+    ]:
+        granted = Reservation("r", model, "openai", 900, 4_000, None, 8, held=held)
+        assert changes({"model": model}, fields, granted) == {field: 900}, model

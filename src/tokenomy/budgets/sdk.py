@@ -233,7 +233,7 @@ def changes(body: Mapping[str, Any], fields: BodyFields, admitted: Reservation |
         out["model"] = res.model
     if fields.max_tokens:  # embeddings have no output limit to send
         present = [k for k in fields.max_tokens if k in body]
-        for key in present or fields.max_tokens[-1:]:
+        for key in present or _default_field(fields, res.model):
             given = body.get(key)
             if len(present) > 1 and isinstance(given, int) and not isinstance(given, bool):
                 out[key] = min(given, res.max_tokens)  # several given: each bounded, none raised
@@ -245,6 +245,19 @@ def changes(body: Mapping[str, Any], fields: BodyFields, admitted: Reservation |
         nested = body.get(head)
         out[head] = {**(nested if isinstance(nested, Mapping) else {}), tail: effort} if tail else effort
     return out
+
+
+_NEW_LIMIT_ONLY: Final = ("o1", "o3", "o4", "gpt-5", "codex-")
+"""OpenAI models whose chat API refuses ``max_tokens`` (reasoning models: only ``max_completion_tokens``)."""
+
+
+def _default_field(fields: BodyFields, model: str | None) -> tuple[str, ...]:
+    """The field a limit goes in when the body set none: the surface's usual one (chat's
+    ``max_tokens``, which OpenAI-compatible servers all read), or, for OpenAI's reasoning models,
+    which refuse ``max_tokens``, ``max_completion_tokens``."""
+    if len(fields.max_tokens) > 1 and model is not None and model.lower().startswith(_NEW_LIMIT_ONLY):
+        return fields.max_tokens[:1]
+    return fields.max_tokens[-1:]
 
 
 class SdkTicket:
