@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -236,3 +237,78 @@ def test_only_its_own_segment_files_are_segments(tmp_path: Path) -> None:
     assert segment.name == "000000000001.spool"
     assert [f.body for f in read_segment(segment)[0]] == [b"first"]
     assert (tmp_path / "notes.spool").read_text() == "not a segment"
+
+
+class _HalfWriter:
+    """A segment file on a disk that fills up half-way through the next write (ENOSPC)."""
+
+    def __init__(self, out: Any) -> None:
+        self.out = out
+
+    def __enter__(self) -> _HalfWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.out.close()
+
+    def write(self, data: bytes) -> int:
+        self.out.write(data[: len(data) // 2])
+        self.out.flush()
+        raise OSError(28, "No space left on device")
+
+    def flush(self) -> None:
+        self.out.flush()
+
+    def fileno(self) -> int:
+        return int(self.out.fileno())
+
+
+def _replay_all(spool: Spool) -> list[bytes]:
+    seen: list[bytes] = []
+    for _ in range(10):  # bounded: a few segments at most
+        if not spool.replay(lambda frames: seen.extend(f.body for f in frames)):
+            break
+    return seen
+
+
+def test_a_failed_append_leaves_nothing_before_later_frames(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Half of an unacknowledged frame stayed in the segment: the acknowledged frames after it
+    followed a frame failing its checksum, and went to ``bad/`` on replay, never stored."""
+    spool = Spool(tmp_path)
+    spool.append([Frame(b"R", b"first")])
+    [segment] = spool.segments()
+    size = segment.stat().st_size
+    real = spool_module._open_private
+    monkeypatch.setattr(spool_module, "_open_private", lambda p, flags: _HalfWriter(real(p, flags)))
+    with pytest.raises(OSError, match="No space left"):
+        spool.append([Frame(b"R", b"second" * 20)])
+    assert segment.stat().st_size == size  # cut back
+    monkeypatch.setattr(spool_module, "_open_private", real)
+    spool.append([Frame(b"R", b"third")])
+    assert [p.name for p in spool.segments()] == ["000000000001.spool", "000000000002.spool"]
+    assert _replay_all(spool) == [b"first", b"third"]
+    assert not (tmp_path / "bad").exists()
+
+
+def test_a_failed_append_that_cannot_be_cut_back_ends_its_segment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the part cannot be cut away, it stays last in its segment (replay drops a frame cut
+    short there), and later frames go to a new segment."""
+    spool = Spool(tmp_path)
+    spool.append([Frame(b"R", b"first")])
+    real = spool_module._open_private
+    monkeypatch.setattr(spool_module, "_open_private", lambda p, flags: _HalfWriter(real(p, flags)))
+
+    def refuse(fd: int, size: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "ftruncate", refuse)
+    with pytest.raises(OSError, match="No space left"):
+        spool.append([Frame(b"R", b"second" * 20)])
+    monkeypatch.undo()
+    spool.append([Frame(b"R", b"third")])
+    assert _replay_all(spool) == [b"first", b"third"]
+    assert not (tmp_path / "bad").exists()

@@ -13,7 +13,7 @@ import pytest
 
 from tests.server.support import SpanSpec, genai_attributes, hex_id, request_bytes
 from tests.server.test_writer import FakeStore, payload, writer
-from tokenomy.errors import PayloadError
+from tokenomy.errors import PayloadError, StoreError
 from tokenomy.server import payloads
 from tokenomy.server.spool import Frame, Spool, read_segment
 from tokenomy.store.events import EventBatch
@@ -137,3 +137,47 @@ def test_a_cast_that_would_change_values_is_refused(column: str, values: Any) ->
     changed = calls.set_column(index, pa.field(column, values.type), values)
     with pytest.raises(PayloadError, match=f"{column} column is"):
         payloads.decode_batch(payloads.encode_batch(EventBatch(calls=changed)))
+
+
+def test_without_zstd_a_group_frame_still_counts_its_payloads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without zstd the writer spooled a group as an ``R`` frame, counted as one payload: the
+    ``replayed`` counter fell short of what was stored."""
+    monkeypatch.setattr(payloads, "codec_available", lambda: False)
+    group = [payload(f"u{i}") for i in range(3)]
+    [frame] = payloads.spool_frames(group)
+    assert frame.kind == payloads.GROUP_PLAIN
+    assert payloads.payload_count(frame) == 3
+    assert payloads.batch_of(frame).calls.column("id").to_pylist() == ["u0", "u1", "u2"]
+
+    Spool(tmp_path / "spool").append([frame, payload("u3").frame()])
+    store = FakeStore()
+    assert _replayed(tmp_path, store) == 4
+    assert store.ids == ["u0", "u1", "u2", "u3"]
+    assert not Spool(tmp_path / "spool").pending()
+
+
+def test_a_compressed_group_waits_where_zstd_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pyarrow without zstd moved compressed frames to ``bad/`` for good: a lack of the
+    environment, taken for bad data. The segment now stays, and a pyarrow with zstd replays it."""
+    spool = Spool(tmp_path / "spool")
+    spool.append(payloads.spool_frames([payload("z0"), payload("z1")]))
+    [segment] = spool.segments()
+    kept = segment.read_bytes()
+    assert read_segment(segment)[0][0].kind == payloads.GROUP
+    with monkeypatch.context() as patch:
+        patch.setattr(payloads, "codec_available", lambda: False)
+        with pytest.raises(StoreError, match="lacks zstd"):
+            payloads.batch_of(read_segment(segment)[0][0])
+        store = FakeStore()
+        assert _replayed(tmp_path, store) == 0
+        assert store.ids == []
+    assert spool.segments() == [segment]
+    assert segment.read_bytes() == kept
+    assert not (tmp_path / "spool" / "bad").exists()
+    assert _replayed(tmp_path, store) == 2
+    assert store.ids == ["z0", "z1"]
+    assert not spool.pending()

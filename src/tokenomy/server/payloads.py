@@ -14,6 +14,10 @@ payload made a one-span request of 629 bytes a frame of 10.7 KB; compressed, and
 group, it is 2.6 KB, and a 1,000-span request's 620 KB body is a 77 KB frame. Arrow's own IPC
 compression compresses the data buffers only, not the schemas, and made small frames larger.
 The group is acknowledged after one fsync of its one frame: it is stored whole or not at all.
+Where pyarrow lacks zstd the group's frame is the same, uncompressed (kind ``U``): it still says how
+many payloads it holds. A ``G`` frame replayed where pyarrow lacks zstd is not bad data: the replay
+raises :class:`~tokenomy.errors.StoreError`, and the writer keeps the segment and tries again later,
+as for a store that is down (a pyarrow with zstd replays it).
 
 Spools written by earlier versions hold bodies (kinds ``P``, ``J``, ``E``, ``N``): they are
 still read again on replay (:func:`batch_of`).
@@ -28,7 +32,7 @@ from typing import Final
 
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
 
-from tokenomy.errors import PayloadError
+from tokenomy.errors import PayloadError, StoreError
 from tokenomy.server.events_ingest import EventCountsIn, read_events
 from tokenomy.server.otlp_ingest import TraceBatch, read_traces
 from tokenomy.server.span_rows import without_status_messages
@@ -38,10 +42,13 @@ from tokenomy.store.events import OUTCOMES_SCHEMA, SPANS_SCHEMA, EventBatch
 
 ROWS: Final = b"R"
 """A frame of rows: the batch's four tables, each as a length-prefixed Arrow IPC stream (written
-uncompressed, one frame a payload, by an earlier version; and where pyarrow lacks zstd)."""
+uncompressed, one frame a payload, by an earlier version)."""
 GROUP: Final = b"G"
 """A frame of rows for a group of payloads: their count and the :data:`ROWS` bytes' length
 (``<IQ``), then those bytes compressed with zstd."""
+GROUP_PLAIN: Final = b"U"
+"""A frame of rows for a group of payloads, uncompressed (written where pyarrow lacks zstd): their
+count (``<I``), then the :data:`ROWS` bytes."""
 TRACES_PROTOBUF: Final = b"P"
 TRACES_JSON: Final = b"J"
 EVENTS_JSON: Final = b"E"
@@ -54,6 +61,7 @@ _TABLES: Final = (
 )
 _LENGTH: Final = struct.Struct("<Q")
 _GROUP_HEAD: Final = struct.Struct("<IQ")
+_PLAIN_HEAD: Final = struct.Struct("<I")
 _CODEC: Final = "zstd"
 
 
@@ -101,18 +109,28 @@ def spool_frames(group: Sequence[Payload]) -> list[Frame]:
 
 
 def group_frame(batches: Sequence[EventBatch]) -> Frame:
-    """One frame holding the rows of ``batches`` (one a payload), in order, compressed (kind ``G``)."""
+    """One frame holding the rows of ``batches`` (one a payload), in order, compressed (kind ``G``);
+    uncompressed (kind ``U``) where pyarrow lacks zstd, still with the count of payloads, which the
+    writer's ``replayed`` counter adds up."""
     data = encode_batch(EventBatch.concat(batches))
-    if not pa.Codec.is_available(_CODEC):  # a pyarrow built without zstd: a frame as it was
-        return Frame(ROWS, data)
+    if not codec_available():  # a pyarrow built without zstd
+        return Frame(GROUP_PLAIN, _PLAIN_HEAD.pack(len(batches)) + data)
     packed = pa.compress(data, codec=_CODEC, asbytes=True)
     return Frame(GROUP, _GROUP_HEAD.pack(len(batches), len(data)) + packed)
+
+
+def codec_available() -> bool:
+    """True when this pyarrow has the codec that ``G`` frames are compressed with (a pyarrow built
+    without zstd has not)."""
+    return bool(pa.Codec.is_available(_CODEC))
 
 
 def payload_count(frame: Frame) -> int:
     """How many acknowledged payloads ``frame`` holds (1 but for a group)."""
     if frame.kind == GROUP and len(frame.body) >= _GROUP_HEAD.size:
         return int(_GROUP_HEAD.unpack_from(frame.body)[0])
+    if frame.kind == GROUP_PLAIN and len(frame.body) >= _PLAIN_HEAD.size:
+        return int(_PLAIN_HEAD.unpack_from(frame.body)[0])
     return 1
 
 
@@ -137,7 +155,8 @@ def decode_group(data: bytes) -> EventBatch:
     """The batch of a ``G`` frame's bytes (see :func:`group_frame`).
 
     Raises:
-        PayloadError: The bytes are not such a batch (or pyarrow here lacks zstd).
+        PayloadError: The bytes are not such a batch.
+        StoreError: pyarrow here lacks zstd (see :func:`unpack_group`).
     """
     return decode_batch(unpack_group(data))
 
@@ -146,8 +165,16 @@ def unpack_group(data: bytes) -> bytes:
     """The :data:`ROWS` bytes a ``G`` frame's bytes hold, decompressed.
 
     Raises:
-        PayloadError: The bytes do not decompress (or pyarrow here lacks zstd).
+        PayloadError: The bytes do not decompress.
+        StoreError: pyarrow here lacks zstd: not bad data, which ``bad/`` would keep for good, but
+            this environment's lack; the writer keeps the segment and tries again later, as for a
+            store that is down.
     """
+    if not codec_available():
+        raise StoreError(
+            f"this pyarrow lacks {_CODEC}, which the spool's compressed frames need: they stay in the "
+            f"spool until a pyarrow with {_CODEC} replays them (reinstall pyarrow from its wheels)"
+        )
     try:
         _count, size = _GROUP_HEAD.unpack_from(data)
         unpacked: bytes = pa.decompress(data[_GROUP_HEAD.size :], size, codec=_CODEC, asbytes=True)
@@ -219,7 +246,7 @@ def _conform(table: pa.Table, schema: pa.Schema, name: str) -> pa.Table:
 
 
 def batch_of(frame: Frame, *, capture_content: bool = False) -> EventBatch:
-    """The rows of a spooled frame: decoded (kinds ``G`` and ``R``), or read again from a body an
+    """The rows of a spooled frame: decoded (kinds ``G``, ``U`` and ``R``), or read again from a body an
     earlier version spooled.
 
     Raises:
@@ -229,6 +256,10 @@ def batch_of(frame: Frame, *, capture_content: bool = False) -> EventBatch:
         return decode_group(frame.body)
     if frame.kind == ROWS:
         return decode_batch(frame.body)
+    if frame.kind == GROUP_PLAIN:
+        if len(frame.body) < _PLAIN_HEAD.size:
+            raise PayloadError(400, "a spooled group of uncompressed rows is cut short")
+        return decode_batch(frame.body[_PLAIN_HEAD.size :])
     if frame.kind in (TRACES_PROTOBUF, TRACES_JSON):
         encoding = "protobuf" if frame.kind == TRACES_PROTOBUF else "json"
         return traces(frame.body, encoding, capture_content=capture_content)[0].batch

@@ -57,7 +57,8 @@ class Frame:
 
     kind: bytes
     """One byte: ``G`` a group's rows, compressed (what the server writes, see
-    :mod:`tokenomy.server.payloads`), ``R`` one payload's rows, uncompressed; earlier versions wrote
+    :mod:`tokenomy.server.payloads`), ``U`` the same uncompressed (where pyarrow lacks zstd); earlier
+    versions wrote ``R`` one payload's rows, uncompressed, and
     bodies: ``P`` OTLP protobuf, ``J`` OTLP JSON, ``E`` native JSON, ``N`` native NDJSON."""
     body: bytes
 
@@ -98,15 +99,30 @@ class Spool:
     def append(self, frames: Sequence[Frame]) -> None:
         """Write ``frames`` at the end of the spool and make them durable (fsync).
 
+        A write that fails part-way (a full disk) would leave part of a frame in the segment, and
+        the frames acknowledged after it would then follow a frame that fails its checksum and end
+        in ``bad/`` on replay, never stored. So on any failure the segment is cut back to its size
+        before the append (as far as the disk lets it), and the next append starts a new segment:
+        a part of a frame that could not be cut stays last in its segment, where replay drops it.
+
         Raises:
             OSError: The disk refused the write (full, read-only...): nothing may be acknowledged.
         """
         data = b"".join(_encode(f) for f in frames)
-        path = self._segment_for(len(data))
-        with _open_private(path, os.O_WRONLY | os.O_APPEND) as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
+        path: Path | None = None
+        before: int | None = None
+        try:
+            path = self._segment_for(len(data))
+            with _open_private(path, os.O_WRONLY | os.O_APPEND) as out:
+                before = os.fstat(out.fileno()).st_size
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+        except BaseException:
+            self._current = None
+            if path is not None and before is not None:  # after the close, which may write what was buffered
+                _truncate(path, before)
+            raise
         self._size += len(data)
 
     def replay(self, store_frames: Callable[[list[Frame]], str | None]) -> int:
@@ -173,6 +189,20 @@ def _open_private(path: Path, flags: int) -> BinaryIO:
     narrow (files an earlier version left more open are tightened by :func:`_tighten_files`)."""
     fd = os.open(path, flags | os.O_CREAT | getattr(os, "O_BINARY", 0), FILE_MODE)
     return os.fdopen(fd, "wb")
+
+
+def _truncate(path: Path, size: int) -> None:
+    """Cut ``path`` back to ``size`` bytes, best effort: an append that failed part-way leaves no part
+    of its frames behind (see :meth:`Spool.append`)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | getattr(os, "O_BINARY", 0))
+        try:
+            os.ftruncate(fd, size)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:  # the part stays last in its segment, which no later append extends
+        log.warning("tokenomy server: a failed append to %s cannot be cut back (%s)", path.name, exc)
 
 
 def _tighten_folder(folder: Path) -> None:
