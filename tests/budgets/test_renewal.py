@@ -9,7 +9,9 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import re
 import time
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,7 +21,17 @@ import pytest
 import tokenomy
 from tests.budgets.conftest import Clock, policy
 from tests.budgets.support import RecordingAlerter, admitted, ask
-from tokenomy.budgets import BudgetGuard, BudgetSettings, FailMode, Rejection, Reservation, SdkBudget, Unit
+from tokenomy.budgets import (
+    BudgetGuard,
+    BudgetSettings,
+    FailMode,
+    Rejection,
+    Reservation,
+    SdkBudget,
+    Unit,
+    redis_ledger,
+    renewal,
+)
 from tokenomy.budgets.admission import Held
 from tokenomy.budgets.alerts import Alerter
 from tokenomy.budgets.ledger import Granted, LedgerUnavailable, Line
@@ -313,3 +325,167 @@ def test_a_forked_child_forgets_its_parents_requests(clock: Clock) -> None:
     clock.advance(10 * TTL)
     assert isinstance(guard.reserve(ask()), Rejection)  # the parent still holds it
     guard.release(running)
+
+
+# -- nothing keeps a dropped guard alive ------------------------------------------------------------
+
+
+def test_a_redis_guard_dropped_without_close_leaves_no_thread_or_ledger(redis_server: RedisProcess) -> None:
+    guard = _guard("dropped-guard", url=redis_server.url)
+    guard.release(admitted(guard.reserve(ask())))  # starts the renewal thread
+    thread = guard.holds._thread
+    assert thread is not None
+    assert thread.is_alive()
+    holds, ledger = weakref.ref(guard.holds), weakref.ref(guard.ledger)
+    del guard
+    gc.collect()
+    assert holds() is None  # before: the thread ran the bound holds._run, keeping holds and ledger
+    assert ledger() is None
+    thread.join(timeout=10)  # woken by the finalizer, not left waiting for its next tick
+    assert not thread.is_alive()
+
+
+def test_a_shared_in_process_ledger_keeps_no_dropped_guard(clock: Clock) -> None:
+    ledger = MemoryLedger(create_missing=True, clock=clock)
+    settings = BudgetSettings(reservation_ttl=TTL, contention_wait=0)
+    kept = BudgetGuard(
+        [policy(name="shared-kept", limit_tokens=3_000)],
+        ledger=ledger,
+        settings=settings,
+        alerter=Alerter(quiet=True),
+        clock=clock,
+    )
+    dropped = BudgetGuard(
+        [policy(name="shared-dropped", limit_tokens=3_000)],
+        ledger=ledger,
+        settings=settings,
+        alerter=Alerter(quiet=True),
+        clock=clock,
+    )
+    holds = weakref.ref(dropped.holds)
+    running = admitted(kept.reserve(ask()))
+    del dropped
+    gc.collect()
+    assert holds() is None  # before: the ledger's keepers held dropped.holds.alive strongly
+    assert _checks(ledger) == 2
+    clock.advance(10 * TTL)  # the kept guard's reservation comes due: the dead check is dropped
+    assert isinstance(kept.reserve(ask()), Rejection)
+    assert _checks(ledger) == 1
+    kept.release(running)
+
+
+def _checks(ledger: MemoryLedger) -> int:
+    """The keep-alive checks the ledger holds."""
+    return len(ledger._keepers)
+
+
+def test_holds_register_no_fork_hook_each(monkeypatch: pytest.MonkeyPatch) -> None:
+    hooks: list[Any] = []
+    monkeypatch.setattr(os, "register_at_fork", lambda **kw: hooks.append(kw))
+    made = [_holds(FailMode.CLOSED)[0] for _ in range(3)]
+    assert hooks == []  # before: one permanent hook per Holds
+    assert all(h in renewal._ALL for h in made)
+
+
+# -- an error reply is a failed renewal, and the next batches are still sent -------------------------
+
+
+class RefusingLedger(FlakyLedger):
+    """Refuses the batch holding ``bad`` (an error reply about that batch's keys)."""
+
+    bad = "r0"
+
+    def renew(
+        self, held: Sequence[tuple[str, Sequence[tuple[str, int]]]], ttl: float, *, restore: bool
+    ) -> list[str]:
+        if any(rid == self.bad for rid, _ in held):
+            raise LedgerUnavailable("OOM command not allowed")
+        return super().renew(held, ttl, restore=restore)
+
+
+@pytest.mark.parametrize("fail", [FailMode.CLOSED, FailMode.OPEN])
+def test_a_refused_batch_is_a_failure_and_the_next_batches_are_renewed(fail: FailMode) -> None:
+    ledger, alerts = RefusingLedger(), RecordingAlerter()
+    holds = Holds(ledger, BudgetSettings(reservation_ttl=30, fail=fail), alerts)  # type: ignore[arg-type]
+    kept = _live(holds, *(f"r{i}" for i in range(renewal.BATCH + 5)))
+    assert holds.renew_now() == 5  # before: 0, the batches after the refused one were skipped
+    assert [len(ids) for ids, _ in ledger.calls] == [5]
+    assert holds.failures == 1
+    assert [a.kind for a in alerts.sent] == [
+        "renewal_failed" if fail is FailMode.CLOSED else "enforcement_off"
+    ]
+    assert f"renewal of {renewal.BATCH} reservation(s)" in alerts.sent[0].message
+    assert len(kept) == renewal.BATCH + 5
+
+
+def test_redis_an_error_reply_to_a_renewal_is_ledger_unavailable(redis_server: RedisProcess) -> None:
+    ledger = RedisLedger(redis_server.url)
+    key = f"wrongtype:{time.time_ns()}"
+    ledger.seed(key, 0, 0)
+    ledger._client.set(ledger.prefix + key + ":x", "not a sorted set")  # any error reply
+    with pytest.raises(LedgerUnavailable, match="refused a renewal"):  # before: redis ResponseError
+        ledger.renew([("a", [(key, 10)])], 60, restore=True)
+    other = f"fine:{time.time_ns()}"
+    ledger.seed(other, 0, 0)  # not marked down: the next call goes through
+    assert isinstance(ledger.reserve("b", [Line(other, 100, 0, 1000, True)], 10, 1, ttl=60), Granted)
+    ledger.close()
+
+
+def test_the_scripts_use_no_command_newer_than_redis_5() -> None:
+    """ZMSCORE (6.2) or ZADD GT (6.2) in the renewal failed every renewal on an older Redis, silently."""
+    newer = {"ZMSCORE", "GETEX", "GETDEL", "ZRANGESTORE", "ZINTER", "ZUNION", "ZDIFF", "HRANDFIELD", "LMOVE"}
+    for script in (redis_ledger.RESERVE_LUA, redis_ledger.SETTLE_LUA, redis_ledger.RENEW_LUA):
+        used = set(re.findall(r"redis\.call\('([A-Z]+)'", script))
+        assert used
+        assert not used & newer, used & newer
+        assert "'GT'" not in script
+        assert "'LT'" not in script
+
+
+# -- the renewal script never shortens a settled mark, and a restored set expires ---------------------
+
+
+def _now_ms(ledger: RedisLedger) -> int:
+    seconds, micros = ledger._client.time()
+    return int(seconds) * 1000 + int(micros) // 1000
+
+
+def test_redis_a_renewal_racing_a_settlement_keeps_its_mark(redis_server: RedisProcess) -> None:
+    ledger = RedisLedger(redis_server.url)
+    key = f"mark:{time.time_ns()}"
+    ledger.seed(key, 0, 0)
+    assert isinstance(ledger.reserve("s", [Line(key, 10_000, 0, 1000, True)], 100, 1, ttl=1.0), Granted)
+    ledger.settle("s", [key], [100])
+    assert ledger.renew([("s", [(key, 100)])], 1.0, restore=True) == []  # the thread's batch held "s"
+    score = ledger._client.zscore(ledger.prefix + key + ":x", "s")
+    assert score is not None
+    assert score > _now_ms(ledger) + 100_000  # before: now + 1 s, so the mark was lost early
+    ledger.close()
+
+
+def test_redis_a_renewal_never_lowers_an_expiry(redis_server: RedisProcess) -> None:
+    ledger = RedisLedger(redis_server.url)
+    key = f"lower:{time.time_ns()}"
+    ledger.seed(key, 0, 0)
+    assert isinstance(ledger.reserve("r", [Line(key, 10_000, 0, 1000, True)], 100, 1, ttl=600), Granted)
+    assert ledger.renew([("r", [(key, 100)])], 1.0, restore=True) == []
+    score = ledger._client.zscore(ledger.prefix + key + ":x", "r")
+    assert score is not None
+    assert score > _now_ms(ledger) + 500_000  # a shorter TTL does not cut a longer hold
+    ledger.close()
+
+
+def test_redis_a_restore_into_an_emptied_set_gives_it_the_accounts_expiry(redis_server: RedisProcess) -> None:
+    ledger = RedisLedger(redis_server.url)
+    key = f"restore-ttl:{time.time_ns()}"
+    expire_at = int(time.time()) + 3_600
+    ledger.seed(key, 0, expire_at)
+    lines = (Line(key, 10_000, 0, 1000, True, expire_at),)
+    assert isinstance(ledger.reserve("r", lines, 1_000, 1, ttl=0.05), Granted)
+    time.sleep(0.1)
+    assert not isinstance(ledger.reserve("x", lines, 20_000, 20_000, ttl=60), Granted)  # purges "r"
+    z = ledger.prefix + key + ":x"
+    assert ledger._client.exists(z) == 0  # the purge emptied the set: Redis deleted it
+    assert ledger.renew([("r", [(key, 1_000)])], 60, restore=True) == ["r"]
+    assert 3_500 < ledger._client.ttl(z) <= 3_600  # before: -1, a set that never expires
+    ledger.close()

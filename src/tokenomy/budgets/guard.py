@@ -29,6 +29,7 @@ import itertools
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Generator, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -103,6 +104,8 @@ class BudgetGuard:
         self._rules_lock = threading.Lock()
         self._generation = 0
         self.holds = Holds(self.ledger, self.settings, self.alerts)  # keeps requests in flight held
+        # a guard dropped without close() stops renewing too (the finalizer holds the holds, not the guard)
+        weakref.finalize(self, self.holds.close, wait=False)
         self._live = self.holds.live
         self.set_policies(policies)
 

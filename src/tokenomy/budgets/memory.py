@@ -14,13 +14,17 @@ A reservation whose request is still running is not released when it comes due: 
 holds it registers a check (:meth:`MemoryLedger.keep_alive`), asked only for a reservation that is
 due and still open, and such a reservation's expiry is pushed back by the guard's TTL instead.
 A reservation whose holder was dropped unsettled (a leak, an abandoned request) is still released.
+A check that is a bound method is kept by a weak reference (:class:`weakref.WeakMethod`), so that a
+ledger shared by many guards does not keep each one's state alive: a dead one is dropped.
 """
 
 from __future__ import annotations
 
 import heapq
+import inspect
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 
 from tokenomy.budgets.ledger import Granted, Line, Missing, Outcome, grant
@@ -34,6 +38,18 @@ class _Account:
         self.reserved = 0
         self.holds: dict[str, int] = {}
         self.expire_at = expire_at
+
+
+class _Strong:
+    """A strong reference with the call shape of a weak one (for a ``keep_alive`` plain function)."""
+
+    __slots__ = ("_alive",)
+
+    def __init__(self, alive: Callable[[str], bool]) -> None:
+        self._alive = alive
+
+    def __call__(self) -> Callable[[str], bool]:
+        return self._alive
 
 
 class MemoryLedger:
@@ -53,18 +69,24 @@ class MemoryLedger:
         self._drops: list[tuple[int, str]] = []
         self._create_missing = create_missing
         self._clock = clock
-        self._keepers: tuple[tuple[Callable[[str], bool], float], ...] = ()
+        self._keepers: tuple[tuple[Callable[[], Callable[[str], bool] | None], float], ...] = ()
+        """(check's reference, its TTL): a weak one for a bound method, else one that always returns it."""
 
     def keep_alive(self, alive: Callable[[str], bool], ttl: float) -> None:
         """Keep a due reservation for ``ttl`` more seconds while ``alive(rid)`` says its request runs.
 
         Called once by each guard using this ledger; ``alive`` is asked under the ledger's lock,
-        only for reservations that are due and unsettled, so it must be quick and never block.
+        only for reservations that are due and unsettled, so it must be quick and never block. A
+        bound method is kept weakly (its object, the guard's holds, is not kept alive by the ledger:
+        once it is collected the check is dropped); a plain function is kept.
         """
         if ttl <= 0:
             raise ValueError(f"keep_alive: ttl must be positive, got {ttl!r}")
+        ref: Callable[[], Callable[[str], bool] | None]
+        ref = weakref.WeakMethod(alive) if inspect.ismethod(alive) else _Strong(alive)
         with self._lock:
-            self._keepers = (*self._keepers, (alive, ttl))
+            live = tuple(k for k in self._keepers if k[0]() is not None)
+            self._keepers = (*live, (ref, ttl))
 
     def reserve(self, rid: str, lines: Sequence[Line], want: int, least: int, ttl: float) -> Outcome:
         """Reserve on every line at once, or on none (see :class:`tokenomy.budgets.ledger.Ledger`)."""
@@ -149,11 +171,18 @@ class MemoryLedger:
                 self._accounts.pop(key, None)
 
     def _kept(self, rid: str) -> float:
-        """The TTL of the first guard saying ``rid``'s request still runs (0: none does)."""
-        for alive, ttl in self._keepers:
-            if alive(rid):
-                return ttl
-        return 0.0
+        """The TTL of the first guard saying ``rid``'s request still runs (0: none does); the checks of
+        guards collected meanwhile are dropped (called under the lock)."""
+        found, dead = 0.0, False
+        for ref, ttl in self._keepers:
+            alive = ref()
+            if alive is None:
+                dead = True
+            elif not found and alive(rid):
+                found = ttl
+        if dead:
+            self._keepers = tuple(k for k in self._keepers if k[0]() is not None)
+        return found
 
     def settle(self, rid: str, keys: Sequence[str], actual: Sequence[int]) -> None:
         """Replace reservation ``rid`` by the actual units on each account that exists."""

@@ -159,40 +159,46 @@ local ttl, restore, n = tonumber(ARGV[1]), ARGV[2] == '1', tonumber(ARGV[3])
 local a, gone, seen = 4, {}, {}
 for i = 1, n do
   local h, z, m = KEYS[2 * i - 1], KEYS[2 * i], tonumber(ARGV[a])
-  local ids, amounts = {}, {}
-  for j = 1, m do
-    ids[j], amounts[j] = ARGV[a + 2 * j - 1], ARGV[a + 2 * j]
-  end
+  local first = a
   a = a + 1 + 2 * m
   if redis.call('EXISTS', h) == 1 then
-    local scores = redis.call('ZMSCORE', z, unpack(ids))
-    local update = {}
+    local until_, restored = now + ttl, false
     for j = 1, m do
-      if scores[j] then
-        update[#update + 1] = now + ttl
-        update[#update + 1] = ids[j]
-      elseif redis.call('HEXISTS', h, 's:' .. ids[j]) == 0 then
-        if not seen[ids[j]] then
-          seen[ids[j]] = true
-          gone[#gone + 1] = ids[j]
-        end
-        if restore then
-          redis.call('HINCRBY', h, 'reserved', amounts[j])
-          redis.call('HSET', h, 'r:' .. ids[j], amounts[j])
-          redis.call('ZADD', z, now + ttl, ids[j])
+      local id, amount = ARGV[first + 2 * j - 1], ARGV[first + 2 * j]
+      if redis.call('HEXISTS', h, 's:' .. id) == 0 then
+        local score = redis.call('ZSCORE', z, id)
+        if score then
+          if tonumber(score) < until_ then redis.call('ZADD', z, until_, id) end
+        else
+          if not seen[id] then
+            seen[id] = true
+            gone[#gone + 1] = id
+          end
+          if restore then
+            redis.call('HINCRBY', h, 'reserved', amount)
+            redis.call('HSET', h, 'r:' .. id, amount)
+            redis.call('ZADD', z, until_, id)
+            restored = true
+          end
         end
       end
     end
-    if #update > 0 then redis.call('ZADD', z, 'XX', unpack(update)) end
+    if restored then
+      local left = redis.call('PTTL', h)
+      if left > 0 then redis.call('PEXPIRE', z, left) end
+    end
   end
 end
 return gone
 """
-"""Push back the expiry of reservations still held (``now + ttl`` on Redis's clock): per account one
-ZMSCORE and one ZADD for the whole batch. A reservation a purge already released (its expiry passed
-before a renewal reached Redis) and that was not settled is reported; with ``restore`` it is held
-again, whatever the room left (its request is running). A settled reservation's mark found in the
-sorted set only lives longer (it is still never counted)."""
+"""Push back the expiry of reservations still held (``now + ttl`` on Redis's clock): per reservation
+and account one HEXISTS, one ZSCORE and, when it raises the expiry, one ZADD. Only commands of every
+Redis version the other scripts run on (no ZMSCORE, no ``ZADD GT``: the comparison is made here). An
+expiry is never lowered, and a settled reservation (its ``s:<id>`` mark) is left alone: its mark
+keeps its two minutes, so a resent settlement still counts once. A reservation a purge already
+released (its expiry passed before a renewal reached Redis) and that was not settled is reported;
+with ``restore`` it is held again, whatever the room left (its request is running), and the sorted
+set, which that purge may have emptied and so deleted, gets the hash's expiry back."""
 
 SEED_LUA: Final = """
 if redis.call('EXISTS', KEYS[1]) == 0 then
@@ -409,7 +415,9 @@ class RedisLedger:
             The ids of the reservations Redis had released (held again when ``restore``).
 
         Raises:
-            LedgerUnavailable: Redis did not answer (the guard retries at its next renewal).
+            LedgerUnavailable: Redis did not answer, or answered with an error (out of memory, a
+                read-only replica...): the guard counts a failed renewal and retries at its next tick.
+                An error answer does not mark Redis down (reservations may still work).
         """
         if not held:
             return []
@@ -426,6 +434,8 @@ class RedisLedger:
             gone = self._renew_script(keys=self._keys(list(by_account)), args=args)
         except _DOWN as exc:
             raise self._went_down(exc) from exc
+        except redis.exceptions.ResponseError as exc:  # OOM, READONLY, a wrong key type: not down
+            raise LedgerUnavailable(f"Redis at {self.url} refused a renewal: {exc}") from exc
         return [g.decode() if isinstance(g, bytes) else str(g) for g in gone]
 
     def usage(self, keys: Sequence[str]) -> list[tuple[int, int] | None]:

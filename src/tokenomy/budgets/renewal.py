@@ -20,7 +20,15 @@ the holder and any garbage cycle it sat in are gone), it is forgotten and expire
   mode: it is retried at the next tick, and a reservation Redis released meanwhile is held again
   when it answers with ``fail = "closed"`` (never overspend: others are refused until it settles),
   or left released with ``fail = "open"`` (its request runs unchecked, like one admitted while the
-  ledger was down; its settlement still adds what it used), with an alert either way.
+  ledger was down; its settlement still adds what it used), with an alert either way. A batch
+  Redis refuses (an error reply: out of memory, a read-only replica) counts as a failed renewal
+  too, and the next batches are still sent.
+
+Nothing here keeps a guard alive: the renewal thread holds its :class:`Holds` by a weak reference
+only and ends once it is gone (or closed: the guard closes it when collected), the in-process
+ledger keeps the :meth:`Holds.alive` check weakly, and one fork hook for the whole module walks a
+weak set of the :class:`Holds` that exist. A guard dropped without ``close()`` leaves no thread,
+ledger or connection pool behind.
 """
 
 from __future__ import annotations
@@ -88,13 +96,10 @@ class Holds:
         self._stop = threading.Event()
         self._start_lock = threading.Lock()
         if isinstance(ledger, MemoryLedger):
-            ledger.keep_alive(self.alive, self.ttl)
+            ledger.keep_alive(self.alive, self.ttl)  # kept weakly by the ledger
         elif callable(getattr(ledger, "renew", None)):
             self._renewable = ledger  # type: ignore[assignment]  # checked just above
-        # a forked child runs none of its parent's requests (their holders may sit in frames of
-        # threads it does not have): it forgets them, and its copies expire after the TTL
-        me = weakref.ref(self)  # the fork hook outlives the guard: it must not keep it alive
-        os.register_at_fork(after_in_child=lambda: _after_fork(me))
+        _ALL.add(self)  # for the module's one fork hook (a hook per instance would never be freed)
         self.needs_thread = self._renewable is not None
         """True until the renewal thread is started (the guard checks it after each grant)."""
 
@@ -123,16 +128,18 @@ class Holds:
             if self._thread is not None or self._renewable is None or self._stop.is_set():
                 self.needs_thread = False
                 return
-            self._thread = threading.Thread(target=self._run, name="tokenomy-budget-renewal", daemon=True)
+            stop = self._stop
+            # the thread gets a weak reference alone (a bound method would keep these holds, their
+            # ledger and its pools alive for good), and is woken to end as soon as they are freed
+            weakref.finalize(self, stop.set)
+            self._thread = threading.Thread(
+                target=_run,
+                args=(weakref.ref(self), stop, self.interval),
+                name="tokenomy-budget-renewal",
+                daemon=True,
+            )
             self._thread.start()
             self.needs_thread = False
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.renew_now()
-            except Exception as exc:  # never let the thread die: the next tick tries again
-                LOG.warning("tokenomy budget: renewing reservations failed (%r)", exc)
 
     def renew_now(self) -> int:
         """Renew every live reservation now; the number renewed (0 when the ledger did not answer)."""
@@ -145,17 +152,21 @@ class Holds:
             if res is None:  # settled meanwhile, or dropped unsettled: let its reservation expire
                 continue
             batch.append((rid, tuple((h.key, h.amount) for h in res.held)))
-        done = 0
+        done, missed = 0, 0
+        error: LedgerUnavailable | None = None
         for start in range(0, len(batch), BATCH):
             part = batch[start : start + BATCH]
             try:
                 gone = ledger.renew(part, self.ttl, restore=self.restore)
-            except LedgerUnavailable as exc:
-                self._failed(len(batch) - done, exc)
-                return done
+            except LedgerUnavailable as exc:  # the next batch is still tried (an error reply may be
+                missed += len(part)  # about one batch's keys; a Redis down fails the rest at once)
+                error = exc
+                continue
             done += len(part)
             if gone:
                 self._gone(gone)
+        if error is not None:
+            self._failed(missed, error)
         self.renewed += done
         return done
 
@@ -203,17 +214,44 @@ class Holds:
         self._start_lock = threading.Lock()
         self.needs_thread = self._renewable is not None
 
-    def close(self) -> None:
-        """Stop renewing (the guard is closing): what is still held expires after the TTL."""
+    def close(self, *, wait: bool = True) -> None:
+        """Stop renewing (the guard is closing): what is still held expires after the TTL.
+
+        Args:
+            wait: Wait (up to 5 s) for a renewal under way to end; False when the guard is being
+                collected (a finalizer must not block whichever thread runs the collection).
+        """
         self._stop.set()
         self.needs_thread = False
         self.live.clear()
         thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
+        if wait and thread is not None and thread is not threading.current_thread():
             thread.join(timeout=5)
 
 
-def _after_fork(holds: weakref.ref[Holds]) -> None:
-    found = holds()
-    if found is not None:
-        found._forked()
+_ALL: Final[weakref.WeakSet[Holds]] = weakref.WeakSet()
+"""Every :class:`Holds` of this process, weakly: the fork hook's list."""
+
+
+def _run(ref: weakref.ref[Holds], stop: threading.Event, interval: float) -> None:
+    """The renewal thread: renew each tick while the holds exist and are not closed."""
+    while not stop.wait(interval):
+        holds = ref()
+        if holds is None:
+            return
+        try:
+            holds.renew_now()
+        except Exception as exc:  # never let the thread die: the next tick tries again
+            LOG.warning("tokenomy budget: renewing reservations failed (%r)", exc)
+        del holds  # no strong reference while waiting
+
+
+def _after_fork() -> None:
+    """A forked child runs none of its parent's requests (their holders may sit in frames of threads
+    it does not have): each :class:`Holds` forgets them, and their copies expire after the TTL."""
+    for holds in list(_ALL):
+        holds._forked()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
