@@ -23,90 +23,13 @@ import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type in
 from tokenomy.errors import error_kind
 from tokenomy.server.otlp_tree import Key, Lineage, TreeSpan, clean
 from tokenomy.server.otlp_wire import KIND_NAMES
+from tokenomy.store.private import SPAN_ATTRIBUTES
 
 MAX_ATTRIBUTES: Final = 32
 MAX_TEXT: Final = 256
 MAX_LIST: Final = 16
-KEPT_KEYS: Final = frozenset(
-    {
-        # What the span does, and for whom (the GenAI registry's operation, provider, agent, tool and
-        # workflow: names, ids, versions and types; never the agent's or tool's free-text description).
-        "gen_ai.operation.name",
-        "gen_ai.provider.name",
-        "gen_ai.system",  # the deprecated name of gen_ai.provider.name
-        "gen_ai.conversation.id",
-        "gen_ai.agent.id",
-        "gen_ai.agent.name",
-        "gen_ai.agent.version",
-        "gen_ai.tool.name",
-        "gen_ai.tool.call.id",
-        "gen_ai.tool.type",
-        "gen_ai.data_source.id",
-        "gen_ai.workflow.name",
-        "gen_ai.prompt.name",
-        "gen_ai.output.type",
-        "gen_ai.embeddings.dimension.count",
-        # The model request's settings (not its stop sequences: free text chosen by the caller).
-        "gen_ai.request.model",
-        "gen_ai.request.max_tokens",
-        "gen_ai.request.choice.count",
-        "gen_ai.request.temperature",
-        "gen_ai.request.top_p",
-        "gen_ai.request.top_k",
-        "gen_ai.request.frequency_penalty",
-        "gen_ai.request.presence_penalty",
-        "gen_ai.request.encoding_formats",
-        "gen_ai.request.seed",
-        "gen_ai.request.stream",
-        "gen_ai.openai.request.seed",
-        "gen_ai.openai.request.response_format",
-        "gen_ai.openai.request.service_tier",
-        # The response's ids and facts.
-        "gen_ai.response.id",
-        "gen_ai.response.model",
-        "gen_ai.response.finish_reasons",
-        "gen_ai.response.time_to_first_chunk",
-        "gen_ai.openai.response.service_tier",
-        "gen_ai.openai.response.system_fingerprint",
-        # Token counts (a model span that wraps other model spans may carry them), deprecated names included.
-        "gen_ai.usage.input_tokens",
-        "gen_ai.usage.output_tokens",
-        "gen_ai.usage.cache_read.input_tokens",
-        "gen_ai.usage.cache_creation.input_tokens",
-        "gen_ai.usage.reasoning.output_tokens",
-        "gen_ai.usage.text.input_tokens",
-        "gen_ai.usage.image.input_tokens",
-        "gen_ai.usage.audio.input_tokens",
-        "gen_ai.usage.video.input_tokens",
-        "gen_ai.usage.text.output_tokens",
-        "gen_ai.usage.audio.output_tokens",
-        "gen_ai.usage.prompt_tokens",
-        "gen_ai.usage.completion_tokens",
-        # Evaluation results (not the evaluator's explanation) and memory stores (not the records).
-        "gen_ai.evaluation.name",
-        "gen_ai.evaluation.score.value",
-        "gen_ai.evaluation.score.label",
-        "gen_ai.memory.store.id",
-        "gen_ai.memory.record.id",
-        "gen_ai.memory.record.count",
-        # Errors: the class of the error only (its message is free text).
-        "error.type",
-        # Transport: where the span went and how it ended (never headers, metadata, URLs or bodies).
-        "server.address",
-        "server.port",
-        "http.request.method",
-        "http.response.status_code",
-        "rpc.system",
-        "rpc.service",
-        "rpc.method",
-        "rpc.grpc.status_code",
-        "rpc.response.status_code",
-    }
-)
-"""The only attributes a span row keeps: an allow-list, because any other name (``error.message``,
-``rpc.grpc.request.metadata.authorization``, ``gen_ai.user.message``, an instrumentation's own
-``gen_ai.*`` key...) may carry prompt text, headers or keys. These are the OTel semantic conventions'
-names of low-cardinality facts (names, ids, settings, counts, classes), none of them content."""
+KEPT_KEYS: Final = SPAN_ATTRIBUTES
+"""The only attributes a span row keeps (:data:`tokenomy.store.private.SPAN_ATTRIBUTES`)."""
 CONTENT_KEYS: Final = frozenset(
     {
         "gen_ai.input.messages",

@@ -22,7 +22,6 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from tokenomy.errors import DIGIT_PATTERN, ERROR_KIND_PATTERN, KEY_PREFIX_PATTERN, LONG_RUN_PATTERN
 from tokenomy.native import FLOAT_FIELDS, INT_FIELDS, STR_FIELDS, USAGE_KEYS
 from tokenomy.schema import (
     ATTRIBUTION_FIELDS,
@@ -34,6 +33,7 @@ from tokenomy.schema import (
     Quality,
     Status,
 )
+from tokenomy.store.private import error_kind_sql
 
 REJECTED: Final = "tokenomy: a line the SQL reader cannot vouch for"
 """The message of the error a bad line raises (the caller falls back to the Python path)."""
@@ -152,10 +152,7 @@ class _Select:
         else NULL: free text there can quote a prompt or a key."""
         self.string(name, src)
         name_, value = self.columns.pop()
-        kind, key, run = _quote(ERROR_KIND_PATTERN), _quote(KEY_PREFIX_PATTERN), _quote(LONG_RUN_PATTERN)
-        long_key = f"(regexp_matches({value}, {run}) AND regexp_matches({value}, {_quote(DIGIT_PATTERN)}))"
-        kept = f"regexp_full_match({value}, {kind}) AND NOT regexp_matches({value}, {key}) AND NOT {long_key}"
-        self.columns.append((name_, f"CASE WHEN {kept} THEN {value} END"))
+        self.columns.append((name_, f"CASE WHEN {error_kind_sql(value)} THEN {value} END"))
 
     def integer(self, name: str, src: str) -> None:
         self.grouped("integer", f"{src}::VARCHAR")

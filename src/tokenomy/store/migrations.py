@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from tokenomy.store.private import NO_FREE_TEXT
 from tokenomy.store.session_days import SESSION_DAYS_DDL, SESSION_DAYS_FILL, SESSION_DAYS_INDEX
 
 MONEY: Final = "DECIMAL(38, 12)"
@@ -262,6 +263,7 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
     Migration("0004_budgets", (BUDGET_POLICIES_DDL,)),
     Migration("0005_virtual_keys", (VIRTUAL_KEYS_DDL,)),
     Migration("0006_session_days", (SESSION_DAYS_DDL, SESSION_DAYS_FILL, SESSION_DAYS_INDEX)),
+    Migration("0007_no_free_text", NO_FREE_TEXT),
 )
 
 
