@@ -369,3 +369,21 @@ def test_a_long_tool_result_is_reserved_and_refused_before_it_leaves() -> None:
     assert answer.status == 429
     assert answer.json()["error"]["type"] == "budget_exceeded"
     assert transport.requests == []
+
+
+def test_a_gateway_closing_closes_its_budgets() -> None:
+    """At shutdown the guard is closed: a ledger that kept settlements while it was unreachable sends
+    them then (they used to wait for the next reservation, which a stopped gateway never makes)."""
+    app, _ = _gateway(Policy("t", Decimal(5000), Unit.TOKENS, Scope.TEAM, match="search", window=Window.DAY))
+    assert app.budget is not None
+    closed: list[str] = []
+    ledger = app.budget.guard.ledger
+    real = ledger.close
+
+    def close() -> None:
+        closed.append("ledger")
+        real()
+
+    ledger.close = close  # type: ignore[method-assign]
+    asyncio.run(app.aclose())
+    assert closed == ["ledger"]

@@ -213,13 +213,18 @@ class Gateway:
                 self.proxy.pricer.lookup(model=_WARM_MODEL, provider="openai", at=datetime.now(UTC).date())
 
     async def aclose(self) -> None:
-        """Stop being ready, close idle upstream connections, deliver what the sink holds."""
+        """Stop being ready, close idle upstream connections, deliver what the sink holds, then
+        close the budgets: the settlements a ledger kept while it was unreachable are sent now (else
+        they waited for the next reservation, which a stopped gateway never makes), and the renewal
+        and alert threads stop."""
         self.ready, self.draining = False, True
         await self.transport.aclose()
         if self.proxy.builder is not None:
             self.proxy.builder.drain()  # the calls not built yet, before the sink delivers
         if self.sink is not None:
             await asyncio.to_thread(self.sink.flush, 10.0)
+        if self.budget is not None:
+            await asyncio.to_thread(self.budget.guard.close)
 
     async def _own(self, path: str, send: Send) -> None:
         if path == "/healthz":
