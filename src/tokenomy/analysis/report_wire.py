@@ -315,9 +315,9 @@ def summary_from_json(data: Mapping[str, Any]) -> Summary:
 
 def report_row_json(row: ReportRow, *, with_keys: bool, charges: bool = False) -> dict[str, Any]:
     """A row of the first report (``with_keys``: its day, provider and model; ``charges``: its
-    charges, their cost, the row's spend and ``usage_unknown``, the calls that left a bucket or a
-    total unreported, as ``tokenomy report --format json`` prints them). A token figure none of the
-    row's calls reported is null, never 0."""
+    charges, their cost and the row's spend, as ``tokenomy report --format json`` prints them), and
+    ``usage_unknown``, the calls that left a bucket or a total unreported. A token figure none of
+    the row's calls reported is null, never 0."""
     out: dict[str, Any] = {}
     if with_keys:
         out.update(
@@ -336,8 +336,8 @@ def report_row_json(row: ReportRow, *, with_keys: bool, charges: bool = False) -
             charges=row.charges,
             charge_cost=jsonable(row.charge_cost),
             spend=jsonable(row.spend),
-            usage_unknown=row.usage_unknown,
         )
+    out["usage_unknown"] = row.usage_unknown  # so a token sum over some of the row's calls is told apart
     return out
 
 

@@ -26,7 +26,7 @@ from tokenomy.analysis.grouped import Selection
 from tokenomy.analysis.overview import overview
 from tokenomy.analysis.overview_wire import overview_json
 from tokenomy.analysis.periods import check_compare
-from tokenomy.analysis.report import ReportRow, daily_totals
+from tokenomy.analysis.report import daily_totals
 from tokenomy.analysis.report_analyses import Analyses, analysis_report, parity_pair
 from tokenomy.analysis.report_wire import analysis_json, report_row_json, summary_json
 from tokenomy.analysis.serialize import sessions_json
@@ -141,17 +141,9 @@ def _report_body(store: Store, request: _ReportRequest) -> dict[str, Any]:
     return {
         "since": _iso(filters.since),
         "until": _iso(filters.until),
-        "rows": [_totals_row(r, with_keys=True, charges=charges) for r in result.rows],
-        "total": _totals_row(result.total, with_keys=False, charges=charges),
+        "rows": [report_row_json(r, with_keys=True, charges=charges) for r in result.rows],
+        "total": report_row_json(result.total, with_keys=False, charges=charges),
     }
-
-
-def _totals_row(row: ReportRow, *, with_keys: bool, charges: bool) -> dict[str, Any]:
-    """A row of the totals with ``usage_unknown`` (calls that left a bucket or a total unreported) even
-    without charges, so a client can tell a token sum over some of the row's calls from one over all."""
-    out = report_row_json(row, with_keys=with_keys, charges=charges)
-    out.setdefault("usage_unknown", row.usage_unknown)  # charges=true has it already, after spend
-    return out
 
 
 def _report_request(query: Mapping[str, str] | Sequence[tuple[str, str]]) -> _ReportRequest:
