@@ -216,4 +216,4 @@ def test_a_damaged_frame_of_rows_is_a_payload_error() -> None:
         payloads.batch_of(Frame(payloads.GROUP, data[: len(data) // 2]))
     rows = payloads.unpack_group(data)
     with pytest.raises(PayloadError, match="does not read"):
-        payloads.batch_of(Frame(payloads.ROWS, rows[: len(rows) // 2]))
+        payloads.batch_of(Frame(payloads.GROUP_PLAIN, b"\x01\x00\x00\x00" + rows[: len(rows) // 2]))

@@ -92,7 +92,7 @@ def _uncastable_frame(call_id: str) -> Frame:
     calls = payload(call_id).batch.calls
     index = calls.schema.get_field_index("step")
     future = calls.set_column(index, pa.field("step", pa.list_(pa.int64())), pa.array([[1, 2]]))
-    return Frame(payloads.ROWS, payloads.encode_batch(EventBatch(calls=future)))
+    return Frame(payloads.GROUP_PLAIN, b"\x01\x00\x00\x00" + payloads.encode_batch(EventBatch(calls=future)))
 
 
 def test_a_frame_that_no_longer_reads_is_kept_in_bad_never_dropped(tmp_path: Path) -> None:

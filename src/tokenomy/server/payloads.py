@@ -40,15 +40,13 @@ from tokenomy.server.spool import Frame
 from tokenomy.store.arrow import CALLS_SCHEMA, CHARGES_SCHEMA
 from tokenomy.store.events import OUTCOMES_SCHEMA, SPANS_SCHEMA, EventBatch
 
-ROWS: Final = b"R"
-"""A frame of rows: the batch's four tables, each as a length-prefixed Arrow IPC stream (written
-uncompressed, one frame a payload, by an earlier version)."""
 GROUP: Final = b"G"
-"""A frame of rows for a group of payloads: their count and the :data:`ROWS` bytes' length
-(``<IQ``), then those bytes compressed with zstd."""
+"""A frame of rows for a group of payloads: their count and the length of their rows' bytes
+(:func:`encode_batch`: the four tables, each a length-prefixed Arrow IPC stream) (``<IQ``), then
+those bytes compressed with zstd."""
 GROUP_PLAIN: Final = b"U"
 """A frame of rows for a group of payloads, uncompressed (written where pyarrow lacks zstd): their
-count (``<I``), then the :data:`ROWS` bytes."""
+count (``<I``), then their rows' bytes."""
 TRACES_PROTOBUF: Final = b"P"
 TRACES_JSON: Final = b"J"
 EVENTS_JSON: Final = b"E"
@@ -162,7 +160,7 @@ def decode_group(data: bytes) -> EventBatch:
 
 
 def unpack_group(data: bytes) -> bytes:
-    """The :data:`ROWS` bytes a ``G`` frame's bytes hold, decompressed.
+    """The rows' bytes (:func:`encode_batch`) a ``G`` frame's bytes hold, decompressed.
 
     Raises:
         PayloadError: The bytes do not decompress.
@@ -246,7 +244,7 @@ def _conform(table: pa.Table, schema: pa.Schema, name: str) -> pa.Table:
 
 
 def batch_of(frame: Frame, *, capture_content: bool = False) -> EventBatch:
-    """The rows of a spooled frame: decoded (kinds ``G``, ``U`` and ``R``), or read again from a body an
+    """The rows of a spooled frame: decoded (kinds ``G`` and ``U``), or read again from a body an
     earlier version spooled.
 
     Raises:
@@ -254,8 +252,6 @@ def batch_of(frame: Frame, *, capture_content: bool = False) -> EventBatch:
     """
     if frame.kind == GROUP:
         return decode_group(frame.body)
-    if frame.kind == ROWS:
-        return decode_batch(frame.body)
     if frame.kind == GROUP_PLAIN:
         if len(frame.body) < _PLAIN_HEAD.size:
             raise PayloadError(400, "a spooled group of uncompressed rows is cut short")

@@ -58,8 +58,7 @@ class Frame:
     kind: bytes
     """One byte: ``G`` a group's rows, compressed (what the server writes, see
     :mod:`tokenomy.server.payloads`), ``U`` the same uncompressed (where pyarrow lacks zstd); earlier
-    versions wrote ``R`` one payload's rows, uncompressed, and
-    bodies: ``P`` OTLP protobuf, ``J`` OTLP JSON, ``E`` native JSON, ``N`` native NDJSON."""
+    versions wrote bodies: ``P`` OTLP protobuf, ``J`` OTLP JSON, ``E`` native JSON, ``N`` native NDJSON."""
     body: bytes
 
 
