@@ -33,6 +33,7 @@ from tokenomy.schema import (
     Quality,
     Status,
 )
+from tokenomy.store.duckdb_dialect import quote as _quote
 from tokenomy.store.private import error_kind_sql
 
 REJECTED: Final = "tokenomy: a line the SQL reader cannot vouch for"
@@ -103,10 +104,6 @@ def read_json(path: str, columns: dict[str, str]) -> str:
     """``read_json`` of a native JSONL file with an explicit column spec (nothing is sampled)."""
     spec = "{" + ", ".join(f"\"{name}\": '{kind}'" for name, kind in columns.items()) + "}"
     return f"read_json({_quote(path)}, format = 'newline_delimited', columns = {spec})"
-
-
-def _quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _in_list(values: tuple[str, ...]) -> str:

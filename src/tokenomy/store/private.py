@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Final
 
 from tokenomy.errors import DIGIT_PATTERN, ERROR_KIND_PATTERN, KEY_PREFIX_PATTERN, LONG_RUN_PATTERN
+from tokenomy.store.duckdb_dialect import quote
 
 SPAN_ATTRIBUTES: Final = frozenset(
     {
@@ -96,22 +97,18 @@ SPAN_ATTRIBUTES: Final = frozenset(
 names of low-cardinality facts (names, ids, settings, counts, classes), none of them content."""
 
 
-def _quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def error_kind_sql(value: str) -> str:
     """A SQL condition, true when ``value`` (an expression) is an error classification: the rule of
     :func:`tokenomy.errors.error_kind`, as DuckDB's regular expressions (RE2, as Python's ``re`` reads
     the same patterns)."""
     kind, key, run, digit = (
-        _quote(p) for p in (ERROR_KIND_PATTERN, KEY_PREFIX_PATTERN, LONG_RUN_PATTERN, DIGIT_PATTERN)
+        quote(p) for p in (ERROR_KIND_PATTERN, KEY_PREFIX_PATTERN, LONG_RUN_PATTERN, DIGIT_PATTERN)
     )
     long_key = f"(regexp_matches({value}, {run}) AND regexp_matches({value}, {digit}))"
     return f"(regexp_full_match({value}, {kind}) AND NOT regexp_matches({value}, {key}) AND NOT {long_key})"
 
 
-_KEPT = "(" + ", ".join(_quote(k) for k in sorted(SPAN_ATTRIBUTES)) + ")"
+_KEPT = "(" + ", ".join(quote(k) for k in sorted(SPAN_ATTRIBUTES)) + ")"
 NO_FREE_TEXT: Final = (
     f"UPDATE calls SET error_type = NULL WHERE error_type IS NOT NULL AND NOT {error_kind_sql('error_type')}",
     "UPDATE spans SET status_message = NULL WHERE status_message IS NOT NULL"
