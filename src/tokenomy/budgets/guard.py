@@ -45,12 +45,10 @@ from tokenomy.budgets.admission import (
     Held,
     Rejection,
     Reservation,
-    Settlement,
     unpriced,
 )
 from tokenomy.budgets.alerts import Alert, Alerter
 from tokenomy.budgets.asks import Ask, stepped
-from tokenomy.budgets.charges import Actual, charged
 from tokenomy.budgets.charges import units as to_units
 from tokenomy.budgets.contention import retried
 from tokenomy.budgets.ledger import Granted, Ledger, LedgerUnavailable, Line, Outcome, Refused
@@ -60,6 +58,7 @@ from tokenomy.budgets.policy import Policy, Unit
 from tokenomy.budgets.prices import Card, PriceCards
 from tokenomy.budgets.renewal import Holds
 from tokenomy.budgets.settings import BudgetSettings, FailMode
+from tokenomy.budgets.settling import Settling
 from tokenomy.budgets.spend import SpendSource
 from tokenomy.pricing import Pricer
 
@@ -68,7 +67,7 @@ _ANSWERS: Final = (Reservation, Downgrade, Rejection)
 Op = tuple[Any, ...]
 
 
-class BudgetGuard:
+class BudgetGuard(Settling):
     """Admission and settlement against a set of policies (see the module docstring).
 
     Args:
@@ -550,49 +549,6 @@ class BudgetGuard:
         reservation = admitted.reservation if isinstance(admitted, Downgrade) else admitted
         reservation.enforced = False
         return reservation
-
-    # -- settlement ----------------------------------------------------------------------------
-
-    def settle(self, reservation: Reservation | Downgrade, actual: Actual) -> Settlement:
-        """Replace a reservation by what the request used (settling twice counts once).
-
-        Args:
-            reservation: What :meth:`reserve` returned.
-            actual: A :class:`Usage` (priced here), a :class:`Cost` or dollars, or the output tokens
-                produced (an int; the input is the counted input). A cut stream settles what it used.
-        """
-        res = reservation.reservation if isinstance(reservation, Downgrade) else reservation
-        settlement, units = charged(res, actual, self._cards, self._utc_date)
-        if self._closed(res):
-            self.ledger.settle(res.id, [h.key for h in res.held], units)
-        return settlement
-
-    async def asettle(self, reservation: Reservation | Downgrade, actual: Actual) -> Settlement:
-        """:meth:`settle` for asyncio code."""
-        res = reservation.reservation if isinstance(reservation, Downgrade) else reservation
-        settlement, units = charged(res, actual, self._cards, self._utc_date)
-        if self._closed(res):
-            await self.ledger.asettle(res.id, [h.key for h in res.held], units)
-        return settlement
-
-    def release(self, reservation: Reservation | Downgrade) -> None:
-        """Free a reservation whose request used nothing (refused upstream, never sent)."""
-        res = reservation.reservation if isinstance(reservation, Downgrade) else reservation
-        if self._closed(res):
-            self.ledger.settle(res.id, [h.key for h in res.held], [0] * len(res.held))
-
-    async def arelease(self, reservation: Reservation | Downgrade) -> None:
-        """:meth:`release` for asyncio code."""
-        res = reservation.reservation if isinstance(reservation, Downgrade) else reservation
-        if self._closed(res):
-            await self.ledger.asettle(res.id, [h.key for h in res.held], [0] * len(res.held))
-
-    def _closed(self, res: Reservation) -> bool:
-        """Mark it settled and stop keeping it; True when the ledger has something to settle."""
-        if not res.close():
-            return False
-        self._live.pop(res.id, None)
-        return bool(res.held)
 
     def _utc_date(self) -> date:
         """Today's UTC date by the guard's clock (prices are dated)."""
