@@ -34,6 +34,13 @@ BUCKETS: Final = INPUT_BUCKETS + OUTPUT_BUCKETS
 TOKEN_FIGURES: Final = (*BUCKETS, "input_total", "output_total")
 """The token figures a usage reports: the six buckets and the two side totals."""
 
+MODALITIES: Final = ("audio", "image", "video")
+"""Token modalities a provider may price apart from text."""
+MODAL_BUCKETS: Final = ("input_uncached", "cache_read", "cache_write_5m", "cache_write_1h", "output_visible")
+"""The buckets that may hold non-text tokens (reasoning is text)."""
+MODAL_KEYS: Final = tuple(f"{bucket}.{modality}" for bucket in MODAL_BUCKETS for modality in MODALITIES)
+"""Keys of :attr:`Usage.modalities`: ``<bucket>.<modality>``, such as ``input_uncached.audio``."""
+
 COST_PARTS: Final = (*BUCKETS, "server_tools", "requests", "overhead")
 """Amounts a Cost is split into: the six token buckets, priced server-side tool uses (web
 searches, code executions), the catalog's per-request fee and the configured per-request overhead."""
@@ -78,6 +85,8 @@ class Quality(StrEnum):
     """The provider's reported total disagrees with the sum of its parts."""
     NOT_INTEGER = "not_integer"
     """A token count was not a whole number."""
+    MODALITY_EXCEEDS_BUCKET = "modality_exceeds_bucket"
+    """A bucket's audio, image and video tokens add up to more than the bucket."""
 
 
 class Kind(StrEnum):
@@ -111,6 +120,11 @@ class Usage:
     """Server-side tool uses billed per use, keyed by genai-prices unit (``web_searches``...)."""
     kind: Kind = Kind.REPORTED
     quality: tuple[Quality, ...] = ()
+    modalities: Mapping[str, int] = field(default_factory=dict)
+    """Non-text tokens inside their buckets, keyed ``<bucket>.<modality>`` (:data:`MODAL_KEYS`):
+    ``{"input_uncached.audio": 120}`` says 120 of the uncached input tokens were audio. They are
+    part of the bucket, never added to it; a key that is absent is 0 (all text). Pricing charges
+    them at the catalog's modality rate where it has one."""
 
     @classmethod
     def of(
@@ -127,21 +141,29 @@ class Usage:
         server_tools: Mapping[str, int] | None = None,
         kind: Kind = Kind.REPORTED,
         quality: tuple[Quality, ...] = (),
+        modalities: Mapping[str, int] | None = None,
     ) -> Usage:
         """Build a Usage, deriving each total from its buckets when all of them are known.
 
         A total given explicitly is kept; when it disagrees with fully known buckets the
         result carries :attr:`Quality.TOTAL_MISMATCH`. Negative buckets carry
-        :attr:`Quality.NEGATIVE`. Nothing is clamped.
+        :attr:`Quality.NEGATIVE`. Nothing is clamped. Modality counts of 0 are dropped; those of
+        a known bucket that add up to more than it carry :attr:`Quality.MODALITY_EXCEEDS_BUCKET`.
+
+        Raises:
+            ValueError: A modality key is not one of :data:`MODAL_KEYS`.
         """
         ins = (input_uncached, cache_read, cache_write_5m, cache_write_1h)
         outs = (output_visible, reasoning)
         flags = list(quality)
         input_total = _side_total(ins, input_total, flags)
         output_total = _side_total(outs, output_total, flags)
-        values = (*ins, *outs, input_total, output_total, *(server_tools or {}).values())
+        modal = {key: n for key, n in (modalities or {}).items() if n != 0}
+        values = (*ins, *outs, input_total, output_total, *(server_tools or {}).values(), *modal.values())
         if any(v is not None and v < 0 for v in values) and Quality.NEGATIVE not in flags:
             flags.append(Quality.NEGATIVE)
+        if modal and _modality_exceeds(dict(zip(BUCKETS, (*ins, *outs), strict=True)), modal):
+            flags.append(Quality.MODALITY_EXCEEDS_BUCKET)
         return cls(
             *ins,
             *outs,
@@ -150,6 +172,7 @@ class Usage:
             server_tools=dict(server_tools or {}),
             kind=kind,
             quality=tuple(dict.fromkeys(flags)),
+            modalities=modal,
         )
 
     @property
@@ -182,16 +205,37 @@ class Usage:
         tools = dict(self.server_tools)
         for key, n in other.server_tools.items():
             tools[key] = tools.get(key, 0) + n
+        modal = dict(self.modalities)
+        for key, n in other.modalities.items():
+            modal[key] = modal.get(key, 0) + n
         kind = max(self.kind, other.kind, key=_KIND_ORDER.index)
         return Usage(
             **merged,
             server_tools=tools,
             kind=kind,
             quality=tuple(dict.fromkeys(self.quality + other.quality)),
+            modalities=modal,
         )
+
+    def modal_tokens(self, bucket: str) -> dict[str, int]:
+        """The non-text tokens of ``bucket`` by modality (empty when all of it is text)."""
+        prefix = bucket + "."
+        return {key.removeprefix(prefix): n for key, n in self.modalities.items() if key.startswith(prefix)}
 
 
 _KIND_ORDER: Final = [Kind.REPORTED, Kind.COUNTED, Kind.ESTIMATED]
+_MODAL_KEY_SET: Final = frozenset(MODAL_KEYS)
+
+
+def _modality_exceeds(buckets: Mapping[str, int | None], modal: Mapping[str, int]) -> bool:
+    """True when a known bucket's modality counts add up to more than it (raises on a bad key)."""
+    sums: dict[str, int] = {}
+    for key, n in modal.items():
+        if key not in _MODAL_KEY_SET:
+            raise ValueError(f"unknown modality key {key!r}: expected <bucket>.<audio|image|video>")
+        bucket = key.partition(".")[0]
+        sums[bucket] = sums.get(bucket, 0) + n
+    return any((known := buckets[b]) is not None and n > known for b, n in sums.items())
 
 
 def _side_total(parts: tuple[int | None, ...], reported: int | None, flags: list[Quality]) -> int | None:

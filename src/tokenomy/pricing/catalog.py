@@ -36,6 +36,7 @@ from genai_prices.types import ModelInfo, ModelPrice, Provider, TieredPrices, Ti
 
 from tokenomy.pricing.rates import ZERO, Tier, per_token, quantize_rate
 from tokenomy.providers import from_model_prefix, maker_of
+from tokenomy.schema import MODALITIES
 
 PRICE = Decimal | TieredPrices
 
@@ -312,7 +313,32 @@ def _tier(prices: Mapping[str, PRICE], start: int) -> Tier:
     fee = at(_REQUESTS_KEY[0])
     request_fee = quantize_rate(fee / _REQUESTS_KEY[1]) if fee is not None else ZERO
     tokens = {bucket: per_token(value) for bucket, value in per_mtok.items()}
-    return Tier(start, tokens, tools, request_fee)
+    modal = {}
+    for key, price_keys in _MODAL_PRICE_KEYS.items():
+        value = next((v for k in price_keys if (v := at(k)) is not None), None)
+        if value is not None:
+            modal[key] = per_token(value)
+    return Tier(start, tokens, tools, request_fee, modal)
+
+
+def _modal_price_keys() -> dict[str, tuple[str, ...]]:
+    """Each modality key of a usage and the catalog's price keys for it, the most specific first.
+
+    The catalog's ``input_<m>_mtok`` prices the modality's uncached input, ``cache_<m>_read_mtok``
+    its cache reads, ``cache_<m>_write[_5m|_1h]_mtok`` its cache writes and ``output_<m>_mtok`` its
+    output. A modality the catalog has no price for is charged as its bucket's tokens are.
+    """
+    keys: dict[str, tuple[str, ...]] = {}
+    for m in MODALITIES:
+        keys[f"input_uncached.{m}"] = (f"input_{m}_mtok",)
+        keys[f"cache_read.{m}"] = (f"cache_{m}_read_mtok",)
+        keys[f"cache_write_5m.{m}"] = (f"cache_{m}_write_5m_mtok", f"cache_{m}_write_mtok")
+        keys[f"cache_write_1h.{m}"] = (f"cache_{m}_write_1h_mtok", f"cache_{m}_write_mtok")
+        keys[f"output_visible.{m}"] = (f"output_{m}_mtok",)
+    return keys
+
+
+_MODAL_PRICE_KEYS: Final = _modal_price_keys()
 
 
 def _assumed_rates(name: str, prices: Mapping[str, PRICE]) -> dict[str, str]:

@@ -11,6 +11,9 @@ very same numbers. The rules, in the order they are applied:
   (input or output), the way providers bill when they report no cache or reasoning split;
 * the long-context tier is chosen by total input tokens (``input_total``, else the sum of the
   known input buckets), strictly greater than the tier's start, as genai-prices does;
+* audio, image and video tokens inside a bucket (``Usage.modalities``) are priced at the tier's
+  rate for that modality where the catalog has one, the rest of the bucket as text; a bucket
+  holding fewer tokens than its modality counts is unpriced;
 * server-tool uses are priced per use, the catalog's per-request fee goes to ``requests`` and
   the configured overhead (fixed + per second of latency) to ``overhead``.
 """
@@ -25,7 +28,7 @@ from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
 from typing import Final
 
 from tokenomy.pricing.rates import MONEY_PLACES, MONEY_QUANTUM, RATE_PLACES, ZERO, Overhead, Rates, Tier
-from tokenomy.schema import BUCKETS, INPUT_BUCKETS, OUTPUT_BUCKETS, Cost, Kind, Usage, new_cost
+from tokenomy.schema import BUCKETS, INPUT_BUCKETS, MODAL_BUCKETS, OUTPUT_BUCKETS, Cost, Kind, Usage, new_cost
 
 _PRECISION: Final = 80
 """Significant digits for intermediate money arithmetic: far beyond any token count times rate."""
@@ -130,6 +133,8 @@ def general_cost(usage: Usage, rates: Rates, *, latency_ms: float | None = None)
     if isinstance(inputs, str) or isinstance(outputs, str):
         reason = inputs if isinstance(inputs, str) else str(outputs)
         return Cost.unpriced(reason, price_date=rates.price_date)
+    if usage.modalities and (misfit := _modality_fits(usage, inputs, outputs)) is not None:
+        return Cost.unpriced(misfit, price_date=rates.price_date)
     with localcontext(prec=_PRECISION):
         return _priced(usage, rates, inputs, outputs, latency_microseconds(latency_ms))
 
@@ -152,7 +157,7 @@ def _priced(usage: Usage, rates: Rates, inputs: _Side, outputs: _Side, latency_u
         n = counts.get(bucket)
         if not n:
             continue
-        parts[bucket] = money(n * tier.tokens[bucket])
+        parts[bucket] = money(_bucket_amount(usage, tier, bucket, n))
         if bucket in rates.assumed:
             notes.append(rates.assumed[bucket])
             estimated = True
@@ -180,6 +185,30 @@ def _priced(usage: Usage, rates: Rates, inputs: _Side, outputs: _Side, latency_u
         estimated=estimated,
         reason="; ".join(dict.fromkeys(notes)) or None,
     )
+
+
+def _bucket_amount(usage: Usage, tier: Tier, bucket: str, n: int) -> Decimal:
+    """``n`` tokens of ``bucket``: its audio, image and video tokens at their rates, the rest as text."""
+    modal = usage.modal_tokens(bucket) if usage.modalities else None
+    if not modal:
+        return n * tier.tokens[bucket]
+    text = n - sum(modal.values())
+    amount = text * tier.tokens[bucket]
+    for modality, m in modal.items():
+        amount += m * tier.modal_rate(f"{bucket}.{modality}")
+    return amount
+
+
+def _modality_fits(usage: Usage, inputs: _Side, outputs: _Side) -> str | None:
+    """Why the usage's modality counts cannot be priced (more than their bucket holds), or None."""
+    counts = {**inputs.counts, **outputs.counts}
+    for bucket in MODAL_BUCKETS:
+        modal, held = sum(usage.modal_tokens(bucket).values()), counts.get(bucket, 0)
+        if modal > held:
+            return (
+                f"usage does not add up: {modal} audio, image or video tokens in {bucket}, which holds {held}"
+            )
+    return None
 
 
 def _server_tools(uses: Mapping[str, int], tier: Tier) -> tuple[Decimal | None, list[str]]:
@@ -220,7 +249,17 @@ def whole_usage_cost(usage: Usage, rates: Rates, latency_ms: float | None) -> Co
     e, f = usage.output_visible, usage.reasoning
     if a is None or b is None or c is None or d is None or e is None or f is None:
         return None
-    if usage.quality or usage.server_tools or a < 0 or b < 0 or c < 0 or d < 0 or e < 0 or f < 0:
+    if (
+        usage.quality
+        or usage.server_tools
+        or usage.modalities
+        or a < 0
+        or b < 0
+        or c < 0
+        or d < 0
+        or e < 0
+        or f < 0
+    ):
         return None
     inputs, outputs = a + b + c + d, e + f
     stated = usage.input_total

@@ -28,13 +28,28 @@ from typing import Any, Final
 from tokenomy.errors import PricingError
 from tokenomy.pricing.rates import ZERO, Overhead, Tier, per_token, quantize_rate
 from tokenomy.providers import canonical
+from tokenomy.schema import MODALITIES
 
 RATE_FIELDS: Final = ("input", "cache_read", "cache_write_5m", "cache_write_1h", "output", "reasoning")
 """Per-bucket prices of a [[price]] entry, in $/MTok."""
+MODAL_RATE_FIELDS: Final = {
+    f"{field}_{modality}": f"{bucket}.{modality}"
+    for modality in MODALITIES
+    for field, bucket in (
+        ("input", "input_uncached"),
+        ("cache_read", "cache_read"),
+        ("cache_write_5m", "cache_write_5m"),
+        ("cache_write_1h", "cache_write_1h"),
+        ("output", "output_visible"),
+    )
+}
+"""Optional audio, image and video prices of a [[price]] entry ($/MTok), by field: ``input_audio``
+prices uncached audio input, ``output_image`` image output... A modality without a price is charged
+as its bucket's tokens; ``cache_write_1h_<m>`` defaults to ``cache_write_5m_<m>``."""
 
 _COMMON: Final = ("name", "provider", "model", "effective", "until")
 _FIELDS: Final[dict[str, tuple[str, ...]]] = {
-    "price": (*_COMMON, *RATE_FIELDS, "request", "context_window"),
+    "price": (*_COMMON, *RATE_FIELDS, *MODAL_RATE_FIELDS, "request", "context_window"),
     "modifier": (*_COMMON, "batch", "service_tiers"),
     "overhead": (*_COMMON, "per_request", "per_second", "egress_per_request"),
 }
@@ -88,7 +103,12 @@ class PriceEntry:
             "output_visible": p["output"],
             "reasoning": p.get("reasoning", p["output"]),
         }
-        return Tier(-1, {b: per_token(v) for b, v in per_mtok.items()}, {}, self.request)
+        modal = {key: per_token(p[field]) for field, key in MODAL_RATE_FIELDS.items() if field in p}
+        for modality in MODALITIES:
+            write_5m = p.get(f"cache_write_5m_{modality}")
+            if write_5m is not None and f"cache_write_1h_{modality}" not in p:
+                modal[f"cache_write_1h.{modality}"] = per_token(write_5m)
+        return Tier(-1, {b: per_token(v) for b, v in per_mtok.items()}, {}, self.request, modal)
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,7 +299,7 @@ class _Reader:
 
     def _price(self, entry: Entry) -> PriceEntry:
         per_mtok: dict[str, Decimal] = {}
-        for key in RATE_FIELDS:
+        for key in (*RATE_FIELDS, *MODAL_RATE_FIELDS):
             value = self.decimal(key, places=_MAX_PER_MTOK_PLACES)
             if value is not None:
                 per_mtok[key] = value

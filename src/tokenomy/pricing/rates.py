@@ -16,7 +16,7 @@ from datetime import date
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import Final
 
-from tokenomy.schema import BUCKETS
+from tokenomy.schema import BUCKETS, MODAL_KEYS
 
 MONEY_PLACES: Final = 12
 """Decimal places of money amounts (the store's DECIMAL(38, 12))."""
@@ -49,21 +49,32 @@ class Tier:
         tokens: Per-token rate ($) for each of the six buckets.
         server_tools: Price per use ($) by genai-prices unit (``web_searches``...).
         request_fee: The catalog's fee per request ($).
+        modal: Per-token rate ($) of non-text tokens, keyed like :attr:`Usage.modalities
+            <tokenomy.schema.Usage.modalities>` (``input_uncached.audio``...), only where the
+            price differs from being text: a key that is absent is charged its bucket's rate.
     """
 
     start: int
     tokens: Mapping[str, Decimal]
     server_tools: Mapping[str, Decimal] = field(default_factory=dict)
     request_fee: Decimal = ZERO
+    modal: Mapping[str, Decimal] = field(default_factory=dict)
 
     def per_mtok(self, bucket: str) -> Decimal:
-        """The rate of ``bucket`` in $/MTok, for display."""
-        return (self.tokens[bucket] * PER_MTOK).normalize()
+        """The rate of ``bucket`` (or of a modality key) in $/MTok, for display."""
+        rate = self.modal[bucket] if bucket in self.modal else self.tokens[bucket]
+        return (rate * PER_MTOK).normalize()
+
+    def modal_rate(self, key: str) -> Decimal:
+        """The per-token rate of the modality key ``<bucket>.<modality>``: its own, else its bucket's."""
+        rate = self.modal.get(key)
+        return rate if rate is not None else self.tokens[key.partition(".")[0]]
 
     def scaled(self, factor: Decimal) -> Tier:
         """This tier with every token rate multiplied by ``factor`` (a batch or tier modifier)."""
         scaled = {bucket: quantize_rate(_WIDE.multiply(rate, factor)) for bucket, rate in self.tokens.items()}
-        return Tier(self.start, scaled, self.server_tools, self.request_fee)
+        modal = {key: quantize_rate(_WIDE.multiply(rate, factor)) for key, rate in self.modal.items()}
+        return Tier(self.start, scaled, self.server_tools, self.request_fee, modal)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +142,9 @@ class Rates:
             missing = set(BUCKETS) - set(tier.tokens)
             if missing:
                 raise ValueError(f"tier {tier.start} has no rate for {', '.join(sorted(missing))}")
+            stray = set(tier.modal) - set(MODAL_KEYS)
+            if stray:
+                raise ValueError(f"tier {tier.start} has modality rates for unknown keys {sorted(stray)}")
 
     @property
     def estimated(self) -> bool:

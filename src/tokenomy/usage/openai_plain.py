@@ -103,6 +103,10 @@ def _usage(raw: Any) -> Usage | None:
         return None
     if prompt_details.get("cache_write_tokens") is not None:  # a write count: the general rules apply
         return None
+    if prompt_details.get("audio_tokens") or completion_details.get("audio_tokens"):  # priced apart
+        return None
+    if prompt_details.get("image_tokens") or completion_details.get("image_tokens"):
+        return None
     cached, reasoning = prompt_details.get("cached_tokens"), completion_details.get("reasoning_tokens")
     if total != prompt + completion or prompt < 0 or completion < 0:
         return None
@@ -122,6 +126,7 @@ def _usage(raw: Any) -> Usage | None:
         {},
         _REPORTED,
         (),
+        {},
     )
 
 
