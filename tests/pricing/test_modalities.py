@@ -150,3 +150,23 @@ def test_catalog_modality_prices_apply(pricer: Pricer) -> None:
     assert cost.parts["input_uncached"] == D("18")  # 0.5M x $4 + 0.5M x $32
     assert cost.parts["cache_read"] == D("0.4")
     assert cost.parts["output_visible"] == D("16.000048")  # (1M - 1) x $16/M + 1 x $64/M
+
+
+def test_without_a_cache_price_cached_audio_bills_as_audio_input(tmp_path: Path) -> None:
+    path = tmp_path / "prices.toml"
+    path.write_text(
+        '[[price]]\nmodel = "sonic"\neffective = 2025-01-01\n'
+        'input = 0.06\noutput = 0.24\ninput_audio = 3.4\n',
+        encoding="utf-8",
+    )
+    cached = Usage.of(
+        input_uncached=0,
+        cache_read=1_000,
+        cache_write_5m=0,
+        cache_write_1h=0,
+        output_visible=0,
+        reasoning=0,
+        modalities={"cache_read.audio": 600},
+    )
+    cost = Pricer(path).price_usage(cached, model="sonic", at=DAY)
+    assert cost.parts == {"cache_read": D("0.002064")}  # 400 x $0.06/M + 600 x $3.4/M

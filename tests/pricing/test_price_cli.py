@@ -85,3 +85,51 @@ def test_json_names_the_provider_the_price_came_from(runner: CliRunner) -> None:
         "google",
         "gemini-2.5-pro",
     )
+
+
+REALTIME = [
+    "price",
+    "-m",
+    "gpt-realtime",
+    "-p",
+    "openai",
+    "--at",
+    "2026-01-15",
+    "--input-uncached",
+    "1000000",
+]
+
+
+def test_modality_tokens_are_priced_and_shown_with_their_rates(runner: CliRunner) -> None:
+    data = _json(runner, *REALTIME, "--modality", "input_uncached.audio=500000")
+    assert data["total"] == "18.000000000000"  # 0.5M text x $4/M + 0.5M audio x $32/M
+    buckets = data["buckets"]
+    assert isinstance(buckets, dict)
+    assert buckets["input_uncached"]["modalities"] == {
+        "audio": {"tokens": 500000, "rate_per_mtok": "32"},
+        "image": {"tokens": 0, "rate_per_mtok": "5"},
+    }
+    assert "modalities" not in buckets["reasoning"]
+    table = runner.invoke(cli, [*REALTIME, "--modality", "input_uncached.audio=500000"])
+    assert "│   of which audio │   500,000 │     32 │" in table.output
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ("reasoning.audio=3", "is not BUCKET.MODALITY=N"),
+        ("input_uncached.audio=-1", "is not BUCKET.MODALITY=N"),
+        ("input_uncached.audio", "is not BUCKET.MODALITY=N"),
+    ],
+)
+def test_a_bad_modality_is_refused_with_the_keys(runner: CliRunner, given: str, message: str) -> None:
+    result = runner.invoke(cli, [*REALTIME, "--modality", given])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "output_visible.image" in result.output
+
+
+def test_more_modality_tokens_than_the_bucket_is_unpriced(runner: CliRunner) -> None:
+    result = runner.invoke(cli, [*REALTIME, "--modality", "input_uncached.audio=1000001"])
+    assert result.exit_code == 1
+    assert "modality_exceeds_bucket" in result.output

@@ -16,7 +16,7 @@ from rich.table import Table
 from tokenomy.cli import options
 from tokenomy.pricing import Pricer, Rates
 from tokenomy.pricing.rates import MONEY_QUANTUM
-from tokenomy.schema import BUCKETS, COST_PARTS, Cost, Usage
+from tokenomy.schema import BUCKETS, COST_PARTS, MODAL_KEYS, MODALITIES, Cost, Usage
 
 ZERO_MONEY = Decimal(0).quantize(MONEY_QUANTUM)
 _BUCKET_OPTIONS = {bucket: "--" + bucket.replace("_", "-") for bucket in BUCKETS}
@@ -74,6 +74,14 @@ def _bucket_options(func: Any) -> Any:
     help="Price date (YYYY-MM-DD), or an instant (YYYY-MM-DDTHH:MM[:SS], UTC unless an offset is given) "
     "for prices that change during the day. [default: today]",
 )
+@click.option(
+    "--modality",
+    "modalities",
+    multiple=True,
+    metavar="BUCKET.MODALITY=N",
+    help="Of a bucket's tokens, N were audio, image or video (input_uncached.audio=400, "
+    "output_visible.image=1290); repeat for more. The rest of the bucket is text.",
+)
 @click.option("--batch", is_flag=True, help="Price as a batch-API call.")
 @click.option("--service-tier", default=None, help="Service tier (flex, priority...).")
 @click.option(
@@ -96,6 +104,7 @@ def command(
     latency_ms: float | None,
     overrides: Path | None,
     fmt: str,
+    modalities: tuple[str, ...],
     **buckets: int,
 ) -> None:
     """Price a usage for a model, with the rate of every bucket, the source and the price date.
@@ -113,6 +122,7 @@ def command(
         cache_write_1h=buckets["cache_write_1h"],
         output_visible=buckets["output_visible"],
         reasoning=buckets["reasoning"],
+        modalities=_parse_modalities(modalities),
     )
     cost = pricer.price_usage(
         usage,
@@ -134,6 +144,32 @@ def command(
         raise click.ClickException(f"unpriced: {cost.reason}")
 
 
+def _parse_modalities(given: tuple[str, ...]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for item in given:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or key not in MODAL_KEYS or not value.strip().isdigit():
+            raise click.BadParameter(
+                f"{item!r} is not BUCKET.MODALITY=N with a whole N >= 0; BUCKET.MODALITY is one of "
+                + ", ".join(MODAL_KEYS),
+                param_hint="--modality",
+            )
+        counts[key] = counts.get(key, 0) + int(value)
+    return counts
+
+
+def _modal_rows(rates: Rates, usage: Usage, bucket: str) -> list[tuple[str, int, Decimal]]:
+    """(modality, tokens, $/MTok) of the bucket's modalities that have tokens or a price of their own."""
+    tier = rates.tier_for(usage.input_total or 0)
+    tokens = usage.modal_tokens(bucket)
+    return [
+        (m, tokens.get(m, 0), tier.per_mtok(f"{bucket}.{m}"))
+        for m in MODALITIES
+        if tokens.get(m) or f"{bucket}.{m}" in tier.modal
+    ]
+
+
 def _rate_per_mtok(rates: Rates, usage: Usage, bucket: str) -> Decimal:
     tier = rates.tier_for(usage.input_total or 0)
     return tier.per_mtok(bucket)
@@ -151,6 +187,9 @@ def _as_json(
             "rate_per_mtok": None if rate is None else f"{rate:f}",
             "amount": None if amount is None else f"{amount:f}",
         }
+        modal = _modal_rows(rates, usage, bucket) if rates is not None else []
+        if modal:
+            buckets[bucket]["modalities"] = {m: {"tokens": n, "rate_per_mtok": f"{r:f}"} for m, n, r in modal}
     return {
         "model": model,
         "provider": provider,
@@ -179,6 +218,8 @@ def _as_table(model: str, usage: Usage, cost: Cost, rates: Rates) -> Table:
         tokens = getattr(usage, bucket) or 0
         amount = cost.parts.get(bucket, ZERO_MONEY)
         table.add_row(bucket, f"{tokens:,}", f"{_rate_per_mtok(rates, usage, bucket):f}", f"{amount:f}")
+        for modality, n, rate in _modal_rows(rates, usage, bucket):
+            table.add_row(f"  of which {modality}", f"{n:,}", f"{rate:f}", "")
     for part in ("server_tools", "requests", "overhead"):
         if part in cost.parts:
             table.add_row(part, "", "", f"{cost.parts[part]:f}")

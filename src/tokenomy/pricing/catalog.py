@@ -314,27 +314,43 @@ def _tier(prices: Mapping[str, PRICE], start: int) -> Tier:
     request_fee = quantize_rate(fee / _REQUESTS_KEY[1]) if fee is not None else ZERO
     tokens = {bucket: per_token(value) for bucket, value in per_mtok.items()}
     modal = {}
-    for key, price_keys in _MODAL_PRICE_KEYS.items():
+    for key, (price_keys, bucket_keys, input_key) in _MODAL_PRICE_KEYS.items():
         value = next((v for k in price_keys if (v := at(k)) is not None), None)
+        if value is None and input_key and not any(at(k) is not None for k in bucket_keys):
+            value = at(input_key)  # a cache bucket without a price of its own bills as input
         if value is not None:
             modal[key] = per_token(value)
     return Tier(start, tokens, tools, request_fee, modal)
 
 
-def _modal_price_keys() -> dict[str, tuple[str, ...]]:
-    """Each modality key of a usage and the catalog's price keys for it, the most specific first.
+def _modal_price_keys() -> dict[str, tuple[tuple[str, ...], tuple[str, ...], str]]:
+    """Each modality key of a usage, the catalog's price keys for it (the most specific first), the
+    price keys of its bucket, and the modality's input price key.
 
     The catalog's ``input_<m>_mtok`` prices the modality's uncached input, ``cache_<m>_read_mtok``
     its cache reads, ``cache_<m>_write[_5m|_1h]_mtok`` its cache writes and ``output_<m>_mtok`` its
-    output. A modality the catalog has no price for is charged as its bucket's tokens are.
+    output. A cached modality without a price of its own is charged as its bucket's tokens are,
+    unless the bucket has no price of its own either: then it bills as that modality's input (a
+    model without cache prices charges cached audio as audio input). genai-prices decomposes its
+    units the same way, and it refuses a catalog entry that prices both a cache bucket and a
+    modality's input without their join, so no other case arises.
     """
-    keys: dict[str, tuple[str, ...]] = {}
+    keys: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {}
     for m in MODALITIES:
-        keys[f"input_uncached.{m}"] = (f"input_{m}_mtok",)
-        keys[f"cache_read.{m}"] = (f"cache_{m}_read_mtok",)
-        keys[f"cache_write_5m.{m}"] = (f"cache_{m}_write_5m_mtok", f"cache_{m}_write_mtok")
-        keys[f"cache_write_1h.{m}"] = (f"cache_{m}_write_1h_mtok", f"cache_{m}_write_mtok")
-        keys[f"output_visible.{m}"] = (f"output_{m}_mtok",)
+        given = f"input_{m}_mtok"
+        keys[f"input_uncached.{m}"] = ((given,), (), "")
+        keys[f"cache_read.{m}"] = ((f"cache_{m}_read_mtok",), ("cache_read_mtok",), given)
+        keys[f"cache_write_5m.{m}"] = (
+            (f"cache_{m}_write_5m_mtok", f"cache_{m}_write_mtok"),
+            ("cache_write_5m_mtok", "cache_write_mtok"),
+            given,
+        )
+        keys[f"cache_write_1h.{m}"] = (
+            (f"cache_{m}_write_1h_mtok", f"cache_{m}_write_mtok"),
+            ("cache_write_1h_mtok", "cache_write_mtok"),
+            given,
+        )
+        keys[f"output_visible.{m}"] = ((f"output_{m}_mtok",), (), "")
     return keys
 
 

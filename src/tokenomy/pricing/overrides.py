@@ -45,7 +45,9 @@ MODAL_RATE_FIELDS: Final = {
 }
 """Optional audio, image and video prices of a [[price]] entry ($/MTok), by field: ``input_audio``
 prices uncached audio input, ``output_image`` image output... A modality without a price is charged
-as its bucket's tokens; ``cache_write_1h_<m>`` defaults to ``cache_write_5m_<m>``."""
+as its bucket's tokens, except in a cache bucket without a price of its own (billed as input),
+where it is charged its ``input_<m>`` price; ``cache_write_1h_<m>`` defaults to
+``cache_write_5m_<m>``."""
 
 _COMMON: Final = ("name", "provider", "model", "effective", "until")
 _FIELDS: Final[dict[str, tuple[str, ...]]] = {
@@ -104,10 +106,20 @@ class PriceEntry:
             "reasoning": p.get("reasoning", p["output"]),
         }
         modal = {key: per_token(p[field]) for field, key in MODAL_RATE_FIELDS.items() if field in p}
-        for modality in MODALITIES:
-            write_5m = p.get(f"cache_write_5m_{modality}")
-            if write_5m is not None and f"cache_write_1h_{modality}" not in p:
-                modal[f"cache_write_1h.{modality}"] = per_token(write_5m)
+        for m in MODALITIES:
+            given = p.get(f"input_{m}")
+            write_5m = p.get(f"cache_write_5m_{m}")
+            if write_5m is not None and f"cache_write_1h_{m}" not in p:
+                modal[f"cache_write_1h.{m}"] = per_token(write_5m)
+            if given is None:
+                continue
+            # a cache bucket without a price of its own bills as input: its modality as that input
+            if "cache_read" not in p:
+                modal.setdefault(f"cache_read.{m}", per_token(given))
+            if "cache_write_5m" not in p:
+                modal.setdefault(f"cache_write_5m.{m}", per_token(given))
+            if "cache_write_5m" not in p and "cache_write_1h" not in p:
+                modal.setdefault(f"cache_write_1h.{m}", per_token(given))
         return Tier(-1, {b: per_token(v) for b, v in per_mtok.items()}, {}, self.request, modal)
 
 
