@@ -160,6 +160,9 @@ def test_in_stream_error_is_forwarded_and_recorded_as_an_error(
         (['{"choices":[{"delta":{"content":"the \\"error\\" word"}}]}'], None),  # said, not raised
         (['{"choices":[]}', '{"error":{"type":"server_error","message":"x"}}'], "server_error"),
         (['{"type":"error","error":{"type":"overloaded_error"}}'], "overloaded_error"),
+        # Gemini's in-stream error: its kind in status
+        (['{"error":{"code":429,"message":"x","status":"RESOURCE_EXHAUSTED"}}'], "RESOURCE_EXHAUSTED"),
+        (['{"error":{"code":500,"message":"x","status":"sk-test-MARKERKEY123"}}'], "stream_error"),
         (['{"error":"text only"}'], None),
         (["[DONE]", '{"type":"error"}'], "stream_error"),
         # free text in the type (a message with a prompt or a key) is never stored: a generic type instead
@@ -352,6 +355,15 @@ def test_an_upstream_errors_type_is_recorded_only_when_it_is_a_classification(
     kind: str | None, expected: str
 ) -> None:
     body = {"error": {"message": "bad", "type": kind, "code": _LEAKY}}
+    call = _recorded_after(400, body, "/v1/chat/completions", {"model": "gpt-4o", "messages": MESSAGES})
+    assert (call.status, call.http_status, call.error_type) == (Status.ERROR, 400, expected)
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"), [("INVALID_ARGUMENT", "INVALID_ARGUMENT"), ("sk-test-MARKERKEY123", "http_400")]
+)
+def test_a_gemini_errors_status_is_its_type_when_it_is_a_classification(status: str, expected: str) -> None:
+    body = {"error": {"code": 400, "message": "bad", "status": status}}
     call = _recorded_after(400, body, "/v1/chat/completions", {"model": "gpt-4o", "messages": MESSAGES})
     assert (call.status, call.http_status, call.error_type) == (Status.ERROR, 400, expected)
 

@@ -393,10 +393,11 @@ def stream_error(datas: list[str]) -> str | None:
     """The type of the first error event of a stream's data, or None.
 
     OpenAI's chat and Anthropic's events carry a top-level ``error`` object (its ``type``; the SDKs
-    raise it); a Responses stream's ``error`` event has its ``code`` at the top level, and its
-    ``response.failed`` event a response whose ``error`` holds the code. A text that merely says
-    "error" is escaped inside its JSON string, so only a real ``"error"`` key is decoded. A type that
-    is not a classification (:func:`tokenomy.errors.error_kind`) is stored as ``stream_error``."""
+    raise it), and Gemini's its ``status``; a Responses stream's ``error`` event has its ``code`` at
+    the top level, and its ``response.failed`` event a response whose ``error`` holds the code. A
+    text that merely says "error" is escaped inside its JSON string, so only a real ``"error"`` key
+    is decoded. A type that is not a classification (:func:`tokenomy.errors.error_kind`) is stored
+    as ``stream_error``."""
     for data in datas:
         if '"error"' not in data:
             continue
@@ -406,7 +407,10 @@ def stream_error(datas: list[str]) -> str | None:
             continue
         error = event.get("error") if type(event) is dict else None
         if isinstance(error, dict) or (type(event) is dict and event.get("type") == "error"):
-            kind = error.get("type") if isinstance(error, dict) else event.get("code")
+            # Gemini's error object names its kind in ``status`` (RESOURCE_EXHAUSTED), not ``type``
+            kind = (
+                (error.get("type") or error.get("status")) if isinstance(error, dict) else event.get("code")
+            )
             return error_kind(kind) or "stream_error"  # free text there (a prompt, a key) is not stored
         if type(event) is dict and event.get("type") == "response.failed":  # a Responses answer that failed
             response = event.get("response")

@@ -575,12 +575,13 @@ def _unpacked(unpack: Decoder, chunk: bytes, forwarded: bool) -> bytes:
 
 
 def _error_type(body: bytes, headers: Headers) -> str | None:
-    """An upstream error body's ``error.type`` when it is a classification
-    (:func:`tokenomy.errors.error_kind`); free text there (some servers put the message, prompt or
-    key included) is not stored, and the call's type is then ``http_<status>``."""
+    """An upstream error body's ``error.type`` (Gemini's ``error.status``, such as
+    ``RESOURCE_EXHAUSTED``) when it is a classification (:func:`tokenomy.errors.error_kind`); free
+    text there (some servers put the message, prompt or key included) is not stored, and the call's
+    type is then ``http_<status>``."""
     obj = _body_json(body, headers)
     error = obj.get("error") if isinstance(obj, dict) else None
-    return error_kind(error.get("type")) if isinstance(error, dict) else None
+    return error_kind(error.get("type") or error.get("status")) if isinstance(error, dict) else None
 
 
 def _upstream_type(wire: WireFormat, kind: str) -> str:
