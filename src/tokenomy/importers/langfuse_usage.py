@@ -12,8 +12,14 @@ hand may use other spellings (``input_tokens``, ``prompt_tokens``...).
 Mapping: the keys above go to their buckets; any other key that names the input (``input_*``,
 ``prompt*``, such as ``input_audio_tokens``) adds to the uncached input, and any other key naming
 the output adds to the visible output, because Langfuse counts them as separate, priced parts of
-the input and output. A key that names cached audio reads adds to the cache reads. ``total`` is
-checked against the sum when every key was understood (``TOTAL_MISMATCH`` otherwise).
+the input and output. A key that names cache reads (``input_cached_audio_tokens``,
+``input_cache_read_image``) adds to the cache reads. ``total`` is checked against the sum when every
+key was understood (``TOTAL_MISMATCH`` otherwise).
+
+Modalities: a key naming audio, image or video (``input_audio_tokens``, ``output_image_tokens``,
+``input_cached_audio_tokens``) is, like every Langfuse key, its own exclusive part; its count is
+added to its bucket as above and also recorded as that bucket's modality count
+(:attr:`Usage.modalities`, ``input_uncached.audio``...). Reasoning is text.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from tokenomy.schema import Quality, Usage
+from tokenomy.schema import MODAL_BUCKETS, MODALITIES, Quality, Usage
 from tokenomy.usage.base import get_int
 
 _BUCKET_OF: Final[dict[str, str]] = {
@@ -47,6 +53,7 @@ _BUCKET_OF: Final[dict[str, str]] = {
     "reasoning_tokens": "reasoning",
 }
 _TOTALS: Final = frozenset({"total", "total_tokens"})
+_MODAL_BUCKETS: Final = frozenset(MODAL_BUCKETS)
 
 
 def langfuse_usage(details: Mapping[str, Any]) -> Usage:
@@ -56,6 +63,7 @@ def langfuse_usage(details: Mapping[str, Any]) -> Usage:
     at 0, because Langfuse lists every usage type it knows of.
     """
     buckets: dict[str, int] = {}
+    modal: dict[str, int] = {}
     understood = True
     for key in details:
         count = get_int(details, key)
@@ -66,17 +74,20 @@ def langfuse_usage(details: Mapping[str, Any]) -> Usage:
             understood = False
             continue
         buckets[bucket] = buckets.get(bucket, 0) + count
+        modality = _modality(key.lower())
+        if modality is not None and bucket in _MODAL_BUCKETS:
+            modal[f"{bucket}.{modality}"] = modal.get(f"{bucket}.{modality}", 0) + count
     total = next((get_int(details, k) for k in _TOTALS if get_int(details, k) is not None), None)
-    usage = _usage(buckets, ())
+    usage = _usage(buckets, modal, ())
     if understood and total is not None and usage.total is not None and usage.total != total:
-        return _usage(buckets, (Quality.TOTAL_MISMATCH,))
+        return _usage(buckets, modal, (Quality.TOTAL_MISMATCH,))
     return usage
 
 
 def _bucket(key: str) -> str | None:
     if key in _BUCKET_OF:
         return _BUCKET_OF[key]
-    if "cache" in key and "read" in key:
+    if "cache" in key and ("read" in key or "cached" in key):
         return "cache_read"
     if key.startswith(("input", "prompt")):
         return "input_uncached"
@@ -85,7 +96,13 @@ def _bucket(key: str) -> str | None:
     return None
 
 
-def _usage(buckets: Mapping[str, int], quality: tuple[Quality, ...]) -> Usage:
+def _modality(key: str) -> str | None:
+    """The non-text modality a key names (``input_audio_tokens``: audio), or None for text."""
+    words = key.split("_")
+    return next((m for m in MODALITIES if m in words), None)
+
+
+def _usage(buckets: Mapping[str, int], modal: Mapping[str, int], quality: tuple[Quality, ...]) -> Usage:
     """A side with no key at all is unknown (None); a side with some keys has its other buckets at 0."""
 
     def side(*names: str) -> list[int | None]:
@@ -102,4 +119,5 @@ def _usage(buckets: Mapping[str, int], quality: tuple[Quality, ...]) -> Usage:
         output_visible=visible,
         reasoning=reasoning,
         quality=quality,
+        modalities=modal,
     )

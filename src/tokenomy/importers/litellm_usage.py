@@ -13,6 +13,11 @@ reads; ``cache_creation_input_tokens`` the writes, split by TTL when
 ``reasoning_tokens``. Older LiteLLM versions left cache writes out of ``prompt_tokens``: when the
 reads and writes together exceed ``prompt_tokens`` but the reads alone do not, the writes are
 taken to be on top. A usage without any cache detail leaves the input split unknown (None).
+
+Modalities: ``prompt_tokens_details.audio_tokens`` / ``image_tokens`` are parts of ``prompt_tokens``
+and ``completion_tokens_details.audio_tokens`` / ``image_tokens`` parts of the visible output
+(``text_tokens`` is the text rest, not read). They go to :attr:`Usage.modalities` by the same rule
+as OpenAI's chat usage (:func:`tokenomy.usage.base.detail_modalities`).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tokenomy.schema import Kind, Quality, Usage
-from tokenomy.usage.base import get_int
+from tokenomy.usage.base import detail_modalities, get_int
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +64,7 @@ def litellm_usage(usage: Mapping[str, Any], *, kind: Kind = Kind.REPORTED) -> Us
         output_total=outputs.total,
         kind=kind,
         quality=tuple(flags),
+        modalities=detail_modalities(usage, "prompt_tokens_details", "completion_tokens_details", uncached),
     )
 
 

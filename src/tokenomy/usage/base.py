@@ -15,9 +15,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, TypeGuard, TypeVar
+from typing import Any, Final, TypeGuard, TypeVar
 
-from tokenomy.schema import Quality, ToolUse, Usage
+from tokenomy.schema import MODALITIES, Quality, ToolUse, Usage
 
 ToolText = tuple[tuple[str, Any], ...]
 """Tool calls as (name, arguments) pairs (:attr:`Extracted.tool_text`): the argument text as
@@ -280,3 +280,107 @@ def slot(table: dict[K, V], key: K, make: Callable[[], V]) -> V:
     if found is None:
         found = table[key] = make()
     return found
+
+
+# ---------------------------------------------------------------------------------------------
+# non-text tokens (Usage.modalities)
+
+
+def modal_counts(obj: Mapping[str, Any] | None, keys: Mapping[str, str]) -> dict[str, int]:
+    """Non-zero modality counts read from ``obj``: ``keys`` maps a field (``audio_tokens``) to its
+    modality (``audio``); fields naming the same modality add up."""
+    out: dict[str, int] = {}
+    for key, modality in keys.items():
+        n = get_int(obj, key)
+        if n:
+            out[modality] = out.get(modality, 0) + n
+    return out
+
+
+def split_input_modalities(
+    counts: Mapping[str, int], uncached: int | None, cached: Mapping[str, int] | None = None
+) -> dict[str, int]:
+    """Place input modality counts that *include* the cache into the exclusive buckets.
+
+    ``counts`` is each modality's share of the whole input ({"audio": 300}), as providers report
+    it beside an input total that contains the cache reads. When the provider also says how much
+    of the cache read was each modality (``cached``, even empty: a modality it leaves out had none
+    cached), that split is used: ``cache_read.<m>`` is the cached count and ``input_uncached.<m>``
+    the rest. When it does not (``cached`` None), one rule applies: a modality's tokens fill the
+    uncached input first, as far as ``uncached`` still holds them (modalities in the order of
+    :data:`tokenomy.schema.MODALITIES`), and only the excess, which must have come from the cache,
+    goes to ``cache_read.<m>``; an excess larger than the cache read is kept there and the usage
+    is flagged :attr:`Quality.MODALITY_EXCEEDS_BUCKET` by :meth:`Usage.of`. An unknown ``uncached``
+    puts every count in ``input_uncached.<m>``.
+
+    Returns:
+        The counts keyed ``<bucket>.<modality>`` (:data:`tokenomy.schema.MODAL_KEYS`).
+    """
+    out: dict[str, int] = {}
+    room = uncached
+    for modality in MODALITIES:
+        n = counts.get(modality, 0)
+        if cached is not None:
+            held, read = n - cached.get(modality, 0), cached.get(modality, 0)
+        elif room is None:
+            held, read = n, 0
+        else:
+            held = min(n, max(room, 0))
+            read = n - held
+            room -= held
+        out[f"input_uncached.{modality}"] = held
+        out[f"cache_read.{modality}"] = read
+    return {key: n for key, n in out.items() if n}
+
+
+MODAL_FIELDS: Final = {"audio_tokens": "audio", "image_tokens": "image", "video_tokens": "video"}
+"""OpenAI-shaped detail fields that count non-text tokens, and their modality."""
+
+
+def detail_modalities(
+    usage: Mapping[str, Any], input_details: str, output_details: str, uncached: int | None
+) -> dict[str, int]:
+    """The non-text tokens of an OpenAI-shaped usage (Chat ``prompt_tokens_details``, Responses
+    ``input_tokens_details``...), as :attr:`Usage.modalities` keys.
+
+    The ``input_details`` object counts ``audio_tokens``, ``image_tokens`` (and ``video_tokens``)
+    inside an input total that includes the cache; its ``cached_tokens_details``, where present,
+    splits the cache reads by modality. They are placed by :func:`split_input_modalities`, with
+    ``uncached`` the usage's uncached input. The ``output_details`` counts are visible output.
+    """
+    inputs = mapping(usage.get(input_details))
+    found = modal_counts(inputs, MODAL_FIELDS)
+    split = mapping((inputs or {}).get("cached_tokens_details"))
+    cached = None if split is None else modal_counts(split, MODAL_FIELDS)
+    placed = split_input_modalities(found, uncached, cached) if found or cached else {}
+    outputs = modal_counts(mapping(usage.get(output_details)), MODAL_FIELDS)
+    return {**placed, **keyed("output_visible", outputs)}
+
+
+def keyed(bucket: str, counts: Mapping[str, int]) -> dict[str, int]:
+    """``counts`` by modality as :attr:`Usage.modalities` keys of ``bucket``."""
+    return {f"{bucket}.{modality}": n for modality, n in counts.items() if n}
+
+
+def with_modalities(usage: Usage, modalities: Mapping[str, int]) -> Usage:
+    """``usage`` with ``modalities`` (:attr:`Usage.modalities` keys) checked against its buckets.
+
+    The buckets, totals and flags are kept; :meth:`Usage.of` drops the zero counts and flags a
+    bucket whose modality counts exceed it (:attr:`Quality.MODALITY_EXCEEDS_BUCKET`).
+    """
+    if not modalities:
+        return usage
+    return Usage.of(
+        input_uncached=usage.input_uncached,
+        cache_read=usage.cache_read,
+        cache_write_5m=usage.cache_write_5m,
+        cache_write_1h=usage.cache_write_1h,
+        output_visible=usage.output_visible,
+        reasoning=usage.reasoning,
+        input_total=usage.input_total,
+        output_total=usage.output_total,
+        server_tools=usage.server_tools,
+        kind=usage.kind,
+        quality=usage.quality,
+        modalities={**usage.modalities, **modalities},
+    )

@@ -12,6 +12,14 @@ Convention (``usageMetadata``):
 - ``thoughtsTokenCount`` comes *on top of* ``candidatesTokenCount``: reasoning is the former,
   output_visible the latter.
 - ``totalTokenCount`` is checked against input plus output (``TOTAL_MISMATCH``).
+- Modalities: ``promptTokensDetails``, ``cacheTokensDetails``, ``toolUsePromptTokensDetails`` and
+  ``candidatesTokensDetails`` list ``{modality, tokenCount}``. AUDIO, IMAGE and VIDEO are kept in
+  :attr:`Usage.modalities`; DOCUMENT (PDF pages, read as images) counts as image, as genai-prices
+  bills it; TEXT is the rest. The prompt details include the cached content and the cache details
+  are its split, so ``input_uncached.<m>`` = prompt + tool-use prompt - cached tokens of that
+  modality and ``cache_read.<m>`` the cached ones (without cache details the shared rule of
+  :func:`tokenomy.usage.base.split_input_modalities` applies). Output modalities are
+  ``output_visible.<m>``; thoughts are text.
 - Search grounding: each ``groundingMetadata.webSearchQueries`` entry is one ``google_search``
   tool use. ``server_tools["web_searches"]`` (genai-prices' unit, priced per use) counts what
   Google bills: Gemini 3 and later bill each search query, so it is the number of queries;
@@ -51,9 +59,12 @@ from tokenomy.usage.base import (
     get_str,
     items,
     join_text,
+    keyed,
     mapping,
     slot,
+    split_input_modalities,
     tool_use,
+    with_modalities,
 )
 
 NAME: Final = "gemini.generate_content"
@@ -62,6 +73,8 @@ _PER_PROMPT: Final = re.compile(r"gemini-[12]\.", re.IGNORECASE)
 """Gemini versions that bill search grounding per grounded prompt rather than per query."""
 _TRAFFIC_TIERS: Final = {"ON_DEMAND_FLEX": "flex", "ON_DEMAND_PRIORITY": "priority"}
 """Vertex ``trafficType`` values that are pay-as-you-go service tiers with their own rates."""
+_MODALITY: Final = {"AUDIO": "audio", "IMAGE": "image", "DOCUMENT": "image", "VIDEO": "video"}
+"""Gemini's non-text modalities and the tokenomy modality each is billed as (TEXT is the rest)."""
 
 
 def matches(body: Mapping[str, Any]) -> bool:
@@ -91,7 +104,28 @@ def gemini_usage(meta: Mapping[str, Any] | None, server_tools: Mapping[str, int]
         server_tools=server_tools,
         quality=flags,
     )
+    usage = with_modalities(usage, _modalities(meta, usage.input_uncached))
     return check_total(usage, get_int(meta, "totalTokenCount"))
+
+
+def modality_details(details: Any) -> dict[str, int]:
+    """Non-text token counts by modality of a ``*TokensDetails`` list (entries of one modality add up)."""
+    out: dict[str, int] = {}
+    for entry in items(details):
+        modality = _MODALITY.get(get_str(entry, "modality") or "")
+        n = get_int(entry, "tokenCount")
+        if modality is not None and n:
+            out[modality] = out.get(modality, 0) + n
+    return out
+
+
+def _modalities(meta: Mapping[str, Any], uncached: int | None) -> dict[str, int]:
+    prompt = modality_details(meta.get("promptTokensDetails"))
+    for modality, n in modality_details(meta.get("toolUsePromptTokensDetails")).items():
+        prompt[modality] = prompt.get(modality, 0) + n
+    cached = modality_details(meta.get("cacheTokensDetails")) if "cacheTokensDetails" in meta else None
+    found = split_input_modalities(prompt, uncached, cached)
+    return {**found, **keyed("output_visible", modality_details(meta.get("candidatesTokensDetails")))}
 
 
 def bills_per_grounded_prompt(model: str) -> bool:

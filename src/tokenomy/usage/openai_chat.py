@@ -16,6 +16,12 @@ Convention (``usage``):
   reasoning is above zero and ``total_tokens`` is exactly that sum, which under OpenAI's
   convention would need zero reasoning, the completion count is the visible output and
   ``output_total = completion_tokens + reasoning`` (what genai-prices bills for xAI too).
+- Modalities: ``prompt_tokens_details.audio_tokens`` / ``image_tokens`` are part of
+  ``prompt_tokens`` (cache included). Where ``prompt_tokens_details.cached_tokens_details``
+  (``{text_tokens, audio_tokens, image_tokens}``, the realtime shape) splits the cache reads, that
+  split is used; otherwise the shared rule of :func:`tokenomy.usage.base.split_input_modalities`
+  places them. ``completion_tokens_details.audio_tokens`` / ``image_tokens`` are visible output
+  (``output_visible.<m>``).
 - ``total_tokens`` is checked against input plus output (``TOTAL_MISMATCH`` when it differs:
   some OpenAI-compatible servers, Gemini's, count hidden reasoning only there, without saying
   how much of it is reasoning).
@@ -43,6 +49,7 @@ from tokenomy.usage.base import (
     Extracted,
     call_text,
     check_total,
+    detail_modalities,
     from_unix,
     get_int,
     get_str,
@@ -51,6 +58,7 @@ from tokenomy.usage.base import (
     mapping,
     slot,
     tool_use,
+    with_modalities,
 )
 from tokenomy.usage.openai_plain import plain_chat
 
@@ -90,6 +98,10 @@ def chat_usage(usage: Mapping[str, Any] | None) -> Usage:
         output_total=output,
         reasoning=reasoning,
     )
+    found = detail_modalities(
+        usage, "prompt_tokens_details", "completion_tokens_details", result.input_uncached
+    )
+    result = with_modalities(result, found)
     return check_total(result, total)
 
 

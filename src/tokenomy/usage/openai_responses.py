@@ -8,6 +8,13 @@ Convention (``usage``):
   the split is unknown (None) and ``input_total = input_tokens``.
 - ``output_tokens`` *includes* ``output_tokens_details.reasoning_tokens``.
 - ``total_tokens`` is checked against input plus output.
+- Modalities: ``input_tokens_details.audio_tokens`` / ``image_tokens`` are part of
+  ``input_tokens`` (cache included; a ``cached_tokens_details`` split is used where present, else
+  the shared rule of :func:`tokenomy.usage.base.split_input_modalities`), and
+  ``output_tokens_details.image_tokens`` / ``audio_tokens`` are visible output. The Images API's
+  usage (gpt-image-1: ``input_tokens_details: {text_tokens, image_tokens}``) has the same shape
+  and is read here too. Its output is images, but a body without an output detail does not say
+  how many, so nothing is assumed: its output stays text.
 - Hosted web searches are per-use charges: ``server_tools["web_searches"]`` is
   ``tool_usage.web_search.num_requests`` when the body reports it, else the number of
   ``web_search_call`` output items; hosted file searches count as ``file_searches``.
@@ -33,6 +40,7 @@ from tokenomy.usage.base import (
     Extracted,
     call_text,
     check_total,
+    detail_modalities,
     from_unix,
     get_int,
     get_str,
@@ -41,6 +49,7 @@ from tokenomy.usage.base import (
     join_text,
     mapping,
     tool_use,
+    with_modalities,
 )
 
 NAME: Final = "openai.responses"
@@ -108,6 +117,8 @@ def responses_usage(usage: Mapping[str, Any] | None, server_tools: Mapping[str, 
         reasoning=get_int(usage, "output_tokens_details", "reasoning_tokens"),
         server_tools=server_tools,
     )
+    found = detail_modalities(usage, "input_tokens_details", "output_tokens_details", result.input_uncached)
+    result = with_modalities(result, found)
     return check_total(result, get_int(usage, "total_tokens"))
 
 

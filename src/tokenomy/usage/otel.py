@@ -8,6 +8,15 @@ counted as 5m writes (1h = 0). An attribute that is absent leaves its bucket unk
 cache attributes the uncached input is None, with no reasoning attribute the visible output is
 None. Parts larger than their total are kept and flagged, never clamped.
 
+Modalities: ``gen_ai.usage.{audio,image,video}.input_tokens`` (Pydantic AI:
+``gen_ai.usage.details.input_audio_tokens``; OpenInference: ``llm.token_count.prompt_details.audio``)
+are parts of the input tokens, cache included. The conventions do not split the cache by modality,
+so the shared rule of :func:`tokenomy.usage.base.split_input_modalities` places them, unless the
+span gives Pydantic AI's ``gen_ai.usage.details.cache_audio_read_tokens`` (the split, then used).
+``gen_ai.usage.{audio,image,video}.output_tokens`` (``gen_ai.usage.details.output_audio_tokens``,
+``gen_ai.usage.output_audio_tokens``, ``llm.token_count.completion_details.audio``) are parts of the
+visible output (reasoning is text).
+
 Names are read in the order below, the first present winning (an explicit 0 hides later
 spellings): the current conventions, the deprecated ones (``gen_ai.usage.prompt_tokens``,
 ``gen_ai.system``), then OpenLLMetry/Traceloop (``llm.usage.*``,
@@ -31,8 +40,19 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from tokenomy.providers import canonical, from_model_prefix
-from tokenomy.schema import Quality, ToolUse, Usage
-from tokenomy.usage.base import Extracted, check_total, flagged, inclusive, join_text, to_decimal, tool_use
+from tokenomy.schema import MODALITIES, Quality, ToolUse, Usage
+from tokenomy.usage.base import (
+    Extracted,
+    check_total,
+    flagged,
+    inclusive,
+    join_text,
+    keyed,
+    split_input_modalities,
+    to_decimal,
+    tool_use,
+    with_modalities,
+)
 from tokenomy.usage.registry import choose
 
 NAME: Final = "otel"
@@ -78,6 +98,27 @@ TOTAL: Final = (
     "ai.usage.totalTokens",
     "ai.usage.tokens",
 )
+MODAL_INPUT: Final = {
+    m: (
+        f"gen_ai.usage.{m}.input_tokens",
+        f"gen_ai.usage.details.input_{m}_tokens",
+        f"llm.token_count.prompt_details.{m}",
+    )
+    for m in MODALITIES
+}
+"""The non-text parts of the input tokens (cache included), by modality, in the order read."""
+MODAL_CACHE_READ: Final = {m: (f"gen_ai.usage.details.cache_{m}_read_tokens",) for m in MODALITIES}
+"""The non-text parts of the cache reads, by modality (Pydantic AI's usage details)."""
+MODAL_OUTPUT: Final = {
+    m: (
+        f"gen_ai.usage.{m}.output_tokens",
+        f"gen_ai.usage.details.output_{m}_tokens",
+        f"gen_ai.usage.output_{m}_tokens",
+        f"llm.token_count.completion_details.{m}",
+    )
+    for m in MODALITIES
+}
+"""The non-text parts of the output tokens, by modality, in the order read."""
 PROVIDER: Final = ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")
 RESPONSE_MODEL: Final = ("gen_ai.response.model", "ai.response.model")
 REQUEST_MODEL: Final = ("gen_ai.request.model", "ai.model.id", "llm.model_name", "llm.request.model")
@@ -162,7 +203,7 @@ def _json(value: Any) -> Any:
 
 def _summary_usage(attrs: Mapping[str, Any]) -> Usage:
     written = _count(attrs, CACHE_WRITE)
-    return inclusive(
+    usage = inclusive(
         input_total=_count(attrs, INPUT),
         cache_read=_count(attrs, CACHE_READ),
         cache_write_5m=written,
@@ -170,6 +211,15 @@ def _summary_usage(attrs: Mapping[str, Any]) -> Usage:
         output_total=_count(attrs, OUTPUT),
         reasoning=_count(attrs, REASONING),
     )
+    return with_modalities(usage, _modalities(attrs, usage.input_uncached))
+
+
+def _modalities(attrs: Mapping[str, Any], uncached: int | None) -> dict[str, int]:
+    inputs = {m: n for m, names in MODAL_INPUT.items() if (n := _count(attrs, names))}
+    outputs = {m: n for m, names in MODAL_OUTPUT.items() if (n := _count(attrs, names))}
+    split = {m: _count(attrs, names) for m, names in MODAL_CACHE_READ.items()}
+    cached = {m: n or 0 for m, n in split.items()} if any(n is not None for n in split.values()) else None
+    return {**split_input_modalities(inputs, uncached, cached), **keyed("output_visible", outputs)}
 
 
 def _provider_usage(attrs: Mapping[str, Any]) -> Usage | None:
