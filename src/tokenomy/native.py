@@ -24,6 +24,9 @@ from tokenomy.schema import (
     ATTRIBUTION_FIELDS,
     BUCKETS,
     COST_PARTS,
+    MODAL_BUCKETS,
+    MODAL_KEYS,
+    MODALITIES,
     OUTCOME_TARGETS,
     Attribution,
     Call,
@@ -72,7 +75,9 @@ STR_FIELDS: Final = (
 FLOAT_FIELDS: Final = ("latency_ms", "ttft_ms")
 """A call's optional top-level scalars by JSON type (whole numbers, strings, numbers): the one list
 the native reader, the store's SQL reader and its export share."""
-USAGE_KEYS: Final = frozenset((*BUCKETS, "input_total", "output_total", "server_tools", "kind", "quality"))
+USAGE_KEYS: Final = frozenset(
+    (*BUCKETS, "input_total", "output_total", "server_tools", "modalities", "kind", "quality")
+)
 """The keys a native ``usage`` object may hold; any other is refused (the native reader and the
 store's SQL reader both check it), since the tokens it counts would be silently lost."""
 
@@ -129,12 +134,14 @@ def call_to_native(call: Call) -> dict[str, Any]:
 
 
 def usage_to_native(usage: Usage) -> dict[str, Any]:
-    """The ``usage`` object: the six buckets, the two totals, server tools, kind and flags."""
+    """The ``usage`` object: the six buckets, the two totals, server tools, modalities, kind and flags."""
     out: dict[str, Any] = {name: getattr(usage, name) for name in BUCKETS}
     out["input_total"] = usage.input_total
     out["output_total"] = usage.output_total
     if usage.server_tools:
         out["server_tools"] = dict(usage.server_tools)
+    if usage.modalities:
+        out["modalities"] = dict(usage.modalities)
     out["kind"] = usage.kind.value
     if usage.quality:
         out["quality"] = [q.value for q in usage.quality]
@@ -329,7 +336,22 @@ def usage_from_native(obj: Any, where: str = "usage") -> Usage:
     tools = {str(k): _int_value(v, f"{where}.server_tools.{k}") for k, v in tools_obj.items()}
     kind = _enum(Kind, _default(obj.get("kind"), "reported"), f"{where}.kind")
     quality = tuple(_enum(Quality, q, f"{where}.quality") for q in _str_list(obj.get("quality"), where))
-    return Usage.of(**counts, server_tools=tools, kind=kind, quality=quality)
+    modalities = _modalities(obj.get("modalities"), f"{where}.modalities")
+    return Usage.of(**counts, server_tools=tools, kind=kind, quality=quality, modalities=modalities)
+
+
+def _modalities(obj: Any, where: str) -> dict[str, int]:
+    """``usage.modalities``: ``<bucket>.<modality>`` keys (:data:`MODAL_KEYS`) to non-negative counts."""
+    if obj is None:
+        return {}
+    if not isinstance(obj, Mapping):
+        raise FieldError(where, 'expected an object of counts such as {"input_uncached.audio": 120}')
+    for key in obj:
+        if key not in MODAL_KEYS:
+            buckets, modalities = ", ".join(MODAL_BUCKETS), ", ".join(MODALITIES)
+            expected = f"<bucket>.<modality>, the bucket one of {buckets}, the modality one of {modalities}"
+            raise FieldError(f"{where}.{key}", f"unknown modality key; expected {expected}")
+    return {str(k): _int_value(v, f"{where}.{k}") for k, v in obj.items()}
 
 
 def _unknown_usage(keys: list[str]) -> str:
@@ -337,8 +359,8 @@ def _unknown_usage(keys: list[str]) -> str:
     named = ", ".join(repr(key) for key in keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
     return (
         f"unknown key(s) {named}: a native usage object takes the buckets {', '.join(BUCKETS)}, the totals "
-        "input_total and output_total, server_tools, kind and quality (a provider's own usage object "
-        "must be mapped to these buckets first)"
+        "input_total and output_total, server_tools, modalities, kind and quality (a provider's own usage "
+        "object must be mapped to these buckets first)"
     )
 
 

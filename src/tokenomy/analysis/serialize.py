@@ -185,6 +185,7 @@ def step_json(step: Step) -> dict[str, Any]:
         "ended_at": jsonable(step.ended_at),
         "latency_ms": step.latency_ms,
         "tokens": dict(step.tokens) if step.kind == "call" else None,
+        **({"modalities": dict(step.modalities)} if step.modalities else {}),
         "input_total": step.input_total,
         "output_total": step.output_total,
         "cost": jsonable(step.cost),

@@ -51,6 +51,8 @@ class Step:
     latency_ms: float | None = None
     tokens: Mapping[str, int | None] = field(default_factory=dict)
     """The six buckets of a call (None when not reported)."""
+    modalities: Mapping[str, int] = field(default_factory=dict)
+    """A call's non-text tokens inside its buckets (:attr:`tokenomy.schema.Usage.modalities`)."""
     input_total: int | None = None
     output_total: int | None = None
     cost: Decimal | None = None
@@ -166,6 +168,7 @@ def _call_step(row: Mapping[str, Any]) -> Step:
         ended_at=row["ended_at"],
         latency_ms=row["latency_ms"],
         tokens={b: row[b] for b in BUCKETS},
+        modalities=dict(row.get("modalities") or ()),
         input_total=row["input_total"],
         output_total=row["output_total"],
         cost=row["cost_total"],

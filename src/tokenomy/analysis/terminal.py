@@ -28,7 +28,7 @@ from tokenomy.analysis.results import MetricResult, MetricRow
 from tokenomy.analysis.session_tree import SessionTree, Step
 from tokenomy.analysis.sessions import SessionList
 from tokenomy.analysis.summary import Summary
-from tokenomy.schema import INPUT_BUCKETS, OUTPUT_BUCKETS
+from tokenomy.schema import INPUT_BUCKETS, MODALITIES, OUTPUT_BUCKETS
 
 
 def kpi_value(kpi: Kpi) -> str:
@@ -357,27 +357,46 @@ def _step_tokens(step: Step) -> str:
 
     A side whose total is unknown but some of whose buckets were reported shows their sum as a floor,
     ``in ≥900 (partial: uncached 900)``, naming each bucket it holds: "—" would hide what the
-    provider did report, and a bare sum would pass for a total it is not.
+    provider did report, and a bare sum would pass for a total it is not. A bucket that holds audio,
+    image or video tokens is named with them, ``in 1.2K (uncached 1.2K of which audio 800)``.
     """
     return " · ".join(
         [
-            _side_tokens("in", INPUT_BUCKETS, step.input_total, step.tokens),
-            _side_tokens("out", OUTPUT_BUCKETS, step.output_total, step.tokens),
+            _side_tokens("in", INPUT_BUCKETS, step.input_total, step.tokens, step.modalities),
+            _side_tokens("out", OUTPUT_BUCKETS, step.output_total, step.tokens, step.modalities),
         ]
     )
 
 
 def _side_tokens(
-    word: str, names: tuple[str, ...], total: int | None, counts: Mapping[str, int | None]
+    word: str,
+    names: tuple[str, ...],
+    total: int | None,
+    counts: Mapping[str, int | None],
+    modalities: Mapping[str, int],
 ) -> str:
     known = {b: n for b in names if (n := counts.get(b)) is not None}
+    modal = {b: text for b in names if (text := _of_which(b, modalities))}
     if total is None and len(known) == len(names):
         total = sum(known.values())  # every bucket reported: their sum is the total (schema.py)
     if total is None and known:
-        shown = ", ".join(f"{_SHORT.get(b, b.replace('_', ' '))} {tokens(n)}" for b, n in known.items())
-        return f"{word} ≥{tokens(sum(known.values()))} (partial: {shown})"
-    details = [f"{b.replace('_', ' ')} {tokens(n)}" for b, n in known.items() if b in _DETAIL_BUCKETS and n]
-    return f"{word} {tokens(total)}" + (f" ({', '.join(details)})" if details else "")
+        shown = [
+            f"{_SHORT.get(b, b.replace('_', ' '))} {tokens(n)}{modal.get(b, '')}" for b, n in known.items()
+        ]
+        return f"{word} ≥{tokens(sum(known.values()))} (partial: {', '.join(shown)})"
+    details = [
+        f"{_SHORT.get(b, b.replace('_', ' '))} {tokens(counts.get(b))}{modal.get(b, '')}"
+        for b in names
+        if b in modal or (b in _DETAIL_BUCKETS and known.get(b))
+    ]
+    joined = ("; " if modal else ", ").join(details)
+    return f"{word} {tokens(total)}" + (f" ({joined})" if details else "")
+
+
+def _of_which(bucket: str, modalities: Mapping[str, int]) -> str:
+    """`` of which audio 800, image 85``: a bucket's non-text tokens, or "" when it is all text."""
+    found = [(m, n) for m in MODALITIES if (n := modalities.get(f"{bucket}.{m}"))]
+    return " of which " + ", ".join(f"{m} {tokens(n)}" for m, n in found) if found else ""
 
 
 def _n(count: int, noun: str) -> str:

@@ -1,12 +1,12 @@
 """The ``tokenomy.*`` span attributes the capture SDK's OTLP target adds, read back into exact records.
 
 The GenAI conventions name only part of a :class:`~tokenomy.schema.Call`: one figure for cache
-writes, times in nanoseconds, no team, feature, intent, tags, step, prompt shape or prefix
-hashes. The capture SDK sends the rest under ``tokenomy.*`` (see
-:mod:`tokenomy.capture.sink.otlp_spans`). A span that carries ``tokenomy.call.id`` is one of
-its calls: :func:`exact_call` rebuilds that call from the span alone (its own attributes, no
-inheritance from ancestors), so it reads back as the very Call the SDK sent over its native
-route. Spans without that marker are left to the GenAI mapping, unchanged.
+writes, audio, image and video tokens only as sums over the input buckets, times in nanoseconds,
+no team, feature, intent, tags, step, prompt shape or prefix hashes. The capture SDK sends the
+rest under ``tokenomy.*`` (see :mod:`tokenomy.capture.sink.otlp_spans`). A span that carries
+``tokenomy.call.id`` is one of its calls: :func:`exact_call` rebuilds that call from the span
+alone (its own attributes, no inheritance from ancestors), so it reads back as the very Call the
+SDK sent over its native route. Spans without that marker are left to the GenAI mapping, unchanged.
 
 Charges and outcomes travel as ``tokenomy.charge {kind}`` and ``tokenomy.outcome`` spans;
 :func:`charge_of` and :func:`outcome_of` read them back (a span that lacks what a record needs,
@@ -25,6 +25,7 @@ from tokenomy.importers.otlp_decode import Span
 from tokenomy.importers.results import ImportOptions
 from tokenomy.schema import (
     ATTRIBUTION_FIELDS,
+    MODAL_KEYS,
     OUTCOME_TARGETS,
     Attribution,
     Call,
@@ -61,6 +62,9 @@ OTHER_ERROR: Final = "_OTHER"
 """``error.type`` of a failed call whose error has no type (the conventions' fallback value): read as none."""
 TAG_PREFIX: Final = "tokenomy.tag."
 SERVER_TOOLS_PREFIX: Final = "tokenomy.usage.server_tools."
+MODALITY_PREFIX: Final = "tokenomy.usage.modality."
+"""Followed by a :data:`~tokenomy.schema.MODAL_KEYS` key: the exact non-text tokens of one bucket."""
+_MODAL_KEYS: Final = frozenset(MODAL_KEYS)
 _EPOCH: Final = datetime(1970, 1, 1)
 _MILLISECOND: Final = 1_000_000
 _MICROSECOND: Final = 1_000
@@ -220,7 +224,19 @@ def _usage(attrs: Mapping[str, Any]) -> Usage:
         server_tools=servers,
         kind=_KINDS.get(kind or "", Kind.REPORTED),
         quality=tuple(quality),
+        modalities=_modalities(attrs),
     )
+
+
+def _modalities(attrs: Mapping[str, Any]) -> dict[str, int]:
+    """The ``tokenomy.usage.modality.*`` counts (a key tokenomy does not know, or a count that is no
+    whole number or is 0, is no modality count and is left out)."""
+    found: dict[str, int] = {}
+    for key, value in attrs.items():
+        name = key.removeprefix(MODALITY_PREFIX)
+        if name != key and name in _MODAL_KEYS and (n := _int(value)):
+            found[name] = n
+    return found
 
 
 def _error_type(attrs: Mapping[str, Any]) -> str | None:

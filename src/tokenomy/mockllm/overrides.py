@@ -1,20 +1,22 @@
 """Per-request overrides read from ``X-Mock-*`` headers, so a test can force one exact case.
 
-=========================  ===========================================================
-header                     effect
-=========================  ===========================================================
-X-Mock-Output-Tokens       visible output tokens of this response
-X-Mock-Reasoning-Tokens    reasoning / thinking tokens (even for a non-reasoning model)
-X-Mock-Latency-Ms          total latency (see :class:`~tokenomy.mockllm.config.Latency`)
-X-Mock-TTFT-Ms             time to first token
-X-Mock-Chunk-Delay-Ms      delay between stream frames that carry tokens
-X-Mock-Error               an HTTP status (``429``, ``500``...) or a fault: ``hangup``,
-                           ``stall``, ``malformed``, ``cut``, ``stream_error``
-X-Mock-Cut-After           frames a cut stream sends before hanging up
-X-Mock-Stall-Ms            how long ``stall`` holds the connection
-X-Mock-Tool-Call           ``1`` or a tool name: call a tool even under ``tool_choice: auto``
-X-Mock-Cache               ``off``: neither read nor write the prompt cache
-=========================  ===========================================================
+============================  ===========================================================
+header                        effect
+============================  ===========================================================
+X-Mock-Output-Tokens          visible output tokens of this response
+X-Mock-Reasoning-Tokens       reasoning / thinking tokens (even for a non-reasoning model)
+X-Mock-Audio-Input-Tokens     of the input tokens, this many are audio (at most all of them)
+X-Mock-Audio-Output-Tokens    of the visible output tokens, this many are audio
+X-Mock-Latency-Ms             total latency (see :class:`~tokenomy.mockllm.config.Latency`)
+X-Mock-TTFT-Ms                time to first token
+X-Mock-Chunk-Delay-Ms         delay between stream frames that carry tokens
+X-Mock-Error                  an HTTP status (``429``, ``500``...) or a fault: ``hangup``,
+                              ``stall``, ``malformed``, ``cut``, ``stream_error``
+X-Mock-Cut-After              frames a cut stream sends before hanging up
+X-Mock-Stall-Ms               how long ``stall`` holds the connection
+X-Mock-Tool-Call              ``1`` or a tool name: call a tool even under ``tool_choice: auto``
+X-Mock-Cache                  ``off``: neither read nor write the prompt cache
+============================  ===========================================================
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ class Overrides:
 
     output_tokens: int | None = None
     reasoning_tokens: int | None = None
+    audio_input_tokens: int = 0
+    audio_output_tokens: int = 0
     latency_ms: float | None = None
     ttft_ms: float | None = None
     chunk_delay_ms: float | None = None
@@ -59,6 +63,8 @@ def read(headers: Mapping[str, str]) -> Overrides:
     return Overrides(
         output_tokens=_int(headers, "x-mock-output-tokens"),
         reasoning_tokens=_int(headers, "x-mock-reasoning-tokens"),
+        audio_input_tokens=_int(headers, "x-mock-audio-input-tokens") or 0,
+        audio_output_tokens=_int(headers, "x-mock-audio-output-tokens") or 0,
         latency_ms=_ms(headers, "x-mock-latency-ms"),
         ttft_ms=_ms(headers, "x-mock-ttft-ms"),
         chunk_delay_ms=_ms(headers, "x-mock-chunk-delay-ms"),

@@ -76,6 +76,8 @@ class Plan:
         cache_write_1h: Input tokens written with a 1-hour TTL.
         output_tokens: Visible output tokens (text or tool call).
         reasoning_tokens: Hidden reasoning / thinking tokens.
+        audio_input: Of ``input_tokens``, the audio tokens (cache included, as OpenAI counts them).
+        audio_output: Of ``output_tokens``, the audio tokens.
         capped: The output was cut by the request's output limit.
         tool_call: The tool call made, if any.
         timing: The delays.
@@ -92,6 +94,8 @@ class Plan:
     cache_write_1h: int = 0
     output_tokens: int = 0
     reasoning_tokens: int = 0
+    audio_input: int = 0
+    audio_output: int = 0
     capped: bool = False
     tool_call: ToolCall | None = None
     timing: Timing = field(default_factory=Timing)
@@ -157,6 +161,8 @@ class Planner:
             cache_write_1h=cache.write_1h,
             output_tokens=visible,
             reasoning_tokens=reasoning,
+            audio_input=min(over.audio_input_tokens, total_in),
+            audio_output=min(over.audio_output_tokens, visible),
             capped=capped,
             tool_call=tool,
             timing=self._timing(over),

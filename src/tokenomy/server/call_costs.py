@@ -149,6 +149,9 @@ def _how(calls: pa.Table) -> Ints | None:
     empty = np.logical_and.reduce([~_valid(calls.column(name)) for name in _COUNTS])
     full = np.logical_and.reduce([_valid(calls.column(name)) for name in BUCKETS])
     full &= (_lengths(calls.column("server_tools")) == 0) & _valid(calls.column("usage_kind"))
+    text = _lengths(calls.column("modalities")) == 0  # audio, image or video tokens: priced in Python
+    empty &= text
+    full &= text
     choices = [kept, unnamed, odd | flagged, empty, full]
     return np.select(choices, [KEPT, UNNAMED, -1, EMPTY, FULL], default=-1).astype(np.int64)
 

@@ -58,7 +58,7 @@ _MAX_COUNT: Final = 1 << 53
 _STATUS: Final = pa.array(["ok", "error"])
 _SEPARATOR: Final = pa.scalar(":")
 _NO_TEXT: Final = pa.scalar(None, pa.string())
-_LISTS: Final = frozenset({"server_tools", "quality", "prefix_hashes", "tool_uses", "tags"})
+_LISTS: Final = frozenset({"server_tools", "modalities", "quality", "prefix_hashes", "tool_uses", "tags"})
 
 
 class NotPlainError(Exception):

@@ -184,8 +184,9 @@ def unpack_group(data: bytes) -> bytes:
 def decode_batch(data: bytes) -> EventBatch:
     """The batch :func:`encode_batch` wrote, its tables given this version's columns.
 
-    A column this version no longer has is dropped; one it added is null; one whose type changed is
-    cast when no value is lost (see :func:`_conform`).
+    A column this version no longer has is dropped; one it added is null (empty, for a list or a
+    map: the store keeps those empty, never null); one whose type changed is cast when no value is
+    lost (see :func:`_conform`).
 
     Raises:
         PayloadError: The bytes are not such a batch.
@@ -226,7 +227,7 @@ def _conform(table: pa.Table, schema: pa.Schema, name: str) -> pa.Table:
     columns = []
     for field in schema:
         if field.name not in table.column_names:
-            columns.append(pa.nulls(table.num_rows, field.type))
+            columns.append(_added(field.type, table.num_rows))
             continue
         column = table.column(field.name)
         if column.type.equals(field.type):
@@ -241,6 +242,13 @@ def _conform(table: pa.Table, schema: pa.Schema, name: str) -> pa.Table:
                 f"{field.type} without loss: {exc}",
             ) from exc
     return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _added(kind: pa.DataType, rows: int) -> pa.Array:
+    """A column this version added, for ``rows`` rows of an older spool: empty lists or maps, else nulls."""
+    if isinstance(kind, pa.ListType | pa.MapType):
+        return pa.array([[]] * rows, type=kind)
+    return pa.nulls(rows, kind)
 
 
 def batch_of(frame: Frame, *, capture_content: bool = False) -> EventBatch:

@@ -115,9 +115,11 @@ CALLS_SCHEMA: Final = pa.schema(
         ("completion_text", _STR),
         ("source", _STR),
         ("imported_at", TIME_TYPE),
+        ("modalities", pa.map_(pa.string(), pa.int64())),
     ]
 )
-"""The ``calls`` table's columns, in table order (see store/migrations.py)."""
+"""The ``calls`` table's columns, in table order (see store/migrations.py: ``modalities`` came with
+a later migration, so it follows ``imported_at``)."""
 
 CHARGES_SCHEMA: Final = pa.schema(
     [
@@ -208,6 +210,7 @@ def _usage_columns(usage: Usage) -> dict[str, Any]:
     row["input_total"] = usage.input_total
     row["output_total"] = usage.output_total
     row["server_tools"] = list(usage.server_tools.items())
+    row["modalities"] = list(usage.modalities.items())
     row["usage_kind"] = usage.kind.value
     row["quality"] = [q.value for q in usage.quality]
     return row
@@ -301,6 +304,7 @@ def _usage_from_row(row: Mapping[str, Any]) -> Usage:
         server_tools=dict(row["server_tools"] or ()),
         kind=Kind(row["usage_kind"] or Kind.REPORTED.value),
         quality=tuple(Quality(q) for q in row["quality"] or ()),
+        modalities=dict(row.get("modalities") or ()),
     )
 
 

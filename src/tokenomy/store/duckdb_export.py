@@ -69,6 +69,8 @@ def _usage() -> str:
             *buckets,
             "CASE WHEN cardinality(server_tools) > 0"
             " THEN '\"server_tools\":' || to_json(server_tools)::VARCHAR END",
+            "CASE WHEN cardinality(modalities) > 0"
+            " THEN '\"modalities\":' || to_json(modalities)::VARCHAR END",
             "'\"kind\":' || to_json(usage_kind)::VARCHAR",
             "CASE WHEN len(quality) > 0 THEN '\"quality\":' || to_json(quality)::VARCHAR END",
         ]
@@ -224,6 +226,7 @@ def flat_columns(*, text: bool) -> list[str]:
     cols += [f"{b} AS usage_{b}" for b in (*BUCKETS, "input_total", "output_total")]
     cols += [
         f"{nested('server_tools')} AS usage_server_tools",
+        f"{nested('modalities')} AS usage_modalities",
         "usage_kind",
         f"{nested('quality')} AS usage_quality",
     ]

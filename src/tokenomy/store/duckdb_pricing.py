@@ -10,11 +10,12 @@ in the same statement that inserts it:
 * a call that carries a cost keeps it (history is never rewritten);
 * a call with no model, with data-quality flags, with no usage at all, or whose key the catalog
   cannot price is unpriced with the reason :meth:`Pricer.price` would give;
-* a call with every bucket known and no server tools is priced part by part,
+* a call with every bucket known, no server tools and no audio, image or video tokens is priced
+  part by part,
   ``CAST(tokens * rate AS DECIMAL(38, 12))``, plus the request fee and the overhead, the total
   being the sum of the parts, exactly as :func:`tokenomy.pricing.compute.cost_of` does;
-* every other call (unknown buckets, server tools, a rate the catalog had to assume, per-second
-  overhead without a latency, no start time) is stored without a cost and then priced by
+* every other call (unknown buckets, server tools, modality tokens, a rate the catalog had to assume,
+  per-second overhead without a latency, no start time) is stored without a cost and then priced by
   :meth:`Pricer.price` in Python (:func:`price_leftovers`), in the same transaction.
 """
 

@@ -19,6 +19,7 @@ and the Python path has the final word. Nothing is materialised and nothing is f
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -28,6 +29,8 @@ from tokenomy.schema import (
     BUCKETS,
     COST_PARTS,
     INPUT_BUCKETS,
+    MODAL_BUCKETS,
+    MODAL_KEYS,
     OUTPUT_BUCKETS,
     Kind,
     Quality,
@@ -73,7 +76,7 @@ def _attribution_type() -> str:
 
 def call_columns() -> dict[str, str]:
     """The ``read_json`` column spec of a call line: JSON text where the type must be checked."""
-    usage = dict.fromkeys((*_COUNTS, "server_tools", "quality"), "JSON")
+    usage = dict.fromkeys((*_COUNTS, "server_tools", "modalities", "quality"), "JSON")
     usage["kind"] = "VARCHAR"
     cost = dict.fromkeys(("total", "currency", "source", "price_date", "reason"), "VARCHAR")
     cost.update(estimated="JSON", parts="JSON")
@@ -261,8 +264,37 @@ def _usage(sel: _Select) -> None:
     sel.enum("usage_kind", "r.usage.kind", tuple(k.value for k in Kind), Kind.REPORTED.value)
     counts = _seq("{", rf"{_JSTR}:\d{{1,18}}", "}")
     sel.shaped("server_tools", "r.usage.server_tools", counts, "MAP(VARCHAR, BIGINT)", "MAP {}")
+    _modalities(sel)
     flags = _seq("[", "|".join(f'"{q.value}"' for q in Quality), "]")
     sel.shaped("_quality", "r.usage.quality", flags, ["VARCHAR"], "[]")
+
+
+def _modalities(sel: _Select) -> None:
+    """``usage.modalities``: known keys only, counts of 0 dropped as Usage.of drops them.
+
+    A key given twice reads as NULL in ``json_transform`` (Python keeps the last): that raises, and
+    the Python path reads the line.
+    """
+    src = "r.usage.modalities"
+    keys = "|".join(re.escape(key) for key in MODAL_KEYS)
+    pattern = _seq("{", rf'"({keys})":\d{{1,18}}', "}")
+    read = f"coalesce(json_transform({src}, {_quote(json.dumps('MAP(VARCHAR, BIGINT)'))}), {_RAISE})"
+    kept = f"map_from_entries(list_filter(map_entries({read}), lambda e: e.value <> 0))"
+    sel.add(
+        "modalities",
+        f"CASE WHEN {src} IS NULL THEN MAP {{}} ELSE {kept} END",
+        f"({src} IS NULL OR regexp_full_match({src}::VARCHAR, {_quote(pattern)}))",
+    )
+
+
+def _modality_exceeds() -> str:
+    """True when a known bucket's modality counts add up to more than it (as Usage.of flags it)."""
+    over = []
+    for bucket in MODAL_BUCKETS:
+        keys = [key for key in MODAL_KEYS if key.startswith(bucket + ".")]
+        total = " + ".join(f"coalesce(modalities[{_quote(key)}], 0)" for key in keys)
+        over.append(f"({total}) > _u_{bucket}")
+    return f"(cardinality(modalities) > 0 AND coalesce({' OR '.join(over)}, false))"
 
 
 def _call_rest(sel: _Select) -> None:
@@ -327,11 +359,13 @@ def pricing_flags(has_cost: str) -> str:
     ``_has_cost`` (``has_cost``, the call carries its own cost), ``_model`` and ``_day`` (the
     price key parts) and ``_pricing``, how SQL prices the call: ``kept`` (its own cost),
     ``unnamed`` (no model: unpriced), ``flagged`` (data-quality flags: unpriced), ``empty`` (no
-    usage at all: unpriced), ``full`` (every bucket known, no server tools: priced from the rates),
-    or NULL: the Pricer prices it in Python (unknown buckets, server tools, no start time...).
+    usage at all: unpriced), ``full`` (every bucket known, no server tools, all tokens text: priced
+    from the rates), or NULL: the Pricer prices it in Python (unknown buckets, server tools, audio,
+    image or video tokens, no start time...).
     """
     counts_null = " AND ".join(f"{name} IS NULL" for name in _COUNTS)
     buckets_known = " AND ".join(f"{b} IS NOT NULL" for b in BUCKETS)
+    text = "cardinality(modalities) = 0"
     return f"""{has_cost} AS _has_cost,
         CASE WHEN response_model <> '' THEN response_model ELSE request_model END AS _model,
         started_at::DATE AS _day,
@@ -339,8 +373,8 @@ def pricing_flags(has_cost: str) -> str:
              WHEN coalesce(response_model, '') = '' AND request_model IS NULL THEN 'unnamed'
              WHEN coalesce(response_model, '') = '' AND request_model = '' OR started_at IS NULL THEN NULL
              WHEN len(quality) > 0 THEN 'flagged'
-             WHEN {counts_null} THEN 'empty'
-             WHEN {buckets_known} AND cardinality(server_tools) = 0 THEN 'full'
+             WHEN {counts_null} AND {text} THEN 'empty'
+             WHEN {buckets_known} AND cardinality(server_tools) = 0 AND {text} THEN 'full'
         END AS _pricing"""
 
 
@@ -355,12 +389,18 @@ def calls_select(path: str) -> str:
         part(sel)
     in_total, in_mismatch = _side_total(INPUT_BUCKETS, "input_total")
     out_total, out_mismatch = _side_total(OUTPUT_BUCKETS, "output_total")
-    tm = _quote(Quality.TOTAL_MISMATCH.value)
+    tm, me = (_quote(q.value) for q in (Quality.TOTAL_MISMATCH, Quality.MODALITY_EXCEEDS_BUCKET))
+    mismatch = f"({in_mismatch} OR {out_mismatch}) AND NOT list_contains(_quality, {tm})"
+    # the flags Usage.of adds, in its order, each unless given (a rare case: a branch of its own)
+    flagged = (
+        f"list_concat(list_concat(_quality, CASE WHEN {mismatch} THEN [{tm}] ELSE [] END),"
+        f" CASE WHEN NOT list_contains(_quality, {me}) THEN [{me}] ELSE [] END)"
+    )
     # a flag given twice is dropped by Usage.of: the fast path leaves that to the Python path
     quality = (
         f"CASE WHEN len(_quality) > 0 AND len(list_distinct(_quality)) <> len(_quality) THEN {_RAISE}"
-        f" WHEN ({in_mismatch} OR {out_mismatch}) AND NOT list_contains(_quality, {tm})"
-        f" THEN list_append(_quality, {tm}) ELSE _quality END"
+        f" WHEN {_modality_exceeds()} THEN {flagged}"
+        f" WHEN {mismatch} THEN list_append(_quality, {tm}) ELSE _quality END"
     )
     internal = ", ".join(f"_u_{name}" for name in _COUNTS)
     # an outcome (or an unknown type) is not a call: the check sends the file down the Python path,

@@ -256,6 +256,11 @@ CREATE TABLE virtual_keys (
 """Virtual keys the gateway issues (store/virtual_keys.py): the sha256 of the key (never the key),
 a label, the attribution it stands for (JSON text) and its validity."""
 
+MODALITIES_COLUMN: Final = "ALTER TABLE calls ADD COLUMN modalities MAP(VARCHAR, BIGINT) DEFAULT MAP {}"
+"""``Usage.modalities``: the audio, image and video tokens inside each bucket, keyed
+``<bucket>.<modality>``. Added after the table's last column, so a store made before it gains the
+column in the same place as a new one (empty on the rows it holds: all their tokens were text)."""
+
 MIGRATIONS: Final[tuple[Migration, ...]] = (
     Migration("0001_calls_and_charges", (CALLS_DDL, CHARGES_DDL)),
     Migration("0002_outcomes_and_spans", (OUTCOMES_DDL, SPANS_DDL)),
@@ -264,6 +269,7 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
     Migration("0005_virtual_keys", (VIRTUAL_KEYS_DDL,)),
     Migration("0006_session_days", (SESSION_DAYS_DDL, SESSION_DAYS_FILL, SESSION_DAYS_INDEX)),
     Migration("0007_no_free_text", NO_FREE_TEXT),
+    Migration("0008_modalities", (MODALITIES_COLUMN,)),
 )
 
 

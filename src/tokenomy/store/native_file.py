@@ -180,6 +180,7 @@ def _check_ranges(call: Call) -> None:
     values: list[tuple[str, Any]] = [(name, getattr(call, name)) for name in INT_FIELDS]
     values += [(f"usage.{b}", getattr(call.usage, b)) for b in (*BUCKETS, "input_total", "output_total")]
     values += [(f"usage.server_tools.{k}", v) for k, v in call.usage.server_tools.items()]
+    values += [(f"usage.modalities.{k}", v) for k, v in call.usage.modalities.items()]
     for name, value in values:
         if value is not None and abs(value) >= _INT_LIMIT:
             raise FieldError(name, f"{value} is too large for a 64-bit count")

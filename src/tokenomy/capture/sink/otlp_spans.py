@@ -5,10 +5,12 @@ conventions' attributes: ``gen_ai.usage.input_tokens`` *includes* the cache read
 (``gen_ai.usage.cache_read.input_tokens``, ``gen_ai.usage.cache_creation.input_tokens``) and
 ``gen_ai.usage.output_tokens`` includes ``gen_ai.usage.reasoning.output_tokens``, as the
 conventions say. What the conventions have no name for rides under ``tokenomy.*``: the exact
-buckets (``tokenomy.usage.cache_write_1h``...), the cost (``tokenomy.cost.total``, a decimal
-string, with currency and source), attribution, step, prompt shape and every other field of the
-call, so that :mod:`tokenomy.importers.otel_tokenomy` reads the very same Call back (times are
-sent exact to the microsecond).
+buckets (``tokenomy.usage.cache_write_1h``...) and their non-text tokens
+(``tokenomy.usage.modality.input_uncached.audio``..., beside the conventions'
+``gen_ai.usage.audio.input_tokens``, which sum every input bucket), the cost
+(``tokenomy.cost.total``, a decimal string, with currency and source), attribution, step, prompt
+shape and every other field of the call, so that :mod:`tokenomy.importers.otel_tokenomy` reads
+the very same Call back (times are sent exact to the microsecond).
 
 An agent scope becomes an ``invoke_agent {name}`` span, the parent of its calls' spans. Charges
 and outcomes have no GenAI convention: they become ``INTERNAL`` spans named
@@ -30,8 +32,17 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
 from tokenomy.capture.records import AgentSpan, Record
-from tokenomy.importers.otel_tokenomy import OTHER_ERROR, SHAPE
-from tokenomy.schema import ATTRIBUTION_FIELDS, Attribution, Call, Charge, OutcomeEvent
+from tokenomy.importers.otel_tokenomy import MODALITY_PREFIX, OTHER_ERROR, SHAPE
+from tokenomy.schema import (
+    ATTRIBUTION_FIELDS,
+    INPUT_BUCKETS,
+    MODALITIES,
+    Attribution,
+    Call,
+    Charge,
+    OutcomeEvent,
+    Usage,
+)
 from tokenomy.schema import Status as CallStatus
 
 OTEL_PROVIDERS: Final = {
@@ -177,7 +188,21 @@ def _usage_attributes(call: Call) -> list[Attr]:
         ("tokenomy.usage.kind", usage.kind.value),
         ("tokenomy.usage.quality", [q.value for q in usage.quality] or None),
         *[(f"tokenomy.usage.server_tools.{unit}", n) for unit, n in usage.server_tools.items()],
+        *_modality_attributes(usage),
     ]
+
+
+def _modality_attributes(usage: Usage) -> list[Attr]:
+    """Non-text tokens: the conventions' per-modality subsets of the inclusive totals (input sums
+    every input bucket's count, cache included; only audio has an output name), then the exact
+    ``tokenomy.usage.modality.<bucket>.<modality>`` counts that are read back."""
+    if not usage.modalities:
+        return []
+    inputs = {m: sum(usage.modal_tokens(b).get(m, 0) for b in INPUT_BUCKETS) for m in MODALITIES}
+    attrs: list[Attr] = [(f"gen_ai.usage.{m}.input_tokens", n or None) for m, n in inputs.items()]
+    attrs.append(("gen_ai.usage.audio.output_tokens", usage.modal_tokens("output_visible").get("audio")))
+    attrs += [(MODALITY_PREFIX + key, n) for key, n in sorted(usage.modalities.items())]
+    return attrs
 
 
 def _cost_attributes(call: Call) -> list[Attr]:

@@ -5,9 +5,10 @@ tokens of each of its fields counted on its own (role, content, name, tool_call_
 name and arguments go with the content), 1 more for a name, and 3 that prime the assistant's reply;
 the tool definitions come first, as one segment. Usage follows OpenAI's convention: ``prompt_tokens`` includes
 ``prompt_tokens_details.cached_tokens`` and ``completion_tokens`` includes
-``completion_tokens_details.reasoning_tokens``. A stream sends ``data:`` chunks and
-``data: [DONE]``; with ``stream_options.include_usage`` the last chunk has ``choices: []`` and
-the usage.
+``completion_tokens_details.reasoning_tokens``; the ``audio_tokens`` of each are 0 unless a request
+forces them (``X-Mock-Audio-Input-Tokens``, ``X-Mock-Audio-Output-Tokens``). A stream sends
+``data:`` chunks and ``data: [DONE]``; with ``stream_options.include_usage`` the last chunk has
+``choices: []`` and the usage.
 """
 
 from __future__ import annotations
@@ -41,8 +42,8 @@ DONE: Final = b"data: [DONE]\n\n"
 # json.dumps of the equivalent dict costs several times more, and tests pin them to it.
 USAGE_JSON: Final = (
     '{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d,'
-    '"prompt_tokens_details":{"cached_tokens":%d,"audio_tokens":0},'
-    '"completion_tokens_details":{"reasoning_tokens":%d,"audio_tokens":0,'
+    '"prompt_tokens_details":{"cached_tokens":%d,"audio_tokens":%d},'
+    '"completion_tokens_details":{"reasoning_tokens":%d,"audio_tokens":%d,'
     '"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}'
 )
 _ROLE: Final = (
@@ -71,7 +72,9 @@ def usage_json(plan: Plan) -> str:
         out,
         plan.input_tokens + out,
         plan.cache_read,
+        plan.audio_input,
         plan.reasoning_tokens,
+        plan.audio_output,
     )
 
 
