@@ -156,7 +156,7 @@ def test_without_a_cache_price_cached_audio_bills_as_audio_input(tmp_path: Path)
     path = tmp_path / "prices.toml"
     path.write_text(
         '[[price]]\nmodel = "sonic"\neffective = 2025-01-01\n'
-        'input = 0.06\noutput = 0.24\ninput_audio = 3.4\n',
+        "input = 0.06\noutput = 0.24\ninput_audio = 3.4\n",
         encoding="utf-8",
     )
     cached = Usage.of(
