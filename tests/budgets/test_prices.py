@@ -47,3 +47,14 @@ def test_the_input_is_reserved_at_the_dearest_rate_it_may_be_billed_at() -> None
     assert card.worst_case(10_000, 300) == Decimal("0.0645")
     # output tokens settled with the counted input: that input at the uncached rate
     assert card.pico(10_000, 300) == 34_500_000_000
+
+
+def test_max_tokens_are_reserved_at_an_audio_or_image_output_rate() -> None:
+    # gpt-audio: $10 / MTok text output, $64 / MTok audio output; the answer's kind is unknown
+    audio = PriceCards().card("openai", "gpt-audio", DAY, 1_000)
+    assert isinstance(audio, Card)
+    assert (audio.input_pico, audio.output_pico) == (2_500_000, 64_000_000)
+    # gemini-2.5-flash-image: $2.50 / MTok text output, $30 / MTok image output
+    image = PriceCards().card("google", "gemini-2.5-flash-image", DAY, 1_000)
+    assert isinstance(image, Card)
+    assert image.output_pico == 30_000_000

@@ -120,6 +120,7 @@ def test_modality_tokens_are_priced_and_shown_with_their_rates(runner: CliRunner
         ("reasoning.audio=3", "is not BUCKET.MODALITY=N"),
         ("input_uncached.audio=-1", "is not BUCKET.MODALITY=N"),
         ("input_uncached.audio", "is not BUCKET.MODALITY=N"),
+        ("input_uncached.audio=²", "is not BUCKET.MODALITY=N"),  # a digit, but not one int() reads
     ],
 )
 def test_a_bad_modality_is_refused_with_the_keys(runner: CliRunner, given: str, message: str) -> None:
@@ -127,6 +128,19 @@ def test_a_bad_modality_is_refused_with_the_keys(runner: CliRunner, given: str, 
     assert result.exit_code == 2
     assert message in result.output
     assert "output_visible.image" in result.output
+
+
+def test_a_modality_without_a_price_of_its_own_shows_its_buckets_rate(runner: CliRunner) -> None:
+    # gpt-4o bills an image as input tokens: $2.50 / MTok, as text
+    args = ["price", "-m", "gpt-4o", "-p", "openai", "--at", "2026-01-15", "--input-uncached", "1000"]
+    data = _json(runner, *args, "--modality", "input_uncached.image=85")
+    assert data["total"] == "0.002500000000"
+    buckets = data["buckets"]
+    assert isinstance(buckets, dict)
+    assert buckets["input_uncached"]["modalities"] == {"image": {"tokens": 85, "rate_per_mtok": "2.5"}}
+    table = runner.invoke(cli, [*args, "--modality", "input_uncached.image=85"])
+    assert table.exit_code == 0, table.output
+    assert "of which image" in table.output
 
 
 def test_more_modality_tokens_than_the_bucket_is_unpriced(runner: CliRunner) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -20,26 +21,55 @@ def sse(*events: dict[str, Any]) -> bytes:
 # -- the shared rule -------------------------------------------------------------------------
 
 
-def test_rule_fills_the_uncached_input_first_and_sends_only_the_excess_to_the_cache() -> None:
-    # 100 uncached: audio 70 fits, image 50 gets the 30 left, its other 20 were cached
-    assert split_input_modalities({"audio": 70, "image": 50}, 100) == {
+def _input(uncached: int | None, read: int = 0, w5m: int = 0, total: int | None = None) -> Usage:
+    return Usage.of(
+        input_uncached=uncached,
+        cache_read=read,
+        cache_write_5m=w5m,
+        cache_write_1h=0,
+        input_total=total,
+        output_visible=0,
+        reasoning=0,
+    )
+
+
+def test_rule_fills_the_uncached_input_first_then_the_cache_buckets() -> None:
+    # 100 uncached, 20 read, 10 written: audio 70 fits, image 50 gets the 30 left and 20 of the reads
+    assert split_input_modalities({"audio": 70, "image": 50}, _input(100, 20, 10)) == {
         "input_uncached.audio": 70,
         "input_uncached.image": 30,
         "cache_read.image": 20,
     }
-    assert split_input_modalities({"video": 40}, 0) == {"cache_read.video": 40}
-    assert split_input_modalities({"audio": 40}, None) == {"input_uncached.audio": 40}
-    assert split_input_modalities({}, 10) == {}
+    # what the reads cannot hold was written to the cache (a body with cache writes adds up)
+    assert split_input_modalities({"audio": 9_000}, _input(2_000, 0, 8_000)) == {
+        "input_uncached.audio": 2_000,
+        "cache_write_5m.audio": 7_000,
+    }
+    assert split_input_modalities({"video": 40}, _input(0, 50)) == {"cache_read.video": 40}
+    assert split_input_modalities({}, _input(10)) == {}
+
+
+def test_an_unreported_uncached_input_holds_what_the_total_leaves_it() -> None:
+    # 1,500 in all, 500 read from the cache: the uncached input is the 1,000 left, as the pricer says
+    assert split_input_modalities({"audio": 1_200}, _input(None, 500, total=1_500)) == {
+        "input_uncached.audio": 1_000,
+        "cache_read.audio": 200,
+    }
+    # no total either: nothing bounds it
+    assert split_input_modalities({"audio": 40}, _input(None)) == {"input_uncached.audio": 40}
 
 
 def test_a_cached_split_given_by_the_provider_is_used_as_it_is() -> None:
     # the provider says 30 of the 50 image tokens were cached: the rule would have said 0
-    assert split_input_modalities({"image": 50}, 100, {"image": 30}) == {
+    assert split_input_modalities({"image": 50}, _input(100, 40), {"image": 30}) == {
         "input_uncached.image": 20,
         "cache_read.image": 30,
     }
-    # an empty split says none was cached, even when the uncached input is too small
-    assert split_input_modalities({"audio": 50}, 10, {}) == {"input_uncached.audio": 50}
+    # an empty split says none was read from the cache: what the uncached input cannot hold was written
+    assert split_input_modalities({"audio": 50}, _input(10, 100, 40), {}) == {
+        "input_uncached.audio": 10,
+        "cache_write_5m.audio": 40,
+    }
 
 
 def test_with_modalities_keeps_the_buckets_and_flags_a_count_above_its_bucket() -> None:
@@ -50,8 +80,12 @@ def test_with_modalities_keeps_the_buckets_and_flags_a_count_above_its_bucket() 
         {"input_uncached.audio": 10},
         (),
     )
-    over = with_modalities(usage, split_input_modalities({"audio": 40}, 10))
-    assert over.modalities == {"input_uncached.audio": 10, "cache_read.audio": 30}
+    placed = with_modalities(usage, split_input_modalities({"audio": 15}, usage))
+    assert placed.modalities == {"input_uncached.audio": 10, "cache_read.audio": 5}
+    assert placed.quality == ()
+    # more than the whole input: kept in the uncached bucket, and flagged
+    over = with_modalities(usage, split_input_modalities({"audio": 40}, usage))
+    assert over.modalities == {"input_uncached.audio": 35, "cache_read.audio": 5}
     assert over.quality == (Quality.MODALITY_EXCEEDS_BUCKET,)
     assert with_modalities(usage, {}) is usage
 
@@ -394,3 +428,28 @@ def test_otel_modality_without_cache_and_odd_values(extra: dict[str, Any], expec
     }
     usage = from_otel({**attrs, **extra}).usage
     assert (usage.input_uncached, usage.input_total, usage.modalities) == (None, 100, expected)
+
+
+def test_a_body_with_cache_writes_and_audio_adds_up_and_is_priced() -> None:
+    """OpenRouter counts cache writes in prompt_tokens: the audio beyond the uncached input was written."""
+    from tokenomy.pricing import Pricer
+
+    body = {
+        "id": "gen-1",
+        "object": "chat.completion",
+        "model": "openai/gpt-audio",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
+        "usage": {
+            "prompt_tokens": 10_000,
+            "completion_tokens": 10,
+            "total_tokens": 10_010,
+            "prompt_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 8_000, "audio_tokens": 9_000},
+        },
+    }
+    usage = extract(body).usage
+    assert usage.quality == ()
+    assert usage.modalities == {"input_uncached.audio": 2_000, "cache_write_5m.audio": 7_000}
+    cost = Pricer().price_usage(usage, model="gpt-audio", provider="openai")
+    assert cost.total is not None
+    # gpt-audio lists no cache prices: its cache writes bill as input, the audio ones as audio input
+    assert cost.parts["cache_write_5m"] == Decimal("0.2265")  # 1,000 text x $2.50/M + 7,000 audio x $32/M

@@ -77,6 +77,13 @@ OTHERS = [
     _variant("usage.prompt_tokens", -5),
     _variant("x_groq", {"id": "req_1"}),
     _variant("object", "text_completion"),
+    # audio, image or video tokens are priced apart: the general reading keeps them
+    _variant("usage.prompt_tokens_details.audio_tokens", 40),
+    _variant("usage.prompt_tokens_details.image_tokens", 40),
+    _variant("usage.prompt_tokens_details.video_tokens", 40),
+    _variant("usage.completion_tokens_details.audio_tokens", 10),
+    _variant("usage.completion_tokens_details.image_tokens", 10),
+    _variant("usage.completion_tokens_details.video_tokens", 10),
 ]
 
 

@@ -4,8 +4,9 @@ Admission must price a request before it runs, with what can be bounded: its cou
 the highest rate it may be billed at (the uncached rate, or a cache write's when that costs more:
 Anthropic bills 5-minute writes at 1.25 times and 1-hour writes at twice the input rate, and the
 provider, not the guard, decides what is written) and its max_tokens at the output rate (the
-higher of the visible-output and the reasoning rate, since hidden reasoning counts against
-max_tokens), plus the per-request fee and overhead. :class:`PriceCards` resolves these
+highest of the visible-output, the reasoning and any audio, image or video output rate, since
+hidden reasoning counts against max_tokens and what kind of output comes back is not known),
+plus the per-request fee and overhead. :class:`PriceCards` resolves these
 rates through :class:`tokenomy.pricing.Pricer` once per (provider, model, UTC day) and keeps
 them as integers (pico-dollars per token, rounded up), so the ledger's arithmetic is integer
 arithmetic. Dollar budgets count nano-dollars: a pico-dollar rate is exactly a nano-dollar
@@ -21,6 +22,7 @@ from decimal import ROUND_CEILING, Decimal
 from typing import Final
 
 from tokenomy.pricing import Pricer, Rates, default_pricer
+from tokenomy.schema import MODALITIES
 
 PICO: Final = Decimal(10) ** 12
 NANO: Final = Decimal(10) ** 9
@@ -39,7 +41,8 @@ class Card:
             counted input costs when a settlement gives output tokens only.
         worst_input_pico: Per input token at the highest input rate (uncached, cache read or
             write), what a reservation holds: the request may write its whole input to the cache.
-        output_pico: Per output token at the higher of the output and reasoning rates.
+        output_pico: Per output token at the highest of the output, reasoning and modality
+            output rates.
         context_window: The model's context window, when the catalog knows it.
         model: The priced model id.
         source: Where the prices came from (``genai-prices@...`` or an override).
@@ -74,7 +77,12 @@ def _pico(rate: Decimal) -> int:
 def card_of(rates: Rates, input_tokens: int) -> Card:
     """The worst-case card of ``rates`` for a request with ``input_tokens`` input tokens."""
     tier = rates.tier_for(input_tokens)
-    output = max(tier.tokens["output_visible"], tier.tokens["reasoning"])
+    # the output's kind is not known at admission: an audio or image output rate is its worst
+    output = max(
+        tier.tokens["output_visible"],
+        tier.tokens["reasoning"],
+        *(tier.modal_rate(f"output_visible.{m}") for m in MODALITIES),
+    )
     worst_input = max(tier.tokens[bucket] for bucket in _INPUT_RATES)
     return Card(
         fixed_pico=_pico(tier.request_fee + rates.overhead.per_request),

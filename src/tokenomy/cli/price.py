@@ -149,13 +149,14 @@ def _parse_modalities(given: tuple[str, ...]) -> dict[str, int]:
     for item in given:
         key, sep, value = item.partition("=")
         key = key.strip()
-        if not sep or key not in MODAL_KEYS or not value.strip().isdigit():
+        count = value.strip()
+        if not sep or key not in MODAL_KEYS or not (count.isascii() and count.isdigit()):
             raise click.BadParameter(
                 f"{item!r} is not BUCKET.MODALITY=N with a whole N >= 0; BUCKET.MODALITY is one of "
                 + ", ".join(MODAL_KEYS),
                 param_hint="--modality",
             )
-        counts[key] = counts.get(key, 0) + int(value)
+        counts[key] = counts.get(key, 0) + int(count)
     return counts
 
 

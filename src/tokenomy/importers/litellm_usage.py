@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tokenomy.schema import Kind, Quality, Usage
-from tokenomy.usage.base import detail_modalities, get_int
+from tokenomy.usage.base import detail_modalities, get_int, with_modalities
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +53,7 @@ def litellm_usage(usage: Mapping[str, Any], *, kind: Kind = Kind.REPORTED) -> Us
     outputs = _outputs(usage, get_int(usage, "completion_tokens"), flags)
     uncached, read, w5m, w1h = inputs.parts
     visible, reasoning = outputs.parts
-    return Usage.of(
+    result = Usage.of(
         input_uncached=uncached,
         cache_read=read,
         cache_write_5m=w5m,
@@ -64,8 +64,9 @@ def litellm_usage(usage: Mapping[str, Any], *, kind: Kind = Kind.REPORTED) -> Us
         output_total=outputs.total,
         kind=kind,
         quality=tuple(flags),
-        modalities=detail_modalities(usage, "prompt_tokens_details", "completion_tokens_details", uncached),
     )
+    found = detail_modalities(usage, "prompt_tokens_details", "completion_tokens_details", result)
+    return with_modalities(result, found)
 
 
 def _first(*values: int | None) -> int | None:

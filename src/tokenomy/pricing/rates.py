@@ -62,7 +62,7 @@ class Tier:
 
     def per_mtok(self, bucket: str) -> Decimal:
         """The rate of ``bucket`` (or of a modality key) in $/MTok, for display."""
-        rate = self.modal[bucket] if bucket in self.modal else self.tokens[bucket]
+        rate = self.modal_rate(bucket) if "." in bucket else self.tokens[bucket]
         return (rate * PER_MTOK).normalize()
 
     def modal_rate(self, key: str) -> Decimal:

@@ -298,39 +298,57 @@ def modal_counts(obj: Mapping[str, Any] | None, keys: Mapping[str, str]) -> dict
 
 
 def split_input_modalities(
-    counts: Mapping[str, int], uncached: int | None, cached: Mapping[str, int] | None = None
+    counts: Mapping[str, int], usage: Usage, cached: Mapping[str, int] | None = None
 ) -> dict[str, int]:
-    """Place input modality counts that *include* the cache into the exclusive buckets.
+    """Place input modality counts that *include* the cache into the exclusive buckets of ``usage``.
 
     ``counts`` is each modality's share of the whole input ({"audio": 300}), as providers report
-    it beside an input total that contains the cache reads. When the provider also says how much
-    of the cache read was each modality (``cached``, even empty: a modality it leaves out had none
-    cached), that split is used: ``cache_read.<m>`` is the cached count and ``input_uncached.<m>``
-    the rest. When it does not (``cached`` None), one rule applies: a modality's tokens fill the
-    uncached input first, as far as ``uncached`` still holds them (modalities in the order of
-    :data:`tokenomy.schema.MODALITIES`), and only the excess, which must have come from the cache,
-    goes to ``cache_read.<m>``; an excess larger than the cache read is kept there and the usage
-    is flagged :attr:`Quality.MODALITY_EXCEEDS_BUCKET` by :meth:`Usage.of`. An unknown ``uncached``
-    puts every count in ``input_uncached.<m>``.
+    it beside an input total that holds the cache reads and writes too. When the provider also says
+    how much of the cache read was each modality (``cached``, even empty: a modality it leaves out
+    had none read from the cache), that split is used: ``cache_read.<m>`` is the cached count, and
+    the rest of the modality is placed as below, in the other buckets. When it does not (``cached``
+    None), one rule places them: a modality's tokens fill the uncached input first, then the cache
+    reads, the 5-minute and the 1-hour cache writes, each as far as it still has room (modalities
+    in the order of :data:`tokenomy.schema.MODALITIES`). An unreported uncached input has the room
+    the pricer gives it: ``input_total`` less the known cache buckets (no bound when the total is
+    unknown too); an unreported cache bucket has none. Tokens beyond the whole input stay in
+    ``input_uncached.<m>``, where :meth:`Usage.of` or the pricer finds that they do not fit.
 
     Returns:
         The counts keyed ``<bucket>.<modality>`` (:data:`tokenomy.schema.MODAL_KEYS`).
     """
+    rooms: dict[str, int | None] = {"input_uncached": usage.input_uncached}
+    for bucket in _CACHE_BUCKETS:
+        rooms[bucket] = getattr(usage, bucket) or 0
+    if usage.input_uncached is None and usage.input_total is not None:
+        rooms["input_uncached"] = usage.input_total - sum(
+            n or 0 for b, n in rooms.items() if b in _CACHE_BUCKETS
+        )
     out: dict[str, int] = {}
-    room = uncached
     for modality in MODALITIES:
-        n = counts.get(modality, 0)
+        left = counts.get(modality, 0)
+        order: tuple[str, ...] = _FILL_ORDER
         if cached is not None:
-            held, read = n - cached.get(modality, 0), cached.get(modality, 0)
-        elif room is None:
-            held, read = n, 0
-        else:
-            held = min(n, max(room, 0))
-            read = n - held
-            room -= held
-        out[f"input_uncached.{modality}"] = held
-        out[f"cache_read.{modality}"] = read
+            read = cached.get(modality, 0)
+            out[f"cache_read.{modality}"] = read
+            room = rooms["cache_read"]
+            rooms["cache_read"] = None if room is None else room - read
+            left -= read
+            order = tuple(b for b in _FILL_ORDER if b != "cache_read")
+        for bucket in order:
+            room = rooms[bucket]
+            take = left if room is None else min(left, max(room, 0))
+            if take:
+                out[f"{bucket}.{modality}"] = out.get(f"{bucket}.{modality}", 0) + take
+                rooms[bucket] = None if room is None else room - take
+                left -= take
+        if left:  # more than the whole input holds: kept where the check will find it
+            out[f"input_uncached.{modality}"] = out.get(f"input_uncached.{modality}", 0) + left
     return {key: n for key, n in out.items() if n}
+
+
+_CACHE_BUCKETS: Final = ("cache_read", "cache_write_5m", "cache_write_1h")
+_FILL_ORDER: Final = ("input_uncached", *_CACHE_BUCKETS)
 
 
 MODAL_FIELDS: Final = {"audio_tokens": "audio", "image_tokens": "image", "video_tokens": "video"}
@@ -338,21 +356,22 @@ MODAL_FIELDS: Final = {"audio_tokens": "audio", "image_tokens": "image", "video_
 
 
 def detail_modalities(
-    usage: Mapping[str, Any], input_details: str, output_details: str, uncached: int | None
+    usage: Mapping[str, Any], input_details: str, output_details: str, buckets: Usage
 ) -> dict[str, int]:
     """The non-text tokens of an OpenAI-shaped usage (Chat ``prompt_tokens_details``, Responses
     ``input_tokens_details``...), as :attr:`Usage.modalities` keys.
 
     The ``input_details`` object counts ``audio_tokens``, ``image_tokens`` (and ``video_tokens``)
     inside an input total that includes the cache; its ``cached_tokens_details``, where present,
-    splits the cache reads by modality. They are placed by :func:`split_input_modalities`, with
-    ``uncached`` the usage's uncached input. The ``output_details`` counts are visible output.
+    splits the cache reads by modality. They are placed by :func:`split_input_modalities` in
+    ``buckets``, the usage read from the same body. The ``output_details`` counts are visible
+    output.
     """
     inputs = mapping(usage.get(input_details))
     found = modal_counts(inputs, MODAL_FIELDS)
     split = mapping((inputs or {}).get("cached_tokens_details"))
     cached = None if split is None else modal_counts(split, MODAL_FIELDS)
-    placed = split_input_modalities(found, uncached, cached) if found or cached else {}
+    placed = split_input_modalities(found, buckets, cached) if found or cached else {}
     outputs = modal_counts(mapping(usage.get(output_details)), MODAL_FIELDS)
     return {**placed, **keyed("output_visible", outputs)}
 

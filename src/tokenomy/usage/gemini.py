@@ -104,7 +104,7 @@ def gemini_usage(meta: Mapping[str, Any] | None, server_tools: Mapping[str, int]
         server_tools=server_tools,
         quality=flags,
     )
-    usage = with_modalities(usage, _modalities(meta, usage.input_uncached))
+    usage = with_modalities(usage, _modalities(meta, usage))
     return check_total(usage, get_int(meta, "totalTokenCount"))
 
 
@@ -119,12 +119,12 @@ def modality_details(details: Any) -> dict[str, int]:
     return out
 
 
-def _modalities(meta: Mapping[str, Any], uncached: int | None) -> dict[str, int]:
+def _modalities(meta: Mapping[str, Any], usage: Usage) -> dict[str, int]:
     prompt = modality_details(meta.get("promptTokensDetails"))
     for modality, n in modality_details(meta.get("toolUsePromptTokensDetails")).items():
         prompt[modality] = prompt.get(modality, 0) + n
     cached = modality_details(meta.get("cacheTokensDetails")) if "cacheTokensDetails" in meta else None
-    found = split_input_modalities(prompt, uncached, cached)
+    found = split_input_modalities(prompt, usage, cached)
     return {**found, **keyed("output_visible", modality_details(meta.get("candidatesTokensDetails")))}
 
 

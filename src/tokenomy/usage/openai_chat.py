@@ -98,9 +98,7 @@ def chat_usage(usage: Mapping[str, Any] | None) -> Usage:
         output_total=output,
         reasoning=reasoning,
     )
-    found = detail_modalities(
-        usage, "prompt_tokens_details", "completion_tokens_details", result.input_uncached
-    )
+    found = detail_modalities(usage, "prompt_tokens_details", "completion_tokens_details", result)
     result = with_modalities(result, found)
     return check_total(result, total)
 

@@ -107,6 +107,8 @@ def _usage(raw: Any) -> Usage | None:
         return None
     if prompt_details.get("image_tokens") or completion_details.get("image_tokens"):
         return None
+    if prompt_details.get("video_tokens") or completion_details.get("video_tokens"):
+        return None
     cached, reasoning = prompt_details.get("cached_tokens"), completion_details.get("reasoning_tokens")
     if total != prompt + completion or prompt < 0 or completion < 0:
         return None

@@ -117,7 +117,7 @@ def responses_usage(usage: Mapping[str, Any] | None, server_tools: Mapping[str, 
         reasoning=get_int(usage, "output_tokens_details", "reasoning_tokens"),
         server_tools=server_tools,
     )
-    found = detail_modalities(usage, "input_tokens_details", "output_tokens_details", result.input_uncached)
+    found = detail_modalities(usage, "input_tokens_details", "output_tokens_details", result)
     result = with_modalities(result, found)
     return check_total(result, get_int(usage, "total_tokens"))
 

@@ -211,15 +211,15 @@ def _summary_usage(attrs: Mapping[str, Any]) -> Usage:
         output_total=_count(attrs, OUTPUT),
         reasoning=_count(attrs, REASONING),
     )
-    return with_modalities(usage, _modalities(attrs, usage.input_uncached))
+    return with_modalities(usage, _modalities(attrs, usage))
 
 
-def _modalities(attrs: Mapping[str, Any], uncached: int | None) -> dict[str, int]:
+def _modalities(attrs: Mapping[str, Any], usage: Usage) -> dict[str, int]:
     inputs = {m: n for m, names in MODAL_INPUT.items() if (n := _count(attrs, names))}
     outputs = {m: n for m, names in MODAL_OUTPUT.items() if (n := _count(attrs, names))}
     split = {m: _count(attrs, names) for m, names in MODAL_CACHE_READ.items()}
     cached = {m: n or 0 for m, n in split.items()} if any(n is not None for n in split.values()) else None
-    return {**split_input_modalities(inputs, uncached, cached), **keyed("output_visible", outputs)}
+    return {**split_input_modalities(inputs, usage, cached), **keyed("output_visible", outputs)}
 
 
 def _provider_usage(attrs: Mapping[str, Any]) -> Usage | None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from tests.analysis.waste.factory import T0, detect, make_call, score_on_simulation
 from tokenomy.analysis.waste.missed_batch import MissedBatch
-from tokenomy.schema import Attribution, Call, WasteEffect
+from tokenomy.schema import Attribution, Call, Usage, WasteEffect
 
 NIGHTLY = Attribution(team="data", feature="nightly_extract", agent="extractor", intent="extract")
 
@@ -63,3 +64,24 @@ def test_simulated_unbatched_background_sessions_are_found_and_nothing_else(tmp_
     assert len(scored.truth) >= 20
     assert scored.clean > 1_000
     assert scored.found == scored.truth
+
+
+def test_audio_keeps_its_rate_in_the_batch_price(tmp_path: Path) -> None:
+    """gemini-2.5-flash: text input $0.30/M, audio input $1/M; batch prices are half of each."""
+    audio = Usage.of(
+        input_uncached=100_000,
+        cache_read=0,
+        cache_write_5m=0,
+        cache_write_1h=0,
+        output_visible=0,
+        reasoning=0,
+        modalities={"input_uncached.audio": 100_000},
+    )
+    calls = _calls(30, batch=True, prefix="b", provider="google", model="gemini-2.5-flash")
+    late = make_call(
+        "late", session="late", attribution=NIGHTLY, provider="google", model="gemini-2.5-flash", usage=audio
+    )
+    assert late.cost is not None
+    assert late.cost.total == Decimal("0.1")  # 100,000 audio tokens at $1/M
+    (hit,) = detect(tmp_path, MissedBatch(), [*calls, late]).hits
+    assert hit.calls[0].cost == Decimal("0.05")  # the saving: half, audio rate kept (text's would say 0.085)

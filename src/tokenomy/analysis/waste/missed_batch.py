@@ -49,8 +49,8 @@ def background_sql(ctx: Context) -> str:
             FROM audited WHERE status = 'ok' AND coalesce(feature, agent) IS NOT NULL GROUP BY 1)
         SELECT a.id, a.session, a.started_at, {", ".join(f"a.{c.strip()}" for c in ROUTE_COLUMNS.split(","))},
                a.cost_total, {", ".join(f"a.{b}" for b in (*INPUT_BUCKETS, *OUTPUT_BUCKETS))}, a.input_total,
-               a.output_total, a.service_tier, s.calls AS route_calls, s.batched AS route_batched,
-               ({tags or "FALSE"}) AS tagged
+               a.output_total, a.modalities, a.service_tier, s.calls AS route_calls,
+               s.batched AS route_batched, ({tags or "FALSE"}) AS tagged
         FROM audited a LEFT JOIN shares s ON s.owner = coalesce(a.feature, a.agent)
         WHERE a.status = 'ok' AND NOT a.batch AND NOT coalesce(a.streamed, FALSE)
           AND a.provider IN {in_list(list(BATCH_DISCOUNTS))}

@@ -102,7 +102,8 @@ def day_of(at: datetime | date | None) -> date | None:
 
 
 def usage_of(row: Mapping[str, Any]) -> Usage:
-    """The call's usage rebuilt from its bucket columns (to price it on another model)."""
+    """The call's usage rebuilt from its bucket columns and its audio, image and video tokens (to
+    price it on another model, or as a batch: those tokens keep their own rates)."""
     return Usage.of(
         input_uncached=row.get("input_uncached"),
         cache_read=row.get("cache_read"),
@@ -112,6 +113,7 @@ def usage_of(row: Mapping[str, Any]) -> Usage:
         reasoning=row.get("reasoning"),
         input_total=row.get("input_total"),
         output_total=row.get("output_total"),
+        modalities=dict(row.get("modalities") or ()),
     )
 
 

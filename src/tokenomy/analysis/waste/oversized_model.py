@@ -70,7 +70,7 @@ def uses_sql(ctx: Context) -> str:
 
 CALLS_SQL: Final = f"""
     SELECT id, session, started_at, {ROUTE_COLUMNS}, cost_total,
-           {", ".join((*INPUT_BUCKETS, *OUTPUT_BUCKETS))}, input_total, output_total
+           {", ".join((*INPUT_BUCKETS, *OUTPUT_BUCKETS))}, input_total, output_total, modalities
     FROM audited WHERE status = 'ok' AND lower(intent) = ? AND model = ?
     ORDER BY session, started_at NULLS FIRST, step NULLS FIRST, id
 """

@@ -47,7 +47,7 @@ def audited_sql(condition: str, dialect: Dialect) -> str:
                c.status, c.http_status, lower(c.finish_reason) AS finish_reason, c.max_output_tokens,
                coalesce(c.batch, FALSE) AS batch, c.streamed, c.service_tier,
                {", ".join(f"c.{b}" for b in (*INPUT_BUCKETS, *OUTPUT_BUCKETS))},
-               c.input_total, c.output_total, c.n_messages, c.system_tokens, c.tool_def_tokens,
+               c.input_total, c.output_total, c.modalities, c.n_messages, c.system_tokens, c.tool_def_tokens,
                c.user_tokens, c.history_tokens, c.context_window, c.prefix_hashes, c.tool_uses,
                c.prefix_hashes[1] AS ph_first, c.prefix_hashes[-2] AS ph_before,
                c.prefix_hashes[-1] AS ph_last, len(c.prefix_hashes) AS ph_n,
