@@ -8,7 +8,14 @@ from importlib import resources
 
 import pytest
 
-from tokenomy.native import FieldError, is_outcome, outcome_from_native, outcome_to_native, record_type
+from tokenomy.native import (
+    FieldError,
+    call_from_native,
+    is_outcome,
+    outcome_from_native,
+    outcome_to_native,
+    record_type,
+)
 from tokenomy.schema import OUTCOME_TARGETS, Outcome, OutcomeEvent
 
 AT = datetime(2026, 3, 2, 9, 30, 1, 123456)
@@ -73,3 +80,20 @@ def test_the_json_schema_declares_the_outcome_record() -> None:
     assert sorted(written) == sorted(outcome["properties"])
     assert outcome["required"] == ["type", "target", "id", "at"]
     assert outcome["properties"]["target"]["enum"] == list(OUTCOME_TARGETS)
+
+
+@pytest.mark.parametrize(
+    ("usage", "field"),
+    [
+        ({"input_uncached": 2**63}, "usage.input_uncached"),
+        (
+            {"input_uncached": 10, "modalities": {"input_uncached.audio": 2**63}},
+            "usage.modalities.input_uncached.audio",
+        ),
+    ],
+)
+def test_a_count_beyond_64_bits_names_its_field(usage: dict[str, object], field: str) -> None:
+    """The store keeps BIGINT counts: a larger one is refused by name, not by a failed batch later."""
+    with pytest.raises(FieldError, match="must fit in 64 bits") as raised:
+        call_from_native({"id": "c1", "provider": "openai", "request_model": "gpt-4o", "usage": usage})
+    assert raised.value.field == field

@@ -475,6 +475,8 @@ def _int_value(value: Any, field: str, minimum: int | None = 0) -> int:
     number = int(value)
     if minimum is not None and number < minimum:
         raise FieldError(field, f"must be >= {minimum}, got {number}")
+    if not -(2**63) <= number < 2**63:  # the store's BIGINT: refused here, never a failed batch
+        raise FieldError(field, f"must fit in 64 bits, got {number}")
     return number
 
 

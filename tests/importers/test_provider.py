@@ -240,11 +240,20 @@ def test_an_error_bodys_free_text_type_is_not_stored(
         },
         {"id": "e2", "request": {"model": "gpt-4o"}, "response": {"error": {"type": leaky, "code": leaky}}},
         {"id": "e3", "request": {"model": "gpt-4o"}, "response": {"error": leaky}},
+        # Gemini's error names its kind in status; the code is the HTTP status
+        {
+            "id": "e4",
+            "request": {"model": "gemini-2.5-flash"},
+            "response": {"error": {"code": 429, "message": leaky, "status": "RESOURCE_EXHAUSTED"}},
+        },
+        {"id": "e5", "request": {"model": "gemini-2.5-flash"}, "response": {"error": {"status": leaky}}},
     ]
-    assert run(store, pricer, write_lines(tmp_path / "errors.jsonl", records)).calls == 3
+    assert run(store, pricer, write_lines(tmp_path / "errors.jsonl", records)).calls == 5
     stored = calls(store)
-    assert [(stored[i].status, stored[i].error_type) for i in ("e1", "e2", "e3")] == [
+    assert [(stored[i].status, stored[i].error_type) for i in ("e1", "e2", "e3", "e4", "e5")] == [
         (Status.ERROR, "invalid_api_key"),
         (Status.ERROR, None),
+        (Status.ERROR, None),
+        (Status.ERROR, "RESOURCE_EXHAUSTED"),
         (Status.ERROR, None),
     ]

@@ -42,6 +42,8 @@ def test_langfuse_modality_keys_are_exclusive_parts_of_their_buckets() -> None:
         ({"input": 5, "output": 1, "output_audio_tokens": 0}, {}),
         ({"input": 5, "output": 1, "output_audiobook_tokens": 3}, {}),  # a word that only starts like one
         ({"input": 5, "output": 1}, {}),
+        # Gemini's DOCUMENT modality (PDF pages) is billed as image tokens
+        ({"input": 5, "input_modality_DOCUMENT": 258, "output": 1}, {"input_uncached.image": 258}),
     ],
 )
 def test_langfuse_modality_of_each_key(details: dict[str, int], expected: dict[str, int]) -> None:

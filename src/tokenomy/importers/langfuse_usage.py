@@ -97,8 +97,11 @@ def _bucket(key: str) -> str | None:
 
 
 def _modality(key: str) -> str | None:
-    """The non-text modality a key names (``input_audio_tokens``: audio), or None for text."""
+    """The non-text modality a key names (``input_audio_tokens``: audio), or None for text. A
+    document (Gemini's ``DOCUMENT`` modality, PDF pages) is billed as image tokens."""
     words = key.split("_")
+    if "document" in words:
+        return "image"
     return next((m for m in MODALITIES if m in words), None)
 
 

@@ -470,7 +470,11 @@ def _error_call(body: Mapping[str, Any], exchange: Exchange, content: tuple[str,
         # A request the provider refused (HTTP 4xx/5xx) is not billed; an error body alone says nothing.
         usage=NOT_BILLED if exchange.failed else Usage(),
         status=Status.ERROR,
-        error_type=error_kind(opt_str(info, "type")) or error_kind(opt_str(info, "code")),
+        # the kind: OpenAI's and Anthropic's type, Gemini's status by name (RESOURCE_EXHAUSTED; its
+        # code is the HTTP status), else a code
+        error_type=error_kind(opt_str(info, "type"))
+        or (error_kind(status) if isinstance(status := info.get("status"), str) else None)
+        or error_kind(opt_str(info, "code")),
         # Gemini's error gives the HTTP status as its code, and a name as its status (RESOURCE_EXHAUSTED)
         http_status=exchange.status or _status(info.get("status")) or _status(info.get("code")),
         attribution=Attribution(user=_user(request, wrapper)),

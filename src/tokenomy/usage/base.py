@@ -368,12 +368,26 @@ def detail_modalities(
     output.
     """
     inputs = mapping(usage.get(input_details))
+    outputs = mapping(usage.get(output_details))
+    if not _any_modal(inputs) and not _any_modal(outputs):  # nearly every body: text alone
+        return {}
     found = modal_counts(inputs, MODAL_FIELDS)
     split = mapping((inputs or {}).get("cached_tokens_details"))
     cached = None if split is None else modal_counts(split, MODAL_FIELDS)
     placed = split_input_modalities(found, buckets, cached) if found or cached else {}
-    outputs = modal_counts(mapping(usage.get(output_details)), MODAL_FIELDS)
-    return {**placed, **keyed("output_visible", outputs)}
+    return {**placed, **keyed("output_visible", modal_counts(outputs, MODAL_FIELDS))}
+
+
+def _any_modal(details: Mapping[str, Any] | None) -> bool:
+    """True when an OpenAI-shaped details object may count non-text tokens (cheap: no parsing)."""
+    if not details:
+        return False
+    return bool(
+        details.get("audio_tokens")
+        or details.get("image_tokens")
+        or details.get("video_tokens")
+        or details.get("cached_tokens_details")
+    )
 
 
 def keyed(bucket: str, counts: Mapping[str, int]) -> dict[str, int]:
