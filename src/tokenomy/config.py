@@ -29,6 +29,10 @@ class Config:
         db: Path of the embedded DuckDB store.
         overrides: Path of a local price overrides file (TOML), or None.
         capture_content: Keep prompt and completion text. Off by default.
+        redact: The redaction hook ``tokenomy serve``, ``tokenomy import`` and the capture SDK's
+            ``configure()`` (when not given one) apply to the text they keep, as
+            ``MODULE:FUNCTION`` (``mycompany.privacy:scrub``); used only when
+            ``capture_content`` is on (docs/capture.md, "Content capture and redaction").
         strict_import: Abort a file's import at its first bad record.
         sink: Where the capture SDK sends what it records: ``duckdb:PATH``,
             ``http://host:port`` (a tokenomy server) or ``otlp+http://host:port``. None records
@@ -45,6 +49,7 @@ class Config:
     db: Path = Path(DEFAULT_DB)
     overrides: Path | None = None
     capture_content: bool = False
+    redact: str | None = None
     strict_import: bool = False
     sink: str | None = None
     spool_dir: Path | None = None
@@ -59,6 +64,7 @@ _ENV = {
     "db": "TOKENOMY_DB",
     "overrides": "TOKENOMY_OVERRIDES",
     "capture_content": "TOKENOMY_CAPTURE_CONTENT",
+    "redact": "TOKENOMY_REDACT",
     "strict_import": "TOKENOMY_STRICT_IMPORT",
     "sink": "TOKENOMY_SINK",
     "spool_dir": "TOKENOMY_SPOOL_DIR",
@@ -69,6 +75,11 @@ _ENV = {
     "server_token": "TOKENOMY_SERVER_TOKEN",
 }
 _POSITIVE_INTS = ("spool_max_bytes", "queue_size", "batch_size")
+_STRINGS = {
+    "sink": "a sink is duckdb:PATH or http://host:port",
+    "server_token": "the token itself",
+    "redact": "MODULE:FUNCTION, as mycompany.privacy:scrub",
+}
 
 
 def load(
@@ -175,11 +186,10 @@ def setting(name: str, value: Any) -> Any:
 
 
 def _coerce(name: str, value: Any) -> Any:
-    if name in ("sink", "server_token"):
+    if name in ("sink", "server_token", "redact"):
         if not isinstance(value, str):
             raise ConfigError(
-                f"setting '{name}' must be a string (a sink is duckdb:PATH or http://host:port), "
-                f"got {type(value).__name__}"
+                f"setting '{name}' must be a string ({_STRINGS[name]}), got {type(value).__name__}"
             )
         return value
     if name in _POSITIVE_INTS or name == "flush_interval":

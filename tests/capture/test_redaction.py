@@ -17,6 +17,7 @@ from tokenomy.capture.log import RateLimitedLog
 from tokenomy.capture.redaction import CheckedRedact, checked
 from tokenomy.capture.runtime import RUNTIME, ContentSettings
 from tokenomy.config import Config
+from tokenomy.errors import ConfigError
 from tokenomy.mockllm import MockThread
 from tokenomy.store import open_store
 
@@ -108,3 +109,39 @@ def test_a_hook_returning_a_list_loses_the_content_not_the_batch_and_says_so(
     assert stored[first.id].content is None
     assert first.usage is not None
     assert stored[first.id].usage.output_total == first.usage.completion_tokens
+
+
+def test_configure_takes_the_redact_setting_that_serve_and_import_take(
+    mock: MockThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One ``redact`` setting in tokenomy.toml (or TOKENOMY_REDACT) holds for the SDK too: without it a
+    shared file asking for redaction would have the SDK store the text as it came."""
+    (tmp_path / "scrubbing.py").write_text(
+        "import re\n\ndef scrub(text):\n    return re.sub(r'\\d{4}', '[card]', text)\n", encoding="utf-8"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    db = tmp_path / "shared.duckdb"
+    toml = tmp_path / "tokenomy.toml"
+    toml.write_text(
+        f'sink = "duckdb:{db}"\ncapture_content = true\nredact = "scrubbing:scrub"\n', encoding="utf-8"
+    )
+    capture.configure(config_file=toml)
+    try:
+        client = capture.instrument(OpenAI(base_url=mock.openai_base_url, api_key="k", max_retries=0))
+        answer = client.chat.completions.create(model="gpt-4o", messages=CHAT)
+        assert capture.flush(30) is True
+    finally:
+        RUNTIME.shutdown(10)
+        RUNTIME.content = ContentSettings()
+    with open_store(db, read_only=True) as store:
+        (stored,) = [call for call in store.iter_calls() if call.id == answer.id]
+    assert stored.content is not None
+    assert "my card is [card]" in str(stored.content.prompt)
+    assert "4111" not in str(stored.content.prompt)
+
+
+def test_configure_refuses_a_redact_setting_it_cannot_load(tmp_path: Path) -> None:
+    toml = tmp_path / "tokenomy.toml"
+    toml.write_text('capture_content = true\nredact = "no_such_module_here:scrub"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="no_such_module_here"):
+        capture.configure(f"duckdb:{tmp_path / 'x.duckdb'}", config_file=toml)

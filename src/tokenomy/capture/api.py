@@ -6,6 +6,7 @@ import dataclasses
 import math
 import os
 
+from tokenomy.capture.redaction import load_hook
 from tokenomy.capture.runtime import RUNTIME, Redact
 from tokenomy.capture.sink.core import Sink
 from tokenomy.capture.sink.settings import settings_from_config
@@ -38,7 +39,8 @@ def configure(
         sink: ``duckdb:PATH``, ``http://host:port`` (a tokenomy server), ``otlp+http://host:port``
             (an OTLP/HTTP collector), or a :class:`Sink`.
         capture_content: Keep prompt and completion text (off by default).
-        redact: Applied to captured text before it leaves the process.
+        redact: Applied to captured text before it leaves the process; else the ``redact`` setting
+            of tokenomy.toml or ``TOKENOMY_REDACT`` (``MODULE:FUNCTION``), when content is captured.
         queue_size: Most events waiting in memory.
         batch_size: Most events per batch.
         flush_interval: Seconds between flushes.
@@ -52,7 +54,8 @@ def configure(
         The installed sink.
 
     Raises:
-        ConfigError: A setting or the sink URL is invalid (a path is not a URL: ``duckdb:PATH``).
+        ConfigError: A setting or the sink URL is invalid (a path is not a URL: ``duckdb:PATH``), or
+            the ``redact`` setting names no function that can be loaded.
     """
     capture_content = checked_options("configure", sink, capture_content, redact)
     config = load(
@@ -65,6 +68,8 @@ def configure(
         spool_dir=spool_dir,
         spool_max_bytes=spool_max_bytes,
     )
+    if redact is None and config.redact and config.capture_content:
+        redact = load_hook(config.redact)  # the setting serve and import take too: one for all
     settings = settings_from_config(config)
     if not spool:
         settings = dataclasses.replace(settings, spool_dir=None)

@@ -21,7 +21,8 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from tokenomy.cli.options import config_option, db_option, resolve
+from tokenomy.capture.redaction import configured_hook
+from tokenomy.cli.options import config_option, db_option, option_value, resolve
 from tokenomy.importers import AUTO, ImportSummary, format_names, import_paths
 from tokenomy.importers import Progress as ImportProgress
 from tokenomy.importers.results import describe_error
@@ -67,6 +68,14 @@ def _attribution_options(func: Any) -> Any:
 @click.option(
     "--capture-content", is_flag=True, default=None, help="Keep prompt and completion text (off by default)."
 )
+@click.option(
+    "--redact",
+    default=None,
+    metavar="MODULE:FUNCTION",
+    help="Put every kept text through this function (str -> str; None keeps no text) before it is "
+    "stored, e.g. mycompany.privacy:scrub. Needs --capture-content. If it raises, the call is kept "
+    "without its text. [default: redact in tokenomy.toml, or $TOKENOMY_REDACT]",
+)
 @_attribution_options
 @click.option(
     "--tag", "tags", multiple=True, metavar="KEY=VALUE", callback=_parse_tags, help="Add a tag (repeatable)."
@@ -89,6 +98,7 @@ def command(
     db: Path | None,
     config_file: Path | None,
     capture_content: bool | None,
+    redact: str | None,
     tags: dict[str, str],
     model: str | None,
     overrides: Path | None,
@@ -106,7 +116,15 @@ def command(
     docs/importing.md.
     """
     cfg = resolve(
-        config_file, db=db, overrides=overrides, capture_content=capture_content, strict_import=strict
+        config_file,
+        db=db,
+        overrides=overrides,
+        capture_content=capture_content,
+        strict_import=strict,
+        redact=redact,
+    )
+    hook = option_value(
+        configured_hook, cfg.redact, capture_content=cfg.capture_content, named=redact is not None
     )
     pricer = Pricer(overrides=cfg.overrides)
     with open_store(cfg.db) as store:  # a TokenomyError prints as one line (cli.main)
@@ -117,6 +135,7 @@ def command(
             pricer=pricer,
             strict=cfg.strict_import,
             capture_content=cfg.capture_content,
+            redact=hook,
             attribution=Attribution(**attribution, tags=tags),
             model=model,
             quiet=quiet,

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from tokenomy.cli.options import config_option, db_option, resolve
+from tokenomy.capture.redaction import configured_hook
+from tokenomy.cli.options import config_option, db_option, option_value, resolve
 from tokenomy.server.settings import DEFAULT_HOST, DEFAULT_MAX_BODY, DEFAULT_PORT, ServerSettings, with_env
 
 
@@ -39,6 +40,21 @@ from tokenomy.server.settings import DEFAULT_HOST, DEFAULT_MAX_BODY, DEFAULT_POR
     show_default=True,
     help="Largest request body in bytes, compressed or inflated (413 past it).",
 )
+@click.option(
+    "--capture-content",
+    is_flag=True,
+    default=None,
+    help="Keep the prompt and completion text clients send (off by default). [default: capture_content "
+    "in tokenomy.toml, or $TOKENOMY_CAPTURE_CONTENT]",
+)
+@click.option(
+    "--redact",
+    default=None,
+    metavar="MODULE:FUNCTION",
+    help="Put every kept text through this function (str -> str; None keeps no text) before it is "
+    "stored or spooled, e.g. mycompany.privacy:scrub. Needs --capture-content. If it raises, the "
+    "call is kept without its text. [default: redact in tokenomy.toml, or $TOKENOMY_REDACT]",
+)
 def command(
     *,
     host: str,
@@ -48,6 +64,8 @@ def command(
     token: str | None,
     spool: Path | None,
     max_body: int,
+    capture_content: bool | None,
+    redact: str | None,
 ) -> None:
     """Run the collector: POST /v1/traces (OTLP/HTTP) and /v1/events (native records), GET /api/v1/...
 
@@ -57,7 +75,10 @@ def command(
     """
     from tokenomy.server.run import serve  # noqa: PLC0415  (uvicorn loads only when serving)
 
-    config = resolve(config_file, db=db)
+    config = resolve(config_file, db=db, capture_content=capture_content, redact=redact)
+    hook = option_value(
+        configured_hook, config.redact, capture_content=config.capture_content, named=redact is not None
+    )
     settings = with_env(
         ServerSettings(
             db=config.db,
@@ -67,6 +88,7 @@ def command(
             spool=spool,
             max_body=max_body,
             capture_content=config.capture_content,
+            redact=hook,
             overrides=config.overrides,
         )
     )
@@ -74,9 +96,11 @@ def command(
     def ready(bound_host: str, bound_port: int) -> None:
         shown = f"[{bound_host}]" if ":" in bound_host else bound_host
         auth = "token required" if settings.token else "no token (loopback only)"
+        content = "  content kept" if settings.capture_content else ""
+        content += f" (redacted by {config.redact})" if hook is not None else ""
         click.echo(
             f"tokenomy serve listening on http://{shown}:{bound_port}  store {settings.db}  "
-            f"spool {settings.spool_dir}  {auth}",
+            f"spool {settings.spool_dir}  {auth}{content}",
             err=True,
         )
 

@@ -4,12 +4,13 @@ The store imports native JSONL in SQL (:meth:`tokenomy.store.Store.import_native
 own per-record error reporting and its own Python fallback. That path stores records as they
 are, so this importer reads the file itself, line by line, when the run must change them: when
 an attribution is given (it fills the fields records leave empty) or when the file carries
-prompt or completion text and content capture is off (the text is dropped). A gzip file is
-decompressed to a temporary file for the fast path. When its gzip data is damaged (cut short,
-a wrong checksum), the complete lines decompressed before the damage are imported, as the
-line-by-line path keeps the records read before it, and the file is reported as failed with
-the reason (with --strict nothing of it is stored). Unless content is captured, such a file
-takes the line-by-line path: the search for prompt text cannot vouch for the lost part.
+prompt or completion text and either content capture is off (the text is dropped) or a
+redaction hook is set (every text must go through it). A gzip file is decompressed to a
+temporary file for the fast path. When its gzip data is damaged (cut short, a wrong checksum),
+the complete lines decompressed before the damage are imported, as the line-by-line path keeps
+the records read before it, and the file is reported as failed with the reason (with --strict
+nothing of it is stored). Unless content is captured without a hook, such a file takes the
+line-by-line path: the search for prompt text cannot vouch for the lost part.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from tokenomy.importers.base import RecordImporter
 from tokenomy.importers.reading import Sample, Source
 from tokenomy.importers.records import sample_objects
 from tokenomy.importers.results import Context, FileResult, ImportOptions, Item
+from tokenomy.importers.sink import redaction
 from tokenomy.native import (
     FieldError,
     call_from_native,
@@ -103,7 +105,8 @@ class NativeImporter(RecordImporter):
 def _needs_rewrite(source: Source, options: ImportOptions) -> bool:
     if options.attribution != Attribution():
         return True
-    return not options.capture_content and _mentions(source, _CONTENT_MARK)
+    changes_text = not options.capture_content or redaction(options) is not None
+    return changes_text and _mentions(source, _CONTENT_MARK)
 
 
 def _mentions(source: Source, needle: bytes) -> bool:

@@ -16,6 +16,7 @@ from tokenomy.errors import ImportFileError, RecordError
 from tokenomy.schema import BUCKETS, TOKEN_FIGURES, Attribution, Call, Charge, OutcomeEvent
 
 if TYPE_CHECKING:
+    from tokenomy.capture.redaction import CheckedRedact
     from tokenomy.pricing import Pricer
     from tokenomy.store.base import Store
 
@@ -50,11 +51,15 @@ class ImportOptions:
         capture_content: Keep prompt and completion text (off by default).
         attribution: Attribution for every call and charge; fields a record carries itself win.
         model: The model, for formats that do not record it (transcripts, trajectories).
+        redact: With ``capture_content``, applied to each kept prompt and completion as the
+            capture SDK applies it (:meth:`tokenomy.capture.redaction.CheckedRedact.texts`); None
+            keeps the text as read.
     """
 
     capture_content: bool = False
     attribution: Attribution = field(default_factory=Attribution)
     model: str | None = None
+    redact: CheckedRedact | None = None
 
 
 @dataclass(frozen=True, slots=True)

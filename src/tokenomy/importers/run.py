@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tokenomy.errors import ConfigError, ImportFileError
 from tokenomy.importers.reading import GZIP_DAMAGE, Source, gzip_error
@@ -20,6 +21,9 @@ from tokenomy.importers.results import Context, FileResult, ImportOptions, Progr
 from tokenomy.pricing import Pricer
 from tokenomy.schema import BUCKETS, Attribution
 from tokenomy.store.base import Store
+
+if TYPE_CHECKING:
+    from tokenomy.capture.redaction import CheckedRedact
 
 AUTO = "auto"
 
@@ -152,6 +156,7 @@ def import_paths(
     fmt: str = AUTO,
     strict: bool = False,
     capture_content: bool = False,
+    redact: CheckedRedact | None = None,
     attribution: Attribution | None = None,
     model: str | None = None,
     progress: ProgressCallback | None = None,
@@ -165,6 +170,10 @@ def import_paths(
         fmt: A format name, or ``auto`` to detect each file's format.
         strict: Abort a file at its first bad record, storing nothing from it.
         capture_content: Keep prompt and completion text (off by default).
+        redact: With ``capture_content``, the hook every kept text goes through before it is
+            stored (a native file holding text then takes the line-by-line path, so that the hook
+            sees all of it). Load it with :func:`tokenomy.capture.redaction.load_hook`, or wrap a
+            function with :func:`tokenomy.capture.redaction.checked`.
         attribution: Fills the attribution fields that records leave empty.
         model: The model, for formats that do not record one (transcripts, trajectories).
         progress: Called as files and bytes are read.
@@ -173,13 +182,18 @@ def import_paths(
         The per-file results and their totals.
 
     Raises:
-        ConfigError: ``fmt`` is not a known format.
+        ConfigError: ``fmt`` is not a known format, or ``redact`` is a bare function.
     """
     if fmt != AUTO and fmt not in FORMATS:
         raise ConfigError(f"unknown import format {fmt!r}; use {AUTO} or one of: {', '.join(FORMATS)}")
+    if redact is not None and not callable(getattr(redact, "texts", None)):
+        raise ConfigError(
+            f"import_paths: redact={redact!r} is not a loaded hook; pass "
+            "tokenomy.capture.redaction.checked(fn), or load_hook('MODULE:FUNCTION')"
+        )
     files = collect_files(paths)
     options = ImportOptions(
-        capture_content=capture_content, attribution=attribution or Attribution(), model=model
+        capture_content=capture_content, attribution=attribution or Attribution(), model=model, redact=redact
     )
     ctx = Context(store=store, pricer=pricer, options=options, strict=strict)
     tracker = _Tracker(files, progress)

@@ -1,7 +1,8 @@
 """Where imported records go: attributed, stripped of content unless asked, priced, and stored in batches.
 
 The sink applies the rules every format shares. The run's attribution fills the fields a
-record does not carry; prompt and completion text are dropped unless content capture is on;
+record does not carry; prompt and completion text are dropped unless content capture is on, and
+go through the run's redaction hook when one is set (``ImportOptions.redact``);
 every call is priced before it is stored (an unpriced call is stored and counted, never $0);
 calls go to the store in batches. A bad record is counted and kept for the summary while the
 good ones are stored; with ``strict`` the first bad record aborts the file and nothing of it is
@@ -13,15 +14,23 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 from decimal import Decimal
-from typing import Final, TypeVar
+from typing import TYPE_CHECKING, Final, TypeVar
 
 from tokenomy.errors import ImportFileError, RecordError
 from tokenomy.importers.reading import Source
-from tokenomy.importers.results import Context, FileResult, Item, Note
-from tokenomy.schema import BUCKETS, TOKEN_FIGURES, Call, Charge, OutcomeEvent
+from tokenomy.importers.results import Context, FileResult, ImportOptions, Item, Note
+from tokenomy.schema import BUCKETS, TOKEN_FIGURES, Call, Charge, Content, OutcomeEvent
+
+if TYPE_CHECKING:
+    from tokenomy.capture.redaction import CheckedRedact
 
 BATCH: Final = 5000
 """Calls per insert when not strict."""
+
+
+def redaction(options: ImportOptions) -> CheckedRedact | None:
+    """The hook the options carry, when content is kept."""
+    return options.redact if options.capture_content else None
 
 
 def store_items(items: Iterable[Item], source: Source, ctx: Context, *, fmt: str) -> FileResult:
@@ -84,11 +93,19 @@ def _prepare_call(call: Call, ctx: Context, fmt: str) -> Call:
     changes: dict[str, object] = {"attribution": options.attribution.merged(call.attribution)}
     if call.content is not None and not options.capture_content:
         changes["content"] = None
+    elif call.content is not None and (redact := redaction(options)) is not None:
+        changes["content"] = _redacted(call.content, redact)
     if call.source is None:
         changes["source"] = f"import:{fmt}"
     if call.cost is None:
         changes["cost"] = ctx.pricer.price(call)  # the price depends on none of the fields changed here
     return call.replace(**changes)
+
+
+def _redacted(content: Content, redact: CheckedRedact) -> Content | None:
+    """The call's text through the hook; None (no content) when the hook fails on either text."""
+    texts = redact.texts(content.prompt, content.completion)
+    return None if texts is None else Content(prompt=texts[0], completion=texts[1])
 
 
 def _prepare_charge(charge: Charge, ctx: Context, fmt: str) -> Charge:

@@ -90,6 +90,7 @@ class Collector:
             batch_rows=self.settings.batch_rows,
             queue=self.settings.queue,
             capture_content=self.settings.capture_content,
+            redact=self.settings.redact,
         )
         await self.writer.start()
         if self._on_ready is not None:

@@ -21,14 +21,20 @@ as for a store that is down (a pyarrow with zstd replays it).
 
 Spools written by earlier versions hold bodies (kinds ``P``, ``J``, ``E``, ``N``): they are
 still read again on replay (:func:`batch_of`).
+
+A redaction hook (``tokenomy serve --redact``) rewrites the text content capture keeps
+(:func:`redacted`) on the writer's thread, before the rows reach the store or the spool: a frame of
+rows holds the hook's text already, and is never put through it again on replay; a body of an
+earlier version is, once read again.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
 
@@ -39,6 +45,9 @@ from tokenomy.server.span_rows import without_status_messages
 from tokenomy.server.spool import Frame
 from tokenomy.store.arrow import CALLS_SCHEMA, CHARGES_SCHEMA
 from tokenomy.store.events import OUTCOMES_SCHEMA, SPANS_SCHEMA, EventBatch
+
+if TYPE_CHECKING:
+    from tokenomy.capture.redaction import CheckedRedact
 
 GROUP: Final = b"G"
 """A frame of rows for a group of payloads: their count and the length of their rows' bytes
@@ -251,9 +260,12 @@ def _added(kind: pa.DataType, rows: int) -> pa.Array:
     return pa.nulls(rows, kind)
 
 
-def batch_of(frame: Frame, *, capture_content: bool = False) -> EventBatch:
-    """The rows of a spooled frame: decoded (kinds ``G`` and ``U``), or read again from a body an
-    earlier version spooled.
+def batch_of(
+    frame: Frame, *, capture_content: bool = False, redact: CheckedRedact | None = None
+) -> EventBatch:
+    """The rows of a spooled frame: decoded (kinds ``G`` and ``U``, whose text went through the hook
+    before they were spooled), or read again from a body an earlier version spooled (its text then
+    put through ``redact``, as the text of a request is).
 
     Raises:
         PayloadError: The frame no longer reads (its kind is unknown, or its bytes are bad).
@@ -266,7 +278,58 @@ def batch_of(frame: Frame, *, capture_content: bool = False) -> EventBatch:
         return decode_batch(frame.body[_PLAIN_HEAD.size :])
     if frame.kind in (TRACES_PROTOBUF, TRACES_JSON):
         encoding = "protobuf" if frame.kind == TRACES_PROTOBUF else "json"
-        return traces(frame.body, encoding, capture_content=capture_content)[0].batch
+        return redacted(traces(frame.body, encoding, capture_content=capture_content)[0].batch, redact)
     if frame.kind in (EVENTS_JSON, EVENTS_NDJSON):
-        return events(frame.body, frame.kind == EVENTS_NDJSON, capture_content=capture_content)[0].batch
+        read = events(frame.body, frame.kind == EVENTS_NDJSON, capture_content=capture_content)[0]
+        return redacted(read.batch, redact)
     raise PayloadError(400, f"a spooled frame of unknown kind {frame.kind!r}")
+
+
+def redacted(batch: EventBatch, redact: CheckedRedact | None) -> EventBatch:
+    """``batch`` with the text content capture kept put through ``redact``: each call's prompt and
+    completion, as the SDK does (both the hook's answers, or neither when it fails on one: the call
+    is kept without content), and each span's status message (null when the hook fails on it).
+    ``batch`` itself when there is no hook or no text."""
+    if redact is None:
+        return batch
+    calls = _redacted_calls(batch.calls, redact)
+    spans = _redacted_column(batch.spans, "status_message", redact)
+    if calls is batch.calls and spans is batch.spans:
+        return batch
+    return dataclasses.replace(batch, calls=calls, spans=spans)
+
+
+def _redacted_calls(calls: pa.Table, redact: CheckedRedact) -> pa.Table:
+    if not _holds_text(calls, "prompt_text") and not _holds_text(calls, "completion_text"):
+        return calls
+    prompts: list[str | None] = []
+    completions: list[str | None] = []
+    sent = zip(
+        calls.column("prompt_text").to_pylist(), calls.column("completion_text").to_pylist(), strict=True
+    )
+    for prompt, completion in sent:
+        texts = None if prompt is None and completion is None else redact.texts(prompt, completion)
+        prompts.append(None if texts is None else texts[0])
+        completions.append(None if texts is None else texts[1])
+    return _with_column(_with_column(calls, "prompt_text", prompts), "completion_text", completions)
+
+
+def _redacted_column(table: pa.Table, name: str, redact: CheckedRedact) -> pa.Table:
+    if not _holds_text(table, name):
+        return table
+    texts = [
+        redact.texts(text, None) if text is not None else None for text in table.column(name).to_pylist()
+    ]
+    return _with_column(table, name, [None if t is None else t[0] for t in texts])
+
+
+def _holds_text(table: pa.Table, name: str) -> bool:
+    """True when ``table`` has a column ``name`` with a value in it."""
+    index = table.schema.get_field_index(name)
+    return index >= 0 and int(table.column(index).null_count) < int(table.num_rows)
+
+
+def _with_column(table: pa.Table, name: str, values: list[str | None]) -> pa.Table:
+    index = table.schema.get_field_index(name)
+    field = table.schema.field(index)
+    return table.set_column(index, field, pa.array(values, type=field.type))

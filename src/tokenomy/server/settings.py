@@ -12,9 +12,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from tokenomy.errors import ConfigError
+
+if TYPE_CHECKING:
+    from tokenomy.capture.redaction import CheckedRedact
 
 DEFAULT_HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 4318
@@ -40,6 +43,9 @@ class ServerSettings:
         batch_rows: Most rows written in one store transaction.
         queue: Most requests waiting for the writer (503 past it, so clients retry later).
         capture_content: Keep prompt and completion text that clients send.
+        redact: The hook that rewrites that text (and span status messages) before it is stored
+            or spooled, loaded from ``MODULE:FUNCTION`` by
+            :func:`tokenomy.capture.redaction.load_hook`; only with ``capture_content``.
         overrides: A price overrides file for pricing what arrives unpriced.
         store_threads: DuckDB's worker threads for the store the collector opens. One by
             default: the writer's transactions are a few thousand rows each, which one thread
@@ -62,6 +68,7 @@ class ServerSettings:
     batch_rows: int = 50_000
     queue: int = 1024
     capture_content: bool = False
+    redact: CheckedRedact | None = None
     overrides: Path | None = None
     store_threads: int = 1
     checkpoint_mb: int = 128
@@ -105,8 +112,8 @@ def check(settings: ServerSettings) -> None:
 
     Raises:
         ConfigError: Bound beyond loopback without a token, a token too short to be a secret,
-            a port out of range, a body limit below 1 KiB, fewer than one store thread, or a
-            checkpoint size below 1 MiB.
+            a port out of range, a body limit below 1 KiB, fewer than one store thread, a
+            checkpoint size below 1 MiB, or a redaction hook with content capture off.
     """
     if not 0 <= settings.port <= 65535:
         raise ConfigError(f"--port {settings.port} is not a port number (0 to 65535; 0 picks a free one)")
@@ -115,6 +122,11 @@ def check(settings: ServerSettings) -> None:
     if settings.checkpoint_mb < 1:
         raise ConfigError(
             f"checkpoint_mb is {settings.checkpoint_mb}: use at least 1 (MiB of write-ahead log)"
+        )
+    if settings.redact is not None and not settings.capture_content:
+        raise ConfigError(
+            "a redaction hook is set but content capture is off, so there is no text for it to see: "
+            "add --capture-content (or capture_content = true), or drop --redact"
         )
     if settings.max_body < 1024:
         raise ConfigError(f"the body limit ({settings.max_body} bytes) is too small; use at least 1024")

@@ -13,6 +13,11 @@ frame with the rest of its group. A spooled frame that no longer reads is kept i
 store receives everything in arrival order; the spool is replayed at start and then whenever the
 store answers again (retries back off up to a minute). When even the spool cannot be written, the
 request fails with 503 and the client keeps its data and retries.
+
+A redaction hook (``tokenomy serve --redact``) runs here too, on the writer's thread, never on the
+event loop: a slow hook delays the writes, and so the answers, rather than every request the
+loop reads. It rewrites a group's text before the group goes to the store or to the spool
+(:func:`~tokenomy.server.payloads.redacted`), so no text the hook has not seen reaches the disk.
 """
 
 from __future__ import annotations
@@ -25,14 +30,17 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Final, Literal, TypeVar
+from typing import TYPE_CHECKING, Final, Literal, TypeVar
 
 from tokenomy.errors import PayloadError, StoreLockedError, TokenomyError
 from tokenomy.server.call_costs import ColumnPricer
-from tokenomy.server.payloads import Payload, batch_of, payload_count, spool_frames
+from tokenomy.server.payloads import Payload, batch_of, payload_count, redacted, spool_frames
 from tokenomy.server.spool import Frame, Spool
 from tokenomy.store.base import PricerLike, Store
 from tokenomy.store.events import EventBatch
+
+if TYPE_CHECKING:
+    from tokenomy.capture.redaction import CheckedRedact
 
 log = logging.getLogger("tokenomy.server")
 
@@ -96,6 +104,7 @@ class Writer:
         batch_rows: int = 50_000,
         queue: int = 1024,
         capture_content: bool = False,
+        redact: CheckedRedact | None = None,
         first_retry_s: float = FIRST_RETRY_S,
     ) -> None:
         self._open_store = open_store
@@ -106,6 +115,7 @@ class Writer:
         self._batch_rows = batch_rows
         self._queue_max = queue
         self._capture_content = capture_content
+        self._redact = redact if capture_content else None  # no text is kept for it to see otherwise
         self.store: Store | None = None
         self.stats = WriterStats()
         self._retry = _Retry(first_retry_s, 0.0, first_retry_s)
@@ -213,6 +223,7 @@ class Writer:
     # -- on the writer's thread ----------------------------------------------------------------
 
     def _commit(self, payloads: list[Payload]) -> Durable:
+        payloads = self._redacted(payloads)
         if self._ensure_store() and not self.spool.pending():
             try:
                 self._write(EventBatch.concat([p.batch for p in payloads]))
@@ -236,6 +247,21 @@ class Writer:
         self.stats.spooled_payloads += len(payloads)
         self._recover()
         return "spool"
+
+    def _redacted(self, payloads: list[Payload]) -> list[Payload]:
+        """The payloads with their text through the hook (a hook's failure is the call's, handled by
+        the hook's wrapper); a failure of the rewrite itself keeps nothing, rather than the text."""
+        if self._redact is None:
+            return payloads
+        try:
+            return [Payload(redacted(p.batch, self._redact)) for p in payloads]
+        except Exception as exc:
+            self.stats.failed_payloads += len(payloads)
+            log.exception("tokenomy server: the text of %d requests could not be redacted", len(payloads))
+            raise NotDurableError(
+                f"the collector could not put the text through its redaction hook ({type(exc).__name__}); "
+                "nothing was kept: retry later"
+            ) from exc
 
     def _ensure_store(self) -> bool:
         """True when the store is open, opening it when a retry is due."""
@@ -273,7 +299,7 @@ class Writer:
         count = 0
         for number, frame in enumerate(frames, 1):
             try:
-                batches.append(batch_of(frame, capture_content=self._capture_content))
+                batches.append(batch_of(frame, capture_content=self._capture_content, redact=self._redact))
             except PayloadError as exc:  # rows of another version, say: kept for a person or a later version
                 unread.append(f"frame {number} (kind {frame.kind.decode(errors='replace')}): {exc.message}")
                 continue
