@@ -145,3 +145,63 @@ def test_configure_refuses_a_redact_setting_it_cannot_load(tmp_path: Path) -> No
     toml.write_text('capture_content = true\nredact = "no_such_module_here:scrub"\n', encoding="utf-8")
     with pytest.raises(ConfigError, match="no_such_module_here"):
         capture.configure(f"duckdb:{tmp_path / 'x.duckdb'}", config_file=toml)
+
+
+def _scrubbing_module(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (folder / "scrubbing.py").write_text(
+        "import re\n\ndef scrub(text):\n    return re.sub(r'\\d{4}', '[card]', text)\n", encoding="utf-8"
+    )
+    monkeypatch.syspath_prepend(str(folder))
+
+
+def _stored_prompt(db: Path, call_id: str) -> str:
+    with open_store(db, read_only=True) as store:
+        (stored,) = [call for call in store.iter_calls() if call.id == call_id]
+    assert stored.content is not None
+    return str(stored.content.prompt)
+
+
+def test_the_sink_a_config_names_takes_its_redact_setting_too(
+    mock: MockThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No configure() at all: instrument() installs the sink tokenomy.toml names, with its hook."""
+    _scrubbing_module(tmp_path, monkeypatch)
+    db = tmp_path / "auto.duckdb"
+    (tmp_path / "tokenomy.toml").write_text(
+        f'sink = "duckdb:{db}"\ncapture_content = true\nredact = "scrubbing:scrub"\n', encoding="utf-8"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(RUNTIME, "_config_read", False)
+    monkeypatch.setattr(RUNTIME, "sink", None)
+    try:
+        client = capture.instrument(OpenAI(base_url=mock.openai_base_url, api_key="k", max_retries=0))
+        answer = client.chat.completions.create(model="gpt-4o", messages=CHAT)
+        assert capture.flush(30) is True
+    finally:
+        RUNTIME.shutdown(10)
+        RUNTIME.content = ContentSettings()
+    prompt = _stored_prompt(db, answer.id)
+    assert "my card is [card]" in prompt
+    assert "4111" not in prompt
+
+
+def test_a_client_that_keeps_text_itself_gets_the_configured_hook(
+    mock: MockThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _scrubbing_module(tmp_path, monkeypatch)
+    monkeypatch.setenv("TOKENOMY_REDACT", "scrubbing:scrub")
+    db = tmp_path / "client.duckdb"
+    monkeypatch.chdir(tmp_path)  # no tokenomy.toml here: the setting comes from the environment
+    capture.configure(f"duckdb:{db}", capture_content=False)
+    try:
+        client = capture.instrument(
+            OpenAI(base_url=mock.openai_base_url, api_key="k", max_retries=0), capture_content=True
+        )
+        answer = client.chat.completions.create(model="gpt-4o", messages=CHAT)
+        assert capture.flush(30) is True
+    finally:
+        RUNTIME.shutdown(10)
+        RUNTIME.content = ContentSettings()
+    prompt = _stored_prompt(db, answer.id)
+    assert "my card is [card]" in prompt
+    assert "4111" not in prompt

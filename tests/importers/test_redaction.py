@@ -78,15 +78,17 @@ def test_without_a_hook_the_native_file_keeps_its_text(
     assert texts["n-2"] == Content(prompt="RAISE", completion=f"{SECRET} back")
 
 
-def test_a_hook_is_not_called_when_content_capture_is_off(
+def test_a_hook_without_content_capture_is_refused_before_anything_is_read(
     store: DuckDBStore, pricer: Pricer, tmp_path: Path
 ) -> None:
+    """The command line refuses the same pair: a hook with no text kept would silently do nothing."""
+
     def never(text: str) -> str:
         raise AssertionError("the hook ran with content capture off")
 
-    summary = run(store, pricer, _native_file(tmp_path), redact=CheckedRedact(never))
-    assert summary.calls == 4
-    assert set(_texts(store).values()) == {None}
+    with pytest.raises(ConfigError, match="capture_content is False"):
+        run(store, pricer, _native_file(tmp_path), redact=CheckedRedact(never))
+    assert calls(store) == {}
 
 
 def test_a_hook_answering_no_string_keeps_the_call_without_text(
@@ -144,3 +146,24 @@ def test_a_bare_function_is_refused_with_what_to_pass(
     with pytest.raises(ConfigError, match=r"pass tokenomy\.capture\.redaction\.checked\(fn\)"):
         run(store, pricer, _native_file(tmp_path), capture_content=True, redact=scrub)
     assert calls(store) == {}
+
+
+@pytest.mark.parametrize("hooked", [True, False])
+def test_an_escaped_content_key_does_not_slip_past_on_the_fast_path(
+    store: DuckDBStore, pricer: Pricer, tmp_path: Path, hooked: bool
+) -> None:
+    """``"\\u0063ontent"`` is the key ``content`` to any JSON reader: with capture off its text must
+    be dropped, and with a hook it must go through it, as for the plain spelling."""
+    line = (
+        '{"id": "esc-1", "provider": "openai", "request_model": "gpt-4o-mini", '
+        '"started_at": "2026-03-01T10:00:00Z", "usage": {"input_uncached": 100, "output_visible": 5}, '
+        f'"\\u0063ontent": {{"prompt": "card {SECRET}", "completion": "ok {SECRET}"}}}}\n'
+    )
+    path = tmp_path / "escaped.jsonl"
+    path.write_text(line, encoding="utf-8")
+    redact = CheckedRedact(scrub) if hooked else None
+    summary = run(store, pricer, path, capture_content=hooked, redact=redact)
+    assert (summary.calls, summary.rejected) == (1, 0)
+    expected = Content(prompt="<16 chars>", completion="<14 chars>") if hooked else None
+    assert _texts(store) == {"esc-1": expected}
+    assert SECRET not in str(store.query("SELECT * FROM calls").to_pylist())

@@ -226,3 +226,52 @@ def test_settings_refuse_a_hook_without_content_capture(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="add --capture-content"):
         check(ServerSettings(db=tmp_path / "t.duckdb", redact=CheckedRedact(scrub)))
     check(ServerSettings(db=tmp_path / "t.duckdb", redact=CheckedRedact(scrub), capture_content=True))
+
+
+def _spooled(tmp_path: Path, kind: bytes) -> Frame:
+    """One group frame of the events body as a run without a hook spooled it (text as sent)."""
+    payload, _counts = payloads.events(_events_body(), ndjson=True, capture_content=True)
+    [frame] = payloads.spool_frames([payload], redacted=kind == b"H")
+    return frame
+
+
+def test_rows_spooled_without_a_hook_go_through_the_hook_of_the_run_that_replays_them(tmp_path: Path) -> None:
+    frame = _spooled(tmp_path, b"G")
+    assert frame.kind == payloads.GROUP
+    batch = payloads.batch_of(frame, capture_content=True, redact=CheckedRedact(scrub))
+    assert _texts(batch) == EXPECTED
+    # and a run that keeps no text stores none of it
+    assert set(_texts(payloads.batch_of(frame, capture_content=False)).values()) == {(None, None)}
+
+
+def test_rows_spooled_through_a_hook_are_replayed_as_they_are(tmp_path: Path) -> None:
+    frame = _spooled(tmp_path, b"H")
+    assert frame.kind == payloads.GROUP_REDACTED
+    assert payloads.payload_count(frame) == 1
+    seen: list[str] = []
+
+    def hook(text: str) -> str:
+        seen.append(text)
+        return text
+
+    batch = payloads.batch_of(frame, capture_content=True, redact=CheckedRedact(hook))
+    assert seen == []
+    assert _texts(batch)["c-1"] == (f"hello {SECRET} prompt", f"{SECRET} answer")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [lambda text: "bad \ud800 surrogate", lambda text: (_ for _ in ()).throw(SystemExit(3))],
+    ids=["lone surrogate", "SystemExit"],
+)
+def test_a_hook_that_answers_unwritable_text_or_exits_keeps_the_call_without_text(answer: Any) -> None:
+    payload, _counts = payloads.events(_events_body(), ndjson=True, capture_content=True)
+    batch = payloads.redacted(payload.batch, CheckedRedact(answer))
+    assert set(_texts(batch).values()) == {(None, None)}
+    assert batch.calls.num_rows == 4
+
+
+def test_settings_refuse_a_bare_function(tmp_path: Path) -> None:
+    settings = ServerSettings(db=tmp_path / "t.duckdb", capture_content=True, redact=scrub)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="not a loaded hook"):
+        check(settings)

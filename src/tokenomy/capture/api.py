@@ -6,7 +6,6 @@ import dataclasses
 import math
 import os
 
-from tokenomy.capture.redaction import load_hook
 from tokenomy.capture.runtime import RUNTIME, Redact
 from tokenomy.capture.sink.core import Sink
 from tokenomy.capture.sink.settings import settings_from_config
@@ -40,7 +39,8 @@ def configure(
             (an OTLP/HTTP collector), or a :class:`Sink`.
         capture_content: Keep prompt and completion text (off by default).
         redact: Applied to captured text before it leaves the process; else the ``redact`` setting
-            of tokenomy.toml or ``TOKENOMY_REDACT`` (``MODULE:FUNCTION``), when content is captured.
+            of tokenomy.toml or ``TOKENOMY_REDACT`` (``MODULE:FUNCTION``), loaded even when content
+            is not kept process-wide, since a client may keep it itself.
         queue_size: Most events waiting in memory.
         batch_size: Most events per batch.
         flush_interval: Seconds between flushes.
@@ -68,8 +68,6 @@ def configure(
         spool_dir=spool_dir,
         spool_max_bytes=spool_max_bytes,
     )
-    if redact is None and config.redact and config.capture_content:
-        redact = load_hook(config.redact)  # the setting serve and import take too: one for all
     settings = settings_from_config(config)
     if not spool:
         settings = dataclasses.replace(settings, spool_dir=None)

@@ -46,23 +46,26 @@ class CheckedRedact:
         """The hook's text for ``text``; raises when the hook raises or answers anything but a string."""
         try:
             answer: object = self.hook(text)
-        except Exception as exc:
+        except BaseException as exc:  # even SystemExit: a hook must not stop the thread it runs on
             _LOG.note(
                 f"redact:{self._name()}",  # each hook said once a minute, not one for all
                 f"tokenomy capture: the redact hook {self._name()} raised {type(exc).__name__}; "
                 "the call is kept without its content",
             )
-            raise
-        if isinstance(answer, str):
+            if isinstance(exc, Exception):
+                raise
+            raise RuntimeError(f"redact hook raised {type(exc).__name__}") from exc
+        if isinstance(answer, str) and _writable(answer):
             return answer
         if answer is None:  # no text, as the hook asked (the builder keeps None as None)
             return cast(str, None)
+        kind = "a string that is not valid Unicode" if isinstance(answer, str) else type(answer).__name__
         _LOG.note(
             f"redact:{self._name()}",
-            f"tokenomy capture: the redact hook {self._name()} returned {type(answer).__name__}, "
+            f"tokenomy capture: the redact hook {self._name()} returned {kind}, "
             "not a string; the call is kept without its content",
         )
-        raise TypeError(f"redact hook returned {type(answer).__name__}, not str")
+        raise TypeError(f"redact hook returned {kind}, not str")
 
     def texts(self, prompt: str | None, completion: str | None) -> tuple[str | None, str | None] | None:
         """``prompt`` and ``completion`` through the hook (None stays None); None when the hook fails
@@ -88,6 +91,15 @@ class CheckedRedact:
 
     def __repr__(self) -> str:
         return f"CheckedRedact({self.hook!r})"
+
+
+def _writable(text: str) -> bool:
+    """True when ``text`` can be stored as UTF-8 (a lone surrogate cannot: the whole batch would fail)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def checked(hook: Callable[[str], str] | None) -> Callable[[str], str] | None:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from tokenomy import config as config_module
 from tokenomy.capture.log import RateLimitedLog
-from tokenomy.capture.redaction import checked
+from tokenomy.capture.redaction import checked, load_hook
 from tokenomy.capture.sink.core import Sink
 from tokenomy.capture.sink.settings import SinkSettings, settings_from_config, spool_for, target_for
 from tokenomy.capture.sink.stats import SinkStats
@@ -152,15 +152,20 @@ class Runtime:
         Args:
             sink: A sink URL, a :class:`Sink`, or None for the configured one (``duckdb:`` if none).
             capture_content: Keep prompt and completion text (None: the config's setting).
-            redact: Applied to captured text before it leaves the process.
+            redact: Applied to captured text before it leaves the process (None: the config's
+                ``redact``, ``MODULE:FUNCTION``, loaded here).
             settings: Queue, batch and spool settings (None: from the config).
             config: The resolved configuration (None: :func:`tokenomy.config.load`).
             service_name: ``service.name`` of the OTLP target's spans.
 
         Raises:
-            ConfigError: The sink URL or a setting is invalid.
+            ConfigError: The sink URL or a setting is invalid, or the config's ``redact`` cannot be
+                loaded.
         """
         config = config or config_module.load()
+        if redact is None and config.redact:
+            # loaded whether or not content is kept process-wide: a client may keep it itself
+            redact = load_hook(config.redact)
         if isinstance(sink, Sink):
             chosen = sink
         else:

@@ -15,6 +15,7 @@ line-by-line path: the search for prompt text cannot vouch for the lost part.
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -36,7 +37,10 @@ from tokenomy.native import (
 )
 from tokenomy.schema import BUCKETS, OUTCOME_TARGETS, Attribution
 
-_CONTENT_MARK: Final = b'"content"'
+_CONTENT_MARK: Final = re.compile(rb'"content"|\\u00[2-7][0-9A-Fa-f]')
+"""A ``content`` key, or an escaped printable ASCII character (``"\\u0063ontent"`` is the same key to
+a JSON reader; JSON writers escape only quotes, control and non-ASCII characters, so a file holding
+such an escape is read line by line, where every key is seen as JSON sees it)."""
 _CHUNK: Final = 1 << 20
 
 
@@ -109,8 +113,8 @@ def _needs_rewrite(source: Source, options: ImportOptions) -> bool:
     return changes_text and _mentions(source, _CONTENT_MARK)
 
 
-def _mentions(source: Source, needle: bytes) -> bool:
-    """True when the (decompressed) file contains ``needle`` anywhere, or cannot be read to its end.
+def _mentions(source: Source, needle: re.Pattern[bytes]) -> bool:
+    """True when the (decompressed) file matches ``needle`` anywhere, or cannot be read to its end.
 
     A file whose gzip data is damaged is not vouched for: the line-by-line path then reads the
     records before the damage, drops their text unless asked, and reports the damage.
@@ -119,9 +123,9 @@ def _mentions(source: Source, needle: bytes) -> bool:
     try:
         with source.open(counted=False) as fh:
             while chunk := fh.read1(_CHUNK):
-                if needle in tail + chunk:
+                if needle.search(tail + chunk):
                     return True
-                tail = chunk[-len(needle) :]
+                tail = chunk[-16:]  # longer than any match, so one cut by a chunk's end is found
     except ImportFileError:
         return True
     return False

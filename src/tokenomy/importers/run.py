@@ -182,7 +182,8 @@ def import_paths(
         The per-file results and their totals.
 
     Raises:
-        ConfigError: ``fmt`` is not a known format, or ``redact`` is a bare function.
+        ConfigError: ``fmt`` is not a known format, or ``redact`` is a bare function or is given
+            without ``capture_content``.
     """
     if fmt != AUTO and fmt not in FORMATS:
         raise ConfigError(f"unknown import format {fmt!r}; use {AUTO} or one of: {', '.join(FORMATS)}")
@@ -190,6 +191,11 @@ def import_paths(
         raise ConfigError(
             f"import_paths: redact={redact!r} is not a loaded hook; pass "
             "tokenomy.capture.redaction.checked(fn), or load_hook('MODULE:FUNCTION')"
+        )
+    if redact is not None and not capture_content:
+        raise ConfigError(
+            "import_paths: a redaction hook is set but capture_content is False, so no text is kept "
+            "for it to see; pass capture_content=True, or no hook"
         )
     files = collect_files(paths)
     options = ImportOptions(

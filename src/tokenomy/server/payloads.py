@@ -56,6 +56,13 @@ those bytes compressed with zstd."""
 GROUP_PLAIN: Final = b"U"
 """A frame of rows for a group of payloads, uncompressed (written where pyarrow lacks zstd): their
 count (``<I``), then their rows' bytes."""
+GROUP_REDACTED: Final = b"H"
+GROUP_PLAIN_REDACTED: Final = b"V"
+"""``G`` and ``U`` frames whose text already went through the collector's redaction hook: replayed
+as they are (a hook need not leave its own output unchanged), where the text of a ``G`` or ``U``
+frame, spooled by a run without a hook, goes through the hook of the run that replays it."""
+_REDACTED_KIND: Final = {GROUP: GROUP_REDACTED, GROUP_PLAIN: GROUP_PLAIN_REDACTED}
+_GROUP_KIND: Final = {GROUP_REDACTED: GROUP, GROUP_PLAIN_REDACTED: GROUP_PLAIN}
 TRACES_PROTOBUF: Final = b"P"
 TRACES_JSON: Final = b"J"
 EVENTS_JSON: Final = b"E"
@@ -106,13 +113,17 @@ def events(body: bytes, ndjson: bool, *, capture_content: bool = False) -> tuple
     return Payload(batch), counts
 
 
-def spool_frames(group: Sequence[Payload]) -> list[Frame]:
+def spool_frames(group: Sequence[Payload], *, redacted: bool = False) -> list[Frame]:
     """The frames that spool ``group`` (payloads acknowledged together): one, holding all their rows
-    in order, unless their tables will not concatenate (then one a payload)."""
+    in order, unless their tables will not concatenate (then one a payload). ``redacted``: their
+    text went through the redaction hook (kinds ``H`` and ``V``)."""
     try:
-        return [group_frame([p.batch for p in group])]
+        frames = [group_frame([p.batch for p in group])]
     except pa.ArrowInvalid:  # tables of differing schemas, which the store would refuse as one batch too
-        return [group_frame([p.batch]) for p in group]
+        frames = [group_frame([p.batch]) for p in group]
+    if redacted:
+        frames = [Frame(_REDACTED_KIND[f.kind], f.body) for f in frames]
+    return frames
 
 
 def group_frame(batches: Sequence[EventBatch]) -> Frame:
@@ -134,6 +145,7 @@ def codec_available() -> bool:
 
 def payload_count(frame: Frame) -> int:
     """How many acknowledged payloads ``frame`` holds (1 but for a group)."""
+    frame = Frame(_GROUP_KIND.get(frame.kind, frame.kind), frame.body)
     if frame.kind == GROUP and len(frame.body) >= _GROUP_HEAD.size:
         return int(_GROUP_HEAD.unpack_from(frame.body)[0])
     if frame.kind == GROUP_PLAIN and len(frame.body) >= _PLAIN_HEAD.size:
@@ -263,19 +275,23 @@ def _added(kind: pa.DataType, rows: int) -> pa.Array:
 def batch_of(
     frame: Frame, *, capture_content: bool = False, redact: CheckedRedact | None = None
 ) -> EventBatch:
-    """The rows of a spooled frame: decoded (kinds ``G`` and ``U``, whose text went through the hook
-    before they were spooled), or read again from a body an earlier version spooled (its text then
-    put through ``redact``, as the text of a request is).
+    """The rows of a spooled frame: decoded (kinds ``G``, ``U``, ``H`` and ``V``), or read again from
+    a body an earlier version spooled. Their text is kept only under ``capture_content``, and put
+    through ``redact`` on the way to the store unless it went through a hook before it was spooled
+    (``H``, ``V``): rows spooled by a run without the hook, or with content capture on, may be
+    replayed by one with it, or with capture off.
 
     Raises:
         PayloadError: The frame no longer reads (its kind is unknown, or its bytes are bad).
     """
+    if frame.kind in _GROUP_KIND:  # its text went through a hook already: not through this one again
+        return batch_of(Frame(_GROUP_KIND[frame.kind], frame.body), capture_content=capture_content)
     if frame.kind == GROUP:
-        return decode_group(frame.body)
+        return _kept_text(decode_group(frame.body), capture_content, redact)
     if frame.kind == GROUP_PLAIN:
         if len(frame.body) < _PLAIN_HEAD.size:
             raise PayloadError(400, "a spooled group of uncompressed rows is cut short")
-        return decode_batch(frame.body[_PLAIN_HEAD.size :])
+        return _kept_text(decode_batch(frame.body[_PLAIN_HEAD.size :]), capture_content, redact)
     if frame.kind in (TRACES_PROTOBUF, TRACES_JSON):
         encoding = "protobuf" if frame.kind == TRACES_PROTOBUF else "json"
         return redacted(traces(frame.body, encoding, capture_content=capture_content)[0].batch, redact)
@@ -294,6 +310,22 @@ def redacted(batch: EventBatch, redact: CheckedRedact | None) -> EventBatch:
         return batch
     calls = _redacted_calls(batch.calls, redact)
     spans = _redacted_column(batch.spans, "status_message", redact)
+    if calls is batch.calls and spans is batch.spans:
+        return batch
+    return dataclasses.replace(batch, calls=calls, spans=spans)
+
+
+def _kept_text(batch: EventBatch, capture_content: bool, redact: CheckedRedact | None) -> EventBatch:
+    """``batch`` with its text put through ``redact``, or without any text when capture is off."""
+    if capture_content:
+        return redacted(batch, redact)
+    calls = batch.calls
+    for name in ("prompt_text", "completion_text"):
+        if _holds_text(calls, name):
+            calls = _with_column(calls, name, [None] * calls.num_rows)
+    spans = batch.spans
+    if _holds_text(spans, "status_message"):
+        spans = _with_column(spans, "status_message", [None] * spans.num_rows)
     if calls is batch.calls and spans is batch.spans:
         return batch
     return dataclasses.replace(batch, calls=calls, spans=spans)

@@ -123,6 +123,11 @@ def check(settings: ServerSettings) -> None:
         raise ConfigError(
             f"checkpoint_mb is {settings.checkpoint_mb}: use at least 1 (MiB of write-ahead log)"
         )
+    if settings.redact is not None and not callable(getattr(settings.redact, "texts", None)):
+        raise ConfigError(
+            f"redact={settings.redact!r} is not a loaded hook; pass "
+            "tokenomy.capture.redaction.checked(fn), or load_hook('MODULE:FUNCTION')"
+        )
     if settings.redact is not None and not settings.capture_content:
         raise ConfigError(
             "a redaction hook is set but content capture is off, so there is no text for it to see: "

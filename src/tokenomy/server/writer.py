@@ -234,7 +234,7 @@ class Writer:
                 self.stats.stored_payloads += len(payloads)
                 return "store"
         try:
-            self.spool.append(spool_frames(payloads))
+            self.spool.append(spool_frames(payloads, redacted=self._redact is not None))
         except Exception as exc:  # the disk refused (OSError), or rows that would not encode
             self.stats.failed_payloads += len(payloads)
             reason = (exc.strerror if isinstance(exc, OSError) else None) or f"{type(exc).__name__}: {exc}"
