@@ -348,3 +348,23 @@ def test_a_crlf_line_is_measured_without_its_line_break(tmp_path: Path, pricer: 
         "record 2: truncated JSON: line 2 ends before the value is complete "
         "(expecting ',' delimiter at column 16)."
     )
+
+
+def test_without_content_neither_path_stores_text(tmp_path: Path, pricer: Pricer) -> None:
+    """``keep_content=False`` drops the prompt and completion on the fast path and on the fallback,
+    whatever the spelling of the key (``"\\u0063ontent"`` is ``content`` to a JSON reader)."""
+    line = native_line(full_call("escaped")).replace('"content"', '"\\u0063ontent"')
+    assert '"\\u0063ontent"' in line
+    good = tmp_path / "text.jsonl"
+    good.write_text(native_line(full_call("plain")) + "\n" + line + "\n", encoding="utf-8")
+    bad = tmp_path / "text-and-a-bad-line.jsonl"  # a bad line sends the file down the Python path
+    bad.write_text(good.read_text(encoding="utf-8") + '{"id": "broken", "usage": 5}\n', encoding="utf-8")
+    for path, fast_path in ((good, True), (bad, False)):
+        with fresh(tmp_path, f"{path.stem}.duckdb") as store:
+            result = store.import_native_jsonl(path, pricer=pricer, keep_content=False)
+            assert (result.fast_path, result.calls) == (fast_path, 2)
+            texts = store.query("SELECT id, prompt_text, completion_text FROM calls ORDER BY id").to_pylist()
+            assert texts == [
+                {"id": "escaped", "prompt_text": None, "completion_text": None},
+                {"id": "plain", "prompt_text": None, "completion_text": None},
+            ]

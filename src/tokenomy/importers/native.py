@@ -1,16 +1,16 @@
 """Native JSONL (:mod:`tokenomy.native`): handed to the store's fast path whenever nothing needs changing.
 
 The store imports native JSONL in SQL (:meth:`tokenomy.store.Store.import_native_jsonl`), with its
-own per-record error reporting and its own Python fallback. That path stores records as they
-are, so this importer reads the file itself, line by line, when the run must change them: when
-an attribution is given (it fills the fields records leave empty) or when the file carries
-prompt or completion text and either content capture is off (the text is dropped) or a
-redaction hook is set (every text must go through it). A gzip file is decompressed to a
-temporary file for the fast path. When its gzip data is damaged (cut short, a wrong checksum),
-the complete lines decompressed before the damage are imported, as the line-by-line path keeps
-the records read before it, and the file is reported as failed with the reason (with --strict
-nothing of it is stored). Unless content is captured without a hook, such a file takes the
-line-by-line path: the search for prompt text cannot vouch for the lost part.
+own per-record error reporting and its own Python fallback. That path stores records as they are,
+but for their text, which it drops when content capture is off (however the file spells the key), so
+this importer reads the file itself, line by line, when the run must change them: when an
+attribution is given (it fills the fields records leave empty) or when the file may carry prompt or
+completion text and a redaction hook is set (every text must go through it). A gzip file is
+decompressed to a temporary file for the fast path. When its gzip data is damaged (cut short, a
+wrong checksum), the complete lines decompressed before the damage are imported, as the line-by-line
+path keeps the records read before it, and the file is reported as failed with the reason (with
+--strict nothing of it is stored). With a hook, such a file takes the line-by-line path: the search
+for prompt text cannot vouch for the lost part.
 """
 
 from __future__ import annotations
@@ -37,10 +37,12 @@ from tokenomy.native import (
 )
 from tokenomy.schema import BUCKETS, OUTCOME_TARGETS, Attribution
 
-_CONTENT_MARK: Final = re.compile(rb'"content"|\\u00[2-7][0-9A-Fa-f]')
-"""A ``content`` key, or an escaped printable ASCII character (``"\\u0063ontent"`` is the same key to
-a JSON reader; JSON writers escape only quotes, control and non-ASCII characters, so a file holding
-such an escape is read line by line, where every key is seen as JSON sees it)."""
+_CONTENT_MARK: Final = b'"content"'
+_ESCAPE: Final = b"\\u00"
+_PRINTABLE_ESCAPE: Final = re.compile(rb"\\u00[2-7][0-9A-Fa-f]")
+"""An escaped printable ASCII character: ``"\\u0063ontent"`` is the key ``content`` to a JSON reader.
+JSON writers escape only quotes, control and non-ASCII characters, so a file holding such an escape
+is read line by line, where every key is seen as JSON sees it."""
 _CHUNK: Final = 1 << 20
 
 
@@ -109,12 +111,13 @@ class NativeImporter(RecordImporter):
 def _needs_rewrite(source: Source, options: ImportOptions) -> bool:
     if options.attribution != Attribution():
         return True
-    changes_text = not options.capture_content or redaction(options) is not None
-    return changes_text and _mentions(source, _CONTENT_MARK)
+    # with capture off the store drops the text itself, on both of its paths; a hook must see it
+    return redaction(options) is not None and _mentions(source, _CONTENT_MARK)
 
 
-def _mentions(source: Source, needle: re.Pattern[bytes]) -> bool:
-    """True when the (decompressed) file matches ``needle`` anywhere, or cannot be read to its end.
+def _mentions(source: Source, needle: bytes) -> bool:
+    """True when the (decompressed) file contains ``needle``, or an escaped printable ASCII character
+    (which may spell it), anywhere, or cannot be read to its end.
 
     A file whose gzip data is damaged is not vouched for: the line-by-line path then reads the
     records before the damage, drops their text unless asked, and reports the damage.
@@ -123,7 +126,8 @@ def _mentions(source: Source, needle: re.Pattern[bytes]) -> bool:
     try:
         with source.open(counted=False) as fh:
             while chunk := fh.read1(_CHUNK):
-                if needle.search(tail + chunk):
+                window = tail + chunk
+                if needle in window or (_ESCAPE in window and _PRINTABLE_ESCAPE.search(window)):
                     return True
                 tail = chunk[-16:]  # longer than any match, so one cut by a chunk's end is found
     except ImportFileError:
@@ -167,7 +171,11 @@ def _fast(path: Path, source: Source, ctx: Context) -> FileResult:
     name = source.name
     try:
         imported = ctx.store.import_native_jsonl(
-            path, pricer=ctx.pricer, strict=ctx.strict, progress=source.report_fraction
+            path,
+            pricer=ctx.pricer,
+            strict=ctx.strict,
+            progress=source.report_fraction,
+            keep_content=ctx.options.capture_content,
         )
     except ImportFileError as exc:
         if exc.path == str(path) and path != source.path:  # a temporary copy: name the user's file

@@ -175,8 +175,10 @@ class Store(Protocol):
         pricer: PricerLike,
         strict: bool = False,
         progress: Progress | None = None,
+        keep_content: bool = True,
     ) -> ImportResult:
-        """Import a native JSONL file (calls and ``"type": "charge"`` lines), pricing unpriced calls."""
+        """Import a native JSONL file (calls and ``"type": "charge"`` lines), pricing unpriced calls;
+        without ``keep_content`` no prompt or completion text is stored."""
         ...
 
     def known_ids(self, ids: Iterable[str], table: Literal["calls", "charges"] = "calls") -> set[str]:

@@ -205,6 +205,7 @@ class DuckDBStore:
         pricer: PricerLike,
         strict: bool = False,
         progress: Progress | None = None,
+        keep_content: bool = True,
     ) -> ImportResult:
         """Import a native JSONL file: SQL fast path, or line by line when a record is bad.
 
@@ -213,6 +214,7 @@ class DuckDBStore:
             pricer: Prices the calls that carry no cost (calls with a cost keep it).
             strict: Stop at the first bad record and store nothing from the file.
             progress: Called with (bytes done, bytes total) as the import advances.
+            keep_content: False stores no prompt or completion text, on either path.
 
         Returns:
             What was stored, skipped and rejected (each bad record with its line and field).
@@ -223,7 +225,7 @@ class DuckDBStore:
         self._check_writable()
         with self._lock:
             return duckdb_import.import_file(
-                self, Path(path), pricer=pricer, strict=strict, progress=progress
+                self, Path(path), pricer=pricer, strict=strict, progress=progress, keep_content=keep_content
             )
 
     def next_stamp(self) -> datetime:

@@ -74,17 +74,26 @@ _SURVEY_SHARE: Final = 0.25
 
 
 def import_file(
-    store: DuckDBStore, path: Path, *, pricer: PricerLike, strict: bool, progress: Progress | None
+    store: DuckDBStore,
+    path: Path,
+    *,
+    pricer: PricerLike,
+    strict: bool,
+    progress: Progress | None,
+    keep_content: bool = True,
 ) -> ImportResult:
-    """Import one native JSONL file into ``store`` (see the module docstring).
+    """Import one native JSONL file into ``store`` (see the module docstring); without
+    ``keep_content`` no prompt or completion text is stored, on either path.
 
     Raises:
         ImportFileError: The file is missing, empty, compressed or binary.
     """
     size = check_file(path)
-    result = _fast_path(store, path, size, pricer, progress)
+    result = _fast_path(store, path, size, pricer, progress, keep_content)
     if result is None:
-        result = import_line_by_line(store, path, pricer=pricer, strict=strict, progress=progress)
+        result = import_line_by_line(
+            store, path, pricer=pricer, strict=strict, progress=progress, keep_content=keep_content
+        )
     if progress is not None:
         progress(size, size)
     return result
@@ -118,8 +127,13 @@ class _Meter:
         return _Polling(con, self, start, end)
 
 
-def _fast_path(
-    store: DuckDBStore, path: Path, size: int, pricer: PricerLike, progress: Progress | None
+def _fast_path(  # noqa: PLR0917  (one call site)
+    store: DuckDBStore,
+    path: Path,
+    size: int,
+    pricer: PricerLike,
+    progress: Progress | None,
+    keep_content: bool,
 ) -> ImportResult | None:
     con = store.connection
     meter = _Meter(size, progress)
@@ -130,7 +144,9 @@ def _fast_path(
             stamp = store.next_stamp()
             con.execute("BEGIN TRANSACTION")
             try:
-                calls, charges = _insert_file(con, str(path), survey, pricer=pricer, stamp=stamp, meter=meter)
+                calls, charges = _insert_file(
+                    con, calls_select(str(path), keep_content=keep_content), survey, pricer, stamp, meter
+                )
                 try:
                     roll_sessions(con, stamp)
                 except duckdb.Error as exc:  # not a line SQL cannot vouch for: no second reading
@@ -178,11 +194,10 @@ def _survey(con: duckdb.DuckDBPyConnection, path: Path, meter: _Meter) -> _Surve
     )
 
 
-def _insert_file(
+def _insert_file(  # noqa: PLR0917  (one call site)
     con: duckdb.DuckDBPyConnection,
-    path: str,
+    select: str,
     survey: _Survey,
-    *,
     pricer: PricerLike,
     stamp: datetime,
     meter: _Meter,
@@ -199,12 +214,12 @@ def _insert_file(
     if survey.calls:
         with meter.span(con, _SURVEY_SHARE, 1.0):
             if survey.repeats:
-                calls = _insert_staged_calls(con, path, stamp)
+                calls = _insert_staged_calls(con, select, stamp)
             else:
-                calls = _count(con.execute(insert_calls_sql(calls_select(path)), [stamp]))
+                calls = _count(con.execute(insert_calls_sql(select), [stamp]))
                 if survey.repeats is None and _repeats_among(con, "calls", stamp):
                     con.execute("DELETE FROM calls WHERE imported_at = ?", [stamp])
-                    calls = _insert_staged_calls(con, path, stamp)
+                    calls = _insert_staged_calls(con, select, stamp)
         price_leftovers(con, pricer, stamp)
     if survey.charges:  # from the survey's table, when it kept them
         source, skip = charges_select(survey.charge_lines), ""
@@ -214,9 +229,10 @@ def _insert_file(
     return calls, charges
 
 
-def _insert_staged_calls(con: duckdb.DuckDBPyConnection, path: str, stamp: datetime) -> int:
-    """Insert the file's calls through a stage in file order, the first of each repeated id only."""
-    source, skip = _staged(con, STAGE, calls_select(path))
+def _insert_staged_calls(con: duckdb.DuckDBPyConnection, select: str, stamp: datetime) -> int:
+    """Insert the file's calls (``select``: :func:`calls_select`) through a stage in file order, the
+    first of each repeated id only."""
+    source, skip = _staged(con, STAGE, select)
     return _count(con.execute(insert_calls_sql(source, skip=skip), [stamp]))
 
 
@@ -341,8 +357,10 @@ def import_line_by_line(
     pricer: PricerLike,
     strict: bool = False,
     progress: Progress | None = None,
+    keep_content: bool = True,
 ) -> ImportResult:
-    """The Python path on its own: every line read with :func:`tokenomy.native.call_from_native`.
+    """The Python path on its own: every line read with :func:`tokenomy.native.call_from_native`
+    (its text dropped without ``keep_content``).
 
     :func:`import_file` takes it when the fast path cannot vouch for a file; tests and
     benchmarks call it directly to compare the two paths.
@@ -361,6 +379,8 @@ def import_line_by_line(
                 return result
             for error in batch.errors:
                 result.reject(error)
+            if not keep_content:
+                batch.calls = [c.replace(content=None) if c.content is not None else c for c in batch.calls]
             _store_batch(store, stamp, pricer, batch, result)
             if progress is not None:
                 progress(min(batch.position, size), size)

@@ -378,15 +378,22 @@ def pricing_flags(has_cost: str) -> str:
         END AS _pricing"""
 
 
-def calls_select(path: str) -> str:
+_TEXT_COLUMNS: Final = frozenset({"prompt_text", "completion_text"})
+
+
+def calls_select(path: str, *, keep_content: bool = True) -> str:
     """The call lines of a native JSONL file as ``calls`` rows plus :func:`pricing_flags`.
 
     The cost columns hold the line's own cost (NULL when it has none); ``imported_at`` is left to
-    the insert. Raises :data:`REJECTED` (through DuckDB) at the first line it cannot vouch for.
+    the insert. Without ``keep_content`` the prompt and completion text are NULL (still checked, as
+    the line-by-line read checks them), however the file spells their key. Raises :data:`REJECTED`
+    (through DuckDB) at the first line it cannot vouch for.
     """
     sel = _Select()
     for part in (_call_scalars, _usage, _call_rest, _cost):
         part(sel)
+    if not keep_content:
+        sel.columns = [(n, "NULL" if n in _TEXT_COLUMNS else v) for n, v in sel.columns]
     in_total, in_mismatch = _side_total(INPUT_BUCKETS, "input_total")
     out_total, out_mismatch = _side_total(OUTPUT_BUCKETS, "output_total")
     tm, me = (_quote(q.value) for q in (Quality.TOTAL_MISMATCH, Quality.MODALITY_EXCEEDS_BUCKET))
