@@ -186,10 +186,14 @@ def test_rows_come_back_from_the_spool_as_they_went_in(tmp_path: Path) -> None:
     spool.append([payload.frame()])
     got: list[Frame] = []
     assert spool.replay(got.extend) == 1
-    batch = payloads.batch_of(got[0])
+    batch = payloads.batch_of(got[0], capture_content=True)
     for name in ("calls", "charges", "outcomes", "spans"):
         assert getattr(batch, name).equals(getattr(payload.batch, name)), name
     assert batch.spans.column("status_message").to_pylist() == [STATUS, STATUS]
+    # a run that keeps no content replays them without it
+    plain = payloads.batch_of(got[0])
+    assert plain.spans.column("status_message").to_pylist() == [None, None]
+    assert plain.calls.column("id").equals(payload.batch.calls.column("id"))
 
 
 def test_a_frame_of_rows_from_another_version_is_given_this_versions_columns() -> None:
