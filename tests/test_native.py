@@ -97,3 +97,11 @@ def test_a_count_beyond_64_bits_names_its_field(usage: dict[str, object], field:
     with pytest.raises(FieldError, match="must fit in 64 bits") as raised:
         call_from_native({"id": "c1", "provider": "openai", "request_model": "gpt-4o", "usage": usage})
     assert raised.value.field == field
+
+
+@pytest.mark.parametrize("total", ["1e30", "100000000000000000000000000", "NaN"])
+def test_a_cost_the_store_cannot_hold_names_its_field(total: str) -> None:
+    record = {"id": "c1", "provider": "openai", "request_model": "gpt-4o", "cost": {"total": total}}
+    with pytest.raises(FieldError, match="not a finite amount below 10\\*\\*26") as raised:
+        call_from_native(record)
+    assert raised.value.field == "cost.total"

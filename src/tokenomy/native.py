@@ -514,8 +514,8 @@ def _opt_decimal(value: Any, field: str) -> Decimal | None:
         amount = Decimal(str(value))
     except InvalidOperation as exc:
         raise FieldError(field, f"not a decimal number: {value!r}") from exc
-    if not amount.is_finite():
-        raise FieldError(field, f"not a finite amount: {value!r}")
+    if not amount.is_finite() or amount.adjusted() >= 26:  # the store's DECIMAL(38, 12) holds < 10**26
+        raise FieldError(field, f"not a finite amount below 10**26: {value!r}")
     return amount
 
 
