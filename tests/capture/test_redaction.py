@@ -111,23 +111,20 @@ def test_a_hook_returning_a_list_loses_the_content_not_the_batch_and_says_so(
     assert stored[first.id].usage.output_total == first.usage.completion_tokens
 
 
-def test_configure_takes_the_redact_setting_that_serve_and_import_take(
-    mock: MockThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """One ``redact`` setting in tokenomy.toml (or TOKENOMY_REDACT) holds for the SDK too: without it a
-    shared file asking for redaction would have the SDK store the text as it came."""
-    (tmp_path / "scrubbing.py").write_text(
+def _scrubbing_module(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (folder / "scrubbing.py").write_text(
         "import re\n\ndef scrub(text):\n    return re.sub(r'\\d{4}', '[card]', text)\n", encoding="utf-8"
     )
-    monkeypatch.syspath_prepend(str(tmp_path))
-    db = tmp_path / "shared.duckdb"
-    toml = tmp_path / "tokenomy.toml"
-    toml.write_text(
-        f'sink = "duckdb:{db}"\ncapture_content = true\nredact = "scrubbing:scrub"\n', encoding="utf-8"
-    )
-    capture.configure(config_file=toml)
+    monkeypatch.syspath_prepend(str(folder))
+
+
+def _stored_prompt_of_one_call(mock: MockThread, db: Path, **instrument: Any) -> str:
+    """Make one call through an instrumented client (the process's sink already chosen, or chosen
+    by ``instrument``), stop the sink, and read the prompt the store kept for it."""
     try:
-        client = capture.instrument(OpenAI(base_url=mock.openai_base_url, api_key="k", max_retries=0))
+        client = capture.instrument(
+            OpenAI(base_url=mock.openai_base_url, api_key="k", max_retries=0), **instrument
+        )
         answer = client.chat.completions.create(model="gpt-4o", messages=CHAT)
         assert capture.flush(30) is True
     finally:
@@ -136,8 +133,28 @@ def test_configure_takes_the_redact_setting_that_serve_and_import_take(
     with open_store(db, read_only=True) as store:
         (stored,) = [call for call in store.iter_calls() if call.id == answer.id]
     assert stored.content is not None
-    assert "my card is [card]" in str(stored.content.prompt)
-    assert "4111" not in str(stored.content.prompt)
+    return str(stored.content.prompt)
+
+
+def _shared_toml(folder: Path, db: Path) -> Path:
+    toml = folder / "tokenomy.toml"
+    toml.write_text(
+        f'sink = "duckdb:{db}"\ncapture_content = true\nredact = "scrubbing:scrub"\n', encoding="utf-8"
+    )
+    return toml
+
+
+def test_configure_takes_the_redact_setting_that_serve_and_import_take(
+    mock: MockThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One ``redact`` setting in tokenomy.toml (or TOKENOMY_REDACT) holds for the SDK too: without it a
+    shared file asking for redaction would have the SDK store the text as it came."""
+    _scrubbing_module(tmp_path, monkeypatch)
+    db = tmp_path / "shared.duckdb"
+    capture.configure(config_file=_shared_toml(tmp_path, db))
+    prompt = _stored_prompt_of_one_call(mock, db)
+    assert "my card is [card]" in prompt
+    assert "4111" not in prompt
 
 
 def test_configure_refuses_a_redact_setting_it_cannot_load(tmp_path: Path) -> None:
@@ -147,40 +164,17 @@ def test_configure_refuses_a_redact_setting_it_cannot_load(tmp_path: Path) -> No
         capture.configure(f"duckdb:{tmp_path / 'x.duckdb'}", config_file=toml)
 
 
-def _scrubbing_module(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (folder / "scrubbing.py").write_text(
-        "import re\n\ndef scrub(text):\n    return re.sub(r'\\d{4}', '[card]', text)\n", encoding="utf-8"
-    )
-    monkeypatch.syspath_prepend(str(folder))
-
-
-def _stored_prompt(db: Path, call_id: str) -> str:
-    with open_store(db, read_only=True) as store:
-        (stored,) = [call for call in store.iter_calls() if call.id == call_id]
-    assert stored.content is not None
-    return str(stored.content.prompt)
-
-
 def test_the_sink_a_config_names_takes_its_redact_setting_too(
     mock: MockThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """No configure() at all: instrument() installs the sink tokenomy.toml names, with its hook."""
     _scrubbing_module(tmp_path, monkeypatch)
     db = tmp_path / "auto.duckdb"
-    (tmp_path / "tokenomy.toml").write_text(
-        f'sink = "duckdb:{db}"\ncapture_content = true\nredact = "scrubbing:scrub"\n', encoding="utf-8"
-    )
+    _shared_toml(tmp_path, db)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(RUNTIME, "_config_read", False)
     monkeypatch.setattr(RUNTIME, "sink", None)
-    try:
-        client = capture.instrument(OpenAI(base_url=mock.openai_base_url, api_key="k", max_retries=0))
-        answer = client.chat.completions.create(model="gpt-4o", messages=CHAT)
-        assert capture.flush(30) is True
-    finally:
-        RUNTIME.shutdown(10)
-        RUNTIME.content = ContentSettings()
-    prompt = _stored_prompt(db, answer.id)
+    prompt = _stored_prompt_of_one_call(mock, db)
     assert "my card is [card]" in prompt
     assert "4111" not in prompt
 
@@ -193,15 +187,6 @@ def test_a_client_that_keeps_text_itself_gets_the_configured_hook(
     db = tmp_path / "client.duckdb"
     monkeypatch.chdir(tmp_path)  # no tokenomy.toml here: the setting comes from the environment
     capture.configure(f"duckdb:{db}", capture_content=False)
-    try:
-        client = capture.instrument(
-            OpenAI(base_url=mock.openai_base_url, api_key="k", max_retries=0), capture_content=True
-        )
-        answer = client.chat.completions.create(model="gpt-4o", messages=CHAT)
-        assert capture.flush(30) is True
-    finally:
-        RUNTIME.shutdown(10)
-        RUNTIME.content = ContentSettings()
-    prompt = _stored_prompt(db, answer.id)
+    prompt = _stored_prompt_of_one_call(mock, db, capture_content=True)
     assert "my card is [card]" in prompt
     assert "4111" not in prompt

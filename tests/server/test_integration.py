@@ -70,19 +70,24 @@ def _start(db: Path, *extra: str, env: dict[str, str] | None = None) -> Server:
     raise AssertionError(f"the server did not start: {process.stderr.read()}")
 
 
+def stop(server: Server) -> None:
+    """Stop ``server`` as an operator would (SIGTERM), killing it only if it does not end in 30 s."""
+    if server.process.poll() is None:
+        server.process.send_signal(signal.SIGTERM)
+        try:
+            server.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait()
+
+
 @contextmanager
 def serving(db: Path, *extra: str) -> Iterator[Server]:
     server = _start(db, *extra)
     try:
         yield server
     finally:
-        if server.process.poll() is None:
-            server.process.send_signal(signal.SIGTERM)
-            try:
-                server.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.process.kill()
-                server.process.wait()
+        stop(server)
 
 
 def _events(prefix: str, n: int) -> bytes:

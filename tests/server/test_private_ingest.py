@@ -23,7 +23,7 @@ from tokenomy.server.settings import ServerSettings
 from tokenomy.server.spool import Frame, Spool, read_segment
 from tokenomy.server.writer import Writer
 from tokenomy.store import open_store
-from tokenomy.store.events import EventBatch, EventCounts
+from tokenomy.store.events import EventBatch
 
 TRACE = "0af7651916cd43dd8448eb211c80319c"
 STATUS = "PROMPT status message sk-test-KEY123"
@@ -117,19 +117,6 @@ def test_status_messages_are_stored_when_content_capture_is_on(tmp_path: Path, p
     assert not _leaked(json.dumps([s["attributes"] for s in session["spans"]]))
 
 
-class RecordingStore(FakeStore):
-    """A fake store that keeps every batch it was given."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.written: list[EventBatch] = []
-
-    def write_events(self, batch: EventBatch, *, pricer: object) -> EventCounts:
-        counts = super().write_events(batch, pricer=pricer)
-        self.written.append(batch)
-        return counts
-
-
 def _locked_writer(tmp_path: Path, store: FakeStore, capture_content: bool = False) -> Writer:
     """A writer whose store cannot be opened until ``store.failing`` is cleared."""
 
@@ -147,7 +134,7 @@ def test_the_spool_keeps_rows_without_content_in_owner_only_files(tmp_path: Path
     body = request_bytes(_spans()) if encoding == "protobuf" else request_json(_spans())
     assert _leaked(body.decode("latin-1"))  # the body carries them all
     payload, _read = payloads.traces(body, encoding)
-    store = RecordingStore()
+    store = FakeStore()
     store.failing = True
 
     async def scenario() -> list[str]:

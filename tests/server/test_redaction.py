@@ -20,7 +20,7 @@ from tokenomy.server import payloads
 from tokenomy.server.settings import ServerSettings, check
 from tokenomy.server.spool import Frame, Spool, read_segment
 from tokenomy.server.writer import Writer
-from tokenomy.store.events import EventBatch, EventCounts
+from tokenomy.store.events import EventBatch
 
 SECRET = "SECRET-4f1c"
 TRACE = "0af7651916cd43dd8448eb211c80319c"
@@ -96,26 +96,27 @@ def test_no_hook_or_no_text_leaves_the_batch_as_it_is() -> None:
     assert payloads.redacted(kept.batch, None) is kept.batch
 
 
-class RecordingStore(FakeStore):
-    """A fake store keeping every batch it was given, and the thread each came on."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.written: list[EventBatch] = []
-
-    def write_events(self, batch: EventBatch, *, pricer: object) -> EventCounts:
-        counts = super().write_events(batch, pricer=pricer)
-        self.written.append(batch)
-        return counts
-
-
-def _writer(tmp_path: Path, store: RecordingStore, **options: Any) -> Writer:
+def _writer(tmp_path: Path, store: FakeStore, **options: Any) -> Writer:
     def opener() -> Any:
         if store.failing:
             raise StoreError("locked by another process")
         return store
 
     return Writer(opener, Spool(tmp_path / "spool"), pricer=object(), first_retry_s=0.01, **options)  # type: ignore[arg-type]
+
+
+def _submitted(tmp_path: Path, store: FakeStore, payload: payloads.Payload, **options: Any) -> str:
+    """Where a writer with ``options`` put ``payload``: "store" or "spool"."""
+
+    async def scenario() -> str:
+        w = _writer(tmp_path, store, **options)
+        await w.start()
+        try:
+            return await w.submit(payload)
+        finally:
+            await w.stop()
+
+    return asyncio.run(scenario())
 
 
 def test_the_writer_redacts_on_its_own_thread_before_the_store(tmp_path: Path) -> None:
@@ -125,18 +126,10 @@ def test_the_writer_redacts_on_its_own_thread_before_the_store(tmp_path: Path) -
         threads.append(threading.current_thread().name)
         return scrub(text)
 
-    store = RecordingStore()
+    store = FakeStore()
     payload, _counts = payloads.events(_events_body(), ndjson=True, capture_content=True)
 
-    async def scenario() -> str:
-        w = _writer(tmp_path, store, capture_content=True, redact=CheckedRedact(hook))
-        await w.start()
-        try:
-            return await w.submit(payload)
-        finally:
-            await w.stop()
-
-    assert asyncio.run(scenario()) == "store"
+    assert _submitted(tmp_path, store, payload, capture_content=True, redact=CheckedRedact(hook)) == "store"
     [written] = store.written
     assert _texts(written) == EXPECTED
     assert threads
@@ -150,7 +143,7 @@ def test_the_spool_holds_only_the_hooks_text_and_replays_it_as_it_is(tmp_path: P
         calls.append(text)
         return scrub(text)
 
-    store = RecordingStore()
+    store = FakeStore()
     store.failing = True
     payload, _counts = payloads.events(_events_body(), ndjson=True, capture_content=True)
 
@@ -193,18 +186,10 @@ def test_a_writer_without_content_capture_never_calls_the_hook(tmp_path: Path) -
     def hook(text: str) -> str:
         raise AssertionError("the hook ran with content capture off")
 
-    store = RecordingStore()
+    store = FakeStore()
     payload, _counts = payloads.events(_events_body(), ndjson=True, capture_content=False)
 
-    async def scenario() -> str:
-        w = _writer(tmp_path, store, capture_content=False, redact=CheckedRedact(hook))
-        await w.start()
-        try:
-            return await w.submit(payload)
-        finally:
-            await w.stop()
-
-    assert asyncio.run(scenario()) == "store"
+    assert _submitted(tmp_path, store, payload, capture_content=False, redact=CheckedRedact(hook)) == "store"
     assert _texts(store.written[0]) == dict.fromkeys(EXPECTED, (None, None))
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.server.support import SpanSpec, request_bytes
-from tests.server.test_integration import Server, _start
+from tests.server.test_integration import Server, _start, stop
 from tokenomy.server import payloads
 from tokenomy.server.spool import read_segment
 from tokenomy.store import open_store
@@ -82,16 +81,6 @@ def _post(server: Server) -> None:
     assert status == 200, body
 
 
-def _stop(server: Server) -> None:
-    if server.process.poll() is None:
-        server.process.send_signal(signal.SIGTERM)
-        try:
-            server.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
-            server.process.wait()
-
-
 def _hook_env(tmp_path: Path) -> dict[str, str]:
     folder = tmp_path / "hooks"
     folder.mkdir()
@@ -143,7 +132,7 @@ def test_serve_stores_and_spools_only_the_hooks_text(tmp_path: Path) -> None:
             time.sleep(0.2)
         _post(server)  # again, straight to the store this time (the ids are known: kept once)
     finally:
-        _stop(server)
+        stop(server)
     assert server.process.returncode == 0
     read = payloads.traces(_span_body(), "protobuf", capture_content=True)[0].batch.calls
     [prompt] = read.column("prompt_text").to_pylist()  # the span's text as the collector reads it

@@ -20,10 +20,11 @@ from tokenomy.store.events import EventBatch, EventCounts
 
 
 class FakeStore:
-    """Records the call ids of every batch written; fails while ``failing`` is set."""
+    """Records every batch written (``written``) and its call ids; fails while ``failing`` is set."""
 
     def __init__(self) -> None:
         self.batches: list[list[str]] = []
+        self.written: list[EventBatch] = []
         self.priced: list[EventBatch] = []
         self.failing = False
         self.closed = False
@@ -32,6 +33,7 @@ class FakeStore:
         if self.failing:
             raise StoreError("disk unhappy")
         self.batches.append(batch.calls.column("id").to_pylist())
+        self.written.append(batch)
         return EventCounts(calls=batch.calls.num_rows)
 
     def write_priced_events(self, batch: EventBatch) -> EventCounts:

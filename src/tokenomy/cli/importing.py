@@ -21,8 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from tokenomy.capture.redaction import configured_hook
-from tokenomy.cli.options import config_option, db_option, option_value, resolve
+from tokenomy.cli.options import config_option, db_option, redact_hook, redact_option, resolve
 from tokenomy.importers import AUTO, ImportSummary, format_names, import_paths
 from tokenomy.importers import Progress as ImportProgress
 from tokenomy.importers.results import describe_error
@@ -68,14 +67,7 @@ def _attribution_options(func: Any) -> Any:
 @click.option(
     "--capture-content", is_flag=True, default=None, help="Keep prompt and completion text (off by default)."
 )
-@click.option(
-    "--redact",
-    default=None,
-    metavar="MODULE:FUNCTION",
-    help="Put every kept text through this function (str -> str; None keeps no text) before it is "
-    "stored, e.g. mycompany.privacy:scrub. Needs --capture-content. If it raises, the call is kept "
-    "without its text. [default: redact in tokenomy.toml, or $TOKENOMY_REDACT]",
-)
+@redact_option
 @_attribution_options
 @click.option(
     "--tag", "tags", multiple=True, metavar="KEY=VALUE", callback=_parse_tags, help="Add a tag (repeatable)."
@@ -123,9 +115,7 @@ def command(
         strict_import=strict,
         redact=redact,
     )
-    hook = option_value(
-        configured_hook, cfg.redact, capture_content=cfg.capture_content, named=redact is not None
-    )
+    hook = redact_hook(cfg, redact)
     pricer = Pricer(overrides=cfg.overrides)
     with open_store(cfg.db) as store:  # a TokenomyError prints as one line (cli.main)
         summary = _run(

@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import click
 from click.core import ParameterSource
 
 from tokenomy import config
 from tokenomy.errors import ConfigError
+
+if TYPE_CHECKING:
+    from tokenomy.capture.redaction import CheckedRedact
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -104,6 +107,28 @@ def config_option(func: F) -> F:
         default=None,
         help="Settings file. [default: ./tokenomy.toml when present]",
     )(func)
+
+
+def redact_option(func: F) -> F:
+    """``--redact MODULE:FUNCTION``: the hook every kept text goes through (see :func:`redact_hook`)."""
+    return click.option(
+        "--redact",
+        default=None,
+        metavar="MODULE:FUNCTION",
+        help="Put every kept text through this function (str -> str; None keeps no text) before it is "
+        "written anywhere, e.g. mycompany.privacy:scrub. Needs --capture-content. If it raises, the "
+        "call is kept without its text. [default: redact in tokenomy.toml, or $TOKENOMY_REDACT]",
+    )(func)
+
+
+def redact_hook(cfg: config.Config, named: str | None) -> CheckedRedact | None:
+    """The hook a command runs with (:func:`tokenomy.capture.redaction.configured_hook`), loaded once;
+    a bad setting or ``--redact`` (``named``) without content capture is a usage error (exit 2)."""
+    from tokenomy.capture.redaction import configured_hook  # noqa: PLC0415  (capture loads only here)
+
+    return option_value(
+        configured_hook, cfg.redact, capture_content=cfg.capture_content, named=named is not None
+    )
 
 
 def resolve(config_file: Path | None = None, **explicit: Any) -> config.Config:

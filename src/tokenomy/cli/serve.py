@@ -6,8 +6,7 @@ from pathlib import Path
 
 import click
 
-from tokenomy.capture.redaction import configured_hook
-from tokenomy.cli.options import config_option, db_option, option_value, resolve
+from tokenomy.cli.options import config_option, db_option, redact_hook, redact_option, resolve
 from tokenomy.server.settings import DEFAULT_HOST, DEFAULT_MAX_BODY, DEFAULT_PORT, ServerSettings, with_env
 
 
@@ -47,14 +46,7 @@ from tokenomy.server.settings import DEFAULT_HOST, DEFAULT_MAX_BODY, DEFAULT_POR
     help="Keep the prompt and completion text clients send (off by default). [default: capture_content "
     "in tokenomy.toml, or $TOKENOMY_CAPTURE_CONTENT]",
 )
-@click.option(
-    "--redact",
-    default=None,
-    metavar="MODULE:FUNCTION",
-    help="Put every kept text through this function (str -> str; None keeps no text) before it is "
-    "stored or spooled, e.g. mycompany.privacy:scrub. Needs --capture-content. If it raises, the "
-    "call is kept without its text. [default: redact in tokenomy.toml, or $TOKENOMY_REDACT]",
-)
+@redact_option
 def command(
     *,
     host: str,
@@ -76,9 +68,7 @@ def command(
     from tokenomy.server.run import serve  # noqa: PLC0415  (uvicorn loads only when serving)
 
     config = resolve(config_file, db=db, capture_content=capture_content, redact=redact)
-    hook = option_value(
-        configured_hook, config.redact, capture_content=config.capture_content, named=redact is not None
-    )
+    hook = redact_hook(config, redact)
     settings = with_env(
         ServerSettings(
             db=config.db,
