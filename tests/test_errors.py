@@ -15,6 +15,7 @@ from tokenomy.errors import (
     RecordError,
     StoreLockedError,
     TokenomyError,
+    error_object_kind,
 )
 
 
@@ -35,3 +36,17 @@ def test_an_error_comes_back_from_a_pickle_with_its_message_and_attributes(error
     assert type(again) is type(error)
     assert str(again) == str(error)
     assert again.__dict__ == error.__dict__
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        ({"type": "rate_limit_error", "status": "RESOURCE_EXHAUSTED"}, "rate_limit_error"),
+        ({"code": 429, "status": "RESOURCE_EXHAUSTED"}, "RESOURCE_EXHAUSTED"),
+        ({"code": "rate_limit_exceeded", "status": 429}, None),  # a number is no name; codes are the caller's
+        ({"type": "sk-test-MARKERKEY123", "status": "MARKERPROMPT42 said"}, None),
+        ("not an object", None),
+    ],
+)
+def test_an_error_objects_kind_is_its_type_else_its_named_status(error: object, kind: str | None) -> None:
+    assert error_object_kind(error) == kind

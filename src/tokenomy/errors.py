@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
@@ -198,3 +199,13 @@ def error_kind(value: object) -> str | None:
     if not isinstance(value, str) or _KIND.fullmatch(value) is None or _KEY.search(value):
         return None
     return None if _RUN.search(value) and _DIGIT.search(value) else value
+
+
+def error_object_kind(error: object) -> str | None:
+    """The classification an API's ``error`` object names, by :func:`error_kind`'s rule: its ``type``
+    (OpenAI, Anthropic), else its ``status`` when that is a name (Gemini's ``RESOURCE_EXHAUSTED``;
+    its ``code`` is the HTTP status). None when ``error`` is not an object or names neither."""
+    if not isinstance(error, Mapping):
+        return None
+    status = error.get("status")
+    return error_kind(error.get("type")) or (error_kind(status) if isinstance(status, str) else None)

@@ -33,7 +33,7 @@ from tokenomy.capture.build import max_tokens_of, str_or_none, utc_milliseconds
 from tokenomy.capture.estimate import fill_missing, text_prompt_tokens
 from tokenomy.capture.ids import new_span_id, new_trace_id
 from tokenomy.capture.shapes import ShapeMemo
-from tokenomy.errors import TokenomyError, error_kind
+from tokenomy.errors import TokenomyError, error_kind, error_object_kind
 from tokenomy.gateway.formats import Surface
 from tokenomy.importers.messages import request_messages
 from tokenomy.importers.provider import NOT_BILLED
@@ -407,11 +407,9 @@ def stream_error(datas: list[str]) -> str | None:
             continue
         error = event.get("error") if type(event) is dict else None
         if isinstance(error, dict) or (type(event) is dict and event.get("type") == "error"):
-            # Gemini's error object names its kind in ``status`` (RESOURCE_EXHAUSTED), not ``type``
-            kind = (
-                (error.get("type") or error.get("status")) if isinstance(error, dict) else event.get("code")
-            )
-            return error_kind(kind) or "stream_error"  # free text there (a prompt, a key) is not stored
+            # free text there (a prompt, a key) is not stored: a generic type instead
+            kind = error_object_kind(error) if isinstance(error, dict) else error_kind(event.get("code"))
+            return kind or "stream_error"
         if type(event) is dict and event.get("type") == "response.failed":  # a Responses answer that failed
             response = event.get("response")
             return (failure_of(response) if isinstance(response, dict) else None) or "failed"

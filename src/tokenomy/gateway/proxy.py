@@ -25,7 +25,7 @@ from typing import Any, Final
 from tokenomy.budgets.admission import Rejection
 from tokenomy.capture.shapes import ShapeMemo
 from tokenomy.capture.sink.core import Sink
-from tokenomy.errors import error_kind
+from tokenomy.errors import error_object_kind
 from tokenomy.gateway.attribution import PREFIX, from_headers
 from tokenomy.gateway.budget import Admitted, GatewayBudget
 from tokenomy.gateway.building import LoopBuilder
@@ -581,7 +581,7 @@ def _error_type(body: bytes, headers: Headers) -> str | None:
     type is then ``http_<status>``."""
     obj = _body_json(body, headers)
     error = obj.get("error") if isinstance(obj, dict) else None
-    return error_kind(error.get("type") or error.get("status")) if isinstance(error, dict) else None
+    return error_object_kind(error)
 
 
 def _upstream_type(wire: WireFormat, kind: str) -> str:

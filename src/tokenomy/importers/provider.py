@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Final
 
-from tokenomy.errors import RecordError, UsageError, error_kind
+from tokenomy.errors import RecordError, UsageError, error_kind, error_object_kind
 from tokenomy.importers.base import RecordImporter
 from tokenomy.importers.ids import content_id
 from tokenomy.importers.litellm_usage import litellm_usage
@@ -337,13 +337,7 @@ def _error_type(event: Mapping[str, Any]) -> str:
     error = event.get("error")
     if not isinstance(error, Mapping):
         return error_kind(opt_str(event, "code")) or "stream_error"
-    status = error.get("status")
-    return (
-        error_kind(opt_str(error, "type"))
-        or error_kind(status)
-        or error_kind(opt_str(error, "code"))
-        or "stream_error"
-    )
+    return error_object_kind(error) or error_kind(opt_str(error, "code")) or "stream_error"
 
 
 def _error_only_stream(
@@ -470,11 +464,7 @@ def _error_call(body: Mapping[str, Any], exchange: Exchange, content: tuple[str,
         # A request the provider refused (HTTP 4xx/5xx) is not billed; an error body alone says nothing.
         usage=NOT_BILLED if exchange.failed else Usage(),
         status=Status.ERROR,
-        # the kind: OpenAI's and Anthropic's type, Gemini's status by name (RESOURCE_EXHAUSTED; its
-        # code is the HTTP status), else a code
-        error_type=error_kind(opt_str(info, "type"))
-        or (error_kind(status) if isinstance(status := info.get("status"), str) else None)
-        or error_kind(opt_str(info, "code")),
+        error_type=error_object_kind(info) or error_kind(opt_str(info, "code")),
         # Gemini's error gives the HTTP status as its code, and a name as its status (RESOURCE_EXHAUSTED)
         http_status=exchange.status or _status(info.get("status")) or _status(info.get("code")),
         attribution=Attribution(user=_user(request, wrapper)),

@@ -323,9 +323,7 @@ def _kept_text(batch: EventBatch, capture_content: bool, redact: CheckedRedact |
     for name in ("prompt_text", "completion_text"):
         if _holds_text(calls, name):
             calls = _with_column(calls, name, [None] * calls.num_rows)
-    spans = batch.spans
-    if _holds_text(spans, "status_message"):
-        spans = _with_column(spans, "status_message", [None] * spans.num_rows)
+    spans = without_status_messages(batch.spans)
     if calls is batch.calls and spans is batch.spans:
         return batch
     return dataclasses.replace(batch, calls=calls, spans=spans)

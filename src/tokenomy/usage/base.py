@@ -317,6 +317,8 @@ def split_input_modalities(
     Returns:
         The counts keyed ``<bucket>.<modality>`` (:data:`tokenomy.schema.MODAL_KEYS`).
     """
+    if not cached and not any(counts.values()):  # text alone: nearly every body (Gemini's each call)
+        return {}
     rooms: dict[str, int | None] = {"input_uncached": usage.input_uncached}
     for bucket in _CACHE_BUCKETS:
         rooms[bucket] = getattr(usage, bucket) or 0
