@@ -16,11 +16,10 @@ import pytest
 from tests.server.support import Answer, call
 from tokenomy.analysis.dimensions import Grouping, Scope
 from tokenomy.analysis.grouped import Selection
-from tokenomy.analysis.kpis import spend_report
 from tokenomy.analysis.overview import overview
 from tokenomy.analysis.overview_wire import overview_json
 from tokenomy.analysis.report_analyses import Analyses, analysis_report
-from tokenomy.analysis.report_wire import analysis_json, grouped_json, summary_json
+from tokenomy.analysis.report_wire import analysis_json, summary_json
 from tokenomy.analysis.summary import summary
 from tokenomy.pricing import Pricer
 from tokenomy.schema import BUCKETS
@@ -117,8 +116,7 @@ def answers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         found[name] = answer.json()
     team, day = Grouping(("team",)), Scope(*DAY2)
     with open_store(db, read_only=True) as store:
-        table, items = spend_report(store, Selection(grouping=team))
-        found["direct team"] = _wire(grouped_json(table, items))
+        found["direct team"] = _wire(analysis_json(analysis_report(store, Selection(grouping=team))))
         found["direct summary"] = _wire(summary_json(summary(store, Scope())))
         compared = analysis_report(store, Selection(day, team), Analyses("previous", threshold=0.5))
         found["direct compare"] = _wire(analysis_json(compared))

@@ -1,8 +1,9 @@
 """The full report as one self-contained HTML page: inline CSS and SVG, no script, nothing fetched.
 
 Sections: KPI tiles with their trend against the previous period, spend over time stacked by
-team and by model, the cost-driver waterfall with the dominant driver per team and feature, the
-most expensive sessions, and spend by the requested dimensions. Every KPI tile carries its exact
+team and by model, where the LLM cost goes (by usage part, with the rate each was paid at), the
+cost-driver waterfall with the dominant driver per team and feature, the most expensive sessions,
+and spend by the requested dimensions. Every KPI tile carries its exact
 value in ``data-value`` (as in the JSON report) so that tests and scripts can read it back.
 """
 
@@ -13,6 +14,7 @@ from decimal import Decimal
 from html import escape
 from typing import Final
 
+from tokenomy.analysis.cost_split import CostSplit
 from tokenomy.analysis.drivers import DRIVERS, PARTS, CostDrivers
 from tokenomy.analysis.formats import UNKNOWN, change, money_short, percent, tokens
 from tokenomy.analysis.kpis import Kpi
@@ -36,6 +38,8 @@ WRAP_CHARS: Final = 40
 """Text cells longer than this may wrap onto several lines."""
 SPEND_ROWS: Final = 50
 """Rows of the spend table shown, the most expensive first."""
+BAR_PX: Final = 240
+"""Length of the bar of a part that is the whole LLM cost."""
 DRIVER_ROWS: Final = 8
 """Rows of the cost-driver table shown per dimension, the largest changes first."""
 
@@ -69,6 +73,7 @@ td.num, th.num { text-align:right; }
 .card { overflow-x:auto; }
 svg.chart { min-width:720px; }
 td.wrap { white-space:normal; overflow-wrap:anywhere; min-width:24ch; }
+span.bar { display:block; height:10px; background:#4a78c2; border-radius:2px; }
 @media print {
   body { background:#fff; print-color-adjust:exact; -webkit-print-color-adjust:exact; }
   main { max-width:none; padding:0; }
@@ -98,6 +103,7 @@ def render(data: Overview) -> str:
         _tiles(data.kpis),
         _chart_card("spend-by-team", "Spend over time by team", data.over_time["team"]),
         _chart_card("spend-by-model", "Spend over time by model", data.over_time["model"]),
+        _split(data.split),
         _drivers(data.drivers, data.previous, empty=not data.table.total.calls),
         _sessions(data.sessions),
         _spend_table(data),
@@ -220,6 +226,29 @@ def _sessions(sessions: SessionList) -> str:
         _table(head, rows, (1, 2, 3, 4, 6, 7)) if rows else '<p class="notes">no sessions in this period</p>'
     )
     return f'<section class="card" id="sessions"><h2>{escape(title)}</h2>{table}</section>'
+
+
+def _split(split: CostSplit | None) -> str:
+    """Where the LLM cost goes: a row per part with its tokens, cost, share (drawn as a bar) and the
+    rate it was paid at; nothing when no call was priced."""
+    if split is None or not split.rows:
+        return ""
+    rows = []
+    for row in split.rows:
+        rate = row.per_million
+        cells: list[object] = [
+            row.label,
+            "" if row.tokens is None else tokens(row.tokens),
+            money_short(row.cost),
+            percent(row.share),
+            "" if rate is None else money_short(rate),
+            f'<span class="bar" style="width:{(row.share or 0) * BAR_PX:.0f}px"></span>',
+        ]
+        rows.append(_tr(cells, numeric=range(1, 5), raw=(5,)))
+    head = ["part", "tokens", "cost", "share", "per 1M tokens", ""]
+    title = f"Where the LLM cost goes ({money_short(split.total)}, priced calls)"
+    table = _table(head, rows, range(1, 5))
+    return f'<section class="card" id="cost-split"><h2>{escape(title)}</h2>{table}</section>'
 
 
 def _spend_table(data: Overview) -> str:

@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any, Final, Literal
 
 from tokenomy.analysis.attribution import AttributionTable, attribute
+from tokenomy.analysis.cost_split import SPLIT_SUMS
 from tokenomy.analysis.dimensions import Scope, as_utc
 from tokenomy.analysis.grouped import Facets, Selection, add, grouped_charges, grouped_spend
 from tokenomy.analysis.metric_rows import sum_int
@@ -42,11 +43,12 @@ KPI_FACETS: Final = Facets(
         "useful": USEFUL_WHERE,
         "session": "c._session IS NOT NULL",
     },
-    sums={"useful_output": sum_int(USEFUL_OUTPUT)},
+    sums={"useful_output": sum_int(USEFUL_OUTPUT), **SPLIT_SUMS},
 )
 """How :func:`attribute` splits the calls so that the KPIs need no pass of their own: the sums of
 :data:`~tokenomy.analysis.metrics.CACHE_SUMS` and :data:`~tokenomy.analysis.metrics.EFFICIENCY_SUMS`
-are the table's own sums over the calls where each flag holds."""
+are the table's own sums over the calls where each flag holds; the cost split by part
+(:data:`~tokenomy.analysis.cost_split.SPLIT_SUMS`) is added up over every split."""
 _CHARGE_SUMS: Final = {
     "charges": "count(*) FILTER (WHERE c.session_id IS NOT NULL)",
     "cost": "sum(c.amount) FILTER (WHERE c.session_id IS NOT NULL)",

@@ -1,5 +1,5 @@
 """Everything a full report shows, computed once: KPIs with trends, spend by group and over time,
-cost drivers and the most expensive sessions.
+where the LLM cost goes, cost drivers and the most expensive sessions.
 
 The current period is ``--since``/``--until`` when given, else every whole UTC day holding calls;
 with ``compare`` asked for, a missing bound is filled as ``tokenomy report --compare`` fills it in
@@ -25,6 +25,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from tokenomy.analysis.attribution import AttributionTable, attribute
+from tokenomy.analysis.cost_split import CostSplit, split_from_facets
 from tokenomy.analysis.dimensions import UNATTRIBUTED, Grouping, Scope
 from tokenomy.analysis.drivers import CostDrivers, cost_drivers
 from tokenomy.analysis.formats import bucket_label
@@ -68,6 +69,8 @@ class Overview:
     drivers: CostDrivers | None
     sessions: SessionList
     notes: tuple[str, ...] = ()
+    split: CostSplit | None = None
+    """The LLM cost by part (None: a collector older than this field did not say)."""
 
 
 def report_period(store: Store, scope: Scope) -> Period | None:
@@ -146,6 +149,7 @@ def overview(
         drivers=drivers,
         sessions=top_sessions(store, Selection(current), top=top, sources=src),
         notes=tuple(notes),
+        split=split_from_facets(table.facets),
     )
 
 

@@ -5,7 +5,9 @@ store and answers it in this form; ``tokenomy report --server ... --format html`
 draws the page with :func:`tokenomy.analysis.html_report.render`, as from a store file. The parts
 are written as the other report forms write them (:mod:`tokenomy.analysis.report_wire`): the
 period and its previous one, the scope, the spend table, the KPIs, the cost drivers (or null), the
-most expensive sessions (read by :mod:`tokenomy.analysis.sessions_wire`) and the notes; spend over
+most expensive sessions (read by :mod:`tokenomy.analysis.sessions_wire`), the notes and the LLM
+cost by part (:func:`~tokenomy.analysis.report_wire.split_json`; absent from an older collector's
+answer, read as none); spend over
 time is ``{unit, labels, values}`` per chart, an amount per label as a decimal string. Read back,
 every object equals the one computed (the table without its facets, which the page does not draw).
 
@@ -24,6 +26,8 @@ from tokenomy.analysis.report_wire import (
     drivers_from_json,
     kpis_from_json,
     scope_from_json,
+    split_from_json,
+    split_json,
 )
 from tokenomy.analysis.results import jsonable
 from tokenomy.analysis.serialize import attribution_json, drivers_json, scope_json, sessions_json
@@ -44,6 +48,7 @@ def overview_json(data: Overview) -> dict[str, Any]:
         "drivers": None if data.drivers is None else drivers_json(data.drivers),
         "sessions": sessions_json(data.sessions),
         "notes": list(data.notes),
+        "split": split_json(data.split),
     }
 
 
@@ -63,6 +68,7 @@ def overview_from_json(data: Mapping[str, Any]) -> Overview:
         drivers=None if drivers is None else drivers_from_json(drivers),
         sessions=sessions_from_json(data["sessions"]),
         notes=tuple(str(note) for note in data["notes"]),
+        split=split_from_json(data.get("split")),
     )
 
 

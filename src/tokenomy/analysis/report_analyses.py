@@ -1,5 +1,7 @@
 """What ``tokenomy report`` computes for ``--by``, ``--bucket``, ``--where``, ``--compare`` and the
-metric options: the attribution table with its KPIs, and what each option adds to it.
+metric options: the attribution table with its KPIs and where the LLM cost goes over the whole
+selection (:mod:`tokenomy.analysis.cost_split`, from the table's own sums), and what each option
+adds to it.
 
 * ``--compare``: the table and KPIs cover the current period (``--since``/``--until``, a missing
   bound filled from the data: :func:`~tokenomy.analysis.periods.current_period`), the KPIs carry
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from tokenomy.analysis import metrics as metrics_module
 from tokenomy.analysis.attribution import AttributionTable
 from tokenomy.analysis.baselines import DEFAULT_THRESHOLD, IntentBaseline, intent_baselines
+from tokenomy.analysis.cost_split import CostSplit, split_from_facets
 from tokenomy.analysis.drivers import CostDrivers, cost_drivers
 from tokenomy.analysis.grouped import Selection
 from tokenomy.analysis.kpis import Kpi, spend_report
@@ -64,6 +67,8 @@ class AnalysisReport:
     """The intent baselines, computed beside the drivers."""
     metrics: tuple[MetricResult, ...] | None = None
     """With a metric option: every metric (``metrics``), then token utilization, then parity."""
+    split: CostSplit | None = None
+    """The LLM cost by part over the table's selection (None: a collector older than this field)."""
 
 
 def analysis_report(store: Store, selection: Selection, analyses: Analyses | None = None) -> AnalysisReport:
@@ -97,7 +102,7 @@ def analysis_report(store: Store, selection: Selection, analyses: Analyses | Non
             store, now, before, scope=selection.scope, threshold=analyses.threshold, sources=src
         )
     found = _metrics(store, current, analyses, src) if analyses.any_metric else None
-    return AnalysisReport(table, items, drivers, baselines, found)
+    return AnalysisReport(table, items, drivers, baselines, found, split_from_facets(table.facets))
 
 
 def parity_pair(text: str) -> tuple[str, str]:

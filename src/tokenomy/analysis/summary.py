@@ -8,7 +8,9 @@ report's rows by day, provider and model, for scripts). Over the selected period
 * spend over time in one row per day (per week past :data:`MAX_DAYS` days, per month past
   :data:`MAX_WEEKS` weeks), calls and charges together;
 * spend by provider and model, the :data:`DEFAULT_TOP` costliest rows and the rest added up in
-  one row, so the rows still add up to the total.
+  one row, so the rows still add up to the total;
+* where the LLM cost goes: the priced calls' cost by part (:mod:`tokenomy.analysis.cost_split`),
+  from the sums the spend over time already made.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from tokenomy.analysis.attribution import AttributionTable, attribute, top_rows
+from tokenomy.analysis.cost_split import CostSplit, split_from_facets
 from tokenomy.analysis.dimensions import Grouping, Scope
 from tokenomy.analysis.grouped import Selection
 from tokenomy.analysis.kpis import KPI_FACETS, Kpi, figures, kpis
@@ -46,6 +49,8 @@ class Summary:
     """Spend by provider and model: the costliest rows, then one row for the rest."""
     folded: int
     """How many provider and model rows were added up into the last one."""
+    split: CostSplit | None = None
+    """The LLM cost by part; None when the source did not say (a collector older than this field)."""
 
 
 def summary_bucket(period: Period | None) -> TimeUnit:
@@ -86,4 +91,5 @@ def summary(store: Store, scope: Scope | None = None, *, top: int = DEFAULT_TOP)
         over_time=over_time,
         models=models,
         folded=folded,
+        split=split_from_facets(over_time.facets),
     )

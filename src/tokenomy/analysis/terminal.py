@@ -20,6 +20,7 @@ from rich.tree import Tree
 
 from tokenomy.analysis.attribution import AttributionTable
 from tokenomy.analysis.baselines import IntentBaseline
+from tokenomy.analysis.cost_split import CostSplit
 from tokenomy.analysis.drivers import PARTS, CostDrivers
 from tokenomy.analysis.formats import UNKNOWN, bucket_label, change, money, money_short, percent, tokens
 from tokenomy.analysis.kpis import Kpi
@@ -111,6 +112,27 @@ def attribution_table(table: AttributionTable, title: str | None = None) -> Tabl
     return out
 
 
+def split_table(split: CostSplit) -> Table:
+    """Where the LLM cost goes: each part's tokens, cost, share and the rate it was paid at (per
+    million tokens), over the priced calls; the costs add up to the footer's."""
+    out = Table(title="where the LLM cost goes (priced calls)", show_footer=True)
+    out.add_column("part", footer="LLM cost")
+    out.add_column("tokens", justify="right")
+    out.add_column("cost", footer=money(split.total), justify="right")
+    out.add_column("share", footer=percent(1.0 if split.total else None), justify="right")
+    out.add_column("per 1M tokens", justify="right")
+    for row in split.rows:
+        rate = row.per_million
+        out.add_row(
+            row.label,
+            tokens(row.tokens) if row.tokens is not None else "",
+            money(row.cost),
+            percent(row.share),
+            "" if rate is None else money_short(rate),
+        )
+    return out
+
+
 HINT: Final = (
     "more: --by team,feature (any dimensions) · --bucket day --by provider,model (every row) · "
     "--compare previous (why spend changed) · --metrics · --format html -o report.html · "
@@ -128,7 +150,8 @@ def heading(period: Period, previous: Period | None) -> Text:
 
 
 def summary_view(data: Summary) -> Group:
-    """The default report: period, KPI tiles, spend over time, the costliest models, a hint."""
+    """The default report: period, KPI tiles, spend over time, the costliest models, where the LLM
+    cost goes, a hint."""
     parts: list[RenderableType] = []
     if data.period is not None:
         parts.append(heading(data.period, data.previous))
@@ -142,6 +165,8 @@ def summary_view(data: Summary) -> Group:
         f" (the {shown} costliest, then the other {data.folded})" if data.folded else ""
     )
     parts.append(attribution_table(data.models, title=title))
+    if data.split is not None and data.split.rows:
+        parts.append(split_table(data.split))
     notes = list(data.over_time.notes)
     if data.models.total.charges:
         notes.append("charges (non-LLM costs) have no provider or model: they are in the (unattributed) row")

@@ -277,6 +277,8 @@ def _print(report: AnalysisReport) -> None:
         console.print(terminal.attribution_table(table))
     for note in table.notes:
         console.print(f"note: {note}", style="dim")
+    if report.split is not None and report.split.rows:
+        console.print(terminal.split_table(report.split))
     if drivers is not None:
         for part in terminal.drivers_tables(drivers):
             console.print(part)

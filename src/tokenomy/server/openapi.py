@@ -34,6 +34,31 @@ _RPC_STATUS: Final = {
 _OBJECT: Final = {"type": "object", "additionalProperties": True}
 _PAGE: Final = {"next_offset": {"type": ["integer", "null"]}}
 _TOTALS: Final = ("since", "until", "rows", "total")
+_SPLIT: Final = {
+    "type": ["object", "null"],
+    "description": "Where the LLM cost goes: the priced calls' cost by part (usage bucket, server tools, "
+    "request fees, overhead), the parts adding up to total.",
+    "required": ["total", "parts"],
+    "properties": {
+        "total": {"type": ["string", "null"], "description": "Decimal string."},
+        "parts": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["part", "cost", "tokens", "share"],
+                "properties": {
+                    "part": {"type": "string"},
+                    "cost": {"type": "string", "description": "Decimal string."},
+                    "tokens": {
+                        "type": ["integer", "null"],
+                        "description": "Null for a part that is not a bucket.",
+                    },
+                    "share": {"type": ["number", "null"]},
+                },
+            },
+        },
+    },
+}
 _TIME_OR_NULL: Final = {"type": ["string", "null"], "format": "date-time"}
 _VIRTUAL_KEY: Final = {
     "type": "object",
@@ -325,7 +350,9 @@ def document() -> dict[str, Any]:
             "bucket, where, compare, metrics, budget_tokens or parity: the attribution table (rows, total, "
             "notes, by, bucket, where) and its kpis, with drivers and baselines (compare) and metrics "
             "(metrics, budget_tokens, parity). With view=summary: period, previous, kpis, over_time, "
-            "models, folded. With view=overview: the HTML report's data.",
+            "models, folded. With view=overview: the HTML report's data. The grouped, summary and "
+            "overview forms also carry split: where the LLM cost goes (total, and per part its cost, "
+            "tokens and share; a total of null and no parts when no call was priced).",
             _params(*REPORT_PARAMS),
             _json(
                 "The report.",
@@ -343,11 +370,13 @@ def document() -> dict[str, Any]:
                                     "type": "array",
                                     "description": "With metrics, budget_tokens or parity.",
                                 },
+                                "split": _SPLIT,
                             },
                         },
                         {
                             "title": "summary (view=summary)",
                             "required": ["period", "previous", "kpis", "over_time", "models", "folded"],
+                            "properties": {"split": _SPLIT},
                         },
                         {
                             "title": "overview (view=overview)",
@@ -362,6 +391,7 @@ def document() -> dict[str, Any]:
                                 "sessions",
                                 "notes",
                             ],
+                            "properties": {"split": _SPLIT},
                         },
                     ],
                     "properties": {},

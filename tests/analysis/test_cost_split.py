@@ -1,0 +1,217 @@
+"""Where the LLM cost goes: the priced calls' cost by part, in the default report, the grouped one,
+the HTML page and on the wire. Every figure below is worked out by hand from the calls written here."""
+
+from __future__ import annotations
+
+import io
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from tests.analysis.builders import call, charge, cost, usage
+from tokenomy.analysis import html_report, terminal
+from tokenomy.analysis.cost_split import PART_LABELS, CostSplit, PartRow, split_from_sums
+from tokenomy.analysis.dimensions import Grouping, Scope
+from tokenomy.analysis.grouped import Selection
+from tokenomy.analysis.overview import overview
+from tokenomy.analysis.overview_wire import overview_from_json, overview_json
+from tokenomy.analysis.report_analyses import analysis_report
+from tokenomy.analysis.report_wire import split_from_json, split_json, summary_from_json, summary_json
+from tokenomy.analysis.summary import Summary, summary
+from tokenomy.schema import COST_PARTS, Usage
+from tokenomy.store import DuckDBStore, open_store
+
+
+def _store(path: Path) -> DuckDBStore:
+    """Three priced calls, one unpriced, one charge.
+
+    p1  team a: 1,000 uncached + 3,000 cache reads + 200 visible + 800 reasoning tokens;
+        $0.0030 + $0.0009 + $0.0020 + $0.0080 = $0.0139
+    p2  team b: 2,000 uncached + 1,000 written for 1 h + 100 visible; a web search and a request fee;
+        $0.0060 + $0.0060 + $0.0010 + $0.0100 + $0.0005 = $0.0235
+    p3  team b: 500 uncached + 500 visible at $0 (a free model): tokens without cost
+    u1  team a: 9,999 uncached, unpriced: neither its tokens nor a cost count
+    g1  $1 charge: not a call, not in the split
+    """
+    store = open_store(path)
+    store.insert_calls(
+        [
+            call(
+                "p1",
+                team="a",
+                usage=usage(1000, 3000, 0, 0, 200, 800),
+                cost=cost(
+                    "0.0139",
+                    input_uncached="0.0030",
+                    cache_read="0.0009",
+                    output_visible="0.0020",
+                    reasoning="0.0080",
+                ),
+            ),
+            call(
+                "p2",
+                team="b",
+                usage=usage(2000, 0, 0, 1000, 100, 0),
+                cost=cost(
+                    "0.0235",
+                    input_uncached="0.0060",
+                    cache_write_1h="0.0060",
+                    output_visible="0.0010",
+                    server_tools="0.0100",
+                    requests="0.0005",
+                ),
+            ),
+            call(
+                "p3",
+                team="b",
+                usage=usage(500, 0, 0, 0, 500, 0),
+                cost=cost("0", input_uncached="0", output_visible="0"),
+            ),
+            call("u1", team="a", usage=Usage.of(input_uncached=9999), cost=cost(None)),
+        ]
+    )
+    store.insert_charges([charge("g1", "1", team="a")])
+    return store
+
+
+EXPECTED = CostSplit(
+    rows=(
+        PartRow("input_uncached", Decimal("0.009"), 3500, 0.09 / 0.374),
+        PartRow("cache_read", Decimal("0.0009"), 3000, 0.009 / 0.374),
+        PartRow("cache_write_1h", Decimal("0.006"), 1000, 0.06 / 0.374),
+        PartRow("output_visible", Decimal("0.003"), 800, 0.03 / 0.374),
+        PartRow("reasoning", Decimal("0.008"), 800, 0.08 / 0.374),
+        PartRow("server_tools", Decimal("0.01"), None, 0.1 / 0.374),
+        PartRow("requests", Decimal("0.0005"), None, 0.005 / 0.374),
+    ),
+    total=Decimal("0.0374"),
+)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "split.duckdb"
+    _store(path).close()
+    return path
+
+
+def _same(found: CostSplit | None, expected: CostSplit) -> None:
+    assert found is not None
+    assert found.total == expected.total
+    assert [(r.part, r.cost, r.tokens) for r in found.rows] == [
+        (r.part, r.cost, r.tokens) for r in expected.rows
+    ]
+    for got, want in zip(found.rows, expected.rows, strict=True):
+        assert got.share == pytest.approx(want.share, rel=1e-12)
+
+
+def test_the_default_report_splits_the_priced_calls_cost_by_part(db: Path) -> None:
+    with open_store(db, read_only=True) as store:
+        data = summary(store, Scope())
+    _same(data.split, EXPECTED)
+    assert data.split is not None
+    assert sum(row.cost for row in data.split.rows) == data.over_time.total.llm_cost  # adds up exactly
+    rates = {row.part: row.per_million for row in data.split.rows}
+    assert rates["input_uncached"] == Decimal("0.009") * 1_000_000 / 3500  # $2.571... a million
+    assert rates["cache_read"] == Decimal("0.3")
+    assert rates["reasoning"] == Decimal(10)
+    assert rates["server_tools"] is None  # not a token part
+
+
+def test_a_grouped_report_and_the_html_page_carry_the_same_split(db: Path) -> None:
+    with open_store(db, read_only=True) as store:
+        grouped = analysis_report(store, Selection(grouping=Grouping(("team",))))
+        page = overview(store, Scope())
+        only_b = analysis_report(store, Selection(Scope(where=(("team", ("b",)),))))
+    _same(grouped.split, EXPECTED)
+    _same(page.split, EXPECTED)
+    assert only_b.split is not None
+    assert only_b.split.total == Decimal("0.0235")  # the filters apply: team b's calls alone
+    assert [(r.part, r.tokens) for r in only_b.split.rows] == [
+        ("input_uncached", 2500),
+        ("cache_write_1h", 1000),
+        ("output_visible", 600),
+        ("server_tools", None),
+        ("requests", None),
+    ]
+
+
+def test_the_split_reads_back_from_the_wire_whole(db: Path) -> None:
+    with open_store(db, read_only=True) as store:
+        data = summary(store, Scope())
+        page = overview(store, Scope())
+    sent = json.loads(json.dumps(summary_json(data)))
+    assert Decimal(sent["split"]["total"]) == Decimal("0.0374")  # money as decimal strings
+    server_tools = sent["split"]["parts"][5]
+    assert (server_tools["part"], Decimal(server_tools["cost"]), server_tools["tokens"]) == (
+        "server_tools",
+        Decimal("0.01"),
+        None,
+    )
+    assert server_tools["share"] == pytest.approx(0.1 / 0.374, rel=1e-12)
+    assert summary_from_json(sent).split == data.split  # (its tables read back without their facets)
+    page_sent = json.loads(json.dumps(overview_json(page)))
+    assert overview_from_json(page_sent).split == page.split
+    # a collector older than the split answers without it: read as none, and the report leaves it out
+    del sent["split"]
+    older = summary_from_json(sent)
+    assert older.split is None
+    assert "where the LLM cost goes" not in _printed(older)
+
+
+def test_split_json_refuses_what_does_not_read() -> None:
+    with pytest.raises(ValueError, match="unknown cost part 'tips'"):
+        split_from_json(
+            {"total": "1", "parts": [{"part": "tips", "cost": "1", "tokens": None, "share": 1.0}]}
+        )
+    with pytest.raises(TypeError, match="split should be an object"):
+        split_from_json(["input_uncached"])
+    with pytest.raises(TypeError, match="a decimal string, got null"):
+        split_from_json(
+            {"total": "1", "parts": [{"part": "cache_read", "cost": None, "tokens": 1, "share": 1}]}
+        )
+    assert split_from_json(None) is None
+    assert split_json(None) is None
+
+
+def test_no_priced_call_gives_an_empty_split() -> None:
+    found = split_from_sums({})
+    assert found == CostSplit((), None)
+    assert split_json(found) == {"total": None, "parts": []}
+    assert set(PART_LABELS) == set(COST_PARTS)  # every part has a name for people
+
+
+def _printed(data: Summary) -> str:
+    out = io.StringIO()
+    Console(file=out, width=160, color_system=None).print(terminal.summary_view(data))
+    return out.getvalue()
+
+
+def test_the_terminal_and_the_page_show_each_part(db: Path) -> None:
+    with open_store(db, read_only=True) as store:
+        data = summary(store, Scope())
+        page = overview(store, Scope())
+    text = _printed(data)
+    assert "where the LLM cost goes (priced calls)" in text
+    table = text.split("where the LLM cost goes (priced calls)")[1]
+    cells = {
+        parts[1]: parts[2:6]
+        for parts in ([cell.strip() for cell in line.split("│")] for line in table.splitlines())
+        if len(parts) == 7
+    }
+    assert cells["reasoning"] == ["800", "$0.0080", "21.4%", "$10.00"]
+    assert cells["cache reads"] == ["3K", "$0.0009", "2.4%", "$0.3000"]
+    assert cells["uncached input"] == ["3.5K", "$0.0090", "24.1%", "$2.57"]
+    assert cells["server tools"] == ["", "$0.0100", "26.7%", ""]
+    assert cells["LLM cost"] == ["", "$0.0374", "100.0%", ""]
+    html = html_report.render(page)
+    section = html.split('<section class="card" id="cost-split">')[1].split("</section>")[0]
+    assert "Where the LLM cost goes ($0.0374, priced calls)" in section
+    assert (
+        '<tr><td>reasoning</td><td class="num">800</td><td class="num">$0.0080</td>'
+        '<td class="num">21.4%</td><td class="num">$10.00</td>'
+        '<td><span class="bar" style="width:51px"></span></td></tr>'
+    ) in section
