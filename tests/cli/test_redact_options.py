@@ -175,3 +175,29 @@ def test_help_documents_both_options(command: str) -> None:
     assert "--capture-content" in result.output
     assert "Needs --capture-content" in result.output
     assert "$TOKENOMY_REDACT" in result.output
+
+
+def test_no_capture_content_wins_over_the_settings(
+    tmp_path: Path, hooks: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TOKENOMY_CAPTURE_CONTENT", "1")
+    assert _import(tmp_path, "--db", str(tmp_path / "env.duckdb")) == 0
+    assert _stored(tmp_path / "env.duckdb") == (f"hi {SECRET}", f"{SECRET}!")  # the environment keeps it
+    assert _import(tmp_path, "--no-capture-content", "--db", str(tmp_path / "off.duckdb")) == 0
+    assert _stored(tmp_path / "off.duckdb") is None
+    # the file turns capture on with a hook that cannot load: turned off, nothing loads it
+    (tmp_path / "tokenomy.toml").write_text("capture_content = true\nredact = 'not_a_module_anywhere:f'\n")
+    assert _import(tmp_path, "--db", str(tmp_path / "file.duckdb")) == 2
+    assert _import(tmp_path, "--no-capture-content", "--db", str(tmp_path / "file.duckdb")) == 0
+    assert _stored(tmp_path / "file.duckdb") is None
+
+
+def test_serve_takes_no_capture_content_over_the_environment(
+    tmp_path: Path, hooks: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TOKENOMY_CAPTURE_CONTENT", "1")
+    db = tmp_path / "t.duckdb"
+    args = ["serve", "--port", "0", "--db", str(db), "--no-capture-content", "--redact", f"{hooks}:scrub"]
+    assert main(args) == 2  # capture is off for this run, so the hook has no text to take
+    assert f"--redact {hooks}:scrub needs content capture" in capsys.readouterr().err
+    assert not db.exists()

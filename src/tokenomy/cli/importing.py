@@ -21,7 +21,14 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from tokenomy.cli.options import config_option, db_option, redact_hook, redact_option, resolve
+from tokenomy.cli.options import (
+    capture_content_option,
+    config_option,
+    db_option,
+    redact_hook,
+    redact_option,
+    resolve,
+)
 from tokenomy.importers import AUTO, ImportSummary, format_names, import_paths
 from tokenomy.importers import Progress as ImportProgress
 from tokenomy.importers.results import describe_error
@@ -64,9 +71,7 @@ def _attribution_options(func: Any) -> Any:
 )
 @db_option
 @config_option
-@click.option(
-    "--capture-content", is_flag=True, default=None, help="Keep prompt and completion text (off by default)."
-)
+@capture_content_option("the prompt and completion text the files hold")
 @redact_option
 @_attribution_options
 @click.option(

@@ -109,6 +109,21 @@ def config_option(func: F) -> F:
     )(func)
 
 
+def capture_content_option(what: str) -> Callable[[F], F]:
+    """``--capture-content/--no-capture-content``: keep ``what`` (the prompt and completion text) or
+    not, over ``capture_content`` in tokenomy.toml and ``$TOKENOMY_CAPTURE_CONTENT`` (None: those)."""
+
+    def decorate(func: F) -> F:
+        return click.option(
+            "--capture-content/--no-capture-content",
+            default=None,
+            help=f"Keep {what} (off by default); --no-capture-content keeps none even when the settings "
+            "turn it on. [default: capture_content in tokenomy.toml, or $TOKENOMY_CAPTURE_CONTENT]",
+        )(func)
+
+    return decorate
+
+
 def redact_option(func: F) -> F:
     """``--redact MODULE:FUNCTION``: the hook every kept text goes through (see :func:`redact_hook`)."""
     return click.option(

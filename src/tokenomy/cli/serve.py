@@ -6,7 +6,14 @@ from pathlib import Path
 
 import click
 
-from tokenomy.cli.options import config_option, db_option, redact_hook, redact_option, resolve
+from tokenomy.cli.options import (
+    capture_content_option,
+    config_option,
+    db_option,
+    redact_hook,
+    redact_option,
+    resolve,
+)
 from tokenomy.server.settings import DEFAULT_HOST, DEFAULT_MAX_BODY, DEFAULT_PORT, ServerSettings, with_env
 
 
@@ -39,13 +46,7 @@ from tokenomy.server.settings import DEFAULT_HOST, DEFAULT_MAX_BODY, DEFAULT_POR
     show_default=True,
     help="Largest request body in bytes, compressed or inflated (413 past it).",
 )
-@click.option(
-    "--capture-content",
-    is_flag=True,
-    default=None,
-    help="Keep the prompt and completion text clients send (off by default). [default: capture_content "
-    "in tokenomy.toml, or $TOKENOMY_CAPTURE_CONTENT]",
-)
+@capture_content_option("the prompt and completion text clients send")
 @redact_option
 def command(
     *,
