@@ -8,11 +8,10 @@ side by side in one run, interleaved, each measured ``--repeat`` times (best and
   charges per team) and with :func:`tokenomy.analysis.attribution.attribute`;
 * ``hand``: what the report computes, written by hand in DuckDB SQL: calls per (team, model)
   with tokens per bucket, cost, unpriced calls and calls without token totals; charges per team;
-  over the calls, the sums behind the cache-hit ratio and token efficiency, the session calls'
-  cost, and the priced calls' cost and tokens per part (where the LLM cost goes); over the
-  charges, the session charges' cost; and the distinct sessions (the KPI tiles), counted from the
-  store's ``session_days`` rollup as the report counts them (the rows of one-day sessions, plus
-  the distinct ids of the few sessions seen on several days);
+  over the calls, the sums behind the cache-hit ratio and token efficiency and the session calls'
+  cost; over the charges, the session charges' cost; and the distinct sessions (the KPI tiles),
+  counted from the store's ``session_days`` rollup as the report counts them (the rows of one-day
+  sessions, plus the distinct ids of the few sessions seen on several days);
 * ``hand calls``: the same with the distinct sessions counted over the calls and charges
   themselves (what the report did before the rollup, and what a query that does not know the
   rollup costs);
@@ -48,8 +47,6 @@ path = Path(sys.argv[1])
 with path.open("wb") as out, path.with_suffix(".truth.jsonl").open("wb") as truth:
     run(SimulationConfig(calls=int(sys.argv[2]), days=30, seed=int(sys.argv[3])), out, truth, workers=2)
 """
-_BUCKETS = ("input_uncached", "cache_read", "cache_write_5m", "cache_write_1h", "output_visible", "reasoning")
-_PARTS = (*_BUCKETS, "server_tools", "requests", "overhead")
 _MODEL = "coalesce(nullif(response_model, ''), request_model)"
 _KNOWN_CACHE = "cache_read IS NOT NULL AND input_total IS NOT NULL"
 _KNOWN_EFF = "input_total IS NOT NULL AND output_total IS NOT NULL AND output_visible IS NOT NULL"
@@ -71,9 +68,7 @@ SELECT count(*) FILTER (WHERE {_KNOWN_CACHE}), sum(cache_read) FILTER (WHERE {_K
        sum(input_total + output_total) FILTER (WHERE {_KNOWN_EFF})::BIGINT,
        count(*) FILTER (WHERE session_id IS NOT NULL),
        count(*) FILTER (WHERE session_id IS NOT NULL AND cost_total IS NOT NULL),
-       sum(cost_total) FILTER (WHERE session_id IS NOT NULL),
-       {", ".join(f"sum(cost_{p}) FILTER (WHERE cost_total IS NOT NULL)" for p in _PARTS)},
-       {", ".join(f"sum({b}) FILTER (WHERE cost_total IS NOT NULL)::BIGINT" for b in _BUCKETS)}
+       sum(cost_total) FILTER (WHERE session_id IS NOT NULL)
 FROM calls
 """
 HAND_SESSION_CHARGES = (

@@ -9,32 +9,48 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from rich.console import Console
 
 from tests.analysis.builders import call, charge, cost, usage
 from tokenomy.analysis import html_report, terminal
-from tokenomy.analysis.cost_split import PART_LABELS, CostSplit, PartRow, split_from_sums
+from tokenomy.analysis.cost_split import (
+    PART_LABELS,
+    UNSPLIT,
+    CostSplit,
+    PartRow,
+    split_from_json,
+    split_from_sums,
+    split_json,
+)
 from tokenomy.analysis.dimensions import Grouping, Scope
 from tokenomy.analysis.grouped import Selection
 from tokenomy.analysis.overview import overview
 from tokenomy.analysis.overview_wire import overview_from_json, overview_json
-from tokenomy.analysis.report_analyses import analysis_report
-from tokenomy.analysis.report_wire import split_from_json, split_json, summary_from_json, summary_json
+from tokenomy.analysis.report_analyses import Analyses, analysis_report
+from tokenomy.analysis.report_wire import analysis_json, summary_from_json, summary_json
+from tokenomy.analysis.serialize import tree_json
+from tokenomy.analysis.session_tree import session_tree
 from tokenomy.analysis.summary import Summary, summary
+from tokenomy.cli.main import cli
 from tokenomy.schema import COST_PARTS, Usage
 from tokenomy.store import DuckDBStore, open_store
 
 
 def _store(path: Path) -> DuckDBStore:
-    """Three priced calls, one unpriced, one charge.
+    """Four priced calls, one unpriced, one charge.
 
-    p1  team a: 1,000 uncached + 3,000 cache reads + 200 visible + 800 reasoning tokens;
+    p1  team a, session s: 1,000 uncached + 3,000 cache reads + 200 visible + 800 reasoning tokens;
         $0.0030 + $0.0009 + $0.0020 + $0.0080 = $0.0139
     p2  team b: 2,000 uncached + 1,000 written for 1 h + 100 visible; a web search and a request fee;
         $0.0060 + $0.0060 + $0.0010 + $0.0100 + $0.0005 = $0.0235
     p3  team b: 500 uncached + 500 visible at $0 (a free model): tokens without cost
+    r1  team a, session s: 7,000 uncached + 100 visible, a total of $0.0126 recorded without parts
+        (a provider's figure): its cost is "not split by part", its tokens are in no part's rate
     u1  team a: 9,999 uncached, unpriced: neither its tokens nor a cost count
     g1  $1 charge: not a call, not in the split
+
+    The LLM cost is $0.0139 + $0.0235 + $0 + $0.0126 = $0.05.
     """
     store = open_store(path)
     store.insert_calls(
@@ -42,6 +58,7 @@ def _store(path: Path) -> DuckDBStore:
             call(
                 "p1",
                 team="a",
+                session_id="s",
                 usage=usage(1000, 3000, 0, 0, 200, 800),
                 cost=cost(
                     "0.0139",
@@ -70,6 +87,7 @@ def _store(path: Path) -> DuckDBStore:
                 usage=usage(500, 0, 0, 0, 500, 0),
                 cost=cost("0", input_uncached="0", output_visible="0"),
             ),
+            call("r1", team="a", session_id="s", usage=usage(7000, 0, 0, 0, 100, 0), cost=cost("0.0126")),
             call("u1", team="a", usage=Usage.of(input_uncached=9999), cost=cost(None)),
         ]
     )
@@ -79,15 +97,16 @@ def _store(path: Path) -> DuckDBStore:
 
 EXPECTED = CostSplit(
     rows=(
-        PartRow("input_uncached", Decimal("0.009"), 3500, 0.09 / 0.374),
-        PartRow("cache_read", Decimal("0.0009"), 3000, 0.009 / 0.374),
-        PartRow("cache_write_1h", Decimal("0.006"), 1000, 0.06 / 0.374),
-        PartRow("output_visible", Decimal("0.003"), 800, 0.03 / 0.374),
-        PartRow("reasoning", Decimal("0.008"), 800, 0.08 / 0.374),
-        PartRow("server_tools", Decimal("0.01"), None, 0.1 / 0.374),
-        PartRow("requests", Decimal("0.0005"), None, 0.005 / 0.374),
+        PartRow("input_uncached", Decimal("0.009"), 3500, 0.18),
+        PartRow("cache_read", Decimal("0.0009"), 3000, 0.018),
+        PartRow("cache_write_1h", Decimal("0.006"), 1000, 0.12),
+        PartRow("output_visible", Decimal("0.003"), 800, 0.06),
+        PartRow("reasoning", Decimal("0.008"), 800, 0.16),
+        PartRow("server_tools", Decimal("0.01"), None, 0.2),
+        PartRow("requests", Decimal("0.0005"), None, 0.01),
+        PartRow("unsplit", Decimal("0.0126"), None, 0.252),
     ),
-    total=Decimal("0.0374"),
+    total=Decimal("0.05"),
 )
 
 
@@ -123,11 +142,15 @@ def test_the_default_report_splits_the_priced_calls_cost_by_part(db: Path) -> No
 
 def test_a_grouped_report_and_the_html_page_carry_the_same_split(db: Path) -> None:
     with open_store(db, read_only=True) as store:
-        grouped = analysis_report(store, Selection(grouping=Grouping(("team",))))
+        grouped = analysis_report(store, Selection(grouping=Grouping(("team",))), Analyses(parts=True))
         page = overview(store, Scope())
-        only_b = analysis_report(store, Selection(Scope(where=(("team", ("b",)),))))
+        only_b = analysis_report(store, Selection(Scope(where=(("team", ("b",)),))), Analyses(parts=True))
+        without = analysis_report(store, Selection(grouping=Grouping(("team",))))
     _same(grouped.split, EXPECTED)
     _same(page.split, EXPECTED)
+    assert without.split is None  # the grouped report splits the cost when asked (--parts) only
+    assert "split" not in analysis_json(without)
+    assert split_json(grouped.split) == analysis_json(grouped)["split"]
     assert only_b.split is not None
     assert only_b.split.total == Decimal("0.0235")  # the filters apply: team b's calls alone
     assert [(r.part, r.tokens) for r in only_b.split.rows] == [
@@ -144,14 +167,14 @@ def test_the_split_reads_back_from_the_wire_whole(db: Path) -> None:
         data = summary(store, Scope())
         page = overview(store, Scope())
     sent = json.loads(json.dumps(summary_json(data)))
-    assert Decimal(sent["split"]["total"]) == Decimal("0.0374")  # money as decimal strings
+    assert Decimal(sent["split"]["total"]) == Decimal("0.05")  # money as decimal strings
     server_tools = sent["split"]["parts"][5]
     assert (server_tools["part"], Decimal(server_tools["cost"]), server_tools["tokens"]) == (
         "server_tools",
         Decimal("0.01"),
         None,
     )
-    assert server_tools["share"] == pytest.approx(0.1 / 0.374, rel=1e-12)
+    assert server_tools["share"] == pytest.approx(0.2, rel=1e-12)
     assert summary_from_json(sent).split == data.split  # (its tables read back without their facets)
     page_sent = json.loads(json.dumps(overview_json(page)))
     assert overview_from_json(page_sent).split == page.split
@@ -181,7 +204,7 @@ def test_no_priced_call_gives_an_empty_split() -> None:
     found = split_from_sums({})
     assert found == CostSplit((), None)
     assert split_json(found) == {"total": None, "parts": []}
-    assert set(PART_LABELS) == set(COST_PARTS)  # every part has a name for people
+    assert set(PART_LABELS) == {*COST_PARTS, UNSPLIT}  # every part has a name for people
 
 
 def _printed(data: Summary) -> str:
@@ -202,16 +225,44 @@ def test_the_terminal_and_the_page_show_each_part(db: Path) -> None:
         for parts in ([cell.strip() for cell in line.split("│")] for line in table.splitlines())
         if len(parts) == 7
     }
-    assert cells["reasoning"] == ["800", "$0.0080", "21.4%", "$10.00"]
-    assert cells["cache reads"] == ["3K", "$0.0009", "2.4%", "$0.3000"]
-    assert cells["uncached input"] == ["3.5K", "$0.0090", "24.1%", "$2.57"]
-    assert cells["server tools"] == ["", "$0.0100", "26.7%", ""]
-    assert cells["LLM cost"] == ["", "$0.0374", "100.0%", ""]
+    assert cells["reasoning"] == ["800", "$0.0080", "16.0%", "$10.00"]
+    assert cells["cache reads"] == ["3K", "$0.0009", "1.8%", "$0.3000"]
+    assert cells["uncached input"] == ["3.5K", "$0.0090", "18.0%", "$2.57"]
+    assert cells["server tools"] == ["", "$0.0100", "20.0%", ""]
+    assert cells["not split by part"] == ["", "$0.0126", "25.2%", ""]
+    assert cells["LLM cost"] == ["", "$0.0500", "100.0%", ""]
     html = html_report.render(page)
     section = html.split('<section class="card" id="cost-split">')[1].split("</section>")[0]
-    assert "Where the LLM cost goes ($0.0374, priced calls)" in section
+    assert "Where the LLM cost goes ($0.0500, priced calls)" in section
     assert (
         '<tr><td>reasoning</td><td class="num">800</td><td class="num">$0.0080</td>'
-        '<td class="num">21.4%</td><td class="num">$10.00</td>'
-        '<td><span class="bar" style="width:51px"></span></td></tr>'
+        '<td class="num">16.0%</td><td class="num">$10.00</td>'
+        '<td><span class="bar" style="width:38px"></span></td></tr>'
     ) in section
+
+
+def test_a_sessions_view_says_where_its_cost_went(db: Path) -> None:
+    with open_store(db, read_only=True) as store:
+        tree = session_tree(store, "s")
+    _same(
+        tree.split,
+        CostSplit(
+            rows=(
+                PartRow("input_uncached", Decimal("0.003"), 1000, 0.003 / 0.0265),
+                PartRow("cache_read", Decimal("0.0009"), 3000, 0.0009 / 0.0265),
+                PartRow("output_visible", Decimal("0.002"), 200, 0.002 / 0.0265),
+                PartRow("reasoning", Decimal("0.008"), 800, 0.008 / 0.0265),
+                PartRow("unsplit", Decimal("0.0126"), None, 0.0126 / 0.0265),
+            ),
+            total=Decimal("0.0265"),
+        ),
+    )
+    assert tree.split is not None
+    assert tree.split.total == tree.cost  # the session has no charge: its cost is its calls'
+    assert split_from_json(json.loads(json.dumps(tree_json(tree)))["split"]) == tree.split
+    result = CliRunner().invoke(cli, ["session", "s", "--db", str(db)], terminal_width=160)
+    assert result.exit_code == 0, result.output
+    assert "where this session's LLM cost goes (priced calls)" in result.output
+    table = result.output.split("where this session's LLM cost goes")[1]
+    assert "not split by part" in table
+    assert "$0.0265" in table

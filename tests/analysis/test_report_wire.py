@@ -17,7 +17,6 @@ from tests.analysis.builders import call, cost, hand_store
 from tests.analysis.conftest import SimStore
 from tests.analysis.test_report import fill
 from tokenomy.analysis.attribution import AttributionTable
-from tokenomy.analysis.cost_split import split_from_facets
 from tokenomy.analysis.dimensions import Grouping, Scope
 from tokenomy.analysis.grouped import Selection
 from tokenomy.analysis.kpis import BETTER, spend_report
@@ -30,7 +29,6 @@ from tokenomy.analysis.report_wire import (
     grouped_json,
     report_from_json,
     report_row_json,
-    split_json,
     summary_from_json,
     summary_json,
 )
@@ -205,7 +203,7 @@ def _as_sent(result: MetricResult) -> MetricResult:
 @pytest.mark.parametrize(
     ("selection", "analyses"),
     [
-        (Selection(grouping=Grouping(("team",))), Analyses(compare="previous")),
+        (Selection(grouping=Grouping(("team",))), Analyses(compare="previous", parts=True)),
         (
             Selection(Scope(datetime(2026, 10, 8), datetime(2026, 10, 12)), Grouping(("intent",), "day")),
             Analyses(compare="last-week", threshold=0.05, metrics=True, budget_tokens=200_000),
@@ -228,8 +226,8 @@ def test_a_comparison_and_metrics_read_back_whole(
     assert back == AnalysisReport(
         _bare(report.table), report.kpis, report.drivers, report.baselines, metrics, report.split
     )
-    assert back.split is not None
-    assert back.split.rows  # where the LLM cost goes, read back whole
+    assert (back.split is not None) == analyses.parts  # where the LLM cost goes, read back whole
+    assert back.split is None or back.split.rows
     assert (back.drivers is None) == (analyses.compare is None)
     if back.drivers is not None and report.drivers is not None:
         total = back.drivers.total
@@ -261,9 +259,8 @@ def test_a_report_without_analyses_has_neither_drivers_nor_metrics_on_the_wire(t
         report = analysis_report(store, Selection(grouping=Grouping(("model",))))
         table, items = spend_report(store, Selection(grouping=Grouping(("model",))))
     sent = _wire(analysis_json(report))
-    split = split_from_facets(table.facets)
-    assert sent == _wire(grouped_json(table, items)) | {"split": split_json(split)}
-    assert analysis_from_json(sent) == AnalysisReport(_bare(table), items, split=split)
+    assert sent == _wire(grouped_json(table, items))
+    assert analysis_from_json(sent) == AnalysisReport(_bare(table), items)
 
 
 def test_drivers_that_do_not_read_are_refused() -> None:

@@ -150,6 +150,8 @@ def token(monkeypatch: pytest.MonkeyPatch) -> None:
         ("--compare", "previous", "--since", "2027-01-01", "--until", "2027-01-08", "--format", "json"),
         ("--metrics",),
         ("--by", "team", "--metrics", "--format", "json"),
+        ("--parts",),  # where the LLM cost goes, over the whole selection
+        ("--by", "team", "--parts", "--where", "feature=chat", "--format", "json"),
         ("--budget-tokens", "5000", "--by", "model", "--bucket", "day", "--format", "json"),
         ("--parity", "gpt-4o-mini,gpt-4o", "--by", "intent"),
         ("--budget-tokens", "5000"),
@@ -269,6 +271,12 @@ def test_the_analyses_compared_hold_the_records_figures(served: Served, token: N
     assert {r["group"]["team"] for r in drivers["groups"]["team"]} == {"search", "support", "(unattributed)"}
     assert {b["intent"] for b in data["baselines"]} >= {"answer", "triage"}
     assert data["kpis"]["calls"]["previous"] == 15
+    assert "split" not in data  # asked for with --parts only
+    remote, _ = both(served, "report", "--by", "team", "--parts", *week, "--format", "json")
+    data = json.loads(remote)
+    split = data["split"]
+    assert Decimal(split["total"]) == Decimal(data["total"]["llm_cost"])  # the priced calls' cost
+    assert sum(Decimal(part["cost"]) for part in split["parts"]) == Decimal(split["total"])
     metrics = ("--metrics", "--budget-tokens", "5000", "--parity", "gpt-4o-mini,gpt-4o")
     remote, _ = both(served, "report", "--by", "team", *metrics, "--format", "json")
     names = [m["metric"] for m in json.loads(remote)["metrics"]]

@@ -1,15 +1,18 @@
 """Where the LLM cost goes: the priced calls' cost split by part, with the rate each part was paid at.
 
 A stored call keeps its cost per part (the ``cost_<part>`` columns: the six usage buckets, server
-tools, request fees and overhead, :data:`tokenomy.schema.COST_PARTS`), and a priced call's parts add
-up to its total. So the parts here add up to the priced calls' LLM cost exactly, and a FinOps reader
-sees at once what share goes to reasoning, to cache writes, to uncached input. Tokens are summed
-over the same priced calls, which makes a part's effective rate (its cost per million tokens)
-compare like with like: cache reads against uncached input, reasoning against visible output.
+tools, request fees and overhead, :data:`tokenomy.schema.COST_PARTS`), and a call tokenomy priced has
+parts that add up to its total. A FinOps reader then sees at once what share goes to reasoning, to
+cache writes, to uncached input. A cost that came without parts (a total recorded by a provider or
+another tool) is never spread over them: such calls' whole cost is the row ``unsplit``, so the rows
+still add up to the priced calls' LLM cost exactly. Tokens are summed over the calls whose parts are
+known, which makes a part's effective rate (its cost per million tokens) compare like with like:
+cache reads against uncached input, reasoning against visible output.
 
 The sums ride on a scan the report makes anyway: :data:`SPLIT_SUMS` is part of the KPI facets
-(:data:`tokenomy.analysis.kpis.KPI_FACETS`), and :func:`split_from_facets` adds them up; charges
-(non-LLM costs) are not calls and are left out (the report shows them apart).
+(:data:`tokenomy.analysis.kpis.KPI_FACETS`), and :func:`split_from_facets` adds them up; a session's
+view adds up the rows it read (:func:`split_from_rows`). Charges (non-LLM costs) are not calls and
+are left out (the reports show them apart).
 """
 
 from __future__ import annotations
@@ -21,15 +24,29 @@ from typing import Any, Final
 
 from tokenomy.analysis.grouped import add
 from tokenomy.analysis.metric_rows import sum_int
-from tokenomy.analysis.results import share
+from tokenomy.analysis.results import jsonable, share
+from tokenomy.analysis.wire_values import (
+    amount_from_json,
+    float_from_json,
+    int_from_json,
+    money_from_json,
+    text_from_json,
+)
 from tokenomy.schema import BUCKETS, COST_PARTS
 
-_PRICED: Final = "c.cost_total IS NOT NULL"
+UNSPLIT: Final = "unsplit"
+"""The row of the cost that came without parts."""
+_SPLIT: Final = "c.cost_total IS NOT NULL AND c.cost_total = " + " + ".join(
+    f"coalesce(c.cost_{part}, 0)" for part in COST_PARTS
+)
+"""A priced call whose parts add up to its total."""
 SPLIT_SUMS: Final = {
-    **{f"split_cost_{part}": f"sum(c.cost_{part}) FILTER (WHERE {_PRICED})" for part in COST_PARTS},
-    **{f"split_tokens_{bucket}": sum_int(f"c.{bucket}", _PRICED) for bucket in BUCKETS},
+    "split_total": "sum(c.cost_total)",
+    **{f"split_cost_{part}": f"sum(c.cost_{part}) FILTER (WHERE {_SPLIT})" for part in COST_PARTS},
+    **{f"split_tokens_{bucket}": sum_int(f"c.{bucket}", _SPLIT) for bucket in BUCKETS},
 }
-"""Per part, the priced calls' cost; per usage bucket, the same calls' tokens (additive sums)."""
+"""The priced calls' cost; per part, the cost of those whose parts add up to their total; per usage
+bucket, the same calls' tokens (additive sums)."""
 PART_LABELS: Final = {
     "input_uncached": "uncached input",
     "cache_read": "cache reads",
@@ -40,6 +57,7 @@ PART_LABELS: Final = {
     "server_tools": "server tools",
     "requests": "request fees",
     "overhead": "overhead",
+    UNSPLIT: "not split by part",
 }
 """How each part is named for people."""
 _MILLION: Final = Decimal(1_000_000)
@@ -53,8 +71,8 @@ class PartRow:
     """A name of :data:`tokenomy.schema.COST_PARTS`."""
     cost: Decimal
     tokens: int | None
-    """The priced calls' tokens of this usage bucket; None for a part that is not a bucket (server
-    tools, request fees, overhead) or a bucket no priced call reported."""
+    """The tokens of this usage bucket of the calls split by part; None for a part that is not a
+    bucket (server tools, request fees, overhead, the unsplit cost) or a bucket none of them reported."""
     share: float | None
     """Its share of the LLM cost (None when that cost is 0)."""
 
@@ -74,7 +92,8 @@ class PartRow:
 @dataclass(frozen=True, slots=True)
 class CostSplit:
     """The priced calls' LLM cost by part: the parts with a cost or tokens, in :data:`COST_PARTS`
-    order; their costs add up to ``total``."""
+    order, then the cost that came without parts (:data:`UNSPLIT`, when there is some); their
+    costs add up to ``total``."""
 
     rows: tuple[PartRow, ...]
     total: Decimal | None
@@ -83,9 +102,11 @@ class CostSplit:
 
 def split_from_sums(sums: Mapping[str, Any]) -> CostSplit:
     """The split from the sums of :data:`SPLIT_SUMS` (a missing or null sum is nothing)."""
-    costs = {part: sums.get(f"split_cost_{part}") for part in COST_PARTS}
-    known = [value for value in costs.values() if value is not None]
-    total = sum(known, Decimal(0)) if known else None
+    costs: dict[str, Any] = {part: sums.get(f"split_cost_{part}") for part in COST_PARTS}
+    total = sums.get("split_total")
+    if total is not None:
+        unsplit = total - sum((value for value in costs.values() if value is not None), Decimal(0))
+        costs[UNSPLIT] = unsplit or None
     rows = []
     for part, cost in costs.items():
         count = sums.get(f"split_tokens_{part}") if part in BUCKETS else None
@@ -103,3 +124,58 @@ def split_from_facets(facets: Iterable[Mapping[str, Any]]) -> CostSplit:
         for name in SPLIT_SUMS:
             sums[name] = add(sums.get(name), facet.get(name))
     return split_from_sums(sums)
+
+
+def split_from_rows(rows: Iterable[Mapping[str, Any]]) -> CostSplit:
+    """The split of some calls' rows (``cost_total``, ``cost_<part>`` and the bucket columns), added
+    up here: a session's, which its view has read already."""
+    sums: dict[str, Any] = {}
+    for row in rows:
+        total = row.get("cost_total")
+        if total is None:
+            continue
+        sums["split_total"] = add(sums.get("split_total"), total)
+        if total != sum((row.get(f"cost_{part}") or Decimal(0) for part in COST_PARTS), Decimal(0)):
+            continue  # a cost without its parts: in the unsplit row
+        for part in COST_PARTS:
+            sums[f"split_cost_{part}"] = add(sums.get(f"split_cost_{part}"), row.get(f"cost_{part}"))
+        for bucket in BUCKETS:
+            sums[f"split_tokens_{bucket}"] = add(sums.get(f"split_tokens_{bucket}"), row.get(bucket))
+    return split_from_sums(sums)
+
+
+def split_json(split: CostSplit | None) -> dict[str, Any] | None:
+    """The LLM cost by part: ``{"total", "parts": [{"part", "cost", "tokens", "share"}]}`` (money as
+    decimal strings, ``tokens`` null for a part that is not a usage bucket), or null."""
+    if split is None:
+        return None
+    return {
+        "total": jsonable(split.total),
+        "parts": [
+            {"part": row.part, "cost": jsonable(row.cost), "tokens": row.tokens, "share": row.share}
+            for row in split.rows
+        ],
+    }
+
+
+def split_from_json(data: Any) -> CostSplit | None:
+    """The LLM cost by part :func:`split_json` wrote (None for null or absent)."""
+    if data is None:
+        return None
+    if not isinstance(data, Mapping):
+        raise TypeError(f"split should be an object, got {data!r}")
+    rows = []
+    for item in data["parts"]:
+        part = text_from_json(item["part"])
+        if part is None or part not in PART_LABELS:
+            raise ValueError(f"unknown cost part {part!r}")
+        tokens = item["tokens"]
+        rows.append(
+            PartRow(
+                part,
+                amount_from_json(item["cost"]),
+                None if tokens is None else int_from_json(tokens),
+                float_from_json(item["share"]),
+            )
+        )
+    return CostSplit(tuple(rows), money_from_json(data["total"]))

@@ -30,7 +30,7 @@ from tokenomy.analysis.dimensions import UNATTRIBUTED, Grouping, Scope
 from tokenomy.analysis.drivers import CostDrivers, cost_drivers
 from tokenomy.analysis.formats import bucket_label
 from tokenomy.analysis.grouped import Selection, grouped_calls
-from tokenomy.analysis.kpis import KPI_FACETS, Kpi, figures, kpis
+from tokenomy.analysis.kpis import SPLIT_FACETS, Kpi, figures, kpis
 from tokenomy.analysis.periods import Period, baseline_period, current_period, data_span
 from tokenomy.analysis.sessions import SessionList, top_sessions
 from tokenomy.analysis.sources import Sources, detect
@@ -125,7 +125,7 @@ def overview(
     # an open scope keeps the calls that have no start time: the period only places the others
     current = scope.between(period.since, period.until) if period and bounded else scope
     previous = baseline_period(period, compare or "previous") if period else None
-    table = attribute(store, Selection(current, Grouping(tuple(by))), sources=src, facets=KPI_FACETS)
+    table = attribute(store, Selection(current, Grouping(tuple(by))), sources=src, facets=SPLIT_FACETS)
     now = figures(store, current, table=table, sources=src)
     before = figures(store, scope.between(previous.since, previous.until), sources=src) if previous else None
     unit = bucket_for(period)

@@ -6,7 +6,7 @@ draws the page with :func:`tokenomy.analysis.html_report.render`, as from a stor
 are written as the other report forms write them (:mod:`tokenomy.analysis.report_wire`): the
 period and its previous one, the scope, the spend table, the KPIs, the cost drivers (or null), the
 most expensive sessions (read by :mod:`tokenomy.analysis.sessions_wire`), the notes and the LLM
-cost by part (:func:`~tokenomy.analysis.report_wire.split_json`; absent from an older collector's
+cost by part (:func:`~tokenomy.analysis.cost_split.split_json`; absent from an older collector's
 answer, read as none); spend over
 time is ``{unit, labels, values}`` per chart, an amount per label as a decimal string. Read back,
 every object equals the one computed (the table without its facets, which the page does not draw).
@@ -20,14 +20,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from tokenomy.analysis.cost_split import split_from_json, split_json
 from tokenomy.analysis.overview import Overview, Series, kpi_json
 from tokenomy.analysis.report_wire import (
     attribution_from_json,
     drivers_from_json,
     kpis_from_json,
     scope_from_json,
-    split_from_json,
-    split_json,
 )
 from tokenomy.analysis.results import jsonable
 from tokenomy.analysis.serialize import attribution_json, drivers_json, scope_json, sessions_json

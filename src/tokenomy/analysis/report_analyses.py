@@ -1,14 +1,14 @@
 """What ``tokenomy report`` computes for ``--by``, ``--bucket``, ``--where``, ``--compare`` and the
-metric options: the attribution table with its KPIs and where the LLM cost goes over the whole
-selection (:mod:`tokenomy.analysis.cost_split`, from the table's own sums), and what each option
-adds to it.
+metric options: the attribution table with its KPIs, and what each option adds to it.
 
 * ``--compare``: the table and KPIs cover the current period (``--since``/``--until``, a missing
   bound filled from the data: :func:`~tokenomy.analysis.periods.current_period`), the KPIs carry
   the baseline period's values for their trend, and the cost drivers and intent baselines explain
   the change (:mod:`tokenomy.analysis.drivers`, :mod:`tokenomy.analysis.baselines`);
 * ``--metrics``, ``--budget-tokens``, ``--parity``: the efficiency metrics over the same selection
-  (:mod:`tokenomy.analysis.metrics`).
+  (:mod:`tokenomy.analysis.metrics`);
+* ``--parts``: where the LLM cost goes over the whole selection (:mod:`tokenomy.analysis.cost_split`),
+  from sums the table's own scan then makes.
 
 The store path and the collector's ``GET /api/v1/report`` both call :func:`analysis_report`, so
 they compute the same thing (the collector over one snapshot of its store).
@@ -48,6 +48,8 @@ class Analyses:
     """A token budget per group and bucket, for token utilization."""
     parity: tuple[str, str] | None = None
     """Two models whose latency-cost parity to compute, intent by intent."""
+    parts: bool = False
+    """Where the LLM cost goes, by part."""
 
     @property
     def any_metric(self) -> bool:
@@ -68,7 +70,7 @@ class AnalysisReport:
     metrics: tuple[MetricResult, ...] | None = None
     """With a metric option: every metric (``metrics``), then token utilization, then parity."""
     split: CostSplit | None = None
-    """The LLM cost by part over the table's selection (None: a collector older than this field)."""
+    """With ``parts``: the LLM cost by part over the table's selection."""
 
 
 def analysis_report(store: Store, selection: Selection, analyses: Analyses | None = None) -> AnalysisReport:
@@ -91,7 +93,7 @@ def analysis_report(store: Store, selection: Selection, analyses: Analyses | Non
         scope = scope.between(periods[0].since, periods[0].until)
     current = Selection(scope, selection.grouping)
     baseline = None if periods is None else scope.between(periods[1].since, periods[1].until)
-    table, items = spend_report(store, current, baseline=baseline, sources=src)
+    table, items = spend_report(store, current, baseline=baseline, sources=src, parts=analyses.parts)
     drivers: CostDrivers | None = None
     baselines: tuple[IntentBaseline, ...] = ()
     if periods is not None:
@@ -102,7 +104,8 @@ def analysis_report(store: Store, selection: Selection, analyses: Analyses | Non
             store, now, before, scope=selection.scope, threshold=analyses.threshold, sources=src
         )
     found = _metrics(store, current, analyses, src) if analyses.any_metric else None
-    return AnalysisReport(table, items, drivers, baselines, found, split_from_facets(table.facets))
+    split = split_from_facets(table.facets) if analyses.parts else None
+    return AnalysisReport(table, items, drivers, baselines, found, split)
 
 
 def parity_pair(text: str) -> tuple[str, str]:

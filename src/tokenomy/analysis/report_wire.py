@@ -11,9 +11,9 @@ store's results with. The forms:
 * :func:`analysis_json`: an attribution table and its KPIs, with the cost drivers and intent
   baselines of ``--compare`` and the metrics of ``--metrics``, ``--budget-tokens``, ``--parity``
   (``tokenomy report --by/--bucket/--where/...``; :func:`grouped_json` is its table and KPIs);
-* :func:`summary_json`: the default report (:mod:`tokenomy.analysis.summary`), with the LLM cost by
-  part (:func:`split_json`: null when there is none, and read as none when absent, as an older
-  collector answers);
+* :func:`summary_json`: the default report (:mod:`tokenomy.analysis.summary`), with the LLM cost
+  by part (:func:`~tokenomy.analysis.cost_split.split_json`: null when there is none, and read as
+  none when absent, as an older collector answers);
 * :func:`report_row_json`: a row of the first report (totals by UTC day, provider and model).
 
 The HTML report's data has a module of its own (:mod:`tokenomy.analysis.overview_wire`). A metric's
@@ -30,7 +30,7 @@ from typing import Any, Literal, cast
 
 from tokenomy.analysis.attribution import AttributionTable, SpendRow
 from tokenomy.analysis.baselines import IntentBaseline, IntentFigures
-from tokenomy.analysis.cost_split import PART_LABELS, CostSplit, PartRow
+from tokenomy.analysis.cost_split import split_from_json, split_json
 from tokenomy.analysis.dimensions import Scope
 from tokenomy.analysis.drivers import CostDrivers, DriverRow
 from tokenomy.analysis.kpis import BETTER, Kpi
@@ -69,8 +69,6 @@ __all__ = [
     "report_from_json",
     "report_row_json",
     "scope_from_json",
-    "split_from_json",
-    "split_json",
     "summary_from_json",
     "summary_json",
 ]
@@ -92,10 +90,11 @@ def grouped_from_json(data: Mapping[str, Any]) -> tuple[AttributionTable, tuple[
 
 def analysis_json(report: AnalysisReport) -> dict[str, Any]:
     """The report of ``tokenomy report --by...``: what ``--format json`` prints (the table and KPIs,
-    ``split``: where the LLM cost goes, ``drivers`` and ``baselines`` with a comparison, ``metrics``
-    with a metric option)."""
+    ``drivers`` and ``baselines`` with a comparison, ``metrics`` with a metric option, ``split``:
+    where the LLM cost goes, with ``parts``)."""
     data = grouped_json(report.table, report.kpis)
-    data["split"] = split_json(report.split)
+    if report.split is not None:
+        data["split"] = split_json(report.split)
     if report.drivers is not None:
         data["drivers"] = drivers_json(report.drivers)
         data["baselines"] = baselines_json(report.baselines)
@@ -321,43 +320,6 @@ def summary_from_json(data: Mapping[str, Any]) -> Summary:
         folded=int_from_json(data["folded"]),
         split=split_from_json(data.get("split")),
     )
-
-
-def split_json(split: CostSplit | None) -> dict[str, Any] | None:
-    """The LLM cost by part: ``{"total", "parts": [{"part", "cost", "tokens", "share"}]}`` (money as
-    decimal strings, ``tokens`` null for a part that is not a usage bucket), or null."""
-    if split is None:
-        return None
-    return {
-        "total": jsonable(split.total),
-        "parts": [
-            {"part": row.part, "cost": jsonable(row.cost), "tokens": row.tokens, "share": row.share}
-            for row in split.rows
-        ],
-    }
-
-
-def split_from_json(data: Any) -> CostSplit | None:
-    """The LLM cost by part :func:`split_json` wrote (None for null or absent)."""
-    if data is None:
-        return None
-    if not isinstance(data, Mapping):
-        raise TypeError(f"split should be an object, got {data!r}")
-    rows = []
-    for item in data["parts"]:
-        part = text_from_json(item["part"])
-        if part is None or part not in PART_LABELS:
-            raise ValueError(f"unknown cost part {part!r}")
-        tokens = item["tokens"]
-        rows.append(
-            PartRow(
-                part,
-                amount_from_json(item["cost"]),
-                None if tokens is None else int_from_json(tokens),
-                float_from_json(item["share"]),
-            )
-        )
-    return CostSplit(tuple(rows), money_from_json(data["total"]))
 
 
 def report_row_json(row: ReportRow, *, with_keys: bool, charges: bool = False) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from tokenomy.analysis.attribution import AttributionTable, SpendRow
 from tokenomy.analysis.baselines import IntentBaseline, IntentFigures
+from tokenomy.analysis.cost_split import split_json
 from tokenomy.analysis.dimensions import Scope
 from tokenomy.analysis.drivers import CostDrivers, DriverRow
 from tokenomy.analysis.results import jsonable
@@ -210,4 +211,5 @@ def tree_json(tree: SessionTree) -> dict[str, Any]:
         "action": tree.action,
         "steps": [step_json(s) for s in tree.roots],
         "notes": list(tree.notes),
+        "split": split_json(tree.split),
     }

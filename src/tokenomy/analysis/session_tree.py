@@ -27,6 +27,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final, Literal
 
+from tokenomy.analysis.cost_split import CostSplit, split_from_rows
 from tokenomy.analysis.dimensions import ScopeSQL
 from tokenomy.analysis.sessions import recorded_outcomes
 from tokenomy.analysis.sources import Sources, detect
@@ -90,6 +91,8 @@ class SessionTree:
     success: bool | None
     action: str | None
     notes: tuple[str, ...] = ()
+    split: CostSplit | None = None
+    """Where the session's LLM cost goes, by part (None: a source that did not say)."""
 
     def walk(self) -> Iterator[tuple[int, Step]]:
         """Every node, depth first, with its depth."""
@@ -135,6 +138,7 @@ def session_tree(store: Store, session_id: str, *, sources: Sources | None = Non
         success=success,
         action=action,
         notes=tuple(notes),
+        split=split_from_rows(calls),
     )
 
 

@@ -22,7 +22,7 @@ from tokenomy.analysis.attribution import AttributionTable, attribute, top_rows
 from tokenomy.analysis.cost_split import CostSplit, split_from_facets
 from tokenomy.analysis.dimensions import Grouping, Scope
 from tokenomy.analysis.grouped import Selection
-from tokenomy.analysis.kpis import KPI_FACETS, Kpi, figures, kpis
+from tokenomy.analysis.kpis import SPLIT_FACETS, Kpi, figures, kpis
 from tokenomy.analysis.overview import report_period
 from tokenomy.analysis.periods import Period, baseline_period
 from tokenomy.analysis.sources import detect
@@ -74,7 +74,7 @@ def summary(store: Store, scope: Scope | None = None, *, top: int = DEFAULT_TOP)
     scope = scope or Scope()
     period = report_period(store, scope)
     over_time = attribute(
-        store, Selection(scope, Grouping((), summary_bucket(period))), sources=src, facets=KPI_FACETS
+        store, Selection(scope, Grouping((), summary_bucket(period))), sources=src, facets=SPLIT_FACETS
     )
     now = figures(store, scope, table=over_time, sources=src)
     previous = baseline_period(period, "previous") if period else None

@@ -112,10 +112,10 @@ def attribution_table(table: AttributionTable, title: str | None = None) -> Tabl
     return out
 
 
-def split_table(split: CostSplit) -> Table:
+def split_table(split: CostSplit, title: str = "where the LLM cost goes (priced calls)") -> Table:
     """Where the LLM cost goes: each part's tokens, cost, share and the rate it was paid at (per
     million tokens), over the priced calls; the costs add up to the footer's."""
-    out = Table(title="where the LLM cost goes (priced calls)", show_footer=True)
+    out = Table(title=title, show_footer=True)
     out.add_column("part", footer="LLM cost")
     out.add_column("tokens", justify="right")
     out.add_column("cost", footer=money(split.total), justify="right")

@@ -8,8 +8,9 @@ answers them in the CLI's own JSON (``GET /api/v1/report``, :mod:`tokenomy.analy
 * ``charges=true``: the first report's rows by day, provider and model, charges included (what
   ``--format json`` and ``csv`` print without an analysis option);
 * ``by``, ``bucket``, ``where``, ``compare`` (with ``threshold``), ``metrics``, ``budget_tokens``,
-  ``parity``: the attribution table and its KPIs, with the cost drivers, intent baselines and
-  metrics those add (:func:`tokenomy.analysis.report_analyses.analysis_report`);
+  ``parity``, ``parts``: the attribution table and its KPIs, with the cost drivers, intent
+  baselines, metrics and cost split by part those add
+  (:func:`tokenomy.analysis.report_analyses.analysis_report`);
 * ``view=overview``: the HTML report's data (:func:`tokenomy.analysis.overview.overview`).
 
 The answers are read back into the same objects (:class:`CollectorReports`), so the CLI prints
@@ -104,6 +105,8 @@ def _analyses(analyses: Analyses) -> Query:
         query.append(("budget_tokens", str(analyses.budget_tokens)))
     if analyses.parity is not None:
         query.append(("parity", ",".join(analyses.parity)))
+    if analyses.parts:
+        query.append(("parts", "true"))
     return query
 
 

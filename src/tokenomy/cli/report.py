@@ -115,6 +115,12 @@ calls that left a bucket or a total unreported (as the report table's column of 
 )
 @click.option("--parity", default=None, help="Latency-cost parity of two models per intent: MODEL_A,MODEL_B.")
 @click.option(
+    "--parts",
+    is_flag=True,
+    help="Also show where the LLM cost goes, by part: uncached input, cache reads and writes, visible "
+    "output, reasoning, fees (the default table and the HTML report always do).",
+)
+@click.option(
     "--format", "fmt", type=click.Choice(["table", "json", "csv", "html"]), default="table", show_default=True
 )
 @out_option
@@ -140,6 +146,7 @@ def command(
     metrics: bool,
     budget_tokens: int | None,
     parity: str | None,
+    parts: bool,
     fmt: str,
     out: Path | None,
     top: int,
@@ -162,7 +169,7 @@ def command(
     request = Request(
         scope=Scope(since, until, option_value(parse_where, where)),
         grouping=Grouping(option_value(parse_dimensions, by), option_value(parse_bucket, bucket)),
-        analyses=Analyses(compare, threshold, metrics, budget_tokens, _pair(parity)),
+        analyses=Analyses(compare, threshold, metrics, budget_tokens, _pair(parity), parts),
         fmt=fmt,
         top=top,
     )
@@ -190,7 +197,7 @@ class Request:
     def plain(self) -> bool:
         """No analysis option: the short default table, or the first report's rows (JSON, CSV)."""
         grouped = self.grouping.by or self.grouping.bucket or self.scope.where
-        analysed = self.analyses.compare is not None or self.analyses.any_metric
+        analysed = self.analyses.compare is not None or self.analyses.any_metric or self.analyses.parts
         return not (grouped or analysed or self.fmt == "html")
 
 

@@ -27,7 +27,7 @@ def command(
     *, db: Path | None, server: str | None, config_file: Path | None, session_id: str, fmt: str
 ) -> None:
     """Show session SESSION_ID as a tree: calls, tool uses, sub-agents, spans and charges, with
-    tokens per bucket, cost, latency and the running total.
+    tokens per bucket, cost, latency and the running total, then where its LLM cost goes by part.
 
     With --server (or $TOKENOMY_SERVER), read it through a running collector's API instead of the
     store file it owns.
@@ -47,5 +47,7 @@ def command(
     console.print(terminal.session_tree(tree))
     if tree.attribution:
         console.print("  " + ", ".join(f"{k}: {v}" for k, v in tree.attribution.items()), style="dim")
+    if tree.split is not None and tree.split.rows:
+        console.print(terminal.split_table(tree.split, "where this session's LLM cost goes (priced calls)"))
     for note in tree.notes:
         console.print(f"note: {note}", style="dim")

@@ -62,11 +62,12 @@ REPORT_PARAMS: Final = (
     "metrics",
     "budget_tokens",
     "parity",
+    "parts",
     "top",
 )
 """The query parameters of ``GET /api/v1/report``."""
 REPORT_VIEWS: Final = ("totals", "summary", "overview")
-_ANALYSIS: Final = ("by", "bucket", "where", "compare", "metrics", "budget_tokens", "parity")
+_ANALYSIS: Final = ("by", "bucket", "where", "compare", "metrics", "budget_tokens", "parity", "parts")
 """The parameters that turn the totals into the grouped report (``tokenomy report --by...``)."""
 _OVERVIEW: Final = ("since", "until", "where", "by", "compare", "top", "threshold")
 """What ``view=overview`` takes (``threshold`` is read with ``compare`` by the grouped form only)."""
@@ -103,8 +104,8 @@ def report(store: Store, query: Mapping[str, str] | Sequence[tuple[str, str]]) -
       ``model``); ``charges=true`` adds each day's charges (a row with no provider and no model)
       and every row's ``charges``, ``charge_cost`` and ``spend``.
     * ``by``, ``bucket``, ``where`` (repeatable ``dim=value``), ``compare`` (with ``threshold``),
-      ``metrics``, ``budget_tokens`` or ``parity``: the attribution table and its KPIs, with the
-      cost drivers, intent baselines and metrics those add
+      ``metrics``, ``budget_tokens``, ``parity`` or ``parts``: the attribution table and its KPIs,
+      with the cost drivers, intent baselines, metrics and cost split by part those add
       (:func:`tokenomy.analysis.report_analyses.analysis_report`), as ``tokenomy report --by...``.
     * ``view=summary``: the default report (:func:`tokenomy.analysis.summary.summary`).
     * ``view=overview``: the HTML report's data (:func:`tokenomy.analysis.overview.overview`; ``by``
@@ -152,11 +153,11 @@ def _report_request(query: Mapping[str, str] | Sequence[tuple[str, str]]) -> _Re
     view = single.get("view") or "totals"
     if view not in REPORT_VIEWS:
         raise PayloadError(400, f"query parameter view={view!r} is not one of {', '.join(REPORT_VIEWS)}")
-    charges, metrics = _flag(single, "charges"), _flag(single, "metrics")
+    charges, metrics, parts = _flag(single, "charges"), _flag(single, "metrics"), _flag(single, "parts")
     given = {name for name, value in single.items() if value and name != "view"} | (
         {"where"} if where else set()
     )
-    given -= {name for name, on in (("charges", charges), ("metrics", metrics)) if not on}
+    given -= {name for name, on in (("charges", charges), ("metrics", metrics), ("parts", parts)) if not on}
     grouped = _combination(given, view)
     filters = _call_filter(single)
     selection = _selection(single, where, bucket=True)
@@ -166,6 +167,7 @@ def _report_request(query: Mapping[str, str] | Sequence[tuple[str, str]]) -> _Re
         metrics=metrics,
         budget_tokens=_positive(single, "budget_tokens"),
         parity=_parity(single),
+        parts=parts,
     )
     return _ReportRequest(
         form=view if view != "totals" else ("grouped" if grouped else "totals"),

@@ -179,6 +179,11 @@ def _params(*names: str) -> list[dict[str, Any]]:
             "`tokenomy report --metrics`.",
             "boolean",
         ),
+        "parts": (
+            "true: the answer adds split, where the LLM cost goes by part over the selection, as "
+            "`tokenomy report --parts`.",
+            "boolean",
+        ),
         "budget_tokens": (
             "A token budget per group and bucket (1 or more): the answer's metrics add token "
             "utilization, as `--budget-tokens`.",
@@ -350,9 +355,10 @@ def document() -> dict[str, Any]:
             "bucket, where, compare, metrics, budget_tokens or parity: the attribution table (rows, total, "
             "notes, by, bucket, where) and its kpis, with drivers and baselines (compare) and metrics "
             "(metrics, budget_tokens, parity). With view=summary: period, previous, kpis, over_time, "
-            "models, folded. With view=overview: the HTML report's data. The grouped, summary and "
-            "overview forms also carry split: where the LLM cost goes (total, and per part its cost, "
-            "tokens and share; a total of null and no parts when no call was priced).",
+            "models, folded. With view=overview: the HTML report's data. The summary and overview "
+            "forms, and the grouped one with parts=true, also carry split: where the LLM cost goes "
+            "(total, and per part its cost, tokens and share; a total of null and no parts when no "
+            "call was priced).",
             _params(*REPORT_PARAMS),
             _json(
                 "The report.",
@@ -361,7 +367,8 @@ def document() -> dict[str, Any]:
                     "anyOf": [
                         {"title": "totals", "required": list(_TOTALS)},
                         {
-                            "title": "grouped (by, bucket, where, compare, metrics, budget_tokens, parity)",
+                            "title": "grouped (by, bucket, where, compare, metrics, budget_tokens, parity, "
+                            "parts)",
                             "required": [*_TOTALS, "where", "by", "bucket", "notes", "kpis"],
                             "properties": {
                                 "drivers": {"type": "object", "description": "With compare."},
@@ -370,7 +377,7 @@ def document() -> dict[str, Any]:
                                     "type": "array",
                                     "description": "With metrics, budget_tokens or parity.",
                                 },
-                                "split": _SPLIT,
+                                "split": {**_SPLIT, "description": "With parts."},
                             },
                         },
                         {
