@@ -129,8 +129,12 @@ def _same(found: CostSplit | None, expected: CostSplit) -> None:
 
 def test_the_default_report_splits_the_priced_calls_cost_by_part(db: Path) -> None:
     with open_store(db, read_only=True) as store:
-        data = summary(store, Scope())
+        data = summary(store, Scope(), parts=True)
+        plain = summary(store, Scope())
     _same(data.split, EXPECTED)
+    assert plain.split is None  # asked for (--parts): it costs the scan a third more
+    assert plain.kpis == data.kpis
+    assert plain.over_time.total == data.over_time.total
     assert data.split is not None
     assert sum(row.cost for row in data.split.rows) == data.over_time.total.llm_cost  # adds up exactly
     rates = {row.part: row.per_million for row in data.split.rows}
@@ -164,7 +168,7 @@ def test_a_grouped_report_and_the_html_page_carry_the_same_split(db: Path) -> No
 
 def test_the_split_reads_back_from_the_wire_whole(db: Path) -> None:
     with open_store(db, read_only=True) as store:
-        data = summary(store, Scope())
+        data = summary(store, Scope(), parts=True)
         page = overview(store, Scope())
     sent = json.loads(json.dumps(summary_json(data)))
     assert Decimal(sent["split"]["total"]) == Decimal("0.05")  # money as decimal strings
@@ -215,7 +219,7 @@ def _printed(data: Summary) -> str:
 
 def test_the_terminal_and_the_page_show_each_part(db: Path) -> None:
     with open_store(db, read_only=True) as store:
-        data = summary(store, Scope())
+        data = summary(store, Scope(), parts=True)
         page = overview(store, Scope())
     text = _printed(data)
     assert "where the LLM cost goes (priced calls)" in text
@@ -266,3 +270,23 @@ def test_a_sessions_view_says_where_its_cost_went(db: Path) -> None:
     table = result.output.split("where this session's LLM cost goes")[1]
     assert "not split by part" in table
     assert "$0.0265" in table
+
+
+def test_the_cli_adds_the_split_with_parts(db: Path) -> None:
+    def run(*args: str) -> str:
+        result = CliRunner().invoke(cli, ["report", "--db", str(db), *args], terminal_width=200)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    plain = run()
+    assert "where the LLM cost goes (priced calls)" not in plain
+    assert "--parts (where the LLM cost goes)" in plain  # the hint names it
+    assert "not split by part" in run("--parts")
+    assert "not split by part" in run("--by", "team", "--parts")
+    data = json.loads(run("--parts", "--format", "json"))  # the whole selection, with its split
+    assert Decimal(data["split"]["total"]) == Decimal("0.05")
+    assert data["by"] == []
+    assert "split" not in json.loads(run("--by", "team", "--format", "json"))
+    refused = CliRunner().invoke(cli, ["report", "--db", str(db), "--parts", "--format", "csv"])
+    assert refused.exit_code == 2
+    assert "--parts adds a table CSV cannot hold" in refused.output

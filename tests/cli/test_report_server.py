@@ -151,6 +151,7 @@ def token(monkeypatch: pytest.MonkeyPatch) -> None:
         ("--metrics",),
         ("--by", "team", "--metrics", "--format", "json"),
         ("--parts",),  # where the LLM cost goes, over the whole selection
+        ("--parts", "--since", "2026-03-05", "--format", "json"),
         ("--by", "team", "--parts", "--where", "feature=chat", "--format", "json"),
         ("--budget-tokens", "5000", "--by", "model", "--bucket", "day", "--format", "json"),
         ("--parity", "gpt-4o-mini,gpt-4o", "--by", "intent"),

@@ -9,9 +9,10 @@ still add up to the priced calls' LLM cost exactly. Tokens are summed over the c
 known, which makes a part's effective rate (its cost per million tokens) compare like with like:
 cache reads against uncached input, reasoning against visible output.
 
-The sums ride on a scan the report makes anyway: :data:`SPLIT_SUMS` is part of the KPI facets
-(:data:`tokenomy.analysis.kpis.KPI_FACETS`), and :func:`split_from_facets` adds them up; a session's
-view adds up the rows it read (:func:`split_from_rows`). Charges (non-LLM costs) are not calls and
+The sums ride on a scan the report makes anyway: the calls are split by :data:`SPLIT_FLAG` beside
+the KPI facets (:data:`tokenomy.analysis.kpis.SPLIT_FACETS`), and :func:`split_from_facets` adds up
+:data:`SPLIT_SUMS` over the facets where it holds (the total over all of them); a session's view
+adds up the rows it read (:func:`split_from_rows`). Charges (non-LLM costs) are not calls and
 are left out (the reports show them apart).
 """
 
@@ -36,17 +37,15 @@ from tokenomy.schema import BUCKETS, COST_PARTS
 
 UNSPLIT: Final = "unsplit"
 """The row of the cost that came without parts."""
-_SPLIT: Final = "c.cost_total IS NOT NULL AND c.cost_total = " + " + ".join(
-    f"coalesce(c.cost_{part}, 0)" for part in COST_PARTS
-)
-"""A priced call whose parts add up to its total."""
+SPLIT_FLAG: Final = "c.cost_total = " + " + ".join(f"coalesce(c.cost_{part}, 0)" for part in COST_PARTS)
+"""A priced call whose parts add up to its total (a flag of the facets: evaluated once a call)."""
 SPLIT_SUMS: Final = {
     "split_total": "sum(c.cost_total)",
-    **{f"split_cost_{part}": f"sum(c.cost_{part}) FILTER (WHERE {_SPLIT})" for part in COST_PARTS},
-    **{f"split_tokens_{bucket}": sum_int(f"c.{bucket}", _SPLIT) for bucket in BUCKETS},
+    **{f"split_cost_{part}": f"sum(c.cost_{part})" for part in COST_PARTS},
+    **{f"split_tokens_{bucket}": sum_int(f"c.{bucket}") for bucket in BUCKETS},
 }
-"""The priced calls' cost; per part, the cost of those whose parts add up to their total; per usage
-bucket, the same calls' tokens (additive sums)."""
+"""The calls' cost, and their cost per part and tokens per usage bucket (additive sums): added up
+over the facets where :data:`SPLIT_FLAG` holds but the total, added up over all of them."""
 PART_LABELS: Final = {
     "input_uncached": "uncached input",
     "cache_read": "cache reads",
@@ -118,11 +117,15 @@ def split_from_sums(sums: Mapping[str, Any]) -> CostSplit:
 
 
 def split_from_facets(facets: Iterable[Mapping[str, Any]]) -> CostSplit:
-    """The split over every facet of a table computed with the KPI facets (their sums added up)."""
+    """The split over the facets of a table computed with :data:`SPLIT_FLAG` among their flags (as
+    ``split``): the parts and tokens of the calls split by part, the total of every call."""
     sums: dict[str, Any] = {}
     for facet in facets:
-        for name in SPLIT_SUMS:
-            sums[name] = add(sums.get(name), facet.get(name))
+        sums["split_total"] = add(sums.get("split_total"), facet.get("split_total"))
+        if facet.get("split"):
+            for name in SPLIT_SUMS:
+                if name != "split_total":
+                    sums[name] = add(sums.get(name), facet.get(name))
     return split_from_sums(sums)
 
 

@@ -135,7 +135,8 @@ def split_table(split: CostSplit, title: str = "where the LLM cost goes (priced 
 
 HINT: Final = (
     "more: --by team,feature (any dimensions) · --bucket day --by provider,model (every row) · "
-    "--compare previous (why spend changed) · --metrics · --format html -o report.html · "
+    "--compare previous (why spend changed) · --parts (where the LLM cost goes) · --metrics · "
+    "--format html -o report.html · "
     "tokenomy sessions"
 )
 """What the default report suggests next."""

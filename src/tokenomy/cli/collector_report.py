@@ -50,11 +50,12 @@ class CollectorReports:
     def __init__(self, client: CollectorClient) -> None:
         self.client = client
 
-    def summary(self, scope: Scope) -> Summary:
-        """The default report over ``scope``'s period (``scope`` holds no where filter)."""
+    def summary(self, scope: Scope, *, parts: bool = False) -> Summary:
+        """The default report over ``scope``'s period (``scope`` holds no where filter), with the cost
+        split by part when ``parts``."""
         if scope.where:
             raise ValueError("the default report takes a period only")
-        query = [*_period(scope), ("view", "summary")]
+        query = [*_period(scope), ("view", "summary"), *([("parts", "true")] if parts else [])]
         return _read(self.client, query, summary_from_json)
 
     def first_report(self, since: datetime | None, until: datetime | None) -> Report:

@@ -162,6 +162,8 @@ def command(
     """
     if out is not None and fmt == "table":
         raise click.UsageError("--out writes --format json, csv or html; the table goes to stdout")
+    if parts and fmt == "csv":
+        raise click.UsageError("--parts adds a table CSV cannot hold: use --format table or json")
     check_period(since, until)
     settings = resolve(config_file, db=db)
     if compare is not None:
@@ -197,7 +199,7 @@ class Request:
     def plain(self) -> bool:
         """No analysis option: the short default table, or the first report's rows (JSON, CSV)."""
         grouped = self.grouping.by or self.grouping.bucket or self.scope.where
-        analysed = self.analyses.compare is not None or self.analyses.any_metric or self.analyses.parts
+        analysed = self.analyses.compare is not None or self.analyses.any_metric
         return not (grouped or analysed or self.fmt == "html")
 
 
@@ -205,8 +207,8 @@ class Reports(Protocol):
     """Where the report's results come from: :class:`StoreReports` (a store file) or
     :class:`~tokenomy.cli.collector_report.CollectorReports` (a running collector's API)."""
 
-    def summary(self, scope: Scope) -> Summary:
-        """The default report over ``scope``'s period."""
+    def summary(self, scope: Scope, *, parts: bool = False) -> Summary:
+        """The default report over ``scope``'s period (``parts``: with the cost split by part)."""
         ...
 
     def first_report(self, since: datetime | None, until: datetime | None) -> Report:
@@ -228,9 +230,9 @@ class StoreReports:
 
     store: Store
 
-    def summary(self, scope: Scope) -> Summary:
-        """The default report over ``scope``'s period."""
-        return summary(self.store, scope)
+    def summary(self, scope: Scope, *, parts: bool = False) -> Summary:
+        """The default report over ``scope``'s period (``parts``: with the cost split by part)."""
+        return summary(self.store, scope, parts=parts)
 
     def first_report(self, since: datetime | None, until: datetime | None) -> Report:
         """The first report's rows with their charges."""
@@ -249,9 +251,11 @@ def _report(reports: Reports, request: Request) -> str | None:
     """What ``request`` asks for from ``reports``: printed (None) for a table, else the text to write."""
     scope, fmt = request.scope, request.fmt
     if request.plain and fmt == "table":
-        console_for_stdout().print(terminal.summary_view(reports.summary(scope)))
+        console_for_stdout().print(
+            terminal.summary_view(reports.summary(scope, parts=request.analyses.parts))
+        )
         return None
-    if request.plain:
+    if request.plain and not request.analyses.parts:  # (the first report's rows cannot hold the split)
         return _first_report(reports.first_report(scope.since, scope.until), fmt)
     if fmt == "html":
         by = request.grouping.by or ("team",)

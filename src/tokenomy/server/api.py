@@ -107,7 +107,8 @@ def report(store: Store, query: Mapping[str, str] | Sequence[tuple[str, str]]) -
       ``metrics``, ``budget_tokens``, ``parity`` or ``parts``: the attribution table and its KPIs,
       with the cost drivers, intent baselines, metrics and cost split by part those add
       (:func:`tokenomy.analysis.report_analyses.analysis_report`), as ``tokenomy report --by...``.
-    * ``view=summary``: the default report (:func:`tokenomy.analysis.summary.summary`).
+    * ``view=summary``: the default report (:func:`tokenomy.analysis.summary.summary`; with
+      ``parts=true``, the cost split by part too).
     * ``view=overview``: the HTML report's data (:func:`tokenomy.analysis.overview.overview`; ``by``
       default ``team``, ``compare``, ``top`` sessions).
 
@@ -132,7 +133,7 @@ def _report_body(store: Store, request: _ReportRequest) -> dict[str, Any]:
     if request.form == "grouped":
         return analysis_json(analysis_report(store, selection, analyses))
     if request.form == "summary":
-        return summary_json(summary(store, selection.scope))
+        return summary_json(summary(store, selection.scope, parts=analyses.parts))
     if request.form == "overview":
         by = selection.grouping.by or ("team",)
         found = overview(store, selection.scope, by=by, compare=analyses.compare, top=request.top)
@@ -182,7 +183,7 @@ def _report_request(query: Mapping[str, str] | Sequence[tuple[str, str]]) -> _Re
 def _combination(given: set[str], view: str) -> bool:
     """Refuse parameters that do not go together (given: those with a value, flags that are on);
     True when the parameters make the grouped report."""
-    grouping = [name for name in _ANALYSIS if name in given]
+    grouping = [name for name in _ANALYSIS if name in given and not (name == "parts" and view == "summary")]
     if view == "overview":
         refused = [name for name in REPORT_PARAMS if name in given and name not in _OVERVIEW]
         if refused:
@@ -205,7 +206,7 @@ def _combination(given: set[str], view: str) -> bool:
         raise PayloadError(
             400,
             f"query parameter {' and '.join(others)} cannot be combined with view=summary: "
-            "the summary takes since and until only",
+            "the summary takes since, until and parts only",
         )
     return bool(grouping)
 

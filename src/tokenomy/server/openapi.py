@@ -180,8 +180,8 @@ def _params(*names: str) -> list[dict[str, Any]]:
             "boolean",
         ),
         "parts": (
-            "true: the answer adds split, where the LLM cost goes by part over the selection, as "
-            "`tokenomy report --parts`.",
+            "true: the answer (grouped, or view=summary) adds split, where the LLM cost goes by part "
+            "over the selection, as `tokenomy report --parts`.",
             "boolean",
         ),
         "budget_tokens": (
@@ -355,8 +355,8 @@ def document() -> dict[str, Any]:
             "bucket, where, compare, metrics, budget_tokens or parity: the attribution table (rows, total, "
             "notes, by, bucket, where) and its kpis, with drivers and baselines (compare) and metrics "
             "(metrics, budget_tokens, parity). With view=summary: period, previous, kpis, over_time, "
-            "models, folded. With view=overview: the HTML report's data. The summary and overview "
-            "forms, and the grouped one with parts=true, also carry split: where the LLM cost goes "
+            "models, folded. With view=overview: the HTML report's data. The overview, and the summary "
+            "and grouped forms with parts=true, also carry split: where the LLM cost goes "
             "(total, and per part its cost, tokens and share; a total of null and no parts when no "
             "call was priced).",
             _params(*REPORT_PARAMS),
@@ -383,7 +383,7 @@ def document() -> dict[str, Any]:
                         {
                             "title": "summary (view=summary)",
                             "required": ["period", "previous", "kpis", "over_time", "models", "folded"],
-                            "properties": {"split": _SPLIT},
+                            "properties": {"split": {**_SPLIT, "description": "With parts."}},
                         },
                         {
                             "title": "overview (view=overview)",
