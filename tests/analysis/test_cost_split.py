@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from tests.analysis.builders import call, charge, cost, usage
+from tests.analysis.conftest import SimStore
 from tokenomy.analysis import html_report, terminal
 from tokenomy.analysis.cost_split import (
     PART_LABELS,
@@ -20,6 +21,7 @@ from tokenomy.analysis.cost_split import (
     CostSplit,
     PartRow,
     split_from_json,
+    split_from_rows,
     split_from_sums,
     split_json,
 )
@@ -290,3 +292,54 @@ def test_the_cli_adds_the_split_with_parts(db: Path) -> None:
     refused = CliRunner().invoke(cli, ["report", "--db", str(db), "--parts", "--format", "csv"])
     assert refused.exit_code == 2
     assert "--parts adds a table CSV cannot hold" in refused.output
+
+
+def _edges(path: Path) -> DuckDBStore:
+    """Calls whose costs are each an edge of the split.
+
+    t1  reported only its totals, 1,000,000 in and 0 out, billed $0.15 of uncached input (as the
+        pricer bills a call without its split): its million tokens are the uncached input's
+    z1  1,000,000 uncached tokens and a $0 total recorded without parts: not split, no tokens counted
+    q1  a $0.01 total of which only $0.004 of parts were recorded: not split, the whole $0.01 unsplit
+    """
+    store = open_store(path)
+    store.insert_calls(
+        [
+            call(
+                "t1",
+                usage=Usage.of(input_total=1_000_000, output_total=0),
+                cost=cost("0.15", input_uncached="0.15"),
+            ),
+            call("z1", usage=usage(1_000_000, 0, 0, 0, 0, 0), cost=cost("0")),
+            call("q1", usage=usage(1000, 0, 0, 0, 10, 0), cost=cost("0.01", input_uncached="0.004")),
+        ]
+    )
+    return store
+
+
+def test_the_rates_are_over_the_tokens_billed(tmp_path: Path) -> None:
+    path = tmp_path / "edges.duckdb"
+    _edges(path).close()
+    with open_store(path, read_only=True) as store:
+        found = summary(store, Scope(), parts=True).split
+        rows = store.query("SELECT * FROM calls").to_pylist()
+    assert found is not None
+    assert [(r.part, r.cost, r.tokens) for r in found.rows] == [
+        ("input_uncached", Decimal("0.15"), 1_000_000),  # (no output, no cost of it: no row)
+        ("unsplit", Decimal("0.01"), None),
+    ]
+    assert found.rows[0].per_million == Decimal("0.15")  # gpt-4o-mini's input price, not twice it
+    assert found.total == Decimal("0.16")
+    assert split_from_rows(rows) == found  # the session view's sums agree with the report's
+
+
+def test_the_session_view_and_the_report_agree_on_simulated_traffic(sim: SimStore) -> None:
+    with open_store(sim.db, read_only=True) as store:
+        found = summary(store, Scope(), parts=True).split
+        rows = store.query("SELECT * FROM calls").to_pylist()
+        llm_cost = summary(store, Scope()).over_time.total.llm_cost
+    assert found is not None
+    assert split_from_rows(rows) == found
+    assert found.total == llm_cost
+    assert sum((row.cost for row in found.rows), Decimal(0)) == llm_cost
+    assert {row.part for row in found.rows} >= {"input_uncached", "cache_read", "reasoning"}

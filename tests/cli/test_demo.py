@@ -18,6 +18,7 @@ def test_demo_simulates_imports_and_reports_once(tmp_path: Path) -> None:
     assert first.exit_code == 0, first.output
     assert "1/4" in first.output
     assert first.output.index("3/4  waste audit") < first.output.index("4/4  report")
+    assert "where the LLM cost goes (priced calls)" in first.output  # the report runs with --parts
     assert (tmp_path / "data" / "traffic.jsonl").exists()
     for page in ("report.html", "audit.html"):
         html = (tmp_path / "data" / page).read_text(encoding="utf-8")

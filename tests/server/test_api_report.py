@@ -81,6 +81,9 @@ QUERIES = {
     "tags": "?by=tag:env",
     "summary": "?view=summary",
     "summary-day": "?view=summary&since=2026-03-02&until=2026-03-03",
+    "summary-parts": "?view=summary&parts=true",
+    "parts": "?parts=true&where=team=a",
+    "parts-off": "?parts=false",
     "compare": "?by=team&compare=previous&since=2026-03-02&until=2026-03-03&threshold=0.5",
     "compare-open": "?compare=previous",
     "metrics": "?by=team&metrics=true&budget_tokens=1000&parity=gpt-4o-mini,claude-x",
@@ -118,6 +121,9 @@ def answers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     with open_store(db, read_only=True) as store:
         found["direct team"] = _wire(analysis_json(analysis_report(store, Selection(grouping=team))))
         found["direct summary"] = _wire(summary_json(summary(store, Scope())))
+        found["direct summary parts"] = _wire(summary_json(summary(store, Scope(), parts=True)))
+        team_a = Selection(Scope(where=(("team", ("a",)),)))
+        found["direct parts"] = _wire(analysis_json(analysis_report(store, team_a, Analyses(parts=True))))
         compared = analysis_report(store, Selection(day, team), Analyses("previous", threshold=0.5))
         found["direct compare"] = _wire(analysis_json(compared))
         metrics = Analyses(metrics=True, budget_tokens=1000, parity=("gpt-4o-mini", "claude-x"))
@@ -316,6 +322,10 @@ def test_a_comparison_the_data_cannot_serve_is_a_400_naming_the_period(answers: 
             "since, until, where, by, compare and top",
         ),
         ("view=overview&charges=true", "query parameter charges cannot be combined with view=overview"),
+        ("view=overview&parts=true", "query parameter parts cannot be combined with view=overview"),
+        ("parts=true&charges=true", "query parameter charges cannot be combined with parts"),
+        ("parts=yes", "query parameter parts='yes' is not true or false"),
+        ("view=summary&parts=true&by=team", "query parameter view cannot be combined with by"),
         ("view=summary&compare=previous", "query parameter view cannot be combined with compare"),
         ("compare=previous&charges=true", "query parameter charges cannot be combined with compare"),
         ("parity=a,b&model=m", "query parameter model cannot be combined with parity; the grouped"),
@@ -393,3 +403,13 @@ def test_the_plain_totals_count_the_calls_with_unknown_usage(tmp_path: Path) -> 
     assert [r["usage_unknown"] for r in charged["rows"]] == [2, 0, 1]
     assert charged["total"]["usage_unknown"] == 3
     assert list(charged["total"]).count("usage_unknown") == 1
+
+
+def test_the_split_by_part_is_asked_for_with_parts(answers: dict[str, Any]) -> None:
+    assert answers["summary"]["split"] is None  # not unless asked: it costs a large store's scan
+    assert answers["summary-parts"] == answers["direct summary parts"]
+    split = answers["summary-parts"]["split"]
+    assert Decimal(split["total"]) == Decimal("0.034")  # the three priced calls
+    assert answers["parts"] == answers["direct parts"]  # the grouped report, team a's calls
+    assert Decimal(answers["parts"]["split"]["total"]) == Decimal("0.03")
+    assert answers["parts-off"] == answers["plain"]  # parts=false is no option at all

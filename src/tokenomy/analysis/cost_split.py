@@ -6,8 +6,9 @@ parts that add up to its total. A FinOps reader then sees at once what share goe
 cache writes, to uncached input. A cost that came without parts (a total recorded by a provider or
 another tool) is never spread over them: such calls' whole cost is the row ``unsplit``, so the rows
 still add up to the priced calls' LLM cost exactly. Tokens are summed over the calls whose parts are
-known, which makes a part's effective rate (its cost per million tokens) compare like with like:
-cache reads against uncached input, reasoning against visible output.
+known, as the pricer billed them (:func:`_billed_sql`), which makes a part's effective rate (its cost
+per million tokens) compare like with like: cache reads against uncached input, reasoning against
+visible output.
 
 The sums ride on a scan the report makes anyway: the calls are split by :data:`SPLIT_FLAG` beside
 the KPI facets (:data:`tokenomy.analysis.kpis.SPLIT_FACETS`), and :func:`split_from_facets` adds up
@@ -33,19 +34,49 @@ from tokenomy.analysis.wire_values import (
     money_from_json,
     text_from_json,
 )
-from tokenomy.schema import BUCKETS, COST_PARTS
+from tokenomy.schema import BUCKETS, COST_PARTS, INPUT_BUCKETS, OUTPUT_BUCKETS
 
 UNSPLIT: Final = "unsplit"
 """The row of the cost that came without parts."""
-SPLIT_FLAG: Final = "c.cost_total = " + " + ".join(f"coalesce(c.cost_{part}, 0)" for part in COST_PARTS)
-"""A priced call whose parts add up to its total (a flag of the facets: evaluated once a call)."""
+SPLIT_FLAG: Final = (
+    "c.cost_total = "
+    + " + ".join(f"coalesce(c.cost_{part}, 0)" for part in COST_PARTS)
+    + " AND coalesce("
+    + ", ".join(f"c.cost_{part}" for part in COST_PARTS)
+    + ") IS NOT NULL"
+)
+"""A priced call with parts, which add up to its total (a flag of the facets: evaluated once a call).
+A total of $0 with no parts is not split: its tokens would lower every rate."""
+_SIDES: Final = (("input_total", INPUT_BUCKETS), ("output_total", OUTPUT_BUCKETS))
+
+
+def _billed_sql(bucket: str) -> str:
+    """The tokens the pricer billed to ``bucket``: as reported, but for the first bucket of a side
+    whose total is known, which also takes what the total leaves unsplit (``pricing.compute``: a
+    call that reported only its totals is billed its input at the uncached rate)."""
+    for total, buckets in _SIDES:
+        if bucket == buckets[0]:
+            others = " + ".join(f"coalesce(c.{b}, 0)" for b in buckets[1:])
+            return f"coalesce(c.{total} - ({others}), c.{bucket})"
+    return f"c.{bucket}"
+
+
+def _billed(row: Mapping[str, Any], bucket: str) -> int | None:
+    """:func:`_billed_sql` for a row read already."""
+    for total, buckets in _SIDES:
+        known = row.get(total)
+        if bucket == buckets[0] and known is not None:
+            return int(known) - sum(int(row.get(b) or 0) for b in buckets[1:])
+    value = row.get(bucket)
+    return None if value is None else int(value)
+
+
 SPLIT_SUMS: Final = {
-    "split_total": "sum(c.cost_total)",
     **{f"split_cost_{part}": f"sum(c.cost_{part})" for part in COST_PARTS},
-    **{f"split_tokens_{bucket}": sum_int(f"c.{bucket}") for bucket in BUCKETS},
+    **{f"split_tokens_{bucket}": sum_int(_billed_sql(bucket)) for bucket in BUCKETS},
 }
-"""The calls' cost, and their cost per part and tokens per usage bucket (additive sums): added up
-over the facets where :data:`SPLIT_FLAG` holds but the total, added up over all of them."""
+"""The calls' cost per part and billed tokens per usage bucket (additive sums), added up over the
+facets where :data:`SPLIT_FLAG` holds; the total is the facets' own ``llm_cost``, over all of them."""
 PART_LABELS: Final = {
     "input_uncached": "uncached input",
     "cache_read": "cache reads",
@@ -70,8 +101,9 @@ class PartRow:
     """A name of :data:`tokenomy.schema.COST_PARTS`."""
     cost: Decimal
     tokens: int | None
-    """The tokens of this usage bucket of the calls split by part; None for a part that is not a
-    bucket (server tools, request fees, overhead, the unsplit cost) or a bucket none of them reported."""
+    """The tokens billed to this usage bucket in the calls split by part (a call that reported only
+    its totals was billed them in its side's first bucket); None for a part that is not a bucket
+    (server tools, request fees, overhead, the unsplit cost) or a bucket none of them reported."""
     share: float | None
     """Its share of the LLM cost (None when that cost is 0)."""
 
@@ -121,11 +153,10 @@ def split_from_facets(facets: Iterable[Mapping[str, Any]]) -> CostSplit:
     ``split``): the parts and tokens of the calls split by part, the total of every call."""
     sums: dict[str, Any] = {}
     for facet in facets:
-        sums["split_total"] = add(sums.get("split_total"), facet.get("split_total"))
+        sums["split_total"] = add(sums.get("split_total"), facet.get("llm_cost"))
         if facet.get("split"):
             for name in SPLIT_SUMS:
-                if name != "split_total":
-                    sums[name] = add(sums.get(name), facet.get(name))
+                sums[name] = add(sums.get(name), facet.get(name))
     return split_from_sums(sums)
 
 
@@ -138,12 +169,15 @@ def split_from_rows(rows: Iterable[Mapping[str, Any]]) -> CostSplit:
         if total is None:
             continue
         sums["split_total"] = add(sums.get("split_total"), total)
-        if total != sum((row.get(f"cost_{part}") or Decimal(0) for part in COST_PARTS), Decimal(0)):
-            continue  # a cost without its parts: in the unsplit row
-        for part in COST_PARTS:
-            sums[f"split_cost_{part}"] = add(sums.get(f"split_cost_{part}"), row.get(f"cost_{part}"))
+        parts = [row.get(f"cost_{part}") for part in COST_PARTS]
+        if all(value is None for value in parts) or total != sum(
+            (v or Decimal(0) for v in parts), Decimal(0)
+        ):
+            continue  # a cost without its parts: in the unsplit row (as SPLIT_FLAG decides)
+        for part, value in zip(COST_PARTS, parts, strict=True):
+            sums[f"split_cost_{part}"] = add(sums.get(f"split_cost_{part}"), value)
         for bucket in BUCKETS:
-            sums[f"split_tokens_{bucket}"] = add(sums.get(f"split_tokens_{bucket}"), row.get(bucket))
+            sums[f"split_tokens_{bucket}"] = add(sums.get(f"split_tokens_{bucket}"), _billed(row, bucket))
     return split_from_sums(sums)
 
 

@@ -242,7 +242,7 @@ def _split(split: CostSplit | None) -> str:
             money_short(row.cost),
             percent(row.share),
             "" if rate is None else money_short(rate),
-            f'<span class="bar" style="width:{(row.share or 0) * BAR_PX:.0f}px"></span>',
+            f'<span class="bar" style="width:{min(max(row.share or 0, 0), 1) * BAR_PX:.0f}px"></span>',
         ]
         rows.append(_tr(cells, numeric=range(1, 5), raw=(5,)))
     head = ["part", "tokens", "cost", "share", "per 1M tokens", ""]

@@ -51,7 +51,7 @@ are the table's own sums over the calls where each flag holds."""
 SPLIT_FACETS: Final = Facets({**KPI_FACETS.flags, "split": SPLIT_FLAG}, {**KPI_FACETS.sums, **SPLIT_SUMS})
 """The KPI facets, the calls also split by whether their cost is split by part, with the sums of that
 split (:mod:`tokenomy.analysis.cost_split`): for the reports that show where the LLM cost goes. Not
-in the KPI facets themselves: over 10M calls these sums cost the scan about 0.3 s (docs/reports.md)."""
+in the KPI facets themselves: over 10M calls these sums cost the scan about 0.4 s (docs/reports.md)."""
 _CHARGE_SUMS: Final = {
     "charges": "count(*) FILTER (WHERE c.session_id IS NOT NULL)",
     "cost": "sum(c.amount) FILTER (WHERE c.session_id IS NOT NULL)",

@@ -92,7 +92,7 @@ class SessionTree:
     action: str | None
     notes: tuple[str, ...] = ()
     split: CostSplit | None = None
-    """Where the session's LLM cost goes, by part (None: a source that did not say)."""
+    """Where the session's LLM cost goes, by part (:func:`session_tree` always sets it)."""
 
     def walk(self) -> Iterator[tuple[int, Step]]:
         """Every node, depth first, with its depth."""

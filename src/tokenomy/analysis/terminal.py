@@ -133,10 +133,11 @@ def split_table(split: CostSplit, title: str = "where the LLM cost goes (priced 
     return out
 
 
+PARTS_HINT: Final = "--parts (where the LLM cost goes) · "
+"""The hint's suggestion of ``--parts``, left out once it was given."""
 HINT: Final = (
     "more: --by team,feature (any dimensions) · --bucket day --by provider,model (every row) · "
-    "--compare previous (why spend changed) · --parts (where the LLM cost goes) · --metrics · "
-    "--format html -o report.html · "
+    "--compare previous (why spend changed) · " + PARTS_HINT + "--metrics · --format html -o report.html · "
     "tokenomy sessions"
 )
 """What the default report suggests next."""
@@ -172,7 +173,7 @@ def summary_view(data: Summary) -> Group:
     if data.models.total.charges:
         notes.append("charges (non-LLM costs) have no provider or model: they are in the (unattributed) row")
     parts.extend(Text(f"note: {note}", style="dim") for note in notes)
-    parts.append(Text(HINT, style="dim"))
+    parts.append(Text(HINT if data.split is None else HINT.replace(PARTS_HINT, ""), style="dim"))
     return Group(*parts)
 
 

@@ -56,7 +56,7 @@ def command(db: Path | None, out_dir: Path, calls: int, days: int, seed: int) ->
         standalone_mode=False,
     )
     _step("4/4  report")
-    report.command.main(args=["--db", str(db_path)], standalone_mode=False)
+    report.command.main(args=["--db", str(db_path), "--parts"], standalone_mode=False)
     report_html = out_dir / "report.html"
     report.command.main(
         args=["--db", str(db_path), "--format", "html", "--out", str(report_html)], standalone_mode=False

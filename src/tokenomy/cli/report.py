@@ -118,7 +118,7 @@ calls that left a bucket or a total unreported (as the report table's column of 
     "--parts",
     is_flag=True,
     help="Also show where the LLM cost goes, by part: uncached input, cache reads and writes, visible "
-    "output, reasoning, fees (the default table and the HTML report always do).",
+    "output, reasoning, fees (the HTML report and `tokenomy session ID` always do).",
 )
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "json", "csv", "html"]), default="table", show_default=True
@@ -163,7 +163,7 @@ def command(
     if out is not None and fmt == "table":
         raise click.UsageError("--out writes --format json, csv or html; the table goes to stdout")
     if parts and fmt == "csv":
-        raise click.UsageError("--parts adds a table CSV cannot hold: use --format table or json")
+        raise click.UsageError("--parts adds a table CSV cannot hold: use --format table, json or html")
     check_period(since, until)
     settings = resolve(config_file, db=db)
     if compare is not None:
@@ -286,10 +286,10 @@ def _print(report: AnalysisReport) -> None:
         console.print("no calls or charges in the store for this selection")
     else:
         console.print(terminal.attribution_table(table))
-    for note in table.notes:
-        console.print(f"note: {note}", style="dim")
     if report.split is not None and report.split.rows:
         console.print(terminal.split_table(report.split))
+    for note in table.notes:
+        console.print(f"note: {note}", style="dim")
     if drivers is not None:
         for part in terminal.drivers_tables(drivers):
             console.print(part)
