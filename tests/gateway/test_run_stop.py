@@ -118,6 +118,7 @@ _HANGUP_CHILD = textwrap.dedent(
     from tokenomy.schema import Attribution
 
     loads = []
+    before = signal.getsignal(signal.SIGHUP)  # SIG_DFL, or SIG_IGN under nohup: restored either way
 
     def loader():
         loads.append(1)
@@ -129,7 +130,7 @@ _HANGUP_CHILD = textwrap.dedent(
 
     routes = (Route(("*",), "openai", "http://127.0.0.1:9/v1", api_key="sk-route"),)
     serve(Gateway(GatewaySettings(routes=routes), keys=KeyBook(loader)), "127.0.0.1", 0, on_ready=ready)
-    print("loads", len(loads), signal.getsignal(signal.SIGHUP) is signal.SIG_DFL)
+    print("loads", len(loads), signal.getsignal(signal.SIGHUP) is before)
     """
 )
 

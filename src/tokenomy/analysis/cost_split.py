@@ -98,7 +98,7 @@ class PartRow:
     """One part of the LLM cost."""
 
     part: str
-    """A name of :data:`tokenomy.schema.COST_PARTS`."""
+    """A name of :data:`tokenomy.schema.COST_PARTS`, or :data:`UNSPLIT`."""
     cost: Decimal
     tokens: int | None
     """The tokens billed to this usage bucket in the calls split by part (a call that reported only
