@@ -6,15 +6,15 @@ parts that add up to its total. A FinOps reader then sees at once what share goe
 cache writes, to uncached input. A cost that came without parts (a total recorded by a provider or
 another tool) is never spread over them: such calls' whole cost is the row ``unsplit``, so the rows
 still add up to the priced calls' LLM cost exactly. Tokens are summed over the calls whose parts are
-known, as the pricer billed them (:func:`_billed_sql`), which makes a part's effective rate (its cost
+known, as the pricer billed them (:func:`_billed`), which makes a part's effective rate (its cost
 per million tokens) compare like with like: cache reads against uncached input, reasoning against
 visible output.
 
-The sums ride on a scan the report makes anyway: the calls are split by :data:`SPLIT_FLAG` beside
+The sums ride on a scan the report makes anyway: the calls are split by :data:`SPLIT_FLAGS` beside
 the KPI facets (:data:`tokenomy.analysis.kpis.SPLIT_FACETS`), and :func:`split_from_facets` adds up
-:data:`SPLIT_SUMS` over the facets where it holds (the total over all of them); a session's view
-adds up the rows it read (:func:`split_from_rows`). Charges (non-LLM costs) are not calls and
-are left out (the reports show them apart).
+:data:`SPLIT_SUMS` and the facets' own token sums over the facets where :data:`SPLIT_FLAG` holds
+(the total over all of them); a session's view adds up the rows it read (:func:`split_from_rows`).
+Charges (non-LLM costs) are not calls and are left out (the reports show them apart).
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from decimal import Decimal
 from typing import Any, Final
 
 from tokenomy.analysis.grouped import add
-from tokenomy.analysis.metric_rows import sum_int
 from tokenomy.analysis.results import jsonable, share
 from tokenomy.analysis.wire_values import (
     amount_from_json,
@@ -48,21 +47,23 @@ SPLIT_FLAG: Final = (
 """A priced call with parts, which add up to its total (a flag of the facets: evaluated once a call).
 A total of $0 with no parts is not split: its tokens would lower every rate."""
 _SIDES: Final = (("input_total", INPUT_BUCKETS), ("output_total", OUTPUT_BUCKETS))
-
-
-def _billed_sql(bucket: str) -> str:
-    """The tokens the pricer billed to ``bucket``: as reported, but for the first bucket of a side
-    whose total is known, which also takes what the total leaves unsplit (``pricing.compute``: a
-    call that reported only its totals is billed its input at the uncached rate)."""
-    for total, buckets in _SIDES:
-        if bucket == buckets[0]:
-            others = " + ".join(f"coalesce(c.{b}, 0)" for b in buckets[1:])
-            return f"coalesce(c.{total} - ({others}), c.{bucket})"
-    return f"c.{bucket}"
+SPLIT_FLAGS: Final = {
+    "split": SPLIT_FLAG,
+    **{f"split_{total}": f"c.{total} IS NOT NULL" for total, _ in _SIDES},
+}
+"""The facet flags the split reads: whether a call is split by part, and whether each side's total
+is known (the tokens billed to the side's first bucket then follow from the facet's own sums)."""
+SPLIT_SUMS: Final = {f"split_cost_{part}": f"sum(c.cost_{part})" for part in COST_PARTS}
+"""The calls' cost per part (additive sums), added up over the facets where :data:`SPLIT_FLAG`
+holds; the total is the facets' own ``llm_cost`` over all of them, the tokens their own bucket
+sums (:func:`split_from_facets`)."""
 
 
 def _billed(row: Mapping[str, Any], bucket: str) -> int | None:
-    """:func:`_billed_sql` for a row read already."""
+    """The tokens the pricer billed to ``bucket`` (``pricing.compute``): as reported, but for the first
+    bucket of a side whose total is known, which also takes what the total leaves unsplit (a call
+    that reported only its totals is billed its input at the uncached rate). ``row`` is a call's
+    row, or a facet's sums over calls whose side totals are all known or all unknown."""
     for total, buckets in _SIDES:
         known = row.get(total)
         if bucket == buckets[0] and known is not None:
@@ -71,12 +72,6 @@ def _billed(row: Mapping[str, Any], bucket: str) -> int | None:
     return None if value is None else int(value)
 
 
-SPLIT_SUMS: Final = {
-    **{f"split_cost_{part}": f"sum(c.cost_{part})" for part in COST_PARTS},
-    **{f"split_tokens_{bucket}": sum_int(_billed_sql(bucket)) for bucket in BUCKETS},
-}
-"""The calls' cost per part and billed tokens per usage bucket (additive sums), added up over the
-facets where :data:`SPLIT_FLAG` holds; the total is the facets' own ``llm_cost``, over all of them."""
 PART_LABELS: Final = {
     "input_uncached": "uncached input",
     "cache_read": "cache reads",
@@ -157,6 +152,11 @@ def split_from_facets(facets: Iterable[Mapping[str, Any]]) -> CostSplit:
         if facet.get("split"):
             for name in SPLIT_SUMS:
                 sums[name] = add(sums.get(name), facet.get(name))
+            # a side's total is known for every call of this facet or for none (its flag)
+            known = {total: facet.get(total) if facet.get(f"split_{total}") else None for total, _ in _SIDES}
+            for bucket in BUCKETS:
+                billed = _billed({**facet, **known}, bucket)
+                sums[f"split_tokens_{bucket}"] = add(sums.get(f"split_tokens_{bucket}"), billed)
     return split_from_sums(sums)
 
 

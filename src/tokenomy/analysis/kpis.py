@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any, Final, Literal
 
 from tokenomy.analysis.attribution import AttributionTable, attribute
-from tokenomy.analysis.cost_split import SPLIT_FLAG, SPLIT_SUMS
+from tokenomy.analysis.cost_split import SPLIT_FLAGS, SPLIT_SUMS
 from tokenomy.analysis.dimensions import Scope, as_utc
 from tokenomy.analysis.grouped import Facets, Selection, add, grouped_charges, grouped_spend
 from tokenomy.analysis.metric_rows import sum_int
@@ -48,10 +48,11 @@ KPI_FACETS: Final = Facets(
 """How :func:`attribute` splits the calls so that the KPIs need no pass of their own: the sums of
 :data:`~tokenomy.analysis.metrics.CACHE_SUMS` and :data:`~tokenomy.analysis.metrics.EFFICIENCY_SUMS`
 are the table's own sums over the calls where each flag holds."""
-SPLIT_FACETS: Final = Facets({**KPI_FACETS.flags, "split": SPLIT_FLAG}, {**KPI_FACETS.sums, **SPLIT_SUMS})
-"""The KPI facets, the calls also split by whether their cost is split by part, with the sums of that
-split (:mod:`tokenomy.analysis.cost_split`): for the reports that show where the LLM cost goes. Not
-in the KPI facets themselves: over 10M calls these sums cost the scan about 0.4 s (docs/reports.md)."""
+SPLIT_FACETS: Final = Facets({**KPI_FACETS.flags, **SPLIT_FLAGS}, {**KPI_FACETS.sums, **SPLIT_SUMS})
+"""The KPI facets, the calls also split by whether their cost is split by part and whether their
+side totals are known, with the cost parts' sums (:mod:`tokenomy.analysis.cost_split`): for the
+reports that show where the LLM cost goes. Not in the KPI facets themselves: over 10M calls they
+cost the scan about 0.5 s (docs/reports.md)."""
 _CHARGE_SUMS: Final = {
     "charges": "count(*) FILTER (WHERE c.session_id IS NOT NULL)",
     "cost": "sum(c.amount) FILTER (WHERE c.session_id IS NOT NULL)",

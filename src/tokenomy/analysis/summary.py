@@ -11,7 +11,7 @@ report's rows by day, provider and model, for scripts). Over the selected period
   one row, so the rows still add up to the total;
 * with ``parts``, where the LLM cost goes: the priced calls' cost by part
   (:mod:`tokenomy.analysis.cost_split`), from sums the scan of the spend over time then makes too
-  (over 10M calls they take the report from 0.8 s to 1.2 s: asked for, not by default).
+  (over 10M calls they take the report from 0.8 s to 1.4 s: asked for, not by default).
 """
 
 from __future__ import annotations
