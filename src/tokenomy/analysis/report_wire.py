@@ -12,7 +12,7 @@ store's results with. The forms:
   baselines of ``--compare`` and the metrics of ``--metrics``, ``--budget-tokens``, ``--parity``
   (``tokenomy report --by/--bucket/--where/...``; :func:`grouped_json` is its table and KPIs);
 * :func:`summary_json`: the default report (:mod:`tokenomy.analysis.summary`), with the LLM cost
-  by part (:func:`~tokenomy.analysis.cost_split.split_json`: null when there is none, and read as
+  by part (:func:`~tokenomy.analysis.cost_split.split_json`: null unless asked for, and read as
   none when absent, as an older collector answers);
 * :func:`report_row_json`: a row of the first report (totals by UTC day, provider and model).
 
