@@ -3,6 +3,8 @@ the HTML page and on the wire. Every figure below is worked out by hand from the
 
 from __future__ import annotations
 
+import csv
+import dataclasses
 import io
 import json
 from decimal import Decimal
@@ -15,11 +17,14 @@ from rich.console import Console
 from tests.analysis.builders import call, charge, cost, usage
 from tests.analysis.conftest import SimStore
 from tokenomy.analysis import html_report, terminal
+from tokenomy.analysis.attribution import top_rows
 from tokenomy.analysis.cost_split import (
     PART_LABELS,
+    ROW_PARTS,
     UNSPLIT,
     CostSplit,
     PartRow,
+    part_costs,
     split_from_json,
     split_from_rows,
     split_from_sums,
@@ -136,7 +141,8 @@ def test_the_default_report_splits_the_priced_calls_cost_by_part(db: Path) -> No
     _same(data.split, EXPECTED)
     assert plain.split is None  # asked for (--parts): it costs the scan a third more
     assert plain.kpis == data.kpis
-    assert plain.over_time.total == data.over_time.total
+    assert plain.over_time.total == dataclasses.replace(data.over_time.total, parts=None)
+    assert data.over_time.total.parts == part_costs(EXPECTED)  # the table's rows carry their parts
     assert data.split is not None
     assert sum(row.cost for row in data.split.rows) == data.over_time.total.llm_cost  # adds up exactly
     rates = {row.part: row.per_million for row in data.split.rows}
@@ -289,9 +295,33 @@ def test_the_cli_adds_the_split_with_parts(db: Path) -> None:
     assert Decimal(data["split"]["total"]) == Decimal("0.05")
     assert data["by"] == []
     assert "split" not in json.loads(run("--by", "team", "--format", "json"))
-    refused = CliRunner().invoke(cli, ["report", "--db", str(db), "--parts", "--format", "csv"])
-    assert refused.exit_code == 2
-    assert "--parts adds a table CSV cannot hold" in refused.output
+    # showback by part: each row's cost per part, in JSON and CSV, adding up to the row's LLM cost
+    rows = {r["team"]: r for r in json.loads(run("--by", "team", "--parts", "--format", "json"))["rows"]}
+    assert {p: Decimal(rows["a"][f"cost_{p}"]) for p in ROW_PARTS if Decimal(rows["a"][f"cost_{p}"])} == {
+        "input_uncached": Decimal("0.003"),
+        "cache_read": Decimal("0.0009"),
+        "output_visible": Decimal("0.002"),
+        "reasoning": Decimal("0.008"),
+        "unsplit": Decimal("0.0126"),  # r1's recorded total
+    }
+    assert sum(Decimal(rows["b"][f"cost_{p}"]) for p in ROW_PARTS) == Decimal(rows["b"]["llm_cost"])
+    assert Decimal(rows["b"]["cost_server_tools"]) == Decimal("0.01")
+    table = list(csv.DictReader(io.StringIO(run("--by", "team", "--parts", "--format", "csv"))))
+    assert [f"cost_{p}" for p in ROW_PARTS] == list(table[0])[-len(ROW_PARTS) :]  # after the usual columns
+    by_team = {r["team"]: r for r in table}
+    assert Decimal(by_team["a"]["cost_reasoning"]) == Decimal("0.008")
+    assert "cost_reasoning" not in run("--by", "team", "--format", "csv")  # only with --parts
+
+
+def test_folded_rows_add_their_parts_up(db: Path) -> None:
+    with open_store(db, read_only=True) as store:
+        report = analysis_report(store, Selection(grouping=Grouping(("team",))), Analyses(parts=True))
+    folded, count = top_rows(report.table, 1)
+    assert count == 1
+    assert folded.rows[-1].parts is not None
+    assert report.table.total.parts is not None
+    shown = [row.parts for row in folded.rows if row.parts is not None]
+    assert {p: sum(parts[p] for parts in shown) for p in ROW_PARTS} == dict(report.table.total.parts)
 
 
 def _edges(path: Path) -> DuckDBStore:

@@ -153,6 +153,7 @@ def token(monkeypatch: pytest.MonkeyPatch) -> None:
         ("--parts",),  # where the LLM cost goes, over the whole selection
         ("--parts", "--since", "2026-03-05", "--format", "json"),
         ("--by", "team", "--parts", "--where", "feature=chat", "--format", "json"),
+        ("--by", "team,feature", "--parts", "--format", "csv"),
         ("--budget-tokens", "5000", "--by", "model", "--bucket", "day", "--format", "json"),
         ("--parity", "gpt-4o-mini,gpt-4o", "--by", "intent"),
         ("--budget-tokens", "5000"),

@@ -25,8 +25,17 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
 
+from tokenomy.analysis.cost_split import SPLIT_FLAG, part_costs, split_from_facets
 from tokenomy.analysis.dimensions import UNATTRIBUTED, Scope
-from tokenomy.analysis.grouped import Facets, Selection, add, group_key, grouped_calls, grouped_charges
+from tokenomy.analysis.grouped import (
+    FACETS_KEY,
+    Facets,
+    Selection,
+    add,
+    group_key,
+    grouped_calls,
+    grouped_charges,
+)
 from tokenomy.analysis.results import share
 from tokenomy.analysis.sources import Sources, detect
 from tokenomy.schema import BUCKETS
@@ -72,6 +81,10 @@ class SpendRow:
     token_share: float | None = None
     """This row's share of the reported tokens processed (input + output), over the reported tokens of
     every row; None when none of this row's calls reported a total (or nothing was reported)."""
+    parts: Mapping[str, Decimal] | None = None
+    """Computed with the split's facets (``tokenomy report --parts``): the priced calls' cost per part,
+    each of :data:`~tokenomy.analysis.cost_split.ROW_PARTS`, adding up to ``llm_cost``; None
+    otherwise, or when no call of the row is priced."""
 
     @property
     def cost(self) -> Decimal | None:
@@ -145,6 +158,12 @@ def attribute(
     total_cost = _cost(whole)
     total = _spend(whole, total_cost, None)
     rows = tuple(_spend(raw, total_cost, total.tokens_processed) for raw in ordered)
+    if facets is not None and facets.flags.get("split") == SPLIT_FLAG:  # the cost by part, row by row
+        rows = tuple(
+            dataclasses.replace(row, parts=part_costs(split_from_facets(raw.get(FACETS_KEY) or ())))
+            for row, raw in zip(rows, ordered, strict=True)
+        )
+        total = dataclasses.replace(total, parts=part_costs(split_from_facets(calls.facets)))
     total = dataclasses.replace(total, token_share=share(total.tokens_processed, total.tokens_processed))
     notes = []
     if total.unpriced:
@@ -240,8 +259,18 @@ def top_rows(table: AttributionTable, top: int) -> tuple[AttributionTable, int]:
         usage_unknown=sum(r.usage_unknown for r in rest),
         cost_share=_added(r.cost_share for r in rest),
         token_share=_added(r.token_share for r in rest),
+        parts=_added_parts(r.parts for r in rest),
     )
     return dataclasses.replace(table, rows=(*kept, folded)), len(rest)
+
+
+def _added_parts(values: Iterable[Mapping[str, Decimal] | None]) -> Mapping[str, Decimal] | None:
+    """The rows' costs per part added up, None when no row has them."""
+    out: dict[str, Decimal] | None = None
+    for parts in values:
+        if parts is not None:
+            out = {name: (out or {}).get(name, Decimal(0)) + amount for name, amount in parts.items()}
+    return out
 
 
 def _added(values: Iterable[Any]) -> Any:

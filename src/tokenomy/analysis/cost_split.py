@@ -126,6 +126,19 @@ class CostSplit:
     """The priced calls' LLM cost; None when no call was priced."""
 
 
+ROW_PARTS: Final = (*COST_PARTS, UNSPLIT)
+"""The parts a table row gives its cost in (``cost_<part>`` columns in JSON and CSV)."""
+
+
+def part_costs(split: CostSplit) -> dict[str, Decimal] | None:
+    """The split's cost per part of :data:`ROW_PARTS` (0 for a part it has none of), or None when no
+    call of it is priced: a row's columns."""
+    if split.total is None:
+        return None
+    found = {row.part: row.cost for row in split.rows}
+    return {part: found.get(part, Decimal(0)) for part in ROW_PARTS}
+
+
 def split_from_sums(sums: Mapping[str, Any]) -> CostSplit:
     """The split from the sums of :data:`SPLIT_SUMS` (a missing or null sum is nothing)."""
     costs: dict[str, Any] = {part: sums.get(f"split_cost_{part}") for part in COST_PARTS}

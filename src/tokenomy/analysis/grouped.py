@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from tokenomy.analysis.dimensions import Grouping, Scope, group_columns, group_exprs, group_of, scope_sql
 from tokenomy.analysis.sources import Sources
@@ -108,6 +108,10 @@ def _split(table_rows: list[dict[str, Any]], grouping: Grouping, names: Sequence
     return Grouped(rows, total)
 
 
+FACETS_KEY: Final = "_facets"
+"""Where a row of an additive grouping with :class:`Facets` holds its own facets."""
+
+
 def grouped_calls(
     store: Store,
     sources: Sources,
@@ -190,8 +194,10 @@ def add(a: Any, b: Any) -> Any:
 def _added(
     table_rows: list[dict[str, Any]], grouping: Grouping, names: Sequence[str], facets: Facets | None = None
 ) -> Grouped:
-    """Rows grouped on plain columns, labelled, with equal labels, the total and the facets added up."""
+    """Rows grouped on plain columns, labelled, with equal labels, the total and the facets added up;
+    with facets, each row also holds its own (``FACETS_KEY``: one dict per combination of flags)."""
     merged: dict[Any, dict[str, Any]] = {}
+    own: dict[Any, dict[tuple[bool, ...], dict[str, Any]]] = {}
     total: dict[str, Any] = dict.fromkeys(names) | {"group": {}, "bucket": None}
     flag_names = list(facets.flags) if facets is not None else []
     split: dict[tuple[bool, ...], dict[str, Any]] = {}
@@ -200,16 +206,22 @@ def _added(
         ([bool(r[k]) for k in _flag_keys(len(flag_names))] for r in table_rows),
         strict=True,
     ):
-        row = merged.setdefault(
-            group_key(raw), dict.fromkeys(names) | {"group": raw["group"], "bucket": raw["bucket"]}
-        )
+        key = group_key(raw)
+        row = merged.setdefault(key, dict.fromkeys(names) | {"group": raw["group"], "bucket": raw["bucket"]})
         facet = split.setdefault(
+            tuple(flags), dict(zip(flag_names, flags, strict=True)) | dict.fromkeys(names)
+        )
+        mine = own.setdefault(key, {}).setdefault(
             tuple(flags), dict(zip(flag_names, flags, strict=True)) | dict.fromkeys(names)
         )
         for name in names:
             row[name] = add(row[name], raw[name])
             total[name] = add(total[name], raw[name])
             facet[name] = add(facet[name], raw[name])
+            mine[name] = add(mine[name], raw[name])
+    if facets is not None:
+        for key, row in merged.items():
+            row[FACETS_KEY] = list(own[key].values())
     return Grouped(list(merged.values()), total, list(split.values()) if facets is not None else [])
 
 

@@ -30,7 +30,7 @@ from typing import Any, Literal, cast
 
 from tokenomy.analysis.attribution import AttributionTable, SpendRow
 from tokenomy.analysis.baselines import IntentBaseline, IntentFigures
-from tokenomy.analysis.cost_split import split_from_json, split_json
+from tokenomy.analysis.cost_split import ROW_PARTS, UNSPLIT, split_from_json, split_json
 from tokenomy.analysis.dimensions import Scope
 from tokenomy.analysis.drivers import CostDrivers, DriverRow
 from tokenomy.analysis.kpis import BETTER, Kpi
@@ -161,6 +161,9 @@ def _spend_row(row: Mapping[str, Any], by: Sequence[str], bucket: bool) -> Spend
         usage_unknown=int_from_json(row.get("usage_unknown", 0)),  # 0 from a collector older than the field
         cost_share=float_from_json(row["cost_share"]),
         token_share=float_from_json(row["token_share"]),
+        parts={p: amount_from_json(row[f"cost_{p}"]) for p in ROW_PARTS}
+        if f"cost_{UNSPLIT}" in row
+        else None,
     )
 
 

@@ -33,7 +33,9 @@ def scope_json(scope: Scope) -> dict[str, Any]:
 
 def spend_row_json(row: SpendRow, by: Sequence[str], bucket: bool) -> dict[str, Any]:
     """One attribution row (or the total) as a flat object: a token figure none of the row's calls
-    reported is None (null, an empty CSV cell), never 0, and ``usage_unknown`` counts those calls."""
+    reported is None (null, an empty CSV cell), never 0, and ``usage_unknown`` counts those calls;
+    with the row's cost by part (``--parts``), one ``cost_<part>`` column per part after the others
+    (absent from a row none of whose calls is priced: an empty CSV cell)."""
     out: dict[str, Any] = {name: row.group.get(name) for name in by}
     if bucket:
         out["bucket"] = jsonable(row.bucket)
@@ -49,6 +51,8 @@ def spend_row_json(row: SpendRow, by: Sequence[str], bucket: bool) -> dict[str, 
         token_share=row.token_share,
         usage_unknown=row.usage_unknown,
     )
+    if row.parts is not None:
+        out.update({f"cost_{part}": jsonable(amount) for part, amount in row.parts.items()})
     return out
 
 

@@ -162,8 +162,6 @@ def command(
     """
     if out is not None and fmt == "table":
         raise click.UsageError("--out writes --format json, csv or html; the table goes to stdout")
-    if parts and fmt == "csv":
-        raise click.UsageError("--parts adds a table CSV cannot hold: use --format table, json or html")
     check_period(since, until)
     settings = resolve(config_file, db=db)
     if compare is not None:
