@@ -63,6 +63,8 @@ class Facets:
     :meth:`~tokenomy.analysis.sources.Sources.calls_sql` may be used). NULL counts as false."""
     sums: Mapping[str, str] = field(default_factory=dict)
     """Name -> an additive aggregate (a sum or a count) to compute beside the caller's."""
+    per_row: bool = False
+    """Also keep each row's own facets (under :data:`FACETS_KEY`), for figures a row needs from them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,11 +197,13 @@ def _added(
     table_rows: list[dict[str, Any]], grouping: Grouping, names: Sequence[str], facets: Facets | None = None
 ) -> Grouped:
     """Rows grouped on plain columns, labelled, with equal labels, the total and the facets added up;
-    with facets, each row also holds its own (``FACETS_KEY``: one dict per combination of flags)."""
+    with ``per_row`` facets, each row also holds its own (``FACETS_KEY``: one dict per combination
+    of flags)."""
     merged: dict[Any, dict[str, Any]] = {}
     own: dict[Any, dict[tuple[bool, ...], dict[str, Any]]] = {}
     total: dict[str, Any] = dict.fromkeys(names) | {"group": {}, "bucket": None}
     flag_names = list(facets.flags) if facets is not None else []
+    per_row = facets is not None and facets.per_row  # (not always: a grouping by session has millions)
     split: dict[tuple[bool, ...], dict[str, Any]] = {}
     for raw, flags in zip(
         _split(table_rows, grouping, names).rows,
@@ -211,15 +215,17 @@ def _added(
         facet = split.setdefault(
             tuple(flags), dict(zip(flag_names, flags, strict=True)) | dict.fromkeys(names)
         )
-        mine = own.setdefault(key, {}).setdefault(
-            tuple(flags), dict(zip(flag_names, flags, strict=True)) | dict.fromkeys(names)
-        )
         for name in names:
             row[name] = add(row[name], raw[name])
             total[name] = add(total[name], raw[name])
             facet[name] = add(facet[name], raw[name])
-            mine[name] = add(mine[name], raw[name])
-    if facets is not None:
+        if per_row:
+            mine = own.setdefault(key, {}).setdefault(
+                tuple(flags), dict(zip(flag_names, flags, strict=True)) | dict.fromkeys(names)
+            )
+            for name in names:
+                mine[name] = add(mine[name], raw[name])
+    if per_row:
         for key, row in merged.items():
             row[FACETS_KEY] = list(own[key].values())
     return Grouped(list(merged.values()), total, list(split.values()) if facets is not None else [])

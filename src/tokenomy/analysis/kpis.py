@@ -48,11 +48,13 @@ KPI_FACETS: Final = Facets(
 """How :func:`attribute` splits the calls so that the KPIs need no pass of their own: the sums of
 :data:`~tokenomy.analysis.metrics.CACHE_SUMS` and :data:`~tokenomy.analysis.metrics.EFFICIENCY_SUMS`
 are the table's own sums over the calls where each flag holds."""
-SPLIT_FACETS: Final = Facets({**KPI_FACETS.flags, **SPLIT_FLAGS}, {**KPI_FACETS.sums, **SPLIT_SUMS})
+SPLIT_FACETS: Final = Facets(
+    {**KPI_FACETS.flags, **SPLIT_FLAGS}, {**KPI_FACETS.sums, **SPLIT_SUMS}, per_row=True
+)
 """The KPI facets, the calls also split by whether their cost is split by part and whether their
-side totals are known, with the cost parts' sums (:mod:`tokenomy.analysis.cost_split`): for the
-reports that show where the LLM cost goes. Not in the KPI facets themselves: over 10M calls they
-cost the scan about 0.5 s (docs/reports.md)."""
+side totals are known, with the cost parts' sums (:mod:`tokenomy.analysis.cost_split`), each row
+keeping its own facets for its cost by part: for the reports that show where the LLM cost goes.
+Not in the KPI facets themselves: over 10M calls they cost the scan about 0.5 s (docs/reports.md)."""
 _CHARGE_SUMS: Final = {
     "charges": "count(*) FILTER (WHERE c.session_id IS NOT NULL)",
     "cost": "sum(c.amount) FILTER (WHERE c.session_id IS NOT NULL)",
