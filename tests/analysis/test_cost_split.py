@@ -4,7 +4,6 @@ the HTML page and on the wire. Every figure below is worked out by hand from the
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 import json
 from decimal import Decimal
@@ -24,7 +23,6 @@ from tokenomy.analysis.cost_split import (
     UNSPLIT,
     CostSplit,
     PartRow,
-    part_costs,
     split_from_json,
     split_from_rows,
     split_from_sums,
@@ -141,8 +139,7 @@ def test_the_default_report_splits_the_priced_calls_cost_by_part(db: Path) -> No
     _same(data.split, EXPECTED)
     assert plain.split is None  # asked for (--parts): it costs the scan a third more
     assert plain.kpis == data.kpis
-    assert plain.over_time.total == dataclasses.replace(data.over_time.total, parts=None)
-    assert data.over_time.total.parts == part_costs(EXPECTED)  # the table's rows carry their parts
+    assert plain.over_time.total == data.over_time.total  # (its rows carry no parts: the split does)
     assert data.split is not None
     assert sum(row.cost for row in data.split.rows) == data.over_time.total.llm_cost  # adds up exactly
     rates = {row.part: row.per_million for row in data.split.rows}
@@ -297,20 +294,28 @@ def test_the_cli_adds_the_split_with_parts(db: Path) -> None:
     assert "split" not in json.loads(run("--by", "team", "--format", "json"))
     # showback by part: each row's cost per part, in JSON and CSV, adding up to the row's LLM cost
     rows = {r["team"]: r for r in json.loads(run("--by", "team", "--parts", "--format", "json"))["rows"]}
-    assert {p: Decimal(rows["a"][f"cost_{p}"]) for p in ROW_PARTS if Decimal(rows["a"][f"cost_{p}"])} == {
+    assert {p: Decimal(rows["a"][f"part_{p}"]) for p in ROW_PARTS if Decimal(rows["a"][f"part_{p}"])} == {
         "input_uncached": Decimal("0.003"),
         "cache_read": Decimal("0.0009"),
         "output_visible": Decimal("0.002"),
         "reasoning": Decimal("0.008"),
         "unsplit": Decimal("0.0126"),  # r1's recorded total
     }
-    assert sum(Decimal(rows["b"][f"cost_{p}"]) for p in ROW_PARTS) == Decimal(rows["b"]["llm_cost"])
-    assert Decimal(rows["b"]["cost_server_tools"]) == Decimal("0.01")
+    assert sum(Decimal(rows["b"][f"part_{p}"]) for p in ROW_PARTS) == Decimal(rows["b"]["llm_cost"])
+    assert Decimal(rows["b"]["part_server_tools"]) == Decimal("0.01")
+    assert rows["b"]["part_cache_read"] == "0.000000000000"  # money with its 12 places, as every amount
     table = list(csv.DictReader(io.StringIO(run("--by", "team", "--parts", "--format", "csv"))))
-    assert [f"cost_{p}" for p in ROW_PARTS] == list(table[0])[-len(ROW_PARTS) :]  # after the usual columns
+    assert [f"part_{p}" for p in ROW_PARTS] == list(table[0])[-len(ROW_PARTS) :]  # after the usual columns
     by_team = {r["team"]: r for r in table}
-    assert Decimal(by_team["a"]["cost_reasoning"]) == Decimal("0.008")
-    assert "cost_reasoning" not in run("--by", "team", "--format", "csv")  # only with --parts
+    assert Decimal(by_team["a"]["part_reasoning"]) == Decimal("0.008")
+    assert "part_reasoning" not in run("--by", "team", "--format", "csv")  # only with --parts
+    # the same columns whatever the data: a selection with no priced call keeps them, empty
+    empty = run("--by", "team", "--parts", "--since", "2030-01-01", "--format", "csv")
+    assert empty.splitlines()[0].endswith(",".join(f"part_{p}" for p in ROW_PARTS))
+    charges_only = json.loads(run("--by", "model", "--parts", "--format", "json"))
+    [row] = [r for r in charges_only["rows"] if r["model"] == "(unattributed)"]  # g1's $1 charge
+    assert row["charges"] == 1
+    assert [row[f"part_{p}"] for p in ROW_PARTS] == [None] * len(ROW_PARTS)
 
 
 def test_folded_rows_add_their_parts_up(db: Path) -> None:

@@ -484,3 +484,22 @@ def test_unknown_usage_prints_alike_null_and_counted(tmp_path: Path, token: None
         ("search", None, 1),
         ("support", 100, 0),
     ]
+
+
+def test_a_collector_whose_rows_carry_no_parts_is_told_apart(
+    served: Served, token: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a collector from after the split but before the rows' parts: it takes parts=true and answers
+    # the grouped report with its split but rows without part_<part> (here: the same answer, stripped)
+    code, text = run_cli("report", "--by", "team", "--parts", "--format", "json", "--db", str(served.direct))
+    assert code == 0, text
+    answer = json.loads(text)
+    for row in (*answer["rows"], answer["total"]):
+        for name in [key for key in row if key.startswith("part_")]:
+            del row[name]
+    with answering([(200, answer)]) as (url, asked):
+        assert main(["report", "--by", "team", "--parts", "--format", "csv", "--server", url]) == 1
+    err = capsys.readouterr().err
+    assert "its rows carry no cost per part (part_<part>), which parts=true asks for" in err
+    assert err.endswith("; is the collector's tokenomy as recent as this one?\n")
+    assert "parts=true" in asked[0]

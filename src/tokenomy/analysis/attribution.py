@@ -25,7 +25,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
 
-from tokenomy.analysis.cost_split import SPLIT_FLAG, part_costs, split_from_facets
+from tokenomy.analysis.cost_split import ROW_SUMS, part_costs, row_part_costs, split_from_facets
 from tokenomy.analysis.dimensions import UNATTRIBUTED, Scope
 from tokenomy.analysis.grouped import (
     FACETS_KEY,
@@ -115,6 +115,9 @@ class AttributionTable:
     """The flags the calls were also split by (see ``facets`` of :func:`attribute`), if any."""
     facets: tuple[Mapping[str, Any], ...] = ()
     """Per combination of :attr:`facet_spec`'s flags: the flags and the calls' aggregates over every group."""
+    parts: bool = False
+    """Whether its rows carry their cost per part (``--parts``: the ``part_<part>`` columns, empty for
+    a row with no priced call)."""
 
 
 def attribute(
@@ -131,7 +134,8 @@ def attribute(
         selection: Scope (period, ``--where`` filters) and grouping; everything, ungrouped, when None.
         sources: The optional tables (detected when None).
         facets: Also split the calls by these flags in the same scan (for figures beside the
-            table, such as the report's KPIs); the table itself is unchanged.
+            table, such as the report's KPIs); the table itself is unchanged, but with
+            :data:`~tokenomy.analysis.kpis.ROW_SPLIT_FACETS`, whose rows then carry their cost per part.
 
     Returns:
         Rows ordered by group then bucket; the total over everything selected. Rows' costs,
@@ -158,9 +162,10 @@ def attribute(
     total_cost = _cost(whole)
     total = _spend(whole, total_cost, None)
     rows = tuple(_spend(raw, total_cost, total.tokens_processed) for raw in ordered)
-    if facets is not None and facets.flags.get("split") == SPLIT_FLAG:  # the cost by part, row by row
+    with_parts = facets is not None and facets.per_row == ROW_SUMS
+    if with_parts:  # the cost by part, row by row (a row of charges alone has no FACETS_KEY)
         rows = tuple(
-            dataclasses.replace(row, parts=part_costs(split_from_facets(raw.get(FACETS_KEY) or ())))
+            dataclasses.replace(row, parts=row_part_costs(raw.get(FACETS_KEY, ())))
             for row, raw in zip(rows, ordered, strict=True)
         )
         total = dataclasses.replace(total, parts=part_costs(split_from_facets(calls.facets)))
@@ -183,6 +188,7 @@ def attribute(
         notes=tuple(notes),
         facet_spec=facets,
         facets=tuple(calls.facets),
+        parts=with_parts,
     )
 
 

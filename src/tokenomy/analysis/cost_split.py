@@ -33,6 +33,7 @@ from tokenomy.analysis.wire_values import (
     money_from_json,
     text_from_json,
 )
+from tokenomy.pricing.rates import MONEY_QUANTUM
 from tokenomy.schema import BUCKETS, COST_PARTS, INPUT_BUCKETS, OUTPUT_BUCKETS
 
 UNSPLIT: Final = "unsplit"
@@ -127,16 +128,37 @@ class CostSplit:
 
 
 ROW_PARTS: Final = (*COST_PARTS, UNSPLIT)
-"""The parts a table row gives its cost in (``cost_<part>`` columns in JSON and CSV)."""
+"""The parts a table row gives its cost in (``part_<part>`` columns in JSON and CSV)."""
+ROW_SUMS: Final = ("llm_cost", *(f"split_cost_{part}" for part in COST_PARTS))
+"""The sums a row keeps of its own facets, beside their flags, for its cost by part
+(:func:`row_part_costs`)."""
+_ZERO: Final = Decimal(0).quantize(MONEY_QUANTUM)
 
 
 def part_costs(split: CostSplit) -> dict[str, Decimal] | None:
-    """The split's cost per part of :data:`ROW_PARTS` (0 for a part it has none of), or None when no
-    call of it is priced: a row's columns."""
+    """The split's cost per part of :data:`ROW_PARTS` ($0 with the stored 12 places for a part it has
+    none of), or None when no call of it is priced: the total row's columns."""
     if split.total is None:
         return None
     found = {row.part: row.cost for row in split.rows}
-    return {part: found.get(part, Decimal(0)) for part in ROW_PARTS}
+    return {part: found.get(part, _ZERO) for part in ROW_PARTS}
+
+
+def row_part_costs(facets: Iterable[Mapping[str, Any]]) -> dict[str, Decimal] | None:
+    """A row's cost per part of :data:`ROW_PARTS` from its own facets (:data:`ROW_SUMS`): the parts
+    of its calls split by part, the rest of its LLM cost unsplit; None when none of it is priced.
+    The same figures as :func:`part_costs` of its split, without the tokens a row does not show."""
+    total: Decimal | None = None
+    costs = dict.fromkeys(COST_PARTS, _ZERO)
+    for facet in facets:
+        total = add(total, facet.get("llm_cost"))
+        if facet.get("split"):
+            for part in COST_PARTS:
+                costs[part] += facet.get(f"split_cost_{part}") or _ZERO
+    if total is None:
+        return None
+    unsplit = total - sum(costs.values(), _ZERO)
+    return {**costs, UNSPLIT: unsplit if unsplit else _ZERO}
 
 
 def split_from_sums(sums: Mapping[str, Any]) -> CostSplit:

@@ -63,8 +63,9 @@ class Facets:
     :meth:`~tokenomy.analysis.sources.Sources.calls_sql` may be used). NULL counts as false."""
     sums: Mapping[str, str] = field(default_factory=dict)
     """Name -> an additive aggregate (a sum or a count) to compute beside the caller's."""
-    per_row: bool = False
-    """Also keep each row's own facets (under :data:`FACETS_KEY`), for figures a row needs from them."""
+    per_row: tuple[str, ...] = ()
+    """Aggregates each row also keeps per combination of flags (under :data:`FACETS_KEY`), for figures
+    a row needs from its own facets; none by default (a grouping by session has millions of rows)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +140,8 @@ def grouped_calls(
             add up in Python the groups that share a label and the total (exact for integers and
             decimals).
         facets: Also split the calls by these flags (needs ``additive``); their aggregates come
-            back in :attr:`Grouped.facets`, the rows and total are as without them.
+            back in :attr:`Grouped.facets`, the rows and total are as without them (but for the
+            aggregates a row keeps of its own facets when they ask for it: ``per_row``).
 
     Raises:
         ValueError: ``facets`` without ``additive``.
@@ -197,13 +199,13 @@ def _added(
     table_rows: list[dict[str, Any]], grouping: Grouping, names: Sequence[str], facets: Facets | None = None
 ) -> Grouped:
     """Rows grouped on plain columns, labelled, with equal labels, the total and the facets added up;
-    with ``per_row`` facets, each row also holds its own (``FACETS_KEY``: one dict per combination
-    of flags)."""
+    with facets that ask for it (``per_row``), each row also holds those aggregates of its own
+    (``FACETS_KEY``: one dict per combination of flags, with the flags)."""
     merged: dict[Any, dict[str, Any]] = {}
     own: dict[Any, dict[tuple[bool, ...], dict[str, Any]]] = {}
     total: dict[str, Any] = dict.fromkeys(names) | {"group": {}, "bucket": None}
     flag_names = list(facets.flags) if facets is not None else []
-    per_row = facets is not None and facets.per_row  # (not always: a grouping by session has millions)
+    per_row = facets.per_row if facets is not None else ()
     split: dict[tuple[bool, ...], dict[str, Any]] = {}
     for raw, flags in zip(
         _split(table_rows, grouping, names).rows,
@@ -221,9 +223,9 @@ def _added(
             facet[name] = add(facet[name], raw[name])
         if per_row:
             mine = own.setdefault(key, {}).setdefault(
-                tuple(flags), dict(zip(flag_names, flags, strict=True)) | dict.fromkeys(names)
+                tuple(flags), dict(zip(flag_names, flags, strict=True)) | dict.fromkeys(per_row)
             )
-            for name in names:
+            for name in per_row:
                 mine[name] = add(mine[name], raw[name])
     if per_row:
         for key, row in merged.items():

@@ -13,6 +13,7 @@ store's ``session_days`` rollup when the scope allows it (:func:`session_units`)
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, time
@@ -20,7 +21,7 @@ from decimal import Decimal
 from typing import Any, Final, Literal
 
 from tokenomy.analysis.attribution import AttributionTable, attribute
-from tokenomy.analysis.cost_split import SPLIT_FLAGS, SPLIT_SUMS
+from tokenomy.analysis.cost_split import ROW_SUMS, SPLIT_FLAGS, SPLIT_SUMS
 from tokenomy.analysis.dimensions import Scope, as_utc
 from tokenomy.analysis.grouped import Facets, Selection, add, grouped_charges, grouped_spend
 from tokenomy.analysis.metric_rows import sum_int
@@ -48,13 +49,13 @@ KPI_FACETS: Final = Facets(
 """How :func:`attribute` splits the calls so that the KPIs need no pass of their own: the sums of
 :data:`~tokenomy.analysis.metrics.CACHE_SUMS` and :data:`~tokenomy.analysis.metrics.EFFICIENCY_SUMS`
 are the table's own sums over the calls where each flag holds."""
-SPLIT_FACETS: Final = Facets(
-    {**KPI_FACETS.flags, **SPLIT_FLAGS}, {**KPI_FACETS.sums, **SPLIT_SUMS}, per_row=True
-)
+SPLIT_FACETS: Final = Facets({**KPI_FACETS.flags, **SPLIT_FLAGS}, {**KPI_FACETS.sums, **SPLIT_SUMS})
 """The KPI facets, the calls also split by whether their cost is split by part and whether their
-side totals are known, with the cost parts' sums (:mod:`tokenomy.analysis.cost_split`), each row
-keeping its own facets for its cost by part: for the reports that show where the LLM cost goes.
-Not in the KPI facets themselves: over 10M calls they cost the scan about 0.5 s (docs/reports.md)."""
+side totals are known, with the cost parts' sums (:mod:`tokenomy.analysis.cost_split`):
+for the reports that show where the LLM cost goes. Not in the KPI facets themselves: over 10M calls
+they cost the scan about 0.5 s (docs/reports.md)."""
+ROW_SPLIT_FACETS: Final = dataclasses.replace(SPLIT_FACETS, per_row=ROW_SUMS)
+""":data:`SPLIT_FACETS` with each row keeping what its own cost by part needs (``--by ... --parts``)."""
 _CHARGE_SUMS: Final = {
     "charges": "count(*) FILTER (WHERE c.session_id IS NOT NULL)",
     "cost": "sum(c.amount) FILTER (WHERE c.session_id IS NOT NULL)",
@@ -112,14 +113,14 @@ def figures(
     sources: Sources | None = None,
 ) -> Figures:
     """The KPI inputs over ``scope``: spend, calls and unpriced from ``table``'s total, the call
-    sums from its facets (``table`` computed with ``facets=KPI_FACETS`` or ``SPLIT_FACETS`` saves a
+    sums from its facets (``table`` computed with ``facets=KPI_FACETS`` or a split's saves a
     pass over the calls; without it, or when None, an ungrouped one is computed), and two small
     queries for the charges and the distinct sessions.
     """
     src = sources or detect(store)
     selection = Selection(scope)
     split = table
-    if split is None or split.facet_spec not in (KPI_FACETS, SPLIT_FACETS):
+    if split is None or split.facet_spec not in (KPI_FACETS, SPLIT_FACETS, ROW_SPLIT_FACETS):
         split = attribute(store, selection, sources=src, facets=KPI_FACETS)
     table = table or split
     calls = call_sums(split.facets)
@@ -243,13 +244,14 @@ def spend_report(
 ) -> tuple[AttributionTable, tuple[Kpi, ...]]:
     """The report's attribution table over ``selection`` and its KPIs (``tokenomy report --by...``).
 
-    The table is computed with :data:`KPI_FACETS` (:data:`SPLIT_FACETS` with ``parts``: its facets
-    then hold the cost split by part too), so the KPIs need no pass of their own over the calls.
+    The table is computed with :data:`KPI_FACETS` (:data:`ROW_SPLIT_FACETS` with ``parts``: its
+    facets then hold the cost split by part too, and each row its cost per part), so the KPIs need
+    no pass of their own over the calls.
     With ``baseline`` (the same filters over an earlier period), the KPIs carry that period's values
     for their trend, when it holds calls.
     """
     src = sources or detect(store)
-    table = attribute(store, selection, sources=src, facets=SPLIT_FACETS if parts else KPI_FACETS)
+    table = attribute(store, selection, sources=src, facets=ROW_SPLIT_FACETS if parts else KPI_FACETS)
     now = figures(store, selection.scope, table=table, sources=src)
     before = None if baseline is None else figures(store, baseline, sources=src)
     return table, kpis(now, before if before is not None and before.calls else None)

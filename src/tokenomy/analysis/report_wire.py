@@ -143,6 +143,7 @@ def attribution_from_json(data: Mapping[str, Any]) -> AttributionTable:
         rows=tuple(_spend_row(row, by, bucket is not None) for row in data["rows"]),
         total=_spend_row(data["total"], (), False),
         notes=tuple(str(note) for note in data["notes"]),
+        parts=f"part_{UNSPLIT}" in data["total"],  # (written for every row and the total, or none)
     )
 
 
@@ -161,8 +162,8 @@ def _spend_row(row: Mapping[str, Any], by: Sequence[str], bucket: bool) -> Spend
         usage_unknown=int_from_json(row.get("usage_unknown", 0)),  # 0 from a collector older than the field
         cost_share=float_from_json(row["cost_share"]),
         token_share=float_from_json(row["token_share"]),
-        parts={p: amount_from_json(row[f"cost_{p}"]) for p in ROW_PARTS}
-        if f"cost_{UNSPLIT}" in row
+        parts={p: amount_from_json(row[f"part_{p}"]) for p in ROW_PARTS}
+        if row.get(f"part_{UNSPLIT}") is not None
         else None,
     )
 

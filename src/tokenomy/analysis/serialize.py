@@ -13,7 +13,7 @@ from typing import Any
 
 from tokenomy.analysis.attribution import AttributionTable, SpendRow
 from tokenomy.analysis.baselines import IntentBaseline, IntentFigures
-from tokenomy.analysis.cost_split import split_json
+from tokenomy.analysis.cost_split import ROW_PARTS, split_json
 from tokenomy.analysis.dimensions import Scope
 from tokenomy.analysis.drivers import CostDrivers, DriverRow
 from tokenomy.analysis.results import jsonable
@@ -31,11 +31,12 @@ def scope_json(scope: Scope) -> dict[str, Any]:
     }
 
 
-def spend_row_json(row: SpendRow, by: Sequence[str], bucket: bool) -> dict[str, Any]:
+def spend_row_json(row: SpendRow, by: Sequence[str], bucket: bool, parts: bool = False) -> dict[str, Any]:
     """One attribution row (or the total) as a flat object: a token figure none of the row's calls
     reported is None (null, an empty CSV cell), never 0, and ``usage_unknown`` counts those calls;
-    with the row's cost by part (``--parts``), one ``cost_<part>`` column per part after the others
-    (absent from a row none of whose calls is priced: an empty CSV cell)."""
+    with ``parts`` (the table carries its rows' cost by part), one ``part_<part>`` column per part of
+    :data:`~tokenomy.analysis.cost_split.ROW_PARTS` after the others, null (an empty CSV cell) for
+    a row none of whose calls is priced."""
     out: dict[str, Any] = {name: row.group.get(name) for name in by}
     if bucket:
         out["bucket"] = jsonable(row.bucket)
@@ -51,20 +52,21 @@ def spend_row_json(row: SpendRow, by: Sequence[str], bucket: bool) -> dict[str, 
         token_share=row.token_share,
         usage_unknown=row.usage_unknown,
     )
-    if row.parts is not None:
-        out.update({f"cost_{part}": jsonable(amount) for part, amount in row.parts.items()})
+    if parts:
+        amounts = row.parts or {}
+        out.update({f"part_{part}": jsonable(amounts.get(part)) for part in ROW_PARTS})
     return out
 
 
 def attribution_json(table: AttributionTable) -> dict[str, Any]:
     """An attribution table: scope, grouping, rows, total and notes."""
     bucket = table.bucket is not None
-    total = spend_row_json(table.total, (), False)
+    total = spend_row_json(table.total, (), False, table.parts)
     return {
         **scope_json(table.scope),
         "by": list(table.by),
         "bucket": table.bucket,
-        "rows": [spend_row_json(r, table.by, bucket) for r in table.rows],
+        "rows": [spend_row_json(r, table.by, bucket, table.parts) for r in table.rows],
         "total": total,
         "notes": list(table.notes),
     }
@@ -73,8 +75,8 @@ def attribution_json(table: AttributionTable) -> dict[str, Any]:
 def attribution_csv(table: AttributionTable) -> str:
     """The attribution rows as CSV (one header line; no total line, so columns add up)."""
     bucket = table.bucket is not None
-    header = list(spend_row_json(table.total, table.by, bucket))
-    return to_csv((spend_row_json(r, table.by, bucket) for r in table.rows), header)
+    header = list(spend_row_json(table.total, table.by, bucket, table.parts))
+    return to_csv((spend_row_json(r, table.by, bucket, table.parts) for r in table.rows), header)
 
 
 def to_csv(rows: Iterable[Mapping[str, Any]], header: Sequence[str] | None = None) -> str:

@@ -78,7 +78,7 @@ class CollectorReports:
         if not asked:  # the route would answer the first report's totals
             raise ValueError("a grouped report needs a dimension, a time bucket, a filter or an analysis")
         query = [*_period(scope), *asked]
-        return _read(self.client, query, analysis_from_json)
+        return _read(self.client, query, lambda body: _answered(analysis_from_json(body), analyses))
 
     def overview(self, scope: Scope, *, by: tuple[str, ...], compare: str | None, top: int) -> Overview:
         """The HTML report's data over ``scope``: spend by ``by``, the previous period ``compare``
@@ -109,6 +109,19 @@ def _analyses(analyses: Analyses) -> Query:
     if analyses.parts:
         query.append(("parts", "true"))
     return query
+
+
+def _answered(report: AnalysisReport, analyses: Analyses) -> AnalysisReport:
+    """``report`` when it holds what ``analyses`` asked for. A collector from before the rows' cost by
+    part takes ``parts`` but answers rows without it: refused here (read as an answer that does not
+    read), rather than printed without the columns asked for.
+
+    Raises:
+        ValueError: ``parts`` was asked for and the table's rows do not carry it.
+    """
+    if analyses.parts and not report.table.parts:
+        raise ValueError("its rows carry no cost per part (part_<part>), which parts=true asks for")
+    return report
 
 
 def _read(client: CollectorClient, query: Query, read: Callable[[Any], T]) -> T:
