@@ -173,7 +173,7 @@ def split_from_sums(sums: Mapping[str, Any]) -> CostSplit:
         count = sums.get(f"split_tokens_{part}") if part in BUCKETS else None
         if not cost and not count:
             continue
-        amount = cost or Decimal(0)
+        amount = cost or _ZERO  # (a part with tokens and no cost: $0 with the stored places)
         rows.append(PartRow(part, amount, None if count is None else int(count), share(amount, total)))
     return CostSplit(tuple(rows), total)
 
