@@ -20,14 +20,11 @@ from typing import Any, Final
 
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
 
-from tokenomy.analysis.baselines import DEFAULT_THRESHOLD
-from tokenomy.analysis.dimensions import Grouping, Scope, as_utc, parse_bucket, parse_dimensions, parse_where
 from tokenomy.analysis.grouped import Selection
 from tokenomy.analysis.overview import overview
 from tokenomy.analysis.overview_wire import overview_json
-from tokenomy.analysis.periods import check_compare
 from tokenomy.analysis.report import daily_totals
-from tokenomy.analysis.report_analyses import Analyses, analysis_report, parity_pair
+from tokenomy.analysis.report_analyses import Analyses, analysis_report
 from tokenomy.analysis.report_wire import analysis_json, report_row_json, summary_json
 from tokenomy.analysis.serialize import sessions_json
 from tokenomy.analysis.sessions import top_sessions
@@ -38,14 +35,23 @@ from tokenomy.budgets.policy import Scope as BudgetScope
 from tokenomy.budgets.spend import StoreSpend
 from tokenomy.errors import ConfigError, PayloadError
 from tokenomy.native import call_to_native, charge_to_native, format_time, money_text
+from tokenomy.server.query import (
+    call_filter_of,
+    compare_of,
+    filters_of,
+    flag_of,
+    page_of,
+    parity_of,
+    period_of,
+    positive_of,
+    selection_of,
+    split_query,
+    threshold_of,
+)
 from tokenomy.store.arrow import call_from_row, charge_from_row
-from tokenomy.store.base import TIME_UNITS, CallFilter, Store, TimeUnit
+from tokenomy.store.base import CallFilter, Store
 from tokenomy.store.snapshot import snapshot
 
-DEFAULT_LIMIT: Final = 100
-MAX_LIMIT: Final = 1000
-MAX_OFFSET: Final = 2**63 - 1 - (MAX_LIMIT + 1)
-"""The largest ``offset`` the store's 64-bit ``LIMIT ... OFFSET`` takes (a larger one was a 500)."""
 Answer = tuple[int, dict[str, Any]]
 REPORT_PARAMS: Final = (
     "since",
@@ -150,24 +156,24 @@ def _report_body(store: Store, request: _ReportRequest) -> dict[str, Any]:
 
 def _report_request(query: Mapping[str, str] | Sequence[tuple[str, str]]) -> _ReportRequest:
     """The report's parameters checked in order: names, the view, what goes together, each value."""
-    single, where = _split(query, REPORT_PARAMS)
+    single, where = split_query(query, REPORT_PARAMS)
     view = single.get("view") or "totals"
     if view not in REPORT_VIEWS:
         raise PayloadError(400, f"query parameter view={view!r} is not one of {', '.join(REPORT_VIEWS)}")
-    charges, metrics, parts = _flag(single, "charges"), _flag(single, "metrics"), _flag(single, "parts")
+    charges, metrics, parts = flag_of(single, "charges"), flag_of(single, "metrics"), flag_of(single, "parts")
     given = {name for name, value in single.items() if value and name != "view"} | (
         {"where"} if where else set()
     )
     given -= {name for name, on in (("charges", charges), ("metrics", metrics), ("parts", parts)) if not on}
     grouped = _combination(given, view)
-    filters = _call_filter(single)
-    selection = _selection(single, where, bucket=True)
+    filters = call_filter_of(single)
+    selection = selection_of(single, where, bucket=True)
     analyses = Analyses(
-        compare=_compare(single),
-        threshold=_threshold(single),
+        compare=compare_of(single),
+        threshold=threshold_of(single),
         metrics=metrics,
-        budget_tokens=_positive(single, "budget_tokens"),
-        parity=_parity(single),
+        budget_tokens=positive_of(single, "budget_tokens"),
+        parity=parity_of(single),
         parts=parts,
     )
     return _ReportRequest(
@@ -176,7 +182,7 @@ def _report_request(query: Mapping[str, str] | Sequence[tuple[str, str]]) -> _Re
         selection=selection,
         analyses=analyses,
         charges=charges,
-        top=_positive(single, "top") or TOP_SESSIONS,
+        top=positive_of(single, "top") or TOP_SESSIONS,
     )
 
 
@@ -211,109 +217,12 @@ def _combination(given: set[str], view: str) -> bool:
     return bool(grouping)
 
 
-def _split(
-    query: Mapping[str, str] | Sequence[tuple[str, str]], allowed: Sequence[str]
-) -> tuple[dict[str, str], list[str]]:
-    """A route's parameters among ``allowed``: each but ``where`` once, and the ``where`` items in order."""
-    pairs = list(query.items()) if isinstance(query, Mapping) else list(query)
-    unknown = sorted({name for name, _ in pairs} - set(allowed))
-    if unknown:
-        raise PayloadError(
-            400, f"unknown query parameter(s) {', '.join(unknown)}; this route takes {', '.join(allowed)}"
-        )
-    single: dict[str, str] = {}
-    where: list[str] = []
-    for name, value in pairs:
-        if name == "where":
-            where.append(value)
-        elif name in single:
-            raise PayloadError(400, f"query parameter {name} is given more than once (only where repeats)")
-        else:
-            single[name] = value
-    return single, where
-
-
-def _selection(query: Mapping[str, str], where: Sequence[str], *, bucket: bool) -> Selection:
-    """The period, ``where`` filters, ``by`` dimensions (and with ``bucket`` the time bucket) of a
-    query, checked as the CLI checks its options."""
-    since, until = _period(query)
-    try:
-        scope = Scope(as_utc(since), as_utc(until), parse_where(where, option="query parameter where"))
-        by = parse_dimensions(query.get("by") or None, option="query parameter by")
-    except ConfigError as exc:
-        raise PayloadError(400, str(exc)) from exc
-    return Selection(scope, Grouping(by, _bucket(query) if bucket else None))
-
-
-def _compare(query: Mapping[str, str]) -> str | None:
-    """The baseline period, checked as ``--compare`` is (before anything is read)."""
-    value = query.get("compare") or None
-    if value is not None:
-        try:
-            check_compare(value, option="query parameter compare")
-        except ConfigError as exc:
-            raise PayloadError(400, str(exc)) from exc
-    return value
-
-
-def _threshold(query: Mapping[str, str]) -> float:
-    """The regression threshold: a number of 0 or more, as ``--threshold`` takes it."""
-    value = query.get("threshold")
-    if not value:
-        return DEFAULT_THRESHOLD
-    try:
-        number = float(value)
-    except ValueError:
-        number = -1.0
-    if number < 0:
-        raise PayloadError(
-            400, f"query parameter threshold={value!r} is not a number of 0 or more (0.25 is a rise of 25%)"
-        )
-    return number
-
-
-def _positive(query: Mapping[str, str], name: str) -> int | None:
-    """A whole number of 1 or more, or None when not given."""
-    if not query.get(name):
-        return None
-    number = _int(query, name, 0)
-    if number < 1:
-        raise PayloadError(400, f"query parameter {name}={number} must be 1 or more")
-    return number
-
-
-def _parity(query: Mapping[str, str]) -> tuple[str, str] | None:
-    value = query.get("parity")
-    if not value:
-        return None
-    try:
-        return parity_pair(value)
-    except ValueError as exc:
-        raise PayloadError(400, f"query parameter parity: {exc}") from exc
-
-
-def _bucket(query: Mapping[str, str]) -> TimeUnit | None:
-    try:
-        return parse_bucket(query.get("bucket") or None)
-    except ConfigError as exc:
-        raise PayloadError(
-            400, f"query parameter bucket={query['bucket']!r} is not one of {', '.join(TIME_UNITS)}"
-        ) from exc
-
-
-def _flag(query: Mapping[str, str], name: str) -> bool:
-    value = query.get(name, "")
-    if value.lower() not in ("", "true", "false"):
-        raise PayloadError(400, f"query parameter {name}={value!r} is not true or false")
-    return value.lower() == "true"
-
-
 def calls(store: Store, query: Mapping[str, str]) -> Answer:
     """``GET /api/v1/calls``: calls newest first, filtered by time, session, provider and model."""
-    filters = _filters(
+    filters = filters_of(
         query, allowed=("since", "until", "session_id", "provider", "model", "limit", "offset")
     )
-    limit, offset = _page(query)
+    limit, offset = page_of(query)
     table = store.calls_page(filters, limit=limit + 1, offset=offset)
     rows = [call_json(r) for r in table.slice(0, limit).to_pylist()]
     return 200, {"calls": rows, "next_offset": offset + limit if table.num_rows > limit else None}
@@ -344,14 +253,14 @@ def sessions(store: Store, query: Mapping[str, str] | Sequence[tuple[str, str]])
         PayloadError: 400 for an unknown, repeated or malformed parameter, or for parameters of
             both forms.
     """
-    single, where = _split(query, SESSIONS_PARAMS)
+    single, where = split_query(query, SESSIONS_PARAMS)
     if _sessions_view(single, where) == "top":
-        selection = _selection(single, where, bucket=False)
-        top = _positive(single, "top") or TOP_RANKED
+        selection = selection_of(single, where, bucket=False)
+        top = positive_of(single, "top") or TOP_RANKED
         with snapshot(store) as moment:  # the ranking and its counts from one moment
             return 200, sessions_json(top_sessions(moment, selection, top=top))
-    filters = _call_filter(single)
-    limit, offset = _page(single)
+    filters = call_filter_of(single)
+    limit, offset = page_of(single)
     table = store.sessions_page(filters, limit=limit + 1, offset=offset)
     rows = [_plain(r) for r in table.slice(0, limit).to_pylist()]
     return 200, {"sessions": rows, "next_offset": offset + limit if table.num_rows > limit else None}
@@ -452,13 +361,13 @@ def spend(store: Store, query: Mapping[str, str]) -> Answer:
     """``GET /api/v1/spend``: recorded spend of one budget scope value in a window (``scope``,
     ``value``, ``since``, ``until`` or ``session``), what a gateway rebuilds a missing budget account
     from. Needs the server token (the app refuses it on a server without one)."""
-    _split(query, ("scope", "value", "since", "until", "session"))
+    split_query(query, ("scope", "value", "since", "until", "session"))
     try:
         scope = BudgetScope(query.get("scope", "global"))
     except ValueError as exc:
         names = ", ".join(s.value for s in BudgetScope)
         raise PayloadError(400, f"query parameter scope={query['scope']!r} is not one of {names}") from exc
-    since, until = _period(query)
+    since, until = period_of(query)
     value = query.get("value") or None
     session = query.get("session") or None
     totals: dict[str, str] = {}
@@ -523,76 +432,6 @@ def _plain(row: Mapping[str, Any], *, timespec: str = "milliseconds") -> dict[st
         else:
             out[key] = value
     return out
-
-
-def _filters(query: Mapping[str, str], *, allowed: tuple[str, ...]) -> CallFilter:
-    _split(query, allowed)
-    return _call_filter(query)
-
-
-def _call_filter(query: Mapping[str, str]) -> CallFilter:
-    """The period, session, provider and model of a query."""
-    since, until = _period(query)
-    return CallFilter(
-        since=since,
-        until=until,
-        session_id=query.get("session_id") or None,
-        provider=query.get("provider") or None,
-        model=query.get("model") or None,
-    )
-
-
-def _period(query: Mapping[str, str]) -> tuple[datetime | date | None, datetime | date | None]:
-    """``since`` and ``until`` from the query, refusing an ``until`` that is not after ``since``
-    (it would select nothing, silently), as ``--since``/``--until`` are refused by the CLI.
-
-    Raises:
-        PayloadError: 400 for a malformed time, or for ``until`` not after ``since`` (naming both).
-    """
-    since, until = _time(query, "since"), _time(query, "until")
-    start, end = as_utc(since), as_utc(until)
-    if start is not None and end is not None and end <= start:
-        raise PayloadError(
-            400,
-            f"query parameter until={query['until']!r} is not after since={query['since']!r}: "
-            "the period would select nothing",
-        )
-    return since, until
-
-
-def _time(query: Mapping[str, str], name: str) -> datetime | date | None:
-    value = query.get(name)
-    if not value:
-        return None
-    try:
-        if len(value) == 10:
-            return date.fromisoformat(value)
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise PayloadError(
-            400,
-            f"query parameter {name}={value!r} is not a date (2026-03-01) or a time (2026-03-01T09:30:00Z)",
-        ) from exc
-
-
-def _page(query: Mapping[str, str]) -> tuple[int, int]:
-    limit = _int(query, "limit", DEFAULT_LIMIT)
-    offset = _int(query, "offset", 0)
-    if not 1 <= limit <= MAX_LIMIT:
-        raise PayloadError(400, f"query parameter limit={limit} must be between 1 and {MAX_LIMIT}")
-    if not 0 <= offset <= MAX_OFFSET:
-        raise PayloadError(400, f"query parameter offset={offset} must be between 0 and {MAX_OFFSET}")
-    return limit, offset
-
-
-def _int(query: Mapping[str, str], name: str, default: int) -> int:
-    value = query.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        return int(value)
-    except ValueError as exc:
-        raise PayloadError(400, f"query parameter {name}={value!r} is not a whole number") from exc
 
 
 def _iso(value: date | datetime | None) -> str | None:
