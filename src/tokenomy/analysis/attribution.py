@@ -25,7 +25,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
 
-from tokenomy.analysis.cost_split import ROW_SUMS, part_costs, row_part_costs, split_from_facets
+from tokenomy.analysis.cost_split import ROW_SUMS, part_costs
 from tokenomy.analysis.dimensions import UNATTRIBUTED, Scope
 from tokenomy.analysis.grouped import (
     FACETS_KEY,
@@ -165,10 +165,10 @@ def attribute(
     with_parts = facets is not None and facets.per_row == ROW_SUMS
     if with_parts:  # the cost by part, row by row (a row of charges alone has no FACETS_KEY)
         rows = tuple(
-            dataclasses.replace(row, parts=row_part_costs(raw.get(FACETS_KEY, ())))
+            dataclasses.replace(row, parts=part_costs(raw.get(FACETS_KEY, ())))
             for row, raw in zip(rows, ordered, strict=True)
         )
-        total = dataclasses.replace(total, parts=part_costs(split_from_facets(calls.facets)))
+        total = dataclasses.replace(total, parts=part_costs(calls.facets))
     total = dataclasses.replace(total, token_share=share(total.tokens_processed, total.tokens_processed))
     notes = []
     if total.unpriced:

@@ -131,23 +131,15 @@ ROW_PARTS: Final = (*COST_PARTS, UNSPLIT)
 """The parts a table row gives its cost in (``part_<part>`` columns in JSON and CSV)."""
 ROW_SUMS: Final = ("llm_cost", *(f"split_cost_{part}" for part in COST_PARTS))
 """The sums a row keeps of its own facets, beside their flags, for its cost by part
-(:func:`row_part_costs`)."""
+(:func:`part_costs`)."""
 _ZERO: Final = Decimal(0).quantize(MONEY_QUANTUM)
 
 
-def part_costs(split: CostSplit) -> dict[str, Decimal] | None:
-    """The split's cost per part of :data:`ROW_PARTS` ($0 with the stored 12 places for a part it has
-    none of), or None when no call of it is priced: the total row's columns."""
-    if split.total is None:
-        return None
-    found = {row.part: row.cost for row in split.rows}
-    return {part: found.get(part, _ZERO) for part in ROW_PARTS}
-
-
-def row_part_costs(facets: Iterable[Mapping[str, Any]]) -> dict[str, Decimal] | None:
-    """A row's cost per part of :data:`ROW_PARTS` from its own facets (:data:`ROW_SUMS`): the parts
-    of its calls split by part, the rest of its LLM cost unsplit; None when none of it is priced.
-    The same figures as :func:`part_costs` of its split, without the tokens a row does not show."""
+def part_costs(facets: Iterable[Mapping[str, Any]]) -> dict[str, Decimal] | None:
+    """A table row's cost per part of :data:`ROW_PARTS` from its facets (a row's own, or the whole
+    table's for its total; :data:`ROW_SUMS`): the parts of its calls split by part, the rest of its
+    LLM cost unsplit, $0 with the stored 12 places for a part it has none of; None when none of it
+    is priced. The costs of :func:`split_from_facets`, without the tokens a row does not show."""
     total: Decimal | None = None
     costs = dict.fromkeys(COST_PARTS, _ZERO)
     for facet in facets:
@@ -189,9 +181,11 @@ def split_from_facets(facets: Iterable[Mapping[str, Any]]) -> CostSplit:
                 sums[name] = add(sums.get(name), facet.get(name))
             # a side's total is known for every call of this facet or for none (its flag)
             known = {total: facet.get(total) if facet.get(f"split_{total}") else None for total, _ in _SIDES}
+            billed = {**facet, **known}
             for bucket in BUCKETS:
-                billed = _billed({**facet, **known}, bucket)
-                sums[f"split_tokens_{bucket}"] = add(sums.get(f"split_tokens_{bucket}"), billed)
+                sums[f"split_tokens_{bucket}"] = add(
+                    sums.get(f"split_tokens_{bucket}"), _billed(billed, bucket)
+                )
     return split_from_sums(sums)
 
 
