@@ -15,7 +15,7 @@ from rich.console import Console
 
 from tests.analysis.builders import call, charge, cost, usage
 from tests.analysis.conftest import SimStore
-from tokenomy.analysis import html_report, terminal
+from tokenomy.analysis import html_report, serialize, terminal
 from tokenomy.analysis.attribution import top_rows
 from tokenomy.analysis.cost_split import (
     PART_LABELS,
@@ -36,6 +36,7 @@ from tokenomy.analysis.report_analyses import Analyses, analysis_report
 from tokenomy.analysis.report_wire import analysis_json, summary_from_json, summary_json
 from tokenomy.analysis.serialize import tree_json
 from tokenomy.analysis.session_tree import session_tree
+from tokenomy.analysis.sessions import CHARGES, main_part_text, top_sessions
 from tokenomy.analysis.summary import Summary, summary
 from tokenomy.cli.main import cli
 from tokenomy.schema import COST_PARTS, Usage
@@ -378,3 +379,59 @@ def test_the_session_view_and_the_report_agree_on_simulated_traffic(sim: SimStor
     assert found.total == llm_cost
     assert sum((row.cost for row in found.rows), Decimal(0)) == llm_cost
     assert {row.part for row in found.rows} >= {"input_uncached", "cache_read", "reasoning"}
+
+
+def test_each_ranked_session_carries_its_cost_per_part_and_what_most_of_it_went_to(
+    db: Path, tmp_path: Path
+) -> None:
+    with open_store(db, read_only=True) as store:
+        (ranked,) = top_sessions(store).rows
+        tree = session_tree(store, "s")
+    # session s: p1's parts, and r1's $0.0126 recorded without parts
+    zero = Decimal("0E-12")
+    assert ranked.parts == {
+        **dict.fromkeys(ROW_PARTS, zero),
+        "input_uncached": Decimal("0.0030"),
+        "cache_read": Decimal("0.0009"),
+        "output_visible": Decimal("0.0020"),
+        "reasoning": Decimal("0.0080"),
+        UNSPLIT: Decimal("0.0126"),
+    }
+    assert sum(ranked.parts.values(), Decimal(0)) == ranked.llm_cost == Decimal("0.0265")
+    assert tree.split is not None
+    assert {r.part: r.cost for r in tree.split.rows} == {k: v for k, v in ranked.parts.items() if v}
+    assert ranked.main_part is not None
+    assert ranked.main_part[0] == UNSPLIT
+    assert ranked.main_part[1] == pytest.approx(0.0126 / 0.0265)
+    assert main_part_text(ranked) == "not split by part 48%"
+    sent = serialize.session_row_json(ranked)
+    assert (sent["part_reasoning"], sent["part_unsplit"]) == ("0.008000000000", "0.012600000000")
+    assert (sent["main_part"], sent["main_part_share"]) == (UNSPLIT, pytest.approx(0.0126 / 0.0265))
+
+    # a session whose non-LLM charges outweigh every part of its LLM cost; one with charges and an
+    # unpriced call only (its cost is the charges'); one whose priced cost is $0 (nothing to name)
+    with open_store(tmp_path / "c.duckdb") as store:
+        store.insert_calls(
+            [
+                call(
+                    "x1",
+                    session_id="x",
+                    usage=usage(100, 0, 0, 0, 10, 0),
+                    cost=cost("0.003", input_uncached="0.002", output_visible="0.001"),
+                ),
+                call("y1", session_id="y", usage=usage(100, 0, 0, 0, 10, 0), cost=cost(None)),
+                call(
+                    "z1", session_id="z", usage=usage(100, 0, 0, 0, 10, 0), cost=cost("0", input_uncached="0")
+                ),
+            ]
+        )
+        store.insert_charges([charge("gx", "0.5", session_id="x"), charge("gy", "0.25", session_id="y")])
+        rows = {r.session_id: r for r in top_sessions(store).rows}
+    assert rows["x"].main_part is not None
+    assert rows["x"].main_part[0] == CHARGES
+    assert rows["x"].main_part[1] == pytest.approx(0.5 / 0.503)
+    assert main_part_text(rows["x"]) == "charges (non-LLM) 99%"
+    assert (rows["y"].parts, rows["y"].main_part) == (None, (CHARGES, 1.0))
+    assert rows["z"].parts == {**dict.fromkeys(ROW_PARTS, zero)}
+    assert (rows["z"].main_part, main_part_text(rows["z"])) == (None, "")
+    assert serialize.session_row_json(rows["y"])["part_input_uncached"] is None

@@ -76,4 +76,6 @@ def test_a_session_with_an_unpriced_call_says_so(tmp_path: Path) -> None:
     assert '<th class="num">unpriced</th>' in section.group(1)
     s2 = re.search(r"<tr><td>s2</td>(.*?)</tr>", section.group(1))
     assert s2 is not None  # c3 failed at $0, c4 is unpriced: the $0 is not the whole cost
-    assert s2.group(1).endswith('<td class="num">$0.0000</td><td class="num">1</td>')
+    # ... and a cost of $0 went to nothing ("mostly" is empty)
+    assert s2.group(1).endswith('<td class="num">$0.0000</td><td></td><td class="num">1</td>')
+    assert "<th>mostly</th>" in section.group(1)

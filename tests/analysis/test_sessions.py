@@ -204,6 +204,17 @@ def _check_sessions(store: DuckDBStore, sample: int) -> int:
         assert tree.calls == row.calls
         if tree.cost is not None:
             assert sum((r.subtotal for r in tree.roots), Decimal(0)) == tree.cost
+        # the ranking's cost per part is the session view's split, part by part, adding up to its LLM cost
+        assert tree.split is not None
+        split = {r.part: r.cost for r in tree.split.rows}
+        if row.parts is None:
+            assert row.llm_cost is None
+            assert split == {}
+        else:
+            assert {part: cost for part, cost in row.parts.items() if cost} == {
+                part: cost for part, cost in split.items() if cost
+            }
+            assert sum(row.parts.values(), Decimal(0)) == row.llm_cost
     return listed.sessions
 
 

@@ -97,3 +97,28 @@ def test_a_ranking_that_does_not_read_is_refused(sim: SimStore) -> None:
         sessions_from_json({**sent, "sessions": "7"})
     with pytest.raises(KeyError):
         sessions_from_json({k: v for k, v in sent.items() if k != "no_session_calls"})
+
+
+def test_a_collector_older_than_the_cost_per_part_reads_without_it(sim: SimStore) -> None:
+    with open_store(sim.db, read_only=True) as store:
+        ranked = top_sessions(store, top=3)
+    sent = _wire(serialize.sessions_json(ranked))
+    assert all(row["main_part"] and row["part_input_uncached"] for row in sent["rows"])
+    for row in sent["rows"]:  # an answer from before the columns
+        for name in [n for n in row if n.startswith(("part_", "main_part"))]:
+            del row[name]
+    older = sessions_from_json(sent)
+    assert [r.parts for r in older.rows] == [None, None, None]
+    assert [r.main_part for r in older.rows] == [None, None, None]  # not known: never a guess
+    assert [r.cost for r in older.rows] == [r.cost for r in ranked.rows]
+    assert "uncached input" in _drawn(ranked)
+    assert "uncached input" not in _drawn(older)
+    assert "mostly" in _drawn(older)
+
+
+def test_a_session_s_parts_half_given_are_refused(sim: SimStore) -> None:
+    with open_store(sim.db, read_only=True) as store:
+        sent = _wire(serialize.sessions_json(top_sessions(store, top=1)))
+    sent["rows"][0]["part_reasoning"] = None
+    with pytest.raises(ValueError, match="all known or all null"):
+        sessions_from_json(sent)

@@ -20,7 +20,7 @@ from tokenomy.analysis.formats import UNKNOWN, change, money_short, percent, tok
 from tokenomy.analysis.kpis import Kpi
 from tokenomy.analysis.overview import Overview, Series
 from tokenomy.analysis.periods import Period
-from tokenomy.analysis.sessions import SessionList
+from tokenomy.analysis.sessions import SessionList, main_part_text
 from tokenomy.analysis.svg import stacked_bars, waterfall
 
 SHORT: Final = {
@@ -214,16 +214,17 @@ def _sessions(sessions: SessionList) -> str:
                     duration,
                     f'<span class="pill {s.outcome}">{s.outcome}</span>',
                     money_short(s.cost),
+                    main_part_text(s),
                     s.unpriced,
                 ],
-                numeric=(1, 2, 3, 4, 6, 7),
+                numeric=(1, 2, 3, 4, 6, 8),
                 raw=(5,),
             )
         )
-    head = ["session", "calls", "charges", "tokens", "duration", "outcome", "cost", "unpriced"]
+    head = ["session", "calls", "charges", "tokens", "duration", "outcome", "cost", "mostly", "unpriced"]
     title = f"Most expensive sessions (of {sessions.sessions:,})"
     table = (
-        _table(head, rows, (1, 2, 3, 4, 6, 7)) if rows else '<p class="notes">no sessions in this period</p>'
+        _table(head, rows, (1, 2, 3, 4, 6, 8)) if rows else '<p class="notes">no sessions in this period</p>'
     )
     return f'<section class="card" id="sessions"><h2>{escape(title)}</h2>{table}</section>'
 

@@ -147,7 +147,11 @@ def baselines_json(items: Sequence[IntentBaseline]) -> list[dict[str, Any]]:
 
 
 def session_row_json(row: SessionRow) -> dict[str, Any]:
-    """One session's totals as a flat object."""
+    """One session's totals as a flat object: after them, its LLM cost per part (``part_<part>``
+    columns, null when none of its calls is priced) and what most of its cost went to
+    (``main_part``, a part or ``charges``, and ``main_part_share`` of ``cost``; null when unknown)."""
+    amounts = row.parts or {}
+    main = row.main_part
     return {
         "session_id": row.session_id,
         **dict(row.group),
@@ -168,6 +172,9 @@ def session_row_json(row: SessionRow) -> dict[str, Any]:
         "agents": row.agents,
         "sub_calls": row.sub_calls,
         "untotalled": row.untotalled,
+        **{f"part_{part}": jsonable(amounts.get(part)) for part in ROW_PARTS},
+        "main_part": None if main is None else main[0],
+        "main_part_share": None if main is None else main[1],
     }
 
 

@@ -20,10 +20,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
 
+from tokenomy.analysis.cost_split import PART_LABELS, SPLIT_FLAG, part_costs
 from tokenomy.analysis.dimensions import Grouping
+from tokenomy.analysis.formats import percent
 from tokenomy.analysis.grouped import Selection, spend_sql
 from tokenomy.analysis.sources import Sources, detect
-from tokenomy.schema import BUCKETS
+from tokenomy.schema import BUCKETS, COST_PARTS
 from tokenomy.store.base import Store
 
 _NONE: Final = "CAST(NULL AS BIGINT)"
@@ -55,6 +57,16 @@ _AGGREGATES: Final = {
     "agents": "count(DISTINCT c.agent)",
     "sub_calls": "count(*) FILTER (WHERE c.sub_call)",
 }
+_PART_COLUMNS: Final = {
+    "split": (SPLIT_FLAG, "FALSE"),
+    **{f"cost_{p}": (f"c.cost_{p}", "CAST(NULL AS DECIMAL(38, 12))") for p in COST_PARTS},
+}
+_PART_SUMS: Final = (
+    "sum(c.cost) AS llm_cost, "  # the calls split by part (cost_split.SPLIT_FLAG): the rest is unsplit
+    + ", ".join(f"sum(c.cost_{p}) FILTER (WHERE c.split) AS split_cost_{p}" for p in COST_PARTS)
+)
+CHARGES: Final = "charges"
+"""A session's non-LLM cost, as a candidate for :attr:`SessionRow.main_part`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +94,22 @@ class SessionRow:
     untotalled: int = 0
     """Calls that did not report their input or output total: ``input_total`` and ``output_total``
     (and the buckets) add only what was reported, so they read low for such a session."""
+    parts: Mapping[str, Decimal] | None = None
+    """Its LLM cost per part of :data:`tokenomy.analysis.cost_split.ROW_PARTS` (adding up to
+    ``llm_cost``; the cost recorded without parts is ``unsplit``); None when no call is priced, or
+    read from a collector older than the field."""
+
+    @property
+    def main_part(self) -> tuple[str, float] | None:
+        """What most of the session's cost went to, with its share of :attr:`cost`: a part of its LLM
+        cost (:attr:`parts`), or :data:`CHARGES` when its non-LLM charges outweigh every part; None
+        when its cost is unknown or $0, or its parts are not known."""
+        cost = self.cost
+        if not cost or cost < 0 or (self.parts is None and self.llm_cost is not None):
+            return None
+        amounts = {**(self.parts or {}), CHARGES: self.charge_cost or Decimal(0)}
+        name = max(amounts, key=lambda part: amounts[part])  # ties: the first, in ROW_PARTS order
+        return (name, float(amounts[name] / cost)) if amounts[name] > 0 else None
 
     @property
     def cost(self) -> Decimal | None:
@@ -101,6 +129,17 @@ class SessionRow:
     def outcome(self) -> str:
         """``success``, ``failure`` or ``unknown``."""
         return "unknown" if self.success is None else ("success" if self.success else "failure")
+
+
+def main_part_text(session: SessionRow) -> str:
+    """What most of a session's cost went to, with its share, for people: ``uncached input 98%``
+    ("" when not known)."""
+    main = session.main_part
+    if main is None:
+        return ""
+    part, portion = main
+    label = "charges (non-LLM)" if part == CHARGES else PART_LABELS.get(part, part)
+    return f"{label} {percent(portion, 0)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +181,8 @@ def top_sessions(
         counted = f"SELECT count(*) FILTER (WHERE kind = 'call') AS n FROM ({relation}) c"
         sessions, orphans = 0, int(store.query(counted, params).to_pylist()[0]["n"])
     listed = [_session(raw, by) for raw in rows if raw["session_id"] is not None]
+    parts = _parts(store, src, selection, [r.session_id for r in listed if r.llm_cost is not None])
+    listed = [replace(r, parts=parts[r.session_id]) if r.session_id in parts else r for r in listed]
     # a session of charges alone has no call to carry the outcome recorded for it
     recorded = recorded_outcomes(store, src, [r.session_id for r in listed if r.calls == 0])
     return SessionList(
@@ -174,6 +215,25 @@ def recorded_outcomes(
         list(session_ids),
     ).to_pylist()
     return {str(r["id"]): (r["success"], r["action"]) for r in rows}
+
+
+def _parts(
+    store: Store, sources: Sources, selection: Selection, session_ids: Sequence[str]
+) -> dict[str, dict[str, Decimal]]:
+    """The LLM cost per part of these sessions (:func:`~tokenomy.analysis.cost_split.part_costs`),
+    read apart from the ranking: carried through it, the nine part columns of every call in the
+    scope were held in memory (1.3 GB more over 10M calls), when a few sessions are listed."""
+    if not session_ids:
+        return {}
+    relation, params = spend_sql(store, sources, Selection(selection.scope), _PART_COLUMNS)
+    marks = ", ".join("?" for _ in session_ids)
+    rows = store.query(
+        f"SELECT c.session_id, {_PART_SUMS} FROM ({relation}) c "
+        f"WHERE c.kind = 'call' AND c.session_id IN ({marks}) GROUP BY c.session_id",
+        [*params, *session_ids],
+    ).to_pylist()
+    found = {str(r["session_id"]): part_costs([{**r, "split": True}]) for r in rows}
+    return {session: costs for session, costs in found.items() if costs is not None}
 
 
 def _ranking_sql(relation: str, dims: int, top: int) -> str:

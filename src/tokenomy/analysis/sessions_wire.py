@@ -13,8 +13,10 @@ back, the list equals the one computed: amounts with the same digits, times at f
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any, Final
 
+from tokenomy.analysis.cost_split import ROW_PARTS
 from tokenomy.analysis.sessions import SessionList, SessionRow
 from tokenomy.analysis.wire_values import int_from_json, money_from_json, text_from_json, time_from_json
 from tokenomy.schema import BUCKETS
@@ -57,7 +59,19 @@ def _session_row(row: Mapping[str, Any], by: tuple[str, ...]) -> SessionRow:
         agents=int_from_json(row["agents"]),
         sub_calls=int_from_json(row["sub_calls"]),
         untotalled=int_from_json(row.get("untotalled", 0)),  # 0 from a collector older than the field
+        parts=_parts(row),
     )
+
+
+def _parts(row: Mapping[str, Any]) -> dict[str, Decimal] | None:
+    """A session's cost per part; None when none of its calls is priced (its columns null), or from
+    a collector older than the columns (none of them there)."""
+    found = [money_from_json(row.get(f"part_{part}")) for part in ROW_PARTS]
+    if all(amount is None for amount in found):
+        return None
+    if any(amount is None for amount in found):
+        raise ValueError("a session's cost per part should be all known or all null")
+    return {part: amount for part, amount in zip(ROW_PARTS, found, strict=True) if amount is not None}
 
 
 def _label(value: Any, name: str) -> str:

@@ -27,7 +27,7 @@ from tokenomy.analysis.kpis import Kpi
 from tokenomy.analysis.periods import Period
 from tokenomy.analysis.results import MetricResult, MetricRow
 from tokenomy.analysis.session_tree import SessionTree, Step
-from tokenomy.analysis.sessions import SessionList
+from tokenomy.analysis.sessions import SessionList, main_part_text
 from tokenomy.analysis.summary import Summary
 from tokenomy.schema import INPUT_BUCKETS, MODALITIES, OUTPUT_BUCKETS
 
@@ -305,14 +305,17 @@ def sessions_table(sessions: SessionList) -> Table:
         "outcome",
         "action",
         "cost",
+        "mostly",
         "unpriced",
     )
     for head in heads:
-        # a long id is folded onto more lines, never cut short: it is what `tokenomy session ID` takes
+        # a long id is folded onto more lines, never cut short: it is what `tokenomy session ID` takes;
+        # so are the words of "mostly", rather than the amounts beside them cut
         out.add_column(
             head,
-            justify="left" if head in ("session", "outcome", "action") else "right",
-            overflow="fold" if head == "session" else "ellipsis",
+            justify="left" if head in ("session", "outcome", "action", "mostly") else "right",
+            overflow="fold" if head in ("session", "mostly") else "ellipsis",
+            no_wrap=head not in ("session", "action", "mostly"),  # amounts and outcomes are never cut
         )
     for s in sessions.rows:
         duration = UNKNOWN if s.duration_s is None else f"{s.duration_s:,.1f} s"
@@ -328,6 +331,7 @@ def sessions_table(sessions: SessionList) -> Table:
             outcome,
             s.action or "",
             money(s.cost),
+            main_part_text(s),
             f"{s.unpriced:,}",
         )
     return out
