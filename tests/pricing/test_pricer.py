@@ -282,6 +282,28 @@ def test_no_usage_at_all_is_unpriced(pricer: Pricer) -> None:
     assert cost.reason == "no usage reported"
 
 
+def test_only_zeros_beside_unknown_counts_are_unpriced_never_a_free_call(pricer: Pricer) -> None:
+    # an OpenAI body whose counts did not read: its cache writes are 0 by the API's convention
+    zeros = Usage(cache_write_5m=0, cache_write_1h=0)
+    cost = pricer.price_usage(zeros, model="gpt-4o", provider="openai", at=DAY)
+    assert cost.total is None
+    assert cost.reason == "no token count reported: only zeros and unknowns"
+    # every bucket known to be 0 is a call that cost nothing; one known count is a floor, as before
+    zero = Usage.of(
+        input_uncached=0, cache_read=0, cache_write_5m=0, cache_write_1h=0, output_visible=0, reasoning=0
+    )
+    nothing = pricer.price_usage(zero, model="gpt-4o", provider="openai", at=DAY)
+    assert nothing.total == Decimal(0)
+    floor = pricer.price_usage(
+        Usage(input_uncached=1_000, cache_write_5m=0, cache_write_1h=0),
+        model="gpt-4o",
+        provider="openai",
+        at=DAY,
+    )
+    assert floor.total == Decimal("0.0025")  # 1,000 tokens at $2.50/M, its output not known
+    assert floor.estimated
+
+
 def test_a_stream_cut_before_its_output_count_is_priced_on_its_input_and_says_so(pricer: Pricer) -> None:
     # An Anthropic stream cut after message_start: the input and cache counts, no output count.
     events: list[dict[str, Any]] = [

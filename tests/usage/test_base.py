@@ -103,7 +103,9 @@ def test_count_tools_renames_known_units_and_drops_zeros() -> None:
 
 
 def test_small_readers() -> None:
-    assert first_int({"a": None, "b": "7", "c": 3}, "a", "b", "c") == 3
+    assert first_int({"a": None, "b": "7", "c": 3}, "a", "b", "c") == 7  # digits written as a string count
+    assert first_int({"a": None, "b": "-7", "c": 3}, "a", "b", "c") == 3  # anything else does not
+    assert first_int({"b": "7.0", "c": " 7"}, "b", "c") is None
     assert mapping([1]) is None
     assert mapping({"a": 1}) == {"a": 1}
     assert items([{"a": 1}, 2, None]) == [{"a": 1}]

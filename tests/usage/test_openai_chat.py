@@ -150,10 +150,15 @@ def test_unknown_fields_and_non_integer_counts_are_ignored() -> None:
             "completion_tokens": 12.0,
             "num_cached_tokens": 69,
             "queue_time": 0.01,
-            "prompt_tokens_details": {"cached_tokens": "7"},
+            "prompt_tokens_details": {"cached_tokens": "7.5"},
         }
     )
     assert (u.input_total, u.cache_read, u.input_uncached, u.output_total) == (70, None, None, 12)
+    # digits written as a string are a count (protobuf's JSON mapping writes int64 so)
+    written = chat_usage(
+        {"prompt_tokens": "70", "completion_tokens": 12, "prompt_tokens_details": {"cached_tokens": "7"}}
+    )
+    assert (written.input_total, written.cache_read, written.input_uncached) == (70, 7, 63)
 
 
 def test_missing_usage_is_all_unknown() -> None:

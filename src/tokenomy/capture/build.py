@@ -34,8 +34,9 @@ from tokenomy.capture.estimate import fill_missing, text_prompt_tokens
 from tokenomy.capture.ids import new_span_id, new_trace_id
 from tokenomy.capture.runtime import RUNTIME, Redact
 from tokenomy.errors import TokenomyError, UsageError
+from tokenomy.importers.hosts import provider_of_host
 from tokenomy.importers.messages import render, request_messages
-from tokenomy.importers.provider import NOT_BILLED, provider_of_host
+from tokenomy.importers.provider import NOT_BILLED
 from tokenomy.importers.shape import Shape
 from tokenomy.schema import Call, Content, Kind, Status, Usage
 from tokenomy.usage import Extracted, extract, stream_accumulator

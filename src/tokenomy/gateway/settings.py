@@ -40,7 +40,7 @@ from typing import Any, Final
 
 from tokenomy.config import read_config_file, refuse_unknown
 from tokenomy.errors import ConfigError
-from tokenomy.importers.provider import provider_of_url
+from tokenomy.importers.hosts import provider_of_url
 from tokenomy.providers import canonical
 
 KINDS: Final = ("openai", "anthropic", "openai-compatible")

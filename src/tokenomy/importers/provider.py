@@ -35,6 +35,8 @@ from typing import Any, ClassVar, Final
 
 from tokenomy.errors import RecordError, UsageError, error_kind, error_object_kind
 from tokenomy.importers.base import RecordImporter
+from tokenomy.importers.batch_results import batch_result
+from tokenomy.importers.hosts import HOSTS, host_of
 from tokenomy.importers.ids import content_id
 from tokenomy.importers.litellm_usage import litellm_usage
 from tokenomy.importers.messages import render, request_messages
@@ -64,30 +66,6 @@ _COMPAT_CACHE_KEYS: Final = frozenset({"cache_creation_input_tokens", "cache_rea
 NOT_BILLED: Final = Usage.of(
     input_uncached=0, cache_read=0, cache_write_5m=0, cache_write_1h=0, output_visible=0, reasoning=0
 )
-HOSTS: Final[dict[str, str]] = {
-    "api.openai.com": "openai",
-    "api.anthropic.com": "anthropic",
-    "generativelanguage.googleapis.com": "google",
-    "aiplatform.googleapis.com": "google",
-    "api.deepseek.com": "deepseek",
-    "openrouter.ai": "openrouter",
-    "api.groq.com": "groq",
-    "api.mistral.ai": "mistral",
-    "api.x.ai": "x-ai",
-    "api.together.xyz": "together",
-    "api.fireworks.ai": "fireworks",
-    "api.cohere.com": "cohere",
-    "api.perplexity.ai": "perplexity",
-    "api.cerebras.ai": "cerebras",
-    "bedrock-runtime": "aws",
-    "openai.azure.com": "azure",
-}
-"""Provider of a logged request, by its URL's host (or a host suffix: regional endpoints)."""
-HOST_SUFFIXES: Final[dict[str, str]] = {
-    ".openai.azure.com": "openai.azure.com",
-    "-aiplatform.googleapis.com": "aiplatform.googleapis.com",
-    ".amazonaws.com": "bedrock-runtime",
-}
 
 
 class ProviderImporter(RecordImporter):
@@ -109,6 +87,8 @@ class ProviderImporter(RecordImporter):
         if _is_body(first):
             return 0.8
         if "response" in first and Exchange.of(first).readable:
+            return 0.75
+        if "result" in first and _is_batch(first):
             return 0.75
         return 0.0
 
@@ -139,7 +119,8 @@ def _one(record: Any, options: ImportOptions) -> list[Call]:
 
 
 def record_to_call(record: Any, options: ImportOptions) -> Call:
-    """A body, or an exchange holding one under ``response`` (with the request under ``request``).
+    """A body, or an exchange holding one under ``response`` (with the request under ``request``), or
+    a batch result line (:mod:`tokenomy.importers.batch_results`: a call marked ``batch``).
 
     Raises:
         FieldError: The record holds no response the adapters read.
@@ -148,6 +129,14 @@ def record_to_call(record: Any, options: ImportOptions) -> Call:
         raise FieldError(
             "(record)", f"expected a response body or a request/response object, got {type(record).__name__}"
         )
+    batch = batch_result(record)
+    if batch is None:
+        return _record_call(record, options)
+    call = replace(_record_call(batch.record, options), batch=True)
+    return replace(call, usage=NOT_BILLED) if batch.failed else call  # an errored request is not billed
+
+
+def _record_call(record: Mapping[str, Any], options: ImportOptions) -> Call:
     found = detect(record)
     if found is not None:
         return _body_call(record, {}, {}, options, adapter=ADAPTERS[found])
@@ -187,7 +176,7 @@ class Exchange:
     def of(cls, record: Mapping[str, Any]) -> Exchange:
         """Read an exchange record (see the class docstring)."""
         request = _object(record, "request")
-        host = _host(request.get("url"))
+        host = host_of(request.get("url"))
         if "body" in request and ({"method", "url", "headers"} & set(request)):
             request = _object(request, "body")
         response: Any = record.get("response")
@@ -220,29 +209,12 @@ class Exchange:
         return isinstance(response, Mapping) and (_is_body(response) or "error" in response)
 
 
-def provider_of_url(url: str) -> str | None:
-    """The provider a base or request URL's host belongs to (:data:`HOSTS`), or None for another host."""
-    host = _host(url)
-    return None if host is None else HOSTS.get(host)
-
-
-def provider_of_host(host: str) -> str | None:
-    """The provider a host name belongs to (:data:`HOSTS`, regional hosts by their suffix), or None."""
-    return HOSTS.get(_known_host(host.lower()))
-
-
-def _host(url: Any) -> str | None:
-    if not isinstance(url, str) or "://" not in url:
-        return None
-    return _known_host(url.split("://", 1)[1].split("/", 1)[0].split(":", 1)[0].lower())
-
-
-def _known_host(host: str) -> str:
-    """``host``, or the name :data:`HOSTS` knows its region by (:data:`HOST_SUFFIXES`)."""
-    for suffix, name in HOST_SUFFIXES.items():
-        if host.endswith(suffix):
-            return name
-    return host
+def _is_batch(record: Mapping[str, Any]) -> bool:
+    """True for a batch result line (an Anthropic one has no ``response`` for the exchange test)."""
+    try:
+        return batch_result(record) is not None
+    except FieldError:  # a request that never ran: still a batch result line
+        return True
 
 
 def _status(value: Any) -> int | None:
@@ -378,7 +350,10 @@ def _call(
 ) -> Call:
     """The Call of a read response; ``content`` is ``(kind, record)``, hashed for the id only when
     the response carries none. ``error_type`` marks a stream that failed or was cut (an error)."""
-    prefixed, model = from_model_prefix(opt_str(request, "model"))
+    named = opt_str(request, "model") or opt_str(request, "modelId")  # (Bedrock's Converse names it so)
+    if named is None and extracted.response_model is None:
+        named = options.model  # --model: for bodies that name none (Bedrock's, a Realtime answer's)
+    prefixed, model = from_model_prefix(named)
     messages = request_messages(request)
     tools = request.get("tools") if isinstance(request.get("tools"), list) else None
     shape = shape_of(messages, tools, model) if messages else None
@@ -393,10 +368,7 @@ def _call(
     failure = extracted.extra.get(FAILURE)  # a Responses answer that failed (its usage is still billed)
     return Call(
         id=extracted.response_id or content_id(*content),
-        provider=canonical(opt_str(wrapper, "provider"))
-        or extracted.provider
-        or prefixed
-        or provider_of_model(extracted.response_model or model),
+        provider=canonical(opt_str(wrapper, "provider")) or _provider(extracted, prefixed, model),
         request_model=model,
         response_model=extracted.response_model,
         operation="embeddings" if extracted.api == "embeddings" else "chat",
@@ -419,6 +391,21 @@ def _call(
         content=text,
         **(shape.fields() if shape else {}),
     )
+
+
+_SHAPES: Final = {"openai.chat": "openai", "openai.responses": "openai", "openai.embeddings": "openai"}
+"""Adapters of a wire shape other providers serve too, and the provider they name by default."""
+
+
+def _provider(extracted: Extracted, prefixed: str | None, model: str | None) -> str | None:
+    """Who served a call: the provider its body names, else its model's. An OpenAI-shaped body names
+    OpenAI only by default (xAI, Mistral, Gemini's compatible endpoint answer in that shape): the
+    model's maker wins over that default (``grok-4`` is xAI's), as it does when no provider is named."""
+    by_model = prefixed or provider_of_model(extracted.response_model or model)
+    default = _SHAPES.get(extracted.adapter)
+    if extracted.provider is not None and (default is None or extracted.provider != default):
+        return extracted.provider
+    return by_model or extracted.provider
 
 
 def _counted(

@@ -128,6 +128,15 @@ def general_cost(usage: Usage, rates: Rates, *, latency_ms: float | None = None)
         and usage.output_total is None
     ):
         return Cost.unpriced("no usage reported", price_date=rates.price_date)
+    if (
+        usage.input_total is None
+        and usage.output_total is None
+        and not usage.server_tools
+        and not any(getattr(usage, b) for b in BUCKETS)
+        and any(getattr(usage, b) is None for b in BUCKETS)
+    ):  # only zeros beside unknowns (an OpenAI body's cache writes, its counts unreadable): a floor
+        # of $0 would read as a free call, when its cost is not known
+        return Cost.unpriced("no token count reported: only zeros and unknowns", price_date=rates.price_date)
     inputs = _side(usage, INPUT_BUCKETS, usage.input_total, "input")
     outputs = _side(usage, OUTPUT_BUCKETS, usage.output_total, "output")
     if isinstance(inputs, str) or isinstance(outputs, str):

@@ -55,8 +55,9 @@ class Extracted:
 def get_int(obj: Mapping[str, Any] | None, *path: str) -> int | None:
     """The integer at ``path`` inside nested mappings, or None when any step is missing or null.
 
-    Whole-number floats (``12.0``) are accepted; anything else that is not an integer is
-    returned as None so that the caller treats it as unreported.
+    Whole-number floats (``12.0``) and strings of digits (``"12"``: int64 counts as protobuf's JSON
+    mapping writes them, which some OpenAI-compatible servers pass on) are accepted; anything else
+    that is not an integer is returned as None so that the caller treats it as unreported.
     """
     cur: Any = obj
     for key in path:
@@ -69,7 +70,17 @@ def get_int(obj: Mapping[str, Any] | None, *path: str) -> int | None:
         return cur
     if isinstance(cur, float) and cur.is_integer():
         return int(cur)
+    if type(cur) is str and cur.isascii() and cur.isdigit():
+        return int(cur)
     return None
+
+
+def reported_cost(usage: Mapping[str, Any] | None) -> Decimal | None:
+    """What the provider says it charged, when an OpenAI-compatible body says so as Perplexity's does:
+    ``usage.cost`` an object whose ``total_cost`` is in USD (OpenRouter's number is read by its own
+    adapter, :mod:`tokenomy.usage.openrouter`)."""
+    cost = mapping((usage or {}).get("cost"))
+    return None if cost is None else to_decimal(cost.get("total_cost"))
 
 
 def get_str(obj: Mapping[str, Any] | None, *path: str) -> str | None:

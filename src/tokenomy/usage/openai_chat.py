@@ -56,6 +56,7 @@ from tokenomy.usage.base import (
     inclusive,
     items,
     mapping,
+    reported_cost,
     slot,
     tool_use,
     with_modalities,
@@ -206,7 +207,9 @@ def extract(body: Mapping[str, Any]) -> Extracted:
 def general_extract(body: Mapping[str, Any]) -> Extracted:
     """:func:`extract` by the general rules alone (every body; the tests compare the two)."""
     usage = mapping(body.get("usage")) or mapping((mapping(body.get("x_groq")) or {}).get("usage"))
-    return build(body, chat_usage(usage), adapter=NAME, provider=provider_of(body, "openai"))
+    return build(
+        body, chat_usage(usage), adapter=NAME, provider=provider_of(body, "openai"), cost=reported_cost(usage)
+    )
 
 
 class _Call:

@@ -97,6 +97,8 @@ def _usage(raw: Any) -> Usage | None:
     )
     if type(prompt) is not int or type(completion) is not int or type(total) is not int:
         return None
+    if "cost" in raw:  # what the provider charged (Perplexity): kept by the general rules
+        return None
     prompt_details = raw.get("prompt_tokens_details") or {}
     completion_details = raw.get("completion_tokens_details") or {}
     if type(prompt_details) is not dict or type(completion_details) is not dict:

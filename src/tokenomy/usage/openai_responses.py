@@ -15,6 +15,11 @@ Convention (``usage``):
   usage (gpt-image-1: ``input_tokens_details: {text_tokens, image_tokens}``) has the same shape
   and is read here too. Its output is images, but a body without an output detail does not say
   how many, so nothing is assumed: its output stays text.
+- The Realtime API's usage (its ``response.done`` event, whose ``response`` has no model: give it
+  with ``tokenomy import --model``) has the same fields with the details in the singular
+  (``input_token_details``, ``output_token_details``: text, audio and image tokens, its cache
+  reads split by modality); it reports no reasoning, so an output whose details add up to it
+  reasoned none.
 - Hosted web searches are per-use charges: ``server_tools["web_searches"]`` is
   ``tool_usage.web_search.num_requests`` when the body reports it, else the number of
   ``web_search_call`` output items; hosted file searches count as ``file_searches``.
@@ -106,20 +111,39 @@ def responses_usage(usage: Mapping[str, Any] | None, server_tools: Mapping[str, 
     """The exclusive buckets of a Responses ``usage`` object (see the module docstring)."""
     if usage is None:
         return Usage.of(server_tools=server_tools)
-    details = mapping(usage.get("input_tokens_details"))
+    ins, outs = _DETAILS if "input_token_details" not in usage else _REALTIME_DETAILS
+    details = mapping(usage.get(ins))
     written = get_int(details, "cache_write_tokens")
+    output = get_int(usage, "output_tokens")
+    reasoning = get_int(usage, outs, "reasoning_tokens")
+    if reasoning is None and outs == _REALTIME_DETAILS[1]:
+        reasoning = _no_reasoning(mapping(usage.get(outs)), output)
     result = inclusive(
         input_total=get_int(usage, "input_tokens"),
         cache_read=get_int(details, "cached_tokens"),
         cache_write_5m=0 if written is None else written,
         cache_write_1h=0,
-        output_total=get_int(usage, "output_tokens"),
-        reasoning=get_int(usage, "output_tokens_details", "reasoning_tokens"),
+        output_total=output,
+        reasoning=reasoning,
         server_tools=server_tools,
     )
-    found = detail_modalities(usage, "input_tokens_details", "output_tokens_details", result)
+    found = detail_modalities(usage, ins, outs, result)
     result = with_modalities(result, found)
     return check_total(result, get_int(usage, "total_tokens"))
+
+
+_DETAILS: Final = ("input_tokens_details", "output_tokens_details")
+_REALTIME_DETAILS: Final = ("input_token_details", "output_token_details")
+"""The Realtime API's usage (a ``response.done`` event's) names its details in the singular."""
+
+
+def _no_reasoning(details: Mapping[str, Any] | None, output: int | None) -> int | None:
+    """0 when a Realtime answer's output details (text, audio, image tokens) add up to its output: it
+    reasoned none; None (unknown) otherwise."""
+    if details is None or output is None:
+        return None
+    counts = [get_int(details, f"{kind}_tokens") for kind in ("text", "audio", "image")]
+    return 0 if sum(n or 0 for n in counts) == output and any(n is not None for n in counts) else None
 
 
 def _tool_use(item: Mapping[str, Any]) -> ToolUse | None:

@@ -27,8 +27,12 @@ _BILLING_KEYS: Final = ("cost", "is_byok", "cost_details")
 
 
 def _billed(body: Mapping[str, Any], count_key: str) -> bool:
+    """True for OpenRouter's usage accounting: its ``cost`` is a number (Perplexity's, an object, is not
+    OpenRouter's: :func:`tokenomy.usage.base.reported_cost`)."""
     usage = mapping(body.get("usage"))
-    return usage is not None and count_key in usage and any(k in usage for k in _BILLING_KEYS)
+    if usage is None or count_key not in usage or isinstance(usage.get("cost"), Mapping):
+        return False
+    return any(k in usage for k in _BILLING_KEYS)
 
 
 def matches_chat(body: Mapping[str, Any]) -> bool:
