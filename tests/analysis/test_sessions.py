@@ -503,3 +503,29 @@ def test_calls_whose_parents_loop_are_kept_in_the_tree(tmp_path: Path) -> None:
         tree = session_tree(store, "S")
     assert [(depth, step.id) for depth, step in tree.walk()] == [(0, "x"), (1, "y"), (0, "w"), (0, "z")]
     assert sum((r.subtotal for r in tree.roots), Decimal(0)) == tree.cost == Decimal("0.15")
+
+
+def test_the_running_total_is_unknown_until_a_cost_is_known(tmp_path: Path) -> None:
+    with open_store(tmp_path / "r.duckdb") as store:
+        store.insert_calls(
+            [
+                call("u1", session_id="R", started_at=_s(0), ended_at=_s(1), usage=Usage(), cost=cost(None)),
+                call(
+                    "p1",
+                    session_id="R",
+                    started_at=_s(2),
+                    ended_at=_s(3),
+                    usage=usage(10, 0, 0, 0, 1, 0),
+                    cost=cost("0.01"),
+                ),
+                call("u2", session_id="R", started_at=_s(4), ended_at=_s(5), usage=Usage(), cost=cost(None)),
+            ]
+        )
+        tree = session_tree(store, "R")
+        (ranked,) = top_sessions(store).rows
+    steps = {s.id: s for _, s in tree.walk()}
+    # an unpriced call first: nothing known yet (never $0); then the priced call's; an unpriced one adds
+    # nothing
+    assert [steps[i].running_total for i in ("u1", "p1", "u2")] == [None, Decimal("0.01"), Decimal("0.01")]
+    # neither unpriced call reported a token: the ranking's token sums are of the one that did
+    assert (ranked.input_total, ranked.output_total, ranked.tokens["cache_read"]) == (10, 1, 0)

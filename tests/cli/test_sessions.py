@@ -100,10 +100,16 @@ def test_a_call_with_only_some_buckets_shows_them_as_a_partial_floor(tmp_path: P
     code, out = _run("session", "P", "--db", str(db), "--format", "json")
     tree = json.loads(out)
     assert tree["outcome"] == "unknown"  # as the ranking says it (it was null here)
-    # the ranking counts 0 input for it: it says so, and how many calls read low
+    # the ranking has no input total for it (none reported: unknown, never 0), and says how many
+    # calls did not report theirs
     code, ranking = _run("sessions", "--db", str(db), "--format", "json")
     (row,) = json.loads(ranking)["rows"]
-    assert (row["input_total"], row["input_uncached"], row["untotalled"]) == (0, 900, 1)
+    assert (row["input_total"], row["input_uncached"], row["cache_read"], row["untotalled"]) == (
+        None,
+        900,
+        None,
+        1,
+    )
     code, table = _run("sessions", "--db", str(db))
     assert "note: 1 call(s) of the sessions listed did not report their input or output total" in table
     step = tree["steps"][0]
@@ -127,7 +133,7 @@ def test_a_long_session_id_is_folded_in_the_table_never_cut(tmp_path: Path) -> N
     cells = [line.split("│") for line in text.splitlines() if line.count("│") > 2]
     assert "".join(cell[1].strip() for cell in cells) == long_id  # the id's lines, in order
     # nor are the amounts or the outcome (a text column gives way first); what most of it went to folds
-    assert [c.strip() for c in cells[0][2:8]] == ["1", "0", "0", "0", "0.0 s", "unknown"]
+    assert [c.strip() for c in cells[0][2:8]] == ["1", "0", "—", "—", "0.0 s", "unknown"]
     assert (cells[0][9].strip(), cells[0][11].strip()) == ("$0.0100", "0")
     assert " ".join(cell[10].strip() for cell in cells).split() == ["not", "split", "by", "part", "100%"]
 

@@ -171,8 +171,16 @@ def test_export_then_import_reports_the_same_spend(tmp_path: Path) -> None:
     again = tmp_path / "two.duckdb"
     summary_text = _import(tmp_path, export, again)
     assert _summary_row(summary_text, "charges stored") == "3"
+    assert "charge duplicates skipped" not in summary_text  # shown when there are some
     assert _json_total(again) == _json_total(db)
     assert _run("report", "--db", again) == _run("report", "--db", db)
+    # the same file once more: every call and charge skipped, and the summary says so of both
+    twice = _import(tmp_path, export, again)
+    assert (_summary_row(twice, "calls stored"), _summary_row(twice, "duplicates skipped")) == ("0", "4")
+    assert (_summary_row(twice, "charges stored"), _summary_row(twice, "charge duplicates skipped")) == (
+        "0",
+        "3",
+    )
 
 
 def test_the_import_summary_shows_the_charges_cost_and_the_spend(tmp_path: Path) -> None:

@@ -210,7 +210,7 @@ def _sessions(sessions: SessionList) -> str:
                     s.session_id,
                     s.calls,
                     s.charges,
-                    tokens(s.input_total + s.output_total),
+                    tokens(_known_sum(s.input_total, s.output_total)),
                     duration,
                     f'<span class="pill {s.outcome}">{s.outcome}</span>',
                     money_short(s.cost),
@@ -321,3 +321,10 @@ def _notes(notes: Sequence[str]) -> str:
     if not notes:
         return ""
     return '<ul class="notes">' + "".join(f"<li>{escape(n)}</li>" for n in notes) + "</ul>"
+
+
+def _known_sum(first: int | None, second: int | None) -> int | None:
+    """The sum of the counts that are known; None when neither is."""
+    if first is None and second is None:
+        return None
+    return (first or 0) + (second or 0)

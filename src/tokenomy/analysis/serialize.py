@@ -157,7 +157,7 @@ def session_row_json(row: SessionRow) -> dict[str, Any]:
         **dict(row.group),
         "calls": row.calls,
         "charges": row.charges,
-        **{b: row.tokens.get(b, 0) for b in BUCKETS},
+        **{b: row.tokens.get(b) for b in BUCKETS},
         "input_total": row.input_total,
         "output_total": row.output_total,
         "llm_cost": jsonable(row.llm_cost),

@@ -15,7 +15,8 @@ How the tree is built from what the store holds:
 Every node has its own cost (calls and charges) and a ``subtotal`` (its cost plus its
 children's), so the top-level subtotals add up to the session's total. ``running_total`` is the
 session's cumulative cost, in time order, after each call or charge (a call counted when it ended,
-or when it started if its end is unknown).
+or when it started if its end is unknown); None before the first known cost (unpriced calls add
+nothing, and before any price is known the total is unknown, not $0).
 """
 
 from __future__ import annotations
@@ -315,9 +316,10 @@ def _running_totals(roots: list[Step]) -> None:
     costed = [s for root in roots for _, s in root.walk() if s.kind in ("call", "charge")]
     # a call is counted when it ended, else (its end unknown) when it started; one with neither first
     costed.sort(key=lambda s: ((at := s.ended_at or s.started_at) is not None, at or datetime.min))
-    total = Decimal(0)
+    total: Decimal | None = None  # unknown until a cost is known: unpriced calls are never $0
     for step in costed:
-        total += step.cost or Decimal(0)
+        if step.cost is not None:
+            total = (total or Decimal(0)) + step.cost
         step.running_total = total
 
 

@@ -77,9 +77,11 @@ class SessionRow:
     group: Mapping[str, str]
     calls: int
     charges: int
-    tokens: Mapping[str, int]
-    input_total: int
-    output_total: int
+    tokens: Mapping[str, int | None]
+    """Per bucket, the sum over the calls that reported it; None when none did (unknown, never 0)."""
+    input_total: int | None
+    output_total: int | None
+    """The sums of the input and output totals the calls reported; None when none reported one."""
     llm_cost: Decimal | None
     charge_cost: Decimal | None
     unpriced: int
@@ -271,9 +273,9 @@ def _session(raw: Mapping[str, Any], by: tuple[str, ...]) -> SessionRow:
         group={name: str(raw[f"k{i}"]) for i, name in enumerate(by)},
         calls=int(raw["calls"] or 0),
         charges=int(raw["charges"] or 0),
-        tokens={b: int(raw[b] or 0) for b in BUCKETS},
-        input_total=int(raw["input_total"] or 0),
-        output_total=int(raw["output_total"] or 0),
+        tokens={b: _count(raw[b]) for b in BUCKETS},
+        input_total=_count(raw["input_total"]),
+        output_total=_count(raw["output_total"]),
         llm_cost=raw["llm_cost"],
         charge_cost=raw["charge_cost"],
         unpriced=int(raw["unpriced"] or 0),
@@ -285,3 +287,8 @@ def _session(raw: Mapping[str, Any], by: tuple[str, ...]) -> SessionRow:
         sub_calls=int(raw["sub_calls"] or 0),
         untotalled=int(raw["untotalled"] or 0),
     )
+
+
+def _count(value: Any) -> int | None:
+    """A sum of token counts; None (unknown) when no call reported any."""
+    return None if value is None else int(value)

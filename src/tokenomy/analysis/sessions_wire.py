@@ -46,9 +46,9 @@ def _session_row(row: Mapping[str, Any], by: tuple[str, ...]) -> SessionRow:
         group={name: _label(row[name], name) for name in by},
         calls=int_from_json(row["calls"]),
         charges=int_from_json(row["charges"]),
-        tokens={b: int_from_json(row[b]) for b in BUCKETS},
-        input_total=int_from_json(row["input_total"]),
-        output_total=int_from_json(row["output_total"]),
+        tokens={b: _count(row[b]) for b in BUCKETS},
+        input_total=_count(row["input_total"]),
+        output_total=_count(row["output_total"]),
         llm_cost=money_from_json(row["llm_cost"]),
         charge_cost=money_from_json(row["charge_cost"]),
         unpriced=int_from_json(row["unpriced"]),
@@ -61,6 +61,11 @@ def _session_row(row: Mapping[str, Any], by: tuple[str, ...]) -> SessionRow:
         untotalled=int_from_json(row.get("untotalled", 0)),  # 0 from a collector older than the field
         parts=_parts(row),
     )
+
+
+def _count(value: Any) -> int | None:
+    """A session's token sum: a whole number, or null when none of its calls reported it."""
+    return None if value is None else int_from_json(value)
 
 
 def _parts(row: Mapping[str, Any]) -> dict[str, Decimal] | None:

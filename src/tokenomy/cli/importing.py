@@ -201,6 +201,11 @@ def _totals_table(summary: ImportSummary) -> Table:
         ("calls stored", f"{summary.calls:,}"),
         ("duplicates skipped", f"{summary.duplicates:,}"),
         ("charges stored", f"{summary.charges:,}"),
+        *(
+            (("charge duplicates skipped", f"{summary.charge_duplicates:,}"),)
+            if summary.charge_duplicates
+            else ()
+        ),
         *((("outcomes stored", f"{summary.outcomes:,}"),) if summary.outcomes else ()),
         ("sessions", f"{summary.sessions:,}"),
         *((f"tokens {name}", _tokens(summary, name, summary.tokens[name])) for name in BUCKETS),

@@ -78,8 +78,9 @@ class LazyGroup(click.Group):
 def cli() -> None:
     """Meter what AI agents spend in tokens and money, find the waste, stop runaway spend.
 
-    Every command that reads or writes the store takes --db (default ./tokenomy.duckdb, or
-    $TOKENOMY_DB). Run `tokenomy COMMAND --help` for a command's options.
+    The commands that read or write the store take --db (default ./tokenomy.duckdb, or
+    $TOKENOMY_DB); the gateway writes its calls through a sink (--sink duckdb:PATH, or a
+    collector's URL). Run `tokenomy COMMAND --help` for a command's options.
     """
 
 

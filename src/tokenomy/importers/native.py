@@ -187,6 +187,7 @@ def _fast(path: Path, source: Source, ctx: Context) -> FileResult:
         calls=imported.calls,
         duplicates=imported.duplicates,
         charges=imported.charges,
+        charge_duplicates=imported.charge_duplicates,
         outcomes=imported.outcomes,
         unpriced=imported.unpriced,
         cost=imported.cost,

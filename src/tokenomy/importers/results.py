@@ -77,9 +77,10 @@ class FileResult:
     """What importing one file did.
 
     ``calls`` counts the calls stored now; ``duplicates`` the calls already stored (or repeated in
-    the file), which were skipped. Token and cost totals cover the stored calls only, and each token
-    figure only the calls that reported it: ``unreported`` counts the others, so that a figure no
-    call reported reads as unknown rather than 0 (docs/usage.md, "What None means").
+    the file), which were skipped; ``charge_duplicates`` the same of charges. Token and cost totals
+    cover the stored calls only, and each token figure only the calls that reported it:
+    ``unreported`` counts the others, so that a figure no call reported reads as unknown rather
+    than 0 (docs/usage.md, "What None means").
     """
 
     path: str
@@ -87,6 +88,7 @@ class FileResult:
     calls: int = 0
     duplicates: int = 0
     charges: int = 0
+    charge_duplicates: int = 0
     outcomes: int = 0
     rejected: int = 0
     unpriced: int = 0

@@ -50,6 +50,11 @@ class ImportSummary:
         return sum(f.charges for f in self.files)
 
     @property
+    def charge_duplicates(self) -> int:
+        """Charges skipped because they were already stored (or repeated)."""
+        return sum(f.charge_duplicates for f in self.files)
+
+    @property
     def outcomes(self) -> int:
         """Outcome records stored (success, score or action of a call or session)."""
         return sum(f.outcomes for f in self.files)

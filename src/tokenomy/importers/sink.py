@@ -131,6 +131,7 @@ def _flush(calls: list[Call], charges: list[Charge], result: FileResult, ctx: Co
         new = [c for c in _first_of_each(charges) if c.id not in known]
         added = ctx.store.insert_charges(new)
         result.charges += added.inserted
+        result.charge_duplicates += len(charges) - added.inserted
         result.charge_cost += sum((c.amount for c in new), Decimal(0))
         charges.clear()
 
