@@ -453,12 +453,13 @@ def test_unknown_usage_is_a_dash_or_null_with_a_count_never_zero(tmp_path: Path)
     assert code == 0, out
     beta_line = next(line for line in out.splitlines() if "beta" in line)
     cells = [c.strip() for c in beta_line.strip("│ ").split("│")]
-    # team, day, calls, charges, input, output, cache read, ... unpriced, usage unknown
+    # team, day, calls, charges, input, incl. cache read, output, ... unpriced, usage unknown
     assert cells[4:7] == ["—", "—", "—"]
     assert cells[-1] == "1"
     gamma_line = next(line for line in out.splitlines() if "gamma" in line)
-    assert [c.strip() for c in gamma_line.strip("│ ").split("│")][4:7] == ["—", "100", "—"]
+    assert [c.strip() for c in gamma_line.strip("│ ").split("│")][4:7] == ["—", "—", "100"]
     assert "usage unknown" in out
+    assert "incl. cache read" in out  # the cache reads are among the input, not beside it
     assert "2 call(s) did not report all of their usage" in out
 
 
