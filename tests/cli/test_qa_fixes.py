@@ -29,7 +29,10 @@ def test_an_unwritable_out_file_is_one_line_not_a_traceback(
     err = capsys.readouterr().err
     assert code == 1
     assert "Traceback" not in err
-    assert err.strip() == f"error: [Errno 2] No such file or directory: '{target}'"
+    # the path, what went wrong, and which folder is missing
+    assert err.strip() == (
+        f"error: {target}: no such file or directory (the folder {target.parent} does not exist)"
+    )
 
 
 def test_a_truncated_gzip_file_names_the_problem_instead_of_aborted(

@@ -7,8 +7,11 @@ Exit codes: 0 success, 1 the work failed (bad input, unpriced when --strict...),
 
 from __future__ import annotations
 
+import errno
 import importlib
+import os
 import sys
+from pathlib import Path
 from typing import Final
 
 import click
@@ -115,9 +118,21 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return 1  # the reader of a pipe went away (`tokenomy export | head`)
     except OSError as exc:  # a file that cannot be written or read: one line, not a traceback
-        click.secho(f"error: {exc}", fg="red", err=True)
+        click.secho(f"error: {os_error_text(exc)}", fg="red", err=True)
         return 1
     return 0
+
+
+def os_error_text(exc: OSError) -> str:
+    """A file error as a person reads it: the path, what went wrong, and a missing folder named
+    (``[Errno 2] No such file or directory: 'out/x.csv'`` says neither which one nor why)."""
+    if exc.filename is None or not exc.strerror:
+        return str(exc)
+    path = Path(os.fsdecode(exc.filename))
+    text = f"{path}: {exc.strerror[0].lower()}{exc.strerror[1:]}"
+    if exc.errno == errno.ENOENT and not path.parent.exists():
+        text += f" (the folder {path.parent} does not exist)"
+    return text
 
 
 if __name__ == "__main__":
