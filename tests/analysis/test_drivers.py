@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import io
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from tests.analysis.builders import call, charge, cost, usage
 from tests.analysis.conftest import SimStore
-from tokenomy.analysis.drivers import DRIVERS, PARTS, DriverRow, cost_drivers
+from tokenomy.analysis.drivers import DRIVERS, PARTS, CostDrivers, DriverRow, cost_drivers
 from tokenomy.analysis.periods import Period
+from tokenomy.analysis.terminal import drivers_tables
 from tokenomy.schema import Call, Charge
 from tokenomy.store import open_store
 
@@ -175,3 +178,26 @@ def test_the_worked_example_of_docs_reports(tmp_path: Path) -> None:
     assert row.parts["volume"] == Decimal("0.525")  # (0.50 + 0.55) / 2
     assert row.parts["output_tokens_per_call"] == Decimal("0.125")  # (0.10 + 0.15) / 2
     assert all(v == 0 for k, v in row.parts.items() if k not in ("volume", "output_tokens_per_call"))
+
+
+def test_the_table_shows_parts_that_add_up_to_the_change_it_shows() -> None:
+    """Each effect rounded on its own to the 4 places shown can miss the shown change by $0.0001:
+    the residue goes to the largest part, as the JSON's 12 places do."""
+    # three effects of $0.00004 each: each shows as $0.0000, the change ($0.00012) as $0.0001
+    effects = dict.fromkeys(PARTS, Decimal(0)) | {
+        "volume": Decimal("0.00004"),
+        "model_mix": Decimal("0.000041"),
+        "prices": Decimal("0.000039"),
+    }
+    total = DriverRow({}, Decimal("1.00000"), Decimal("1.00012"), effects)
+    day = Period(datetime(2026, 1, 2), datetime(2026, 1, 3))
+    drivers = CostDrivers(day, Period(datetime(2026, 1, 1), datetime(2026, 1, 2)), total, {})
+    out = io.StringIO()
+    Console(file=out, width=120, color_system=None).print(drivers_tables(drivers)[0])
+    rows = {
+        cells[0]: cells[1]
+        for line in out.getvalue().splitlines()
+        if (cells := [c.strip() for c in line.strip("│ ").split("│")]) and len(cells) == 2
+    }
+    assert (rows["baseline cost"], rows["current cost"]) == ("$1.0000", "$1.0001")
+    assert (rows["volume"], rows["model mix"], rows["prices"]) == ("$0.0000", "+$0.0001", "$0.0000")

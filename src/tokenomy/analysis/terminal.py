@@ -8,7 +8,7 @@ prints the same tables as plain text.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Final
 
 from rich.columns import Columns
@@ -184,10 +184,12 @@ def drivers_tables(drivers: CostDrivers) -> list[Table]:
     parts.add_column("part")
     parts.add_column("effect", justify="right")
     total = drivers.total
-    parts.add_row("baseline cost", money(total.baseline_cost))
+    baseline, current = _cents100(total.baseline_cost), _cents100(total.current_cost)
+    shown = _shown_parts(total.parts, current - baseline)
+    parts.add_row("baseline cost", money(baseline))
     for name in PARTS:
-        parts.add_row(name.replace("_", " "), _signed(total.parts[name]))
-    parts.add_row(Text("current cost", style="bold"), Text(money(total.current_cost), style="bold"))
+        parts.add_row(name.replace("_", " "), _signed(shown[name]))
+    parts.add_row(Text("current cost", style="bold"), Text(money(current), style="bold"))
     groups = Table(title="dominant driver per group")
     for head in ("dimension", "value", "before", "now", "change", "dominant driver", "its effect"):
         groups.add_column(
@@ -196,16 +198,37 @@ def drivers_tables(drivers: CostDrivers) -> list[Table]:
     for dim, rows in drivers.groups.items():
         for row in rows:
             dominant = row.dominant
+            before, now = _cents100(row.baseline_cost), _cents100(row.current_cost)
             groups.add_row(
                 dim,
                 row.group[dim],
-                money(row.baseline_cost),
-                money(row.current_cost),
-                _signed(row.change),
+                money(before),
+                money(now),
+                _signed(now - before),  # the change shown is that of the amounts shown
                 (dominant or UNKNOWN).replace("_", " "),
                 _signed(row.parts[dominant]) if dominant else UNKNOWN,
             )
     return [parts, groups]
+
+
+_SHOWN: Final = Decimal("0.0001")
+"""The places :func:`money` shows amounts at."""
+
+
+def _cents100(value: Decimal) -> Decimal:
+    """An amount rounded to the places it is shown at."""
+    return value.quantize(_SHOWN, rounding=ROUND_HALF_EVEN)
+
+
+def _shown_parts(parts: Mapping[str, Decimal], change: Decimal) -> dict[str, Decimal]:
+    """The drivers' effects rounded to the places shown, the rounding residue given to the largest,
+    so the parts shown add up to the change shown (the JSON keeps the 12 places, which add up too)."""
+    shown = {name: _cents100(parts[name]) for name in PARTS}
+    residue = change - sum(shown.values(), Decimal(0))
+    if residue:
+        largest = max(PARTS, key=lambda name: abs(parts[name]))
+        shown[largest] += residue
+    return shown
 
 
 def _signed(value: Decimal) -> Text:
