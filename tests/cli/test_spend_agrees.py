@@ -206,3 +206,17 @@ def test_csv_export_says_it_holds_calls_only(tmp_path: Path) -> None:
     assert "the 3 charges (non-LLM costs, $2.76) of the period are not in it" in result.output
     with (tmp_path / "c.csv").open(encoding="utf-8") as handle:
         assert [r["id"] for r in csv.DictReader(handle)] == ["c1", "c2", "c3", "c4"]
+
+
+def test_both_report_shapes_name_the_llm_cost_the_charges_and_the_spend_alike(tmp_path: Path) -> None:
+    """The first report's ``cost`` is its LLM cost, the grouped one's the spend: a script reads
+    ``llm_cost``, ``charge_cost`` and ``spend`` in either, with the same meaning."""
+    db = _store(tmp_path)
+    code, first = _run("report", "--db", db, "--format", "json")
+    assert code == 0
+    code, grouped = _run("report", "--db", db, "--by", "team", "--format", "json")
+    assert code == 0
+    one, by_team = json.loads(first)["total"], json.loads(grouped)["total"]
+    assert one["llm_cost"] == one["cost"] == by_team["llm_cost"] == "1.875000000000"
+    assert one["charge_cost"] == by_team["charge_cost"] == "2.755000000001"
+    assert one["spend"] == by_team["spend"] == by_team["cost"] == "4.630000000001"

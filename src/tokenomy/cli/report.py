@@ -63,6 +63,7 @@ _HEAD: Final = (
     "input_total",
     "output_total",
     "cost",
+    "llm_cost",
     "unpriced",
     "charges",
     "charge_cost",
@@ -70,6 +71,7 @@ _HEAD: Final = (
     "usage_unknown",
 )
 """The first report's columns: ``cost`` is the priced calls' cost (as before charges were carried),
+also written ``llm_cost`` (the name the grouped report gives it, whose ``cost`` is the spend),
 ``charge_cost`` the charges' (non-LLM costs), ``spend`` both: the table's Spend; a token figure none
 of a row's calls reported is null (an empty CSV cell), never 0, and ``usage_unknown`` counts the
 calls that left a bucket or a total unreported (as the report table's column of that name)."""
@@ -329,6 +331,7 @@ def _cells(row: ReportRow) -> list[Any]:
         *[row.tokens.get(b, 0) for b in BUCKETS],  # None (unknown) stays None: a row of charges has 0
         row.input_total,
         row.output_total,
+        _money(row.cost),
         _money(row.cost),
         row.unpriced,
         row.charges,
