@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -103,3 +103,75 @@ def test_the_reservation_of_a_team_whose_name_holds_a_colon_is_found(tmp_path: P
     assert [(r.value, r.spent, r.reserved, r.remaining) for r in rows] == [
         ("a:b", Decimal(300), Decimal(1_500), Decimal(8_200))
     ]
+
+
+AT = datetime(2026, 3, 11, 12, tzinfo=UTC)
+"""A Wednesday noon: half a day into its day, 2.5 days into its week, 10.5 days into March."""
+
+
+def test_the_status_at_a_time_counts_only_the_calls_before_it(tmp_path: Path) -> None:
+    """``--at`` counted the whole window, calls after it included, and divided that by the time
+    elapsed until ``--at``: the spend, the burn rate and the projection were all too high."""
+    with open_store(tmp_path / "t.duckdb") as store:
+        store.insert_calls(
+            [
+                recorded_call("month", datetime(2026, 3, 2), "6.10", team="search"),
+                recorded_call("week", datetime(2026, 3, 9, 12), "1.00", team="search"),
+                recorded_call("day", datetime(2026, 3, 11, 6), "3.00", team="search"),
+                recorded_call("day-after", datetime(2026, 3, 11, 18), "5.00", team="search"),
+                recorded_call("at", AT, "0.50", team="search"),  # at T itself: not before it
+                recorded_call("week-after", datetime(2026, 3, 13), "7.00", team="search"),
+                recorded_call("month-after", datetime(2026, 3, 20), "11.00", team="search"),
+                recorded_call("s-before", datetime(2026, 3, 11, 8), "0.40", team="search", session="s1"),
+                recorded_call("s-after", datetime(2026, 3, 11, 14), "0.60", team="search", session="s1"),
+                recorded_call("s-later", datetime(2026, 3, 11, 15), "0.90", team="search", session="s2"),
+            ]
+        )
+        day = policy(name="day", scope="team", match="search", limit_usd="10", window="day")
+        week = policy(name="week", scope="team", match="search", limit_usd="20", window="week")
+        month = policy(name="month", scope="team", match="search", limit_usd="30", window="month")
+        session = policy(name="session", scope="team", match="search", limit_usd="1", window="session")
+        rows = status([day, week, month, session], StoreSpend(store), now=AT)
+    by = {r.policy.name: r for r in rows}
+    got = {name: (r.spent, r.calls, r.remaining) for name, r in by.items()}
+    assert got == {
+        "day": (Decimal("3.40"), 2, Decimal("6.60")),  # 3.00 + the session's 0.40
+        "week": (Decimal("4.40"), 3, Decimal("15.60")),
+        "month": (Decimal("10.50"), 4, Decimal("19.50")),
+        "session": (Decimal("0.40"), 1, Decimal("0.60")),  # s1 until T; s2 began after T
+    }
+    # $3.40 in half a day: $6.80 a day; the $6.60 left lasts 0.97 days, after the reset at midnight
+    assert round(by["day"].burn_per_day or 0, 9) == Decimal("6.8")
+    assert not by["day"].exhausts_this_window
+    # $4.40 in 2.5 days: $1.76 a day; $15.60 lasts 8.86 days: after Sunday's reset
+    assert round(by["week"].burn_per_day or 0, 9) == Decimal("1.76")
+    assert not by["week"].exhausts_this_window
+    # $10.50 in 10.5 days: $1 a day; the $19.50 left lasts 19.5 days: 31 March 00:00, before April
+    assert round(by["month"].burn_per_day or 0, 9) == Decimal(1)
+    when = by["month"].exhausted_at
+    assert when is not None
+    assert abs(when - datetime(2026, 3, 31, tzinfo=UTC)) < timedelta(milliseconds=1)
+    assert by["month"].exhausts_this_window
+    assert by["session"].session == "s1"
+
+
+def test_a_per_team_budget_none_of_whose_teams_spent_has_one_row_for_every_team(tmp_path: Path) -> None:
+    """The row used to name the ``(unattributed)`` account, as if requests without a team had
+    been charged; it stands for every team, and asks the ledger for no account."""
+    with open_store(tmp_path / "t.duckdb") as store:
+        store.insert_calls([recorded_call("later", datetime(2026, 3, 11, 18), "5.00", team="ads")])
+        teams = policy(name="teams", scope="team", limit_usd="50", window="day")
+        guard = BudgetGuard([teams], clock=AT.timestamp)
+        admitted(guard.reserve(ask(team="search")))  # held, not recorded: not a row
+        rows = status([teams], StoreSpend(store), now=AT, ledger=guard.ledger)
+    [row] = rows
+    assert (row.value, row.spent, row.calls, row.reserved, row.remaining) == (
+        None,
+        Decimal(0),
+        0,
+        None,
+        Decimal(50),
+    )
+    assert row.none_spent
+    assert row.policy.describe_scope(row.value) == "every team"
+    assert (row.burn_per_day, row.exhausted_at) == (None, None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -18,6 +19,7 @@ from tokenomy.budgets.redis_ledger import RedisLedger
 from tokenomy.budgets.redis_process import RedisProcess
 from tokenomy.budgets.windows import span_of
 from tokenomy.cli.main import main
+from tokenomy.schema import Attribution, Charge
 from tokenomy.store import open_store
 
 TOML = """
@@ -229,3 +231,80 @@ def test_status_of_a_team_session_budget_names_the_team_and_the_session(
     code, out, _ = run(capsys, "budgets", "status", "--db", str(path), "--at", "2026-03-11T00:00:00")
     assert "team 'ads', session 's1'" in out
     assert "team 'search', session 's1'" in out
+
+
+def test_status_at_a_time_counts_the_llm_calls_before_it_and_no_charges(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--at`` counted the whole month (the calls of 5 to 10 March too) against the 4 days before
+    it. Charges (non-LLM costs) are not budgeted: the $5 one is in the report's spend, not here."""
+    with open_store(db) as store:
+        store.insert_charges(
+            [
+                Charge(
+                    id="g",
+                    amount=Decimal(5),
+                    kind="gpu",
+                    at=datetime(2026, 3, 3),
+                    attribution=Attribution(team="search"),
+                )
+            ]
+        )
+    assert (
+        run(capsys, "budgets", "set", "monthly", "--db", str(db), "--limit-usd", "100", "--window", "month")[
+            0
+        ]
+        == 0
+    )
+    at = ("--db", str(db), "--at", "2026-03-05T00:00:00")
+    code, out, _ = run(capsys, "budgets", "status", "monthly", *at, "--format", "json")
+    assert code == 0
+    [row] = json.loads(out)
+    # the calls of 1 to 4 March: $8 in 4 days is $2 a day; the $92 left lasts 46 days: 20 April
+    assert (row["spent"], row["calls"], row["remaining"], row["burn_per_day"], row["exhausted_at"]) == (
+        "8.000000000000",
+        4,
+        "92.000000000000",
+        "2.000000000000",
+        "2026-04-20T00:00:00+00:00",
+    )
+    assert row["spent_includes_charges"] is False
+    code, out, _ = run(capsys, "budgets", "status", "monthly", *at)
+    assert code == 0
+    lines = out.splitlines()
+    assert "LLM spent" in lines[1]
+    assert "$8.0000" in next(line for line in lines if "monthly" in line)
+    assert "charges (non-LLM costs) are not in it" in out
+
+
+def test_a_per_team_budget_with_no_spend_says_so_rather_than_naming_unattributed(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ("--db", str(db), "--scope", "team", "--limit-usd", "50")
+    assert run(capsys, "budgets", "set", "teams", *args)[0] == 0
+    at = ("--db", str(db), "--at", "2026-03-20T00:00:00")  # nothing spent that day
+    code, out, _ = run(capsys, "budgets", "status", "teams", *at)
+    assert code == 0
+    line = next(line for line in out.splitlines() if "teams" in line)
+    assert "every team (none spent yet)" in line
+    assert "unattributed" not in out
+    code, out, _ = run(capsys, "budgets", "status", "teams", *at, "--format", "json")
+    [row] = json.loads(out)
+    assert (row["scope"], row["value"], row["spent"], row["calls"], row["remaining"]) == (
+        "team",
+        None,
+        "0",
+        0,
+        "50",
+    )
+
+
+def test_a_limit_under_a_hundred_millionth_of_a_dollar_is_written_whole(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It was written ``$0.`` (eight decimals, its zeros trimmed), as limit and as remaining."""
+    assert run(capsys, "budgets", "set", "tiny", "--db", str(db), "--limit-usd", "0.000000001")[0] == 0
+    code, out, _ = run(capsys, "budgets", "status", "tiny", "--db", str(db), "--at", "2026-03-20T00:00:00")
+    assert code == 0
+    cells = [cell.strip() for cell in next(line for line in out.splitlines() if "tiny" in line).split("│")]
+    assert cells[4:8] == ["$0.000000001", "$0.0000", "-", "$0.000000001"]  # limit, spent, reserved, remaining

@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from tokenomy.cli.main import cli
+from tokenomy.gateway.keys import hash_key
 
 
 @pytest.mark.parametrize(
@@ -71,5 +72,65 @@ def test_the_table_shows_tags_as_given_not_as_a_dict(tmp_path: Path) -> None:
         cli, ["keys", "create", "--db", str(db), "--team", "search", "--tags", "env=prod,tier=gold"]
     )
     assert created.exit_code == 0, created.output
-    (line,) = runner.invoke(cli, ["keys", "list", "--db", str(db)]).stdout.splitlines()
-    assert line.endswith("valid    team=search,tags=env=prod;tier=gold")
+    [row] = _rows(runner.invoke(cli, ["keys", "list", "--db", str(db)]).stdout)
+    assert row[2:] == ["valid", "team=search,tags=env=prod;tier=gold", "-"]
+
+
+def _rows(table: str) -> list[list[str]]:
+    """The cells of a drawn table's body rows."""
+    return [
+        [c.strip() for c in line.strip("│").split("│")] for line in table.splitlines() if line.startswith("│")
+    ]
+
+
+def _create(runner: CliRunner, db: Path, *args: str) -> str:
+    made = runner.invoke(cli, ["keys", "create", "--db", str(db), *args])
+    assert made.exit_code == 0, made.output
+    return hash_key(made.stdout.strip())[:16]
+
+
+def test_the_key_table_has_a_header(tmp_path: Path) -> None:
+    db = tmp_path / "keys.duckdb"
+    runner = CliRunner()
+    ident = _create(runner, db, "--team", "search", "--name", "ci")
+    listed = runner.invoke(cli, ["keys", "list", "--db", str(db)]).stdout
+    header = [c.strip() for c in listed.splitlines()[1].strip("┃").split("┃")]
+    assert header == ["id", "name", "state", "attribution", "expires"]
+    assert _rows(listed) == [[ident, "ci", "valid", "team=search", "-"]]
+
+
+def test_a_name_two_teams_keys_have_is_refused_with_both_keys_and_revokes_nothing(tmp_path: Path) -> None:
+    """``keys revoke k1`` revoked team a's key and team b's: names are labels, not unique."""
+    db = tmp_path / "keys.duckdb"
+    runner = CliRunner()
+    first = _create(runner, db, "--team", "a", "--name", "k1")
+    second = _create(runner, db, "--team", "b", "--name", "k1")
+    refused = runner.invoke(cli, ["keys", "revoke", "--db", str(db), "k1"])
+    assert refused.exit_code == 1
+    assert refused.stderr.splitlines() == [
+        "Error: 'k1' matches 2 keys; nothing was revoked:",
+        f"  {first}  k1               valid    team=a",
+        f"  {second}  k1               valid    team=b",
+        f"revoke one by its id (`tokenomy keys revoke {first}`), "
+        "or all 2 with `tokenomy keys revoke --all k1`",
+    ]
+    listed = runner.invoke(cli, ["keys", "list", "--db", str(db)]).stdout
+    assert [row[2] for row in _rows(listed)] == ["valid", "valid"]
+    one = runner.invoke(cli, ["keys", "revoke", "--db", str(db), second])
+    assert (one.exit_code, one.stdout) == (0, f"revoked {second}\n")
+    assert runner.invoke(cli, ["keys", "revoke", "--db", str(db), "k1"]).stdout == f"revoked {first}\n"
+
+
+def test_all_revokes_every_key_of_the_name(tmp_path: Path) -> None:
+    db = tmp_path / "keys.duckdb"
+    runner = CliRunner()
+    made = [_create(runner, db, "--team", team, "--name", "k1") for team in ("a", "b")]
+    kept = _create(runner, db, "--team", "c", "--name", "k2")
+    every = runner.invoke(cli, ["keys", "revoke", "--db", str(db), "--all", "k1"])
+    assert (every.exit_code, every.stdout) == (0, f"revoked {made[0]}, {made[1]}\n")
+    listed = runner.invoke(cli, ["keys", "list", "--db", str(db)]).stdout
+    assert [(row[0], row[2]) for row in _rows(listed)] == [
+        (made[0], "revoked"),
+        (made[1], "revoked"),
+        (kept, "valid"),
+    ]

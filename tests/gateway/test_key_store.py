@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from tokenomy.cli.main import cli, main
 from tokenomy.config import Config
-from tokenomy.gateway.key_store import create_key, list_keys, read_keys, revoke_key
+from tokenomy.gateway.key_store import AmbiguousKeyError, create_key, list_keys, read_keys, revoke_key
 from tokenomy.gateway.keys import KeyBook, hash_key
 from tokenomy.schema import Attribution
 from tokenomy.store import open_store
@@ -96,9 +96,25 @@ def test_the_key_table_shows_when_a_valid_key_expires(tmp_path: Path) -> None:
     store.close()
     listed = CliRunner().invoke(cli, ["keys", "list", "--db", str(db)])
     assert listed.exit_code == 0, listed.output
-    assert sorted(listed.stdout.splitlines()) == sorted(
+    rows = [
+        [c.strip() for c in line.strip("│").split("│")] for line in listed.stdout.splitlines() if "│" in line
+    ]
+    assert sorted(rows) == sorted(
         [
-            f"{expiring.record.key_id}  expiring         valid    team=ads  (expires 2999-01-02 03:04 UTC)",
-            f"{lasting.record.key_id}  lasting          valid    team=search",
+            [expiring.record.key_id, "expiring", "valid", "team=ads", "2999-01-02 03:04 UTC"],
+            [lasting.record.key_id, "lasting", "valid", "team=search", "-"],
         ]
     )
+
+
+def test_a_value_that_is_one_keys_name_and_another_keys_id_revokes_neither(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "k.duckdb")
+    first = create_key(store, Attribution(team="a"))
+    named = create_key(store, Attribution(team="b"), name=first.record.key_id)  # a name like an id
+    with pytest.raises(AmbiguousKeyError) as refused:
+        revoke_key(store, first.record.key_id)
+    assert [k.key_id for k in refused.value.matches] == [first.record.key_id, named.record.key_id]
+    assert [k.valid() for k in list_keys(store)] == [True, True]
+    assert revoke_key(store, first.record.key_id, every=True) == [first.record.key_id, named.record.key_id]
+    assert revoke_key(store, first.record.key_id) == []  # revoked keys match nothing
+    store.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Final
 
 from tokenomy.budgets.accounts import Account
@@ -19,12 +19,18 @@ def amount(units: int, unit: Unit) -> Decimal:
 
 
 def shown(value: Decimal, unit: Unit) -> str:
-    """``$12.3456`` (four decimals, more when needed), ``-$0.0009`` (overspent) or ``12,345 tokens``."""
+    """``$12.3456`` (four decimals), ``-$0.0009`` (overspent) or ``12,345 tokens``.
+
+    An amount under $0.0001 that is not zero keeps four significant digits, in plain decimals
+    (``$0.00001235``, ``$0.000000001``): four decimals would show it as ``$0.0000``, and a fixed
+    eight, trimmed of its zeros, wrote an amount under $0.00000001 as ``$0.``.
+    """
     if unit is Unit.TOKENS:
         return f"{int(value):,} tokens"
     sign, size = ("-" if value < 0 else ""), abs(value)
     if size != 0 and size < Decimal("0.0001"):
-        return f"{sign}${size:.8f}".rstrip("0")
+        digits = size.quantize(Decimal(1).scaleb(size.adjusted() - 3), rounding=ROUND_HALF_EVEN)
+        return f"{sign}${digits:f}".rstrip("0")  # nonzero decimals remain: never a trailing dot
     return f"{sign}${size:,.4f}"
 
 

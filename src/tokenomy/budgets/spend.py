@@ -8,6 +8,9 @@ status`` reads spend from here too, with the burn rate that projects when a budg
 Spend is the calls' priced cost (``cost_total``; unpriced calls add nothing and are counted) or
 their tokens (``input_total + output_total``), over calls that started in the window (UTC
 bounds) and belong to the scope value; the ``(unattributed)`` value selects calls that name none.
+Charges (non-LLM costs, table ``charges``) are not read: a budget bounds the LLM requests the guard
+admits and settles, so its recorded spend is theirs alone, and it is less than the spend of
+``tokenomy report``, which adds the charges, whenever any were recorded.
 """
 
 from __future__ import annotations
@@ -127,24 +130,25 @@ class StoreSpend:
         sql = f"SELECT {key} AS value, {_SUMS} FROM calls WHERE {where} GROUP BY 1 ORDER BY usd DESC, 3 DESC"
         return [_spend(str(row["value"]), row) for row in self.store.query(sql, params).to_pylist()]
 
-    def by_session(self, policy: Policy, since: datetime, limit: int = 20) -> list[tuple[str, Spend]]:
-        """Spend per (scope value, session) of the sessions with a call since ``since``, largest
-        first: each session's whole spend (as its session-window account counts it), of the
-        policy's ``match`` only when it has one; the value is None for a global policy."""
+    def by_session(
+        self, policy: Policy, since: datetime, until: datetime | None = None, limit: int = 20
+    ) -> list[tuple[str, Spend]]:
+        """Spend per (scope value, session) of the sessions with a call between ``since`` and
+        ``until``, largest first: each session's whole spend before ``until`` (as its session-window
+        account counted it then), of the policy's ``match`` only when it has one; the value is None
+        for a global policy."""
         column = _COLUMNS.get(policy.scope)
-        params: list[Any] = []
-        if column is None:
-            key, where = "NULL", "TRUE"
-        else:
-            key = f"coalesce(nullif(CAST({column} AS VARCHAR), ''), '{UNATTRIBUTED}')"
-            where, params = _where(policy, None, None, policy.match)
-        recent = "SELECT DISTINCT session_id FROM calls WHERE started_at >= ?::TIMESTAMP"
+        key = (
+            "NULL" if column is None else f"coalesce(nullif(CAST({column} AS VARCHAR), ''), '{UNATTRIBUTED}')"
+        )
+        where, params = _where(policy, None, until, policy.match)
+        recent, between = _where(policy, since, until, None)
         sql = (
-            f"SELECT {key} AS value, session_id AS session, {_SUMS} FROM calls "
-            f"WHERE {where} AND session_id IN ({recent}) AND session_id <> '' "
+            f"SELECT {key} AS value, session_id AS session, {_SUMS} FROM calls WHERE {where} "
+            f"AND session_id IN (SELECT DISTINCT session_id FROM calls WHERE {recent}) AND session_id <> '' "
             f"GROUP BY 1, 2 ORDER BY usd DESC, tokens DESC, 2 LIMIT {int(limit)}"
         )
-        rows = self.store.query(sql, [*params, _naive(since)]).to_pylist()
+        rows = self.store.query(sql, [*params, *between]).to_pylist()
         return [(str(r["session"]), _spend(None if r["value"] is None else str(r["value"]), r)) for r in rows]
 
 

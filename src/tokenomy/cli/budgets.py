@@ -162,7 +162,11 @@ def delete_command(*, name: str, db: Path | None, config_file: Path | None) -> N
 @db_option
 @config_option
 @click.option(
-    "--at", "at", type=click.DateTime(_TIME_FORMATS), default=None, help="Status as of this UTC time."
+    "--at",
+    "at",
+    type=click.DateTime(_TIME_FORMATS),
+    default=None,
+    help="Status as of this UTC time: calls that started at or after it are not counted (default: now).",
 )
 @click.option(
     "--ledger", default=None, help="A redis:// ledger to read reservations from (default: [budgets])."
@@ -177,7 +181,12 @@ def status_command(
     ledger: str | None,
     fmt: str,
 ) -> None:
-    """Limit, spent, reserved, remaining and projected exhaustion of each budget (or of NAMES)."""
+    """Limit, spent, reserved, remaining and projected exhaustion of each budget (or of NAMES).
+
+    Spent is the recorded LLM calls of the window until --at (or now). Charges (non-LLM costs,
+    `tokenomy.charge`) are not in it: budgets bound LLM requests, so `tokenomy report`'s spend,
+    which adds the charges, can be higher.
+    """
     budgets = load_budgets(config_file)
     path = resolve(config_file, db=db).db
     if not path.exists():  # nothing recorded yet: nothing spent (a status never creates a store)
@@ -193,7 +202,9 @@ def status_command(
         finally:
             if live is not None:
                 live.close()
-    if live is not None and any(r.reserved is None and (r.span or r.session) is not None for r in rows):
+    if live is not None and any(
+        r.reserved is None and (r.span or r.session) is not None and not r.none_spent for r in rows
+    ):
         url = getattr(live, "url", "the ledger")
         click.echo(
             f"warning: {url} did not answer: reserved is unknown (-) and remaining ignores it", err=True
@@ -245,12 +256,26 @@ def _print(rows: list[StatusRow]) -> None:
         click.echo("no budgets defined; add [[budget]] tables to tokenomy.toml or run `tokenomy budgets set`")
         return
     table = Table(
-        "budget", "scope", "window", "limit", "spent", "reserved", "remaining", "used", "burn/day", "exhausts"
+        "budget",
+        "scope",
+        "window",
+        "limit",
+        "LLM spent",
+        "reserved",
+        "remaining",
+        "used",
+        "burn/day",
+        "exhausts",
+        caption="LLM spent: the recorded LLM calls of the window until now (or --at); charges (non-LLM "
+        "costs) are not in it",
+        caption_justify="left",
     )
     for r in rows:
         unit = r.policy.unit
         window = f"{r.span.id[1:]}" if r.span is not None else r.policy.window.value
         scope = r.policy.describe_scope(r.value)
+        if r.none_spent and r.span is not None:
+            scope = f"{scope} (none spent yet)"  # each value gets a row once it spends
         table.add_row(
             r.policy.name,
             scope
@@ -285,6 +310,7 @@ def _row_json(row: StatusRow) -> dict[str, Any]:
         "window_end": row.span.end.isoformat() if row.span else None,
         "limit": str(row.policy.limit),
         "spent": str(row.spent),
+        "spent_includes_charges": False,  # LLM calls only: budgets do not bound charges
         "reserved": None if row.reserved is None else str(row.reserved),
         "remaining": str(row.remaining),
         "used_share": row.used_share,

@@ -7,10 +7,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
+from rich.table import Table
 
 from tokenomy.cli.options import config_option, db_option, resolve
+from tokenomy.cli.report import console_for_stdout
 from tokenomy.gateway.attribution import MAX_TAGS, parse_tags
-from tokenomy.gateway.key_store import create_key, read_keys, revoke_key
+from tokenomy.gateway.key_store import AmbiguousKeyError, create_key, read_keys, revoke_key
+from tokenomy.gateway.keys import VirtualKey
 from tokenomy.native import attribution_to_native
 from tokenomy.schema import Attribution, utc_now
 from tokenomy.store import open_store
@@ -24,7 +27,7 @@ def command() -> None:
 @command.command(name="create")
 @db_option
 @config_option
-@click.option("--name", default=None, help="A label, usable with `keys revoke`.")
+@click.option("--name", default=None, help="A label, usable with `keys revoke` (not unique: ids are).")
 @click.option("--team", default=None)
 @click.option("--user", default=None)
 @click.option("--project", default=None)
@@ -82,10 +85,16 @@ def list_command(*, db: Path | None, config_file: Path | None, fmt: str) -> None
     if not keys:
         where = "" if settings.db.exists() else f" (no store at {settings.db} yet)"
         click.echo(f"no keys issued yet{where}; issue one with `tokenomy keys create`", err=True)
+        return
+    table = Table("id", "name", "state", "attribution", "expires")
     for key in keys:
-        state = "valid" if key.valid() else ("revoked" if key.revoked_at else "expired")
-        until = f"  (expires {key.expires_at:%Y-%m-%d %H:%M} UTC)" if key.valid() and key.expires_at else ""
-        click.echo(f"{key.key_id}  {key.name or '-':<16} {state:<8} {_who(key.attribution)}{until}")
+        until = f"{key.expires_at:%Y-%m-%d %H:%M} UTC" if key.valid() and key.expires_at else "-"
+        table.add_row(key.key_id, key.name or "-", _state(key), _who(key.attribution), until)
+    console_for_stdout().print(table)
+
+
+def _state(key: VirtualKey) -> str:
+    return "valid" if key.valid() else ("revoked" if key.revoked_at else "expired")
 
 
 def _who(attribution: Attribution) -> str:
@@ -101,19 +110,39 @@ def _who(attribution: Attribution) -> str:
 @command.command(name="revoke")
 @db_option
 @config_option
+@click.option(
+    "--all", "every", is_flag=True, help="Revoke every key the name or id prefix matches, not only one."
+)
 @click.argument("key_id")
-def revoke(*, db: Path | None, config_file: Path | None, key_id: str) -> None:
-    """Revoke a key by its id (or an 8+ character prefix of it) or its name."""
+def revoke(*, db: Path | None, config_file: Path | None, key_id: str, every: bool) -> None:
+    """Revoke a key by its id (or an 8+ character prefix of it) or its name.
+
+    Names are not unique: one that several keys have (other teams' keys too) is refused, with the
+    keys it matches; revoke one by its id, or all of them with --all.
+    """
     if not key_id.strip():
         raise click.UsageError("give at least 8 characters of the key id, or the key's name")
     store = open_store(config=resolve(config_file, db=db))
     try:
-        revoked = revoke_key(store, key_id)
+        revoked = revoke_key(store, key_id, every=every)
+    except AmbiguousKeyError as exc:
+        raise click.ClickException(_ambiguous(exc)) from None
     finally:
         store.close()
     if not revoked:
         raise click.ClickException(f"no valid key has the id or name {key_id!r}; see `tokenomy keys list`")
     click.echo(f"revoked {', '.join(revoked)}")
+
+
+def _ambiguous(exc: AmbiguousKeyError) -> str:
+    """The refusal of a name or prefix several keys match: each key, and how to pick."""
+    lines = [f"{exc.given!r} matches {len(exc.matches)} keys; nothing was revoked:"]
+    lines += [f"  {k.key_id}  {k.name or '-':<16} {_state(k):<8} {_who(k.attribution)}" for k in exc.matches]
+    lines.append(
+        f"revoke one by its id (`tokenomy keys revoke {exc.matches[0].key_id}`), "
+        f"or all {len(exc.matches)} with `tokenomy keys revoke --all {exc.given}`"
+    )
+    return "\n".join(lines)
 
 
 def _tags(text: str | None) -> dict[str, str]:

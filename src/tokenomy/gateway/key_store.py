@@ -38,13 +38,13 @@ from tokenomy.budgets.ledger import LedgerUnavailable
 from tokenomy.budgets.spend import StoreSpend
 from tokenomy.capture.sink.targets import DuckDBTarget
 from tokenomy.config import Config
-from tokenomy.errors import StoreError
+from tokenomy.errors import StoreError, TokenomyError
 from tokenomy.gateway.keys import VirtualKey, hash_key, new_key
 from tokenomy.native import attribution_from_native, attribution_to_native
 from tokenomy.schema import Attribution, utc_now
 from tokenomy.store import open_store
 from tokenomy.store.duckdb import DuckDBStore
-from tokenomy.store.virtual_keys import StoredKey
+from tokenomy.store.virtual_keys import MIN_ID_PREFIX, StoredKey
 
 T = TypeVar("T")
 
@@ -78,9 +78,50 @@ def list_keys(store: DuckDBStore) -> list[VirtualKey]:
     return [_record(row) for row in store.virtual_keys()]
 
 
-def revoke_key(store: DuckDBStore, prefix: str) -> list[str]:
-    """Revoke keys by key id prefix (at least 8 hex digits) or name; the key ids revoked."""
-    return [h[:16] for h in store.revoke_virtual_keys(prefix)]
+class AmbiguousKeyError(TokenomyError):
+    """A name or id prefix given to :func:`revoke_key` matches more than one key not yet revoked.
+
+    Names are labels, not unique (two teams may each have a key named ``ci``), so revoking by one
+    could revoke another team's key unasked. ``matches`` are the keys it names, oldest first.
+    """
+
+    def __init__(self, given: str, matches: list[VirtualKey]) -> None:
+        ids = ", ".join(k.key_id for k in matches)
+        super().__init__(f"{given!r} matches {len(matches)} keys ({ids}); give one key's id")
+        self.given = given
+        self.matches = matches
+
+
+def matching_keys(store: DuckDBStore, prefix: str) -> list[VirtualKey]:
+    """The keys not yet revoked (expired ones included) named ``prefix`` or whose hash starts with it
+    (8+ characters: a shorter value is a name only), oldest first; as ``revoke_virtual_keys`` selects."""
+    by_hash = len(prefix) >= MIN_ID_PREFIX
+    return [
+        k
+        for k in list_keys(store)
+        if k.revoked_at is None and (k.name == prefix or (by_hash and k.key_hash.startswith(prefix)))
+    ]
+
+
+def revoke_key(store: DuckDBStore, prefix: str, *, every: bool = False) -> list[str]:
+    """Revoke the key whose id starts with ``prefix`` (at least 8 hex digits) or whose name it is; the
+    key ids revoked (none: no key matched).
+
+    Args:
+        store: The store holding the keys.
+        prefix: A key id, an 8+ character prefix of one, or a key's name.
+        every: Revoke every key ``prefix`` matches, however many.
+
+    Raises:
+        AmbiguousKeyError: ``prefix`` matches several keys and ``every`` is False (nothing is revoked).
+    """
+    matches = matching_keys(store, prefix)
+    if len(matches) > 1 and not every:
+        raise AmbiguousKeyError(prefix, matches)
+    revoked: list[str] = []
+    for key in matches:  # by its whole hash: a key created meanwhile with the same name is not touched
+        revoked += [h[:16] for h in store.revoke_virtual_keys(key.key_hash)]
+    return revoked
 
 
 def read_keys(config: Config) -> list[VirtualKey]:
