@@ -98,6 +98,12 @@ def test_anthropic_message_batch_results_are_recognised_and_an_errored_request_i
     ok = stored["msg_b1"]
     assert (ok.provider, ok.batch, ok.status) == ("anthropic", True, Status.OK)
     assert ok.usage.buckets()["input_uncached"] == 100
+    # Claude 3.5 Haiku, $0.80/M input and $4/M output, at Anthropic's published batch discount (half:
+    # the catalog has no batch price for it), estimated and said so
+    assert cost_total(ok) == Decimal("0.00004") + Decimal("0.00004")
+    assert ok.cost is not None
+    assert ok.cost.estimated
+    assert "anthropic's published batch discount applied" in str(ok.cost.reason)
     failed = next(c for c in stored.values() if c.id != "msg_b1")
     assert (failed.batch, failed.status, failed.error_type) == (True, Status.ERROR, "invalid_request_error")
     assert failed.usage.input_total == failed.usage.output_total == 0  # an errored request is not billed

@@ -86,12 +86,15 @@ def test_totals_equal_genai_prices_calc_price(at: datetime, batch: bool, tier: s
     rng = random.Random(f"{at}{batch}{tier}")
     models = _catalog_models()
     assert len(models) > 1_000
-    compared = 0
+    compared = discounted = 0
     for provider, model in rng.sample(models, 400):
         usage = _random_usage(rng)
         cost = pricer.price_usage(
             usage, model=model, provider=provider, at=at, batch=batch, service_tier=tier
         )
+        if batch and "published batch discount" in (cost.reason or ""):
+            discounted += 1  # no batch price in the catalog: the provider's published discount, by design
+            continue
         context = {"processing": "batch"} if batch else {}
         if tier:
             context["service_tier"] = tier
@@ -99,7 +102,8 @@ def test_totals_equal_genai_prices_calc_price(at: datetime, batch: bool, tier: s
         assert cost.total is not None, (provider, model, cost.reason)
         assert abs(cost.total - expected) <= ROUNDING_SLACK, (provider, model, usage, cost, expected)
         compared += 1
-    assert compared == 400
+    assert compared + discounted == 400
+    assert compared >= 200  # most are compared, the catalog's batch prices too
 
 
 def test_date_level_prices_equal_calc_price_at_midnight_when_no_time_of_day_rule() -> None:

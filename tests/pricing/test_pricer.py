@@ -454,11 +454,20 @@ def test_batch_uses_the_catalog_batch_price_when_it_has_one(pricer: Pricer) -> N
     batch = pricer.price_usage(usage, model="gpt-4o", provider="openai", at=day, batch=True)
     assert (standard.total, batch.total) == (D("12.5"), D("6.25"))
     assert not batch.estimated
-    # Before the catalog's batch prices start, batch is priced at standard rates and said so.
+    # Before the catalog's batch prices start, batch is priced at OpenAI's published batch discount
+    # (half the standard rates), marked estimated, and said so.
     old = pricer.price_usage(usage, model="gpt-4o", provider="openai", at=DAY, batch=True)
-    assert old.total == D("12.5")
+    assert old.total == D("6.25")
     assert old.estimated
-    assert "no batch price" in str(old.reason)
+    assert (
+        "no batch price for gpt-4o: openai's published batch discount applied (50% of the standard rates)"
+        in str(old.reason)
+    )
+    # a provider with no published batch discount: standard rates, said so
+    grok = pricer.price_usage(usage, model="grok-4-0709", provider="x-ai", at=day, batch=True)
+    assert grok.total == pricer.price_usage(usage, model="grok-4-0709", provider="x-ai", at=day).total
+    assert grok.estimated
+    assert "no batch price for grok-4-0709: standard rates used" in str(grok.reason)
     # Anthropic reports service_tier "batch" for batch calls.
     assert pricer.price_usage(
         usage, model="gpt-4o", provider="openai", at=day, service_tier="batch"

@@ -6,8 +6,10 @@ Resolution for one (provider, model, date, batch, service tier):
    asked, with ``processing=batch`` and ``service_tier=<tier>`` as its price context;
 2. a ``[[modifier]]`` with a batch or service-tier multiplier for the call replaces the
    catalog's own batch or tier price: the standard rates are multiplied instead;
-3. a batch call or a non-standard tier that neither has a price for is priced at standard rates,
-   marked estimated, and the reason says so;
+3. a batch call that neither has a price for is priced at the provider's published batch discount
+   (:data:`PUBLISHED_BATCH_DISCOUNTS`: half the standard rates at OpenAI, Anthropic, Google...),
+   else at standard rates; a non-standard tier that neither has a price for, at standard rates;
+   either way marked estimated, and the reason says so;
 4. an ``[[overhead]]`` entry adds its per-request overhead.
 
 A call that cannot be resolved is unpriced with the reason; it is never $0.
@@ -19,6 +21,7 @@ import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, NamedTuple
 
@@ -60,6 +63,19 @@ def utc_day(when: date | datetime) -> date:
     if isinstance(when, datetime):
         return when.astimezone(UTC).date() if when.tzinfo else when.date()
     return when
+
+
+PUBLISHED_BATCH_DISCOUNTS: Final[dict[str, Decimal]] = {
+    "openai": Decimal("0.5"),
+    "azure": Decimal("0.5"),
+    "anthropic": Decimal("0.5"),
+    "google": Decimal("0.5"),
+    "aws": Decimal("0.5"),
+}
+"""What a batch call pays of the standard token rates at providers whose batch discount is published
+for every model they batch (OpenAI's Batch API, Azure OpenAI's global batch, Anthropic's Message
+Batches, Gemini's batch mode, Bedrock's batch inference: half). Applied when the catalog has no batch
+price for the model on the call's day; the cost is then marked estimated and says so."""
 
 
 class Pricer:
@@ -197,8 +213,15 @@ class Pricer:
             context[tier_key] = tier
         price, time_notes = catalog.model_price(found, at, context)
         notes = list(time_notes)
+        discount = None
         if batch and not catalog.has_variant(found, at, "processing", "batch"):
-            notes.append(f"{catalog.version} has no batch price for {found.model.id}: standard rates used")
+            discount = PUBLISHED_BATCH_DISCOUNTS.get(found.provider.id)
+            notes.append(
+                f"{catalog.version} has no batch price for {found.model.id}: standard rates used"
+                if discount is None
+                else f"{catalog.version} has no batch price for {found.model.id}: {found.provider.id}'s "
+                f"published batch discount applied ({discount:.0%} of the standard rates)"
+            )
         if (
             tier is not None
             and tier not in STANDARD_TIERS
@@ -209,12 +232,13 @@ class Pricer:
                 f"{catalog.version} has no '{tier}' service-tier price for {name}: standard rates used"
             )
         reduced = catalog.reduce(found, price)
+        tiers = reduced.tiers if discount is None else tuple(t.scaled(discount) for t in reduced.tiers)
         return Rates(
             provider=found.provider.id,
             model=found.model.id,
             price_date=utc_day(at),
             source=catalog.version,
-            tiers=reduced.tiers,
+            tiers=tiers,
             context_window=reduced.context_window,
             assumed=reduced.assumed,
             notes=tuple(notes),

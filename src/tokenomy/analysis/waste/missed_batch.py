@@ -23,16 +23,12 @@ from typing import Any, Final
 from tokenomy.analysis.waste import money
 from tokenomy.analysis.waste.base import Context, Detection, Hit, HitCall, Route
 from tokenomy.analysis.waste.sql import ROUTE_COLUMNS, in_list
+from tokenomy.pricing.pricer import PUBLISHED_BATCH_DISCOUNTS
 from tokenomy.schema import INPUT_BUCKETS, OUTPUT_BUCKETS, WasteEffect, WasteRole
 
-BATCH_DISCOUNTS: Final[dict[str, Decimal]] = {
-    "openai": Decimal("0.5"),
-    "azure": Decimal("0.5"),
-    "anthropic": Decimal("0.5"),
-    "google": Decimal("0.5"),
-    "aws": Decimal("0.5"),
-}
-"""Published batch discounts by provider, used when the catalog has no batch price for the model."""
+BATCH_DISCOUNTS: Final = PUBLISHED_BATCH_DISCOUNTS
+"""Published batch discounts by provider, which the pricer applies when the catalog has no batch price
+for the model (:data:`tokenomy.pricing.pricer.PUBLISHED_BATCH_DISCOUNTS`)."""
 _TRUE: Final = ("true", "yes", "1")
 
 
@@ -98,13 +94,19 @@ def batch_saving(ctx: Context, row: Mapping[str, Any]) -> tuple[Decimal, str] | 
         return None
     standard = ctx.pricer.resolve(model=row["model"], provider=row["provider"], at=day)
     batched = ctx.pricer.resolve(model=row["model"], provider=row["provider"], at=day, batch=True)
+    discount = BATCH_DISCOUNTS.get(row["provider"] or "")
     if standard is not None and batched is not None and batched.tiers != standard.tiers:
         repriced = ctx.pricer.price_usage(
             money.usage_of(row), model=row["model"], provider=row["provider"], at=day, batch=True
         )
+        published = any("published batch discount" in note for note in batched.notes)
+        source = (
+            f"the provider's published {discount:.0%} batch discount"
+            if published and discount is not None
+            else "the catalog's batch price"
+        )
         if repriced.total is not None:
-            return max(cost - repriced.total, Decimal(0)), "the catalog's batch price"
-    discount = BATCH_DISCOUNTS.get(row["provider"] or "")
+            return max(cost - repriced.total, Decimal(0)), source
     if discount is None:
         return None
     return money.quantize(cost * discount), f"the provider's published {discount:.0%} batch discount"
