@@ -7,15 +7,19 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
+import duckdb
 import pyarrow.parquet as pq  # type: ignore[import-untyped]  # pyarrow ships no type information
 import pytest
+from click.testing import CliRunner
 
 from tests.store.factories import T0, charge, fresh, full_call, minimal_call, priced_call, write_jsonl
+from tokenomy.cli.main import cli
 from tokenomy.errors import StoreError
 from tokenomy.native import call_to_native
 from tokenomy.pricing import Pricer
 from tokenomy.schema import Cost, Usage
-from tokenomy.store import CallFilter
+from tokenomy.store import CallFilter, open_store
+from tokenomy.store.duckdb_export import watched
 
 
 def _calls() -> list:  # type: ignore[type-arg]
@@ -138,3 +142,31 @@ def test_charges_are_not_exported_as_calls(tmp_path: Path) -> None:
         assert store.export(io.BytesIO(), "csv") == 0
     (line,) = buffer.getvalue().decode().splitlines()
     assert json.loads(line)["type"] == "charge"
+
+
+def test_a_watched_query_reports_its_progress_and_leaves_the_settings_as_they_were() -> None:
+    con = duckdb.connect()
+    seen: list[float] = []
+    heavy = "SELECT sum(hash(i) % 7) FROM range(40000000) t(i)"  # DuckDB can estimate a range's progress
+    with watched(con, seen.append):
+        for _ in range(30):  # bounded: until the poller (every 0.25 s) has seen one run under way
+            con.execute(heavy).fetchall()
+            if seen:
+                break
+    assert seen, "no progress reported over 30 runs of a query of 40M rows"
+    assert all(0 <= done <= 100 for done in seen)
+    settings = con.execute(
+        "SELECT current_setting('enable_progress_bar'), current_setting('enable_progress_bar_print')"
+    ).fetchone()
+    assert settings == (False, True)  # DuckDB's defaults again
+
+
+def test_an_export_without_a_terminal_draws_no_bar_and_writes_the_same(tmp_path: Path) -> None:
+    db = tmp_path / "s.duckdb"
+    with open_store(db) as store:
+        store.insert_calls([minimal_call(f"c{i}") for i in range(3)])
+    plain = CliRunner().invoke(cli, ["export", "--db", str(db), "--out", str(tmp_path / "a.jsonl")])
+    quiet = CliRunner().invoke(cli, ["export", "--db", str(db), "--out", str(tmp_path / "b.jsonl"), "-q"])
+    assert plain.exit_code == quiet.exit_code == 0
+    assert plain.output == f"3 calls and 0 charges written to {tmp_path / 'a.jsonl'}\n"
+    assert (tmp_path / "a.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -38,6 +40,7 @@ TIME_FORMATS: Final = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
 @click.option(
     "--until", type=click.DateTime(TIME_FORMATS), default=None, help="UTC day (or time) to stop before."
 )
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar (there is one on a terminal's stderr).")
 def command(
     *,
     db: Path | None,
@@ -46,6 +49,7 @@ def command(
     out: str,
     since: datetime | None,
     until: datetime | None,
+    quiet: bool,
 ) -> None:
     """Write stored calls (and, as JSONL, charges) in the native schema (docs/store.md).
 
@@ -58,9 +62,10 @@ def command(
     if fmt == "parquet" and out == "-" and _terminal():
         raise click.UsageError("parquet is binary: write it to a file with --out FILE (or pipe stdout)")
     settings = resolve(config_file, db=db)
-    with open_store(settings.db, read_only=True) as store:
+    with open_store(settings.db, read_only=True) as store, _progress_bar(quiet) as shown:
         charges, charge_cost = _charges(store, since, until)
-        count = store.export(out, fmt, CallFilter(since=since, until=until))  # type: ignore[arg-type]
+        selected = CallFilter(since=since, until=until)
+        count = store.export(out, fmt, selected, progress=shown)  # type: ignore[arg-type]
     if fmt == "jsonl":
         if out != "-":
             click.echo(f"{count - charges:,} calls and {charges:,} charges written to {out}", err=True)
@@ -73,6 +78,28 @@ def command(
             f"${charge_cost:,.2f}) of the period are not in it: --format jsonl carries them",
             err=True,
         )
+
+
+@contextmanager
+def _progress_bar(quiet: bool) -> Iterator[Callable[[float], object] | None]:
+    """A progress bar on stderr, when it is a terminal (a long export, 10M calls, takes minutes): the
+    callback the store tells how far it is; None (no bar) with --quiet or without a terminal."""
+    from rich.console import Console  # noqa: PLC0415  (rich only when drawing)
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: PLC0415
+
+    console = Console(stderr=True)
+    if quiet or not console.is_terminal:
+        yield None
+        return
+    columns = (
+        TextColumn("exporting"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("export", total=100)
+        yield lambda done: bar.update(task, completed=done)
 
 
 def _terminal() -> bool:

@@ -202,8 +202,11 @@ class Store(Protocol):
         out: str | Path | IO[bytes],
         fmt: ExportFormat = "jsonl",
         filters: CallFilter | None = None,
+        *,
+        progress: Callable[[float], object] | None = None,
     ) -> int:
-        """Write the selected calls in the native schema; returns how many were written."""
+        """Write the selected calls in the native schema; returns how many were written (``progress``,
+        when given, is told how far the export is, 0 to 100, while it runs)."""
         ...
 
     def totals(self, filters: CallFilter | None = None) -> pa.Table:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -319,11 +319,19 @@ class DuckDBStore:
         out: str | Path | IO[bytes],
         fmt: ExportFormat = "jsonl",
         filters: CallFilter | None = None,
+        *,
+        progress: Callable[[float], object] | None = None,
     ) -> int:
-        """Write the selected calls in the native schema (see docs/store.md); returns the count."""
+        """Write the selected calls in the native schema (see docs/store.md); returns the count.
+
+        ``progress`` is called about four times a second, from a thread of its own, with how far the
+        export is (0 to 100, DuckDB's own estimate of its query's progress), while it runs."""
         where, params = filter_sql(filters)
         with self._lock:
-            return duckdb_export.export(self._con, out, fmt, where, params)
+            if progress is None:
+                return duckdb_export.export(self._con, out, fmt, where, params)
+            with duckdb_export.watched(self._con, progress):
+                return duckdb_export.export(self._con, out, fmt, where, params)
 
     def totals(self, filters: CallFilter | None = None) -> pa.Table:
         """Totals by UTC day, provider and model over the selected calls.

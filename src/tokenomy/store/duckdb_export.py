@@ -21,6 +21,9 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, Final
 
@@ -282,6 +285,35 @@ def export(
             shutil.copyfileobj(handle, stream)
     stream.flush()
     return count
+
+
+@contextmanager
+def watched(con: duckdb.DuckDBPyConnection, progress: Callable[[float], object]) -> Iterator[None]:
+    """Report the progress of the queries run on ``con`` inside the block: a thread reads DuckDB's
+    estimate (``query_progress``, which needs its progress tracking on, and is read without the
+    connection's lock) every quarter second and passes it on while it is known (0 to 100)."""
+    con.execute("SET enable_progress_bar = true")
+    con.execute("SET enable_progress_bar_print = false")  # DuckDB would draw its own bar on stdout
+    done = threading.Event()
+
+    def poll() -> None:
+        while not done.wait(0.25):
+            try:
+                found = con.query_progress()
+            except duckdb.Error:  # between two statements, or the connection closing: nothing to say
+                continue
+            if found >= 0:
+                progress(min(float(found), 100.0))
+
+    thread = threading.Thread(target=poll, name="tokenomy-export-progress", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+        con.execute("RESET enable_progress_bar")
+        con.execute("RESET enable_progress_bar_print")
 
 
 def _stdout() -> IO[bytes]:
