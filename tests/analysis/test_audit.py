@@ -15,6 +15,7 @@ from tokenomy.analysis.audit import DAYS_PER_MONTH, run_audit, save_audit, sever
 from tokenomy.analysis.dimensions import Scope
 from tokenomy.analysis.sources import detect
 from tokenomy.analysis.waste.redundant_tool_call import RedundantToolCall
+from tokenomy.analysis.waste.registry import DETECTORS
 from tokenomy.analysis.waste.retry_loop import RetryLoop
 from tokenomy.importers import import_paths
 from tokenomy.schema import Call, Charge, Severity, WasteRole
@@ -258,3 +259,14 @@ def test_recorded_requests_repeated_on_purpose_are_not_loops(tmp_path: Path) -> 
     assert len({c.session_id for c in calls}) == len(list(folder.glob("*.yaml")))
     assert result.hits == ()
     assert result.evidence["retry_loop"]["independent_repeats"] == 3
+
+
+def test_each_detector_is_told_to_a_progress_bar_as_it_starts(two_days: DuckDBStore) -> None:
+    steps: list[str] = []
+    with two_days as store:
+        quiet = run_audit(store)
+        told = run_audit(store, progress=steps.append)
+    assert steps == [d.category.replace("_", " ") for d in DETECTORS]
+    assert steps[0] == "retry loop"
+    same = [(f.category, f.wasted_cost) for f in quiet.findings]
+    assert [(f.category, f.wasted_cost) for f in told.findings] == same  # the same audit

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from decimal import Decimal
@@ -153,6 +153,7 @@ def run_audit(
     options: AuditOptions | None = None,
     detectors: Sequence[Detector] = DETECTORS,
     now: datetime | None = None,
+    progress: Callable[[str], object] | None = None,
 ) -> AuditResult:
     """Run the waste detectors over the calls ``scope`` selects and rank what they find.
 
@@ -163,6 +164,8 @@ def run_audit(
         options: The detectors' thresholds.
         detectors: Which detectors to run (all of them by default).
         now: The audit's timestamp (now in UTC when None).
+        progress: Told each detector's category as it starts, for people ("retry loop"): a progress
+            bar's step.
 
     Returns:
         The findings ranked by wasted dollars, with their hits and the audited period.
@@ -180,6 +183,8 @@ def run_audit(
     notes: list[str] = []
     evidence: dict[str, Mapping[str, Any]] = {}
     for detector in detectors:
+        if progress is not None:
+            progress(detector.category.replace("_", " "))
         detection = detector.detect(ctx)
         hits += detection.hits
         notes += detection.notes

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Final
@@ -21,9 +22,11 @@ from tokenomy.analysis.cache_advisor import advise
 from tokenomy.analysis.dimensions import Scope, parse_where, scope_sql
 from tokenomy.analysis.savings import build_plan, call_costs
 from tokenomy.analysis.waste.base import ROUTE_KEYS, AuditOptions, Context
+from tokenomy.analysis.waste.registry import DETECTORS
 from tokenomy.analysis.waste.walkthrough import SessionWalk, sample_sessions, walk
 from tokenomy.cli.audit_json import AuditReport, group_by, report_json
 from tokenomy.cli.options import check_period, config_option, db_option, option_value, out_option, resolve
+from tokenomy.cli.progress import steps_bar
 from tokenomy.pricing import Pricer
 from tokenomy.store import open_store
 from tokenomy.store.duckdb_open import missing_store
@@ -63,6 +66,7 @@ TIME_FORMATS: Final = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
     help="Price overrides.",
 )
 @out_option
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar (there is one on a terminal's stderr).")
 def command(
     *,
     db: Path | None,
@@ -77,6 +81,7 @@ def command(
     save: bool,
     overrides: Path | None,
     out: Path | None,
+    quiet: bool,
 ) -> None:
     """Find the waste in agent traffic: retries, repeats, bloat, missed caching, oversized models...
 
@@ -89,19 +94,31 @@ def command(
     pricer = Pricer(overrides=settings.overrides)
     if not settings.db.exists():  # a mistyped --db: saving would create an empty store and audit it
         raise missing_store(settings.db)
-    with open_store(settings.db, read_only=not save) as store:
-        result = run_audit(store, scope=scope, pricer=pricer)
+    steps = len(DETECTORS) + 2 + (1 if sample else 0)  # the detectors, the plan, the cache advice
+    with (
+        open_store(settings.db, read_only=not save) as store,
+        steps_bar("auditing", steps, quiet=quiet) as step,
+    ):
+        result = run_audit(store, scope=scope, pricer=pricer, progress=step)
+        _step(step, "the savings plan")
         ids = [c.call_id for f in result.findings for c in f.calls]
         plan = build_plan(result.findings, call_costs(store, ids))
+        _step(step, "the prompt-cache advisor")
         advice = advise(store, scope=scope, pricer=pricer)
         walks: tuple[SessionWalk, ...] = ()
         if sample:
+            _step(step, "the sessions sampled")
             ctx = Context(store, scope_sql(scope, store.dialect), pricer, AuditOptions())
             walks = tuple(walk(ctx, sample_sessions(ctx, sample), result.hits))
         replaced = save_audit(store, result) if save else None
     by_rows = group_by(result.findings, by) if by else ()
     report = AuditReport(result, plan, advice, walks, by, top, replaced, by_rows)
     _emit(report, fmt, out)
+
+
+def _step(step: Callable[[str], object] | None, name: str) -> None:
+    if step is not None:
+        step(name)
 
 
 def _emit(report: AuditReport, fmt: str, out: Path | None) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -16,6 +14,7 @@ from tokenomy.analysis.dimensions import Scope
 from tokenomy.analysis.grouped import Selection, grouped_charges
 from tokenomy.analysis.report import CHARGE_SUMS
 from tokenomy.cli.options import config_option, db_option, resolve
+from tokenomy.cli.progress import percent_bar
 from tokenomy.store import EXPORT_FORMATS, CallFilter, open_store
 from tokenomy.store.base import Store
 
@@ -62,7 +61,7 @@ def command(
     if fmt == "parquet" and out == "-" and _terminal():
         raise click.UsageError("parquet is binary: write it to a file with --out FILE (or pipe stdout)")
     settings = resolve(config_file, db=db)
-    with open_store(settings.db, read_only=True) as store, _progress_bar(quiet) as shown:
+    with open_store(settings.db, read_only=True) as store, percent_bar("exporting", quiet=quiet) as shown:
         charges, charge_cost = _charges(store, since, until)
         selected = CallFilter(since=since, until=until)
         count = store.export(out, fmt, selected, progress=shown)  # type: ignore[arg-type]
@@ -78,28 +77,6 @@ def command(
             f"${charge_cost:,.2f}) of the period are not in it: --format jsonl carries them",
             err=True,
         )
-
-
-@contextmanager
-def _progress_bar(quiet: bool) -> Iterator[Callable[[float], object] | None]:
-    """A progress bar on stderr, when it is a terminal (a long export, 10M calls, takes minutes): the
-    callback the store tells how far it is; None (no bar) with --quiet or without a terminal."""
-    from rich.console import Console  # noqa: PLC0415  (rich only when drawing)
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: PLC0415
-
-    console = Console(stderr=True)
-    if quiet or not console.is_terminal:
-        yield None
-        return
-    columns = (
-        TextColumn("exporting"),
-        BarColumn(),
-        TextColumn("{task.percentage:>3.0f}%"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("export", total=100)
-        yield lambda done: bar.update(task, completed=done)
 
 
 def _terminal() -> bool:
