@@ -259,3 +259,24 @@ def test_counts_written_as_strings_of_digits_are_known(
     assert (call.usage.input_total, call.usage.output_total) == (100, 20)
     # gpt-4o-mini: $0.15/M input, $0.60/M output
     assert cost_total(call) == Decimal("0.000015") + Decimal("0.000012")
+
+
+def test_an_images_api_answer_has_its_time_and_its_api(
+    store: DuckDBStore, pricer: Pricer, tmp_path: Path
+) -> None:
+    answer = {
+        "created": NOV,
+        "data": [{"b64_json": "AAAA"}],
+        "usage": {
+            "input_tokens": 50,
+            "input_tokens_details": {"image_tokens": 40, "text_tokens": 10},
+            "output_tokens": 4160,
+            "total_tokens": 4210,
+        },
+    }
+    run(store, pricer, write_json(tmp_path / "img.json", answer), model="gpt-image-1")
+    (call,) = calls(store).values()
+    assert (call.api, call.started_at) == ("images", datetime(2026, 11, 1))
+    assert dict(call.usage.modalities) == {"input_uncached.image": 40}
+    # gpt-image-1: text in $5/M, image in $10/M, out $40/M
+    assert cost_total(call) == Decimal("0.00005") + Decimal("0.0004") + Decimal("0.1664")

@@ -13,8 +13,9 @@ Convention (``usage``):
   the shared rule of :func:`tokenomy.usage.base.split_input_modalities`), and
   ``output_tokens_details.image_tokens`` / ``audio_tokens`` are visible output. The Images API's
   usage (gpt-image-1: ``input_tokens_details: {text_tokens, image_tokens}``) has the same shape
-  and is read here too. Its output is images, but a body without an output detail does not say
-  how many, so nothing is assumed: its output stays text.
+  and is read here too (``api`` ``images``, its time from ``created``; it names no model: the
+  request's, or ``tokenomy import --model``). Its output is images, but a body without an output
+  detail does not say how many, so nothing is assumed: its output stays text.
 - The Realtime API's usage (its ``response.done`` event, whose ``response`` has no model: give it
   with ``tokenomy import --model``) has the same fields with the details in the singular
   (``input_token_details``, ``output_token_details``: text, audio and image tokens, its cache
@@ -232,17 +233,18 @@ def build(
     failure = failure_of(body)
     if failure is not None:
         extra = {**(extra or {}), FAILURE: failure}
+    images = "output" not in body and isinstance(body.get("data"), list)  # an Images API answer
     return Extracted(
         usage=usage,
         provider=provider,
-        api="responses",
+        api="images" if images else "responses",
         adapter=adapter,
         response_model=get_str(body, "model"),
         response_id=get_str(body, "id"),
         finish_reason=_finish_reason(body),
         tool_uses=tuple(t for t in (_tool_use(i) for i in output) if t is not None),
         service_tier=get_str(body, "service_tier"),
-        created_at=from_unix(body.get("created_at")),
+        created_at=from_unix(body.get("created_at") if "created_at" in body else body.get("created")),
         provider_reported_cost=cost,
         completion_text=_text(output),
         tool_text=tuple(t for t in (_call_text(i) for i in output) if t is not None),
