@@ -68,13 +68,20 @@ _ALIASES: Final[dict[str, str]] = {
 
 
 def canonical(name: str | None) -> str | None:
-    """The canonical provider id for ``name`` (case-insensitive), or the name lower-cased."""
+    """The canonical provider id for ``name`` (case-insensitive), or the name lower-cased.
+
+    A dotted name none of the aliases is (the Vercel AI SDK's ``xai.chat``, ``openai.responses``,
+    ``google.vertex.chat``, which it also sets as ``gen_ai.system``) is read up to its first dot
+    when that part is a known name."""
     if name is None:
         return None
     key = name.strip().lower()
     if not key:
         return None
-    return _ALIASES.get(key, key)
+    found = _ALIASES.get(key)
+    if found is None and "." in key:
+        found = _ALIASES.get(key.split(".", 1)[0])
+    return found or key
 
 
 def from_model_prefix(model: str | None) -> tuple[str | None, str | None]:

@@ -78,18 +78,21 @@ CACHE_READ: Final = (
     "gen_ai.usage.input_cached_tokens",
     "llm.token_count.prompt_details.cache_read",
     "ai.usage.cachedInputTokens",
+    "gen_ai.usage.details.cache_read_tokens",
 )
 CACHE_WRITE: Final = (
     "gen_ai.usage.cache_creation.input_tokens",
     "gen_ai.usage.cache_creation_input_tokens",
     "gen_ai.usage.input_cache_creation",
     "llm.token_count.prompt_details.cache_write",
+    "gen_ai.usage.details.cache_write_tokens",
 )
 REASONING: Final = (
     "gen_ai.usage.reasoning.output_tokens",
     "gen_ai.usage.reasoning_tokens",
     "llm.token_count.completion_details.reasoning",
     "ai.usage.reasoningTokens",
+    "gen_ai.usage.details.reasoning_tokens",
 )
 TOTAL: Final = (
     "gen_ai.usage.total_tokens",
@@ -203,13 +206,17 @@ def _json(value: Any) -> Any:
 
 def _summary_usage(attrs: Mapping[str, Any]) -> Usage:
     written = _count(attrs, CACHE_WRITE)
+    inputs, output, reasoning = _count(attrs, INPUT), _count(attrs, OUTPUT), _count(attrs, REASONING)
+    total = _count(attrs, TOTAL)
+    if inputs is not None and output is not None and reasoning and total == inputs + output + reasoning:
+        output += reasoning  # the total says the reasoning is on top of the output (see the docstring)
     usage = inclusive(
-        input_total=_count(attrs, INPUT),
+        input_total=inputs,
         cache_read=_count(attrs, CACHE_READ),
         cache_write_5m=written,
         cache_write_1h=None if written is None else 0,
-        output_total=_count(attrs, OUTPUT),
-        reasoning=_count(attrs, REASONING),
+        output_total=output,
+        reasoning=reasoning,
     )
     return with_modalities(usage, _modalities(attrs, usage))
 
@@ -223,26 +230,89 @@ def _modalities(attrs: Mapping[str, Any], usage: Usage) -> dict[str, int]:
 
 
 def _provider_usage(attrs: Mapping[str, Any]) -> Usage | None:
-    """The raw provider usage in ``ai.response.providerMetadata``, read by its adapter, if complete."""
+    """The raw provider usage a span carries, read by the provider's adapter, if complete: in the
+    Vercel AI SDK's ``ai.response.providerMetadata`` (its ``usage``, or the cache counts its v4
+    providers give there beside the summary's), or in Google ADK's ``gcp.vertex.agent.llm_response``
+    (the Gemini answer, its ``usage_metadata`` thoughts and cache included)."""
     metadata = _json(attrs.get("ai.response.providerMetadata"))
     for provider, entry in (metadata or {}).items() if isinstance(metadata, Mapping) else ():
-        usage = entry.get("usage") if isinstance(entry, Mapping) else None
-        if not isinstance(usage, Mapping):
+        if not isinstance(entry, Mapping):
             continue
-        body = {"usage": usage}
-        adapter = choose(body, provider=str(provider))
-        if adapter is None:
+        usage = entry.get("usage")
+        body = {"usage": usage} if isinstance(usage, Mapping) else _vercel_v4(str(provider), entry, attrs)
+        adapter = None if body is None else choose(body, provider=str(provider))
+        if body is None or adapter is None:
             continue
         found = adapter.extract(body).usage
         if found.input_total is not None and found.output_total is not None:
             return found
+    answer = _json(attrs.get("gcp.vertex.agent.llm_response"))
+    metadata = answer.get("usage_metadata") if isinstance(answer, Mapping) else None
+    if isinstance(metadata, Mapping):
+        body = {"usageMetadata": _camel(metadata)}
+        adapter = choose(body, provider="google")
+        gemini = None if adapter is None else adapter.extract(body).usage
+        if gemini is not None and gemini.input_total is not None and gemini.output_total is not None:
+            return gemini
     return None
 
 
+def _vercel_v4(provider: str, entry: Mapping[str, Any], attrs: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The provider usage a Vercel AI SDK v4 span implies: Anthropic's cache counts
+    (``cacheCreationInputTokens``, ``cacheReadInputTokens``) beside a ``promptTokens`` that is
+    Anthropic's exclusive ``input_tokens``; OpenAI's ``cachedPromptTokens`` and ``reasoningTokens``,
+    parts of its inclusive prompt and completion counts. None for anything else."""
+    prompt, completion = _count(attrs, INPUT), _count(attrs, OUTPUT)
+    if prompt is None or completion is None:
+        return None
+    if canonical(provider) == "anthropic" and {"cacheCreationInputTokens", "cacheReadInputTokens"} & set(
+        entry
+    ):
+        counts = {
+            "input_tokens": prompt,
+            "output_tokens": completion,
+            "cache_creation_input_tokens": _int(entry.get("cacheCreationInputTokens")) or 0,
+            "cache_read_input_tokens": _int(entry.get("cacheReadInputTokens")) or 0,
+        }
+        return {"type": "message", "usage": counts}
+    if canonical(provider) == "openai" and {"cachedPromptTokens", "reasoningTokens"} & set(entry):
+        details = {"cached_tokens": _int(entry.get("cachedPromptTokens")) or 0}
+        reasoning = {"reasoning_tokens": _int(entry.get("reasoningTokens")) or 0}
+        return {
+            "object": "chat.completion",
+            "usage": {
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "prompt_tokens_details": details,
+                "completion_tokens_details": reasoning,
+            },
+        }
+    return None
+
+
+def _camel(value: Any) -> Any:
+    """A google-genai object dumped with Python names (``prompt_token_count``) as the API writes it
+    (``promptTokenCount``), which the Gemini adapter reads."""
+    if isinstance(value, Mapping):
+        return {_camel_name(str(k)): _camel(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_camel(v) for v in value]
+    return value
+
+
+def _camel_name(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
 def _reconcile(exact: Usage, summary: Usage) -> Usage:
+    """The provider's usage, flagged when the span's summary counts fit none of its readings: the
+    input inclusive of the cache or not; the output inclusive of the reasoning or not (Google ADK
+    sets the output to Gemini's candidates, its thoughts left out)."""
     inputs = {exact.input_total, exact.input_uncached}
+    outputs = {exact.output_total, exact.output_visible}
     agrees_in = summary.input_total is None or summary.input_total in inputs
-    agrees_out = summary.output_total is None or summary.output_total == exact.output_total
+    agrees_out = summary.output_total is None or summary.output_total in outputs
     return exact if agrees_in and agrees_out else flagged(exact, Quality.TOTAL_MISMATCH)
 
 
@@ -338,7 +408,7 @@ def _extra(attrs: Mapping[str, Any], request_model: str | None, operation: str |
         extra["request_model"] = request_model
     if operation:
         extra["operation"] = operation
-    cost = to_decimal(attrs.get("gen_ai.usage.cost"))
+    cost = to_decimal(_first(attrs, ("gen_ai.usage.cost", "operation.cost")))  # OpenLit's, Pydantic AI's
     if cost is not None:
         extra["instrumentation_cost"] = cost
     streamed = _first(attrs, STREAMED)
