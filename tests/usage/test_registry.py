@@ -17,6 +17,8 @@ SHAPES: dict[str, dict[str, Any]] = {
     "deepseek.chat": {"usage": {"prompt_tokens": 1, "completion_tokens": 1, "prompt_cache_hit_tokens": 0}},
     "openrouter.chat": {"usage": {"prompt_tokens": 1, "completion_tokens": 1, "cost": 0.1}},
     "openrouter.responses": {"usage": {"input_tokens": 1, "output_tokens": 1, "total_tokens": 2, "cost": 0}},
+    "cohere.chat": {"message": {"content": []}, "usage": {"billed_units": {"input_tokens": 1}}},
+    "ollama.chat": {"model": "llama3.2", "done": True, "eval_count": 1},
 }
 
 
@@ -91,5 +93,7 @@ def test_resolve_accepts_names_providers_and_families() -> None:
         UsageError, match=r"ambiguous: name one of openai\.embeddings, openai\.responses, openai\.chat"
     ):
         resolve("openai")
-    with pytest.raises(UsageError, match="no usage adapter named 'cohere'"):
-        resolve("cohere")
+    assert resolve("cohere").name == "cohere.chat"
+    assert resolve("ollama").name == "ollama.chat"
+    with pytest.raises(UsageError, match="no usage adapter named 'mystery'"):
+        resolve("mystery")

@@ -20,8 +20,10 @@ from tokenomy.providers import canonical
 from tokenomy.usage import (
     anthropic,
     bedrock,
+    cohere,
     deepseek,
     gemini,
+    ollama,
     openai_chat,
     openai_embeddings,
     openai_responses,
@@ -43,6 +45,8 @@ ADAPTERS: Final[Mapping[str, Adapter]] = MappingProxyType(
             openai_chat.ADAPTER,
             gemini.ADAPTER,
             bedrock.ADAPTER,
+            cohere.ADAPTER,
+            ollama.ADAPTER,
         )
     }
 )
