@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.importers import samples
-from tests.importers.support import assert_adds_up, calls, run, write_json, write_lines
+from tests.importers.support import assert_adds_up, calls, cost_total, run, write_json, write_lines
 from tokenomy.importers.langfuse_usage import langfuse_usage
 from tokenomy.pricing import Pricer
 from tokenomy.schema import Quality, Status
@@ -136,3 +136,163 @@ def test_a_status_message_is_an_error_type_only_when_it_is_a_classification(
     run(store, pricer, write_json(tmp_path / "trace.json", trace))
     failed = calls(store)[trace["observations"][-1]["id"]]
     assert (failed.status, failed.error_type) == (Status.ERROR, expected)
+
+
+def _generation(obs_id: str, model: str, details: dict[str, int], **extra: object) -> dict[str, object]:
+    return {
+        "id": obs_id,
+        "traceId": f"trace-{obs_id}",
+        "type": "GENERATION",
+        "startTime": "2025-09-01T10:00:00.000Z",
+        "endTime": "2025-09-01T10:00:02.000Z",
+        "model": model,
+        "usageDetails": details,
+        **extra,
+    }
+
+
+def test_litellm_usage_details_count_the_cache_writes_once(
+    store: DuckDBStore, pricer: Pricer, tmp_path: Path
+) -> None:
+    """LiteLLM's integration writes input = prompt_tokens - cache reads, its prompt_tokens counting
+    the writes, and total = prompt + completion: 4410 + 300 + 120 = 4830 adds up only if the 4000
+    writes are inside the input."""
+    details = {
+        "input": 4410,
+        "output": 120,
+        "total": 4830,
+        "cache_creation_input_tokens": 4000,
+        "cache_read_input_tokens": 300,
+    }
+    obs = _generation("gen-ll", "claude-3-5-sonnet-20241022", details, costDetails={"total": 0.01812})
+    summary = run(store, pricer, write_json(tmp_path / "page.json", {"data": [obs]}))
+    assert (summary.calls, summary.rejected) == (1, 0)
+    call = calls(store)["gen-ll"]
+    assert tuple(call.usage.buckets().values()) == (410, 300, 4000, 0, 120, 0)
+    assert call.usage.ok
+    # claude-3-5-sonnet: $3/M input, $0.30/M cache read, $3.75/M 5m write, $15/M output:
+    # 0.00123 + 0.00009 + 0.015 + 0.0018 = 0.01812
+    assert cost_total(call) == Decimal("0.01812") == call.provider_reported_cost
+
+
+@pytest.mark.parametrize(
+    ("details", "expected", "flag"),
+    [
+        # an exclusive writer with LiteLLM's spellings: its total counts the writes
+        (
+            {"input": 410, "output": 120, "total": 4830, "cache_creation_input_tokens": 4000,
+             "cache_read_input_tokens": 300},
+            (410, 300, 4000, 0, 120, 0),
+            None,
+        ),
+        # an older LiteLLM: prompt_tokens (410 + 300) left the 4000 writes out, and so did its total
+        (
+            {"input": 410, "output": 120, "total": 830, "cache_creation_input_tokens": 4000,
+             "cache_read_input_tokens": 300},
+            (410, 300, 4000, 0, 120, 0),
+            None,
+        ),
+        # no total (LiteLLM always writes one): the keys are read as exclusive
+        (
+            {"input": 4410, "output": 120, "cache_creation_input_tokens": 4000,
+             "cache_read_input_tokens": 300},
+            (4410, 300, 4000, 0, 120, 0),
+            None,
+        ),
+        # a total that neither reading reaches (4830 with writes on top, 830 inside) is flagged
+        (
+            {"input": 410, "output": 120, "total": 900, "cache_creation_input_tokens": 4000,
+             "cache_read_input_tokens": 300},
+            (410, 300, 4000, 0, 120, 0),
+            Quality.TOTAL_MISMATCH,
+        ),
+    ],
+)  # fmt: skip
+def test_litellm_usage_details_readings(
+    details: dict[str, int], expected: tuple[int | None, ...], flag: Quality | None
+) -> None:
+    usage = langfuse_usage(details)
+    assert tuple(usage.buckets().values()) == expected
+    assert usage.quality == ((flag,) if flag else ())
+
+
+def test_langchain_ephemeral_keys_are_the_ttl_of_the_cache_writes(
+    store: DuckDBStore, pricer: Pricer, tmp_path: Path
+) -> None:
+    """langchain-anthropic lists the writes as cache_creation and again as their TTL split; Langfuse's
+    handler subtracted 600 + 1500 + 0 + 1500 from the 2107 input tokens, floored at 0."""
+    details = {
+        "input": 0,
+        "input_cache_read": 600,
+        "input_cache_creation": 1500,
+        "input_ephemeral_5m_input_tokens": 0,
+        "input_ephemeral_1h_input_tokens": 1500,
+        "output": 80,
+        "total": 2187,
+    }
+    trace = {
+        "id": "trace-lc",
+        "sessionId": "s-lc",
+        "observations": [
+            {"id": "chain", "traceId": "trace-lc", "type": "CHAIN", "name": "RunnableSequence"},
+            _generation("gen-lc", "claude-sonnet-4-20250514", details, parentObservationId="chain"),
+        ],
+    }
+    run(store, pricer, write_json(tmp_path / "trace.json", trace))
+    call = calls(store)["gen-lc"]
+    # the uncached input is the total less every other part: 2187 - 600 - 1500 - 80 = 7
+    assert tuple(call.usage.buckets().values()) == (7, 600, 0, 1500, 80, 0)
+    assert call.usage.ok
+    # claude-sonnet-4: $3/M input, $0.30/M cache read, $6/M 1h write, $15/M output:
+    # 0.000021 + 0.00018 + 0.009 + 0.0012 = 0.010401
+    assert cost_total(call) == Decimal("0.010401")
+
+
+@pytest.mark.parametrize(
+    ("details", "expected", "flag"),
+    [
+        # input above 0: nothing was floored, it lost the 1500 writes twice: 40 + 1500 = 1540
+        (
+            {"input": 40, "input_cache_read": 600, "input_cache_creation": 1500,
+             "input_ephemeral_5m_input_tokens": 1000, "input_ephemeral_1h_input_tokens": 500,
+             "output": 80, "total": 3720},
+            (1540, 600, 1000, 500, 80, 0),
+            None,
+        ),
+        # floored at 0 and no total: the uncached input is unknown, never 0
+        (
+            {"input": 0, "input_cache_read": 600, "input_cache_creation": 1500,
+             "input_ephemeral_1h_input_tokens": 1500, "output": 80},
+            (None, 600, 0, 1500, 80, 0),
+            None,
+        ),
+        # newer langchain-anthropic: cache_creation 0 once the split is given, input subtracted once
+        (
+            {"input": 7, "input_cache_read": 600, "input_cache_creation": 0,
+             "input_ephemeral_5m_input_tokens": 0, "input_ephemeral_1h_input_tokens": 1500,
+             "output": 80, "total": 2187},
+            (7, 600, 0, 1500, 80, 0),
+            None,
+        ),
+        # a split that does not add up to the writes (1200 of 1500) is flagged
+        (
+            {"input": 40, "input_cache_read": 600, "input_cache_creation": 1500,
+             "input_ephemeral_1h_input_tokens": 1200, "output": 80},
+            (1240, 600, 0, 1200, 80, 0),
+            Quality.CACHE_SPLIT_MISMATCH,
+        ),
+        # a total that needs more uncached input than the floor could hide (2000 > 1500) is flagged
+        (
+            {"input": 0, "input_cache_read": 600, "input_cache_creation": 1500,
+             "input_ephemeral_1h_input_tokens": 1500, "output": 80, "total": 4180},
+            (2000, 600, 0, 1500, 80, 0),
+            Quality.TOTAL_MISMATCH,
+        ),
+    ],
+)  # fmt: skip
+def test_ephemeral_split_readings(
+    details: dict[str, int], expected: tuple[int | None, ...], flag: Quality | None
+) -> None:
+    usage = langfuse_usage(details)
+    assert tuple(usage.buckets().values()) == expected
+    assert usage.quality == ((flag,) if flag else ())

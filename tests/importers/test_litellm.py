@@ -5,14 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.conftest import real_data_path
 from tests.importers import samples
 from tests.importers.support import assert_adds_up, calls, close_to, cost_total, run, write_json, write_lines
+from tokenomy.importers import detect
 from tokenomy.importers.ids import short_hash
 from tokenomy.importers.litellm_usage import litellm_usage
+from tokenomy.importers.reading import Source
 from tokenomy.pricing import Pricer
 from tokenomy.schema import Quality, Status
 from tokenomy.store import DuckDBStore
@@ -227,3 +230,132 @@ def test_an_error_class_that_is_free_text_is_not_stored(
     assert (stored["req-kept"].error_type, stored["req-kept"].http_status) == ("litellm.RateLimitError", 429)
     assert (stored["req-free"].status, stored["req-free"].error_type) == (Status.ERROR, None)
     assert stored["req-free"].http_status == 429
+
+
+def _payload(number: int, kind: str) -> dict[str, Any]:
+    """A standard logging payload of one of four kinds, with LiteLLM's cost of it."""
+    base: dict[str, Any] = {
+        "id": f"pl-{number}",
+        "status": "success",
+        "startTime": 1748736000.0 + number,  # 2025-06-01
+        "endTime": 1748736001.0 + number,
+        "metadata": {},
+    }
+    if kind == "chat":  # gpt-4o-mini: 600 x $0.15/M + 400 x $0.075/M + 200 x $0.60/M = $0.00024
+        usage = {
+            "prompt_tokens": 1000,
+            "completion_tokens": 200,
+            "prompt_tokens_details": {"cached_tokens": 400},
+        }
+        return base | {
+            "call_type": "acompletion",
+            "model": "gpt-4o-mini",
+            "response_cost": 0.00024,
+            "response": {"id": f"r-{number}", "object": "chat.completion", "usage": usage},
+        }
+    if kind == "anthropic":
+        # claude-3-5-haiku: prompt_tokens 2000 holds 1000 reads and 500 writes: 500 x $0.80/M +
+        # 1000 x $0.08/M + 500 x $1/M + 100 x $4/M = $0.00138
+        usage = {
+            "prompt_tokens": 2000,
+            "completion_tokens": 100,
+            "cache_read_input_tokens": 1000,
+            "cache_creation_input_tokens": 500,
+        }
+        return base | {
+            "call_type": "acompletion",
+            "model": "claude-3-5-haiku-20241022",
+            "custom_llm_provider": "anthropic",
+            "response_cost": 0.00138,
+            "response": {"id": f"r-{number}", "usage": usage},
+        }
+    if kind == "responses":
+        # gpt-4.1-mini: 500 x $0.40/M + 500 x $0.10/M + 100 x $1.60/M = $0.00041
+        usage = {
+            "input_tokens": 1000,
+            "output_tokens": 100,
+            "input_tokens_details": {"cached_tokens": 500},
+            "output_tokens_details": {"reasoning_tokens": 0},
+        }
+        return base | {
+            "call_type": "aresponses",
+            "model": "gpt-4.1-mini",
+            "response_cost": 0.00041,
+            "response": {"id": f"r-{number}", "object": "response", "usage": usage},
+        }
+    # text-embedding-3-small: 1000 x $0.02/M = $0.00002
+    usage = {"prompt_tokens": 1000, "completion_tokens": 0, "total_tokens": 1000}
+    return base | {
+        "call_type": "aembedding",
+        "model": "text-embedding-3-small",
+        "response_cost": 0.00002,
+        "response": {"object": "list", "usage": usage},
+    }
+
+
+_KINDS = ("chat", "anthropic", "responses", "embedding")
+_COSTS = {"chat": "0.00024", "anthropic": "0.00138", "responses": "0.00041", "embedding": "0.00002"}
+
+
+def test_logging_payload_lines_are_not_read_as_one_stream(
+    store: DuckDBStore, pricer: Pricer, tmp_path: Path
+) -> None:
+    """A payload's ``metadata`` field is no Bedrock ``metadata`` event: twelve payloads are twelve calls,
+    even when the first has none of the keys only payloads have (``hidden_params``...)."""
+    payloads = [_payload(n, _KINDS[n % 4]) for n in range(12)]
+    path = write_lines(tmp_path / "payloads.jsonl", payloads)
+    assert detect(Source(path)).name == "litellm"
+    summary = run(store, pricer, path)
+    assert (summary.calls, summary.rejected) == (12, 0)
+    stored = calls(store)
+    for n in range(12):
+        call = stored[f"pl-{n}"]
+        assert cost_total(call) == Decimal(_COSTS[_KINDS[n % 4]]) == call.provider_reported_cost
+    assert sum(cost_total(c) or 0 for c in stored.values()) == Decimal("0.00615")
+
+
+def test_a_bedrock_stream_as_json_lines_is_still_one_stream(
+    store: DuckDBStore, pricer: Pricer, tmp_path: Path
+) -> None:
+    """A wrapped Bedrock event is its wrapper alone, so its lines are still read as one stream."""
+    usage = {"inputTokens": 30, "outputTokens": 12, "totalTokens": 42}
+    events = [
+        {"messageStart": {"role": "assistant"}},
+        {"contentBlockDelta": {"delta": {"text": "Hello"}, "contentBlockIndex": 0}},
+        {"contentBlockStop": {"contentBlockIndex": 0}},
+        {"messageStop": {"stopReason": "end_turn"}},
+        {"metadata": {"usage": usage, "metrics": {"latencyMs": 400}}},
+    ]
+    path = write_lines(tmp_path / "converse-stream.jsonl", events)
+    assert detect(Source(path)).name == "provider"
+    summary = run(store, pricer, path)
+    assert (summary.calls, summary.rejected) == (1, 0)
+    (call,) = calls(store).values()
+    assert (call.usage.input_total, call.usage.output_total, call.finish_reason) == (30, 12, "end_turn")
+
+
+def test_a_responses_row_is_read_with_the_responses_convention(
+    store: DuckDBStore, pricer: Pricer, tmp_path: Path
+) -> None:
+    row = _payload(0, "responses")
+    run(store, pricer, write_json(tmp_path / "row.json", row))
+    call = calls(store)["pl-0"]
+    assert (call.operation, call.api) == ("chat", "responses")
+    # input_tokens 1000 includes the 500 cached reads
+    assert tuple(call.usage.buckets().values()) == (500, 500, 0, 0, 100, 0)
+    assert cost_total(call) == Decimal("0.00041")
+
+
+def test_a_usage_object_without_counts_falls_back_to_the_row_counts(
+    store: DuckDBStore, pricer: Pricer, tmp_path: Path
+) -> None:
+    row = _payload(0, "responses") | {"prompt_tokens": 1000, "completion_tokens": 100}
+    row["response"]["usage"] = {"input_tokens": None, "output_tokens": None, "input_tokens_details": {}}
+    run(store, pricer, write_json(tmp_path / "row.json", row))
+    usage = calls(store)["pl-0"].usage
+    assert (usage.input_total, usage.output_total, usage.input_uncached, usage.output_visible) == (
+        1000,
+        100,
+        None,
+        None,
+    )

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import json
+import zlib
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 
+import pytest
 import yaml
 
 from tests.conftest import real_data_path
-from tests.importers.support import assert_adds_up, calls, run, write_json
-from tokenomy.importers import detect
+from tests.importers.support import assert_adds_up, calls, cost_total, run, write_json
+from tokenomy.importers import detect, recordings
 from tokenomy.importers.reading import Source
 from tokenomy.pricing import Pricer
 from tokenomy.store import DuckDBStore
@@ -181,3 +185,126 @@ def test_every_real_cassette_imports_with_buckets_that_add_up(store: DuckDBStore
         assert call.cost is not None
         if call.status == "ok":
             assert call.cost.priced, f"{call.id} ({call.model}) is unpriced: {call.cost.reason}"
+
+
+def _compressed_cassette(path: Path, body: bytes, encoding: str) -> Path:
+    """A cassette as vcrpy writes it without ``decode_compressed_response``: the body as it came."""
+    interaction = {
+        "request": {
+            "method": "POST",
+            "uri": "https://api.openai.com/v1/chat/completions",
+            "body": json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}),
+        },
+        "response": {
+            "status": {"code": 200},
+            "headers": {"Content-Encoding": [encoding], "Content-Type": ["application/json"]},
+            "body": {"string": body},
+        },
+    }
+    path.write_text(yaml.safe_dump({"interactions": [interaction], "version": 1}), encoding="utf-8")
+    return path
+
+
+# gpt-4o-2024-08-06: 176 uncached x $2.50/M + 1024 cached x $1.25/M + 30 output x $10/M = $0.00202
+CHAT_COST = Decimal("0.00202")
+
+
+def test_a_gzip_cassette_body_is_decoded(tmp_path: Path, store: DuckDBStore, pricer: Pricer) -> None:
+    path = _compressed_cassette(tmp_path / "gz.yaml", gzip.compress(json.dumps(CHAT_BODY).encode()), "gzip")
+    assert "!!binary" in path.read_text(encoding="utf-8")
+    summary = run(store, pricer, path)
+    assert (summary.calls, summary.rejected) == (1, 0)
+    chat = calls(store)["chatcmpl-rec-1"]
+    assert (chat.usage.input_uncached, chat.usage.cache_read, chat.usage.output_visible) == (176, 1024, 30)
+    assert cost_total(chat) == CHAT_COST
+
+
+@pytest.mark.parametrize("raw", [False, True])
+def test_a_deflate_har_body_in_base64_is_decoded(
+    tmp_path: Path, store: DuckDBStore, pricer: Pricer, raw: bool
+) -> None:
+    """deflate is zlib-wrapped by the standard, raw from some servers: both are read."""
+    data = json.dumps(CHAT_BODY).encode()
+    if raw:
+        packer = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+        packed = packer.compress(data) + packer.flush()
+    else:
+        packed = zlib.compress(data)
+    path = write_json(
+        tmp_path / "deflate.har", _har(base64.b64encode(packed).decode(), "deflate", base64=True)
+    )
+    summary = run(store, pricer, path)
+    assert (summary.calls, summary.rejected) == (1, 0)
+    assert cost_total(calls(store)["chatcmpl-rec-1"]) == CHAT_COST
+
+
+def test_a_har_body_stored_decoded_beside_its_gzip_header_is_read_as_it_is(
+    tmp_path: Path, store: DuckDBStore, pricer: Pricer
+) -> None:
+    """HAR tools keep the decoded text and the original Content-Encoding header, as text or base64."""
+    text = json.dumps(CHAT_BODY)
+    plain = _har(text, "gzip")
+    encoded = _har(base64.b64encode(text.encode()).decode(), "gzip", base64=True)
+    assert run(store, pricer, write_json(tmp_path / "plain.har", plain)).calls == 1
+    assert run(store, pricer, write_json(tmp_path / "b64.har", encoded)).duplicates == 1
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body", "reason"),
+    [
+        ("gzip", b"\x1f\x8b\x08\x00 cut short", "the bytes are not gzip"),
+        ("br", b"\x8b\x02\x80 compressed", "br needs the brotli (or brotlicffi) module"),
+        ("zstd", b"\x28\xb5\x2f\xfd compressed", "'zstd' is not decoded here"),
+    ],
+)
+def test_a_body_that_cannot_be_decoded_is_rejected_saying_why(
+    tmp_path: Path,
+    store: DuckDBStore,
+    pricer: Pricer,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    encoding: str,
+    body: bytes,
+    reason: str,
+) -> None:
+    monkeypatch.setattr(recordings, "_brotli", lambda: None)  # whether or not one is installed here
+    summary = run(store, pricer, _compressed_cassette(tmp_path / "bad.yaml", body, encoding))
+    assert (summary.calls, summary.rejected) == (0, 1)
+    error = summary.files[0].errors[0]
+    assert error.field == "response.body"
+    assert f"Content-Encoding is {encoding} and it cannot be decoded: {reason}" in str(error)
+
+
+def test_a_br_body_is_decoded_with_the_installed_brotli_module(
+    tmp_path: Path, store: DuckDBStore, pricer: Pricer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The br path hands the bytes to the Brotli module (a stand-in here: none need be installed)."""
+    packed = b"BR:" + json.dumps(CHAT_BODY).encode()
+    stand_in = SimpleNamespace(decompress=lambda data: data.removeprefix(b"BR:"))
+    monkeypatch.setattr(recordings, "_brotli", lambda: stand_in)
+    summary = run(store, pricer, _compressed_cassette(tmp_path / "br.yaml", packed, "br"))
+    assert (summary.calls, summary.rejected) == (1, 0)
+    assert cost_total(calls(store)["chatcmpl-rec-1"]) == CHAT_COST
+
+
+def _har(text: str, encoding: str, *, base64: bool = False) -> dict[str, object]:
+    content = {"mimeType": "application/json", "text": text} | ({"encoding": "base64"} if base64 else {})
+    request = {
+        "method": "POST",
+        "url": "https://api.openai.com/v1/chat/completions",
+        "postData": {
+            "text": json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]})
+        },
+    }
+    response = {
+        "status": 200,
+        "headers": [{"name": "content-encoding", "value": encoding}],
+        "content": content,
+    }
+    entry = {
+        "startedDateTime": "2024-10-27T03:33:20.000Z",
+        "time": 900,
+        "request": request,
+        "response": response,
+    }
+    return {"log": {"version": "1.2", "entries": [entry]}}

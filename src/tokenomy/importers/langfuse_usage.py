@@ -20,6 +20,27 @@ Modalities: a key naming audio, image or video (``input_audio_tokens``, ``output
 ``input_cached_audio_tokens``) is, like every Langfuse key, its own exclusive part; its count is
 added to its bucket as above and also recorded as that bucket's modality count
 (:attr:`Usage.modalities`, ``input_uncached.audio``...). Reasoning is text.
+
+Two writers break the rule that every key is its own exclusive part, and are read as they write:
+
+- LiteLLM's Langfuse integration writes ``input`` = ``prompt_tokens - cache_read_input_tokens``
+  beside ``cache_read_input_tokens``, ``cache_creation_input_tokens`` and ``total`` =
+  ``prompt_tokens + completion_tokens``. Its ``prompt_tokens`` includes the cache writes
+  (:mod:`tokenomy.importers.litellm_usage`), so its ``input`` does too: adding the writes on top
+  would count them twice. A ``total`` equal to the sum *without* ``cache_creation_input_tokens``
+  is LiteLLM's (an exclusive writer's total counts the writes): the writes are then taken out of
+  ``input``, or, when ``input`` is smaller than the writes (an older LiteLLM, whose
+  ``prompt_tokens`` left them out), kept on top, as :mod:`~tokenomy.importers.litellm_usage` does.
+  Without a ``total`` (LiteLLM always writes one) the keys are read as exclusive.
+- Langfuse's LangChain ``CallbackHandler`` flattens every ``input_token_details`` key to
+  ``input_<key>`` and subtracts each from ``input`` (floored at 0). langchain-anthropic lists the
+  cache writes twice there: ``cache_creation`` and their TTL split ``ephemeral_5m_input_tokens`` /
+  ``ephemeral_1h_input_tokens``. The ``input_ephemeral_*`` keys are therefore the TTL split of
+  ``input_cache_creation``, not more tokens; and ``input`` lost the writes twice, so the uncached
+  input is ``input`` plus the split when ``input`` is above 0, else (the floor may have hidden up to
+  the split) ``total`` minus every other part, and unknown (None) without a ``total``. Without an
+  ``input_cache_creation`` (newer langchain-anthropic sets it to 0 once it gives the split) the
+  split keys are the cache writes themselves.
 """
 
 from __future__ import annotations
@@ -30,6 +51,8 @@ from typing import Any, Final
 from tokenomy.schema import MODAL_BUCKETS, MODALITIES, Quality, Usage
 from tokenomy.usage.base import get_int
 
+_WRITES: Final = "cache_write"
+"""The pseudo-bucket of cache writes whose TTL the key does not state: 5 minutes unless a split says."""
 _BUCKET_OF: Final[dict[str, str]] = {
     "input": "input_uncached",
     "input_tokens": "input_uncached",
@@ -39,9 +62,9 @@ _BUCKET_OF: Final[dict[str, str]] = {
     "input_cache_read": "cache_read",
     "input_cached": "cache_read",
     "cache_read_input_tokens": "cache_read",
-    "input_cache_creation": "cache_write_5m",
-    "input_cache_write": "cache_write_5m",
-    "cache_creation_input_tokens": "cache_write_5m",
+    "input_cache_creation": _WRITES,
+    "input_cache_write": _WRITES,
+    "cache_creation_input_tokens": _WRITES,
     "input_cache_creation_5m": "cache_write_5m",
     "input_cache_creation_1h": "cache_write_1h",
     "output": "output_visible",
@@ -52,6 +75,8 @@ _BUCKET_OF: Final[dict[str, str]] = {
     "output_reasoning": "reasoning",
     "reasoning_tokens": "reasoning",
 }
+_LITELLM_WRITES: Final = "cache_creation_input_tokens"
+"""LiteLLM's spelling of the cache writes, which its ``input`` also counts (see the module docstring)."""
 _TOTALS: Final = frozenset({"total", "total_tokens"})
 _MODAL_BUCKETS: Final = frozenset(MODAL_BUCKETS)
 
@@ -63,11 +88,16 @@ def langfuse_usage(details: Mapping[str, Any]) -> Usage:
     at 0, because Langfuse lists every usage type it knows of.
     """
     buckets: dict[str, int] = {}
+    split: dict[str, int] = {}
     modal: dict[str, int] = {}
     understood = True
     for key in details:
         count = get_int(details, key)
         if count is None or key in _TOTALS:
+            continue
+        ttl = _split_bucket(key.lower())
+        if ttl is not None:
+            split[ttl] = split.get(ttl, 0) + count
             continue
         bucket = _bucket(key.lower())
         if bucket is None:
@@ -78,10 +108,71 @@ def langfuse_usage(details: Mapping[str, Any]) -> Usage:
         if modality is not None and bucket in _MODAL_BUCKETS:
             modal[f"{bucket}.{modality}"] = modal.get(f"{bucket}.{modality}", 0) + count
     total = next((get_int(details, k) for k in _TOTALS if get_int(details, k) is not None), None)
-    usage = _usage(buckets, modal, ())
-    if understood and total is not None and usage.total is not None and usage.total != total:
-        return _usage(buckets, modal, (Quality.TOTAL_MISMATCH,))
+    flags: list[Quality] = []
+    written = buckets.pop(_WRITES, None)
+    check, unknown = True, frozenset[str]()
+    if split:
+        unknown = _with_split(buckets, written, split, total if understood else None, flags)
+    else:
+        if written is not None:
+            buckets["cache_write_5m"] = buckets.get("cache_write_5m", 0) + written
+        check = _litellm_input(buckets, get_int(details, _LITELLM_WRITES), total if understood else None)
+    usage = _usage(buckets, modal, tuple(flags), unknown)
+    if check and understood and total is not None and usage.total is not None and usage.total != total:
+        return _usage(buckets, modal, (*flags, Quality.TOTAL_MISMATCH), unknown)
     return usage
+
+
+def _litellm_input(buckets: dict[str, int], writes: int | None, total: int | None) -> bool:
+    """Take LiteLLM's cache writes out of its ``input``, which counts them (see the module docstring).
+
+    LiteLLM's total is ``input + reads + output``, whichever LiteLLM wrote it, so a total that
+    leaves the writes out tells its usage from an exclusive writer's. Returns False when the total
+    is known not to count the writes (an older LiteLLM's), so that it is not checked against them.
+    """
+    uncached = buckets.get("input_uncached")
+    if not writes or uncached is None or total is None or sum(buckets.values()) - writes != total:
+        return True
+    if uncached >= writes:
+        buckets["input_uncached"] = uncached - writes
+        return True
+    return False  # writes above the input: an older LiteLLM's, on top of prompt_tokens and its total
+
+
+def _with_split(
+    buckets: dict[str, int],
+    written: int | None,
+    split: Mapping[str, int],
+    total: int | None,
+    flags: list[Quality],
+) -> frozenset[str]:
+    """Place LangChain's ephemeral TTL split: the same tokens as ``input_cache_creation``, subtracted
+    from ``input`` twice by Langfuse's handler (see the module docstring). Returns the buckets left
+    unknown: the uncached input, when Langfuse's floor hid it and no total tells it."""
+    for bucket, count in split.items():
+        buckets[bucket] = buckets.get(bucket, 0) + count
+    described = sum(split.values())
+    if not written:
+        return frozenset()  # the split alone names the writes
+    if not described:  # a split of zeros says nothing: the writes' TTL is unstated
+        buckets["cache_write_5m"] = buckets.get("cache_write_5m", 0) + written
+        return frozenset()
+    if described != written:
+        flags.append(Quality.CACHE_SPLIT_MISMATCH)
+    reported = buckets.get("input_uncached")
+    if reported is None:
+        return frozenset()
+    if reported > 0:
+        buckets["input_uncached"] = reported + described
+        return frozenset()
+    if total is None:
+        return frozenset({"input_uncached"})
+    # Langfuse floored input at 0, hiding up to the split: the total tells what it hid
+    uncached = total - sum(v for k, v in buckets.items() if k != "input_uncached")
+    buckets["input_uncached"] = uncached
+    if not 0 <= uncached <= described:
+        flags.append(Quality.TOTAL_MISMATCH)
+    return frozenset()
 
 
 def _bucket(key: str) -> str | None:
@@ -96,6 +187,15 @@ def _bucket(key: str) -> str | None:
     return None
 
 
+def _split_bucket(key: str) -> str | None:
+    """The bucket of a LangChain ephemeral TTL key (``input_ephemeral_1h_input_tokens``), else None."""
+    if "ephemeral" not in key:
+        return None
+    if "1h" in key.split("_"):
+        return "cache_write_1h"
+    return "cache_write_5m" if "5m" in key.split("_") else None
+
+
 def _modality(key: str) -> str | None:
     """The non-text modality a key names (``input_audio_tokens``: audio), or None for text. A
     document (Gemini's ``DOCUMENT`` modality, PDF pages) is billed as image tokens."""
@@ -105,12 +205,18 @@ def _modality(key: str) -> str | None:
     return next((m for m in MODALITIES if m in words), None)
 
 
-def _usage(buckets: Mapping[str, int], modal: Mapping[str, int], quality: tuple[Quality, ...]) -> Usage:
-    """A side with no key at all is unknown (None); a side with some keys has its other buckets at 0."""
+def _usage(
+    buckets: Mapping[str, int],
+    modal: Mapping[str, int],
+    quality: tuple[Quality, ...],
+    unknown: frozenset[str] = frozenset(),
+) -> Usage:
+    """A side with no key at all is unknown (None); a side with some keys has its other buckets at 0,
+    but for those in ``unknown``."""
 
     def side(*names: str) -> list[int | None]:
         known = any(name in buckets for name in names)
-        return [buckets.get(name, 0) if known else None for name in names]
+        return [buckets.get(name, 0) if known and name not in unknown else None for name in names]
 
     uncached, read, w5m, w1h = side("input_uncached", "cache_read", "cache_write_5m", "cache_write_1h")
     visible, reasoning = side("output_visible", "reasoning")

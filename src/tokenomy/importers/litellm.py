@@ -5,7 +5,9 @@ Both record one call each. A file may hold one row, a JSON list of rows, or JSON
 Mapping: the id is ``request_id`` (spend log) or ``id`` (payload), the provider's own response
 id, so a call logged by LiteLLM and captured elsewhere is stored once. Usage comes from the full
 usage object (the payload's ``response.usage``, or the spend log's ``metadata.usage_object``),
-read with LiteLLM's convention (:mod:`tokenomy.importers.litellm_usage`), else from the flat
+read with LiteLLM's convention (:mod:`tokenomy.importers.litellm_usage`), or with the Responses
+API's when it has that shape (``input_tokens``...: an ``aresponses`` row keeps the upstream's
+usage), else (no usage object, or one giving neither side's total) from the flat
 ``prompt_tokens``/``completion_tokens`` with the split unknown. LiteLLM's own cost (``spend`` or
 ``response_cost``) is kept as ``provider_reported_cost`` for reconciliation; tokenomy prices the
 call itself. Attribution: ``end_user`` (else the key's user) is the user, the key's team alias
@@ -51,6 +53,7 @@ from tokenomy.native import FieldError
 from tokenomy.pricing.catalog import provider_of_model
 from tokenomy.providers import canonical, from_model_prefix
 from tokenomy.schema import Attribution, Call, Charge, Content, Status, Usage
+from tokenomy.usage.openai_responses import responses_usage
 
 _SPEND_KEYS: Final = frozenset({"request_id", "spend", "call_type"})
 _PAYLOAD_KEYS: Final = frozenset({"response_cost", "call_type"})
@@ -60,8 +63,20 @@ _MCP_CALL_TYPES: Final = frozenset({"call_mcp_tool", "mcp_tool_call", "list_mcp_
 _ROW_KEYS: Final = frozenset({"request_id", "call_type", "model", "spend", "response_cost"})
 """A row holds at least one of these; any other object is not a LiteLLM record (rejected, not stored)."""
 _PAYLOAD_HINTS: Final = frozenset(
-    {"model_map_information", "hidden_params", "standard_built_in_tools_params"}
+    {
+        "model_map_information",
+        "hidden_params",
+        "standard_built_in_tools_params",
+        "custom_llm_provider",
+        "model_group",
+        "saved_cache_cost",
+        "response_cost_failure_debug_info",
+    }
 )
+"""Keys only LiteLLM's logging payloads carry: with ``call_type`` and ``response_cost`` they make the
+format sure (a payload has a ``metadata`` field, which alone a Bedrock stream reader could take for one
+of its events)."""
+_ANTHROPIC_CACHE_KEYS: Final = frozenset({"cache_read_input_tokens", "cache_creation_input_tokens"})
 
 # call_type (sync or async flavour) -> (operation, api)
 _CALL_TYPES: Final[dict[str, tuple[str, str | None]]] = {
@@ -228,12 +243,32 @@ def _metadata(row: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def _usage(row: Mapping[str, Any], metadata: Mapping[str, Any], response: Mapping[str, Any] | None) -> Usage:
+    """The first usage object that gives a side's total, else the row's flat counts (totals only),
+    else what a usage object gave (a few buckets without their totals)."""
+    found = Usage()
     for candidate in ((response or {}).get("usage"), metadata.get("usage_object")):
         if isinstance(candidate, Mapping) and candidate:
-            return litellm_usage(candidate)
+            usage = _usage_object(candidate)
+            if usage.input_total is not None or usage.output_total is not None:
+                return usage
+            found = usage if found == Usage() else found
     prompt = opt_int(row, "prompt_tokens")
     completion = opt_int(row, "completion_tokens")
+    if prompt is None and completion is None:
+        return found
     return Usage.of(input_total=prompt, output_total=completion)
+
+
+def _usage_object(usage: Mapping[str, Any]) -> Usage:
+    """A usage object in LiteLLM's chat shape, or in the Responses API's (``input_tokens``,
+    ``input_tokens_details.cached_tokens``: an ``aresponses`` row keeps the upstream's usage), read
+    as the Responses adapter reads it. Anthropic's shape (``input_tokens`` beside its cache fields,
+    uncached only) is not the Responses one."""
+    chat = "prompt_tokens" in usage or "completion_tokens" in usage
+    named = "input_tokens" in usage or "output_tokens" in usage
+    if named and not chat and not usage.keys() & _ANTHROPIC_CACHE_KEYS:
+        return responses_usage(usage, {})
+    return litellm_usage(usage)
 
 
 def _provider_model(row: Mapping[str, Any]) -> tuple[str | None, str | None]:

@@ -473,16 +473,22 @@ def _is_body(obj: Mapping[str, Any]) -> bool:
 def _is_stream(records: tuple[Any, ...]) -> bool:
     """True when JSON lines are the events of one stream rather than separate responses.
 
-    Chunks and typed events (``message_start``, ``response.created``, Bedrock's ``messageStart``)
-    are events; complete bodies are not, unless consecutive lines repeat one response id (the
-    growing chunks of a Gemini stream).
+    Chunks and typed events (``message_start``, ``response.created``) are events, and so are
+    Bedrock's: bare, or wrapped (``{"messageStart": {...}}``) with nothing beside the wrapper. A
+    wrapper is a key that makes an event whatever it holds; one beside other keys is a log row's
+    field, not an event (LiteLLM's logging payloads have a ``metadata`` field, Bedrock a
+    ``metadata`` event). Complete bodies are not events either, unless consecutive lines repeat
+    one response id (the growing chunks of a Gemini stream).
     """
     events = [_event_of(r) for r in records[:2]]
     if events[0] is None:
         return False
     first = events[0]
-    if _is_chunk(first) or detect(first) is None or str(first.get("type", "message")) != "message":
+    if _is_chunk(first) or str(first.get("type", "message")) != "message":
         return True
+    if detect(first) is None:
+        wrappers = [key for key in first if stream_kind({key: {}}) is not None]
+        return not wrappers or len(wrappers) == len(first)
     ids = [_response_id(e) for e in events if e is not None]
     return len(ids) == 2 and ids[0] is not None and ids[0] == ids[1]
 

@@ -8,17 +8,26 @@ request body gives the requested model and the prompt's shape, the response body
 captured SSE stream) gives the usage. Exchanges with other endpoints (model lists, file uploads,
 token counting) are skipped and listed in a note of the file, never stored as calls.
 
-Cassette bodies may be text (``body: '...'`` or ``body: {string: '...'}``) or already parsed
-(``parsed_body``); HAR bodies are ``postData.text`` and ``content.text`` (base64 when its
-``encoding`` says so). Headers are never read, so recorded keys never leave the file.
+Cassette bodies may be text (``body: '...'`` or ``body: {string: '...'}``), bytes (``!!binary``)
+or already parsed (``parsed_body``); HAR bodies are ``postData.text`` and ``content.text`` (base64
+when its ``encoding`` says so). A response body in bytes is decoded from its ``Content-Encoding``
+(vcrpy without ``decode_compressed_response`` keeps gzip bodies as it got them; a HAR may carry
+the compressed bytes in base64): gzip, deflate (zlib-wrapped or raw) and br when a Brotli module
+(``brotli`` or ``brotlicffi``) is installed. Bytes that already read as a JSON or SSE body are
+taken as they are: HAR tools store the decoded body beside the original header. A body that
+cannot be decoded rejects its exchange, saying why. Content-Encoding is the only header read, and
+no header is stored, so recorded keys never leave the file.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import gzip
+import importlib
 import json
-from collections.abc import Callable, Iterator, Mapping
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, ClassVar, Final
 from urllib.parse import unquote
 
@@ -30,6 +39,7 @@ from tokenomy.importers.provider import record_to_call
 from tokenomy.importers.reading import Sample, Source
 from tokenomy.importers.records import guarded
 from tokenomy.importers.results import ImportOptions, Item, Note
+from tokenomy.native import FieldError
 from tokenomy.schema import Call
 
 LLM_PATHS: Final = (
@@ -44,6 +54,11 @@ LLM_PATHS: Final = (
     "/converse-stream",
 )
 """URL path endings (lower-cased, query removed) of the endpoints whose responses carry usage."""
+_CODINGS: Final = "content_encoding"
+"""The key under which a reader leaves the response's content codings for :func:`_call` to undo."""
+_IDENTITY: Final = frozenset({"", "identity"})
+_DECODED: Final = (b"{", b"[", b"data:", b"event:", b":")
+"""How a body that needs no decoding starts (JSON, or an SSE stream): HAR tools store it so."""
 
 
 class RecordingImporter(RecordImporter):
@@ -84,7 +99,15 @@ class RecordingImporter(RecordImporter):
 
 
 def _call(exchange: Mapping[str, Any], options: ImportOptions) -> list[Call]:
-    return [record_to_call(exchange, options)]
+    """The exchange's call, its response body decoded from its content codings first.
+
+    Raises:
+        FieldError: The body cannot be decoded, or the provider reader rejects the exchange.
+    """
+    response = dict(exchange["response"])
+    codings = response.pop(_CODINGS, [])
+    response["body"] = _parsed(_decoded(response.get("body"), codings))
+    return [record_to_call({**exchange, "response": response}, options)]
 
 
 def _document(source: Source) -> Mapping[str, Any]:
@@ -140,7 +163,11 @@ def _vcr_exchange(item: Mapping[str, Any]) -> dict[str, Any]:
             "headers": {},
             "body": _with_model(_vcr_body(request), url),
         },
-        "response": {"status_code": status, "body": _vcr_body(response)},
+        "response": {
+            "status_code": status,
+            "body": _vcr_body(response, raw=True),
+            _CODINGS: _codings(_mapping(response.get("headers")).items()),
+        },
     }
 
 
@@ -149,8 +176,15 @@ def _har_exchange(entry: Mapping[str, Any]) -> dict[str, Any]:
     response = _mapping(entry.get("response"))
     content = _mapping(response.get("content"))
     text = content.get("text")
+    body: Any = text
     if isinstance(text, str) and content.get("encoding") == "base64":
-        text = _unbase64(text)
+        body = _unbase64(text)
+    headers = response.get("headers")
+    named = (
+        [(h.get("name"), h.get("value")) for h in headers if isinstance(h, Mapping)]
+        if isinstance(headers, list)
+        else []
+    )
     url = request.get("url")
     return {
         "request": {
@@ -159,7 +193,7 @@ def _har_exchange(entry: Mapping[str, Any]) -> dict[str, Any]:
             "headers": {},
             "body": _with_model(_parsed(_mapping(request.get("postData")).get("text")), url),
         },
-        "response": {"status_code": response.get("status"), "body": _parsed(text)},
+        "response": {"status_code": response.get("status"), "body": body, _CODINGS: _codings(named)},
         "started_at": entry.get("startedDateTime"),
         "latency_ms": entry.get("time"),
     }
@@ -177,15 +211,83 @@ def _with_model(body: Any, url: Any) -> Any:
     return body
 
 
-def _vcr_body(part: Mapping[str, Any]) -> Any:
+def _vcr_body(part: Mapping[str, Any], *, raw: bool = False) -> Any:
+    """A cassette body, parsed; ``raw``: bytes kept as bytes, for :func:`_call` to decode."""
     if "parsed_body" in part:
         return part["parsed_body"]
     body = part.get("body")
     if isinstance(body, Mapping):
         body = body.get("string")
+    if raw:
+        return body
     if isinstance(body, bytes):
         body = body.decode("utf-8", errors="replace")
     return _parsed(body)
+
+
+def _codings(headers: Iterable[tuple[Any, Any]]) -> list[str]:
+    """The content codings a response's headers name (a cassette's values are lists), in the order
+    they were applied."""
+    found: list[str] = []
+    for name, value in headers:
+        if not isinstance(name, str) or name.lower() != "content-encoding":
+            continue
+        for one in value if isinstance(value, list) else [value]:
+            if isinstance(one, str):
+                found += [c.strip().lower() for c in one.split(",") if c.strip().lower() not in _IDENTITY]
+    return found
+
+
+def _decoded(body: Any, codings: list[str]) -> Any:
+    """A body in bytes as text, decoded from ``codings`` unless it already reads as a body.
+
+    Raises:
+        FieldError: The body is not in the codings it claims, or one of them is not decoded here.
+    """
+    if not isinstance(body, bytes):
+        return body
+    if codings and not body.lstrip().startswith(_DECODED):
+        for coding in reversed(codings):  # the last coding applied is the first undone
+            body = _undo(coding, body, "+".join(codings))
+    return body.decode("utf-8", errors="replace")
+
+
+def _undo(coding: str, data: bytes, named: str) -> bytes:
+    """``data`` decoded from one content coding.
+
+    Raises:
+        FieldError: The bytes are not in it, or it is not decoded here.
+    """
+    try:
+        if coding in ("gzip", "x-gzip"):
+            return gzip.decompress(data)
+        if coding == "deflate":
+            try:
+                return zlib.decompress(data)
+            except zlib.error:
+                return zlib.decompress(data, -zlib.MAX_WBITS)  # raw deflate, as some servers send it
+        if coding == "br":
+            brotli = _brotli()
+            if brotli is not None:
+                return bytes(brotli.decompress(data))
+            reason = "br needs the brotli (or brotlicffi) module, which is not installed"
+        else:
+            reason = f"{coding!r} is not decoded here (gzip, deflate and br are)"
+    except Exception as exc:  # gzip's, zlib's and the Brotli module's own errors
+        reason = f"the bytes are not {coding}: {_first_line(exc)}"
+    raise FieldError(
+        "response.body", f"the body's Content-Encoding is {named} and it cannot be decoded: {reason}"
+    )
+
+
+def _brotli() -> Any:
+    """The installed Brotli module (``brotli``, else ``brotlicffi``), or None: none is required."""
+    for name in ("brotli", "brotlicffi"):
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    return None
 
 
 def _parsed(text: Any) -> Any:
@@ -201,9 +303,10 @@ def _parsed(text: Any) -> Any:
     return text
 
 
-def _unbase64(text: str) -> str:
+def _unbase64(text: str) -> bytes | str:
+    """The bytes a base64 text holds (decoded by :func:`_call`), or the text when it is not base64."""
     try:
-        return base64.b64decode(text, validate=True).decode("utf-8", errors="replace")
+        return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         return text
 
