@@ -284,7 +284,7 @@ def test_an_empty_store_says_so_in_every_format(tmp_path: Path) -> None:
     assert code == 0
     assert out.splitlines() == [
         "team,calls,charges,input_uncached,cache_read,cache_write_5m,cache_write_1h,output_visible,reasoning,"
-        "input_total,output_total,llm_cost,charge_cost,cost,spend,unpriced,cost_share,token_share,usage_unknown"
+        "input_total,output_total,llm_cost,charge_cost,cost,unpriced,cost_share,token_share,usage_unknown,spend"
     ]
 
 

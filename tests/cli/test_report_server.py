@@ -477,7 +477,7 @@ def test_unknown_usage_prints_alike_null_and_counted(tmp_path: Path, token: None
         (None, None, 1),
         (100, 300, 0),
     ]
-    line = "2026-03-01,openai,gpt-4o,1,1000,,0,0,50,0,,50,0.003000000000,0.003000000000,0,0,,0.003000000000,1"
+    line = "2026-03-01,openai,gpt-4o,1,1000,,0,0,50,0,,50,0.003000000000,0,0,,0.003000000000,0.003000000000,1"
     assert outputs[("--format", "csv")][0].splitlines()[1] == line
     grouped = json.loads(outputs[("--by", "team", "--format", "json")][0])
     assert [(r["team"], r["cache_read"], r["usage_unknown"]) for r in grouped["rows"]] == [

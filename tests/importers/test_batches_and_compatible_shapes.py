@@ -280,3 +280,15 @@ def test_an_images_api_answer_has_its_time_and_its_api(
     assert dict(call.usage.modalities) == {"input_uncached.image": 40}
     # gpt-image-1: text in $5/M, image in $10/M, out $40/M
     assert cost_total(call) == Decimal("0.00005") + Decimal("0.0004") + Decimal("0.1664")
+
+
+def test_a_provider_the_request_url_names_is_kept_whatever_the_model(
+    store: DuckDBStore, pricer: Pricer, tmp_path: Path
+) -> None:
+    body = _chat("groq-on-openai", "llama-3.3-70b-versatile", 100, 10)
+    logged = {"request": {"url": "https://api.openai.com/v1/chat/completions", "body": {}}, "response": body}
+    wrapped = {"provider": "openai", "response": {**body, "id": "wrapped"}}
+    run(store, pricer, write_lines(tmp_path / "named.jsonl", [logged, wrapped]))
+    stored = calls(store)
+    # the URL (or the wrapper) says who served it: the model's maker does not override that
+    assert (stored["groq-on-openai"].provider, stored["wrapped"].provider) == ("openai", "openai")

@@ -146,6 +146,8 @@ def test_charges_are_not_exported_as_calls(tmp_path: Path) -> None:
 
 def test_a_watched_query_reports_its_progress_and_leaves_the_settings_as_they_were() -> None:
     con = duckdb.connect()
+    con.execute("SET enable_progress_bar = true")  # a user's own settings: restored, not reset
+    con.execute("SET enable_progress_bar_print = false")
     seen: list[float] = []
     heavy = "SELECT sum(hash(i) % 7) FROM range(40000000) t(i)"  # DuckDB can estimate a range's progress
     with watched(con, seen.append):
@@ -158,7 +160,7 @@ def test_a_watched_query_reports_its_progress_and_leaves_the_settings_as_they_we
     settings = con.execute(
         "SELECT current_setting('enable_progress_bar'), current_setting('enable_progress_bar_print')"
     ).fetchone()
-    assert settings == (False, True)  # DuckDB's defaults again
+    assert settings == (True, False)  # as they were before
 
 
 def test_an_export_without_a_terminal_draws_no_bar_and_writes_the_same(tmp_path: Path) -> None:
@@ -170,3 +172,14 @@ def test_an_export_without_a_terminal_draws_no_bar_and_writes_the_same(tmp_path:
     assert plain.exit_code == quiet.exit_code == 0
     assert plain.output == f"3 calls and 0 charges written to {tmp_path / 'a.jsonl'}\n"
     assert (tmp_path / "a.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()
+
+
+def test_a_jsonl_export_streamed_reports_the_share_of_its_lines_written(tmp_path: Path) -> None:
+    with open_store(tmp_path / "s.duckdb") as store:
+        store.insert_calls([minimal_call(f"c{i}") for i in range(5)])
+        store.insert_charges([charge("g1")])
+        told: list[float] = []
+        out = io.BytesIO()
+        assert store.export(out, "jsonl", progress=told.append) == 6
+    assert told == [100.0]  # one batch: the six lines of six written
+    assert len(out.getvalue().splitlines()) == 6

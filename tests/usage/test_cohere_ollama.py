@@ -60,6 +60,16 @@ def test_cohere_v1_and_embed_bodies_keep_their_billed_units_under_meta() -> None
     }
 
 
+def test_a_cohere_rerank_is_billed_per_search_not_as_embeddings() -> None:
+    rerank = {
+        "id": "r-1",
+        "results": [{"index": 0, "relevance_score": 0.9}],
+        "meta": {"billed_units": {"search_units": 1}},
+    }
+    found = extract(rerank)
+    assert (found.api, found.extra, found.usage.input_total) == ("rerank", {"search_units": 1}, None)
+
+
 def test_an_ollama_answer_has_its_totals_and_nothing_it_did_not_say() -> None:
     answer = {
         "model": "llama3.2",

@@ -150,3 +150,17 @@ def test_pydantic_ai_s_usage_details_give_the_cache_and_its_cost_is_kept_apart()
     assert (usage.input_uncached, usage.cache_read, usage.cache_write_5m) == (10, 10000, 2000)
     assert (usage.output_visible, usage.reasoning) == (180, 120)
     assert str(extracted.extra["instrumentation_cost"]) == "0.0141"  # the instrumentation's estimate
+
+
+def test_an_ai_sdk_v4_openai_count_it_did_not_give_stays_unknown() -> None:
+    only_cache = {"openai": {"cachedPromptTokens": 600}}
+    usage = from_otel(
+        {
+            "ai.model.provider": "openai.chat",
+            "ai.usage.promptTokens": 1000,
+            "ai.usage.completionTokens": 100,
+            "ai.response.providerMetadata": json.dumps(only_cache),
+        }
+    ).usage
+    assert (usage.input_uncached, usage.cache_read) == (400, 600)
+    assert (usage.output_total, usage.output_visible, usage.reasoning) == (100, None, None)  # not 0

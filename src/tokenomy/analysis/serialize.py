@@ -47,11 +47,11 @@ def spend_row_json(row: SpendRow, by: Sequence[str], bucket: bool, parts: bool =
         llm_cost=jsonable(row.llm_cost),
         charge_cost=jsonable(row.charge_cost),
         cost=jsonable(row.cost),
-        spend=jsonable(row.cost),  # (the first report's name for it: its cost is the LLM cost)
         unpriced=row.unpriced,
         cost_share=row.cost_share,
         token_share=row.token_share,
         usage_unknown=row.usage_unknown,
+        spend=jsonable(row.cost),  # the first report's name for it (its cost is the LLM cost); appended
     )
     if parts:
         amounts = row.parts or {}

@@ -63,11 +63,11 @@ _HEAD: Final = (
     "input_total",
     "output_total",
     "cost",
-    "llm_cost",
     "unpriced",
     "charges",
     "charge_cost",
     "spend",
+    "llm_cost",
     "usage_unknown",
 )
 """The first report's columns: ``cost`` is the priced calls' cost (as before charges were carried),
@@ -332,11 +332,11 @@ def _cells(row: ReportRow) -> list[Any]:
         row.input_total,
         row.output_total,
         _money(row.cost),
-        _money(row.cost),
         row.unpriced,
         row.charges,
         _money(row.charge_cost),
         _money(row.spend),
+        _money(row.cost),  # llm_cost: added after the columns scripts read by position (usage_unknown last)
         row.usage_unknown,
     ]
 

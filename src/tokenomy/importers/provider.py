@@ -240,7 +240,15 @@ def _body_call(
         extracted = adapter.extract(body) if adapter and not provider else extract(body, provider=provider)
     except UsageError as exc:
         raise FieldError("response", str(exc)) from exc
-    return _call(_compat(extracted, body), ("provider", body), request, wrapper, options, streamed=None)
+    return _call(
+        _compat(extracted, body),
+        ("provider", body),
+        request,
+        wrapper,
+        options,
+        streamed=None,
+        served_by=provider,
+    )
 
 
 def _stream_call(
@@ -266,7 +274,14 @@ def _stream_call(
     # its terminal event or finish reason was cut
     ended = _error_type(error) if error is not None else None if _finished(kept, extracted) else CUT
     return _call(
-        extracted, ("provider-stream", kept), request, wrapper, options, streamed=True, error_type=ended
+        extracted,
+        ("provider-stream", kept),
+        request,
+        wrapper,
+        options,
+        streamed=True,
+        error_type=ended,
+        served_by=provider,
     )
 
 
@@ -347,9 +362,11 @@ def _call(
     *,
     streamed: bool | None,
     error_type: str | None = None,
+    served_by: str | None = None,
 ) -> Call:
     """The Call of a read response; ``content`` is ``(kind, record)``, hashed for the id only when
-    the response carries none. ``error_type`` marks a stream that failed or was cut (an error)."""
+    the response carries none. ``error_type`` marks a stream that failed or was cut (an error);
+    ``served_by`` is the provider the wrapper or the request URL names, which the model never overrides."""
     named = opt_str(request, "model") or opt_str(request, "modelId")  # (Bedrock's Converse names it so)
     if named is None and extracted.response_model is None:
         named = options.model  # --model: for bodies that name none (Bedrock's, a Realtime answer's)
@@ -368,7 +385,9 @@ def _call(
     failure = extracted.extra.get(FAILURE)  # a Responses answer that failed (its usage is still billed)
     return Call(
         id=extracted.response_id or content_id(*content),
-        provider=canonical(opt_str(wrapper, "provider")) or _provider(extracted, prefixed, model),
+        provider=canonical(opt_str(wrapper, "provider"))
+        or served_by
+        or _provider(extracted, prefixed, model),
         request_model=model,
         response_model=extracted.response_model,
         operation="embeddings" if extracted.api == "embeddings" else "chat",

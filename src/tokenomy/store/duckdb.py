@@ -324,14 +324,11 @@ class DuckDBStore:
     ) -> int:
         """Write the selected calls in the native schema (see docs/store.md); returns the count.
 
-        ``progress`` is called about four times a second, from a thread of its own, with how far the
-        export is (0 to 100, DuckDB's own estimate of its query's progress), while it runs."""
+        ``progress`` is told how far the export is (0 to 100) while it runs
+        (:func:`tokenomy.store.duckdb_export.export`)."""
         where, params = filter_sql(filters)
         with self._lock:
-            if progress is None:
-                return duckdb_export.export(self._con, out, fmt, where, params)
-            with duckdb_export.watched(self._con, progress):
-                return duckdb_export.export(self._con, out, fmt, where, params)
+            return duckdb_export.export(self._con, out, fmt, where, params, progress=progress)
 
     def totals(self, filters: CallFilter | None = None) -> pa.Table:
         """Totals by UTC day, provider and model over the selected calls.

@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import IO, Any, Final
 
@@ -35,6 +34,7 @@ from tokenomy.native import FLOAT_FIELDS, INT_FIELDS, STR_FIELDS
 from tokenomy.schema import ATTRIBUTION_FIELDS, BUCKETS, COST_PARTS
 from tokenomy.store.base import EXPORT_FORMATS
 from tokenomy.store.duckdb_compat import arrow_reader
+from tokenomy.store.duckdb_progress import Poller, tracked
 
 ORDER: Final = "ORDER BY started_at NULLS FIRST, id"
 _TIME_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%gZ"
@@ -254,11 +254,17 @@ def export(
     fmt: str,
     where: str,
     params: list[Any],
+    *,
+    progress: Callable[[float], object] | None = None,
 ) -> int:
     """Write the calls matching ``where`` to ``out`` (a path, ``-`` for stdout, or a binary stream).
 
     JSONL also holds the charges that ``where`` selects when read as a filter of calls over
     :data:`CHARGES_AS_CALLS` (same period, same session; none for a provider or model).
+
+    ``progress``, when given, is told how far the export is (0 to 100): DuckDB's estimate of its
+    statement's progress when DuckDB writes the file, the share of the lines written when they are
+    streamed (DuckDB's estimate stops near half way while a result is fetched).
 
     Returns:
         The number of records written: calls, plus charges for JSONL.
@@ -273,47 +279,41 @@ def export(
         query, params = _jsonl_query(where, params, newline=not to_file)
     else:
         query = f"SELECT {', '.join(flat_columns(text=fmt == 'csv'))} FROM calls WHERE {where} {ORDER}"
-    if isinstance(out, str | Path) and to_file:
-        return _copy(con, query, params, fmt, Path(out))
-    stream: IO[bytes] = out if not isinstance(out, str | Path) else _stdout()
-    if fmt == "jsonl":
-        return _stream_lines(con, query, params, stream)
-    with tempfile.TemporaryDirectory(prefix="tokenomy-export-") as tmp:
-        path = Path(tmp) / f"calls.{fmt}"
-        count = _copy(con, query, params, fmt, path)
-        with path.open("rb") as handle:
-            shutil.copyfileobj(handle, stream)
+    stream: IO[bytes] | None = None if to_file else out if not isinstance(out, str | Path) else _stdout()
+    if stream is not None and fmt == "jsonl":
+        lines = None if progress is None else _lines(con, where, params, progress)
+        return _stream_lines(con, query, params, stream, lines)
+    with watched(con, progress) if progress is not None else nullcontext():
+        if stream is None:
+            return _copy(con, query, params, fmt, Path(str(out)))
+        with tempfile.TemporaryDirectory(prefix="tokenomy-export-") as tmp:
+            path = Path(tmp) / f"calls.{fmt}"
+            count = _copy(con, query, params, fmt, path)
+            with path.open("rb") as handle:
+                shutil.copyfileobj(handle, stream)
     stream.flush()
     return count
 
 
+def _lines(
+    con: duckdb.DuckDBPyConnection, where: str, params: list[Any], progress: Callable[[float], object]
+) -> Callable[[int], object]:
+    """Tells ``progress`` the share written of the lines a JSONL export streams (counted first)."""
+    row = con.execute(
+        f"SELECT (SELECT count(*) FROM calls WHERE {where})"
+        f" + (SELECT count(*) FROM {CHARGES_AS_CALLS} WHERE {where})",
+        [*params, *params],
+    ).fetchall()  # fetchall: a half-read result blocks the connection's next statement
+    total = int(row[0][0]) if row else 0
+    return lambda written: progress(100.0 * written / total if total else 100.0)
+
+
 @contextmanager
 def watched(con: duckdb.DuckDBPyConnection, progress: Callable[[float], object]) -> Iterator[None]:
-    """Report the progress of the queries run on ``con`` inside the block: a thread reads DuckDB's
-    estimate (``query_progress``, which needs its progress tracking on, and is read without the
-    connection's lock) every quarter second and passes it on while it is known (0 to 100)."""
-    con.execute("SET enable_progress_bar = true")
-    con.execute("SET enable_progress_bar_print = false")  # DuckDB would draw its own bar on stdout
-    done = threading.Event()
-
-    def poll() -> None:
-        while not done.wait(0.25):
-            try:
-                found = con.query_progress()
-            except duckdb.Error:  # between two statements, or the connection closing: nothing to say
-                continue
-            if found >= 0:
-                progress(min(float(found), 100.0))
-
-    thread = threading.Thread(target=poll, name="tokenomy-export-progress", daemon=True)
-    thread.start()
-    try:
+    """Report how far the queries run on ``con`` inside the block are (0 to 100: DuckDB's own
+    estimate, :mod:`tokenomy.store.duckdb_progress`), the connection's settings as they were after."""
+    with tracked(con), Poller(con, progress):
         yield
-    finally:
-        done.set()
-        thread.join()
-        con.execute("RESET enable_progress_bar")
-        con.execute("RESET enable_progress_bar_print")
 
 
 def _stdout() -> IO[bytes]:
@@ -338,8 +338,15 @@ def _copy(con: duckdb.DuckDBPyConnection, query: str, params: list[Any], fmt: st
     return int(row[0]) if row else 0
 
 
-def _stream_lines(con: duckdb.DuckDBPyConnection, query: str, params: list[Any], stream: IO[bytes]) -> int:
-    """Write JSON lines to a stream straight from Arrow buffers (each value ends with its newline)."""
+def _stream_lines(
+    con: duckdb.DuckDBPyConnection,
+    query: str,
+    params: list[Any],
+    stream: IO[bytes],
+    written: Callable[[int], object] | None = None,
+) -> int:
+    """Write JSON lines to a stream straight from Arrow buffers (each value ends with its newline);
+    ``written`` is told how many are written after each batch."""
     count = 0
     for batch in arrow_reader(con, query, params, batch_size=100_000):
         column = batch.column(0)
@@ -352,6 +359,8 @@ def _stream_lines(con: duckdb.DuckDBPyConnection, query: str, params: list[Any],
         elif len(column):
             stream.write("".join(column.to_pylist()).encode())
         count += len(column)
+        if written is not None:
+            written(count)
     stream.flush()
     return count
 

@@ -27,7 +27,6 @@ keep it: history is never rewritten.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -49,6 +48,7 @@ from tokenomy.store.duckdb_pricing import (
     load_rates,
     price_leftovers,
 )
+from tokenomy.store.duckdb_progress import Poller
 from tokenomy.store.duckdb_sql import (
     calls_select,
     charges_select,
@@ -68,7 +68,6 @@ CHARGE_STAGE: Final = "_tokenomy_charge_stage"
 _DISABLED: Final = ("build_side_probe_side", "in_clause")
 """Optimizers off during an import (see :func:`_import_settings`)."""
 LINES: Final = "_tokenomy_lines"
-_POLL_SECONDS: Final = 0.2
 _SURVEY_SHARE: Final = 0.25
 """The part of the progress bar the survey takes (it reads few columns, so it is quicker)."""
 
@@ -317,33 +316,26 @@ def _count(cursor: duckdb.DuckDBPyConnection) -> int:
 
 
 class _Polling:
-    """Reports the running statement's progress within a share of the file, from a helper thread."""
+    """Reports the running statement's progress within a share of the file (:class:`Poller`)."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, meter: _Meter, start: float, end: float) -> None:
-        self._con, self._meter, self._start, self._end = con, meter, start, end
-        self._done = threading.Event()
-        self._thread: threading.Thread | None = None
+        report = meter.progress
+        self._poller = (
+            None
+            if report is None  # DuckDB tracks progress when asked to (see _import_settings)
+            else Poller(
+                con,
+                lambda percent: report(int(meter.size * (start + (end - start) * percent / 100)), meter.size),
+            )
+        )
 
     def __enter__(self) -> None:
-        if self._meter.progress is None:
-            return  # DuckDB tracks progress when asked to (see _import_settings)
-        self._thread = threading.Thread(target=self._poll, name="tokenomy-import-progress", daemon=True)
-        self._thread.start()
+        if self._poller is not None:
+            self._poller.__enter__()
 
     def __exit__(self, *exc: object) -> None:
-        if self._thread is None:
-            return
-        self._done.set()
-        self._thread.join()
-
-    def _poll(self) -> None:
-        size, report = self._meter.size, self._meter.progress
-        assert report is not None  # only started with a callback
-        while not self._done.wait(_POLL_SECONDS):
-            percent = self._con.query_progress()
-            if percent >= 0:
-                share = self._start + (self._end - self._start) * min(percent, 100.0) / 100
-                report(int(size * share), size)
+        if self._poller is not None:
+            self._poller.__exit__(*exc)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,8 +8,9 @@ split: the input is its billed total and the output its total, their splits unkn
 ``usage.cached_tokens`` counts prompt tokens served from its cache, but against the ``tokens``
 counts, not the billed ones (a real answer bills 2,406 input tokens with 2,928 cached), so it is
 kept in ``extra["cached_tokens"]``, not taken for a part of the billed input: genai-prices prices
-Cohere from the billed units alone too. The body does not name its model: the logged request's,
-or ``tokenomy import --model``.
+Cohere from the billed units alone too. A Rerank answer is billed per search (``search_units``),
+not per token: it is read with its usage unknown (unpriced) and its searches in ``extra``. The
+body does not name its model: the logged request's, or ``tokenomy import --model``.
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ def extract(body: Mapping[str, Any]) -> Extracted:
     """Read a Cohere Chat or Embed body."""
     holder = _usage_of(body)
     billed = mapping((holder or {}).get("billed_units")) or {}
+    if "search_units" in billed and "input_tokens" not in billed:  # Rerank: billed per search, not per token
+        return _rerank(body, billed)
     # Embed: its vectors, or (a logged usage alone) billed input with no output and no answer
     embeddings = "embeddings" in body or not (
         {"output_tokens"} & set(billed) or {"message", "text"} & set(body)
@@ -88,6 +91,19 @@ def extract(body: Mapping[str, Any]) -> Extracted:
         finish_reason=get_str(body, "finish_reason"),
         completion_text=None if embeddings else _text(body),
         extra={} if cached is None else {"cached_tokens": cached},
+    )
+
+
+def _rerank(body: Mapping[str, Any], billed: Mapping[str, Any]) -> Extracted:
+    """A Rerank answer: no tokens billed (its usage is unknown, so it is unpriced, not $0), its
+    search units kept in ``extra``."""
+    return Extracted(
+        usage=Usage(),
+        provider="cohere",
+        api="rerank",
+        adapter=NAME,
+        response_id=get_str(body, "id"),
+        extra={"search_units": get_int(billed, "search_units")},
     )
 
 

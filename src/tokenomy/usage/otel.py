@@ -276,17 +276,14 @@ def _vercel_v4(provider: str, entry: Mapping[str, Any], attrs: Mapping[str, Any]
         }
         return {"type": "message", "usage": counts}
     if canonical(provider) == "openai" and {"cachedPromptTokens", "reasoningTokens"} & set(entry):
-        details = {"cached_tokens": _int(entry.get("cachedPromptTokens")) or 0}
-        reasoning = {"reasoning_tokens": _int(entry.get("reasoningTokens")) or 0}
-        return {
-            "object": "chat.completion",
-            "usage": {
-                "prompt_tokens": prompt,
-                "completion_tokens": completion,
-                "prompt_tokens_details": details,
-                "completion_tokens_details": reasoning,
-            },
-        }
+        # each count only when the SDK gave it: one it did not give stays unknown, never 0
+        usage: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": completion}
+        cached, reasoning = _int(entry.get("cachedPromptTokens")), _int(entry.get("reasoningTokens"))
+        if cached is not None:
+            usage["prompt_tokens_details"] = {"cached_tokens": cached}
+        if reasoning is not None:
+            usage["completion_tokens_details"] = {"reasoning_tokens": reasoning}
+        return {"object": "chat.completion", "usage": usage}
     return None
 
 
