@@ -18,6 +18,7 @@ LAYERS: dict[str, int] = {
     "providers": 0,
     "listen": 0,
     "compiled": 0,
+    "compression": 0,
     "usage": 1,
     "tokens": 1,
     "ascii_tokens": 1,

@@ -210,12 +210,12 @@ def test_br_is_decoded_by_an_installed_module_and_its_errors_read_as_bytes_not_i
 ) -> None:
     from tokenomy.gateway import encoding
 
-    monkeypatch.setattr(encoding, "_brotli", lambda: _FakeBrotli)
+    monkeypatch.setattr(encoding, "brotli_module", lambda: _FakeBrotli)
     assert decoded(_reversed(b'{"a": 1}'), [b"br"]) == b'{"a": 1}'
     assert decoded(b"not brotli", [b"br"]) is None  # not the module's own error escaping
     found = decoder([b"br"])
     assert found is not None
     with pytest.raises(ValueError, match="not in its Content-Encoding"):
         found.feed(b"not brotli")
-    monkeypatch.setattr(encoding, "_brotli", lambda: None)
+    monkeypatch.setattr(encoding, "brotli_module", lambda: None)
     assert decoder([b"br"]) is None

@@ -267,7 +267,7 @@ def test_a_body_that_cannot_be_decoded_is_rejected_saying_why(
     body: bytes,
     reason: str,
 ) -> None:
-    monkeypatch.setattr(recordings, "_brotli", lambda: None)  # whether or not one is installed here
+    monkeypatch.setattr(recordings, "brotli_module", lambda: None)  # whether or not one is installed here
     summary = run(store, pricer, _compressed_cassette(tmp_path / "bad.yaml", body, encoding))
     assert (summary.calls, summary.rejected) == (0, 1)
     error = summary.files[0].errors[0]
@@ -281,7 +281,7 @@ def test_a_br_body_is_decoded_with_the_installed_brotli_module(
     """The br path hands the bytes to the Brotli module (a stand-in here: none need be installed)."""
     packed = b"BR:" + json.dumps(CHAT_BODY).encode()
     stand_in = SimpleNamespace(decompress=lambda data: data.removeprefix(b"BR:"))
-    monkeypatch.setattr(recordings, "_brotli", lambda: stand_in)
+    monkeypatch.setattr(recordings, "brotli_module", lambda: stand_in)
     summary = run(store, pricer, _compressed_cassette(tmp_path / "br.yaml", packed, "br"))
     assert (summary.calls, summary.rejected) == (1, 0)
     assert cost_total(calls(store)["chatcmpl-rec-1"]) == CHAT_COST

@@ -10,12 +10,11 @@ recorded with usage unknown.
 
 from __future__ import annotations
 
-import functools
-import importlib
 import zlib
 from collections.abc import Callable
 from typing import Any, Final
 
+from tokenomy.compression import brotli_module
 from tokenomy.gateway.upstream import Headers
 
 _IDENTITY: Final = frozenset({b"", b"identity"})
@@ -82,7 +81,7 @@ def _step(coding: bytes) -> Callable[[bytes], bytes] | None:
     if coding == b"deflate":
         return _Inflate(_ZLIB_OR_GZIP, raw_fallback=True).feed
     if coding == b"br":
-        brotli = _brotli()
+        brotli = brotli_module()
         if brotli is not None:
             return _Unbrotli(brotli).feed
     return None
@@ -129,14 +128,3 @@ class _Inflate:
             if len(self._undecided) >= 2:  # zlib's header was read and taken
                 self._undecided = None
         return out
-
-
-@functools.cache
-def _brotli() -> Any:
-    """The installed Brotli module (``brotli``, else ``brotlicffi``), or None: none is required."""
-    for name in ("brotli", "brotlicffi"):
-        try:
-            return importlib.import_module(name)
-        except ImportError:
-            continue
-    return None

@@ -24,7 +24,6 @@ from __future__ import annotations
 import base64
 import binascii
 import gzip
-import importlib
 import json
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -33,6 +32,7 @@ from urllib.parse import unquote
 
 import yaml
 
+from tokenomy.compression import brotli_module
 from tokenomy.errors import ImportFileError, RecordError
 from tokenomy.importers.base import RecordImporter
 from tokenomy.importers.provider import record_to_call
@@ -267,7 +267,7 @@ def _undo(coding: str, data: bytes, named: str) -> bytes:
             except zlib.error:
                 return zlib.decompress(data, -zlib.MAX_WBITS)  # raw deflate, as some servers send it
         if coding == "br":
-            brotli = _brotli()
+            brotli = brotli_module()
             if brotli is not None:
                 return bytes(brotli.decompress(data))
             reason = "br needs the brotli (or brotlicffi) module, which is not installed"
@@ -278,16 +278,6 @@ def _undo(coding: str, data: bytes, named: str) -> bytes:
     raise FieldError(
         "response.body", f"the body's Content-Encoding is {named} and it cannot be decoded: {reason}"
     )
-
-
-def _brotli() -> Any:
-    """The installed Brotli module (``brotli``, else ``brotlicffi``), or None: none is required."""
-    for name in ("brotli", "brotlicffi"):
-        try:
-            return importlib.import_module(name)
-        except ImportError:
-            continue
-    return None
 
 
 def _parsed(text: Any) -> Any:

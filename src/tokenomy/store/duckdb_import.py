@@ -28,7 +28,7 @@ keep it: history is never rewritten.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -48,7 +48,7 @@ from tokenomy.store.duckdb_pricing import (
     load_rates,
     price_leftovers,
 )
-from tokenomy.store.duckdb_progress import Poller
+from tokenomy.store.duckdb_progress import Poller, tracked
 from tokenomy.store.duckdb_sql import (
     calls_select,
     charges_select,
@@ -268,22 +268,15 @@ def _import_settings(con: duckdb.DuckDBPyConnection, *, progress: bool) -> Itera
     aborted transaction cannot change a setting, so these are restored outside it, after the
     rollback.
     """
-    names = (
-        "disabled_optimizers",
-        "preserve_insertion_order",
-        "enable_progress_bar",
-        "enable_progress_bar_print",
-    )
+    names = ("disabled_optimizers", "preserve_insertion_order")
     rows = con.execute(f"SELECT {', '.join(f'current_setting({n!r})' for n in names)}").fetchall()
     before = dict(zip(names, rows[0], strict=True))
     disabled = ",".join(filter(None, (str(before["disabled_optimizers"]), *_DISABLED)))
     con.execute("SET disabled_optimizers = ?", [disabled])
     con.execute("SET preserve_insertion_order = true")
-    if progress:
-        con.execute("SET enable_progress_bar = true")
-        con.execute("SET enable_progress_bar_print = false")
     try:
-        yield
+        with tracked(con) if progress else nullcontext():
+            yield
     finally:
         for name, value in before.items():
             con.execute(f"SET {name} = ?", [value])
