@@ -23,7 +23,7 @@ from tokenomy.importers.otel_calls import calls_from_spans
 from tokenomy.importers.otel_tokenomy import sdk_records
 from tokenomy.importers.otlp_decode import Span, decode_json, decode_protobuf
 from tokenomy.importers.reading import Sample, Source
-from tokenomy.importers.records import sample_objects
+from tokenomy.importers.records import TOO_LARGE, out_of_range, sample_objects
 from tokenomy.importers.results import ImportOptions, Item, Note
 
 
@@ -49,7 +49,9 @@ class OtlpImporter(RecordImporter):
             else:
                 spans.append(item)
         calls = calls_from_spans(spans, options)
-        yield from calls
+        for call in calls:  # a count a 64-bit integer cannot hold: that call rejected, not the run failed
+            too_large = out_of_range(call)
+            yield call if too_large is None else RecordError(source.name, 0, too_large, TOO_LARGE)
         sent = sdk_records(spans)
         yield from sent.charges
         yield from sent.outcomes

@@ -12,12 +12,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 from tokenomy.errors import RecordError
 from tokenomy.importers.reading import Sample, Source
 from tokenomy.importers.results import Item, Note
 from tokenomy.native import FieldError, parse_time
+from tokenomy.schema import BUCKETS, Call
 from tokenomy.usage.base import to_decimal
 
 
@@ -73,6 +74,9 @@ def guarded(source: Source, number: int, build: Callable[..., Iterable[Item]], *
     try:
         items = list(build(*args))
         set_aside = _SET_ASIDE.get() or []
+        too_large = next((name for item in items if (name := out_of_range(item)) is not None), None)
+        if too_large is not None:
+            raise FieldError(too_large, TOO_LARGE)
     except FieldError as exc:
         items, set_aside = [RecordError(source.name, number, exc.field, exc.message)], []
     finally:
@@ -82,6 +86,33 @@ def guarded(source: Source, number: int, build: Callable[..., Iterable[Item]], *
         yield Note(
             f"a recorded cost that is not a number ({name}) was set aside: the call is stored without it"
         )
+
+
+_INT64_MAX: Final = 2**63 - 1
+TOO_LARGE: Final = f"a count above {_INT64_MAX:,} cannot be stored (nor billed)"
+"""Why a call with such a count (:func:`out_of_range`) is rejected."""
+_USAGE_COUNTS: Final = (*BUCKETS, "input_total", "output_total")
+_CALL_COUNTS: Final = (
+    "max_output_tokens",
+    "system_tokens",
+    "tool_def_tokens",
+    "user_tokens",
+    "history_tokens",
+    "n_messages",
+)
+
+
+def out_of_range(item: Any) -> str | None:
+    """The first count of a call the store's 64-bit integers cannot hold (its field's name), or None:
+    such a record is rejected alone, where storing its batch would fail the whole run."""
+    if not isinstance(item, Call):
+        return None
+    usage = item.usage
+    counts = [(f"usage.{n}", getattr(usage, n)) for n in _USAGE_COUNTS]
+    counts += [(f"usage.server_tools.{k}", v) for k, v in usage.server_tools.items()]
+    counts += [(f"usage.modalities.{k}", v) for k, v in usage.modalities.items()]
+    counts += [(n, getattr(item, n, None)) for n in _CALL_COUNTS]
+    return next((n for n, v in counts if isinstance(v, int) and abs(v) > _INT64_MAX), None)
 
 
 def require_object(value: Any, what: str) -> Mapping[str, Any]:
@@ -196,9 +227,28 @@ def ms_between(start: datetime | None, end: datetime | None) -> float | None:
     return (end - start).total_seconds() * 1000
 
 
-def from_epoch(seconds: float) -> datetime:
-    """Epoch seconds as a naive UTC datetime."""
-    return datetime.fromtimestamp(seconds, tz=UTC).replace(tzinfo=None)
+def from_epoch(value: float, field: str = "timestamp") -> datetime:
+    """An epoch time as a naive UTC datetime: seconds, or milliseconds, microseconds or nanoseconds
+    (a value too large for seconds, past the year 5138, is read in the next smaller unit).
+
+    Raises:
+        FieldError: ``value`` is no time in any of these units (the record is rejected, not the run).
+    """
+    seconds = value
+    for _ in range(3):
+        if abs(seconds) < _EPOCH_SECONDS_MAX:
+            break
+        seconds /= 1000
+    try:
+        return datetime.fromtimestamp(seconds, tz=UTC).replace(tzinfo=None)
+    except (ValueError, OverflowError, OSError) as exc:
+        raise FieldError(
+            field, f"{value!r} is no epoch time in seconds, milliseconds, microseconds or nanoseconds"
+        ) from exc
+
+
+_EPOCH_SECONDS_MAX: Final = 1e11
+"""Epoch seconds up to the year 5138; a larger value is in a smaller unit."""
 
 
 def tags_from(values: Any) -> dict[str, str]:

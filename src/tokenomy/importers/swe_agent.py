@@ -1,16 +1,18 @@
 """SWE-agent trajectories (``.traj``): a session per run, a call per model turn, scaled to the run totals.
 
 A trajectory keeps the conversation (``history``) and the run's totals (``info.model_stats``:
-``tokens_sent``, ``tokens_received``, ``api_calls``, ``total_cost``) but no per-call usage. Each
+``tokens_sent``, ``tokens_received``, ``api_calls``, ``instance_cost``, ``total_cost``) but no
+per-call usage. Each
 assistant message of the history (demonstrations excluded) is a call whose prompt is every message
 before it, counted locally (:mod:`tokenomy.importers.conversation`). When the run's totals are
 recorded, the local counts are scaled so that the calls add up exactly to them: each call gets
 its share of ``tokens_sent`` in proportion to its counted prompt (largest remainders get the
 leftover tokens), and likewise for ``tokens_received``. Every call is marked estimated.
 
-The recorded ``total_cost`` is kept for reconciliation: it is spread over the run's calls as
-``provider_reported_cost`` in proportion to their tokens, so the session adds up to exactly the
-recorded figure (compare per session, not per call).
+The recorded ``instance_cost`` (the run's own; ``total_cost`` when there is none, as it keeps
+adding up over the instances of a batch run) is kept for reconciliation: it is spread over the
+run's calls as ``provider_reported_cost`` in proportion to their tokens, so the session adds up to
+exactly the recorded figure (compare per session, not per call).
 
 A run saved before its last reply reached the history (its ``trajectory`` has more steps than the
 history has replies) gets a call for each missing step, answering the whole history.
@@ -110,7 +112,12 @@ def trajectory_calls(document: Any, options: ImportOptions, notes: list[Note]) -
     found = [(turn, history[turn.index]) for turn in turns(messages, None, model, skip=demo)]
     found += _unlogged_steps(traj, messages, len(found), model)
     usages = _scaled([turn for turn, _ in found], stats, notes)
-    costs = _allocate(to_decimal(stats.get("total_cost", stats.get("instance_cost"))), usages, stats)
+    # the run's own cost: SWE-agent's total_cost keeps adding up over every instance of a batch run
+    # (its stats are reset to the running total), instance_cost is this run's alone
+    recorded = (
+        stats.get("instance_cost") if stats.get("instance_cost") is not None else stats.get("total_cost")
+    )
+    costs = _allocate(to_decimal(recorded), usages, stats)
     session = content_id("swe-agent", history, stats)
     return [
         _call(
