@@ -296,3 +296,33 @@ def test_ephemeral_split_readings(
     usage = langfuse_usage(details)
     assert tuple(usage.buckets().values()) == expected
     assert usage.quality == ((flag,) if flag else ())
+
+
+def test_an_observations_api_v2_page_names_its_model_session_user_and_cost_its_own_way(
+    store: DuckDBStore, pricer: Pricer, tmp_path: Path
+) -> None:
+    """``GET /api/public/v2/observations``: ``providedModelName``, ``totalCost``, and the session and
+    user on the observation (no trace around it)."""
+    observation = {
+        "id": "obs-v2",
+        "traceId": "trace-v2",
+        "type": "GENERATION",
+        "startTime": "2026-08-22T00:00:00.000Z",
+        "endTime": "2026-08-22T00:00:01.200Z",
+        "userId": "u-42",
+        "sessionId": "sess-9",
+        "providedModelName": "gpt-4o-2024-08-06",
+        "usageDetails": {"input": 1000, "output": 200, "total": 1200},
+        "totalCost": 0.0045,
+    }
+    summary = run(store, pricer, write_json(tmp_path / "v2.json", {"data": [observation], "meta": {}}))
+    assert (summary.calls, summary.rejected) == (1, 0)
+    call = calls(store)["obs-v2"]
+    assert (call.request_model, call.session_id, call.attribution.user) == (
+        "gpt-4o-2024-08-06",
+        "sess-9",
+        "u-42",
+    )
+    assert call.provider_reported_cost == Decimal("0.0045")
+    # gpt-4o: $2.50/M input, $10/M output
+    assert cost_total(call) == Decimal("0.0025") + Decimal("0.002")

@@ -150,7 +150,8 @@ def _observation_call(
     obs_id = opt_str(obs, "id")
     if obs_id is None:
         raise FieldError(f"{where}.id", "an observation needs an id")
-    provider, model = from_model_prefix(opt_str(obs, "model"))
+    # the Observations API v2 names the model providedModelName (v1 and exports: model)
+    provider, model = from_model_prefix(opt_str(obs, "model") or opt_str(obs, "providedModelName"))
     provider = provider or provider_of_model(model)
     started = opt_time(obs, "startTime", field=f"{where}.startTime")
     ended = opt_time(obs, "endTime", field=f"{where}.endTime")
@@ -169,7 +170,7 @@ def _observation_call(
         trace_id=opt_str(obs, "traceId") or opt_str(trace, "id"),
         span_id=obs_id,
         parent_span_id=opt_str(obs, "parentObservationId"),
-        session_id=opt_str(trace, "sessionId"),
+        session_id=opt_str(trace, "sessionId") or opt_str(obs, "sessionId"),  # (v2: on the observation)
         usage=_usage(obs),
         max_output_tokens=_max_tokens(obs, where),
         status=Status.ERROR if error else Status.OK,
@@ -218,7 +219,10 @@ def _cost(obs: Mapping[str, Any], where: str) -> Any:
         amounts = [reported_cost(details, k, field=f"{where}.costDetails.{k}") for k in details]
         known = [a for a in amounts if a is not None]
         return sum(known[1:], known[0]) if known else None
-    return reported_cost(obs, "calculatedTotalCost", field=f"{where}.calculatedTotalCost")
+    key = (
+        "calculatedTotalCost" if obs.get("calculatedTotalCost") is not None else "totalCost"
+    )  # v2: totalCost
+    return reported_cost(obs, key, field=f"{where}.{key}")
 
 
 def _seconds_ms(obs: Mapping[str, Any], key: str, where: str) -> float | None:
@@ -241,7 +245,7 @@ def _attribution(
     obs: Mapping[str, Any], trace: Mapping[str, Any], by_id: Mapping[Any, Mapping[str, Any]]
 ) -> Attribution:
     return Attribution(
-        user=opt_str(trace, "userId"),
+        user=opt_str(trace, "userId") or opt_str(obs, "userId"),
         environment=opt_str(obs, "environment") or opt_str(trace, "environment"),
         agent=_agent(obs, by_id),
         tags=tags_from(trace.get("tags")),
