@@ -317,12 +317,19 @@ def _money(value: Fraction) -> Decimal:
 
 def _rounded(shares: Mapping[str, Fraction], change: Decimal) -> dict[str, Decimal]:
     """Parts rounded to 12 places; the residue goes to the largest part so they add up to ``change``."""
-    parts = {name: _money(shares[name]) for name in PARTS}
-    residue = change - sum(parts.values(), Decimal(0))
+    return with_residue({name: _money(shares[name]) for name in PARTS}, shares, change)
+
+
+def with_residue(
+    rounded: dict[str, Decimal], exact: Mapping[str, Any], change: Decimal
+) -> dict[str, Decimal]:
+    """``rounded`` (each part of :data:`PARTS` rounded on its own) with what they miss of ``change``
+    given to the largest part of ``exact``, so that they add up to ``change``."""
+    residue = change - sum(rounded.values(), Decimal(0))
     if residue:
-        largest = max(PARTS, key=lambda name: abs(shares[name]))
-        parts[largest] += residue
-    return parts
+        largest = max(PARTS, key=lambda name: abs(exact[name]))
+        rounded[largest] += residue
+    return rounded
 
 
 def _notes(before: PeriodSums, after: PeriodSums) -> list[str]:

@@ -21,7 +21,7 @@ from rich.tree import Tree
 from tokenomy.analysis.attribution import AttributionTable
 from tokenomy.analysis.baselines import IntentBaseline
 from tokenomy.analysis.cost_split import CostSplit
-from tokenomy.analysis.drivers import PARTS, CostDrivers
+from tokenomy.analysis.drivers import PARTS, CostDrivers, with_residue
 from tokenomy.analysis.formats import UNKNOWN, bucket_label, change, money, money_short, percent, tokens
 from tokenomy.analysis.kpis import Kpi
 from tokenomy.analysis.periods import Period
@@ -223,12 +223,7 @@ def _cents100(value: Decimal) -> Decimal:
 def _shown_parts(parts: Mapping[str, Decimal], change: Decimal) -> dict[str, Decimal]:
     """The drivers' effects rounded to the places shown, the rounding residue given to the largest,
     so the parts shown add up to the change shown (the JSON keeps the 12 places, which add up too)."""
-    shown = {name: _cents100(parts[name]) for name in PARTS}
-    residue = change - sum(shown.values(), Decimal(0))
-    if residue:
-        largest = max(PARTS, key=lambda name: abs(parts[name]))
-        shown[largest] += residue
-    return shown
+    return with_residue({name: _cents100(parts[name]) for name in PARTS}, parts, change)
 
 
 def _signed(value: Decimal) -> Text:

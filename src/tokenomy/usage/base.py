@@ -75,6 +75,16 @@ def get_int(obj: Mapping[str, Any] | None, *path: str) -> int | None:
     return None
 
 
+def embedding_usage(tokens: int | None) -> Usage:
+    """An embeddings call's usage: its input tokens, all uncached, and nothing else (unknown when
+    ``tokens`` is)."""
+    if tokens is None:
+        return Usage()
+    return Usage.of(
+        input_uncached=tokens, cache_read=0, cache_write_5m=0, cache_write_1h=0, output_visible=0, reasoning=0
+    )
+
+
 def reported_cost(usage: Mapping[str, Any] | None) -> Decimal | None:
     """What the provider says it charged, when an OpenAI-compatible body says so as Perplexity's does:
     ``usage.cost`` an object whose ``total_cost`` is in USD (OpenRouter's number is read by its own

@@ -20,7 +20,16 @@ from typing import Any, Final
 
 from tokenomy.schema import Usage
 from tokenomy.usage.adapter import Adapter
-from tokenomy.usage.base import Extracted, get_int, get_str, inclusive, items, join_text, mapping
+from tokenomy.usage.base import (
+    Extracted,
+    embedding_usage,
+    get_int,
+    get_str,
+    inclusive,
+    items,
+    join_text,
+    mapping,
+)
 
 NAME: Final = "cohere.chat"
 
@@ -74,14 +83,7 @@ def extract(body: Mapping[str, Any]) -> Extracted:
     usage = cohere_usage(holder)
     cached = get_int(holder, "cached_tokens")
     if embeddings and usage.output_total is None:
-        usage = Usage.of(
-            input_uncached=usage.input_total,
-            cache_read=0,
-            cache_write_5m=0,
-            cache_write_1h=0,
-            output_visible=0,
-            reasoning=0,
-        )
+        usage = embedding_usage(usage.input_total)
     return Extracted(
         usage=usage,
         provider="cohere",

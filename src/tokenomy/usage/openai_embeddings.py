@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from tokenomy.schema import Usage
 from tokenomy.usage.adapter import Adapter
-from tokenomy.usage.base import Extracted, check_total, get_int, get_str, items, mapping
+from tokenomy.usage.base import Extracted, check_total, embedding_usage, get_int, get_str, items, mapping
 
 NAME: Final = "openai.embeddings"
 
@@ -30,17 +29,7 @@ def matches(body: Mapping[str, Any]) -> bool:
 def extract(body: Mapping[str, Any]) -> Extracted:
     """Read an embeddings response body."""
     usage = mapping(body.get("usage"))
-    prompt = get_int(usage, "prompt_tokens")
-    result = Usage()
-    if prompt is not None:
-        result = Usage.of(
-            input_uncached=prompt,
-            cache_read=0,
-            cache_write_5m=0,
-            cache_write_1h=0,
-            output_visible=0,
-            reasoning=0,
-        )
+    result = embedding_usage(get_int(usage, "prompt_tokens"))
     return Extracted(
         usage=check_total(result, get_int(usage, "total_tokens")),
         provider="openai",
