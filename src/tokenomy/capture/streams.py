@@ -17,18 +17,20 @@ Both SDKs' stream objects read server-sent events from the bytes of their HTTP r
 (``response.iter_bytes()``, ``aiter_bytes()`` for an async client) and turn them into the SDK's
 objects in a generator (``stream._iterator``) that closes the response when it ends, however it
 ends. For a route whose events are read from their data text (``Route.raw``: OpenAI chat and
-Responses, Anthropic Messages), the watcher sets the response's byte reader (:meth:`ChunkWatch.chunks`)
-and keeps each chunk the SDK reads with its arrival time: a clock reading and two list appends a
-network chunk, made by C iterators (no Python code runs a chunk), and nothing of tokenomy's per
-event. The chunks are split into events, their arrival times given to the events they complete,
-and read on the sink's thread (:func:`stream_items`), where the time to first token is found too.
-The end is read where the SDK closes the response (:meth:`ChunkWatch.closed`): closed by the SDK's
-generator itself, an exception on its way out of it is an error (a ``GeneratorExit``: abandonment)
-and none means its events ran out; a close from outside the generator is abandonment. The SDK may have
-received more than it read (a chunk holds several events, and the HTTP client reads ahead); a call
-cut short keeps the events the SDK read, up to the one its generator's loop holds (``sse``). Other
-routes, and stream classes whose generator does not close the response (openai 1.x), are watched on
-the SDK's objects (:class:`ObjectWatch`, a generator layer over ``stream._iterator``).
+Responses, Anthropic Messages), the watcher sets the response's byte reader
+(:meth:`ChunkWatch.chunks`) and keeps each chunk the SDK reads with its arrival time: a clock
+reading and two list appends a network chunk, made by C iterators (no Python code runs a chunk), and
+nothing of tokenomy's per event. An async stream's chunks are kept by the response's content decoder
+instead (:mod:`tokenomy.capture.decoders`), else by :meth:`ChunkWatch.achunks`. The chunks are split
+into events, their arrival times given to the events they complete, and read on the sink's thread
+(:func:`stream_items`), where the time to first token is found too. The end is read where the SDK
+closes the response (:meth:`ChunkWatch.closed`): closed by the SDK's generator itself, an exception
+on its way out of it is an error (a ``GeneratorExit``: abandonment) and none means its events ran
+out; a close from outside the generator is abandonment. The SDK may have received more than it read
+(a chunk holds several events, and the HTTP client reads ahead); a call cut short keeps the events
+the SDK read, up to the one its generator's loop holds (``sse``). Other routes, and stream classes
+whose generator does not close the response (openai 1.x), are watched on the SDK's objects
+(:class:`ObjectWatch`, a generator layer over ``stream._iterator``).
 
 The hooks set on the response hold the watcher. The watcher holds the stream weakly and the
 response strongly: the garbage collector clears weak references before it runs the ``finally`` of
@@ -59,6 +61,7 @@ from itertools import compress, filterfalse
 from typing import Any, Final
 
 from tokenomy.capture.captured import ABANDONED, DONE, FAILED, Captured
+from tokenomy.capture.decoders import kept_by_decoder
 from tokenomy.capture.runtime import RUNTIME
 from tokenomy.capture.sink.core import Sink
 
@@ -456,10 +459,10 @@ def watch_stream(stream: Any, captured: Captured, sink: Sink, *, is_async: bool)
     ):
         chunks = ChunkWatch(captured, sink, response, close, stream=stream, is_async=is_async)
         watch = chunks
-        if is_async:
-            response.aiter_bytes = chunks.achunks
-        else:
+        if not is_async:
             response.iter_bytes = chunks.chunks
+        elif not kept_by_decoder(response, chunks.kept.append, chunks.times.append, _clock):
+            response.aiter_bytes = chunks.achunks
     else:
         watch = ObjectWatch(captured, sink, response, close, hook)
         stream._iterator = watch_async(inner, watch) if is_async else watch_sync(inner, watch)
