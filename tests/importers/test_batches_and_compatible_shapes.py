@@ -292,3 +292,15 @@ def test_a_provider_the_request_url_names_is_kept_whatever_the_model(
     stored = calls(store)
     # the URL (or the wrapper) says who served it: the model's maker does not override that
     assert (stored["groq-on-openai"].provider, stored["wrapped"].provider) == ("openai", "openai")
+
+
+def test_two_answers_repeating_a_short_id_are_two_answers_not_one_stream(
+    store: DuckDBStore, pricer: Pricer, tmp_path: Path
+) -> None:
+    """Ollama's OpenAI layer numbers its ids below 1,000: two answers may repeat one. Read as one
+    growing stream, the first vanished without a word; read as two answers, the second's id is
+    said to repeat the first's (a duplicate skipped), since the id is what a call is stored by."""
+    first, second = _chat("chatcmpl-749", "llama3.2", 30, 200), _chat("chatcmpl-749", "llama3.2", 45, 310)
+    summary = run(store, pricer, write_lines(tmp_path / "ollama.jsonl", [first, second]))
+    assert (summary.calls, summary.duplicates, summary.rejected) == (1, 1, 0)
+    assert calls(store)["chatcmpl-749"].usage.output_total == 200  # the first answer, whole

@@ -58,6 +58,7 @@ from tokenomy.providers import canonical, from_model_prefix
 from tokenomy.schema import Attribution, Call, Content, Status, Usage
 from tokenomy.usage import ADAPTERS, Adapter, accumulate, detect, extract, iter_json_events
 from tokenomy.usage.base import Extracted
+from tokenomy.usage.ids import distinct_id
 from tokenomy.usage.openai_responses import FAILURE
 from tokenomy.usage.stream import stream_kind
 
@@ -509,7 +510,8 @@ def _is_stream(records: tuple[Any, ...]) -> bool:
         wrappers = [key for key in first if stream_kind({key: {}}) is not None]
         return not wrappers or len(wrappers) == len(first)
     ids = [_response_id(e) for e in events if e is not None]
-    return len(ids) == 2 and ids[0] is not None and ids[0] == ids[1]
+    # a repeated id that cannot tell calls apart (Ollama's chatcmpl-749: usage.ids) is two answers
+    return len(ids) == 2 and distinct_id(ids[0]) is not None and ids[0] == ids[1]
 
 
 def _is_chunk(event: Mapping[str, Any]) -> bool:
