@@ -20,7 +20,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
 
-from tokenomy.analysis.cost_split import PART_LABELS, SPLIT_FLAG, part_costs
+from tokenomy.analysis.cost_split import PART_LABELS, SPLIT_FLAG, SPLIT_SUMS, part_costs
 from tokenomy.analysis.dimensions import Grouping
 from tokenomy.analysis.formats import percent
 from tokenomy.analysis.grouped import Selection, spend_sql
@@ -63,7 +63,7 @@ _PART_COLUMNS: Final = {
 }
 _PART_SUMS: Final = (
     "sum(c.cost) AS llm_cost, "  # the calls split by part (cost_split.SPLIT_FLAG): the rest is unsplit
-    + ", ".join(f"sum(c.cost_{p}) FILTER (WHERE c.split) AS split_cost_{p}" for p in COST_PARTS)
+    + ", ".join(f"{expr} FILTER (WHERE c.split) AS {name}" for name, expr in SPLIT_SUMS.items())
 )
 CHARGES: Final = "charges"
 """A session's non-LLM cost, as a candidate for :attr:`SessionRow.main_part`."""

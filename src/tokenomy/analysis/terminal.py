@@ -184,7 +184,7 @@ def drivers_tables(drivers: CostDrivers) -> list[Table]:
     parts.add_column("part")
     parts.add_column("effect", justify="right")
     total = drivers.total
-    baseline, current = _cents100(total.baseline_cost), _cents100(total.current_cost)
+    baseline, current = _as_shown(total.baseline_cost), _as_shown(total.current_cost)
     shown = _shown_parts(total.parts, current - baseline)
     parts.add_row("baseline cost", money(baseline))
     for name in PARTS:
@@ -198,7 +198,7 @@ def drivers_tables(drivers: CostDrivers) -> list[Table]:
     for dim, rows in drivers.groups.items():
         for row in rows:
             dominant = row.dominant
-            before, now = _cents100(row.baseline_cost), _cents100(row.current_cost)
+            before, now = _as_shown(row.baseline_cost), _as_shown(row.current_cost)
             groups.add_row(
                 dim,
                 row.group[dim],
@@ -215,7 +215,7 @@ _SHOWN: Final = Decimal("0.0001")
 """The places :func:`money` shows amounts at."""
 
 
-def _cents100(value: Decimal) -> Decimal:
+def _as_shown(value: Decimal) -> Decimal:
     """An amount rounded to the places it is shown at."""
     return value.quantize(_SHOWN, rounding=ROUND_HALF_EVEN)
 
@@ -223,7 +223,7 @@ def _cents100(value: Decimal) -> Decimal:
 def _shown_parts(parts: Mapping[str, Decimal], change: Decimal) -> dict[str, Decimal]:
     """The drivers' effects rounded to the places shown, the rounding residue given to the largest,
     so the parts shown add up to the change shown (the JSON keeps the 12 places, which add up too)."""
-    return with_residue({name: _cents100(parts[name]) for name in PARTS}, parts, change)
+    return with_residue({name: _as_shown(parts[name]) for name in PARTS}, parts, change)
 
 
 def _signed(value: Decimal) -> Text:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Final
@@ -100,25 +99,20 @@ def command(
         steps_bar("auditing", steps, quiet=quiet) as step,
     ):
         result = run_audit(store, scope=scope, pricer=pricer, progress=step)
-        _step(step, "the savings plan")
+        step("the savings plan")
         ids = [c.call_id for f in result.findings for c in f.calls]
         plan = build_plan(result.findings, call_costs(store, ids))
-        _step(step, "the prompt-cache advisor")
+        step("the prompt-cache advisor")
         advice = advise(store, scope=scope, pricer=pricer)
         walks: tuple[SessionWalk, ...] = ()
         if sample:
-            _step(step, "the sessions sampled")
+            step("the sessions sampled")
             ctx = Context(store, scope_sql(scope, store.dialect), pricer, AuditOptions())
             walks = tuple(walk(ctx, sample_sessions(ctx, sample), result.hits))
         replaced = save_audit(store, result) if save else None
     by_rows = group_by(result.findings, by) if by else ()
     report = AuditReport(result, plan, advice, walks, by, top, replaced, by_rows)
     _emit(report, fmt, out)
-
-
-def _step(step: Callable[[str], object] | None, name: str) -> None:
-    if step is not None:
-        step(name)
 
 
 def _emit(report: AuditReport, fmt: str, out: Path | None) -> None:

@@ -27,15 +27,15 @@ def percent_bar(label: str, *, quiet: bool) -> Iterator[Callable[[float], object
 
 
 @contextmanager
-def steps_bar(label: str, steps: int, *, quiet: bool) -> Iterator[Callable[[str], object] | None]:
+def steps_bar(label: str, steps: int, *, quiet: bool) -> Iterator[Callable[[str], object]]:
     """A bar over ``steps`` named steps, told each one's name as it starts (the bar then counts the
-    steps before it as done); None (no bar) with ``quiet`` or without a terminal."""
+    steps before it as done); with ``quiet`` or without a terminal, a callable that draws nothing."""
     from rich.console import Console  # noqa: PLC0415  (rich only when drawing)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: PLC0415
 
     console = Console(stderr=True)
     if quiet or not console.is_terminal:
-        yield None
+        yield lambda name: None
         return
     columns = (
         TextColumn(label),

@@ -94,7 +94,8 @@ class AmbiguousKeyError(TokenomyError):
 
 def matching_keys(store: DuckDBStore, prefix: str) -> list[VirtualKey]:
     """The keys not yet revoked (expired ones included) named ``prefix`` or whose hash starts with it
-    (8+ characters: a shorter value is a name only), oldest first; as ``revoke_virtual_keys`` selects."""
+    (8+ characters: a shorter value is a name only, ``dad`` must not mean every key whose hash starts
+    with ``dad``), oldest first."""
     by_hash = len(prefix) >= MIN_ID_PREFIX
     return [
         k
@@ -118,10 +119,8 @@ def revoke_key(store: DuckDBStore, prefix: str, *, every: bool = False) -> list[
     matches = matching_keys(store, prefix)
     if len(matches) > 1 and not every:
         raise AmbiguousKeyError(prefix, matches)
-    revoked: list[str] = []
-    for key in matches:  # by its whole hash: a key created meanwhile with the same name is not touched
-        revoked += [h[:16] for h in store.revoke_virtual_keys(key.key_hash)]
-    return revoked
+    # by their whole hashes: a key created meanwhile with the same name is not touched
+    return [h[:16] for h in store.revoke_virtual_keys([key.key_hash for key in matches])]
 
 
 def read_keys(config: Config) -> list[VirtualKey]:

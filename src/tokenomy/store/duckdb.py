@@ -438,11 +438,11 @@ class DuckDBStore:
         with self._lock:
             store_keys.insert(self._con, key)
 
-    def revoke_virtual_keys(self, prefix: str) -> list[str]:
-        """Revoke the keys whose hash starts with ``prefix`` or whose name is ``prefix``; their hashes."""
+    def revoke_virtual_keys(self, key_hashes: Sequence[str]) -> list[str]:
+        """Revoke the keys of these exact hashes (those not revoked yet); their hashes."""
         self._check_writable()
         with self._lock:
-            return store_keys.revoke(self._con, prefix, utc_now())
+            return store_keys.revoke(self._con, key_hashes, utc_now())
 
     def virtual_keys(self) -> list[store_keys.StoredKey]:
         """Every issued virtual key, oldest first."""

@@ -6,6 +6,7 @@ Attribution. The gateway package decides what a key means; this module only stor
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -36,16 +37,17 @@ def insert(con: duckdb.DuckDBPyConnection, key: StoredKey) -> None:
     )
 
 
-def revoke(con: duckdb.DuckDBPyConnection, prefix: str, now: datetime) -> list[str]:
-    """Revoke the keys named ``prefix``, or whose hash starts with it (8+ characters); their hashes.
-
-    A shorter value is a name only: ``dad`` must not revoke every key whose hash starts with ``dad``.
-    """
-    by_hash = prefix if len(prefix) >= MIN_ID_PREFIX else None
+def revoke(con: duckdb.DuckDBPyConnection, key_hashes: Sequence[str], now: datetime) -> list[str]:
+    """Revoke the keys of these exact hashes not revoked yet; their hashes. Which keys a name or an
+    id prefix means is the caller's to decide (:func:`tokenomy.gateway.key_store.matching_keys`):
+    a name is no key's identity, several keys may share it."""
+    if not key_hashes:
+        return []
+    marks = ", ".join("?" for _ in key_hashes)
     rows = con.execute(
-        "UPDATE virtual_keys SET revoked_at = ? WHERE revoked_at IS NULL "
-        "AND (starts_with(key_hash, ?) OR name = ?) RETURNING key_hash",
-        [now, by_hash, prefix],
+        f"UPDATE virtual_keys SET revoked_at = ? WHERE revoked_at IS NULL AND key_hash IN ({marks}) "
+        "RETURNING key_hash",
+        [now, *key_hashes],
     ).fetchall()
     return [str(r[0]) for r in rows]
 

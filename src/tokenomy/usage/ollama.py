@@ -13,11 +13,11 @@ are unpriced unless a price override names it (docs/pricing.md), and its latency
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 
+from tokenomy.native import FieldError, parse_time
 from tokenomy.usage.adapter import Adapter
 from tokenomy.usage.base import Extracted, get_int, get_str, inclusive, mapping
 
@@ -57,20 +57,14 @@ def extract(body: Mapping[str, Any]) -> Extracted:
     )
 
 
-_RFC3339: Final = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})?$")
-
-
 def _time(text: str | None) -> datetime | None:
     """Ollama's ``created_at`` (RFC 3339 with nanoseconds: ``2023-08-04T08:52:19.385406455-07:00``)
-    as an aware datetime (to the microsecond), or None."""
-    found = _RFC3339.match(text or "")
-    if found is None:
+    as an aware UTC datetime (to the microsecond), or None when it does not read."""
+    if not text:
         return None
-    whole, fraction, zone = found.groups()
-    offset = "+00:00" if zone in (None, "Z") else zone
     try:
-        return datetime.fromisoformat(f"{whole}.{(fraction or '0')[:6].ljust(6, '0')}{offset}")
-    except ValueError:
+        return parse_time(text, "created_at").replace(tzinfo=UTC)
+    except FieldError:
         return None
 
 
