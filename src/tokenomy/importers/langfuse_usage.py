@@ -7,7 +7,9 @@ subtracted), ``output`` the visible output (reasoning subtracted), and the detai
 ``input_cached_tokens`` or ``input_cache_read`` (cache reads), ``input_cache_creation`` or
 ``input_cache_write`` (cache writes, TTL unstated: 5 minutes), ``input_cache_creation_5m`` and
 ``input_cache_creation_1h``, ``output_reasoning_tokens`` or ``output_reasoning``. Usage sent by
-hand may use other spellings (``input_tokens``, ``prompt_tokens``...).
+hand may use other spellings (``input_tokens``, ``prompt_tokens``...). Writes given both ways
+(``input_cache_creation`` beside ``input_cache_creation_5m`` / ``_1h``) are counted once when the
+TTL keys add up to them, or when ``total`` counts them once.
 
 Mapping: the keys above go to their buckets; any other key that names the input (``input_*``,
 ``prompt*``, such as ``input_audio_tokens``) adds to the uncached input, and any other key naming
@@ -114,13 +116,31 @@ def langfuse_usage(details: Mapping[str, Any]) -> Usage:
     if split:
         unknown = _with_split(buckets, written, split, total if understood else None, flags)
     else:
-        if written is not None:
+        if written is not None and not _aggregate_of_ttls(buckets, written, total if understood else None):
             buckets["cache_write_5m"] = buckets.get("cache_write_5m", 0) + written
         check = _litellm_input(buckets, get_int(details, _LITELLM_WRITES), total if understood else None)
     usage = _usage(buckets, modal, tuple(flags), unknown)
     if check and understood and total is not None and usage.total is not None and usage.total != total:
         return _usage(buckets, modal, (*flags, Quality.TOTAL_MISMATCH), unknown)
     return usage
+
+
+def _aggregate_of_ttls(buckets: Mapping[str, int], written: int, total: int | None) -> bool:
+    """Whether the cache writes without a TTL (``input_cache_creation``) are the sum of the TTL keys
+    beside them (``input_cache_creation_5m`` and ``_1h``), not more writes: the same tokens twice.
+
+    A total tells which (it counts them once or twice); without one, writes equal to the TTL keys'
+    sum are that sum. No TTL key, or zero writes: nothing to count twice."""
+    by_ttl = buckets.get("cache_write_5m", 0) + buckets.get("cache_write_1h", 0)
+    if not written or not by_ttl:
+        return False
+    if total is not None:
+        parts = sum(buckets.values())
+        if parts == total:
+            return True
+        if parts + written == total:
+            return False
+    return written == by_ttl
 
 
 def _litellm_input(buckets: dict[str, int], writes: int | None, total: int | None) -> bool:
