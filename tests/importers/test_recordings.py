@@ -308,3 +308,64 @@ def _har(text: str, encoding: str, *, base64: bool = False) -> dict[str, object]
         "response": response,
     }
     return {"log": {"version": "1.2", "entries": [entry]}}
+
+
+def test_ollama_and_cohere_streams_in_a_cassette_become_calls(
+    tmp_path: Path, store: DuckDBStore, pricer: Pricer
+) -> None:
+    """Ollama streams JSON lines (application/x-ndjson), not SSE; Cohere v2 streams typed SSE events."""
+    head = {"model": "llama3.2", "created_at": "2024-10-27T03:33:20.000000000Z"}
+    ollama_lines = [
+        {**head, "message": {"role": "assistant", "content": "Hi"}, "done": False},
+        {**head, "message": {"role": "assistant", "content": " there"}, "done": False},
+        {**head, "message": {"role": "assistant", "content": ""}, "done": True, "done_reason": "stop",
+         "total_duration": 912000000, "prompt_eval_count": 31, "eval_count": 7},
+    ]  # fmt: skip
+    cohere_events = [
+        {"id": "co-rec-1", "type": "message-start", "delta": {"message": {"role": "assistant"}}},
+        {"type": "content-delta", "index": 0, "delta": {"message": {"content": {"text": "Hello"}}}},
+        {"type": "message-end", "delta": {"finish_reason": "COMPLETE", "usage": {
+            "billed_units": {"input_tokens": 40, "output_tokens": 10},
+            "tokens": {"input_tokens": 240, "output_tokens": 10}}}},
+    ]  # fmt: skip
+    interactions = [
+        {
+            "request": {
+                "method": "POST",
+                "uri": "http://localhost:11434/api/chat",
+                "body": json.dumps({"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}]}),
+            },
+            "response": {
+                "status": {"code": 200},
+                "body": {"string": "\n".join(json.dumps(line) for line in ollama_lines) + "\n"},
+            },
+        },
+        {
+            "request": {
+                "method": "POST",
+                "uri": "https://api.cohere.com/v2/chat",
+                "body": json.dumps({"model": "command-r-plus-08-2024", "stream": True, "messages": []}),
+            },
+            "response": {
+                "status": {"code": 200},
+                "body": {"string": "".join(f"data: {json.dumps(e)}\n\n" for e in cohere_events)},
+            },
+        },
+    ]
+    path = tmp_path / "local.yaml"
+    path.write_text(yaml.safe_dump({"interactions": interactions, "version": 1}), encoding="utf-8")
+    summary = run(store, pricer, path)
+    assert (summary.calls, summary.rejected) == (2, 0)
+    cohere, local = sorted(calls(store).values(), key=lambda call: call.provider)
+    assert (local.provider, local.request_model, local.streamed) == ("ollama", "llama3.2", True)
+    assert (local.usage.input_total, local.usage.output_total, local.error_type) == (31, 7, None)
+    assert cost_total(local) is None  # a local model has no list price: unpriced, not $0
+    assert (cohere.id, cohere.provider, cohere.streamed, cohere.error_type) == (
+        "co-rec-1",
+        "cohere",
+        True,
+        None,
+    )
+    assert (cohere.usage.input_total, cohere.usage.output_total) == (40, 10)
+    # command-r-plus-08-2024: $2.50/M input, $10/M output: 40 * 2.5e-6 + 10 * 1e-5
+    assert cost_total(cohere) == Decimal("0.0002")

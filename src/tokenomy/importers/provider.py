@@ -60,6 +60,7 @@ from tokenomy.usage import ADAPTERS, Adapter, accumulate, detect, extract, iter_
 from tokenomy.usage.base import Extracted
 from tokenomy.usage.ids import distinct_id
 from tokenomy.usage.openai_responses import FAILURE
+from tokenomy.usage.sse import json_body
 from tokenomy.usage.stream import stream_kind
 
 _SSE_FIELDS: Final = ("event:", "data:", ":", "id:", "retry:")
@@ -186,10 +187,7 @@ class Exchange:
             status = status or _status(response.get("status_code"))
             response = response["body"]
         if isinstance(response, str) and not _is_sse(response):
-            try:
-                response = json.loads(response)
-            except ValueError:
-                response = None
+            response = json_body(response)  # a JSON-lines stream (Ollama's) is a list of its events
         if not isinstance(response, Mapping | str | list):
             response = None
         return cls(record, request, response, status, HOSTS.get(host) if host else None)

@@ -52,6 +52,15 @@ LLM_PATHS: Final = (
     ":streamgeneratecontent",
     "/converse",
     "/converse-stream",
+    "/api/chat",  # Ollama's own API
+    "/api/generate",
+    "/api/embed",
+    "/v1/chat",  # Cohere's (v1 and v2)
+    "/v2/chat",
+    "/v1/embed",
+    "/v2/embed",
+    "/v1/rerank",
+    "/v2/rerank",
 )
 """URL path endings (lower-cased, query removed) of the endpoints whose responses carry usage."""
 _CODINGS: Final = "content_encoding"

@@ -11,6 +11,11 @@ kept in ``extra["cached_tokens"]``, not taken for a part of the billed input: ge
 Cohere from the billed units alone too. A Rerank answer is billed per search (``search_units``),
 not per token: it is read with its usage unknown (unpriced) and its searches in ``extra``. The
 body does not name its model: the logged request's, or ``tokenomy import --model``.
+
+A streamed chat (:class:`ChatStream`) is read from its events: v2's typed events
+(``message-start``, ``content-delta``..., ``message-end`` carrying the finish reason and the usage)
+and v1's (``stream-start``, ``text-generation``..., ``stream-end`` carrying the whole answer). A
+stream cut before its end event has its usage unknown.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from tokenomy.schema import Usage
-from tokenomy.usage.adapter import Adapter
+from tokenomy.usage.adapter import Adapter, EventAccumulator, Extractor
 from tokenomy.usage.base import (
     Extracted,
     embedding_usage,
@@ -109,11 +114,81 @@ def _rerank(body: Mapping[str, Any], billed: Mapping[str, Any]) -> Extracted:
     )
 
 
+_V2_EVENTS: Final = frozenset(
+    {
+        "message-start",
+        "content-start",
+        "content-delta",
+        "content-end",
+        "tool-plan-delta",
+        "tool-call-start",
+        "tool-call-delta",
+        "tool-call-end",
+        "citation-start",
+        "citation-end",
+        "message-end",
+    }
+)
+_V1_EVENTS: Final = frozenset(
+    {"stream-start", "text-generation", "tool-calls-chunk", "tool-calls-generation", "stream-end"}
+)
+
+
+def matches_event(event: Mapping[str, Any]) -> bool:
+    """True for an event of a streamed Cohere chat: v2's hyphenated ``type`` or v1's ``event_type``."""
+    kind, old = event.get("type"), event.get("event_type")
+    return (type(kind) is str and kind in _V2_EVENTS) or (
+        type(old) is str and old in _V1_EVENTS and type(event.get("is_finished")) is bool
+    )
+
+
+class ChatStream(EventAccumulator):
+    """Joins a streamed chat's text and keeps its id, end and usage; rebuilds the answer's body."""
+
+    __slots__ = ("_end", "_extract", "_head", "_text")
+
+    def __init__(self, extract: Extractor) -> None:
+        super().__init__()
+        self._extract = extract
+        self._head: dict[str, Any] = {}
+        self._text: list[str] = []
+        self._end: Mapping[str, Any] | None = None  # v2's message-end delta, or v1's whole answer
+
+    def _feed(self, event: Mapping[str, Any]) -> None:
+        kind = event.get("type") or event.get("event_type")
+        for key in ("id", "generation_id", "response_id"):
+            if isinstance(event.get(key), str):
+                self._head.setdefault(key, event[key])
+        if kind == "content-delta":
+            self._text.append(get_str(event, "delta", "message", "content", "text") or "")
+        elif kind == "text-generation":
+            self._text.append(get_str(event, "text") or "")
+        elif kind == "message-end":
+            self._end = mapping(event.get("delta")) or {}
+        elif kind == "stream-end":
+            self._end = {
+                "finish_reason": event.get("finish_reason"),
+                **(mapping(event.get("response")) or {}),
+            }
+
+    def result(self) -> Extracted | None:
+        """The rebuilt answer read by the extractor; None before any event with an id or text."""
+        if not self._head and not self._text and self._end is None:
+            return None
+        text = "".join(self._text)
+        body: dict[str, Any] = {**self._head, **(self._end or {})}
+        if "text" not in body and "message" not in body:
+            body["message"] = {"role": "assistant", "content": [{"type": "text", "text": text}]}
+        return self.finish(self._extract(body), complete=self._end is not None)
+
+
 ADAPTER: Final = Adapter(
     name=NAME,
     provider="cohere",
     api="chat",
     matches=matches,
     extract=extract,
+    stream=ChatStream,
+    matches_event=matches_event,
     expects="a Cohere chat or embed response (usage.billed_units or meta.billed_units)",
 )

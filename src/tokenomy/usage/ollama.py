@@ -5,7 +5,9 @@ tokens it generated; they are the input and output totals. Ollama reuses the pro
 from the previous request without counting it again, and says nothing of that reuse or of the
 thinking tokens inside the output, so the buckets' split stays unknown and only the totals are
 kept. Only the final object of an answer carries the counts (``"done": true``; a streamed answer's
-last line): the intermediate lines of a stream are not answers. Ollama's OpenAI-compatible
+last line): the intermediate lines of a stream are not answers. A stream (JSON lines, one object
+a line, each with a piece of the text) is read by :class:`AnswerStream`, which joins the pieces
+into the final object; a stream cut before that object has its counts unknown. Ollama's OpenAI-compatible
 endpoint answers in OpenAI's shape and is read as such. A local model has no list price: its calls
 are unpriced unless a price override names it (docs/pricing.md), and its latency is
 ``total_duration`` (nanoseconds, kept in ``extra["total_duration_ms"]``).
@@ -18,21 +20,35 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from tokenomy.native import FieldError, parse_time
-from tokenomy.usage.adapter import Adapter
-from tokenomy.usage.base import Extracted, get_int, get_str, inclusive, mapping
+from tokenomy.usage.adapter import Adapter, EventAccumulator, Extractor
+from tokenomy.usage.base import Extracted, embedding_usage, get_int, get_str, inclusive, items, mapping
 
 NAME: Final = "ollama.chat"
 
 
 def matches(body: Mapping[str, Any]) -> bool:
-    """True for the final object of an Ollama answer: done, with its counts."""
-    return (
-        body.get("done") is True and ("eval_count" in body or "prompt_eval_count" in body) and "model" in body
-    )
+    """True for the final object of an Ollama answer (done, with its counts) or an ``/api/embed``
+    answer (its vectors, with the count of the prompt)."""
+    if "model" not in body:
+        return False
+    if "embeddings" in body:
+        return "prompt_eval_count" in body
+    return body.get("done") is True and ("eval_count" in body or "prompt_eval_count" in body)
 
 
 def extract(body: Mapping[str, Any]) -> Extracted:
-    """Read an Ollama ``/api/chat`` or ``/api/generate`` answer."""
+    """Read an Ollama ``/api/chat``, ``/api/generate`` or ``/api/embed`` answer."""
+    duration = get_int(body, "total_duration")
+    extra = {} if duration is None else {"total_duration_ms": duration / 1e6}
+    if "embeddings" in body and "done" not in body:
+        return Extracted(
+            usage=embedding_usage(get_int(body, "prompt_eval_count")),
+            provider="ollama",
+            api="embeddings",
+            adapter=NAME,
+            response_model=get_str(body, "model"),
+            extra=extra,
+        )
     usage = inclusive(
         input_total=get_int(body, "prompt_eval_count"),
         cache_read=None,
@@ -43,7 +59,6 @@ def extract(body: Mapping[str, Any]) -> Extracted:
     )
     message = mapping(body.get("message"))
     text = get_str(message, "content") if message is not None else get_str(body, "response")
-    duration = get_int(body, "total_duration")
     return Extracted(
         usage=usage,
         provider="ollama",
@@ -53,7 +68,7 @@ def extract(body: Mapping[str, Any]) -> Extracted:
         finish_reason=get_str(body, "done_reason"),
         created_at=_time(get_str(body, "created_at")),
         completion_text=text or None,
-        extra={} if duration is None else {"total_duration_ms": duration / 1e6},
+        extra=extra,
     )
 
 
@@ -68,11 +83,65 @@ def _time(text: str | None) -> datetime | None:
         return None
 
 
+def matches_event(event: Mapping[str, Any]) -> bool:
+    """True for a line of an Ollama stream: a model, its time and a done flag, with a message
+    (``/api/chat``) or a piece of the response (``/api/generate``)."""
+    return (
+        type(event.get("done")) is bool
+        and isinstance(event.get("model"), str)
+        and "created_at" in event
+        and ("message" in event or "response" in event)
+    )
+
+
+class AnswerStream(EventAccumulator):
+    """Joins a stream's pieces of text (and of thinking, and its tool calls) into its last line."""
+
+    __slots__ = ("_chat", "_extract", "_last", "_text", "_thinking", "_tools")
+
+    def __init__(self, extract: Extractor) -> None:
+        super().__init__()
+        self._extract = extract
+        self._last: Mapping[str, Any] | None = None
+        self._chat = False
+        self._text: list[str] = []
+        self._thinking: list[str] = []
+        self._tools: list[Any] = []
+
+    def _feed(self, event: Mapping[str, Any]) -> None:
+        message = mapping(event.get("message"))
+        part = event if message is None else message
+        self._chat = self._chat or message is not None
+        self._text.append(get_str(part, "content" if message is not None else "response") or "")
+        self._thinking.append(get_str(part, "thinking") or "")
+        self._tools.extend(items(part.get("tool_calls")))
+        self._last = event
+
+    def result(self) -> Extracted | None:
+        """The last line with the whole text, read by the extractor; None before any line."""
+        if self._last is None:
+            return None
+        body = dict(self._last)
+        text, thinking = "".join(self._text), "".join(self._thinking)
+        if self._chat:
+            message: dict[str, Any] = {**(mapping(body.get("message")) or {}), "content": text}
+            if thinking:
+                message["thinking"] = thinking
+            if self._tools:
+                message["tool_calls"] = self._tools
+            body["message"] = message
+        else:
+            body["response"] = text
+        return self.finish(self._extract(body), complete=body.get("done") is True)
+
+
 ADAPTER: Final = Adapter(
     name=NAME,
     provider="ollama",
     api="chat",
     matches=matches,
     extract=extract,
-    expects="an Ollama answer (done: true, with prompt_eval_count and eval_count)",
+    stream=AnswerStream,
+    matches_event=matches_event,
+    expects="an Ollama answer (done: true, with prompt_eval_count and eval_count; or embeddings)",
 )

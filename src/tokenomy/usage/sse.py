@@ -141,3 +141,28 @@ def iter_json_events(source: bytes | str | Iterable[SSEEvent]) -> Iterator[dict[
             continue
         if isinstance(value, dict):
             yield value
+
+
+def json_body(text: str) -> Any:
+    """A response body logged as text: its JSON value, or the list of objects of a JSON-lines
+    stream (Ollama's ``application/x-ndjson``: one object a line), or None when it is neither.
+
+    A stream cut inside its last line still gives the lines before it; any other line that is not a
+    JSON object makes the text unreadable as lines (None)."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    lines = [line for line in _LINE_END.split(text.strip()) if line.strip()]
+    found: list[dict[str, Any]] = []
+    for number, line in enumerate(lines):
+        try:
+            value = json.loads(line)
+        except ValueError:
+            if number == len(lines) - 1 and len(found) > 0:
+                break  # cut short inside its last line
+            return None
+        if not isinstance(value, dict):
+            return None
+        found.append(value)
+    return found or None
