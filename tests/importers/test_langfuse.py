@@ -216,47 +216,6 @@ def test_litellm_usage_details_readings(
     assert usage.quality == ((flag,) if flag else ())
 
 
-@pytest.mark.parametrize(
-    ("details", "expected", "flag"),
-    [
-        # the writes given whole and by TTL, with no total: 1500 = 1000 + 500, counted once
-        (
-            {"input": 40, "input_cache_read": 600, "input_cache_creation": 1500,
-             "input_cache_creation_5m": 1000, "input_cache_creation_1h": 500, "output": 80},
-            (40, 600, 1000, 500, 80, 0),
-            None,
-        ),
-        # a total counting them once (40 + 600 + 1000 + 500 + 80) says the same
-        (
-            {"input": 40, "input_cache_read": 600, "input_cache_creation": 1500,
-             "input_cache_creation_5m": 1000, "input_cache_creation_1h": 500, "output": 80,
-             "total": 2220},
-            (40, 600, 1000, 500, 80, 0),
-            None,
-        ),
-        # a total counting them twice: exclusive keys, 300 more writes of unstated TTL (5 minutes)
-        (
-            {"input": 40, "input_cache_read": 600, "input_cache_creation": 300,
-             "input_cache_creation_1h": 500, "output": 80, "total": 1520},
-            (40, 600, 300, 500, 80, 0),
-            None,
-        ),
-        # no total and a sum that differs: read as exclusive, as every Langfuse key is
-        (
-            {"input": 40, "input_cache_creation": 300, "input_cache_creation_1h": 500, "output": 80},
-            (40, 0, 300, 500, 80, 0),
-            None,
-        ),
-    ],
-)  # fmt: skip
-def test_cache_writes_given_whole_and_by_ttl_are_counted_once(
-    details: dict[str, int], expected: tuple[int | None, ...], flag: Quality | None
-) -> None:
-    usage = langfuse_usage(details)
-    assert tuple(usage.buckets().values()) == expected
-    assert usage.quality == ((flag,) if flag else ())
-
-
 def test_langchain_ephemeral_keys_are_the_ttl_of_the_cache_writes(
     store: DuckDBStore, pricer: Pricer, tmp_path: Path
 ) -> None:
@@ -329,9 +288,37 @@ def test_langchain_ephemeral_keys_are_the_ttl_of_the_cache_writes(
             (2000, 600, 0, 1500, 80, 0),
             Quality.TOTAL_MISMATCH,
         ),
+        # the writes given whole and by TTL, with no total: 1500 = 1000 + 500, counted once
+        (
+            {"input": 40, "input_cache_read": 600, "input_cache_creation": 1500,
+             "input_cache_creation_5m": 1000, "input_cache_creation_1h": 500, "output": 80},
+            (40, 600, 1000, 500, 80, 0),
+            None,
+        ),
+        # a total counting them once (40 + 600 + 1000 + 500 + 80) says the same
+        (
+            {"input": 40, "input_cache_read": 600, "input_cache_creation": 1500,
+             "input_cache_creation_5m": 1000, "input_cache_creation_1h": 500, "output": 80,
+             "total": 2220},
+            (40, 600, 1000, 500, 80, 0),
+            None,
+        ),
+        # a total counting them twice: exclusive keys, 300 more writes of unstated TTL (5 minutes)
+        (
+            {"input": 40, "input_cache_read": 600, "input_cache_creation": 300,
+             "input_cache_creation_1h": 500, "output": 80, "total": 1520},
+            (40, 600, 300, 500, 80, 0),
+            None,
+        ),
+        # no total and a sum that differs: read as exclusive, as every Langfuse key is
+        (
+            {"input": 40, "input_cache_creation": 300, "input_cache_creation_1h": 500, "output": 80},
+            (40, 0, 300, 500, 80, 0),
+            None,
+        ),
     ],
 )  # fmt: skip
-def test_ephemeral_split_readings(
+def test_ttl_split_readings(
     details: dict[str, int], expected: tuple[int | None, ...], flag: Quality | None
 ) -> None:
     usage = langfuse_usage(details)
