@@ -9,6 +9,12 @@ than a bare client does (an async iterator of tokenomy's, :class:`tokenomy.captu
 ``achunks``, added a coroutine a chunk: 7-11 us a 20-chunk stream, docs/benchmarks.md). A
 compressed stream's decoder is wrapped (:class:`KeptDecoded`) and its decoded pieces kept. An HTTP
 client without that decoder (or whose decoder cannot be made) gets the iterator instead.
+
+The two HTTP clients the SDKs use differ in what a decoder gives out: ``httpx2``'s (the current
+SDKs') give an iterator of pieces, ``httpx``'s (older SDK releases: openai 1.x and 2.x) the
+decoded bytes themselves. The kept decoder gives out what the one it replaces does: the identity
+decoder is asked once, with no bytes, which it answers (:class:`KeptIdentityBytes` for bytes), and
+a wrapped decoder's answer is handed on in its own form.
 """
 
 from __future__ import annotations
@@ -20,13 +26,19 @@ Clock = Callable[[], int]
 """The clock arrival times are read on (``time.perf_counter_ns``, the watcher's)."""
 
 
-class KeptIdentity:
-    """An uncompressed stream's decoder: each chunk kept, with its arrival time, and handed on."""
+class _Keeping:
+    """What both identity decoders hold: where a chunk and its arrival time go, and the clock."""
 
     __slots__ = ("clock", "keep", "stamp")
 
     def __init__(self, keep: Callable[[bytes], Any], stamp: Callable[[int], Any], clock: Clock) -> None:
         self.keep, self.stamp, self.clock = keep, stamp, clock
+
+
+class KeptIdentity(_Keeping):
+    """An uncompressed stream's decoder: each chunk kept, with its arrival time, and handed on."""
+
+    __slots__ = ()
 
     def decode(self, data: bytes) -> tuple[bytes, ...]:
         self.stamp(self.clock())
@@ -35,6 +47,20 @@ class KeptIdentity:
 
     def flush(self) -> tuple[bytes, ...]:
         return ()
+
+
+class KeptIdentityBytes(_Keeping):
+    """:class:`KeptIdentity` for an HTTP client whose decoders give out bytes (``httpx``)."""
+
+    __slots__ = ()
+
+    def decode(self, data: bytes) -> bytes:
+        self.stamp(self.clock())
+        self.keep(data)
+        return data
+
+    def flush(self) -> bytes:
+        return b""
 
 
 class KeptDecoded:
@@ -47,15 +73,20 @@ class KeptDecoded:
     ) -> None:
         self.inner, self.keep, self.stamp, self.clock = inner, keep, stamp, clock
 
-    def decode(self, data: bytes) -> list[bytes]:
+    def decode(self, data: bytes) -> list[bytes] | bytes:
         return self._kept(self.inner.decode(data))
 
-    def flush(self) -> list[bytes]:
+    def flush(self) -> list[bytes] | bytes:
         return self._kept(self.inner.flush())
 
-    def _kept(self, pieces: Iterable[bytes]) -> list[bytes]:
-        found = list(pieces)
+    def _kept(self, pieces: Iterable[bytes] | bytes) -> list[bytes] | bytes:
         at = self.clock()
+        if isinstance(pieces, bytes | bytearray):  # httpx's decoders: the decoded bytes themselves
+            if pieces:
+                self.stamp(at)
+                self.keep(bytes(pieces))
+            return pieces
+        found = list(pieces)
         for piece in found:
             self.stamp(at)
             self.keep(piece)
@@ -77,8 +108,12 @@ def kept_by_decoder(
         return False
     if not callable(getattr(inner, "decode", None)) or not callable(getattr(inner, "flush", None)):
         return False
-    identity = type(inner).__name__ == "IdentityDecoder"
-    response._decoder = (
-        KeptIdentity(keep, stamp, clock) if identity else KeptDecoded(inner, keep, stamp, clock)
-    )
+    if type(inner).__name__ != "IdentityDecoder":
+        response._decoder = KeptDecoded(inner, keep, stamp, clock)
+        return True
+    try:
+        gives_bytes = isinstance(inner.decode(b""), bytes)  # httpx's; httpx2's gives an iterator
+    except Exception:  # an identity decoder that cannot take no bytes: the iterator keeps the chunks
+        return False
+    response._decoder = (KeptIdentityBytes if gives_bytes else KeptIdentity)(keep, stamp, clock)
     return True
