@@ -310,6 +310,13 @@ def test_langchain_ephemeral_keys_are_the_ttl_of_the_cache_writes(
             (40, 600, 300, 500, 80, 0),
             None,
         ),
+        # a total counting the whole once, the 1h key a part of it: the other 60 writes are 5-minute ones
+        (
+            {"input": 10, "input_cache_creation": 100, "input_cache_creation_1h": 40, "output": 5,
+             "total": 115},
+            (10, 0, 60, 40, 5, 0),
+            None,
+        ),
         # no total and a sum that differs: read as exclusive, as every Langfuse key is
         (
             {"input": 40, "input_cache_creation": 300, "input_cache_creation_1h": 500, "output": 80},

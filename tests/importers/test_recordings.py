@@ -356,7 +356,7 @@ def test_ollama_and_cohere_streams_in_a_cassette_become_calls(
     path.write_text(yaml.safe_dump({"interactions": interactions, "version": 1}), encoding="utf-8")
     summary = run(store, pricer, path)
     assert (summary.calls, summary.rejected) == (2, 0)
-    cohere, local = sorted(calls(store).values(), key=lambda call: call.provider)
+    cohere, local = sorted(calls(store).values(), key=lambda call: call.provider or "")
     assert (local.provider, local.request_model, local.streamed) == ("ollama", "llama3.2", True)
     assert (local.usage.input_total, local.usage.output_total, local.error_type) == (31, 7, None)
     assert cost_total(local) is None  # a local model has no list price: unpriced, not $0

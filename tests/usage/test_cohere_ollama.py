@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from tokenomy.pricing import Pricer
-from tokenomy.usage import accumulate, detect, extract, iter_json_events
+from tokenomy.usage import accumulate, detect, extract, iter_json_events, ollama
+from tokenomy.usage.base import Extracted
 from tokenomy.usage.sse import json_body
 
 COHERE_V2 = {
@@ -135,6 +138,25 @@ def test_an_ollama_stream_is_its_lines_text_joined_and_its_last_lines_counts() -
         }
 
 
+def test_an_ollama_generate_stream_keeps_its_thinking_beside_its_response() -> None:
+    lines = [
+        {**line, "thinking": "Hmm. "} if not line["done"] else line for line in _ollama_lines(generate=True)
+    ]
+    rebuilt: list[dict[str, object]] = []
+
+    def read(body: Mapping[str, Any]) -> Extracted:
+        rebuilt.append(dict(body))
+        return ollama.extract(body)
+
+    stream = ollama.AnswerStream(read)
+    for line in lines:
+        stream.feed(line)
+    found = stream.result()
+    assert found is not None
+    assert (rebuilt[0]["response"], rebuilt[0]["thinking"]) == ("The sky is blue.", "Hmm. Hmm. Hmm. ")
+    assert found.completion_text == "The sky is blue."
+
+
 def test_an_ollama_stream_cut_before_its_last_line_has_its_counts_unknown() -> None:
     found = accumulate(_ollama_lines(cut=True))
     assert (found.usage.input_total, found.usage.output_total) == (None, None)
@@ -150,6 +172,7 @@ def test_ollama_json_lines_text_reads_as_its_events_even_cut_inside_its_last_lin
     assert json_body('{"a": 1}\nnot json\n{"b": 2}') is None  # only the last line may be cut
     assert json_body('{"a": 1}\n[1, 2]') is None  # lines of objects only
     assert json_body('{"a": 1}') == {"a": 1}  # one JSON document is that document
+    assert json_body('{"a": 1}\n--boundary--') is None  # one object and a line of junk is no stream
 
 
 def test_an_ollama_embed_answer_is_its_prompt_count_all_uncached() -> None:
@@ -168,9 +191,7 @@ def test_an_ollama_embed_answer_is_its_prompt_count_all_uncached() -> None:
     }  # fmt: skip
 
 
-COHERE_V2_STREAM = "".join(
-    f"event: {event['type']}\ndata: {json.dumps(event)}\n\n"
-    for event in [
+COHERE_V2_EVENTS: list[dict[str, Any]] = [
         {"id": "29f14a5a-11e0", "type": "message-start",
          "delta": {"message": {"role": "assistant", "content": [], "tool_plan": "", "tool_calls": []}}},
         {"type": "content-start", "index": 0,
@@ -181,8 +202,8 @@ COHERE_V2_STREAM = "".join(
         {"type": "message-end", "delta": {"finish_reason": "COMPLETE", "usage": {
             "billed_units": {"input_tokens": 21, "output_tokens": 124},
             "tokens": {"input_tokens": 186, "output_tokens": 124}}}},
-    ]
-)  # fmt: skip
+]  # fmt: skip
+COHERE_V2_STREAM = "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in COHERE_V2_EVENTS)
 
 
 def test_a_cohere_v2_stream_is_billed_from_its_message_end() -> None:
@@ -202,6 +223,18 @@ def test_a_cohere_v2_stream_is_billed_from_its_message_end() -> None:
     assert cost.total == Decimal("0.0000525") + Decimal("0.00124")
     cut = accumulate(list(iter_json_events(COHERE_V2_STREAM))[:4])
     assert (cut.usage.input_total, cut.completion_text, cut.extra["complete"]) == (None, "Hello there", False)
+    # an end event without usage ends the stream but leaves it incomplete: its usage never came
+    events = list(iter_json_events(COHERE_V2_STREAM))
+    unreported = accumulate([*events[:-1], {"type": "message-end", "delta": {"finish_reason": "COMPLETE"}}])
+    assert (unreported.finish_reason, unreported.extra["complete"]) == ("COMPLETE", False)
+
+
+def test_a_cohere_generation_that_failed_or_timed_out_is_a_failure() -> None:
+    for finish, error, failure in (("ERROR", "internal", "internal"), ("ERROR", None, "error"),
+                                   ("TIMEOUT", None, "timeout")):  # fmt: skip
+        body = {**COHERE_V2, "finish_reason": finish, **({"error": error} if error else {})}
+        assert extract(body).extra == {"failure": failure}
+    assert extract(COHERE_V2).extra == {}
 
 
 def test_a_cohere_v1_stream_is_read_from_its_stream_end_answer() -> None:

@@ -21,6 +21,7 @@ HOSTS: Final[dict[str, str]] = {
     "api.together.xyz": "together",
     "api.fireworks.ai": "fireworks",
     "api.cohere.com": "cohere",
+    "api.cohere.ai": "cohere",  # its former host, which older SDKs and recordings name
     "api.perplexity.ai": "perplexity",
     "api.cerebras.ai": "cerebras",
     "bedrock-runtime": "aws",

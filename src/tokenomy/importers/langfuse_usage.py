@@ -9,7 +9,8 @@ subtracted), ``output`` the visible output (reasoning subtracted), and the detai
 ``input_cache_creation_1h``, ``output_reasoning_tokens`` or ``output_reasoning``. Usage sent by
 hand may use other spellings (``input_tokens``, ``prompt_tokens``...). Writes given both ways
 (``input_cache_creation`` beside ``input_cache_creation_5m`` / ``_1h``) are counted once when the
-TTL keys add up to them, or when ``total`` counts them once.
+TTL keys add up to them, or when ``total`` counts them once (the whole's writes beyond the TTL
+keys then have an unstated TTL).
 
 Mapping: the keys above go to their buckets; any other key that names the input (``input_*``,
 ``prompt*``, such as ``input_audio_tokens``) adds to the uncached input, and any other key naming
@@ -116,8 +117,9 @@ def langfuse_usage(details: Mapping[str, Any]) -> Usage:
     if split:
         unknown = _with_split(buckets, written, split, total if understood else None, flags)
     else:
-        if written is not None and not _aggregate_of_ttls(buckets, written, total if understood else None):
-            buckets["cache_write_5m"] = buckets.get("cache_write_5m", 0) + written
+        if written is not None:
+            beyond = _writes_beyond_ttls(buckets, written, total if understood else None)
+            buckets["cache_write_5m"] = buckets.get("cache_write_5m", 0) + beyond
         check = _litellm_input(buckets, get_int(details, _LITELLM_WRITES), total if understood else None)
     usage = _usage(buckets, modal, tuple(flags), unknown)
     if check and understood and total is not None and usage.total is not None and usage.total != total:
@@ -125,22 +127,24 @@ def langfuse_usage(details: Mapping[str, Any]) -> Usage:
     return usage
 
 
-def _aggregate_of_ttls(buckets: Mapping[str, int], written: int, total: int | None) -> bool:
-    """Whether the cache writes without a TTL (``input_cache_creation``) are the sum of the TTL keys
-    beside them (``input_cache_creation_5m`` and ``_1h``), not more writes: the same tokens twice.
+def _writes_beyond_ttls(buckets: Mapping[str, int], written: int, total: int | None) -> int:
+    """How many of the cache writes given without a TTL (``input_cache_creation``) are more writes
+    than the TTL keys beside them (``input_cache_creation_5m`` and ``_1h``) count: the whole of
+    them when the keys are exclusive, none when they are the sum of the TTL keys, the rest when
+    the TTL keys are a part of them (those rest writes have an unstated TTL: 5 minutes).
 
-    A total tells which (it counts them once or twice); without one, writes equal to the TTL keys'
-    sum are that sum. No TTL key, or zero writes: nothing to count twice."""
+    A total tells which (it counts the TTL keys' writes once or twice); without one, writes equal
+    to the TTL keys' sum are that sum, and other writes are exclusive."""
     by_ttl = buckets.get("cache_write_5m", 0) + buckets.get("cache_write_1h", 0)
     if not written or not by_ttl:
-        return False
+        return written
     if total is not None:
         parts = sum(buckets.values())
-        if parts == total:
-            return True
         if parts + written == total:
-            return False
-    return written == by_ttl
+            return written
+        if written >= by_ttl and parts - by_ttl + written == total:
+            return written - by_ttl
+    return 0 if written == by_ttl else written
 
 
 def _litellm_input(buckets: dict[str, int], writes: int | None, total: int | None) -> bool:

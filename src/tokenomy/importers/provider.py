@@ -298,11 +298,12 @@ def _finished(events: list[Mapping[str, Any]], extracted: Extracted) -> bool:
     A Responses stream ends only with ``response.completed``, ``.failed`` or ``.incomplete`` (its
     partial response has a status ``in_progress``, no finish); an Anthropic stream with
     ``message_stop`` or the stop reason of its ``message_delta``; a chat, Gemini or Bedrock stream
-    with a finish (stop) reason, whether or not it reported usage after it.
+    with a finish (stop) reason, whether or not it reported usage after it; any stream its reader
+    found complete (an Ollama stream's last line, ``"done": true``, may name no reason).
     """
     if extracted.api == "responses":
         return extracted.extra.get("complete") is True
-    if extracted.finish_reason is not None:
+    if extracted.finish_reason is not None or extracted.extra.get("complete") is True:
         return True
     return any(event.get("type") in _TERMINAL or "messageStop" in event for event in events)
 

@@ -35,6 +35,7 @@ import yaml
 from tokenomy.compression import brotli_module
 from tokenomy.errors import ImportFileError, RecordError
 from tokenomy.importers.base import RecordImporter
+from tokenomy.importers.hosts import HOSTS, host_of
 from tokenomy.importers.provider import record_to_call
 from tokenomy.importers.reading import Sample, Source
 from tokenomy.importers.records import guarded
@@ -55,14 +56,10 @@ LLM_PATHS: Final = (
     "/api/chat",  # Ollama's own API
     "/api/generate",
     "/api/embed",
-    "/v1/chat",  # Cohere's (v1 and v2)
-    "/v2/chat",
-    "/v1/embed",
-    "/v2/embed",
-    "/v1/rerank",
-    "/v2/rerank",
 )
 """URL path endings (lower-cased, query removed) of the endpoints whose responses carry usage."""
+COHERE_PATHS: Final = ("/v1/chat", "/v2/chat", "/v1/embed", "/v2/embed", "/v1/rerank", "/v2/rerank")
+"""Cohere's endpoints, LLM calls on Cohere's hosts only (other services' ``/v1/rerank`` are not)."""
 _CODINGS: Final = "content_encoding"
 """The key under which a reader leaves the response's content codings for :func:`_call` to undo."""
 _IDENTITY: Final = frozenset({"", "identity"})
@@ -95,11 +92,15 @@ class RecordingImporter(RecordImporter):
         for number, exchange in enumerate(_exchanges(_document(source), source.name), start=1):
             if isinstance(exchange, RecordError):
                 yield exchange
-            elif _is_llm(exchange["request"].get("url")):
-                yield from guarded(source, number, _call, exchange, options)
-            else:
+            elif not _is_llm(exchange["request"].get("url")):
                 endpoint = _endpoint(exchange["request"])
                 skipped[endpoint] = skipped.get(endpoint, 0) + 1
+            else:
+                try:
+                    yield from guarded(source, number, _call, exchange, options)
+                except NotACallError:
+                    endpoint = f"{_endpoint(exchange['request'])} (a model load)"
+                    skipped[endpoint] = skipped.get(endpoint, 0) + 1
         if skipped:
             listed = ", ".join(f"{endpoint} x{n}" if n > 1 else endpoint for endpoint, n in skipped.items())
             yield Note(
@@ -116,7 +117,14 @@ def _call(exchange: Mapping[str, Any], options: ImportOptions) -> list[Call]:
     response = dict(exchange["response"])
     codings = response.pop(_CODINGS, [])
     response["body"] = _parsed(_decoded(response.get("body"), codings))
+    if _not_a_call(response["body"]):
+        raise NotACallError
     return [record_to_call({**exchange, "response": response}, options)]
+
+
+class NotACallError(Exception):
+    """Raised by :func:`_call` for an exchange with an LLM endpoint whose answer is no call (a model
+    load): skipped and listed like the other endpoints' exchanges."""
 
 
 def _document(source: Source) -> Mapping[str, Any]:
@@ -314,7 +322,19 @@ def _is_llm(url: Any) -> bool:
     if not isinstance(url, str):
         return False
     path = url.split("?", 1)[0].lower().rstrip("/")
-    return path.endswith(LLM_PATHS)
+    if path.endswith(LLM_PATHS):
+        return True
+    host = host_of(url)
+    return path.endswith(COHERE_PATHS) and host is not None and HOSTS.get(host) == "cohere"
+
+
+def _not_a_call(body: Any) -> bool:
+    """True for an answer that is no LLM call: Ollama's reply to a request that only loads or unloads
+    a model (``"done": true``, ``done_reason`` load or unload, no counts)."""
+    return isinstance(body, Mapping) and body.get("done") is True and body.get("done_reason") in _LOADS
+
+
+_LOADS: Final = ("load", "unload")
 
 
 def _endpoint(request: Mapping[str, Any]) -> str:

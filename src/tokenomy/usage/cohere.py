@@ -15,7 +15,9 @@ body does not name its model: the logged request's, or ``tokenomy import --model
 A streamed chat (:class:`ChatStream`) is read from its events: v2's typed events
 (``message-start``, ``content-delta``..., ``message-end`` carrying the finish reason and the usage)
 and v1's (``stream-start``, ``text-generation``..., ``stream-end`` carrying the whole answer). A
-stream cut before its end event has its usage unknown.
+stream is complete once its end event brought the usage; cut before it, its usage is unknown. A
+finish reason ``ERROR`` (with the message-end's ``error``) or ``TIMEOUT`` makes the call an error
+(``extra["failure"]``, as a failed Responses answer), body or stream.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from tokenomy.errors import error_kind
 from tokenomy.schema import Usage
 from tokenomy.usage.adapter import Adapter, EventAccumulator, Extractor
 from tokenomy.usage.base import (
@@ -35,8 +38,11 @@ from tokenomy.usage.base import (
     join_text,
     mapping,
 )
+from tokenomy.usage.openai_responses import FAILURE
 
 NAME: Final = "cohere.chat"
+_FAILED: Final = {"ERROR": "error", "TIMEOUT": "timeout"}
+"""Finish reasons of a generation that failed, and the call's error type when no error names one."""
 
 
 def _usage_of(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -89,15 +95,19 @@ def extract(body: Mapping[str, Any]) -> Extracted:
     cached = get_int(holder, "cached_tokens")
     if embeddings and usage.output_total is None:
         usage = embedding_usage(usage.input_total)
+    extra: dict[str, Any] = {} if cached is None else {"cached_tokens": cached}
+    finish = get_str(body, "finish_reason")
+    if finish in _FAILED:  # the generation failed (or timed out): the call is an error
+        extra[FAILURE] = error_kind(get_str(body, "error")) or _FAILED[finish]
     return Extracted(
         usage=usage,
         provider="cohere",
         api="embeddings" if embeddings else "chat",
         adapter=NAME,
         response_id=get_str(body, "id") or get_str(body, "response_id") or get_str(body, "generation_id"),
-        finish_reason=get_str(body, "finish_reason"),
+        finish_reason=finish,
         completion_text=None if embeddings else _text(body),
-        extra={} if cached is None else {"cached_tokens": cached},
+        extra=extra,
     )
 
 
@@ -179,7 +189,8 @@ class ChatStream(EventAccumulator):
         body: dict[str, Any] = {**self._head, **(self._end or {})}
         if "text" not in body and "message" not in body:
             body["message"] = {"role": "assistant", "content": [{"type": "text", "text": text}]}
-        return self.finish(self._extract(body), complete=self._end is not None)
+        complete = self._end is not None and _usage_of(body) is not None
+        return self.finish(self._extract(body), complete=complete)
 
 
 ADAPTER: Final = Adapter(

@@ -84,14 +84,16 @@ def _time(text: str | None) -> datetime | None:
 
 
 def matches_event(event: Mapping[str, Any]) -> bool:
-    """True for a line of an Ollama stream: a model, its time and a done flag, with a message
-    (``/api/chat``) or a piece of the response (``/api/generate``)."""
-    return (
-        type(event.get("done")) is bool
-        and isinstance(event.get("model"), str)
-        and "created_at" in event
-        and ("message" in event or "response" in event)
-    )
+    """True for a line of an Ollama stream: a model, its time and a done flag; a running line with a
+    message (``/api/chat``) or a piece of the response (``/api/generate``), the last one with its
+    counts (with or without a message). A reply to a load or unload request (done, no counts) is
+    no line of an answer."""
+    done = event.get("done")
+    if type(done) is not bool or not isinstance(event.get("model"), str) or "created_at" not in event:
+        return False
+    if done:
+        return "eval_count" in event or "prompt_eval_count" in event
+    return "message" in event or "response" in event
 
 
 class AnswerStream(EventAccumulator):
@@ -132,6 +134,8 @@ class AnswerStream(EventAccumulator):
             body["message"] = message
         else:
             body["response"] = text
+            if thinking:
+                body["thinking"] = thinking
         return self.finish(self._extract(body), complete=body.get("done") is True)
 
 

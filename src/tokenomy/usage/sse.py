@@ -147,8 +147,9 @@ def json_body(text: str) -> Any:
     """A response body logged as text: its JSON value, or the list of objects of a JSON-lines
     stream (Ollama's ``application/x-ndjson``: one object a line), or None when it is neither.
 
-    A stream cut inside its last line still gives the lines before it; any other line that is not a
-    JSON object makes the text unreadable as lines (None)."""
+    A stream cut inside its last line still gives the lines before it, when there are two or more
+    (one object and a line of something else is no stream); any other line that is not a JSON
+    object makes the text unreadable as lines (None)."""
     try:
         return json.loads(text)
     except ValueError:
@@ -159,7 +160,7 @@ def json_body(text: str) -> Any:
         try:
             value = json.loads(line)
         except ValueError:
-            if number == len(lines) - 1 and len(found) > 0:
+            if number == len(lines) - 1 and len(found) > 1:
                 break  # cut short inside its last line
             return None
         if not isinstance(value, dict):
