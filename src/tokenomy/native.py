@@ -1,15 +1,12 @@
 """The native JSON form of the records: one object per call (or charge, or outcome), as in native JSONL.
 
-This is the schema of ``tokenomy export``, ``tokenomy simulate`` and the native importer, and
-of ``schemas/call.schema.json``. Usage sits under ``usage`` with the bucket names of
-DESIGN section 4; cost sits under ``cost`` with ``total`` as a decimal string.
+This is the schema of ``tokenomy export``, ``tokenomy simulate``, the native importer and
+``schemas/call.schema.json``: usage under ``usage`` with the bucket names of DESIGN section 4, cost
+under ``cost`` with ``total`` a decimal string. :func:`call_from_native` validates as it reads and
+raises :class:`FieldError` naming the offending field (dotted path), for importers to report.
 
-:func:`call_from_native` validates as it reads and raises :class:`FieldError` naming the
-offending field (dotted path), so that importers can report file, line and field.
-
-Besides calls, a line may be a charge (``"type": "charge"``) or an outcome that arrives after its
-call or session (``"type": "outcome"``, see :class:`tokenomy.schema.OutcomeEvent`);
-:func:`record_type` tells them apart.
+Besides calls, a line may be a charge (``"type": "charge"``, in USD) or an outcome that arrives after
+its call or session (``"type": "outcome"``, :class:`tokenomy.schema.OutcomeEvent`): :func:`record_type`.
 """
 
 from __future__ import annotations
@@ -40,6 +37,7 @@ from tokenomy.schema import (
     Status,
     ToolUse,
     Usage,
+    not_usd,
 )
 
 SCHEMA_VERSION: Final = 1
@@ -415,12 +413,14 @@ def charge_from_native(obj: Mapping[str, Any]) -> Charge:
     at = _opt_time(obj, "at")
     if at is None:
         raise FieldError("at", "a charge needs a time")
+    if problem := not_usd(obj.get("currency")):
+        raise FieldError("currency", problem)
     return Charge(
         id=_required_str(obj, "id"),
         amount=amount,
         kind=_opt_str(obj, "kind") or "other",
         at=at,
-        currency=_opt_str(obj, "currency") or "USD",
+        currency="USD",
         session_id=_opt_str(obj, "session_id"),
         quantity=_opt_float(obj, "quantity"),
         unit=_opt_str(obj, "unit"),

@@ -429,6 +429,15 @@ class Charge:
     source: str | None = None
 
 
+def not_usd(currency: object) -> str | None:
+    """Why a charge in ``currency`` cannot be kept (None: it can). Every cost tokenomy keeps, sums and
+    budgets is in USD (the price catalog's currency): a charge in another currency would be added to
+    them as dollars. No currency (None or "") is USD; the code is read in any case."""
+    if currency is None or currency == "" or (isinstance(currency, str) and currency.upper() == "USD"):
+        return None
+    return f"{currency!r}: every cost is kept in USD (prices, budgets, reports); convert the amount first"
+
+
 class Severity(StrEnum):
     """How much a waste finding matters (docs/audit.md gives the thresholds)."""
 

@@ -140,6 +140,16 @@ def test_instrument_refuses_what_configure_refuses_before_changing_the_client(
     assert "request" not in vars(client)
 
 
+@pytest.mark.parametrize("budget", ["x", 5, object()])
+def test_instrument_refuses_a_budget_that_is_no_enforcer_before_changing_the_client(budget: object) -> None:
+    """Accepted before, it raised AttributeError into every call of the client, none of them sent."""
+    client = OpenAI(api_key="k", base_url="http://127.0.0.1:9/v1")
+    with pytest.raises(ConfigError, match=r"budget must be a budget enforcer \(tokenomy.budgets.SdkBudget\)"):
+        capture.instrument(client, budget=budget)  # type: ignore[arg-type]
+    assert MARK not in vars(client)
+    assert "request" not in vars(client)
+
+
 def test_instrument_reads_capture_content_as_configure_does() -> None:
     client = OpenAI(api_key="k", base_url="http://127.0.0.1:9/v1")
     capture.instrument(client, capture_content="off")  # type: ignore[arg-type]

@@ -34,7 +34,7 @@ def test_outcomes_name_calls_or_sessions(target: MemoryTarget) -> None:
         capture.record_outcome(scope, action="ticket_resolved"),
         capture.record_outcome("sess-77", success=False),
         capture.record_outcome("msg_9", score=1),
-        capture.record_outcome("sess-77", target="call"),
+        capture.record_outcome("sess-77", action="escalated", target="call"),
     ]
     assert [(e.target, e.id) for e in events] == [
         ("call", "chatcmpl-AbC123dEf456gHi789"),
@@ -54,7 +54,8 @@ def test_outcomes_name_calls_or_sessions(target: MemoryTarget) -> None:
     ("value", "kwargs", "message"),
     [
         ("", {}, "empty"),
-        (object(), {}, "cannot tell"),
+        (object(), {"success": True}, "carries no call id.*pass the session"),
+        ("x", {}, "nothing to record"),  # an empty outcome would erase the one before it
         ("x", {"target": "team"}, "'call' or 'session'"),
         ("x", {"success": "yes"}, "success"),
         ("x", {"score": True}, "score"),
@@ -75,12 +76,12 @@ def test_a_scope_without_session_cannot_take_an_outcome() -> None:
 def test_charges_take_the_scope_session_and_attribution(target: MemoryTarget) -> None:
     with capture.context(session="s-5", user="ana", team="core", tags={"a": 1}):
         first = capture.charge(0.1, "search_api", quantity=2, unit="searches", team="search", tags={"b": 2})
-    second = capture.charge("12.50", "gpu_seconds", session="other", currency="EUR")
+    second = capture.charge("12.50", "gpu_seconds", session="other", currency="usd")
     assert first.amount == Decimal("0.1")  # through the float's decimal string, exactly
     assert (first.session_id, first.quantity, first.unit, first.source) == ("s-5", 2, "searches", "sdk")
     assert (first.attribution.user, first.attribution.team) == ("ana", "search")
     assert dict(first.attribution.tags) == {"a": "1", "b": "2"}
-    assert (second.amount, second.session_id, second.currency) == (Decimal("12.50"), "other", "EUR")
+    assert (second.amount, second.session_id, second.currency) == (Decimal("12.50"), "other", "USD")
     assert first.id != second.id
     assert first.id.startswith("chg_")
     assert capture.flush(10) is True
@@ -105,6 +106,7 @@ def test_bad_charges_are_refused(amount: object, message: str) -> None:
         (("1", "k"), {"quantity": "x"}, "quantity must be a finite number"),
         (("1", "k"), {"quantity": float("nan")}, "quantity must be a finite number"),
         (("1", "k"), {"currency": 5}, "currency must be a currency code"),
+        (("1", "k"), {"currency": "EUR"}, "'EUR': every cost is kept in USD"),
         (("1", "k"), {"session": 5}, "session must be a string"),
         (("1", "k"), {"unit": 3}, "unit must be a string"),
         (("1", "k"), {"team": 7}, "team must be a string"),
@@ -149,6 +151,14 @@ def test_a_response_whose_id_is_not_its_calls_is_refused(target: MemoryTarget) -
         capture.record_outcome(SimpleNamespace(id="chatcmpl-123"), success=True)
     assert capture.flush(10) is True
     assert target.records == []
+
+
+def test_a_charge_is_kept_to_the_stores_twelve_places_in_usd_and_returned_as_kept() -> None:
+    assert capture.charge(Decimal("0.1234567890125"), "k").amount == Decimal("0.123456789013")  # half up
+    assert capture.charge("1e-13", "k").amount == Decimal("0E-12")
+    assert capture.charge("3", "k", currency="usd").currency == "USD"
+    big = capture.charge(Decimal(10) ** 25 + Decimal("0.5"), "k")  # beyond the default 28 digits
+    assert big.amount == Decimal("10000000000000000000000000.500000000000")
 
 
 def test_decimal_and_fraction_quantities_and_scores_are_taken_as_numbers() -> None:

@@ -117,6 +117,17 @@ def test_outcome_and_charge_only_files_are_detected(
     assert store.events_count("outcomes") == 2
 
 
+def test_a_charge_in_another_currency_is_rejected_not_summed_as_dollars(
+    store: DuckDBStore, pricer: Pricer, tmp_path: Path
+) -> None:
+    lines = [{**CHARGE, "id": "c-eur", "currency": "EUR"}, {**CHARGE, "id": "c-usd", "currency": "usd"}]
+    summary = run(store, pricer, write_lines(tmp_path / "charges.jsonl", lines))
+    assert (summary.charges, summary.rejected) == (1, 1)
+    error = summary.files[0].errors[0]
+    assert (error.field, error.record) == ("currency", 1)
+    assert "'EUR': every cost is kept in USD" in str(error)
+
+
 def test_an_outcome_without_a_target_is_not_claimed(tmp_path: Path) -> None:
     path = write_lines(tmp_path / "o.jsonl", [{"type": "outcome", "id": "x", "at": "2026-01-01T00:00:00Z"}])
     assert NativeImporter().sniff(Source(path).sample()) == 0.0

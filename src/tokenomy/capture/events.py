@@ -14,7 +14,7 @@ import contextlib
 import math
 from collections.abc import Mapping
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any, Final
 
@@ -29,11 +29,15 @@ from tokenomy.schema import (
     Charge,
     OutcomeEvent,
     OutcomeTarget,
+    not_usd,
     utc_now,
 )
 from tokenomy.usage.ids import distinct_id
 
 _MAX_AMOUNT: Final = Decimal(10) ** 26
+_PLACES: Final = Decimal(1).scaleb(-12)
+"""The places an amount is kept to (the stores' DECIMAL(38, 12)), rounded half away from zero as they do."""
+_WIDE: Final = Context(prec=38)
 """Amounts the stores keep exactly (DECIMAL(38, 12): 26 digits before the point, 12 after)."""
 
 
@@ -60,13 +64,19 @@ def record_outcome(
         The outcome event (sent to the sink when one is configured).
 
     Raises:
-        ValueError: The target cannot be told, or a value has the wrong type.
+        ValueError: The target cannot be told, a value has the wrong type, or none of success,
+            score and action is given.
     """
     kind, ident = _target_of(session_or_call, target)
     if success is not None and not isinstance(success, bool):
         raise ValueError(f"record_outcome: success must be True, False or None, got {success!r}")
     score = _finite_or_none("score", score, "record_outcome")
     text_or_none("action", action, where="record_outcome")
+    if success is None and score is None and not action:
+        raise ValueError(
+            "record_outcome: nothing to record; give success, score or action (an outcome replaces the "
+            "one before it whole, so an empty one would erase it)"
+        )
     event = OutcomeEvent(
         target=kind,
         id=ident,
@@ -105,8 +115,9 @@ def _target_of(value: Any, target: OutcomeTarget | None) -> tuple[OutcomeTarget,
             )
         return target or "call", ident
     raise ValueError(
-        f"record_outcome: cannot tell what {type(value).__name__} names; pass a session id, a call id "
-        "(with target=...), a response object or a Call"
+        f"record_outcome: a {type(value).__name__} carries no call id (an embeddings answer, a stream "
+        "or a raw response has none tokenomy stores its call under); pass the session (its id, or the "
+        "tokenomy.context scope), a call id with target=..., a completion response or a Call"
     )
 
 
@@ -124,13 +135,15 @@ def charge(
     """Record a non-LLM cost under the current scope.
 
     Args:
-        amount: What it cost (a float is read through its decimal string: 0.1 stays 0.1).
+        amount: What it cost (a float is read through its decimal string: 0.1 stays 0.1), kept to 12
+            decimal places (rounded half away from zero, as the stores keep it: the charge returned
+            is the one kept).
         kind: What kind of cost (``search_api``, ``gpu_seconds``...).
         quantity: How much of it (``3`` searches, ``12.5`` seconds).
         unit: The quantity's unit.
         description: Free text.
         session: The session to charge (default: the current scope's).
-        currency: ISO currency code.
+        currency: ``USD`` (any case), the currency of every cost tokenomy keeps; another is refused.
         **attribution: ``user``, ``team``, ``project``, ``feature``, ``intent``, ``environment``,
             ``agent``, ``api_key_id`` or ``tags``; they override the current scope's.
 
@@ -150,7 +163,9 @@ def charge(
     if not isinstance(kind, str) or not kind:
         raise ValueError(f"charge: kind must be a non-empty string (search_api...), got {kind!r}")
     if not isinstance(currency, str) or not currency:
-        raise ValueError(f"charge: currency must be a currency code (USD...), got {currency!r}")
+        raise ValueError(f"charge: currency must be a currency code (USD), got {currency!r}")
+    if (problem := not_usd(currency)) is not None:
+        raise ValueError(f"charge: currency {problem}")
     quantity = _finite_or_none("quantity", quantity, "charge")
     for name, value in (("unit", unit), ("description", description), ("session", session)):
         text_or_none(name, value, where="charge")
@@ -167,7 +182,7 @@ def charge(
         amount=_amount(amount),
         kind=kind,
         at=_now_ms(),
-        currency=currency,
+        currency="USD",
         session_id=session or (scope.session_id if scope else None),
         quantity=quantity,
         unit=unit,
@@ -194,7 +209,7 @@ def _amount(value: Decimal | int | float | str) -> Decimal:
         raise ValueError(
             f"charge: amount {value!r} is too large to store (at most 26 digits before the point)"
         )
-    return amount
+    return amount.quantize(_PLACES, rounding=ROUND_HALF_UP, context=_WIDE)  # what the stores keep
 
 
 def _now_ms() -> datetime:

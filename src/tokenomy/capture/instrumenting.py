@@ -77,10 +77,15 @@ def instrument(
     Raises:
         ConfigError: ``client`` is not a supported SDK client, or an argument is one ``configure``
             refuses (``sink`` not a valid URL or Sink, ``redact`` not callable, ``capture_content``
-            not true or false), or ``client`` is already instrumented with other settings than those
-            given; the client is left unchanged.
+            not true or false), ``budget`` is not an enforcer (no ``admit`` and ``aadmit``), or
+            ``client`` is already instrumented with other settings than those given; the client is
+            left unchanged.
     """
     capture_content = checked_options("instrument", sink, capture_content, redact)
+    if budget is not None and not all(callable(getattr(budget, name, None)) for name in ("admit", "aadmit")):
+        raise ConfigError(
+            f"instrument: budget must be a budget enforcer (tokenomy.budgets.SdkBudget), got {budget!r}"
+        )
     state = getattr(client, "__dict__", {}).get(MARK)
     if isinstance(state, ClientState):
         _same_settings(state, sink, capture_content, redact, budget)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import Any, Final
 
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
@@ -42,6 +42,9 @@ from tokenomy.schema import (
 
 MONEY_TYPE: Final = pa.decimal128(38, 12)
 MONEY_QUANTUM: Final = Decimal(1).scaleb(-12)
+_MONEY_CONTEXT: Final = Context(prec=38)
+"""Wide enough for every amount the store keeps (26 digits before the point, 12 after): the default
+context's 28 digits made a charge of 10**16 or more fail the batch it travelled in."""
 TIME_TYPE: Final = pa.timestamp("us")
 TOOL_USE_TYPE: Final = pa.struct([("name", pa.string()), ("args_hash", pa.string()), ("server", pa.bool_())])
 TAGS_TYPE: Final = pa.map_(pa.string(), pa.string())
@@ -145,7 +148,7 @@ def money(value: Decimal | None) -> Decimal | None:
     """``value`` rounded half away from zero to 12 places (the store's DECIMAL(38, 12)), or None."""
     if value is None:
         return None
-    return value.quantize(MONEY_QUANTUM, rounding=ROUND_HALF_UP)
+    return value.quantize(MONEY_QUANTUM, rounding=ROUND_HALF_UP, context=_MONEY_CONTEXT)
 
 
 def utc_naive(value: datetime | None) -> datetime | None:

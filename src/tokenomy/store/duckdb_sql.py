@@ -443,6 +443,7 @@ def _charge_fields() -> _Select:
     sel.decimal("amount", "r.amount")
     sel.time("at", 'r."at"')
     sel.checks.append('(r.amount IS NOT NULL AND r."at" IS NOT NULL)')
+    sel.checks.append("coalesce(r.currency = '' OR upper(r.currency) = 'USD', true)")  # USD only: not_usd
     for name in ("_kind", "_currency", "session_id", "unit", "description", "source"):
         sel.string(name, f"r.{name.lstrip('_')}")
     sel.number("quantity", "r.quantity", non_negative=True)
@@ -512,7 +513,7 @@ def charges_select(lines: str) -> str:
     return f"""
     SELECT {names},
         coalesce(nullif(_kind, ''), 'other') AS kind,
-        coalesce(nullif(_currency, ''), 'USD') AS currency
+        'USD' AS currency
     FROM {lines}
     WHERE _charge
     """

@@ -129,8 +129,10 @@ class Sink(ShutdownTakeover):
         self._refused_at_flush = 0
         """Events the target had refused when the last flush was answered: a flush is False when it
         refused more since, in the flush's own cycle or before it, as the sink's thread sent batches on
-        its own schedule (events dropped at ``submit`` count against the flush whose cycle they fall in,
-        as before)."""
+        its own schedule."""
+        self._dropped_at_flush = 0
+        """The same for events dropped at ``submit`` (a full queue, a closed sink): a flush is False
+        when any was dropped since the last one was answered, however long before its cycle."""
         self._retry_at = 0.0
         self._backoff = self.settings.retry_initial
         # a shutdown taking over (_take_over): the batch inside the target now, the one the thread
@@ -310,12 +312,16 @@ class Sink(ShutdownTakeover):
             if not force:
                 self._spill(waiting)
         with self._lock:
-            refused = self._counts.rejected
-            lost = refused + self._counts.dropped > lost_before
+            refused, dropped = self._counts.rejected, self._counts.dropped
+            lost = refused + dropped > lost_before
             delivered = ok and not lost and not self._held and not self._spool_pending()
-            self._flush_ok = delivered and refused == self._refused_at_flush
+            # events refused, or dropped on a full queue before this cycle began, since the last
+            # flush was answered make this one's answer False too: they never reach the target
+            self._flush_ok = (
+                delivered and refused == self._refused_at_flush and dropped == self._dropped_at_flush
+            )
             if flushing:
-                self._refused_at_flush = refused
+                self._refused_at_flush, self._dropped_at_flush = refused, dropped
         if not self._queue and delivered and isinstance(self.target, Idling):
             self.target.idle(now=flushing)  # after an explicit flush, the DuckDB file is free to read
         self._serve_flushes(request)
