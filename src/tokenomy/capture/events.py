@@ -35,10 +35,11 @@ from tokenomy.schema import (
 from tokenomy.usage.ids import distinct_id
 
 _MAX_AMOUNT: Final = Decimal(10) ** 26
-_PLACES: Final = Decimal(1).scaleb(-12)
-"""The places an amount is kept to (the stores' DECIMAL(38, 12)), rounded half away from zero as they do."""
-_WIDE: Final = Context(prec=38)
 """Amounts the stores keep exactly (DECIMAL(38, 12): 26 digits before the point, 12 after)."""
+_PLACES: Final = Decimal(1).scaleb(-12)
+"""The places an amount is kept to, rounded half away from zero as the stores round."""
+_WIDE: Final = Context(prec=38)
+"""Digits enough to round any amount the stores keep (the default context holds 28)."""
 
 
 def record_outcome(
