@@ -65,7 +65,7 @@ async def _aiohttp(url: str) -> tuple[Send, Callable[[], Awaitable[None]]]:
 
 
 async def _httpx(url: str) -> tuple[Send, Callable[[], Awaitable[None]]]:
-    import httpx  # type: ignore[import-not-found]  # in the benchmark's LiteLLM environment only
+    import httpx  # in the dev extra (older SDK releases' HTTP client) and the LiteLLM environment
 
     client = httpx.AsyncClient(limits=httpx.Limits(max_connections=64))
 

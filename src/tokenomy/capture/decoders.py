@@ -13,8 +13,8 @@ client without that decoder (or whose decoder cannot be made) gets the iterator 
 The two HTTP clients the SDKs use differ in what a decoder gives out: ``httpx2``'s (the current
 SDKs') give an iterator of pieces, ``httpx``'s (older SDK releases: openai 1.x and 2.x) the
 decoded bytes themselves. The kept decoder gives out what the one it replaces does: the identity
-decoder is asked once, with no bytes, which it answers (:class:`KeptIdentityBytes` for bytes), and
-a wrapped decoder's answer is handed on in its own form.
+decoder class is asked once, with no bytes, which it answers (:class:`KeptIdentityBytes` for
+bytes), and a wrapped decoder's answer is handed on in its own form.
 """
 
 from __future__ import annotations
@@ -111,9 +111,16 @@ def kept_by_decoder(
     if type(inner).__name__ != "IdentityDecoder":
         response._decoder = KeptDecoded(inner, keep, stamp, clock)
         return True
-    try:
-        gives_bytes = isinstance(inner.decode(b""), bytes)  # httpx's; httpx2's gives an iterator
-    except Exception:  # an identity decoder that cannot take no bytes: the iterator keeps the chunks
-        return False
-    response._decoder = (KeptIdentityBytes if gives_bytes else KeptIdentity)(keep, stamp, clock)
+    kind = type(inner)
+    kept = _KEPT.get(kind)
+    if kept is None:
+        try:  # asked once a class: httpx's gives bytes, httpx2's an iterator
+            kept = _KEPT[kind] = KeptIdentityBytes if isinstance(inner.decode(b""), bytes) else KeptIdentity
+        except Exception:  # an identity decoder that cannot take no bytes: the iterator keeps the chunks
+            return False
+    response._decoder = kept(keep, stamp, clock)
     return True
+
+
+_KEPT: dict[type, type[KeptIdentity] | type[KeptIdentityBytes]] = {}
+"""Per identity decoder class, the kept decoder that gives out what it does."""
