@@ -10,6 +10,7 @@ COMPILED_SOURCES := $(shell sed -n 's|^    "\(tokenomy\.[a-z0-9_.]*\)",$$|\1|p' 
 ifeq ($(COMPILED_SOURCES),)
 $(error no module names read from src/tokenomy/compiled.py's MODULES; mend the pattern above)
 endif
+OLDER_SDKS := $(VENV)/older-sdks
 DEMO_DB ?= tokenomy.duckdb
 DEMO_DATA ?= demo-data
 
@@ -34,14 +35,21 @@ $(COMPILED): $(STAMP) scripts/compile-metering $(COMPILED_SOURCES)
 	@$(BIN)/python scripts/compile-metering > $(VENV)/compile-metering.log 2>&1; tail -n 1 $(VENV)/compile-metering.log
 	@touch $(COMPILED)
 
+# The SDK releases built on httpx (openai 2.x, anthropic 0.x), in a folder of their own beside the current
+# ones: the capture's tests drive them in a process with it first on the path (tests/capture/test_older_sdks.py)
+$(OLDER_SDKS)/.installed: $(STAMP)
+	rm -rf $(OLDER_SDKS)
+	$(BIN)/python -m pip install --quiet --no-deps --target $(OLDER_SDKS) 'openai>=2,<3' 'anthropic<1' distro
+	@touch $@
+
 install: $(COMPILED) ## Create .venv, install tokenomy with its dev tools, compile metering
 
 demo: $(COMPILED) ## Simulate a month of agent traffic, import it into $(DEMO_DB), audit it, print the report
 	$(BIN)/tokenomy demo --db $(DEMO_DB) --out $(DEMO_DATA)
 
-test: $(COMPILED) ## Run the whole test suite (unit, real-data, integration)
+test: $(COMPILED) $(OLDER_SDKS)/.installed ## Run the whole test suite (unit, real-data, integration)
 	./scripts/system-deps test
-	$(BIN)/python -m pytest -n 2 -q
+	TOKENOMY_OLDER_SDKS=$(OLDER_SDKS) $(BIN)/python -m pytest -n 2 -q
 
 test-unit: $(COMPILED) ## Run only the fast unit tests
 	$(BIN)/python -m pytest -n 2 -q -m 'not integration'
