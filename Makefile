@@ -35,11 +35,13 @@ $(COMPILED): $(STAMP) scripts/compile-metering $(COMPILED_SOURCES)
 	@$(BIN)/python scripts/compile-metering > $(VENV)/compile-metering.log 2>&1; tail -n 1 $(VENV)/compile-metering.log
 	@touch $(COMPILED)
 
-# The SDK releases built on httpx (openai 2.x, anthropic 0.x), in a folder of their own beside the current
-# ones: the capture's tests drive them in a process with it first on the path (tests/capture/test_older_sdks.py)
-$(OLDER_SDKS)/.installed: $(STAMP)
+# The SDK releases built on httpx (openai 1.x from the oldest supported, 2.x; anthropic 0.x), each set in a
+# folder of its own beside the current ones: the capture's tests drive them in a process with that folder
+# first on the path (tests/capture/test_older_sdks.py)
+$(OLDER_SDKS)/.installed: $(STAMP) Makefile
 	rm -rf $(OLDER_SDKS)
-	$(BIN)/python -m pip install --quiet --no-deps --target $(OLDER_SDKS) 'openai>=2,<3' 'anthropic<1' distro
+	$(BIN)/python -m pip install --quiet --no-deps --target $(OLDER_SDKS)/openai-2 'openai>=2,<3' 'anthropic<1' distro
+	$(BIN)/python -m pip install --quiet --no-deps --target $(OLDER_SDKS)/openai-1 'openai>=1.50,<2' 'anthropic<1' distro
 	@touch $@
 
 install: $(COMPILED) ## Create .venv, install tokenomy with its dev tools, compile metering

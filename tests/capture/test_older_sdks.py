@@ -1,8 +1,10 @@
-"""Capture with the SDK releases built on ``httpx`` (openai 2.x, anthropic 0.x), which most installed
-code still runs: their decoders give out bytes where ``httpx2``'s give out iterators, and an async
-stream broke on that once (``AttributeError`` in the caller's loop). One environment cannot hold two
-releases of an SDK: ``make test`` installs these in a folder of their own (``.venv/older-sdks``), and
-:mod:`tests.capture.older_sdks_driver` drives them in a process with that folder first on its path."""
+"""Capture with the SDK releases built on ``httpx`` (openai 1.x and 2.x, anthropic 0.x), which most
+installed code still runs: their decoders give out bytes where ``httpx2``'s give out iterators, and an
+async stream broke on that once (``AttributeError`` in the caller's loop). One environment cannot hold
+two releases of an SDK: ``make test`` installs each set in a folder of its own
+(``.venv/older-sdks/openai-1``: openai 1.x from the oldest the project supports, and ``openai-2``;
+each with anthropic 0.x), and :mod:`tests.capture.older_sdks_driver` drives them in a process with
+that folder first on its path."""
 
 from __future__ import annotations
 
@@ -17,12 +19,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 OLDER = Path(os.environ.get("TOKENOMY_OLDER_SDKS", ROOT / ".venv" / "older-sdks")).resolve()
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(
-        not (OLDER / "openai").is_dir(), reason=f"no older SDK releases in {OLDER} (make test)"
-    ),
-]
+pytestmark = pytest.mark.integration
 
 # (feature, provider, api, streamed, status, input, output, first token timed): the mock's counts
 EXPECTED = [
@@ -44,8 +41,12 @@ EXPECTED = [
 ]
 
 
-def test_every_kind_of_call_of_the_httpx_releases_is_recorded(tmp_path: Path) -> None:
-    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(OLDER), str(ROOT / "src"), str(ROOT)])}
+@pytest.mark.parametrize("major", ["1", "2"])
+def test_every_kind_of_call_of_the_httpx_releases_is_recorded(major: str, tmp_path: Path) -> None:
+    folder = OLDER / f"openai-{major}"
+    if not (folder / "openai").is_dir():
+        pytest.skip(f"no older SDK releases in {folder} (make test installs them)")
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(folder), str(ROOT / "src"), str(ROOT)])}
     environment.pop("TOKENOMY_SINK", None)
     done = subprocess.run(
         [sys.executable, "-m", "tests.capture.older_sdks_driver", str(tmp_path / "calls.duckdb")],
@@ -58,8 +59,8 @@ def test_every_kind_of_call_of_the_httpx_releases_is_recorded(tmp_path: Path) ->
     )
     assert done.returncode == 0, done.stderr[-3000:]
     head, *lines = [json.loads(line) for line in done.stdout.splitlines()]
-    assert Path(head["openai_at"]).is_relative_to(OLDER)  # the older release ran, not the venv's own
-    assert head["versions"]["openai"].startswith("2.")
+    assert Path(head["openai_at"]).is_relative_to(folder)  # the older release ran, not the venv's own
+    assert head["versions"]["openai"].startswith(f"{major}.")
     assert head["versions"]["anthropic"].startswith("0.")
     recorded = [
         (c["feature"], c["provider"], c["api"], c["streamed"], c["status"], c["input"], c["output"],
