@@ -35,7 +35,7 @@ $(COMPILED): $(STAMP) scripts/compile-metering $(COMPILED_SOURCES)
 	@$(BIN)/python scripts/compile-metering > $(VENV)/compile-metering.log 2>&1; tail -n 1 $(VENV)/compile-metering.log
 	@touch $(COMPILED)
 
-# The SDK releases built on httpx (openai 1.x from the oldest supported, 2.x; anthropic 0.x), each set in a
+# The SDK releases built on httpx (the latest openai 1.x and 2.x; anthropic 0.x), each set in a
 # folder of its own beside the current ones: the capture's tests drive them in a process with that folder
 # first on the path (tests/capture/test_older_sdks.py)
 $(OLDER_SDKS)/.installed: $(STAMP) Makefile
