@@ -11,6 +11,11 @@ ifeq ($(COMPILED_SOURCES),)
 $(error no module names read from src/tokenomy/compiled.py's MODULES; mend the pattern above)
 endif
 OLDER_SDKS := $(VENV)/older-sdks
+# The older SDK releases the capture's tests drive, pinned (a new pin installs them again)
+OLDER_OPENAI_1 := 1.109.1
+OLDER_OPENAI_2 := 2.54.0
+OLDER_ANTHROPIC := 0.125.0
+OLDER_STAMP := $(OLDER_SDKS)/.installed-$(OLDER_OPENAI_1)-$(OLDER_OPENAI_2)-$(OLDER_ANTHROPIC)
 DEMO_DB ?= tokenomy.duckdb
 DEMO_DATA ?= demo-data
 
@@ -35,21 +40,26 @@ $(COMPILED): $(STAMP) scripts/compile-metering $(COMPILED_SOURCES)
 	@$(BIN)/python scripts/compile-metering > $(VENV)/compile-metering.log 2>&1; tail -n 1 $(VENV)/compile-metering.log
 	@touch $(COMPILED)
 
-# The SDK releases built on httpx (the latest openai 1.x and 2.x; anthropic 0.x), each set in a
-# folder of its own beside the current ones: the capture's tests drive them in a process with that folder
-# first on the path (tests/capture/test_older_sdks.py)
-$(OLDER_SDKS)/.installed: $(STAMP) Makefile
-	rm -rf $(OLDER_SDKS)
-	$(BIN)/python -m pip install --quiet --no-deps --target $(OLDER_SDKS)/openai-2 'openai>=2,<3' 'anthropic<1' distro
-	$(BIN)/python -m pip install --quiet --no-deps --target $(OLDER_SDKS)/openai-1 'openai>=1.50,<2' 'anthropic<1' distro
-	@touch $@
+# The SDK releases built on httpx (openai 1.x and 2.x, anthropic 0.x), each set in a folder of its own
+# beside the current ones: the capture's tests drive them in a process with that folder first on the path
+# (tests/capture/test_older_sdks.py). Installed into a new folder that replaces the old one only once
+# both sets are in: a failed download leaves what was there.
+$(OLDER_STAMP): $(STAMP)
+	@rm -rf $(OLDER_SDKS).new
+	@for set in openai-1=$(OLDER_OPENAI_1) openai-2=$(OLDER_OPENAI_2); do \
+		$(BIN)/python -m pip install --quiet --no-deps --target $(OLDER_SDKS).new/$${set%%=*} \
+			"openai==$${set#*=}" 'anthropic==$(OLDER_ANTHROPIC)' 'distro==1.9.0' || { rm -rf $(OLDER_SDKS).new; \
+			echo "make test: could not install the older SDK releases (openai $${set#*=}) from the package index" >&2; \
+			exit 1; }; \
+	done
+	@rm -rf $(OLDER_SDKS) && mv $(OLDER_SDKS).new $(OLDER_SDKS) && touch $@
 
 install: $(COMPILED) ## Create .venv, install tokenomy with its dev tools, compile metering
 
 demo: $(COMPILED) ## Simulate a month of agent traffic, import it into $(DEMO_DB), audit it, print the report
 	$(BIN)/tokenomy demo --db $(DEMO_DB) --out $(DEMO_DATA)
 
-test: $(COMPILED) $(OLDER_SDKS)/.installed ## Run the whole test suite (unit, real-data, integration)
+test: $(COMPILED) $(OLDER_STAMP) ## Run the whole test suite (unit, real-data, integration)
 	./scripts/system-deps test
 	TOKENOMY_OLDER_SDKS=$(OLDER_SDKS) $(BIN)/python -m pytest -n 2 -q
 

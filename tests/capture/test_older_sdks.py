@@ -2,8 +2,8 @@
 installed code still runs: their decoders give out bytes where ``httpx2``'s give out iterators, and an
 async stream broke on that once (``AttributeError`` in the caller's loop). One environment cannot hold
 two releases of an SDK: ``make test`` installs each set in a folder of its own
-(``.venv/older-sdks/openai-1``: the latest openai 1.x, a line supported from 1.50, and ``openai-2``;
-each with anthropic 0.x), and :mod:`tests.capture.older_sdks_driver` drives them in a process with
+(``.venv/older-sdks/openai-1`` and ``openai-2``, each with anthropic 0.x: the Makefile pins the
+releases), and :mod:`tests.capture.older_sdks_driver` drives them in a process with
 that folder first on its path."""
 
 from __future__ import annotations

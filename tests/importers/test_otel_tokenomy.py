@@ -161,7 +161,7 @@ def test_charges_and_outcomes_read_back_and_are_not_calls() -> None:
         amount=Decimal("0.0042"),
         kind="search_api",
         at=T0,
-        currency="EUR",
+        currency="USD",
         session_id="s-1",
         quantity=3.0,
         unit="searches",
@@ -180,6 +180,17 @@ def test_charges_and_outcomes_read_back_and_are_not_calls() -> None:
     assert found.outcomes == [outcome, on_call]
     assert found.keys == {(s.trace_id, s.span_id) for s in spans[1:]}
     assert calls_from_spans(spans, ImportOptions()) == []
+
+
+def test_a_charge_span_in_another_currency_is_refused_not_summed_as_dollars() -> None:
+    euros = Charge(id="chg-eur", amount=Decimal("5"), kind="search_api", at=T0, currency="EUR")
+    dollars = Charge(id="chg-usd", amount=Decimal("2"), kind="search_api", at=T0)
+    found = sdk_records(_spans([euros, dollars]))
+    assert found.charges == [dollars]
+    assert found.refused == [
+        "charge 'chg-eur': 'EUR': every cost is kept in USD (prices, budgets, reports); "
+        "convert the amount first"
+    ]
 
 
 def test_spans_that_only_look_like_sdk_records_are_not_read_as_records() -> None:

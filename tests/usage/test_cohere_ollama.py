@@ -231,7 +231,8 @@ def test_a_cohere_v2_stream_is_billed_from_its_message_end() -> None:
 
 def test_a_cohere_generation_that_failed_or_timed_out_is_a_failure() -> None:
     for finish, error, failure in (("ERROR", "internal", "internal"), ("ERROR", None, "error"),
-                                   ("TIMEOUT", None, "timeout")):  # fmt: skip
+                                   ("TIMEOUT", None, "timeout"), ("ERROR_TOXIC", None, "error_toxic"),
+                                   ("ERROR_LIMIT", None, "error_limit")):  # fmt: skip
         body = {**COHERE_V2, "finish_reason": finish, **({"error": error} if error else {})}
         assert extract(body).extra == {"failure": failure}
     assert extract(COHERE_V2).extra == {}

@@ -37,6 +37,7 @@ from tokenomy.schema import (
     Status,
     ToolUse,
     Usage,
+    not_usd,
 )
 from tokenomy.usage.base import to_decimal
 
@@ -79,6 +80,9 @@ class SdkRecords:
     charges: list[Charge] = field(default_factory=list)
     outcomes: list[OutcomeEvent] = field(default_factory=list)
     keys: set[tuple[str | None, str | None]] = field(default_factory=set)
+    refused: list[str] = field(default_factory=list)
+    """Why each charge span that cannot be kept was refused (a currency other than USD): the span
+    is not read as a charge, and an importer reports it."""
 
 
 def is_sdk_call(span: Span) -> bool:
@@ -137,6 +141,10 @@ def sdk_records(spans: list[Span]) -> SdkRecords:
     for span in spans:
         record: Charge | OutcomeEvent | None = None
         if CHARGE_MARKER in span.attributes:
+            problem = not_usd(span.attributes.get("tokenomy.charge.currency"))
+            if problem is not None:
+                found.refused.append(f"charge {_str(span.attributes, CHARGE_MARKER)!r}: {problem}")
+                continue
             record = charge_of(span)
             if record is not None:
                 found.charges.append(record)
@@ -162,7 +170,7 @@ def charge_of(span: Span) -> Charge | None:
         amount=amount,
         kind=kind,
         at=at,
-        currency=_str(attrs, "tokenomy.charge.currency") or "USD",
+        currency="USD",  # sdk_records refuses a span in another currency before it gets here
         session_id=_str(attrs, "gen_ai.conversation.id"),
         quantity=_float(attrs.get("tokenomy.charge.quantity")),
         unit=_str(attrs, "tokenomy.charge.unit"),

@@ -16,8 +16,9 @@ A streamed chat (:class:`ChatStream`) is read from its events: v2's typed events
 (``message-start``, ``content-delta``..., ``message-end`` carrying the finish reason and the usage)
 and v1's (``stream-start``, ``text-generation``..., ``stream-end`` carrying the whole answer). A
 stream is complete once its end event brought the usage; cut before it, its usage is unknown. A
-finish reason ``ERROR`` (with the message-end's ``error``) or ``TIMEOUT`` makes the call an error
-(``extra["failure"]``, as a failed Responses answer), body or stream.
+finish reason ``ERROR`` (with the message-end's ``error``), ``TIMEOUT``, or v1's ``ERROR_TOXIC`` or
+``ERROR_LIMIT`` makes the call an error (``extra["failure"]``, as a failed Responses answer), body or
+stream.
 """
 
 from __future__ import annotations
@@ -41,7 +42,12 @@ from tokenomy.usage.base import (
 from tokenomy.usage.openai_responses import FAILURE
 
 NAME: Final = "cohere.chat"
-_FAILED: Final = {"ERROR": "error", "TIMEOUT": "timeout"}
+_FAILED: Final = {
+    "ERROR": "error",
+    "TIMEOUT": "timeout",
+    "ERROR_TOXIC": "error_toxic",
+    "ERROR_LIMIT": "error_limit",
+}
 """Finish reasons of a generation that failed, and the call's error type when no error names one."""
 
 

@@ -131,8 +131,9 @@ class Sink(ShutdownTakeover):
         refused more since, in the flush's own cycle or before it, as the sink's thread sent batches on
         its own schedule."""
         self._dropped_at_flush = 0
-        """The same for events dropped at ``submit`` (a full queue, a closed sink): a flush is False
-        when any was dropped since the last one was answered, however long before its cycle."""
+        """The same for events dropped at ``submit`` on a full queue: a flush is False when any was
+        dropped since the last one was answered, however long before its cycle (after ``shutdown``,
+        flush answers how the shutdown ended, as the docs say)."""
         self._retry_at = 0.0
         self._backoff = self.settings.retry_initial
         # a shutdown taking over (_take_over): the batch inside the target now, the one the thread
