@@ -66,6 +66,24 @@ def test_ollama_streams_end_with_their_done_line_whatever_else_it_carries(
         assert (call.status, call.error_type, call.streamed) == (Status.OK, None, True)
 
 
+def test_an_ollama_stream_that_ends_in_an_error_line_is_a_failed_call(
+    tmp_path: Path, store: DuckDBStore, pricer: Pricer
+) -> None:
+    """Ollama's server writes ``{"error": "<message>"}`` when a stream fails (HTTP status already
+    200): the call is failed, not cut, its output read so far counted locally; the message (free
+    text) is not stored."""
+    failed = _lines(
+        {**HEAD, "message": {"role": "assistant", "content": "Hello there"}, "done": False},
+        {"error": "an error was encountered while running the model: unexpected EOF"},
+    )
+    path = _cassette(tmp_path / "failed.yaml", [("http://localhost:11434/api/chat", failed)])
+    assert (run(store, pricer, path).calls, len(calls(store))) == (1, 1)
+    [call] = calls(store).values()
+    assert (call.status, call.error_type, call.streamed) == (Status.ERROR, "stream_error", True)
+    assert (call.provider, call.response_model, call.usage.output_total) == ("ollama", "llama3.2", 2)
+    assert call.usage.estimated
+
+
 def test_a_model_load_is_no_call_in_a_recording_nor_in_json_lines(
     tmp_path: Path, store: DuckDBStore, pricer: Pricer
 ) -> None:

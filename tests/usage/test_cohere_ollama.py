@@ -164,6 +164,15 @@ def test_an_ollama_stream_cut_before_its_last_line_has_its_counts_unknown() -> N
     assert (found.extra["complete"], found.finish_reason) == (False, None)
 
 
+def test_an_ollama_error_line_is_not_a_piece_of_its_stream() -> None:
+    """A server failing mid-stream writes ``{"error": ...}`` and stops: the pieces before it are the
+    answer read so far (the line would otherwise be taken for the stream's last, its model lost)."""
+    found = accumulate([*_ollama_lines(cut=True)[:2], {"error": "model runner has unexpectedly stopped"}])
+    assert (found.response_model, found.completion_text) == ("llama3.2", "The sky")
+    assert (found.usage.output_total, found.extra["complete"], found.extra["events"]) == (None, False, 3)
+    assert found.extra["odd_events"] == 0
+
+
 def test_ollama_json_lines_text_reads_as_its_events_even_cut_inside_its_last_line() -> None:
     lines = [json.dumps(line) for line in _ollama_lines()]
     assert json_body("\n".join(lines) + "\n") == _ollama_lines()

@@ -260,7 +260,7 @@ def _stream_call(
     kept = list(events)
     if not kept:
         raise FieldError("(stream)", "no JSON events in the stream")
-    error = _stream_error(kept)
+    error = next((event for event in kept if _is_error(event)), None)
     try:
         extracted = accumulate(kept)
     except UsageError as exc:
@@ -308,13 +308,11 @@ def _finished(events: list[Mapping[str, Any]], extracted: Extracted) -> bool:
     return any(event.get("type") in _TERMINAL or "messageStop" in event for event in events)
 
 
-def _stream_error(events: list[Mapping[str, Any]]) -> Mapping[str, Any] | None:
-    """A stream's first error event: Anthropic's ``{"type": "error", "error": {...}}``, a chat chunk
-    carrying an ``error`` object, or a Responses ``error`` event (its ``code`` at the top level)."""
-    for event in events:
-        if event.get("type") == "error" or isinstance(event.get("error"), Mapping):
-            return event
-    return None
+def _is_error(event: Mapping[str, Any]) -> bool:
+    """Anthropic's ``{"type": "error", "error": {...}}``, an ``error`` object in a chat chunk, a Responses
+    ``error`` event (``code`` at the top), or Ollama's line ``{"error": "<message>"}`` (its only key)."""
+    error = event.get("error")
+    return event.get("type") == "error" or isinstance(error, Mapping) or bool(error and len(event) == 1)
 
 
 def _error_type(event: Mapping[str, Any]) -> str:
@@ -536,7 +534,7 @@ def _event_of(value: Any) -> Mapping[str, Any] | None:
             except ValueError:
                 return None
         value = data if isinstance(data, Mapping) else {}
-    return value if value and stream_kind(value) is not None else None
+    return value if value and (stream_kind(value) is not None or _is_error(value)) else None
 
 
 def _events(source: Source, bad: list[RecordError]) -> Iterator[Mapping[str, Any]]:

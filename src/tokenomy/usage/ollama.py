@@ -7,7 +7,9 @@ thinking tokens inside the output, so the buckets' split stays unknown and only 
 kept. Only the final object of an answer carries the counts (``"done": true``; a streamed answer's
 last line): the intermediate lines of a stream are not answers. A stream (JSON lines, one object
 a line, each with a piece of the text) is read by :class:`AnswerStream`, which joins the pieces
-into the final object; a stream cut before that object has its counts unknown. Ollama's OpenAI-compatible
+into the final object; a stream cut before that object has its counts unknown. A server that fails
+mid-stream writes a line ``{"error": "<message>"}`` (its only key) and stops: that line is the stream's
+error (the importers store the call as failed), not one of its pieces. Ollama's OpenAI-compatible
 endpoint answers in OpenAI's shape and is read as such. A local model has no list price: its calls
 are unpriced unless a price override names it (docs/pricing.md), and its latency is
 ``total_duration`` (nanoseconds, kept in ``extra["total_duration_ms"]``).
@@ -111,6 +113,8 @@ class AnswerStream(EventAccumulator):
         self._tools: list[Any] = []
 
     def _feed(self, event: Mapping[str, Any]) -> None:
+        if "error" in event and len(event) == 1:  # the server's error line: the stream failed here
+            return
         message = mapping(event.get("message"))
         part = event if message is None else message
         self._chat = self._chat or message is not None
