@@ -39,8 +39,10 @@ def test_an_outcome_round_trips_with_microseconds() -> None:
 
 
 def test_unknown_parts_stay_unknown_and_epoch_seconds_are_read() -> None:
-    event = outcome_from_native({"type": "outcome", "target": "session", "id": "s1", "at": 1_772_443_801})
-    assert (event.success, event.score, event.action) == (None, None, None)
+    event = outcome_from_native(
+        {"type": "outcome", "target": "session", "id": "s1", "at": 1_772_443_801, "score": 0.5}
+    )
+    assert (event.success, event.score, event.action) == (None, 0.5, None)
     assert event.at == datetime(2026, 3, 2, 9, 30, 1)
 
 
@@ -52,6 +54,8 @@ def test_unknown_parts_stay_unknown_and_epoch_seconds_are_read() -> None:
         ({"target": "call", "id": "x"}, "at"),
         ({"target": "call", "id": "x", "at": "2026-01-01T00:00:00Z", "score": "high"}, "score"),
         ({"target": "call", "id": "x", "at": "2026-01-01T00:00:00Z", "success": "yes"}, "success"),
+        ({"target": "call", "id": "x", "at": "2026-01-01T00:00:00Z"}, "(record)"),  # nothing: would erase
+        ({"target": "call", "id": "x", "at": "2026-01-01T00:00:00Z", "action": None}, "(record)"),
     ],
 )
 def test_bad_outcomes_name_the_field(record: dict[str, object], field: str) -> None:

@@ -261,7 +261,8 @@ def outcome_from_native(obj: Mapping[str, Any]) -> OutcomeEvent:
 
     Raises:
         FieldError: A field is missing or has the wrong type (``target`` must be ``call`` or
-            ``session``, ``id`` a non-empty string, ``at`` a time, ``score`` a number).
+            ``session``, ``id`` a non-empty string, ``at`` a time, ``score`` a number), or it has
+            no success, score or action.
     """
     if not isinstance(obj, Mapping):
         raise FieldError("(record)", f"expected a JSON object, got {type(obj).__name__}")
@@ -271,15 +272,18 @@ def outcome_from_native(obj: Mapping[str, Any]) -> OutcomeEvent:
     at = _opt_time(obj, "at")
     if at is None:
         raise FieldError("at", "an outcome needs the time it was recorded")
-    outcome = _outcome({k: obj.get(k) for k in ("success", "score", "action")}, where="")
-    return OutcomeEvent(
+    outcome = _outcome({k: obj.get(k) for k in ("success", "score", "action")}, where="") or Outcome()
+    event = OutcomeEvent(
         target="call" if target == "call" else "session",
         id=_required_str(obj, "id"),
         at=at,
-        success=None if outcome is None else outcome.success,
-        score=None if outcome is None else outcome.score,
-        action=None if outcome is None else outcome.action,
+        success=outcome.success,
+        score=outcome.score,
+        action=outcome.action,
     )
+    if outcome == Outcome():  # it would erase the outcome before it: refused
+        raise FieldError("(record)", "an outcome needs success, score or action (it replaces the last)")
+    return event
 
 
 def call_from_native(obj: Mapping[str, Any]) -> Call:
@@ -299,11 +303,9 @@ def call_from_native(obj: Mapping[str, Any]) -> Call:
         values[name] = _opt_int(obj, name, minimum=0)
     for name in FLOAT_FIELDS:
         values[name] = _opt_float(obj, name)
-    values["started_at"] = _opt_time(obj, "started_at")
-    values["ended_at"] = _opt_time(obj, "ended_at")
+    values["started_at"], values["ended_at"] = _opt_time(obj, "started_at"), _opt_time(obj, "ended_at")
     values["operation"] = _opt_str(obj, "operation") or "chat"
-    values["streamed"] = _opt_bool(obj, "streamed")
-    values["batch"] = bool(_opt_bool(obj, "batch"))
+    values["streamed"], values["batch"] = _opt_bool(obj, "streamed"), bool(_opt_bool(obj, "batch"))
     values["status"] = _enum(Status, _default(obj.get("status"), "ok"), "status")
     values["usage"] = usage_from_native(obj.get("usage"), "usage")
     values["prefix_hashes"] = tuple(_str_list(obj.get("prefix_hashes"), "prefix_hashes"))
@@ -311,9 +313,8 @@ def call_from_native(obj: Mapping[str, Any]) -> Call:
     values["attribution"] = attribution_from_native(obj.get("attribution"), "attribution")
     values["outcome"] = _outcome(obj.get("outcome"))
     values["cost"] = cost_from_native(obj.get("cost"), "cost")
-    values["provider_reported_cost"] = _opt_decimal(
-        obj.get("provider_reported_cost"), "provider_reported_cost"
-    )
+    reported = "provider_reported_cost"
+    values[reported] = _opt_decimal(obj.get(reported), reported)
     values["content"] = _content(obj.get("content"))
     return Call(**values)
 

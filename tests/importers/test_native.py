@@ -128,6 +128,18 @@ def test_a_charge_in_another_currency_is_rejected_not_summed_as_dollars(
     assert "'EUR': every cost is kept in USD" in str(error)
 
 
+def test_an_outcome_line_with_nothing_in_it_is_rejected(
+    store: DuckDBStore, pricer: Pricer, tmp_path: Path
+) -> None:
+    empty = {key: value for key, value in OUTCOME.items() if key != "success"}
+    summary = run(store, pricer, write_lines(tmp_path / "o.jsonl", [OUTCOME, empty]))
+    assert (summary.outcomes, summary.rejected) == (1, 1)
+    error = summary.files[0].errors[0]
+    assert (error.field, error.record) == ("(record)", 2)
+    assert "an outcome needs success, score or action" in str(error)
+    assert store.events_count("outcomes") == 1
+
+
 def test_an_outcome_without_a_target_is_not_claimed(tmp_path: Path) -> None:
     path = write_lines(tmp_path / "o.jsonl", [{"type": "outcome", "id": "x", "at": "2026-01-01T00:00:00Z"}])
     assert NativeImporter().sniff(Source(path).sample()) == 0.0

@@ -298,6 +298,29 @@ def test_a_bad_event_names_record_and_field(tmp_path: Path, pricer: Pricer) -> N
     assert listed.json()["calls"] == []
 
 
+def test_an_outcome_event_with_nothing_in_it_is_refused_not_stored_over_the_last(
+    tmp_path: Path, pricer: Pricer
+) -> None:
+    """An outcome replaces the one before it whole: one without success, score or action would erase
+    it, so it is refused as ``record_outcome()`` refuses it, and the outcome before it stays."""
+    first = {"type": "outcome", "target": "session", "id": "S", "success": True, "at": "2026-03-01T10:00:00Z"}
+    empty = {"type": "outcome", "target": "session", "id": "S", "action": None, "at": "2026-03-01T10:01:00Z"}
+
+    async def scenario(app: Collector) -> tuple[Answer, Answer]:
+        await call(app, "POST", "/v1/events", json.dumps([first]).encode(), JSON)
+        return await call(app, "POST", "/v1/events", json.dumps([empty]).encode(), JSON), await call(
+            app, "GET", "/api/v1/sessions/S"
+        )
+
+    bad, session = run(collector(tmp_path, pricer), scenario)
+    assert bad.status == 400
+    assert bad.json()["error"]["message"] == (
+        "1 bad record(s), nothing stored: record 1, field '(record)': an outcome needs success, score"
+        " or action (it replaces the last)"
+    )
+    assert [o["success"] for o in session.json()["outcomes"]] == [True]
+
+
 def test_the_token_guards_every_route_but_health(tmp_path: Path, pricer: Pricer) -> None:
     async def scenario(app: Collector) -> dict[str, int]:
         auth = {"authorization": f"Bearer {TOKEN}"}
