@@ -185,12 +185,29 @@ def test_charges_and_outcomes_read_back_and_are_not_calls() -> None:
 def test_a_charge_span_in_another_currency_is_refused_not_summed_as_dollars() -> None:
     euros = Charge(id="chg-eur", amount=Decimal("5"), kind="search_api", at=T0, currency="EUR")
     dollars = Charge(id="chg-usd", amount=Decimal("2"), kind="search_api", at=T0)
-    found = sdk_records(_spans([euros, dollars]))
+    spans = _spans([euros, dollars])
+    found = sdk_records(spans)
     assert found.charges == [dollars]
     assert found.refused == [
-        "charge 'chg-eur': 'EUR': every cost is kept in USD (prices, budgets, reports); "
-        "convert the amount first"
+        (
+            "tokenomy.charge.currency",
+            "charge 'chg-eur': 'EUR': every cost is kept in USD (prices, budgets, reports); "
+            "convert the amount first",
+        )
     ]
+    assert found.keys == {(span.trace_id, span.span_id) for span in spans}  # neither a span of the tree
+
+
+def test_an_outcome_span_with_nothing_in_it_is_refused_not_stored_over_the_last() -> None:
+    """An outcome replaces the one before it: one with no success, score or action would erase it."""
+    kept = OutcomeEvent("session", "s-1", T0, success=True)
+    empty = OutcomeEvent("session", "s-1", T0 + timedelta(seconds=1))
+    found = sdk_records(_spans([kept, empty]))
+    assert found.outcomes == [kept]
+    assert found.refused == [
+        ("tokenomy.outcome.target", "outcome for session 's-1': no success, score or action")
+    ]
+    assert len(found.keys) == 2
 
 
 def test_spans_that_only_look_like_sdk_records_are_not_read_as_records() -> None:

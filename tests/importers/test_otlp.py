@@ -25,6 +25,7 @@ from tests.importers.support import (
     write_json,
     write_lines,
 )
+from tokenomy.capture.sink.otlp_spans import export_request
 from tokenomy.errors import ImportFileError, RecordError
 from tokenomy.importers import ImportOptions, calls_from_spans, decode_json
 from tokenomy.importers.otlp import OtlpImporter
@@ -32,7 +33,7 @@ from tokenomy.importers.otlp_decode import Span, decode_id, spans_lost
 from tokenomy.importers.reading import Source
 from tokenomy.native import FieldError
 from tokenomy.pricing import Pricer
-from tokenomy.schema import Call, Quality
+from tokenomy.schema import Call, Charge, OutcomeEvent, Quality
 from tokenomy.store import DuckDBStore, open_store
 
 
@@ -524,3 +525,25 @@ def test_a_failed_spans_error_type_is_a_classification_never_its_message() -> No
         None,
         None,
     ]
+
+
+def test_sdk_record_spans_that_cannot_be_kept_are_rejected_records_naming_the_attribute(
+    store: DuckDBStore, pricer: Pricer, tmp_path: Path
+) -> None:
+    """A charge span in another currency and an outcome span with nothing in it (it would erase the
+    outcome before it), in a file the SDK's OTLP target wrote: each a rejected record, neither stored."""
+    at = datetime(2026, 3, 1, 10, 0, 0)
+    records = [
+        Charge(id="chg-eur", amount=Decimal("5"), kind="search_api", at=at, currency="EUR"),
+        OutcomeEvent("session", "S", at),
+        OutcomeEvent("session", "S", at, success=True),
+    ]
+    path = tmp_path / "sdk.pb"
+    path.write_bytes(export_request(records, service_name="svc", version="1").SerializeToString())
+    summary = run(store, pricer, path)
+    assert (summary.charges, summary.outcomes, summary.rejected) == (0, 1, 2)
+    assert [error.field for error in summary.files[0].errors] == [
+        "tokenomy.charge.currency",
+        "tokenomy.outcome.target",
+    ]
+    assert (store.charges_table().num_rows, store.events_count("outcomes")) == (0, 1)

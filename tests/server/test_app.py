@@ -7,6 +7,8 @@ import gzip
 import json
 import random
 from collections.abc import Awaitable, Callable
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,7 +25,9 @@ from tests.server.support import (
     request_json,
 )
 from tests.server.test_span_rows import CONTENT_ATTRIBUTES
+from tokenomy.capture.sink.otlp_spans import export_request
 from tokenomy.pricing import Pricer
+from tokenomy.schema import Charge, OutcomeEvent
 from tokenomy.server import api
 from tokenomy.server.app import Collector, open_collector_store, rpc_status
 from tokenomy.server.settings import ServerSettings
@@ -319,6 +323,35 @@ def test_an_outcome_event_with_nothing_in_it_is_refused_not_stored_over_the_last
         " or action (it replaces the last)"
     )
     assert [o["success"] for o in session.json()["outcomes"]] == [True]
+
+
+def test_sdk_record_spans_that_cannot_be_kept_are_rejected_by_name(tmp_path: Path, pricer: Pricer) -> None:
+    """A charge span in another currency and an outcome span with nothing in it: counted as rejected,
+    each named, neither stored (nor kept as a span of the trace tree)."""
+    at = datetime(2026, 3, 1, 10, 0, 0)
+    records = [
+        Charge(id="chg-eur", amount=Decimal("5"), kind="search_api", at=at, currency="EUR"),
+        OutcomeEvent("session", "S", at),
+        OutcomeEvent("session", "S", at, success=True),
+    ]
+    body = export_request(records, service_name="svc", version="1").SerializeToString()
+
+    async def scenario(app: Collector) -> tuple[Answer, Answer]:
+        return await call(app, "POST", "/v1/traces", body, PROTOBUF), await call(
+            app, "GET", "/api/v1/sessions/S"
+        )
+
+    answer, session = run(collector(tmp_path, pricer), scenario)
+    assert answer.status == 200
+    partial = trace_service_pb2.ExportTraceServiceResponse.FromString(answer.body).partial_success
+    assert (partial.rejected_spans, partial.error_message) == (
+        2,
+        "2 of 3 spans rejected: charge 'chg-eur': 'EUR': every cost is kept in USD (prices, budgets,"
+        " reports); convert the amount first (tokenomy.charge.currency); outcome for session 'S': no success, score or action"
+        " (tokenomy.outcome.target)",
+    )
+    found = session.json()
+    assert ([o["success"] for o in found["outcomes"]], found["charges"], found["spans"]) == ([True], [], [])
 
 
 def test_the_token_guards_every_route_but_health(tmp_path: Path, pricer: Pricer) -> None:

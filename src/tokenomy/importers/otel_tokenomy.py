@@ -32,6 +32,7 @@ from tokenomy.schema import (
     Charge,
     Content,
     Kind,
+    Outcome,
     OutcomeEvent,
     Quality,
     Status,
@@ -44,6 +45,7 @@ from tokenomy.usage.base import to_decimal
 CALL_MARKER: Final = "tokenomy.call.id"
 CHARGE_MARKER: Final = "tokenomy.charge.id"
 OUTCOME_MARKER: Final = "tokenomy.outcome.target"
+CURRENCY: Final = "tokenomy.charge.currency"
 MARKERS: Final = (CALL_MARKER, CHARGE_MARKER, OUTCOME_MARKER)
 """Keys that make a span one of the SDK's records."""
 _KINDS: Final = {k.value: k for k in Kind}
@@ -80,9 +82,10 @@ class SdkRecords:
     charges: list[Charge] = field(default_factory=list)
     outcomes: list[OutcomeEvent] = field(default_factory=list)
     keys: set[tuple[str | None, str | None]] = field(default_factory=set)
-    refused: list[str] = field(default_factory=list)
-    """Why each charge span that cannot be kept was refused (a currency other than USD): the span
-    is not read as a charge, and an importer reports it."""
+    refused: list[tuple[str, str]] = field(default_factory=list)
+    """Why each span that cannot be kept was refused (a charge in a currency other than USD, an
+    outcome with nothing in it), with the attribute at fault: the span is not read as a record, and
+    an importer reports it."""
 
 
 def is_sdk_call(span: Span) -> bool:
@@ -136,23 +139,32 @@ def exact_call(span: Span, options: ImportOptions) -> Call:
 
 
 def sdk_records(spans: list[Span]) -> SdkRecords:
-    """The charges and outcomes the SDK sent among ``spans`` (see the module docstring)."""
+    """The charges and outcomes the SDK sent among ``spans`` (see the module docstring); a charge
+    in another currency than USD, or an outcome with no success, score or action (it would erase
+    the outcome before it), is refused: named in ``refused``, its span kept out of the trace tree."""
     found = SdkRecords()
     for span in spans:
         record: Charge | OutcomeEvent | None = None
+        problem: tuple[str, str] | None = None
         if CHARGE_MARKER in span.attributes:
-            problem = not_usd(span.attributes.get("tokenomy.charge.currency"))
-            if problem is not None:
-                found.refused.append(f"charge {_str(span.attributes, CHARGE_MARKER)!r}: {problem}")
-                continue
-            record = charge_of(span)
-            if record is not None:
-                found.charges.append(record)
+            currency = not_usd(span.attributes.get(CURRENCY))
+            record = None if currency else charge_of(span)
+            if currency:
+                problem = CURRENCY, f"charge {_str(span.attributes, CHARGE_MARKER)!r}: {currency}"
         elif OUTCOME_MARKER in span.attributes:
             record = outcome_of(span)
-            if record is not None:
-                found.outcomes.append(record)
-        if record is not None:
+            if record is not None and record.outcome == Outcome():
+                problem = (
+                    OUTCOME_MARKER,
+                    f"outcome for {record.target} {record.id!r}: no success, score or action",
+                )
+        if problem:
+            found.refused.append(problem)
+        elif isinstance(record, Charge):
+            found.charges.append(record)
+        elif record is not None:
+            found.outcomes.append(record)
+        if record is not None or problem:
             found.keys.add((span.trace_id, span.span_id))
     return found
 

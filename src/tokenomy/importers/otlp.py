@@ -55,8 +55,11 @@ class OtlpImporter(RecordImporter):
         sent = sdk_records(spans)
         yield from sent.charges
         yield from sent.outcomes
-        for why in sent.refused:  # a charge span in another currency: rejected, never summed as dollars
-            yield RecordError(source.name, 0, "tokenomy.charge.currency", why)
+        for (
+            at_fault,
+            why,
+        ) in sent.refused:  # a charge in another currency (never summed as dollars), an empty outcome
+            yield RecordError(source.name, 0, at_fault, why)
         if spans and not calls and not sent.charges and not sent.outcomes:
             yield Note(f"{len(spans)} spans, none of them an LLM call (no GenAI model or usage attributes)")
 

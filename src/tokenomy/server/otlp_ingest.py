@@ -229,6 +229,9 @@ def _map_reference(
     )
     _reject_unread(batch, errors)
     _reject_missing(batch, missing)
+    for at_fault, why in sent.refused:  # a charge in another currency, an outcome with nothing in it
+        batch.rejected += 1
+        batch.problem(f"{why} ({at_fault})")
     return batch
 
 
