@@ -168,7 +168,8 @@ class RawWatch:
             captured.end = end
             captured.response = response
             if error is not None:
-                captured.error = captured.client.adapter.classify(error)
+                answered = getattr(self.http, "status_code", None)  # its answer had arrived
+                captured.error = captured.client.adapter.classify(error, answered=answered)
             self._unhook()
             self.sink.submit(captured.settled())
         except Exception as exc:

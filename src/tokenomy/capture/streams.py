@@ -102,7 +102,8 @@ class Watch(ABC):
             captured.latency_ns = _clock() - captured.t0
             captured.end = end
             if error is not None:
-                captured.error = captured.client.adapter.classify(error)
+                answered = getattr(self.response, "status_code", None)  # the stream's answer had arrived
+                captured.error = captured.client.adapter.classify(error, answered=answered)
             take_off(self.response, self.hook, self)  # the response no longer refers to this: no cycle left
             self.sink.submit(captured if captured.ticket is None else captured.settled())
         except Exception as exc:  # this runs inside the caller's loop over the stream: never raise there

@@ -149,7 +149,7 @@ class ClientAdapter:
     timeouts: Callable[[], tuple[type[BaseException], ...]]
     tools: Callable[[Mapping[str, Any]], list[Mapping[str, Any]]]
 
-    def classify(self, exc: BaseException, *, request: bool = False) -> ErrorInfo:
+    def classify(self, exc: BaseException, *, request: bool = False, answered: object = None) -> ErrorInfo:
         """The status a call that raised ``exc`` ended with.
 
         Args:
@@ -157,6 +157,9 @@ class ClientAdapter:
             request: ``exc`` came out of the SDK's request (not out of a stream being read): an error
                 raised over an answer that had arrived (a 200 whose body is not JSON) carries that
                 answer's HTTP status (:func:`answered_status`).
+            answered: The HTTP status of the answer being read when ``exc`` came out of it (a stream's
+                response): an error that names none (OpenAI's in-stream error event, an event the SDK
+                cannot decode) carries it, as Anthropic's in-stream errors do.
         """
         name = type(exc).__name__
         status = getattr(exc, "status_code", None)
@@ -166,7 +169,9 @@ class ClientAdapter:
             return ErrorInfo(Status.CANCELLED, name)
         if isinstance(exc, self.timeouts()):
             return ErrorInfo(Status.TIMEOUT, name)
-        return ErrorInfo(Status.ERROR, name, answered_status(exc) if request else None)
+        if request:
+            return ErrorInfo(Status.ERROR, name, answered_status(exc))
+        return ErrorInfo(Status.ERROR, name, answered if type(answered) is int else None)
 
 
 def answered_status(exc: BaseException) -> int | None:
