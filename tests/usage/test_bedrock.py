@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from tokenomy.schema import Quality, ToolUse
-from tokenomy.usage import accumulate, args_hash, extract
+from tokenomy.usage import accumulate, args_hash, bedrock, extract
 
 
 def converse(
@@ -155,3 +155,13 @@ def test_a_bare_message_stop_is_recognised_as_bedrock() -> None:
         [{"stopReason": "max_tokens"}, {"usage": {"inputTokens": 1, "outputTokens": 2}, "metrics": {}}]
     )
     assert (e.adapter, e.finish_reason, e.usage.output_total) == ("bedrock.converse", "max_tokens", 2)
+
+
+def test_only_a_metadata_object_with_usage_or_metrics_is_a_bedrock_event() -> None:
+    """Another API's event may carry a ``metadata`` object (or a ``metadata`` key holding text): it is
+    no ConverseStream event; Bedrock's wrapped ``metadata`` event is."""
+    assert not bedrock.matches_event({"metadata": {"user": "u-1"}, "id": "x"})
+    assert not bedrock.matches_event({"metadata": "a note", "contentBlockIndex": 0})
+    assert bedrock.matches_event({"metadata": {"usage": {"inputTokens": 3, "outputTokens": 1}}})
+    assert bedrock.matches_event({"metadata": {"metrics": {"latencyMs": 90}}})
+    assert bedrock.matches_event({"contentBlockDelta": {"delta": {"text": "Hi"}, "contentBlockIndex": 0}})

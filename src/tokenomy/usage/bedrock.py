@@ -82,9 +82,12 @@ def _unwrap_event(event: Mapping[str, Any]) -> tuple[str | None, Mapping[str, An
 
 
 def matches_event(event: Mapping[str, Any]) -> bool:
-    """True for a ConverseStream event, wrapped or bare."""
-    if any(key in event for key in _WRAPPERS):
-        return True
+    """True for a ConverseStream event, wrapped (its kind's key holding an object; a ``metadata`` one
+    with ``usage`` or ``metrics``, as another API's event may carry a ``metadata`` object) or bare."""
+    for key in _WRAPPERS:
+        inner = event.get(key)
+        if isinstance(inner, Mapping):
+            return key != "metadata" or "usage" in inner or "metrics" in inner
     kind, payload = _unwrap_event(event)
     if kind == "metadata":
         return get_int(payload, "usage", "inputTokens") is not None
