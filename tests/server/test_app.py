@@ -347,8 +347,8 @@ def test_sdk_record_spans_that_cannot_be_kept_are_rejected_by_name(tmp_path: Pat
     assert (partial.rejected_spans, partial.error_message) == (
         2,
         "2 of 3 spans rejected: charge 'chg-eur': 'EUR': every cost is kept in USD (prices, budgets,"
-        " reports); convert the amount first (tokenomy.charge.currency); outcome for session 'S': no success, score or action"
-        " (tokenomy.outcome.target)",
+        " reports); convert the amount first (tokenomy.charge.currency); outcome for session 'S': no"
+        " success, score or action (tokenomy.outcome.target)",
     )
     found = session.json()
     assert ([o["success"] for o in found["outcomes"]], found["charges"], found["spans"]) == ([True], [], [])
