@@ -25,6 +25,7 @@ from tests.importers.support import (
     write_json,
     write_lines,
 )
+from tokenomy.capture.records import Record
 from tokenomy.capture.sink.otlp_spans import export_request
 from tokenomy.errors import ImportFileError, RecordError
 from tokenomy.importers import ImportOptions, calls_from_spans, decode_json
@@ -533,7 +534,7 @@ def test_sdk_record_spans_that_cannot_be_kept_are_rejected_records_naming_the_at
     """A charge span in another currency and an outcome span with nothing in it (it would erase the
     outcome before it), in a file the SDK's OTLP target wrote: each a rejected record, neither stored."""
     at = datetime(2026, 3, 1, 10, 0, 0)
-    records = [
+    records: list[Record] = [
         Charge(id="chg-eur", amount=Decimal("5"), kind="search_api", at=at, currency="EUR"),
         OutcomeEvent("session", "S", at),
         OutcomeEvent("session", "S", at, success=True),

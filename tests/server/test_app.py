@@ -25,6 +25,7 @@ from tests.server.support import (
     request_json,
 )
 from tests.server.test_span_rows import CONTENT_ATTRIBUTES
+from tokenomy.capture.records import Record
 from tokenomy.capture.sink.otlp_spans import export_request
 from tokenomy.pricing import Pricer
 from tokenomy.schema import Charge, OutcomeEvent
@@ -329,7 +330,7 @@ def test_sdk_record_spans_that_cannot_be_kept_are_rejected_by_name(tmp_path: Pat
     """A charge span in another currency and an outcome span with nothing in it: counted as rejected,
     each named, neither stored (nor kept as a span of the trace tree)."""
     at = datetime(2026, 3, 1, 10, 0, 0)
-    records = [
+    records: list[Record] = [
         Charge(id="chg-eur", amount=Decimal("5"), kind="search_api", at=at, currency="EUR"),
         OutcomeEvent("session", "S", at),
         OutcomeEvent("session", "S", at, success=True),
