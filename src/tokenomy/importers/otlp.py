@@ -55,10 +55,8 @@ class OtlpImporter(RecordImporter):
         sent = sdk_records(spans)
         yield from sent.charges
         yield from sent.outcomes
-        for (
-            at_fault,
-            why,
-        ) in sent.refused:  # a charge in another currency (never summed as dollars), an empty outcome
+        # a charge in another currency (never summed as dollars), an outcome with nothing in it
+        for at_fault, why in sent.refused:
             yield RecordError(source.name, 0, at_fault, why)
         if spans and not calls and not sent.charges and not sent.outcomes:
             yield Note(f"{len(spans)} spans, none of them an LLM call (no GenAI model or usage attributes)")
