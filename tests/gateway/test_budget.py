@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
@@ -151,6 +152,36 @@ def test_a_request_that_timed_out_after_it_left_is_charged_its_input_and_one_tha
         assert 25 <= statuses.index(429) <= 40
     else:  # connecting timed out: nothing left, nothing charged, never refused
         assert statuses == [status] * 60
+
+
+@pytest.mark.parametrize("ending", ["cut", "malformed", "hangup"])
+def test_an_answer_that_began_is_charged_in_full_and_a_closed_connection_its_input(ending: str) -> None:
+    """A 200 whose body is cut or is not JSON was billed by the provider, its usage unknown: the
+    reservation (the counted input and every answer's max_tokens) is charged in full, not released.
+    A connection closed after the request left, with no answer, is charged its counted input."""
+
+    async def broken(request: UpstreamRequest) -> UpstreamResponse:
+        if ending == "hangup":
+            raise UpstreamError("protocol", "the upstream closed the connection", sent=True)
+
+        async def body() -> AsyncIterator[bytes]:
+            yield b'{"id": "chatcmpl-1", "choices": ['
+            if ending == "cut":
+                raise UpstreamError("protocol", "the upstream closed the connection mid-body")
+
+        return UpstreamResponse(200, [(b"content-type", b"application/json")], body())
+
+    team = Policy("t", Decimal(300), Unit.TOKENS, Scope.TEAM, match="search", window=Window.DAY)
+    app, _transport = _gateway(team)
+    app.proxy.transport = HandlerTransport(broken)
+    statuses = [_chat(app, 16)[0] for _ in range(60)]
+    assert statuses[0] == 502
+    refused = statuses.index(429)
+    if ending == "hangup":  # about 8 input tokens a request
+        assert 25 <= refused <= 40
+    else:  # about 8 input and 16 output tokens a request
+        assert 9 <= refused <= 14
+    assert set(statuses[:refused]) == {502}
 
 
 def test_anthropic_refusal_is_in_anthropics_format_with_retry_after() -> None:

@@ -331,8 +331,8 @@ class Proxy:
         wire = exchange.surface.wire
         try:
             body = await response.read()
-        except UpstreamError as exc:
-            exchange.status = None
+        except UpstreamError as exc:  # the answer had begun (its status is kept): the provider billed
+            # the request, so its usage is unknown and its reservation is charged in full
             await self._upstream_failed(send, wire, exchange, exc)
             return 0
         upstream_ns = time.perf_counter_ns() - sent
@@ -340,7 +340,7 @@ class Proxy:
             self.metrics.upstream_error("status")
             exchange.error_type = _error_type(body, response.headers) or f"http_{response.status}"
         elif (parsed := _body_json(body, response.headers)) is _NOT_JSON:
-            exchange.status, exchange.end, exchange.error_type = None, ERROR, "upstream_malformed"
+            exchange.end, exchange.error_type = ERROR, "upstream_malformed"  # answered: usage unknown
             self.metrics.upstream_error("malformed")
             message = (
                 "the gateway's upstream sent a body that is not JSON; retry, or report it to the provider"
@@ -410,9 +410,10 @@ class Proxy:
         call = build_call(exchange)
         usage: Usage | int | None = call.usage
         if exchange.status is None and exchange.end != CANCELLED:
-            # no answer: a request that left and timed out has its counted input charged (the
-            # provider has the prompt and bills it); one that never left (no connection) is released
-            usage = 0 if exchange.end == TIMEOUT and not exchange.unsent else None
+            # no answer: a request that left (then timed out, or its connection closed) has its
+            # counted input charged (the provider has the prompt and may bill it); one that never
+            # left (no connection) is released
+            usage = None if exchange.unsent else 0
         await self.budget.settle(prepared.admitted, usage)
         if self.builder is not None:
             self.builder.submit(_Built(call, exchange))
