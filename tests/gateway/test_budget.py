@@ -184,6 +184,49 @@ def test_an_answer_that_began_is_charged_in_full_and_a_closed_connection_its_inp
     assert set(statuses[:refused]) == {502}
 
 
+def _sse(*events: object) -> bytes:
+    return b"".join(f"data: {json.dumps(event)}\n\n".encode() for event in events)
+
+
+@pytest.mark.parametrize("broken", [True, False])
+def test_a_stream_broken_before_its_usage_is_charged_its_output_at_its_bound(broken: bool) -> None:
+    """A reasoning model thinks before its first visible token, unseen: a stream cut before its usage
+    arrived is charged every answer's max_tokens, not the one token of text that came (a stream that
+    ends with its usage is charged that usage)."""
+    head = {"id": "chatcmpl-9", "object": "chat.completion.chunk"}
+    text = _sse({**head, "choices": [{"index": 0, "delta": {"role": "assistant", "content": "x"}}]})
+    usage = {"prompt_tokens": 8, "completion_tokens": 1, "total_tokens": 9}
+    end = _sse({**head, "choices": [], "usage": usage}) + b"data: [DONE]\n\n"
+
+    async def stream(request: UpstreamRequest) -> UpstreamResponse:
+        async def body() -> AsyncIterator[bytes]:
+            yield text
+            if broken:
+                raise UpstreamError("protocol", "the upstream closed the connection mid-stream")
+            yield end
+
+        return UpstreamResponse(200, [(b"content-type", b"text/event-stream")], body())
+
+    team = Policy("t", Decimal(300), Unit.TOKENS, Scope.TEAM, match="search", window=Window.DAY)
+    app, _transport = _gateway(team)
+    app.proxy.transport = HandlerTransport(stream)
+    request = {"model": "o3-mini", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 16}
+    statuses: list[int | str] = []
+    for _ in range(60):
+        call = asgi_call(
+            app, "/v1/chat/completions", {**request, "stream": True}, {"X-Tokenomy-Team": "search"}
+        )
+        try:
+            statuses.append(asyncio.run(call).status)
+        except UpstreamError:  # the gateway closes the client's connection as the upstream did
+            statuses.append("cut")
+    if broken:  # about 8 input and 16 output tokens a request
+        assert 9 <= statuses.index(429) <= 14
+        assert set(statuses[: statuses.index(429)]) == {"cut"}
+    else:  # 9 tokens a request, as reported
+        assert statuses[:30] == [200] * 30
+
+
 def test_anthropic_refusal_is_in_anthropics_format_with_retry_after() -> None:
     team = Policy("a", Decimal(100), Unit.TOKENS, Scope.TEAM, window=Window.DAY)
     app, transport = _gateway(team)

@@ -414,6 +414,10 @@ class Proxy:
             # counted input charged (the provider has the prompt and may bill it); one that never
             # left (no connection) is released
             usage = None if exchange.unsent else 0
+        elif exchange.end == ERROR and exchange.streamed and call.usage.estimated:
+            # a stream broken before its usage: what it produced unseen (a reasoning model's hidden
+            # thinking) is unknown, so its output is charged at its bound, not as the text that came
+            usage = dataclasses.replace(call.usage, output_visible=None, reasoning=None, output_total=None)
         await self.budget.settle(prepared.admitted, usage)
         if self.builder is not None:
             self.builder.submit(_Built(call, exchange))
