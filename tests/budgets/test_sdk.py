@@ -177,6 +177,15 @@ def test_body_fields_per_api() -> None:
     assert requested(chat, API_FIELDS["chat"]) == (9_999, "high")
     assert changes(chat, API_FIELDS["chat"], found) == {"max_tokens": 50}
     assert changes({"model": "gpt-4o-mini"}, API_FIELDS["chat"], found) == {"max_tokens": 50}
+    # a limit given as "1000" or 1000.0 bounds the reservation, and goes out as the granted int
+    for given in ("1000", 1000.0):
+        assert requested({"max_tokens": given}, API_FIELDS["chat"]) == (1000, None)
+    assert changes(
+        {"model": "gpt-4o-mini", "max_tokens": "10", "max_completion_tokens": 99}, API_FIELDS["chat"], found
+    ) == {
+        "max_tokens": 10,
+        "max_completion_tokens": 50,
+    }
     found.reasoning_effort = "low"
     found.model = "o4-mini"
     responses = {"model": "gpt-4o-mini", "reasoning": {"effort": "high", "summary": "auto"}}
@@ -251,6 +260,15 @@ def test_several_answers_are_reserved_and_each_gets_its_share_of_max_tokens() ->
     assert choices({"n": 2, "best_of": 5}, API_FIELDS["completions"]) == 5  # best_of answers are all billed
     assert choices({"n": True}, API_FIELDS["chat"]) == 1
     assert choices({"n": 4}, API_FIELDS["messages"]) == 1  # no such field there
+    # the forms a lenient (pydantic-based) server reads as eight answers are reserved as eight
+    assert [choices({"n": n}, API_FIELDS["chat"]) for n in ("8", 8.0, " 8 ", "8.5", 8.5, "eight")] == [
+        8,
+        8,
+        8,
+        1,
+        1,
+        1,
+    ]
     guard = BudgetGuard([policy(limit_tokens=2_000)], alerter=Alerter(quiet=True))
     body = {"model": "gpt-4o-mini", "messages": HELLO, "max_tokens": 1_000, "n": 4}
     shown = AdmitRequest("openai", "chat", body, [], Attribution(), None)

@@ -102,15 +102,16 @@ def test_max_tokens_is_lowered_to_fit_then_the_request_is_refused_in_format() ->
     assert app.metrics.budget_rejections == 1
 
 
-def test_each_answer_a_request_asks_for_is_reserved() -> None:
+@pytest.mark.parametrize("n", [4, "4", 4.0])  # as written, or as a lenient upstream reads it
+def test_each_answer_a_request_asks_for_is_reserved(n: object) -> None:
     team = Policy("t", Decimal(5000), Unit.TOKENS, Scope.TEAM, match="search", window=Window.DAY)
     app, transport = _gateway(team)
-    body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 3000, "n": 4}
+    body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 3000, "n": n}
     answer = asyncio.run(asgi_call(app, "/v1/chat/completions", body, {"X-Tokenomy-Team": "search"}))
     assert answer.status == 200
     sent = json.loads(transport.requests[-1].body)
     # four answers of 3,000 cannot fit in 5,000 tokens: each is lowered to what four of them leave
-    assert sent["n"] == 4
+    assert sent["n"] == n  # sent on as given
     assert sent["max_tokens"] >= 1200
     assert 4 * sent["max_tokens"] < 5000  # (its input is a few tokens)
     single = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 3000}

@@ -201,7 +201,7 @@ def requested(body: Mapping[str, Any], fields: BodyFields) -> tuple[int | None, 
         return 0, None
     # both chat fields given: the larger bounds the reservation (an upstream may honour either;
     # :func:`changes` sets both to the granted value)
-    given = [body[k] for k in fields.max_tokens if type(body.get(k)) is int]
+    given = [n for n in (whole(body.get(k)) for k in fields.max_tokens) if n is not None]
     max_tokens = max(given) if given else None
     effort: Any = None
     if fields.effort is not None:
@@ -214,8 +214,23 @@ def requested(body: Mapping[str, Any], fields: BodyFields) -> tuple[int | None, 
 
 def choices(body: Mapping[str, Any], fields: BodyFields) -> int:
     """How many answers the request asks for (at least 1; ``best_of`` completions are all billed)."""
-    asked: list[int] = [body[k] for k in fields.choices if type(body.get(k)) is int]
+    asked = [n for n in (whole(body.get(k)) for k in fields.choices) if n is not None]
     return max([1, *asked])
+
+
+def whole(value: Any) -> int | None:
+    """A count as a lenient upstream reads it: an int, a float with no fraction (``8.0``) or a
+    string of digits (``"8"``), as pydantic-based OpenAI-compatible servers take them; else None.
+
+    Reading only ints let ``"n": "8"`` be reserved as one answer and sent on to a server that
+    writes eight, and ``"max_tokens": "1000"`` be taken as unset (then sent as the budget's room)."""
+    if type(value) is int:
+        return value
+    if type(value) is float and value.is_integer():
+        return int(value)
+    if type(value) is str and value.strip().isdigit() and value.strip().isascii():
+        return int(value)
+    return None
 
 
 def changes(body: Mapping[str, Any], fields: BodyFields, admitted: Reservation | Downgrade) -> dict[str, Any]:
@@ -234,8 +249,8 @@ def changes(body: Mapping[str, Any], fields: BodyFields, admitted: Reservation |
     if fields.max_tokens:  # embeddings have no output limit to send
         present = [k for k in fields.max_tokens if k in body]
         for key in present or _default_field(fields, res.model):
-            given = body.get(key)
-            if len(present) > 1 and isinstance(given, int) and not isinstance(given, bool):
+            given = whole(body.get(key))
+            if len(present) > 1 and given is not None:
                 out[key] = min(given, res.max_tokens)  # several given: each bounded, none raised
             else:
                 out[key] = res.max_tokens
