@@ -172,6 +172,17 @@ def test_settlement_takes_usage_cost_or_output_tokens_and_counts_once(clock: Clo
     assert spent_tokens == (1_100 + 2_024 + 1_000, 0)
 
 
+def test_a_token_budget_counts_a_half_known_usage_of_a_model_without_prices(clock: Clock) -> None:
+    """An answer whose input total is unknown (an Anthropic body without its cache fields) from a
+    model the catalog cannot price: the token budget is charged the counted input and the reported
+    output, not the whole reservation (it was: no price card, so nothing was counted)."""
+    guard = BudgetGuard([policy(limit_tokens=10**6)], clock=clock)
+    res = admitted(guard.reserve(BudgetRequest(model="house-model-7", input_tokens=40, max_tokens=5000)))
+    settled = guard.settle(res, Usage(input_uncached=40, output_visible=16, reasoning=0, output_total=16))
+    assert (settled.cost, settled.tokens) == (None, 56)
+    assert guard.ledger.usage([h.key for h in res.held]) == [(56, 0)]
+
+
 def test_reservations_that_die_expire_after_the_ttl(clock: Clock) -> None:
     guard = BudgetGuard(
         [policy(limit_tokens=2_100)],

@@ -228,6 +228,42 @@ def test_a_stream_broken_before_its_usage_is_charged_its_output_at_its_bound(bro
         assert statuses[:30] == [200] * 30
 
 
+def test_a_thinking_budget_is_lowered_with_max_tokens_and_never_below_anthropics_least() -> None:
+    """Anthropic refuses a thinking budget at or above max_tokens: lowered to fit, max_tokens takes the
+    thinking budget down with it; when less than a thinking answer (1,025 tokens) is left, the request
+    is refused here rather than sent with a limit no thinking request can have."""
+    team = Policy("t", Decimal(7000), Unit.TOKENS, Scope.TEAM, match="search", window=Window.DAY)
+    app, transport = _gateway(team)
+    body = {
+        "model": "claude-x",
+        "max_tokens": 16000,
+        "thinking": {"type": "enabled", "budget_tokens": 10000},
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    statuses = []
+    for _ in range(12):
+        answer = asyncio.run(asgi_call(app, "/v1/messages", body, {"X-Tokenomy-Team": "search"}))
+        statuses.append(answer.status)
+        if answer.status == 200:
+            sent = json.loads(transport.requests[-1].body)
+            assert 1025 <= sent["max_tokens"] < 7000
+            assert sent["thinking"] == {"type": "enabled", "budget_tokens": sent["max_tokens"] - 1}
+    # each answer settles 26 tokens (10 in, 16 out): twelve leave far more than a thinking answer needs
+    assert statuses == [200] * 12
+    tight = Policy("t", Decimal(1000), Unit.TOKENS, Scope.TEAM, match="search", window=Window.DAY)
+    refused = asyncio.run(asgi_call(_gateway(tight)[0], "/v1/messages", body, {"X-Tokenomy-Team": "search"}))
+    assert refused.status == 429  # 990 tokens left: no thinking answer fits (1,025 output tokens)
+    assert "(1025 output tokens)" in refused.json()["error"]["message"]
+    small = {**body, "max_tokens": 2000, "thinking": {"type": "enabled", "budget_tokens": 1500}}
+    answer = asyncio.run(asgi_call(app, "/v1/messages", small, {"X-Tokenomy-Team": "search"}))
+    sent = json.loads(transport.requests[-1].body)
+    assert (answer.status, sent["max_tokens"], sent["thinking"]["budget_tokens"]) == (
+        200,
+        2000,
+        1500,
+    )  # fits as asked
+
+
 def test_anthropic_refusal_is_in_anthropics_format_with_retry_after() -> None:
     team = Policy("a", Decimal(100), Unit.TOKENS, Scope.TEAM, window=Window.DAY)
     app, transport = _gateway(team)

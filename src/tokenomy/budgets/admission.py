@@ -41,6 +41,8 @@ class BudgetRequest:
         session_id: The session (conversation or agent run), if any.
         choices: How many answers the request asks for (OpenAI's ``n``, a completion's
             ``best_of``): each may write max_tokens, so the worst case holds that many.
+        min_tokens: The fewest output tokens the request can be sent with, when it needs more than
+            the smallest useful answer (an Anthropic extended-thinking request: above 1,024).
     """
 
     model: str
@@ -51,6 +53,7 @@ class BudgetRequest:
     attribution: Attribution = field(default_factory=Attribution)
     session_id: str | None = None
     choices: int = 1
+    min_tokens: int = 0
 
 
 @dataclass(slots=True)

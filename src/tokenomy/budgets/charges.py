@@ -74,13 +74,14 @@ def _cost_and_tokens(
     card = res.card
     if isinstance(actual, Usage):
         ins, outs = actual.input_total, actual.output_total
-        if (ins is None) != (outs is None) and card is not None:
+        if (ins is None) != (outs is None):
             # one side known, not the other: the pricer would price the known side alone (a dollar
             # budget was charged a cut answer's prompt only), so the unknown side is taken at its
-            # bound (the counted input; every answer's max_tokens), as when nothing is known
+            # bound (the counted input; every answer's max_tokens), as when nothing is known; a
+            # model with no price card still counts its tokens (a token budget is not charged in full)
             ins = res.input_tokens if ins is None else ins
             outs = res.max_tokens * res.choices if outs is None else outs
-            return card.worst_case(ins, outs), ins + outs
+            return (None if card is None else card.worst_case(ins, outs)), ins + outs
         cost = _priced(res, actual, cards, today)
         if cost is None and card is not None:
             out = actual.output_total if actual.output_total is not None else res.max_tokens * res.choices

@@ -280,6 +280,7 @@ class BudgetGuard(Settling):
         if want is None:
             want = self._want(card, ask, request.input_tokens)
         least = self._least(accounts, local) if self._mins else self.settings.min_output_tokens
+        least = max(least, request.min_tokens)  # a thinking request's own floor
         least = want if want < least else least
         lines = self._lines(accounts, card, ask.model, request, now)
         if isinstance(lines, Rejection):

@@ -54,18 +54,21 @@ class BodyFields:
         effort: The reasoning-effort field, or None; ``reasoning.effort`` means nested.
         choices: The fields that ask for several answers (``n``, ``best_of``), each as long as
             max_tokens allows: the most any of them asks for is the number reserved.
+        thinking: The body may enable extended thinking (Anthropic's ``thinking.budget_tokens``,
+            which must stay below max_tokens: lowered with it, :func:`changes`).
     """
 
     max_tokens: tuple[str, ...]
     effort: str | None = None
     choices: tuple[str, ...] = ()
+    thinking: bool = False
 
 
 API_FIELDS: Final[dict[str, BodyFields]] = {
     "chat": BodyFields(("max_completion_tokens", "max_tokens"), "reasoning_effort", ("n",)),
     "completions": BodyFields(("max_tokens",), choices=("n", "best_of")),
     "responses": BodyFields(("max_output_tokens",), "reasoning.effort"),
-    "messages": BodyFields(("max_tokens",)),
+    "messages": BodyFields(("max_tokens",), thinking=True),
     "embeddings": BodyFields(()),
 }
 """Body fields by API surface (embeddings have no output: their input alone is reserved)."""
@@ -218,6 +221,25 @@ def choices(body: Mapping[str, Any], fields: BodyFields) -> int:
     return max([1, *asked])
 
 
+THINKING_LEAST: Final = 1024
+"""Anthropic's smallest extended-thinking budget (``thinking.budget_tokens``)."""
+
+
+def thinking_budget(body: Mapping[str, Any], fields: BodyFields) -> int | None:
+    """The extended-thinking budget an Anthropic request enables (``thinking.budget_tokens``), or None."""
+    thinking = body.get("thinking") if fields.thinking else None
+    if not isinstance(thinking, Mapping) or thinking.get("type") != "enabled":
+        return None
+    return whole(thinking.get("budget_tokens"))
+
+
+def least_tokens(body: Mapping[str, Any], fields: BodyFields) -> int:
+    """The fewest output tokens the request can go out with (:attr:`BudgetRequest.min_tokens`): above
+    its thinking budget, which may be lowered to Anthropic's least; 0 for any other request."""
+    budget = thinking_budget(body, fields)
+    return 0 if budget is None else min(budget, THINKING_LEAST) + 1
+
+
 def whole(value: Any) -> int | None:
     """A count as a lenient upstream reads it: an int, a float with no fraction (``8.0``) or a
     string of digits (``"8"``), as pydantic-based OpenAI-compatible servers take them; else None.
@@ -254,6 +276,9 @@ def changes(body: Mapping[str, Any], fields: BodyFields, admitted: Reservation |
                 out[key] = min(given, res.max_tokens)  # several given: each bounded, none raised
             else:
                 out[key] = res.max_tokens
+    thinking = thinking_budget(body, fields)
+    if thinking is not None and thinking >= res.max_tokens:  # Anthropic refuses a budget at or above it
+        out["thinking"] = {**body["thinking"], "budget_tokens": res.max_tokens - 1}
     effort = res.reasoning_effort
     if fields.effort is not None and effort is not None and effort != requested(body, fields)[1]:
         head, _, tail = fields.effort.partition(".")
@@ -337,6 +362,7 @@ class SdkBudget:
             attribution=shown.attribution,
             session_id=shown.session_id,
             choices=choices(shown.body, fields),
+            min_tokens=least_tokens(shown.body, fields),
         )
         return request, fields
 

@@ -25,7 +25,7 @@ from typing import Any
 from tokenomy.budgets.accounts import NO_MATCH, Matcher
 from tokenomy.budgets.admission import BudgetRequest, Downgrade, Rejection, Reservation
 from tokenomy.budgets.guard import BudgetGuard
-from tokenomy.budgets.sdk import API_FIELDS, changes, choices, counted_input, requested
+from tokenomy.budgets.sdk import API_FIELDS, changes, choices, counted_input, least_tokens, requested
 from tokenomy.schema import Attribution, Usage
 
 log = logging.getLogger("tokenomy.gateway")
@@ -86,6 +86,7 @@ class GatewayBudget:
                 attribution=attribution,
                 session_id=session_id,
                 choices=choices(body, fields),  # each answer asked for (n, best_of) may write max_tokens
+                min_tokens=least_tokens(body, fields),  # above a thinking budget
             )
         )
         if isinstance(answer, Rejection):
