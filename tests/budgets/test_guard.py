@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from tests.budgets.conftest import Clock, policy
 from tests.budgets.support import DeadLedger, RecordingAlerter, admitted, ask, recorded_call
 from tokenomy.budgets import BudgetGuard, BudgetRequest, Downgrade, Rejection, Reservation
@@ -181,6 +183,25 @@ def test_a_token_budget_counts_a_half_known_usage_of_a_model_without_prices(cloc
     settled = guard.settle(res, Usage(input_uncached=40, output_visible=16, reasoning=0, output_total=16))
     assert (settled.cost, settled.tokens) == (None, 56)
     assert guard.ledger.usage([h.key for h in res.held]) == [(56, 0)]
+
+
+def test_negative_amounts_and_counts_are_refused_not_given_back_as_room(clock: Clock) -> None:
+    guard = BudgetGuard([policy(limit_usd="0.01")], clock=clock)
+    res = admitted(guard.reserve(ask()))
+    for refund in (
+        Decimal("-1"),
+        Decimal("NaN"),
+        Cost(total=Decimal("-0.5")),
+        Usage(input_total=-5, output_total=3),
+    ):
+        with pytest.raises(ValueError, match="settle\\(\\) takes a"):
+            guard.settle(res, refund)
+    guard.settle(res, 0)  # still open: settled once, properly
+    assert guard.ledger.usage([h.key for h in res.held])[0][0] > 0
+    with pytest.raises(ValueError, match="input_tokens and min_tokens must be 0 or more"):
+        BudgetRequest(model="gpt-4o-mini", input_tokens=-1_000_000)
+    with pytest.raises(ValueError, match="choices 1 or more"):
+        BudgetRequest(model="gpt-4o-mini", choices=0)
 
 
 def test_reservations_that_die_expire_after_the_ttl(clock: Clock) -> None:

@@ -55,6 +55,14 @@ class BudgetRequest:
     choices: int = 1
     min_tokens: int = 0
 
+    def __post_init__(self) -> None:
+        """Refuse counts no request can have (a negative input would be reserved as room given back)."""
+        if self.input_tokens < 0 or self.min_tokens < 0 or self.choices < 1:
+            raise ValueError(
+                f"BudgetRequest: input_tokens and min_tokens must be 0 or more and choices 1 or more, got "
+                f"{self.input_tokens}, {self.min_tokens} and {self.choices}"
+            )
+
 
 @dataclass(slots=True)
 class Held:

@@ -47,7 +47,7 @@ def charged(
         today: The UTC date prices are taken at (called only to price a Usage).
 
     Raises:
-        ValueError: ``actual`` is none of the accepted kinds (or negative tokens).
+        ValueError: ``actual`` is none of the accepted kinds, or negative (tokens, dollars, a cost).
     """
     card = res.card
     if type(actual) is int and actual >= 0 and card is not None:
@@ -74,6 +74,8 @@ def _cost_and_tokens(
     card = res.card
     if isinstance(actual, Usage):
         ins, outs = actual.input_total, actual.output_total
+        if any(n is not None and n < 0 for n in (ins, outs)):
+            raise ValueError(f"settle() takes a usage of 0 tokens or more, got {ins} in and {outs} out")
         if (ins is None) != (outs is None):
             # one side known, not the other: the pricer would price the known side alone (a dollar
             # budget was charged a cut answer's prompt only), so the unknown side is taken at its
@@ -87,10 +89,11 @@ def _cost_and_tokens(
             out = actual.output_total if actual.output_total is not None else res.max_tokens * res.choices
             cost = card.worst_case(actual.input_total or res.input_tokens, out)
         return cost, actual.total
-    if isinstance(actual, Cost):
-        return actual.total, None
-    if isinstance(actual, Decimal):
-        return actual, None
+    if isinstance(actual, Cost | Decimal):
+        amount = actual.total if isinstance(actual, Cost) else actual
+        if amount is not None and (not amount.is_finite() or amount < 0):  # a refund would give room back
+            raise ValueError(f"settle() takes a cost of $0 or more, got {amount!r}")
+        return amount, None
     if isinstance(actual, bool) or not isinstance(actual, int) or actual < 0:
         raise ValueError(f"settle() takes a Usage, a Cost, dollars or output tokens (>= 0), got {actual!r}")
     cost = Decimal(card.pico(res.input_tokens, actual)) / PICO if card is not None else None
