@@ -34,6 +34,18 @@ def test_kpis_reuse_the_metric_definitions(tmp_path: Path) -> None:
     assert values["spend"].change is None
 
 
+def test_the_cost_per_session_tile_leaves_out_sessions_with_no_known_cost(tmp_path: Path) -> None:
+    from tests.analysis.builders import call, cost
+    from tokenomy.schema import Usage
+
+    with hand_store(tmp_path / "s.duckdb") as store:
+        unknown = call("c6", session_id="s3", usage=Usage(input_total=900, output_total=90), cost=cost(None))
+        store.insert_calls([unknown])
+        values = {k.name: k for k in kpis(figures(store, Scope()))}
+        metric = m.cost_per_session(store).total.value
+    assert values["cost_per_session"].value == metric == Decimal("0.035") / 2  # s3 is not a $0 session
+
+
 def test_kpi_reasons_say_what_is_missing_as_the_metrics_do(tmp_path: Path) -> None:
     from tests.analysis.builders import call, charge, usage
     from tokenomy.schema import Status

@@ -17,7 +17,7 @@ from tokenomy.analysis import metrics as m
 from tokenomy.analysis.grouped import Selection
 from tokenomy.analysis.results import MetricResult, MetricRow, jsonable, per_unit
 from tokenomy.analysis.sources import WASTE_NOT_ASSESSED, detect
-from tokenomy.schema import Call, Finding, FindingCall, OutcomeEvent, Severity, WasteRole
+from tokenomy.schema import Call, Finding, FindingCall, Outcome, OutcomeEvent, Severity, Usage, WasteRole
 from tokenomy.store import DuckDBStore
 from tokenomy.store.findings import AuditRecord
 
@@ -138,6 +138,27 @@ def test_cost_per_session_action_and_success(store: DuckDBStore) -> None:
     assert teams["a"].value == Decimal("0.035")
     assert teams["b"].value is None
     assert teams["b"].reason == "no successful outcome recorded"
+
+
+def test_a_session_or_success_whose_cost_is_unknown_is_left_out_of_both_sides(store: DuckDBStore) -> None:
+    """A session with no priced call (s3: one unpriced call, which succeeded with an action) is not a
+    session at $0: cost per session, per action and per success divide by the units whose cost is known."""
+    store.insert_calls(
+        [
+            call(
+                "c6",
+                session_id="s3",
+                usage=Usage(input_total=900, output_total=90),
+                cost=cost(None),
+                outcome=Outcome(success=True, action="filed"),
+            )
+        ]
+    )
+    session = m.cost_per_session(store, ALL)
+    assert (session.total.value, session.total.denominator) == (Decimal("0.035") / 2, 2)  # as before c6
+    assert "1 session(s) with no priced call or charge left out (their cost is unknown)" in session.notes
+    assert m.cost_per_action(store, ALL).total.value == Decimal("0.038")  # "filed" is c6's: unpriced
+    assert m.cost_per_successful_inference(store, ALL).total.value == Decimal("0.038")
 
 
 def test_money_per_unit_keeps_the_stored_twelve_places() -> None:

@@ -28,6 +28,7 @@ from tokenomy.analysis.metric_rows import sum_int
 from tokenomy.analysis.metrics import (
     CACHE_KNOWN,
     EFFICIENCY_KNOWN,
+    SESSION_SUMS,
     USEFUL_OUTPUT,
     USEFUL_WHERE,
     session_cost_row,
@@ -126,11 +127,14 @@ def figures(
     calls = call_sums(split.facets)
     charges = grouped_charges(store, selection, _CHARGE_SUMS).total
     units = session_units(store, src, scope)
+    # the sessions whose cost is known (a priced call or a charge): all of them when every call is priced
+    priced = units if calls["known"] == calls["calls"] else priced_session_units(store, src, scope)
     raw = {
         **calls,
         "charges": charges["charges"],
         "cost": add(calls["cost"], charges["cost"]),
-        "units": units,
+        "sessions": units,
+        "units": priced,
         "group": {},
         "bucket": None,
     }
@@ -160,6 +164,12 @@ def session_units(store: Store, sources: Sources, scope: Scope) -> int:
         ).total
         rows = [total]
     return int(rows[0]["units"] or 0)
+
+
+def priced_session_units(store: Store, sources: Sources, scope: Scope) -> int:
+    """The distinct sessions in ``scope`` with a priced call or a charge (over the selected rows)."""
+    units = {"units": SESSION_SUMS["units"]}
+    return int(grouped_spend(store, sources, Selection(scope), units).total["units"] or 0)
 
 
 def _rollup_counts(store: Store, sources: Sources, scope: Scope) -> bool:

@@ -304,13 +304,17 @@ _SPEND_AGGS: Final = {
     "cost": "sum(c.cost)",
     "charges": "count(*) FILTER (WHERE c.kind = 'charge')",
 }
+_PRICED: Final = "c.cost IS NOT NULL"
+"""A row whose cost is known: the units of a cost per unit are counted over these alone (an unpriced
+call's success, or a session with no priced call, is left out of both sides, never costed at $0)."""
 _SUCCESSES: Final = (
-    "count(*) FILTER (WHERE c.call_success) + count(DISTINCT c.session_id) FILTER (WHERE c.session_success)"
+    f"count(*) FILTER (WHERE c.call_success AND {_PRICED})"
+    f" + count(DISTINCT c.session_id) FILTER (WHERE c.session_success AND {_PRICED})"
 )
 _ACTIONS: Final = (
-    "count(*) FILTER (WHERE c.call_action IS NOT NULL AND c.call_success IS NOT FALSE)"
+    f"count(*) FILTER (WHERE c.call_action IS NOT NULL AND c.call_success IS NOT FALSE AND {_PRICED})"
     " + count(DISTINCT c.session_id)"
-    " FILTER (WHERE c.session_action IS NOT NULL AND c.session_success IS NOT FALSE)"
+    f" FILTER (WHERE c.session_action IS NOT NULL AND c.session_success IS NOT FALSE AND {_PRICED})"
 )
 
 
@@ -353,10 +357,12 @@ def cost_per_session(
     bucket) it has calls or charges in.
     """
     grouped = grouped_spend(store, sources or detect(store), selection, SESSION_SUMS, _SPEND_COLUMNS)
-    formula = "Σ cost (LLM + charges) of sessions / sessions"
-    return build_result(
-        ("cost_per_session", "USD", formula), selection, grouped, session_cost_row, unpriced_notes(grouped)
-    )
+    formula = "Σ cost (LLM + charges) of sessions / sessions with a priced call or a charge"
+    notes = unpriced_notes(grouped)
+    unknown = int(grouped.total["sessions"] or 0) - int(grouped.total["units"] or 0)
+    if unknown:
+        notes.append(f"{unknown:,} session(s) with no priced call or charge left out (their cost is unknown)")
+    return build_result(("cost_per_session", "USD", formula), selection, grouped, session_cost_row, notes)
 
 
 _IN_SESSION: Final = "c.session_id IS NOT NULL"
@@ -365,16 +371,19 @@ SESSION_SUMS: Final = {
     "known": f"count(*) FILTER (WHERE c.kind = 'call' AND {_IN_SESSION} AND c.cost IS NOT NULL)",
     "cost": f"sum(c.cost) FILTER (WHERE {_IN_SESSION})",
     "charges": f"count(*) FILTER (WHERE c.kind = 'charge' AND {_IN_SESSION})",
-    "units": "count(DISTINCT c.session_id)",
+    "sessions": "count(DISTINCT c.session_id)",
+    "units": f"count(DISTINCT c.session_id) FILTER (WHERE {_PRICED})",
 }
-"""What cost per session is made of, over calls and charges together (not additive: distinct)."""
+"""What cost per session is made of, over calls and charges together (not additive: distinct).
+``units`` are the sessions with a priced call or a charge: one with neither is left out of both
+sides (its cost is unknown, not $0)."""
 
 
 def session_cost_row(raw: Mapping[str, Any]) -> MetricRow:
     """Cost per session from :data:`SESSION_SUMS` (a reason instead of a value when there is none)."""
-    if not raw["units"]:
+    if not raw["sessions"]:
         return metric_row(raw, None, raw["cost"], 0, int(raw["known"] or 0), reason="no sessions")
-    if raw["cost"] is None:
+    if raw["cost"] is None or not raw["units"]:
         return metric_row(raw, None, None, raw["units"], 0, reason="no call is priced")
     value = per_unit(raw["cost"], int(raw["units"]))
     return metric_row(raw, value, raw["cost"], int(raw["units"]), int(raw["known"] or 0))
