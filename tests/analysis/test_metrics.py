@@ -14,9 +14,10 @@ import pytest
 
 from tests.analysis.builders import T0, call, cost, hand_store, usage
 from tokenomy.analysis import metrics as m
+from tokenomy.analysis.dimensions import Scope
 from tokenomy.analysis.grouped import Selection
 from tokenomy.analysis.results import MetricResult, MetricRow, jsonable, per_unit
-from tokenomy.analysis.sources import WASTE_NOT_ASSESSED, detect
+from tokenomy.analysis.sources import WASTE_NOT_ASSESSED, WASTE_PARTLY_ASSESSED, detect
 from tokenomy.schema import Call, Finding, FindingCall, Outcome, OutcomeEvent, Severity, Usage, WasteRole
 from tokenomy.store import DuckDBStore
 from tokenomy.store.findings import AuditRecord
@@ -35,7 +36,7 @@ def _rows(result: MetricResult) -> dict[str, MetricRow]:
     return {"/".join(r.group.values()): r for r in result.rows}
 
 
-def _mark_wasted(store: DuckDBStore, *call_ids: str) -> None:
+def _mark_wasted(store: DuckDBStore, *call_ids: str, audit: AuditRecord | None = None) -> None:
     finding = Finding(
         id="f1",
         category="retry_loop",
@@ -46,7 +47,7 @@ def _mark_wasted(store: DuckDBStore, *call_ids: str) -> None:
         wasted_tokens=1,
         wasted_cost=Decimal("0.02"),
     )
-    store.save_findings([finding], AuditRecord("a1", datetime(2026, 10, 6), "", None, None))
+    store.save_findings([finding], audit or AuditRecord("a1", datetime(2026, 10, 6), "", None, None))
 
 
 def test_token_efficiency_by_hand(store: DuckDBStore) -> None:
@@ -73,6 +74,21 @@ def test_wasted_calls_from_an_audit_are_not_useful(store: DuckDBStore) -> None:
     assert result.total.details["wasted_calls"] == 1
     # completion efficiency: 1 - (filler 10 + the wasted call's 200 visible) / 300 visible
     assert m.completion_efficiency(store, ALL).total.value == pytest.approx(1 - 210 / 300)
+
+
+def test_an_audit_of_one_team_or_one_period_does_not_assess_the_rest(store: DuckDBStore) -> None:
+    """An audit run with --where team=a since 10-05 says nothing of team b's calls, nor of other
+    periods: only a selection it covers is assessed; any other says so in a note."""
+    since = datetime(2026, 10, 5)
+    _mark_wasted(store, "c2", audit=AuditRecord("a2", datetime(2026, 10, 6), "team=a", since, None))
+    everything = m.token_efficiency(store, ALL)
+    assert everything.total.details["waste_assessed"] is False
+    assert WASTE_PARTLY_ASSESSED in everything.notes
+    covered = Selection(Scope(since=since, where=(("team", ("a",)),)))
+    audited = m.token_efficiency(store, covered)
+    assert (audited.total.details["waste_assessed"], audited.notes) == (True, ())
+    earlier = Selection(Scope(since=since - timedelta(days=1), where=(("team", ("a",)),)))
+    assert WASTE_PARTLY_ASSESSED in m.completion_efficiency(store, earlier).notes
 
 
 def test_ratios_by_hand(store: DuckDBStore) -> None:

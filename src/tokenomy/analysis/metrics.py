@@ -37,7 +37,7 @@ from tokenomy.analysis.metric_rows import (
     with_details,
 )
 from tokenomy.analysis.results import MetricResult, MetricRow, per_unit, share
-from tokenomy.analysis.sources import WASTE_NOT_ASSESSED, Sources, detect
+from tokenomy.analysis.sources import Sources, detect
 from tokenomy.store.base import Store
 
 ALL: Final = Selection()
@@ -84,6 +84,7 @@ def token_efficiency(
         "filler_known": count_if("c.filler_tokens IS NOT NULL"),
     }
     grouped = grouped_calls(store, src, selection, aggs)
+    assessed = src.waste_assessed and src.assessed(selection.scope)
 
     def compute(raw: Mapping[str, Any]) -> MetricRow:
         row = quotient(
@@ -97,12 +98,12 @@ def token_efficiency(
         details = {
             "failed_calls": raw["failed"],
             "wasted_calls": raw["wasted"],
-            "waste_assessed": src.waste_assessed,
+            "waste_assessed": assessed,
         }
         details["filler_measured"] = share(raw["filler_known"], raw["calls"])
         return with_details(row, details)
 
-    notes = [] if src.waste_assessed else [WASTE_NOT_ASSESSED]
+    notes = src.waste_notes(selection.scope)
     total = grouped.total
     if total["calls"] and total["filler_known"] < total["calls"]:
         notes.append(
@@ -165,7 +166,7 @@ def completion_efficiency(
         missing = "filler not measured (no call reports filler_tokens)"
         return quotient(raw, "num", "den", missing=missing, zero="no visible output", complement=True)
 
-    notes = [] if src.waste_assessed else [WASTE_NOT_ASSESSED]
+    notes = src.waste_notes(selection.scope)
     formula = "1 − (Σ filler + Σ output_visible of wasted calls) / Σ output_visible"
     return build_result(("completion_efficiency", "ratio", formula), selection, grouped, compute, notes)
 
@@ -461,7 +462,7 @@ def token_utilization(
         details = {"consumed": raw["consumed"], "consumed_share": raw["consumed"] / budget}
         return metric_row(raw, productive / budget, productive, budget, known, details=details)
 
-    notes = [] if src.waste_assessed else [WASTE_NOT_ASSESSED]
+    notes = src.waste_notes(selection.scope)
     if budgets > 1:
         notes.append(
             f"the total is measured against the {budgets:,} rows' budgets: {budget_tokens * budgets:,}"

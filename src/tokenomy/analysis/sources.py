@@ -20,12 +20,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Final
 
-from tokenomy.analysis.dimensions import ScopeSQL
+from tokenomy.analysis.dimensions import Scope, ScopeSQL, as_utc
 from tokenomy.store.base import Dialect, Store
 
 WASTE_NOT_ASSESSED: Final = "waste not assessed: no audit has stored findings (run `tokenomy audit`)"
+WASTE_PARTLY_ASSESSED: Final = (
+    "waste assessed in part only: no stored audit covers this period and these filters, so calls outside"
+    " the audits' scope count as not wasted (run `tokenomy audit` with the same --since, --until and --where)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Audited:
+    """The scope of one stored audit: its filters (``team=search``, empty for all calls) and period."""
+
+    where: str
+    start: datetime | None
+    end: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,11 +61,32 @@ class Sources:
     """Columns of the ``spans`` table (empty when there is none)."""
     trace_sessions: bool = False
     """Some calls have a trace but no session: they take the session of their trace."""
+    audits: tuple[Audited, ...] = ()
+    """The scopes of the stored audits."""
 
     @property
     def waste_assessed(self) -> bool:
         """True when findings from an audit are available."""
         return self.wasted_sql is not None
+
+    def assessed(self, scope: Scope) -> bool:
+        """True when a stored audit covers ``scope``: run over all calls or with the same filters, over
+        a period that holds the scope's (an audit of one team, or of a later week, leaves the other
+        calls unassessed, not free of waste)."""
+        where = ";".join(f"{name}={','.join(values)}" for name, values in scope.where)
+        since, until = as_utc(scope.since), as_utc(scope.until)
+        return any(
+            audit.where in ("", where)
+            and (audit.start is None or (since is not None and since >= audit.start))
+            and (audit.end is None or (until is not None and until <= audit.end))
+            for audit in self.audits
+        )
+
+    def waste_notes(self, scope: Scope) -> list[str]:
+        """The note a metric that reads waste carries for ``scope`` (none when an audit covers it)."""
+        if not self.waste_assessed:
+            return [WASTE_NOT_ASSESSED]
+        return [] if self.assessed(scope) else [WASTE_PARTLY_ASSESSED]
 
     def calls_sql(self, dialect: Dialect, scope: ScopeSQL, columns: Sequence[str] = ()) -> str:
         """The selected calls (alias ``c``) with derived columns and ``columns`` appended.
@@ -125,12 +160,24 @@ def detect(store: Store) -> Sources:
     outcomes = _outcomes(store.table_columns("outcomes"))
     if outcomes is not None and _empty(store, "outcomes"):
         outcomes = None  # joining an empty table costs a pass over every call for nothing
+    wasted = _wasted(store)
     return Sources(
         outcomes=outcomes,
-        wasted_sql=_wasted(store),
+        wasted_sql=wasted,
         spans=store.table_columns("spans"),
         trace_sessions=bool(orphans),
+        audits=_audits(store) if wasted is not None else (),
     )
+
+
+def _audits(store: Store) -> tuple[Audited, ...]:
+    """The distinct scopes of the audits whose findings are stored."""
+    if not {"audit_scope", "period_start", "period_end"} <= set(store.table_columns("findings")):
+        return ()
+    rows = store.query(
+        "SELECT DISTINCT coalesce(audit_scope, '') AS w, period_start AS s, period_end AS e FROM findings"
+    ).to_pylist()
+    return tuple(Audited(r["w"], as_utc(r["s"]), as_utc(r["e"])) for r in rows)
 
 
 def _empty(store: Store, table: str) -> bool:
