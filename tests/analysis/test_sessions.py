@@ -139,7 +139,7 @@ def test_the_tree_of_a_delegating_session(tmp_path: Path) -> None:
         tree = session_tree(store, "S")
     assert (tree.calls, tree.charges, tree.unpriced) == (4, 2, 1)
     assert tree.cost == Decimal("0.017")
-    assert sum((r.subtotal for r in tree.roots), Decimal(0)) == tree.cost
+    assert sum((r.subtotal or Decimal(0) for r in tree.roots), Decimal(0)) == tree.cost
     shape = [(depth, step.kind, step.label) for depth, step in tree.walk()]
     assert shape == [
         (0, "span", "main"),
@@ -203,7 +203,7 @@ def _check_sessions(store: DuckDBStore, sample: int) -> int:
         assert tree.cost == row.cost
         assert tree.calls == row.calls
         if tree.cost is not None:
-            assert sum((r.subtotal for r in tree.roots), Decimal(0)) == tree.cost
+            assert sum((r.subtotal or Decimal(0) for r in tree.roots), Decimal(0)) == tree.cost
         # the ranking's cost per part is the session view's split, part by part, adding up to its LLM cost
         assert tree.split is not None
         split = {r.part: r.cost for r in tree.split.rows}
@@ -502,7 +502,7 @@ def test_calls_whose_parents_loop_are_kept_in_the_tree(tmp_path: Path) -> None:
         )
         tree = session_tree(store, "S")
     assert [(depth, step.id) for depth, step in tree.walk()] == [(0, "x"), (1, "y"), (0, "w"), (0, "z")]
-    assert sum((r.subtotal for r in tree.roots), Decimal(0)) == tree.cost == Decimal("0.15")
+    assert sum((r.subtotal or Decimal(0) for r in tree.roots), Decimal(0)) == tree.cost == Decimal("0.15")
 
 
 def test_the_running_total_is_unknown_until_a_cost_is_known(tmp_path: Path) -> None:
@@ -529,3 +529,47 @@ def test_the_running_total_is_unknown_until_a_cost_is_known(tmp_path: Path) -> N
     assert [steps[i].running_total for i in ("u1", "p1", "u2")] == [None, Decimal("0.01"), Decimal("0.01")]
     # neither unpriced call reported a token: the ranking's token sums are of the one that did
     assert (ranked.input_total, ranked.output_total, ranked.tokens["cache_read"]) == (10, 1, 0)
+
+
+def test_a_subtree_of_unpriced_calls_has_an_unknown_subtotal_not_zero(tmp_path: Path) -> None:
+    """A sub-agent whose calls are all unpriced: its subtotal is unknown ("—", null), and its parent's
+    subtotal says that unpriced calls are left out of it."""
+    with open_store(tmp_path / "u.duckdb") as store:
+        store.insert_calls(
+            [
+                call(
+                    "p1",
+                    session_id="S9",
+                    agent="main",
+                    span_id="A",
+                    usage=usage(10, 0, 0, 0, 1, 0),
+                    cost=cost("0.01"),
+                ),
+                call(
+                    "k1",
+                    session_id="S9",
+                    agent="helper",
+                    parent_span_id="A",
+                    started_at=_s(1),
+                    usage=Usage(),
+                    cost=cost(None),
+                ),
+                call(
+                    "k2",
+                    session_id="S9",
+                    agent="helper",
+                    parent_span_id="A",
+                    started_at=_s(2),
+                    usage=Usage(),
+                    cost=cost(None),
+                ),
+            ]
+        )
+        tree = session_tree(store, "S9")
+    (root,) = tree.roots
+    (helper,) = [step for _, step in tree.walk() if step.kind == "subagent"]
+    assert (helper.subtotal, helper.partial) == (None, True)
+    assert (root.subtotal, root.partial) == (Decimal("0.01"), True)
+    data = step_json(helper)
+    assert (data["subtotal"], data["subtotal_partial"]) == (None, True)
+    assert terminal._step_text(helper).plain == "sub-agent helper  subtotal —"

@@ -206,6 +206,7 @@ def step_json(step: Step) -> dict[str, Any]:
         "cost": jsonable(step.cost),
         "unpriced": step.unpriced,
         "subtotal": jsonable(step.subtotal),
+        "subtotal_partial": step.partial,
         "running_total": jsonable(step.running_total),
         "status": step.status,
         "children": [step_json(c) for c in step.children],

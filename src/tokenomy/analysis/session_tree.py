@@ -65,9 +65,16 @@ class Step:
     children: list[Step] = field(default_factory=list)
 
     @property
-    def subtotal(self) -> Decimal:
-        """This node's cost plus its children's (priced parts only)."""
-        return (self.cost or Decimal(0)) + sum((c.subtotal for c in self.children), Decimal(0))
+    def subtotal(self) -> Decimal | None:
+        """This node's cost plus its children's, priced parts only; None when nothing in it is priced
+        (unpriced calls alone, or no call or charge at all): unknown, never $0."""
+        known = [c for c in (self.cost, *(child.subtotal for child in self.children)) if c is not None]
+        return sum(known[1:], known[0]) if known else None
+
+    @property
+    def partial(self) -> bool:
+        """True when an unpriced call in this node's subtree is left out of its subtotal."""
+        return self.unpriced or any(child.partial for child in self.children)
 
     def walk(self) -> Iterator[tuple[int, Step]]:
         """This node and its descendants, depth first, with their depth (0 for this node)."""

@@ -380,7 +380,8 @@ def _step_text(step: Step) -> Text:
     if step.kind == "tool":
         return Text(f"tool {step.label}", style="cyan")
     if step.kind == "subagent":
-        return Text(f"sub-agent {step.label}  subtotal {money(step.subtotal)}", style="magenta")
+        partial = " (unpriced calls left out)" if step.partial and step.subtotal is not None else ""
+        return Text(f"sub-agent {step.label}  subtotal {money(step.subtotal)}{partial}", style="magenta")
     if step.kind == "span":
         return Text(f"span {step.label}", style="blue")
     if step.kind == "charge":
