@@ -103,7 +103,7 @@ def test_a_count_beyond_64_bits_names_its_field(usage: dict[str, object], field:
     assert raised.value.field == field
 
 
-@pytest.mark.parametrize("total", ["1e30", "100000000000000000000000000", "NaN"])
+@pytest.mark.parametrize("total", ["1e30", "100000000000000000000000000", "NaN", "-1", "-0.000001"])
 def test_a_cost_the_store_cannot_hold_names_its_field(total: str) -> None:
     record = {"id": "c1", "provider": "openai", "request_model": "gpt-4o", "cost": {"total": total}}
     with pytest.raises(FieldError, match="not a finite amount below 10\\*\\*26") as raised:

@@ -408,12 +408,10 @@ def attribution_from_native(obj: Any, where: str = "attribution") -> Attribution
 
 def charge_from_native(obj: Mapping[str, Any]) -> Charge:
     """Read and validate a native charge object."""
-    amount = _opt_decimal(obj.get("amount"), "amount")
-    if amount is None:
-        raise FieldError("amount", "a charge needs an amount (decimal string)")
-    at = _opt_time(obj, "at")
-    if at is None:
-        raise FieldError("at", "a charge needs a time")
+    amount, at = _opt_decimal(obj.get("amount"), "amount"), _opt_time(obj, "at")
+    if amount is None or at is None:
+        field, what = ("amount", "an amount (decimal string)") if amount is None else ("at", "a time")
+        raise FieldError(field, f"a charge needs {what}")
     if problem := not_usd(obj.get("currency")):
         raise FieldError("currency", problem)
     return Charge(
@@ -515,8 +513,8 @@ def _opt_decimal(value: Any, field: str) -> Decimal | None:
         amount = Decimal(str(value))
     except InvalidOperation as exc:
         raise FieldError(field, f"not a decimal number: {value!r}") from exc
-    if not amount.is_finite() or amount.adjusted() >= 26:  # the store's DECIMAL(38, 12) holds < 10**26
-        raise FieldError(field, f"not a finite amount below 10**26: {value!r}")
+    if not amount.is_finite() or amount.adjusted() >= 26 or amount < 0:  # DECIMAL(38, 12) holds < 10**26
+        raise FieldError(field, f"not a finite amount below 10**26, of 0 or more (never negative): {value!r}")
     return amount
 
 

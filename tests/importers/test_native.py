@@ -140,6 +140,29 @@ def test_an_outcome_line_with_nothing_in_it_is_rejected(
     assert store.events_count("outcomes") == 1
 
 
+def test_negative_money_is_rejected_on_the_sql_path_and_the_per_line_path_alike(
+    store: DuckDBStore, pricer: Pricer, tmp_path: Path
+) -> None:
+    """A negative cost, part or charge (DESIGN: negative results fail loudly): each line rejected with
+    its field, on the fast path's file as on the per-line one (a file with an outcome goes line by line)."""
+    call = samples.native_call("neg-1")
+    cost = {"total": "-1.000000000000", "parts": {"input_uncached": "-1.000000000000"}, "currency": "USD"}
+    part = {"total": "0.5", "parts": {"input_uncached": "0.6", "output_visible": "-0.1"}, "currency": "USD"}
+    lines = [
+        {**call, "cost": cost},
+        {**call, "id": "neg-2", "cost": part},
+        {**CHARGE, "id": "g-neg", "amount": "-1"},
+        {**call, "id": "ok-1"},
+    ]
+    for name, extra in (("fast.jsonl", []), ("slow.jsonl", [OUTCOME])):
+        summary = run(store, pricer, write_lines(tmp_path / name, [*lines, *extra]))
+        fields = sorted(error.field for error in summary.files[0].errors)
+        assert fields == ["amount", "cost.parts.input_uncached", "cost.parts.output_visible"], name
+        assert "never negative" in str(summary.files[0].errors[0])
+    assert set(calls(store)) == {"ok-1"}
+    assert store.charges_table().num_rows == 0
+
+
 def test_an_outcome_without_a_target_is_not_claimed(tmp_path: Path) -> None:
     path = write_lines(tmp_path / "o.jsonl", [{"type": "outcome", "id": "x", "at": "2026-01-01T00:00:00Z"}])
     assert NativeImporter().sniff(Source(path).sample()) == 0.0

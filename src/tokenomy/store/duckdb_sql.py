@@ -54,8 +54,9 @@ search per row is cheaper than one per leaf). A JSON string shows a quote, an ob
 boolean letters no number has; so counts are plain digits (a count too large for 64 bits makes
 the cast raise), numbers are not negative where they must not be, and a text made of the letters
 of ``true`` and ``false`` alone can only be one of those two words."""
-DECIMAL_RE: Final = r"-?\d{1,26}(\.\d+)?([eE][-+]?\d{1,2})?"
-"""Amounts the fast path takes: decimal strings (plain, or in exponent form: ``7.5E-8`` too).
+DECIMAL_RE: Final = r"\d{1,26}(\.\d+)?([eE][-+]?\d{1,2})?"
+"""Amounts the fast path takes: decimal strings (plain, or in exponent form: ``7.5E-8`` too), never
+negative (a line with one is read again in Python, which rejects it naming the field).
 DuckDB's cast to DECIMAL(38, 12) rounds extra places half away from zero, as the Python path does."""
 DATE_RE: Final = r"\d{4}-\d\d-\d\d.*"
 
