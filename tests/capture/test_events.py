@@ -107,6 +107,7 @@ def test_bad_charges_are_refused(amount: object, message: str) -> None:
         (("1", "k"), {"quantity": float("nan")}, "quantity must be a finite number"),
         (("1", "k"), {"currency": 5}, "currency must be a currency code"),
         (("1", "k"), {"currency": "EUR"}, "'EUR': every cost is kept in USD"),
+        (("-0.5", "k"), {}, "is negative; a charge is a cost of 0 or more"),
         (("1", "k"), {"session": 5}, "session must be a string"),
         (("1", "k"), {"unit": 3}, "unit must be a string"),
         (("1", "k"), {"team": 7}, "team must be a string"),

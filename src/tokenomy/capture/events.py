@@ -152,9 +152,9 @@ def charge(
         The charge (sent to the sink when one is configured).
 
     Raises:
-        ValueError: The amount is not a finite number the stores can keep, or another argument has
-            the wrong type (checked here: a bad record sent on would be refused by the target later,
-            with the batch it travels in).
+        ValueError: The amount is not a finite number (of 0 or more) the stores can keep, or another
+            argument has the wrong type (checked here: a bad record sent on would be refused by the
+            target later, with the batch it travels in).
     """
     unknown = sorted(set(attribution) - {*ATTRIBUTION_FIELDS, "tags"})
     if unknown:
@@ -206,6 +206,8 @@ def _amount(value: Decimal | int | float | str) -> Decimal:
         raise ValueError(f"charge: amount {value!r} is not a number") from exc
     if not amount.is_finite():
         raise ValueError(f"charge: amount {value!r} is not a finite number")
+    if amount < 0:  # a refund is no charge: the stores refuse negative amounts
+        raise ValueError(f"charge: amount {value!r} is negative; a charge is a cost of 0 or more")
     if abs(amount) >= _MAX_AMOUNT:
         raise ValueError(
             f"charge: amount {value!r} is too large to store (at most 26 digits before the point)"
