@@ -158,3 +158,30 @@ def test_a_key_that_would_be_born_expired_is_refused(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "Invalid value for --expires: '2020-01-01T00:00:00' is already past" in result.output
     assert not db.exists()
+
+
+def test_csv_cells_a_spreadsheet_would_run_as_formulas_are_written_as_text(tmp_path: Path) -> None:
+    """Attribution comes from request headers: a team named ``=HYPERLINK(...)`` must reach a showback
+    CSV as text (a leading ``'``), while numbers, negative ones too, stay numbers."""
+    from tests.analysis.builders import call, cost, usage
+    from tokenomy.analysis.serialize import csv_cell
+    from tokenomy.store import open_store
+
+    assert [
+        csv_cell(v) for v in ("=cmd|' /C calc'!A0", "@SUM(A1)", "+x", "-x", "\tx", "-0.05", "+1.5e3")
+    ] == [
+        "'=cmd|' /C calc'!A0",
+        "'@SUM(A1)",
+        "'+x",
+        "'-x",
+        "'\tx",
+        "-0.05",
+        "+1.5e3",
+    ]
+    db = tmp_path / "esc.duckdb"
+    with open_store(db) as store:
+        store.insert_calls([call("c1", team="=1+2", usage=usage(10, 0, 0, 0, 1, 0), cost=cost("0.01"))])
+    result = CliRunner().invoke(cli, ["report", "--by", "team", "--db", str(db), "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    assert "\n'=1+2," in result.output
+    assert "\n=1+2" not in result.output

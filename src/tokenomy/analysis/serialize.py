@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 from tokenomy.analysis.attribution import AttributionTable, SpendRow
 from tokenomy.analysis.baselines import IntentBaseline, IntentFigures
@@ -80,8 +81,24 @@ def attribution_csv(table: AttributionTable) -> str:
     return to_csv((spend_row_json(r, table.by, bucket, table.parts) for r in table.rows), header)
 
 
+_NUMBER: Final = re.compile(r"[-+]?\d[\d,]*(\.\d*)?([eE][-+]?\d+)?%?")
+_FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A value as a CSV cell: None empty, and a text a spreadsheet would run as a formula (``=...``,
+    ``+``, ``-``, ``@``, a tab or a carriage return first: a team named ``=HYPERLINK(...)`` from a
+    request header) prefixed with ``'``, so it shows as text; numbers, signed ones too, stay numbers."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
 def to_csv(rows: Iterable[Mapping[str, Any]], header: Sequence[str] | None = None) -> str:
-    """Flat objects as CSV text under ``header`` (else the first object's keys); None is an empty cell."""
+    """Flat objects as CSV text under ``header`` (else the first object's keys); each value a
+    :func:`csv_cell` (None is an empty cell; a text that would run as a formula is neutralised)."""
     out = io.StringIO()
     writer: Any = None
     if header is not None:
@@ -91,7 +108,7 @@ def to_csv(rows: Iterable[Mapping[str, Any]], header: Sequence[str] | None = Non
         if writer is None:
             writer = csv.DictWriter(out, fieldnames=list(row), lineterminator="\n")
             writer.writeheader()
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        writer.writerow({k: csv_cell(v) for k, v in row.items()})
     return out.getvalue()
 
 

@@ -363,7 +363,7 @@ def report_csv(report: Report) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(_HEAD)
     for row in report.rows:
-        writer.writerow(["" if v is None else v for v in _cells(row)])
+        writer.writerow([serialize.csv_cell(v) for v in _cells(row)])
     return out.getvalue()
 
 
