@@ -185,3 +185,36 @@ def test_csv_cells_a_spreadsheet_would_run_as_formulas_are_written_as_text(tmp_p
     assert result.exit_code == 0, result.output
     assert "\n'=1+2," in result.output
     assert "\n=1+2" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("given", "read"),
+    [
+        ("2026-10-12", "2026-10-12 00:00:00"),
+        ("2026-10-12T08:30", "2026-10-12 08:30:00"),
+        ("2026-10-12 08:30:00", "2026-10-12 08:30:00"),
+        ("2026-10-12T00:00:00Z", "2026-10-12 00:00:00"),  # as the JSON outputs write times
+        ("2026-10-12T00:00:00.604000Z", "2026-10-12 00:00:00.604000"),
+        ("2026-10-12T10:30:00+02:00", "2026-10-12 08:30:00"),  # an offset: converted to UTC
+    ],
+)
+def test_a_time_option_takes_what_tokenomy_prints(given: str, read: str) -> None:
+    from tokenomy.cli.options import UTC_TIME
+
+    assert str(UTC_TIME.convert(given, None, None)) == read
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["report", "--since", "yesterday"], "is not a day or a time: use 2026-10-12"),
+        (["budgets", "status", "--at", "9999-12-31T23:59:59"], "is too far ahead"),
+    ],
+)
+def test_a_time_that_cannot_be_read_is_a_usage_error_not_a_traceback(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    result = CliRunner().invoke(cli, [*args, "--db", str(tmp_path / "t.duckdb")])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output

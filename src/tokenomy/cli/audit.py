@@ -12,7 +12,6 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Final
 
 import click
 
@@ -24,24 +23,26 @@ from tokenomy.analysis.waste.base import ROUTE_KEYS, AuditOptions, Context
 from tokenomy.analysis.waste.registry import DETECTORS
 from tokenomy.analysis.waste.walkthrough import SessionWalk, sample_sessions, walk
 from tokenomy.cli.audit_json import AuditReport, group_by, report_json
-from tokenomy.cli.options import check_period, config_option, db_option, option_value, out_option, resolve
+from tokenomy.cli.options import (
+    UTC_TIME,
+    check_period,
+    config_option,
+    db_option,
+    option_value,
+    out_option,
+    resolve,
+)
 from tokenomy.cli.progress import steps_bar
 from tokenomy.pricing import Pricer
 from tokenomy.store import open_store
 from tokenomy.store.duckdb_open import missing_store
 
-TIME_FORMATS: Final = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
-
 
 @click.command(name="audit")
 @db_option
 @config_option
-@click.option(
-    "--since", type=click.DateTime(TIME_FORMATS), default=None, help="First UTC day (or time) to audit."
-)
-@click.option(
-    "--until", type=click.DateTime(TIME_FORMATS), default=None, help="UTC day (or time) to stop before."
-)
+@click.option("--since", type=UTC_TIME, default=None, help="First UTC day (or time) to audit.")
+@click.option("--until", type=UTC_TIME, default=None, help="UTC day (or time) to stop before.")
 @click.option(
     "--by", type=click.Choice(ROUTE_KEYS), default=None, help="Also sum the findings per this dimension."
 )

@@ -18,13 +18,11 @@ from tokenomy.budgets.settings import BudgetConfig, BudgetSettings, load_budgets
 from tokenomy.budgets.setup import ledger_for, merged_policies, save_policy, stored_policies
 from tokenomy.budgets.spend import StoreSpend
 from tokenomy.budgets.status import StatusRow, status
-from tokenomy.cli.options import config_option, db_option, resolve
+from tokenomy.cli.options import UTC_TIME, config_option, db_option, resolve
 from tokenomy.cli.report import console_for_stdout
 from tokenomy.errors import ConfigError
 from tokenomy.pricing.rates import MONEY_QUANTUM
 from tokenomy.store import open_store
-
-_TIME_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M"]
 
 
 @click.group(name="budgets")
@@ -164,7 +162,7 @@ def delete_command(*, name: str, db: Path | None, config_file: Path | None) -> N
 @click.option(
     "--at",
     "at",
-    type=click.DateTime(_TIME_FORMATS),
+    type=UTC_TIME,
     default=None,
     help="Status as of this UTC time: calls that started at or after it are not counted (default: now).",
 )

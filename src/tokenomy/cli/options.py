@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar
 
 import click
 from click.core import ParameterSource
@@ -149,3 +149,38 @@ def redact_hook(cfg: config.Config, named: str | None) -> CheckedRedact | None:
 def resolve(config_file: Path | None = None, **explicit: Any) -> config.Config:
     """The resolved configuration for a command (explicit > file > env > default)."""
     return config.load(config_file, **explicit)
+
+
+class UtcTime(click.ParamType):  # type: ignore[type-arg]  # generic from click 8.2 on; 8.1 is allowed
+    """A UTC day or time for ``--since``, ``--until`` and ``--at``, returned as a naive UTC datetime.
+
+    Takes what tokenomy itself prints, so a time copied from a JSON output can be pasted back:
+    ``2026-10-12``, ``2026-10-12T08:30``, ``2026-10-12 08:30:00``, with fractions of a second, with
+    ``Z`` or an offset (``+02:00``: converted to UTC). Times from the year 9999 on are refused (a
+    window that resets after them cannot be written).
+    """
+
+    name = "time"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        text = str(value).strip()
+        try:
+            parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in "zZ" and text else text)
+        except ValueError:
+            self.fail(
+                f"{value!r} is not a day or a time: use 2026-10-12, 2026-10-12T08:30:00 or an ISO 8601 time"
+                " with Z or an offset (2026-10-12T08:30:00.500Z, 2026-10-12T10:30:00+02:00)",
+                param,
+                ctx,
+            )
+        if parsed.tzinfo is not None:
+            parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+        if parsed.year >= 9999:
+            self.fail(f"{value!r} is too far ahead: give a time before the year 9999", param, ctx)
+        return parsed
+
+
+UTC_TIME: Final = UtcTime()
+"""The type of every ``--since``, ``--until`` and ``--at`` option (:class:`UtcTime`)."""

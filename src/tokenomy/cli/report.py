@@ -39,6 +39,7 @@ from tokenomy.analysis.summary import Summary, summary
 from tokenomy.cli import collector_report
 from tokenomy.cli.collector_client import CollectorClient
 from tokenomy.cli.options import (
+    UTC_TIME,
     check_period,
     collector_url,
     config_option,
@@ -53,7 +54,6 @@ from tokenomy.schema import BUCKETS
 from tokenomy.store import CallFilter, open_store
 from tokenomy.store.base import Store
 
-TIME_FORMATS: Final = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
 _HEAD: Final = (
     "day",
     "provider",
@@ -81,12 +81,8 @@ calls that left a bucket or a total unreported (as the report table's column of 
 @db_option
 @server_option
 @config_option
-@click.option(
-    "--since", type=click.DateTime(TIME_FORMATS), default=None, help="First UTC day (or time) to include."
-)
-@click.option(
-    "--until", type=click.DateTime(TIME_FORMATS), default=None, help="UTC day (or time) to stop before."
-)
+@click.option("--since", type=UTC_TIME, default=None, help="First UTC day (or time) to include.")
+@click.option("--until", type=UTC_TIME, default=None, help="UTC day (or time) to stop before.")
 @click.option(
     "--by", "by", default=None, help="Dimensions to group by, comma separated: team,feature,model,tag:env..."
 )

@@ -16,6 +16,7 @@ from tokenomy.analysis.sessions import SessionRow, top_sessions
 from tokenomy.cli import collector_reads
 from tokenomy.cli.collector_client import CollectorClient
 from tokenomy.cli.options import (
+    UTC_TIME,
     check_period,
     collector_url,
     config_option,
@@ -24,7 +25,7 @@ from tokenomy.cli.options import (
     resolve,
     server_option,
 )
-from tokenomy.cli.report import TIME_FORMATS, console_for_stdout
+from tokenomy.cli.report import console_for_stdout
 from tokenomy.schema import BUCKETS
 from tokenomy.store import open_store
 
@@ -38,10 +39,8 @@ from tokenomy.store import open_store
 )
 @click.option("--by", "by", default=None, help="Rank within each group of these dimensions: team,feature...")
 @click.option("--where", "where", multiple=True, help="Keep only dim=value (repeatable).")
-@click.option("--since", type=click.DateTime(TIME_FORMATS), default=None, help="First UTC day (or time).")
-@click.option(
-    "--until", type=click.DateTime(TIME_FORMATS), default=None, help="UTC day (or time) to stop before."
-)
+@click.option("--since", type=UTC_TIME, default=None, help="First UTC day (or time).")
+@click.option("--until", type=UTC_TIME, default=None, help="UTC day (or time) to stop before.")
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True
 )
