@@ -173,8 +173,11 @@ def test_no_wait_when_disabled_or_when_spend_alone_leaves_no_room(make_ledger: C
     admitted(off.reserve(ask()))
     refused = off.reserve(ask())
     assert isinstance(refused, Rejection)
-    assert "is exhausted" in refused.message
-    assert not refused.in_flight
+    # nothing spent: the request in flight alone holds the room, so it is no exhaustion to wait out
+    # until the reset but a retry in a moment (Retry-After: 1), though the guard did not wait
+    assert "is held by requests in flight" in refused.message
+    assert "they hold it for now ([budgets] contention_wait = 0: no wait)" in refused.message
+    assert (refused.in_flight, refused.retry_after()) == (True, 1)
     assert ledger.refusals == 1
 
     ledger = Watched(make_ledger())

@@ -234,7 +234,8 @@ def test_session_windows_count_per_session(clock: Clock) -> None:
     refused = guard.reserve(one)
     assert isinstance(refused, Rejection)
     assert refused.resets_at is None
-    assert "does not reset; start a new session" in refused.message
+    assert "does not reset; start a new session. Ask for less, or raise the limit" in refused.message
+    assert "Wait for the reset" not in refused.message  # a session window never resets
     other = ask(session="s2")
     assert admitted(guard.reserve(other)).held[0].key == "p:*:ss2"
 

@@ -513,6 +513,9 @@ class BudgetGuard(Settling):
     ) -> Rejection:
         policy, unit = account.policy, account.policy.unit
         spent, reserved, needed = refused.spent, refused.reserved, line.cost(least)
+        # held only by requests in flight (the spend alone leaves room), waited for or not
+        # (contention_wait = 0): a retry in a moment may fit, not the reset
+        waited = waited or (reserved > 0 and spent + needed <= line.limit)
         if waited:
             wait = self.settings.contention_wait
             message = messages.held_in_flight(account, spent, reserved, needed, least, waited=wait)

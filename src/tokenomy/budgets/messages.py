@@ -51,7 +51,8 @@ def refused(account: Account, spent: int, reserved: int, needed: int, least: int
         f"is exhausted: spent {shown(amount(spent, unit), unit)}, "
         f"{shown(amount(reserved, unit), unit)} reserved by requests in flight, "
         f"{shown(amount(needed, unit), unit)} needed for the smallest useful answer ({least} output tokens); "
-        f"{reset_text(policy, account.resets_at)}. Wait for the reset, ask for less, "
+        f"{reset_text(policy, account.resets_at)}. "
+        f"{'Wait for the reset, ask' if account.resets_at is not None else 'Ask'} for less, "
         f"or raise the limit (`tokenomy budgets set {policy.name} ...`, or its [[budget]] table "
         f"when tokenomy.toml defines it)."
     )
@@ -67,10 +68,17 @@ def held_in_flight(
         f"is held by requests in flight: spent {shown(amount(spent, unit), unit)}, "
         f"{shown(amount(reserved, unit), unit)} reserved by requests in flight, "
         f"{shown(amount(needed, unit), unit)} needed for the smallest useful answer ({least} output tokens); "
-        f"they did not settle within {waited:g} s ([budgets] contention_wait). Retry in a moment, "
+        f"{_waited(waited)}. Retry in a moment, "
         f"ask for less (a lower max_tokens), or raise the limit (`tokenomy budgets set {policy.name} ...`, "
         f"or its [[budget]] table when tokenomy.toml defines it)."
     )
+
+
+def _waited(seconds: float) -> str:
+    """How long the guard waited for the requests in flight ([budgets] contention_wait: 0, not at all)."""
+    if seconds:
+        return f"they did not settle within {seconds:g} s ([budgets] contention_wait)"
+    return "they hold it for now ([budgets] contention_wait = 0: no wait)"
 
 
 def too_big(policy: Policy, value: str | None, needed: int, least: int) -> str:
