@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -308,3 +309,31 @@ def test_a_limit_under_a_hundred_millionth_of_a_dollar_is_written_whole(
     assert code == 0
     cells = [cell.strip() for cell in next(line for line in out.splitlines() if "tiny" in line).split("│")]
     assert cells[4:8] == ["$0.000000001", "$0.0000", "-", "$0.000000001"]  # limit, spent, reserved, remaining
+
+
+def test_the_status_table_marks_a_dollar_spend_that_leaves_out_unpriced_calls(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Three calls of the window could not be priced: the dollar spend counts the priced ones only,
+    and the table says so beside it (before, only the JSON's unpriced_calls did)."""
+    with open_store(db) as store:
+        unpriced = [
+            dataclasses.replace(
+                recorded_call(f"u{i}", datetime(2026, 3, 2, 12), "1.00", team="search"), cost=None
+            )
+            for i in range(3)
+        ]
+        store.insert_calls(unpriced)
+    assert (
+        run(capsys, "budgets", "set", "monthly", "--db", str(db), "--limit-usd", "100", "--window", "month")[
+            0
+        ]
+        == 0
+    )
+    at = ("--db", str(db), "--at", "2026-03-05T00:00:00")
+    code, out, _ = run(capsys, "budgets", "status", "monthly", *at, "--format", "json")
+    [row] = json.loads(out)
+    assert (code, row["spent"], row["unpriced_calls"]) == (0, "8.000000000000", 3)
+    code, out, _ = run(capsys, "budgets", "status", "monthly", *at)
+    assert "$8.0000 *3 unpriced" in next(line for line in out.splitlines() if "monthly" in line)
+    assert "* marks a dollar spend that leaves out calls it could not price" in " ".join(out.split())

@@ -265,7 +265,7 @@ def _print(rows: list[StatusRow]) -> None:
         "burn/day",
         "exhausts",
         caption="LLM spent: the recorded LLM calls of the window until now (or --at); charges (non-LLM "
-        "costs) are not in it",
+        "costs) are not in it; * marks a dollar spend that leaves out calls it could not price",
         caption_justify="left",
     )
     for r in rows:
@@ -281,7 +281,7 @@ def _print(rows: list[StatusRow]) -> None:
             else f"{scope}, session '{r.session}'",
             window,
             shown(r.policy.limit, unit),
-            shown(r.spent, unit),
+            shown(r.spent, unit) + (f" *{r.unpriced:,} unpriced" if r.unpriced and unit is Unit.USD else ""),
             _money(r.reserved, unit),
             shown(r.remaining, unit),
             f"{r.used_share:.1%}",
