@@ -573,3 +573,17 @@ def test_a_subtree_of_unpriced_calls_has_an_unknown_subtotal_not_zero(tmp_path: 
     data = step_json(helper)
     assert (data["subtotal"], data["subtotal_partial"]) == (None, True)
     assert terminal._step_text(helper).plain == "sub-agent helper  subtotal —"
+
+
+def test_a_session_whose_last_call_has_no_recorded_end_has_no_end_nor_duration(tmp_path: Path) -> None:
+    with open_store(tmp_path / "e.duckdb") as store:
+        store.insert_calls(
+            [
+                call("a1", session_id="A", started_at=_s(0), ended_at=_s(4), usage=usage(1, 0, 0, 0, 1, 0)),
+                call("b1", session_id="B", started_at=_s(0), ended_at=_s(4), usage=usage(1, 0, 0, 0, 1, 0)),
+                call("b2", session_id="B", started_at=_s(9), usage=usage(1, 0, 0, 0, 1, 0)),  # no end
+            ]
+        )
+        rows = {r.session_id: r for r in top_sessions(store).rows}
+    assert (rows["A"].ended_at, rows["A"].duration_s) == (_s(4), 4.0)
+    assert (rows["B"].ended_at, rows["B"].duration_s) == (None, None)  # b2's start is no end

@@ -32,6 +32,7 @@ _NONE: Final = "CAST(NULL AS BIGINT)"
 _COLUMNS: Final = {
     "first_at": ("c.started_at", 'g."at"'),
     "last_at": ("coalesce(c.ended_at, c.started_at)", 'g."at"'),
+    "ends": ("c.ended_at IS NOT NULL", "TRUE"),  # a charge is a point in time: its time is its end
     **{b: (f"c.{b}", _NONE) for b in (*BUCKETS, "input_total", "output_total")},
     "call_success": ("c._call_success", "CAST(NULL AS BOOLEAN)"),
     "session_success": ("c._session_success", "CAST(NULL AS BOOLEAN)"),
@@ -52,6 +53,7 @@ _AGGREGATES: Final = {
     ),
     "first_at": "min(c.first_at)",
     "last_at": "max(c.last_at)",
+    "end_known": "arg_max(c.ends, c.last_at)",  # whether the last activity's time is an end, not a start
     "success": "coalesce(bool_and(c.session_success), bool_and(c.call_success))",
     "action": "coalesce(max(c.session_action), max(c.call_action))",
     "agents": "count(DISTINCT c.agent)",
@@ -122,7 +124,8 @@ class SessionRow:
 
     @property
     def duration_s(self) -> float | None:
-        """Seconds from the first call (or charge) to the end of the last one."""
+        """Seconds from the first call (or charge) to the end of the last one; None when the last one's
+        end was not recorded (its start is no end: a duration of 0 would be made up)."""
         if self.started_at is None or self.ended_at is None:
             return None
         return (self.ended_at - self.started_at).total_seconds()
@@ -280,7 +283,7 @@ def _session(raw: Mapping[str, Any], by: tuple[str, ...]) -> SessionRow:
         charge_cost=raw["charge_cost"],
         unpriced=int(raw["unpriced"] or 0),
         started_at=raw["first_at"],
-        ended_at=raw["last_at"],
+        ended_at=raw["last_at"] if raw["end_known"] else None,  # a call's start is no end
         success=raw["success"],
         action=raw["action"],
         agents=int(raw["agents"] or 0),
