@@ -270,3 +270,28 @@ def test_each_detector_is_told_to_a_progress_bar_as_it_starts(two_days: DuckDBSt
     assert steps[0] == "retry loop"
     same = [(f.category, f.wasted_cost) for f in quiet.findings]
     assert [(f.category, f.wasted_cost) for f in told.findings] == same  # the same audit
+
+
+def test_unpriced_calls_and_findings_are_counted_in_the_period_and_a_note(tmp_path: Path) -> None:
+    """A retry loop on a model the catalog cannot price: its finding ranks after the priced one, and
+    the report says so; the period counts the unpriced calls it leaves out of its spend."""
+    house = Conversation("h1", model="house-model-7")
+    house.clock += timedelta(seconds=5)
+    calls = [
+        house.ask("h1-1", ("question", 300)),
+        house.ask("h1-2", ("tool-results", 900)),
+        house.reask("h1-3", ("follow the format", 40), kept=True),
+        *_retry_session("r1", after=60),
+    ]
+    with store_of(tmp_path, calls) as store:
+        result = run_audit(store)
+    assert [(f.category, f.wasted_cost is None) for f in result.findings] == [
+        ("retry_loop", False),
+        ("retry_loop", True),
+    ]
+    assert result.period.unpriced == 3
+    assert result.period.spend_text.endswith(" of LLM spend (3 unpriced calls left out of it)")
+    assert (
+        "1 finding(s) could not be priced (2,920 wasted tokens): they rank after every priced one, by "
+        "wasted tokens (a larger --top shows them)"
+    ) in result.notes

@@ -26,6 +26,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from tokenomy.analysis.dimensions import Scope, as_utc, scope_sql
+from tokenomy.analysis.formats import money_short
 from tokenomy.analysis.waste import money
 from tokenomy.analysis.waste.base import ROUTE_KEYS, AuditOptions, Context, Detector, Hit, Route
 from tokenomy.analysis.waste.registry import DETECTORS
@@ -58,6 +59,14 @@ class Period:
     since: datetime | None = None
     until: datetime | None = None
     """The bounds asked for (``--since``, ``--until``; None: not given)."""
+    unpriced: int = 0
+    """Audited calls without a price: left out of :attr:`cost` (and of any finding's dollars)."""
+
+    @property
+    def spend_text(self) -> str:
+        """``$70.58 of LLM spend``, and the calls it leaves out when some could not be priced."""
+        left = f" ({self.unpriced:,} unpriced calls left out of it)" if self.unpriced else ""
+        return f"{money_short(self.cost)} of LLM spend{left}"
 
     @property
     def start(self) -> datetime | None:
@@ -195,6 +204,13 @@ def run_audit(
             )
     if period.monthly_factor is None and findings:
         notes.append(_short_period_note(period))
+    unpriced = [f for f in findings if f.wasted_cost is None]
+    if unpriced:  # ranked after every priced finding: a short --top would hide them without a word
+        tokens = sum(f.wasted_tokens for f in unpriced)
+        notes.append(
+            f"{len(unpriced):,} finding(s) could not be priced ({tokens:,} wasted tokens): they rank after "
+            "every priced one, by wasted tokens (a larger --top shows them)"
+        )
     return AuditResult(
         audit_id, created, scope, period, tuple(rank(findings)), tuple(hits), tuple(notes), evidence
     )
@@ -215,10 +231,12 @@ def rank(findings: Iterable[Finding]) -> list[Finding]:
 def _period(ctx: Context, scope: Scope) -> Period:
     row = ctx.rows(
         "SELECT min(started_at) AS first, max(started_at) AS last, count(*) AS calls, "
-        "count(DISTINCT session) AS sessions, sum(cost_total) AS cost FROM audited"
+        "count(DISTINCT session) AS sessions, sum(cost_total) AS cost, "
+        "count(*) FILTER (WHERE cost_total IS NULL) AS unpriced FROM audited"
     )[0]
     calls, sessions, cost = int(row["calls"]), int(row["sessions"]), row["cost"]
-    return Period(calls, sessions, cost, row["first"], row["last"], as_utc(scope.since), as_utc(scope.until))
+    since, until = as_utc(scope.since), as_utc(scope.until)
+    return Period(calls, sessions, cost, row["first"], row["last"], since, until, int(row["unpriced"] or 0))
 
 
 def _route_spend(ctx: Context) -> dict[tuple[str | None, ...], Decimal]:

@@ -223,7 +223,7 @@ def render(report: AuditReport) -> str:
     span = UNKNOWN if period.days is None else f"{period.days:.1f} days"
     sub = (
         f"Audit {result.audit_id}: {period.calls:,} calls in {period.sessions:,} sessions over {span}, "
-        f"{money_short(period.cost)} of LLM spend."
+        f"{period.spend_text}."
     )
     notes = (*result.notes, *report.plan.notes, *report.advice.notes)
     notes_html = "".join(f"<p class='notes'>{escape(n)}</p>" for n in notes)

@@ -276,6 +276,7 @@ def report_json(report: AuditReport) -> dict[str, Any]:
             "calls": period.calls,
             "sessions": period.sessions,
             "cost": money(period.cost),
+            "unpriced_calls": period.unpriced,  # left out of cost
         },
         "saved": None if report.replaced is None else {"replaced_audits": report.replaced},
         "findings": [finding_json(f) for f in result.findings],

@@ -205,7 +205,7 @@ def print_report(report: AuditReport, console: Console) -> None:
     span = UNKNOWN if period.days is None else f"{period.days:.1f} days"
     console.print(
         f"[bold]tokenomy audit[/bold] {result.audit_id}: {period.calls:,} calls in "
-        f"{period.sessions:,} sessions over {span}, {money_short(period.cost)} of LLM spend"
+        f"{period.sessions:,} sessions over {span}, {period.spend_text}"
     )
     if not result.findings:
         console.print("no waste found in this period")
