@@ -296,3 +296,33 @@ def test_required_keys_with_none_issued_start_with_a_warning_naming_the_store(
         "virtual key(s): every /v1/ request gets 401 until one is issued there (tokenomy keys create, with "
         "--db naming that store)"
     ]
+
+
+@pytest.mark.parametrize(
+    ("sink", "warned"), [("none", True), ("otlp+http://127.0.0.1:9", True), ("duckdb:", False)]
+)
+def test_budgets_with_a_sink_whose_calls_are_not_read_back_start_with_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, sink: str, warned: bool
+) -> None:
+    """A budget account the ledger loses is rebuilt from the recorded spend; a sink that keeps no
+    calls where the gateway reads them leaves nothing to rebuild from: said at start."""
+    budget = '[[budget]]\nname = "t"\nscope = "team"\nlimit_usd = 5\nwindow = "day"\n'
+    config = _config(tmp_path, monkeypatch, budget)
+    with caplog.at_level(logging.WARNING, logger="tokenomy.gateway"):
+        app = gateway_from_config(config, settings=GatewaySettings(routes=ROUTES), sink=sink)
+    try:
+        assert app.budget is not None
+        said = [r.getMessage() for r in caplog.records if "budgets on" in r.getMessage()]
+        assert said == (
+            [
+                f"tokenomy gateway: budgets on, but the sink ({sink}) keeps the calls where the gateway"
+                " does not read spend back: a budget account the ledger loses (a restart with the in-process"
+                " ledger, a Redis key dropped) starts again from 0 spent; use a duckdb: sink or a collector"
+                " to keep it"
+            ]
+            if warned
+            else []
+        )
+    finally:
+        if app.sink is not None:
+            app.sink.shutdown(5)

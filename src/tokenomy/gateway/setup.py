@@ -112,6 +112,14 @@ def gateway_from_config(
     if settings.require_keys:
         _first_load(keys, sources)
     budget = budget_from_config(config_file, pricer, sources)
+    if budget is not None and not url.startswith(("duckdb:", "http://", "https://")):
+        # the spend an account is rebuilt from is read where the sink writes: here, nowhere
+        log.warning(
+            "tokenomy gateway: budgets on, but the sink (%s) keeps the calls where the gateway does not "
+            "read spend back: a budget account the ledger loses (a restart with the in-process ledger, a "
+            "Redis key dropped) starts again from 0 spent; use a duckdb: sink or a collector to keep it",
+            url,
+        )
     return Gateway(
         settings,
         transport=transport,
