@@ -298,9 +298,15 @@ def test_two_answers_repeating_a_short_id_are_two_answers_not_one_stream(
     store: DuckDBStore, pricer: Pricer, tmp_path: Path
 ) -> None:
     """Ollama's OpenAI layer numbers its ids below 1,000: two answers may repeat one. Read as one
-    growing stream, the first vanished without a word; read as two answers, the second's id is
-    said to repeat the first's (a duplicate skipped), since the id is what a call is stored by."""
+    growing stream, the first vanished without a word; taken as the calls' ids, the second was
+    skipped as a duplicate of the first. Such an id tells no calls apart: each answer is stored by a
+    hash of its content (importing the file again still stores nothing new)."""
     first, second = _chat("chatcmpl-749", "llama3.2", 30, 200), _chat("chatcmpl-749", "llama3.2", 45, 310)
-    summary = run(store, pricer, write_lines(tmp_path / "ollama.jsonl", [first, second]))
-    assert (summary.calls, summary.duplicates, summary.rejected) == (1, 1, 0)
-    assert calls(store)["chatcmpl-749"].usage.output_total == 200  # the first answer, whole
+    path = write_lines(tmp_path / "ollama.jsonl", [first, second])
+    summary = run(store, pricer, path)
+    assert (summary.calls, summary.duplicates, summary.rejected) == (2, 0, 0)
+    stored = calls(store)
+    assert sorted(c.usage.output_total for c in stored.values()) == [200, 310]
+    assert all(key.startswith("provider:") for key in stored)
+    again = run(store, pricer, path)
+    assert (again.calls, again.duplicates) == (0, 2)

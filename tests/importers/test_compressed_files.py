@@ -175,7 +175,7 @@ def test_native_gzip_with_a_wrong_checksum_fails_naming_the_crc(
 def test_truncated_provider_bodies_keep_the_bodies_before_the_cut(
     store: DuckDBStore, pricer: Pricer, tmp_path: Path
 ) -> None:
-    bodies = [samples.openai_chat(f"chatcmpl-{i}", prompt=100 + i) for i in range(2000)]
+    bodies = [samples.openai_chat(f"chatcmpl-gz{i}", prompt=100 + i) for i in range(2000)]
     cut = _cut(_gzip_lines(bodies))
     folder = _inputs(tmp_path)
     bad = folder / "a.jsonl.gz"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tokenomy.importers.ids import canonical_json, content_id, short_hash
+from tokenomy.importers.ids import canonical_json, content_id, provider_id, short_hash
 from tokenomy.importers.steps import number_steps
 from tokenomy.schema import Call
 
@@ -40,3 +40,11 @@ def test_steps_number_calls_by_start_time_within_each_session() -> None:
         ("n", None),
         ("k", 9),
     ]
+
+
+def test_a_response_id_that_tells_no_calls_apart_is_not_a_call_id() -> None:
+    """Ollama's OpenAI layer draws ``chatcmpl-`` and a number below 1,000 for each answer."""
+    assert [provider_id(i) for i in ("chatcmpl-749", "chatcmpl-7", "chatcmpl-0042")] == [None, None, None]
+    kept = ("chatcmpl-AbC123xyz", "chatcmpl-12345", "msg_01XFDUDYJgAACzvnptvVoYEL", "chatcmpl-b1", "resp_1")
+    assert [provider_id(i) for i in kept] == list(kept)
+    assert provider_id(None) is None

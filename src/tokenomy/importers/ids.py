@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any, Final
 
 DIGEST_CHARS: Final = 32
@@ -35,3 +36,17 @@ def content_id(kind: str, *parts: Any) -> str:
 def short_hash(value: str) -> str:
     """A 16-hex sha256 of a string (used for API keys: the key itself is never kept)."""
     return hashlib.sha256(value.encode("utf-8")).hexdigest()[:16]
+
+
+_SHORT_COUNTER: Final = re.compile(r"chatcmpl-\d{1,4}")
+"""Ollama's OpenAI-compatible response ids: ``chatcmpl-`` and a number below 1,000, drawn anew for
+each answer, so two answers of a log share one every few hundred calls."""
+
+
+def provider_id(response_id: str | None) -> str | None:
+    """A provider's response id as a call's id, or None when it cannot tell calls apart (Ollama's
+    ``chatcmpl-749``): the caller then derives one from the record's content, so a second answer with
+    the same short id is a call of its own, not a duplicate of the first."""
+    if response_id is None or _SHORT_COUNTER.fullmatch(response_id):
+        return None
+    return response_id

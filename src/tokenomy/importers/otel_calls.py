@@ -34,7 +34,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from tokenomy.errors import error_kind
-from tokenomy.importers.ids import content_id
+from tokenomy.importers.ids import content_id, provider_id
 from tokenomy.importers.langfuse_usage import langfuse_usage
 from tokenomy.importers.messages import normalize, render, text_of
 from tokenomy.importers.otel_tokenomy import exact_call, is_sdk_call
@@ -225,7 +225,7 @@ def span_to_call(
     started, ended = _time(span.start_ns), _time(span.end_ns)
     messages = _messages(attrs)
     return Call(
-        id=extracted.response_id or _str(attrs, "gen_ai.response.id") or _span_id(span),
+        id=provider_id(extracted.response_id or _str(attrs, "gen_ai.response.id")) or _span_id(span),
         provider=provider,
         request_model=from_model_prefix(request_model)[1] if request_model else None,
         response_model=extracted.response_model or _str(attrs, "gen_ai.response.model"),

@@ -37,7 +37,7 @@ from tokenomy.errors import RecordError, UsageError, error_kind, error_object_ki
 from tokenomy.importers.base import RecordImporter
 from tokenomy.importers.batch_results import batch_result
 from tokenomy.importers.hosts import HOSTS, host_of
-from tokenomy.importers.ids import content_id
+from tokenomy.importers.ids import content_id, provider_id
 from tokenomy.importers.litellm_usage import litellm_usage
 from tokenomy.importers.messages import render, request_messages
 from tokenomy.importers.reading import Sample, Source
@@ -382,7 +382,7 @@ def _call(
         text = Content(prompt=render(messages) if messages else None, completion=extracted.completion_text)
     failure = extracted.extra.get(FAILURE)  # a Responses answer that failed (its usage is still billed)
     return Call(
-        id=extracted.response_id or content_id(*content),
+        id=provider_id(extracted.response_id) or content_id(*content),
         provider=canonical(opt_str(wrapper, "provider"))
         or served_by
         or _provider(extracted, prefixed, model),
