@@ -310,3 +310,26 @@ def test_two_answers_repeating_a_short_id_are_two_answers_not_one_stream(
     assert all(key.startswith("provider:") for key in stored)
     again = run(store, pricer, path)
     assert (again.calls, again.duplicates) == (0, 2)
+
+
+def test_a_log_of_answers_whose_first_line_is_an_error_body_is_no_stream(
+    store: DuckDBStore, pricer: Pricer, tmp_path: Path
+) -> None:
+    """An error body first (a rate-limited request) and two answers: three lines of a log, not one
+    stream that ends in an error (the two answers were merged into one failed call)."""
+    error = {
+        "error": {"message": "Rate limit reached", "type": "rate_limit_error", "code": "rate_limit_exceeded"}
+    }
+    lines = [
+        error,
+        _chat("chatcmpl-AaaaaaaaaaaaaWx1", "gpt-4o", 11, 3),
+        _chat("chatcmpl-AaaaaaaaaaaaaWx2", "gpt-4o", 12, 4),
+    ]
+    summary = run(store, pricer, write_lines(tmp_path / "log.jsonl", lines), fmt="provider")
+    # the error body names no model: a rejected record that says what it was
+    assert (summary.calls, summary.rejected) == (2, 1)
+    answers = {k: c for k, c in calls(store).items() if k.startswith("chatcmpl-")}
+    assert {k: (c.status.value, c.usage.output_total, c.streamed) for k, c in answers.items()} == {
+        "chatcmpl-AaaaaaaaaaaaaWx1": ("ok", 3, None),
+        "chatcmpl-AaaaaaaaaaaaaWx2": ("ok", 4, None),
+    }

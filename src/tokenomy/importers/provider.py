@@ -149,7 +149,7 @@ def _record_call(record: Mapping[str, Any], options: ImportOptions) -> Call:
     if isinstance(response, str):
         return _stream_call(iter_json_events(response), exchange.request, record, options, exchange.provider)
     if isinstance(response, list):
-        events = (e for e in (_event_of(x) for x in response) if e is not None)
+        events = (e for e in (_event_of(x, errors=True) for x in response) if e is not None)
         return _stream_call(events, exchange.request, record, options, exchange.provider)
     if response is None:
         raise FieldError("response", "expected a provider response body (or a 'response' object holding one)")
@@ -522,8 +522,10 @@ def _response_id(event: Mapping[str, Any]) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _event_of(value: Any) -> Mapping[str, Any] | None:
-    """A stream event: a bare event object, or the decoded data of an ``{event, data}`` wrapper."""
+def _event_of(value: Any, errors: bool = False) -> Mapping[str, Any] | None:
+    """A stream event: a bare event object, or the decoded data of an ``{event, data}`` wrapper; with
+    ``errors`` (the values are known to be one stream's), an error event too: as a file's first
+    line, an error body begins a log of separate answers, not a stream."""
     if not isinstance(value, Mapping):
         return None
     if "data" in value and set(value) <= {"event", "data", "id", "retry"}:
@@ -534,7 +536,7 @@ def _event_of(value: Any) -> Mapping[str, Any] | None:
             except ValueError:
                 return None
         value = data if isinstance(data, Mapping) else {}
-    return value if value and (stream_kind(value) is not None or _is_error(value)) else None
+    return value if value and (stream_kind(value) is not None or (errors and _is_error(value))) else None
 
 
 def _events(source: Source, bad: list[RecordError]) -> Iterator[Mapping[str, Any]]:
@@ -543,7 +545,7 @@ def _events(source: Source, bad: list[RecordError]) -> Iterator[Mapping[str, Any
         if isinstance(value, RecordError):
             bad.append(value)
             continue
-        event = _event_of(value)
+        event = _event_of(value, errors=True)
         if event is not None:
             yield event
 
