@@ -295,3 +295,29 @@ def test_unpriced_calls_and_findings_are_counted_in_the_period_and_a_note(tmp_pa
         "1 finding(s) could not be priced (2,920 wasted tokens): they rank after every priced one, by "
         "wasted tokens (a larger --top shows them)"
     ) in result.notes
+
+
+def test_a_plain_audit_assesses_the_plain_metrics_until_newer_calls_come(tmp_path: Path) -> None:
+    """`tokenomy audit` with no bounds stores its first and last call's start as its period: the
+    metrics of every call are then assessed, and those of calls stored after it are not."""
+    from tokenomy.analysis import metrics as m
+    from tokenomy.analysis.grouped import Selection
+
+    calls = [*_retry_session("r1"), *_retry_session("r2", after=86_400 * 2)]
+    with store_of(tmp_path, calls) as store:
+        save_audit(store, run_audit(store))
+        plain = m.token_efficiency(store)
+        assert plain.total.details["waste_assessed"] is True
+        assert not any("waste" in note for note in plain.notes)
+        # a later week's selection was audited too (its calls lie in the audit's period)
+        later = Selection(Scope(since=T0 + timedelta(days=1)))
+        assert m.token_efficiency(store, later).total.details["waste_assessed"] is True
+        # an audit of one team covers that team's selections, with more filters too, not the others
+        narrow = Scope(where=(("team", ("support",)),))
+        save_audit(store, run_audit(store, scope=narrow))
+        both = Selection(Scope(where=(("feature", ("chat",)), ("team", ("support",)))))
+        assert m.token_efficiency(store, both).total.details["waste_assessed"] is True
+        store.insert_calls(_retry_session("r3", after=86_400 * 5))  # stored after the audits
+        newer = m.token_efficiency(store)
+        assert newer.total.details["waste_assessed"] is False
+        assert any(note.startswith("waste assessed in part only") for note in newer.notes)

@@ -77,9 +77,9 @@ def test_wasted_calls_from_an_audit_are_not_useful(store: DuckDBStore) -> None:
 
 
 def test_an_audit_of_one_team_or_one_period_does_not_assess_the_rest(store: DuckDBStore) -> None:
-    """An audit run with --where team=a since 10-05 says nothing of team b's calls, nor of other
-    periods: only a selection it covers is assessed; any other says so in a note."""
-    since = datetime(2026, 10, 5)
+    """An audit run with --where team=a since 09:00:30 says nothing of team b's calls, nor of c1 (09:00):
+    only a selection it covers is assessed; any other says so in a note."""
+    since = T0 + timedelta(seconds=30)
     _mark_wasted(store, "c2", audit=AuditRecord("a2", datetime(2026, 10, 6), "team=a", since, None))
     everything = m.token_efficiency(store, ALL)
     assert everything.total.details["waste_assessed"] is False
@@ -87,7 +87,7 @@ def test_an_audit_of_one_team_or_one_period_does_not_assess_the_rest(store: Duck
     covered = Selection(Scope(since=since, where=(("team", ("a",)),)))
     audited = m.token_efficiency(store, covered)
     assert (audited.total.details["waste_assessed"], audited.notes) == (True, ())
-    earlier = Selection(Scope(since=since - timedelta(days=1), where=(("team", ("a",)),)))
+    earlier = Selection(Scope(since=since - timedelta(days=1), where=(("team", ("a",)),)))  # c1 too
     assert WASTE_PARTLY_ASSESSED in m.completion_efficiency(store, earlier).notes
 
 

@@ -63,6 +63,8 @@ class Sources:
     """Some calls have a trace but no session: they take the session of their trace."""
     audits: tuple[Audited, ...] = ()
     """The scopes of the stored audits."""
+    calls_span: tuple[datetime | None, datetime | None] = (None, None)
+    """The first and the last call's start in the store (read only when audits are stored)."""
 
     @property
     def waste_assessed(self) -> bool:
@@ -70,15 +72,19 @@ class Sources:
         return self.wasted_sql is not None
 
     def assessed(self, scope: Scope) -> bool:
-        """True when a stored audit covers ``scope``: run over all calls or with the same filters, over
-        a period that holds the scope's (an audit of one team, or of a later week, leaves the other
-        calls unassessed, not free of waste)."""
-        where = ";".join(f"{name}={','.join(values)}" for name, values in scope.where)
+        """True when a stored audit covers ``scope``: one run over all calls, or with filters the
+        scope's include, whose period (its ``--since``/``--until``, else its first and last call's
+        start) holds the scope's calls. An audit of one team, or of a later week, or one run before
+        newer calls came, leaves the other calls unassessed, not free of waste."""
+        wanted = set(_filters(";".join(f"{n}={','.join(v)}" for n, v in scope.where)))
+        first, last = self.calls_span
         since, until = as_utc(scope.since), as_utc(scope.until)
+        since = first if since is None or (first is not None and first > since) else since
+        end_in = last if until is None or (last is not None and last < until) else until
         return any(
-            audit.where in ("", where)
+            set(_filters(audit.where)) <= wanted
             and (audit.start is None or (since is not None and since >= audit.start))
-            and (audit.end is None or (until is not None and until <= audit.end))
+            and (audit.end is None or (end_in is not None and end_in <= audit.end))
             for audit in self.audits
         )
 
@@ -167,7 +173,18 @@ def detect(store: Store) -> Sources:
         spans=store.table_columns("spans"),
         trace_sessions=bool(orphans),
         audits=_audits(store) if wasted is not None else (),
+        calls_span=_calls_span(store) if wasted is not None else (None, None),
     )
+
+
+def _filters(where: str) -> list[str]:
+    """An audit's filters as text (``team=search;feature=chat``), one item a filter."""
+    return [item for item in where.split(";") if item]
+
+
+def _calls_span(store: Store) -> tuple[datetime | None, datetime | None]:
+    row = store.query("SELECT min(started_at) AS first, max(started_at) AS last FROM calls").to_pylist()[0]
+    return as_utc(row["first"]), as_utc(row["last"])
 
 
 def _audits(store: Store) -> tuple[Audited, ...]:
