@@ -19,7 +19,15 @@ from tests.budgets.conftest import policy
 from tokenomy.budgets import BudgetGuard, BudgetRequest, Rejection, SdkBudget, Window
 from tokenomy.budgets.admission import Reservation
 from tokenomy.budgets.alerts import Alerter
-from tokenomy.budgets.sdk import API_FIELDS, SdkTicket, changes, choices, input_tokens, requested
+from tokenomy.budgets.sdk import (
+    API_FIELDS,
+    SdkTicket,
+    changes,
+    choices,
+    input_tokens,
+    requested,
+    thinks_unseen,
+)
 from tokenomy.budgets.windows import span_of
 from tokenomy.capture.budget import AdmitRequest
 from tokenomy.capture.runtime import RUNTIME
@@ -276,3 +284,17 @@ def test_several_answers_are_reserved_and_each_gets_its_share_of_max_tokens() ->
     assert isinstance(ticket, SdkTicket)
     counted = input_tokens(body, [], "gpt-4o-mini")
     assert ticket.changes == {"max_tokens": (2_000 - counted) // 4}  # four answers fit what is left
+
+
+def test_a_request_that_may_think_unseen_is_told_by_its_model_or_its_asking() -> None:
+    unseen = [
+        {"model": "o3-mini"},
+        {"model": "gpt-5.1"},
+        {"model": "gpt-4o", "reasoning_effort": "low"},
+        {"model": "gpt-4o", "reasoning": {"effort": "high"}},
+        {"model": "claude-sonnet-4-5", "thinking": {"type": "enabled", "budget_tokens": 2048}},
+        {"model": "claude-opus-4-8", "thinking": {"type": "adaptive"}},
+    ]
+    seen = [{"model": "gpt-4o"}, {"model": "claude-haiku-4-5", "thinking": {"type": "disabled"}}, {}]
+    assert [thinks_unseen(b) for b in unseen] == [True] * 6
+    assert [thinks_unseen(b) for b in seen] == [False] * 3

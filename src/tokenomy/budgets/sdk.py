@@ -291,6 +291,21 @@ _NEW_LIMIT_ONLY: Final = ("o1", "o3", "o4", "gpt-5", "codex-")
 """OpenAI models whose chat API refuses ``max_tokens`` (reasoning models: only ``max_completion_tokens``)."""
 
 
+def thinks_unseen(body: Mapping[str, Any]) -> bool:
+    """True when a request's model may think before its first visible token, unseen in its stream:
+    an OpenAI reasoning model, a reasoning effort asked for, or Anthropic's extended thinking on.
+    A stream of such a request cut before its usage says nothing of what it billed."""
+    model = body.get("model")
+    effort = body.get("reasoning")
+    thinking = body.get("thinking")
+    return (
+        (isinstance(model, str) and model.lower().startswith(_NEW_LIMIT_ONLY))
+        or body.get("reasoning_effort") is not None
+        or (isinstance(effort, Mapping) and effort.get("effort") is not None)
+        or (isinstance(thinking, Mapping) and thinking.get("type") not in (None, "disabled"))
+    )
+
+
 def _default_field(fields: BodyFields, model: str | None) -> tuple[str, ...]:
     """The field a limit goes in when the body set none: the surface's usual one (chat's
     ``max_tokens``, which OpenAI-compatible servers all read), or, for OpenAI's reasoning models,

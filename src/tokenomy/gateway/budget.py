@@ -16,6 +16,7 @@ metered: :meth:`GatewayBudget.hard_applies` tells the app to refuse them.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Mapping
@@ -25,8 +26,17 @@ from typing import Any
 from tokenomy.budgets.accounts import NO_MATCH, Matcher
 from tokenomy.budgets.admission import BudgetRequest, Downgrade, Rejection, Reservation
 from tokenomy.budgets.guard import BudgetGuard
-from tokenomy.budgets.sdk import API_FIELDS, changes, choices, counted_input, least_tokens, requested
-from tokenomy.schema import Attribution, Usage
+from tokenomy.budgets.sdk import (
+    API_FIELDS,
+    changes,
+    choices,
+    counted_input,
+    least_tokens,
+    requested,
+    thinks_unseen,
+)
+from tokenomy.gateway.metering import CANCELLED, ERROR, Exchange
+from tokenomy.schema import Attribution, Call, Usage
 
 log = logging.getLogger("tokenomy.gateway")
 _WARN_EVERY = 60.0
@@ -122,3 +132,28 @@ class GatewayBudget:
             await self.guard.arelease(admitted.admission)
         else:
             await self.guard.asettle(admitted.admission, usage)
+
+
+def settled_usage(exchange: Exchange, call: Call) -> Usage | int | None:
+    """What an exchange's reservation is settled with (:meth:`GatewayBudget.settle`).
+
+    * no answer (no status) and not cancelled: released when the request never left (no
+      connection); else its counted input is charged (0 output): the provider has the prompt, after
+      a timeout or a connection closed before the answer, and may bill it;
+    * a stream broken before its usage (cut by the upstream, an error event) of a request that may
+      think unseen (:func:`tokenomy.budgets.sdk.thinks_unseen`): its output at its bound, since the
+      text that came says nothing of the thinking before it;
+    * otherwise the metered usage (a plain answer that began and broke has an unknown usage: its
+      reservation is charged in full).
+    """
+    if exchange.status is None and exchange.end != CANCELLED:
+        return None if exchange.unsent else 0
+    usage = call.usage
+    if (
+        exchange.end == ERROR
+        and exchange.streamed
+        and usage.estimated
+        and thinks_unseen(exchange.request or {})
+    ):
+        return dataclasses.replace(usage, output_visible=None, reasoning=None, output_total=None)
+    return usage

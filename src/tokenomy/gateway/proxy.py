@@ -27,7 +27,7 @@ from tokenomy.capture.shapes import ShapeMemo
 from tokenomy.capture.sink.core import Sink
 from tokenomy.errors import error_object_kind
 from tokenomy.gateway.attribution import PREFIX, from_headers
-from tokenomy.gateway.budget import Admitted, GatewayBudget
+from tokenomy.gateway.budget import Admitted, GatewayBudget, settled_usage
 from tokenomy.gateway.building import LoopBuilder
 from tokenomy.gateway.encoding import Decoder, decoded, decoder, encodings
 from tokenomy.gateway.formats import Surface, WireFormat, bearer, carries_output
@@ -46,7 +46,7 @@ from tokenomy.gateway.relay import HOP_BY_HOP, UsageStripper, response_headers
 from tokenomy.gateway.settings import GatewaySettings, Route
 from tokenomy.gateway.upstream import Headers, Transport, UpstreamError, UpstreamRequest, UpstreamResponse
 from tokenomy.pricing import Pricer
-from tokenomy.schema import Attribution, Call, Usage
+from tokenomy.schema import Attribution, Call
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -331,8 +331,8 @@ class Proxy:
         wire = exchange.surface.wire
         try:
             body = await response.read()
-        except UpstreamError as exc:  # the answer had begun (its status is kept): the provider billed
-            # the request, so its usage is unknown and its reservation is charged in full
+        except UpstreamError as exc:  # a JSON answer had begun (its status kept): billed, usage unknown
+            exchange.status = response.status if _says_json(response.headers, b"") else None
             await self._upstream_failed(send, wire, exchange, exc)
             return 0
         upstream_ns = time.perf_counter_ns() - sent
@@ -340,7 +340,8 @@ class Proxy:
             self.metrics.upstream_error("status")
             exchange.error_type = _error_type(body, response.headers) or f"http_{response.status}"
         elif (parsed := _body_json(body, response.headers)) is _NOT_JSON:
-            exchange.end, exchange.error_type = ERROR, "upstream_malformed"  # answered: usage unknown
+            exchange.end, exchange.error_type = ERROR, "upstream_malformed"
+            exchange.status = response.status if _says_json(response.headers, body) else None
             self.metrics.upstream_error("malformed")
             message = (
                 "the gateway's upstream sent a body that is not JSON; retry, or report it to the provider"
@@ -408,17 +409,7 @@ class Proxy:
                 self.builder.submit(exchange)
             return
         call = build_call(exchange)
-        usage: Usage | int | None = call.usage
-        if exchange.status is None and exchange.end != CANCELLED:
-            # no answer: a request that left (then timed out, or its connection closed) has its
-            # counted input charged (the provider has the prompt and may bill it); one that never
-            # left (no connection) is released
-            usage = None if exchange.unsent else 0
-        elif exchange.end == ERROR and exchange.streamed and call.usage.estimated:
-            # a stream broken before its usage: what it produced unseen (a reasoning model's hidden
-            # thinking) is unknown, so its output is charged at its bound, not as the text that came
-            usage = dataclasses.replace(call.usage, output_visible=None, reasoning=None, output_total=None)
-        await self.budget.settle(prepared.admitted, usage)
+        await self.budget.settle(prepared.admitted, settled_usage(exchange, call))
         if self.builder is not None:
             self.builder.submit(_Built(call, exchange))
 
@@ -528,6 +519,12 @@ def _json_body(raw: bytes) -> dict[str, Any]:
     if not isinstance(body.get("model"), str) or not body["model"]:
         raise RefusedError(400, "the request body names no model: set 'model'", param="model")
     return body
+
+
+def _says_json(headers: Headers, body: bytes) -> bool:
+    """Whether an unread answer claims to be an API's JSON (type or first byte): a web page is not billed."""
+    kind = next((v for k, v in headers if k == b"content-type"), b"")
+    return b"json" in kind.lower() or body.lstrip()[:1] in (b"{", b"[")
 
 
 def _parsed_json(body: bytes) -> Any:
