@@ -298,3 +298,26 @@ def test_a_request_that_may_think_unseen_is_told_by_its_model_or_its_asking() ->
     seen = [{"model": "gpt-4o"}, {"model": "claude-haiku-4-5", "thinking": {"type": "disabled"}}, {}]
     assert [thinks_unseen(b) for b in unseen] == [True] * 6
     assert [thinks_unseen(b) for b in seen] == [False] * 3
+
+
+def test_a_thinking_budget_follows_max_tokens_down_or_is_turned_off_below_anthropics_least() -> None:
+    """Lowered to 1,500, the thinking budget goes to 1,499; lowered to 50 (a downgrade step's limit,
+    below any thinking answer), thinking goes out off; a client's own limit is left as sent."""
+    guard = BudgetGuard([policy(limit_usd="100")])
+    fields = API_FIELDS["messages"]
+    body = {
+        "model": "gpt-4o-mini",
+        "max_tokens": 16_000,
+        "thinking": {"type": "enabled", "budget_tokens": 10_000},
+    }
+    found = guard.reserve(BudgetRequest(model="gpt-4o-mini", max_tokens=1_500))
+    assert isinstance(found, Reservation)
+    assert changes(body, fields, found) == {
+        "max_tokens": 1_500,
+        "thinking": {"type": "enabled", "budget_tokens": 1_499},
+    }
+    small = guard.reserve(BudgetRequest(model="gpt-4o-mini", max_tokens=50))
+    assert isinstance(small, Reservation)
+    assert changes(body, fields, small) == {"max_tokens": 50, "thinking": {"type": "disabled"}}
+    own = {**body, "max_tokens": 50, "thinking": {"type": "enabled", "budget_tokens": 1_024}}
+    assert changes(own, fields, small) == {"max_tokens": 50}  # the client's own (invalid) request

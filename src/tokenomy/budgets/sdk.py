@@ -278,7 +278,10 @@ def changes(body: Mapping[str, Any], fields: BodyFields, admitted: Reservation |
                 out[key] = res.max_tokens
     thinking = thinking_budget(body, fields)
     if thinking is not None and thinking >= res.max_tokens:  # Anthropic refuses a budget at or above it
-        out["thinking"] = {**body["thinking"], "budget_tokens": res.max_tokens - 1}
+        if res.max_tokens > THINKING_LEAST:
+            out["thinking"] = {**body["thinking"], "budget_tokens": res.max_tokens - 1}
+        elif res.max_tokens < (requested(body, fields)[0] or 0):  # lowered below any thinking (a
+            out["thinking"] = {"type": "disabled"}  # downgrade step's limit): it goes out without
     effort = res.reasoning_effort
     if fields.effort is not None and effort is not None and effort != requested(body, fields)[1]:
         head, _, tail = fields.effort.partition(".")
