@@ -44,7 +44,7 @@ def test_steps_number_calls_by_start_time_within_each_session() -> None:
 
 def test_a_response_id_that_tells_no_calls_apart_is_not_a_call_id() -> None:
     """Ollama's OpenAI layer draws ``chatcmpl-`` and a number below 1,000 for each answer."""
-    assert [provider_id(i) for i in ("chatcmpl-749", "chatcmpl-7", "chatcmpl-0042")] == [None, None, None]
-    kept = ("chatcmpl-AbC123xyz", "chatcmpl-12345", "msg_01XFDUDYJgAACzvnptvVoYEL", "chatcmpl-b1", "resp_1")
+    assert [provider_id(i) for i in ("chatcmpl-749", "chatcmpl-7", "cmpl-42")] == [None, None, None]
+    kept = ("chatcmpl-AbC123xyz", "chatcmpl-1234", "msg_01XFDUDYJgAACzvnptvVoYEL", "chatcmpl-b1", "resp_1")
     assert [provider_id(i) for i in kept] == list(kept)
     assert provider_id(None) is None

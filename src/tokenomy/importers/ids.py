@@ -38,15 +38,17 @@ def short_hash(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8")).hexdigest()[:16]
 
 
-_SHORT_COUNTER: Final = re.compile(r"chatcmpl-\d{1,4}")
-"""Ollama's OpenAI-compatible response ids: ``chatcmpl-`` and a number below 1,000, drawn anew for
-each answer, so two answers of a log share one every few hundred calls."""
+_SHORT_COUNTER: Final = re.compile(r"(chat)?cmpl-\d{1,3}")
+"""Ollama's OpenAI-compatible response ids: ``chatcmpl-`` (chat) or ``cmpl-`` (completions) and a
+number below 1,000, drawn anew for each answer, so two answers of a log share one every few hundred
+calls. (The SDK capture and the gateway take any id shorter than :data:`tokenomy.usage.ids.DISTINCT_ID`
+past its prefix as no id; the importers keep the ids of records as logged, short test ids too.)"""
 
 
 def provider_id(response_id: str | None) -> str | None:
     """A provider's response id as a call's id, or None when it cannot tell calls apart (Ollama's
-    ``chatcmpl-749``): the caller then derives one from the record's content, so a second answer with
-    the same short id is a call of its own, not a duplicate of the first."""
+    ``chatcmpl-749`` and ``cmpl-749``): the caller then derives one from the record's content, so a
+    second answer with the same short id is a call of its own, not a duplicate of the first."""
     if response_id is None or _SHORT_COUNTER.fullmatch(response_id):
         return None
     return response_id
