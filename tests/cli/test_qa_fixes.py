@@ -208,7 +208,15 @@ def test_a_time_option_takes_what_tokenomy_prints(given: str, read: str) -> None
     ("args", "message"),
     [
         (["report", "--since", "yesterday"], "is not a day or a time: use 2026-10-12"),
-        (["budgets", "status", "--at", "9999-12-31T23:59:59"], "is too far ahead"),
+        (
+            ["budgets", "status", "--at", "9999-12-31T23:59:59"],
+            "is out of range: give a time from the year 1900",
+        ),
+        (["report", "--since", "0001-01-01T00:30:00+01:00"], "is out of range"),
+        (
+            ["report", "--since", "0001-01-01", "--until", "0001-01-03", "--compare", "previous"],
+            "is out of range",
+        ),
     ],
 )
 def test_a_time_that_cannot_be_read_is_a_usage_error_not_a_traceback(

@@ -156,8 +156,8 @@ class UtcTime(click.ParamType):  # type: ignore[type-arg]  # generic from click 
 
     Takes what tokenomy itself prints, so a time copied from a JSON output can be pasted back:
     ``2026-10-12``, ``2026-10-12T08:30``, ``2026-10-12 08:30:00``, with fractions of a second, with
-    ``Z`` or an offset (``+02:00``: converted to UTC). Times from the year 9999 on are refused (a
-    window that resets after them cannot be written).
+    ``Z`` or an offset (``+02:00``: converted to UTC). Times before 1900 or from the year 9999 on are
+    refused (a window that resets after them, or a period before them, cannot be written).
     """
 
     name = "time"
@@ -175,11 +175,9 @@ class UtcTime(click.ParamType):  # type: ignore[type-arg]  # generic from click 
                 param,
                 ctx,
             )
-        if parsed.tzinfo is not None:
-            parsed = parsed.astimezone(UTC).replace(tzinfo=None)
-        if parsed.year >= 9999:
-            self.fail(f"{value!r} is too far ahead: give a time before the year 9999", param, ctx)
-        return parsed
+        if not 1900 <= parsed.year <= 9998:  # a window, a baseline or a time zone past it cannot be written
+            self.fail(f"{value!r} is out of range: give a time from the year 1900 to 9998", param, ctx)
+        return parsed.astimezone(UTC).replace(tzinfo=None) if parsed.tzinfo is not None else parsed
 
 
 UTC_TIME: Final = UtcTime()
