@@ -582,8 +582,11 @@ def test_a_session_whose_last_call_has_no_recorded_end_has_no_end_nor_duration(t
                 call("a1", session_id="A", started_at=_s(0), ended_at=_s(4), usage=usage(1, 0, 0, 0, 1, 0)),
                 call("b1", session_id="B", started_at=_s(0), ended_at=_s(4), usage=usage(1, 0, 0, 0, 1, 0)),
                 call("b2", session_id="B", started_at=_s(9), usage=usage(1, 0, 0, 0, 1, 0)),  # no end
+                call("c1", session_id="C", started_at=_s(0), ended_at=_s(5), usage=usage(1, 0, 0, 0, 1, 0)),
+                call("c2", session_id="C", started_at=_s(5), usage=usage(1, 0, 0, 0, 1, 0)),  # a tie
             ]
         )
         rows = {r.session_id: r for r in top_sessions(store).rows}
     assert (rows["A"].ended_at, rows["A"].duration_s) == (_s(4), 4.0)
     assert (rows["B"].ended_at, rows["B"].duration_s) == (None, None)  # b2's start is no end
+    assert (rows["C"].ended_at, rows["C"].duration_s) == (None, None)  # c2 began as c1 ended: its end?

@@ -53,7 +53,11 @@ _AGGREGATES: Final = {
     ),
     "first_at": "min(c.first_at)",
     "last_at": "max(c.last_at)",
-    "end_known": "arg_max(c.ends, c.last_at)",  # whether the last activity's time is an end, not a start
+    # whether the last activity's time is an end, not a start (a tie with a start: unknown)
+    "end_known": (
+        "coalesce(max(c.last_at) FILTER (WHERE c.ends) > max(c.last_at) FILTER (WHERE NOT c.ends),"
+        " max(c.last_at) FILTER (WHERE NOT c.ends) IS NULL)"
+    ),
     "success": "coalesce(bool_and(c.session_success), bool_and(c.call_success))",
     "action": "coalesce(max(c.session_action), max(c.call_action))",
     "agents": "count(DISTINCT c.agent)",
