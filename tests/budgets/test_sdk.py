@@ -287,7 +287,7 @@ def test_several_answers_are_reserved_and_each_gets_its_share_of_max_tokens() ->
 
 
 def test_a_request_that_may_think_unseen_is_told_by_its_model_or_its_asking() -> None:
-    unseen = [
+    unseen: list[dict[str, Any]] = [
         {"model": "o3-mini"},
         {"model": "gpt-5.1"},
         {"model": "gpt-4o", "reasoning_effort": "low"},
@@ -295,7 +295,11 @@ def test_a_request_that_may_think_unseen_is_told_by_its_model_or_its_asking() ->
         {"model": "claude-sonnet-4-5", "thinking": {"type": "enabled", "budget_tokens": 2048}},
         {"model": "claude-opus-4-8", "thinking": {"type": "adaptive"}},
     ]
-    seen = [{"model": "gpt-4o"}, {"model": "claude-haiku-4-5", "thinking": {"type": "disabled"}}, {}]
+    seen: list[dict[str, Any]] = [
+        {"model": "gpt-4o"},
+        {"model": "claude-haiku-4-5", "thinking": {"type": "disabled"}},
+        {},
+    ]
     assert [thinks_unseen(b) for b in unseen] == [True] * 6
     assert [thinks_unseen(b) for b in seen] == [False] * 3
 
@@ -321,3 +325,28 @@ def test_a_thinking_budget_follows_max_tokens_down_or_is_turned_off_below_anthro
     assert changes(body, fields, small) == {"max_tokens": 50, "thinking": {"type": "disabled"}}
     own = {**body, "max_tokens": 50, "thinking": {"type": "enabled", "budget_tokens": 1_024}}
     assert changes(own, fields, small) == {"max_tokens": 50}  # the client's own (invalid) request
+
+
+@pytest.mark.parametrize(
+    ("model", "status", "charged"),
+    [("o3-mini", "error", 4_008), ("gpt-4o", "error", 10), ("o3-mini", "cancelled", 10)],
+)
+def test_the_sdk_settles_a_stream_broken_before_its_usage_as_the_gateway_does(
+    model: str, status: str, charged: int
+) -> None:
+    """A reasoning model's stream failed before its usage (8 tokens in, 2 counted from the text that
+    came): charged its output at its bound (4,000 max_tokens), as the gateway does; another model's,
+    or one the caller left, what came."""
+    from tokenomy.schema import Call, Kind, Status, Usage
+
+    guard = BudgetGuard([policy(limit_tokens=100_000)], alerter=Alerter(quiet=True))
+    body = {"model": model, "messages": HELLO, "max_tokens": 4_000, "stream": True}
+    ticket = SdkBudget(guard).admit(AdmitRequest("openai", "chat", body, [], Attribution(), None))
+    assert isinstance(ticket, SdkTicket)
+    counted = Usage(input_total=8, output_total=2, kind=Kind.ESTIMATED)
+    call = Call(
+        id="c", provider="openai", request_model=model, streamed=True, status=Status(status), usage=counted
+    )
+    ticket.settle(call)
+    held = [h.key for h in ticket.admitted.held]  # type: ignore[union-attr]
+    assert guard.ledger.usage(held) == [(charged, 0)]  # 8 in and the bound, or 8 in and 2 out

@@ -14,6 +14,7 @@ LLM call. It counts the request's input (messages, system prompt, tool definitio
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -24,7 +25,7 @@ from tokenomy.budgets.admission import BudgetRequest, Downgrade, Rejection, Rese
 from tokenomy.budgets.alerts import LOG
 from tokenomy.budgets.guard import BudgetGuard
 from tokenomy.errors import BudgetExceeded, TokenomyError
-from tokenomy.schema import Attribution, Call, Usage
+from tokenomy.schema import Attribution, Call, Status, Usage
 from tokenomy.tokens import count, count_messages, count_tools
 
 
@@ -321,14 +322,19 @@ def _default_field(fields: BodyFields, model: str | None) -> tuple[str, ...]:
 class SdkTicket:
     """One admitted call: its body changes, and its settlement when it ends (never raises)."""
 
-    __slots__ = ("_admitted", "_changes", "_guard")
+    __slots__ = ("_admitted", "_changes", "_guard", "_unseen")
 
     def __init__(
-        self, guard: BudgetGuard, admitted: Reservation | Downgrade, body_changes: dict[str, Any]
+        self,
+        guard: BudgetGuard,
+        admitted: Reservation | Downgrade,
+        body_changes: dict[str, Any],
+        unseen: bool = False,
     ) -> None:
         self._guard = guard
         self._admitted = admitted
         self._changes = body_changes
+        self._unseen = unseen  # the request may think unseen (thinks_unseen)
 
     @property
     def changes(self) -> Mapping[str, Any]:
@@ -341,9 +347,20 @@ class SdkTicket:
         return self._admitted
 
     def settle(self, call: Call | None) -> None:
-        """Settle with the call's usage (unknown usage charges the reservation in full)."""
+        """Settle with the call's usage (unknown usage charges the reservation in full); a stream that
+        failed before its usage, of a request that may think unseen, is charged its output at its bound,
+        as the gateway charges it (the text that came says nothing of the thinking before it)."""
+        usage = call.usage if call is not None else Usage()
+        if (
+            call is not None
+            and self._unseen
+            and call.streamed
+            and call.status is Status.ERROR
+            and usage.estimated
+        ):
+            usage = dataclasses.replace(usage, output_visible=None, reasoning=None, output_total=None)
         try:
-            self._guard.settle(self._admitted, call.usage if call is not None else Usage())
+            self._guard.settle(self._admitted, usage)
         except Exception as exc:  # runs on the sink's thread: never let it die
             LOG.warning("tokenomy budget: could not settle a call (%r); its reservation expires", exc)
 
@@ -387,7 +404,9 @@ class SdkBudget:
     def _ticket(self, shown: Shown, fields: BodyFields, admitted: Any) -> SdkTicket:
         if isinstance(admitted, Rejection):
             raise BudgetExceeded(admitted.message, rejection=admitted, status=admitted.status)
-        return SdkTicket(self.guard, admitted, changes(shown.body, fields, admitted))
+        return SdkTicket(
+            self.guard, admitted, changes(shown.body, fields, admitted), thinks_unseen(shown.body)
+        )
 
     def admit(self, request: Shown) -> SdkTicket | None:
         """Reserve for a call; raises BudgetExceeded when a hard budget refuses it."""
