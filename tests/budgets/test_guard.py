@@ -197,7 +197,8 @@ def test_negative_amounts_and_counts_are_refused_not_given_back_as_room(clock: C
         with pytest.raises(ValueError, match="settle\\(\\) takes a"):
             guard.settle(res, refund)
     guard.settle(res, 0)  # still open: settled once, properly
-    assert guard.ledger.usage([h.key for h in res.held])[0][0] > 0
+    # 1,000 input tokens of gpt-4o-mini at $0.15 per million: $0.00015, in nano-dollars
+    assert guard.ledger.usage([h.key for h in res.held]) == [(150_000, 0)]
     with pytest.raises(ValueError, match="input_tokens and min_tokens must be 0 or more"):
         BudgetRequest(model="gpt-4o-mini", input_tokens=-1_000_000)
     with pytest.raises(ValueError, match="choices 1 or more"):

@@ -156,7 +156,7 @@ def test_negative_money_is_rejected_on_the_sql_path_and_the_per_line_path_alike(
     ]
     for name, extra in (("fast.jsonl", []), ("slow.jsonl", [OUTCOME])):
         summary = run(store, pricer, write_lines(tmp_path / name, [*lines, *extra]))
-        fields = sorted(error.field for error in summary.files[0].errors)
+        fields = sorted(str(error.field) for error in summary.files[0].errors)
         assert fields == ["amount", "cost.parts.input_uncached", "cost.parts.output_visible"], name
         assert "never negative" in str(summary.files[0].errors[0])
     assert set(calls(store)) == {"ok-1"}
