@@ -1,15 +1,18 @@
 from __future__ import annotations
 
+import io
 import shutil
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from tests.analysis.builders import hand_store
 from tests.analysis.conftest import SimStore
 from tokenomy.analysis import metrics as m
+from tokenomy.analysis import terminal
 from tokenomy.analysis.attribution import attribute
 from tokenomy.analysis.dimensions import Grouping, Scope
 from tokenomy.analysis.grouped import Selection, grouped_calls, spend_sql
@@ -179,3 +182,33 @@ def test_whole_days_are_counted_from_the_rollup_and_the_rest_from_the_calls(
         )  # the same instants written at UTC+2, whatever the host's zone
         aware = Scope(week.since.replace(tzinfo=UTC), week.until.replace(tzinfo=UTC).astimezone(plus_two))  # type: ignore[union-attr]
         assert session_units(store, src, aware) == before[week] + 1
+
+
+def test_the_token_efficiency_tile_says_when_waste_is_not_or_only_partly_assessed(tmp_path: Path) -> None:
+    from tokenomy.analysis.overview import kpi_json
+    from tokenomy.analysis.report_wire import kpis_from_json
+    from tokenomy.schema import Finding, FindingCall, Severity, WasteRole
+    from tokenomy.store.findings import AuditRecord
+
+    with hand_store(tmp_path / "s.duckdb") as store:
+        before = {k.name: k for k in kpis(figures(store, Scope()))}
+        finding = Finding(
+            id="f1",
+            category="retry_loop",
+            severity=Severity.HIGH,
+            title="retry loop",
+            fix="stop retrying",
+            calls=(FindingCall("c2", None, WasteRole.WASTED),),
+            wasted_tokens=1,
+            wasted_cost=None,
+        )
+        store.save_findings([finding], AuditRecord("a1", datetime(2026, 10, 6), "team=a", None, None))
+        partly = {k.name: k for k in kpis(figures(store, Scope()))}
+        covered = {k.name: k for k in kpis(figures(store, Scope(where=(("team", ("a",)),))))}
+    assert (before["token_efficiency"].note, before["spend"].note) == ("waste not assessed", None)
+    assert partly["token_efficiency"].note == "waste assessed in part"  # an audit of team a alone
+    assert covered["token_efficiency"].note is None
+    text = io.StringIO()
+    Console(file=text, width=200).print(terminal.kpi_tiles(tuple(partly.values())))
+    assert "waste assessed in part" in text.getvalue()
+    assert kpis_from_json(kpi_json(tuple(partly.values())))[4].note == "waste assessed in part"

@@ -137,7 +137,10 @@ def _tiles(items: Sequence[Kpi]) -> str:
             arrow = "▲" if kpi.change > 0 else "▼"
             css = {True: "good", False: "bad", None: ""}[kpi.improved]
             trend = f"{arrow} {change(kpi.change)} vs previous"
-        title = f' title="{escape(kpi.reason)}"' if kpi.reason else ""
+        said = kpi.reason or kpi.note
+        title = f' title="{escape(said)}"' if said else ""
+        if kpi.note:
+            trend = f"{trend} · {kpi.note}"
         tiles.append(
             f'<div class="tile" data-kpi="{kpi.name}" data-value="{escape(raw)}"{title}>'
             f'<div class="label">{escape(kpi.label)}</div><div class="value">{_kpi_value(kpi)}</div>'

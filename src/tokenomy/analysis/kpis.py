@@ -75,6 +75,8 @@ class Kpi:
     reason: str | None = None
     """Why ``value`` is None."""
     better: Literal["up", "down", "neither"] = "down"
+    note: str | None = None
+    """A caveat on a known value (token efficiency: ``waste not assessed``, ``waste assessed in part``)."""
 
     @property
     def change(self) -> float | None:
@@ -104,6 +106,8 @@ class Figures:
     sums: Mapping[str, Any]
     charges: int = 0
     """Charges in the period (spend with no priced call is still known when there are some)."""
+    waste: str | None = None
+    """The caveat on waste in the period: no stored audit at all, or none that covers it."""
 
 
 def figures(
@@ -140,8 +144,15 @@ def figures(
     }
     sessions = session_cost_row(raw)
     total = table.total
+    waste = (
+        None
+        if not src.waste_notes(scope)
+        else "waste assessed in part"
+        if src.waste_assessed
+        else "waste not assessed"
+    )
     return Figures(
-        total.cost, total.calls, total.unpriced, sessions.value, sessions.reason, calls, total.charges
+        total.cost, total.calls, total.unpriced, sessions.value, sessions.reason, calls, total.charges, waste
     )
 
 
@@ -225,7 +236,8 @@ def kpis(current: Figures, previous: Figures | None = None) -> tuple[Kpi, ...]:
     out = []
     for name, label, unit, better in _KPIS:
         value, reason = _values(current)[name]
-        out.append(Kpi(name, label, unit, value, pick(before, name), reason, better))
+        note = current.waste if name == "token_efficiency" and value is not None else None
+        out.append(Kpi(name, label, unit, value, pick(before, name), reason, better, note))
     return tuple(out)
 
 

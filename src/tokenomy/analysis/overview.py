@@ -235,7 +235,7 @@ def _next(value: datetime, unit: TimeUnit) -> datetime:
 
 
 def kpi_json(items: Sequence[Kpi]) -> dict[str, dict[str, Any]]:
-    """KPIs as JSON-ready data: name -> value, previous, change, unit, reason (money as plain decimal
+    """KPIs as JSON-ready data: name -> value, previous, change, unit, reason, note (money as plain decimal
     strings, ``0.000000075000``, never the exponent form ``str(Decimal)`` gives below a millionth)."""
 
     def plain(value: Any) -> Any:
@@ -249,6 +249,7 @@ def kpi_json(items: Sequence[Kpi]) -> dict[str, dict[str, Any]]:
             "previous": plain(k.previous),
             "change": k.change,
             "reason": k.reason,
+            "note": k.note,
         }
         for k in items
     }

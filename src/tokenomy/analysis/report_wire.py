@@ -192,6 +192,7 @@ def kpis_from_json(data: Mapping[str, Any]) -> tuple[Kpi, ...]:
                 previous=_kpi_value(typed, item["previous"]),
                 reason=None if reason is None else str(reason),
                 better=BETTER.get(str(name), "down"),
+                note=None if item.get("note") is None else str(item["note"]),  # none from older servers
             )
         )
     return tuple(out)

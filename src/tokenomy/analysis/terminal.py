@@ -53,6 +53,8 @@ def kpi_tiles(kpis: Sequence[Kpi]) -> RenderableType:
             body.append(f"\n{'▲' if kpi.change > 0 else '▼'} {change(kpi.change)}", style=style)
         elif kpi.reason:
             body.append(f"\n{kpi.reason}", style="dim")
+        if kpi.note:
+            body.append(f"\n{kpi.note}", style="dim")
         panels.append(Panel(body, title=kpi.label, title_align="left", expand=True, width=26))
     return Columns(panels)
 
