@@ -281,8 +281,9 @@ def changes(body: Mapping[str, Any], fields: BodyFields, admitted: Reservation |
     if thinking is not None and thinking >= res.max_tokens:  # Anthropic refuses a budget at or above it
         if res.max_tokens > THINKING_LEAST:
             out["thinking"] = {**body["thinking"], "budget_tokens": res.max_tokens - 1}
-        elif res.max_tokens < (requested(body, fields)[0] or 0):  # lowered below any thinking (a
-            out["thinking"] = {"type": "disabled"}  # downgrade step's limit): it goes out without
+        elif res.max_tokens < (requested(body, fields)[0] or 0):
+            # lowered below any thinking answer (a downgrade step's limit): it goes out without
+            out["thinking"] = {"type": "disabled"}
     effort = res.reasoning_effort
     if fields.effort is not None and effort is not None and effort != requested(body, fields)[1]:
         head, _, tail = fields.effort.partition(".")
@@ -350,16 +351,11 @@ class SdkTicket:
         """Settle with the call's usage (unknown usage charges the reservation in full); a stream that
         failed before its usage, of a request that may think unseen, is charged its output at its bound,
         as the gateway charges it (the text that came says nothing of the thinking before it)."""
-        usage = call.usage if call is not None else Usage()
-        if (
-            call is not None
-            and self._unseen
-            and call.streamed
-            and call.status is Status.ERROR
-            and usage.estimated
-        ):
-            usage = dataclasses.replace(usage, output_visible=None, reasoning=None, output_total=None)
         try:
+            usage = call.usage if call is not None else Usage()
+            broken = call is not None and call.streamed and call.status is Status.ERROR and usage.estimated
+            if broken and self._unseen:
+                usage = dataclasses.replace(usage, output_visible=None, reasoning=None, output_total=None)
             self._guard.settle(self._admitted, usage)
         except Exception as exc:  # runs on the sink's thread: never let it die
             LOG.warning("tokenomy budget: could not settle a call (%r); its reservation expires", exc)
