@@ -59,6 +59,18 @@ def test_gzip_is_inflated() -> None:
     assert _body(gzip.compress(b"hello" * 100), {"content-encoding": "gzip"}, 10_000)[0] == b"hello" * 100
 
 
+def test_every_member_of_a_gzip_body_is_inflated_and_trailing_bytes_are_refused() -> None:
+    """Two gzip members (``cat a.gz b.gz``, as some senders build a body) are one body, as ``gzip -dc``
+    reads it: the second was dropped, and its records acknowledged unstored."""
+    two = gzip.compress(b'{"id": "a"}\n') + gzip.compress(b'{"id": "b"}\n')
+    assert inflate(two, 10_000) == b'{"id": "a"}\n{"id": "b"}\n'
+    with pytest.raises(PayloadError, match="inflates past it"):  # the limit counts every member
+        inflate(gzip.compress(b"x" * 6_000) + gzip.compress(b"y" * 6_000), 10_000)
+    with pytest.raises(PayloadError, match="not valid gzip") as caught:
+        inflate(gzip.compress(b"abc") + b"trailing junk", 10_000)
+    assert caught.value.status == 400
+
+
 def test_a_gzip_bomb_is_stopped_at_the_limit() -> None:
     bomb = gzip.compress(b"\x00" * 50_000_000)
     assert len(bomb) < 100_000

@@ -114,7 +114,8 @@ class Request:
 
 
 def inflate(raw: bytes, limit: int) -> bytes:
-    """A gzip body inflated, refusing to produce more than ``limit`` bytes.
+    """A gzip body inflated, every member of it (as ``gzip -dc`` reads several concatenated), refusing
+    to produce more than ``limit`` bytes.
 
     Raises:
         PayloadError: 413 when the output would pass ``limit``, 400 when the stream is not gzip
@@ -132,8 +133,10 @@ def inflate(raw: bytes, limit: int) -> bytes:
                 raise PayloadError(413, _too_large(limit, "the body inflates past it"))
             parts.append(chunk)
             data = inflater.unconsumed_tail
-            if inflater.eof:
-                break
+            if inflater.eof:  # a member ends: the next one, if any, continues the body (as gzip -dc reads it)
+                data = inflater.unused_data
+                if data:
+                    inflater = zlib.decompressobj(_GZIP_WBITS)
     except zlib.error as exc:
         raise PayloadError(
             400, f"the body is not valid gzip ({exc}); send it uncompressed or fix the encoder"
