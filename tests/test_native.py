@@ -109,3 +109,21 @@ def test_a_cost_the_store_cannot_hold_names_its_field(total: str) -> None:
     with pytest.raises(FieldError, match="not a finite amount below 10\\*\\*26") as raised:
         call_from_native(record)
     assert raised.value.field == "cost.total"
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_a_number_that_is_not_finite_is_refused_by_name(value: float) -> None:
+    """JSON readers take the bare tokens NaN and Infinity; kept, they would make the read API write JSON
+    that strict parsers refuse."""
+    with pytest.raises(FieldError, match="expected a finite number") as raised:
+        call_from_native({"id": "c1", "provider": "openai", "request_model": "gpt-4o", "latency_ms": value})
+    assert raised.value.field == "latency_ms"
+    outcome = {
+        "type": "outcome",
+        "target": "session",
+        "id": "s",
+        "at": "2026-01-01T00:00:00Z",
+        "score": value,
+    }
+    with pytest.raises(FieldError, match="expected a finite number"):
+        outcome_from_native(outcome)

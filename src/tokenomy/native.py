@@ -11,6 +11,7 @@ its call or session (``"type": "outcome"``, :class:`tokenomy.schema.OutcomeEvent
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -490,8 +491,8 @@ def _opt_float(obj: Mapping[str, Any], name: str) -> float | None:
     value = obj.get(name)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise FieldError(name, f"expected a number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise FieldError(name, f"expected a finite number, got {value!r}")  # NaN, Infinity: no JSON out
     if value < 0:
         raise FieldError(name, f"must be >= 0, got {value}")
     return float(value)
@@ -578,8 +579,8 @@ def _outcome(value: Any, where: str = "outcome") -> Outcome | None:
     if not isinstance(value, Mapping):
         raise FieldError(where, "expected an object with success, score, action")
     score = value.get("score")
-    if score is not None and (isinstance(score, bool) or not isinstance(score, int | float)):
-        raise FieldError(_where(where, "score"), f"expected a number, got {score!r}")
+    if score is not None and (type(score) not in (int, float) or not math.isfinite(score)):
+        raise FieldError(_where(where, "score"), f"expected a finite number, got {score!r}")
     return Outcome(
         success=_opt_bool(value, "success", where=where or None),
         score=None if score is None else float(score),

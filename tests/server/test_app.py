@@ -289,6 +289,18 @@ def test_events_are_stored_with_outcomes_and_charges(tmp_path: Path, pricer: Pri
     assert answers["missing"].status == 404
 
 
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "1e999"])
+def test_a_number_json_cannot_write_back_is_a_400(tmp_path: Path, pricer: Pricer, token: str) -> None:
+    body = f'{{"id": "inf1", "provider": "openai", "request_model": "gpt-4o", "ttft_ms": {token}}}'.encode()
+
+    async def scenario(app: Collector) -> Answer:
+        return await call(app, "POST", "/v1/events", body, JSON)
+
+    bad = run(collector(tmp_path, pricer), scenario)
+    assert bad.status == 400
+    assert "field 'ttft_ms': expected a finite number" in bad.json()["error"]["message"]
+
+
 def test_a_bad_event_names_record_and_field(tmp_path: Path, pricer: Pricer) -> None:
     body = json.dumps([{"id": "ok"}, {"id": "bad", "latency_ms": "slow"}]).encode()
 
