@@ -310,7 +310,7 @@ def test_a_bad_event_names_record_and_field(tmp_path: Path, pricer: Pricer) -> N
     bad, listed = run(collector(tmp_path, pricer), scenario)
     assert bad.status == 400
     assert bad.json()["error"]["message"] == (
-        "1 bad record(s), nothing stored: record 2, field 'latency_ms': expected a number, got 'slow'"
+        "1 bad record(s), nothing stored: record 2, field 'latency_ms': expected a finite number, got 'slow'"
     )
     assert listed.json()["calls"] == []
 
