@@ -301,6 +301,27 @@ def test_a_number_json_cannot_write_back_is_a_400(tmp_path: Path, pricer: Pricer
     assert "field 'ttft_ms': expected a finite number" in bad.json()["error"]["message"]
 
 
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b'{"id": "\\ud800", "provider": "openai", "request_model": "gpt-4o"}', "UnicodeEncodeError"),
+        (b"[" * 100_000, "nested too deep"),
+    ],
+)
+def test_a_value_the_collector_cannot_keep_is_a_400_not_a_500(
+    tmp_path: Path, pricer: Pricer, body: bytes, reason: str
+) -> None:
+    async def scenario(app: Collector) -> tuple[Answer, Answer]:
+        return await call(app, "POST", "/v1/events", body, JSON), await call(app, "GET", "/api/v1/health")
+
+    bad, health = run(collector(tmp_path, pricer), scenario)
+    assert bad.status == 400
+    message = bad.json()["error"]["message"]
+    assert message.startswith("the body holds a value the collector cannot keep (")
+    assert reason in message
+    assert health.status == 200  # and it keeps serving
+
+
 def test_a_bad_event_names_record_and_field(tmp_path: Path, pricer: Pricer) -> None:
     body = json.dumps([{"id": "ok"}, {"id": "bad", "latency_ms": "slow"}]).encode()
 

@@ -11,11 +11,12 @@ records are never logged.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 from urllib.parse import unquote
@@ -223,7 +224,8 @@ class Collector:
             )
         encoding = "protobuf" if media in _PROTOBUF_TYPES else "json"
         body = await request.body(self.settings.max_body)
-        payload, read = payloads.traces(body, encoding, capture_content=self.settings.capture_content)
+        with _unkeepable():
+            payload, read = payloads.traces(body, encoding, capture_content=self.settings.capture_content)
         await self._durable(payload)
         await _otlp_ok(send, read, protobuf=encoding == "protobuf")
 
@@ -234,9 +236,10 @@ class Collector:
                 415, f"Content-Type {media or '(none)'!r}: send application/json or application/x-ndjson"
             )
         body = await request.body(self.settings.max_body)
-        payload, counts = payloads.events(
-            body, media in NDJSON_TYPES, capture_content=self.settings.capture_content
-        )
+        with _unkeepable():
+            payload, counts = payloads.events(
+                body, media in NDJSON_TYPES, capture_content=self.settings.capture_content
+            )
         where = await self._durable(payload)
         accepted = {"calls": counts.calls, "charges": counts.charges, "outcomes": counts.outcomes}
         await respond_json(send, 200, {"accepted": accepted, "durable": where})
@@ -329,3 +332,18 @@ def _varint(value: int) -> bytes:
         else:
             out.append(byte)
             return bytes(out)
+
+
+@contextlib.contextmanager
+def _unkeepable() -> Iterator[None]:
+    """A payload's value the collector cannot keep (a lone UTF-16 surrogate, JSON nested past Python's
+    recursion limit, a number or a time past what the store holds) is the payload's fault: a 400
+    that names it, not a 500. The log keeps the traceback, in case it was a defect after all."""
+    try:
+        yield
+    except (UnicodeError, RecursionError, OverflowError, ValueError) as exc:
+        log.warning("tokenomy server: a payload could not be read", exc_info=True)
+        reason = "nested too deep" if isinstance(exc, RecursionError) else f"{type(exc).__name__}: {exc}"
+        raise PayloadError(
+            400, f"the body holds a value the collector cannot keep ({reason}); fix the sender's value"
+        ) from exc
