@@ -322,6 +322,18 @@ def test_a_value_the_collector_cannot_keep_is_a_400_not_a_500(
     assert health.status == 200  # and it keeps serving
 
 
+@pytest.mark.parametrize(
+    "path", ["/api/v1/calls?since=&limit=1", "/api/v1/report?by=", "/api/v1/sessions?model=&top=1"]
+)
+def test_an_empty_query_parameter_is_a_400_not_no_filter(tmp_path: Path, pricer: Pricer, path: str) -> None:
+    async def scenario(app: Collector) -> Answer:
+        return await call(app, "GET", path)
+
+    answer = run(collector(tmp_path, pricer), scenario)
+    assert answer.status == 400
+    assert "is empty: give it a value, or leave it out" in answer.json()["error"]["message"]
+
+
 def test_a_bad_event_names_record_and_field(tmp_path: Path, pricer: Pricer) -> None:
     body = json.dumps([{"id": "ok"}, {"id": "bad", "latency_ms": "slow"}]).encode()
 

@@ -25,7 +25,8 @@ MAX_OFFSET: Final = 2**63 - 1 - (MAX_LIMIT + 1)
 def split_query(
     query: Mapping[str, str] | Sequence[tuple[str, str]], allowed: Sequence[str]
 ) -> tuple[dict[str, str], list[str]]:
-    """A route's parameters among ``allowed``: each but ``where`` once, and the ``where`` items in order."""
+    """A route's parameters among ``allowed``: each but ``where`` once, none empty, and the ``where``
+    items in order."""
     pairs = list(query.items()) if isinstance(query, Mapping) else list(query)
     unknown = sorted({name for name, _ in pairs} - set(allowed))
     if unknown:
@@ -35,6 +36,8 @@ def split_query(
     single: dict[str, str] = {}
     where: list[str] = []
     for name, value in pairs:
+        if not value.strip():  # `since=` would otherwise read as no bound at all, silently
+            raise PayloadError(400, f"query parameter {name} is empty: give it a value, or leave it out")
         if name == "where":
             where.append(value)
         elif name in single:
