@@ -141,7 +141,7 @@ def test_the_document_is_openapi_3_1_with_every_route() -> None:
     assert spend["parameters"][0]["schema"]["enum"] == [
         "global", "team", "user", "api_key_id", "session", "feature", "agent"
     ]  # fmt: skip
-    assert set(spend["responses"]) == {"200", "400", "401", "403", "503"}
+    assert set(spend["responses"]) == {"200", "400", "401", "403", "405", "500", "503"}
     sessions = doc["paths"]["/api/v1/sessions"]["get"]
     assert [p["name"] for p in sessions["parameters"]] == [
         "since", "until", "provider", "model", "limit", "offset", "view", "top", "by", "where"
@@ -157,7 +157,7 @@ def test_the_document_is_openapi_3_1_with_every_route() -> None:
     ]
     keys = doc["paths"]["/api/v1/virtual_keys"]["get"]
     assert keys["parameters"] == []
-    assert set(keys["responses"]) == {"200", "400", "401", "403", "404", "503"}
+    assert set(keys["responses"]) == {"200", "400", "401", "403", "404", "405", "500", "503"}
     item = keys["responses"]["200"]["content"]["application/json"]["schema"]["properties"]["keys"]["items"]
     assert item["required"] == ["key_hash", "name", "attribution", "created_at", "expires_at", "revoked_at"]
     assert doc["components"]["securitySchemes"]["bearer"] == {"type": "http", "scheme": "bearer"}

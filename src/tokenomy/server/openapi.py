@@ -254,7 +254,9 @@ def _errors(*codes: int) -> dict[str, Any]:
         403: "This route needs a server token: the server runs without one.",
         404: "Not found.",
         413: "Body over the server's limit (checked while reading, and after gzip).",
+        405: "Wrong method: the message names the one the route takes.",
         415: "Unsupported Content-Type or Content-Encoding.",
+        500: "A defect in the collector: the message names the exception, the collector's log has the rest.",
         503: "The store and the spool cannot take events now, or the writer queue is full: retry later.",
     }
     return {str(c): _json(text[c], _ERROR) for c in codes}
@@ -271,7 +273,7 @@ def _ingest(
         "post": {
             "summary": summary,
             "requestBody": {"required": True, "content": media},
-            "responses": {"200": ok, **errors, **_errors(401)},
+            "responses": {"200": ok, **errors, **_errors(401, 405, 500)},
         }
     }
 
@@ -280,7 +282,7 @@ def _get(
     summary: str, params: list[dict[str, Any]], ok: dict[str, Any], *codes: int, reads: bool = True
 ) -> dict[str, Any]:
     """A read route; with ``reads`` (it reads the store) it may also answer 503."""
-    responses = {"200": ok, **_errors(401, *codes)}
+    responses = {"200": ok, **_errors(401, *codes, 405, 500)}
     if reads:
         responses["503"] = _json(
             "The store is not open yet (another process may hold it) or could not be read: retry later "
