@@ -8,8 +8,22 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from tokenomy.schema import Attribution, Call, Charge, Cost, Outcome, Status, ToolUse, Usage
+from tokenomy.schema import (
+    Attribution,
+    Call,
+    Charge,
+    Cost,
+    Finding,
+    FindingCall,
+    Outcome,
+    Severity,
+    Status,
+    ToolUse,
+    Usage,
+    WasteRole,
+)
 from tokenomy.store import DuckDBStore, open_store
+from tokenomy.store.findings import AuditRecord
 
 T0 = datetime(2026, 10, 5, 9, 0, 0)
 
@@ -157,3 +171,18 @@ def hand_store(path: Path) -> DuckDBStore:
     store.insert_calls(calls)
     store.insert_charges(charges)
     return store
+
+
+def mark_wasted(store: DuckDBStore, *call_ids: str, audit: AuditRecord | None = None) -> None:
+    """Store one audit's finding listing ``call_ids`` as wasted (by default an audit of all calls)."""
+    finding = Finding(
+        id="f1",
+        category="retry_loop",
+        severity=Severity.HIGH,
+        title="retry loop",
+        fix="stop retrying",
+        calls=tuple(FindingCall(c, None, WasteRole.WASTED) for c in call_ids),
+        wasted_tokens=1,
+        wasted_cost=Decimal("0.02"),
+    )
+    store.save_findings([finding], audit or AuditRecord("a1", datetime(2026, 10, 6), "", None, None))

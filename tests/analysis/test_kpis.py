@@ -185,24 +185,14 @@ def test_whole_days_are_counted_from_the_rollup_and_the_rest_from_the_calls(
 
 
 def test_the_token_efficiency_tile_says_when_waste_is_not_or_only_partly_assessed(tmp_path: Path) -> None:
+    from tests.analysis.builders import mark_wasted
     from tokenomy.analysis.overview import kpi_json
     from tokenomy.analysis.report_wire import kpis_from_json
-    from tokenomy.schema import Finding, FindingCall, Severity, WasteRole
     from tokenomy.store.findings import AuditRecord
 
     with hand_store(tmp_path / "s.duckdb") as store:
         before = {k.name: k for k in kpis(figures(store, Scope()))}
-        finding = Finding(
-            id="f1",
-            category="retry_loop",
-            severity=Severity.HIGH,
-            title="retry loop",
-            fix="stop retrying",
-            calls=(FindingCall("c2", None, WasteRole.WASTED),),
-            wasted_tokens=1,
-            wasted_cost=None,
-        )
-        store.save_findings([finding], AuditRecord("a1", datetime(2026, 10, 6), "team=a", None, None))
+        mark_wasted(store, "c2", audit=AuditRecord("a1", datetime(2026, 10, 6), "team=a", None, None))
         partly = {k.name: k for k in kpis(figures(store, Scope()))}
         covered = {k.name: k for k in kpis(figures(store, Scope(where=(("team", ("a",)),))))}
     assert (before["token_efficiency"].note, before["spend"].note) == ("waste not assessed", None)

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.analysis.builders import T0, call, cost, hand_store, usage
+from tests.analysis.builders import T0, call, cost, hand_store, mark_wasted, usage
 from tokenomy.analysis import metrics as m
 from tokenomy.analysis.dimensions import Scope
 from tokenomy.analysis.grouped import Selection
 from tokenomy.analysis.results import MetricResult, MetricRow, jsonable, per_unit
 from tokenomy.analysis.sources import WASTE_NOT_ASSESSED, WASTE_PARTLY_ASSESSED, detect
-from tokenomy.schema import Call, Finding, FindingCall, Outcome, OutcomeEvent, Severity, Usage, WasteRole
+from tokenomy.schema import Call, Outcome, OutcomeEvent, Usage
 from tokenomy.store import DuckDBStore
 from tokenomy.store.findings import AuditRecord
 
@@ -34,20 +34,6 @@ def store(tmp_path: Path) -> Iterator[DuckDBStore]:
 
 def _rows(result: MetricResult) -> dict[str, MetricRow]:
     return {"/".join(r.group.values()): r for r in result.rows}
-
-
-def _mark_wasted(store: DuckDBStore, *call_ids: str, audit: AuditRecord | None = None) -> None:
-    finding = Finding(
-        id="f1",
-        category="retry_loop",
-        severity=Severity.HIGH,
-        title="retry loop",
-        fix="stop retrying",
-        calls=tuple(FindingCall(c, None, WasteRole.WASTED) for c in call_ids),
-        wasted_tokens=1,
-        wasted_cost=Decimal("0.02"),
-    )
-    store.save_findings([finding], audit or AuditRecord("a1", datetime(2026, 10, 6), "", None, None))
 
 
 def test_token_efficiency_by_hand(store: DuckDBStore) -> None:
@@ -67,7 +53,7 @@ def test_token_efficiency_by_hand(store: DuckDBStore) -> None:
 
 
 def test_wasted_calls_from_an_audit_are_not_useful(store: DuckDBStore) -> None:
-    _mark_wasted(store, "c2")
+    mark_wasted(store, "c2")
     result = m.token_efficiency(store, ALL)
     assert result.total.value == pytest.approx(90 / 4070)
     assert not result.notes or WASTE_NOT_ASSESSED not in result.notes
@@ -80,7 +66,7 @@ def test_an_audit_of_one_team_or_one_period_does_not_assess_the_rest(store: Duck
     """An audit run with --where team=a since 09:00:30 says nothing of team b's calls, nor of c1 (09:00):
     only a selection it covers is assessed; any other says so in a note."""
     since = T0 + timedelta(seconds=30)
-    _mark_wasted(store, "c2", audit=AuditRecord("a2", datetime(2026, 10, 6), "team=a", since, None))
+    mark_wasted(store, "c2", audit=AuditRecord("a2", datetime(2026, 10, 6), "team=a", since, None))
     everything = m.token_efficiency(store, ALL)
     assert everything.total.details["waste_assessed"] is False
     assert WASTE_PARTLY_ASSESSED in everything.notes
@@ -320,7 +306,7 @@ def test_sources_detect_optional_tables(store: DuckDBStore) -> None:
     assert not sources.waste_assessed
     store.insert_outcomes([OutcomeEvent("call", "c1", T0, success=True)])
     assert detect(store).outcomes is not None
-    _mark_wasted(store, "c1")
+    mark_wasted(store, "c1")
     assert detect(store).waste_assessed
 
 
