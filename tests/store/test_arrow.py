@@ -109,3 +109,16 @@ def test_filters_select_by_utc_start_time(tmp_path: Path) -> None:
         assert [c.id for c in store.iter_calls(CallFilter(session_id="s0"))] == ["c0", "c2"]
         assert store.calls_table().num_rows == 5
         assert store.count() == 5
+
+
+def test_a_model_filter_matches_the_served_name_or_the_asked_one(tmp_path: Path) -> None:
+    """As ``--where model=`` matches: a call asked for by its short name and served under a dated one
+    is found by either (``GET /api/v1/calls?model=`` found it by the dated name alone)."""
+    dated = minimal_call(
+        "d1", started_at=T0, request_model="gpt-4.1-mini", response_model="gpt-4.1-mini-2025-04-14"
+    )
+    other = minimal_call("o1", started_at=T0, request_model="gpt-4o", response_model="gpt-4o-2024-08-06")
+    with fresh(tmp_path) as store:
+        store.insert_calls([dated, other])
+        for name in ("gpt-4.1-mini", "gpt-4.1-mini-2025-04-14"):
+            assert [c.id for c in store.iter_calls(CallFilter(model=name))] == ["d1"], name

@@ -39,8 +39,9 @@ def filter_sql(
         clauses.append("provider = ?")
         params.append(f.provider)
     if with_model and f.model is not None:
-        clauses.append("coalesce(nullif(response_model, ''), request_model) = ?")
-        params.append(f.model)
+        # the model that served the call, or the name it was asked by (as `--where model=` matches)
+        clauses.append("(coalesce(nullif(response_model, ''), request_model) = ? OR request_model = ?)")
+        params += [f.model, f.model]
     return " AND ".join(clauses), params
 
 
