@@ -548,3 +548,21 @@ def test_sdk_record_spans_that_cannot_be_kept_are_rejected_records_naming_the_at
         "tokenomy.outcome.target",
     ]
     assert (store.charges_table().num_rows, store.events_count("outcomes")) == (0, 1)
+
+
+def test_a_span_sent_with_snake_case_keys_is_rejected_naming_the_key() -> None:
+    """OTLP/JSON writes lowerCamelCase; read as such, a span sent with its proto names (``trace_id``,
+    ``start_time_unix_nano``) lost its ids and times without a word and was stored outside any
+    trace and any period."""
+    good = samples.span("7000000000000001", "chat", {"gen_ai.request.model": "gpt-4o"})
+    snake = {
+        {"traceId": "trace_id", "spanId": "span_id", "startTimeUnixNano": "start_time_unix_nano"}.get(k, k): v
+        for k, v in samples.span("7000000000000002", "chat", {"gen_ai.request.model": "gpt-4o"}).items()
+    }
+    found = list(decode_json(samples.otlp_request([good, snake]), "t.json"))
+    errors = [str(e) for e in found if isinstance(e, RecordError)]
+    assert errors == [
+        "t.json: record 2, field 'resourceSpans[0].scopeSpans[0].spans[1].trace_id': OTLP/JSON names "
+        "fields in lowerCamelCase: send 'traceId'"
+    ]
+    assert [s.span_id for s in found if isinstance(s, Span)] == ["7000000000000001"]

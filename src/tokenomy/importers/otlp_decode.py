@@ -210,9 +210,23 @@ def spans_lost(error: RecordError) -> int:
     return 0 if isinstance(error, EntryError) else 1
 
 
+_SNAKE_KEYS: Final = {
+    "trace_id": "traceId",
+    "span_id": "spanId",
+    "parent_span_id": "parentSpanId",
+    "start_time_unix_nano": "startTimeUnixNano",
+    "end_time_unix_nano": "endTimeUnixNano",
+}
+"""A span's proto field names, which OTLP/JSON writes in lowerCamelCase: read as such, a span sent
+with them would lose its ids and times without a word (a call stored outside any trace and period)."""
+
+
 def _json_span(span: Any, resource: Mapping[str, Any], scope: Any, record: int) -> Span:
     if not isinstance(span, Mapping):
         raise FieldError("(span)", "expected a Span object")
+    snake = next((key for key in _SNAKE_KEYS if key in span and _SNAKE_KEYS[key] not in span), None)
+    if snake is not None:
+        raise FieldError(snake, f"OTLP/JSON names fields in lowerCamelCase: send '{_SNAKE_KEYS[snake]}'")
     status: Mapping[str, Any] = span["status"] if isinstance(span.get("status"), Mapping) else {}
     return Span(
         trace_id=decode_id(span.get("traceId"), TRACE_ID_BYTES, "traceId"),
