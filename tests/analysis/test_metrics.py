@@ -14,7 +14,7 @@ import pytest
 
 from tests.analysis.builders import T0, call, cost, hand_store, mark_wasted, usage
 from tokenomy.analysis import metrics as m
-from tokenomy.analysis.dimensions import Scope
+from tokenomy.analysis.dimensions import Grouping, Scope
 from tokenomy.analysis.grouped import Selection
 from tokenomy.analysis.results import MetricResult, MetricRow, jsonable, per_unit
 from tokenomy.analysis.sources import WASTE_NOT_ASSESSED, WASTE_PARTLY_ASSESSED, detect
@@ -75,6 +75,13 @@ def test_an_audit_of_one_team_or_one_period_does_not_assess_the_rest(store: Duck
     assert (audited.total.details["waste_assessed"], audited.notes) == (True, ())
     earlier = Selection(Scope(since=since - timedelta(days=1), where=(("team", ("a",)),)))  # c1 too
     assert WASTE_PARTLY_ASSESSED in m.completion_efficiency(store, earlier).notes
+    # by team since 09:00:30: team a's row is assessed, team b's is not, nor the total
+    rows = m.token_efficiency(store, Selection(Scope(since=since), Grouping(("team",))))
+    assert {"/".join(r.group.values()): r.details["waste_assessed"] for r in rows.rows} == {
+        "a": True,
+        "b": False,
+    }
+    assert rows.total.details["waste_assessed"] is False
 
 
 def test_ratios_by_hand(store: DuckDBStore) -> None:

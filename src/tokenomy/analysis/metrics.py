@@ -84,9 +84,11 @@ def token_efficiency(
         "filler_known": count_if("c.filler_tokens IS NOT NULL"),
     }
     grouped = grouped_calls(store, src, selection, aggs)
-    assessed = src.waste_assessed and src.assessed(selection.scope)
 
     def compute(raw: Mapping[str, Any]) -> MetricRow:
+        scope = selection.scope  # a row's group narrows it: an audit of team a assesses team a's row
+        for name, value in raw["group"].items():
+            scope = scope.with_where(name, (str(value),))
         row = quotient(
             raw,
             "useful",
@@ -98,7 +100,7 @@ def token_efficiency(
         details = {
             "failed_calls": raw["failed"],
             "wasted_calls": raw["wasted"],
-            "waste_assessed": assessed,
+            "waste_assessed": src.waste_assessed and src.assessed(scope),
         }
         details["filler_measured"] = share(raw["filler_known"], raw["calls"])
         return with_details(row, details)
