@@ -296,19 +296,19 @@ def call_from_native(obj: Mapping[str, Any]) -> Call:
     if not isinstance(obj, Mapping):
         raise FieldError("(record)", f"expected a JSON object, got {type(obj).__name__}")
     values: dict[str, Any] = {"id": _required_str(obj, "id")}
-    for name in STR_FIELDS:
-        values[name] = _opt_str(obj, name)
+    values.update({name: _opt_str(obj, name) for name in STR_FIELDS})
     # a classification only: free text there (an exception's message) can quote the prompt or a key
     values["error_type"] = error_kind(values["error_type"])
-    for name in INT_FIELDS:
-        values[name] = _opt_int(obj, name, minimum=0)
-    for name in FLOAT_FIELDS:
-        values[name] = _opt_float(obj, name)
+    values.update({name: _opt_int(obj, name, minimum=0) for name in INT_FIELDS})
+    values.update({name: _opt_float(obj, name) for name in FLOAT_FIELDS})
     values["started_at"], values["ended_at"] = _opt_time(obj, "started_at"), _opt_time(obj, "ended_at")
     values["operation"] = _opt_str(obj, "operation") or "chat"
     values["streamed"], values["batch"] = _opt_bool(obj, "streamed"), bool(_opt_bool(obj, "batch"))
     values["status"] = _enum(Status, _default(obj.get("status"), "ok"), "status")
     values["usage"] = usage_from_native(obj.get("usage"), "usage")
+    filler, visible = values["filler_tokens"], values["usage"].output_visible
+    if filler is not None and visible is not None and filler > visible:  # metrics would go negative
+        raise FieldError("filler_tokens", f"{filler} is more than the call's visible output ({visible})")
     values["prefix_hashes"] = tuple(_str_list(obj.get("prefix_hashes"), "prefix_hashes"))
     values["tool_uses"] = tuple(_tool_uses(obj.get("tool_uses")))
     values["attribution"] = attribution_from_native(obj.get("attribution"), "attribution")

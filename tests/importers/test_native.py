@@ -163,6 +163,24 @@ def test_negative_money_is_rejected_on_the_sql_path_and_the_per_line_path_alike(
     assert store.charges_table().num_rows == 0
 
 
+def test_filler_beyond_the_visible_output_is_rejected_on_both_paths(
+    store: DuckDBStore, pricer: Pricer, tmp_path: Path
+) -> None:
+    """Filler is part of the visible output: more of it than the output would make token efficiency
+    negative. Rejected by name, on the SQL fast path's file as on the per-line one."""
+    visible = samples.native_call("f-0")["usage"]["output_visible"]
+    lines = [
+        samples.native_call("f-1", filler_tokens=visible + 1),
+        samples.native_call("f-2", filler_tokens=visible),
+    ]
+    for name, extra in (("fast.jsonl", []), ("slow.jsonl", [OUTCOME])):
+        summary = run(store, pricer, write_lines(tmp_path / name, [*lines, *extra]))
+        [error] = summary.files[0].errors
+        assert (error.field, error.record) == ("filler_tokens", 1), name
+        assert f"{visible + 1} is more than the call's visible output ({visible})" in str(error)
+    assert set(calls(store)) == {"f-2"}
+
+
 def test_an_outcome_without_a_target_is_not_claimed(tmp_path: Path) -> None:
     path = write_lines(tmp_path / "o.jsonl", [{"type": "outcome", "id": "x", "at": "2026-01-01T00:00:00Z"}])
     assert NativeImporter().sniff(Source(path).sample()) == 0.0

@@ -262,6 +262,11 @@ def _call_scalars(sel: _Select) -> None:
 def _usage(sel: _Select) -> None:
     for name in _COUNTS:
         sel.integer(f"_u_{name}", f"r.usage.{name}")
+    filler, visible = (
+        f"TRY_CAST({v}::VARCHAR AS BIGINT)" for v in ("r.filler_tokens", "r.usage.output_visible")
+    )
+    # filler beyond the visible output: the Python path rejects the line, naming filler_tokens
+    sel.checks.append(f"({filler} IS NULL OR {visible} IS NULL OR {filler} <= {visible})")
     sel.enum("usage_kind", "r.usage.kind", tuple(k.value for k in Kind), Kind.REPORTED.value)
     counts = _seq("{", rf"{_JSTR}:\d{{1,18}}", "}")
     sel.shaped("server_tools", "r.usage.server_tools", counts, "MAP(VARCHAR, BIGINT)", "MAP {}")
