@@ -311,6 +311,43 @@ def thinks_unseen(body: Mapping[str, Any]) -> bool:
     )
 
 
+def budget_request(
+    body: Mapping[str, Any],
+    fields: BodyFields,
+    tools: Sequence[Mapping[str, Any]],
+    *,
+    provider: str | None,
+    attribution: Attribution,
+    session_id: str | None,
+) -> tuple[BudgetRequest, bool]:
+    """What a request body asks of a budget (the gateway's and ``instrument(budget=...)``'s alike), and
+    whether its input had to be reserved at its upper bound (:func:`counted_input`)."""
+    model = str(body["model"])
+    max_tokens, effort = requested(body, fields)
+    counted, bounded = counted_input(body, tools, model)
+    request = BudgetRequest(
+        model=model,
+        provider=provider,
+        input_tokens=counted,
+        max_tokens=max_tokens,
+        reasoning_effort=effort,
+        attribution=attribution,
+        session_id=session_id,
+        choices=choices(body, fields),  # each answer asked for (n, best_of) may write max_tokens
+        min_tokens=least_tokens(body, fields),  # above a thinking budget
+    )
+    return request, bounded
+
+
+def settled_output(usage: Usage, *, broken: bool, unseen: bool) -> Usage:
+    """The usage a reservation settles with: a stream broken before its usage (``broken``: failed,
+    its output counted from the text that came) of a request that may think unseen
+    (:func:`thinks_unseen`) has its output unknown, so charged at its bound; any other, as given."""
+    if broken and unseen:
+        return dataclasses.replace(usage, output_visible=None, reasoning=None, output_total=None)
+    return usage
+
+
 def _default_field(fields: BodyFields, model: str | None) -> tuple[str, ...]:
     """The field a limit goes in when the body set none: the surface's usual one (chat's
     ``max_tokens``, which OpenAI-compatible servers all read), or, for OpenAI's reasoning models,
@@ -353,10 +390,10 @@ class SdkTicket:
         as the gateway charges it (the text that came says nothing of the thinking before it)."""
         try:
             usage = call.usage if call is not None else Usage()
-            broken = call is not None and call.streamed and call.status is Status.ERROR and usage.estimated
-            if broken and self._unseen:
-                usage = dataclasses.replace(usage, output_visible=None, reasoning=None, output_total=None)
-            self._guard.settle(self._admitted, usage)
+            broken = (
+                call is not None and bool(call.streamed) and call.status is Status.ERROR and usage.estimated
+            )
+            self._guard.settle(self._admitted, settled_output(usage, broken=broken, unseen=self._unseen))
         except Exception as exc:  # runs on the sink's thread: never let it die
             LOG.warning("tokenomy budget: could not settle a call (%r); its reservation expires", exc)
 
@@ -373,28 +410,22 @@ class SdkBudget:
 
     def _request(self, shown: Shown) -> tuple[BudgetRequest, BodyFields] | None:
         fields = API_FIELDS.get(shown.api)
-        model = shown.body.get("model")
-        if fields is None or not isinstance(model, str):
+        if fields is None or not isinstance(shown.body.get("model"), str):
             return None
-        max_tokens, effort = requested(shown.body, fields)
-        counted, bounded = counted_input(shown.body, shown.tools, model)
+        request, bounded = budget_request(
+            shown.body,
+            fields,
+            shown.tools,
+            provider=shown.provider,
+            attribution=shown.attribution,
+            session_id=shown.session_id,
+        )
         if bounded:
             LOG.warning(
                 "tokenomy budget: could not count the input of a %s call; reserving %d (bytes)",
-                model,
-                counted,
+                request.model,
+                request.input_tokens,
             )
-        request = BudgetRequest(
-            model=model,
-            provider=shown.provider,
-            input_tokens=counted,
-            max_tokens=max_tokens,
-            reasoning_effort=effort,
-            attribution=shown.attribution,
-            session_id=shown.session_id,
-            choices=choices(shown.body, fields),
-            min_tokens=least_tokens(shown.body, fields),
-        )
         return request, fields
 
     def _ticket(self, shown: Shown, fields: BodyFields, admitted: Any) -> SdkTicket:

@@ -16,7 +16,6 @@ metered: :meth:`GatewayBudget.hard_applies` tells the app to refuse them.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections.abc import Mapping
@@ -26,15 +25,7 @@ from typing import Any
 from tokenomy.budgets.accounts import NO_MATCH, Matcher
 from tokenomy.budgets.admission import BudgetRequest, Downgrade, Rejection, Reservation
 from tokenomy.budgets.guard import BudgetGuard
-from tokenomy.budgets.sdk import (
-    API_FIELDS,
-    changes,
-    choices,
-    counted_input,
-    least_tokens,
-    requested,
-    thinks_unseen,
-)
+from tokenomy.budgets.sdk import API_FIELDS, budget_request, changes, settled_output, thinks_unseen
 from tokenomy.gateway.metering import CANCELLED, ERROR, Exchange
 from tokenomy.schema import Attribution, Call, Usage
 
@@ -77,28 +68,16 @@ class GatewayBudget:
     ) -> Admitted | Rejection | None:
         """Reserve for one request (embeddings: their input only); None for an API with no fields."""
         fields = API_FIELDS.get(api)
-        model = body.get("model")
-        if fields is None or not isinstance(model, str):
+        if fields is None or not isinstance(body.get("model"), str):
             return None
-        max_tokens, effort = requested(body, fields)
         raw_tools = body.get("tools")
         tools = [t for t in raw_tools if isinstance(t, Mapping)] if isinstance(raw_tools, list) else []
-        counted, bounded = counted_input(body, tools, model)
-        if bounded:
-            self._bounded(model, counted)
-        answer = await self.guard.areserve(
-            BudgetRequest(
-                model=model,
-                provider=provider,
-                input_tokens=counted,
-                max_tokens=max_tokens,
-                reasoning_effort=effort,
-                attribution=attribution,
-                session_id=session_id,
-                choices=choices(body, fields),  # each answer asked for (n, best_of) may write max_tokens
-                min_tokens=least_tokens(body, fields),  # above a thinking budget
-            )
+        request, bounded = budget_request(
+            body, fields, tools, provider=provider, attribution=attribution, session_id=session_id
         )
+        if bounded:
+            self._bounded(request.model, request.input_tokens)
+        answer = await self.guard.areserve(request)
         if isinstance(answer, Rejection):
             return answer
         return Admitted(answer, changes(body, fields, answer), bounded)
@@ -148,12 +127,5 @@ def settled_usage(exchange: Exchange, call: Call) -> Usage | int | None:
     """
     if exchange.status is None and exchange.end != CANCELLED:
         return None if exchange.unsent else 0
-    usage = call.usage
-    if (
-        exchange.end == ERROR
-        and exchange.streamed
-        and usage.estimated
-        and thinks_unseen(exchange.request or {})
-    ):
-        return dataclasses.replace(usage, output_visible=None, reasoning=None, output_total=None)
-    return usage
+    broken = exchange.end == ERROR and exchange.streamed and call.usage.estimated
+    return settled_output(call.usage, broken=broken, unseen=broken and thinks_unseen(exchange.request or {}))
