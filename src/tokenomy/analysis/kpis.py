@@ -144,15 +144,9 @@ def figures(
     }
     sessions = session_cost_row(raw)
     total = table.total
-    waste = (
-        None
-        if not src.waste_notes(scope)
-        else "waste assessed in part"
-        if src.waste_assessed
-        else "waste not assessed"
-    )
+    caveat = src.waste_caveat(scope)
     return Figures(
-        total.cost, total.calls, total.unpriced, sessions.value, sessions.reason, calls, total.charges, waste
+        total.cost, total.calls, total.unpriced, sessions.value, sessions.reason, calls, total.charges, caveat
     )
 
 

@@ -32,12 +32,18 @@ WASTE_PARTLY_ASSESSED: Final = (
     " the audits' scope count as not wasted (run `tokenomy audit` with the same --since, --until and --where)"
 )
 
+_WASTE_NOTES: Final = {
+    "waste not assessed": WASTE_NOT_ASSESSED,
+    "waste assessed in part": WASTE_PARTLY_ASSESSED,
+}
+"""Each caveat of :meth:`Sources.waste_caveat` as a metric's note says it."""
+
 
 @dataclass(frozen=True, slots=True)
 class Audited:
-    """The scope of one stored audit: its filters (``team=search``, empty for all calls) and period."""
+    """The scope of one stored audit: its filters (``team=search`` each, none for all calls) and period."""
 
-    where: str
+    filters: frozenset[str]
     start: datetime | None
     end: datetime | None
 
@@ -76,23 +82,29 @@ class Sources:
         scope's include, whose period (its ``--since``/``--until``, else its first and last call's
         start) holds the scope's calls. An audit of one team, or of a later week, or one run before
         newer calls came, leaves the other calls unassessed, not free of waste."""
-        wanted = set(_filters(";".join(f"{n}={','.join(v)}" for n, v in scope.where)))
+        wanted = {f"{name}={','.join(values)}" for name, values in scope.where}  # as audits store them
         first, last = self.calls_span
         since, until = as_utc(scope.since), as_utc(scope.until)
         since = first if since is None or (first is not None and first > since) else since
         end_in = last if until is None or (last is not None and last < until) else until
         return any(
-            set(_filters(audit.where)) <= wanted
+            audit.filters <= wanted
             and (audit.start is None or (since is not None and since >= audit.start))
             and (audit.end is None or (end_in is not None and end_in <= audit.end))
             for audit in self.audits
         )
 
+    def waste_caveat(self, scope: Scope) -> str | None:
+        """The caveat on waste over ``scope`` in a few words (a KPI tile's): ``waste not assessed`` (no
+        stored audit), ``waste assessed in part`` (none covers it), or None."""
+        if not self.waste_assessed:
+            return "waste not assessed"
+        return None if self.assessed(scope) else "waste assessed in part"
+
     def waste_notes(self, scope: Scope) -> list[str]:
         """The note a metric that reads waste carries for ``scope`` (none when an audit covers it)."""
-        if not self.waste_assessed:
-            return [WASTE_NOT_ASSESSED]
-        return [] if self.assessed(scope) else [WASTE_PARTLY_ASSESSED]
+        caveat = self.waste_caveat(scope)
+        return [] if caveat is None else [_WASTE_NOTES[caveat]]
 
     def calls_sql(self, dialect: Dialect, scope: ScopeSQL, columns: Sequence[str] = ()) -> str:
         """The selected calls (alias ``c``) with derived columns and ``columns`` appended.
@@ -177,11 +189,6 @@ def detect(store: Store) -> Sources:
     )
 
 
-def _filters(where: str) -> list[str]:
-    """An audit's filters as text (``team=search;feature=chat``), one item a filter."""
-    return [item for item in where.split(";") if item]
-
-
 def _calls_span(store: Store) -> tuple[datetime | None, datetime | None]:
     row = store.query("SELECT min(started_at) AS first, max(started_at) AS last FROM calls").to_pylist()[0]
     return as_utc(row["first"]), as_utc(row["last"])
@@ -194,7 +201,10 @@ def _audits(store: Store) -> tuple[Audited, ...]:
     rows = store.query(
         "SELECT DISTINCT coalesce(audit_scope, '') AS w, period_start AS s, period_end AS e FROM findings"
     ).to_pylist()
-    return tuple(Audited(r["w"], as_utc(r["s"]), as_utc(r["e"])) for r in rows)
+    # the audit's filters as it stored them: ``team=search;feature=chat``, one item a filter
+    return tuple(
+        Audited(frozenset(f for f in r["w"].split(";") if f), as_utc(r["s"]), as_utc(r["e"])) for r in rows
+    )
 
 
 def _empty(store: Store, table: str) -> bool:
