@@ -148,9 +148,10 @@ def sdk_records(spans: list[Span]) -> SdkRecords:
         problem: tuple[str, str] | None = None
         if CHARGE_MARKER in span.attributes:
             currency = not_usd(span.attributes.get(CURRENCY))
-            record = None if currency else charge_of(span)
             if currency:
                 problem = CURRENCY, f"charge {_str(span.attributes, CHARGE_MARKER)!r}: {currency}"
+            else:
+                record = charge_of(span)
         elif OUTCOME_MARKER in span.attributes:
             record = outcome_of(span)
             if record is not None and record.outcome == Outcome():

@@ -59,6 +59,7 @@ from tokenomy.schema import Attribution, Call, Content, Status, Usage
 from tokenomy.usage import ADAPTERS, Adapter, accumulate, detect, extract, iter_json_events
 from tokenomy.usage.base import Extracted
 from tokenomy.usage.ids import distinct_id
+from tokenomy.usage.ollama import is_error_line
 from tokenomy.usage.openai_responses import FAILURE
 from tokenomy.usage.sse import json_body
 from tokenomy.usage.stream import stream_kind
@@ -311,8 +312,7 @@ def _finished(events: list[Mapping[str, Any]], extracted: Extracted) -> bool:
 def _is_error(event: Mapping[str, Any]) -> bool:
     """Anthropic's ``{"type": "error", "error": {...}}``, an ``error`` object in a chat chunk, a Responses
     ``error`` event (``code`` at the top), or Ollama's line ``{"error": "<message>"}`` (its only key)."""
-    error = event.get("error")
-    return event.get("type") == "error" or isinstance(error, Mapping) or bool(error and len(event) == 1)
+    return event.get("type") == "error" or isinstance(event.get("error"), Mapping) or is_error_line(event)
 
 
 def _error_type(event: Mapping[str, Any]) -> str:

@@ -85,6 +85,12 @@ def _time(text: str | None) -> datetime | None:
         return None
 
 
+def is_error_line(event: Mapping[str, Any]) -> bool:
+    """True for the line an Ollama server writes when a stream fails: ``{"error": "<message>"}``, its
+    only key (a stream's error, not one of its pieces)."""
+    return len(event) == 1 and "error" in event
+
+
 def matches_event(event: Mapping[str, Any]) -> bool:
     """True for a line of an Ollama stream: a model, its time and a done flag; a running line with a
     message (``/api/chat``) or a piece of the response (``/api/generate``), the last one with its
@@ -113,7 +119,7 @@ class AnswerStream(EventAccumulator):
         self._tools: list[Any] = []
 
     def _feed(self, event: Mapping[str, Any]) -> None:
-        if "error" in event and len(event) == 1:  # the server's error line: the stream failed here
+        if is_error_line(event):  # the stream failed here: its error, read by the importers
             return
         message = mapping(event.get("message"))
         part = event if message is None else message
