@@ -329,14 +329,23 @@ def test_a_thinking_budget_follows_max_tokens_down_or_is_turned_off_below_anthro
 
 @pytest.mark.parametrize(
     ("model", "status", "charged"),
-    [("o3-mini", "error", 4_008), ("gpt-4o", "error", 10), ("o3-mini", "cancelled", 10)],
+    [
+        ("o3-mini", "error", 4_008),
+        ("o3-mini", "cancelled", 4_008),
+        ("gpt-4o", "error", 10),
+        ("gpt-4o", "cancelled", 10),
+        ("o3-mini", "ok", 4_008),
+        ("gpt-4o", "ok", 10),
+    ],
 )
-def test_the_sdk_settles_a_stream_broken_before_its_usage_as_the_gateway_does(
+def test_the_sdk_settles_a_stream_ended_before_its_usage_as_the_gateway_does(
     model: str, status: str, charged: int
 ) -> None:
-    """A reasoning model's stream failed before its usage (8 tokens in, 2 counted from the text that
-    came): charged its output at its bound (4,000 max_tokens), as the gateway does; another model's,
-    or one the caller left, what came."""
+    """A reasoning model's stream failed or left by the caller before its usage (8 tokens in, 2
+    counted from the text that came): charged its output at its bound (4,000 max_tokens), as the
+    gateway does (a caller stopping just before the usage would else pay for the text alone);
+    and so is one read to its end without usage (``include_usage`` not asked for); another model's,
+    what came."""
     from tokenomy.schema import Call, Kind, Status, Usage
 
     guard = BudgetGuard([policy(limit_tokens=100_000)], alerter=Alerter(quiet=True))

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -135,10 +136,11 @@ def test_a_request_no_budget_applies_to_goes_upstream_unchanged() -> None:
 
 
 @pytest.mark.parametrize(("sent", "status"), [(True, 504), (False, 504)])
-def test_a_request_that_timed_out_after_it_left_is_charged_its_input_and_one_that_never_left_is_not(
+def test_a_request_that_timed_out_after_it_left_is_charged_in_full_and_one_that_never_left_is_not(
     sent: bool, status: int
 ) -> None:
-    """The provider has a prompt that reached it, and bills its input even when its answer is late."""
+    """The provider has a prompt that reached it and may answer it to the end after the gateway
+    stopped waiting, and bill that: its reservation is charged in full, as the SDK charges it."""
 
     async def late(request: UpstreamRequest) -> UpstreamResponse:
         raise UpstreamError("timeout", "no answer in time", sent=sent)
@@ -147,20 +149,21 @@ def test_a_request_that_timed_out_after_it_left_is_charged_its_input_and_one_tha
     app, _transport = _gateway(team)
     app.proxy.transport = HandlerTransport(late)
     statuses = [_chat(app, 16)[0] for _ in range(60)]
-    if sent:  # about 8 input tokens charged each time: the budget runs out
+    if sent:  # about 8 input and 16 output tokens charged each time: the budget runs out
         assert statuses[0] == status
         assert 429 in statuses
-        assert 25 <= statuses.index(429) <= 40
+        assert 9 <= statuses.index(429) <= 14
     else:  # connecting timed out: nothing left, nothing charged, never refused
         assert statuses == [status] * 60
 
 
 @pytest.mark.parametrize("ending", ["cut", "malformed", "hangup", "web page"])
-def test_an_answer_that_began_is_charged_in_full_and_a_closed_connection_its_input(ending: str) -> None:
+def test_an_answer_that_began_or_never_came_is_charged_in_full_and_a_web_page_its_input(ending: str) -> None:
     """A 200 whose body is cut or is not JSON was billed by the provider, its usage unknown: the
-    reservation (the counted input and every answer's max_tokens) is charged in full, not released.
-    A connection closed after the request left, with no answer, is charged its counted input, and so
-    is a web page answered with 200 (a misrouted host: no provider billed an answer)."""
+    reservation (the counted input and every answer's max_tokens) is charged in full, not released,
+    and so is a connection closed after the request left, with no answer (the provider may answer it
+    to the end). A web page answered with 200 (a misrouted host: no provider billed an answer) is
+    charged its counted input."""
 
     async def broken(request: UpstreamRequest) -> UpstreamResponse:
         if ending == "hangup":
@@ -180,7 +183,7 @@ def test_an_answer_that_began_is_charged_in_full_and_a_closed_connection_its_inp
     statuses = [_chat(app, 16)[0] for _ in range(60)]
     assert statuses[0] == 502
     refused = statuses.index(429)
-    if ending in ("hangup", "web page"):  # about 8 input tokens a request
+    if ending == "web page":  # about 8 input tokens a request
         assert 25 <= refused <= 40
     else:  # about 8 input and 16 output tokens a request
         assert 9 <= refused <= 14
@@ -191,13 +194,24 @@ def _sse(*events: object) -> bytes:
     return b"".join(f"data: {json.dumps(event)}\n\n".encode() for event in events)
 
 
-@pytest.mark.parametrize(("broken", "model"), [(True, "o3-mini"), (False, "o3-mini"), (True, "gpt-4o")])
-def test_a_stream_broken_before_its_usage_is_charged_its_output_at_its_bound(
-    broken: bool, model: str
-) -> None:
-    """A reasoning model thinks before its first visible token, unseen: a stream cut before its usage
-    arrived is charged every answer's max_tokens, not the one token of text that came (a stream that
-    ends with its usage is charged that usage; another model's cut stream, the text that came)."""
+@pytest.mark.parametrize(
+    ("ending", "model"),
+    [
+        ("cut", "o3-mini"),
+        ("left", "o3-mini"),
+        ("no usage", "o3-mini"),
+        ("whole", "o3-mini"),
+        ("cut", "gpt-4o"),
+        ("left", "gpt-4o"),
+        ("no usage", "gpt-4o"),
+    ],
+)
+def test_a_stream_ended_before_its_usage_is_charged_its_output_at_its_bound(ending: str, model: str) -> None:
+    """A reasoning model thinks before its first visible token, unseen: a stream cut, or left by its
+    client, before its usage arrived, or ended by an upstream that sends none, is charged every
+    answer's max_tokens, not the one token of text that came (else a client could stop reading just
+    before the usage and be charged the text alone). A stream that ends with its usage is charged
+    that usage; another model's, the text that came."""
     head = {"id": "chatcmpl-9", "object": "chat.completion.chunk"}
     text = _sse({**head, "choices": [{"index": 0, "delta": {"role": "assistant", "content": "x"}}]})
     usage = {"prompt_tokens": 8, "completion_tokens": 1, "total_tokens": 9}
@@ -206,30 +220,64 @@ def test_a_stream_broken_before_its_usage_is_charged_its_output_at_its_bound(
     async def stream(request: UpstreamRequest) -> UpstreamResponse:
         async def body() -> AsyncIterator[bytes]:
             yield text
-            if broken:
+            if ending == "cut":
                 raise UpstreamError("protocol", "the upstream closed the connection mid-stream")
-            yield end
+            yield b"data: [DONE]\n\n" if ending == "no usage" else end
 
         return UpstreamResponse(200, [(b"content-type", b"text/event-stream")], body())
+
+    async def leaving(app: Gateway, body: dict[str, object]) -> int | str:
+        """One request whose client goes at the answer's first chunk (its socket fails): "left", or
+        the status of an answer that is not a stream (a refusal)."""
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": "/v1/chat/completions",
+            "query_string": b"",
+            "headers": [(b"x-tokenomy-team", b"search")],
+        }
+        raw = [{"type": "http.request", "body": json.dumps(body).encode(), "more_body": False}]
+        status = [0]
+
+        async def receive() -> MutableMapping[str, Any]:
+            if raw:
+                return raw.pop()
+            await asyncio.sleep(3600)
+            return {"type": "http.disconnect"}
+
+        async def send(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            elif message.get("body") and status[0] == 200:
+                raise OSError("the client closed its connection")
+
+        await app(scope, receive, send)
+        return "left" if status[0] == 200 else status[0]
 
     team = Policy("t", Decimal(300), Unit.TOKENS, Scope.TEAM, match="search", window=Window.DAY)
     app, _transport = _gateway(team)
     app.proxy.transport = HandlerTransport(stream)
-    request = {"model": model, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 16}
+    request = {
+        "model": model,
+        "messages": [{"role": "user", "content": "hi"}],
+        "max_tokens": 16,
+        "stream": True,
+    }
     statuses: list[int | str] = []
     for _ in range(60):
-        call = asgi_call(
-            app, "/v1/chat/completions", {**request, "stream": True}, {"X-Tokenomy-Team": "search"}
-        )
+        if ending == "left":
+            statuses.append(asyncio.run(leaving(app, request)))
+            continue
+        call = asgi_call(app, "/v1/chat/completions", request, {"X-Tokenomy-Team": "search"})
         try:
             statuses.append(asyncio.run(call).status)
         except UpstreamError:  # the gateway closes the client's connection as the upstream did
             statuses.append("cut")
-    if broken and model == "o3-mini":  # about 8 input and 16 output tokens a request
+    if ending != "whole" and model == "o3-mini":  # about 8 input and 16 output tokens a request
         assert 9 <= statuses.index(429) <= 14
-        assert set(statuses[: statuses.index(429)]) == {"cut"}
+        assert set(statuses[: statuses.index(429)]) == {ending if ending in ("cut", "left") else 200}
     else:  # 9 tokens a request, as reported or counted from what came
-        assert statuses[:30] == ["cut" if broken else 200] * 30
+        assert statuses[:30] == [ending if ending in ("cut", "left") else 200] * 30
 
 
 def test_a_thinking_budget_is_lowered_with_max_tokens_and_never_below_anthropics_least() -> None:

@@ -25,7 +25,7 @@ from tokenomy.budgets.admission import BudgetRequest, Downgrade, Rejection, Rese
 from tokenomy.budgets.alerts import LOG
 from tokenomy.budgets.guard import BudgetGuard
 from tokenomy.errors import BudgetExceeded, TokenomyError
-from tokenomy.schema import Attribution, Call, Status, Usage
+from tokenomy.schema import Attribution, Call, Usage
 from tokenomy.tokens import count, count_messages, count_tools
 
 
@@ -339,11 +339,12 @@ def budget_request(
     return request, bounded
 
 
-def settled_output(usage: Usage, *, broken: bool, unseen: bool) -> Usage:
-    """The usage a reservation settles with: a stream broken before its usage (``broken``: failed,
-    its output counted from the text that came) of a request that may think unseen
-    (:func:`thinks_unseen`) has its output unknown, so charged at its bound; any other, as given."""
-    if broken and unseen:
+def settled_output(usage: Usage, *, streamed: bool, unseen: bool) -> Usage:
+    """The usage a reservation settles with: a stream whose usage never arrived (its output counted
+    from the text that came: failed, left by its reader, or never asked for its usage) of a request
+    that may think unseen (:func:`thinks_unseen`) has its output unknown, so charged at its bound;
+    any other, as given."""
+    if streamed and unseen and usage.estimated:
         return dataclasses.replace(usage, output_visible=None, reasoning=None, output_total=None)
     return usage
 
@@ -385,15 +386,14 @@ class SdkTicket:
         return self._admitted
 
     def settle(self, call: Call | None) -> None:
-        """Settle with the call's usage (unknown usage charges the reservation in full); a stream that
-        failed before its usage, of a request that may think unseen, is charged its output at its bound,
-        as the gateway charges it (the text that came says nothing of the thinking before it)."""
+        """Settle with the call's usage (unknown usage charges the reservation in full); a stream
+        whose usage never arrived (failed, left, or not asked for), of a request that may think
+        unseen, is charged its output at its bound, as the gateway charges it (the text that came
+        says nothing of the thinking before it)."""
         try:
             usage = call.usage if call is not None else Usage()
-            broken = (
-                call is not None and bool(call.streamed) and call.status is Status.ERROR and usage.estimated
-            )
-            self._guard.settle(self._admitted, settled_output(usage, broken=broken, unseen=self._unseen))
+            streamed = call is not None and bool(call.streamed)
+            self._guard.settle(self._admitted, settled_output(usage, streamed=streamed, unseen=self._unseen))
         except Exception as exc:  # runs on the sink's thread: never let it die
             LOG.warning("tokenomy budget: could not settle a call (%r); its reservation expires", exc)
 

@@ -6,7 +6,8 @@ guard for the worst case (counted input + ``max_tokens``) and either refuses (th
 admitted: the granted ``max_tokens`` (always sent: it bounds the spend), and for a soft downgrade
 the cheaper model and reasoning effort, in the API's own field names. When the exchange ends,
 whichever way (completed, upstream error, cut stream, client gone), it is settled with the usage
-the gateway metered; an exchange that got no answer at all releases its reservation.
+the gateway metered (:func:`settled_usage`): a request that never left releases its reservation,
+and one that left and got no answer is charged it in full.
 
 Embeddings reserve their counted input with no output (a spent hard budget refuses them too).
 When the input cannot be counted, the reservation uses a safe upper bound (the UTF-8 byte length
@@ -26,11 +27,13 @@ from tokenomy.budgets.accounts import NO_MATCH, Matcher
 from tokenomy.budgets.admission import BudgetRequest, Downgrade, Rejection, Reservation
 from tokenomy.budgets.guard import BudgetGuard
 from tokenomy.budgets.sdk import API_FIELDS, budget_request, changes, settled_output, thinks_unseen
-from tokenomy.gateway.metering import CANCELLED, ERROR, Exchange
+from tokenomy.gateway.metering import Exchange
 from tokenomy.schema import Attribution, Call, Usage
 
 log = logging.getLogger("tokenomy.gateway")
 _WARN_EVERY = 60.0
+MALFORMED = "upstream_malformed"
+"""The error type of an answer that is not the provider's JSON (a web page, say)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,16 +119,20 @@ class GatewayBudget:
 def settled_usage(exchange: Exchange, call: Call) -> Usage | int | None:
     """What an exchange's reservation is settled with (:meth:`GatewayBudget.settle`).
 
-    * no answer (no status) and not cancelled: released when the request never left (no
-      connection); else its counted input is charged (0 output): the provider has the prompt, after
-      a timeout or a connection closed before the answer, and may bill it;
-    * a stream broken before its usage (cut by the upstream, an error event) of a request that may
-      think unseen (:func:`tokenomy.budgets.sdk.thinks_unseen`): its output at its bound, since the
-      text that came says nothing of the thinking before it;
+    * no answer (no status): released when the request never left (no connection); a web page
+      answered in the provider's place (a misrouted host: no provider billed an answer) is charged
+      its counted input (0 output); else (timed out, connection lost after the request left) its
+      reservation in full: the provider has the prompt and may answer it to the end, and bill that;
+    * a stream whose usage never arrived (cut by the upstream, an error event, the client gone, an
+      upstream that ignores ``include_usage``) of a request that may think unseen
+      (:func:`tokenomy.budgets.sdk.thinks_unseen`): its output at its bound, since the text that
+      came says nothing of the thinking before it;
     * otherwise the metered usage (a plain answer that began and broke has an unknown usage: its
-      reservation is charged in full).
+      reservation is charged in full; another stream whose usage never arrived, what came).
     """
-    if exchange.status is None and exchange.end != CANCELLED:
-        return None if exchange.unsent else 0
-    broken = exchange.end == ERROR and exchange.streamed and call.usage.estimated
-    return settled_output(call.usage, broken=broken, unseen=broken and thinks_unseen(exchange.request or {}))
+    if exchange.status is None:
+        if exchange.unsent:
+            return None
+        return 0 if exchange.error_type == MALFORMED else Usage()
+    unseen = exchange.streamed and thinks_unseen(exchange.request or {})
+    return settled_output(call.usage, streamed=exchange.streamed, unseen=unseen)

@@ -27,7 +27,7 @@ from tokenomy.capture.shapes import ShapeMemo
 from tokenomy.capture.sink.core import Sink
 from tokenomy.errors import error_object_kind
 from tokenomy.gateway.attribution import PREFIX, from_headers
-from tokenomy.gateway.budget import Admitted, GatewayBudget, settled_usage
+from tokenomy.gateway.budget import MALFORMED, Admitted, GatewayBudget, settled_usage
 from tokenomy.gateway.building import LoopBuilder
 from tokenomy.gateway.encoding import Decoder, decoded, decoder, encodings
 from tokenomy.gateway.formats import Surface, WireFormat, bearer, carries_output
@@ -340,7 +340,7 @@ class Proxy:
             self.metrics.upstream_error("status")
             exchange.error_type = _error_type(body, response.headers) or f"http_{response.status}"
         elif (parsed := _body_json(body, response.headers)) is _NOT_JSON:
-            exchange.end, exchange.error_type = ERROR, "upstream_malformed"
+            exchange.end, exchange.error_type = ERROR, MALFORMED
             exchange.status = response.status if _says_json(response.headers, body) else None
             self.metrics.upstream_error("malformed")
             message = (
