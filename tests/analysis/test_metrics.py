@@ -84,6 +84,21 @@ def test_an_audit_of_one_team_or_one_period_does_not_assess_the_rest(store: Duck
     assert rows.total.details["waste_assessed"] is False
 
 
+def test_an_audit_that_found_no_waste_assesses_the_calls_it_covers(store: DuckDBStore) -> None:
+    """A clean audit of team a says its calls wasted nothing: team a reads as assessed (no note), with
+    the same efficiency as before; team b and the whole store, which it did not cover, in part only."""
+    before = m.token_efficiency(store, Selection(Scope(where=(("team", ("a",)),))))
+    assert WASTE_NOT_ASSESSED in before.notes
+    store.save_findings([], AuditRecord("clean", datetime(2026, 10, 6), "team=a", None, None))
+    team_a = m.token_efficiency(store, Selection(Scope(where=(("team", ("a",)),))))
+    assert (team_a.total.details["waste_assessed"], team_a.notes) == (True, ())
+    assert team_a.total.value == pytest.approx(290 / 3950)
+    assert team_a.total.details["wasted_calls"] == 0
+    everything = m.token_efficiency(store, ALL)
+    assert everything.total.details["waste_assessed"] is False
+    assert WASTE_PARTLY_ASSESSED in everything.notes
+
+
 def test_ratios_by_hand(store: DuckDBStore) -> None:
     ratio = m.output_to_input_ratio(store, ALL).total
     assert ratio.value == pytest.approx(470 / 4200)

@@ -78,3 +78,41 @@ def test_an_audit_replaces_only_the_audits_it_covers(tmp_path: Path) -> None:
         assert store.save_findings([_finding("f4", "a4")], _record("a4", DAY1, DAY3)) == 2
         audits = store.query("SELECT DISTINCT audit_id FROM finding_calls ORDER BY 1").column(0).to_pylist()
     assert audits == ["a3", "a4"]
+    with open_store(tmp_path / "s.duckdb") as store:
+        stored = store.query("SELECT audit_id, findings FROM audits ORDER BY 1").to_pylist()
+    assert stored == [{"audit_id": "a3", "findings": 1}, {"audit_id": "a4", "findings": 1}]
+
+
+def test_an_audit_that_found_nothing_is_stored_and_replaces_the_audits_it_covers(tmp_path: Path) -> None:
+    """A clean audit is kept in ``audits`` (reports then read its calls as assessed, wasting nothing)
+    and, like any audit, removes the stale findings of the earlier audits it covers."""
+    with open_store(tmp_path / "s.duckdb") as store:
+        store.save_findings([_finding("f1", "a1")], _record("a1", DAY1, DAY2))
+        assert store.save_findings([], _record("a2", DAY1, DAY3)) == 1
+        assert store.load_findings() == []
+        rows = store.query("SELECT audit_id, audit_scope, period_start, period_end, findings FROM audits")
+    assert rows.to_pylist() == [
+        {"audit_id": "a2", "audit_scope": "", "period_start": DAY1, "period_end": DAY3, "findings": 0}
+    ]
+
+
+def test_a_store_made_before_the_audits_table_gains_its_audits_from_their_findings(tmp_path: Path) -> None:
+    path = tmp_path / "s.duckdb"
+    with open_store(path) as store:
+        store.save_findings([_finding("f1", "a1"), _finding("f2", "a1")], _record("a1", DAY1, DAY2, "team=x"))
+        con = store._con  # the store as a tokenomy before 0009 left it
+        con.execute("DROP TABLE audits")
+        con.execute("DELETE FROM _migrations WHERE name = '0009_audits'")
+    with open_store(path) as store:
+        rows = store.query("SELECT * FROM audits").to_pylist()
+        assert "0009_audits" in [name for name, _ in store.applied_migrations()]
+    assert rows == [
+        {
+            "audit_id": "a1",
+            "audit_scope": "team=x",
+            "created_at": DAY2,
+            "period_start": DAY1,
+            "period_end": DAY2,
+            "findings": 2,
+        }
+    ]

@@ -8,6 +8,8 @@ Beyond ``calls`` and ``charges``, a store may hold (depending on its migrations)
   (superseded retries, truncated attempts, repeated tool calls), while calls that wasted only
   part of their tokens (filler, a bloated prompt, a missed cache) are listed elsewhere and stay
   useful;
+* ``audits``: each stored audit's filters and period, one that found nothing included (a store
+  made before that table has the audits whose findings it holds);
 * ``spans``: non-LLM trace spans (agents, tools), for session trees.
 
 :func:`detect` looks at the store's tables once; :meth:`Sources.calls_sql` is the ``calls``
@@ -26,7 +28,7 @@ from typing import Final
 from tokenomy.analysis.dimensions import Scope, ScopeSQL, as_utc
 from tokenomy.store.base import Dialect, Store
 
-WASTE_NOT_ASSESSED: Final = "waste not assessed: no audit has stored findings (run `tokenomy audit`)"
+WASTE_NOT_ASSESSED: Final = "waste not assessed: no audit is stored (run `tokenomy audit`)"
 WASTE_PARTLY_ASSESSED: Final = (
     "waste assessed in part only: no stored audit covers this period and these filters, so calls outside"
     " the audits' scope count as not wasted (run `tokenomy audit` with the same --since, --until and --where)"
@@ -62,7 +64,7 @@ class Sources:
 
     outcomes: Outcomes | None = None
     wasted_sql: str | None = None
-    """A query giving one ``call_id`` per wasted call, or None when no audit has run."""
+    """A query giving one ``call_id`` per wasted call, or None when no stored audit found any."""
     spans: tuple[str, ...] = ()
     """Columns of the ``spans`` table (empty when there is none)."""
     trace_sessions: bool = False
@@ -74,8 +76,8 @@ class Sources:
 
     @property
     def waste_assessed(self) -> bool:
-        """True when findings from an audit are available."""
-        return self.wasted_sql is not None
+        """True when an audit is stored (whether or not it found waste)."""
+        return bool(self.audits) or self.wasted_sql is not None
 
     def assessed(self, scope: Scope) -> bool:
         """True when a stored audit covers ``scope``: one run over all calls, or with filters the
@@ -179,13 +181,14 @@ def detect(store: Store) -> Sources:
     if outcomes is not None and _empty(store, "outcomes"):
         outcomes = None  # joining an empty table costs a pass over every call for nothing
     wasted = _wasted(store)
+    audits = _audits(store)
     return Sources(
         outcomes=outcomes,
         wasted_sql=wasted,
         spans=store.table_columns("spans"),
         trace_sessions=bool(orphans),
-        audits=_audits(store) if wasted is not None else (),
-        calls_span=_calls_span(store) if wasted is not None else (None, None),
+        audits=audits,
+        calls_span=_calls_span(store) if audits else (None, None),
     )
 
 
@@ -195,11 +198,15 @@ def _calls_span(store: Store) -> tuple[datetime | None, datetime | None]:
 
 
 def _audits(store: Store) -> tuple[Audited, ...]:
-    """The distinct scopes of the audits whose findings are stored."""
-    if not {"audit_scope", "period_start", "period_end"} <= set(store.table_columns("findings")):
-        return ()
+    """The distinct scopes of the stored audits (of those whose findings are stored, in a store with
+    no ``audits`` table)."""
+    table = "audits"
+    if not {"audit_scope", "period_start", "period_end"} <= set(store.table_columns(table)):
+        table = "findings"
+        if not {"audit_scope", "period_start", "period_end"} <= set(store.table_columns(table)):
+            return ()
     rows = store.query(
-        "SELECT DISTINCT coalesce(audit_scope, '') AS w, period_start AS s, period_end AS e FROM findings"
+        f"SELECT DISTINCT coalesce(audit_scope, '') AS w, period_start AS s, period_end AS e FROM {table}"
     ).to_pylist()
     # the audit's filters as it stored them: ``team=search;feature=chat``, one item a filter
     return tuple(

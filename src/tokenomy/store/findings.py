@@ -1,10 +1,11 @@
 """Waste findings in the embedded store: write an audit's findings, read them back.
 
-Two tables (migration ``0003_findings``): ``findings``, one row per finding, and
-``finding_calls``, one row per call of a finding. Saving an audit replaces the findings of the
-earlier audits with the same ``audit_scope`` (the filters it ran with) whose period lies inside
-the new audit's period, in one transaction, so re-running an audit never leaves stale findings
-behind and the ``call_ids`` other analyses read stay current.
+Three tables: ``findings``, one row per finding, and ``finding_calls``, one row per call of a
+finding (migration ``0003_findings``); ``audits``, one row per audit, one that found nothing
+included (``0009_audits``). Saving an audit replaces the earlier audits with the same
+``audit_scope`` (the filters it ran with) whose period lies inside the new audit's period, and
+their findings, in one transaction, so re-running an audit never leaves stale findings behind and
+the ``call_ids`` other analyses read stay current.
 """
 
 from __future__ import annotations
@@ -142,7 +143,7 @@ def _call_row(finding: Finding, call: FindingCall, audit: AuditRecord) -> dict[s
 
 
 _REPLACED: Final = """
-    SELECT DISTINCT audit_id FROM findings
+    SELECT audit_id FROM audits
     WHERE audit_scope = ? AND audit_id <> ?
       AND (?::TIMESTAMP IS NULL OR (period_start IS NOT NULL AND period_start >= ?::TIMESTAMP))
       AND (?::TIMESTAMP IS NULL OR (period_end IS NOT NULL AND period_end <= ?::TIMESTAMP))
@@ -163,10 +164,21 @@ def save(con: duckdb.DuckDBPyConnection, findings: Sequence[Finding], audit: Aud
     con.execute("BEGIN TRANSACTION")
     try:
         old = [r[0] for r in con.execute(_REPLACED, [audit.scope, audit.audit_id, *bounds]).fetchall()]
-        for name in ("findings", "finding_calls"):
+        for name in ("findings", "finding_calls", "audits"):
             con.execute(f"DELETE FROM {name} WHERE audit_id IN (SELECT unnest(?::VARCHAR[]))", [old])
         _insert(con, "findings", table)
         _insert(con, "finding_calls", calls)
+        con.execute(
+            "INSERT OR REPLACE INTO audits VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                audit.audit_id,
+                audit.scope,
+                audit.created_at,
+                audit.period_start,
+                audit.period_end,
+                len(findings),
+            ],
+        )
         con.execute("COMMIT")
     except duckdb.Error as exc:
         con.execute("ROLLBACK")

@@ -261,6 +261,27 @@ MODALITIES_COLUMN: Final = "ALTER TABLE calls ADD COLUMN modalities MAP(VARCHAR,
 ``<bucket>.<modality>``. Added after the table's last column, so a store made before it gains the
 column in the same place as a new one (empty on the rows it holds: all their tokens were text)."""
 
+AUDITS_DDL: Final = """
+CREATE TABLE audits (
+    audit_id VARCHAR PRIMARY KEY,
+    audit_scope VARCHAR NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    period_start TIMESTAMP,
+    period_end TIMESTAMP,
+    findings BIGINT NOT NULL
+)
+"""
+"""One row per stored audit, those that found nothing included: its filters, period and number of
+findings. Reports read it to tell which calls an audit has assessed (a clean audit says the calls it
+covers wasted nothing; without it they would read as never assessed)."""
+
+AUDITS_FILL: Final = """
+INSERT INTO audits
+SELECT audit_id, min(audit_scope), min(created_at), min(period_start), max(period_end), count(*)
+FROM findings GROUP BY audit_id
+"""
+"""The audits a store made before ``audits`` existed: those whose findings it holds."""
+
 MIGRATIONS: Final[tuple[Migration, ...]] = (
     Migration("0001_calls_and_charges", (CALLS_DDL, CHARGES_DDL)),
     Migration("0002_outcomes_and_spans", (OUTCOMES_DDL, SPANS_DDL)),
@@ -270,6 +291,7 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
     Migration("0006_session_days", (SESSION_DAYS_DDL, SESSION_DAYS_FILL, SESSION_DAYS_INDEX)),
     Migration("0007_no_free_text", NO_FREE_TEXT),
     Migration("0008_modalities", (MODALITIES_COLUMN,)),
+    Migration("0009_audits", (AUDITS_DDL, AUDITS_FILL)),
 )
 
 
