@@ -44,3 +44,27 @@ def test_a_misspelt_table_or_setting_is_refused(tmp_path: Path, text: str, said:
         _load(tmp_path, text)
     assert said in str(caught.value)
     assert str(tmp_path / "tokenomy.toml") in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("queue_size", 2.5),
+        ("queue_size", "2.5"),
+        ("batch_size", 0),
+        ("queue_size", True),
+        ("flush_interval", "nan"),
+        ("flush_interval", "inf"),
+    ],
+)
+def test_a_count_or_interval_that_is_not_one_is_refused_by_name(name: str, value: object) -> None:
+    """A count must be a whole positive number (``int(2.5)`` would make it 2, silently), an interval a
+    positive finite number of seconds."""
+    with pytest.raises(ConfigError, match=f"setting '{name}' must be a positive"):
+        load(env={}, **{name: value})
+
+
+def test_counts_and_intervals_given_as_text_are_read() -> None:
+    """The environment gives text: ``"5"`` is five, ``"0.5"`` seconds half of one."""
+    config = load(env={"TOKENOMY_QUEUE_SIZE": "5", "TOKENOMY_FLUSH_INTERVAL": "0.5"})
+    assert (config.queue_size, config.flush_interval) == (5, 0.5)

@@ -8,6 +8,7 @@ to whatever needs it; nothing reads settings from globals.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -208,8 +209,10 @@ def _coerce(name: str, value: Any) -> Any:
 def _number(name: str, value: Any, kind: type[int] | type[float]) -> int | float:
     try:
         number = kind(value) if not isinstance(value, bool) else None
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         number = None
-    if number is None or number <= 0:
+    if kind is int and isinstance(value, float) and value != number:
+        number = None  # 2.5 is not a count (int() would make it 2, silently)
+    if number is None or not 0 < number < math.inf:  # NaN and infinity too
         raise ConfigError(f"setting '{name}' must be a positive {kind.__name__}, got {value!r}")
     return number
