@@ -24,12 +24,12 @@ from tokenomy.analysis.waste.registry import DETECTORS
 from tokenomy.analysis.waste.walkthrough import SessionWalk, sample_sessions, walk
 from tokenomy.cli.audit_json import AuditReport, group_by, report_json
 from tokenomy.cli.options import (
-    UTC_TIME,
     check_period,
     config_option,
     db_option,
     option_value,
     out_option,
+    period_options,
     resolve,
 )
 from tokenomy.cli.progress import steps_bar
@@ -41,8 +41,7 @@ from tokenomy.store.duckdb_open import missing_store
 @click.command(name="audit")
 @db_option
 @config_option
-@click.option("--since", type=UTC_TIME, default=None, help="First UTC day (or time) to audit.")
-@click.option("--until", type=UTC_TIME, default=None, help="UTC day (or time) to stop before.")
+@period_options(" to audit")
 @click.option(
     "--by", type=click.Choice(ROUTE_KEYS), default=None, help="Also sum the findings per this dimension."
 )

@@ -12,7 +12,7 @@ import click
 from tokenomy.analysis.dimensions import Scope
 from tokenomy.analysis.grouped import Selection, grouped_charges
 from tokenomy.analysis.report import CHARGE_SUMS
-from tokenomy.cli.options import UTC_TIME, config_option, db_option, resolve
+from tokenomy.cli.options import config_option, db_option, period_options, resolve
 from tokenomy.cli.progress import percent_bar
 from tokenomy.store import EXPORT_FORMATS, CallFilter, open_store
 from tokenomy.store.base import Store
@@ -30,8 +30,7 @@ from tokenomy.store.base import Store
     help="jsonl: calls and charges; csv, parquet: calls only (one row per call).",
 )
 @click.option("--out", "-o", "out", default="-", show_default=True, help="Output file, or - for stdout.")
-@click.option("--since", type=UTC_TIME, default=None, help="First UTC day (or time) to include.")
-@click.option("--until", type=UTC_TIME, default=None, help="UTC day (or time) to stop before.")
+@period_options(" to include")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar (there is one on a terminal's stderr).")
 def command(
     *,

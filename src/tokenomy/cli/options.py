@@ -63,6 +63,21 @@ def db_option(func: F) -> F:
     )(func)
 
 
+def period_options(what: str = "") -> Callable[[F], F]:
+    """``--since`` and ``--until``: UTC days or times (ISO 8601) bounding the calls ``what`` reads
+    (``" to audit"``, say), the first included and the second excluded."""
+
+    def decorate(func: F) -> F:
+        func = click.option("--until", type=UTC_TIME, default=None, help="UTC day (or time) to stop before.")(
+            func
+        )
+        return click.option("--since", type=UTC_TIME, default=None, help=f"First UTC day (or time){what}.")(
+            func
+        )
+
+    return decorate
+
+
 def server_option(func: F) -> F:
     """``--server URL``: read through a running collector's API instead of the store file
     (or ``$TOKENOMY_SERVER``)."""

@@ -39,13 +39,13 @@ from tokenomy.analysis.summary import Summary, summary
 from tokenomy.cli import collector_report
 from tokenomy.cli.collector_client import CollectorClient
 from tokenomy.cli.options import (
-    UTC_TIME,
     check_period,
     collector_url,
     config_option,
     db_option,
     option_value,
     out_option,
+    period_options,
     resolve,
     server_option,
 )
@@ -81,8 +81,7 @@ calls that left a bucket or a total unreported (as the report table's column of 
 @db_option
 @server_option
 @config_option
-@click.option("--since", type=UTC_TIME, default=None, help="First UTC day (or time) to include.")
-@click.option("--until", type=UTC_TIME, default=None, help="UTC day (or time) to stop before.")
+@period_options(" to include")
 @click.option(
     "--by", "by", default=None, help="Dimensions to group by, comma separated: team,feature,model,tag:env..."
 )

@@ -16,12 +16,12 @@ from tokenomy.analysis.sessions import SessionRow, top_sessions
 from tokenomy.cli import collector_reads
 from tokenomy.cli.collector_client import CollectorClient
 from tokenomy.cli.options import (
-    UTC_TIME,
     check_period,
     collector_url,
     config_option,
     db_option,
     option_value,
+    period_options,
     resolve,
     server_option,
 )
@@ -39,8 +39,7 @@ from tokenomy.store import open_store
 )
 @click.option("--by", "by", default=None, help="Rank within each group of these dimensions: team,feature...")
 @click.option("--where", "where", multiple=True, help="Keep only dim=value (repeatable).")
-@click.option("--since", type=UTC_TIME, default=None, help="First UTC day (or time).")
-@click.option("--until", type=UTC_TIME, default=None, help="UTC day (or time) to stop before.")
+@period_options()
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True
 )
