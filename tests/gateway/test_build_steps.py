@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import itertools
 import random
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -315,6 +315,38 @@ def test_the_build_prices_from_the_pricer_s_memo_as_the_pricer_prices(model: str
     else:
         assert costs[0].total is None
         assert costs[0].reason
+
+
+@pytest.mark.parametrize(("hour", "peak"), [(19, False), (10, True)])
+def test_the_build_prices_a_model_whose_prices_change_during_the_day_at_its_start(
+    hour: int, peak: bool
+) -> None:
+    """DeepSeek's off-peak hours cost half: a call through the gateway at 19:00 UTC pays the
+    off-peak rate (as Pricer.price gives), not the day's peak, even once the day's rates are in
+    the pricer's memo."""
+    pricer = Pricer()
+    body = chat_completion("chatcmpl-1", "deepseek-chat", prompt=1_000_000, completion=0)
+    request = {"model": "deepseek-chat", "messages": [{"role": "user", "content": "hi"}]}
+    started = int(datetime(2025, 9, 4, hour, 0, tzinfo=UTC).timestamp()) * 10**9
+    costs = []
+    for _ in range(2):  # the second build finds the day's (peak) rates in the memo
+        exchange = Exchange(
+            SURFACES["/v1/chat/completions"],
+            "deepseek",
+            request,
+            Attribution(),
+            None,
+            started,
+            status=200,
+            parsed=body,
+            latency_ns=1_000_000,
+        )
+        call = build_call(exchange, pricer)
+        assert call.cost == Pricer().price(call)
+        costs.append(call.cost)
+    assert costs[0] == costs[1]
+    assert costs[0] is not None
+    assert costs[0].total == (Decimal("0.27") if peak else Decimal("0.135"))  # a million input tokens
 
 
 def test_a_pricer_subclass_prices_every_build_itself() -> None:

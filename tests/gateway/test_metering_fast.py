@@ -17,7 +17,7 @@ from tokenomy.gateway.metering import Exchange, build_call
 from tokenomy.importers import messages as messages_module
 from tokenomy.importers.messages import request_messages
 from tokenomy.importers.shape import shape_of
-from tokenomy.pricing import Pricer, compute
+from tokenomy.pricing import Pricer, Rates, compute
 from tokenomy.schema import Attribution, Call
 from tokenomy.usage import openai_chat
 from tokenomy.usage.openai_plain import plain_chat_parts
@@ -196,10 +196,19 @@ def test_the_fast_build_is_the_general_build(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(compute, "_PLANS", {})
 
     def price_by_keywords(  # noqa: PLR0917  (the positional entry's general twin)
-        self: Pricer, usage: Any, model: str, provider: str, day: Any, tier: str | None, latency: float | None
+        self: Pricer,
+        usage: Any,
+        model: str,
+        provider: str,
+        day: Any,
+        tier: str | None,
+        latency: float | None,
+        started: Any = None,
     ) -> Any:
+        found = self.lookup(model=model, provider=provider, at=day, service_tier=tier)
+        at = started if started is not None and isinstance(found, Rates) and found.by_time_of_day else day
         return self.price_usage(
-            usage, model=model, provider=provider, at=day, service_tier=tier, latency_ms=latency
+            usage, model=model, provider=provider, at=at, service_tier=tier, latency_ms=latency
         )
 
     monkeypatch.setattr(Pricer, "price_on_day", price_by_keywords)

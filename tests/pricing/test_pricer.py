@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,9 @@ import pytest
 import tokenomy.pricing
 from tokenomy.pricing import Pricer, Rates
 from tokenomy.schema import Call, Cost, Kind, Quality, Usage
+from tokenomy.store import open_store
+from tokenomy.store.arrow import calls_to_arrow
+from tokenomy.store.events import EventBatch
 from tokenomy.usage import accumulate
 
 D = Decimal
@@ -517,6 +521,45 @@ def test_time_of_day_prices_take_the_peak_by_date_and_the_exact_rate_by_instant(
     )
     assert off_peak.total == D("0.135")
     assert not off_peak.estimated
+
+
+def test_a_call_is_priced_at_its_start_times_rate_when_prices_change_during_the_day(
+    pricer: Pricer, tmp_path: Path
+) -> None:
+    """DeepSeek's off-peak hours (16:30 to 00:30 UTC) cost half: a call that started at 19:44 pays
+    the off-peak rate, exactly, not the day's peak as an upper bound; one at 10:00 pays the peak; a
+    call without a start time, today's peak, estimated. The store's import (SQL for every other
+    call) prices such calls the same way."""
+    usage = Usage.of(
+        input_uncached=1_206,
+        cache_read=33_792,
+        cache_write_5m=0,
+        cache_write_1h=0,
+        output_visible=302,
+        reasoning=0,
+    )
+    evening = Call(
+        id="e",
+        provider="deepseek",
+        request_model="deepseek-chat",
+        started_at=datetime(2025, 9, 4, 19, 44, 7),
+        usage=usage,
+    )
+    morning = evening.replace(id="m", started_at=datetime(2025, 9, 4, 10, 0, 0))
+    off_peak = pricer.price(evening)
+    # 1,206 x $0.135 + 33,792 x $0.035 + 302 x $0.55 per million
+    assert off_peak.total == D("0.00016281") + D("0.00118272") + D("0.0001661")
+    assert (off_peak.estimated, off_peak.reason) == (False, None)
+    assert pricer.price(morning).total == 2 * off_peak.total  # 0.27, 0.07 and 1.10 at the peak
+    unknown = pricer.price(evening.replace(id="u", started_at=None))
+    assert unknown.total == 2 * off_peak.total
+    assert unknown.estimated
+    with open_store(tmp_path / "s.duckdb") as store:
+        store.write_events(EventBatch(calls=calls_to_arrow([evening, morning])), pricer=pricer)
+        stored = {
+            r["id"]: r["cost_total"] for r in store.query("SELECT id, cost_total FROM calls").to_pylist()
+        }
+    assert stored == {"e": off_peak.total, "m": 2 * off_peak.total}
 
 
 def test_fallback_provider_serves_another_providers_model(pricer: Pricer) -> None:

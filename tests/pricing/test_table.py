@@ -234,7 +234,8 @@ def test_sql_join_on_the_price_table_equals_pricer_price_for_every_part() -> Non
     assert len(by_id) == len(calls)
     compared = unpriced = estimated = 0
     for call in calls:
-        cost = pricer.price(call)
+        assert call.started_at is not None
+        cost = pricer.price(call, at=call.started_at.date())  # the day's rates, the peak's for DeepSeek
         sql = by_id[call.id]
         if not cost.priced:
             assert sql["priced"] is False

@@ -27,7 +27,6 @@ MODELS: list[tuple[str | None, str | None]] = [
     ("anthropic", "claude-3-5-haiku-latest"),
     ("google", "gemini-2.5-pro"),  # long-context tiers
     ("google", "gemini-2.5-flash"),
-    ("deepseek", "deepseek-chat"),
     ("acme", "house-model"),  # priced by the overrides below, with a request fee and overhead
     ("nobody", "no-such-model"),  # unpriced
     (None, "gpt-4o"),
@@ -168,6 +167,10 @@ def test_rates_are_resolved_once_per_key(pricer: Pricer) -> None:
                 )
             },
             "a rate the catalog had to assume (1h cache writes at OpenAI)",
+        ),
+        (
+            {"provider": "deepseek", "request_model": "deepseek-chat"},
+            "prices that change during the day: priced at the call's start time",
         ),
     ],
 )

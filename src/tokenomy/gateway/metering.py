@@ -227,11 +227,12 @@ def build_call(exchange: Exchange, pricer: Pricer | None = None) -> Call:
         day, provider = started.date(), exchange.provider
         rates = pricer.asked.get((provider, priced, day, False, tier))  # price_on_day's own first step
         try:
-            if type(rates) is Rates and type(pricer) is Pricer:  # priced here: no interpreted frame
-                # between two compiled ones (a subclass's own price_on_day is always asked)
+            if type(rates) is Rates and type(pricer) is Pricer and not rates.notes:  # priced here: no
+                # interpreted frame between two compiled ones (a subclass's own price_on_day is always
+                # asked, and rates with a note may change during the day: priced at the start time)
                 cost = cost_of(usage, rates, latency_ms)
             else:  # price_usage(...) with these, positionally
-                cost = pricer.price_on_day(usage, priced, provider, day, tier, latency_ms)
+                cost = pricer.price_on_day(usage, priced, provider, day, tier, latency_ms, started)
         except TokenomyError:
             cost = None
     call = new_call(

@@ -34,7 +34,7 @@ from genai_prices.data_snapshot import DataSnapshot
 from genai_prices.data_units import unit_data
 from genai_prices.types import ModelInfo, ModelPrice, Provider, TieredPrices, TimeOfDateConstraint
 
-from tokenomy.pricing.rates import ZERO, Tier, per_token, quantize_rate
+from tokenomy.pricing.rates import TIME_OF_DAY, ZERO, Tier, per_token, quantize_rate
 from tokenomy.providers import from_model_prefix, maker_of
 from tokenomy.schema import MODALITIES
 
@@ -160,7 +160,7 @@ class Catalog:
             return seen[0], ()
         peak = max(seen, key=_peak_key)
         note = (
-            f"{found.model.id} prices vary by time of day: the peak rate is used for {when.isoformat()}, "
+            f"{found.model.id} {TIME_OF_DAY}: the peak rate is used for {when.isoformat()}, "
             "an upper bound (price with a timestamp for the exact rate)"
         )
         return peak, (note,)

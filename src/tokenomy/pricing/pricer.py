@@ -284,9 +284,12 @@ class Pricer:
         day: date,
         service_tier: str | None,
         latency_ms: float | None,
+        started: datetime | None = None,
     ) -> Cost:
         """``price_usage(usage, model=model, provider=provider, at=day, service_tier=service_tier,
-        latency_ms=latency_ms)`` for a date (not a datetime) and a call that is not a batch call.
+        latency_ms=latency_ms)`` for a date (not a datetime) and a call that is not a batch call; a
+        model whose prices change during the day is priced at ``started`` (the call's start, on
+        ``day``) when given.
 
         The same Cost in fewer steps, for the gateway's every call: the arguments positionally, the
         Rates straight from the memo of :meth:`lookup` (keyed by the model, provider, day and tier
@@ -297,10 +300,15 @@ class Pricer:
             found = self.lookup(model=model, provider=provider, at=day, service_tier=service_tier)
         if isinstance(found, Unpriced):
             return Cost.unpriced(found.reason, price_date=utc_day(day))
+        if started is not None and found.by_time_of_day:
+            found = self.lookup(model=model, provider=provider, at=started, service_tier=service_tier)
+            if isinstance(found, Unpriced):
+                return Cost.unpriced(found.reason, price_date=utc_day(day))
         return cost_of(usage, found, latency_ms)
 
     def price(self, call: Call, *, at: date | None = None) -> Cost:
-        """Price a call at the prices of its UTC start date (or of ``at``).
+        """Price a call at the prices of its UTC start date (or of ``at``); a model whose prices
+        change during the day (DeepSeek's off-peak hours) at those of its start time.
 
         The model is ``call.model`` (the response model, else the requested one); batch,
         service tier and latency come from the call.
@@ -309,9 +317,19 @@ class Pricer:
             return Cost.unpriced(
                 "the call names no model; record its request or response model", price_date=at
             )
-        day, note = at, None
+        day: date | datetime | None = at
+        note = None
         if day is None and call.started_at is not None:
             day = utc_day(call.started_at)
+            found = self.lookup(
+                model=call.model,
+                provider=call.provider,
+                at=day,
+                batch=call.batch,
+                service_tier=call.service_tier,
+            )
+            if isinstance(found, Rates) and found.by_time_of_day:
+                day = call.started_at  # the exact rate of its hour
         if day is None:
             day = datetime.now(UTC).date()
             note = "the call has no start time: today's prices used"

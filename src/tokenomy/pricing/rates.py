@@ -103,6 +103,9 @@ class Overhead:
 
 NO_OVERHEAD: Final = Overhead()
 
+TIME_OF_DAY: Final = "prices vary by time of day"
+"""Said by the note of Rates looked up for a day whose prices change during it (the peak taken)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Rates:
@@ -150,6 +153,12 @@ class Rates:
     def estimated(self) -> bool:
         """True when a price was assumed whatever the usage."""
         return bool(self.notes)
+
+    @property
+    def by_time_of_day(self) -> bool:
+        """True for a day's rates whose prices change during it (the peak taken, :data:`TIME_OF_DAY`):
+        a call's start time gives its exact rate."""
+        return any(TIME_OF_DAY in note for note in self.notes)
 
     def tier_for(self, input_tokens: int) -> Tier:
         """The tier for a call with ``input_tokens`` total input tokens (highest start below it)."""

@@ -15,7 +15,9 @@ Columns:
 * ``server_tool_rates``: map of server-tool unit to $ per use;
 * ``assumed_buckets``: buckets whose rate was assumed (a call with tokens there is estimated);
 * ``source``, ``price_date``, ``estimated`` (assumed whatever the usage), ``reason``,
-  ``catalog_model`` (the priced model) and ``context_window``.
+  ``catalog_model`` (the priced model) and ``context_window``;
+* ``by_time_of_day``: the day's prices change during it (the rates are its peak's): a call with a
+  start time is priced at that time's rates instead (:meth:`Pricer.price`).
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ SCHEMA: Final = pa.schema(
         ("reason", pa.string()),
         ("catalog_model", pa.string()),
         ("context_window", pa.int64()),
+        ("by_time_of_day", pa.bool_()),
     ]
 )
 
@@ -113,6 +116,7 @@ def _priced(key: PriceKey, rates: Rates) -> list[dict[str, Any]]:
         "reason": reason,
         "catalog_model": rates.model,
         "context_window": rates.context_window,
+        "by_time_of_day": rates.by_time_of_day,
     }
     rows = []
     for tier in rates.tiers:

@@ -12,9 +12,10 @@ rounded part is ``tokens * whole + (tokens * rest + 500000) // 10**6``, in 64-bi
 arithmetic happens once per key, never per call.
 
 What the store would price in Python (unknown buckets, server tools, data-quality flags, no start
-time), keys whose rates were assumed or that charge per second of latency, and amounts that could
-overflow 64 bits are not handled here: :meth:`ColumnPricer.price` returns None and the batch goes
-to the store's general path. A test prices varied calls both ways and requires the same columns.
+time), keys whose rates were assumed, charge per second of latency or change during the day, and
+amounts that could overflow 64 bits are not handled here: :meth:`ColumnPricer.price` returns None
+and the batch goes to the store's general path. A test prices varied calls both ways and requires
+the same columns.
 """
 
 from __future__ import annotations
@@ -79,7 +80,8 @@ class _KeyRates:
     estimated: bool
     reason: str | None
     simple: bool
-    """False when overhead depends on latency or a rate is missing."""
+    """False when overhead depends on latency, a rate is missing, or the prices change during the
+    day (a call is then priced at its start time's rates, in Python)."""
     assumed: frozenset[str] = frozenset()
     """Buckets whose rate was assumed: the store prices calls with tokens there in Python."""
 
@@ -220,7 +222,7 @@ def _key_rates(rows: list[dict[str, Any]]) -> _KeyRates:
     first = rows[0]
     if not first["priced"]:
         return _KeyRates(False, (), None, None, first["price_date"], False, first["reason"], True)
-    simple = not any(r["overhead_per_microsecond"] for r in rows)
+    simple = not any(r["overhead_per_microsecond"] or r.get("by_time_of_day") for r in rows)
     tiers = []
     for row in sorted(rows, key=lambda r: int(r["tier_start"])):
         rates = [row[f"rate_{b}"] for b in BUCKETS]

@@ -15,7 +15,8 @@ in the same statement that inserts it:
   ``CAST(tokens * rate AS DECIMAL(38, 12))``, plus the request fee and the overhead, the total
   being the sum of the parts, exactly as :func:`tokenomy.pricing.compute.cost_of` does;
 * every other call (unknown buckets, server tools, modality tokens, a rate the catalog had to assume,
-  per-second overhead without a latency, no start time) is stored without a cost and then priced by
+  per-second overhead without a latency, no start time, a model whose prices change during the
+  day) is stored without a cost and then priced by
   :meth:`Pricer.price` in Python (:func:`price_leftovers`), in the same transaction.
 """
 
@@ -99,7 +100,9 @@ def load_rates(con: duckdb.DuckDBPyConnection, pricer: PricerLike, keys: Iterabl
                     AS _overhead,
                 coalesce(overhead_per_microsecond, 0) <> 0 AS _per_us,
                 coalesce({odd}, false) AS _odd,
-                priced AND ({assumed} OR {odd} OR coalesce(overhead_per_microsecond, 0) <> 0) AS _special,
+                coalesce(by_time_of_day, false) AS _by_time,
+                priced AND ({assumed} OR {odd} OR coalesce(overhead_per_microsecond, 0) <> 0
+                            OR coalesce(by_time_of_day, false)) AS _special,
                 {", ".join(split)},
                 {", ".join(f"list_contains(assumed_buckets, '{b}') AS _a_{b}" for b in BUCKETS)}
             FROM _tokenomy_rates_arrow"""
@@ -129,8 +132,9 @@ def _how() -> str:
     """How the joined call is priced (:data:`_HOW`): its ``_pricing`` refined by its rate row.
 
     NULL leaves the call to Python: no rate row, a rate row with an assumed price for a bucket
-    the call has tokens in, an odd rate, per-second overhead and no latency, or more tokens than
-    the integer arithmetic holds.
+    the call has tokens in, an odd rate, per-second overhead and no latency, prices that change
+    during the day (priced at the call's start time there), or more tokens than the integer
+    arithmetic holds.
     """
     leftover = " OR ".join(f"(r._a_{b} AND s.{b} > 0)" for b in BUCKETS)
     too_many = " OR ".join(f"s.{b} > r._cap_{b}" for b in BUCKETS)
@@ -139,7 +143,7 @@ def _how() -> str:
              WHEN r.model IS NULL THEN NULL
              WHEN NOT r.priced THEN {_HOW["unpriced"]}
              WHEN s._pricing = 'full' AND r._special AND ({leftover}
-                  OR (r._per_us AND s.latency_ms IS NULL) OR r._odd) THEN NULL
+                  OR (r._per_us AND s.latency_ms IS NULL) OR r._odd OR r._by_time) THEN NULL
              WHEN s._pricing = 'full' AND ({too_many}) THEN NULL
              ELSE CASE s._pricing {codes} END END"""
 
