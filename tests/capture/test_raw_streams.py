@@ -91,6 +91,7 @@ def test_a_responses_stream_read_to_its_end_builds_the_same_call(
         assert call.usage.kind is Kind.ESTIMATED
         assert call.status is Status.ERROR  # the call failed, though the SDK raised nothing
         assert call.error_type == "server_error"  # the event's code
+        assert call.http_status == 200  # the answer's, as a chat stream failed by an error event keeps it
         return
     assert call.status is Status.OK
     assert call.usage.kind is Kind.REPORTED

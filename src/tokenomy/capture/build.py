@@ -227,7 +227,9 @@ def _result(captured: Captured, extracted: Extracted | None) -> dict[str, Any]:
         out["finish_reason"], out["tool_uses"] = extracted.finish_reason, extracted.tool_uses
         failure = extracted.extra.get(FAILURE)
         if error is None and isinstance(failure, str):  # a Responses answer that failed, or its error event
-            out["status"], out["error_type"] = Status.ERROR, failure
+            # the SDK read it as an answer: it came with a success status (OpenAI's 200), kept as a
+            # stream failed by an error the SDK raises keeps it (ErrorInfo's answered status)
+            out["status"], out["error_type"], out["http_status"] = Status.ERROR, failure, 200
     return out
 
 

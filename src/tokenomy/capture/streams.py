@@ -113,12 +113,17 @@ class Watch(ABC):
         """A stream dropped before it was ever read ends here, freed by the garbage collector (its
         response and this watcher refer to each other until the call is recorded): recorded as
         abandoned, with its prompt counted locally. No SDK code runs for such a stream, so this
-        is the only place that sees it go."""
+        is the only place that sees it go (and, for an async stream the collector frees half read,
+        the first: its generator's ``finally`` runs later, in a task; :meth:`dropped`)."""
         try:
             if not self._once.locked():
-                self.finish(ABANDONED)
+                self.dropped()
         except BaseException:  # at interpreter shutdown the modules may be gone: never raise here
             pass
+
+    def dropped(self) -> None:
+        """The garbage collector frees the stream with its call unrecorded: recorded as abandoned."""
+        self.finish(ABANDONED)
 
     @property
     def done(self) -> bool:
@@ -152,7 +157,7 @@ class ChunkWatch(Watch):
     """Keeps the bytes a stream's SDK reads from its response, with each chunk's arrival (see the
     module docstring)."""
 
-    __slots__ = ("frame", "kept", "own", "reader", "running", "stream", "times")
+    __slots__ = ("frame", "held", "kept", "own", "reader", "running", "stream", "times")
 
     def __init__(
         self,
@@ -170,6 +175,12 @@ class ChunkWatch(Watch):
         self.reader = "aiter_bytes" if is_async else "iter_bytes"
         self.own: Callable[..., Any] = getattr(type(response), self.reader)  # the response class's own
         self.running, self.frame = ("ag_running", "ag_frame") if is_async else ("gi_running", "gi_frame")
+        # An async stream's generator frame, held: when the collector frees a stream dropped half
+        # read, it clears the weak reference above and runs this watcher's ``__del__`` before the
+        # generator's ``finally`` (scheduled as a task), so the frame's ``sse`` (the last event the
+        # SDK read) is read from here (:meth:`dropped`). A sync stream's generator is closed at once
+        # by reference counting, and no frame is held for it (holding it would keep the stream alive).
+        self.held = getattr(getattr(stream, "_iterator", None), "ag_frame", None) if is_async else None
         self.kept: list[bytes] = []
         self.times: list[int] = []
         captured.items, captured.chunks = [], (self.kept, self.times)
@@ -198,6 +209,11 @@ class ChunkWatch(Watch):
         """:meth:`Watch.finish`, then the reader's hook taken off the response (it holds the chunks)."""
         super().finish(end, error)
         take_off(self.response, self.reader, self)
+
+    def dropped(self) -> None:
+        """Recorded as abandoned, up to the last event the SDK's generator read (the frame held for
+        an async stream), not with every chunk the HTTP client had received beyond it."""
+        self.cut(ABANDONED, self.held)
 
     def at_exit(self) -> None:
         """Recorded as abandoned, up to the last event the SDK's generator read (:meth:`cut`), as
