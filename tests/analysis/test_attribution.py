@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.analysis.builders import T0, call, cost, hand_store
+from tests.analysis.builders import T0, call, cost, hand_store, usage
 from tests.analysis.conftest import SimStore
 from tests.conftest import real_data_path
 from tests.importers.support import otlp_of_case
@@ -21,7 +21,7 @@ from tokenomy.analysis.grouped import Selection
 from tokenomy.errors import ConfigError
 from tokenomy.importers import import_paths
 from tokenomy.pricing import Pricer
-from tokenomy.schema import Usage
+from tokenomy.schema import Cost, Kind, Usage
 from tokenomy.store import DuckDBStore, open_store
 from tokenomy.store.base import TimeUnit
 
@@ -137,6 +137,40 @@ def test_calls_without_token_totals_are_named_in_a_note(store: DuckDBStore) -> N
         ' reported it, "—" (null) where none did, and the token shares are shares of the reported tokens',
     )
     assert_adds_up(table)
+
+
+def test_estimated_figures_and_calls_no_period_holds_are_named_in_notes(store: DuckDBStore) -> None:
+    """A call whose tokens were counted locally, or whose cost rests on an assumed price, is an
+    estimate and the report says how many there are. A period (--since) leaves out the calls with
+    no start time, and says so with their cost, as the import did."""
+    counted = Usage(input_total=500, output_total=20, kind=Kind.ESTIMATED)
+    assumed = Cost(total=Decimal("0.01"), parts={}, source="hand", estimated=True, reason="peak rate")
+    store.insert_calls(
+        [
+            call("e1", team="b", usage=counted, cost=cost("0.002")),
+            call("e2", team="b", usage=usage(100, 0, 0, 0, 10, 0), cost=assumed),
+            call("u1", team="b", started_at=None, usage=usage(100, 0, 0, 0, 10, 0), cost=cost("0.3")),
+            call("u2", team="b", started_at=None, usage=usage(100, 0, 0, 0, 10, 0), cost=cost(None)),
+        ]
+    )
+    whole = attribute(store, Selection.of(by=["team"]))
+    estimated = [n for n in whole.notes if "estimated figures" in n]
+    assert estimated == [
+        "2 call(s) have estimated figures: tokens counted locally rather than reported, or a cost whose"
+        " price was assumed (a missing rate, a peak rate, no start time); each call's cost_reason says"
+        " which (tokenomy export)"
+    ]
+    assert not [n for n in whole.notes if "no start time left out" in n]  # no period: they are in
+    bounded = attribute(store, Selection.of(by=["team"], since=T0 - timedelta(days=1)))
+    assert bounded.total.calls == whole.total.calls - 2
+    assert bounded.notes[-1] == (
+        "2 call(s) with no start time left out ($0.3000 of cost): no period holds them; a report"
+        " without --since and --until counts them"
+    )
+    team_a = attribute(
+        store, Selection.of(by=["team"], where=[("team", ("a",))], since=T0 - timedelta(days=1))
+    )
+    assert not [n for n in team_a.notes if "no start time" in n]  # the filters apply to them too
 
 
 def test_a_group_whose_calls_reported_no_usage_has_unknown_tokens_not_zero(store: DuckDBStore) -> None:

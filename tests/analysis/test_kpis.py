@@ -43,10 +43,14 @@ def test_the_cost_per_session_tile_leaves_out_sessions_with_no_known_cost(tmp_pa
 
     with hand_store(tmp_path / "s.duckdb") as store:
         unknown = call("c6", session_id="s3", usage=Usage(input_total=900, output_total=90), cost=cost(None))
+        before = {k.name: k for k in kpis(figures(store, Scope()))}
         store.insert_calls([unknown])
         values = {k.name: k for k in kpis(figures(store, Scope()))}
         metric = m.cost_per_session(store).total.value
     assert values["cost_per_session"].value == metric == Decimal("0.035") / 2  # s3 is not a $0 session
+    # and the tile says so, as the metric's note does (none while every session is priced)
+    assert values["cost_per_session"].note == "1 of 3 sessions unpriced, left out"
+    assert before["cost_per_session"].note is None
 
 
 def test_kpi_reasons_say_what_is_missing_as_the_metrics_do(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from tokenomy.analysis.sessions import top_sessions
 from tokenomy.errors import StoreError
 from tokenomy.importers import import_paths
 from tokenomy.pricing import Pricer
-from tokenomy.schema import BUCKETS, Outcome, OutcomeEvent, ToolUse, Usage
+from tokenomy.schema import BUCKETS, Kind, Outcome, OutcomeEvent, ToolUse, Usage
 from tokenomy.store import DuckDBStore, open_store
 from tokenomy.store.events import spans_to_arrow
 
@@ -290,6 +290,28 @@ def test_each_charge_hangs_below_its_own_tool_use(tmp_path: Path) -> None:
         (2, "charge", "g3"),  # more charges than tool uses: the rest join the last one
     ]
     assert tree.roots[0].subtotal == tree.cost == Decimal("0.025")
+
+
+def test_a_session_says_how_many_of_its_calls_have_estimated_figures(tmp_path: Path) -> None:
+    """Its tokens counted locally (an agent's trajectory without usage), or its cost at an assumed
+    price: the session's total is an estimate in part, and the tree says so."""
+    counted = Usage(input_total=1_090, output_total=57, kind=Kind.ESTIMATED)
+    with open_store(tmp_path / "e.duckdb") as store:
+        store.insert_calls(
+            [
+                call("a", session_id="S", usage=counted, cost=cost("0.0033")),
+                call("b", session_id="S", usage=usage(10, 0, 0, 0, 5, 0), cost=cost("0.01")),
+                call("c", session_id="T", usage=usage(10, 0, 0, 0, 5, 0), cost=cost("0.01")),
+            ]
+        )
+        estimated, exact = session_tree(store, "S"), session_tree(store, "T")
+        listed = {r.session_id: r.estimated for r in top_sessions(store).rows}
+    assert listed == {"S": 1, "T": 0}  # the ranking counts them too (its JSON, CSV and a note)
+    assert [n for n in estimated.notes if "estimated" in n] == [
+        "1 of its 2 call(s) have estimated figures: tokens counted locally rather than reported, or a"
+        " cost whose price was assumed; each call's cost_reason says which (tokenomy export)"
+    ]
+    assert not [n for n in exact.notes if "estimated" in n]
 
 
 def test_a_steps_json_writes_tiny_amounts_as_plain_decimals() -> None:

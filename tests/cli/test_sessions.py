@@ -146,7 +146,7 @@ def test_a_csv_that_lists_no_session_still_has_its_header(tmp_path: Path) -> Non
     assert out.splitlines() == [
         "session_id,team,calls,charges,input_uncached,cache_read,cache_write_5m,cache_write_1h,"
         "output_visible,reasoning,input_total,output_total,llm_cost,charge_cost,cost,unpriced,started_at,"
-        "ended_at,duration_s,outcome,action,agents,sub_calls,untotalled,part_input_uncached,part_cache_read,"
+        "ended_at,duration_s,outcome,action,agents,sub_calls,untotalled,estimated,part_input_uncached,part_cache_read,"
         "part_cache_write_5m,part_cache_write_1h,part_output_visible,part_reasoning,part_server_tools,"
         "part_requests,part_overhead,part_unsplit,main_part,main_part_share"
     ]

@@ -27,6 +27,7 @@ from typing import Any, Final
 
 from tokenomy.analysis.cost_split import ROW_SUMS, part_costs
 from tokenomy.analysis.dimensions import UNATTRIBUTED, Scope
+from tokenomy.analysis.formats import money
 from tokenomy.analysis.grouped import (
     FACETS_KEY,
     Facets,
@@ -50,6 +51,7 @@ _CALL_AGGREGATES: Final = {
     "llm_cost": "sum(c.cost_total)",
     "unpriced": "count(*) FILTER (WHERE c.cost_total IS NULL)",
     "usage_unknown": "count(*) FILTER (WHERE " + " OR ".join(f"c.{b} IS NULL" for b in _TOKENS) + ")",
+    "estimated": "count(*) FILTER (WHERE c.cost_estimated OR c.usage_kind <> 'reported')",
 }
 _CHARGE_AGGREGATES: Final = {"charges": "count(*)", "charge_cost": "sum(c.amount)"}
 
@@ -142,9 +144,8 @@ def attribute(
         tokens, calls and charges add up to the total exactly.
     """
     selection = selection or Selection()
-    calls = grouped_calls(
-        store, sources or detect(store), selection, _CALL_AGGREGATES, additive=True, facets=facets
-    )
+    src = sources or detect(store)
+    calls = grouped_calls(store, src, selection, _CALL_AGGREGATES, additive=True, facets=facets)
     charges = grouped_charges(store, selection, _CHARGE_AGGREGATES, additive=True)
     merged: dict[Any, dict[str, Any]] = {}
     for raw in (*calls.rows, *charges.rows):
@@ -179,6 +180,14 @@ def attribute(
             ' over the calls that reported it, "—" (null) where none did, and the token shares are shares'
             " of the reported tokens"
         )
+    estimated = int(whole.get("estimated") or 0)
+    if estimated:
+        notes.append(
+            f"{estimated:,} call(s) have estimated figures: tokens counted locally rather than reported, or a"
+            " cost whose price was assumed (a missing rate, a peak rate, no start time); each call's"
+            " cost_reason says which (tokenomy export)"
+        )
+    notes.extend(untimed_left_out(store, src, selection.scope))
     return AttributionTable(
         by=selection.grouping.by,
         bucket=selection.grouping.bucket,
@@ -190,6 +199,26 @@ def attribute(
         facets=tuple(calls.facets),
         parts=with_parts,
     )
+
+
+def untimed_left_out(store: Store, sources: Sources, scope: Scope) -> list[str]:
+    """A note when ``scope`` sets a period and some calls its filters select have no start time:
+    no period holds them, so they are left out (their number and their cost)."""
+    if scope.since is None and scope.until is None:
+        return []
+    aggregates = {
+        "n": "count(*) FILTER (WHERE c.started_at IS NULL)",
+        "cost": "sum(c.cost_total) FILTER (WHERE c.started_at IS NULL)",
+    }
+    total = grouped_calls(store, sources, Selection(scope.between(None, None)), aggregates).total
+    untimed = int(total["n"] or 0)
+    if not untimed:
+        return []
+    cost = "" if total["cost"] is None else f", {money(total['cost'])} of cost"
+    return [
+        f"{untimed:,} call(s) with no start time left out ({cost[2:] or 'none priced'}): no period holds "
+        "them; a report without --since and --until counts them"
+    ]
 
 
 def _order(key: Any) -> tuple[Any, ...]:

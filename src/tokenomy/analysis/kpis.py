@@ -14,7 +14,7 @@ store's ``session_days`` rollup when the scope allows it (:func:`session_units`)
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, time
 from decimal import Decimal
@@ -108,6 +108,8 @@ class Figures:
     """Charges in the period (spend with no priced call is still known when there are some)."""
     waste: str | None = None
     """The caveat on waste in the period: no stored audit at all, or none that covers it."""
+    sessions_left_out: str | None = None
+    """The caveat on the cost per session: the sessions with no priced call or charge, left out."""
 
 
 def figures(
@@ -145,8 +147,17 @@ def figures(
     sessions = session_cost_row(raw)
     total = table.total
     caveat = src.waste_caveat(scope)
+    left_out = f"{units - priced:,} of {units:,} sessions unpriced, left out" if priced < units else None
     return Figures(
-        total.cost, total.calls, total.unpriced, sessions.value, sessions.reason, calls, total.charges, caveat
+        total.cost,
+        total.calls,
+        total.unpriced,
+        sessions.value,
+        sessions.reason,
+        calls,
+        total.charges,
+        caveat,
+        left_out,
     )
 
 
@@ -230,10 +241,20 @@ def kpis(current: Figures, previous: Figures | None = None) -> tuple[Kpi, ...]:
     out = []
     for name, label, unit, better in _KPIS:
         value, reason = _values(current)[name]
-        note = current.waste if name == "token_efficiency" and value is not None else None
+        note = _NOTES.get(name, _no_note)(current) if value is not None else None
         out.append(Kpi(name, label, unit, value, pick(before, name), reason, better, note))
     return tuple(out)
 
+
+def _no_note(_: Figures) -> None:
+    return None
+
+
+_NOTES: Final[dict[str, Callable[[Figures], str | None]]] = {
+    "token_efficiency": lambda f: f.waste,
+    "cost_per_session": lambda f: f.sessions_left_out,
+}
+"""The caveat each KPI's tile carries on a known value."""
 
 Better = Literal["up", "down", "neither"]
 _KPIS: Final[tuple[tuple[str, str, Literal["USD", "ratio", "count"], Better], ...]] = (

@@ -190,6 +190,7 @@ def session_row_json(row: SessionRow) -> dict[str, Any]:
         "agents": row.agents,
         "sub_calls": row.sub_calls,
         "untotalled": row.untotalled,
+        "estimated": row.estimated,
         **{f"part_{part}": jsonable(amounts.get(part)) for part in ROW_PARTS},
         "main_part": None if main is None else main[0],
         "main_part_share": None if main is None else main[1],

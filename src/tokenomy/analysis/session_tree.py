@@ -127,6 +127,13 @@ def session_tree(store: Store, session_id: str, *, sources: Sources | None = Non
         raise unknown_session(session_id)
     spans = _spans(store, src, session_id, {c["trace_id"] for c in calls if c["trace_id"]})
     notes = [] if src.spans else ["the store has no spans table: only calls, tool uses and charges are shown"]
+    estimated = sum(1 for c in calls if c["cost_estimated"] or c["usage_kind"] not in (None, "reported"))
+    if estimated:
+        notes.append(
+            f"{estimated:,} of its {len(calls):,} call(s) have estimated figures: tokens counted locally"
+            " rather than reported, or a cost whose price was assumed; each call's cost_reason says which"
+            " (tokenomy export)"
+        )
     roots = _assemble(calls, spans, charges)
     _running_totals(roots)
     priced = [c["cost_total"] for c in calls if c["cost_total"] is not None]

@@ -40,6 +40,7 @@ _COLUMNS: Final = {
     "session_action": ("c._session_action", "CAST(NULL AS VARCHAR)"),
     "agent": ('c."agent"', "CAST(NULL AS VARCHAR)"),
     "sub_call": ("c.parent_span_id IS NOT NULL", "FALSE"),
+    "estimated": ("coalesce(c.cost_estimated OR c.usage_kind <> 'reported', FALSE)", "FALSE"),
 }
 _AGGREGATES: Final = {
     "calls": "count(*) FILTER (WHERE c.kind = 'call')",
@@ -62,6 +63,7 @@ _AGGREGATES: Final = {
     "action": "coalesce(max(c.session_action), max(c.call_action))",
     "agents": "count(DISTINCT c.agent)",
     "sub_calls": "count(*) FILTER (WHERE c.sub_call)",
+    "estimated": "count(*) FILTER (WHERE c.kind = 'call' AND c.estimated)",
 }
 _PART_COLUMNS: Final = {
     "split": (SPLIT_FLAG, "FALSE"),
@@ -102,6 +104,8 @@ class SessionRow:
     untotalled: int = 0
     """Calls that did not report their input or output total: ``input_total`` and ``output_total``
     (and the buckets) add only what was reported, so they read low for such a session."""
+    estimated: int = 0
+    """Calls with estimated figures: tokens counted locally, or a cost at an assumed price."""
     parts: Mapping[str, Decimal] | None = None
     """Its LLM cost per part of :data:`tokenomy.analysis.cost_split.ROW_PARTS` (adding up to
     ``llm_cost``; the cost recorded without parts is ``unsplit``); None when no call is priced, or
@@ -293,6 +297,7 @@ def _session(raw: Mapping[str, Any], by: tuple[str, ...]) -> SessionRow:
         agents=int(raw["agents"] or 0),
         sub_calls=int(raw["sub_calls"] or 0),
         untotalled=int(raw["untotalled"] or 0),
+        estimated=int(raw["estimated"] or 0),
     )
 
 

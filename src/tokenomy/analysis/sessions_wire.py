@@ -59,6 +59,7 @@ def _session_row(row: Mapping[str, Any], by: tuple[str, ...]) -> SessionRow:
         agents=int_from_json(row["agents"]),
         sub_calls=int_from_json(row["sub_calls"]),
         untotalled=int_from_json(row.get("untotalled", 0)),  # 0 from a collector older than the field
+        estimated=int_from_json(row.get("estimated", 0)),  # (as this one)
         parts=_parts(row),
     )
 

@@ -162,6 +162,7 @@ def summary_view(data: Summary) -> Group:
     parts.append(kpi_tiles(data.kpis))
     if not data.over_time.rows:
         parts.append(Text("no calls or charges in the store for this selection"))
+        parts.extend(Text(f"note: {note}", style="dim") for note in data.over_time.notes)
         return Group(*parts)
     parts.append(attribution_table(data.over_time, title=f"spend per {data.over_time.bucket}"))
     shown = len(data.models.rows) - (1 if data.folded else 0)

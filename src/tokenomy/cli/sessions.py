@@ -94,6 +94,14 @@ def command(
                 "(`tokenomy session ID` shows each call's partial floor)",
                 style="dim",
             )
+        estimated = [r for r in sessions.rows if r.estimated]
+        if estimated:
+            calls = sum(r.estimated for r in estimated)
+            console.print(
+                f"note: {len(estimated):,} of the sessions listed have estimated figures ({calls:,} call(s):"
+                " tokens counted locally, or a cost at an assumed price; `tokenomy session ID` says which)",
+                style="dim",
+            )
 
 
 def csv_header(by: tuple[str, ...]) -> list[str]:
