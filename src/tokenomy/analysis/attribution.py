@@ -214,10 +214,10 @@ def untimed_left_out(store: Store, sources: Sources, scope: Scope) -> list[str]:
     untimed = int(total["n"] or 0)
     if not untimed:
         return []
-    cost = "" if total["cost"] is None else f", {money(total['cost'])} of cost"
+    cost = "none priced" if total["cost"] is None else f"{money(total['cost'])} of cost"
     return [
-        f"{untimed:,} call(s) with no start time left out ({cost[2:] or 'none priced'}): no period holds "
-        "them; a report without --since and --until counts them"
+        f"{untimed:,} call(s) with no start time left out ({cost}): no period holds them; a report"
+        " without --since and --until counts them"
     ]
 
 

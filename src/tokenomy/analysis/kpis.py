@@ -23,12 +23,11 @@ from typing import Any, Final, Literal
 from tokenomy.analysis.attribution import AttributionTable, attribute
 from tokenomy.analysis.cost_split import ROW_SUMS, SPLIT_FLAGS, SPLIT_SUMS
 from tokenomy.analysis.dimensions import Scope, as_utc
-from tokenomy.analysis.grouped import Facets, Selection, add, grouped_charges, grouped_spend
+from tokenomy.analysis.grouped import Facets, Selection, add, grouped_charges, grouped_spend, spend_sql
 from tokenomy.analysis.metric_rows import sum_int
 from tokenomy.analysis.metrics import (
     CACHE_KNOWN,
     EFFICIENCY_KNOWN,
-    SESSION_SUMS,
     USEFUL_OUTPUT,
     USEFUL_WHERE,
     session_cost_row,
@@ -134,7 +133,7 @@ def figures(
     charges = grouped_charges(store, selection, _CHARGE_SUMS).total
     units = session_units(store, src, scope)
     # the sessions whose cost is known (a priced call or a charge): all of them when every call is priced
-    priced = units if calls["known"] == calls["calls"] else priced_session_units(store, src, scope)
+    priced = units if calls["known"] == calls["calls"] else units - unpriced_session_units(store, src, scope)
     raw = {
         **calls,
         "charges": charges["charges"],
@@ -182,10 +181,20 @@ def session_units(store: Store, sources: Sources, scope: Scope) -> int:
     return int(rows[0]["units"] or 0)
 
 
-def priced_session_units(store: Store, sources: Sources, scope: Scope) -> int:
-    """The distinct sessions in ``scope`` with a priced call or a charge (over the selected rows)."""
-    units = {"units": SESSION_SUMS["units"]}
-    return int(grouped_spend(store, sources, Selection(scope), units).total["units"] or 0)
+def unpriced_session_units(store: Store, sources: Sources, scope: Scope) -> int:
+    """The distinct sessions in ``scope`` with no priced call and no charge: those of the unpriced
+    calls (few) that no priced call or charge of the scope shares: a semi-join on that small set
+    (0.15 s over 10M calls), not a distinct count over every call (0.35 s, which undid the saving of
+    the ``session_days`` rollup)."""
+    sql, params = spend_sql(store, sources, Selection(scope), {})
+    query = f"""
+        WITH s AS NOT MATERIALIZED ({sql}),
+        u AS MATERIALIZED (SELECT DISTINCT session_id FROM s
+                           WHERE kind = 'call' AND cost IS NULL AND session_id IS NOT NULL)
+        SELECT (SELECT count(*) FROM u) - (
+            SELECT count(DISTINCT x.session_id) FROM s x SEMI JOIN u ON x.session_id = u.session_id
+            WHERE x.cost IS NOT NULL OR x.kind = 'charge') AS n"""
+    return int(store.query(query, params).to_pylist()[0]["n"] or 0)
 
 
 def _rollup_counts(store: Store, sources: Sources, scope: Scope) -> bool:
