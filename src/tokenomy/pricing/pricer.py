@@ -317,31 +317,24 @@ class Pricer:
             return Cost.unpriced(
                 "the call names no model; record its request or response model", price_date=at
             )
-        day: date | datetime | None = at
+        day: date | None = at
         note = None
         if day is None and call.started_at is not None:
             day = utc_day(call.started_at)
-            found = self.lookup(
-                model=call.model,
-                provider=call.provider,
-                at=day,
-                batch=call.batch,
-                service_tier=call.service_tier,
-            )
-            if isinstance(found, Rates) and found.by_time_of_day:
-                day = call.started_at  # the exact rate of its hour
         if day is None:
             day = datetime.now(UTC).date()
             note = "the call has no start time: today's prices used"
-        cost = self.price_usage(
-            call.usage,
-            model=call.model,
-            provider=call.provider,
-            at=day,
-            batch=call.batch,
-            service_tier=call.service_tier,
-            latency_ms=call.latency_ms,
-        )
+        model, provider, batch, tier = call.model, call.provider, call.batch, call.service_tier
+        found = self.lookup(model=model, provider=provider, at=day, batch=batch, service_tier=tier)
+        if at is None and call.started_at is not None and isinstance(found, Rates) and found.by_time_of_day:
+            # the exact rate of its hour
+            found = self.lookup(
+                model=model, provider=provider, at=call.started_at, batch=batch, service_tier=tier
+            )
+        if isinstance(found, Unpriced):
+            cost = Cost.unpriced(found.reason, price_date=day)
+        else:  # as price_usage prices
+            cost = cost_of(call.usage, found, call.latency_ms)
         if note is None or not cost.priced:
             return cost
         reason = "; ".join(r for r in (note, cost.reason) if r)

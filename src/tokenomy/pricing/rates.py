@@ -158,7 +158,7 @@ class Rates:
     def by_time_of_day(self) -> bool:
         """True for a day's rates whose prices change during it (the peak taken, :data:`TIME_OF_DAY`):
         a call's start time gives its exact rate."""
-        return any(TIME_OF_DAY in note for note in self.notes)
+        return bool(self.notes) and any(TIME_OF_DAY in note for note in self.notes)
 
     def tier_for(self, input_tokens: int) -> Tier:
         """The tier for a call with ``input_tokens`` total input tokens (highest start below it)."""
