@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -60,8 +61,9 @@ def test_a_misspelt_table_or_setting_is_refused(tmp_path: Path, text: str, said:
 def test_a_count_or_interval_that_is_not_one_is_refused_by_name(name: str, value: object) -> None:
     """A count must be a whole positive number (``int(2.5)`` would make it 2, silently), an interval a
     positive finite number of seconds."""
+    explicit: dict[str, Any] = {name: value}
     with pytest.raises(ConfigError, match=f"setting '{name}' must be a positive"):
-        load(env={}, **{name: value})
+        load(None, env={}, **explicit)
 
 
 def test_counts_and_intervals_given_as_text_are_read() -> None:
