@@ -282,6 +282,30 @@ def test_a_call_ends_at_its_start_plus_its_latency_to_the_nearest_microsecond(
     assert call.latency_ms == latency_ns / 1e6
 
 
+def _built_twice(
+    pricer: Pricer, provider: str, request: dict[str, Any], body: dict[str, Any], started_ns: int
+) -> list[Cost]:
+    """The cost of a chat answer built twice with ``pricer``: the first build asks the pricer (and
+    fills its memo), the second reads the memo; each as a fresh Pricer prices the call."""
+    costs = []
+    for _ in range(2):
+        exchange = Exchange(
+            SURFACES["/v1/chat/completions"],
+            provider,
+            request,
+            Attribution(),
+            None,
+            started_ns,
+            status=200,
+            parsed=body,
+            latency_ns=1_000_000,
+        )
+        call = build_call(exchange, pricer)
+        assert call.cost == Pricer().price(call)
+        costs.append(call.cost)
+    return costs
+
+
 @pytest.mark.parametrize("model", ["gpt-4o-mini", "no-such-model-xyz"])
 def test_the_build_prices_from_the_pricer_s_memo_as_the_pricer_prices(model: str) -> None:
     pricer = Pricer()
@@ -290,22 +314,7 @@ def test_the_build_prices_from_the_pricer_s_memo_as_the_pricer_prices(model: str
         prompt_tokens_details={"cached_tokens": 300}, completion_tokens_details={"reasoning_tokens": 0}
     )
     request = {"model": model, "messages": [{"role": "user", "content": "hi"}]}
-    costs = []
-    for _ in range(2):  # the first asks the pricer (and fills its memo), the second reads the memo
-        exchange = Exchange(
-            SURFACES["/v1/chat/completions"],
-            "openai",
-            request,
-            Attribution(),
-            None,
-            1_795_405_243 * 10**9,
-            status=200,
-            parsed=body,
-            latency_ns=1_000_000,
-        )
-        call = build_call(exchange, pricer)
-        assert call.cost == Pricer().price(call)
-        costs.append(call.cost)
+    costs = _built_twice(pricer, "openai", request, body, 1_795_405_243 * 10**9)
     assert len(pricer.asked) == 1
     assert costs[0] == costs[1]
     assert costs[0] is not None
@@ -328,22 +337,7 @@ def test_the_build_prices_a_model_whose_prices_change_during_the_day_at_its_star
     body = chat_completion("chatcmpl-1", "deepseek-chat", prompt=1_000_000, completion=0)
     request = {"model": "deepseek-chat", "messages": [{"role": "user", "content": "hi"}]}
     started = int(datetime(2025, 9, 4, hour, 0, tzinfo=UTC).timestamp()) * 10**9
-    costs = []
-    for _ in range(2):  # the second build finds the day's (peak) rates in the memo
-        exchange = Exchange(
-            SURFACES["/v1/chat/completions"],
-            "deepseek",
-            request,
-            Attribution(),
-            None,
-            started,
-            status=200,
-            parsed=body,
-            latency_ns=1_000_000,
-        )
-        call = build_call(exchange, pricer)
-        assert call.cost == Pricer().price(call)
-        costs.append(call.cost)
+    costs = _built_twice(pricer, "deepseek", request, body, started)  # the second finds the day's peak
     assert costs[0] == costs[1]
     assert costs[0] is not None
     assert costs[0].total == (Decimal("0.27") if peak else Decimal("0.135"))  # a million input tokens
