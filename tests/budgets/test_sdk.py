@@ -359,3 +359,34 @@ def test_the_sdk_settles_a_stream_ended_before_its_usage_as_the_gateway_does(
     ticket.settle(call)
     held = [h.key for h in ticket.admitted.held]  # type: ignore[union-attr]
     assert guard.ledger.usage(held) == [(charged, 0)]  # 8 in and the bound, or 8 in and 2 out
+
+
+def test_a_downgraded_stream_is_judged_by_the_model_it_was_sent_to() -> None:
+    """A soft budget downgrades o3-mini to gpt-4o-mini, which does not think unseen: its stream,
+    read without usage, is charged the text that came (8 in, 2 out), as the gateway charges it,
+    not gpt-4o-mini's whole max_tokens as if it were still a reasoning model's."""
+    from tokenomy.budgets.admission import Downgrade
+    from tokenomy.schema import Call, Kind, Status, Usage
+
+    soft = policy(
+        limit_tokens=100_000,
+        mode="soft",
+        soft_threshold="0.0001",
+        downgrade=[{"model": "gpt-4o-mini", "max_tokens": 3000}],
+    )
+    guard = BudgetGuard([soft], alerter=Alerter(quiet=True))
+    body = {"model": "o3-mini", "messages": HELLO, "max_completion_tokens": 4_000, "stream": True}
+    first = SdkBudget(guard).admit(AdmitRequest("openai", "chat", body, [], Attribution(), None))
+    assert first is not None
+    first.settle(None)  # the whole reservation: past the soft threshold
+    ticket = SdkBudget(guard).admit(AdmitRequest("openai", "chat", body, [], Attribution(), None))
+    assert ticket is not None
+    assert isinstance(ticket.admitted, Downgrade)
+    assert ticket.changes["model"] == "gpt-4o-mini"
+    held = [h.key for h in ticket.admitted.reservation.held]
+    before = guard.ledger.usage(held)[0][0]
+    counted = Usage(input_total=8, output_total=2, kind=Kind.ESTIMATED)
+    sent = Call(id="c", provider="openai", request_model="o3-mini", response_model="gpt-4o-mini",
+                streamed=True, status=Status.OK, usage=counted)  # fmt: skip
+    ticket.settle(sent)
+    assert guard.ledger.usage(held)[0][0] - before == 10

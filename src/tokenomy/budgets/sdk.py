@@ -431,9 +431,9 @@ class SdkBudget:
     def _ticket(self, shown: Shown, fields: BodyFields, admitted: Any) -> SdkTicket:
         if isinstance(admitted, Rejection):
             raise BudgetExceeded(admitted.message, rejection=admitted, status=admitted.status)
-        return SdkTicket(
-            self.guard, admitted, changes(shown.body, fields, admitted), thinks_unseen(shown.body)
-        )
+        body_changes = changes(shown.body, fields, admitted)
+        # judged on the body as sent (a downgrade's model and effort), as the gateway judges it
+        return SdkTicket(self.guard, admitted, body_changes, thinks_unseen({**shown.body, **body_changes}))
 
     def admit(self, request: Shown) -> SdkTicket | None:
         """Reserve for a call; raises BudgetExceeded when a hard budget refuses it."""
