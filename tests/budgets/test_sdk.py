@@ -384,9 +384,12 @@ def test_a_downgraded_stream_is_judged_by_the_model_it_was_sent_to() -> None:
     assert isinstance(ticket.admitted, Downgrade)
     assert ticket.changes["model"] == "gpt-4o-mini"
     held = [h.key for h in ticket.admitted.reservation.held]
-    before = guard.ledger.usage(held)[0][0]
+    (spent,) = guard.ledger.usage(held)
+    assert spent is not None
     counted = Usage(input_total=8, output_total=2, kind=Kind.ESTIMATED)
     sent = Call(id="c", provider="openai", request_model="o3-mini", response_model="gpt-4o-mini",
                 streamed=True, status=Status.OK, usage=counted)  # fmt: skip
     ticket.settle(sent)
-    assert guard.ledger.usage(held)[0][0] - before == 10
+    (after,) = guard.ledger.usage(held)
+    assert after is not None
+    assert after[0] - spent[0] == 10
