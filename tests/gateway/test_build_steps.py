@@ -343,9 +343,35 @@ def test_the_build_prices_a_model_whose_prices_change_during_the_day_at_its_star
     assert costs[0].total == (Decimal("0.27") if peak else Decimal("0.135"))  # a million input tokens
 
 
+def test_a_pricer_subclass_with_the_six_argument_price_on_day_still_prices_every_build() -> None:
+    """The build asks a subclass's own ``price_on_day`` with the arguments it has always taken (the
+    start time goes only to the base class's own)."""
+
+    class Tagged(Pricer):
+        def price_on_day(  # type: ignore[override]  # noqa: PLR0917  (written against the six-argument entry)
+            self,
+            usage: Usage,
+            model: str,
+            provider: str | None,
+            day: date,
+            service_tier: str | None,
+            latency_ms: float | None,
+        ) -> Cost:
+            return Cost.unpriced(f"tagged {model} on {day}")
+
+    body = chat_completion("chatcmpl-1", "deepseek-chat", prompt=10, completion=2)
+    request = {"model": "deepseek-chat", "messages": [{"role": "user", "content": "hi"}]}
+    started = int(datetime(2025, 9, 4, 19, 0, tzinfo=UTC).timestamp()) * 10**9
+    exchange = Exchange(
+        SURFACES["/v1/chat/completions"], "deepseek", request, Attribution(), None, started,
+        status=200, parsed=body, latency_ns=1_000_000,
+    )  # fmt: skip
+    assert build_call(exchange, Tagged()).cost == Cost.unpriced("tagged deepseek-chat on 2025-09-04")
+
+
 def test_a_pricer_subclass_prices_every_build_itself() -> None:
     class Marked(Pricer):
-        def price_on_day(self, *args: Any) -> Cost:
+        def price_on_day(self, *args: Any) -> Cost:  # type: ignore[override]  # (as subclasses were written)
             return Cost.unpriced("priced by the subclass")
 
     pricer = Marked()

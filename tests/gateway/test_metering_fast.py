@@ -203,6 +203,7 @@ def test_the_fast_build_is_the_general_build(monkeypatch: pytest.MonkeyPatch) ->
         day: Any,
         tier: str | None,
         latency: float | None,
+        *,
         started: Any = None,
     ) -> Any:
         found = self.lookup(model=model, provider=provider, at=day, service_tier=tier)

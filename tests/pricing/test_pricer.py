@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -560,6 +560,56 @@ def test_a_call_is_priced_at_its_start_times_rate_when_prices_change_during_the_
             r["id"]: r["cost_total"] for r in store.query("SELECT id, cost_total FROM calls").to_pylist()
         }
     assert stored == {"e": off_peak.total, "m": 2 * off_peak.total}
+
+
+def test_calls_at_many_times_of_day_share_their_price_windows_rates() -> None:
+    """Pricing at a call's start time looks its rates up once per price window of the day, not once
+    per call: a thousand DeepSeek calls, a minute or so apart, keep a few memo entries and are each
+    priced at the peak or off-peak rate of their minute."""
+    pricer = Pricer()
+    usage = Usage.of(
+        input_uncached=1_000_000,
+        cache_read=0,
+        cache_write_5m=0,
+        cache_write_1h=0,
+        output_visible=0,
+        reasoning=0,
+    )
+    start = datetime(2025, 9, 4)
+    totals = {}
+    for i in range(1_000):
+        at = start + timedelta(seconds=86 * i + 7)  # 00:00:07 to 23:52:01
+        call = Call(id=str(i), provider="deepseek", request_model="deepseek-chat", started_at=at, usage=usage)
+        total = pricer.price(call).total
+        peak = (at.hour, at.minute) >= (0, 30) and (at.hour, at.minute) < (16, 30)
+        assert total == (D("0.27") if peak else D("0.135")), at
+        totals[at] = total
+    assert len(pricer.asked) <= 6  # the day, and its windows (midnight, 00:30, 16:30)
+    assert len(set(totals.values())) == 2
+
+
+def test_a_pricer_subclass_s_own_price_usage_prices_its_calls() -> None:
+    """``Pricer.price`` goes through ``price_usage`` when a subclass brings its own (a markup)."""
+
+    class Markup(Pricer):
+        def price_usage(self, usage: Usage, **kwargs: Any) -> Cost:
+            cost = super().price_usage(usage, **kwargs)
+            assert cost.total is not None
+            return dataclasses.replace(cost, total=cost.total * 2)
+
+    usage = Usage.of(
+        input_uncached=1_000_000,
+        cache_read=0,
+        cache_write_5m=0,
+        cache_write_1h=0,
+        output_visible=0,
+        reasoning=0,
+    )
+    call = Call(
+        id="m", provider="openai", request_model="gpt-4o-mini", started_at=datetime(2025, 9, 4), usage=usage
+    )
+    assert Pricer().price(call).total == D("0.15")
+    assert Markup().price(call).total == D("0.30")
 
 
 def test_fallback_provider_serves_another_providers_model(pricer: Pricer) -> None:

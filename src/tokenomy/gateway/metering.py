@@ -24,7 +24,7 @@ import contextlib
 import dataclasses
 import json
 from collections.abc import Callable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from random import getrandbits
 from typing import Any, Final
@@ -41,7 +41,7 @@ from tokenomy.importers.shape import shape_of
 from tokenomy.pricing import Pricer
 from tokenomy.pricing.compute import cost_of
 from tokenomy.pricing.rates import Rates
-from tokenomy.schema import Attribution, Call, Status, ToolUse, Usage, new_call
+from tokenomy.schema import Attribution, Call, Cost, Status, ToolUse, Usage, new_call
 from tokenomy.usage import Extracted, SSEDecoder, extract, stream_accumulator
 from tokenomy.usage.anthropic import extract as anthropic_extract
 from tokenomy.usage.base import ToolText
@@ -172,6 +172,23 @@ class Exchange:
         return call
 
 
+def _asked_cost(  # noqa: PLR0917  (positional, as the pricer's own entry)
+    pricer: Pricer,
+    usage: Usage,
+    model: str,
+    provider: str,
+    tier: str | None,
+    latency_ms: float | None,
+    started: datetime,
+) -> Cost:
+    """The cost the pricer gives (``price_usage(...)`` with these, positionally): the base class's
+    own ``price_on_day`` is given the start time too, a subclass's its six arguments as ever."""
+    day = started.date()
+    if type(pricer).price_on_day is Pricer.price_on_day:
+        return pricer.price_on_day(usage, model, provider, day, tier, latency_ms, started=started)
+    return pricer.price_on_day(usage, model, provider, day, tier, latency_ms)
+
+
 def build_call(exchange: Exchange, pricer: Pricer | None = None) -> Call:
     """Read an exchange into a :class:`Call`, priced by ``pricer`` when one is given.
 
@@ -231,8 +248,8 @@ def build_call(exchange: Exchange, pricer: Pricer | None = None) -> Call:
                 # interpreted frame between two compiled ones (a subclass's own price_on_day is always
                 # asked, and rates with a note may change during the day: priced at the start time)
                 cost = cost_of(usage, rates, latency_ms)
-            else:  # price_usage(...) with these, positionally
-                cost = pricer.price_on_day(usage, priced, provider, day, tier, latency_ms, started)
+            else:
+                cost = _asked_cost(pricer, usage, priced, provider, tier, latency_ms, started)
         except TokenomyError:
             cost = None
     call = new_call(

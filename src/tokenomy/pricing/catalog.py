@@ -165,6 +165,15 @@ class Catalog:
         )
         return peak, (note,)
 
+    def window_starts(self, provider: str | None, model: str, day: date) -> tuple[datetime, ...]:
+        """The instants (UTC, aware) on ``day`` from which the model's prices may change, midnight
+        first, ascending: its prices are the same from one to the next (one, midnight, for a model
+        whose prices do not change during the day, or that the catalog does not list)."""
+        found = self.find(provider, model)
+        if isinstance(found, str):
+            return (_instant(day),)
+        return tuple(sorted(set(_instants(found.model, day))))
+
     def has_variant(self, found: Found, when: date | datetime, key: str, value: str) -> bool:
         """True when the catalog has a price variant for ``key=value`` in force ``when``."""
         if not found.own:

@@ -93,6 +93,8 @@ class Pricer:
         self._catalog = Catalog()
         self.catalog_version: str = self._catalog.version
         self._memo: dict[tuple[str | None, str, date | datetime, bool, str | None], Rates | Unpriced] = {}
+        self._windows: dict[tuple[str | None, str, date], tuple[datetime, ...]] = {}
+        """Per provider, model and UTC day, the instants its prices may change at (:meth:`_window_start`)."""
         self.asked: dict[tuple[str | None, str, date | datetime, bool, str | None], Rates | Unpriced] = {}
         """The same answers by the arguments as given (before the provider and tier are normalized):
         ``(provider, model, at, batch, service_tier)``. Read it, never write it; the gateway's build
@@ -129,6 +131,8 @@ class Pricer:
             batch: True for batch-API calls.
             service_tier: The service tier the call ran on (``flex``, ``priority``...).
         """
+        if isinstance(at, datetime):  # the start of its price window: a few keys a day, not one a call
+            at = self._window_start(provider, model, at)
         asked = (provider, model, at, batch, service_tier)
         found = self.asked.get(asked)
         if found is not None:
@@ -147,6 +151,19 @@ class Pricer:
             self.asked.clear()
         self.asked[asked] = found
         return found
+
+    def _window_start(self, provider: str | None, model: str, at: datetime) -> datetime:
+        """The start (UTC, aware) of the price window ``at`` falls in: its prices are those of that
+        instant (genai-prices' time-of-day windows; midnight for a model whose prices hold all day)."""
+        instant = (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(UTC)
+        key = (provider, model, instant.date())
+        starts = self._windows.get(key)
+        if starts is None:
+            starts = self._catalog.window_starts(canonical(provider), model, instant.date())
+            if len(self._windows) >= _MEMO_MAX:
+                self._windows.clear()
+            self._windows[key] = starts
+        return max(start for start in starts if start <= instant)
 
     def _lookup(
         self, provider: str | None, model: str, at: date | datetime, batch: bool, tier: str | None
@@ -284,6 +301,7 @@ class Pricer:
         day: date,
         service_tier: str | None,
         latency_ms: float | None,
+        *,
         started: datetime | None = None,
     ) -> Cost:
         """``price_usage(usage, model=model, provider=provider, at=day, service_tier=service_tier,
@@ -326,12 +344,21 @@ class Pricer:
             note = "the call has no start time: today's prices used"
         model, provider, batch, tier = call.model, call.provider, call.batch, call.service_tier
         found = self.lookup(model=model, provider=provider, at=day, batch=batch, service_tier=tier)
+        when: date | datetime = day
         if at is None and call.started_at is not None and isinstance(found, Rates) and found.by_time_of_day:
-            # the exact rate of its hour
-            found = self.lookup(
-                model=model, provider=provider, at=call.started_at, batch=batch, service_tier=tier
+            when = call.started_at  # the exact rate of its hour
+            found = self.lookup(model=model, provider=provider, at=when, batch=batch, service_tier=tier)
+        if type(self).price_usage is not Pricer.price_usage:  # a subclass's own pricing is always asked
+            cost = self.price_usage(
+                call.usage,
+                model=model,
+                provider=provider,
+                at=when,
+                batch=batch,
+                service_tier=tier,
+                latency_ms=call.latency_ms,
             )
-        if isinstance(found, Unpriced):
+        elif isinstance(found, Unpriced):
             cost = Cost.unpriced(found.reason, price_date=day)
         else:  # as price_usage prices
             cost = cost_of(call.usage, found, call.latency_ms)
