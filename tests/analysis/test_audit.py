@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import timedelta
 from decimal import Decimal
@@ -121,6 +122,28 @@ def test_a_daily_job_projects_the_same_month_however_many_days_it_was_seen(tmp_p
     assert retry.wasted_cost is not None
     per_day = retry.wasted_cost / days
     assert retry.monthly_savings_high == (per_day * DAYS_PER_MONTH).quantize(Decimal("1e-12"))
+
+
+def test_an_audit_of_one_session_reads_its_calls_and_those_of_its_trace(tmp_path: Path) -> None:
+    """``--where session=r2`` audits that session alone, as the reports select it: its own calls and a
+    call of its trace that names no session (a sub-agent's), not session r1's. It failed before
+    ("no column _session"): the audit read the calls without the reports' session."""
+    r1, r2 = _retry_session("r1"), _retry_session("r2", after=60)
+    trace = "7" * 32
+    r2 = [c.replace(trace_id=trace) for c in r2]
+    helper = r2[0].replace(
+        id="r2-helper",
+        session_id=None,
+        started_at=r2[-1].started_at,
+        attribution=dataclasses.replace(r2[0].attribution, agent="helper"),  # a sub-agent: a run of its own
+    )
+    with store_of(tmp_path, [*r1, *r2, helper]) as store:
+        one = run_audit(store, scope=Scope(where=(("session", ("r2",)),)))
+        every = run_audit(store)
+    assert (one.period.calls, one.period.sessions) == (4, 1)
+    assert every.period.calls == 7
+    (retry,) = one.findings
+    assert {c.session_id for c in retry.calls} == {"r2"}
 
 
 def test_a_period_shorter_than_a_day_is_not_extrapolated(tmp_path: Path) -> None:
