@@ -72,3 +72,16 @@ def test_simulated_intents_have_baselines(sim: SimStore) -> None:
         assert b.current.calls > 0
         assert b.baseline.calls > 0
         assert b.regression == (b.reason.startswith(("input", "output")))
+
+
+def test_cost_per_call_is_money_to_the_stored_twelve_places(tmp_path: Path) -> None:
+    """$0.04 over 3 calls is $0.013333333333, not the 28 places a division gives (as the JSON wrote)."""
+    calls = _calls("odd", DAY2, 3, 100, 10)
+    calls[0] = calls[0].replace(cost=cost("0.02"))
+    calls[1] = calls[1].replace(cost=cost("0.01"))
+    calls[2] = calls[2].replace(cost=cost("0.01"))
+    with open_store(tmp_path / "b.duckdb") as store:
+        store.insert_calls(calls)
+        (odd,) = intent_baselines(store, CURRENT, BASELINE, min_calls=1)
+    assert odd.current.cost_per_call == Decimal("0.013333333333")
+    assert str(odd.current.cost_per_call) == "0.013333333333"

@@ -7,7 +7,7 @@ prices each finding's waste, projects a monthly savings range at the period's vo
 severity and ranks the findings by dollars. :func:`save_audit` stores them (``findings`` and
 ``finding_calls``) for the dashboard, alerts and the efficiency metrics.
 
-Monthly savings: the period's waste times (30.44 days / the period's length), then times the
+Monthly savings: the period's waste times 30.4375 days (365.25 / 12) over the period's length, times the
 detector's ``fix_share`` (the share of the waste its fix is assumed to remove). A period shorter
 than a day is not extrapolated: its findings carry no monthly figure and say why.
 

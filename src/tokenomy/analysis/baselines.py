@@ -19,6 +19,7 @@ from tokenomy.analysis.grouped import Selection, grouped_calls
 from tokenomy.analysis.metric_rows import count_if, sum_int
 from tokenomy.analysis.periods import Period
 from tokenomy.analysis.sources import Sources, detect
+from tokenomy.pricing.rates import MONEY_QUANTUM
 from tokenomy.store.base import Store
 
 DEFAULT_THRESHOLD: Final = 0.25
@@ -52,7 +53,7 @@ class IntentFigures:
             calls=calls,
             input_per_call=raw["input"] / calls if calls else None,
             output_per_call=raw["output"] / calls if calls else None,
-            cost_per_call=raw["cost"] / priced if priced else None,
+            cost_per_call=(raw["cost"] / priced).quantize(MONEY_QUANTUM) if priced else None,
         )
 
 

@@ -85,7 +85,8 @@ def command(
     """Find the waste in agent traffic: retries, repeats, bloat, missed caching, oversized models...
 
     Findings are ranked by wasted dollars, each with a monthly savings range, its assumptions and a
-    concrete fix; the savings plan adds the top fixes up without counting the same money twice.
+    concrete fix; the savings plan adds every fix up (the top ones listed) without counting the same
+    money twice.
     """
     check_period(since, until)
     settings = resolve(config_file, db=db, overrides=overrides)
