@@ -286,6 +286,49 @@ def test_several_answers_are_reserved_and_each_gets_its_share_of_max_tokens() ->
     assert ticket.changes == {"max_tokens": (2_000 - counted) // 4}  # four answers fit what is left
 
 
+def test_each_prompt_of_a_legacy_completion_is_reserved_its_answers() -> None:
+    """A list of 20 prompts is answered 20 times (each n times): one answer's reservation let a team
+    spend four times its hard budget in one request. A list of token ids is one prompt."""
+    fields = API_FIELDS["completions"]
+    assert choices({"prompt": ["a"] * 20}, fields) == 20
+    assert choices({"prompt": ["a", "b"], "n": 3}, fields) == 6
+    assert choices({"prompt": ["a", "b"], "n": 2, "best_of": 4}, fields) == 8
+    assert choices({"prompt": [[1, 2], [3]]}, fields) == 2  # two prompts of token ids
+    assert choices({"prompt": [1, 2, 3]}, fields) == 1  # one prompt of token ids
+    assert choices({"prompt": "a"}, fields) == 1
+    assert choices({"prompt": ["a"] * 20}, API_FIELDS["chat"]) == 1  # chat has no such field
+    guard = BudgetGuard([policy(limit_tokens=15_000)], alerter=Alerter(quiet=True))
+    body = {"model": "gpt-3.5-turbo-instruct", "prompt": ["say hi"] * 20, "max_tokens": 1_000}
+    shown = AdmitRequest("openai", "completions", body, [], Attribution(), None)
+    ticket = SdkBudget(guard).admit(shown)
+    assert isinstance(ticket, SdkTicket)
+    counted = input_tokens(body, [], "gpt-3.5-turbo-instruct")
+    assert ticket.changes == {"max_tokens": (15_000 - counted) // 20}  # twenty answers fit what is left
+
+
+@pytest.mark.parametrize("limit", [0, -1, "0"])
+def test_an_output_limit_below_one_is_refused_under_a_budget_and_sent_as_it_is_without(limit: object) -> None:
+    """No answer can be bounded by 0 or -1, and a server that reads -1 as "no limit" would write past
+    the budget: under a budget the call is refused (400) before it leaves; with no policy that
+    applies, it goes out unchanged (the provider judges it)."""
+    guard = BudgetGuard(
+        [policy(limit_tokens=5_000, scope="team", match="search")], alerter=Alerter(quiet=True)
+    )
+    body = {"model": "gpt-4o-mini", "messages": HELLO, "max_tokens": limit}
+    budget = SdkBudget(guard)
+    for _ in range(3):  # refused each time, and its reservation released (else the third would not fit)
+        with pytest.raises(tokenomy.BudgetExceeded) as refused:
+            budget.admit(AdmitRequest("openai", "chat", body, [], Attribution(team="search"), None))
+        assert refused.value.status == 400
+        assert "must be 1 or more" in str(refused.value)
+    whole_budget = {**body, "max_tokens": 5_000 - input_tokens(body, [], "gpt-4o-mini")}
+    fits = budget.admit(AdmitRequest("openai", "chat", whole_budget, [], Attribution(team="search"), None))
+    assert isinstance(fits, SdkTicket)  # nothing left held by the refused ones
+    other = budget.admit(AdmitRequest("openai", "chat", body, [], Attribution(team="other"), None))
+    assert isinstance(other, SdkTicket)
+    assert other.changes == {}
+
+
 def test_a_request_that_may_think_unseen_is_told_by_its_model_or_its_asking() -> None:
     unseen: list[dict[str, Any]] = [
         {"model": "o3-mini"},

@@ -550,3 +550,20 @@ def test_a_gateway_closing_closes_its_budgets() -> None:
     ledger.close = close  # type: ignore[method-assign]
     asyncio.run(app.aclose())
     assert closed == ["ledger"]
+
+
+@pytest.mark.parametrize("limit", [0, -1])
+def test_an_output_limit_below_one_is_a_400_under_a_budget_and_passes_without(limit: int) -> None:
+    """0 or -1 bounds no answer (a server reading -1 as "no limit" would write past the budget): a
+    team under a budget gets a 400 in the provider's format, nothing is sent, nothing stays reserved;
+    another team's request goes out as it was sent."""
+    team = Policy("t", Decimal(300), Unit.TOKENS, Scope.TEAM, match="search", window=Window.DAY)
+    app, transport = _gateway(team)
+    for _ in range(3):
+        status, answer = _chat(app, limit)
+        assert status == 400
+        assert "must be 1 or more" in str(answer)
+    assert transport.requests == []
+    assert _chat(app, 250)[0] == 200  # the refused ones hold nothing: 250 of the 300 still fit
+    assert _chat(app, limit, team="other")[0] == 200
+    assert json.loads(transport.requests[-1].body)["max_tokens"] == limit

@@ -57,17 +57,20 @@ class BodyFields:
             max_tokens allows: the most any of them asks for is the number reserved.
         thinking: The body may enable extended thinking (Anthropic's ``thinking.budget_tokens``,
             which must stay below max_tokens: lowered with it, :func:`changes`).
+        prompts: The body's ``prompt`` may be a list of prompts (a legacy completion), each
+            answered ``n`` times.
     """
 
     max_tokens: tuple[str, ...]
     effort: str | None = None
     choices: tuple[str, ...] = ()
     thinking: bool = False
+    prompts: bool = False
 
 
 API_FIELDS: Final[dict[str, BodyFields]] = {
     "chat": BodyFields(("max_completion_tokens", "max_tokens"), "reasoning_effort", ("n",)),
-    "completions": BodyFields(("max_tokens",), choices=("n", "best_of")),
+    "completions": BodyFields(("max_tokens",), choices=("n", "best_of"), prompts=True),
     "responses": BodyFields(("max_output_tokens",), "reasoning.effort"),
     "messages": BodyFields(("max_tokens",), thinking=True),
     "embeddings": BodyFields(()),
@@ -217,9 +220,31 @@ def requested(body: Mapping[str, Any], fields: BodyFields) -> tuple[int | None, 
 
 
 def choices(body: Mapping[str, Any], fields: BodyFields) -> int:
-    """How many answers the request asks for (at least 1; ``best_of`` completions are all billed)."""
+    """How many answers the request asks for (at least 1; ``best_of`` completions are all billed),
+    for each of a legacy completion's prompts (a list of texts, or of token-id lists, is one prompt
+    an item; a list of token ids is one prompt)."""
     asked = [n for n in (whole(body.get(k)) for k in fields.choices) if n is not None]
-    return max([1, *asked])
+    prompt = body.get("prompt") if fields.prompts else None
+    prompts = 1
+    if isinstance(prompt, list) and prompt and not all(type(item) is int for item in prompt):
+        prompts = len(prompt)
+    return max([1, *asked]) * prompts
+
+
+def limit_below_one(body: Mapping[str, Any], fields: BodyFields) -> Rejection | None:
+    """The refusal of a request whose output limit is below 1 (0, -1): no answer can be bounded by
+    it, and an upstream that reads it as "no limit" (some OpenAI-compatible servers take -1 so) would
+    write past the budget. None for any other request."""
+    for key in fields.max_tokens:
+        value = whole(body.get(key))
+        if value is not None and value < 1:
+            return Rejection(
+                f"{key!r} is {value}: a budget bounds every answer, so an output limit must be 1 or more;"
+                f" send a positive {key}, or leave it out and the budget sets one",
+                status=400,
+                type="invalid_request_error",
+            )
+    return None
 
 
 THINKING_LEAST: Final = 1024
@@ -239,6 +264,12 @@ def least_tokens(body: Mapping[str, Any], fields: BodyFields) -> int:
     its thinking budget, which may be lowered to Anthropic's least; 0 for any other request."""
     budget = thinking_budget(body, fields)
     return 0 if budget is None else min(budget, THINKING_LEAST) + 1
+
+
+def holds(admitted: Reservation | Downgrade) -> bool:
+    """True when a policy applies to the admitted request (its reservation holds some account)."""
+    res = admitted.reservation if isinstance(admitted, Downgrade) else admitted
+    return bool(res.held)
 
 
 def whole(value: Any) -> int | None:
@@ -431,6 +462,10 @@ class SdkBudget:
     def _ticket(self, shown: Shown, fields: BodyFields, admitted: Any) -> SdkTicket:
         if isinstance(admitted, Rejection):
             raise BudgetExceeded(admitted.message, rejection=admitted, status=admitted.status)
+        refused = limit_below_one(shown.body, fields) if holds(admitted) else None
+        if refused is not None:
+            self.guard.release(admitted)
+            raise BudgetExceeded(refused.message, rejection=refused, status=refused.status)
         body_changes = changes(shown.body, fields, admitted)
         # judged on the body as sent (a downgrade's model and effort), as the gateway judges it
         return SdkTicket(self.guard, admitted, body_changes, thinks_unseen({**shown.body, **body_changes}))

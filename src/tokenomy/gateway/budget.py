@@ -26,7 +26,15 @@ from typing import Any
 from tokenomy.budgets.accounts import NO_MATCH, Matcher
 from tokenomy.budgets.admission import BudgetRequest, Downgrade, Rejection, Reservation
 from tokenomy.budgets.guard import BudgetGuard
-from tokenomy.budgets.sdk import API_FIELDS, budget_request, changes, settled_output, thinks_unseen
+from tokenomy.budgets.sdk import (
+    API_FIELDS,
+    budget_request,
+    changes,
+    holds,
+    limit_below_one,
+    settled_output,
+    thinks_unseen,
+)
 from tokenomy.gateway.metering import Exchange
 from tokenomy.schema import Attribution, Call, Usage
 
@@ -83,6 +91,10 @@ class GatewayBudget:
         answer = await self.guard.areserve(request)
         if isinstance(answer, Rejection):
             return answer
+        refused = limit_below_one(body, fields) if holds(answer) else None
+        if refused is not None:
+            await self.guard.arelease(answer)
+            return refused
         return Admitted(answer, changes(body, fields, answer), bounded)
 
     def render_metrics(self) -> bytes:
