@@ -36,6 +36,44 @@ def test_an_explicit_cache_nobody_asked_for_is_the_saving(tmp_path: Path) -> Non
     assert route.advice.startswith("turn caching on")
 
 
+def test_stretches_of_different_prefixes_save_what_the_findings_count(tmp_path: Path) -> None:
+    """Two sessions of one route send no breakpoint, with a 3,000- and a 9,000-token prefix: each
+    stretch's write premium is on its own prefix, so the expected saving is the missed_caching
+    findings' money to the cent (the route's median prefix times the stretches was not). A third
+    session caches: the advice says caching works for some calls and one path sets no breakpoint."""
+    small = Conversation("s1", provider="anthropic", model="claude-sonnet-4-5", system=2_000, tools=1_000)
+    large = Conversation("s2", provider="anthropic", model="claude-sonnet-4-5", system=8_000, tools=1_000)
+    calls = [small.ask(f"a{i}", (f"t{i}", 200), after=10) for i in range(4)]
+    calls += [large.ask(f"b{i}", (f"u{i}", 200), after=10) for i in range(2)]
+    cached = Conversation("s3", provider="anthropic", model="claude-sonnet-4-5", system=2_000, tools=1_000)
+    for i in range(3):
+        call = cached.ask(f"c{i}", (f"v{i}", 200), after=10)
+        total = call.usage.input_total or 0
+        read = Usage.of(
+            input_uncached=total - 3_000,
+            cache_read=3_000 if i else 0,
+            cache_write_5m=0 if i else 3_000,
+            cache_write_1h=0,
+            output_visible=60,
+            reasoning=0,
+        )
+        calls.append(call.replace(usage=read))
+    (route,) = _advice(tmp_path, calls).routes
+    hits = detect(tmp_path / "audit", MissedCaching(), calls).hits
+    assert sorted(h.session_id for h in hits) == ["s1", "s2"]
+    found = sum((c.cost or Decimal(0)) for h in hits for c in h.calls)
+    # s1: 3 misses of 3,000 tokens at $3.00 - $0.30, less a write premium of 3,000 x $0.75;
+    # s2: 1 miss of 9,000 tokens, less 9,000 x $0.75 (per million)
+    assert found == Decimal("0.024300000000") - Decimal("0.002250000000") + Decimal(
+        "0.024300000000"
+    ) - Decimal("0.006750000000")
+    assert route.expected_saving == found
+    assert route.hit_ratio is not None
+    assert 0 < route.hit_ratio < 0.5
+    assert route.advice.startswith("caching works for some calls (")
+    assert "but 4 call(s) in 2 run(s) send the prefix with no breakpoint" in route.advice
+
+
 def test_a_prefix_that_changes_every_call_is_drift(tmp_path: Path) -> None:
     calls = []
     chat = _chat()

@@ -100,6 +100,12 @@ def pairs_sql(ctx: Context) -> str:
     """
 
 
+_STRETCH: Final = (
+    "reason IS NOT NULL AND prev_reason IS DISTINCT FROM reason AND coalesce(prev_written, 0) = 0"
+)
+"""A call that starts a stretch of misses of one reason (caching it would write the prefix once)."""
+
+
 def routes_sql(ctx: Context) -> str:
     """Per route (``whole``), and per route and reason of a miss: volume, prefix, repetition, gaps, hits.
 
@@ -112,9 +118,8 @@ def routes_sql(ctx: Context) -> str:
         SELECT {route}, reason, GROUPING(reason) = 1 AS whole, count(*) AS calls,
                {q("stable", 0.5)} AS prefix, max(stable) AS largest, sum(stable) AS tokens,
                count(DISTINCT run) AS runs, max(min_cache) AS min_cache,
-               count(*) FILTER (
-                 WHERE reason IS NOT NULL AND prev_reason IS DISTINCT FROM reason
-                   AND coalesce(prev_written, 0) = 0) AS stretches,
+               count(*) FILTER (WHERE {_STRETCH}) AS stretches,
+               sum(stable) FILTER (WHERE {_STRETCH}) AS stretch_tokens,
                sum(least(written, stable)) FILTER (WHERE reason IS NOT NULL) AS written_tokens,
                sum(least(written_1h, stable)) FILTER (WHERE reason IS NOT NULL) AS written_1h,
                count(*) FILTER (WHERE stable >= min_cache) AS cacheable,
@@ -277,12 +282,10 @@ def _expected(
         return None
     fixable = [m for m in found if _fixable(rule, m.reason)]
     gross = sum((m.cost or ZERO for m in fixable), ZERO)
+    # each stretch's write premium on its own prefix, as the missed_caching findings count it (the
+    # route's median prefix times the stretches was off by the prefixes' spread)
     writes = sum(
-        (
-            write * int(r["stretches"]) * Decimal(str(r["prefix"] or 0))
-            for r in rows
-            if _fixable(rule, r["reason"])
-        ),
+        (write * int(r["stretch_tokens"] or 0) for r in rows if _fixable(rule, r["reason"])),
         ZERO,
     )
     return quantize(max(gross - writes, ZERO))
@@ -307,6 +310,14 @@ def _advice(rule: CacheRule | None, found: tuple[Miss, ...], row: Mapping[str, A
         )
     if worst is None:
         return "caching works where it can (remaining misses are lifetime, size or model switches)"
+    read = float(row["cache_read"] or 0) / float(row["input"]) if row["input"] else 0.0
+    if worst.reason == "not_cached" and read > 0:  # on for some calls: a path sends no breakpoint
+        return (
+            f"caching works for {'most' if read >= 0.5 else 'some'} calls ({read:.0%} of input read from the"
+            f" cache), but {worst.calls:,} call(s) in "
+            f"{worst.runs:,} run(s) send the prefix with no breakpoint: find the code path that sets none "
+            f"({rule.how})"
+        )
     return {
         "not_cached": f"turn caching on: {rule.how}",
         "rewritten": (

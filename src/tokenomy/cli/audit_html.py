@@ -176,7 +176,7 @@ def _cache(report: AuditReport) -> str:
         "advice",
     )
     saving = escape(money_short(report.advice.expected_saving))
-    title = f"<h2>Prompt-cache advisor (expected saving {saving})</h2>"
+    title = f"<h2>Prompt-cache advisor (expected saving over the period {saving})</h2>"
     text = cache_overlap_note(report)
     caption = text[:1].upper() + text[1:] + "."
     return f"<section id='cache'>{title}{_table(head, rows, (1, 2, 3, 4, 5, 6, 8), caption)}</section>"

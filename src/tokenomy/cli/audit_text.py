@@ -136,8 +136,9 @@ def cache_table(report: AuditReport) -> Table:
     """The routes with the most to gain from caching; the caption says that the expected saving is the
     money of the missed_caching findings, not more."""
     routes = report.advice.routes[:_CACHE_ROUTES]
+    saving = money_short(report.advice.expected_saving)
     table = Table(
-        title=f"prompt-cache advisor (expected saving {money_short(report.advice.expected_saving)})",
+        title=f"prompt-cache advisor (expected saving over the period {saving})",
         caption=cache_overlap_note(report),
     )
     for name in (
