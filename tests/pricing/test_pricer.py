@@ -22,6 +22,18 @@ D = Decimal
 DAY = date(2025, 10, 1)
 
 
+def _every_bucket(*, input_uncached: int = 0, cache_read: int = 0, output_visible: int = 0) -> Usage:
+    """A usage that reports all six buckets: these, the others 0."""
+    return Usage.of(
+        input_uncached=input_uncached,
+        cache_read=cache_read,
+        cache_write_5m=0,
+        cache_write_1h=0,
+        output_visible=output_visible,
+        reasoning=0,
+    )
+
+
 @pytest.fixture(scope="module")
 def pricer() -> Pricer:
     return Pricer()
@@ -530,14 +542,7 @@ def test_a_call_is_priced_at_its_start_times_rate_when_prices_change_during_the_
     the off-peak rate, exactly, not the day's peak as an upper bound; one at 10:00 pays the peak; a
     call without a start time, today's peak, estimated. The store's import (SQL for every other
     call) prices such calls the same way."""
-    usage = Usage.of(
-        input_uncached=1_206,
-        cache_read=33_792,
-        cache_write_5m=0,
-        cache_write_1h=0,
-        output_visible=302,
-        reasoning=0,
-    )
+    usage = _every_bucket(input_uncached=1_206, cache_read=33_792, output_visible=302)
     evening = Call(
         id="e",
         provider="deepseek",
@@ -567,14 +572,7 @@ def test_calls_at_many_times_of_day_share_their_price_windows_rates() -> None:
     per call: a thousand DeepSeek calls, a minute or so apart, keep a few memo entries and are each
     priced at the peak or off-peak rate of their minute."""
     pricer = Pricer()
-    usage = Usage.of(
-        input_uncached=1_000_000,
-        cache_read=0,
-        cache_write_5m=0,
-        cache_write_1h=0,
-        output_visible=0,
-        reasoning=0,
-    )
+    usage = _every_bucket(input_uncached=1_000_000)
     start = datetime(2025, 9, 4)
     totals = {}
     for i in range(1_000):
@@ -597,14 +595,7 @@ def test_a_pricer_subclass_s_own_price_usage_prices_its_calls() -> None:
             assert cost.total is not None
             return dataclasses.replace(cost, total=cost.total * 2)
 
-    usage = Usage.of(
-        input_uncached=1_000_000,
-        cache_read=0,
-        cache_write_5m=0,
-        cache_write_1h=0,
-        output_visible=0,
-        reasoning=0,
-    )
+    usage = _every_bucket(input_uncached=1_000_000)
     call = Call(
         id="m", provider="openai", request_model="gpt-4o-mini", started_at=datetime(2025, 9, 4), usage=usage
     )
