@@ -201,3 +201,50 @@ def test_the_table_shows_parts_that_add_up_to_the_change_it_shows() -> None:
     }
     assert (rows["baseline cost"], rows["current cost"]) == ("$1.0000", "$1.0001")
     assert (rows["volume"], rows["model mix"], rows["prices"]) == ("$0.0000", "+$0.0001", "$0.0000")
+
+
+def _daily(start: datetime, per_day: list[int]) -> list[Call]:
+    return [
+        call(
+            f"d{day}-{i}",
+            team="a",
+            started_at=start + timedelta(days=day, minutes=i),
+            usage=usage(100, 0, 0, 0, 10, 0),
+            cost=cost("0.001"),
+        )
+        for day, n in enumerate(per_day)
+        for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("per_day", "until", "said"),
+    [
+        ([10, 10, 10, 10, 10, 10, 1], None, True),  # the data stops a minute into its last day
+        ([10, 10, 10, 10, 10, 10, 9], None, False),  # a whole last day
+        ([10, 10, 10, 10, 10, 10, 1], datetime(2026, 10, 12), False),  # the period is the user's
+    ],
+)
+def test_a_last_day_far_quieter_than_the_others_is_said_to_be_maybe_partial(
+    tmp_path: Path, per_day: list[int], until: datetime | None, said: bool
+) -> None:
+    """A report compared with the previous period over data that stops early on its last day reads
+    that day as a fall in spend: volume became every team's driver. The drivers' notes say so."""
+    from tokenomy.analysis.dimensions import Scope
+    from tokenomy.analysis.grouped import Selection
+    from tokenomy.analysis.report_analyses import Analyses, analysis_report
+
+    start = datetime(2026, 9, 29)
+    with open_store(tmp_path / "p.duckdb") as store:
+        store.insert_calls(_daily(start, [10] * 7 + per_day))
+        report = analysis_report(store, Selection(Scope(until=until)), Analyses(compare="previous"))
+    assert report.drivers is not None
+    notes = [n for n in report.drivers.notes if "may be partial" in n]
+    if said:
+        assert notes == [
+            "the period's last day, 2026-10-12, holds 1 call(s) against 10 a day before it: it may be"
+            " partial (the data stops there), which reads as a fall in spend; --until 2026-10-12"
+            " compares whole days"
+        ]
+    else:
+        assert notes == []

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
 from typing import Any, Final
@@ -174,6 +175,35 @@ def cost_drivers(
         groups[dim] = tuple(sorted(rows, key=lambda r: -abs(r.change)))
     notes = _notes(_merge(sums["baseline"]), _merge(sums["current"]))
     return CostDrivers(current, baseline, total, groups, tuple(notes))
+
+
+PARTIAL_SHARE: Final = 0.25
+"""A last day holding less than this share of the period's other days' mean calls may be partial."""
+
+
+def partial_end(store: Store, sources: Sources, scope: Scope, period: Period) -> str | None:
+    """A note when ``period`` ends where the calls do (``scope`` sets no ``--until``) and its last UTC
+    day holds far fewer calls than its other days on average: a day still in progress, or cut where
+    the data stops, reads as a fall in spend and makes volume the driver of every group."""
+    if scope.until is not None or period.length < timedelta(days=2):
+        return None
+    last = period.until - timedelta(days=1)
+    aggregates = {
+        "calls": "count(*)",
+        "last": f"count(*) FILTER (WHERE c.started_at >= TIMESTAMP '{last:%Y-%m-%d %H:%M:%S}')",
+    }
+    within = Selection(scope.between(period.since, period.until))
+    total = grouped_calls(store, sources, within, aggregates).total
+    calls, on_last = int(total["calls"] or 0), int(total["last"] or 0)
+    mean = (calls - on_last) / (period.length.days - 1)
+    if mean <= 0 or on_last >= PARTIAL_SHARE * mean:
+        return None
+    day = f"{last:%Y-%m-%d}"
+    return (
+        f"the period's last day, {day}, holds {on_last:,} call(s) against {mean:,.0f} a day before it: it"
+        f" may be partial (the data stops there), which reads as a fall in spend; --until {day} compares"
+        " whole days"
+    )
 
 
 Rows = list[tuple[dict[str, str], tuple[str, Mapping[str, Any]] | Fraction]]

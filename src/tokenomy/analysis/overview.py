@@ -27,7 +27,7 @@ from typing import Any, Final
 from tokenomy.analysis.attribution import AttributionTable, attribute
 from tokenomy.analysis.cost_split import CostSplit, split_from_facets
 from tokenomy.analysis.dimensions import UNATTRIBUTED, Grouping, Scope
-from tokenomy.analysis.drivers import CostDrivers, cost_drivers
+from tokenomy.analysis.drivers import CostDrivers, cost_drivers, partial_end
 from tokenomy.analysis.formats import bucket_label
 from tokenomy.analysis.grouped import Selection, grouped_calls
 from tokenomy.analysis.kpis import SPLIT_FACETS, Kpi, figures, kpis
@@ -134,6 +134,9 @@ def overview(
     drivers = None
     if period and previous and (compare is not None or not empty_before):
         drivers = cost_drivers(store, period, previous, scope=scope, sources=src)
+        partial = partial_end(store, src, scope, period)
+        if partial is not None:
+            drivers = dataclasses.replace(drivers, notes=(*drivers.notes, partial))
     elif period:
         drivers = _last_days_drivers(store, scope, period, src)
     notes = [*table.notes, *_untimed(store, current, src)]

@@ -16,13 +16,14 @@ they compute the same thing (the collector over one snapshot of its store).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from tokenomy.analysis import metrics as metrics_module
 from tokenomy.analysis.attribution import AttributionTable
 from tokenomy.analysis.baselines import DEFAULT_THRESHOLD, IntentBaseline, intent_baselines
 from tokenomy.analysis.cost_split import CostSplit, split_from_facets
-from tokenomy.analysis.drivers import CostDrivers, cost_drivers
+from tokenomy.analysis.drivers import CostDrivers, cost_drivers, partial_end
 from tokenomy.analysis.grouped import Selection
 from tokenomy.analysis.kpis import Kpi, spend_report
 from tokenomy.analysis.periods import Period, baseline_period, current_period
@@ -100,6 +101,9 @@ def analysis_report(store: Store, selection: Selection, analyses: Analyses | Non
         now, before = periods
         dims = selection.grouping.by or DRIVER_DIMENSIONS
         drivers = cost_drivers(store, now, before, scope=selection.scope, by=dims, sources=src)
+        partial = partial_end(store, src, selection.scope, now)
+        if partial is not None:
+            drivers = dataclasses.replace(drivers, notes=(*drivers.notes, partial))
         baselines = intent_baselines(
             store, now, before, scope=selection.scope, threshold=analyses.threshold, sources=src
         )

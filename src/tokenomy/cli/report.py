@@ -288,6 +288,8 @@ def _print(report: AnalysisReport) -> None:
     if drivers is not None:
         for part in terminal.drivers_tables(drivers):
             console.print(part)
+        for note in drivers.notes:
+            console.print(f"note: {note}", style="dim")
         console.print(terminal.baselines_table(report.baselines))
     if report.metrics is not None:
         console.print(terminal.metrics_table(report.metrics))
