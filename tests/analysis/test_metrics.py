@@ -99,12 +99,24 @@ def test_an_audit_that_found_no_waste_assesses_the_calls_it_covers(store: DuckDB
     assert WASTE_PARTLY_ASSESSED in everything.notes
 
 
+def test_input_density_counts_a_calls_fixed_tokens_at_most_its_input(store: DuckDBStore) -> None:
+    """A call whose locally counted system and tool tokens exceed its reported input (another
+    tokenizer's count) counts its whole input as fixed, not more: the density stays in [0, 1]."""
+    odd = call("c9", team="z", usage=usage(100, 0, 0, 0, 10, 0), system_tokens=900, tool_def_tokens=300)
+    store.insert_calls([odd])
+    alone = m.input_token_density(store, Selection(Scope(where=(("team", ("z",)),))))
+    assert alone.total.value == 0.0  # 1 − 100 / 100, not 1 − 1,200 / 100
+    everything = m.input_token_density(store, ALL)
+    assert everything.total.value == pytest.approx(1 - (850 + 100) / (3_700 + 100))
+
+
 def test_ratios_by_hand(store: DuckDBStore) -> None:
     ratio = m.output_to_input_ratio(store, ALL).total
     assert ratio.value == pytest.approx(470 / 4200)
     assert ratio.coverage == 1.0
     assert (
-        m.input_token_density(store, ALL).formula == "1 − Σ (system_tokens + tool_def_tokens) / Σ input_total"
+        m.input_token_density(store, ALL).formula
+        == "1 − Σ least(system_tokens + tool_def_tokens, input_total) / Σ input_total"
     )
     density = m.input_token_density(store, ALL).total
     assert density.value == pytest.approx(1 - 850 / 3700)  # c1, c2, c5 report system and tool tokens

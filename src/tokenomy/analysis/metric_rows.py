@@ -9,6 +9,7 @@ divide, a reason instead of a value.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, Final
@@ -188,6 +189,10 @@ def parity_row(key: Any, by_model: Mapping[str, Mapping[str, Any]], a: str, b: s
     return MetricRow(group, bucket, value, extra, float(saved), calls, coverage, None, details)
 
 
+_CALLED: Final = re.compile(r"\w+\(.*\)")
+"""A SQL expression that is one function call (no parentheses needed around it in a formula)."""
+
+
 def quotient_metric(
     store: Store,
     selection: Selection,
@@ -213,7 +218,7 @@ def quotient_metric(
     def compute(raw: Mapping[str, Any]) -> MetricRow:
         return quotient(raw, "num", "den", missing=missing, zero=f"Σ {den} is 0", complement=complement)
 
-    parts = [f"({e})" if " + " in e else e for e in (num, den)]
+    parts = [f"({e})" if " + " in e and not _CALLED.fullmatch(e) else e for e in (num, den)]
     formula = f"{'1 − ' if complement else ''}Σ {parts[0]} / Σ {parts[1]}".replace("c.", "")
     return build_result((name, unit, formula), selection, grouped, compute, [])
 

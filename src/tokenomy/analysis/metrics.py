@@ -128,10 +128,13 @@ def input_token_density(
 ) -> MetricResult:
     """The share of input that is task content: ``1 − Σ (system_tokens + tool_def_tokens) / Σ input_total``.
 
-    Over calls whose system_tokens, tool_def_tokens and input_total are known.
+    Over calls whose system_tokens, tool_def_tokens and input_total are known. A call's system and
+    tool tokens (counted locally, maybe with another family's tokenizer) count at most its input
+    total, so the share stays between 0 and 1.
     """
     known = "c.system_tokens IS NOT NULL AND c.tool_def_tokens IS NOT NULL AND c.input_total IS NOT NULL"
-    spec = ("input_token_density", "ratio", known, "c.system_tokens + c.tool_def_tokens", "c.input_total")
+    fixed = "least(c.system_tokens + c.tool_def_tokens, c.input_total)"
+    spec = ("input_token_density", "ratio", known, fixed, "c.input_total")
     return quotient_metric(store, selection, sources, spec, complement=True)
 
 
