@@ -128,6 +128,7 @@ def attribute(
     *,
     sources: Sources | None = None,
     facets: Facets | None = None,
+    untimed_note: bool = True,
 ) -> AttributionTable:
     """Cost and tokens by the dimensions and time bucket of ``selection``, with shares of the total.
 
@@ -138,6 +139,9 @@ def attribute(
         facets: Also split the calls by these flags in the same scan (for figures beside the
             table, such as the report's KPIs); the table itself is unchanged, but with
             :data:`~tokenomy.analysis.kpis.ROW_SPLIT_FACETS`, whose rows then carry their cost per part.
+        untimed_note: Note the calls with no start time a period leaves out (:func:`untimed_left_out`,
+            a query of its own); False for a table whose notes are not shown (another table of the
+            same report says it).
 
     Returns:
         Rows ordered by group then bucket; the total over everything selected. Rows' costs,
@@ -187,7 +191,8 @@ def attribute(
             " cost whose price was assumed (a missing rate, a peak rate, no start time); each call's"
             " cost_reason says which (tokenomy export)"
         )
-    notes.extend(untimed_left_out(store, src, selection.scope))
+    if untimed_note:
+        notes.extend(untimed_left_out(store, src, selection.scope))
     return AttributionTable(
         by=selection.grouping.by,
         bucket=selection.grouping.bucket,

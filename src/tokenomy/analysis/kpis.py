@@ -127,7 +127,7 @@ def figures(
     selection = Selection(scope)
     split = table
     if split is None or split.facet_spec not in (KPI_FACETS, SPLIT_FACETS, ROW_SPLIT_FACETS):
-        split = attribute(store, selection, sources=src, facets=KPI_FACETS)
+        split = attribute(store, selection, sources=src, facets=KPI_FACETS, untimed_note=False)
     table = table or split
     calls = call_sums(split.facets)
     charges = grouped_charges(store, selection, _CHARGE_SUMS).total

@@ -185,7 +185,7 @@ def _untimed(store: Store, scope: Scope, sources: Sources) -> list[str]:
 
 
 def _series(store: Store, scope: Scope, dim: str, unit: TimeUnit, period: Period | None) -> Series:
-    table = attribute(store, Selection(scope, Grouping((dim,), unit)))
+    table = attribute(store, Selection(scope, Grouping((dim,), unit)), untimed_note=False)
     starts = _bucket_starts(period, unit) or sorted({r.bucket for r in table.rows if r.bucket is not None})
     totals: dict[str, Decimal] = {}
     for row in table.rows:

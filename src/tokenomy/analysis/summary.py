@@ -89,7 +89,8 @@ def summary(
     if previous is not None:
         before = figures(store, scope.between(previous.since, previous.until), sources=src)
     models, folded = top_rows(
-        attribute(store, Selection(scope, Grouping(("provider", "model"))), sources=src), top
+        attribute(store, Selection(scope, Grouping(("provider", "model"))), sources=src, untimed_note=False),
+        top,
     )
     return Summary(
         period=period,
