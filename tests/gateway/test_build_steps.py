@@ -4,6 +4,7 @@ memo, the request's output cap, the two ids from one draw and the single user tu
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import random
 from datetime import UTC, date, datetime, timedelta
@@ -286,7 +287,7 @@ def _built_twice(
     pricer: Pricer, provider: str, request: dict[str, Any], body: dict[str, Any], started_ns: int
 ) -> list[Cost]:
     """The cost of a chat answer built twice with ``pricer``: the first build asks the pricer (and
-    fills its memo), the second reads the memo; each as a fresh Pricer prices the call."""
+    fills its memo), the second reads the memo; each as a fresh pricer of its class prices the call."""
     costs = []
     for _ in range(2):
         exchange = Exchange(
@@ -301,7 +302,7 @@ def _built_twice(
             latency_ns=1_000_000,
         )
         call = build_call(exchange, pricer)
-        assert call.cost == Pricer().price(call)
+        assert call.cost == type(pricer)().price(call)  # as a fresh pricer of its class prices it
         costs.append(call.cost)
     return costs
 
@@ -367,6 +368,31 @@ def test_a_pricer_subclass_with_the_six_argument_price_on_day_still_prices_every
         status=200, parsed=body, latency_ns=1_000_000,
     )  # fmt: skip
     assert build_call(exchange, Tagged()).cost == Cost.unpriced("tagged deepseek-chat on 2025-09-04")
+
+
+def test_a_pricer_subclass_that_wraps_or_marks_up_prices_the_build_as_its_price_does() -> None:
+    """A subclass whose ``price_on_day`` passes its arguments on gets the start time (an evening
+    DeepSeek call at the off-peak rate, as the base class gives); one that overrides only
+    ``price_usage`` (a markup) prices the build as its own ``price(call)`` does."""
+
+    class Logging(Pricer):
+        def price_on_day(self, *args: Any, **kwargs: Any) -> Cost:
+            return super().price_on_day(*args, **kwargs)
+
+    class Markup(Pricer):
+        def price_usage(self, usage: Usage, **kwargs: Any) -> Cost:
+            cost = super().price_usage(usage, **kwargs)
+            assert cost.total is not None
+            return dataclasses.replace(cost, total=cost.total * 2)
+
+    body = chat_completion("chatcmpl-1", "deepseek-chat", prompt=1_000_000, completion=0)
+    request = {"model": "deepseek-chat", "messages": [{"role": "user", "content": "hi"}]}
+    started = int(datetime(2025, 9, 4, 19, 0, tzinfo=UTC).timestamp()) * 10**9
+    (logged, _), (marked, again) = (
+        _built_twice(pricer, "deepseek", request, body, started) for pricer in (Logging(), Markup())
+    )
+    assert logged.total == Decimal("0.135")
+    assert marked.total == again.total == Decimal("0.270")  # twice the off-peak rate
 
 
 def test_a_pricer_subclass_prices_every_build_itself() -> None:

@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
+from tokenomy.budgets.accounts import NO_MATCH, Matcher
 from tokenomy.budgets.admission import BudgetRequest, Downgrade, Rejection, Reservation
 from tokenomy.budgets.alerts import LOG
 from tokenomy.budgets.guard import BudgetGuard
@@ -266,10 +267,15 @@ def least_tokens(body: Mapping[str, Any], fields: BodyFields) -> int:
     return 0 if budget is None else min(budget, THINKING_LEAST) + 1
 
 
-def holds(admitted: Reservation | Downgrade) -> bool:
-    """True when a policy applies to the admitted request (its reservation holds some account)."""
-    res = admitted.reservation if isinstance(admitted, Downgrade) else admitted
-    return bool(res.held)
+def refused_limit(
+    guard: BudgetGuard, body: Mapping[str, Any], fields: BodyFields, request: BudgetRequest
+) -> Rejection | None:
+    """:func:`limit_below_one`'s refusal when a policy of ``guard`` applies to ``request`` (asked before
+    anything is reserved: a bad request is no budget refusal, and holds nothing); None otherwise."""
+    refused = limit_below_one(body, fields)
+    if refused is None or not any(Matcher(p).value(request) is not NO_MATCH for p in guard.policies):
+        return None
+    return refused
 
 
 def whole(value: Any) -> int | None:
@@ -462,10 +468,6 @@ class SdkBudget:
     def _ticket(self, shown: Shown, fields: BodyFields, admitted: Any) -> SdkTicket:
         if isinstance(admitted, Rejection):
             raise BudgetExceeded(admitted.message, rejection=admitted, status=admitted.status)
-        refused = limit_below_one(shown.body, fields) if holds(admitted) else None
-        if refused is not None:
-            self.guard.release(admitted)
-            raise BudgetExceeded(refused.message, rejection=refused, status=refused.status)
         body_changes = changes(shown.body, fields, admitted)
         # judged on the body as sent (a downgrade's model and effort), as the gateway judges it
         return SdkTicket(self.guard, admitted, body_changes, thinks_unseen({**shown.body, **body_changes}))
@@ -475,6 +477,7 @@ class SdkBudget:
         found = self._request(request)
         if found is None:
             return None
+        self._check_limit(request, *found)
         return self._ticket(request, found[1], self.guard.reserve(found[0]))
 
     async def aadmit(self, request: Shown) -> SdkTicket | None:
@@ -482,4 +485,11 @@ class SdkBudget:
         found = self._request(request)
         if found is None:
             return None
+        self._check_limit(request, *found)
         return self._ticket(request, found[1], await self.guard.areserve(found[0]))
+
+    def _check_limit(self, shown: Shown, request: BudgetRequest, fields: BodyFields) -> None:
+        """Raise ``BudgetExceeded`` (status 400) for an output limit below 1 under a policy."""
+        refused = refused_limit(self.guard, shown.body, fields, request)
+        if refused is not None:
+            raise BudgetExceeded(refused.message, rejection=refused, status=refused.status)

@@ -30,8 +30,7 @@ from tokenomy.budgets.sdk import (
     API_FIELDS,
     budget_request,
     changes,
-    holds,
-    limit_below_one,
+    refused_limit,
     settled_output,
     thinks_unseen,
 )
@@ -88,13 +87,12 @@ class GatewayBudget:
         )
         if bounded:
             self._bounded(request.model, request.input_tokens)
+        refused = refused_limit(self.guard, body, fields, request)
+        if refused is not None:
+            return refused  # a bad request (400), refused before anything is reserved
         answer = await self.guard.areserve(request)
         if isinstance(answer, Rejection):
             return answer
-        refused = limit_below_one(body, fields) if holds(answer) else None
-        if refused is not None:
-            await self.guard.arelease(answer)
-            return refused
         return Admitted(answer, changes(body, fields, answer), bounded)
 
     def render_metrics(self) -> bytes:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
 import json
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
@@ -181,12 +182,32 @@ def _asked_cost(  # noqa: PLR0917  (positional, as the pricer's own entry)
     latency_ms: float | None,
     started: datetime,
 ) -> Cost:
-    """The cost the pricer gives (``price_usage(...)`` with these, positionally): the base class's
-    own ``price_on_day`` is given the start time too, a subclass's its six arguments as ever."""
+    """The cost the pricer gives (``price_usage(...)`` with these, positionally): ``price_on_day`` is
+    given the start time too when it takes one (the base class's, a subclass's that passes its
+    keywords on), a subclass's written against its six arguments only those."""
     day = started.date()
-    if type(pricer).price_on_day is Pricer.price_on_day:
+    if _takes_started(type(pricer).price_on_day):
         return pricer.price_on_day(usage, model, provider, day, tier, latency_ms, started=started)
     return pricer.price_on_day(usage, model, provider, day, tier, latency_ms)
+
+
+_STARTED: Final[dict[Any, bool]] = {}
+"""Per ``price_on_day`` function, whether it takes ``started`` (as a keyword, or ``**kwargs``)."""
+
+
+def _takes_started(method: Any) -> bool:
+    found = _STARTED.get(method)
+    if found is None:
+        if method is Pricer.price_on_day:
+            found = True
+        else:
+            try:
+                params = inspect.signature(method).parameters.values()
+            except (TypeError, ValueError):  # no signature to read: the six arguments, as ever
+                params = ()  # type: ignore[assignment]
+            found = any(p.name == "started" or p.kind is p.VAR_KEYWORD for p in params)
+        _STARTED[method] = found
+    return found
 
 
 def build_call(exchange: Exchange, pricer: Pricer | None = None) -> Call:

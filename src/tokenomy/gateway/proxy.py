@@ -4,10 +4,9 @@ The order on the request path: read the body, check the key, read attribution, f
 reserve the budget, rewrite the body when needed (budget changes; the usage chunk an OpenAI
 stream needs), send upstream, relay the answer (plain: whole, after checking it is JSON; stream:
 chunk by chunk), then hand the exchange to the :class:`LoopBuilder`, which builds the call on the
-event loop's thread shortly after and gives it to the sink. Budget settlement, when a budget
-applies, runs after the client has its last byte. Every failure reaches the client in the provider's own
-error format and is recorded with its status.
-"""
+event loop's thread shortly after and gives it to the sink. Budget settlement, when a budget applies,
+runs after the client has its last byte. Every failure reaches the client in the provider's own
+error format and is recorded with its status."""
 
 from __future__ import annotations
 
@@ -159,6 +158,8 @@ class Proxy:
         try:
             admitted = await self._admit(surface, body, provider, attribution, session)
         except RefusedError as refused:  # recorded as rejected_budget, with zero usage
+            if refused.status == 400:  # a bad request (an output limit below 1): no budget refusal
+                raise
             refused.exchange = Exchange(
                 surface, provider, body, attribution, session, started, status=refused.status
             )
@@ -190,9 +191,8 @@ class Proxy:
         return Prepared(route, body, out, stream, strip, admitted, exchange)
 
     async def _downgraded_route(self, model: str, surface: Surface, admitted: Admitted) -> tuple[Route, str]:
-        """The route and billing provider of a soft downgrade's model; a model no route of this
-        API's format serves is refused (400, naming it) and its reservation released, rather than
-        sent to the upstream of the model the client asked for."""
+        """The route and billing provider of a soft downgrade's model; one no route of this API serves
+        is refused (400, naming it; its reservation released), not sent to the asked model's upstream."""
         try:
             route = self._route(model, surface)
         except RefusedError as refused:

@@ -316,6 +316,12 @@ class Pricer:
         found = self.asked.get((provider, model, day, False, service_tier))
         if found is None:
             found = self.lookup(model=model, provider=provider, at=day, service_tier=service_tier)
+        if type(self).price_usage is not Pricer.price_usage:  # a subclass's own pricing is always asked
+            exact = started is not None and isinstance(found, Rates) and found.by_time_of_day
+            at: date | datetime = started if exact and started is not None else day
+            return self.price_usage(
+                usage, model=model, provider=provider, at=at, service_tier=service_tier, latency_ms=latency_ms
+            )
         if isinstance(found, Unpriced):
             return Cost.unpriced(found.reason, price_date=utc_day(day))
         if started is not None and found.by_time_of_day:
