@@ -22,6 +22,7 @@ from tokenomy.importers import import_paths
 from tokenomy.schema import Call, Charge, Severity, WasteRole
 from tokenomy.simulate import SimulationConfig, WasteRates, records, run
 from tokenomy.store import DuckDBStore, open_store
+from tokenomy.store.events import spans_to_arrow
 
 
 def _retry_session(session: str, after: float = 5.0) -> list[Call]:
@@ -144,6 +145,28 @@ def test_an_audit_of_one_session_reads_its_calls_and_those_of_its_trace(tmp_path
     assert every.period.calls == 7
     (retry,) = one.findings
     assert {c.session_id for c in retry.calls} == {"r2"}
+
+
+def test_an_audit_of_a_session_named_only_by_its_root_span_reads_its_calls(tmp_path: Path) -> None:
+    """OTLP-style data: the calls of trace T name no session, its root span names session S. The
+    reports select them for ``session=S``; the audit does too (it read only the calls' sessions)."""
+    trace = "a" * 32
+    calls = [c.replace(session_id=None, trace_id=trace) for c in _retry_session("x")]
+    root = {
+        "trace_id": trace,
+        "span_id": "r0",
+        "name": "invoke_agent main",
+        "kind": "internal",
+        "started_at": T0,
+        "ended_at": T0 + timedelta(minutes=5),
+        "session_id": "S",
+    }
+    with store_of(tmp_path, calls) as store:
+        store.insert_spans(spans_to_arrow([root]))
+        one = run_audit(store, scope=Scope(where=(("session", ("S",)),)))
+    assert (one.period.calls, one.period.sessions) == (3, 1)
+    (retry,) = one.findings
+    assert retry.session_ids == ("S",)
 
 
 def test_a_period_shorter_than_a_day_is_not_extrapolated(tmp_path: Path) -> None:

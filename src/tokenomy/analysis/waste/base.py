@@ -170,7 +170,11 @@ class Context:
         """
         from tokenomy.analysis.waste.sql import audited_sql  # noqa: PLC0415  (sql imports this module)
 
-        head = f"WITH audited AS ({audited_sql(self.scope.condition, self.dialect)})"
+        condition = self.scope.condition
+        spans = "c._session" in condition and {"trace_id", "session_id"} <= set(
+            self.store.table_columns("spans")
+        )
+        head = f"WITH audited AS ({audited_sql(condition, self.dialect, spans=spans)})"
         joined = f"{head}{sql}" if sql.lstrip().startswith(",") else f"{head} {sql}"
         return list(self.store.query(joined, [*self.scope.params, *params]).to_pylist())
 
