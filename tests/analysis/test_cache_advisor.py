@@ -40,7 +40,8 @@ def test_stretches_of_different_prefixes_save_what_the_findings_count(tmp_path: 
     """Two sessions of one route send no breakpoint, with a 3,000- and a 9,000-token prefix: each
     stretch's write premium is on its own prefix, so the expected saving is the missed_caching
     findings' money to the cent (the route's median prefix times the stretches was not). A third
-    session caches: the advice says caching works for some calls and one path sets no breakpoint."""
+    session caches: the advice counts the calls that read (not a token share, which a large cached
+    prefix makes look like most) and says which send no breakpoint."""
     small = Conversation("s1", provider="anthropic", model="claude-sonnet-4-5", system=2_000, tools=1_000)
     large = Conversation("s2", provider="anthropic", model="claude-sonnet-4-5", system=8_000, tools=1_000)
     calls = [small.ask(f"a{i}", (f"t{i}", 200), after=10) for i in range(4)]
@@ -70,7 +71,7 @@ def test_stretches_of_different_prefixes_save_what_the_findings_count(tmp_path: 
     assert route.expected_saving == found
     assert route.hit_ratio is not None
     assert 0 < route.hit_ratio < 0.5
-    assert route.advice.startswith("caching works for some calls (")
+    assert route.advice.startswith("2 of 9 calls read from the cache (")  # c1 and c2; by calls, not tokens
     assert "but 4 call(s) in 2 run(s) send the prefix with no breakpoint" in route.advice
 
 

@@ -127,6 +127,7 @@ def routes_sql(ctx: Context) -> str:
                count(*) FILTER (WHERE repeat) AS repeats,
                {q("gap", 0.5)} AS gap_p50, {q("gap", 0.9)} AS gap_p90,
                sum(cache_read) AS cache_read, sum(input_total) FILTER (WHERE cache_read IS NOT NULL) AS input,
+               count(*) FILTER (WHERE cache_read > 0) AS reading,
                bool_or(long) AS long, max(started_at) AS last
         FROM s GROUP BY GROUPING SETS (({route}), ({route}, reason))
     """
@@ -310,13 +311,13 @@ def _advice(rule: CacheRule | None, found: tuple[Miss, ...], row: Mapping[str, A
         )
     if worst is None:
         return "caching works where it can (remaining misses are lifetime, size or model switches)"
-    read = float(row["cache_read"] or 0) / float(row["input"]) if row["input"] else 0.0
-    if worst.reason == "not_cached" and read > 0:  # on for some calls: a path sends no breakpoint
+    reading = int(row["reading"] or 0)
+    if worst.reason == "not_cached" and reading:  # on for some calls: code paths that send no breakpoint
+        read = float(row["cache_read"] or 0) / float(row["input"]) if row["input"] else 0.0
         return (
-            f"caching works for {'most' if read >= 0.5 else 'some'} calls ({read:.0%} of input read from the"
-            f" cache), but {worst.calls:,} call(s) in "
-            f"{worst.runs:,} run(s) send the prefix with no breakpoint: find the code path that sets none "
-            f"({rule.how})"
+            f"{reading:,} of {int(row['calls']):,} calls read from the cache ({read:.0%} of the input), but"
+            f" {worst.calls:,} call(s) in {worst.runs:,} run(s) send the prefix with no breakpoint: find"
+            f" the code paths that set none ({rule.how})"
         )
     return {
         "not_cached": f"turn caching on: {rule.how}",
