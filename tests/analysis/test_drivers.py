@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -248,3 +249,29 @@ def test_a_last_day_far_quieter_than_the_others_is_said_to_be_maybe_partial(
         ]
     else:
         assert notes == []
+
+
+def test_a_selection_whose_calls_stop_before_the_period_is_said_to_stop(tmp_path: Path) -> None:
+    """``--where team=b`` over a store whose team b stopped three days before team a: the period
+    ends with the store's calls, so team b's last days read as a fall in spend. The note says where
+    its calls stop and which --until ends the period with them (not a partial last day of the
+    store's, which the selection has no calls on)."""
+    from tokenomy.analysis.dimensions import Scope
+    from tokenomy.analysis.grouped import Selection
+    from tokenomy.analysis.report_analyses import Analyses, analysis_report
+
+    start = datetime(2026, 9, 29)
+    team_b = [
+        c.replace(id=f"b-{c.id}", attribution=dataclasses.replace(c.attribution, team="b"))
+        for c in _daily(start, [5] * 11)
+    ]
+    with open_store(tmp_path / "w.duckdb") as store:
+        store.insert_calls(_daily(start, [10] * 14) + team_b)
+        report = analysis_report(
+            store, Selection(Scope(where=(("team", ("b",)),))), Analyses(compare="previous")
+        )
+    assert report.drivers is not None
+    assert [n for n in report.drivers.notes if "stop" in n] == [
+        "the selected calls stop on 2026-10-09, 3 day(s) before the period ends (where the store's"
+        " calls do): those days read as a fall in spend; --until 2026-10-10 ends the period with them"
+    ]

@@ -182,27 +182,41 @@ PARTIAL_SHARE: Final = 0.25
 
 
 def partial_end(store: Store, sources: Sources, scope: Scope, period: Period) -> str | None:
-    """A note when ``period`` ends where the calls do (``scope`` sets no ``--until``) and its last UTC
-    day holds far fewer calls than its other days on average: a day still in progress, or cut where
-    the data stops, reads as a fall in spend and makes volume the driver of every group."""
+    """A note when ``period`` ends where the store's calls do (``scope`` sets no ``--until``) but the
+    selected calls do not fill its end: they stop days before it (a ``--where`` whose team stopped
+    earlier), or their last day holds far fewer calls than their other days on average (a day still
+    in progress, or cut where the data stops). Either reads as a fall in spend and makes volume
+    the driver of every group."""
     if scope.until is not None or period.length < timedelta(days=2):
         return None
-    last = period.until - timedelta(days=1)
+    final = (period.until - timedelta(days=1)).date()  # the period's last UTC day
+    start = f"TIMESTAMP '{final:%Y-%m-%d} 00:00:00'"
     aggregates = {
         "calls": "count(*)",
-        "last": f"count(*) FILTER (WHERE c.started_at >= TIMESTAMP '{last:%Y-%m-%d %H:%M:%S}')",
+        "last_at": "max(c.started_at)",
+        "on_last": f"count(*) FILTER (WHERE c.started_at >= {start})",
     }
-    within = Selection(scope.between(period.since, period.until))
-    total = grouped_calls(store, sources, within, aggregates).total
-    calls, on_last = int(total["calls"] or 0), int(total["last"] or 0)
+    total = grouped_calls(
+        store, sources, Selection(scope.between(period.since, period.until)), aggregates
+    ).total
+    calls, last_at = int(total["calls"] or 0), total["last_at"]
+    if not calls or last_at is None:
+        return None
+    stop = last_at.date()
+    if stop < final:
+        return (
+            f"the selected calls stop on {stop:%Y-%m-%d}, {(final - stop).days} day(s) before the period"
+            " ends (where the store's calls do): those days read as a fall in spend; --until"
+            f" {stop + timedelta(days=1):%Y-%m-%d} ends the period with them"
+        )
+    on_last = int(total["on_last"] or 0)
     mean = (calls - on_last) / (period.length.days - 1)
     if mean <= 0 or on_last >= PARTIAL_SHARE * mean:
         return None
-    day = f"{last:%Y-%m-%d}"
     return (
-        f"the period's last day, {day}, holds {on_last:,} call(s) against {mean:,.0f} a day before it: it"
-        f" may be partial (the data stops there), which reads as a fall in spend; --until {day} compares"
-        " whole days"
+        f"the period's last day, {final:%Y-%m-%d}, holds {on_last:,} call(s) against {mean:,.0f} a day"
+        f" before it: it may be partial (the data stops there), which reads as a fall in spend; --until"
+        f" {final:%Y-%m-%d} compares whole days"
     )
 
 
