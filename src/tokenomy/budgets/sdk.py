@@ -227,8 +227,8 @@ def choices(body: Mapping[str, Any], fields: BodyFields) -> int:
     asked = [n for n in (whole(body.get(k)) for k in fields.choices) if n is not None]
     prompt = body.get("prompt") if fields.prompts else None
     prompts = 1
-    if isinstance(prompt, list) and prompt and not all(type(item) is int for item in prompt):
-        prompts = len(prompt)
+    if isinstance(prompt, list) and prompt and type(prompt[0]) is not int:  # (ids are one prompt: no
+        prompts = len(prompt)  # list mixes the forms, so the first item tells, without a pass over ids)
     return max([1, *asked]) * prompts
 
 
