@@ -566,7 +566,9 @@ def test_an_output_limit_below_one_is_a_400_under_a_budget_and_passes_without(li
     assert transport.requests == []
     assert _chat(app, 250)[0] == 200  # the refused ones hold nothing: 250 of the 300 still fit
     status, answer = _chat(app, limit)  # the budget now nearly spent: still a bad request, not a 429
-    assert (status, answer["error"]["type"]) == (400, "invalid_request_error")
+    error = answer["error"]
+    assert isinstance(error, dict)
+    assert (status, error["type"]) == (400, "invalid_request_error")
     assert app.proxy.metrics.budget_rejections == 0  # no budget refusal among them
     assert _chat(app, limit, team="other")[0] == 200
     assert json.loads(transport.requests[-1].body)["max_tokens"] == limit
