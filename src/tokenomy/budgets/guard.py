@@ -121,6 +121,10 @@ class BudgetGuard(Settling):
             self._plans = Plans([m.getter for m in self._matchers if m.getter is not None])
             self._generation += 1  # last: a request begun before keeps no plan (it may have read old rules)
 
+    def applies(self, request: BudgetRequest, *, hard: bool = False) -> bool:
+        """True when a policy (``hard``: a hard one) applies to ``request``."""
+        return any((m.policy.hard or not hard) and m.value(request) is not NO_MATCH for m in self._matchers)
+
     @property
     def policies(self) -> tuple[Policy, ...]:
         """The policies enforced."""

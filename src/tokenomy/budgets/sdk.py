@@ -21,7 +21,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
-from tokenomy.budgets.accounts import NO_MATCH, Matcher
 from tokenomy.budgets.admission import BudgetRequest, Downgrade, Rejection, Reservation
 from tokenomy.budgets.alerts import LOG
 from tokenomy.budgets.guard import BudgetGuard
@@ -232,22 +231,6 @@ def choices(body: Mapping[str, Any], fields: BodyFields) -> int:
     return max([1, *asked]) * prompts
 
 
-def limit_below_one(body: Mapping[str, Any], fields: BodyFields) -> Rejection | None:
-    """The refusal of a request whose output limit is below 1 (0, -1): no answer can be bounded by
-    it, and an upstream that reads it as "no limit" (some OpenAI-compatible servers take -1 so) would
-    write past the budget. None for any other request."""
-    for key in fields.max_tokens:
-        value = whole(body.get(key))
-        if value is not None and value < 1:
-            return Rejection(
-                f"{key!r} is {value}: a budget bounds every answer, so an output limit must be 1 or more;"
-                f" send a positive {key}, or leave it out and the budget sets one",
-                status=400,
-                type="invalid_request_error",
-            )
-    return None
-
-
 THINKING_LEAST: Final = 1024
 """Anthropic's smallest extended-thinking budget (``thinking.budget_tokens``)."""
 
@@ -270,12 +253,20 @@ def least_tokens(body: Mapping[str, Any], fields: BodyFields) -> int:
 def refused_limit(
     guard: BudgetGuard, body: Mapping[str, Any], fields: BodyFields, request: BudgetRequest
 ) -> Rejection | None:
-    """:func:`limit_below_one`'s refusal when a policy of ``guard`` applies to ``request`` (asked before
-    anything is reserved: a bad request is no budget refusal, and holds nothing); None otherwise."""
-    refused = limit_below_one(body, fields)
-    if refused is None or not any(Matcher(p).value(request) is not NO_MATCH for p in guard.policies):
-        return None
-    return refused
+    """The refusal (400) of a request whose output limit is below 1 (0, -1) when a policy of ``guard``
+    applies to it, asked before anything is reserved (a bad request is no budget refusal, and holds
+    nothing): no answer can be bounded by it, and an upstream that reads it as "no limit" (some
+    OpenAI-compatible servers take -1 so) would write past the budget. None for any other request."""
+    for key in fields.max_tokens:
+        value = whole(body.get(key))
+        if value is not None and value < 1 and guard.applies(request):
+            return Rejection(
+                f"{key!r} is {value}: a budget bounds every answer, so an output limit must be 1 or more;"
+                f" send a positive {key}, or leave it out and the budget sets one",
+                status=400,
+                type="invalid_request_error",
+            )
+    return None
 
 
 def whole(value: Any) -> int | None:

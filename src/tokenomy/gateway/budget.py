@@ -23,7 +23,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tokenomy.budgets.accounts import NO_MATCH, Matcher
 from tokenomy.budgets.admission import BudgetRequest, Downgrade, Rejection, Reservation
 from tokenomy.budgets.guard import BudgetGuard
 from tokenomy.budgets.sdk import (
@@ -64,8 +63,9 @@ class GatewayBudget:
 
     def hard_applies(self, attribution: Attribution, session_id: str | None) -> bool:
         """True when a hard policy applies to requests of this attribution (whatever their model)."""
-        request = BudgetRequest(model="", attribution=attribution, session_id=session_id)
-        return any(p.hard and Matcher(p).value(request) is not NO_MATCH for p in self.guard.policies)
+        return self.guard.applies(
+            BudgetRequest(model="", attribution=attribution, session_id=session_id), hard=True
+        )
 
     async def admit(
         self,
