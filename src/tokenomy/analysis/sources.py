@@ -121,7 +121,7 @@ class Sources:
         session = "c.session_id"
         if self.trace_sessions:
             on = "c.session_id IS NULL AND ts.trace_id = c.trace_id"
-            joins.append(f"LEFT JOIN ({self._trace_sessions()}) ts ON {on}")
+            joins.append(f"LEFT JOIN ({self.trace_sessions_sql()}) ts ON {on}")
             session = "coalesce(c.session_id, ts.session_id)"
         call_success, call_action = "c.success", "c.action"
         session_success, session_action = "CAST(NULL AS BOOLEAN)", "CAST(NULL AS VARCHAR)"
@@ -146,7 +146,7 @@ class Sources:
         inner = f"SELECT {', '.join(['c.*', *derived])} FROM calls c {' '.join(joins)}"
         return f"SELECT {', '.join(['c.*', *columns])} FROM ({inner}) c WHERE {scope.condition}"
 
-    def _trace_sessions(self) -> str:
+    def trace_sessions_sql(self) -> str:
         """One session per trace, from the calls (and spans) of the trace that name one."""
         named = "SELECT trace_id, session_id FROM calls"
         if {"trace_id", "session_id"} <= set(self.spans):

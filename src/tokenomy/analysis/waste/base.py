@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any, Final, Protocol
 
 from tokenomy.analysis.dimensions import ScopeSQL
+from tokenomy.analysis.sources import Sources
 from tokenomy.analysis.waste.money import day_of
 from tokenomy.pricing import Pricer, Rates
 from tokenomy.schema import WasteEffect, WasteRole
@@ -171,10 +172,10 @@ class Context:
         from tokenomy.analysis.waste.sql import audited_sql  # noqa: PLC0415  (sql imports this module)
 
         condition = self.scope.condition
-        spans = "c._session" in condition and {"trace_id", "session_id"} <= set(
-            self.store.table_columns("spans")
-        )
-        head = f"WITH audited AS ({audited_sql(condition, self.dialect, spans=spans)})"
+        trace = None
+        if "c._session" in condition:  # a session filter: the reports' session of each call
+            trace = Sources(spans=self.store.table_columns("spans")).trace_sessions_sql()
+        head = f"WITH audited AS ({audited_sql(condition, self.dialect, trace_sessions=trace)})"
         joined = f"{head}{sql}" if sql.lstrip().startswith(",") else f"{head} {sql}"
         return list(self.store.query(joined, [*self.scope.params, *params]).to_pylist())
 

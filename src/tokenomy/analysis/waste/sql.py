@@ -36,12 +36,17 @@ def cost_sum(buckets: tuple[str, ...]) -> str:
     return f"CASE WHEN c.cost_total IS NULL THEN NULL ELSE {parts} END"
 
 
-def audited_sql(condition: str, dialect: Dialect, *, spans: bool = False) -> str:
-    """The audited calls: the ``calls`` rows matching ``condition`` (alias ``c``), with derived columns
-    (``spans``: the store's spans name sessions too, read for a ``session`` filter)."""
+def audited_sql(condition: str, dialect: Dialect, *, trace_sessions: str | None = None) -> str:
+    """The audited calls: the ``calls`` rows matching ``condition`` (alias ``c``), with derived columns.
+
+    ``trace_sessions`` (:meth:`tokenomy.analysis.sources.Sources.trace_sessions_sql`) gives each trace
+    its session, for a ``session`` filter: the calls then carry the session the reports give them
+    (``_session``: their own, else their trace's), and so does the audit's ``session``."""
     del dialect  # the view is portable SQL; detectors ask the dialect for what is not
-    by_session = "c._session" in condition  # (read with the reports' session: _with_session)
-    session = f"coalesce({'c._session' if by_session else 'c.session_id'}, c.trace_id, c.id)"
+    source, own = "calls", "c.session_id"
+    if trace_sessions is not None and "c._session" in condition:
+        source, own = _with_session(trace_sessions), "c._session"
+    session = f"coalesce({own}, c.trace_id, c.id)"
     return f"""
         SELECT c.id, {session} AS session, {session} || '/' || coalesce(c.agent, '') AS run,
                c.step, c.started_at, c.ended_at, c.provider, {MODEL_SQL.format(t="c")} AS model,
@@ -56,23 +61,16 @@ def audited_sql(condition: str, dialect: Dialect, *, spans: bool = False) -> str
                coalesce(len(c.tool_uses), 0) AS n_tools, c.filler_tokens, c.success, c.cost_total,
                {cost_sum(INPUT_BUCKETS)} AS cost_in, {cost_sum(OUTPUT_BUCKETS)} AS cost_out,
                c.cost_output_visible, c.cost_reasoning, {", ".join(f"c.cost_{b}" for b in INPUT_BUCKETS)}
-        FROM {_with_session(spans) if by_session else "calls"} c WHERE {condition}
+        FROM {source} c WHERE {condition}
     """
 
 
-def _with_session(spans: bool) -> str:
-    """The calls with the session the reports give them (``_session``: their own, else that of another
-    call, or span, of their trace: :meth:`tokenomy.analysis.sources.Sources.calls_sql`), read for a
-    ``--where session=...`` filter only (it costs a pass over the calls); the audited calls'
-    ``session`` is then that one too."""
-    named = "SELECT trace_id, session_id FROM calls"
-    if spans:
-        named += " UNION ALL SELECT trace_id, session_id FROM spans"
+def _with_session(trace_sessions: str) -> str:
+    """The calls with ``_session``: their own session, else their trace's (read only for a
+    ``--where session=...`` filter: it costs a pass over the calls)."""
     return f"""(
     SELECT c.*, coalesce(c.session_id, ts.session_id) AS _session FROM calls c
-    LEFT JOIN (SELECT trace_id, min(session_id) AS session_id FROM ({named}) n
-               WHERE trace_id IS NOT NULL AND session_id IS NOT NULL GROUP BY trace_id) ts
-        ON c.session_id IS NULL AND ts.trace_id = c.trace_id)"""
+    LEFT JOIN ({trace_sessions}) ts ON c.session_id IS NULL AND ts.trace_id = c.trace_id)"""
 
 
 def lagged(*columns: str, window: str = "w") -> str:
