@@ -38,7 +38,7 @@ from tokenomy.analysis.grouped import (
     grouped_charges,
 )
 from tokenomy.analysis.results import share
-from tokenomy.analysis.sources import Sources, detect
+from tokenomy.analysis.sources import ESTIMATED, Sources, detect
 from tokenomy.schema import BUCKETS
 from tokenomy.store.base import Store
 
@@ -51,7 +51,7 @@ _CALL_AGGREGATES: Final = {
     "llm_cost": "sum(c.cost_total)",
     "unpriced": "count(*) FILTER (WHERE c.cost_total IS NULL)",
     "usage_unknown": "count(*) FILTER (WHERE " + " OR ".join(f"c.{b} IS NULL" for b in _TOKENS) + ")",
-    "estimated": "count(*) FILTER (WHERE c.cost_estimated OR c.usage_kind <> 'reported')",
+    "estimated": f"count(*) FILTER (WHERE {ESTIMATED})",
 }
 _CHARGE_AGGREGATES: Final = {"charges": "count(*)", "charge_cost": "sum(c.amount)"}
 
@@ -211,19 +211,24 @@ def untimed_left_out(store: Store, sources: Sources, scope: Scope) -> list[str]:
     no period holds them, so they are left out (their number and their cost)."""
     if scope.since is None and scope.until is None:
         return []
-    aggregates = {
-        "n": "count(*) FILTER (WHERE c.started_at IS NULL)",
-        "cost": "sum(c.cost_total) FILTER (WHERE c.started_at IS NULL)",
-    }
-    total = grouped_calls(store, sources, Selection(scope.between(None, None)), aggregates).total
-    untimed = int(total["n"] or 0)
+    untimed, spent = untimed_calls(store, sources, scope.between(None, None))
     if not untimed:
         return []
-    cost = "none priced" if total["cost"] is None else f"{money(total['cost'])} of cost"
+    cost = "none priced" if spent is None else f"{money(spent)} of cost"
     return [
         f"{untimed:,} call(s) with no start time left out ({cost}): no period holds them; a report"
         " without --since and --until counts them"
     ]
+
+
+def untimed_calls(store: Store, sources: Sources, scope: Scope) -> tuple[int, Decimal | None]:
+    """How many calls ``scope`` selects have no start time, and their cost (None: none priced)."""
+    aggregates = {
+        "n": "count(*) FILTER (WHERE c.started_at IS NULL)",
+        "cost": "sum(c.cost_total) FILTER (WHERE c.started_at IS NULL)",
+    }
+    total = grouped_calls(store, sources, Selection(scope), aggregates).total
+    return int(total["n"] or 0), total["cost"]
 
 
 def _order(key: Any) -> tuple[Any, ...]:

@@ -24,12 +24,12 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
 
-from tokenomy.analysis.attribution import AttributionTable, attribute
+from tokenomy.analysis.attribution import AttributionTable, attribute, untimed_calls
 from tokenomy.analysis.cost_split import CostSplit, split_from_facets
 from tokenomy.analysis.dimensions import UNATTRIBUTED, Grouping, Scope
 from tokenomy.analysis.drivers import CostDrivers, cost_drivers, partial_end
 from tokenomy.analysis.formats import bucket_label
-from tokenomy.analysis.grouped import Selection, grouped_calls
+from tokenomy.analysis.grouped import Selection
 from tokenomy.analysis.kpis import SPLIT_FACETS, Kpi, figures, kpis
 from tokenomy.analysis.periods import Period, baseline_period, current_period, data_span
 from tokenomy.analysis.sessions import SessionList, top_sessions
@@ -174,8 +174,7 @@ def _untimed(store: Store, scope: Scope, sources: Sources) -> list[str]:
     """A note when some selected calls have no start time (in the totals, not over time)."""
     if scope.since is not None or scope.until is not None:
         return []  # a bounded period leaves them out, as every time filter does
-    aggregates = {"n": "count(*) FILTER (WHERE c.started_at IS NULL)"}
-    untimed = int(grouped_calls(store, sources, Selection(scope), aggregates).total["n"] or 0)
+    untimed, _ = untimed_calls(store, sources, scope)
     if not untimed:
         return []
     return [

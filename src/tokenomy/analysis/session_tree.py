@@ -31,7 +31,7 @@ from typing import Any, Final, Literal
 from tokenomy.analysis.cost_split import CostSplit, split_from_rows
 from tokenomy.analysis.dimensions import ScopeSQL
 from tokenomy.analysis.sessions import recorded_outcomes
-from tokenomy.analysis.sources import Sources, detect
+from tokenomy.analysis.sources import ESTIMATED, Sources, detect
 from tokenomy.errors import StoreError
 from tokenomy.schema import ATTRIBUTION_FIELDS, BUCKETS
 from tokenomy.store.base import Store
@@ -115,8 +115,9 @@ def session_tree(store: Store, session_id: str, *, sources: Sources | None = Non
         StoreError: No call or charge belongs to the session.
     """
     src = sources or detect(store)
+    estimated_column = f"coalesce({ESTIMATED}, FALSE) AS _estimated"
     calls = store.query(
-        src.calls_sql(store.dialect, ScopeSQL("c._session = ?", [session_id]))
+        src.calls_sql(store.dialect, ScopeSQL("c._session = ?", [session_id]), [estimated_column])
         + " ORDER BY c.started_at NULLS FIRST, c.step NULLS FIRST, c.id",
         [session_id],
     ).to_pylist()
@@ -127,7 +128,7 @@ def session_tree(store: Store, session_id: str, *, sources: Sources | None = Non
         raise unknown_session(session_id)
     spans = _spans(store, src, session_id, {c["trace_id"] for c in calls if c["trace_id"]})
     notes = [] if src.spans else ["the store has no spans table: only calls, tool uses and charges are shown"]
-    estimated = sum(1 for c in calls if c["cost_estimated"] or c["usage_kind"] not in (None, "reported"))
+    estimated = sum(1 for c in calls if c["_estimated"])
     if estimated:
         notes.append(
             f"{estimated:,} of its {len(calls):,} call(s) have estimated figures: tokens counted locally"

@@ -24,7 +24,7 @@ from tokenomy.analysis.cost_split import PART_LABELS, SPLIT_FLAG, SPLIT_SUMS, pa
 from tokenomy.analysis.dimensions import Grouping
 from tokenomy.analysis.formats import percent
 from tokenomy.analysis.grouped import Selection, spend_sql
-from tokenomy.analysis.sources import Sources, detect
+from tokenomy.analysis.sources import ESTIMATED, Sources, detect
 from tokenomy.schema import BUCKETS, COST_PARTS
 from tokenomy.store.base import Store
 
@@ -40,7 +40,7 @@ _COLUMNS: Final = {
     "session_action": ("c._session_action", "CAST(NULL AS VARCHAR)"),
     "agent": ('c."agent"', "CAST(NULL AS VARCHAR)"),
     "sub_call": ("c.parent_span_id IS NOT NULL", "FALSE"),
-    "estimated": ("coalesce(c.cost_estimated OR c.usage_kind <> 'reported', FALSE)", "FALSE"),
+    "estimated": (f"coalesce({ESTIMATED}, FALSE)", "FALSE"),
 }
 _AGGREGATES: Final = {
     "calls": "count(*) FILTER (WHERE c.kind = 'call')",

@@ -34,6 +34,10 @@ WASTE_PARTLY_ASSESSED: Final = (
     " the audits' scope count as not wasted (run `tokenomy audit` with the same --since, --until and --where)"
 )
 
+ESTIMATED: Final = "(c.cost_estimated OR c.usage_kind <> 'reported')"
+"""A call (alias ``c``) with estimated figures: tokens counted locally rather than reported, or a
+cost whose price was assumed; NULL for an unpriced call that reported its usage."""
+
 _WASTE_NOTES: Final = {
     "waste not assessed": WASTE_NOT_ASSESSED,
     "waste assessed in part": WASTE_PARTLY_ASSESSED,
