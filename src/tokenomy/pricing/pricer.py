@@ -316,18 +316,39 @@ class Pricer:
         found = self.asked.get((provider, model, day, False, service_tier))
         if found is None:
             found = self.lookup(model=model, provider=provider, at=day, service_tier=service_tier)
+        return self._cost(usage, found, model, provider, day, started, False, service_tier, latency_ms)
+
+    def _cost(  # noqa: PLR0917  (positional, as price_on_day: both price calls one by one)
+        self,
+        usage: Usage,
+        found: Rates | Unpriced,
+        model: str,
+        provider: str | None,
+        day: date,
+        started: datetime | None,
+        batch: bool,
+        tier: str | None,
+        latency_ms: float | None,
+    ) -> Cost:
+        """The cost of ``usage`` from the day's lookup ``found``: at the rates of ``started`` when the
+        day's change during it, through a subclass's own ``price_usage`` when it has one, else by
+        :func:`cost_of` (as ``price_usage`` prices)."""
+        at: date | datetime = day
+        if started is not None and isinstance(found, Rates) and found.by_time_of_day:
+            at = started  # the exact rate of its hour
+            found = self.lookup(model=model, provider=provider, at=at, batch=batch, service_tier=tier)
         if type(self).price_usage is not Pricer.price_usage:  # a subclass's own pricing is always asked
-            exact = started is not None and isinstance(found, Rates) and found.by_time_of_day
-            at: date | datetime = started if exact and started is not None else day
             return self.price_usage(
-                usage, model=model, provider=provider, at=at, service_tier=service_tier, latency_ms=latency_ms
+                usage,
+                model=model,
+                provider=provider,
+                at=at,
+                batch=batch,
+                service_tier=tier,
+                latency_ms=latency_ms,
             )
         if isinstance(found, Unpriced):
             return Cost.unpriced(found.reason, price_date=utc_day(day))
-        if started is not None and found.by_time_of_day:
-            found = self.lookup(model=model, provider=provider, at=started, service_tier=service_tier)
-            if isinstance(found, Unpriced):
-                return Cost.unpriced(found.reason, price_date=utc_day(day))
         return cost_of(usage, found, latency_ms)
 
     def price(self, call: Call, *, at: date | None = None) -> Cost:
@@ -350,24 +371,8 @@ class Pricer:
             note = "the call has no start time: today's prices used"
         model, provider, batch, tier = call.model, call.provider, call.batch, call.service_tier
         found = self.lookup(model=model, provider=provider, at=day, batch=batch, service_tier=tier)
-        when: date | datetime = day
-        if at is None and call.started_at is not None and isinstance(found, Rates) and found.by_time_of_day:
-            when = call.started_at  # the exact rate of its hour
-            found = self.lookup(model=model, provider=provider, at=when, batch=batch, service_tier=tier)
-        if type(self).price_usage is not Pricer.price_usage:  # a subclass's own pricing is always asked
-            cost = self.price_usage(
-                call.usage,
-                model=model,
-                provider=provider,
-                at=when,
-                batch=batch,
-                service_tier=tier,
-                latency_ms=call.latency_ms,
-            )
-        elif isinstance(found, Unpriced):
-            cost = Cost.unpriced(found.reason, price_date=day)
-        else:  # as price_usage prices
-            cost = cost_of(call.usage, found, call.latency_ms)
+        started = call.started_at if at is None else None
+        cost = self._cost(call.usage, found, model, provider, day, started, batch, tier, call.latency_ms)
         if note is None or not cost.priced:
             return cost
         reason = "; ".join(r for r in (note, cost.reason) if r)
