@@ -14,7 +14,7 @@ store's ``session_days`` rollup when the scope allows it (:func:`session_units`)
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, time
 from decimal import Decimal
@@ -247,23 +247,14 @@ def kpis(current: Figures, previous: Figures | None = None) -> tuple[Kpi, ...]:
             return None
         return _values(f)[name][0]
 
+    notes = {"token_efficiency": current.waste, "cost_per_session": current.sessions_left_out}
     out = []
     for name, label, unit, better in _KPIS:
         value, reason = _values(current)[name]
-        note = _NOTES.get(name, _no_note)(current) if value is not None else None
+        note = notes.get(name) if value is not None else None  # a caveat on a known value
         out.append(Kpi(name, label, unit, value, pick(before, name), reason, better, note))
     return tuple(out)
 
-
-def _no_note(_: Figures) -> None:
-    return None
-
-
-_NOTES: Final[dict[str, Callable[[Figures], str | None]]] = {
-    "token_efficiency": lambda f: f.waste,
-    "cost_per_session": lambda f: f.sessions_left_out,
-}
-"""The caveat each KPI's tile carries on a known value."""
 
 Better = Literal["up", "down", "neither"]
 _KPIS: Final[tuple[tuple[str, str, Literal["USD", "ratio", "count"], Better], ...]] = (
