@@ -7,19 +7,17 @@ Python, independently of the SQL the metrics run.
 from __future__ import annotations
 
 import shutil
-from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.analysis.builders import mark_wasted
 from tests.analysis.conftest import SimStore
 from tokenomy.analysis import metrics as m
 from tokenomy.analysis.grouped import Selection
-from tokenomy.schema import Finding, FindingCall, Severity, WasteRole
 from tokenomy.store import open_store
-from tokenomy.store.findings import AuditRecord
 
 ALL = Selection()
 
@@ -85,18 +83,8 @@ def test_wasted_calls_from_the_truth_leave_useful_output(sim: SimStore, tmp_path
     assert wasted
     db = tmp_path / "audited.duckdb"
     shutil.copy(sim.db, db)
-    finding = Finding(
-        id="truth",
-        category="retry_loop",
-        severity=Severity.MEDIUM,
-        title="superseded attempts (from the ground truth)",
-        fix="-",
-        calls=tuple(FindingCall(c, None, WasteRole.WASTED) for c in sorted(wasted)),
-        wasted_tokens=0,
-        wasted_cost=None,
-    )
     with open_store(db) as store:
-        store.save_findings([finding], AuditRecord("truth", datetime(2026, 11, 1), "", None, None))
+        mark_wasted(store, *sorted(wasted))  # an audit of all calls listing the superseded attempts
         row = m.token_efficiency(store, ALL).total
         utilization = m.token_utilization(store, 10**12, ALL).total
     assert (row.numerator, row.denominator) == _expected_efficiency(sim.calls, wasted)
