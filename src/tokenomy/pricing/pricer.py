@@ -260,6 +260,7 @@ class Pricer:
             assumed=reduced.assumed,
             notes=tuple(notes),
             remarks=reduced.remarks,
+            by_time_of_day=bool(time_notes),
         )
 
     def price_usage(

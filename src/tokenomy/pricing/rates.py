@@ -125,6 +125,8 @@ class Rates:
         notes: Assumptions that hold whatever the usage (a time-of-day price taken at its peak,
             a batch price the catalog lacks...); non-empty notes make every cost estimated.
         remarks: Facts worth stating that are not assumptions (a model the catalog lists as free).
+        by_time_of_day: A day's rates whose prices change during it (the peak taken, as a note says:
+            :data:`TIME_OF_DAY`); a call's start time gives its exact rate.
     """
 
     provider: str
@@ -137,6 +139,7 @@ class Rates:
     assumed: Mapping[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     remarks: tuple[str, ...] = ()
+    by_time_of_day: bool = False
 
     def __post_init__(self) -> None:
         if not self.tiers or self.tiers[0].start != -1:
@@ -153,12 +156,6 @@ class Rates:
     def estimated(self) -> bool:
         """True when a price was assumed whatever the usage."""
         return bool(self.notes)
-
-    @property
-    def by_time_of_day(self) -> bool:
-        """True for a day's rates whose prices change during it (the peak taken, :data:`TIME_OF_DAY`):
-        a call's start time gives its exact rate."""
-        return bool(self.notes) and any(TIME_OF_DAY in note for note in self.notes)
 
     def tier_for(self, input_tokens: int) -> Tier:
         """The tier for a call with ``input_tokens`` total input tokens (highest start below it)."""
