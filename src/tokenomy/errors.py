@@ -166,6 +166,32 @@ def json_truncation(text: str, exc: json.JSONDecodeError) -> str | None:
     return "" if exc.pos >= end else None
 
 
+def not_utf8(line: bytes, exc: UnicodeDecodeError) -> str:
+    """Why a line of a text file is not UTF-8, in words: where in the line and which byte."""
+    bad = line[exc.start : exc.end]
+    return (
+        f"not UTF-8 text at byte {exc.start + 1} of the line ({bad.hex(' ')}; a Latin-1 or Windows"
+        " file? convert it to UTF-8)"
+    )
+
+
+def looks_binary(head: bytes, *, complete: bool) -> bool:
+    """Whether the first bytes of a file look like binary data rather than text: a NUL byte, or more
+    than a tenth of the bytes not UTF-8. A few bytes that are not UTF-8 (a Latin-1 name in one line)
+    still make text, whose lines are read one by one; a character cut at the end of ``head`` counts
+    as text unless ``head`` is the ``complete`` file."""
+    if b"\x00" in head:
+        return True
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if not complete and exc.start >= len(head) - 3 and exc.reason == "unexpected end of data":
+            return False
+        replaced = head.decode("utf-8", errors="replace").count("\ufffd") - head.count("\ufffd".encode())
+        return replaced * 10 > len(head)
+    return False
+
+
 ERROR_KIND_PATTERN: Final = "^[A-Za-z0-9_.:-]{1,64}$"
 """What a stored ``error_type`` may be: 1 to 64 ASCII letters, digits, ``_ . : -`` (no spaces).
 

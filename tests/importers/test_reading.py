@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.importers.support import write_json, write_lines
-from tokenomy.errors import ImportFileError, RecordError
+from tokenomy.errors import ImportFileError, RecordError, looks_binary
 from tokenomy.importers.reading import Source, parse_document
 
 
@@ -126,10 +126,47 @@ def test_missing_file_is_a_file_error(tmp_path: Path) -> None:
         Source(tmp_path / "nope.json")
 
 
-def test_non_utf8_text_is_refused(tmp_path: Path) -> None:
+def test_a_document_that_is_not_utf8_is_refused_naming_the_line_and_byte(tmp_path: Path) -> None:
     path = tmp_path / "latin1.json"
-    path.write_bytes('{"name": "caf\u00e9"}'.encode("latin-1") * 3)
-    source = Source(path)
-    assert source.sample().kind == "binary"
-    with pytest.raises(ImportFileError, match="not UTF-8"):
-        source.text()
+    path.write_bytes('{"names":\n ["caf\u00e9"]}'.encode("latin-1"))
+    source = Source(path)  # one JSON document: it cannot be read in part
+    message = (
+        f"{path}: line 2: not UTF-8 text at byte 7 of the line (e9; a Latin-1 or Windows file? convert it "
+        "to UTF-8)"
+    )
+    with pytest.raises(ImportFileError) as raised:
+        source.sample()
+    assert str(raised.value) == message
+
+
+def test_a_line_that_is_not_utf8_is_one_bad_record(tmp_path: Path) -> None:
+    path = tmp_path / "lines.jsonl"
+    path.write_bytes(b'{"a": 1}\r\n{"team": "caf\xe9"}\n\n{"a": 2}\r{"a": 3}\n')
+    found = list(Source(path).json_lines())
+    assert [number for number, _ in found] == [1, 2, 4, 5]
+    assert [value for _, value in found if not isinstance(value, RecordError)] == [
+        {"a": 1},
+        {"a": 2},
+        {"a": 3},
+    ]
+    bad = found[1][1]
+    assert isinstance(bad, RecordError)
+    assert (bad.record, bad.field) == (2, None)
+    assert str(bad).endswith(
+        "record 2: not UTF-8 text at byte 14 of the line (e9; a Latin-1 or Windows file? convert it to UTF-8)"
+    )
+    assert Source(path).sample().kind == "jsonl"
+
+
+@pytest.mark.parametrize(
+    ("head", "binary"),
+    [
+        (b"plain text\n", False),
+        ('{"team": "caf\u00e9"}\n'.encode("latin-1") * 20, False),  # one byte in 17: text
+        (b"\x00abc", True),
+        (bytes(range(128, 256)) * 4, True),
+        ("d\u00e9j\u00e0".encode()[:-1], False),  # a character cut by the sample's end
+    ],
+)
+def test_what_looks_binary(head: bytes, binary: bool) -> None:
+    assert looks_binary(head, complete=False) is binary

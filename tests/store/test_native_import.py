@@ -164,6 +164,26 @@ def test_a_truncated_file_keeps_its_complete_records(tmp_path: Path, pricer: Pri
     assert "truncated" in error.detail
 
 
+@pytest.mark.parametrize("at", [2, 250])  # in the first 64 KiB (which are sniffed) and after them
+def test_a_line_that_is_not_utf8_costs_that_record_alone(tmp_path: Path, pricer: Pricer, at: int) -> None:
+    lines = [native_line(priced_call(f"ok-{n}")).encode() for n in range(1, 300)]
+    assert sum(map(len, lines[:248])) > 64 * 1024
+    lines.insert(at - 1, lines[0].replace(b'"ok-1"', b'"caf\xe9"'))
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    with fresh(tmp_path) as store:
+        result = store.import_native_jsonl(path, pricer=pricer)
+        assert store.query("SELECT count(*) AS n FROM calls").column("n").to_pylist() == [299]
+    assert (result.calls, result.rejected) == (299, 1)
+    (error,) = result.errors
+    assert (error.record, error.field) == (at, None)
+    column = lines[at - 1].index(b"\xe9") + 1
+    assert error.detail == (
+        f"record {at}: not UTF-8 text at byte {column} of the line (e9; a Latin-1 or Windows file? convert it"
+        " to UTF-8)"
+    )
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [

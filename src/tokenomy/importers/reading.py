@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Final, Literal, TypeVar
 
-from tokenomy.errors import ImportFileError, RecordError, json_truncation
+from tokenomy.errors import ImportFileError, RecordError, json_truncation, looks_binary, not_utf8
 
 GZIP_MAGIC: Final = b"\x1f\x8b"
 SAMPLE_BYTES: Final = 64 * 1024
@@ -171,8 +171,10 @@ class Source:
         try:
             return data.decode("utf-8").lstrip("\ufeff")
         except UnicodeDecodeError as exc:
+            line = data.count(b"\n", 0, exc.start) + 1
+            start = data.rfind(b"\n", 0, exc.start) + 1
             raise ImportFileError(
-                self.name, f"not UTF-8 text (byte {exc.start}); is this a binary file? pass --format"
+                self.name, f"line {line}: {not_utf8(data[start:], _shifted(exc, start))}"
             ) from exc
 
     def document(self) -> Any:
@@ -181,26 +183,35 @@ class Source:
             self._document = parse_document(self.text(), self.name)
         return self._document
 
-    def lines(self, *, counted: bool = True) -> Generator[tuple[int, str], None, None]:
-        """Numbered lines of text (1-based), without line endings; blank lines are skipped."""
+    def lines(self, *, counted: bool = True) -> Generator[tuple[int, str | RecordError], None, None]:
+        """Numbered lines of text (1-based), without line endings (``\\n``, ``\\r\\n`` or ``\\r``);
+        blank lines are skipped. Each line is decoded on its own: one that is not UTF-8 is a
+        RecordError naming it, and the lines after it are read as usual."""
         with self.open(counted=counted) as fh:
-            reader = io.TextIOWrapper(fh, encoding="utf-8", errors="strict", newline=None)
             number = 0
             while True:
-                try:
-                    line = self._guard(reader.readline)
-                except UnicodeDecodeError as exc:
-                    raise ImportFileError(self.name, f"line {number + 1}: not UTF-8 text") from exc
-                if not line:
+                raw = self._guard(fh.readline)
+                if not raw:
                     return
-                number += 1
-                stripped = line.strip().lstrip("\ufeff")
-                if stripped:
-                    yield number, stripped
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    number += 1
+                    yield number, RecordError(self.name, number, None, not_utf8(raw, exc))
+                    continue
+                for line in text.rstrip("\r\n").split("\r") if "\r" in text else (text,):
+                    number += 1
+                    stripped = line.strip().lstrip("\ufeff")
+                    if stripped:
+                        yield number, stripped
 
     def json_lines(self) -> Iterator[tuple[int, Any]]:
-        """Numbered JSON values, one a line; a line that does not parse yields a RecordError."""
+        """Numbered JSON values, one a line; a line that is not UTF-8 or does not parse yields a
+        RecordError."""
         for number, line in self.lines():
+            if isinstance(line, RecordError):
+                yield number, line
+                continue
             try:
                 yield number, json.loads(line)
             except ValueError as exc:
@@ -221,7 +232,7 @@ class Source:
         if not head.strip():
             raise ImportFileError(self.name, "empty file: nothing to import")
         name = self.path.name
-        if _looks_binary(head):
+        if looks_binary(head, complete=len(head) < SAMPLE_BYTES):
             return Sample("binary", head, (), name)
         text = head.decode("utf-8", errors="replace").lstrip("\ufeff").lstrip()
         if not text.startswith(("{", "[")):
@@ -248,6 +259,8 @@ class Source:
                     seen += 1
                     if seen > SAMPLE_RECORDS:
                         break
+                    if isinstance(line, RecordError):
+                        continue
                     try:
                         value = json.loads(line)
                     except ValueError:
@@ -269,6 +282,11 @@ class Source:
             return read()
         except GZIP_DAMAGE as exc:  # the stream of open() maps these already; kept as a backstop
             raise gzip_error(self.name, exc) from exc
+
+
+def _shifted(exc: UnicodeDecodeError, start: int) -> UnicodeDecodeError:
+    """``exc`` with its positions counted from ``start`` (the start of the line that holds them)."""
+    return UnicodeDecodeError(exc.encoding, exc.object, exc.start - start, exc.end - start, exc.reason)
 
 
 _UNSET: Final[Any] = object()
@@ -364,14 +382,3 @@ def _json_problem(text: str, exc: ValueError, *, one_line: bool = False) -> str:
             "expects one JSON document per file"
         )
     return f"not valid JSON at {at}: {exc.msg}"
-
-
-def _looks_binary(head: bytes) -> bool:
-    if b"\x00" in head:
-        return True
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        # A multi-byte character cut by the sample boundary is still text.
-        return exc.start < len(head) - 4
-    return False

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from tokenomy.errors import ImportFileError, RecordError, json_truncation
+from tokenomy.errors import ImportFileError, RecordError, json_truncation, looks_binary, not_utf8
 from tokenomy.native import (
     INT_FIELDS,
     FieldError,
@@ -54,20 +54,11 @@ def check_file(path: Path) -> int:
         raise ImportFileError(
             str(path), "the file is gzip-compressed; decompress it or use `tokenomy import`"
         )
-    if b"\x00" in head or not _is_utf8_prefix(head, complete=len(head) == size):
+    if looks_binary(head, complete=len(head) == size):
         raise ImportFileError(
             str(path), "the file is binary, not native JSONL (UTF-8 text, one JSON object a line)"
         )
     return size
-
-
-def _is_utf8_prefix(data: bytes, *, complete: bool) -> bool:
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        # A multi-byte character cut by the sniff window is fine; anything else is not text.
-        return not complete and exc.start >= len(data) - 3 and exc.reason == "unexpected end of data"
-    return True
 
 
 def may_hold_charges(path: Path) -> bool:
@@ -93,7 +84,7 @@ class Batch:
     outcomes: list[OutcomeEvent] = field(default_factory=list)
     errors: list[RecordError] = field(default_factory=list)
     position: int = 0
-    """Characters of the file read so far (about its bytes, for progress)."""
+    """Bytes of the file read so far (for progress)."""
 
     def __len__(self) -> int:
         return len(self.calls) + len(self.charges) + len(self.outcomes) + len(self.errors)
@@ -102,27 +93,34 @@ class Batch:
 def read_batches(path: Path, *, batch_size: int = 20_000) -> Iterator[Batch]:
     """Read a native JSONL file line by line, in batches of about ``batch_size`` records.
 
-    Blank lines are skipped. A line that is not JSON, not an object or not a valid record
-    becomes a :class:`RecordError` naming the line and the field; a last line cut short
-    (no newline, unparsable) is reported as a truncated record.
+    Blank lines are skipped. A line that is not UTF-8, not JSON, not an object or not a valid
+    record becomes a :class:`RecordError` naming the line and the field; a last line cut short
+    (no newline, unparsable) is reported as a truncated record. Each line is decoded on its own, so
+    one line that is not UTF-8 costs that record alone.
 
     Raises:
-        ImportFileError: The file cannot be read or is not UTF-8 text.
+        ImportFileError: The file cannot be read.
     """
     batch = Batch()
     position = 0
+    name = str(path)
     try:
-        with path.open("r", encoding="utf-8-sig", newline="\n") as handle:
-            for number, line in enumerate(handle, start=1):
-                position += len(line)
+        with path.open("rb") as handle:
+            for number, raw in enumerate(handle, start=1):
+                position += len(raw)
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    batch.errors.append(RecordError(name, number, None, not_utf8(raw, exc)))
+                    line = ""
+                if number == 1:
+                    line = line.removeprefix("\ufeff")  # a byte-order mark
                 if line.strip():
-                    _read_line(str(path), number, line, batch)
+                    _read_line(name, number, line, batch)
                 if len(batch) >= batch_size:
                     batch.position = position
                     yield batch
                     batch = Batch()
-    except UnicodeDecodeError as exc:
-        raise ImportFileError(str(path), f"not UTF-8 text at byte {exc.start}; is the file binary?") from exc
     except OSError as exc:
         raise ImportFileError(str(path), f"cannot read the file: {exc.strerror or exc}") from exc
     batch.position = position
