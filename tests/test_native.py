@@ -103,6 +103,28 @@ def test_a_count_beyond_64_bits_names_its_field(usage: dict[str, object], field:
     assert raised.value.field == field
 
 
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"usage": {"input_uncached": 10**10 + 1}}, "usage.input_uncached"),
+        ({"usage": {"output_total": 10**10 + 1}}, "usage.output_total"),
+        ({"usage": {"modalities": {"cache_read.image": 10**10 + 1}}}, "usage.modalities.cache_read.image"),
+        ({"history_tokens": 10**10 + 1}, "history_tokens"),
+    ],
+)
+def test_more_tokens_than_one_call_holds_are_refused_by_name(change: dict[str, object], field: str) -> None:
+    """Sums over the store stay within BIGINT: two counts near 2**63 each overflowed every report."""
+    base = {"id": "c1", "provider": "openai", "request_model": "gpt-4o"}
+    with pytest.raises(FieldError) as raised:
+        call_from_native({**base, **change})
+    assert (raised.value.field, raised.value.message) == (
+        field,
+        "10,000,000,001 tokens: more than one call can hold (at most 10,000,000,000)",
+    )
+    fine = call_from_native({**base, "usage": {"input_uncached": 10**10}, "history_tokens": 10**10})
+    assert (fine.usage.input_uncached, fine.history_tokens) == (10**10, 10**10)
+
+
 @pytest.mark.parametrize("total", ["1e30", "100000000000000000000000000", "NaN", "-1", "-0.000001"])
 def test_a_cost_the_store_cannot_hold_names_its_field(total: str) -> None:
     record = {"id": "c1", "provider": "openai", "request_model": "gpt-4o", "cost": {"total": total}}

@@ -22,6 +22,7 @@ from tokenomy.schema import (
     ATTRIBUTION_FIELDS,
     BUCKETS,
     COST_PARTS,
+    MAX_TOKENS,
     MODAL_BUCKETS,
     MODAL_KEYS,
     MODALITIES,
@@ -57,6 +58,8 @@ INT_FIELDS: Final = (
     "http_status",
     "filler_tokens",
 )
+TOKEN_FIELDS: Final = tuple(name for name in INT_FIELDS if name.endswith("_tokens"))
+"""The counts of :data:`INT_FIELDS` that are tokens (at most :data:`MAX_TOKENS`)."""
 STR_FIELDS: Final = (
     "trace_id",
     "span_id",
@@ -300,6 +303,7 @@ def call_from_native(obj: Mapping[str, Any]) -> Call:
     # a classification only: free text there (an exception's message) can quote the prompt or a key
     values["error_type"] = error_kind(values["error_type"])
     values.update({name: _opt_int(obj, name, minimum=0) for name in INT_FIELDS})
+    values.update({name: _opt_tokens(obj, name, None) for name in TOKEN_FIELDS})
     values.update({name: _opt_float(obj, name) for name in FLOAT_FIELDS})
     values["started_at"], values["ended_at"] = _opt_time(obj, "started_at"), _opt_time(obj, "ended_at")
     values["operation"] = _opt_str(obj, "operation") or "chat"
@@ -329,7 +333,7 @@ def usage_from_native(obj: Any, where: str = "usage") -> Usage:
     unknown = [str(key) for key in obj if key not in USAGE_KEYS]
     if unknown:
         raise FieldError(where, _unknown_usage(unknown))
-    counts = {name: _opt_int(obj, name, where=where) for name in (*BUCKETS, "input_total", "output_total")}
+    counts = {name: _opt_tokens(obj, name, where) for name in (*BUCKETS, "input_total", "output_total")}
     tools_obj = obj.get("server_tools") or {}
     if not isinstance(tools_obj, Mapping):
         raise FieldError(f"{where}.server_tools", "expected an object of counts")
@@ -351,7 +355,7 @@ def _modalities(obj: Any, where: str) -> dict[str, int]:
             buckets, modalities = ", ".join(MODAL_BUCKETS), ", ".join(MODALITIES)
             expected = f"<bucket>.<modality>, the bucket one of {buckets}, the modality one of {modalities}"
             raise FieldError(f"{where}.{key}", f"unknown modality key; expected {expected}")
-    return {str(k): _int_value(v, f"{where}.{k}") for k, v in obj.items()}
+    return {str(k): _tokens(v, f"{where}.{k}") for k, v in obj.items()}
 
 
 def _unknown_usage(keys: list[str]) -> str:
@@ -485,6 +489,25 @@ def _opt_int(
 ) -> int | None:
     value = obj.get(name)
     return None if value is None else _int_value(value, _where(where, name), minimum)
+
+
+def _opt_tokens(obj: Mapping[str, Any], name: str, where: str | None) -> int | None:
+    """A token count (:func:`_tokens`), or None."""
+    value = obj.get(name)
+    return None if value is None else _tokens(value, _where(where, name))
+
+
+def _tokens(value: Any, field: str) -> int:
+    """A token count: a whole number from 0 to :data:`MAX_TOKENS`."""
+    count = _int_value(value, field)
+    if count > MAX_TOKENS:
+        raise FieldError(field, too_many_tokens(count))
+    return count
+
+
+def too_many_tokens(count: int) -> str:
+    """Why a token count above :data:`MAX_TOKENS` is refused."""
+    return f"{count:,} tokens: more than one call can hold (at most {MAX_TOKENS:,})"
 
 
 def _opt_float(obj: Mapping[str, Any], name: str) -> float | None:

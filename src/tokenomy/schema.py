@@ -34,6 +34,11 @@ BUCKETS: Final = INPUT_BUCKETS + OUTPUT_BUCKETS
 TOKEN_FIGURES: Final = (*BUCKETS, "input_total", "output_total")
 """The token figures a usage reports: the six buckets and the two side totals."""
 
+MAX_TOKENS: Final = 10**10
+"""The most tokens a figure of one call may hold (ten billion, some thousand times the largest context
+window): a larger count is a bad record, rejected where it is read, so that sums over the store stay
+within its 64-bit integers."""
+
 MODALITIES: Final = ("audio", "image", "video")
 """Token modalities a provider may price apart from text."""
 MODAL_BUCKETS: Final = ("input_uncached", "cache_read", "cache_write_5m", "cache_write_1h", "output_visible")

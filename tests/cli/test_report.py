@@ -486,3 +486,19 @@ def test_the_first_reports_rows_keep_unknown_usage_unknown_with_a_count(tmp_path
     second = list(csv.DictReader(io.StringIO(out)))[1]
     assert (second["cache_read"], second["input_total"], second["output_total"]) == ("", "", "100")
     assert (second["input_uncached"], second["usage_unknown"]) == ("500", "1")
+
+
+def test_a_store_whose_sums_overflow_is_one_clear_error_in_every_format(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Counts above MAX_TOKENS are refused on import now; a store written before holds them still."""
+    import duckdb
+
+    db = tmp_path / "s.duckdb"
+    fill(db).close()
+    with duckdb.connect(str(db)) as con:
+        con.execute("UPDATE calls SET input_uncached = 9223372036854775000")
+    for fmt in ("table", "json"):
+        assert main(["report", "--db", str(db), "--format", fmt]) == 1, fmt  # no traceback: one line
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {db}: the analysis query failed: Conversion Error"), fmt

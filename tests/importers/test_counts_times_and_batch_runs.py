@@ -24,6 +24,9 @@ def test_a_count_too_large_to_store_rejects_its_record_and_the_other_files_are_i
     huge["usage"] = {"prompt_tokens": 2**64 - 1, "completion_tokens": 1, "total_tokens": 2**64}
     write_json(folder / "a_huge.json", huge)  # read first: it stopped the run before
     write_json(folder / "b_good.json", samples.openai_chat("good"))
+    over = samples.openai_chat("over")  # fits in 64 bits, but a million of them would overflow a sum
+    over["usage"] = {"prompt_tokens": 10**10 + 1, "completion_tokens": 1, "total_tokens": 10**10 + 2}
+    write_json(folder / "b_over.json", over)
     span = {"key": "gen_ai.usage.input_tokens", "value": {"intValue": str(2**64 - 1)}}
     otlp = {
         "resourceSpans": [
@@ -50,13 +53,13 @@ def test_a_count_too_large_to_store_rejects_its_record_and_the_other_files_are_i
     }
     write_json(folder / "c_span.json", otlp)
     summary = run(store, pricer, folder)
-    assert (summary.calls, summary.rejected) == (1, 2)
+    assert (summary.calls, summary.rejected) == (1, 3)
     assert set(calls(store)) == {"good"}
     errors = [str(e) for f in summary.files for e in f.errors]
-    assert any(
-        "a_huge.json: record 1, field 'usage.input_total'" in e and "cannot be stored" in e for e in errors
-    )
-    assert any("c_span.json" in e and "cannot be stored" in e for e in errors)
+    held = "a count larger than one call can hold (at most 10,000,000,000 tokens"
+    assert any("a_huge.json: record 1, field 'usage.input_total'" in e and held in e for e in errors)
+    assert any("b_over.json: record 1, field 'usage.input_total'" in e and held in e for e in errors)
+    assert any("c_span.json" in e and held in e for e in errors)
 
 
 def test_an_epoch_time_is_read_in_seconds_or_a_smaller_unit() -> None:

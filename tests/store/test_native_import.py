@@ -235,6 +235,10 @@ LENIENT = [
     ("provider usage names", {"usage": {"prompt_tokens": 120, "completion_tokens": 30}}, False),
     ("one unknown usage key", {"usage": {"input_uncached": 120, "output_text": 30}}, False),
     ("charge without amount", {"type": "charge", "at": "2026-03-02T09:30:15.000Z"}, False),
+    ("most tokens a call holds", {"usage": {"input_uncached": 10**10}, "system_tokens": 10**10}, True),
+    ("more tokens than a call holds", {"usage": {"input_uncached": 10**10 + 1}}, False),
+    ("a prompt part above it", {"system_tokens": 10**10 + 1}, False),
+    ("a modality above it", {"usage": {"modalities": {"input_uncached.audio": 10**10 + 1}}}, False),
 ]
 
 

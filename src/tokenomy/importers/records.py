@@ -18,7 +18,7 @@ from tokenomy.errors import RecordError
 from tokenomy.importers.reading import Sample, Source
 from tokenomy.importers.results import Item, Note
 from tokenomy.native import FieldError, parse_time
-from tokenomy.schema import BUCKETS, Call
+from tokenomy.schema import BUCKETS, MAX_TOKENS, Call
 from tokenomy.usage.base import to_decimal
 
 
@@ -89,30 +89,37 @@ def guarded(source: Source, number: int, build: Callable[..., Iterable[Item]], *
 
 
 _INT64_MAX: Final = 2**63 - 1
-TOO_LARGE: Final = f"a count above {_INT64_MAX:,} cannot be stored (nor billed)"
+TOO_LARGE: Final = (
+    f"a count larger than one call can hold (at most {MAX_TOKENS:,} tokens, {_INT64_MAX:,} of anything else)"
+)
 """Why a call with such a count (:func:`out_of_range`) is rejected."""
 _USAGE_COUNTS: Final = (*BUCKETS, "input_total", "output_total")
-_CALL_COUNTS: Final = (
+_CALL_TOKENS: Final = (
     "max_output_tokens",
     "system_tokens",
     "tool_def_tokens",
     "user_tokens",
     "history_tokens",
-    "n_messages",
 )
 
 
 def out_of_range(item: Any) -> str | None:
-    """The first count of a call the store's 64-bit integers cannot hold (its field's name), or None:
-    such a record is rejected alone, where storing its batch would fail the whole run."""
+    """The first count of a call larger than one call can hold (its field's name), or None: tokens
+    above :data:`~tokenomy.schema.MAX_TOKENS` (sums over the store stay within its 64-bit integers),
+    other counts above 64 bits. Such a record is rejected alone, where storing its batch, or summing
+    it later, would fail the whole run."""
     if not isinstance(item, Call):
         return None
     usage = item.usage
-    counts = [(f"usage.{n}", getattr(usage, n)) for n in _USAGE_COUNTS]
-    counts += [(f"usage.server_tools.{k}", v) for k, v in usage.server_tools.items()]
-    counts += [(f"usage.modalities.{k}", v) for k, v in usage.modalities.items()]
-    counts += [(n, getattr(item, n, None)) for n in _CALL_COUNTS]
-    return next((n for n, v in counts if isinstance(v, int) and abs(v) > _INT64_MAX), None)
+    tokens = [(f"usage.{n}", getattr(usage, n)) for n in _USAGE_COUNTS]
+    tokens += [(f"usage.modalities.{k}", v) for k, v in usage.modalities.items()]
+    tokens += [(n, getattr(item, n, None)) for n in _CALL_TOKENS]
+    others = [(f"usage.server_tools.{k}", v) for k, v in usage.server_tools.items()]
+    others.append(("n_messages", item.n_messages))
+    return next(
+        (n for n, v in tokens if isinstance(v, int) and abs(v) > MAX_TOKENS),
+        next((n for n, v in others if isinstance(v, int) and abs(v) > _INT64_MAX), None),
+    )
 
 
 def require_object(value: Any, what: str) -> Mapping[str, Any]:

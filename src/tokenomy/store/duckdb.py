@@ -354,8 +354,7 @@ class DuckDBStore:
             GROUP BY ALL
             ORDER BY day NULLS FIRST, provider NULLS FIRST, model NULLS FIRST
         """
-        with self._lock:
-            return arrow_table(self._con, sql, params)
+        return self.query(sql, params)
 
     @property
     def dialect(self) -> DuckDBDialect:

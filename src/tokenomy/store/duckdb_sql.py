@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from tokenomy.native import FLOAT_FIELDS, INT_FIELDS, STR_FIELDS, USAGE_KEYS
+from tokenomy.native import FLOAT_FIELDS, INT_FIELDS, STR_FIELDS, TOKEN_FIELDS, USAGE_KEYS
 from tokenomy.schema import (
     ATTRIBUTION_FIELDS,
     BUCKETS,
@@ -267,6 +267,10 @@ def _usage(sel: _Select) -> None:
     )
     # filler beyond the visible output: the Python path rejects the line, naming filler_tokens
     sel.checks.append(f"({filler} IS NULL OR {visible} IS NULL OR {filler} <= {visible})")
+    # at most 10 digits (below MAX_TOKENS): a larger count is judged by the Python path, which refuses
+    # one above it naming the field (counts are plain digits, see FORBIDDEN)
+    texts = [f"r.usage.{name}" for name in _COUNTS] + [f"r.{name}" for name in TOKEN_FIELDS]
+    sel.checks.append(f"coalesce(greatest({', '.join(f'length({t}::VARCHAR)' for t in texts)}), 0) <= 10")
     sel.enum("usage_kind", "r.usage.kind", tuple(k.value for k in Kind), Kind.REPORTED.value)
     counts = _seq("{", rf"{_JSTR}:\d{{1,18}}", "}")
     sel.shaped("server_tools", "r.usage.server_tools", counts, "MAP(VARCHAR, BIGINT)", "MAP {}")
@@ -283,7 +287,7 @@ def _modalities(sel: _Select) -> None:
     """
     src = "r.usage.modalities"
     keys = "|".join(re.escape(key) for key in MODAL_KEYS)
-    pattern = _seq("{", rf'"({keys})":\d{{1,18}}', "}")
+    pattern = _seq("{", rf'"({keys})":\d{{1,10}}', "}")  # below MAX_TOKENS, as the counts above
     read = f"coalesce(json_transform({src}, {_quote(json.dumps('MAP(VARCHAR, BIGINT)'))}), {_RAISE})"
     kept = f"map_from_entries(list_filter(map_entries({read}), lambda e: e.value <> 0))"
     sel.add(
