@@ -251,6 +251,35 @@ def test_free_model_costs_zero_and_says_why(pricer: Pricer) -> None:
 
 
 @pytest.mark.parametrize(
+    ("model", "units"),
+    [("tts-1", "input character"), ("whisper-1", "audio hour and per input audio hour")],
+)
+def test_a_model_priced_in_no_token_is_unpriced_never_zero(
+    pricer: Pricer, tmp_path: Path, model: str, units: str
+) -> None:
+    """LiteLLM logs speech and transcription calls with 0 tokens: at "no token rate" they cost $0.00,
+    shown as priced; the catalog prices them per character or per audio hour, which no record gives."""
+    zero = Usage.of(
+        input_uncached=0, cache_read=0, cache_write_5m=0, cache_write_1h=0, output_visible=0, reasoning=0
+    )
+    cost = pricer.price_usage(zero, model=model, provider="openai", at=DAY)
+    assert (cost.total, cost.parts) == (None, {})
+    assert cost.reason == (
+        f"{model} is priced per {units} in {pricer.catalog_version}, not per token: tokenomy meters tokens,"
+        " so its calls are left unpriced (a price override per token would price them)"
+    )
+    overrides = tmp_path / "overrides.toml"
+    overrides.write_text(
+        f'[[price]]\nname = "own"\nprovider = "openai"\nmodel = "{model}"\neffective = 2025-01-01\n'
+        'input = "2"\noutput = "0"\n'
+    )
+    counted = dataclasses.replace(zero, input_uncached=500_000, input_total=500_000, output_total=0)
+    assert Pricer(overrides=overrides).price_usage(
+        counted, model=model, provider="openai", at=DAY
+    ).total == D(1)
+
+
+@pytest.mark.parametrize(
     "usage",
     [
         Usage.of(

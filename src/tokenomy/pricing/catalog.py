@@ -366,6 +366,28 @@ def _modal_price_keys() -> dict[str, tuple[tuple[str, ...], tuple[str, ...], str
 _MODAL_PRICE_KEYS: Final = _modal_price_keys()
 
 
+_UNITS: Final = {
+    "input_mchars": "input character",
+    "audio_hours": "audio hour",
+    "input_audio_hours": "input audio hour",
+    "output_audio_hours": "output audio hour",
+    "input_document_kpages": "thousand document pages",
+    "input_annotated_document_kpages": "thousand annotated document pages",
+    "input_text_messages_kcount": "thousand text messages",
+}
+"""Words for the catalog's prices in units other than tokens and requests (its field names else)."""
+
+
+def other_units(price: ModelPrice) -> tuple[str, ...]:
+    """The units a model is priced in when none is a token or a request (text-to-speech per input
+    character, transcription per audio hour), in words; empty for a model with a price per token or
+    per request (its missing rates are assumed: :func:`_assumed_rates`), or with no price at all."""
+    prices = [k for k, v in vars(price).items() if not k.startswith("_") and v is not None]
+    if any(k.endswith("_mtok") or k == "requests_kcount" for k in prices):
+        return ()
+    return tuple(_UNITS.get(k, k.replace("_", " ")) for k in prices)
+
+
 def _assumed_rates(name: str, prices: Mapping[str, PRICE]) -> dict[str, str]:
     assumed: dict[str, str] = {}
     if "cache_write_1h_mtok" not in prices:

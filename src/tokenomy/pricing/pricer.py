@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final, NamedTuple
 
 from tokenomy.pricing import overrides as overrides_file
-from tokenomy.pricing.catalog import Catalog
+from tokenomy.pricing.catalog import Catalog, other_units
 from tokenomy.pricing.compute import cost_of
 from tokenomy.pricing.overrides import Overrides, PriceEntry
 from tokenomy.pricing.rates import NO_OVERHEAD, Rates
@@ -229,6 +229,13 @@ class Pricer:
         if tier is not None:
             context[tier_key] = tier
         price, time_notes = catalog.model_price(found, at, context)
+        units = other_units(price)
+        if units:
+            return Unpriced(
+                f"{found.model.id} is priced per {' and per '.join(units)} in {catalog.version}, not per token:"
+                " tokenomy meters tokens, so its calls are left unpriced (a price override per token would"
+                " price them)"
+            )
         notes = list(time_notes)
         discount = None
         if batch and not catalog.has_variant(found, at, "processing", "batch"):
