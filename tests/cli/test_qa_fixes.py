@@ -6,6 +6,7 @@ import gzip
 import json
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -226,3 +227,62 @@ def test_a_time_that_cannot_be_read_is_a_usage_error_not_a_traceback(
     assert result.exit_code == 2
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def _period_commands() -> list[str]:
+    """Every command taking both --since and --until (walked from the CLI, so none is forgotten)."""
+    context = click.Context(cli)
+    found = []
+    for name in cli.list_commands(context):
+        command = cli.get_command(context, name)
+        if command is not None and {"since", "until"} <= {p.name for p in command.params}:
+            found.append(name)
+    return found
+
+
+def test_every_command_with_a_period_refuses_an_until_not_after_since(tmp_path: Path) -> None:
+    commands = _period_commands()
+    assert {"audit", "export", "report", "sessions"} <= set(commands)
+    for name in commands:
+        result = CliRunner().invoke(
+            cli,
+            [name, "--db", str(tmp_path / "none.duckdb"), "--since", "2026-11-01", "--until", "2026-10-01"],
+        )
+        assert result.exit_code == 2, name
+        assert "Invalid value for --until: 2026-10-01 00:00:00 is not after --since" in result.output, name
+        assert not (tmp_path / "none.duckdb").exists(), name
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["budgets", "set", "x", "--limit-usd", "abc"], "field 'limit_usd' must be a number, got 'abc'"),
+        (["budgets", "set", "x", "--limit-usd", "-5"], "field 'limit_usd' must be above 0"),
+        (
+            ["budgets", "set", "x", "--limit-usd", "5", "--window", "fortnight"],
+            "field 'window' must be one of",
+        ),
+        (["budgets", "set", "x", "--limit-usd", "5", "--downgrade", "foo"], "Invalid value for --downgrade"),
+        (["simulate", "--start", "2026-02-30"], "Invalid value for --start: '2026-02-30' is not a date"),
+        (["simulate", "--waste", "bogus=0.5"], "Invalid value for --waste: unknown waste category bogus"),
+        (["simulate", "--waste", "bogus"], "Invalid value for --waste: 'bogus': expected CATEGORY=RATE"),
+    ],
+)
+def test_a_bad_option_value_is_a_usage_error_and_touches_nothing(
+    tmp_path: Path, args: list[str], says: str
+) -> None:
+    """Exit 2, as for every other bad option value (it was 1, the exit of a failed run)."""
+    where = (
+        ["--db", str(tmp_path / "s.duckdb")]
+        if args[0] == "budgets"
+        else ["-n", "10", "-o", str(tmp_path / "o")]
+    )
+    result = CliRunner().invoke(cli, [*args, *where])
+    assert result.exit_code == 2
+    assert says in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_report_help_says_the_table_is_not_written_to_out() -> None:
+    result = CliRunner().invoke(cli, ["report", "--help"], terminal_width=200)
+    assert "Write JSON, CSV or HTML (not the table, which goes to stdout) to FILE" in result.output

@@ -24,7 +24,6 @@ from tokenomy.analysis.waste.registry import DETECTORS
 from tokenomy.analysis.waste.walkthrough import SessionWalk, sample_sessions, walk
 from tokenomy.cli.audit_json import AuditReport, group_by, report_json
 from tokenomy.cli.options import (
-    check_period,
     config_option,
     db_option,
     option_value,
@@ -64,7 +63,7 @@ from tokenomy.store.duckdb_open import missing_store
     default=None,
     help="Price overrides.",
 )
-@out_option
+@out_option("the audit (any format)")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar (there is one on a terminal's stderr).")
 def command(
     *,
@@ -88,7 +87,6 @@ def command(
     concrete fix; the savings plan adds every fix up (the top ones listed) without counting the same
     money twice.
     """
-    check_period(since, until)
     settings = resolve(config_file, db=db, overrides=overrides)
     scope = Scope(since, until, option_value(parse_where, where))
     pricer = Pricer(overrides=settings.overrides)

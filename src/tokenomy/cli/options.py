@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar, cast
 
 import click
 from click.core import ParameterSource
@@ -40,16 +41,17 @@ def check_period(since: datetime | None, until: datetime | None) -> None:
         raise click.BadParameter(f"{until:%Y-%m-%d %H:%M:%S} is not after --since", param_hint="--until")
 
 
-def out_option(func: F) -> F:
-    """``--out/-o FILE``: write there instead of stdout (``-`` is stdout, as for ``export``)."""
+def out_option(what: str) -> Callable[[F], F]:
+    """``--out/-o FILE``: write ``what`` there instead of stdout (``-`` is stdout, as for ``export``):
+    what the command writes, and in which formats when not every one."""
     return click.option(
         "--out",
         "-o",
         type=click.Path(dir_okay=False, path_type=Path),
         default=None,
         callback=lambda _ctx, _param, value: None if value is not None and str(value) == "-" else value,
-        help="Write to FILE (- or none: stdout).",
-    )(func)
+        help=f"Write {what} to FILE (- or none: stdout).",
+    )
 
 
 def db_option(func: F) -> F:
@@ -65,15 +67,18 @@ def db_option(func: F) -> F:
 
 def period_options(what: str = "") -> Callable[[F], F]:
     """``--since`` and ``--until``: UTC days or times (ISO 8601) bounding the calls ``what`` reads
-    (``" to audit"``, say), the first included and the second excluded."""
+    (``" to audit"``, say), the first included and the second excluded; an ``--until`` not after
+    ``--since`` is a usage error in every command that takes them (:func:`check_period`)."""
 
     def decorate(func: F) -> F:
-        func = click.option("--until", type=UTC_TIME, default=None, help="UTC day (or time) to stop before.")(
-            func
-        )
-        return click.option("--since", type=UTC_TIME, default=None, help=f"First UTC day (or time){what}.")(
-            func
-        )
+        @functools.wraps(func)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            check_period(kwargs.get("since"), kwargs.get("until"))
+            return func(*args, **kwargs)
+
+        until = click.option("--until", type=UTC_TIME, default=None, help="UTC day (or time) to stop before.")
+        since = click.option("--since", type=UTC_TIME, default=None, help=f"First UTC day (or time){what}.")
+        return since(until(cast(F, checked)))
 
     return decorate
 

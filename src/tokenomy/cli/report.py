@@ -39,7 +39,6 @@ from tokenomy.analysis.summary import Summary, summary
 from tokenomy.cli import collector_report
 from tokenomy.cli.collector_client import CollectorClient
 from tokenomy.cli.options import (
-    check_period,
     collector_url,
     config_option,
     db_option,
@@ -120,7 +119,7 @@ calls that left a bucket or a total unreported (as the report table's column of 
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "json", "csv", "html"]), default="table", show_default=True
 )
-@out_option
+@out_option("JSON, CSV or HTML (not the table, which goes to stdout)")
 @click.option(
     "--top",
     type=click.IntRange(min=1),
@@ -159,7 +158,6 @@ def command(
     """
     if out is not None and fmt == "table":
         raise click.UsageError("--out writes --format json, csv or html; the table goes to stdout")
-    check_period(since, until)
     settings = resolve(config_file, db=db)
     if compare is not None:
         option_value(check_compare, compare)  # before anything is read, whichever source answers

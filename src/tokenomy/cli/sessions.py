@@ -16,7 +16,6 @@ from tokenomy.analysis.sessions import SessionRow, top_sessions
 from tokenomy.cli import collector_reads
 from tokenomy.cli.collector_client import CollectorClient
 from tokenomy.cli.options import (
-    check_period,
     collector_url,
     config_option,
     db_option,
@@ -61,7 +60,6 @@ def command(
     With --server (or $TOKENOMY_SERVER), read a running collector's API instead of the store file
     it owns: the collector ranks its sessions as the store path does (every option works).
     """
-    check_period(since, until)
     settings = resolve(config_file, db=db)
     url = collector_url(server, db)
     # a bad --by or --where is a usage error (exit 2), as in `tokenomy report`
