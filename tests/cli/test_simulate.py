@@ -56,9 +56,9 @@ def test_waste_rates_and_start_reach_the_run(tmp_path: Path) -> None:
 
 
 def test_bad_waste_option_says_what_is_expected(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["simulate", "-n", "10", "-o", str(tmp_path / "x.jsonl"), "--waste", "filler"]) == 1
+    assert main(["simulate", "-n", "10", "-o", str(tmp_path / "x.jsonl"), "--waste", "filler"]) == 2
     assert "expected CATEGORY=RATE" in capsys.readouterr().err
-    assert main(["simulate", "-n", "10", "-o", str(tmp_path / "x.jsonl"), "--waste", "typo=0.1"]) == 1
+    assert main(["simulate", "-n", "10", "-o", str(tmp_path / "x.jsonl"), "--waste", "typo=0.1"]) == 2
     assert "unknown waste category typo" in capsys.readouterr().err
 
 
@@ -92,7 +92,7 @@ def test_a_truth_file_that_is_the_output_is_refused(
     monkeypatch.chdir(tmp_path)
     (tmp_path / "x").mkdir()
     (tmp_path / "calls.jsonl").write_bytes(b"kept\n")
-    assert main(["simulate", "-n", "10", "-o", out, "--truth", truth]) == 1
+    assert main(["simulate", "-n", "10", "-o", out, "--truth", truth]) == 2
     captured = capsys.readouterr()
     assert f"--truth {truth} is the --out file too" in captured.err
     assert captured.out == ""

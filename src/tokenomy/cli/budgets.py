@@ -87,7 +87,10 @@ def set_command(
     table.update({k: v for k, v in optional.items() if v is not None})
     if steps:
         table["downgrade"] = [_step(text) for text in steps]
-    policy = parse_policy(table, "tokenomy budgets set")
+    try:
+        policy = parse_policy(table, "tokenomy budgets set")
+    except ConfigError as exc:  # the options given make no policy: a usage error
+        raise click.UsageError(str(exc)) from exc
     budgets = load_budgets(config_file)
     with open_store(resolve(config_file, db=db).db) as store:
         replaced = save_policy(store, policy, budgets)
@@ -104,7 +107,9 @@ def _step(text: str) -> dict[str, Any]:
         key, sep, value = part.partition("=")
         key, value = key.strip(), value.strip()
         if not sep or not key or not value:
-            raise ConfigError(f"--downgrade {text!r}: write steps as key=value, e.g. model=gpt-4o-mini")
+            raise click.BadParameter(
+                f"{text!r}: write steps as key=value, e.g. model=gpt-4o-mini", param_hint="--downgrade"
+            )
         step[key] = int(value) if key == "max_tokens" and value.isdigit() else value
     return step
 

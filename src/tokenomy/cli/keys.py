@@ -28,13 +28,13 @@ def command() -> None:
 @db_option
 @config_option
 @click.option("--name", default=None, help="A label, usable with `keys revoke` (not unique: ids are).")
-@click.option("--team", default=None)
-@click.option("--user", default=None)
-@click.option("--project", default=None)
-@click.option("--feature", default=None)
-@click.option("--environment", default=None)
-@click.option("--agent", default=None)
-@click.option("--tags", default=None, help="k=v,k=v")
+@click.option("--team", default=None, help="Attribute the key's calls to this team (a budget's team scope).")
+@click.option("--user", default=None, help="... to this user.")
+@click.option("--project", default=None, help="... to this project.")
+@click.option("--feature", default=None, help="... to this feature.")
+@click.option("--environment", default=None, help="... to this environment (prod, staging).")
+@click.option("--agent", default=None, help="... to this agent.")
+@click.option("--tags", default=None, metavar="K=V,K=V", help="Tags on the key's calls, comma-separated.")
 @click.option("--expires", default=None, help="Lifetime (30d, 12h) or an ISO date/time in UTC.")
 def create(
     *,

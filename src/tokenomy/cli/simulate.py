@@ -46,8 +46,13 @@ def parse_waste(values: tuple[str, ...], no_waste: bool) -> WasteRates:
         except ValueError:
             sep = ""
         if not sep:
-            raise ConfigError(f"--waste {value!r}: expected CATEGORY=RATE, such as retry_loop=0.05")
-    return rates.with_overrides(overrides)
+            raise click.BadParameter(
+                f"{value!r}: expected CATEGORY=RATE, such as retry_loop=0.05", param_hint="--waste"
+            )
+    try:
+        return rates.with_overrides(overrides)
+    except ConfigError as exc:  # an unknown category, a rate out of range: the option's fault
+        raise click.BadParameter(str(exc), param_hint="--waste") from exc
 
 
 def parse_start(value: str | None) -> datetime | None:
@@ -57,7 +62,9 @@ def parse_start(value: str | None) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise ConfigError(f"--start {value!r} is not a date; use YYYY-MM-DD or an ISO 8601 time") from exc
+        raise click.BadParameter(
+            f"{value!r} is not a date; use YYYY-MM-DD or an ISO 8601 time", param_hint="--start"
+        ) from exc
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
@@ -184,7 +191,7 @@ def command(
     )
     truth_path = truth if truth is not None else (None if str(out) == "-" else truth_path_for(out))
     if truth_path is not None and _same_file(out, truth_path):
-        raise ConfigError(
+        raise click.UsageError(
             f"--truth {truth_path} is the --out file too: the truth would overwrite the calls "
             "(or mix with them); give it a path of its own"
         )
