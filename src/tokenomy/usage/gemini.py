@@ -1,4 +1,5 @@
-"""Google Gemini ``generateContent`` (AI Studio and Vertex AI): bodies and stream chunks.
+"""Google Gemini ``generateContent`` (AI Studio and Vertex AI): bodies and stream chunks, and the
+usage of the Live API's messages.
 
 Convention (``usageMetadata``):
 
@@ -25,6 +26,15 @@ Convention (``usageMetadata``):
   Google bills: Gemini 3 and later bill each search query, so it is the number of queries;
   Gemini 1.x and 2.x bill per grounded prompt, so a response with any query counts 1 however
   many queries it ran (a model version that is not reported is counted per query).
+- The Live API's ``usageMetadata`` names the output ``responseTokenCount`` and
+  ``responseTokensDetails``: they are read as ``candidatesTokenCount`` and
+  ``candidatesTokensDetails`` (the API's own names win when both are given).
+
+Python SDK dumps (google-genai's ``model_dump()``, google-generativeai's ``to_dict()``) write the
+fields with Python names (``usage_metadata``, ``prompt_token_count``, ``model_version``,
+``finish_reason``): :func:`api_names` gives them the REST API's (camelCase) names before anything is
+read, except inside the caller's own data (function-call arguments and results), and drops the None
+of a field the dump left unset. A field given in both spellings keeps the API's.
 
 Service tier: ``usageMetadata.serviceTier`` (AI Studio); Vertex reports its pay-as-you-go tiers
 in ``trafficType`` instead, and ``ON_DEMAND_FLEX`` / ``ON_DEMAND_PRIORITY`` are the service tiers
@@ -75,19 +85,80 @@ _TRAFFIC_TIERS: Final = {"ON_DEMAND_FLEX": "flex", "ON_DEMAND_PRIORITY": "priori
 """Vertex ``trafficType`` values that are pay-as-you-go service tiers with their own rates."""
 _MODALITY: Final = {"AUDIO": "audio", "IMAGE": "image", "DOCUMENT": "image", "VIDEO": "video"}
 """Gemini's non-text modalities and the tokenomy modality each is billed as (TEXT is the rest)."""
+_OPAQUE: Final = frozenset({"args", "partialArgs", "response", "parsed", "automaticFunctionCallingHistory"})
+"""Fields whose values are the caller's data (function-call arguments and results, a parsed answer),
+not the API's: the names inside them are kept as written."""
+_LIVE: Final = (
+    ("responseTokenCount", "candidatesTokenCount"),
+    ("responseTokensDetails", "candidatesTokensDetails"),
+)
+"""The Live API's ``usageMetadata`` output counts and the ``generateContent`` names they are read as."""
 
 
 def matches(body: Mapping[str, Any]) -> bool:
-    """True for a ``GenerateContentResponse`` (whole or a stream chunk)."""
+    """True for a ``GenerateContentResponse`` (whole or a stream chunk), also as a Python SDK dumps it."""
     if "usageMetadata" in body or "modelVersion" in body:
         return True
-    return any("content" in c or "finishReason" in c for c in items(body.get("candidates")))
+    meta = mapping(body.get("usage_metadata"))
+    if meta is not None and any(str(key).endswith("_token_count") for key in meta):
+        return True  # an SDK dump (LangChain's usage_metadata counts input_tokens, output_tokens)
+    return any(
+        "content" in c or "finishReason" in c or "finish_reason" in c for c in items(body.get("candidates"))
+    )
+
+
+def api_names(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``body`` with the REST API's field names: a Python SDK dump's ``usage_metadata``,
+    ``prompt_token_count``, ``finish_reason``... as ``usageMetadata``, ``promptTokenCount``,
+    ``finishReason``... (see the module docstring); a body that has them already is returned as is."""
+    found = _camel(body)
+    return found if isinstance(found, Mapping) else body
+
+
+def api_usage(meta: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A ``usageMetadata`` with ``generateContent``'s names: an SDK dump's in camelCase, and the Live
+    API's ``responseTokenCount`` / ``responseTokensDetails`` as the candidates' counts."""
+    meta = api_names(meta)
+    if not any(live in meta and name not in meta for live, name in _LIVE):
+        return meta
+    out = dict(meta)
+    for live, name in _LIVE:
+        if live in out and name not in out:
+            out[name] = out[live]
+    return out
+
+
+def _camel(value: Any) -> Any:
+    """``value`` with every key in camelCase (but inside :data:`_OPAQUE` fields), the same object
+    when nothing changes."""
+    if isinstance(value, Mapping):
+        out: dict[Any, Any] = {}
+        changed = False
+        for key, item in value.items():
+            name = _camel_name(key) if isinstance(key, str) and "_" in key else key
+            if name != key and (item is None or name in value):
+                changed = True  # unset in the dump, or given also under the API's own name
+                continue
+            new = item if name in _OPAQUE else _camel(item)
+            changed = changed or name != key or new is not item
+            out[name] = new
+        return out if changed else value
+    if isinstance(value, list):
+        found = [_camel(v) for v in value]
+        return found if any(a is not b for a, b in zip(found, value, strict=True)) else value
+    return value
+
+
+def _camel_name(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
 def gemini_usage(meta: Mapping[str, Any] | None, server_tools: Mapping[str, int]) -> Usage:
     """The exclusive buckets of a ``usageMetadata`` object (see the module docstring)."""
     if meta is None:
         return Usage.of(server_tools=server_tools)
+    meta = api_usage(meta)
 
     def count(key: str) -> int:
         return get_int(meta, key) or 0
@@ -169,7 +240,8 @@ def _candidate(
 
 
 def extract(body: Mapping[str, Any]) -> Extracted:
-    """Read a ``GenerateContentResponse``."""
+    """Read a ``GenerateContentResponse`` (or a Live API message's usage), with either names."""
+    body = api_names(body)
     candidates = items(body.get("candidates"))
     texts: list[str] = []
     tools: list[ToolUse] = []
@@ -234,10 +306,12 @@ class GenerateContentStream(EventAccumulator):
         self._blocked = False  # the prompt was blocked: the answer ends there, with no output
 
     def _feed(self, event: Mapping[str, Any]) -> None:
+        event = api_names(event)
         for key in _HEAD_KEYS:
             if event.get(key) is not None:
                 self._head[key] = event[key]
-        self._meta = mapping(event.get("usageMetadata")) or self._meta
+        meta = mapping(event.get("usageMetadata"))
+        self._meta = api_usage(meta) if meta else self._meta
         self._blocked = self._blocked or get_str(event, "promptFeedback", "blockReason") is not None
         for cand in items(event.get("candidates")):
             slot(self._candidates, get_int(cand, "index") or 0, _Candidate).take(cand)
