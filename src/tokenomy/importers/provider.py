@@ -4,8 +4,9 @@ Accepted: a JSON file holding one response body or a list of them; JSON lines of
 with the body under ``response`` (and the request under ``request``), including HTTP exchanges
 (``{"request": {"method", "url", "headers", "body"}, "response": {"status_code", "headers", "body"}}``
 with the bodies as objects or as text; headers are never read); a captured SSE stream as
-raw ``event:``/``data:`` text; or the decoded events of one stream as JSON lines (bare event
-objects, or ``{"event": ..., "data": ...}`` wrappers). OpenAI (chat, Responses, embeddings),
+raw ``event:``/``data:`` text; or the decoded events of one stream as JSON lines or a JSON list
+(bare event objects, or ``{"event": ..., "data": ...}`` wrappers; Gemini's chunks, which are whole
+bodies, by :func:`tokenomy.importers.provider_streams.runs`). OpenAI (chat, Responses, embeddings),
 Anthropic, Gemini, Bedrock and OpenAI-compatible providers (DeepSeek, OpenRouter, Groq...) are
 read by the usage adapters (:mod:`tokenomy.usage`), chosen by each body's shape.
 
@@ -40,6 +41,7 @@ from tokenomy.importers.hosts import HOSTS, host_of
 from tokenomy.importers.ids import content_id, provider_id
 from tokenomy.importers.litellm_usage import litellm_usage
 from tokenomy.importers.messages import render, request_messages
+from tokenomy.importers.provider_streams import event_of, is_error, is_stream, runs, sampled
 from tokenomy.importers.reading import Sample, Source
 from tokenomy.importers.records import (
     guarded,
@@ -58,11 +60,8 @@ from tokenomy.providers import canonical, from_model_prefix
 from tokenomy.schema import Attribution, Call, Content, Status, Usage
 from tokenomy.usage import ADAPTERS, Adapter, accumulate, detect, extract, iter_json_events
 from tokenomy.usage.base import Extracted
-from tokenomy.usage.ids import distinct_id
-from tokenomy.usage.ollama import is_error_line
 from tokenomy.usage.openai_responses import FAILURE
 from tokenomy.usage.sse import json_body
-from tokenomy.usage.stream import stream_kind
 
 _SSE_FIELDS: Final = ("event:", "data:", ":", "id:", "retry:")
 _COMPAT_CACHE_KEYS: Final = frozenset({"cache_creation_input_tokens", "cache_read_input_tokens"})
@@ -85,7 +84,7 @@ class ProviderImporter(RecordImporter):
         if not objects:
             return 0.0
         first = objects[0]
-        if sample.kind == "jsonl" and _is_stream(sample.records):
+        if is_stream(sampled(sample)):
             return 0.85
         if _is_body(first):
             return 0.8
@@ -96,21 +95,24 @@ class ProviderImporter(RecordImporter):
         return 0.0
 
     def read(self, source: Source, options: ImportOptions) -> Iterator[Item]:
-        """One call per body or pair; one call for a file that is a single stream."""
+        """One call per body or pair, or per run of one Gemini stream's chunks; one call for a file
+        that is a single stream (:mod:`tokenomy.importers.provider_streams`)."""
         sample = source.sample()
         if sample.kind == "text":
             yield from guarded(source, 1, _whole_stream, iter_json_events(source.text()), options)
             return
-        if sample.kind == "jsonl" and _is_stream(sample.records):
+        if is_stream(sampled(sample)):
             bad: list[RecordError] = []
             yield from guarded(source, 1, _whole_stream, _events(source, bad), options)
             yield from bad  # lines that are not JSON (a stream cut short): rejected, not skipped silently
             return
-        for number, record in iter_records(source):
-            if isinstance(record, RecordError):
-                yield record
-                continue
-            yield from guarded(source, number, _one, record, options)
+        for number, records in runs(iter_records(source)):
+            if isinstance(records, RecordError):
+                yield records
+            elif len(records) > 1:
+                yield from guarded(source, number, _whole_stream, records, options)
+            else:
+                yield from guarded(source, number, _one, records[0], options)
 
 
 def _whole_stream(events: Iterable[Mapping[str, Any]], options: ImportOptions) -> list[Call]:
@@ -150,7 +152,7 @@ def _record_call(record: Mapping[str, Any], options: ImportOptions) -> Call:
     if isinstance(response, str):
         return _stream_call(iter_json_events(response), exchange.request, record, options, exchange.provider)
     if isinstance(response, list):
-        events = (e for e in (_event_of(x, errors=True) for x in response) if e is not None)
+        events = (e for e in (event_of(x, errors=True) for x in response) if e is not None)
         return _stream_call(events, exchange.request, record, options, exchange.provider)
     if response is None:
         raise FieldError("response", "expected a provider response body (or a 'response' object holding one)")
@@ -205,7 +207,7 @@ class Exchange:
         if self.failed or isinstance(response, str):
             return True
         if isinstance(response, list):
-            return any(_event_of(v) is not None for v in response[:4])
+            return any(event_of(v) is not None for v in response[:4])
         return isinstance(response, Mapping) and (_is_body(response) or "error" in response)
 
 
@@ -261,7 +263,7 @@ def _stream_call(
     kept = list(events)
     if not kept:
         raise FieldError("(stream)", "no JSON events in the stream")
-    error = next((event for event in kept if _is_error(event)), None)
+    error = next((event for event in kept if is_error(event)), None)
     try:
         extracted = accumulate(kept)
     except UsageError as exc:
@@ -307,12 +309,6 @@ def _finished(events: list[Mapping[str, Any]], extracted: Extracted) -> bool:
     if extracted.finish_reason is not None or extracted.extra.get("complete") is True:
         return True
     return any(event.get("type") in _TERMINAL or "messageStop" in event for event in events)
-
-
-def _is_error(event: Mapping[str, Any]) -> bool:
-    """Anthropic's ``{"type": "error", "error": {...}}``, an ``error`` object in a chat chunk, a Responses
-    ``error`` event (``code`` at the top), or Ollama's line ``{"error": "<message>"}`` (its only key)."""
-    return event.get("type") == "error" or isinstance(event.get("error"), Mapping) or is_error_line(event)
 
 
 def _error_type(event: Mapping[str, Any]) -> str:
@@ -487,65 +483,13 @@ def _is_body(obj: Mapping[str, Any]) -> bool:
     return detect(obj) is not None
 
 
-def _is_stream(records: tuple[Any, ...]) -> bool:
-    """True when JSON lines are the events of one stream rather than separate responses.
-
-    Chunks and typed events (``message_start``, ``response.created``) are events, and so are
-    Bedrock's: bare, or wrapped (``{"messageStart": {...}}``) with nothing beside the wrapper. A
-    wrapper is a key that makes an event whatever it holds; one beside other keys is a log row's
-    field, not an event (LiteLLM's logging payloads have a ``metadata`` field, Bedrock a
-    ``metadata`` event). Complete bodies are not events either, unless consecutive lines repeat
-    one response id (the growing chunks of a Gemini stream).
-    """
-    events = [_event_of(r) for r in records[:2]]
-    if events[0] is None:
-        return False
-    first = events[0]
-    if _is_chunk(first) or str(first.get("type", "message")) != "message":
-        return True
-    if detect(first) is None:
-        wrappers = [key for key in first if stream_kind({key: {}}) is not None]
-        return not wrappers or len(wrappers) == len(first)
-    ids = [_response_id(e) for e in events if e is not None]
-    # a repeated id that cannot tell calls apart (Ollama's chatcmpl-749: usage.ids) is two answers
-    return len(ids) == 2 and distinct_id(ids[0]) is not None and ids[0] == ids[1]
-
-
-def _is_chunk(event: Mapping[str, Any]) -> bool:
-    choices = event.get("choices")
-    deltas = isinstance(choices, list) and any(isinstance(c, Mapping) and "delta" in c for c in choices)
-    return event.get("object") == "chat.completion.chunk" or deltas
-
-
-def _response_id(event: Mapping[str, Any]) -> str | None:
-    value = event.get("responseId", event.get("id"))
-    return value if isinstance(value, str) else None
-
-
-def _event_of(value: Any, errors: bool = False) -> Mapping[str, Any] | None:
-    """A stream event: a bare event object, or the decoded data of an ``{event, data}`` wrapper; with
-    ``errors`` (the values are known to be one stream's), an error event too: as a file's first
-    line, an error body begins a log of separate answers, not a stream."""
-    if not isinstance(value, Mapping):
-        return None
-    if "data" in value and set(value) <= {"event", "data", "id", "retry"}:
-        data = value["data"]
-        if isinstance(data, str):
-            try:
-                data = json.loads(data)
-            except ValueError:
-                return None
-        value = data if isinstance(data, Mapping) else {}
-    return value if value and (stream_kind(value) is not None or (errors and _is_error(value))) else None
-
-
 def _events(source: Source, bad: list[RecordError]) -> Iterator[Mapping[str, Any]]:
-    """The stream events of a JSON-lines file; lines that are not JSON go to ``bad``."""
-    for _, value in source.json_lines():
+    """The stream events of a JSON-lines file or a JSON list; lines that are not JSON go to ``bad``."""
+    for _, value in iter_records(source):
         if isinstance(value, RecordError):
             bad.append(value)
             continue
-        event = _event_of(value, errors=True)
+        event = event_of(value, errors=True)
         if event is not None:
             yield event
 
