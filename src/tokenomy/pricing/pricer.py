@@ -233,8 +233,8 @@ class Pricer:
         if units:
             return Unpriced(
                 f"{found.model.id} is priced per {' and per '.join(units)} in {catalog.version}, not per"
-                " token: tokenomy meters tokens, so its calls are left unpriced (a price override per token would"
-                " price them)"
+                " token: tokenomy meters tokens, so its calls are left unpriced (a price override per token"
+                " would price them)"
             )
         notes = list(time_notes)
         discount = None
