@@ -502,3 +502,17 @@ def test_a_store_whose_sums_overflow_is_one_clear_error_in_every_format(
         assert main(["report", "--db", str(db), "--format", fmt]) == 1, fmt  # no traceback: one line
         err = capsys.readouterr().err
         assert err.startswith(f"error: {db}: the analysis query failed: Conversion Error"), fmt
+
+
+@pytest.mark.parametrize("args", [(), ("--by", "team")])
+def test_the_table_says_its_amounts_are_rounded_one_by_one(tmp_path: Path, args: tuple[str, ...]) -> None:
+    """Rows of $0.0035 each rounded can miss the total's last place: the table says so once."""
+    db = tmp_path / "s.duckdb"
+    fill(db).close()
+    code, out = _run("report", "--db", str(db), *args)
+    assert code == 0
+    note = (
+        "note: each amount is rounded to $0.0001 on its own, so the rows can differ from the total by a few"
+        " $0.0001 (JSON and CSV keep 12 places)"
+    )
+    assert " ".join(out.split()).count(note) == 1

@@ -32,6 +32,13 @@ from tokenomy.analysis.summary import Summary
 from tokenomy.schema import INPUT_BUCKETS, MODALITIES, OUTPUT_BUCKETS
 
 
+ROUNDED: Final = (
+    "each amount is rounded to $0.0001 on its own, so the rows can differ from the total by a few $0.0001"
+    " (JSON and CSV keep 12 places)"
+)
+"""The note under the tables of a report: shown amounts need not add up to the shown total."""
+
+
 def kpi_value(kpi: Kpi) -> str:
     """A KPI's value for people."""
     if kpi.value is None:
@@ -175,6 +182,7 @@ def summary_view(data: Summary) -> Group:
     notes = list(data.over_time.notes)
     if data.models.total.charges:
         notes.append("charges (non-LLM costs) have no provider or model: they are in the (unattributed) row")
+    notes.append(ROUNDED)
     parts.extend(Text(f"note: {note}", style="dim") for note in notes)
     parts.append(Text(HINT if data.split is None else HINT.replace(PARTS_HINT, ""), style="dim"))
     return Group(*parts)

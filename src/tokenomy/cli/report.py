@@ -281,7 +281,7 @@ def _print(report: AnalysisReport) -> None:
         console.print(terminal.attribution_table(table))
     if report.split is not None and report.split.rows:
         console.print(terminal.split_table(report.split))
-    for note in table.notes:
+    for note in (*table.notes, terminal.ROUNDED) if table.rows else table.notes:
         console.print(f"note: {note}", style="dim")
     if drivers is not None:
         for part in terminal.drivers_tables(drivers):
