@@ -170,3 +170,33 @@ def test_without_a_cache_price_cached_audio_bills_as_audio_input(tmp_path: Path)
     )
     cost = Pricer(path).price_usage(cached, model="sonic", at=DAY)
     assert cost.parts == {"cache_read": D("0.002064")}  # 400 x $0.06/M + 600 x $3.4/M
+
+
+def _spoken(**modal: int) -> Usage:
+    zero = {"cache_read": 0, "cache_write_5m": 0, "cache_write_1h": 0, "reasoning": 0}
+    return Usage.of(input_uncached=1000, output_visible=500, **zero, modalities=modal)
+
+
+def test_audio_with_no_rate_of_its_own_is_priced_as_text_and_estimated(pricer: Pricer) -> None:
+    """gpt-4o-audio-preview bills audio at $40/$80 per million; the catalog lists text rates alone
+    ($2.50/$10), so a cost at those is a floor, not the bill: said, and estimated."""
+    usage = _spoken(**{"input_uncached.audio": 600, "output_visible.audio": 450, "input_uncached.image": 100})
+    cost = pricer.price_usage(usage, model="gpt-4o-audio-preview-2024-12-17", provider="openai", at=DAY)
+    assert cost.total == Decimal("0.0025") + Decimal("0.005")  # 1,000 in at $2.50/M, 500 out at $10/M
+    assert cost.estimated
+    assert cost.reason == (
+        f"{pricer.catalog_version} has no audio rate for gpt-4o-audio-preview: the audio tokens of"
+        " input_uncached and output_visible priced as text"
+    )
+
+
+def test_images_at_the_text_rate_and_audio_at_its_own_need_no_note(pricer: Pricer) -> None:
+    image = pricer.price_usage(
+        _spoken(**{"input_uncached.image": 100}), model="gpt-4o", provider="openai", at=DAY
+    )
+    assert (image.total, image.estimated, image.reason) == (Decimal("0.0075"), False, None)
+    heard = pricer.price_usage(
+        _spoken(**{"input_uncached.audio": 600}), model="gemini-2.5-flash", provider="google", at=DAY
+    )
+    assert (heard.estimated, heard.reason) == (False, None)
+    assert heard.total == Decimal("0.00012") + Decimal("0.0006") + Decimal("0.00125")  # text, audio, out

@@ -12,8 +12,9 @@ very same numbers. The rules, in the order they are applied:
 * the long-context tier is chosen by total input tokens (``input_total``, else the sum of the
   known input buckets), strictly greater than the tier's start, as genai-prices does;
 * audio, image and video tokens inside a bucket (``Usage.modalities``) are priced at the tier's
-  rate for that modality where the catalog has one, the rest of the bucket as text; a bucket
-  holding fewer tokens than its modality counts is unpriced;
+  rate for that modality where the catalog has one, the rest of the bucket as text (audio with no
+  rate of its own too, but the cost is then estimated: providers bill audio apart, images and video
+  as text); a bucket holding fewer tokens than its modality counts is unpriced;
 * server-tool uses are priced per use, the catalog's per-request fee goes to ``requests`` and
   the configured overhead (fixed + per second of latency) to ``overhead``.
 """
@@ -161,15 +162,24 @@ def _priced(usage: Usage, rates: Rates, inputs: _Side, outputs: _Side, latency_u
         notes.append("reasoning tokens have their own rate, so the unreported split changes the cost")
         estimated = True
     parts: dict[str, Decimal] = {}
+    as_text: list[str] = []  # buckets whose audio tokens have no rate of their own
     counts = {**inputs.counts, **outputs.counts}
     for bucket in BUCKETS:
         n = counts.get(bucket)
         if not n:
             continue
         parts[bucket] = money(_bucket_amount(usage, tier, bucket, n))
+        if usage.modalities.get(f"{bucket}.audio") and f"{bucket}.audio" not in tier.modal:
+            as_text.append(bucket)  # (images and video are billed as text: no note for those)
         if bucket in rates.assumed:
             notes.append(rates.assumed[bucket])
             estimated = True
+    if as_text:
+        notes.append(
+            f"{rates.source} has no audio rate for {rates.model}: the audio tokens of {' and '.join(as_text)}"
+            " priced as text"
+        )
+        estimated = True
     tools, tool_notes = _server_tools(usage.server_tools, tier)
     if tools is not None:
         parts["server_tools"] = tools
