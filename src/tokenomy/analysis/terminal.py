@@ -31,7 +31,6 @@ from tokenomy.analysis.sessions import SessionList, main_part_text
 from tokenomy.analysis.summary import Summary
 from tokenomy.schema import INPUT_BUCKETS, MODALITIES, OUTPUT_BUCKETS
 
-
 ROUNDED: Final = (
     "each amount is rounded to $0.0001 on its own, so the rows can differ from the total by a few $0.0001"
     " (JSON and CSV keep 12 places)"
