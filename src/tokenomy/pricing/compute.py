@@ -162,23 +162,18 @@ def _priced(usage: Usage, rates: Rates, inputs: _Side, outputs: _Side, latency_u
         notes.append("reasoning tokens have their own rate, so the unreported split changes the cost")
         estimated = True
     parts: dict[str, Decimal] = {}
-    as_text: list[str] = []  # buckets whose audio tokens have no rate of their own
     counts = {**inputs.counts, **outputs.counts}
     for bucket in BUCKETS:
         n = counts.get(bucket)
         if not n:
             continue
         parts[bucket] = money(_bucket_amount(usage, tier, bucket, n))
-        if usage.modalities.get(f"{bucket}.audio") and f"{bucket}.audio" not in tier.modal:
-            as_text.append(bucket)  # (images and video are billed as text: no note for those)
         if bucket in rates.assumed:
             notes.append(rates.assumed[bucket])
             estimated = True
-    if as_text:
-        notes.append(
-            f"{rates.source} has no audio rate for {rates.model}: the audio tokens of {' and '.join(as_text)}"
-            " priced as text"
-        )
+    audio = _audio_as_text(usage, tier, rates) if usage.modalities else None
+    if audio is not None:
+        notes.append(audio)
         estimated = True
     tools, tool_notes = _server_tools(usage.server_tools, tier)
     if tools is not None:
@@ -204,6 +199,20 @@ def _priced(usage: Usage, rates: Rates, inputs: _Side, outputs: _Side, latency_u
         estimated=estimated,
         reason="; ".join(dict.fromkeys(notes)) or None,
     )
+
+
+def _audio_as_text(usage: Usage, tier: Tier, rates: Rates) -> str | None:
+    """Why the cost is estimated when audio tokens are priced at their bucket's text rate (the catalog
+    lists no audio rate for the model), or None. Images and video are billed as text: no note."""
+    buckets = [
+        bucket
+        for bucket in BUCKETS
+        if usage.modalities.get(f"{bucket}.audio") and f"{bucket}.audio" not in tier.modal
+    ]
+    if not buckets:
+        return None
+    shown = " and ".join(buckets)
+    return f"{rates.source} has no audio rate for {rates.model}: the audio tokens of {shown} priced as text"
 
 
 def _bucket_amount(usage: Usage, tier: Tier, bucket: str, n: int) -> Decimal:
