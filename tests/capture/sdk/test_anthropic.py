@@ -7,6 +7,7 @@ from pydantic import TypeAdapter
 
 from tokenomy.capture.sdk.anthropic import ADAPTER, messages_event, messages_is_output
 from tokenomy.capture.sdk.base import dump
+from tokenomy.tokens import count_tools
 from tokenomy.usage import accumulate
 
 _EVENT = TypeAdapter(RawMessageStreamEvent)
@@ -53,7 +54,8 @@ def test_hand_read_text_deltas_accumulate_to_the_same_result_as_dumped_events() 
     assert [messages_is_output(e) for e in EVENTS] == [False, False, True, True, False, False, False]
 
 
-def test_tool_definitions_are_read_with_their_input_schema_as_parameters() -> None:
+def test_tool_definitions_are_read_as_sent_and_their_input_schema_counted() -> None:
+    """As the gateway and the importer read them: the same count and prefix hashes on every path."""
     schema = {"type": "object", "properties": {"city": {"type": "string"}}}
     tools = ADAPTER.tools(
         {
@@ -65,7 +67,12 @@ def test_tool_definitions_are_read_with_their_input_schema_as_parameters() -> No
         }
     )
     assert tools == [
-        {"name": "weather", "description": "Forecast", "parameters": schema},
-        {"name": "web_search", "description": ""},
+        {"name": "weather", "description": "Forecast", "input_schema": schema},
+        {"type": "web_search_20250305", "name": "web_search"},
     ]
+    renamed: list[dict[str, object]] = [
+        {"name": "weather", "description": "Forecast", "parameters": schema},
+        {"name": "web_search"},
+    ]
+    assert count_tools(tools).tokens == count_tools(renamed).tokens == 41
     assert sorted(ADAPTER.routes) == ["/v1/messages", "/v1/messages?beta=true"]

@@ -2,12 +2,14 @@
 
 ``messages.create`` (plain and ``stream=True``) and the ``messages.stream`` helper post to
 ``/v1/messages``; the beta namespace posts to ``/v1/messages?beta=true``. Tool definitions
-are read with their ``input_schema`` as the parameters that token counting understands.
+are read as sent (``input_schema``, ``cache_control``, server tools' ``type``), as the gateway and
+the importers read them, so that the same request has the same ``tool_def_tokens`` and prefix
+hashes on every path.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, Final
 
 try:  # the JSON decoder's own string scanner, as the json module itself imports it
@@ -15,7 +17,16 @@ try:  # the JSON decoder's own string scanner, as the json module itself imports
 except ImportError:  # an interpreter without the C decoder
     from json.decoder import py_scanstring as scanstring  # type: ignore[attr-defined,no-redef]
 
-from tokenomy.capture.sdk.base import ClientAdapter, Route, attr, dump, installed_class, json_or_none, type_of
+from tokenomy.capture.sdk.base import (
+    ClientAdapter,
+    Route,
+    attr,
+    dump,
+    installed_class,
+    json_or_none,
+    request_tools,
+    type_of,
+)
 
 
 def messages_body(obj: Any, keep_text: bool) -> dict[str, Any]:
@@ -121,17 +132,6 @@ def _text_delta(data: str) -> dict[str, Any] | None:
     return {"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": text}}
 
 
-def _tools(request: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    out: list[Mapping[str, Any]] = []
-    for tool in request.get("tools") or ():
-        if isinstance(tool, Mapping):
-            spec = {"name": tool.get("name"), "description": tool.get("description", "")}
-            if isinstance(tool.get("input_schema"), Mapping):
-                spec["parameters"] = tool["input_schema"]
-            out.append(spec)
-    return out
-
-
 _MESSAGES: Final = Route(
     "messages",
     "chat",
@@ -150,5 +150,5 @@ ADAPTER: Final = ClientAdapter(
     client_provider=lambda client: None,
     routes={"/v1/messages": _MESSAGES, "/v1/messages?beta=true": _MESSAGES},
     timeouts=lambda: installed_class("anthropic", "APITimeoutError"),
-    tools=_tools,
+    tools=request_tools,
 )

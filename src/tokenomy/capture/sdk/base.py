@@ -137,7 +137,7 @@ class ClientAdapter:
             None: the base URL's host then decides (Groq, DeepSeek... through the OpenAI SDK).
         routes: LLM paths by the ``options.url`` the SDK builds (``/chat/completions``...).
         timeouts: The SDK's timeout exception classes (read lazily, so nothing is imported).
-        tools: The request's tool definitions in the shape :func:`tokenomy.tokens.count_tools` reads.
+        tools: The request's tool definitions as sent (:func:`request_tools`).
     """
 
     name: str
@@ -199,7 +199,12 @@ _CANCELLATIONS: Final = (asyncio.CancelledError, KeyboardInterrupt, GeneratorExi
 
 
 def dump(obj: Any) -> dict[str, Any]:
-    """An SDK object as the wire dict it was read from (pydantic's ``model_dump``).
+    """An SDK object as the wire dict it was read from: pydantic's ``model_dump`` of the fields the
+    answer held, by their wire names (``by_alias``, ``exclude_unset``: what the SDKs' own ``to_dict``
+    gives). A plain ``model_dump`` would add every field the SDK's model declares and the answer left
+    out, as None (a Responses web search's ``action`` gains ``queries`` and ``sources``), so that what
+    is read from it (a tool use's arguments hash) would differ from the gateway's and the importers'
+    reading of the same answer's JSON.
 
     Measured against reading attributes by hand (docs/capture.md), ``model_dump`` is the cheaper
     way to copy a whole response (pydantic serialises in Rust, and a missing attribute costs a
@@ -212,10 +217,19 @@ def dump(obj: Any) -> dict[str, Any]:
     if model_dump is None:
         return dict(obj) if isinstance(obj, Mapping) else {}
     try:
-        found = model_dump(warnings=False)
+        found = model_dump(by_alias=True, exclude_unset=True, warnings=False)
     except TypeError:  # a model_dump without the argument (pydantic v1 compatibility layers)
         found = model_dump()
     return found if isinstance(found, dict) else {}
+
+
+def request_tools(request: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The tool definitions of a request body as sent (the objects of its ``tools`` list), whatever
+    the provider's form of a tool: what the gateway and the importers count and hash for the prompt's
+    shape (``tool_def_tokens``, ``prefix_hashes``) and the budget's estimate, so that the same request
+    reads the same on every path."""
+    tools = request.get("tools")
+    return [t for t in tools if isinstance(t, Mapping)] if isinstance(tools, list) else []
 
 
 def attr(obj: Any, name: str) -> Any:

@@ -9,7 +9,7 @@ base URL's host names (Groq, DeepSeek, OpenRouter... through the OpenAI SDK), el
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, Final
 
 from tokenomy.capture.sdk.base import (
@@ -20,6 +20,7 @@ from tokenomy.capture.sdk.base import (
     dump,
     installed_class,
     json_or_none,
+    request_tools,
     type_of,
 )
 
@@ -266,11 +267,6 @@ def _provider(client: object) -> str | None:
     return "azure" if isinstance(client, azure) else None
 
 
-def _tools(request: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    tools = request.get("tools")
-    return [t for t in tools if isinstance(t, Mapping)] if isinstance(tools, list) else []
-
-
 _CHAT: Final = Route(
     "chat",
     "chat",
@@ -306,5 +302,5 @@ ADAPTER: Final = ClientAdapter(
         "/embeddings": Route("embeddings", "embeddings", "openai.embeddings", embeddings_body, prompt=False),
     },
     timeouts=lambda: installed_class("openai", "APITimeoutError"),
-    tools=_tools,
+    tools=request_tools,
 )
