@@ -498,7 +498,9 @@ def count_tools(tool_definitions: Iterable[Mapping[str, Any]], model: str | None
 
     Args:
         tool_definitions: Tools as sent to the chat-completions API
-            (``{"type": "function", "function": {...}}``) or bare function objects.
+            (``{"type": "function", "function": {...}}``), bare function objects (the Responses API's),
+            or Anthropic's (``{"name", "description", "input_schema"}``: the schema read as
+            ``parameters``).
         model: The model the tools are for.
 
     Returns:
@@ -519,7 +521,7 @@ def _function_tokens(enc: tiktoken.Encoding, function: Mapping[str, Any]) -> int
     name = str(function.get("name", ""))
     description = str(function.get("description", "")).removesuffix(".")
     tokens = _FUNC_INIT.get(enc.name, _FUNC_INIT[O200K]) + encoded_length(enc, f"{name}:{description}")
-    parameters = function.get("parameters")
+    parameters = function.get("parameters", function.get("input_schema"))  # OpenAI's, Anthropic's
     properties = parameters.get("properties") if isinstance(parameters, Mapping) else None
     if not isinstance(properties, Mapping) or not properties:
         return tokens

@@ -96,6 +96,7 @@ def shape_of(
         m for i, m in enumerate(messages) if m.get("role") not in ("system", "developer") and i != last_user
     ]
     whole = tokens.count_messages(list(messages), model)
+    tool_defs = [t for t in tool_defs if isinstance(t, Mapping)] if tool_defs else None  # as the gateway
     tools = tokens.count_tools(tool_defs, model) if tool_defs else None
     user_text = messages[last_user].get("content", "") if last_user is not None else ""
     return Shape(
