@@ -59,7 +59,10 @@ def test_a_client_class_passed_instead_of_a_client_says_to_make_one() -> None:
 def test_exceptions_map_to_statuses() -> None:
     adapter = adapter_for(OpenAI(api_key="k"))
     limited = RateLimitError("slow down", response=httpx2.Response(429, request=REQUEST), body=None)
-    assert adapter.classify(limited) == ErrorInfo(Status.ERROR, "RateLimitError", 429)
+    assert adapter.classify(limited) == ErrorInfo(Status.ERROR, "http_429", 429)  # as the gateway: no body
+    body = {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}
+    named = RateLimitError("slow down", response=httpx2.Response(429, request=REQUEST), body=body)
+    assert adapter.classify(named) == ErrorInfo(Status.ERROR, "requests", 429)  # the provider's own type
     assert adapter.classify(APITimeoutError(request=REQUEST)).status is Status.TIMEOUT
     assert adapter.classify(asyncio.CancelledError()).status is Status.CANCELLED
     assert adapter.classify(ValueError("odd")).status is Status.ERROR

@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from tokenomy.errors import error_kind, error_object_kind
 from tokenomy.schema import Status
 
 Reader = Callable[[Any, bool], dict[str, Any]]
@@ -162,16 +163,19 @@ class ClientAdapter:
                 cannot decode) carries it, as Anthropic's in-stream errors do.
         """
         name = type(exc).__name__
+        kind = body_kind(getattr(exc, "body", None))  # the provider's own, as the gateway records it
         status = getattr(exc, "status_code", None)
         if isinstance(status, int) and not isinstance(status, bool):
-            return ErrorInfo(Status.ERROR, name, status)
+            return ErrorInfo(Status.ERROR, kind or f"http_{status}", status)
         if isinstance(exc, _CANCELLATIONS):
             return ErrorInfo(Status.CANCELLED, name)
         if isinstance(exc, self.timeouts()):
             return ErrorInfo(Status.TIMEOUT, name)
         if request:
-            return ErrorInfo(Status.ERROR, name, answered_status(exc))
-        return ErrorInfo(Status.ERROR, name, answered if type(answered) is int else None)
+            return ErrorInfo(Status.ERROR, kind or name, answered_status(exc))
+        if kind is None and _CUT & {c.__name__ for c in type(exc).__mro__}:
+            kind = STREAM_CUT  # the connection broke while the stream was read, as the importers say
+        return ErrorInfo(Status.ERROR, kind or name, answered if type(answered) is int else None)
 
 
 def answered_status(exc: BaseException) -> int | None:
@@ -196,6 +200,25 @@ def answered_status(exc: BaseException) -> int | None:
 
 
 _CANCELLATIONS: Final = (asyncio.CancelledError, KeyboardInterrupt, GeneratorExit)
+_CUT: Final = frozenset({"APIConnectionError", "TransportError"})
+"""Classes (in an exception's MRO) of a connection that broke: the SDKs' own, and httpx's."""
+STREAM_CUT: Final = "stream_cut"
+"""The ``error_type`` of a stream whose connection broke while it was read (every path's)."""
+
+
+def body_kind(body: object) -> str | None:
+    """The error classification an SDK exception's ``body`` names, read as the gateway and the
+    importers read an error body (:func:`tokenomy.errors.error_object_kind`): Anthropic's body is
+    the whole answer (``{"type": "error", "error": {...}}``), OpenAI's the ``error`` object alone
+    (a Responses error event's ``code`` when it has no type)."""
+    if not isinstance(body, Mapping):
+        return None
+    code = body.get("code")
+    return (
+        error_object_kind(body.get("error"))
+        or error_object_kind(body)
+        or (error_kind(code) if isinstance(code, str) else None)
+    )
 
 
 def dump(obj: Any) -> dict[str, Any]:
