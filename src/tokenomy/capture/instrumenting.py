@@ -28,6 +28,7 @@ from tokenomy.capture.captured import DONE, FAILED, Captured
 from tokenomy.capture.client import ClientState, state_for
 from tokenomy.capture.otel import current_span
 from tokenomy.capture.raw import watch_raw
+from tokenomy.capture.retries import CURRENT, wrap_retries
 from tokenomy.capture.runtime import RUNTIME, Redact
 from tokenomy.capture.scope import SCOPE as _SCOPE
 from tokenomy.capture.sdk.base import ErrorInfo, Route
@@ -126,6 +127,7 @@ def _patch(client: Any, state: ClientState) -> None:
     original = client.request
     wrap = _async_request if state.adapter.is_async(client) else _sync_request
     client.request = wrap(original, state)
+    wrap_retries(client)
     setattr(client, MARK, state)
     for name in ("copy", "with_options"):
         make_copy = getattr(client, name, None)
@@ -161,11 +163,14 @@ def _sync_request(original: Callable[..., Any], state: ClientState) -> Callable[
             return original(cast_to, options, stream=stream, stream_cls=stream_cls)
         if state.budget is not None:
             _take(captured, options, _admit(state.budget.admit, captured, sink))
+        making = CURRENT.set((captured, sink))  # a retried try is recorded by the wait (capture/retries.py)
         try:
             result = original(cast_to, options, stream=stream, stream_cls=stream_cls)
         except BaseException as exc:
             _failed(captured, exc, sink)
             raise
+        finally:
+            CURRENT.reset(making)
         _done(captured, result, stream, sink, is_async=False)
         return result
 
@@ -187,11 +192,14 @@ def _async_request(original: Callable[..., Any], state: ClientState) -> Callable
             return await original(cast_to, options, stream=stream, stream_cls=stream_cls)
         if state.budget is not None:
             _take(captured, options, await _aadmit(state.budget.aadmit, captured, sink))
+        making = CURRENT.set((captured, sink))
         try:
             result = await original(cast_to, options, stream=stream, stream_cls=stream_cls)
         except BaseException as exc:
             _failed(captured, exc, sink)
             raise
+        finally:
+            CURRENT.reset(making)
         _done(captured, result, stream, sink, is_async=True)
         return result
 
