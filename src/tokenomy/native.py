@@ -18,6 +18,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Final, TypeVar
 
 from tokenomy.errors import error_kind
+from tokenomy.providers import canonical
 from tokenomy.schema import (
     ATTRIBUTION_FIELDS,
     BUCKETS,
@@ -300,6 +301,8 @@ def call_from_native(obj: Mapping[str, Any]) -> Call:
         raise FieldError("(record)", f"expected a JSON object, got {type(obj).__name__}")
     values: dict[str, Any] = {"id": _required_str(obj, "id")}
     values.update({name: _opt_str(obj, name) for name in STR_FIELDS})
+    if values["provider"]:  # "OpenAI" is openai, as every importer reads it
+        values["provider"] = canonical(values["provider"])
     # a classification only: free text there (an exception's message) can quote the prompt or a key
     values["error_type"] = error_kind(values["error_type"])
     values.update({name: _opt_int(obj, name, minimum=0) for name in INT_FIELDS})

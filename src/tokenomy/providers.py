@@ -84,6 +84,12 @@ def canonical(name: str | None) -> str | None:
     return found or key
 
 
+def renamed_aliases() -> frozenset[str]:
+    """The lower-case names :func:`canonical` maps to another id (``azure_openai``...): with an upper-case
+    letter, a space around it or a dot, a name is not its own canonical id either."""
+    return frozenset(key for key, value in _ALIASES.items() if key != value)
+
+
 def from_model_prefix(model: str | None) -> tuple[str | None, str | None]:
     """Split a routed model name such as ``anthropic/claude-sonnet-4`` into (provider, model).
 

@@ -239,7 +239,23 @@ LENIENT = [
     ("more tokens than a call holds", {"usage": {"input_uncached": 10**10 + 1}}, False),
     ("a prompt part above it", {"system_tokens": 10**10 + 1}, False),
     ("a modality above it", {"usage": {"modalities": {"input_uncached.audio": 10**10 + 1}}}, False),
+    ("provider in capitals", {"provider": "OpenAI"}, True),
+    ("provider alias", {"provider": "Google_AI_Studio"}, True),
+    ("provider padded", {"provider": " anthropic "}, True),
 ]
+
+
+@pytest.mark.parametrize(("given", "stored"), [("OpenAI", "openai"), (" Anthropic ", "anthropic"), ("", "")])
+def test_a_provider_is_stored_as_its_canonical_id(
+    tmp_path: Path, pricer: Pricer, given: str, stored: str
+) -> None:
+    """As every other importer reads it: "OpenAI" made a row of its own beside "openai" in reports."""
+    record = {**call_to_native(priced_call("named")), "provider": given}
+    path = write_jsonl(tmp_path / "named.jsonl", [priced_call("plain"), record])
+    with fresh(tmp_path) as store:
+        store.import_native_jsonl(path, pricer=pricer)
+        found = store.query("SELECT provider FROM calls WHERE id = 'named'").column("provider").to_pylist()
+    assert found == [stored]
 
 
 @pytest.mark.parametrize(("label", "change", "accepted"), LENIENT, ids=[c[0] for c in LENIENT])

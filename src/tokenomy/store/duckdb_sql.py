@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from tokenomy.native import FLOAT_FIELDS, INT_FIELDS, STR_FIELDS, TOKEN_FIELDS, USAGE_KEYS
+from tokenomy.providers import renamed_aliases
 from tokenomy.schema import (
     ATTRIBUTION_FIELDS,
     BUCKETS,
@@ -247,6 +248,12 @@ def _call_scalars(sel: _Select) -> None:
             sel.error_kind(name, f"r.{name}")
         else:
             sel.string(name, f"r.{name}")
+    # a provider not spelt as its canonical id ("OpenAI", "azure_openai") is read by the Python path
+    renamed = ", ".join(_quote(name) for name in sorted(renamed_aliases()))
+    sel.checks.append(
+        "(r.provider IS NULL OR r.provider = '' OR (r.provider = lower(trim(r.provider))"
+        f" AND NOT contains(r.provider, '.') AND r.provider NOT IN ({renamed})))"
+    )
     for name in INT_FIELDS:
         sel.integer(name, f"r.{name}")
     for name in FLOAT_FIELDS:
