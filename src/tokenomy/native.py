@@ -59,8 +59,10 @@ INT_FIELDS: Final = (
     "http_status",
     "filler_tokens",
 )
-TOKEN_FIELDS: Final = tuple(name for name in INT_FIELDS if name.endswith("_tokens"))
-"""The counts of :data:`INT_FIELDS` that are tokens (at most :data:`MAX_TOKENS`)."""
+TOKEN_FIELDS: Final = tuple(n for n in INT_FIELDS if n.endswith("_tokens") and n != "max_output_tokens")
+"""The counts of :data:`INT_FIELDS` that are tokens the call holds (at most :data:`MAX_TOKENS`): not
+``max_output_tokens``, the cap its request asked for (any 64-bit number: JavaScript's largest safe
+integer is a common "no limit")."""
 STR_FIELDS: Final = (
     "trace_id",
     "span_id",

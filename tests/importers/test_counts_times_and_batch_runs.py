@@ -103,3 +103,17 @@ def test_a_trajectory_with_only_a_total_cost_keeps_it(
         model="gpt-4-1106-preview",
     )
     assert sum((c.provider_reported_cost or Decimal(0)) for c in calls(store).values()) == Decimal("0.059")
+
+
+def test_a_request_asking_for_no_output_limit_is_imported(
+    store: DuckDBStore, pricer: Pricer, tmp_path: Path
+) -> None:
+    """JavaScript's largest safe integer is a common "no limit" for max_tokens: a cap, no tokens held."""
+    body = samples.openai_chat("capped")
+    summary = run(
+        store,
+        pricer,
+        write_json(tmp_path / "capped.json", {"request": {"max_tokens": 2**53 - 1}, "response": body}),
+    )
+    assert (summary.calls, summary.rejected) == (1, 0)
+    assert calls(store)["capped"].max_output_tokens == 2**53 - 1

@@ -55,3 +55,18 @@ def test_usage_takes_exactly_the_keys_the_readers_accept() -> None:
     usage = _schema()["$defs"]["usage"]
     assert usage["additionalProperties"] is False
     assert set(usage["properties"]) == USAGE_KEYS
+
+
+def test_the_schema_bounds_exactly_the_token_counts_the_reader_bounds() -> None:
+    """The reader refuses a token count above MAX_TOKENS; the schema says so of the same fields."""
+    from tokenomy.native import TOKEN_FIELDS
+    from tokenomy.schema import BUCKETS, MAX_TOKENS
+
+    schema = _schema()
+    assert _resolve(schema, {"$ref": "#/$defs/tokens"})["maximum"] == MAX_TOKENS
+    call = schema["$defs"]["call"]["properties"]
+    usage = schema["$defs"]["usage"]["properties"]
+    bounded = {n for n, node in call.items() if node.get("$ref") == "#/$defs/tokens"}
+    bounded |= {f"usage.{n}" for n, node in usage.items() if node.get("$ref") == "#/$defs/tokens"}
+    assert bounded == {*TOKEN_FIELDS, *(f"usage.{n}" for n in (*BUCKETS, "input_total", "output_total"))}
+    assert call["max_output_tokens"] == {"$ref": "#/$defs/count"}  # a cap asked for, any 64-bit number

@@ -239,6 +239,7 @@ LENIENT = [
     ("more tokens than a call holds", {"usage": {"input_uncached": 10**10 + 1}}, False),
     ("a prompt part above it", {"system_tokens": 10**10 + 1}, False),
     ("a modality above it", {"usage": {"modalities": {"input_uncached.audio": 10**10 + 1}}}, False),
+    ("a request's cap is no count of tokens held", {"max_output_tokens": 2**53 - 1}, True),
     ("provider in capitals", {"provider": "OpenAI"}, True),
     ("provider alias", {"provider": "Google_AI_Studio"}, True),
     ("provider padded", {"provider": " anthropic "}, True),

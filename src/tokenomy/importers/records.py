@@ -95,7 +95,6 @@ TOO_LARGE: Final = (
 """Why a call with such a count (:func:`out_of_range`) is rejected."""
 _USAGE_COUNTS: Final = (*BUCKETS, "input_total", "output_total")
 _CALL_TOKENS: Final = (
-    "max_output_tokens",
     "system_tokens",
     "tool_def_tokens",
     "user_tokens",
@@ -114,8 +113,10 @@ def out_of_range(item: Any) -> str | None:
     tokens = [(f"usage.{n}", getattr(usage, n)) for n in _USAGE_COUNTS]
     tokens += [(f"usage.modalities.{k}", v) for k, v in usage.modalities.items()]
     tokens += [(n, getattr(item, n, None)) for n in _CALL_TOKENS]
-    others = [(f"usage.server_tools.{k}", v) for k, v in usage.server_tools.items()]
-    others.append(("n_messages", item.n_messages))
+    others: list[tuple[str, int | None]] = [
+        (f"usage.server_tools.{k}", v) for k, v in usage.server_tools.items()
+    ]
+    others += [("n_messages", item.n_messages), ("max_output_tokens", item.max_output_tokens)]  # a cap asked
     return next(
         (n for n, v in tokens if isinstance(v, int) and abs(v) > MAX_TOKENS),
         next((n for n, v in others if isinstance(v, int) and abs(v) > _INT64_MAX), None),
