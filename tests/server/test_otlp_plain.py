@@ -420,3 +420,18 @@ def test_a_bytes_attribute_is_stored_alike_from_json_and_protobuf() -> None:
     from_json = read_traces(request_json(spans), "json").spans.to_pylist()
     assert [json.loads(r["attributes"]) for r in from_json] == [{"gen_ai.tool.call.id": "0102ff"}]
     assert from_json == from_protobuf
+
+
+@pytest.mark.parametrize("count", [10**10 + 1, 2**62])
+def test_a_span_with_more_tokens_than_one_call_holds_is_rejected_by_name(count: int) -> None:
+    """As `tokenomy import` rejects it: two such calls made every report's sums overflow 64 bits."""
+    model = {"gen_ai.request.model": "gpt-4o", "gen_ai.usage.output_tokens": 5}
+    good = SpanSpec("ce" * 16, "0000000000000001", attributes={**model, "gen_ai.usage.input_tokens": 10**10})
+    huge = SpanSpec("ce" * 16, "00000000000000f2", attributes={**model, "gen_ai.usage.input_tokens": count})
+    read = read_traces(request_bytes([good, huge]), "protobuf")
+    assert (read.received, read.rejected, read.calls.num_rows) == (2, 1, 1)
+    assert read.calls.column("input_total").to_pylist() == [10**10]
+    assert read.message == (
+        "1 of 2 spans rejected: span 00000000000000f2 (usage.input_total): a count larger than one call can"
+        " hold (at most 10,000,000,000 tokens, 9,223,372,036,854,775,807 of anything else)"
+    )

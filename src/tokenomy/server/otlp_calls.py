@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 from tokenomy.errors import DIGIT_PATTERN, ERROR_KIND_PATTERN, KEY_PREFIX_PATTERN, LONG_RUN_PATTERN
 from tokenomy.pricing.catalog import provider_of_model
 from tokenomy.providers import canonical, from_model_prefix
+from tokenomy.schema import MAX_TOKENS as TOKEN_LIMIT
 from tokenomy.server.otlp_columns import BOOL, DOUBLE, INT, SpanColumns
 from tokenomy.server.otlp_fields import Ints
 from tokenomy.server.otlp_keys import (
@@ -54,7 +55,8 @@ from tokenomy.usage.otel import ROUTERS
 
 _STATUS_ERROR: Final = 2
 _APIS: Final = {"text_completion": "completions", "completion": "completions"}
-_MAX_COUNT: Final = 1 << 53
+_MAX_COUNT: Final = TOKEN_LIMIT + 1
+"""Counts from here on are read by the importer's mapping, which refuses them (records.out_of_range)."""
 _STATUS: Final = pa.array(["ok", "error"])
 _SEPARATOR: Final = pa.scalar(":")
 _NO_TEXT: Final = pa.scalar(None, pa.string())

@@ -33,6 +33,7 @@ from tokenomy.errors import ImportFileError, PayloadError, RecordError
 from tokenomy.importers import Span, calls_from_spans, decode_json, decode_protobuf
 from tokenomy.importers.otel_tokenomy import sdk_records
 from tokenomy.importers.otlp_decode import spans_lost
+from tokenomy.importers.records import TOO_LARGE, out_of_range
 from tokenomy.importers.results import ImportOptions
 from tokenomy.server.otlp_columns import SpanColumns, read_columns
 from tokenomy.server.otlp_fields import UnreadableError
@@ -212,13 +213,15 @@ def _looks_like_protobuf(body: bytes) -> bool:
 def _map_reference(
     spans: Sequence[Span], kinds: Sequence[int | None], errors: Sequence[RecordError], capture_content: bool
 ) -> TraceBatch:
-    calls = [
+    read = [
         c if c.source else c.replace(source=SOURCE)
         for c in calls_from_spans(spans, ImportOptions(capture_content=capture_content))
     ]
+    too_large = [(c, field) for c in read if (field := out_of_range(c)) is not None]  # as `tokenomy import`
+    calls = [c for c in read if out_of_range(c) is None] if too_large else read
     sent = sdk_records(list(spans))
     tree = [_tree_span(span, _kind_at(kinds, span.record - 1)) for span in spans]
-    keys = {(c.trace_id, c.span_id) for c in calls} | sent.keys
+    keys = {(c.trace_id, c.span_id) for c in read} | sent.keys  # a refused call is no plain span either
     rows, missing = span_rows(tree, Lineage(tree), skip=keys, source=SOURCE)
     batch = TraceBatch(
         calls=calls_to_arrow(calls),
@@ -229,6 +232,9 @@ def _map_reference(
     )
     _reject_unread(batch, errors)
     _reject_missing(batch, missing)
+    for call, field in too_large:
+        batch.rejected += 1
+        batch.problem(f"span {call.span_id} ({field}): {TOO_LARGE}")
     for at_fault, why in sent.refused:  # a charge in another currency, an outcome with nothing in it
         batch.rejected += 1
         batch.problem(f"{why} ({at_fault})")
