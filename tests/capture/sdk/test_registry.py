@@ -7,7 +7,7 @@ import asyncio
 import httpx2
 import pytest
 from anthropic import Anthropic, AsyncAnthropic
-from openai import APITimeoutError, AsyncOpenAI, AzureOpenAI, OpenAI, RateLimitError
+from openai import APITimeoutError, AsyncOpenAI, AzureOpenAI, BadRequestError, OpenAI, RateLimitError
 
 from tokenomy.capture.sdk import ErrorInfo, adapter_for
 from tokenomy.errors import ConfigError
@@ -63,6 +63,13 @@ def test_exceptions_map_to_statuses() -> None:
     body = {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}
     named = RateLimitError("slow down", response=httpx2.Response(429, request=REQUEST), body=body)
     assert adapter.classify(named) == ErrorInfo(Status.ERROR, "requests", 429)  # the provider's own type
+    coded = {"message": "The response was filtered", "type": None, "code": "content_filter"}  # Azure's
+    filtered = BadRequestError("filtered", response=httpx2.Response(400, request=REQUEST), body=coded)
+    assert adapter.classify(filtered) == ErrorInfo(Status.ERROR, "http_400", 400)  # a code is no type
+    read = httpx2.ReadTimeout("timed out", request=REQUEST)  # while a stream is read: named, not a cut
+    assert adapter.classify(read, answered=200) == ErrorInfo(Status.ERROR, "ReadTimeout", 200)
+    broken = httpx2.RemoteProtocolError("peer closed", request=REQUEST)
+    assert adapter.classify(broken, answered=200) == ErrorInfo(Status.ERROR, "stream_cut", 200)
     assert adapter.classify(APITimeoutError(request=REQUEST)).status is Status.TIMEOUT
     assert adapter.classify(asyncio.CancelledError()).status is Status.CANCELLED
     assert adapter.classify(ValueError("odd")).status is Status.ERROR

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from tokenomy.errors import error_kind, error_object_kind
+from tokenomy.errors import error_object_kind
 from tokenomy.schema import Status
 
 Reader = Callable[[Any, bool], dict[str, Any]]
@@ -173,7 +173,8 @@ class ClientAdapter:
             return ErrorInfo(Status.TIMEOUT, name)
         if request:
             return ErrorInfo(Status.ERROR, kind or name, answered_status(exc))
-        if kind is None and _CUT & {c.__name__ for c in type(exc).__mro__}:
+        classes = {c.__name__ for c in type(exc).__mro__}
+        if kind is None and _CUT & classes and "TimeoutException" not in classes:  # (a read timeout: named)
             kind = STREAM_CUT  # the connection broke while the stream was read, as the importers say
         return ErrorInfo(Status.ERROR, kind or name, answered if type(answered) is int else None)
 
@@ -207,18 +208,13 @@ STREAM_CUT: Final = "stream_cut"
 
 
 def body_kind(body: object) -> str | None:
-    """The error classification an SDK exception's ``body`` names, read as the gateway and the
-    importers read an error body (:func:`tokenomy.errors.error_object_kind`): Anthropic's body is
-    the whole answer (``{"type": "error", "error": {...}}``), OpenAI's the ``error`` object alone
-    (a Responses error event's ``code`` when it has no type)."""
+    """The error classification an SDK exception's ``body`` names, read as the gateway reads an error
+    body, its ``error`` object's ``type`` (or ``status``: :func:`tokenomy.errors.error_object_kind`),
+    never its ``code`` or message. Anthropic's body is the whole answer (``{"type": "error", "error":
+    {...}}``); OpenAI's SDK keeps the ``error`` object alone."""
     if not isinstance(body, Mapping):
         return None
-    code = body.get("code")
-    return (
-        error_object_kind(body.get("error"))
-        or error_object_kind(body)
-        or (error_kind(code) if isinstance(code, str) else None)
-    )
+    return error_object_kind(body.get("error", body))
 
 
 def dump(obj: Any) -> dict[str, Any]:
