@@ -111,6 +111,8 @@ def api_names(body: Mapping[str, Any]) -> Mapping[str, Any]:
     """``body`` with the REST API's field names: a Python SDK dump's ``usage_metadata``,
     ``prompt_token_count``, ``finish_reason``... as ``usageMetadata``, ``promptTokenCount``,
     ``finishReason``... (see the module docstring); a body that has them already is returned as is."""
+    if not any(isinstance(key, str) and "_" in key for key in body):
+        return body  # the API's own names (a dump writes its unset fields too: usage_metadata, ...)
     found = _camel(body)
     return found if isinstance(found, Mapping) else body
 
