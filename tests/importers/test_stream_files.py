@@ -291,3 +291,17 @@ def test_a_python_sdks_dumped_stream_chunks_are_one_call(
     summary = run(store, pricer, write_lines(tmp_path / "dumped.jsonl", records))
     assert (summary.calls, summary.duplicates, summary.rejected) == (2, 0, 0)
     _assert_a_and_b(store)
+
+
+def test_records_without_candidates_are_no_stream_to_join(
+    store: DuckDBStore, pricer: Pricer, tmp_path: Path
+) -> None:
+    """Usage alone (no candidate, as a Live API message carries it) says nothing of a running stream:
+    three such records of one prompt were read as one cut stream, failed, its output unknown."""
+    usage = {"promptTokenCount": 100, "candidatesTokenCount": 0, "totalTokenCount": 100}
+    records = [{"usageMetadata": usage, "modelVersion": GEMINI, "createTime": CREATED} for _ in range(3)]
+    summary = run(store, pricer, write_lines(tmp_path / "usage.jsonl", records))
+    assert (summary.calls, summary.duplicates, summary.rejected) == (1, 2, 0)  # the same content, the same id
+    (call,) = calls(store).values()
+    assert (call.status, call.error_type, call.usage.output_visible) == (Status.OK, None, 0)
+    assert cost_total(call) == Decimal("0.000125")  # 100 prompt tokens at $1.25/M

@@ -145,13 +145,14 @@ def _continues(before: Any, record: Any) -> bool:
 
 
 def _running(chunk: Mapping[str, Any]) -> bool:
-    """True for a chunk before a stream's last: no candidate has finished, the prompt was not blocked."""
+    """True for a chunk before a stream's last: it has candidates, none has finished, and the prompt
+    was not blocked. A record with no candidate (usage alone, a Live API message) is no running chunk."""
     feedback = chunk.get("promptFeedback")
     if isinstance(feedback, Mapping) and feedback.get("blockReason") is not None:
         return False
     candidates = chunk.get("candidates")
-    listed = candidates if isinstance(candidates, list) else []
-    return not any(isinstance(c, Mapping) and c.get("finishReason") is not None for c in listed)
+    listed = [c for c in candidates if isinstance(c, Mapping)] if isinstance(candidates, list) else []
+    return bool(listed) and not any(c.get("finishReason") is not None for c in listed)
 
 
 def _grows(before: Mapping[str, int], after: Mapping[str, int]) -> bool:
