@@ -61,21 +61,23 @@ def _answers(*answers: tuple[int, dict[str, Any]]) -> Callable[[httpx2.Request],
     return serve
 
 
+def _client(kind: Any, retries: int, *answers: tuple[int, dict[str, Any]]) -> Any:
+    """An instrumented SDK client of class ``kind`` answered ``answers`` in turn by a mock transport."""
+    is_async = kind in (AsyncOpenAI, AsyncAnthropic)
+    http = (httpx2.AsyncClient if is_async else httpx2.Client)(
+        transport=httpx2.MockTransport(_answers(*answers))
+    )
+    base = "http://retry.test/v1" if kind in (OpenAI, AsyncOpenAI) else "http://retry.test"
+    return capture.instrument(kind(api_key="t", base_url=base, max_retries=retries, http_client=http))
+
+
 def _calls(recorded: MemoryTarget) -> list[Call]:
     assert capture.flush(30) is True
     return sorted((r for r in recorded.records if isinstance(r, Call)), key=lambda c: c.started_at or 0)
 
 
 def test_a_call_that_succeeds_on_its_third_try_is_three_calls(recorded: MemoryTarget) -> None:
-    serve = _answers((500, OPENAI_500), (429, OPENAI_429), (200, OPENAI_OK))
-    client = capture.instrument(
-        OpenAI(
-            api_key="t",
-            base_url="http://retry.test/v1",
-            max_retries=2,
-            http_client=httpx2.Client(transport=httpx2.MockTransport(serve)),
-        )
-    )
+    client = _client(OpenAI, 2, (500, OPENAI_500), (429, OPENAI_429), (200, OPENAI_OK))
     answer = client.chat.completions.create(model="gpt-4o-mini", messages=CHAT)
     assert answer.id == "chatcmpl-RetriedTryAnswered01"
     first, second, last = _calls(recorded)
@@ -96,15 +98,7 @@ def test_a_call_that_succeeds_on_its_third_try_is_three_calls(recorded: MemoryTa
 
 
 def test_retries_that_all_fail_are_each_a_failed_call(recorded: MemoryTarget) -> None:
-    serve = _answers((529, ANTHROPIC_529))
-    client = capture.instrument(
-        Anthropic(
-            api_key="t",
-            base_url="http://retry.test",
-            max_retries=2,
-            http_client=httpx2.Client(transport=httpx2.MockTransport(serve)),
-        )
-    )
+    client = _client(Anthropic, 2, (529, ANTHROPIC_529))
     with pytest.raises(Exception, match="Overloaded") as raised:
         client.messages.create(model="claude-haiku-4-5", max_tokens=10, messages=CHAT)
     assert getattr(raised.value, "status_code", None) == 529
@@ -116,26 +110,8 @@ def test_retries_that_all_fail_are_each_a_failed_call(recorded: MemoryTarget) ->
 
 def test_async_clients_record_each_try_too(recorded: MemoryTarget) -> None:
     async def run() -> None:
-        openai = capture.instrument(
-            AsyncOpenAI(
-                api_key="t",
-                base_url="http://retry.test/v1",
-                max_retries=1,
-                http_client=httpx2.AsyncClient(
-                    transport=httpx2.MockTransport(_answers((500, OPENAI_500), (200, OPENAI_OK)))
-                ),
-            )
-        )
-        anthropic = capture.instrument(
-            AsyncAnthropic(
-                api_key="t",
-                base_url="http://retry.test",
-                max_retries=1,
-                http_client=httpx2.AsyncClient(
-                    transport=httpx2.MockTransport(_answers((529, ANTHROPIC_529), (200, ANTHROPIC_OK)))
-                ),
-            )
-        )
+        openai = _client(AsyncOpenAI, 1, (500, OPENAI_500), (200, OPENAI_OK))
+        anthropic = _client(AsyncAnthropic, 1, (529, ANTHROPIC_529), (200, ANTHROPIC_OK))
         await openai.chat.completions.create(model="gpt-4o-mini", messages=CHAT)
         await anthropic.messages.create(model="claude-haiku-4-5", max_tokens=10, messages=CHAT)
 
@@ -150,15 +126,7 @@ def test_async_clients_record_each_try_too(recorded: MemoryTarget) -> None:
 
 
 def test_a_copy_made_with_options_records_its_tries(recorded: MemoryTarget) -> None:
-    serve = _answers((500, OPENAI_500), (200, OPENAI_OK))
-    client = capture.instrument(
-        OpenAI(
-            api_key="t",
-            base_url="http://retry.test/v1",
-            max_retries=0,
-            http_client=httpx2.Client(transport=httpx2.MockTransport(serve)),
-        )
-    )
+    client = _client(OpenAI, 0, (500, OPENAI_500), (200, OPENAI_OK))
     client.with_options(max_retries=1).chat.completions.create(model="gpt-4o-mini", messages=CHAT)
     assert [(c.status, c.error_type) for c in _calls(recorded)] == [
         (Status.ERROR, "server_error"),

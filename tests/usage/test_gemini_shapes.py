@@ -9,21 +9,12 @@ from decimal import Decimal
 from typing import Any
 
 from tokenomy.pricing import Pricer
-from tokenomy.schema import Quality
+from tokenomy.schema import BUCKETS, Quality
 from tokenomy.usage import accumulate, args_hash, detect, extract, from_otel
-
-EXCLUSIVE = (
-    "input_uncached",
-    "cache_read",
-    "cache_write_5m",
-    "cache_write_1h",
-    "output_visible",
-    "reasoning",
-)
 
 
 def buckets(*values: int | None) -> dict[str, int | None]:
-    return dict(zip(EXCLUSIVE, values, strict=True))
+    return dict(zip(BUCKETS, values, strict=True))
 
 
 def sdk_dump(meta: dict[str, Any] | None, parts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
