@@ -173,8 +173,15 @@ def test_without_a_cache_price_cached_audio_bills_as_audio_input(tmp_path: Path)
 
 
 def _spoken(**modal: int) -> Usage:
-    zero = {"cache_read": 0, "cache_write_5m": 0, "cache_write_1h": 0, "reasoning": 0}
-    return Usage.of(input_uncached=1000, output_visible=500, **zero, modalities=modal)
+    return Usage.of(
+        input_uncached=1000,
+        cache_read=0,
+        cache_write_5m=0,
+        cache_write_1h=0,
+        output_visible=500,
+        reasoning=0,
+        modalities=modal,
+    )
 
 
 def test_audio_with_no_rate_of_its_own_is_priced_as_text_and_estimated(pricer: Pricer) -> None:
