@@ -90,7 +90,7 @@ joined AS (
     FROM c JOIN rates AS r
       ON r.provider IS NOT DISTINCT FROM c.provider AND r.model IS NOT DISTINCT FROM c.model
      AND r.day = c.day AND r.service_tier IS NOT DISTINCT FROM c.service_tier AND r.batch = c.batch
-     AND c.tier_tokens > r.tier_start
+     AND c.tier_tokens > r.tier_start AND c.tod >= r.window_from AND c.tod < r.window_to
 )
 SELECT id, priced, source, price_date,
        {PARTS_SQL},
@@ -178,6 +178,11 @@ def _calls(n: int) -> list[Call]:
     return calls
 
 
+def _since_midnight(at: datetime) -> int:
+    """Microseconds since the UTC midnight before ``at`` (the price table's ``window_from``)."""
+    return ((at.hour * 60 + at.minute) * 60 + at.second) * 1_000_000 + at.microsecond
+
+
 def _calls_table(calls: list[Call]) -> pa.Table:
     rows: list[dict[str, Any]] = []
     for call in calls:
@@ -186,6 +191,7 @@ def _calls_table(calls: list[Call]) -> pa.Table:
             "provider": call.provider,
             "model": call.model,
             "day": call.started_at.date() if call.started_at else None,
+            "tod": _since_midnight(call.started_at) if call.started_at else None,
             "service_tier": call.service_tier,
             "batch": call.batch,
             "usage_kind": call.usage.kind.value,
@@ -202,6 +208,7 @@ def _calls_table(calls: list[Call]) -> pa.Table:
             ("provider", pa.string()),
             ("model", pa.string()),
             ("day", pa.date32()),
+            ("tod", pa.int64()),
             ("service_tier", pa.string()),
             ("batch", pa.bool_()),
             ("usage_kind", pa.string()),
@@ -235,7 +242,7 @@ def test_sql_join_on_the_price_table_equals_pricer_price_for_every_part() -> Non
     compared = unpriced = estimated = 0
     for call in calls:
         assert call.started_at is not None
-        cost = pricer.price(call, at=call.started_at.date())  # the day's rates, the peak's for DeepSeek
+        cost = pricer.price(call)  # at its start time: DeepSeek's window too
         sql = by_id[call.id]
         if not cost.priced:
             assert sql["priced"] is False

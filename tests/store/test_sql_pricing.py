@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -150,3 +152,51 @@ def test_long_context_tier_is_chosen_by_total_input(tmp_path: Path, pricer: Pric
     out_below = stored["below"].parts["output_visible"]  # type: ignore[union-attr]
     out_above = stored["above"].parts["output_visible"]  # type: ignore[union-attr]
     assert out_above > out_below  # the long-context output rate is higher
+
+
+def test_a_model_whose_prices_change_during_the_day_is_priced_in_sql(
+    tmp_path: Path, pricer: Pricer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DeepSeek's peak and off-peak windows are rows of the price table joined on the call's time of
+    day: left to the Python pricer, they took a quarter of the native import's time."""
+    import tokenomy.store.duckdb_import as importing
+
+    usage = Usage.of(
+        input_uncached=1_000_000,
+        cache_read=0,
+        cache_write_5m=0,
+        cache_write_1h=0,
+        output_visible=0,
+        reasoning=0,
+    )
+    times = [
+        datetime(2025, 6, 2, 0, 29, 59),
+        datetime(2025, 6, 2, 0, 30),
+        datetime(2025, 6, 2, 16, 29, 59, 999999),
+        datetime(2025, 6, 2, 16, 30),
+        datetime(2025, 6, 2, 19, 44),
+    ]
+    calls = [
+        Call(id=f"ds{i}", provider="deepseek", request_model="deepseek-chat", started_at=at, usage=usage)
+        for i, at in enumerate(times)
+    ]
+    left: list[int] = []  # how many calls the Python pricer priced after the SQL
+    real = importing.price_leftovers  # type: ignore[attr-defined]  # (imported there, patched there)
+
+    def counted(*args: Any, **kwargs: Any) -> int:
+        left.append(real(*args, **kwargs))
+        return left[-1]
+
+    monkeypatch.setattr(importing, "price_leftovers", counted)
+    with fresh(tmp_path) as store:
+        result = store.import_native_jsonl(write_jsonl(tmp_path / "ds.jsonl", calls), pricer=pricer)
+        stored = {c.id: c.cost for c in store.iter_calls()}
+        leftover = (
+            store.query("SELECT count(*) AS n FROM calls WHERE cost_total IS NULL").column("n").to_pylist()
+        )
+    assert result.fast_path
+    assert (leftover, sum(left)) == ([0], 0)
+    totals = [stored[c.id].total for c in calls]  # type: ignore[union-attr]
+    assert totals == [pricer.price(c).total for c in calls]
+    peak, off = Decimal("0.27"), Decimal("0.135")  # a million input tokens, June 2025, peak and off-peak
+    assert totals == [off, peak, peak, off, off]

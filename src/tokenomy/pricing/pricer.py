@@ -152,18 +152,23 @@ class Pricer:
         self.asked[asked] = found
         return found
 
+    def window_starts(self, provider: str | None, model: str, day: date) -> tuple[datetime, ...]:
+        """The instants (UTC, aware) on ``day`` from which the model's prices may change, midnight
+        first (one, midnight, for a model whose prices hold all day)."""
+        key = (provider, model, day)
+        starts = self._windows.get(key)
+        if starts is None:
+            starts = self._catalog.window_starts(canonical(provider), model, day)
+            if len(self._windows) >= _MEMO_MAX:
+                self._windows.clear()
+            self._windows[key] = starts
+        return starts
+
     def _window_start(self, provider: str | None, model: str, at: datetime) -> datetime:
         """The start (UTC, aware) of the price window ``at`` falls in: its prices are those of that
         instant (genai-prices' time-of-day windows; midnight for a model whose prices hold all day)."""
         instant = (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(UTC)
-        key = (provider, model, instant.date())
-        starts = self._windows.get(key)
-        if starts is None:
-            starts = self._catalog.window_starts(canonical(provider), model, instant.date())
-            if len(self._windows) >= _MEMO_MAX:
-                self._windows.clear()
-            self._windows[key] = starts
-        return max(start for start in starts if start <= instant)
+        return max(start for start in self.window_starts(provider, model, instant.date()) if start <= instant)
 
     def _lookup(
         self, provider: str | None, model: str, at: date | datetime, batch: bool, tier: str | None

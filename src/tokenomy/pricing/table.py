@@ -17,12 +17,17 @@ Columns:
 * ``source``, ``price_date``, ``estimated`` (assumed whatever the usage), ``reason``,
   ``catalog_model`` (the priced model) and ``context_window``;
 * ``by_time_of_day``: the day's prices change during it (the rates are its peak's): a call with a
-  start time is priced at that time's rates instead (:meth:`Pricer.price`).
+  start time is priced at that time's rates instead (:meth:`Pricer.price`);
+* ``window_from``, ``window_to``: the part of the day (microseconds since UTC midnight, the end
+  excluded) the row's rates hold for; the whole day but for a model whose prices change during it
+  (DeepSeek's off-peak hours), which has one set of rows per price window.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
@@ -56,6 +61,8 @@ SCHEMA: Final = pa.schema(
         ("reason", pa.string()),
         ("catalog_model", pa.string()),
         ("context_window", pa.int64()),
+        ("window_from", pa.int64()),
+        ("window_to", pa.int64()),
         ("by_time_of_day", pa.bool_()),
     ]
 )
@@ -83,9 +90,40 @@ def price_table(pricer: Pricer, keys: Iterable[PriceKey]) -> pa.Table:
         )
         if isinstance(found, Unpriced):
             rows.append(_unpriced(key, found.reason))
+        elif found.by_time_of_day:
+            rows.extend(_windowed(pricer, key))
         else:
             rows.extend(_priced(key, found))
     return pa.Table.from_pylist(rows, schema=SCHEMA)
+
+
+DAY_US: Final = 86_400_000_000
+"""Microseconds in a (UTC) day: the end of the last price window."""
+
+
+def _windowed(pricer: Pricer, key: PriceKey) -> list[dict[str, Any]]:
+    """The rows of a key whose prices change during its day: one set per price window, each with the
+    rates from the window's start (as :meth:`Pricer.price` prices a call by its start time)."""
+    from tokenomy.pricing.pricer import Unpriced  # noqa: PLC0415
+
+    assert key.model is not None  # (the caller looked it up)
+    starts = pricer.window_starts(key.provider, key.model, key.day)
+    bounds = [_since_midnight(start) for start in starts] + [DAY_US]
+    rows: list[dict[str, Any]] = []
+    for start, (begin, end) in zip(starts, itertools.pairwise(bounds), strict=False):
+        found = pricer.lookup(
+            model=key.model, provider=key.provider, at=start, batch=key.batch, service_tier=key.service_tier
+        )
+        if isinstance(found, Unpriced):
+            rows.append({**_unpriced(key, found.reason), "window_from": begin, "window_to": end})
+        else:
+            rows.extend({**row, "window_from": begin, "window_to": end} for row in _priced(key, found))
+    return rows
+
+
+def _since_midnight(instant: datetime) -> int:
+    """Microseconds from the UTC midnight before ``instant`` (aware, UTC)."""
+    return ((instant.hour * 60 + instant.minute) * 60 + instant.second) * 1_000_000 + instant.microsecond
 
 
 def _key_columns(key: PriceKey) -> dict[str, Any]:
@@ -99,7 +137,15 @@ def _key_columns(key: PriceKey) -> dict[str, Any]:
 
 
 def _unpriced(key: PriceKey, reason: str) -> dict[str, Any]:
-    return {**_key_columns(key), "priced": False, "tier_start": -1, "price_date": key.day, "reason": reason}
+    return {
+        **_key_columns(key),
+        "priced": False,
+        "tier_start": -1,
+        "price_date": key.day,
+        "reason": reason,
+        "window_from": 0,
+        "window_to": DAY_US,
+    }
 
 
 def _priced(key: PriceKey, rates: Rates) -> list[dict[str, Any]]:
@@ -117,6 +163,8 @@ def _priced(key: PriceKey, rates: Rates) -> list[dict[str, Any]]:
         "catalog_model": rates.model,
         "context_window": rates.context_window,
         "by_time_of_day": rates.by_time_of_day,
+        "window_from": 0,
+        "window_to": DAY_US,
     }
     rows = []
     for tier in rates.tiers:

@@ -222,7 +222,10 @@ def _key_rates(rows: list[dict[str, Any]]) -> _KeyRates:
     first = rows[0]
     if not first["priced"]:
         return _KeyRates(False, (), None, None, first["price_date"], False, first["reason"], True)
-    simple = not any(r["overhead_per_microsecond"] or r.get("by_time_of_day") for r in rows)
+    simple = not any(
+        r["overhead_per_microsecond"] or r.get("by_time_of_day") or (r.get("window_from") or 0) > 0
+        for r in rows
+    )  # (a key with price windows: its rows are per window, priced in Python here)
     tiers = []
     for row in sorted(rows, key=lambda r: int(r["tier_start"])):
         rates = [row[f"rate_{b}"] for b in BUCKETS]

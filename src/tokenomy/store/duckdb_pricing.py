@@ -49,7 +49,7 @@ COST_COLUMNS: Final = (
     "cost_estimated",
     "cost_reason",
 )
-_FLAGS: Final = ("_has_cost", "_model", "_day", "_pricing")
+_FLAGS: Final = ("_has_cost", "_model", "_day", "_tod", "_pricing")
 _PLAIN: Final = tuple(f.name for f in CALLS_SCHEMA if f.name not in COST_COLUMNS and f.name != "imported_at")
 _HOW: Final = {"kept": 0, "unnamed": 1, "unpriced": 2, "flagged": 3, "empty": 4, "full": 5}
 """How a joined call is priced, as a small code (cheaper to test per row than a string)."""
@@ -93,8 +93,9 @@ def load_rates(con: duckdb.DuckDBPyConnection, pricer: PricerLike, keys: Iterabl
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE {RATES} AS SELECT *,
                 coalesce(provider, '') AS _kp, coalesce(service_tier, '') AS _kt,
-                coalesce(lead(tier_start) OVER (PARTITION BY provider, model, day, service_tier, batch
-                                                ORDER BY tier_start), 9223372036854775807) AS _tier_end,
+                coalesce(lead(tier_start) OVER (PARTITION BY provider, model, day, service_tier, batch,
+                                                window_from ORDER BY tier_start), 9223372036854775807)
+                    AS _tier_end,
                 CASE WHEN request_fee <> 0 THEN CAST(request_fee AS {MONEY}) END AS _fee,
                 coalesce(overhead_per_request, 0) <> 0 OR coalesce(overhead_per_microsecond, 0) <> 0
                     AS _overhead,
@@ -207,6 +208,7 @@ _JOIN: Final = (
     "r._kp = coalesce(nullif(s.provider, ''), '') AND r.model = s._model AND r.day = s._day"
     " AND r._kt = coalesce(nullif(s.service_tier, ''), '') AND r.batch = s.batch"
     " AND coalesce(s.input_total, 0) > r.tier_start AND coalesce(s.input_total, 0) <= r._tier_end"
+    " AND s._tod >= r.window_from AND s._tod < r.window_to"  # the price window the call started in
 )
 
 

@@ -374,11 +374,12 @@ def pricing_flags(has_cost: str) -> str:
     """The columns the insert prices by, from a row with the ``calls`` columns.
 
     ``_has_cost`` (``has_cost``, the call carries its own cost), ``_model`` and ``_day`` (the
-    price key parts) and ``_pricing``, how SQL prices the call: ``kept`` (its own cost),
-    ``unnamed`` (no model: unpriced), ``flagged`` (data-quality flags: unpriced), ``empty`` (no
-    usage at all: unpriced), ``full`` (every bucket known, no server tools, all tokens text: priced
-    from the rates), or NULL: the Pricer prices it in Python (unknown buckets, server tools, audio,
-    image or video tokens, no start time...).
+    price key parts), ``_tod`` (microseconds since the day's UTC midnight: the price window) and
+    ``_pricing``, how SQL prices the call: ``kept`` (its own cost), ``unnamed`` (no model: unpriced),
+    ``flagged`` (data-quality flags: unpriced), ``empty`` (no usage at all: unpriced), ``full``
+    (every bucket known, no server tools, all tokens text: priced from the rates), or NULL: the
+    Pricer prices it in Python (unknown buckets, server tools, audio, image or video tokens, no start
+    time...).
     """
     counts_null = " AND ".join(f"{name} IS NULL" for name in _COUNTS)
     buckets_known = " AND ".join(f"{b} IS NOT NULL" for b in BUCKETS)
@@ -386,6 +387,7 @@ def pricing_flags(has_cost: str) -> str:
     return f"""{has_cost} AS _has_cost,
         CASE WHEN response_model <> '' THEN response_model ELSE request_model END AS _model,
         started_at::DATE AS _day,
+        epoch_us(started_at) % 86400000000 AS _tod,
         CASE WHEN {has_cost} THEN 'kept'
              WHEN coalesce(response_model, '') = '' AND request_model IS NULL THEN 'unnamed'
              WHEN coalesce(response_model, '') = '' AND request_model = '' OR started_at IS NULL THEN NULL
