@@ -225,6 +225,8 @@ def _result(captured: Captured, extracted: Extracted | None) -> dict[str, Any]:
         out["error_type"], out["http_status"] = error.error_type, error.http_status
     if extracted is not None:
         out["finish_reason"], out["tool_uses"] = extracted.finish_reason, extracted.tool_uses
+        if error is None:  # an answer the SDK read: it raises on every status but a success, and the
+            out["http_status"] = 200  # LLM routes answer one with 200 (the gateway records the same)
         failure = extracted.extra.get(FAILURE)
         if error is None and isinstance(failure, str):  # a Responses answer that failed, or its error event
             # the SDK read it as an answer: it came with a success status (OpenAI's 200), kept as a
