@@ -243,10 +243,20 @@ LENIENT = [
     ("provider in capitals", {"provider": "OpenAI"}, True),
     ("provider alias", {"provider": "Google_AI_Studio"}, True),
     ("provider padded", {"provider": " anthropic "}, True),
+    ("provider with a tab", {"provider": "openai\t"}, True),
 ]
 
 
-@pytest.mark.parametrize(("given", "stored"), [("OpenAI", "openai"), (" Anthropic ", "anthropic"), ("", "")])
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        ("OpenAI", "openai"),
+        (" Anthropic ", "anthropic"),
+        ("openai\t", "openai"),
+        ("groq\x0c", "groq"),
+        ("", ""),
+    ],
+)
 def test_a_provider_is_stored_as_its_canonical_id(
     tmp_path: Path, pricer: Pricer, given: str, stored: str
 ) -> None:

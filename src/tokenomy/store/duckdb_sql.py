@@ -251,8 +251,8 @@ def _call_scalars(sel: _Select) -> None:
     # a provider not spelt as its canonical id ("OpenAI", "azure_openai") is read by the Python path
     renamed = ", ".join(_quote(name) for name in sorted(renamed_aliases()))
     sel.checks.append(
-        "(r.provider IS NULL OR r.provider = '' OR (r.provider = lower(trim(r.provider))"
-        f" AND NOT contains(r.provider, '.') AND r.provider NOT IN ({renamed})))"
+        "(r.provider IS NULL OR r.provider = '' OR (regexp_full_match(r.provider, '[a-z0-9_-]+')"
+        f" AND r.provider NOT IN ({renamed})))"  # (no capital, dot, space, tab or control character)
     )
     for name in INT_FIELDS:
         sel.integer(name, f"r.{name}")
