@@ -15,6 +15,7 @@ LAYERS: dict[str, int] = {
     "errors": 0,
     "config": 0,
     "native": 0,
+    "native_fields": 0,
     "providers": 0,
     "listen": 0,
     "compiled": 0,

@@ -13,17 +13,35 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
-from typing import Any, Final, TypeVar
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Final
 
 from tokenomy.errors import error_kind
+from tokenomy.native_fields import (
+    FieldError,
+    date_value,
+    enum_value,
+    field_path,
+    int_value,
+    opt_bool,
+    opt_decimal,
+    opt_float,
+    opt_int,
+    opt_str,
+    opt_time,
+    opt_tokens,
+    or_default,
+    parse_time,
+    required_str,
+    str_list,
+    token_count,
+)
 from tokenomy.providers import canonical
 from tokenomy.schema import (
     ATTRIBUTION_FIELDS,
     BUCKETS,
     COST_PARTS,
-    MAX_TOKENS,
     MODAL_BUCKETS,
     MODAL_KEYS,
     MODALITIES,
@@ -43,9 +61,35 @@ from tokenomy.schema import (
     not_usd,
 )
 
-SCHEMA_VERSION: Final = 1
+__all__ = [
+    "FLOAT_FIELDS",
+    "INT_FIELDS",
+    "SCHEMA_VERSION",
+    "STR_FIELDS",
+    "TOKEN_FIELDS",
+    "USAGE_KEYS",
+    "FieldError",
+    "attribution_from_native",
+    "attribution_to_native",
+    "call_from_native",
+    "call_to_native",
+    "charge_from_native",
+    "charge_to_native",
+    "cost_from_native",
+    "cost_to_native",
+    "format_time",
+    "is_charge",
+    "is_outcome",
+    "money_text",
+    "outcome_from_native",
+    "outcome_to_native",
+    "parse_time",
+    "record_type",
+    "usage_from_native",
+    "usage_to_native",
+]
 
-_E = TypeVar("_E", Status, Kind, Quality)
+SCHEMA_VERSION: Final = 1
 
 INT_FIELDS: Final = (
     "step",
@@ -85,15 +129,6 @@ USAGE_KEYS: Final = frozenset(
 )
 """The keys a native ``usage`` object may hold; any other is refused (the native reader and the
 store's SQL reader both check it), since the tokens it counts would be silently lost."""
-
-
-class FieldError(ValueError):
-    """A native record has a bad value; ``field`` is its dotted path."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"field '{field}': {message}")
-        self.field = field
-        self.message = message
 
 
 # ---------------------------------------------------------------------------------------------
@@ -276,13 +311,13 @@ def outcome_from_native(obj: Mapping[str, Any]) -> OutcomeEvent:
     target = obj.get("target")
     if target not in OUTCOME_TARGETS:
         raise FieldError("target", f"{target!r} is not one of {', '.join(OUTCOME_TARGETS)}")
-    at = _opt_time(obj, "at")
+    at = opt_time(obj, "at")
     if at is None:
         raise FieldError("at", "an outcome needs the time it was recorded")
     outcome = _outcome({k: obj.get(k) for k in ("success", "score", "action")}, where="") or Outcome()
     event = OutcomeEvent(
         target="call" if target == "call" else "session",
-        id=_required_str(obj, "id"),
+        id=required_str(obj, "id"),
         at=at,
         success=outcome.success,
         score=outcome.score,
@@ -301,30 +336,30 @@ def call_from_native(obj: Mapping[str, Any]) -> Call:
     """
     if not isinstance(obj, Mapping):
         raise FieldError("(record)", f"expected a JSON object, got {type(obj).__name__}")
-    values: dict[str, Any] = {"id": _required_str(obj, "id")}
-    values.update({name: _opt_str(obj, name) for name in STR_FIELDS})
+    values: dict[str, Any] = {"id": required_str(obj, "id")}
+    values.update({name: opt_str(obj, name) for name in STR_FIELDS})
     if values["provider"]:  # "OpenAI" is openai, as every importer reads it
         values["provider"] = canonical(values["provider"])
     # a classification only: free text there (an exception's message) can quote the prompt or a key
     values["error_type"] = error_kind(values["error_type"])
-    values.update({name: _opt_int(obj, name, minimum=0) for name in INT_FIELDS})
-    values.update({name: _opt_tokens(obj, name, None) for name in TOKEN_FIELDS})
-    values.update({name: _opt_float(obj, name) for name in FLOAT_FIELDS})
-    values["started_at"], values["ended_at"] = _opt_time(obj, "started_at"), _opt_time(obj, "ended_at")
-    values["operation"] = _opt_str(obj, "operation") or "chat"
-    values["streamed"], values["batch"] = _opt_bool(obj, "streamed"), bool(_opt_bool(obj, "batch"))
-    values["status"] = _enum(Status, _default(obj.get("status"), "ok"), "status")
+    values.update({name: opt_int(obj, name, minimum=0) for name in INT_FIELDS})
+    values.update({name: opt_tokens(obj, name, None) for name in TOKEN_FIELDS})
+    values.update({name: opt_float(obj, name) for name in FLOAT_FIELDS})
+    values["started_at"], values["ended_at"] = opt_time(obj, "started_at"), opt_time(obj, "ended_at")
+    values["operation"] = opt_str(obj, "operation") or "chat"
+    values["streamed"], values["batch"] = opt_bool(obj, "streamed"), bool(opt_bool(obj, "batch"))
+    values["status"] = enum_value(Status, or_default(obj.get("status"), "ok"), "status")
     values["usage"] = usage_from_native(obj.get("usage"), "usage")
     filler, visible = values["filler_tokens"], values["usage"].output_visible
     if filler is not None and visible is not None and filler > visible:  # metrics would go negative
         raise FieldError("filler_tokens", f"{filler} is more than the call's visible output ({visible})")
-    values["prefix_hashes"] = tuple(_str_list(obj.get("prefix_hashes"), "prefix_hashes"))
+    values["prefix_hashes"] = tuple(str_list(obj.get("prefix_hashes"), "prefix_hashes"))
     values["tool_uses"] = tuple(_tool_uses(obj.get("tool_uses")))
     values["attribution"] = attribution_from_native(obj.get("attribution"), "attribution")
     values["outcome"] = _outcome(obj.get("outcome"))
     values["cost"] = cost_from_native(obj.get("cost"), "cost")
     reported = "provider_reported_cost"
-    values[reported] = _opt_decimal(obj.get(reported), reported)
+    values[reported] = opt_decimal(obj.get(reported), reported)
     values["content"] = _content(obj.get("content"))
     return Call(**values)
 
@@ -338,13 +373,13 @@ def usage_from_native(obj: Any, where: str = "usage") -> Usage:
     unknown = [str(key) for key in obj if key not in USAGE_KEYS]
     if unknown:
         raise FieldError(where, _unknown_usage(unknown))
-    counts = {name: _opt_tokens(obj, name, where) for name in (*BUCKETS, "input_total", "output_total")}
+    counts = {name: opt_tokens(obj, name, where) for name in (*BUCKETS, "input_total", "output_total")}
     tools_obj = obj.get("server_tools") or {}
     if not isinstance(tools_obj, Mapping):
         raise FieldError(f"{where}.server_tools", "expected an object of counts")
-    tools = {str(k): _int_value(v, f"{where}.server_tools.{k}") for k, v in tools_obj.items()}
-    kind = _enum(Kind, _default(obj.get("kind"), "reported"), f"{where}.kind")
-    quality = tuple(_enum(Quality, q, f"{where}.quality") for q in _str_list(obj.get("quality"), where))
+    tools = {str(k): int_value(v, f"{where}.server_tools.{k}") for k, v in tools_obj.items()}
+    kind = enum_value(Kind, or_default(obj.get("kind"), "reported"), f"{where}.kind")
+    quality = tuple(enum_value(Quality, q, f"{where}.quality") for q in str_list(obj.get("quality"), where))
     modalities = _modalities(obj.get("modalities"), f"{where}.modalities")
     return Usage.of(**counts, server_tools=tools, kind=kind, quality=quality, modalities=modalities)
 
@@ -360,7 +395,7 @@ def _modalities(obj: Any, where: str) -> dict[str, int]:
             buckets, modalities = ", ".join(MODAL_BUCKETS), ", ".join(MODALITIES)
             expected = f"<bucket>.<modality>, the bucket one of {buckets}, the modality one of {modalities}"
             raise FieldError(f"{where}.{key}", f"unknown modality key; expected {expected}")
-    return {str(k): _tokens(v, f"{where}.{k}") for k, v in obj.items()}
+    return {str(k): token_count(v, f"{where}.{k}") for k, v in obj.items()}
 
 
 def _unknown_usage(keys: list[str]) -> str:
@@ -388,18 +423,18 @@ def cost_from_native(obj: Any, where: str = "cost") -> Cost | None:
             raise FieldError(
                 f"{where}.parts.{key}", f"unknown cost part; expected one of {', '.join(COST_PARTS)}"
             )
-        amount = _opt_decimal(value, f"{where}.parts.{key}")
+        amount = opt_decimal(value, f"{where}.parts.{key}")
         if amount is not None:
             parts[key] = amount
     price_date = obj.get("price_date")
     return Cost(
-        total=_opt_decimal(obj.get("total"), f"{where}.total"),
+        total=opt_decimal(obj.get("total"), f"{where}.total"),
         parts=parts,
-        currency=_opt_str(obj, "currency", where=where) or "USD",
-        source=_opt_str(obj, "source", where=where),
-        price_date=_date(price_date, f"{where}.price_date") if price_date is not None else None,
-        estimated=bool(_opt_bool(obj, "estimated", where=where)),
-        reason=_opt_str(obj, "reason", where=where),
+        currency=opt_str(obj, "currency", where=where) or "USD",
+        source=opt_str(obj, "source", where=where),
+        price_date=date_value(price_date, f"{where}.price_date") if price_date is not None else None,
+        estimated=bool(opt_bool(obj, "estimated", where=where)),
+        reason=opt_str(obj, "reason", where=where),
     )
 
 
@@ -409,7 +444,7 @@ def attribution_from_native(obj: Any, where: str = "attribution") -> Attribution
         return Attribution()
     if not isinstance(obj, Mapping):
         raise FieldError(where, "expected an object (user, team, project, feature, ...)")
-    values = {name: _opt_str(obj, name, where=where) for name in ATTRIBUTION_FIELDS}
+    values = {name: opt_str(obj, name, where=where) for name in ATTRIBUTION_FIELDS}
     tags = obj.get("tags") or {}
     if not isinstance(tags, Mapping):
         raise FieldError(f"{where}.tags", "expected an object of strings")
@@ -418,168 +453,25 @@ def attribution_from_native(obj: Any, where: str = "attribution") -> Attribution
 
 def charge_from_native(obj: Mapping[str, Any]) -> Charge:
     """Read and validate a native charge object."""
-    amount, at = _opt_decimal(obj.get("amount"), "amount"), _opt_time(obj, "at")
+    amount, at = opt_decimal(obj.get("amount"), "amount"), opt_time(obj, "at")
     if amount is None or at is None:
         field, what = ("amount", "an amount (decimal string)") if amount is None else ("at", "a time")
         raise FieldError(field, f"a charge needs {what}")
     if problem := not_usd(obj.get("currency")):
         raise FieldError("currency", problem)
     return Charge(
-        id=_required_str(obj, "id"),
+        id=required_str(obj, "id"),
         amount=amount,
-        kind=_opt_str(obj, "kind") or "other",
+        kind=opt_str(obj, "kind") or "other",
         at=at,
         currency="USD",
-        session_id=_opt_str(obj, "session_id"),
-        quantity=_opt_float(obj, "quantity"),
-        unit=_opt_str(obj, "unit"),
-        description=_opt_str(obj, "description"),
+        session_id=opt_str(obj, "session_id"),
+        quantity=opt_float(obj, "quantity"),
+        unit=opt_str(obj, "unit"),
+        description=opt_str(obj, "description"),
         attribution=attribution_from_native(obj.get("attribution")),
-        source=_opt_str(obj, "source"),
+        source=opt_str(obj, "source"),
     )
-
-
-def parse_time(value: Any, field: str) -> datetime:
-    """An ISO 8601 string or epoch seconds as a naive UTC datetime."""
-    if isinstance(value, bool):
-        raise FieldError(field, "expected an ISO 8601 time or epoch seconds")
-    if isinstance(value, int | float):
-        return datetime.fromtimestamp(value, tz=UTC).replace(tzinfo=None)
-    if not isinstance(value, str):
-        raise FieldError(field, "expected an ISO 8601 time or epoch seconds")
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
-    except ValueError as exc:
-        raise FieldError(field, f"not an ISO 8601 time: {value!r}") from exc
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
-    return parsed
-
-
-def _where(where: str | None, name: str) -> str:
-    return f"{where}.{name}" if where else name
-
-
-def _required_str(obj: Mapping[str, Any], name: str) -> str:
-    value = obj.get(name)
-    if not isinstance(value, str) or not value:
-        raise FieldError(name, "required, a non-empty string")
-    return value
-
-
-def _opt_str(obj: Mapping[str, Any], name: str, *, where: str | None = None) -> str | None:
-    value = obj.get(name)
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    raise FieldError(_where(where, name), f"expected a string, got {type(value).__name__}")
-
-
-def _int_value(value: Any, field: str, minimum: int | None = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise FieldError(field, f"expected a whole number, got {value!r}")
-    if isinstance(value, float) and not value.is_integer():
-        raise FieldError(field, f"expected a whole number, got {value!r}")
-    number = int(value)
-    if minimum is not None and number < minimum:
-        raise FieldError(field, f"must be >= {minimum}, got {number}")
-    if not -(2**63) <= number < 2**63:  # the store's BIGINT: refused here, never a failed batch
-        raise FieldError(field, f"must fit in 64 bits, got {number}")
-    return number
-
-
-def _opt_int(
-    obj: Mapping[str, Any], name: str, *, where: str | None = None, minimum: int | None = 0
-) -> int | None:
-    value = obj.get(name)
-    return None if value is None else _int_value(value, _where(where, name), minimum)
-
-
-def _opt_tokens(obj: Mapping[str, Any], name: str, where: str | None) -> int | None:
-    """A token count (:func:`_tokens`), or None."""
-    value = obj.get(name)
-    return None if value is None else _tokens(value, _where(where, name))
-
-
-def _tokens(value: Any, field: str) -> int:
-    """A token count: a whole number from 0 to :data:`MAX_TOKENS`."""
-    count = _int_value(value, field)
-    if count > MAX_TOKENS:
-        raise FieldError(field, too_many_tokens(count))
-    return count
-
-
-def too_many_tokens(count: int) -> str:
-    """Why a token count above :data:`MAX_TOKENS` is refused."""
-    return f"{count:,} tokens: more than one call can hold (at most {MAX_TOKENS:,})"
-
-
-def _opt_float(obj: Mapping[str, Any], name: str) -> float | None:
-    value = obj.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise FieldError(name, f"expected a finite number, got {value!r}")  # NaN, Infinity: no JSON out
-    if value < 0:
-        raise FieldError(name, f"must be >= 0, got {value}")
-    return float(value)
-
-
-def _opt_bool(obj: Mapping[str, Any], name: str, *, where: str | None = None) -> bool | None:
-    value = obj.get(name)
-    if value is None or isinstance(value, bool):
-        return value
-    raise FieldError(_where(where, name), f"expected true or false, got {value!r}")
-
-
-def _opt_decimal(value: Any, field: str) -> Decimal | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise FieldError(field, f'expected a decimal string such as "0.0125", got {value!r}')
-    try:
-        amount = Decimal(str(value))
-    except InvalidOperation as exc:
-        raise FieldError(field, f"not a decimal number: {value!r}") from exc
-    if not amount.is_finite() or amount.adjusted() >= 26 or amount < 0:  # DECIMAL(38, 12) holds < 10**26
-        raise FieldError(field, f"not a finite amount below 10**26, of 0 or more (never negative): {value!r}")
-    return amount
-
-
-def _opt_time(obj: Mapping[str, Any], name: str) -> datetime | None:
-    value = obj.get(name)
-    return None if value is None else parse_time(value, name)
-
-
-def _date(value: Any, field: str) -> date:
-    if not isinstance(value, str):
-        raise FieldError(field, "expected a date such as 2026-10-01")
-    try:
-        return date.fromisoformat(value[:10])
-    except ValueError as exc:
-        raise FieldError(field, f"not a date: {value!r}") from exc
-
-
-def _default(value: Any, default: str) -> Any:
-    """``default`` when a field is absent or null (null means "not given" throughout the form)."""
-    return default if value is None else value
-
-
-def _enum(enum: type[_E], value: Any, field: str) -> _E:
-    try:
-        return enum(value)
-    except ValueError as exc:
-        allowed = ", ".join(member.value for member in enum)
-        raise FieldError(field, f"{value!r} is not one of {allowed}") from exc
-
-
-def _str_list(value: Any, field: str) -> list[str]:
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise FieldError(field, "expected a list of strings")
-    return value
 
 
 def _tool_uses(value: Any) -> list[ToolUse]:
@@ -594,8 +486,8 @@ def _tool_uses(value: Any) -> list[ToolUse]:
         out.append(
             ToolUse(
                 name=item["name"],
-                args_hash=_opt_str(item, "args_hash", where=f"tool_uses[{i}]"),
-                server=bool(_opt_bool(item, "server", where=f"tool_uses[{i}]")),
+                args_hash=opt_str(item, "args_hash", where=f"tool_uses[{i}]"),
+                server=bool(opt_bool(item, "server", where=f"tool_uses[{i}]")),
             )
         )
     return out
@@ -608,11 +500,11 @@ def _outcome(value: Any, where: str = "outcome") -> Outcome | None:
         raise FieldError(where, "expected an object with success, score, action")
     score = value.get("score")
     if score is not None and (type(score) not in (int, float) or not math.isfinite(score)):
-        raise FieldError(_where(where, "score"), f"expected a finite number, got {score!r}")
+        raise FieldError(field_path(where, "score"), f"expected a finite number, got {score!r}")
     return Outcome(
-        success=_opt_bool(value, "success", where=where or None),
+        success=opt_bool(value, "success", where=where or None),
         score=None if score is None else float(score),
-        action=_opt_str(value, "action", where=where or None),
+        action=opt_str(value, "action", where=where or None),
     )
 
 
@@ -622,6 +514,6 @@ def _content(value: Any) -> Content | None:
     if not isinstance(value, Mapping):
         raise FieldError("content", "expected an object with prompt and completion")
     return Content(
-        prompt=_opt_str(value, "prompt", where="content"),
-        completion=_opt_str(value, "completion", where="content"),
+        prompt=opt_str(value, "prompt", where="content"),
+        completion=opt_str(value, "completion", where="content"),
     )
