@@ -166,11 +166,12 @@ def json_truncation(text: str, exc: json.JSONDecodeError) -> str | None:
     return "" if exc.pos >= end else None
 
 
-def not_utf8(line: bytes, exc: UnicodeDecodeError) -> str:
-    """Why a line of a text file is not UTF-8, in words: where in the line and which byte."""
-    bad = line[exc.start : exc.end]
+def not_utf8(line: bytes, exc: UnicodeDecodeError, offset: int = 0) -> str:
+    """Why a line of a text file is not UTF-8, in words: where in the line and which byte (``exc`` from
+    decoding a text that holds ``line`` from byte ``offset`` on)."""
+    start, end = exc.start - offset, exc.end - offset
     return (
-        f"not UTF-8 text at byte {exc.start + 1} of the line ({bad.hex(' ')}; a Latin-1 or Windows"
+        f"not UTF-8 text at byte {start + 1} of the line ({line[start:end].hex(' ')}; a Latin-1 or Windows"
         " file? convert it to UTF-8)"
     )
 

@@ -127,13 +127,12 @@ def test_http_errors_are_recorded_with_status_and_zero_usage(
     with pytest.raises(RateLimitError):
         client.chat.completions.create(model="gpt-4o", messages=CHAT, extra_headers={"X-Mock-Error": "429"})
     anthropic = capture.instrument(Anthropic(base_url=mock.base_url, api_key="k", max_retries=0))
-    with pytest.raises(Exception, match="529") as overloaded:
+    with pytest.raises(Exception, match="529"):
         anthropic.messages.create(
             model="claude-haiku-4-5", max_tokens=10, messages=CHAT[1:], extra_headers={"X-Mock-Error": "529"}
         )
     calls = _calls(recorded)
     assert [(c.status, c.http_status) for c in calls] == [(Status.ERROR, 429), (Status.ERROR, 529)]
-    assert overloaded.value is not None
     assert [c.error_type for c in calls] == [
         "requests",
         "overloaded_error",

@@ -18,6 +18,7 @@ the method (an older one) keeps the earlier reading: one call for all its tries.
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 import sys
 import time
@@ -42,15 +43,10 @@ def wrap_retries(client: Any) -> None:
     original = getattr(client, HOOK, None)
     if not callable(original):
         return
-    if _is_async(original):
+    if inspect.iscoroutinefunction(original):
         setattr(client, HOOK, _async_wait(original))
     else:
         setattr(client, HOOK, _sync_wait(original))
-
-
-def _is_async(function: Callable[..., Any]) -> bool:
-    code = getattr(getattr(function, "__func__", function), "__code__", None)
-    return code is not None and bool(code.co_flags & 0x80)  # CO_COROUTINE
 
 
 def _sync_wait(original: Callable[..., Any]) -> Callable[..., Any]:

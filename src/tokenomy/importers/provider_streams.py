@@ -103,10 +103,11 @@ def runs(records: Iterable[tuple[int, Any]]) -> Iterator[tuple[int, list[Any] | 
     counts are unchanged and the output's did not shrink. An error line after a running chunk ends
     its stream (a failed one).
     """
-    held: list[Any] = []
+    held: list[Any] = []  # Gemini chunks only
     start = 0
     for number, record in records:
-        if held and not isinstance(record, RecordError) and _continues(held[-1], record):
+        gemini = not isinstance(record, RecordError) and _is_gemini(record)  # (detected once a record)
+        if held and not isinstance(record, RecordError) and _continues(held[-1], record, gemini=gemini):
             held.append(record)
             continue
         if held:
@@ -114,7 +115,7 @@ def runs(records: Iterable[tuple[int, Any]]) -> Iterator[tuple[int, list[Any] | 
             held = []
         if isinstance(record, RecordError):
             yield number, record
-        elif _is_gemini(record):
+        elif gemini:
             start, held = number, [record]  # a chunk: held until the next record says if it continues
         else:
             yield number, [record]
@@ -126,12 +127,13 @@ def _is_gemini(record: Any) -> bool:
     return isinstance(record, Mapping) and detect(record) == GEMINI
 
 
-def _continues(before: Any, record: Any) -> bool:
-    """True when ``record`` is the next chunk of the stream ``before`` belongs to (the rule: :func:`runs`)."""
-    if not (_is_gemini(before) and isinstance(record, Mapping)):
-        return False  # an error line already ended the stream
+def _continues(before: Mapping[str, Any], record: Any, *, gemini: bool) -> bool:
+    """True when ``record`` (``gemini``: a Gemini body) is the next chunk of the stream the Gemini chunk
+    ``before`` belongs to (the rule: :func:`runs`)."""
+    if not isinstance(record, Mapping):
+        return False
     before = api_names(before)  # a Python SDK's dump: its names as the API's
-    if not _is_gemini(record):
+    if not gemini:
         return is_error(record) and _running(before)
     record = api_names(record)
     ids = distinct_id(_str(before, "responseId")), distinct_id(_str(record, "responseId"))

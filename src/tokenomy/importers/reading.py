@@ -173,9 +173,7 @@ class Source:
         except UnicodeDecodeError as exc:
             line = data.count(b"\n", 0, exc.start) + 1
             start = data.rfind(b"\n", 0, exc.start) + 1
-            raise ImportFileError(
-                self.name, f"line {line}: {not_utf8(data[start:], _shifted(exc, start))}"
-            ) from exc
+            raise ImportFileError(self.name, f"line {line}: {not_utf8(data[start:], exc, start)}") from exc
 
     def document(self) -> Any:
         """The whole file parsed as one JSON document (parsed once, then remembered)."""
@@ -282,11 +280,6 @@ class Source:
             return read()
         except GZIP_DAMAGE as exc:  # the stream of open() maps these already; kept as a backstop
             raise gzip_error(self.name, exc) from exc
-
-
-def _shifted(exc: UnicodeDecodeError, start: int) -> UnicodeDecodeError:
-    """``exc`` with its positions counted from ``start`` (the start of the line that holds them)."""
-    return UnicodeDecodeError(exc.encoding, exc.object, exc.start - start, exc.end - start, exc.reason)
 
 
 _UNSET: Final[Any] = object()
