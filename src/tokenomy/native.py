@@ -427,10 +427,12 @@ def cost_from_native(obj: Any, where: str = "cost") -> Cost | None:
         if amount is not None:
             parts[key] = amount
     price_date = obj.get("price_date")
+    if problem := not_usd(opt_str(obj, "currency", where=where)):  # summed with every other cost
+        raise FieldError(f"{where}.currency", problem)
     return Cost(
         total=opt_decimal(obj.get("total"), f"{where}.total"),
         parts=parts,
-        currency=opt_str(obj, "currency", where=where) or "USD",
+        currency="USD",
         source=opt_str(obj, "source", where=where),
         price_date=date_value(price_date, f"{where}.price_date") if price_date is not None else None,
         estimated=bool(opt_bool(obj, "estimated", where=where)),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 
 from tests.importers import samples
@@ -126,6 +127,31 @@ def test_a_charge_in_another_currency_is_rejected_not_summed_as_dollars(
     error = summary.files[0].errors[0]
     assert (error.field, error.record) == ("currency", 1)
     assert "'EUR': every cost is kept in USD" in str(error)
+
+
+def test_a_call_cost_in_another_currency_is_rejected_not_summed_as_dollars(
+    store: DuckDBStore, pricer: Pricer, tmp_path: Path
+) -> None:
+    def carried(currency: str) -> dict[str, str]:
+        return {"total": "1.00", "currency": currency, "source": "invoice"}
+
+    lines = [
+        samples.native_call("eur", cost=carried("EUR")),
+        samples.native_call("usd", cost=carried("usd")),
+        samples.native_call("blank", cost=carried("")),
+    ]
+    summary = run(store, pricer, write_lines(tmp_path / "costs.jsonl", lines))
+    assert (summary.calls, summary.rejected, summary.cost) == (2, 1, Decimal("2.00"))
+    error = summary.files[0].errors[0]
+    assert (error.field, error.record) == ("cost.currency", 1)
+    assert "'EUR': every cost is kept in USD" in str(error)
+    stored = calls(store)
+    assert set(stored) == {"usd", "blank"}
+    assert {call.cost.currency for call in stored.values() if call.cost} == {"USD"}
+    fast_file = write_lines(tmp_path / "fast.jsonl", [samples.native_call("f", cost=carried("Usd"))])
+    fast = store.import_native_jsonl(fast_file, pricer=pricer)
+    assert (fast.fast_path, fast.calls) == (True, 1)
+    assert calls(store)["f"].cost.currency == "USD"  # type: ignore[union-attr]
 
 
 def test_an_outcome_line_with_nothing_in_it_is_rejected(

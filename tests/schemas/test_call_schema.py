@@ -70,3 +70,16 @@ def test_the_schema_bounds_exactly_the_token_counts_the_reader_bounds() -> None:
     bounded |= {f"usage.{n}" for n, node in usage.items() if node.get("$ref") == "#/$defs/tokens"}
     assert bounded == {*TOKEN_FIELDS, *(f"usage.{n}" for n in (*BUCKETS, "input_total", "output_total"))}
     assert call["max_output_tokens"] == {"$ref": "#/$defs/count"}  # a cap asked for, any 64-bit number
+
+
+def test_the_schema_takes_exactly_the_currencies_the_readers_take() -> None:
+    """A cost or a charge in another currency than USD is refused (it would be summed as dollars)."""
+    import re
+
+    from tokenomy.schema import not_usd
+
+    defs = _schema()["$defs"]
+    for node in (defs["cost"]["properties"]["currency"], defs["charge"]["properties"]["currency"]):
+        pattern = re.compile(node["pattern"])
+        for currency in ("", "USD", "usd", "Usd", "EUR", "US", "USDT", " USD"):
+            assert (pattern.search(currency) is not None) == (not_usd(currency) is None), currency

@@ -336,6 +336,8 @@ def _cost(sel: _Select) -> None:
     for part in COST_PARTS:
         sel.add(f"cost_{part}", f"CAST(r.cost.parts ->> '{part}' AS DECIMAL(38, 12))")
     sel.string("_cost_currency", "r.cost.currency")
+    # USD only (not_usd): a cost in another currency would be summed with the others as dollars.
+    sel.checks.append("coalesce(r.cost.currency = '' OR upper(r.cost.currency) = 'USD', true)")
     sel.string("cost_source", "r.cost.source")
     sel.string("cost_reason", "r.cost.reason")
     sel.boolean("_cost_estimated", "r.cost.estimated")
@@ -445,7 +447,7 @@ def calls_select(path: str, *, keep_content: bool = True) -> str:
             {out_total} AS output_total,
             {quality} AS quality,
             coalesce(nullif(_operation, ''), 'chat') AS operation,
-            CASE WHEN _has_cost THEN coalesce(nullif(_cost_currency, ''), 'USD') END AS cost_currency,
+            CASE WHEN _has_cost THEN 'USD' END AS cost_currency,
             CASE WHEN _has_cost THEN coalesce(_cost_estimated, false) END AS cost_estimated
         FROM ({checked})
     )
