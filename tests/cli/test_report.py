@@ -154,6 +154,27 @@ def test_by_team_and_feature_csv_with_buckets_and_filters(tmp_path: Path) -> Non
     assert rows[1]["unpriced"] == "1"
 
 
+def test_a_bucketed_table_says_what_its_share_is_of(tmp_path: Path) -> None:
+    db = _hand(tmp_path)
+    code, out = _run("report", "--db", db, "--by", "team", "--bucket", "month")
+    assert code == 0
+    flat = " ".join(out.split())
+    assert "share: of the total over every month shown, not of its own month's" in flat
+    code, out = _run("report", "--db", db, "--by", "team")
+    assert code == 0
+    assert "share: of the total" not in " ".join(out.split())
+
+
+def test_the_default_report_names_the_charges_row_in_its_models_table(tmp_path: Path) -> None:
+    code, out = _run("report", "--db", _hand(tmp_path))
+    assert code == 0
+    models = out[out.index("spend by provider and model") :]
+    row = next(line for line in models.splitlines() if "(non-LLM charges)" in line)
+    assert "$0.0070" in row  # the hand store's two charges
+    assert "(unattributed)" not in models.split("note:")[0]
+    assert "they are in the (non-LLM charges) row" in " ".join(out.split())
+
+
 def test_by_team_table_shows_kpis_and_dashes(tmp_path: Path) -> None:
     code, out = _run("report", "--db", _hand(tmp_path), "--by", "team,model")
     assert code == 0

@@ -7,6 +7,7 @@ prints the same tables as plain text.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Final
@@ -18,12 +19,13 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from tokenomy.analysis.attribution import AttributionTable
+from tokenomy.analysis.attribution import UNATTRIBUTED, AttributionTable
 from tokenomy.analysis.baselines import IntentBaseline
 from tokenomy.analysis.cost_split import CostSplit
 from tokenomy.analysis.drivers import PARTS, CostDrivers, with_residue
 from tokenomy.analysis.formats import UNKNOWN, bucket_label, change, money, money_short, percent, tokens
 from tokenomy.analysis.kpis import Kpi
+from tokenomy.analysis.overview import CHARGES
 from tokenomy.analysis.periods import Period
 from tokenomy.analysis.results import MetricResult, MetricRow
 from tokenomy.analysis.session_tree import SessionTree, Step
@@ -75,7 +77,10 @@ def attribution_table(table: AttributionTable, title: str | None = None) -> Tabl
             + (f" by {', '.join(table.by)}" if table.by else "")
             + (f" per {table.bucket}" if table.bucket else "")
         )
-    out = Table(title=title, show_footer=True)
+    caption = None
+    if table.bucket:  # each share is of the whole table's spend: one month's do not add up to 100%
+        caption = f"share: of the total over every {table.bucket} shown, not of its own {table.bucket}'s"
+    out = Table(title=title, show_footer=True, caption=caption)
     total = table.total
     for name in table.by:
         out.add_column(name, footer="total" if name == table.by[0] else "")
@@ -175,16 +180,35 @@ def summary_view(data: Summary) -> Group:
     title = "spend by provider and model" + (
         f" (the {shown} costliest, then the other {data.folded})" if data.folded else ""
     )
-    parts.append(attribution_table(data.models, title=title))
+    models, named = _charges_named(data.models)
+    parts.append(attribution_table(models, title=title))
     if data.split is not None and data.split.rows:
         parts.append(split_table(data.split))
     notes = list(data.over_time.notes)
     if data.models.total.charges:
-        notes.append("charges (non-LLM costs) have no provider or model: they are in the (unattributed) row")
+        row = CHARGES if named else "(unattributed)"
+        notes.append(f"charges (non-LLM costs) have no provider or model: they are in the {row} row")
     notes.append(ROUNDED)
     parts.extend(Text(f"note: {note}", style="dim") for note in notes)
     parts.append(Text(HINT if data.split is None else HINT.replace(PARTS_HINT, ""), style="dim"))
     return Group(*parts)
+
+
+def _charges_named(table: AttributionTable) -> tuple[AttributionTable, bool]:
+    """``table`` (by provider and model) with its row of charges alone, which has neither, named
+    :data:`CHARGES` (as the HTML report names it) rather than ``(unattributed)`` twice, which reads
+    as spend nobody was named for; True when there is such a row."""
+    rows, named = [], False
+    first = table.by[0] if table.by else None
+    for row in table.rows:
+        if row.calls == 0 and row.charges and all(value == UNATTRIBUTED for value in row.group.values()):
+            rows.append(
+                dataclasses.replace(row, group={n: (CHARGES if n == first else "") for n in row.group})
+            )
+            named = True
+        else:
+            rows.append(row)
+    return (dataclasses.replace(table, rows=tuple(rows)), named) if named else (table, False)
 
 
 def drivers_tables(drivers: CostDrivers) -> list[Table]:
