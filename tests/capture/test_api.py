@@ -164,3 +164,20 @@ def test_a_timeout_that_is_not_seconds_is_named(bad: object) -> None:
         said = rf"{waits.__name__}: timeout must be a finite number of seconds >= 0"
         with pytest.raises(ValueError, match=said):
             waits(bad)  # type: ignore[arg-type]
+
+
+def test_a_lone_surrogate_in_a_charge_reaches_the_duckdb_store_replaced(tmp_path: Path) -> None:
+    """Text cut in the middle of an emoji: the DuckDB target refused the whole batch for it."""
+    db = tmp_path / "s.duckdb"
+    capture.configure(f"duckdb:{db}", spool_dir=tmp_path / "spool")
+    capture.charge("0.01", "tool", description="x\ud800y")
+    capture.charge("0.02", "tool", description="fine")
+    assert capture.flush(30) is True
+    assert (capture.sink_stats().sent, capture.sink_stats().rejected) == (2, 0)
+    capture.shutdown(10)
+    with open_store(db) as store:
+        found = store.connection.execute("SELECT description, amount FROM charges ORDER BY amount").fetchall()
+    assert [(text, str(amount)) for text, amount in found] == [
+        ("x\ufffdy", "0.010000000000"),
+        ("fine", "0.020000000000"),
+    ]

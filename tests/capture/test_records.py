@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from tests.store.factories import full_call
-from tokenomy.capture.records import AgentSpan, Record, decode, encode, is_native
+from tokenomy.capture.records import AgentSpan, Record, clean_text, decode, encode, is_native
 from tokenomy.native import FieldError
 from tokenomy.schema import Attribution, Charge, OutcomeEvent
 
@@ -48,3 +48,16 @@ def test_a_bad_line_is_named() -> None:
         decode(b'{"id": "a"}\n{not json\n')
     with pytest.raises(FieldError, match="target"):
         decode(b'{"type": "outcome", "target": "team", "id": "x", "at": "2026-01-01T00:00:00Z"}\n')
+
+
+def test_a_lone_surrogate_is_written_as_the_replacement_character() -> None:
+    """Text cut in the middle of an emoji holds a lone UTF-16 surrogate, which UTF-8 cannot hold:
+    encoding the batch raised, and every record of it was lost."""
+    cut = "x\ud800y"
+    charge = Charge(id="c\udfff", amount=Decimal("0.01"), kind="tool", at=T0, description=cut)
+    data = encode([charge])
+    assert '"description":"x\ufffdy"' in data.decode("utf-8")
+    (clean,) = clean_text([charge])
+    assert isinstance(clean, Charge)
+    assert (clean.id, clean.description, clean.amount) == ("c\ufffd", "x\ufffdy", Decimal("0.01"))
+    assert clean_text([full_call()]) == [full_call()]  # text UTF-8 holds is left as it is

@@ -26,6 +26,7 @@ from tokenomy.capture.api import checked_options
 from tokenomy.capture.budget import AdmitRequest, Enforcer, Ticket
 from tokenomy.capture.captured import DONE, FAILED, Captured
 from tokenomy.capture.client import ClientState, state_for
+from tokenomy.capture.log import brief
 from tokenomy.capture.otel import current_span
 from tokenomy.capture.raw import watch_raw
 from tokenomy.capture.retries import CURRENT, wrap_retries
@@ -225,7 +226,7 @@ def _admit(admit: Callable[[AdmitRequest], Ticket | None], captured: Captured, s
         _refused(captured, exc, sink)
         raise
     except Exception as exc:
-        RUNTIME.log.note("budget", f"tokenomy budget: could not check the budget ({exc!r}); call sent")
+        RUNTIME.log.note("budget", f"tokenomy budget: could not check the budget ({brief(exc)}); call sent")
         return None
 
 
@@ -239,7 +240,7 @@ async def _aadmit(
         _refused(captured, exc, sink)
         raise
     except Exception as exc:
-        RUNTIME.log.note("budget", f"tokenomy budget: could not check the budget ({exc!r}); call sent")
+        RUNTIME.log.note("budget", f"tokenomy budget: could not check the budget ({brief(exc)}); call sent")
         return None
 
 
@@ -266,12 +267,12 @@ def _refused(captured: Captured, exc: BudgetExceeded, sink: Sink) -> None:
         captured.error = ErrorInfo(Status.REJECTED_BUDGET, type(exc).__name__, exc.status)
         sink.submit(captured)
     except Exception as problem:
-        RUNTIME.log.note("capture", f"tokenomy capture: could not record a refused call ({problem!r})")
+        RUNTIME.log.note("capture", f"tokenomy capture: could not record a refused call ({brief(problem)})")
 
 
 def _not_begun(exc: Exception) -> None:
     """Reading the facts before a call failed: logged, and the call goes ahead unrecorded."""
-    RUNTIME.log.note("capture", f"tokenomy capture: could not start recording a call ({exc!r})")
+    RUNTIME.log.note("capture", f"tokenomy capture: could not start recording a call ({brief(exc)})")
 
 
 def _facts(state: ClientState, route: Route, options: Any) -> Captured:
@@ -319,7 +320,7 @@ def _done(captured: Captured, result: Any, stream: bool, sink: Sink, *, is_async
         sink.submit(captured.settled())
     except Exception as exc:
         RUNTIME.log.note(
-            "capture", f"tokenomy capture: could not record a call ({exc!r}); the call itself succeeded"
+            "capture", f"tokenomy capture: could not record a call ({brief(exc)}); the call itself succeeded"
         )
 
 
@@ -334,4 +335,4 @@ def _failed(captured: Captured, exc: BaseException, sink: Sink) -> None:
             captured.response = answer  # its usage, id and finish reason are recorded (and priced)
         sink.submit(captured.settled())
     except Exception as problem:
-        RUNTIME.log.note("capture", f"tokenomy capture: could not record a failed call ({problem!r})")
+        RUNTIME.log.note("capture", f"tokenomy capture: could not record a failed call ({brief(problem)})")

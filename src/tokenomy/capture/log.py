@@ -17,6 +17,17 @@ from typing import Final
 LOGGER: Final = logging.getLogger("tokenomy.capture")
 
 
+BRIEF: Final = 300
+"""The characters of an exception's message a log line keeps."""
+
+
+def brief(exc: BaseException) -> str:
+    """An exception for a log line: its type and the start of its message, never its ``repr``,
+    which for a ``UnicodeError`` holds the whole text it was encoding (a batch of records, a prompt)."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text[:BRIEF]}{'...' if len(text) > BRIEF else ''}"
+
+
 class RateLimitedLog:
     """Logs each kind of problem at most once per ``interval`` seconds (see the module docstring)."""
 

@@ -31,6 +31,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, Final
 
 from tokenomy.capture.captured import ABANDONED, DONE, FAILED, UNREAD, Captured
+from tokenomy.capture.log import brief
 from tokenomy.capture.runtime import RUNTIME
 from tokenomy.capture.sink.core import Sink
 from tokenomy.capture.streams import take_off, watch_stream
@@ -101,7 +102,7 @@ class RawWatch:
                 if not watch_stream(out, self.captured, self.sink, is_async=self.is_async):
                     self._submit(DONE, None, out)
             except Exception as exc:
-                RUNTIME.log.note("capture", f"tokenomy capture: could not watch a raw stream ({exc!r})")
+                RUNTIME.log.note("capture", f"tokenomy capture: could not watch a raw stream ({brief(exc)})")
         return out
 
     def dropped(self) -> None:
@@ -173,7 +174,7 @@ class RawWatch:
             self._unhook()
             self.sink.submit(captured.settled())
         except Exception as exc:
-            RUNTIME.log.note("capture", f"tokenomy capture: could not record a raw response ({exc!r})")
+            RUNTIME.log.note("capture", f"tokenomy capture: could not record a raw response ({brief(exc)})")
 
     def _unhook(self) -> None:
         """Take the hook off the HTTP response; it then no longer holds this."""

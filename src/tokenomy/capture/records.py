@@ -8,6 +8,7 @@ as ``{"type": "tokenomy.agent_span", ...}``, a line that the native targets leav
 
 from __future__ import annotations
 
+import codecs
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -109,10 +110,35 @@ def _agent_span(obj: dict[str, Any]) -> AgentSpan:
     )
 
 
+def _unpaired(error: UnicodeError) -> tuple[bytes, int]:
+    """The codec error handler :data:`UNPAIRED` names: each character UTF-8 cannot hold (a lone
+    UTF-16 surrogate, as text cut in the middle of an emoji or decoded with ``surrogateescape``
+    holds) written as U+FFFD, the replacement character (as its UTF-8 bytes: the UTF-8 encoder
+    takes only ASCII text from a handler)."""
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    return REPLACEMENT * (error.end - error.start), error.end
+
+
+REPLACEMENT: Final = "\ufffd".encode()
+
+
+UNPAIRED: Final = "tokenomy.unpaired"
+codecs.register_error(UNPAIRED, _unpaired)
+
+
 def encode(records: Iterable[Record]) -> bytes:
-    """Records as NDJSON: one compact JSON object a line, each line ending with a newline."""
+    """Records as NDJSON: one compact JSON object a line, each line ending with a newline. A lone
+    surrogate in any text is written as U+FFFD (:data:`UNPAIRED`): UTF-8 cannot hold it, and
+    refusing the batch for it would lose every record of the batch."""
     lines = [json.dumps(to_native(r), separators=(",", ":"), ensure_ascii=False) for r in records]
-    return ("\n".join(lines) + "\n").encode("utf-8") if lines else b""
+    return ("\n".join(lines) + "\n").encode("utf-8", UNPAIRED) if lines else b""
+
+
+def clean_text(records: Iterable[Record]) -> list[Record]:
+    """``records`` with every lone surrogate in their text replaced by U+FFFD, for a target that
+    cannot write it (Arrow, protobuf): read back from their NDJSON (:func:`encode`)."""
+    return decode(encode(records))
 
 
 def decode(data: bytes) -> list[Record]:

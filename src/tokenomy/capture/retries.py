@@ -27,6 +27,7 @@ from contextvars import ContextVar
 from typing import Any, Final
 
 from tokenomy.capture.captured import FAILED, Captured
+from tokenomy.capture.log import brief
 from tokenomy.capture.runtime import RUNTIME
 from tokenomy.capture.sdk.base import ErrorInfo, body_kind
 from tokenomy.capture.sink.core import Sink
@@ -85,7 +86,7 @@ def _tried(captured: Captured, sink: Sink, response: Any) -> None:
         attempt.error = _error(captured, response)
         sink.submit(attempt)
     except Exception as exc:
-        RUNTIME.log.note("capture", f"tokenomy capture: could not record a retried try ({exc!r})")
+        RUNTIME.log.note("capture", f"tokenomy capture: could not record a retried try ({brief(exc)})")
 
 
 def _error(captured: Captured, response: Any) -> ErrorInfo:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from tokenomy import config as config_module
-from tokenomy.capture.log import RateLimitedLog
+from tokenomy.capture.log import RateLimitedLog, brief
 from tokenomy.capture.redaction import checked, load_hook
 from tokenomy.capture.sink.core import Sink
 from tokenomy.capture.sink.settings import SinkSettings, settings_from_config, spool_for, target_for
@@ -233,7 +233,7 @@ class Runtime:
             self._load_ok = True
         except Exception as exc:  # reported, and retried by the sink's first batch
             self.log.note(
-                "preload", f"tokenomy capture: could not load the call builder or tokenizer ({exc!r})"
+                "preload", f"tokenomy capture: could not load the call builder or tokenizer ({brief(exc)})"
             )
         finally:
             self._loaded.set()
@@ -353,7 +353,9 @@ class Runtime:
             try:
                 record(found)
             except Exception as exc:  # one odd call must not keep the others or the sinks' shutdown
-                self.log.note("capture", f"tokenomy capture: could not record an open call at exit ({exc!r})")
+                self.log.note(
+                    "capture", f"tokenomy capture: could not record an open call at exit ({brief(exc)})"
+                )
         self.open_calls.clear()
 
     def _owns_spool(self) -> bool:

@@ -62,6 +62,7 @@ from typing import Any, Final
 
 from tokenomy.capture.captured import ABANDONED, DONE, FAILED, Captured
 from tokenomy.capture.decoders import kept_by_decoder
+from tokenomy.capture.log import brief
 from tokenomy.capture.runtime import RUNTIME
 from tokenomy.capture.sink.core import Sink
 
@@ -107,7 +108,7 @@ class Watch(ABC):
             take_off(self.response, self.hook, self)  # the response no longer refers to this: no cycle left
             self.sink.submit(captured if captured.ticket is None else captured.settled())
         except Exception as exc:  # this runs inside the caller's loop over the stream: never raise there
-            RUNTIME.log.note("capture", f"tokenomy capture: could not record a stream ({exc!r})")
+            RUNTIME.log.note("capture", f"tokenomy capture: could not record a stream ({brief(exc)})")
 
     def __del__(self) -> None:
         """A stream dropped before it was ever read ends here, freed by the garbage collector (its

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Sequence
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -12,7 +15,7 @@ import pytest
 from tests.capture.support import MemoryTarget, call, sink_with
 from tokenomy.capture.records import Record
 from tokenomy.capture.sink import target as sink_target
-from tokenomy.schema import Call
+from tokenomy.schema import Call, Charge
 
 
 def _ids(count: int, start: int = 0) -> list[str]:
@@ -193,6 +196,60 @@ def test_a_target_that_raises_never_reaches_the_caller_and_its_batch_is_set_asid
     assert (stats.rejected, stats.sent, stats.dropped) == (1, 0, 0)
     assert stats.errors == 1
     assert len(list((tmp_path / "spool").glob("*.bad"))) == 1
+
+
+class _Strict(MemoryTarget):
+    """Writes text as UTF-8, as the DuckDB (Arrow) and OTLP (protobuf) targets do."""
+
+    def send(self, records: Sequence[Record]) -> None:
+        for record in records:
+            if isinstance(record, Charge):
+                (record.description or "").encode("utf-8")
+        super().send(records)
+
+
+def test_a_lone_surrogate_in_one_record_loses_nothing_and_is_not_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One description cut in the middle of an emoji made every record of its batch refused (and
+    the log line held the whole batch); with the target down, the batch could not be spooled."""
+    target = _Strict()
+    target.down = True
+    sink = sink_with(target, tmp_path / "spool")
+    cut = Charge(
+        id="cut", amount=Decimal("0.01"), kind="tool", at=datetime(2026, 1, 1), description="x\ud800y"
+    )
+    with caplog.at_level("WARNING", logger="tokenomy.capture"):
+        sink.submit(call(1))
+        sink.submit(cut)
+        assert sink.flush(5) is False
+        assert (sink.stats().spooled, sink.stats().rejected) == (2, 0)
+        target.down = False
+        sink.submit(call(2))
+        sink.submit(dataclasses.replace(cut, id="cut-2"))
+        assert sink.flush() is True
+    stats = sink.stats()
+    assert (stats.sent + stats.replayed, stats.rejected, stats.dropped) == (4, 0, 0)
+    assert target.ids == ["c00001", "cut", "c00002", "cut-2"]
+    assert {r.description for r in target.records if isinstance(r, Charge)} == {"x\ufffdy"}
+    assert not list((tmp_path / "spool").glob("*.bad"))
+    assert all("x\\ud800y" not in r.getMessage() and "c00001" not in r.getMessage() for r in caplog.records)
+
+
+def test_a_target_error_is_logged_by_its_type_and_message_not_its_repr(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Broken(MemoryTarget):
+        def send(self, records: object) -> None:
+            raise UnicodeDecodeError("utf-8", b"secret prompt text " * 50, 3, 4, "invalid start byte")
+
+    sink = sink_with(Broken())
+    with caplog.at_level("WARNING", logger="tokenomy.capture"):
+        sink.submit(call(1))
+        assert sink.flush() is False
+    (message,) = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert "UnicodeDecodeError: 'utf-8' codec can't decode byte" in message
+    assert "secret prompt text" not in message
 
 
 def test_a_refused_batch_is_not_retried(tmp_path: Path) -> None:

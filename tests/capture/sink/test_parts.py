@@ -183,3 +183,25 @@ def test_a_2xx_answer_without_rejections_or_not_protobuf_logs_nothing(
         collector.answer = b'{"partialSuccess": {}}'
         OtlpTarget(collector.url).send([call(2)])
     assert caplog.text == ""
+
+
+@pytest.mark.parametrize("status", [401, 403, 404])
+def test_a_refused_token_or_path_keeps_the_batch_until_the_setting_is_fixed(
+    status: int, collector: Collector, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A wrong token (or a proxy's 404 mid-deploy) set every batch aside as .bad, never sent again."""
+    collector.status = status
+    sink = sink_with(EventsTarget(collector.url), tmp_path / "spool")
+    with caplog.at_level(logging.WARNING, logger="tokenomy.capture"):
+        sink.submit(call(1))
+        sink.submit(call(2))
+        assert sink.flush(5) is False
+    stats = sink.stats()
+    assert (stats.spooled, stats.rejected) == (2, 0)
+    assert not list((tmp_path / "spool").glob("*.bad"))
+    (message,) = [r.getMessage() for r in caplog.records if f"answered {status}" in r.getMessage()]
+    assert ("TOKENOMY_SERVER_TOKEN" in message) == (status != 404)
+    collector.status = 200
+    assert sink.flush() is True
+    assert _ids(collector) == ["c00001", "c00002"]
+    assert (sink.stats().replayed, sink.stats().rejected) == (2, 0)

@@ -41,8 +41,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Final, Protocol
 
-from tokenomy.capture.log import RateLimitedLog
-from tokenomy.capture.records import AgentSpan, Record, decode, encode
+from tokenomy.capture.log import RateLimitedLog, brief
+from tokenomy.capture.records import AgentSpan, Record, clean_text, decode, encode
 from tokenomy.capture.sink.settings import SinkSettings
 from tokenomy.capture.sink.spool import Claim, Spool
 from tokenomy.capture.sink.stats import Counters, SinkStats
@@ -281,7 +281,7 @@ class Sink(ShutdownTakeover):
             except Retired:  # a shutdown took over: what this thread had is that shutdown's now
                 break
             except Exception as exc:  # the thread must never die: count, log, carry on
-                self._problem("cycle", f"tokenomy capture: unexpected error in the sink ({exc!r})")
+                self._problem("cycle", f"tokenomy capture: unexpected error in the sink ({brief(exc)})")
             if stopping:
                 self._serve_flushes()
                 break
@@ -363,12 +363,14 @@ class Sink(ShutdownTakeover):
             except Exception as exc:  # a bug in reading a response must not stop the others
                 self._count(dropped=1)
                 self._problem(
-                    "build", f"tokenomy capture: could not build a record ({exc!r}); it was dropped"
+                    "build", f"tokenomy capture: could not build a record ({brief(exc)}); it was dropped"
                 )
         try:
             return self.target.prepare(records)
         except Exception as exc:
-            self._problem("prepare", f"tokenomy capture: {self.target.description} could not price ({exc!r})")
+            self._problem(
+                "prepare", f"tokenomy capture: {self.target.description} could not price ({brief(exc)})"
+            )
             return records
 
     def _deliver(self, records: list[Record]) -> bool:
@@ -413,13 +415,17 @@ class Sink(ShutdownTakeover):
             self._flight = flight
         refused = records
         try:
-            self.target.send(records)
+            try:
+                self.target.send(records)
+            except UnicodeEncodeError:  # a lone surrogate in some text: sent once more, replaced
+                refused = records = clean_text(records)
+                self.target.send(records)
         except PartlyRefusedError as exc:
             outcome, refused = ("refused", str(exc)), exc.refused
         except SinkError as exc:
             outcome = ("retry" if exc.retryable else "refused"), str(exc)
         except Exception as exc:
-            outcome = "refused", f"{self.target.description}: {exc!r}"
+            outcome = "refused", f"{self.target.description}: {brief(exc)}"
         else:
             outcome = "sent", ""
         with self._lock:

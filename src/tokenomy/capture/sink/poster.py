@@ -1,11 +1,13 @@
 """POSTs to a collector over HTTP/1.1 with keep-alive, from the sink's thread (standard library only).
 
-Success is a 2xx answer. A connection error, a timeout, 408, 429 or a 5xx is worth retrying;
-any other status means the collector refused the payload itself; 413 (the body is over the
-collector's size limit) raises :class:`TooLargeError`, so that the target can send the batch again in
-smaller parts. A request sent on a kept-alive
-connection that the server had already closed is retried once on a fresh connection, since that
-is how keep-alive connections normally end.
+Success is a 2xx answer. A connection error, a timeout, 408, 429 or a 5xx is worth retrying, and so
+are 401 and 403 (the token is missing or wrong: fixed by the operator, a rotated token say) and 404
+(no such path: a proxy in front of the collector mid-deploy, or a wrong URL): the batch is not what
+was refused, and setting it aside would lose it for good once the setting is fixed. Any other status
+means the collector refused the payload itself; 413 (the body is over the collector's size limit)
+raises :class:`TooLargeError`, so that the target can send the batch again in smaller parts. A
+request sent on a kept-alive connection that the server had already closed is retried once on a
+fresh connection, since that is how keep-alive connections normally end.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from urllib.parse import urlsplit
 
 from tokenomy.errors import ConfigError, SinkError
 
-_RETRYABLE: Final = frozenset({408, 429})
+_RETRYABLE: Final = frozenset({401, 403, 404, 408, 429})
+_REFUSED_TOKEN: Final = frozenset({401, 403})
 _TOO_LARGE: Final = 413
 _SNIPPET: Final = 200
 
@@ -91,6 +94,8 @@ class Poster:
         retryable = answer.status in _RETRYABLE or answer.status >= 500
         snippet = data[:_SNIPPET].decode("utf-8", "replace")
         message = f"{self.description}{path} answered {answer.status}: {snippet}"
+        if answer.status in _REFUSED_TOKEN:
+            message += " (its token: TOKENOMY_SERVER_TOKEN, the one the collector was started with)"
         if answer.status == _TOO_LARGE:
             raise TooLargeError(message)
         raise SinkError(message, retryable=retryable)

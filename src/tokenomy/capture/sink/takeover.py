@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
+from tokenomy.capture.log import brief
 from tokenomy.capture.records import Record, encode
 from tokenomy.capture.sink.settings import SinkSettings
 from tokenomy.capture.sink.spool import Claim, Spool
@@ -141,7 +142,9 @@ class ShutdownTakeover:
             with self._lock:
                 self._flush_ok = False
         except Exception as exc:  # a shutdown never raises into the application
-            self._problem("exit", f"tokenomy capture: could not save what was left at shutdown ({exc!r})")
+            self._problem(
+                "exit", f"tokenomy capture: could not save what was left at shutdown ({brief(exc)})"
+            )
         self._serve_flushes()
 
     def _save(
