@@ -578,3 +578,20 @@ def test_a_shutdown_with_no_time_keeps_its_queue_and_flush_says_what_was_not_del
     stats = sink.stats()
     assert (stats.sent + stats.spooled, stats.dropped, stats.errors) == (50, 0, 0)
     assert sink.flush(1) is (stats.spooled == 0)
+
+
+def test_a_flush_replays_the_batch_a_killed_worker_had_claimed(tmp_path: Path) -> None:
+    """Its flush said True while the batch a forked worker was replaying when killed sat unsent."""
+    from tests.capture.sink.test_spool import _dead_pid
+    from tokenomy.capture.records import encode
+
+    target = MemoryTarget()
+    sink = sink_with(target, tmp_path / "spool")
+    sink.submit(call(1))
+    assert sink.flush() is True
+    (tmp_path / "spool").mkdir(exist_ok=True)
+    left = tmp_path / "spool" / f"00000000000000000001-00000002-00000000.ndjson.claimed-{_dead_pid()}-7"
+    left.write_bytes(encode([call(2), call(3)]))
+    assert sink.flush() is True
+    assert target.ids == ["c00001", "c00002", "c00003"]
+    assert not left.exists()

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -41,7 +44,7 @@ def test_a_released_claim_is_replayed_again_first(tmp_path: Path) -> None:
     spool.write(b"second\n")
     claim = spool.claim()
     assert claim is not None
-    assert claim.path.name.endswith(f".claimed-{os.getpid()}")
+    assert re.search(rf"\.claimed-{os.getpid()}-\d+$", claim.path.name)  # pid and its start time
     assert spool.pending() is True  # the second file still waits
     spool.release(claim)
     again = spool.claim()
@@ -83,6 +86,65 @@ def test_a_live_process_keeps_its_claims(tmp_path: Path) -> None:
     mine.write_bytes(b"being replayed\n")
     assert Spool(tmp_path, 10_000).claim() is None
     assert mine.exists()
+
+
+def _claimed(folder: Path, owner: str, data: bytes = b"claimed\n") -> Path:
+    path = folder / f"00000000000000000001-00000001-00000000.ndjson.claimed-{owner}"
+    path.write_bytes(data)
+    return path
+
+
+def test_a_claim_left_by_a_process_killed_later_is_handed_back_to_a_spool_already_running(
+    tmp_path: Path,
+) -> None:
+    """A worker killed mid-replay left its claim; the long-lived process that had recovered the
+    folder at its start never looked again, and its flush said everything was delivered."""
+    spool = Spool(tmp_path, 10_000)
+    assert spool.claim() is None  # the folder's leftovers were recovered once, at the start
+    _claimed(tmp_path, f"{_dead_pid()}-12345", b"orphan\n")
+    assert spool.pending() is True
+    claim = spool.claim()
+    assert claim is not None
+    assert spool.read(claim) == b"orphan\n"
+    spool.done(claim)
+    assert spool.pending() is False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="start times are read from /proc")
+def test_a_claim_of_a_pid_given_to_a_new_process_is_handed_back(tmp_path: Path) -> None:
+    """A container's first process is pid 1 in every run: the claim of the killed run looked alive."""
+    start = spool_module._started(os.getpid())
+    assert start is not None
+    assert start.isdigit()
+    earlier = _claimed(tmp_path, f"{os.getpid()}-{int(start) - 1}", b"the earlier run's\n")
+    old_style = tmp_path / f"00000000000000000002-00000001-00000000.ndjson.claimed-{os.getpid()}"
+    old_style.write_bytes(b"an earlier version's\n")
+    spool = Spool(tmp_path, 10_000)
+    assert spool.pending() is True
+    seen = []
+    while (claim := spool.claim()) is not None:
+        seen.append(spool.read(claim))
+        assert claim.path.name.endswith(f".claimed-{os.getpid()}-{start}")
+        assert spool.pending() is (len(seen) < 2)  # this process's own claim is not waiting
+        spool.done(claim)
+    assert seen == [b"the earlier run's\n", b"an earlier version's\n"]
+    assert not earlier.exists()
+    assert not old_style.exists()
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="start times are read from /proc")
+def test_a_claim_of_a_live_process_named_with_its_start_is_kept(tmp_path: Path) -> None:
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]) as other:
+        try:
+            start = spool_module._started(other.pid)
+            assert start is not None
+            live = _claimed(tmp_path, f"{other.pid}-{start}")
+            spool = Spool(tmp_path, 10_000)
+            assert (spool.pending(), spool.claim(), live.exists()) == (False, None, True)
+        finally:
+            other.kill()
+    other.wait()
+    assert Spool(tmp_path, 10_000).pending() is True  # gone now: its claim waits to be handed back
 
 
 def test_an_unreadable_file_is_set_aside_and_no_longer_counted(tmp_path: Path) -> None:

@@ -4,10 +4,15 @@ A spool is a folder of NDJSON files, one per batch, named ``<time ns>-<pid>-<seq
 that sorting the names gives the order they were written in. Each file is written to a hidden
 temporary name, fsync'd and renamed into place, so a reader never sees half a batch (a crash
 leaves at most a temporary file, removed later). Before replaying a file a process *claims* it
-by renaming it to ``<name>.claimed-<pid>``: a rename is atomic, so two processes sharing the
-folder (a parent and its forked child, several workers) never send the same file twice. Claims
-left by a process that died are handed back; a file that cannot be read as records is renamed
-``<name>.bad`` and left for a person to look at.
+by renaming it to ``<name>.claimed-<pid>-<start>``: a rename is atomic, so two processes sharing
+the folder (a parent and its forked child, several workers) never send the same file twice.
+``<start>`` is when the process started (Linux: in clock ticks since boot, from ``/proc``; absent
+elsewhere), so a claim outlives neither its process nor a new process given the same pid (a
+container's first process is pid 1 in every run). A claim whose process is gone is handed back
+whenever a process next claims, and counts as waiting meanwhile (:meth:`Spool.pending`), so a
+long-lived process replays what a killed worker had claimed, and its flush does not say all was
+delivered before that. A file that cannot be read as records is renamed ``<name>.bad`` and left
+for a person to look at.
 
 The spool never grows past ``max_bytes``: :meth:`Spool.write` refuses a batch that would not fit.
 
@@ -81,8 +86,9 @@ class Spool:
         return SpoolUsage(files, size)
 
     def pending(self) -> bool:
-        """True when unclaimed batch files wait to be replayed."""
-        return any(e.name.endswith(SUFFIX) for e in self._entries())
+        """True when batch files wait to be replayed: unclaimed ones, or claimed by a process that is
+        gone (handed back by the next :meth:`claim`)."""
+        return any(e.name.endswith(SUFFIX) or _orphaned(e.name) for e in self._entries())
 
     def write(self, data: bytes) -> bool:
         """Store one batch durably; False (and nothing written) when it would pass the cap.
@@ -124,10 +130,13 @@ class Spool:
         with self._lock:
             if not self._recovered:
                 self._recover()
+            else:
+                self._hand_back()
             names = sorted(e.name for e in self._entries() if e.name.endswith(SUFFIX))
+            owner = _owner(os.getpid())
             for name in names:
                 original = self.directory / name
-                claimed = self.directory / f"{name}{_CLAIM}{os.getpid()}"
+                claimed = self.directory / f"{name}{_CLAIM}{owner}"
                 try:
                     os.rename(original, claimed)
                 except FileNotFoundError:  # another process claimed it first
@@ -172,19 +181,25 @@ class Spool:
         except FileNotFoundError:
             return []
 
+    def _hand_back(self) -> None:
+        """Hand back the files claimed by processes that are gone."""
+        for entry in self._entries():
+            if _orphaned(entry.name):
+                with contextlib.suppress(FileNotFoundError):  # another process handed it back first
+                    os.rename(entry.path, self.directory / entry.name.rpartition(_CLAIM)[0])
+
     def _recover(self) -> None:
-        """Hand back files claimed by dead processes; remove their half-written temporaries."""
+        """Once a spool: the spool's files left open by an earlier version made owner-only, claims
+        of processes that are gone handed back, their half-written temporaries removed."""
         self._recovered = True
         for entry in self._entries():
             name = entry.name
             with contextlib.suppress(OSError):  # gone meanwhile, or another user's file
                 if _is_own(name) and entry.is_file(follow_symlinks=False) and entry.stat().st_mode & 0o077:
                     os.chmod(entry.path, FILE_MODE)  # left open by an earlier version
-            if _CLAIM in name:
-                base, _, pid = name.rpartition(_CLAIM)
-                if pid.isdigit() and not _alive(int(pid)):
-                    with contextlib.suppress(FileNotFoundError):
-                        os.rename(entry.path, self.directory / base)
+            if _orphaned(name):
+                with contextlib.suppress(FileNotFoundError):
+                    os.rename(entry.path, self.directory / name.rpartition(_CLAIM)[0])
             elif name.startswith(".") and name.endswith(".tmp"):
                 pid = name[1:].split("-")[1] if name.count("-") >= 2 else ""
                 if pid.isdigit() and not _alive(int(pid)):
@@ -218,6 +233,44 @@ def _size(entry: os.DirEntry[str]) -> int:
         return entry.stat().st_size
     except FileNotFoundError:
         return 0
+
+
+def _started(pid: int) -> str | None:
+    """When process ``pid`` started, in clock ticks since boot (``/proc/<pid>/stat``'s 22nd field);
+    None where that cannot be read (no such process, or no ``/proc``)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            text = handle.read()
+    except OSError:
+        return None
+    fields = text[text.rfind(b")") + 2 :].split()  # after the name, which may hold spaces and ")"
+    return fields[19].decode("ascii") if len(fields) > 19 and fields[19].isdigit() else None
+
+
+def _owner(pid: int) -> str:
+    """What a claim is named after: the pid and, where it can be read, when the process started."""
+    start = _started(pid)
+    return f"{pid}" if start is None else f"{pid}-{start}"
+
+
+def _orphaned(name: str) -> bool:
+    """True for a claim whose process is gone: no process has its pid, or the one that has it now
+    started at another time than the claim says (the pid was given to a new process). A claim
+    named by the pid alone (an earlier version's, or made where start times cannot be read) is
+    this process's own only where start times cannot be read: this process names its claims with
+    one where it can."""
+    if _CLAIM not in name or name.endswith(BAD):
+        return False
+    pid_text, _, start = name.rpartition(_CLAIM)[2].partition("-")
+    if not pid_text.isdigit() or (start and not start.isdigit()):
+        return False  # not a name the spool gives: left alone
+    pid = int(pid_text)
+    if start:
+        now = _started(pid)
+        return not _alive(pid) if now is None and not Path("/proc/self/stat").exists() else now != start
+    if pid == os.getpid():
+        return _started(pid) is not None
+    return not _alive(pid)
 
 
 def _alive(pid: int) -> bool:
