@@ -5,10 +5,11 @@ goes through, each refusal a :class:`FieldError` naming the field by its dotted 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from tokenomy.schema import MAX_TOKENS, Kind, Quality, Status
 
@@ -118,13 +119,20 @@ def opt_bool(obj: Mapping[str, Any], name: str, *, where: str | None = None) -> 
     raise FieldError(field_path(where, name), f"expected true or false, got {value!r}")
 
 
+_DECIMAL: Final = re.compile(r"-?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?")
+"""A decimal string an amount may be written as (a sign only to be refused as negative, by name)."""
+
+
 def opt_decimal(value: Any, field: str) -> Decimal | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise FieldError(field, f'expected a decimal string such as "0.0125", got {value!r}')
+    text = str(value)
+    if isinstance(value, str) and not _DECIMAL.fullmatch(value):  # Decimal() would take "1_0" and " 1"
+        raise FieldError(field, f'not a decimal number: {value!r} (digits, one ".", an exponent such as E-8)')
     try:
-        amount = Decimal(str(value))
+        amount = Decimal(text)
     except InvalidOperation as exc:
         raise FieldError(field, f"not a decimal number: {value!r}") from exc
     if not amount.is_finite() or amount.adjusted() >= 26 or amount < 0:  # DECIMAL(38, 12) holds < 10**26

@@ -189,6 +189,30 @@ def test_negative_money_is_rejected_on_the_sql_path_and_the_per_line_path_alike(
     assert store.charges_table().num_rows == 0
 
 
+def test_an_amount_python_alone_would_read_is_rejected_on_both_paths(
+    store: DuckDBStore, pricer: Pricer, tmp_path: Path
+) -> None:
+    """Python's Decimal takes "1_0" as 10 and " 1" as 1, which the SQL path refuses: a file with such
+    a charge went to the per-line path and stored them."""
+    lines = [
+        {**CHARGE, "id": "g-underscore", "amount": "1_0"},
+        {**CHARGE, "id": "g-space", "amount": " 1"},
+        {**CHARGE, "id": "g-nan", "amount": "NaN"},
+        {**CHARGE, "id": "g-ok", "amount": "7.5E-2"},
+        {**CHARGE, "id": "g-point", "amount": ".5"},
+    ]
+    for name, extra in (("fast.jsonl", []), ("slow.jsonl", [OUTCOME])):
+        summary = run(store, pricer, write_lines(tmp_path / name, [*lines, *extra]))
+        assert [(e.field, e.record) for e in summary.files[0].errors] == [
+            ("amount", 1),
+            ("amount", 2),
+            ("amount", 3),
+        ]
+        assert "not a decimal number: '1_0'" in str(summary.files[0].errors[0])
+    kept = {row["id"]: row["amount"] for row in store.charges_table().to_pylist()}
+    assert kept == {"g-ok": Decimal("0.075"), "g-point": Decimal("0.5")}
+
+
 def test_filler_beyond_the_visible_output_is_rejected_on_both_paths(
     store: DuckDBStore, pricer: Pricer, tmp_path: Path
 ) -> None:
