@@ -3,7 +3,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import date
+from datetime import UTC, date
 from decimal import Decimal
 from pathlib import Path
 
@@ -109,7 +109,9 @@ def test_parquet_keeps_types(tmp_path: Path) -> None:
     table = pq.read_table(tmp_path / "out.parquet")
     assert table.column("id").to_pylist() == ["c-bare", "a-full"]  # no start time sorts first
     first = table.to_pylist()[1]
-    assert first["started_at"] == T0
+    assert first["started_at"] == T0.replace(tzinfo=UTC)  # a UTC instant, not a naive local time
+    assert table.schema.field("started_at").type.tz == "UTC"
+    assert table.schema.field("ended_at").type.tz == "UTC"
     assert first["cost_total"] == Decimal("0.012345678901")
     assert first["usage_reasoning"] == 50
     assert first["tool_uses"][1] == {

@@ -9,7 +9,8 @@
 * ``csv`` and ``parquet``: the same fields flattened, a dot becoming an underscore
   (``usage.input_uncached`` -> ``usage_input_uncached``, ``cost.parts.output_visible`` ->
   ``cost_parts_output_visible``). Parquet keeps lists, maps and structs as such, times as
-  timestamps and money as DECIMAL(38, 12); CSV writes those as JSON text and times as native
+  UTC timestamps (marked as such: readers show them in UTC, not as local times) and money as
+  DECIMAL(38, 12); CSV writes those as JSON text and times as native
   strings. docs/store.md lists the columns. These hold calls only (one row per call, the
   calls' columns): their cost is the LLM cost, not the charges.
 
@@ -218,8 +219,8 @@ def flat_columns(*, text: bool) -> list[str]:
             Parquet (native types).
     """
 
-    def time(c: str) -> str:
-        return _time(c) if text else c
+    def time(c: str) -> str:  # Parquet: a UTC instant (isAdjustedToUTC), not a local wall-clock time
+        return _time(c) if text else f"timezone('UTC', {c})"
 
     def nested(c: str) -> str:
         return f"to_json({c})::VARCHAR" if text else c
