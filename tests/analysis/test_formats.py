@@ -36,3 +36,18 @@ def test_bucket_labels() -> None:
     assert bucket_label(start, "day") == "2026-10-05"
     assert bucket_label(start, "month") == "2026-10"
     assert bucket_label(None, "day") == "(no time)"
+
+
+def test_a_half_is_shown_rounded_away_from_zero_as_prices_are() -> None:
+    """Python's formatting rounds a half to even: $0.00025 was shown as $0.0002, a $0.125 bar
+    labelled $0.12, where a finance reader (and the pricer) rounds half up."""
+    from tokenomy.analysis.svg import money_label
+
+    assert money(Decimal("0.00025")) == "$0.0003"
+    assert money(Decimal("-0.00025")) == "-$0.0003"
+    assert money(Decimal("0.0000125")) == "$0.000013"
+    assert money(Decimal("0.000099999")) == "$0.0001"
+    assert money_short(Decimal("2.345")) == "$2.35"
+    assert money_short(Decimal("1.005")) == "$1.01"
+    assert money_label(0.125) == "$0.13"
+    assert money_label(150.5) == "$151"

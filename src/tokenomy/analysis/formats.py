@@ -6,11 +6,18 @@ A value that is not known is shown as :data:`UNKNOWN` ("—"), never as 0 or $0.
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Final
 
 UNKNOWN: Final = "—"
 """How a value that is not known is shown."""
+
+
+def half_up(value: Decimal, quantum: Decimal) -> Decimal:
+    """``value`` rounded to ``quantum``'s places, a half away from zero: the rule prices are rounded
+    by (docs/pricing.md) and the one a finance reader checks a shown amount against ($0.00025 is
+    shown as $0.0003; Python's own formatting rounds a half to even, $0.0002)."""
+    return value.quantize(quantum, rounding=ROUND_HALF_UP)
 
 
 def money(value: Decimal | float | None) -> str:
@@ -19,9 +26,11 @@ def money(value: Decimal | float | None) -> str:
         return UNKNOWN
     value = Decimal(str(value)) if isinstance(value, float) else value
     sign, size = ("-" if value < 0 else ""), abs(value)
-    if size != 0 and size < Decimal("0.0001"):
-        return f"{sign}${Decimal(f'{size:.2g}'):f}"  # positional: never $2.0e-8
-    return f"{sign}${size:,.4f}"
+    if size != 0 and size < _FOUR_PLACES:
+        digits = half_up(size, Decimal(1).scaleb(size.adjusted() - 1))  # 2 significant digits
+        if digits < _FOUR_PLACES:  # (0.000099999 rounds up to the 4 places below)
+            return f"{sign}${digits.normalize():f}"  # positional: never $2.0e-8
+    return f"{sign}${half_up(size, _FOUR_PLACES):,.4f}"
 
 
 def money_short(value: Decimal | float | None) -> str:
@@ -30,8 +39,12 @@ def money_short(value: Decimal | float | None) -> str:
         return UNKNOWN
     value = Decimal(str(value)) if isinstance(value, float) else value
     if abs(value) >= 1:
-        return f"{'-' if value < 0 else ''}${abs(value):,.2f}"
+        return f"{'-' if value < 0 else ''}${half_up(abs(value), _TWO_PLACES):,.2f}"
     return money(value)
+
+
+_FOUR_PLACES: Final = Decimal("0.0001")
+_TWO_PLACES: Final = Decimal("0.01")
 
 
 def tokens(n: int | None) -> str:

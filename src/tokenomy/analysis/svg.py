@@ -17,6 +17,8 @@ from decimal import Decimal
 from html import escape
 from typing import Final
 
+from tokenomy.analysis.formats import half_up
+
 PALETTE: Final = (
     "#0072B2",
     "#E69F00",
@@ -59,7 +61,10 @@ def money_label(value: float) -> str:
     for size, suffix in ((1e6, "M"), (1e3, "K")):
         if value >= size:
             return f"{sign}${value / size:.3g}{suffix}"
-    return f"{sign}${value:.2f}" if value < 100 else f"{sign}${value:.0f}"
+    if not math.isfinite(value):
+        return f"{sign}${value}"
+    places = Decimal("0.01") if value < 100 else Decimal(1)
+    return f"{sign}${half_up(Decimal(repr(value)), places)}"  # a half up, as every amount shown
 
 
 def nice_step(span: float, count: int = 4) -> float:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any, Final
 
 from rich.columns import Columns
@@ -23,7 +23,16 @@ from tokenomy.analysis.attribution import UNATTRIBUTED, AttributionTable
 from tokenomy.analysis.baselines import IntentBaseline
 from tokenomy.analysis.cost_split import CostSplit
 from tokenomy.analysis.drivers import PARTS, CostDrivers, with_residue
-from tokenomy.analysis.formats import UNKNOWN, bucket_label, change, money, money_short, percent, tokens
+from tokenomy.analysis.formats import (
+    UNKNOWN,
+    bucket_label,
+    change,
+    half_up,
+    money,
+    money_short,
+    percent,
+    tokens,
+)
 from tokenomy.analysis.kpis import Kpi
 from tokenomy.analysis.overview import CHARGES
 from tokenomy.analysis.periods import Period
@@ -251,7 +260,7 @@ _SHOWN: Final = Decimal("0.0001")
 
 def _as_shown(value: Decimal) -> Decimal:
     """An amount rounded to the places it is shown at."""
-    return value.quantize(_SHOWN, rounding=ROUND_HALF_EVEN)
+    return half_up(value, _SHOWN)  # as money() shows it
 
 
 def _shown_parts(parts: Mapping[str, Decimal], change: Decimal) -> dict[str, Decimal]:
