@@ -54,9 +54,15 @@ def test_summary_values(tmp_path: Path) -> None:
     with open_store(db) as store:
         assert store.count() == 4
 
+    assert "already stored" not in " ".join(out.split())
     again = _invoke(logs, "--db", db)
     assert again.exit_code == 0
     assert (_row(again.output, "calls stored"), _row(again.output, "duplicates skipped")) == ("0", "4")
+    # "unpriced calls 0" beside 4 skipped read as if they had been priced again: the note says not
+    assert (
+        "note: 4 record(s) whose id is already stored were skipped and the stored ones kept as they are: "
+        "not replaced by the new lines, nor priced again"
+    ) in " ".join(again.output.split())
 
 
 def test_unknown_usage_is_shown_as_unknown_and_counted(tmp_path: Path) -> None:

@@ -169,7 +169,7 @@ def print_summary(summary: ImportSummary, console: Console) -> None:
     for note, paths in _grouped_notes(summary).items():
         where = paths[0] if len(paths) == 1 else f"{paths[0]} and {len(paths) - 1:,} more file(s)"
         console.print(f"note: {where}: {note}", markup=False, soft_wrap=True)
-    for usage_note in _usage_notes(summary):
+    for usage_note in (*_usage_notes(summary), *_duplicate_notes(summary)):
         console.print(f"note: {usage_note}", markup=False, soft_wrap=True)
     errors = summary.errors
     if errors:
@@ -242,6 +242,19 @@ def _usage_notes(summary: ImportSummary) -> list[str]:
     return [
         f"{summary.usage_unknown:,} call(s) did not report all of their usage: a token figure is the sum "
         'over the calls that reported it ("of N calls" when not all did), "—" where none did'
+    ]
+
+
+def _duplicate_notes(summary: ImportSummary) -> list[str]:
+    """What happened to the records skipped as duplicates: kept as stored, so the figures above (the
+    unpriced calls among them) are of the new records only."""
+    skipped = summary.duplicates + summary.charge_duplicates
+    if not skipped:
+        return []
+    return [
+        f"{skipped:,} record(s) whose id is already stored were skipped and the stored ones kept as they "
+        "are: not replaced by the new lines, nor priced again with the prices or overrides of this import "
+        "(the figures above are of the records stored now)"
     ]
 
 
