@@ -165,6 +165,19 @@ def test_a_bucketed_table_says_what_its_share_is_of(tmp_path: Path) -> None:
     assert "share: of the total" not in " ".join(out.split())
 
 
+@pytest.mark.parametrize(
+    "options", [("--compare", "previous"), ("--metrics",), ("--by", "team", "--budget-tokens", "5000")]
+)
+def test_csv_refuses_what_it_cannot_write_instead_of_dropping_it(
+    tmp_path: Path, options: tuple[str, ...]
+) -> None:
+    """--compare and the metrics were left out of the CSV without a word (exit 0)."""
+    code, out = _run("report", "--db", _hand(tmp_path), *options, "--format", "csv")
+    assert code == 2
+    assert "--format csv writes the spend table's rows only" in out
+    assert "use --format json" in out
+
+
 def test_the_default_report_names_the_charges_row_in_its_models_table(tmp_path: Path) -> None:
     code, out = _run("report", "--db", _hand(tmp_path))
     assert code == 0

@@ -146,7 +146,7 @@ def token(monkeypatch: pytest.MonkeyPatch) -> None:
         ("--by", "team", "--compare", "previous", "--since", "2026-03-05", "--until", "2026-03-09"),
         ("--compare", "2026-03-01..2026-03-04", "--since", "2026-03-05", "--format", "json"),
         ("--by", "feature", "--compare", "last-week", "--threshold", "0.1", "--format", "json"),
-        ("--compare", "previous", "--where", "team=search", "--format", "csv"),
+        ("--compare", "previous", "--where", "team=search", "--format", "json"),
         ("--compare", "previous", "--since", "2027-01-01", "--until", "2027-01-08", "--format", "json"),
         ("--metrics",),
         ("--by", "team", "--metrics", "--format", "json"),

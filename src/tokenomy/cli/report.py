@@ -168,6 +168,11 @@ def command(
         fmt=fmt,
         top=top,
     )
+    if fmt == "csv" and (compare is not None or request.analyses.any_metric):
+        raise click.UsageError(  # they were left out of the CSV without a word
+            "--format csv writes the spend table's rows only: --compare and --metrics (--budget-tokens,"
+            " --parity) have no CSV form; use --format json, or the table"
+        )
     url = collector_url(server, db)
     if url is not None:
         with CollectorClient(url, settings.server_token) as client:
