@@ -49,8 +49,21 @@ def test_the_cost_per_session_tile_leaves_out_sessions_with_no_known_cost(tmp_pa
         metric = m.cost_per_session(store).total.value
     assert values["cost_per_session"].value == metric == Decimal("0.035") / 2  # s3 is not a $0 session
     # and the tile says so, as the metric's note does (none while every session is priced)
-    assert values["cost_per_session"].note == "1 of 3 sessions unpriced, left out"
-    assert before["cost_per_session"].note is None
+    loose = "1 call(s) and 1 charge(s) with no session left out ($0.0030)"  # c5 ($0.001), g2 ($0.002)
+    assert values["cost_per_session"].note == f"1 of 3 sessions unpriced, left out; {loose}"
+    assert before["cost_per_session"].note == loose
+
+
+def test_the_cost_per_session_tile_says_it_leaves_out_charges_with_no_session(tmp_path: Path) -> None:
+    """A finance reader divided the spend by the sessions and did not get the tile's figure."""
+    from tests.analysis.builders import charge
+
+    with hand_store(tmp_path / "s.duckdb") as store:
+        before = {k.name: k for k in kpis(figures(store, Scope()))}
+        store.insert_charges([charge("loose", "1.25"), charge("held", "0.5", session_id="s1")])
+        values = {k.name: k for k in kpis(figures(store, Scope()))}
+    assert values["cost_per_session"].value == before["cost_per_session"].value + Decimal("0.5") / 2
+    assert values["cost_per_session"].note == "1 call(s) and 2 charge(s) with no session left out ($1.2530)"
 
 
 def test_kpi_reasons_say_what_is_missing_as_the_metrics_do(tmp_path: Path) -> None:

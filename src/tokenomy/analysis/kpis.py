@@ -23,6 +23,7 @@ from typing import Any, Final, Literal
 from tokenomy.analysis.attribution import AttributionTable, attribute
 from tokenomy.analysis.cost_split import ROW_SUMS, SPLIT_FLAGS, SPLIT_SUMS
 from tokenomy.analysis.dimensions import Scope, as_utc
+from tokenomy.analysis.formats import money
 from tokenomy.analysis.grouped import Facets, Selection, add, grouped_charges, grouped_spend, spend_sql
 from tokenomy.analysis.metric_rows import sum_int
 from tokenomy.analysis.metrics import (
@@ -146,7 +147,17 @@ def figures(
     sessions = session_cost_row(raw)
     total = table.total
     caveat = src.waste_caveat(scope)
-    left_out = f"{units - priced:,} of {units:,} sessions unpriced, left out" if priced < units else None
+    notes = [f"{units - priced:,} of {units:,} sessions unpriced, left out"] if priced < units else []
+    # a call or a charge with no session is no session's cost: said, since the spend tile holds it
+    loose = [
+        (total.calls - calls["calls"], "call(s)"),
+        (total.charges - int(charges["charges"] or 0), "charge(s)"),
+    ]
+    named = " and ".join(f"{count:,} {what}" for count, what in loose if count > 0)
+    if named:
+        amount = None if total.cost is None else total.cost - (raw["cost"] or Decimal(0))
+        notes.append(f"{named} with no session left out" + ("" if amount is None else f" ({money(amount)})"))
+    left_out = "; ".join(notes) or None
     return Figures(
         total.cost,
         total.calls,
