@@ -82,6 +82,9 @@ def test_otlp_protobuf_gzip_and_json_are_stored_and_readable(tmp_path: Path, pri
         answers["session"] = await call(app, "GET", "/api/v1/sessions/S1")
         answers["calls"] = await call(app, "GET", "/api/v1/calls?limit=3")
         answers["report"] = await call(app, "GET", "/api/v1/report")
+        answers["period"] = await call(
+            app, "GET", "/api/v1/report?since=2026-03-01&until=2026-03-02T06:00:00Z"
+        )
         return answers
 
     answers = run(collector(tmp_path, pricer), scenario)
@@ -99,6 +102,8 @@ def test_otlp_protobuf_gzip_and_json_are_stored_and_readable(tmp_path: Path, pri
     assert len(page["calls"]) == 3
     assert page["next_offset"] == 3
     assert answers["report"].json()["total"]["calls"] == 8
+    period = answers["period"].json()  # UTC with a Z, as every other time the API writes (was +00:00)
+    assert (period["since"], period["until"]) == ("2026-03-01", "2026-03-02T06:00:00Z")
 
 
 def test_otlp_json_with_a_bad_span_is_a_partial_success(tmp_path: Path, pricer: Pricer) -> None:

@@ -26,6 +26,7 @@ from tokenomy.analysis.overview_wire import overview_json
 from tokenomy.analysis.report import daily_totals
 from tokenomy.analysis.report_analyses import Analyses, analysis_report
 from tokenomy.analysis.report_wire import analysis_json, report_row_json, summary_json
+from tokenomy.analysis.results import jsonable
 from tokenomy.analysis.serialize import sessions_json
 from tokenomy.analysis.sessions import top_sessions
 from tokenomy.analysis.summary import summary
@@ -435,7 +436,11 @@ def _plain(row: Mapping[str, Any], *, timespec: str = "milliseconds") -> dict[st
 
 
 def _iso(value: date | datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
+    """A bound in ISO 8601: a time in UTC with a ``Z`` (as ``tokenomy report --format json`` and every
+    other time of the API: it was ``+00:00`` here), a day as itself."""
+    if value is None:
+        return None
+    return str(jsonable(value)) if isinstance(value, datetime) else value.isoformat()
 
 
 def _error(status: int, message: str) -> dict[str, Any]:
