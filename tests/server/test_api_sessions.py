@@ -153,6 +153,8 @@ def test_the_list_is_as_before(answers: dict[str, Any]) -> None:
         ("view=all", "query parameter view='all' is not one of list, top"),
         ("view=top&top=0", "query parameter top=0 must be 1 or more"),
         ("top=many", "query parameter top='many' is not a whole number"),
+        ("limit=%201", "query parameter limit=' 1' is not a whole number"),  # int() took these
+        ("offset=1_0", "query parameter offset='1_0' is not a whole number"),
         ("by=colour", "unknown dimension 'colour' in query parameter by"),
         ("where=team", "query parameter where 'team': expected dimension=value"),
         ("where=colour=red", "unknown dimension 'colour' in query parameter where"),

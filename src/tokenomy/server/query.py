@@ -186,7 +186,6 @@ def _int(query: Mapping[str, str], name: str, default: int) -> int:
     value = query.get(name)
     if value is None or value == "":
         return default
-    try:
-        return int(value)
-    except ValueError as exc:
-        raise PayloadError(400, f"query parameter {name}={value!r} is not a whole number") from exc
+    if not value.isascii() or not value.lstrip("-").isdigit():  # int() takes " 1", "1_0" and "+1" too
+        raise PayloadError(400, f"query parameter {name}={value!r} is not a whole number")
+    return int(value)
