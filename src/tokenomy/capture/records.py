@@ -135,6 +135,16 @@ def encode(records: Iterable[Record]) -> bytes:
     return ("\n".join(lines) + "\n").encode("utf-8", UNPAIRED) if lines else b""
 
 
+def unpaired(records: Iterable[Record]) -> bool:
+    """Whether some text of ``records`` holds a lone surrogate (which UTF-8 cannot hold)."""
+    try:
+        for record in records:
+            json.dumps(to_native(record), ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def clean_text(records: Iterable[Record]) -> list[Record]:
     """``records`` with every lone surrogate in their text replaced by U+FFFD, for a target that
     cannot write it (Arrow, protobuf): read back from their NDJSON (:func:`encode`)."""

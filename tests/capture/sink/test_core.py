@@ -199,21 +199,32 @@ def test_a_target_that_raises_never_reaches_the_caller_and_its_batch_is_set_asid
 
 
 class _Strict(MemoryTarget):
-    """Writes text as UTF-8, as the DuckDB (Arrow) and OTLP (protobuf) targets do."""
+    """Writes text as UTF-8, as the DuckDB (Arrow) and OTLP (protobuf) targets do: refusing a lone
+    surrogate with a UnicodeEncodeError, or (``plain``) a ValueError, as pure-Python protobuf does."""
+
+    def __init__(self, *, plain: bool = False) -> None:
+        super().__init__()
+        self.plain = plain
 
     def send(self, records: Sequence[Record]) -> None:
         for record in records:
             if isinstance(record, Charge):
-                (record.description or "").encode("utf-8")
+                try:
+                    (record.description or "").encode("utf-8")
+                except UnicodeEncodeError:
+                    if self.plain:
+                        raise ValueError(f"{record.description!r} isn't a valid unicode string") from None
+                    raise
         super().send(records)
 
 
+@pytest.mark.parametrize("plain", [False, True])
 def test_a_lone_surrogate_in_one_record_loses_nothing_and_is_not_logged(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    plain: bool, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """One description cut in the middle of an emoji made every record of its batch refused (and
     the log line held the whole batch); with the target down, the batch could not be spooled."""
-    target = _Strict()
+    target = _Strict(plain=plain)
     target.down = True
     sink = sink_with(target, tmp_path / "spool")
     cut = Charge(

@@ -42,7 +42,7 @@ from collections.abc import Callable
 from typing import Final, Protocol
 
 from tokenomy.capture.log import RateLimitedLog, brief
-from tokenomy.capture.records import AgentSpan, Record, clean_text, decode, encode
+from tokenomy.capture.records import AgentSpan, Record, clean_text, decode, encode, unpaired
 from tokenomy.capture.sink.settings import SinkSettings
 from tokenomy.capture.sink.spool import Claim, Spool
 from tokenomy.capture.sink.stats import Counters, SinkStats
@@ -271,7 +271,12 @@ class Sink(ShutdownTakeover):
 
     def _run(self) -> None:
         while True:
-            self._wake.wait(self._wait_time())
+            try:
+                wait = self._wait_time()
+            except Exception as exc:  # (it reads the spool folder) the thread must never die
+                self._problem("cycle", f"tokenomy capture: unexpected error in the sink ({brief(exc)})")
+                wait = self.settings.flush_interval
+            self._wake.wait(wait)
             self._wake.clear()
             stopping = self._stopping
             try:
@@ -417,7 +422,9 @@ class Sink(ShutdownTakeover):
         try:
             try:
                 self.target.send(records)
-            except UnicodeEncodeError:  # a lone surrogate in some text: sent once more, replaced
+            except ValueError:  # a lone surrogate in some text (UnicodeEncodeError; pure-Python
+                if not unpaired(records):  # protobuf raises a ValueError): sent once more, replaced
+                    raise
                 refused = records = clean_text(records)
                 self.target.send(records)
         except PartlyRefusedError as exc:

@@ -3,16 +3,18 @@
 A spool is a folder of NDJSON files, one per batch, named ``<time ns>-<pid>-<seq>.ndjson`` so
 that sorting the names gives the order they were written in. Each file is written to a hidden
 temporary name, fsync'd and renamed into place, so a reader never sees half a batch (a crash
-leaves at most a temporary file, removed later). Before replaying a file a process *claims* it
-by renaming it to ``<name>.claimed-<pid>-<start>``: a rename is atomic, so two processes sharing
-the folder (a parent and its forked child, several workers) never send the same file twice.
-``<start>`` is when the process started (Linux: in clock ticks since boot, from ``/proc``; absent
-elsewhere), so a claim outlives neither its process nor a new process given the same pid (a
-container's first process is pid 1 in every run). A claim whose process is gone is handed back
-whenever a process next claims, and counts as waiting meanwhile (:meth:`Spool.pending`), so a
-long-lived process replays what a killed worker had claimed, and its flush does not say all was
-delivered before that. A file that cannot be read as records is renamed ``<name>.bad`` and left
-for a person to look at.
+leaves at most a temporary file, removed later). Before replaying a file a process *claims* it: it
+opens the file, takes an exclusive ``flock`` on it and renames it to ``<name>.claimed-<pid>``,
+holding the lock until the file is done with. A rename is atomic and the lock is taken first, so
+two processes sharing the folder (a parent and its forked child, several workers, containers on
+one host) never send the same file twice. The kernel lets go of a lock when its process ends
+however it ends, so a claim whose lock can be taken is one whose process is gone (killed in the
+middle of a replay): it is handed back whenever a process next claims, and counts as waiting
+meanwhile (:meth:`Spool.pending`), so a flush does not say all was delivered before it is. A pid
+alone cannot tell that: it is given to a new process (a container's first process is pid 1 in
+every run), and means nothing in another pid namespace. Where there is no ``flock`` (Windows), a
+claim whose pid no process has is handed back. A file that cannot be read as records is renamed
+``<name>.bad`` and left for a person to look at.
 
 The spool never grows past ``max_bytes``: :meth:`Spool.write` refuses a batch that would not fit.
 
@@ -30,9 +32,18 @@ import itertools
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Final
+
+_flock: Callable[[int, int], None] | None
+try:
+    import fcntl
+
+    _flock, _EXCLUSIVE = fcntl.flock, fcntl.LOCK_EX | fcntl.LOCK_NB
+except ImportError:  # Windows: claims are judged by their pid
+    _flock, _EXCLUSIVE = None, 0
 
 SUFFIX: Final = ".ndjson"
 _CLAIM: Final = ".claimed-"
@@ -43,10 +54,12 @@ FILE_MODE: Final = 0o600
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """A spool file this process has claimed for replay."""
+    """A spool file this process has claimed for replay, and the descriptor holding its lock (-1:
+    none, where there is no ``flock``)."""
 
     path: Path
     original: Path
+    lock: int = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,10 +84,18 @@ class Spool:
         self._seq = itertools.count()
         self._lock = threading.Lock()
         self._recovered = False
+        self._held: set[int] = set()  # the descriptors holding this process's claim locks
 
     def after_fork(self) -> None:
-        """Start fresh in a forked child (the parent's lock may have been held when it forked)."""
+        """Start fresh in a forked child (the parent's lock may have been held when it forked), closing
+        the child's copies of the parent's claim locks: a lock lasts while any copy is open, so a
+        child that outlived its parent would keep the parent's claims from ever being handed back
+        (closing a copy does not release the parent's lock)."""
         self._lock = threading.Lock()
+        held, self._held = self._held, set()
+        for fd in held:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     def usage(self) -> SpoolUsage:
         """Files and bytes in the spool now (all processes' files)."""
@@ -88,7 +109,7 @@ class Spool:
     def pending(self) -> bool:
         """True when batch files wait to be replayed: unclaimed ones, or claimed by a process that is
         gone (handed back by the next :meth:`claim`)."""
-        return any(e.name.endswith(SUFFIX) or _orphaned(e.name) for e in self._entries())
+        return any(e.name.endswith(SUFFIX) or _orphaned(e) for e in self._entries())
 
     def write(self, data: bytes) -> bool:
         """Store one batch durably; False (and nothing written) when it would pass the cap.
@@ -128,20 +149,24 @@ class Spool:
     def claim(self) -> Claim | None:
         """Claim the oldest unclaimed batch file, or None when there is none."""
         with self._lock:
-            if not self._recovered:
-                self._recover()
-            else:
-                self._hand_back()
-            names = sorted(e.name for e in self._entries() if e.name.endswith(SUFFIX))
-            owner = _owner(os.getpid())
+            entries = self._entries()
+            if self._recover(entries, first=not self._recovered):
+                entries = self._entries()  # (files were handed back)
+            names = sorted(e.name for e in entries if e.name.endswith(SUFFIX))
             for name in names:
                 original = self.directory / name
-                claimed = self.directory / f"{name}{_CLAIM}{owner}"
+                claimed = self.directory / f"{name}{_CLAIM}{os.getpid()}"
+                lock = _locked(original)
+                if lock is None:  # claimed (or being claimed) by another process, or gone
+                    continue
                 try:
                     os.rename(original, claimed)
                 except FileNotFoundError:  # another process claimed it first
+                    _let_go(lock)
                     continue
-                return Claim(claimed, original)
+                if lock >= 0:
+                    self._held.add(lock)
+                return Claim(claimed, original, lock)
             return None
 
     def read(self, claim: Claim) -> bytes:
@@ -152,17 +177,26 @@ class Spool:
         """Remove a claimed file whose batch the target took."""
         with contextlib.suppress(FileNotFoundError):
             claim.path.unlink()
+        self._let_go(claim)
 
     def release(self, claim: Claim) -> None:
         """Hand a claimed file back (the target failed; it is replayed later)."""
         with contextlib.suppress(FileNotFoundError):
             os.rename(claim.path, claim.original)
+        self._let_go(claim)
+
+    def _let_go(self, claim: Claim) -> None:
+        """Release a claim's lock, once its file is renamed or removed."""
+        if claim.lock in self._held:
+            self._held.discard(claim.lock)
+            _let_go(claim.lock)
 
     def quarantine(self, claim: Claim) -> Path:
         """Set aside a file that cannot be read as records (``<name>.bad``); returns its new path."""
         bad = claim.original.with_name(claim.original.name + BAD)
         with contextlib.suppress(FileNotFoundError):
             os.rename(claim.path, bad)
+        self._let_go(claim)
         return bad
 
     def _make_directory(self) -> None:
@@ -181,30 +215,28 @@ class Spool:
         except FileNotFoundError:
             return []
 
-    def _hand_back(self) -> None:
-        """Hand back the files claimed by processes that are gone."""
-        for entry in self._entries():
-            if _orphaned(entry.name):
-                with contextlib.suppress(FileNotFoundError):  # another process handed it back first
-                    os.rename(entry.path, self.directory / entry.name.rpartition(_CLAIM)[0])
-
-    def _recover(self) -> None:
-        """Once a spool: the spool's files left open by an earlier version made owner-only, claims
-        of processes that are gone handed back, their half-written temporaries removed."""
+    def _recover(self, entries: list[os.DirEntry[str]], *, first: bool) -> bool:
+        """Hand back the files claimed by processes that are gone; True when there were any. The
+        first time, also make the spool's files an earlier version left open owner-only and remove
+        the half-written temporaries of processes that are gone."""
         self._recovered = True
-        for entry in self._entries():
+        handed = False
+        for entry in entries:
             name = entry.name
-            with contextlib.suppress(OSError):  # gone meanwhile, or another user's file
-                if _is_own(name) and entry.is_file(follow_symlinks=False) and entry.stat().st_mode & 0o077:
-                    os.chmod(entry.path, FILE_MODE)  # left open by an earlier version
-            if _orphaned(name):
-                with contextlib.suppress(FileNotFoundError):
+            if first and _is_own(name):
+                with contextlib.suppress(OSError):  # gone meanwhile, or another user's file
+                    if entry.is_file(follow_symlinks=False) and entry.stat().st_mode & 0o077:
+                        os.chmod(entry.path, FILE_MODE)  # left open by an earlier version
+            if _orphaned(entry):
+                with contextlib.suppress(FileNotFoundError):  # another process handed it back first
                     os.rename(entry.path, self.directory / name.rpartition(_CLAIM)[0])
-            elif name.startswith(".") and name.endswith(".tmp"):
+                    handed = True
+            elif first and name.startswith(".") and name.endswith(".tmp"):
                 pid = name[1:].split("-")[1] if name.count("-") >= 2 else ""
                 if pid.isdigit() and not _alive(int(pid)):
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(entry.path)
+        return handed
 
 
 def _create_private(path: Path) -> BinaryIO:
@@ -235,51 +267,56 @@ def _size(entry: os.DirEntry[str]) -> int:
         return 0
 
 
-def _started(pid: int) -> str | None:
-    """When process ``pid`` started, in clock ticks since boot (``/proc/<pid>/stat``'s 22nd field);
-    None where that cannot be read (no such process, or no ``/proc``)."""
+def _locked(path: Path) -> int | None:
+    """A descriptor of ``path`` holding an exclusive ``flock`` on it; None when another process holds
+    one (or the file is gone); -1 where there is no ``flock`` (nothing is held)."""
+    if _flock is None:
+        return -1 if path.exists() else None
     try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            text = handle.read()
+        fd = os.open(path, os.O_RDONLY)
     except OSError:
         return None
-    fields = text[text.rfind(b")") + 2 :].split()  # after the name, which may hold spaces and ")"
-    return fields[19].decode("ascii") if len(fields) > 19 and fields[19].isdigit() else None
+    try:
+        _flock(fd, _EXCLUSIVE)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
 
 
-def _owner(pid: int) -> str:
-    """What a claim is named after: the pid and, where it can be read, when the process started."""
-    start = _started(pid)
-    return f"{pid}" if start is None else f"{pid}-{start}"
+def _let_go(fd: int) -> None:
+    """Close a lock's descriptor (which releases it), if there is one."""
+    if fd >= 0:
+        with contextlib.suppress(OSError):
+            os.close(fd)
 
 
-def _orphaned(name: str) -> bool:
-    """True for a claim whose process is gone: no process has its pid, or the one that has it now
-    started at another time than the claim says (the pid was given to a new process). A claim
-    named by the pid alone (an earlier version's, or made where start times cannot be read) is
-    this process's own only where start times cannot be read: this process names its claims with
-    one where it can."""
+def _orphaned(entry: os.DirEntry[str]) -> bool:
+    """True for a claim whose process is gone: nobody holds its lock (where there is no ``flock``,
+    no process has its pid)."""
+    name = entry.name
     if _CLAIM not in name or name.endswith(BAD):
         return False
-    pid_text, _, start = name.rpartition(_CLAIM)[2].partition("-")
-    if not pid_text.isdigit() or (start and not start.isdigit()):
-        return False  # not a name the spool gives: left alone
-    pid = int(pid_text)
-    if start:
-        now = _started(pid)
-        return not _alive(pid) if now is None and not Path("/proc/self/stat").exists() else now != start
-    if pid == os.getpid():
-        return _started(pid) is not None
-    return not _alive(pid)
+    if _flock is None:
+        pid = name.rpartition(_CLAIM)[2]
+        return pid.isdigit() and not _alive(int(pid))
+    fd = _locked(Path(entry.path))
+    if fd is None:
+        return False  # held: its process is alive (or the file is gone)
+    _let_go(fd)
+    return True
 
 
 def _alive(pid: int) -> bool:
+    """Whether a process has ``pid`` (a pid out of range has none)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
+    except (OverflowError, ValueError, OSError):  # not a pid this system can have
+        return False
     return True
 
 
