@@ -135,6 +135,7 @@ def test_more_tokens_than_one_call_holds_are_refused_by_name(change: dict[str, o
         ("NaN", "not a decimal number: 'NaN'"),
         ("1_0", "not a decimal number: '1_0'"),
         (" 1", "not a decimal number: ' 1'"),
+        ("\u0661\u0660", "not a decimal number: '\u0661\u0660'"),  # Arabic-Indic digits: 10 to Decimal()
     ],
 )
 def test_a_cost_the_store_cannot_hold_names_its_field(total: str, why: str) -> None:

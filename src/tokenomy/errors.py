@@ -114,7 +114,8 @@ class PayloadError(TokenomyError):
 class SinkError(TokenomyError):
     """The capture sink's target did not take a batch. The sink keeps it (spool) and counts it.
 
-    ``retryable`` is False when the target refused the batch itself (a 4xx other than 408/429),
+    ``retryable`` is False when the target refused the batch itself (a 4xx other than 401, 404,
+    408 and 429),
     so sending it again cannot succeed.
     """
 

@@ -119,7 +119,7 @@ def opt_bool(obj: Mapping[str, Any], name: str, *, where: str | None = None) -> 
     raise FieldError(field_path(where, name), f"expected true or false, got {value!r}")
 
 
-_DECIMAL: Final = re.compile(r"-?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?")
+_DECIMAL: Final = re.compile(r"-?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?")
 """A decimal string an amount may be written as (a sign only to be refused as negative, by name)."""
 
 

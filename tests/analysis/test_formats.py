@@ -51,3 +51,12 @@ def test_a_half_is_shown_rounded_away_from_zero_as_prices_are() -> None:
     assert money_short(Decimal("1.005")) == "$1.01"
     assert money_label(0.125) == "$0.13"
     assert money_label(150.5) == "$151"
+
+
+def test_the_largest_amounts_are_shown_and_a_label_rounded_to_100_drops_its_cents() -> None:
+    from tokenomy.analysis.svg import money_label
+
+    # the store holds amounts below 10**26: quantizing them ran out of the default 28 digits
+    assert money(Decimal("1e25")) == "$10,000,000,000,000,000,000,000,000.0000"
+    assert money_short(Decimal("99999999999999999999999999.5")) == "$99,999,999,999,999,999,999,999,999.50"
+    assert (money_label(99.995), money_label(99.994)) == ("$100", "$99.99")

@@ -67,6 +67,22 @@ def test_the_cost_per_session_tile_says_it_leaves_out_charges_with_no_session(tm
     assert values["cost_per_session"].note == "1 call(s) and 2 charge(s) with no session left out ($1.2530)"
 
 
+def test_unpriced_spend_with_no_session_is_never_shown_as_0(tmp_path: Path) -> None:
+    from tests.analysis.builders import call, cost, usage
+
+    loose = call("c7", usage=usage(100, 0, 0, 0, 10, 0), cost=cost(None))  # no session, unpriced
+    with hand_store(tmp_path / "s.duckdb") as store:
+        store.insert_calls([loose])
+        values = {k.name: k for k in kpis(figures(store, Scope()))}
+    assert values["cost_per_session"].note == (
+        "2 call(s) and 1 charge(s) with no session left out ($0.0030, 1 unpriced call(s) not in it)"
+    )
+    with open_store(tmp_path / "t.duckdb") as store:
+        store.insert_calls([call("s", session_id="s1", cost=cost("0.01")), loose])
+        alone = {k.name: k for k in kpis(figures(store, Scope()))}
+    assert alone["cost_per_session"].note == "1 call(s) with no session left out (cost unknown)"  # not $0
+
+
 def test_kpi_reasons_say_what_is_missing_as_the_metrics_do(tmp_path: Path) -> None:
     from tests.analysis.builders import call, charge, usage
     from tokenomy.schema import Status

@@ -60,8 +60,8 @@ def test_summary_values(tmp_path: Path) -> None:
     assert (_row(again.output, "calls stored"), _row(again.output, "duplicates skipped")) == ("0", "4")
     # "unpriced calls 0" beside 4 skipped read as if they had been priced again: the note says not
     assert (
-        "note: 4 record(s) whose id is already stored were skipped and the stored ones kept as they are: "
-        "not replaced by the new lines, nor priced again"
+        "note: 4 record(s) were skipped as duplicates (their id stored already, or repeated in these files): "
+        "the first record of each id is kept as it was stored, not replaced by a later line nor priced again"
     ) in " ".join(again.output.split())
 
 

@@ -155,6 +155,8 @@ def test_the_list_is_as_before(answers: dict[str, Any]) -> None:
         ("top=many", "query parameter top='many' is not a whole number"),
         ("limit=%201", "query parameter limit=' 1' is not a whole number"),  # int() took these
         ("offset=1_0", "query parameter offset='1_0' is not a whole number"),
+        ("limit=--1", "query parameter limit='--1' is not a whole number"),  # a 500 before
+        ("offset=%D9%A1", "query parameter offset='\u0661' is not a whole number"),  # an Arabic-Indic 1
         ("by=colour", "unknown dimension 'colour' in query parameter by"),
         ("where=team", "query parameter where 'team': expected dimension=value"),
         ("where=colour=red", "unknown dimension 'colour' in query parameter where"),

@@ -6,7 +6,7 @@ A value that is not known is shown as :data:`UNKNOWN` ("—"), never as 0 or $0.
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Final
 
 UNKNOWN: Final = "—"
@@ -17,7 +17,9 @@ def half_up(value: Decimal, quantum: Decimal) -> Decimal:
     """``value`` rounded to ``quantum``'s places, a half away from zero: the rule prices are rounded
     by (docs/pricing.md) and the one a finance reader checks a shown amount against ($0.00025 is
     shown as $0.0003; Python's own formatting rounds a half to even, $0.0002)."""
-    return value.quantize(quantum, rounding=ROUND_HALF_UP)
+    with localcontext() as context:  # room for the largest amount stored (below 10**26) at 12 places
+        context.prec = 60
+        return value.quantize(quantum, rounding=ROUND_HALF_UP)
 
 
 def money(value: Decimal | float | None) -> str:

@@ -149,14 +149,17 @@ def figures(
     caveat = src.waste_caveat(scope)
     notes = [f"{units - priced:,} of {units:,} sessions unpriced, left out"] if priced < units else []
     # a call or a charge with no session is no session's cost: said, since the spend tile holds it
-    loose = [
-        (total.calls - calls["calls"], "call(s)"),
-        (total.charges - int(charges["charges"] or 0), "charge(s)"),
-    ]
+    loose_calls, loose_charges = total.calls - calls["calls"], total.charges - int(charges["charges"] or 0)
+    loose = [(loose_calls, "call(s)"), (loose_charges, "charge(s)")]
     named = " and ".join(f"{count:,} {what}" for count, what in loose if count > 0)
     if named:
-        amount = None if total.cost is None else total.cost - (raw["cost"] or Decimal(0))
-        notes.append(f"{named} with no session left out" + ("" if amount is None else f" ({money(amount)})"))
+        unpriced = total.unpriced - (calls["calls"] - calls["known"])  # of the calls with no session
+        if unpriced >= loose_calls and not loose_charges:  # nothing of it is priced: unknown, never $0
+            cost = "cost unknown"
+        else:
+            cost = money((total.cost or Decimal(0)) - (raw["cost"] or Decimal(0)))
+            cost += f", {unpriced:,} unpriced call(s) not in it" if unpriced > 0 else ""
+        notes.append(f"{named} with no session left out ({cost})")
     left_out = "; ".join(notes) or None
     return Figures(
         total.cost,

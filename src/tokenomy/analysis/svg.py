@@ -63,8 +63,8 @@ def money_label(value: float) -> str:
             return f"{sign}${value / size:.3g}{suffix}"
     if not math.isfinite(value):
         return f"{sign}${value}"
-    places = Decimal("0.01") if value < 100 else Decimal(1)
-    return f"{sign}${half_up(Decimal(repr(value)), places)}"  # a half up, as every amount shown
+    cents = half_up(Decimal(repr(value)), Decimal("0.01"))  # a half up, as every amount shown
+    return f"{sign}${cents}" if cents < 100 else f"{sign}${half_up(cents, Decimal(1))}"
 
 
 def nice_step(span: float, count: int = 4) -> float:

@@ -87,7 +87,7 @@ def attribution_table(table: AttributionTable, title: str | None = None) -> Tabl
             + (f" per {table.bucket}" if table.bucket else "")
         )
     caption = None
-    if table.bucket:  # each share is of the whole table's spend: one month's do not add up to 100%
+    if table.bucket and table.by:  # each share is of the whole table's spend: a month's rows add to less
         caption = f"share: of the total over every {table.bucket} shown, not of its own {table.bucket}'s"
     out = Table(title=title, show_footer=True, caption=caption)
     total = table.total

@@ -252,9 +252,9 @@ def _duplicate_notes(summary: ImportSummary) -> list[str]:
     if not skipped:
         return []
     return [
-        f"{skipped:,} record(s) whose id is already stored were skipped and the stored ones kept as they "
-        "are: not replaced by the new lines, nor priced again with the prices or overrides of this import "
-        "(the figures above are of the records stored now)"
+        f"{skipped:,} record(s) were skipped as duplicates (their id stored already, or repeated in these "
+        "files): the first record of each id is kept as it was stored, not replaced by a later line nor "
+        "priced again with the prices or overrides of a later import"
     ]
 
 

@@ -4,6 +4,7 @@ are in :mod:`tokenomy.server.api`."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Final
@@ -182,10 +183,14 @@ def page_of(query: Mapping[str, str]) -> tuple[int, int]:
     return limit, offset
 
 
+_WHOLE: Final = re.compile(r"-?[0-9]{1,40}")
+"""A whole-number query parameter: ASCII digits (40 at most: past any bound a parameter has)."""
+
+
 def _int(query: Mapping[str, str], name: str, default: int) -> int:
     value = query.get(name)
     if value is None or value == "":
         return default
-    if not value.isascii() or not value.lstrip("-").isdigit():  # int() takes " 1", "1_0" and "+1" too
+    if not _WHOLE.fullmatch(value):  # int() takes " 1", "1_0" and "+1" too
         raise PayloadError(400, f"query parameter {name}={value!r} is not a whole number")
     return int(value)

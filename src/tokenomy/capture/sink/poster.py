@@ -1,9 +1,11 @@
 """POSTs to a collector over HTTP/1.1 with keep-alive, from the sink's thread (standard library only).
 
 Success is a 2xx answer. A connection error, a timeout, 408, 429 or a 5xx is worth retrying, and so
-are 401 and 403 (the token is missing or wrong: fixed by the operator, a rotated token say) and 404
-(no such path: a proxy in front of the collector mid-deploy, or a wrong URL): the batch is not what
-was refused, and setting it aside would lose it for good once the setting is fixed. Any other status
+are 401 (the token is missing or wrong: fixed by the operator, a rotated token say) and 404 (no
+such path: a proxy in front of the collector mid-deploy, or a wrong URL): the batch is not what was
+refused, and setting it aside would lose it for good once the setting is fixed. A 403 stays a
+refusal: a firewall in front of a collector answers it for one payload (a prompt it takes for an
+attack), and retrying that batch would hold every later one behind it. Any other status
 means the collector refused the payload itself; 413 (the body is over the collector's size limit)
 raises :class:`TooLargeError`, so that the target can send the batch again in smaller parts. A
 request sent on a kept-alive connection that the server had already closed is retried once on a
@@ -18,8 +20,8 @@ from urllib.parse import urlsplit
 
 from tokenomy.errors import ConfigError, SinkError
 
-_RETRYABLE: Final = frozenset({401, 403, 404, 408, 429})
-_REFUSED_TOKEN: Final = frozenset({401, 403})
+_RETRYABLE: Final = frozenset({401, 404, 408, 429})
+_REFUSED_TOKEN: Final = 401
 _TOO_LARGE: Final = 413
 _SNIPPET: Final = 200
 
@@ -94,8 +96,8 @@ class Poster:
         retryable = answer.status in _RETRYABLE or answer.status >= 500
         snippet = data[:_SNIPPET].decode("utf-8", "replace")
         message = f"{self.description}{path} answered {answer.status}: {snippet}"
-        if answer.status in _REFUSED_TOKEN:
-            message += " (its token: TOKENOMY_SERVER_TOKEN, the one the collector was started with)"
+        if answer.status == _REFUSED_TOKEN:
+            message += " (the token sent: TOKENOMY_SERVER_TOKEN for tokenomy serve)"
         if answer.status == _TOO_LARGE:
             raise TooLargeError(message)
         raise SinkError(message, retryable=retryable)
