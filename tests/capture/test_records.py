@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from decimal import Decimal
 
@@ -61,3 +62,7 @@ def test_a_lone_surrogate_is_written_as_the_replacement_character() -> None:
     assert isinstance(clean, Charge)
     assert (clean.id, clean.description, clean.amount) == ("c\ufffd", "x\ufffdy", Decimal("0.01"))
     assert clean_text([full_call()]) == [full_call()]  # text UTF-8 holds is left as it is
+    split = dataclasses.replace(charge, description="a\ud83d\ude00b\udc00\ud83d")  # a pair, then two lone
+    (joined,) = clean_text([split])
+    assert isinstance(joined, Charge)
+    assert joined.description == "a\U0001f600b\ufffd\ufffd"

@@ -111,13 +111,23 @@ def _agent_span(obj: dict[str, Any]) -> AgentSpan:
 
 
 def _unpaired(error: UnicodeError) -> tuple[bytes, int]:
-    """The codec error handler :data:`UNPAIRED` names: each character UTF-8 cannot hold (a lone
-    UTF-16 surrogate, as text cut in the middle of an emoji or decoded with ``surrogateescape``
-    holds) written as U+FFFD, the replacement character (as its UTF-8 bytes: the UTF-8 encoder
-    takes only ASCII text from a handler)."""
+    """The codec error handler :data:`UNPAIRED` names, for a run of UTF-16 surrogates UTF-8 cannot
+    hold: a high and a low one in a row (text read as UTF-16 code units) written as the character
+    they make, a lone one (text cut in the middle of an emoji, or decoded with ``surrogateescape``)
+    as U+FFFD, the replacement character. Given as UTF-8 bytes: the UTF-8 encoder takes only ASCII
+    text from a handler."""
     if not isinstance(error, UnicodeEncodeError):
         raise error
-    return REPLACEMENT * (error.end - error.start), error.end
+    run, out, at = error.object[error.start : error.end], bytearray(), 0
+    while at < len(run):
+        pair = run[at : at + 2]
+        if len(pair) == 2 and "\ud800" <= pair[0] <= "\udbff" and "\udc00" <= pair[1] <= "\udfff":
+            out += pair.encode("utf-16-le", "surrogatepass").decode("utf-16-le").encode("utf-8")
+            at += 2
+        else:
+            out += REPLACEMENT
+            at += 1
+    return bytes(out), error.end
 
 
 REPLACEMENT: Final = "\ufffd".encode()
