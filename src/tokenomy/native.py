@@ -346,6 +346,9 @@ def call_from_native(obj: Mapping[str, Any]) -> Call:
     values.update({name: opt_tokens(obj, name, None) for name in TOKEN_FIELDS})
     values.update({name: opt_float(obj, name) for name in FLOAT_FIELDS})
     values["started_at"], values["ended_at"] = opt_time(obj, "started_at"), opt_time(obj, "ended_at")
+    started, ended = values["started_at"], values["ended_at"]
+    if started is not None and ended is not None and ended < started:  # latency and sessions go wrong
+        raise FieldError("ended_at", f"{format_time(ended)} is before started_at ({format_time(started)})")
     values["operation"] = opt_str(obj, "operation") or "chat"
     values["streamed"], values["batch"] = opt_bool(obj, "streamed"), bool(opt_bool(obj, "batch"))
     values["status"] = enum_value(Status, or_default(obj.get("status"), "ok"), "status")

@@ -231,6 +231,26 @@ def test_filler_beyond_the_visible_output_is_rejected_on_both_paths(
     assert set(calls(store)) == {"f-2"}
 
 
+def test_a_call_that_ends_before_it_starts_is_rejected_on_both_paths(
+    store: DuckDBStore, pricer: Pricer, tmp_path: Path
+) -> None:
+    """Accepted before: its latency came out negative, and its session's last time before its first."""
+    start = "2026-01-01T00:00:01.000Z"
+    lines = [
+        samples.native_call("backwards", started_at=start, ended_at="2026-01-01T00:00:00.999999Z"),
+        samples.native_call("same", started_at=start, ended_at="2026-01-01T00:00:01Z"),
+        samples.native_call("later", started_at=start, ended_at="2026-01-01T00:00:01.000001Z"),
+    ]
+    for name, extra in (("fast.jsonl", []), ("slow.jsonl", [OUTCOME])):
+        summary = run(store, pricer, write_lines(tmp_path / name, [*lines, *extra]))
+        [error] = summary.files[0].errors
+        assert (error.field, error.record) == ("ended_at", 1), name
+        assert "2026-01-01T00:00:00.999Z is before started_at (2026-01-01T00:00:01.000Z)" in str(error)
+    assert set(calls(store)) == {"same", "later"}
+    fine = write_lines(tmp_path / "fine.jsonl", lines[1:])
+    assert store.import_native_jsonl(fine, pricer=pricer).fast_path is True  # the check vouches for these
+
+
 def test_an_outcome_without_a_target_is_not_claimed(tmp_path: Path) -> None:
     path = write_lines(tmp_path / "o.jsonl", [{"type": "outcome", "id": "x", "at": "2026-01-01T00:00:00Z"}])
     assert NativeImporter().sniff(Source(path).sample()) == 0.0
