@@ -286,6 +286,20 @@ def test_several_answers_are_reserved_and_each_gets_its_share_of_max_tokens() ->
     assert ticket.changes == {"max_tokens": (2_000 - counted) // 4}  # four answers fit what is left
 
 
+def test_every_form_of_n_a_lax_server_reads_is_reserved_and_sent_as_that_number() -> None:
+    """pydantic's lax mode reads "+8", "8.0" and "8_0" (80) too: reserved as one answer, one request
+    spent twice to eighty times its reservation."""
+    chat = API_FIELDS["chat"]
+    forms = ["+8", "8.0", "8.", "8_0", " 8 ", "-1", "8.5", "_8", "8__0", "eight"]
+    assert [choices({"n": n}, chat) for n in forms] == [8, 8, 8, 80, 8, 1, 1, 1, 1, 1]
+    guard = BudgetGuard([policy(limit_tokens=40_000)], alerter=Alerter(quiet=True))
+    body = {"model": "gpt-4o-mini", "messages": HELLO, "max_tokens": 1_000, "n": "8_0"}
+    ticket = SdkBudget(guard).admit(AdmitRequest("openai", "chat", body, [], Attribution(), None))
+    assert isinstance(ticket, SdkTicket)
+    counted = input_tokens(body, [], "gpt-4o-mini")
+    assert ticket.changes == {"max_tokens": (40_000 - counted) // 80}  # eighty answers fit; n goes as given
+
+
 def test_each_prompt_of_a_legacy_completion_is_reserved_its_answers() -> None:
     """A list of 20 prompts is answered 20 times (each n times): one answer's reservation let a team
     spend four times its hard budget in one request. A list of token ids is one prompt."""
@@ -333,6 +347,14 @@ def test_a_request_that_may_think_unseen_is_told_by_its_model_or_its_asking() ->
     unseen: list[dict[str, Any]] = [
         {"model": "o3-mini"},
         {"model": "gpt-5.1"},
+        # named through a router or as a fine-tune, or reasoning by default with no field asking:
+        # a cut stream of these was charged a dozen tokens while billed thousands
+        {"model": "openai/o3-mini"},
+        {"model": "ft:o4-mini-2025-04-16:acme::abc123"},
+        {"model": "models/gemini-2.5-pro"},
+        {"model": "gemini-2.5-flash"},
+        {"model": "grok-3-mini"},
+        {"model": "deepseek-reasoner"},
         {"model": "gpt-4o", "reasoning_effort": "low"},
         {"model": "gpt-4o", "reasoning": {"effort": "high"}},
         {"model": "claude-sonnet-4-5", "thinking": {"type": "enabled", "budget_tokens": 2048}},
@@ -340,11 +362,14 @@ def test_a_request_that_may_think_unseen_is_told_by_its_model_or_its_asking() ->
     ]
     seen: list[dict[str, Any]] = [
         {"model": "gpt-4o"},
+        {"model": "openai/gpt-4o-mini"},
+        {"model": "gemini-2.0-flash"},
+        {"model": "deepseek-chat"},
         {"model": "claude-haiku-4-5", "thinking": {"type": "disabled"}},
         {},
     ]
-    assert [thinks_unseen(b) for b in unseen] == [True] * 6
-    assert [thinks_unseen(b) for b in seen] == [False] * 3
+    assert [thinks_unseen(b) for b in unseen] == [True] * len(unseen)
+    assert [thinks_unseen(b) for b in seen] == [False] * len(seen)
 
 
 def test_a_thinking_budget_follows_max_tokens_down_or_is_turned_off_below_anthropics_least() -> None:

@@ -279,9 +279,15 @@ def whole(value: Any) -> int | None:
         return value
     if type(value) is float and value.is_integer():
         return int(value)
-    if type(value) is str and value.strip().isdigit() and value.strip().isascii():
-        return int(value)
+    if type(value) is str and (found := _LAX_WHOLE.fullmatch(value.strip())):
+        return int(found.group(1).replace("_", ""))
     return None
+
+
+_LAX_WHOLE: Final = re.compile(r"([+-]?[0-9]+(?:_[0-9]+)*)(?:\.0*)?")
+"""A whole number as text as pydantic reads one in lax mode: a sign, ``_`` between digits, a fraction
+of zeros (``"+8"``, ``"8_0"``, ``"8.0"``); reading only plain digits let a server write 80 answers
+for a request reserved as one."""
 
 
 def changes(body: Mapping[str, Any], fields: BodyFields, admitted: Reservation | Downgrade) -> dict[str, Any]:
@@ -323,16 +329,46 @@ def changes(body: Mapping[str, Any], fields: BodyFields, admitted: Reservation |
 _NEW_LIMIT_ONLY: Final = ("o1", "o3", "o4", "gpt-5", "codex-")
 """OpenAI models whose chat API refuses ``max_tokens`` (reasoning models: only ``max_completion_tokens``)."""
 
+_THINKS_BY_DEFAULT: Final = (
+    *_NEW_LIMIT_ONLY,
+    "gemini-2.5",
+    "gemini-3",
+    "grok-3-mini",
+    "grok-4",
+    "deepseek-reasoner",
+    "deepseek-r1",
+    "qwq",
+    "magistral",
+)
+"""Models that reason before answering with no field asking them to (the families' name starts)."""
+
+
+def base_model(model: str) -> str:
+    """A model's own name, lower case, without what routes it: a router's or a cloud's prefix
+    (``openai/o3-mini``, ``models/gemini-2.5-pro``) and OpenAI's fine-tune wrapping
+    (``ft:o4-mini-2025-04-16:org::id``)."""
+    name = model.strip().lower().rpartition("/")[2]
+    return name[3:] if name.startswith("ft:") else name
+
+
+def _openai_reasoning(model: str) -> bool:
+    """An OpenAI reasoning model, a fine-tune of one included (its API refuses ``max_tokens``); not
+    one named through a router, which takes ``max_tokens``."""
+    name = model.strip().lower()
+    return (name[3:] if name.startswith("ft:") else name).startswith(_NEW_LIMIT_ONLY)
+
 
 def thinks_unseen(body: Mapping[str, Any]) -> bool:
     """True when a request's model may think before its first visible token, unseen in its stream:
-    an OpenAI reasoning model, a reasoning effort asked for, or Anthropic's extended thinking on.
-    A stream of such a request cut before its usage says nothing of what it billed."""
+    a model that reasons by default (OpenAI's reasoning models, Gemini 2.5, Grok's, DeepSeek's
+    reasoner, ...; named through a router or as a fine-tune too), a reasoning effort asked for, or
+    Anthropic's extended thinking on. A stream of such a request cut before its usage says nothing
+    of what it billed."""
     model = body.get("model")
     effort = body.get("reasoning")
     thinking = body.get("thinking")
     return (
-        (isinstance(model, str) and model.lower().startswith(_NEW_LIMIT_ONLY))
+        (isinstance(model, str) and base_model(model).startswith(_THINKS_BY_DEFAULT))
         or body.get("reasoning_effort") is not None
         or (isinstance(effort, Mapping) and effort.get("effort") is not None)
         or (isinstance(thinking, Mapping) and thinking.get("type") not in (None, "disabled"))
@@ -381,7 +417,7 @@ def _default_field(fields: BodyFields, model: str | None) -> tuple[str, ...]:
     """The field a limit goes in when the body set none: the surface's usual one (chat's
     ``max_tokens``, which OpenAI-compatible servers all read), or, for OpenAI's reasoning models,
     which refuse ``max_tokens``, ``max_completion_tokens``."""
-    if len(fields.max_tokens) > 1 and model is not None and model.lower().startswith(_NEW_LIMIT_ONLY):
+    if len(fields.max_tokens) > 1 and model is not None and _openai_reasoning(model):
         return fields.max_tokens[:1]
     return fields.max_tokens[-1:]
 
