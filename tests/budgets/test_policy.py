@@ -49,6 +49,10 @@ def test_key_is_an_alias_of_api_key_id_and_tokens_limits_are_whole() -> None:
     assert found.describe_scope() == "every api_key_id"
 
 
+def test_the_smallest_dollar_limit_is_one_nano_dollar() -> None:
+    assert policy(limit_usd="0.000000001").limit == Decimal("0.000000001")
+
+
 def test_a_dollar_limit_under_a_cent_keeps_its_digits() -> None:
     assert policy(limit_usd="0.001", window="day").describe_limit() == "$0.001 per day (UTC)"
     assert policy(limit_usd="1234.5").describe_limit() == "$1,234.50 per day (UTC)"
@@ -73,7 +77,16 @@ def test_to_mapping_reads_back_to_the_same_policy() -> None:
         ({"name": "bad name"}, "field 'name' must be"),
         ({"scope": "planet"}, "field 'scope' must be one of global, team"),
         ({"window": "year"}, "field 'window' must be one of request, session, day"),
-        ({"limit_usd": "-1"}, "field 'limit_usd' must be above 0"),
+        ({"limit_usd": "-1"}, "field 'limit_usd' must be at least 0.000000001"),
+        # below one nano-dollar the ledgers hold 0: every request refused, "spent $0.0000"
+        ({"limit_usd": "0.00000000001"}, "field 'limit_usd' must be at least 0.000000001 (the ledgers"),
+        # the gateway strips header values: this policy applied to none of its requests
+        (
+            {"scope": "team", "match": " search "},
+            "field 'match' ' search ' has spaces around it; the gateway reads its headers' values "
+            "without them, so it would apply to none of its requests: use 'search'",
+        ),
+        ({"scope": "team", "match": "  "}, "field 'match' must be a non-empty string"),
         ({"limit_usd": "ten"}, "field 'limit_usd' must be a number"),
         ({"limit_tokens": 10, "limit_usd": "1"}, "give exactly one of 'limit_usd'"),
         ({"timezone": "Mars/Olympus"}, "field 'timezone' is not a known time zone"),

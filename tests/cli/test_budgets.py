@@ -135,7 +135,7 @@ def test_a_budget_already_spent_says_exhausted_rather_than_projecting_now(
 def test_errors_say_what_to_do(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "budgets", "set", "x", "--db", str(db), "--limit-usd", "-2")
     assert code == 2  # a bad option value: a usage error
-    assert "field 'limit_usd' must be above 0" in err
+    assert "field 'limit_usd' must be at least 0.000000001" in err
     code, _, err = run(capsys, "budgets", "set", "file-budget", "--db", str(db), "--limit-usd", "2")
     assert code == 1
     assert "is defined in" in err

@@ -71,6 +71,8 @@ CALENDAR_WINDOWS: Final = frozenset({Window.DAY, Window.WEEK, Window.MONTH})
 DEFAULT_SOFT_THRESHOLD: Final = Decimal("0.8")
 MAX_USD: Final = Decimal(9_000_000)
 """The largest dollar limit: ledgers count nano-dollars in integers exact in a double (2**53)."""
+LEAST_USD: Final = Decimal("0.000000001")
+"""The smallest dollar limit, one nano-dollar: a smaller one is 0 to the ledgers, exhausted at once."""
 MAX_TOKENS_LIMIT: Final = 2**53
 _NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _SCOPE_ALIASES: Final = {"key": Scope.KEY, "virtual_key": Scope.KEY}
@@ -276,9 +278,10 @@ def _limit(data: Mapping[str, Any], where: str) -> tuple[Unit, Decimal]:
         )
     if usd is not None:
         amount = _decimal(usd, "limit_usd", where)
-        if amount <= 0 or amount > MAX_USD:
+        if amount < LEAST_USD or amount > MAX_USD:  # the ledgers count whole nano-dollars
             raise ConfigError(
-                f"{where}: field 'limit_usd' must be above 0 and at most {MAX_USD}, got {usd!r}"
+                f"{where}: field 'limit_usd' must be at least {LEAST_USD:f} (the ledgers count whole "
+                f"nano-dollars) and at most {MAX_USD}, got {usd!r}"
             )
         return Unit.USD, amount
     if isinstance(tokens, bool) or not isinstance(tokens, int) or not 0 < tokens <= MAX_TOKENS_LIMIT:
@@ -314,8 +317,13 @@ def _match(value: Any, scope: Scope, where: str) -> str | None:
         return None
     if scope is Scope.GLOBAL:
         raise ConfigError(f"{where}: field 'match' needs a scope other than global (team, user...)")
-    if not isinstance(value, str) or not value:
+    if not isinstance(value, str) or not value.strip():
         raise ConfigError(f"{where}: field 'match' must be a non-empty string, got {value!r}")
+    if value != value.strip():  # the gateway strips the values it reads: such a policy would match none
+        raise ConfigError(
+            f"{where}: field 'match' {value!r} has spaces around it; the gateway reads its headers' "
+            f"values without them, so it would apply to none of its requests: use {value.strip()!r}"
+        )
     return value
 
 
