@@ -257,7 +257,7 @@ def test_every_command_with_a_period_refuses_an_until_not_after_since(tmp_path: 
     ("args", "says"),
     [
         (["budgets", "set", "x", "--limit-usd", "abc"], "field 'limit_usd' must be a number, got 'abc'"),
-        (["budgets", "set", "x", "--limit-usd", "-5"], "field 'limit_usd' must be above 0"),
+        (["budgets", "set", "x", "--limit-usd", "-5"], "field 'limit_usd' must be at least 0.000000001"),
         (
             ["budgets", "set", "x", "--limit-usd", "5", "--window", "fortnight"],
             "field 'window' must be one of",
