@@ -55,6 +55,24 @@ def test_no_max_tokens_means_the_model_maximum(clock: Clock) -> None:
     assert admitted(capped.reserve(ask(max_tokens=None))).max_tokens == 16_384
 
 
+def test_a_request_continuing_a_stored_conversation_reserves_the_context_window_as_input(
+    clock: Clock,
+) -> None:
+    """The provider bills the stored conversation's tokens as input: one such request reserved its
+    own few tokens and settled 100,060 against a 20,000-token budget."""
+    import dataclasses
+
+    guard = BudgetGuard([policy(limit_tokens=200_000)], clock=clock, settings=NO_WAIT)
+    stored = dataclasses.replace(ask(input_tokens=10, max_tokens=50), stored_input=True)
+    res = admitted(guard.reserve(stored))
+    assert [h.amount for h in res.held] == [128_000 + 50]  # gpt-4o-mini's context window, then its output
+    assert res.max_tokens == 50
+    guard.settle(res, 50)
+    small = BudgetGuard([policy(limit_tokens=20_000)], clock=clock, settings=NO_WAIT)
+    assert isinstance(small.reserve(stored), Rejection)  # it cannot be bounded under 20,000
+    assert admitted(small.reserve(ask(input_tokens=10, max_tokens=50))).held[0].amount == 60
+
+
 def test_a_hard_refusal_names_scope_limit_spent_and_reset(clock: Clock) -> None:
     alerts = RecordingAlerter()
     berlin = policy(scope="team", match="search", limit_usd="0.001", window="day", timezone="Europe/Berlin")

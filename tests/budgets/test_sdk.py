@@ -300,6 +300,16 @@ def test_every_form_of_n_a_lax_server_reads_is_reserved_and_sent_as_that_number(
     assert ticket.changes == {"max_tokens": (40_000 - counted) // 80}  # eighty answers fit; n goes as given
 
 
+def test_state_the_provider_keeps_is_told_from_the_body() -> None:
+    from tokenomy.budgets.sdk import stored_input
+
+    assert stored_input({"model": "gpt-4o", "input": "go on", "previous_response_id": "resp_1"})
+    assert stored_input({"model": "gpt-4o", "input": "go on", "conversation": "conv_1"})
+    assert stored_input({"model": "gpt-4o", "prompt": {"id": "pmpt_1", "version": "2"}})
+    assert not stored_input({"model": "gpt-3.5-turbo-instruct", "prompt": "say hi"})  # a completion's text
+    assert not stored_input({"model": "gpt-4o", "input": "hi", "previous_response_id": None})
+
+
 def test_each_prompt_of_a_legacy_completion_is_reserved_its_answers() -> None:
     """A list of 20 prompts is answered 20 times (each n times): one answer's reservation let a team
     spend four times its hard budget in one request. A list of token ids is one prompt."""

@@ -572,3 +572,23 @@ def test_an_output_limit_below_one_is_a_400_under_a_budget_and_passes_without(li
     assert app.proxy.metrics.budget_rejections == 0  # no budget refusal among them
     assert _chat(app, limit, team="other")[0] == 200
     assert json.loads(transport.requests[-1].body)["max_tokens"] == limit
+
+
+def test_a_responses_request_continuing_a_stored_conversation_is_refused_where_it_cannot_be_bounded() -> None:
+    """The provider bills the stored conversation as input: reserved at the request's own 60 tokens,
+    one such request settled 100,060 against a 20,000-token budget."""
+    team = Policy("t", Decimal(20_000), Unit.TOKENS, Scope.TEAM, match="search", window=Window.DAY)
+    app, transport = _gateway(team)
+    body = {
+        "model": "gpt-4o",
+        "input": "continue",
+        "previous_response_id": "resp_abc",
+        "max_output_tokens": 50,
+    }
+    answer = asyncio.run(asgi_call(app, "/v1/responses", body, {"X-Tokenomy-Team": "search"}))
+    assert answer.status == 429
+    assert "128,050 tokens needed" in answer.json()["error"]["message"]
+    assert transport.requests == []  # nothing reached the upstream
+    fresh = {key: value for key, value in body.items() if key != "previous_response_id"}
+    answer = asyncio.run(asgi_call(app, "/v1/responses", fresh, {"X-Tokenomy-Team": "search"}))
+    assert answer.status == 200  # its own input is all it is billed: it fits

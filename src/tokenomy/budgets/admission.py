@@ -43,6 +43,9 @@ class BudgetRequest:
             ``best_of``): each may write max_tokens, so the worst case holds that many.
         min_tokens: The fewest output tokens the request can be sent with, when it needs more than
             the smallest useful answer (an Anthropic extended-thinking request: above 1,024).
+        stored_input: The provider adds input the request does not carry (a Responses request
+            continuing a stored conversation, or naming a stored prompt): its input is reserved at
+            the model's context window, the most any request's input can be billed.
     """
 
     model: str
@@ -54,6 +57,7 @@ class BudgetRequest:
     session_id: str | None = None
     choices: int = 1
     min_tokens: int = 0
+    stored_input: bool = False
 
     def __post_init__(self) -> None:
         """Refuse counts no request can have (a negative input would be reserved as room given back)."""

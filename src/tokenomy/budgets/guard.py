@@ -67,6 +67,14 @@ _ANSWERS: Final = (Reservation, Downgrade, Rejection)
 Op = tuple[Any, ...]
 
 
+def _stored_bound(request: BudgetRequest, card: Card | str) -> int | None:
+    """The input a request continuing a stored conversation (or naming a stored prompt) may be
+    billed: its model's context window, when that is known and larger than what it carries."""
+    if not request.stored_input or not isinstance(card, Card) or not card.context_window:
+        return None
+    return card.context_window if card.context_window > request.input_tokens else None
+
+
 class BudgetGuard(Settling):
     """Admission and settlement against a set of policies (see the module docstring).
 
@@ -280,6 +288,9 @@ class BudgetGuard(Settling):
     ) -> Plan | Reservation | Downgrade | Rejection:
         """Price the worst case and build the ledger lines (or answer when no ledger call is needed)."""
         card = self._cards.card(request.provider, ask.model, self._day(now), request.input_tokens)
+        bound = _stored_bound(request, card)
+        if bound is not None:  # priced at the rates of an input that large (a long-context tier)
+            card = self._cards.card(request.provider, ask.model, self._day(now), bound)
         want = ask.max_tokens if ask.max_tokens is not None and ask.max_tokens >= 0 else None
         if want is None:
             want = self._want(card, ask, request.input_tokens)
@@ -386,6 +397,7 @@ class BudgetGuard(Settling):
     ) -> Line | str:
         """The account's line: each of the request's answers (``choices``) may write max_tokens."""
         limit, inputs, answers = self._limits[policy.name], request.input_tokens, max(1, request.choices)
+        inputs = max(inputs, _stored_bound(request, card) or 0)  # a stored conversation's input too
         if policy.unit is Unit.TOKENS:
             return Line(key, limit, inputs, 1000 * answers, policy.hard, expire_at)
         if isinstance(card, str):
@@ -404,7 +416,12 @@ class BudgetGuard(Settling):
                 calendar = False
                 break
         if calendar:
-            key: tuple[int | str, ...] = (request.input_tokens, request.choices, *[a.key for a in accounts])
+            key: tuple[int | str, ...] = (
+                request.input_tokens,
+                request.choices,
+                int(request.stored_input),
+                *[a.key for a in accounts],
+            )
             cached = cache.get(key)
             if cached is not None and cached[0] is card:
                 return cached[1]

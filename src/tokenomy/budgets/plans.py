@@ -65,7 +65,7 @@ class Plans:
     def find(self, request: BudgetRequest, now: float) -> tuple[Shape, Plan | None]:
         """The request's shape, and its plan when one is kept that holds at ``now``."""
         shape: list[object] = [request.model, request.provider, request.input_tokens, request.max_tokens]
-        shape += (request.reasoning_effort, request.choices)
+        shape += (request.reasoning_effort, request.choices, request.min_tokens, request.stored_input)
         for get in self._getters:
             shape.append(get(request))
         key = tuple(shape)

@@ -375,6 +375,17 @@ def thinks_unseen(body: Mapping[str, Any]) -> bool:
     )
 
 
+def stored_input(body: Mapping[str, Any]) -> bool:
+    """True when the provider bills input the body does not carry: a Responses request that
+    continues a stored conversation (``previous_response_id``, ``conversation``) or names a stored
+    prompt (``prompt: {"id": ...}``; a completion's ``prompt`` is its text)."""
+    return (
+        body.get("previous_response_id") is not None
+        or body.get("conversation") is not None
+        or isinstance(body.get("prompt"), Mapping)
+    )
+
+
 def budget_request(
     body: Mapping[str, Any],
     fields: BodyFields,
@@ -399,6 +410,7 @@ def budget_request(
         session_id=session_id,
         choices=choices(body, fields),  # each answer asked for (n, best_of) may write max_tokens
         min_tokens=least_tokens(body, fields),  # above a thinking budget
+        stored_input=stored_input(body),
     )
     return request, bounded
 
