@@ -221,3 +221,39 @@ def test_a_403_sets_its_batch_aside_and_the_next_ones_go_through(
     sink.submit(call(2))
     assert sink.flush() is True
     assert _ids(collector) == ["c00002"]
+
+
+SURROGATE_OVER_OTLP: str = """
+import sys
+from datetime import datetime
+from decimal import Decimal
+from google.protobuf.internal import api_implementation
+from tokenomy.capture.sink.core import Sink
+from tokenomy.capture.sink.settings import SinkSettings
+from tokenomy.capture.sink.targets import OtlpTarget
+from tokenomy.schema import Charge
+
+cut = Charge(id="cut", amount=Decimal("0.01"), kind="tool", at=datetime(2026, 1, 1), description="x\\ud800y")
+sink = Sink(OtlpTarget(sys.argv[1]), SinkSettings(spool_dir=sys.argv[2]))
+sink.submit(cut)
+print(api_implementation.Type(), sink.flush(30), sink.stats().rejected)
+sink.shutdown(5)
+"""
+"""A charge cut mid-emoji sent by the OTLP target on pure-Python protobuf, which refuses the text
+with a ValueError rather than a UnicodeEncodeError (the upb backend's)."""
+
+
+def test_a_lone_surrogate_reaches_an_otlp_collector_on_pure_python_protobuf(
+    collector: Collector, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.capture.support import run_python
+
+    monkeypatch.setenv("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
+    done = run_python("-c", SURROGATE_OVER_OTLP, collector.url, str(tmp_path / "spool"))
+    assert done.stdout.split() == ["python", "True", "0"]
+    (body,) = collector.bodies("/v1/traces")
+    request = ExportTraceServiceRequest()
+    request.ParseFromString(body)
+    (span,) = [s for r in request.resource_spans for scope in r.scope_spans for s in scope.spans]
+    described = {a.key: a.value.string_value for a in span.attributes}
+    assert "x\ufffdy" in described.values()
