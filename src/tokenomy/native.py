@@ -342,8 +342,8 @@ def call_from_native(obj: Mapping[str, Any]) -> Call:
         values["provider"] = canonical(values["provider"])
     # a classification only: free text there (an exception's message) can quote the prompt or a key
     values["error_type"] = error_kind(values["error_type"])
-    values.update({name: opt_int(obj, name, minimum=0) for name in INT_FIELDS})
-    values.update({name: opt_tokens(obj, name, None) for name in TOKEN_FIELDS})
+    values.update({name: opt_int(obj, name, minimum=0) for name in INT_FIELDS if name not in TOKEN_FIELDS})
+    values.update({name: opt_tokens(obj, name, None) for name in TOKEN_FIELDS})  # (bounded: MAX_TOKENS)
     values.update({name: opt_float(obj, name) for name in FLOAT_FIELDS})
     values["started_at"], values["ended_at"] = opt_time(obj, "started_at"), opt_time(obj, "ended_at")
     started, ended = values["started_at"], values["ended_at"]

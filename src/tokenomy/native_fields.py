@@ -83,7 +83,7 @@ def opt_int(
 
 
 def opt_tokens(obj: Mapping[str, Any], name: str, where: str | None) -> int | None:
-    """A token count (:func:`_tokens`), or None."""
+    """A token count (:func:`token_count`), or None."""
     value = obj.get(name)
     return None if value is None else token_count(value, field_path(where, name))
 

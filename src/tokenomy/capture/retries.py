@@ -52,12 +52,9 @@ def wrap_retries(client: Any) -> None:
 
 def _sync_wait(original: Callable[..., Any]) -> Callable[..., Any]:
     def wait(*args: Any, **kwargs: Any) -> Any:
-        current = CURRENT.get()
-        if current is not None:
-            _tried(*current, kwargs.get("response"))
+        current = _tried(kwargs.get("response"))
         result = original(*args, **kwargs)
-        if current is not None:
-            _again(current[0])
+        _again(current)
         return result
 
     return wait
@@ -65,19 +62,21 @@ def _sync_wait(original: Callable[..., Any]) -> Callable[..., Any]:
 
 def _async_wait(original: Callable[..., Any]) -> Callable[..., Any]:
     async def wait(*args: Any, **kwargs: Any) -> Any:
-        current = CURRENT.get()
-        if current is not None:
-            _tried(*current, kwargs.get("response"))
+        current = _tried(kwargs.get("response"))
         result = await original(*args, **kwargs)
-        if current is not None:
-            _again(current[0])
+        _again(current)
         return result
 
     return wait
 
 
-def _tried(captured: Captured, sink: Sink, response: Any) -> None:
-    """Record the try that failed (never raises: this runs inside the SDK's retry loop)."""
+def _tried(response: Any) -> Captured | None:
+    """Record the try that failed of the call being made, if any (never raises: this runs inside the
+    SDK's retry loop); that call, whose clocks restart after the wait (:func:`_again`)."""
+    current = CURRENT.get()
+    if current is None:
+        return None
+    captured, sink = current
     try:
         attempt = copy.copy(captured)
         attempt.ticket = None  # the call's reservation settles once, with its last try
@@ -87,6 +86,7 @@ def _tried(captured: Captured, sink: Sink, response: Any) -> None:
         sink.submit(attempt)
     except Exception as exc:
         RUNTIME.log.note("capture", f"tokenomy capture: could not record a retried try ({brief(exc)})")
+    return captured
 
 
 def _error(captured: Captured, response: Any) -> ErrorInfo:
@@ -106,7 +106,9 @@ def _error(captured: Captured, response: Any) -> ErrorInfo:
     return captured.client.adapter.classify(handled, request=True)
 
 
-def _again(captured: Captured) -> None:
+def _again(captured: Captured | None) -> None:
     """The next try starts now: the call's clocks start again."""
+    if captured is None:
+        return
     captured.started_ns = time.time_ns()
     captured.t0 = time.perf_counter_ns()

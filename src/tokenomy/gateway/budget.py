@@ -33,6 +33,7 @@ from tokenomy.budgets.sdk import (
     settled_output,
     thinks_unseen,
 )
+from tokenomy.capture.sdk.base import request_tools
 from tokenomy.gateway.metering import Exchange
 from tokenomy.schema import Attribution, Call, Usage
 
@@ -80,10 +81,13 @@ class GatewayBudget:
         fields = API_FIELDS.get(api)
         if fields is None or not isinstance(body.get("model"), str):
             return None
-        raw_tools = body.get("tools")
-        tools = [t for t in raw_tools if isinstance(t, Mapping)] if isinstance(raw_tools, list) else []
         request, bounded = budget_request(
-            body, fields, tools, provider=provider, attribution=attribution, session_id=session_id
+            body,
+            fields,
+            request_tools(body),
+            provider=provider,
+            attribution=attribution,
+            session_id=session_id,
         )
         if bounded:
             self._bounded(request.model, request.input_tokens)

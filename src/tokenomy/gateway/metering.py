@@ -33,6 +33,7 @@ from typing import Any, Final
 from tokenomy.capture.build import max_tokens_of, str_or_none, utc_milliseconds
 from tokenomy.capture.estimate import fill_missing, text_prompt_tokens
 from tokenomy.capture.ids import new_span_id, new_trace_id
+from tokenomy.capture.sdk.base import request_tools
 from tokenomy.capture.shapes import ShapeMemo
 from tokenomy.errors import TokenomyError, error_kind, error_object_kind
 from tokenomy.gateway.formats import Surface
@@ -534,8 +535,7 @@ def _shape_values(request: Mapping[str, Any], model: str | None, memo: ShapeMemo
                 if type(content) is str:
                     return memo.user_turn_values(content, model)  # without making the Shape
         messages = request_messages(request)
-        raw_tools = request.get("tools")
-        tools = [t for t in raw_tools if isinstance(t, Mapping)] if isinstance(raw_tools, list) else []
+        tools = request_tools(request)
         if not messages and not tools:
             return _NO_SHAPE
         if memo is None:

@@ -110,7 +110,7 @@ def _windowed(pricer: Pricer, key: PriceKey) -> list[dict[str, Any]]:
     starts = pricer.window_starts(key.provider, key.model, key.day)
     bounds = [_since_midnight(start) for start in starts] + [DAY_US]
     rows: list[dict[str, Any]] = []
-    for start, (begin, end) in zip(starts, itertools.pairwise(bounds), strict=False):
+    for start, (begin, end) in zip(starts, itertools.pairwise(bounds), strict=True):
         found = pricer.lookup(
             model=key.model, provider=key.provider, at=start, batch=key.batch, service_tier=key.service_tier
         )
