@@ -160,15 +160,9 @@ def test_a_model_whose_prices_change_during_the_day_is_priced_in_sql(
     """DeepSeek's peak and off-peak windows are rows of the price table joined on the call's time of
     day: left to the Python pricer, they took a quarter of the native import's time."""
     import tokenomy.store.duckdb_import as importing
+    from tests.analysis.builders import usage as known
 
-    usage = Usage.of(
-        input_uncached=1_000_000,
-        cache_read=0,
-        cache_write_5m=0,
-        cache_write_1h=0,
-        output_visible=0,
-        reasoning=0,
-    )
+    usage = known(1_000_000, 0, 0, 0, 0, 0)  # every bucket known: a million uncached input tokens
     times = [
         datetime(2025, 6, 2, 0, 29, 59),
         datetime(2025, 6, 2, 0, 30),
