@@ -73,6 +73,30 @@ def test_a_request_continuing_a_stored_conversation_reserves_the_context_window_
     assert admitted(small.reserve(ask(input_tokens=10, max_tokens=50))).held[0].amount == 60
 
 
+def test_a_stored_conversation_on_a_model_of_unknown_context_window_reserves_the_setting(
+    clock: Clock,
+) -> None:
+    """Where the catalog knows no context window (gpt-4.5-preview; a model it cannot price under a
+    token budget), the request's own 10 tokens were all it reserved, whatever the conversation held."""
+    import dataclasses
+
+    def stored(model: str) -> BudgetRequest:
+        return dataclasses.replace(ask(input_tokens=10, max_tokens=50), model=model, stored_input=True)
+
+    guard = BudgetGuard([policy(limit_tokens=3_000_000)], clock=clock, settings=NO_WAIT)
+    for model in ("gpt-4.5-preview", "a-model-no-catalog-prices"):
+        res = admitted(guard.reserve(stored(model)))
+        assert [h.amount for h in res.held] == [2_000_000 + 50], model
+        guard.settle(res, 50)
+    small = BudgetGuard([policy(limit_tokens=200_000)], clock=clock, settings=NO_WAIT)
+    assert isinstance(small.reserve(stored("gpt-4.5-preview")), Rejection)
+    named = BudgetSettings(contention_wait=0, unknown_context_window=128_000)
+    own = BudgetGuard([policy(limit_tokens=200_000)], clock=clock, settings=named)
+    assert [h.amount for h in admitted(own.reserve(stored("gpt-4.5-preview"))).held] == [128_050]
+    usd = BudgetGuard([policy(limit_usd="100")], clock=clock, settings=NO_WAIT)
+    assert isinstance(usd.reserve(stored("gpt-4.5-preview")), Rejection)  # 2M at $75/M: $150
+
+
 def test_a_hard_refusal_names_scope_limit_spent_and_reset(clock: Clock) -> None:
     alerts = RecordingAlerter()
     berlin = policy(scope="team", match="search", limit_usd="0.001", window="day", timezone="Europe/Berlin")

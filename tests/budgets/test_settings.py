@@ -18,6 +18,7 @@ ledger = "redis://127.0.0.1:6399/0"
 fail = "open"
 reservation_ttl = 30
 min_output_tokens = 128
+unknown_context_window = 200000
 alert_webhook = "http://127.0.0.1:9/hook"
 max_output_tokens = { "gpt-4o-mini" = 16384 }
 
@@ -49,6 +50,7 @@ def test_settings_and_policies_are_read(tmp_path: Path) -> None:
     assert (settings.min_output_tokens, settings.alert_webhook) == (128, "http://127.0.0.1:9/hook")
     assert settings.max_output_tokens == {"gpt-4o-mini": 16384}
     assert settings.contention_wait == 2.0  # the default
+    assert (settings.unknown_context_window, settings.default_max_tokens) == (200_000, 16_384)
     assert [p.name for p in found.policies] == ["search-monthly", "per-request"]
     assert found.path == path
 
@@ -84,6 +86,7 @@ def test_no_file_gives_defaults_and_the_environment_names_the_ledger(
         ("[budgets]\nfail = 'sometimes'\n", '\'fail\' must be "closed" or "open"'),
         ("[budgets]\nreservation_ttl = -5\n", "'reservation_ttl' must be a positive number"),
         ("[budgets]\ncontention_wait = -1\n", "'contention_wait' must be seconds from 0 (off) to 3600"),
+        ("[budgets]\nunknown_context_window = 0\n", "'unknown_context_window' must be a positive whole"),
         ("[budgets]\ncolour = 1\n", "unknown setting(s) colour"),
         ("budget = 3\n", "budgets are [[budget]] tables"),
         ("[[budget]\n", "cannot read the config file"),

@@ -67,12 +67,14 @@ _ANSWERS: Final = (Reservation, Downgrade, Rejection)
 Op = tuple[Any, ...]
 
 
-def _stored_bound(request: BudgetRequest, card: Card | str) -> int | None:
+def _stored_bound(request: BudgetRequest, card: Card | str, unknown: int) -> int | None:
     """The input a request continuing a stored conversation (or naming a stored prompt) may be
-    billed: its model's context window, when that is known and larger than what it carries."""
-    if not request.stored_input or not isinstance(card, Card) or not card.context_window:
+    billed: its model's context window, or ``unknown`` tokens when the catalog knows none (an
+    unpriced model under a token budget too), when that is larger than what it carries."""
+    if not request.stored_input:
         return None
-    return card.context_window if card.context_window > request.input_tokens else None
+    window = card.context_window if isinstance(card, Card) and card.context_window else unknown
+    return window if window > request.input_tokens else None
 
 
 class BudgetGuard(Settling):
@@ -288,7 +290,7 @@ class BudgetGuard(Settling):
     ) -> Plan | Reservation | Downgrade | Rejection:
         """Price the worst case and build the ledger lines (or answer when no ledger call is needed)."""
         card = self._cards.card(request.provider, ask.model, self._day(now), request.input_tokens)
-        bound = _stored_bound(request, card)
+        bound = _stored_bound(request, card, self.settings.unknown_context_window)
         if bound is not None:  # priced at the rates of an input that large (a long-context tier)
             card = self._cards.card(request.provider, ask.model, self._day(now), bound)
         want = ask.max_tokens if ask.max_tokens is not None and ask.max_tokens >= 0 else None
@@ -397,7 +399,8 @@ class BudgetGuard(Settling):
     ) -> Line | str:
         """The account's line: each of the request's answers (``choices``) may write max_tokens."""
         limit, inputs, answers = self._limits[policy.name], request.input_tokens, max(1, request.choices)
-        inputs = max(inputs, _stored_bound(request, card) or 0)  # a stored conversation's input too
+        stored = _stored_bound(request, card, self.settings.unknown_context_window)
+        inputs = max(inputs, stored or 0)  # a stored conversation's input too
         if policy.unit is Unit.TOKENS:
             return Line(key, limit, inputs, 1000 * answers, policy.hard, expire_at)
         if isinstance(card, str):

@@ -8,6 +8,8 @@
     reservation_ttl = 600                  # seconds before an unsettled reservation is released
     min_output_tokens = 256                # the fewest output tokens worth lowering max_tokens to
     default_max_tokens = 16384             # the bound when neither request nor catalog gives one
+    unknown_context_window = 2000000       # the input reserved for a stored conversation when
+                                           # the catalog knows no context window for its model
     alert_webhook = "http://127.0.0.1:9000/hooks/budget"
     max_output_tokens = { "gpt-4o-mini" = 16384 }   # per-model maximum output, where known
     contention_wait = 2.0                  # seconds a request blocked only by reservations in
@@ -57,6 +59,7 @@ class BudgetSettings:
     reservation_ttl: float = 600.0
     min_output_tokens: int = 256
     default_max_tokens: int = 16_384
+    unknown_context_window: int = 2_000_000
     alert_webhook: str | None = None
     max_output_tokens: Mapping[str, int] = field(default_factory=dict)
     redis_timeout: float = 0.5
@@ -79,6 +82,7 @@ _SETTINGS: Final = frozenset(
         "reservation_ttl",
         "min_output_tokens",
         "default_max_tokens",
+        "unknown_context_window",
         "alert_webhook",
         "max_output_tokens",
         "redis_timeout",
@@ -164,6 +168,7 @@ def _settings(section: Mapping[str, Any], env: Mapping[str, str], where: str) ->
         reservation_ttl=_positive(values, "reservation_ttl", 600.0, where),
         min_output_tokens=int(_positive(values, "min_output_tokens", 256, where, whole=True)),
         default_max_tokens=int(_positive(values, "default_max_tokens", 16_384, where, whole=True)),
+        unknown_context_window=int(_positive(values, "unknown_context_window", 2_000_000, where, whole=True)),
         alert_webhook=webhook,
         max_output_tokens=_model_limits(values.get("max_output_tokens", {}), where),
         redis_timeout=_positive(values, "redis_timeout", 0.5, where),
