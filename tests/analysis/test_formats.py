@@ -60,3 +60,13 @@ def test_the_largest_amounts_are_shown_and_a_label_rounded_to_100_drops_its_cent
     assert money(Decimal("1e25")) == "$10,000,000,000,000,000,000,000,000.0000"
     assert money_short(Decimal("99999999999999999999999999.5")) == "$99,999,999,999,999,999,999,999,999.50"
     assert (money_label(99.995), money_label(99.994)) == ("$100", "$99.99")
+
+
+def test_a_label_that_rounds_up_to_the_next_unit_is_shown_in_it() -> None:
+    """$999.50 was labelled "$1000" and $999,500 "$1e+03K": the unit was chosen before rounding."""
+    from tokenomy.analysis.svg import money_label
+
+    assert (money_label(999.5), money_label(999.49)) == ("$1K", "$999")
+    assert (money_label(999_500), money_label(999_499), money_label(999_999.5)) == ("$1M", "$999K", "$1M")
+    assert (money_label(1005), money_label(12_345), money_label(2.5e9)) == ("$1.01K", "$12.3K", "$2.5B")
+    assert money_label(-1e6) == "-$1M"

@@ -55,16 +55,26 @@ def short(text: str, limit: int = LEGEND_CHARS) -> str:
 
 
 def money_label(value: float) -> str:
-    """A short dollar label for an axis or a bar: ``$1.2K``, ``$35``, ``$0.42``, ``-$3.10``."""
+    """A short dollar label for an axis or a bar: ``$1.2K``, ``$35``, ``$0.42``, ``-$3.10``; rounded
+    a half up, as every amount shown, before the unit is chosen ($999.50 is ``$1K``, not ``$1000``)."""
     sign = "-" if value < 0 else ""
     value = abs(value)
-    for size, suffix in ((1e6, "M"), (1e3, "K")):
-        if value >= size:
-            return f"{sign}${value / size:.3g}{suffix}"
     if not math.isfinite(value):
         return f"{sign}${value}"
-    cents = half_up(Decimal(repr(value)), Decimal("0.01"))  # a half up, as every amount shown
-    return f"{sign}${cents}" if cents < 100 else f"{sign}${half_up(cents, Decimal(1))}"
+    exact = Decimal(repr(value))
+    cents = half_up(exact, Decimal("0.01"))
+    if cents < 100:
+        return f"{sign}${cents}"
+    shown, suffix = half_up(exact, Decimal(1)), ""
+    for size, unit in _UNITS:
+        if shown < 1000:
+            break
+        scaled = exact / size
+        shown, suffix = half_up(scaled, Decimal(1).scaleb(scaled.adjusted() - 2)), unit  # 3 digits
+    return f"{sign}${shown.normalize():f}{suffix}"
+
+
+_UNITS: Final = ((Decimal(10) ** 3, "K"), (Decimal(10) ** 6, "M"), (Decimal(10) ** 9, "B"))
 
 
 def nice_step(span: float, count: int = 4) -> float:
