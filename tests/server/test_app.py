@@ -518,3 +518,49 @@ def test_a_defect_in_a_read_is_a_json_500_and_the_server_keeps_serving(
         }
     }
     assert health.status == 200
+
+
+def test_a_small_post_is_answered_while_a_large_body_is_being_read(
+    tmp_path: Path, pricer: Pricer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 15 MB batch was read on the event loop: every small post waited behind it (2.8 s)."""
+    import threading
+
+    from tokenomy.server import app as app_module
+
+    real, release, reading = app_module.payloads.events, threading.Event(), threading.Event()
+
+    def held(body: bytes, *args: Any, **kwargs: Any) -> Any:
+        if len(body) >= app_module.PARSED_ASIDE:
+            reading.set()
+            assert release.wait(10), "the large body held the event loop: nothing else was answered"
+        return real(body, *args, **kwargs)
+
+    monkeypatch.setattr(app_module.payloads, "events", held)
+
+    def event(call_id: str, pad: int = 0) -> dict[str, Any]:
+        return {"id": call_id, "provider": "openai", "request_model": "gpt-4o-mini",
+                "started_at": "2026-03-01T10:00:00Z", "tags": {"pad": "x" * pad},
+                "usage": {"input_uncached": 10, "output_visible": 1}}  # fmt: skip
+
+    large = json.dumps([event(f"big-{i}", 4096) for i in range(260)]).encode()
+    assert len(large) >= app_module.PARSED_ASIDE
+    order: list[str] = []
+
+    async def scenario(app: Collector) -> dict[str, Answer]:
+        async def post(name: str, body: bytes) -> Answer:
+            answer = await call(app, "POST", "/v1/events", body, JSON, chunk=len(body))
+            order.append(name)
+            return answer
+
+        big = asyncio.create_task(post("large", large))
+        while not reading.is_set():
+            await asyncio.sleep(0.001)
+        small = await post("small", json.dumps([event("small-1")]).encode())
+        release.set()
+        return {"small": small, "large": await big}
+
+    answers = run(collector(tmp_path, pricer), scenario)
+    assert order == ["small", "large"]
+    assert answers["small"].json()["accepted"]["calls"] == 1
+    assert answers["large"].json()["accepted"]["calls"] == 260
