@@ -550,3 +550,25 @@ def test_the_table_says_its_amounts_are_rounded_one_by_one(tmp_path: Path, args:
         " $0.0001 (JSON and CSV keep 12 places)"
     )
     assert " ".join(out.split()).count(note) == 1
+
+
+def test_a_grouped_table_says_which_period_it_read(tmp_path: Path) -> None:
+    """Without both bounds a grouped table said nothing of its period: a showback printed with
+    --since read as if it covered every call."""
+    db = tmp_path / "s.duckdb"
+    fill(db).close()
+    headings = [
+        _run("report", "--db", str(db), "--by", "team", *extra)[1].splitlines()[0]
+        for extra in (
+            (),
+            ("--since", "2026-03-03"),
+            ("--until", "2026-03-03T12:00"),
+            ("--since", "2026-03-02", "--until", "2026-03-04"),
+        )
+    ]
+    assert headings == [
+        "tokenomy report · all time",
+        "tokenomy report · from 2026-03-03",
+        "tokenomy report · before 2026-03-03T12:00:00",
+        "tokenomy report · 2026-03-02..2026-03-04",
+    ]

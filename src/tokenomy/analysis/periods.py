@@ -42,6 +42,19 @@ class Period:
         return f"{self.since.isoformat()}..{self.until.isoformat()}"
 
 
+def open_label(since: datetime | None, until: datetime | None) -> str:
+    """A period that may lack a bound: ``from 2026-10-01``, ``before 2026-11-01``, ``all time``
+    (a bound is a date when it is a midnight); with both, :meth:`Period.label`."""
+    if since is not None and until is not None:
+        return Period(since, until).label()
+    if since is None and until is None:
+        return "all time"
+    bound = since if since is not None else until
+    assert bound is not None
+    text = bound.date().isoformat() if bound.time() == datetime.min.time() else bound.isoformat()
+    return f"from {text}" if since is not None else f"before {text}"
+
+
 def data_span(store: Store) -> tuple[datetime, datetime] | None:
     """The first and last call start times in the store, or None when no call has a time."""
     row = store.query("SELECT min(started_at) AS lo, max(started_at) AS hi FROM calls").to_pylist()[0]

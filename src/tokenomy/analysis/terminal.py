@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
 
@@ -35,7 +36,7 @@ from tokenomy.analysis.formats import (
 )
 from tokenomy.analysis.kpis import Kpi
 from tokenomy.analysis.overview import CHARGES
-from tokenomy.analysis.periods import Period
+from tokenomy.analysis.periods import Period, open_label
 from tokenomy.analysis.results import MetricResult, MetricRow
 from tokenomy.analysis.session_tree import SessionTree, Step
 from tokenomy.analysis.sessions import SessionList, main_part_text
@@ -171,6 +172,12 @@ def heading(period: Period, previous: Period | None) -> Text:
     if previous is not None:
         head.append(f" · trends against {previous.label()}", style="dim")
     return head
+
+
+def scope_heading(since: datetime | None, until: datetime | None) -> Text:
+    """``tokenomy report · <period>`` for a period that may lack a bound (``from 2026-10-01``,
+    ``all time``): a grouped table's heading, which says what it read."""
+    return Text(f"tokenomy report · {open_label(since, until)}", style="bold")
 
 
 def summary_view(data: Summary) -> Group:

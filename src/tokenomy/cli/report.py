@@ -30,7 +30,7 @@ from tokenomy.analysis import html_report, serialize, terminal
 from tokenomy.analysis.dimensions import Grouping, Scope, parse_bucket, parse_dimensions, parse_where
 from tokenomy.analysis.grouped import Selection
 from tokenomy.analysis.overview import Overview, overview
-from tokenomy.analysis.periods import Period, check_compare
+from tokenomy.analysis.periods import check_compare
 from tokenomy.analysis.report import Report, ReportRow, daily_totals
 from tokenomy.analysis.report_analyses import Analyses, AnalysisReport, analysis_report, parity_pair
 from tokenomy.analysis.report_wire import analysis_json
@@ -277,8 +277,8 @@ def _print(report: AnalysisReport) -> None:
     table, drivers = report.table, report.drivers
     if drivers is not None:
         console.print(terminal.heading(drivers.current, drivers.baseline))
-    elif table.scope.since is not None and table.scope.until is not None:
-        console.print(terminal.heading(Period(table.scope.since, table.scope.until), None))
+    else:  # the period read, said as given: a grouped table never says it otherwise
+        console.print(terminal.scope_heading(table.scope.since, table.scope.until))
     console.print(terminal.kpi_tiles(report.kpis))
     if not table.rows:
         console.print("no calls or charges in the store for this selection")
