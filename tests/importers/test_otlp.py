@@ -566,3 +566,50 @@ def test_a_span_sent_with_snake_case_keys_is_rejected_naming_the_key() -> None:
         "fields in lowerCamelCase: send 'traceId'"
     ]
     assert [s.span_id for s in found if isinstance(s, Span)] == ["7000000000000001"]
+
+
+def test_openinference_embeddings_openllmetry_sessions_and_other_operations_are_read() -> None:
+    """An OpenInference EMBEDDING span was stored as an unpriced chat naming no model, OpenLLMetry's
+    association properties left its session and user out, and a rerank was stored as a chat."""
+    request = samples.otlp_request(
+        [
+            samples.span(
+                "9100000000000001",
+                "embed",
+                {
+                    "openinference.span.kind": "EMBEDDING",
+                    "embedding.model_name": "text-embedding-3-small",
+                    "llm.token_count.prompt": 40,
+                },
+            ),
+            samples.span(
+                "9100000000000002",
+                "openai.chat",
+                {
+                    "llm.request.type": "chat",
+                    "gen_ai.system": "openai",
+                    "gen_ai.request.model": "gpt-4o-mini",
+                    "gen_ai.usage.input_tokens": 10,
+                    "traceloop.association.properties.session_id": "tl-session",
+                    "traceloop.association.properties.user_id": "tl-user",
+                },
+            ),
+            samples.span(
+                "9100000000000003",
+                "rerank",
+                {
+                    "gen_ai.operation.name": "rerank",
+                    "gen_ai.request.model": "rerank-v3.5",
+                    "gen_ai.usage.input_tokens": 5,
+                },
+            ),
+        ]
+    )
+    embedding, chat, rerank = calls_from_spans(_spans(request), ImportOptions())
+    assert (embedding.operation, embedding.request_model, embedding.usage.input_total) == (
+        "embeddings",
+        "text-embedding-3-small",
+        40,
+    )
+    assert (chat.session_id, chat.attribution.user) == ("tl-session", "tl-user")
+    assert rerank.operation == "rerank"

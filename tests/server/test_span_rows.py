@@ -194,3 +194,23 @@ def test_an_error_type_is_kept_only_when_it_is_a_classification() -> None:
     assert kept_attributes({"error.type": leaky, "server.port": 443}) == '{"server.port":443}'
     assert kept_attributes({"error.type": "AIzaSyD-KEY123"}) is None
     assert kept_attributes({"error.type": "rate_limit_error"}) == '{"error.type":"rate_limit_error"}'
+
+
+def test_a_tool_span_names_its_tool_in_either_convention() -> None:
+    """OpenInference names a tool ``tool.name``: its TOOL spans were stored with no tool name."""
+    spans = [
+        TreeSpan("t", "a", None, "search", 1, None, None, {"gen_ai.tool.name": "search"}),
+        TreeSpan(
+            "t",
+            "b",
+            None,
+            "lookup",
+            1,
+            None,
+            None,
+            {"openinference.span.kind": "TOOL", "tool.name": "lookup"},
+        ),
+        TreeSpan("t", "c", None, "step", 1, None, None, {}),
+    ]
+    rows, _missing = span_rows(spans, Lineage(spans), skip=set())
+    assert [r["tool_name"] for r in rows] == ["search", "lookup", None]

@@ -70,23 +70,28 @@ _MODEL_KEYS: Final = (
     "llm.response.model",
     "llm.model_name",
     "ai.model.id",
+    "embedding.model_name",
     "model_name",
 )
-_SESSION_KEYS: Final = (
+SESSION_KEYS: Final = (
     "langfuse.session.id",
     "session.id",
     "gen_ai.conversation.id",
     "ai.telemetry.metadata.sessionId",
     "langfuse.trace.metadata.langfuse_session_id",
+    "traceloop.association.properties.session_id",
 )
-_USER_KEYS: Final = (
+"""The attributes a span's session is read from, first found wins (its own, else its ancestors')."""
+USER_KEYS: Final = (
     "langfuse.user.id",
     "user.id",
     "enduser.id",
     "ai.telemetry.metadata.userId",
     "gen_ai.request.user",
+    "traceloop.association.properties.user_id",
 )
-_ENV_KEYS: Final = ("langfuse.environment", "deployment.environment.name", "deployment.environment")
+"""The attributes a span's user is read from, first found wins."""
+ENV_KEYS: Final = ("langfuse.environment", "deployment.environment.name", "deployment.environment")
 _INPUT_KEYS: Final = (
     "gen_ai.input.messages",
     "langfuse.observation.input",
@@ -207,7 +212,7 @@ def _parents(span: Span, by_key: Mapping[Key, Span]) -> list[Span]:
 def _trace_sessions(spans: Sequence[Span]) -> dict[str | None, str]:
     found: dict[str | None, str] = {}
     for span in spans:
-        session = _first(span.attributes, _SESSION_KEYS)
+        session = _first(span.attributes, SESSION_KEYS)
         if session is not None and span.trace_id not in found:
             found[span.trace_id] = session
     return found
@@ -238,7 +243,7 @@ def span_to_call(
         trace_id=span.trace_id,
         span_id=span.span_id,
         parent_span_id=span.parent_span_id,
-        session_id=_lineage_first(lineage, _SESSION_KEYS) or traces.get(span.trace_id),
+        session_id=_lineage_first(lineage, SESSION_KEYS) or traces.get(span.trace_id),
         streamed=attrs.get("gen_ai.request.stream")
         if isinstance(attrs.get("gen_ai.request.stream"), bool)
         else None,
@@ -345,8 +350,10 @@ def _provider(attrs: Mapping[str, Any], extracted: str | None, model: str | None
 
 
 def _operation(attrs: Mapping[str, Any]) -> str:
+    """The call's operation: the convention's name (one it does not list, such as ``rerank``, as
+    given), else embeddings where an instrumentation says so, else chat."""
     operation = _str(attrs, "gen_ai.operation.name")
-    if operation in CALL_OPERATIONS:
+    if operation is not None:
         return "text_completion" if operation == "completion" else operation
     vercel = _vercel_operation(attrs) or ""
     observation = (_str(attrs, "langfuse.observation.type") or "").lower()
@@ -354,6 +361,7 @@ def _operation(attrs: Mapping[str, Any]) -> str:
         vercel.startswith("embed")
         or observation == "embedding"
         or _str(attrs, "llm.request.type") == "embedding"
+        or (_str(attrs, "openinference.span.kind") or "").upper() == "EMBEDDING"
     ):
         return "embeddings"
     return "chat"
@@ -407,8 +415,8 @@ def _attribution(span: Span, lineage: Sequence[Span]) -> Attribution:
         if isinstance(value, list):
             tags.update({str(v): "true" for v in value if isinstance(v, str) and v})
     return Attribution(
-        user=_lineage_first(lineage, _USER_KEYS),
-        environment=_lineage_first(lineage, _ENV_KEYS),
+        user=_lineage_first(lineage, USER_KEYS),
+        environment=_lineage_first(lineage, ENV_KEYS),
         agent=_lineage_first(lineage, ("gen_ai.agent.name",)),
         tags=tags,
     )

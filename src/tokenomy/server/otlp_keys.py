@@ -75,6 +75,7 @@ CALL_SIGNALS: Final = (
     "llm.response.model",
     "llm.model_name",
     "ai.model.id",
+    "embedding.model_name",
     "model_name",
 )
 """Attributes that may make a span without ``gen_ai.operation.name`` a model call."""

@@ -14,21 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-SESSION_KEYS: Final = (
-    "langfuse.session.id",
-    "session.id",
-    "gen_ai.conversation.id",
-    "ai.telemetry.metadata.sessionId",
-    "langfuse.trace.metadata.langfuse_session_id",
-)
-USER_KEYS: Final = (
-    "langfuse.user.id",
-    "user.id",
-    "enduser.id",
-    "ai.telemetry.metadata.userId",
-    "gen_ai.request.user",
-)
-ENV_KEYS: Final = ("langfuse.environment", "deployment.environment.name", "deployment.environment")
+from tokenomy.importers.otel_calls import ENV_KEYS, SESSION_KEYS, USER_KEYS
+
 AGENT_KEYS: Final = ("gen_ai.agent.name",)
 INHERITED: Final = {"session": SESSION_KEYS, "user": USER_KEYS, "environment": ENV_KEYS, "agent": AGENT_KEYS}
 """What a span inherits from its lineage, and the attributes each is read from (first wins)."""

@@ -90,7 +90,7 @@ def span_row(span: TreeSpan, session: str | None, agent: str | None, *, source: 
         "status_message": span.status_message,
         "session_id": session,
         "agent_name": agent,
-        "tool_name": clean(span.attributes.get("gen_ai.tool.name")),
+        "tool_name": clean(span.attributes.get("gen_ai.tool.name") or span.attributes.get("tool.name")),
         "service_name": clean(span.resource.get("service.name")),
         "attributes": kept_attributes(span.attributes),
         "source": source,

@@ -124,7 +124,13 @@ MODAL_OUTPUT: Final = {
 """The non-text parts of the output tokens, by modality, in the order read."""
 PROVIDER: Final = ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")
 RESPONSE_MODEL: Final = ("gen_ai.response.model", "ai.response.model")
-REQUEST_MODEL: Final = ("gen_ai.request.model", "ai.model.id", "llm.model_name", "llm.request.model")
+REQUEST_MODEL: Final = (
+    "gen_ai.request.model",
+    "ai.model.id",
+    "llm.model_name",
+    "llm.request.model",
+    "embedding.model_name",
+)
 RESPONSE_ID: Final = ("gen_ai.response.id", "ai.response.id")
 FINISH: Final = (
     "gen_ai.response.finish_reasons",
