@@ -12,7 +12,8 @@ one id; unknown names pass through lower-cased, so nothing is lost.
 from __future__ import annotations
 
 import re
-from typing import Final
+from collections.abc import Mapping
+from typing import Any, Final
 
 _ALIASES: Final[dict[str, str]] = {
     # OpenTelemetry gen_ai.provider.name / gen_ai.system well-known values
@@ -180,3 +181,45 @@ def maker_of(model: str | None) -> str | None:
         if name.startswith(prefix):
             return provider
     return None
+
+
+OPENAI_REASONING: Final = ("o1", "o3", "o4", "gpt-5", "codex-")
+"""OpenAI's reasoning models (the families' name starts): their chat API refuses ``max_tokens``."""
+
+THINKS_BY_DEFAULT: Final = (
+    *OPENAI_REASONING,
+    "gemini-2.5",
+    "gemini-3",
+    "grok-3-mini",
+    "grok-4",
+    "deepseek-reasoner",
+    "deepseek-r1",
+    "qwq",
+    "magistral",
+)
+"""Models that reason before answering with no field asking them to (the families' name starts)."""
+
+
+def base_model(model: str) -> str:
+    """A model's own name, lower case, without what routes it: a router's or a cloud's prefix
+    (``openai/o3-mini``, ``models/gemini-2.5-pro``) and OpenAI's fine-tune wrapping
+    (``ft:o4-mini-2025-04-16:org::id``)."""
+    name = model.strip().lower().rpartition("/")[2]
+    return name[3:] if name.startswith("ft:") else name
+
+
+def thinks_unseen(body: Mapping[str, Any], model: str | None = None) -> bool:
+    """True when a request's model may think before its first visible token, unseen in its stream:
+    a model that reasons by default (OpenAI's reasoning models, Gemini 2.5, Grok's, DeepSeek's
+    reasoner, ...; named through a router or as a fine-tune too), a reasoning effort asked for, or
+    Anthropic's extended thinking on. ``model`` is another name the call went by (the served
+    model). A stream of such a request cut before its usage says nothing of what it billed."""
+    named = [m for m in (body.get("model"), model) if isinstance(m, str)]
+    effort = body.get("reasoning")
+    thinking = body.get("thinking")
+    return (
+        any(base_model(m).startswith(THINKS_BY_DEFAULT) for m in named)
+        or body.get("reasoning_effort") is not None
+        or (isinstance(effort, Mapping) and effort.get("effort") is not None)
+        or (isinstance(thinking, Mapping) and thinking.get("type") not in (None, "disabled"))
+    )

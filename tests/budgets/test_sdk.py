@@ -26,12 +26,12 @@ from tokenomy.budgets.sdk import (
     choices,
     input_tokens,
     requested,
-    thinks_unseen,
 )
 from tokenomy.budgets.windows import span_of
 from tokenomy.capture.budget import AdmitRequest
 from tokenomy.capture.runtime import RUNTIME
 from tokenomy.mockllm import MockLLMConfig, MockThread, run_in_thread
+from tokenomy.providers import thinks_unseen
 from tokenomy.schema import Attribution
 
 HELLO: Any = [{"role": "user", "content": "hello there"}]

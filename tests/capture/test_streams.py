@@ -22,6 +22,7 @@ from tokenomy.capture.runtime import RUNTIME
 from tokenomy.capture.streams import event_reader, stream_items
 from tokenomy.config import Config
 from tokenomy.mockllm import MockThread
+from tokenomy.pricing import Pricer
 from tokenomy.schema import Call, Kind, Status
 
 pytestmark = pytest.mark.integration
@@ -396,3 +397,45 @@ def test_a_finished_openai_chat_stream_is_freed_without_the_garbage_collector(
     (call,) = _calls(recorded)
     assert call.status is Status.OK
     assert call.usage.kind is Kind.REPORTED
+
+
+def test_a_reasoning_stream_cut_before_its_usage_leaves_its_reasoning_unknown(
+    mock: MockThread, recorded: MemoryTarget
+) -> None:
+    """An o3 stream abandoned early was stored as 1 output token, priced as all of it, where the
+    mock billed 405 (400 of them reasoning, spent before the first visible token); a Claude stream
+    with thinking on, abandoned while thinking, as 0."""
+    thinking = {**LONG_ANSWER, "X-Mock-Reasoning-Tokens": "400"}
+    stream = _openai(mock).chat.completions.create(
+        model="o3", messages=CHAT, stream=True, stream_options={"include_usage": True}, extra_headers=thinking
+    )
+    received = ""
+    for read, chunk in enumerate(stream, start=1):
+        received += _text(chunk)
+        if read == 3:
+            break
+    stream.close()
+    with _anthropic(mock).messages.stream(
+        model="claude-sonnet-4-6",
+        max_tokens=2000,
+        thinking={"type": "enabled", "budget_tokens": 1024},
+        messages=CHAT,
+        extra_headers=thinking,
+    ) as answer:
+        for read, _event in enumerate(answer, start=1):
+            if read == 30:
+                break
+    o3, claude = _calls(recorded)
+    assert _served(mock)["output_tokens"] > 800  # what the two calls were billed
+    assert o3.usage.output_visible == tokens.count(received, "o3").tokens
+    assert claude.usage.output_visible == 0  # it was still thinking
+    for call in (o3, claude):
+        assert call.status is Status.CANCELLED
+        assert (call.usage.kind, call.usage.reasoning, call.usage.output_total) == (
+            Kind.ESTIMATED,
+            None,
+            None,
+        )
+        cost = Pricer().price_usage(call.usage, model=call.request_model, provider=call.provider)
+        assert cost.total is not None  # what is known: the input and the visible output
+        assert "reasoning unknown: those tokens not priced" in (cost.reason or "")

@@ -107,3 +107,19 @@ def test_a_stream_without_usage_or_tool_calls_counts_its_text_alone() -> None:
     stream = _sse(_chat_chunk({"content": "Sunny."}, "stop"))
     call = build_call(_exchange(CHAT, "openai", {"model": "gpt-4o", "messages": ASK}, stream))
     assert call.usage.output_total == tokens.count("Sunny.", "gpt-4o").tokens
+
+
+def test_a_reasoning_models_stream_without_usage_leaves_its_reasoning_unknown() -> None:
+    """o4-mini reasons before its first visible token: the tool call counted is its visible output,
+    and its reasoning (and so its output total) is unknown, never counted as none."""
+    request = {"model": "o4-mini", "messages": ASK}
+    call = build_call(_exchange(CHAT, "openai", request, CHAT_STREAM), Pricer())
+    assert call.usage.kind == Kind.ESTIMATED
+    assert (call.usage.output_visible, call.usage.reasoning, call.usage.output_total) == (
+        _rule("o4-mini"),
+        None,
+        None,
+    )
+    assert call.cost is not None
+    assert call.cost.total is not None
+    assert "reasoning unknown: those tokens not priced" in (call.cost.reason or "")

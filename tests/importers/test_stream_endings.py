@@ -307,3 +307,21 @@ def test_an_error_events_free_text_type_is_not_stored(
     assert run(store, pricer, path).calls == 1
     call = calls(store)["msg_s1"]
     assert (call.status, call.error_type) == (Status.ERROR, "stream_error")
+
+
+def test_a_reasoning_models_stream_cut_before_its_usage_leaves_its_reasoning_unknown(
+    store: DuckDBStore, pricer: Pricer, tmp_path: Path
+) -> None:
+    """o3 bills its reasoning before its first visible token: the "Hello" that arrived is its visible
+    output, not all of it (stored as the whole output before)."""
+    chunks = [{**chunk, "model": "o3-2025-04-16"} for chunk in samples.openai_chunks("chatcmpl-o3cut")[:2]]
+    path = tmp_path / "cut.sse"
+    path.write_text(sse(chunks))
+    assert run(store, pricer, path).calls == 1
+    usage = calls(store)["chatcmpl-o3cut"].usage
+    assert (usage.kind, usage.output_visible, usage.reasoning, usage.output_total) == (
+        Kind.ESTIMATED,
+        counted("Hello", "o3"),
+        None,
+        None,
+    )

@@ -25,6 +25,7 @@ from tokenomy.budgets.admission import BudgetRequest, Downgrade, Rejection, Rese
 from tokenomy.budgets.alerts import LOG
 from tokenomy.budgets.guard import BudgetGuard
 from tokenomy.errors import BudgetExceeded, TokenomyError
+from tokenomy.providers import OPENAI_REASONING, thinks_unseen
 from tokenomy.schema import Attribution, Call, Usage
 from tokenomy.tokens import count, count_messages, count_tools
 
@@ -326,29 +327,8 @@ def changes(body: Mapping[str, Any], fields: BodyFields, admitted: Reservation |
     return out
 
 
-_NEW_LIMIT_ONLY: Final = ("o1", "o3", "o4", "gpt-5", "codex-")
+_NEW_LIMIT_ONLY: Final = OPENAI_REASONING
 """OpenAI models whose chat API refuses ``max_tokens`` (reasoning models: only ``max_completion_tokens``)."""
-
-_THINKS_BY_DEFAULT: Final = (
-    *_NEW_LIMIT_ONLY,
-    "gemini-2.5",
-    "gemini-3",
-    "grok-3-mini",
-    "grok-4",
-    "deepseek-reasoner",
-    "deepseek-r1",
-    "qwq",
-    "magistral",
-)
-"""Models that reason before answering with no field asking them to (the families' name starts)."""
-
-
-def base_model(model: str) -> str:
-    """A model's own name, lower case, without what routes it: a router's or a cloud's prefix
-    (``openai/o3-mini``, ``models/gemini-2.5-pro``) and OpenAI's fine-tune wrapping
-    (``ft:o4-mini-2025-04-16:org::id``)."""
-    name = model.strip().lower().rpartition("/")[2]
-    return name[3:] if name.startswith("ft:") else name
 
 
 def _openai_reasoning(model: str) -> bool:
@@ -356,23 +336,6 @@ def _openai_reasoning(model: str) -> bool:
     one named through a router, which takes ``max_tokens``."""
     name = model.strip().lower()
     return (name[3:] if name.startswith("ft:") else name).startswith(_NEW_LIMIT_ONLY)
-
-
-def thinks_unseen(body: Mapping[str, Any]) -> bool:
-    """True when a request's model may think before its first visible token, unseen in its stream:
-    a model that reasons by default (OpenAI's reasoning models, Gemini 2.5, Grok's, DeepSeek's
-    reasoner, ...; named through a router or as a fine-tune too), a reasoning effort asked for, or
-    Anthropic's extended thinking on. A stream of such a request cut before its usage says nothing
-    of what it billed."""
-    model = body.get("model")
-    effort = body.get("reasoning")
-    thinking = body.get("thinking")
-    return (
-        (isinstance(model, str) and base_model(model).startswith(_THINKS_BY_DEFAULT))
-        or body.get("reasoning_effort") is not None
-        or (isinstance(effort, Mapping) and effort.get("effort") is not None)
-        or (isinstance(thinking, Mapping) and thinking.get("type") not in (None, "disabled"))
-    )
 
 
 def stored_input(body: Mapping[str, Any]) -> bool:

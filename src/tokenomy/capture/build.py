@@ -38,6 +38,7 @@ from tokenomy.importers.hosts import provider_of_host
 from tokenomy.importers.messages import render, request_messages
 from tokenomy.importers.provider import NOT_BILLED
 from tokenomy.importers.shape import Shape
+from tokenomy.providers import thinks_unseen
 from tokenomy.schema import Call, Content, Kind, Status, Usage
 from tokenomy.usage import Extracted, extract, stream_accumulator
 from tokenomy.usage.ids import distinct_id
@@ -192,12 +193,14 @@ def _usage(captured: Captured, extracted: Extracted | None, shape: Shape | None,
     if captured.items is None or (extracted is not None and extracted.extra.get("complete")):
         return usage
     text = extracted.completion_text if extracted else None
+    served = extracted.response_model if extracted else None
     return fill_missing(
         usage,
         prompt_tokens=_prompt_tokens(captured, shape, model),
         text=text,
         model=model,
         tool_text=extracted.tool_text if extracted else None,
+        reasons=thinks_unseen(captured.body or {}, served),
     )
 
 

@@ -9,6 +9,14 @@ output what arrived, counted with the model's tokenizer: its text, and each tool
 of what was counted stays unknown (None): pricing bills an unsplit total at the base rate. The
 result is :attr:`Kind.ESTIMATED`.
 
+A request whose model may reason unseen (:func:`tokenomy.providers.thinks_unseen`: OpenAI's
+reasoning models, Claude with thinking on, Gemini 2.5...) may have been billed thousands of
+reasoning tokens before its first visible one, which no text of the stream measures (the thinking
+text a stream shows is a summary for most of them, when it is shown at all). Its counted output is
+then its visible output alone, and its reasoning and output total stay unknown: priced, the call
+bills what is known and says the reasoning is not priced, never a total that stands for all of it
+(a cut o3 stream was stored as 1 output token where 405 were billed).
+
 A legacy completion's prompt is plain text, not chat messages: it is counted as the tokens of its
 text alone (:func:`text_prompt_tokens`), the way the API counts it, where a chat message adds a few
 tokens of framing.
@@ -43,6 +51,7 @@ def fill_missing(
     text: str | None,
     model: str | None,
     tool_text: Iterable[tuple[str, Any]] | None = None,
+    reasons: bool = False,
 ) -> Usage:
     """``usage`` with an unknown input or output total counted locally (see the module docstring).
 
@@ -53,6 +62,8 @@ def fill_missing(
         model: The model whose tokenizer counts ``text`` and ``tool_text``.
         tool_text: The tool calls the output carried, as (name, arguments) pairs
             (:attr:`tokenomy.usage.Extracted.tool_text`); each adds :func:`tool_call_tokens`.
+        reasons: The model may have reasoned unseen: what was counted is the visible output, and
+            the reasoning and the output total stay unknown.
     """
     missing_in = usage.input_total is None and all(
         getattr(usage, b) is None
@@ -62,10 +73,14 @@ def fill_missing(
     if not missing_in and not missing_out:
         return usage
     input_total = prompt_tokens if missing_in else usage.input_total
-    output_total = usage.output_total
-    if missing_out:
-        output_total = _count(text, model) + sum(tool_call_tokens(n, a, model) for n, a in tool_text or ())
-    return dataclasses.replace(usage, input_total=input_total, output_total=output_total, kind=Kind.ESTIMATED)
+    if not missing_out:
+        return dataclasses.replace(usage, input_total=input_total, kind=Kind.ESTIMATED)
+    counted = _count(text, model) + sum(tool_call_tokens(n, a, model) for n, a in tool_text or ())
+    if reasons:
+        return dataclasses.replace(
+            usage, input_total=input_total, output_visible=counted, kind=Kind.ESTIMATED
+        )
+    return dataclasses.replace(usage, input_total=input_total, output_total=counted, kind=Kind.ESTIMATED)
 
 
 def tool_call_tokens(name: str, arguments: Any, model: str | None) -> int:

@@ -31,10 +31,10 @@ from tokenomy.budgets.sdk import (
     changes,
     refused_limit,
     settled_output,
-    thinks_unseen,
 )
 from tokenomy.capture.sdk.base import request_tools
 from tokenomy.gateway.metering import Exchange
+from tokenomy.providers import thinks_unseen
 from tokenomy.schema import Attribution, Call, Usage
 
 log = logging.getLogger("tokenomy.gateway")
@@ -139,7 +139,7 @@ def settled_usage(exchange: Exchange, call: Call) -> Usage | int | None:
       reservation in full: the provider has the prompt and may answer it to the end, and bill that;
     * a stream whose usage never arrived (cut by the upstream, an error event, the client gone, an
       upstream that ignores ``include_usage``) of a request that may think unseen
-      (:func:`tokenomy.budgets.sdk.thinks_unseen`): its output at its bound, since the text that
+      (:func:`tokenomy.providers.thinks_unseen`): its output at its bound, since the text that
       came says nothing of the thinking before it;
     * otherwise the metered usage (a plain answer that began and broke has an unknown usage: its
       reservation is charged in full; another stream whose usage never arrived, what came).

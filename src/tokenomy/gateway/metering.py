@@ -43,6 +43,7 @@ from tokenomy.importers.shape import shape_of
 from tokenomy.pricing import Pricer
 from tokenomy.pricing.compute import cost_of
 from tokenomy.pricing.rates import Rates
+from tokenomy.providers import thinks_unseen
 from tokenomy.schema import Attribution, Call, Cost, Status, ToolUse, Usage, new_call
 from tokenomy.usage import Extracted, SSEDecoder, extract, stream_accumulator
 from tokenomy.usage.anthropic import extract as anthropic_extract
@@ -257,7 +258,10 @@ def build_call(exchange: Exchange, pricer: Pricer | None = None) -> Call:
     elif http_status is not None and exchange.streamed and not complete:
         if surface.api == "completions":  # a plain text prompt: its own tokens, no chat framing
             prompt = text_prompt_tokens(request.get("prompt"), model)
-        usage = fill_missing(usage, prompt_tokens=prompt, text=text, model=model, tool_text=calls)
+        reasons = thinks_unseen(request, response_model)
+        usage = fill_missing(
+            usage, prompt_tokens=prompt, text=text, model=model, tool_text=calls, reasons=reasons
+        )
     if not tier:
         tier = str_or_none(request.get("service_tier"))
     cost = None

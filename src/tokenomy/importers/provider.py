@@ -56,7 +56,7 @@ from tokenomy.importers.results import ImportOptions, Item
 from tokenomy.importers.shape import Shape, shape_of
 from tokenomy.native import FieldError
 from tokenomy.pricing.catalog import provider_of_model
-from tokenomy.providers import canonical, from_model_prefix
+from tokenomy.providers import canonical, from_model_prefix, thinks_unseen
 from tokenomy.schema import Attribution, Call, Content, Status, Usage
 from tokenomy.usage import ADAPTERS, Adapter, accumulate, detect, extract, iter_json_events
 from tokenomy.usage.base import Extracted
@@ -440,6 +440,7 @@ def _counted(
         text=extracted.completion_text,
         model=counted_model,
         tool_text=extracted.tool_text,
+        reasons=thinks_unseen(request, extracted.response_model),
     )
     return extracted if usage is extracted.usage else replace(extracted, usage=usage)
 
