@@ -7,6 +7,8 @@ import contextvars
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,8 +17,10 @@ from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN_CONTEXT, NonRecordingSpan, SpanContext
 
 import tokenomy
+from tests.analysis import builders
 from tests.capture.support import MemoryTarget, sink_with
 from tokenomy import capture
+from tokenomy.analysis.sessions import top_sessions
 from tokenomy.capture.ids import is_span_id, is_trace_id
 from tokenomy.capture.otel import current_span
 from tokenomy.capture.records import AgentSpan
@@ -25,6 +29,7 @@ from tokenomy.capture.scope import Scope, current
 from tokenomy.config import Config
 from tokenomy.mockllm import MockThread
 from tokenomy.schema import Call
+from tokenomy.store import open_store
 
 
 @pytest.fixture
@@ -207,3 +212,29 @@ def test_a_class_or_a_value_cannot_be_decorated() -> None:
 
     with pytest.raises(TypeError, match=r"not 'planner'"):
         tokenomy.context(agent="planner")("planner")  # type: ignore[arg-type]
+
+
+def test_a_session_opened_inside_a_workers_scope_has_a_trace_of_its_own(tmp_path: Path) -> None:
+    """A worker's scope around many requests kept one trace for all of them: reports gave its
+    session-less calls (a nightly job's) the alphabetically first session of that trace, 50 times
+    that session's own cost."""
+    with capture.context(team="support") as worker:
+        with capture.context(session="zeta-req") as zeta, capture.context(session="zeta-req") as again:
+            assert again.trace_id == zeta.trace_id  # the same session: the same trace
+        with capture.context(session="alpha-req") as alpha:
+            pass
+    assert len({worker.trace_id, zeta.trace_id, alpha.trace_id}) == 3
+    store = open_store(tmp_path / "t.duckdb")
+    store.insert_calls(
+        [
+            builders.call("z", session_id="zeta-req", trace_id=worker.trace_id, cost=builders.cost("0.01")),
+            builders.call("a", session_id="alpha-req", trace_id=worker.trace_id, cost=builders.cost("0.02")),
+            builders.call("job", trace_id=worker.trace_id, cost=builders.cost("5")),  # no session's
+        ]
+    )
+    listed = top_sessions(store, top=10)
+    assert {s.session_id: s.llm_cost for s in listed.rows} == {
+        "alpha-req": Decimal("0.02"),
+        "zeta-req": Decimal("0.01"),
+    }
+    assert listed.no_session_calls == 1

@@ -435,3 +435,29 @@ def test_a_span_with_more_tokens_than_one_call_holds_is_rejected_by_name(count: 
         "1 of 2 spans rejected: span 00000000000000f2 (usage.input_total): a count larger than one call can"
         " hold (at most 10,000,000,000 tokens, 9,223,372,036,854,775,807 of anything else)"
     )
+
+
+def test_a_trace_of_several_sessions_gives_its_other_calls_none_on_either_path() -> None:
+    """A worker's trace held two sessions and a session-less call: the call took the first session
+    seen (and its cost went to that session). A trace of one session still gives it to all its calls."""
+    rng = random.Random(5)
+    several, single = hex_id(rng, 16), hex_id(rng, 16)
+    spans = [
+        SpanSpec(several, hex_id(rng, 8), attributes=genai_attributes(rng, 0, **{"session.id": "zeta"})),
+        SpanSpec(several, hex_id(rng, 8), attributes=genai_attributes(rng, 1, **{"session.id": "alpha"})),
+        SpanSpec(
+            several, hex_id(rng, 8), attributes=genai_attributes(rng, 2, **{"gen_ai.response.id": "job"})
+        ),
+        SpanSpec(single, hex_id(rng, 8), attributes=genai_attributes(rng, 3, **{"session.id": "one"})),
+        SpanSpec(
+            single, hex_id(rng, 8), attributes=genai_attributes(rng, 4, **{"gen_ai.response.id": "step"})
+        ),
+    ]
+    data = request_bytes(spans)
+    read = read_traces(data, "protobuf")
+    assert read.quick
+    rows = read.calls.to_pylist()
+    assert rows == reference_calls(data).to_pylist()
+    sessions = {row["id"]: row["session_id"] for row in rows}
+    assert (sessions["job"], sessions["step"]) == (None, "one")
+    assert sorted(s for s in sessions.values() if s) == ["alpha", "one", "one", "zeta"]

@@ -151,13 +151,16 @@ class Sources:
         return f"SELECT {', '.join(['c.*', *columns])} FROM ({inner}) c WHERE {scope.condition}"
 
     def trace_sessions_sql(self) -> str:
-        """One session per trace, from the calls (and spans) of the trace that name one."""
+        """One session per trace, from the calls (and spans) of the trace that name one, when they
+        name one alone: a trace of several sessions (a worker's scope around many) gives its calls
+        outside them none, not the first session's."""
         named = "SELECT trace_id, session_id FROM calls"
         if {"trace_id", "session_id"} <= set(self.spans):
             named += " UNION ALL SELECT trace_id, session_id FROM spans"
         return (
             f"SELECT trace_id, min(session_id) AS session_id FROM ({named}) n "
-            "WHERE trace_id IS NOT NULL AND session_id IS NOT NULL GROUP BY trace_id"
+            "WHERE trace_id IS NOT NULL AND session_id IS NOT NULL GROUP BY trace_id "
+            "HAVING min(session_id) = max(session_id)"
         )
 
     def latest(self, dialect: Dialect, target: str) -> str:

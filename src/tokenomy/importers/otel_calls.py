@@ -28,7 +28,7 @@ exactly by :mod:`tokenomy.importers.otel_tokenomy`, the rest of this mapping is 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final
@@ -210,11 +210,20 @@ def _parents(span: Span, by_key: Mapping[Key, Span]) -> list[Span]:
 
 
 def _trace_sessions(spans: Sequence[Span]) -> dict[str | None, str]:
+    return trace_sessions((span.trace_id, _first(span.attributes, SESSION_KEYS)) for span in spans)
+
+
+def trace_sessions(pairs: Iterable[tuple[str | None, str | None]]) -> dict[str | None, str]:
+    """Each trace's session, from (trace id, session or None) pairs: the one its spans name, when
+    they name one alone. A trace of several sessions gives none: the spans of a worker's trace
+    outside its sessions are no session's, not the first one's."""
     found: dict[str | None, str] = {}
-    for span in spans:
-        session = _first(span.attributes, SESSION_KEYS)
-        if session is not None and span.trace_id not in found:
-            found[span.trace_id] = session
+    several: set[str | None] = set()
+    for trace, session in pairs:
+        if session is not None and found.setdefault(trace, session) != session:
+            several.add(trace)
+    for trace in several:
+        del found[trace]
     return found
 
 

@@ -3,7 +3,8 @@
 The rules are :class:`tokenomy.server.otlp_tree.Lineage`'s (the OTLP importer's): a span's
 session, user, environment and agent are the first of their attributes found on the span itself,
 then on its resource, then on its ancestors nearest first (each with its own resource); a session
-not found that way is the first one set on any span of the same trace (attributes only). Here
+not found that way is the one set on the spans of the same trace, when they set one alone
+(attributes only). Here
 the walk up the tree is one array step per generation for every span at once, and values are
 compared as integer codes. A request whose parent links form a cycle is left to the row-wise
 rules (:class:`CycleError`), which stop at the first span seen twice.
@@ -128,13 +129,20 @@ def _first_clean(index: AttributeIndex, codes: list[int]) -> Any:
 
 
 def _trace_first(columns: SpanColumns, sessions: Any) -> Any:
-    """For every span, the first session (in request order) set on a span of its trace."""
+    """For every span, the session set on the spans of its trace, when they set one alone (a trace
+    of several sessions gives none: a worker's spans outside them are no session's)."""
     traces = columns.trace_id.dictionary_encode()
     trace = np.asarray(traces.indices.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
     holders = np.flatnonzero(sessions.is_valid().to_numpy(zero_copy_only=False) & (trace >= 0))
-    chosen = np.full(len(traces.dictionary) + 1, -1, dtype=np.int64)
+    size = len(traces.dictionary) + 1
+    chosen = np.full(size, -1, dtype=np.int64)
+    held = _encode(sessions)[0][holders]
+    low, high = np.full(size, np.iinfo(np.int64).max, dtype=np.int64), np.full(size, -1, dtype=np.int64)
+    np.minimum.at(low, trace[holders], held)
+    np.maximum.at(high, trace[holders], held)
     distinct, first_at = np.unique(trace[holders], return_index=True)
-    chosen[distinct] = holders[first_at]
+    alone = low[distinct] == high[distinct]
+    chosen[distinct[alone]] = holders[first_at[alone]]
     return sessions.take(_nullable(chosen[trace]))
 
 

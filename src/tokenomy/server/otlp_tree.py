@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from tokenomy.importers.otel_calls import ENV_KEYS, SESSION_KEYS, USER_KEYS
+from tokenomy.importers.otel_calls import ENV_KEYS, SESSION_KEYS, USER_KEYS, trace_sessions
 
 AGENT_KEYS: Final = ("gen_ai.agent.name",)
 INHERITED: Final = {"session": SESSION_KEYS, "user": USER_KEYS, "environment": ENV_KEYS, "agent": AGENT_KEYS}
@@ -71,11 +71,7 @@ class Lineage:
 
     def __init__(self, spans: Sequence[TreeSpan]) -> None:
         self._by_key: dict[Key, TreeSpan] = {s.key: s for s in spans if s.span_id}
-        self._traces: dict[str | None, str] = {}
-        for span in spans:
-            session = first(span.attributes, SESSION_KEYS)
-            if session is not None and span.trace_id not in self._traces:
-                self._traces[span.trace_id] = session
+        self._traces = trace_sessions((s.trace_id, first(s.attributes, SESSION_KEYS)) for s in spans)
         self._own: dict[Key, tuple[str | None, ...]] = {}
         self._parents: dict[Key, list[TreeSpan]] = {}
         self._by_resource: dict[int, tuple[str | None, ...]] = {}
