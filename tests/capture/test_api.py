@@ -131,6 +131,23 @@ def test_session_steps_forget_the_oldest_sessions_past_their_limit() -> None:
     assert steps.take("a") == 1  # forgotten: numbering starts again
 
 
+def test_a_session_in_use_is_not_forgotten_for_newer_ones() -> None:
+    """Sessions were forgotten oldest-opened first: a long-running agent's next call after 100,000
+    short sessions was step 1 again, and its outcome was taken for a call's."""
+    steps = SessionSteps(limit=3)
+    assert [steps.take("long"), steps.take("long")] == [1, 2]
+    steps.open("a")
+    steps.open("b")
+    assert steps.take("long") == 3  # used again: now the most recent
+    steps.open("c")
+    steps.open("d")
+    assert (steps.knows("long"), steps.knows("a"), steps.knows("b")) == (True, False, False)
+    assert steps.take("long") == 4
+    steps.open("c")  # opened again: also the most recent
+    steps.open("e")
+    assert (steps.knows("c"), steps.knows("d")) == (True, False)
+
+
 def test_the_sink_api_other_components_build_on_is_pinned() -> None:
     def params(fn: Callable[..., object]) -> list[str]:
         return list(inspect.signature(fn).parameters)

@@ -201,3 +201,29 @@ def test_a_session_of_charges_alone_is_listed(tmp_path: Path, pricer: Pricer) ->
         ).to_pylist() == ["S"]
         assert store.sessions_page(CallFilter(provider="openai")).column("session_id").to_pylist() == ["S"]
         assert "C" in {r.session_id for r in top_sessions(store).rows}
+
+
+def test_an_outcome_named_to_a_call_that_is_a_session_is_the_sessions(tmp_path: Path, pricer: Pricer) -> None:
+    """``record_outcome("chat-42")`` in a feedback worker that never opened the session names a call:
+    it matched nothing, and the session's success was never counted."""
+    with open_store(tmp_path / "s.duckdb") as store:
+        store.write_events(_batch(), pricer=pricer)
+        store.insert_charges([Charge(id="g2", amount=Decimal("1"), kind="search", at=T0, session_id="C")])
+        later = T0 + timedelta(hours=5)
+        named = [
+            OutcomeEvent("call", "S", later, success=True, action="ticket_resolved"),  # a session of calls
+            OutcomeEvent("call", "C", later, success=True),  # a session of charges alone
+            OutcomeEvent("call", "a2", later, success=False),  # a call
+            OutcomeEvent("call", "nothing-yet", later, success=True),  # neither (yet): kept as named
+        ]
+        assert store.insert_outcomes(named).inserted == 4
+        assert store.insert_outcomes(named).duplicates == 4  # a replay is stored once
+        rows = store.query('SELECT target, id FROM outcomes WHERE "at" = ? ORDER BY id', [later]).to_pylist()
+        assert [(r["target"], r["id"]) for r in rows] == [
+            ("session", "C"),
+            ("session", "S"),
+            ("call", "a2"),
+            ("call", "nothing-yet"),
+        ]
+        [ranked] = [r for r in top_sessions(store).rows if r.session_id == "S"]
+        assert (ranked.outcome, ranked.action) == ("success", "ticket_resolved")

@@ -72,7 +72,8 @@ class ContentSettings:
 
 
 class SessionSteps:
-    """Numbers the calls of each session 1, 2, 3... (the most recent sessions are remembered)."""
+    """Numbers the calls of each session 1, 2, 3... (the sessions used most recently are remembered:
+    a long-running session that keeps making calls is never forgotten for newer ones)."""
 
     def __init__(self, limit: int = _SESSION_LIMIT) -> None:
         self._limit = limit
@@ -82,8 +83,7 @@ class SessionSteps:
     def open(self, session: str) -> None:
         """Remember a session (so that :meth:`knows` is True) without numbering a call."""
         with self._lock:
-            if session not in self._last:
-                self._remember(session, 0)
+            self._remember(session, self._last.get(session, 0))
 
     def take(self, session: str) -> int:
         """The next step of ``session``."""
@@ -101,6 +101,7 @@ class SessionSteps:
         self._lock = threading.Lock()
 
     def _remember(self, session: str, step: int) -> None:
+        self._last.pop(session, None)  # to the end: the order is of last use, and the first goes
         self._last[session] = step
         if len(self._last) > self._limit:
             del self._last[next(iter(self._last))]

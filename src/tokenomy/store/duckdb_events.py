@@ -35,6 +35,16 @@ _SESSION_OF_CALL: Final = """
                             WHERE s.trace_id = c.trace_id AND s.session_id IS NOT NULL))
 """
 """A call's session: its own, else the one its trace's other spans name (a root span may arrive late)."""
+_RETARGETED: Final = f"""(
+    SELECT a.* REPLACE (
+        CASE WHEN a.target = 'call'
+                  AND a.id NOT IN (SELECT id FROM calls)
+                  AND (a.id IN (SELECT session_id FROM calls) OR a.id IN (SELECT session_id FROM charges))
+             THEN 'session' ELSE a.target END AS target)
+    FROM {_ARROW} a)"""
+"""The outcomes of a batch, an outcome named to a call id that no call has but a session has taken
+for that session's: ``record_outcome("chat-42")`` in a process that never opened that session (a
+feedback worker) names a call, and matched nothing."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -82,11 +92,12 @@ def insert_keyed(
     partition = ", ".join(f'b."{k}"' for k in keys)
     ordinal = pa.array(range(batch.num_rows), type=pa.int64())
     con.register(_ARROW, batch.append_column("_ord", ordinal))
+    source = _RETARGETED if table == "outcomes" else _ARROW
     try:
         row = con.execute(
             f"""INSERT INTO {table} BY NAME
             SELECT b.* EXCLUDE (_ord, imported_at), coalesce(b.imported_at, ?::TIMESTAMP) AS imported_at
-            FROM {_ARROW} b ANTI JOIN {table} t ON {on}
+            FROM {source} b ANTI JOIN {table} t ON {on}
             QUALIFY row_number() OVER (PARTITION BY {partition} ORDER BY b._ord) = 1""",
             [stamp],
         ).fetchall()
