@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -238,3 +239,92 @@ def test_a_session_opened_inside_a_workers_scope_has_a_trace_of_its_own(tmp_path
         "zeta-req": Decimal("0.01"),
     }
     assert listed.no_session_calls == 1
+
+
+def test_the_decorator_scopes_the_work_a_plain_function_returns_to_run_later() -> None:
+    """An object whose __call__ is async, an async function behind a sync functools.wraps wrapper, and
+    a function returning a generator all ran with no attribution: the scope had closed when their
+    work ran."""
+    seen: list[str | None] = []
+
+    def team() -> None:
+        scope = capture.context.current()
+        seen.append(scope.attribution.team if scope else None)
+
+    class Handler:
+        async def __call__(self) -> str:
+            team()
+            return "done"
+
+    async def work() -> int:
+        await asyncio.sleep(0)
+        team()
+        return 7
+
+    @functools.wraps(work)
+    def sync_wrapper() -> Any:
+        return work()
+
+    def numbers() -> Iterator[int]:
+        def gen() -> Iterator[int]:
+            for n in (1, 2):
+                team()
+                yield n
+
+        return gen()
+
+    handler = capture.context(team="obj")(Handler())
+    wrapped = capture.context(team="wrapped")(sync_wrapper)
+    returned = capture.context(team="gen")(numbers)
+
+    async def main() -> tuple[str, int]:
+        first = await handler()
+        assert capture.context.current() is None
+        return first, await wrapped()
+
+    assert asyncio.run(main()) == ("done", 7)
+    produced = returned()
+    assert capture.context.current() is None  # the caller's code after the call is outside the scope
+    assert list(produced) == [1, 2]
+    assert seen == ["obj", "wrapped", "gen", "gen"]
+
+
+def test_a_decorated_generator_takes_the_scope_it_was_made_in_not_the_one_it_is_read_in() -> None:
+    """A streaming handler makes the generator inside the request's scope and the server reads it
+    after the handler returned: the call inside lost its session, team and user."""
+
+    @capture.context(intent="stream-answer")
+    def answer() -> Iterator[Scope | None]:
+        yield capture.context.current()
+
+    with capture.context(session="req-1", team="search"):
+        stream = answer()
+    (inside,) = list(stream)
+    assert inside is not None
+    assert (inside.session_id, inside.attribution.team, inside.attribution.intent) == (
+        "req-1",
+        "search",
+        "stream-answer",
+    )
+
+
+def test_with_blocks_that_end_out_of_order_are_logged(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two generators that each hold a with block across their yields, read in turn: the blocks end
+    out of order, and calls after them were attributed to the wrong scope with nothing said."""
+    monkeypatch.setattr(RUNTIME, "log", type(RUNTIME.log)())  # a fresh rate limit
+
+    def held(team: str) -> Iterator[None]:
+        with capture.context(team=team):
+            yield
+            yield
+
+    a, b = held("a"), held("b")
+    next(a), next(b)
+    with caplog.at_level("WARNING", logger="tokenomy"):
+        for rest in (a, b):
+            list(rest)
+    assert [
+        r.getMessage() for r in caplog.records if "ended while a scope opened inside it" in r.getMessage()
+    ]

@@ -168,6 +168,13 @@ class context:  # noqa: N801  (a lower-case name: it reads as a function at the 
         now = SCOPE.get()
         opened = next((o for o in reversed(self._open_blocks) if o.scope is now), self._open_blocks[-1])
         self._open_blocks.remove(opened)
+        if opened.scope is not now:
+            RUNTIME.log.note(
+                "scope",
+                "tokenomy.context: a with block ended while a scope opened inside it was still open "
+                "(a with block around a yield, in generators read in turn?): calls after it may be "
+                "attributed to the wrong scope; decorate the generator function instead",
+            )
         self._close(opened)
 
     async def __aenter__(self) -> Scope:
@@ -216,69 +223,110 @@ class context:  # noqa: N801  (a lower-case name: it reads as a function at the 
         def scoped(*args: P.args, **kwargs: P.kwargs) -> R:
             opened = self._open()
             try:
-                return func(*args, **kwargs)
-            finally:
+                result = func(*args, **kwargs)
+            except BaseException:
                 self._close(opened)
+                raise
+            return cast(R, self._later(result, opened))
 
         return scoped
+
+    def _later(self, result: Any, opened: _Opened) -> Any:
+        """What a function that is none of the kinds :meth:`__call__` tells apart returned, with the
+        scope closed here, and open again around the work it returned when that is still to run:
+        a coroutine (an async function behind a sync wrapper, an object whose ``__call__`` is
+        async), or a generator (a function that returns one). Anything else is returned as it is."""
+        ctx = copy_context() if inspect.isgenerator(result) or inspect.isasyncgen(result) else None
+        SCOPE.reset(opened.token)  # the caller's code after the call is outside the scope
+        if inspect.iscoroutine(result):
+            return self._awaited(result, opened)
+        if ctx is not None and inspect.isgenerator(result):
+            return self._steps(ctx, lambda: result, opened)
+        if ctx is not None:
+            return self._async_steps(ctx, lambda: result, opened)
+        self._ended(opened)
+        return result
+
+    async def _awaited(self, work: Awaitable[Any], opened: _Opened) -> Any:
+        token = SCOPE.set(opened.scope)
+        try:
+            return await work
+        finally:
+            SCOPE.reset(token)
+            self._ended(opened)
 
     def _generator(
         self, func: Callable[..., Generator[Any, Any, Any]]
     ) -> Callable[..., Generator[Any, Any, Any]]:
         @functools.wraps(func)
         def scoped_generator(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
-            ctx = copy_context()
-            opened = ctx.run(self._open)
-            inner = ctx.run(func, *args, **kwargs)
-            try:
-                step: Callable[[], Any] = functools.partial(inner.send, None)
-                while True:
-                    try:
-                        item = ctx.run(step)
-                    except StopIteration as stop:
-                        return stop.value
-                    try:
-                        sent = yield item
-                    except GeneratorExit:
-                        ctx.run(inner.close)
-                        raise
-                    except BaseException as exc:  # thrown in by the caller: passed to the generator
-                        step = functools.partial(inner.throw, exc)
-                    else:
-                        step = functools.partial(inner.send, sent)
-            finally:
-                ctx.run(self._close, opened)
+            # The context the generator is made in (a request's), not the one it is first read in
+            # (a streaming response is read after its handler returned): its scope merges with that.
+            return self._steps(copy_context(), functools.partial(func, *args, **kwargs), None)
 
         return scoped_generator
+
+    def _steps(
+        self, ctx: Context, make: Callable[[], Generator[Any, Any, Any]], opened: _Opened | None
+    ) -> Generator[Any, Any, Any]:
+        """The generator ``make()`` gives, each of its steps run in ``ctx``, in the scope opened
+        there at its first step (or ``opened``, already current in ``ctx``)."""
+        if opened is None:
+            opened = ctx.run(self._open)
+        try:
+            inner = ctx.run(make)
+            step: Callable[[], Any] = functools.partial(inner.send, None)
+            while True:
+                try:
+                    item = ctx.run(step)
+                except StopIteration as stop:
+                    return stop.value
+                try:
+                    sent = yield item
+                except GeneratorExit:
+                    ctx.run(inner.close)
+                    raise
+                except BaseException as exc:  # thrown in by the caller: passed to the generator
+                    step = functools.partial(inner.throw, exc)
+                else:
+                    step = functools.partial(inner.send, sent)
+        finally:
+            self._ended(opened)
 
     def _async_generator(
         self, func: Callable[..., AsyncGenerator[Any, Any]]
     ) -> Callable[..., AsyncGenerator[Any, Any]]:
         @functools.wraps(func)
-        async def scoped_async_generator(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
-            ctx = copy_context()
-            opened = ctx.run(self._open)
-            inner = ctx.run(func, *args, **kwargs)
-            try:
-                step: Callable[[], Awaitable[Any]] = functools.partial(inner.asend, None)
-                while True:
-                    try:
-                        item = await _in_context(ctx, step)
-                    except StopAsyncIteration:
-                        return
-                    try:
-                        sent = yield item
-                    except GeneratorExit:
-                        await _in_context(ctx, inner.aclose)
-                        raise
-                    except BaseException as exc:  # thrown in by the caller: passed to the generator
-                        step = functools.partial(inner.athrow, exc)
-                    else:
-                        step = functools.partial(inner.asend, sent)
-            finally:
-                ctx.run(self._close, opened)
+        def scoped_async_generator(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
+            return self._async_steps(copy_context(), functools.partial(func, *args, **kwargs), None)
 
         return scoped_async_generator
+
+    async def _async_steps(
+        self, ctx: Context, make: Callable[[], AsyncGenerator[Any, Any]], opened: _Opened | None
+    ) -> AsyncGenerator[Any, Any]:
+        """:meth:`_steps` for an async generator: each step a task in ``ctx``."""
+        if opened is None:
+            opened = ctx.run(self._open)
+        try:
+            inner = ctx.run(make)
+            step: Callable[[], Awaitable[Any]] = functools.partial(inner.asend, None)
+            while True:
+                try:
+                    item = await _in_context(ctx, step)
+                except StopAsyncIteration:
+                    return
+                try:
+                    sent = yield item
+                except GeneratorExit:
+                    await _in_context(ctx, inner.aclose)
+                    raise
+                except BaseException as exc:  # thrown in by the caller: passed to the generator
+                    step = functools.partial(inner.athrow, exc)
+                else:
+                    step = functools.partial(inner.asend, sent)
+        finally:
+            self._ended(opened)
 
     def _open(self) -> _Opened:
         outer = SCOPE.get()
@@ -305,6 +353,10 @@ class context:  # noqa: N801  (a lower-case name: it reads as a function at the 
 
     def _close(self, opened: _Opened) -> None:
         SCOPE.reset(opened.token)
+        self._ended(opened)
+
+    def _ended(self, opened: _Opened) -> None:
+        """The scope's work is over: its agent span (if it opened one) is sent."""
         sink = RUNTIME.sink
         scope = opened.scope
         if opened.agent is None or sink is None or opened.started_at is None:
