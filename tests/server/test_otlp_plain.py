@@ -461,3 +461,31 @@ def test_a_trace_of_several_sessions_gives_its_other_calls_none_on_either_path()
     sessions = {row["id"]: row["session_id"] for row in rows}
     assert (sessions["job"], sessions["step"]) == (None, "one")
     assert sorted(s for s in sessions.values() if s) == ["alpha", "one", "one", "zeta"]
+
+
+def test_an_error_type_on_a_span_whose_status_is_not_error_is_a_failed_call_on_either_path() -> None:
+    """The conventions set ``error.type`` only when the operation ended in an error; some
+    instrumentations leave the status unset (or OK): such calls were stored as successes."""
+    rng = random.Random(9)
+    trace = hex_id(rng, 16)
+    cases = [(0, "timeout"), (1, "rate_limit_error"), (0, None), (2, None)]
+    spans = [
+        SpanSpec(
+            trace,
+            hex_id(rng, 8),
+            status_code=status,
+            attributes=genai_attributes(rng, i, **{"gen_ai.response.id": f"r{i}", "error.type": kind}),
+        )
+        for i, (status, kind) in enumerate(cases)
+    ]
+    data = request_bytes(spans)
+    read = read_traces(data, "protobuf")
+    assert read.quick
+    rows = read.calls.to_pylist()
+    assert rows == reference_calls(data).to_pylist()
+    assert [(r["id"], r["status"], r["error_type"]) for r in sorted(rows, key=lambda r: r["id"])] == [
+        ("r0", "error", "timeout"),
+        ("r1", "error", "rate_limit_error"),
+        ("r2", "ok", None),
+        ("r3", "error", None),
+    ]

@@ -259,7 +259,7 @@ def span_to_call(
         usage=_usage(attrs, extracted.usage),
         max_output_tokens=_positive_int(attrs.get("gen_ai.request.max_tokens")),
         service_tier=extracted.service_tier,
-        status=Status.ERROR if span.status_code == STATUS_ERROR else Status.OK,
+        status=Status.ERROR if _failed(span) else Status.OK,
         error_type=_error_type(span),
         finish_reason=extracted.finish_reason or _finish_reason(attrs),
         tool_uses=extracted.tool_uses,
@@ -268,6 +268,12 @@ def span_to_call(
         content=_content(attrs, messages) if options.capture_content else None,
         **(shape_of(messages, None, request_model).fields() if messages else {}),
     )
+
+
+def _failed(span: Span) -> bool:
+    """A failed span: status ERROR, or an ``error.type`` (the conventions set it only when the
+    operation ended in an error, and some instrumentations leave the status unset)."""
+    return span.status_code == STATUS_ERROR or _str(span.attributes, "error.type") is not None
 
 
 def _error_type(span: Span) -> str | None:

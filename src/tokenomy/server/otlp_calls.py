@@ -257,14 +257,17 @@ def _operations(operation: Any) -> dict[str, Any]:
 
 
 def _result(columns: SpanColumns, index: AttributeIndex, calls: Ints) -> dict[str, Any]:
-    failed = columns.status_code[calls] == _STATUS_ERROR
+    named = index.cleaned(CODES[ERROR_TYPE]).take(pa.array(calls))
+    # an error.type says the call failed (the conventions set it only then), whatever the status
+    status_error = columns.status_code[calls] == _STATUS_ERROR
+    failed = status_error | named.is_valid().to_numpy(zero_copy_only=False)
     stream = index.kinds(CODES[STREAM])[calls]
     tokens = index.kinds(CODES[MAX_TOKENS])[calls]
     limit = index.ints(CODES[MAX_TOKENS])[calls]
-    error = _kinds(index.cleaned(CODES[ERROR_TYPE]).take(pa.array(calls)))
-    if failed.any():
+    error = _kinds(named)
+    if status_error.any():  # a status message names the error of a span whose status is ERROR
         message = _kinds(columns.status_message.take(pa.array(calls)))
-        error = pc.coalesce(error, pc.if_else(pa.array(failed), message, _NO_TEXT))
+        error = pc.coalesce(error, pc.if_else(pa.array(status_error), message, _NO_TEXT))
     return {
         "status": _STATUS.take(pa.array(failed.astype(np.int64))),
         "error_type": error,
