@@ -564,3 +564,17 @@ def test_a_small_post_is_answered_while_a_large_body_is_being_read(
     assert order == ["small", "large"]
     assert answers["small"].json()["accepted"]["calls"] == 1
     assert answers["large"].json()["accepted"]["calls"] == 260
+
+
+def test_the_provider_filter_reads_a_name_as_every_command_stores_it(tmp_path: Path, pricer: Pricer) -> None:
+    """Providers are stored by their canonical id: ``provider=OpenAI`` listed nothing."""
+    usage = {"input_uncached": 10, "output_visible": 1}
+    record = {"id": "p1", "provider": "openai", "request_model": "gpt-4o-mini",
+              "started_at": "2026-03-01T10:00:00Z", "usage": usage}  # fmt: skip
+
+    async def scenario(app: Collector) -> list[Answer]:
+        await call(app, "POST", "/v1/events", json.dumps([record]).encode(), JSON)
+        return [await call(app, "GET", f"/api/v1/calls?provider={name}") for name in ("OpenAI", "openai")]
+
+    named, canonical = run(collector(tmp_path, pricer), scenario)
+    assert [c["id"] for c in named.json()["calls"]] == [c["id"] for c in canonical.json()["calls"]] == ["p1"]

@@ -147,7 +147,15 @@ def test_the_document_is_openapi_3_1_with_every_route() -> None:
         "since", "until", "provider", "model", "limit", "offset", "view", "top", "by", "where"
     ]  # fmt: skip
     described = {p["name"]: p for p in sessions["parameters"]}
-    assert (described["view"]["example"], described["top"]["schema"]) == ("top", {"type": "integer"})
+    assert (described["view"]["example"], described["top"]["schema"]) == (
+        "top",
+        {"type": "integer", "minimum": 1, "default": 20},
+    )
+    bounds = {p["name"]: p["schema"] for p in doc["paths"]["/api/v1/calls"]["get"]["parameters"]}
+    assert (bounds["limit"], bounds["offset"]) == (
+        {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+        {"type": "integer", "minimum": 0, "default": 0},
+    )  # the bounds the server enforces (a client generated from the schema knows them)
     assert "tokenomy sessions --by" in described["by"]["description"]
     assert described["where"]["schema"] == {"type": "array", "items": {"type": "string"}}
     forms = sessions["responses"]["200"]["content"]["application/json"]["schema"]["anyOf"]

@@ -125,8 +125,20 @@ def _sessions_params() -> list[dict[str, Any]]:
             text, kind, example = _SESSIONS[param["name"]]
             param.update(description=text, example=example)
             if param["name"] != "where":
-                param["schema"] = {"type": kind}
+                param["schema"] = {
+                    "type": kind,
+                    **({"minimum": 1, "default": 20} if kind == "integer" else {}),
+                }
     return params
+
+
+_BOUNDS: Final[dict[str, dict[str, int]]] = {
+    "limit": {"minimum": 1, "maximum": 1000, "default": 100},
+    "offset": {"minimum": 0, "default": 0},
+    "budget_tokens": {"minimum": 1},
+    "top": {"minimum": 1, "default": 10},
+}
+"""The bounds the server enforces on whole-number parameters, stated in their schemas."""
 
 
 def _params(*names: str) -> list[dict[str, Any]]:
@@ -221,7 +233,7 @@ def _params(*names: str) -> list[dict[str, Any]]:
             "in": "query",
             "required": False,
             "description": described[n][0],
-            "schema": {"type": described[n][1]},
+            "schema": {"type": described[n][1], **_BOUNDS.get(n, {})},
         }
         if n == "where":
             param.update(explode=True, schema={"type": "array", "items": {"type": "string"}})

@@ -15,6 +15,7 @@ from tokenomy.analysis.grouped import Selection
 from tokenomy.analysis.periods import check_compare
 from tokenomy.analysis.report_analyses import parity_pair
 from tokenomy.errors import ConfigError, PayloadError
+from tokenomy.providers import canonical
 from tokenomy.store.base import TIME_UNITS, CallFilter, TimeUnit
 
 DEFAULT_LIMIT: Final = 100
@@ -135,7 +136,7 @@ def call_filter_of(query: Mapping[str, str]) -> CallFilter:
         since=since,
         until=until,
         session_id=query.get("session_id") or None,
-        provider=query.get("provider") or None,
+        provider=canonical(query.get("provider") or None),  # "OpenAI" is stored as "openai"
         model=query.get("model") or None,
     )
 
