@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 import httpx2
+import openai
 import pytest
 from anthropic import Anthropic, AsyncAnthropic
 from openai import AsyncOpenAI, OpenAI
@@ -132,3 +133,32 @@ def test_a_copy_made_with_options_records_its_tries(recorded: MemoryTarget) -> N
         (Status.ERROR, "server_error"),
         (Status.OK, None),
     ]
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        (httpx2.ReadTimeout("read timed out"), (Status.TIMEOUT, "APITimeoutError")),
+        (httpx2.RemoteProtocolError("peer closed connection"), (Status.ERROR, "APIConnectionError")),
+    ],
+)
+def test_a_try_that_timed_out_or_lost_its_connection_is_named_as_the_last_try_is(
+    recorded: MemoryTarget, fault: Exception, expected: tuple[Status, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SDK retries on the HTTP client's exception and raises it as its own on the last try: the
+    retried tries were an error named ReadTimeout (not a timeout) or RemoteProtocolError, the last one a
+    timeout named APITimeoutError, so a count of timeouts by status saw 1 of 3."""
+
+    monkeypatch.setattr("openai._base_client.INITIAL_RETRY_DELAY", 0.001)  # no answer says how long to wait
+
+    def serve(request: httpx2.Request) -> httpx2.Response:
+        raise fault
+
+    http = httpx2.Client(transport=httpx2.MockTransport(serve))
+    client = capture.instrument(
+        OpenAI(api_key="t", base_url="http://retry.test/v1", max_retries=2, http_client=http)
+    )
+    with pytest.raises(openai.APIConnectionError) as raised:  # APITimeoutError is one too
+        client.chat.completions.create(model="gpt-4o-mini", messages=CHAT)
+    assert type(raised.value).__name__ == expected[1]
+    assert [(c.status, c.error_type) for c in _calls(recorded)] == [expected] * 3

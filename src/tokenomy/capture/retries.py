@@ -103,6 +103,13 @@ def _error(captured: Captured, response: Any) -> ErrorInfo:
     handled = sys.exc_info()[1]
     if handled is None:
         return ErrorInfo(Status.ERROR, "retried", None)
+    classes = {c.__name__ for c in type(handled).__mro__}
+    if "TransportError" in classes:
+        # The SDK retries on its HTTP client's own exception (httpx's ReadTimeout, RemoteProtocolError),
+        # and raises it on the last try as its own: a try is named as the SDK names that one.
+        if "TimeoutException" in classes:
+            return ErrorInfo(Status.TIMEOUT, "APITimeoutError")
+        return ErrorInfo(Status.ERROR, "APIConnectionError")
     return captured.client.adapter.classify(handled, request=True)
 
 
