@@ -578,3 +578,37 @@ def test_the_provider_filter_reads_a_name_as_every_command_stores_it(tmp_path: P
 
     named, canonical = run(collector(tmp_path, pricer), scenario)
     assert [c["id"] for c in named.json()["calls"]] == [c["id"] for c in canonical.json()["calls"]] == ["p1"]
+
+
+def test_a_model_span_sent_after_the_call_it_wraps_is_a_span_not_a_second_call(
+    tmp_path: Path, pricer: Pricer
+) -> None:
+    """An exporter sends a span when it ends: the client's chat span first, the framework's llm span
+    around it (the same usage) in a later request. Both were stored as calls: its tokens twice."""
+    rng = random.Random(3)
+    trace = hex_id(rng, 16)
+    root, wrapper, step, chat = (hex_id(rng, 8) for _ in range(4))
+    usage = {"gen_ai.usage.input_tokens": 1000, "gen_ai.usage.output_tokens": 100}
+    sent = [
+        [SpanSpec(trace, chat, step, name="chat", attributes=genai_attributes(rng, 0, **usage))],
+        [SpanSpec(trace, step, wrapper, name="retry step")],  # a plain span between the two
+        [
+            SpanSpec(trace, wrapper, root, name="llm", attributes=genai_attributes(rng, 1, **usage)),
+            SpanSpec(trace, root, None, name="agent run", attributes={"session.id": "S"}),
+        ],
+        [SpanSpec(hex_id(rng, 16), hex_id(rng, 8), attributes=genai_attributes(rng, 2))],  # unrelated
+    ]
+
+    async def scenario(app: Collector) -> list[Answer]:
+        return [await call(app, "POST", "/v1/traces", request_bytes(spans), PROTOBUF) for spans in sent]
+
+    answers = run(collector(tmp_path, pricer), scenario)
+    assert [a.status for a in answers] == [200] * 4
+    with open_store(tmp_path / "t.duckdb", read_only=True) as store:
+        calls = store.query("SELECT span_id, input_total FROM calls ORDER BY span_id").to_pylist()
+        spans = {r["span_id"]: r["name"] for r in store.query("SELECT span_id, name FROM spans").to_pylist()}
+    assert len(calls) == 2  # the chat call and the unrelated one
+    assert chat in {c["span_id"] for c in calls}
+    assert wrapper not in {c["span_id"] for c in calls}
+    assert spans[wrapper].startswith("chat ")  # kept in the tree, named as the conventions name it
+    assert {root, step} <= spans.keys()

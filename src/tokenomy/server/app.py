@@ -42,6 +42,7 @@ from tokenomy.server.http import (
 )
 from tokenomy.server.openapi import document
 from tokenomy.server.otlp_ingest import TraceBatch
+from tokenomy.server.otlp_wrapped import WrappedSpans
 from tokenomy.server.settings import ServerSettings
 from tokenomy.server.spool import Spool
 from tokenomy.server.writer import BusyError, NotDurableError, Writer
@@ -82,6 +83,7 @@ class Collector:
         # Large bodies are read off the event loop: a 15 MB batch took 2.8 s to read there, and
         # every small post waited behind it for its answer.
         self._parser = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tokenomy-parser")
+        self._wrapped = WrappedSpans()  # spans with a call below them, from earlier requests
         self._token = settings.token.encode() if settings.token else None
 
     # -- lifespan ------------------------------------------------------------------------------
@@ -233,7 +235,11 @@ class Collector:
         encoding = "protobuf" if media in _PROTOBUF_TYPES else "json"
         body = await request.body(self.settings.max_body)
         payload, read = await self._parsed(
-            payloads.traces, body, encoding, capture_content=self.settings.capture_content
+            payloads.traces,
+            body,
+            encoding,
+            capture_content=self.settings.capture_content,
+            wrapped=self._wrapped,
         )
         await self._durable(payload)
         await _otlp_ok(send, read, protobuf=encoding == "protobuf")

@@ -41,6 +41,7 @@ import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type in
 from tokenomy.errors import PayloadError, StoreError
 from tokenomy.server.events_ingest import EventCountsIn, read_events
 from tokenomy.server.otlp_ingest import TraceBatch, read_traces
+from tokenomy.server.otlp_wrapped import WrappedSpans
 from tokenomy.server.span_rows import without_status_messages
 from tokenomy.server.spool import Frame
 from tokenomy.store.arrow import CALLS_SCHEMA, CHARGES_SCHEMA
@@ -95,13 +96,18 @@ class Payload:
         return group_frame([self.batch])
 
 
-def traces(body: bytes, encoding: str, *, capture_content: bool = False) -> tuple[Payload, TraceBatch]:
+def traces(
+    body: bytes, encoding: str, *, capture_content: bool = False, wrapped: WrappedSpans | None = None
+) -> tuple[Payload, TraceBatch]:
     """An OTLP trace request (``encoding`` is ``protobuf`` or ``json``) read into a payload.
 
     Span status messages are free text (an exception's message, prompt or key included): they
-    are kept only when ``capture_content`` is on.
+    are kept only when ``capture_content`` is on. ``wrapped`` remembers the spans of earlier
+    requests with a call below them: a call of this one that is one of them is stored as a span.
     """
     read = read_traces(body, encoding, capture_content=capture_content)
+    if wrapped is not None:
+        read = wrapped.apply(read)
     spans = read.spans if capture_content else without_status_messages(read.spans)
     batch = EventBatch(calls=read.calls, charges=read.charges, outcomes=read.outcomes, spans=spans)
     return Payload(batch), read

@@ -1,0 +1,115 @@
+"""Model spans that wrap a model call sent in an earlier request: spans, not calls.
+
+A model span with another model span below it (a framework's ``llm`` span around the client's
+``chat`` span, both carrying the same usage) carries its children's usage, and counting it would
+count their tokens twice: within one request the mapping keeps it as a span of the tree
+(:func:`tokenomy.importers.calls_from_spans`, :func:`tokenomy.server.otlp_lineage.wrappers`). A
+span is exported when it ends, and the child ends first: a batching exporter that sends the child
+in one request and its parent in the next (or an exporter that sends each span as it ends) had the
+collector store both as calls.
+
+:class:`WrappedSpans` remembers, for the spans of recent requests, which have a model call somewhere
+below them, by (trace id, span id): a call of a later request that is one of them is taken for a
+wrapper, and stored as a span. The memory is bounded (the least recently marked spans are
+forgotten first) and lives as long as the collector: a parent sent after a restart, or after the
+memory forgot its child, is a call again. A parent sent before its child (one that ends before a
+call below it) stays a call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from typing import Any, Final
+
+import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
+import pyarrow.compute as pc  # type: ignore[import-untyped]
+
+from tokenomy.server.otlp_ingest import TraceBatch
+from tokenomy.store.events import spans_to_arrow
+
+LIMIT: Final = 262_144
+"""Spans remembered (about 30 MB)."""
+
+
+class WrappedSpans:
+    """The spans of recent requests known to have a model call below them (see the module docstring).
+
+    Args:
+        limit: How many spans to remember.
+    """
+
+    def __init__(self, limit: int = LIMIT) -> None:
+        self._limit = limit
+        self._below: dict[tuple[str, str], None] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._below)
+
+    def apply(self, read: TraceBatch) -> TraceBatch:
+        """``read`` with its calls that wrap an earlier request's call moved to its spans; what it
+        holds is remembered for the requests after it."""
+        if read.calls.num_rows == 0 and read.spans.num_rows == 0:
+            return read
+        calls = _keys(read.calls)
+        rows = calls + _keys(read.spans)
+        with self._lock:
+            below = self._below
+            wrapped = [(trace, span) in below for trace, span, _ in calls]
+            parent_of = {(trace, span): parent for trace, span, parent in rows if trace and span}
+            # a call's parent has a call below it, and so does every ancestor of a span that has one
+            frontier = [(trace, parent) for trace, _, parent in calls if trace and parent]
+            frontier += [(key[0], parent) for key, parent in parent_of.items() if parent and key in below]
+            marked: set[tuple[str, str]] = set()
+            while frontier:
+                key = frontier.pop()
+                if key in marked:
+                    continue
+                marked.add(key)
+                parent = parent_of.get(key)
+                if parent:
+                    frontier.append((key[0], parent))
+            for key in marked:
+                below.pop(key, None)  # to the end: the order is of last marking
+                below[key] = None
+            while len(below) > self._limit:
+                del below[next(iter(below))]
+        if not any(wrapped):
+            return read
+        mask = pa.array(wrapped)
+        demoted = read.calls.filter(mask)
+        spans = pa.concat_tables([read.spans, _as_spans(demoted).cast(read.spans.schema)])
+        return dataclasses.replace(read, calls=read.calls.filter(pc.invert(mask)), spans=spans)
+
+
+def _keys(table: pa.Table) -> list[tuple[str | None, str | None, str | None]]:
+    """(trace id, span id, parent span id) of each row."""
+    if table.num_rows == 0:
+        return []
+    columns = [table.column(name).to_pylist() for name in ("trace_id", "span_id", "parent_span_id")]
+    return list(zip(*columns, strict=True))
+
+
+def _as_spans(calls: pa.Table) -> pa.Table:
+    """Call rows as ``spans`` rows: the tree ids, times, session and agent, named as the
+    conventions name a model span (``chat gpt-4o``)."""
+    rows: list[dict[str, Any]] = []
+    for call in calls.to_pylist():
+        model = call.get("request_model") or call.get("response_model")
+        rows.append(
+            {
+                "trace_id": call["trace_id"],
+                "span_id": call["span_id"],
+                "parent_span_id": call["parent_span_id"],
+                "name": f"{call.get('operation') or 'chat'} {model}" if model else call.get("operation"),
+                "kind": "client",
+                "started_at": call.get("started_at"),
+                "ended_at": call.get("ended_at"),
+                "status": "error" if call.get("status") == "error" else "unset",
+                "session_id": call.get("session_id"),
+                "agent_name": call.get("agent"),
+                "source": call.get("source"),
+            }
+        )
+    return spans_to_arrow(rows)
