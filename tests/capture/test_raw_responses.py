@@ -278,7 +278,7 @@ def test_a_raw_stream_never_read_is_streamed_with_its_prompt_counted_and_its_out
     """Dropped unparsed, or read past tokenomy through the HTTP response's ``iter_raw``: the call was a
     stream (as asked), and its usage was never seen, so only the prompt is known, counted locally
     (estimated), and the output is unknown (None). It was recorded as not streamed, with a 'reported'
-    usage holding nothing."""
+    usage holding nothing; then as ok, with no HTTP status, though the stream was never read."""
     client = _openai(mock)
     raw = client.chat.completions.with_raw_response.create(model="gpt-4o", messages=CHAT, stream=True)
     del raw
@@ -291,8 +291,11 @@ def test_a_raw_stream_never_read_is_streamed_with_its_prompt_counted_and_its_out
     gc.collect()
     list(client.chat.completions.create(model="gpt-4o", messages=CHAT, stream=True))  # counted locally too
     unread, undecoded, counted = _calls(recorded)
+    # dropped unread: abandoned, as a parsed stream dropped unread is (it was recorded ok); read to its
+    # end past tokenomy: ok; both answered 200 (it had no HTTP status)
+    assert (unread.status, undecoded.status) == (Status.CANCELLED, Status.OK)
     for call in (unread, undecoded):
-        assert (call.status, call.streamed, call.usage.kind) == (Status.OK, True, Kind.ESTIMATED)
+        assert (call.http_status, call.streamed, call.usage.kind) == (200, True, Kind.ESTIMATED)
         assert (call.usage.input_total, call.usage.output_total) == (counted.usage.input_total, None)
         assert call.usage.input_uncached is None
     assert counted.usage.input_total is not None

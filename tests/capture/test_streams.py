@@ -439,3 +439,33 @@ def test_a_reasoning_stream_cut_before_its_usage_leaves_its_reasoning_unknown(
         cost = Pricer().price_usage(call.usage, model=call.request_model, provider=call.provider)
         assert cost.total is not None  # what is known: the input and the visible output
         assert "reasoning unknown: those tokens not priced" in (cost.reason or "")
+
+
+def test_a_task_cancelled_while_it_reads_a_stream_keeps_the_answers_status(
+    mock: MockThread, recorded: MemoryTarget
+) -> None:
+    """Cancelled half way through an answer that had arrived with 200: it was recorded with no HTTP status
+    (a stream closed half way by a break records 200)."""
+    client = capture.instrument(AsyncOpenAI(base_url=mock.openai_base_url, api_key="t", max_retries=0))
+    reading = asyncio.Event()
+
+    async def read() -> None:
+        stream = await client.chat.completions.create(
+            model="gpt-4o",
+            messages=CHAT,
+            stream=True,
+            extra_headers={**LONG_ANSWER, "X-Mock-Chunk-Delay-Ms": "5"},
+        )
+        async for _chunk in stream:
+            reading.set()
+
+    async def main() -> None:
+        task = asyncio.create_task(read())
+        await reading.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    (call,) = _calls(recorded)
+    assert (call.status, call.http_status, call.error_type) == (Status.CANCELLED, 200, "CancelledError")

@@ -226,6 +226,8 @@ def _result(captured: Captured, extracted: Extracted | None) -> dict[str, Any]:
     out: dict[str, Any] = {"status": error.status if error else status}
     if error is not None:
         out["error_type"], out["http_status"] = error.error_type, error.http_status
+    elif captured.end == UNREAD:  # the SDK hands a raw response back on a success status only
+        out["http_status"] = 200
     if extracted is not None:
         out["finish_reason"], out["tool_uses"] = extracted.finish_reason, extracted.tool_uses
         if error is None:  # an answer the SDK read: it raises on every status but a success, and the

@@ -33,8 +33,10 @@ from typing import Any, Final
 from tokenomy.capture.captured import ABANDONED, DONE, FAILED, UNREAD, Captured
 from tokenomy.capture.log import brief
 from tokenomy.capture.runtime import RUNTIME
+from tokenomy.capture.sdk.base import ErrorInfo
 from tokenomy.capture.sink.core import Sink
 from tokenomy.capture.streams import take_off, watch_stream
+from tokenomy.schema import Status
 
 _clock = time.perf_counter_ns
 _OPEN: Final = RUNTIME.open_calls
@@ -112,6 +114,10 @@ class RawWatch:
         if self.started:
             self._ended(ABANDONED, None)
         elif self._claim():
+            # a stream nobody read (not even past the hook, by iter_raw) was abandoned, as a parsed
+            # stream dropped unread is; a plain answer left unread was answered all the same
+            if self.stream and getattr(self.http, "is_stream_consumed", True) is False:
+                self.captured.error = ErrorInfo(Status.CANCELLED, None, 200)  # answered, then dropped
             self._submit(UNREAD, None, None)
 
     def iter_bytes(self, chunk_size: int | None = None) -> Iterator[bytes]:

@@ -121,7 +121,7 @@ class ErrorInfo:
     """How a failed call ended: its status, the exception's class name and the HTTP status."""
 
     status: Status
-    error_type: str
+    error_type: str | None
     http_status: int | None = None
 
 
@@ -167,8 +167,8 @@ class ClientAdapter:
         status = getattr(exc, "status_code", None)
         if isinstance(status, int) and not isinstance(status, bool):
             return ErrorInfo(Status.ERROR, kind or f"http_{status}", status)
-        if isinstance(exc, _CANCELLATIONS):
-            return ErrorInfo(Status.CANCELLED, name)
+        if isinstance(exc, _CANCELLATIONS):  # (a task cancelled while it read a stream: its answer's status)
+            return ErrorInfo(Status.CANCELLED, name, answered if type(answered) is int else None)
         if isinstance(exc, self.timeouts()):
             return ErrorInfo(Status.TIMEOUT, name)
         if request:
