@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
 from types import SimpleNamespace
@@ -175,3 +176,17 @@ def test_without_a_sink_outcomes_and_charges_are_returned_but_not_sent() -> None
     assert event.success is True
     assert capture.charge(1, "x").amount == 1
     assert capture.sink_stats() == before
+
+
+def test_a_charges_time_is_rounded_up_to_the_millisecond(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cut down to the millisecond, a charge made right after a call (whose end keeps microseconds)
+    was placed before that call's end: `tokenomy session` hung it under the call before."""
+    from tokenomy.capture import events
+
+    for now, expected in (
+        (datetime(2026, 3, 2, 9, 0, 0, 123_800), datetime(2026, 3, 2, 9, 0, 0, 124_000)),
+        (datetime(2026, 3, 2, 9, 0, 0, 124_000), datetime(2026, 3, 2, 9, 0, 0, 124_000)),
+        (datetime(2026, 3, 2, 9, 0, 59, 999_001), datetime(2026, 3, 2, 9, 1, 0)),
+    ):
+        monkeypatch.setattr(events, "utc_now", lambda now=now: now)
+        assert capture.charge("0.01", "search").at == expected

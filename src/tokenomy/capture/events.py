@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any, Final
@@ -216,9 +216,12 @@ def _amount(value: Decimal | int | float | str) -> Decimal:
 
 
 def _now_ms() -> datetime:
-    """Now, naive UTC, to the millisecond (the native form's precision for a charge's time)."""
+    """Now, naive UTC, to the millisecond (the native form's precision for a charge's time), rounded
+    up: a charge made right after a call is never placed before that call's end (kept to the
+    microsecond), where a session's steps and running totals would hang it under the call before."""
     now = utc_now()
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+    up = -(-now.microsecond // 1000) * 1000
+    return now.replace(microsecond=0) + timedelta(microseconds=up)
 
 
 def _finite_or_none(name: str, value: object, where: str) -> float | None:
