@@ -320,11 +320,15 @@ def test_with_blocks_that_end_out_of_order_are_logged(
             yield
             yield
 
-    a, b = held("a"), held("b")
-    next(a), next(b)
-    with caplog.at_level("WARNING", logger="tokenomy"):
+    def interleaved() -> None:  # in a context of its own: the out-of-order ends leave a scope behind
+        a, b = held("a"), held("b")
+        next(a), next(b)
         for rest in (a, b):
             list(rest)
+
+    with caplog.at_level("WARNING", logger="tokenomy"):
+        contextvars.copy_context().run(interleaved)
+    assert capture.context.current() is None
     assert [
         r.getMessage() for r in caplog.records if "ended while a scope opened inside it" in r.getMessage()
     ]

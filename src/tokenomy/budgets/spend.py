@@ -85,7 +85,9 @@ def _where(
 
 _SUMS: Final = (
     "coalesce(sum(cost_total), 0) AS usd, "
-    "coalesce(sum(coalesce(input_total, 0) + coalesce(output_total, 0)), 0)::BIGINT AS tokens, "
+    # a cut reasoning stream's output total is unknown, its counted visible output known: that counts
+    "coalesce(sum(coalesce(input_total, 0) + coalesce(output_total, output_visible, 0)), 0)::BIGINT "
+    "AS tokens, "
     "count(*) AS calls, count(*) FILTER (WHERE cost_total IS NULL) AS unpriced, min(started_at) AS first"
 )
 

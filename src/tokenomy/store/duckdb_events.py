@@ -30,21 +30,14 @@ if TYPE_CHECKING:
 KEYS: Final = {"outcomes": ("target", "id", "at"), "spans": ("trace_id", "span_id")}
 """The identity of a row of each collector table."""
 _ARROW: Final = "_tokenomy_events_arrow"
+_NAMED: Final = "_tokenomy_named_ids"
 _SESSION_OF_CALL: Final = """
-    coalesce(c.session_id, (SELECT any_value(s.session_id) FROM spans s
-                            WHERE s.trace_id = c.trace_id AND s.session_id IS NOT NULL))
+    coalesce(c.session_id, (SELECT CASE WHEN min(s.session_id) = max(s.session_id) THEN min(s.session_id) END
+                            FROM spans s WHERE s.trace_id = c.trace_id AND s.session_id IS NOT NULL))
 """
-"""A call's session: its own, else the one its trace's other spans name (a root span may arrive late)."""
-_RETARGETED: Final = f"""(
-    SELECT a.* REPLACE (
-        CASE WHEN a.target = 'call'
-                  AND a.id NOT IN (SELECT id FROM calls)
-                  AND (a.id IN (SELECT session_id FROM calls) OR a.id IN (SELECT session_id FROM charges))
-             THEN 'session' ELSE a.target END AS target)
-    FROM {_ARROW} a)"""
-"""The outcomes of a batch, an outcome named to a call id that no call has but a session has taken
-for that session's: ``record_outcome("chat-42")`` in a process that never opened that session (a
-feedback worker) names a call, and matched nothing."""
+"""A call's session: its own, else the one its trace's other spans name (a root span may arrive late),
+when they name one alone (a worker's trace of several sessions gives its other calls none, as reports
+read it: :meth:`tokenomy.analysis.sources.Sources.trace_sessions_sql`)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -90,14 +83,15 @@ def insert_keyed(
     keys = KEYS[table]
     on = " AND ".join(f'b."{k}" IS NOT DISTINCT FROM t."{k}"' for k in keys)
     partition = ", ".join(f'b."{k}"' for k in keys)
+    if table == "outcomes":
+        batch = _retargeted(con, batch)
     ordinal = pa.array(range(batch.num_rows), type=pa.int64())
     con.register(_ARROW, batch.append_column("_ord", ordinal))
-    source = _RETARGETED if table == "outcomes" else _ARROW
     try:
         row = con.execute(
             f"""INSERT INTO {table} BY NAME
             SELECT b.* EXCLUDE (_ord, imported_at), coalesce(b.imported_at, ?::TIMESTAMP) AS imported_at
-            FROM {source} b ANTI JOIN {table} t ON {on}
+            FROM {_ARROW} b ANTI JOIN {table} t ON {on}
             QUALIFY row_number() OVER (PARTITION BY {partition} ORDER BY b._ord) = 1""",
             [stamp],
         ).fetchall()
@@ -110,6 +104,49 @@ def insert_keyed(
 def outcome_rows(outcomes: Iterable[OutcomeEvent] | pa.Table, source: str | None = None) -> pa.Table:
     """Outcome events (or an Arrow table of them) as an ``outcomes`` Arrow table."""
     return outcomes if isinstance(outcomes, pa.Table) else outcomes_to_arrow(outcomes, source=source)
+
+
+def _retargeted(con: duckdb.DuckDBPyConnection, batch: pa.Table) -> pa.Table:
+    """The outcomes of ``batch``, one named to a call id that no stored call has but a stored session
+    has (its calls' or charges') taken for that session's: ``record_outcome("chat-42")`` in a process
+    that never opened the session (a feedback worker) names a call, and matched nothing. One already
+    stored as a call's (same id and time) stays one, so a replay is stored once. The stored ids are
+    probed against the few named ones (no pass that hashes the stored tables)."""
+    targets, ids = batch.column("target").to_pylist(), batch.column("id").to_pylist()
+    named = {i for t, i in zip(targets, ids, strict=True) if t == "call" and i is not None}
+    if not named:
+        return batch
+    con.register(_NAMED, pa.table({"id": pa.array(sorted(named), type=pa.string())}))
+    try:
+        sessions = {
+            row[0]
+            for row in con.execute(
+                f"""SELECT n.id FROM {_NAMED} n
+                ANTI JOIN (SELECT c.id FROM calls c SEMI JOIN {_NAMED} k ON c.id = k.id) known
+                    ON known.id = n.id
+                SEMI JOIN (SELECT c.session_id AS id FROM calls c SEMI JOIN {_NAMED} k ON c.session_id = k.id
+                           UNION ALL
+                           SELECT g.session_id FROM charges g SEMI JOIN {_NAMED} k ON g.session_id = k.id) s
+                    ON s.id = n.id"""
+            ).fetchall()
+        }
+    finally:
+        con.unregister(_NAMED)
+    if not sessions:
+        return batch
+    kept = {
+        (row[0], row[1])
+        for row in con.execute(
+            "SELECT id, \"at\" FROM outcomes WHERE target = 'call' AND list_contains(?, id)",
+            [sorted(sessions)],
+        ).fetchall()
+    }
+    times = batch.column("at").to_pylist()
+    moved = [
+        "session" if t == "call" and i in sessions and (i, at) not in kept else t
+        for t, i, at in zip(targets, ids, times, strict=True)
+    ]
+    return batch.set_column(batch.schema.get_field_index("target"), "target", pa.array(moved, pa.string()))
 
 
 # ---------------------------------------------------------------------------------------------
