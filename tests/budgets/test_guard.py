@@ -454,3 +454,17 @@ def test_a_session_budget_lasts_as_long_as_its_session_is_active(clock: Clock) -
     assert isinstance(guard.reserve(ask(input_tokens=500, max_tokens=500, session="s-1")), Rejection)
     clock.advance(8 * 86_400)  # a week after its last reservation, an idle session's account goes
     assert guard.ledger.usage([res.held[0].key]) == [None]
+
+
+def test_a_token_budgets_stored_spend_counts_a_cut_reasoning_streams_visible_output(tmp_path: Path) -> None:
+    """A cut reasoning stream is stored with its counted visible output and its total unknown: the
+    stored spend added 0 for its output."""
+    from tokenomy.budgets.policy import Unit
+    from tokenomy.schema import Kind
+
+    with open_store(tmp_path / "t.duckdb") as store:
+        cut = recorded_call("cut", datetime(2026, 3, 10, 9), "0.01", team="search")
+        usage = Usage(input_total=1_000, output_visible=40, kind=Kind.ESTIMATED)  # reasoning unknown
+        store.insert_calls([cut.replace(usage=usage)])
+        spent = StoreSpend(store).window(policy(limit_tokens=10_000), None, None, None)
+        assert spent.amount(Unit.TOKENS) == 1_040

@@ -227,3 +227,26 @@ def test_an_outcome_named_to_a_call_that_is_a_session_is_the_sessions(tmp_path: 
         ]
         [ranked] = [r for r in top_sessions(store).rows if r.session_id == "S"]
         assert (ranked.outcome, ranked.action) == ("success", "ticket_resolved")
+
+
+def test_the_collectors_session_views_give_a_trace_of_several_sessions_to_none(
+    tmp_path: Path, pricer: Pricer
+) -> None:
+    """A worker's trace whose spans name two sessions: its session-less call (a $5 job) went to one
+    of them in the collector's views, while reports gave it to none."""
+    with open_store(tmp_path / "s.duckdb") as store:
+        store.write_events(
+            EventBatch(
+                calls=calls_to_arrow(
+                    [_call("z1", "zeta", "w", 0), _call("a1", "alpha", "w", 1), _call("job", None, "w", 2)]
+                ),
+                charges=charges_to_arrow([]),
+                outcomes=outcomes_to_arrow([], source="test"),
+                spans=spans_to_arrow([_span("w", "r1", "zeta"), _span("w", "r2", "alpha")]),
+            ),
+            pricer=pricer,
+        )
+        listed = {row["session_id"]: row["calls"] for row in store.sessions_page().to_pylist()}
+        assert listed == {"zeta": 1, "alpha": 1}
+        assert store.session_records("zeta").calls.column("id").to_pylist() == ["z1"]
+        assert store.calls_page(CallFilter(session_id="alpha")).column("id").to_pylist() == ["a1"]
