@@ -332,3 +332,26 @@ def test_with_blocks_that_end_out_of_order_are_logged(
     assert [
         r.getMessage() for r in caplog.records if "ended while a scope opened inside it" in r.getMessage()
     ]
+
+
+def test_a_session_opened_inside_an_agent_or_an_application_trace_stays_in_it(spans: MemoryTarget) -> None:
+    """A sub-agent with a session of its own was put in a new trace with no parent, and a session
+    opened under the application's OpenTelemetry span left that trace."""
+    planner_scope = capture.context(agent="planner", session="run-1")
+    with (
+        planner_scope as planner,
+        capture.context(agent="researcher", session="run-1/researcher") as researcher,
+    ):
+        pass
+    assert researcher.trace_id == planner.trace_id
+    capture.flush(10)
+    parents = {s.name: s.parent_span_id for s in spans.records if isinstance(s, AgentSpan)}
+    assert parents["researcher"] == planner.span_id
+    context = SpanContext(0xABC, 0xDEF, is_remote=False)
+    with (
+        trace.use_span(NonRecordingSpan(context)),
+        capture.context(team="web"),
+        capture.context(session="req-9") as request,
+    ):
+        pass
+    assert (request.trace_id, request.span_id) == (f"{0xABC:032x}", None)
