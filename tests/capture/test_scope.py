@@ -355,3 +355,23 @@ def test_a_session_opened_inside_an_agent_or_an_application_trace_stays_in_it(sp
     ):
         pass
     assert (request.trace_id, request.span_id) == (f"{0xABC:032x}", None)
+
+
+def test_an_agent_whose_returned_work_never_runs_still_sends_its_span(spans: MemoryTarget) -> None:
+    """A decorated function returning a generator that is never read sent no agent span."""
+    import gc
+
+    @capture.context(agent="planner")
+    def plan() -> Iterator[int]:
+        return iter(range(3))
+
+    @capture.context(agent="drafter")
+    def draft() -> Iterator[int]:
+        return (n for n in range(3))
+
+    assert list(plan()) == [0, 1, 2]
+    unread = draft()
+    del unread
+    gc.collect()
+    capture.flush(10)
+    assert sorted(s.name for s in spans.records if isinstance(s, AgentSpan)) == ["drafter", "planner"]

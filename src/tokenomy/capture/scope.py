@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping
 from contextvars import Context, ContextVar, Token, copy_context
 from dataclasses import dataclass, field
@@ -87,6 +88,8 @@ class _Opened:
     parent_span_id: str | None = None
     agent: str | None = None
     started_at: datetime | None = None
+    ended: list[bool] = field(default_factory=list)
+    """Not empty once its end was handled (its agent span sent once, however many ways it ends)."""
 
 
 def text_or_none(name: str, value: object, *, where: str = "tokenomy.context") -> str | None:
@@ -238,14 +241,18 @@ class context:  # noqa: N801  (a lower-case name: it reads as a function at the 
         async), or a generator (a function that returns one). Anything else is returned as it is."""
         ctx = copy_context() if inspect.isgenerator(result) or inspect.isasyncgen(result) else None
         SCOPE.reset(opened.token)  # the caller's code after the call is outside the scope
+        work: Any
         if inspect.iscoroutine(result):
-            return self._awaited(result, opened)
-        if ctx is not None and inspect.isgenerator(result):
-            return self._steps(ctx, lambda: result, opened)
-        if ctx is not None:
-            return self._async_steps(ctx, lambda: result, opened)
-        self._ended(opened)
-        return result
+            work = self._awaited(result, opened)
+        elif ctx is not None and inspect.isgenerator(result):
+            work = self._steps(ctx, lambda: result, opened)
+        elif ctx is not None:
+            work = self._async_steps(ctx, lambda: result, opened)
+        else:
+            self._ended(opened)
+            return result
+        weakref.finalize(work, self._ended, opened)  # work never run still ends (its agent span is sent)
+        return work
 
     async def _awaited(self, work: Awaitable[Any], opened: _Opened) -> Any:
         token = SCOPE.set(opened.scope)
@@ -355,7 +362,10 @@ class context:  # noqa: N801  (a lower-case name: it reads as a function at the 
         self._ended(opened)
 
     def _ended(self, opened: _Opened) -> None:
-        """The scope's work is over: its agent span (if it opened one) is sent."""
+        """The scope's work is over: its agent span (if it opened one) is sent, once."""
+        if opened.ended:
+            return
+        opened.ended.append(True)
         sink = RUNTIME.sink
         scope = opened.scope
         if opened.agent is None or sink is None or opened.started_at is None:
