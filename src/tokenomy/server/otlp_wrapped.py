@@ -13,13 +13,16 @@ below them, by (trace id, span id): a call of a later request that is one of the
 wrapper, and stored as a span. The memory is bounded (the least recently marked spans are
 forgotten first) and lives as long as the collector: a parent sent after a restart, or after the
 memory forgot its child, is a call again. A parent sent before its child (one that ends before a
-call below it) stays a call.
+call below it) stays a call. A wrapper moved to the spans keeps the tree ids, times, status, session
+and agent its call row holds; its attributes, kind and service name are not kept (its span row is
+built from its call row).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import threading
+from collections import OrderedDict
 from typing import Any, Final
 
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
@@ -29,7 +32,9 @@ from tokenomy.server.otlp_ingest import TraceBatch
 from tokenomy.store.events import spans_to_arrow
 
 LIMIT: Final = 262_144
-"""Spans remembered (about 30 MB)."""
+"""Spans remembered (about 38 MB: a 24-byte key and its entry each)."""
+
+Key = bytes | str
 
 
 class WrappedSpans:
@@ -41,7 +46,7 @@ class WrappedSpans:
 
     def __init__(self, limit: int = LIMIT) -> None:
         self._limit = limit
-        self._below: dict[tuple[str, str], None] = {}
+        self._below: OrderedDict[Key, None] = OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -49,46 +54,59 @@ class WrappedSpans:
 
     def apply(self, read: TraceBatch) -> TraceBatch:
         """``read`` with its calls that wrap an earlier request's call moved to its spans; what it
-        holds is remembered for the requests after it."""
+        holds is remembered for the requests after it. The keys are read outside the lock, which
+        guards the memory's own few operations alone."""
         if read.calls.num_rows == 0 and read.spans.num_rows == 0:
             return read
-        calls = _keys(read.calls)
-        rows = calls + _keys(read.spans)
+        calls, spans = _rows(read.calls), _rows(read.spans)
+        parent_of = {key: parent for key, parent in (*calls, *spans) if key is not None}
         with self._lock:
             below = self._below
-            wrapped = [(trace, span) in below for trace, span, _ in calls]
-            parent_of = {(trace, span): parent for trace, span, parent in rows if trace and span}
-            # a call's parent has a call below it, and so does every ancestor of a span that has one
-            frontier = [(trace, parent) for trace, _, parent in calls if trace and parent]
-            frontier += [(key[0], parent) for key, parent in parent_of.items() if parent and key in below]
-            marked: set[tuple[str, str]] = set()
-            while frontier:
-                key = frontier.pop()
-                if key in marked:
-                    continue
+            wrapped = [key is not None and key in below for key, _ in calls]
+            # a call's parent has a call below it, and so has every ancestor of a span that has one
+            frontier = [parent for _, parent in calls if parent is not None]
+            frontier += [parent for key, parent in parent_of.items() if parent is not None and key in below]
+        marked: set[Key] = set()
+        while frontier:
+            key = frontier.pop()
+            if key not in marked:
                 marked.add(key)
                 parent = parent_of.get(key)
-                if parent:
-                    frontier.append((key[0], parent))
+                if parent is not None:
+                    frontier.append(parent)
+        with self._lock:
             for key in marked:
-                below.pop(key, None)  # to the end: the order is of last marking
                 below[key] = None
+                below.move_to_end(key)  # the order is of last marking: the first goes first
             while len(below) > self._limit:
-                del below[next(iter(below))]
+                below.popitem(last=False)
         if not any(wrapped):
             return read
         mask = pa.array(wrapped)
         demoted = read.calls.filter(mask)
-        spans = pa.concat_tables([read.spans, _as_spans(demoted).cast(read.spans.schema)])
-        return dataclasses.replace(read, calls=read.calls.filter(pc.invert(mask)), spans=spans)
+        spans_out = pa.concat_tables([read.spans, _as_spans(demoted).cast(read.spans.schema)])
+        return dataclasses.replace(read, calls=read.calls.filter(pc.invert(mask)), spans=spans_out)
 
 
-def _keys(table: pa.Table) -> list[tuple[str | None, str | None, str | None]]:
-    """(trace id, span id, parent span id) of each row."""
+def _rows(table: pa.Table) -> list[tuple[Key | None, Key | None]]:
+    """Each row's own key and its parent's: (trace id, span id) packed (None: no such id)."""
     if table.num_rows == 0:
         return []
-    columns = [table.column(name).to_pylist() for name in ("trace_id", "span_id", "parent_span_id")]
-    return list(zip(*columns, strict=True))
+    traces, own, parents = (table.column(n).to_pylist() for n in ("trace_id", "span_id", "parent_span_id"))
+    return [
+        (_key(trace, span), _key(trace, parent))
+        for trace, span, parent in zip(traces, own, parents, strict=True)
+    ]
+
+
+def _key(trace: str | None, span: str | None) -> Key | None:
+    """(trace id, span id) as 24 bytes (ids are hex), else as text; None without both."""
+    if not trace or not span:
+        return None
+    try:
+        return bytes.fromhex(trace + span)
+    except ValueError:
+        return f"{trace}:{span}"
 
 
 def _as_spans(calls: pa.Table) -> pa.Table:
