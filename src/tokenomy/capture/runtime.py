@@ -25,6 +25,7 @@ import signal
 import sys
 import threading
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
@@ -78,7 +79,7 @@ class SessionSteps:
     def __init__(self, limit: int = _SESSION_LIMIT) -> None:
         self._limit = limit
         self._lock = threading.Lock()
-        self._last: dict[str, int] = {}
+        self._last: OrderedDict[str, int] = OrderedDict()
 
     def open(self, session: str) -> None:
         """Remember a session (so that :meth:`knows` is True) without numbering a call."""
@@ -101,10 +102,10 @@ class SessionSteps:
         self._lock = threading.Lock()
 
     def _remember(self, session: str, step: int) -> None:
-        self._last.pop(session, None)  # to the end: the order is of last use, and the first goes
         self._last[session] = step
+        self._last.move_to_end(session)  # the order is of last use, and the first goes
         if len(self._last) > self._limit:
-            del self._last[next(iter(self._last))]
+            self._last.popitem(last=False)
 
 
 class Runtime:
