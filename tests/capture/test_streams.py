@@ -469,3 +469,37 @@ def test_a_task_cancelled_while_it_reads_a_stream_keeps_the_answers_status(
     asyncio.run(main())
     (call,) = _calls(recorded)
     assert (call.status, call.http_status, call.error_type) == (Status.CANCELLED, 200, "CancelledError")
+
+
+def test_a_stream_helper_that_cannot_read_the_answer_records_a_failed_call(
+    mock: MockThread, recorded: MemoryTarget
+) -> None:
+    """openai's chat.completions.stream with a response format raises while it reads an answer cut by
+    max_tokens: the call was recorded as cancelled with no error, the same failure unstreamed
+    (.parse) as an error. An error of the caller's own loop still leaves the stream abandoned."""
+    from pydantic import BaseModel
+
+    class Answer(BaseModel):
+        answer: str
+
+    client = _openai(mock)
+
+    def read_parsed() -> None:
+        with client.chat.completions.stream(
+            model="gpt-4o", messages=CHAT, response_format=Answer, max_tokens=5
+        ) as stream:
+            for _event in stream:
+                pass
+
+    def stop_reading() -> None:
+        with client.chat.completions.stream(model="gpt-4o", messages=CHAT) as plain:
+            for _event in plain:
+                raise KeyError("the caller's own")
+
+    with pytest.raises(ValueError, match="expected value"):  # the SDK's partial JSON parser
+        read_parsed()
+    with pytest.raises(KeyError):
+        stop_reading()
+    failed, mine = _calls(recorded)
+    assert (failed.status, failed.error_type) == (Status.ERROR, "ValueError")
+    assert (mine.status, mine.error_type) == (Status.CANCELLED, None)

@@ -239,7 +239,8 @@ class ChunkWatch(Watch):
         if inner is None or getattr(inner, self.running, False) is not True:
             if frame is None and caller is not None and caller.f_code.co_name == "__stream__":
                 frame = caller  # the SDK's generator closing the response of a stream being freed
-            self.cut(ABANDONED, frame)
+            failed = _sdk_error(caller)  # a stream helper that raised over the events it read
+            self.cut(ABANDONED if failed is None else FAILED, frame, failed)
             return
         if caller is not None and caller is not frame:
             return
@@ -271,6 +272,31 @@ class ChunkWatch(Watch):
                 end = DONE
             self.captured.read_up_to = data
         self.finish(end, error)
+
+
+def _sdk_error(caller: Any) -> Exception | None:
+    """The exception being handled when the SDK's own code (a stream helper's close, its ``with``
+    block's exit) closes a stream's response from outside its generator, when the SDK raised it too
+    (a helper that could not read the answer: openai's ``chat.completions.stream`` parsing partial
+    JSON): the call failed. One raised by the caller's code (the loop over the stream) leaves the
+    stream abandoned, as does a close by the garbage collector (the generator's own ``finally``)."""
+    if caller is None or caller.f_code.co_name == "__stream__" or not _in_sdk(caller):
+        return None
+    error = sys.exc_info()[1]
+    if not isinstance(error, Exception):
+        return None
+    trace = error.__traceback__
+    while trace is not None and trace.tb_next is not None:
+        trace = trace.tb_next
+    return error if trace is not None and _in_sdk(trace.tb_frame) else None
+
+
+def _in_sdk(frame: Any) -> bool:
+    """Whether ``frame`` runs the code of one of the SDKs."""
+    return str(frame.f_globals.get("__name__", "")).partition(".")[0] in _SDKS
+
+
+_SDKS: Final = frozenset({"openai", "anthropic"})
 
 
 def _stream_at_exit(stream: Any) -> None:
