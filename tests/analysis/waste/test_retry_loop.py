@@ -83,7 +83,9 @@ def test_a_billed_failure_sent_again_is_a_retry_even_at_the_end_of_a_run(tmp_pat
         output_visible=300,
         reasoning=0,
     )
-    cut = chat.ask("c1", ("write the report", 270), carry=False, status=Status.ERROR, usage=billed)
+    cut = chat.ask(
+        "c1", ("write the report", 270), carry=False, status=Status.ERROR, http_status=200, usage=billed
+    )
     again = chat.ask("c2", ("write the report", 270))
     found = detect(tmp_path, RetryLoop(), [cut, again])
     (hit,) = found.hits
@@ -105,6 +107,24 @@ def test_a_retry_after_a_rate_limit_with_backoff_is_not_a_loop(tmp_path: Path) -
     assert found.hits == []
     assert found.evidence["links_seen"]["resend"] == 1  # the pair was seen, and judged not waste
     assert found.evidence["independent_repeats"] == 0  # a back-off retry, not a repeated request
+
+
+def test_a_refused_request_logged_with_its_counted_input_is_no_waste(tmp_path: Path) -> None:
+    """A 429 or 503 logged with the input counted locally (1,600 tokens) and re-sent as it should be:
+    reported as a retry loop, the refused try's tokens as waste. Providers bill a refused request
+    nothing."""
+    counted = Usage.of(
+        input_uncached=1_600, cache_read=0, cache_write_5m=0, cache_write_1h=0, output_visible=0, reasoning=0
+    )
+    for status in (429, 503):
+        chat = Conversation("s1")
+        chat.ask("c0", ("hello", 30))
+        refused = chat.ask(
+            "c1", ("next", 50), carry=False, status=Status.ERROR, http_status=status, usage=counted
+        )
+        again = chat.ask("c2", ("next", 50), after=3.0)
+        chat.ask("c3", ("then", 40))
+        assert detect(tmp_path / str(status), RetryLoop(), [refused, again, chat.last]).hits == [], status
 
 
 def test_a_conversation_that_carries_its_answers_is_not_a_loop(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ class Attempt:
 
     id: str
     status: str | None
+    http_status: int | None
     input_total: int | None
     output_total: int | None
     cost_total: Any
@@ -31,9 +32,15 @@ class Attempt:
     """How this attempt relates to the one before it (None for the first)."""
 
     @property
+    def refused(self) -> bool:
+        """Answered with an HTTP error status: providers bill a refused request nothing (a 429's
+        input counted locally by whoever logged it is no spend)."""
+        return self.http_status is not None and self.http_status >= 400
+
+    @property
     def tokens(self) -> int:
-        """Input plus output tokens that are known."""
-        return (self.input_total or 0) + (self.output_total or 0)
+        """Input plus output tokens that are known and billed (none for a refused request)."""
+        return 0 if self.refused else (self.input_total or 0) + (self.output_total or 0)
 
     @classmethod
     def previous(cls, row: Row) -> Attempt:
@@ -49,6 +56,7 @@ class Attempt:
 _FIELDS = (
     "id",
     "status",
+    "http_status",
     "input_total",
     "output_total",
     "cost_total",

@@ -38,6 +38,7 @@ Relation = Literal["resend", "dropped", "again"]
 PAIR_COLUMNS: Final = (
     "id",
     "status",
+    "http_status",
     "ph_first",
     "ph_before",
     "ph_last",

@@ -51,6 +51,7 @@ _PREV: Final = ", ".join(
     for c in (
         "id",
         "status",
+        "http_status",
         "input_total",
         "output_total",
         "cost_total",
@@ -61,7 +62,7 @@ _PREV: Final = ", ".join(
     )
 )
 LINKS_SQL: Final = f"""{PAIRS}
-    SELECT id, session, run, link, status, input_total, output_total, cost_total, finish_reason,
+    SELECT id, session, run, link, status, http_status, input_total, output_total, cost_total, finish_reason,
            max_output_tokens, started_at, ended_at, next_id, step, {ROUTE_COLUMNS}, {_PREV}
     FROM pairs WHERE link IS NOT NULL ORDER BY run, {RUN_ORDER}
 """
@@ -145,7 +146,7 @@ class RetryLoop:
             attempt.id,
             WasteRole.WASTED,
             tokens=attempt.tokens,
-            cost=attempt.cost_total,
+            cost=Decimal(0) if attempt.refused else attempt.cost_total,
             effect=WasteEffect.CALL,
             note=f"attempt {i + 1} of {n} {state}; {why}",
             started_at=attempt.started_at,
