@@ -158,6 +158,37 @@ def test_a_stream_settles_what_it_streamed(mock: MockThread) -> None:
     assert guard.ledger.usage([today_key()]) == [(used, 0)]
 
 
+def test_streams_dropped_unread_or_left_early_are_charged_their_bound(mock: MockThread) -> None:
+    """The provider writes what it writes whether the caller reads it or not: ten streams dropped
+    unread went through a 3,000-token budget charged their input alone, 10,000 output tokens billed."""
+    guard = BudgetGuard([policy(limit_tokens=3_000)], alerter=Alerter(quiet=True))
+    client = tokenomy.instrument(
+        openai.OpenAI(base_url=mock.openai_base_url, api_key="k", max_retries=0), budget=SdkBudget(guard)
+    )
+    admitted = 0
+    for n in range(10):
+        try:
+            stream = client.chat.completions.create(
+                model="gpt-4o-mini",
+                messages=HELLO,
+                max_tokens=1_000,
+                stream=True,
+                extra_headers={"X-Mock-Output-Tokens": "1000"},
+            )
+        except tokenomy.BudgetExceeded:
+            break
+        admitted += 1
+        if n % 2:
+            for _chunk in stream:
+                break  # left after its first chunk
+        stream.close()
+    assert tokenomy.flush(30) is True
+    billed = sum(s["output_tokens"] + s["input_tokens"] for s in mock.stats()["models"].values())
+    assert admitted == 3  # each charged its input and 1,000 output tokens: the third lowered to fit
+    assert billed <= 3_000
+    assert guard.ledger.usage([today_key()])[0][0] >= billed  # charged at least what was billed
+
+
 def test_async_clients_are_enforced_too(mock: MockThread) -> None:
     guard = BudgetGuard([policy(limit_tokens=1_000)], alerter=Alerter(quiet=True))
     client = tokenomy.instrument(
@@ -410,8 +441,9 @@ def test_a_thinking_budget_follows_max_tokens_down_or_is_turned_off_below_anthro
     [
         ("o3-mini", "error", 4_008),
         ("o3-mini", "cancelled", 4_008),
-        ("gpt-4o", "error", 10),
-        ("gpt-4o", "cancelled", 10),
+        ("gpt-4o", "error", 4_008),
+        ("gpt-4o", "cancelled", 4_008),
+        ("gpt-4o", "timeout", 4_008),
         ("o3-mini", "ok", 4_008),
         ("gpt-4o", "ok", 10),
     ],
@@ -419,11 +451,11 @@ def test_a_thinking_budget_follows_max_tokens_down_or_is_turned_off_below_anthro
 def test_the_sdk_settles_a_stream_ended_before_its_usage_as_the_gateway_does(
     model: str, status: str, charged: int
 ) -> None:
-    """A reasoning model's stream failed or left by the caller before its usage (8 tokens in, 2
-    counted from the text that came): charged its output at its bound (4,000 max_tokens), as the
-    gateway does (a caller stopping just before the usage would else pay for the text alone);
-    and so is one read to its end without usage (``include_usage`` not asked for); another model's,
-    what came."""
+    """A stream failed or left by the caller before its usage (8 tokens in, 2 counted from the text
+    that came): charged its output at its bound (4,000 max_tokens), whatever the model (the provider
+    may have written all of it after what the caller read; a caller stopping just before the usage
+    would else pay for the text alone); so is a reasoning model's stream read to its end without
+    usage (``include_usage`` not asked for), and another model's such stream is charged what came."""
     from tokenomy.schema import Call, Kind, Status, Usage
 
     guard = BudgetGuard([policy(limit_tokens=100_000)], alerter=Alerter(quiet=True))

@@ -26,7 +26,7 @@ from tokenomy.budgets.alerts import LOG
 from tokenomy.budgets.guard import BudgetGuard
 from tokenomy.errors import BudgetExceeded, TokenomyError
 from tokenomy.providers import OPENAI_REASONING, thinks_unseen
-from tokenomy.schema import Attribution, Call, Usage
+from tokenomy.schema import Attribution, Call, Status, Usage
 from tokenomy.tokens import count, count_messages, count_tools
 
 
@@ -378,12 +378,12 @@ def budget_request(
     return request, bounded
 
 
-def settled_output(usage: Usage, *, streamed: bool, unseen: bool) -> Usage:
+def settled_output(usage: Usage, *, streamed: bool, unseen: bool, cut: bool = False) -> Usage:
     """The usage a reservation settles with: a stream whose usage never arrived (its output counted
     from the text that came: failed, left by its reader, or never asked for its usage) of a request
-    that may think unseen (:func:`thinks_unseen`) has its output unknown, so charged at its bound;
-    any other, as given."""
-    if streamed and unseen and usage.estimated:
+    that may think unseen (:func:`thinks_unseen`), or one that ended before its end (``cut``: left
+    by its reader, or failed), has its output unknown, so charged at its bound; any other, as given."""
+    if streamed and (unseen or cut) and usage.estimated:
         return dataclasses.replace(usage, output_visible=None, reasoning=None, output_total=None)
     return usage
 
@@ -395,6 +395,10 @@ def _default_field(fields: BodyFields, model: str | None) -> tuple[str, ...]:
     if len(fields.max_tokens) > 1 and model is not None and _openai_reasoning(model):
         return fields.max_tokens[:1]
     return fields.max_tokens[-1:]
+
+
+_CUT_SHORT: Final = frozenset({Status.CANCELLED, Status.ERROR, Status.TIMEOUT})
+"""How a call ends before its end: left by its reader, failed, timed out."""
 
 
 class SdkTicket:
@@ -428,11 +432,15 @@ class SdkTicket:
         """Settle with the call's usage (unknown usage charges the reservation in full); a stream
         whose usage never arrived (failed, left, or not asked for), of a request that may think
         unseen, is charged its output at its bound, as the gateway charges it (the text that came
-        says nothing of the thinking before it)."""
+        says nothing of the thinking before it); so is any stream its reader left, or that failed,
+        before its usage: the provider may have written all of it after what the caller read (ten
+        streams dropped unread went through a $0.05 budget charged their input alone, $0.10 billed)."""
         try:
             usage = call.usage if call is not None else Usage()
             streamed = call is not None and bool(call.streamed)
-            self._guard.settle(self._admitted, settled_output(usage, streamed=streamed, unseen=self._unseen))
+            cut = call is not None and call.status in _CUT_SHORT
+            settled = settled_output(usage, streamed=streamed, unseen=self._unseen, cut=cut)
+            self._guard.settle(self._admitted, settled)
         except Exception as exc:  # runs on the sink's thread: never let it die
             LOG.warning("tokenomy budget: could not settle a call (%r); its reservation expires", exc)
 
