@@ -9,6 +9,9 @@ one request reserved a few tokens and was billed thousands (20,066 tokens served
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import random
 from typing import Any
 
 from tokenomy.budgets.admission import Held, Reservation
@@ -106,8 +109,22 @@ def test_audio_and_opaque_reasoning_are_not_read_as_text() -> None:
     assert input_tokens({"input": reasoning}, [], MODEL) < 40
     thinking: Any = [{"type": "thinking", "thinking": "", "signature": "Eq" + "x" * 5_000}]
     assert input_tokens({"messages": [{"role": "assistant", "content": thinking}]}, [], MODEL) < 20
-    inline: Any = [{"type": "tool_result", "tool_use_id": "t", "content": [{"type": "blob", "b64": clip}]}]
+    encoded = base64.b64encode(random.Random(1).randbytes(300_000)).decode()  # a clip's bytes, encoded
+    inline: Any = [{"type": "tool_result", "tool_use_id": "t", "content": [{"type": "blob", "b64": encoded}]}]
     assert input_tokens({"messages": [{"role": "user", "content": inline}]}, [], MODEL) < 40
+
+
+def test_long_runs_of_text_that_only_look_like_base64_are_counted() -> None:
+    """Hex digests, snake_case runs and sequences are text billed by the token: read as base64 and
+    skipped, a tool result of 96 KB of digests reserved 29 tokens and was billed 40,639."""
+    digests = "".join(hashlib.sha256(str(n).encode()).hexdigest() for n in range(3_000))
+    snake = "_".join(["retry", "budget", "window", "ledger"] * 2_000)
+    for text in (digests, snake, "ACGT" * 10_000):
+        result: Any = [
+            {"type": "tool_result", "tool_use_id": "t", "content": [{"type": "blob", "b64": text}]}
+        ]
+        counted = input_tokens({"messages": [{"role": "user", "content": result}]}, [], MODEL)
+        assert counted > len(text) // 8, text[:20]
 
 
 def test_a_plain_text_document_and_a_responses_schema_are_counted() -> None:
