@@ -468,3 +468,22 @@ def test_a_token_budgets_stored_spend_counts_a_cut_reasoning_streams_visible_out
         store.insert_calls([cut.replace(usage=usage)])
         spent = StoreSpend(store).window(policy(limit_tokens=10_000), None, None, None)
         assert spent.amount(Unit.TOKENS) == 1_040
+
+
+def test_an_in_process_ledger_used_after_a_fork_refuses_instead_of_counting_a_copy(
+    clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A guard made before a fork (a pre-forking server, a fork-started pool) gave each child a full
+    copy of every budget: four children took four times the limit, with no word."""
+    from tokenomy.budgets import memory
+
+    guard = BudgetGuard([policy(limit_tokens=100_000)], clock=clock, settings=NO_WAIT)
+    admitted(guard.reserve(ask()))
+    monkeypatch.setattr(memory, "_FORKS", [memory._FORKS[0] + 1])  # as in a forked child
+    refused = guard.reserve(ask())
+    assert isinstance(refused, Rejection)
+    assert (refused.status, refused.type) == (503, "budget_unavailable")
+    assert "before the process forked" in refused.message
+    assert "redis://" in refused.message
+    after = BudgetGuard([policy(limit_tokens=100_000)], clock=clock, settings=NO_WAIT)  # made in the child
+    admitted(after.reserve(ask()))

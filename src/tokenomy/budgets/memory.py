@@ -22,12 +22,25 @@ from __future__ import annotations
 
 import heapq
 import inspect
+import os
 import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
 
-from tokenomy.budgets.ledger import Granted, Line, Missing, Outcome, grant
+from tokenomy.budgets.ledger import Granted, LedgerUnavailable, Line, Missing, Outcome, grant
+
+_FORKS: list[int] = [0]
+"""How many forks led to this process (a child counts one more than its parent): no system call
+to tell, on admission's path, whether a ledger was made in another process."""
+
+
+def _forked() -> None:
+    _FORKS[0] += 1
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
 
 
 class _Account:
@@ -62,6 +75,7 @@ class MemoryLedger:
     """
 
     def __init__(self, *, create_missing: bool = False, clock: Callable[[], float] = time.time) -> None:
+        self._forks = _FORKS[0]  # the process it was made in (the count of forks its line went through)
         self._lock = threading.Lock()
         self._accounts: dict[str, _Account] = {}
         self._expiries: list[tuple[float, str]] = []
@@ -89,7 +103,19 @@ class MemoryLedger:
             self._keepers = (*live, (ref, ttl))
 
     def reserve(self, rid: str, lines: Sequence[Line], want: int, least: int, ttl: float) -> Outcome:
-        """Reserve on every line at once, or on none (see :class:`tokenomy.budgets.ledger.Ledger`)."""
+        """Reserve on every line at once, or on none (see :class:`tokenomy.budgets.ledger.Ledger`).
+
+        Raises:
+            LedgerUnavailable: The ledger was made before this process was forked from its maker:
+                every process would count its own copy of every budget (four workers forked from
+                one that made it took four times the limit); the guard's fail mode answers.
+        """
+        if self._forks != _FORKS[0]:
+            raise LedgerUnavailable(
+                "this in-process ledger was made before the process forked, and each process would "
+                "count its own copy of every budget; make the guard in each process after the fork, "
+                'or share the budgets through a Redis ledger ([budgets] ledger = "redis://...")'
+            )
         now = self._clock()
         # plain loops, no comprehension, zip or ``with``: this is the admission's critical section
         lock = self._lock
