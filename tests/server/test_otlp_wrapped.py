@@ -38,3 +38,27 @@ def test_a_request_with_nothing_of_an_earlier_ones_is_unchanged() -> None:
         "protobuf",
     )
     assert memory.apply(read) is read
+
+
+def test_a_wrapper_sent_with_the_plain_span_between_it_and_an_earlier_call_is_a_span() -> None:
+    """A model span P over a plain span X over a call C: C sent first, X and P together later. P was
+    a call: the memory knew X, but P was judged before this request's own marks."""
+    rng = random.Random(3)
+    trace, p, x, c = hex_id(rng, 16), hex_id(rng, 8), hex_id(rng, 8), hex_id(rng, 8)
+    memory = WrappedSpans()
+    first = read_traces(
+        request_bytes([SpanSpec(trace, c, x, attributes=genai_attributes(rng, 0))]), "protobuf"
+    )
+    assert memory.apply(first).calls.num_rows == 1
+    later = read_traces(
+        request_bytes(
+            [
+                SpanSpec(trace, x, p, name="retry step"),
+                SpanSpec(trace, p, None, attributes=genai_attributes(rng, 1)),
+            ]
+        ),
+        "protobuf",
+    )
+    kept = memory.apply(later)
+    assert kept.calls.num_rows == 0
+    assert sorted(kept.spans.column("span_id").to_pylist()) == sorted([x, p])

@@ -13,9 +13,9 @@ below them, by (trace id, span id): a call of a later request that is one of the
 wrapper, and stored as a span. The memory is bounded (the least recently marked spans are
 forgotten first) and lives as long as the collector: a parent sent after a restart, or after the
 memory forgot its child, is a call again. A parent sent before its child (one that ends before a
-call below it) stays a call. A wrapper moved to the spans keeps the tree ids, times, status, session
-and agent its call row holds; its attributes, kind and service name are not kept (its span row is
-built from its call row).
+call below it) stays a call. A wrapper moved to the spans keeps the tree ids, times, session, agent
+and a failure its call row holds; its name, kind, service name and attributes are null (its span
+row is built from its call row).
 """
 
 from __future__ import annotations
@@ -55,29 +55,32 @@ class WrappedSpans:
     def apply(self, read: TraceBatch) -> TraceBatch:
         """``read`` with its calls that wrap an earlier request's call moved to its spans; what it
         holds is remembered for the requests after it. The keys are read outside the lock, which
-        guards the memory's own few operations alone."""
+        guards the marking and the memory's operations."""
         if read.calls.num_rows == 0 and read.spans.num_rows == 0:
             return read
         calls, spans = _rows(read.calls), _rows(read.spans)
         parent_of = {key: parent for key, parent in (*calls, *spans) if key is not None}
+        # one section under the lock: two requests applied at once (one on the parser's thread)
+        # each see the other's marks, as in either order they would
         with self._lock:
             below = self._below
-            wrapped = [key is not None and key in below for key, _ in calls]
             # a call's parent has a call below it, and so has every ancestor of a span that has one
             frontier = [parent for _, parent in calls if parent is not None]
             frontier += [parent for key, parent in parent_of.items() if parent is not None and key in below]
-        marked: set[Key] = set()
-        while frontier:
-            key = frontier.pop()
-            if key not in marked:
-                marked.add(key)
-                parent = parent_of.get(key)
-                if parent is not None:
-                    frontier.append(parent)
-        with self._lock:
+            marked: set[Key] = set()
+            while frontier:
+                key = frontier.pop()
+                if key not in marked:
+                    marked.add(key)
+                    parent = parent_of.get(key)
+                    if parent is not None:
+                        frontier.append(parent)
             for key in marked:
                 below[key] = None
                 below.move_to_end(key)  # the order is of last marking: the first goes first
+            # a call with a call below it, in an earlier request or through a span of this one (a
+            # call above a call of this request was already kept as a span by the mapping)
+            wrapped = [key is not None and key in below for key, _ in calls]
             while len(below) > self._limit:
                 below.popitem(last=False)
         if not any(wrapped):
@@ -110,21 +113,20 @@ def _key(trace: str | None, span: str | None) -> Key | None:
 
 
 def _as_spans(calls: pa.Table) -> pa.Table:
-    """Call rows as ``spans`` rows: the tree ids, times, session and agent, named as the
-    conventions name a model span (``chat gpt-4o``)."""
+    """Call rows as ``spans`` rows: the tree ids, times, session, agent and a failure (a call row keeps
+    no span name, kind, status message, service or attributes: those are null)."""
     rows: list[dict[str, Any]] = []
     for call in calls.to_pylist():
-        model = call.get("request_model") or call.get("response_model")
         rows.append(
             {
                 "trace_id": call["trace_id"],
                 "span_id": call["span_id"],
                 "parent_span_id": call["parent_span_id"],
-                "name": f"{call.get('operation') or 'chat'} {model}" if model else call.get("operation"),
-                "kind": "client",
+                "name": None,  # a call row keeps neither the span's name nor its kind
+                "kind": None,
                 "started_at": call.get("started_at"),
                 "ended_at": call.get("ended_at"),
-                "status": "error" if call.get("status") == "error" else "unset",
+                "status": "error" if call.get("status") == "error" else None,  # (ok or unset: not kept)
                 "session_id": call.get("session_id"),
                 "agent_name": call.get("agent"),
                 "source": call.get("source"),
