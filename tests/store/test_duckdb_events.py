@@ -250,3 +250,27 @@ def test_the_collectors_session_views_give_a_trace_of_several_sessions_to_none(
         assert listed == {"zeta": 1, "alpha": 1}
         assert store.session_records("zeta").calls.column("id").to_pylist() == ["z1"]
         assert store.calls_page(CallFilter(session_id="alpha")).column("id").to_pylist() == ["a1"]
+
+
+def test_the_collectors_session_views_read_a_traces_sessions_from_its_calls_too(
+    tmp_path: Path, pricer: Pricer
+) -> None:
+    """Reports read a trace's sessions from its calls and spans; the collector's views read spans
+    alone, so a trace whose calls named two sessions (one span naming one) gave its $5 job to that one."""
+    with open_store(tmp_path / "s.duckdb") as store:
+        store.write_events(
+            EventBatch(
+                calls=calls_to_arrow(
+                    [_call("z1", "zeta", "w", 0), _call("a1", "alpha", "w", 1), _call("job", None, "w", 2)]
+                ),
+                charges=charges_to_arrow([]),
+                outcomes=outcomes_to_arrow([], source="test"),
+                spans=spans_to_arrow([_span("w", "r1", "zeta")]),
+            ),
+            pricer=pricer,
+        )
+        listed = {row["session_id"]: row["calls"] for row in store.sessions_page().to_pylist()}
+        assert listed == {"zeta": 1, "alpha": 1}
+        records = store.session_records("alpha")
+        assert records.calls.column("id").to_pylist() == ["a1"]
+        assert records.spans.num_rows == 0  # zeta's span is not alpha's

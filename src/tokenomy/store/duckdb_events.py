@@ -33,10 +33,12 @@ _ARROW: Final = "_tokenomy_events_arrow"
 _NAMED: Final = "_tokenomy_named_ids"
 _SESSION_OF_CALL: Final = """
     coalesce(c.session_id, (SELECT CASE WHEN min(s.session_id) = max(s.session_id) THEN min(s.session_id) END
-                            FROM spans s WHERE s.trace_id = c.trace_id AND s.session_id IS NOT NULL))
+                            FROM (SELECT trace_id, session_id FROM spans
+                                  UNION ALL SELECT trace_id, session_id FROM calls) s
+                            WHERE s.trace_id = c.trace_id AND s.session_id IS NOT NULL))
 """
-"""A call's session: its own, else the one its trace's other spans name (a root span may arrive late),
-when they name one alone (a worker's trace of several sessions gives its other calls none, as reports
+"""A call's session: its own, else the one its trace's calls and spans name (a root span may arrive
+late), when they name one alone (a worker's trace of several sessions gives its other calls none, as reports
 read it: :meth:`tokenomy.analysis.sources.Sources.trace_sessions_sql`)."""
 
 
@@ -262,7 +264,8 @@ def sessions_page(
 
 
 def session_records(store: DuckDBStore, session_id: str) -> SessionRecords:
-    """The session's calls (its own, and those of traces whose spans name it), charges, outcomes and spans."""
+    """The session's calls (its own, and those of traces that name it alone), charges, outcomes and
+    spans (its own, and those of its calls' traces that name no session)."""
     calls = _read(
         store,
         f"SELECT * FROM calls c WHERE {_SESSION_OF_CALL} = ? ORDER BY started_at NULLS FIRST, id",
@@ -271,7 +274,8 @@ def session_records(store: DuckDBStore, session_id: str) -> SessionRecords:
     traces = [t for t in dict.fromkeys(calls.column("trace_id").to_pylist()) if t is not None]
     spans = _read(
         store,
-        """SELECT * FROM spans WHERE session_id = ? OR list_contains(?::VARCHAR[], trace_id)
+        """SELECT * FROM spans
+           WHERE session_id = ? OR (session_id IS NULL AND list_contains(?::VARCHAR[], trace_id))
            ORDER BY started_at NULLS FIRST, span_id""",
         [session_id, traces],
     )
