@@ -375,3 +375,31 @@ def test_an_agent_whose_returned_work_never_runs_still_sends_its_span(spans: Mem
     gc.collect()
     capture.flush(10)
     assert sorted(s.name for s in spans.records if isinstance(s, AgentSpan)) == ["drafter", "planner"]
+
+
+def test_an_agent_under_a_scope_of_attribution_alone_is_a_child_of_the_applications_span(
+    spans: MemoryTarget,
+) -> None:
+    """A middleware's scope (a team) under the application's span, then an agent with its session:
+    the agent span was a second root of the application's trace; a worker's scope opened before the
+    application's span put the session in a trace of its own, apart from its calls."""
+    app_span = SpanContext(0xABC, 0xDEF, is_remote=False)
+    with (
+        trace.use_span(NonRecordingSpan(app_span)),
+        capture.context(team="web"),
+        capture.context(agent="planner", session="req-1") as inside,
+    ):
+        pass
+    with (
+        capture.context(team="worker"),
+        trace.use_span(NonRecordingSpan(app_span)),
+        capture.context(agent="drafter", session="req-2") as later,
+    ):
+        pass
+    capture.flush(10)
+    parents = {s.name: (s.trace_id, s.parent_span_id) for s in spans.records if isinstance(s, AgentSpan)}
+    assert parents == {
+        "planner": (f"{0xABC:032x}", f"{0xDEF:016x}"),
+        "drafter": (f"{0xABC:032x}", f"{0xDEF:016x}"),
+    }
+    assert inside.trace_id == later.trace_id == f"{0xABC:032x}"

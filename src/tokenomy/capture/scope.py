@@ -341,14 +341,22 @@ class context:  # noqa: N801  (a lower-case name: it reads as a function at the 
         session = self._session or (outer.session_id if outer else None)
         if self._session:
             RUNTIME.steps.open(self._session)
-        otel = None if outer else current_span()
-        trace_id = outer.trace_id if outer else (otel[0] if otel else new_trace_id())
-        parent = outer.span_id if outer else (otel[1] if otel else None)
-        if outer is not None and self._session and self._session != outer.session_id and _loose(outer):
-            # A session opened inside a scope that is no agent's and joined no trace of the
-            # application's (a worker's, around many requests) starts a trace of its own: the calls
-            # outside it are no session's, where reports would give them their trace's one session.
-            trace_id, parent = new_trace_id(), None
+        # the application's current OpenTelemetry span, where no agent span of tokenomy's is nearer
+        otel = current_span() if outer is None or outer.span_id is None else None
+        trace_id: str | None
+        parent: str | None
+        if outer is None:
+            trace_id, parent = otel if otel else (new_trace_id(), None)
+        else:
+            trace_id, parent = outer.trace_id, outer.span_id
+            if parent is None and otel is not None and otel[0] == trace_id:
+                parent = otel[1]  # a scope of attribution alone in the application's trace
+            if self._session and self._session != outer.session_id and outer.span_id is None:
+                # A session opened inside a scope of attribution alone (a worker's, around many
+                # requests) joins the application's current span, as an outermost scope does, or
+                # else starts a trace of its own: the worker's calls outside it are no session's,
+                # where reports would give them their trace's one session.
+                trace_id, parent = otel if otel else (new_trace_id(), None)
         new_agent = self._agent is not None and (outer is None or outer.attribution.agent != self._agent)
         span_id = new_span_id() if new_agent else (outer.span_id if outer else None)
         scope = Scope(attribution, session, trace_id, span_id)
@@ -383,15 +391,6 @@ class context:  # noqa: N801  (a lower-case name: it reads as a function at the 
                 attribution=scope.attribution,
             )
         )
-
-
-def _loose(outer: Scope) -> bool:
-    """Whether ``outer`` is a scope of attribution alone: no agent span of its own, and no trace of
-    the application's (OpenTelemetry's current span) that it joined."""
-    if outer.span_id is not None:
-        return False
-    otel = current_span()
-    return otel is None or otel[0] != outer.trace_id
 
 
 async def _in_context(ctx: Context, step: Callable[[], Awaitable[Any]]) -> Any:
