@@ -139,3 +139,31 @@ def test_streams_left_half_read_at_exit_are_recorded_as_if_closed_there(tmp_path
         assert (status, streamed) == ("cancelled", True)
         assert output is not None
         assert 0 < output < 40
+
+
+AGENT_AT_EXIT = """
+import sys, weakref
+class Early:
+    pass
+early = Early()
+weakref.finalize(early, lambda: None)  # the finalizers' exit hook registered before tokenomy's
+import tokenomy
+tokenomy.configure(sys.argv[1])
+
+@tokenomy.context(agent="planner", session="s-exit")
+def plan():
+    return (n for n in range(3))
+
+held = plan()  # the work it returned, still held at exit
+next(held)
+"""
+
+
+def test_an_agent_whose_returned_work_is_held_at_exit_is_stored(tmp_path: Path) -> None:
+    """Its agent span was sent by a finalizer run after the sinks shut down (when the finalizers'
+    exit hook came first), and dropped."""
+    db = tmp_path / "exit.duckdb"
+    run_python("-c", AGENT_AT_EXIT, f"duckdb:{db}")
+    with open_store(db, read_only=True) as store:
+        rows = store.query("SELECT name, session_id FROM spans").to_pylist()
+    assert rows == [{"name": "invoke_agent planner", "session_id": "s-exit"}]

@@ -252,6 +252,9 @@ class context:  # noqa: N801  (a lower-case name: it reads as a function at the 
             self._ended(opened)
             return result
         weakref.finalize(work, self._ended, opened)  # work never run still ends (its agent span is sent)
+        # still held at exit: ended before the sinks shut down (a finalizer may run after them)
+        key = weakref.ref(work, _forget)
+        RUNTIME.open_calls[key] = lambda _work: self._ended(opened)
         return work
 
     async def _awaited(self, work: Awaitable[Any], opened: _Opened) -> Any:
@@ -391,6 +394,11 @@ class context:  # noqa: N801  (a lower-case name: it reads as a function at the 
                 attribution=scope.attribution,
             )
         )
+
+
+def _forget(key: weakref.ref[Any]) -> None:
+    """The work a scope returned is gone: no longer one to end at exit."""
+    RUNTIME.open_calls.pop(key, None)
 
 
 async def _in_context(ctx: Context, step: Callable[[], Awaitable[Any]]) -> Any:
