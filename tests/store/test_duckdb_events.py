@@ -227,6 +227,17 @@ def test_an_outcome_named_to_a_call_that_is_a_session_is_the_sessions(tmp_path: 
         ]
         [ranked] = [r for r in top_sessions(store).rows if r.session_id == "S"]
         assert (ranked.outcome, ranked.action) == ("success", "ticket_resolved")
+        # stored as a call's before its session was known: a replay stays that one row, even sent
+        # as a table with aware times (a hand-built batch)
+        early = OutcomeEvent("call", "late-session", T0, success=True)
+        assert store.insert_outcomes([early]).inserted == 1
+        store.insert_charges(
+            [Charge(id="g3", amount=Decimal("1"), kind="x", at=T0, session_id="late-session")]
+        )
+        aware = outcomes_to_arrow([early], source="test")
+        index = aware.schema.get_field_index("at")
+        aware = aware.set_column(index, "at", aware.column("at").cast(pa.timestamp("us", tz="UTC")))
+        assert store.insert_outcomes(aware).duplicates == 1
 
 
 def test_the_collectors_session_views_give_a_trace_of_several_sessions_to_none(

@@ -10,7 +10,7 @@ consistent snapshot without waiting for a write in progress.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 import duckdb
@@ -104,8 +104,16 @@ def insert_keyed(
 
 
 def outcome_rows(outcomes: Iterable[OutcomeEvent] | pa.Table, source: str | None = None) -> pa.Table:
-    """Outcome events (or an Arrow table of them) as an ``outcomes`` Arrow table."""
-    return outcomes if isinstance(outcomes, pa.Table) else outcomes_to_arrow(outcomes, source=source)
+    """Outcome events (or an Arrow table of them) as an ``outcomes`` Arrow table, its times naive UTC
+    as the table keeps them (a hand-built table's aware times compared unequal in the session's time
+    zone, and a replay was stored twice)."""
+    if not isinstance(outcomes, pa.Table):
+        return outcomes_to_arrow(outcomes, source=source)
+    for index, column in enumerate(outcomes.schema):
+        if pa.types.is_timestamp(column.type) and column.type.tz is not None:
+            naive = pa.timestamp(column.type.unit)  # Arrow keeps UTC instants: the same values, no zone
+            outcomes = outcomes.set_column(index, column.name, outcomes.column(index).cast(naive))
+    return outcomes
 
 
 def _retargeted(con: duckdb.DuckDBPyConnection, batch: pa.Table) -> pa.Table:
@@ -143,12 +151,19 @@ def _retargeted(con: duckdb.DuckDBPyConnection, batch: pa.Table) -> pa.Table:
             [sorted(sessions)],
         ).fetchall()
     }
-    times = batch.column("at").to_pylist()
+    times = [_naive_utc(at) for at in batch.column("at").to_pylist()]  # as the table keeps them
     moved = [
         "session" if t == "call" and i in sessions and (i, at) not in kept else t
         for t, i, at in zip(targets, ids, times, strict=True)
     ]
     return batch.set_column(batch.schema.get_field_index("target"), "target", pa.array(moved, pa.string()))
+
+
+def _naive_utc(at: Any) -> Any:
+    """A time as the store keeps it (naive UTC): a batch built by hand may carry aware times."""
+    if isinstance(at, datetime) and at.tzinfo is not None:
+        return at.astimezone(UTC).replace(tzinfo=None)
+    return at
 
 
 # ---------------------------------------------------------------------------------------------
