@@ -193,6 +193,18 @@ def test_a_whole_day_asked_for_is_projected_though_its_calls_span_less(tmp_path:
     assert retry.monthly_savings_high == (retry.wasted_cost * DAYS_PER_MONTH).quantize(Decimal("1e-12"))
 
 
+def test_an_hour_of_traffic_in_an_asked_month_is_not_projected_as_a_day(tmp_path: Path) -> None:
+    """67 minutes of calls audited with --since/--until around October were stretched to their whole
+    day and projected 30 times over; they stay 67 minutes, too short to extrapolate."""
+    day = T0.replace(hour=0, minute=0, second=0, microsecond=0)
+    calls = [*_retry_session("r1"), *_retry_session("r2", after=4_000)]
+    with store_of(tmp_path, calls) as store:
+        month = run_audit(store, scope=Scope(since=day - timedelta(days=4), until=day + timedelta(days=27)))
+    assert month.period.days is not None
+    assert month.period.days < 0.1
+    assert all(f.monthly_savings_high is None for f in month.findings)
+
+
 def test_severity_follows_share_of_route_spend_and_monthly_dollars() -> None:
     assert severity(Decimal("0.25"), Decimal(1)) is Severity.HIGH
     assert severity(Decimal("0.01"), Decimal(1500)) is Severity.HIGH
