@@ -196,3 +196,17 @@ def test_a_cache_written_but_expired_before_the_next_call_suggests_the_hour_cach
     assert [(m.reason, m.calls) for m in route.misses] == [("expired", 2)]
     assert route.advice.startswith("the cache is written but expires before the next call")
     assert "1-hour cache" in route.advice
+
+
+def test_a_long_context_route_is_priced_at_its_long_context_rates(tmp_path: Path) -> None:
+    """Calls of 250k tokens on Claude Sonnet 4.5 are billed at its long-context rates ($6.00 input,
+    $0.60 read, $7.50 write): the advisor priced the route at the base tier's, half its finding."""
+    chat = _chat(provider="anthropic", model="claude-sonnet-4-5")
+    calls = [chat.ask(f"c{i}", (f"t{i}", 247_000), after=30, carry=False) for i in range(3)]
+    (route,) = _advice(tmp_path, calls).routes
+    (miss,) = route.misses
+    assert (miss.reason, miss.tokens) == ("not_cached", 6_000)
+    assert miss.cost == Decimal("0.032400000000")  # 6,000 tokens at $6.00 - $0.60 per million
+    assert route.expected_saving == Decimal("0.027900000000")  # less one write premium ($7.50 - $6.00)
+    (finding,) = detect(tmp_path / "finding", MissedCaching(), calls).hits
+    assert sum((c.cost or Decimal(0)) for c in finding.calls) == route.expected_saving

@@ -128,6 +128,7 @@ def routes_sql(ctx: Context) -> str:
                {q("gap", 0.5)} AS gap_p50, {q("gap", 0.9)} AS gap_p90,
                sum(cache_read) AS cache_read, sum(input_total) FILTER (WHERE cache_read IS NOT NULL) AS input,
                count(*) FILTER (WHERE cache_read > 0) AS reading,
+               avg(input_total) AS mean_input,
                bool_or(long) AS long, max(started_at) AS last
         FROM s GROUP BY GROUPING SETS (({route}), ({route}, reason))
     """
@@ -225,7 +226,9 @@ def _route(ctx: Context, row: Mapping[str, Any], missed: list[dict[str, Any]]) -
     per_token = None
     write = ZERO
     if rates is not None:
-        tier = rates.tiers[0].tokens
+        # the long-context tier of the route's mean input: a route of 250k-token calls is billed at
+        # its long-context rates, and was priced at the base tier's, half what its finding said
+        tier = rates.tier_for(int(row["mean_input"] or 0)).tokens
         read = tier["cache_read"]
         over_read = (
             tier["input_uncached"] - read,
