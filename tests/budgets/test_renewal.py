@@ -315,13 +315,15 @@ def test_a_forked_child_forgets_its_parents_requests(clock: Clock) -> None:
     running = admitted(guard.reserve(ask()))
     reader, writer = os.pipe()
     pid = os.fork()
-    if pid == 0:  # the child: the parent's request is not its own, its copy expires
+    if pid == 0:  # the child: the parent's request is not its own; its in-process ledger is a copy
         clock.advance(10 * TTL)
         found = guard.reserve(ask())
-        os.write(writer, b"admitted" if not isinstance(found, Rejection) else b"refused")
+        status = found.status if isinstance(found, Rejection) else 0
+        os.write(writer, f"{len(guard.holds.live)}:{status}".encode())
         os._exit(0)
     os.waitpid(pid, 0)
-    assert os.read(reader, 16) == b"admitted"
+    # nothing of the parent's is renewed by the child, which refuses to count a copy of the budget
+    assert os.read(reader, 16) == b"0:503"
     clock.advance(10 * TTL)
     assert isinstance(guard.reserve(ask()), Rejection)  # the parent still holds it
     guard.release(running)
