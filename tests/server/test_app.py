@@ -527,8 +527,9 @@ def test_a_small_post_is_answered_while_a_large_body_is_being_read(
     import threading
 
     from tokenomy.server import app as app_module
+    from tokenomy.server import payloads
 
-    real, release, reading = app_module.payloads.events, threading.Event(), threading.Event()
+    real, release, reading = payloads.events, threading.Event(), threading.Event()
 
     def held(body: bytes, *args: Any, **kwargs: Any) -> Any:
         if len(body) >= app_module.PARSED_ASIDE:
@@ -536,7 +537,7 @@ def test_a_small_post_is_answered_while_a_large_body_is_being_read(
             assert release.wait(10), "the large body held the event loop: nothing else was answered"
         return real(body, *args, **kwargs)
 
-    monkeypatch.setattr(app_module.payloads, "events", held)
+    monkeypatch.setattr(payloads, "events", held)
 
     def event(call_id: str, pad: int = 0) -> dict[str, Any]:
         return {"id": call_id, "provider": "openai", "request_model": "gpt-4o-mini",

@@ -123,8 +123,8 @@ def test_a_refused_request_logged_with_its_counted_input_is_no_waste(tmp_path: P
             "c1", ("next", 50), carry=False, status=Status.ERROR, http_status=status, usage=counted
         )
         again = chat.ask("c2", ("next", 50), after=3.0)
-        chat.ask("c3", ("then", 40))
-        assert detect(tmp_path / str(status), RetryLoop(), [refused, again, chat.last]).hits == [], status
+        then = chat.ask("c3", ("then", 40))
+        assert detect(tmp_path / str(status), RetryLoop(), [refused, again, then]).hits == [], status
 
 
 def test_a_conversation_that_carries_its_answers_is_not_a_loop(tmp_path: Path) -> None:
