@@ -505,3 +505,27 @@ def test_a_downgraded_stream_is_judged_by_the_model_it_was_sent_to() -> None:
     (after,) = guard.ledger.usage(held)
     assert after is not None
     assert after[0] - spent[0] == 10
+
+
+def test_a_body_the_budget_cannot_read_is_refused_when_budgets_fail_closed() -> None:
+    """A system block whose text is null made the counter raise, and the call went out unjudged:
+    past every budget. Failing closed it is refused; failing open the error goes on, as before (the
+    client logs it and sends the call)."""
+    from tokenomy.budgets.settings import BudgetSettings, FailMode
+
+    body = {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 10,
+        "messages": [{"role": "user", "content": "x"}],
+        "system": [{"type": "text", "text": None}],
+    }
+    shown = AdmitRequest("anthropic", "messages", body, [], Attribution(), None)
+    closed = SdkBudget(BudgetGuard([policy(limit_tokens=1_000)], alerter=Alerter(quiet=True)))
+    with pytest.raises(tokenomy.BudgetExceeded, match="could not judge this request") as refused:
+        closed.admit(shown)
+    assert refused.value.status == 400
+    opened = BudgetGuard(
+        [policy(limit_tokens=1_000)], settings=BudgetSettings(fail=FailMode.OPEN), alerter=Alerter(quiet=True)
+    )
+    with pytest.raises(TypeError):
+        SdkBudget(opened).admit(shown)

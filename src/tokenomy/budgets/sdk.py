@@ -24,6 +24,7 @@ from typing import Any, Final, Protocol
 from tokenomy.budgets.admission import BudgetRequest, Downgrade, Rejection, Reservation
 from tokenomy.budgets.alerts import LOG
 from tokenomy.budgets.guard import BudgetGuard
+from tokenomy.budgets.settings import FailMode
 from tokenomy.errors import BudgetExceeded, TokenomyError
 from tokenomy.providers import OPENAI_REASONING, thinks_unseen
 from tokenomy.schema import Attribution, Call, Status, Usage
@@ -499,9 +500,30 @@ class SdkBudget:
         # judged on the body as sent (a downgrade's model and effort), as the gateway judges it
         return SdkTicket(self.guard, admitted, body_changes, thinks_unseen({**shown.body, **body_changes}))
 
+    def _judged(self, shown: Shown) -> tuple[BudgetRequest, BodyFields] | None:
+        """:meth:`_request`, a body it cannot read refused when the budgets fail closed: sent
+        unjudged, any such body (a system block whose text is null, a schema holding an object JSON
+        cannot write) went past every budget; failing open, the error goes on (logged, call sent).
+
+        Raises:
+            BudgetExceeded: Status 400, the body could not be judged and the budgets fail closed.
+        """
+        try:
+            return self._request(shown)
+        except TokenomyError:
+            raise
+        except Exception as exc:
+            if self.guard.settings.fail is not FailMode.CLOSED:
+                raise
+            raise BudgetExceeded(
+                f"tokenomy budget: could not judge this request ({type(exc).__name__}: {exc}); "
+                'refused, as budgets fail closed ([budgets] fail = "closed")',
+                status=400,
+            ) from exc
+
     def admit(self, request: Shown) -> SdkTicket | None:
         """Reserve for a call; raises BudgetExceeded when a hard budget refuses it."""
-        found = self._request(request)
+        found = self._judged(request)
         if found is None:
             return None
         self._check_limit(request, *found)
@@ -509,7 +531,7 @@ class SdkBudget:
 
     async def aadmit(self, request: Shown) -> SdkTicket | None:
         """:meth:`admit` for async clients."""
-        found = self._request(request)
+        found = self._judged(request)
         if found is None:
             return None
         self._check_limit(request, *found)
