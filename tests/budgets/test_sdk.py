@@ -529,3 +529,26 @@ def test_a_body_the_budget_cannot_read_is_refused_when_budgets_fail_closed() -> 
     )
     with pytest.raises(TypeError):
         SdkBudget(opened).admit(shown)
+
+
+def test_a_stream_left_after_its_finish_reason_is_charged_what_it_read() -> None:
+    """OpenAI sends the usage chunk after the one with the finish reason: a caller that stops there
+    read the whole answer, and was charged its bound (4,009 for 29 billed)."""
+    from tokenomy.schema import Call, Kind, Status, Usage
+
+    guard = BudgetGuard([policy(limit_tokens=100_000)], alerter=Alerter(quiet=True))
+    body = {"model": "gpt-4o", "messages": HELLO, "max_tokens": 4_000, "stream": True}
+    ticket = SdkBudget(guard).admit(AdmitRequest("openai", "chat", body, [], Attribution(), None))
+    assert isinstance(ticket, SdkTicket)
+    counted = Usage(input_total=8, output_total=20, kind=Kind.ESTIMATED)
+    ended = Call(
+        id="c",
+        provider="openai",
+        request_model="gpt-4o",
+        streamed=True,
+        status=Status.CANCELLED,
+        finish_reason="stop",
+        usage=counted,
+    )
+    ticket.settle(ended)
+    assert guard.ledger.usage([h.key for h in ticket.admitted.held]) == [(28, 0)]  # type: ignore[union-attr]

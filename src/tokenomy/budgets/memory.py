@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import heapq
 import inspect
+import logging
 import os
 import threading
 import time
@@ -35,8 +36,13 @@ _FORKS: list[int] = [0]
 to tell, on admission's path, whether a ledger was made in another process."""
 
 
+_WARNED: list[bool] = []
+"""Not empty once this process logged that it refuses a ledger made before its fork."""
+
+
 def _forked() -> None:
     _FORKS[0] += 1
+    _WARNED.clear()
 
 
 if hasattr(os, "register_at_fork"):
@@ -111,6 +117,13 @@ class MemoryLedger:
                 one that made it took four times the limit); the guard's fail mode answers.
         """
         if self._forks != _FORKS[0]:
+            if not _WARNED:
+                _WARNED.append(True)  # once a process: every refusal says it too
+                logging.getLogger("tokenomy.budgets").warning(
+                    "tokenomy budget: an in-process ledger made before this process was forked is "
+                    "refused in it (each process would count its own copy of every budget); make "
+                    "the guard after the fork, or use a Redis ledger"
+                )
             raise LedgerUnavailable(
                 "this in-process ledger was made before the process forked, and each process would "
                 "count its own copy of every budget; make the guard in each process after the fork, "

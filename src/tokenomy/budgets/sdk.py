@@ -456,7 +456,9 @@ class SdkTicket:
         try:
             usage = call.usage if call is not None else Usage()
             streamed = call is not None and bool(call.streamed)
-            cut = call is not None and call.status in _CUT_SHORT
+            # left, failed or timed out before its output ended: a caller that stops at the finish
+            # reason (before the usage chunk that follows it) read the whole answer
+            cut = call is not None and call.status in _CUT_SHORT and call.finish_reason is None
             settled = settled_output(usage, streamed=streamed, unseen=self._unseen, cut=cut)
             self._guard.settle(self._admitted, settled)
         except Exception as exc:  # runs on the sink's thread: never let it die

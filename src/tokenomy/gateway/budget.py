@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from tokenomy.budgets.admission import BudgetRequest, Downgrade, Rejection, Reservation
 from tokenomy.budgets.guard import BudgetGuard
@@ -35,7 +35,7 @@ from tokenomy.budgets.sdk import (
 from tokenomy.capture.sdk.base import request_tools
 from tokenomy.gateway.metering import Exchange
 from tokenomy.providers import thinks_unseen
-from tokenomy.schema import Attribution, Call, Usage
+from tokenomy.schema import Attribution, Call, Status, Usage
 
 log = logging.getLogger("tokenomy.gateway")
 _WARN_EVERY = 60.0
@@ -130,6 +130,9 @@ class GatewayBudget:
             await self.guard.asettle(admitted.admission, usage)
 
 
+_CUT_SHORT: Final = frozenset({Status.CANCELLED, Status.ERROR, Status.TIMEOUT})
+
+
 def settled_usage(exchange: Exchange, call: Call) -> Usage | int | None:
     """What an exchange's reservation is settled with (:meth:`GatewayBudget.settle`).
 
@@ -141,12 +144,16 @@ def settled_usage(exchange: Exchange, call: Call) -> Usage | int | None:
       upstream that ignores ``include_usage``) of a request that may think unseen
       (:func:`tokenomy.providers.thinks_unseen`): its output at its bound, since the text that
       came says nothing of the thinking before it;
+    * a stream left by its client, cut by the upstream or failed before its output ended (no
+      finish reason), whose usage never arrived: its output at its bound too, since the provider
+      bills what it generated, which the client did not read and which can be all of it;
     * otherwise the metered usage (a plain answer that began and broke has an unknown usage: its
-      reservation is charged in full; another stream whose usage never arrived, what came).
+      reservation is charged in full; a stream read to its end whose usage never arrived, what came).
     """
     if exchange.status is None:
         if exchange.unsent:
             return None
         return 0 if exchange.error_type == MALFORMED else Usage()
     unseen = exchange.streamed and thinks_unseen(exchange.request or {})
-    return settled_output(call.usage, streamed=exchange.streamed, unseen=unseen)
+    cut = call.status in _CUT_SHORT and call.finish_reason is None  # left or cut before its output ended
+    return settled_output(call.usage, streamed=exchange.streamed, unseen=unseen, cut=cut)
