@@ -396,10 +396,14 @@ def test_an_agent_under_a_scope_of_attribution_alone_is_a_child_of_the_applicati
         capture.context(agent="drafter", session="req-2") as later,
     ):
         pass
+    with (
+        capture.context(team="worker"),
+        trace.use_span(NonRecordingSpan(app_span)),
+        capture.context(agent="checker"),  # no session of its own: it stayed in the worker's trace
+    ):
+        pass
     capture.flush(10)
     parents = {s.name: (s.trace_id, s.parent_span_id) for s in spans.records if isinstance(s, AgentSpan)}
-    assert parents == {
-        "planner": (f"{0xABC:032x}", f"{0xDEF:016x}"),
-        "drafter": (f"{0xABC:032x}", f"{0xDEF:016x}"),
-    }
+    app = (f"{0xABC:032x}", f"{0xDEF:016x}")
+    assert parents == {"planner": app, "drafter": app, "checker": app}
     assert inside.trace_id == later.trace_id == f"{0xABC:032x}"

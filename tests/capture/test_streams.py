@@ -10,6 +10,7 @@ import weakref
 from collections.abc import Iterator
 from typing import Any
 
+import openai
 import pytest
 from anthropic import Anthropic, AsyncAnthropic
 from openai import APIError, AsyncOpenAI, OpenAI
@@ -498,8 +499,20 @@ def test_a_stream_helper_that_cannot_read_the_answer_records_a_failed_call(
 
     with pytest.raises(ValueError, match="expected value"):  # the SDK's partial JSON parser
         read_parsed()
+
+    def another_call_fails() -> None:  # an SDK error of another call, raised inside the block
+        with client.chat.completions.stream(model="gpt-4o", messages=CHAT) as outer:
+            for _event in outer:
+                client.chat.completions.create(
+                    model="gpt-4o", messages=CHAT, extra_headers={"X-Mock-Error": "429"}
+                )
+
     with pytest.raises(KeyError):
         stop_reading()
-    failed, mine = _calls(recorded)
+    with pytest.raises(openai.RateLimitError):
+        another_call_fails()
+    failed, mine, refused, left = _calls(recorded)
     assert (failed.status, failed.error_type) == (Status.ERROR, "ValueError")
     assert (mine.status, mine.error_type) == (Status.CANCELLED, None)
+    assert (refused.status, refused.http_status) == (Status.ERROR, 429)
+    assert (left.status, left.error_type, left.http_status) == (Status.CANCELLED, None, 200)

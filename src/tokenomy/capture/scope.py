@@ -348,18 +348,17 @@ class context:  # noqa: N801  (a lower-case name: it reads as a function at the 
         otel = current_span() if outer is None or outer.span_id is None else None
         trace_id: str | None
         parent: str | None
-        if outer is None:
-            trace_id, parent = otel if otel else (new_trace_id(), None)
+        if outer is not None and outer.span_id is not None:
+            trace_id, parent = outer.trace_id, outer.span_id  # under an agent: its trace, its span
+        elif otel is not None:
+            trace_id, parent = otel  # outermost, or under a scope of attribution alone: the app's span
+        elif outer is None or (self._session and self._session != outer.session_id):
+            # An outermost scope, or a session opened inside a scope of attribution alone (a
+            # worker's, around many requests), starts a trace of its own: the worker's calls outside
+            # it are no session's, where reports would give them their trace's one session.
+            trace_id, parent = new_trace_id(), None
         else:
-            trace_id, parent = outer.trace_id, outer.span_id
-            if parent is None and otel is not None and otel[0] == trace_id:
-                parent = otel[1]  # a scope of attribution alone in the application's trace
-            if self._session and self._session != outer.session_id and outer.span_id is None:
-                # A session opened inside a scope of attribution alone (a worker's, around many
-                # requests) joins the application's current span, as an outermost scope does, or
-                # else starts a trace of its own: the worker's calls outside it are no session's,
-                # where reports would give them their trace's one session.
-                trace_id, parent = otel if otel else (new_trace_id(), None)
+            trace_id, parent = outer.trace_id, None
         new_agent = self._agent is not None and (outer is None or outer.attribution.agent != self._agent)
         span_id = new_span_id() if new_agent else (outer.span_id if outer else None)
         scope = Scope(attribution, session, trace_id, span_id)

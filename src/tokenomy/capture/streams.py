@@ -239,7 +239,7 @@ class ChunkWatch(Watch):
         if inner is None or getattr(inner, self.running, False) is not True:
             if frame is None and caller is not None and caller.f_code.co_name == "__stream__":
                 frame = caller  # the SDK's generator closing the response of a stream being freed
-            failed = _sdk_error(caller)  # a stream helper that raised over the events it read
+            failed = _sdk_error(caller, stream)  # a stream helper that raised over the events it read
             self.cut(ABANDONED if failed is None else FAILED, frame, failed)
             return
         if caller is not None and caller is not frame:
@@ -274,21 +274,25 @@ class ChunkWatch(Watch):
         self.finish(end, error)
 
 
-def _sdk_error(caller: Any) -> Exception | None:
+def _sdk_error(caller: Any, stream: Any) -> Exception | None:
     """The exception being handled when the SDK's own code (a stream helper's close, its ``with``
-    block's exit) closes a stream's response from outside its generator, when the SDK raised it too
-    (a helper that could not read the answer: openai's ``chat.completions.stream`` parsing partial
-    JSON): the call failed. One raised by the caller's code (the loop over the stream) leaves the
-    stream abandoned, as does a close by the garbage collector (the generator's own ``finally``)."""
-    if caller is None or caller.f_code.co_name == "__stream__" or not _in_sdk(caller):
+    block's exit) closes a stream's response from outside its generator, when it was raised over
+    this stream (a helper reading its events that could not read the answer: openai's
+    ``chat.completions.stream`` parsing partial JSON): the call failed. One raised elsewhere (the
+    caller's own loop, another call of the SDK made inside the block) leaves the stream abandoned, as
+    does a close by the garbage collector (the generator's own ``finally``)."""
+    if stream is None or caller is None or caller.f_code.co_name == "__stream__" or not _in_sdk(caller):
         return None
     error = sys.exc_info()[1]
     if not isinstance(error, Exception):
         return None
     trace = error.__traceback__
-    while trace is not None and trace.tb_next is not None:
+    while trace is not None:  # through a frame of this stream, or of the helper that reads it
+        owner = trace.tb_frame.f_locals.get("self")
+        if owner is stream or getattr(owner, "_raw_stream", None) is stream:
+            return error
         trace = trace.tb_next
-    return error if trace is not None and _in_sdk(trace.tb_frame) else None
+    return None
 
 
 def _in_sdk(frame: Any) -> bool:
