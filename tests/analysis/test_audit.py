@@ -203,6 +203,9 @@ def test_an_hour_of_traffic_in_an_asked_month_is_not_projected_as_a_day(tmp_path
     assert month.period.days is not None
     assert month.period.days < 0.1
     assert all(f.monthly_savings_high is None for f in month.findings)
+    with store_of(tmp_path / "day", calls) as store:  # the same hour asked for by its day is that day's
+        by_day = run_audit(store, scope=Scope(since=day, until=day + timedelta(days=1)))
+    assert by_day.period.days == pytest.approx(1.0)
 
 
 def test_severity_follows_share_of_route_spend_and_monthly_dollars() -> None:

@@ -87,17 +87,24 @@ class Period:
         than the traffic makes, and the span between two starts alone is a day short for traffic
         that comes in runs (a daily job seen on 2 days spans 1.0). Calls that span less than a
         day count as that span (too short to extrapolate), unless a period of a day or more was
-        asked for (``--since``/``--until``) and they span half a day or more: a day's traffic asked
-        for by its day (which spans 23.8 hours, say) is that day's, while an hour of traffic in an
-        asked month stays an hour (stretched to its day, it was projected 30 times over).
+        asked for (``--since``/``--until``) of two days at most, or of more and they span half a day
+        or more: a day's traffic asked for by its day (a workday's 8.5 hours, say) is that day's,
+        while an hour of traffic in an asked month stays an hour (stretched to its day, it was
+        projected 30 times over).
         """
         first = self.first if self.first is not None else self.start
         last = self.last if self.last is not None else self.end
         if first is None or last is None:
             return None
         lo, hi = first, last
-        asked = self.since is not None and self.until is not None and self.until - self.since >= _DAY
-        if last - first >= _DAY or (asked and last - first >= _DAY / 2):
+        asked = None
+        if self.since is not None and self.until is not None and self.until - self.since >= _DAY:
+            asked = self.until - self.since
+        # a day or two asked for by their days are those days, whatever their calls span; in a longer
+        # period asked for, calls spanning under half a day stay their span (an hour of calls in a
+        # month was stretched to its day, and projected 30 times over)
+        stretch = asked is not None and (asked <= 2 * _DAY or last - first >= _DAY / 2)
+        if last - first >= _DAY or stretch:
             lo = datetime.combine(first.date(), time.min)
             hi = datetime.combine(last.date(), time.min) + timedelta(days=1)
         lo = max(lo, self.since) if self.since is not None else lo
