@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
 import pytest
@@ -240,23 +241,25 @@ def test_an_outcome_named_to_a_call_that_is_a_session_is_the_sessions(tmp_path: 
         assert store.insert_outcomes(aware).duplicates == 1
 
 
+def _worker_trace(store: Any, pricer: Pricer, spans: list[dict[str, object]]) -> None:
+    """One trace "w" of a worker: calls of sessions zeta and alpha and a session-less job, with ``spans``."""
+    calls = [_call("z1", "zeta", "w", 0), _call("a1", "alpha", "w", 1), _call("job", None, "w", 2)]
+    batch = EventBatch(
+        calls=calls_to_arrow(calls),
+        charges=charges_to_arrow([]),
+        outcomes=outcomes_to_arrow([], source="test"),
+        spans=spans_to_arrow(spans),
+    )
+    store.write_events(batch, pricer=pricer)
+
+
 def test_the_collectors_session_views_give_a_trace_of_several_sessions_to_none(
     tmp_path: Path, pricer: Pricer
 ) -> None:
     """A worker's trace whose spans name two sessions: its session-less call (a $5 job) went to one
     of them in the collector's views, while reports gave it to none."""
     with open_store(tmp_path / "s.duckdb") as store:
-        store.write_events(
-            EventBatch(
-                calls=calls_to_arrow(
-                    [_call("z1", "zeta", "w", 0), _call("a1", "alpha", "w", 1), _call("job", None, "w", 2)]
-                ),
-                charges=charges_to_arrow([]),
-                outcomes=outcomes_to_arrow([], source="test"),
-                spans=spans_to_arrow([_span("w", "r1", "zeta"), _span("w", "r2", "alpha")]),
-            ),
-            pricer=pricer,
-        )
+        _worker_trace(store, pricer, [_span("w", "r1", "zeta"), _span("w", "r2", "alpha")])
         listed = {row["session_id"]: row["calls"] for row in store.sessions_page().to_pylist()}
         assert listed == {"zeta": 1, "alpha": 1}
         assert store.session_records("zeta").calls.column("id").to_pylist() == ["z1"]
@@ -269,17 +272,7 @@ def test_the_collectors_session_views_read_a_traces_sessions_from_its_calls_too(
     """Reports read a trace's sessions from its calls and spans; the collector's views read spans
     alone, so a trace whose calls named two sessions (one span naming one) gave its $5 job to that one."""
     with open_store(tmp_path / "s.duckdb") as store:
-        store.write_events(
-            EventBatch(
-                calls=calls_to_arrow(
-                    [_call("z1", "zeta", "w", 0), _call("a1", "alpha", "w", 1), _call("job", None, "w", 2)]
-                ),
-                charges=charges_to_arrow([]),
-                outcomes=outcomes_to_arrow([], source="test"),
-                spans=spans_to_arrow([_span("w", "r1", "zeta")]),
-            ),
-            pricer=pricer,
-        )
+        _worker_trace(store, pricer, [_span("w", "r1", "zeta")])
         listed = {row["session_id"]: row["calls"] for row in store.sessions_page().to_pylist()}
         assert listed == {"zeta": 1, "alpha": 1}
         records = store.session_records("alpha")
