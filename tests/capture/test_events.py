@@ -190,3 +190,11 @@ def test_a_charges_time_is_rounded_up_to_the_millisecond(monkeypatch: pytest.Mon
     ):
         monkeypatch.setattr(events, "utc_now", lambda now=now: now)
         assert capture.charge("0.01", "search").at == expected
+
+
+def test_a_negative_quantity_is_refused_and_minus_zero_is_zero() -> None:
+    """A quantity of -5 searches was kept; an amount of -0 was returned as -0E-12 and stored as 0."""
+    with pytest.raises(ValueError, match=r"quantity -5\.0 is negative"):
+        capture.charge("0.01", "search", quantity=-5)
+    kept = capture.charge(Decimal("-0"), "search", quantity=0)
+    assert (str(kept.amount), kept.quantity) == ("0E-12", 0)

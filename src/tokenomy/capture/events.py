@@ -168,6 +168,8 @@ def charge(
     if (problem := not_usd(currency)) is not None:
         raise ValueError(f"charge: currency {problem}")
     quantity = _finite_or_none("quantity", quantity, "charge")
+    if quantity is not None and quantity < 0:  # how much was used: 3 searches, 12.5 seconds
+        raise ValueError(f"charge: quantity {quantity!r} is negative; it says how much was used (0 or more)")
     for name, value in (("unit", unit), ("description", description), ("session", session)):
         text_or_none(name, value, where="charge")
     for name in ATTRIBUTION_FIELDS:
@@ -212,7 +214,8 @@ def _amount(value: Decimal | int | float | str) -> Decimal:
         raise ValueError(
             f"charge: amount {value!r} is too large to store (at most 26 digits before the point)"
         )
-    return amount.quantize(_PLACES, rounding=ROUND_HALF_UP, context=_WIDE)  # what the stores keep
+    kept = amount.quantize(_PLACES, rounding=ROUND_HALF_UP, context=_WIDE)  # what the stores keep
+    return kept.copy_abs() if kept.is_zero() else kept  # -0 is kept as 0, and returned as kept
 
 
 def _now_ms() -> datetime:
