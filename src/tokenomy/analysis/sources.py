@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import Final
 
 from tokenomy.analysis.dimensions import Scope, ScopeSQL, as_utc
-from tokenomy.store.base import Dialect, Store
+from tokenomy.store.base import Dialect, Store, trace_sessions_sql
 
 WASTE_NOT_ASSESSED: Final = "waste not assessed: no audit is stored (run `tokenomy audit`)"
 WASTE_PARTLY_ASSESSED: Final = (
@@ -151,17 +151,9 @@ class Sources:
         return f"SELECT {', '.join(['c.*', *columns])} FROM ({inner}) c WHERE {scope.condition}"
 
     def trace_sessions_sql(self) -> str:
-        """One session per trace, from the calls (and spans) of the trace that name one, when they
-        name one alone: a trace of several sessions (a worker's scope around many) gives its calls
-        outside them none, not the first session's."""
-        named = "SELECT trace_id, session_id FROM calls"
-        if {"trace_id", "session_id"} <= set(self.spans):
-            named += " UNION ALL SELECT trace_id, session_id FROM spans"
-        return (
-            f"SELECT trace_id, min(session_id) AS session_id FROM ({named}) n "
-            "WHERE trace_id IS NOT NULL AND session_id IS NOT NULL GROUP BY trace_id "
-            "HAVING min(session_id) = max(session_id)"
-        )
+        """One session per trace (:func:`tokenomy.store.base.trace_sessions_sql`), from the spans too
+        when the store has them."""
+        return trace_sessions_sql(spans={"trace_id", "session_id"} <= set(self.spans))
 
     def latest(self, dialect: Dialect, target: str) -> str:
         """The outcome last recorded for each ``target`` (``call`` or ``session``): ``target_id``,

@@ -40,6 +40,21 @@ MAX_KEPT_ERRORS = 1000
 """Record errors kept per import (all of them are counted)."""
 
 
+def trace_sessions_sql(*, spans: bool) -> str:
+    """One session per trace: the one a trace's calls (and its spans, with ``spans``) name, when they
+    name one alone. A trace of several sessions (a worker's scope around many) gives its calls that
+    name none no session, not the first one's. Columns ``trace_id``, ``session_id``; the rule
+    reports, the collector's session list and its OTLP readers share."""
+    named = "SELECT trace_id, session_id FROM calls"
+    if spans:
+        named += " UNION ALL SELECT trace_id, session_id FROM spans"
+    return (
+        f"SELECT trace_id, min(session_id) AS session_id FROM ({named}) n "
+        "WHERE trace_id IS NOT NULL AND session_id IS NOT NULL GROUP BY trace_id "
+        "HAVING min(session_id) = max(session_id)"
+    )
+
+
 class PricerLike(Protocol):
     """What the store needs from a pricer (:class:`tokenomy.pricing.Pricer` is one)."""
 

@@ -10,7 +10,7 @@ consistent snapshot without waiting for a write in progress.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 import duckdb
@@ -18,7 +18,7 @@ import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type in
 
 from tokenomy.errors import StoreError
 from tokenomy.schema import OutcomeEvent
-from tokenomy.store.base import InsertResult, PricerLike
+from tokenomy.store.base import InsertResult, PricerLike, trace_sessions_sql
 from tokenomy.store.duckdb_compat import arrow_table
 from tokenomy.store.duckdb_import import insert_unpriced_calls
 from tokenomy.store.events import EventBatch, EventCounts, SessionRecords, outcomes_to_arrow
@@ -31,15 +31,6 @@ KEYS: Final = {"outcomes": ("target", "id", "at"), "spans": ("trace_id", "span_i
 """The identity of a row of each collector table."""
 _ARROW: Final = "_tokenomy_events_arrow"
 _NAMED: Final = "_tokenomy_named_ids"
-_SESSION_OF_CALL: Final = """
-    coalesce(c.session_id, (SELECT CASE WHEN min(s.session_id) = max(s.session_id) THEN min(s.session_id) END
-                            FROM (SELECT trace_id, session_id FROM spans
-                                  UNION ALL SELECT trace_id, session_id FROM calls) s
-                            WHERE s.trace_id = c.trace_id AND s.session_id IS NOT NULL))
-"""
-"""A call's session: its own, else the one its trace's calls and spans name (a root span may arrive
-late), when they name one alone (a worker's trace of several sessions gives its other calls none, as reports
-read it: :meth:`tokenomy.analysis.sources.Sources.trace_sessions_sql`)."""
 _OF_SESSION: Final = """
     (c.session_id = ? OR (c.session_id IS NULL AND c.trace_id IN (
         SELECT n.trace_id FROM (SELECT trace_id FROM calls WHERE session_id = ?
@@ -48,8 +39,9 @@ _OF_SESSION: Final = """
           AND NOT EXISTS (SELECT 1 FROM calls o WHERE o.trace_id = n.trace_id AND o.session_id <> ?)
           AND NOT EXISTS (SELECT 1 FROM spans o WHERE o.trace_id = n.trace_id AND o.session_id <> ?))))
 """
-"""The calls of one session (its parameters: the session id, five times), as :data:`_SESSION_OF_CALL`
-reads them, found from the session's own traces rather than by reading every call's session (2.9 s
+"""The calls of one session (its parameters: the session id, five times), by the rule of
+:func:`tokenomy.store.base.trace_sessions_sql` (its own, or its trace's when the trace names it
+alone), found from the session's own traces rather than by reading every call's session (2.9 s
 for one session of a 3M-call store, 0.4 s this way)."""
 
 
@@ -162,19 +154,12 @@ def _retargeted(con: duckdb.DuckDBPyConnection, batch: pa.Table) -> pa.Table:
             [sorted(sessions)],
         ).fetchall()
     }
-    times = [_naive_utc(at) for at in batch.column("at").to_pylist()]  # as the table keeps them
+    times = batch.column("at").to_pylist()  # naive UTC, as the table keeps them (outcome_rows)
     moved = [
         "session" if t == "call" and i in sessions and (i, at) not in kept else t
         for t, i, at in zip(targets, ids, times, strict=True)
     ]
     return batch.set_column(batch.schema.get_field_index("target"), "target", pa.array(moved, pa.string()))
-
-
-def _naive_utc(at: Any) -> Any:
-    """A time as the store keeps it (naive UTC): a batch built by hand may carry aware times."""
-    if isinstance(at, datetime) and at.tzinfo is not None:
-        return at.astimezone(UTC).replace(tzinfo=None)
-    return at
 
 
 # ---------------------------------------------------------------------------------------------
@@ -249,9 +234,11 @@ def sessions_page(
     """
     sql = f"""
         WITH c AS (
-            SELECT {_SESSION_OF_CALL} AS sid, id, started_at, ended_at, input_total, output_total,
-                   cost_total, success, action
-            FROM calls c WHERE {where[0]}
+            SELECT coalesce(session_id, trace_session) AS sid, id, started_at, ended_at, input_total,
+                   output_total, cost_total, success, action
+            FROM (SELECT c.*, ts.session_id AS trace_session FROM calls c
+                  LEFT JOIN ({trace_sessions_sql(spans=True)}) ts ON ts.trace_id = c.trace_id) c
+            WHERE {where[0]}
         ),
         co AS (SELECT id, arg_max_null(success, "at") AS success, arg_max_null(action, "at") AS action
                FROM outcomes WHERE target = 'call' AND id IN (SELECT id FROM c) GROUP BY id),
