@@ -26,7 +26,7 @@ from tokenomy.budgets.alerts import LOG
 from tokenomy.budgets.guard import BudgetGuard
 from tokenomy.budgets.settings import FailMode
 from tokenomy.errors import BudgetExceeded, TokenomyError
-from tokenomy.providers import OPENAI_REASONING, thinks_unseen
+from tokenomy.providers import OPENAI_REASONING, base_model, thinks_unseen
 from tokenomy.schema import Attribution, Call, Status, Usage
 from tokenomy.tokens import count, count_messages, count_tools
 
@@ -345,15 +345,10 @@ def changes(body: Mapping[str, Any], fields: BodyFields, admitted: Reservation |
     return out
 
 
-_NEW_LIMIT_ONLY: Final = OPENAI_REASONING
-"""OpenAI models whose chat API refuses ``max_tokens`` (reasoning models: only ``max_completion_tokens``)."""
-
-
 def _openai_reasoning(model: str) -> bool:
     """An OpenAI reasoning model, a fine-tune of one included (its API refuses ``max_tokens``); not
     one named through a router, which takes ``max_tokens``."""
-    name = model.strip().lower()
-    return (name[3:] if name.startswith("ft:") else name).startswith(_NEW_LIMIT_ONLY)
+    return "/" not in model and base_model(model).startswith(OPENAI_REASONING)
 
 
 def stored_input(body: Mapping[str, Any]) -> bool:
@@ -419,6 +414,13 @@ _CUT_SHORT: Final = frozenset({Status.CANCELLED, Status.ERROR, Status.TIMEOUT})
 """How a call ends before its end: left by its reader, failed, timed out."""
 
 
+def cut_short(call: Call) -> bool:
+    """Whether a call ended before its output did: left, failed or timed out with no finish reason
+    (a caller that stops at the finish reason, before the usage chunk that follows it, read the
+    whole answer). Such a stream whose usage never arrived is charged its output at its bound."""
+    return call.status in _CUT_SHORT and call.finish_reason is None
+
+
 class SdkTicket:
     """One admitted call: its body changes, and its settlement when it ends (never raises)."""
 
@@ -456,9 +458,7 @@ class SdkTicket:
         try:
             usage = call.usage if call is not None else Usage()
             streamed = call is not None and bool(call.streamed)
-            # left, failed or timed out before its output ended: a caller that stops at the finish
-            # reason (before the usage chunk that follows it) read the whole answer
-            cut = call is not None and call.status in _CUT_SHORT and call.finish_reason is None
+            cut = call is not None and cut_short(call)
             settled = settled_output(usage, streamed=streamed, unseen=self._unseen, cut=cut)
             self._guard.settle(self._admitted, settled)
         except Exception as exc:  # runs on the sink's thread: never let it die

@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
 from tokenomy.budgets.admission import BudgetRequest, Downgrade, Rejection, Reservation
 from tokenomy.budgets.guard import BudgetGuard
@@ -29,13 +29,14 @@ from tokenomy.budgets.sdk import (
     API_FIELDS,
     budget_request,
     changes,
+    cut_short,
     refused_limit,
     settled_output,
 )
 from tokenomy.capture.sdk.base import request_tools
 from tokenomy.gateway.metering import Exchange
 from tokenomy.providers import thinks_unseen
-from tokenomy.schema import Attribution, Call, Status, Usage
+from tokenomy.schema import Attribution, Call, Usage
 
 log = logging.getLogger("tokenomy.gateway")
 _WARN_EVERY = 60.0
@@ -130,9 +131,6 @@ class GatewayBudget:
             await self.guard.asettle(admitted.admission, usage)
 
 
-_CUT_SHORT: Final = frozenset({Status.CANCELLED, Status.ERROR, Status.TIMEOUT})
-
-
 def settled_usage(exchange: Exchange, call: Call) -> Usage | int | None:
     """What an exchange's reservation is settled with (:meth:`GatewayBudget.settle`).
 
@@ -155,5 +153,4 @@ def settled_usage(exchange: Exchange, call: Call) -> Usage | int | None:
             return None
         return 0 if exchange.error_type == MALFORMED else Usage()
     unseen = exchange.streamed and thinks_unseen(exchange.request or {})
-    cut = call.status in _CUT_SHORT and call.finish_reason is None  # left or cut before its output ended
-    return settled_output(call.usage, streamed=exchange.streamed, unseen=unseen, cut=cut)
+    return settled_output(call.usage, streamed=exchange.streamed, unseen=unseen, cut=cut_short(call))
