@@ -73,14 +73,13 @@ def fill_missing(
     if not missing_in and not missing_out:
         return usage
     input_total = prompt_tokens if missing_in else usage.input_total
-    if not missing_out:
-        return dataclasses.replace(usage, input_total=input_total, kind=Kind.ESTIMATED)
-    counted = _count(text, model) + sum(tool_call_tokens(n, a, model) for n, a in tool_text or ())
-    if reasons:
-        return dataclasses.replace(
-            usage, input_total=input_total, output_visible=counted, kind=Kind.ESTIMATED
-        )
-    return dataclasses.replace(usage, input_total=input_total, output_total=counted, kind=Kind.ESTIMATED)
+    visible, total = usage.output_visible, usage.output_total
+    if missing_out:
+        counted = _count(text, model) + sum(tool_call_tokens(n, a, model) for n, a in tool_text or ())
+        visible, total = (counted, total) if reasons else (visible, counted)
+    return dataclasses.replace(
+        usage, input_total=input_total, output_visible=visible, output_total=total, kind=Kind.ESTIMATED
+    )
 
 
 def tool_call_tokens(name: str, arguments: Any, model: str | None) -> int:

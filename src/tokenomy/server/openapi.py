@@ -125,10 +125,7 @@ def _sessions_params() -> list[dict[str, Any]]:
             text, kind, example = _SESSIONS[param["name"]]
             param.update(description=text, example=example)
             if param["name"] != "where":
-                param["schema"] = {
-                    "type": kind,
-                    **({"minimum": 1, "default": 20} if kind == "integer" else {}),
-                }
+                param["schema"] = {"type": kind, **_SESSIONS_BOUNDS.get(param["name"], {})}
     return params
 
 
@@ -139,6 +136,8 @@ _BOUNDS: Final[dict[str, dict[str, int]]] = {
     "top": {"minimum": 1, "default": 10},
 }
 """The bounds the server enforces on whole-number parameters, stated in their schemas."""
+_SESSIONS_BOUNDS: Final[dict[str, dict[str, int]]] = {"top": {"minimum": 1, "default": 20}}
+"""The sessions ranking's own (its ``top`` lists 20 by default, the overview's 10)."""
 
 
 def _params(*names: str) -> list[dict[str, Any]]:
